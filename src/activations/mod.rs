@@ -1,0 +1,178 @@
+//! Activation functions, each with its derivative beside it.
+//!
+//! Names and defaults are Keras's: `relu`, `sigmoid`, `tanh`, `softmax` (over the last axis),
+//! `linear`, `leaky_relu` (negative slope 0.2), `elu` (alpha 1.0) and `gelu` (exact, with erf).
+//!
+//! Every activation but `gelu` can compute its derivative from its *output*, so layers keep
+//! only the output; [`Activation::needs_input`] says when the pre-activation must be kept too.
+
+mod gelu;
+
+use crate::error::{Error, Result};
+
+/// An element-wise (or, for softmax, row-wise) activation function.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// `f(x) = x`.
+    Linear,
+    /// `f(x) = max(x, 0)`.
+    Relu,
+    /// `f(x) = 1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `f(x) = tanh x`.
+    Tanh,
+    /// `f(x)_i = e^{x_i} / Σ_j e^{x_j}` over each sample's last axis.
+    Softmax,
+    /// `f(x) = x` for `x > 0`, else `negative_slope · x`.
+    LeakyRelu {
+        /// Keras's default is 0.2.
+        negative_slope: f32,
+    },
+    /// `f(x) = x` for `x > 0`, else `alpha · (e^x − 1)`.
+    Elu {
+        /// Keras's default is 1.0.
+        alpha: f32,
+    },
+    /// `f(x) = x · Φ(x)`, the exact Gaussian error linear unit (Keras's `approximate=False`).
+    Gelu,
+}
+
+/// The names [`Activation::from_name`] accepts.
+pub const NAMES: &[&str] = &["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu"];
+
+impl Activation {
+    /// The activation Keras calls `name`, with Keras's default arguments.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a name not in [`NAMES`].
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "linear" | "none" => Activation::Linear,
+            "relu" => Activation::Relu,
+            "sigmoid" => Activation::Sigmoid,
+            "tanh" => Activation::Tanh,
+            "softmax" => Activation::Softmax,
+            "leaky_relu" => Activation::LeakyRelu { negative_slope: 0.2 },
+            "elu" => Activation::Elu { alpha: 1.0 },
+            "gelu" => Activation::Gelu,
+            _ => return Err(Error::UnknownName { kind: "activation", name: name.into(), known: NAMES.to_vec() }),
+        })
+    }
+
+    /// Keras's name for this activation.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Linear => "linear",
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Softmax => "softmax",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Elu { .. } => "elu",
+            Activation::Gelu => "gelu",
+        }
+    }
+
+    /// True when the derivative needs the pre-activation input, not only the output.
+    pub fn needs_input(&self) -> bool {
+        match self {
+            Activation::Gelu => true,
+            Activation::LeakyRelu { negative_slope } => *negative_slope <= 0.0,
+            Activation::Elu { alpha } => *alpha <= 0.0,
+            _ => false,
+        }
+    }
+
+    /// `y = f(x)`, in place: `y` holds `x` on entry. `cols` is the length of the last axis.
+    pub fn forward(&self, y: &mut [f32], cols: usize) {
+        match *self {
+            Activation::Linear => {}
+            Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Sigmoid => y.iter_mut().for_each(|v| *v = sigmoid(*v)),
+            Activation::Tanh => y.iter_mut().for_each(|v| *v = v.tanh()),
+            Activation::Softmax => y.chunks_exact_mut(cols).for_each(softmax_in_place),
+            Activation::LeakyRelu { negative_slope } => {
+                y.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { negative_slope * *v })
+            }
+            Activation::Elu { alpha } => y.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { alpha * v.exp_m1() }),
+            Activation::Gelu => y.iter_mut().for_each(|v| *v = gelu::gelu(*v)),
+        }
+    }
+
+    /// `g ← g ⊙ f'(x)`, in place: turns the gradient with respect to the output into the
+    /// gradient with respect to the input. `x` is the pre-activation (read only when
+    /// [`Activation::needs_input`]), `y = f(x)` the output, `cols` the last axis.
+    pub fn backward(&self, g: &mut [f32], x: &[f32], y: &[f32], cols: usize) {
+        match *self {
+            Activation::Linear => {}
+            Activation::Relu => g.iter_mut().zip(y).for_each(|(g, &y)| {
+                if y <= 0.0 {
+                    *g = 0.0
+                }
+            }),
+            Activation::Sigmoid => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= y * (1.0 - y)),
+            Activation::Tanh => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= 1.0 - y * y),
+            Activation::Softmax => {
+                // dx_i = y_i (g_i − Σ_j g_j y_j)
+                for (gr, yr) in g.chunks_exact_mut(cols).zip(y.chunks_exact(cols)) {
+                    let s: f32 = gr.iter().zip(yr).map(|(a, b)| a * b).sum();
+                    gr.iter_mut().zip(yr).for_each(|(g, &y)| *g = y * (*g - s));
+                }
+            }
+            Activation::LeakyRelu { negative_slope } => {
+                let pre = if self.needs_input() { x } else { y };
+                g.iter_mut().zip(pre).for_each(|(g, &v)| {
+                    if v <= 0.0 {
+                        *g *= negative_slope
+                    }
+                })
+            }
+            Activation::Elu { alpha } => {
+                if self.needs_input() {
+                    g.iter_mut().zip(x).for_each(|(g, &x)| {
+                        if x <= 0.0 {
+                            *g *= alpha * x.exp()
+                        }
+                    })
+                } else {
+                    // for x ≤ 0: f'(x) = α eˣ = y + α
+                    g.iter_mut().zip(y).for_each(|(g, &y)| {
+                        if y <= 0.0 {
+                            *g *= y + alpha
+                        }
+                    })
+                }
+            }
+            Activation::Gelu => g.iter_mut().zip(x).for_each(|(g, &x)| *g *= gelu::gelu_derivative(x)),
+        }
+    }
+}
+
+/// The logistic function, stable for large `|x|`.
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Softmax of one row, in place, shifted by the row's maximum for stability.
+pub fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// `log Σ exp(row)`, stable.
+pub fn log_sum_exp(row: &[f32]) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let s: f32 = row.iter().map(|v| (v - max).exp()).sum();
+    max + s.ln()
+}

@@ -1,0 +1,244 @@
+//! `EarlyStopping`: stops training when a monitored quantity has stopped improving.
+//!
+//! Keras 3's semantics, exactly:
+//! - From epoch `start_from_epoch` on, each epoch's `monitor` value is compared with the best
+//!   so far; it improves when it beats it by more than `min_delta` (lower in `min` mode,
+//!   higher in `max` mode; `auto` picks `min` for losses and the metric's own direction
+//!   otherwise). The first value considered is always an improvement.
+//! - `wait` counts epochs since the last improvement that also beat `baseline` (if any);
+//!   training stops when `wait >= patience` (and never after the very first epoch).
+//! - With `restore_best_weights`, the best epoch's weights are restored when training ends —
+//!   whether or not it stopped early (Keras 3's behaviour).
+//!
+//! ```
+//! use minibatch::callbacks::EarlyStopping;
+//! let stop = EarlyStopping::new().monitor("val_loss").patience(3).restore_best_weights(true);
+//! ```
+
+use super::{Callback, Control, FitParams, Logs};
+use crate::error::{Error, Result};
+use crate::metrics::Direction;
+use crate::models::Sequential;
+use crate::tensor::Tensor;
+
+/// Which direction counts as improvement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `min` for `loss`/`val_loss`, else the monitored metric's own direction.
+    Auto,
+    /// Lower is better.
+    Min,
+    /// Higher is better.
+    Max,
+}
+
+/// Stops training when `monitor` stops improving. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct EarlyStopping {
+    monitor: String,
+    min_delta: f64,
+    patience: usize,
+    verbose: u8,
+    mode: Mode,
+    baseline: Option<f64>,
+    restore_best_weights: bool,
+    start_from_epoch: usize,
+    // state of the current run
+    direction: Option<Direction>,
+    wait: usize,
+    best: Option<f64>,
+    best_epoch: Option<usize>,
+    stopped_epoch: Option<usize>,
+    best_weights: Option<Vec<Tensor>>,
+    restored: bool,
+    warned_missing: bool,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        EarlyStopping::new()
+    }
+}
+
+impl EarlyStopping {
+    /// Keras's defaults: monitor `val_loss`, min_delta 0, patience 0, verbose 0, mode auto,
+    /// no baseline, no restoring, start_from_epoch 0.
+    pub fn new() -> Self {
+        EarlyStopping {
+            monitor: "val_loss".into(),
+            min_delta: 0.0,
+            patience: 0,
+            verbose: 0,
+            mode: Mode::Auto,
+            baseline: None,
+            restore_best_weights: false,
+            start_from_epoch: 0,
+            direction: None,
+            wait: 0,
+            best: None,
+            best_epoch: None,
+            stopped_epoch: None,
+            best_weights: None,
+            restored: false,
+            warned_missing: false,
+        }
+    }
+
+    /// The quantity to watch, a key of the epoch logs.
+    pub fn monitor(mut self, monitor: &str) -> Self {
+        self.monitor = monitor.into();
+        self
+    }
+    /// Smallest change that counts as an improvement (its sign is ignored).
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta.abs();
+        self
+    }
+    /// Epochs without improvement before stopping.
+    pub fn patience(mut self, patience: usize) -> Self {
+        self.patience = patience;
+        self
+    }
+    /// 1 prints a line when stopping and when restoring weights.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+    /// Which direction improves.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// A value the monitored quantity must beat for `wait` to reset.
+    pub fn baseline(mut self, baseline: f64) -> Self {
+        self.baseline = Some(baseline);
+        self
+    }
+    /// Restore the best epoch's weights at the end of training.
+    pub fn restore_best_weights(mut self, restore: bool) -> Self {
+        self.restore_best_weights = restore;
+        self
+    }
+    /// Epochs to wait before watching at all (a warm-up).
+    pub fn start_from_epoch(mut self, epoch: usize) -> Self {
+        self.start_from_epoch = epoch;
+        self
+    }
+
+    /// The 0-based epoch with the best monitored value of the latest run.
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best_epoch
+    }
+    /// The best monitored value of the latest run.
+    pub fn best(&self) -> Option<f64> {
+        self.best
+    }
+    /// The 0-based epoch after which this callback stopped training, if it did.
+    pub fn stopped_epoch(&self) -> Option<usize> {
+        self.stopped_epoch
+    }
+    /// Whether best weights were restored at the end of the latest run.
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
+    fn is_improvement(&self, value: f64, reference: Option<f64>) -> bool {
+        let Some(reference) = reference else { return true };
+        match self.direction {
+            Some(Direction::Maximize) => value - self.min_delta > reference,
+            _ => value + self.min_delta < reference,
+        }
+    }
+
+    fn resolve_direction(&self, model: &Sequential) -> Result<Direction> {
+        Ok(match self.mode {
+            Mode::Min => Direction::Minimize,
+            Mode::Max => Direction::Maximize,
+            Mode::Auto => {
+                let name = self.monitor.strip_prefix("val_").unwrap_or(&self.monitor);
+                if name == "loss" {
+                    Direction::Minimize
+                } else if let Some(d) = model.metric_direction(name) {
+                    d
+                } else {
+                    return Err(Error::invalid(
+                        "monitor",
+                        &self.monitor,
+                        "a loss or a compiled metric for mode=auto; set mode to min or max",
+                    ));
+                }
+            }
+        })
+    }
+}
+
+impl Callback for EarlyStopping {
+    fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+        self.direction = Some(self.resolve_direction(model)?);
+        self.wait = 0;
+        self.best = None;
+        self.best_epoch = None;
+        self.stopped_epoch = None;
+        self.best_weights = None;
+        self.restored = false;
+        Ok(Control::Continue)
+    }
+
+    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+        let Some(current) = logs.get(&self.monitor) else {
+            if !self.warned_missing {
+                self.warned_missing = true;
+                let available: Vec<&str> = logs.keys().collect();
+                eprintln!(
+                    "warning: early stopping monitors {:?}, which this epoch did not report; available: {}",
+                    self.monitor,
+                    available.join(", ")
+                );
+            }
+            return Ok(Control::Continue);
+        };
+        if epoch < self.start_from_epoch {
+            return Ok(Control::Continue);
+        }
+        if self.restore_best_weights && self.best_weights.is_none() {
+            // Until something improves, the first watched epoch's weights are the best.
+            self.best_weights = Some(model.get_weights());
+            self.best_epoch = Some(epoch);
+        }
+        self.wait += 1;
+        if self.is_improvement(current, self.best) {
+            self.best = Some(current);
+            self.best_epoch = Some(epoch);
+            if self.restore_best_weights {
+                let best = self.best_weights.get_or_insert_with(Vec::new);
+                model.copy_weights_into(best);
+            }
+            if self.baseline.is_none() || self.is_improvement(current, self.baseline) {
+                self.wait = 0;
+            }
+            return Ok(Control::Continue);
+        }
+        if self.wait >= self.patience && epoch > 0 {
+            self.stopped_epoch = Some(epoch);
+            return Ok(Control::Stop);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, model: &mut Sequential, _logs: &Logs) -> Result<()> {
+        if let (Some(e), true) = (self.stopped_epoch, self.verbose > 0) {
+            println!("Epoch {}: early stopping", e + 1);
+        }
+        if let (true, Some(weights)) = (self.restore_best_weights, &self.best_weights) {
+            if self.verbose > 0 {
+                println!(
+                    "Restoring model weights from the end of the best epoch: {}.",
+                    self.best_epoch.map_or(0, |e| e + 1)
+                );
+            }
+            model.set_weights(weights)?;
+            self.restored = true;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! Callbacks: code that runs at Keras's hook points during `fit`.
+//!
+//! # The contract
+//! Every hook has a default that does nothing and continues. A hook returns
+//! [`Control::Continue`] or [`Control::Stop`]; `Stop` from a batch hook ends the epoch after
+//! that batch, and from an epoch hook ends training after that epoch (Keras's
+//! `model.stop_training = True`). Either way the epoch's validation, `on_epoch_end` and
+//! `on_train_end` still run, so a stopped run still restores best weights and closes files.
+//! An `Err` aborts training at once and is returned from `fit`; `on_train_end` does not run.
+//!
+//! Hooks run in order: the user's callbacks as given, then the History, then the progress bar.
+//! Epoch numbers are 0-based here as in Keras's hooks; messages print them 1-based.
+
+mod early_stopping;
+mod history;
+mod logs;
+mod progbar;
+
+pub use early_stopping::{EarlyStopping, Mode};
+pub use history::History;
+pub use logs::Logs;
+pub use progbar::ProgbarLogger;
+
+use crate::error::Result;
+use crate::models::Sequential;
+
+/// What training should do after a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after the current batch or epoch (see the [module docs](self)).
+    Stop,
+}
+
+/// The settings of a `fit` run that callbacks may read (Keras's `callback.params`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitParams {
+    /// The epoch index training ends before (`epochs` as passed to `fit`).
+    pub epochs: usize,
+    /// The first epoch index run.
+    pub initial_epoch: usize,
+    /// Weight updates per epoch: `ceil(train_samples / batch_size)`.
+    pub steps: usize,
+    /// Samples trained on per epoch (after the validation split).
+    pub train_samples: usize,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// 0 silent, 1 progress bar, 2 one line per epoch.
+    pub verbose: u8,
+}
+
+/// A hook into training. See the [module docs](self) for the contract.
+#[allow(unused_variables)]
+pub trait Callback {
+    /// Before the first epoch.
+    fn on_train_begin(&mut self, model: &mut Sequential, params: &FitParams) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    /// Before each epoch.
+    fn on_epoch_begin(&mut self, model: &mut Sequential, epoch: usize) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    /// Before each training batch.
+    fn on_train_batch_begin(&mut self, model: &mut Sequential, batch: usize) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    /// After each training batch; `logs` hold the epoch's running means so far.
+    fn on_train_batch_end(&mut self, model: &mut Sequential, batch: usize, logs: &Logs) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    /// After each epoch and its validation. A callback may add entries to `logs` (the History
+    /// records them), as Keras's learning-rate callbacks add `learning_rate`.
+    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+    /// After the last epoch, also when a callback stopped training.
+    fn on_train_end(&mut self, model: &mut Sequential, logs: &Logs) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! `Dense`: a fully-connected layer, `y = activation(x · kernel + bias)`.
+//!
+//! Applied to the last axis of the input, as in Keras: a per-sample input `[…, in]` gives an
+//! output `[…, units]`. The kernel is `[in, units]` (Keras's layout), the bias `[units]`.
+//!
+//! ```
+//! use minibatch::layers::Dense;
+//! let layer = Dense::new(64).activation("relu").kernel_initializer("he_normal");
+//! ```
+
+use super::{IntoActivation, Layer, Param};
+use crate::activations::Activation;
+use crate::error::{Error, Result};
+use crate::initializers::Initializer;
+use crate::rng::Rng;
+use crate::tensor::{kernels, Tensor};
+
+/// A fully-connected layer. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Dense {
+    units: usize,
+    activation: Result<Activation>,
+    use_bias: bool,
+    kernel_initializer: Result<Initializer>,
+    bias_initializer: Result<Initializer>,
+    name: String,
+    /// `[kernel, bias]`, or `[kernel]` without bias.
+    params: Vec<Param>,
+    /// Pre-activation values, kept only for activations whose derivative needs them.
+    pre: Tensor,
+    fused: bool,
+}
+
+impl Dense {
+    /// A layer of `units` outputs with Keras's defaults: no activation, a bias,
+    /// `glorot_uniform` kernel and `zeros` bias.
+    pub fn new(units: usize) -> Self {
+        Dense {
+            units,
+            activation: Ok(Activation::Linear),
+            use_bias: true,
+            kernel_initializer: Ok(Initializer::GlorotUniform),
+            bias_initializer: Ok(Initializer::Zeros),
+            name: String::new(),
+            params: Vec::new(),
+            pre: Tensor::zeros(&[0]),
+            fused: false,
+        }
+    }
+
+    /// The activation, by [`Activation`] or Keras's name (checked when the model is built).
+    pub fn activation(mut self, activation: impl IntoActivation) -> Self {
+        self.activation = activation.into_activation();
+        self
+    }
+
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+
+    /// The kernel initializer, by value or Keras's name.
+    pub fn kernel_initializer(mut self, init: impl IntoInitializer) -> Self {
+        self.kernel_initializer = init.into_initializer();
+        self
+    }
+
+    /// The bias initializer, by value or Keras's name.
+    pub fn bias_initializer(mut self, init: impl IntoInitializer) -> Self {
+        self.bias_initializer = init.into_initializer();
+        self
+    }
+
+    /// The layer's name (else the model assigns `dense`, `dense_1`, ...).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    fn act(&self) -> Activation {
+        *self.activation.as_ref().expect("activation checked in build")
+    }
+}
+
+/// Something that names an initializer: an [`Initializer`] or Keras's string name.
+pub trait IntoInitializer {
+    /// Resolves the name.
+    fn into_initializer(self) -> Result<Initializer>;
+}
+
+impl IntoInitializer for Initializer {
+    fn into_initializer(self) -> Result<Initializer> {
+        Ok(self)
+    }
+}
+
+impl IntoInitializer for &str {
+    fn into_initializer(self) -> Result<Initializer> {
+        Initializer::from_name(self)
+    }
+}
+
+impl Layer for Dense {
+    fn kind(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.activation.clone()?;
+        let (kinit, binit) = (self.kernel_initializer.clone()?, self.bias_initializer.clone()?);
+        if self.units == 0 {
+            return Err(Error::invalid("units", 0, format!("a positive number of units for layer {}", self.name)));
+        }
+        let fan_in = *input_shape.last().filter(|&&n| n > 0).ok_or_else(|| {
+            Error::shape(format!("input to layer {}", self.name), "a last axis of at least 1 feature", input_shape)
+        })?;
+        let mut kernel = Param::zeros("kernel", &[fan_in, self.units]);
+        kinit.fill(kernel.value.data_mut(), fan_in, self.units, rng);
+        self.params = vec![kernel];
+        if self.use_bias {
+            let mut bias = Param::zeros("bias", &[self.units]);
+            binit.fill(bias.value.data_mut(), fan_in, self.units, rng);
+            self.params.push(bias);
+        }
+        let mut out = input_shape.to_vec();
+        *out.last_mut().expect("non-empty") = self.units;
+        Ok(out)
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        if self.act().needs_input() {
+            let rows = max_batch * self.units;
+            if self.pre.len() < rows {
+                self.pre = Tensor::zeros(&[rows]);
+            }
+        }
+    }
+
+    // # Shapes
+    // x: [rows, in] (rows = batch × leading axes), kernel: [in, units], y: [rows, units]
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let w = &self.params[0].value;
+        let (fan_in, units) = (w.shape()[0], self.units);
+        let rows = x.len() / fan_in;
+        kernels::matmul(y.data_mut(), x.data(), w.data(), rows, fan_in, units, false, false, 0.0);
+        if let Some(bias) = self.params.get(1) {
+            kernels::add_row_bias(y.data_mut(), bias.value.data());
+        }
+        let act = self.act();
+        if act.needs_input() {
+            self.pre.data_mut()[..y.len()].copy_from_slice(y.data());
+        }
+        act.forward(y.data_mut(), units);
+    }
+
+    // dz = dy ⊙ f'(z);  d kernel = xᵀ · dz;  d bias = Σ_rows dz;  dx = dz · kernelᵀ
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let (fan_in, units) = (self.params[0].value.shape()[0], self.units);
+        let rows = x.len() / fan_in;
+        if !self.fused {
+            let pre = &self.pre.data()[..if self.act().needs_input() { y.len() } else { 0 }];
+            self.act().backward(dy.data_mut(), pre, y.data(), units);
+        }
+        let dz = dy.data();
+        let (kernel, rest) = self.params.split_first_mut().expect("built");
+        kernels::matmul(kernel.grad.data_mut(), x.data(), dz, fan_in, rows, units, true, false, 0.0);
+        if let Some(bias) = rest.first_mut() {
+            kernels::sum_rows(bias.grad.data_mut(), dz);
+        }
+        if let Some(dx) = dx {
+            kernels::matmul(dx.data_mut(), dz, kernel.value.data(), rows, units, fan_in, false, true, 0.0);
+        }
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn output_activation(&self) -> Activation {
+        self.activation.clone().unwrap_or(Activation::Linear)
+    }
+
+    fn fuse_output_activation(&mut self) {
+        self.fused = true;
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        self.pre.len() * 4
+    }
+}

@@ -1,0 +1,109 @@
+//! `Dropout`: during training, zeroes each input with probability `rate` and scales the rest by
+//! `1 / (1 − rate)` (inverted dropout), so inference is the identity.
+//!
+//! The mask comes from the layer's own seeded generator: with the model's seed fixed, the
+//! masks of a run repeat exactly.
+//!
+//! ```
+//! use minibatch::layers::Dropout;
+//! let layer = Dropout::new(0.2);
+//! ```
+
+use super::Layer;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Inverted dropout. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    rate: f32,
+    seed: Option<u64>,
+    name: String,
+    rng: Rng,
+    features: usize,
+    /// `[max_batch × features]`: 0 or `1 / (1 − rate)` per value of the latest training batch.
+    mask: Vec<f32>,
+}
+
+impl Dropout {
+    /// Dropout with the given rate, in `[0, 1)`.
+    pub fn new(rate: f32) -> Self {
+        Dropout { rate, seed: None, name: String::new(), rng: Rng::new(0), features: 0, mask: Vec::new() }
+    }
+
+    /// A seed of the layer's own (else one is drawn from the model's seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The layer's name.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl Layer for Dropout {
+    fn kind(&self) -> &'static str {
+        "Dropout"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        if !(0.0..1.0).contains(&self.rate) {
+            return Err(Error::invalid("rate", self.rate, format!("a dropout rate in [0, 1) for layer {}", self.name)));
+        }
+        let seed = self.seed.unwrap_or_else(|| rng.next_u64());
+        self.rng = Rng::new(seed);
+        self.features = input_shape.iter().product();
+        Ok(input_shape.to_vec())
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        let n = max_batch * self.features;
+        if self.mask.len() < n {
+            self.mask.resize(n, 0.0);
+        }
+    }
+
+    // # Shapes
+    // x, y, mask: [batch, …]
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        if !training || self.rate == 0.0 {
+            y.data_mut().copy_from_slice(x.data());
+            return;
+        }
+        let scale = 1.0 / (1.0 - self.rate);
+        let mask = &mut self.mask[..x.len()];
+        for ((m, yv), &xv) in mask.iter_mut().zip(y.data_mut()).zip(x.data()) {
+            *m = if self.rng.next_f32() >= self.rate { scale } else { 0.0 };
+            *yv = xv * *m;
+        }
+    }
+
+    // dx = dy ⊙ mask
+    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        if let Some(dx) = dx {
+            if self.rate == 0.0 {
+                dx.data_mut().copy_from_slice(dy.data());
+                return;
+            }
+            for ((d, &g), &m) in dx.data_mut().iter_mut().zip(dy.data()).zip(&self.mask[..x.len()]) {
+                *d = g * m;
+            }
+        }
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        self.mask.len() * 4
+    }
+}

@@ -1,0 +1,53 @@
+//! `Flatten`: reshapes each sample to one axis, `[…] → [product]`.
+//!
+//! ```
+//! use minibatch::layers::Flatten;
+//! let layer = Flatten::new();
+//! ```
+
+use super::Layer;
+use crate::error::Result;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Flattens each sample. See the [module docs](self).
+#[derive(Debug, Clone, Default)]
+pub struct Flatten {
+    name: String,
+}
+
+impl Flatten {
+    /// A flatten layer.
+    pub fn new() -> Self {
+        Flatten::default()
+    }
+}
+
+impl Layer for Flatten {
+    fn kind(&self) -> &'static str {
+        "Flatten"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        Ok(vec![input_shape.iter().product()])
+    }
+
+    // Row-major data is already flat: forward and backward copy the values unchanged.
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        y.data_mut().copy_from_slice(x.data());
+    }
+
+    fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        if let Some(dx) = dx {
+            dx.data_mut().copy_from_slice(dy.data());
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Layers: the [`Layer`] contract and the layers that implement it.
+//!
+//! A layer is built once for a per-sample input shape (creating its weights), planned for the
+//! largest batch it will see (sizing its workspaces), and then runs `forward` and `backward`
+//! over buffers the model owns. Neither allocates.
+//!
+//! # The contract
+//! - `forward(x, y, training)`: `y` is already sized `[batch, output_shape…]`; overwrite it.
+//! - `backward(x, y, dy, dx)`: called after `forward` on the same batch, in training only.
+//!   `dy` is ∂loss/∂y and may be overwritten (the model no longer needs it). Parameter
+//!   gradients are *written* (not added) into each [`Param::grad`]; each parameter takes part
+//!   once per step in a Sequential model. `dx`, when asked for, is overwritten with ∂loss/∂x.
+
+mod activation;
+mod dense;
+mod dropout;
+mod flatten;
+
+pub use activation::ActivationLayer;
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+
+use crate::activations::Activation;
+use crate::error::Result;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// A trainable tensor and its gradient, of the same shape.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// Keras's variable name within the layer: `kernel`, `bias`.
+    pub name: &'static str,
+    /// The current values.
+    pub value: Tensor,
+    /// ∂loss/∂value from the latest backward pass.
+    pub grad: Tensor,
+}
+
+impl Param {
+    /// A parameter of zeros with the given shape.
+    pub fn zeros(name: &'static str, shape: &[usize]) -> Self {
+        Param { name, value: Tensor::zeros(shape), grad: Tensor::zeros(shape) }
+    }
+}
+
+/// One stage of a model. See the [module docs](self) for the contract.
+pub trait Layer: Send {
+    /// Keras's class name, as `summary()` prints it: `Dense`, `Dropout`, ...
+    fn kind(&self) -> &'static str;
+
+    /// The layer's name: given by the user, else assigned by the model (`dense`, `dense_1`).
+    fn name(&self) -> &str;
+
+    /// Sets the layer's name.
+    fn set_name(&mut self, name: String);
+
+    /// Creates the weights for a per-sample `input_shape` and returns the per-sample output
+    /// shape. Errors name the layer and the shapes.
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
+
+    /// Sizes internal workspaces for batches of up to `max_batch` samples.
+    fn plan(&mut self, _max_batch: usize) {}
+
+    /// Computes `y` from `x`. See the module docs.
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool);
+
+    /// Computes gradients from `dy`. See the module docs.
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>);
+
+    /// The trainable parameters.
+    fn params(&self) -> &[Param] {
+        &[]
+    }
+
+    /// The trainable parameters, writable.
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut []
+    }
+
+    /// The activation applied last in `forward`, if the layer has one.
+    fn output_activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    /// From now on `backward` receives ∂loss/∂(pre-activation) in `dy` and skips the output
+    /// activation's derivative. The model calls this when the loss fuses a softmax or sigmoid
+    /// into a stable cross-entropy gradient, `(p − y) / n`.
+    fn fuse_output_activation(&mut self) {}
+
+    /// Bytes of the layer's own workspaces (not weights, not the model's activation buffers).
+    fn workspace_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// Something that names an activation: an [`Activation`] or Keras's string name.
+pub trait IntoActivation {
+    /// Resolves the name.
+    fn into_activation(self) -> Result<Activation>;
+}
+
+impl IntoActivation for Activation {
+    fn into_activation(self) -> Result<Activation> {
+        Ok(self)
+    }
+}
+
+impl IntoActivation for &str {
+    fn into_activation(self) -> Result<Activation> {
+        Activation::from_name(self)
+    }
+}
+
+impl IntoActivation for String {
+    fn into_activation(self) -> Result<Activation> {
+        Activation::from_name(&self)
+    }
+}

@@ -1,0 +1,65 @@
+//! # minibatch
+//!
+//! Deep-learning training in Rust with the ease of Keras: build a [`Sequential`] model,
+//! `compile` it with an optimizer, a loss and metrics, and `fit` it on `x` (the questions) and
+//! `y` (the answer key). Keras's documented behaviour is the reference for every default and
+//! every semantic; where minibatch departs, the item's docs say so and why.
+//!
+//! ```
+//! use minibatch::{datasets, layers::Dense, FitOptions, Sequential};
+//!
+//! let data = datasets::load("blobs", 0).unwrap();
+//! let mut model = Sequential::new()
+//!     .add(Dense::new(16).activation("relu"))
+//!     .add(Dense::new(data.num_classes).activation("softmax"));
+//! model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+//!
+//! // 10 epochs of ceil(n / 32) weight updates each, holding out the last 20% for validation.
+//! let history = model
+//!     .fit(&data.x_train, &data.y_train, FitOptions::new().epochs(10).validation_split(0.2).verbose(0))
+//!     .unwrap();
+//! assert_eq!(history.get("loss").unwrap().len(), 10);
+//!
+//! let test = model.evaluate(&data.x_test, &data.y_test, 32).unwrap();
+//! assert!(test.get("accuracy").unwrap() > 0.9);
+//! ```
+//!
+//! # Where things are
+//! - [`tensor`]: the f32 tensor and the few kernels everything computes through;
+//! - [`layers`], [`activations`], [`losses`], [`optimizers`], [`metrics`], [`initializers`]:
+//!   Keras's building blocks, one per file, forward beside backward;
+//! - [`models`]: [`Sequential`] and its `summary()`;
+//! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
+//! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, the progress bar;
+//! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`).
+//!
+//! # Errors
+//! Every fallible call returns [`Error`], which names the problem and the values involved.
+//! Bad input never panics.
+//!
+//! # Determinism
+//! A model's seed (default 0, see [`Sequential::seed`]) fixes initial weights, dropout masks
+//! and every epoch's shuffle. With the same seed and thread count, a run's History is the
+//! same bit for bit. (Keras draws a fresh seed per run unless one is set; minibatch is
+//! reproducible by default.)
+
+#![deny(missing_docs)]
+
+pub mod activations;
+pub mod callbacks;
+pub mod datasets;
+mod error;
+pub mod initializers;
+pub mod layers;
+pub mod losses;
+pub mod metrics;
+pub mod models;
+pub mod optimizers;
+pub mod rng;
+pub mod tensor;
+pub mod training;
+
+pub use error::{Error, Result};
+pub use models::Sequential;
+pub use tensor::Tensor;
+pub use training::FitOptions;

@@ -1,0 +1,314 @@
+//! `Sequential`: a plain stack of layers, each feeding the next.
+//!
+//! ```
+//! use minibatch::{layers::Dense, Sequential};
+//! let mut model = Sequential::new()
+//!     .input_shape(&[4])
+//!     .add(Dense::new(8).activation("relu"))
+//!     .add(Dense::new(3).activation("softmax"));
+//! model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+//! assert_eq!(model.count_params(), 4 * 8 + 8 + 8 * 3 + 3);
+//! ```
+
+use crate::callbacks::Logs;
+use crate::error::{Error, Result};
+use crate::layers::Layer;
+use crate::losses::Loss;
+use crate::metrics::{self, Direction, Metric};
+use crate::optimizers::{IntoOptimizer, Optimizer};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use crate::training::Buffers;
+
+/// A stack of layers. See the [module docs](self).
+pub struct Sequential {
+    pub(crate) layers: Vec<Box<dyn Layer>>,
+    input_shape: Option<Vec<usize>>,
+    /// Per-sample shapes: the input, then each layer's output. Empty until built.
+    pub(crate) shapes: Vec<Vec<usize>>,
+    pub(crate) seed: u64,
+    pub(crate) compiled: Option<Compiled>,
+    pub(crate) bufs: Buffers,
+}
+
+/// What `compile` fixed: the optimizer, the loss and the metrics.
+pub(crate) struct Compiled {
+    pub optimizer: Box<dyn Optimizer>,
+    pub loss: Loss,
+    pub metrics: Vec<Box<dyn Metric>>,
+    /// The loss's gradient is taken with respect to the last layer's pre-activation.
+    pub fused: bool,
+}
+
+impl Default for Sequential {
+    fn default() -> Self {
+        Sequential::new()
+    }
+}
+
+impl Sequential {
+    /// An empty model with seed 0.
+    pub fn new() -> Self {
+        Sequential {
+            layers: Vec::new(),
+            input_shape: None,
+            shapes: Vec::new(),
+            seed: 0,
+            compiled: None,
+            bufs: Buffers::default(),
+        }
+    }
+
+    /// Fixes the per-sample input shape (Keras's `Input(shape=...)`); without it the model is
+    /// built from the first data it sees.
+    pub fn input_shape(mut self, shape: &[usize]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// The seed of every random choice: initial weights, dropout masks, shuffling. The same
+    /// seed and thread count give the same run, bit for bit. Defaults to 0.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Appends a layer.
+    pub fn add(mut self, layer: impl Layer + 'static) -> Self {
+        self.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a boxed layer.
+    pub fn push(&mut self, mut layer: Box<dyn Layer>) {
+        if layer.name().is_empty() {
+            let base = snake_case(layer.kind());
+            let taken = self.layers.iter().filter(|l| l.kind() == layer.kind()).count();
+            layer.set_name(if taken == 0 { base } else { format!("{base}_{taken}") });
+        }
+        self.layers.push(layer);
+        self.shapes.clear();
+    }
+
+    /// The layers.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// True once weights exist.
+    pub fn is_built(&self) -> bool {
+        !self.shapes.is_empty()
+    }
+
+    /// Creates the weights for per-sample inputs of `input_shape`. Rebuilding with the same
+    /// shape keeps the weights.
+    ///
+    /// # Errors
+    /// A layer that cannot take the shape, an unknown activation or initializer name, an
+    /// invalid layer argument, or a model with no layers.
+    pub fn build(&mut self, input_shape: &[usize]) -> Result<()> {
+        if self.is_built() {
+            return if self.shapes[0] == input_shape {
+                Ok(())
+            } else {
+                Err(Error::shape("model input", format!("samples of shape {:?}", self.shapes[0]), input_shape))
+            };
+        }
+        if self.layers.is_empty() {
+            return Err(Error::State("the model has no layers: add at least one before building".into()));
+        }
+        let mut rng = Rng::derive(self.seed, u64::MAX);
+        let mut shapes = vec![input_shape.to_vec()];
+        for layer in &mut self.layers {
+            let next = layer.build(shapes.last().expect("non-empty"), &mut rng)?;
+            shapes.push(next);
+        }
+        self.input_shape = Some(input_shape.to_vec());
+        self.shapes = shapes;
+        self.bufs = Buffers::default();
+        self.plan_fusion();
+        self.build_optimizer();
+        Ok(())
+    }
+
+    /// Configures training, as Keras's `compile`: an optimizer (a name such as `"adam"` or a
+    /// value such as `Adam::new(1e-3)`), a loss (a name or a [`Loss`]), and metric names.
+    /// Builds the model when its input shape is known.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for an unknown optimizer, loss or metric name; build errors.
+    pub fn compile<L>(&mut self, optimizer: impl IntoOptimizer, loss: L, metrics: &[&str]) -> Result<()>
+    where
+        L: TryInto<Loss, Error = Error>,
+    {
+        let optimizer = optimizer.into_optimizer()?;
+        let loss = loss.try_into()?;
+        let metrics = metrics.iter().map(|m| metrics::from_name(m)).collect::<Result<Vec<_>>>()?;
+        self.compiled = Some(Compiled { optimizer, loss, metrics, fused: false });
+        if let (Some(shape), false) = (self.input_shape.clone(), self.is_built()) {
+            self.build(&shape)?;
+        }
+        self.plan_fusion();
+        self.build_optimizer();
+        Ok(())
+    }
+
+    /// Fuses the loss with a matching softmax/sigmoid output activation (see [`crate::losses`]).
+    fn plan_fusion(&mut self) {
+        let (Some(c), Some(last)) = (self.compiled.as_mut(), self.layers.last_mut()) else { return };
+        if !c.fused && self.shapes.len() > 1 && c.loss.fuses_with() == Some(last.output_activation()) {
+            last.fuse_output_activation();
+            c.fused = true;
+        }
+    }
+
+    fn build_optimizer(&mut self) {
+        if !self.is_built() {
+            return;
+        }
+        let sizes: Vec<usize> = self.layers.iter().flat_map(|l| l.params().iter().map(|p| p.value.len())).collect();
+        if let Some(c) = self.compiled.as_mut() {
+            c.optimizer.build(&sizes);
+        }
+    }
+
+    /// Number of trainable values.
+    pub fn count_params(&self) -> usize {
+        self.layers.iter().flat_map(|l| l.params()).map(|p| p.value.len()).sum()
+    }
+
+    /// The per-sample output shape, once built.
+    pub fn output_shape(&self) -> Option<&[usize]> {
+        self.shapes.last().map(|s| s.as_slice())
+    }
+
+    /// The per-sample input shape, if known.
+    pub fn get_input_shape(&self) -> Option<&[usize]> {
+        self.input_shape.as_deref()
+    }
+
+    /// A copy of every parameter tensor, layer by layer (Keras's `get_weights`).
+    pub fn get_weights(&self) -> Vec<Tensor> {
+        self.layers.iter().flat_map(|l| l.params()).map(|p| p.value.clone()).collect()
+    }
+
+    /// Copies every parameter into `out`, reusing its buffers when the shapes match.
+    pub fn copy_weights_into(&self, out: &mut Vec<Tensor>) {
+        let params: Vec<&Tensor> = self.layers.iter().flat_map(|l| l.params()).map(|p| &p.value).collect();
+        if out.len() != params.len() || out.iter().zip(&params).any(|(a, b)| a.shape() != b.shape()) {
+            *out = params.into_iter().cloned().collect();
+            return;
+        }
+        for (dst, src) in out.iter_mut().zip(params) {
+            dst.data_mut().copy_from_slice(src.data());
+        }
+    }
+
+    /// Sets every parameter from `weights`, in [`Sequential::get_weights`] order.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the count or a shape differs; then nothing is changed.
+    pub fn set_weights(&mut self, weights: &[Tensor]) -> Result<()> {
+        let shapes: Vec<(String, Vec<usize>)> = self
+            .layers
+            .iter()
+            .flat_map(|l| {
+                l.params().iter().map(move |p| (format!("{}/{}", l.name(), p.name), p.value.shape().to_vec()))
+            })
+            .collect();
+        if shapes.len() != weights.len() {
+            return Err(Error::Shape {
+                what: "set_weights".into(),
+                expected: format!("{} tensors", shapes.len()),
+                received: format!("{} tensors", weights.len()),
+            });
+        }
+        for ((name, shape), w) in shapes.iter().zip(weights) {
+            if w.shape() != shape.as_slice() {
+                return Err(Error::shape(format!("weight {name}"), format!("{shape:?}"), w.shape()));
+            }
+        }
+        let params = self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut());
+        for (p, w) in params.zip(weights) {
+            p.value.data_mut().copy_from_slice(w.data());
+        }
+        Ok(())
+    }
+
+    /// The optimizer, once compiled (to read or change its learning rate, say).
+    pub fn optimizer_mut(&mut self) -> Option<&mut dyn Optimizer> {
+        match self.compiled.as_mut() {
+            Some(c) => Some(c.optimizer.as_mut()),
+            None => None,
+        }
+    }
+
+    /// The compiled loss.
+    pub fn loss(&self) -> Option<Loss> {
+        self.compiled.as_ref().map(|c| c.loss)
+    }
+
+    /// Whether larger or smaller is better for the compiled metric `name`.
+    pub fn metric_direction(&self, name: &str) -> Option<Direction> {
+        let c = self.compiled.as_ref()?;
+        c.metrics.iter().find(|m| m.name() == name).map(|m| m.direction())
+    }
+
+    /// The names under which `evaluate` reports: the metrics, then `loss` (Keras 3's order).
+    pub fn metrics_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        if let Some(c) = &self.compiled {
+            names.extend(c.metrics.iter().map(|m| m.name().to_string()));
+        }
+        names.push("loss".into());
+        names
+    }
+
+    /// Bytes held by the activation and gradient buffers and layer workspaces, as planned for
+    /// the largest batch so far.
+    pub fn buffer_bytes(&self) -> usize {
+        self.bufs.bytes() + self.layers.iter().map(|l| l.workspace_bytes()).sum::<usize>()
+    }
+
+    /// The running loss and metric means written into `logs` (metrics first, as Keras 3).
+    pub(crate) fn write_metrics(&self, logs: &mut Logs, prefix: &str, loss: f64) {
+        let c = self.compiled.as_ref().expect("compiled");
+        if prefix.is_empty() {
+            for m in &c.metrics {
+                logs.set(m.name(), m.result());
+            }
+            logs.set("loss", loss);
+        } else {
+            for m in &c.metrics {
+                logs.set(&format!("{prefix}{}", m.name()), m.result());
+            }
+            logs.set(&format!("{prefix}loss"), loss);
+        }
+    }
+}
+
+/// `MaxPooling2D` → `max_pooling2d`, as Keras derives default layer names.
+fn snake_case(kind: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in kind.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 && !kind[..i].ends_with(|p: char| p.is_ascii_digit()) {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keras_style_names() {
+        assert_eq!(super::snake_case("Dense"), "dense");
+        assert_eq!(super::snake_case("MaxPooling2D"), "max_pooling2d");
+        assert_eq!(super::snake_case("BatchNormalization"), "batch_normalization");
+    }
+}

@@ -1,0 +1,80 @@
+//! Adam, as Keras 3 writes it (epsilon is Kingma & Ba's "epsilon hat": added to `√v` after the
+//! bias correction has been folded into the learning rate):
+//!
+//! ```text
+//! t  ← iterations + 1
+//! α  = lr · √(1 − β₂ᵗ) / (1 − β₁ᵗ)
+//! m ← m + (g − m)(1 − β₁)
+//! v ← v + (g² − v)(1 − β₂)
+//! w ← w − α · m / (√v + ε)
+//! ```
+
+use super::{build_slots, Optimizer};
+
+/// Adam. Keras's defaults: `learning_rate` 0.001, `beta_1` 0.9, `beta_2` 0.999, `epsilon` 1e-7.
+#[derive(Debug, Clone)]
+pub struct Adam {
+    /// Step size.
+    pub learning_rate: f32,
+    /// Decay of the first moment.
+    pub beta_1: f32,
+    /// Decay of the second moment.
+    pub beta_2: f32,
+    /// Added to `√v`.
+    pub epsilon: f32,
+    iterations: u64,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+impl Default for Adam {
+    fn default() -> Self {
+        Adam::new(0.001)
+    }
+}
+
+impl Adam {
+    /// Adam with the given learning rate and Keras's other defaults.
+    pub fn new(learning_rate: f32) -> Self {
+        Adam { learning_rate, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, m: Vec::new(), v: Vec::new() }
+    }
+
+    /// The update shared with AdamW: `alpha` folds in the bias correction.
+    pub(crate) fn apply(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
+        let t = (self.iterations + 1) as i32;
+        let (b1, b2) = (self.beta_1 as f64, self.beta_2 as f64);
+        let alpha = (self.learning_rate as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32;
+        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
+        let (m, v) = (&mut self.m[slot], &mut self.v[slot]);
+        for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+            *m += (g - *m) * (1.0 - b1);
+            *v += (g * g - *v) * (1.0 - b2);
+            *w -= alpha * *m / (v.sqrt() + eps);
+        }
+    }
+}
+
+impl Optimizer for Adam {
+    fn name(&self) -> &'static str {
+        "adam"
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn build(&mut self, sizes: &[usize]) {
+        build_slots(&mut self.m, sizes);
+        build_slots(&mut self.v, sizes);
+    }
+    fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
+        self.apply(slot, w, g);
+    }
+    fn finish_step(&mut self) {
+        self.iterations += 1;
+    }
+}

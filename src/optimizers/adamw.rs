@@ -1,0 +1,58 @@
+//! AdamW: Adam with decoupled weight decay, as Keras 3 applies it before the Adam update:
+//! `w ← w − w · weight_decay · lr`, then the [`Adam`] step.
+
+use super::{Adam, Optimizer};
+
+/// AdamW. Keras's defaults: Adam's, plus `weight_decay` 0.004.
+#[derive(Debug, Clone)]
+pub struct AdamW {
+    /// The Adam part (learning rate, betas, epsilon, moments).
+    pub adam: Adam,
+    /// Decoupled decay factor.
+    pub weight_decay: f32,
+}
+
+impl Default for AdamW {
+    fn default() -> Self {
+        AdamW::new(0.001)
+    }
+}
+
+impl AdamW {
+    /// AdamW with the given learning rate and Keras's other defaults.
+    pub fn new(learning_rate: f32) -> Self {
+        AdamW { adam: Adam::new(learning_rate), weight_decay: 0.004 }
+    }
+
+    /// Sets the weight decay.
+    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+}
+
+impl Optimizer for AdamW {
+    fn name(&self) -> &'static str {
+        "adamw"
+    }
+    fn learning_rate(&self) -> f32 {
+        self.adam.learning_rate
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.adam.learning_rate = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.adam.iterations()
+    }
+    fn build(&mut self, sizes: &[usize]) {
+        self.adam.build(sizes);
+    }
+    fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
+        let decay = self.weight_decay * self.adam.learning_rate;
+        w.iter_mut().for_each(|w| *w -= *w * decay);
+        self.adam.apply(slot, w, g);
+    }
+    fn finish_step(&mut self) {
+        self.adam.finish_step();
+    }
+}

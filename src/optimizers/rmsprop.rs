@@ -1,0 +1,114 @@
+//! RMSprop, as Keras 3 writes it (epsilon inside the square root):
+//!
+//! ```text
+//! v ← ρ v + (1 − ρ) g²
+//! centered:  ḡ ← ρ ḡ + (1 − ρ) g;   d = v − ḡ² + ε      else  d = v + ε
+//! Δ = lr · g / √d
+//! momentum:  μ ← momentum · μ + Δ;  w ← w − μ          else  w ← w − Δ
+//! ```
+
+use super::{build_slots, Optimizer};
+
+/// RMSprop. Keras's defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0, `epsilon` 1e-7,
+/// `centered` false.
+#[derive(Debug, Clone)]
+pub struct RMSprop {
+    /// Step size.
+    pub learning_rate: f32,
+    /// Decay of the squared-gradient average.
+    pub rho: f32,
+    /// Momentum factor.
+    pub momentum: f32,
+    /// Added inside the square root.
+    pub epsilon: f32,
+    /// Normalize by the gradient's estimated variance instead of its second moment.
+    pub centered: bool,
+    iterations: u64,
+    velocity: Vec<Vec<f32>>,
+    average_grad: Vec<Vec<f32>>,
+    momentums: Vec<Vec<f32>>,
+}
+
+impl Default for RMSprop {
+    fn default() -> Self {
+        RMSprop::new(0.001)
+    }
+}
+
+impl RMSprop {
+    /// RMSprop with the given learning rate and Keras's other defaults.
+    pub fn new(learning_rate: f32) -> Self {
+        RMSprop {
+            learning_rate,
+            rho: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-7,
+            centered: false,
+            iterations: 0,
+            velocity: Vec::new(),
+            average_grad: Vec::new(),
+            momentums: Vec::new(),
+        }
+    }
+
+    /// Sets the momentum.
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Uses the centered variant.
+    pub fn centered(mut self, centered: bool) -> Self {
+        self.centered = centered;
+        self
+    }
+}
+
+impl Optimizer for RMSprop {
+    fn name(&self) -> &'static str {
+        "rmsprop"
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn build(&mut self, sizes: &[usize]) {
+        build_slots(&mut self.velocity, sizes);
+        if self.centered {
+            build_slots(&mut self.average_grad, sizes);
+        }
+        if self.momentum > 0.0 {
+            build_slots(&mut self.momentums, sizes);
+        }
+    }
+    fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
+        let (lr, rho, eps, mu) = (self.learning_rate, self.rho, self.epsilon, self.momentum);
+        let v = &mut self.velocity[slot];
+        for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+            v[i] = rho * v[i] + (1.0 - rho) * g * g;
+            let denom = if self.centered {
+                let a = &mut self.average_grad[slot][i];
+                *a = rho * *a + (1.0 - rho) * g;
+                v[i] - *a * *a + eps
+            } else {
+                v[i] + eps
+            };
+            let step = lr * g / denom.sqrt();
+            if mu > 0.0 {
+                let m = &mut self.momentums[slot][i];
+                *m = mu * *m + step;
+                *w -= *m;
+            } else {
+                *w -= step;
+            }
+        }
+    }
+    fn finish_step(&mut self) {
+        self.iterations += 1;
+    }
+}

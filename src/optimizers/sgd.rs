@@ -1,0 +1,83 @@
+//! Stochastic gradient descent, optionally with (Nesterov) momentum, as Keras 3 writes it:
+//!
+//! ```text
+//! without momentum:  w ← w − lr · g
+//! with momentum:     v ← momentum · v − lr · g
+//!                    w ← w + v                        (plain)
+//!                    w ← w + momentum · v − lr · g    (nesterov)
+//! ```
+
+use super::{build_slots, Optimizer};
+
+/// SGD. Keras's defaults: `learning_rate` 0.01, `momentum` 0, `nesterov` false.
+#[derive(Debug, Clone)]
+pub struct SGD {
+    /// Step size.
+    pub learning_rate: f32,
+    /// Momentum factor in `[0, 1)`.
+    pub momentum: f32,
+    /// Use Nesterov momentum.
+    pub nesterov: bool,
+    iterations: u64,
+    velocity: Vec<Vec<f32>>,
+}
+
+impl Default for SGD {
+    fn default() -> Self {
+        SGD::new(0.01)
+    }
+}
+
+impl SGD {
+    /// SGD with the given learning rate and no momentum.
+    pub fn new(learning_rate: f32) -> Self {
+        SGD { learning_rate, momentum: 0.0, nesterov: false, iterations: 0, velocity: Vec::new() }
+    }
+
+    /// Sets the momentum.
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Uses Nesterov momentum.
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+}
+
+impl Optimizer for SGD {
+    fn name(&self) -> &'static str {
+        "sgd"
+    }
+    fn learning_rate(&self) -> f32 {
+        self.learning_rate
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn build(&mut self, sizes: &[usize]) {
+        if self.momentum != 0.0 {
+            build_slots(&mut self.velocity, sizes);
+        }
+    }
+    fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
+        let (lr, mu) = (self.learning_rate, self.momentum);
+        if mu == 0.0 {
+            w.iter_mut().zip(g).for_each(|(w, &g)| *w -= lr * g);
+            return;
+        }
+        let v = &mut self.velocity[slot];
+        for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+            *v = mu * *v - lr * g;
+            *w += if self.nesterov { mu * *v - lr * g } else { *v };
+        }
+    }
+    fn finish_step(&mut self) {
+        self.iterations += 1;
+    }
+}

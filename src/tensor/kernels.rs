@@ -1,0 +1,274 @@
+//! The narrow set of arithmetic kernels that layers, losses and optimizers reach the numbers
+//! through: matrix multiply, bias and reductions. A GPU backend implements this same set.
+//!
+//! Every kernel writes into a caller-owned buffer and allocates nothing.
+//!
+//! # Threads
+//! Large matrix products run on [`num_threads`] threads, chosen once per process from
+//! [`set_num_threads`], else the `MINIBATCH_THREADS` variable, else the number of physical cores.
+//! Each output value is computed by one thread in a fixed order, so results do not depend on
+//! the thread count's schedule.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+
+static REQUESTED_THREADS: AtomicUsize = AtomicUsize::new(0);
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+static INIT: Once = Once::new();
+
+/// Asks for `n` threads (at least 1). Takes effect only before the first matrix product of the
+/// process; returns the thread count actually in force after the call.
+pub fn set_num_threads(n: usize) -> usize {
+    REQUESTED_THREADS.store(n.max(1), Ordering::SeqCst);
+    init_threads();
+    num_threads()
+}
+
+/// The number of threads matrix products use.
+pub fn num_threads() -> usize {
+    init_threads();
+    THREADS.load(Ordering::SeqCst)
+}
+
+fn init_threads() {
+    INIT.call_once(|| {
+        let requested = REQUESTED_THREADS.load(Ordering::SeqCst);
+        let n = if requested > 0 {
+            requested
+        } else if let Some(n) = std::env::var("MINIBATCH_THREADS").ok().and_then(|s| s.trim().parse().ok()) {
+            n
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        };
+        let n = usize::max(n, 1);
+        THREADS.store(n, Ordering::SeqCst);
+        // matrixmultiply reads its thread count from this variable once, at its first product,
+        // which comes after this point. Nothing else in the process reads or writes it.
+        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+    });
+}
+
+/// `C = op(A) · op(B) + beta · C`, all row-major.
+///
+/// # Shapes
+/// `op(A)` is `[m, k]`: `A` is stored `[m, k]`, or `[k, m]` when `trans_a`.
+/// `op(B)` is `[k, n]`: `B` is stored `[k, n]`, or `[n, k]` when `trans_b`.
+/// `C` is `[m, n]`. With `beta == 0`, `C`'s old values are ignored (NaN included).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+    beta: f32,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul buffers too small");
+    let c = &mut c[..m * n];
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        scale(c, beta);
+        return;
+    }
+    // Thin shapes are memory-bound: dedicated loops beat a packing GEMM by a wide margin
+    // (batch size 1 is exactly this case).
+    if k == 1 {
+        // Outer product: A and B are vectors whatever their transposition.
+        for (i, row) in c.chunks_exact_mut(n).enumerate() {
+            scale(row, beta);
+            axpy(row, a[i], &b[..n]);
+        }
+        return;
+    }
+    if m == 1 && !trans_b {
+        // c[1,n] = a[1,k] · B[k,n]: accumulate scaled rows of B.
+        scale(c, beta);
+        for (p, brow) in b.chunks_exact(n).take(k).enumerate() {
+            axpy(c, a[p], brow);
+        }
+        return;
+    }
+    if m == 1 && trans_b {
+        // c[j] = a · B[j, :]
+        for (j, cj) in c.iter_mut().enumerate() {
+            let d = dot(&a[..k], &b[j * k..(j + 1) * k]);
+            *cj = if beta == 0.0 { d } else { beta * *cj + d };
+        }
+        return;
+    }
+    if n == 1 && !trans_a {
+        for (i, ci) in c.iter_mut().enumerate() {
+            let d = dot(&a[i * k..(i + 1) * k], &b[..k]);
+            *ci = if beta == 0.0 { d } else { beta * *ci + d };
+        }
+        return;
+    }
+    init_threads();
+    let (rsa, csa) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
+    // matrixmultiply treats beta == 0 as "overwrite", so stale NaNs in C cannot leak in.
+    // SAFETY: the asserts above guarantee that every index the strides reach lies inside
+    // `a`, `b` and `c`, and `c` does not alias `a` or `b` (it is a unique borrow).
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// `y = alpha · y`, with `alpha == 0` meaning "set to zero" (NaN does not survive).
+pub fn scale(y: &mut [f32], alpha: f32) {
+    if alpha == 0.0 {
+        y.fill(0.0);
+    } else if alpha != 1.0 {
+        y.iter_mut().for_each(|v| *v *= alpha);
+    }
+}
+
+/// `y += alpha · x`.
+pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+/// Dot product with eight independent partial sums (vectorizes; fixed order, so deterministic).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Adds `bias` (length `cols`) to every row of `y` (`[rows, cols]`).
+pub fn add_row_bias(y: &mut [f32], bias: &[f32]) {
+    for row in y.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
+/// `out[j] = Σ_i x[i, j]`: column sums of `x` (`[rows, cols]`), e.g. a bias gradient.
+pub fn sum_rows(out: &mut [f32], x: &[f32]) {
+    out.fill(0.0);
+    for row in x.chunks_exact(out.len()) {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+/// Index of the largest value (the first on ties; NaN never wins).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The reference product every fast path is tested against: three loops in f64.
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_naive(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+    beta: f32,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0f64;
+            for p in 0..k {
+                let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                s += av as f64 * bv as f64;
+            }
+            let old = if beta == 0.0 { 0.0 } else { beta as f64 * c[i * n + j] as f64 };
+            c[i * n + j] = (s + old) as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    #[test]
+    fn matmul_matches_naive_on_every_path() {
+        let mut rng = Rng::new(5);
+        let shapes = [(1, 7, 5), (1, 1, 3), (4, 1, 6), (5, 9, 1), (1, 33, 1), (13, 17, 11), (64, 70, 33)];
+        for &(m, k, n) in &shapes {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for beta in [0.0, 1.0, 0.5] {
+                        let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1., 1.) as f32).collect();
+                        let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
+                        let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
+                        let (mut c, mut want) = (c0.clone(), c0);
+                        matmul(&mut c, &a, &b, m, k, n, ta, tb, beta);
+                        matmul_naive(&mut want, &a, &b, m, k, n, ta, tb, beta);
+                        for (x, y) in c.iter().zip(&want) {
+                            assert!((x - y).abs() < 1e-4, "m{m} k{k} n{n} ta{ta} tb{tb} beta{beta}: {x} vs {y}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn beta_zero_overwrites_nan() {
+        let mut c = vec![f32::NAN; 4];
+        matmul(&mut c, &[1., 2., 3., 4.], &[1., 0., 0., 1.], 2, 2, 2, false, false, 0.0);
+        assert_eq!(c, vec![1., 2., 3., 4.]);
+        let mut c = vec![f32::NAN; 2];
+        matmul(&mut c, &[1., 2.], &[1., 0., 0., 1.], 1, 2, 2, false, false, 0.0);
+        assert_eq!(c, vec![1., 2.]);
+    }
+
+    #[test]
+    fn reductions() {
+        let mut out = [0.0; 2];
+        sum_rows(&mut out, &[1., 2., 3., 4., 5., 6.]);
+        assert_eq!(out, [9., 12.]);
+        assert_eq!(argmax(&[0.1, 0.7, 0.7, 0.2]), 1);
+        assert_eq!(dot(&[1.; 19], &[2.; 19]), 38.0);
+    }
+}

@@ -1,0 +1,232 @@
+//! The tensor: a contiguous, row-major, n-dimensional array of `f32`.
+//!
+//! Dimension 0 is the batch. A tensor's buffer is allocated once with room for the largest
+//! batch it will hold; [`Tensor::set_batch`] changes the batch dimension within that room
+//! without allocating, which is how the last, partial batch of an epoch reuses the buffers of
+//! the full ones.
+//!
+//! ```
+//! use minibatch::Tensor;
+//! let t = Tensor::from_vec(&[2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap();
+//! assert_eq!(t.shape(), &[2, 3]);
+//! assert_eq!(t.row(1), &[4., 5., 6.]);
+//! ```
+
+pub mod kernels;
+mod ndarray_interop;
+
+use crate::error::{Error, Result};
+
+/// The most dimensions a tensor has (batch, height, width, channels, and two to spare).
+pub const MAX_DIMS: usize = 6;
+
+/// A contiguous row-major `f32` array whose first dimension is the batch.
+#[derive(Clone, PartialEq)]
+pub struct Tensor {
+    dims: [usize; MAX_DIMS],
+    ndim: usize,
+    data: Vec<f32>,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor{:?}", self.shape())?;
+        if self.data.len() <= 16 {
+            write!(f, " {:?}", self.data)?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for Tensor {
+    /// An empty 1-D tensor.
+    fn default() -> Self {
+        Tensor::zeros(&[0])
+    }
+}
+
+fn dims_of(shape: &[usize]) -> [usize; MAX_DIMS] {
+    assert!(!shape.is_empty() && shape.len() <= MAX_DIMS, "a tensor has 1 to {MAX_DIMS} dimensions, got {shape:?}");
+    let mut dims = [0; MAX_DIMS];
+    dims[..shape.len()].copy_from_slice(shape);
+    dims
+}
+
+impl Tensor {
+    /// A tensor of zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        let dims = dims_of(shape);
+        Tensor { dims, ndim: shape.len(), data: vec![0.0; shape.iter().product()] }
+    }
+
+    /// A tensor of the given shape over `data` (row-major).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `data.len()` is not the product of `shape`, or `shape` has no
+    /// dimensions or more than [`MAX_DIMS`].
+    pub fn from_vec(shape: &[usize], data: Vec<f32>) -> Result<Self> {
+        if shape.is_empty() || shape.len() > MAX_DIMS {
+            return Err(Error::shape("tensor", format!("1 to {MAX_DIMS} dimensions"), shape));
+        }
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::Shape {
+                what: "tensor data".into(),
+                expected: format!("{n} values for shape {shape:?}"),
+                received: format!("{} values", data.len()),
+            });
+        }
+        Ok(Tensor { dims: dims_of(shape), ndim: shape.len(), data })
+    }
+
+    /// A 2-D tensor from rows of equal length.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when rows differ in length; [`Error::Empty`] when there are none.
+    pub fn from_rows<R: AsRef<[f32]>>(rows: &[R]) -> Result<Self> {
+        let first = rows.first().ok_or(Error::Empty { what: "rows".into() })?;
+        let cols = first.as_ref().len();
+        let mut data = Vec::with_capacity(rows.len() * cols);
+        for (i, r) in rows.iter().enumerate() {
+            let r = r.as_ref();
+            if r.len() != cols {
+                return Err(Error::Shape {
+                    what: format!("row {i}"),
+                    expected: format!("{cols} values like row 0"),
+                    received: format!("{} values", r.len()),
+                });
+            }
+            data.extend_from_slice(r);
+        }
+        Tensor::from_vec(&[rows.len(), cols], data)
+    }
+
+    /// A 1-D tensor.
+    pub fn from_slice(values: &[f32]) -> Self {
+        Tensor { dims: dims_of(&[values.len()]), ndim: 1, data: values.to_vec() }
+    }
+
+    /// The shape, batch first.
+    pub fn shape(&self) -> &[usize] {
+        &self.dims[..self.ndim]
+    }
+
+    /// Number of samples (dimension 0).
+    pub fn batch(&self) -> usize {
+        self.dims[0]
+    }
+
+    /// Values per sample: the product of all dimensions but the first.
+    pub fn row_len(&self) -> usize {
+        self.dims[1..self.ndim].iter().product()
+    }
+
+    /// Total number of values.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The values, row-major.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The values, row-major, writable.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// The values of sample `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let n = self.row_len();
+        &self.data[i * n..(i + 1) * n]
+    }
+
+    /// Values the buffer has room for without allocating.
+    pub fn capacity(&self) -> usize {
+        self.data.capacity()
+    }
+
+    /// Consumes the tensor, returning its values.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// A buffer for `batch` samples of `sample_shape`, with room for `capacity` samples.
+    pub fn with_capacity(sample_shape: &[usize], batch: usize, capacity: usize) -> Self {
+        let mut shape = vec![batch];
+        shape.extend_from_slice(sample_shape);
+        let per: usize = sample_shape.iter().product();
+        let mut data = Vec::with_capacity(capacity.max(batch) * per);
+        data.resize(batch * per, 0.0);
+        Tensor { dims: dims_of(&shape), ndim: shape.len(), data }
+    }
+
+    /// Sets the batch dimension to `batch`. Does not allocate while `batch` samples fit in the
+    /// room the buffer was made with; new values are zero.
+    pub fn set_batch(&mut self, batch: usize) {
+        let per = self.row_len();
+        self.dims[0] = batch;
+        self.data.resize(batch * per, 0.0);
+    }
+
+    /// The same values under another shape with the same number of values.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the counts differ.
+    pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
+        if shape.iter().product::<usize>() != self.data.len() || shape.is_empty() || shape.len() > MAX_DIMS {
+            return Err(Error::Shape {
+                what: "reshape".into(),
+                expected: format!("a shape of {} values", self.data.len()),
+                received: format!("{shape:?}"),
+            });
+        }
+        self.dims = dims_of(shape);
+        self.ndim = shape.len();
+        Ok(self)
+    }
+
+    /// Fills `self` (already sized for `indices.len()` samples) with the samples of `src` at
+    /// `indices`, in order. Used to gather a shuffled batch without allocating.
+    pub fn gather_rows(&mut self, src: &Tensor, indices: &[usize]) {
+        let n = src.row_len();
+        debug_assert_eq!(n, self.row_len());
+        self.set_batch(indices.len());
+        for (dst, &i) in self.data.chunks_exact_mut(n).zip(indices) {
+            dst.copy_from_slice(&src.data[i * n..(i + 1) * n]);
+        }
+    }
+
+    /// A new tensor holding samples `start..end`.
+    pub fn slice_rows(&self, start: usize, end: usize) -> Tensor {
+        let n = self.row_len();
+        let mut shape = self.shape().to_vec();
+        shape[0] = end - start;
+        Tensor { dims: dims_of(&shape), ndim: self.ndim, data: self.data[start * n..end * n].to_vec() }
+    }
+
+    /// A new tensor holding the samples at `indices`.
+    pub fn select_rows(&self, indices: &[usize]) -> Tensor {
+        let mut sample_shape = self.shape().to_vec();
+        sample_shape.remove(0);
+        let mut t = Tensor::with_capacity(&sample_shape, indices.len(), indices.len());
+        t.gather_rows(self, indices);
+        t
+    }
+
+    /// Index and value of the first NaN or infinity, if any.
+    pub fn first_non_finite(&self) -> Option<(usize, f32)> {
+        self.data.iter().position(|v| !v.is_finite()).map(|i| (i, self.data[i]))
+    }
+
+    /// Index of the largest value of each sample (ties: the first).
+    pub fn argmax_rows(&self) -> Vec<usize> {
+        (0..self.batch()).map(|i| kernels::argmax(self.row(i))).collect()
+    }
+}

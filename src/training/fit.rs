@@ -1,0 +1,192 @@
+//! `fit`: Keras's training loop.
+
+use super::checks::target_shape;
+use super::FitOptions;
+use crate::callbacks::{Callback, Control, FitParams, History, Logs, ProgbarLogger};
+use crate::error::{Error, Result};
+use crate::models::Sequential;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Where the validation samples come from.
+enum Validation<'a> {
+    None,
+    /// Rows `start..` of the training arrays (Keras's `validation_split`).
+    Tail {
+        start: usize,
+    },
+    /// Separate arrays (Keras's `validation_data`).
+    Data(&'a Tensor, &'a Tensor),
+}
+
+impl Sequential {
+    /// Trains the model, as Keras's `model.fit(x, y, ...)`, and returns the [`History`].
+    ///
+    /// Each epoch visits the training samples once, in batches of `batch_size` (the last one
+    /// partial), and makes exactly one weight update per batch: `ceil(n / batch_size)` per
+    /// epoch. The epoch's `loss` and metrics are means over its samples; validation runs at
+    /// the end of an epoch in inference mode. See [`FitOptions`] for the arguments.
+    ///
+    /// # Errors
+    /// Mismatched or empty data, shapes that do not fit the model, non-finite values, labels
+    /// out of range for the loss, invalid arguments, a model not compiled, and any error a
+    /// callback returns. All data and argument checks happen before the first update.
+    pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
+        let FitOptions {
+            batch_size,
+            epochs,
+            verbose,
+            validation_split,
+            validation_data,
+            shuffle,
+            initial_epoch,
+            validation_freq,
+            mut callbacks,
+        } = options;
+
+        // 1. Check the arguments and the data, and choose the validation samples.
+        if batch_size == 0 {
+            return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
+        }
+        if validation_freq == 0 {
+            return Err(Error::invalid("validation_freq", 0, "a positive number of epochs"));
+        }
+        if verbose > 2 {
+            return Err(Error::invalid("verbose", verbose, "0, 1 or 2"));
+        }
+        self.check_data(x, y, "training data")?;
+        let n = x.batch();
+        let validation = match validation_data {
+            Some((vx, vy)) => {
+                self.check_data(vx, vy, "validation data")?;
+                Validation::Data(vx, vy)
+            }
+            None if validation_split != 0.0 => {
+                if !(0.0..1.0).contains(&validation_split) {
+                    return Err(Error::invalid("validation_split", validation_split, "a fraction in [0, 1)"));
+                }
+                let start = (n as f64 * (1.0 - validation_split)).floor() as usize;
+                if start == 0 || start == n {
+                    return Err(Error::invalid(
+                        "validation_split",
+                        validation_split,
+                        format!("a fraction that leaves samples on both sides of the split of {n} samples (got {start} for training, {} for validation)", n - start),
+                    ));
+                }
+                Validation::Tail { start }
+            }
+            None => Validation::None,
+        };
+        let train_n = match validation {
+            Validation::Tail { start } => start,
+            _ => n,
+        };
+
+        // 2. Plan the buffers for this batch size, once.
+        let batch_size = batch_size.min(train_n);
+        let steps = train_n.div_ceil(batch_size);
+        self.plan(batch_size, true, Some(&target_shape(y)));
+        self.bufs.order.clear();
+        self.bufs.order.extend(0..train_n);
+
+        let params = FitParams { epochs, initial_epoch, steps, train_samples: train_n, batch_size, verbose };
+        let mut history = History { steps_per_epoch: steps, train_samples: train_n, batch_size, ..History::default() };
+        let mut progbar = ProgbarLogger::new(verbose);
+        let mut logs = Logs::new();
+        let mut stop = each(&mut callbacks, &mut progbar, |cb| cb.on_train_begin(self, &params))?;
+
+        // 3. The epochs.
+        let mut epoch = initial_epoch;
+        while epoch < epochs && !stop {
+            stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_epoch_begin(self, epoch))?;
+            self.reset_metrics();
+            self.shuffle_order(shuffle, epoch);
+            logs.clear();
+            let (mut loss_sum, mut seen) = (0.0, 0usize);
+
+            // 3a. The batches: one weight update each.
+            for step in 0..steps {
+                stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_begin(self, step))?;
+                let (lo, hi) = (step * batch_size, ((step + 1) * batch_size).min(train_n));
+                self.gather_batch(x, y, lo, hi);
+                loss_sum += self.train_step();
+                seen += hi - lo;
+                history.weight_updates += 1;
+                self.write_metrics(&mut logs, "", loss_sum / seen as f64);
+                stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_end(self, step, &logs))?;
+                if stop {
+                    break;
+                }
+            }
+
+            // 3b. Validation, through the same path as `evaluate`.
+            if (epoch + 1) % validation_freq == 0 {
+                let (vx, vy, start) = match validation {
+                    Validation::None => (None, None, 0),
+                    Validation::Tail { start } => (Some(x), Some(y), start),
+                    Validation::Data(vx, vy) => (Some(vx), Some(vy), 0),
+                };
+                if let (Some(vx), Some(vy)) = (vx, vy) {
+                    let val_loss = self.evaluate_rows(vx, vy, start, vx.batch(), batch_size);
+                    self.write_metrics(&mut logs, "val_", val_loss);
+                }
+            }
+
+            // 3c. Epoch end: callbacks may add to the logs; the History records them.
+            for cb in callbacks.iter_mut() {
+                stop |= cb.on_epoch_end(self, epoch, &mut logs)? == Control::Stop;
+            }
+            history.record(epoch, &logs);
+            stop |= progbar.on_epoch_end(self, epoch, &mut logs)? == Control::Stop;
+            epoch += 1;
+        }
+
+        // 4. Train end: callbacks restore weights, close files.
+        for cb in callbacks.iter_mut() {
+            cb.on_train_end(self, &logs)?;
+        }
+        progbar.on_train_end(self, &logs)?;
+        Ok(history)
+    }
+
+    /// Sets the epoch's sample order: identity, or a shuffle that depends only on the seed and
+    /// the epoch index (so a resumed run shuffles as an uninterrupted one).
+    fn shuffle_order(&mut self, shuffle: bool, epoch: usize) {
+        let order = &mut self.bufs.order;
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = i;
+        }
+        if shuffle {
+            Rng::derive(self.seed, epoch as u64).shuffle(order);
+        }
+    }
+
+    /// Copies samples `order[lo..hi]` of `x` and `y` into the input and target buffers.
+    fn gather_batch(&mut self, x: &Tensor, y: &Tensor, lo: usize, hi: usize) {
+        let bufs = &mut self.bufs;
+        bufs.set_batch(hi - lo);
+        bufs.acts[0].gather_rows(x, &bufs.order[lo..hi]);
+        bufs.target.gather_rows(y, &bufs.order[lo..hi]);
+    }
+
+    /// Forgets the compiled metrics' running state.
+    pub(crate) fn reset_metrics(&mut self) {
+        if let Some(c) = self.compiled.as_mut() {
+            c.metrics.iter_mut().for_each(|m| m.reset());
+        }
+    }
+}
+
+/// Runs a hook on the user's callbacks, then on the progress bar; true if any asked to stop.
+fn each(
+    callbacks: &mut [&mut dyn Callback],
+    progbar: &mut ProgbarLogger,
+    mut hook: impl FnMut(&mut dyn Callback) -> Result<Control>,
+) -> Result<bool> {
+    let mut stop = false;
+    for cb in callbacks.iter_mut() {
+        stop |= hook(&mut **cb)? == Control::Stop;
+    }
+    stop |= hook(progbar)? == Control::Stop;
+    Ok(stop)
+}

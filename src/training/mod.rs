@@ -1,0 +1,19 @@
+//! Training: `fit`, `evaluate`, `predict` and `train_on_batch` on a [`Sequential`] model.
+//!
+//! - [`buffers`](Buffers): the activation and gradient buffers, planned once per batch size;
+//! - `checks`: every user-input check, done once per call, before any work;
+//! - `step`: one forward/backward/update pass over the buffers — allocation-free;
+//! - `fit`: the epoch and batch loops with validation and callbacks;
+//! - `evaluate`: evaluation and prediction through the same forward pass.
+//!
+//! [`Sequential`]: crate::Sequential
+
+mod buffers;
+mod checks;
+mod evaluate;
+mod fit;
+mod options;
+mod step;
+
+pub(crate) use buffers::Buffers;
+pub use options::FitOptions;

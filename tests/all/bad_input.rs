@@ -1,0 +1,163 @@
+//! Bad input gives an error that names the problem and the values — never a panic.
+
+use minibatch::layers::{Dense, Dropout};
+use minibatch::{Error, FitOptions, Sequential, Tensor};
+
+fn model() -> Sequential {
+    let mut m = Sequential::new().add(Dense::new(4).activation("relu")).add(Dense::new(3).activation("softmax"));
+    m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    m
+}
+
+fn xy(n: usize) -> (Tensor, Tensor) {
+    let x = Tensor::from_vec(&[n, 2], (0..2 * n).map(|i| i as f32 / 10.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 3) as f32).collect()).unwrap();
+    (x, y)
+}
+
+fn quiet<'a>() -> FitOptions<'a> {
+    FitOptions::new().verbose(0)
+}
+
+fn message(e: Error) -> String {
+    e.to_string()
+}
+
+#[test]
+fn sample_counts_must_match() {
+    let (x, _) = xy(10);
+    let (_, y) = xy(9);
+    let e = model().fit(&x, &y, quiet()).unwrap_err();
+    assert_eq!(e, Error::SampleCount { x: 10, y: 9 });
+    assert!(message(e).contains("10") && message(Error::SampleCount { x: 10, y: 9 }).contains("9"));
+}
+
+#[test]
+fn inputs_must_fit_the_model() {
+    let mut m = Sequential::new().input_shape(&[3]).add(Dense::new(2));
+    m.compile("sgd", "mse", &[]).unwrap();
+    let x = Tensor::zeros(&[4, 5]);
+    let e = m.fit(&x, &Tensor::zeros(&[4, 2]), quiet()).unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e:?}");
+    assert!(message(e).contains("[3]"));
+    let e = m.predict(&x, 2).unwrap_err();
+    assert!(message(e).contains("[4, 5]"));
+    // targets of the wrong width for the loss
+    let e = m.fit(&Tensor::zeros(&[4, 3]), &Tensor::zeros(&[4, 3]), quiet()).unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }) && message(e).contains("mean_squared_error"));
+}
+
+#[test]
+fn empty_data_is_refused() {
+    let x = Tensor::zeros(&[0, 2]);
+    let y = Tensor::zeros(&[0]);
+    let e = model().fit(&x, &y, quiet()).unwrap_err();
+    assert!(matches!(e, Error::Empty { .. }), "{e:?}");
+    assert!(matches!(model().predict(&x, 8), Err(Error::Empty { .. })));
+}
+
+#[test]
+fn batch_size_zero_is_refused() {
+    let (x, y) = xy(10);
+    let e = model().fit(&x, &y, quiet().batch_size(0)).unwrap_err();
+    assert!(matches!(e, Error::InvalidArgument { name: "batch_size", .. }), "{e:?}");
+    assert!(matches!(model().evaluate(&x, &y, 0), Err(Error::InvalidArgument { name: "batch_size", .. })));
+    assert!(matches!(model().predict(&x, 0), Err(Error::InvalidArgument { name: "batch_size", .. })));
+}
+
+#[test]
+fn validation_split_must_be_in_range_and_leave_both_sides() {
+    let (x, y) = xy(10);
+    for v in [1.0, -0.1, 1.5, f64::NAN] {
+        let e = model().fit(&x, &y, quiet().validation_split(v)).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument { name: "validation_split", .. }), "{v}: {e:?}");
+    }
+    // Keras splits at floor(n × (1 − v)): 0.01 of 10 still leaves floor(9.9) = 9 | 1.
+    assert_eq!(model().fit(&x, &y, quiet().validation_split(0.01)).unwrap().train_samples, 9);
+    // 0.95 of 10 leaves floor(0.5) = 0 training samples; 1e-18 leaves no validation sample.
+    for v in [0.95, 1e-18] {
+        let e = model().fit(&x, &y, quiet().validation_split(v)).unwrap_err();
+        assert!(message(e).contains("both sides"), "{v}");
+    }
+}
+
+#[test]
+fn non_finite_values_are_named() {
+    let (mut x, y) = xy(10);
+    x.data_mut()[7] = f32::NAN;
+    let e = model().fit(&x, &y, quiet()).unwrap_err();
+    assert!(matches!(e, Error::NonFinite { index: 7, .. }), "{e:?}");
+    x.data_mut()[7] = f32::INFINITY;
+    assert!(message(model().fit(&x, &y, quiet()).unwrap_err()).contains("inf"));
+    let (x, mut y) = xy(10);
+    y.data_mut()[3] = f32::NEG_INFINITY;
+    assert!(matches!(model().fit(&x, &y, quiet()), Err(Error::NonFinite { index: 3, .. })));
+    let (mut vx, vy) = xy(4);
+    vx.data_mut()[0] = f32::NAN;
+    let e = model().fit(&x.clone(), &xy(10).1, quiet().validation_data(&vx, &vy)).unwrap_err();
+    assert!(message(e).contains("validation"));
+}
+
+#[test]
+fn labels_out_of_range_for_the_loss() {
+    let (x, mut y) = xy(10);
+    y.data_mut()[4] = 3.0; // 3 classes: 0..3
+    let e = model().fit(&x, &y, quiet()).unwrap_err();
+    assert!(matches!(e, Error::Label { sample: 4, .. }), "{e:?}");
+    assert!(message(e).contains("[0, 3)"));
+    y.data_mut()[4] = 1.5;
+    assert!(matches!(model().fit(&x, &y, quiet()), Err(Error::Label { sample: 4, .. })));
+    y.data_mut()[4] = -1.0;
+    assert!(matches!(model().evaluate(&x, &y, 4), Err(Error::Label { .. })));
+
+    let mut bin = Sequential::new().add(Dense::new(1).activation("sigmoid"));
+    bin.compile("adam", "binary_crossentropy", &["accuracy"]).unwrap();
+    let yb = Tensor::from_vec(&[10, 1], vec![0., 1., 2., 0., 1., 0., 1., 0., 1., 0.]).unwrap();
+    assert!(matches!(bin.fit(&x, &yb, quiet()), Err(Error::Label { sample: 2, .. })));
+}
+
+#[test]
+fn unknown_names_in_compile_list_the_known_ones() {
+    let mut m = Sequential::new().add(Dense::new(1));
+    let e = m.compile("adma", "mse", &[]).unwrap_err();
+    assert!(matches!(&e, Error::UnknownName { kind: "optimizer", .. }));
+    assert!(message(e).contains("adam"));
+    assert!(matches!(m.compile("adam", "mse_loss", &[]), Err(Error::UnknownName { kind: "loss", .. })));
+    assert!(matches!(m.compile("adam", "mse", &["acuracy"]), Err(Error::UnknownName { kind: "metric", .. })));
+    let mut bad = Sequential::new().input_shape(&[2]).add(Dense::new(1).activation("relux"));
+    assert!(matches!(bad.compile("adam", "mse", &[]), Err(Error::UnknownName { kind: "activation", .. })));
+}
+
+#[test]
+fn invalid_layer_arguments_and_state() {
+    let mut m = Sequential::new().input_shape(&[2]).add(Dropout::new(1.0));
+    assert!(matches!(m.compile("adam", "mse", &[]), Err(Error::InvalidArgument { name: "rate", .. })));
+    let mut m = Sequential::new().input_shape(&[2]).add(Dense::new(0));
+    assert!(matches!(m.compile("adam", "mse", &[]), Err(Error::InvalidArgument { name: "units", .. })));
+    // fit before compile
+    let (x, y) = xy(4);
+    let mut m = Sequential::new().add(Dense::new(3));
+    assert!(matches!(m.fit(&x, &y, quiet()), Err(Error::State(_))));
+    assert!(Sequential::new().summary().is_err());
+    assert!(matches!(model().fit(&x, &y, quiet().verbose(3)), Err(Error::InvalidArgument { name: "verbose", .. })));
+    assert!(matches!(model().fit(&x, &y, quiet().validation_freq(0)), Err(Error::InvalidArgument { .. })));
+    // a tensor whose data does not fit its shape
+    assert!(matches!(Tensor::from_vec(&[2, 3], vec![0.0; 5]), Err(Error::Shape { .. })));
+    // set_weights with the wrong shapes changes nothing
+    let mut m = model();
+    m.build(&[2]).unwrap();
+    let before = m.get_weights();
+    assert!(m.set_weights(&[Tensor::zeros(&[2, 4])]).is_err());
+    assert_eq!(before, m.get_weights());
+}
+
+#[test]
+fn a_failed_fit_leaves_the_model_untouched() {
+    let (x, mut y) = xy(10);
+    let mut m = model();
+    m.build(&[2]).unwrap();
+    let before = m.get_weights();
+    y.data_mut()[9] = 7.0;
+    assert!(m.fit(&x, &y, quiet()).is_err());
+    assert_eq!(before, m.get_weights());
+}

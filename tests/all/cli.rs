@@ -1,0 +1,77 @@
+//! The `minibatch` command, run as a user runs it.
+
+use std::process::Command;
+
+fn minibatch(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn default_train_ends_with_a_test_accuracy_line() {
+    let (ok, out, err) = minibatch(&["train", "--verbose", "2"]);
+    assert!(ok, "{err}");
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("Test accuracy: "), "{last}");
+    let acc: f64 = last["Test accuracy: ".len()..][..6].parse().unwrap();
+    assert!(acc >= 0.97, "{last}");
+    assert!(out.contains("Total params"), "prints the summary");
+    assert!(out.contains("Epoch 60/60") && !out.contains('\r'), "one line per epoch, no redraws");
+}
+
+#[test]
+fn history_file_has_the_documented_shape() {
+    let path = std::env::temp_dir().join(format!("minibatch-history-{}.json", std::process::id()));
+    let p = path.to_str().unwrap();
+    let args = [
+        "train",
+        "--data",
+        "exam",
+        "--batch-size",
+        "10",
+        "--epochs",
+        "8",
+        "--validation-split",
+        "0.2",
+        "--early-stopping",
+        "--patience",
+        "2",
+        "--restore-best-weights",
+        "--verbose",
+        "0",
+        "--history",
+        p,
+    ];
+    let (ok, _, err) = minibatch(&args);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).ok();
+    let run = v["epochs_run"].as_u64().unwrap();
+    assert_eq!(v["train_samples"], 80);
+    assert_eq!(v["batch_size"], 10);
+    assert_eq!(v["steps_per_epoch"], 8);
+    assert_eq!(v["weight_updates"].as_u64().unwrap(), 8 * run);
+    for key in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+        assert_eq!(v["history"][key].as_array().unwrap().len() as u64, run, "{key}");
+    }
+    assert!(v["best_epoch"].as_u64().unwrap() >= 1);
+    assert!(v["stopped_epoch"].is_null() || v["stopped_epoch"].as_u64().unwrap() == run);
+    assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.5 && v["test"]["loss"].is_number());
+}
+
+#[test]
+fn bad_input_prints_one_clear_line_and_fails() {
+    for (args, needle) in [
+        (vec!["train", "--data", "nope"], "unknown dataset \"nope\""),
+        (vec!["train", "--batch-size", "0"], "batch_size"),
+        (vec!["train", "--validation-split", "1.5"], "validation_split"),
+        (vec!["train", "--optimizer", "adma"], "unknown optimizer"),
+        (vec!["train", "--activation", "relux"], "unknown activation"),
+        (vec!["train", "--early-stopping", "--monitor", "val_los", "--validation-split", "0.2"], "val_los"),
+    ] {
+        let (ok, _, err) = minibatch(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -1,0 +1,119 @@
+//! Helpers shared by the tests.
+
+use minibatch::callbacks::{Callback, Control, FitParams, Logs};
+use minibatch::layers::Layer;
+use minibatch::rng::Rng;
+use minibatch::{Result, Sequential, Tensor};
+use std::sync::{Arc, Mutex};
+
+/// A tensor of uniform values in `[-1, 1)`.
+pub fn random(shape: &[usize], seed: u64) -> Tensor {
+    let mut rng = Rng::new(seed);
+    let n = shape.iter().product();
+    Tensor::from_vec(shape, (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect()).unwrap()
+}
+
+/// `x[i] = [i, i]`: each sample carries its own index, so a probe layer can see which samples
+/// a batch holds. `y[i] = i % 2`.
+pub fn indexed(n: usize) -> (Tensor, Tensor) {
+    let x = Tensor::from_vec(&[n, 2], (0..n).flat_map(|i| [i as f32, i as f32]).collect()).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 2) as f32).collect()).unwrap();
+    (x, y)
+}
+
+/// What a [`Probe`] saw: per forward call, training mode and the sample indices.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    pub calls: Vec<(bool, Vec<usize>)>,
+}
+
+impl Seen {
+    pub fn training_batches(&self) -> Vec<Vec<usize>> {
+        self.calls.iter().filter(|c| c.0).map(|c| c.1.clone()).collect()
+    }
+    pub fn inference_samples(&self) -> Vec<usize> {
+        self.calls.iter().filter(|c| !c.0).flat_map(|c| c.1.clone()).collect()
+    }
+}
+
+/// An identity layer that records the first feature of every sample it sees.
+pub struct Probe {
+    pub seen: Arc<Mutex<Seen>>,
+    name: String,
+}
+
+impl Probe {
+    pub fn new() -> (Self, Arc<Mutex<Seen>>) {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        (Probe { seen: seen.clone(), name: String::new() }, seen)
+    }
+}
+
+impl Layer for Probe {
+    fn kind(&self) -> &'static str {
+        "Probe"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        Ok(input_shape.to_vec())
+    }
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        let ids = (0..x.batch()).map(|i| x.row(i)[0] as usize).collect();
+        self.seen.lock().unwrap().calls.push((training, ids));
+        y.data_mut().copy_from_slice(x.data());
+    }
+    fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        if let Some(dx) = dx {
+            dx.data_mut().copy_from_slice(dy.data());
+        }
+    }
+}
+
+/// A callback that records every hook call, and optionally sets scripted log values.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Vec<String>,
+    pub epoch_logs: Vec<Logs>,
+    pub weights_at_epoch_end: Vec<Vec<Tensor>>,
+    /// Values written as `score` into the logs at each epoch's end (by epoch index).
+    pub script: Vec<f64>,
+    pub stop_at_batch: Option<(usize, usize)>,
+}
+
+impl Callback for Recorder {
+    fn on_train_begin(&mut self, _m: &mut Sequential, p: &FitParams) -> Result<Control> {
+        self.events.push(format!("train_begin steps={}", p.steps));
+        Ok(Control::Continue)
+    }
+    fn on_epoch_begin(&mut self, _m: &mut Sequential, epoch: usize) -> Result<Control> {
+        self.events.push(format!("epoch_begin {epoch}"));
+        Ok(Control::Continue)
+    }
+    fn on_train_batch_begin(&mut self, _m: &mut Sequential, batch: usize) -> Result<Control> {
+        self.events.push(format!("batch_begin {batch}"));
+        Ok(Control::Continue)
+    }
+    fn on_train_batch_end(&mut self, _m: &mut Sequential, batch: usize, _logs: &Logs) -> Result<Control> {
+        self.events.push(format!("batch_end {batch}"));
+        let epoch = self.events.iter().filter(|e| e.starts_with("epoch_begin")).count() - 1;
+        Ok(if self.stop_at_batch == Some((epoch, batch)) { Control::Stop } else { Control::Continue })
+    }
+    fn on_epoch_end(&mut self, m: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+        self.events.push(format!("epoch_end {epoch}"));
+        if let Some(&v) = self.script.get(epoch) {
+            logs.set("score", v);
+        }
+        self.epoch_logs.push(logs.clone());
+        self.weights_at_epoch_end.push(m.get_weights());
+        Ok(Control::Continue)
+    }
+    fn on_train_end(&mut self, _m: &mut Sequential, _logs: &Logs) -> Result<()> {
+        self.events.push("train_end".into());
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! Every semantic of `fit` that Keras documents, one test each.
+
+use crate::common::{indexed, random, Probe, Recorder};
+use minibatch::layers::{Dense, Dropout};
+use minibatch::optimizers::SGD;
+use minibatch::{FitOptions, Sequential, Tensor};
+
+/// Probe → Dense(2, softmax): the probe records the samples of every forward pass.
+fn probed(seed: u64) -> (Sequential, std::sync::Arc<std::sync::Mutex<crate::common::Seen>>) {
+    let (probe, seen) = Probe::new();
+    let mut model = Sequential::new().seed(seed).add(probe).add(Dense::new(2).activation("softmax"));
+    model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    (model, seen)
+}
+
+#[test]
+fn updates_per_epoch_are_ceil_n_over_batch_size() {
+    // The tutorial's 100 questions: batch 100, 10, 1 → 1, 10, 100 updates per epoch.
+    for (batch, per_epoch) in [(100, 1), (10, 10), (1, 100), (32, 4), (7, 15), (1000, 1)] {
+        let (x, y) = indexed(100);
+        let (mut model, seen) = probed(0);
+        let h = model.fit(&x, &y, FitOptions::new().batch_size(batch).epochs(3).verbose(0)).unwrap();
+        assert_eq!(h.steps_per_epoch, per_epoch, "batch {batch}");
+        assert_eq!(h.weight_updates, 3 * per_epoch as u64);
+        assert_eq!(model.optimizer_mut().unwrap().iterations(), 3 * per_epoch as u64, "one optimizer step per batch");
+        assert_eq!(seen.lock().unwrap().training_batches().len(), 3 * per_epoch);
+    }
+}
+
+#[test]
+fn last_batch_is_partial_never_dropped_or_padded() {
+    let (x, y) = indexed(10);
+    let (mut model, seen) = probed(0);
+    model.fit(&x, &y, FitOptions::new().batch_size(4).epochs(2).verbose(0)).unwrap();
+    let batches = seen.lock().unwrap().training_batches();
+    let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
+    assert_eq!(sizes, vec![4, 4, 2, 4, 4, 2]);
+    for epoch in batches.chunks(3) {
+        let mut all: Vec<usize> = epoch.concat();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>(), "every sample exactly once per epoch");
+    }
+}
+
+#[test]
+fn defaults_are_keras_batch_32_one_epoch_shuffled() {
+    let (x, y) = indexed(100);
+    let (mut model, seen) = probed(0);
+    let h = model.fit(&x, &y, FitOptions::new().verbose(0)).unwrap();
+    assert_eq!((h.batch_size, h.steps_per_epoch, h.epochs_run()), (32, 4, 1));
+    let order: Vec<usize> = seen.lock().unwrap().training_batches().concat();
+    assert_ne!(order, (0..100).collect::<Vec<_>>(), "shuffle defaults to on");
+}
+
+#[test]
+fn shuffle_reorders_every_epoch_from_seed_and_epoch() {
+    let run = |seed: u64, shuffle: bool, initial_epoch: usize| {
+        let (x, y) = indexed(20);
+        let (mut model, seen) = probed(seed);
+        let opts = FitOptions::new().batch_size(5).epochs(3).shuffle(shuffle).initial_epoch(initial_epoch).verbose(0);
+        model.fit(&x, &y, opts).unwrap();
+        let batches = seen.lock().unwrap().training_batches();
+        batches.chunks(4).map(|c| c.concat()).collect::<Vec<_>>()
+    };
+    let a = run(1, true, 0);
+    assert_ne!(a[0], a[1], "a new order every epoch");
+    assert_ne!(a[1], a[2]);
+    assert_eq!(a, run(1, true, 0), "same seed, same orders");
+    assert_ne!(a, run(2, true, 0), "another seed, other orders");
+    // The order of epoch e depends only on (seed, e): resuming at epoch 1 replays epochs 1, 2.
+    assert_eq!(run(1, true, 1), a[1..].to_vec());
+    let identity: Vec<usize> = (0..20).collect();
+    assert!(run(1, false, 0).iter().all(|o| *o == identity), "shuffle=false keeps the order");
+}
+
+#[test]
+fn validation_split_takes_the_last_fraction_before_shuffling() {
+    let (x, y) = indexed(10);
+    let (mut model, seen) = probed(0);
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(3).epochs(2).validation_split(0.25).verbose(0)).unwrap();
+    // floor(10 × 0.75) = 7 training samples: 0..7; validation: 7, 8, 9.
+    assert_eq!(h.train_samples, 7);
+    assert_eq!(h.steps_per_epoch, 3);
+    let seen = seen.lock().unwrap();
+    let mut trained: Vec<usize> = seen.training_batches().concat();
+    trained.sort();
+    let mut want: Vec<usize> = (0..7).chain(0..7).collect();
+    want.sort();
+    assert_eq!(trained, want, "each epoch trains on exactly samples 0..7");
+    assert_eq!(seen.inference_samples(), vec![7, 8, 9, 7, 8, 9], "validation in order, unshuffled, each epoch");
+    assert!(h.get("val_loss").is_some() && h.get("val_accuracy").is_some());
+}
+
+#[test]
+fn validation_data_takes_precedence_over_validation_split() {
+    let (x, y) = indexed(10);
+    let vx = Tensor::from_vec(&[2, 2], vec![50., 50., 51., 51.]).unwrap();
+    let vy = Tensor::from_slice(&[0., 1.]);
+    let (mut model, seen) = probed(0);
+    let h = model
+        .fit(&x, &y, FitOptions::new().batch_size(5).validation_split(0.5).validation_data(&vx, &vy).verbose(0))
+        .unwrap();
+    assert_eq!(h.train_samples, 10, "no split taken");
+    assert_eq!(seen.lock().unwrap().inference_samples(), vec![50, 51]);
+}
+
+#[test]
+fn epoch_loss_is_the_sample_weighted_mean_over_batches() {
+    // With learning rate 0 the weights never move, so the epoch's training loss must equal
+    // evaluate()'s mean over all samples — which holds only if the partial last batch (1 of
+    // 10 samples here) is weighted by its size.
+    let x = random(&[10, 3], 1);
+    let y = Tensor::from_slice(&[0., 1., 2., 0., 1., 2., 0., 1., 2., 2.]);
+    let mut model = Sequential::new().add(Dense::new(3).activation("softmax"));
+    model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(3).verbose(0)).unwrap();
+    let eval = model.evaluate(&x, &y, 10).unwrap();
+    assert!((h.get("loss").unwrap()[0] - eval.get("loss").unwrap()).abs() < 1e-6);
+    assert!((h.get("accuracy").unwrap()[0] - eval.get("accuracy").unwrap()).abs() < 1e-12);
+}
+
+#[test]
+fn the_loss_of_a_batch_is_its_mean() {
+    let x = random(&[4, 2], 3);
+    let y = random(&[4, 1], 4);
+    let mut model = Sequential::new().add(Dense::new(1));
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    let pred = model.predict(&x, 4).unwrap();
+    let want: f64 = pred.data().iter().zip(y.data()).map(|(p, t)| ((p - t) as f64).powi(2)).sum::<f64>() / 4.0;
+    let got = model.train_on_batch(&x, &y).unwrap();
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+}
+
+#[test]
+fn validation_runs_in_inference_mode_without_dropout() {
+    // Learning rate 0 and a heavy dropout: validation must equal a plain evaluate().
+    let x = random(&[20, 4], 5);
+    let y = Tensor::from_slice(&[0., 1.].repeat(10));
+    let mut model = Sequential::new()
+        .add(Dense::new(8).activation("relu"))
+        .add(Dropout::new(0.5))
+        .add(Dense::new(2).activation("softmax"));
+    model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(4).epochs(2).validation_data(&x, &y).verbose(0)).unwrap();
+    let eval = model.evaluate(&x, &y, 32).unwrap();
+    for e in 0..2 {
+        assert_eq!(h.get("val_loss").unwrap()[e], eval.get("loss").unwrap());
+    }
+    assert_ne!(h.get("loss").unwrap()[0], eval.get("loss").unwrap(), "training saw dropout");
+}
+
+#[test]
+fn history_has_keras_keys_one_value_per_epoch() {
+    let (x, y) = indexed(30);
+    let (mut model, _) = probed(0);
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(8).epochs(4).validation_split(0.2).verbose(0)).unwrap();
+    let keys: Vec<&str> = h.keys().collect();
+    assert_eq!(keys, ["accuracy", "loss", "val_accuracy", "val_loss"], "Keras 3's order");
+    for k in keys {
+        assert_eq!(h.get(k).unwrap().len(), 4, "{k}");
+    }
+    assert_eq!(h.epoch, vec![0, 1, 2, 3]);
+    assert_eq!((h.epochs_run(), h.weight_updates), (4, 4 * 3));
+}
+
+#[test]
+fn initial_epoch_runs_the_remaining_epochs() {
+    let (x, y) = indexed(12);
+    let (mut model, _) = probed(0);
+    let mut rec = Recorder::default();
+    let h = model
+        .fit(&x, &y, FitOptions::new().batch_size(4).epochs(5).initial_epoch(2).verbose(0).callback(&mut rec))
+        .unwrap();
+    assert_eq!(h.epoch, vec![2, 3, 4]);
+    assert_eq!(h.weight_updates, 9);
+    assert!(rec.events.contains(&"epoch_begin 2".to_string()) && !rec.events.contains(&"epoch_begin 1".to_string()));
+}
+
+#[test]
+fn validation_freq_validates_every_nth_epoch() {
+    let (x, y) = indexed(12);
+    let (mut model, seen) = probed(0);
+    let h = model
+        .fit(&x, &y, FitOptions::new().batch_size(4).epochs(5).validation_split(0.25).validation_freq(2).verbose(0))
+        .unwrap();
+    let val = h.get("val_loss").unwrap();
+    // Epochs 2 and 4 (1-based) validate; the others are recorded as NaN to keep alignment.
+    let validated: Vec<bool> = val.iter().map(|v| v.is_finite()).collect();
+    assert_eq!(validated, [false, true, false, true, false]);
+    assert_eq!(seen.lock().unwrap().inference_samples().len(), 2 * 3);
+}
+
+#[test]
+fn a_batch_size_larger_than_the_data_is_one_batch() {
+    let (x, y) = indexed(5);
+    let (mut model, seen) = probed(0);
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(64).verbose(0)).unwrap();
+    assert_eq!((h.steps_per_epoch, h.batch_size), (1, 5));
+    assert_eq!(seen.lock().unwrap().training_batches()[0].len(), 5);
+}
+
+#[test]
+fn fitting_twice_continues_from_the_trained_weights() {
+    let (x, y) = indexed(16);
+    let mut model = Sequential::new().add(Dense::new(2).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    let h1 = model.fit(&x, &y, FitOptions::new().epochs(2).verbose(0)).unwrap();
+    let w = model.get_weights();
+    let h2 = model.fit(&x, &y, FitOptions::new().epochs(1).verbose(0)).unwrap();
+    assert_ne!(w, model.get_weights());
+    assert_eq!(model.optimizer_mut().unwrap().iterations(), h1.weight_updates + h2.weight_updates);
+}

@@ -1,0 +1,13 @@
+//! All integration tests, built into one binary (faster to build than one per file).
+
+mod common;
+
+mod bad_input;
+mod callbacks;
+mod cli;
+mod determinism;
+mod fit_semantics;
+mod gradients;
+mod learning;
+mod optimizers;
+mod summary_and_interop;

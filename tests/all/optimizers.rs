@@ -1,0 +1,107 @@
+//! One step of each optimizer against Keras 3's update formula, computed by hand in f64.
+
+use minibatch::optimizers::{Adam, AdamW, Optimizer, RMSprop, SGD};
+
+fn step(opt: &mut dyn Optimizer, w: &[f32], grads: &[&[f32]]) -> Vec<f32> {
+    let mut w = w.to_vec();
+    opt.build(&[w.len()]);
+    for g in grads {
+        opt.update(0, &mut w, g);
+        opt.finish_step();
+    }
+    w
+}
+
+fn assert_close(got: &[f32], want: &[f64]) {
+    for (g, w) in got.iter().zip(want) {
+        assert!((*g as f64 - w).abs() < 1e-6 * w.abs().max(1.0), "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn sgd_plain_momentum_and_nesterov() {
+    let w = [1.0f32, -2.0];
+    let (g1, g2) = ([0.5f32, 1.0], [0.25f32, -1.0]);
+    assert_close(&step(&mut SGD::default(), &w, &[&g1]), &[1.0 - 0.01 * 0.5, -2.0 - 0.01]);
+    // v1 = −lr g1; w1 = w + v1; v2 = m v1 − lr g2; w2 = w1 + v2
+    let (lr, m) = (0.1f64, 0.9f64);
+    let mut want = vec![];
+    let mut want_n = vec![];
+    for i in 0..2 {
+        let (w0, a, b) = (w[i] as f64, g1[i] as f64, g2[i] as f64);
+        let v1 = -lr * a;
+        let v2 = m * v1 - lr * b;
+        want.push(w0 + v1 + v2);
+        want_n.push(w0 + (m * v1 - lr * a) + (m * v2 - lr * b));
+    }
+    assert_close(&step(&mut SGD::new(0.1).momentum(0.9), &w, &[&g1, &g2]), &want);
+    assert_close(&step(&mut SGD::new(0.1).momentum(0.9).nesterov(true), &w, &[&g1, &g2]), &want_n);
+}
+
+fn adam_reference(w: f64, grads: &[f64], lr: f64, wd: f64) -> f64 {
+    let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-7f64);
+    let (mut m, mut v, mut w) = (0.0, 0.0, w);
+    for (t, &g) in grads.iter().enumerate() {
+        let t = t as i32 + 1;
+        w -= w * wd * lr;
+        let alpha = lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t));
+        m += (g - m) * (1.0 - b1);
+        v += (g * g - v) * (1.0 - b2);
+        w -= alpha * m / (v.sqrt() + eps);
+    }
+    w
+}
+
+#[test]
+fn adam_and_adamw_follow_keras() {
+    let gs = [0.3f32, -0.1, 0.2];
+    let got = step(&mut Adam::default(), &[0.5], &[&gs[0..1], &gs[1..2], &gs[2..3]]);
+    let g64: Vec<f64> = gs.iter().map(|&g| g as f64).collect();
+    assert_close(&got, &[adam_reference(0.5, &g64, 0.001, 0.0)]);
+    // Adam's first step moves each weight by lr·|g|/(|g| + ε): about lr at any scale of g.
+    let first = step(&mut Adam::default(), &[0.0, 0.0], &[&[1.0, 1e3]]);
+    assert!(first.iter().all(|w| (w + 0.001).abs() < 1e-8), "{first:?}");
+    let got = step(&mut AdamW::default(), &[0.5], &[&gs[0..1], &gs[1..2], &gs[2..3]]);
+    assert_close(&got, &[adam_reference(0.5, &g64, 0.001, 0.004)]);
+}
+
+#[test]
+fn rmsprop_plain_centered_and_momentum() {
+    let (rho, eps, lr) = (0.9f64, 1e-7f64, 0.001f64);
+    let gs = [0.3f64, -0.5];
+    let run = |centered: bool, momentum: f64| {
+        let (mut v, mut a, mut mo, mut w) = (0.0, 0.0, 0.0, 1.0f64);
+        for &g in &gs {
+            v = rho * v + (1.0 - rho) * g * g;
+            let d = if centered {
+                a = rho * a + (1.0 - rho) * g;
+                v - a * a + eps
+            } else {
+                v + eps
+            };
+            let inc = lr * g / d.sqrt();
+            if momentum > 0.0 {
+                mo = momentum * mo + inc;
+                w -= mo;
+            } else {
+                w -= inc;
+            }
+        }
+        w
+    };
+    let g32: Vec<[f32; 1]> = gs.iter().map(|&g| [g as f32]).collect();
+    let grads: Vec<&[f32]> = g32.iter().map(|g| g.as_slice()).collect();
+    assert_close(&step(&mut RMSprop::default(), &[1.0], &grads), &[run(false, 0.0)]);
+    assert_close(&step(&mut RMSprop::default().centered(true), &[1.0], &grads), &[run(true, 0.0)]);
+    assert_close(&step(&mut RMSprop::default().momentum(0.5), &[1.0], &grads), &[run(false, 0.5)]);
+}
+
+#[test]
+fn defaults_are_keras() {
+    assert_eq!(SGD::default().learning_rate(), 0.01);
+    let a = Adam::default();
+    assert_eq!((a.learning_rate, a.beta_1, a.beta_2, a.epsilon), (0.001, 0.9, 0.999, 1e-7));
+    assert_eq!(AdamW::default().weight_decay, 0.004);
+    let r = RMSprop::default();
+    assert_eq!((r.learning_rate, r.rho, r.momentum, r.epsilon, r.centered), (0.001, 0.9, 0.0, 1e-7, false));
+}
