@@ -6,13 +6,13 @@
 //! every semantic; where minibatch departs, the item's docs say so and why.
 //!
 //! ```
-//! use minibatch::{datasets, layers::Dense, FitOptions, Sequential};
+//! use minibatch::{datasets, layers::Dense, optimizers::Adam, FitOptions, Sequential};
 //!
 //! let data = datasets::load("blobs", 0).unwrap();
 //! let mut model = Sequential::new()
 //!     .add(Dense::new(16).activation("relu"))
 //!     .add(Dense::new(data.num_classes).activation("softmax"));
-//! model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+//! model.compile(Adam::new(0.01), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
 //!
 //! // 10 epochs of ceil(n / 32) weight updates each, holding out the last 20% for validation.
 //! let history = model

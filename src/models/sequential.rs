@@ -73,7 +73,8 @@ impl Sequential {
         self
     }
 
-    /// Appends a layer.
+    /// Appends a layer (Keras's `model.add`; not `std::ops::Add`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Layer + 'static) -> Self {
         self.push(Box::new(layer));
         self
@@ -290,7 +291,7 @@ impl Sequential {
 /// `MaxPooling2D` → `max_pooling2d`, as Keras derives default layer names.
 fn snake_case(kind: &str) -> String {
     let mut out = String::new();
-    for (i, c) in kind.chars().enumerate() {
+    for (i, c) in kind.char_indices() {
         if c.is_ascii_uppercase() {
             if i > 0 && !kind[..i].ends_with(|p: char| p.is_ascii_digit()) {
                 out.push('_');

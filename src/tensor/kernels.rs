@@ -5,9 +5,9 @@
 //!
 //! # Threads
 //! Large matrix products run on [`num_threads`] threads, chosen once per process from
-//! [`set_num_threads`], else the `MINIBATCH_THREADS` variable, else the number of physical cores.
+//! [`set_num_threads`], else the `MINIBATCH_THREADS` variable, else the number of cores.
 //! Each output value is computed by one thread in a fixed order, so results do not depend on
-//! the thread count's schedule.
+//! the thread count.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
@@ -40,11 +40,7 @@ fn init_threads() {
         } else {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         };
-        let n = usize::max(n, 1);
-        THREADS.store(n, Ordering::SeqCst);
-        // matrixmultiply reads its thread count from this variable once, at its first product,
-        // which comes after this point. Nothing else in the process reads or writes it.
-        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+        THREADS.store(usize::max(n, 1), Ordering::SeqCst);
     });
 }
 
@@ -108,30 +104,11 @@ pub fn matmul(
         }
         return;
     }
-    init_threads();
-    let (rsa, csa) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
-    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
-    // matrixmultiply treats beta == 0 as "overwrite", so stale NaNs in C cannot leak in.
+    let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
+    let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
     // SAFETY: the asserts above guarantee that every index the strides reach lies inside
     // `a`, `b` and `c`, and `c` does not alias `a` or `b` (it is a unique borrow).
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    unsafe { super::gemm::sgemm(m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr()) }
 }
 
 /// `y = alpha · y`, with `alpha == 0` meaning "set to zero" (NaN does not survive).

@@ -12,8 +12,10 @@
 //! assert_eq!(t.row(1), &[4., 5., 6.]);
 //! ```
 
+mod gemm;
 pub mod kernels;
 mod ndarray_interop;
+mod pool;
 
 use crate::error::{Error, Result};
 

@@ -6,15 +6,16 @@ use crate::models::Sequential;
 use crate::tensor::Tensor;
 
 impl Sequential {
-    /// Builds the model from `x` if needed and checks that `x` fits it.
-    pub(crate) fn check_inputs(&mut self, x: &Tensor, what: &str) -> Result<()> {
+    /// Builds the model from `x` if needed and checks that `x` fits it. `what` names `x` in
+    /// errors (built only on error: a steady-state call allocates nothing).
+    pub(crate) fn check_inputs(&mut self, x: &Tensor, what: &dyn Fn() -> String) -> Result<()> {
         if x.batch() == 0 || x.is_empty() {
-            return Err(Error::Empty { what: what.into() });
+            return Err(Error::Empty { what: what() });
         }
         let sample = &x.shape()[1..];
         if sample.is_empty() {
             return Err(Error::shape(
-                what,
+                what(),
                 "[samples, features…]: a batch axis and at least one feature axis",
                 x.shape(),
             ));
@@ -25,13 +26,13 @@ impl Sequential {
         }
         if sample != self.shapes[0].as_slice() {
             return Err(Error::Shape {
-                what: what.into(),
+                what: what(),
                 expected: format!("samples of shape {:?} (the model's input)", self.shapes[0]),
                 received: format!("{:?}, i.e. samples of shape {sample:?}", x.shape()),
             });
         }
         if let Some((index, value)) = x.first_non_finite() {
-            return Err(Error::NonFinite { what: what.into(), index, value });
+            return Err(Error::NonFinite { what: what(), index, value });
         }
         Ok(())
     }
@@ -48,7 +49,7 @@ impl Sequential {
         if y.batch() != x.batch() {
             return Err(Error::SampleCount { x: x.batch(), y: y.batch() });
         }
-        self.check_inputs(x, &format!("x ({what})"))?;
+        self.check_inputs(x, &|| format!("x ({what})"))?;
         if let Some((index, value)) = y.first_non_finite() {
             return Err(Error::NonFinite { what: format!("y ({what})"), index, value });
         }
@@ -57,10 +58,10 @@ impl Sequential {
 }
 
 /// The per-sample shape of `y` as the loss buffers hold it.
-pub(crate) fn target_shape(y: &Tensor) -> Vec<usize> {
+pub(crate) fn target_shape(y: &Tensor) -> &[usize] {
     if y.shape().len() == 1 {
-        vec![1]
+        &[1]
     } else {
-        y.shape()[1..].to_vec()
+        &y.shape()[1..]
     }
 }

@@ -20,7 +20,7 @@ impl Sequential {
         }
         self.check_data(x, y, "evaluation data")?;
         let batch = batch_size.min(x.batch());
-        self.plan(batch, false, Some(&target_shape(y)));
+        self.plan(batch, false, Some(target_shape(y)));
         let loss = self.evaluate_rows(x, y, 0, x.batch(), batch);
         let mut logs = Logs::new();
         self.write_metrics(&mut logs, "", loss);
@@ -50,7 +50,7 @@ impl Sequential {
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
         }
-        self.check_inputs(x, "x (prediction data)")?;
+        self.check_inputs(x, &|| "x (prediction data)".into())?;
         let n = x.batch();
         let batch = batch_size.min(n);
         self.plan(batch, false, None);
@@ -78,7 +78,7 @@ impl Sequential {
     pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<f64> {
         self.check_data(x, y, "training batch")?;
         let n = x.batch();
-        self.plan(n, true, Some(&target_shape(y)));
+        self.plan(n, true, Some(target_shape(y)));
         self.reset_metrics();
         self.copy_rows(x, Some(y), 0, n);
         Ok(self.train_step() / n as f64)

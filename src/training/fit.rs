@@ -85,7 +85,7 @@ impl Sequential {
         // 2. Plan the buffers for this batch size, once.
         let batch_size = batch_size.min(train_n);
         let steps = train_n.div_ceil(batch_size);
-        self.plan(batch_size, true, Some(&target_shape(y)));
+        self.plan(batch_size, true, Some(target_shape(y)));
         self.bufs.order.clear();
         self.bufs.order.extend(0..train_n);
 
@@ -120,7 +120,7 @@ impl Sequential {
             }
 
             // 3b. Validation, through the same path as `evaluate`.
-            if (epoch + 1) % validation_freq == 0 {
+            if (epoch + 1).is_multiple_of(validation_freq) {
                 let (vx, vy, start) = match validation {
                     Validation::None => (None, None, 0),
                     Validation::Tail { start } => (Some(x), Some(y), start),

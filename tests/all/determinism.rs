@@ -3,7 +3,10 @@
 use minibatch::layers::{Dense, Dropout};
 use minibatch::{datasets, FitOptions, Sequential};
 
-fn run(seed: u64) -> (Vec<(String, Vec<u64>)>, Vec<Vec<u32>>) {
+/// The History's values and the final weights, as raw bits.
+type Bits = (Vec<(String, Vec<u64>)>, Vec<Vec<u32>>);
+
+fn run(seed: u64) -> Bits {
     let data = datasets::load("moons", 5).unwrap();
     let mut m = Sequential::new()
         .seed(seed)

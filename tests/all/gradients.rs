@@ -122,14 +122,14 @@ fn check_loss(loss: Loss, pred: &Tensor, target: &Tensor) {
     let mut grad = vec![0.0; pred.len()];
     loss.compute(pred, target, Some(&mut grad), false);
     let mut p = pred.clone();
-    for i in 0..p.len() {
+    for (i, &g) in grad.iter().enumerate() {
         let orig = p.data()[i];
         p.data_mut()[i] = orig + EPS;
         let plus = loss.compute(&p, target, None, false) / n;
         p.data_mut()[i] = orig - EPS;
         let minus = loss.compute(&p, target, None, false) / n;
         p.data_mut()[i] = orig;
-        close(grad[i], (plus - minus) / (2.0 * EPS as f64), &format!("{loss:?} d[{i}]"));
+        close(g, (plus - minus) / (2.0 * EPS as f64), &format!("{loss:?} d[{i}]"));
     }
 }
 
@@ -146,14 +146,14 @@ fn check_fused(loss: Loss, logits: &Tensor, target: &Tensor) {
     let mut grad = vec![0.0; logits.len()];
     loss.compute(&apply(logits), target, Some(&mut grad), true);
     let mut z = logits.clone();
-    for i in 0..z.len() {
+    for (i, &g) in grad.iter().enumerate() {
         let orig = z.data()[i];
         z.data_mut()[i] = orig + EPS;
         let plus = loss.compute(&apply(&z), target, None, true) / n;
         z.data_mut()[i] = orig - EPS;
         let minus = loss.compute(&apply(&z), target, None, true) / n;
         z.data_mut()[i] = orig;
-        close(grad[i], (plus - minus) / (2.0 * EPS as f64), &format!("fused {loss:?} dz[{i}]"));
+        close(g, (plus - minus) / (2.0 * EPS as f64), &format!("fused {loss:?} dz[{i}]"));
     }
 }
 

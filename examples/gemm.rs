@@ -1,0 +1,39 @@
+//! GEMM throughput (best of 5 rounds) on the shapes an MLP training step uses, plus a large
+//! square product (the machine's practical peak). Run: `cargo run --release --example gemm` (MINIBATCH_THREADS sets
+//! the threads).
+
+use minibatch::tensor::kernels::{matmul, num_threads};
+use std::time::Instant;
+
+fn main() {
+    println!("threads: {}", num_threads());
+    println!("{:>24} {:>12} {:>10}", "m x k x n (op)", "us/call", "GFLOP/s");
+    let shapes = [
+        (32, 784, 512, false, false, "fwd b32"),
+        (128, 784, 512, false, false, "fwd b128"),
+        (1024, 784, 512, false, false, "fwd b1024"),
+        (784, 128, 512, true, false, "dW b128"),
+        (128, 512, 784, false, true, "dx b128"),
+        (512, 512, 512, false, false, "square"),
+        (2048, 2048, 2048, false, false, "large"),
+    ];
+    for (m, k, n, ta, tb, label) in shapes {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0f32; m * n];
+        let flops = 2.0 * (m * k * n) as f64;
+        let iters = ((3e10 / flops) as usize).clamp(3, 5000);
+        matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0);
+        // Best of 5 rounds: this kind of shared machine is noisy.
+        let s = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                for _ in 0..iters.div_ceil(5) {
+                    matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0);
+                }
+                t.elapsed().as_secs_f64() / iters.div_ceil(5) as f64
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!("{:>24} {:>12.1} {:>10.1}", format!("{m}x{k}x{n} ({label})"), s * 1e6, flops / s / 1e9);
+    }
+}
