@@ -231,6 +231,24 @@ mod tests {
     }
 
     #[test]
+    fn blocked_and_threaded_products_match_naive() {
+        // k > KC (two k-blocks, the second accumulating), m > MC (two row blocks), edge tiles
+        // in both directions, and enough work to split the columns across threads.
+        let mut rng = Rng::new(9);
+        let (m, k, n) = (150, 300, 70);
+        for (ta, tb, beta) in [(false, false, 0.0), (true, false, 1.0), (false, true, 0.5), (true, true, 0.0)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1., 1.) as f32).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
+            let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
+            let (mut c, mut want) = (c0.clone(), c0);
+            matmul(&mut c, &a, &b, m, k, n, ta, tb, beta);
+            matmul_naive(&mut want, &a, &b, m, k, n, ta, tb, beta);
+            let worst = c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(worst < 1e-3, "ta{ta} tb{tb} beta{beta}: max error {worst}");
+        }
+    }
+
+    #[test]
     fn beta_zero_overwrites_nan() {
         let mut c = vec![f32::NAN; 4];
         matmul(&mut c, &[1., 2., 3., 4.], &[1., 0., 0., 1.], 2, 2, 2, false, false, 0.0);

@@ -12,10 +12,13 @@
 //! assert_eq!(t.row(1), &[4., 5., 6.]);
 //! ```
 
+mod denormals;
 mod gemm;
 pub mod kernels;
 mod ndarray_interop;
 mod pool;
+
+pub use denormals::FlushDenormals;
 
 use crate::error::{Error, Result};
 

@@ -56,6 +56,8 @@ fn pool() -> &'static Pool {
 }
 
 fn worker(part: usize) {
+    // Held for the thread's life: it only ever runs minibatch's kernels.
+    let _flush = super::FlushDenormals::new();
     let p = loop {
         if let Some(p) = POOL.get() {
             break p;

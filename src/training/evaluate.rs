@@ -5,7 +5,7 @@ use super::checks::target_shape;
 use crate::callbacks::Logs;
 use crate::error::{Error, Result};
 use crate::models::Sequential;
-use crate::tensor::Tensor;
+use crate::tensor::{FlushDenormals, Tensor};
 
 impl Sequential {
     /// The loss and metrics on `x`, `y` in inference mode, as Keras's
@@ -15,6 +15,7 @@ impl Sequential {
     /// # Errors
     /// As [`Sequential::fit`]'s data checks; `batch_size` 0.
     pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Logs> {
+        let _flush = FlushDenormals::new();
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
         }
@@ -47,6 +48,7 @@ impl Sequential {
     /// # Errors
     /// Empty `x`, samples of the wrong shape, non-finite values, `batch_size` 0.
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        let _flush = FlushDenormals::new();
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
         }
@@ -76,6 +78,7 @@ impl Sequential {
     /// # Errors
     /// As [`Sequential::fit`]'s data checks.
     pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<f64> {
+        let _flush = FlushDenormals::new();
         self.check_data(x, y, "training batch")?;
         let n = x.batch();
         self.plan(n, true, Some(target_shape(y)));

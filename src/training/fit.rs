@@ -6,7 +6,7 @@ use crate::callbacks::{Callback, Control, FitParams, History, Logs, ProgbarLogge
 use crate::error::{Error, Result};
 use crate::models::Sequential;
 use crate::rng::Rng;
-use crate::tensor::Tensor;
+use crate::tensor::{FlushDenormals, Tensor};
 
 /// Where the validation samples come from.
 enum Validation<'a> {
@@ -32,6 +32,7 @@ impl Sequential {
     /// out of range for the loss, invalid arguments, a model not compiled, and any error a
     /// callback returns. All data and argument checks happen before the first update.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
+        let _flush = FlushDenormals::new();
         let FitOptions {
             batch_size,
             epochs,
