@@ -51,3 +51,16 @@ impl Logs {
         self.entries.is_empty()
     }
 }
+
+impl std::fmt::Display for Logs {
+    /// Keras's format: `accuracy: 0.9880 - loss: 0.0447`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" - ")?;
+            }
+            write!(f, "{k}: {}", super::progbar::format_value(v))?;
+        }
+        Ok(())
+    }
+}

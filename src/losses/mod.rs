@@ -169,9 +169,20 @@ impl Loss {
     }
 }
 
-impl TryFrom<&str> for Loss {
-    type Error = Error;
-    fn try_from(name: &str) -> Result<Self> {
-        Loss::from_name(name)
+/// Something `compile` accepts as a loss: Keras's name or a [`Loss`].
+pub trait IntoLoss {
+    /// Resolves it.
+    fn into_loss(self) -> Result<Loss>;
+}
+
+impl IntoLoss for Loss {
+    fn into_loss(self) -> Result<Loss> {
+        Ok(self)
+    }
+}
+
+impl IntoLoss for &str {
+    fn into_loss(self) -> Result<Loss> {
+        Loss::from_name(self)
     }
 }

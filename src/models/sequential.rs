@@ -13,7 +13,7 @@
 use crate::callbacks::Logs;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
-use crate::losses::Loss;
+use crate::losses::{IntoLoss, Loss};
 use crate::metrics::{self, Direction, Metric};
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::rng::Rng;
@@ -138,12 +138,9 @@ impl Sequential {
     ///
     /// # Errors
     /// [`Error::UnknownName`] for an unknown optimizer, loss or metric name; build errors.
-    pub fn compile<L>(&mut self, optimizer: impl IntoOptimizer, loss: L, metrics: &[&str]) -> Result<()>
-    where
-        L: TryInto<Loss, Error = Error>,
-    {
+    pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss, metrics: &[&str]) -> Result<()> {
         let optimizer = optimizer.into_optimizer()?;
-        let loss = loss.try_into()?;
+        let loss = loss.into_loss()?;
         let metrics = metrics.iter().map(|m| metrics::from_name(m)).collect::<Result<Vec<_>>>()?;
         self.compiled = Some(Compiled { optimizer, loss, metrics, fused: false });
         if let (Some(shape), false) = (self.input_shape.clone(), self.is_built()) {

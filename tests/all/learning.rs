@@ -38,6 +38,13 @@ fn every_optimizer_and_loss_family_learns() {
     let yt = moons.y_test.clone().reshape(&[moons.y_test.batch(), 1]).unwrap();
     let acc = m.evaluate(&moons.x_test, &yt, 64).unwrap().get("accuracy").unwrap();
     assert!(acc > 0.95, "moons with binary cross-entropy: {acc}");
+    // a loss given as a value: logits out, from_logits in the loss
+    let mut l = Sequential::new().add(Dense::new(32).activation("relu")).add(Dense::new(2));
+    let from_logits = minibatch::losses::Loss::SparseCategoricalCrossentropy { from_logits: true };
+    l.compile(Adam::new(0.01), from_logits, &["accuracy"]).unwrap();
+    l.fit(&moons.x_train, &moons.y_train, FitOptions::new().epochs(30).verbose(0)).unwrap();
+    let acc = l.evaluate(&moons.x_test, &moons.y_test, 64).unwrap().get("accuracy").unwrap();
+    assert!(acc > 0.95, "moons from logits: {acc}");
     let mut r = Sequential::new().add(Dense::new(32).activation("gelu")).add(Dense::new(1));
     r.compile(Adam::new(0.01), "mse", &["mae"]).unwrap();
     let h = r.fit(&moons.x_train, &y2, FitOptions::new().epochs(20).verbose(0)).unwrap();
