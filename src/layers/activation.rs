@@ -72,7 +72,7 @@ impl Layer for ActivationLayer {
         self.activation.clone().unwrap_or(Activation::Linear)
     }
 
-    fn fuse_output_activation(&mut self) {
-        self.fused = true;
+    fn fuse_output_activation(&mut self, fused: bool) {
+        self.fused = fused;
     }
 }

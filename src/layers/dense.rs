@@ -193,8 +193,8 @@ impl Layer for Dense {
         self.activation.clone().unwrap_or(Activation::Linear)
     }
 
-    fn fuse_output_activation(&mut self) {
-        self.fused = true;
+    fn fuse_output_activation(&mut self, fused: bool) {
+        self.fused = fused;
     }
 
     fn workspace_bytes(&self) -> usize {

@@ -83,10 +83,11 @@ pub trait Layer: Send {
         Activation::Linear
     }
 
-    /// From now on `backward` receives ∂loss/∂(pre-activation) in `dy` and skips the output
-    /// activation's derivative. The model calls this when the loss fuses a softmax or sigmoid
-    /// into a stable cross-entropy gradient, `(p − y) / n`.
-    fn fuse_output_activation(&mut self) {}
+    /// With `fused`, `backward` receives ∂loss/∂(pre-activation) in `dy` and skips the output
+    /// activation's derivative. The model sets this when the loss fuses a softmax or sigmoid
+    /// into a stable cross-entropy gradient, `(p − y) / n`, and clears it when recompiled with
+    /// a loss that does not.
+    fn fuse_output_activation(&mut self, _fused: bool) {}
 
     /// Bytes of the layer's own workspaces (not weights, not the model's activation buffers).
     fn workspace_bytes(&self) -> usize {

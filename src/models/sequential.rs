@@ -151,13 +151,12 @@ impl Sequential {
         Ok(())
     }
 
-    /// Fuses the loss with a matching softmax/sigmoid output activation (see [`crate::losses`]).
+    /// Fuses the loss with a matching softmax/sigmoid output activation (see [`crate::losses`]),
+    /// or undoes an earlier fusion when the loss no longer matches.
     fn plan_fusion(&mut self) {
         let (Some(c), Some(last)) = (self.compiled.as_mut(), self.layers.last_mut()) else { return };
-        if !c.fused && self.shapes.len() > 1 && c.loss.fuses_with() == Some(last.output_activation()) {
-            last.fuse_output_activation();
-            c.fused = true;
-        }
+        c.fused = self.shapes.len() > 1 && c.loss.fuses_with() == Some(last.output_activation());
+        last.fuse_output_activation(c.fused);
     }
 
     fn build_optimizer(&mut self) {

@@ -248,3 +248,42 @@ fn softmax_and_sigmoid_are_stable() {
     assert_eq!(activations::sigmoid(-1000.0), 0.0);
     assert_eq!(activations::sigmoid(1000.0), 1.0);
 }
+
+/// Whole-model check: the gradient `train_on_batch` leaves in each parameter (learning rate 0)
+/// against central differences of `evaluate`'s loss.
+fn check_model(model: &mut minibatch::Sequential, x: &Tensor, y: &Tensor) {
+    model.train_on_batch(x, y).unwrap();
+    let grads: Vec<Tensor> = model.layers().iter().flat_map(|l| l.params().iter().map(|p| p.grad.clone())).collect();
+    let weights = model.get_weights();
+    let eps = 1e-2f32;
+    for (t, g) in grads.iter().enumerate() {
+        for i in (0..g.len()).step_by(7) {
+            let mut w = weights.clone();
+            w[t].data_mut()[i] += eps;
+            model.set_weights(&w).unwrap();
+            let plus = model.evaluate(x, y, 64).unwrap().get("loss").unwrap();
+            w[t].data_mut()[i] -= 2.0 * eps;
+            model.set_weights(&w).unwrap();
+            let minus = model.evaluate(x, y, 64).unwrap().get("loss").unwrap();
+            close(g.data()[i], (plus - minus) / (2.0 * eps as f64), &format!("model param {t}[{i}]"));
+        }
+    }
+    model.set_weights(&weights).unwrap();
+}
+
+#[test]
+fn whole_model_gradients_fused_and_after_recompiling() {
+    use minibatch::optimizers::SGD;
+    let x = random(&[6, 4], 21);
+    let labels = Tensor::from_slice(&[0., 1., 2., 1., 0., 2.]);
+    let mut model =
+        minibatch::Sequential::new().add(Dense::new(5).activation("tanh")).add(Dense::new(3).activation("softmax"));
+    model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
+    check_model(&mut model, &x, &labels);
+    // Recompiled with a loss that does not fuse: the softmax derivative must come back.
+    let onehot =
+        Tensor::from_vec(&[6, 3], (0..18).map(|i| (labels.data()[i / 3] as usize == i % 3) as u8 as f32).collect())
+            .unwrap();
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    check_model(&mut model, &x, &onehot);
+}
