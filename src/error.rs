@@ -72,6 +72,13 @@ pub enum Error {
     },
     /// A model used in a way its state does not allow (`fit` before `compile`).
     State(String),
+    /// A file's content is truncated, corrupt or inconsistent.
+    Format {
+        /// The file.
+        path: String,
+        /// What is wrong, with the values involved.
+        message: String,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The file.
@@ -104,6 +111,7 @@ impl fmt::Display for Error {
                 write!(f, "unknown {kind} {name:?}: expected one of {}", known.join(", "))
             }
             Error::State(message) => f.write_str(message),
+            Error::Format { path, message } => write!(f, "{path}: {message}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }
@@ -112,6 +120,16 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Error {
+    /// Builds an [`Error::Format`] for `path`.
+    pub fn format(path: &std::path::Path, message: impl Into<String>) -> Self {
+        Error::Format { path: path.display().to_string(), message: message.into() }
+    }
+
+    /// Builds an [`Error::Io`] for `path` from an I/O error.
+    pub fn io(path: &std::path::Path, e: &std::io::Error) -> Self {
+        Error::Io { path: path.display().to_string(), message: e.to_string() }
+    }
+
     /// Builds an [`Error::InvalidArgument`].
     pub fn invalid(name: &'static str, value: impl fmt::Display, expected: impl Into<String>) -> Self {
         Error::InvalidArgument { name, value: value.to_string(), expected: expected.into() }

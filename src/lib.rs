@@ -46,10 +46,12 @@
 #![deny(missing_docs)]
 
 pub mod activations;
+pub mod bench;
 pub mod callbacks;
 pub mod datasets;
 mod error;
 pub mod initializers;
+pub mod io;
 pub mod layers;
 pub mod losses;
 pub mod metrics;

@@ -2,8 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use minibatch::callbacks::{EarlyStopping, History, Mode};
-use minibatch::layers::{Dense, Dropout};
-use minibatch::{datasets, optimizers, FitOptions, Result, Sequential};
+use minibatch::layers::{Dense, Dropout, Flatten};
+use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -18,18 +18,50 @@ struct Cli {
 enum Command {
     /// Train an MLP on a data set and report its accuracy on the held-out test split.
     Train(TrainArgs),
+    /// Measure training throughput of the Keras MNIST MLP (784-512-512-10, RMSprop) per batch size.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Batch sizes to measure, comma-separated.
+    #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',')]
+    batch_sizes: Vec<usize>,
+    /// Seconds of training per batch size (the best epoch counts).
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Samples per epoch (batch size 1 uses an eighth).
+    #[arg(long, default_value_t = 8192)]
+    samples: usize,
+    /// Write the figures as JSON to this file ("-" for standard output, instead of the table).
+    #[arg(long)]
+    json: Option<String>,
+    /// Threads for matrix products [default: MINIBATCH_THREADS, else all cores].
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Built-in data set: exam, spirals, moons or blobs.
+    /// Training data: a built-in set (exam, spirals, moons, blobs), mnist:DIR (MNIST IDX files,
+    /// raw or .gz, with their test split), FILE.csv (header row, labels in --label-column) or
+    /// FILE.npz (arrays x and y).
     #[arg(long, default_value = "spirals")]
     data: String,
+    /// Test data for a .csv or .npz --data, in the same form.
+    #[arg(long)]
+    test_data: Option<String>,
+    /// Hold out this fraction of --data (after a seeded shuffle) as test data.
+    #[arg(long)]
+    test_split: Option<f64>,
+    /// The CSV column holding the labels.
+    #[arg(long, default_value = "label")]
+    label_column: String,
     /// Samples per weight update.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// Passes over the training set [default: a count that suits the data set: spirals 60,
-    /// moons 30, blobs 10, exam 30].
+    /// moons 30, blobs 10, exam 30, files 10].
     #[arg(long)]
     epochs: Option<usize>,
     /// Fraction of the training samples, taken from the end, held out for validation.
@@ -83,6 +115,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => train(&args),
+        Command::Bench(args) => bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,21 +130,26 @@ fn train(args: &TrainArgs) -> Result<()> {
     if let Some(n) = args.threads {
         minibatch::tensor::kernels::set_num_threads(n);
     }
-    let data = datasets::load(&args.data, args.seed)?;
+    let data = load_data(args)?;
     let epochs = args.epochs.unwrap_or(match args.data.as_str() {
         "spirals" => 60,
         "moons" | "exam" => 30,
         _ => 10,
     });
+    let num_classes = io::num_classes(&data.y).max(data.test.as_ref().map_or(0, |(_, y)| io::num_classes(y)));
 
-    let mut model = Sequential::new().seed(args.seed).input_shape(&data.x_train.shape()[1..]);
+    let sample_shape = &data.x.shape()[1..];
+    let mut model = Sequential::new().seed(args.seed).input_shape(sample_shape);
+    if sample_shape.len() > 1 {
+        model = model.add(Flatten::new());
+    }
     for &units in &args.hidden {
         model = model.add(Dense::new(units).activation(args.activation.as_str()));
         if args.dropout > 0.0 {
             model = model.add(Dropout::new(args.dropout));
         }
     }
-    model = model.add(Dense::new(data.num_classes).activation("softmax"));
+    model = model.add(Dense::new(num_classes).activation("softmax"));
     let mut optimizer = optimizers::from_name(&args.optimizer)?;
     optimizer.set_learning_rate(args.learning_rate.unwrap_or(if args.optimizer == "adam" {
         0.01
@@ -138,10 +176,19 @@ fn train(args: &TrainArgs) -> Result<()> {
     if args.early_stopping {
         options = options.callback(&mut stopper);
     }
-    let history = model.fit(&data.x_train, &data.y_train, options)?;
-    let test = model.evaluate(&data.x_test, &data.y_test, 256)?;
-    let (loss, accuracy) = (test.get("loss").unwrap_or(f64::NAN), test.get("accuracy").unwrap_or(f64::NAN));
-    println!("Test accuracy: {accuracy:.4} - test loss: {loss:.4} ({} test samples)", data.x_test.batch());
+    let history = model.fit(&data.x, &data.y, options)?;
+    let test = match &data.test {
+        Some((x, y)) => {
+            let logs = model.evaluate(x, y, 256)?;
+            let (loss, accuracy) = (logs.get("loss").unwrap_or(f64::NAN), logs.get("accuracy").unwrap_or(f64::NAN));
+            println!("Test accuracy: {accuracy:.4} - test loss: {loss:.4} ({} test samples)", x.batch());
+            json!({ "loss": loss, "accuracy": accuracy })
+        }
+        None => {
+            println!("No test data: give --test-data or --test-split to evaluate on held-out samples.");
+            Value::Null
+        }
+    };
 
     if let Some(path) = &args.history {
         let (best, stopped) = if args.early_stopping {
@@ -149,12 +196,77 @@ fn train(args: &TrainArgs) -> Result<()> {
         } else {
             (best_val_loss_epoch(&history), None)
         };
-        let report = history_json(&history, best, stopped, json!({ "loss": loss, "accuracy": accuracy }));
+        let report = history_json(&history, best, stopped, test);
         let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
         std::fs::write(path, text + "\n")
             .map_err(|e| minibatch::Error::Io { path: path.display().to_string(), message: e.to_string() })?;
     }
     Ok(())
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    if let Some(n) = args.threads {
+        minibatch::tensor::kernels::set_num_threads(n);
+    }
+    let threads = minibatch::tensor::kernels::num_threads();
+    let table = args.json.as_deref() != Some("-");
+    if table {
+        println!(
+            "Keras MNIST MLP 784-512-512-10, RMSprop, no dropout; {threads} threads; best epoch of ~{}s",
+            args.seconds
+        );
+        println!(
+            "{:>6} {:>12} {:>10} {:>8} {:>11} {:>13}",
+            "batch", "samples/s", "ms/step", "steps", "model MiB", "peak RSS MiB"
+        );
+    }
+    let mut results = Vec::new();
+    for &b in &args.batch_sizes {
+        if b == 0 {
+            return Err(minibatch::Error::invalid("batch_size", 0, "positive batch sizes"));
+        }
+        let samples = if b == 1 { args.samples / 8 } else { args.samples };
+        let m = minibatch::bench::measure(b, args.seconds, samples)?;
+        if table {
+            let mib = |v: f64| v / (1u64 << 20) as f64;
+            let rss = m.peak_rss_bytes.map_or("-".into(), |r| format!("{:.1}", mib(r as f64)));
+            println!(
+                "{:>6} {:>12.0} {:>10.3} {:>8} {:>11.1} {:>13}",
+                m.batch_size,
+                m.samples_per_s,
+                m.ms_per_step,
+                m.steps,
+                mib(m.model_bytes as f64),
+                rss
+            );
+        }
+        results.push(m);
+    }
+    if let Some(path) = &args.json {
+        let text =
+            serde_json::to_string_pretty(&json!({ "framework": "minibatch", "threads": threads, "results": results }))
+                .expect("plain values");
+        if path == "-" {
+            println!("{text}");
+        } else {
+            std::fs::write(path, text + "\n").map_err(|e| minibatch::Error::io(std::path::Path::new(path), &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The training data and its test split, from --data, --test-data and --test-split.
+fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
+    let mut data = io::load(&args.data, &args.label_column, args.seed)?;
+    if let Some(source) = &args.test_data {
+        let t = io::load(source, &args.label_column, args.seed)?;
+        data.test = Some((t.x, t.y));
+    }
+    if let Some(fraction) = args.test_split {
+        let ((x, y), test) = datasets::train_test_split(&data.x, &data.y, fraction, args.seed)?;
+        data = io::Loaded { x, y, test: Some(test) };
+    }
+    Ok(data)
 }
 
 /// The 0-based epoch with the lowest `val_loss`, if validation ran.

@@ -88,3 +88,29 @@ mod tests {
         assert!(load("mnist", 0).is_err());
     }
 }
+
+/// Splits off the last `fraction` of the samples, after a shuffle drawn from `seed`, as a test
+/// set (like scikit-learn's `train_test_split`). Returns `((x_train, y_train), (x_test, y_test))`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a fraction outside (0, 1) or one that leaves a side empty.
+pub fn train_test_split(
+    x: &Tensor,
+    y: &Tensor,
+    fraction: f64,
+    seed: u64,
+) -> Result<((Tensor, Tensor), (Tensor, Tensor))> {
+    let n = x.batch();
+    let test = (n as f64 * fraction).round() as usize;
+    if !(fraction > 0.0 && fraction < 1.0) || test == 0 || test == n {
+        return Err(Error::invalid(
+            "test_split",
+            fraction,
+            format!("a fraction in (0, 1) leaving samples on both sides of {n}"),
+        ));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::derive(seed, 0x7E57).shuffle(&mut order);
+    let (train, held) = order.split_at(n - test);
+    Ok(((x.select_rows(train), y.select_rows(train)), (x.select_rows(held), y.select_rows(held))))
+}

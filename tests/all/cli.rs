@@ -62,7 +62,9 @@ fn history_file_has_the_documented_shape() {
 #[test]
 fn bad_input_prints_one_clear_line_and_fails() {
     for (args, needle) in [
-        (vec!["train", "--data", "nope"], "unknown dataset \"nope\""),
+        (vec!["train", "--data", "nope"], "unknown data source \"nope\": expected one of exam, spirals"),
+        (vec!["train", "--data", "missing.csv"], "missing.csv: No such file"),
+        (vec!["train", "--data", "spirals", "--test-split", "1.5"], "test_split"),
         (vec!["train", "--batch-size", "0"], "batch_size"),
         (vec!["train", "--validation-split", "1.5"], "validation_split"),
         (vec!["train", "--optimizer", "adma"], "unknown optimizer"),
@@ -73,5 +75,38 @@ fn bad_input_prints_one_clear_line_and_fails() {
         assert!(!ok, "{args:?} should fail");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn trains_on_files_with_test_data_or_a_test_split() {
+    let Some(data) = crate::common::shared_data() else { return };
+    let iris = data.join("tabular/iris.csv");
+    let iris = iris.to_str().unwrap();
+    let (ok, out, err) = minibatch(&["train", "--data", iris, "--test-split", "0.2", "--epochs", "40", "--verbose", "0"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Test accuracy: ") && out.contains("(30 test samples)"), "{out}");
+    let (ok, out, _) = minibatch(&["train", "--data", iris, "--test-data", iris, "--epochs", "1", "--verbose", "0"]);
+    assert!(ok && out.contains("(150 test samples)"), "{out}");
+    let (ok, out, _) = minibatch(&["train", "--data", iris, "--epochs", "1", "--verbose", "0"]);
+    assert!(ok && out.contains("No test data"), "{out}");
+    let npz = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images_u8.npz");
+    let (ok, out, err) = minibatch(&["train", "--data", npz, "--test-data", npz, "--epochs", "2", "--verbose", "0"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("(4 test samples)"), "{out}");
+}
+
+#[test]
+fn bench_prints_json_figures() {
+    let (ok, out, err) = minibatch(&["bench", "--batch-sizes", "16,64", "--seconds", "0", "--samples", "256", "--json", "-"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for (r, b) in results.iter().zip([16, 64]) {
+        assert_eq!(r["batch_size"], b);
+        assert_eq!(r["steps"].as_u64().unwrap(), 256 / b);
+        assert!(r["samples_per_s"].as_f64().unwrap() > 0.0 && r["ms_per_step"].as_f64().unwrap() > 0.0);
+        assert!(r["model_bytes"].as_u64().unwrap() > 669_706 * 12, "weights, gradients, optimizer state");
     }
 }

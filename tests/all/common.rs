@@ -117,3 +117,28 @@ impl Callback for Recorder {
         Ok(())
     }
 }
+
+/// The shared data folder: `$MINIBATCH_DATA`, else `../shared/data` beside the repository.
+/// When it is missing: under CI (`CI=true`) the test fails loudly; elsewhere it is skipped
+/// with a message.
+pub fn shared_data() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("MINIBATCH_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    if dir.join("mnist").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("shared data not found at {} (set MINIBATCH_DATA): CI must run the data tests", dir.display());
+    }
+    eprintln!("skipped: shared data not found at {} (set MINIBATCH_DATA to run this test)", dir.display());
+    None
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("minibatch-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

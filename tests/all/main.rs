@@ -9,5 +9,7 @@ mod determinism;
 mod fit_semantics;
 mod gradients;
 mod learning;
+mod loaders;
+mod mnist;
 mod optimizers;
 mod summary_and_interop;

@@ -1,0 +1,94 @@
+"""minibatch beside PyTorch, measured in the same run on the same machine.
+
+For each batch size, runs `minibatch bench` and `bench/pytorch_mlp.py` in fresh processes
+(so each peak memory figure is that batch size's alone), alternating the two to spread the
+machine's noise over both, and prints a table with the ratios; `--json FILE` keeps every
+figure. Also measures each side's large-matrix-multiply peak (GFLOP/s of a 2048^3 f32 product).
+
+Run from the repository root after `cargo build --release --examples`:
+    python3 bench/compare.py [--batch-sizes 1,32,128,1024] [--threads 2] [--seconds 3] [--rounds 2]
+"""
+import argparse, json, os, platform, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MINIBATCH = os.path.join(ROOT, "target", "release", "minibatch")
+GEMM = os.path.join(ROOT, "target", "release", "examples", "gemm")
+MFLOP_PER_SAMPLE = 6 * (784 * 512 + 512 * 512 + 512 * 10) / 1e6  # forward 2x, backward 4x
+
+
+def run_json(cmd, env):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out)
+
+
+def minibatch(b, a, env):
+    r = run_json([MINIBATCH, "bench", "--batch-sizes", str(b), "--seconds", str(a.seconds), "--json", "-"], env)
+    return r["results"][0]
+
+
+def pytorch(b, a, env):
+    return run_json([sys.executable, os.path.join(ROOT, "bench", "pytorch_mlp.py"), "--batch-size", str(b),
+                     "--threads", str(a.threads), "--seconds", str(a.seconds)], env)
+
+
+def torch_gemm_peak(threads):
+    import torch
+    torch.set_num_threads(threads)
+    m = torch.rand(2048, 2048)
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(3):
+            m @ m
+        best = min(best, (time.perf_counter() - t) / 3)
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def minibatch_gemm_peak(env):
+    out = subprocess.run([GEMM], check=True, capture_output=True, text=True, env=env).stdout
+    line = [l for l in out.splitlines() if "large" in l][0]
+    return float(line.split()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--batch-sizes", default="1,32,128,1024")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=2, help="measurements per side and batch size; the best counts")
+    p.add_argument("--json")
+    a = p.parse_args()
+    env = dict(os.environ, MINIBATCH_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
+    rows = []
+    for b in [int(s) for s in a.batch_sizes.split(",")]:
+        mb, pt = [], []
+        for _ in range(a.rounds):
+            mb.append(minibatch(b, a, env))
+            pt.append(pytorch(b, a, env))
+        best = lambda rs: max(rs, key=lambda r: r["samples_per_s"])
+        rows.append({"batch_size": b, "minibatch": best(mb), "pytorch": best(pt)})
+        m, t = rows[-1]["minibatch"], rows[-1]["pytorch"]
+        print(f"batch {b:>5}: minibatch {m['samples_per_s']:>9.0f}/s  pytorch {t['samples_per_s']:>9.0f}/s  "
+              f"ratio {m['samples_per_s'] / t['samples_per_s']:.2f}", file=sys.stderr)
+    gemm = {"minibatch": minibatch_gemm_peak(env), "pytorch": torch_gemm_peak(a.threads)}
+
+    import torch
+    print(f"\nKeras MNIST MLP (784-512-512-10, RMSprop), {a.threads} threads, {platform.processor() or platform.machine()}, "
+          f"PyTorch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(f"GEMM peak (2048^3 f32): minibatch {gemm['minibatch']:.0f} GFLOP/s, PyTorch {gemm['pytorch']:.0f} GFLOP/s\n")
+    print("| batch | minibatch samples/s | PyTorch samples/s | ratio | minibatch ms/step | PyTorch ms/step "
+          "| minibatch GFLOP/s (% of PyTorch's GEMM peak) | minibatch peak RSS MiB | PyTorch peak RSS MiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        m, t = r["minibatch"], r["pytorch"]
+        gf = m["samples_per_s"] * MFLOP_PER_SAMPLE / 1e3
+        print(f"| {r['batch_size']} | {m['samples_per_s']:,.0f} | {t['samples_per_s']:,.0f} | "
+              f"{m['samples_per_s'] / t['samples_per_s']:.2f} | {m['ms_per_step']:.3f} | {t['ms_per_step']:.3f} | "
+              f"{gf:.0f} ({100 * gf / gemm['pytorch']:.0f}%) | {m['peak_rss_bytes'] / 2**20:.0f} | {t['peak_rss_bytes'] / 2**20:.0f} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"threads": a.threads, "gemm_peak_gflops": gemm, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

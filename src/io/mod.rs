@@ -1,0 +1,79 @@
+//! Reading data sets from files: MNIST-family IDX (raw or gzipped), CSV, NPY and NPZ.
+//!
+//! Every loader reads its file once, front to back, and checks what it reads against what the
+//! file declares (magic numbers, header sizes, the file's length, CRCs). A truncated, corrupt
+//! or inconsistent file gives an [`Error::Format`](crate::Error::Format) naming the file and
+//! the problem; a missing or unreadable one an [`Error::Io`](crate::Error::Io).
+//!
+//! ```no_run
+//! let mnist = minibatch::io::load_mnist("../shared/data/mnist").unwrap();
+//! assert_eq!(mnist.x_train.shape(), &[60000, 28, 28]);
+//! let (x, y) = minibatch::io::load_csv("iris.csv", "label").unwrap();
+//! let (x, y) = minibatch::io::load_npz("data.npz").unwrap();
+//! ```
+
+mod csv;
+mod idx;
+mod npy;
+mod npz;
+
+pub use self::csv::load_csv;
+pub use idx::{load_mnist, read_idx, IdxArray};
+pub use npy::{parse_npy, write_npy, NpyArray};
+pub use npz::{load_npz, read_npz, write_npz};
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use std::path::Path;
+
+/// Reads a whole file.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, &e))
+}
+
+/// Number of classes in integer labels `y` (largest + 1).
+pub fn num_classes(y: &Tensor) -> usize {
+    y.data().iter().fold(0.0f32, |m, &v| m.max(v)) as usize + 1
+}
+
+/// Training data and, when the source has one, a test split.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Training inputs.
+    pub x: Tensor,
+    /// Training labels.
+    pub y: Tensor,
+    /// Held-out inputs and labels.
+    pub test: Option<(Tensor, Tensor)>,
+}
+
+/// Loads a data source as the command names it: a built-in data set (`spirals`, see
+/// [`crate::datasets`]), `mnist:DIR` (an MNIST-family directory, with its test split), a `.csv`
+/// file (labels in `label_column`) or a `.npz` file (arrays `x` and `y`). `seed` only matters
+/// for the built-in sets.
+///
+/// # Errors
+/// [`Error::UnknownName`] for a source that is none of these; any loader's error.
+pub fn load(source: &str, label_column: &str, seed: u64) -> Result<Loaded> {
+    let lower = source.to_ascii_lowercase();
+    if let Some(dir) = source.strip_prefix("mnist:") {
+        let d = load_mnist(dir)?;
+        return Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)) });
+    }
+    if lower.ends_with(".csv") {
+        let (x, y) = load_csv(source, label_column)?;
+        return Ok(Loaded { x, y, test: None });
+    }
+    if lower.ends_with(".npz") {
+        let (x, y) = load_npz(source)?;
+        return Ok(Loaded { x, y, test: None });
+    }
+    match crate::datasets::load(source, seed) {
+        Ok(d) => Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)) }),
+        Err(_) => Err(Error::UnknownName {
+            kind: "data source",
+            name: source.into(),
+            known: vec!["exam", "spirals", "moons", "blobs", "mnist:DIR", "FILE.csv", "FILE.npz"],
+        }),
+    }
+}

@@ -1,0 +1,168 @@
+//! NPY, NumPy's array file: the magic `\x93NUMPY`, a version, a header dict
+//! (`{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`), then the raw values.
+//! Supported dtypes: u1, i1, u2, i2, i4, i8, f4, f8 (little- or big-endian), converted to f32;
+//! Fortran order is converted to row-major.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// An array read from NPY, as f32, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The values converted to f32.
+    pub data: Vec<f32>,
+    /// The dtype as written in the file (`<f4`, `|u1`, ...).
+    pub descr: String,
+}
+
+/// Parses an NPY file's bytes; `path` names it in errors.
+///
+/// # Errors
+/// [`Error::Format`] for a bad magic string, an unreadable header, an unsupported dtype, or
+/// data shorter or longer than the shape declares.
+pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray> {
+    let bad = |m: String| Error::format(path, m);
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("not an NPY array: the magic string \\x93NUMPY is missing".into()));
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize, 12),
+        v => return Err(bad(format!("NPY version {v} is not supported (1, 2 or 3)"))),
+    };
+    let header = bytes.get(start..start + header_len).ok_or_else(|| {
+        bad(format!("truncated: the header declares {header_len} bytes, the file has {}", bytes.len() - start))
+    })?;
+    let header = std::str::from_utf8(header).map_err(|_| bad("the NPY header is not text".into()))?;
+    let descr = dict_value(header, "descr").ok_or_else(|| bad(format!("no 'descr' in the NPY header {header:?}")))?;
+    let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_string();
+    let fortran = dict_value(header, "fortran_order")
+        .ok_or_else(|| bad("no 'fortran_order' in the NPY header".into()))?
+        == "True";
+    let shape_text = dict_value(header, "shape").ok_or_else(|| bad("no 'shape' in the NPY header".into()))?;
+    let shape: Vec<usize> = shape_text
+        .trim_matches(|c| c == '(' || c == ')')
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| bad(format!("bad shape {shape_text} in the NPY header"))))
+        .collect::<Result<_>>()?;
+    let count: usize = shape.iter().product();
+
+    let (order, kind, size) = {
+        let b = descr.as_bytes();
+        if b.len() < 3 {
+            return Err(bad(format!("unsupported dtype {descr:?}")));
+        }
+        (b[0], b[1], (b[2] - b'0') as usize)
+    };
+    let big = order == b'>';
+    let raw = &bytes[start + header_len..];
+    if raw.len() != count * size {
+        let what = if raw.len() < count * size { "truncated" } else { "inconsistent" };
+        return Err(bad(format!(
+            "{what}: shape {shape:?} of {descr} needs {} bytes of data, the file has {}",
+            count * size,
+            raw.len()
+        )));
+    }
+    macro_rules! convert {
+        ($t:ty) => {
+            raw.chunks_exact(size)
+                .map(|c| {
+                    let a = c.try_into().expect("dtype size");
+                    (if big { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) }) as f32
+                })
+                .collect::<Vec<f32>>()
+        };
+    }
+    let mut data = match (kind, size) {
+        (b'u', 1) => raw.iter().map(|&v| v as f32).collect(),
+        (b'i', 1) => raw.iter().map(|&v| v as i8 as f32).collect(),
+        (b'b', 1) => raw.iter().map(|&v| (v != 0) as u8 as f32).collect(),
+        (b'u', 2) => convert!(u16),
+        (b'i', 2) => convert!(i16),
+        (b'i', 4) => convert!(i32),
+        (b'u', 4) => convert!(u32),
+        (b'i', 8) => convert!(i64),
+        (b'f', 4) => convert!(f32),
+        (b'f', 8) => convert!(f64),
+        _ => return Err(bad(format!("unsupported dtype {descr:?}: expected u1, i1, u2, i2, i4, u4, i8, f4 or f8"))),
+    };
+    if fortran && shape.len() > 1 {
+        data = fortran_to_c(&data, &shape);
+    }
+    Ok(NpyArray { shape, data, descr })
+}
+
+/// The text of `key`'s value in a Python dict literal (up to the next top-level comma).
+fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let at = header.find(&format!("'{key}'")).or_else(|| header.find(&format!("\"{key}\"")))?;
+    let rest = header[at + key.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
+    let mut depth = 0;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            ',' | '}' if depth == 0 => return Some(rest[..i].trim()),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Reorders column-major values to row-major.
+fn fortran_to_c(data: &[f32], shape: &[usize]) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    let mut idx = vec![0usize; shape.len()];
+    for v in data {
+        // idx walks in Fortran order (first axis fastest); place at its C-order offset.
+        let c = idx.iter().zip(shape).fold(0, |acc, (&i, &d)| acc * d + i);
+        out[c] = *v;
+        for (i, d) in idx.iter_mut().zip(shape) {
+            *i += 1;
+            if *i < *d {
+                break;
+            }
+            *i = 0;
+        }
+    }
+    out
+}
+
+/// Writes `data` of `shape` as a little-endian f32 NPY (version 1) to bytes.
+pub fn write_npy(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims = match shape {
+        [d] => format!("({d},)"),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    // The whole preamble is padded with spaces to a multiple of 64 bytes, ending in '\n'.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_fortran_order() {
+        let bytes = write_npy(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
+        assert_eq!(bytes.len() % 64, 24 % 64, "preamble padded to 64 bytes");
+        let a = parse_npy(Path::new("t.npy"), &bytes).unwrap();
+        assert_eq!((a.shape, a.data), (vec![2, 3], vec![1., 2., 3., 4., 5., 6.]));
+        assert_eq!(fortran_to_c(&[1., 4., 2., 5., 3., 6.], &[2, 3]), vec![1., 2., 3., 4., 5., 6.]);
+        assert_eq!(dict_value("{'shape': (3, 4), 'x': 1}", "shape"), Some("(3, 4)"));
+    }
+}
