@@ -65,30 +65,6 @@ fn shuffled(mut samples: Vec<(Vec<f32>, usize)>, rng: &mut Rng) -> (Tensor, Tens
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_dataset_is_seeded_balanced_and_finite() {
-        for &name in NAMES {
-            let a = load(name, 3).unwrap();
-            let b = load(name, 3).unwrap();
-            assert_eq!(a.x_train, b.x_train, "{name} not deterministic");
-            assert_ne!(a.x_train, load(name, 4).unwrap().x_train, "{name} ignores the seed");
-            assert_ne!(a.x_train, a.x_test, "{name}: test split equals train split");
-            assert!(a.x_train.first_non_finite().is_none());
-            for y in [&a.y_train, &a.y_test] {
-                let mut counts = vec![0usize; a.num_classes];
-                y.data().iter().for_each(|&c| counts[c as usize] += 1);
-                let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
-                assert!(*min > 0 && max - min <= y.batch() / 10, "{name} unbalanced: {counts:?}");
-            }
-        }
-        assert!(load("mnist", 0).is_err());
-    }
-}
-
 /// Splits off the last `fraction` of the samples, after a shuffle drawn from `seed`, as a test
 /// set (like scikit-learn's `train_test_split`). Returns `((x_train, y_train), (x_test, y_test))`.
 ///
@@ -113,4 +89,28 @@ pub fn train_test_split(
     Rng::derive(seed, 0x7E57).shuffle(&mut order);
     let (train, held) = order.split_at(n - test);
     Ok(((x.select_rows(train), y.select_rows(train)), (x.select_rows(held), y.select_rows(held))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dataset_is_seeded_balanced_and_finite() {
+        for &name in NAMES {
+            let a = load(name, 3).unwrap();
+            let b = load(name, 3).unwrap();
+            assert_eq!(a.x_train, b.x_train, "{name} not deterministic");
+            assert_ne!(a.x_train, load(name, 4).unwrap().x_train, "{name} ignores the seed");
+            assert_ne!(a.x_train, a.x_test, "{name}: test split equals train split");
+            assert!(a.x_train.first_non_finite().is_none());
+            for y in [&a.y_train, &a.y_test] {
+                let mut counts = vec![0usize; a.num_classes];
+                y.data().iter().for_each(|&c| counts[c as usize] += 1);
+                let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+                assert!(*min > 0 && max - min <= y.batch() / 10, "{name} unbalanced: {counts:?}");
+            }
+        }
+        assert!(load("mnist", 0).is_err());
+    }
 }

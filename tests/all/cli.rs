@@ -83,7 +83,8 @@ fn trains_on_files_with_test_data_or_a_test_split() {
     let Some(data) = crate::common::shared_data() else { return };
     let iris = data.join("tabular/iris.csv");
     let iris = iris.to_str().unwrap();
-    let (ok, out, err) = minibatch(&["train", "--data", iris, "--test-split", "0.2", "--epochs", "40", "--verbose", "0"]);
+    let (ok, out, err) =
+        minibatch(&["train", "--data", iris, "--test-split", "0.2", "--epochs", "40", "--verbose", "0"]);
     assert!(ok, "{err}");
     assert!(out.contains("Test accuracy: ") && out.contains("(30 test samples)"), "{out}");
     let (ok, out, _) = minibatch(&["train", "--data", iris, "--test-data", iris, "--epochs", "1", "--verbose", "0"]);
@@ -98,7 +99,8 @@ fn trains_on_files_with_test_data_or_a_test_split() {
 
 #[test]
 fn bench_prints_json_figures() {
-    let (ok, out, err) = minibatch(&["bench", "--batch-sizes", "16,64", "--seconds", "0", "--samples", "256", "--json", "-"]);
+    let (ok, out, err) =
+        minibatch(&["bench", "--batch-sizes", "16,64", "--seconds", "0", "--samples", "256", "--json", "-"]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let results = v["results"].as_array().unwrap();
