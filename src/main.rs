@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train an MLP on a data set and report its accuracy on the held-out test split.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Measure training throughput of the Keras MNIST MLP (784-512-512-10, RMSprop) per batch size.
     Bench(BenchArgs),
 }
