@@ -67,7 +67,9 @@ struct Product {
     b: View,
     c: *mut f32,
     beta: f32,
-    /// Column ranges: part `t` computes columns `bounds[t]..bounds[t + 1]`.
+    /// Whether the parts split the rows (else the columns) of `C`.
+    split_rows: bool,
+    /// Part `t` computes rows (or columns) `bounds[t]..bounds[t + 1]`.
     bounds: [usize; 65],
 }
 
@@ -104,27 +106,34 @@ pub unsafe fn sgemm(
         b: View { ptr: b, rs: rsb, cs: csb },
         c,
         beta,
+        split_rows: false,
         bounds: [0; 65],
     };
-    let panels = n.div_ceil(kern.nr);
-    let parts = if m * n * k < PARALLEL_MIN { 1 } else { pool::max_parts().min(panels).min(64) };
+    // Split the columns into NR-aligned ranges when there are enough of them (each thread then
+    // packs only its share of B), else the rows into MR-aligned ranges (a thin output layer).
+    let (col_panels, row_panels) = (n.div_ceil(kern.nr), m.div_ceil(kern.mr));
+    let threads = if m * n * k < PARALLEL_MIN { 1 } else { pool::max_parts().min(64) };
+    p.split_rows = col_panels < 2 * threads && row_panels > col_panels;
+    let (panels, width, len) = if p.split_rows { (row_panels, kern.mr, m) } else { (col_panels, kern.nr, n) };
+    let parts = threads.min(panels);
     for t in 0..=parts {
-        p.bounds[t] = (panels * t / parts * kern.nr).min(n);
+        p.bounds[t] = (panels * t / parts * width).min(len);
     }
     pool::run(parts, &p as *const Product as *const (), part);
 }
 
-/// Computes columns `bounds[t]..bounds[t + 1]` of the product.
+/// Computes part `t`: its rows or columns of the product.
 unsafe fn part(ctx: *const (), t: usize) {
     let p = &*(ctx as *const Product);
-    let (j0, j1) = (p.bounds[t], p.bounds[t + 1]);
-    if j0 < j1 {
-        PACKED.with_borrow_mut(|(ap, bp)| columns(p, j0, j1, ap, bp));
+    let (lo, hi) = (p.bounds[t], p.bounds[t + 1]);
+    let (rows, cols) = if p.split_rows { ((lo, hi), (0, p.n)) } else { ((0, p.m), (lo, hi)) };
+    if lo < hi {
+        PACKED.with_borrow_mut(|(ap, bp)| block(p, rows, cols, ap, bp));
     }
 }
 
-/// The five loops around the micro-kernel, for columns `j0..j1`.
-unsafe fn columns(p: &Product, j0: usize, j1: usize, ap: &mut Vec<f32>, bp: &mut Vec<f32>) {
+/// The five loops around the micro-kernel, for rows `i0..i1` and columns `j0..j1` of `C`.
+unsafe fn block(p: &Product, (i0, i1): (usize, usize), (j0, j1): (usize, usize), ap: &mut Vec<f32>, bp: &mut Vec<f32>) {
     let kern = kernel();
     let (mr, nr) = (kern.mr, kern.nr);
     let mut tile = [0f32; 6 * 32];
@@ -134,10 +143,10 @@ unsafe fn columns(p: &Product, j0: usize, j1: usize, ap: &mut Vec<f32>, bp: &mut
             let kc = KC.min(p.k - pc);
             // Later k-blocks add to what the first one wrote.
             let beta = if pc == 0 { p.beta } else { 1.0 };
-            pack(bp, kc, nc, nr, |q, j| *p.b.ptr.add((pc + q) * p.b.rs + (jc + j) * p.b.cs));
-            for ic in (0..p.m).step_by(MC) {
-                let mc = MC.min(p.m - ic);
-                pack(ap, kc, mc, mr, |q, i| *p.a.ptr.add((ic + i) * p.a.rs + (pc + q) * p.a.cs));
+            pack(bp, kc, nc, nr, p.b.ptr.add(pc * p.b.rs + jc * p.b.cs), p.b.rs, p.b.cs);
+            for ic in (i0..i1).step_by(MC) {
+                let mc = MC.min(i1 - ic);
+                pack(ap, kc, mc, mr, p.a.ptr.add(ic * p.a.rs + pc * p.a.cs), p.a.cs, p.a.rs);
                 for jr in (0..nc).step_by(nr) {
                     let nb = nr.min(nc - jr);
                     let b_panel = bp.as_ptr().add(jr * kc);
@@ -166,24 +175,43 @@ unsafe fn columns(p: &Product, j0: usize, j1: usize, ap: &mut Vec<f32>, bp: &mut
 }
 
 /// Packs a `kc × len` block into panels of `width`: panel `r` holds, for each step `q`, the
-/// `width` values `get(q, r·width + w)`, zero past `len`.
-#[inline]
-fn pack(buf: &mut Vec<f32>, kc: usize, len: usize, width: usize, get: impl Fn(usize, usize) -> f32) {
+/// `width` values at `src + q·s_k + (r·width + w)·s_l`, zero past `len`. The two common
+/// layouts get straight loops: values adjacent along `len` (copy `width` at a time) or along
+/// `k` (one source row per lane).
+///
+/// # Safety
+/// Every `src + q·s_k + l·s_l` for `q < kc`, `l < len` must be readable.
+unsafe fn pack(buf: &mut Vec<f32>, kc: usize, len: usize, width: usize, src: *const f32, s_k: usize, s_l: usize) {
     let panels = len.div_ceil(width);
     let need = panels * width * kc;
     if buf.len() < need {
         buf.resize(need, 0.0); // grows to the largest block once; reused after
     }
-    let mut o = 0;
+    let out = buf.as_mut_ptr();
     for r in 0..panels {
         let base = r * width;
         let valid = width.min(len - base);
-        for q in 0..kc {
-            for w in 0..valid {
-                buf[o + w] = get(q, base + w);
+        let panel = out.add(r * width * kc);
+        if valid < width {
+            std::ptr::write_bytes(panel, 0, width * kc);
+        }
+        if s_l == 1 {
+            for q in 0..kc {
+                std::ptr::copy_nonoverlapping(src.add(q * s_k + base), panel.add(q * width), valid);
             }
-            buf[o + valid..o + width].fill(0.0);
-            o += width;
+        } else if s_k == 1 {
+            for w in 0..valid {
+                let row = src.add((base + w) * s_l);
+                for q in 0..kc {
+                    *panel.add(q * width + w) = *row.add(q);
+                }
+            }
+        } else {
+            for q in 0..kc {
+                for w in 0..valid {
+                    *panel.add(q * width + w) = *src.add(q * s_k + (base + w) * s_l);
+                }
+            }
         }
     }
 }
