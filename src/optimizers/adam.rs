@@ -44,13 +44,7 @@ impl Adam {
         let t = (self.iterations + 1) as i32;
         let (b1, b2) = (self.beta_1 as f64, self.beta_2 as f64);
         let alpha = (self.learning_rate as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32;
-        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
-        let (m, v) = (&mut self.m[slot], &mut self.v[slot]);
-        for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-            *m += (g - *m) * (1.0 - b1);
-            *v += (g * g - *v) * (1.0 - b2);
-            *w -= alpha * *m / (v.sqrt() + eps);
-        }
+        update(w, g, &mut self.m[slot], &mut self.v[slot], alpha, self.beta_1, self.beta_2, self.epsilon);
     }
 }
 
@@ -76,5 +70,15 @@ impl Optimizer for Adam {
     }
     fn finish_step(&mut self) {
         self.iterations += 1;
+    }
+}
+
+crate::simd! {
+    fn update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+        for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+            *m += (g - *m) * (1.0 - b1);
+            *v += (g * g - *v) * (1.0 - b2);
+            *w -= alpha * *m / (v.sqrt() + eps);
+        }
     }
 }

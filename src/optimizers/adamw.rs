@@ -48,11 +48,17 @@ impl Optimizer for AdamW {
         self.adam.build(sizes);
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let decay = self.weight_decay * self.adam.learning_rate;
-        w.iter_mut().for_each(|w| *w -= *w * decay);
+        decay(w, self.weight_decay * self.adam.learning_rate);
         self.adam.apply(slot, w, g);
     }
     fn finish_step(&mut self) {
         self.adam.finish_step();
+    }
+}
+
+crate::simd! {
+    /// `w ← w − w · d`
+    fn decay(w: &mut [f32], d: f32) {
+        w.iter_mut().for_each(|w| *w -= *w * d);
     }
 }

@@ -89,6 +89,10 @@ impl Optimizer for RMSprop {
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
         let (lr, rho, eps, mu) = (self.learning_rate, self.rho, self.epsilon, self.momentum);
         let v = &mut self.velocity[slot];
+        if !self.centered && mu <= 0.0 {
+            plain(w, g, v, lr, rho, eps);
+            return;
+        }
         for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
             v[i] = rho * v[i] + (1.0 - rho) * g * g;
             let denom = if self.centered {
@@ -110,5 +114,15 @@ impl Optimizer for RMSprop {
     }
     fn finish_step(&mut self) {
         self.iterations += 1;
+    }
+}
+
+crate::simd! {
+    /// The common case, vectorized: not centered, no momentum.
+    fn plain(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32) {
+        for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
+            *v = rho * *v + (1.0 - rho) * g * g;
+            *w -= lr * g / (*v + eps).sqrt();
+        }
     }
 }

@@ -68,16 +68,34 @@ impl Optimizer for SGD {
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
         let (lr, mu) = (self.learning_rate, self.momentum);
         if mu == 0.0 {
-            w.iter_mut().zip(g).for_each(|(w, &g)| *w -= lr * g);
-            return;
-        }
-        let v = &mut self.velocity[slot];
-        for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
-            *v = mu * *v - lr * g;
-            *w += if self.nesterov { mu * *v - lr * g } else { *v };
+            plain(w, g, lr);
+        } else {
+            momentum(w, g, &mut self.velocity[slot], lr, mu, self.nesterov);
         }
     }
     fn finish_step(&mut self) {
         self.iterations += 1;
+    }
+}
+
+crate::simd! {
+    fn plain(w: &mut [f32], g: &[f32], lr: f32) {
+        w.iter_mut().zip(g).for_each(|(w, &g)| *w -= lr * g);
+    }
+}
+
+crate::simd! {
+    fn momentum(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, mu: f32, nesterov: bool) {
+        if nesterov {
+            for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+                *v = mu * *v - lr * g;
+                *w += mu * *v - lr * g;
+            }
+        } else {
+            for ((w, v), &g) in w.iter_mut().zip(v.iter_mut()).zip(g) {
+                *v = mu * *v - lr * g;
+                *w += *v;
+            }
+        }
     }
 }

@@ -111,54 +111,69 @@ pub fn matmul(
     unsafe { super::gemm::sgemm(m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr()) }
 }
 
-/// `y = alpha · y`, with `alpha == 0` meaning "set to zero" (NaN does not survive).
-pub fn scale(y: &mut [f32], alpha: f32) {
-    if alpha == 0.0 {
-        y.fill(0.0);
-    } else if alpha != 1.0 {
-        y.iter_mut().for_each(|v| *v *= alpha);
-    }
-}
-
-/// `y += alpha · x`.
-pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += alpha * xi;
-    }
-}
-
-/// Dot product with eight independent partial sums (vectorizes; fixed order, so deterministic).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut tail = 0.0;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
-
-/// Adds `bias` (length `cols`) to every row of `y` (`[rows, cols]`).
-pub fn add_row_bias(y: &mut [f32], bias: &[f32]) {
-    for row in y.chunks_exact_mut(bias.len()) {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v += b;
+crate::simd! {
+    /// `y = alpha · y`, with `alpha == 0` meaning "set to zero" (NaN does not survive).
+    pub fn scale(y: &mut [f32], alpha: f32) {
+        if alpha == 0.0 {
+            y.fill(0.0);
+        } else if alpha != 1.0 {
+            y.iter_mut().for_each(|v| *v *= alpha);
         }
     }
 }
 
-/// `out[j] = Σ_i x[i, j]`: column sums of `x` (`[rows, cols]`), e.g. a bias gradient.
-pub fn sum_rows(out: &mut [f32], x: &[f32]) {
-    out.fill(0.0);
-    for row in x.chunks_exact(out.len()) {
-        for (o, v) in out.iter_mut().zip(row) {
-            *o += v;
+crate::simd! {
+    /// `y += alpha · x`.
+    pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
+        for (yi, xi) in y.iter_mut().zip(x) {
+            *yi += alpha * xi;
+        }
+    }
+}
+
+crate::simd! {
+    /// Dot product with sixteen independent partial sums (vectorizes; fixed order, so the
+    /// same bits at every SIMD level).
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [0f32; 16];
+        let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for l in 0..16 {
+                acc[l] += x[l] * y[l];
+            }
+        }
+        let mut tail = 0.0;
+        for (x, y) in ra.iter().zip(rb) {
+            tail += x * y;
+        }
+        let mut s = 0.0;
+        for v in acc {
+            s += v;
+        }
+        s + tail
+    }
+}
+
+crate::simd! {
+    /// Adds `bias` (length `cols`) to every row of `y` (`[rows, cols]`).
+    pub fn add_row_bias(y: &mut [f32], bias: &[f32]) {
+        for row in y.chunks_exact_mut(bias.len()) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b;
+            }
+        }
+    }
+}
+
+crate::simd! {
+    /// `out[j] = Σ_i x[i, j]`: column sums of `x` (`[rows, cols]`), e.g. a bias gradient.
+    pub fn sum_rows(out: &mut [f32], x: &[f32]) {
+        out.fill(0.0);
+        for row in x.chunks_exact(out.len()) {
+            for (o, v) in out.iter_mut().zip(row) {
+                *o += v;
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ mod gemm;
 pub mod kernels;
 mod ndarray_interop;
 mod pool;
+pub mod simd;
 
 pub use denormals::FlushDenormals;
 
