@@ -2,10 +2,18 @@
 //! allocating.
 //!
 //! [`run`] splits a job into `parts` calls of one function, the caller doing part 0 and the
-//! workers the rest, and returns when all are done. If the pool is busy (another thread is
-//! inside `run`), the caller runs every part itself, so nested or concurrent use is safe.
+//! workers the rest, and returns when all are done. Between jobs a worker spins on the job
+//! counter for a short while (a training step issues a product every few dozen microseconds,
+//! and waking a sleeping thread costs about as much) and then sleeps until the next job.
+//! If the pool is busy (another thread is inside `run`), the caller runs every part itself,
+//! so nested or concurrent use is safe.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long an idle worker spins before sleeping.
+const SPIN: Duration = Duration::from_micros(200);
 
 /// One job: `task(ctx, part)` for every part.
 #[derive(Clone, Copy)]
@@ -15,24 +23,24 @@ struct Job {
     parts: usize,
 }
 
-// SAFETY: `ctx` points to data that outlives the job: `run` does not return before every part
-// has finished, and the task functions only share it read-only or write disjoint regions.
-unsafe impl Send for Job {}
-
-struct State {
-    generation: u64,
-    job: Option<Job>,
-    /// Parts not yet finished by the workers.
-    pending: usize,
-}
-
 struct Pool {
-    state: Mutex<State>,
-    start: Condvar,
-    done: Condvar,
+    /// The current job, written by `run` before it bumps `generation`.
+    job: Mutex<Option<Job>>,
+    /// Bumped once per job; workers watch it.
+    generation: AtomicU64,
+    /// Parts not yet finished by the workers of the current job.
+    pending: AtomicUsize,
+    /// Sleeping workers wait here for the next generation.
+    wake: Condvar,
+    sleep_lock: Mutex<()>,
     busy: Mutex<()>,
     workers: usize,
 }
+
+// SAFETY: `Job::ctx` points to data that outlives the job: `run` does not return before every
+// part has finished, and the task functions share it read-only or write disjoint regions.
+unsafe impl Sync for Pool {}
+unsafe impl Send for Pool {}
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
@@ -46,9 +54,11 @@ fn pool() -> &'static Pool {
                 .expect("the operating system can start a kernel thread");
         }
         Pool {
-            state: Mutex::new(State { generation: 0, job: None, pending: 0 }),
-            start: Condvar::new(),
-            done: Condvar::new(),
+            job: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            pending: AtomicUsize::new(0),
+            wake: Condvar::new(),
+            sleep_lock: Mutex::new(()),
             busy: Mutex::new(()),
             workers,
         }
@@ -66,25 +76,27 @@ fn worker(part: usize) {
     };
     let mut seen = 0;
     loop {
-        let job = {
-            let mut s = p.state.lock().unwrap_or_else(|e| e.into_inner());
-            while s.generation == seen {
-                s = p.start.wait(s).unwrap_or_else(|e| e.into_inner());
+        // Spin for the next job, then sleep.
+        let spin_until = Instant::now() + SPIN;
+        while p.generation.load(Ordering::Acquire) == seen {
+            if Instant::now() > spin_until {
+                let mut guard = p.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+                while p.generation.load(Ordering::Acquire) == seen {
+                    guard = p.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+                }
+                break;
             }
-            seen = s.generation;
-            s.job
-        };
+            std::hint::spin_loop();
+        }
+        seen = p.generation.load(Ordering::Acquire);
+        let job = *p.job.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(job) = job {
             if part < job.parts {
-                // SAFETY: see `Job`.
+                // SAFETY: see `Pool`.
                 unsafe { (job.task)(job.ctx, part) };
             }
         }
-        let mut s = p.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.pending -= 1;
-        if s.pending == 0 {
-            p.done.notify_one();
-        }
+        p.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -110,19 +122,18 @@ pub unsafe fn run(parts: usize, ctx: *const (), task: unsafe fn(*const (), usize
             return;
         }
     };
+    *p.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(Job { task, ctx, parts });
+    p.pending.store(p.workers, Ordering::Release);
     {
-        let mut s = p.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.job = Some(Job { task, ctx, parts });
-        s.generation += 1;
-        s.pending = p.workers;
-        p.start.notify_all();
+        // Bump under the sleep lock so a worker about to sleep cannot miss it.
+        let _sleepers = p.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
+        p.generation.fetch_add(1, Ordering::AcqRel);
+        p.wake.notify_all();
     }
     task(ctx, 0);
-    let mut s = p.state.lock().unwrap_or_else(|e| e.into_inner());
-    while s.pending > 0 {
-        s = p.done.wait(s).unwrap_or_else(|e| e.into_inner());
+    while p.pending.load(Ordering::Acquire) > 0 {
+        std::hint::spin_loop();
     }
-    s.job = None;
-    drop(s);
+    *p.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
     drop(guard);
 }
