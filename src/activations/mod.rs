@@ -85,7 +85,20 @@ impl Activation {
 
     /// `y = f(x)`, in place: `y` holds `x` on entry. `cols` is the length of the last axis.
     pub fn forward(&self, y: &mut [f32], cols: usize) {
-        match *self {
+        forward(*self, y, cols);
+    }
+
+    /// `g ← g ⊙ f'(x)`, in place: turns the gradient with respect to the output into the
+    /// gradient with respect to the input. `x` is the pre-activation (read only when
+    /// [`Activation::needs_input`]), `y = f(x)` the output, `cols` the last axis.
+    pub fn backward(&self, g: &mut [f32], x: &[f32], y: &[f32], cols: usize) {
+        backward(*self, g, x, y, cols);
+    }
+}
+
+crate::simd! {
+    fn forward(act: Activation, y: &mut [f32], cols: usize) {
+        match act {
             Activation::Linear => {}
             Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
             Activation::Sigmoid => y.iter_mut().for_each(|v| *v = sigmoid(*v)),
@@ -98,18 +111,13 @@ impl Activation {
             Activation::Gelu => y.iter_mut().for_each(|v| *v = gelu::gelu(*v)),
         }
     }
+}
 
-    /// `g ← g ⊙ f'(x)`, in place: turns the gradient with respect to the output into the
-    /// gradient with respect to the input. `x` is the pre-activation (read only when
-    /// [`Activation::needs_input`]), `y = f(x)` the output, `cols` the last axis.
-    pub fn backward(&self, g: &mut [f32], x: &[f32], y: &[f32], cols: usize) {
-        match *self {
+crate::simd! {
+    fn backward(act: Activation, g: &mut [f32], x: &[f32], y: &[f32], cols: usize) {
+        match act {
             Activation::Linear => {}
-            Activation::Relu => g.iter_mut().zip(y).for_each(|(g, &y)| {
-                if y <= 0.0 {
-                    *g = 0.0
-                }
-            }),
+            Activation::Relu => g.iter_mut().zip(y).for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 }),
             Activation::Sigmoid => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= y * (1.0 - y)),
             Activation::Tanh => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= 1.0 - y * y),
             Activation::Softmax => {
@@ -120,7 +128,7 @@ impl Activation {
                 }
             }
             Activation::LeakyRelu { negative_slope } => {
-                let pre = if self.needs_input() { x } else { y };
+                let pre = if act.needs_input() { x } else { y };
                 g.iter_mut().zip(pre).for_each(|(g, &v)| {
                     if v <= 0.0 {
                         *g *= negative_slope
@@ -128,7 +136,7 @@ impl Activation {
                 })
             }
             Activation::Elu { alpha } => {
-                if self.needs_input() {
+                if act.needs_input() {
                     g.iter_mut().zip(x).for_each(|(g, &x)| {
                         if x <= 0.0 {
                             *g *= alpha * x.exp()
