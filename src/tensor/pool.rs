@@ -82,7 +82,7 @@ fn worker(part: usize) {
         while p.generation.load(Ordering::Acquire) == seen {
             spins = spins.wrapping_add(1);
             // Reading the clock costs more than a spin: look at it every 256 spins.
-            if spins % 256 == 0 && Instant::now() > spin_until {
+            if spins.is_multiple_of(256) && Instant::now() > spin_until {
                 let mut guard = p.sleep_lock.lock().unwrap_or_else(|e| e.into_inner());
                 while p.generation.load(Ordering::Acquire) == seen {
                     guard = p.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
