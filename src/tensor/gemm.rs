@@ -18,8 +18,10 @@ use super::pool;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+/// Largest steps per k-block and rows per A block; blocks are balanced below these sizes
+/// (k = 784 runs as 3 × 262 rather than 256, 256, 256, 16).
 const KC: usize = 256;
-const MC: usize = 120;
+const MC: usize = 240;
 const NC: usize = 4096;
 /// Below this many multiply-adds a product runs on one thread.
 const PARALLEL_MIN: usize = 1 << 18;
@@ -137,15 +139,18 @@ unsafe fn block(p: &Product, (i0, i1): (usize, usize), (j0, j1): (usize, usize),
     let kern = kernel();
     let (mr, nr) = (kern.mr, kern.nr);
     let mut tile = [0f32; 6 * 32];
+    let kc_max = p.k.div_ceil(p.k.div_ceil(KC));
+    let rows = i1 - i0;
+    let mc_max = rows.div_ceil(rows.div_ceil(MC)).next_multiple_of(mr);
     for jc in (j0..j1).step_by(NC) {
         let nc = NC.min(j1 - jc);
-        for pc in (0..p.k).step_by(KC) {
-            let kc = KC.min(p.k - pc);
+        for pc in (0..p.k).step_by(kc_max) {
+            let kc = kc_max.min(p.k - pc);
             // Later k-blocks add to what the first one wrote.
             let beta = if pc == 0 { p.beta } else { 1.0 };
             pack(bp, kc, nc, nr, p.b.ptr.add(pc * p.b.rs + jc * p.b.cs), p.b.rs, p.b.cs);
-            for ic in (i0..i1).step_by(MC) {
-                let mc = MC.min(i1 - ic);
+            for ic in (i0..i1).step_by(mc_max) {
+                let mc = mc_max.min(i1 - ic);
                 pack(ap, kc, mc, mr, p.a.ptr.add(ic * p.a.rs + pc * p.a.cs), p.a.cs, p.a.rs);
                 for jr in (0..nc).step_by(nr) {
                     let nb = nr.min(nc - jr);

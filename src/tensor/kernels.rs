@@ -247,10 +247,10 @@ mod tests {
 
     #[test]
     fn blocked_and_threaded_products_match_naive() {
-        // k > KC (two k-blocks, the second accumulating), m > MC (two row blocks), edge tiles
+        // k > KC (two balanced k-blocks, the second accumulating), m > MC (two row blocks), edge tiles
         // in both directions, and enough work to split the columns across threads.
         let mut rng = Rng::new(9);
-        let (m, k, n) = (150, 300, 70);
+        let (m, k, n) = (300, 300, 70);
         for (ta, tb, beta) in [(false, false, 0.0), (true, false, 1.0), (false, true, 0.5), (true, true, 0.0)] {
             let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1., 1.) as f32).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
