@@ -9,7 +9,7 @@
 //! w ← w − α · m / (√v + ε)
 //! ```
 
-use super::{build_slots, Optimizer};
+use super::{build_slots, Optimizer, SendPtr, PARALLEL_MIN};
 
 /// Adam. Keras's defaults: `learning_rate` 0.001, `beta_1` 0.9, `beta_2` 0.999, `epsilon` 1e-7.
 #[derive(Debug, Clone)]
@@ -44,7 +44,14 @@ impl Adam {
         let t = (self.iterations + 1) as i32;
         let (b1, b2) = (self.beta_1 as f64, self.beta_2 as f64);
         let alpha = (self.learning_rate as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32;
-        update(w, g, &mut self.m[slot], &mut self.v[slot], alpha, self.beta_1, self.beta_2, self.epsilon);
+        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
+        let (wp, mp, vp) =
+            (SendPtr(w.as_mut_ptr()), SendPtr(self.m[slot].as_mut_ptr()), SendPtr(self.v[slot].as_mut_ptr()));
+        crate::tensor::for_each_range(w.len(), PARALLEL_MIN, |lo, hi| {
+            // SAFETY: ranges are disjoint and within `w`, `m` and `v`, which outlive the call.
+            let (w, m, v) = unsafe { (wp.slice(lo, hi), mp.slice(lo, hi), vp.slice(lo, hi)) };
+            update(w, &g[lo..hi], m, v, alpha, b1, b2, eps);
+        });
     }
 }
 

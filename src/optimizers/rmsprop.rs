@@ -7,7 +7,7 @@
 //! momentum:  μ ← momentum · μ + Δ;  w ← w − μ          else  w ← w − Δ
 //! ```
 
-use super::{build_slots, Optimizer};
+use super::{build_slots, Optimizer, SendPtr, PARALLEL_MIN};
 
 /// RMSprop. Keras's defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0, `epsilon` 1e-7,
 /// `centered` false.
@@ -90,7 +90,13 @@ impl Optimizer for RMSprop {
         let (lr, rho, eps, mu) = (self.learning_rate, self.rho, self.epsilon, self.momentum);
         let v = &mut self.velocity[slot];
         if !self.centered && mu <= 0.0 {
-            plain(w, g, v, lr, rho, eps);
+            // Large tensors are shared out over the kernel threads (disjoint ranges).
+            let (wp, vp) = (SendPtr(w.as_mut_ptr()), SendPtr(v.as_mut_ptr()));
+            crate::tensor::for_each_range(w.len(), PARALLEL_MIN, |lo, hi| {
+                // SAFETY: ranges are disjoint and within `w` and `v`, which outlive the call.
+                let (w, v) = unsafe { (wp.slice(lo, hi), vp.slice(lo, hi)) };
+                plain(w, &g[lo..hi], v, lr, rho, eps);
+            });
             return;
         }
         for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {

@@ -20,6 +20,7 @@ mod pool;
 pub mod simd;
 
 pub use denormals::FlushDenormals;
+pub(crate) use pool::for_each_range;
 
 use crate::error::{Error, Result};
 

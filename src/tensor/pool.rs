@@ -140,3 +140,21 @@ pub unsafe fn run(parts: usize, ctx: *const (), task: unsafe fn(*const (), usize
     *p.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
     drop(guard);
 }
+
+/// Runs `f(part)` for `part` in `0..parts` on the pool (see [`run`]), without allocating.
+pub fn for_each_part<F: Fn(usize) + Sync>(parts: usize, f: &F) {
+    unsafe fn trampoline<F: Fn(usize) + Sync>(ctx: *const (), part: usize) {
+        // SAFETY: `ctx` is the `&F` passed to `run` below, alive until it returns.
+        unsafe { (*(ctx as *const F))(part) }
+    }
+    // SAFETY: `F: Sync`, so calling it from several threads at once is sound; `f` outlives
+    // `run`, which returns only when every part is done.
+    unsafe { run(parts, f as *const F as *const (), trampoline::<F>) }
+}
+
+/// Splits `0..len` into `max_parts()` contiguous ranges (one when `len < min_len`) and runs
+/// `f(lo, hi)` for each on the pool.
+pub fn for_each_range<F: Fn(usize, usize) + Sync>(len: usize, min_len: usize, f: F) {
+    let parts = if len < min_len { 1 } else { max_parts() };
+    for_each_part(parts, &|t| f(len * t / parts, len * (t + 1) / parts));
+}
