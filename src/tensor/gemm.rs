@@ -63,6 +63,7 @@ struct View {
 
 /// The arguments of one product, shared by the threads that compute it.
 struct Product {
+    kern: Kernel,
     m: usize,
     k: usize,
     n: usize,
@@ -100,8 +101,27 @@ pub unsafe fn sgemm(
     beta: f32,
     c: *mut f32,
 ) {
-    let kern = kernel();
+    sgemm_with(kernel(), m, k, n, a, rsa, csa, b, rsb, csb, beta, c)
+}
+
+/// [`sgemm`] with a given micro-kernel (tests run every kernel the processor has).
+#[allow(clippy::too_many_arguments)]
+unsafe fn sgemm_with(
+    kern: Kernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    rsb: usize,
+    csb: usize,
+    beta: f32,
+    c: *mut f32,
+) {
     let mut p = Product {
+        kern,
         m,
         k,
         n,
@@ -137,7 +157,7 @@ unsafe fn part(ctx: *const (), t: usize) {
 
 /// The five loops around the micro-kernel, for rows `i0..i1` and columns `j0..j1` of `C`.
 unsafe fn block(p: &Product, (i0, i1): (usize, usize), (j0, j1): (usize, usize), ap: &mut Vec<f32>, bp: &mut Vec<f32>) {
-    let kern = kernel();
+    let kern = p.kern;
     let (mr, nr) = (kern.mr, kern.nr);
     let mut tile = [0f32; 8 * 32];
     let kc_max = p.k.div_ceil(p.k.div_ceil(KC));
@@ -284,6 +304,50 @@ mod x86 {
                 let dst = c.add(i * rsc + h * 8);
                 let out = if beta == 0.0 { v } else { _mm256_fmadd_ps(bv, _mm256_loadu_ps(dst), v) };
                 _mm256_storeu_ps(dst, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Every micro-kernel this processor can run, whichever `kernel()` would pick.
+    fn kernels() -> Vec<(&'static str, Kernel)> {
+        let mut all = vec![("portable 4x4", Kernel { mr: 4, nr: 4, run: kernel_4x4_portable })];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                all.push(("avx2 6x16", Kernel { mr: 6, nr: 16, run: x86::kernel_6x16_avx2 }));
+            }
+            if std::is_x86_feature_detected!("avx512f") {
+                all.push(("avx512 8x32", Kernel { mr: 8, nr: 32, run: x86::kernel_8x32_avx512 }));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_micro_kernel_matches_the_naive_product() {
+        let mut rng = Rng::new(4);
+        for (name, kern) in kernels() {
+            for &(m, k, n) in &[(7, 5, 3), (33, 300, 65), (300, 40, 9)] {
+                for (ta, tb, beta) in [(false, false, 0.0), (true, true, 0.5)] {
+                    let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1., 1.) as f32).collect();
+                    let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
+                    let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
+                    let (mut c, mut want) = (c0.clone(), c0);
+                    let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
+                    let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
+                    unsafe {
+                        sgemm_with(kern, m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr())
+                    };
+                    crate::tensor::kernels::matmul_naive(&mut want, &a, &b, m, k, n, ta, tb, beta);
+                    let worst = c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+                    assert!(worst < 1e-3, "{name} m{m} k{k} n{n} ta{ta} tb{tb}: max error {worst}");
+                }
             }
         }
     }

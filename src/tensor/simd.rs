@@ -45,6 +45,22 @@ pub fn level() -> Level {
     }
 }
 
+/// Uses `level` from now on (tests compare levels); returns the previous one. `level` must be
+/// supported by this processor.
+#[cfg(test)]
+pub(crate) fn force_level(level: Level) -> Level {
+    let previous = self::level();
+    LEVEL.store(level as u8, Ordering::Relaxed);
+    previous
+}
+
+/// The levels this processor supports.
+#[cfg(test)]
+pub(crate) fn supported_levels() -> Vec<Level> {
+    let best = detect();
+    [Level::Baseline, Level::Avx2, Level::Avx512].into_iter().filter(|&l| l as u8 <= best as u8).collect()
+}
+
 fn detect() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
@@ -87,4 +103,55 @@ macro_rules! simd {
             body($($arg),*)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activations::Activation;
+    use crate::optimizers::{Adam, Optimizer, RMSprop};
+    use crate::rng::Rng;
+
+    /// Element-wise kernels give the same bits at every SIMD level this processor has.
+    #[test]
+    fn every_level_computes_the_same_bits() {
+        let mut rng = Rng::new(8);
+        let n = 1000;
+        let w0: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+        let g: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+        let run = || {
+            let mut out = Vec::new();
+            for mut opt in [Box::new(Adam::default()) as Box<dyn Optimizer>, Box::new(RMSprop::default())] {
+                let mut w = w0.clone();
+                opt.build(&[n]);
+                for _ in 0..3 {
+                    opt.update(0, &mut w, &g);
+                    opt.finish_step();
+                }
+                out.extend(w);
+            }
+            for act in [Activation::Relu, Activation::Tanh, Activation::Softmax, Activation::Gelu] {
+                let mut y = w0.clone();
+                act.forward(&mut y, 10);
+                let mut d = g.clone();
+                act.backward(&mut d, &w0, &y, 10);
+                out.extend(y);
+                out.extend(d);
+            }
+            out.push(crate::tensor::kernels::dot(&w0, &g));
+            out.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+        };
+        let original = level();
+        let results: Vec<(Level, Vec<u32>)> = supported_levels()
+            .into_iter()
+            .map(|l| {
+                force_level(l);
+                (l, run())
+            })
+            .collect();
+        force_level(original);
+        for (l, bits) in &results[1..] {
+            assert!(bits == &results[0].1, "{l:?} differs from {:?}", results[0].0);
+        }
+    }
 }
