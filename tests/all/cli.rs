@@ -112,3 +112,14 @@ fn bench_prints_json_figures() {
         assert!(r["model_bytes"].as_u64().unwrap() > 669_706 * 12, "weights, gradients, optimizer state");
     }
 }
+
+#[test]
+fn the_readme_digits_command_reaches_95_percent() {
+    let Some(data) = crate::common::shared_data() else { return };
+    let digits = data.join("tabular/digits.csv");
+    let args = ["train", "--data", digits.to_str().unwrap(), "--test-split", "0.2", "--epochs", "30", "--verbose", "0"];
+    let (ok, out, err) = minibatch(&args);
+    assert!(ok, "{err}");
+    let acc: f64 = out.split("Test accuracy: ").nth(1).unwrap()[..6].parse().unwrap();
+    assert!(acc >= 0.95, "digits test accuracy {acc}");
+}
