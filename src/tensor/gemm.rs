@@ -17,6 +17,7 @@
 
 use super::pool;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Largest steps per k-block and rows per A block; blocks are balanced below these sizes
@@ -75,6 +76,8 @@ struct Product {
     split_rows: bool,
     /// Part `t` computes rows (or columns) `bounds[t]..bounds[t + 1]`.
     bounds: [usize; 65],
+    /// Set when the parts pack A together (column split on several threads).
+    shared: Option<Shared>,
 }
 
 thread_local! {
@@ -131,6 +134,7 @@ unsafe fn sgemm_with(
         beta,
         split_rows: false,
         bounds: [0; 65],
+        shared: None,
     };
     // Split the columns into NR-aligned ranges when there are enough of them (each thread then
     // packs only its share of B), else the rows into MR-aligned ranges (a thin output layer).
@@ -142,6 +146,22 @@ unsafe fn sgemm_with(
     for t in 0..=parts {
         p.bounds[t] = (panels * t / parts * width).min(len);
     }
+    // With several threads on column ranges, each would pack all of A: pack it once, together,
+    // when the shared buffer and the whole pool are free (barriers need truly parallel parts).
+    let one_column_block = (0..parts).all(|t| p.bounds[t + 1] - p.bounds[t] <= NC);
+    if parts > 1 && !p.split_rows && one_column_block {
+        if let Ok(mut buf) = SHARED_A.try_lock() {
+            let kc_max = k.div_ceil(k.div_ceil(KC));
+            let mc_max = m.div_ceil(m.div_ceil(MC)).next_multiple_of(kern.mr);
+            let a = room(&mut buf, mc_max * kc_max);
+            p.shared =
+                Some(Shared { a, threads: parts, arrived: AtomicUsize::new(0), generation: AtomicUsize::new(0) });
+            if pool::try_run_parallel(parts, &p as *const Product as *const (), part) {
+                return;
+            }
+            p.shared = None;
+        }
+    }
     pool::run(parts, &p as *const Product as *const (), part);
 }
 
@@ -150,13 +170,48 @@ unsafe fn part(ctx: *const (), t: usize) {
     let p = &*(ctx as *const Product);
     let (lo, hi) = (p.bounds[t], p.bounds[t + 1]);
     let (rows, cols) = if p.split_rows { ((lo, hi), (0, p.n)) } else { ((0, p.m), (lo, hi)) };
-    if lo < hi {
-        PACKED.with_borrow_mut(|(ap, bp)| block(p, rows, cols, ap, bp));
+    // A cooperative part must reach every barrier, so it runs even with an empty range.
+    if lo < hi || p.shared.is_some() {
+        PACKED.with_borrow_mut(|(ap, bp)| block(p, t, rows, cols, ap, bp));
     }
 }
 
+/// What the threads of a cooperative product share: one packed A block and a barrier.
+struct Shared {
+    a: *mut f32,
+    threads: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl Shared {
+    /// Waits until all `threads` have arrived (a spin barrier, reusable).
+    fn barrier(&self) {
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.threads {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+        } else {
+            while self.generation.load(Ordering::Acquire) == generation {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// The shared packed-A buffer of cooperative products (one product at a time uses it).
+static SHARED_A: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
+
 /// The five loops around the micro-kernel, for rows `i0..i1` and columns `j0..j1` of `C`.
-unsafe fn block(p: &Product, (i0, i1): (usize, usize), (j0, j1): (usize, usize), ap: &mut Vec<f32>, bp: &mut Vec<f32>) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(
+    p: &Product,
+    thread: usize,
+    (i0, i1): (usize, usize),
+    (j0, j1): (usize, usize),
+    ap: &mut Vec<f32>,
+    bp: &mut Vec<f32>,
+) {
     let kern = p.kern;
     let (mr, nr) = (kern.mr, kern.nr);
     let mut tile = [0f32; 8 * 32];
@@ -169,16 +224,37 @@ unsafe fn block(p: &Product, (i0, i1): (usize, usize), (j0, j1): (usize, usize),
             let kc = kc_max.min(p.k - pc);
             // Later k-blocks add to what the first one wrote.
             let beta = if pc == 0 { p.beta } else { 1.0 };
-            pack(bp, kc, nc, nr, p.b.ptr.add(pc * p.b.rs + jc * p.b.cs), p.b.rs, p.b.cs);
+            let b_out = room(bp, nc.div_ceil(nr) * nr * kc);
+            pack(b_out, kc, nc, nr, p.b.ptr.add(pc * p.b.rs + jc * p.b.cs), p.b.rs, p.b.cs);
             for ic in (i0..i1).step_by(mc_max) {
                 let mc = mc_max.min(i1 - ic);
-                pack(ap, kc, mc, mr, p.a.ptr.add(ic * p.a.rs + pc * p.a.cs), p.a.cs, p.a.rs);
+                let a_panels = match &p.shared {
+                    // Cooperative: each thread packs its share of the block's row panels into
+                    // the shared buffer, between two barriers.
+                    Some(shared) => {
+                        shared.barrier(); // everyone is done with the previous block
+                        let panels = mc.div_ceil(mr);
+                        let (lo, hi) = (panels * thread / shared.threads, panels * (thread + 1) / shared.threads);
+                        if lo < hi {
+                            let len = (hi * mr).min(mc) - lo * mr;
+                            let src = p.a.ptr.add((ic + lo * mr) * p.a.rs + pc * p.a.cs);
+                            pack(shared.a.add(lo * mr * kc), kc, len, mr, src, p.a.cs, p.a.rs);
+                        }
+                        shared.barrier(); // the block is complete
+                        shared.a as *const f32
+                    }
+                    None => {
+                        let a_out = room(ap, mc.div_ceil(mr) * mr * kc);
+                        pack(a_out, kc, mc, mr, p.a.ptr.add(ic * p.a.rs + pc * p.a.cs), p.a.cs, p.a.rs);
+                        a_out as *const f32
+                    }
+                };
                 for jr in (0..nc).step_by(nr) {
                     let nb = nr.min(nc - jr);
                     let b_panel = bp.as_ptr().add(jr * kc);
                     for ir in (0..mc).step_by(mr) {
                         let mb = mr.min(mc - ir);
-                        let a_panel = ap.as_ptr().add(ir * kc);
+                        let a_panel = a_panels.add(ir * kc);
                         let c = p.c.add((ic + ir) * p.n + jc + jr);
                         if mb == mr && nb == nr {
                             (kern.run)(kc, a_panel, b_panel, c, p.n, beta);
@@ -200,20 +276,24 @@ unsafe fn block(p: &Product, (i0, i1): (usize, usize), (j0, j1): (usize, usize),
     }
 }
 
+/// Makes `buf` hold at least `n` values; grows to the largest block once, reused after.
+fn room(buf: &mut Vec<f32>, n: usize) -> *mut f32 {
+    if buf.len() < n {
+        buf.resize(n, 0.0);
+    }
+    buf.as_mut_ptr()
+}
+
 /// Packs a `kc × len` block into panels of `width`: panel `r` holds, for each step `q`, the
 /// `width` values at `src + q·s_k + (r·width + w)·s_l`, zero past `len`. The two common
 /// layouts get straight loops: values adjacent along `len` (copy `width` at a time) or along
 /// `k` (one source row per lane).
 ///
 /// # Safety
-/// Every `src + q·s_k + l·s_l` for `q < kc`, `l < len` must be readable.
-unsafe fn pack(buf: &mut Vec<f32>, kc: usize, len: usize, width: usize, src: *const f32, s_k: usize, s_l: usize) {
+/// Every `src + q·s_k + l·s_l` for `q < kc`, `l < len` must be readable, and `out` must hold
+/// `ceil(len / width)·width·kc` values (see [`room`]).
+unsafe fn pack(out: *mut f32, kc: usize, len: usize, width: usize, src: *const f32, s_k: usize, s_l: usize) {
     let panels = len.div_ceil(width);
-    let need = panels * width * kc;
-    if buf.len() < need {
-        buf.resize(need, 0.0); // grows to the largest block once; reused after
-    }
-    let out = buf.as_mut_ptr();
     for r in 0..panels {
         let base = r * width;
         let valid = width.min(len - base);

@@ -125,6 +125,17 @@ pub unsafe fn run(parts: usize, ctx: *const (), task: unsafe fn(*const (), usize
             return;
         }
     };
+    dispatch(p, guard, parts, ctx, task);
+}
+
+/// Hands a job to the workers (the caller holds the pool), runs part 0 and waits for the rest.
+unsafe fn dispatch(
+    p: &Pool,
+    guard: std::sync::MutexGuard<'_, ()>,
+    parts: usize,
+    ctx: *const (),
+    task: unsafe fn(*const (), usize),
+) {
     *p.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(Job { task, ctx, parts });
     p.pending.store(p.workers, Ordering::Release);
     {
@@ -139,6 +150,22 @@ pub unsafe fn run(parts: usize, ctx: *const (), task: unsafe fn(*const (), usize
     }
     *p.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
     drop(guard);
+}
+
+/// Like [`run`], but only when the parts can run in parallel (the pool is free and has
+/// `parts - 1` workers): then runs them and returns true; otherwise runs nothing and returns
+/// false. For tasks that synchronize with each other, which must not run one after another.
+///
+/// # Safety
+/// As [`run`].
+pub unsafe fn try_run_parallel(parts: usize, ctx: *const (), task: unsafe fn(*const (), usize)) -> bool {
+    let p = pool();
+    if parts < 2 || parts > p.workers + 1 {
+        return false;
+    }
+    let Ok(guard) = p.busy.try_lock() else { return false };
+    dispatch(p, guard, parts, ctx, task);
+    true
 }
 
 /// Runs `f(part)` for `part` in `0..parts` on the pool (see [`run`]), without allocating.
