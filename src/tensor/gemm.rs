@@ -393,6 +393,7 @@ mod x86 {
 mod tests {
     use super::*;
     use crate::rng::Rng;
+    use crate::tensor::kernels::error_vs_naive;
 
     /// Every micro-kernel this processor can run, whichever `kernel()` would pick.
     fn kernels() -> Vec<(&'static str, Kernel)> {

@@ -217,6 +217,26 @@ pub(crate) fn matmul_naive(
     }
 }
 
+/// Runs `product` and [`matmul_naive`] on the same random operands and returns the largest
+/// difference: the check every matrix-product test shares.
+#[cfg(test)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn error_vs_naive(
+    rng: &mut crate::rng::Rng,
+    (m, k, n): (usize, usize, usize),
+    ta: bool,
+    tb: bool,
+    beta: f32,
+    product: impl Fn(&mut [f32], &[f32], &[f32]),
+) -> f32 {
+    let mut random = |len: usize| (0..len).map(|_| rng.uniform(-1., 1.) as f32).collect::<Vec<f32>>();
+    let (a, b, c0) = (random(m * k), random(k * n), random(m * n));
+    let (mut c, mut want) = (c0.clone(), c0);
+    product(&mut c, &a, &b);
+    matmul_naive(&mut want, &a, &b, m, k, n, ta, tb, beta);
+    c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,15 +250,10 @@ mod tests {
             for ta in [false, true] {
                 for tb in [false, true] {
                     for beta in [0.0, 1.0, 0.5] {
-                        let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1., 1.) as f32).collect();
-                        let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
-                        let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
-                        let (mut c, mut want) = (c0.clone(), c0);
-                        matmul(&mut c, &a, &b, m, k, n, ta, tb, beta);
-                        matmul_naive(&mut want, &a, &b, m, k, n, ta, tb, beta);
-                        for (x, y) in c.iter().zip(&want) {
-                            assert!((x - y).abs() < 1e-4, "m{m} k{k} n{n} ta{ta} tb{tb} beta{beta}: {x} vs {y}");
-                        }
+                        let worst = error_vs_naive(&mut rng, (m, k, n), ta, tb, beta, |c, a, b| {
+                            matmul(c, a, b, m, k, n, ta, tb, beta)
+                        });
+                        assert!(worst < 1e-4, "m{m} k{k} n{n} ta{ta} tb{tb} beta{beta}: max error {worst}");
                     }
                 }
             }
@@ -252,13 +267,8 @@ mod tests {
         let mut rng = Rng::new(9);
         let (m, k, n) = (300, 300, 70);
         for (ta, tb, beta) in [(false, false, 0.0), (true, false, 1.0), (false, true, 0.5), (true, true, 0.0)] {
-            let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1., 1.) as f32).collect();
-            let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
-            let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
-            let (mut c, mut want) = (c0.clone(), c0);
-            matmul(&mut c, &a, &b, m, k, n, ta, tb, beta);
-            matmul_naive(&mut want, &a, &b, m, k, n, ta, tb, beta);
-            let worst = c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            let worst =
+                error_vs_naive(&mut rng, (m, k, n), ta, tb, beta, |c, a, b| matmul(c, a, b, m, k, n, ta, tb, beta));
             assert!(worst < 1e-3, "ta{ta} tb{tb} beta{beta}: max error {worst}");
         }
     }
