@@ -416,17 +416,11 @@ mod tests {
         for (name, kern) in kernels() {
             for &(m, k, n) in &[(7, 5, 3), (33, 300, 65), (300, 40, 9)] {
                 for (ta, tb, beta) in [(false, false, 0.0), (true, true, 0.5)] {
-                    let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1., 1.) as f32).collect();
-                    let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
-                    let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1., 1.) as f32).collect();
-                    let (mut c, mut want) = (c0.clone(), c0);
                     let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
                     let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
-                    unsafe {
+                    let worst = error_vs_naive(&mut rng, (m, k, n), ta, tb, beta, |c, a, b| unsafe {
                         sgemm_with(kern, m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr())
-                    };
-                    crate::tensor::kernels::matmul_naive(&mut want, &a, &b, m, k, n, ta, tb, beta);
-                    let worst = c.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+                    });
                     assert!(worst < 1e-3, "{name} m{m} k{k} n{n} ta{ta} tb{tb}: max error {worst}");
                 }
             }
