@@ -6,13 +6,18 @@
 //! without changing results benefit (element-wise arithmetic, `sqrt`, division); no
 //! reassociation or contraction is allowed, so every level computes the same bits.
 //!
-//! ```ignore
-//! simd! {
+//! ```
+//! minibatch::simd! {
 //!     /// y += a · x
 //!     pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-//!         for (y, x) in y.iter_mut().zip(x) { *y += a * x; }
+//!         for (y, x) in y.iter_mut().zip(x) {
+//!             *y += a * x;
+//!         }
 //!     }
 //! }
+//! let mut y = [1.0f32; 20];
+//! axpy(&mut y, 2.0, &[0.5; 20]);
+//! assert_eq!(y, [2.0; 20]);
 //! ```
 
 use std::sync::atomic::{AtomicU8, Ordering};
