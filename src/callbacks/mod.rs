@@ -11,15 +11,25 @@
 //! Hooks run in order: the user's callbacks as given, then the History, then the progress bar.
 //! Epoch numbers are 0-based here as in Keras's hooks; messages print them 1-based.
 
+mod csv_logger;
 mod early_stopping;
 mod history;
+mod lambda;
+mod learning_rate_scheduler;
 mod logs;
 mod progbar;
+mod reduce_lr_on_plateau;
+mod terminate_on_nan;
 
+pub use csv_logger::CSVLogger;
 pub use early_stopping::{EarlyStopping, Mode};
 pub use history::History;
+pub use lambda::LambdaCallback;
+pub use learning_rate_scheduler::LearningRateScheduler;
 pub use logs::Logs;
 pub use progbar::ProgbarLogger;
+pub use reduce_lr_on_plateau::ReduceLROnPlateau;
+pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::error::Result;
 use crate::models::Sequential;

@@ -10,6 +10,7 @@ mod fit_semantics;
 mod gradients;
 mod learning;
 mod loaders;
+mod lr_and_logging_callbacks;
 mod mnist;
 mod optimizers;
 mod summary_and_interop;

@@ -1,0 +1,99 @@
+//! `LambdaCallback`: a callback made of closures, as Keras's `LambdaCallback`.
+//!
+//! ```
+//! use minibatch::callbacks::LambdaCallback;
+//! let printer = LambdaCallback::new().on_epoch_end(|epoch, logs| println!("epoch {}: {logs}", epoch + 1));
+//! ```
+
+use super::{Callback, Control, FitParams, Logs};
+use crate::error::Result;
+use crate::models::Sequential;
+
+type EpochHook = Box<dyn FnMut(usize, &Logs)>;
+
+/// See the [module docs](self).
+#[derive(Default)]
+pub struct LambdaCallback {
+    train_begin: Option<Box<dyn FnMut()>>,
+    train_end: Option<Box<dyn FnMut(&Logs)>>,
+    epoch_begin: Option<Box<dyn FnMut(usize)>>,
+    epoch_end: Option<EpochHook>,
+    batch_begin: Option<Box<dyn FnMut(usize)>>,
+    batch_end: Option<EpochHook>,
+}
+
+impl LambdaCallback {
+    /// A callback with no hooks yet.
+    pub fn new() -> Self {
+        LambdaCallback::default()
+    }
+    /// Runs before training.
+    pub fn on_train_begin(mut self, f: impl FnMut() + 'static) -> Self {
+        self.train_begin = Some(Box::new(f));
+        self
+    }
+    /// Runs after training, with the last epoch's logs.
+    pub fn on_train_end(mut self, f: impl FnMut(&Logs) + 'static) -> Self {
+        self.train_end = Some(Box::new(f));
+        self
+    }
+    /// Runs before each epoch (0-based index).
+    pub fn on_epoch_begin(mut self, f: impl FnMut(usize) + 'static) -> Self {
+        self.epoch_begin = Some(Box::new(f));
+        self
+    }
+    /// Runs after each epoch with its logs.
+    pub fn on_epoch_end(mut self, f: impl FnMut(usize, &Logs) + 'static) -> Self {
+        self.epoch_end = Some(Box::new(f));
+        self
+    }
+    /// Runs before each training batch.
+    pub fn on_train_batch_begin(mut self, f: impl FnMut(usize) + 'static) -> Self {
+        self.batch_begin = Some(Box::new(f));
+        self
+    }
+    /// Runs after each training batch with the epoch's running logs.
+    pub fn on_train_batch_end(mut self, f: impl FnMut(usize, &Logs) + 'static) -> Self {
+        self.batch_end = Some(Box::new(f));
+        self
+    }
+}
+
+impl Callback for LambdaCallback {
+    fn on_train_begin(&mut self, _model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+        if let Some(f) = &mut self.train_begin {
+            f();
+        }
+        Ok(Control::Continue)
+    }
+    fn on_epoch_begin(&mut self, _model: &mut Sequential, epoch: usize) -> Result<Control> {
+        if let Some(f) = &mut self.epoch_begin {
+            f(epoch);
+        }
+        Ok(Control::Continue)
+    }
+    fn on_train_batch_begin(&mut self, _model: &mut Sequential, batch: usize) -> Result<Control> {
+        if let Some(f) = &mut self.batch_begin {
+            f(batch);
+        }
+        Ok(Control::Continue)
+    }
+    fn on_train_batch_end(&mut self, _model: &mut Sequential, batch: usize, logs: &Logs) -> Result<Control> {
+        if let Some(f) = &mut self.batch_end {
+            f(batch, logs);
+        }
+        Ok(Control::Continue)
+    }
+    fn on_epoch_end(&mut self, _model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+        if let Some(f) = &mut self.epoch_end {
+            f(epoch, logs);
+        }
+        Ok(Control::Continue)
+    }
+    fn on_train_end(&mut self, _model: &mut Sequential, logs: &Logs) -> Result<()> {
+        if let Some(f) = &mut self.train_end {
+            f(logs);
+        }
+        Ok(())
+    }
+}

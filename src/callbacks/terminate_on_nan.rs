@@ -1,0 +1,42 @@
+//! `TerminateOnNaN`: stops training after the first batch whose running loss is NaN or
+//! infinite (checked after every batch, as Keras does).
+//!
+//! ```
+//! use minibatch::callbacks::TerminateOnNaN;
+//! let guard = TerminateOnNaN::new();
+//! ```
+
+use super::{Callback, Control, Logs};
+use crate::error::Result;
+use crate::models::Sequential;
+
+/// See the [module docs](self).
+#[derive(Debug, Clone, Default)]
+pub struct TerminateOnNaN {
+    terminated_at: Option<usize>,
+}
+
+impl TerminateOnNaN {
+    /// The callback.
+    pub fn new() -> Self {
+        TerminateOnNaN::default()
+    }
+
+    /// The 0-based batch of the latest epoch after which training was stopped, if it was.
+    pub fn terminated_at(&self) -> Option<usize> {
+        self.terminated_at
+    }
+}
+
+impl Callback for TerminateOnNaN {
+    fn on_train_batch_end(&mut self, _model: &mut Sequential, batch: usize, logs: &Logs) -> Result<Control> {
+        match logs.get("loss") {
+            Some(loss) if !loss.is_finite() => {
+                println!("Batch {batch}: Invalid loss, terminating training");
+                self.terminated_at = Some(batch);
+                Ok(Control::Stop)
+            }
+            _ => Ok(Control::Continue),
+        }
+    }
+}
