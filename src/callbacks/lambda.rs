@@ -9,17 +9,24 @@ use super::{Callback, Control, FitParams, Logs};
 use crate::error::Result;
 use crate::models::Sequential;
 
-type EpochHook = Box<dyn FnMut(usize, &Logs)>;
+/// A hook with no arguments.
+type Plain = Option<Box<dyn FnMut()>>;
+/// A hook given the logs.
+type WithLogs = Option<Box<dyn FnMut(&Logs)>>;
+/// A hook given an epoch or batch index.
+type Indexed = Option<Box<dyn FnMut(usize)>>;
+/// A hook given an index and the logs.
+type IndexedWithLogs = Option<Box<dyn FnMut(usize, &Logs)>>;
 
 /// See the [module docs](self).
 #[derive(Default)]
 pub struct LambdaCallback {
-    train_begin: Option<Box<dyn FnMut()>>,
-    train_end: Option<Box<dyn FnMut(&Logs)>>,
-    epoch_begin: Option<Box<dyn FnMut(usize)>>,
-    epoch_end: Option<EpochHook>,
-    batch_begin: Option<Box<dyn FnMut(usize)>>,
-    batch_end: Option<EpochHook>,
+    train_begin: Plain,
+    train_end: WithLogs,
+    epoch_begin: Indexed,
+    epoch_end: IndexedWithLogs,
+    batch_begin: Indexed,
+    batch_end: IndexedWithLogs,
 }
 
 impl LambdaCallback {
