@@ -14,6 +14,7 @@
 mod adam;
 mod adamw;
 mod rmsprop;
+pub mod schedules;
 mod sgd;
 
 pub use adam::Adam;
@@ -93,6 +94,12 @@ macro_rules! into_optimizer {
     )*};
 }
 into_optimizer!(SGD, Adam, AdamW, RMSprop);
+
+impl<O: Optimizer + 'static> IntoOptimizer for schedules::Scheduled<O> {
+    fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {
+        Ok(Box::new(self))
+    }
+}
 
 /// Parameters with at least this many values are updated on all kernel threads.
 pub(crate) const PARALLEL_MIN: usize = 1 << 15;

@@ -139,3 +139,17 @@ fn lambda_callback_runs_its_closures_at_each_hook() {
     ];
     assert_eq!(*calls.borrow(), want);
 }
+
+#[test]
+fn a_scheduled_optimizer_decays_per_step_through_fit() {
+    use minibatch::optimizers::schedules::{ExponentialDecay, LearningRateSchedule, Scheduled};
+    let (x, y) = indexed(12);
+    let schedule = ExponentialDecay::new(0.1, 4, 0.5);
+    let mut m = Sequential::new().add(Dense::new(2).activation("softmax"));
+    m.compile(Scheduled::new(SGD::default(), schedule.clone()), "sparse_categorical_crossentropy", &[]).unwrap();
+    let h = m.fit(&x, &y, FitOptions::new().batch_size(4).epochs(3).verbose(0)).unwrap();
+    assert_eq!(h.weight_updates, 9);
+    // The last update (after 8) used rate(8) = 0.1 · 0.5² .
+    assert_eq!(m.optimizer_mut().unwrap().learning_rate(), schedule.rate(8));
+    assert!((schedule.rate(8) - 0.025).abs() < 1e-9);
+}
