@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use minibatch::callbacks::{EarlyStopping, History, Mode};
 use minibatch::layers::{Dense, Dropout, Flatten};
+use minibatch::training::SplitMode;
 use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential};
 use serde_json::{json, Value};
 use std::process::ExitCode;
@@ -67,6 +68,9 @@ struct TrainArgs {
     /// Fraction of the training samples, taken from the end, held out for validation.
     #[arg(long, default_value_t = 0.0)]
     validation_split: f64,
+    /// How --validation-split picks its samples: tail (Keras), shuffled or stratified (seeded).
+    #[arg(long, default_value = "tail")]
+    split_mode: String,
     /// sgd, adam, adamw or rmsprop (Keras's defaults).
     #[arg(long, default_value = "adam")]
     optimizer: String,
@@ -168,10 +172,23 @@ fn train(args: &TrainArgs) -> Result<()> {
         .mode(Mode::Auto)
         .restore_best_weights(args.restore_best_weights)
         .verbose(args.verbose.min(1));
+    let split_mode = match args.split_mode.as_str() {
+        "tail" => SplitMode::Tail,
+        "shuffled" => SplitMode::Shuffled,
+        "stratified" => SplitMode::Stratified,
+        other => {
+            return Err(minibatch::Error::UnknownName {
+                kind: "split mode",
+                name: other.into(),
+                known: vec!["tail", "shuffled", "stratified"],
+            })
+        }
+    };
     let mut options = FitOptions::new()
         .batch_size(args.batch_size)
         .epochs(epochs)
         .validation_split(args.validation_split)
+        .validation_split_mode(split_mode)
         .verbose(args.verbose);
     if args.early_stopping {
         options = options.callback(&mut stopper);

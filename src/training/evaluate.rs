@@ -43,6 +43,21 @@ impl Sequential {
         loss / (end - start) as f64
     }
 
+    /// Mean loss over the samples `rows` of `x`, `y` (metrics reset and updated), gathered in
+    /// batches of `batch_size`, which the buffers must already be planned for.
+    pub(crate) fn evaluate_selected(&mut self, x: &Tensor, y: &Tensor, rows: &[usize], batch_size: usize) -> f64 {
+        self.reset_metrics();
+        let mut loss = 0.0;
+        for chunk in rows.chunks(batch_size) {
+            let bufs = &mut self.bufs;
+            bufs.set_batch(chunk.len());
+            bufs.acts[0].gather_rows(x, chunk);
+            bufs.target.gather_rows(y, chunk);
+            loss += self.test_step();
+        }
+        loss / rows.len() as f64
+    }
+
     /// The model's outputs for `x`, in inference mode, computed `batch_size` samples at a time.
     ///
     /// # Errors

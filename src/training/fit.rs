@@ -1,6 +1,7 @@
 //! `fit`: Keras's training loop.
 
 use super::checks::target_shape;
+use super::split::split_rows;
 use super::FitOptions;
 use crate::callbacks::{Callback, Control, FitParams, History, Logs, ProgbarLogger};
 use crate::error::{Error, Result};
@@ -11,10 +12,8 @@ use crate::tensor::{FlushDenormals, Tensor};
 /// Where the validation samples come from.
 enum Validation<'a> {
     None,
-    /// Rows `start..` of the training arrays (Keras's `validation_split`).
-    Tail {
-        start: usize,
-    },
+    /// These rows of the training arrays (`validation_split`).
+    Rows(Vec<usize>),
     /// Separate arrays (Keras's `validation_data`).
     Data(&'a Tensor, &'a Tensor),
 }
@@ -38,6 +37,7 @@ impl Sequential {
             epochs,
             verbose,
             validation_split,
+            split_mode,
             validation_data,
             shuffle,
             initial_epoch,
@@ -57,38 +57,25 @@ impl Sequential {
         }
         self.check_data(x, y, "training data")?;
         let n = x.batch();
-        let validation = match validation_data {
+        let (train_rows, validation) = match validation_data {
             Some((vx, vy)) => {
                 self.check_data(vx, vy, "validation data")?;
-                Validation::Data(vx, vy)
+                ((0..n).collect(), Validation::Data(vx, vy))
             }
             None if validation_split != 0.0 => {
-                if !(0.0..1.0).contains(&validation_split) {
-                    return Err(Error::invalid("validation_split", validation_split, "a fraction in [0, 1)"));
-                }
-                let start = (n as f64 * (1.0 - validation_split)).floor() as usize;
-                if start == 0 || start == n {
-                    return Err(Error::invalid(
-                        "validation_split",
-                        validation_split,
-                        format!("a fraction that leaves samples on both sides of the split of {n} samples (got {start} for training, {} for validation)", n - start),
-                    ));
-                }
-                Validation::Tail { start }
+                let (train, held) = split_rows(y, validation_split, split_mode, self.seed)?;
+                (train, Validation::Rows(held))
             }
-            None => Validation::None,
+            None => ((0..n).collect(), Validation::None),
         };
-        let train_n = match validation {
-            Validation::Tail { start } => start,
-            _ => n,
-        };
+        let train_n = train_rows.len();
 
         // 2. Plan the buffers for this batch size, once.
         let batch_size = batch_size.min(train_n);
         let steps = train_n.div_ceil(batch_size);
         self.plan(batch_size, true, Some(target_shape(y)));
         self.bufs.order.clear();
-        self.bufs.order.extend(0..train_n);
+        self.bufs.order.extend_from_slice(&train_rows);
 
         let params = FitParams { epochs, initial_epoch, steps, train_samples: train_n, batch_size, verbose };
         let mut history = History { steps_per_epoch: steps, train_samples: train_n, batch_size, ..History::default() };
@@ -101,7 +88,7 @@ impl Sequential {
         while epoch < epochs && !stop {
             stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_epoch_begin(self, epoch))?;
             self.reset_metrics();
-            self.shuffle_order(shuffle, epoch);
+            self.shuffle_order(&train_rows, shuffle, epoch);
             logs.clear();
             let (mut loss_sum, mut seen) = (0.0, 0usize);
 
@@ -122,13 +109,12 @@ impl Sequential {
 
             // 3b. Validation, through the same path as `evaluate`.
             if (epoch + 1).is_multiple_of(validation_freq) {
-                let (vx, vy, start) = match validation {
-                    Validation::None => (None, None, 0),
-                    Validation::Tail { start } => (Some(x), Some(y), start),
-                    Validation::Data(vx, vy) => (Some(vx), Some(vy), 0),
+                let val_loss = match &validation {
+                    Validation::None => None,
+                    Validation::Rows(rows) => Some(self.evaluate_selected(x, y, rows, batch_size)),
+                    Validation::Data(vx, vy) => Some(self.evaluate_rows(vx, vy, 0, vx.batch(), batch_size)),
                 };
-                if let (Some(vx), Some(vy)) = (vx, vy) {
-                    let val_loss = self.evaluate_rows(vx, vy, start, vx.batch(), batch_size);
+                if let Some(val_loss) = val_loss {
                     self.write_metrics(&mut logs, "val_", val_loss);
                 }
             }
@@ -150,13 +136,12 @@ impl Sequential {
         Ok(history)
     }
 
-    /// Sets the epoch's sample order: identity, or a shuffle that depends only on the seed and
-    /// the epoch index (so a resumed run shuffles as an uninterrupted one).
-    fn shuffle_order(&mut self, shuffle: bool, epoch: usize) {
+    /// Sets the epoch's sample order: the training rows in order, or shuffled by an order that
+    /// depends only on the seed and the epoch index (so a resumed run shuffles as an
+    /// uninterrupted one).
+    fn shuffle_order(&mut self, train_rows: &[usize], shuffle: bool, epoch: usize) {
         let order = &mut self.bufs.order;
-        for (i, o) in order.iter_mut().enumerate() {
-            *o = i;
-        }
+        order.copy_from_slice(train_rows);
         if shuffle {
             Rng::derive(self.seed, epoch as u64).shuffle(order);
         }

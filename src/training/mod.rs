@@ -13,7 +13,9 @@ mod checks;
 mod evaluate;
 mod fit;
 mod options;
+mod split;
 mod step;
 
 pub(crate) use buffers::Buffers;
 pub use options::FitOptions;
+pub use split::SplitMode;

@@ -1,5 +1,6 @@
 //! `FitOptions`: the arguments of `fit`, with Keras's defaults.
 
+use super::SplitMode;
 use crate::callbacks::Callback;
 use crate::tensor::Tensor;
 
@@ -17,6 +18,7 @@ pub struct FitOptions<'a> {
     pub(crate) epochs: usize,
     pub(crate) verbose: u8,
     pub(crate) validation_split: f64,
+    pub(crate) split_mode: SplitMode,
     pub(crate) validation_data: Option<(&'a Tensor, &'a Tensor)>,
     pub(crate) shuffle: bool,
     pub(crate) initial_epoch: usize,
@@ -31,6 +33,7 @@ impl Default for FitOptions<'_> {
             epochs: 1,
             verbose: 1,
             validation_split: 0.0,
+            split_mode: SplitMode::Tail,
             validation_data: None,
             shuffle: true,
             initial_epoch: 0,
@@ -64,6 +67,12 @@ impl<'a> FitOptions<'a> {
     /// Holds out the *last* fraction of the samples, before any shuffling, for validation.
     pub fn validation_split(mut self, split: f64) -> Self {
         self.validation_split = split;
+        self
+    }
+    /// How `validation_split` chooses its samples: Keras's tail (default), or a seeded
+    /// shuffled or stratified choice (see [`SplitMode`]).
+    pub fn validation_split_mode(mut self, mode: SplitMode) -> Self {
+        self.split_mode = mode;
         self
     }
     /// Validation data; takes precedence over `validation_split`.

@@ -210,3 +210,44 @@ fn fitting_twice_continues_from_the_trained_weights() {
     assert_ne!(w, model.get_weights());
     assert_eq!(model.optimizer_mut().unwrap().iterations(), h1.weight_updates + h2.weight_updates);
 }
+
+#[test]
+fn shuffled_and_stratified_validation_splits() {
+    use minibatch::training::SplitMode;
+    // 40 samples, class 0 for the first 30 and class 1 for the last 10: Keras's tail split
+    // would validate on class 1 alone.
+    let n = 40;
+    let x = Tensor::from_vec(&[n, 2], (0..n).flat_map(|i| [i as f32, i as f32]).collect()).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i >= 30) as u8 as f32).collect()).unwrap();
+    let held = |seed: u64, mode: SplitMode| {
+        let (mut model, seen) = probed(seed);
+        let h = model
+            .fit(
+                &x,
+                &y,
+                FitOptions::new().batch_size(8).epochs(2).validation_split(0.2).validation_split_mode(mode).verbose(0),
+            )
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        let val = seen.inference_samples();
+        let (first, second) = val.split_at(val.len() / 2);
+        assert_eq!(first, second, "the same validation samples every epoch");
+        let mut trained: Vec<usize> = seen.training_batches().concat();
+        trained.sort();
+        trained.dedup();
+        let mut all: Vec<usize> = trained.iter().chain(first).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..n).collect::<Vec<_>>(), "training and validation partition the samples");
+        assert_eq!(h.train_samples, trained.len());
+        first.to_vec()
+    };
+    assert_eq!(held(0, SplitMode::Tail), (32..40).collect::<Vec<_>>());
+    let shuffled = held(0, SplitMode::Shuffled);
+    assert_eq!(shuffled.len(), 8);
+    assert_ne!(shuffled, (32..40).collect::<Vec<_>>());
+    assert_eq!(shuffled, held(0, SplitMode::Shuffled), "seeded");
+    assert_ne!(shuffled, held(1, SplitMode::Shuffled));
+    let stratified = held(3, SplitMode::Stratified);
+    let minority = stratified.iter().filter(|&&i| i >= 30).count();
+    assert_eq!((stratified.len() - minority, minority), (6, 2), "each class keeps its 20%");
+}
