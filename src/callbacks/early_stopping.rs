@@ -225,6 +225,16 @@ impl Callback for EarlyStopping {
         Ok(Control::Continue)
     }
 
+    fn summary(&self) -> Option<String> {
+        let best = self.best_epoch.map(|e| format!("best {} at epoch {}", self.monitor, e + 1));
+        let stopped = match self.stopped_epoch {
+            Some(e) => format!("stopped after epoch {}", e + 1),
+            None => "did not stop early".into(),
+        };
+        let restored = if self.restored { "; best weights restored" } else { "" };
+        Some(format!("Early stopping: {stopped}{}{restored}", best.map_or(String::new(), |b| format!(", {b}"))))
+    }
+
     fn on_train_end(&mut self, model: &mut Sequential, _logs: &Logs) -> Result<()> {
         if let (Some(e), true) = (self.stopped_epoch, self.verbose > 0) {
             println!("Epoch {}: early stopping", e + 1);

@@ -39,6 +39,43 @@ impl History {
         self.epoch.len()
     }
 
+    /// The 0-based epoch with the lowest finite `val_loss`, else the lowest `loss`, and the key
+    /// it was chosen by.
+    pub fn best_epoch(&self) -> Option<(usize, &'static str)> {
+        for key in ["val_loss", "loss"] {
+            if let Some(values) = self.get(key) {
+                let best = values.iter().enumerate().filter(|(_, v)| v.is_finite()).min_by(|a, b| a.1.total_cmp(b.1));
+                if let Some((i, _)) = best {
+                    return Some((self.epoch[i], key));
+                }
+            }
+        }
+        None
+    }
+
+    /// The end-of-training summary: epochs run, the best epoch and its values, and the time.
+    pub fn summary(&self, seconds: f64) -> String {
+        let mut s = String::from("Training summary\n");
+        let range = match (self.epoch.first(), self.epoch.last()) {
+            (Some(a), Some(b)) => format!(" (epochs {}–{})", a + 1, b + 1),
+            _ => String::new(),
+        };
+        s += &format!("  epochs run: {}{range}, {} weight updates\n", self.epochs_run(), self.weight_updates);
+        if let Some((epoch, key)) = self.best_epoch() {
+            let i = self.epoch.iter().position(|&e| e == epoch).expect("recorded");
+            let values: Vec<String> = self
+                .history
+                .iter()
+                .filter(|(_, v)| v[i].is_finite())
+                .map(|(k, v)| format!("{k}: {}", super::progbar::format_value(v[i])))
+                .collect();
+            s += &format!("  best epoch: {} (lowest {key}) - {}\n", epoch + 1, values.join(" - "));
+        }
+        let rate = if seconds > 0.0 { self.weight_updates as f64 / seconds } else { 0.0 };
+        s += &format!("  wall time: {seconds:.2} s, {rate:.0} updates/s");
+        s
+    }
+
     /// Records one epoch.
     pub fn record(&mut self, epoch: usize, logs: &Logs) {
         let before = self.epoch.len();

@@ -88,4 +88,10 @@ pub trait Callback {
     fn on_train_end(&mut self, model: &mut Sequential, logs: &Logs) -> Result<()> {
         Ok(())
     }
+
+    /// A line for the end-of-training summary (`fit` with verbose ≥ 1) saying what this
+    /// callback did, if anything worth saying.
+    fn summary(&self) -> Option<String> {
+        None
+    }
 }

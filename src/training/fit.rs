@@ -32,6 +32,7 @@ impl Sequential {
     /// callback returns. All data and argument checks happen before the first update.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
         let _flush = FlushDenormals::new();
+        let started = std::time::Instant::now();
         let FitOptions {
             batch_size,
             epochs,
@@ -133,6 +134,14 @@ impl Sequential {
             cb.on_train_end(self, &logs)?;
         }
         progbar.on_train_end(self, &logs)?;
+
+        // 5. The summary block.
+        if verbose > 0 {
+            println!("{}", history.summary(started.elapsed().as_secs_f64()));
+            for line in callbacks.iter().filter_map(|cb| cb.summary()) {
+                println!("  {line}");
+            }
+        }
         Ok(history)
     }
 

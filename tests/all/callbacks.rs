@@ -182,3 +182,26 @@ fn early_stopping_on_real_validation_loss_stops_and_restores() {
     let now = m.evaluate(&data.x_test, &data.y_test, 256).unwrap().get("loss").unwrap();
     assert!((now - min).abs() < 1e-6, "restored weights reproduce the best val_loss: {now} vs {min}");
 }
+
+#[test]
+fn end_of_training_summary_names_the_best_epoch_and_the_stop() {
+    use minibatch::callbacks::Callback;
+    let (_, rec, stop, _) = run(es().patience(1).restore_best_weights(true), &[3.0, 1.0, 2.0, 2.5, 0.1], 5);
+    assert_eq!(rec.epoch_logs.len(), 3);
+    let line = stop.summary().unwrap();
+    assert_eq!(line, "Early stopping: stopped after epoch 3, best score at epoch 2; best weights restored");
+    // History's own choice: the lowest val_loss, else the lowest loss.
+    let (mut m, x, y) = model();
+    let h = m.fit(&x, &y, FitOptions::new().batch_size(4).epochs(3).verbose(0)).unwrap();
+    let (epoch, key) = h.best_epoch().unwrap();
+    assert_eq!(key, "loss");
+    let loss = h.get("loss").unwrap();
+    assert_eq!(loss[epoch], loss.iter().cloned().fold(f64::INFINITY, f64::min));
+    let text = h.summary(0.5);
+    assert!(
+        text.contains("epochs run: 3")
+            && text.contains(&format!("best epoch: {}", epoch + 1))
+            && text.contains("updates/s"),
+        "{text}"
+    );
+}

@@ -17,6 +17,9 @@ fn default_train_ends_with_a_test_accuracy_line() {
     assert!(acc >= 0.97, "{last}");
     assert!(out.contains("Total params"), "prints the summary");
     assert!(out.contains("Epoch 60/60") && !out.contains('\r'), "one line per epoch, no redraws");
+    assert!(out.contains("Training summary") && out.contains("best epoch: ") && out.contains("updates/s"), "{out}");
+    let (_, quiet, _) = minibatch(&["train", "--verbose", "0"]);
+    assert!(!quiet.contains("Training summary"), "{quiet}");
 }
 
 #[test]
