@@ -52,6 +52,7 @@ pub mod datasets;
 mod error;
 pub mod initializers;
 pub mod io;
+pub mod lab;
 pub mod layers;
 pub mod losses;
 pub mod metrics;

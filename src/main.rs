@@ -21,6 +21,48 @@ enum Command {
     Train(Box<TrainArgs>),
     /// Measure training throughput of the Keras MNIST MLP (784-512-512-10, RMSprop) per batch size.
     Bench(BenchArgs),
+    /// The tutorial's experiment: the same model and data once per batch size, side by side.
+    Lab(LabArgs),
+}
+
+#[derive(Args)]
+struct LabArgs {
+    /// Data, as for train (a built-in set, mnist:DIR, FILE.csv, FILE.npz).
+    #[arg(long, default_value = "exam")]
+    data: String,
+    /// Held-out data for a .csv or .npz --data (else --test-split of it is held out).
+    #[arg(long)]
+    test_data: Option<String>,
+    /// Fraction of --data held out when it has no test split of its own.
+    #[arg(long, default_value_t = 0.2)]
+    test_split: f64,
+    /// The CSV column holding the labels.
+    #[arg(long, default_value = "label")]
+    label_column: String,
+    /// Batch sizes to compare, comma-separated.
+    #[arg(long, default_value = "100,10,1", value_delimiter = ',')]
+    batch_sizes: Vec<usize>,
+    /// Passes over the training set, the same for every batch size.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// sgd, adam, adamw or rmsprop. Plain SGD shows the batch-size effect most clearly.
+    #[arg(long, default_value = "sgd")]
+    optimizer: String,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    learning_rate: f32,
+    /// Hidden layer sizes, comma-separated.
+    #[arg(long, default_value = "32", value_delimiter = ',')]
+    hidden: Vec<usize>,
+    /// Activation of the hidden layers.
+    #[arg(long, default_value = "relu")]
+    activation: String,
+    /// Seed of the data, the weights and the shuffles (the same for every batch size).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write every figure as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -120,6 +162,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(&args),
         Command::Bench(args) => bench(&args),
+        Command::Lab(args) => lab(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -268,6 +311,113 @@ fn bench(args: &BenchArgs) -> Result<()> {
         } else {
             std::fs::write(path, text + "\n").map_err(|e| minibatch::Error::io(std::path::Path::new(path), &e))?;
         }
+    }
+    Ok(())
+}
+
+/// A softmax classifier with ReLU-style hidden layers, as both commands build it.
+struct Mlp<'a> {
+    hidden: &'a [usize],
+    activation: &'a str,
+    dropout: f32,
+    seed: u64,
+}
+
+impl Mlp<'_> {
+    /// Flatten (for images), the hidden Dense layers (each with Dropout if asked), a softmax
+    /// Dense layer; compiled with `optimizer` at `lr` (NaN: the optimizer's default).
+    fn build(&self, sample_shape: &[usize], classes: usize, optimizer: &str, lr: f32) -> Result<Sequential> {
+        let mut model = Sequential::new().seed(self.seed).input_shape(sample_shape);
+        if sample_shape.len() > 1 {
+            model = model.add(Flatten::new());
+        }
+        for &units in self.hidden {
+            model = model.add(Dense::new(units).activation(self.activation));
+            if self.dropout > 0.0 {
+                model = model.add(Dropout::new(self.dropout));
+            }
+        }
+        model = model.add(Dense::new(classes).activation("softmax"));
+        let mut opt = optimizers::from_name(optimizer)?;
+        if !lr.is_nan() {
+            opt.set_learning_rate(lr);
+        }
+        model.compile(opt, "sparse_categorical_crossentropy", &["accuracy"])?;
+        Ok(model)
+    }
+}
+
+fn lab(args: &LabArgs) -> Result<()> {
+    let data = io::load(&args.data, &args.label_column, args.seed)?;
+    let (x, y, vx, vy) = match (&args.test_data, data.test) {
+        (Some(source), _) => {
+            let t = io::load(source, &args.label_column, args.seed)?;
+            (data.x, data.y, t.x, t.y)
+        }
+        (None, Some((tx, ty))) => (data.x, data.y, tx, ty),
+        (None, None) => {
+            let ((x, y), (tx, ty)) = datasets::train_test_split(&data.x, &data.y, args.test_split, args.seed)?;
+            (x, y, tx, ty)
+        }
+    };
+    let classes = io::num_classes(&y).max(io::num_classes(&vy));
+    let mlp = Mlp { hidden: &args.hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
+    let build = || mlp.build(&x.shape()[1..], classes, &args.optimizer, args.learning_rate);
+    let runs = minibatch::lab::run(&x, &y, &vx, &vy, &args.batch_sizes, args.epochs, build)?;
+
+    println!(
+        "{} training / {} held-out samples, {} epochs, {} lr {}, hidden {:?}",
+        x.batch(),
+        vx.batch(),
+        args.epochs,
+        args.optimizer,
+        args.learning_rate,
+        args.hidden
+    );
+    println!(
+        "{:>6} {:>8} {:>8} {:>10} {:>10} {:>9}  {:<28} {:>9} {:>6} {:>10}",
+        "batch",
+        "updates",
+        "updates",
+        "ms/epoch",
+        "us/update",
+        "plan KiB",
+        "wrong answers (train), epoch 1..",
+        "held-out",
+        "best",
+        "overfits"
+    );
+    println!(
+        "{:>6} {:>8} {:>8} {:>10} {:>10} {:>9}  {:<28} {:>9} {:>6} {:>10}",
+        "", "/epoch", "total", "", "", "", "", "wrong", "epoch", "from"
+    );
+    for r in &runs {
+        let wrong: Vec<String> = r.epochs.iter().map(|e| e.train_wrong.to_string()).collect();
+        let shown = if wrong.len() > 8 {
+            format!("{} … {}", wrong[..6].join(" "), wrong[wrong.len() - 1])
+        } else {
+            wrong.join(" ")
+        };
+        println!(
+            "{:>6} {:>8} {:>8} {:>10.2} {:>10.1} {:>9.1}  {:<28} {:>9} {:>6} {:>10}",
+            r.batch_size,
+            r.updates_per_epoch,
+            r.total_updates,
+            r.seconds_per_epoch * 1e3,
+            r.seconds_per_update * 1e6,
+            r.planned_bytes as f64 / 1024.0,
+            shown,
+            r.epochs.last().map_or(0, |e| e.val_wrong),
+            r.best_val_epoch,
+            r.overfitting_from.map_or("-".to_string(), |e| e.to_string()),
+        );
+    }
+    if let Some(rss) = runs.last().and_then(|r| r.peak_rss_bytes) {
+        println!("peak resident memory of the process: {:.1} MiB", rss as f64 / (1u64 << 20) as f64);
+    }
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&json!({ "runs": runs })).expect("plain values");
+        std::fs::write(path, text + "\n").map_err(|e| minibatch::Error::io(path, &e))?;
     }
     Ok(())
 }

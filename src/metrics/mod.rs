@@ -12,7 +12,7 @@
 mod accuracy;
 mod mean_error;
 
-pub use accuracy::Accuracy;
+pub use accuracy::{count_correct, Accuracy};
 pub use mean_error::{MeanAbsoluteError, MeanSquaredError};
 
 use crate::error::{Error, Result};

@@ -127,3 +127,30 @@ fn the_readme_digits_command_reaches_95_percent() {
     let acc: f64 = out.split("Test accuracy: ").nth(1).unwrap()[..6].parse().unwrap();
     assert!(acc >= 0.95, "digits test accuracy {acc}");
 }
+
+#[test]
+fn lab_runs_the_tutorials_experiment() {
+    let path = std::env::temp_dir().join(format!("minibatch-lab-{}.json", std::process::id()));
+    let (ok, out, err) = minibatch(&["lab", "--epochs", "5", "--json", path.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("wrong answers"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).ok();
+    let runs = v["runs"].as_array().unwrap();
+    let col = |k: &str| runs.iter().map(|r| r[k].as_u64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(col("batch_size"), [100, 10, 1]);
+    assert_eq!(col("updates_per_epoch"), [1, 10, 100], "ceil(100 / b)");
+    assert_eq!(col("total_updates"), [5, 50, 500]);
+    let planned = col("planned_bytes");
+    assert!(planned[0] > planned[1] && planned[1] > planned[2], "larger batches plan more memory: {planned:?}");
+    let wrong_after_2 = |r: &serde_json::Value| r["epochs"][1]["train_wrong"].as_u64().unwrap();
+    assert!(
+        wrong_after_2(&runs[2]) < wrong_after_2(&runs[0]),
+        "batch 1 corrects more answers per epoch than batch 100"
+    );
+    for r in runs {
+        assert_eq!(r["epochs"].as_array().unwrap().len(), 5);
+        assert_eq!(r["train_samples"], 100);
+        assert_eq!(r["val_samples"], 100);
+    }
+}

@@ -1,0 +1,171 @@
+//! The batch-size experiment of the tutorial: the same model and data trained once per batch
+//! size, measured side by side — weight updates, time, memory, and the wrong answers on the
+//! training and held-out sets after every epoch — with the epoch where validation loss was
+//! lowest and where overfitting began.
+//!
+//! ```
+//! use minibatch::{datasets, lab, layers::Dense, optimizers::SGD, Sequential};
+//! let exam = datasets::load("exam", 0).unwrap();
+//! let build = || {
+//!     let mut m = Sequential::new().seed(0).add(Dense::new(32).activation("relu")).add(Dense::new(4).activation("softmax"));
+//!     m.compile(SGD::new(0.05), "sparse_categorical_crossentropy", &["accuracy"])?;
+//!     Ok(m)
+//! };
+//! let runs = lab::run(&exam.x_train, &exam.y_train, &exam.x_test, &exam.y_test, &[100, 10, 1], 5, build).unwrap();
+//! assert_eq!(runs.iter().map(|r| r.updates_per_epoch).collect::<Vec<_>>(), [1, 10, 100]);
+//! ```
+
+mod overfitting;
+
+pub use overfitting::overfitting_onset;
+
+use crate::callbacks::{Callback, Control, Logs};
+use crate::error::Result;
+use crate::metrics::count_correct;
+use crate::models::Sequential;
+use crate::tensor::Tensor;
+use crate::FitOptions;
+use serde::Serialize;
+use std::time::Instant;
+
+/// One epoch of one run, measured after the epoch in inference mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochRecord {
+    /// 1-based, as Keras prints epochs.
+    pub epoch: usize,
+    /// Loss on the whole training set.
+    pub train_loss: f64,
+    /// Wrong answers on the training set.
+    pub train_wrong: usize,
+    /// Loss on the held-out set.
+    pub val_loss: f64,
+    /// Wrong answers on the held-out set.
+    pub val_wrong: usize,
+    /// Seconds spent training in this epoch (evaluation excluded).
+    pub train_seconds: f64,
+}
+
+/// One batch size's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabRun {
+    /// Samples per weight update.
+    pub batch_size: usize,
+    /// `ceil(n / batch_size)`.
+    pub updates_per_epoch: usize,
+    /// Updates over the run.
+    pub total_updates: u64,
+    /// Mean seconds of training per epoch.
+    pub seconds_per_epoch: f64,
+    /// Mean seconds per weight update.
+    pub seconds_per_update: f64,
+    /// Bytes of the planned training buffers (activations, gradients, workspaces) plus
+    /// weights, gradients and optimizer state, as the engine's plan sizes them.
+    pub planned_bytes: usize,
+    /// The process's peak resident memory after the run (Linux; cumulative over the runs).
+    pub peak_rss_bytes: Option<u64>,
+    /// Training and held-out samples.
+    pub train_samples: usize,
+    /// Held-out samples.
+    pub val_samples: usize,
+    /// Every epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// The 1-based epoch with the lowest held-out loss.
+    pub best_val_epoch: usize,
+    /// The 1-based epoch where overfitting began, if it did (see [`overfitting_onset`]).
+    pub overfitting_from: Option<usize>,
+}
+
+/// Records each epoch: training time, then both sets evaluated in inference mode.
+struct Recorder<'a> {
+    x: &'a Tensor,
+    y: &'a Tensor,
+    vx: &'a Tensor,
+    vy: &'a Tensor,
+    epoch_start: Instant,
+    records: Vec<EpochRecord>,
+    /// The training plan's bytes, read after the first batch (evaluation re-plans later).
+    train_bytes: usize,
+}
+
+impl Recorder<'_> {
+    fn measure(model: &mut Sequential, x: &Tensor, y: &Tensor) -> Result<(f64, usize)> {
+        let loss = model.evaluate(x, y, 256)?.get("loss").unwrap_or(f64::NAN);
+        let pred = model.predict(x, 256)?;
+        Ok((loss, x.batch() - count_correct(&pred, y)))
+    }
+}
+
+impl Callback for Recorder<'_> {
+    fn on_epoch_begin(&mut self, _model: &mut Sequential, _epoch: usize) -> Result<Control> {
+        self.epoch_start = Instant::now();
+        Ok(Control::Continue)
+    }
+
+    fn on_train_batch_end(&mut self, model: &mut Sequential, _batch: usize, _logs: &Logs) -> Result<Control> {
+        if self.train_bytes == 0 {
+            self.train_bytes = model.buffer_bytes();
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, _logs: &mut Logs) -> Result<Control> {
+        let train_seconds = self.epoch_start.elapsed().as_secs_f64();
+        let (train_loss, train_wrong) = Self::measure(model, self.x, self.y)?;
+        let (val_loss, val_wrong) = Self::measure(model, self.vx, self.vy)?;
+        self.records.push(EpochRecord {
+            epoch: epoch + 1,
+            train_loss,
+            train_wrong,
+            val_loss,
+            val_wrong,
+            train_seconds,
+        });
+        Ok(Control::Continue)
+    }
+}
+
+/// Trains a fresh model from `build` once per batch size for `epochs` epochs on `x`, `y`,
+/// measuring against the held-out `vx`, `vy` after every epoch. `build` should seed its model
+/// so that every run starts from the same weights.
+///
+/// # Errors
+/// Whatever `build` or `fit` returns (bad data, a batch size of 0, ...).
+pub fn run(
+    x: &Tensor,
+    y: &Tensor,
+    vx: &Tensor,
+    vy: &Tensor,
+    batch_sizes: &[usize],
+    epochs: usize,
+    build: impl Fn() -> Result<Sequential>,
+) -> Result<Vec<LabRun>> {
+    let mut runs = Vec::with_capacity(batch_sizes.len());
+    for &batch_size in batch_sizes {
+        let mut model = build()?;
+        let mut rec = Recorder { x, y, vx, vy, epoch_start: Instant::now(), records: Vec::new(), train_bytes: 0 };
+        let h =
+            model.fit(x, y, FitOptions::new().batch_size(batch_size).epochs(epochs).verbose(0).callback(&mut rec))?;
+        let (records, train_bytes) = (rec.records, rec.train_bytes);
+        let total: f64 = records.iter().map(|r| r.train_seconds).sum();
+        let val: Vec<f64> = records.iter().map(|r| r.val_loss).collect();
+        let train: Vec<f64> = records.iter().map(|r| r.train_loss).collect();
+        let best = val.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+        let params = model.count_params() * 4;
+        runs.push(LabRun {
+            batch_size,
+            updates_per_epoch: h.steps_per_epoch,
+            total_updates: h.weight_updates,
+            seconds_per_epoch: total / records.len().max(1) as f64,
+            seconds_per_update: total / h.weight_updates.max(1) as f64,
+            // weights, gradients, and up to two optimizer state slots per weight
+            planned_bytes: train_bytes + 4 * params,
+            peak_rss_bytes: crate::bench::peak_rss(),
+            train_samples: x.batch(),
+            val_samples: vx.batch(),
+            best_val_epoch: best + 1,
+            overfitting_from: overfitting_onset(&train, &val).map(|e| e + 1),
+            epochs: records,
+        });
+    }
+    Ok(runs)
+}
