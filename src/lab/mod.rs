@@ -129,7 +129,8 @@ impl Callback for Recorder<'_> {
 /// so that every run starts from the same weights.
 ///
 /// # Errors
-/// Whatever `build` or `fit` returns (bad data, a batch size of 0, ...).
+/// [`crate::Error::InvalidArgument`] for no batch sizes or 0 epochs; whatever `build` or `fit`
+/// returns (bad data, a batch size of 0, ...).
 pub fn run(
     x: &Tensor,
     y: &Tensor,
@@ -139,6 +140,12 @@ pub fn run(
     epochs: usize,
     build: impl Fn() -> Result<Sequential>,
 ) -> Result<Vec<LabRun>> {
+    if epochs == 0 {
+        return Err(crate::Error::invalid("epochs", 0, "at least one epoch to compare"));
+    }
+    if batch_sizes.is_empty() {
+        return Err(crate::Error::invalid("batch_sizes", "none", "at least one batch size"));
+    }
     let mut runs = Vec::with_capacity(batch_sizes.len());
     for &batch_size in batch_sizes {
         let mut model = build()?;

@@ -69,6 +69,8 @@ fn bad_input_prints_one_clear_line_and_fails() {
         (vec!["train", "--data", "missing.csv"], "missing.csv: No such file"),
         (vec!["train", "--data", "spirals", "--test-split", "1.5"], "test_split"),
         (vec!["train", "--validation-split", "0.2", "--split-mode", "random"], "unknown split mode \"random\""),
+        (vec!["lab", "--epochs", "0"], "invalid epochs"),
+        (vec!["lab", "--batch-sizes", "10,0"], "batch_size"),
         (vec!["train", "--batch-size", "0"], "batch_size"),
         (vec!["train", "--validation-split", "1.5"], "validation_split"),
         (vec!["train", "--optimizer", "adma"], "unknown optimizer"),
