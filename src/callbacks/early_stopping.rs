@@ -15,9 +15,9 @@
 //! let stop = EarlyStopping::new().monitor("val_loss").patience(3).restore_best_weights(true);
 //! ```
 
+use super::monitor::Monitor;
 use super::{Callback, Control, FitParams, Logs};
-use crate::error::{Error, Result};
-use crate::metrics::Direction;
+use crate::error::Result;
 use crate::models::Sequential;
 use crate::tensor::Tensor;
 
@@ -35,16 +35,13 @@ pub enum Mode {
 /// Stops training when `monitor` stops improving. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct EarlyStopping {
-    monitor: String,
-    min_delta: f64,
+    monitor: Monitor,
     patience: usize,
     verbose: u8,
-    mode: Mode,
     baseline: Option<f64>,
     restore_best_weights: bool,
     start_from_epoch: usize,
     // state of the current run
-    direction: Option<Direction>,
     wait: usize,
     best: Option<f64>,
     best_epoch: Option<usize>,
@@ -65,15 +62,12 @@ impl EarlyStopping {
     /// no baseline, no restoring, start_from_epoch 0.
     pub fn new() -> Self {
         EarlyStopping {
-            monitor: "val_loss".into(),
-            min_delta: 0.0,
+            monitor: Monitor::new("val_loss", 0.0),
             patience: 0,
             verbose: 0,
-            mode: Mode::Auto,
             baseline: None,
             restore_best_weights: false,
             start_from_epoch: 0,
-            direction: None,
             wait: 0,
             best: None,
             best_epoch: None,
@@ -86,12 +80,12 @@ impl EarlyStopping {
 
     /// The quantity to watch, a key of the epoch logs.
     pub fn monitor(mut self, monitor: &str) -> Self {
-        self.monitor = monitor.into();
+        self.monitor.name = monitor.into();
         self
     }
     /// Smallest change that counts as an improvement (its sign is ignored).
     pub fn min_delta(mut self, min_delta: f64) -> Self {
-        self.min_delta = min_delta.abs();
+        self.monitor.min_delta = min_delta.abs();
         self
     }
     /// Epochs without improvement before stopping.
@@ -106,7 +100,7 @@ impl EarlyStopping {
     }
     /// Which direction improves.
     pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
+        self.monitor.mode = mode;
         self
     }
     /// A value the monitored quantity must beat for `wait` to reset.
@@ -141,40 +135,11 @@ impl EarlyStopping {
     pub fn restored(&self) -> bool {
         self.restored
     }
-
-    fn is_improvement(&self, value: f64, reference: Option<f64>) -> bool {
-        let Some(reference) = reference else { return true };
-        match self.direction {
-            Some(Direction::Maximize) => value - self.min_delta > reference,
-            _ => value + self.min_delta < reference,
-        }
-    }
-
-    fn resolve_direction(&self, model: &Sequential) -> Result<Direction> {
-        Ok(match self.mode {
-            Mode::Min => Direction::Minimize,
-            Mode::Max => Direction::Maximize,
-            Mode::Auto => {
-                let name = self.monitor.strip_prefix("val_").unwrap_or(&self.monitor);
-                if name == "loss" {
-                    Direction::Minimize
-                } else if let Some(d) = model.metric_direction(name) {
-                    d
-                } else {
-                    return Err(Error::invalid(
-                        "monitor",
-                        &self.monitor,
-                        "a loss or a compiled metric for mode=auto; set mode to min or max",
-                    ));
-                }
-            }
-        })
-    }
 }
 
 impl Callback for EarlyStopping {
     fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
-        self.direction = Some(self.resolve_direction(model)?);
+        self.monitor.resolve(model)?;
         self.wait = 0;
         self.best = None;
         self.best_epoch = None;
@@ -185,13 +150,13 @@ impl Callback for EarlyStopping {
     }
 
     fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
-        let Some(current) = logs.get(&self.monitor) else {
+        let Some(current) = logs.get(&self.monitor.name) else {
             if !self.warned_missing {
                 self.warned_missing = true;
                 let available: Vec<&str> = logs.keys().collect();
                 eprintln!(
                     "warning: early stopping monitors {:?}, which this epoch did not report; available: {}",
-                    self.monitor,
+                    self.monitor.name,
                     available.join(", ")
                 );
             }
@@ -206,14 +171,14 @@ impl Callback for EarlyStopping {
             self.best_epoch = Some(epoch);
         }
         self.wait += 1;
-        if self.is_improvement(current, self.best) {
+        if self.monitor.improves(current, self.best) {
             self.best = Some(current);
             self.best_epoch = Some(epoch);
             if self.restore_best_weights {
                 let best = self.best_weights.get_or_insert_with(Vec::new);
                 model.copy_weights_into(best);
             }
-            if self.baseline.is_none() || self.is_improvement(current, self.baseline) {
+            if self.baseline.is_none() || self.monitor.improves(current, self.baseline) {
                 self.wait = 0;
             }
             return Ok(Control::Continue);
@@ -226,7 +191,7 @@ impl Callback for EarlyStopping {
     }
 
     fn summary(&self) -> Option<String> {
-        let best = self.best_epoch.map(|e| format!("best {} at epoch {}", self.monitor, e + 1));
+        let best = self.best_epoch.map(|e| format!("best {} at epoch {}", self.monitor.name, e + 1));
         let stopped = match self.stopped_epoch {
             Some(e) => format!("stopped after epoch {}", e + 1),
             None => "did not stop early".into(),

@@ -17,6 +17,7 @@ mod history;
 mod lambda;
 mod learning_rate_scheduler;
 mod logs;
+mod monitor;
 mod progbar;
 mod reduce_lr_on_plateau;
 mod terminate_on_nan;

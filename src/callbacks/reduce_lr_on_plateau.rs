@@ -2,7 +2,7 @@
 //! stopped improving for `patience` epochs.
 //!
 //! Keras 3's semantics: an epoch improves when the value beats the best by more than
-//! `min_delta` (lower in `min` mode; `auto` is `max` when the name contains `acc`, else `min`);
+//! `min_delta` (lower in `min` mode; `auto` is `min` for losses, else the metric's direction);
 //! after `patience` epochs without improvement the rate becomes `max(lr · factor, min_lr)`
 //! (only while above `min_lr`), then `cooldown` epochs pass during which `wait` stays 0. The
 //! rate used in each epoch is logged as `learning_rate`, so it appears in the History.
@@ -12,6 +12,7 @@
 //! let reduce = ReduceLROnPlateau::new().factor(0.5).patience(2).min_lr(1e-5);
 //! ```
 
+use super::monitor::Monitor;
 use super::{Callback, Control, FitParams, Logs, Mode};
 use crate::error::{Error, Result};
 use crate::models::Sequential;
@@ -19,18 +20,15 @@ use crate::models::Sequential;
 /// See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct ReduceLROnPlateau {
-    monitor: String,
+    monitor: Monitor,
     factor: f32,
     patience: usize,
     verbose: u8,
-    mode: Mode,
-    min_delta: f64,
     cooldown: usize,
     min_lr: f32,
     wait: usize,
     cooldown_counter: usize,
-    best: f64,
-    maximize: bool,
+    best: Option<f64>,
 }
 
 impl Default for ReduceLROnPlateau {
@@ -44,23 +42,20 @@ impl ReduceLROnPlateau {
     /// 1e-4, cooldown 0, min_lr 0.
     pub fn new() -> Self {
         ReduceLROnPlateau {
-            monitor: "val_loss".into(),
+            monitor: Monitor::new("val_loss", 1e-4),
             factor: 0.1,
             patience: 10,
             verbose: 0,
-            mode: Mode::Auto,
-            min_delta: 1e-4,
             cooldown: 0,
             min_lr: 0.0,
             wait: 0,
             cooldown_counter: 0,
-            best: f64::INFINITY,
-            maximize: false,
+            best: None,
         }
     }
     /// The quantity to watch.
     pub fn monitor(mut self, monitor: &str) -> Self {
-        self.monitor = monitor.into();
+        self.monitor.name = monitor.into();
         self
     }
     /// The factor the rate is multiplied by, in [0, 1).
@@ -80,12 +75,12 @@ impl ReduceLROnPlateau {
     }
     /// Which direction improves.
     pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
+        self.monitor.mode = mode;
         self
     }
-    /// Smallest change that counts as an improvement.
+    /// Smallest change that counts as an improvement (its sign is ignored).
     pub fn min_delta(mut self, min_delta: f64) -> Self {
-        self.min_delta = min_delta;
+        self.monitor.min_delta = min_delta.abs();
         self
     }
     /// Epochs to wait after a reduction before counting again.
@@ -98,18 +93,10 @@ impl ReduceLROnPlateau {
         self.min_lr = min_lr;
         self
     }
-
-    fn improves(&self, current: f64) -> bool {
-        if self.maximize {
-            current > self.best + self.min_delta
-        } else {
-            current < self.best - self.min_delta
-        }
-    }
 }
 
 impl Callback for ReduceLROnPlateau {
-    fn on_train_begin(&mut self, _model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
         if !(0.0..1.0).contains(&self.factor) {
             return Err(Error::invalid(
                 "factor",
@@ -117,12 +104,8 @@ impl Callback for ReduceLROnPlateau {
                 "a factor in [0, 1): ReduceLROnPlateau does not increase the rate",
             ));
         }
-        self.maximize = match self.mode {
-            Mode::Max => true,
-            Mode::Min => false,
-            Mode::Auto => self.monitor.contains("acc"),
-        };
-        self.best = if self.maximize { f64::NEG_INFINITY } else { f64::INFINITY };
+        self.monitor.resolve(model)?;
+        self.best = None;
         self.wait = 0;
         self.cooldown_counter = 0;
         Ok(Control::Continue)
@@ -132,13 +115,13 @@ impl Callback for ReduceLROnPlateau {
         let Some(optimizer) = model.optimizer_mut() else { return Ok(Control::Continue) };
         let lr = optimizer.learning_rate();
         logs.set("learning_rate", lr as f64);
-        let Some(current) = logs.get(&self.monitor) else { return Ok(Control::Continue) };
+        let Some(current) = logs.get(&self.monitor.name) else { return Ok(Control::Continue) };
         if self.cooldown_counter > 0 {
             self.cooldown_counter -= 1;
             self.wait = 0;
         }
-        if self.improves(current) {
-            self.best = current;
+        if self.monitor.improves(current, self.best) {
+            self.best = Some(current);
             self.wait = 0;
         } else if self.cooldown_counter == 0 {
             self.wait += 1;
