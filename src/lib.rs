@@ -30,8 +30,12 @@
 //!   Keras's building blocks, one per file, forward beside backward;
 //! - [`models`]: [`Sequential`] and its `summary()`;
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
-//! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, the progress bar;
-//! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`).
+//! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ReduceLROnPlateau`,
+//!   `LearningRateScheduler`, `TerminateOnNaN`, `CSVLogger`, `LambdaCallback`, the progress bar;
+//! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`);
+//! - [`io`]: reading MNIST IDX, CSV, NPY and NPZ files;
+//! - [`lab`]: the batch-size experiment (`minibatch lab`);
+//! - [`bench`]: the throughput measurement (`minibatch bench`).
 //!
 //! # Errors
 //! Every fallible call returns [`Error`], which names the problem and the values involved.

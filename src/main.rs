@@ -258,8 +258,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         };
         let report = history_json(&history, best, stopped, test);
         let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
-        std::fs::write(path, text + "\n")
-            .map_err(|e| minibatch::Error::Io { path: path.display().to_string(), message: e.to_string() })?;
+        std::fs::write(path, text + "\n").map_err(|e| minibatch::Error::io(path, &e))?;
     }
     Ok(())
 }

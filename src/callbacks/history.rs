@@ -42,15 +42,16 @@ impl History {
     /// The 0-based epoch with the lowest finite `val_loss`, else the lowest `loss`, and the key
     /// it was chosen by.
     pub fn best_epoch(&self) -> Option<(usize, &'static str)> {
-        for key in ["val_loss", "loss"] {
-            if let Some(values) = self.get(key) {
-                let best = values.iter().enumerate().filter(|(_, v)| v.is_finite()).min_by(|a, b| a.1.total_cmp(b.1));
-                if let Some((i, _)) = best {
-                    return Some((self.epoch[i], key));
-                }
-            }
-        }
-        None
+        self.best_index().map(|(i, key)| (self.epoch[i], key))
+    }
+
+    /// Like [`History::best_epoch`], as a position in the recorded series.
+    fn best_index(&self) -> Option<(usize, &'static str)> {
+        ["val_loss", "loss"].into_iter().find_map(|key| {
+            let values = self.get(key)?;
+            let best = values.iter().enumerate().filter(|(_, v)| v.is_finite()).min_by(|a, b| a.1.total_cmp(b.1));
+            best.map(|(i, _)| (i, key))
+        })
     }
 
     /// The end-of-training summary: epochs run, the best epoch and its values, and the time.
@@ -61,15 +62,14 @@ impl History {
             _ => String::new(),
         };
         s += &format!("  epochs run: {}{range}, {} weight updates\n", self.epochs_run(), self.weight_updates);
-        if let Some((epoch, key)) = self.best_epoch() {
-            let i = self.epoch.iter().position(|&e| e == epoch).expect("recorded");
+        if let Some((i, key)) = self.best_index() {
             let values: Vec<String> = self
                 .history
                 .iter()
                 .filter(|(_, v)| v[i].is_finite())
                 .map(|(k, v)| format!("{k}: {}", super::progbar::format_value(v[i])))
                 .collect();
-            s += &format!("  best epoch: {} (lowest {key}) - {}\n", epoch + 1, values.join(" - "));
+            s += &format!("  best epoch: {} (lowest {key}) - {}\n", self.epoch[i] + 1, values.join(" - "));
         }
         let rate = if seconds > 0.0 { self.weight_updates as f64 / seconds } else { 0.0 };
         s += &format!("  wall time: {seconds:.2} s, {rate:.0} updates/s");

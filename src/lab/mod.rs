@@ -88,9 +88,10 @@ struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
+    /// Mean loss and wrong answers on `x`, `y`, from one inference pass.
     fn measure(model: &mut Sequential, x: &Tensor, y: &Tensor) -> Result<(f64, usize)> {
-        let loss = model.evaluate(x, y, 256)?.get("loss").unwrap_or(f64::NAN);
         let pred = model.predict(x, 256)?;
+        let loss = model.loss().map_or(f64::NAN, |l| l.compute(&pred, y, None, false) / x.batch() as f64);
         Ok((loss, x.batch() - count_correct(&pred, y)))
     }
 }

@@ -151,8 +151,8 @@ unsafe fn sgemm_with(
     let one_column_block = (0..parts).all(|t| p.bounds[t + 1] - p.bounds[t] <= NC);
     if parts > 1 && !p.split_rows && one_column_block {
         if let Ok(mut buf) = SHARED_A.try_lock() {
-            let kc_max = k.div_ceil(k.div_ceil(KC));
-            let mc_max = m.div_ceil(m.div_ceil(MC)).next_multiple_of(kern.mr);
+            // Sized by the same rule `block` packs with: one A block of all `m` rows.
+            let (kc_max, mc_max) = block_sizes(k, m, kern.mr);
             let a = room(&mut buf, mc_max * kc_max);
             p.shared =
                 Some(Shared { a, threads: parts, arrived: AtomicUsize::new(0), generation: AtomicUsize::new(0) });
@@ -202,6 +202,13 @@ impl Shared {
 /// The shared packed-A buffer of cooperative products (one product at a time uses it).
 static SHARED_A: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
 
+/// The steps per k-block and rows per A block for a product with `k` steps over `rows` rows:
+/// the fewest blocks within [`KC`] and [`MC`], of equal size (`MC` rounded up to whole panels).
+/// The shared A buffer is sized by this same rule, so the two cannot disagree.
+fn block_sizes(k: usize, rows: usize, mr: usize) -> (usize, usize) {
+    (k.div_ceil(k.div_ceil(KC)), rows.div_ceil(rows.div_ceil(MC)).next_multiple_of(mr))
+}
+
 /// The five loops around the micro-kernel, for rows `i0..i1` and columns `j0..j1` of `C`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(
@@ -215,9 +222,7 @@ unsafe fn block(
     let kern = p.kern;
     let (mr, nr) = (kern.mr, kern.nr);
     let mut tile = [0f32; 8 * 32];
-    let kc_max = p.k.div_ceil(p.k.div_ceil(KC));
-    let rows = i1 - i0;
-    let mc_max = rows.div_ceil(rows.div_ceil(MC)).next_multiple_of(mr);
+    let (kc_max, mc_max) = block_sizes(p.k, i1 - i0, mr);
     for jc in (j0..j1).step_by(NC) {
         let nc = NC.min(j1 - jc);
         for pc in (0..p.k).step_by(kc_max) {

@@ -164,14 +164,13 @@ impl Tensor {
         self.data
     }
 
-    /// A buffer for `batch` samples of `sample_shape`, with room for `capacity` samples.
-    pub fn with_capacity(sample_shape: &[usize], batch: usize, capacity: usize) -> Self {
+    /// Zeros for `batch` samples of `sample_shape`: shape `[batch, sample_shape…]`. A buffer
+    /// made this way can later hold any batch up to `batch` without allocating
+    /// ([`Tensor::set_batch`]).
+    pub fn zeros_batch(batch: usize, sample_shape: &[usize]) -> Self {
         let mut shape = vec![batch];
         shape.extend_from_slice(sample_shape);
-        let per: usize = sample_shape.iter().product();
-        let mut data = Vec::with_capacity(capacity.max(batch) * per);
-        data.resize(batch * per, 0.0);
-        Tensor { dims: dims_of(&shape), ndim: shape.len(), data }
+        Tensor::zeros(&shape)
     }
 
     /// Sets the batch dimension to `batch`. Does not allocate while `batch` samples fit in the
@@ -222,7 +221,7 @@ impl Tensor {
     pub fn select_rows(&self, indices: &[usize]) -> Tensor {
         let mut sample_shape = self.shape().to_vec();
         sample_shape.remove(0);
-        let mut t = Tensor::with_capacity(&sample_shape, indices.len(), indices.len());
+        let mut t = Tensor::zeros_batch(indices.len(), &sample_shape);
         t.gather_rows(self, indices);
         t
     }

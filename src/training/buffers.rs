@@ -32,12 +32,12 @@ impl Buffers {
         let grow = batch > self.capacity || self.acts.len() != shapes.len() || (training && !self.training);
         if grow {
             let capacity = batch.max(self.capacity);
-            self.acts = shapes.iter().map(|s| Tensor::with_capacity(s, capacity, capacity)).collect();
+            self.acts = shapes.iter().map(|s| Tensor::zeros_batch(capacity, s)).collect();
             self.grads = if training || self.training {
                 shapes
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| if i == 0 { Tensor::default() } else { Tensor::with_capacity(s, capacity, capacity) })
+                    .map(|(i, s)| if i == 0 { Tensor::default() } else { Tensor::zeros_batch(capacity, s) })
                     .collect()
             } else {
                 Vec::new()
@@ -49,7 +49,7 @@ impl Buffers {
             let fits =
                 self.target.shape()[1..] == *ts && self.target.capacity() >= self.capacity * self.target.row_len();
             if !fits {
-                self.target = Tensor::with_capacity(ts, self.capacity, self.capacity);
+                self.target = Tensor::zeros_batch(self.capacity, ts);
             }
         }
     }

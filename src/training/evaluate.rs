@@ -72,7 +72,7 @@ impl Sequential {
         let batch = batch_size.min(n);
         self.plan(batch, false, None);
         let out_shape = self.output_shape().expect("built").to_vec();
-        let mut out = Tensor::with_capacity(&out_shape, n, n);
+        let mut out = Tensor::zeros_batch(n, &out_shape);
         let row = out.row_len();
         let mut lo = 0;
         while lo < n {
