@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 /// How a weight tensor gets its first values.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "class_name", content = "config", rename_all = "snake_case")]
 pub enum Initializer {
     /// Keras's default kernel initializer.
     GlorotUniform,

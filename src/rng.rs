@@ -34,6 +34,20 @@ impl Rng {
         Rng::new(a ^ stream.wrapping_mul(0xE703_7ED1_A0B4_28DB))
     }
 
+    /// The generator's whole state, to save it (see [`Rng::from_state`]).
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator that continues from a saved [`Rng::state`]. An all-zero state (which
+    /// xoshiro cannot leave) is replaced by the state of `Rng::new(0)`.
+    pub fn from_state(s: [u64; 4]) -> Self {
+        if s == [0; 4] {
+            return Rng::new(0);
+        }
+        Rng { s }
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);

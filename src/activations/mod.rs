@@ -11,7 +11,11 @@ mod gelu;
 use crate::error::{Error, Result};
 
 /// An element-wise (or, for softmax, row-wise) activation function.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// Saved models write it as `{"class_name": "relu"}` or, with arguments,
+/// `{"class_name": "leaky_relu", "config": {"negative_slope": 0.2}}`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "class_name", content = "config", rename_all = "snake_case")]
 pub enum Activation {
     /// `f(x) = x`.
     Linear,

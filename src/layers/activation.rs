@@ -32,6 +32,20 @@ impl ActivationLayer {
     }
 }
 
+/// The Activation layer's saved arguments.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct ActivationConfig {
+    name: String,
+    activation: Activation,
+}
+
+impl ActivationLayer {
+    /// The layer an [`ActivationConfig`] describes.
+    pub fn from_config(c: ActivationConfig) -> Self {
+        ActivationLayer { name: c.name, ..ActivationLayer::new(c.activation) }
+    }
+}
+
 impl Layer for ActivationLayer {
     fn kind(&self) -> &'static str {
         "Activation"
@@ -74,5 +88,10 @@ impl Layer for ActivationLayer {
 
     fn fuse_output_activation(&mut self, fused: bool) {
         self.fused = fused;
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let activation = self.activation.clone().ok()?;
+        serde_json::to_value(ActivationConfig { name: self.name.clone(), activation }).ok()
     }
 }

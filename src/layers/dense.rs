@@ -83,6 +83,29 @@ impl Dense {
     }
 }
 
+/// Dense's saved arguments (Keras's names).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct DenseConfig {
+    name: String,
+    units: usize,
+    activation: Activation,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    bias_initializer: Initializer,
+}
+
+impl Dense {
+    /// The layer a [`DenseConfig`] describes (not built).
+    pub fn from_config(c: DenseConfig) -> Self {
+        Dense::new(c.units)
+            .name(&c.name)
+            .activation(c.activation)
+            .use_bias(c.use_bias)
+            .kernel_initializer(c.kernel_initializer)
+            .bias_initializer(c.bias_initializer)
+    }
+}
+
 /// Something that names an initializer: an [`Initializer`] or Keras's string name.
 pub trait IntoInitializer {
     /// Resolves the name.
@@ -199,5 +222,17 @@ impl Layer for Dense {
 
     fn workspace_bytes(&self) -> usize {
         self.pre.len() * 4
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let c = DenseConfig {
+            name: self.name.clone(),
+            units: self.units,
+            activation: self.activation.clone().ok()?,
+            use_bias: self.use_bias,
+            kernel_initializer: self.kernel_initializer.clone().ok()?,
+            bias_initializer: self.bias_initializer.clone().ok()?,
+        };
+        serde_json::to_value(c).ok()
     }
 }

@@ -9,7 +9,7 @@
 //! let layer = Dropout::new(0.2);
 //! ```
 
-use super::Layer;
+use super::{Layer, State};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -42,6 +42,21 @@ impl Dropout {
     pub fn name(mut self, name: &str) -> Self {
         self.name = name.into();
         self
+    }
+}
+
+/// Dropout's saved arguments (Keras's names).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct DropoutConfig {
+    name: String,
+    rate: f32,
+    seed: Option<u64>,
+}
+
+impl Dropout {
+    /// The layer a [`DropoutConfig`] describes (not built).
+    pub fn from_config(c: DropoutConfig) -> Self {
+        Dropout { rate: c.rate, seed: c.seed, ..Dropout::new(c.rate).name(&c.name) }
     }
 }
 
@@ -105,5 +120,29 @@ impl Layer for Dropout {
 
     fn workspace_bytes(&self) -> usize {
         self.mask.len() * 4
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(DropoutConfig { name: self.name.clone(), rate: self.rate, seed: self.seed }).ok()
+    }
+
+    /// The mask generator's position, so a resumed run draws the masks an uninterrupted one
+    /// would.
+    fn state(&self) -> Vec<(&'static str, State)> {
+        vec![("seed_generator_state", State::U64(self.rng.state().to_vec()))]
+    }
+
+    fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
+        match (name, value) {
+            ("seed_generator_state", State::U64(words)) => {
+                let words: [u64; 4] = words
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::shape(format!("{}/seed_generator_state", self.name), "[4]", &[words.len()]))?;
+                self.rng = Rng::from_state(words);
+                Ok(())
+            }
+            _ => Err(Error::State(format!("layer {} has no variable {name} of that kind", self.name))),
+        }
     }
 }

@@ -23,6 +23,19 @@ impl Flatten {
     }
 }
 
+/// Flatten's saved arguments.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct FlattenConfig {
+    name: String,
+}
+
+impl Flatten {
+    /// The layer a [`FlattenConfig`] describes.
+    pub fn from_config(c: FlattenConfig) -> Self {
+        Flatten { name: c.name }
+    }
+}
+
 impl Layer for Flatten {
     fn kind(&self) -> &'static str {
         "Flatten"
@@ -49,5 +62,9 @@ impl Layer for Flatten {
         if let Some(dx) = dx {
             dx.data_mut().copy_from_slice(dy.data());
         }
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(FlattenConfig { name: self.name.clone() }).ok()
     }
 }

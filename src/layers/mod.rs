@@ -16,13 +16,13 @@ mod dense;
 mod dropout;
 mod flatten;
 
-pub use activation::ActivationLayer;
-pub use dense::Dense;
-pub use dropout::Dropout;
-pub use flatten::Flatten;
+pub use activation::{ActivationConfig, ActivationLayer};
+pub use dense::{Dense, DenseConfig};
+pub use dropout::{Dropout, DropoutConfig};
+pub use flatten::{Flatten, FlattenConfig};
 
 use crate::activations::Activation;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -42,6 +42,16 @@ impl Param {
     pub fn zeros(name: &'static str, shape: &[usize]) -> Self {
         Param { name, value: Tensor::zeros(shape), grad: Tensor::zeros(shape) }
     }
+}
+
+/// A non-trainable variable a layer saves with its weights: moving statistics (`F32`) or a
+/// random generator's state (`U64`, as Keras saves a `SeedGenerator`'s state).
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    /// Values of a float variable.
+    F32(Tensor),
+    /// Words of an integer variable.
+    U64(Vec<u64>),
 }
 
 /// One stage of a model. See the [module docs](self) for the contract.
@@ -93,6 +103,55 @@ pub trait Layer: Send {
     fn workspace_bytes(&self) -> usize {
         0
     }
+
+    /// The layer's arguments as JSON (Keras's `get_config()`), from which [`from_config`]
+    /// rebuilds it; `None` (the default) for a layer that cannot be saved as a model file.
+    /// Such a model can still save and load its weights.
+    fn config(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Non-trainable variables saved with the weights, by name within the layer.
+    fn state(&self) -> Vec<(&'static str, State)> {
+        Vec::new()
+    }
+
+    /// Restores a variable [`Layer::state`] returned. Called only with a name and a kind of
+    /// value that `state` gives.
+    ///
+    /// # Errors
+    /// A value of the wrong size, naming the layer.
+    fn set_state(&mut self, name: &str, _value: &State) -> Result<()> {
+        Err(Error::State(format!("layer {} has no variable {name}", self.name())))
+    }
+}
+
+/// The layer classes a saved model may name.
+pub const CLASS_NAMES: &[&str] = &["Dense", "Dropout", "Flatten", "Activation"];
+
+/// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
+/// `layers.deserialize`. The error message says which argument is missing or wrong.
+///
+/// # Errors
+/// [`Error::UnknownName`] for a class not in [`CLASS_NAMES`]; [`Error::State`] with serde's
+/// message for a config that does not fit the class.
+pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<dyn Layer>> {
+    fn parse<T: serde::de::DeserializeOwned>(class_name: &str, config: &serde_json::Value) -> Result<T> {
+        T::deserialize(config).map_err(|e| Error::State(format!("config of a {class_name} layer: {e}")))
+    }
+    Ok(match class_name {
+        "Dense" => Box::new(Dense::from_config(parse(class_name, config)?)),
+        "Dropout" => Box::new(Dropout::from_config(parse(class_name, config)?)),
+        "Flatten" => Box::new(Flatten::from_config(parse(class_name, config)?)),
+        "Activation" => Box::new(ActivationLayer::from_config(parse(class_name, config)?)),
+        _ => {
+            return Err(Error::UnknownName {
+                kind: "layer class",
+                name: class_name.into(),
+                known: CLASS_NAMES.to_vec(),
+            })
+        }
+    })
 }
 
 /// Something that names an activation: an [`Activation`] or Keras's string name.

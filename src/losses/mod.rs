@@ -24,7 +24,11 @@ use crate::tensor::Tensor;
 pub const EPSILON: f32 = 1e-7;
 
 /// A loss function. See the [module docs](self).
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// Saved models write it as `{"class_name": "categorical_crossentropy", "config":
+/// {"from_logits": false}}`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "class_name", content = "config", rename_all = "snake_case")]
 pub enum Loss {
     /// `mean((y − p)²)` over the last axis.
     MeanSquaredError,

@@ -12,7 +12,7 @@
 use super::{build_slots, Optimizer, SendPtr, PARALLEL_MIN};
 
 /// Adam. Keras's defaults: `learning_rate` 0.001, `beta_1` 0.9, `beta_2` 0.999, `epsilon` 1e-7.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Adam {
     /// Step size.
     pub learning_rate: f32,
@@ -22,8 +22,11 @@ pub struct Adam {
     pub beta_2: f32,
     /// Added to `√v`.
     pub epsilon: f32,
+    #[serde(skip)]
     iterations: u64,
+    #[serde(skip)]
     m: Vec<Vec<f32>>,
+    #[serde(skip)]
     v: Vec<Vec<f32>>,
 }
 
@@ -77,6 +80,18 @@ impl Optimizer for Adam {
     }
     fn finish_step(&mut self) {
         self.iterations += 1;
+    }
+    fn set_iterations(&mut self, n: u64) {
+        self.iterations = n;
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("Adam", self)
+    }
+    fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
+        vec![("momentum", &self.m), ("velocity", &self.v)]
+    }
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
+        vec![("momentum", &mut self.m), ("velocity", &mut self.v)]
     }
 }
 

@@ -4,9 +4,10 @@
 use super::{Adam, Optimizer};
 
 /// AdamW. Keras's defaults: Adam's, plus `weight_decay` 0.004.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AdamW {
     /// The Adam part (learning rate, betas, epsilon, moments).
+    #[serde(flatten)]
     pub adam: Adam,
     /// Decoupled decay factor.
     pub weight_decay: f32,
@@ -53,6 +54,18 @@ impl Optimizer for AdamW {
     }
     fn finish_step(&mut self) {
         self.adam.finish_step();
+    }
+    fn set_iterations(&mut self, n: u64) {
+        self.adam.set_iterations(n);
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("AdamW", self)
+    }
+    fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
+        self.adam.slots()
+    }
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
+        self.adam.slots_mut()
     }
 }
 

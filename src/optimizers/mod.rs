@@ -47,6 +47,100 @@ pub trait Optimizer: Send {
 
     /// Ends a step: the iteration count advances.
     fn finish_step(&mut self);
+
+    /// Sets the step count (when a saved optimizer is restored).
+    fn set_iterations(&mut self, n: u64);
+
+    /// Keras's `get_config()` as `{"class_name": "Adam", "config": {...}}`, with the current
+    /// learning rate, from which [`from_config`] rebuilds the optimizer; `None` (the default)
+    /// for an optimizer that cannot be saved.
+    fn config(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// The per-parameter state by Keras's slot names (`momentum`, `velocity`, ...): one vector
+    /// per parameter in `build` order, or none for a slot the settings do not use.
+    fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
+        Vec::new()
+    }
+
+    /// The same slots, writable (to restore them).
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
+        Vec::new()
+    }
+}
+
+impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn learning_rate(&self) -> f32 {
+        (**self).learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        (**self).set_learning_rate(lr)
+    }
+    fn iterations(&self) -> u64 {
+        (**self).iterations()
+    }
+    fn build(&mut self, sizes: &[usize]) {
+        (**self).build(sizes)
+    }
+    fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
+        (**self).update(slot, w, g)
+    }
+    fn finish_step(&mut self) {
+        (**self).finish_step()
+    }
+    fn set_iterations(&mut self, n: u64) {
+        (**self).set_iterations(n)
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        (**self).config()
+    }
+    fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
+        (**self).slots()
+    }
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
+        (**self).slots_mut()
+    }
+}
+
+/// `{"class_name": name, "config": value's public fields}`.
+pub(crate) fn class_config(name: &str, value: &impl serde::Serialize) -> Option<serde_json::Value> {
+    Some(serde_json::json!({ "class_name": name, "config": serde_json::to_value(value).ok()? }))
+}
+
+/// The optimizer a [`Optimizer::config`] describes, with fresh state (see
+/// [`crate::saving`] for restoring the state too). A config with a `"schedule"` entry gives a
+/// [`schedules::Scheduled`] optimizer.
+///
+/// # Errors
+/// [`Error::UnknownName`] for an unknown class; [`Error::State`] naming the argument that is
+/// missing or wrong.
+pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Optimizer>> {
+    fn parse<T: serde::de::DeserializeOwned>(config: &serde_json::Value, class: &str) -> Result<T> {
+        let c = config.get("config").ok_or_else(|| Error::State(format!("optimizer {class}: no \"config\"")))?;
+        T::deserialize(c).map_err(|e| Error::State(format!("config of optimizer {class}: {e}")))
+    }
+    let class = config.get("class_name").and_then(|c| c.as_str()).unwrap_or_default();
+    let optimizer: Box<dyn Optimizer> = match class {
+        "SGD" => Box::new(parse::<SGD>(config, class)?),
+        "Adam" => Box::new(parse::<Adam>(config, class)?),
+        "AdamW" => Box::new(parse::<AdamW>(config, class)?),
+        "RMSprop" => Box::new(parse::<RMSprop>(config, class)?),
+        _ => {
+            return Err(Error::UnknownName {
+                kind: "optimizer class",
+                name: class.into(),
+                known: vec!["SGD", "Adam", "AdamW", "RMSprop"],
+            })
+        }
+    };
+    Ok(match config.get("schedule") {
+        Some(schedule) => Box::new(schedules::Scheduled::from_boxed(optimizer, schedules::from_config(schedule)?)),
+        None => optimizer,
+    })
 }
 
 /// The names [`from_name`] accepts.

@@ -11,7 +11,7 @@ use super::{build_slots, Optimizer, SendPtr, PARALLEL_MIN};
 
 /// RMSprop. Keras's defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0, `epsilon` 1e-7,
 /// `centered` false.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RMSprop {
     /// Step size.
     pub learning_rate: f32,
@@ -23,9 +23,13 @@ pub struct RMSprop {
     pub epsilon: f32,
     /// Normalize by the gradient's estimated variance instead of its second moment.
     pub centered: bool,
+    #[serde(skip)]
     iterations: u64,
+    #[serde(skip)]
     velocity: Vec<Vec<f32>>,
+    #[serde(skip)]
     average_grad: Vec<Vec<f32>>,
+    #[serde(skip)]
     momentums: Vec<Vec<f32>>,
 }
 
@@ -120,6 +124,22 @@ impl Optimizer for RMSprop {
     }
     fn finish_step(&mut self) {
         self.iterations += 1;
+    }
+    fn set_iterations(&mut self, n: u64) {
+        self.iterations = n;
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("RMSprop", self)
+    }
+    fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
+        vec![("velocity", &self.velocity), ("average_gradient", &self.average_grad), ("momentum", &self.momentums)]
+    }
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
+        vec![
+            ("velocity", &mut self.velocity),
+            ("average_gradient", &mut self.average_grad),
+            ("momentum", &mut self.momentums),
+        ]
     }
 }
 

@@ -8,15 +8,49 @@
 //! ```
 
 use super::Optimizer;
+use crate::error::{Error, Result};
 
 /// A learning rate as a function of the step count (updates done before this one).
 pub trait LearningRateSchedule: Send {
     /// The rate for the update after `step` updates.
     fn rate(&self, step: u64) -> f32;
+
+    /// `{"class_name": ..., "config": {...}}` for saving, as Keras serializes a schedule;
+    /// `None` (the default) for a schedule that cannot be saved.
+    fn config(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// The schedule a [`LearningRateSchedule::config`] describes.
+///
+/// # Errors
+/// [`Error::UnknownName`] for an unknown class, [`Error::State`] for a wrong argument.
+pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn LearningRateSchedule>> {
+    fn parse<T: serde::de::DeserializeOwned>(config: &serde_json::Value, class: &str) -> Result<T> {
+        let c = config.get("config").ok_or_else(|| Error::State(format!("schedule {class}: no \"config\"")))?;
+        T::deserialize(c).map_err(|e| Error::State(format!("config of schedule {class}: {e}")))
+    }
+    let class = config.get("class_name").and_then(|c| c.as_str()).unwrap_or_default();
+    Ok(match class {
+        "ExponentialDecay" => Box::new(parse::<ExponentialDecay>(config, class)?),
+        "CosineDecay" => Box::new(parse::<CosineDecay>(config, class)?),
+        "PiecewiseConstantDecay" => {
+            let p: PiecewiseConstantDecay = parse(config, class)?;
+            Box::new(PiecewiseConstantDecay::new(p.boundaries, p.values)?)
+        }
+        _ => {
+            return Err(Error::UnknownName {
+                kind: "schedule class",
+                name: class.into(),
+                known: vec!["ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay"],
+            })
+        }
+    })
 }
 
 /// `lr = initial · rate^(step / decay_steps)`, the exponent floored when `staircase`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ExponentialDecay {
     /// The rate at step 0.
     pub initial_learning_rate: f32,
@@ -41,6 +75,9 @@ impl ExponentialDecay {
 }
 
 impl LearningRateSchedule for ExponentialDecay {
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("ExponentialDecay", self)
+    }
     fn rate(&self, step: u64) -> f32 {
         let mut p = step as f64 / self.decay_steps as f64;
         if self.staircase {
@@ -51,7 +88,7 @@ impl LearningRateSchedule for ExponentialDecay {
 }
 
 /// `lr = initial · ((1 − alpha) · ½(1 + cos(π · min(step, decay_steps) / decay_steps)) + alpha)`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CosineDecay {
     /// The rate at step 0.
     pub initial_learning_rate: f32,
@@ -74,6 +111,9 @@ impl CosineDecay {
 }
 
 impl LearningRateSchedule for CosineDecay {
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("CosineDecay", self)
+    }
     fn rate(&self, step: u64) -> f32 {
         let t = step.min(self.decay_steps) as f64 / self.decay_steps as f64;
         let cosine = 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
@@ -84,7 +124,7 @@ impl LearningRateSchedule for CosineDecay {
 
 /// Step decay, Keras's `PiecewiseConstantDecay(boundaries, values)`: `values[0]` up to and
 /// including step `boundaries[0]`, `values[1]` up to `boundaries[1]`, …, the last value after.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PiecewiseConstantDecay {
     boundaries: Vec<u64>,
     values: Vec<f32>,
@@ -108,6 +148,9 @@ impl PiecewiseConstantDecay {
 }
 
 impl LearningRateSchedule for PiecewiseConstantDecay {
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("PiecewiseConstantDecay", self)
+    }
     fn rate(&self, step: u64) -> f32 {
         self.values[self.boundaries.iter().take_while(|&&b| step > b).count()]
     }
@@ -121,9 +164,14 @@ pub struct Scheduled<O: Optimizer> {
 
 impl<O: Optimizer> Scheduled<O> {
     /// `inner` with its learning rate set from `schedule` before every step.
-    pub fn new(mut inner: O, schedule: impl LearningRateSchedule + 'static) -> Self {
+    pub fn new(inner: O, schedule: impl LearningRateSchedule + 'static) -> Self {
+        Scheduled::from_boxed(inner, Box::new(schedule))
+    }
+
+    /// Like [`Scheduled::new`], with a schedule already boxed.
+    pub fn from_boxed(mut inner: O, schedule: Box<dyn LearningRateSchedule>) -> Self {
         inner.set_learning_rate(schedule.rate(inner.iterations()));
-        Scheduled { inner, schedule: Box::new(schedule) }
+        Scheduled { inner, schedule }
     }
 }
 
@@ -153,6 +201,23 @@ impl<O: Optimizer> Optimizer for Scheduled<O> {
     }
     fn finish_step(&mut self) {
         self.inner.finish_step();
+    }
+    /// The rate follows the restored step count at once.
+    fn set_iterations(&mut self, n: u64) {
+        self.inner.set_iterations(n);
+        self.inner.set_learning_rate(self.schedule.rate(n));
+    }
+    /// The inner optimizer's config with the schedule under `"schedule"`.
+    fn config(&self) -> Option<serde_json::Value> {
+        let mut c = self.inner.config()?;
+        c.as_object_mut()?.insert("schedule".into(), self.schedule.config()?);
+        Some(c)
+    }
+    fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
+        self.inner.slots()
+    }
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
+        self.inner.slots_mut()
     }
 }
 

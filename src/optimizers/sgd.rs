@@ -10,7 +10,7 @@
 use super::{build_slots, Optimizer};
 
 /// SGD. Keras's defaults: `learning_rate` 0.01, `momentum` 0, `nesterov` false.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SGD {
     /// Step size.
     pub learning_rate: f32,
@@ -18,7 +18,9 @@ pub struct SGD {
     pub momentum: f32,
     /// Use Nesterov momentum.
     pub nesterov: bool,
+    #[serde(skip)]
     iterations: u64,
+    #[serde(skip)]
     velocity: Vec<Vec<f32>>,
 }
 
@@ -75,6 +77,18 @@ impl Optimizer for SGD {
     }
     fn finish_step(&mut self) {
         self.iterations += 1;
+    }
+    fn set_iterations(&mut self, n: u64) {
+        self.iterations = n;
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("SGD", self)
+    }
+    fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
+        vec![("momentum", &self.velocity)]
+    }
+    fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
+        vec![("momentum", &mut self.velocity)]
     }
 }
 
