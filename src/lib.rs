@@ -32,6 +32,7 @@
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
 //! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ReduceLROnPlateau`,
 //!   `LearningRateScheduler`, `TerminateOnNaN`, `CSVLogger`, `LambdaCallback`, the progress bar;
+//! - [`saving`]: model and weights files (safetensors), crash-safe writes;
 //! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`);
 //! - [`io`]: reading MNIST IDX, CSV, NPY and NPZ files;
 //! - [`lab`]: the batch-size experiment (`minibatch lab`);
@@ -63,6 +64,7 @@ pub mod metrics;
 pub mod models;
 pub mod optimizers;
 pub mod rng;
+pub mod saving;
 pub mod tensor;
 pub mod training;
 

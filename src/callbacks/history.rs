@@ -1,6 +1,7 @@
 //! `History`: every epoch's logs, under Keras's key names, returned by `fit`.
 
 use super::Logs;
+use serde_json::{json, Value};
 
 /// What `fit` returns: one value per epoch under each key (`loss`, `accuracy`, `val_loss`,
 /// ...), as Keras's `History.history`, plus the counts of the run.
@@ -74,6 +75,52 @@ impl History {
         let rate = if seconds > 0.0 { self.weight_updates as f64 / seconds } else { 0.0 };
         s += &format!("  wall time: {seconds:.2} s, {rate:.0} updates/s");
         s
+    }
+
+    /// The epoch index after the last one recorded (where a continued run starts), or 0.
+    pub fn next_epoch(&self) -> usize {
+        self.epoch.last().map_or(0, |e| e + 1)
+    }
+
+    /// The History as JSON: `{"history": [[key, [values]], ...], "epoch": [...], counts}`,
+    /// keys in order, NaN as `null`.
+    pub fn to_json(&self) -> Value {
+        let series: Vec<Value> = self
+            .history
+            .iter()
+            .map(|(k, v)| {
+                json!([k, v.iter().map(|x| if x.is_finite() { json!(x) } else { Value::Null }).collect::<Vec<_>>()])
+            })
+            .collect();
+        json!({
+            "history": series,
+            "epoch": self.epoch,
+            "steps_per_epoch": self.steps_per_epoch,
+            "weight_updates": self.weight_updates,
+            "train_samples": self.train_samples,
+            "batch_size": self.batch_size,
+        })
+    }
+
+    /// Reads [`History::to_json`]'s form back (`null` as NaN); `None` if it is not that form.
+    pub fn from_json(v: &Value) -> Option<History> {
+        let mut h = History {
+            epoch: serde_json::from_value(v.get("epoch")?.clone()).ok()?,
+            steps_per_epoch: v.get("steps_per_epoch")?.as_u64()? as usize,
+            weight_updates: v.get("weight_updates")?.as_u64()?,
+            train_samples: v.get("train_samples")?.as_u64()? as usize,
+            batch_size: v.get("batch_size")?.as_u64()? as usize,
+            history: Vec::new(),
+        };
+        for entry in v.get("history")?.as_array()? {
+            let key = entry.get(0)?.as_str()?.to_string();
+            let values: Vec<f64> = entry.get(1)?.as_array()?.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect();
+            if values.len() != h.epoch.len() {
+                return None;
+            }
+            h.history.push((key, values));
+        }
+        Some(h)
     }
 
     /// Records one epoch.

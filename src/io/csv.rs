@@ -13,17 +13,33 @@ use std::path::Path;
 /// there are), a row of another length, a value that is not a finite number, or a file with no
 /// rows; [`Error::Io`] when it cannot be read.
 pub fn load_csv(path: impl AsRef<Path>, label_column: &str) -> Result<(Tensor, Tensor)> {
-    let path = path.as_ref();
+    let (x, y) = read_csv(path.as_ref(), label_column, true)?;
+    Ok((x, y.expect("labels required")))
+}
+
+/// Reads `path` for prediction: features `[n, columns]` from every column but
+/// `label_column`, which may be absent.
+///
+/// # Errors
+/// As [`load_csv`], less the missing label column.
+pub fn load_csv_features(path: impl AsRef<Path>, label_column: &str) -> Result<Tensor> {
+    Ok(read_csv(path.as_ref(), label_column, false)?.0)
+}
+
+/// Features, and labels when the label column is there (required when `need_labels`).
+fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tensor, Option<Tensor>)> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(::csv::Trim::All)
         .from_path(path)
         .map_err(|e| csv_error(path, e))?;
     let headers: Vec<String> = reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_string).collect();
-    let label = headers.iter().position(|h| h == label_column).ok_or_else(|| {
-        Error::format(path, format!("no label column {label_column:?}: the header has {}", headers.join(", ")))
-    })?;
-    let features = headers.len() - 1;
+    let label = headers.iter().position(|h| h == label_column);
+    if label.is_none() && need_labels {
+        let message = format!("no label column {label_column:?}: the header has {}", headers.join(", "));
+        return Err(Error::format(path, message));
+    }
+    let features = headers.len() - usize::from(label.is_some());
     if features == 0 {
         return Err(Error::format(path, "the header names only the label column: no feature columns"));
     }
@@ -39,7 +55,7 @@ pub fn load_csv(path: impl AsRef<Path>, label_column: &str) -> Result<(Tensor, T
                     format!("row {row} (line {}), column {:?}: {field:?} is not a finite number", row + 1, headers[c]),
                 )
             })?;
-            if c == label {
+            if Some(c) == label {
                 y.push(value)
             } else {
                 x.push(value)
@@ -49,7 +65,7 @@ pub fn load_csv(path: impl AsRef<Path>, label_column: &str) -> Result<(Tensor, T
     if row == 0 {
         return Err(Error::format(path, "no data rows after the header"));
     }
-    Ok((Tensor::from_vec(&[row, features], x)?, Tensor::from_slice(&y)))
+    Ok((Tensor::from_vec(&[row, features], x)?, label.map(|_| Tensor::from_slice(&y))))
 }
 
 fn csv_error(path: &Path, e: ::csv::Error) -> Error {

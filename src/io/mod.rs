@@ -17,7 +17,7 @@ mod idx;
 mod npy;
 mod npz;
 
-pub use self::csv::load_csv;
+pub use self::csv::{load_csv, load_csv_features};
 pub use idx::{load_mnist, read_idx, IdxArray};
 pub use npy::{parse_npy, write_npy, NpyArray};
 pub use npz::{load_npz, read_npz, write_npz};

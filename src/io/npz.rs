@@ -189,5 +189,5 @@ pub fn write_npz(path: impl AsRef<Path>, arrays: &[(&str, &Tensor)]) -> Result<(
     out.extend_from_slice(&cd_size.to_le_bytes());
     out.extend_from_slice(&cd_offset.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes()); // comment length
-    std::fs::write(path, out).map_err(|e| Error::io(path, &e))
+    crate::saving::write_atomic(path, &out)
 }

@@ -10,7 +10,7 @@
 //! assert_eq!(model.count_params(), 4 * 8 + 8 + 8 * 3 + 3);
 //! ```
 
-use crate::callbacks::Logs;
+use crate::callbacks::{History, Logs};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::losses::{IntoLoss, Loss};
@@ -29,6 +29,10 @@ pub struct Sequential {
     pub(crate) seed: u64,
     pub(crate) compiled: Option<Compiled>,
     pub(crate) bufs: Buffers,
+    /// The History of the latest `fit`, as it grows (Keras's `model.history`).
+    pub(crate) history: History,
+    /// A History restored from a backup during `on_train_begin`: `fit` continues after it.
+    pub(crate) resume: Option<History>,
 }
 
 /// What `compile` fixed: the optimizer, the loss and the metrics.
@@ -38,6 +42,19 @@ pub(crate) struct Compiled {
     pub metrics: Vec<Box<dyn Metric>>,
     /// The loss's gradient is taken with respect to the last layer's pre-activation.
     pub fused: bool,
+}
+
+impl std::fmt::Debug for Sequential {
+    /// The layers by name and kind, the shapes and the compiled loss (not the weights).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layers: Vec<String> = self.layers.iter().map(|l| format!("{} ({})", l.name(), l.kind())).collect();
+        f.debug_struct("Sequential")
+            .field("layers", &layers)
+            .field("shapes", &self.shapes)
+            .field("seed", &self.seed)
+            .field("loss", &self.loss())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Sequential {
@@ -56,6 +73,8 @@ impl Sequential {
             seed: 0,
             compiled: None,
             bufs: Buffers::default(),
+            history: History::default(),
+            resume: None,
         }
     }
 
@@ -230,6 +249,25 @@ impl Sequential {
             p.value.data_mut().copy_from_slice(w.data());
         }
         Ok(())
+    }
+
+    /// The History of the latest `fit` (Keras's `model.history`). During `fit`, callbacks
+    /// see it grow: it holds every epoch recorded so far, including those of a continued or
+    /// restored run.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Makes the running `fit` continue after the epochs of `restored` (its History),
+    /// as [`BackupAndRestore`](crate::callbacks::BackupAndRestore) does. Only meaningful in
+    /// `on_train_begin`; the caller has already restored the weights and optimizer state.
+    pub fn resume_after(&mut self, restored: History) {
+        self.resume = Some(restored);
+    }
+
+    /// The optimizer, once compiled.
+    pub fn optimizer(&self) -> Option<&dyn Optimizer> {
+        self.compiled.as_ref().map(|c| c.optimizer.as_ref())
     }
 
     /// The optimizer, once compiled (to read or change its learning rate, say).

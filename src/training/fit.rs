@@ -44,6 +44,7 @@ impl Sequential {
             initial_epoch,
             validation_freq,
             mut callbacks,
+            history: continued,
         } = options;
 
         // 1. Check the arguments and the data, and choose the validation samples.
@@ -79,13 +80,19 @@ impl Sequential {
         self.bufs.order.extend_from_slice(&train_rows);
 
         let params = FitParams { epochs, initial_epoch, steps, train_samples: train_n, batch_size, verbose };
-        let mut history = History { steps_per_epoch: steps, train_samples: train_n, batch_size, ..History::default() };
+        let counts = |h: History| History { steps_per_epoch: steps, train_samples: train_n, batch_size, ..h };
+        self.history = counts(continued.unwrap_or_default());
+        self.resume = None;
         let mut progbar = ProgbarLogger::new(verbose);
         let mut logs = Logs::new();
         let mut stop = each(&mut callbacks, &mut progbar, |cb| cb.on_train_begin(self, &params))?;
 
-        // 3. The epochs.
+        // 3. The epochs, from where a restored backup (BackupAndRestore) left off, if any.
         let mut epoch = initial_epoch;
+        if let Some(restored) = self.resume.take() {
+            epoch = restored.next_epoch();
+            self.history = counts(restored);
+        }
         while epoch < epochs && !stop {
             stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_epoch_begin(self, epoch))?;
             self.reset_metrics();
@@ -100,7 +107,7 @@ impl Sequential {
                 self.gather_batch(x, y, lo, hi);
                 loss_sum += self.train_step();
                 seen += hi - lo;
-                history.weight_updates += 1;
+                self.history.weight_updates += 1;
                 self.write_metrics(&mut logs, "", loss_sum / seen as f64);
                 stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_end(self, step, &logs))?;
                 if stop {
@@ -124,7 +131,7 @@ impl Sequential {
             for cb in callbacks.iter_mut() {
                 stop |= cb.on_epoch_end(self, epoch, &mut logs)? == Control::Stop;
             }
-            history.record(epoch, &logs);
+            self.history.record(epoch, &logs);
             stop |= progbar.on_epoch_end(self, epoch, &mut logs)? == Control::Stop;
             epoch += 1;
         }
@@ -137,12 +144,12 @@ impl Sequential {
 
         // 5. The summary block.
         if verbose > 0 {
-            println!("{}", history.summary(started.elapsed().as_secs_f64()));
+            println!("{}", self.history.summary(started.elapsed().as_secs_f64()));
             for line in callbacks.iter().filter_map(|cb| cb.summary()) {
                 println!("  {line}");
             }
         }
-        Ok(history)
+        Ok(self.history.clone())
     }
 
     /// Sets the epoch's sample order: the training rows in order, or shuffled by an order that

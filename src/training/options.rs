@@ -1,7 +1,7 @@
 //! `FitOptions`: the arguments of `fit`, with Keras's defaults.
 
 use super::SplitMode;
-use crate::callbacks::Callback;
+use crate::callbacks::{Callback, History};
 use crate::tensor::Tensor;
 
 /// The arguments of [`Sequential::fit`](crate::Sequential::fit), with Keras's defaults:
@@ -24,6 +24,7 @@ pub struct FitOptions<'a> {
     pub(crate) initial_epoch: usize,
     pub(crate) validation_freq: usize,
     pub(crate) callbacks: Vec<&'a mut dyn Callback>,
+    pub(crate) history: Option<History>,
 }
 
 impl Default for FitOptions<'_> {
@@ -39,6 +40,7 @@ impl Default for FitOptions<'_> {
             initial_epoch: 0,
             validation_freq: 1,
             callbacks: Vec::new(),
+            history: None,
         }
     }
 }
@@ -93,6 +95,27 @@ impl<'a> FitOptions<'a> {
     /// Validate every `n` epochs (default 1): after epochs whose 1-based number divides by `n`.
     pub fn validation_freq(mut self, n: usize) -> Self {
         self.validation_freq = n;
+        self
+    }
+    /// Continues `history`, the History of an earlier `fit`: training starts at the epoch after
+    /// its last (`initial_epoch`, which a later call may still override) and the returned
+    /// History holds the earlier epochs followed by the new ones, so a run trained in several
+    /// calls has one whole learning curve. (Keras returns a fresh History per call.)
+    ///
+    /// ```
+    /// # use minibatch::{datasets, layers::Dense, FitOptions, Sequential};
+    /// # let d = datasets::load("blobs", 0).unwrap();
+    /// # let mut model = Sequential::new().add(Dense::new(3).activation("softmax"));
+    /// # model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    /// let first = model.fit(&d.x_train, &d.y_train, FitOptions::new().epochs(3).verbose(0)).unwrap();
+    /// let whole = model
+    ///     .fit(&d.x_train, &d.y_train, FitOptions::new().epochs(5).verbose(0).continue_history(first))
+    ///     .unwrap();
+    /// assert_eq!(whole.epoch, [0, 1, 2, 3, 4]);
+    /// ```
+    pub fn continue_history(mut self, history: History) -> Self {
+        self.initial_epoch = history.next_epoch();
+        self.history = Some(history);
         self
     }
     /// Adds a callback; it stays the caller's, to read afterwards.

@@ -1,0 +1,96 @@
+//! Crash-safe file writes: write a temporary file beside the target, sync it, rename it over
+//! the target, sync the directory. A kill at any moment leaves either the previous file or the
+//! new one, complete, never a mixture.
+//!
+//! ```
+//! # let dir = std::env::temp_dir().join(format!("minibatch-doc-atomic-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! minibatch::saving::write_atomic(&dir.join("notes.txt"), b"hello").unwrap();
+//! assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"hello");
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The marker in the names of temporary files: `.NAME.tmp-PID`.
+const TEMP_MARK: &str = ".tmp-";
+
+/// Writes `bytes` to `path` atomically (see the [module docs](self)). Creates missing parent
+/// directories.
+///
+/// # Errors
+/// [`Error::Io`] naming `path`; the temporary file is removed and `path` is left as it was.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = parent_dir(path);
+    let name = path.file_name().ok_or_else(|| Error::Io {
+        path: path.display().to_string(),
+        message: "expected a file path, received a directory".into(),
+    })?;
+    let tmp = dir.join(format!(".{}{TEMP_MARK}{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        std::fs::create_dir_all(&dir)?;
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        // The rename is durable once the directory entry is.
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| Error::io(path, &e))
+}
+
+/// Whether `name` is one of [`write_atomic`]'s temporary files.
+pub fn is_temp_file(name: &str) -> bool {
+    name.starts_with('.') && name.contains(TEMP_MARK)
+}
+
+/// Removes temporary files a killed writer left in `dir` (not those of live writers in this
+/// process). Missing directories are fine.
+pub fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let own = format!("{TEMP_MARK}{}", std::process::id());
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_temp_file(&name) && !name.ends_with(&own) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The directory `path` lies in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_file_and_leaves_no_temporary() {
+        let dir = std::env::temp_dir().join(format!("minibatch-atomic-{}", std::process::id()));
+        let path = dir.join("sub").join("f.bin");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let names: Vec<String> = std::fs::read_dir(dir.join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["f.bin"]);
+        std::fs::write(dir.join("sub").join(".f.bin.tmp-1"), b"half").unwrap();
+        remove_stale_temp_files(&dir.join("sub"));
+        assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,61 @@
+//! Saving and loading: model files, weights files, and the crash-safe writes under them.
+//!
+//! # The files
+//! Every file is a [safetensors](https://huggingface.co/docs/safetensors/) file: an 8-byte
+//! header length, a JSON header, then the raw little-endian tensors. PyTorch
+//! (`safetensors.torch.load_file`) and Hugging Face tools read them as they are.
+//!
+//! - [`Sequential::save`](crate::Sequential::save) writes the weights, the layers'
+//!   non-trainable state and the optimizer's state, and puts a JSON document in the header's
+//!   `__metadata__` under `minibatch`: `format_version`, `model` (the architecture, as
+//!   Keras's `get_config()`: `{"class_name": "Sequential", "config": {"seed", "input_shape",
+//!   "layers": [{"class_name": "Dense", "config": {"units": 512, "activation": ...}}]}}`),
+//!   `compile` (optimizer config with the current learning rate, loss, metrics) and
+//!   `optimizer_iterations`. [`Sequential::load`](crate::Sequential::load) rebuilds the model.
+//! - [`Sequential::save_weights`](crate::Sequential::save_weights) writes the weights and
+//!   layer state alone; [`Sequential::load_weights`](crate::Sequential::load_weights) reads
+//!   them by name into a model built in code, including files exported by PyTorch.
+//! - Every file minibatch writes also carries a CRC-32 (`minibatch_crc32`) over its document
+//!   and tensors, so a flipped bit is reported instead of loaded.
+//!
+//! # Tensor names and layouts
+//! | what | name | type, shape |
+//! |---|---|---|
+//! | Dense kernel | `{layer}/kernel` | F32 `[in, units]`: Keras's layout, the transpose of PyTorch's `Linear.weight` |
+//! | Dense bias | `{layer}/bias` | F32 `[units]` |
+//! | Dropout's mask generator | `{layer}/seed_generator_state` | U64 `[4]` (optional when loading) |
+//! | optimizer state | `optimizer/{slot}/{layer}/{param}` | F32, the parameter's shape; slots are Keras's names: `momentum`, `velocity`, `average_gradient` |
+//!
+//! Layer names are the model's (`dense`, `dense_1`, ...; see
+//! [`Sequential::summary`](crate::Sequential::summary)). F64 tensors are converted on load.
+//!
+//! # Crash safety
+//! Every file is written by [`write_atomic`]: to a temporary file beside the target
+//! (`.NAME.tmp-PID`), synced, then renamed over the target. A kill at any moment leaves the
+//! previous good file in place; the callbacks that write files remove temporary files a killed
+//! run left behind when training begins.
+
+mod atomic;
+mod model_file;
+mod tensor_file;
+
+pub use atomic::{is_temp_file, remove_stale_temp_files, write_atomic};
+pub use model_file::FORMAT_VERSION;
+pub(crate) use tensor_file::{read, write};
+
+/// Reads every float tensor of a safetensors file, by name in name order (F64 converted to
+/// F32, integer tensors left out): inputs or weights exported from NumPy or PyTorch.
+///
+/// # Errors
+/// As loading a model file: [`crate::Error::Io`], or [`crate::Error::Format`] naming the file.
+pub fn load_tensors(path: impl AsRef<std::path::Path>) -> crate::Result<Vec<(String, crate::Tensor)>> {
+    let file = read(path.as_ref())?;
+    Ok(file
+        .tensors
+        .into_iter()
+        .filter_map(|(name, s)| match s {
+            crate::layers::State::F32(t) => Some((name, t)),
+            crate::layers::State::U64(_) => None,
+        })
+        .collect())
+}

@@ -1,0 +1,347 @@
+//! `save`, `load`, `save_weights`, `load_weights` on a [`Sequential`] model.
+
+use super::tensor_file::{self, TensorFile};
+use crate::error::{Error, Result};
+use crate::layers::State;
+use crate::losses::Loss;
+use crate::models::Sequential;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The version of the document minibatch writes; files of a later version are refused.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The prefix of optimizer tensors.
+const OPTIMIZER: &str = "optimizer/";
+
+impl Sequential {
+    /// Saves the model to one safetensors file: the architecture and compile configuration as
+    /// JSON, the weights, the layers' non-trainable state, and the optimizer's state (Keras's
+    /// `model.save`). The write is crash-safe. See [`crate::saving`] for the layout.
+    ///
+    /// ```
+    /// use minibatch::{layers::Dense, Sequential};
+    /// # let dir = std::env::temp_dir().join(format!("minibatch-doc-save-{}", std::process::id()));
+    /// let mut model = Sequential::new().input_shape(&[4]).add(Dense::new(3).activation("softmax"));
+    /// model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    /// model.save(dir.join("model.safetensors")).unwrap();
+    /// let loaded = Sequential::load(dir.join("model.safetensors")).unwrap();
+    /// assert_eq!(loaded.get_weights(), model.get_weights());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::State`] for a model not built, or with a layer or optimizer that cannot be
+    /// saved (it gives no config; [`Sequential::save_weights`] still works); [`Error::Io`].
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let (tensors, doc) = self.snapshot(Value::Null)?;
+        tensor_file::write(path.as_ref(), &tensors, &doc)
+    }
+
+    /// Rebuilds a model [`Sequential::save`] wrote: layers, weights and state, compiled with
+    /// the saved optimizer (and its state), loss and metrics when it was compiled.
+    ///
+    /// # Errors
+    /// [`Error::Io`] for a missing file; [`Error::Format`] naming the file for a truncated or
+    /// corrupt one, a weights-only file, or tensors that do not fit the architecture.
+    pub fn load(path: impl AsRef<Path>) -> Result<Sequential> {
+        let path = path.as_ref();
+        let file = tensor_file::read(path)?;
+        let doc = file.doc.as_ref().filter(|d| d.get("model").is_some()).ok_or_else(|| {
+            Error::format(path, "holds weights only, no model configuration: build the model and use load_weights")
+        })?;
+        check_version(path, doc)?;
+        let mut model = Sequential::from_doc(doc).map_err(|e| Error::format(path, e.to_string()))?;
+        model.restore(path, &file)?;
+        Ok(model)
+    }
+
+    /// Saves the weights and the layers' non-trainable state alone (Keras's `save_weights`),
+    /// crash-safely, under the names [`crate::saving`] documents.
+    ///
+    /// # Errors
+    /// [`Error::State`] for a model not built; [`Error::Io`].
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        let tensors = self.weight_tensors()?;
+        tensor_file::write(path.as_ref(), &tensors, &json!({ "format_version": FORMAT_VERSION, "kind": "weights" }))
+    }
+
+    /// Loads weights by name from a safetensors file: one [`Sequential::save_weights`] or
+    /// [`Sequential::save`] wrote, or one exported elsewhere under the same names (see
+    /// [`crate::saving`]). F64 tensors are converted. Optimizer tensors are ignored; a
+    /// layer's non-trainable state is loaded when present.
+    ///
+    /// A model not yet built but given an `input_shape` is built first. Everything is checked
+    /// before anything changes: on error the weights are as they were.
+    ///
+    /// # Errors
+    /// [`Error::State`] for a model not built; [`Error::Format`] naming the file and the tensor
+    /// for a missing weight, a wrong shape, or a tensor the model has no place for (a file of
+    /// another architecture).
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if let (false, Some(shape)) = (self.is_built(), self.get_input_shape().map(<[usize]>::to_vec)) {
+            self.build(&shape)?;
+        }
+        self.require_built("load weights")?;
+        let file = tensor_file::read(path)?;
+        if let Some(doc) = &file.doc {
+            check_version(path, doc)?;
+        }
+        let plan = self.plan_weights(path, &file)?;
+        self.apply_weights(plan);
+        Ok(())
+    }
+
+    /// The model's configuration document: `{"class_name": "Sequential", "config": {...}}`.
+    ///
+    /// # Errors
+    /// [`Error::State`] for a model not built or a layer that cannot be saved.
+    pub fn to_config(&self) -> Result<Value> {
+        self.require_built("save")?;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                let config = l.config().ok_or_else(|| {
+                    Error::State(format!(
+                        "layer {} ({}) cannot be saved as a model file: it gives no config (save_weights still works)",
+                        l.name(),
+                        l.kind()
+                    ))
+                })?;
+                Ok(json!({ "class_name": l.kind(), "config": config }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(json!({
+            "class_name": "Sequential",
+            "config": { "seed": self.seed, "input_shape": self.shapes[0], "layers": layers },
+        }))
+    }
+
+    /// Everything [`Sequential::save`] writes: the tensors and the document, with `training`
+    /// (a resumable run's position) under its own key.
+    pub(crate) fn snapshot(&self, training: Value) -> Result<(BTreeMap<String, State>, Value)> {
+        let mut tensors = self.weight_tensors()?;
+        let mut doc = json!({ "format_version": FORMAT_VERSION, "kind": "model", "model": self.to_config()? });
+        if let Some(c) = &self.compiled {
+            let optimizer = c.optimizer.config().ok_or_else(|| {
+                Error::State(format!(
+                    "optimizer {} cannot be saved: it gives no config (save_weights saves the weights alone)",
+                    c.optimizer.name()
+                ))
+            })?;
+            let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
+            doc["compile"] = json!({ "optimizer": optimizer, "loss": c.loss, "metrics": metrics });
+            doc["optimizer_iterations"] = json!(c.optimizer.iterations());
+            let names = self.param_names();
+            for (slot, values) in c.optimizer.slots() {
+                for (i, v) in values.iter().enumerate() {
+                    let shape = self.param_shape(i);
+                    let t = crate::Tensor::from_vec(&shape, v.clone()).expect("a slot has its parameter's size");
+                    tensors.insert(format!("{OPTIMIZER}{slot}/{}", names[i]), State::F32(t));
+                }
+            }
+        }
+        if !training.is_null() {
+            doc["training"] = training;
+        }
+        Ok((tensors, doc))
+    }
+
+    /// Restores the weights, layer state and (when compiled) optimizer state from `file`,
+    /// checking everything before changing anything.
+    pub(crate) fn restore(&mut self, path: &Path, file: &TensorFile) -> Result<()> {
+        let weights = self.plan_weights(path, file)?;
+        let iterations = file.doc.as_ref().and_then(|d| d.get("optimizer_iterations")).and_then(Value::as_u64);
+        let mut slots: Vec<(&'static str, usize, &[f32])> = Vec::new();
+        if let Some(c) = &self.compiled {
+            let names = self.param_names();
+            for (slot, values) in c.optimizer.slots() {
+                for (i, v) in values.iter().enumerate() {
+                    let name = format!("{OPTIMIZER}{slot}/{}", names[i]);
+                    match file.tensors.get(&name) {
+                        Some(State::F32(t)) if t.len() == v.len() => slots.push((slot, i, t.data())),
+                        Some(State::F32(t)) => {
+                            return Err(Error::format(
+                                path,
+                                format!("tensor {name} holds {} values: expected {}", t.len(), v.len()),
+                            ))
+                        }
+                        Some(State::U64(_)) => {
+                            return Err(Error::format(
+                                path,
+                                format!("tensor {name} is an integer tensor: expected F32"),
+                            ))
+                        }
+                        None => return Err(Error::format(path, format!("missing optimizer tensor {name}"))),
+                    }
+                }
+            }
+        }
+        self.apply_weights(weights);
+        if let Some(c) = self.compiled.as_mut() {
+            let mut targets = c.optimizer.slots_mut();
+            for (slot, i, data) in slots {
+                let (_, values) = targets.iter_mut().find(|(s, _)| *s == slot).expect("slot listed above");
+                values[i].copy_from_slice(data);
+            }
+            drop(targets);
+            if let Some(n) = iterations {
+                c.optimizer.set_iterations(n);
+            }
+        }
+        Ok(())
+    }
+
+    /// `layer/param` for every parameter, in [`Sequential::get_weights`] order.
+    pub(crate) fn param_names(&self) -> Vec<String> {
+        self.layers.iter().flat_map(|l| l.params().iter().map(move |p| format!("{}/{}", l.name(), p.name))).collect()
+    }
+
+    fn param_shape(&self, i: usize) -> Vec<usize> {
+        self.layers.iter().flat_map(|l| l.params()).nth(i).expect("index of a parameter").value.shape().to_vec()
+    }
+
+    fn require_built(&self, what: &str) -> Result<()> {
+        if self.is_built() {
+            Ok(())
+        } else {
+            Err(Error::State(format!(
+                "cannot {what}: the model is not built (call build, compile it with an input_shape, or fit it first)"
+            )))
+        }
+    }
+
+    /// The weights and layer state by name.
+    fn weight_tensors(&self) -> Result<BTreeMap<String, State>> {
+        self.require_built("save")?;
+        let mut out = BTreeMap::new();
+        for layer in &self.layers {
+            for p in layer.params() {
+                out.insert(format!("{}/{}", layer.name(), p.name), State::F32(p.value.clone()));
+            }
+            for (name, state) in layer.state() {
+                out.insert(format!("{}/{name}", layer.name()), state);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks `file` against the model's weights and state; returns what to copy where.
+    fn plan_weights<'f>(&self, path: &Path, file: &'f TensorFile) -> Result<WeightPlan<'f>> {
+        let mut plan = WeightPlan::default();
+        let mut known: Vec<String> = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        for (li, layer) in self.layers.iter().enumerate() {
+            for (pi, p) in layer.params().iter().enumerate() {
+                let name = format!("{}/{}", layer.name(), p.name);
+                match file.tensors.get(&name) {
+                    Some(State::F32(t)) if t.shape() == p.value.shape() => plan.params.push((li, pi, t.data())),
+                    Some(State::F32(t)) => {
+                        return Err(Error::format(
+                            path,
+                            format!("tensor {name} has shape {:?}: the model expects {:?}", t.shape(), p.value.shape()),
+                        ))
+                    }
+                    Some(State::U64(_)) => {
+                        return Err(Error::format(path, format!("tensor {name} is an integer tensor: expected F32")))
+                    }
+                    None => missing.push(name.clone()),
+                }
+                known.push(name);
+            }
+            for (sname, current) in layer.state() {
+                let name = format!("{}/{sname}", layer.name());
+                if let Some(value) = file.tensors.get(&name) {
+                    let fits = match (&current, value) {
+                        (State::F32(a), State::F32(b)) => a.shape() == b.shape(),
+                        (State::U64(a), State::U64(b)) => a.len() == b.len(),
+                        _ => false,
+                    };
+                    if !fits {
+                        return Err(Error::format(path, format!("tensor {name} does not fit the layer's {sname}")));
+                    }
+                    plan.states.push((li, sname, value));
+                }
+                known.push(name);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::format(path, format!("missing weight tensors: {}", missing.join(", "))));
+        }
+        let extra: Vec<&str> = file
+            .tensors
+            .keys()
+            .filter(|k| !k.starts_with(OPTIMIZER) && !known.contains(k))
+            .map(|k| k.as_str())
+            .collect();
+        if !extra.is_empty() {
+            return Err(Error::format(
+                path,
+                format!(
+                    "tensors the model has no place for: {} (was the file made for another architecture? the model has {})",
+                    extra.join(", "),
+                    known.join(", ")
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+
+    fn apply_weights(&mut self, plan: WeightPlan<'_>) {
+        for (li, pi, data) in plan.params {
+            self.layers[li].params_mut()[pi].value.data_mut().copy_from_slice(data);
+        }
+        for (li, name, value) in plan.states {
+            self.layers[li].set_state(name, value).expect("checked against the layer's state");
+        }
+    }
+
+    /// A model (built, compiled when the document says so) from a saved document.
+    fn from_doc(doc: &Value) -> Result<Sequential> {
+        let model = doc.get("model").ok_or_else(|| Error::State("no model configuration in the file".into()))?;
+        let config = model.get("config").filter(|_| model.get("class_name") == Some(&json!("Sequential")));
+        let config = config.ok_or_else(|| Error::State("the model configuration is not a Sequential model".into()))?;
+        let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
+        let input_shape: Vec<usize> = config
+            .get("input_shape")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .ok_or_else(|| Error::State("the model configuration has no input_shape".into()))?;
+        let mut m = Sequential::new().seed(seed);
+        for layer in config.get("layers").and_then(Value::as_array).into_iter().flatten() {
+            let class = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
+            m.push(crate::layers::from_config(class, layer.get("config").unwrap_or(&Value::Null))?);
+        }
+        m.build(&input_shape)?;
+        if let Some(c) = doc.get("compile") {
+            let optimizer = crate::optimizers::from_config(c.get("optimizer").unwrap_or(&Value::Null))?;
+            let loss: Loss = serde_json::from_value(c.get("loss").cloned().unwrap_or(Value::Null))
+                .map_err(|e| Error::State(format!("the saved loss: {e}")))?;
+            let metrics: Vec<String> = serde_json::from_value(c.get("metrics").cloned().unwrap_or(json!([])))
+                .map_err(|e| Error::State(format!("the saved metrics: {e}")))?;
+            let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
+            m.compile(optimizer, loss, &metrics)?;
+        }
+        Ok(m)
+    }
+}
+
+/// What [`Sequential::load_weights`] copies: parameters by (layer, index), state by name.
+#[derive(Default)]
+struct WeightPlan<'f> {
+    params: Vec<(usize, usize, &'f [f32])>,
+    states: Vec<(usize, &'static str, &'f State)>,
+}
+
+fn check_version(path: &Path, doc: &Value) -> Result<()> {
+    match doc.get("format_version").and_then(Value::as_u64) {
+        Some(v) if v <= FORMAT_VERSION => Ok(()),
+        Some(v) => Err(Error::format(
+            path,
+            format!("written by a newer minibatch (format_version {v}; this one reads up to {FORMAT_VERSION})"),
+        )),
+        None => Err(Error::format(path, "corrupt model document: no format_version")),
+    }
+}

@@ -1,0 +1,214 @@
+//! Model files and weights files: round trips, resuming from a saved optimizer, and every
+//! kind of bad file giving an error that names it.
+
+use crate::common::{random, temp_dir};
+use minibatch::layers::{Dense, Dropout};
+use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
+use minibatch::optimizers::{Adam, RMSprop, SGD};
+use minibatch::{datasets, Error, FitOptions, Sequential, Tensor};
+
+fn mlp(seed: u64) -> Sequential {
+    Sequential::new()
+        .seed(seed)
+        .input_shape(&[2])
+        .add(Dense::new(16).activation("relu"))
+        .add(Dropout::new(0.2))
+        .add(Dense::new(3).activation("softmax"))
+}
+
+fn bits(ts: &[Tensor]) -> Vec<Vec<u32>> {
+    ts.iter().map(|t| t.data().iter().map(|v| v.to_bits()).collect()).collect()
+}
+
+#[test]
+fn save_then_load_gives_the_same_model_predictions_and_metrics() {
+    let d = datasets::load("spirals", 0).unwrap();
+    let mut model = mlp(1);
+    model.compile(RMSprop::new(0.01).momentum(0.5), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    model.fit(&d.x_train, &d.y_train, FitOptions::new().epochs(2).verbose(0)).unwrap();
+    let dir = temp_dir("save-load");
+    let path = dir.join("model.safetensors");
+    model.save(&path).unwrap();
+
+    let mut loaded = Sequential::load(&path).unwrap();
+    assert_eq!(bits(&loaded.get_weights()), bits(&model.get_weights()));
+    assert_eq!(loaded.summary().unwrap(), model.summary().unwrap());
+    assert_eq!(loaded.optimizer().unwrap().iterations(), model.optimizer().unwrap().iterations());
+    assert_eq!(loaded.optimizer().unwrap().learning_rate(), 0.01);
+    let (p, q) = (model.predict(&d.x_test, 64).unwrap(), loaded.predict(&d.x_test, 64).unwrap());
+    assert_eq!(bits(&[p]), bits(&[q]));
+    assert_eq!(model.evaluate(&d.x_test, &d.y_test, 64).unwrap(), loaded.evaluate(&d.x_test, &d.y_test, 64).unwrap());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_saved_run_continues_exactly_as_an_uninterrupted_one() {
+    // Optimizer moments, step count, the schedule and dropout's generator all come back.
+    let d = datasets::load("moons", 0).unwrap();
+    let compile = |m: &mut Sequential| {
+        let opt = Scheduled::new(Adam::new(0.01), ExponentialDecay::new(0.01, 10, 0.5));
+        m.compile(opt, "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    };
+    let options = || FitOptions::new().batch_size(16).verbose(0);
+
+    let mut straight = mlp(3);
+    compile(&mut straight);
+    let whole = straight.fit(&d.x_train, &d.y_train, options().epochs(4)).unwrap();
+
+    let dir = temp_dir("continue");
+    let mut first = mlp(3);
+    compile(&mut first);
+    let h = first.fit(&d.x_train, &d.y_train, options().epochs(2)).unwrap();
+    first.save(dir.join("half.safetensors")).unwrap();
+    drop(first);
+    let mut second = Sequential::load(dir.join("half.safetensors")).unwrap();
+    let resumed = second.fit(&d.x_train, &d.y_train, options().epochs(4).continue_history(h)).unwrap();
+
+    assert_eq!(bits(&second.get_weights()), bits(&straight.get_weights()));
+    assert_eq!(resumed.epoch, whole.epoch);
+    assert_eq!(format!("{:?}", resumed.history), format!("{:?}", whole.history));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn weights_files_load_by_name_and_every_optimizer_round_trips() {
+    let dir = temp_dir("weights");
+    let mut a = mlp(5);
+    a.compile(SGD::new(0.1).momentum(0.9).nesterov(true), "sparse_categorical_crossentropy", &[]).unwrap();
+    a.save_weights(dir.join("w.safetensors")).unwrap();
+    let mut b = mlp(6);
+    assert_ne!(bits(&a.get_weights()), bits(&b.get_weights()));
+    b.load_weights(dir.join("w.safetensors")).unwrap();
+    assert_eq!(bits(&a.get_weights()), bits(&b.get_weights()));
+    // A weights file is not a model file, and says so.
+    let err = Sequential::load(dir.join("w.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("weights only") && err.contains("w.safetensors"), "{err}");
+    // A model file's weights load into a model built in code.
+    a.save(dir.join("m.safetensors")).unwrap();
+    let mut c = mlp(7);
+    c.load_weights(dir.join("m.safetensors")).unwrap();
+    assert_eq!(bits(&a.get_weights()), bits(&c.get_weights()));
+    let loaded = Sequential::load(dir.join("m.safetensors")).unwrap();
+    let config = loaded.optimizer().unwrap().config().unwrap();
+    assert_eq!(config["class_name"], "SGD");
+    assert_eq!(config["config"]["nesterov"], true);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn files_of_another_architecture_are_refused_and_leave_the_model_unchanged() {
+    let dir = temp_dir("mismatch");
+    let path = dir.join("w.safetensors");
+    let mut source = mlp(1);
+    source.build(&[2]).unwrap();
+    source.save_weights(&path).unwrap();
+
+    let wider = Sequential::new().input_shape(&[2]).add(Dense::new(17).activation("relu")).add(Dense::new(3));
+    let mut wider = wider;
+    wider.build(&[2]).unwrap();
+    let before = bits(&wider.get_weights());
+    let err = wider.load_weights(&path).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("w.safetensors") && msg.contains("dense/kernel") && msg.contains("[2, 16]"), "{msg}");
+    assert_eq!(bits(&wider.get_weights()), before, "nothing changed");
+
+    let mut deeper = Sequential::new().input_shape(&[2]).add(Dense::new(16)).add(Dense::new(3)).add(Dense::new(3));
+    deeper.build(&[2]).unwrap();
+    let msg = deeper.load_weights(&path).unwrap_err().to_string();
+    assert!(msg.contains("missing weight tensors: dense_2/kernel, dense_2/bias"), "{msg}");
+
+    let mut shallower = Sequential::new().input_shape(&[2]).add(Dense::new(16)).add(Dense::new(3));
+    shallower.build(&[2]).unwrap();
+    // mlp's dropout state has no place in a model without dropout
+    let msg = shallower.load_weights(&path).unwrap_err().to_string();
+    assert!(msg.contains("no place for: dropout/seed_generator_state"), "{msg}");
+
+    let mut unbuilt = Sequential::new().add(Dense::new(3));
+    assert!(matches!(unbuilt.load_weights(&path), Err(Error::State(_))));
+    assert!(matches!(Sequential::load(dir.join("absent.safetensors")), Err(Error::Io { .. })));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn truncated_and_bit_flipped_files_are_reported_never_loaded() {
+    let dir = temp_dir("corrupt");
+    let mut model =
+        Sequential::new().seed(2).input_shape(&[3]).add(Dense::new(4).activation("tanh")).add(Dropout::new(0.1));
+    model.compile("adam", "mse", &["mae"]).unwrap();
+    let good = dir.join("good.safetensors");
+    model.save(&good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let bad = dir.join("bad.safetensors");
+
+    for len in [0, 4, 8, 9, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&bad, &bytes[..len]).unwrap();
+        let err = Sequential::load(&bad).expect_err("a truncated file must not load");
+        assert!(matches!(err, Error::Format { .. }) && err.to_string().contains("bad.safetensors"), "{len}: {err}");
+        let mut m = model_like();
+        assert!(m.load_weights(&bad).is_err());
+    }
+    // Every single flipped bit, anywhere in the file: header, JSON document, tensor bytes.
+    for i in 0..bytes.len() {
+        let mut flipped = bytes.clone();
+        flipped[i] ^= 1 << (i % 8);
+        std::fs::write(&bad, &flipped).unwrap();
+        match Sequential::load(&bad) {
+            Err(Error::Format { path, .. }) => assert!(path.ends_with("bad.safetensors")),
+            Err(other) => panic!("byte {i}: expected a format error, received {other:?}"),
+            Ok(_) => panic!("byte {i}: a file with a flipped bit loaded"),
+        }
+    }
+    let mut m = model_like();
+    let msg = m.load_weights(&bad).unwrap_err().to_string();
+    assert!(msg.contains("bad.safetensors"), "{msg}");
+    std::fs::remove_dir_all(dir).unwrap();
+
+    fn model_like() -> Sequential {
+        let mut m = Sequential::new().input_shape(&[3]).add(Dense::new(4).activation("tanh")).add(Dropout::new(0.1));
+        m.build(&[3]).unwrap();
+        m
+    }
+}
+
+#[test]
+fn unsaveable_models_say_why_and_still_save_weights() {
+    let dir = temp_dir("unsaveable");
+    let m = Sequential::new().add(Dense::new(2));
+    let err = m.save(dir.join("m.safetensors")).unwrap_err();
+    assert!(err.to_string().contains("not built"), "{err}");
+    // A user's own layer gives no config: the model file cannot name it, the weights file can.
+    let (probe, _) = crate::common::Probe::new();
+    let mut m = Sequential::new().input_shape(&[3]).add(Dense::new(2)).add(probe);
+    m.build(&[3]).unwrap();
+    let err = m.save(dir.join("m.safetensors")).unwrap_err().to_string();
+    assert!(err.contains("probe (Probe) cannot be saved") && err.contains("save_weights"), "{err}");
+    assert!(!dir.join("m.safetensors").exists());
+    m.save_weights(dir.join("w.safetensors")).unwrap();
+    let before = bits(&m.get_weights());
+    m.set_weights(&[random(&[3, 2], 1), random(&[2], 2)]).unwrap();
+    m.load_weights(dir.join("w.safetensors")).unwrap();
+    assert_eq!(bits(&m.get_weights()), before);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Weights exported by PyTorch's `safetensors.torch.save_file` from a 4-8-3 MLP (see
+/// `tests/fixtures/make_torch_mlp.py`) give PyTorch's predictions.
+#[test]
+fn pytorch_exported_weights_give_pytorch_predictions() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut model = Sequential::new()
+        .input_shape(&[4])
+        .add(Dense::new(8).activation("relu"))
+        .add(Dense::new(3).activation("softmax"));
+    model.build(&[4]).unwrap();
+    model.load_weights(fixtures.join("torch_mlp.safetensors")).unwrap();
+    let io = minibatch::saving::load_tensors(fixtures.join("torch_mlp_io.safetensors")).unwrap();
+    let get = |name: &str| io.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let (x, expected) = (get("x"), get("probabilities"));
+    let p = model.predict(&x, 32).unwrap();
+    assert_eq!(p.shape(), expected.shape());
+    for (a, b) in p.data().iter().zip(expected.data()) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs PyTorch's {b}");
+    }
+}
