@@ -11,23 +11,28 @@
 //! Hooks run in order: the user's callbacks as given, then the History, then the progress bar.
 //! Epoch numbers are 0-based here as in Keras's hooks; messages print them 1-based.
 
+mod backup_and_restore;
 mod csv_logger;
 mod early_stopping;
+mod filepath;
 mod history;
 mod lambda;
 mod learning_rate_scheduler;
 mod logs;
+mod model_checkpoint;
 mod monitor;
 mod progbar;
 mod reduce_lr_on_plateau;
 mod terminate_on_nan;
 
+pub use backup_and_restore::{BackupAndRestore, BACKUP_FILE};
 pub use csv_logger::CSVLogger;
 pub use early_stopping::{EarlyStopping, Mode};
 pub use history::History;
 pub use lambda::LambdaCallback;
 pub use learning_rate_scheduler::LearningRateScheduler;
 pub use logs::Logs;
+pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
 pub use progbar::ProgbarLogger;
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
 pub use terminate_on_nan::TerminateOnNaN;

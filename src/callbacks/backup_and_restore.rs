@@ -1,0 +1,136 @@
+//! `BackupAndRestore`: resume training after a crash or a kill.
+//!
+//! At the end of every epoch the callback writes one file, `backup_dir/backup.safetensors`
+//! (crash-safely, see [`crate::saving`]): the weights, the layers' state (dropout's random
+//! generator), the optimizer's state (moments, step count, learning rate), the History so far
+//! and the number of the next epoch. When `fit` begins and that file exists, it is loaded and
+//! training goes on from the epoch after the last completed one, with the History continued.
+//! Shuffles depend only on the seed and the epoch number, so a run killed and restarted with
+//! the same command (same seed and thread count) ends with the same weights, bit for bit, as
+//! one never interrupted. When training ends the backup is deleted (`delete_checkpoint`).
+//!
+//! As in Keras: list it among the callbacks of every attempt of the same run; other
+//! callbacks' own state (EarlyStopping's patience count) is not backed up. Departures: the
+//! History is restored too, so the resumed run's learning curve is whole; the backup is one
+//! file, so weights and progress can never disagree; only `save_freq="epoch"` is offered
+//! (the last completed epoch is what resumes). The file also records the model's
+//! configuration, and a backup made by a different model is refused. Put it *last* in the
+//! callback list so the History it saves includes what earlier callbacks add to the logs
+//! (`learning_rate`).
+//!
+//! ```
+//! use minibatch::callbacks::BackupAndRestore;
+//! let backup = BackupAndRestore::new("runs/mnist/backup");
+//! ```
+
+use super::{Callback, Control, FitParams, History, Logs};
+use crate::error::{Error, Result};
+use crate::models::Sequential;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// The file name inside the backup directory.
+pub const BACKUP_FILE: &str = "backup.safetensors";
+
+/// Backs training up every epoch and resumes it. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct BackupAndRestore {
+    dir: PathBuf,
+    delete_checkpoint: bool,
+    history: History,
+    resumed_at: Option<usize>,
+}
+
+impl BackupAndRestore {
+    /// Backs up into `backup_dir` (created when needed); Keras's default
+    /// `delete_checkpoint=True`.
+    pub fn new(backup_dir: impl Into<PathBuf>) -> Self {
+        BackupAndRestore {
+            dir: backup_dir.into(),
+            delete_checkpoint: true,
+            history: History::default(),
+            resumed_at: None,
+        }
+    }
+    /// Whether to delete the backup when training ends (default true).
+    pub fn delete_checkpoint(mut self, yes: bool) -> Self {
+        self.delete_checkpoint = yes;
+        self
+    }
+    /// The backup file.
+    pub fn backup_path(&self) -> PathBuf {
+        self.dir.join(BACKUP_FILE)
+    }
+    /// The 0-based epoch the latest `fit` resumed at, if it resumed.
+    pub fn resumed_at(&self) -> Option<usize> {
+        self.resumed_at
+    }
+    /// Whether `dir` holds a backup of an unfinished run.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(BACKUP_FILE).is_file()
+    }
+
+    fn restore(&mut self, model: &mut Sequential, path: &Path) -> Result<()> {
+        let file = crate::saving::read(path)?;
+        let doc = file.doc.as_ref().ok_or_else(|| Error::format(path, "not a minibatch backup (no document)"))?;
+        let training = doc.get("training").filter(|_| doc.get("kind") == Some(&json!("backup")));
+        let training = training.ok_or_else(|| Error::format(path, "not a minibatch backup (no training state)"))?;
+        if doc.get("model") != Some(&model.to_config()?) {
+            return Err(Error::format(
+                path,
+                "the backup was made by a different model (architecture or seed differ): remove it or train the model it was made for",
+            ));
+        }
+        let history = training
+            .get("history")
+            .and_then(History::from_json)
+            .ok_or_else(|| Error::format(path, "corrupt backup: its History cannot be read"))?;
+        model.restore(path, &file)?;
+        self.resumed_at = Some(history.next_epoch());
+        self.history = history.clone();
+        model.resume_after(history);
+        Ok(())
+    }
+}
+
+impl Callback for BackupAndRestore {
+    fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+        crate::saving::remove_stale_temp_files(&self.dir);
+        self.resumed_at = None;
+        self.history = model.history().clone();
+        let path = self.backup_path();
+        if path.exists() {
+            self.restore(model, &path)?;
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_train_batch_end(&mut self, _model: &mut Sequential, _batch: usize, _logs: &Logs) -> Result<Control> {
+        self.history.weight_updates += 1;
+        Ok(Control::Continue)
+    }
+
+    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+        self.history.record(epoch, logs);
+        let training = json!({ "next_epoch": epoch + 1, "history": self.history.to_json() });
+        let (tensors, mut doc) = model.snapshot(training)?;
+        doc["kind"] = json!("backup");
+        crate::saving::write(&self.backup_path(), &tensors, &doc)?;
+        Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, _model: &mut Sequential, _logs: &Logs) -> Result<()> {
+        if self.delete_checkpoint {
+            let path = self.backup_path();
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, &e))?;
+            }
+            let _ = std::fs::remove_dir(&self.dir); // only if empty
+        }
+        Ok(())
+    }
+
+    fn summary(&self) -> Option<String> {
+        self.resumed_at.map(|e| format!("BackupAndRestore: resumed from the backup at epoch {}", e + 1))
+    }
+}
