@@ -1,10 +1,10 @@
 //! The `minibatch` command: a thin shell over the library.
 
 use clap::{Args, Parser, Subcommand};
-use minibatch::callbacks::{EarlyStopping, History, Mode};
+use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint};
 use minibatch::layers::{Dense, Dropout, Flatten};
 use minibatch::training::SplitMode;
-use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential};
+use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential, Tensor};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -23,6 +23,58 @@ enum Command {
     Bench(BenchArgs),
     /// The tutorial's experiment: the same model and data once per batch size, side by side.
     Lab(LabArgs),
+    /// Evaluate a saved model: print its loss and metrics on data.
+    Evaluate(EvaluateArgs),
+    /// Write a saved model's predictions for data (CSV or NPY).
+    Predict(PredictArgs),
+    /// Print a saved model's layers, parameter counts and training configuration.
+    Summary(SummaryArgs),
+}
+
+/// What evaluate and predict share: the model file and the data.
+#[derive(Args)]
+struct ModelAndData {
+    /// A model file written by `train --save` (or `Sequential::save`).
+    #[arg(long)]
+    model: std::path::PathBuf,
+    /// Data, as for train: the test split of a built-in set or mnist:DIR, or the whole of a
+    /// FILE.csv or FILE.npz (predict reads a CSV without its label column too).
+    #[arg(long)]
+    data: String,
+    /// The CSV column holding the labels.
+    #[arg(long, default_value = "label")]
+    label_column: String,
+    /// Seed of a built-in data set (as given to train).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Samples per forward pass.
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    #[command(flatten)]
+    input: ModelAndData,
+    /// Also write the figures, unrounded, as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    #[command(flatten)]
+    input: ModelAndData,
+    /// Where to write the predictions: FILE.csv or FILE.npy [default: CSV on standard output].
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
+}
+
+#[derive(Args)]
+struct SummaryArgs {
+    /// A model file written by `train --save` (or `Sequential::save`).
+    #[arg(long)]
+    model: std::path::PathBuf,
 }
 
 #[derive(Args)]
@@ -152,6 +204,18 @@ struct TrainArgs {
     /// Write the history and test results as JSON to this file.
     #[arg(long)]
     history: Option<std::path::PathBuf>,
+    /// Save the trained model to this file (safetensors with the architecture; see
+    /// `minibatch evaluate`, `predict`, `summary`).
+    #[arg(long)]
+    save: Option<std::path::PathBuf>,
+    /// Keep DIR/best.safetensors (the best epoch by val_loss, or loss without validation) and
+    /// a backup of every completed epoch in DIR/backup, deleted when training completes.
+    #[arg(long)]
+    checkpoint_dir: Option<std::path::PathBuf>,
+    /// Continue an interrupted run from the backup in --checkpoint-dir (starts afresh when
+    /// there is none). Same command, same seed and threads: the same final weights, bit for bit.
+    #[arg(long)]
+    resume: bool,
     /// Threads for matrix products [default: MINIBATCH_THREADS, else all cores].
     #[arg(long)]
     threads: Option<usize>,
@@ -163,6 +227,9 @@ fn main() -> ExitCode {
         Command::Train(args) => train(&args),
         Command::Bench(args) => bench(&args),
         Command::Lab(args) => lab(&args),
+        Command::Evaluate(args) => evaluate(&args),
+        Command::Predict(args) => predict(&args),
+        Command::Summary(args) => summary(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -176,6 +243,19 @@ fn main() -> ExitCode {
 fn train(args: &TrainArgs) -> Result<()> {
     if let Some(n) = args.threads {
         minibatch::tensor::kernels::set_num_threads(n);
+    }
+    let backup_dir = args.checkpoint_dir.as_ref().map(|d| d.join("backup"));
+    match (&backup_dir, args.resume) {
+        (None, true) => {
+            return Err(minibatch::Error::invalid("--resume", "set", "--checkpoint-dir DIR naming where the backup is"))
+        }
+        (Some(dir), false) if BackupAndRestore::exists(dir) => {
+            return Err(minibatch::Error::State(format!(
+                "{} holds the backup of an unfinished run: pass --resume to continue it, or remove it to start afresh",
+                dir.display()
+            )))
+        }
+        _ => {}
     }
     let data = load_data(args)?;
     let epochs = args.epochs.unwrap_or(match args.data.as_str() {
@@ -236,7 +316,26 @@ fn train(args: &TrainArgs) -> Result<()> {
     if args.early_stopping {
         options = options.callback(&mut stopper);
     }
+    let mut checkpoint = args.checkpoint_dir.as_ref().map(|dir| {
+        let path = dir.join("best.safetensors").to_string_lossy().replace('{', "{{").replace('}', "}}");
+        let monitor = if args.validation_split > 0.0 { "val_loss" } else { "loss" };
+        ModelCheckpoint::new(path).monitor(monitor).save_best_only(true)
+    });
+    if let Some(c) = checkpoint.as_mut() {
+        options = options.callback(c);
+    }
+    // Last, so that the History it backs up holds every key the others add.
+    let mut backup = backup_dir.map(BackupAndRestore::new);
+    if let Some(b) = backup.as_mut() {
+        options = options.callback(b);
+    }
     let history = model.fit(&data.x, &data.y, options)?;
+    if let Some(path) = &args.save {
+        model.save(path)?;
+        if args.verbose > 0 {
+            println!("Saved the model to {}", path.display());
+        }
+    }
     let test = match &data.test {
         Some((x, y)) => {
             let logs = model.evaluate(x, y, 256)?;
@@ -258,7 +357,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         };
         let report = history_json(&history, best, stopped, test);
         let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
-        std::fs::write(path, text + "\n").map_err(|e| minibatch::Error::io(path, &e))?;
+        minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
     }
     Ok(())
 }
@@ -308,8 +407,86 @@ fn bench(args: &BenchArgs) -> Result<()> {
         if path == "-" {
             println!("{text}");
         } else {
-            std::fs::write(path, text + "\n").map_err(|e| minibatch::Error::io(std::path::Path::new(path), &e))?;
+            minibatch::saving::write_atomic(std::path::Path::new(path), (text + "\n").as_bytes())?;
         }
+    }
+    Ok(())
+}
+
+/// The labelled data `evaluate` and `predict` use: the test split of a source that has one,
+/// else the whole source.
+fn held_out(source: &str, label_column: &str, seed: u64) -> Result<(Tensor, Tensor, &'static str)> {
+    let data = io::load(source, label_column, seed)?;
+    Ok(match data.test {
+        Some((x, y)) => (x, y, "test split"),
+        None => (data.x, data.y, "all samples"),
+    })
+}
+
+fn evaluate(args: &EvaluateArgs) -> Result<()> {
+    let input = &args.input;
+    let mut model = Sequential::load(&input.model)?;
+    let (x, y, which) = held_out(&input.data, &input.label_column, input.seed)?;
+    let logs = model.evaluate(&x, &y, input.batch_size)?;
+    let values: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
+    println!("{} ({} samples, {which} of {})", values.join(" - "), x.batch(), input.data);
+    if let Some(path) = &args.json {
+        let figures: serde_json::Map<String, Value> = logs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let text =
+            serde_json::to_string_pretty(&json!({ "samples": x.batch(), "logs": figures })).expect("plain values");
+        minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+fn predict(args: &PredictArgs) -> Result<()> {
+    let input = &args.input;
+    let mut model = Sequential::load(&input.model)?;
+    let x = if input.data.to_ascii_lowercase().ends_with(".csv") {
+        io::load_csv_features(&input.data, &input.label_column)?
+    } else {
+        held_out(&input.data, &input.label_column, input.seed)?.0
+    };
+    let p = model.predict(&x, input.batch_size)?;
+    let cols = p.row_len();
+    let extension = args.output.as_ref().and_then(|o| o.extension()).map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let bytes = match extension.as_deref() {
+        Some("npy") => io::write_npy(p.shape(), p.data()),
+        None | Some("csv") => {
+            let mut text = (0..cols).map(|c| format!("output_{c}")).collect::<Vec<_>>().join(",") + "\n";
+            for row in p.data().chunks(cols) {
+                text += &row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
+                text.push('\n');
+            }
+            text.into_bytes()
+        }
+        Some(other) => {
+            return Err(minibatch::Error::invalid("--output", other, "a file ending in .csv or .npy"));
+        }
+    };
+    match &args.output {
+        Some(path) => {
+            minibatch::saving::write_atomic(path, &bytes)?;
+            eprintln!("Wrote {} predictions of {cols} values to {}", p.batch(), path.display());
+        }
+        None => print!("{}", String::from_utf8_lossy(&bytes)),
+    }
+    Ok(())
+}
+
+fn summary(args: &SummaryArgs) -> Result<()> {
+    let model = Sequential::load(&args.model)?;
+    print!("{}", model.summary()?);
+    if let (Some(loss), Some(opt)) = (model.loss(), model.optimizer()) {
+        let metrics = model.metrics_names();
+        println!(
+            "Compiled: optimizer {} (learning rate {}, {} steps taken), loss {}, metrics [{}]",
+            opt.name(),
+            opt.learning_rate(),
+            opt.iterations(),
+            loss.name(),
+            metrics[..metrics.len() - 1].join(", ")
+        );
     }
     Ok(())
 }
@@ -416,7 +593,7 @@ fn lab(args: &LabArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&json!({ "runs": runs })).expect("plain values");
-        std::fs::write(path, text + "\n").map_err(|e| minibatch::Error::io(path, &e))?;
+        minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
     }
     Ok(())
 }

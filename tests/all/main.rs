@@ -4,6 +4,7 @@ mod common;
 
 mod bad_input;
 mod callbacks;
+mod checkpoints;
 mod cli;
 mod determinism;
 mod fit_semantics;
@@ -13,4 +14,6 @@ mod loaders;
 mod lr_and_logging_callbacks;
 mod mnist;
 mod optimizers;
+mod resume_cli;
+mod saving;
 mod summary_and_interop;

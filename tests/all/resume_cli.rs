@@ -1,0 +1,186 @@
+//! Saving, reloading and resuming through the `minibatch` command, in separate processes:
+//! a run killed with SIGKILL and restarted ends with the weights of an uninterrupted run, and
+//! no file in the checkpoint directory is ever half-written.
+
+use crate::common::temp_dir;
+use minibatch::saving::is_temp_file;
+use minibatch::{Sequential, Tensor};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn minibatch<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_minibatch"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn bits(ts: &[Tensor]) -> Vec<Vec<u32>> {
+    ts.iter().map(|t| t.data().iter().map(|v| v.to_bits()).collect()).collect()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn saved_models_evaluate_and_predict_identically_in_a_new_process() {
+    let dir = temp_dir("cli-roundtrip");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let train = ["train", "--data", "moons", "--epochs", "3", "--dropout", "0.1", "--verbose", "0"];
+    let (ok, _, err) = minibatch(&[&train[..], &["--save", &p("m.safetensors"), "--history", &p("h.json")]].concat());
+    assert!(ok, "{err}");
+    // The training process's own test figures, and a new process's, agree to the last bit.
+    let (ok, out, err) =
+        minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", "moons", "--json", &p("e.json")]);
+    assert!(ok && out.contains("accuracy: ") && out.contains("test split of moons"), "{out}{err}");
+    let (trained, evaluated) = (json(&dir.join("h.json")), json(&dir.join("e.json")));
+    assert_eq!(trained["test"]["loss"], evaluated["logs"]["loss"]);
+    assert_eq!(trained["test"]["accuracy"], evaluated["logs"]["accuracy"]);
+    // Predictions from the command equal the library's, bit for bit.
+    let (ok, _, err) =
+        minibatch(&["predict", "--model", &p("m.safetensors"), "--data", "moons", "--output", &p("p.npy")]);
+    assert!(ok, "{err}");
+    let npy = std::fs::read(dir.join("p.npy")).unwrap();
+    let written = minibatch::io::parse_npy(&dir.join("p.npy"), &npy).unwrap();
+    let mut model = Sequential::load(dir.join("m.safetensors")).unwrap();
+    let x = minibatch::datasets::load("moons", 0).unwrap().x_test;
+    let expected = model.predict(&x, 256).unwrap();
+    assert_eq!(written.shape, expected.shape());
+    assert_eq!(bits(&[Tensor::from_vec(&written.shape, written.data).unwrap()]), bits(&[expected]));
+    let (ok, csv, _) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", "moons"]);
+    assert!(ok && csv.starts_with("output_0,output_1\n") && csv.lines().count() == x.batch() + 1);
+    let (ok, summary, _) = minibatch(&["summary", "--model", &p("m.safetensors")]);
+    assert!(ok && summary.contains("Total params") && summary.contains("optimizer adam"), "{summary}");
+    // Bad files: a clear one-line error, exit status 1.
+    std::fs::write(dir.join("bad.safetensors"), b"not a model").unwrap();
+    let (ok, _, err) = minibatch(&["evaluate", "--model", &p("bad.safetensors"), "--data", "moons"]);
+    assert!(!ok && err.starts_with("error: ") && err.contains("bad.safetensors"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The run the kill tests use: spirals with dropout, a backup every epoch.
+fn run_args(dir: &Path, epochs: &str, batch: &str) -> Vec<String> {
+    let d = dir.to_string_lossy();
+    [
+        "train",
+        "--data",
+        "spirals",
+        "--hidden",
+        "256,256",
+        "--dropout",
+        "0.1",
+        "--epochs",
+        epochs,
+        "--batch-size",
+        batch,
+        "--validation-split",
+        "0.1",
+        "--threads",
+        "1",
+        "--verbose",
+        "0",
+        "--resume",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(["--checkpoint-dir".into(), format!("{d}/ckpt"), "--save".into(), format!("{d}/final.safetensors")])
+    .chain(["--history".into(), format!("{d}/history.json")])
+    .collect()
+}
+
+/// The `next_epoch` a backup file records (read from its safetensors header).
+fn backup_next_epoch(path: &Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(header["__metadata__"]["minibatch"].as_str().unwrap()).unwrap();
+    doc["training"]["next_epoch"].as_u64().unwrap()
+}
+
+fn wait_for(path: &Path, child: &mut Child) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before {} appeared", path.display());
+        assert!(start.elapsed() < Duration::from_secs(60), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights() {
+    let (straight, killed) = (temp_dir("kill-straight"), temp_dir("kill-resumed"));
+    // Batch size 1: about 1,350 steps and 50-100 ms per epoch here.
+    let args = |dir: &Path| run_args(dir, "5", "1");
+
+    let (ok, _, err) = minibatch(&args(&straight));
+    assert!(ok, "{err}");
+
+    // Kill once the first epoch is backed up, part-way into the next.
+    let mut child = spawn(&args(&killed));
+    wait_for(&killed.join("ckpt/backup/backup.safetensors"), &mut child);
+    std::thread::sleep(Duration::from_millis(40));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!killed.join("final.safetensors").exists(), "killed before the end");
+    let next = backup_next_epoch(&killed.join("ckpt/backup/backup.safetensors"));
+    assert!((1..5).contains(&next), "killed after {next} of 5 epochs");
+
+    let (ok, _, err) = minibatch(&args(&killed));
+    assert!(ok, "{err}");
+    let a = Sequential::load(straight.join("final.safetensors")).unwrap();
+    let b = Sequential::load(killed.join("final.safetensors")).unwrap();
+    assert_eq!(bits(&a.get_weights()), bits(&b.get_weights()), "bit for bit");
+    let (ha, hb) = (json(&straight.join("history.json")), json(&killed.join("history.json")));
+    assert_eq!(ha["history"], hb["history"], "the resumed run's History is whole");
+    assert_eq!(hb["epochs_run"], 5);
+    assert!(!killed.join("ckpt/backup").exists(), "the backup goes when training completes");
+    assert!(killed.join("ckpt/best.safetensors").exists());
+
+    // Without --resume, a leftover backup is refused rather than silently overwritten.
+    let mut child = spawn(&args(&killed));
+    wait_for(&killed.join("ckpt/backup/backup.safetensors"), &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let no_resume: Vec<String> = args(&killed).into_iter().filter(|a| a != "--resume").collect();
+    let (ok, _, err) = minibatch(&no_resume);
+    assert!(!ok && err.contains("pass --resume"), "{err}");
+    std::fs::remove_dir_all(straight).unwrap();
+    std::fs::remove_dir_all(killed).unwrap();
+}
+
+#[test]
+fn kills_during_writes_never_leave_a_half_written_file() {
+    // Large batches: every epoch is a few steps and a backup write, so kills land in writes.
+    let dir = temp_dir("kill-writes");
+    let args: Vec<String> = run_args(&dir, "100000", "512");
+    let ckpt = dir.join("ckpt");
+    for round in 0..12u64 {
+        let mut child = spawn(&args);
+        wait_for(&ckpt.join("backup/backup.safetensors"), &mut child);
+        std::thread::sleep(Duration::from_millis(7 * (round % 5) + 1));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for file in [ckpt.join("best.safetensors"), ckpt.join("backup/backup.safetensors")] {
+            if file.exists() {
+                Sequential::load(&file).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+        }
+        for sub in [&ckpt, &ckpt.join("backup")] {
+            for entry in std::fs::read_dir(sub).unwrap() {
+                let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+                let known = ["best.safetensors", "backup.safetensors", "backup"].contains(&name.as_str());
+                assert!(known || is_temp_file(&name), "round {round}: unexpected file {name}");
+            }
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
