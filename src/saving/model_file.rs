@@ -154,7 +154,13 @@ impl Sequential {
     /// checking everything before changing anything.
     pub(crate) fn restore(&mut self, path: &Path, file: &TensorFile) -> Result<()> {
         let weights = self.plan_weights(path, file)?;
-        let iterations = file.doc.as_ref().and_then(|d| d.get("optimizer_iterations")).and_then(Value::as_u64);
+        let doc = file.doc.as_ref();
+        let iterations = doc.and_then(|d| d.get("optimizer_iterations")).and_then(Value::as_u64);
+        // The rate in force when saved (a callback may have changed the compiled one).
+        let learning_rate = doc
+            .and_then(|d| d.pointer("/compile/optimizer/config/learning_rate"))
+            .and_then(Value::as_f64)
+            .map(|lr| lr as f32);
         let mut slots: Vec<(&'static str, usize, &[f32])> = Vec::new();
         if let Some(c) = &self.compiled {
             let names = self.param_names();
@@ -188,6 +194,9 @@ impl Sequential {
                 values[i].copy_from_slice(data);
             }
             drop(targets);
+            if let Some(lr) = learning_rate {
+                c.optimizer.set_learning_rate(lr);
+            }
             if let Some(n) = iterations {
                 c.optimizer.set_iterations(n);
             }

@@ -156,6 +156,17 @@ impl Callback for CrashAt {
     }
 }
 
+/// Changes the learning rate once, as ReduceLROnPlateau would: the backup must carry it.
+struct SetRateAt(usize, f32);
+impl Callback for SetRateAt {
+    fn on_epoch_begin(&mut self, m: &mut Sequential, epoch: usize) -> Result<Control> {
+        if epoch == self.0 {
+            m.optimizer_mut().unwrap().set_learning_rate(self.1);
+        }
+        Ok(Control::Continue)
+    }
+}
+
 #[test]
 fn backup_and_restore_resumes_a_crashed_fit_to_the_same_weights() {
     let d = datasets::load("moons", 0).unwrap();
@@ -165,19 +176,25 @@ fn backup_and_restore_resumes_a_crashed_fit_to_the_same_weights() {
     }
 
     let mut straight = model(8);
-    let whole = straight.fit(&d.x_train, &d.y_train, opts()).unwrap();
+    let mut rate = SetRateAt(1, 0.003);
+    let whole = straight.fit(&d.x_train, &d.y_train, opts().callback(&mut rate)).unwrap();
 
     // First attempt: an error in epoch 4 (index 3) aborts training, as a crash would.
     let mut backup = BackupAndRestore::new(dir.join("b"));
     let mut crash = CrashAt(3);
-    let err = model(8).fit(&d.x_train, &d.y_train, opts().callback(&mut crash).callback(&mut backup)).unwrap_err();
+    let mut rate = SetRateAt(1, 0.003);
+    let options = opts().callback(&mut crash).callback(&mut rate).callback(&mut backup);
+    let err = model(8).fit(&d.x_train, &d.y_train, options).unwrap_err();
     assert_eq!(err, Error::State("simulated crash".into()));
     assert!(BackupAndRestore::exists(&dir.join("b")), "the backup of epoch 3 is there");
 
     // Second attempt, a fresh model and the same call: resumes at epoch 4.
     let mut backup = BackupAndRestore::new(dir.join("b"));
     let mut resumed_model = model(8);
-    let resumed = resumed_model.fit(&d.x_train, &d.y_train, opts().callback(&mut backup)).unwrap();
+    let mut rate = SetRateAt(1, 0.003);
+    let options = opts().callback(&mut rate).callback(&mut backup);
+    let resumed = resumed_model.fit(&d.x_train, &d.y_train, options).unwrap();
+    assert_eq!(resumed_model.optimizer().unwrap().learning_rate(), 0.003, "the rate in force comes back");
     assert_eq!(backup.resumed_at(), Some(3));
     assert_eq!(resumed.epoch, whole.epoch, "the History is whole");
     assert_eq!(format!("{:?}", resumed.history), format!("{:?}", whole.history));
