@@ -30,7 +30,8 @@
 //!   Keras's building blocks, one per file, forward beside backward;
 //! - [`models`]: [`Sequential`] and its `summary()`;
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
-//! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ReduceLROnPlateau`,
+//! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ModelCheckpoint`,
+//!   `BackupAndRestore`, `ReduceLROnPlateau`,
 //!   `LearningRateScheduler`, `TerminateOnNaN`, `CSVLogger`, `LambdaCallback`, the progress bar;
 //! - [`saving`]: model and weights files (safetensors), crash-safe writes;
 //! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`);

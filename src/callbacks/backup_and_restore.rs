@@ -1,27 +1,4 @@
-//! `BackupAndRestore`: resume training after a crash or a kill.
-//!
-//! At the end of every epoch the callback writes one file, `backup_dir/backup.safetensors`
-//! (crash-safely, see [`crate::saving`]): the weights, the layers' state (dropout's random
-//! generator), the optimizer's state (moments, step count, learning rate), the History so far
-//! and the number of the next epoch. When `fit` begins and that file exists, it is loaded and
-//! training goes on from the epoch after the last completed one, with the History continued.
-//! Shuffles depend only on the seed and the epoch number, so a run killed and restarted with
-//! the same command (same seed and thread count) ends with the same weights, bit for bit, as
-//! one never interrupted. When training ends the backup is deleted (`delete_checkpoint`).
-//!
-//! As in Keras: list it among the callbacks of every attempt of the same run; other
-//! callbacks' own state (EarlyStopping's patience count) is not backed up. Departures: the
-//! History is restored too, so the resumed run's learning curve is whole; the backup is one
-//! file, so weights and progress can never disagree; only `save_freq="epoch"` is offered
-//! (the last completed epoch is what resumes). The file also records the model's
-//! configuration, and a backup made by a different model is refused. Put it *last* in the
-//! callback list so the History it saves includes what earlier callbacks add to the logs
-//! (`learning_rate`).
-//!
-//! ```
-//! use minibatch::callbacks::BackupAndRestore;
-//! let backup = BackupAndRestore::new("runs/mnist/backup");
-//! ```
+//! `BackupAndRestore`: resume training after a crash or a kill. See [`BackupAndRestore`].
 
 use super::{Callback, Control, FitParams, History, Logs};
 use crate::error::{Error, Result};
@@ -32,7 +9,30 @@ use std::path::{Path, PathBuf};
 /// The file name inside the backup directory.
 pub const BACKUP_FILE: &str = "backup.safetensors";
 
-/// Backs training up every epoch and resumes it. See the [module docs](self).
+/// `BackupAndRestore`: resume training after a crash or a kill.
+///
+/// At the end of every epoch the callback writes one file, `backup_dir/backup.safetensors`
+/// (crash-safely, see [`crate::saving`]): the weights, the layers' state (dropout's random
+/// generator), the optimizer's state (moments, step count, learning rate), the History so far
+/// and the number of the next epoch. When `fit` begins and that file exists, it is loaded and
+/// training goes on from the epoch after the last completed one, with the History continued.
+/// Shuffles depend only on the seed and the epoch number, so a run killed and restarted with
+/// the same command (same seed and thread count) ends with the same weights, bit for bit, as
+/// one never interrupted. When training ends the backup is deleted (`delete_checkpoint`).
+///
+/// As in Keras: list it among the callbacks of every attempt of the same run; other
+/// callbacks' own state (EarlyStopping's patience count) is not backed up. Departures: the
+/// History is restored too, so the resumed run's learning curve is whole; the backup is one
+/// file, so weights and progress can never disagree; only `save_freq="epoch"` is offered
+/// (the last completed epoch is what resumes). The file also records the model's
+/// configuration, and a backup made by a different model is refused. Put it *last* in the
+/// callback list so the History it saves includes what earlier callbacks add to the logs
+/// (`learning_rate`).
+///
+/// ```
+/// use minibatch::callbacks::BackupAndRestore;
+/// let backup = BackupAndRestore::new("runs/mnist/backup");
+/// ```
 #[derive(Debug, Clone)]
 pub struct BackupAndRestore {
     dir: PathBuf,

@@ -1,28 +1,4 @@
-//! `ModelCheckpoint`: saves the model (or its weights) during training.
-//!
-//! Keras 3's arguments and semantics:
-//! - `filepath` is a Python format string filled with `epoch` (1-based), `batch` (1-based,
-//!   when saving every N batches) and any log key: `ckpt/{epoch:02d}-{val_loss:.3f}.safetensors`.
-//! - `save_freq`: [`SaveFreq::Epoch`] (default) saves at the end of every epoch;
-//!   [`SaveFreq::Batches`]`(n)` after every `n` training batches, counted across epochs.
-//! - `save_best_only`: save only when `monitor` improves on the best value so far (strictly;
-//!   `mode` auto, min or max as EarlyStopping's). The best value starts at
-//!   `initial_value_threshold` if given. When `monitor` is missing from the logs, a warning is
-//!   printed and nothing is saved.
-//! - `save_weights_only`: [`Sequential::save_weights`] instead of [`Sequential::save`].
-//!
-//! Every file is written crash-safely (see [`crate::saving`]): a kill during a save leaves the
-//! previous file whole. minibatch's files are safetensors whatever the extension (Keras
-//! insists on `.keras` / `.weights.h5`). One addition: in a run continued with
-//! [`FitOptions::continue_history`](crate::FitOptions::continue_history) or resumed by
-//! [`BackupAndRestore`](super::BackupAndRestore), the best value starts from the earlier
-//! epochs' best, so a resumed run does not overwrite a better checkpoint with a worse one.
-//!
-//! ```
-//! use minibatch::callbacks::{ModelCheckpoint, SaveFreq};
-//! let best = ModelCheckpoint::new("ckpt/best.safetensors").monitor("val_loss").save_best_only(true);
-//! let every = ModelCheckpoint::new("ckpt/{epoch:02d}-{batch}.safetensors").save_freq(SaveFreq::Batches(100));
-//! ```
+//! `ModelCheckpoint`: saves the model (or its weights) during training. See [`ModelCheckpoint`].
 
 use super::filepath::format_path;
 use super::monitor::Monitor;
@@ -40,7 +16,31 @@ pub enum SaveFreq {
     Batches(usize),
 }
 
-/// Saves the model during training. See the [module docs](self).
+/// `ModelCheckpoint`: saves the model (or its weights) during training.
+///
+/// Keras 3's arguments and semantics:
+/// - `filepath` is a Python format string filled with `epoch` (1-based), `batch` (1-based,
+///   when saving every N batches) and any log key: `ckpt/{epoch:02d}-{val_loss:.3f}.safetensors`.
+/// - `save_freq`: [`SaveFreq::Epoch`] (default) saves at the end of every epoch;
+///   [`SaveFreq::Batches`]`(n)` after every `n` training batches, counted across epochs.
+/// - `save_best_only`: save only when `monitor` improves on the best value so far (strictly;
+///   `mode` auto, min or max as EarlyStopping's). The best value starts at
+///   `initial_value_threshold` if given. When `monitor` is missing from the logs, a warning is
+///   printed and nothing is saved.
+/// - `save_weights_only`: [`Sequential::save_weights`] instead of [`Sequential::save`].
+///
+/// Every file is written crash-safely (see [`crate::saving`]): a kill during a save leaves the
+/// previous file whole. minibatch's files are safetensors whatever the extension (Keras
+/// insists on `.keras` / `.weights.h5`). One addition: in a run continued with
+/// [`FitOptions::continue_history`](crate::FitOptions::continue_history) or resumed by
+/// [`BackupAndRestore`](super::BackupAndRestore), the best value starts from the earlier
+/// epochs' best, so a resumed run does not overwrite a better checkpoint with a worse one.
+///
+/// ```
+/// use minibatch::callbacks::{ModelCheckpoint, SaveFreq};
+/// let best = ModelCheckpoint::new("ckpt/best.safetensors").monitor("val_loss").save_best_only(true);
+/// let every = ModelCheckpoint::new("ckpt/{epoch:02d}-{batch}.safetensors").save_freq(SaveFreq::Batches(100));
+/// ```
 #[derive(Debug, Clone)]
 pub struct ModelCheckpoint {
     filepath: String,

@@ -1,4 +1,4 @@
-//! What EarlyStopping and ReduceLROnPlateau (and later ModelCheckpoint) share, as Keras's
+//! What EarlyStopping, ReduceLROnPlateau and ModelCheckpoint share, as Keras's
 //! `MonitorCallback`: the watched quantity, which direction improves, and by how much.
 
 use super::Mode;

@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 /// The marker in the names of temporary files: `.NAME.tmp-PID`.
 const TEMP_MARK: &str = ".tmp-";
 
-/// Writes `bytes` to `path` atomically (see the [module docs](self)). Creates missing parent
-/// directories.
+/// Writes `bytes` to `path` atomically: to a temporary file beside it (`.NAME.tmp-PID`),
+/// synced, then renamed over `path`, and the directory synced. A kill at any moment leaves
+/// either the previous file or the new one, whole. Creates missing parent directories.
 ///
 /// # Errors
 /// [`Error::Io`] naming `path`; the temporary file is removed and `path` is left as it was.
