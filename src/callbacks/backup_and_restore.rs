@@ -113,7 +113,7 @@ impl Callback for BackupAndRestore {
     fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
         self.history.record(epoch, logs);
         let training = json!({ "next_epoch": epoch + 1, "history": self.history.to_json() });
-        let (tensors, mut doc) = model.snapshot(training)?;
+        let (tensors, mut doc) = model.snapshot(training, true)?;
         doc["kind"] = json!("backup");
         crate::saving::write(&self.backup_path(), &tensors, &doc)?;
         Ok(Control::Continue)

@@ -12,6 +12,7 @@
 //!   "layers": [{"class_name": "Dense", "config": {"units": 512, "activation": ...}}]}}`),
 //!   `compile` (optimizer config with the current learning rate, loss, metrics) and
 //!   `optimizer_iterations`. [`Sequential::load`](crate::Sequential::load) rebuilds the model.
+//!   [`Sequential::save_with`](crate::Sequential::save_with) leaves the optimizer's state out.
 //! - [`Sequential::save_weights`](crate::Sequential::save_weights) writes the weights and
 //!   layer state alone; [`Sequential::load_weights`](crate::Sequential::load_weights) reads
 //!   them by name into a model built in code, including files exported by PyTorch.

@@ -35,7 +35,17 @@ impl Sequential {
     /// [`Error::State`] for a model not built, or with a layer or optimizer that cannot be
     /// saved (it gives no config; [`Sequential::save_weights`] still works); [`Error::Io`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let (tensors, doc) = self.snapshot(Value::Null)?;
+        self.save_with(path, true)
+    }
+
+    /// [`Sequential::save`], choosing whether the optimizer's state goes in (Keras's
+    /// `include_optimizer`). Without it the file is smaller and a loaded model's optimizer
+    /// starts afresh (same configuration, zero moments, step 0).
+    ///
+    /// # Errors
+    /// As [`Sequential::save`].
+    pub fn save_with(&self, path: impl AsRef<Path>, include_optimizer: bool) -> Result<()> {
+        let (tensors, doc) = self.snapshot(Value::Null, include_optimizer)?;
         tensor_file::write(path.as_ref(), &tensors, &doc)
     }
 
@@ -120,9 +130,9 @@ impl Sequential {
         }))
     }
 
-    /// Everything [`Sequential::save`] writes: the tensors and the document, with `training`
-    /// (a resumable run's position) under its own key.
-    pub(crate) fn snapshot(&self, training: Value) -> Result<(BTreeMap<String, State>, Value)> {
+    /// Everything [`Sequential::save`] writes: the tensors and the document (the optimizer's
+    /// state when `with_state`), with `training` (a resumable run's position) under its own key.
+    pub(crate) fn snapshot(&self, training: Value, with_state: bool) -> Result<(BTreeMap<String, State>, Value)> {
         let mut tensors = self.weight_tensors()?;
         let mut doc = json!({ "format_version": FORMAT_VERSION, "kind": "model", "model": self.to_config()? });
         if let Some(c) = &self.compiled {
@@ -134,9 +144,11 @@ impl Sequential {
             })?;
             let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
             doc["compile"] = json!({ "optimizer": optimizer, "loss": c.loss, "metrics": metrics });
-            doc["optimizer_iterations"] = json!(c.optimizer.iterations());
             let names = self.param_names();
-            for (slot, values) in c.optimizer.slots() {
+            if with_state {
+                doc["optimizer_iterations"] = json!(c.optimizer.iterations());
+            }
+            for (slot, values) in c.optimizer.slots().into_iter().filter(|_| with_state) {
                 for (i, v) in values.iter().enumerate() {
                     let shape = self.param_shape(i);
                     let t = crate::Tensor::from_vec(&shape, v.clone()).expect("a slot has its parameter's size");
@@ -150,8 +162,8 @@ impl Sequential {
         Ok((tensors, doc))
     }
 
-    /// Restores the weights, layer state and (when compiled) optimizer state from `file`,
-    /// checking everything before changing anything.
+    /// Restores the weights, layer state and (when compiled and saved) optimizer state from
+    /// `file`, checking everything before changing anything.
     pub(crate) fn restore(&mut self, path: &Path, file: &TensorFile) -> Result<()> {
         let weights = self.plan_weights(path, file)?;
         let doc = file.doc.as_ref();
@@ -162,7 +174,8 @@ impl Sequential {
             .and_then(Value::as_f64)
             .map(|lr| lr as f32);
         let mut slots: Vec<(&'static str, usize, &[f32])> = Vec::new();
-        if let Some(c) = &self.compiled {
+        // Without a saved step count the file holds no optimizer state: it starts afresh.
+        if let (Some(c), Some(_)) = (&self.compiled, iterations) {
             let names = self.param_names();
             for (slot, values) in c.optimizer.slots() {
                 for (i, v) in values.iter().enumerate() {

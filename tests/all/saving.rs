@@ -88,6 +88,13 @@ fn weights_files_load_by_name_and_every_optimizer_round_trips() {
     let mut c = mlp(7);
     c.load_weights(dir.join("m.safetensors")).unwrap();
     assert_eq!(bits(&a.get_weights()), bits(&c.get_weights()));
+    // Without the optimizer's state: smaller, and the optimizer starts afresh.
+    a.save_with(dir.join("lean.safetensors"), false).unwrap();
+    let lean = Sequential::load(dir.join("lean.safetensors")).unwrap();
+    assert_eq!(bits(&lean.get_weights()), bits(&a.get_weights()));
+    assert_eq!(lean.optimizer().unwrap().iterations(), 0);
+    let size = |n: &str| std::fs::metadata(dir.join(n)).unwrap().len();
+    assert!(size("lean.safetensors") < size("m.safetensors"));
     let loaded = Sequential::load(dir.join("m.safetensors")).unwrap();
     let config = loaded.optimizer().unwrap().config().unwrap();
     assert_eq!(config["class_name"], "SGD");
