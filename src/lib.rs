@@ -34,6 +34,7 @@
 //!   `BackupAndRestore`, `ReduceLROnPlateau`,
 //!   `LearningRateScheduler`, `TerminateOnNaN`, `CSVLogger`, `LambdaCallback`, the progress bar;
 //! - [`saving`]: model and weights files (safetensors), crash-safe writes;
+//! - [`plot`]: learning-curve charts (PNG, SVG); [`report`]: self-contained HTML reports;
 //! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`);
 //! - [`io`]: reading MNIST IDX, CSV, NPY and NPZ files;
 //! - [`lab`]: the batch-size experiment (`minibatch lab`);
@@ -64,6 +65,8 @@ pub mod losses;
 pub mod metrics;
 pub mod models;
 pub mod optimizers;
+pub mod plot;
+pub mod report;
 pub mod rng;
 pub mod saving;
 pub mod tensor;

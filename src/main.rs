@@ -22,7 +22,7 @@ enum Command {
     /// Measure training throughput of the Keras MNIST MLP (784-512-512-10, RMSprop) per batch size.
     Bench(BenchArgs),
     /// The tutorial's experiment: the same model and data once per batch size, side by side.
-    Lab(LabArgs),
+    Lab(Box<LabArgs>),
     /// Evaluate a saved model: print its loss and metrics on data.
     Evaluate(EvaluateArgs),
     /// Write a saved model's predictions for data (CSV or NPY).
@@ -79,9 +79,10 @@ struct SummaryArgs {
 
 #[derive(Args)]
 struct LabArgs {
-    /// Data, as for train (a built-in set, mnist:DIR, FILE.csv, FILE.npz).
-    #[arg(long, default_value = "exam")]
-    data: String,
+    /// Data, as for train (a built-in set, mnist:DIR, FILE.csv, FILE.npz) [default: exam;
+    /// --overfit: moons].
+    #[arg(long)]
+    data: Option<String>,
     /// Held-out data for a .csv or .npz --data (else --test-split of it is held out).
     #[arg(long)]
     test_data: Option<String>,
@@ -91,21 +92,33 @@ struct LabArgs {
     /// The CSV column holding the labels.
     #[arg(long, default_value = "label")]
     label_column: String,
-    /// Batch sizes to compare, comma-separated.
-    #[arg(long, default_value = "100,10,1", value_delimiter = ',')]
-    batch_sizes: Vec<usize>,
-    /// Passes over the training set, the same for every batch size.
-    #[arg(long, default_value_t = 20)]
-    epochs: usize,
-    /// sgd, adam, adamw or rmsprop. Plain SGD shows the batch-size effect most clearly.
-    #[arg(long, default_value = "sgd")]
-    optimizer: String,
-    /// Learning rate.
-    #[arg(long, default_value_t = 0.05)]
-    learning_rate: f32,
-    /// Hidden layer sizes, comma-separated.
-    #[arg(long, default_value = "32", value_delimiter = ',')]
-    hidden: Vec<usize>,
+    /// The overfitting scenario: few training samples (16 of moons), a wide model, many epochs,
+    /// and EarlyStopping catching it. Sets the defaults marked "--overfit".
+    #[arg(long)]
+    overfit: bool,
+    /// Batch sizes to compare, comma-separated [default: 100,10,1; --overfit: 16,4,1].
+    #[arg(long, value_delimiter = ',')]
+    batch_sizes: Option<Vec<usize>>,
+    /// Train on only the first N training samples [default: all; --overfit: 16].
+    #[arg(long)]
+    train_samples: Option<usize>,
+    /// Passes over the training set, the same for every batch size [default: 20; --overfit: 60].
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// sgd, adam, adamw or rmsprop [default: sgd, which shows the batch-size effect most
+    /// clearly; --overfit: adam].
+    #[arg(long)]
+    optimizer: Option<String>,
+    /// Learning rate [default: 0.05; --overfit: 0.01].
+    #[arg(long)]
+    learning_rate: Option<f32>,
+    /// Hidden layer sizes, comma-separated [default: 32; --overfit: 128,128].
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Repeat each run with EarlyStopping (val_loss on the held-out set, this patience,
+    /// restore_best_weights) and report where it stopped [default: off; --overfit: 5].
+    #[arg(long)]
+    early_stopping_patience: Option<usize>,
     /// Activation of the hidden layers.
     #[arg(long, default_value = "relu")]
     activation: String,
@@ -115,6 +128,13 @@ struct LabArgs {
     /// Write every figure as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Draw the charts (wrong answers per epoch per batch size; training vs held-out loss per
+    /// batch size with overfitting marked) to this file: .png or .svg.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+    /// Write a self-contained HTML report (tables and charts) to DIR/index.html.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -204,6 +224,14 @@ struct TrainArgs {
     /// Write the history and test results as JSON to this file.
     #[arg(long)]
     history: Option<std::path::PathBuf>,
+    /// Draw the learning curves (loss and accuracy per epoch, training and validation, the best
+    /// and early-stopping epochs marked) to this file: .png or .svg.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+    /// Write a self-contained HTML report (configuration, outcome, learning curves, every
+    /// epoch) to DIR/index.html.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
     /// Save the trained model to this file (safetensors with the architecture; see
     /// `minibatch evaluate`, `predict`, `summary`).
     #[arg(long)]
@@ -330,6 +358,13 @@ fn train(args: &TrainArgs) -> Result<()> {
         options = options.callback(b);
     }
     let history = model.fit(&data.x, &data.y, options)?;
+    let stopped = if args.early_stopping { stopper.stopped_epoch() } else { None };
+    if let Some(path) = &args.plot {
+        minibatch::plot::plot_history(&history, stopped, path)?;
+        if args.verbose > 0 {
+            println!("Drew the learning curves to {}", path.display());
+        }
+    }
     if let Some(path) = &args.save {
         model.save(path)?;
         if args.verbose > 0 {
@@ -349,6 +384,17 @@ fn train(args: &TrainArgs) -> Result<()> {
         }
     };
 
+    if let Some(dir) = &args.report {
+        let test_figures: Vec<(String, f64)> = match &test {
+            Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect(),
+            _ => Vec::new(),
+        };
+        let config = train_config(args, epochs, &model);
+        let path = minibatch::report::training_report(&config, &history, stopped, &test_figures)?.write(dir)?;
+        if args.verbose > 0 {
+            println!("Wrote the report to {}", path.display());
+        }
+    }
     if let Some(path) = &args.history {
         let (best, stopped) = if args.early_stopping {
             (stopper.best_epoch(), stopper.stopped_epoch())
@@ -524,7 +570,24 @@ impl Mlp<'_> {
 }
 
 fn lab(args: &LabArgs) -> Result<()> {
-    let data = io::load(&args.data, &args.label_column, args.seed)?;
+    fn preset<T>(overfit: bool, normal: T, scenario: T) -> T {
+        if overfit {
+            scenario
+        } else {
+            normal
+        }
+    }
+    let o = args.overfit;
+    let batch_sizes = args.batch_sizes.clone().unwrap_or_else(|| preset(o, vec![100, 10, 1], vec![16, 4, 1]));
+    let epochs = args.epochs.unwrap_or(preset(o, 20, 60));
+    let optimizer = args.optimizer.clone().unwrap_or_else(|| preset(o, "sgd", "adam").to_string());
+    let learning_rate = args.learning_rate.unwrap_or(preset(o, 0.05, 0.01));
+    let hidden = args.hidden.clone().unwrap_or_else(|| preset(o, vec![32], vec![128, 128]));
+    let train_samples = args.train_samples.or(preset(o, None, Some(16)));
+    let patience = args.early_stopping_patience.or(preset(o, None, Some(5)));
+    let source = args.data.clone().unwrap_or_else(|| preset(o, "exam", "moons").to_string());
+
+    let data = io::load(&source, &args.label_column, args.seed)?;
     let (x, y, vx, vy) = match (&args.test_data, data.test) {
         (Some(source), _) => {
             let t = io::load(source, &args.label_column, args.seed)?;
@@ -536,19 +599,25 @@ fn lab(args: &LabArgs) -> Result<()> {
             (x, y, tx, ty)
         }
     };
+    let (x, y) = match train_samples {
+        Some(0) => return Err(minibatch::Error::invalid("--train-samples", 0, "at least one training sample")),
+        Some(n) if n < x.batch() => (x.slice_rows(0, n), y.slice_rows(0, n)),
+        _ => (x, y),
+    };
     let classes = io::num_classes(&y).max(io::num_classes(&vy));
-    let mlp = Mlp { hidden: &args.hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
-    let build = || mlp.build(&x.shape()[1..], classes, &args.optimizer, args.learning_rate);
-    let runs = minibatch::lab::run(&x, &y, &vx, &vy, &args.batch_sizes, args.epochs, build)?;
+    let mlp = Mlp { hidden: &hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
+    let build = || mlp.build(&x.shape()[1..], classes, &optimizer, learning_rate);
+    let mut runs = minibatch::lab::run(&x, &y, &vx, &vy, &batch_sizes, epochs, build)?;
+    if let Some(p) = patience {
+        for run in &mut runs {
+            run.early_stopping = Some(minibatch::lab::catch_overfitting([&x, &y, &vx, &vy], run, p, build)?);
+        }
+    }
 
     println!(
-        "{} training / {} held-out samples, {} epochs, {} lr {}, hidden {:?}",
+        "{} training / {} held-out samples, {epochs} epochs, {optimizer} lr {learning_rate}, hidden {hidden:?}",
         x.batch(),
         vx.batch(),
-        args.epochs,
-        args.optimizer,
-        args.learning_rate,
-        args.hidden
     );
     println!(
         "{:>6} {:>8} {:>8} {:>10} {:>10} {:>9}  {:<28} {:>9} {:>6} {:>10}",
@@ -591,11 +660,80 @@ fn lab(args: &LabArgs) -> Result<()> {
     if let Some(rss) = runs.last().and_then(|r| r.peak_rss_bytes) {
         println!("peak resident memory of the process: {:.1} MiB", rss as f64 / (1u64 << 20) as f64);
     }
+    for r in &runs {
+        let Some(es) = &r.early_stopping else { continue };
+        let outcome = match (es.stopped_epoch, es.restored_epoch) {
+            (Some(s), Some(b)) => format!("stopped at epoch {s} and restored epoch {b}"),
+            (None, Some(b)) => format!("never stopped; restored epoch {b} at the end"),
+            _ => "never saw a held-out loss".to_string(),
+        };
+        let (end_loss, end_wrong) = r.epochs.last().map_or((f64::NAN, 0), |e| (e.val_loss, e.val_wrong));
+        println!(
+            "batch {:>4}: EarlyStopping(patience {}) {outcome}: held-out loss {:.4}, {} wrong \
+             (the full run ends at {end_loss:.4}, {end_wrong} wrong)",
+            r.batch_size, es.patience, es.val_loss, es.val_wrong,
+        );
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&json!({ "runs": runs })).expect("plain values");
         minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
     }
+    if let Some(path) = &args.plot {
+        minibatch::lab::figure(&runs).save(path)?;
+        println!("Drew the charts to {}", path.display());
+    }
+    if let Some(dir) = &args.report {
+        let config = [
+            ("data", source.clone()),
+            ("training samples", x.batch().to_string()),
+            ("held-out samples", vx.batch().to_string()),
+            ("batch sizes", format!("{batch_sizes:?}")),
+            ("epochs", epochs.to_string()),
+            ("optimizer", format!("{optimizer}, learning rate {learning_rate}")),
+            ("hidden layers", format!("{hidden:?}, {}", args.activation)),
+            ("seed", args.seed.to_string()),
+            (
+                "early stopping",
+                patience.map_or("off".into(), |p| format!("val_loss, patience {p}, restore best weights")),
+            ),
+        ];
+        let config: Vec<(String, String)> = config.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let path = minibatch::report::lab_report(&config, &runs)?.write(dir)?;
+        println!("Wrote the report to {}", path.display());
+    }
     Ok(())
+}
+
+/// The settings of a `train` run, for its report.
+fn train_config(args: &TrainArgs, epochs: usize, model: &Sequential) -> Vec<(String, String)> {
+    let optimizer =
+        model.optimizer().map_or(String::new(), |o| format!("{}, learning rate {}", o.name(), o.learning_rate()));
+    let mut config = vec![
+        ("data", args.data.clone()),
+        (
+            "test data",
+            args.test_data
+                .clone()
+                .or(args.test_split.map(|f| format!("{f} of --data")))
+                .unwrap_or("the source's own".into()),
+        ),
+        ("batch size", args.batch_size.to_string()),
+        ("epochs", epochs.to_string()),
+        ("validation split", format!("{} ({})", args.validation_split, args.split_mode)),
+        ("optimizer", optimizer),
+        ("hidden layers", format!("{:?}, {}, dropout {}", args.hidden, args.activation, args.dropout)),
+        ("parameters", model.count_params().to_string()),
+        ("seed", args.seed.to_string()),
+        ("threads", minibatch::tensor::kernels::num_threads().to_string()),
+    ];
+    if args.early_stopping {
+        let es = format!(
+            "monitor {}, patience {}, min_delta {}, restore best weights: {}",
+            args.monitor, args.patience, args.min_delta, args.restore_best_weights
+        );
+        config.push(("early stopping", es));
+    }
+    config.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
 /// The training data and its test split, from --data, --test-data and --test-split.

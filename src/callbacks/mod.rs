@@ -33,7 +33,7 @@ pub use lambda::LambdaCallback;
 pub use learning_rate_scheduler::LearningRateScheduler;
 pub use logs::Logs;
 pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
-pub use progbar::ProgbarLogger;
+pub use progbar::{format_value, ProgbarLogger};
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
 pub use terminate_on_nan::TerminateOnNaN;
 

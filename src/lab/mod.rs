@@ -15,8 +15,10 @@
 //! assert_eq!(runs.iter().map(|r| r.updates_per_epoch).collect::<Vec<_>>(), [1, 10, 100]);
 //! ```
 
+mod figure;
 mod overfitting;
 
+pub use figure::figure;
 pub use overfitting::overfitting_onset;
 
 use crate::callbacks::{Callback, Control, Logs};
@@ -73,6 +75,63 @@ pub struct LabRun {
     pub best_val_epoch: usize,
     /// The 1-based epoch where overfitting began, if it did (see [`overfitting_onset`]).
     pub overfitting_from: Option<usize>,
+    /// The same run again with EarlyStopping watching the held-out loss, when asked for
+    /// (see [`catch_overfitting`]).
+    pub early_stopping: Option<EarlyStopRun>,
+}
+
+/// A run repeated with `EarlyStopping(monitor="val_loss", patience, restore_best_weights=True)`
+/// on the held-out data: where it stopped and what it kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct EarlyStopRun {
+    /// Epochs without improvement tolerated.
+    pub patience: usize,
+    /// Epochs trained before stopping (all of them when it never stopped).
+    pub epochs_run: usize,
+    /// The 1-based epoch it stopped at, if it stopped early.
+    pub stopped_epoch: Option<usize>,
+    /// The 1-based epoch whose weights it restored (the lowest held-out loss it saw).
+    pub restored_epoch: Option<usize>,
+    /// Held-out loss of the restored model.
+    pub val_loss: f64,
+    /// Held-out wrong answers of the restored model.
+    pub val_wrong: usize,
+}
+
+/// Trains `run`'s batch size again from `build`'s same starting weights, this time with
+/// Keras's `EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)`
+/// watching the held-out set, and measures the model it ends with. Where the lab saw
+/// overfitting begin, early stopping halts `patience` epochs after the lowest held-out loss and
+/// brings back that epoch's weights.
+///
+/// # Errors
+/// Whatever `build` or `fit` returns.
+pub fn catch_overfitting(
+    data: [&Tensor; 4],
+    run: &LabRun,
+    patience: usize,
+    build: impl Fn() -> Result<Sequential>,
+) -> Result<EarlyStopRun> {
+    let [x, y, vx, vy] = data;
+    let mut model = build()?;
+    let mut stop =
+        crate::callbacks::EarlyStopping::new().monitor("val_loss").patience(patience).restore_best_weights(true);
+    let options = FitOptions::new()
+        .batch_size(run.batch_size)
+        .epochs(run.epochs.len())
+        .validation_data(vx, vy)
+        .verbose(0)
+        .callback(&mut stop);
+    let h = model.fit(x, y, options)?;
+    let (val_loss, val_wrong) = Recorder::measure(&mut model, vx, vy)?;
+    Ok(EarlyStopRun {
+        patience,
+        epochs_run: h.epochs_run(),
+        stopped_epoch: stop.stopped_epoch().map(|e| e + 1),
+        restored_epoch: stop.best_epoch().map(|e| e + 1),
+        val_loss,
+        val_wrong,
+    })
 }
 
 /// Records each epoch: training time, then both sets evaluated in inference mode.
@@ -172,6 +231,7 @@ pub fn run(
             val_samples: vx.batch(),
             best_val_epoch: best + 1,
             overfitting_from: overfitting_onset(&train, &val).map(|e| e + 1),
+            early_stopping: None,
             epochs: records,
         });
     }

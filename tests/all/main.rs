@@ -14,6 +14,7 @@ mod loaders;
 mod lr_and_logging_callbacks;
 mod mnist;
 mod optimizers;
+mod plots_and_reports;
 mod resume_cli;
 mod saving;
 mod summary_and_interop;
