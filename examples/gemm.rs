@@ -1,4 +1,5 @@
-//! GEMM throughput (best of 5 rounds) on the shapes an MLP training step uses, plus a large
+//! GEMM throughput (best of 5 rounds) on the shapes an MLP and the MNIST convnet's training
+//! steps use, plus a large
 //! square product (the machine's practical peak). Run: `cargo run --release --example gemm` (MINIBATCH_THREADS sets
 //! the threads).
 
@@ -14,6 +15,11 @@ fn main() {
         (1024, 784, 512, false, false, "fwd b1024"),
         (784, 128, 512, true, false, "dW b128"),
         (128, 512, 784, false, true, "dx b128"),
+        (86528, 9, 32, false, false, "conv1 fwd b128"),
+        (9, 86528, 32, true, false, "conv1 dW b128"),
+        (15488, 288, 64, false, false, "conv2 fwd b128"),
+        (288, 15488, 64, true, false, "conv2 dW b128"),
+        (15488, 64, 288, false, true, "conv2 dx b128"),
         (512, 512, 512, false, false, "square"),
         (2048, 2048, 2048, false, false, "large"),
     ];

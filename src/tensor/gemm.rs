@@ -31,11 +31,16 @@ const PARALLEL_MIN: usize = 1 << 18;
 /// `c[0..mr*nr]` (row stride `rsc`) ← `beta`·c + Σ_p a[p]ᵀ b[p], over `kc` packed steps.
 type MicroKernel = unsafe fn(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: usize, beta: f32);
 
+/// The same product reading `mr` rows of a row-major A in place (row `i`, step `p` at
+/// `a[i·lda + p]`): no packing of A, whose rows stream from cache as they are.
+type RowKernel = unsafe fn(kc: usize, a: *const f32, lda: usize, b: *const f32, c: *mut f32, rsc: usize, beta: f32);
+
 #[derive(Clone, Copy)]
 struct Kernel {
     mr: usize,
     nr: usize,
     run: MicroKernel,
+    rows: Option<RowKernel>,
 }
 
 fn kernel() -> Kernel {
@@ -44,13 +49,18 @@ fn kernel() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
-                return Kernel { mr: 8, nr: 32, run: x86::kernel_8x32_avx512 };
+                return Kernel {
+                    mr: 8,
+                    nr: 32,
+                    run: x86::kernel_8x32_avx512,
+                    rows: Some(x86::kernel_8x32_avx512_rows),
+                };
             }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Kernel { mr: 6, nr: 16, run: x86::kernel_6x16_avx2 };
+                return Kernel { mr: 6, nr: 16, run: x86::kernel_6x16_avx2, rows: Some(x86::kernel_6x16_avx2_rows) };
             }
         }
-        Kernel { mr: 4, nr: 4, run: kernel_4x4_portable }
+        Kernel { mr: 4, nr: 4, run: kernel_4x4_portable, rows: None }
     })
 }
 
@@ -149,7 +159,7 @@ unsafe fn sgemm_with(
     // With several threads on column ranges, each would pack all of A: pack it once, together,
     // when the shared buffer and the whole pool are free (barriers need truly parallel parts).
     let one_column_block = (0..parts).all(|t| p.bounds[t + 1] - p.bounds[t] <= NC);
-    if parts > 1 && !p.split_rows && one_column_block {
+    if parts > 1 && !p.split_rows && one_column_block && !reads_a_in_place(&p) {
         if let Ok(mut buf) = SHARED_A.try_lock() {
             // Sized by the same rule `block` packs with: one A block of all `m` rows.
             let (kc_max, mc_max) = block_sizes(k, m, kern.mr);
@@ -209,6 +219,13 @@ fn block_sizes(k: usize, rows: usize, mr: usize) -> (usize, usize) {
     (k.div_ceil(k.div_ceil(KC)), rows.div_ceil(rows.div_ceil(MC)).next_multiple_of(mr))
 }
 
+/// Whether the micro-kernel reads A where it lies (row-major A, a kernel that can) instead of
+/// packing it: packing a row-major A means transposing it, as costly as the product when `n`
+/// is small (a convolution's 64 filters).
+fn reads_a_in_place(p: &Product) -> bool {
+    p.kern.rows.is_some() && p.a.cs == 1
+}
+
 /// The five loops around the micro-kernel, for rows `i0..i1` and columns `j0..j1` of `C`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(
@@ -223,6 +240,7 @@ unsafe fn block(
     let (mr, nr) = (kern.mr, kern.nr);
     let mut tile = [0f32; 8 * 32];
     let (kc_max, mc_max) = block_sizes(p.k, i1 - i0, mr);
+    let in_place = reads_a_in_place(p);
     for jc in (j0..j1).step_by(NC) {
         let nc = NC.min(j1 - jc);
         for pc in (0..p.k).step_by(kc_max) {
@@ -234,6 +252,7 @@ unsafe fn block(
             for ic in (i0..i1).step_by(mc_max) {
                 let mc = mc_max.min(i1 - ic);
                 let a_panels = match &p.shared {
+                    _ if in_place => std::ptr::null(),
                     // Cooperative: each thread packs its share of the block's row panels into
                     // the shared buffer, between two barriers.
                     Some(shared) => {
@@ -259,13 +278,33 @@ unsafe fn block(
                     let b_panel = bp.as_ptr().add(jr * kc);
                     for ir in (0..mc).step_by(mr) {
                         let mb = mr.min(mc - ir);
-                        let a_panel = a_panels.add(ir * kc);
                         let c = p.c.add((ic + ir) * p.n + jc + jr);
-                        if mb == mr && nb == nr {
+                        let a_rows = p.a.ptr.wrapping_add((ic + ir) * p.a.rs + pc); // used only in place
+                        let a_panel = match kern.rows {
+                            // A whole row panel read in place.
+                            Some(rows) if in_place && mb == mr => {
+                                if nb == nr {
+                                    rows(kc, a_rows, p.a.rs, b_panel, c, p.n, beta);
+                                    continue;
+                                }
+                                rows(kc, a_rows, p.a.rs, b_panel, tile.as_mut_ptr(), nr, 0.0);
+                                None
+                            }
+                            // The last, partial panel of an in-place A: packed, zero-padded.
+                            _ if in_place => {
+                                let a_out = room(ap, mr * kc);
+                                pack(a_out, kc, mb, mr, a_rows, 1, p.a.rs);
+                                Some(a_out as *const f32)
+                            }
+                            _ => Some(a_panels.add(ir * kc)),
+                        };
+                        if let (Some(a_panel), true) = (a_panel, mb == mr && nb == nr) {
                             (kern.run)(kc, a_panel, b_panel, c, p.n, beta);
                         } else {
-                            // Edge tile: compute in full, then merge the valid part.
-                            (kern.run)(kc, a_panel, b_panel, tile.as_mut_ptr(), nr, 0.0);
+                            // Edge tile: compute in full (unless done above), then merge the valid part.
+                            if let Some(a_panel) = a_panel {
+                                (kern.run)(kc, a_panel, b_panel, tile.as_mut_ptr(), nr, 0.0);
+                            }
                             for i in 0..mb {
                                 for j in 0..nb {
                                     let dst = c.add(i * p.n + j);
@@ -308,7 +347,7 @@ unsafe fn pack(out: *mut f32, kc: usize, len: usize, width: usize, src: *const f
         }
         if s_l == 1 {
             for q in 0..kc {
-                std::ptr::copy_nonoverlapping(src.add(q * s_k + base), panel.add(q * width), valid);
+                copy_run(panel.add(q * width), src.add(q * s_k + base), valid);
             }
         } else if s_k == 1 {
             for w in 0..valid {
@@ -324,6 +363,23 @@ unsafe fn pack(out: *mut f32, kc: usize, len: usize, width: usize, src: *const f
                 }
             }
         }
+    }
+}
+
+/// Copies `n` values; the panel widths get fixed-size copies, which compile to a few vector
+/// moves instead of a `memcpy` call per run.
+///
+/// # Safety
+/// As `copy_nonoverlapping`.
+#[inline(always)]
+unsafe fn copy_run(dst: *mut f32, src: *const f32, n: usize) {
+    match n {
+        32 => std::ptr::copy_nonoverlapping(src, dst, 32),
+        16 => std::ptr::copy_nonoverlapping(src, dst, 16),
+        8 => std::ptr::copy_nonoverlapping(src, dst, 8),
+        6 => std::ptr::copy_nonoverlapping(src, dst, 6),
+        4 => std::ptr::copy_nonoverlapping(src, dst, 4),
+        _ => std::ptr::copy_nonoverlapping(src, dst, n),
     }
 }
 
@@ -361,6 +417,12 @@ mod x86 {
                 row[1] = _mm512_fmadd_ps(av, b1, row[1]);
             }
         }
+        store_8x32(&acc, c, rsc, beta);
+    }
+
+    /// `C ← acc + beta·C` for an 8 × 32 tile.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store_8x32(acc: &[[__m512; 2]; 8], c: *mut f32, rsc: usize, beta: f32) {
         let bv = _mm512_set1_ps(beta);
         for (i, row) in acc.iter().enumerate() {
             for (h, &v) in row.iter().enumerate() {
@@ -369,6 +431,67 @@ mod x86 {
                 _mm512_storeu_ps(dst, out);
             }
         }
+    }
+
+    /// `C ← acc + beta·C` for a 6 × 16 tile.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn store_6x16(acc: &[[__m256; 2]; 6], c: *mut f32, rsc: usize, beta: f32) {
+        let bv = _mm256_set1_ps(beta);
+        for (i, row) in acc.iter().enumerate() {
+            for (h, &v) in row.iter().enumerate() {
+                let dst = c.add(i * rsc + h * 8);
+                let out = if beta == 0.0 { v } else { _mm256_fmadd_ps(bv, _mm256_loadu_ps(dst), v) };
+                _mm256_storeu_ps(dst, out);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn kernel_8x32_avx512_rows(
+        kc: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        beta: f32,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+        let rows: [*const f32; 8] = std::array::from_fn(|i| a.add(i * lda));
+        for q in 0..kc {
+            let b0 = _mm512_loadu_ps(b.add(q * 32));
+            let b1 = _mm512_loadu_ps(b.add(q * 32 + 16));
+            for (row, r) in acc.iter_mut().zip(&rows) {
+                let av = _mm512_set1_ps(*r.add(q));
+                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            }
+        }
+        store_8x32(&acc, c, rsc, beta);
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn kernel_6x16_avx2_rows(
+        kc: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        beta: f32,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+        let rows: [*const f32; 6] = std::array::from_fn(|i| a.add(i * lda));
+        for q in 0..kc {
+            let b0 = _mm256_loadu_ps(b.add(q * 16));
+            let b1 = _mm256_loadu_ps(b.add(q * 16 + 8));
+            for (row, r) in acc.iter_mut().zip(&rows) {
+                let av = _mm256_set1_ps(*r.add(q));
+                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
+            }
+        }
+        store_6x16(&acc, c, rsc, beta);
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -383,14 +506,7 @@ mod x86 {
                 row[1] = _mm256_fmadd_ps(av, b1, row[1]);
             }
         }
-        let bv = _mm256_set1_ps(beta);
-        for (i, row) in acc.iter().enumerate() {
-            for (h, &v) in row.iter().enumerate() {
-                let dst = c.add(i * rsc + h * 8);
-                let out = if beta == 0.0 { v } else { _mm256_fmadd_ps(bv, _mm256_loadu_ps(dst), v) };
-                _mm256_storeu_ps(dst, out);
-            }
-        }
+        store_6x16(&acc, c, rsc, beta);
     }
 }
 
@@ -402,14 +518,18 @@ mod tests {
 
     /// Every micro-kernel this processor can run, whichever `kernel()` would pick.
     fn kernels() -> Vec<(&'static str, Kernel)> {
-        let mut all = vec![("portable 4x4", Kernel { mr: 4, nr: 4, run: kernel_4x4_portable })];
+        let mut all = vec![("portable 4x4", Kernel { mr: 4, nr: 4, run: kernel_4x4_portable, rows: None })];
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                all.push(("avx2 6x16", Kernel { mr: 6, nr: 16, run: x86::kernel_6x16_avx2 }));
+                let packed = Kernel { mr: 6, nr: 16, run: x86::kernel_6x16_avx2, rows: None };
+                all.push(("avx2 6x16", packed));
+                all.push(("avx2 6x16 rows", Kernel { rows: Some(x86::kernel_6x16_avx2_rows), ..packed }));
             }
             if std::is_x86_feature_detected!("avx512f") {
-                all.push(("avx512 8x32", Kernel { mr: 8, nr: 32, run: x86::kernel_8x32_avx512 }));
+                let packed = Kernel { mr: 8, nr: 32, run: x86::kernel_8x32_avx512, rows: None };
+                all.push(("avx512 8x32", packed));
+                all.push(("avx512 8x32 rows", Kernel { rows: Some(x86::kernel_8x32_avx512_rows), ..packed }));
             }
         }
         all
@@ -420,7 +540,7 @@ mod tests {
         let mut rng = Rng::new(4);
         for (name, kern) in kernels() {
             for &(m, k, n) in &[(7, 5, 3), (33, 300, 65), (300, 40, 9)] {
-                for (ta, tb, beta) in [(false, false, 0.0), (true, true, 0.5)] {
+                for (ta, tb, beta) in [(false, false, 0.0), (true, true, 0.5), (false, true, 1.0), (true, false, 0.0)] {
                     let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
                     let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
                     let worst = error_vs_naive(&mut rng, (m, k, n), ta, tb, beta, |c, a, b| unsafe {
