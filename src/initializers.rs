@@ -122,6 +122,24 @@ impl Initializer {
     }
 }
 
+/// Something that names an initializer: an [`Initializer`] or Keras's string name.
+pub trait IntoInitializer {
+    /// Resolves the name.
+    fn into_initializer(self) -> Result<Initializer>;
+}
+
+impl IntoInitializer for Initializer {
+    fn into_initializer(self) -> Result<Initializer> {
+        Ok(self)
+    }
+}
+
+impl IntoInitializer for &str {
+    fn into_initializer(self) -> Result<Initializer> {
+        Initializer::from_name(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

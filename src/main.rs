@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint};
-use minibatch::layers::{Dense, Dropout, Flatten};
+use minibatch::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D};
 use minibatch::training::SplitMode;
 use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential, Tensor};
 use serde_json::{json, Value};
@@ -139,6 +139,9 @@ struct LabArgs {
 
 #[derive(Args)]
 struct BenchArgs {
+    /// mlp (the Keras MNIST MLP, RMSprop) or convnet (the Keras MNIST convnet, Adam).
+    #[arg(long, default_value = "mlp")]
+    model: String,
     /// Batch sizes to measure, comma-separated.
     #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',')]
     batch_sizes: Vec<usize>,
@@ -191,6 +194,10 @@ struct TrainArgs {
     /// Learning rate [default: 0.01 for adam on the built-in data sets, else the optimizer's].
     #[arg(long)]
     learning_rate: Option<f32>,
+    /// mlp (Dense layers: --hidden, --activation, --dropout) or convnet (Keras's Simple MNIST
+    /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images).
+    #[arg(long, default_value = "mlp")]
+    model: String,
     /// Hidden layer sizes, comma-separated (e.g. 64,64).
     #[arg(long, default_value = "64,64", value_delimiter = ',')]
     hidden: Vec<usize>,
@@ -293,25 +300,18 @@ fn train(args: &TrainArgs) -> Result<()> {
     });
     let num_classes = io::num_classes(&data.y).max(data.test.as_ref().map_or(0, |(_, y)| io::num_classes(y)));
 
-    let sample_shape = &data.x.shape()[1..];
-    let mut model = Sequential::new().seed(args.seed).input_shape(sample_shape);
-    if sample_shape.len() > 1 {
-        model = model.add(Flatten::new());
-    }
-    for &units in &args.hidden {
-        model = model.add(Dense::new(units).activation(args.activation.as_str()));
-        if args.dropout > 0.0 {
-            model = model.add(Dropout::new(args.dropout));
-        }
-    }
-    model = model.add(Dense::new(num_classes).activation("softmax"));
-    let mut optimizer = optimizers::from_name(&args.optimizer)?;
-    optimizer.set_learning_rate(args.learning_rate.unwrap_or(if args.optimizer == "adam" {
-        0.01
-    } else {
-        optimizer.learning_rate()
-    }));
-    model.compile(optimizer, "sparse_categorical_crossentropy", &["accuracy"])?;
+    let data = if args.model == "convnet" { with_channel_axis(data)? } else { data };
+    let spec = ModelSpec {
+        kind: &args.model,
+        hidden: &args.hidden,
+        activation: &args.activation,
+        dropout: args.dropout,
+        seed: args.seed,
+    };
+    // Adam's 0.001 is slow on the small built-in sets; elsewhere the optimizer's default.
+    let builtin = datasets::NAMES.contains(&args.data.as_str());
+    let lr = args.learning_rate.unwrap_or(if builtin && args.optimizer == "adam" { 0.01 } else { f32::NAN });
+    let mut model = spec.build(&data.x.shape()[1..], num_classes, &args.optimizer, lr)?;
     if args.verbose > 0 {
         print!("{}", model.summary()?);
     }
@@ -414,11 +414,19 @@ fn bench(args: &BenchArgs) -> Result<()> {
     }
     let threads = minibatch::tensor::kernels::num_threads();
     let table = args.json.as_deref() != Some("-");
+    let (workload, title) = match args.model.as_str() {
+        "mlp" => (minibatch::bench::Workload::Mlp, "Keras MNIST MLP 784-512-512-10, RMSprop, no dropout"),
+        "convnet" => (minibatch::bench::Workload::Convnet, "Keras MNIST convnet (34,826 parameters), Adam"),
+        other => {
+            return Err(minibatch::Error::UnknownName {
+                kind: "model",
+                name: other.into(),
+                known: vec!["mlp", "convnet"],
+            })
+        }
+    };
     if table {
-        println!(
-            "Keras MNIST MLP 784-512-512-10, RMSprop, no dropout; {threads} threads; best epoch of ~{}s",
-            args.seconds
-        );
+        println!("{title}; {threads} threads; best epoch of ~{}s", args.seconds);
         println!(
             "{:>6} {:>12} {:>10} {:>8} {:>11} {:>13}",
             "batch", "samples/s", "ms/step", "steps", "model MiB", "peak RSS MiB"
@@ -430,7 +438,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
             return Err(minibatch::Error::invalid("batch_size", 0, "positive batch sizes"));
         }
         let samples = if b == 1 { args.samples / 8 } else { args.samples };
-        let m = minibatch::bench::measure(b, args.seconds, samples)?;
+        let m = minibatch::bench::measure(workload, b, args.seconds, samples)?;
         if table {
             let mib = |v: f64| v / (1u64 << 20) as f64;
             let rss = m.peak_rss_bytes.map_or("-".into(), |r| format!("{:.1}", mib(r as f64)));
@@ -447,9 +455,10 @@ fn bench(args: &BenchArgs) -> Result<()> {
         results.push(m);
     }
     if let Some(path) = &args.json {
-        let text =
-            serde_json::to_string_pretty(&json!({ "framework": "minibatch", "threads": threads, "results": results }))
-                .expect("plain values");
+        let text = serde_json::to_string_pretty(
+            &json!({ "framework": "minibatch", "model": workload, "threads": threads, "results": results }),
+        )
+        .expect("plain values");
         if path == "-" {
             println!("{text}");
         } else {
@@ -457,6 +466,32 @@ fn bench(args: &BenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Images of shape `(h, w)` as `(h, w, 1)`, as Keras's example adds the channel axis.
+fn with_channel_axis(data: io::Loaded) -> Result<io::Loaded> {
+    let add = |x: Tensor| -> Result<Tensor> {
+        match x.shape() {
+            [n, h, w] => {
+                let shape = [*n, *h, *w, 1];
+                x.reshape(&shape)
+            }
+            [_, _, _, _] => Ok(x),
+            other => Err(minibatch::Error::shape(
+                "data for --model convnet",
+                "images: samples of shape (height, width) or (height, width, channels)",
+                &other[1..],
+            )),
+        }
+    };
+    Ok(io::Loaded {
+        x: add(data.x)?,
+        y: data.y,
+        test: match data.test {
+            Some((x, y)) => Some((add(x)?, y)),
+            None => None,
+        },
+    })
 }
 
 /// The labelled data `evaluate` and `predict` use: the test split of a source that has one,
@@ -537,26 +572,50 @@ fn summary(args: &SummaryArgs) -> Result<()> {
     Ok(())
 }
 
-/// A softmax classifier with ReLU-style hidden layers, as both commands build it.
-struct Mlp<'a> {
+/// The classifiers the commands build: an MLP, or Keras's Simple MNIST convnet.
+struct ModelSpec<'a> {
+    /// `mlp` or `convnet`.
+    kind: &'a str,
     hidden: &'a [usize],
     activation: &'a str,
     dropout: f32,
     seed: u64,
 }
 
-impl Mlp<'_> {
-    /// Flatten (for images), the hidden Dense layers (each with Dropout if asked), a softmax
-    /// Dense layer; compiled with `optimizer` at `lr` (NaN: the optimizer's default).
+impl ModelSpec<'_> {
+    /// `mlp`: Flatten (for images), the hidden Dense layers (each with Dropout if asked), a
+    /// softmax Dense layer. `convnet`: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3,
+    /// relu), MaxPooling2D(2), Flatten, Dropout(0.5), Dense(softmax), as Keras's example.
+    /// Compiled with `optimizer` at `lr` (NaN: the optimizer's default).
     fn build(&self, sample_shape: &[usize], classes: usize, optimizer: &str, lr: f32) -> Result<Sequential> {
         let mut model = Sequential::new().seed(self.seed).input_shape(sample_shape);
-        if sample_shape.len() > 1 {
-            model = model.add(Flatten::new());
-        }
-        for &units in self.hidden {
-            model = model.add(Dense::new(units).activation(self.activation));
-            if self.dropout > 0.0 {
-                model = model.add(Dropout::new(self.dropout));
+        match self.kind {
+            "mlp" => {
+                if sample_shape.len() > 1 {
+                    model = model.add(Flatten::new());
+                }
+                for &units in self.hidden {
+                    model = model.add(Dense::new(units).activation(self.activation));
+                    if self.dropout > 0.0 {
+                        model = model.add(Dropout::new(self.dropout));
+                    }
+                }
+            }
+            "convnet" => {
+                model = model
+                    .add(Conv2D::new(32, 3).activation("relu"))
+                    .add(MaxPooling2D::new(2))
+                    .add(Conv2D::new(64, 3).activation("relu"))
+                    .add(MaxPooling2D::new(2))
+                    .add(Flatten::new())
+                    .add(Dropout::new(0.5));
+            }
+            other => {
+                return Err(minibatch::Error::UnknownName {
+                    kind: "model",
+                    name: other.into(),
+                    known: vec!["mlp", "convnet"],
+                })
             }
         }
         model = model.add(Dense::new(classes).activation("softmax"));
@@ -605,7 +664,7 @@ fn lab(args: &LabArgs) -> Result<()> {
         _ => (x, y),
     };
     let classes = io::num_classes(&y).max(io::num_classes(&vy));
-    let mlp = Mlp { hidden: &hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
+    let mlp = ModelSpec { kind: "mlp", hidden: &hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
     let build = || mlp.build(&x.shape()[1..], classes, &optimizer, learning_rate);
     let mut runs = minibatch::lab::run(&x, &y, &vx, &vy, &batch_sizes, epochs, build)?;
     if let Some(p) = patience {

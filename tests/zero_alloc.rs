@@ -27,8 +27,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The count is process-wide: tests take turns so one's setup is not counted in another's steps.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn train_on_batch_allocates_nothing_after_the_first_call() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // The MLP shape (smaller hidden layers keep the test fast), with dropout and a
     // fused softmax/cross-entropy, at batch sizes 1 and 32.
     let mut model = Sequential::new()
@@ -42,6 +46,40 @@ fn train_on_batch_allocates_nothing_after_the_first_call() {
         let x = Tensor::from_vec(&[batch, 784], (0..batch * 784).map(|i| (i % 255) as f32 / 255.0).collect()).unwrap();
         let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 10) as f32).collect()).unwrap();
         model.train_on_batch(&x, &y).unwrap(); // plans the buffers, sizes optimizer state
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for _ in 0..5 {
+            model.train_on_batch(&x, &y).unwrap();
+        }
+        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        assert_eq!(after - before, 0, "batch {batch}: {} allocations in 5 steady-state steps", after - before);
+    }
+}
+
+#[test]
+fn a_convnet_step_allocates_nothing_either() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Convolutions (patch buffers), "same" padding, pooling (argmax), batch normalization and
+    // global pooling: every workspace comes from the plan.
+    use minibatch::layers::{
+        AveragePooling2D, BatchNormalization, Conv2D, Flatten, GlobalAveragePooling2D, MaxPooling2D,
+    };
+    let mut model = Sequential::new()
+        .input_shape(&[12, 12, 1])
+        .add(Conv2D::new(8, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(BatchNormalization::new())
+        .add(Conv2D::new(8, 3).padding("same").activation("gelu"))
+        .add(AveragePooling2D::new(2))
+        .add(Conv2D::new(6, 1))
+        .add(GlobalAveragePooling2D::new())
+        .add(Flatten::new())
+        .add(Dense::new(10).activation("softmax"));
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    for batch in [16usize, 3] {
+        let x =
+            Tensor::from_vec(&[batch, 12, 12, 1], (0..batch * 144).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
+        let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 10) as f32).collect()).unwrap();
+        model.train_on_batch(&x, &y).unwrap();
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         for _ in 0..5 {
             model.train_on_batch(&x, &y).unwrap();

@@ -1,11 +1,12 @@
-//! Training-throughput measurement, as `minibatch bench` runs it: the Keras MNIST MLP
-//! (784-512-512-10, ReLU, softmax, RMSprop, sparse categorical cross-entropy, no dropout) on
-//! MNIST-shaped random data, per batch size: samples per second, milliseconds per weight
-//! update, the planned training memory and the process's peak resident memory.
+//! Training-throughput measurement, as `minibatch bench` runs it, on MNIST-shaped random data,
+//! per batch size: samples per second, milliseconds per weight update, the planned training
+//! memory and the process's peak resident memory. Two workloads: the Keras MNIST MLP
+//! (784-512-512-10, ReLU, softmax, RMSprop, no dropout) and the Keras MNIST convnet
+//! (Conv2D 32 and 64, max pooling, Dropout 0.5, softmax, Adam).
 
 use crate::error::Result;
-use crate::layers::Dense;
-use crate::optimizers::RMSprop;
+use crate::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D};
+use crate::optimizers::{Adam, RMSprop};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::{FitOptions, Sequential};
@@ -41,14 +42,41 @@ pub fn mnist_mlp(seed: u64) -> Result<Sequential> {
     Ok(model)
 }
 
-/// Trains [`mnist_mlp`] at `batch_size` for about `seconds` (after one warm-up pass) and
-/// returns the best epoch's throughput. Epochs are `samples` long (rounded to whole batches).
-pub fn measure(batch_size: usize, seconds: f64, samples: usize) -> Result<Measurement> {
+/// The Keras "Simple MNIST convnet": 34,826 parameters, Adam.
+pub fn mnist_convnet(seed: u64) -> Result<Sequential> {
+    let mut model = Sequential::new()
+        .seed(seed)
+        .input_shape(&[28, 28, 1])
+        .add(Conv2D::new(32, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(Conv2D::new(64, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(Flatten::new())
+        .add(Dropout::new(0.5))
+        .add(Dense::new(10).activation("softmax"));
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"])?;
+    Ok(model)
+}
+
+/// The workloads [`measure`] knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// [`mnist_mlp`].
+    Mlp,
+    /// [`mnist_convnet`].
+    Convnet,
+}
+
+/// Trains `workload` at `batch_size` for about `seconds` (after one warm-up pass) and returns
+/// the best epoch's throughput. Epochs are `samples` long (rounded to whole batches).
+pub fn measure(workload: Workload, batch_size: usize, seconds: f64, samples: usize) -> Result<Measurement> {
     let mut rng = Rng::new(1);
     let n = samples.max(batch_size).div_ceil(batch_size) * batch_size;
-    let x = Tensor::from_vec(&[n, 784], (0..n * 784).map(|_| rng.next_f32()).collect())?;
+    let shape: &[usize] = if workload == Workload::Mlp { &[n, 784] } else { &[n, 28, 28, 1] };
+    let x = Tensor::from_vec(shape, (0..n * 784).map(|_| rng.next_f32()).collect())?;
     let y = Tensor::from_vec(&[n], (0..n).map(|_| rng.below(10) as f32).collect())?;
-    let mut model = mnist_mlp(0)?;
+    let mut model = if workload == Workload::Mlp { mnist_mlp(0)? } else { mnist_convnet(0)? };
     let options = || FitOptions::new().batch_size(batch_size).verbose(0);
     let warm = batch_size.max(256).min(n);
     model.fit(&x.slice_rows(0, warm), &y.slice_rows(0, warm), options())?;
@@ -65,8 +93,8 @@ pub fn measure(batch_size: usize, seconds: f64, samples: usize) -> Result<Measur
         samples_per_s: n as f64 / best,
         ms_per_step: best * 1e3 / steps as f64,
         steps,
-        // weights, gradients and RMSprop's one state slot
-        model_bytes: 3 * params + model.buffer_bytes(),
+        // weights, gradients and the optimizer's state slots (RMSprop one, Adam two)
+        model_bytes: if workload == Workload::Mlp { 3 } else { 4 } * params + model.buffer_bytes(),
         peak_rss_bytes: peak_rss(),
     })
 }

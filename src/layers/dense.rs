@@ -8,10 +8,12 @@
 //! let layer = Dense::new(64).activation("relu").kernel_initializer("he_normal");
 //! ```
 
+use super::output_activation::OutputActivation;
 use super::{IntoActivation, Layer, Param};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
+use crate::initializers::IntoInitializer;
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
@@ -26,9 +28,7 @@ pub struct Dense {
     name: String,
     /// `[kernel, bias]`, or `[kernel]` without bias.
     params: Vec<Param>,
-    /// Pre-activation values, kept only for activations whose derivative needs them.
-    pre: Tensor,
-    fused: bool,
+    output: OutputActivation,
 }
 
 impl Dense {
@@ -43,8 +43,7 @@ impl Dense {
             bias_initializer: Ok(Initializer::Zeros),
             name: String::new(),
             params: Vec::new(),
-            pre: Tensor::zeros(&[0]),
-            fused: false,
+            output: OutputActivation::default(),
         }
     }
 
@@ -106,24 +105,6 @@ impl Dense {
     }
 }
 
-/// Something that names an initializer: an [`Initializer`] or Keras's string name.
-pub trait IntoInitializer {
-    /// Resolves the name.
-    fn into_initializer(self) -> Result<Initializer>;
-}
-
-impl IntoInitializer for Initializer {
-    fn into_initializer(self) -> Result<Initializer> {
-        Ok(self)
-    }
-}
-
-impl IntoInitializer for &str {
-    fn into_initializer(self) -> Result<Initializer> {
-        Initializer::from_name(self)
-    }
-}
-
 impl Layer for Dense {
     fn kind(&self) -> &'static str {
         "Dense"
@@ -160,12 +141,7 @@ impl Layer for Dense {
     }
 
     fn plan(&mut self, max_batch: usize) {
-        if self.act().needs_input() {
-            let rows = max_batch * self.units;
-            if self.pre.len() < rows {
-                self.pre = Tensor::zeros(&[rows]);
-            }
-        }
+        self.output.plan(self.act(), max_batch * self.units);
     }
 
     // # Shapes
@@ -178,21 +154,14 @@ impl Layer for Dense {
         if let Some(bias) = self.params.get(1) {
             kernels::add_row_bias(y.data_mut(), bias.value.data());
         }
-        let act = self.act();
-        if act.needs_input() {
-            self.pre.data_mut()[..y.len()].copy_from_slice(y.data());
-        }
-        act.forward(y.data_mut(), units);
+        self.output.forward(self.act(), y.data_mut(), units);
     }
 
     // dz = dy ⊙ f'(z);  d kernel = xᵀ · dz;  d bias = Σ_rows dz;  dx = dz · kernelᵀ
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let (fan_in, units) = (self.params[0].value.shape()[0], self.units);
         let rows = x.len() / fan_in;
-        if !self.fused {
-            let pre = &self.pre.data()[..if self.act().needs_input() { y.len() } else { 0 }];
-            self.act().backward(dy.data_mut(), pre, y.data(), units);
-        }
+        self.output.backward(self.act(), dy.data_mut(), y.data(), units);
         let dz = dy.data();
         let (kernel, rest) = self.params.split_first_mut().expect("built");
         kernels::matmul(kernel.grad.data_mut(), x.data(), dz, fan_in, rows, units, true, false, 0.0);
@@ -217,11 +186,11 @@ impl Layer for Dense {
     }
 
     fn fuse_output_activation(&mut self, fused: bool) {
-        self.fused = fused;
+        self.output.fused = fused;
     }
 
     fn workspace_bytes(&self) -> usize {
-        self.pre.len() * 4
+        self.output.bytes()
     }
 
     fn config(&self) -> Option<serde_json::Value> {

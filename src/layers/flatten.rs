@@ -55,13 +55,11 @@ impl Layer for Flatten {
 
     // Row-major data is already flat: forward and backward copy the values unchanged.
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
-        y.data_mut().copy_from_slice(x.data());
+        super::pass_forward(x, y);
     }
 
     fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
-        if let Some(dx) = dx {
-            dx.data_mut().copy_from_slice(dy.data());
-        }
+        super::pass_backward(dy, dx);
     }
 
     fn config(&self) -> Option<serde_json::Value> {

@@ -12,14 +12,31 @@
 //!   once per step in a Sequential model. `dx`, when asked for, is overwritten with ∂loss/∂x.
 
 mod activation;
+mod batch_normalization;
+mod conv;
 mod dense;
 mod dropout;
 mod flatten;
+mod global_pooling;
+mod output_activation;
+mod pooling;
+mod reshape;
+mod window;
 
+pub use crate::initializers::IntoInitializer;
 pub use activation::{ActivationConfig, ActivationLayer};
+pub use batch_normalization::{BatchNormalization, BatchNormalizationConfig};
+pub use conv::{Conv, Conv1D, Conv2D, ConvConfig, Size};
 pub use dense::{Dense, DenseConfig};
 pub use dropout::{Dropout, DropoutConfig};
 pub use flatten::{Flatten, FlattenConfig};
+pub use global_pooling::{
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalPooling,
+    GlobalPoolingConfig,
+};
+pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
+pub use reshape::{Reshape, ReshapeConfig};
+pub use window::{Padding, Window};
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
@@ -127,7 +144,24 @@ pub trait Layer: Send {
 }
 
 /// The layer classes a saved model may name.
-pub const CLASS_NAMES: &[&str] = &["Dense", "Dropout", "Flatten", "Activation"];
+pub const CLASS_NAMES: &[&str] = &[
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Activation",
+    "Conv2D",
+    "Conv1D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "MaxPooling1D",
+    "AveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
+    "BatchNormalization",
+    "Reshape",
+];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
 /// `layers.deserialize`. The error message says which argument is missing or wrong.
@@ -144,6 +178,22 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "Dropout" => Box::new(Dropout::from_config(parse(class_name, config)?)),
         "Flatten" => Box::new(Flatten::from_config(parse(class_name, config)?)),
         "Activation" => Box::new(ActivationLayer::from_config(parse(class_name, config)?)),
+        "Conv2D" => Box::new(Conv::from_config(2, parse(class_name, config)?)),
+        "Conv1D" => Box::new(Conv::from_config(1, parse(class_name, config)?)),
+        "MaxPooling2D" => Box::new(Pooling::from_config(PoolOp::Max, 2, parse(class_name, config)?)),
+        "AveragePooling2D" => Box::new(Pooling::from_config(PoolOp::Average, 2, parse(class_name, config)?)),
+        "MaxPooling1D" => Box::new(Pooling::from_config(PoolOp::Max, 1, parse(class_name, config)?)),
+        "AveragePooling1D" => Box::new(Pooling::from_config(PoolOp::Average, 1, parse(class_name, config)?)),
+        "GlobalAveragePooling2D" => {
+            Box::new(GlobalPooling::from_config(PoolOp::Average, 2, parse(class_name, config)?))
+        }
+        "GlobalMaxPooling2D" => Box::new(GlobalPooling::from_config(PoolOp::Max, 2, parse(class_name, config)?)),
+        "GlobalAveragePooling1D" => {
+            Box::new(GlobalPooling::from_config(PoolOp::Average, 1, parse(class_name, config)?))
+        }
+        "GlobalMaxPooling1D" => Box::new(GlobalPooling::from_config(PoolOp::Max, 1, parse(class_name, config)?)),
+        "BatchNormalization" => Box::new(BatchNormalization::from_config(parse(class_name, config)?)?),
+        "Reshape" => Box::new(Reshape::from_config(parse(class_name, config)?)),
         _ => {
             return Err(Error::UnknownName {
                 kind: "layer class",
@@ -152,6 +202,18 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
             })
         }
     })
+}
+
+/// `y = x`, for layers that only change the shape (row-major data keeps its order).
+fn pass_forward(x: &Tensor, y: &mut Tensor) {
+    y.data_mut().copy_from_slice(x.data());
+}
+
+/// `dx = dy`, the backward of [`pass_forward`].
+fn pass_backward(dy: &Tensor, dx: Option<&mut Tensor>) {
+    if let Some(dx) = dx {
+        dx.data_mut().copy_from_slice(dy.data());
+    }
 }
 
 /// Something that names an activation: an [`Activation`] or Keras's string name.

@@ -42,7 +42,8 @@ impl Sequential {
         for (i, layer) in self.layers.iter().enumerate() {
             let shape =
                 format!("(None, {})", self.shapes[i + 1].iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
-            let params: usize = layer.params().iter().map(|p| p.value.len()).sum();
+            let params: usize =
+                layer.params().iter().map(|p| p.value.len()).sum::<usize>() + non_trainable(layer.as_ref());
             let name = format!("{} ({})", layer.name(), layer.kind());
             s += &format!(
                 "│ {:<a$} │ {:<b$} │ {:>c$} │\n",
@@ -55,12 +56,20 @@ impl Sequential {
             );
         }
         s += &format!("└{}┴{}┴{}┘\n", "─".repeat(w1), "─".repeat(w2), "─".repeat(w3));
-        let total = self.count_params();
+        let trainable = self.count_params();
+        let fixed: usize = self.layers.iter().map(|l| non_trainable(l.as_ref())).sum();
+        let total = trainable + fixed;
         s += &format!(" Total params: {} ({})\n", thousands(total), bytes(total * 4));
-        s += &format!(" Trainable params: {} ({})\n", thousands(total), bytes(total * 4));
-        s += &format!(" Non-trainable params: 0 ({})\n", bytes(0));
+        s += &format!(" Trainable params: {} ({})\n", thousands(trainable), bytes(trainable * 4));
+        s += &format!(" Non-trainable params: {} ({})\n", thousands(fixed), bytes(fixed * 4));
         Ok(s)
     }
+}
+
+/// Values of a layer's non-trainable float variables (BatchNormalization's moving statistics;
+/// a random generator's state is not a parameter).
+fn non_trainable(layer: &dyn crate::layers::Layer) -> usize {
+    layer.state().iter().map(|(_, s)| if let crate::layers::State::F32(t) = s { t.len() } else { 0 }).sum()
 }
 
 fn thousands(n: usize) -> String {

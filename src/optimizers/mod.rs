@@ -23,6 +23,7 @@ pub use rmsprop::RMSprop;
 pub use sgd::SGD;
 
 use crate::error::{Error, Result};
+pub(crate) use crate::tensor::SendPtr;
 
 /// A rule that turns gradients into weight updates. See the [module docs](self).
 pub trait Optimizer: Send {
@@ -197,24 +198,6 @@ impl<O: Optimizer + 'static> IntoOptimizer for schedules::Scheduled<O> {
 
 /// Parameters with at least this many values are updated on all kernel threads.
 pub(crate) const PARALLEL_MIN: usize = 1 << 15;
-
-/// A pointer that may cross to the kernel threads, for updates of disjoint ranges.
-#[derive(Clone, Copy)]
-pub(crate) struct SendPtr(pub *mut f32);
-
-// SAFETY: used only to hand disjoint ranges of one buffer to the pool's threads.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Values `lo..hi` of the buffer.
-    ///
-    /// # Safety
-    /// The range must lie inside the buffer, and no other live slice may overlap it.
-    pub unsafe fn slice<'a>(self, lo: usize, hi: usize) -> &'a mut [f32] {
-        unsafe { std::slice::from_raw_parts_mut(self.0.add(lo), hi - lo) }
-    }
-}
 
 /// Makes `slots` hold one zeroed vector per size, keeping existing state when sizes match.
 pub(crate) fn build_slots(slots: &mut Vec<Vec<f32>>, sizes: &[usize]) {

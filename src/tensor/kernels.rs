@@ -123,6 +123,15 @@ crate::simd! {
 }
 
 crate::simd! {
+    /// `y += x`.
+    pub fn add(y: &mut [f32], x: &[f32]) {
+        for (y, x) in y.iter_mut().zip(x) {
+            *y += x;
+        }
+    }
+}
+
+crate::simd! {
     /// `y += alpha · x`.
     pub fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
         for (yi, xi) in y.iter_mut().zip(x) {

@@ -14,15 +14,41 @@
 
 mod denormals;
 mod gemm;
+mod im2col;
 pub mod kernels;
 mod ndarray_interop;
 mod pool;
 pub mod simd;
 
 pub use denormals::FlushDenormals;
+pub(crate) use im2col::{col2im, im2col};
 pub(crate) use pool::for_each_range;
 
 use crate::error::{Error, Result};
+
+/// A pointer that may cross to the kernel threads, for work on disjoint ranges of one buffer.
+pub(crate) struct SendPtr<T = f32>(pub *mut T);
+
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+
+// SAFETY: used only to hand disjoint ranges of one buffer to the pool's threads.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// Values `lo..hi` of the buffer.
+    ///
+    /// # Safety
+    /// The range must lie inside the buffer, and no other live slice may overlap it.
+    pub unsafe fn slice<'a>(self, lo: usize, hi: usize) -> &'a mut [T] {
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(lo), hi - lo) }
+    }
+}
 
 /// The most dimensions a tensor has (batch, height, width, channels, and two to spare).
 pub const MAX_DIMS: usize = 6;

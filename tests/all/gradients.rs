@@ -287,3 +287,42 @@ fn whole_model_gradients_fused_and_after_recompiling() {
     model.compile(SGD::new(0.0), "mse", &[]).unwrap();
     check_model(&mut model, &x, &onehot);
 }
+
+#[test]
+fn conv2d_valid_same_strided_dilated_and_odd_sizes() {
+    use minibatch::layers::Conv2D;
+    check_layer(Box::new(Conv2D::new(3, 3)), &[5, 6, 2], 2, &no_rebuild);
+    check_layer(Box::new(Conv2D::new(2, (2, 3)).padding("same").activation("tanh")), &[5, 4, 3], 2, &no_rebuild);
+    check_layer(Box::new(Conv2D::new(2, 3).strides(2).padding("same")), &[7, 6, 2], 2, &no_rebuild);
+    check_layer(Box::new(Conv2D::new(2, 3).strides((2, 1))), &[7, 5, 1], 1, &no_rebuild);
+    check_layer(Box::new(Conv2D::new(2, 2).dilation_rate(2).activation("sigmoid")), &[6, 5, 2], 2, &no_rebuild);
+    check_layer(Box::new(Conv2D::new(3, 1).use_bias(false).activation("gelu")), &[3, 3, 4], 2, &no_rebuild);
+}
+
+#[test]
+fn conv1d_valid_same_strided() {
+    use minibatch::layers::Conv1D;
+    check_layer(Box::new(Conv1D::new(3, 3)), &[7, 2], 2, &no_rebuild);
+    check_layer(Box::new(Conv1D::new(2, 4).padding("same").strides(2).activation("elu")), &[9, 3], 2, &no_rebuild);
+    check_layer(Box::new(Conv1D::new(2, 2).dilation_rate(3)), &[8, 1], 2, &no_rebuild);
+}
+
+#[test]
+fn pooling_global_pooling_batch_normalization_and_reshape() {
+    use minibatch::layers::{
+        AveragePooling1D, AveragePooling2D, BatchNormalization, GlobalAveragePooling1D, GlobalAveragePooling2D,
+        GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Reshape,
+    };
+    check_layer(Box::new(MaxPooling2D::new(2)), &[4, 5, 2], 2, &no_rebuild);
+    check_layer(Box::new(MaxPooling2D::new(3).strides(2).padding("same")), &[5, 5, 2], 2, &no_rebuild);
+    check_layer(Box::new(AveragePooling2D::new((2, 3)).padding("same")), &[5, 4, 2], 2, &no_rebuild);
+    check_layer(Box::new(AveragePooling2D::new(2).strides(1)), &[3, 3, 1], 2, &no_rebuild);
+    check_layer(Box::new(MaxPooling1D::new(2).padding("same")), &[5, 3], 2, &no_rebuild);
+    check_layer(Box::new(AveragePooling1D::new(3).strides(2)), &[7, 2], 2, &no_rebuild);
+    check_layer(Box::new(GlobalAveragePooling2D::new()), &[3, 2, 4], 2, &no_rebuild);
+    check_layer(Box::new(GlobalMaxPooling2D::new()), &[3, 3, 2], 2, &no_rebuild);
+    check_layer(Box::new(GlobalAveragePooling1D::new()), &[5, 3], 2, &no_rebuild);
+    check_layer(Box::new(BatchNormalization::new()), &[3, 2, 3], 4, &no_rebuild);
+    check_layer(Box::new(BatchNormalization::new().epsilon(0.1)), &[5], 6, &no_rebuild);
+    check_layer(Box::new(Reshape::new(&[2, 3])), &[6], 2, &no_rebuild);
+}

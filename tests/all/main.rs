@@ -1,6 +1,7 @@
 //! All integration tests, built into one binary (faster to build than one per file).
 
 mod common;
+mod convnets;
 
 mod bad_input;
 mod callbacks;

@@ -1,0 +1,278 @@
+//! `BatchNormalization`: normalizes each channel (the last axis) to zero mean and unit
+//! variance, then scales by `gamma` and shifts by `beta`.
+//!
+//! Keras 3's semantics: in training, each batch is normalized with its own mean and (biased)
+//! variance, and the moving statistics follow them,
+//! `moving = moving · momentum + batch · (1 − momentum)`; in inference the moving statistics
+//! are used. Defaults: `momentum` 0.99, `epsilon` 1e-3, `gamma` ones, `beta` zeros, moving
+//! mean zeros, moving variance ones. The moving statistics are not trainable; they are saved
+//! with the weights (`{layer}/moving_mean`, `{layer}/moving_variance`).
+//!
+//! ```
+//! use minibatch::layers::BatchNormalization;
+//! let bn = BatchNormalization::new().momentum(0.9);
+//! ```
+
+use super::{Layer, Param, State};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Batch normalization over the last axis. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct BatchNormalization {
+    momentum: f32,
+    epsilon: f32,
+    name: String,
+    /// `[gamma, beta]`, each `[channels]`.
+    params: Vec<Param>,
+    moving_mean: Tensor,
+    moving_variance: Tensor,
+    channels: usize,
+    /// Values per sample.
+    sample_len: usize,
+    /// The latest training batch: normalized inputs `[rows, channels]` and per-channel
+    /// `1 / √(var + ε)`.
+    xhat: Vec<f32>,
+    inv_std: Vec<f32>,
+    /// Per-channel sums, in f64 so that large batches of images keep their precision.
+    sums: Vec<f64>,
+}
+
+/// BatchNormalization's saved arguments (Keras's names).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct BatchNormalizationConfig {
+    name: String,
+    axis: i64,
+    momentum: f32,
+    epsilon: f32,
+}
+
+impl Default for BatchNormalization {
+    fn default() -> Self {
+        BatchNormalization::new()
+    }
+}
+
+impl BatchNormalization {
+    /// Keras's defaults: `momentum` 0.99, `epsilon` 1e-3.
+    pub fn new() -> Self {
+        BatchNormalization {
+            momentum: 0.99,
+            epsilon: 1e-3,
+            name: String::new(),
+            params: Vec::new(),
+            moving_mean: Tensor::zeros(&[1]),
+            moving_variance: Tensor::zeros(&[1]),
+            channels: 0,
+            sample_len: 0,
+            xhat: Vec::new(),
+            inv_std: Vec::new(),
+            sums: Vec::new(),
+        }
+    }
+
+    /// The layer a [`BatchNormalizationConfig`] describes (`axis` must be -1: the last).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for another axis.
+    pub fn from_config(c: BatchNormalizationConfig) -> Result<Self> {
+        if c.axis != -1 {
+            return Err(Error::invalid("axis", c.axis, "-1 (channels last)"));
+        }
+        Ok(BatchNormalization { momentum: c.momentum, epsilon: c.epsilon, name: c.name, ..BatchNormalization::new() })
+    }
+
+    /// Weight of the old moving statistics in each update (default 0.99).
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    /// Added to the variance before the square root (default 1e-3).
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+    /// The layer's name.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The moving mean, per channel.
+    pub fn moving_mean(&self) -> &[f32] {
+        self.moving_mean.data()
+    }
+    /// The moving variance, per channel.
+    pub fn moving_variance(&self) -> &[f32] {
+        self.moving_variance.data()
+    }
+}
+
+impl Layer for BatchNormalization {
+    fn kind(&self) -> &'static str {
+        "BatchNormalization"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        if !(0.0..=1.0).contains(&self.momentum) || self.epsilon.is_nan() || self.epsilon <= 0.0 {
+            return Err(Error::invalid(
+                "momentum/epsilon",
+                format!("{}/{}", self.momentum, self.epsilon),
+                format!("a momentum in [0, 1] and a positive epsilon for layer {}", self.name),
+            ));
+        }
+        let c = *input_shape.last().filter(|&&c| c > 0).ok_or_else(|| {
+            Error::shape(format!("input to layer {}", self.name), "a last axis of at least 1 channel", input_shape)
+        })?;
+        let mut gamma = Param::zeros("gamma", &[c]);
+        gamma.value.data_mut().fill(1.0);
+        self.params = vec![gamma, Param::zeros("beta", &[c])];
+        self.moving_mean = Tensor::zeros(&[c]);
+        self.moving_variance = Tensor::zeros(&[c]);
+        self.moving_variance.data_mut().fill(1.0);
+        self.channels = c;
+        self.sample_len = input_shape.iter().product();
+        self.inv_std = vec![0.0; c];
+        self.sums = vec![0.0; 2 * c];
+        Ok(input_shape.to_vec())
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        if self.xhat.len() < max_batch * self.sample_len {
+            self.xhat = vec![0.0; max_batch * self.sample_len];
+        }
+    }
+
+    // # Shapes
+    // x, y: [rows, c] (rows = batch × positions); statistics per channel over the rows
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        let c = self.channels;
+        let rows = x.len() / c;
+        let (gamma, beta) = (self.params[0].value.data(), self.params[1].value.data());
+        if !training {
+            for (xr, yr) in x.data().chunks_exact(c).zip(y.data_mut().chunks_exact_mut(c)) {
+                for ch in 0..c {
+                    let inv = 1.0 / (self.moving_variance.data()[ch] + self.epsilon).sqrt();
+                    yr[ch] = gamma[ch] * (xr[ch] - self.moving_mean.data()[ch]) * inv + beta[ch];
+                }
+            }
+            return;
+        }
+        let (mean, var) = self.sums.split_at_mut(c);
+        mean.fill(0.0);
+        var.fill(0.0);
+        for xr in x.data().chunks_exact(c) {
+            mean.iter_mut().zip(xr).for_each(|(m, &v)| *m += v as f64);
+        }
+        mean.iter_mut().for_each(|m| *m /= rows as f64);
+        for xr in x.data().chunks_exact(c) {
+            var.iter_mut().zip(xr).zip(mean.iter()).for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
+        }
+        var.iter_mut().for_each(|s| *s /= rows as f64);
+        for (inv, v) in self.inv_std.iter_mut().zip(var.iter()) {
+            *inv = (1.0 / (v + self.epsilon as f64).sqrt()) as f32;
+        }
+        let xhat = &mut self.xhat[..x.len()];
+        for ((xr, hr), yr) in
+            x.data().chunks_exact(c).zip(xhat.chunks_exact_mut(c)).zip(y.data_mut().chunks_exact_mut(c))
+        {
+            for ch in 0..c {
+                hr[ch] = (xr[ch] - mean[ch] as f32) * self.inv_std[ch];
+                yr[ch] = gamma[ch] * hr[ch] + beta[ch];
+            }
+        }
+        let m = self.momentum;
+        for ch in 0..c {
+            let mm = &mut self.moving_mean.data_mut()[ch];
+            *mm = *mm * m + mean[ch] as f32 * (1.0 - m);
+            let mv = &mut self.moving_variance.data_mut()[ch];
+            *mv = *mv * m + var[ch] as f32 * (1.0 - m);
+        }
+    }
+
+    // dβ = Σ dy;  dγ = Σ dy·x̂;  dx = γ/σ · (dy − (dβ + x̂·dγ) / rows)
+    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let c = self.channels;
+        let rows = x.len() / c;
+        let xhat = &self.xhat[..x.len()];
+        let (dgamma, dbeta) = self.sums.split_at_mut(c);
+        dgamma.fill(0.0);
+        dbeta.fill(0.0);
+        for (g, h) in dy.data().chunks_exact(c).zip(xhat.chunks_exact(c)) {
+            for ch in 0..c {
+                dbeta[ch] += g[ch] as f64;
+                dgamma[ch] += (g[ch] * h[ch]) as f64;
+            }
+        }
+        let (gamma_param, beta_param) = self.params.split_at_mut(1);
+        for ch in 0..c {
+            gamma_param[0].grad.data_mut()[ch] = dgamma[ch] as f32;
+            beta_param[0].grad.data_mut()[ch] = dbeta[ch] as f32;
+        }
+        if let Some(dx) = dx {
+            let gamma = gamma_param[0].value.data();
+            let inv_rows = 1.0 / rows as f32;
+            for ((d, g), h) in
+                dx.data_mut().chunks_exact_mut(c).zip(dy.data().chunks_exact(c)).zip(xhat.chunks_exact(c))
+            {
+                for ch in 0..c {
+                    let mean_part = (dbeta[ch] as f32 + h[ch] * dgamma[ch] as f32) * inv_rows;
+                    d[ch] = gamma[ch] * self.inv_std[ch] * (g[ch] - mean_part);
+                }
+            }
+        }
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        self.xhat.len() * 4
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let c = BatchNormalizationConfig {
+            name: self.name.clone(),
+            axis: -1,
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+        };
+        serde_json::to_value(c).ok()
+    }
+
+    fn state(&self) -> Vec<(&'static str, State)> {
+        vec![
+            ("moving_mean", State::F32(self.moving_mean.clone())),
+            ("moving_variance", State::F32(self.moving_variance.clone())),
+        ]
+    }
+
+    fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
+        let target = match name {
+            "moving_mean" => &mut self.moving_mean,
+            "moving_variance" => &mut self.moving_variance,
+            _ => return Err(Error::State(format!("layer {} has no variable {name}", self.name))),
+        };
+        match value {
+            State::F32(t) if t.len() == target.len() => {
+                target.data_mut().copy_from_slice(t.data());
+                Ok(())
+            }
+            _ => Err(Error::State(format!("layer {}: {name} must hold {} values", self.name, target.len()))),
+        }
+    }
+}

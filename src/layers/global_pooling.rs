@@ -1,0 +1,166 @@
+//! `GlobalAveragePooling2D`, `GlobalMaxPooling2D` and their 1-D forms: one value per channel,
+//! the mean or the largest over all positions: `[h, w, c] → [c]` (`[steps, c] → [c]`).
+//!
+//! ```
+//! use minibatch::layers::{GlobalAveragePooling2D, GlobalMaxPooling1D};
+//! let gap = GlobalAveragePooling2D::new();
+//! let gmp = GlobalMaxPooling1D::new();
+//! ```
+
+use super::window::spatial_input;
+use super::{Layer, PoolOp};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+macro_rules! global_constructors {
+    ($($(#[$doc:meta])* $name:ident => ($op:expr, $rank:expr);)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+        impl $name {
+            /// The layer, with Keras's defaults (`keepdims=False`).
+            #[allow(clippy::new_ret_no_self)]
+            pub fn new() -> GlobalPooling {
+                GlobalPooling { op: $op, rank: $rank, name: String::new(), positions: 0, channels: 0, argmax: Vec::new() }
+            }
+        }
+    )*};
+}
+
+global_constructors! {
+    /// Makes 2-D global average pooling, returning a [`GlobalPooling`].
+    GlobalAveragePooling2D => (PoolOp::Average, 2);
+    /// Makes 2-D global max pooling, returning a [`GlobalPooling`].
+    GlobalMaxPooling2D => (PoolOp::Max, 2);
+    /// Makes 1-D global average pooling, returning a [`GlobalPooling`].
+    GlobalAveragePooling1D => (PoolOp::Average, 1);
+    /// Makes 1-D global max pooling, returning a [`GlobalPooling`].
+    GlobalMaxPooling1D => (PoolOp::Max, 1);
+}
+
+/// A global pooling layer (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct GlobalPooling {
+    op: PoolOp,
+    rank: usize,
+    name: String,
+    positions: usize,
+    channels: usize,
+    /// Max: per sample and channel, the position chosen.
+    argmax: Vec<u32>,
+}
+
+/// Global pooling's saved arguments.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct GlobalPoolingConfig {
+    name: String,
+}
+
+impl GlobalPooling {
+    /// The layer a [`GlobalPoolingConfig`] describes.
+    pub fn from_config(op: PoolOp, rank: usize, c: GlobalPoolingConfig) -> Self {
+        GlobalPooling { op, rank, name: c.name, positions: 0, channels: 0, argmax: Vec::new() }
+    }
+
+    /// The layer's name.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl Layer for GlobalPooling {
+    fn kind(&self) -> &'static str {
+        match (self.op, self.rank) {
+            (PoolOp::Average, 2) => "GlobalAveragePooling2D",
+            (PoolOp::Max, 2) => "GlobalMaxPooling2D",
+            (PoolOp::Average, _) => "GlobalAveragePooling1D",
+            (PoolOp::Max, _) => "GlobalMaxPooling1D",
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let [h, w, c] = spatial_input(self.rank, input_shape, &self.name)?;
+        if h * w * c == 0 {
+            return Err(Error::shape(
+                format!("input to layer {}", self.name),
+                "a sample of at least one value",
+                input_shape,
+            ));
+        }
+        (self.positions, self.channels) = (h * w, c);
+        Ok(vec![self.channels])
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        if self.op == PoolOp::Max && self.argmax.len() < max_batch * self.channels {
+            self.argmax = vec![0; max_batch * self.channels];
+        }
+    }
+
+    // x: [n, positions, c] → y: [n, c]
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let (p, c) = (self.positions, self.channels);
+        for (s, (x, y)) in x.data().chunks_exact(p * c).zip(y.data_mut().chunks_exact_mut(c)).enumerate() {
+            match self.op {
+                PoolOp::Average => {
+                    y.fill(0.0);
+                    for pixel in x.chunks_exact(c) {
+                        y.iter_mut().zip(pixel).for_each(|(o, v)| *o += v);
+                    }
+                    y.iter_mut().for_each(|o| *o /= p as f32);
+                }
+                PoolOp::Max => {
+                    let arg = &mut self.argmax[s * c..(s + 1) * c];
+                    y.copy_from_slice(&x[..c]);
+                    arg.fill(0);
+                    for (at, pixel) in x.chunks_exact(c).enumerate().skip(1) {
+                        for ch in 0..c {
+                            if pixel[ch] > y[ch] {
+                                y[ch] = pixel[ch];
+                                arg[ch] = at as u32;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Average: dy / positions to every position. Max: dy to the position chosen.
+    fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let Some(dx) = dx else { return };
+        let (p, c) = (self.positions, self.channels);
+        for (s, (dx, dy)) in dx.data_mut().chunks_exact_mut(p * c).zip(dy.data().chunks_exact(c)).enumerate() {
+            match self.op {
+                PoolOp::Average => {
+                    for pixel in dx.chunks_exact_mut(c) {
+                        pixel.iter_mut().zip(dy).for_each(|(d, &g)| *d = g / p as f32);
+                    }
+                }
+                PoolOp::Max => {
+                    dx.fill(0.0);
+                    for (ch, (&at, &g)) in self.argmax[s * c..(s + 1) * c].iter().zip(dy).enumerate() {
+                        dx[at as usize * c + ch] = g;
+                    }
+                }
+            }
+        }
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        self.argmax.len() * 4
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(GlobalPoolingConfig { name: self.name.clone() }).ok()
+    }
+}
