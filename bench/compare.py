@@ -1,12 +1,14 @@
 """minibatch beside PyTorch, measured in the same run on the same machine.
 
-For each batch size, runs `minibatch bench` and `bench/pytorch_mlp.py` in fresh processes
+For each batch size, runs `minibatch bench` and `bench/pytorch_bench.py` (same `--model`) in
+fresh processes
 (so each peak memory figure is that batch size's alone), alternating the two to spread the
 machine's noise over both, and prints a table with the ratios; `--json FILE` keeps every
 figure. Also measures each side's large-matrix-multiply peak (GFLOP/s of a 2048^3 f32 product).
 
 Run from the repository root after `cargo build --release --examples`:
-    python3 bench/compare.py [--batch-sizes 1,32,128,1024] [--threads 2] [--seconds 3] [--rounds 2]
+    python3 bench/compare.py [--model mlp|convnet] [--batch-sizes 1,32,128,1024] [--threads 2]
+                             [--seconds 3] [--rounds 2]
 """
 import argparse, json, os, platform, subprocess, sys, time
 
@@ -18,6 +20,15 @@ GEMM = os.path.join(ROOT, "target", "release", "examples", "gemm")
 # computes the first layer's input gradient. 3.21 MFLOP (the issue's "about 4.0" counted it).
 WEIGHTS = [784 * 512, 512 * 512, 512 * 10]
 MFLOP_PER_SAMPLE = (4 * sum(WEIGHTS) + 2 * sum(WEIGHTS[1:])) / 1e6
+# The convnet: multiply-adds of each layer's forward pass (conv1 26·26·32·9, conv2
+# 11·11·64·288, dense 1600·10), twice over for the weight gradients, and once more for the input
+# gradients of conv2 and dense (not conv1's, which takes the data).
+CONV_MACS = [26 * 26 * 32 * 9, 11 * 11 * 64 * 288, 1600 * 10]
+CONV_MFLOP_PER_SAMPLE = (4 * sum(CONV_MACS) + 2 * sum(CONV_MACS[1:])) / 1e6
+WORKLOADS = {
+    "mlp": (MFLOP_PER_SAMPLE, "Keras MNIST MLP (784-512-512-10, RMSprop)"),
+    "convnet": (CONV_MFLOP_PER_SAMPLE, "Keras MNIST convnet (34,826 parameters, Adam)"),
+}
 
 
 def run_json(cmd, env):
@@ -26,13 +37,14 @@ def run_json(cmd, env):
 
 
 def minibatch(b, a, env):
-    r = run_json([MINIBATCH, "bench", "--batch-sizes", str(b), "--seconds", str(a.seconds), "--json", "-"], env)
+    r = run_json([MINIBATCH, "bench", "--model", a.model, "--batch-sizes", str(b), "--seconds", str(a.seconds),
+                  "--json", "-"], env)
     return r["results"][0]
 
 
 def pytorch(b, a, env):
-    return run_json([sys.executable, os.path.join(ROOT, "bench", "pytorch_mlp.py"), "--batch-size", str(b),
-                     "--threads", str(a.threads), "--seconds", str(a.seconds)], env)
+    return run_json([sys.executable, os.path.join(ROOT, "bench", "pytorch_bench.py"), "--model", a.model,
+                     "--batch-size", str(b), "--threads", str(a.threads), "--seconds", str(a.seconds)], env)
 
 
 def torch_gemm_peak(threads):
@@ -56,12 +68,15 @@ def minibatch_gemm_peak(env):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--batch-sizes", default="1,32,128,1024")
+    p.add_argument("--model", default="mlp", choices=sorted(WORKLOADS))
+    p.add_argument("--batch-sizes", default=None, help="default: 1,32,128,1024 (mlp), 32,128 (convnet)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=2, help="measurements per side and batch size; the best counts")
     p.add_argument("--json")
     a = p.parse_args()
+    a.batch_sizes = a.batch_sizes or ("1,32,128,1024" if a.model == "mlp" else "32,128")
+    mflop, title = WORKLOADS[a.model]
     env = dict(os.environ, MINIBATCH_THREADS=str(a.threads), OMP_NUM_THREADS=str(a.threads))
     rows = []
     for b in [int(s) for s in a.batch_sizes.split(",")]:
@@ -77,7 +92,7 @@ def main():
     gemm = {"minibatch": minibatch_gemm_peak(env), "pytorch": torch_gemm_peak(a.threads)}
 
     import torch
-    print(f"\nKeras MNIST MLP (784-512-512-10, RMSprop), {a.threads} threads, {platform.processor() or platform.machine()}, "
+    print(f"\n{title}, {a.threads} threads, {platform.processor() or platform.machine()}, "
           f"PyTorch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
     print(f"GEMM peak (2048^3 f32): minibatch {gemm['minibatch']:.0f} GFLOP/s, PyTorch {gemm['pytorch']:.0f} GFLOP/s\n")
     print("| batch | minibatch samples/s | PyTorch samples/s | ratio | minibatch ms/step | PyTorch ms/step "
@@ -85,13 +100,13 @@ def main():
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         m, t = r["minibatch"], r["pytorch"]
-        gf = m["samples_per_s"] * MFLOP_PER_SAMPLE / 1e3
+        gf = m["samples_per_s"] * mflop / 1e3
         print(f"| {r['batch_size']} | {m['samples_per_s']:,.0f} | {t['samples_per_s']:,.0f} | "
               f"{m['samples_per_s'] / t['samples_per_s']:.2f} | {m['ms_per_step']:.3f} | {t['ms_per_step']:.3f} | "
               f"{gf:.0f} ({100 * gf / gemm['pytorch']:.0f}%) | {m['peak_rss_bytes'] / 2**20:.0f} | {t['peak_rss_bytes'] / 2**20:.0f} |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"threads": a.threads, "gemm_peak_gflops": gemm, "rows": rows}, f, indent=2)
+            json.dump({"model": a.model, "threads": a.threads, "gemm_peak_gflops": gemm, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

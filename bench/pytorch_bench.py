@@ -1,7 +1,13 @@
-"""The workload of `minibatch bench`, in PyTorch: the Keras MNIST MLP (784-512-512-10, ReLU,
-no dropout), RMSprop with Keras's settings (rho 0.9, eps 1e-7), cross-entropy on logits
-(the same math as minibatch's fused softmax + sparse categorical cross-entropy), a plain
+"""The workloads of `minibatch bench`, in PyTorch, as a PyTorch user would write them: a plain
 training loop over shuffled MNIST-shaped random data, on the CPU.
+
+--model mlp: the Keras MNIST MLP (784-512-512-10, ReLU, no dropout), RMSprop with Keras's
+settings (rho 0.9, eps 1e-7).
+--model convnet: the Keras "Simple MNIST convnet" (Conv2d 32 and 64 with 3x3 kernels and ReLU,
+2x2 max pooling, Dropout 0.5, Linear to 10), Adam with Keras's eps 1e-7, PyTorch's own NCHW
+layout.
+Both take cross-entropy on logits (the same math as minibatch's fused softmax + sparse
+categorical cross-entropy).
 
 Prints one JSON object: samples/s and ms/step of the best epoch within --seconds, and the
 process's peak resident memory.
@@ -9,10 +15,25 @@ process's peak resident memory.
 import argparse, json, resource, time
 
 import torch
+from torch import nn
+
+
+def workload(name):
+    """(model, optimizer, one sample's shape)"""
+    if name == "mlp":
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+        return model, torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7), (784,)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10),
+    )
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7), (1, 28, 28)
 
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--model", choices=["mlp", "convnet"], default="mlp")
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)
@@ -22,15 +43,11 @@ def main():
     torch.manual_seed(0)
     b = a.batch_size
     n = -(-max(a.samples, b) // b) * b
-    x = torch.rand(n, 784)
+    model, opt, shape = workload(a.model)
+    x = torch.rand(n, *shape)
     y = torch.randint(0, 10, (n,))
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 512), torch.nn.ReLU(),
-        torch.nn.Linear(512, 512), torch.nn.ReLU(),
-        torch.nn.Linear(512, 10),
-    )
-    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
 
     def epoch(count):
         order = torch.randperm(count)
@@ -50,6 +67,7 @@ def main():
     steps = n // b
     print(json.dumps({
         "framework": f"pytorch {torch.__version__}",
+        "model": a.model,
         "threads": torch.get_num_threads(),
         "batch_size": b,
         "samples_per_s": n / best,
