@@ -12,7 +12,7 @@
 use super::{Layer, State};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::tensor::Tensor;
+use crate::tensor::{kernels, Tensor};
 
 /// Inverted dropout. See the [module docs](self).
 #[derive(Debug, Clone)]
@@ -97,12 +97,18 @@ impl Layer for Dropout {
             y.data_mut().copy_from_slice(x.data());
             return;
         }
+        // Each 64 random bits decide two values: kept when a 32-bit half is at or above
+        // `rate · 2³²`.
         let scale = 1.0 / (1.0 - self.rate);
+        let threshold = (self.rate as f64 * 4_294_967_296.0) as u64;
         let mask = &mut self.mask[..x.len()];
-        for ((m, yv), &xv) in mask.iter_mut().zip(y.data_mut()).zip(x.data()) {
-            *m = if self.rng.next_f32() >= self.rate { scale } else { 0.0 };
-            *yv = xv * *m;
+        for pair in mask.chunks_mut(2) {
+            let bits = self.rng.next_u64();
+            for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
+                *m = if half >= threshold { scale } else { 0.0 };
+            }
         }
+        kernels::mul(y.data_mut(), x.data(), mask);
     }
 
     // dx = dy ⊙ mask
@@ -112,9 +118,7 @@ impl Layer for Dropout {
                 dx.data_mut().copy_from_slice(dy.data());
                 return;
             }
-            for ((d, &g), &m) in dx.data_mut().iter_mut().zip(dy.data()).zip(&self.mask[..x.len()]) {
-                *d = g * m;
-            }
+            kernels::mul(dx.data_mut(), dy.data(), &self.mask[..x.len()]);
         }
     }
 

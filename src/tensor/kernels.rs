@@ -123,6 +123,15 @@ crate::simd! {
 }
 
 crate::simd! {
+    /// `out = a ⊙ b`, element by element.
+    pub fn mul(out: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+            *o = a * b;
+        }
+    }
+}
+
+crate::simd! {
     /// `y += x`.
     pub fn add(y: &mut [f32], x: &[f32]) {
         for (y, x) in y.iter_mut().zip(x) {
