@@ -24,6 +24,9 @@
 //! |---|---|---|
 //! | Dense kernel | `{layer}/kernel` | F32 `[in, units]`: Keras's layout, the transpose of PyTorch's `Linear.weight` |
 //! | Dense bias | `{layer}/bias` | F32 `[units]` |
+//! | Conv2D / Conv1D kernel | `{layer}/kernel` | F32 `[kh, kw, in, filters]` / `[k, in, filters]` (Keras's layout; PyTorch's `Conv2d.weight` is `[filters, in, kh, kw]`) |
+//! | Conv bias | `{layer}/bias` | F32 `[filters]` |
+//! | BatchNormalization | `{layer}/gamma`, `{layer}/beta`, `{layer}/moving_mean`, `{layer}/moving_variance` | F32 `[channels]` |
 //! | Dropout's mask generator | `{layer}/seed_generator_state` | U64 `[4]` (optional when loading) |
 //! | optimizer state | `optimizer/{slot}/{layer}/{param}` | F32, the parameter's shape; slots are Keras's names: `momentum`, `velocity`, `average_gradient` |
 //!
