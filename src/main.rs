@@ -504,10 +504,23 @@ fn held_out(source: &str, label_column: &str, seed: u64) -> Result<(Tensor, Tens
     })
 }
 
+/// Images `(h, w)` given to a model saved for `(h, w, 1)` (as `train --model convnet` saves
+/// it) get their channel axis; anything else is left for the model's own shape check.
+fn shaped_for(model: &Sequential, x: Tensor) -> Result<Tensor> {
+    match model.get_input_shape() {
+        Some(&[h, w, 1]) if x.shape()[1..] == [h, w] => {
+            let shape = [x.batch(), h, w, 1];
+            x.reshape(&shape)
+        }
+        _ => Ok(x),
+    }
+}
+
 fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let input = &args.input;
     let mut model = Sequential::load(&input.model)?;
     let (x, y, which) = held_out(&input.data, &input.label_column, input.seed)?;
+    let x = shaped_for(&model, x)?;
     let logs = model.evaluate(&x, &y, input.batch_size)?;
     let values: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
     println!("{} ({} samples, {which} of {})", values.join(" - "), x.batch(), input.data);
@@ -528,6 +541,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
     } else {
         held_out(&input.data, &input.label_column, input.seed)?.0
     };
+    let x = shaped_for(&model, x)?;
     let p = model.predict(&x, input.batch_size)?;
     let cols = p.row_len();
     let extension = args.output.as_ref().and_then(|o| o.extension()).map(|e| e.to_string_lossy().to_ascii_lowercase());

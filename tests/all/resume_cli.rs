@@ -184,3 +184,26 @@ fn kills_during_writes_never_leave_a_half_written_file() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_saved_convnet_evaluates_on_images_without_a_channel_axis() {
+    // 12×12 one-channel images in an NPZ, as MNIST's are 28×28: `--model convnet` adds the
+    // channel axis, and so do evaluate and predict for the saved model.
+    let dir = temp_dir("cli-convnet");
+    let n = 40;
+    let x = Tensor::from_vec(&[n, 12, 12], (0..n * 144).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 3) as f32).collect()).unwrap();
+    let data = dir.join("images.npz");
+    minibatch::io::write_npz(&data, &[("x", &x), ("y", &y)]).unwrap();
+    let (d, m) = (data.to_str().unwrap(), dir.join("c.safetensors"));
+    let (ok, out, err) =
+        minibatch(&["train", "--data", d, "--model", "convnet", "--epochs", "1", "--save", m.to_str().unwrap()]);
+    assert!(ok && out.contains("conv2d (Conv2D)"), "{out}{err}");
+    let (ok, out, err) = minibatch(&["evaluate", "--model", m.to_str().unwrap(), "--data", d]);
+    assert!(ok && out.contains("(40 samples, all samples of"), "{out}{err}");
+    let (ok, csv, err) = minibatch(&["predict", "--model", m.to_str().unwrap(), "--data", d]);
+    assert!(ok && csv.lines().count() == n + 1 && csv.starts_with("output_0,output_1,output_2\n"), "{err}");
+    let (ok, _, err) = minibatch(&["train", "--data", "moons", "--model", "convnet"]);
+    assert!(!ok && err.contains("data for --model convnet"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
