@@ -37,7 +37,6 @@ pub const BACKUP_FILE: &str = "backup.safetensors";
 pub struct BackupAndRestore {
     dir: PathBuf,
     delete_checkpoint: bool,
-    history: History,
     resumed_at: Option<usize>,
 }
 
@@ -45,12 +44,7 @@ impl BackupAndRestore {
     /// Backs up into `backup_dir` (created when needed); Keras's default
     /// `delete_checkpoint=True`.
     pub fn new(backup_dir: impl Into<PathBuf>) -> Self {
-        BackupAndRestore {
-            dir: backup_dir.into(),
-            delete_checkpoint: true,
-            history: History::default(),
-            resumed_at: None,
-        }
+        BackupAndRestore { dir: backup_dir.into(), delete_checkpoint: true, resumed_at: None }
     }
     /// Whether to delete the backup when training ends (default true).
     pub fn delete_checkpoint(mut self, yes: bool) -> Self {
@@ -87,7 +81,6 @@ impl BackupAndRestore {
             .ok_or_else(|| Error::format(path, "corrupt backup: its History cannot be read"))?;
         model.restore(path, &file)?;
         self.resumed_at = Some(history.next_epoch());
-        self.history = history.clone();
         model.resume_after(history);
         Ok(())
     }
@@ -97,7 +90,6 @@ impl Callback for BackupAndRestore {
     fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
         crate::saving::remove_stale_temp_files(&self.dir);
         self.resumed_at = None;
-        self.history = model.history().clone();
         let path = self.backup_path();
         if path.exists() {
             self.restore(model, &path)?;
@@ -105,14 +97,12 @@ impl Callback for BackupAndRestore {
         Ok(Control::Continue)
     }
 
-    fn on_train_batch_end(&mut self, _model: &mut Sequential, _batch: usize, _logs: &Logs) -> Result<Control> {
-        self.history.weight_updates += 1;
-        Ok(Control::Continue)
-    }
-
     fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
-        self.history.record(epoch, logs);
-        let training = json!({ "next_epoch": epoch + 1, "history": self.history.to_json() });
+        // The model's History holds the epochs before this one (and this one's updates); the
+        // History records this epoch only after the callbacks, so it is added here.
+        let mut history = model.history().clone();
+        history.record(epoch, logs);
+        let training = json!({ "next_epoch": epoch + 1, "history": history.to_json() });
         let (tensors, mut doc) = model.snapshot(training, true)?;
         doc["kind"] = json!("backup");
         crate::saving::write(&self.backup_path(), &tensors, &doc)?;

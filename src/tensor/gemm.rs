@@ -405,19 +405,76 @@ unsafe fn kernel_4x4_portable(kc: usize, a: *const f32, b: *const f32, c: *mut f
 mod x86 {
     use std::arch::x86_64::*;
 
+    /// The accumulation every x86 micro-kernel runs: `MR` rows × two vectors of B per step,
+    /// `acc[i] += A(i, q) · B(q, ..)`; `$a` reads A's element `(i, q)` from the packed panel or
+    /// from the rows in place. A macro, so that each kernel's own `target_feature` compiles it.
+    macro_rules! fma_tile {
+        ($mr:literal, $w:literal, $zero:ident, $load:ident, $set1:ident, $fma:ident, $kc:expr, $b:expr,
+         |$q:ident, $i:ident| $a:expr) => {{
+            let mut acc = [[$zero(); 2]; $mr];
+            for $q in 0..$kc {
+                let b0 = $load($b.add($q * 2 * $w));
+                let b1 = $load($b.add($q * 2 * $w + $w));
+                for ($i, row) in acc.iter_mut().enumerate() {
+                    let av = $set1($a);
+                    row[0] = $fma(av, b0, row[0]);
+                    row[1] = $fma(av, b1, row[1]);
+                }
+            }
+            acc
+        }};
+    }
+
     #[target_feature(enable = "avx512f")]
     pub unsafe fn kernel_8x32_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
-        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
-        for q in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(q * 32));
-            let b1 = _mm512_loadu_ps(b.add(q * 32 + 16));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(q * 8 + i));
-                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
-            }
-        }
+        let acc =
+            fma_tile!(8, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, kc, b, |q, i| *a
+                .add(q * 8 + i));
         store_8x32(&acc, c, rsc, beta);
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn kernel_8x32_avx512_rows(
+        kc: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        beta: f32,
+    ) {
+        let rows: [*const f32; 8] = std::array::from_fn(|i| a.add(i * lda));
+        let acc =
+            fma_tile!(8, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, kc, b, |q, i| *rows
+                [i]
+                .add(q));
+        store_8x32(&acc, c, rsc, beta);
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn kernel_6x16_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
+        let acc =
+            fma_tile!(6, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, kc, b, |q, i| *a
+                .add(q * 6 + i));
+        store_6x16(&acc, c, rsc, beta);
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn kernel_6x16_avx2_rows(
+        kc: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        c: *mut f32,
+        rsc: usize,
+        beta: f32,
+    ) {
+        let rows: [*const f32; 6] = std::array::from_fn(|i| a.add(i * lda));
+        let acc =
+            fma_tile!(6, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, kc, b, |q, i| *rows
+                [i]
+                .add(q));
+        store_6x16(&acc, c, rsc, beta);
     }
 
     /// `C ← acc + beta·C` for an 8 × 32 tile.
@@ -444,69 +501,6 @@ mod x86 {
                 _mm256_storeu_ps(dst, out);
             }
         }
-    }
-
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn kernel_8x32_avx512_rows(
-        kc: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        c: *mut f32,
-        rsc: usize,
-        beta: f32,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
-        let rows: [*const f32; 8] = std::array::from_fn(|i| a.add(i * lda));
-        for q in 0..kc {
-            let b0 = _mm512_loadu_ps(b.add(q * 32));
-            let b1 = _mm512_loadu_ps(b.add(q * 32 + 16));
-            for (row, r) in acc.iter_mut().zip(&rows) {
-                let av = _mm512_set1_ps(*r.add(q));
-                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
-            }
-        }
-        store_8x32(&acc, c, rsc, beta);
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn kernel_6x16_avx2_rows(
-        kc: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        c: *mut f32,
-        rsc: usize,
-        beta: f32,
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; 6];
-        let rows: [*const f32; 6] = std::array::from_fn(|i| a.add(i * lda));
-        for q in 0..kc {
-            let b0 = _mm256_loadu_ps(b.add(q * 16));
-            let b1 = _mm256_loadu_ps(b.add(q * 16 + 8));
-            for (row, r) in acc.iter_mut().zip(&rows) {
-                let av = _mm256_set1_ps(*r.add(q));
-                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
-            }
-        }
-        store_6x16(&acc, c, rsc, beta);
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn kernel_6x16_avx2(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
-        let mut acc = [[_mm256_setzero_ps(); 2]; 6];
-        for q in 0..kc {
-            let b0 = _mm256_loadu_ps(b.add(q * 16));
-            let b1 = _mm256_loadu_ps(b.add(q * 16 + 8));
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_set1_ps(*a.add(q * 6 + i));
-                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
-            }
-        }
-        store_6x16(&acc, c, rsc, beta);
     }
 }
 
