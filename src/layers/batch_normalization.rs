@@ -8,6 +8,11 @@
 //! mean zeros, moving variance ones. The moving statistics are not trainable; they are saved
 //! with the weights (`{layer}/moving_mean`, `{layer}/moving_variance`).
 //!
+//! `backward` follows the mode of the latest `forward`: after a training pass the gradient
+//! runs through the batch statistics; after an inference pass (a frozen layer being
+//! fine-tuned, as Keras runs a BatchNormalization whose `trainable` is false) the moving
+//! statistics are constants and `dx = γ · dy / √(moving_variance + ε)`.
+//!
 //! ```
 //! use minibatch::layers::BatchNormalization;
 //! let bn = BatchNormalization::new().momentum(0.9);
@@ -37,6 +42,8 @@ pub struct BatchNormalization {
     inv_std: Vec<f32>,
     /// Per-channel sums, in f64 so that large batches of images keep their precision.
     sums: Vec<f64>,
+    /// Whether the latest `forward` ran in training mode (`backward` follows it).
+    trained: bool,
 }
 
 /// BatchNormalization's saved arguments (Keras's names).
@@ -69,6 +76,7 @@ impl BatchNormalization {
             xhat: Vec::new(),
             inv_std: Vec::new(),
             sums: Vec::new(),
+            trained: true,
         }
     }
 
@@ -106,6 +114,37 @@ impl BatchNormalization {
     /// The moving variance, per channel.
     pub fn moving_variance(&self) -> &[f32] {
         self.moving_variance.data()
+    }
+
+    /// `backward` after an inference-mode `forward`: the moving statistics are constants.
+    fn backward_inference(&mut self, x: &Tensor, dy: &Tensor, dx: Option<&mut Tensor>) {
+        let c = self.channels;
+        for (inv, &v) in self.inv_std.iter_mut().zip(self.moving_variance.data()) {
+            *inv = 1.0 / (v + self.epsilon).sqrt();
+        }
+        let (dgamma, dbeta) = self.sums.split_at_mut(c);
+        dgamma.fill(0.0);
+        dbeta.fill(0.0);
+        let mean = self.moving_mean.data();
+        for (g, xr) in dy.data().chunks_exact(c).zip(x.data().chunks_exact(c)) {
+            for ch in 0..c {
+                dbeta[ch] += g[ch] as f64;
+                dgamma[ch] += (g[ch] * ((xr[ch] - mean[ch]) * self.inv_std[ch])) as f64;
+            }
+        }
+        let (gamma_param, beta_param) = self.params.split_at_mut(1);
+        for ch in 0..c {
+            gamma_param[0].grad.data_mut()[ch] = dgamma[ch] as f32;
+            beta_param[0].grad.data_mut()[ch] = dbeta[ch] as f32;
+        }
+        if let Some(dx) = dx {
+            let gamma = gamma_param[0].value.data();
+            for (d, g) in dx.data_mut().chunks_exact_mut(c).zip(dy.data().chunks_exact(c)) {
+                for ch in 0..c {
+                    d[ch] = gamma[ch] * self.inv_std[ch] * g[ch];
+                }
+            }
+        }
     }
 }
 
@@ -158,6 +197,7 @@ impl Layer for BatchNormalization {
         let c = self.channels;
         let rows = x.len() / c;
         let (gamma, beta) = (self.params[0].value.data(), self.params[1].value.data());
+        self.trained = training;
         if !training {
             for (xr, yr) in x.data().chunks_exact(c).zip(y.data_mut().chunks_exact_mut(c)) {
                 for ch in 0..c {
@@ -199,8 +239,12 @@ impl Layer for BatchNormalization {
         }
     }
 
-    // dβ = Σ dy;  dγ = Σ dy·x̂;  dx = γ/σ · (dy − (dβ + x̂·dγ) / rows)
+    // Training: dβ = Σ dy;  dγ = Σ dy·x̂;  dx = γ/σ · (dy − (dβ + x̂·dγ) / rows).
+    // Inference: the same dβ and dγ with x̂ from the moving statistics; dx = γ/σ · dy.
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        if !self.trained {
+            return self.backward_inference(x, dy, dx);
+        }
         let c = self.channels;
         let rows = x.len() / c;
         let xhat = &self.xhat[..x.len()];

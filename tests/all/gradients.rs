@@ -10,31 +10,78 @@ use minibatch::losses::Loss;
 use minibatch::rng::Rng;
 use minibatch::Tensor;
 
-const EPS: f32 = 1e-3;
+/// Agreement required: `|analytic − numeric| ≤ TOL · max(|analytic|, |numeric|, FLOOR)`.
+const TOL: f64 = 2e-3;
+const FLOOR: f64 = 1e-3;
+/// The floor for whole-model checks (see [`check_model`]).
+const MODEL_FLOOR: f64 = 2e-2;
+/// Central-difference steps, largest first. The layers compute in f32: a large step keeps the
+/// rounding of the outputs small beside the difference; a smaller one is tried when the
+/// large step straddles a kink (ReLU, a max) or its truncation error is too large.
+const STEPS: [f32; 4] = [1e-2, 3e-3, 1e-3, 3e-4];
 
-fn close(analytic: f32, numeric: f64, what: &str) {
-    let (a, n) = (analytic as f64, numeric);
-    let rel = (a - n).abs() / (a.abs() + n.abs()).max(1e-2);
-    assert!(rel < 2e-2, "{what}: analytic {a:.6} vs numeric {n:.6} (relative error {rel:.4})");
+/// Checks `analytic` against central differences of `f` around `orig`, at each of [`STEPS`]
+/// until one agrees. The step is the one f32 can represent: `(orig + h) − (orig − h)`.
+fn check_value(analytic: f32, orig: f32, f: impl FnMut(f32) -> f64, what: &str) {
+    check_value_with(FLOOR, analytic, orig, f, what)
 }
 
-/// Forward in training mode; `rebuild` re-seeds layers with random state (dropout's mask).
+/// [`check_value`] with another floor under the scale of the agreement.
+fn check_value_with(floor: f64, analytic: f32, orig: f32, mut f: impl FnMut(f32) -> f64, what: &str) {
+    let a = analytic as f64;
+    let mut tried = Vec::new();
+    for h in STEPS {
+        let (hi, lo) = (orig + h, orig - h);
+        let n = (f(hi) - f(lo)) / (hi as f64 - lo as f64);
+        if (a - n).abs() <= TOL * a.abs().max(n.abs()).max(floor) {
+            return;
+        }
+        tried.push(format!("{n:.7} (step {h})"));
+    }
+    panic!("{what}: analytic {a:.7} vs numeric {}", tried.join(", "));
+}
+
+/// Every parameter of a built layer set to values in `[-1, 1)`, so a gradient check does not
+/// run at Keras's initial values (γ = 1 and zero biases hide missing factors and terms).
+fn randomize(layer: &mut dyn Layer, seed: u64) {
+    for (i, p) in layer.params_mut().iter_mut().enumerate() {
+        p.value = random(p.value.shape(), seed * 31 + i as u64);
+    }
+}
+
+/// Forward in the given mode; `rebuild` re-seeds layers with random state (dropout's mask).
 fn forward_loss(
     layer: &mut dyn Layer,
     x: &Tensor,
     g: &Tensor,
     y: &mut Tensor,
+    training: bool,
     rebuild: &dyn Fn(&mut dyn Layer),
 ) -> f64 {
     rebuild(layer);
-    layer.forward(x, y, true);
+    layer.forward(x, y, training);
     y.data().iter().zip(g.data()).map(|(&a, &b)| a as f64 * b as f64).sum()
 }
 
-fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize], batch: usize, rebuild: &dyn Fn(&mut dyn Layer)) {
+fn check_layer(layer: Box<dyn Layer>, input_shape: &[usize], batch: usize, rebuild: &dyn Fn(&mut dyn Layer)) {
+    check_layer_in_mode(layer, input_shape, batch, true, &|_| {}, rebuild)
+}
+
+/// Builds and randomizes `layer`, lets `prepare` set it up further (moving statistics), then
+/// compares `backward` after a `forward` in the given mode with central differences.
+fn check_layer_in_mode(
+    mut layer: Box<dyn Layer>,
+    input_shape: &[usize],
+    batch: usize,
+    training: bool,
+    prepare: &dyn Fn(&mut dyn Layer),
+    rebuild: &dyn Fn(&mut dyn Layer),
+) {
     let what = layer.kind().to_string();
     let out_shape = layer.build(input_shape, &mut Rng::new(1)).unwrap();
     layer.plan(batch);
+    randomize(layer.as_mut(), 5);
+    prepare(layer.as_mut());
     let mut xs = vec![batch];
     xs.extend_from_slice(input_shape);
     let mut ys = vec![batch];
@@ -43,7 +90,7 @@ fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize], batch: usize, r
     let g = random(&ys, 3);
     let mut y = Tensor::zeros(&ys);
 
-    forward_loss(layer.as_mut(), &x, &g, &mut y, rebuild);
+    forward_loss(layer.as_mut(), &x, &g, &mut y, training, rebuild);
     let mut dy = g.clone();
     let mut dx = Tensor::zeros(&xs);
     layer.backward(&x, &y, &mut dy, Some(&mut dx));
@@ -51,23 +98,33 @@ fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize], batch: usize, r
 
     for i in 0..x.len() {
         let orig = x.data()[i];
-        x.data_mut()[i] = orig + EPS;
-        let plus = forward_loss(layer.as_mut(), &x, &g, &mut y, rebuild);
-        x.data_mut()[i] = orig - EPS;
-        let minus = forward_loss(layer.as_mut(), &x, &g, &mut y, rebuild);
-        x.data_mut()[i] = orig;
-        close(dx.data()[i], (plus - minus) / (2.0 * EPS as f64), &format!("{what} dx[{i}]"));
+        check_value(
+            dx.data()[i],
+            orig,
+            |v| {
+                x.data_mut()[i] = v;
+                let l = forward_loss(layer.as_mut(), &x, &g, &mut y, training, rebuild);
+                x.data_mut()[i] = orig;
+                l
+            },
+            &format!("{what} dx[{i}]"),
+        );
     }
     for (p, grad) in param_grads.iter().enumerate() {
+        let name = layer.params()[p].name;
         for i in 0..grad.len() {
             let orig = layer.params()[p].value.data()[i];
-            layer.params_mut()[p].value.data_mut()[i] = orig + EPS;
-            let plus = forward_loss(layer.as_mut(), &x, &g, &mut y, rebuild);
-            layer.params_mut()[p].value.data_mut()[i] = orig - EPS;
-            let minus = forward_loss(layer.as_mut(), &x, &g, &mut y, rebuild);
-            layer.params_mut()[p].value.data_mut()[i] = orig;
-            let name = layer.params()[p].name;
-            close(grad.data()[i], (plus - minus) / (2.0 * EPS as f64), &format!("{what} d{name}[{i}]"));
+            check_value(
+                grad.data()[i],
+                orig,
+                |v| {
+                    layer.params_mut()[p].value.data_mut()[i] = v;
+                    let l = forward_loss(layer.as_mut(), &x, &g, &mut y, training, rebuild);
+                    layer.params_mut()[p].value.data_mut()[i] = orig;
+                    l
+                },
+                &format!("{what} d{name}[{i}]"),
+            );
         }
     }
 }
@@ -124,12 +181,17 @@ fn check_loss(loss: Loss, pred: &Tensor, target: &Tensor) {
     let mut p = pred.clone();
     for (i, &g) in grad.iter().enumerate() {
         let orig = p.data()[i];
-        p.data_mut()[i] = orig + EPS;
-        let plus = loss.compute(&p, target, None, false) / n;
-        p.data_mut()[i] = orig - EPS;
-        let minus = loss.compute(&p, target, None, false) / n;
-        p.data_mut()[i] = orig;
-        close(g, (plus - minus) / (2.0 * EPS as f64), &format!("{loss:?} d[{i}]"));
+        check_value(
+            g,
+            orig,
+            |v| {
+                p.data_mut()[i] = v;
+                let l = loss.compute(&p, target, None, false) / n;
+                p.data_mut()[i] = orig;
+                l
+            },
+            &format!("{loss:?} d[{i}]"),
+        );
     }
 }
 
@@ -148,12 +210,17 @@ fn check_fused(loss: Loss, logits: &Tensor, target: &Tensor) {
     let mut z = logits.clone();
     for (i, &g) in grad.iter().enumerate() {
         let orig = z.data()[i];
-        z.data_mut()[i] = orig + EPS;
-        let plus = loss.compute(&apply(&z), target, None, true) / n;
-        z.data_mut()[i] = orig - EPS;
-        let minus = loss.compute(&apply(&z), target, None, true) / n;
-        z.data_mut()[i] = orig;
-        close(g, (plus - minus) / (2.0 * EPS as f64), &format!("fused {loss:?} dz[{i}]"));
+        check_value(
+            g,
+            orig,
+            |v| {
+                z.data_mut()[i] = v;
+                let l = loss.compute(&apply(&z), target, None, true) / n;
+                z.data_mut()[i] = orig;
+                l
+            },
+            &format!("fused {loss:?} dz[{i}]"),
+        );
     }
 }
 
@@ -249,23 +316,38 @@ fn softmax_and_sigmoid_are_stable() {
     assert_eq!(activations::sigmoid(1000.0), 1.0);
 }
 
-/// Whole-model check: the gradient `train_on_batch` leaves in each parameter (learning rate 0)
-/// against central differences of `evaluate`'s loss.
-fn check_model(model: &mut minibatch::Sequential, x: &Tensor, y: &Tensor) {
+/// Whole-model check: the gradient `train_on_batch` leaves in each parameter (SGD with
+/// learning rate 0, so nothing moves) against central differences of the training-mode loss
+/// it returns (batch statistics in BatchNormalization, as the gradient uses them). Every
+/// weight is first set to random values. That loss is a mean the model computes in f32 and
+/// rounds to about 1e-7 of its value, which over a step of 1e-3 blurs a difference by some
+/// 5e-5: gradients are held to 2e-3 of their size, and to 4e-5 when smaller than 2e-2.
+fn check_model(model: &mut minibatch::Sequential, x: &Tensor, y: &Tensor, stride: usize) {
+    model.train_on_batch(x, y).unwrap(); // builds the model
+    let mut weights = model.get_weights();
+    for (t, w) in weights.iter_mut().enumerate() {
+        *w = random(w.shape(), 40 + t as u64);
+        w.data_mut().iter_mut().for_each(|v| *v *= 0.5);
+    }
+    model.set_weights(&weights).unwrap();
     model.train_on_batch(x, y).unwrap();
     let grads: Vec<Tensor> = model.layers().iter().flat_map(|l| l.params().iter().map(|p| p.grad.clone())).collect();
-    let weights = model.get_weights();
-    let eps = 1e-2f32;
+    assert_eq!(grads.len(), weights.len());
     for (t, g) in grads.iter().enumerate() {
-        for i in (0..g.len()).step_by(7) {
-            let mut w = weights.clone();
-            w[t].data_mut()[i] += eps;
-            model.set_weights(&w).unwrap();
-            let plus = model.evaluate(x, y, 64).unwrap().get("loss").unwrap();
-            w[t].data_mut()[i] -= 2.0 * eps;
-            model.set_weights(&w).unwrap();
-            let minus = model.evaluate(x, y, 64).unwrap().get("loss").unwrap();
-            close(g.data()[i], (plus - minus) / (2.0 * eps as f64), &format!("model param {t}[{i}]"));
+        for i in (0..g.len()).step_by(stride) {
+            let orig = weights[t].data()[i];
+            check_value_with(
+                MODEL_FLOOR,
+                g.data()[i],
+                orig,
+                |v| {
+                    let mut w = weights.clone();
+                    w[t].data_mut()[i] = v;
+                    model.set_weights(&w).unwrap();
+                    model.train_on_batch(x, y).unwrap()
+                },
+                &format!("model weight {t}[{i}]"),
+            );
         }
     }
     model.set_weights(&weights).unwrap();
@@ -279,13 +361,32 @@ fn whole_model_gradients_fused_and_after_recompiling() {
     let mut model =
         minibatch::Sequential::new().add(Dense::new(5).activation("tanh")).add(Dense::new(3).activation("softmax"));
     model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
-    check_model(&mut model, &x, &labels);
+    check_model(&mut model, &x, &labels, 1);
     // Recompiled with a loss that does not fuse: the softmax derivative must come back.
     let onehot =
         Tensor::from_vec(&[6, 3], (0..18).map(|i| (labels.data()[i / 3] as usize == i % 3) as u8 as f32).collect())
             .unwrap();
     model.compile(SGD::new(0.0), "mse", &[]).unwrap();
-    check_model(&mut model, &x, &onehot);
+    check_model(&mut model, &x, &onehot, 1);
+}
+
+#[test]
+fn whole_convnet_gradients() {
+    // The first convolution computes no input gradient, and the buffer plan wires every layer's
+    // output to the next one's input and gradient: a whole model checks both.
+    use minibatch::layers::{BatchNormalization, Conv2D, MaxPooling2D};
+    use minibatch::optimizers::SGD;
+    let x = random(&[4, 6, 6, 2], 22);
+    let labels = Tensor::from_slice(&[0., 2., 1., 2.]);
+    let mut model = minibatch::Sequential::new()
+        .input_shape(&[6, 6, 2])
+        .add(Conv2D::new(3, 3).activation("tanh"))
+        .add(BatchNormalization::new())
+        .add(MaxPooling2D::new(2))
+        .add(Flatten::new())
+        .add(Dense::new(3).activation("softmax"));
+    model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
+    check_model(&mut model, &x, &labels, 1);
 }
 
 #[test]
@@ -311,18 +412,68 @@ fn conv1d_valid_same_strided() {
 fn pooling_global_pooling_batch_normalization_and_reshape() {
     use minibatch::layers::{
         AveragePooling1D, AveragePooling2D, BatchNormalization, GlobalAveragePooling1D, GlobalAveragePooling2D,
-        GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Reshape,
+        GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D, Reshape,
     };
     check_layer(Box::new(MaxPooling2D::new(2)), &[4, 5, 2], 2, &no_rebuild);
     check_layer(Box::new(MaxPooling2D::new(3).strides(2).padding("same")), &[5, 5, 2], 2, &no_rebuild);
     check_layer(Box::new(AveragePooling2D::new((2, 3)).padding("same")), &[5, 4, 2], 2, &no_rebuild);
     check_layer(Box::new(AveragePooling2D::new(2).strides(1)), &[3, 3, 1], 2, &no_rebuild);
     check_layer(Box::new(MaxPooling1D::new(2).padding("same")), &[5, 3], 2, &no_rebuild);
+    check_layer(Box::new(MaxPooling1D::new(3).strides(2)), &[8, 2], 2, &no_rebuild);
     check_layer(Box::new(AveragePooling1D::new(3).strides(2)), &[7, 2], 2, &no_rebuild);
+    check_layer(Box::new(AveragePooling1D::new(3).strides(2).padding("same")), &[8, 2], 2, &no_rebuild);
     check_layer(Box::new(GlobalAveragePooling2D::new()), &[3, 2, 4], 2, &no_rebuild);
     check_layer(Box::new(GlobalMaxPooling2D::new()), &[3, 3, 2], 2, &no_rebuild);
     check_layer(Box::new(GlobalAveragePooling1D::new()), &[5, 3], 2, &no_rebuild);
+    check_layer(Box::new(GlobalMaxPooling1D::new()), &[5, 3], 2, &no_rebuild);
     check_layer(Box::new(BatchNormalization::new()), &[3, 2, 3], 4, &no_rebuild);
     check_layer(Box::new(BatchNormalization::new().epsilon(0.1)), &[5], 6, &no_rebuild);
     check_layer(Box::new(Reshape::new(&[2, 3])), &[6], 2, &no_rebuild);
+}
+
+#[test]
+fn batch_normalization_in_inference_mode() {
+    // After an inference-mode forward the moving statistics are constants: dx = γ·dy/σ.
+    use minibatch::layers::{BatchNormalization, State};
+    let moving = |layer: &mut dyn Layer| {
+        let c = layer.params()[0].value.len();
+        let mut mean = random(&[c], 60);
+        let mut var = random(&[c], 61);
+        mean.data_mut().iter_mut().for_each(|v| *v *= 0.3);
+        var.data_mut().iter_mut().for_each(|v| *v = 1.0 + 0.5 * *v);
+        layer.set_state("moving_mean", &State::F32(mean)).unwrap();
+        layer.set_state("moving_variance", &State::F32(var)).unwrap();
+    };
+    check_layer_in_mode(Box::new(BatchNormalization::new()), &[3, 2, 3], 4, false, &moving, &no_rebuild);
+    check_layer_in_mode(Box::new(BatchNormalization::new().epsilon(0.1)), &[5], 6, false, &moving, &no_rebuild);
+}
+
+#[test]
+fn activations_follow_their_keras_definitions() {
+    use minibatch::activations::Activation;
+    let at = |a: Activation, x: f32| {
+        let mut v = [x];
+        a.forward(&mut v, 1);
+        v[0] as f64
+    };
+    let by_name = |name: &str, x: f32| at(Activation::from_name(name).unwrap(), x);
+    // gelu, Keras's default (approximate=False): x·Φ(x) = x/2·(1 + erf(x/√2)). Φ from a table.
+    for (x, phi) in [(1.0f32, 0.841_344_746_068_543), (-0.5, 0.308_537_538_725_987), (2.5, 0.993_790_334_674_224)] {
+        let want = x as f64 * phi;
+        assert!((by_name("gelu", x) - want).abs() < 2e-6, "gelu({x}) = {} vs {want}", by_name("gelu", x));
+    }
+    // The tanh approximation differs by about 1.6e-4 at x = 2.5: the exact form is the one used.
+    let tanh_form =
+        |x: f64| 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh());
+    assert!((by_name("gelu", 2.5) - tanh_form(2.5)).abs() > 1e-4);
+    // leaky_relu: Keras's default negative_slope is 0.2.
+    assert_eq!(by_name("leaky_relu", -2.0), -0.4f32 as f64);
+    assert_eq!(by_name("leaky_relu", 3.0), 3.0);
+    // elu: alpha 1, so elu(-1) = e^-1 - 1.
+    assert!((by_name("elu", -1.0) - ((-1.0f64).exp() - 1.0)).abs() < 1e-7);
+    assert_eq!(by_name("elu", 0.5), 0.5);
+    // relu, sigmoid, tanh at single points.
+    assert_eq!(by_name("relu", -0.5), 0.0);
+    assert!((by_name("sigmoid", 1.0) - 1.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-7);
+    assert!((by_name("tanh", 0.5) - 0.5f64.tanh()).abs() < 1e-7);
 }
