@@ -101,6 +101,26 @@ fn max_mode_and_auto_mode_follow_the_metric() {
 }
 
 #[test]
+fn auto_mode_maximizes_accuracies_and_minimizes_losses() {
+    // Scripted values under Keras's auto mode: accuracy improves upwards, so the best is 0.7 at
+    // epoch 1 and patience 2 stops after epoch 3; the same values as a loss are best at epoch 0
+    // and stop after epoch 2.
+    let script = [0.5, 0.7, 0.6, 0.65, 0.9];
+    let run_auto = |key: &'static str| {
+        let (mut m, x, y) = model();
+        let mut rec = Recorder { script: script.to_vec(), script_key: Some(key), ..Recorder::default() };
+        let mut stop = EarlyStopping::new().monitor(key).patience(2);
+        let options = FitOptions::new().batch_size(4).epochs(5).verbose(0).callback(&mut rec).callback(&mut stop);
+        let h = m.fit(&x, &y, options).unwrap();
+        (h.epochs_run(), stop.best_epoch(), stop.best(), stop.stopped_epoch())
+    };
+    assert_eq!(run_auto("accuracy"), (4, Some(1), Some(0.7), Some(3)));
+    assert_eq!(run_auto("val_accuracy"), (4, Some(1), Some(0.7), Some(3)));
+    assert_eq!(run_auto("loss"), (3, Some(0), Some(0.5), Some(2)));
+    assert_eq!(run_auto("val_loss"), (3, Some(0), Some(0.5), Some(2)));
+}
+
+#[test]
 fn baseline_must_be_beaten_to_reset_patience() {
     // Epoch 0 improves on nothing but does not beat the baseline 1.0, so `wait` is not reset:
     // patience 2 runs out one epoch sooner than without a baseline.

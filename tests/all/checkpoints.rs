@@ -58,11 +58,12 @@ fn filepath_templates_fill_the_epoch_and_log_values() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// Feeds a chosen `val_loss` per epoch, so the saving rule can be checked exactly.
-struct Scripted(Vec<f64>);
+/// Feeds a chosen value of a log key (`score` unless named) per epoch, so the saving rule can
+/// be checked exactly.
+struct Scripted(Vec<f64>, &'static str);
 impl Callback for Scripted {
     fn on_epoch_end(&mut self, _m: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
-        logs.set("score", self.0[epoch]);
+        logs.set(self.1, self.0[epoch]);
         Ok(Control::Continue)
     }
 }
@@ -71,11 +72,12 @@ impl Callback for Scripted {
 fn save_best_only_saves_on_strict_improvements_in_the_chosen_direction() {
     let d = datasets::load("moons", 0).unwrap();
     let dir = temp_dir("ckpt-best");
-    let run = |ckpt: &mut ModelCheckpoint, scores: &[f64]| {
-        let mut script = Scripted(scores.to_vec());
+    let run_keyed = |ckpt: &mut ModelCheckpoint, scores: &[f64], key: &'static str| {
+        let mut script = Scripted(scores.to_vec(), key);
         let options = FitOptions::new().epochs(scores.len()).verbose(0).callback(&mut script).callback(ckpt);
         model(0).fit(&d.x_train, &d.y_train, options).unwrap();
     };
+    let run = |ckpt: &mut ModelCheckpoint, scores: &[f64]| run_keyed(ckpt, scores, "score");
     let path = format!("{}/best-{{epoch}}.safetensors", dir.display());
     let mut min = ModelCheckpoint::new(&path).monitor("score").mode(Mode::Min).save_best_only(true);
     run(&mut min, &[0.5, 0.6, 0.4, 0.4, 0.3]);
@@ -87,6 +89,18 @@ fn save_best_only_saves_on_strict_improvements_in_the_chosen_direction() {
     run(&mut max, &[0.5, 0.6, 0.4, 0.7]);
     assert_eq!(files(&dir), ["best-1.safetensors", "best-2.safetensors", "best-4.safetensors"]);
     std::fs::remove_dir_all(&dir).unwrap();
+
+    // auto mode: accuracy is maximized, a loss minimized.
+    for (key, want) in [
+        ("accuracy", &["best-1.safetensors", "best-2.safetensors", "best-4.safetensors"][..]),
+        ("val_accuracy", &["best-1.safetensors", "best-2.safetensors", "best-4.safetensors"]),
+        ("val_loss", &["best-1.safetensors"]),
+    ] {
+        let mut auto = ModelCheckpoint::new(&path).monitor(key).save_best_only(true);
+        run_keyed(&mut auto, &[0.5, 0.7, 0.6, 0.9], key);
+        assert_eq!(files(&dir), want, "{key}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     // initial_value_threshold: nothing is saved until the threshold is beaten.
     let mut gated = ModelCheckpoint::new(&path).monitor("score").save_best_only(true).initial_value_threshold(0.45);

@@ -80,8 +80,11 @@ pub struct Recorder {
     pub events: Vec<String>,
     pub epoch_logs: Vec<Logs>,
     pub weights_at_epoch_end: Vec<Vec<Tensor>>,
-    /// Values written as `score` into the logs at each epoch's end (by epoch index).
+    /// Values written as `score` (or `script_key`) into the logs at each epoch's end (by epoch
+    /// index).
     pub script: Vec<f64>,
+    /// The log key `script` writes, when not `score`.
+    pub script_key: Option<&'static str>,
     pub stop_at_batch: Option<(usize, usize)>,
 }
 
@@ -106,7 +109,7 @@ impl Callback for Recorder {
     fn on_epoch_end(&mut self, m: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
         self.events.push(format!("epoch_end {epoch}"));
         if let Some(&v) = self.script.get(epoch) {
-            logs.set("score", v);
+            logs.set(self.script_key.unwrap_or("score"), v);
         }
         self.epoch_logs.push(logs.clone());
         self.weights_at_epoch_end.push(m.get_weights());

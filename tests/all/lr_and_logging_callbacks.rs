@@ -52,6 +52,21 @@ fn reduce_lr_on_plateau_with_patience_cooldown_and_min_lr() {
         .unwrap();
     assert_eq!(rates(&h), [0.1, 0.1, 0.1, 0.1, 0.1]);
     assert_eq!(m.optimizer_mut().unwrap().learning_rate(), 0.05, "reduced after the last epoch");
+    // auto mode on accuracy: larger is better. Best 0.7 at epoch 1, two epochs without
+    // improvement, reduced after epoch 3; as a loss the same values would reduce after epochs 2
+    // and 4 ([0.1, 0.1, 0.1, 0.05, 0.05, 0.025]).
+    for (key, want) in [
+        ("accuracy", [0.1, 0.1, 0.1, 0.1, 0.05, 0.05]),
+        ("val_accuracy", [0.1, 0.1, 0.1, 0.1, 0.05, 0.05]),
+        ("loss", [0.1, 0.1, 0.1, 0.05, 0.05, 0.025]),
+    ] {
+        let mut m = model(0.1);
+        let script = vec![0.5, 0.7, 0.6, 0.65, 0.9, 0.9];
+        let mut rec = Recorder { script, script_key: Some(key), ..Recorder::default() };
+        let mut reduce = ReduceLROnPlateau::new().monitor(key).factor(0.5).patience(2);
+        let options = FitOptions::new().batch_size(4).epochs(6).verbose(0).callback(&mut rec).callback(&mut reduce);
+        assert_eq!(rates(&m.fit(&x, &y, options).unwrap()), want, "{key}");
+    }
     // a factor of 1 or more is refused
     let mut bad = ReduceLROnPlateau::new().factor(1.0);
     assert!(model(0.1).fit(&x, &y, FitOptions::new().verbose(0).callback(&mut bad)).is_err());

@@ -105,3 +105,54 @@ fn defaults_are_keras() {
     let r = RMSprop::default();
     assert_eq!((r.learning_rate, r.rho, r.momentum, r.epsilon, r.centered), (0.001, 0.9, 0.0, 1e-7, false));
 }
+
+/// Relative agreement for steps whose size is itself tiny.
+fn assert_rel(got: f64, want: f64, what: &str) {
+    assert!((got - want).abs() <= 1e-4 * want.abs(), "{what}: {got:e} vs {want:e}");
+}
+
+#[test]
+fn epsilon_placement_shows_with_tiny_gradients() {
+    // With |g| of 1e-7 to 1e-6, √v is of the order of ε = 1e-7, so where ε is added decides
+    // the step; with |g| ≥ 0.1 it is invisible. Each weight starts at 0, so it is the sum of
+    // its steps and is compared relatively.
+    let gs = [1e-7f32, -5e-7, 2e-6, 3e-7];
+    let g32: Vec<[f32; 1]> = gs.iter().map(|&g| [g]).collect();
+    let grads: Vec<&[f32]> = g32.iter().map(|g| g.as_slice()).collect();
+    let g64: Vec<f64> = gs.iter().map(|&g| g as f64).collect();
+
+    // Adam: ε after the bias correction (Keras's ε̂), against the textbook m̂ / (√v̂ + ε).
+    let adam = step(&mut Adam::default(), &[0.0], &grads)[0] as f64;
+    let keras = adam_reference(0.0, &g64, 0.001, 0.0);
+    assert_rel(adam, keras, "Adam");
+    let textbook = {
+        let (b1, b2, eps, lr) = (0.9f64, 0.999f64, 1e-7f64, 0.001f64);
+        let (mut m, mut v, mut w) = (0.0f64, 0.0f64, 0.0f64);
+        for (t, &g) in g64.iter().enumerate() {
+            let t = t as i32 + 1;
+            m = b1 * m + (1.0 - b1) * g;
+            v = b2 * v + (1.0 - b2) * g * g;
+            w -= lr * (m / (1.0 - b1.powi(t))) / ((v / (1.0 - b2.powi(t))).sqrt() + eps);
+        }
+        w
+    };
+    assert!((textbook - keras).abs() > 0.1 * keras.abs(), "the placements differ here: {textbook:e} vs {keras:e}");
+    let adamw = step(&mut AdamW::default(), &[0.0], &grads)[0] as f64;
+    assert_rel(adamw, keras, "AdamW (no decay at w = 0)");
+
+    // RMSprop: ε inside the square root, against √v + ε.
+    let (rho, eps, lr) = (0.9f64, 1e-7f64, 0.001f64);
+    let rms = |inside: bool, centered: bool| {
+        let (mut v, mut a, mut w) = (0.0f64, 0.0f64, 0.0f64);
+        for &g in &g64 {
+            v = rho * v + (1.0 - rho) * g * g;
+            a = rho * a + (1.0 - rho) * g;
+            let var = if centered { v - a * a } else { v };
+            w -= lr * g / if inside { (var + eps).sqrt() } else { var.sqrt() + eps };
+        }
+        w
+    };
+    assert_rel(step(&mut RMSprop::default(), &[0.0], &grads)[0] as f64, rms(true, false), "RMSprop");
+    assert_rel(step(&mut RMSprop::default().centered(true), &[0.0], &grads)[0] as f64, rms(true, true), "centered");
+    assert!((rms(false, false) - rms(true, false)).abs() > 0.1 * rms(true, false).abs());
+}
