@@ -189,15 +189,26 @@ fn backup_and_restore_resumes_a_crashed_fit_to_the_same_weights() {
         FitOptions::new().epochs(6).batch_size(16).validation_split(0.2).verbose(0)
     }
 
+    // A checkpoint of the best `score`, scripted best at epoch 2, before the crash: the
+    // resumed run must not overwrite it with a later, worse epoch.
+    let scores = [0.5, 0.3, 0.6, 0.7, 0.8, 0.9];
+    let best_of = |sub: &str| {
+        let path = dir.join(sub).join("best.safetensors");
+        ModelCheckpoint::new(path.to_str().unwrap()).monitor("score").mode(Mode::Min).save_best_only(true)
+    };
     let mut straight = model(8);
     let mut rate = SetRateAt(1, 0.003);
-    let whole = straight.fit(&d.x_train, &d.y_train, opts().callback(&mut rate)).unwrap();
+    let (mut script, mut ckpt) = (Scripted(scores.to_vec(), "score"), best_of("straight"));
+    let options = opts().callback(&mut rate).callback(&mut script).callback(&mut ckpt);
+    let whole = straight.fit(&d.x_train, &d.y_train, options).unwrap();
 
     // First attempt: an error in epoch 4 (index 3) aborts training, as a crash would.
     let mut backup = BackupAndRestore::new(dir.join("b"));
     let mut crash = CrashAt(3);
     let mut rate = SetRateAt(1, 0.003);
-    let options = opts().callback(&mut crash).callback(&mut rate).callback(&mut backup);
+    let (mut script, mut ckpt) = (Scripted(scores.to_vec(), "score"), best_of("resumed"));
+    let options =
+        opts().callback(&mut crash).callback(&mut rate).callback(&mut script).callback(&mut ckpt).callback(&mut backup);
     let err = model(8).fit(&d.x_train, &d.y_train, options).unwrap_err();
     assert_eq!(err, Error::State("simulated crash".into()));
     assert!(BackupAndRestore::exists(&dir.join("b")), "the backup of epoch 3 is there");
@@ -206,8 +217,12 @@ fn backup_and_restore_resumes_a_crashed_fit_to_the_same_weights() {
     let mut backup = BackupAndRestore::new(dir.join("b"));
     let mut resumed_model = model(8);
     let mut rate = SetRateAt(1, 0.003);
-    let options = opts().callback(&mut rate).callback(&mut backup);
+    let (mut script, mut ckpt) = (Scripted(scores.to_vec(), "score"), best_of("resumed"));
+    let options = opts().callback(&mut rate).callback(&mut script).callback(&mut ckpt).callback(&mut backup);
     let resumed = resumed_model.fit(&d.x_train, &d.y_train, options).unwrap();
+    assert_eq!(ckpt.saves(), 0, "epochs 4-6 are worse than the best before the crash");
+    let best = |sub: &str| bits(&Sequential::load(dir.join(sub).join("best.safetensors")).unwrap().get_weights());
+    assert_eq!(best("resumed"), best("straight"), "the best checkpoint is epoch 2's, bit for bit");
     assert_eq!(resumed_model.optimizer().unwrap().learning_rate(), 0.003, "the rate in force comes back");
     assert_eq!(backup.resumed_at(), Some(3));
     assert_eq!(resumed.epoch, whole.epoch, "the History is whole");

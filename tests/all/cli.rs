@@ -57,9 +57,32 @@ fn history_file_has_the_documented_shape() {
     for key in ["loss", "accuracy", "val_loss", "val_accuracy"] {
         assert_eq!(v["history"][key].as_array().unwrap().len() as u64, run, "{key}");
     }
-    assert!(v["best_epoch"].as_u64().unwrap() >= 1);
-    assert!(v["stopped_epoch"].is_null() || v["stopped_epoch"].as_u64().unwrap() == run);
+    // best_epoch: the first epoch (from 1) with the lowest val_loss; a stop comes `patience`
+    // epochs after it.
+    let lowest = |v: &serde_json::Value| {
+        let val: Vec<f64> = v["history"]["val_loss"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let min = val.iter().cloned().fold(f64::INFINITY, f64::min);
+        val.iter().position(|&x| x == min).unwrap() as u64 + 1
+    };
+    let best = v["best_epoch"].as_u64().unwrap();
+    assert_eq!(best, lowest(&v), "{}", v["history"]["val_loss"]);
+    if !v["stopped_epoch"].is_null() {
+        assert_eq!(v["stopped_epoch"].as_u64().unwrap(), run);
+        assert_eq!(run, best + 2, "patience 2");
+    }
     assert!(v["test"]["accuracy"].as_f64().unwrap() > 0.5 && v["test"]["loss"].is_number());
+
+    // Without early stopping: the lowest val_loss all the same, and no stop.
+    let es = args.iter().position(|a| *a == "--early-stopping").unwrap();
+    let plain = [&args[..es], &args[es + 4..]].concat(); // less --early-stopping --patience 2 --restore-…
+    assert!(!plain.iter().any(|a| a.starts_with("--patience") || a.starts_with("--restore")), "{plain:?}");
+    let (ok, _, err) = minibatch(&plain);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(v["epochs_run"], 8);
+    assert_eq!(v["best_epoch"].as_u64().unwrap(), lowest(&v), "{}", v["history"]["val_loss"]);
+    assert!(v["stopped_epoch"].is_null());
 }
 
 #[test]

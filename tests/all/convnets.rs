@@ -50,6 +50,54 @@ fn a_hand_computed_convolution() {
     assert_eq!(y.data(), &[12.0, 9.0, 15.0, 9.0]);
 }
 
+/// Forward then backward with an upstream gradient of ones; returns (y, dx).
+fn pool_once(mut layer: impl Layer, x: &Tensor, out: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    layer.build(&x.shape()[1..], &mut Rng::new(0)).unwrap();
+    layer.plan(x.batch());
+    let mut y = Tensor::zeros(out);
+    layer.forward(x, &mut y, true);
+    let mut dy = Tensor::from_vec(out, vec![1.0; y.len()]).unwrap();
+    let mut dx = Tensor::zeros(x.shape());
+    layer.backward(x, &y, &mut dy, Some(&mut dx));
+    (y.data().to_vec(), dx.data().to_vec())
+}
+
+#[test]
+fn average_pooling_with_same_padding_divides_by_the_real_values() {
+    // 3×3 input 1..9, 2×2 windows, stride 2, "same": TensorFlow pads one row and column after,
+    // and each window averages only the values it covers (Keras on TensorFlow).
+    use minibatch::layers::{AveragePooling1D, AveragePooling2D};
+    let x = Tensor::from_vec(&[1, 3, 3, 1], (1..=9).map(|v| v as f32).collect()).unwrap();
+    let (y, dx) = pool_once(AveragePooling2D::new(2).padding("same"), &x, &[1, 2, 2, 1]);
+    assert_eq!(y, [(1. + 2. + 4. + 5.) / 4., (3. + 6.) / 2., (7. + 8.) / 2., 9.]);
+    assert_eq!(dx, [0.25, 0.25, 0.5, 0.25, 0.25, 0.5, 0.5, 0.5, 1.0]);
+    // 1-D: 5 steps, windows of 2, stride 2: [1 2] [3 4] [5]
+    let x = Tensor::from_vec(&[1, 5, 1], vec![1., 2., 3., 4., 5.]).unwrap();
+    let (y, dx) = pool_once(AveragePooling1D::new(2).padding("same"), &x, &[1, 3, 1]);
+    assert_eq!(y, [1.5, 3.5, 5.0]);
+    assert_eq!(dx, [0.5, 0.5, 0.5, 0.5, 1.0]);
+}
+
+#[test]
+fn max_pooling_gives_a_tie_s_gradient_to_the_first_maximum() {
+    // TensorFlow's MaxPoolGrad: among equal maxima, the first in the window (row-major) takes
+    // the whole gradient.
+    use minibatch::layers::{GlobalMaxPooling1D, MaxPooling1D};
+    let x = Tensor::from_vec(&[1, 2, 2, 1], vec![5., 5., 5., 5.]).unwrap();
+    let (y, dx) = pool_once(MaxPooling2D::new(2), &x, &[1, 1, 1, 1]);
+    assert_eq!((y, dx), (vec![5.0], vec![1., 0., 0., 0.]));
+    let x = Tensor::from_vec(&[1, 2, 2, 1], vec![1., 3., 3., 2.]).unwrap();
+    let (_, dx) = pool_once(MaxPooling2D::new(2), &x, &[1, 1, 1, 1]);
+    assert_eq!(dx, [0., 1., 0., 0.]);
+    // overlapping windows (stride 1): each window's first maximum
+    let x = Tensor::from_vec(&[1, 4, 1], vec![2., 7., 7., 1.]).unwrap();
+    let (y, dx) = pool_once(MaxPooling1D::new(2).strides(1), &x, &[1, 3, 1]);
+    assert_eq!((y, dx), (vec![7., 7., 7.], vec![0., 2., 1., 0.]));
+    let x = Tensor::from_vec(&[1, 4, 1], vec![-1., 4., 0., 4.]).unwrap();
+    let (_, dx) = pool_once(GlobalMaxPooling1D::new(), &x, &[1, 1]);
+    assert_eq!(dx, [0., 1., 0., 0.]);
+}
+
 /// A direct convolution, TensorFlow's definition, for comparison.
 fn direct(x: &Tensor, kernel: &Tensor, bias: &[f32], g: &Window) -> Vec<f32> {
     let n = x.batch();
