@@ -529,6 +529,54 @@ mod tests {
         all
     }
 
+    /// The FMA kernels (AVX-512 8×32 and AVX2 6×16, packed or reading A in place) accumulate
+    /// every value of C in the same order with the same fused operations, so a machine with
+    /// either computes the same bits; the portable kernel (separate multiply and add) does not.
+    #[test]
+    fn the_fma_kernels_compute_the_same_bits() {
+        let fma: Vec<_> = kernels().into_iter().filter(|(name, _)| !name.starts_with("portable")).collect();
+        if fma.len() < 2 {
+            return assert!(
+                std::env::var_os("MINIBATCH_ALLOW_ONE_SIMD_LEVEL").is_some(),
+                "fewer than two FMA kernels on this processor: set MINIBATCH_ALLOW_ONE_SIMD_LEVEL to accept it"
+            );
+        }
+        let mut rng = Rng::new(9);
+        for &(m, k, n) in &[(7, 5, 3), (33, 300, 65), (300, 40, 9), (64, 784, 130), (9, 1000, 32)] {
+            for (ta, tb, beta) in [(false, false, 0.0), (true, true, 0.5), (false, true, 1.0), (true, false, 0.0)] {
+                let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
+                let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
+                let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+                let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+                let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+                let results: Vec<Vec<u32>> = fma
+                    .iter()
+                    .map(|&(_, kern)| {
+                        let mut c = c0.clone();
+                        // SAFETY: the strides address m×k, k×n and m×n values of these vectors.
+                        unsafe {
+                            sgemm_with(kern, m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr())
+                        };
+                        c.iter().map(|v| v.to_bits()).collect()
+                    })
+                    .collect();
+                for ((name, _), bits) in fma.iter().zip(&results).skip(1) {
+                    assert!(bits == &results[0], "{name} differs from {} at m{m} k{k} n{n} ta{ta} tb{tb}", fma[0].0);
+                }
+                if k >= 300 {
+                    // The comparison can tell kernels apart: unfused arithmetic gives other bits.
+                    let mut c = c0.clone();
+                    let portable = kernels()[0].1;
+                    // SAFETY: as above.
+                    unsafe {
+                        sgemm_with(portable, m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr())
+                    };
+                    assert!(c.iter().map(|v| v.to_bits()).collect::<Vec<_>>() != results[0]);
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_micro_kernel_matches_the_naive_product() {
         let mut rng = Rng::new(4);

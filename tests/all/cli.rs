@@ -1,11 +1,6 @@
 //! The `minibatch` command, run as a user runs it.
 
-use std::process::Command;
-
-fn minibatch(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+use crate::common::minibatch;
 
 #[test]
 fn default_train_ends_with_a_test_accuracy_line() {

@@ -7,12 +7,8 @@ use minibatch::layers::Dense;
 use minibatch::plot::{self, Figure};
 use minibatch::{datasets, lab, Error, FitOptions, Result, Sequential};
 use std::path::{Path, PathBuf};
+use crate::common::minibatch;
 use std::process::Command;
-
-fn minibatch(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
 
 /// Pixels of exactly this colour in a PNG.
 fn count_color(png: &Path, rgb: [u8; 3]) -> (u32, u32, usize) {

@@ -2,17 +2,12 @@
 //! a run killed with SIGKILL and restarted ends with the weights of an uninterrupted run, and
 //! no file in the checkpoint directory is ever half-written.
 
-use crate::common::temp_dir;
+use crate::common::{minibatch, temp_dir};
 use minibatch::saving::is_temp_file;
 use minibatch::{Sequential, Tensor};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn minibatch<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
 
 fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_minibatch"))
