@@ -1,9 +1,12 @@
 //! A steady-state training step allocates nothing: counted by a global allocator.
 //! (Its own test binary, because the counting allocator is process-wide.)
 
+use minibatch::callbacks::{Callback, Control, Logs};
 use minibatch::layers::{Dense, Dropout};
-use minibatch::optimizers::Adam;
-use minibatch::{Sequential, Tensor};
+use minibatch::losses::Loss;
+use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
+use minibatch::optimizers::{Adam, AdamW, Optimizer, RMSprop, SGD};
+use minibatch::{FitOptions, Result, Sequential, Tensor};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -33,6 +36,21 @@ static GLOBAL: Counting = Counting;
 fn a_steady_state_training_step_allocates_nothing() {
     mlp_steps_allocate_nothing();
     convnet_steps_allocate_nothing();
+    every_optimizer_and_loss_steps_allocate_nothing();
+    every_layer_type_steps_allocate_nothing();
+    fit_allocates_nothing_from_one_epoch_into_the_next();
+}
+
+/// Runs `train_on_batch` once (planning buffers, sizing optimizer state), then counts the
+/// allocations of five more steps.
+fn assert_steady(model: &mut Sequential, x: &Tensor, y: &Tensor, what: &str) {
+    model.train_on_batch(x, y).unwrap();
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..5 {
+        model.train_on_batch(x, y).unwrap();
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    assert_eq!(after - before, 0, "{what}: {} allocations in 5 steady-state steps", after - before);
 }
 
 fn mlp_steps_allocate_nothing() {
@@ -48,13 +66,7 @@ fn mlp_steps_allocate_nothing() {
     for batch in [32usize, 1] {
         let x = Tensor::from_vec(&[batch, 784], (0..batch * 784).map(|i| (i % 255) as f32 / 255.0).collect()).unwrap();
         let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 10) as f32).collect()).unwrap();
-        model.train_on_batch(&x, &y).unwrap(); // plans the buffers, sizes optimizer state
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        for _ in 0..5 {
-            model.train_on_batch(&x, &y).unwrap();
-        }
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
-        assert_eq!(after - before, 0, "batch {batch}: {} allocations in 5 steady-state steps", after - before);
+        assert_steady(&mut model, &x, &y, &format!("MLP at batch {batch}"));
     }
 }
 
@@ -80,12 +92,149 @@ fn convnet_steps_allocate_nothing() {
         let x =
             Tensor::from_vec(&[batch, 12, 12, 1], (0..batch * 144).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
         let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 10) as f32).collect()).unwrap();
-        model.train_on_batch(&x, &y).unwrap();
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        for _ in 0..5 {
-            model.train_on_batch(&x, &y).unwrap();
-        }
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
-        assert_eq!(after - before, 0, "batch {batch}: {} allocations in 5 steady-state steps", after - before);
+        assert_steady(&mut model, &x, &y, &format!("convnet at batch {batch}"));
     }
+}
+
+fn optimizers() -> Vec<(&'static str, Box<dyn Optimizer>)> {
+    vec![
+        ("sgd", Box::new(SGD::new(0.01))),
+        ("sgd momentum", Box::new(SGD::new(0.01).momentum(0.9))),
+        ("sgd nesterov", Box::new(SGD::new(0.01).momentum(0.9).nesterov(true))),
+        ("adam", Box::new(Adam::default())),
+        ("adamw", Box::new(AdamW::default())),
+        ("rmsprop", Box::new(RMSprop::default())),
+        ("rmsprop centered", Box::new(RMSprop::default().centered(true))),
+        ("rmsprop momentum", Box::new(RMSprop::default().momentum(0.5))),
+        ("scheduled adam", Box::new(Scheduled::new(Adam::default(), ExponentialDecay::new(0.01, 10, 0.9)))),
+    ]
+}
+
+fn every_optimizer_and_loss_steps_allocate_nothing() {
+    // Each loss on the output it is used with: fused with its activation, from logits, and on
+    // probabilities of an activation it does not fuse with.
+    let cases: [(&str, Loss, &str); 10] = [
+        ("softmax", Loss::SparseCategoricalCrossentropy { from_logits: false }, "sparse"),
+        ("linear", Loss::SparseCategoricalCrossentropy { from_logits: true }, "sparse"),
+        ("sigmoid", Loss::SparseCategoricalCrossentropy { from_logits: false }, "sparse"),
+        ("softmax", Loss::CategoricalCrossentropy { from_logits: false }, "onehot"),
+        ("linear", Loss::CategoricalCrossentropy { from_logits: true }, "onehot"),
+        ("sigmoid", Loss::BinaryCrossentropy { from_logits: false }, "onehot"),
+        ("linear", Loss::BinaryCrossentropy { from_logits: true }, "onehot"),
+        ("softmax", Loss::BinaryCrossentropy { from_logits: false }, "onehot"),
+        ("linear", Loss::MeanSquaredError, "onehot"),
+        ("tanh", Loss::MeanAbsoluteError, "onehot"),
+    ];
+    let batch = 8;
+    let x =
+        Tensor::from_vec(&[batch, 6], (0..batch * 6).map(|i| ((i * 37) % 11) as f32 / 11.0 - 0.5).collect()).unwrap();
+    let sparse = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 3) as f32).collect()).unwrap();
+    let onehot =
+        Tensor::from_vec(&[batch, 3], (0..batch * 3).map(|i| (i % 3 == (i / 3) % 3) as u8 as f32).collect()).unwrap();
+    for (output, loss, target) in cases {
+        for (name, optimizer) in optimizers() {
+            let mut model = Sequential::new()
+                .input_shape(&[6])
+                .add(Dense::new(16).activation("relu"))
+                .add(Dense::new(3).activation(output));
+            model.compile(optimizer, loss, &["accuracy"]).unwrap();
+            let y = if target == "sparse" { &sparse } else { &onehot };
+            assert_steady(&mut model, &x, y, &format!("{name}, {loss:?} on {output}"));
+        }
+    }
+}
+
+fn every_layer_type_steps_allocate_nothing() {
+    // Between them, these models hold every layer type (some in orders chosen only for that).
+    use minibatch::layers::{
+        ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Flatten,
+        GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
+        MaxPooling2D, Reshape,
+    };
+    let images = Sequential::new()
+        .input_shape(&[12, 12, 2])
+        .add(Conv2D::new(6, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(BatchNormalization::new())
+        .add(Conv2D::new(4, 3).padding("same").activation("elu"))
+        .add(AveragePooling2D::new(2).padding("same"))
+        .add(Dropout::new(0.2))
+        .add(GlobalMaxPooling2D::new())
+        .add(Dense::new(3))
+        .add(ActivationLayer::new("softmax"));
+    let sequences = Sequential::new()
+        .input_shape(&[16, 3])
+        .add(Conv1D::new(6, 3).activation("leaky_relu"))
+        .add(MaxPooling1D::new(2))
+        .add(AveragePooling1D::new(2).padding("same"))
+        .add(ActivationLayer::new("tanh"))
+        .add(Flatten::new())
+        .add(Reshape::new(&[4, 6]))
+        .add(GlobalMaxPooling1D::new())
+        .add(Dense::new(3).activation("softmax"));
+    let pooled = Sequential::new()
+        .input_shape(&[16, 3])
+        .add(Dense::new(4).activation("sigmoid"))
+        .add(GlobalAveragePooling1D::new())
+        .add(Reshape::new(&[2, 2, 1]))
+        .add(GlobalAveragePooling2D::new())
+        .add(Dense::new(3).activation("softmax"));
+    for (name, mut model, sample) in
+        [("images", images, vec![12, 12, 2]), ("sequences", sequences, vec![16, 3]), ("pooled", pooled, vec![16, 3])]
+    {
+        model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        for batch in [8usize, 3] {
+            let len: usize = sample.iter().product();
+            let shape = [&[batch][..], &sample].concat();
+            let x =
+                Tensor::from_vec(&shape, (0..batch * len).map(|i| ((i * 31) % 17) as f32 / 17.0).collect()).unwrap();
+            let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 3) as f32).collect()).unwrap();
+            assert_steady(&mut model, &x, &y, &format!("{name} at batch {batch}"));
+        }
+    }
+}
+
+/// Snapshots the allocation count after batch 0 of epoch 2 and before batch 1 of epoch 3.
+#[derive(Default)]
+struct Counter {
+    epoch: usize,
+    at_epoch_2: Option<usize>,
+    at_epoch_3: Option<usize>,
+}
+
+impl Callback for Counter {
+    fn on_epoch_begin(&mut self, _m: &mut Sequential, epoch: usize) -> Result<Control> {
+        self.epoch = epoch;
+        Ok(Control::Continue)
+    }
+    fn on_train_batch_end(&mut self, _m: &mut Sequential, batch: usize, _logs: &Logs) -> Result<Control> {
+        if (self.epoch, batch) == (1, 0) {
+            self.at_epoch_2 = Some(ALLOCATIONS.load(Ordering::SeqCst));
+        }
+        Ok(Control::Continue)
+    }
+    fn on_train_batch_begin(&mut self, _m: &mut Sequential, batch: usize) -> Result<Control> {
+        if (self.epoch, batch) == (2, 1) {
+            self.at_epoch_3 = Some(ALLOCATIONS.load(Ordering::SeqCst));
+        }
+        Ok(Control::Continue)
+    }
+}
+
+fn fit_allocates_nothing_from_one_epoch_into_the_next() {
+    // fit itself, not only its step: the rest of epoch 2 (shuffled batches, dropout, metrics),
+    // its end (validation, the History, the logs) and the first batch of epoch 3.
+    let n = 100;
+    let x = Tensor::from_vec(&[n, 8], (0..n * 8).map(|i| ((i * 13) % 19) as f32 / 19.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 3) as f32).collect()).unwrap();
+    let mut model = Sequential::new()
+        .add(Dense::new(16).activation("relu"))
+        .add(Dropout::new(0.2))
+        .add(Dense::new(3).activation("softmax"));
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let mut counter = Counter::default();
+    let options = FitOptions::new().batch_size(16).epochs(4).validation_split(0.2).verbose(0).callback(&mut counter);
+    model.fit(&x, &y, options).unwrap();
+    let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
+    assert_eq!(b - a, 0, "fit: {} allocations from epoch 2 into epoch 3", b - a);
 }

@@ -30,6 +30,17 @@ impl History {
         self.history.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
     }
 
+    /// Makes room for `epochs` epochs in all (at most 65,536: a larger count grows as it
+    /// goes), so that recording them does not allocate beyond a key's first appearance.
+    pub fn reserve(&mut self, epochs: usize) {
+        let epochs = epochs.min(1 << 16);
+        let more = epochs.saturating_sub(self.epoch.len());
+        self.epoch.reserve(more);
+        for (_, values) in &mut self.history {
+            values.reserve(epochs.saturating_sub(values.len()));
+        }
+    }
+
     /// The keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.history.iter().map(|(k, _)| k.as_str())
@@ -126,11 +137,13 @@ impl History {
     /// Records one epoch.
     pub fn record(&mut self, epoch: usize, logs: &Logs) {
         let before = self.epoch.len();
+        let room = self.epoch.capacity();
         for (k, v) in logs.iter() {
             match self.history.iter_mut().find(|(key, _)| key == k) {
                 Some((_, values)) => values.push(v),
                 None => {
-                    let mut values = vec![f64::NAN; before];
+                    let mut values = Vec::with_capacity(room.max(before + 1));
+                    values.resize(before, f64::NAN);
                     values.push(v);
                     self.history.push((k.to_string(), values));
                 }

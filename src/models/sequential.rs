@@ -308,17 +308,10 @@ impl Sequential {
     /// The running loss and metric means written into `logs` (metrics first, as Keras 3).
     pub(crate) fn write_metrics(&self, logs: &mut Logs, prefix: &str, loss: f64) {
         let c = self.compiled.as_ref().expect("compiled");
-        if prefix.is_empty() {
-            for m in &c.metrics {
-                logs.set(m.name(), m.result());
-            }
-            logs.set("loss", loss);
-        } else {
-            for m in &c.metrics {
-                logs.set(&format!("{prefix}{}", m.name()), m.result());
-            }
-            logs.set(&format!("{prefix}loss"), loss);
+        for m in &c.metrics {
+            logs.set_prefixed(prefix, m.name(), m.result());
         }
+        logs.set_prefixed(prefix, "loss", loss);
     }
 }
 

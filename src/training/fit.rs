@@ -93,6 +93,7 @@ impl Sequential {
             epoch = restored.next_epoch();
             self.history = counts(restored);
         }
+        self.history.reserve(epochs);
         while epoch < epochs && !stop {
             stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_epoch_begin(self, epoch))?;
             self.reset_metrics();

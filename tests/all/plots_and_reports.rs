@@ -1,13 +1,13 @@
 //! Learning-curve plots, the lab's overfitting scenario, and the HTML report opened in a real
 //! headless browser.
 
+use crate::common::minibatch;
 use crate::common::temp_dir;
 use minibatch::callbacks::EarlyStopping;
 use minibatch::layers::Dense;
 use minibatch::plot::{self, Figure};
 use minibatch::{datasets, lab, Error, FitOptions, Result, Sequential};
 use std::path::{Path, PathBuf};
-use crate::common::minibatch;
 use std::process::Command;
 
 /// Pixels of exactly this colour in a PNG.
