@@ -122,8 +122,9 @@ impl Callback for Recorder {
 }
 
 /// The shared data folder: `$MINIBATCH_DATA`, else `../shared/data` beside the repository.
-/// When it is missing: under CI (`CI=true`) the test fails loudly; elsewhere it is skipped
-/// with a message.
+/// When it is missing the test fails, naming the folder, unless `MINIBATCH_SKIP_DATA_TESTS=1`
+/// says to skip tests that need it (then it says so and returns `None`): a missing
+/// prerequisite never looks like a pass by default.
 pub fn shared_data() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("MINIBATCH_DATA")
         .map(std::path::PathBuf::from)
@@ -131,11 +132,21 @@ pub fn shared_data() -> Option<std::path::PathBuf> {
     if dir.join("mnist").is_dir() {
         return Some(dir);
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("shared data not found at {} (set MINIBATCH_DATA): CI must run the data tests", dir.display());
-    }
-    eprintln!("skipped: shared data not found at {} (set MINIBATCH_DATA to run this test)", dir.display());
+    skip_or_fail(
+        "MINIBATCH_SKIP_DATA_TESTS",
+        &format!("shared data not found at {} (set MINIBATCH_DATA to its folder)", dir.display()),
+    );
     None
+}
+
+/// For a missing prerequisite: panics with `why`, unless the variable `opt_out` is `1`, when
+/// it prints that the test is skipped. CI (`CI=true`) never skips.
+pub fn skip_or_fail(opt_out: &str, why: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if ci || !std::env::var(opt_out).is_ok_and(|v| v == "1") {
+        panic!("{why}; set {opt_out}=1 to skip the tests that need it{}", if ci { " (not under CI=true)" } else { "" });
+    }
+    eprintln!("skipped: {why} ({opt_out}=1)");
 }
 
 /// A fresh temporary directory for one test.

@@ -16,6 +16,7 @@ mod lr_and_logging_callbacks;
 mod mnist;
 mod optimizers;
 mod plots_and_reports;
+mod readme;
 mod resume_cli;
 mod saving;
 mod summary_and_interop;
