@@ -59,9 +59,28 @@ pub(crate) fn write(path: &Path, tensors: &BTreeMap<String, State>, doc: &serde_
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::format(path, format!("cannot encode a tensor: {e}")))?;
     let metadata = [(DOC_KEY.to_string(), doc), (CRC_KEY.to_string(), crc.to_string())].into_iter().collect();
-    let bytes = safetensors::serialize(views, Some(metadata))
+    let mut bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::format(path, format!("cannot encode the file: {e}")))?;
+    sort_header(&mut bytes).map_err(|e| Error::format(path, format!("cannot encode the file: {e}")))?;
     write_atomic(path, &bytes)
+}
+
+/// Rewrites a serialized file's JSON header with its keys in sorted order, so that the same
+/// model gives the same bytes: safetensors takes the metadata as a hash map, whose order
+/// changes from run to run. The same keys and values take the same room, so the header keeps
+/// its length (and the data its alignment); the padding stays spaces.
+fn sort_header(bytes: &mut [u8]) -> std::result::Result<(), String> {
+    let n = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).ok_or("no header")? as usize;
+    let header = bytes.get_mut(8..8 + n).ok_or("header past the end")?;
+    // serde_json's maps keep keys sorted.
+    let value: serde_json::Value = serde_json::from_slice(header).map_err(|e| e.to_string())?;
+    let sorted = value.to_string();
+    if sorted.len() > n {
+        return Err(format!("sorted header of {} bytes does not fit in {n}", sorted.len()));
+    }
+    header[..sorted.len()].copy_from_slice(sorted.as_bytes());
+    header[sorted.len()..].fill(b' ');
+    Ok(())
 }
 
 /// Reads a safetensors file, checking its structure and, for minibatch's files, the checksum.

@@ -219,3 +219,31 @@ fn pytorch_exported_weights_give_pytorch_predictions() {
         assert!((a - b).abs() <= 1e-5, "{a} vs PyTorch's {b}");
     }
 }
+
+#[test]
+fn the_same_run_writes_the_same_bytes() {
+    // Model files and backups of two identical runs, byte for byte, ten times over: the
+    // header's metadata came from a hash map whose order changed from one write to the next.
+    use minibatch::callbacks::BackupAndRestore;
+    let d = datasets::load("moons", 0).unwrap();
+    let dir = temp_dir("same-bytes");
+    let run = |i: usize| {
+        let mut m = mlp(3);
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        let mut backup = BackupAndRestore::new(dir.join(format!("b{i}"))).delete_checkpoint(false);
+        let options = FitOptions::new().epochs(2).batch_size(32).verbose(0).callback(&mut backup);
+        m.fit(&d.x_train, &d.y_train, options).unwrap();
+        m.save(dir.join(format!("m{i}.safetensors"))).unwrap();
+        m.save_weights(dir.join(format!("w{i}.safetensors"))).unwrap();
+        let read = |name: String| std::fs::read(dir.join(name)).unwrap();
+        (read(format!("m{i}.safetensors")), read(format!("w{i}.safetensors")), read(format!("b{i}/backup.safetensors")))
+    };
+    let first = run(0);
+    for i in 1..10 {
+        let other = run(i);
+        assert!(other.0 == first.0, "model file {i} differs");
+        assert!(other.1 == first.1, "weights file {i} differs");
+        assert!(other.2 == first.2, "backup {i} differs");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
