@@ -37,6 +37,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
+        pause_before_rename();
         std::fs::rename(&tmp, path)?;
         // The rename is durable once the directory entry is.
         File::open(&dir)?.sync_all()
@@ -45,6 +46,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(|e| Error::io(path, &e))
+}
+
+/// For crash tests: `MINIBATCH_TEST_WRITE_PAUSE_MS` holds every write this long between the
+/// complete temporary file and its rename, so that a kill lands mid-write on purpose rather
+/// than by luck. Unset (always, outside tests), it costs one cached look-up.
+fn pause_before_rename() {
+    static PAUSE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let ms = *PAUSE
+        .get_or_init(|| std::env::var("MINIBATCH_TEST_WRITE_PAUSE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0));
+    if ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// Whether `name` is one of [`write_atomic`]'s temporary files.

@@ -10,8 +10,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
+    spawn_with(args, &[])
+}
+
+fn spawn_with<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_minibatch"))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -157,18 +162,19 @@ fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights() {
 
 #[test]
 fn kills_during_writes_never_leave_a_half_written_file() {
-    // Large batches: every epoch is a few steps and a backup write, so kills land in writes.
-    // At least 12 rounds, and more until one kill is seen to have landed mid-write (a
-    // temporary file left behind): a test whose kills all fell between writes proves nothing.
+    // Large batches: every epoch is a few steps and a backup write. Each write also waits
+    // 20 ms between its complete temporary file and the rename (MINIBATCH_TEST_WRITE_PAUSE_MS),
+    // so most kills land mid-write by design; the test requires that some did (a temporary
+    // file left behind): kills that all fell between writes would prove nothing.
     let dir = temp_dir("kill-writes");
     let args: Vec<String> = run_args(&dir, "100000", "512");
     let ckpt = dir.join("ckpt");
     let mut mid_write = 0;
     let mut rounds = 0u64;
-    while rounds < 12 || (mid_write == 0 && rounds < 60) {
+    while rounds < 12 || (mid_write == 0 && rounds < 40) {
         let round = rounds;
         rounds += 1;
-        let mut child = spawn(&args);
+        let mut child = spawn_with(&args, &[("MINIBATCH_TEST_WRITE_PAUSE_MS", "20")]);
         wait_for(&ckpt.join("backup/backup.safetensors"), &mut child);
         std::thread::sleep(Duration::from_millis(7 * (round % 5) + 1));
         child.kill().unwrap();
