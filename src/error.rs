@@ -79,6 +79,18 @@ pub enum Error {
         /// What is wrong, with the values involved.
         message: String,
     },
+    /// A tensor that would not fit: in the machine's memory, in a model's weight budget, or
+    /// in the bytes a model file holds (see [`crate::tensor::memory`]).
+    Memory {
+        /// The tensor: `dense_2's kernel`.
+        what: String,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// Bytes it would need.
+        bytes: u64,
+        /// What it would not fit in, as text.
+        within: String,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The file.
@@ -112,6 +124,11 @@ impl fmt::Display for Error {
             }
             Error::State(message) => f.write_str(message),
             Error::Format { path, message } => write!(f, "{path}: {message}"),
+            Error::Memory { what, shape, bytes, within } => write!(
+                f,
+                "{what} {shape:?} would need {}, more than {within}",
+                crate::tensor::memory::human(*bytes)
+            ),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }

@@ -298,7 +298,8 @@ fn train(args: &TrainArgs) -> Result<()> {
         "moons" | "exam" => 30,
         _ => 10,
     });
-    let num_classes = io::num_classes(&data.y).max(data.test.as_ref().map_or(0, |(_, y)| io::num_classes(y)));
+    let test_classes = data.test.as_ref().map(|(_, y)| io::num_classes(y)).transpose()?.unwrap_or(0);
+    let num_classes = io::num_classes(&data.y)?.max(test_classes);
 
     let data = if args.model == "convnet" { with_channel_axis(data)? } else { data };
     let spec = ModelSpec {
@@ -677,7 +678,7 @@ fn lab(args: &LabArgs) -> Result<()> {
         Some(n) if n < x.batch() => (x.slice_rows(0, n), y.slice_rows(0, n)),
         _ => (x, y),
     };
-    let classes = io::num_classes(&y).max(io::num_classes(&vy));
+    let classes = io::num_classes(&y)?.max(io::num_classes(&vy)?);
     let mlp = ModelSpec { kind: "mlp", hidden: &hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
     let build = || mlp.build(&x.shape()[1..], classes, &optimizer, learning_rate);
     let mut runs = minibatch::lab::run(&x, &y, &vx, &vy, &batch_sizes, epochs, build)?;

@@ -77,6 +77,9 @@ pub fn train_test_split(
     seed: u64,
 ) -> Result<((Tensor, Tensor), (Tensor, Tensor))> {
     let n = x.batch();
+    if y.batch() != n {
+        return Err(Error::SampleCount { x: n, y: y.batch() });
+    }
     let test = (n as f64 * fraction).round() as usize;
     if !(fraction > 0.0 && fraction < 1.0) || test == 0 || test == n {
         return Err(Error::invalid(

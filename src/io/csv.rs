@@ -34,6 +34,16 @@ fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tenso
         .from_path(path)
         .map_err(|e| csv_error(path, e))?;
     let headers: Vec<String> = reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_string).collect();
+    // A name twice is an error, not two columns: which one is the label (or a feature) would
+    // be a guess.
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(j) = headers[i + 1..].iter().position(|other| other == h) {
+            return Err(Error::format(
+                path,
+                format!("the header names column {h:?} twice (columns {} and {}): column names must be unique", i + 1, i + j + 2),
+            ));
+        }
+    }
     let label = headers.iter().position(|h| h == label_column);
     if label.is_none() && need_labels {
         let message = format!("no label column {label_column:?}: the header has {}", headers.join(", "));

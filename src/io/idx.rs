@@ -74,9 +74,11 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
         .filter(|&c| c <= 1 << 34)
         .ok_or_else(|| Error::format(path, format!("implausible dimensions {dims:?}")))?;
 
-    // 2. Exactly `count` values, then nothing more.
-    let mut data = vec![0u8; count];
-    let got = read_full(&mut reader, &mut data).map_err(gz_error)?;
+    // 2. Exactly `count` values, then nothing more. Read as they come (a compressed stream's
+    // length is unknown until its end), so memory follows the bytes present, never the count
+    // the header declares.
+    let mut data = Vec::with_capacity(count.min(1 << 20));
+    let got = (&mut reader).take(count as u64).read_to_end(&mut data).map_err(gz_error)?;
     if got < count {
         return Err(Error::format(
             path,
@@ -166,6 +168,6 @@ pub fn load_mnist(dir: impl AsRef<Path>) -> Result<Dataset> {
     };
     let (x_train, y_train) = load("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
     let (x_test, y_test) = load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
-    let num_classes = super::num_classes(&y_train).max(super::num_classes(&y_test));
+    let num_classes = super::num_classes(&y_train)?.max(super::num_classes(&y_test)?);
     Ok(Dataset { name: "mnist", x_train, y_train, x_test, y_test, num_classes })
 }

@@ -49,24 +49,25 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().map_err(|_| bad(format!("bad shape {shape_text} in the NPY header"))))
         .collect::<Result<_>>()?;
-    let count: usize = shape.iter().product();
-
-    let (order, kind, size) = {
-        let b = descr.as_bytes();
-        if b.len() < 3 {
-            return Err(bad(format!("unsupported dtype {descr:?}")));
-        }
-        (b[0], b[1], (b[2] - b'0') as usize)
+    let unsupported =
+        || bad(format!("unsupported dtype {descr:?}: expected u1, i1, b1, u2, i2, i4, u4, i8, f4 or f8 ('<', '>' or '|' first)"));
+    let (order, kind, size) = match descr.as_bytes() {
+        [order @ (b'<' | b'>' | b'|' | b'='), kind, digit @ b'1'..=b'8'] => (*order, *kind, (digit - b'0') as usize),
+        _ => return Err(unsupported()),
     };
+    let supported = matches!((kind, size), (b'u' | b'i' | b'b', 1) | (b'u' | b'i', 2 | 4) | (b'i', 8) | (b'f', 4 | 8));
+    if !supported {
+        return Err(unsupported());
+    }
     let big = order == b'>';
     let raw = &bytes[start + header_len..];
-    if raw.len() != count * size {
-        let what = if raw.len() < count * size { "truncated" } else { "inconsistent" };
-        return Err(bad(format!(
-            "{what}: shape {shape:?} of {descr} needs {} bytes of data, the file has {}",
-            count * size,
-            raw.len()
-        )));
+    // The shape's byte count, in checked arithmetic: a declared shape must be backed by the
+    // file's bytes before anything is allocated for it.
+    let needed = shape.iter().try_fold(size, |acc, &d| acc.checked_mul(d));
+    if needed != Some(raw.len()) {
+        let needs = needed.map_or("more bytes than this machine can address".to_string(), |n| format!("{n} bytes"));
+        let what = if needed.is_none_or(|n| raw.len() < n) { "truncated" } else { "inconsistent" };
+        return Err(bad(format!("{what}: shape {shape:?} of {descr} needs {needs} of data, the file has {}", raw.len())));
     }
     macro_rules! convert {
         ($t:ty) => {
@@ -89,7 +90,7 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray> {
         (b'i', 8) => convert!(i64),
         (b'f', 4) => convert!(f32),
         (b'f', 8) => convert!(f64),
-        _ => return Err(bad(format!("unsupported dtype {descr:?}: expected u1, i1, u2, i2, i4, u4, i8, f4 or f8"))),
+        _ => return Err(unsupported()),
     };
     if fortran && shape.len() > 1 {
         data = fortran_to_c(&data, &shape);

@@ -14,13 +14,13 @@ const CENTRAL: u32 = 0x0201_4b50;
 const LOCAL: u32 = 0x0403_4b50;
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
 }
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// Reads every array of an NPZ file, in archive order, as `(name without .npy, array)`.
@@ -78,21 +78,26 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, NpyArray)>> {
         at += 46 + name_len + extra_len + comment_len;
 
         // 3. The entry's data, after its local header (whose own extra field may differ).
-        let local = offset as usize;
+        let local = usize::try_from(offset).unwrap_or(usize::MAX);
         if u32_at(&bytes, local) != Some(LOCAL) {
             return Err(bad(format!("damaged ZIP entry {name}: no local header at byte {local}")));
         }
         let skip = 30
             + u16_at(&bytes, local + 26).ok_or_else(truncated)? as usize
             + u16_at(&bytes, local + 28).ok_or_else(truncated)? as usize;
-        let data = bytes
-            .get(local + skip..local + skip + csize as usize)
+        let data = usize::try_from(csize)
+            .ok()
+            .and_then(|c| Some(local.checked_add(skip)?..local.checked_add(skip)?.checked_add(c)?))
+            .and_then(|range| bytes.get(range))
             .ok_or_else(|| bad(format!("truncated: entry {name} declares {csize} bytes, the archive ends first")))?;
         let raw = match method {
             0 => data.to_vec(),
             8 => {
-                let mut out = Vec::with_capacity(usize_ as usize);
+                // Inflated as it comes, and never past the declared size (plus one byte, to
+                // tell a longer stream): the declared size alone allocates nothing.
+                let mut out = Vec::with_capacity((usize_ as usize).min(data.len().saturating_mul(8)).min(1 << 26));
                 flate2::read::DeflateDecoder::new(data)
+                    .take(usize_.saturating_add(1))
                     .read_to_end(&mut out)
                     .map_err(|e| bad(format!("corrupt deflate data in entry {name}: {e}")))?;
                 out

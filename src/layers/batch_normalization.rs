@@ -172,9 +172,9 @@ impl Layer for BatchNormalization {
         let c = *input_shape.last().filter(|&&c| c > 0).ok_or_else(|| {
             Error::shape(format!("input to layer {}", self.name), "a last axis of at least 1 channel", input_shape)
         })?;
-        let mut gamma = Param::zeros("gamma", &[c]);
+        let mut gamma = Param::claim(&self.name, "gamma", &[c])?;
         gamma.value.data_mut().fill(1.0);
-        self.params = vec![gamma, Param::zeros("beta", &[c])];
+        self.params = vec![gamma, Param::claim(&self.name, "beta", &[c])?];
         self.moving_mean = Tensor::zeros(&[c]);
         self.moving_variance = Tensor::zeros(&[c]);
         self.moving_variance.data_mut().fill(1.0);

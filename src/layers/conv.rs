@@ -247,12 +247,12 @@ impl Layer for Conv {
         let g = self.window;
         let kernel_shape: Vec<usize> =
             if self.rank == 2 { vec![g.kh, g.kw, c, self.filters] } else { vec![g.kw, c, self.filters] };
+        let mut kernel = Param::claim(&self.name, "kernel", &kernel_shape)?;
         let receptive = g.kh * g.kw;
-        let mut kernel = Param::zeros("kernel", &kernel_shape);
         kinit.fill(kernel.value.data_mut(), receptive * c, receptive * self.filters, rng);
         self.params = vec![kernel];
         if self.use_bias {
-            let mut bias = Param::zeros("bias", &[self.filters]);
+            let mut bias = Param::claim(&self.name, "bias", &[self.filters])?;
             binit.fill(bias.value.data_mut(), receptive * c, receptive * self.filters, rng);
             self.params.push(bias);
         }

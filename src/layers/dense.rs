@@ -127,11 +127,11 @@ impl Layer for Dense {
         let fan_in = *input_shape.last().filter(|&&n| n > 0).ok_or_else(|| {
             Error::shape(format!("input to layer {}", self.name), "a last axis of at least 1 feature", input_shape)
         })?;
-        let mut kernel = Param::zeros("kernel", &[fan_in, self.units]);
+        let mut kernel = Param::claim(&self.name, "kernel", &[fan_in, self.units])?;
         kinit.fill(kernel.value.data_mut(), fan_in, self.units, rng);
         self.params = vec![kernel];
         if self.use_bias {
-            let mut bias = Param::zeros("bias", &[self.units]);
+            let mut bias = Param::claim(&self.name, "bias", &[self.units])?;
             binit.fill(bias.value.data_mut(), fan_in, self.units, rng);
             self.params.push(bias);
         }

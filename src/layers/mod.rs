@@ -59,6 +59,17 @@ impl Param {
     pub fn zeros(name: &'static str, shape: &[usize]) -> Self {
         Param { name, value: Tensor::zeros(shape), grad: Tensor::zeros(shape) }
     }
+
+    /// [`Param::zeros`] for layer `layer`, after claiming its room from the weight budget in
+    /// force (see [`crate::tensor::memory`]): the way a layer's `build` creates its weights.
+    ///
+    /// # Errors
+    /// [`Error::Memory`] or [`Error::Shape`] naming the layer and the weight when the shape is
+    /// larger than the budget or overflows.
+    pub fn claim(layer: &str, name: &'static str, shape: &[usize]) -> Result<Self> {
+        crate::tensor::memory::claim(&format!("{layer}'s {name}"), shape)?;
+        Ok(Param::zeros(name, shape))
+    }
 }
 
 /// A non-trainable variable a layer saves with its weights: moving statistics (`F32`) or a

@@ -17,6 +17,7 @@ use crate::losses::{IntoLoss, Loss};
 use crate::metrics::{self, Direction, Metric};
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::rng::Rng;
+use crate::tensor::memory;
 use crate::tensor::Tensor;
 use crate::training::Buffers;
 
@@ -139,9 +140,19 @@ impl Sequential {
         }
         let mut rng = Rng::derive(self.seed, u64::MAX);
         let mut shapes = vec![input_shape.to_vec()];
-        for layer in &mut self.layers {
-            let next = layer.build(shapes.last().expect("non-empty"), &mut rng)?;
-            shapes.push(next);
+        // Every weight is claimed from a budget before it is allocated (tensor::memory): a
+        // model file's tensor bytes when loading one, else 3/4 of the machine's memory.
+        let mut build_layers = || -> Result<()> {
+            for layer in &mut self.layers {
+                let next = layer.build(shapes.last().expect("non-empty"), &mut rng)?;
+                shapes.push(next);
+            }
+            Ok(())
+        };
+        if memory::has_budget() {
+            build_layers()?;
+        } else {
+            memory::with_budget(memory::model_budget(), memory::Source::Memory, build_layers)?;
         }
         self.input_shape = Some(input_shape.to_vec());
         self.shapes = shapes;

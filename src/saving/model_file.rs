@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::layers::State;
 use crate::losses::Loss;
 use crate::models::Sequential;
+use crate::tensor::memory;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -62,7 +63,18 @@ impl Sequential {
             Error::format(path, "holds weights only, no model configuration: build the model and use load_weights")
         })?;
         check_version(path, doc)?;
-        let mut model = Sequential::from_doc(doc).map_err(|e| Error::format(path, e.to_string()))?;
+        // The configuration may declare any size: its weights are claimed against the bytes of
+        // tensors the file holds before anything is allocated (tensor::memory).
+        let held: u64 = file
+            .tensors
+            .values()
+            .map(|t| match t {
+                State::F32(t) => t.len() as u64 * 4,
+                State::U64(w) => w.len() as u64 * 8,
+            })
+            .sum();
+        let mut model = memory::with_budget(held, memory::Source::File, || Sequential::from_doc(doc))
+            .map_err(|e| Error::format(path, e.to_string()))?;
         model.restore(path, &file)?;
         Ok(model)
     }

@@ -16,6 +16,7 @@ mod denormals;
 mod gemm;
 mod im2col;
 pub mod kernels;
+pub mod memory;
 mod ndarray_interop;
 mod pool;
 pub mod simd;
@@ -101,7 +102,7 @@ impl Tensor {
         if shape.is_empty() || shape.len() > MAX_DIMS {
             return Err(Error::shape("tensor", format!("1 to {MAX_DIMS} dimensions"), shape));
         }
-        let n: usize = shape.iter().product();
+        let n = memory::element_count("tensor", shape)?;
         if n != data.len() {
             return Err(Error::Shape {
                 what: "tensor data".into(),
@@ -212,7 +213,8 @@ impl Tensor {
     /// # Errors
     /// [`Error::Shape`] when the counts differ.
     pub fn reshape(mut self, shape: &[usize]) -> Result<Self> {
-        if shape.iter().product::<usize>() != self.data.len() || shape.is_empty() || shape.len() > MAX_DIMS {
+        let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if n != Some(self.data.len()) || shape.is_empty() || shape.len() > MAX_DIMS {
             return Err(Error::Shape {
                 what: "reshape".into(),
                 expected: format!("a shape of {} values", self.data.len()),

@@ -1,0 +1,161 @@
+//! Bounds on what a model may allocate, checked before anything is allocated.
+//!
+//! Sizes from outside — a shape in a file, `--hidden 1000000000`, a label of 1e9 that sizes
+//! the output layer — must never reach an allocation unchecked: an allocation larger than the
+//! machine aborts the process rather than returning an error. So every shape from outside goes
+//! through [`element_count`] (checked arithmetic), and every weight tensor a layer creates is
+//! [`claim`]ed first against a budget:
+//!
+//! - while a [`Sequential`](crate::Sequential) builds, 3/4 of this machine's physical memory
+//!   for all its weights together, each counted four times: the weight, its gradient and two
+//!   optimizer slots (Adam's), which training will need;
+//! - while a model file is loaded, the bytes of tensors the file actually holds, so a
+//!   configuration that declares more than its file backs is refused before it is built;
+//! - elsewhere, a single tensor may not exceed the physical memory.
+//!
+//! The budget is per thread, set for the span of one build by [`with_budget`].
+
+use crate::error::{Error, Result};
+use std::cell::Cell;
+
+/// Values of `shape` in all, or an error naming `what` when the product overflows.
+///
+/// # Errors
+/// [`Error::Shape`] for a product beyond `usize`.
+pub fn element_count(what: &str, shape: &[usize]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| Error::Shape {
+        what: what.into(),
+        expected: "a shape whose values can be counted".into(),
+        received: format!("{shape:?}, more values than this machine can address"),
+    })
+}
+
+/// Physical memory in bytes (Linux: `MemTotal` in `/proc/meminfo`; elsewhere 64 GiB).
+pub fn physical_memory() -> u64 {
+    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+                let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kib * 1024)
+            })
+            .unwrap_or(64 << 30)
+    })
+}
+
+/// What a budget is: the bytes left and where the bound comes from.
+#[derive(Clone, Copy)]
+struct Budget {
+    left: u64,
+    total: u64,
+    source: Source,
+}
+
+/// Where a budget's bound comes from (for the error message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// 3/4 of the physical memory, for one model's weights.
+    Memory,
+    /// The tensor bytes a model file holds.
+    File,
+}
+
+thread_local! {
+    static BUDGET: Cell<Option<Budget>> = const { Cell::new(None) };
+}
+
+/// Whether a budget is in force on this thread.
+pub fn has_budget() -> bool {
+    BUDGET.with(Cell::get).is_some()
+}
+
+/// Runs `f` with a budget of `bytes` for the weights it claims (the previous budget is
+/// restored afterwards, whatever `f` returns).
+pub fn with_budget<T>(bytes: u64, source: Source, f: impl FnOnce() -> T) -> T {
+    let previous = BUDGET.with(|b| b.replace(Some(Budget { left: bytes, total: bytes, source })));
+    struct Restore(Option<Budget>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(previous);
+    f()
+}
+
+/// The budget a model's build gets when nothing narrower applies: 3/4 of physical memory.
+pub fn model_budget() -> u64 {
+    physical_memory() / 4 * 3
+}
+
+/// Claims room for an f32 tensor of `shape` named `what` (`"dense_2's kernel"`) before it is
+/// allocated; returns its number of values.
+///
+/// # Errors
+/// [`Error::Shape`] for a shape whose size overflows; [`Error::Memory`] naming `what` and the
+/// size when it does not fit the budget in force (or, with none, the physical memory).
+pub fn claim(what: &str, shape: &[usize]) -> Result<usize> {
+    let count = element_count(what, shape)?;
+    let budget = BUDGET.with(Cell::get);
+    let copies = if budget.is_some_and(|b| b.source == Source::Memory) { 4 } else { 1 };
+    let bytes = (count as u128 * 4 * copies).min(u64::MAX as u128) as u64;
+    let (left, limit, source) = match budget {
+        Some(b) => (b.left, b.total, Some(b.source)),
+        None => (physical_memory(), physical_memory(), None),
+    };
+    if bytes > left {
+        let within = match source {
+            Some(Source::File) => format!("the {} of tensors the model file holds", human(limit)),
+            Some(Source::Memory) => format!(
+                "the {} minibatch allows a model's weights with their gradients and optimizer slots (3/4 of this machine's {} of memory; {} left)",
+                human(limit),
+                human(physical_memory()),
+                human(left)
+            ),
+            None => format!("this machine's {} of memory", human(limit)),
+        };
+        return Err(Error::Memory { what: what.into(), shape: shape.to_vec(), bytes, within });
+    }
+    if let Some(mut b) = budget {
+        b.left -= bytes;
+        BUDGET.with(|c| c.set(Some(b)));
+    }
+    Ok(count)
+}
+
+/// Bytes as people read them: `256 GB`, `12.5 MB`.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} kB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        1_000_000_000..1_000_000_000_000 => format!("{:.1} GB", b / 1e9),
+        _ => format!("{:.0} GB", b / 1e9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_are_checked_and_counted_against_the_budget() {
+        assert!(element_count("x", &[2, usize::MAX / 2 + 1]).is_err());
+        assert_eq!(element_count("x", &[3, 4]).unwrap(), 12);
+        let err = claim("dense's kernel", &[1 << 20, 1 << 20]).unwrap_err().to_string();
+        assert!(err.contains("dense's kernel") && err.contains("4398 GB"), "{err}");
+        with_budget(1000, Source::Memory, || {
+            let err = claim("k", &[100]).unwrap_err().to_string();
+            assert!(err.contains("k [100] would need 1.6 kB"), "weight, gradient and two slots: {err}");
+        });
+        with_budget(100, Source::File, || {
+            assert_eq!(claim("a", &[20]).unwrap(), 20); // 80 bytes
+            let err = claim("b", &[6]).unwrap_err().to_string();
+            assert!(err.contains("b [6] would need 24 bytes") && err.contains("100 bytes of tensors"), "{err}");
+        });
+        assert!(claim("b", &[6]).is_ok(), "the budget ends with its scope");
+    }
+}
