@@ -124,11 +124,9 @@ impl fmt::Display for Error {
             }
             Error::State(message) => f.write_str(message),
             Error::Format { path, message } => write!(f, "{path}: {message}"),
-            Error::Memory { what, shape, bytes, within } => write!(
-                f,
-                "{what} {shape:?} would need {}, more than {within}",
-                crate::tensor::memory::human(*bytes)
-            ),
+            Error::Memory { what, shape, bytes, within } => {
+                write!(f, "{what} {shape:?} would need {}, more than {within}", crate::tensor::memory::human(*bytes))
+            }
             Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }

@@ -6,7 +6,11 @@ use minibatch::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D};
 use minibatch::training::SplitMode;
 use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential, Tensor};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::process::ExitCode;
+
+mod cli;
+use cli::checks::{self, Files};
 
 #[derive(Parser)]
 #[command(name = "minibatch", version, about = "Train neural networks the Keras way: fit(x, y, batch_size, epochs).")]
@@ -18,14 +22,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train an MLP on a data set and report its accuracy on the held-out test split.
+    #[command(allow_negative_numbers = true)]
     Train(Box<TrainArgs>),
     /// Measure training throughput of the Keras MNIST MLP (784-512-512-10, RMSprop) per batch size.
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// The tutorial's experiment: the same model and data once per batch size, side by side.
+    #[command(allow_negative_numbers = true)]
     Lab(Box<LabArgs>),
     /// Evaluate a saved model: print its loss and metrics on data.
+    #[command(allow_negative_numbers = true)]
     Evaluate(EvaluateArgs),
     /// Write a saved model's predictions for data (CSV or NPY).
+    #[command(allow_negative_numbers = true)]
     Predict(PredictArgs),
     /// Print a saved model's layers, parameter counts and training configuration.
     Summary(SummaryArgs),
@@ -275,7 +284,41 @@ fn main() -> ExitCode {
     }
 }
 
+/// `train`'s flags, checked before any work or output.
+fn check_train_args(args: &TrainArgs) -> Result<()> {
+    if let Some(lr) = args.learning_rate {
+        checks::positive("--learning-rate", lr)?;
+    }
+    checks::fraction("--dropout", args.dropout, true)?;
+    checks::fraction("--validation-split", args.validation_split, true)?;
+    if let Some(split) = args.test_split {
+        checks::fraction("--test-split", split, false)?;
+    }
+    checks::finite("--min-delta", args.min_delta)?;
+    checks::at_least_one("--batch-size", args.batch_size)?;
+    if let Some(&units) = args.hidden.iter().find(|&&u| u == 0) {
+        return Err(minibatch::Error::invalid("--hidden", units, "layer sizes of at least 1 unit"));
+    }
+    checks::threads(args.threads)?;
+    checks::chart_file("--plot", args.plot.as_deref())?;
+    if args.verbose > 2 {
+        return Err(minibatch::Error::invalid("--verbose", args.verbose, "0, 1 or 2"));
+    }
+    let ckpt = |name: &str| args.checkpoint_dir.as_ref().map(|d| d.join(name));
+    Files::default()
+        .input("--data", Some(Path::new(&args.data)))
+        .input("--test-data", args.test_data.as_deref().map(Path::new))
+        .output("--save", args.save.clone())
+        .output("--history", args.history.clone())
+        .output("--plot", args.plot.clone())
+        .output("--report", args.report.as_ref().map(|d| d.join("index.html")))
+        .output("--checkpoint-dir", ckpt("best.safetensors"))
+        .output("--checkpoint-dir", ckpt("backup/backup.safetensors"))
+        .check()
+}
+
 fn train(args: &TrainArgs) -> Result<()> {
+    check_train_args(args)?;
     if let Some(n) = args.threads {
         minibatch::tensor::kernels::set_num_threads(n);
     }
@@ -301,6 +344,22 @@ fn train(args: &TrainArgs) -> Result<()> {
     let test_classes = data.test.as_ref().map(|(_, y)| io::num_classes(y)).transpose()?.unwrap_or(0);
     let num_classes = io::num_classes(&data.y)?.max(test_classes);
 
+    let split_mode = match args.split_mode.as_str() {
+        "tail" => SplitMode::Tail,
+        "shuffled" => SplitMode::Shuffled,
+        "stratified" => SplitMode::Stratified,
+        other => {
+            return Err(minibatch::Error::UnknownName {
+                kind: "split mode",
+                name: other.into(),
+                known: vec!["tail", "shuffled", "stratified"],
+            })
+        }
+    };
+    if args.validation_split > 0.0 {
+        // The split fit will make, checked now: before the model is built or printed.
+        minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
+    }
     let data = if args.model == "convnet" { with_channel_axis(data)? } else { data };
     let spec = ModelSpec {
         kind: &args.model,
@@ -324,18 +383,6 @@ fn train(args: &TrainArgs) -> Result<()> {
         .mode(Mode::Auto)
         .restore_best_weights(args.restore_best_weights)
         .verbose(args.verbose.min(1));
-    let split_mode = match args.split_mode.as_str() {
-        "tail" => SplitMode::Tail,
-        "shuffled" => SplitMode::Shuffled,
-        "stratified" => SplitMode::Stratified,
-        other => {
-            return Err(minibatch::Error::UnknownName {
-                kind: "split mode",
-                name: other.into(),
-                known: vec!["tail", "shuffled", "stratified"],
-            })
-        }
-    };
     let mut options = FitOptions::new()
         .batch_size(args.batch_size)
         .epochs(epochs)
@@ -410,6 +457,12 @@ fn train(args: &TrainArgs) -> Result<()> {
 }
 
 fn bench(args: &BenchArgs) -> Result<()> {
+    checks::non_negative("--seconds", args.seconds)?;
+    checks::at_least_one("--samples", args.samples)?;
+    for &b in &args.batch_sizes {
+        checks::at_least_one("--batch-sizes", b)?;
+    }
+    checks::threads(args.threads)?;
     if let Some(n) = args.threads {
         minibatch::tensor::kernels::set_num_threads(n);
     }
@@ -519,6 +572,12 @@ fn shaped_for(model: &Sequential, x: Tensor) -> Result<Tensor> {
 
 fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let input = &args.input;
+    checks::at_least_one("--batch-size", input.batch_size)?;
+    Files::default()
+        .input("--model", Some(&input.model))
+        .input("--data", Some(Path::new(&input.data)))
+        .output("--json", args.json.clone())
+        .check()?;
     let mut model = Sequential::load(&input.model)?;
     let (x, y, which) = held_out(&input.data, &input.label_column, input.seed)?;
     let x = shaped_for(&model, x)?;
@@ -536,6 +595,12 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
 
 fn predict(args: &PredictArgs) -> Result<()> {
     let input = &args.input;
+    checks::at_least_one("--batch-size", input.batch_size)?;
+    Files::default()
+        .input("--model", Some(&input.model))
+        .input("--data", Some(Path::new(&input.data)))
+        .output("--output", args.output.clone())
+        .check()?;
     let mut model = Sequential::load(&input.model)?;
     let x = if input.data.to_ascii_lowercase().ends_with(".csv") {
         io::load_csv_features(&input.data, &input.label_column)?
@@ -660,6 +725,22 @@ fn lab(args: &LabArgs) -> Result<()> {
     let train_samples = args.train_samples.or(preset(o, None, Some(16)));
     let patience = args.early_stopping_patience.or(preset(o, None, Some(5)));
     let source = args.data.clone().unwrap_or_else(|| preset(o, "exam", "moons").to_string());
+    checks::positive("--learning-rate", learning_rate)?;
+    checks::fraction("--test-split", args.test_split, false)?;
+    checks::chart_file("--plot", args.plot.as_deref())?;
+    for &b in &batch_sizes {
+        checks::at_least_one("--batch-sizes", b)?;
+    }
+    if let Some(&units) = hidden.iter().find(|&&u| u == 0) {
+        return Err(minibatch::Error::invalid("--hidden", units, "layer sizes of at least 1 unit"));
+    }
+    Files::default()
+        .input("--data", Some(Path::new(&source)))
+        .input("--test-data", args.test_data.as_deref().map(Path::new))
+        .output("--json", args.json.clone())
+        .output("--plot", args.plot.clone())
+        .output("--report", args.report.as_ref().map(|d| d.join("index.html")))
+        .check()?;
 
     let data = io::load(&source, &args.label_column, args.seed)?;
     let (x, y, vx, vy) = match (&args.test_data, data.test) {

@@ -40,7 +40,11 @@ fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tenso
         if let Some(j) = headers[i + 1..].iter().position(|other| other == h) {
             return Err(Error::format(
                 path,
-                format!("the header names column {h:?} twice (columns {} and {}): column names must be unique", i + 1, i + j + 2),
+                format!(
+                    "the header names column {h:?} twice (columns {} and {}): column names must be unique",
+                    i + 1,
+                    i + j + 2
+                ),
             ));
         }
     }

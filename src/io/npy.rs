@@ -49,8 +49,11 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().map_err(|_| bad(format!("bad shape {shape_text} in the NPY header"))))
         .collect::<Result<_>>()?;
-    let unsupported =
-        || bad(format!("unsupported dtype {descr:?}: expected u1, i1, b1, u2, i2, i4, u4, i8, f4 or f8 ('<', '>' or '|' first)"));
+    let unsupported = || {
+        bad(format!(
+            "unsupported dtype {descr:?}: expected u1, i1, b1, u2, i2, i4, u4, i8, f4 or f8 ('<', '>' or '|' first)"
+        ))
+    };
     let (order, kind, size) = match descr.as_bytes() {
         [order @ (b'<' | b'>' | b'|' | b'='), kind, digit @ b'1'..=b'8'] => (*order, *kind, (digit - b'0') as usize),
         _ => return Err(unsupported()),
@@ -67,7 +70,10 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray> {
     if needed != Some(raw.len()) {
         let needs = needed.map_or("more bytes than this machine can address".to_string(), |n| format!("{n} bytes"));
         let what = if needed.is_none_or(|n| raw.len() < n) { "truncated" } else { "inconsistent" };
-        return Err(bad(format!("{what}: shape {shape:?} of {descr} needs {needs} of data, the file has {}", raw.len())));
+        return Err(bad(format!(
+            "{what}: shape {shape:?} of {descr} needs {needs} of data, the file has {}",
+            raw.len()
+        )));
     }
     macro_rules! convert {
         ($t:ty) => {

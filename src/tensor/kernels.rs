@@ -16,7 +16,10 @@ static REQUESTED_THREADS: AtomicUsize = AtomicUsize::new(0);
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 static INIT: Once = Once::new();
 
-/// Asks for `n` threads (at least 1). Takes effect only before the first matrix product of the
+/// The most threads matrix products use (a product splits into at most this many parts).
+pub const MAX_THREADS: usize = 64;
+
+/// Asks for `n` threads (1 to [`MAX_THREADS`]). Takes effect only before the first matrix product of the
 /// process; returns the thread count actually in force after the call.
 pub fn set_num_threads(n: usize) -> usize {
     REQUESTED_THREADS.store(n.max(1), Ordering::SeqCst);
@@ -40,7 +43,7 @@ fn init_threads() {
         } else {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         };
-        THREADS.store(usize::max(n, 1), Ordering::SeqCst);
+        THREADS.store(n.clamp(1, MAX_THREADS), Ordering::SeqCst);
     });
 }
 

@@ -18,4 +18,4 @@ mod step;
 
 pub(crate) use buffers::Buffers;
 pub use options::FitOptions;
-pub use split::SplitMode;
+pub use split::{split_rows, SplitMode};

@@ -23,11 +23,12 @@ pub enum SplitMode {
 }
 
 /// Training and validation rows (each in ascending order) for a split of `fraction` of the
-/// samples of `y`.
+/// samples of `y`, as `fit` makes it with `validation_split` (the model's seed for the seeded
+/// modes): a caller can check a split before training.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a fraction outside [0, 1) or a split that leaves a side empty.
-pub(crate) fn split_rows(y: &Tensor, fraction: f64, mode: SplitMode, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+pub fn split_rows(y: &Tensor, fraction: f64, mode: SplitMode, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
     let n = y.batch();
     if !(0.0..1.0).contains(&fraction) {
         return Err(Error::invalid("validation_split", fraction, "a fraction in [0, 1)"));

@@ -1,0 +1,3 @@
+//! The `minibatch` command's pieces beside `main.rs`.
+
+pub mod checks;
