@@ -1,7 +1,7 @@
 //! The `minibatch` command: a thin shell over the library.
 
 use clap::{Args, Parser, Subcommand};
-use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint};
+use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
 use minibatch::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D};
 use minibatch::training::SplitMode;
 use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential, Tensor};
@@ -234,6 +234,13 @@ struct TrainArgs {
     /// Restore the weights of the best epoch at the end.
     #[arg(long)]
     restore_best_weights: bool,
+    /// Reduce the learning rate when --monitor has not improved for this many epochs
+    /// (ReduceLROnPlateau) [default: off].
+    #[arg(long)]
+    reduce_lr_patience: Option<usize>,
+    /// The factor ReduceLROnPlateau multiplies the learning rate by.
+    #[arg(long, default_value_t = 0.1)]
+    reduce_lr_factor: f32,
     /// 0 silent, 1 progress bar, 2 one line per epoch.
     #[arg(long, default_value_t = 1)]
     verbose: u8,
@@ -295,6 +302,9 @@ fn check_train_args(args: &TrainArgs) -> Result<()> {
         checks::fraction("--test-split", split, false)?;
     }
     checks::finite("--min-delta", args.min_delta)?;
+    if args.reduce_lr_factor.is_nan() || !(0.0..1.0).contains(&args.reduce_lr_factor) {
+        return Err(minibatch::Error::invalid("--reduce-lr-factor", args.reduce_lr_factor, "a factor in [0, 1)"));
+    }
     checks::at_least_one("--batch-size", args.batch_size)?;
     if let Some(&units) = args.hidden.iter().find(|&&u| u == 0) {
         return Err(minibatch::Error::invalid("--hidden", units, "layer sizes of at least 1 unit"));
@@ -391,6 +401,12 @@ fn train(args: &TrainArgs) -> Result<()> {
         .verbose(args.verbose);
     if args.early_stopping {
         options = options.callback(&mut stopper);
+    }
+    let mut reduce = args
+        .reduce_lr_patience
+        .map(|p| ReduceLROnPlateau::new().monitor(&args.monitor).patience(p).factor(args.reduce_lr_factor));
+    if let Some(r) = reduce.as_mut() {
+        options = options.callback(r);
     }
     let mut checkpoint = args.checkpoint_dir.as_ref().map(|dir| {
         let path = dir.join("best.safetensors").to_string_lossy().replace('{', "{{").replace('}', "}}");

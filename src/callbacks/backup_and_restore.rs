@@ -1,13 +1,18 @@
 //! `BackupAndRestore`: resume training after a crash or a kill. See [`BackupAndRestore`].
 
-use super::{Callback, Control, FitParams, History, Logs};
+use super::{Callback, CallbackState, Control, FitParams, History, Logs};
 use crate::error::{Error, Result};
+use crate::layers::State;
 use crate::models::Sequential;
+use crate::saving::TensorFile;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// The file name inside the backup directory.
 pub const BACKUP_FILE: &str = "backup.safetensors";
+
+/// The prefix of callbacks' tensors in a backup.
+const CALLBACKS: &str = "callbacks/";
 
 /// `BackupAndRestore`: resume training after a crash or a kill.
 ///
@@ -20,14 +25,16 @@ pub const BACKUP_FILE: &str = "backup.safetensors";
 /// the same command (same seed and thread count) ends with the same weights, bit for bit, as
 /// one never interrupted. When training ends the backup is deleted (`delete_checkpoint`).
 ///
-/// As in Keras: list it among the callbacks of every attempt of the same run; other
-/// callbacks' own state (EarlyStopping's patience count) is not backed up. Departures: the
-/// History is restored too, so the resumed run's learning curve is whole; the backup is one
-/// file, so weights and progress can never disagree; only `save_freq="epoch"` is offered
-/// (the last completed epoch is what resumes). The file also records the model's
-/// configuration, and a backup made by a different model is refused. Put it *last* in the
-/// callback list so the History it saves includes what earlier callbacks add to the logs
-/// (`learning_rate`).
+/// As in Keras: list it among the callbacks of every attempt of the same run. Departures: the
+/// History is restored too, so the resumed run's learning curve is whole; so are the states of
+/// the callbacks listed before it (EarlyStopping's patience count, best value and best
+/// weights; ReduceLROnPlateau's counters; ModelCheckpoint's best), which Keras forgets, so a
+/// resumed run with them ends bit for bit as an uninterrupted one; the backup is one file, so
+/// weights and progress can never disagree; only `save_freq="epoch"` is offered (the last
+/// completed epoch is what resumes). The file also records the model's configuration and its
+/// optimizer and loss, and a backup made by a different model or optimizer is refused. Put it
+/// *last* in the callback list so the History and the states it saves include what earlier
+/// callbacks did in the epoch.
 ///
 /// ```
 /// use minibatch::callbacks::BackupAndRestore;
@@ -75,13 +82,43 @@ impl BackupAndRestore {
                 "the backup was made by a different model (architecture or seed differ): remove it or train the model it was made for",
             ));
         }
+        let compiled = |doc: &serde_json::Value| {
+            (doc.pointer("/compile/optimizer/class_name").cloned(), doc.pointer("/compile/loss").cloned())
+        };
+        let (_, now) = model.snapshot(serde_json::Value::Null, false)?;
+        if compiled(doc) != compiled(&now) {
+            return Err(Error::format(
+                path,
+                "the backup was made with a different optimizer or loss: remove it or compile the model as it was",
+            ));
+        }
         let history = training
             .get("history")
             .and_then(History::from_json)
             .ok_or_else(|| Error::format(path, "corrupt backup: its History cannot be read"))?;
-        model.restore(path, &file)?;
+        // The callbacks' states: their values in the document, their tensors beside the
+        // weights under `callbacks/KEY/J`.
+        let mut model_file = TensorFile { tensors: file.tensors.clone(), doc: file.doc.clone() };
+        model_file.tensors.retain(|name, _| !name.starts_with(CALLBACKS));
+        let mut states = std::collections::BTreeMap::new();
+        let saved = training.get("callbacks").and_then(|c| c.as_object()).into_iter().flatten();
+        for (key, entry) in saved {
+            let corrupt = || Error::format(path, format!("corrupt backup: the state of callback {key} cannot be read"));
+            let class = entry.get("class").and_then(|c| c.as_str()).ok_or_else(corrupt)?;
+            let count = entry.get("tensors").and_then(|c| c.as_u64()).ok_or_else(corrupt)? as usize;
+            let tensors = (0..count)
+                .map(|j| match file.tensors.get(&format!("{CALLBACKS}{key}/{j}")) {
+                    Some(State::F32(t)) => Ok(t.clone()),
+                    _ => Err(corrupt()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let values = entry.get("values").cloned().unwrap_or_default();
+            states.insert(key.clone(), CallbackState { class: class.into(), values, tensors });
+        }
+        model.restore(path, &model_file)?;
         self.resumed_at = Some(history.next_epoch());
         model.resume_after(history);
+        model.restored_callback_states = Some(states);
         Ok(())
     }
 }
@@ -102,8 +139,18 @@ impl Callback for BackupAndRestore {
         // History records this epoch only after the callbacks, so it is added here.
         let mut history = model.history().clone();
         history.record(epoch, logs);
-        let training = json!({ "next_epoch": epoch + 1, "history": history.to_json() });
-        let (tensors, mut doc) = model.snapshot(training, true)?;
+        let mut states = serde_json::Map::new();
+        for (key, state) in &model.callback_states {
+            let entry = json!({ "class": state.class, "values": state.values, "tensors": state.tensors.len() });
+            states.insert(key.clone(), entry);
+        }
+        let training = json!({ "next_epoch": epoch + 1, "history": history.to_json(), "callbacks": states });
+        let (mut tensors, mut doc) = model.snapshot(training, true)?;
+        for (key, state) in &model.callback_states {
+            for (j, t) in state.tensors.iter().enumerate() {
+                tensors.insert(format!("{CALLBACKS}{key}/{j}"), State::F32(t.clone()));
+            }
+        }
         doc["kind"] = json!("backup");
         crate::saving::write(&self.backup_path(), &tensors, &doc)?;
         Ok(Control::Continue)

@@ -16,7 +16,7 @@
 //! ```
 
 use super::monitor::Monitor;
-use super::{Callback, Control, FitParams, Logs};
+use super::{Callback, CallbackState, Control, FitParams, Logs};
 use crate::error::Result;
 use crate::models::Sequential;
 use crate::tensor::Tensor;
@@ -198,6 +198,27 @@ impl Callback for EarlyStopping {
         };
         let restored = if self.restored { "; best weights restored" } else { "" };
         Some(format!("Early stopping: {stopped}{}{restored}", best.map_or(String::new(), |b| format!(", {b}"))))
+    }
+
+    fn state(&self) -> Option<CallbackState> {
+        let values = serde_json::json!({
+            "wait": self.wait,
+            "best": CallbackState::bits(self.best),
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+        });
+        let tensors = self.best_weights.clone().unwrap_or_default();
+        Some(CallbackState { class: "EarlyStopping".into(), values, tensors })
+    }
+
+    fn set_state(&mut self, state: &CallbackState) -> Result<()> {
+        state.expect_class("EarlyStopping")?;
+        self.wait = state.usize("wait").unwrap_or(0);
+        self.best = state.f64("best");
+        self.best_epoch = state.usize("best_epoch");
+        self.stopped_epoch = state.usize("stopped_epoch");
+        self.best_weights = (!state.tensors.is_empty()).then(|| state.tensors.clone());
+        Ok(())
     }
 
     fn on_train_end(&mut self, model: &mut Sequential, _logs: &Logs) -> Result<()> {

@@ -100,4 +100,67 @@ pub trait Callback {
     fn summary(&self) -> Option<String> {
         None
     }
+
+    /// The state a [`BackupAndRestore`] backup keeps for this callback, so that a resumed run
+    /// continues exactly as an uninterrupted one: `None` (the default) for a callback with no
+    /// state across epochs. `fit` takes it after each `on_epoch_end`.
+    fn state(&self) -> Option<CallbackState> {
+        None
+    }
+
+    /// Restores a state [`Callback::state`] gave, after `on_train_begin` of a resumed run.
+    ///
+    /// # Errors
+    /// A state this callback cannot take, naming it.
+    fn set_state(&mut self, state: &CallbackState) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A callback's state across epochs, as a backup keeps it (see [`Callback::state`]).
+///
+/// Keras's `BackupAndRestore` keeps only the model and the epoch, so a resumed Keras run
+/// forgets EarlyStopping's patience count; minibatch keeps callbacks' states too, so
+/// resuming is bit-identical (a documented departure).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackState {
+    /// The callback's class (`EarlyStopping`): a state goes back only to its own kind.
+    pub class: String,
+    /// Counters and values, as JSON.
+    pub values: serde_json::Value,
+    /// Tensors (EarlyStopping's best weights).
+    pub tensors: Vec<crate::Tensor>,
+}
+
+impl CallbackState {
+    /// A state of `class` with these values and no tensors.
+    pub fn new(class: &str, values: serde_json::Value) -> Self {
+        CallbackState { class: class.into(), values, tensors: Vec::new() }
+    }
+
+    /// `values[key]` as an optional float, stored by [`CallbackState::bits`] (`null` → `None`).
+    pub fn f64(&self, key: &str) -> Option<f64> {
+        self.values.get(key).and_then(serde_json::Value::as_u64).map(f64::from_bits)
+    }
+
+    /// A float as JSON that reads back with the same bits: its bits as an integer.
+    pub fn bits(value: Option<f64>) -> serde_json::Value {
+        value.map(f64::to_bits).into()
+    }
+
+    /// `values[key]` as an optional count (`null` → `None`).
+    pub fn usize(&self, key: &str) -> Option<usize> {
+        self.values.get(key).and_then(serde_json::Value::as_u64).map(|v| v as usize)
+    }
+
+    /// Checks that this state is one of `class`'s.
+    ///
+    /// # Errors
+    /// [`crate::Error::State`] naming both classes.
+    pub fn expect_class(&self, class: &str) -> Result<()> {
+        if self.class == class {
+            return Ok(());
+        }
+        Err(crate::Error::State(format!("a backup holds the state of a {} where this run has a {class}", self.class)))
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::filepath::format_path;
 use super::monitor::Monitor;
-use super::{Callback, Control, FitParams, Logs, Mode};
+use super::{Callback, CallbackState, Control, FitParams, Logs, Mode};
 use crate::error::{Error, Result};
 use crate::models::Sequential;
 use std::path::{Path, PathBuf};
@@ -225,6 +225,24 @@ impl Callback for ModelCheckpoint {
             self.save(model, None, logs)?;
         }
         Ok(Control::Continue)
+    }
+
+    fn state(&self) -> Option<CallbackState> {
+        let values = serde_json::json!({
+            "best": CallbackState::bits(self.best),
+            "batches_since_save": self.batches_since_save,
+            "saves": self.saves,
+        });
+        Some(CallbackState::new("ModelCheckpoint", values))
+    }
+
+    fn set_state(&mut self, state: &CallbackState) -> Result<()> {
+        state.expect_class("ModelCheckpoint")?;
+        self.best = state.f64("best");
+        self.seeded_from_history = true;
+        self.batches_since_save = state.usize("batches_since_save").unwrap_or(0);
+        self.saves = state.usize("saves").unwrap_or(0);
+        Ok(())
     }
 
     fn summary(&self) -> Option<String> {

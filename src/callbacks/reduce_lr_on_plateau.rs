@@ -13,7 +13,7 @@
 //! ```
 
 use super::monitor::Monitor;
-use super::{Callback, Control, FitParams, Logs, Mode};
+use super::{Callback, CallbackState, Control, FitParams, Logs, Mode};
 use crate::error::{Error, Result};
 use crate::models::Sequential;
 
@@ -136,5 +136,22 @@ impl Callback for ReduceLROnPlateau {
             }
         }
         Ok(Control::Continue)
+    }
+
+    fn state(&self) -> Option<CallbackState> {
+        let values = serde_json::json!({
+            "wait": self.wait,
+            "cooldown_counter": self.cooldown_counter,
+            "best": CallbackState::bits(self.best),
+        });
+        Some(CallbackState::new("ReduceLROnPlateau", values))
+    }
+
+    fn set_state(&mut self, state: &CallbackState) -> Result<()> {
+        state.expect_class("ReduceLROnPlateau")?;
+        self.wait = state.usize("wait").unwrap_or(0);
+        self.cooldown_counter = state.usize("cooldown_counter").unwrap_or(0);
+        self.best = state.f64("best");
+        Ok(())
     }
 }

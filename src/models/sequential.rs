@@ -10,7 +10,7 @@
 //! assert_eq!(model.count_params(), 4 * 8 + 8 + 8 * 3 + 3);
 //! ```
 
-use crate::callbacks::{History, Logs};
+use crate::callbacks::{CallbackState, History, Logs};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::losses::{IntoLoss, Loss};
@@ -20,6 +20,7 @@ use crate::rng::Rng;
 use crate::tensor::memory;
 use crate::tensor::Tensor;
 use crate::training::Buffers;
+use std::collections::BTreeMap;
 
 /// A stack of layers. See the [module docs](self).
 pub struct Sequential {
@@ -34,6 +35,11 @@ pub struct Sequential {
     pub(crate) history: History,
     /// A History restored from a backup during `on_train_begin`: `fit` continues after it.
     pub(crate) resume: Option<History>,
+    /// The callbacks' states after the latest epoch, by `{index}-{class}` (see
+    /// [`crate::callbacks::Callback::state`]): what a backup saves.
+    pub(crate) callback_states: BTreeMap<String, CallbackState>,
+    /// Callbacks' states restored from a backup, for `fit` to hand back after `on_train_begin`.
+    pub(crate) restored_callback_states: Option<BTreeMap<String, CallbackState>>,
 }
 
 /// What `compile` fixed: the optimizer, the loss and the metrics.
@@ -76,6 +82,8 @@ impl Sequential {
             bufs: Buffers::default(),
             history: History::default(),
             resume: None,
+            callback_states: BTreeMap::new(),
+            restored_callback_states: None,
         }
     }
 

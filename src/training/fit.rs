@@ -93,6 +93,15 @@ impl Sequential {
             epoch = restored.next_epoch();
             self.history = counts(restored);
         }
+        self.callback_states.clear();
+        if let Some(states) = self.restored_callback_states.take() {
+            for (i, cb) in callbacks.iter_mut().enumerate() {
+                if let Some(state) = cb.state().and_then(|s| states.get(&state_key(i, &s.class))) {
+                    cb.set_state(state)?;
+                }
+            }
+            self.callback_states = states;
+        }
         self.history.reserve(epochs);
         while epoch < epochs && !stop {
             stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_epoch_begin(self, epoch))?;
@@ -129,8 +138,12 @@ impl Sequential {
             }
 
             // 3c. Epoch end: callbacks may add to the logs; the History records them.
-            for cb in callbacks.iter_mut() {
+            for (i, cb) in callbacks.iter_mut().enumerate() {
                 stop |= cb.on_epoch_end(self, epoch, &mut logs)? == Control::Stop;
+                // Kept for a BackupAndRestore listed after it (callbacks with no state: nothing).
+                if let Some(state) = cb.state() {
+                    self.callback_states.insert(state_key(i, &state.class), state);
+                }
             }
             self.history.record(epoch, &logs);
             stop |= progbar.on_epoch_end(self, epoch, &mut logs)? == Control::Stop;
@@ -178,6 +191,11 @@ impl Sequential {
             c.metrics.iter_mut().for_each(|m| m.reset());
         }
     }
+}
+
+/// The name a callback's state goes by in a backup: its place in the list and its class.
+fn state_key(index: usize, class: &str) -> String {
+    format!("{index}-{class}")
 }
 
 /// Runs a hook on the user's callbacks, then on the progress bar; true if any asked to stop.

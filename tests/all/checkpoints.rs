@@ -240,3 +240,59 @@ fn backup_and_restore_resumes_a_crashed_fit_to_the_same_weights() {
     assert!(err.contains("different model") && err.contains("backup.safetensors"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_resumed_run_with_early_stopping_and_reduce_lr_ends_as_an_uninterrupted_one() {
+    // Scripted scores (best 0.3 at epoch 2) make each callback's state decide: resumed at epoch
+    // 4 without it, EarlyStopping would take 0.45 as its best and not stop after epoch 5, and
+    // ReduceLROnPlateau would not reduce after epoch 4.
+    use minibatch::callbacks::{EarlyStopping, ReduceLROnPlateau};
+    let d = datasets::load("moons", 0).unwrap();
+    let dir = temp_dir("resume-callbacks");
+    let scores = [0.5, 0.3, 0.4, 0.45, 0.35, 0.6, 0.7, 0.8];
+    let attempt = |crash: Option<usize>, sub: &str| {
+        let mut m = model(5);
+        let mut script = Scripted(scores.to_vec(), "score");
+        let mut stop = EarlyStopping::new().monitor("score").mode(Mode::Min).patience(3).restore_best_weights(true);
+        let mut reduce = ReduceLROnPlateau::new().monitor("score").mode(Mode::Min).patience(1).factor(0.5);
+        let path = dir.join(sub).join("best.safetensors");
+        let mut ckpt =
+            ModelCheckpoint::new(path.to_str().unwrap()).monitor("score").mode(Mode::Min).save_best_only(true);
+        let mut crash_at = CrashAt(crash.unwrap_or(usize::MAX));
+        let mut backup = BackupAndRestore::new(dir.join(sub).join("backup"));
+        let options = FitOptions::new()
+            .epochs(scores.len())
+            .batch_size(16)
+            .verbose(0)
+            .callback(&mut crash_at)
+            .callback(&mut script)
+            .callback(&mut stop)
+            .callback(&mut reduce)
+            .callback(&mut ckpt)
+            .callback(&mut backup);
+        let result = m.fit(&d.x_train, &d.y_train, options);
+        (result, m, stop.stopped_epoch(), backup.resumed_at())
+    };
+    let (whole, straight, stopped, _) = attempt(None, "straight");
+    let whole = whole.unwrap();
+    assert_eq!(stopped, Some(4), "patience 3 after the best epoch (index 1)");
+    assert!(attempt(Some(3), "resumed").0.is_err(), "the first attempt crashes at epoch 4");
+    let (resumed, resumed_model, stopped, resumed_at) = attempt(None, "resumed");
+    let resumed = resumed.unwrap();
+    assert_eq!(resumed_at, Some(3));
+    assert_eq!(stopped, Some(4), "EarlyStopping's wait and best came back");
+    assert_eq!(format!("{:?}", resumed.history), format!("{:?}", whole.history), "learning rates included");
+    assert_eq!(bits(&resumed_model.get_weights()), bits(&straight.get_weights()), "best weights restored, bit for bit");
+    let best = |sub: &str| bits(&Sequential::load(dir.join(sub).join("best.safetensors")).unwrap().get_weights());
+    assert_eq!(best("resumed"), best("straight"));
+
+    // A backup made with another optimizer is refused.
+    let mut keep = BackupAndRestore::new(dir.join("other")).delete_checkpoint(false);
+    model(5).fit(&d.x_train, &d.y_train, FitOptions::new().epochs(1).verbose(0).callback(&mut keep)).unwrap();
+    let mut sgd = model(5);
+    sgd.compile("sgd", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let mut restore = BackupAndRestore::new(dir.join("other"));
+    let err = sgd.fit(&d.x_train, &d.y_train, FitOptions::new().verbose(0).callback(&mut restore)).unwrap_err();
+    assert!(err.to_string().contains("different optimizer"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

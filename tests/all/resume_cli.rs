@@ -161,6 +161,54 @@ fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights() {
 }
 
 #[test]
+fn a_run_with_early_stopping_and_reduce_lr_killed_and_resumed_ends_bit_identical() {
+    // EarlyStopping (min_delta 0.5: after the first epoch nothing counts as improving, so its
+    // wait grows every epoch and it stops after the fourth), its best weights,
+    // ReduceLROnPlateau (which halves the rate every epoch) and the best checkpoint all carry
+    // state across the kills; a resume that forgot any of it would end elsewhere.
+    let (straight, killed) = (temp_dir("kill-cb-straight"), temp_dir("kill-cb-resumed"));
+    let callbacks = [
+        "--early-stopping",
+        "--patience",
+        "3",
+        "--min-delta",
+        "0.5",
+        "--restore-best-weights",
+        "--reduce-lr-patience",
+        "1",
+        "--reduce-lr-factor",
+        "0.5",
+    ];
+    let args = |dir: &Path| {
+        let mut a = run_args(dir, "12", "1");
+        a.extend(callbacks.iter().map(|s| s.to_string()));
+        a
+    };
+    let (ok, _, err) = minibatch(&args(&straight));
+    assert!(ok, "{err}");
+    assert_eq!(json(&straight.join("history.json"))["stopped_epoch"], 4);
+    // Killed once after its first backup, then (resumed) once more, unless it ends first.
+    for kill in 0..2 {
+        let mut child = spawn(&args(&killed));
+        let backup = killed.join("ckpt/backup/backup.safetensors");
+        wait_for(&backup, &mut child);
+        std::thread::sleep(Duration::from_millis(40 + 40 * kill));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(kill > 0 || !killed.join("final.safetensors").exists(), "the first kill landed before the end");
+    }
+    let (ok, _, err) = minibatch(&args(&killed));
+    assert!(ok, "{err}");
+    let load = |dir: &Path, name: &str| bits(&Sequential::load(dir.join(name)).unwrap().get_weights());
+    assert_eq!(load(&straight, "final.safetensors"), load(&killed, "final.safetensors"), "bit for bit");
+    assert_eq!(load(&straight, "ckpt/best.safetensors"), load(&killed, "ckpt/best.safetensors"));
+    let (ha, hb) = (json(&straight.join("history.json")), json(&killed.join("history.json")));
+    assert_eq!(ha, hb, "History, best and stopped epochs");
+    std::fs::remove_dir_all(straight).unwrap();
+    std::fs::remove_dir_all(killed).unwrap();
+}
+
+#[test]
 fn kills_during_writes_never_leave_a_half_written_file() {
     // Large batches: every epoch is a few steps and a backup write. Each write also waits
     // 20 ms between its complete temporary file and the rename (MINIBATCH_TEST_WRITE_PAUSE_MS),
