@@ -136,7 +136,7 @@ fn forged(original: &[u8], edit: impl Fn(&str) -> String) -> Vec<u8> {
     header["__metadata__"]["minibatch"] = doc.into();
     header["__metadata__"]["minibatch_crc32"] = h.finalize().to_string().into();
     let mut text = header.to_string();
-    while (8 + text.len()) % 8 != 0 {
+    while !(8 + text.len()).is_multiple_of(8) {
         text.push(' ');
     }
     let mut out = (text.len() as u64).to_le_bytes().to_vec();

@@ -88,9 +88,15 @@ fn dims_of(shape: &[usize]) -> [usize; MAX_DIMS] {
 
 impl Tensor {
     /// A tensor of zeros.
+    ///
+    /// # Panics
+    /// On a contract violation: more than [`MAX_DIMS`] dimensions, or a shape whose size
+    /// overflows. Shapes from outside (files, flags) go through [`memory::element_count`] or
+    /// [`Tensor::from_vec`], which return errors instead.
     pub fn zeros(shape: &[usize]) -> Self {
         let dims = dims_of(shape);
-        Tensor { dims, ndim: shape.len(), data: vec![0.0; shape.iter().product()] }
+        let n = memory::element_count("Tensor::zeros", shape).unwrap_or_else(|e| panic!("{e}"));
+        Tensor { dims, ndim: shape.len(), data: vec![0.0; n] }
     }
 
     /// A tensor of the given shape over `data` (row-major).
