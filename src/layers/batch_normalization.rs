@@ -230,12 +230,13 @@ impl Layer for BatchNormalization {
                 yr[ch] = gamma[ch] * hr[ch] + beta[ch];
             }
         }
-        let m = self.momentum;
+        // 1 − momentum as Keras forms it from the Python float (0.01, not 1 − 0.99f32).
+        let (m, one_minus_m) = (self.momentum, crate::optimizers::keras_one_minus(self.momentum));
         for ch in 0..c {
             let mm = &mut self.moving_mean.data_mut()[ch];
-            *mm = *mm * m + mean[ch] as f32 * (1.0 - m);
+            *mm = *mm * m + mean[ch] as f32 * one_minus_m;
             let mv = &mut self.moving_variance.data_mut()[ch];
-            *mv = *mv * m + var[ch] as f32 * (1.0 - m);
+            *mv = *mv * m + var[ch] as f32 * one_minus_m;
         }
     }
 

@@ -3,13 +3,17 @@
 //!
 //! ```text
 //! t  ← iterations + 1
-//! α  = lr · √(1 − β₂ᵗ) / (1 − β₁ᵗ)
+//! α  = lr · √(1 − β₂ᵗ) / (1 − β₁ᵗ)            (in float32, as Keras 3)
 //! m ← m + (g − m)(1 − β₁)
 //! v ← v + (g² − v)(1 − β₂)
-//! w ← w − α · m / (√v + ε)
+//! w ← w − m · α / (√v + ε)
 //! ```
+//!
+//! `1 − β₁` and `1 − β₂` are formed as Keras forms them, from the Python float in double
+//! precision, rounded to float32 (`1 − 0.999` is 1.0000000475e-3, not the 9.9998712540e-4 of
+//! float32 arithmetic).
 
-use super::{build_slots, Optimizer, SendPtr, PARALLEL_MIN};
+use super::{build_slots, keras_one_minus, Optimizer, SendPtr, PARALLEL_MIN};
 
 /// Adam. Keras's defaults: `learning_rate` 0.001, `beta_1` 0.9, `beta_2` 0.999, `epsilon` 1e-7.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -44,16 +48,17 @@ impl Adam {
 
     /// The update shared with AdamW: `alpha` folds in the bias correction.
     pub(crate) fn apply(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let t = (self.iterations + 1) as i32;
-        let (b1, b2) = (self.beta_1 as f64, self.beta_2 as f64);
-        let alpha = (self.learning_rate as f64 * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t))) as f32;
-        let (b1, b2, eps) = (self.beta_1, self.beta_2, self.epsilon);
+        // As Keras 3 computes them: the powers and α in float32, 1 − β from the Python float.
+        let t = (self.iterations + 1) as f32;
+        let (b1p, b2p) = (self.beta_1.powf(t), self.beta_2.powf(t));
+        let alpha = self.learning_rate * (1.0 - b2p).sqrt() / (1.0 - b1p);
+        let (c1, c2, eps) = (keras_one_minus(self.beta_1), keras_one_minus(self.beta_2), self.epsilon);
         let (wp, mp, vp) =
             (SendPtr(w.as_mut_ptr()), SendPtr(self.m[slot].as_mut_ptr()), SendPtr(self.v[slot].as_mut_ptr()));
         crate::tensor::for_each_range(w.len(), PARALLEL_MIN, |lo, hi| {
             // SAFETY: ranges are disjoint and within `w`, `m` and `v`, which outlive the call.
             let (w, m, v) = unsafe { (wp.slice(lo, hi), mp.slice(lo, hi), vp.slice(lo, hi)) };
-            update(w, &g[lo..hi], m, v, alpha, b1, b2, eps);
+            update(w, &g[lo..hi], m, v, alpha, c1, c2, eps);
         });
     }
 }
@@ -96,11 +101,12 @@ impl Optimizer for Adam {
 }
 
 crate::simd! {
-    fn update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, b1: f32, b2: f32, eps: f32) {
+    /// `c1`, `c2`: 1 − β₁ and 1 − β₂ (see [`keras_one_minus`]).
+    fn update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, c1: f32, c2: f32, eps: f32) {
         for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-            *m += (g - *m) * (1.0 - b1);
-            *v += (g * g - *v) * (1.0 - b2);
-            *w -= alpha * *m / (v.sqrt() + eps);
+            *m += (g - *m) * c1;
+            *v += (g * g - *v) * c2;
+            *w -= *m * alpha / (v.sqrt() + eps);
         }
     }
 }

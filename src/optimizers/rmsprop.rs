@@ -1,13 +1,13 @@
 //! RMSprop, as Keras 3 writes it (epsilon inside the square root):
 //!
 //! ```text
-//! v ← ρ v + (1 − ρ) g²
+//! v ← ρ v + (1 − ρ) g²          (1 − ρ from the Python float, as Keras: 0.1, not 0.10000002)
 //! centered:  ḡ ← ρ ḡ + (1 − ρ) g;   d = v − ḡ² + ε      else  d = v + ε
 //! Δ = lr · g / √d
 //! momentum:  μ ← momentum · μ + Δ;  w ← w − μ          else  w ← w − Δ
 //! ```
 
-use super::{build_slots, Optimizer, SendPtr, PARALLEL_MIN};
+use super::{build_slots, keras_one_minus, Optimizer, SendPtr, PARALLEL_MIN};
 
 /// RMSprop. Keras's defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0, `epsilon` 1e-7,
 /// `centered` false.
@@ -92,6 +92,7 @@ impl Optimizer for RMSprop {
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
         let (lr, rho, eps, mu) = (self.learning_rate, self.rho, self.epsilon, self.momentum);
+        let one_minus_rho = keras_one_minus(rho);
         let v = &mut self.velocity[slot];
         if !self.centered && mu <= 0.0 {
             // Large tensors are shared out over the kernel threads (disjoint ranges).
@@ -99,15 +100,15 @@ impl Optimizer for RMSprop {
             crate::tensor::for_each_range(w.len(), PARALLEL_MIN, |lo, hi| {
                 // SAFETY: ranges are disjoint and within `w` and `v`, which outlive the call.
                 let (w, v) = unsafe { (wp.slice(lo, hi), vp.slice(lo, hi)) };
-                plain(w, &g[lo..hi], v, lr, rho, eps);
+                plain(w, &g[lo..hi], v, lr, rho, one_minus_rho, eps);
             });
             return;
         }
         for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
-            v[i] = rho * v[i] + (1.0 - rho) * g * g;
+            v[i] = rho * v[i] + one_minus_rho * (g * g);
             let denom = if self.centered {
                 let a = &mut self.average_grad[slot][i];
-                *a = rho * *a + (1.0 - rho) * g;
+                *a = rho * *a + one_minus_rho * g;
                 v[i] - *a * *a + eps
             } else {
                 v[i] + eps
@@ -145,9 +146,9 @@ impl Optimizer for RMSprop {
 
 crate::simd! {
     /// The common case, vectorized: not centered, no momentum.
-    fn plain(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, eps: f32) {
+    fn plain(w: &mut [f32], g: &[f32], v: &mut [f32], lr: f32, rho: f32, one_minus_rho: f32, eps: f32) {
         for ((w, &g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-            *v = rho * *v + (1.0 - rho) * g * g;
+            *v = rho * *v + one_minus_rho * (g * g);
             *w -= lr * g / (*v + eps).sqrt();
         }
     }

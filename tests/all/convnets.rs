@@ -240,3 +240,16 @@ fn bad_convolution_arguments_and_inputs_are_named_errors() {
     let err = m.fit(&random(&[4, 28, 28], 1), &Tensor::from_slice(&[0., 1., 2., 3.]), FitOptions::new().verbose(0));
     assert!(matches!(err, Err(Error::Shape { .. })), "{err:?}");
 }
+
+#[test]
+fn batch_normalization_moving_statistics_use_keras_s_one_minus_momentum() {
+    // moving_mean = moving_mean · 0.99 + mean · float32(1 − 0.99) = mean · 0.01f32 from zeros.
+    let mut bn = BatchNormalization::new();
+    bn.build(&[1], &mut Rng::new(0)).unwrap();
+    bn.plan(2);
+    let x = Tensor::from_vec(&[2, 1], vec![1.0, 2.0]).unwrap();
+    let mut y = Tensor::zeros(&[2, 1]);
+    bn.forward(&x, &mut y, true);
+    assert_eq!(bn.moving_mean()[0].to_bits(), (1.5f32 * 0.01f32).to_bits());
+    assert_ne!(bn.moving_mean()[0], 1.5f32 * (1.0 - 0.99f32));
+}

@@ -156,3 +156,27 @@ fn epsilon_placement_shows_with_tiny_gradients() {
     assert_rel(step(&mut RMSprop::default().centered(true), &[0.0], &grads)[0] as f64, rms(true, true), "centered");
     assert!((rms(false, false) - rms(true, false)).abs() > 0.1 * rms(true, false).abs());
 }
+
+#[test]
+fn decay_constants_are_formed_as_keras_forms_them() {
+    // Keras forms 1 − β in double precision from the Python float and rounds it to float32:
+    // 1 − 0.9 → 0.1f32 and 1 − 0.999 → 1.0000000475e-3f32, where float32 arithmetic gives
+    // 0.100000024 and 9.9998712540e-4. One step from zero moments shows the constants bit for bit.
+    let g = [0.3f32, -1.7];
+    let mut adam = Adam::default();
+    adam.build(&[2]);
+    adam.update(0, &mut [0.5, 0.5], &g);
+    let slots = adam.slots();
+    let (m, v) = (&slots[0].1[0], &slots[1].1[0]);
+    for i in 0..2 {
+        assert_eq!(m[i].to_bits(), (g[i] * 0.1f32).to_bits(), "m[{i}]");
+        assert_eq!(v[i].to_bits(), ((g[i] * g[i]) * 1.000_000_047_5e-3f32).to_bits(), "v[{i}]");
+        assert_ne!(v[i], (g[i] * g[i]) * (1.0 - 0.999f32));
+    }
+    let mut rms = RMSprop::default();
+    rms.build(&[2]);
+    rms.update(0, &mut [0.5, 0.5], &g);
+    for i in 0..2 {
+        assert_eq!(rms.slots()[0].1[0][i].to_bits(), (0.1f32 * (g[i] * g[i])).to_bits(), "RMSprop velocity[{i}]");
+    }
+}
