@@ -240,6 +240,7 @@ mod tests {
     use super::keras_one_minus;
 
     #[test]
+    #[allow(clippy::excessive_precision)] // the literals are the float32 values Keras holds, as printed
     fn one_minus_a_decay_is_formed_as_keras_forms_it() {
         // Python: float32(1 - 0.999) = 1.0000000475e-3; float32(1 - 0.9) = 0.1; float32(1 - 0.99) = 0.01.
         assert_eq!(keras_one_minus(0.999).to_bits(), 1.0000000475e-3f32.to_bits());

@@ -158,6 +158,7 @@ fn epsilon_placement_shows_with_tiny_gradients() {
 }
 
 #[test]
+#[allow(clippy::excessive_precision)] // the literal is the float32 value Keras holds, as printed
 fn decay_constants_are_formed_as_keras_forms_them() {
     // Keras forms 1 − β in double precision from the Python float and rounds it to float32:
     // 1 − 0.9 → 0.1f32 and 1 − 0.999 → 1.0000000475e-3f32, where float32 arithmetic gives
