@@ -177,7 +177,7 @@ fn decay_constants_are_formed_as_keras_forms_them() {
     let mut rms = RMSprop::default();
     rms.build(&[2]);
     rms.update(0, &mut [0.5, 0.5], &g);
-    for i in 0..2 {
-        assert_eq!(rms.slots()[0].1[0][i].to_bits(), (0.1f32 * (g[i] * g[i])).to_bits(), "RMSprop velocity[{i}]");
+    for (v, g) in rms.slots()[0].1[0].iter().zip(g) {
+        assert_eq!(v.to_bits(), (0.1f32 * (g * g)).to_bits(), "RMSprop velocity for g = {g}");
     }
 }
