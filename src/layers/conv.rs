@@ -327,6 +327,10 @@ impl Layer for Conv {
         self.output.fused = fused;
     }
 
+    fn fused_logits(&self) -> Option<&[f32]> {
+        self.output.logits()
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.cols.len() * 4 + self.output.bytes()
     }

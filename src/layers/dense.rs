@@ -189,6 +189,10 @@ impl Layer for Dense {
         self.output.fused = fused;
     }
 
+    fn fused_logits(&self) -> Option<&[f32]> {
+        self.output.logits()
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.output.bytes()
     }

@@ -126,6 +126,13 @@ pub trait Layer: Send {
     /// into a stable cross-entropy gradient, `(p − y) / n`, and clears it when recompiled with
     /// a loss that does not.
     fn fuse_output_activation(&mut self, _fused: bool) {}
+    /// With a fused loss: the values before the output activation in the latest `forward`,
+    /// from which the loss takes its value, as Keras's TensorFlow backend takes it from the
+    /// logits it keeps on a softmax's output. `None` (the default) when they are the layer's
+    /// input (an `Activation` layer).
+    fn fused_logits(&self) -> Option<&[f32]> {
+        None
+    }
 
     /// Bytes of the layer's own workspaces (not weights, not the model's activation buffers).
     fn workspace_bytes(&self) -> usize {

@@ -124,6 +124,34 @@ impl Loss {
         }
     }
 
+    /// The fused path: the gradient with respect to the logits from the probabilities `probs`
+    /// (`p − y`, see [`Loss::compute`] with `fused`), and the value from the `logits` behind
+    /// them, unclipped, as Keras 3 on TensorFlow computes it (its softmax and sigmoid keep
+    /// their logits for the loss). A sample whose label probability is 1e-14 reports
+    /// `−log_softmax(z)[label]` ≈ 32, not the 16.118 of clipping at 1e-7. (Keras's jax and torch
+    /// backends clip instead.) Losses that do not fuse compute as [`Loss::compute`].
+    pub fn compute_fused(&self, probs: &Tensor, logits: &[f32], target: &Tensor, grad: Option<&mut [f32]>) -> f64 {
+        let n = probs.batch();
+        let k = *probs.shape().last().expect("non-empty shape");
+        let t = target.data();
+        let value = match *self {
+            Loss::BinaryCrossentropy { from_logits: false } => {
+                binary_crossentropy::compute(logits, t, k, n, true, false, None)
+            }
+            Loss::CategoricalCrossentropy { from_logits: false } => {
+                categorical_crossentropy::compute(logits, t, k, n, true, false, None)
+            }
+            Loss::SparseCategoricalCrossentropy { from_logits: false } => {
+                sparse_categorical_crossentropy::compute(logits, t, k, n, true, false, None)
+            }
+            _ => return self.compute(probs, target, grad, false),
+        };
+        if let Some(g) = grad {
+            self.compute(probs, target, Some(g), true);
+        }
+        value
+    }
+
     /// Checks that targets `y` fit predictions of per-sample shape `output` for this loss:
     /// shapes, and label ranges (binary targets in `[0, 1]`, sparse labels integers in
     /// `[0, k)`, categorical targets non-negative).

@@ -21,7 +21,14 @@ impl Sequential {
         let bufs = &mut self.bufs;
         let last = self.layers.len();
         // 2. loss and ∂loss/∂output
-        let loss = c.loss.compute(&bufs.acts[last], &bufs.target, Some(bufs.grads[last].data_mut()), c.fused);
+        let grad = Some(bufs.grads[last].data_mut());
+        let loss = if c.fused {
+            // The value from the logits behind the fused activation, as Keras on TensorFlow.
+            let logits = self.layers[last - 1].fused_logits().unwrap_or(bufs.acts[last - 1].data());
+            c.loss.compute_fused(&bufs.acts[last], logits, &bufs.target, grad)
+        } else {
+            c.loss.compute(&bufs.acts[last], &bufs.target, grad, false)
+        };
         for m in &mut c.metrics {
             m.update(&bufs.acts[last], &bufs.target);
         }
@@ -52,6 +59,11 @@ impl Sequential {
         for m in &mut c.metrics {
             m.update(out, &self.bufs.target);
         }
-        c.loss.compute(out, &self.bufs.target, None, c.fused)
+        if c.fused {
+            let logits = self.layers[self.layers.len() - 1].fused_logits();
+            let logits = logits.unwrap_or(self.bufs.acts[self.layers.len() - 1].data());
+            return c.loss.compute_fused(out, logits, &self.bufs.target, None);
+        }
+        c.loss.compute(out, &self.bufs.target, None, false)
     }
 }

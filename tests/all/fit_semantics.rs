@@ -251,3 +251,54 @@ fn shuffled_and_stratified_validation_splits() {
     let minority = stratified.iter().filter(|&&i| i >= 30).count();
     assert_eq!((stratified.len() - minority, minority), (6, 2), "each class keeps its 20%");
 }
+
+/// A model whose single output layer computes `logits` for the one input value 1.
+fn with_logits(output: Vec<f32>, activation: &str, through_activation_layer: bool) -> Sequential {
+    let k = output.len();
+    let mut m = Sequential::new().input_shape(&[1]);
+    m = if through_activation_layer {
+        m.add(Dense::new(k)).add(minibatch::layers::ActivationLayer::new(activation))
+    } else {
+        m.add(Dense::new(k).activation(activation))
+    };
+    let loss = if activation == "sigmoid" { "binary_crossentropy" } else { "sparse_categorical_crossentropy" };
+    m.compile(SGD::new(0.0), loss, &[]).unwrap();
+    m.set_weights(&[Tensor::from_vec(&[1, k], output).unwrap(), Tensor::zeros(&[k])]).unwrap();
+    m
+}
+
+#[test]
+fn a_fused_loss_takes_its_value_from_the_logits_unclipped() {
+    // Keras 3 on TensorFlow: a softmax or sigmoid output keeps its logits, and the cross-entropy
+    // is computed from them. Logits [10, 0, -22] with label 2: p = 5.8e-15, far below the
+    // 1e-7 clip, and the loss is logsumexp(z) − z₂ ≈ 32.0000454, not −ln 1e-7 ≈ 16.118.
+    let x = Tensor::from_vec(&[1, 1], vec![1.0]).unwrap();
+    let want = 10.0 + (1.0 + (-10.0f64).exp() + (-32.0f64).exp()).ln() + 22.0;
+    for through_layer in [false, true] {
+        let mut m = with_logits(vec![10.0, 0.0, -22.0], "softmax", through_layer);
+        let label = Tensor::from_slice(&[2.0]);
+        let p = m.predict(&x, 1).unwrap();
+        assert!(p.data()[2] < 1e-7, "{:?}", p.data());
+        let loss = m.train_on_batch(&x, &label).unwrap();
+        assert!((loss - want).abs() < 1e-4, "training loss {loss} vs {want}");
+        let evaluated = m.evaluate(&x, &label, 1).unwrap().get("loss").unwrap();
+        assert!((evaluated - want).abs() < 1e-4, "evaluated loss {evaluated} vs {want}");
+        // The gradient is p − onehot: about −1 for the label's logit, not the 0 of a clip.
+        let dense = &m.layers()[0];
+        let g = dense.params()[0].grad.data()[2];
+        assert!((g + 1.0).abs() < 1e-6, "∂loss/∂kernel for the label: {g}");
+    }
+    // Sigmoid and binary cross-entropy: logit −40 with target 1 gives 40 (clipped: 16.118).
+    let mut m = with_logits(vec![-40.0], "sigmoid", false);
+    let loss = m.train_on_batch(&x, &Tensor::from_vec(&[1, 1], vec![1.0]).unwrap()).unwrap();
+    assert!((loss - 40.0).abs() < 1e-4, "{loss}");
+    assert!(m.layers()[0].params()[0].grad.data()[0] < -0.99);
+    // A loss that does not meet its activation keeps Keras's clipping.
+    let mut unfused_cce = Sequential::new().input_shape(&[1]).add(Dense::new(3).activation("sigmoid"));
+    unfused_cce.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
+    unfused_cce
+        .set_weights(&[Tensor::from_vec(&[1, 3], vec![40.0, 40.0, -40.0]).unwrap(), Tensor::zeros(&[3])])
+        .unwrap();
+    let clipped = unfused_cce.train_on_batch(&x, &Tensor::from_slice(&[2.0])).unwrap();
+    assert!((clipped - 16.118_095).abs() < 1e-3, "sigmoid outputs with sparse CE: clipped at 1e-7, {clipped}");
+}
