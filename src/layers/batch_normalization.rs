@@ -116,6 +116,17 @@ impl BatchNormalization {
         self.moving_variance.data()
     }
 
+    /// Writes the per-channel sums `dγ` and `dβ` (in `sums`) into the parameters' gradients.
+    fn store_param_grads(&mut self) {
+        let c = self.channels;
+        let (dgamma, dbeta) = self.sums.split_at(c);
+        let (gamma, beta) = self.params.split_at_mut(1);
+        for ch in 0..c {
+            gamma[0].grad.data_mut()[ch] = dgamma[ch] as f32;
+            beta[0].grad.data_mut()[ch] = dbeta[ch] as f32;
+        }
+    }
+
     /// `backward` after an inference-mode `forward`: the moving statistics are constants.
     fn backward_inference(&mut self, x: &Tensor, dy: &Tensor, dx: Option<&mut Tensor>) {
         let c = self.channels;
@@ -132,13 +143,9 @@ impl BatchNormalization {
                 dgamma[ch] += (g[ch] * ((xr[ch] - mean[ch]) * self.inv_std[ch])) as f64;
             }
         }
-        let (gamma_param, beta_param) = self.params.split_at_mut(1);
-        for ch in 0..c {
-            gamma_param[0].grad.data_mut()[ch] = dgamma[ch] as f32;
-            beta_param[0].grad.data_mut()[ch] = dbeta[ch] as f32;
-        }
+        self.store_param_grads();
         if let Some(dx) = dx {
-            let gamma = gamma_param[0].value.data();
+            let gamma = self.params[0].value.data();
             for (d, g) in dx.data_mut().chunks_exact_mut(c).zip(dy.data().chunks_exact(c)) {
                 for ch in 0..c {
                     d[ch] = gamma[ch] * self.inv_std[ch] * g[ch];
@@ -258,13 +265,11 @@ impl Layer for BatchNormalization {
                 dgamma[ch] += (g[ch] * h[ch]) as f64;
             }
         }
-        let (gamma_param, beta_param) = self.params.split_at_mut(1);
-        for ch in 0..c {
-            gamma_param[0].grad.data_mut()[ch] = dgamma[ch] as f32;
-            beta_param[0].grad.data_mut()[ch] = dbeta[ch] as f32;
-        }
+        self.store_param_grads();
+        let (dgamma, dbeta) = self.sums.split_at(c);
+        let xhat = &self.xhat[..x.len()];
         if let Some(dx) = dx {
-            let gamma = gamma_param[0].value.data();
+            let gamma = self.params[0].value.data();
             let inv_rows = 1.0 / rows as f32;
             for ((d, g), h) in
                 dx.data_mut().chunks_exact_mut(c).zip(dy.data().chunks_exact(c)).zip(xhat.chunks_exact(c))
