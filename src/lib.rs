@@ -38,7 +38,7 @@
 //! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`);
 //! - [`io`]: reading MNIST IDX, CSV, NPY and NPZ files;
 //! - [`lab`]: the batch-size experiment (`minibatch lab`);
-//! - [`bench`]: the throughput measurement (`minibatch bench`).
+//! - [`bench`](mod@bench): the throughput measurement (`minibatch bench`).
 //!
 //! # Errors
 //! Every fallible call returns [`Error`], which names the problem and the values involved.

@@ -1,10 +1,4 @@
-//! `CSVLogger`: writes one CSV row per epoch: `epoch` (0-based, as Keras writes it), then every
-//! log key in sorted order; a key an epoch did not report is written `NA`.
-//!
-//! ```no_run
-//! use minibatch::callbacks::CSVLogger;
-//! let logger = CSVLogger::new("training.csv").separator(';').append(true);
-//! ```
+//! `CSVLogger`: one CSV row per epoch (see the type).
 
 use super::{Callback, Control, FitParams, Logs};
 use crate::error::{Error, Result};
@@ -12,7 +6,13 @@ use crate::models::Sequential;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// See the [module docs](self).
+/// Writes one CSV row per epoch: `epoch` (0-based, as Keras writes it), then every
+/// log key in sorted order; a key an epoch did not report is written `NA`.
+///
+/// ```no_run
+/// use minibatch::callbacks::CSVLogger;
+/// let logger = CSVLogger::new("training.csv").separator(';').append(true);
+/// ```
 #[derive(Debug)]
 pub struct CSVLogger {
     path: PathBuf,

@@ -1,19 +1,4 @@
 //! `EarlyStopping`: stops training when a monitored quantity has stopped improving.
-//!
-//! Keras 3's semantics, exactly:
-//! - From epoch `start_from_epoch` on, each epoch's `monitor` value is compared with the best
-//!   so far; it improves when it beats it by more than `min_delta` (lower in `min` mode,
-//!   higher in `max` mode; `auto` picks `min` for losses and the metric's own direction
-//!   otherwise). The first value considered is always an improvement.
-//! - `wait` counts epochs since the last improvement that also beat `baseline` (if any);
-//!   training stops when `wait >= patience` (and never after the very first epoch).
-//! - With `restore_best_weights`, the best epoch's weights are restored when training ends —
-//!   whether or not it stopped early (Keras 3's behaviour).
-//!
-//! ```
-//! use minibatch::callbacks::EarlyStopping;
-//! let stop = EarlyStopping::new().monitor("val_loss").patience(3).restore_best_weights(true);
-//! ```
 
 use super::monitor::Monitor;
 use super::{Callback, CallbackState, Control, FitParams, Logs};
@@ -32,7 +17,22 @@ pub enum Mode {
     Max,
 }
 
-/// Stops training when `monitor` stops improving. See the [module docs](self).
+/// Stops training when a monitored quantity has stopped improving.
+///
+/// Keras 3's semantics, exactly:
+/// - From epoch `start_from_epoch` on, each epoch's `monitor` value is compared with the best
+///   so far; it improves when it beats it by more than `min_delta` (lower in `min` mode,
+///   higher in `max` mode; `auto` picks `min` for losses and the metric's own direction
+///   otherwise). The first value considered is always an improvement.
+/// - `wait` counts epochs since the last improvement that also beat `baseline` (if any);
+///   training stops when `wait >= patience` (and never after the very first epoch).
+/// - With `restore_best_weights`, the best epoch's weights are restored when training ends —
+///   whether or not it stopped early (Keras 3's behaviour).
+///
+/// ```
+/// use minibatch::callbacks::EarlyStopping;
+/// let stop = EarlyStopping::new().monitor("val_loss").patience(3).restore_best_weights(true);
+/// ```
 #[derive(Debug, Clone)]
 pub struct EarlyStopping {
     monitor: Monitor,

@@ -1,9 +1,4 @@
 //! `LambdaCallback`: a callback made of closures, as Keras's `LambdaCallback`.
-//!
-//! ```
-//! use minibatch::callbacks::LambdaCallback;
-//! let printer = LambdaCallback::new().on_epoch_end(|epoch, logs| println!("epoch {}: {logs}", epoch + 1));
-//! ```
 
 use super::{Callback, Control, FitParams, Logs};
 use crate::error::Result;
@@ -18,7 +13,12 @@ type Indexed = Option<Box<dyn FnMut(usize)>>;
 /// A hook given an index and the logs.
 type IndexedWithLogs = Option<Box<dyn FnMut(usize, &Logs)>>;
 
-/// See the [module docs](self).
+/// A callback made of closures, as Keras's `LambdaCallback`.
+///
+/// ```
+/// use minibatch::callbacks::LambdaCallback;
+/// let printer = LambdaCallback::new().on_epoch_end(|epoch, logs| println!("epoch {}: {logs}", epoch + 1));
+/// ```
 #[derive(Default)]
 pub struct LambdaCallback {
     train_begin: Plain,

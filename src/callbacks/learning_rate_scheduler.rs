@@ -1,18 +1,18 @@
-//! `LearningRateScheduler`: sets the learning rate at the start of each epoch from a function
-//! of the epoch index (0-based) and the current rate, as Keras's `schedule(epoch, lr)`; the rate
-//! used is logged as `learning_rate`.
-//!
-//! ```
-//! use minibatch::callbacks::LearningRateScheduler;
-//! // Keras's documented example: keep the rate for 10 epochs, then decay it by e^-0.1 per epoch.
-//! let scheduler = LearningRateScheduler::new(|epoch, lr| if epoch < 10 { lr } else { lr * (-0.1f32).exp() });
-//! ```
+//! `LearningRateScheduler` (see the type).
 
 use super::{Callback, Control, Logs};
 use crate::error::{Error, Result};
 use crate::models::Sequential;
 
-/// See the [module docs](self).
+/// Sets the learning rate at the start of each epoch from a function
+/// of the epoch index (0-based) and the current rate, as Keras's `schedule(epoch, lr)`; the rate
+/// used is logged as `learning_rate`.
+///
+/// ```
+/// use minibatch::callbacks::LearningRateScheduler;
+/// // Keras's documented example: keep the rate for 10 epochs, then decay it by e^-0.1 per epoch.
+/// let scheduler = LearningRateScheduler::new(|epoch, lr| if epoch < 10 { lr } else { lr * (-0.1f32).exp() });
+/// ```
 pub struct LearningRateScheduler {
     schedule: Box<dyn FnMut(usize, f32) -> f32>,
     verbose: u8,

@@ -1,12 +1,4 @@
 //! `ProgbarLogger`: Keras's progress display.
-//!
-//! - verbose 1 on a terminal: a live bar per epoch, redrawn at most every 50 ms —
-//!   `12/32 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - accuracy: 0.8125 - loss: 0.4321`.
-//!   The time is the estimated time left while running and the epoch's time when done; the
-//!   per-step time leaves the first step (warm-up) out of the estimate, as Keras does.
-//! - verbose 2, or verbose 1 when the output is not a terminal: one line per epoch, no
-//!   carriage-return redraws, so logs stay readable.
-//! - verbose 0: nothing.
 
 use super::{Callback, Control, FitParams, Logs};
 use crate::error::Result;
@@ -17,7 +9,15 @@ use std::time::{Duration, Instant};
 const BAR_WIDTH: usize = 20;
 const REDRAW_EVERY: Duration = Duration::from_millis(50);
 
-/// Prints progress to standard output. See the [module docs](self).
+/// Keras's progress display.
+///
+/// - verbose 1 on a terminal: a live bar per epoch, redrawn at most every 50 ms —
+///   `12/32 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - accuracy: 0.8125 - loss: 0.4321`.
+///   The time is the estimated time left while running and the epoch's time when done; the
+///   per-step time leaves the first step (warm-up) out of the estimate, as Keras does.
+/// - verbose 2, or verbose 1 when the output is not a terminal: one line per epoch, no
+///   carriage-return redraws, so logs stay readable.
+/// - verbose 0: nothing.
 #[derive(Debug)]
 pub struct ProgbarLogger {
     verbose: u8,

@@ -1,23 +1,23 @@
-//! `ReduceLROnPlateau`: multiplies the learning rate by `factor` when a monitored quantity has
-//! stopped improving for `patience` epochs.
-//!
-//! Keras 3's semantics: an epoch improves when the value beats the best by more than
-//! `min_delta` (lower in `min` mode; `auto` is `min` for losses, else the metric's direction);
-//! after `patience` epochs without improvement the rate becomes `max(lr · factor, min_lr)`
-//! (only while above `min_lr`), then `cooldown` epochs pass during which `wait` stays 0. The
-//! rate used in each epoch is logged as `learning_rate`, so it appears in the History.
-//!
-//! ```
-//! use minibatch::callbacks::ReduceLROnPlateau;
-//! let reduce = ReduceLROnPlateau::new().factor(0.5).patience(2).min_lr(1e-5);
-//! ```
+//! `ReduceLROnPlateau` (see the type).
 
 use super::monitor::Monitor;
 use super::{Callback, CallbackState, Control, FitParams, Logs, Mode};
 use crate::error::{Error, Result};
 use crate::models::Sequential;
 
-/// See the [module docs](self).
+/// Multiplies the learning rate by `factor` when a monitored quantity has
+/// stopped improving for `patience` epochs.
+///
+/// Keras 3's semantics: an epoch improves when the value beats the best by more than
+/// `min_delta` (lower in `min` mode; `auto` is `min` for losses, else the metric's direction);
+/// after `patience` epochs without improvement the rate becomes `max(lr · factor, min_lr)`
+/// (only while above `min_lr`), then `cooldown` epochs pass during which `wait` stays 0. The
+/// rate used in each epoch is logged as `learning_rate`, so it appears in the History.
+///
+/// ```
+/// use minibatch::callbacks::ReduceLROnPlateau;
+/// let reduce = ReduceLROnPlateau::new().factor(0.5).patience(2).min_lr(1e-5);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ReduceLROnPlateau {
     monitor: Monitor,

@@ -1,16 +1,16 @@
-//! `TerminateOnNaN`: stops training after the first batch whose running loss is NaN or
-//! infinite (checked after every batch, as Keras does).
-//!
-//! ```
-//! use minibatch::callbacks::TerminateOnNaN;
-//! let guard = TerminateOnNaN::new();
-//! ```
+//! `TerminateOnNaN` (see the type).
 
 use super::{Callback, Control, Logs};
 use crate::error::Result;
 use crate::models::Sequential;
 
-/// See the [module docs](self).
+/// Stops training after the first batch whose running loss is NaN or
+/// infinite (checked after every batch, as Keras does).
+///
+/// ```
+/// use minibatch::callbacks::TerminateOnNaN;
+/// let guard = TerminateOnNaN::new();
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct TerminateOnNaN {
     terminated_at: Option<usize>,

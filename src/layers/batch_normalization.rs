@@ -1,29 +1,29 @@
-//! `BatchNormalization`: normalizes each channel (the last axis) to zero mean and unit
-//! variance, then scales by `gamma` and shifts by `beta`.
-//!
-//! Keras 3's semantics: in training, each batch is normalized with its own mean and (biased)
-//! variance, and the moving statistics follow them,
-//! `moving = moving · momentum + batch · (1 − momentum)`; in inference the moving statistics
-//! are used. Defaults: `momentum` 0.99, `epsilon` 1e-3, `gamma` ones, `beta` zeros, moving
-//! mean zeros, moving variance ones. The moving statistics are not trainable; they are saved
-//! with the weights (`{layer}/moving_mean`, `{layer}/moving_variance`).
-//!
-//! `backward` follows the mode of the latest `forward`: after a training pass the gradient
-//! runs through the batch statistics; after an inference pass (a frozen layer being
-//! fine-tuned, as Keras runs a BatchNormalization whose `trainable` is false) the moving
-//! statistics are constants and `dx = γ · dy / √(moving_variance + ε)`.
-//!
-//! ```
-//! use minibatch::layers::BatchNormalization;
-//! let bn = BatchNormalization::new().momentum(0.9);
-//! ```
+//! `BatchNormalization` (see the type).
 
 use super::{Layer, Param, State};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
-/// Batch normalization over the last axis. See the [module docs](self).
+/// Normalizes each channel (the last axis) to zero mean and unit
+/// variance, then scales by `gamma` and shifts by `beta`.
+///
+/// Keras 3's semantics: in training, each batch is normalized with its own mean and (biased)
+/// variance, and the moving statistics follow them,
+/// `moving = moving · momentum + batch · (1 − momentum)`; in inference the moving statistics
+/// are used. Defaults: `momentum` 0.99, `epsilon` 1e-3, `gamma` ones, `beta` zeros, moving
+/// mean zeros, moving variance ones. The moving statistics are not trainable; they are saved
+/// with the weights (`{layer}/moving_mean`, `{layer}/moving_variance`).
+///
+/// `backward` follows the mode of the latest `forward`: after a training pass the gradient
+/// runs through the batch statistics; after an inference pass (a frozen layer being
+/// fine-tuned, as Keras runs a BatchNormalization whose `trainable` is false) the moving
+/// statistics are constants and `dx = γ · dy / √(moving_variance + ε)`.
+///
+/// ```
+/// use minibatch::layers::BatchNormalization;
+/// let bn = BatchNormalization::new().momentum(0.9);
+/// ```
 #[derive(Debug, Clone)]
 pub struct BatchNormalization {
     momentum: f32,

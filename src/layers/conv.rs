@@ -1,18 +1,4 @@
-//! `Conv2D` and `Conv1D`: convolutions over channels-last inputs, Keras's `(N, H, W, C)` and
-//! `(N, L, C)`, computed as one matrix product per batch: the input's patches
-//! ([`im2col`](crate::tensor)) times the kernel, through the same GEMM as `Dense`.
-//!
-//! The kernel is `[kh, kw, in, filters]` (`[k, in, filters]` for `Conv1D`), Keras's layout;
-//! the bias `[filters]`. Keras's defaults: strides 1, padding `"valid"`, dilation 1, no
-//! activation, a bias, `glorot_uniform` kernel (fans counting the window) and `zeros` bias.
-//! `Conv1D` is the 2-D layer over a height of 1.
-//!
-//! ```
-//! use minibatch::layers::{Conv1D, Conv2D};
-//! let conv = Conv2D::new(32, 3).activation("relu");
-//! let strided = Conv2D::new(64, (3, 5)).strides(2).padding("same");
-//! let temporal = Conv1D::new(16, 5).dilation_rate(2);
-//! ```
+//! `Conv2D` and `Conv1D`: convolutions over channels-last inputs (see [`Conv`]).
 
 use super::output_activation::OutputActivation;
 use super::window::spatial_input;
@@ -81,8 +67,24 @@ impl Conv1D {
     }
 }
 
-/// A convolution layer (see the [module docs](self)); made by [`Conv2D::new`] or
+/// A convolution layer; made by [`Conv2D::new`] or
 /// [`Conv1D::new`].
+///
+/// `Conv2D` and `Conv1D`: convolutions over channels-last inputs, Keras's `(N, H, W, C)` and
+/// `(N, L, C)`, computed as one matrix product per batch: the input's patches
+/// ([`im2col`](crate::tensor)) times the kernel, through the same GEMM as `Dense`.
+///
+/// The kernel is `[kh, kw, in, filters]` (`[k, in, filters]` for `Conv1D`), Keras's layout;
+/// the bias `[filters]`. Keras's defaults: strides 1, padding `"valid"`, dilation 1, no
+/// activation, a bias, `glorot_uniform` kernel (fans counting the window) and `zeros` bias.
+/// `Conv1D` is the 2-D layer over a height of 1.
+///
+/// ```
+/// use minibatch::layers::{Conv1D, Conv2D};
+/// let conv = Conv2D::new(32, 3).activation("relu");
+/// let strided = Conv2D::new(64, (3, 5)).strides(2).padding("same");
+/// let temporal = Conv1D::new(16, 5).dilation_rate(2);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Conv {
     rank: usize,

@@ -1,12 +1,4 @@
 //! `Dense`: a fully-connected layer, `y = activation(x · kernel + bias)`.
-//!
-//! Applied to the last axis of the input, as in Keras: a per-sample input `[…, in]` gives an
-//! output `[…, units]`. The kernel is `[in, units]` (Keras's layout), the bias `[units]`.
-//!
-//! ```
-//! use minibatch::layers::Dense;
-//! let layer = Dense::new(64).activation("relu").kernel_initializer("he_normal");
-//! ```
 
 use super::output_activation::OutputActivation;
 use super::{IntoActivation, Layer, Param};
@@ -17,7 +9,15 @@ use crate::initializers::IntoInitializer;
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
-/// A fully-connected layer. See the [module docs](self).
+/// A fully-connected layer, `y = activation(x · kernel + bias)`.
+///
+/// Applied to the last axis of the input, as in Keras: a per-sample input `[…, in]` gives an
+/// output `[…, units]`. The kernel is `[in, units]` (Keras's layout), the bias `[units]`.
+///
+/// ```
+/// use minibatch::layers::Dense;
+/// let layer = Dense::new(64).activation("relu").kernel_initializer("he_normal");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Dense {
     units: usize,

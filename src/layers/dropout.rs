@@ -1,20 +1,20 @@
-//! `Dropout`: during training, zeroes each input with probability `rate` and scales the rest by
-//! `1 / (1 − rate)` (inverted dropout), so inference is the identity.
-//!
-//! The mask comes from the layer's own seeded generator: with the model's seed fixed, the
-//! masks of a run repeat exactly.
-//!
-//! ```
-//! use minibatch::layers::Dropout;
-//! let layer = Dropout::new(0.2);
-//! ```
+//! `Dropout` (see the type).
 
 use super::{Layer, State};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
-/// Inverted dropout. See the [module docs](self).
+/// During training, zeroes each input with probability `rate` and scales the rest by
+/// `1 / (1 − rate)` (inverted dropout), so inference is the identity.
+///
+/// The mask comes from the layer's own seeded generator: with the model's seed fixed, the
+/// masks of a run repeat exactly.
+///
+/// ```
+/// use minibatch::layers::Dropout;
+/// let layer = Dropout::new(0.2);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Dropout {
     rate: f32,

@@ -1,16 +1,16 @@
 //! `Flatten`: reshapes each sample to one axis, `[…] → [product]`.
-//!
-//! ```
-//! use minibatch::layers::Flatten;
-//! let layer = Flatten::new();
-//! ```
 
 use super::Layer;
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
-/// Flattens each sample. See the [module docs](self).
+/// Reshapes each sample to one axis, `[…] → [product]`.
+///
+/// ```
+/// use minibatch::layers::Flatten;
+/// let layer = Flatten::new();
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Flatten {
     name: String,

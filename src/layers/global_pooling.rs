@@ -1,11 +1,4 @@
-//! `GlobalAveragePooling2D`, `GlobalMaxPooling2D` and their 1-D forms: one value per channel,
-//! the mean or the largest over all positions: `[h, w, c] → [c]` (`[steps, c] → [c]`).
-//!
-//! ```
-//! use minibatch::layers::{GlobalAveragePooling2D, GlobalMaxPooling1D};
-//! let gap = GlobalAveragePooling2D::new();
-//! let gmp = GlobalMaxPooling1D::new();
-//! ```
+//! `GlobalAveragePooling2D`, `GlobalMaxPooling2D` and their 1-D forms (see [`GlobalPooling`]).
 
 use super::window::spatial_input;
 use super::{Layer, PoolOp};
@@ -38,7 +31,16 @@ global_constructors! {
     GlobalMaxPooling1D => (PoolOp::Max, 1);
 }
 
-/// A global pooling layer (see the [module docs](self)).
+/// A global pooling layer.
+///
+/// `GlobalAveragePooling2D`, `GlobalMaxPooling2D` and their 1-D forms: one value per channel,
+/// the mean or the largest over all positions: `[h, w, c] → [c]` (`[steps, c] → [c]`).
+///
+/// ```
+/// use minibatch::layers::{GlobalAveragePooling2D, GlobalMaxPooling1D};
+/// let gap = GlobalAveragePooling2D::new();
+/// let gmp = GlobalMaxPooling1D::new();
+/// ```
 #[derive(Debug, Clone)]
 pub struct GlobalPooling {
     op: PoolOp,

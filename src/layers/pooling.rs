@@ -1,15 +1,4 @@
-//! `MaxPooling2D`, `AveragePooling2D` and their 1-D forms: the largest or the mean value of
-//! each window, channel by channel, channels-last.
-//!
-//! Keras's defaults: `strides` equal to `pool_size`, padding `"valid"`. With `"same"`, windows
-//! hanging over the edge consider only the values inside (the average divides by their count),
-//! as TensorFlow does.
-//!
-//! ```
-//! use minibatch::layers::{AveragePooling1D, MaxPooling2D};
-//! let pool = MaxPooling2D::new(2);
-//! let smooth = AveragePooling1D::new(3).strides(1).padding("same");
-//! ```
+//! `MaxPooling2D`, `AveragePooling2D` and their 1-D forms (see [`Pooling`]).
 
 use super::window::spatial_input;
 use super::{Layer, Padding, Size, Window};
@@ -51,7 +40,20 @@ pooling_constructors! {
     AveragePooling1D => (PoolOp::Average, 1, usize);
 }
 
-/// A pooling layer (see the [module docs](self)).
+/// A pooling layer.
+///
+/// `MaxPooling2D`, `AveragePooling2D` and their 1-D forms: the largest or the mean value of
+/// each window, channel by channel, channels-last.
+///
+/// Keras's defaults: `strides` equal to `pool_size`, padding `"valid"`. With `"same"`, windows
+/// hanging over the edge consider only the values inside (the average divides by their count),
+/// as TensorFlow does.
+///
+/// ```
+/// use minibatch::layers::{AveragePooling1D, MaxPooling2D};
+/// let pool = MaxPooling2D::new(2);
+/// let smooth = AveragePooling1D::new(3).strides(1).padding("same");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Pooling {
     op: PoolOp,

@@ -1,17 +1,17 @@
-//! `Reshape`: gives each sample a new shape with the same number of values, e.g. MNIST's
-//! `(28, 28)` images as `(28, 28, 1)` for a convolution.
-//!
-//! ```
-//! use minibatch::layers::Reshape;
-//! let layer = Reshape::new(&[28, 28, 1]);
-//! ```
+//! `Reshape`: gives each sample a new shape with the same number of values.
 
 use super::Layer;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
-/// Reshapes each sample. See the [module docs](self).
+/// Gives each sample a new shape with the same number of values, e.g. MNIST's
+/// `(28, 28)` images as `(28, 28, 1)` for a convolution.
+///
+/// ```
+/// use minibatch::layers::Reshape;
+/// let layer = Reshape::new(&[28, 28, 1]);
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Reshape {
     target_shape: Vec<usize>,

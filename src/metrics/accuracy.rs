@@ -1,13 +1,15 @@
-//! Accuracy, resolved from the shapes the way Keras resolves the string `"accuracy"`:
-//!
-//! - predictions with one value per sample: **binary** — `p > 0.5` against `y > 0.5`;
-//! - targets with one value per sample, predictions with `k > 1`: **sparse** — `argmax p == y`;
-//! - otherwise **categorical** — `argmax p == argmax y`.
+//! `Accuracy`: the fraction of samples predicted right (see the type).
 
 use super::{Direction, Mean, Metric};
 use crate::tensor::{kernels::argmax, Tensor};
 
-/// Fraction of samples predicted right. See the [module docs](self).
+/// Fraction of samples predicted right.
+///
+/// Accuracy, resolved from the shapes the way Keras resolves the string `"accuracy"`:
+///
+/// - predictions with one value per sample: **binary** — `p > 0.5` against `y > 0.5`;
+/// - targets with one value per sample, predictions with `k > 1`: **sparse** — `argmax p == y`;
+/// - otherwise **categorical** — `argmax p == argmax y`.
 #[derive(Debug, Clone)]
 pub struct Accuracy {
     name: String,

@@ -1,14 +1,4 @@
 //! `Sequential`: a plain stack of layers, each feeding the next.
-//!
-//! ```
-//! use minibatch::{layers::Dense, Sequential};
-//! let mut model = Sequential::new()
-//!     .input_shape(&[4])
-//!     .add(Dense::new(8).activation("relu"))
-//!     .add(Dense::new(3).activation("softmax"));
-//! model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
-//! assert_eq!(model.count_params(), 4 * 8 + 8 + 8 * 3 + 3);
-//! ```
 
 use crate::callbacks::{CallbackState, History, Logs};
 use crate::error::{Error, Result};
@@ -22,7 +12,17 @@ use crate::tensor::Tensor;
 use crate::training::Buffers;
 use std::collections::BTreeMap;
 
-/// A stack of layers. See the [module docs](self).
+/// A plain stack of layers, each feeding the next.
+///
+/// ```
+/// use minibatch::{layers::Dense, Sequential};
+/// let mut model = Sequential::new()
+///     .input_shape(&[4])
+///     .add(Dense::new(8).activation("relu"))
+///     .add(Dense::new(3).activation("softmax"));
+/// model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+/// assert_eq!(model.count_params(), 4 * 8 + 8 + 8 * 3 + 3);
+/// ```
 pub struct Sequential {
     pub(crate) layers: Vec<Box<dyn Layer>>,
     input_shape: Option<Vec<usize>>,

@@ -1,6 +1,6 @@
 //! Runtime SIMD dispatch for element-wise kernels.
 //!
-//! The crate is compiled for baseline x86-64 (SSE2) so its binaries run anywhere. [`simd!`]
+//! The crate is compiled for baseline x86-64 (SSE2) so its binaries run anywhere. `simd!`
 //! compiles a function's body three times — for AVX-512, for AVX2 + FMA, and for the baseline —
 //! and calls the best one the processor has, detected once. Only loops LLVM can vectorize
 //! without changing results benefit (element-wise arithmetic, `sqrt`, division); no
@@ -22,7 +22,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// The instruction sets [`simd!`] compiles for.
+/// The instruction sets `simd!` compiles for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     /// SSE2 only.

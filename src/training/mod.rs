@@ -1,6 +1,6 @@
 //! Training: `fit`, `evaluate`, `predict` and `train_on_batch` on a [`Sequential`] model.
 //!
-//! - [`buffers`](Buffers): the activation and gradient buffers, planned once per batch size;
+//! - `buffers`: the activation and gradient buffers, planned once per batch size;
 //! - `checks`: every user-input check, done once per call, before any work;
 //! - `step`: one forward/backward/update pass over the buffers — allocation-free;
 //! - `fit`: the epoch and batch loops with validation and callbacks;
