@@ -302,13 +302,9 @@ fn check_train_args(args: &TrainArgs) -> Result<()> {
         checks::fraction("--test-split", split, false)?;
     }
     checks::finite("--min-delta", args.min_delta)?;
-    if args.reduce_lr_factor.is_nan() || !(0.0..1.0).contains(&args.reduce_lr_factor) {
-        return Err(minibatch::Error::invalid("--reduce-lr-factor", args.reduce_lr_factor, "a factor in [0, 1)"));
-    }
+    checks::fraction("--reduce-lr-factor", args.reduce_lr_factor, true)?;
     checks::at_least_one("--batch-size", args.batch_size)?;
-    if let Some(&units) = args.hidden.iter().find(|&&u| u == 0) {
-        return Err(minibatch::Error::invalid("--hidden", units, "layer sizes of at least 1 unit"));
-    }
+    checks::all_at_least_one("--hidden", &args.hidden)?;
     checks::threads(args.threads)?;
     checks::chart_file("--plot", args.plot.as_deref())?;
     if args.verbose > 2 {
@@ -475,9 +471,7 @@ fn train(args: &TrainArgs) -> Result<()> {
 fn bench(args: &BenchArgs) -> Result<()> {
     checks::non_negative("--seconds", args.seconds)?;
     checks::at_least_one("--samples", args.samples)?;
-    for &b in &args.batch_sizes {
-        checks::at_least_one("--batch-sizes", b)?;
-    }
+    checks::all_at_least_one("--batch-sizes", &args.batch_sizes)?;
     checks::threads(args.threads)?;
     if let Some(n) = args.threads {
         minibatch::tensor::kernels::set_num_threads(n);
@@ -586,14 +580,20 @@ fn shaped_for(model: &Sequential, x: Tensor) -> Result<Tensor> {
     }
 }
 
-fn evaluate(args: &EvaluateArgs) -> Result<()> {
-    let input = &args.input;
+/// What evaluate and predict check before any work: the batch size, and that `output` (under
+/// `flag`) overwrites neither the model nor the data.
+fn check_model_and_data(input: &ModelAndData, flag: &'static str, output: Option<&std::path::PathBuf>) -> Result<()> {
     checks::at_least_one("--batch-size", input.batch_size)?;
     Files::default()
         .input("--model", Some(&input.model))
         .input("--data", Some(Path::new(&input.data)))
-        .output("--json", args.json.clone())
-        .check()?;
+        .output(flag, output.cloned())
+        .check()
+}
+
+fn evaluate(args: &EvaluateArgs) -> Result<()> {
+    let input = &args.input;
+    check_model_and_data(input, "--json", args.json.as_ref())?;
     let mut model = Sequential::load(&input.model)?;
     let (x, y, which) = held_out(&input.data, &input.label_column, input.seed)?;
     let x = shaped_for(&model, x)?;
@@ -611,12 +611,7 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
 
 fn predict(args: &PredictArgs) -> Result<()> {
     let input = &args.input;
-    checks::at_least_one("--batch-size", input.batch_size)?;
-    Files::default()
-        .input("--model", Some(&input.model))
-        .input("--data", Some(Path::new(&input.data)))
-        .output("--output", args.output.clone())
-        .check()?;
+    check_model_and_data(input, "--output", args.output.as_ref())?;
     let mut model = Sequential::load(&input.model)?;
     let x = if input.data.to_ascii_lowercase().ends_with(".csv") {
         io::load_csv_features(&input.data, &input.label_column)?
@@ -744,12 +739,8 @@ fn lab(args: &LabArgs) -> Result<()> {
     checks::positive("--learning-rate", learning_rate)?;
     checks::fraction("--test-split", args.test_split, false)?;
     checks::chart_file("--plot", args.plot.as_deref())?;
-    for &b in &batch_sizes {
-        checks::at_least_one("--batch-sizes", b)?;
-    }
-    if let Some(&units) = hidden.iter().find(|&&u| u == 0) {
-        return Err(minibatch::Error::invalid("--hidden", units, "layer sizes of at least 1 unit"));
-    }
+    checks::all_at_least_one("--batch-sizes", &batch_sizes)?;
+    checks::all_at_least_one("--hidden", &hidden)?;
     Files::default()
         .input("--data", Some(Path::new(&source)))
         .input("--test-data", args.test_data.as_deref().map(Path::new))

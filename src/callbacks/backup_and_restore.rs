@@ -4,7 +4,6 @@ use super::{Callback, CallbackState, Control, FitParams, History, Logs};
 use crate::error::{Error, Result};
 use crate::layers::State;
 use crate::models::Sequential;
-use crate::saving::TensorFile;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -72,8 +71,8 @@ impl BackupAndRestore {
     }
 
     fn restore(&mut self, model: &mut Sequential, path: &Path) -> Result<()> {
-        let file = crate::saving::read(path)?;
-        let doc = file.doc.as_ref().ok_or_else(|| Error::format(path, "not a minibatch backup (no document)"))?;
+        let mut file = crate::saving::read(path)?;
+        let doc = file.doc.take().ok_or_else(|| Error::format(path, "not a minibatch backup (no document)"))?;
         let training = doc.get("training").filter(|_| doc.get("kind") == Some(&json!("backup")));
         let training = training.ok_or_else(|| Error::format(path, "not a minibatch backup (no training state)"))?;
         if doc.get("model") != Some(&model.to_config()?) {
@@ -82,11 +81,9 @@ impl BackupAndRestore {
                 "the backup was made by a different model (architecture or seed differ): remove it or train the model it was made for",
             ));
         }
-        let compiled = |doc: &serde_json::Value| {
-            (doc.pointer("/compile/optimizer/class_name").cloned(), doc.pointer("/compile/loss").cloned())
-        };
-        let (_, now) = model.snapshot(serde_json::Value::Null, false)?;
-        if compiled(doc) != compiled(&now) {
+        let (optimizer, loss) = (doc.pointer("/compile/optimizer/class_name"), doc.pointer("/compile/loss"));
+        let compiled = model.compile_config()?;
+        if (optimizer, loss) != (compiled.pointer("/optimizer/class_name"), compiled.pointer("/loss")) {
             return Err(Error::format(
                 path,
                 "the backup was made with a different optimizer or loss: remove it or compile the model as it was",
@@ -97,25 +94,25 @@ impl BackupAndRestore {
             .and_then(History::from_json)
             .ok_or_else(|| Error::format(path, "corrupt backup: its History cannot be read"))?;
         // The callbacks' states: their values in the document, their tensors beside the
-        // weights under `callbacks/KEY/J`.
-        let mut model_file = TensorFile { tensors: file.tensors.clone(), doc: file.doc.clone() };
-        model_file.tensors.retain(|name, _| !name.starts_with(CALLBACKS));
+        // weights under `callbacks/KEY/J`, taken out of the file before the model reads it.
         let mut states = std::collections::BTreeMap::new();
         let saved = training.get("callbacks").and_then(|c| c.as_object()).into_iter().flatten();
         for (key, entry) in saved {
             let corrupt = || Error::format(path, format!("corrupt backup: the state of callback {key} cannot be read"));
             let class = entry.get("class").and_then(|c| c.as_str()).ok_or_else(corrupt)?;
-            let count = entry.get("tensors").and_then(|c| c.as_u64()).ok_or_else(corrupt)? as usize;
+            let count = entry.get("tensors").and_then(|c| c.as_u64()).ok_or_else(corrupt)?;
             let tensors = (0..count)
-                .map(|j| match file.tensors.get(&format!("{CALLBACKS}{key}/{j}")) {
-                    Some(State::F32(t)) => Ok(t.clone()),
+                .map(|j| match file.tensors.remove(&format!("{CALLBACKS}{key}/{j}")) {
+                    Some(State::F32(t)) => Ok(t),
                     _ => Err(corrupt()),
                 })
                 .collect::<Result<Vec<_>>>()?;
             let values = entry.get("values").cloned().unwrap_or_default();
             states.insert(key.clone(), CallbackState { class: class.into(), values, tensors });
         }
-        model.restore(path, &model_file)?;
+        file.tensors.retain(|name, _| !name.starts_with(CALLBACKS));
+        file.doc = Some(doc);
+        model.restore(path, &file)?;
         self.resumed_at = Some(history.next_epoch());
         model.resume_after(history);
         model.restored_callback_states = Some(states);
@@ -124,6 +121,10 @@ impl BackupAndRestore {
 }
 
 impl Callback for BackupAndRestore {
+    fn saves_states(&self) -> bool {
+        true
+    }
+
     fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
         crate::saving::remove_stale_temp_files(&self.dir);
         self.resumed_at = None;

@@ -103,9 +103,16 @@ pub trait Callback {
 
     /// The state a [`BackupAndRestore`] backup keeps for this callback, so that a resumed run
     /// continues exactly as an uninterrupted one: `None` (the default) for a callback with no
-    /// state across epochs. `fit` takes it after each `on_epoch_end`.
+    /// state across epochs. `fit` takes it after each `on_epoch_end` when some callback
+    /// [saves states](Callback::saves_states).
     fn state(&self) -> Option<CallbackState> {
         None
+    }
+
+    /// Whether this callback saves the other callbacks' [states](Callback::state) (true for
+    /// [`BackupAndRestore`]); only then does `fit` collect them.
+    fn saves_states(&self) -> bool {
+        false
     }
 
     /// Restores a state [`Callback::state`] gave, after `on_train_begin` of a resumed run.

@@ -48,6 +48,11 @@ pub fn at_least_one(flag: &'static str, value: usize) -> Result<()> {
     Err(Error::invalid(flag, value, "at least 1"))
 }
 
+/// Counts that must each be at least 1 (`--batch-sizes`, `--hidden`).
+pub fn all_at_least_one(flag: &'static str, values: &[usize]) -> Result<()> {
+    values.iter().try_for_each(|&v| at_least_one(flag, v))
+}
+
 /// `--threads`: 1 to [`minibatch::tensor::kernels::MAX_THREADS`].
 pub fn threads(value: Option<usize>) -> Result<()> {
     let max = minibatch::tensor::kernels::MAX_THREADS;

@@ -2,8 +2,8 @@
 //!
 //! Every loader reads its file once, front to back, and checks what it reads against what the
 //! file declares (magic numbers, header sizes, the file's length, CRCs). A truncated, corrupt
-//! or inconsistent file gives an [`Error::Format`] naming the file and
-//! the problem; a missing or unreadable one an [`Error::Io`].
+//! or inconsistent file gives an [`Error::Format`] naming the file and the problem; a missing
+//! or unreadable one an [`Error::Io`].
 //!
 //! ```no_run
 //! let mnist = minibatch::io::load_mnist("../shared/data/mnist").unwrap();

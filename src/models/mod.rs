@@ -5,4 +5,5 @@
 mod sequential;
 mod summary;
 
+pub(crate) use sequential::Compiled;
 pub use sequential::Sequential;

@@ -35,7 +35,7 @@ pub struct Sequential {
     pub(crate) history: History,
     /// A History restored from a backup during `on_train_begin`: `fit` continues after it.
     pub(crate) resume: Option<History>,
-    /// The callbacks' states after the latest epoch, by `{index}-{class}` (see
+    /// The callbacks' states after the latest epoch, by place in the callback list (see
     /// [`crate::callbacks::Callback::state`]): what a backup saves.
     pub(crate) callback_states: BTreeMap<String, CallbackState>,
     /// Callbacks' states restored from a backup, for `fit` to hand back after `on_train_begin`.

@@ -142,20 +142,30 @@ impl Sequential {
         }))
     }
 
+    /// The compile configuration a model file records: `{"optimizer", "loss", "metrics"}`
+    /// (`null` for a model not compiled).
+    ///
+    /// # Errors
+    /// [`Error::State`] for an optimizer that gives no config.
+    pub(crate) fn compile_config(&self) -> Result<Value> {
+        let Some(c) = &self.compiled else { return Ok(Value::Null) };
+        let optimizer = c.optimizer.config().ok_or_else(|| {
+            Error::State(format!(
+                "optimizer {} cannot be saved: it gives no config (save_weights saves the weights alone)",
+                c.optimizer.name()
+            ))
+        })?;
+        let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
+        Ok(json!({ "optimizer": optimizer, "loss": c.loss, "metrics": metrics }))
+    }
+
     /// Everything [`Sequential::save`] writes: the tensors and the document (the optimizer's
     /// state when `with_state`), with `training` (a resumable run's position) under its own key.
     pub(crate) fn snapshot(&self, training: Value, with_state: bool) -> Result<(BTreeMap<String, State>, Value)> {
         let mut tensors = self.weight_tensors()?;
         let mut doc = json!({ "format_version": FORMAT_VERSION, "kind": "model", "model": self.to_config()? });
         if let Some(c) = &self.compiled {
-            let optimizer = c.optimizer.config().ok_or_else(|| {
-                Error::State(format!(
-                    "optimizer {} cannot be saved: it gives no config (save_weights saves the weights alone)",
-                    c.optimizer.name()
-                ))
-            })?;
-            let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
-            doc["compile"] = json!({ "optimizer": optimizer, "loss": c.loss, "metrics": metrics });
+            doc["compile"] = self.compile_config()?;
             let names = self.param_names();
             if with_state {
                 doc["optimizer_iterations"] = json!(c.optimizer.iterations());

@@ -549,29 +549,21 @@ mod tests {
                 let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
                 let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
                 let c0: Vec<f32> = (0..m * n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
-                let results: Vec<Vec<u32>> = fma
-                    .iter()
-                    .map(|&(_, kern)| {
-                        let mut c = c0.clone();
-                        // SAFETY: the strides address m×k, k×n and m×n values of these vectors.
-                        unsafe {
-                            sgemm_with(kern, m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr())
-                        };
-                        c.iter().map(|v| v.to_bits()).collect()
-                    })
-                    .collect();
+                let product = |kern: Kernel| {
+                    let mut c = c0.clone();
+                    // SAFETY: the strides address m×k, k×n and m×n values of these vectors.
+                    unsafe {
+                        sgemm_with(kern, m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr())
+                    };
+                    c.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+                };
+                let results: Vec<Vec<u32>> = fma.iter().map(|&(_, kern)| product(kern)).collect();
                 for ((name, _), bits) in fma.iter().zip(&results).skip(1) {
                     assert!(bits == &results[0], "{name} differs from {} at m{m} k{k} n{n} ta{ta} tb{tb}", fma[0].0);
                 }
                 if k >= 300 {
                     // The comparison can tell kernels apart: unfused arithmetic gives other bits.
-                    let mut c = c0.clone();
-                    let portable = kernels()[0].1;
-                    // SAFETY: as above.
-                    unsafe {
-                        sgemm_with(portable, m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr())
-                    };
-                    assert!(c.iter().map(|v| v.to_bits()).collect::<Vec<_>>() != results[0]);
+                    assert!(product(kernels()[0].1) != results[0]);
                 }
             }
         }

@@ -93,10 +93,13 @@ impl Sequential {
             epoch = restored.next_epoch();
             self.history = counts(restored);
         }
+        // Callbacks' states, for a BackupAndRestore: given back after a restore (each checks
+        // it is its own kind), and collected after every epoch.
+        let collect_states = callbacks.iter().any(|cb| cb.saves_states());
         self.callback_states.clear();
         if let Some(states) = self.restored_callback_states.take() {
             for (i, cb) in callbacks.iter_mut().enumerate() {
-                if let Some(state) = cb.state().and_then(|s| states.get(&state_key(i, &s.class))) {
+                if let Some(state) = states.get(&state_key(i)) {
                     cb.set_state(state)?;
                 }
             }
@@ -140,9 +143,9 @@ impl Sequential {
             // 3c. Epoch end: callbacks may add to the logs; the History records them.
             for (i, cb) in callbacks.iter_mut().enumerate() {
                 stop |= cb.on_epoch_end(self, epoch, &mut logs)? == Control::Stop;
-                // Kept for a BackupAndRestore listed after it (callbacks with no state: nothing).
-                if let Some(state) = cb.state() {
-                    self.callback_states.insert(state_key(i, &state.class), state);
+                // Kept for a BackupAndRestore listed after it.
+                if let Some(state) = collect_states.then(|| cb.state()).flatten() {
+                    self.callback_states.insert(state_key(i), state);
                 }
             }
             self.history.record(epoch, &logs);
@@ -193,9 +196,10 @@ impl Sequential {
     }
 }
 
-/// The name a callback's state goes by in a backup: its place in the list and its class.
-fn state_key(index: usize, class: &str) -> String {
-    format!("{index}-{class}")
+/// The name a callback's state goes by in a backup: its place in the list (the state names
+/// its class, which the callback checks).
+fn state_key(index: usize) -> String {
+    index.to_string()
 }
 
 /// Runs a hook on the user's callbacks, then on the progress bar; true if any asked to stop.

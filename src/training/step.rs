@@ -1,6 +1,9 @@
 //! One pass over the planned buffers: forward, loss, backward, update. Allocation-free.
 
+use crate::layers::Layer;
+use crate::models::Compiled;
 use crate::models::Sequential;
+use crate::tensor::Tensor;
 
 impl Sequential {
     /// Runs every layer forward over `acts`.
@@ -21,14 +24,7 @@ impl Sequential {
         let bufs = &mut self.bufs;
         let last = self.layers.len();
         // 2. loss and ∂loss/∂output
-        let grad = Some(bufs.grads[last].data_mut());
-        let loss = if c.fused {
-            // The value from the logits behind the fused activation, as Keras on TensorFlow.
-            let logits = self.layers[last - 1].fused_logits().unwrap_or(bufs.acts[last - 1].data());
-            c.loss.compute_fused(&bufs.acts[last], logits, &bufs.target, grad)
-        } else {
-            c.loss.compute(&bufs.acts[last], &bufs.target, grad, false)
-        };
+        let loss = output_loss(c, &self.layers, &bufs.acts, &bufs.target, Some(bufs.grads[last].data_mut()));
         for m in &mut c.metrics {
             m.update(&bufs.acts[last], &bufs.target);
         }
@@ -59,11 +55,25 @@ impl Sequential {
         for m in &mut c.metrics {
             m.update(out, &self.bufs.target);
         }
-        if c.fused {
-            let logits = self.layers[self.layers.len() - 1].fused_logits();
-            let logits = logits.unwrap_or(self.bufs.acts[self.layers.len() - 1].data());
-            return c.loss.compute_fused(out, logits, &self.bufs.target, None);
-        }
-        c.loss.compute(out, &self.bufs.target, None, false)
+        output_loss(c, &self.layers, &self.bufs.acts, &self.bufs.target, None)
     }
+}
+
+/// The sum of per-sample losses of the model's output (the last of `acts`), and its gradient
+/// into `grad` when given. With a fused loss the value comes from the logits behind the output
+/// activation, as Keras on TensorFlow takes it: kept by the last layer, or its input (an
+/// `Activation` layer).
+fn output_loss(
+    c: &Compiled,
+    layers: &[Box<dyn Layer>],
+    acts: &[Tensor],
+    target: &Tensor,
+    grad: Option<&mut [f32]>,
+) -> f64 {
+    let last = layers.len();
+    if !c.fused {
+        return c.loss.compute(&acts[last], target, grad, false);
+    }
+    let logits = layers[last - 1].fused_logits().unwrap_or(acts[last - 1].data());
+    c.loss.compute_fused(&acts[last], logits, target, grad)
 }
