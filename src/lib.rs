@@ -26,7 +26,8 @@
 //!
 //! # Where things are
 //! - [`tensor`]: the f32 tensor and the few kernels everything computes through;
-//! - [`layers`], [`activations`], [`losses`], [`optimizers`], [`metrics`], [`initializers`]:
+//! - [`layers`], [`activations`], [`losses`], [`optimizers`], [`metrics`], [`initializers`],
+//!   [`regularizers`], [`constraints`]:
 //!   Keras's building blocks, one per file, forward beside backward;
 //! - [`models`]: [`Sequential`] and its `summary()`;
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
@@ -55,6 +56,7 @@
 pub mod activations;
 pub mod bench;
 pub mod callbacks;
+pub mod constraints;
 pub mod datasets;
 mod error;
 pub mod initializers;
@@ -66,6 +68,7 @@ pub mod metrics;
 pub mod models;
 pub mod optimizers;
 pub mod plot;
+pub mod regularizers;
 pub mod report;
 pub mod rng;
 pub mod saving;
@@ -73,6 +76,6 @@ pub mod tensor;
 pub mod training;
 
 pub use error::{Error, Result};
-pub use models::Sequential;
+pub use models::{CompileOptions, Sequential};
 pub use tensor::Tensor;
-pub use training::FitOptions;
+pub use training::{EvaluateOptions, FitOptions};

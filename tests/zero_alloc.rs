@@ -8,7 +8,7 @@
 
 use minibatch::callbacks::{Callback, Control, Logs};
 use minibatch::layers::{Dense, Dropout};
-use minibatch::losses::Loss;
+use minibatch::losses::BuiltinLoss;
 use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
 use minibatch::optimizers::{Adam, AdamW, Optimizer, RMSprop, SGD};
 use minibatch::{FitOptions, Result, Sequential, Tensor};
@@ -122,17 +122,17 @@ fn optimizers() -> Vec<(&'static str, Box<dyn Optimizer>)> {
 fn every_optimizer_and_loss_steps_allocate_nothing() {
     // Each loss on the output it is used with: fused with its activation, from logits, and on
     // probabilities of an activation it does not fuse with.
-    let cases: [(&str, Loss, &str); 10] = [
-        ("softmax", Loss::SparseCategoricalCrossentropy { from_logits: false }, "sparse"),
-        ("linear", Loss::SparseCategoricalCrossentropy { from_logits: true }, "sparse"),
-        ("sigmoid", Loss::SparseCategoricalCrossentropy { from_logits: false }, "sparse"),
-        ("softmax", Loss::CategoricalCrossentropy { from_logits: false }, "onehot"),
-        ("linear", Loss::CategoricalCrossentropy { from_logits: true }, "onehot"),
-        ("sigmoid", Loss::BinaryCrossentropy { from_logits: false }, "onehot"),
-        ("linear", Loss::BinaryCrossentropy { from_logits: true }, "onehot"),
-        ("softmax", Loss::BinaryCrossentropy { from_logits: false }, "onehot"),
-        ("linear", Loss::MeanSquaredError, "onehot"),
-        ("tanh", Loss::MeanAbsoluteError, "onehot"),
+    let cases: [(&str, BuiltinLoss, &str); 10] = [
+        ("softmax", BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false }, "sparse"),
+        ("linear", BuiltinLoss::SparseCategoricalCrossentropy { from_logits: true }, "sparse"),
+        ("sigmoid", BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false }, "sparse"),
+        ("softmax", BuiltinLoss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 }, "onehot"),
+        ("linear", BuiltinLoss::CategoricalCrossentropy { from_logits: true, label_smoothing: 0.0 }, "onehot"),
+        ("sigmoid", BuiltinLoss::BinaryCrossentropy { from_logits: false, label_smoothing: 0.0 }, "onehot"),
+        ("linear", BuiltinLoss::BinaryCrossentropy { from_logits: true, label_smoothing: 0.0 }, "onehot"),
+        ("softmax", BuiltinLoss::BinaryCrossentropy { from_logits: false, label_smoothing: 0.0 }, "onehot"),
+        ("linear", BuiltinLoss::MeanSquaredError, "onehot"),
+        ("tanh", BuiltinLoss::MeanAbsoluteError, "onehot"),
     ];
     let batch = 8;
     let x =

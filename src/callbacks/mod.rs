@@ -23,6 +23,7 @@ mod model_checkpoint;
 mod monitor;
 mod progbar;
 mod reduce_lr_on_plateau;
+mod swap_ema_weights;
 mod terminate_on_nan;
 
 pub use backup_and_restore::{BackupAndRestore, BACKUP_FILE};
@@ -35,6 +36,7 @@ pub use logs::Logs;
 pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
 pub use progbar::{format_value, ProgbarLogger};
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
+pub use swap_ema_weights::SwapEMAWeights;
 pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::error::Result;
@@ -84,6 +86,14 @@ pub trait Callback {
     /// After each training batch; `logs` hold the epoch's running means so far.
     fn on_train_batch_end(&mut self, model: &mut Sequential, batch: usize, logs: &Logs) -> Result<Control> {
         Ok(Control::Continue)
+    }
+    /// Before the validation at the end of an epoch (Keras's `on_test_begin` within `fit`).
+    fn on_test_begin(&mut self, model: &mut Sequential) -> Result<()> {
+        Ok(())
+    }
+    /// After that validation (Keras's `on_test_end` within `fit`).
+    fn on_test_end(&mut self, model: &mut Sequential) -> Result<()> {
+        Ok(())
     }
     /// After each epoch and its validation. A callback may add entries to `logs` (the History
     /// records them), as Keras's learning-rate callbacks add `learning_rate`.

@@ -150,7 +150,7 @@ impl Recorder<'_> {
     /// Mean loss and wrong answers on `x`, `y`, from one inference pass.
     fn measure(model: &mut Sequential, x: &Tensor, y: &Tensor) -> Result<(f64, usize)> {
         let pred = model.predict(x, 256)?;
-        let loss = model.loss().map_or(f64::NAN, |l| l.compute(&pred, y, None, false) / x.batch() as f64);
+        let loss = model.loss().map_or(Ok(f64::NAN), |l| crate::losses::mean_loss(l, &pred, y, None, None))?;
         Ok((loss, x.batch() - count_correct(&pred, y)))
     }
 }

@@ -1,8 +1,9 @@
 //! `Conv2D` and `Conv1D`: convolutions over channels-last inputs (see [`Conv`]).
 
 use super::output_activation::OutputActivation;
+use super::regularization::regularization_builders;
 use super::window::spatial_input;
-use super::{IntoActivation, IntoInitializer, Layer, Padding, Param, Window};
+use super::{IntoActivation, IntoInitializer, Layer, Padding, Param, Regularization, Window};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
@@ -100,6 +101,7 @@ pub struct Conv {
     name: String,
     /// `[kernel, bias]`, or `[kernel]` without bias.
     params: Vec<Param>,
+    reg: Regularization,
     window: Window,
     /// The batch's patches `[batch · oh · ow, kh · kw · in]`; in `backward`, their gradient.
     cols: Vec<f32>,
@@ -119,6 +121,8 @@ pub struct ConvConfig {
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
+    #[serde(flatten)]
+    reg: Regularization,
 }
 
 impl Conv {
@@ -136,6 +140,7 @@ impl Conv {
             bias_initializer: Ok(Initializer::Zeros),
             name: String::new(),
             params: Vec::new(),
+            reg: Regularization::default(),
             window: Window::default(),
             cols: Vec::new(),
             output: OutputActivation::default(),
@@ -154,6 +159,7 @@ impl Conv {
                 .use_bias(c.use_bias)
                 .kernel_initializer(c.kernel_initializer)
                 .bias_initializer(c.bias_initializer)
+                .regularization(c.reg)
         }
     }
 
@@ -258,6 +264,7 @@ impl Layer for Conv {
             binit.fill(bias.value.data_mut(), receptive * c, receptive * self.filters, rng);
             self.params.push(bias);
         }
+        self.reg.attach(&mut self.params)?;
         Ok(if self.rank == 2 { vec![g.oh, g.ow, self.filters] } else { vec![g.ow, self.filters] })
     }
 
@@ -333,6 +340,10 @@ impl Layer for Conv {
         self.output.logits()
     }
 
+    fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
+        self.reg.activity_regularizer
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.cols.len() * 4 + self.output.bytes()
     }
@@ -349,7 +360,18 @@ impl Layer for Conv {
             use_bias: self.use_bias,
             kernel_initializer: self.kernel_initializer.clone().ok()?,
             bias_initializer: self.bias_initializer.clone().ok()?,
+            reg: self.reg,
         };
         serde_json::to_value(c).ok()
+    }
+}
+
+regularization_builders!(Conv);
+
+impl Conv {
+    /// Sets every regularizer and constraint at once.
+    pub fn regularization(mut self, reg: Regularization) -> Self {
+        self.reg = reg;
+        self
     }
 }

@@ -1,7 +1,8 @@
 //! `Dense`: a fully-connected layer, `y = activation(x · kernel + bias)`.
 
 use super::output_activation::OutputActivation;
-use super::{IntoActivation, Layer, Param};
+use super::regularization::regularization_builders;
+use super::{IntoActivation, Layer, Param, Regularization};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
@@ -28,6 +29,7 @@ pub struct Dense {
     name: String,
     /// `[kernel, bias]`, or `[kernel]` without bias.
     params: Vec<Param>,
+    reg: Regularization,
     output: OutputActivation,
 }
 
@@ -43,6 +45,7 @@ impl Dense {
             bias_initializer: Ok(Initializer::Zeros),
             name: String::new(),
             params: Vec::new(),
+            reg: Regularization::default(),
             output: OutputActivation::default(),
         }
     }
@@ -91,6 +94,8 @@ pub struct DenseConfig {
     use_bias: bool,
     kernel_initializer: Initializer,
     bias_initializer: Initializer,
+    #[serde(flatten)]
+    reg: Regularization,
 }
 
 impl Dense {
@@ -102,6 +107,7 @@ impl Dense {
             .use_bias(c.use_bias)
             .kernel_initializer(c.kernel_initializer)
             .bias_initializer(c.bias_initializer)
+            .regularization(c.reg)
     }
 }
 
@@ -135,6 +141,7 @@ impl Layer for Dense {
             binit.fill(bias.value.data_mut(), fan_in, self.units, rng);
             self.params.push(bias);
         }
+        self.reg.attach(&mut self.params)?;
         let mut out = input_shape.to_vec();
         *out.last_mut().expect("non-empty") = self.units;
         Ok(out)
@@ -193,6 +200,10 @@ impl Layer for Dense {
         self.output.logits()
     }
 
+    fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
+        self.reg.activity_regularizer
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.output.bytes()
     }
@@ -205,7 +216,18 @@ impl Layer for Dense {
             use_bias: self.use_bias,
             kernel_initializer: self.kernel_initializer.clone().ok()?,
             bias_initializer: self.bias_initializer.clone().ok()?,
+            reg: self.reg,
         };
         serde_json::to_value(c).ok()
+    }
+}
+
+regularization_builders!(Dense);
+
+impl Dense {
+    /// Sets every regularizer and constraint at once.
+    pub fn regularization(mut self, reg: Regularization) -> Self {
+        self.reg = reg;
+        self
     }
 }

@@ -20,6 +20,7 @@ mod flatten;
 mod global_pooling;
 mod output_activation;
 mod pooling;
+mod regularization;
 mod reshape;
 mod window;
 
@@ -35,6 +36,7 @@ pub use global_pooling::{
     GlobalPoolingConfig,
 };
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
+pub use regularization::Regularization;
 pub use reshape::{Reshape, ReshapeConfig};
 pub use window::{Padding, Window};
 
@@ -52,12 +54,16 @@ pub struct Param {
     pub value: Tensor,
     /// ∂loss/∂value from the latest backward pass.
     pub grad: Tensor,
+    /// A penalty on the values, added to the loss (Keras's `kernel_regularizer`, say).
+    pub regularizer: Option<crate::regularizers::Regularizer>,
+    /// Applied to the values after every update (Keras's `kernel_constraint`, say).
+    pub constraint: Option<crate::constraints::Constraint>,
 }
 
 impl Param {
     /// A parameter of zeros with the given shape.
     pub fn zeros(name: &'static str, shape: &[usize]) -> Self {
-        Param { name, value: Tensor::zeros(shape), grad: Tensor::zeros(shape) }
+        Param { name, value: Tensor::zeros(shape), grad: Tensor::zeros(shape), regularizer: None, constraint: None }
     }
 
     /// [`Param::zeros`] for layer `layer`, after claiming its room from the weight budget in
@@ -131,6 +137,11 @@ pub trait Layer: Send {
     /// logits it keeps on a softmax's output. `None` (the default) when they are the layer's
     /// input (an `Activation` layer).
     fn fused_logits(&self) -> Option<&[f32]> {
+        None
+    }
+
+    /// The penalty on the layer's output (Keras's `activity_regularizer`), if any.
+    fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
         None
     }
 

@@ -1,59 +1,69 @@
-//! Categorical cross-entropy over the last axis.
+//! Categorical cross-entropy over the last axis, with Keras's label smoothing: the target
+//! becomes `y' = y (1 − s) + s / k` before anything else.
 //!
-//! On probabilities (Keras): `q = clip(p / Σp, ε, 1 − ε)`, `L = −Σ_i y_i log q_i`. With
-//! `a_i = y_i / q_i` inside the clip range (else 0) and `S = Σp`:
+//! On probabilities (Keras): `q = clip(p / Σp, ε, 1 − ε)`, `L = −Σ_i y'_i log q_i`. With
+//! `a_i = y'_i / q_i` inside the clip range (else 0) and `S = Σp`:
 //! `∂L/∂p_j = (−a_j + Σ_i a_i p_i / S) / S`.
-//! On logits `z`: `L = Σy · logsumexp(z) − Σ y_i z_i`, `∂L/∂z = softmax(z) Σy − y`.
-//! Fused with a softmax output `p`: the value as on probabilities, `∂L/∂z = p Σy − y`.
+//! On logits `z`: `L = Σy' · logsumexp(z) − Σ y'_i z_i`, `∂L/∂z = softmax(z) Σy' − y'`.
+//! Fused with a softmax output `p = softmax(z)`: the value on the logits, `∂L/∂z = p Σy' − y'`.
 
 use super::EPSILON;
 use crate::activations::log_sum_exp;
 
-pub fn compute(
-    p: &[f32],
-    t: &[f32],
-    k: usize,
-    n: usize,
-    from_logits: bool,
-    fused: bool,
-    mut grad: Option<&mut [f32]>,
-) -> f64 {
-    let inv_n = 1.0 / n as f32;
-    let mut sum = 0.0f64;
-    for (r, (pr, tr)) in p.chunks_exact(k).zip(t.chunks_exact(k)).enumerate() {
-        let t_sum: f32 = tr.iter().sum();
-        let g = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);
-        if from_logits {
-            let lse = log_sum_exp(pr);
-            sum += tr.iter().zip(pr).map(|(&y, &z)| (y * (lse - z)) as f64).sum::<f64>();
-            if let Some(g) = g {
-                for ((g, &z), &y) in g.iter_mut().zip(pr).zip(tr) {
-                    *g = inv_n * ((z - lse).exp() * t_sum - y);
-                }
-            }
-            continue;
+/// The smoothed target (`s` = 0: the target itself).
+fn smooth(y: f32, s: f32, k: usize) -> f32 {
+    if s == 0.0 {
+        y
+    } else {
+        y * (1.0 - s) + s / k as f32
+    }
+}
+
+pub fn row(p: &[f32], t: &[f32], from_logits: bool, s: f32, grad: Option<&mut [f32]>) -> f32 {
+    let k = p.len();
+    if from_logits {
+        return logits_row(p, t, s, grad);
+    }
+    let total: f32 = p.iter().sum();
+    let value =
+        -p.iter().zip(t).map(|(&p, &y)| smooth(y, s, k) * (p / total).clamp(EPSILON, 1.0 - EPSILON).ln()).sum::<f32>();
+    let Some(g) = grad else { return value };
+    let a = |p: f32, y: f32| {
+        let q = p / total;
+        if q > EPSILON && q < 1.0 - EPSILON {
+            smooth(y, s, k) / q
+        } else {
+            0.0
         }
-        let s: f32 = pr.iter().sum();
-        sum += pr.iter().zip(tr).map(|(&p, &y)| -(y * (p / s).clamp(EPSILON, 1.0 - EPSILON).ln()) as f64).sum::<f64>();
-        let Some(g) = g else { continue };
-        if fused {
-            for ((g, &p), &y) in g.iter_mut().zip(pr).zip(tr) {
-                *g = inv_n * (p * t_sum - y);
-            }
-            continue;
-        }
-        let a = |p: f32, y: f32| {
-            let q = p / s;
-            if q > EPSILON && q < 1.0 - EPSILON {
-                y / q
-            } else {
-                0.0
-            }
-        };
-        let dot: f32 = pr.iter().zip(tr).map(|(&p, &y)| a(p, y) * p).sum::<f32>() / s;
-        for ((g, &p), &y) in g.iter_mut().zip(pr).zip(tr) {
-            *g = inv_n * (dot - a(p, y)) / s;
+    };
+    let dot: f32 = p.iter().zip(t).map(|(&p, &y)| a(p, y) * p).sum::<f32>() / total;
+    for ((g, &p), &y) in g.iter_mut().zip(p).zip(t) {
+        *g = (dot - a(p, y)) / total;
+    }
+    value
+}
+
+/// On logits `z`.
+fn logits_row(z: &[f32], t: &[f32], s: f32, grad: Option<&mut [f32]>) -> f32 {
+    let k = z.len();
+    let lse = log_sum_exp(z);
+    if let Some(g) = grad {
+        let t_sum: f32 = t.iter().map(|&y| smooth(y, s, k)).sum();
+        for ((g, &z), &y) in g.iter_mut().zip(z).zip(t) {
+            *g = (z - lse).exp() * t_sum - smooth(y, s, k);
         }
     }
-    sum
+    t.iter().zip(z).map(|(&y, &z)| smooth(y, s, k) * (lse - z)).sum()
+}
+
+/// Fused with a softmax output: the value from the logits `z`, the gradient from `p = softmax(z)`.
+pub fn fused_row(p: &[f32], z: &[f32], t: &[f32], s: f32, grad: Option<&mut [f32]>) -> f32 {
+    let k = p.len();
+    if let Some(g) = grad {
+        let t_sum: f32 = t.iter().map(|&y| smooth(y, s, k)).sum();
+        for ((g, &p), &y) in g.iter_mut().zip(p).zip(t) {
+            *g = p * t_sum - smooth(y, s, k);
+        }
+    }
+    logits_row(z, t, s, None)
 }

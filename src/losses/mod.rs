@@ -1,220 +1,576 @@
-//! Losses with Keras's names, formulas and reduction.
+//! Losses with Keras's names, formulas and reduction, and the [`Loss`] trait a user implements
+//! to train with their own.
 //!
-//! Each loss is the mean over the batch of a per-sample loss (Keras's `sum_over_batch_size`).
-//! Each file computes the value and its gradient side by side: [`Loss::compute`] returns the
-//! *sum* of per-sample losses (so epoch means weight every sample equally) and writes
-//! ∂(mean loss)/∂prediction.
+//! A loss is computed row by row: a *row* is one vector along the last axis of the output (a
+//! sample's `k` class scores, say). [`Loss::row`] returns the row's loss and, when asked, its
+//! gradient; the model then reduces as Keras's `sum_over_batch_size` does:
 //!
+//! ```text
+//! batch loss = Σ_rows w(row) · L(row) / number of rows
+//! ```
+//!
+//! where `w` is the row's sample weight (1 without `sample_weight` or `class_weight`). The
+//! reported epoch `loss` is the mean of the batch losses weighted by batch size, as Keras's
+//! loss tracker; regularization penalties are added to it (see [`crate::regularizers`]).
+//!
+//! | name | Keras class | per row |
+//! |---|---|---|
+//! | `mean_squared_error` (`mse`) | `MeanSquaredError` | `mean (p − y)²` |
+//! | `mean_absolute_error` (`mae`) | `MeanAbsoluteError` | `mean |p − y|` |
+//! | `mean_absolute_percentage_error` (`mape`) | `MeanAbsolutePercentageError` | `100 · mean |y − p| / max(|y|, ε)` |
+//! | `mean_squared_logarithmic_error` (`msle`) | `MeanSquaredLogarithmicError` | `mean (log(p + 1) − log(y + 1))²` |
+//! | `huber` | `Huber(delta=1)` | quadratic within `delta`, linear beyond |
+//! | `log_cosh` | `LogCosh` | `mean log cosh(p − y)` |
+//! | `binary_crossentropy` | `BinaryCrossentropy` | `mean −y log p − (1 − y) log(1 − p)` |
+//! | `categorical_crossentropy` | `CategoricalCrossentropy` | `−Σ y log p` |
+//! | `sparse_categorical_crossentropy` | `SparseCategoricalCrossentropy` | `−log p[label]` |
+//! | `kl_divergence` (`kld`) | `KLDivergence` | `Σ y log(y / p)` |
+//! | `poisson` | `Poisson` | `mean p − y log p` |
+//! | `hinge`, `squared_hinge` | `Hinge`, `SquaredHinge` | `mean max(1 − y p, 0)` (squared) |
+//! | `categorical_hinge` | `CategoricalHinge` | `max(max_{j≠y} p_j − p_y + 1, 0)` |
+//! | `cosine_similarity` | `CosineSimilarity` | `−cos(y, p)` |
+//!
+//! Each file computes the value and its gradient side by side.
+//!
+//! # Cross-entropy and the output activation
 //! Cross-entropies on probabilities clip them to `[1e-7, 1 − 1e-7]` as Keras does. When the
-//! model's last activation is the matching softmax or sigmoid, the model *fuses* the two: the
-//! gradient with respect to the logits is the stable `(p − y) / n` and the softmax derivative
-//! is never formed. The reported loss value stays Keras's clipped formula.
+//! model's last activation is the matching softmax or sigmoid, the model *fuses* the two, as
+//! Keras 3 on TensorFlow does (its softmax and sigmoid keep their logits for the loss): the
+//! loss value comes from the logits, unclipped, and the gradient with respect to the logits is
+//! the stable `p − y`. A sample whose label probability is 1e-14 reports
+//! `−log_softmax(z)[label]` ≈ 32, not the 16.118 of clipping at 1e-7, and still gets a
+//! gradient. (Keras's jax and torch backends clip instead, and so give confidently wrong
+//! samples no gradient at all.)
+//!
+//! # Your own loss
+//! ```
+//! use minibatch::{datasets, layers::Dense, losses::Loss, FitOptions, Sequential};
+//!
+//! /// Half the squared error, summed over the row.
+//! struct HalfSquares;
+//! impl Loss for HalfSquares {
+//!     fn name(&self) -> &str {
+//!         "half_squares"
+//!     }
+//!     fn row(&self, p: &[f32], y: &[f32], grad: Option<&mut [f32]>) -> f32 {
+//!         if let Some(g) = grad {
+//!             g.iter_mut().zip(p.iter().zip(y)).for_each(|(g, (p, y))| *g = p - y);
+//!         }
+//!         p.iter().zip(y).map(|(p, y)| 0.5 * (p - y) * (p - y)).sum()
+//!     }
+//! }
+//!
+//! // Regress the 0/1 label of the spirals with one output.
+//! let d = datasets::load("spirals", 0).unwrap();
+//! let mut model = Sequential::new().add(Dense::new(16).activation("relu")).add(Dense::new(1));
+//! model.compile("adam", HalfSquares, &["mse"]).unwrap();
+//! let history = model.fit(&d.x_train, &d.y_train, FitOptions::new().epochs(5).verbose(0)).unwrap();
+//! assert!(history.get("loss").unwrap()[4] < history.get("loss").unwrap()[0]);
+//! ```
 
 mod binary_crossentropy;
 mod categorical_crossentropy;
+mod cosine_similarity;
+mod hinge;
+mod huber;
+mod kl_divergence;
+mod log_cosh;
 mod mean_absolute_error;
+mod mean_absolute_percentage_error;
 mod mean_squared_error;
+mod mean_squared_logarithmic_error;
+mod poisson;
 mod sparse_categorical_crossentropy;
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// Keras's clipping constant for probabilities.
+/// Keras's clipping constant for probabilities (`keras.config.epsilon()`).
 pub const EPSILON: f32 = 1e-7;
 
-/// A loss function. See the [module docs](self).
-///
-/// Saved models write it as `{"class_name": "categorical_crossentropy", "config":
-/// {"from_logits": false}}`.
+/// A loss function, row by row. See the [module docs](self).
+pub trait Loss: Send {
+    /// The name under which it is reported and saved.
+    fn name(&self) -> &str;
+
+    /// The loss of one row of predictions `pred` against its targets `target` (`k` values, or
+    /// [`Loss::target_len`]). When `grad` is given (as long as `pred`), writes ∂loss/∂pred
+    /// into it: the row's own gradient, which the model scales by the sample weight and
+    /// divides by the number of rows.
+    fn row(&self, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>) -> f32;
+
+    /// Target values per row of `k` predictions: `k` (the default), or 1 for integer labels.
+    fn target_len(&self, k: usize) -> usize {
+        k
+    }
+
+    /// Checks that targets `y` fit predictions of per-sample shape `output`: by default their
+    /// shape. Built-in losses also check label ranges.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the loss and both shapes.
+    fn check_targets(&self, y: &Tensor, output: &[usize]) -> Result<()> {
+        check_target_shape(self.name(), self.target_len(*output.last().unwrap_or(&1)), y, output)
+    }
+
+    /// The output activation this loss fuses with (see the [module docs](self)); none by default.
+    fn fuses_with(&self) -> Option<Activation> {
+        None
+    }
+
+    /// The fused row: the value from the `logits` behind the probabilities `probs`, the gradient
+    /// with respect to the logits. Only called when [`Loss::fuses_with`] names the output's
+    /// activation.
+    fn fused_row(&self, probs: &[f32], logits: &[f32], target: &[f32], grad: Option<&mut [f32]>) -> f32 {
+        let _ = logits;
+        self.row(probs, target, grad)
+    }
+
+    /// `{"class_name": ..., "config": {...}}` for a saved model; `None` (the default) for a loss
+    /// that cannot be saved.
+    fn config(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Checks the loss's own arguments; `compile` calls it. Nothing to check by default.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the argument and its value.
+    fn check_arguments(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl<L: Loss + ?Sized> Loss for Box<L> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn row(&self, pred: &[f32], target: &[f32], grad: Option<&mut [f32]>) -> f32 {
+        (**self).row(pred, target, grad)
+    }
+    fn target_len(&self, k: usize) -> usize {
+        (**self).target_len(k)
+    }
+    fn check_targets(&self, y: &Tensor, output: &[usize]) -> Result<()> {
+        (**self).check_targets(y, output)
+    }
+    fn fuses_with(&self) -> Option<Activation> {
+        (**self).fuses_with()
+    }
+    fn fused_row(&self, probs: &[f32], logits: &[f32], target: &[f32], grad: Option<&mut [f32]>) -> f32 {
+        (**self).fused_row(probs, logits, target, grad)
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        (**self).config()
+    }
+    fn check_arguments(&self) -> Result<()> {
+        (**self).check_arguments()
+    }
+}
+
+/// The losses Keras ships, with their arguments. Saved models write one as
+/// `{"class_name": "categorical_crossentropy", "config": {"from_logits": false, ...}}`.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "class_name", content = "config", rename_all = "snake_case")]
-pub enum Loss {
+pub enum BuiltinLoss {
     /// `mean((y − p)²)` over the last axis.
     MeanSquaredError,
     /// `mean(|y − p|)` over the last axis.
     MeanAbsoluteError,
+    /// `100 · mean(|y − p| / max(|y|, ε))` over the last axis.
+    MeanAbsolutePercentageError,
+    /// `mean((log(max(p, ε) + 1) − log(max(y, ε) + 1))²)` over the last axis.
+    MeanSquaredLogarithmicError,
+    /// Quadratic for errors within `delta`, linear beyond; mean over the last axis.
+    Huber {
+        /// Where the loss turns linear (Keras's default 1).
+        delta: f32,
+    },
+    /// `mean(log cosh(p − y))` over the last axis.
+    LogCosh,
     /// `mean(−y log p − (1 − y) log(1 − p))` over the last axis; targets in `[0, 1]`.
     BinaryCrossentropy {
         /// Predictions are logits rather than probabilities.
         from_logits: bool,
+        /// Targets become `y (1 − s) + s / 2` (Keras's default 0).
+        #[serde(default)]
+        label_smoothing: f32,
     },
     /// `−Σ y log p` over the last axis; targets one-hot (or any distribution).
     CategoricalCrossentropy {
         /// Predictions are logits rather than probabilities.
         from_logits: bool,
+        /// Targets become `y (1 − s) + s / k` (Keras's default 0).
+        #[serde(default)]
+        label_smoothing: f32,
     },
     /// `−log p[label]`; targets are integer class indices, shape `[n]` or `[n, 1]`.
     SparseCategoricalCrossentropy {
         /// Predictions are logits rather than probabilities.
         from_logits: bool,
     },
+    /// `Σ y log(y / p)` over the last axis, both clipped to `[ε, 1]`.
+    KlDivergence,
+    /// `mean(p − y log(p + ε))` over the last axis.
+    Poisson,
+    /// `mean(max(1 − y p, 0))` over the last axis; targets −1 or 1 (0 is read as −1).
+    Hinge,
+    /// `mean(max(1 − y p, 0)²)` over the last axis; targets −1 or 1 (0 is read as −1).
+    SquaredHinge,
+    /// `max(max_{j≠c} p_j − p_c + 1, 0)` for one-hot targets of class `c`.
+    CategoricalHinge,
+    /// `−cos(y, p)` over the last axis (−1 is best).
+    CosineSimilarity,
 }
 
-/// The names [`Loss::from_name`] accepts.
+/// The names [`BuiltinLoss::from_name`] accepts.
 pub const NAMES: &[&str] = &[
     "mean_squared_error",
     "mse",
     "mean_absolute_error",
     "mae",
+    "mean_absolute_percentage_error",
+    "mape",
+    "mean_squared_logarithmic_error",
+    "msle",
+    "huber",
+    "log_cosh",
+    "logcosh",
     "binary_crossentropy",
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "kld",
+    "poisson",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "cosine_similarity",
 ];
 
-impl Loss {
-    /// The loss Keras calls `name` (with `from_logits=False`).
+impl BuiltinLoss {
+    /// The loss Keras calls `name`, with Keras's default arguments (`from_logits=False`,
+    /// `delta=1`, no label smoothing).
     ///
     /// # Errors
     /// [`Error::UnknownName`] for a name not in [`NAMES`].
     pub fn from_name(name: &str) -> Result<Self> {
+        use BuiltinLoss::*;
         Ok(match name {
-            "mean_squared_error" | "mse" => Loss::MeanSquaredError,
-            "mean_absolute_error" | "mae" => Loss::MeanAbsoluteError,
-            "binary_crossentropy" => Loss::BinaryCrossentropy { from_logits: false },
-            "categorical_crossentropy" => Loss::CategoricalCrossentropy { from_logits: false },
-            "sparse_categorical_crossentropy" => Loss::SparseCategoricalCrossentropy { from_logits: false },
+            "mean_squared_error" | "mse" => MeanSquaredError,
+            "mean_absolute_error" | "mae" => MeanAbsoluteError,
+            "mean_absolute_percentage_error" | "mape" => MeanAbsolutePercentageError,
+            "mean_squared_logarithmic_error" | "msle" => MeanSquaredLogarithmicError,
+            "huber" => Huber { delta: 1.0 },
+            "log_cosh" | "logcosh" => LogCosh,
+            "binary_crossentropy" => BinaryCrossentropy { from_logits: false, label_smoothing: 0.0 },
+            "categorical_crossentropy" => CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 },
+            "sparse_categorical_crossentropy" => SparseCategoricalCrossentropy { from_logits: false },
+            "kl_divergence" | "kld" => KlDivergence,
+            "poisson" => Poisson,
+            "hinge" => Hinge,
+            "squared_hinge" => SquaredHinge,
+            "categorical_hinge" => CategoricalHinge,
+            "cosine_similarity" => CosineSimilarity,
             _ => return Err(Error::UnknownName { kind: "loss", name: name.into(), known: NAMES.to_vec() }),
         })
     }
 
     /// Keras's name.
-    pub fn name(&self) -> &'static str {
+    pub fn keras_name(&self) -> &'static str {
+        use BuiltinLoss::*;
         match self {
-            Loss::MeanSquaredError => "mean_squared_error",
-            Loss::MeanAbsoluteError => "mean_absolute_error",
-            Loss::BinaryCrossentropy { .. } => "binary_crossentropy",
-            Loss::CategoricalCrossentropy { .. } => "categorical_crossentropy",
-            Loss::SparseCategoricalCrossentropy { .. } => "sparse_categorical_crossentropy",
+            MeanSquaredError => "mean_squared_error",
+            MeanAbsoluteError => "mean_absolute_error",
+            MeanAbsolutePercentageError => "mean_absolute_percentage_error",
+            MeanSquaredLogarithmicError => "mean_squared_logarithmic_error",
+            Huber { .. } => "huber",
+            LogCosh => "log_cosh",
+            BinaryCrossentropy { .. } => "binary_crossentropy",
+            CategoricalCrossentropy { .. } => "categorical_crossentropy",
+            SparseCategoricalCrossentropy { .. } => "sparse_categorical_crossentropy",
+            KlDivergence => "kl_divergence",
+            Poisson => "poisson",
+            Hinge => "hinge",
+            SquaredHinge => "squared_hinge",
+            CategoricalHinge => "categorical_hinge",
+            CosineSimilarity => "cosine_similarity",
         }
     }
 
-    /// The output activation this loss fuses with (softmax or sigmoid on probabilities).
-    pub fn fuses_with(&self) -> Option<Activation> {
+    /// Keras's `label_smoothing` on the binary and categorical cross-entropies.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a value outside `[0, 1]`, or another loss.
+    pub fn label_smoothing(self, s: f32) -> Result<Self> {
+        if !(0.0..=1.0).contains(&s) {
+            return Err(Error::invalid("label_smoothing", s, "a fraction in [0, 1]"));
+        }
         match self {
-            Loss::BinaryCrossentropy { from_logits: false } => Some(Activation::Sigmoid),
-            Loss::CategoricalCrossentropy { from_logits: false }
-            | Loss::SparseCategoricalCrossentropy { from_logits: false } => Some(Activation::Softmax),
+            BuiltinLoss::BinaryCrossentropy { from_logits, .. } => {
+                Ok(BuiltinLoss::BinaryCrossentropy { from_logits, label_smoothing: s })
+            }
+            BuiltinLoss::CategoricalCrossentropy { from_logits, .. } => {
+                Ok(BuiltinLoss::CategoricalCrossentropy { from_logits, label_smoothing: s })
+            }
+            other => Err(Error::invalid(
+                "label_smoothing",
+                s,
+                format!("binary or categorical cross-entropy (not {})", other.keras_name()),
+            )),
+        }
+    }
+
+    /// The same loss with `from_logits=True`, for the three cross-entropies.
+    pub fn from_logits(self) -> Self {
+        match self {
+            BuiltinLoss::BinaryCrossentropy { label_smoothing, .. } => {
+                BuiltinLoss::BinaryCrossentropy { from_logits: true, label_smoothing }
+            }
+            BuiltinLoss::CategoricalCrossentropy { label_smoothing, .. } => {
+                BuiltinLoss::CategoricalCrossentropy { from_logits: true, label_smoothing }
+            }
+            BuiltinLoss::SparseCategoricalCrossentropy { .. } => {
+                BuiltinLoss::SparseCategoricalCrossentropy { from_logits: true }
+            }
+            other => other,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match *self {
+            BuiltinLoss::Huber { delta } if !(delta > 0.0 && delta.is_finite()) => {
+                Err(Error::invalid("delta (huber)", delta, "a positive, finite number"))
+            }
+            BuiltinLoss::BinaryCrossentropy { label_smoothing: s, .. }
+            | BuiltinLoss::CategoricalCrossentropy { label_smoothing: s, .. }
+                if !(0.0..=1.0).contains(&s) =>
+            {
+                Err(Error::invalid("label_smoothing", s, "a fraction in [0, 1]"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Loss for BuiltinLoss {
+    fn name(&self) -> &str {
+        self.keras_name()
+    }
+
+    fn row(&self, p: &[f32], t: &[f32], grad: Option<&mut [f32]>) -> f32 {
+        use BuiltinLoss::*;
+        match *self {
+            MeanSquaredError => mean_squared_error::row(p, t, grad),
+            MeanAbsoluteError => mean_absolute_error::row(p, t, grad),
+            MeanAbsolutePercentageError => mean_absolute_percentage_error::row(p, t, grad),
+            MeanSquaredLogarithmicError => mean_squared_logarithmic_error::row(p, t, grad),
+            Huber { delta } => huber::row(p, t, delta, grad),
+            LogCosh => log_cosh::row(p, t, grad),
+            BinaryCrossentropy { from_logits, label_smoothing } => {
+                binary_crossentropy::row(p, t, from_logits, label_smoothing, grad)
+            }
+            CategoricalCrossentropy { from_logits, label_smoothing } => {
+                categorical_crossentropy::row(p, t, from_logits, label_smoothing, grad)
+            }
+            SparseCategoricalCrossentropy { from_logits } => {
+                sparse_categorical_crossentropy::row(p, t[0], from_logits, grad)
+            }
+            KlDivergence => kl_divergence::row(p, t, grad),
+            Poisson => poisson::row(p, t, grad),
+            Hinge => hinge::row(p, t, false, grad),
+            SquaredHinge => hinge::row(p, t, true, grad),
+            CategoricalHinge => hinge::categorical_row(p, t, grad),
+            CosineSimilarity => cosine_similarity::row(p, t, grad),
+        }
+    }
+
+    fn target_len(&self, k: usize) -> usize {
+        if matches!(self, BuiltinLoss::SparseCategoricalCrossentropy { .. }) {
+            1
+        } else {
+            k
+        }
+    }
+
+    fn fuses_with(&self) -> Option<Activation> {
+        match self {
+            BuiltinLoss::BinaryCrossentropy { from_logits: false, .. } => Some(Activation::Sigmoid),
+            BuiltinLoss::CategoricalCrossentropy { from_logits: false, .. }
+            | BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false } => Some(Activation::Softmax),
             _ => None,
         }
     }
 
-    /// Sum over the batch of per-sample losses. When `grad` is given, also writes the gradient
-    /// of the batch *mean* with respect to `pred` — or, when `fused`, with respect to the
-    /// logits behind `pred` (see [`Loss::fuses_with`]).
-    ///
-    /// # Shapes
-    /// `pred`: `[n, …, k]`. `target`: the same shape, except sparse: `[n]` or `[n, 1]`.
-    pub fn compute(&self, pred: &Tensor, target: &Tensor, grad: Option<&mut [f32]>, fused: bool) -> f64 {
-        let n = pred.batch();
-        let k = *pred.shape().last().expect("non-empty shape");
-        let (p, t) = (pred.data(), target.data());
+    fn fused_row(&self, probs: &[f32], logits: &[f32], t: &[f32], grad: Option<&mut [f32]>) -> f32 {
         match *self {
-            Loss::MeanSquaredError => mean_squared_error::compute(p, t, k, n, grad),
-            Loss::MeanAbsoluteError => mean_absolute_error::compute(p, t, k, n, grad),
-            Loss::BinaryCrossentropy { from_logits } => {
-                binary_crossentropy::compute(p, t, k, n, from_logits, fused, grad)
+            BuiltinLoss::BinaryCrossentropy { from_logits: false, label_smoothing } => {
+                binary_crossentropy::fused_row(probs, logits, t, label_smoothing, grad)
             }
-            Loss::CategoricalCrossentropy { from_logits } => {
-                categorical_crossentropy::compute(p, t, k, n, from_logits, fused, grad)
+            BuiltinLoss::CategoricalCrossentropy { from_logits: false, label_smoothing } => {
+                categorical_crossentropy::fused_row(probs, logits, t, label_smoothing, grad)
             }
-            Loss::SparseCategoricalCrossentropy { from_logits } => {
-                sparse_categorical_crossentropy::compute(p, t, k, n, from_logits, fused, grad)
+            BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false } => {
+                sparse_categorical_crossentropy::fused_row(probs, logits, t[0], grad)
             }
+            _ => self.row(probs, t, grad),
         }
     }
 
-    /// The fused path: the gradient with respect to the logits from the probabilities `probs`
-    /// (`p − y`, see [`Loss::compute`] with `fused`), and the value from the `logits` behind
-    /// them, unclipped, as Keras 3 on TensorFlow computes it (its softmax and sigmoid keep
-    /// their logits for the loss). A sample whose label probability is 1e-14 reports
-    /// `−log_softmax(z)[label]` ≈ 32, not the 16.118 of clipping at 1e-7. (Keras's jax and torch
-    /// backends clip instead.) Losses that do not fuse compute as [`Loss::compute`].
-    pub fn compute_fused(&self, probs: &Tensor, logits: &[f32], target: &Tensor, grad: Option<&mut [f32]>) -> f64 {
-        let n = probs.batch();
-        let k = *probs.shape().last().expect("non-empty shape");
-        let t = target.data();
-        let value = match *self {
-            Loss::BinaryCrossentropy { from_logits: false } => {
-                binary_crossentropy::compute(logits, t, k, n, true, false, None)
-            }
-            Loss::CategoricalCrossentropy { from_logits: false } => {
-                categorical_crossentropy::compute(logits, t, k, n, true, false, None)
-            }
-            Loss::SparseCategoricalCrossentropy { from_logits: false } => {
-                sparse_categorical_crossentropy::compute(logits, t, k, n, true, false, None)
-            }
-            _ => return self.compute(probs, target, grad, false),
-        };
-        if let Some(g) = grad {
-            self.compute(probs, target, Some(g), true);
-        }
-        value
-    }
-
-    /// Checks that targets `y` fit predictions of per-sample shape `output` for this loss:
-    /// shapes, and label ranges (binary targets in `[0, 1]`, sparse labels integers in
-    /// `[0, k)`, categorical targets non-negative).
-    pub fn check_targets(&self, y: &Tensor, output: &[usize]) -> Result<()> {
+    /// Shapes, and label ranges: binary targets in `[0, 1]`, sparse labels integers in
+    /// `[0, k)`, categorical targets non-negative.
+    fn check_targets(&self, y: &Tensor, output: &[usize]) -> Result<()> {
         let k = *output.last().unwrap_or(&1);
-        let out_len: usize = output.iter().product();
-        let sparse = matches!(self, Loss::SparseCategoricalCrossentropy { .. });
-        let want = if sparse { out_len / k } else { out_len };
-        if y.row_len() != want {
-            let expected = if sparse {
-                format!("integer labels of shape [n] or [n, 1] for {} (model output {:?})", self.name(), output)
-            } else {
-                format!(
-                    "[n, {}] to match the model's output {:?}",
-                    output.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
-                    output
-                )
-            };
-            return Err(Error::Shape {
-                what: format!("y for loss {}", self.name()),
-                expected,
-                received: format!("{:?}", y.shape()),
-            });
-        }
+        check_target_shape(self.keras_name(), self.target_len(k), y, output)?;
         let bad = |i: usize, expected: String| {
             Err(Error::Label { sample: i / y.row_len().max(1), label: y.data()[i], expected })
         };
+        let name = self.keras_name();
         match self {
-            Loss::SparseCategoricalCrossentropy { .. } => {
+            BuiltinLoss::SparseCategoricalCrossentropy { .. } => {
                 if let Some(i) = y.data().iter().position(|&v| v < 0.0 || v >= k as f32 || v.fract() != 0.0) {
-                    return bad(i, format!("an integer class index in [0, {k}) for {}", self.name()));
+                    return bad(i, format!("an integer class index in [0, {k}) for {name}"));
                 }
             }
-            Loss::BinaryCrossentropy { .. } => {
+            BuiltinLoss::BinaryCrossentropy { .. } => {
                 if let Some(i) = y.data().iter().position(|&v| !(0.0..=1.0).contains(&v)) {
-                    return bad(i, "a target in [0, 1] for binary_crossentropy".into());
+                    return bad(i, format!("a target in [0, 1] for {name}"));
                 }
             }
-            Loss::CategoricalCrossentropy { .. } => {
+            BuiltinLoss::CategoricalCrossentropy { .. } | BuiltinLoss::CategoricalHinge => {
                 if let Some(i) = y.data().iter().position(|&v| v < 0.0) {
-                    return bad(i, "non-negative (one-hot) targets for categorical_crossentropy".into());
+                    return bad(i, format!("non-negative (one-hot) targets for {name}"));
                 }
             }
             _ => {}
         }
         Ok(())
     }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
+
+    fn check_arguments(&self) -> Result<()> {
+        self.validate()
+    }
 }
 
-/// Something `compile` accepts as a loss: Keras's name or a [`Loss`].
+/// Checks that `y` holds `target_len` values per row of the model's `output`.
+fn check_target_shape(name: &str, target_len: usize, y: &Tensor, output: &[usize]) -> Result<()> {
+    let k = *output.last().unwrap_or(&1);
+    let out_len: usize = output.iter().product();
+    let want = out_len / k.max(1) * target_len;
+    if y.row_len() == want {
+        return Ok(());
+    }
+    let expected = if target_len == k {
+        format!(
+            "[n, {}] to match the model's output {:?}",
+            output.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+            output
+        )
+    } else {
+        format!("{target_len} value(s) per row for {name} ({} per sample; model output {output:?})", want)
+    };
+    Err(Error::Shape { what: format!("y for loss {name}"), expected, received: format!("{:?}", y.shape()) })
+}
+
+/// The batch's loss, reduced as Keras's `sum_over_batch_size`, returned as the *sum* over
+/// samples of each sample's mean row loss (`Σ_rows w · L / rows per sample`), so that epoch
+/// means weigh every sample equally. When `grad` is given, writes the gradient of the batch
+/// loss (`Σ_rows w · L / rows`) with respect to `pred`, or to the `logits` behind it when
+/// given (the fused path). `weights`: one per sample. `rows`: scratch, one value per row;
+/// nothing allocates.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn reduce(
+    loss: &dyn Loss,
+    pred: &Tensor,
+    logits: Option<&[f32]>,
+    target: &Tensor,
+    weights: Option<&[f32]>,
+    mut grad: Option<&mut [f32]>,
+) -> f64 {
+    let n = pred.batch().max(1);
+    let k = (*pred.shape().last().unwrap_or(&1)).max(1);
+    let p = pred.data();
+    let rows = p.len() / k;
+    let per_sample = (rows / n).max(1);
+    let tk = loss.target_len(k);
+    let t = target.data();
+    let mut sum = 0.0f64;
+    for r in 0..rows {
+        let w = weights.map_or(1.0, |w| w[r / per_sample]);
+        let (pr, tr) = (&p[r * k..(r + 1) * k], &t[r * tk..(r + 1) * tk]);
+        let g = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);
+        let has_grad = g.is_some();
+        let value = match logits {
+            Some(z) => loss.fused_row(pr, &z[r * k..(r + 1) * k], tr, g),
+            None => loss.row(pr, tr, g),
+        };
+        sum += (w * value) as f64;
+        if has_grad {
+            let scale = w / rows as f32;
+            grad.as_deref_mut().expect("given")[r * k..(r + 1) * k].iter_mut().for_each(|g| *g *= scale);
+        }
+    }
+    sum / per_sample as f64
+}
+
+/// The mean loss of predictions `pred` against `target` (each sample weighing `weights`, or 1),
+/// and its gradient with respect to `pred` when `grad` is given: what training computes for a
+/// batch, as a function (for tests and tools).
+///
+/// # Errors
+/// Targets that do not fit the predictions (see [`Loss::check_targets`]); weights not one per
+/// sample; a gradient buffer not as long as `pred`.
+pub fn mean_loss(
+    loss: &dyn Loss,
+    pred: &Tensor,
+    target: &Tensor,
+    weights: Option<&[f32]>,
+    grad: Option<&mut [f32]>,
+) -> Result<f64> {
+    loss.check_targets(target, &pred.shape()[1..])?;
+    if let Some(w) = weights {
+        if w.len() != pred.batch() {
+            return Err(Error::shape("sample weights", format!("{} values, one per sample", pred.batch()), &[w.len()]));
+        }
+    }
+    if let Some(g) = grad.as_deref() {
+        if g.len() != pred.len() {
+            return Err(Error::shape("loss gradient buffer", format!("{} values", pred.len()), &[g.len()]));
+        }
+    }
+    Ok(reduce(loss, pred, None, target, weights, grad) / pred.batch().max(1) as f64)
+}
+
+/// Something `compile` accepts as a loss: Keras's name, a [`BuiltinLoss`], or any [`Loss`].
 pub trait IntoLoss {
     /// Resolves it.
-    fn into_loss(self) -> Result<Loss>;
+    fn into_loss(self) -> Result<Box<dyn Loss>>;
 }
 
-impl IntoLoss for Loss {
-    fn into_loss(self) -> Result<Loss> {
-        Ok(self)
+impl<L: Loss + 'static> IntoLoss for L {
+    fn into_loss(self) -> Result<Box<dyn Loss>> {
+        Ok(Box::new(self))
     }
 }
 
 impl IntoLoss for &str {
-    fn into_loss(self) -> Result<Loss> {
-        Loss::from_name(self)
+    fn into_loss(self) -> Result<Box<dyn Loss>> {
+        Ok(Box::new(BuiltinLoss::from_name(self)?))
     }
+}
+
+/// The loss a [`Loss::config`] describes (a built-in one).
+///
+/// # Errors
+/// [`Error::State`] for a config no built-in loss reads.
+pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Loss>> {
+    let loss: BuiltinLoss = serde_json::from_value(config.clone())
+        .map_err(|e| Error::State(format!("the saved loss {config}: {e} (only built-in losses can be loaded)")))?;
+    loss.validate()?;
+    Ok(Box::new(loss))
 }

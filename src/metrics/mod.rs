@@ -1,19 +1,39 @@
 //! Metrics: streaming statistics of predictions against targets, reported per epoch.
 //!
-//! A metric accumulates over the batches of an epoch ([`Metric::update`]) and reports the mean
-//! over every sample seen ([`Metric::result`]), so a partial last batch weighs in by its size.
+//! A metric accumulates over the batches of an epoch ([`Metric::update`]) and reports over
+//! every sample seen ([`Metric::result`]). Those listed in `compile`'s `metrics` see every
+//! sample with weight 1; those in `weighted_metrics` see the sample weights (`sample_weight`
+//! or `class_weight`), so a mean becomes `Σ w v / Σ w`, as in Keras.
 //!
 //! | name | meaning | better |
 //! |---|---|---|
 //! | `accuracy` (`acc`) | binary, categorical or sparse, resolved from the shapes as Keras does | higher |
-//! | `mse` (`mean_squared_error`) | mean squared error | lower |
+//! | `binary_accuracy`, `categorical_accuracy`, `sparse_categorical_accuracy` | that rule by name | higher |
+//! | `top_k_categorical_accuracy`, `sparse_top_k_categorical_accuracy` | target among the 5 highest scores | higher |
+//! | `mse` (`mean_squared_error`), `root_mean_squared_error` | mean squared error, its root | lower |
 //! | `mae` (`mean_absolute_error`) | mean absolute error | lower |
+//! | `msle` (`mean_squared_logarithmic_error`), `mape` (`mean_absolute_percentage_error`) | as the losses | lower |
+//! | `precision`, `recall` | at threshold 0.5 (see [`Confusion`] for thresholds and `class_id`) | higher |
+//! | `auc` | area under the ROC curve, 200 thresholds (see [`Auc`] for PR) | higher |
+//! | `f1_score` | macro-averaged F1 (see [`FBetaScore`]) | higher |
+//! | `r2_score` | coefficient of determination | higher |
+//!
+//! `compile` also takes metric values (any [`Metric`], your own included): see
+//! [`crate::Sequential::compile_with`].
 
 mod accuracy;
+mod auc;
+mod confusion;
+mod fbeta;
 mod mean_error;
+mod r2;
 
-pub use accuracy::{count_correct, Accuracy};
-pub use mean_error::{MeanAbsoluteError, MeanSquaredError};
+pub use accuracy::{count_correct, Accuracy, Rule};
+pub use auc::{Auc, Curve};
+pub use confusion::{Confusion, Ratio};
+pub use fbeta::{Average, FBetaScore};
+pub use mean_error::{ErrorKind, MeanError};
+pub use r2::R2Score;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -28,33 +48,172 @@ pub enum Direction {
 }
 
 /// A streaming metric. See the [module docs](self).
+///
+/// ```
+/// use minibatch::metrics::{Direction, Metric};
+/// use minibatch::Tensor;
+///
+/// /// The largest absolute error seen this epoch.
+/// #[derive(Default)]
+/// struct WorstError(f64);
+/// impl Metric for WorstError {
+///     fn name(&self) -> &str { "worst_error" }
+///     fn direction(&self) -> Direction { Direction::Minimize }
+///     fn update(&mut self, pred: &Tensor, target: &Tensor, _weights: Option<&[f32]>) {
+///         for (p, y) in pred.data().iter().zip(target.data()) {
+///             self.0 = self.0.max((p - y).abs() as f64);
+///         }
+///     }
+///     fn result(&self) -> f64 { self.0 }
+///     fn reset(&mut self) { self.0 = 0.0 }
+/// }
+/// ```
 pub trait Metric: Send {
     /// The key under which it appears in logs and the History.
     fn name(&self) -> &str;
     /// Whether larger or smaller is better (EarlyStopping's `mode="auto"` reads this).
     fn direction(&self) -> Direction;
-    /// Adds one batch.
-    fn update(&mut self, pred: &Tensor, target: &Tensor);
-    /// The mean over all samples since the last reset (0 when none).
+    /// Adds one batch: predictions, targets, and one weight per sample when the metric is
+    /// weighted (see the [module docs](self)).
+    fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>);
+    /// The value over all samples since the last reset (0 when none).
     fn result(&self) -> f64;
     /// Forgets everything seen.
     fn reset(&mut self);
+    /// What a saved model records to rebuild it: Keras's name by default (`"accuracy"`), or
+    /// `{"class_name", "config"}` for a metric with arguments; `None` for one that cannot be
+    /// rebuilt from a file.
+    fn config(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// The names [`from_name`] accepts.
-pub const NAMES: &[&str] = &["accuracy", "acc", "mse", "mean_squared_error", "mae", "mean_absolute_error"];
+pub const NAMES: &[&str] = &[
+    "accuracy",
+    "acc",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "mse",
+    "mean_squared_error",
+    "mae",
+    "mean_absolute_error",
+    "root_mean_squared_error",
+    "msle",
+    "mean_squared_logarithmic_error",
+    "mape",
+    "mean_absolute_percentage_error",
+    "precision",
+    "recall",
+    "auc",
+    "f1_score",
+    "r2_score",
+];
 
-/// The metric Keras calls `name`; its key in logs is `name` as given, as in Keras.
+/// The metric Keras calls `name`, with Keras's defaults; its key in logs is `name` as given,
+/// as in Keras.
 ///
 /// # Errors
 /// [`Error::UnknownName`] for a name not in [`NAMES`].
 pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
+    let accuracy = |rule| -> Box<dyn Metric> { Box::new(Named(Accuracy::with_rule(name, rule))) };
+    let error = |kind| -> Box<dyn Metric> { Box::new(Named(MeanError::new(name, kind))) };
     Ok(match name {
-        "accuracy" | "acc" => Box::new(Accuracy::named(name)),
-        "mse" | "mean_squared_error" => Box::new(MeanSquaredError::named(name)),
-        "mae" | "mean_absolute_error" => Box::new(MeanAbsoluteError::named(name)),
+        "accuracy" | "acc" => accuracy(Rule::Auto),
+        "binary_accuracy" => accuracy(Rule::Binary { threshold: 0.5 }),
+        "categorical_accuracy" => accuracy(Rule::Categorical),
+        "sparse_categorical_accuracy" => accuracy(Rule::SparseCategorical),
+        "top_k_categorical_accuracy" => accuracy(Rule::TopK { k: 5 }),
+        "sparse_top_k_categorical_accuracy" => accuracy(Rule::SparseTopK { k: 5 }),
+        "mse" | "mean_squared_error" => error(ErrorKind::Squared),
+        "mae" | "mean_absolute_error" => error(ErrorKind::Absolute),
+        "root_mean_squared_error" => error(ErrorKind::RootSquared),
+        "msle" | "mean_squared_logarithmic_error" => error(ErrorKind::SquaredLogarithmic),
+        "mape" | "mean_absolute_percentage_error" => error(ErrorKind::AbsolutePercentage),
+        "precision" => Box::new(Named(Confusion::precision())),
+        "recall" => Box::new(Named(Confusion::recall())),
+        "auc" => Box::new(Named(Auc::new())),
+        "f1_score" => Box::new(Named(FBetaScore::f1())),
+        "r2_score" => Box::new(Named(R2Score::new())),
         _ => return Err(Error::UnknownName { kind: "metric", name: name.into(), known: NAMES.to_vec() }),
     })
+}
+
+/// The metric a [`Metric::config`] describes: a name (see [`from_name`]).
+///
+/// # Errors
+/// [`Error::UnknownName`] or [`Error::State`] for a config no built-in metric reads.
+pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
+    match config.as_str() {
+        Some(name) => from_name(name),
+        None => Err(Error::State(format!("the saved metric {config}: only metrics saved by name can be loaded"))),
+    }
+}
+
+/// A built-in metric made from its name: its config is the name.
+struct Named<M>(M);
+
+impl<M: Metric> Metric for Named<M> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn direction(&self) -> Direction {
+        self.0.direction()
+    }
+    fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
+        self.0.update(pred, target, weights)
+    }
+    fn result(&self) -> f64 {
+        self.0.result()
+    }
+    fn reset(&mut self) {
+        self.0.reset()
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.name().to_string()))
+    }
+}
+
+/// Something `compile` accepts as a metric: Keras's name or any [`Metric`].
+pub trait IntoMetric {
+    /// Resolves it.
+    fn into_metric(self) -> Result<Box<dyn Metric>>;
+}
+
+impl IntoMetric for &str {
+    fn into_metric(self) -> Result<Box<dyn Metric>> {
+        from_name(self)
+    }
+}
+
+impl<M: Metric + 'static> IntoMetric for M {
+    fn into_metric(self) -> Result<Box<dyn Metric>> {
+        Ok(Box::new(self))
+    }
+}
+
+impl<M: Metric + ?Sized> Metric for Box<M> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn direction(&self) -> Direction {
+        (**self).direction()
+    }
+    fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
+        (**self).update(pred, target, weights)
+    }
+    fn result(&self) -> f64 {
+        (**self).result()
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        (**self).config()
+    }
 }
 
 /// A running, sample-weighted mean.

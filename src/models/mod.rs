@@ -6,4 +6,4 @@ mod sequential;
 mod summary;
 
 pub(crate) use sequential::Compiled;
-pub use sequential::Sequential;
+pub use sequential::{CompileOptions, Sequential};

@@ -4,7 +4,7 @@ use crate::callbacks::{CallbackState, History, Logs};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::losses::{IntoLoss, Loss};
-use crate::metrics::{self, Direction, Metric};
+use crate::metrics::{Direction, IntoMetric, Metric};
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::rng::Rng;
 use crate::tensor::memory;
@@ -45,10 +45,85 @@ pub struct Sequential {
 /// What `compile` fixed: the optimizer, the loss and the metrics.
 pub(crate) struct Compiled {
     pub optimizer: Box<dyn Optimizer>,
-    pub loss: Loss,
+    pub loss: Box<dyn Loss>,
+    /// `metrics`, then `weighted_metrics`; the first `unweighted` see no sample weights.
     pub metrics: Vec<Box<dyn Metric>>,
+    pub unweighted: usize,
+    /// The key each metric reports under, as Keras makes them unique (`name_1`, `weighted_name`).
+    pub keys: Vec<String>,
     /// The loss's gradient is taken with respect to the last layer's pre-activation.
     pub fused: bool,
+}
+
+/// The metrics of [`Sequential::compile_with`]: Keras's `metrics` and `weighted_metrics`, by
+/// name or as values.
+///
+/// ```
+/// use minibatch::{metrics::{Auc, Curve}, CompileOptions};
+/// let options = CompileOptions::new()
+///     .metrics(&["accuracy"])
+///     .metric(Auc::with("pr_auc", Curve::Pr, 200))
+///     .weighted_metrics(&["accuracy"]);
+/// ```
+#[derive(Default)]
+pub struct CompileOptions {
+    metrics: Vec<Box<dyn Metric>>,
+    weighted: Vec<Box<dyn Metric>>,
+    error: Option<Error>,
+}
+
+impl CompileOptions {
+    /// No metrics.
+    pub fn new() -> Self {
+        CompileOptions::default()
+    }
+    /// Adds a metric that sees every sample with weight 1 (Keras's `metrics`).
+    pub fn metric(mut self, metric: impl IntoMetric) -> Self {
+        match metric.into_metric() {
+            Ok(m) => self.metrics.push(m),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        self
+    }
+    /// Adds metrics by name.
+    pub fn metrics(self, names: &[&str]) -> Self {
+        names.iter().fold(self, |o, &name| o.metric(name))
+    }
+    /// Adds a metric that sees the sample weights (Keras's `weighted_metrics`).
+    pub fn weighted_metric(mut self, metric: impl IntoMetric) -> Self {
+        match metric.into_metric() {
+            Ok(m) => self.weighted.push(m),
+            Err(e) => self.error = self.error.or(Some(e)),
+        }
+        self
+    }
+    /// Adds weighted metrics by name.
+    pub fn weighted_metrics(self, names: &[&str]) -> Self {
+        names.iter().fold(self, |o, &name| o.weighted_metric(name))
+    }
+}
+
+/// The keys metrics report under, as Keras 3 makes them unique: a repeated metric name gets
+/// `_1`, `_2`, …; a weighted metric whose name is taken becomes `weighted_<name>`.
+fn metric_keys(metrics: &[Box<dyn Metric>], unweighted: usize) -> Vec<String> {
+    let mut counters: BTreeMap<String, usize> = BTreeMap::new();
+    let mut keys = Vec::new();
+    for (i, m) in metrics.iter().enumerate() {
+        let name = m.name().to_string();
+        let key = if i >= unweighted && counters.contains_key(&name) { format!("weighted_{name}") } else { name };
+        let key = match counters.get_mut(&key) {
+            None => {
+                counters.insert(key.clone(), 1);
+                key
+            }
+            Some(count) => {
+                *count += 1;
+                format!("{key}_{}", *count - 1)
+            }
+        };
+        keys.push(key);
+    }
+    keys
 }
 
 impl std::fmt::Debug for Sequential {
@@ -59,7 +134,7 @@ impl std::fmt::Debug for Sequential {
             .field("layers", &layers)
             .field("shapes", &self.shapes)
             .field("seed", &self.seed)
-            .field("loss", &self.loss())
+            .field("loss", &self.loss().map(|l| l.name()))
             .finish_non_exhaustive()
     }
 }
@@ -171,16 +246,38 @@ impl Sequential {
     }
 
     /// Configures training, as Keras's `compile`: an optimizer (a name such as `"adam"` or a
-    /// value such as `Adam::new(1e-3)`), a loss (a name or a [`Loss`]), and metric names.
-    /// Builds the model when its input shape is known.
+    /// value such as `Adam::new(1e-3)`), a loss (a name, a [`BuiltinLoss`](crate::losses::BuiltinLoss)
+    /// or your own [`Loss`]), and metric names. Builds the model when its input shape is known.
     ///
     /// # Errors
-    /// [`Error::UnknownName`] for an unknown optimizer, loss or metric name; build errors.
+    /// [`Error::UnknownName`] for an unknown optimizer, loss or metric name; invalid optimizer
+    /// or loss arguments; build errors.
     pub fn compile(&mut self, optimizer: impl IntoOptimizer, loss: impl IntoLoss, metrics: &[&str]) -> Result<()> {
+        self.compile_with(optimizer, loss, CompileOptions::new().metrics(metrics))
+    }
+
+    /// [`Sequential::compile`] with metric values and `weighted_metrics` (see [`CompileOptions`]).
+    ///
+    /// # Errors
+    /// As [`Sequential::compile`].
+    pub fn compile_with(
+        &mut self,
+        optimizer: impl IntoOptimizer,
+        loss: impl IntoLoss,
+        options: CompileOptions,
+    ) -> Result<()> {
         let optimizer = optimizer.into_optimizer()?;
+        crate::optimizers::check_options(optimizer.as_ref())?;
         let loss = loss.into_loss()?;
-        let metrics = metrics.iter().map(|m| metrics::from_name(m)).collect::<Result<Vec<_>>>()?;
-        self.compiled = Some(Compiled { optimizer, loss, metrics, fused: false });
+        loss.check_arguments()?;
+        let CompileOptions { mut metrics, weighted, error } = options;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let unweighted = metrics.len();
+        metrics.extend(weighted);
+        let keys = metric_keys(&metrics, unweighted);
+        self.compiled = Some(Compiled { optimizer, loss, metrics, unweighted, keys, fused: false });
         if let (Some(shape), false) = (self.input_shape.clone(), self.is_built()) {
             self.build(&shape)?;
         }
@@ -193,7 +290,10 @@ impl Sequential {
     /// or undoes an earlier fusion when the loss no longer matches.
     fn plan_fusion(&mut self) {
         let (Some(c), Some(last)) = (self.compiled.as_mut(), self.layers.last_mut()) else { return };
-        c.fused = self.shapes.len() > 1 && c.loss.fuses_with() == Some(last.output_activation());
+        // An activity penalty on the output needs the output's own gradient: no fusion then.
+        c.fused = self.shapes.len() > 1
+            && c.loss.fuses_with() == Some(last.output_activation())
+            && last.activity_regularizer().is_none();
         last.fuse_output_activation(c.fused);
     }
 
@@ -204,6 +304,7 @@ impl Sequential {
         let sizes: Vec<usize> = self.layers.iter().flat_map(|l| l.params().iter().map(|p| p.value.len())).collect();
         if let Some(c) = self.compiled.as_mut() {
             c.optimizer.build(&sizes);
+            c.optimizer.base_mut().build(&sizes);
         }
     }
 
@@ -297,22 +398,40 @@ impl Sequential {
         }
     }
 
+    /// Swaps the weights with the optimizer's moving averages (`use_ema`); a second call
+    /// swaps back. Does nothing without `use_ema` (Keras's `SwapEMAWeights` does this around
+    /// validation; see [`crate::callbacks::SwapEMAWeights`]).
+    pub fn swap_ema_weights(&mut self) {
+        if let Some(c) = self.compiled.as_mut() {
+            crate::optimizers::base::use_averages(c.optimizer.as_mut(), self.layers.as_mut_slice(), true);
+        }
+    }
+
+    /// Overwrites the weights with the optimizer's moving averages (`use_ema`), as the end of
+    /// `fit` does (Keras's `finalize_variable_values`). Does nothing without `use_ema`.
+    pub fn finalize_ema_weights(&mut self) {
+        if let Some(c) = self.compiled.as_mut() {
+            crate::optimizers::base::use_averages(c.optimizer.as_mut(), self.layers.as_mut_slice(), false);
+        }
+    }
+
     /// The compiled loss.
-    pub fn loss(&self) -> Option<Loss> {
-        self.compiled.as_ref().map(|c| c.loss)
+    pub fn loss(&self) -> Option<&dyn Loss> {
+        self.compiled.as_ref().map(|c| c.loss.as_ref())
     }
 
-    /// Whether larger or smaller is better for the compiled metric `name`.
-    pub fn metric_direction(&self, name: &str) -> Option<Direction> {
+    /// Whether larger or smaller is better for the compiled metric reported as `key`.
+    pub fn metric_direction(&self, key: &str) -> Option<Direction> {
         let c = self.compiled.as_ref()?;
-        c.metrics.iter().find(|m| m.name() == name).map(|m| m.direction())
+        c.keys.iter().position(|k| k == key).map(|i| c.metrics[i].direction())
     }
 
-    /// The names under which `evaluate` reports: the metrics, then `loss` (Keras 3's order).
+    /// The names under which `evaluate` reports: the metrics, the weighted metrics, then
+    /// `loss` (Keras 3's order).
     pub fn metrics_names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         if let Some(c) = &self.compiled {
-            names.extend(c.metrics.iter().map(|m| m.name().to_string()));
+            names.extend(c.keys.iter().cloned());
         }
         names.push("loss".into());
         names
@@ -327,8 +446,8 @@ impl Sequential {
     /// The running loss and metric means written into `logs` (metrics first, as Keras 3).
     pub(crate) fn write_metrics(&self, logs: &mut Logs, prefix: &str, loss: f64) {
         let c = self.compiled.as_ref().expect("compiled");
-        for m in &c.metrics {
-            logs.set_prefixed(prefix, m.name(), m.result());
+        for (m, key) in c.metrics.iter().zip(&c.keys) {
+            logs.set_prefixed(prefix, key, m.result());
         }
         logs.set_prefixed(prefix, "loss", loss);
     }

@@ -9,29 +9,36 @@
 //! w ← w − m · α / (√v + ε)
 //! ```
 //!
+//! With `amsgrad`, `v̂ ← max(v̂, v)` replaces `v` in the last line.
+//!
 //! `1 − β₁` and `1 − β₂` are formed as Keras forms them, from the Python float in double
 //! precision, rounded to float32 (`1 − 0.999` is 1.0000000475e-3, not the 9.9998712540e-4 of
 //! float32 arithmetic).
 
-use super::{build_slots, keras_one_minus, Optimizer, SendPtr, PARALLEL_MIN};
+use super::base::base_options;
+use super::{build_slots, keras_one_minus, Base, Optimizer, SendPtr, PARALLEL_MIN};
 
 /// Adam. Keras's defaults: `learning_rate` 0.001, `beta_1` 0.9, `beta_2` 0.999, `epsilon` 1e-7.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Adam {
-    /// Step size.
-    pub learning_rate: f32,
     /// Decay of the first moment.
     pub beta_1: f32,
     /// Decay of the second moment.
     pub beta_2: f32,
     /// Added to `√v`.
     pub epsilon: f32,
-    #[serde(skip)]
-    iterations: u64,
+    /// Use the running maximum of `v` (Reddi et al.'s AMSGrad).
+    #[serde(default)]
+    pub amsgrad: bool,
+    /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
+    #[serde(flatten)]
+    pub base: Base,
     #[serde(skip)]
     m: Vec<Vec<f32>>,
     #[serde(skip)]
     v: Vec<Vec<f32>>,
+    #[serde(skip)]
+    v_hat: Vec<Vec<f32>>,
 }
 
 impl Default for Adam {
@@ -43,16 +50,41 @@ impl Default for Adam {
 impl Adam {
     /// Adam with the given learning rate and Keras's other defaults.
     pub fn new(learning_rate: f32) -> Self {
-        Adam { learning_rate, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, iterations: 0, m: Vec::new(), v: Vec::new() }
+        Adam {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            amsgrad: false,
+            base: Base::new(learning_rate),
+            m: Vec::new(),
+            v: Vec::new(),
+            v_hat: Vec::new(),
+        }
+    }
+
+    /// Uses AMSGrad: the running maximum of the second moment.
+    pub fn amsgrad(mut self, amsgrad: bool) -> Self {
+        self.amsgrad = amsgrad;
+        self
     }
 
     /// The update shared with AdamW: `alpha` folds in the bias correction.
     pub(crate) fn apply(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
         // As Keras 3 computes them: the powers and α in float32, 1 − β from the Python float.
-        let t = (self.iterations + 1) as f32;
+        let t = (self.base.iterations + 1) as f32;
         let (b1p, b2p) = (self.beta_1.powf(t), self.beta_2.powf(t));
-        let alpha = self.learning_rate * (1.0 - b2p).sqrt() / (1.0 - b1p);
+        let alpha = self.base.learning_rate * (1.0 - b2p).sqrt() / (1.0 - b1p);
         let (c1, c2, eps) = (keras_one_minus(self.beta_1), keras_one_minus(self.beta_2), self.epsilon);
+        if self.amsgrad {
+            let (m, v, v_hat) = (&mut self.m[slot], &mut self.v[slot], &mut self.v_hat[slot]);
+            for i in 0..w.len() {
+                m[i] += (g[i] - m[i]) * c1;
+                v[i] += (g[i] * g[i] - v[i]) * c2;
+                v_hat[i] = v_hat[i].max(v[i]);
+                w[i] -= m[i] * alpha / (v_hat[i].sqrt() + eps);
+            }
+            return;
+        }
         let (wp, mp, vp) =
             (SendPtr(w.as_mut_ptr()), SendPtr(self.m[slot].as_mut_ptr()), SendPtr(self.v[slot].as_mut_ptr()));
         crate::tensor::for_each_range(w.len(), PARALLEL_MIN, |lo, hi| {
@@ -63,40 +95,36 @@ impl Adam {
     }
 }
 
+base_options!(Adam);
+
 impl Optimizer for Adam {
+    fn base(&self) -> &Base {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
     fn name(&self) -> &'static str {
         "adam"
-    }
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.iterations
     }
     fn build(&mut self, sizes: &[usize]) {
         build_slots(&mut self.m, sizes);
         build_slots(&mut self.v, sizes);
+        if self.amsgrad {
+            build_slots(&mut self.v_hat, sizes);
+        }
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
         self.apply(slot, w, g);
-    }
-    fn finish_step(&mut self) {
-        self.iterations += 1;
-    }
-    fn set_iterations(&mut self, n: u64) {
-        self.iterations = n;
     }
     fn config(&self) -> Option<serde_json::Value> {
         super::class_config("Adam", self)
     }
     fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
-        vec![("momentum", &self.m), ("velocity", &self.v)]
+        vec![("momentum", &self.m), ("velocity", &self.v), ("velocity_hat", &self.v_hat)]
     }
     fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
-        vec![("momentum", &mut self.m), ("velocity", &mut self.v)]
+        vec![("momentum", &mut self.m), ("velocity", &mut self.v), ("velocity_hat", &mut self.v_hat)]
     }
 }
 

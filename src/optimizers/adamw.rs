@@ -1,16 +1,28 @@
-//! AdamW: Adam with decoupled weight decay, as Keras 3 applies it before the Adam update:
-//! `w ← w − w · weight_decay · lr`, then the [`Adam`] step.
+//! AdamW: Adam with decoupled weight decay, which Keras 3 applies before the Adam update,
+//! `w ← w − w · weight_decay · lr` (see [`super::base`]). It is [`Adam`] with
+//! `weight_decay` 0.004 by default.
 
-use super::{Adam, Optimizer};
+use super::base::base_options;
+use super::{Adam, Base, Optimizer};
 
 /// AdamW. Keras's defaults: Adam's, plus `weight_decay` 0.004.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "Adam", into = "Adam")]
 pub struct AdamW {
-    /// The Adam part (learning rate, betas, epsilon, moments).
-    #[serde(flatten)]
+    /// The Adam part (learning rate, betas, epsilon, moments, options with the decay).
     pub adam: Adam,
-    /// Decoupled decay factor.
-    pub weight_decay: f32,
+}
+
+impl From<Adam> for AdamW {
+    fn from(adam: Adam) -> Self {
+        AdamW { adam }
+    }
+}
+
+impl From<AdamW> for Adam {
+    fn from(w: AdamW) -> Self {
+        w.adam
+    }
 }
 
 impl Default for AdamW {
@@ -22,44 +34,32 @@ impl Default for AdamW {
 impl AdamW {
     /// AdamW with the given learning rate and Keras's other defaults.
     pub fn new(learning_rate: f32) -> Self {
-        AdamW { adam: Adam::new(learning_rate), weight_decay: 0.004 }
+        let mut adam = Adam::new(learning_rate);
+        adam.base.options.weight_decay = Some(0.004);
+        AdamW { adam }
     }
 
-    /// Sets the weight decay.
-    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
-        self.weight_decay = weight_decay;
+    /// Uses AMSGrad.
+    pub fn amsgrad(mut self, amsgrad: bool) -> Self {
+        self.adam.amsgrad = amsgrad;
         self
     }
 }
+
+base_options!(AdamW, adam.base);
 
 impl Optimizer for AdamW {
     fn name(&self) -> &'static str {
         "adamw"
     }
-    fn learning_rate(&self) -> f32 {
-        self.adam.learning_rate
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.adam.learning_rate = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.adam.iterations()
-    }
     fn build(&mut self, sizes: &[usize]) {
         self.adam.build(sizes);
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        decay(w, self.weight_decay * self.adam.learning_rate);
-        self.adam.apply(slot, w, g);
-    }
-    fn finish_step(&mut self) {
-        self.adam.finish_step();
-    }
-    fn set_iterations(&mut self, n: u64) {
-        self.adam.set_iterations(n);
+        self.adam.update(slot, w, g);
     }
     fn config(&self) -> Option<serde_json::Value> {
-        super::class_config("AdamW", self)
+        super::class_config("AdamW", &self.adam)
     }
     fn slots(&self) -> Vec<(&'static str, &[Vec<f32>])> {
         self.adam.slots()
@@ -67,11 +67,10 @@ impl Optimizer for AdamW {
     fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
         self.adam.slots_mut()
     }
-}
-
-crate::simd! {
-    /// `w ← w − w · d`
-    fn decay(w: &mut [f32], d: f32) {
-        w.iter_mut().for_each(|w| *w -= *w * d);
+    fn base(&self) -> &Base {
+        &self.adam.base
+    }
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.adam.base
     }
 }

@@ -10,15 +10,42 @@
 //! | `adam` | learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7 |
 //! | `adamw` | as adam, weight_decay 0.004 |
 //! | `rmsprop` | learning_rate 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered false |
+//! | `nadam` | learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7 |
+//! | `adamax` | learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7 |
+//! | `adagrad` | learning_rate 0.001, initial_accumulator_value 0.1, epsilon 1e-7 |
+//! | `adadelta` | learning_rate 0.001, rho 0.95, epsilon 1e-7 |
+//! | `lion` | learning_rate 0.001, beta_1 0.9, beta_2 0.99 |
+//!
+//! Every optimizer also takes Keras's `BaseOptimizer` arguments — `weight_decay`, `clipnorm`,
+//! `clipvalue`, `global_clipnorm`, `use_ema` (`.ema(momentum)`), `ema_overwrite_frequency`,
+//! `gradient_accumulation_steps` — applied around its rule as Keras applies them (see
+//! [`base`]):
+//!
+//! ```
+//! use minibatch::optimizers::Adam;
+//! let optimizer = Adam::new(1e-3).clipnorm(1.0).weight_decay(1e-4).gradient_accumulation_steps(4);
+//! ```
 
+mod adadelta;
+mod adagrad;
 mod adam;
+mod adamax;
 mod adamw;
+pub mod base;
+mod lion;
+mod nadam;
 mod rmsprop;
 pub mod schedules;
 mod sgd;
 
+pub use adadelta::Adadelta;
+pub use adagrad::Adagrad;
 pub use adam::Adam;
+pub use adamax::Adamax;
 pub use adamw::AdamW;
+pub use base::{Base, OptimizerOptions};
+pub use lion::Lion;
+pub use nadam::Nadam;
 pub use rmsprop::RMSprop;
 pub use sgd::SGD;
 
@@ -31,26 +58,39 @@ pub trait Optimizer: Send {
     fn name(&self) -> &'static str;
 
     /// The current learning rate.
-    fn learning_rate(&self) -> f32;
+    fn learning_rate(&self) -> f32 {
+        self.base().learning_rate
+    }
 
     /// Sets the learning rate (schedules and callbacks use this).
-    fn set_learning_rate(&mut self, lr: f32);
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.base_mut().learning_rate = lr;
+    }
 
-    /// Steps completed so far (Keras's `optimizer.iterations`).
-    fn iterations(&self) -> u64;
+    /// Updates made so far (Keras's `optimizer.iterations`).
+    fn iterations(&self) -> u64 {
+        self.base().iterations
+    }
 
     /// Allocates state for parameters of the given sizes, one slot each, in the order
     /// `update` will be called. Calling it again with the same sizes keeps the state.
     fn build(&mut self, sizes: &[usize]);
 
+    /// Called once before the updates of a step (a schedule sets its rate here).
+    fn begin_step(&mut self) {}
+
     /// Applies one update to parameter `slot`: `w ← w − step(g)`.
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]);
 
-    /// Ends a step: the iteration count advances.
-    fn finish_step(&mut self);
+    /// Ends an update: the iteration count advances.
+    fn finish_step(&mut self) {
+        self.base_mut().iterations += 1;
+    }
 
-    /// Sets the step count (when a saved optimizer is restored).
-    fn set_iterations(&mut self, n: u64);
+    /// Sets the update count (when a saved optimizer is restored).
+    fn set_iterations(&mut self, n: u64) {
+        self.base_mut().iterations = n;
+    }
 
     /// Keras's `get_config()` as `{"class_name": "Adam", "config": {...}}`, with the current
     /// learning rate, from which [`from_config`] rebuilds the optimizer; `None` (the default)
@@ -69,6 +109,12 @@ pub trait Optimizer: Send {
     fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
         Vec::new()
     }
+
+    /// Keras's `BaseOptimizer` arguments and their state (see [`base`]).
+    fn base(&self) -> &Base;
+
+    /// The same, writable.
+    fn base_mut(&mut self) -> &mut Base;
 }
 
 impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
@@ -86,6 +132,9 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
     }
     fn build(&mut self, sizes: &[usize]) {
         (**self).build(sizes)
+    }
+    fn begin_step(&mut self) {
+        (**self).begin_step()
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
         (**self).update(slot, w, g)
@@ -105,6 +154,24 @@ impl<O: Optimizer + ?Sized> Optimizer for Box<O> {
     fn slots_mut(&mut self) -> Vec<(&'static str, &mut Vec<Vec<f32>>)> {
         (**self).slots_mut()
     }
+    fn base(&self) -> &Base {
+        (**self).base()
+    }
+    fn base_mut(&mut self) -> &mut Base {
+        (**self).base_mut()
+    }
+}
+
+/// Checks an optimizer's learning rate and `BaseOptimizer` arguments before training.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the argument and its value.
+pub fn check_options(optimizer: &dyn Optimizer) -> Result<()> {
+    let lr = optimizer.learning_rate();
+    if !(lr >= 0.0 && lr.is_finite()) {
+        return Err(Error::invalid("learning_rate", lr, "a non-negative, finite step size"));
+    }
+    optimizer.base().options.check()
 }
 
 /// `{"class_name": name, "config": value's public fields}`.
@@ -130,11 +197,16 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Optimizer>> {
         "Adam" => Box::new(parse::<Adam>(config, class)?),
         "AdamW" => Box::new(parse::<AdamW>(config, class)?),
         "RMSprop" => Box::new(parse::<RMSprop>(config, class)?),
+        "Nadam" => Box::new(parse::<Nadam>(config, class)?),
+        "Adamax" => Box::new(parse::<Adamax>(config, class)?),
+        "Adagrad" => Box::new(parse::<Adagrad>(config, class)?),
+        "Adadelta" => Box::new(parse::<Adadelta>(config, class)?),
+        "Lion" => Box::new(parse::<Lion>(config, class)?),
         _ => {
             return Err(Error::UnknownName {
                 kind: "optimizer class",
                 name: class.into(),
-                known: vec!["SGD", "Adam", "AdamW", "RMSprop"],
+                known: vec!["SGD", "Adam", "AdamW", "RMSprop", "Nadam", "Adamax", "Adagrad", "Adadelta", "Lion"],
             })
         }
     };
@@ -145,7 +217,7 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Optimizer>> {
 }
 
 /// The names [`from_name`] accepts.
-pub const NAMES: &[&str] = &["sgd", "adam", "adamw", "rmsprop"];
+pub const NAMES: &[&str] = &["sgd", "adam", "adamw", "rmsprop", "nadam", "adamax", "adagrad", "adadelta", "lion"];
 
 /// The optimizer Keras calls `name`, with Keras's defaults.
 ///
@@ -157,6 +229,11 @@ pub fn from_name(name: &str) -> Result<Box<dyn Optimizer>> {
         "adam" => Box::new(Adam::default()),
         "adamw" => Box::new(AdamW::default()),
         "rmsprop" => Box::new(RMSprop::default()),
+        "nadam" => Box::new(Nadam::default()),
+        "adamax" => Box::new(Adamax::default()),
+        "adagrad" => Box::new(Adagrad::default()),
+        "adadelta" => Box::new(Adadelta::default()),
+        "lion" => Box::new(Lion::default()),
         _ => return Err(Error::UnknownName { kind: "optimizer", name: name.into(), known: NAMES.to_vec() }),
     })
 }
@@ -188,7 +265,7 @@ macro_rules! into_optimizer {
         }
     )*};
 }
-into_optimizer!(SGD, Adam, AdamW, RMSprop);
+into_optimizer!(SGD, Adam, AdamW, RMSprop, Nadam, Adamax, Adagrad, Adadelta, Lion);
 
 impl<O: Optimizer + 'static> IntoOptimizer for schedules::Scheduled<O> {
     fn into_optimizer(self) -> Result<Box<dyn Optimizer>> {

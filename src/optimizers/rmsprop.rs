@@ -7,14 +7,13 @@
 //! momentum:  μ ← momentum · μ + Δ;  w ← w − μ          else  w ← w − Δ
 //! ```
 
-use super::{build_slots, keras_one_minus, Optimizer, SendPtr, PARALLEL_MIN};
+use super::base::base_options;
+use super::{build_slots, keras_one_minus, Base, Optimizer, SendPtr, PARALLEL_MIN};
 
 /// RMSprop. Keras's defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0, `epsilon` 1e-7,
 /// `centered` false.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RMSprop {
-    /// Step size.
-    pub learning_rate: f32,
     /// Decay of the squared-gradient average.
     pub rho: f32,
     /// Momentum factor.
@@ -23,8 +22,9 @@ pub struct RMSprop {
     pub epsilon: f32,
     /// Normalize by the gradient's estimated variance instead of its second moment.
     pub centered: bool,
-    #[serde(skip)]
-    iterations: u64,
+    /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
+    #[serde(flatten)]
+    pub base: Base,
     #[serde(skip)]
     velocity: Vec<Vec<f32>>,
     #[serde(skip)]
@@ -43,12 +43,11 @@ impl RMSprop {
     /// RMSprop with the given learning rate and Keras's other defaults.
     pub fn new(learning_rate: f32) -> Self {
         RMSprop {
-            learning_rate,
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-7,
             centered: false,
-            iterations: 0,
+            base: Base::new(learning_rate),
             velocity: Vec::new(),
             average_grad: Vec::new(),
             momentums: Vec::new(),
@@ -68,18 +67,17 @@ impl RMSprop {
     }
 }
 
+base_options!(RMSprop);
+
 impl Optimizer for RMSprop {
+    fn base(&self) -> &Base {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
     fn name(&self) -> &'static str {
         "rmsprop"
-    }
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.iterations
     }
     fn build(&mut self, sizes: &[usize]) {
         build_slots(&mut self.velocity, sizes);
@@ -91,7 +89,7 @@ impl Optimizer for RMSprop {
         }
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let (lr, rho, eps, mu) = (self.learning_rate, self.rho, self.epsilon, self.momentum);
+        let (lr, rho, eps, mu) = (self.base.learning_rate, self.rho, self.epsilon, self.momentum);
         let one_minus_rho = keras_one_minus(rho);
         let v = &mut self.velocity[slot];
         if !self.centered && mu <= 0.0 {
@@ -122,12 +120,6 @@ impl Optimizer for RMSprop {
                 *w -= step;
             }
         }
-    }
-    fn finish_step(&mut self) {
-        self.iterations += 1;
-    }
-    fn set_iterations(&mut self, n: u64) {
-        self.iterations = n;
     }
     fn config(&self) -> Option<serde_json::Value> {
         super::class_config("RMSprop", self)

@@ -192,12 +192,20 @@ impl<O: Optimizer> Optimizer for Scheduled<O> {
     fn build(&mut self, sizes: &[usize]) {
         self.inner.build(sizes);
     }
+    /// The rate for this step: the schedule at the count of batches seen (Keras's
+    /// `_iterations`, which counts every batch even while gradients accumulate).
+    fn begin_step(&mut self) {
+        let lr = self.schedule.rate(self.inner.base().steps());
+        self.inner.set_learning_rate(lr);
+    }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        if slot == 0 {
-            let lr = self.schedule.rate(self.inner.iterations());
-            self.inner.set_learning_rate(lr);
-        }
         self.inner.update(slot, w, g);
+    }
+    fn base(&self) -> &super::Base {
+        self.inner.base()
+    }
+    fn base_mut(&mut self) -> &mut super::Base {
+        self.inner.base_mut()
     }
     fn finish_step(&mut self) {
         self.inner.finish_step();
@@ -248,9 +256,11 @@ mod tests {
         assert_eq!(opt.learning_rate(), 1.0);
         let mut w = [0.0f32];
         opt.build(&[1]);
-        for _ in 0..4 {
+        for step in 0..4 {
+            opt.begin_step();
             opt.update(0, &mut w, &[1.0]);
             opt.finish_step();
+            opt.base_mut().set_steps(step + 1);
         }
         assert_eq!(w[0], -(1.0 + 1.0 + 0.25 + 0.25));
     }

@@ -7,19 +7,19 @@
 //!                    w ← w + momentum · v − lr · g    (nesterov)
 //! ```
 
-use super::{build_slots, Optimizer};
+use super::base::base_options;
+use super::{build_slots, Base, Optimizer};
 
 /// SGD. Keras's defaults: `learning_rate` 0.01, `momentum` 0, `nesterov` false.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SGD {
-    /// Step size.
-    pub learning_rate: f32,
     /// Momentum factor in `[0, 1)`.
     pub momentum: f32,
     /// Use Nesterov momentum.
     pub nesterov: bool,
-    #[serde(skip)]
-    iterations: u64,
+    /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
+    #[serde(flatten)]
+    pub base: Base,
     #[serde(skip)]
     velocity: Vec<Vec<f32>>,
 }
@@ -33,7 +33,7 @@ impl Default for SGD {
 impl SGD {
     /// SGD with the given learning rate and no momentum.
     pub fn new(learning_rate: f32) -> Self {
-        SGD { learning_rate, momentum: 0.0, nesterov: false, iterations: 0, velocity: Vec::new() }
+        SGD { momentum: 0.0, nesterov: false, base: Base::new(learning_rate), velocity: Vec::new() }
     }
 
     /// Sets the momentum.
@@ -49,18 +49,17 @@ impl SGD {
     }
 }
 
+base_options!(SGD);
+
 impl Optimizer for SGD {
+    fn base(&self) -> &Base {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
     fn name(&self) -> &'static str {
         "sgd"
-    }
-    fn learning_rate(&self) -> f32 {
-        self.learning_rate
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.iterations
     }
     fn build(&mut self, sizes: &[usize]) {
         if self.momentum != 0.0 {
@@ -68,18 +67,12 @@ impl Optimizer for SGD {
         }
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let (lr, mu) = (self.learning_rate, self.momentum);
+        let (lr, mu) = (self.base.learning_rate, self.momentum);
         if mu == 0.0 {
             plain(w, g, lr);
         } else {
             momentum(w, g, &mut self.velocity[slot], lr, mu, self.nesterov);
         }
-    }
-    fn finish_step(&mut self) {
-        self.iterations += 1;
-    }
-    fn set_iterations(&mut self, n: u64) {
-        self.iterations = n;
     }
     fn config(&self) -> Option<serde_json::Value> {
         super::class_config("SGD", self)

@@ -3,7 +3,7 @@
 use super::tensor_file::{self, TensorFile};
 use crate::error::{Error, Result};
 use crate::layers::State;
-use crate::losses::Loss;
+use crate::models::CompileOptions;
 use crate::models::Sequential;
 use crate::tensor::memory;
 use serde_json::{json, Value};
@@ -155,8 +155,23 @@ impl Sequential {
                 c.optimizer.name()
             ))
         })?;
-        let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
-        Ok(json!({ "optimizer": optimizer, "loss": c.loss, "metrics": metrics }))
+        let loss = c.loss.config().ok_or_else(|| {
+            Error::State(format!(
+                "loss {} cannot be saved: it gives no config (save_weights saves the weights alone)",
+                c.loss.name()
+            ))
+        })?;
+        let config = |m: &dyn crate::metrics::Metric| {
+            m.config().ok_or_else(|| {
+                Error::State(format!(
+                    "metric {} cannot be saved: it gives no config (save_weights saves the weights alone)",
+                    m.name()
+                ))
+            })
+        };
+        let metrics = c.metrics[..c.unweighted].iter().map(|m| config(m.as_ref())).collect::<Result<Vec<_>>>()?;
+        let weighted = c.metrics[c.unweighted..].iter().map(|m| config(m.as_ref())).collect::<Result<Vec<_>>>()?;
+        Ok(json!({ "optimizer": optimizer, "loss": loss, "metrics": metrics, "weighted_metrics": weighted }))
     }
 
     /// Everything [`Sequential::save`] writes: the tensors and the document (the optimizer's
@@ -169,8 +184,10 @@ impl Sequential {
             let names = self.param_names();
             if with_state {
                 doc["optimizer_iterations"] = json!(c.optimizer.iterations());
+                doc["optimizer_steps"] = json!(c.optimizer.base().steps());
             }
-            for (slot, values) in c.optimizer.slots().into_iter().filter(|_| with_state) {
+            let all_slots = c.optimizer.slots().into_iter().chain(c.optimizer.base().slots());
+            for (slot, values) in all_slots.filter(|_| with_state) {
                 for (i, v) in values.iter().enumerate() {
                     let shape = self.param_shape(i);
                     let t = crate::Tensor::from_vec(&shape, v.clone()).expect("a slot has its parameter's size");
@@ -190,6 +207,7 @@ impl Sequential {
         let weights = self.plan_weights(path, file)?;
         let doc = file.doc.as_ref();
         let iterations = doc.and_then(|d| d.get("optimizer_iterations")).and_then(Value::as_u64);
+        let steps = doc.and_then(|d| d.get("optimizer_steps")).and_then(Value::as_u64).or(iterations);
         // The rate in force when saved (a callback may have changed the compiled one).
         let learning_rate = doc
             .and_then(|d| d.pointer("/compile/optimizer/config/learning_rate"))
@@ -199,7 +217,7 @@ impl Sequential {
         // Without a saved step count the file holds no optimizer state: it starts afresh.
         if let (Some(c), Some(_)) = (&self.compiled, iterations) {
             let names = self.param_names();
-            for (slot, values) in c.optimizer.slots() {
+            for (slot, values) in c.optimizer.slots().into_iter().chain(c.optimizer.base().slots()) {
                 for (i, v) in values.iter().enumerate() {
                     let name = format!("{OPTIMIZER}{slot}/{}", names[i]);
                     match file.tensors.get(&name) {
@@ -224,11 +242,22 @@ impl Sequential {
         self.apply_weights(weights);
         if let Some(c) = self.compiled.as_mut() {
             let mut targets = c.optimizer.slots_mut();
-            for (slot, i, data) in slots {
-                let (_, values) = targets.iter_mut().find(|(s, _)| *s == slot).expect("slot listed above");
-                values[i].copy_from_slice(data);
+            for &(slot, i, data) in &slots {
+                if let Some((_, values)) = targets.iter_mut().find(|(s, _)| *s == slot) {
+                    values[i].copy_from_slice(data);
+                }
             }
             drop(targets);
+            let mut targets = c.optimizer.base_mut().slots_mut();
+            for &(slot, i, data) in &slots {
+                if let Some((_, values)) = targets.iter_mut().find(|(s, _)| *s == slot) {
+                    values[i].copy_from_slice(data);
+                }
+            }
+            drop(targets);
+            if let Some(n) = steps {
+                c.optimizer.base_mut().set_steps(n);
+            }
             if let Some(lr) = learning_rate {
                 c.optimizer.set_learning_rate(lr);
             }
@@ -361,12 +390,20 @@ impl Sequential {
         m.build(&input_shape)?;
         if let Some(c) = doc.get("compile") {
             let optimizer = crate::optimizers::from_config(c.get("optimizer").unwrap_or(&Value::Null))?;
-            let loss: Loss = serde_json::from_value(c.get("loss").cloned().unwrap_or(Value::Null))
-                .map_err(|e| Error::State(format!("the saved loss: {e}")))?;
-            let metrics: Vec<String> = serde_json::from_value(c.get("metrics").cloned().unwrap_or(json!([])))
-                .map_err(|e| Error::State(format!("the saved metrics: {e}")))?;
-            let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
-            m.compile(optimizer, loss, &metrics)?;
+            let loss = crate::losses::from_config(c.get("loss").unwrap_or(&Value::Null))?;
+            let list = |key: &str| -> Result<Vec<Box<dyn crate::metrics::Metric>>> {
+                let Some(v) = c.get(key) else { return Ok(Vec::new()) };
+                let items = v.as_array().ok_or_else(|| Error::State(format!("the saved {key}: not a list")))?;
+                items.iter().map(crate::metrics::from_config).collect()
+            };
+            let mut options = CompileOptions::new();
+            for metric in list("metrics")? {
+                options = options.metric(metric);
+            }
+            for metric in list("weighted_metrics")? {
+                options = options.weighted_metric(metric);
+            }
+            m.compile_with(optimizer, loss, options)?;
         }
         Ok(m)
     }

@@ -199,6 +199,18 @@ crate::simd! {
     }
 }
 
+/// −1, 0 or 1: the sign, 0 at 0 (where the derivative of |x| is taken as 0, as the backends
+/// take it; `f32::signum` gives 1 there).
+pub fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
 /// Index of the largest value (the first on ties; NaN never wins).
 pub fn argmax(v: &[f32]) -> usize {
     let mut best = 0;

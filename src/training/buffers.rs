@@ -6,7 +6,8 @@
 //! - `acts[i + 1]`: `[b, output of layer i…]`;
 //! - `grads[i]`: like `acts[i]`, ∂loss/∂`acts[i]` (training only; `grads[0]` is never needed
 //!   and stays empty);
-//! - `target`: `[b, target…]`.
+//! - `target`: `[b, target…]`;
+//! - `weights`: `[b]`, the batch's sample weights, when the data has any.
 //!
 //! Planning for a batch size no larger than the last plan keeps every buffer: the partial last
 //! batch of an epoch, validation and prediction reuse the training buffers.
@@ -21,6 +22,10 @@ pub(crate) struct Buffers {
     pub acts: Vec<Tensor>,
     pub grads: Vec<Tensor>,
     pub target: Tensor,
+    /// The batch's sample weights (the first `batch` values), when `weighted`.
+    pub weights: Vec<f32>,
+    pub weighted: bool,
+    batch: usize,
     /// The sample order of the current epoch.
     pub order: Vec<usize>,
 }
@@ -44,6 +49,7 @@ impl Buffers {
             };
             self.training |= training;
             self.capacity = capacity;
+            self.weights = vec![0.0; capacity];
         }
         if let Some(ts) = target_shape {
             let fits =
@@ -61,12 +67,38 @@ impl Buffers {
             t.set_batch(batch);
         }
         self.target.set_batch(batch);
+        self.batch = batch;
+    }
+
+    /// The current batch's sample weights, if the data has any.
+    pub fn batch_weights(&self) -> Option<&[f32]> {
+        self.weighted.then(|| &self.weights[..self.batch])
+    }
+
+    /// Sets the batch's weights to `w[rows]` (or none).
+    pub fn gather_weights(&mut self, w: Option<&[f32]>, rows: &[usize]) {
+        self.weighted = w.is_some();
+        if let Some(w) = w {
+            for (dst, &r) in self.weights.iter_mut().zip(rows) {
+                *dst = w[r];
+            }
+        }
+    }
+
+    /// Sets the batch's weights to `w[lo..hi]` (or none).
+    pub fn copy_weights(&mut self, w: Option<&[f32]>, lo: usize, hi: usize) {
+        self.weighted = w.is_some();
+        if let Some(w) = w {
+            self.weights[..hi - lo].copy_from_slice(&w[lo..hi]);
+        }
     }
 
     /// Bytes reserved by all buffers.
     pub fn bytes(&self) -> usize {
         let all = self.acts.iter().chain(&self.grads).chain(std::iter::once(&self.target));
-        all.map(|t| t.capacity() * 4).sum::<usize>() + self.order.capacity() * std::mem::size_of::<usize>()
+        all.map(|t| t.capacity() * 4).sum::<usize>()
+            + self.weights.capacity() * 4
+            + self.order.capacity() * std::mem::size_of::<usize>()
     }
 }
 

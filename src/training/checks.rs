@@ -39,13 +39,12 @@ impl Sequential {
 
     /// Checks `x` and `y` together for training or evaluation.
     pub(crate) fn check_data(&mut self, x: &Tensor, y: &Tensor, what: &str) -> Result<()> {
-        let c = self.compiled.as_ref().ok_or_else(|| {
-            Error::State(
+        if self.compiled.is_none() {
+            return Err(Error::State(
                 "the model must be compiled before training or evaluating: call compile(optimizer, loss, metrics)"
                     .into(),
-            )
-        })?;
-        let loss = c.loss;
+            ));
+        }
         if y.batch() != x.batch() {
             return Err(Error::SampleCount { x: x.batch(), y: y.batch() });
         }
@@ -53,7 +52,8 @@ impl Sequential {
         if let Some((index, value)) = y.first_non_finite() {
             return Err(Error::NonFinite { what: format!("y ({what})"), index, value });
         }
-        loss.check_targets(y, self.output_shape().expect("built"))
+        let c = self.compiled.as_ref().expect("checked");
+        c.loss.check_targets(y, self.output_shape().expect("built"))
     }
 }
 
@@ -64,4 +64,64 @@ pub(crate) fn target_shape(y: &Tensor) -> &[usize] {
     } else {
         &y.shape()[1..]
     }
+}
+
+/// Checks sample weights: one per sample, finite, non-negative.
+pub(crate) fn check_sample_weights(w: &[f32], n: usize, what: &str) -> Result<()> {
+    if w.len() != n {
+        return Err(Error::Shape {
+            what: format!("sample_weight ({what})"),
+            expected: format!("{n} weights, one per sample"),
+            received: format!("{} weights", w.len()),
+        });
+    }
+    if let Some((index, &value)) = w.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite { what: format!("sample_weight ({what})"), index, value });
+    }
+    if let Some((i, v)) = w.iter().enumerate().find(|(_, &v)| v < 0.0) {
+        return Err(Error::invalid("sample_weight", v, format!("non-negative weights (sample {i} of the {what})")));
+    }
+    Ok(())
+}
+
+/// Keras's `class_weight` as one weight per sample of `y`: its class is the rounded label
+/// (one value per sample) or the arg max of the row; classes not listed weigh 1.
+pub(crate) fn class_weights_to_samples(
+    class_weight: &[(usize, f32)],
+    y: &Tensor,
+    output: &[usize],
+) -> Result<Vec<f32>> {
+    let k = *output.last().unwrap_or(&1);
+    let classes = if k == 1 { 2 } else { k };
+    let mut table = vec![1.0f32; classes];
+    for &(class, w) in class_weight {
+        if class >= classes {
+            return Err(Error::invalid(
+                "class_weight",
+                class,
+                format!("a class of the model's output, in [0, {classes})"),
+            ));
+        }
+        if !(w >= 0.0 && w.is_finite()) {
+            return Err(Error::invalid("class_weight", w, format!("a non-negative, finite weight (class {class})")));
+        }
+        table[class] = w;
+    }
+    let class_of = |row: &[f32]| -> usize {
+        if row.len() == 1 {
+            row[0].round().max(0.0) as usize
+        } else {
+            crate::tensor::kernels::argmax(row)
+        }
+    };
+    (0..y.batch())
+        .map(|i| {
+            let c = class_of(y.row(i));
+            table.get(c).copied().ok_or_else(|| Error::Label {
+                sample: i,
+                label: y.row(i)[0],
+                expected: format!("a class in [0, {classes}) to look up in class_weight"),
+            })
+        })
+        .collect()
 }

@@ -1,6 +1,6 @@
 //! `fit`: Keras's training loop.
 
-use super::checks::target_shape;
+use super::checks::{check_sample_weights, class_weights_to_samples, target_shape};
 use super::split::split_rows;
 use super::FitOptions;
 use crate::callbacks::{Callback, Control, FitParams, History, Logs, ProgbarLogger};
@@ -12,10 +12,22 @@ use crate::tensor::{FlushDenormals, Tensor};
 /// Where the validation samples come from.
 enum Validation<'a> {
     None,
-    /// These rows of the training arrays (`validation_split`).
-    Rows(Vec<usize>),
-    /// Separate arrays (Keras's `validation_data`).
-    Data(&'a Tensor, &'a Tensor),
+    /// These rows of the training arrays (`validation_split`), with the training
+    /// `sample_weight` (not `class_weight`, as in Keras).
+    Rows(Vec<usize>, Option<&'a [f32]>),
+    /// Separate arrays (Keras's `validation_data`), with their own weights.
+    Data(&'a Tensor, &'a Tensor, Option<&'a [f32]>),
+}
+
+/// Keras 3's epoch iterator over arrays: with `steps_per_epoch`, epochs take turns through
+/// one pass over the data; without it, each epoch is one pass.
+struct Passes {
+    /// Batches per pass.
+    batches: usize,
+    /// Batches taken from the current pass; `None` before the first.
+    taken: Option<usize>,
+    /// The key of the current pass's shuffle.
+    key: u64,
 }
 
 impl Sequential {
@@ -40,6 +52,11 @@ impl Sequential {
             validation_split,
             split_mode,
             validation_data,
+            validation_batch_size,
+            validation_steps,
+            steps_per_epoch,
+            sample_weight,
+            class_weight,
             shuffle,
             initial_epoch,
             validation_freq,
@@ -57,25 +74,54 @@ impl Sequential {
         if verbose > 2 {
             return Err(Error::invalid("verbose", verbose, "0, 1 or 2"));
         }
+        for (name, v) in [
+            ("steps_per_epoch", steps_per_epoch),
+            ("validation_steps", validation_steps),
+            ("validation_batch_size", validation_batch_size),
+        ] {
+            if v == Some(0) {
+                return Err(Error::invalid(name, 0, "a positive number"));
+            }
+        }
         self.check_data(x, y, "training data")?;
         let n = x.batch();
+        if let Some(w) = sample_weight {
+            check_sample_weights(w, n, "training data")?;
+        }
+        let class_weights = match (&class_weight, sample_weight) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "class_weight",
+                    "given with sample_weight",
+                    "either class_weight or sample_weight, not both (as Keras)",
+                ))
+            }
+            (Some(cw), None) => Some(class_weights_to_samples(cw, y, self.output_shape().expect("built"))?),
+            _ => None,
+        };
+        let train_weights = class_weights.as_deref().or(sample_weight);
         let (train_rows, validation) = match validation_data {
-            Some((vx, vy)) => {
+            Some((vx, vy, vw)) => {
                 self.check_data(vx, vy, "validation data")?;
-                ((0..n).collect(), Validation::Data(vx, vy))
+                if let Some(w) = vw {
+                    check_sample_weights(w, vx.batch(), "validation data")?;
+                }
+                ((0..n).collect(), Validation::Data(vx, vy, vw))
             }
             None if validation_split != 0.0 => {
                 let (train, held) = split_rows(y, validation_split, split_mode, self.seed)?;
-                (train, Validation::Rows(held))
+                (train, Validation::Rows(held, sample_weight))
             }
             None => ((0..n).collect(), Validation::None),
         };
         let train_n = train_rows.len();
 
-        // 2. Plan the buffers for this batch size, once.
+        // 2. Plan the buffers for the larger of the training and validation batches, once.
         let batch_size = batch_size.min(train_n);
-        let steps = train_n.div_ceil(batch_size);
-        self.plan(batch_size, true, Some(target_shape(y)));
+        let val_batch = validation_batch_size.unwrap_or(batch_size);
+        let batches = train_n.div_ceil(batch_size);
+        let steps = steps_per_epoch.unwrap_or(batches);
+        self.plan(batch_size.max(val_batch), true, Some(target_shape(y)));
         self.bufs.order.clear();
         self.bufs.order.extend_from_slice(&train_rows);
 
@@ -106,18 +152,32 @@ impl Sequential {
             self.callback_states = states;
         }
         self.history.reserve(epochs);
+        let mut passes = Passes { batches, taken: None, key: epoch as u64 };
+        let mut ran_out = false;
         while epoch < epochs && !stop {
             stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_epoch_begin(self, epoch))?;
             self.reset_metrics();
-            self.shuffle_order(&train_rows, shuffle, epoch);
+            // A new pass (a fresh shuffle) when the last one is done, or every epoch without
+            // steps_per_epoch (keyed by the epoch, so a resumed run shuffles as an unbroken one).
+            if steps_per_epoch.is_none() || passes.taken.is_none() {
+                passes.key = if steps_per_epoch.is_none() { epoch as u64 } else { passes.key };
+                self.shuffle_order(&train_rows, shuffle, passes.key);
+                passes.taken = Some(0);
+            }
             logs.clear();
             let (mut loss_sum, mut seen) = (0.0, 0usize);
 
             // 3a. The batches: one weight update each.
             for step in 0..steps {
+                let taken = passes.taken.unwrap_or(0);
+                if taken >= passes.batches {
+                    ran_out = true;
+                    break;
+                }
+                passes.taken = Some(taken + 1);
                 stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_begin(self, step))?;
-                let (lo, hi) = (step * batch_size, ((step + 1) * batch_size).min(train_n));
-                self.gather_batch(x, y, lo, hi);
+                let (lo, hi) = (taken * batch_size, ((taken + 1) * batch_size).min(train_n));
+                self.gather_batch(x, y, train_weights, lo, hi);
                 loss_sum += self.train_step();
                 seen += hi - lo;
                 self.history.weight_updates += 1;
@@ -128,15 +188,26 @@ impl Sequential {
                 }
             }
 
+            if passes.taken.is_some_and(|t| t >= passes.batches) {
+                passes.taken = None;
+                passes.key += 1;
+            }
+
             // 3b. Validation, through the same path as `evaluate`.
-            if (epoch + 1).is_multiple_of(validation_freq) {
+            if (epoch + 1).is_multiple_of(validation_freq) && !matches!(validation, Validation::None) {
+                for cb in callbacks.iter_mut() {
+                    cb.on_test_begin(self)?;
+                }
                 let val_loss = match &validation {
-                    Validation::None => None,
-                    Validation::Rows(rows) => Some(self.evaluate_selected(x, y, rows, batch_size)),
-                    Validation::Data(vx, vy) => Some(self.evaluate_rows(vx, vy, 0, vx.batch(), batch_size)),
+                    Validation::None => 0.0,
+                    Validation::Rows(rows, w) => {
+                        self.evaluate_batches(x, y, *w, Some(rows), val_batch, validation_steps)
+                    }
+                    Validation::Data(vx, vy, w) => self.evaluate_batches(vx, vy, *w, None, val_batch, validation_steps),
                 };
-                if let Some(val_loss) = val_loss {
-                    self.write_metrics(&mut logs, "val_", val_loss);
+                self.write_metrics(&mut logs, "val_", val_loss);
+                for cb in callbacks.iter_mut() {
+                    cb.on_test_end(self)?;
                 }
             }
 
@@ -153,7 +224,16 @@ impl Sequential {
             epoch += 1;
         }
 
-        // 4. Train end: callbacks restore weights, close files.
+        if ran_out && steps_per_epoch.is_some() && verbose > 0 {
+            eprintln!(
+                "warning: steps_per_epoch={steps} is more than the {batches} batches of one pass over the \
+                 {train_n} training samples: epochs ended when a pass ran out (Keras: \"Your input ran out of data\")"
+            );
+        }
+
+        // 4. Train end: with use_ema the weights become their averages (Keras's
+        // finalize_variable_values); then callbacks restore weights, close files.
+        self.finalize_ema_weights();
         for cb in callbacks.iter_mut() {
             cb.on_train_end(self, &logs)?;
         }
@@ -172,20 +252,24 @@ impl Sequential {
     /// Sets the epoch's sample order: the training rows in order, or shuffled by an order that
     /// depends only on the seed and the epoch index (so a resumed run shuffles as an
     /// uninterrupted one).
-    fn shuffle_order(&mut self, train_rows: &[usize], shuffle: bool, epoch: usize) {
+    fn shuffle_order(&mut self, train_rows: &[usize], shuffle: bool, key: u64) {
         let order = &mut self.bufs.order;
         order.copy_from_slice(train_rows);
         if shuffle {
-            Rng::derive(self.seed, epoch as u64).shuffle(order);
+            Rng::derive(self.seed, key).shuffle(order);
         }
     }
 
-    /// Copies samples `order[lo..hi]` of `x` and `y` into the input and target buffers.
-    fn gather_batch(&mut self, x: &Tensor, y: &Tensor, lo: usize, hi: usize) {
+    /// Copies samples `order[lo..hi]` of `x`, `y` (and the weights `w`) into the batch buffers.
+    fn gather_batch(&mut self, x: &Tensor, y: &Tensor, w: Option<&[f32]>, lo: usize, hi: usize) {
         let bufs = &mut self.bufs;
         bufs.set_batch(hi - lo);
-        bufs.acts[0].gather_rows(x, &bufs.order[lo..hi]);
-        bufs.target.gather_rows(y, &bufs.order[lo..hi]);
+        let rows = &bufs.order[lo..hi];
+        bufs.acts[0].gather_rows(x, rows);
+        bufs.target.gather_rows(y, rows);
+        let rows = std::mem::take(&mut bufs.order);
+        bufs.gather_weights(w, &rows[lo..hi]);
+        bufs.order = rows;
     }
 
     /// Forgets the compiled metrics' running state.

@@ -17,5 +17,5 @@ mod split;
 mod step;
 
 pub(crate) use buffers::Buffers;
-pub use options::FitOptions;
+pub use options::{EvaluateOptions, FitOptions};
 pub use split::{split_rows, SplitMode};

@@ -6,7 +6,8 @@ use crate::tensor::Tensor;
 
 /// The arguments of [`Sequential::fit`](crate::Sequential::fit), with Keras's defaults:
 /// `batch_size` 32, `epochs` 1, `verbose` 1, `validation_split` 0, `shuffle` true,
-/// `initial_epoch` 0, `validation_freq` 1.
+/// `initial_epoch` 0, `validation_freq` 1, no sample or class weights, every batch every
+/// epoch (`steps_per_epoch` none).
 ///
 /// ```
 /// use minibatch::{callbacks::EarlyStopping, FitOptions};
@@ -19,7 +20,12 @@ pub struct FitOptions<'a> {
     pub(crate) verbose: u8,
     pub(crate) validation_split: f64,
     pub(crate) split_mode: SplitMode,
-    pub(crate) validation_data: Option<(&'a Tensor, &'a Tensor)>,
+    pub(crate) validation_data: Option<(&'a Tensor, &'a Tensor, Option<&'a [f32]>)>,
+    pub(crate) validation_batch_size: Option<usize>,
+    pub(crate) validation_steps: Option<usize>,
+    pub(crate) steps_per_epoch: Option<usize>,
+    pub(crate) sample_weight: Option<&'a [f32]>,
+    pub(crate) class_weight: Option<Vec<(usize, f32)>>,
     pub(crate) shuffle: bool,
     pub(crate) initial_epoch: usize,
     pub(crate) validation_freq: usize,
@@ -36,6 +42,11 @@ impl Default for FitOptions<'_> {
             validation_split: 0.0,
             split_mode: SplitMode::Tail,
             validation_data: None,
+            validation_batch_size: None,
+            validation_steps: None,
+            steps_per_epoch: None,
+            sample_weight: None,
+            class_weight: None,
             shuffle: true,
             initial_epoch: 0,
             validation_freq: 1,
@@ -79,7 +90,55 @@ impl<'a> FitOptions<'a> {
     }
     /// Validation data; takes precedence over `validation_split`.
     pub fn validation_data(mut self, x: &'a Tensor, y: &'a Tensor) -> Self {
-        self.validation_data = Some((x, y));
+        self.validation_data = Some((x, y, None));
+        self
+    }
+    /// Validation data with one weight per sample (Keras's `validation_data=(x, y, w)`): the
+    /// `val_loss` and weighted metrics weigh each sample by it.
+    pub fn validation_data_weighted(mut self, x: &'a Tensor, y: &'a Tensor, sample_weight: &'a [f32]) -> Self {
+        self.validation_data = Some((x, y, Some(sample_weight)));
+        self
+    }
+    /// Samples per validation batch (default: `batch_size`). Only memory and rounding depend
+    /// on it.
+    pub fn validation_batch_size(mut self, n: usize) -> Self {
+        self.validation_batch_size = Some(n);
+        self
+    }
+    /// Validate on the first `n` batches of the validation data only (Keras's
+    /// `validation_steps`); each validation starts from the first batch.
+    pub fn validation_steps(mut self, n: usize) -> Self {
+        self.validation_steps = Some(n);
+        self
+    }
+    /// Weight updates per epoch, as Keras 3 counts them for arrays: an epoch takes the next
+    /// `n` batches of the current pass over the data; a pass that runs out ends the epoch
+    /// early (Keras warns "ran out of data"), and the next epoch starts a new, reshuffled pass.
+    /// So with `n` smaller than `ceil(samples / batch_size)`, epochs walk through the data in
+    /// turns; with `n` larger, each epoch is one pass.
+    pub fn steps_per_epoch(mut self, n: usize) -> Self {
+        self.steps_per_epoch = Some(n);
+        self
+    }
+    /// One weight per training sample (Keras's `sample_weight`): each sample's loss is
+    /// multiplied by it, and the batch loss is the weighted sum over the batch size (Keras's
+    /// `sum_over_batch_size`). Also weighs the weighted metrics, and the validation samples
+    /// that `validation_split` holds out.
+    pub fn sample_weight(mut self, w: &'a [f32]) -> Self {
+        self.sample_weight = Some(w);
+        self
+    }
+    /// A weight per class (Keras's `class_weight`): each training sample weighs as its class
+    /// (its integer label, or the arg max of a one-hot target; classes not listed weigh 1).
+    /// Not with `sample_weight`; not applied to validation data, as in Keras.
+    ///
+    /// ```
+    /// use minibatch::FitOptions;
+    /// // Class 1 is rare: each of its samples counts five times.
+    /// let options = FitOptions::new().class_weight([(0, 1.0), (1, 5.0)]);
+    /// ```
+    pub fn class_weight(mut self, weights: impl IntoIterator<Item = (usize, f32)>) -> Self {
+        self.class_weight = Some(weights.into_iter().collect());
         self
     }
     /// Reshuffle the training samples every epoch (default true).
@@ -121,6 +180,50 @@ impl<'a> FitOptions<'a> {
     /// Adds a callback; it stays the caller's, to read afterwards.
     pub fn callback(mut self, callback: &'a mut dyn Callback) -> Self {
         self.callbacks.push(callback);
+        self
+    }
+}
+
+/// The arguments of [`Sequential::evaluate_with`](crate::Sequential::evaluate_with) and
+/// [`Sequential::predict_with`](crate::Sequential::predict_with), with Keras's defaults:
+/// `batch_size` 32, every batch, no sample weights.
+///
+/// ```
+/// use minibatch::EvaluateOptions;
+/// let weights = [1.0, 0.5, 2.0];
+/// let options = EvaluateOptions::new().batch_size(128).sample_weight(&weights);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct EvaluateOptions<'a> {
+    pub(crate) batch_size: usize,
+    pub(crate) steps: Option<usize>,
+    pub(crate) sample_weight: Option<&'a [f32]>,
+}
+
+impl Default for EvaluateOptions<'_> {
+    fn default() -> Self {
+        EvaluateOptions { batch_size: 32, steps: None, sample_weight: None }
+    }
+}
+
+impl<'a> EvaluateOptions<'a> {
+    /// Keras's defaults.
+    pub fn new() -> Self {
+        EvaluateOptions::default()
+    }
+    /// Samples per batch (default 32).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+    /// Only the first `n` batches (Keras's `steps`).
+    pub fn steps(mut self, n: usize) -> Self {
+        self.steps = Some(n);
+        self
+    }
+    /// One weight per sample (Keras's `sample_weight`, for `evaluate`).
+    pub fn sample_weight(mut self, w: &'a [f32]) -> Self {
+        self.sample_weight = Some(w);
         self
     }
 }

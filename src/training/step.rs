@@ -1,9 +1,11 @@
 //! One pass over the planned buffers: forward, loss, backward, update. Allocation-free.
 
 use crate::layers::Layer;
-use crate::models::Compiled;
-use crate::models::Sequential;
+use crate::losses;
+use crate::models::{Compiled, Sequential};
+use crate::optimizers::base::apply_gradients;
 use crate::tensor::Tensor;
+use crate::training::Buffers;
 
 impl Sequential {
     /// Runs every layer forward over `acts`.
@@ -15,65 +17,82 @@ impl Sequential {
         }
     }
 
-    /// One optimizer step on the batch in `acts[0]` and `target`. Updates the compiled
-    /// metrics and returns the *sum* of per-sample losses.
+    /// One training step on the batch in `acts[0]`, `target` (and `weights`): forward, loss,
+    /// backward, then the optimizer (see [`crate::optimizers::base`]). Updates the compiled
+    /// metrics and returns the batch's loss as a *sum* over samples, regularization included
+    /// (each sample carrying the batch's penalty), so that epoch means are Keras's.
     pub(crate) fn train_step(&mut self) -> f64 {
         // 1. forward, in training mode
         self.forward_pass(true);
         let c = self.compiled.as_mut().expect("compiled");
         let bufs = &mut self.bufs;
         let last = self.layers.len();
+        let n = bufs.acts[0].batch();
         // 2. loss and ∂loss/∂output
-        let loss = output_loss(c, &self.layers, &bufs.acts, &bufs.target, Some(bufs.grads[last].data_mut()));
-        for m in &mut c.metrics {
-            m.update(&bufs.acts[last], &bufs.target);
-        }
-        // 3. backward, last layer first
+        let mut out_grad = std::mem::take(&mut bufs.grads[last]);
+        let loss = output_loss(c, &self.layers, bufs, Some(out_grad.data_mut()));
+        bufs.grads[last] = out_grad;
+        update_metrics(c, bufs);
+        // 3. backward, last layer first, with activity penalties added to each output's gradient
+        let mut penalty = 0.0f64;
         for (i, layer) in self.layers.iter_mut().enumerate().rev() {
             let (x, y) = (&bufs.acts[i], &bufs.acts[i + 1]);
             let (before, after) = bufs.grads.split_at_mut(i + 1);
+            if let Some(r) = layer.activity_regularizer() {
+                penalty += (r.penalty(y.data()) / n as f32) as f64;
+                r.add_gradient(y.data(), after[0].data_mut(), 1.0 / n as f32);
+            }
             let dx = if i > 0 { Some(&mut before[i]) } else { None };
             layer.backward(x, y, &mut after[0], dx);
         }
-        // 4. one update per parameter, in a fixed order
-        let mut slot = 0;
-        for layer in &mut self.layers {
-            for p in layer.params_mut() {
-                c.optimizer.update(slot, p.value.data_mut(), p.grad.data());
-                slot += 1;
+        // 4. weight penalties, then the update
+        for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
+            if let Some(r) = p.regularizer {
+                penalty += r.penalty(p.value.data()) as f64;
+                r.add_gradient(p.value.data(), p.grad.data_mut(), 1.0);
             }
         }
-        c.optimizer.finish_step();
-        loss
+        apply_gradients(c.optimizer.as_mut(), self.layers.as_mut_slice());
+        loss + penalty * n as f64
     }
 
-    /// Forward in inference mode, then loss and metrics. Returns the sum of per-sample losses.
+    /// Forward in inference mode, then loss and metrics. Returns the batch's loss as a sum
+    /// over samples, regularization included (Keras adds the layers' losses in evaluation too).
     pub(crate) fn test_step(&mut self) -> f64 {
         self.forward_pass(false);
         let c = self.compiled.as_mut().expect("compiled");
-        let out = &self.bufs.acts[self.layers.len()];
-        for m in &mut c.metrics {
-            m.update(out, &self.bufs.target);
+        update_metrics(c, &self.bufs);
+        let n = self.bufs.acts[0].batch();
+        let mut penalty = 0.0f64;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if let Some(r) = layer.activity_regularizer() {
+                penalty += (r.penalty(self.bufs.acts[i + 1].data()) / n as f32) as f64;
+            }
+            for p in layer.params() {
+                if let Some(r) = p.regularizer {
+                    penalty += r.penalty(p.value.data()) as f64;
+                }
+            }
         }
-        output_loss(c, &self.layers, &self.bufs.acts, &self.bufs.target, None)
+        output_loss(c, &self.layers, &self.bufs, None) + penalty * n as f64
     }
 }
 
-/// The sum of per-sample losses of the model's output (the last of `acts`), and its gradient
-/// into `grad` when given. With a fused loss the value comes from the logits behind the output
-/// activation, as Keras on TensorFlow takes it: kept by the last layer, or its input (an
-/// `Activation` layer).
-fn output_loss(
-    c: &Compiled,
-    layers: &[Box<dyn Layer>],
-    acts: &[Tensor],
-    target: &Tensor,
-    grad: Option<&mut [f32]>,
-) -> f64 {
-    let last = layers.len();
-    if !c.fused {
-        return c.loss.compute(&acts[last], target, grad, false);
+/// Feeds the batch to the metrics: `metrics` unweighted, `weighted_metrics` with the weights.
+fn update_metrics(c: &mut Compiled, bufs: &Buffers) {
+    let out = bufs.acts.last().expect("planned");
+    let weights = bufs.batch_weights();
+    for (i, m) in c.metrics.iter_mut().enumerate() {
+        m.update(out, &bufs.target, if i < c.unweighted { None } else { weights });
     }
-    let logits = layers[last - 1].fused_logits().unwrap_or(acts[last - 1].data());
-    c.loss.compute_fused(&acts[last], logits, target, grad)
+}
+
+/// The batch's loss as a sum over samples (see [`losses`]), and its gradient into `grad` when
+/// given. With a fused loss the value comes from the logits behind the output activation, as
+/// Keras on TensorFlow takes it: kept by the last layer, or its input (an `Activation` layer).
+fn output_loss(c: &Compiled, layers: &[Box<dyn Layer>], bufs: &Buffers, grad: Option<&mut [f32]>) -> f64 {
+    let acts: &[Tensor] = &bufs.acts;
+    let last = layers.len();
+    let logits = c.fused.then(|| layers[last - 1].fused_logits().unwrap_or(acts[last - 1].data()));
+    losses::reduce(c.loss.as_ref(), &acts[last], logits, &bufs.target, bufs.batch_weights(), grad)
 }

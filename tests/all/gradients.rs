@@ -6,7 +6,7 @@
 use crate::common::random;
 use minibatch::activations::{self, Activation};
 use minibatch::layers::{ActivationLayer, Dense, Dropout, Flatten, Layer};
-use minibatch::losses::Loss;
+use minibatch::losses::{mean_loss, BuiltinLoss, Loss};
 use minibatch::rng::Rng;
 use minibatch::Tensor;
 
@@ -174,10 +174,14 @@ fn flatten() {
 }
 
 /// `loss.compute(...) / n` and its gradient, compared by central differences.
-fn check_loss(loss: Loss, pred: &Tensor, target: &Tensor) {
-    let n = pred.batch() as f64;
+fn check_loss(loss: BuiltinLoss, pred: &Tensor, target: &Tensor) {
+    check_weighted_loss(loss, pred, target, None);
+}
+
+/// The gradient of the batch loss, each sample weighted by `weights`, against differences.
+fn check_weighted_loss(loss: BuiltinLoss, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
     let mut grad = vec![0.0; pred.len()];
-    loss.compute(pred, target, Some(&mut grad), false);
+    mean_loss(&loss, pred, target, weights, Some(&mut grad)).unwrap();
     let mut p = pred.clone();
     for (i, &g) in grad.iter().enumerate() {
         let orig = p.data()[i];
@@ -186,7 +190,7 @@ fn check_loss(loss: Loss, pred: &Tensor, target: &Tensor) {
             orig,
             |v| {
                 p.data_mut()[i] = v;
-                let l = loss.compute(&p, target, None, false) / n;
+                let l = mean_loss(&loss, &p, target, weights, None).unwrap();
                 p.data_mut()[i] = orig;
                 l
             },
@@ -196,17 +200,34 @@ fn check_loss(loss: Loss, pred: &Tensor, target: &Tensor) {
 }
 
 /// The fused path: gradient with respect to logits `z` of `loss(act(z))`.
-fn check_fused(loss: Loss, logits: &Tensor, target: &Tensor) {
+fn check_fused(loss: BuiltinLoss, logits: &Tensor, target: &Tensor) {
     let act = loss.fuses_with().unwrap();
     let k = *logits.shape().last().unwrap();
+    let tk = loss.target_len(k);
     let apply = |z: &Tensor| {
         let mut p = z.clone();
         act.forward(p.data_mut(), k);
         p
     };
-    let n = logits.batch() as f64;
+    // The fused rows: value from the logits, gradient with respect to them; mean over rows.
+    let fused = |z: &Tensor, grad: Option<&mut [f32]>| -> f64 {
+        let p = apply(z);
+        let rows = z.len() / k;
+        let mut grad = grad;
+        let mut sum = 0.0;
+        for r in 0..rows {
+            let g = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);
+            let (pr, zr, tr) =
+                (&p.data()[r * k..(r + 1) * k], &z.data()[r * k..(r + 1) * k], &target.data()[r * tk..(r + 1) * tk]);
+            sum += loss.fused_row(pr, zr, tr, g) as f64;
+        }
+        if let Some(g) = grad {
+            g.iter_mut().for_each(|g| *g /= rows as f32);
+        }
+        sum / rows as f64
+    };
     let mut grad = vec![0.0; logits.len()];
-    loss.compute(&apply(logits), target, Some(&mut grad), true);
+    fused(logits, Some(&mut grad));
     let mut z = logits.clone();
     for (i, &g) in grad.iter().enumerate() {
         let orig = z.data()[i];
@@ -215,7 +236,7 @@ fn check_fused(loss: Loss, logits: &Tensor, target: &Tensor) {
             orig,
             |v| {
                 z.data_mut()[i] = v;
-                let l = loss.compute(&apply(&z), target, None, true) / n;
+                let l = fused(&z, None);
                 z.data_mut()[i] = orig;
                 l
             },
@@ -234,17 +255,21 @@ fn probabilities(shape: &[usize], seed: u64, act: Activation) -> Tensor {
 #[test]
 fn regression_losses() {
     let (p, t) = (random(&[4, 3], 1), random(&[4, 3], 2));
-    check_loss(Loss::MeanSquaredError, &p, &t);
-    check_loss(Loss::MeanAbsoluteError, &p, &t);
+    check_loss(BuiltinLoss::MeanSquaredError, &p, &t);
+    check_loss(BuiltinLoss::MeanAbsoluteError, &p, &t);
 }
 
 #[test]
 fn binary_crossentropy_on_probabilities_logits_and_fused() {
     let mut t = random(&[5, 2], 4);
     t.data_mut().iter_mut().for_each(|v| *v = (*v + 1.0) / 2.0); // soft targets in [0, 1]
-    check_loss(Loss::BinaryCrossentropy { from_logits: false }, &probabilities(&[5, 2], 5, Activation::Sigmoid), &t);
-    check_loss(Loss::BinaryCrossentropy { from_logits: true }, &random(&[5, 2], 6), &t);
-    check_fused(Loss::BinaryCrossentropy { from_logits: false }, &random(&[5, 2], 7), &t);
+    check_loss(
+        BuiltinLoss::BinaryCrossentropy { from_logits: false, label_smoothing: 0.0 },
+        &probabilities(&[5, 2], 5, Activation::Sigmoid),
+        &t,
+    );
+    check_loss(BuiltinLoss::BinaryCrossentropy { from_logits: true, label_smoothing: 0.0 }, &random(&[5, 2], 6), &t);
+    check_fused(BuiltinLoss::BinaryCrossentropy { from_logits: false, label_smoothing: 0.0 }, &random(&[5, 2], 7), &t);
 }
 
 #[test]
@@ -252,26 +277,38 @@ fn categorical_crossentropy_on_probabilities_logits_and_fused() {
     let labels = [0usize, 2, 1, 3];
     let onehot = Tensor::from_vec(&[4, 4], (0..16).map(|i| (labels[i / 4] == i % 4) as u8 as f32).collect()).unwrap();
     check_loss(
-        Loss::CategoricalCrossentropy { from_logits: false },
+        BuiltinLoss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 },
         &probabilities(&[4, 4], 8, Activation::Softmax),
         &onehot,
     );
     // unnormalized probabilities exercise Keras's division by the row sum
     let mut unnormalized = probabilities(&[4, 4], 9, Activation::Sigmoid);
     unnormalized.data_mut().iter_mut().for_each(|v| *v += 0.1);
-    check_loss(Loss::CategoricalCrossentropy { from_logits: false }, &unnormalized, &onehot);
-    check_loss(Loss::CategoricalCrossentropy { from_logits: true }, &random(&[4, 4], 10), &onehot);
-    check_fused(Loss::CategoricalCrossentropy { from_logits: false }, &random(&[4, 4], 11), &onehot);
+    check_loss(
+        BuiltinLoss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 },
+        &unnormalized,
+        &onehot,
+    );
+    check_loss(
+        BuiltinLoss::CategoricalCrossentropy { from_logits: true, label_smoothing: 0.0 },
+        &random(&[4, 4], 10),
+        &onehot,
+    );
+    check_fused(
+        BuiltinLoss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 },
+        &random(&[4, 4], 11),
+        &onehot,
+    );
 
     let sparse = Tensor::from_vec(&[4], labels.iter().map(|&l| l as f32).collect()).unwrap();
     check_loss(
-        Loss::SparseCategoricalCrossentropy { from_logits: false },
+        BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false },
         &probabilities(&[4, 4], 12, Activation::Softmax),
         &sparse,
     );
-    check_loss(Loss::SparseCategoricalCrossentropy { from_logits: false }, &unnormalized, &sparse);
-    check_loss(Loss::SparseCategoricalCrossentropy { from_logits: true }, &random(&[4, 4], 13), &sparse);
-    check_fused(Loss::SparseCategoricalCrossentropy { from_logits: false }, &random(&[4, 4], 14), &sparse);
+    check_loss(BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false }, &unnormalized, &sparse);
+    check_loss(BuiltinLoss::SparseCategoricalCrossentropy { from_logits: true }, &random(&[4, 4], 13), &sparse);
+    check_fused(BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false }, &random(&[4, 4], 14), &sparse);
 }
 
 #[test]
@@ -279,31 +316,35 @@ fn loss_values_match_hand_computation() {
     // One sample, p = [0.7, 0.2, 0.1], label 0: −ln 0.7.
     let p = Tensor::from_vec(&[1, 3], vec![0.7, 0.2, 0.1]).unwrap();
     let want = -(0.7f64).ln();
-    let sparse = Loss::SparseCategoricalCrossentropy { from_logits: false };
-    assert!((sparse.compute(&p, &Tensor::from_slice(&[0.0]), None, false) - want).abs() < 1e-6);
+    let sparse = BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false };
+    assert!((mean_loss(&sparse, &p, &Tensor::from_slice(&[0.0]), None, None).unwrap() - want).abs() < 1e-6);
     let onehot = Tensor::from_vec(&[1, 3], vec![1., 0., 0.]).unwrap();
-    let cce = Loss::CategoricalCrossentropy { from_logits: false };
-    assert!((cce.compute(&p, &onehot, None, false) - want).abs() < 1e-6);
+    let cce = BuiltinLoss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 };
+    assert!((mean_loss(&cce, &p, &onehot, None, None).unwrap() - want).abs() < 1e-6);
     // Keras clips p = 0 to 1e-7: the loss is −ln 1e-7 ≈ 16.118, not infinity.
     let zero = Tensor::from_vec(&[1, 3], vec![0.0, 1.0, 0.0]).unwrap();
-    let clipped = sparse.compute(&zero, &Tensor::from_slice(&[0.0]), None, false);
+    let clipped = mean_loss(&sparse, &zero, &Tensor::from_slice(&[0.0]), None, None).unwrap();
     assert!((clipped - 16.118_095).abs() < 1e-3, "{clipped}");
     // MSE averages over the last axis: ((1)² + (3)²) / 2 = 5.
-    let mse = Loss::MeanSquaredError.compute(
+    let mse = mean_loss(
+        &BuiltinLoss::MeanSquaredError,
         &Tensor::from_vec(&[1, 2], vec![1.0, 3.0]).unwrap(),
         &Tensor::from_vec(&[1, 2], vec![0.0, 0.0]).unwrap(),
         None,
-        false,
-    );
+        None,
+    )
+    .unwrap();
     assert_eq!(mse, 5.0);
     // From logits, large values stay finite (log-sum-exp).
     let big = Tensor::from_vec(&[1, 2], vec![1000.0, -1000.0]).unwrap();
-    let l = Loss::SparseCategoricalCrossentropy { from_logits: true }.compute(
+    let l = mean_loss(
+        &BuiltinLoss::SparseCategoricalCrossentropy { from_logits: true },
         &big,
         &Tensor::from_slice(&[1.0]),
         None,
-        false,
-    );
+        None,
+    )
+    .unwrap();
     assert!((l - 2000.0).abs() < 1e-3);
 }
 

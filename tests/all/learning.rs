@@ -40,7 +40,7 @@ fn every_optimizer_and_loss_family_learns() {
     assert!(acc > 0.95, "moons with binary cross-entropy: {acc}");
     // a loss given as a value: logits out, from_logits in the loss
     let mut l = Sequential::new().add(Dense::new(32).activation("relu")).add(Dense::new(2));
-    let from_logits = minibatch::losses::Loss::SparseCategoricalCrossentropy { from_logits: true };
+    let from_logits = minibatch::losses::BuiltinLoss::SparseCategoricalCrossentropy { from_logits: true };
     l.compile(Adam::new(0.01), from_logits, &["accuracy"]).unwrap();
     l.fit(&moons.x_train, &moons.y_train, FitOptions::new().epochs(30).verbose(0)).unwrap();
     let acc = l.evaluate(&moons.x_test, &moons.y_test, 64).unwrap().get("accuracy").unwrap();

@@ -1,15 +1,20 @@
 //! One step of each optimizer against Keras 3's update formula, computed by hand in f64.
 
-use minibatch::optimizers::{Adam, AdamW, Optimizer, RMSprop, SGD};
+use minibatch::layers::Param;
+use minibatch::optimizers::{base::apply_gradients, Adam, AdamW, Optimizer, RMSprop, SGD};
 
+/// Steps `opt` from weights `w` through `grads`, as `fit` does (the whole Keras step: options,
+/// then the rule).
 fn step(opt: &mut dyn Optimizer, w: &[f32], grads: &[&[f32]]) -> Vec<f32> {
-    let mut w = w.to_vec();
+    let mut params = vec![Param::zeros("w", &[w.len()])];
+    params[0].value.data_mut().copy_from_slice(w);
     opt.build(&[w.len()]);
+    opt.base_mut().build(&[w.len()]);
     for g in grads {
-        opt.update(0, &mut w, g);
-        opt.finish_step();
+        params[0].grad.data_mut().copy_from_slice(g);
+        apply_gradients(opt, params.as_mut_slice());
     }
-    w
+    params[0].value.data().to_vec()
 }
 
 fn assert_close(got: &[f32], want: &[f64]) {
@@ -100,10 +105,10 @@ fn rmsprop_plain_centered_and_momentum() {
 fn defaults_are_keras() {
     assert_eq!(SGD::default().learning_rate(), 0.01);
     let a = Adam::default();
-    assert_eq!((a.learning_rate, a.beta_1, a.beta_2, a.epsilon), (0.001, 0.9, 0.999, 1e-7));
-    assert_eq!(AdamW::default().weight_decay, 0.004);
+    assert_eq!((a.learning_rate(), a.beta_1, a.beta_2, a.epsilon), (0.001, 0.9, 0.999, 1e-7));
+    assert_eq!(AdamW::default().adam.base.options.weight_decay, Some(0.004));
     let r = RMSprop::default();
-    assert_eq!((r.learning_rate, r.rho, r.momentum, r.epsilon, r.centered), (0.001, 0.9, 0.0, 1e-7, false));
+    assert_eq!((r.learning_rate(), r.rho, r.momentum, r.epsilon, r.centered), (0.001, 0.9, 0.0, 1e-7, false));
 }
 
 /// Relative agreement for steps whose size is itself tiny.

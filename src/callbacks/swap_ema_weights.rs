@@ -1,0 +1,83 @@
+//! `SwapEMAWeights`: validate (and optionally checkpoint) with the optimizer's moving average
+//! of the weights, as Keras's `keras.callbacks.SwapEMAWeights`.
+
+use super::{Callback, Control, FitParams, Logs};
+use crate::error::Result;
+use crate::models::Sequential;
+
+/// Swaps the model's weights with the optimizer's moving averages (`use_ema`, see
+/// [`crate::optimizers::base`]) around each validation, so `val_` metrics measure the
+/// averaged model. With `swap_on_epoch`, the averages are also in the model from the end of
+/// each epoch to the start of the next, so callbacks listed after this one (a
+/// [`ModelCheckpoint`](super::ModelCheckpoint), say) see them, as in Keras.
+///
+/// Without `use_ema` on the optimizer it does nothing.
+///
+/// ```
+/// use minibatch::callbacks::SwapEMAWeights;
+/// let swap = SwapEMAWeights::new().swap_on_epoch(true);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SwapEMAWeights {
+    swap_on_epoch: bool,
+    /// The averages are in the model (and the raw weights in the optimizer).
+    swapped: bool,
+    epochs: usize,
+}
+
+impl SwapEMAWeights {
+    /// Swaps around validation only.
+    pub fn new() -> Self {
+        SwapEMAWeights::default()
+    }
+
+    /// Keeps the averages in the model from each epoch's end to the next one's start (Keras's
+    /// `swap_on_epoch`).
+    pub fn swap_on_epoch(mut self, swap_on_epoch: bool) -> Self {
+        self.swap_on_epoch = swap_on_epoch;
+        self
+    }
+
+    fn swap(&mut self, model: &mut Sequential) {
+        model.swap_ema_weights();
+        self.swapped = !self.swapped;
+    }
+}
+
+impl Callback for SwapEMAWeights {
+    fn on_train_begin(&mut self, _model: &mut Sequential, params: &FitParams) -> Result<Control> {
+        self.epochs = params.epochs;
+        self.swapped = false;
+        Ok(Control::Continue)
+    }
+    fn on_epoch_begin(&mut self, model: &mut Sequential, _epoch: usize) -> Result<Control> {
+        if self.swap_on_epoch && self.swapped {
+            self.swap(model);
+        }
+        Ok(Control::Continue)
+    }
+    fn on_test_begin(&mut self, model: &mut Sequential) -> Result<()> {
+        if !self.swapped {
+            self.swap(model);
+        }
+        Ok(())
+    }
+    fn on_test_end(&mut self, model: &mut Sequential) -> Result<()> {
+        if self.swapped {
+            self.swap(model);
+        }
+        Ok(())
+    }
+    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, _logs: &mut Logs) -> Result<Control> {
+        if self.swap_on_epoch && !self.swapped {
+            self.swap(model);
+            if epoch + 1 == self.epochs {
+                // The end of fit makes the weights their averages: keep both the same.
+                model.swap_ema_weights();
+                model.finalize_ema_weights();
+                model.swap_ema_weights();
+            }
+        }
+        Ok(Control::Continue)
+    }
+}

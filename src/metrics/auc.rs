@@ -1,0 +1,126 @@
+//! AUC, as Keras computes it: counts of true and false positives at `num_thresholds` evenly
+//! spaced thresholds (`−ε`, `1/(N−1)`, …, `(N−2)/(N−1)`, `1 + ε`), then the area under the ROC
+//! or precision–recall curve through those points.
+//!
+//! Each prediction, clipped to `[0, 1]`, falls in bucket `max(⌈p (N − 1)⌉ − 1, 0)`; the
+//! count at threshold `i` is the (weighted) number of predictions in buckets `≥ i`, i.e. with
+//! `p > i / (N − 1)`. Targets `y ≠ 0` are positive.
+//!
+//! - ROC: the trapezoid rule over (false-positive rate, recall);
+//! - PR: Davis & Goadrich's interpolation between the points, as Keras's `interpolate_pr_auc`.
+
+use super::{Direction, Metric};
+use crate::tensor::Tensor;
+
+/// Which curve an [`Auc`] measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Curve {
+    /// Receiver operating characteristic: recall against false-positive rate.
+    #[serde(rename = "ROC")]
+    Roc,
+    /// Precision against recall.
+    #[serde(rename = "PR")]
+    Pr,
+}
+
+/// Area under the ROC or PR curve (Keras's `AUC(num_thresholds=200, curve="ROC")`).
+#[derive(Debug, Clone)]
+pub struct Auc {
+    name: String,
+    curve: Curve,
+    /// Weighted counts of positives and negatives per bucket.
+    positives: Vec<f64>,
+    negatives: Vec<f64>,
+}
+
+impl Auc {
+    /// Keras's `AUC()`: ROC, 200 thresholds, reported as `auc`.
+    pub fn new() -> Self {
+        Auc::with("auc", Curve::Roc, 200)
+    }
+
+    /// The area under `curve` with `num_thresholds` thresholds (at least 2), reported as `name`.
+    pub fn with(name: &str, curve: Curve, num_thresholds: usize) -> Self {
+        let n = num_thresholds.max(2);
+        Auc { name: name.into(), curve, positives: vec![0.0; n], negatives: vec![0.0; n] }
+    }
+
+    /// The curve.
+    pub fn curve(&self) -> Curve {
+        self.curve
+    }
+
+    /// The number of thresholds.
+    pub fn num_thresholds(&self) -> usize {
+        self.positives.len()
+    }
+}
+
+impl Default for Auc {
+    fn default() -> Self {
+        Auc::new()
+    }
+}
+
+fn divide_no_nan(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        0.0
+    } else {
+        a / b
+    }
+}
+
+impl Metric for Auc {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn direction(&self) -> Direction {
+        Direction::Maximize
+    }
+    fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
+        let scale = (self.positives.len() - 1) as f32;
+        for i in 0..pred.batch() {
+            let w = weights.map_or(1.0, |w| w[i] as f64);
+            for (&p, &y) in pred.row(i).iter().zip(target.row(i)) {
+                let bucket = ((p.clamp(0.0, 1.0) * scale).ceil() - 1.0).max(0.0) as usize;
+                if y != 0.0 {
+                    self.positives[bucket] += w;
+                } else {
+                    self.negatives[bucket] += w;
+                }
+            }
+        }
+    }
+    fn result(&self) -> f64 {
+        // From the highest threshold down: the counts at threshold i + 1, then at i.
+        let n = self.positives.len();
+        let total_p: f64 = self.positives.iter().sum();
+        let total_n: f64 = self.negatives.iter().sum();
+        let (mut tp1, mut fp1) = (self.positives[n - 1], self.negatives[n - 1]);
+        let mut area = 0.0;
+        for i in (0..n - 1).rev() {
+            let (tp0, fp0) = (tp1 + self.positives[i], fp1 + self.negatives[i]);
+            area += match self.curve {
+                Curve::Roc => {
+                    let (r0, r1) = (divide_no_nan(tp0, total_p), divide_no_nan(tp1, total_p));
+                    let (f0, f1) = (divide_no_nan(fp0, total_n), divide_no_nan(fp1, total_n));
+                    (f0 - f1) * (r0 + r1) / 2.0
+                }
+                Curve::Pr => {
+                    let (p0, p1) = (tp0 + fp0, tp1 + fp1);
+                    let (dtp, dp) = (tp0 - tp1, p0 - p1);
+                    let slope = divide_no_nan(dtp, dp.max(0.0));
+                    let intercept = tp1 - slope * p1;
+                    let ratio = if p0 > 0.0 && p1 > 0.0 { divide_no_nan(p0, p1.max(0.0)) } else { 1.0 };
+                    divide_no_nan(slope * (dtp + intercept * ratio.ln()), total_p.max(0.0))
+                }
+            };
+            (tp1, fp1) = (tp0, fp0);
+        }
+        area
+    }
+    fn reset(&mut self) {
+        self.positives.fill(0.0);
+        self.negatives.fill(0.0);
+    }
+}

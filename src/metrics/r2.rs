@@ -1,0 +1,75 @@
+//! The coefficient of determination, as Keras's `R2Score()`: per output column, from weighted
+//! sums over the epoch,
+//!
+//! ```text
+//! R² = 1 − Σ w (y − p)² / (Σ w y² − (Σ w y)² / Σ w)
+//! ```
+//!
+//! (0 where the targets do not vary), then the mean over columns (`uniform_average`).
+
+use super::{Direction, Metric};
+use crate::tensor::Tensor;
+
+/// Keras's `R2Score()` (class_aggregation `uniform_average`, no adjustment).
+#[derive(Debug, Clone, Default)]
+pub struct R2Score {
+    sum: Vec<f64>,
+    squared_sum: Vec<f64>,
+    residual: Vec<f64>,
+    count: Vec<f64>,
+}
+
+impl R2Score {
+    /// An empty score.
+    pub fn new() -> Self {
+        R2Score::default()
+    }
+}
+
+impl Metric for R2Score {
+    fn name(&self) -> &str {
+        "r2_score"
+    }
+    fn direction(&self) -> Direction {
+        Direction::Maximize
+    }
+    fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
+        let k = pred.row_len();
+        if self.sum.len() != k {
+            for v in [&mut self.sum, &mut self.squared_sum, &mut self.residual, &mut self.count] {
+                *v = vec![0.0; k];
+            }
+        }
+        for i in 0..pred.batch() {
+            let w = weights.map_or(1.0, |w| w[i] as f64);
+            for (j, (&p, &y)) in pred.row(i).iter().zip(target.row(i)).enumerate() {
+                let (p, y) = (p as f64, y as f64);
+                self.sum[j] += w * y;
+                self.squared_sum[j] += w * y * y;
+                self.residual[j] += w * (y - p) * (y - p);
+                self.count[j] += w;
+            }
+        }
+    }
+    fn result(&self) -> f64 {
+        let k = self.sum.len();
+        if k == 0 {
+            return 0.0;
+        }
+        let score = |j: usize| {
+            let total = self.squared_sum[j] - self.sum[j] * self.sum[j] / self.count[j];
+            let r = 1.0 - self.residual[j] / total;
+            if r.is_infinite() {
+                0.0
+            } else {
+                r
+            }
+        };
+        (0..k).map(score).sum::<f64>() / k as f64
+    }
+    fn reset(&mut self) {
+        for v in [&mut self.sum, &mut self.squared_sum, &mut self.residual, &mut self.count] {
+            v.fill(0.0);
+        }
+    }
+}
