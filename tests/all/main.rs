@@ -10,6 +10,7 @@ mod cli;
 mod determinism;
 mod fit_semantics;
 mod gradients;
+mod keras_reference;
 mod learning;
 mod loaders;
 mod lr_and_logging_callbacks;
