@@ -10,7 +10,7 @@ use minibatch::callbacks::{Callback, Control, Logs};
 use minibatch::layers::{Dense, Dropout};
 use minibatch::losses::BuiltinLoss;
 use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
-use minibatch::optimizers::{Adam, AdamW, Optimizer, RMSprop, SGD};
+use minibatch::optimizers::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, Nadam, Optimizer, RMSprop, SGD};
 use minibatch::{FitOptions, Result, Sequential, Tensor};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,12 +36,16 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 5] = [
+    let checks: [(&str, fn()); 6] = [
         ("MLP steps", mlp_steps_allocate_nothing),
         ("convnet steps", convnet_steps_allocate_nothing),
         ("every optimizer and loss", every_optimizer_and_loss_steps_allocate_nothing),
         ("every layer type", every_layer_type_steps_allocate_nothing),
         ("fit from epoch 2 into epoch 3", fit_allocates_nothing_from_one_epoch_into_the_next),
+        (
+            "fit with weights, penalties, clipping, accumulation, EMA and every metric",
+            fit_with_every_option_allocates_nothing,
+        ),
     ];
     for (name, check) in checks {
         check(); // a failure panics, naming the case, and the process exits non-zero
@@ -116,13 +120,26 @@ fn optimizers() -> Vec<(&'static str, Box<dyn Optimizer>)> {
         ("rmsprop centered", Box::new(RMSprop::default().centered(true))),
         ("rmsprop momentum", Box::new(RMSprop::default().momentum(0.5))),
         ("scheduled adam", Box::new(Scheduled::new(Adam::default(), ExponentialDecay::new(0.01, 10, 0.9)))),
+        ("adam amsgrad", Box::new(Adam::default().amsgrad(true))),
+        ("nadam", Box::new(Nadam::default())),
+        ("adamax", Box::new(Adamax::default())),
+        ("adagrad", Box::new(Adagrad::default())),
+        ("adadelta", Box::new(Adadelta::default())),
+        ("lion", Box::new(Lion::default())),
+        // Keras's BaseOptimizer options: every clip, decay, accumulation and EMA.
+        ("sgd clipnorm decay", Box::new(SGD::new(0.01).clipnorm(1.0).weight_decay(1e-3))),
+        ("adam clipvalue accumulation", Box::new(Adam::default().clipvalue(0.5).gradient_accumulation_steps(3))),
+        (
+            "rmsprop global_clipnorm ema",
+            Box::new(RMSprop::default().global_clipnorm(1.0).ema(0.9).ema_overwrite_frequency(2)),
+        ),
     ]
 }
 
 fn every_optimizer_and_loss_steps_allocate_nothing() {
     // Each loss on the output it is used with: fused with its activation, from logits, and on
     // probabilities of an activation it does not fuse with.
-    let cases: [(&str, BuiltinLoss, &str); 10] = [
+    let cases: [(&str, BuiltinLoss, &str); 20] = [
         ("softmax", BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false }, "sparse"),
         ("linear", BuiltinLoss::SparseCategoricalCrossentropy { from_logits: true }, "sparse"),
         ("sigmoid", BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false }, "sparse"),
@@ -133,6 +150,16 @@ fn every_optimizer_and_loss_steps_allocate_nothing() {
         ("softmax", BuiltinLoss::BinaryCrossentropy { from_logits: false, label_smoothing: 0.0 }, "onehot"),
         ("linear", BuiltinLoss::MeanSquaredError, "onehot"),
         ("tanh", BuiltinLoss::MeanAbsoluteError, "onehot"),
+        ("softmax", BuiltinLoss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.1 }, "onehot"),
+        ("linear", BuiltinLoss::MeanAbsolutePercentageError, "onehot"),
+        ("sigmoid", BuiltinLoss::MeanSquaredLogarithmicError, "onehot"),
+        ("linear", BuiltinLoss::Huber { delta: 0.5 }, "onehot"),
+        ("linear", BuiltinLoss::LogCosh, "onehot"),
+        ("softmax", BuiltinLoss::KlDivergence, "onehot"),
+        ("sigmoid", BuiltinLoss::Poisson, "onehot"),
+        ("tanh", BuiltinLoss::Hinge, "onehot"),
+        ("linear", BuiltinLoss::CategoricalHinge, "onehot"),
+        ("linear", BuiltinLoss::CosineSimilarity, "onehot"),
     ];
     let batch = 8;
     let x =
@@ -228,6 +255,54 @@ impl Callback for Counter {
         }
         Ok(Control::Continue)
     }
+}
+
+fn fit_with_every_option_allocates_nothing() {
+    // Sample weights (and so weighted metrics), weighted validation data, regularizers and
+    // constraints, clipping, accumulation and EMA, and every built-in metric.
+    use minibatch::callbacks::SwapEMAWeights;
+    use minibatch::constraints::Constraint;
+    use minibatch::metrics::{Auc, Confusion, Curve, FBetaScore, R2Score};
+    use minibatch::regularizers::Regularizer;
+    use minibatch::CompileOptions;
+    let n = 100;
+    let x = Tensor::from_vec(&[n, 8], (0..n * 8).map(|i| ((i * 13) % 19) as f32 / 19.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[n, 3], (0..n * 3).map(|i| (i % 3 == (i / 3) % 3) as u8 as f32).collect()).unwrap();
+    let w: Vec<f32> = (0..n).map(|i| 0.5 + (i % 4) as f32).collect();
+    let mut model = Sequential::new()
+        .add(
+            Dense::new(16)
+                .activation("relu")
+                .kernel_regularizer(Regularizer::l1_l2(1e-3, 1e-3))
+                .activity_regularizer(Regularizer::l2(1e-3))
+                .kernel_constraint(Constraint::max_norm(2.0))
+                .bias_constraint(Constraint::NonNeg),
+        )
+        .add(Dense::new(3).activation("softmax").bias_regularizer(Regularizer::l1(1e-3)));
+    let mut options = CompileOptions::new().metrics(minibatch::metrics::NAMES);
+    for m in minibatch::metrics::NAMES {
+        options = options.weighted_metric(*m);
+    }
+    let options = options
+        .metric(Auc::with("pr", Curve::Pr, 50))
+        .metric(Confusion::recall().class_id(1))
+        .metric(FBetaScore::f1())
+        .weighted_metric(R2Score::new());
+    let opt = Adam::default().clipnorm(1.0).gradient_accumulation_steps(2).ema(0.9);
+    model.compile_with(opt, "categorical_crossentropy", options).unwrap();
+    let mut counter = Counter::default();
+    let mut swap = SwapEMAWeights::new();
+    let options = FitOptions::new()
+        .batch_size(16)
+        .epochs(4)
+        .sample_weight(&w)
+        .validation_data_weighted(&x, &y, &w)
+        .verbose(0)
+        .callback(&mut swap)
+        .callback(&mut counter);
+    model.fit(&x, &y, options).unwrap();
+    let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
+    assert_eq!(b - a, 0, "fit with every option: {} allocations from epoch 2 into epoch 3", b - a);
 }
 
 fn fit_allocates_nothing_from_one_epoch_into_the_next() {

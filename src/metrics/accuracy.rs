@@ -4,7 +4,8 @@ use super::{Direction, Mean, Metric};
 use crate::tensor::{kernels::argmax, Tensor};
 
 /// How a prediction counts as right.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Rule {
     /// Keras's `"accuracy"`: binary, sparse or categorical, resolved from the shapes (below).
     Auto,
@@ -115,5 +116,8 @@ impl Metric for Accuracy {
     }
     fn reset(&mut self) {
         self.mean.reset();
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({"class_name": "Accuracy", "config": {"name": self.name, "rule": self.rule}}))
     }
 }

@@ -123,4 +123,8 @@ impl Metric for Auc {
         self.positives.fill(0.0);
         self.negatives.fill(0.0);
     }
+    fn config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({"class_name": "AUC", "config": {
+            "name": self.name, "curve": self.curve, "num_thresholds": self.positives.len()}}))
+    }
 }

@@ -103,4 +103,12 @@ impl Metric for Confusion {
     fn reset(&mut self) {
         (self.tp, self.fp, self.fn_) = (0.0, 0.0, 0.0);
     }
+    fn config(&self) -> Option<serde_json::Value> {
+        let class = match self.ratio {
+            Ratio::Precision => "Precision",
+            Ratio::Recall => "Recall",
+        };
+        Some(serde_json::json!({"class_name": class, "config": {
+            "name": self.name, "thresholds": self.threshold, "class_id": self.class_id}}))
+    }
 }

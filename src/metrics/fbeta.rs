@@ -130,4 +130,8 @@ impl Metric for FBetaScore {
             v.fill(0.0);
         }
     }
+    fn config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({"class_name": "FBetaScore", "config": {
+            "name": self.name, "average": self.average, "beta": self.beta, "threshold": self.threshold}}))
+    }
 }

@@ -4,7 +4,8 @@ use super::{Direction, Mean, Metric};
 use crate::tensor::Tensor;
 
 /// Which error a [`MeanError`] averages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// `(p − y)²`.
     Squared,
@@ -78,5 +79,8 @@ impl Metric for MeanError {
     }
     fn reset(&mut self) {
         self.mean.reset();
+    }
+    fn config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({"class_name": "MeanError", "config": {"name": self.name, "kind": self.kind}}))
     }
 }

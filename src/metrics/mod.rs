@@ -142,15 +142,50 @@ pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
     })
 }
 
-/// The metric a [`Metric::config`] describes: a name (see [`from_name`]).
+/// The metric a [`Metric::config`] describes: a name (see [`from_name`]) or a built-in
+/// metric's `{"class_name", "config"}`.
 ///
 /// # Errors
 /// [`Error::UnknownName`] or [`Error::State`] for a config no built-in metric reads.
 pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
-    match config.as_str() {
-        Some(name) => from_name(name),
-        None => Err(Error::State(format!("the saved metric {config}: only metrics saved by name can be loaded"))),
+    use serde_json::Value;
+    if let Some(name) = config.as_str() {
+        return from_name(name);
     }
+    let bad = |what: &str| Error::State(format!("the saved metric {config}: {what}"));
+    let c = config.get("config").ok_or_else(|| bad("no \"config\""))?;
+    let name = c.get("name").and_then(Value::as_str).ok_or_else(|| bad("no name"))?;
+    let field = |key: &str| c.get(key).filter(|v| !v.is_null());
+    let number = |key: &str| field(key).and_then(Value::as_f64);
+    let parse = |key: &str| -> Result<Value> { field(key).cloned().ok_or_else(|| bad(&format!("no {key}"))) };
+    fn de<T: serde::de::DeserializeOwned>(v: Value, config: &Value) -> Result<T> {
+        serde_json::from_value(v).map_err(|e| Error::State(format!("the saved metric {config}: {e}")))
+    }
+    Ok(match config.get("class_name").and_then(Value::as_str).unwrap_or_default() {
+        class @ ("Precision" | "Recall") => {
+            let ratio = if class == "Precision" { Ratio::Precision } else { Ratio::Recall };
+            let mut m = Confusion::new(name, ratio).threshold(number("thresholds").unwrap_or(0.5) as f32);
+            if let Some(id) = field("class_id").and_then(Value::as_u64) {
+                m = m.class_id(id as usize);
+            }
+            Box::new(m)
+        }
+        "AUC" => Box::new(Auc::with(
+            name,
+            de(parse("curve")?, config)?,
+            field("num_thresholds").and_then(Value::as_u64).unwrap_or(200) as usize,
+        )),
+        "FBetaScore" => {
+            let mut m = FBetaScore::new(name, number("beta").unwrap_or(1.0)).average(de(parse("average")?, config)?);
+            if let Some(t) = number("threshold") {
+                m = m.threshold(t as f32);
+            }
+            Box::new(m)
+        }
+        "Accuracy" => Box::new(Accuracy::with_rule(name, de(parse("rule")?, config)?)),
+        "MeanError" => Box::new(MeanError::new(name, de(parse("kind")?, config)?)),
+        other => return Err(bad(&format!("unknown class {other:?}"))),
+    })
 }
 
 /// A built-in metric made from its name: its config is the name.

@@ -72,4 +72,7 @@ impl Metric for R2Score {
             v.fill(0.0);
         }
     }
+    fn config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String("r2_score".into()))
+    }
 }

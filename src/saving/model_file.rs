@@ -142,12 +142,12 @@ impl Sequential {
         }))
     }
 
-    /// The compile configuration a model file records: `{"optimizer", "loss", "metrics"}`
-    /// (`null` for a model not compiled).
+    /// The compile configuration a model file records: `{"optimizer", "loss", "metrics",
+    /// "weighted_metrics"}` as Keras's configs (`null` for a model not compiled).
     ///
     /// # Errors
-    /// [`Error::State`] for an optimizer that gives no config.
-    pub(crate) fn compile_config(&self) -> Result<Value> {
+    /// [`Error::State`] for an optimizer, loss or metric that gives no config.
+    pub fn compile_config(&self) -> Result<Value> {
         let Some(c) = &self.compiled else { return Ok(Value::Null) };
         let optimizer = c.optimizer.config().ok_or_else(|| {
             Error::State(format!(

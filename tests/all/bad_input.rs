@@ -161,3 +161,95 @@ fn a_failed_fit_leaves_the_model_untouched() {
     assert!(m.fit(&x, &y, quiet()).is_err());
     assert_eq!(before, m.get_weights());
 }
+
+#[test]
+fn bad_weights_and_optimizer_options_are_named_before_any_update() {
+    use minibatch::losses::BuiltinLoss;
+    use minibatch::optimizers::{Adam, SGD};
+    let (x, y) = xy(6);
+    let untouched = |m: &Sequential, before: &[Tensor]| {
+        assert_eq!(
+            m.get_weights().iter().map(|t| t.data().to_vec()).collect::<Vec<_>>(),
+            before.iter().map(|t| t.data().to_vec()).collect::<Vec<_>>()
+        );
+    };
+    let mut m = model();
+    m.build(&[2]).unwrap();
+    let before = m.get_weights();
+    let cases: Vec<(FitOptions, &str)> = vec![
+        (quiet().sample_weight(&[1.0; 5]), "6 weights, one per sample"),
+        (quiet().sample_weight(&[1.0, 1.0, -2.0, 1.0, 1.0, 1.0]), "-2"),
+        (quiet().sample_weight(&[1.0, 1.0, f32::NAN, 1.0, 1.0, 1.0]), "NaN"),
+        (quiet().class_weight([(3, 2.0)]), "[0, 3)"),
+        (quiet().class_weight([(1, -1.0)]), "-1"),
+        (quiet().class_weight([(1, 2.0)]).sample_weight(&[1.0; 6]), "not both"),
+        (quiet().steps_per_epoch(0), "steps_per_epoch"),
+        (quiet().validation_steps(0), "validation_steps"),
+        (quiet().validation_batch_size(0), "validation_batch_size"),
+        (quiet().validation_data_weighted(&x, &y, &[1.0; 2]), "6 weights"),
+    ];
+    for (options, needle) in cases {
+        let e = m.fit(&x, &y, options).unwrap_err();
+        assert!(message(e.clone()).contains(needle), "{needle}: {e}");
+        untouched(&m, &before);
+    }
+    let mut m = model();
+    let e = m.evaluate_with(&x, &y, minibatch::EvaluateOptions::new().sample_weight(&[1.0; 2])).unwrap_err();
+    assert!(message(e).contains("6 weights"));
+    let e = m.evaluate_with(&x, &y, minibatch::EvaluateOptions::new().steps(0)).unwrap_err();
+    assert!(message(e).contains("steps"));
+    let e = m.predict_with(&x, minibatch::EvaluateOptions::new().steps(0)).unwrap_err();
+    assert!(message(e).contains("steps"));
+
+    // Optimizer options as Keras checks them, at compile.
+    let compile = |opt: SGD| model_with(opt).unwrap_err();
+    let e = compile(SGD::new(0.1).clipnorm(1.0).clipvalue(0.5));
+    assert!(message(e.clone()).contains("only one of clipnorm, clipvalue and global_clipnorm"), "{e}");
+    assert!(
+        message(e).contains("clipnorm=1")
+            && message(compile(SGD::new(0.1).clipnorm(1.0).global_clipnorm(2.0))).contains("global_clipnorm=2")
+    );
+    for n in [0, 1] {
+        let e = compile(SGD::new(0.1).gradient_accumulation_steps(n));
+        assert!(message(e.clone()).contains("gradient_accumulation_steps") && message(e).contains(">= 2"));
+    }
+    assert!(message(compile(SGD::new(0.1).ema(1.5))).contains("ema_momentum"));
+    assert!(message(compile(SGD::new(0.1).ema(0.9).ema_overwrite_frequency(0))).contains("ema_overwrite_frequency"));
+    assert!(message(compile(SGD::new(0.1).clipnorm(-1.0))).contains("clipnorm"));
+    assert!(message(compile(SGD::new(f32::NAN))).contains("learning_rate"));
+    assert!(message(model_with(Adam::new(0.1).weight_decay(f32::INFINITY)).unwrap_err()).contains("weight_decay"));
+
+    // Unknown names and bad loss arguments.
+    let mut m = model();
+    let e = m.compile("adam", "hubber", &[]).unwrap_err();
+    assert!(matches!(e, Error::UnknownName { .. }) && message(e).contains("hubber"));
+    let e = m.compile("adam", "mse", &["presicion"]).unwrap_err();
+    assert!(message(e).contains("presicion"));
+    let e = m.compile("adamm", "mse", &[]).unwrap_err();
+    assert!(message(e).contains("adamm"));
+    let e = m.compile("adam", BuiltinLoss::Huber { delta: -1.0 }, &[]).unwrap_err();
+    assert!(message(e).contains("delta"));
+    assert!(BuiltinLoss::from_name("categorical_crossentropy").unwrap().label_smoothing(1.5).is_err());
+    assert!(BuiltinLoss::from_name("mse").unwrap().label_smoothing(0.1).is_err());
+}
+
+fn model_with(opt: impl minibatch::optimizers::IntoOptimizer) -> minibatch::Result<()> {
+    let mut m = Sequential::new().add(Dense::new(2));
+    m.compile(opt, "mse", &[])
+}
+
+#[test]
+fn bad_regularizers_and_constraints_are_named_when_the_model_is_built() {
+    use minibatch::constraints::{Axes, Constraint};
+    use minibatch::regularizers::Regularizer;
+    let build = |layer: Dense| {
+        let mut m = Sequential::new().add(layer);
+        m.build(&[3]).unwrap_err()
+    };
+    assert!(message(build(Dense::new(2).kernel_regularizer(Regularizer::l2(-0.1)))).contains("l2"));
+    assert!(message(build(Dense::new(2).activity_regularizer(Regularizer::l1(f32::NAN)))).contains("l1"));
+    let e = build(Dense::new(2).kernel_constraint(Constraint::max_norm(1.0).axis(Axes::One(2))));
+    assert!(message(e.clone()).contains("axis") && message(e).contains("[3, 2]"));
+    assert!(message(build(Dense::new(2).bias_constraint(Constraint::min_max_norm(2.0, 1.0)))).contains("min_value"));
+    assert!(Axes::many(&[0; 9]).is_err());
+}

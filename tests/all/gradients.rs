@@ -518,3 +518,84 @@ fn activations_follow_their_keras_definitions() {
     assert!((by_name("sigmoid", 1.0) - 1.0 / (1.0 + (-1.0f64).exp())).abs() < 1e-7);
     assert!((by_name("tanh", 0.5) - 0.5f64.tanh()).abs() < 1e-7);
 }
+
+#[test]
+fn the_keras_losses_beyond_the_first_five() {
+    let signed = random(&[5, 3], 30);
+    let positive = {
+        let mut t = random(&[5, 3], 31);
+        t.data_mut().iter_mut().for_each(|v| *v = 0.1 + (*v).abs());
+        t
+    };
+    let target = random(&[5, 3], 32);
+    let positive_target = {
+        let mut t = random(&[5, 3], 33);
+        t.data_mut().iter_mut().for_each(|v| *v = 0.05 + 0.9 * (*v).abs());
+        t
+    };
+    let signs = Tensor::from_vec(&[5, 3], (0..15).map(|i| if i % 3 == 1 { 1.0 } else { -1.0 }).collect()).unwrap();
+    let binary = Tensor::from_vec(&[5, 3], (0..15).map(|i| (i % 2) as f32).collect()).unwrap();
+    let onehot = Tensor::from_vec(&[5, 3], (0..15).map(|i| (i % 3 == (i / 3) % 3) as u8 as f32).collect()).unwrap();
+    let weights = [1.0, 0.5, 2.0, 0.0, 1.5];
+    let mut scaled = signed.clone();
+    scaled.data_mut().iter_mut().for_each(|v| *v *= 3.0);
+    let cases: Vec<(BuiltinLoss, &Tensor, &Tensor)> = vec![
+        (BuiltinLoss::MeanAbsolutePercentageError, &signed, &target),
+        (BuiltinLoss::MeanSquaredLogarithmicError, &positive, &positive_target),
+        (BuiltinLoss::Huber { delta: 1.0 }, &scaled, &target),
+        (BuiltinLoss::Huber { delta: 0.3 }, &scaled, &target),
+        (BuiltinLoss::LogCosh, &scaled, &target),
+        (BuiltinLoss::KlDivergence, &positive_target, &positive),
+        (BuiltinLoss::Poisson, &positive, &positive_target),
+        (BuiltinLoss::Hinge, &signed, &signs),
+        (BuiltinLoss::Hinge, &signed, &binary),
+        (BuiltinLoss::SquaredHinge, &signed, &binary),
+        (BuiltinLoss::CategoricalHinge, &signed, &onehot),
+        (BuiltinLoss::CosineSimilarity, &signed, &target),
+    ];
+    for (loss, p, t) in cases {
+        check_loss(loss, p, t);
+        check_weighted_loss(loss, p, t, Some(&weights));
+    }
+}
+
+#[test]
+fn label_smoothing_on_probabilities_logits_and_the_fused_path() {
+    let onehot = Tensor::from_vec(&[4, 3], (0..12).map(|i| (i % 3 == (i / 3) % 3) as u8 as f32).collect()).unwrap();
+    let binary = Tensor::from_vec(&[4, 3], (0..12).map(|i| (i % 2) as f32).collect()).unwrap();
+    let cce = BuiltinLoss::from_name("categorical_crossentropy").unwrap().label_smoothing(0.2).unwrap();
+    let bce = BuiltinLoss::from_name("binary_crossentropy").unwrap().label_smoothing(0.3).unwrap();
+    check_loss(cce, &probabilities(&[4, 3], 34, Activation::Softmax), &onehot);
+    check_loss(cce.from_logits(), &random(&[4, 3], 35), &onehot);
+    check_fused(cce, &random(&[4, 3], 36), &onehot);
+    check_loss(bce, &probabilities(&[4, 3], 37, Activation::Sigmoid), &binary);
+    check_loss(bce.from_logits(), &random(&[4, 3], 38), &binary);
+    check_fused(bce, &random(&[4, 3], 39), &binary);
+    // Smoothing 0.2 over 3 classes: the target 1 becomes 0.8 + 0.2/3, the 0s 0.2/3.
+    let p = Tensor::from_vec(&[1, 3], vec![0.7, 0.2, 0.1]).unwrap();
+    let y = Tensor::from_vec(&[1, 3], vec![1.0, 0.0, 0.0]).unwrap();
+    let want = -((0.8 + 0.2 / 3.0) * 0.7f64.ln() + 0.2 / 3.0 * 0.2f64.ln() + 0.2 / 3.0 * 0.1f64.ln());
+    assert!((mean_loss(&cce, &p, &y, None, None).unwrap() - want).abs() < 1e-6);
+}
+
+#[test]
+fn whole_model_gradients_with_weight_and_activity_penalties() {
+    // train_on_batch's loss includes the penalties (Keras adds the layers' losses to it), so
+    // the differences of that loss check the penalties' gradients, the activity penalty's
+    // division by the batch size included.
+    use minibatch::optimizers::SGD;
+    use minibatch::regularizers::Regularizer;
+    let x = random(&[6, 4], 23);
+    let labels = Tensor::from_slice(&[0., 1., 2., 1., 0., 2.]);
+    let mut model = minibatch::Sequential::new()
+        .add(
+            Dense::new(5)
+                .activation("tanh")
+                .kernel_regularizer(Regularizer::l2(0.05))
+                .bias_regularizer(Regularizer::l1(0.03))
+                .activity_regularizer(Regularizer::l1_l2(0.02, 0.04)),
+        )
+        .add(Dense::new(3).activation("softmax").activity_regularizer(Regularizer::l2(0.01)));
+    model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
+    check_model(&mut model, &x, &labels, 1);
+}

@@ -21,3 +21,4 @@ mod readme;
 mod resume_cli;
 mod saving;
 mod summary_and_interop;
+mod weights_and_options;
