@@ -114,8 +114,8 @@ struct LabArgs {
     /// Passes over the training set, the same for every batch size [default: 20; --overfit: 60].
     #[arg(long)]
     epochs: Option<usize>,
-    /// sgd, adam, adamw or rmsprop [default: sgd, which shows the batch-size effect most
-    /// clearly; --overfit: adam].
+    /// sgd, adam, adamw, rmsprop, nadam, adamax, adagrad, adadelta or lion [default: sgd, which
+    /// shows the batch-size effect most clearly; --overfit: adam].
     #[arg(long)]
     optimizer: Option<String>,
     /// Learning rate [default: 0.05; --overfit: 0.01].
@@ -197,7 +197,7 @@ struct TrainArgs {
     /// How --validation-split picks its samples: tail (Keras), shuffled or stratified (seeded).
     #[arg(long, default_value = "tail")]
     split_mode: String,
-    /// sgd, adam, adamw or rmsprop (Keras's defaults).
+    /// sgd, adam, adamw, rmsprop, nadam, adamax, adagrad, adadelta or lion (Keras's defaults).
     #[arg(long, default_value = "adam")]
     optimizer: String,
     /// Learning rate [default: 0.01 for adam on the built-in data sets, else the optimizer's].

@@ -67,6 +67,13 @@ pub enum Direction {
 ///     fn result(&self) -> f64 { self.0 }
 ///     fn reset(&mut self) { self.0 = 0.0 }
 /// }
+///
+/// let d = minibatch::datasets::load("exam", 0).unwrap();
+/// let mut model = minibatch::Sequential::new().add(minibatch::layers::Dense::new(1));
+/// let options = minibatch::CompileOptions::new().metric("mae").metric(WorstError::default());
+/// model.compile_with("adam", "mse", options).unwrap();
+/// let h = model.fit(&d.x_train, &d.y_train, minibatch::FitOptions::new().epochs(2).verbose(0)).unwrap();
+/// assert!(h.get("worst_error").unwrap()[1] >= h.get("mae").unwrap()[1]);
 /// ```
 pub trait Metric: Send {
     /// The key under which it appears in logs and the History.
