@@ -12,6 +12,12 @@
 //! | `random_uniform` | U(−0.05, 0.05) |
 //! | `random_normal` | N(0, 0.05) |
 //! | `zeros`, `ones`, `constant` | fixed values |
+//! | `orthogonal` | a random orthogonal matrix (`gain` 1), Keras's default recurrent kernel |
+//!
+//! `orthogonal` reads the weight as a matrix of `len / fan_out` rows and `fan_out` columns:
+//! it draws a normal matrix with at least as many rows as columns (transposed otherwise),
+//! orthonormalizes it (the QR factor with a positive diagonal, as Keras's sign correction
+//! makes NumPy's), and scales it by `gain`.
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -52,6 +58,11 @@ pub enum Initializer {
     Ones,
     /// Every value the same.
     Constant(f32),
+    /// A random orthogonal matrix times `gain` (Keras's default 1).
+    Orthogonal {
+        /// The scale.
+        gain: f32,
+    },
 }
 
 /// The names [`Initializer::from_name`] accepts.
@@ -66,6 +77,7 @@ pub const NAMES: &[&str] = &[
     "random_normal",
     "zeros",
     "ones",
+    "orthogonal",
 ];
 
 /// Keras's correction for truncating a standard normal at two standard deviations.
@@ -88,6 +100,7 @@ impl Initializer {
             "random_normal" => Initializer::RandomNormal { mean: 0.0, stddev: 0.05 },
             "zeros" => Initializer::Zeros,
             "ones" => Initializer::Ones,
+            "orthogonal" => Initializer::Orthogonal { gain: 1.0 },
             _ => return Err(Error::UnknownName { kind: "initializer", name: name.into(), known: NAMES.to_vec() }),
         })
     }
@@ -118,6 +131,36 @@ impl Initializer {
             Initializer::Zeros => w.fill(0.0),
             Initializer::Ones => w.fill(1.0),
             Initializer::Constant(c) => w.fill(c),
+            Initializer::Orthogonal { gain } => orthogonal(w, fan_out.max(1), gain, rng),
+        }
+    }
+}
+
+/// Fills `w`, read as `len / cols` rows of `cols`, with a random orthogonal matrix times `gain`:
+/// modified Gram–Schmidt on the columns of a tall normal matrix (the QR factor with positive
+/// diagonal), transposed when the weight is wide.
+fn orthogonal(w: &mut [f32], cols: usize, gain: f32, rng: &mut Rng) {
+    let rows = w.len() / cols;
+    let (m, n) = (rows.max(cols), rows.min(cols));
+    // `a` holds n columns of length m, column-major.
+    let mut a: Vec<f64> = (0..m * n).map(|_| rng.normal()).collect();
+    for j in 0..n {
+        for k in 0..j {
+            let (done, rest) = a.split_at_mut(j * m);
+            let q = &done[k * m..(k + 1) * m];
+            let col = &mut rest[..m];
+            let dot: f64 = q.iter().zip(col.iter()).map(|(a, b)| a * b).sum();
+            col.iter_mut().zip(q).for_each(|(c, q)| *c -= dot * q);
+        }
+        let col = &mut a[j * m..(j + 1) * m];
+        let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        col.iter_mut().for_each(|v| *v /= norm);
+    }
+    for r in 0..rows {
+        for c in 0..cols {
+            // Tall (rows ≥ cols): w[r][c] = Q[r][c]; wide: w = Qᵀ, w[r][c] = Q[c][r].
+            let q = if rows >= cols { a[c * m + r] } else { a[r * m + c] };
+            w[r * cols + c] = (gain as f64 * q) as f32;
         }
     }
 }
@@ -174,6 +217,26 @@ mod tests {
         assert!(max <= (6.0f64 / 300.0).sqrt());
         let (_, _, max) = stats(Initializer::HeNormal, 100, 200);
         assert!(max <= 2.0 * (2.0f64 / 100.0).sqrt() / TRUNCATED_STDDEV + 1e-6);
+    }
+
+    #[test]
+    fn orthogonal_gives_orthonormal_rows_or_columns() {
+        for (rows, cols) in [(6, 6), (8, 3), (3, 8)] {
+            let mut w = vec![0.0; rows * cols];
+            Initializer::Orthogonal { gain: 2.0 }.fill(&mut w, rows, cols, &mut Rng::new(4));
+            // The smaller side's vectors are orthogonal with norm `gain`.
+            // Value `i` of vector `v`: columns of a tall matrix, rows of a wide one.
+            let tall = rows >= cols;
+            let (n, m) = if tall { (cols, rows) } else { (rows, cols) };
+            let at = |v: usize, i: usize| if tall { w[i * cols + v] as f64 } else { w[v * cols + i] as f64 };
+            for a in 0..n {
+                for b in 0..n {
+                    let dot: f64 = (0..m).map(|i| at(a, i) * at(b, i)).sum();
+                    let want = if a == b { 4.0 } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-5, "{rows}x{cols}: <{a},{b}> = {dot}");
+                }
+            }
+        }
     }
 
     #[test]

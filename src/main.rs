@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
-use minibatch::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D};
+use minibatch::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D, Reshape, LSTM};
 use minibatch::training::SplitMode;
 use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential, Tensor};
 use serde_json::{json, Value};
@@ -203,8 +203,9 @@ struct TrainArgs {
     /// Learning rate [default: 0.01 for adam on the built-in data sets, else the optimizer's].
     #[arg(long)]
     learning_rate: Option<f32>,
-    /// mlp (Dense layers: --hidden, --activation, --dropout) or convnet (Keras's Simple MNIST
-    /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images).
+    /// mlp (Dense layers: --hidden, --activation, --dropout), convnet (Keras's Simple MNIST
+    /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images) or lstm (LSTM(128)
+    /// over the rows of each image, or over (time, features) samples).
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Hidden layer sizes, comma-separated (e.g. 64,64).
@@ -663,9 +664,9 @@ fn summary(args: &SummaryArgs) -> Result<()> {
     Ok(())
 }
 
-/// The classifiers the commands build: an MLP, or Keras's Simple MNIST convnet.
+/// The classifiers the commands build: an MLP, Keras's Simple MNIST convnet, or an LSTM.
 struct ModelSpec<'a> {
-    /// `mlp` or `convnet`.
+    /// `mlp`, `convnet` or `lstm`.
     kind: &'a str,
     hidden: &'a [usize],
     activation: &'a str,
@@ -677,6 +678,8 @@ impl ModelSpec<'_> {
     /// `mlp`: Flatten (for images), the hidden Dense layers (each with Dropout if asked), a
     /// softmax Dense layer. `convnet`: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3,
     /// relu), MaxPooling2D(2), Flatten, Dropout(0.5), Dense(softmax), as Keras's example.
+    /// `lstm`: LSTM(128) over samples `(time, features)` (an image's rows are its time steps;
+    /// a trailing channel axis of 1 is dropped), Dense(softmax).
     /// Compiled with `optimizer` at `lr` (NaN: the optimizer's default).
     fn build(&self, sample_shape: &[usize], classes: usize, optimizer: &str, lr: f32) -> Result<Sequential> {
         let mut model = Sequential::new().seed(self.seed).input_shape(sample_shape);
@@ -701,11 +704,25 @@ impl ModelSpec<'_> {
                     .add(Flatten::new())
                     .add(Dropout::new(0.5));
             }
+            "lstm" => {
+                match sample_shape {
+                    [_, _] => {}
+                    &[t, f, 1] => model = model.add(Reshape::new(&[t, f])),
+                    other => {
+                        return Err(minibatch::Error::shape(
+                            "data for --model lstm",
+                            "sequences: samples of shape (time, features), such as images' rows",
+                            other,
+                        ))
+                    }
+                }
+                model = model.add(LSTM::new(128));
+            }
             other => {
                 return Err(minibatch::Error::UnknownName {
                     kind: "model",
                     name: other.into(),
-                    known: vec!["mlp", "convnet"],
+                    known: vec!["mlp", "convnet", "lstm"],
                 })
             }
         }

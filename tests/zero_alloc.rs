@@ -183,9 +183,9 @@ fn every_optimizer_and_loss_steps_allocate_nothing() {
 fn every_layer_type_steps_allocate_nothing() {
     // Between them, these models hold every layer type (some in orders chosen only for that).
     use minibatch::layers::{
-        ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Flatten,
-        GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D,
-        MaxPooling2D, Reshape,
+        ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Embedding, Flatten,
+        GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization,
+        MaxPooling1D, MaxPooling2D, Reshape, SimpleRNN, GRU, LSTM,
     };
     let images = Sequential::new()
         .input_shape(&[12, 12, 2])
@@ -215,15 +215,33 @@ fn every_layer_type_steps_allocate_nothing() {
         .add(Reshape::new(&[2, 2, 1]))
         .add(GlobalAveragePooling2D::new())
         .add(Dense::new(3).activation("softmax"));
-    for (name, mut model, sample) in
-        [("images", images, vec![12, 12, 2]), ("sequences", sequences, vec![16, 3]), ("pooled", pooled, vec![16, 3])]
-    {
+    // Recurrences through time, layer normalization, and token ids (values 0..17 as ids).
+    let recurrent = Sequential::new()
+        .input_shape(&[16, 3])
+        .add(LSTM::new(5).return_sequences(true))
+        .add(LayerNormalization::new())
+        .add(GRU::new(4).return_sequences(true).go_backwards(true))
+        .add(SimpleRNN(3))
+        .add(Dense::new(3).activation("softmax"));
+    let tokens = Sequential::new()
+        .input_shape(&[6])
+        .add(Embedding::new(17, 4))
+        .add(LSTM::new(4))
+        .add(Dense::new(3).activation("softmax"));
+    for (name, mut model, sample) in [
+        ("images", images, vec![12, 12, 2]),
+        ("sequences", sequences, vec![16, 3]),
+        ("pooled", pooled, vec![16, 3]),
+        ("recurrent", recurrent, vec![16, 3]),
+        ("tokens", tokens, vec![6]),
+    ] {
         model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
         for batch in [8usize, 3] {
             let len: usize = sample.iter().product();
             let shape = [&[batch][..], &sample].concat();
+            let scale = if name == "tokens" { 1.0 } else { 17.0 };
             let x =
-                Tensor::from_vec(&shape, (0..batch * len).map(|i| ((i * 31) % 17) as f32 / 17.0).collect()).unwrap();
+                Tensor::from_vec(&shape, (0..batch * len).map(|i| ((i * 31) % 17) as f32 / scale).collect()).unwrap();
             let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 3) as f32).collect()).unwrap();
             assert_steady(&mut model, &x, &y, &format!("{name} at batch {batch}"));
         }

@@ -1,7 +1,9 @@
 //! Activation functions, each with its derivative beside it.
 //!
 //! Names and defaults are Keras's: `relu`, `sigmoid`, `tanh`, `softmax` (over the last axis),
-//! `linear`, `leaky_relu` (negative slope 0.2), `elu` (alpha 1.0) and `gelu` (exact, with erf).
+//! `linear`, `leaky_relu` (negative slope 0.2), `elu` (alpha 1.0), `gelu` (exact, with erf),
+//! `silu` (`swish`), `softplus`, `softsign`, `selu`, `hard_sigmoid` (Keras 3's
+//! `relu6(x + 3) / 6`), `relu6`, `mish` and `exponential`.
 //!
 //! Every activation but `gelu` can compute its derivative from its *output*, so layers keep
 //! only the output; [`Activation::needs_input`] says when the pre-activation must be kept too.
@@ -39,10 +41,52 @@ pub enum Activation {
     },
     /// `f(x) = x · Φ(x)`, the exact Gaussian error linear unit (Keras's `approximate=False`).
     Gelu,
+    /// `f(x) = x · σ(x)` (Keras's `silu`, also `swish`).
+    Silu,
+    /// `f(x) = log(1 + eˣ)`.
+    Softplus,
+    /// `f(x) = x / (1 + |x|)`.
+    Softsign,
+    /// `f(x) = λ x` for `x > 0`, else `λ α (eˣ − 1)`, with Keras's λ = 1.0507010 and α = 1.6732632.
+    Selu,
+    /// `f(x) = clip((x + 3) / 6, 0, 1)` (Keras 3).
+    HardSigmoid,
+    /// `f(x) = min(max(x, 0), 6)`.
+    Relu6,
+    /// `f(x) = x · tanh(softplus(x))`.
+    Mish,
+    /// `f(x) = eˣ`.
+    Exponential,
+}
+
+/// SELU's scale λ and α, Keras's constants.
+const SELU_SCALE: f32 = 1.050_701;
+const SELU_ALPHA: f32 = 1.673_263_2;
+
+fn softplus(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 
 /// The names [`Activation::from_name`] accepts.
-pub const NAMES: &[&str] = &["linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "gelu"];
+pub const NAMES: &[&str] = &[
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "swish",
+    "softplus",
+    "softsign",
+    "selu",
+    "hard_sigmoid",
+    "relu6",
+    "mish",
+    "exponential",
+];
 
 impl Activation {
     /// The activation Keras calls `name`, with Keras's default arguments.
@@ -59,6 +103,14 @@ impl Activation {
             "leaky_relu" => Activation::LeakyRelu { negative_slope: 0.2 },
             "elu" => Activation::Elu { alpha: 1.0 },
             "gelu" => Activation::Gelu,
+            "silu" | "swish" => Activation::Silu,
+            "softplus" => Activation::Softplus,
+            "softsign" => Activation::Softsign,
+            "selu" => Activation::Selu,
+            "hard_sigmoid" => Activation::HardSigmoid,
+            "relu6" => Activation::Relu6,
+            "mish" => Activation::Mish,
+            "exponential" => Activation::Exponential,
             _ => return Err(Error::UnknownName { kind: "activation", name: name.into(), known: NAMES.to_vec() }),
         })
     }
@@ -74,13 +126,21 @@ impl Activation {
             Activation::LeakyRelu { .. } => "leaky_relu",
             Activation::Elu { .. } => "elu",
             Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+            Activation::Softplus => "softplus",
+            Activation::Softsign => "softsign",
+            Activation::Selu => "selu",
+            Activation::HardSigmoid => "hard_sigmoid",
+            Activation::Relu6 => "relu6",
+            Activation::Mish => "mish",
+            Activation::Exponential => "exponential",
         }
     }
 
     /// True when the derivative needs the pre-activation input, not only the output.
     pub fn needs_input(&self) -> bool {
         match self {
-            Activation::Gelu => true,
+            Activation::Gelu | Activation::Silu | Activation::Softplus | Activation::Mish => true,
             Activation::LeakyRelu { negative_slope } => *negative_slope <= 0.0,
             Activation::Elu { alpha } => *alpha <= 0.0,
             _ => false,
@@ -113,6 +173,16 @@ crate::simd! {
             }
             Activation::Elu { alpha } => y.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { alpha * v.exp_m1() }),
             Activation::Gelu => y.iter_mut().for_each(|v| *v = gelu::gelu(*v)),
+            Activation::Silu => y.iter_mut().for_each(|v| *v *= sigmoid(*v)),
+            Activation::Softplus => y.iter_mut().for_each(|v| *v = softplus(*v)),
+            Activation::Softsign => y.iter_mut().for_each(|v| *v /= 1.0 + v.abs()),
+            Activation::Selu => y.iter_mut().for_each(|v| {
+                *v = if *v > 0.0 { SELU_SCALE * *v } else { SELU_SCALE * SELU_ALPHA * v.exp_m1() }
+            }),
+            Activation::HardSigmoid => y.iter_mut().for_each(|v| *v = ((*v + 3.0) / 6.0).clamp(0.0, 1.0)),
+            Activation::Relu6 => y.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+            Activation::Mish => y.iter_mut().for_each(|v| *v *= softplus(*v).tanh()),
+            Activation::Exponential => y.iter_mut().for_each(|v| *v = v.exp()),
         }
     }
 }
@@ -156,6 +226,26 @@ crate::simd! {
                 }
             }
             Activation::Gelu => g.iter_mut().zip(x).for_each(|(g, &x)| *g *= gelu::gelu_derivative(x)),
+            Activation::Silu => g.iter_mut().zip(x).for_each(|(g, &x)| {
+                let s = sigmoid(x);
+                *g *= s + x * s * (1.0 - s)
+            }),
+            Activation::Softplus => g.iter_mut().zip(x).for_each(|(g, &x)| *g *= sigmoid(x)),
+            // 1 / (1 + |x|)² = (1 − |y|)²
+            Activation::Softsign => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= (1.0 - y.abs()) * (1.0 - y.abs())),
+            // λ for x > 0 (y > 0), else λ α eˣ = y + λ α
+            Activation::Selu => {
+                g.iter_mut().zip(y).for_each(|(g, &y)| *g *= if y > 0.0 { SELU_SCALE } else { y + SELU_SCALE * SELU_ALPHA })
+            }
+            Activation::HardSigmoid => {
+                g.iter_mut().zip(y).for_each(|(g, &y)| *g *= if y > 0.0 && y < 1.0 { 1.0 / 6.0 } else { 0.0 })
+            }
+            Activation::Relu6 => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= if y > 0.0 && y < 6.0 { 1.0 } else { 0.0 }),
+            Activation::Mish => g.iter_mut().zip(x).for_each(|(g, &x)| {
+                let t = softplus(x).tanh();
+                *g *= t + x * (1.0 - t * t) * sigmoid(x)
+            }),
+            Activation::Exponential => g.iter_mut().zip(y).for_each(|(g, &y)| *g *= y),
         }
     }
 }

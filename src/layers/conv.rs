@@ -3,7 +3,7 @@
 use super::output_activation::OutputActivation;
 use super::regularization::regularization_builders;
 use super::window::spatial_input;
-use super::{IntoActivation, IntoInitializer, Layer, Padding, Param, Regularization, Window};
+use super::{Layer, Padding, Param, Regularization, Window};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
@@ -176,26 +176,6 @@ impl Conv {
     /// Spacing between the window's taps (default 1); Keras allows it only with stride 1.
     pub fn dilation_rate(mut self, rate: impl Into<Size>) -> Self {
         self.dilation_rate = rate.into();
-        self
-    }
-    /// The activation, by [`Activation`] or Keras's name.
-    pub fn activation(mut self, activation: impl IntoActivation) -> Self {
-        self.activation = activation.into_activation();
-        self
-    }
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-    /// The kernel initializer, by value or Keras's name.
-    pub fn kernel_initializer(mut self, init: impl IntoInitializer) -> Self {
-        self.kernel_initializer = init.into_initializer();
-        self
-    }
-    /// The bias initializer, by value or Keras's name.
-    pub fn bias_initializer(mut self, init: impl IntoInitializer) -> Self {
-        self.bias_initializer = init.into_initializer();
         self
     }
     /// The layer's name (else the model assigns `conv2d`, `conv2d_1`, ...).
@@ -375,3 +355,5 @@ impl Conv {
         self
     }
 }
+
+super::weighted_layer_builders!(Conv);

@@ -2,11 +2,10 @@
 
 use super::output_activation::OutputActivation;
 use super::regularization::regularization_builders;
-use super::{IntoActivation, Layer, Param, Regularization};
+use super::{Layer, Param, Regularization};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
-use crate::initializers::IntoInitializer;
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
@@ -48,30 +47,6 @@ impl Dense {
             reg: Regularization::default(),
             output: OutputActivation::default(),
         }
-    }
-
-    /// The activation, by [`Activation`] or Keras's name (checked when the model is built).
-    pub fn activation(mut self, activation: impl IntoActivation) -> Self {
-        self.activation = activation.into_activation();
-        self
-    }
-
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// The kernel initializer, by value or Keras's name.
-    pub fn kernel_initializer(mut self, init: impl IntoInitializer) -> Self {
-        self.kernel_initializer = init.into_initializer();
-        self
-    }
-
-    /// The bias initializer, by value or Keras's name.
-    pub fn bias_initializer(mut self, init: impl IntoInitializer) -> Self {
-        self.bias_initializer = init.into_initializer();
-        self
     }
 
     /// The layer's name (else the model assigns `dense`, `dense_1`, ...).
@@ -231,3 +206,5 @@ impl Dense {
         self
     }
 }
+
+super::weighted_layer_builders!(Dense);

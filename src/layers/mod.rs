@@ -16,10 +16,13 @@ mod batch_normalization;
 mod conv;
 mod dense;
 mod dropout;
+mod embedding;
 mod flatten;
 mod global_pooling;
+mod layer_normalization;
 mod output_activation;
 mod pooling;
+mod recurrent;
 mod regularization;
 mod reshape;
 mod window;
@@ -30,12 +33,15 @@ pub use batch_normalization::{BatchNormalization, BatchNormalizationConfig};
 pub use conv::{Conv, Conv1D, Conv2D, ConvConfig, Size};
 pub use dense::{Dense, DenseConfig};
 pub use dropout::{Dropout, DropoutConfig};
+pub use embedding::{Embedding, EmbeddingConfig};
 pub use flatten::{Flatten, FlattenConfig};
 pub use global_pooling::{
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalPooling,
     GlobalPoolingConfig,
 };
+pub use layer_normalization::{LayerNormalization, LayerNormalizationConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
+pub use recurrent::{Cell, Recurrent, RecurrentConfig, SimpleRNN, GRU, LSTM};
 pub use regularization::Regularization;
 pub use reshape::{Reshape, ReshapeConfig};
 pub use window::{Padding, Window};
@@ -102,6 +108,15 @@ pub trait Layer: Send {
     /// Creates the weights for a per-sample `input_shape` and returns the per-sample output
     /// shape. Errors name the layer and the shapes.
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
+
+    /// Checks the values of the model's input when this is the first layer, before any work
+    /// (an Embedding's token ids, say); nothing to check by default.
+    ///
+    /// # Errors
+    /// A value the layer cannot take, naming the sample and the value.
+    fn check_input(&self, _x: &Tensor) -> Result<()> {
+        Ok(())
+    }
 
     /// Sizes internal workspaces for batches of up to `max_batch` samples.
     fn plan(&mut self, _max_batch: usize) {}
@@ -190,6 +205,11 @@ pub const CLASS_NAMES: &[&str] = &[
     "GlobalMaxPooling1D",
     "BatchNormalization",
     "Reshape",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Embedding",
+    "LayerNormalization",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -223,6 +243,11 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "GlobalMaxPooling1D" => Box::new(GlobalPooling::from_config(PoolOp::Max, 1, parse(class_name, config)?)),
         "BatchNormalization" => Box::new(BatchNormalization::from_config(parse(class_name, config)?)?),
         "Reshape" => Box::new(Reshape::from_config(parse(class_name, config)?)),
+        "SimpleRNN" => Box::new(Recurrent::from_config(Cell::SimpleRNN, parse(class_name, config)?)),
+        "LSTM" => Box::new(Recurrent::from_config(Cell::LSTM, parse(class_name, config)?)),
+        "GRU" => Box::new(Recurrent::from_config(Cell::GRU, parse(class_name, config)?)),
+        "Embedding" => Box::new(Embedding::from_config(parse(class_name, config)?)),
+        "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
         _ => {
             return Err(Error::UnknownName {
                 kind: "layer class",
@@ -232,6 +257,37 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         }
     })
 }
+
+/// The builder methods every weighted layer shares (Dense, Conv, the recurrent layers):
+/// `activation`, `use_bias`, `kernel_initializer`, `bias_initializer`, over fields of those names.
+macro_rules! weighted_layer_builders {
+    ($t:ty) => {
+        impl $t {
+            /// The activation, by [`Activation`](crate::activations::Activation) or Keras's name
+            /// (checked when the model is built).
+            pub fn activation(mut self, activation: impl $crate::layers::IntoActivation) -> Self {
+                self.activation = activation.into_activation();
+                self
+            }
+            /// Whether to add a bias (default true).
+            pub fn use_bias(mut self, use_bias: bool) -> Self {
+                self.use_bias = use_bias;
+                self
+            }
+            /// The kernel initializer, by value or Keras's name.
+            pub fn kernel_initializer(mut self, init: impl $crate::initializers::IntoInitializer) -> Self {
+                self.kernel_initializer = init.into_initializer();
+                self
+            }
+            /// The bias initializer, by value or Keras's name.
+            pub fn bias_initializer(mut self, init: impl $crate::initializers::IntoInitializer) -> Self {
+                self.bias_initializer = init.into_initializer();
+                self
+            }
+        }
+    };
+}
+pub(crate) use weighted_layer_builders;
 
 /// `y = x`, for layers that only change the shape (row-major data keeps its order).
 fn pass_forward(x: &Tensor, y: &mut Tensor) {

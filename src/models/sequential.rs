@@ -453,18 +453,27 @@ impl Sequential {
     }
 }
 
-/// `MaxPooling2D` → `max_pooling2d`, as Keras derives default layer names.
+/// `MaxPooling2D` → `max_pooling2d`, `LSTM` → `lstm`, `SimpleRNN` → `simple_rnn`, as Keras's
+/// `to_snake_case` derives default layer names: an underscore before a capital that starts a
+/// lowercase run (not at the start), then between a lowercase letter and a capital.
 fn snake_case(kind: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in kind.char_indices() {
-        if c.is_ascii_uppercase() {
-            if i > 0 && !kind[..i].ends_with(|p: char| p.is_ascii_digit()) {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
+    let chars: Vec<char> = kind.chars().collect();
+    let mut first = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let starts_word = c.is_ascii_uppercase() && chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+        if i > 0 && starts_word {
+            first.push('_');
         }
+        first.push(c);
+    }
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in first.chars() {
+        if c.is_ascii_uppercase() && prev.is_some_and(|p| p.is_ascii_lowercase()) {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+        prev = Some(c);
     }
     out
 }
@@ -476,5 +485,9 @@ mod tests {
         assert_eq!(super::snake_case("Dense"), "dense");
         assert_eq!(super::snake_case("MaxPooling2D"), "max_pooling2d");
         assert_eq!(super::snake_case("BatchNormalization"), "batch_normalization");
+        assert_eq!(super::snake_case("LSTM"), "lstm");
+        assert_eq!(super::snake_case("SimpleRNN"), "simple_rnn");
+        assert_eq!(super::snake_case("GlobalAveragePooling1D"), "global_average_pooling1d");
+        assert_eq!(super::snake_case("Conv2D"), "conv2d");
     }
 }

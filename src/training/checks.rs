@@ -34,7 +34,7 @@ impl Sequential {
         if let Some((index, value)) = x.first_non_finite() {
             return Err(Error::NonFinite { what: what(), index, value });
         }
-        Ok(())
+        self.layers[0].check_input(x)
     }
 
     /// Checks `x` and `y` together for training or evaluation.

@@ -253,3 +253,31 @@ fn bad_regularizers_and_constraints_are_named_when_the_model_is_built() {
     assert!(message(build(Dense::new(2).bias_constraint(Constraint::min_max_norm(2.0, 1.0)))).contains("min_value"));
     assert!(Axes::many(&[0; 9]).is_err());
 }
+
+#[test]
+fn sequence_layers_name_bad_token_ids_shapes_and_arguments() {
+    use minibatch::layers::{Embedding, LayerNormalization, SimpleRNN, LSTM};
+    // Token ids outside [0, input_dim) or not integers: named before any work.
+    let mut m = Sequential::new().add(Embedding::new(5, 2)).add(LSTM::new(3)).add(Dense::new(2).activation("softmax"));
+    m.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    let y = Tensor::from_slice(&[0.0, 1.0]);
+    for (bad, shown) in [(5.0, "5"), (-1.0, "-1"), (2.5, "2.5")] {
+        let x = Tensor::from_vec(&[2, 3], vec![0.0, 1.0, 2.0, 3.0, bad, 4.0]).unwrap();
+        let e = m.fit(&x, &y, quiet()).unwrap_err();
+        assert!(message(e.clone()).contains(shown) && message(e.clone()).contains("[0, 5)"), "{e}");
+        assert!(message(e).contains("sample 1"));
+        assert!(m.predict(&x, 2).is_err());
+    }
+    // A recurrent layer needs (time, features) samples.
+    let mut m = Sequential::new().add(LSTM::new(3));
+    let e = m.build(&[4]).unwrap_err();
+    assert!(message(e).contains("[time, features]"));
+    let e = Sequential::new().add(SimpleRNN(0)).build(&[2, 3]).unwrap_err();
+    assert!(message(e).contains("units"));
+    let e = Sequential::new().add(LSTM::new(2).activation("gelu")).build(&[2, 3]).unwrap_err();
+    assert!(message(e).contains("gelu"));
+    let e = Sequential::new().add(Embedding::new(0, 2)).build(&[3]).unwrap_err();
+    assert!(message(e).contains("input_dim"));
+    let e = Sequential::new().add(LayerNormalization::new().epsilon(0.0)).build(&[3]).unwrap_err();
+    assert!(message(e).contains("epsilon"));
+}

@@ -23,7 +23,7 @@ const STEPS: [f32; 4] = [1e-2, 3e-3, 1e-3, 3e-4];
 /// Checks `analytic` against central differences of `f` around `orig`, at each of [`STEPS`]
 /// until one agrees. The step is the one f32 can represent: `(orig + h) − (orig − h)`.
 fn check_value(analytic: f32, orig: f32, f: impl FnMut(f32) -> f64, what: &str) {
-    check_value_with(FLOOR, analytic, orig, f, what)
+    check_value_with(FLOOR_NOW.with(|f| f.get()), analytic, orig, f, what)
 }
 
 /// [`check_value`] with another floor under the scale of the agreement.
@@ -65,6 +65,21 @@ fn forward_loss(
 
 fn check_layer(layer: Box<dyn Layer>, input_shape: &[usize], batch: usize, rebuild: &dyn Fn(&mut dyn Layer)) {
     check_layer_in_mode(layer, input_shape, batch, true, &|_| {}, rebuild)
+}
+
+/// [`check_layer`] for layers whose output runs through many f32 steps (recurrences): the
+/// loss `Σ y·g` sums some 40 outputs each rounded to about 1e-7 of itself, which over a
+/// difference step of 2e-2 blurs a derivative by up to 1e-4. Gradients are held to 2e-3 of
+/// their size, and to 1e-4 when smaller than 5e-2 (a wrong term moves them by far more).
+fn check_layer_through_time(layer: Box<dyn Layer>, input_shape: &[usize], batch: usize) {
+    FLOOR_NOW.with(|f| f.set(5e-2));
+    check_layer(layer, input_shape, batch, &no_rebuild);
+    FLOOR_NOW.with(|f| f.set(FLOOR));
+}
+
+thread_local! {
+    /// The floor [`check_value`] uses: [`FLOOR`], raised by [`check_layer_through_time`].
+    static FLOOR_NOW: std::cell::Cell<f64> = const { std::cell::Cell::new(FLOOR) };
 }
 
 /// Builds and randomizes `layer`, lets `prepare` set it up further (moving statistics), then
@@ -598,4 +613,52 @@ fn whole_model_gradients_with_weight_and_activity_penalties() {
         .add(Dense::new(3).activation("softmax").activity_regularizer(Regularizer::l2(0.01)));
     model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
     check_model(&mut model, &x, &labels, 1);
+}
+
+#[test]
+fn recurrent_layers_through_time() {
+    use minibatch::layers::{SimpleRNN, GRU, LSTM};
+    for sequences in [false, true] {
+        for backwards in [false, true] {
+            let layers: Vec<Box<dyn Layer>> = vec![
+                Box::new(SimpleRNN(3).return_sequences(sequences).go_backwards(backwards)),
+                Box::new(LSTM::new(3).return_sequences(sequences).go_backwards(backwards)),
+                Box::new(GRU::new(3).return_sequences(sequences).go_backwards(backwards)),
+            ];
+            for layer in layers {
+                check_layer_through_time(layer, &[4, 2], 3);
+            }
+        }
+    }
+    // Other activations, no bias, one step.
+    check_layer_through_time(
+        Box::new(LSTM::new(2).activation("softsign").recurrent_activation("hard_sigmoid")),
+        &[3, 2],
+        2,
+    );
+    check_layer_through_time(Box::new(GRU::new(2).use_bias(false)), &[1, 3], 2);
+    check_layer_through_time(Box::new(SimpleRNN(4).activation("relu")), &[5, 1], 2);
+}
+
+#[test]
+fn layer_normalization_and_embedding() {
+    use minibatch::layers::{Embedding, GlobalAveragePooling1D, LayerNormalization, LSTM};
+    use minibatch::optimizers::SGD;
+    check_layer(Box::new(LayerNormalization::new()), &[5], 3, &no_rebuild);
+    check_layer(Box::new(LayerNormalization::new().epsilon(0.1)), &[2, 4], 2, &no_rebuild);
+    check_layer(Box::new(LayerNormalization::new().center(false)), &[3], 2, &no_rebuild);
+    check_layer(Box::new(LayerNormalization::new().scale(false)), &[3], 2, &no_rebuild);
+    // The ids have no gradient: the table's is checked through a whole model, ids repeated.
+    let ids =
+        Tensor::from_vec(&[4, 5], vec![1., 2., 2., 0., 6., 3., 3., 3., 1., 0., 6., 5., 4., 1., 2., 0., 0., 0., 0., 6.])
+            .unwrap();
+    let labels = Tensor::from_slice(&[0., 1., 1., 0.]);
+    let mut model = minibatch::Sequential::new()
+        .add(Embedding::new(7, 3))
+        .add(LSTM::new(4).return_sequences(true))
+        .add(LayerNormalization::new())
+        .add(GlobalAveragePooling1D::new())
+        .add(Dense::new(2).activation("softmax"));
+    model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
+    check_model(&mut model, &ids, &labels, 1);
 }

@@ -50,3 +50,41 @@ fn every_optimizer_and_loss_family_learns() {
     let h = r.fit(&moons.x_train, &y2, FitOptions::new().epochs(20).verbose(0)).unwrap();
     assert!(h.get("loss").unwrap()[19] < 0.1 && h.get("mae").is_some());
 }
+
+/// Sequences of 12 steps whose label is whether a marker step (feature 1 set) came in the
+/// first half: only a layer that carries state through time can tell, from the last step.
+fn marker_sequences(n: usize, seed: u64) -> (minibatch::Tensor, minibatch::Tensor) {
+    let mut rng = minibatch::rng::Rng::new(seed);
+    let (steps, mut x, mut y) = (12, Vec::new(), Vec::new());
+    for _ in 0..n {
+        let at = rng.below(steps);
+        for t in 0..steps {
+            x.push(rng.normal() as f32 * 0.3);
+            x.push(if t == at { 1.0 } else { 0.0 });
+        }
+        y.push((at < steps / 2) as u8 as f32);
+    }
+    (minibatch::Tensor::from_vec(&[n, steps, 2], x).unwrap(), minibatch::Tensor::from_slice(&y))
+}
+
+#[test]
+fn every_recurrent_layer_learns_to_remember_a_marker() {
+    use minibatch::layers::{LayerNormalization, SimpleRNN, GRU, LSTM};
+    let (x, y) = marker_sequences(600, 1);
+    let (xt, yt) = marker_sequences(200, 2);
+    let models = [
+        Sequential::new().add(LSTM::new(16)).add(Dense::new(2).activation("softmax")),
+        Sequential::new().add(GRU::new(16)).add(Dense::new(2).activation("softmax")),
+        Sequential::new()
+            .add(SimpleRNN(16).return_sequences(true))
+            .add(LayerNormalization::new())
+            .add(SimpleRNN(16))
+            .add(Dense::new(2).activation("softmax")),
+    ];
+    for mut m in models {
+        m.compile(Adam::new(0.01), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        m.fit(&x, &y, FitOptions::new().epochs(15).verbose(0)).unwrap();
+        let acc = m.evaluate(&xt, &yt, 64).unwrap().get("accuracy").unwrap();
+        assert!(acc >= 0.95, "{} reaches {acc} on held-out sequences", m.layers()[0].kind());
+    }
+}

@@ -10,6 +10,7 @@ mod cli;
 mod determinism;
 mod fit_semantics;
 mod gradients;
+mod keras_layers;
 mod keras_reference;
 mod learning;
 mod loaders;

@@ -1,0 +1,88 @@
+//! The LSTM step, as Keras writes it (gates in the order `i, f, c̃, o`):
+//!
+//! ```text
+//! z = x_t W + b + h_{t−1} U                     [n, 4u]
+//! i = σ(z_i)   f = σ(z_f)   c̃ = tanh(z_c)   o = σ(z_o)
+//! c_t = f ⊙ c_{t−1} + i ⊙ c̃
+//! h_t = o ⊙ tanh(c_t)
+//! ```
+//!
+//! (σ is the recurrent activation, tanh the activation.) Backward, with `dh` = ∂loss/∂h_t and
+//! `dc` the cell gradient carried from step t + 1:
+//!
+//! ```text
+//! do = dh ⊙ tanh c_t            dc ← dc + dh ⊙ o ⊙ tanh′(c_t)
+//! di = dc ⊙ c̃   dc̃ = dc ⊙ i   df = dc ⊙ c_{t−1}          dc_{t−1} = dc ⊙ f
+//! dz = (di σ′(i), df σ′(f), dc̃ tanh′(c̃), do σ′(o))       dh_{t−1} = dz Uᵀ
+//! ```
+
+use super::derivative;
+use crate::activations::Activation;
+use crate::tensor::kernels;
+
+/// `z` holds `x_t W + b` on entry and the activated gates on exit; `aux` ← `act(c_t)`.
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    z: &mut [f32],
+    h_prev: &[f32],
+    h_next: &mut [f32],
+    (c_prev, c_next): (&[f32], &mut [f32]),
+    aux: &mut [f32],
+    u_mat: &[f32],
+    (act, gate): (Activation, Activation),
+    n: usize,
+    u: usize,
+) {
+    kernels::matmul(z, h_prev, u_mat, n, u, 4 * u, false, false, 1.0);
+    for b in 0..n {
+        let zr = &mut z[b * 4 * u..(b + 1) * 4 * u];
+        let (ifg, o) = zr.split_at_mut(3 * u);
+        let (i_f, g) = ifg.split_at_mut(2 * u);
+        gate.forward(i_f, u);
+        act.forward(g, u);
+        gate.forward(o, u);
+        let (i, f) = i_f.split_at(u);
+        let r = b * u..(b + 1) * u;
+        let (cp, cn, tc, h) = (&c_prev[r.clone()], &mut c_next[r.clone()], &mut aux[r.clone()], &mut h_next[r]);
+        for j in 0..u {
+            cn[j] = f[j] * cp[j] + i[j] * g[j];
+            tc[j] = cn[j];
+        }
+        act.forward(tc, u);
+        for j in 0..u {
+            h[j] = o[j] * tc[j];
+        }
+    }
+}
+
+/// `z` (the gates) ← ∂loss/∂z; `dh` ← ∂loss/∂h_{t−1}; `dc` ← ∂loss/∂c_{t−1}.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    z: &mut [f32],
+    c_prev: &[f32],
+    aux: &[f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+    _tmp: &mut [f32],
+    u_mat: &[f32],
+    (act, gate): (Activation, Activation),
+    n: usize,
+    u: usize,
+) {
+    for b in 0..n {
+        let zr = &mut z[b * 4 * u..(b + 1) * 4 * u];
+        let r = b * u..(b + 1) * u;
+        let (cp, tc, dhr, dcr) = (&c_prev[r.clone()], &aux[r.clone()], &dh[r.clone()], &mut dc[r]);
+        for j in 0..u {
+            let (i, f, g, o) = (zr[j], zr[u + j], zr[2 * u + j], zr[3 * u + j]);
+            let d_out = dhr[j] * tc[j];
+            let dct = dcr[j] + dhr[j] * o * derivative(act, tc[j]);
+            zr[j] = dct * g * derivative(gate, i);
+            zr[u + j] = dct * cp[j] * derivative(gate, f);
+            zr[2 * u + j] = dct * i * derivative(act, g);
+            zr[3 * u + j] = d_out * derivative(gate, o);
+            dcr[j] = dct * f;
+        }
+    }
+    kernels::matmul(dh, z, u_mat, n, 4 * u, u, false, true, 0.0);
+}

@@ -1,0 +1,515 @@
+//! Recurrent layers: `SimpleRNN`, `LSTM` and `GRU` (see [`Recurrent`]).
+//!
+//! One driver runs any cell over the time axis; each cell's file holds its step forward
+//! beside its step backward (backpropagation through time):
+//!
+//! - `simple_rnn.rs`: `h = act(x W + h U + b)`;
+//! - `lstm.rs`: Keras's gates `i, f, c̃, o` in that order;
+//! - `gru.rs`: Keras 3's default `reset_after=True` form, with separate input and recurrent biases.
+//!
+//! # Buffers (per planned batch `N`, time steps `T`, `units` u, gates G)
+//! Everything is time-major, so each step reads and writes contiguous `[N, ·]` blocks:
+//! - `xs`: `[T, N, in]`, the input (reversed in time with `go_backwards`);
+//! - `z`: `[T, N, G·u]`: `x W + b` for all steps in one product, then each step's activated
+//!   gates; in `backward`, the gates' gradients;
+//! - `h`: `[T + 1, N, u]` hidden states, `h[0] = 0`; `c` likewise for LSTM's cell;
+//! - `aux`: per-step values a cell's backward needs besides (LSTM: `tanh c`; GRU: `h U`'s
+//!   candidate part);
+//! - `dh`, `dc`, `tmp`: `[N, u]`-sized carries for the backward sweep.
+//!
+//! A step makes one `[N, u] × [u, G·u]` product; the input's and the weights' gradients are
+//! one product each over all steps.
+
+mod gru;
+mod lstm;
+mod simple_rnn;
+
+use super::{Layer, Param};
+use crate::activations::Activation;
+use crate::error::{Error, Result};
+use crate::initializers::{Initializer, IntoInitializer};
+use crate::rng::Rng;
+use crate::tensor::{kernels, Tensor};
+
+/// `f′` from the output `y = f(x)` (the activations allowed here all give it).
+fn derivative(act: Activation, y: f32) -> f32 {
+    let mut g = [1.0];
+    act.backward(&mut g, &[y], &[y], 1);
+    g[0]
+}
+
+/// Which recurrence a [`Recurrent`] layer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Cell {
+    /// `h = tanh(x W + h U + b)`.
+    SimpleRNN,
+    /// Long short-term memory.
+    LSTM,
+    /// Gated recurrent unit (`reset_after=True`).
+    GRU,
+}
+
+impl Cell {
+    /// Gate blocks per unit.
+    fn gates(self) -> usize {
+        match self {
+            Cell::SimpleRNN => 1,
+            Cell::LSTM => 4,
+            Cell::GRU => 3,
+        }
+    }
+}
+
+/// A recurrent layer over inputs `[batch, time, features]`, as Keras's `SimpleRNN`, `LSTM` and
+/// `GRU`: the output is the last hidden state `[batch, units]`, or every step's
+/// `[batch, time, units]` with `return_sequences`.
+///
+/// Keras 3's defaults: `activation` tanh, `recurrent_activation` sigmoid (LSTM, GRU),
+/// `kernel_initializer` glorot_uniform, `recurrent_initializer` orthogonal, `bias_initializer`
+/// zeros, LSTM's `unit_forget_bias` (the forget gate's bias starts at 1), GRU's
+/// `reset_after=True` (its bias is `[2, 3·units]`: input and recurrent). With `go_backwards`
+/// the sequence is read last step first and, as in Keras, the returned sequence is in that
+/// reversed order.
+///
+/// Not yet: masks (`mask_zero` from an Embedding), `return_state`, `stateful`, `dropout` and
+/// `recurrent_dropout`, and activations whose derivative needs their input (gelu, silu, ...).
+///
+/// ```
+/// use minibatch::layers::{Dense, LSTM, GRU};
+/// let model = minibatch::Sequential::new()
+///     .input_shape(&[28, 28])
+///     .add(LSTM::new(64).return_sequences(true))
+///     .add(GRU::new(32))
+///     .add(Dense::new(10).activation("softmax"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Recurrent {
+    cell: Cell,
+    units: usize,
+    activation: Result<Activation>,
+    recurrent_activation: Result<Activation>,
+    use_bias: bool,
+    kernel_initializer: Result<Initializer>,
+    recurrent_initializer: Result<Initializer>,
+    bias_initializer: Result<Initializer>,
+    unit_forget_bias: bool,
+    return_sequences: bool,
+    go_backwards: bool,
+    name: String,
+    /// `[kernel [in, G·u], recurrent_kernel [u, G·u], bias]`.
+    params: Vec<Param>,
+    steps: usize,
+    features: usize,
+    capacity: usize,
+    xs: Vec<f32>,
+    z: Vec<f32>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+    aux: Vec<f32>,
+    dh: Vec<f32>,
+    dc: Vec<f32>,
+    tmp: Vec<f32>,
+    /// `[N, G·u]`: GRU's `h U + b_rec` of one step, or the gates' gradient of one step.
+    step_z: Vec<f32>,
+}
+
+/// A recurrent layer's saved arguments (Keras's names); the cell comes from the class name.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RecurrentConfig {
+    name: String,
+    units: usize,
+    activation: Activation,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recurrent_activation: Option<Activation>,
+    use_bias: bool,
+    kernel_initializer: Initializer,
+    recurrent_initializer: Initializer,
+    bias_initializer: Initializer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unit_forget_bias: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reset_after: Option<bool>,
+    return_sequences: bool,
+    go_backwards: bool,
+}
+
+/// Keras's `SimpleRNN(units)`.
+#[allow(non_snake_case)]
+pub fn SimpleRNN(units: usize) -> Recurrent {
+    Recurrent::new(Cell::SimpleRNN, units)
+}
+
+/// Keras's `LSTM(units)`: see [`Recurrent`].
+pub struct LSTM;
+
+impl LSTM {
+    /// An LSTM layer of `units` with Keras's defaults.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(units: usize) -> Recurrent {
+        Recurrent::new(Cell::LSTM, units)
+    }
+}
+
+/// Keras's `GRU(units)`: see [`Recurrent`].
+pub struct GRU;
+
+impl GRU {
+    /// A GRU layer of `units` with Keras's defaults (`reset_after=True`).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(units: usize) -> Recurrent {
+        Recurrent::new(Cell::GRU, units)
+    }
+}
+
+impl Recurrent {
+    /// A layer running `cell` with `units`, and Keras's defaults.
+    pub fn new(cell: Cell, units: usize) -> Self {
+        Recurrent {
+            cell,
+            units,
+            activation: Ok(Activation::Tanh),
+            recurrent_activation: Ok(Activation::Sigmoid),
+            use_bias: true,
+            kernel_initializer: Ok(Initializer::GlorotUniform),
+            recurrent_initializer: Ok(Initializer::Orthogonal { gain: 1.0 }),
+            bias_initializer: Ok(Initializer::Zeros),
+            unit_forget_bias: true,
+            return_sequences: false,
+            go_backwards: false,
+            name: String::new(),
+            params: Vec::new(),
+            steps: 0,
+            features: 0,
+            capacity: 0,
+            xs: Vec::new(),
+            z: Vec::new(),
+            h: Vec::new(),
+            c: Vec::new(),
+            aux: Vec::new(),
+            dh: Vec::new(),
+            dc: Vec::new(),
+            tmp: Vec::new(),
+            step_z: Vec::new(),
+        }
+    }
+
+    /// The layer a [`RecurrentConfig`] describes (not built).
+    pub fn from_config(cell: Cell, c: RecurrentConfig) -> Self {
+        let mut r = Recurrent::new(cell, c.units).name(&c.name).activation(c.activation);
+        if let Some(a) = c.recurrent_activation {
+            r = r.recurrent_activation(a);
+        }
+        Recurrent {
+            use_bias: c.use_bias,
+            kernel_initializer: Ok(c.kernel_initializer),
+            recurrent_initializer: Ok(c.recurrent_initializer),
+            bias_initializer: Ok(c.bias_initializer),
+            unit_forget_bias: c.unit_forget_bias.unwrap_or(true),
+            return_sequences: c.return_sequences,
+            go_backwards: c.go_backwards,
+            ..r
+        }
+    }
+
+    /// The gates' activation (default sigmoid; LSTM and GRU).
+    pub fn recurrent_activation(mut self, activation: impl super::IntoActivation) -> Self {
+        self.recurrent_activation = activation.into_activation();
+        self
+    }
+    /// The recurrent kernel's initializer (default orthogonal).
+    pub fn recurrent_initializer(mut self, init: impl IntoInitializer) -> Self {
+        self.recurrent_initializer = init.into_initializer();
+        self
+    }
+    /// LSTM: start the forget gate's bias at 1 (default true).
+    pub fn unit_forget_bias(mut self, on: bool) -> Self {
+        self.unit_forget_bias = on;
+        self
+    }
+    /// Return every step's output `[batch, time, units]` (default: the last, `[batch, units]`).
+    pub fn return_sequences(mut self, on: bool) -> Self {
+        self.return_sequences = on;
+        self
+    }
+    /// Read the sequence last step first (the returned sequence is in that order too).
+    pub fn go_backwards(mut self, on: bool) -> Self {
+        self.go_backwards = on;
+        self
+    }
+    /// The layer's name (else the model assigns `lstm`, `lstm_1`, ...).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    fn acts(&self) -> (Activation, Activation) {
+        (
+            *self.activation.as_ref().expect("checked in build"),
+            *self.recurrent_activation.as_ref().expect("checked in build"),
+        )
+    }
+
+    /// Copies `x` `[n, T, in]` into `xs` `[T, n, in]`, reversed in time with `go_backwards`.
+    fn gather_time_major(&mut self, x: &[f32], n: usize) {
+        let (t_len, f) = (self.steps, self.features);
+        for b in 0..n {
+            for t in 0..t_len {
+                let src = if self.go_backwards { t_len - 1 - t } else { t };
+                let from = &x[(b * t_len + src) * f..(b * t_len + src + 1) * f];
+                self.xs[(t * n + b) * f..(t * n + b + 1) * f].copy_from_slice(from);
+            }
+        }
+    }
+}
+
+impl Layer for Recurrent {
+    fn kind(&self) -> &'static str {
+        match self.cell {
+            Cell::SimpleRNN => "SimpleRNN",
+            Cell::LSTM => "LSTM",
+            Cell::GRU => "GRU",
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let name = self.name.clone();
+        for a in [self.activation.clone()?, self.recurrent_activation.clone()?] {
+            if a.needs_input() || a == Activation::Softmax {
+                return Err(Error::invalid(
+                    "activation",
+                    a.name(),
+                    format!("an element-wise activation whose derivative comes from its output (layer {name})"),
+                ));
+            }
+        }
+        let (kinit, rinit, binit) =
+            (self.kernel_initializer.clone()?, self.recurrent_initializer.clone()?, self.bias_initializer.clone()?);
+        if self.units == 0 {
+            return Err(Error::invalid("units", 0, format!("a positive number of units for layer {name}")));
+        }
+        let &[steps, features] = input_shape else {
+            return Err(Error::shape(
+                format!("input to layer {name}"),
+                "samples of shape [time, features]",
+                input_shape,
+            ));
+        };
+        if steps == 0 || features == 0 {
+            return Err(Error::shape(
+                format!("input to layer {name}"),
+                "at least one step and one feature",
+                input_shape,
+            ));
+        }
+        let (u, g) = (self.units, self.cell.gates());
+        let mut kernel = Param::claim(&name, "kernel", &[features, g * u])?;
+        kinit.fill(kernel.value.data_mut(), features, g * u, rng);
+        let mut recurrent = Param::claim(&name, "recurrent_kernel", &[u, g * u])?;
+        // Keras initializes the recurrent kernel as one [u, G·u] matrix.
+        rinit.fill(recurrent.value.data_mut(), u, g * u, rng);
+        self.params = vec![kernel, recurrent];
+        if self.use_bias {
+            let shape: Vec<usize> = if self.cell == Cell::GRU { vec![2, g * u] } else { vec![g * u] };
+            let mut bias = Param::claim(&name, "bias", &shape)?;
+            binit.fill(bias.value.data_mut(), features, g * u, rng);
+            if self.cell == Cell::LSTM && self.unit_forget_bias {
+                bias.value.data_mut()[u..2 * u].fill(1.0);
+            }
+            self.params.push(bias);
+        }
+        (self.steps, self.features) = (steps, features);
+        self.capacity = 0;
+        Ok(if self.return_sequences { vec![steps, u] } else { vec![u] })
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        if max_batch <= self.capacity {
+            return;
+        }
+        let (n, t, u, g, f) = (max_batch, self.steps, self.units, self.cell.gates(), self.features);
+        self.xs = vec![0.0; t * n * f];
+        self.z = vec![0.0; t * n * g * u];
+        self.h = vec![0.0; (t + 1) * n * u];
+        self.c = if self.cell == Cell::LSTM { vec![0.0; (t + 1) * n * u] } else { Vec::new() };
+        self.aux = if self.cell == Cell::SimpleRNN { Vec::new() } else { vec![0.0; t * n * u] };
+        self.dh = vec![0.0; n * u];
+        self.dc = vec![0.0; n * u];
+        self.tmp = vec![0.0; n * u];
+        self.step_z = vec![0.0; n * g * u];
+        self.capacity = max_batch;
+    }
+
+    // # Shapes
+    // x: [n, T, in]; y: [n, u] or [n, T, u]. Time-major work buffers, see the module docs.
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let n = x.batch();
+        let (t_len, u, f) = (self.steps, self.units, self.features);
+        let gu = self.cell.gates() * u;
+        self.gather_time_major(x.data(), n);
+        // x W + b for every step at once: [T·n, in] × [in, G·u].
+        let w = self.params[0].value.data();
+        let z = &mut self.z[..t_len * n * gu];
+        kernels::matmul(z, &self.xs[..t_len * n * f], w, t_len * n, f, gu, false, false, 0.0);
+        if let Some(b) = self.params.get(2) {
+            kernels::add_row_bias(z, &b.value.data()[..gu]);
+        }
+        self.h[..n * u].fill(0.0);
+        if self.cell == Cell::LSTM {
+            self.c[..n * u].fill(0.0);
+        }
+        let (act, gate) = self.acts();
+        let recurrent = self.params[1].value.data();
+        let recurrent_bias = self.params.get(2).map(|b| &b.value.data()[gu..]);
+        for t in 0..t_len {
+            let (h_prev, h_next) = self.h.split_at_mut((t + 1) * n * u);
+            let h_prev = &h_prev[t * n * u..];
+            let h_next = &mut h_next[..n * u];
+            let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
+            match self.cell {
+                Cell::SimpleRNN => simple_rnn::forward(z_t, h_prev, h_next, recurrent, act, n, u),
+                Cell::LSTM => {
+                    let (c_prev, c_next) = self.c.split_at_mut((t + 1) * n * u);
+                    let aux = &mut self.aux[t * n * u..(t + 1) * n * u];
+                    let c = (&c_prev[t * n * u..], &mut c_next[..n * u]);
+                    lstm::forward(z_t, h_prev, h_next, c, aux, recurrent, (act, gate), n, u);
+                }
+                Cell::GRU => {
+                    let aux = &mut self.aux[t * n * u..(t + 1) * n * u];
+                    let hz = &mut self.step_z[..n * gu];
+                    gru::forward(z_t, h_prev, h_next, aux, hz, recurrent, recurrent_bias, (act, gate), n, u);
+                }
+            }
+        }
+        // The output: every step (batch-major, in processing order) or the last.
+        let out = y.data_mut();
+        if self.return_sequences {
+            for t in 0..t_len {
+                for b in 0..n {
+                    let h = &self.h[((t + 1) * n + b) * u..((t + 1) * n + b + 1) * u];
+                    out[(b * t_len + t) * u..(b * t_len + t + 1) * u].copy_from_slice(h);
+                }
+            }
+        } else {
+            out[..n * u].copy_from_slice(&self.h[t_len * n * u..(t_len + 1) * n * u]);
+        }
+    }
+
+    // Backpropagation through time, last step first; see each cell's file for its step.
+    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let n = x.batch();
+        let (t_len, u, f) = (self.steps, self.units, self.features);
+        let gu = self.cell.gates() * u;
+        let (act, gate) = self.acts();
+        self.dh[..n * u].fill(0.0);
+        self.dc[..n * u].fill(0.0);
+        let dy = dy.data();
+        let (kernel, rest) = self.params.split_first_mut().expect("built");
+        let (recurrent, bias) = rest.split_first_mut().expect("built");
+        let rk = recurrent.value.data();
+        recurrent.grad.data_mut().fill(0.0);
+        if let Some(b) = bias.first_mut() {
+            b.grad.data_mut().fill(0.0);
+        }
+        for t in (0..t_len).rev() {
+            // dh += ∂loss/∂h_t from the output.
+            let dh = &mut self.dh[..n * u];
+            if self.return_sequences {
+                for b in 0..n {
+                    let g = &dy[(b * t_len + t) * u..(b * t_len + t + 1) * u];
+                    kernels::add(&mut dh[b * u..(b + 1) * u], g);
+                }
+            } else if t == t_len - 1 {
+                kernels::add(dh, &dy[..n * u]);
+            }
+            let h_prev = &self.h[t * n * u..(t + 1) * n * u];
+            let h_t = &self.h[(t + 1) * n * u..(t + 2) * n * u];
+            let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
+            let tmp = &mut self.tmp[..n * u];
+            match self.cell {
+                Cell::SimpleRNN => simple_rnn::backward(z_t, h_t, dh, tmp, rk, act, n, u),
+                Cell::LSTM => {
+                    let c_prev = &self.c[t * n * u..(t + 1) * n * u];
+                    let aux = &self.aux[t * n * u..(t + 1) * n * u];
+                    let dc = &mut self.dc[..n * u];
+                    lstm::backward(z_t, c_prev, aux, dh, dc, tmp, rk, (act, gate), n, u);
+                }
+                Cell::GRU => {
+                    let aux = &self.aux[t * n * u..(t + 1) * n * u];
+                    let dzh = &mut self.step_z[..n * gu];
+                    let rb = bias.first_mut().map(|b| &mut b.grad.data_mut()[gu..]);
+                    gru::backward(z_t, h_prev, aux, dh, dzh, tmp, rk, rb, (act, gate), n, u);
+                    // The recurrent kernel's gradient takes the recurrent part's gradient.
+                    kernels::matmul(recurrent.grad.data_mut(), h_prev, dzh, u, n, gu, true, false, 1.0);
+                }
+            }
+            if self.cell != Cell::GRU {
+                kernels::matmul(recurrent.grad.data_mut(), h_prev, z_t, u, n, gu, true, false, 1.0);
+            }
+        }
+        // The input side, over all steps at once: dW = Xᵀ dZ, db = Σ dZ, dX = dZ Wᵀ.
+        let dz = &self.z[..t_len * n * gu];
+        kernels::matmul(kernel.grad.data_mut(), &self.xs[..t_len * n * f], dz, f, t_len * n, gu, true, false, 0.0);
+        if let Some(b) = bias.first_mut() {
+            let db = &mut b.grad.data_mut()[..gu];
+            for row in dz.chunks_exact(gu) {
+                kernels::add(db, row);
+            }
+        }
+        if let Some(dx) = dx {
+            let xs = &mut self.xs[..t_len * n * f];
+            kernels::matmul(xs, dz, kernel.value.data(), t_len * n, gu, f, false, true, 0.0);
+            let out = dx.data_mut();
+            for b in 0..n {
+                for t in 0..t_len {
+                    let dst = if self.go_backwards { t_len - 1 - t } else { t };
+                    out[(b * t_len + dst) * f..(b * t_len + dst + 1) * f]
+                        .copy_from_slice(&xs[(t * n + b) * f..(t * n + b + 1) * f]);
+                }
+            }
+        }
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        4 * [&self.xs, &self.z, &self.h, &self.c, &self.aux, &self.dh, &self.dc, &self.tmp, &self.step_z]
+            .iter()
+            .map(|v| v.len())
+            .sum::<usize>()
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let gated = self.cell != Cell::SimpleRNN;
+        let c = RecurrentConfig {
+            name: self.name.clone(),
+            units: self.units,
+            activation: self.activation.clone().ok()?,
+            recurrent_activation: if gated { Some(self.recurrent_activation.clone().ok()?) } else { None },
+            use_bias: self.use_bias,
+            kernel_initializer: self.kernel_initializer.clone().ok()?,
+            recurrent_initializer: self.recurrent_initializer.clone().ok()?,
+            bias_initializer: self.bias_initializer.clone().ok()?,
+            unit_forget_bias: (self.cell == Cell::LSTM).then_some(self.unit_forget_bias),
+            reset_after: (self.cell == Cell::GRU).then_some(true),
+            return_sequences: self.return_sequences,
+            go_backwards: self.go_backwards,
+        };
+        serde_json::to_value(c).ok()
+    }
+}
+
+crate::layers::weighted_layer_builders!(Recurrent);

@@ -1,0 +1,80 @@
+//! Forward parity with Keras 3 for the sequence layers and every activation: Keras's own
+//! weights, inputs and outputs, recorded by `tests/fixtures/make_keras_layers.py` in
+//! `tests/fixtures/keras_layers.json`, must come out of minibatch's layers to 1e-5.
+
+use minibatch::activations::Activation;
+use minibatch::layers::{Embedding, Layer, LayerNormalization, SimpleRNN, GRU, LSTM};
+use minibatch::rng::Rng;
+use minibatch::Tensor;
+use serde_json::Value;
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+fn shape(v: &Value) -> Vec<usize> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+}
+
+fn layer_for(name: &str) -> Box<dyn Layer> {
+    match name {
+        "simple_rnn" => Box::new(SimpleRNN(4)),
+        "simple_rnn_sequences_backwards" => Box::new(SimpleRNN(4).return_sequences(true).go_backwards(true)),
+        "lstm" => Box::new(LSTM::new(4)),
+        "lstm_sequences" => Box::new(LSTM::new(4).return_sequences(true)),
+        "lstm_backwards_softsign" => {
+            Box::new(LSTM::new(3).go_backwards(true).activation("softsign").return_sequences(true))
+        }
+        "gru" => Box::new(GRU::new(4)),
+        "gru_sequences_backwards" => Box::new(GRU::new(4).return_sequences(true).go_backwards(true)),
+        "layer_normalization" => Box::new(LayerNormalization::new()),
+        "layer_normalization_eps" => Box::new(LayerNormalization::new().epsilon(1e-5)),
+        "embedding" => Box::new(Embedding::new(10, 3)),
+        _ => panic!("no layer for case {name}"),
+    }
+}
+
+#[test]
+fn sequence_layers_match_keras_outputs_for_keras_weights() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras_layers.json");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for case in r["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let mut layer = layer_for(name);
+        assert_eq!(layer.kind(), case["class_name"].as_str().unwrap(), "{name}");
+        let xs = shape(&case["x_shape"]);
+        let out = layer.build(&xs[1..], &mut Rng::new(0)).unwrap();
+        let ys = shape(&case["y_shape"]);
+        assert_eq!(out, ys[1..], "{name}: output shape");
+        let weights = case["weights"].as_array().unwrap();
+        assert_eq!(weights.len(), layer.params().len(), "{name}: weight count");
+        for (p, (w, s)) in
+            layer.params_mut().iter_mut().zip(weights.iter().zip(case["weight_shapes"].as_array().unwrap()))
+        {
+            assert_eq!(p.value.shape(), shape(s).as_slice(), "{name}: {} shape", p.name);
+            p.value.data_mut().copy_from_slice(&floats(w));
+        }
+        layer.plan(xs[0]);
+        let x = Tensor::from_vec(&xs, floats(&case["x"])).unwrap();
+        let mut y = Tensor::zeros(&ys);
+        layer.forward(&x, &mut y, false);
+        for (i, (got, want)) in y.data().iter().zip(floats(&case["y"])).enumerate() {
+            assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{name}[{i}]: minibatch {got} vs Keras {want}");
+        }
+    }
+}
+
+#[test]
+fn every_activation_matches_keras_at_seventeen_points() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras_layers.json");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let points = floats(&r["points"]);
+    for (name, values) in r["activations"].as_object().unwrap() {
+        let act = Activation::from_name(name).unwrap();
+        let mut got = points.clone();
+        act.forward(&mut got, 1);
+        for ((x, g), want) in points.iter().zip(&got).zip(floats(values)) {
+            assert!((g - want).abs() <= 2e-6 * want.abs().max(1.0), "{name}({x}): minibatch {g} vs Keras {want}");
+        }
+    }
+}
