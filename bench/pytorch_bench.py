@@ -6,7 +6,10 @@ settings (rho 0.9, eps 1e-7).
 --model convnet: the Keras "Simple MNIST convnet" (Conv2d 32 and 64 with 3x3 kernels and ReLU,
 2x2 max pooling, Dropout 0.5, Linear to 10), Adam with Keras's eps 1e-7, PyTorch's own NCHW
 layout.
-Both take cross-entropy on logits (the same math as minibatch's fused softmax + sparse
+--model lstm: MNIST's rows as 28 time steps through nn.LSTM(28, 128) (batch_first), the last
+step's output into Linear(128, 10); Adam with Keras's eps 1e-7. (PyTorch's LSTM has two bias
+vectors per gate where Keras has one: 512 more parameters, the same computation.)
+All take cross-entropy on logits (the same math as minibatch's fused softmax + sparse
 categorical cross-entropy).
 
 Prints one JSON object: samples/s and ms/step of the best epoch within --seconds, and the
@@ -18,8 +21,23 @@ import torch
 from torch import nn
 
 
+class LastStep(nn.Module):
+    """nn.LSTM, then the output of the last step through a Linear layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 128, batch_first=True)
+        self.out = nn.Linear(128, 10)
+
+    def forward(self, x):
+        return self.out(self.lstm(x)[0][:, -1])
+
+
 def workload(name):
     """(model, optimizer, one sample's shape)"""
+    if name == "lstm":
+        model = LastStep()
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7), (28, 28)
     if name == "mlp":
         model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
         return model, torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7), (784,)
@@ -33,7 +51,7 @@ def workload(name):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--model", choices=["mlp", "convnet"], default="mlp")
+    p.add_argument("--model", choices=["mlp", "convnet", "lstm"], default="mlp")
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)

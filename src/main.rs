@@ -148,7 +148,8 @@ struct LabArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// mlp (the Keras MNIST MLP, RMSprop) or convnet (the Keras MNIST convnet, Adam).
+    /// mlp (the Keras MNIST MLP, RMSprop), convnet (the Keras MNIST convnet, Adam) or lstm
+    /// (MNIST rows through LSTM(128), Adam).
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Batch sizes to measure, comma-separated.
@@ -482,11 +483,14 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let (workload, title) = match args.model.as_str() {
         "mlp" => (minibatch::bench::Workload::Mlp, "Keras MNIST MLP 784-512-512-10, RMSprop, no dropout"),
         "convnet" => (minibatch::bench::Workload::Convnet, "Keras MNIST convnet (34,826 parameters), Adam"),
+        "lstm" => {
+            (minibatch::bench::Workload::Lstm, "MNIST rows through LSTM(128), Dense(10) (81,674 parameters), Adam")
+        }
         other => {
             return Err(minibatch::Error::UnknownName {
                 kind: "model",
                 name: other.into(),
-                known: vec!["mlp", "convnet"],
+                known: vec!["mlp", "convnet", "lstm"],
             })
         }
     };

@@ -221,6 +221,7 @@ fn every_layer_type_steps_allocate_nothing() {
         .add(LSTM::new(5).return_sequences(true))
         .add(LayerNormalization::new())
         .add(GRU::new(4).return_sequences(true).go_backwards(true))
+        .add(minibatch::layers::Bidirectional::new(LSTM::new(3).return_sequences(true)))
         .add(SimpleRNN(3))
         .add(Dense::new(3).activation("softmax"));
     let tokens = Sequential::new()

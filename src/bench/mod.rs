@@ -58,6 +58,17 @@ pub fn mnist_convnet(seed: u64) -> Result<Sequential> {
     Ok(model)
 }
 
+/// MNIST's rows as 28 time steps: LSTM(128), Dense(10) softmax, Adam (81,674 parameters).
+pub fn mnist_lstm(seed: u64) -> Result<Sequential> {
+    let mut model = Sequential::new()
+        .seed(seed)
+        .input_shape(&[28, 28])
+        .add(crate::layers::LSTM::new(128))
+        .add(Dense::new(10).activation("softmax"));
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"])?;
+    Ok(model)
+}
+
 /// The workloads [`measure`] knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +77,8 @@ pub enum Workload {
     Mlp,
     /// [`mnist_convnet`].
     Convnet,
+    /// [`mnist_lstm`].
+    Lstm,
 }
 
 /// Trains `workload` at `batch_size` for about `seconds` (after one warm-up pass) and returns
@@ -73,10 +86,18 @@ pub enum Workload {
 pub fn measure(workload: Workload, batch_size: usize, seconds: f64, samples: usize) -> Result<Measurement> {
     let mut rng = Rng::new(1);
     let n = samples.max(batch_size).div_ceil(batch_size) * batch_size;
-    let shape: &[usize] = if workload == Workload::Mlp { &[n, 784] } else { &[n, 28, 28, 1] };
+    let shape: &[usize] = match workload {
+        Workload::Mlp => &[n, 784],
+        Workload::Convnet => &[n, 28, 28, 1],
+        Workload::Lstm => &[n, 28, 28],
+    };
     let x = Tensor::from_vec(shape, (0..n * 784).map(|_| rng.next_f32()).collect())?;
     let y = Tensor::from_vec(&[n], (0..n).map(|_| rng.below(10) as f32).collect())?;
-    let mut model = if workload == Workload::Mlp { mnist_mlp(0)? } else { mnist_convnet(0)? };
+    let mut model = match workload {
+        Workload::Mlp => mnist_mlp(0)?,
+        Workload::Convnet => mnist_convnet(0)?,
+        Workload::Lstm => mnist_lstm(0)?,
+    };
     let options = || FitOptions::new().batch_size(batch_size).verbose(0);
     let warm = batch_size.max(256).min(n);
     model.fit(&x.slice_rows(0, warm), &y.slice_rows(0, warm), options())?;

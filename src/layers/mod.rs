@@ -41,7 +41,9 @@ pub use global_pooling::{
 };
 pub use layer_normalization::{LayerNormalization, LayerNormalizationConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
-pub use recurrent::{Cell, Recurrent, RecurrentConfig, SimpleRNN, GRU, LSTM};
+pub use recurrent::{
+    Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, SimpleRNN, GRU, LSTM,
+};
 pub use regularization::Regularization;
 pub use reshape::{Reshape, ReshapeConfig};
 pub use window::{Padding, Window};
@@ -210,6 +212,7 @@ pub const CLASS_NAMES: &[&str] = &[
     "GRU",
     "Embedding",
     "LayerNormalization",
+    "Bidirectional",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -247,6 +250,7 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "LSTM" => Box::new(Recurrent::from_config(Cell::LSTM, parse(class_name, config)?)),
         "GRU" => Box::new(Recurrent::from_config(Cell::GRU, parse(class_name, config)?)),
         "Embedding" => Box::new(Embedding::from_config(parse(class_name, config)?)),
+        "Bidirectional" => Box::new(Bidirectional::from_config(parse(class_name, config)?)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
         _ => {
             return Err(Error::UnknownName {

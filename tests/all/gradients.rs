@@ -630,6 +630,15 @@ fn recurrent_layers_through_time() {
             }
         }
     }
+    use minibatch::layers::{Bidirectional, MergeMode};
+    for mode in [MergeMode::Concat, MergeMode::Sum, MergeMode::Ave, MergeMode::Mul] {
+        check_layer_through_time(
+            Box::new(Bidirectional::new(LSTM::new(2).return_sequences(true)).merge_mode(mode)),
+            &[3, 2],
+            2,
+        );
+        check_layer_through_time(Box::new(Bidirectional::new(GRU::new(2)).merge_mode(mode)), &[3, 2], 2);
+    }
     // Other activations, no bias, one step.
     check_layer_through_time(
         Box::new(LSTM::new(2).activation("softsign").recurrent_activation("hard_sigmoid")),

@@ -3,7 +3,7 @@
 //! `tests/fixtures/keras_layers.json`, must come out of minibatch's layers to 1e-5.
 
 use minibatch::activations::Activation;
-use minibatch::layers::{Embedding, Layer, LayerNormalization, SimpleRNN, GRU, LSTM};
+use minibatch::layers::{Bidirectional, Embedding, Layer, LayerNormalization, MergeMode, SimpleRNN, GRU, LSTM};
 use minibatch::rng::Rng;
 use minibatch::Tensor;
 use serde_json::Value;
@@ -30,6 +30,12 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
         "layer_normalization" => Box::new(LayerNormalization::new()),
         "layer_normalization_eps" => Box::new(LayerNormalization::new().epsilon(1e-5)),
         "embedding" => Box::new(Embedding::new(10, 3)),
+        "bidirectional_lstm_concat" => Box::new(Bidirectional::new(LSTM::new(3).return_sequences(true))),
+        "bidirectional_gru_sum" => Box::new(Bidirectional::new(GRU::new(3)).merge_mode(MergeMode::Sum)),
+        "bidirectional_rnn_mul_sequences" => {
+            Box::new(Bidirectional::new(SimpleRNN(2).return_sequences(true)).merge_mode(MergeMode::Mul))
+        }
+        "bidirectional_lstm_ave" => Box::new(Bidirectional::new(LSTM::new(2)).merge_mode(MergeMode::Ave)),
         _ => panic!("no layer for case {name}"),
     }
 }

@@ -250,7 +250,7 @@ fn the_same_run_writes_the_same_bytes() {
 
 #[test]
 fn sequence_models_save_and_load_exactly() {
-    use minibatch::layers::{Embedding, LayerNormalization, SimpleRNN, GRU, LSTM};
+    use minibatch::layers::{Bidirectional, Embedding, LayerNormalization, MergeMode, SimpleRNN, GRU, LSTM};
     let x = Tensor::from_vec(&[6, 5], (0..30).map(|i| ((i * 7) % 11) as f32).collect()).unwrap();
     let y = Tensor::from_slice(&[0., 1., 2., 1., 0., 2.]);
     let mut model = Sequential::new()
@@ -259,7 +259,10 @@ fn sequence_models_save_and_load_exactly() {
         .add(Embedding::new(11, 4))
         .add(LSTM::new(6).return_sequences(true).go_backwards(true))
         .add(LayerNormalization::new().epsilon(1e-5))
-        .add(GRU::new(5).return_sequences(true).recurrent_activation("hard_sigmoid"))
+        .add(
+            Bidirectional::new(GRU::new(5).return_sequences(true).recurrent_activation("hard_sigmoid"))
+                .merge_mode(MergeMode::Mul),
+        )
         .add(SimpleRNN(4).activation("softsign"))
         .add(Dense::new(3).activation("softmax"));
     model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
@@ -270,6 +273,9 @@ fn sequence_models_save_and_load_exactly() {
     assert_eq!(bits(&loaded.get_weights()), bits(&model.get_weights()));
     assert_eq!(loaded.predict(&x, 4).unwrap().data(), model.predict(&x, 4).unwrap().data());
     let names: Vec<String> = loaded.layers().iter().map(|l| format!("{} {}", l.name(), l.kind())).collect();
-    assert_eq!(names[..4], ["embedding Embedding", "lstm LSTM", "layer_normalization LayerNormalization", "gru GRU"]);
+    assert_eq!(
+        names[..4],
+        ["embedding Embedding", "lstm LSTM", "layer_normalization LayerNormalization", "bidirectional Bidirectional"]
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -20,9 +20,12 @@
 //! A step makes one `[N, u] × [u, G·u]` product; the input's and the weights' gradients are
 //! one product each over all steps.
 
+mod bidirectional;
 mod gru;
 mod lstm;
 mod simple_rnn;
+
+pub use bidirectional::{Bidirectional, BidirectionalConfig, MergeMode};
 
 use super::{Layer, Param};
 use crate::activations::Activation;
@@ -31,11 +34,19 @@ use crate::initializers::{Initializer, IntoInitializer};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
-/// `f′` from the output `y = f(x)` (the activations allowed here all give it).
+/// `f′` from the output `y = f(x)` (the activations allowed here all give it); tanh and
+/// sigmoid, the defaults, inline.
+#[inline(always)]
 fn derivative(act: Activation, y: f32) -> f32 {
-    let mut g = [1.0];
-    act.backward(&mut g, &[y], &[y], 1);
-    g[0]
+    match act {
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Sigmoid => y * (1.0 - y),
+        _ => {
+            let mut g = [1.0];
+            act.backward(&mut g, &[y], &[y], 1);
+            g[0]
+        }
+    }
 }
 
 /// Which recurrence a [`Recurrent`] layer runs.

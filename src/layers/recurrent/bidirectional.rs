@@ -1,0 +1,297 @@
+//! `Bidirectional`: a recurrent layer run forwards and backwards in time (see the type).
+
+use super::{Cell, Recurrent, RecurrentConfig};
+use crate::error::{Error, Result};
+use crate::layers::{Layer, Param};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// How [`Bidirectional`] joins its two directions' outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeMode {
+    /// Side by side on the last axis (Keras's default): `2 · units` features.
+    Concat,
+    /// `forward + backward`.
+    Sum,
+    /// `(forward + backward) / 2`.
+    Ave,
+    /// `forward ⊙ backward`.
+    Mul,
+}
+
+/// Keras's `Bidirectional(layer, merge_mode="concat")`: a copy of `layer` reads the sequence
+/// backwards (its `go_backwards` flipped), and the two outputs are merged. With
+/// `return_sequences` the backward copy's steps are put back in time order first, as Keras does,
+/// so step `t` of the output sees the whole sequence. The weights are the forward layer's
+/// (`forward_kernel`, ...) then the backward one's (`backward_kernel`, ...).
+///
+/// ```
+/// use minibatch::layers::{Bidirectional, Dense, MergeMode, LSTM};
+/// let model = minibatch::Sequential::new()
+///     .input_shape(&[20, 8])
+///     .add(Bidirectional::new(LSTM::new(16).return_sequences(true)))
+///     .add(Bidirectional::new(LSTM::new(8)).merge_mode(MergeMode::Sum))
+///     .add(Dense::new(1).activation("sigmoid"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Bidirectional {
+    forward: Recurrent,
+    backward: Recurrent,
+    merge_mode: MergeMode,
+    name: String,
+    /// The forward layer's parameters, then the backward layer's (moved in and out of the
+    /// layers around each call, so the model sees one list).
+    params: Vec<Param>,
+    /// Each direction's output and its gradient, `[batch, (steps,) units]`, and the backward
+    /// direction's input gradient.
+    outputs: [Tensor; 2],
+    grads: [Tensor; 2],
+    dx: Tensor,
+    out_shape: Vec<usize>,
+    in_shape: Vec<usize>,
+}
+
+/// Bidirectional's saved arguments (Keras's names).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct BidirectionalConfig {
+    name: String,
+    layer: serde_json::Value,
+    merge_mode: MergeMode,
+}
+
+impl Bidirectional {
+    /// Both directions of `layer`, concatenated.
+    pub fn new(layer: Recurrent) -> Self {
+        let backward = layer.clone().go_backwards(!layer.go_backwards);
+        Bidirectional {
+            forward: layer,
+            backward,
+            merge_mode: MergeMode::Concat,
+            name: String::new(),
+            params: Vec::new(),
+            outputs: Default::default(),
+            grads: Default::default(),
+            dx: Tensor::default(),
+            out_shape: Vec::new(),
+            in_shape: Vec::new(),
+        }
+    }
+
+    /// How the two outputs are joined (default concat).
+    pub fn merge_mode(mut self, mode: MergeMode) -> Self {
+        self.merge_mode = mode;
+        self
+    }
+
+    /// The layer's name (else the model assigns `bidirectional`, ...).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The layer a [`BidirectionalConfig`] describes (not built).
+    ///
+    /// # Errors
+    /// A wrapped layer that is not SimpleRNN, LSTM or GRU, or whose config does not fit.
+    pub fn from_config(c: BidirectionalConfig) -> Result<Self> {
+        let class = c.layer.get("class_name").and_then(|v| v.as_str()).unwrap_or_default();
+        let cell = match class {
+            "SimpleRNN" => Cell::SimpleRNN,
+            "LSTM" => Cell::LSTM,
+            "GRU" => Cell::GRU,
+            other => {
+                return Err(Error::UnknownName {
+                    kind: "layer class in Bidirectional",
+                    name: other.into(),
+                    known: vec!["SimpleRNN", "LSTM", "GRU"],
+                })
+            }
+        };
+        let config: RecurrentConfig = serde_json::from_value(c.layer.get("config").cloned().unwrap_or_default())
+            .map_err(|e| Error::State(format!("config of the layer in Bidirectional {}: {e}", c.name)))?;
+        Ok(Bidirectional::new(Recurrent::from_config(cell, config)).merge_mode(c.merge_mode).name(&c.name))
+    }
+
+    /// Moves the parameters into the two layers (`into`) or back out.
+    fn swap_params(&mut self) {
+        let n = self.forward.params.len();
+        for (i, p) in self.params.iter_mut().enumerate() {
+            let inner = if i < n { &mut self.forward.params[i] } else { &mut self.backward.params[i - n] };
+            std::mem::swap(p, inner);
+        }
+    }
+}
+
+/// `forward_kernel`, `backward_bias`, ...: the names the two directions' weights save under.
+fn direction_name(forward: bool, name: &str) -> &'static str {
+    match (forward, name) {
+        (true, "kernel") => "forward_kernel",
+        (true, "recurrent_kernel") => "forward_recurrent_kernel",
+        (true, _) => "forward_bias",
+        (false, "kernel") => "backward_kernel",
+        (false, "recurrent_kernel") => "backward_recurrent_kernel",
+        (false, _) => "backward_bias",
+    }
+}
+
+/// Reverses the time axis of `[n, steps, f]` data in place.
+fn reverse_time(data: &mut [f32], n: usize, steps: usize, f: usize) {
+    for sample in data[..n * steps * f].chunks_exact_mut(steps * f) {
+        for t in 0..steps / 2 {
+            let (a, b) = sample.split_at_mut((steps - 1 - t) * f);
+            a[t * f..(t + 1) * f].swap_with_slice(&mut b[..f]);
+        }
+    }
+}
+
+impl Layer for Bidirectional {
+    fn kind(&self) -> &'static str {
+        "Bidirectional"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let inner = self.forward.kind().to_ascii_lowercase();
+        self.forward.set_name(format!("{}_forward_{inner}", self.name));
+        self.backward.set_name(format!("{}_backward_{inner}", self.name));
+        let out = self.forward.build(input_shape, rng)?;
+        self.backward.build(input_shape, rng)?;
+        self.params.clear();
+        for (forward, layer) in [(true, &mut self.forward), (false, &mut self.backward)] {
+            for p in layer.params.iter_mut() {
+                let mut moved = Param::zeros(direction_name(forward, p.name), &[0]);
+                std::mem::swap(&mut moved.value, &mut p.value);
+                std::mem::swap(&mut moved.grad, &mut p.grad);
+                self.params.push(moved);
+            }
+        }
+        // The layers keep empty parameters until `swap_params` moves the real ones in.
+        self.in_shape = input_shape.to_vec();
+        self.out_shape = out.clone();
+        let mut merged = out;
+        if self.merge_mode == MergeMode::Concat {
+            *merged.last_mut().expect("recurrent output") *= 2;
+        }
+        Ok(merged)
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        self.forward.plan(max_batch);
+        self.backward.plan(max_batch);
+        if self.outputs[0].capacity() < max_batch * self.out_shape.iter().product::<usize>() {
+            for t in self.outputs.iter_mut().chain(self.grads.iter_mut()) {
+                *t = Tensor::zeros_batch(max_batch, &self.out_shape);
+            }
+            self.dx = Tensor::zeros_batch(max_batch, &self.in_shape);
+        }
+    }
+
+    // # Shapes
+    // x: [n, T, in]; each direction [n, (T,) u]; y: [n, (T,) 2u] (concat) or [n, (T,) u]
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        let n = x.batch();
+        self.swap_params();
+        {
+            let [yf, yb] = &mut self.outputs;
+            yf.set_batch(n);
+            yb.set_batch(n);
+            self.forward.forward(x, yf, training);
+            self.backward.forward(x, yb, training);
+        }
+        self.swap_params();
+        let u = *self.out_shape.last().expect("built");
+        let [yf, yb] = &mut self.outputs;
+        if self.out_shape.len() == 2 {
+            reverse_time(yb.data_mut(), n, self.out_shape[0], u);
+        }
+        let (f, b, out) = (yf.data(), yb.data(), y.data_mut());
+        match self.merge_mode {
+            MergeMode::Concat => {
+                for ((o, f), b) in out.chunks_exact_mut(2 * u).zip(f.chunks_exact(u)).zip(b.chunks_exact(u)) {
+                    o[..u].copy_from_slice(f);
+                    o[u..].copy_from_slice(b);
+                }
+            }
+            MergeMode::Sum => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = f + b),
+            MergeMode::Ave => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = (f + b) * 0.5),
+            MergeMode::Mul => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = f * b),
+        }
+    }
+
+    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let n = x.batch();
+        let u = *self.out_shape.last().expect("built");
+        let sequences = self.out_shape.len() == 2;
+        let steps = if sequences { self.out_shape[0] } else { 1 };
+        let [df, db] = &mut self.grads;
+        df.set_batch(n);
+        db.set_batch(n);
+        let [yf, yb] = &self.outputs;
+        let d = dy.data();
+        match self.merge_mode {
+            MergeMode::Concat => {
+                let (dfs, dbs) = (df.data_mut(), db.data_mut());
+                for ((dr, f), b) in d.chunks_exact(2 * u).zip(dfs.chunks_exact_mut(u)).zip(dbs.chunks_exact_mut(u)) {
+                    f.copy_from_slice(&dr[..u]);
+                    b.copy_from_slice(&dr[u..]);
+                }
+            }
+            MergeMode::Sum | MergeMode::Ave => {
+                let s = if self.merge_mode == MergeMode::Ave { 0.5 } else { 1.0 };
+                df.data_mut().iter_mut().zip(d).for_each(|(g, d)| *g = s * d);
+                db.data_mut().iter_mut().zip(d).for_each(|(g, d)| *g = s * d);
+            }
+            MergeMode::Mul => {
+                // Both outputs in time order here (the backward one was reversed in forward).
+                df.data_mut().iter_mut().zip(d.iter().zip(yb.data())).for_each(|(g, (d, b))| *g = d * b);
+                db.data_mut().iter_mut().zip(d.iter().zip(yf.data())).for_each(|(g, (d, f))| *g = d * f);
+            }
+        }
+        if sequences {
+            reverse_time(db.data_mut(), n, steps, u);
+        }
+        self.swap_params();
+        let [yf, yb] = &self.outputs;
+        let [df, db] = &mut self.grads;
+        match dx {
+            Some(dx) => {
+                self.forward.backward(x, yf, df, Some(dx));
+                self.dx.set_batch(n);
+                self.backward.backward(x, yb, db, Some(&mut self.dx));
+                crate::tensor::kernels::add(dx.data_mut(), self.dx.data());
+            }
+            None => {
+                self.forward.backward(x, yf, df, None);
+                self.backward.backward(x, yb, db, None);
+            }
+        }
+        self.swap_params();
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        let own: usize = self.outputs.iter().chain(&self.grads).map(|t| t.capacity() * 4).sum();
+        own + self.dx.capacity() * 4 + self.forward.workspace_bytes() + self.backward.workspace_bytes()
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let layer = serde_json::json!({ "class_name": self.forward.kind(), "config": self.forward.config()? });
+        let c = BidirectionalConfig { name: self.name.clone(), layer, merge_mode: self.merge_mode };
+        serde_json::to_value(c).ok()
+    }
+}
