@@ -8,6 +8,7 @@
 //! Every activation but `gelu` can compute its derivative from its *output*, so layers keep
 //! only the output; [`Activation::needs_input`] says when the pre-activation must be kept too.
 
+pub(crate) mod fast;
 mod gelu;
 
 use crate::error::{Error, Result};

@@ -170,14 +170,21 @@ mod tests {
         let mut sums = vec![0.0; 10];
         kernels::sum_rows(&mut sums, &m);
         out.extend(y.iter().chain(&m).chain(&sums));
+        // The recurrent cells' vectorized tanh and sigmoid.
+        let (mut t, mut s) = (w0.to_vec(), g.to_vec());
+        crate::activations::fast::tanh_in_place(&mut t);
+        crate::activations::fast::sigmoid_in_place(&mut s);
+        out.extend(t.iter().chain(&s));
         // Layers whose forward and backward passes call them: dropout's mask multiply, max
         // pooling's argmax, average pooling's scale and adjoint, a dense layer's bias passes.
-        let layers: [(Box<dyn Layer>, &[usize]); 5] = [
+        let layers: [(Box<dyn Layer>, &[usize]); 7] = [
             (Box::new(Dropout::new(0.3).seed(4)), &[10]),
             (Box::new(MaxPooling2D::new(2)), &[5, 2, 1]),
             (Box::new(AveragePooling2D::new(3).strides(2).padding("same")), &[5, 2, 1]),
             (Box::new(GlobalAveragePooling1D::new()), &[5, 2]),
             (Box::new(Dense::new(10).activation("elu")), &[10]),
+            (Box::new(crate::layers::LSTM::new(2).return_sequences(true)), &[5, 2]),
+            (Box::new(crate::layers::LayerNormalization::new()), &[10]),
         ];
         for (mut layer, shape) in layers {
             let out_shape = layer.build(shape, &mut Rng::new(3)).unwrap();

@@ -16,7 +16,7 @@
 //! dh_{t−1} = dh ⊙ z + ∂ĥ Uᵀ
 //! ```
 
-use super::derivative;
+use super::{activate, derivative};
 use crate::activations::Activation;
 use crate::tensor::kernels;
 
@@ -43,11 +43,11 @@ pub fn forward(
         for j in 0..2 * u {
             zr[j] += hr[j];
         }
-        gate.forward(&mut zr[..2 * u], u);
+        activate(gate, &mut zr[..2 * u], u);
         for j in 0..u {
             zr[2 * u + j] += zr[u + j] * hr[2 * u + j];
         }
-        act.forward(&mut zr[2 * u..], u);
+        activate(act, &mut zr[2 * u..], u);
         let r = b * u..(b + 1) * u;
         aux[r.clone()].copy_from_slice(&hr[2 * u..]);
         let (hp, hn) = (&h_prev[r.clone()], &mut h_next[r]);

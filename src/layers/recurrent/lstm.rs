@@ -16,9 +16,12 @@
 //! dz = (di σ′(i), df σ′(f), dc̃ tanh′(c̃), do σ′(o))       dh_{t−1} = dz Uᵀ
 //! ```
 
-use super::derivative;
+use super::{activate, derivative};
 use crate::activations::Activation;
-use crate::tensor::kernels;
+use crate::tensor::{for_each_range, kernels, SendPtr};
+
+/// Values per step from which the element-wise work is shared out over the kernel threads.
+const PARALLEL_ROWS: usize = 1 << 13;
 
 /// `z` holds `x_t W + b` on entry and the activated gates on exit; `aux` ← `act(c_t)`.
 #[allow(clippy::too_many_arguments)]
@@ -34,13 +37,46 @@ pub fn forward(
     u: usize,
 ) {
     kernels::matmul(z, h_prev, u_mat, n, u, 4 * u, false, false, 1.0);
+    // Rows are independent: shared out over the kernel threads (disjoint ranges).
+    let (zp, cp, ap, hp) = (
+        SendPtr(z.as_mut_ptr()),
+        SendPtr(c_next.as_mut_ptr()),
+        SendPtr(aux.as_mut_ptr()),
+        SendPtr(h_next.as_mut_ptr()),
+    );
+    for_each_range(n, PARALLEL_ROWS.div_ceil(u), |lo, hi| {
+        // SAFETY: rows lo..hi of each buffer, disjoint between threads, inside the buffers.
+        let (z, c_next, aux, h_next) = unsafe {
+            (
+                zp.slice(lo * 4 * u, hi * 4 * u),
+                cp.slice(lo * u, hi * u),
+                ap.slice(lo * u, hi * u),
+                hp.slice(lo * u, hi * u),
+            )
+        };
+        forward_rows(z, &c_prev[lo * u..hi * u], c_next, aux, h_next, (act, gate), hi - lo, u);
+    });
+}
+
+/// The element-wise part of [`forward`] for `n` rows.
+#[allow(clippy::too_many_arguments)]
+fn forward_rows(
+    z: &mut [f32],
+    c_prev: &[f32],
+    c_next: &mut [f32],
+    aux: &mut [f32],
+    h_next: &mut [f32],
+    (act, gate): (Activation, Activation),
+    n: usize,
+    u: usize,
+) {
     for b in 0..n {
         let zr = &mut z[b * 4 * u..(b + 1) * 4 * u];
         let (ifg, o) = zr.split_at_mut(3 * u);
         let (i_f, g) = ifg.split_at_mut(2 * u);
-        gate.forward(i_f, u);
-        act.forward(g, u);
-        gate.forward(o, u);
+        activate(gate, i_f, u);
+        activate(act, g, u);
+        activate(gate, o, u);
         let (i, f) = i_f.split_at(u);
         let r = b * u..(b + 1) * u;
         let (cp, cn, tc, h) = (&c_prev[r.clone()], &mut c_next[r.clone()], &mut aux[r.clone()], &mut h_next[r]);
@@ -48,7 +84,7 @@ pub fn forward(
             cn[j] = f[j] * cp[j] + i[j] * g[j];
             tc[j] = cn[j];
         }
-        act.forward(tc, u);
+        activate(act, tc, u);
         for j in 0..u {
             h[j] = o[j] * tc[j];
         }
@@ -69,6 +105,29 @@ pub fn backward(
     n: usize,
     u: usize,
 ) {
+    let (zp, dcp) = (SendPtr(z.as_mut_ptr()), SendPtr(dc.as_mut_ptr()));
+    let dh_in: &[f32] = dh;
+    for_each_range(n, PARALLEL_ROWS.div_ceil(u), |lo, hi| {
+        // SAFETY: rows lo..hi of `z` and `dc`, disjoint between threads, inside the buffers.
+        let (z, dc) = unsafe { (zp.slice(lo * 4 * u, hi * 4 * u), dcp.slice(lo * u, hi * u)) };
+        let r = lo * u..hi * u;
+        backward_rows(z, &c_prev[r.clone()], &aux[r.clone()], &dh_in[r], dc, (act, gate), hi - lo, u);
+    });
+    kernels::matmul(dh, z, u_mat, n, 4 * u, u, false, true, 0.0);
+}
+
+/// The element-wise part of [`backward`] for `n` rows.
+#[allow(clippy::too_many_arguments)]
+fn backward_rows(
+    z: &mut [f32],
+    c_prev: &[f32],
+    aux: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    (act, gate): (Activation, Activation),
+    n: usize,
+    u: usize,
+) {
     for b in 0..n {
         let zr = &mut z[b * 4 * u..(b + 1) * 4 * u];
         let r = b * u..(b + 1) * u;
@@ -84,5 +143,4 @@ pub fn backward(
             dcr[j] = dct * f;
         }
     }
-    kernels::matmul(dh, z, u_mat, n, 4 * u, u, false, true, 0.0);
 }

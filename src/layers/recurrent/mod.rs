@@ -34,6 +34,16 @@ use crate::initializers::{Initializer, IntoInitializer};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
+/// `v ← act(v)` over rows of `cols`, with the vectorized tanh and sigmoid for the defaults
+/// (see [`crate::activations::fast`]).
+fn activate(act: Activation, v: &mut [f32], cols: usize) {
+    match act {
+        Activation::Tanh => crate::activations::fast::tanh_in_place(v),
+        Activation::Sigmoid => crate::activations::fast::sigmoid_in_place(v),
+        _ => act.forward(v, cols),
+    }
+}
+
 /// `f′` from the output `y = f(x)` (the activations allowed here all give it); tanh and
 /// sigmoid, the defaults, inline.
 #[inline(always)]

@@ -2,6 +2,7 @@
 //!
 //! Backward, with `dh` = ∂loss/∂h_t: `da = dh ⊙ act′(h_t)`, `dh_{t−1} = da Uᵀ`.
 
+use super::activate;
 use crate::activations::Activation;
 use crate::tensor::kernels;
 
@@ -9,7 +10,7 @@ use crate::tensor::kernels;
 pub fn forward(z: &mut [f32], h_prev: &[f32], h_next: &mut [f32], u_mat: &[f32], act: Activation, n: usize, u: usize) {
     kernels::matmul(z, h_prev, u_mat, n, u, u, false, false, 1.0);
     h_next.copy_from_slice(z);
-    act.forward(h_next, u);
+    activate(act, h_next, u);
 }
 
 /// `z` ← ∂loss/∂(pre-activation); `dh` ← ∂loss/∂h_{t−1}.
