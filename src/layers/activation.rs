@@ -19,12 +19,26 @@ pub struct ActivationLayer {
     name: String,
     cols: usize,
     fused: bool,
+    /// Keras's class when made as `LeakyReLU`, `ELU` or `Softmax`; else `Activation`.
+    class: &'static str,
 }
 
 impl ActivationLayer {
     /// A layer applying `activation` (an [`Activation`] or Keras's name).
     pub fn new(activation: impl IntoActivation) -> Self {
-        ActivationLayer { activation: activation.into_activation(), name: String::new(), cols: 0, fused: false }
+        ActivationLayer {
+            activation: activation.into_activation(),
+            name: String::new(),
+            cols: 0,
+            fused: false,
+            class: "Activation",
+        }
+    }
+
+    /// The same layer under another of Keras's class names (`LeakyReLU`, `ELU`, `Softmax`).
+    pub(crate) fn class(mut self, class: &'static str) -> Self {
+        self.class = class;
+        self
     }
 
     fn act(&self) -> Activation {
@@ -44,11 +58,33 @@ impl ActivationLayer {
     pub fn from_config(c: ActivationConfig) -> Self {
         ActivationLayer { name: c.name, ..ActivationLayer::new(c.activation) }
     }
+
+    /// A `LeakyReLU`, `ELU` or `Softmax` layer from Keras's config of that class.
+    ///
+    /// # Errors
+    /// Another class, or a softmax over an axis other than the last.
+    pub fn from_class_config(class: &str, c: &serde_json::Value) -> Result<Self> {
+        let name = c.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+        let number = |key: &str, default: f64| c.get(key).and_then(|v| v.as_f64()).unwrap_or(default) as f32;
+        let layer = match class {
+            "LeakyReLU" => super::LeakyReLU::with_slope(number("negative_slope", 0.3)),
+            "ELU" => super::ELU::with_alpha(number("alpha", 1.0)),
+            "Softmax" => {
+                let axis = c.get("axis").and_then(|v| v.as_i64()).unwrap_or(-1);
+                if axis != -1 {
+                    return Err(crate::Error::invalid("axis", axis, "-1 (the last axis)"));
+                }
+                super::Softmax::new()
+            }
+            other => return Err(crate::Error::State(format!("no activation layer class {other}"))),
+        };
+        Ok(ActivationLayer { name: name.into(), ..layer })
+    }
 }
 
 impl Layer for ActivationLayer {
     fn kind(&self) -> &'static str {
-        "Activation"
+        self.class
     }
 
     fn name(&self) -> &str {
@@ -92,6 +128,13 @@ impl Layer for ActivationLayer {
 
     fn config(&self) -> Option<serde_json::Value> {
         let activation = self.activation.clone().ok()?;
-        serde_json::to_value(ActivationConfig { name: self.name.clone(), activation }).ok()
+        match (self.class, activation) {
+            ("LeakyReLU", Activation::LeakyRelu { negative_slope }) => {
+                Some(serde_json::json!({ "name": self.name, "negative_slope": negative_slope }))
+            }
+            ("ELU", Activation::Elu { alpha }) => Some(serde_json::json!({ "name": self.name, "alpha": alpha })),
+            ("Softmax", _) => Some(serde_json::json!({ "name": self.name, "axis": -1 })),
+            _ => serde_json::to_value(ActivationConfig { name: self.name.clone(), activation }).ok(),
+        }
     }
 }

@@ -12,6 +12,7 @@
 //!   once per step in a Sequential model. `dx`, when asked for, is overwritten with ∂loss/∂x.
 
 mod activation;
+mod activation_layers;
 mod batch_normalization;
 mod conv;
 mod dense;
@@ -29,6 +30,7 @@ mod window;
 
 pub use crate::initializers::IntoInitializer;
 pub use activation::{ActivationConfig, ActivationLayer};
+pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
 pub use batch_normalization::{BatchNormalization, BatchNormalizationConfig};
 pub use conv::{Conv, Conv1D, Conv2D, ConvConfig, Size};
 pub use dense::{Dense, DenseConfig};
@@ -213,6 +215,11 @@ pub const CLASS_NAMES: &[&str] = &[
     "Embedding",
     "LayerNormalization",
     "Bidirectional",
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "Softmax",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -251,6 +258,9 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "GRU" => Box::new(Recurrent::from_config(Cell::GRU, parse(class_name, config)?)),
         "Embedding" => Box::new(Embedding::from_config(parse(class_name, config)?)),
         "Bidirectional" => Box::new(Bidirectional::from_config(parse(class_name, config)?)?),
+        "ReLU" => Box::new(ReLU::from_config(parse(class_name, config)?)),
+        "PReLU" => Box::new(PReLU::from_config(parse(class_name, config)?)),
+        "LeakyReLU" | "ELU" | "Softmax" => Box::new(ActivationLayer::from_class_config(class_name, config)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
         _ => {
             return Err(Error::UnknownName {

@@ -650,6 +650,22 @@ fn recurrent_layers_through_time() {
 }
 
 #[test]
+fn activation_layers_with_arguments() {
+    use minibatch::layers::{LeakyReLU, PReLU, ReLU, Softmax, ELU};
+    let layers: Vec<Box<dyn Layer>> = vec![
+        Box::new(ReLU::new().max_value(0.6).negative_slope(0.1).threshold(-0.2)),
+        Box::new(ReLU::new()),
+        Box::new(LeakyReLU::new()),
+        Box::new(ELU::with_alpha(0.5)),
+        Box::new(Softmax::new()),
+        Box::new(PReLU::new()),
+    ];
+    for layer in layers {
+        check_layer(layer, &[2, 4], 3, &no_rebuild);
+    }
+}
+
+#[test]
 fn layer_normalization_and_embedding() {
     use minibatch::layers::{Embedding, GlobalAveragePooling1D, LayerNormalization, LSTM};
     use minibatch::optimizers::SGD;

@@ -3,7 +3,10 @@
 //! `tests/fixtures/keras_layers.json`, must come out of minibatch's layers to 1e-5.
 
 use minibatch::activations::Activation;
-use minibatch::layers::{Bidirectional, Embedding, Layer, LayerNormalization, MergeMode, SimpleRNN, GRU, LSTM};
+use minibatch::layers::{
+    Bidirectional, Embedding, Layer, LayerNormalization, LeakyReLU, MergeMode, PReLU, ReLU, SimpleRNN, Softmax, ELU,
+    GRU, LSTM,
+};
 use minibatch::rng::Rng;
 use minibatch::Tensor;
 use serde_json::Value;
@@ -30,6 +33,11 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
         "layer_normalization" => Box::new(LayerNormalization::new()),
         "layer_normalization_eps" => Box::new(LayerNormalization::new().epsilon(1e-5)),
         "embedding" => Box::new(Embedding::new(10, 3)),
+        "relu_args" => Box::new(ReLU::new().max_value(2.0).negative_slope(0.1).threshold(0.5)),
+        "leaky_relu_layer" => Box::new(LeakyReLU::new()),
+        "prelu" => Box::new(PReLU::new()),
+        "elu_layer" => Box::new(ELU::with_alpha(0.5)),
+        "softmax_layer" => Box::new(Softmax::new()),
         "bidirectional_lstm_concat" => Box::new(Bidirectional::new(LSTM::new(3).return_sequences(true))),
         "bidirectional_gru_sum" => Box::new(Bidirectional::new(GRU::new(3)).merge_mode(MergeMode::Sum)),
         "bidirectional_rnn_mul_sequences" => {

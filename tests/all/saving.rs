@@ -279,3 +279,29 @@ fn sequence_models_save_and_load_exactly() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn activation_layers_save_under_keras_class_names() {
+    use minibatch::layers::{LeakyReLU, PReLU, ReLU, Softmax, ELU};
+    let x = Tensor::from_vec(&[4, 3], (0..12).map(|i| i as f32 / 3.0 - 2.0).collect()).unwrap();
+    let mut model = Sequential::new()
+        .input_shape(&[3])
+        .add(Dense::new(5))
+        .add(ReLU::new().max_value(1.5).negative_slope(0.05).threshold(-0.1))
+        .add(Dense::new(5))
+        .add(PReLU::new().alpha_initializer("ones"))
+        .add(LeakyReLU::with_slope(0.2))
+        .add(ELU::with_alpha(0.7))
+        .add(Dense::new(3))
+        .add(Softmax::new());
+    model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    model.fit(&x, &Tensor::from_slice(&[0., 1., 2., 1.]), FitOptions::new().epochs(2).verbose(0)).unwrap();
+    let dir = temp_dir("activation-layers");
+    model.save(dir.join("m.safetensors")).unwrap();
+    let mut loaded = Sequential::load(dir.join("m.safetensors")).unwrap();
+    assert_eq!(loaded.predict(&x, 4).unwrap().data(), model.predict(&x, 4).unwrap().data());
+    let names: Vec<String> = loaded.layers().iter().map(|l| format!("{} {}", l.name(), l.kind())).collect();
+    assert_eq!(names[1..6], ["re_lu ReLU", "dense_1 Dense", "p_re_lu PReLU", "leaky_re_lu LeakyReLU", "elu ELU"]);
+    assert_eq!(names[7], "softmax Softmax");
+    std::fs::remove_dir_all(dir).unwrap();
+}
