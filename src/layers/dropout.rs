@@ -24,12 +24,25 @@ pub struct Dropout {
     features: usize,
     /// `[max_batch × features]`: 0 or `1 / (1 − rate)` per value of the latest training batch.
     mask: Vec<f32>,
+    /// `Dropout`, or `SpatialDropout1D`/`2D`: whole channels dropped per sample.
+    class: &'static str,
+    /// The channels a spatial dropout draws for (0: every value drawn).
+    channels: usize,
 }
 
 impl Dropout {
     /// Dropout with the given rate, in `[0, 1)`.
     pub fn new(rate: f32) -> Self {
-        Dropout { rate, seed: None, name: String::new(), rng: Rng::new(0), features: 0, mask: Vec::new() }
+        Dropout {
+            rate,
+            seed: None,
+            name: String::new(),
+            rng: Rng::new(0),
+            features: 0,
+            mask: Vec::new(),
+            class: "Dropout",
+            channels: 0,
+        }
     }
 
     /// A seed of the layer's own (else one is drawn from the model's seed).
@@ -60,9 +73,46 @@ impl Dropout {
     }
 }
 
+/// Keras's `SpatialDropout1D(rate)`: drops whole channels of sequences `[time, channels]`,
+/// the same channels at every step of a sample (Keras's noise shape `(batch, 1, channels)`).
+pub struct SpatialDropout1D;
+
+impl SpatialDropout1D {
+    /// Drops each channel with probability `rate`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(rate: f32) -> Dropout {
+        Dropout { class: "SpatialDropout1D", ..Dropout::new(rate) }
+    }
+}
+
+/// Keras's `SpatialDropout2D(rate)`: drops whole feature maps of images `[h, w, channels]`
+/// (Keras's noise shape `(batch, 1, 1, channels)`).
+pub struct SpatialDropout2D;
+
+impl SpatialDropout2D {
+    /// Drops each feature map with probability `rate`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(rate: f32) -> Dropout {
+        Dropout { class: "SpatialDropout2D", ..Dropout::new(rate) }
+    }
+}
+
+impl Dropout {
+    /// The layer of Keras's class `class` (`Dropout`, `SpatialDropout1D`, `SpatialDropout2D`)
+    /// a [`DropoutConfig`] describes.
+    pub fn from_class_config(class: &str, c: DropoutConfig) -> Self {
+        let class = match class {
+            "SpatialDropout1D" => "SpatialDropout1D",
+            "SpatialDropout2D" => "SpatialDropout2D",
+            _ => "Dropout",
+        };
+        Dropout { class, ..Dropout::from_config(c) }
+    }
+}
+
 impl Layer for Dropout {
     fn kind(&self) -> &'static str {
-        "Dropout"
+        self.class
     }
 
     fn name(&self) -> &str {
@@ -77,9 +127,19 @@ impl Layer for Dropout {
         if !(0.0..1.0).contains(&self.rate) {
             return Err(Error::invalid("rate", self.rate, format!("a dropout rate in [0, 1) for layer {}", self.name)));
         }
+        let rank = match self.class {
+            "SpatialDropout1D" => Some(2),
+            "SpatialDropout2D" => Some(3),
+            _ => None,
+        };
+        if rank.is_some_and(|r| r != input_shape.len()) {
+            let want = if rank == Some(2) { "sequences [time, channels]" } else { "images [height, width, channels]" };
+            return Err(Error::shape(format!("input to layer {}", self.name), want, input_shape));
+        }
         let seed = self.seed.unwrap_or_else(|| rng.next_u64());
         self.rng = Rng::new(seed);
         self.features = input_shape.iter().product();
+        self.channels = if rank.is_some() { *input_shape.last().expect("rank checked") } else { 0 };
         Ok(input_shape.to_vec())
     }
 
@@ -102,6 +162,24 @@ impl Layer for Dropout {
         let scale = 1.0 / (1.0 - self.rate);
         let threshold = (self.rate as f64 * 4_294_967_296.0) as u64;
         let mask = &mut self.mask[..x.len()];
+        if self.channels > 0 {
+            // Spatial: one draw per (sample, channel), repeated at every position.
+            let (c, per_sample) = (self.channels, self.features);
+            for sample in mask.chunks_exact_mut(per_sample) {
+                let (first, rest) = sample.split_at_mut(c);
+                for pair in first.chunks_mut(2) {
+                    let bits = self.rng.next_u64();
+                    for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
+                        *m = if half >= threshold { scale } else { 0.0 };
+                    }
+                }
+                for position in rest.chunks_exact_mut(c) {
+                    position.copy_from_slice(first);
+                }
+            }
+            kernels::mul(y.data_mut(), x.data(), mask);
+            return;
+        }
         for pair in mask.chunks_mut(2) {
             let bits = self.rng.next_u64();
             for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {

@@ -26,7 +26,9 @@ mod pooling;
 mod recurrent;
 mod regularization;
 mod reshape;
+mod up_sampling;
 mod window;
+mod zero_padding;
 
 pub use crate::initializers::IntoInitializer;
 pub use activation::{ActivationConfig, ActivationLayer};
@@ -34,7 +36,7 @@ pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Sof
 pub use batch_normalization::{BatchNormalization, BatchNormalizationConfig};
 pub use conv::{Conv, Conv1D, Conv2D, ConvConfig, Size};
 pub use dense::{Dense, DenseConfig};
-pub use dropout::{Dropout, DropoutConfig};
+pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use flatten::{Flatten, FlattenConfig};
 pub use global_pooling::{
@@ -48,7 +50,9 @@ pub use recurrent::{
 };
 pub use regularization::Regularization;
 pub use reshape::{Reshape, ReshapeConfig};
+pub use up_sampling::{UpSampling2D, UpSampling2DConfig};
 pub use window::{Padding, Window};
+pub use zero_padding::{ZeroPadding2D, ZeroPadding2DConfig};
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
@@ -220,6 +224,10 @@ pub const CLASS_NAMES: &[&str] = &[
     "PReLU",
     "ELU",
     "Softmax",
+    "ZeroPadding2D",
+    "UpSampling2D",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -260,6 +268,11 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "Bidirectional" => Box::new(Bidirectional::from_config(parse(class_name, config)?)?),
         "ReLU" => Box::new(ReLU::from_config(parse(class_name, config)?)),
         "PReLU" => Box::new(PReLU::from_config(parse(class_name, config)?)),
+        "SpatialDropout1D" | "SpatialDropout2D" => {
+            Box::new(Dropout::from_class_config(class_name, parse(class_name, config)?))
+        }
+        "ZeroPadding2D" => Box::new(ZeroPadding2D::from_config(parse(class_name, config)?)),
+        "UpSampling2D" => Box::new(UpSampling2D::from_config(parse(class_name, config)?)?),
         "LeakyReLU" | "ELU" | "Softmax" => Box::new(ActivationLayer::from_class_config(class_name, config)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
         _ => {
@@ -302,6 +315,14 @@ macro_rules! weighted_layer_builders {
     };
 }
 pub(crate) use weighted_layer_builders;
+
+/// The `[height, width, channels]` of images a layer named `layer` takes, or an error naming it.
+fn image_input(layer: &str, input_shape: &[usize]) -> Result<[usize; 3]> {
+    match *input_shape {
+        [h, w, c] => Ok([h, w, c]),
+        _ => Err(Error::shape(format!("input to layer {layer}"), "images [height, width, channels]", input_shape)),
+    }
+}
 
 /// `y = x`, for layers that only change the shape (row-major data keeps its order).
 fn pass_forward(x: &Tensor, y: &mut Tensor) {

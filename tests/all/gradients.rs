@@ -181,6 +181,24 @@ fn dropout_with_a_fixed_mask() {
         l.build(&[8], &mut Rng::new(0)).unwrap();
     };
     check_layer(Box::new(Dropout::new(0.4).seed(9)), &[8], 4, &rebuild);
+    use minibatch::layers::{SpatialDropout1D, SpatialDropout2D};
+    let rebuild_1d = |l: &mut dyn Layer| {
+        l.build(&[3, 4], &mut Rng::new(0)).unwrap();
+    };
+    check_layer(Box::new(SpatialDropout1D::new(0.5).seed(9)), &[3, 4], 4, &rebuild_1d);
+    let rebuild_2d = |l: &mut dyn Layer| {
+        l.build(&[2, 2, 3], &mut Rng::new(0)).unwrap();
+    };
+    check_layer(Box::new(SpatialDropout2D::new(0.5).seed(9)), &[2, 2, 3], 4, &rebuild_2d);
+}
+
+#[test]
+fn zero_padding_and_up_sampling() {
+    use minibatch::layers::{UpSampling2D, ZeroPadding2D};
+    check_layer(Box::new(ZeroPadding2D::new(1)), &[2, 3, 2], 2, &no_rebuild);
+    check_layer(Box::new(ZeroPadding2D::with_padding([[0, 2], [1, 0]])), &[3, 2, 1], 2, &no_rebuild);
+    check_layer(Box::new(UpSampling2D::new(2)), &[2, 3, 2], 2, &no_rebuild);
+    check_layer(Box::new(UpSampling2D::with_size(1, 3)), &[2, 2, 1], 2, &no_rebuild);
 }
 
 #[test]

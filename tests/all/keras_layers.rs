@@ -4,8 +4,8 @@
 
 use minibatch::activations::Activation;
 use minibatch::layers::{
-    Bidirectional, Embedding, Layer, LayerNormalization, LeakyReLU, MergeMode, PReLU, ReLU, SimpleRNN, Softmax, ELU,
-    GRU, LSTM,
+    Bidirectional, Embedding, Layer, LayerNormalization, LeakyReLU, MergeMode, PReLU, ReLU, SimpleRNN, Softmax,
+    UpSampling2D, ZeroPadding2D, ELU, GRU, LSTM,
 };
 use minibatch::rng::Rng;
 use minibatch::Tensor;
@@ -38,6 +38,10 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
         "prelu" => Box::new(PReLU::new()),
         "elu_layer" => Box::new(ELU::with_alpha(0.5)),
         "softmax_layer" => Box::new(Softmax::new()),
+        "zero_padding" => Box::new(ZeroPadding2D::new(1)),
+        "zero_padding_uneven" => Box::new(ZeroPadding2D::with_padding([[0, 2], [1, 0]])),
+        "up_sampling" => Box::new(UpSampling2D::new(2)),
+        "up_sampling_wide" => Box::new(UpSampling2D::with_size(1, 3)),
         "bidirectional_lstm_concat" => Box::new(Bidirectional::new(LSTM::new(3).return_sequences(true))),
         "bidirectional_gru_sum" => Box::new(Bidirectional::new(GRU::new(3)).merge_mode(MergeMode::Sum)),
         "bidirectional_rnn_mul_sequences" => {
@@ -90,5 +94,34 @@ fn every_activation_matches_keras_at_seventeen_points() {
         for ((x, g), want) in points.iter().zip(&got).zip(floats(values)) {
             assert!((g - want).abs() <= 2e-6 * want.abs().max(1.0), "{name}({x}): minibatch {g} vs Keras {want}");
         }
+    }
+}
+
+#[test]
+fn spatial_dropout_drops_whole_channels_in_training_only() {
+    use minibatch::layers::{SpatialDropout1D, SpatialDropout2D};
+    for (mut layer, shape) in [
+        (Box::new(SpatialDropout1D::new(0.5).seed(3)) as Box<dyn Layer>, vec![6, 5]),
+        (Box::new(SpatialDropout2D::new(0.5).seed(3)), vec![3, 2, 5]),
+    ] {
+        layer.build(&shape, &mut Rng::new(0)).unwrap();
+        layer.plan(4);
+        let full = [&[4][..], &shape].concat();
+        let x = Tensor::from_vec(&full, vec![1.0; full.iter().product()]).unwrap();
+        let mut y = Tensor::zeros(&full);
+        layer.forward(&x, &mut y, true);
+        let c = *shape.last().unwrap();
+        let mut dropped = 0;
+        for sample in y.data().chunks_exact(x.row_len()) {
+            // Every position of a sample keeps or drops the same channels, scaled by 1/(1 − rate).
+            for position in sample.chunks_exact(c) {
+                assert_eq!(position, &sample[..c]);
+            }
+            assert!(sample[..c].iter().all(|&v| v == 0.0 || v == 2.0));
+            dropped += sample[..c].iter().filter(|&&v| v == 0.0).count();
+        }
+        assert!(dropped > 0 && dropped < 4 * c, "{dropped} of {} channels dropped", 4 * c);
+        layer.forward(&x, &mut y, false);
+        assert_eq!(y.data(), x.data(), "inference passes the input through");
     }
 }

@@ -305,3 +305,27 @@ fn activation_layers_save_under_keras_class_names() {
     assert_eq!(names[7], "softmax Softmax");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn image_resizing_and_spatial_dropout_layers_round_trip() {
+    use minibatch::layers::{Conv2D, Flatten, SpatialDropout2D, UpSampling2D, ZeroPadding2D};
+    let x = Tensor::from_vec(&[3, 4, 4, 1], (0..48).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
+    let mut model = Sequential::new()
+        .input_shape(&[4, 4, 1])
+        .add(ZeroPadding2D::with_padding([[1, 0], [0, 2]]))
+        .add(Conv2D::new(2, 3))
+        .add(SpatialDropout2D::new(0.5).seed(1))
+        .add(UpSampling2D::with_size(2, 1))
+        .add(Flatten::new())
+        .add(Dense::new(3).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    model.fit(&x, &Tensor::from_slice(&[0., 1., 2.]), FitOptions::new().epochs(2).verbose(0)).unwrap();
+    let dir = temp_dir("resize-layers");
+    model.save(dir.join("m.safetensors")).unwrap();
+    let mut loaded = Sequential::load(dir.join("m.safetensors")).unwrap();
+    assert_eq!(loaded.predict(&x, 3).unwrap().data(), model.predict(&x, 3).unwrap().data());
+    let kinds: Vec<&str> = loaded.layers().iter().map(|l| l.kind()).collect();
+    assert_eq!(kinds[..4], ["ZeroPadding2D", "Conv2D", "SpatialDropout2D", "UpSampling2D"]);
+    assert_eq!(loaded.output_shape(), model.output_shape());
+    std::fs::remove_dir_all(dir).unwrap();
+}
