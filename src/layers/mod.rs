@@ -21,6 +21,7 @@ mod embedding;
 mod flatten;
 mod global_pooling;
 mod layer_normalization;
+mod multi_head_attention;
 mod output_activation;
 mod pooling;
 mod recurrent;
@@ -44,6 +45,7 @@ pub use global_pooling::{
     GlobalPoolingConfig,
 };
 pub use layer_normalization::{LayerNormalization, LayerNormalizationConfig};
+pub use multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
 pub use recurrent::{
     Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, SimpleRNN, GRU, LSTM,
@@ -228,6 +230,7 @@ pub const CLASS_NAMES: &[&str] = &[
     "UpSampling2D",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "MultiHeadAttention",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -271,6 +274,7 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "SpatialDropout1D" | "SpatialDropout2D" => {
             Box::new(Dropout::from_class_config(class_name, parse(class_name, config)?))
         }
+        "MultiHeadAttention" => Box::new(MultiHeadAttention::from_config(parse(class_name, config)?)),
         "ZeroPadding2D" => Box::new(ZeroPadding2D::from_config(parse(class_name, config)?)),
         "UpSampling2D" => Box::new(UpSampling2D::from_config(parse(class_name, config)?)?),
         "LeakyReLU" | "ELU" | "Softmax" => Box::new(ActivationLayer::from_class_config(class_name, config)?),

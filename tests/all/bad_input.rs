@@ -280,4 +280,9 @@ fn sequence_layers_name_bad_token_ids_shapes_and_arguments() {
     assert!(message(e).contains("input_dim"));
     let e = Sequential::new().add(LayerNormalization::new().epsilon(0.0)).build(&[3]).unwrap_err();
     assert!(message(e).contains("epsilon"));
+    use minibatch::layers::MultiHeadAttention;
+    let e = Sequential::new().add(MultiHeadAttention::new(2, 4)).build(&[8]).unwrap_err();
+    assert!(message(e).contains("[time, features]"));
+    let e = Sequential::new().add(MultiHeadAttention::new(0, 4)).build(&[3, 8]).unwrap_err();
+    assert!(message(e).contains("num_heads"));
 }

@@ -67,18 +67,19 @@ fn check_layer(layer: Box<dyn Layer>, input_shape: &[usize], batch: usize, rebui
     check_layer_in_mode(layer, input_shape, batch, true, &|_| {}, rebuild)
 }
 
-/// [`check_layer`] for layers whose output runs through many f32 steps (recurrences): the
+/// [`check_layer`] for layers whose output runs through many f32 steps (recurrences,
+/// attention's products and softmax): the
 /// loss `Σ y·g` sums some 40 outputs each rounded to about 1e-7 of itself, which over a
 /// difference step of 2e-2 blurs a derivative by up to 1e-4. Gradients are held to 2e-3 of
 /// their size, and to 1e-4 when smaller than 5e-2 (a wrong term moves them by far more).
-fn check_layer_through_time(layer: Box<dyn Layer>, input_shape: &[usize], batch: usize) {
+fn check_layer_deep(layer: Box<dyn Layer>, input_shape: &[usize], batch: usize) {
     FLOOR_NOW.with(|f| f.set(5e-2));
     check_layer(layer, input_shape, batch, &no_rebuild);
     FLOOR_NOW.with(|f| f.set(FLOOR));
 }
 
 thread_local! {
-    /// The floor [`check_value`] uses: [`FLOOR`], raised by [`check_layer_through_time`].
+    /// The floor [`check_value`] uses: [`FLOOR`], raised by [`check_layer_deep`].
     static FLOOR_NOW: std::cell::Cell<f64> = const { std::cell::Cell::new(FLOOR) };
 }
 
@@ -190,6 +191,15 @@ fn dropout_with_a_fixed_mask() {
         l.build(&[2, 2, 3], &mut Rng::new(0)).unwrap();
     };
     check_layer(Box::new(SpatialDropout2D::new(0.5).seed(9)), &[2, 2, 3], 4, &rebuild_2d);
+}
+
+#[test]
+fn multi_head_self_attention() {
+    use minibatch::layers::MultiHeadAttention;
+    check_layer_deep(Box::new(MultiHeadAttention::new(2, 3)), &[4, 5], 2);
+    check_layer_deep(Box::new(MultiHeadAttention::new(2, 2).use_causal_mask(true)), &[4, 3], 2);
+    check_layer_deep(Box::new(MultiHeadAttention::new(3, 2).value_dim(4).output_shape(2).use_bias(false)), &[3, 4], 2);
+    check_layer_deep(Box::new(MultiHeadAttention::new(1, 4)), &[1, 2], 3);
 }
 
 #[test]
@@ -644,27 +654,23 @@ fn recurrent_layers_through_time() {
                 Box::new(GRU::new(3).return_sequences(sequences).go_backwards(backwards)),
             ];
             for layer in layers {
-                check_layer_through_time(layer, &[4, 2], 3);
+                check_layer_deep(layer, &[4, 2], 3);
             }
         }
     }
     use minibatch::layers::{Bidirectional, MergeMode};
     for mode in [MergeMode::Concat, MergeMode::Sum, MergeMode::Ave, MergeMode::Mul] {
-        check_layer_through_time(
+        check_layer_deep(
             Box::new(Bidirectional::new(LSTM::new(2).return_sequences(true)).merge_mode(mode)),
             &[3, 2],
             2,
         );
-        check_layer_through_time(Box::new(Bidirectional::new(GRU::new(2)).merge_mode(mode)), &[3, 2], 2);
+        check_layer_deep(Box::new(Bidirectional::new(GRU::new(2)).merge_mode(mode)), &[3, 2], 2);
     }
     // Other activations, no bias, one step.
-    check_layer_through_time(
-        Box::new(LSTM::new(2).activation("softsign").recurrent_activation("hard_sigmoid")),
-        &[3, 2],
-        2,
-    );
-    check_layer_through_time(Box::new(GRU::new(2).use_bias(false)), &[1, 3], 2);
-    check_layer_through_time(Box::new(SimpleRNN(4).activation("relu")), &[5, 1], 2);
+    check_layer_deep(Box::new(LSTM::new(2).activation("softsign").recurrent_activation("hard_sigmoid")), &[3, 2], 2);
+    check_layer_deep(Box::new(GRU::new(2).use_bias(false)), &[1, 3], 2);
+    check_layer_deep(Box::new(SimpleRNN(4).activation("relu")), &[5, 1], 2);
 }
 
 #[test]

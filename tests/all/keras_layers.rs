@@ -4,8 +4,8 @@
 
 use minibatch::activations::Activation;
 use minibatch::layers::{
-    Bidirectional, Embedding, Layer, LayerNormalization, LeakyReLU, MergeMode, PReLU, ReLU, SimpleRNN, Softmax,
-    UpSampling2D, ZeroPadding2D, ELU, GRU, LSTM,
+    Bidirectional, Embedding, Layer, LayerNormalization, LeakyReLU, MergeMode, MultiHeadAttention, PReLU, ReLU,
+    SimpleRNN, Softmax, UpSampling2D, ZeroPadding2D, ELU, GRU, LSTM,
 };
 use minibatch::rng::Rng;
 use minibatch::Tensor;
@@ -39,6 +39,9 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
         "elu_layer" => Box::new(ELU::with_alpha(0.5)),
         "softmax_layer" => Box::new(Softmax::new()),
         "zero_padding" => Box::new(ZeroPadding2D::new(1)),
+        "mha" => Box::new(MultiHeadAttention::new(2, 3)),
+        "mha_causal" => Box::new(MultiHeadAttention::new(2, 2).use_bias(false).use_causal_mask(true)),
+        "mha_output_shape" => Box::new(MultiHeadAttention::new(2, 3).output_shape(5)),
         "zero_padding_uneven" => Box::new(ZeroPadding2D::with_padding([[0, 2], [1, 0]])),
         "up_sampling" => Box::new(UpSampling2D::new(2)),
         "up_sampling_wide" => Box::new(UpSampling2D::with_size(1, 3)),

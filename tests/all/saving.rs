@@ -259,6 +259,7 @@ fn sequence_models_save_and_load_exactly() {
         .add(Embedding::new(11, 4))
         .add(LSTM::new(6).return_sequences(true).go_backwards(true))
         .add(LayerNormalization::new().epsilon(1e-5))
+        .add(minibatch::layers::MultiHeadAttention::new(2, 3).output_shape(6).use_causal_mask(true))
         .add(
             Bidirectional::new(GRU::new(5).return_sequences(true).recurrent_activation("hard_sigmoid"))
                 .merge_mode(MergeMode::Mul),
@@ -274,8 +275,14 @@ fn sequence_models_save_and_load_exactly() {
     assert_eq!(loaded.predict(&x, 4).unwrap().data(), model.predict(&x, 4).unwrap().data());
     let names: Vec<String> = loaded.layers().iter().map(|l| format!("{} {}", l.name(), l.kind())).collect();
     assert_eq!(
-        names[..4],
-        ["embedding Embedding", "lstm LSTM", "layer_normalization LayerNormalization", "bidirectional Bidirectional"]
+        names[..5],
+        [
+            "embedding Embedding",
+            "lstm LSTM",
+            "layer_normalization LayerNormalization",
+            "multi_head_attention MultiHeadAttention",
+            "bidirectional Bidirectional"
+        ]
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
