@@ -227,6 +227,7 @@ fn every_layer_type_steps_allocate_nothing() {
         .add(LSTM::new(5).return_sequences(true))
         .add(LayerNormalization::new())
         .add(minibatch::layers::MultiHeadAttention::new(2, 3).use_causal_mask(true))
+        .add(minibatch::layers::TimeDistributed::new(Dense::new(4).activation("relu")))
         .add(GRU::new(4).return_sequences(true).go_backwards(true))
         .add(minibatch::layers::Bidirectional::new(LSTM::new(3).return_sequences(true)))
         .add(SimpleRNN(3))

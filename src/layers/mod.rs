@@ -27,6 +27,7 @@ mod pooling;
 mod recurrent;
 mod regularization;
 mod reshape;
+mod time_distributed;
 mod up_sampling;
 mod window;
 mod zero_padding;
@@ -52,6 +53,7 @@ pub use recurrent::{
 };
 pub use regularization::Regularization;
 pub use reshape::{Reshape, ReshapeConfig};
+pub use time_distributed::{TimeDistributed, TimeDistributedConfig};
 pub use up_sampling::{UpSampling2D, UpSampling2DConfig};
 pub use window::{Padding, Window};
 pub use zero_padding::{ZeroPadding2D, ZeroPadding2DConfig};
@@ -231,6 +233,7 @@ pub const CLASS_NAMES: &[&str] = &[
     "SpatialDropout1D",
     "SpatialDropout2D",
     "MultiHeadAttention",
+    "TimeDistributed",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -274,6 +277,7 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "SpatialDropout1D" | "SpatialDropout2D" => {
             Box::new(Dropout::from_class_config(class_name, parse(class_name, config)?))
         }
+        "TimeDistributed" => Box::new(TimeDistributed::from_config(parse(class_name, config)?)?),
         "MultiHeadAttention" => Box::new(MultiHeadAttention::from_config(parse(class_name, config)?)),
         "ZeroPadding2D" => Box::new(ZeroPadding2D::from_config(parse(class_name, config)?)),
         "UpSampling2D" => Box::new(UpSampling2D::from_config(parse(class_name, config)?)?),

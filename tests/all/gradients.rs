@@ -203,6 +203,14 @@ fn multi_head_self_attention() {
 }
 
 #[test]
+fn time_distributed_layers() {
+    use minibatch::layers::{Conv2D, TimeDistributed};
+    check_layer(Box::new(TimeDistributed::new(Dense::new(3).activation("tanh"))), &[4, 2], 2, &no_rebuild);
+    check_layer(Box::new(TimeDistributed::new(Conv2D::new(2, 2).activation("elu"))), &[3, 3, 3, 1], 2, &no_rebuild);
+    check_layer(Box::new(TimeDistributed::new(Flatten::new())), &[2, 2, 3], 2, &no_rebuild);
+}
+
+#[test]
 fn zero_padding_and_up_sampling() {
     use minibatch::layers::{UpSampling2D, ZeroPadding2D};
     check_layer(Box::new(ZeroPadding2D::new(1)), &[2, 3, 2], 2, &no_rebuild);

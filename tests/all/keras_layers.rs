@@ -4,8 +4,8 @@
 
 use minibatch::activations::Activation;
 use minibatch::layers::{
-    Bidirectional, Embedding, Layer, LayerNormalization, LeakyReLU, MergeMode, MultiHeadAttention, PReLU, ReLU,
-    SimpleRNN, Softmax, UpSampling2D, ZeroPadding2D, ELU, GRU, LSTM,
+    Bidirectional, Conv2D, Dense, Embedding, Layer, LayerNormalization, LeakyReLU, MergeMode, MultiHeadAttention,
+    PReLU, ReLU, SimpleRNN, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D, ELU, GRU, LSTM,
 };
 use minibatch::rng::Rng;
 use minibatch::Tensor;
@@ -39,6 +39,8 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
         "elu_layer" => Box::new(ELU::with_alpha(0.5)),
         "softmax_layer" => Box::new(Softmax::new()),
         "zero_padding" => Box::new(ZeroPadding2D::new(1)),
+        "time_distributed_conv" => Box::new(TimeDistributed::new(Conv2D::new(3, 2).activation("relu"))),
+        "time_distributed_dense" => Box::new(TimeDistributed::new(Dense::new(4).activation("sigmoid"))),
         "mha" => Box::new(MultiHeadAttention::new(2, 3)),
         "mha_causal" => Box::new(MultiHeadAttention::new(2, 2).use_bias(false).use_causal_mask(true)),
         "mha_output_shape" => Box::new(MultiHeadAttention::new(2, 3).output_shape(5)),

@@ -264,6 +264,7 @@ fn sequence_models_save_and_load_exactly() {
             Bidirectional::new(GRU::new(5).return_sequences(true).recurrent_activation("hard_sigmoid"))
                 .merge_mode(MergeMode::Mul),
         )
+        .add(minibatch::layers::TimeDistributed::new(Dense::new(4).activation("relu")))
         .add(SimpleRNN(4).activation("softsign"))
         .add(Dense::new(3).activation("softmax"));
     model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
