@@ -64,7 +64,8 @@ pub enum Activation {
 const SELU_SCALE: f32 = 1.050_701;
 const SELU_ALPHA: f32 = 1.673_263_2;
 
-fn softplus(x: f32) -> f32 {
+/// `log(1 + eˣ)`, stable for large |x|.
+pub fn softplus(x: f32) -> f32 {
     x.max(0.0) + (-x.abs()).exp().ln_1p()
 }
 

@@ -324,14 +324,6 @@ macro_rules! weighted_layer_builders {
 }
 pub(crate) use weighted_layer_builders;
 
-/// The `[height, width, channels]` of images a layer named `layer` takes, or an error naming it.
-fn image_input(layer: &str, input_shape: &[usize]) -> Result<[usize; 3]> {
-    match *input_shape {
-        [h, w, c] => Ok([h, w, c]),
-        _ => Err(Error::shape(format!("input to layer {layer}"), "images [height, width, channels]", input_shape)),
-    }
-}
-
 /// `y = x`, for layers that only change the shape (row-major data keeps its order).
 fn pass_forward(x: &Tensor, y: &mut Tensor) {
     y.data_mut().copy_from_slice(x.data());

@@ -1,6 +1,8 @@
 //! Log-cosh, as Keras: with `e = p − y`, `L = mean_j (e_j + softplus(−2 e_j) − log 2)`
 //! (= log cosh e, without overflow), `∂L/∂p_j = tanh(e_j) / k`.
 
+use crate::activations::softplus;
+
 pub fn row(p: &[f32], t: &[f32], grad: Option<&mut [f32]>) -> f32 {
     let k = p.len() as f32;
     if let Some(g) = grad {
@@ -10,9 +12,4 @@ pub fn row(p: &[f32], t: &[f32], grad: Option<&mut [f32]>) -> f32 {
     }
     let value = |e: f32| e + softplus(-2.0 * e) - std::f32::consts::LN_2;
     p.iter().zip(t).map(|(&p, &y)| value(p - y)).sum::<f32>() / k
-}
-
-/// `log(1 + eˣ)`, stable for large |x|.
-fn softplus(x: f32) -> f32 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
 }

@@ -337,21 +337,6 @@ impl BuiltinLoss {
             other => other,
         }
     }
-
-    fn validate(&self) -> Result<()> {
-        match *self {
-            BuiltinLoss::Huber { delta } if !(delta > 0.0 && delta.is_finite()) => {
-                Err(Error::invalid("delta (huber)", delta, "a positive, finite number"))
-            }
-            BuiltinLoss::BinaryCrossentropy { label_smoothing: s, .. }
-            | BuiltinLoss::CategoricalCrossentropy { label_smoothing: s, .. }
-                if !(0.0..=1.0).contains(&s) =>
-            {
-                Err(Error::invalid("label_smoothing", s, "a fraction in [0, 1]"))
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 impl Loss for BuiltinLoss {
@@ -452,8 +437,20 @@ impl Loss for BuiltinLoss {
         serde_json::to_value(self).ok()
     }
 
+    /// `delta` positive and finite; `label_smoothing` in `[0, 1]`.
     fn check_arguments(&self) -> Result<()> {
-        self.validate()
+        match *self {
+            BuiltinLoss::Huber { delta } if !(delta > 0.0 && delta.is_finite()) => {
+                Err(Error::invalid("delta (huber)", delta, "a positive, finite number"))
+            }
+            BuiltinLoss::BinaryCrossentropy { label_smoothing: s, .. }
+            | BuiltinLoss::CategoricalCrossentropy { label_smoothing: s, .. }
+                if !(0.0..=1.0).contains(&s) =>
+            {
+                Err(Error::invalid("label_smoothing", s, "a fraction in [0, 1]"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -503,16 +500,15 @@ pub(crate) fn reduce(
     for r in 0..rows {
         let w = weights.map_or(1.0, |w| w[r / per_sample]);
         let (pr, tr) = (&p[r * k..(r + 1) * k], &t[r * tk..(r + 1) * tk]);
-        let g = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);
-        let has_grad = g.is_some();
+        let mut g = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);
         let value = match logits {
-            Some(z) => loss.fused_row(pr, &z[r * k..(r + 1) * k], tr, g),
-            None => loss.row(pr, tr, g),
+            Some(z) => loss.fused_row(pr, &z[r * k..(r + 1) * k], tr, g.as_deref_mut()),
+            None => loss.row(pr, tr, g.as_deref_mut()),
         };
         sum += (w * value) as f64;
-        if has_grad {
+        if let Some(g) = g {
             let scale = w / rows as f32;
-            grad.as_deref_mut().expect("given")[r * k..(r + 1) * k].iter_mut().for_each(|g| *g *= scale);
+            g.iter_mut().for_each(|g| *g *= scale);
         }
     }
     sum / per_sample as f64
@@ -571,6 +567,6 @@ impl IntoLoss for &str {
 pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Loss>> {
     let loss: BuiltinLoss = serde_json::from_value(config.clone())
         .map_err(|e| Error::State(format!("the saved loss {config}: {e} (only built-in losses can be loaded)")))?;
-    loss.validate()?;
+    loss.check_arguments()?;
     Ok(Box::new(loss))
 }

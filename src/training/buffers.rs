@@ -25,7 +25,6 @@ pub(crate) struct Buffers {
     /// The batch's sample weights (the first `batch` values), when `weighted`.
     pub weights: Vec<f32>,
     pub weighted: bool,
-    batch: usize,
     /// The sample order of the current epoch.
     pub order: Vec<usize>,
 }
@@ -67,16 +66,18 @@ impl Buffers {
             t.set_batch(batch);
         }
         self.target.set_batch(batch);
-        self.batch = batch;
     }
 
     /// The current batch's sample weights, if the data has any.
     pub fn batch_weights(&self) -> Option<&[f32]> {
-        self.weighted.then(|| &self.weights[..self.batch])
+        self.weighted.then(|| &self.weights[..self.acts[0].batch()])
     }
 
-    /// Sets the batch's weights to `w[rows]` (or none).
-    pub fn gather_weights(&mut self, w: Option<&[f32]>, rows: &[usize]) {
+    /// Makes samples `rows` of `x`, `y` (and of the weights `w`) the batch.
+    pub fn gather(&mut self, x: &Tensor, y: &Tensor, w: Option<&[f32]>, rows: &[usize]) {
+        self.set_batch(rows.len());
+        self.acts[0].gather_rows(x, rows);
+        self.target.gather_rows(y, rows);
         self.weighted = w.is_some();
         if let Some(w) = w {
             for (dst, &r) in self.weights.iter_mut().zip(rows) {

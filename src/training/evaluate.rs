@@ -66,13 +66,7 @@ impl Sequential {
         for b in 0..batches {
             let (lo, hi) = (b * batch_size, ((b + 1) * batch_size).min(n));
             match rows {
-                Some(rows) => {
-                    let bufs = &mut self.bufs;
-                    bufs.set_batch(hi - lo);
-                    bufs.acts[0].gather_rows(x, &rows[lo..hi]);
-                    bufs.target.gather_rows(y, &rows[lo..hi]);
-                    bufs.gather_weights(w, &rows[lo..hi]);
-                }
+                Some(rows) => self.bufs.gather(x, y, w, &rows[lo..hi]),
                 None => self.copy_rows(x, Some(y), w, lo, hi),
             }
             loss += self.test_step();

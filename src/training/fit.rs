@@ -24,8 +24,8 @@ enum Validation<'a> {
 struct Passes {
     /// Batches per pass.
     batches: usize,
-    /// Batches taken from the current pass; `None` before the first.
-    taken: Option<usize>,
+    /// Batches taken from the current pass (0: the pass has not begun, its order not drawn).
+    taken: usize,
     /// The key of the current pass's shuffle.
     key: u64,
 }
@@ -152,29 +152,30 @@ impl Sequential {
             self.callback_states = states;
         }
         self.history.reserve(epochs);
-        let mut passes = Passes { batches, taken: None, key: epoch as u64 };
+        let mut passes = Passes { batches, taken: 0, key: epoch as u64 };
         let mut ran_out = false;
         while epoch < epochs && !stop {
             stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_epoch_begin(self, epoch))?;
             self.reset_metrics();
-            // A new pass (a fresh shuffle) when the last one is done, or every epoch without
-            // steps_per_epoch (keyed by the epoch, so a resumed run shuffles as an unbroken one).
-            if steps_per_epoch.is_none() || passes.taken.is_none() {
-                passes.key = if steps_per_epoch.is_none() { epoch as u64 } else { passes.key };
+            // Without steps_per_epoch every epoch is a pass keyed by its index, so a resumed run
+            // shuffles as an unbroken one; with it, a pass begins when the last one is done.
+            if steps_per_epoch.is_none() {
+                (passes.key, passes.taken) = (epoch as u64, 0);
+            }
+            if passes.taken == 0 {
                 self.shuffle_order(&train_rows, shuffle, passes.key);
-                passes.taken = Some(0);
             }
             logs.clear();
             let (mut loss_sum, mut seen) = (0.0, 0usize);
 
             // 3a. The batches: one weight update each.
             for step in 0..steps {
-                let taken = passes.taken.unwrap_or(0);
-                if taken >= passes.batches {
+                let taken = passes.taken;
+                if taken == passes.batches {
                     ran_out = true;
                     break;
                 }
-                passes.taken = Some(taken + 1);
+                passes.taken += 1;
                 stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_begin(self, step))?;
                 let (lo, hi) = (taken * batch_size, ((taken + 1) * batch_size).min(train_n));
                 self.gather_batch(x, y, train_weights, lo, hi);
@@ -188,9 +189,8 @@ impl Sequential {
                 }
             }
 
-            if passes.taken.is_some_and(|t| t >= passes.batches) {
-                passes.taken = None;
-                passes.key += 1;
+            if passes.taken == passes.batches {
+                (passes.taken, passes.key) = (0, passes.key + 1);
             }
 
             // 3b. Validation, through the same path as `evaluate`.
@@ -224,10 +224,10 @@ impl Sequential {
             epoch += 1;
         }
 
-        if ran_out && steps_per_epoch.is_some() && verbose > 0 {
+        if ran_out && verbose > 0 {
             eprintln!(
-                "warning: steps_per_epoch={steps} is more than the {batches} batches of one pass over the \
-                 {train_n} training samples: epochs ended when a pass ran out (Keras: \"Your input ran out of data\")"
+                "warning: a pass over the {train_n} training samples ({batches} batches) ran out before \
+                 steps_per_epoch={steps} updates: those epochs were shorter (Keras: \"Your input ran out of data\")"
             );
         }
 
@@ -260,16 +260,12 @@ impl Sequential {
         }
     }
 
-    /// Copies samples `order[lo..hi]` of `x`, `y` (and the weights `w`) into the batch buffers.
+    /// Makes samples `order[lo..hi]` of `x`, `y` (and the weights `w`) the batch.
     fn gather_batch(&mut self, x: &Tensor, y: &Tensor, w: Option<&[f32]>, lo: usize, hi: usize) {
-        let bufs = &mut self.bufs;
-        bufs.set_batch(hi - lo);
-        let rows = &bufs.order[lo..hi];
-        bufs.acts[0].gather_rows(x, rows);
-        bufs.target.gather_rows(y, rows);
-        let rows = std::mem::take(&mut bufs.order);
-        bufs.gather_weights(w, &rows[lo..hi]);
-        bufs.order = rows;
+        // The order is the buffers' own: lent out for the copy (moving a Vec allocates nothing).
+        let order = std::mem::take(&mut self.bufs.order);
+        self.bufs.gather(x, y, w, &order[lo..hi]);
+        self.bufs.order = order;
     }
 
     /// Forgets the compiled metrics' running state.

@@ -28,10 +28,10 @@ impl Sequential {
         let bufs = &mut self.bufs;
         let last = self.layers.len();
         let n = bufs.acts[0].batch();
-        // 2. loss and ∂loss/∂output
-        let mut out_grad = std::mem::take(&mut bufs.grads[last]);
-        let loss = output_loss(c, &self.layers, bufs, Some(out_grad.data_mut()));
-        bufs.grads[last] = out_grad;
+        // 2. loss and ∂loss/∂output (the buffers' fields borrowed apart: the gradient is written)
+        let weights = bufs.weighted.then(|| &bufs.weights[..n]);
+        let out_grad = Some(bufs.grads[last].data_mut());
+        let loss = output_loss(c, &self.layers, &bufs.acts, &bufs.target, weights, out_grad);
         update_metrics(c, bufs);
         // 3. backward, last layer first, with activity penalties added to each output's gradient
         let mut penalty = 0.0f64;
@@ -74,7 +74,8 @@ impl Sequential {
                 }
             }
         }
-        output_loss(c, &self.layers, &self.bufs, None) + penalty * n as f64
+        let bufs = &self.bufs;
+        output_loss(c, &self.layers, &bufs.acts, &bufs.target, bufs.batch_weights(), None) + penalty * n as f64
     }
 }
 
@@ -90,9 +91,15 @@ fn update_metrics(c: &mut Compiled, bufs: &Buffers) {
 /// The batch's loss as a sum over samples (see [`losses`]), and its gradient into `grad` when
 /// given. With a fused loss the value comes from the logits behind the output activation, as
 /// Keras on TensorFlow takes it: kept by the last layer, or its input (an `Activation` layer).
-fn output_loss(c: &Compiled, layers: &[Box<dyn Layer>], bufs: &Buffers, grad: Option<&mut [f32]>) -> f64 {
-    let acts: &[Tensor] = &bufs.acts;
+fn output_loss(
+    c: &Compiled,
+    layers: &[Box<dyn Layer>],
+    acts: &[Tensor],
+    target: &Tensor,
+    weights: Option<&[f32]>,
+    grad: Option<&mut [f32]>,
+) -> f64 {
     let last = layers.len();
     let logits = c.fused.then(|| layers[last - 1].fused_logits().unwrap_or(acts[last - 1].data()));
-    losses::reduce(c.loss.as_ref(), &acts[last], logits, &bufs.target, bufs.batch_weights(), grad)
+    losses::reduce(c.loss.as_ref(), &acts[last], logits, target, weights, grad)
 }

@@ -223,3 +223,24 @@ fn everything_new_is_saved_and_a_loaded_run_continues_exactly() {
     assert_eq!((a.options, a.steps(), a.averages()), (b.options, b.steps(), b.averages()));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn validation_split_holds_out_the_sample_weights_too() {
+    // Keras splits `sample_weight` with `x` and `y`: the held-out samples keep their weights
+    // (class_weight, by contrast, is never applied to validation data).
+    use minibatch::training::{split_rows, SplitMode};
+    let d = datasets::load("blobs", 0).unwrap();
+    let w: Vec<f32> = (0..d.x_train.batch()).map(|i| 0.25 + (i % 5) as f32).collect();
+    let mut m = mlp(10);
+    let weighted = CompileOptions::new().weighted_metrics(&["accuracy"]);
+    m.compile_with(SGD::new(0.0), "sparse_categorical_crossentropy", weighted).unwrap();
+    let h = m.fit(&d.x_train, &d.y_train, quiet().epochs(1).sample_weight(&w).validation_split(0.25)).unwrap();
+    let (_, held) = split_rows(&d.y_train, 0.25, SplitMode::Tail, 10).unwrap();
+    let (x, y) = (d.x_train.select_rows(&held), d.y_train.select_rows(&held));
+    let held_w: Vec<f32> = held.iter().map(|&i| w[i]).collect();
+    let with = m.evaluate_with(&x, &y, EvaluateOptions::new().batch_size(16).sample_weight(&held_w)).unwrap();
+    let without = m.evaluate(&x, &y, 16).unwrap();
+    assert_eq!(h.get("val_loss").unwrap()[0], with.get("loss").unwrap());
+    assert_eq!(h.get("val_accuracy").unwrap()[0], with.get("accuracy").unwrap());
+    assert_ne!(with.get("loss"), without.get("loss"), "the weights change the validation loss");
+}

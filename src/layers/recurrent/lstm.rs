@@ -99,7 +99,6 @@ pub fn backward(
     aux: &[f32],
     dh: &mut [f32],
     dc: &mut [f32],
-    _tmp: &mut [f32],
     u_mat: &[f32],
     (act, gate): (Activation, Activation),
     n: usize,

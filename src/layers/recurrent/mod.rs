@@ -455,12 +455,12 @@ impl Layer for Recurrent {
             let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
             let tmp = &mut self.tmp[..n * u];
             match self.cell {
-                Cell::SimpleRNN => simple_rnn::backward(z_t, h_t, dh, tmp, rk, act, n, u),
+                Cell::SimpleRNN => simple_rnn::backward(z_t, h_t, dh, rk, act, n, u),
                 Cell::LSTM => {
                     let c_prev = &self.c[t * n * u..(t + 1) * n * u];
                     let aux = &self.aux[t * n * u..(t + 1) * n * u];
                     let dc = &mut self.dc[..n * u];
-                    lstm::backward(z_t, c_prev, aux, dh, dc, tmp, rk, (act, gate), n, u);
+                    lstm::backward(z_t, c_prev, aux, dh, dc, rk, (act, gate), n, u);
                 }
                 Cell::GRU => {
                     let aux = &self.aux[t * n * u..(t + 1) * n * u];

@@ -14,17 +14,7 @@ pub fn forward(z: &mut [f32], h_prev: &[f32], h_next: &mut [f32], u_mat: &[f32],
 }
 
 /// `z` ← ∂loss/∂(pre-activation); `dh` ← ∂loss/∂h_{t−1}.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
-    z: &mut [f32],
-    h_t: &[f32],
-    dh: &mut [f32],
-    _tmp: &mut [f32],
-    u_mat: &[f32],
-    act: Activation,
-    n: usize,
-    u: usize,
-) {
+pub fn backward(z: &mut [f32], h_t: &[f32], dh: &mut [f32], u_mat: &[f32], act: Activation, n: usize, u: usize) {
     z.copy_from_slice(dh);
     act.backward(z, h_t, h_t, u);
     kernels::matmul(dh, z, u_mat, n, u, u, false, true, 0.0);
