@@ -76,6 +76,6 @@ pub mod tensor;
 pub mod training;
 
 pub use error::{Error, Result};
-pub use models::{CompileOptions, Sequential};
+pub use models::{CompileOptions, Model, Sequential};
 pub use tensor::Tensor;
-pub use training::{EvaluateOptions, FitOptions};
+pub use training::{Arrays, EvaluateOptions, FitOptions};

@@ -11,7 +11,7 @@ use minibatch::layers::{Dense, Dropout};
 use minibatch::losses::BuiltinLoss;
 use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
 use minibatch::optimizers::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, Nadam, Optimizer, RMSprop, SGD};
-use minibatch::{FitOptions, Result, Sequential, Tensor};
+use minibatch::{FitOptions, Model, Result, Sequential, Tensor};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -56,7 +56,7 @@ fn main() {
 
 /// Runs `train_on_batch` once (planning buffers, sizing optimizer state), then counts the
 /// allocations of five more steps.
-fn assert_steady(model: &mut Sequential, x: &Tensor, y: &Tensor, what: &str) {
+fn assert_steady(model: &mut Model, x: &Tensor, y: &Tensor, what: &str) {
     model.train_on_batch(x, y).unwrap();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for _ in 0..5 {
@@ -266,17 +266,17 @@ struct Counter {
 }
 
 impl Callback for Counter {
-    fn on_epoch_begin(&mut self, _m: &mut Sequential, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _m: &mut Model, epoch: usize) -> Result<Control> {
         self.epoch = epoch;
         Ok(Control::Continue)
     }
-    fn on_train_batch_end(&mut self, _m: &mut Sequential, batch: usize, _logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, _m: &mut Model, batch: usize, _logs: &Logs) -> Result<Control> {
         if (self.epoch, batch) == (1, 0) {
             self.at_epoch_2 = Some(ALLOCATIONS.load(Ordering::SeqCst));
         }
         Ok(Control::Continue)
     }
-    fn on_train_batch_begin(&mut self, _m: &mut Sequential, batch: usize) -> Result<Control> {
+    fn on_train_batch_begin(&mut self, _m: &mut Model, batch: usize) -> Result<Control> {
         if (self.epoch, batch) == (2, 1) {
             self.at_epoch_3 = Some(ALLOCATIONS.load(Ordering::SeqCst));
         }

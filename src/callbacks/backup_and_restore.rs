@@ -3,7 +3,7 @@
 use super::{Callback, CallbackState, Control, FitParams, History, Logs};
 use crate::error::{Error, Result};
 use crate::layers::State;
-use crate::models::Sequential;
+use crate::models::Model;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -70,7 +70,7 @@ impl BackupAndRestore {
         dir.join(BACKUP_FILE).is_file()
     }
 
-    fn restore(&mut self, model: &mut Sequential, path: &Path) -> Result<()> {
+    fn restore(&mut self, model: &mut Model, path: &Path) -> Result<()> {
         let mut file = crate::saving::read(path)?;
         let doc = file.doc.take().ok_or_else(|| Error::format(path, "not a minibatch backup (no document)"))?;
         let training = doc.get("training").filter(|_| doc.get("kind") == Some(&json!("backup")));
@@ -125,7 +125,7 @@ impl Callback for BackupAndRestore {
         true
     }
 
-    fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
         crate::saving::remove_stale_temp_files(&self.dir);
         self.resumed_at = None;
         let path = self.backup_path();
@@ -135,7 +135,7 @@ impl Callback for BackupAndRestore {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
         // The model's History holds the epochs before this one (and this one's updates); the
         // History records this epoch only after the callbacks, so it is added here.
         let mut history = model.history().clone();
@@ -157,7 +157,7 @@ impl Callback for BackupAndRestore {
         Ok(Control::Continue)
     }
 
-    fn on_train_end(&mut self, _model: &mut Sequential, _logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, _model: &mut Model, _logs: &Logs) -> Result<()> {
         if self.delete_checkpoint {
             let path = self.backup_path();
             if path.exists() {

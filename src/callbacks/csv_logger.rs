@@ -2,7 +2,7 @@
 
 use super::{Callback, Control, FitParams, Logs};
 use crate::error::{Error, Result};
-use crate::models::Sequential;
+use crate::models::Model;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -45,7 +45,7 @@ impl CSVLogger {
 }
 
 impl Callback for CSVLogger {
-    fn on_train_begin(&mut self, _model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, _model: &mut Model, _params: &FitParams) -> Result<Control> {
         let existing = self.append && std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0);
         self.write_header = !existing;
         let file = std::fs::OpenOptions::new()
@@ -60,7 +60,7 @@ impl Callback for CSVLogger {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, _model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
         let keys = self.keys.get_or_insert_with(|| {
             let mut k: Vec<String> = logs.keys().map(str::to_string).collect();
             k.sort();
@@ -79,7 +79,7 @@ impl Callback for CSVLogger {
         Ok(Control::Continue)
     }
 
-    fn on_train_end(&mut self, _model: &mut Sequential, _logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, _model: &mut Model, _logs: &Logs) -> Result<()> {
         if let Some(mut f) = self.file.take() {
             f.flush().map_err(|e| self.io(e))?;
         }

@@ -3,7 +3,7 @@
 use super::monitor::Monitor;
 use super::{Callback, CallbackState, Control, FitParams, Logs};
 use crate::error::Result;
-use crate::models::Sequential;
+use crate::models::Model;
 use crate::tensor::Tensor;
 
 /// Which direction counts as improvement.
@@ -138,7 +138,7 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
-    fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
         self.monitor.resolve(model)?;
         self.wait = 0;
         self.best = None;
@@ -149,7 +149,7 @@ impl Callback for EarlyStopping {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
         let Some(current) = logs.get(&self.monitor.name) else {
             if !self.warned_missing {
                 self.warned_missing = true;
@@ -221,7 +221,7 @@ impl Callback for EarlyStopping {
         Ok(())
     }
 
-    fn on_train_end(&mut self, model: &mut Sequential, _logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, model: &mut Model, _logs: &Logs) -> Result<()> {
         if let (Some(e), true) = (self.stopped_epoch, self.verbose > 0) {
             println!("Epoch {}: early stopping", e + 1);
         }

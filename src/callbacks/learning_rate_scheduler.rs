@@ -2,7 +2,7 @@
 
 use super::{Callback, Control, Logs};
 use crate::error::{Error, Result};
-use crate::models::Sequential;
+use crate::models::Model;
 
 /// Sets the learning rate at the start of each epoch from a function
 /// of the epoch index (0-based) and the current rate, as Keras's `schedule(epoch, lr)`; the rate
@@ -32,7 +32,7 @@ impl LearningRateScheduler {
 }
 
 impl Callback for LearningRateScheduler {
-    fn on_epoch_begin(&mut self, model: &mut Sequential, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, model: &mut Model, epoch: usize) -> Result<Control> {
         let Some(optimizer) = model.optimizer_mut() else { return Ok(Control::Continue) };
         let lr = (self.schedule)(epoch, optimizer.learning_rate());
         if !(lr.is_finite() && lr >= 0.0) {
@@ -49,7 +49,7 @@ impl Callback for LearningRateScheduler {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Sequential, _epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, _epoch: usize, logs: &mut Logs) -> Result<Control> {
         if let Some(optimizer) = model.optimizer_mut() {
             logs.set("learning_rate", optimizer.learning_rate() as f64);
         }

@@ -40,7 +40,7 @@ pub use swap_ema_weights::SwapEMAWeights;
 pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::error::Result;
-use crate::models::Sequential;
+use crate::models::Model;
 
 /// What training should do after a hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,36 +72,36 @@ pub struct FitParams {
 #[allow(unused_variables)]
 pub trait Callback {
     /// Before the first epoch.
-    fn on_train_begin(&mut self, model: &mut Sequential, params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, model: &mut Model, params: &FitParams) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// Before each epoch.
-    fn on_epoch_begin(&mut self, model: &mut Sequential, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, model: &mut Model, epoch: usize) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// Before each training batch.
-    fn on_train_batch_begin(&mut self, model: &mut Sequential, batch: usize) -> Result<Control> {
+    fn on_train_batch_begin(&mut self, model: &mut Model, batch: usize) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// After each training batch; `logs` hold the epoch's running means so far.
-    fn on_train_batch_end(&mut self, model: &mut Sequential, batch: usize, logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, model: &mut Model, batch: usize, logs: &Logs) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// Before the validation at the end of an epoch (Keras's `on_test_begin` within `fit`).
-    fn on_test_begin(&mut self, model: &mut Sequential) -> Result<()> {
+    fn on_test_begin(&mut self, model: &mut Model) -> Result<()> {
         Ok(())
     }
     /// After that validation (Keras's `on_test_end` within `fit`).
-    fn on_test_end(&mut self, model: &mut Sequential) -> Result<()> {
+    fn on_test_end(&mut self, model: &mut Model) -> Result<()> {
         Ok(())
     }
     /// After each epoch and its validation. A callback may add entries to `logs` (the History
     /// records them), as Keras's learning-rate callbacks add `learning_rate`.
-    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// After the last epoch, also when a callback stopped training.
-    fn on_train_end(&mut self, model: &mut Sequential, logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, model: &mut Model, logs: &Logs) -> Result<()> {
         Ok(())
     }
 

@@ -4,7 +4,7 @@ use super::filepath::format_path;
 use super::monitor::Monitor;
 use super::{Callback, CallbackState, Control, FitParams, Logs, Mode};
 use crate::error::{Error, Result};
-use crate::models::Sequential;
+use crate::models::Model;
 use std::path::{Path, PathBuf};
 
 /// How often [`ModelCheckpoint`] saves.
@@ -130,7 +130,7 @@ impl ModelCheckpoint {
         self.last_path.as_deref()
     }
 
-    fn save(&mut self, model: &mut Sequential, batch: Option<usize>, logs: &Logs) -> Result<()> {
+    fn save(&mut self, model: &mut Model, batch: Option<usize>, logs: &Logs) -> Result<()> {
         let path = PathBuf::from(format_path(&self.filepath, self.epoch, batch, logs)?);
         let e = self.epoch + 1;
         if self.save_best_only {
@@ -189,7 +189,7 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
-    fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
         if self.save_freq == SaveFreq::Batches(0) {
             return Err(Error::invalid("save_freq", 0, "a positive number of batches, or SaveFreq::Epoch"));
         }
@@ -203,12 +203,12 @@ impl Callback for ModelCheckpoint {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_begin(&mut self, _model: &mut Sequential, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _model: &mut Model, epoch: usize) -> Result<Control> {
         self.epoch = epoch;
         Ok(Control::Continue)
     }
 
-    fn on_train_batch_end(&mut self, model: &mut Sequential, batch: usize, logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, model: &mut Model, batch: usize, logs: &Logs) -> Result<Control> {
         if let SaveFreq::Batches(n) = self.save_freq {
             self.batches_since_save += 1;
             if self.batches_since_save >= n {
@@ -219,7 +219,7 @@ impl Callback for ModelCheckpoint {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
         self.epoch = epoch;
         if self.save_freq == SaveFreq::Epoch {
             self.save(model, None, logs)?;

@@ -4,7 +4,7 @@
 use super::Mode;
 use crate::error::{Error, Result};
 use crate::metrics::Direction;
-use crate::models::Sequential;
+use crate::models::Model;
 
 /// A watched log key and its improvement rule.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ impl Monitor {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `auto` cannot tell (an unknown key).
-    pub fn resolve(&mut self, model: &Sequential) -> Result<()> {
+    pub fn resolve(&mut self, model: &Model) -> Result<()> {
         self.direction = Some(match self.mode {
             Mode::Min => Direction::Minimize,
             Mode::Max => Direction::Maximize,

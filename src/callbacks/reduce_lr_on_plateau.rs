@@ -3,7 +3,7 @@
 use super::monitor::Monitor;
 use super::{Callback, CallbackState, Control, FitParams, Logs, Mode};
 use crate::error::{Error, Result};
-use crate::models::Sequential;
+use crate::models::Model;
 
 /// Multiplies the learning rate by `factor` when a monitored quantity has
 /// stopped improving for `patience` epochs.
@@ -96,7 +96,7 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
-    fn on_train_begin(&mut self, model: &mut Sequential, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
         if !(0.0..1.0).contains(&self.factor) {
             return Err(Error::invalid(
                 "factor",
@@ -111,7 +111,7 @@ impl Callback for ReduceLROnPlateau {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
         let Some(optimizer) = model.optimizer_mut() else { return Ok(Control::Continue) };
         let lr = optimizer.learning_rate();
         logs.set("learning_rate", lr as f64);

@@ -3,7 +3,7 @@
 
 use super::{Callback, Control, FitParams, Logs};
 use crate::error::Result;
-use crate::models::Sequential;
+use crate::models::Model;
 
 /// Swaps the model's weights with the optimizer's moving averages (`use_ema`, see
 /// [`crate::optimizers::base`]) around each validation, so `val_` metrics measure the
@@ -38,37 +38,37 @@ impl SwapEMAWeights {
         self
     }
 
-    fn swap(&mut self, model: &mut Sequential) {
+    fn swap(&mut self, model: &mut Model) {
         model.swap_ema_weights();
         self.swapped = !self.swapped;
     }
 }
 
 impl Callback for SwapEMAWeights {
-    fn on_train_begin(&mut self, _model: &mut Sequential, params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, _model: &mut Model, params: &FitParams) -> Result<Control> {
         self.epochs = params.epochs;
         self.swapped = false;
         Ok(Control::Continue)
     }
-    fn on_epoch_begin(&mut self, model: &mut Sequential, _epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, model: &mut Model, _epoch: usize) -> Result<Control> {
         if self.swap_on_epoch && self.swapped {
             self.swap(model);
         }
         Ok(Control::Continue)
     }
-    fn on_test_begin(&mut self, model: &mut Sequential) -> Result<()> {
+    fn on_test_begin(&mut self, model: &mut Model) -> Result<()> {
         if !self.swapped {
             self.swap(model);
         }
         Ok(())
     }
-    fn on_test_end(&mut self, model: &mut Sequential) -> Result<()> {
+    fn on_test_end(&mut self, model: &mut Model) -> Result<()> {
         if self.swapped {
             self.swap(model);
         }
         Ok(())
     }
-    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, _logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, _logs: &mut Logs) -> Result<Control> {
         if self.swap_on_epoch && !self.swapped {
             self.swap(model);
             if epoch + 1 == self.epochs {

@@ -2,7 +2,7 @@
 
 use super::{Callback, Control, Logs};
 use crate::error::Result;
-use crate::models::Sequential;
+use crate::models::Model;
 
 /// Stops training after the first batch whose running loss is NaN or
 /// infinite (checked after every batch, as Keras does).
@@ -29,7 +29,7 @@ impl TerminateOnNaN {
 }
 
 impl Callback for TerminateOnNaN {
-    fn on_train_batch_end(&mut self, _model: &mut Sequential, batch: usize, logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, _model: &mut Model, batch: usize, logs: &Logs) -> Result<Control> {
         match logs.get("loss") {
             Some(loss) if !loss.is_finite() => {
                 println!("Batch {batch}: Invalid loss, terminating training");

@@ -24,7 +24,7 @@ pub use overfitting::overfitting_onset;
 use crate::callbacks::{Callback, Control, Logs};
 use crate::error::Result;
 use crate::metrics::count_correct;
-use crate::models::Sequential;
+use crate::models::{Model, Sequential};
 use crate::tensor::Tensor;
 use crate::FitOptions;
 use serde::Serialize;
@@ -148,7 +148,7 @@ struct Recorder<'a> {
 
 impl Recorder<'_> {
     /// Mean loss and wrong answers on `x`, `y`, from one inference pass.
-    fn measure(model: &mut Sequential, x: &Tensor, y: &Tensor) -> Result<(f64, usize)> {
+    fn measure(model: &mut Model, x: &Tensor, y: &Tensor) -> Result<(f64, usize)> {
         let pred = model.predict(x, 256)?;
         let loss = model.loss().map_or(Ok(f64::NAN), |l| crate::losses::mean_loss(l, &pred, y, None, None))?;
         Ok((loss, x.batch() - count_correct(&pred, y)))
@@ -156,19 +156,19 @@ impl Recorder<'_> {
 }
 
 impl Callback for Recorder<'_> {
-    fn on_epoch_begin(&mut self, _model: &mut Sequential, _epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _model: &mut Model, _epoch: usize) -> Result<Control> {
         self.epoch_start = Instant::now();
         Ok(Control::Continue)
     }
 
-    fn on_train_batch_end(&mut self, model: &mut Sequential, _batch: usize, _logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, model: &mut Model, _batch: usize, _logs: &Logs) -> Result<Control> {
         if self.train_bytes == 0 {
             self.train_bytes = model.buffer_bytes();
         }
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Sequential, epoch: usize, _logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, _logs: &mut Logs) -> Result<Control> {
         let train_seconds = self.epoch_start.elapsed().as_secs_f64();
         let (train_loss, train_wrong) = Self::measure(model, self.x, self.y)?;
         let (val_loss, val_wrong) = Self::measure(model, self.vx, self.vy)?;

@@ -8,8 +8,23 @@
 //! - `forward(x, y, training)`: `y` is already sized `[batch, output_shape…]`; overwrite it.
 //! - `backward(x, y, dy, dx)`: called after `forward` on the same batch, in training only.
 //!   `dy` is ∂loss/∂y and may be overwritten (the model no longer needs it). Parameter
-//!   gradients are *written* (not added) into each [`Param::grad`]; each parameter takes part
-//!   once per step in a Sequential model. `dx`, when asked for, is overwritten with ∂loss/∂x.
+//!   gradients are *written* (not added) into each [`Param::grad`]. `dx`, when asked for, is
+//!   overwritten with ∂loss/∂x.
+//!
+//! # Several inputs (merge layers, cross-attention)
+//! A layer that takes several tensors implements [`Layer::build_many`], [`Layer::forward_many`]
+//! and [`Layer::backward_many`]; their defaults hand a single input to `build`, `forward` and
+//! `backward`, so a one-input layer writes only those. [`Inputs`] lends the input tensors in
+//! call order; [`InputGrads`] lends, one at a time, the buffer each input's gradient is to be
+//! *written* into (`None` for a model input, which needs none).
+//!
+//! # What the model does around a layer
+//! Each call of a layer in a model is a node of the graph ([`crate::models`]). The model runs
+//! the nodes in topological order, then backward in reverse. Where a tensor feeds several
+//! nodes (a residual skip, a tensor used twice) the model adds their gradients: a layer never
+//! sees that. A layer called twice (shared weights) runs its second call on a replica that
+//! holds the same weight values; the model sums the replicas' parameter gradients into the
+//! layer's before the update, so a layer never accumulates either.
 
 mod activation;
 mod activation_layers;
@@ -21,6 +36,7 @@ mod embedding;
 mod flatten;
 mod global_pooling;
 mod layer_normalization;
+mod merge;
 mod multi_head_attention;
 mod output_activation;
 mod pooling;
@@ -46,6 +62,9 @@ pub use global_pooling::{
     GlobalPoolingConfig,
 };
 pub use layer_normalization::{LayerNormalization, LayerNormalizationConfig};
+pub use merge::{
+    Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract,
+};
 pub use multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
 pub use recurrent::{
@@ -139,6 +158,33 @@ pub trait Layer: Send {
     /// Computes gradients from `dy`. See the module docs.
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>);
 
+    /// [`Layer::build`] for a call on several tensors (a merge layer's). The default takes
+    /// exactly one.
+    ///
+    /// # Errors
+    /// A number of inputs the layer does not take, or shapes it cannot combine, naming the
+    /// layer and the shapes.
+    fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<usize>> {
+        match input_shapes {
+            [one] => self.build(one, rng),
+            _ => Err(Error::Shape {
+                what: format!("inputs of layer {} ({})", self.name(), self.kind()),
+                expected: "one tensor".into(),
+                received: format!("{} tensors", input_shapes.len()),
+            }),
+        }
+    }
+
+    /// [`Layer::forward`] over several inputs. The default hands the first to `forward`.
+    fn forward_many(&mut self, xs: Inputs<'_>, y: &mut Tensor, training: bool) {
+        self.forward(xs.get(0), y, training);
+    }
+
+    /// [`Layer::backward`] over several inputs. The default hands the first to `backward`.
+    fn backward_many(&mut self, xs: Inputs<'_>, y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
+        self.backward(xs.get(0), y, dy, dxs.get_mut(0));
+    }
+
     /// The trainable parameters.
     fn params(&self) -> &[Param] {
         &[]
@@ -199,6 +245,98 @@ pub trait Layer: Send {
     }
 }
 
+/// The tensors a layer is called on, in call order, lent from the model's buffers without
+/// copying or allocating.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    tensors: &'a [Tensor],
+    ids: &'a [usize],
+}
+
+impl<'a> Inputs<'a> {
+    /// The inputs `ids` of the model's buffers `tensors`.
+    pub(crate) fn new(tensors: &'a [Tensor], ids: &'a [usize]) -> Self {
+        Inputs { tensors, ids }
+    }
+
+    /// A single tensor as the only input (a layer run outside a model, in tests).
+    pub fn one(x: &'a Tensor) -> Self {
+        Inputs { tensors: std::slice::from_ref(x), ids: &[0] }
+    }
+
+    /// The number of inputs.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there are none (never, in a model).
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The `i`-th input.
+    pub fn get(&self, i: usize) -> &'a Tensor {
+        &self.tensors[self.ids[i]]
+    }
+
+    /// The inputs in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a Tensor> + '_ {
+        self.ids.iter().map(|&i| &self.tensors[i])
+    }
+}
+
+/// Where a layer writes the gradient of each of its inputs: lent one at a time by
+/// [`InputGrads::get_mut`], `None` where the model needs none (a model input).
+pub struct InputGrads<'a> {
+    grads: &'a mut [Tensor],
+    scratch: &'a mut [Tensor],
+    slots: &'a [GradSlot],
+}
+
+/// Where the gradient of one input of a node goes (planned once per graph).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GradSlot {
+    /// Not needed: the input is one of the model's.
+    None,
+    /// Written straight into the gradient buffer of tensor `.0` (its first writer).
+    Write(usize),
+    /// Written into scratch buffer `scratch`, then added into tensor `into`'s gradient.
+    Add { scratch: usize, into: usize },
+}
+
+impl<'a> InputGrads<'a> {
+    pub(crate) fn new(grads: &'a mut [Tensor], scratch: &'a mut [Tensor], slots: &'a [GradSlot]) -> Self {
+        InputGrads { grads, scratch, slots }
+    }
+
+    /// The single input's gradient buffer `dx` (a layer run outside a model, in tests).
+    pub fn one(dx: Option<&'a mut Tensor>) -> Self {
+        match dx {
+            Some(dx) => InputGrads { grads: std::slice::from_mut(dx), scratch: &mut [], slots: &[GradSlot::Write(0)] },
+            None => InputGrads { grads: &mut [], scratch: &mut [], slots: &[GradSlot::None] },
+        }
+    }
+
+    /// The buffer for ∂loss/∂(input `i`), to be overwritten; `None` when not needed.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut Tensor> {
+        match self.slots[i] {
+            GradSlot::None => None,
+            GradSlot::Write(t) => Some(&mut self.grads[t]),
+            GradSlot::Add { scratch, .. } => Some(&mut self.scratch[scratch]),
+        }
+    }
+
+    /// The number of inputs.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
 /// The layer classes a saved model may name.
 pub const CLASS_NAMES: &[&str] = &[
     "Dense",
@@ -234,6 +372,14 @@ pub const CLASS_NAMES: &[&str] = &[
     "SpatialDropout2D",
     "MultiHeadAttention",
     "TimeDistributed",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Dot",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -283,6 +429,9 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "UpSampling2D" => Box::new(UpSampling2D::from_config(parse(class_name, config)?)?),
         "LeakyReLU" | "ELU" | "Softmax" => Box::new(ActivationLayer::from_class_config(class_name, config)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
+        "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" | "Concatenate" | "Dot" => {
+            Box::new(Merge::from_config(class_name, parse(class_name, config)?)?)
+        }
         _ => {
             return Err(Error::UnknownName {
                 kind: "layer class",

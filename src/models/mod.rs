@@ -1,9 +1,36 @@
-//! Models: [`Sequential`], a stack of layers, and its `summary()`.
+//! Models: [`Model`], layers joined by a graph; [`Sequential`], the stack; the functional
+//! API that describes a graph ([`Input`], [`Call`], [`Shared`]); and `summary()`.
 //!
-//! Training (`fit`, `evaluate`, `predict`, `train_on_batch`) lives in [`crate::training`].
+//! # The functional API, as Keras's
+//! | Keras | minibatch |
+//! |---|---|
+//! | `x = keras.Input(shape=(8,), name="x")` | `let x = Input::named("x", &[8]);` |
+//! | `h = layers.Dense(8)(x)` | `let h = Dense::new(8).call(&x);` |
+//! | `y = layers.Add()([x, h])` | `let y = Add::new().call([&x, &h]);` |
+//! | `d = layers.Dense(3); d(a); d(b)` (shared) | `let d = Shared::new(Dense::new(3)); d.call(&a); d.call(&b);` |
+//! | `keras.Model(inputs=[a, b], outputs=[y, z])` | `Model::new(&[&a, &b], &[&y, &z])?` |
+//! | `model.compile(loss={"y": "mse", "z": "mae"}, loss_weights=[1, .5])` | `model.compile_with(opt, Losses::named(&[("y", "mse"), ("z", "mae")]), CompileOptions::new().loss_weights(&[1.0, 0.5]))` |
+//! | `model.fit([xa, xb], [ya, yb])` or `model.fit({"a": xa, ...}, ...)` | `model.fit([&xa, &xb], [&ya, &yb], options)` or `model.fit(&[("a", &xa), ...][..], ...)` |
+//!
+//! Differences: a layer value moves into the symbolic tensor its call makes (Rust has one
+//! owner), so a layer called twice is wrapped in [`Shared`]; weights are created when the
+//! model is made (with seed 0, or [`Model::with_seed`]), and shape errors are reported then,
+//! naming the layer, rather than at each call.
+//!
+//! # The engine
+//! Training (`fit`, `evaluate`, `predict`, `train_on_batch`) lives in [`crate::training`]:
+//! one activation buffer per tensor of the graph, planned once per batch size, the nodes run
+//! forward in topological order and backward in reverse, gradients added where a tensor fans
+//! out, nothing allocated in a steady-state step.
 
+mod functional;
+mod graph;
+mod model;
 mod sequential;
 mod summary;
 
-pub(crate) use sequential::Compiled;
-pub use sequential::{CompileOptions, Sequential};
+pub use functional::{Call, CallInputs, Input, Shared, SymbolicTensor};
+pub(crate) use graph::Graph;
+pub(crate) use model::Compiled;
+pub use model::{CompileOptions, Losses, Model};
+pub use sequential::Sequential;

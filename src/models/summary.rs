@@ -1,9 +1,9 @@
 //! `summary()`: Keras's table of layers, output shapes and parameter counts.
 
-use super::Sequential;
+use super::Model;
 use crate::error::{Error, Result};
 
-impl Sequential {
+impl Model {
     /// The Keras-style summary table.
     ///
     /// ```text
@@ -24,10 +24,13 @@ impl Sequential {
                 "this model has not yet been built: give it an input_shape, or call build() or fit() first".into(),
             ));
         }
+        if self.functional {
+            return Ok(self.functional_summary());
+        }
         let (w1, w2, w3) = (29, 24, 15);
         let line =
             |l: char, m: char, r: char| format!("{l}{}{m}{}{m}{}{r}\n", "━".repeat(w1), "━".repeat(w2), "━".repeat(w3));
-        let mut s = String::from("Model: \"sequential\"\n");
+        let mut s = format!("Model: \"{}\"\n", self.name);
         s += &line('┏', '┳', '┓');
         s += &format!(
             "┃ {:<a$} ┃ {:<b$} ┃ {:>c$} ┃\n",
@@ -40,30 +43,107 @@ impl Sequential {
         );
         s += &line('┡', '╇', '┩');
         for (i, layer) in self.layers.iter().enumerate() {
-            let shape =
-                format!("(None, {})", self.shapes[i + 1].iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
-            let params: usize =
-                layer.params().iter().map(|p| p.value.len()).sum::<usize>() + non_trainable(layer.as_ref());
             let name = format!("{} ({})", layer.name(), layer.kind());
             s += &format!(
                 "│ {:<a$} │ {:<b$} │ {:>c$} │\n",
                 name,
-                shape,
-                thousands(params),
+                shape_text(&self.shapes[i + 1]),
+                thousands(layer_params(layer.as_ref())),
                 a = w1 - 2,
                 b = w2 - 2,
                 c = w3 - 2
             );
         }
         s += &format!("└{}┴{}┴{}┘\n", "─".repeat(w1), "─".repeat(w2), "─".repeat(w3));
+        s += &self.totals();
+        Ok(s)
+    }
+
+    /// The parameter totals under the table.
+    fn totals(&self) -> String {
         let trainable = self.count_params();
         let fixed: usize = self.layers.iter().map(|l| non_trainable(l.as_ref())).sum();
         let total = trainable + fixed;
-        s += &format!(" Total params: {} ({})\n", thousands(total), bytes(total * 4));
+        let mut s = format!(" Total params: {} ({})\n", thousands(total), bytes(total * 4));
         s += &format!(" Trainable params: {} ({})\n", thousands(trainable), bytes(trainable * 4));
         s += &format!(" Non-trainable params: {} ({})\n", thousands(fixed), bytes(fixed * 4));
-        Ok(s)
+        s
     }
+
+    /// A functional model's table, with Keras's "Connected to" column: the inputs first, then
+    /// each layer once (its first call's output shape), connected to the tensors of every call
+    /// as `layer[call][0]`. Columns are as wide as their content.
+    fn functional_summary(&self) -> String {
+        let g = &self.graph;
+        let mut rows: Vec<[String; 4]> = Vec::new();
+        let history = |t: usize| match g.producer(t) {
+            None => format!("{}[0][0]", self.input_names[t]),
+            Some(n) => {
+                let li = g.nodes[n].layer;
+                let call = g.nodes[..n].iter().filter(|m| m.layer == li).count();
+                format!("{}[{call}][0]", self.layers[li].name())
+            }
+        };
+        for (i, name) in self.input_names.iter().enumerate() {
+            rows.push([format!("{name} (InputLayer)"), shape_text(&self.shapes[i]), "0".into(), "-".into()]);
+        }
+        for (li, layer) in self.layers.iter().enumerate() {
+            let calls: Vec<usize> = (0..g.nodes.len()).filter(|&n| g.nodes[n].layer == li).collect();
+            let connected: Vec<String> =
+                calls.iter().flat_map(|&n| g.nodes[n].inputs.iter().map(|&t| history(t))).collect();
+            rows.push([
+                format!("{} ({})", layer.name(), layer.kind()),
+                shape_text(&self.shapes[g.inputs + calls[0]]),
+                thousands(layer_params(layer.as_ref())),
+                connected.join(", "),
+            ]);
+        }
+        let heads = ["Layer (type)", "Output Shape", "Param #", "Connected to"];
+        let mut w = [0usize; 4];
+        for (c, head) in heads.iter().enumerate() {
+            w[c] = rows.iter().map(|r| r[c].chars().count()).chain([head.chars().count()]).max().unwrap_or(0) + 2;
+        }
+        let line = |l: char, m: char, r: char, fill: &str| {
+            let cols: Vec<String> = w.iter().map(|&n| fill.repeat(n)).collect();
+            format!("{l}{}{r}\n", cols.join(&m.to_string()))
+        };
+        let row = |cells: &[String; 4], edge: char| {
+            format!(
+                "{edge} {:<a$} {edge} {:<b$} {edge} {:>c$} {edge} {:<d$} {edge}\n",
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                a = w[0] - 2,
+                b = w[1] - 2,
+                c = w[2] - 2,
+                d = w[3] - 2
+            )
+        };
+        let mut s = format!("Model: \"{}\"\n", self.name);
+        s += &line('┏', '┳', '┓', "━");
+        s += &row(&heads.map(String::from), '┃');
+        s += &line('┡', '╇', '┩', "━");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                s += &line('├', '┼', '┤', "─");
+            }
+            s += &row(r, '│');
+        }
+        s += &line('└', '┴', '┘', "─");
+        s += &self.totals();
+        s
+    }
+}
+
+/// `(None, 28, 28)`: Keras's shape text, the batch axis as `None`.
+fn shape_text(shape: &[usize]) -> String {
+    format!("(None, {})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+}
+
+/// A layer's trainable and non-trainable values.
+fn layer_params(layer: &dyn crate::layers::Layer) -> usize {
+    layer.params().iter().map(|p| p.value.len()).sum::<usize>() + non_trainable(layer)
 }
 
 /// Values of a layer's non-trainable float variables (BatchNormalization's moving statistics;

@@ -1,10 +1,9 @@
-//! `save`, `load`, `save_weights`, `load_weights` on a [`Sequential`] model.
+//! `save`, `load`, `save_weights`, `load_weights` on a [`Model`]: Sequential or functional.
 
 use super::tensor_file::{self, TensorFile};
 use crate::error::{Error, Result};
 use crate::layers::State;
-use crate::models::CompileOptions;
-use crate::models::Sequential;
+use crate::models::{Call, CompileOptions, Input, Losses, Model, Sequential, Shared, SymbolicTensor};
 use crate::tensor::memory;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -16,7 +15,7 @@ pub const FORMAT_VERSION: u64 = 1;
 /// The prefix of optimizer tensors.
 const OPTIMIZER: &str = "optimizer/";
 
-impl Sequential {
+impl Model {
     /// Saves the model to one safetensors file: the architecture and compile configuration as
     /// JSON, the weights, the layers' non-trainable state, and the optimizer's state (Keras's
     /// `model.save`). The write is crash-safe. See [`crate::saving`] for the layout.
@@ -34,29 +33,29 @@ impl Sequential {
     ///
     /// # Errors
     /// [`Error::State`] for a model not built, or with a layer or optimizer that cannot be
-    /// saved (it gives no config; [`Sequential::save_weights`] still works); [`Error::Io`].
+    /// saved (it gives no config; [`Model::save_weights`] still works); [`Error::Io`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         self.save_with(path, true)
     }
 
-    /// [`Sequential::save`], choosing whether the optimizer's state goes in (Keras's
+    /// [`Model::save`], choosing whether the optimizer's state goes in (Keras's
     /// `include_optimizer`). Without it the file is smaller and a loaded model's optimizer
     /// starts afresh (same configuration, zero moments, step 0).
     ///
     /// # Errors
-    /// As [`Sequential::save`].
+    /// As [`Model::save`].
     pub fn save_with(&self, path: impl AsRef<Path>, include_optimizer: bool) -> Result<()> {
         let (tensors, doc) = self.snapshot(Value::Null, include_optimizer)?;
         tensor_file::write(path.as_ref(), &tensors, &doc)
     }
 
-    /// Rebuilds a model [`Sequential::save`] wrote: layers, weights and state, compiled with
+    /// Rebuilds a model [`Model::save`] wrote: layers, weights and state, compiled with
     /// the saved optimizer (and its state), loss and metrics when it was compiled.
     ///
     /// # Errors
     /// [`Error::Io`] for a missing file; [`Error::Format`] naming the file for a truncated or
     /// corrupt one, a weights-only file, or tensors that do not fit the architecture.
-    pub fn load(path: impl AsRef<Path>) -> Result<Sequential> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
         let file = tensor_file::read(path)?;
         let doc = file.doc.as_ref().filter(|d| d.get("model").is_some()).ok_or_else(|| {
@@ -73,7 +72,7 @@ impl Sequential {
                 State::U64(w) => w.len() as u64 * 8,
             })
             .sum();
-        let mut model = memory::with_budget(held, memory::Source::File, || Sequential::from_doc(doc))
+        let mut model = memory::with_budget(held, memory::Source::File, || Model::from_doc(doc))
             .map_err(|e| Error::format(path, e.to_string()))?;
         model.restore(path, &file)?;
         Ok(model)
@@ -89,8 +88,8 @@ impl Sequential {
         tensor_file::write(path.as_ref(), &tensors, &json!({ "format_version": FORMAT_VERSION, "kind": "weights" }))
     }
 
-    /// Loads weights by name from a safetensors file: one [`Sequential::save_weights`] or
-    /// [`Sequential::save`] wrote, or one exported elsewhere under the same names (see
+    /// Loads weights by name from a safetensors file: one [`Model::save_weights`] or
+    /// [`Model::save`] wrote, or one exported elsewhere under the same names (see
     /// [`crate::saving`]). F64 tensors are converted. Optimizer tensors are ignored; a
     /// layer's non-trainable state is loaded when present.
     ///
@@ -116,29 +115,93 @@ impl Sequential {
         Ok(())
     }
 
-    /// The model's configuration document: `{"class_name": "Sequential", "config": {...}}`.
+    /// The model's configuration document, as Keras's `get_config()`: `{"class_name":
+    /// "Sequential", "config": {"name", "seed", "input_shape", "layers": [...]}}` for a stack;
+    /// for a functional model `{"class_name": "Functional", "config": {"name", "seed",
+    /// "layers": [...], "input_layers", "output_layers"}}`, each layer with Keras's
+    /// `inbound_nodes` (the tensors of each call, as `keras_history` `[layer, call, 0]`).
     ///
     /// # Errors
     /// [`Error::State`] for a model not built or a layer that cannot be saved.
     pub fn to_config(&self) -> Result<Value> {
         self.require_built("save")?;
-        let layers = self
+        let configs = self
             .layers
             .iter()
             .map(|l| {
-                let config = l.config().ok_or_else(|| {
+                l.config().ok_or_else(|| {
                     Error::State(format!(
                         "layer {} ({}) cannot be saved as a model file: it gives no config (save_weights still works)",
                         l.name(),
                         l.kind()
                     ))
-                })?;
-                Ok(json!({ "class_name": l.kind(), "config": config }))
+                })
             })
             .collect::<Result<Vec<_>>>()?;
+        if !self.functional {
+            let layers: Vec<Value> = self
+                .layers
+                .iter()
+                .zip(configs)
+                .map(|(l, config)| json!({ "class_name": l.kind(), "config": config }))
+                .collect();
+            return Ok(json!({
+                "class_name": "Sequential",
+                "config": { "name": self.name, "seed": self.seed, "input_shape": self.shapes[0], "layers": layers },
+            }));
+        }
+        // Which call of its layer made each tensor: Keras's `keras_history`.
+        let g = &self.graph;
+        let history = |t: usize| -> Value {
+            match g.producer(t) {
+                None => json!([self.input_names[t], 0, 0]),
+                Some(n) => {
+                    let li = g.nodes[n].layer;
+                    let call = g.nodes[..n].iter().filter(|m| m.layer == li).count();
+                    json!([self.layers[li].name(), call, 0])
+                }
+            }
+        };
+        let tensor = |t: usize| {
+            let mut shape = vec![Value::Null];
+            shape.extend(self.shapes[t].iter().map(|&d| json!(d)));
+            json!({ "class_name": "__keras_tensor__", "config": { "shape": shape, "keras_history": history(t) } })
+        };
+        let mut layers: Vec<Value> = Vec::new();
+        for (i, name) in self.input_names.iter().enumerate() {
+            let mut shape = vec![Value::Null];
+            shape.extend(self.shapes[i].iter().map(|&d| json!(d)));
+            layers.push(json!({
+                "class_name": "InputLayer",
+                "name": name,
+                "config": { "batch_shape": shape, "name": name },
+                "inbound_nodes": [],
+            }));
+        }
+        for (li, (l, config)) in self.layers.iter().zip(configs).enumerate() {
+            let nodes: Vec<Value> = g
+                .nodes
+                .iter()
+                .filter(|n| n.layer == li)
+                .map(|n| {
+                    let args: Vec<Value> = n.inputs.iter().map(|&t| tensor(t)).collect();
+                    let args = if args.len() == 1 { Value::Array(args) } else { json!([args]) };
+                    json!({ "args": args, "kwargs": {} })
+                })
+                .collect();
+            layers.push(json!({ "class_name": l.kind(), "name": l.name(), "config": config, "inbound_nodes": nodes }));
+        }
+        let inputs: Vec<Value> = (0..g.inputs).map(history).collect();
+        let outputs: Vec<Value> = g.outputs.iter().map(|&t| history(t)).collect();
         Ok(json!({
-            "class_name": "Sequential",
-            "config": { "seed": self.seed, "input_shape": self.shapes[0], "layers": layers },
+            "class_name": "Functional",
+            "config": {
+                "name": self.name,
+                "seed": self.seed,
+                "layers": layers,
+                "input_layers": inputs,
+                "output_layers": outputs,
+            },
         }))
     }
 
@@ -155,26 +218,41 @@ impl Sequential {
                 c.optimizer.name()
             ))
         })?;
-        let loss = c.loss.config().ok_or_else(|| {
-            Error::State(format!(
-                "loss {} cannot be saved: it gives no config (save_weights saves the weights alone)",
-                c.loss.name()
-            ))
-        })?;
-        let config = |m: &dyn crate::metrics::Metric| {
-            m.config().ok_or_else(|| {
+        let losses = c
+            .losses
+            .iter()
+            .map(|l| {
+                l.config().ok_or_else(|| {
+                    Error::State(format!(
+                        "loss {} cannot be saved: it gives no config (save_weights saves the weights alone)",
+                        l.name()
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let several = losses.len() > 1;
+        let loss = if several { Value::Array(losses) } else { losses.into_iter().next().unwrap_or(Value::Null) };
+        let config = |i: usize| {
+            let m = &c.metrics[i];
+            let config = m.config().ok_or_else(|| {
                 Error::State(format!(
                     "metric {} cannot be saved: it gives no config (save_weights saves the weights alone)",
                     m.name()
                 ))
-            })
+            })?;
+            Ok(if several { json!({ "output": c.metric_output[i], "metric": config }) } else { config })
         };
-        let metrics = c.metrics[..c.unweighted].iter().map(|m| config(m.as_ref())).collect::<Result<Vec<_>>>()?;
-        let weighted = c.metrics[c.unweighted..].iter().map(|m| config(m.as_ref())).collect::<Result<Vec<_>>>()?;
-        Ok(json!({ "optimizer": optimizer, "loss": loss, "metrics": metrics, "weighted_metrics": weighted }))
+        let all = 0..c.metrics.len();
+        let metrics = all.clone().filter(|&i| !c.weighted[i]).map(config).collect::<Result<Vec<_>>>()?;
+        let weighted = all.filter(|&i| c.weighted[i]).map(config).collect::<Result<Vec<_>>>()?;
+        let mut doc = json!({ "optimizer": optimizer, "loss": loss, "metrics": metrics, "weighted_metrics": weighted });
+        if c.loss_weights.iter().any(|&w| w != 1.0) {
+            doc["loss_weights"] = json!(c.loss_weights);
+        }
+        Ok(doc)
     }
 
-    /// Everything [`Sequential::save`] writes: the tensors and the document (the optimizer's
+    /// Everything [`Model::save`] writes: the tensors and the document (the optimizer's
     /// state when `with_state`), with `training` (a resumable run's position) under its own key.
     pub(crate) fn snapshot(&self, training: Value, with_state: bool) -> Result<(BTreeMap<String, State>, Value)> {
         let mut tensors = self.weight_tensors()?;
@@ -268,7 +346,7 @@ impl Sequential {
         Ok(())
     }
 
-    /// `layer/param` for every parameter, in [`Sequential::get_weights`] order.
+    /// `layer/param` for every parameter, in [`Model::get_weights`] order.
     pub(crate) fn param_names(&self) -> Vec<String> {
         self.layers.iter().flat_map(|l| l.params().iter().map(move |p| format!("{}/{}", l.name(), p.name))).collect()
     }
@@ -373,43 +451,157 @@ impl Sequential {
     }
 
     /// A model (built, compiled when the document says so) from a saved document.
-    fn from_doc(doc: &Value) -> Result<Sequential> {
+    fn from_doc(doc: &Value) -> Result<Model> {
         let model = doc.get("model").ok_or_else(|| Error::State("no model configuration in the file".into()))?;
-        let config = model.get("config").filter(|_| model.get("class_name") == Some(&json!("Sequential")));
-        let config = config.ok_or_else(|| Error::State("the model configuration is not a Sequential model".into()))?;
+        let config = model.get("config").unwrap_or(&Value::Null);
         let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
-        let input_shape: Vec<usize> = config
-            .get("input_shape")
-            .and_then(|s| serde_json::from_value(s.clone()).ok())
-            .ok_or_else(|| Error::State("the model configuration has no input_shape".into()))?;
-        let mut m = Sequential::new().seed(seed);
-        for layer in config.get("layers").and_then(Value::as_array).into_iter().flatten() {
-            let class = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
-            m.push(crate::layers::from_config(class, layer.get("config").unwrap_or(&Value::Null))?);
+        let mut m = match model.get("class_name").and_then(Value::as_str) {
+            Some("Sequential") => {
+                let input_shape: Vec<usize> = config
+                    .get("input_shape")
+                    .and_then(|s| serde_json::from_value(s.clone()).ok())
+                    .ok_or_else(|| Error::State("the model configuration has no input_shape".into()))?;
+                let mut m = Sequential::new().seed(seed);
+                for layer in config.get("layers").and_then(Value::as_array).into_iter().flatten() {
+                    let class = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
+                    m.push(crate::layers::from_config(class, layer.get("config").unwrap_or(&Value::Null))?);
+                }
+                m.build(&input_shape)?;
+                m.into_model()
+            }
+            Some("Functional") => functional_from_config(config)?.with_seed(seed)?,
+            other => {
+                return Err(Error::State(format!(
+                    "the model configuration is of class {other:?}: expected Sequential or Functional"
+                )))
+            }
+        };
+        if let Some(name) = config.get("name").and_then(Value::as_str) {
+            m.name = name.to_string();
         }
-        m.build(&input_shape)?;
         if let Some(c) = doc.get("compile") {
             let optimizer = crate::optimizers::from_config(c.get("optimizer").unwrap_or(&Value::Null))?;
-            let loss = crate::losses::from_config(c.get("loss").unwrap_or(&Value::Null))?;
-            let list = |key: &str| -> Result<Vec<Box<dyn crate::metrics::Metric>>> {
+            let losses = match c.get("loss") {
+                Some(Value::Array(list)) => {
+                    Losses::boxed(list.iter().map(crate::losses::from_config).collect::<Result<Vec<_>>>()?)
+                }
+                other => crate::losses::from_config(other.unwrap_or(&Value::Null))?.into(),
+            };
+            let outputs = m.output_names();
+            let list = |key: &str| -> Result<Vec<(usize, Box<dyn crate::metrics::Metric>)>> {
                 let Some(v) = c.get(key) else { return Ok(Vec::new()) };
                 let items = v.as_array().ok_or_else(|| Error::State(format!("the saved {key}: not a list")))?;
-                items.iter().map(crate::metrics::from_config).collect()
+                items
+                    .iter()
+                    .map(|item| {
+                        // With several outputs each metric is saved as {"output": k, "metric": {...}}.
+                        match (item.get("output").and_then(Value::as_u64), item.get("metric")) {
+                            (Some(k), Some(metric)) if (k as usize) < outputs.len() => {
+                                Ok((k as usize, crate::metrics::from_config(metric)?))
+                            }
+                            (Some(k), _) => Err(Error::State(format!("the saved {key}: output {k} out of range"))),
+                            _ => Ok((0, crate::metrics::from_config(item)?)),
+                        }
+                    })
+                    .collect()
             };
             let mut options = CompileOptions::new();
-            for metric in list("metrics")? {
-                options = options.metric(metric);
+            let several = outputs.len() > 1;
+            for (k, metric) in list("metrics")? {
+                options = if several { options.output_metric(&outputs[k], metric) } else { options.metric(metric) };
             }
-            for metric in list("weighted_metrics")? {
-                options = options.weighted_metric(metric);
+            for (k, metric) in list("weighted_metrics")? {
+                options = if several {
+                    options.output_weighted_metric(&outputs[k], metric)
+                } else {
+                    options.weighted_metric(metric)
+                };
             }
-            m.compile_with(optimizer, loss, options)?;
+            if let Some(w) = c.get("loss_weights").and_then(|w| serde_json::from_value::<Vec<f32>>(w.clone()).ok()) {
+                options = options.loss_weights(&w);
+            }
+            m.compile_with(optimizer, losses, options)?;
         }
         Ok(m)
     }
 }
 
-/// What [`Sequential::load_weights`] copies: parameters by (layer, index), state by name.
+/// A functional model from Keras's config: the `InputLayer`s, then each layer's calls
+/// (`inbound_nodes`) replayed once the tensors they read exist.
+fn functional_from_config(config: &Value) -> Result<Model> {
+    let bad = |what: String| Error::State(format!("the functional model configuration: {what}"));
+    let layers = config.get("layers").and_then(Value::as_array).ok_or_else(|| bad("no layers".into()))?;
+    // (layer name, call index) → the tensor that call made.
+    let mut made: BTreeMap<(String, usize), SymbolicTensor> = BTreeMap::new();
+    let mut pending: Vec<(String, Shared, Vec<Value>)> = Vec::new();
+    for layer in layers {
+        let class = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
+        let name = layer.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let lconfig = layer.get("config").unwrap_or(&Value::Null);
+        if class == "InputLayer" {
+            let shape: Vec<Option<usize>> = lconfig
+                .get("batch_shape")
+                .and_then(|s| serde_json::from_value(s.clone()).ok())
+                .ok_or_else(|| bad(format!("input {name} has no batch_shape")))?;
+            let shape: Vec<usize> = shape.iter().skip(1).map(|d| d.unwrap_or(0)).collect();
+            made.insert((name.clone(), 0), Input::named(&name, &shape));
+            continue;
+        }
+        let mut built = crate::layers::from_config(class, lconfig)?;
+        built.set_name(name.clone());
+        let nodes = layer.get("inbound_nodes").and_then(Value::as_array).cloned().unwrap_or_default();
+        pending.push((name, Shared::boxed(built), nodes));
+    }
+    // The tensors one call reads, from `args` (one tensor, or a list of them).
+    fn history(t: &Value) -> Option<(String, usize)> {
+        let h = t.pointer("/config/keras_history")?.as_array()?;
+        Some((h.first()?.as_str()?.to_string(), h.get(1)?.as_u64()? as usize))
+    }
+    let reads = |node: &Value| -> Option<Vec<(String, usize)>> {
+        let args = node.get("args")?.as_array()?;
+        match args.first()? {
+            Value::Array(list) => list.iter().map(history).collect(),
+            one => Some(vec![history(one)?]),
+        }
+    };
+    let mut done: Vec<usize> = vec![0; pending.len()];
+    loop {
+        let mut progressed = false;
+        for (i, (name, layer, nodes)) in pending.iter().enumerate() {
+            while done[i] < nodes.len() {
+                let keys = reads(&nodes[done[i]]).ok_or_else(|| bad(format!("a call of layer {name} is unreadable")))?;
+                let Some(args) = keys.iter().map(|k| made.get(k).cloned()).collect::<Option<Vec<_>>>() else {
+                    break;
+                };
+                made.insert((name.clone(), done[i]), layer.call(&args));
+                done[i] += 1;
+                progressed = true;
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    if let Some(i) = (0..pending.len()).find(|&i| done[i] < pending[i].2.len()) {
+        return Err(bad(format!("layer {} reads a tensor no layer makes", pending[i].0)));
+    }
+    let find = |key: &str| -> Result<Vec<SymbolicTensor>> {
+        let list = config.get(key).and_then(Value::as_array).ok_or_else(|| bad(format!("no {key}")))?;
+        list.iter()
+            .map(|h| {
+                let h = h.as_array().ok_or_else(|| bad(format!("{key}: not a list")))?;
+                let name = h.first().and_then(Value::as_str).unwrap_or_default().to_string();
+                let call = h.get(1).and_then(Value::as_u64).unwrap_or(0) as usize;
+                made.get(&(name.clone(), call)).cloned().ok_or_else(|| bad(format!("{key}: no tensor {name}[{call}]")))
+            })
+            .collect()
+    };
+    let (inputs, outputs) = (find("input_layers")?, find("output_layers")?);
+    let (inputs, outputs): (Vec<&SymbolicTensor>, Vec<&SymbolicTensor>) = (inputs.iter().collect(), outputs.iter().collect());
+    Model::new(&inputs, &outputs)
+}
+
+/// What [`Model::load_weights`] copies: parameters by (layer, index), state by name.
 #[derive(Default)]
 struct WeightPlan<'f> {
     params: Vec<(usize, usize, &'f [f32])>,

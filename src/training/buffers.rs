@@ -1,12 +1,13 @@
-//! The explicit memory of a model: one activation buffer per layer boundary, one gradient
-//! buffer beside each, and the batch's targets, all sized for the largest batch planned.
+//! The explicit memory of a model: one activation buffer per tensor of the graph, a gradient
+//! buffer beside each, scratch buffers where gradients are added, and the batch's targets, all
+//! sized for the largest batch planned.
 //!
 //! # Shapes (per planned batch size `b`)
-//! - `acts[0]`: `[b, input…]` — the batch, gathered from the data set;
-//! - `acts[i + 1]`: `[b, output of layer i…]`;
-//! - `grads[i]`: like `acts[i]`, ∂loss/∂`acts[i]` (training only; `grads[0]` is never needed
-//!   and stays empty);
-//! - `target`: `[b, target…]`;
+//! - `acts[t]`: `[b, shape of tensor t…]` — for a model input, the batch gathered from the
+//!   data; else the output of the node that writes it (see [`crate::models`]);
+//! - `grads[t]`: like `acts[t]`, ∂loss/∂`acts[t]` (training only; empty for model inputs);
+//! - `scratch[s]`: like the tensor it adds into (training only, where a tensor fans out);
+//! - `targets[k]`: `[b, target…]` for output `k`;
 //! - `weights`: `[b]`, the batch's sample weights, when the data has any.
 //!
 //! Planning for a batch size no larger than the last plan keeps every buffer: the partial last
@@ -21,7 +22,8 @@ pub(crate) struct Buffers {
     training: bool,
     pub acts: Vec<Tensor>,
     pub grads: Vec<Tensor>,
-    pub target: Tensor,
+    pub scratch: Vec<Tensor>,
+    pub targets: Vec<Tensor>,
     /// The batch's sample weights (the first `batch` values), when `weighted`.
     pub weights: Vec<f32>,
     pub weighted: bool,
@@ -30,54 +32,83 @@ pub(crate) struct Buffers {
 }
 
 impl Buffers {
-    /// Makes room for `batch` samples of every shape in `shapes` (input first), with gradient
-    /// buffers when `training`, and targets of `target_shape` when given.
-    pub fn plan(&mut self, shapes: &[Vec<usize>], batch: usize, training: bool, target_shape: Option<&[usize]>) {
+    /// Makes room for `batch` samples of every tensor of `shapes` (the first `inputs` are the
+    /// model's inputs), with gradient and `scratch` buffers when `training`, and targets of
+    /// `target_shapes` when given.
+    pub fn plan(
+        &mut self,
+        shapes: &[Vec<usize>],
+        inputs: usize,
+        scratch: &[usize],
+        batch: usize,
+        training: bool,
+        target_shapes: Option<&[&[usize]]>,
+    ) {
         let grow = batch > self.capacity || self.acts.len() != shapes.len() || (training && !self.training);
         if grow {
             let capacity = batch.max(self.capacity);
             self.acts = shapes.iter().map(|s| Tensor::zeros_batch(capacity, s)).collect();
-            self.grads = if training || self.training {
-                shapes
+            if training || self.training {
+                self.grads = shapes
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| if i == 0 { Tensor::default() } else { Tensor::zeros_batch(capacity, s) })
-                    .collect()
+                    .map(|(i, s)| if i < inputs { Tensor::default() } else { Tensor::zeros_batch(capacity, s) })
+                    .collect();
+                self.scratch = scratch.iter().map(|&t| Tensor::zeros_batch(capacity, &shapes[t])).collect();
             } else {
-                Vec::new()
-            };
+                self.grads = Vec::new();
+                self.scratch = Vec::new();
+            }
             self.training |= training;
             self.capacity = capacity;
             self.weights = vec![0.0; capacity];
         }
-        if let Some(ts) = target_shape {
-            let fits =
-                self.target.shape()[1..] == *ts && self.target.capacity() >= self.capacity * self.target.row_len();
+        if let Some(ts) = target_shapes {
+            let fits = self.targets.len() == ts.len()
+                && self.targets.iter().zip(ts).all(|(t, s)| {
+                    t.shape()[1..] == **s && t.capacity() >= self.capacity * s.iter().product::<usize>()
+                });
             if !fits {
-                self.target = Tensor::zeros_batch(self.capacity, ts);
+                self.targets = ts.iter().map(|s| Tensor::zeros_batch(self.capacity, s)).collect();
             }
         }
+    }
+
+    /// The largest batch the buffers hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Sets every buffer's batch dimension to `batch` (no allocation within the plan).
     pub fn set_batch(&mut self, batch: usize) {
         debug_assert!(batch <= self.capacity, "batch {batch} exceeds the planned {}", self.capacity);
-        for t in self.acts.iter_mut().chain(self.grads.iter_mut().skip(1)) {
-            t.set_batch(batch);
+        let all = self.acts.iter_mut().chain(self.grads.iter_mut()).chain(self.scratch.iter_mut());
+        for t in all.chain(self.targets.iter_mut()) {
+            if !t.shape().is_empty() {
+                t.set_batch(batch);
+            }
         }
-        self.target.set_batch(batch);
+    }
+
+    /// The number of samples in the current batch.
+    pub fn batch(&self) -> usize {
+        self.acts[0].batch()
     }
 
     /// The current batch's sample weights, if the data has any.
     pub fn batch_weights(&self) -> Option<&[f32]> {
-        self.weighted.then(|| &self.weights[..self.acts[0].batch()])
+        self.weighted.then(|| &self.weights[..self.batch()])
     }
 
-    /// Makes samples `rows` of `x`, `y` (and of the weights `w`) the batch.
-    pub fn gather(&mut self, x: &Tensor, y: &Tensor, w: Option<&[f32]>, rows: &[usize]) {
+    /// Makes samples `rows` of every input `xs`, target `ys` (and of the weights `w`) the batch.
+    pub fn gather(&mut self, xs: &[&Tensor], ys: &[&Tensor], w: Option<&[f32]>, rows: &[usize]) {
         self.set_batch(rows.len());
-        self.acts[0].gather_rows(x, rows);
-        self.target.gather_rows(y, rows);
+        for (dst, x) in self.acts.iter_mut().zip(xs) {
+            dst.gather_rows(x, rows);
+        }
+        for (dst, y) in self.targets.iter_mut().zip(ys) {
+            dst.gather_rows(y, rows);
+        }
         self.weighted = w.is_some();
         if let Some(w) = w {
             for (dst, &r) in self.weights.iter_mut().zip(rows) {
@@ -86,8 +117,17 @@ impl Buffers {
         }
     }
 
-    /// Sets the batch's weights to `w[lo..hi]` (or none).
-    pub fn copy_weights(&mut self, w: Option<&[f32]>, lo: usize, hi: usize) {
+    /// Makes rows `lo..hi` of every input `xs`, target `ys` (and of the weights `w`) the batch.
+    pub fn copy_rows(&mut self, xs: &[&Tensor], ys: &[&Tensor], w: Option<&[f32]>, lo: usize, hi: usize) {
+        self.set_batch(hi - lo);
+        for (dst, x) in self.acts.iter_mut().zip(xs) {
+            let n = x.row_len();
+            dst.data_mut().copy_from_slice(&x.data()[lo * n..hi * n]);
+        }
+        for (dst, y) in self.targets.iter_mut().zip(ys) {
+            let m = y.row_len();
+            dst.data_mut().copy_from_slice(&y.data()[lo * m..hi * m]);
+        }
         self.weighted = w.is_some();
         if let Some(w) = w {
             self.weights[..hi - lo].copy_from_slice(&w[lo..hi]);
@@ -96,19 +136,21 @@ impl Buffers {
 
     /// Bytes reserved by all buffers.
     pub fn bytes(&self) -> usize {
-        let all = self.acts.iter().chain(&self.grads).chain(std::iter::once(&self.target));
+        let all = self.acts.iter().chain(&self.grads).chain(&self.scratch).chain(&self.targets);
         all.map(|t| t.capacity() * 4).sum::<usize>()
             + self.weights.capacity() * 4
             + self.order.capacity() * std::mem::size_of::<usize>()
     }
 }
 
-impl crate::models::Sequential {
-    /// Plans the model's buffers and every layer's workspaces for batches of `batch`.
-    pub(crate) fn plan(&mut self, batch: usize, training: bool, target_shape: Option<&[usize]>) {
-        self.bufs.plan(&self.shapes, batch, training, target_shape);
-        let capacity = self.bufs.capacity;
-        for layer in &mut self.layers {
+impl crate::models::Model {
+    /// Plans the model's buffers and every layer's workspaces for batches of `batch`, with
+    /// targets of `target_shapes` (one per output) when given.
+    pub(crate) fn plan(&mut self, batch: usize, training: bool, target_shapes: Option<&[&[usize]]>) {
+        let g = &self.graph;
+        self.bufs.plan(&self.shapes, g.inputs, &g.scratch, batch, training, target_shapes);
+        let capacity = self.bufs.capacity();
+        for layer in self.layers.iter_mut().chain(self.replicas.iter_mut().map(|(_, l)| l)) {
             layer.plan(capacity);
         }
     }

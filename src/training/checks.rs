@@ -1,59 +1,116 @@
 //! Every check of user input, made once per call before any work, so a bad call fails with a
 //! clear error and leaves the model untouched.
 
+use super::Arrays;
 use crate::error::{Error, Result};
-use crate::models::Sequential;
+use crate::models::Model;
 use crate::tensor::Tensor;
+use std::borrow::Cow;
 
-impl Sequential {
-    /// Builds the model from `x` if needed and checks that `x` fits it. `what` names `x` in
-    /// errors (built only on error: a steady-state call allocates nothing).
-    pub(crate) fn check_inputs(&mut self, x: &Tensor, what: &dyn Fn() -> String) -> Result<()> {
-        if x.batch() == 0 || x.is_empty() {
-            return Err(Error::Empty { what: what() });
-        }
-        let sample = &x.shape()[1..];
-        if sample.is_empty() {
-            return Err(Error::shape(
-                what(),
-                "[samples, features…]: a batch axis and at least one feature axis",
-                x.shape(),
-            ));
-        }
-        if !self.is_built() {
-            let shape = self.get_input_shape().map(|s| s.to_vec()).unwrap_or_else(|| sample.to_vec());
-            self.build(&shape)?;
-        }
-        if sample != self.shapes[0].as_slice() {
-            return Err(Error::Shape {
-                what: what(),
-                expected: format!("samples of shape {:?} (the model's input)", self.shapes[0]),
-                received: format!("{:?}, i.e. samples of shape {sample:?}", x.shape()),
-            });
-        }
-        if let Some((index, value)) = x.first_non_finite() {
-            return Err(Error::NonFinite { what: what(), index, value });
-        }
-        self.layers[0].check_input(x)
+/// The arrays of `x` and `y` in the order of the model's inputs and outputs.
+type Resolved<'s, 'a> = (Cow<'s, [&'a Tensor]>, Cow<'s, [&'a Tensor]>);
+
+impl Model {
+    /// `x` and `y` in the order of the model's inputs and outputs (`what` names the data).
+    pub(crate) fn resolve<'s, 'a>(
+        &self,
+        x: &'s Arrays<'a>,
+        y: &'s Arrays<'a>,
+        what: &str,
+    ) -> Result<Resolved<'s, 'a>> {
+        let xs = x.resolve(self.graph.inputs, &|| self.input_names.clone(), &|| format!("x ({what})"))?;
+        let ys = y.resolve(self.graph.outputs.len(), &|| self.output_names(), &|| format!("y ({what})"))?;
+        Ok((xs, ys))
     }
 
-    /// Checks `x` and `y` together for training or evaluation.
-    pub(crate) fn check_data(&mut self, x: &Tensor, y: &Tensor, what: &str) -> Result<()> {
+    /// Builds the model from `xs` if needed and checks that every input array fits it.
+    /// `what(i, name)` names input `i` in errors (called only on error: a steady-state call
+    /// allocates nothing).
+    pub(crate) fn check_inputs(&mut self, xs: &[&Tensor], what: &dyn Fn(usize, &str) -> String) -> Result<()> {
+        let name = |m: &Model, i: usize| what(i, m.input_names.get(i).map_or("", |s| s.as_str()));
+        for (i, x) in xs.iter().enumerate() {
+            if x.batch() == 0 || x.is_empty() {
+                return Err(Error::Empty { what: name(self, i) });
+            }
+            if x.shape().len() < 2 {
+                return Err(Error::shape(
+                    name(self, i),
+                    "[samples, features…]: a batch axis and at least one feature axis",
+                    x.shape(),
+                ));
+            }
+            if x.batch() != xs[0].batch() {
+                return Err(Error::SampleCount { x: xs[0].batch(), y: x.batch() });
+            }
+        }
+        if !self.is_built() {
+            let shapes = match self.input_shapes() {
+                Some(s) => s.to_vec(),
+                None => xs.iter().map(|x| x.shape()[1..].to_vec()).collect(),
+            };
+            self.build_inputs(&shapes)?;
+        }
+        for (i, x) in xs.iter().enumerate() {
+            let sample = &x.shape()[1..];
+            if sample != self.shapes[i].as_slice() {
+                return Err(Error::Shape {
+                    what: name(self, i),
+                    expected: format!(
+                        "samples of shape {:?} (the model's input {})",
+                        self.shapes[i], self.input_names[i]
+                    ),
+                    received: format!("{:?}, i.e. samples of shape {sample:?}", x.shape()),
+                });
+            }
+            if let Some((index, value)) = x.first_non_finite() {
+                return Err(Error::NonFinite { what: name(self, i), index, value });
+            }
+        }
+        // The layers that read a model input check its values (an Embedding's token ids).
+        for node in &self.graph.nodes {
+            for &t in node.inputs.iter().filter(|&&t| t < self.graph.inputs) {
+                self.layers[node.layer].check_input(xs[t])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `xs` and `ys` together for training or evaluation.
+    pub(crate) fn check_data(&mut self, xs: &[&Tensor], ys: &[&Tensor], what: &str) -> Result<()> {
         if self.compiled.is_none() {
             return Err(Error::State(
                 "the model must be compiled before training or evaluating: call compile(optimizer, loss, metrics)"
                     .into(),
             ));
         }
-        if y.batch() != x.batch() {
-            return Err(Error::SampleCount { x: x.batch(), y: y.batch() });
+        for y in ys {
+            if y.batch() != xs[0].batch() {
+                return Err(Error::SampleCount { x: xs[0].batch(), y: y.batch() });
+            }
         }
-        self.check_inputs(x, &|| format!("x ({what})"))?;
-        if let Some((index, value)) = y.first_non_finite() {
-            return Err(Error::NonFinite { what: format!("y ({what})"), index, value });
+        let several = xs.len() > 1;
+        self.check_inputs(xs, &|i, input| {
+            if several {
+                format!("x[{i}] ({what}, input {input})")
+            } else {
+                format!("x ({what})")
+            }
+        })?;
+        for (k, y) in ys.iter().enumerate() {
+            let label = || {
+                if ys.len() > 1 {
+                    format!("y[{k}] ({what}, output {})", self.output_names()[k])
+                } else {
+                    format!("y ({what})")
+                }
+            };
+            if let Some((index, value)) = y.first_non_finite() {
+                return Err(Error::NonFinite { what: label(), index, value });
+            }
+            let c = self.compiled.as_ref().expect("checked");
+            c.losses[k].check_targets(y, &self.shapes[self.graph.outputs[k]])?;
         }
-        let c = self.compiled.as_ref().expect("checked");
-        c.loss.check_targets(y, self.output_shape().expect("built"))
+        Ok(())
     }
 }
 

@@ -2,10 +2,10 @@
 
 use super::checks::{check_sample_weights, class_weights_to_samples, target_shape};
 use super::split::split_rows;
-use super::FitOptions;
+use super::{Arrays, FitOptions};
 use crate::callbacks::{Callback, Control, FitParams, History, Logs, ProgbarLogger};
 use crate::error::{Error, Result};
-use crate::models::Sequential;
+use crate::models::Model;
 use crate::rng::Rng;
 use crate::tensor::{FlushDenormals, Tensor};
 
@@ -16,7 +16,7 @@ enum Validation<'a> {
     /// `sample_weight` (not `class_weight`, as in Keras).
     Rows(Vec<usize>, Option<&'a [f32]>),
     /// Separate arrays (Keras's `validation_data`), with their own weights.
-    Data(&'a Tensor, &'a Tensor, Option<&'a [f32]>),
+    Data(Vec<&'a Tensor>, Vec<&'a Tensor>, Option<&'a [f32]>),
 }
 
 /// Keras 3's epoch iterator over arrays: with `steps_per_epoch`, epochs take turns through
@@ -30,8 +30,10 @@ struct Passes {
     key: u64,
 }
 
-impl Sequential {
+impl Model {
     /// Trains the model, as Keras's `model.fit(x, y, ...)`, and returns the [`History`].
+    /// `x` and `y` are a [`Tensor`] each for a model with one input and one output, else one
+    /// per input and output, by position or name (see [`Arrays`]).
     ///
     /// Each epoch visits the training samples once, in batches of `batch_size` (the last one
     /// partial), and makes exactly one weight update per batch: `ceil(n / batch_size)` per
@@ -42,7 +44,12 @@ impl Sequential {
     /// Mismatched or empty data, shapes that do not fit the model, non-finite values, labels
     /// out of range for the loss, invalid arguments, a model not compiled, and any error a
     /// callback returns. All data and argument checks happen before the first update.
-    pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: FitOptions<'_>) -> Result<History> {
+    pub fn fit<'x>(
+        &mut self,
+        x: impl Into<Arrays<'x>>,
+        y: impl Into<Arrays<'x>>,
+        options: FitOptions<'_>,
+    ) -> Result<History> {
         let _flush = FlushDenormals::new();
         let started = std::time::Instant::now();
         let FitOptions {
@@ -83,8 +90,11 @@ impl Sequential {
                 return Err(Error::invalid(name, 0, "a positive number"));
             }
         }
-        self.check_data(x, y, "training data")?;
-        let n = x.batch();
+        let (x, y) = (x.into(), y.into());
+        let (xs, ys) = self.resolve(&x, &y, "training data")?;
+        let (xs, ys) = (xs.as_ref(), ys.as_ref());
+        self.check_data(xs, ys, "training data")?;
+        let n = xs[0].batch();
         if let Some(w) = sample_weight {
             check_sample_weights(w, n, "training data")?;
         }
@@ -96,20 +106,29 @@ impl Sequential {
                     "either class_weight or sample_weight, not both (as Keras)",
                 ))
             }
-            (Some(cw), None) => Some(class_weights_to_samples(cw, y, self.output_shape().expect("built"))?),
+            (Some(_), None) if ys.len() > 1 => {
+                return Err(Error::invalid(
+                    "class_weight",
+                    format!("given for a model with {} outputs", ys.len()),
+                    "a model with one output (as Keras); use sample_weight",
+                ))
+            }
+            (Some(cw), None) => Some(class_weights_to_samples(cw, ys[0], self.output_shape().expect("built"))?),
             _ => None,
         };
         let train_weights = class_weights.as_deref().or(sample_weight);
         let (train_rows, validation) = match validation_data {
             Some((vx, vy, vw)) => {
-                self.check_data(vx, vy, "validation data")?;
+                let (vxs, vys) = self.resolve(&vx, &vy, "validation data")?;
+                let (vxs, vys) = (vxs.to_vec(), vys.to_vec());
+                self.check_data(&vxs, &vys, "validation data")?;
                 if let Some(w) = vw {
-                    check_sample_weights(w, vx.batch(), "validation data")?;
+                    check_sample_weights(w, vxs[0].batch(), "validation data")?;
                 }
-                ((0..n).collect(), Validation::Data(vx, vy, vw))
+                ((0..n).collect(), Validation::Data(vxs, vys, vw))
             }
             None if validation_split != 0.0 => {
-                let (train, held) = split_rows(y, validation_split, split_mode, self.seed)?;
+                let (train, held) = split_rows(ys[0], validation_split, split_mode, self.seed)?;
                 (train, Validation::Rows(held, sample_weight))
             }
             None => ((0..n).collect(), Validation::None),
@@ -121,7 +140,8 @@ impl Sequential {
         let val_batch = validation_batch_size.unwrap_or(batch_size);
         let batches = train_n.div_ceil(batch_size);
         let steps = steps_per_epoch.unwrap_or(batches);
-        self.plan(batch_size.max(val_batch), true, Some(target_shape(y)));
+        let target_shapes: Vec<&[usize]> = ys.iter().map(|y| target_shape(y)).collect();
+        self.plan(batch_size.max(val_batch), true, Some(&target_shapes));
         self.bufs.order.clear();
         self.bufs.order.extend_from_slice(&train_rows);
 
@@ -178,7 +198,7 @@ impl Sequential {
                 passes.taken += 1;
                 stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_begin(self, step))?;
                 let (lo, hi) = (taken * batch_size, ((taken + 1) * batch_size).min(train_n));
-                self.gather_batch(x, y, train_weights, lo, hi);
+                self.gather_batch(xs, ys, train_weights, lo, hi);
                 loss_sum += self.train_step();
                 seen += hi - lo;
                 self.history.weight_updates += 1;
@@ -201,9 +221,11 @@ impl Sequential {
                 let val_loss = match &validation {
                     Validation::None => 0.0,
                     Validation::Rows(rows, w) => {
-                        self.evaluate_batches(x, y, *w, Some(rows), val_batch, validation_steps)
+                        self.evaluate_batches(xs, ys, *w, Some(rows), val_batch, validation_steps)
                     }
-                    Validation::Data(vx, vy, w) => self.evaluate_batches(vx, vy, *w, None, val_batch, validation_steps),
+                    Validation::Data(vx, vy, w) => {
+                        self.evaluate_batches(vx, vy, *w, None, val_batch, validation_steps)
+                    }
                 };
                 self.write_metrics(&mut logs, "val_", val_loss);
                 for cb in callbacks.iter_mut() {
@@ -260,18 +282,21 @@ impl Sequential {
         }
     }
 
-    /// Makes samples `order[lo..hi]` of `x`, `y` (and the weights `w`) the batch.
-    fn gather_batch(&mut self, x: &Tensor, y: &Tensor, w: Option<&[f32]>, lo: usize, hi: usize) {
+    /// Makes samples `order[lo..hi]` of the inputs `xs`, targets `ys` (and the weights `w`)
+    /// the batch.
+    fn gather_batch(&mut self, xs: &[&Tensor], ys: &[&Tensor], w: Option<&[f32]>, lo: usize, hi: usize) {
         // The order is the buffers' own: lent out for the copy (moving a Vec allocates nothing).
         let order = std::mem::take(&mut self.bufs.order);
-        self.bufs.gather(x, y, w, &order[lo..hi]);
+        self.bufs.gather(xs, ys, w, &order[lo..hi]);
         self.bufs.order = order;
     }
 
-    /// Forgets the compiled metrics' running state.
+    /// Forgets the compiled metrics' running state and the outputs' running losses.
     pub(crate) fn reset_metrics(&mut self) {
         if let Some(c) = self.compiled.as_mut() {
             c.metrics.iter_mut().for_each(|m| m.reset());
+            c.output_sums.iter_mut().for_each(|s| *s = 0.0);
+            c.seen = 0;
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Training: `fit`, `evaluate`, `predict` and `train_on_batch` on a [`Sequential`] model.
+//! Training: `fit`, `evaluate`, `predict` and `train_on_batch` on a [`Model`].
 //!
 //! - `buffers`: the activation and gradient buffers, planned once per batch size;
 //! - `checks`: every user-input check, done once per call, before any work;
@@ -6,8 +6,9 @@
 //! - `fit`: the epoch and batch loops with validation and callbacks;
 //! - `evaluate`: evaluation and prediction through the same forward pass.
 //!
-//! [`Sequential`]: crate::Sequential
+//! [`Model`]: crate::Model
 
+mod arrays;
 mod buffers;
 mod checks;
 mod evaluate;
@@ -16,6 +17,7 @@ mod options;
 mod split;
 mod step;
 
+pub use arrays::Arrays;
 pub(crate) use buffers::Buffers;
 pub use options::{EvaluateOptions, FitOptions};
 pub use split::{split_rows, SplitMode};

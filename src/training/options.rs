@@ -2,9 +2,9 @@
 
 use super::SplitMode;
 use crate::callbacks::{Callback, History};
-use crate::tensor::Tensor;
+use super::Arrays;
 
-/// The arguments of [`Sequential::fit`](crate::Sequential::fit), with Keras's defaults:
+/// The arguments of [`Model::fit`](crate::Model::fit), with Keras's defaults:
 /// `batch_size` 32, `epochs` 1, `verbose` 1, `validation_split` 0, `shuffle` true,
 /// `initial_epoch` 0, `validation_freq` 1, no sample or class weights, every batch every
 /// epoch (`steps_per_epoch` none).
@@ -20,7 +20,7 @@ pub struct FitOptions<'a> {
     pub(crate) verbose: u8,
     pub(crate) validation_split: f64,
     pub(crate) split_mode: SplitMode,
-    pub(crate) validation_data: Option<(&'a Tensor, &'a Tensor, Option<&'a [f32]>)>,
+    pub(crate) validation_data: Option<(Arrays<'a>, Arrays<'a>, Option<&'a [f32]>)>,
     pub(crate) validation_batch_size: Option<usize>,
     pub(crate) validation_steps: Option<usize>,
     pub(crate) steps_per_epoch: Option<usize>,
@@ -89,14 +89,19 @@ impl<'a> FitOptions<'a> {
         self
     }
     /// Validation data; takes precedence over `validation_split`.
-    pub fn validation_data(mut self, x: &'a Tensor, y: &'a Tensor) -> Self {
-        self.validation_data = Some((x, y, None));
+    pub fn validation_data(mut self, x: impl Into<Arrays<'a>>, y: impl Into<Arrays<'a>>) -> Self {
+        self.validation_data = Some((x.into(), y.into(), None));
         self
     }
     /// Validation data with one weight per sample (Keras's `validation_data=(x, y, w)`): the
     /// `val_loss` and weighted metrics weigh each sample by it.
-    pub fn validation_data_weighted(mut self, x: &'a Tensor, y: &'a Tensor, sample_weight: &'a [f32]) -> Self {
-        self.validation_data = Some((x, y, Some(sample_weight)));
+    pub fn validation_data_weighted(
+        mut self,
+        x: impl Into<Arrays<'a>>,
+        y: impl Into<Arrays<'a>>,
+        sample_weight: &'a [f32],
+    ) -> Self {
+        self.validation_data = Some((x.into(), y.into(), Some(sample_weight)));
         self
     }
     /// Samples per validation batch (default: `batch_size`). Only memory and rounding depend
@@ -184,8 +189,8 @@ impl<'a> FitOptions<'a> {
     }
 }
 
-/// The arguments of [`Sequential::evaluate_with`](crate::Sequential::evaluate_with) and
-/// [`Sequential::predict_with`](crate::Sequential::predict_with), with Keras's defaults:
+/// The arguments of [`Model::evaluate_with`](crate::Model::evaluate_with) and
+/// [`Model::predict_with`](crate::Model::predict_with), with Keras's defaults:
 /// `batch_size` 32, every batch, no sample weights.
 ///
 /// ```

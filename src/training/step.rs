@@ -1,51 +1,82 @@
 //! One pass over the planned buffers: forward, loss, backward, update. Allocation-free.
+//!
+//! The nodes of the graph (see [`crate::models`]) run forward in topological order, each
+//! reading its inputs' buffers and writing its own; backward runs them in reverse, adding the
+//! gradients of a tensor that fans out as the graph planned.
 
-use crate::layers::Layer;
+use crate::layers::{GradSlot, InputGrads, Inputs, Layer};
 use crate::losses;
-use crate::models::{Compiled, Sequential};
+use crate::models::{Compiled, Graph, Model};
 use crate::optimizers::base::apply_gradients;
-use crate::tensor::Tensor;
 use crate::training::Buffers;
 
-impl Sequential {
-    /// Runs every layer forward over `acts`.
+impl Model {
+    /// Runs every node forward over `acts`.
     pub(crate) fn forward_pass(&mut self, training: bool) {
+        self.sync_replicas();
         let acts = &mut self.bufs.acts;
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            let (done, rest) = acts.split_at_mut(i + 1);
-            layer.forward(&done[i], &mut rest[0], training);
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let (before, after) = acts.split_at_mut(self.graph.inputs + i);
+            let layer = match node.replica {
+                None => &mut self.layers[node.layer],
+                Some(r) => &mut self.replicas[r].1,
+            };
+            layer.forward_many(Inputs::new(before, &node.inputs), &mut after[0], training);
         }
     }
 
-    /// One training step on the batch in `acts[0]`, `target` (and `weights`): forward, loss,
-    /// backward, then the optimizer (see [`crate::optimizers::base`]). Updates the compiled
-    /// metrics and returns the batch's loss as a *sum* over samples, regularization included
-    /// (each sample carrying the batch's penalty), so that epoch means are Keras's.
+    /// Gives every replica (a shared layer's later call) its layer's current weights.
+    fn sync_replicas(&mut self) {
+        for (li, replica) in &mut self.replicas {
+            for (dst, src) in replica.params_mut().iter_mut().zip(self.layers[*li].params()) {
+                dst.value.data_mut().copy_from_slice(src.value.data());
+            }
+        }
+    }
+
+    /// One training step on the batch in the input buffers, the targets (and weights):
+    /// forward, loss, backward, then the optimizer (see [`crate::optimizers::base`]). Updates
+    /// the compiled metrics and returns the batch's loss as a *sum* over samples,
+    /// regularization included (each sample carrying the batch's penalty), so that epoch
+    /// means are Keras's.
     pub(crate) fn train_step(&mut self) -> f64 {
         // 1. forward, in training mode
         self.forward_pass(true);
         let c = self.compiled.as_mut().expect("compiled");
         let bufs = &mut self.bufs;
-        let last = self.layers.len();
-        let n = bufs.acts[0].batch();
-        // 2. loss and ∂loss/∂output (the buffers' fields borrowed apart: the gradient is written)
-        let weights = bufs.weighted.then(|| &bufs.weights[..n]);
-        let out_grad = Some(bufs.grads[last].data_mut());
-        let loss = output_loss(c, &self.layers, &bufs.acts, &bufs.target, weights, out_grad);
-        update_metrics(c, bufs);
-        // 3. backward, last layer first, with activity penalties added to each output's gradient
+        let g = &self.graph;
+        let n = bufs.batch();
+        // 2. each output's loss and ∂loss/∂output
+        let loss = output_losses(c, g, &self.layers, bufs, true);
+        update_metrics(c, g, bufs);
+        // 3. backward, last node first, with activity penalties added to each output's gradient
         let mut penalty = 0.0f64;
-        for (i, layer) in self.layers.iter_mut().enumerate().rev() {
-            let (x, y) = (&bufs.acts[i], &bufs.acts[i + 1]);
-            let (before, after) = bufs.grads.split_at_mut(i + 1);
+        for (i, node) in g.nodes.iter().enumerate().rev() {
+            let t = g.inputs + i;
+            let (before, after) = bufs.grads.split_at_mut(t);
+            let (acts, y) = (&bufs.acts[..t], &bufs.acts[t]);
+            let layer = match node.replica {
+                None => &mut self.layers[node.layer],
+                Some(r) => &mut self.replicas[r].1,
+            };
             if let Some(r) = layer.activity_regularizer() {
                 penalty += (r.penalty(y.data()) / n as f32) as f64;
                 r.add_gradient(y.data(), after[0].data_mut(), 1.0 / n as f32);
             }
-            let dx = if i > 0 { Some(&mut before[i]) } else { None };
-            layer.backward(x, y, &mut after[0], dx);
+            let dxs = InputGrads::new(before, &mut bufs.scratch, &node.grads);
+            layer.backward_many(Inputs::new(acts, &node.inputs), y, &mut after[0], dxs);
+            for slot in &node.grads {
+                if let GradSlot::Add { scratch, into } = *slot {
+                    add_into(bufs.grads[into].data_mut(), bufs.scratch[scratch].data());
+                }
+            }
         }
-        // 4. weight penalties, then the update
+        // 4. shared layers' gradients summed, weight penalties, then the update
+        for (li, replica) in &self.replicas {
+            for (dst, src) in self.layers[*li].params_mut().iter_mut().zip(replica.params()) {
+                add_into(dst.grad.data_mut(), src.grad.data());
+            }
+        }
         for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
             if let Some(r) = p.regularizer {
                 penalty += r.penalty(p.value.data()) as f64;
@@ -61,45 +92,72 @@ impl Sequential {
     pub(crate) fn test_step(&mut self) -> f64 {
         self.forward_pass(false);
         let c = self.compiled.as_mut().expect("compiled");
-        update_metrics(c, &self.bufs);
-        let n = self.bufs.acts[0].batch();
+        let g = &self.graph;
+        update_metrics(c, g, &self.bufs);
+        let n = self.bufs.batch();
         let mut penalty = 0.0f64;
-        for (i, layer) in self.layers.iter().enumerate() {
+        for (i, node) in g.nodes.iter().enumerate() {
+            let layer = &self.layers[node.layer];
             if let Some(r) = layer.activity_regularizer() {
-                penalty += (r.penalty(self.bufs.acts[i + 1].data()) / n as f32) as f64;
-            }
-            for p in layer.params() {
-                if let Some(r) = p.regularizer {
-                    penalty += r.penalty(p.value.data()) as f64;
-                }
+                penalty += (r.penalty(self.bufs.acts[g.inputs + i].data()) / n as f32) as f64;
             }
         }
-        let bufs = &self.bufs;
-        output_loss(c, &self.layers, &bufs.acts, &bufs.target, bufs.batch_weights(), None) + penalty * n as f64
+        for p in self.layers.iter().flat_map(|l| l.params()) {
+            if let Some(r) = p.regularizer {
+                penalty += r.penalty(p.value.data()) as f64;
+            }
+        }
+        output_losses(c, g, &self.layers, &mut self.bufs, false) + penalty * n as f64
     }
 }
 
-/// Feeds the batch to the metrics: `metrics` unweighted, `weighted_metrics` with the weights.
-fn update_metrics(c: &mut Compiled, bufs: &Buffers) {
-    let out = bufs.acts.last().expect("planned");
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// Feeds the batch to the metrics: each its output's, `metrics` unweighted, `weighted_metrics`
+/// with the weights.
+fn update_metrics(c: &mut Compiled, g: &Graph, bufs: &Buffers) {
     let weights = bufs.batch_weights();
     for (i, m) in c.metrics.iter_mut().enumerate() {
-        m.update(out, &bufs.target, if i < c.unweighted { None } else { weights });
+        let k = c.metric_output[i];
+        m.update(&bufs.acts[g.outputs[k]], &bufs.targets[k], if c.weighted[i] { weights } else { None });
     }
 }
 
-/// The batch's loss as a sum over samples (see [`losses`]), and its gradient into `grad` when
-/// given. With a fused loss the value comes from the logits behind the output activation, as
-/// Keras on TensorFlow takes it: kept by the last layer, or its input (an `Activation` layer).
-fn output_loss(
-    c: &Compiled,
-    layers: &[Box<dyn Layer>],
-    acts: &[Tensor],
-    target: &Tensor,
-    weights: Option<&[f32]>,
-    grad: Option<&mut [f32]>,
-) -> f64 {
-    let last = layers.len();
-    let logits = c.fused.then(|| layers[last - 1].fused_logits().unwrap_or(acts[last - 1].data()));
-    losses::reduce(c.loss.as_ref(), &acts[last], logits, target, weights, grad)
+/// The batch's total loss as a sum over samples (see [`losses`]): each output's loss times its
+/// weight; with `gradients`, each output's gradient written into its gradient buffer. Each
+/// output's own sum is added to the running `output_sums`. With a fused loss the value comes
+/// from the logits behind the output activation, as Keras on TensorFlow takes it: kept by the
+/// layer, or its input (an `Activation` layer).
+fn output_losses(c: &mut Compiled, g: &Graph, layers: &[Box<dyn Layer>], bufs: &mut Buffers, gradients: bool) -> f64 {
+    let n = bufs.batch();
+    let weights = bufs.weighted.then(|| &bufs.weights[..n]);
+    let mut total = 0.0;
+    for (k, &t) in g.outputs.iter().enumerate() {
+        let node = g.producer(t).expect("outputs are made by layers");
+        let logits = c.fused[k].then(|| {
+            let input = g.nodes[node].inputs[0];
+            layers[g.nodes[node].layer].fused_logits().unwrap_or(bufs.acts[input].data())
+        });
+        let grad = gradients.then(|| bufs.grads[t].data_mut());
+        let scale = c.loss_weights[k];
+        let grad = match grad {
+            Some(grad) if scale == 0.0 => {
+                grad.fill(0.0);
+                None
+            }
+            other => other,
+        };
+        let loss = losses::reduce(c.losses[k].as_ref(), &bufs.acts[t], logits, &bufs.targets[k], weights, grad);
+        if gradients && scale != 1.0 && scale != 0.0 {
+            bufs.grads[t].data_mut().iter_mut().for_each(|v| *v *= scale);
+        }
+        c.output_sums[k] += loss;
+        total += scale as f64 * loss;
+    }
+    c.seen += n;
+    total
 }

@@ -3,7 +3,7 @@
 use crate::common::temp_dir;
 use minibatch::callbacks::{BackupAndRestore, Callback, Control, Logs, Mode, ModelCheckpoint, SaveFreq};
 use minibatch::layers::{Dense, Dropout};
-use minibatch::{datasets, Error, FitOptions, Result, Sequential, Tensor};
+use minibatch::{datasets, Error, FitOptions, Model, Result, Sequential, Tensor};
 
 fn model(seed: u64) -> Sequential {
     let mut m = Sequential::new()
@@ -62,7 +62,7 @@ fn filepath_templates_fill_the_epoch_and_log_values() {
 /// be checked exactly.
 struct Scripted(Vec<f64>, &'static str);
 impl Callback for Scripted {
-    fn on_epoch_end(&mut self, _m: &mut Sequential, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _m: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
         logs.set(self.1, self.0[epoch]);
         Ok(Control::Continue)
     }
@@ -162,7 +162,7 @@ fn continuing_a_history_equals_one_uninterrupted_fit() {
 /// Fails at the start of an epoch, as a crash would end the run there.
 struct CrashAt(usize);
 impl Callback for CrashAt {
-    fn on_epoch_begin(&mut self, _m: &mut Sequential, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _m: &mut Model, epoch: usize) -> Result<Control> {
         if epoch == self.0 {
             return Err(Error::State("simulated crash".into()));
         }
@@ -173,7 +173,7 @@ impl Callback for CrashAt {
 /// Changes the learning rate once, as ReduceLROnPlateau would: the backup must carry it.
 struct SetRateAt(usize, f32);
 impl Callback for SetRateAt {
-    fn on_epoch_begin(&mut self, m: &mut Sequential, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, m: &mut Model, epoch: usize) -> Result<Control> {
         if epoch == self.0 {
             m.optimizer_mut().unwrap().set_learning_rate(self.1);
         }

@@ -1,0 +1,376 @@
+//! Merge layers: several tensors in, one out (Keras's `Add`, `Subtract`, `Multiply`,
+//! `Average`, `Maximum`, `Minimum`, `Concatenate`, `Dot`). Forward and backward of each
+//! operation sit side by side in [`Merge::forward_many`] and [`Merge::backward_many`].
+
+use super::{InputGrads, Inputs, Layer};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// The operation a [`Merge`] layer applies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MergeOp {
+    /// `x₀ + x₁ + …`
+    Add,
+    /// `x₀ − x₁` (exactly two inputs)
+    Subtract,
+    /// `x₀ · x₁ · …`, elementwise
+    Multiply,
+    /// `(x₀ + x₁ + …) / k`
+    Average,
+    /// The elementwise maximum (the gradient goes to the first input holding it).
+    Maximum,
+    /// The elementwise minimum (the gradient goes to the first input holding it).
+    Minimum,
+    /// Joined along a per-sample axis (Keras's `axis`, counted with the batch axis: `-1` is
+    /// the last, `1` the first after the batch).
+    Concatenate(i64),
+    /// The dot product of two vectors per sample, `[d], [d] → [1]`; with `normalize`, of
+    /// their L2-normalized forms (cosine similarity).
+    Dot {
+        /// Normalize both vectors first.
+        normalize: bool,
+    },
+}
+
+impl MergeOp {
+    fn class(&self) -> &'static str {
+        match self {
+            MergeOp::Add => "Add",
+            MergeOp::Subtract => "Subtract",
+            MergeOp::Multiply => "Multiply",
+            MergeOp::Average => "Average",
+            MergeOp::Maximum => "Maximum",
+            MergeOp::Minimum => "Minimum",
+            MergeOp::Concatenate(_) => "Concatenate",
+            MergeOp::Dot { .. } => "Dot",
+        }
+    }
+}
+
+/// A layer that merges the tensors it is called on (see [`MergeOp`]). Made by [`Add::new`],
+/// [`Concatenate::new`] and the others, under Keras's class names.
+///
+/// ```
+/// use minibatch::layers::{Add, Concatenate, Dense};
+/// use minibatch::models::{Call, Input, Model};
+/// let (a, b) = (Input::new(&[4]), Input::new(&[2]));
+/// let joined = Concatenate::new().call([&a, &b]); // (None, 6)
+/// let out = Add::new().call([&Dense::new(6).call(&joined), &joined]);
+/// let model = Model::new(&[&a, &b], &[&out]).unwrap();
+/// assert_eq!(model.output_shape(), Some(&[6][..]));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Merge {
+    op: MergeOp,
+    name: String,
+    /// Per input: its per-sample shape (set by `build_many`).
+    shapes: Vec<Vec<usize>>,
+    /// Concatenate: the per-sample axis, the product of the axes before it, and each input's
+    /// block (its axis length times the product of the axes after it).
+    outer: usize,
+    blocks: Vec<usize>,
+}
+
+macro_rules! merge_class {
+    ($t:ident, $op:expr, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $t;
+        impl $t {
+            /// The layer.
+            #[allow(clippy::new_ret_no_self)]
+            pub fn new() -> Merge {
+                Merge::new($op)
+            }
+        }
+    };
+}
+
+merge_class!(Add, MergeOp::Add, "Keras's `Add`: the sum of the inputs, which share one shape.");
+merge_class!(Subtract, MergeOp::Subtract, "Keras's `Subtract`: the first of two inputs minus the second.");
+merge_class!(Multiply, MergeOp::Multiply, "Keras's `Multiply`: the elementwise product of the inputs.");
+merge_class!(Average, MergeOp::Average, "Keras's `Average`: the elementwise mean of the inputs.");
+merge_class!(Maximum, MergeOp::Maximum, "Keras's `Maximum`: the elementwise maximum of the inputs.");
+merge_class!(Minimum, MergeOp::Minimum, "Keras's `Minimum`: the elementwise minimum of the inputs.");
+
+/// Keras's `Concatenate(axis=-1)`: the inputs joined along an axis.
+pub struct Concatenate;
+impl Concatenate {
+    /// Joined along the last axis.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> Merge {
+        Merge::new(MergeOp::Concatenate(-1))
+    }
+    /// Joined along `axis`, counted as Keras counts it (with the batch axis; negative from
+    /// the end).
+    pub fn axis(axis: i64) -> Merge {
+        Merge::new(MergeOp::Concatenate(axis))
+    }
+}
+
+/// Keras's `Dot(axes=1)` on two vectors per sample: their dot product, `[1]` per sample.
+pub struct Dot;
+impl Dot {
+    /// The dot product; with `normalize`, the cosine similarity (Keras's `normalize=True`).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(normalize: bool) -> Merge {
+        Merge::new(MergeOp::Dot { normalize })
+    }
+}
+
+/// A merge layer's saved arguments: Keras's (`axis` for Concatenate, `axes` and `normalize`
+/// for Dot).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct MergeConfig {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    axis: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    axes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    normalize: Option<bool>,
+}
+
+impl Merge {
+    /// A merge layer applying `op`.
+    pub fn new(op: MergeOp) -> Self {
+        Merge { op, name: String::new(), shapes: Vec::new(), outer: 0, blocks: Vec::new() }
+    }
+
+    /// The operation.
+    pub fn op(&self) -> MergeOp {
+        self.op
+    }
+
+    /// The layer a Keras class name and [`MergeConfig`] describe.
+    ///
+    /// # Errors
+    /// A class that is not a merge layer; a Dot over axes other than 1 (vectors).
+    pub fn from_config(class: &str, c: MergeConfig) -> Result<Self> {
+        let op = match class {
+            "Add" => MergeOp::Add,
+            "Subtract" => MergeOp::Subtract,
+            "Multiply" => MergeOp::Multiply,
+            "Average" => MergeOp::Average,
+            "Maximum" => MergeOp::Maximum,
+            "Minimum" => MergeOp::Minimum,
+            "Concatenate" => MergeOp::Concatenate(c.axis.unwrap_or(-1)),
+            "Dot" => {
+                if !matches!(c.axes, None | Some(1) | Some(-1)) {
+                    return Err(Error::invalid("Dot axes", format!("{:?}", c.axes), "1 (vectors per sample)"));
+                }
+                MergeOp::Dot { normalize: c.normalize.unwrap_or(false) }
+            }
+            _ => return Err(Error::invalid("merge layer class", class, "Add, Subtract, Multiply, ... or Dot")),
+        };
+        let mut m = Merge::new(op);
+        m.name = c.name;
+        Ok(m)
+    }
+
+    fn shape_error(&self, expected: &str, shapes: &[Vec<usize>]) -> Error {
+        Error::Shape {
+            what: format!("inputs of layer {} ({})", self.name, self.op.class()),
+            expected: expected.into(),
+            received: format!("{shapes:?}"),
+        }
+    }
+}
+
+impl Layer for Merge {
+    fn kind(&self) -> &'static str {
+        self.op.class()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.build_many(&[input_shape.to_vec()], rng)
+    }
+
+    fn build_many(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let two = matches!(self.op, MergeOp::Subtract | MergeOp::Dot { .. });
+        if shapes.len() < 2 || (two && shapes.len() != 2) {
+            let n = if two { "exactly 2 tensors" } else { "at least 2 tensors" };
+            return Err(self.shape_error(n, shapes));
+        }
+        self.shapes = shapes.to_vec();
+        match self.op {
+            MergeOp::Concatenate(axis) => {
+                let rank = shapes[0].len() as i64;
+                let a = if axis < 0 { rank + 1 + axis } else { axis };
+                if a < 1 || a > rank || shapes.iter().any(|s| s.len() as i64 != rank) {
+                    return Err(Error::invalid(
+                        "Concatenate axis",
+                        axis,
+                        format!("a per-sample axis of inputs of one rank ({rank}), as 1..={rank} or -1..=-{rank}"),
+                    ));
+                }
+                let a = (a - 1) as usize;
+                let same_elsewhere =
+                    shapes.iter().all(|s| s.iter().enumerate().all(|(i, &d)| i == a || d == shapes[0][i]));
+                if !same_elsewhere {
+                    return Err(self.shape_error(&format!("shapes equal except along axis {axis}"), shapes));
+                }
+                self.outer = shapes[0][..a].iter().product();
+                self.blocks = shapes.iter().map(|s| s[a..].iter().product()).collect();
+                let mut out = shapes[0].clone();
+                out[a] = shapes.iter().map(|s| s[a]).sum();
+                Ok(out)
+            }
+            MergeOp::Dot { .. } => {
+                if shapes.iter().any(|s| s.len() != 1) || shapes[0] != shapes[1] {
+                    return Err(self.shape_error("two vectors of one length per sample ([d] and [d])", shapes));
+                }
+                Ok(vec![1])
+            }
+            _ => {
+                if shapes.iter().any(|s| *s != shapes[0]) {
+                    return Err(self.shape_error("tensors of one shape", shapes));
+                }
+                Ok(shapes[0].clone())
+            }
+        }
+    }
+
+    // A merge layer is only ever built for two or more inputs: the one-input methods are the
+    // merge of a single tensor, itself.
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        super::pass_forward(x, y);
+    }
+
+    fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        super::pass_backward(dy, dx);
+    }
+
+    fn forward_many(&mut self, xs: Inputs<'_>, y: &mut Tensor, _training: bool) {
+        let out = y.data_mut();
+        let k = xs.len();
+        match self.op {
+            MergeOp::Add | MergeOp::Average | MergeOp::Subtract => {
+                out.copy_from_slice(xs.get(0).data());
+                for (i, x) in xs.iter().enumerate().skip(1) {
+                    let sign = if self.op == MergeOp::Subtract && i == 1 { -1.0 } else { 1.0 };
+                    out.iter_mut().zip(x.data()).for_each(|(o, v)| *o += sign * v);
+                }
+                if self.op == MergeOp::Average {
+                    out.iter_mut().for_each(|o| *o /= k as f32);
+                }
+            }
+            MergeOp::Multiply => {
+                out.copy_from_slice(xs.get(0).data());
+                for x in xs.iter().skip(1) {
+                    out.iter_mut().zip(x.data()).for_each(|(o, v)| *o *= v);
+                }
+            }
+            MergeOp::Maximum | MergeOp::Minimum => {
+                let max = self.op == MergeOp::Maximum;
+                out.copy_from_slice(xs.get(0).data());
+                for x in xs.iter().skip(1) {
+                    for (o, &v) in out.iter_mut().zip(x.data()) {
+                        if (max && v > *o) || (!max && v < *o) {
+                            *o = v;
+                        }
+                    }
+                }
+            }
+            MergeOp::Concatenate(_) => {
+                let total: usize = self.blocks.iter().sum();
+                let n = xs.get(0).batch() * self.outer;
+                for r in 0..n {
+                    let mut at = r * total;
+                    for (x, &b) in xs.iter().zip(&self.blocks) {
+                        out[at..at + b].copy_from_slice(&x.data()[r * b..(r + 1) * b]);
+                        at += b;
+                    }
+                }
+            }
+            MergeOp::Dot { normalize } => {
+                let (a, b) = (xs.get(0), xs.get(1));
+                let d = a.row_len();
+                for (i, o) in out.iter_mut().enumerate() {
+                    let (ra, rb) = (&a.data()[i * d..(i + 1) * d], &b.data()[i * d..(i + 1) * d]);
+                    let dot: f32 = ra.iter().zip(rb).map(|(p, q)| p * q).sum();
+                    *o = if normalize { dot / (norm(ra) * norm(rb)) } else { dot };
+                }
+            }
+        }
+    }
+
+    fn backward_many(&mut self, xs: Inputs<'_>, y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
+        let k = xs.len();
+        let g = dy.data();
+        for i in 0..k {
+            let Some(dx) = dxs.get_mut(i) else { continue };
+            let dx = dx.data_mut();
+            match self.op {
+                MergeOp::Add => dx.copy_from_slice(g),
+                MergeOp::Subtract => {
+                    let sign = if i == 1 { -1.0 } else { 1.0 };
+                    dx.iter_mut().zip(g).for_each(|(d, v)| *d = sign * v);
+                }
+                MergeOp::Average => dx.iter_mut().zip(g).for_each(|(d, v)| *d = v / k as f32),
+                MergeOp::Multiply => {
+                    dx.copy_from_slice(g);
+                    for (_, x) in xs.iter().enumerate().filter(|&(j, _)| j != i) {
+                        dx.iter_mut().zip(x.data()).for_each(|(d, v)| *d *= v);
+                    }
+                }
+                MergeOp::Maximum | MergeOp::Minimum => {
+                    // The output came from the first input holding it.
+                    let out = y.data();
+                    for (e, d) in dx.iter_mut().enumerate() {
+                        let first = (0..k).find(|&j| xs.get(j).data()[e] == out[e]);
+                        *d = if first == Some(i) { g[e] } else { 0.0 };
+                    }
+                }
+                MergeOp::Concatenate(_) => {
+                    let total: usize = self.blocks.iter().sum();
+                    let offset: usize = self.blocks[..i].iter().sum();
+                    let b = self.blocks[i];
+                    for r in 0..xs.get(0).batch() * self.outer {
+                        dx[r * b..(r + 1) * b].copy_from_slice(&g[r * total + offset..r * total + offset + b]);
+                    }
+                }
+                MergeOp::Dot { normalize } => {
+                    let (this, other) = (xs.get(i), xs.get(1 - i));
+                    let d = this.row_len();
+                    for (s, &gs) in g.iter().enumerate() {
+                        let (u, v) = (&this.data()[s * d..(s + 1) * d], &other.data()[s * d..(s + 1) * d]);
+                        let row = &mut dx[s * d..(s + 1) * d];
+                        if normalize {
+                            // ∂cos/∂u = v/(|u||v|) − cos · u/|u|²
+                            let (nu, nv) = (norm(u), norm(v));
+                            let cos = y.data()[s];
+                            for ((r, &ue), &ve) in row.iter_mut().zip(u).zip(v) {
+                                *r = gs * (ve / (nu * nv) - cos * ue / (nu * nu));
+                            }
+                        } else {
+                            row.iter_mut().zip(v).for_each(|(r, &ve)| *r = gs * ve);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let (axis, axes, normalize) = match self.op {
+            MergeOp::Concatenate(axis) => (Some(axis), None, None),
+            MergeOp::Dot { normalize } => (None, Some(1), Some(normalize)),
+            _ => (None, None, None),
+        };
+        serde_json::to_value(MergeConfig { name: self.name.clone(), axis, axes, normalize }).ok()
+    }
+}
+
+/// The L2 norm, at least 1e-12 (Keras's `l2_normalize` epsilon, squared).
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().max(1e-12).sqrt()
+}
