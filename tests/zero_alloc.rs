@@ -36,8 +36,10 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 6] = [
+    let checks: [(&str, fn()); 8] = [
         ("MLP steps", mlp_steps_allocate_nothing),
+        ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
+        ("functional steps with two inputs and two outputs", two_input_two_output_steps_allocate_nothing),
         ("convnet steps", convnet_steps_allocate_nothing),
         ("every optimizer and loss", every_optimizer_and_loss_steps_allocate_nothing),
         ("every layer type", every_layer_type_steps_allocate_nothing),
@@ -81,6 +83,58 @@ fn mlp_steps_allocate_nothing() {
         let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 10) as f32).collect()).unwrap();
         assert_steady(&mut model, &x, &y, &format!("MLP at batch {batch}"));
     }
+}
+
+fn functional_steps_allocate_nothing() {
+    // A graph: attention over a projection with a residual Add and LayerNormalization, an LSTM
+    // over that, a shared Dense called twice, a tensor read by three layers, and a fused
+    // softmax output.
+    use minibatch::layers::{Add, Concatenate, GlobalAveragePooling1D, LayerNormalization, MultiHeadAttention, LSTM};
+    use minibatch::models::{Call, Input, Shared};
+    let x = Input::new(&[6, 4]);
+    let h = Dense::new(8).call(&x);
+    let attended = MultiHeadAttention::new(2, 4).use_causal_mask(true).call(&h);
+    let res = LayerNormalization::new().call(&Add::new().call([&h, &attended]));
+    let seq = LSTM::new(8).return_sequences(true).call(&res);
+    let shared = Shared::new(Dense::new(8).activation("relu"));
+    let joined = Concatenate::new().call([&shared.call(&seq), &shared.call(&res), &h]);
+    let pooled = GlobalAveragePooling1D::new().call(&joined);
+    let out = Dense::new(5).activation("softmax").call(&pooled);
+    let mut model = Model::new(&[&x], &[&out]).unwrap();
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    for batch in [8usize, 3] {
+        let x = Tensor::from_vec(&[batch, 6, 4], (0..batch * 24).map(|i| (i % 9) as f32 / 9.0).collect()).unwrap();
+        let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 5) as f32).collect()).unwrap();
+        assert_steady(&mut model, &x, &y, &format!("functional model at batch {batch}"));
+    }
+}
+
+fn two_input_two_output_steps_allocate_nothing() {
+    use minibatch::layers::Concatenate;
+    use minibatch::models::{Call, Input, Losses};
+    let (a, b) = (Input::new(&[5]), Input::new(&[3]));
+    let joined = Concatenate::new().call([&Dense::new(4).call(&a), &b]);
+    let digit = Dense::new(3).activation("softmax").call(&joined);
+    let value = Dense::new(1).call(&joined);
+    let mut model = Model::new(&[&a, &b], &[&digit, &value]).unwrap();
+    let losses = Losses::each(&["sparse_categorical_crossentropy", "mse"]);
+    let options = minibatch::CompileOptions::new()
+        .output_metrics("dense_1", &["accuracy"])
+        .output_metrics("dense_2", &["mae"])
+        .loss_weights(&[1.0, 0.5]);
+    model.compile_with(Adam::default(), losses, options).unwrap();
+    // fit itself, from epoch 2 into epoch 3: both inputs gathered, both losses, per-output
+    // metrics and their History keys, validation.
+    let n = 60;
+    let xa = Tensor::from_vec(&[n, 5], (0..n * 5).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
+    let xb = Tensor::from_vec(&[n, 3], (0..n * 3).map(|i| (i % 5) as f32 / 5.0).collect()).unwrap();
+    let classes = Tensor::from_vec(&[n], (0..n).map(|i| (i % 3) as f32).collect()).unwrap();
+    let values = Tensor::from_vec(&[n, 1], (0..n).map(|i| i as f32 / 60.0).collect()).unwrap();
+    let mut counter = Counter::default();
+    let options = FitOptions::new().batch_size(8).epochs(4).validation_split(0.2).verbose(0).callback(&mut counter);
+    model.fit([&xa, &xb], [&classes, &values], options).unwrap();
+    let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
+    assert_eq!(b - a, 0, "two-output fit: {} allocations from epoch 2 into epoch 3", b - a);
 }
 
 fn convnet_steps_allocate_nothing() {

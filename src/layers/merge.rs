@@ -137,6 +137,12 @@ impl Merge {
         Merge { op, name: String::new(), shapes: Vec::new(), outer: 0, blocks: Vec::new() }
     }
 
+    /// Names the layer (else the model names it: `add`, `add_1`, …).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
     /// The operation.
     pub fn op(&self) -> MergeOp {
         self.op

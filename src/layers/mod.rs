@@ -62,9 +62,7 @@ pub use global_pooling::{
     GlobalPoolingConfig,
 };
 pub use layer_normalization::{LayerNormalization, LayerNormalizationConfig};
-pub use merge::{
-    Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract,
-};
+pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract};
 pub use multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
 pub use recurrent::{

@@ -102,9 +102,7 @@ impl Losses {
     }
     /// One loss per output, by output name (Keras's `loss={"digit": ...}`).
     pub fn named<L: crate::losses::IntoLoss + Clone>(losses: &[(&str, L)]) -> Self {
-        Losses {
-            kind: LossesKind::Named(losses.iter().map(|(n, l)| (n.to_string(), l.clone().into_loss())).collect()),
-        }
+        Losses { kind: LossesKind::Named(losses.iter().map(|(n, l)| (n.to_string(), l.clone().into_loss())).collect()) }
     }
     /// Boxed losses, one per output, in output order.
     pub fn boxed(losses: Vec<Box<dyn Loss>>) -> Self {
@@ -255,11 +253,8 @@ fn metric_keys(metrics: &[Box<dyn Metric>], outputs: &[usize], weighted: &[bool]
     for (i, m) in metrics.iter().enumerate() {
         let out = outputs[i];
         let name = m.name().to_string();
-        let key = if weighted[i] && counters.contains_key(&(out, name.clone())) {
-            format!("weighted_{name}")
-        } else {
-            name
-        };
+        let key =
+            if weighted[i] && counters.contains_key(&(out, name.clone())) { format!("weighted_{name}") } else { name };
         let key = match counters.get_mut(&(out, key.clone())) {
             None => {
                 counters.insert((out, key.clone()), 1);
@@ -536,8 +531,7 @@ impl Model {
         let weighted: Vec<bool> = by_output.iter().map(|m| m.1).collect();
         let metrics: Vec<Box<dyn Metric>> = by_output.into_iter().map(|m| m.2).collect();
         let keys = metric_keys(&metrics, &metric_output, &weighted, &names);
-        let loss_keys =
-            if names.len() > 1 { names.iter().map(|n| format!("{n}_loss")).collect() } else { Vec::new() };
+        let loss_keys = if names.len() > 1 { names.iter().map(|n| format!("{n}_loss")).collect() } else { Vec::new() };
         let k = names.len();
         self.compiled = Some(Compiled {
             optimizer,
@@ -574,9 +568,12 @@ impl Model {
             let li = self.graph.nodes[n].layer;
             let calls = self.graph.nodes.iter().filter(|n| n.layer == li).count();
             let read = self.graph.readers(t).next().is_some();
-            let other_output = self.graph.outputs.iter().enumerate().any(|(j, &o)| {
-                j != k && self.graph.producer(o).is_some_and(|m| self.graph.nodes[m].layer == li)
-            });
+            let other_output = self
+                .graph
+                .outputs
+                .iter()
+                .enumerate()
+                .any(|(j, &o)| j != k && self.graph.producer(o).is_some_and(|m| self.graph.nodes[m].layer == li));
             let layer = &mut self.layers[li];
             // An activity penalty on the output needs the output's own gradient: no fusion then.
             c.fused[k] = calls == 1

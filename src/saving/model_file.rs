@@ -569,7 +569,8 @@ fn functional_from_config(config: &Value) -> Result<Model> {
         let mut progressed = false;
         for (i, (name, layer, nodes)) in pending.iter().enumerate() {
             while done[i] < nodes.len() {
-                let keys = reads(&nodes[done[i]]).ok_or_else(|| bad(format!("a call of layer {name} is unreadable")))?;
+                let keys =
+                    reads(&nodes[done[i]]).ok_or_else(|| bad(format!("a call of layer {name} is unreadable")))?;
                 let Some(args) = keys.iter().map(|k| made.get(k).cloned()).collect::<Option<Vec<_>>>() else {
                     break;
                 };
@@ -597,7 +598,8 @@ fn functional_from_config(config: &Value) -> Result<Model> {
             .collect()
     };
     let (inputs, outputs) = (find("input_layers")?, find("output_layers")?);
-    let (inputs, outputs): (Vec<&SymbolicTensor>, Vec<&SymbolicTensor>) = (inputs.iter().collect(), outputs.iter().collect());
+    let (inputs, outputs): (Vec<&SymbolicTensor>, Vec<&SymbolicTensor>) =
+        (inputs.iter().collect(), outputs.iter().collect());
     Model::new(&inputs, &outputs)
 }
 

@@ -64,10 +64,11 @@ impl Buffers {
             self.weights = vec![0.0; capacity];
         }
         if let Some(ts) = target_shapes {
-            let fits = self.targets.len() == ts.len()
-                && self.targets.iter().zip(ts).all(|(t, s)| {
-                    t.shape()[1..] == **s && t.capacity() >= self.capacity * s.iter().product::<usize>()
-                });
+            let fits =
+                self.targets.len() == ts.len()
+                    && self.targets.iter().zip(ts).all(|(t, s)| {
+                        t.shape()[1..] == **s && t.capacity() >= self.capacity * s.iter().product::<usize>()
+                    });
             if !fits {
                 self.targets = ts.iter().map(|s| Tensor::zeros_batch(self.capacity, s)).collect();
             }

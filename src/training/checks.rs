@@ -12,12 +12,7 @@ type Resolved<'s, 'a> = (Cow<'s, [&'a Tensor]>, Cow<'s, [&'a Tensor]>);
 
 impl Model {
     /// `x` and `y` in the order of the model's inputs and outputs (`what` names the data).
-    pub(crate) fn resolve<'s, 'a>(
-        &self,
-        x: &'s Arrays<'a>,
-        y: &'s Arrays<'a>,
-        what: &str,
-    ) -> Result<Resolved<'s, 'a>> {
+    pub(crate) fn resolve<'s, 'a>(&self, x: &'s Arrays<'a>, y: &'s Arrays<'a>, what: &str) -> Result<Resolved<'s, 'a>> {
         let xs = x.resolve(self.graph.inputs, &|| self.input_names.clone(), &|| format!("x ({what})"))?;
         let ys = y.resolve(self.graph.outputs.len(), &|| self.output_names(), &|| format!("y ({what})"))?;
         Ok((xs, ys))

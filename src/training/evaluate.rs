@@ -16,7 +16,12 @@ impl Model {
     ///
     /// # Errors
     /// As [`Model::fit`]'s data checks; `batch_size` 0.
-    pub fn evaluate<'x>(&mut self, x: impl Into<Arrays<'x>>, y: impl Into<Arrays<'x>>, batch_size: usize) -> Result<Logs> {
+    pub fn evaluate<'x>(
+        &mut self,
+        x: impl Into<Arrays<'x>>,
+        y: impl Into<Arrays<'x>>,
+        batch_size: usize,
+    ) -> Result<Logs> {
         self.evaluate_with(x, y, EvaluateOptions::new().batch_size(batch_size))
     }
 

@@ -223,9 +223,7 @@ impl Model {
                     Validation::Rows(rows, w) => {
                         self.evaluate_batches(xs, ys, *w, Some(rows), val_batch, validation_steps)
                     }
-                    Validation::Data(vx, vy, w) => {
-                        self.evaluate_batches(vx, vy, *w, None, val_batch, validation_steps)
-                    }
+                    Validation::Data(vx, vy, w) => self.evaluate_batches(vx, vy, *w, None, val_batch, validation_steps),
                 };
                 self.write_metrics(&mut logs, "val_", val_loss);
                 for cb in callbacks.iter_mut() {

@@ -1,8 +1,8 @@
 //! `FitOptions`: the arguments of `fit`, with Keras's defaults.
 
+use super::Arrays;
 use super::SplitMode;
 use crate::callbacks::{Callback, History};
-use super::Arrays;
 
 /// The arguments of [`Model::fit`](crate::Model::fit), with Keras's defaults:
 /// `batch_size` 32, `epochs` 1, `verbose` 1, `validation_split` 0, `shuffle` true,

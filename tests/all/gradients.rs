@@ -414,15 +414,21 @@ fn softmax_and_sigmoid_are_stable() {
 /// weight is first set to random values. That loss is a mean the model computes in f32 and
 /// rounds to about 1e-7 of its value, which over a step of 1e-3 blurs a difference by some
 /// 5e-5: gradients are held to 2e-3 of their size, and to 4e-5 when smaller than 2e-2.
-fn check_model(model: &mut minibatch::Sequential, x: &Tensor, y: &Tensor, stride: usize) {
-    model.train_on_batch(x, y).unwrap(); // builds the model
+pub fn check_model<'a>(
+    model: &mut minibatch::Model,
+    x: impl Into<minibatch::Arrays<'a>>,
+    y: impl Into<minibatch::Arrays<'a>>,
+    stride: usize,
+) {
+    let (x, y) = (x.into(), y.into());
+    model.train_on_batch(x.clone(), y.clone()).unwrap(); // builds the model
     let mut weights = model.get_weights();
     for (t, w) in weights.iter_mut().enumerate() {
         *w = random(w.shape(), 40 + t as u64);
         w.data_mut().iter_mut().for_each(|v| *v *= 0.5);
     }
     model.set_weights(&weights).unwrap();
-    model.train_on_batch(x, y).unwrap();
+    model.train_on_batch(x.clone(), y.clone()).unwrap();
     let grads: Vec<Tensor> = model.layers().iter().flat_map(|l| l.params().iter().map(|p| p.grad.clone())).collect();
     assert_eq!(grads.len(), weights.len());
     for (t, g) in grads.iter().enumerate() {
@@ -436,7 +442,7 @@ fn check_model(model: &mut minibatch::Sequential, x: &Tensor, y: &Tensor, stride
                     let mut w = weights.clone();
                     w[t].data_mut()[i] = v;
                     model.set_weights(&w).unwrap();
-                    model.train_on_batch(x, y).unwrap()
+                    model.train_on_batch(x.clone(), y.clone()).unwrap()
                 },
                 &format!("model weight {t}[{i}]"),
             );

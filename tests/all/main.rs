@@ -9,6 +9,7 @@ mod checkpoints;
 mod cli;
 mod determinism;
 mod fit_semantics;
+mod functional;
 mod gradients;
 mod keras_layers;
 mod keras_reference;

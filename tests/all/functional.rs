@@ -1,0 +1,296 @@
+//! Functional models: graphs of layer calls with several inputs and outputs, shared layers,
+//! fan-out and merge layers — gradients, fit semantics (Keras's History keys, loss weights),
+//! saving, summary and the errors of a malformed graph.
+
+use crate::common::random;
+use crate::gradients::check_model;
+use minibatch::layers::{Add, Average, Concatenate, Dense, Dot, Maximum, Merge, Minimum, Multiply, Subtract, LSTM};
+use minibatch::models::{Call, Input, Losses, Shared, SymbolicTensor};
+use minibatch::optimizers::SGD;
+use minibatch::{CompileOptions, Error, FitOptions, Model, Tensor};
+
+/// Two inputs, one Dense shared by two calls, a tensor read by three layers, a tensor added
+/// to itself, and two outputs.
+fn two_headed(seed: u64) -> Model {
+    let a = Input::named("a", &[4]);
+    let b = Input::named("b", &[3]);
+    let shared = Shared::new(Dense::new(5).activation("tanh"));
+    let h1 = shared.call(&a);
+    let c = Dense::new(4).activation("tanh").call(&b);
+    let h2 = shared.call(&c);
+    let m = Add::new().call([&h1, &h2]);
+    let doubled = Add::new().call([&m, &m]);
+    let cat = Concatenate::new().call([&doubled, &h1]);
+    let digit = Dense::new(3).activation("softmax").name("digit").call(&cat);
+    let mixed = Maximum::new().call([&Dense::new(5).call(&m), &h2]);
+    let value = Dense::new(1).name("value").call(&mixed);
+    Model::new(&[&a, &b], &[&digit, &value]).unwrap().with_seed(seed).unwrap()
+}
+
+fn two_headed_data(n: usize) -> (Tensor, Tensor, Tensor, Tensor) {
+    let xa = random(&[n, 4], 1);
+    let xb = random(&[n, 3], 2);
+    let classes = Tensor::from_vec(&[n], (0..n).map(|i| (i % 3) as f32).collect()).unwrap();
+    let values = random(&[n, 1], 3);
+    (xa, xb, classes, values)
+}
+
+#[test]
+fn gradients_through_shared_layers_fan_out_and_two_outputs() {
+    let mut model = two_headed(0);
+    let losses = Losses::each(&["sparse_categorical_crossentropy", "mse"]);
+    model.compile_with(SGD::new(0.0), losses, CompileOptions::new().loss_weights(&[1.0, 0.5])).unwrap();
+    let (xa, xb, classes, values) = two_headed_data(6);
+    // The shared Dense appears once among the weights; its gradient sums both calls.
+    assert_eq!(model.layers().iter().filter(|l| l.kind() == "Dense").count(), 5);
+    check_model(&mut model, [&xa, &xb], [&classes, &values], 1);
+}
+
+/// `x → Dense → op(·, Dense(x)) → Dense`: each merge's backward reaches the weights before it.
+fn merge_model(op: Merge, widths: [usize; 2], seed: u64) -> Model {
+    let x = Input::new(&[3]);
+    let p = Dense::new(widths[0]).activation("tanh").call(&x);
+    let q = Dense::new(widths[1]).activation("tanh").call(&x);
+    let merged = op.call([&p, &q]);
+    let out = Dense::new(2).call(&merged);
+    Model::new(&[&x], &[&out]).unwrap().with_seed(seed).unwrap()
+}
+
+#[test]
+fn every_merge_layer_passes_a_gradient_check() {
+    let x = random(&[5, 3], 7);
+    let y = random(&[5, 2], 8);
+    let cases: Vec<(Merge, [usize; 2])> = vec![
+        (Add::new(), [4, 4]),
+        (Subtract::new(), [4, 4]),
+        (Multiply::new(), [4, 4]),
+        (Average::new(), [4, 4]),
+        (Maximum::new(), [4, 4]),
+        (Minimum::new(), [4, 4]),
+        (Concatenate::new(), [4, 2]),
+        (Dot::new(false), [4, 4]),
+        (Dot::new(true), [4, 4]),
+    ];
+    for (i, (op, widths)) in cases.into_iter().enumerate() {
+        let kind = format!("{:?}", op.op());
+        let mut model = merge_model(op, widths, i as u64);
+        model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+        println!("{kind}");
+        check_model(&mut model, &x, &y, 1);
+    }
+}
+
+#[test]
+fn merge_values_by_hand() {
+    let a = Tensor::from_vec(&[1, 3], vec![1.0, -2.0, 3.0]).unwrap();
+    let b = Tensor::from_vec(&[1, 3], vec![4.0, 5.0, -6.0]).unwrap();
+    let expect = |op: Merge, want: &[f32]| {
+        let (ia, ib) = (Input::new(&[3]), Input::new(&[3]));
+        let out = op.call([&ia, &ib]);
+        // An output must be made by a layer: the merge is one.
+        let mut model = Model::new(&[&ia, &ib], &[&out]).unwrap();
+        let got = model.predict([&a, &b], 1).unwrap();
+        assert_eq!(got.data(), want);
+    };
+    expect(Add::new(), &[5.0, 3.0, -3.0]);
+    expect(Subtract::new(), &[-3.0, -7.0, 9.0]);
+    expect(Multiply::new(), &[4.0, -10.0, -18.0]);
+    expect(Average::new(), &[2.5, 1.5, -1.5]);
+    expect(Maximum::new(), &[4.0, 5.0, 3.0]);
+    expect(Minimum::new(), &[1.0, -2.0, -6.0]);
+    expect(Concatenate::new(), &[1.0, -2.0, 3.0, 4.0, 5.0, -6.0]);
+    expect(Dot::new(false), &[4.0 - 10.0 - 18.0]);
+    // Along the first per-sample axis of [2, 2] samples: rows stacked.
+    let (ia, ib) = (Input::new(&[2, 2]), Input::new(&[1, 2]));
+    let out = Concatenate::axis(1).call([&ia, &ib]);
+    let mut model = Model::new(&[&ia, &ib], &[&out]).unwrap();
+    let a = Tensor::from_vec(&[1, 2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+    let b = Tensor::from_vec(&[1, 1, 2], vec![5.0, 6.0]).unwrap();
+    let got = model.predict([&a, &b], 1).unwrap();
+    assert_eq!(got.shape(), [1, 3, 2]);
+    assert_eq!(got.data(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+}
+
+#[test]
+fn two_outputs_report_keras_history_keys_and_weighted_total_loss() {
+    let mut model = two_headed(1);
+    let options = CompileOptions::new()
+        .output_metrics("digit", &["accuracy", "accuracy"])
+        .output_weighted_metrics("digit", &["accuracy"])
+        .output_metrics("value", &["mae"])
+        .loss_weights(&[1.0, 0.5]);
+    let losses = Losses::named(&[("value", "mse"), ("digit", "sparse_categorical_crossentropy")]);
+    model.compile_with("adam", losses, options).unwrap();
+    let (xa, xb, classes, values) = two_headed_data(40);
+    let x = [("b", &xb), ("a", &xa)];
+    let h = model
+        .fit(&x[..], [&classes, &values], FitOptions::new().epochs(2).batch_size(8).validation_split(0.25).verbose(0))
+        .unwrap();
+    let mut keys: Vec<&str> = h.keys().collect();
+    keys.sort();
+    // Keras 3.15, same model: see the module docs of minibatch::models.
+    assert_eq!(
+        keys,
+        [
+            "digit_accuracy",
+            "digit_accuracy_1",
+            "digit_loss",
+            "digit_weighted_accuracy",
+            "loss",
+            "val_digit_accuracy",
+            "val_digit_accuracy_1",
+            "val_digit_loss",
+            "val_digit_weighted_accuracy",
+            "val_loss",
+            "val_value_loss",
+            "val_value_mae",
+            "value_loss",
+            "value_mae",
+        ]
+    );
+    for prefix in ["", "val_"] {
+        for e in 0..2 {
+            let get = |k: &str| h.get(&format!("{prefix}{k}")).unwrap()[e];
+            let total = get("digit_loss") + 0.5 * get("value_loss");
+            assert!((get("loss") - total).abs() < 1e-5 * total.abs().max(1.0), "{prefix}loss {e}");
+        }
+    }
+    let logs = model.evaluate(&x[..], &[("digit", &classes), ("value", &values)][..], 16).unwrap();
+    assert!(logs.get("digit_loss").is_some() && logs.get("value_mae").is_some());
+    let outs = model.predict_outputs(&x[..], 16).unwrap();
+    assert_eq!((outs[0].shape(), outs[1].shape()), (&[40, 3][..], &[40, 1][..]));
+    let err = model.predict(&x[..], 16).unwrap_err().to_string();
+    assert!(err.contains("predict_outputs"), "{err}");
+}
+
+#[test]
+fn saving_and_loading_keeps_the_graph_bit_for_bit() {
+    let dir = std::env::temp_dir().join(format!("minibatch-functional-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("two_headed.safetensors");
+    let (xa, xb, classes, values) = two_headed_data(24);
+    let mut model = two_headed(2);
+    let losses = Losses::each(&["sparse_categorical_crossentropy", "mse"]);
+    let options = CompileOptions::new().output_metrics("digit", &["accuracy"]).loss_weights(&[1.0, 0.25]);
+    model.compile_with("adam", losses, options).unwrap();
+    let fit = |m: &mut Model| m.fit([&xa, &xb], [&classes, &values], FitOptions::new().batch_size(5).verbose(0));
+    fit(&mut model).unwrap();
+    model.save(&path).unwrap();
+    let config = model.to_config().unwrap();
+    assert_eq!(config["class_name"], "Functional");
+    assert_eq!(config["config"]["output_layers"], serde_json::json!([["digit", 0, 0], ["value", 0, 0]]));
+    let mut loaded = Model::load(&path).unwrap();
+    assert_eq!(loaded.to_config().unwrap(), config);
+    assert_eq!(loaded.get_weights(), model.get_weights());
+    assert_eq!(loaded.summary().unwrap(), model.summary().unwrap());
+    // The same next epoch: optimizer state, loss weights and metrics came back too.
+    let (h1, h2) = (fit(&mut model).unwrap(), fit(&mut loaded).unwrap());
+    assert_eq!(h1.get("loss"), h2.get("loss"));
+    assert_eq!(h1.get("digit_accuracy"), h2.get("digit_accuracy"));
+    assert_eq!(loaded.get_weights(), model.get_weights());
+    // A Sequential loader refuses a functional file by name.
+    let err = minibatch::Sequential::load(&path).unwrap_err().to_string();
+    assert!(err.contains("Model::load"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn summary_has_keras_connected_to_column() {
+    let model = two_headed(0);
+    let s = model.summary().unwrap();
+    assert!(s.starts_with("Model: \"functional\""), "{s}");
+    assert!(s.contains("Connected to"), "{s}");
+    assert!(s.contains("a (InputLayer)"), "{s}");
+    // The shared layer: both calls, the second reading dense_1's output.
+    assert!(s.contains("a[0][0], dense_1[0][0]"), "{s}");
+    // A tensor added to itself, and a second call named by its call index.
+    assert!(s.contains("add[0][0], add[0][0]"), "{s}");
+    assert!(s.contains("dense[1][0]"), "{s}");
+    let widths: Vec<usize> = s.lines().filter(|l| l.starts_with('│')).map(|l| l.chars().count()).collect();
+    assert!(widths.windows(2).all(|w| w[0] == w[1]), "rows of one width:\n{s}");
+}
+
+#[test]
+fn sequences_attention_and_residuals_in_one_graph() {
+    use minibatch::layers::{GlobalAveragePooling1D, LayerNormalization, MultiHeadAttention};
+    let x = Input::new(&[5, 3]);
+    let h = Dense::new(4).call(&x);
+    let attended = MultiHeadAttention::new(2, 2).call(&h);
+    let res = LayerNormalization::new().call(&Add::new().call([&h, &attended]));
+    let seq = LSTM::new(3).return_sequences(true).call(&res);
+    let pooled = GlobalAveragePooling1D::new().call(&Concatenate::new().call([&seq, &res]));
+    let out = Dense::new(2).call(&pooled);
+    let mut model = Model::new(&[&x], &[&out]).unwrap().with_seed(3).unwrap();
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    check_model(&mut model, &random(&[3, 5, 3], 4), &random(&[3, 2], 5), 3);
+}
+
+fn expect_error(result: Result<Model, Error>, needle: &str) {
+    match result {
+        Ok(_) => panic!("expected an error naming {needle:?}"),
+        Err(e) => assert!(e.to_string().contains(needle), "{e} does not name {needle:?}"),
+    }
+}
+
+#[test]
+fn malformed_graphs_are_named_errors() {
+    let (a, b) = (Input::new(&[4]), Input::new(&[3]));
+    let out = Dense::new(2).call(&a);
+    // An input no output depends on.
+    expect_error(Model::new(&[&a, &b], &[&out]), "input_layer_1");
+    // An input the outputs need but not given.
+    let both = Concatenate::new().call([&a, &b]);
+    expect_error(Model::new(&[&a], &[&Dense::new(1).call(&both)]), "every Input the outputs depend on");
+    // An input given twice; an output that is an input; no outputs.
+    expect_error(Model::new(&[&a, &a], &[&out]), "each Input given once");
+    expect_error(Model::new(&[&a], &[&a]), "outputs made by layers");
+    expect_error(Model::new(&[&a], &[]), "at least one output");
+    // Two inputs with one name; two layers with one name.
+    let (n1, n2) = (Input::named("x", &[2]), Input::named("x", &[2]));
+    expect_error(Model::new(&[&n1, &n2], &[&Add::new().call([&n1, &n2])]), "distinct names");
+    let p = Dense::new(2).name("twin").call(&a);
+    let q = Dense::new(2).name("twin").call(&p);
+    expect_error(Model::new(&[&a], &[&q]), "twin");
+    // Shapes that do not fit a merge, named with the layer and the shapes.
+    let bad = Add::new().call([&a, &b]);
+    expect_error(Model::new(&[&a, &b], &[&bad]), "inputs of layer add (Add)");
+    let one = Subtract::new().call([&a, &a, &a]);
+    expect_error(Model::new(&[&a], &[&one]), "exactly 2 tensors");
+    let dense_twice = Dense::new(2).call([&a, &b]);
+    expect_error(Model::new(&[&a, &b], &[&dense_twice]), "one tensor");
+    // A shared layer whose second call has another input width.
+    let shared = Shared::new(Dense::new(2));
+    let (s1, s2) = (shared.call(&a), shared.call(&b));
+    expect_error(Model::new(&[&a, &b], &[&Add::new().call([&s1, &s2])]), "second call of layer dense");
+    // A layer already taken by another model.
+    let taken: SymbolicTensor = Dense::new(2).call(&a);
+    Model::new(&[&a], &[&taken]).unwrap();
+    expect_error(Model::new(&[&a], &[&taken]), "already belongs to another model");
+}
+
+#[test]
+fn data_for_several_inputs_is_checked_by_position_and_name() {
+    let mut model = two_headed(0);
+    model.compile("adam", Losses::each(&["sparse_categorical_crossentropy", "mse"]), &[]).unwrap();
+    let (xa, xb, classes, values) = two_headed_data(10);
+    let opts = || FitOptions::new().verbose(0);
+    let y = [&classes, &values];
+    let err = |r: minibatch::Result<minibatch::callbacks::History>| r.unwrap_err().to_string();
+    assert!(err(model.fit(&xa, y, opts())).contains("2 arrays, one per model input (a, b)"));
+    assert!(err(model.fit([&xb, &xa], y, opts())).contains("the model's input a"));
+    assert!(err(model.fit(&[("a", &xa), ("c", &xb)][..], y, opts())).contains("an array named c"));
+    assert!(err(model.fit(&[("a", &xa), ("a", &xb)][..], y, opts())).contains("a given twice"));
+    let short = random(&[9, 3], 1);
+    assert!(err(model.fit([&xa, &short], y, opts())).contains("10"));
+    assert!(err(model.fit([&xa, &xb], &classes, opts())).contains("one per model output (digit, value)"));
+    // Per-output metrics and losses name the outputs.
+    let e = model.compile("adam", Losses::each(&["mse"]), &[]).unwrap_err().to_string();
+    assert!(e.contains("one per output: 2 (digit, value)"), "{e}");
+    let e = model.compile("adam", "mse", &["accuracy"]).unwrap_err().to_string();
+    assert!(e.contains("output_metrics"), "{e}");
+    let e = model
+        .compile_with("adam", "mse", CompileOptions::new().output_metrics("nope", &["mae"]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope"), "{e}");
+}
