@@ -2,9 +2,12 @@
 
 use clap::{Args, Parser, Subcommand};
 use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
-use minibatch::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D, Reshape, LSTM};
+use minibatch::layers::{Dense, Dropout, Flatten, Reshape, LSTM};
 use minibatch::training::SplitMode;
-use minibatch::{datasets, io, optimizers, FitOptions, Result, Sequential, Tensor};
+use minibatch::{datasets, io, optimizers, FitOptions, Model, Result, Sequential, Tensor};
+
+/// The architectures `train --model` and `lab` build.
+const MODELS: [&str; 5] = ["mlp", "convnet", "lstm", "transformer", "resnet"];
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::ExitCode;
@@ -43,7 +46,7 @@ enum Command {
 /// What evaluate and predict share: the model file and the data.
 #[derive(Args)]
 struct ModelAndData {
-    /// A model file written by `train --save` (or `Sequential::save`).
+    /// A model file written by `train --save` (or `Model::save`).
     #[arg(long)]
     model: std::path::PathBuf,
     /// Data, as for train: the test split of a built-in set or mnist:DIR, or the whole of a
@@ -81,7 +84,7 @@ struct PredictArgs {
 
 #[derive(Args)]
 struct SummaryArgs {
-    /// A model file written by `train --save` (or `Sequential::save`).
+    /// A model file written by `train --save` (or `Model::save`).
     #[arg(long)]
     model: std::path::PathBuf,
 }
@@ -148,8 +151,9 @@ struct LabArgs {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// mlp (the Keras MNIST MLP, RMSprop), convnet (the Keras MNIST convnet, Adam) or lstm
-    /// (MNIST rows through LSTM(128), Adam).
+    /// mlp (the Keras MNIST MLP, RMSprop), convnet (the Keras MNIST convnet, Adam), lstm
+    /// (MNIST rows through LSTM(128), Adam) or transformer (MNIST rows through a 2-block
+    /// Transformer encoder, Adam).
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Batch sizes to measure, comma-separated.
@@ -205,8 +209,11 @@ struct TrainArgs {
     #[arg(long)]
     learning_rate: Option<f32>,
     /// mlp (Dense layers: --hidden, --activation, --dropout), convnet (Keras's Simple MNIST
-    /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images) or lstm (LSTM(128)
-    /// over the rows of each image, or over (time, features) samples).
+    /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images), lstm (LSTM(128)
+    /// over the rows of each image, or over (time, features) samples), transformer (a 2-block
+    /// Transformer encoder over the rows: attention, residual Adds, LayerNormalization) or
+    /// resnet (a residual convnet with BatchNormalization; for images). The last two are
+    /// functional models.
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Hidden layer sizes, comma-separated (e.g. 64,64).
@@ -368,7 +375,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         // The split fit will make, checked now: before the model is built or printed.
         minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
     }
-    let data = if args.model == "convnet" { with_channel_axis(data)? } else { data };
+    let data = if matches!(args.model.as_str(), "convnet" | "resnet") { with_channel_axis(data)? } else { data };
     let spec = ModelSpec {
         kind: &args.model,
         hidden: &args.hidden,
@@ -486,11 +493,15 @@ fn bench(args: &BenchArgs) -> Result<()> {
         "lstm" => {
             (minibatch::bench::Workload::Lstm, "MNIST rows through LSTM(128), Dense(10) (81,674 parameters), Adam")
         }
+        "transformer" => (
+            minibatch::bench::Workload::Transformer,
+            "MNIST rows through a 2-block Transformer encoder (d 64, 4 heads, ff 128), Adam",
+        ),
         other => {
             return Err(minibatch::Error::UnknownName {
                 kind: "model",
                 name: other.into(),
-                known: vec!["mlp", "convnet", "lstm"],
+                known: vec!["mlp", "convnet", "lstm", "transformer"],
             })
         }
     };
@@ -575,7 +586,7 @@ fn held_out(source: &str, label_column: &str, seed: u64) -> Result<(Tensor, Tens
 
 /// Images `(h, w)` given to a model saved for `(h, w, 1)` (as `train --model convnet` saves
 /// it) get their channel axis; anything else is left for the model's own shape check.
-fn shaped_for(model: &Sequential, x: Tensor) -> Result<Tensor> {
+fn shaped_for(model: &Model, x: Tensor) -> Result<Tensor> {
     match model.get_input_shape() {
         Some(&[h, w, 1]) if x.shape()[1..] == [h, w] => {
             let shape = [x.batch(), h, w, 1];
@@ -599,7 +610,7 @@ fn check_model_and_data(input: &ModelAndData, flag: &'static str, output: Option
 fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let input = &args.input;
     check_model_and_data(input, "--json", args.json.as_ref())?;
-    let mut model = Sequential::load(&input.model)?;
+    let mut model = Model::load(&input.model)?;
     let (x, y, which) = held_out(&input.data, &input.label_column, input.seed)?;
     let x = shaped_for(&model, x)?;
     let logs = model.evaluate(&x, &y, input.batch_size)?;
@@ -617,7 +628,7 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
 fn predict(args: &PredictArgs) -> Result<()> {
     let input = &args.input;
     check_model_and_data(input, "--output", args.output.as_ref())?;
-    let mut model = Sequential::load(&input.model)?;
+    let mut model = Model::load(&input.model)?;
     let x = if input.data.to_ascii_lowercase().ends_with(".csv") {
         io::load_csv_features(&input.data, &input.label_column)?
     } else {
@@ -652,7 +663,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
 }
 
 fn summary(args: &SummaryArgs) -> Result<()> {
-    let model = Sequential::load(&args.model)?;
+    let model = Model::load(&args.model)?;
     print!("{}", model.summary()?);
     if let (Some(loss), Some(opt)) = (model.loss(), model.optimizer()) {
         let metrics = model.metrics_names();
@@ -685,10 +696,12 @@ impl ModelSpec<'_> {
     /// `lstm`: LSTM(128) over samples `(time, features)` (an image's rows are its time steps;
     /// a trailing channel axis of 1 is dropped), Dense(softmax).
     /// Compiled with `optimizer` at `lr` (NaN: the optimizer's default).
-    fn build(&self, sample_shape: &[usize], classes: usize, optimizer: &str, lr: f32) -> Result<Sequential> {
-        let mut model = Sequential::new().seed(self.seed).input_shape(sample_shape);
-        match self.kind {
+    fn build(&self, sample_shape: &[usize], classes: usize, optimizer: &str, lr: f32) -> Result<Model> {
+        let stack = || Sequential::new().seed(self.seed).input_shape(sample_shape);
+        let softmax = || Dense::new(classes).activation("softmax");
+        let mut model: Model = match self.kind {
             "mlp" => {
+                let mut model = stack();
                 if sample_shape.len() > 1 {
                     model = model.add(Flatten::new());
                 }
@@ -698,20 +711,13 @@ impl ModelSpec<'_> {
                         model = model.add(Dropout::new(self.dropout));
                     }
                 }
+                model.add(softmax()).into()
             }
-            "convnet" => {
-                model = model
-                    .add(Conv2D::new(32, 3).activation("relu"))
-                    .add(MaxPooling2D::new(2))
-                    .add(Conv2D::new(64, 3).activation("relu"))
-                    .add(MaxPooling2D::new(2))
-                    .add(Flatten::new())
-                    .add(Dropout::new(0.5));
-            }
+            "convnet" => minibatch::bench::convnet(sample_shape, classes, self.seed).into(),
             "lstm" => {
-                match sample_shape {
-                    [_, _] => {}
-                    &[t, f, 1] => model = model.add(Reshape::new(&[t, f])),
+                let model = match sample_shape {
+                    [_, _] => stack(),
+                    &[t, f, 1] => stack().add(Reshape::new(&[t, f])),
                     other => {
                         return Err(minibatch::Error::shape(
                             "data for --model lstm",
@@ -719,18 +725,18 @@ impl ModelSpec<'_> {
                             other,
                         ))
                     }
-                }
-                model = model.add(LSTM::new(128));
+                };
+                model.add(LSTM::new(128)).add(softmax()).into()
             }
+            "transformer" => match sample_shape {
+                &[t, f, 1] => minibatch::bench::transformer(&[t, f], classes, self.seed)?,
+                other => minibatch::bench::transformer(other, classes, self.seed)?,
+            },
+            "resnet" => minibatch::bench::resnet(sample_shape, classes, self.seed)?,
             other => {
-                return Err(minibatch::Error::UnknownName {
-                    kind: "model",
-                    name: other.into(),
-                    known: vec!["mlp", "convnet", "lstm"],
-                })
+                return Err(minibatch::Error::UnknownName { kind: "model", name: other.into(), known: MODELS.to_vec() })
             }
-        }
-        model = model.add(Dense::new(classes).activation("softmax"));
+        };
         let mut opt = optimizers::from_name(optimizer)?;
         if !lr.is_nan() {
             opt.set_learning_rate(lr);
@@ -888,7 +894,7 @@ fn lab(args: &LabArgs) -> Result<()> {
 }
 
 /// The settings of a `train` run, for its report.
-fn train_config(args: &TrainArgs, epochs: usize, model: &Sequential) -> Vec<(String, String)> {
+fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, String)> {
     let optimizer =
         model.optimizer().map_or(String::new(), |o| format!("{}, learning rate {}", o.name(), o.learning_rate()));
     let mut config = vec![

@@ -5,7 +5,11 @@
 //! (Conv2D 32 and 64, max pooling, Dropout 0.5, softmax, Adam).
 
 use crate::error::Result;
-use crate::layers::{Conv2D, Dense, Dropout, Flatten, MaxPooling2D};
+use crate::layers::{
+    Add, BatchNormalization, Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
+    LayerNormalization, MaxPooling2D, MultiHeadAttention, PositionEmbedding, ReLU,
+};
+use crate::models::{Call, Input, Model, SymbolicTensor};
 use crate::optimizers::{Adam, RMSprop};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -44,18 +48,23 @@ pub fn mnist_mlp(seed: u64) -> Result<Sequential> {
 
 /// The Keras "Simple MNIST convnet": 34,826 parameters, Adam.
 pub fn mnist_convnet(seed: u64) -> Result<Sequential> {
-    let mut model = Sequential::new()
+    let mut model = convnet(&[28, 28, 1], 10, seed);
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"])?;
+    Ok(model)
+}
+
+/// [`mnist_convnet`]'s layers for images of `sample_shape` and `classes` classes, not compiled.
+pub fn convnet(sample_shape: &[usize], classes: usize, seed: u64) -> Sequential {
+    Sequential::new()
         .seed(seed)
-        .input_shape(&[28, 28, 1])
+        .input_shape(sample_shape)
         .add(Conv2D::new(32, 3).activation("relu"))
         .add(MaxPooling2D::new(2))
         .add(Conv2D::new(64, 3).activation("relu"))
         .add(MaxPooling2D::new(2))
         .add(Flatten::new())
         .add(Dropout::new(0.5))
-        .add(Dense::new(10).activation("softmax"));
-    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"])?;
-    Ok(model)
+        .add(Dense::new(classes).activation("softmax"))
 }
 
 /// MNIST's rows as 28 time steps: LSTM(128), Dense(10) softmax, Adam (81,674 parameters).
@@ -65,6 +74,92 @@ pub fn mnist_lstm(seed: u64) -> Result<Sequential> {
         .input_shape(&[28, 28])
         .add(crate::layers::LSTM::new(128))
         .add(Dense::new(10).activation("softmax"));
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"])?;
+    Ok(model)
+}
+
+/// A small Transformer encoder over MNIST's 28 rows: each row projected to 64 values plus a
+/// learned position embedding, two blocks of MultiHeadAttention(4 heads of 16) and a
+/// feed-forward (128, relu), each with a residual Add and LayerNormalization (post-norm, as
+/// Keras's `TransformerEncoder` example and PyTorch's `nn.TransformerEncoderLayer`), then
+/// GlobalAveragePooling1D and Dense(10) softmax; Adam.
+pub fn mnist_transformer(seed: u64) -> Result<Model> {
+    transformer(&[28, 28], 10, seed)
+}
+
+/// [`mnist_transformer`]'s architecture for samples `(time, features)` and `classes` classes.
+///
+/// # Errors
+/// A sample shape that is not `(time, features)`.
+pub fn transformer(sample_shape: &[usize], classes: usize, seed: u64) -> Result<Model> {
+    let &[time, _] = sample_shape else {
+        return Err(crate::Error::shape(
+            "data for the transformer",
+            "sequences: samples of shape (time, features), such as images' rows",
+            sample_shape,
+        ));
+    };
+    let rows = Input::new(sample_shape);
+    let x = Dense::new(64).call(&rows);
+    let mut x = Add::new().call([&x, &PositionEmbedding::new(time).call(&x)]);
+    for _ in 0..2 {
+        let attended = MultiHeadAttention::new(4, 16).call(&x);
+        x = LayerNormalization::new().call(&Add::new().call([&x, &attended]));
+        let ff = Dense::new(128).activation("relu").call(&x);
+        let ff = Dense::new(64).call(&ff);
+        x = LayerNormalization::new().call(&Add::new().call([&x, &ff]));
+    }
+    let pooled = GlobalAveragePooling1D::new().call(&x);
+    let out = Dense::new(classes).activation("softmax").call(&pooled);
+    let mut model = Model::new(&[&rows], &[&out])?.with_seed(seed)?;
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"])?;
+    Ok(model)
+}
+
+/// A small residual convnet for MNIST (functional, Add skips, BatchNormalization): a Conv2D(32)
+/// stem, then at 14×14 and 7×7 a residual block of two 3×3 convolutions each (the second
+/// widening to 64 channels first), GlobalAveragePooling2D, Dense(10) softmax; Adam.
+pub fn mnist_resnet(seed: u64) -> Result<Model> {
+    resnet(&[28, 28, 1], 10, seed)
+}
+
+/// [`mnist_resnet`]'s architecture for images `(height, width, channels)` and `classes`
+/// classes.
+///
+/// # Errors
+/// A sample shape that is not an image, or one smaller than 4×4.
+pub fn resnet(sample_shape: &[usize], classes: usize, seed: u64) -> Result<Model> {
+    if !matches!(sample_shape, &[h, w, _] if h >= 4 && w >= 4) {
+        return Err(crate::Error::shape(
+            "data for the resnet",
+            "images: samples of shape (height, width, channels), at least 4×4",
+            sample_shape,
+        ));
+    }
+    fn conv_bn(x: &SymbolicTensor, filters: usize, relu: bool) -> SymbolicTensor {
+        let c = Conv2D::new(filters, 3).padding("same").use_bias(false).call(x);
+        let b = BatchNormalization::new().call(&c);
+        if relu {
+            ReLU::new().call(&b)
+        } else {
+            b
+        }
+    }
+    fn block(x: &SymbolicTensor, filters: usize) -> SymbolicTensor {
+        let y = conv_bn(x, filters, true);
+        let y = conv_bn(&y, filters, false);
+        ReLU::new().call(&Add::new().call([x, &y]))
+    }
+    let image = Input::new(sample_shape);
+    let x = conv_bn(&image, 32, true);
+    let x = MaxPooling2D::new(2).call(&x);
+    let x = block(&x, 32);
+    let x = conv_bn(&x, 64, true);
+    let x = MaxPooling2D::new(2).call(&x);
+    let x = block(&x, 64);
+    let pooled = GlobalAveragePooling2D::new().call(&x);
+    let out = Dense::new(classes).activation("softmax").call(&pooled);
+    let mut model = Model::new(&[&image], &[&out])?.with_seed(seed)?;
     model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"])?;
     Ok(model)
 }
@@ -79,6 +174,8 @@ pub enum Workload {
     Convnet,
     /// [`mnist_lstm`].
     Lstm,
+    /// [`mnist_transformer`].
+    Transformer,
 }
 
 /// Trains `workload` at `batch_size` for about `seconds` (after one warm-up pass) and returns
@@ -89,14 +186,15 @@ pub fn measure(workload: Workload, batch_size: usize, seconds: f64, samples: usi
     let shape: &[usize] = match workload {
         Workload::Mlp => &[n, 784],
         Workload::Convnet => &[n, 28, 28, 1],
-        Workload::Lstm => &[n, 28, 28],
+        Workload::Lstm | Workload::Transformer => &[n, 28, 28],
     };
     let x = Tensor::from_vec(shape, (0..n * 784).map(|_| rng.next_f32()).collect())?;
     let y = Tensor::from_vec(&[n], (0..n).map(|_| rng.below(10) as f32).collect())?;
-    let mut model = match workload {
-        Workload::Mlp => mnist_mlp(0)?,
-        Workload::Convnet => mnist_convnet(0)?,
-        Workload::Lstm => mnist_lstm(0)?,
+    let mut model: Model = match workload {
+        Workload::Mlp => mnist_mlp(0)?.into(),
+        Workload::Convnet => mnist_convnet(0)?.into(),
+        Workload::Lstm => mnist_lstm(0)?.into(),
+        Workload::Transformer => mnist_transformer(0)?,
     };
     let options = || FitOptions::new().batch_size(batch_size).verbose(0);
     let warm = batch_size.max(256).min(n);

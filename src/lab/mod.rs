@@ -24,7 +24,7 @@ pub use overfitting::overfitting_onset;
 use crate::callbacks::{Callback, Control, Logs};
 use crate::error::Result;
 use crate::metrics::count_correct;
-use crate::models::{Model, Sequential};
+use crate::models::Model;
 use crate::tensor::Tensor;
 use crate::FitOptions;
 use serde::Serialize;
@@ -106,14 +106,14 @@ pub struct EarlyStopRun {
 ///
 /// # Errors
 /// Whatever `build` or `fit` returns.
-pub fn catch_overfitting(
+pub fn catch_overfitting<M: Into<Model>>(
     data: [&Tensor; 4],
     run: &LabRun,
     patience: usize,
-    build: impl Fn() -> Result<Sequential>,
+    build: impl Fn() -> Result<M>,
 ) -> Result<EarlyStopRun> {
     let [x, y, vx, vy] = data;
-    let mut model = build()?;
+    let mut model: Model = build()?.into();
     let mut stop =
         crate::callbacks::EarlyStopping::new().monitor("val_loss").patience(patience).restore_best_weights(true);
     let options = FitOptions::new()
@@ -191,14 +191,14 @@ impl Callback for Recorder<'_> {
 /// # Errors
 /// [`crate::Error::InvalidArgument`] for no batch sizes or 0 epochs; whatever `build` or `fit`
 /// returns (bad data, a batch size of 0, ...).
-pub fn run(
+pub fn run<M: Into<Model>>(
     x: &Tensor,
     y: &Tensor,
     vx: &Tensor,
     vy: &Tensor,
     batch_sizes: &[usize],
     epochs: usize,
-    build: impl Fn() -> Result<Sequential>,
+    build: impl Fn() -> Result<M>,
 ) -> Result<Vec<LabRun>> {
     if epochs == 0 {
         return Err(crate::Error::invalid("epochs", 0, "at least one epoch to compare"));
@@ -208,7 +208,7 @@ pub fn run(
     }
     let mut runs = Vec::with_capacity(batch_sizes.len());
     for &batch_size in batch_sizes {
-        let mut model = build()?;
+        let mut model: Model = build()?.into();
         let mut rec = Recorder { x, y, vx, vy, epoch_start: Instant::now(), records: Vec::new(), train_bytes: 0 };
         let h =
             model.fit(x, y, FitOptions::new().batch_size(batch_size).epochs(epochs).verbose(0).callback(&mut rec))?;

@@ -126,6 +126,10 @@ impl Layer for ActivationLayer {
         self.fused = fused;
     }
 
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Pass
+    }
+
     fn config(&self) -> Option<serde_json::Value> {
         let activation = self.activation.clone().ok()?;
         match (self.class, activation) {

@@ -115,6 +115,10 @@ impl ReLU {
 }
 
 impl Layer for ReLU {
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Pass
+    }
+
     fn kind(&self) -> &'static str {
         "ReLU"
     }
@@ -210,6 +214,10 @@ impl PReLU {
 }
 
 impl Layer for PReLU {
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Pass
+    }
+
     fn kind(&self) -> &'static str {
         "PReLU"
     }

@@ -294,6 +294,10 @@ impl Layer for BatchNormalization {
         self.xhat.len() * 4
     }
 
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Pass
+    }
+
     fn config(&self) -> Option<serde_json::Value> {
         let c = BatchNormalizationConfig {
             name: self.name.clone(),

@@ -183,6 +183,10 @@ impl Layer for Dense {
         self.output.bytes()
     }
 
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Pass
+    }
+
     fn config(&self) -> Option<serde_json::Value> {
         let c = DenseConfig {
             name: self.name.clone(),

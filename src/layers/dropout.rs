@@ -204,6 +204,10 @@ impl Layer for Dropout {
         self.mask.len() * 4
     }
 
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Pass
+    }
+
     fn config(&self) -> Option<serde_json::Value> {
         serde_json::to_value(DropoutConfig { name: self.name.clone(), rate: self.rate, seed: self.seed }).ok()
     }

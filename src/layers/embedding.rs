@@ -15,7 +15,10 @@ use crate::tensor::Tensor;
 /// and the range). Backward adds each position's gradient into its id's row; the ids have no
 /// gradient.
 ///
-/// Not yet: `mask_zero` (masks are not propagated yet).
+/// With `mask_zero`, id 0 is padding: the layer puts a mask on its output that marks those
+/// positions to be skipped by the layers after it (recurrent layers carry their state over
+/// them, global pooling over time leaves them out), as Keras propagates it; see
+/// [`MaskRule`](super::MaskRule).
 ///
 /// ```
 /// use minibatch::layers::{Dense, Embedding, GlobalAveragePooling1D};
@@ -30,6 +33,9 @@ pub struct Embedding {
     input_dim: usize,
     output_dim: usize,
     initializer: Result<Initializer>,
+    mask_zero: bool,
+    /// The input is one id per position (`[positions]`): a mask can follow it.
+    sequence_input: bool,
     name: String,
     params: Vec<Param>,
 }
@@ -41,6 +47,8 @@ pub struct EmbeddingConfig {
     input_dim: usize,
     output_dim: usize,
     embeddings_initializer: Initializer,
+    #[serde(default)]
+    mask_zero: bool,
 }
 
 impl Embedding {
@@ -50,6 +58,8 @@ impl Embedding {
             input_dim,
             output_dim,
             initializer: Ok(Initializer::RandomUniform { minval: -0.05, maxval: 0.05 }),
+            mask_zero: false,
+            sequence_input: false,
             name: String::new(),
             params: Vec::new(),
         }
@@ -57,7 +67,17 @@ impl Embedding {
 
     /// The layer an [`EmbeddingConfig`] describes (not built).
     pub fn from_config(c: EmbeddingConfig) -> Self {
-        Embedding::new(c.input_dim, c.output_dim).name(&c.name).embeddings_initializer(c.embeddings_initializer)
+        Embedding::new(c.input_dim, c.output_dim)
+            .name(&c.name)
+            .embeddings_initializer(c.embeddings_initializer)
+            .mask_zero(c.mask_zero)
+    }
+
+    /// Treats id 0 as padding and masks it for the layers after (Keras's `mask_zero`,
+    /// default false).
+    pub fn mask_zero(mut self, mask_zero: bool) -> Self {
+        self.mask_zero = mask_zero;
+        self
     }
 
     /// The table's initializer (default uniform in `[−0.05, 0.05)`).
@@ -101,6 +121,7 @@ impl Layer for Embedding {
         let mut table = Param::claim(&self.name, "embeddings", &[self.input_dim, self.output_dim])?;
         init.fill(table.value.data_mut(), self.input_dim, self.output_dim, rng);
         self.params = vec![table];
+        self.sequence_input = input_shape.len() == 1;
         let mut out = input_shape.to_vec();
         out.push(self.output_dim);
         Ok(out)
@@ -148,6 +169,18 @@ impl Layer for Embedding {
         }
     }
 
+    fn mask_rule(&self) -> super::MaskRule {
+        if self.mask_zero && self.sequence_input {
+            super::MaskRule::Produce
+        } else {
+            super::MaskRule::Drop
+        }
+    }
+
+    fn compute_mask(&self, x: &Tensor, mask: &mut Tensor) {
+        mask.data_mut().iter_mut().zip(x.data()).for_each(|(m, &id)| *m = (id != 0.0) as u8 as f32);
+    }
+
     fn params(&self) -> &[Param] {
         &self.params
     }
@@ -162,6 +195,7 @@ impl Layer for Embedding {
             input_dim: self.input_dim,
             output_dim: self.output_dim,
             embeddings_initializer: self.initializer.clone().ok()?,
+            mask_zero: self.mask_zero,
         };
         serde_json::to_value(c).ok()
     }

@@ -14,7 +14,16 @@ macro_rules! global_constructors {
             /// The layer, with Keras's defaults (`keepdims=False`).
             #[allow(clippy::new_ret_no_self)]
             pub fn new() -> GlobalPooling {
-                GlobalPooling { op: $op, rank: $rank, name: String::new(), positions: 0, channels: 0, argmax: Vec::new() }
+                GlobalPooling {
+                    op: $op,
+                    rank: $rank,
+                    name: String::new(),
+                    positions: 0,
+                    channels: 0,
+                    argmax: Vec::new(),
+                    mask: Vec::new(),
+                    masked: false,
+                }
             }
         }
     )*};
@@ -50,6 +59,10 @@ pub struct GlobalPooling {
     channels: usize,
     /// Max: per sample and channel, the position chosen.
     argmax: Vec<u32>,
+    /// Average over time: `[n, positions]`, the latest batch's mask, when it came with one
+    /// (Keras's GlobalAveragePooling1D averages over the unmasked steps only).
+    mask: Vec<f32>,
+    masked: bool,
 }
 
 /// Global pooling's saved arguments.
@@ -61,7 +74,16 @@ pub struct GlobalPoolingConfig {
 impl GlobalPooling {
     /// The layer a [`GlobalPoolingConfig`] describes.
     pub fn from_config(op: PoolOp, rank: usize, c: GlobalPoolingConfig) -> Self {
-        GlobalPooling { op, rank, name: c.name, positions: 0, channels: 0, argmax: Vec::new() }
+        GlobalPooling {
+            op,
+            rank,
+            name: c.name,
+            positions: 0,
+            channels: 0,
+            argmax: Vec::new(),
+            mask: Vec::new(),
+            masked: false,
+        }
     }
 
     /// The layer's name.
@@ -106,13 +128,80 @@ impl Layer for GlobalPooling {
         if self.op == PoolOp::Max && self.argmax.len() < max_batch * self.channels {
             self.argmax = vec![0; max_batch * self.channels];
         }
+        if self.op == PoolOp::Average && self.rank == 1 && self.mask.len() < max_batch * self.positions {
+            self.mask = vec![0.0; max_batch * self.positions];
+        }
     }
 
+    fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, training: bool) {
+        self.masked = false;
+        if let (Some(mask), PoolOp::Average, 1) = (xs.mask(), self.op, self.rank) {
+            self.mask[..mask.len()].copy_from_slice(mask.data());
+            self.masked = true;
+        }
+        self.pool(xs.get(0), y, training);
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        self.masked = false;
+        self.pool(x, y, training);
+    }
+
+    // Average: dy / positions to every position (with a mask: dy / Σ mask to the unmasked
+    // ones). Max: dy to the position chosen.
+    fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let Some(dx) = dx else { return };
+        let (p, c) = (self.positions, self.channels);
+        for (s, (dx, dy)) in dx.data_mut().chunks_exact_mut(p * c).zip(dy.data().chunks_exact(c)).enumerate() {
+            match self.op {
+                PoolOp::Average if self.masked => {
+                    let m = &self.mask[s * p..(s + 1) * p];
+                    let count: f32 = m.iter().sum();
+                    for (pixel, &keep) in dx.chunks_exact_mut(c).zip(m) {
+                        let scale = if count > 0.0 { keep / count } else { 0.0 };
+                        pixel.iter_mut().zip(dy).for_each(|(d, &g)| *d = g * scale);
+                    }
+                }
+                PoolOp::Average => {
+                    for pixel in dx.chunks_exact_mut(c) {
+                        pixel.iter_mut().zip(dy).for_each(|(d, &g)| *d = g / p as f32);
+                    }
+                }
+                PoolOp::Max => {
+                    dx.fill(0.0);
+                    for (ch, (&at, &g)) in self.argmax[s * c..(s + 1) * c].iter().zip(dy).enumerate() {
+                        dx[at as usize * c + ch] = g;
+                    }
+                }
+            }
+        }
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        self.argmax.len() * 4 + self.mask.len() * 4
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(GlobalPoolingConfig { name: self.name.clone() }).ok()
+    }
+}
+
+impl GlobalPooling {
     // x: [n, positions, c] → y: [n, c]
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+    fn pool(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
         let (p, c) = (self.positions, self.channels);
         for (s, (x, y)) in x.data().chunks_exact(p * c).zip(y.data_mut().chunks_exact_mut(c)).enumerate() {
             match self.op {
+                PoolOp::Average if self.masked => {
+                    // Keras: Σ mask·x / Σ mask (here 0 where every step is masked, not NaN).
+                    let m = &self.mask[s * p..(s + 1) * p];
+                    y.fill(0.0);
+                    for (pixel, &keep) in x.chunks_exact(c).zip(m) {
+                        y.iter_mut().zip(pixel).for_each(|(o, v)| *o += keep * v);
+                    }
+                    let count: f32 = m.iter().sum();
+                    y.iter_mut().for_each(|o| *o = if count > 0.0 { *o / count } else { 0.0 });
+                }
                 PoolOp::Average => {
                     y.fill(0.0);
                     for pixel in x.chunks_exact(c) {
@@ -135,34 +224,5 @@ impl Layer for GlobalPooling {
                 }
             }
         }
-    }
-
-    // Average: dy / positions to every position. Max: dy to the position chosen.
-    fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
-        let Some(dx) = dx else { return };
-        let (p, c) = (self.positions, self.channels);
-        for (s, (dx, dy)) in dx.data_mut().chunks_exact_mut(p * c).zip(dy.data().chunks_exact(c)).enumerate() {
-            match self.op {
-                PoolOp::Average => {
-                    for pixel in dx.chunks_exact_mut(c) {
-                        pixel.iter_mut().zip(dy).for_each(|(d, &g)| *d = g / p as f32);
-                    }
-                }
-                PoolOp::Max => {
-                    dx.fill(0.0);
-                    for (ch, (&at, &g)) in self.argmax[s * c..(s + 1) * c].iter().zip(dy).enumerate() {
-                        dx[at as usize * c + ch] = g;
-                    }
-                }
-            }
-        }
-    }
-
-    fn workspace_bytes(&self) -> usize {
-        self.argmax.len() * 4
-    }
-
-    fn config(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(GlobalPoolingConfig { name: self.name.clone() }).ok()
     }
 }

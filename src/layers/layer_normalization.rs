@@ -222,6 +222,10 @@ impl Layer for LayerNormalization {
         4 * (self.xhat.len() + self.inv_std.len())
     }
 
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Pass
+    }
+
     fn config(&self) -> Option<serde_json::Value> {
         let c = LayerNormalizationConfig {
             name: self.name.clone(),

@@ -366,6 +366,15 @@ impl Layer for Merge {
         }
     }
 
+    // Keras: the output's mask is the OR of the inputs' when all have one. Its Maximum and
+    // Minimum also take a masked step's value from the other inputs: not yet here.
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        match self.op {
+            MergeOp::Maximum | MergeOp::Minimum => crate::layers::MaskRule::Unsupported,
+            _ => crate::layers::MaskRule::Pass,
+        }
+    }
+
     fn config(&self) -> Option<serde_json::Value> {
         let (axis, axes, normalize) = match self.op {
             MergeOp::Concatenate(axis) => (Some(axis), None, None),

@@ -36,10 +36,12 @@ mod embedding;
 mod flatten;
 mod global_pooling;
 mod layer_normalization;
+mod masking;
 mod merge;
 mod multi_head_attention;
 mod output_activation;
 mod pooling;
+mod position_embedding;
 mod recurrent;
 mod regularization;
 mod reshape;
@@ -62,9 +64,11 @@ pub use global_pooling::{
     GlobalPoolingConfig,
 };
 pub use layer_normalization::{LayerNormalization, LayerNormalizationConfig};
+pub use masking::{Masking, MaskingConfig};
 pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract};
 pub use multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
+pub use position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
 pub use recurrent::{
     Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, SimpleRNN, GRU, LSTM,
 };
@@ -211,6 +215,15 @@ pub trait Layer: Send {
         None
     }
 
+    /// What the layer does with a mask on its input (see [`MaskRule`]); `Drop` by default.
+    fn mask_rule(&self) -> MaskRule {
+        MaskRule::Drop
+    }
+
+    /// For [`MaskRule::Produce`]: writes the mask of `x` into `mask` (`[batch, time]`, 1 to
+    /// use a step, 0 to skip it).
+    fn compute_mask(&self, _x: &Tensor, _mask: &mut Tensor) {}
+
     /// The penalty on the layer's output (Keras's `activity_regularizer`), if any.
     fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
         None
@@ -249,17 +262,30 @@ pub trait Layer: Send {
 pub struct Inputs<'a> {
     tensors: &'a [Tensor],
     ids: &'a [usize],
+    mask: Option<&'a Tensor>,
 }
 
 impl<'a> Inputs<'a> {
     /// The inputs `ids` of the model's buffers `tensors`.
     pub(crate) fn new(tensors: &'a [Tensor], ids: &'a [usize]) -> Self {
-        Inputs { tensors, ids }
+        Inputs { tensors, ids, mask: None }
     }
 
     /// A single tensor as the only input (a layer run outside a model, in tests).
     pub fn one(x: &'a Tensor) -> Self {
-        Inputs { tensors: std::slice::from_ref(x), ids: &[0] }
+        Inputs { tensors: std::slice::from_ref(x), ids: &[0], mask: None }
+    }
+
+    /// The same inputs with a mask on the first (see [`MaskRule`]).
+    pub fn with_mask(mut self, mask: Option<&'a Tensor>) -> Self {
+        self.mask = mask;
+        self
+    }
+
+    /// The mask on the first input: `[batch, time]`, 1 for a step to use and 0 for one to
+    /// skip (Keras's `mask` argument), when one reaches the layer.
+    pub fn mask(&self) -> Option<&'a Tensor> {
+        self.mask
     }
 
     /// The number of inputs.
@@ -289,6 +315,25 @@ pub struct InputGrads<'a> {
     grads: &'a mut [Tensor],
     scratch: &'a mut [Tensor],
     slots: &'a [GradSlot],
+}
+
+/// What a layer does with a mask on its input (Keras's `supports_masking` and
+/// `compute_mask`). A mask marks, per sample, the time steps of a sequence to use (1) and to
+/// skip (0): the padding of token sequences, from [`Embedding::mask_zero`] or `Masking`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskRule {
+    /// The output has no mask (the default; as Keras, a layer that does not support masking
+    /// drops it). A layer may still use the mask it receives (a recurrent layer without
+    /// `return_sequences`, global pooling over time).
+    Drop,
+    /// The output keeps the input's mask: the layer works step by step (Dense on sequences,
+    /// Dropout, LayerNormalization, a recurrent layer with `return_sequences`, merges).
+    Pass,
+    /// The layer makes a mask from its input ([`Layer::compute_mask`]).
+    Produce,
+    /// Keras would apply a mask here and this layer does not yet: a mask reaching it is an
+    /// error when the model is built, rather than a silent difference.
+    Unsupported,
 }
 
 /// Where the gradient of one input of a node goes (planned once per graph).
@@ -378,6 +423,8 @@ pub const CLASS_NAMES: &[&str] = &[
     "Minimum",
     "Concatenate",
     "Dot",
+    "PositionEmbedding",
+    "Masking",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -427,6 +474,8 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "UpSampling2D" => Box::new(UpSampling2D::from_config(parse(class_name, config)?)?),
         "LeakyReLU" | "ELU" | "Softmax" => Box::new(ActivationLayer::from_class_config(class_name, config)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
+        "Masking" => Box::new(Masking::from_config(parse(class_name, config)?)),
+        "PositionEmbedding" => Box::new(PositionEmbedding::from_config(parse(class_name, config)?)),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" | "Concatenate" | "Dot" => {
             Box::new(Merge::from_config(class_name, parse(class_name, config)?)?)
         }

@@ -176,6 +176,11 @@ fn put_head(src: &[f32], dst: &mut [f32], steps: usize, heads: usize, d: usize, 
 }
 
 impl Layer for MultiHeadAttention {
+    // Keras applies a query and a value mask (and passes the query's on): not yet here.
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Unsupported
+    }
+
     fn kind(&self) -> &'static str {
         "MultiHeadAttention"
     }

@@ -158,6 +158,10 @@ impl Layer for TimeDistributed {
         4 * (self.x.capacity() + self.y.capacity() + self.dx.capacity() + self.dy.capacity())
             + self.inner.workspace_bytes()
     }
+    fn mask_rule(&self) -> crate::layers::MaskRule {
+        crate::layers::MaskRule::Pass
+    }
+
     fn config(&self) -> Option<serde_json::Value> {
         let layer = serde_json::json!({ "class_name": self.inner.kind(), "config": self.inner.config()? });
         serde_json::to_value(TimeDistributedConfig { name: self.name.clone(), layer }).ok()

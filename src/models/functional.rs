@@ -308,7 +308,7 @@ impl Model {
                 }
             };
             let ins = args.iter().map(|a| tensor_of(key(a), &order)).collect();
-            nodes.push(Node { layer: li, replica: None, inputs: ins, grads: Vec::new() });
+            nodes.push(Node::new(li, ins));
         }
         // Default names as Keras's: `dense`, `dense_1`, … per class, in order.
         for i in 0..layers.len() {
@@ -348,7 +348,7 @@ impl Model {
         model.name = "functional".into();
         model.functional = true;
         model.layers = layers;
-        model.graph = Graph { inputs: inputs.len(), nodes, outputs: output_ids, scratch: Vec::new() };
+        model.graph = Graph { inputs: inputs.len(), nodes, outputs: output_ids, ..Graph::default() };
         model.input_names = input_names;
         model.input_shapes = Some(input_shapes);
         Ok(model)

@@ -12,7 +12,7 @@
 //! added in. Which is which is fixed once per graph ([`Graph::plan_gradients`]), so a step
 //! makes no decisions and allocates nothing.
 
-use crate::layers::GradSlot;
+use crate::layers::{GradSlot, MaskRule};
 
 /// One call of a layer.
 #[derive(Debug, Clone)]
@@ -26,6 +26,20 @@ pub(crate) struct Node {
     pub inputs: Vec<usize>,
     /// Where each input's gradient goes.
     pub grads: Vec<GradSlot>,
+    /// The mask buffer the layer sees on its first input, if any (see [`Graph::plan_masks`]).
+    pub mask_in: Option<usize>,
+    /// A mask buffer to fill when the layer runs: the OR of these masks of its inputs (a
+    /// merge's output mask, as Keras's).
+    pub mask_or: Option<(usize, Vec<usize>)>,
+    /// A mask buffer the layer fills from its input after running ([`MaskRule::Produce`]).
+    pub mask_out: Option<usize>,
+}
+
+impl Node {
+    /// A call of layer `layer` on tensors `inputs`, not yet planned.
+    pub fn new(layer: usize, inputs: Vec<usize>) -> Self {
+        Node { layer, replica: None, inputs, grads: Vec::new(), mask_in: None, mask_or: None, mask_out: None }
+    }
 }
 
 /// See the [module docs](self).
@@ -39,13 +53,15 @@ pub(crate) struct Graph {
     pub outputs: Vec<usize>,
     /// One entry per scratch gradient buffer: the tensor whose shape it has.
     pub scratch: Vec<usize>,
+    /// One entry per mask buffer: its number of time steps.
+    pub mask_steps: Vec<usize>,
 }
 
 impl Graph {
     /// The chain of a Sequential model with `layers` layers.
     pub fn chain(layers: usize) -> Self {
-        let nodes = (0..layers).map(|i| Node { layer: i, replica: None, inputs: vec![i], grads: Vec::new() }).collect();
-        let mut g = Graph { inputs: 1, nodes, outputs: vec![layers], scratch: Vec::new() };
+        let nodes = (0..layers).map(|i| Node::new(i, vec![i])).collect();
+        let mut g = Graph { inputs: 1, nodes, outputs: vec![layers], ..Graph::default() };
         g.plan_gradients();
         g
     }
@@ -62,7 +78,7 @@ impl Graph {
 
     /// Decides, for every input of every node, where its gradient goes (see the module docs).
     pub fn plan_gradients(&mut self) {
-        let Graph { inputs, nodes, outputs, scratch } = self;
+        let Graph { inputs, nodes, outputs, scratch, .. } = self;
         let mut written = vec![false; *inputs + nodes.len()];
         for &o in outputs.iter() {
             written[o] = true;
@@ -88,6 +104,82 @@ impl Graph {
     }
 }
 
+impl Graph {
+    /// Decides where masks are made, combined and seen, from each node's layer's rule and the
+    /// tensors' per-sample shapes (a mask follows a tensor while its first axis, time, stays).
+    ///
+    /// # Errors
+    /// A mask reaching a layer that would need it and does not apply it yet, or a model
+    /// output carrying one (its loss would have to weigh the steps), naming the layer.
+    pub fn plan_masks(
+        &mut self,
+        rules: &[MaskRule],
+        shapes: &[Vec<usize>],
+        name: &dyn Fn(usize) -> String,
+    ) -> crate::Result<()> {
+        let inputs = self.inputs;
+        let mut mask_of: Vec<Option<usize>> = vec![None; shapes.len()];
+        self.mask_steps.clear();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let t = inputs + i;
+            // The layer sees its first input's mask (Keras passes the others to merges only,
+            // which do not use them).
+            node.mask_in = mask_of[node.inputs[0]];
+            node.mask_or = None;
+            node.mask_out = None;
+            let mut seen: Vec<usize> = node.inputs.iter().filter_map(|&x| mask_of[x]).collect();
+            let all_masked = seen.len() == node.inputs.len();
+            seen.sort_unstable();
+            seen.dedup();
+            // A merge's output is masked where any input is used, when every input has a mask.
+            let merged = match (node.inputs.len(), all_masked, seen.len()) {
+                (1, _, _) => node.mask_in,
+                (_, false, _) => None,
+                (_, true, 1) => Some(seen[0]),
+                _ => {
+                    self.mask_steps.push(self.mask_steps[seen[0]]);
+                    let k = self.mask_steps.len() - 1;
+                    node.mask_or = Some((k, seen));
+                    Some(k)
+                }
+            };
+            let first = &shapes[node.inputs[0]];
+            let keeps_time = shapes[t].len() >= 2 && first.len() >= 2 && shapes[t][0] == first[0];
+            mask_of[t] = match rules[i] {
+                MaskRule::Drop => None,
+                MaskRule::Pass => merged.filter(|_| keeps_time),
+                MaskRule::Produce => {
+                    self.mask_steps.push(shapes[t].first().copied().unwrap_or(1));
+                    node.mask_out = Some(self.mask_steps.len() - 1);
+                    node.mask_out
+                }
+                MaskRule::Unsupported => {
+                    if node.mask_in.is_some() {
+                        return Err(crate::Error::State(format!(
+                            "layer {} receives a mask (from an Embedding with mask_zero, or Masking), which Keras \
+                             would apply there and minibatch does not yet: remove the mask or the layer",
+                            name(i)
+                        )));
+                    }
+                    None
+                }
+            };
+        }
+        for &o in &self.outputs {
+            if mask_of[o].is_some() {
+                let node = self.producer(o).expect("outputs are made by layers");
+                return Err(crate::Error::State(format!(
+                    "the model's output (layer {}) carries a mask: Keras would weigh the loss's time steps by \
+                     it, which minibatch does not yet; end the masked part with a layer that drops the mask \
+                     (a recurrent layer without return_sequences, global pooling)",
+                    name(node)
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,13 +198,9 @@ mod tests {
         // x -> a; a -> b; (a, b) -> c: a is read twice.
         let mut g = Graph {
             inputs: 1,
-            nodes: vec![
-                Node { layer: 0, replica: None, inputs: vec![0], grads: vec![] },
-                Node { layer: 1, replica: None, inputs: vec![1], grads: vec![] },
-                Node { layer: 2, replica: None, inputs: vec![1, 2], grads: vec![] },
-            ],
+            nodes: vec![Node::new(0, vec![0]), Node::new(1, vec![1]), Node::new(2, vec![1, 2])],
             outputs: vec![3],
-            scratch: vec![],
+            ..Graph::default()
         };
         g.plan_gradients();
         // c runs backward first: it writes a's and b's gradients; b then adds into a's.

@@ -445,6 +445,21 @@ impl Model {
         } else {
             memory::with_budget(memory::model_budget(), memory::Source::Memory, build_layers)?;
         }
+        let rules: Vec<crate::layers::MaskRule> = self
+            .graph
+            .nodes
+            .iter()
+            .map(|n| match n.replica {
+                None => self.layers[n.layer].mask_rule(),
+                Some(r) => replicas[r].1.mask_rule(),
+            })
+            .collect();
+        let layers = &self.layers;
+        let nodes = &self.graph.nodes;
+        let name = |i: usize| format!("{} ({})", layers[nodes[i].layer].name(), layers[nodes[i].layer].kind());
+        let mut graph = self.graph.clone();
+        graph.plan_masks(&rules, &shapes, &name)?;
+        self.graph = graph;
         self.input_shapes = Some(input_shapes.to_vec());
         self.replicas = replicas;
         self.shapes = shapes;

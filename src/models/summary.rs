@@ -72,7 +72,7 @@ impl Model {
 
     /// A functional model's table, with Keras's "Connected to" column: the inputs first, then
     /// each layer once (its first call's output shape), connected to the tensors of every call
-    /// as `layer[call][0]`. Columns are as wide as their content.
+    /// as `layer[call][0]`, one per line. Columns are as wide as their content.
     fn functional_summary(&self) -> String {
         let g = &self.graph;
         let mut rows: Vec<[String; 4]> = Vec::new();
@@ -95,30 +95,38 @@ impl Model {
                 format!("{} ({})", layer.name(), layer.kind()),
                 shape_text(&self.shapes[g.inputs + calls[0]]),
                 thousands(layer_params(layer.as_ref())),
-                connected.join(", "),
+                connected.join("\n"),
             ]);
         }
         let heads = ["Layer (type)", "Output Shape", "Param #", "Connected to"];
         let mut w = [0usize; 4];
         for (c, head) in heads.iter().enumerate() {
-            w[c] = rows.iter().map(|r| r[c].chars().count()).chain([head.chars().count()]).max().unwrap_or(0) + 2;
+            let widest = rows.iter().flat_map(|r| r[c].lines().map(|l| l.chars().count()));
+            w[c] = widest.chain([head.chars().count()]).max().unwrap_or(0) + 2;
         }
         let line = |l: char, m: char, r: char, fill: &str| {
             let cols: Vec<String> = w.iter().map(|&n| fill.repeat(n)).collect();
             format!("{l}{}{r}\n", cols.join(&m.to_string()))
         };
+        // A row with several inbound tensors takes a line for each, as Keras wraps them.
         let row = |cells: &[String; 4], edge: char| {
-            format!(
-                "{edge} {:<a$} {edge} {:<b$} {edge} {:>c$} {edge} {:<d$} {edge}\n",
-                cells[0],
-                cells[1],
-                cells[2],
-                cells[3],
-                a = w[0] - 2,
-                b = w[1] - 2,
-                c = w[2] - 2,
-                d = w[3] - 2
-            )
+            let height = cells.iter().map(|c| c.lines().count()).max().unwrap_or(1);
+            let mut out = String::new();
+            for i in 0..height {
+                let cell = |c: usize| cells[c].lines().nth(i).unwrap_or("");
+                out += &format!(
+                    "{edge} {:<a$} {edge} {:<b$} {edge} {:>c$} {edge} {:<d$} {edge}\n",
+                    cell(0),
+                    cell(1),
+                    cell(2),
+                    cell(3),
+                    a = w[0] - 2,
+                    b = w[1] - 2,
+                    c = w[2] - 2,
+                    d = w[3] - 2
+                );
+            }
+            out
         };
         let mut s = format!("Model: \"{}\"\n", self.name);
         s += &line('┏', '┳', '┓', "━");

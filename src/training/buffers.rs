@@ -8,6 +8,7 @@
 //! - `grads[t]`: like `acts[t]`, ∂loss/∂`acts[t]` (training only; empty for model inputs);
 //! - `scratch[s]`: like the tensor it adds into (training only, where a tensor fans out);
 //! - `targets[k]`: `[b, target…]` for output `k`;
+//! - `masks[m]`: `[b, steps]`, a mask over time steps where the graph carries one;
 //! - `weights`: `[b]`, the batch's sample weights, when the data has any.
 //!
 //! Planning for a batch size no larger than the last plan keeps every buffer: the partial last
@@ -24,6 +25,8 @@ pub(crate) struct Buffers {
     pub grads: Vec<Tensor>,
     pub scratch: Vec<Tensor>,
     pub targets: Vec<Tensor>,
+    /// Masks over time steps, `[b, steps]` each (see [`crate::layers::MaskRule`]).
+    pub masks: Vec<Tensor>,
     /// The batch's sample weights (the first `batch` values), when `weighted`.
     pub weights: Vec<f32>,
     pub weighted: bool,
@@ -35,19 +38,25 @@ impl Buffers {
     /// Makes room for `batch` samples of every tensor of `shapes` (the first `inputs` are the
     /// model's inputs), with gradient and `scratch` buffers when `training`, and targets of
     /// `target_shapes` when given.
+    #[allow(clippy::too_many_arguments)]
     pub fn plan(
         &mut self,
         shapes: &[Vec<usize>],
         inputs: usize,
         scratch: &[usize],
+        mask_steps: &[usize],
         batch: usize,
         training: bool,
         target_shapes: Option<&[&[usize]]>,
     ) {
-        let grow = batch > self.capacity || self.acts.len() != shapes.len() || (training && !self.training);
+        let grow = batch > self.capacity
+            || self.acts.len() != shapes.len()
+            || self.masks.len() != mask_steps.len()
+            || (training && !self.training);
         if grow {
             let capacity = batch.max(self.capacity);
             self.acts = shapes.iter().map(|s| Tensor::zeros_batch(capacity, s)).collect();
+            self.masks = mask_steps.iter().map(|&t| Tensor::zeros_batch(capacity, &[t])).collect();
             if training || self.training {
                 self.grads = shapes
                     .iter()
@@ -84,7 +93,7 @@ impl Buffers {
     pub fn set_batch(&mut self, batch: usize) {
         debug_assert!(batch <= self.capacity, "batch {batch} exceeds the planned {}", self.capacity);
         let all = self.acts.iter_mut().chain(self.grads.iter_mut()).chain(self.scratch.iter_mut());
-        for t in all.chain(self.targets.iter_mut()) {
+        for t in all.chain(self.targets.iter_mut()).chain(self.masks.iter_mut()) {
             if !t.shape().is_empty() {
                 t.set_batch(batch);
             }
@@ -137,7 +146,7 @@ impl Buffers {
 
     /// Bytes reserved by all buffers.
     pub fn bytes(&self) -> usize {
-        let all = self.acts.iter().chain(&self.grads).chain(&self.scratch).chain(&self.targets);
+        let all = self.acts.iter().chain(&self.grads).chain(&self.scratch).chain(&self.targets).chain(&self.masks);
         all.map(|t| t.capacity() * 4).sum::<usize>()
             + self.weights.capacity() * 4
             + self.order.capacity() * std::mem::size_of::<usize>()
@@ -149,7 +158,7 @@ impl crate::models::Model {
     /// targets of `target_shapes` (one per output) when given.
     pub(crate) fn plan(&mut self, batch: usize, training: bool, target_shapes: Option<&[&[usize]]>) {
         let g = &self.graph;
-        self.bufs.plan(&self.shapes, g.inputs, &g.scratch, batch, training, target_shapes);
+        self.bufs.plan(&self.shapes, g.inputs, &g.scratch, &g.mask_steps, batch, training, target_shapes);
         let capacity = self.bufs.capacity();
         for layer in self.layers.iter_mut().chain(self.replicas.iter_mut().map(|(_, l)| l)) {
             layer.plan(capacity);

@@ -14,14 +14,21 @@ impl Model {
     /// Runs every node forward over `acts`.
     pub(crate) fn forward_pass(&mut self, training: bool) {
         self.sync_replicas();
-        let acts = &mut self.bufs.acts;
+        let (acts, masks) = (&mut self.bufs.acts, &mut self.bufs.masks);
         for (i, node) in self.graph.nodes.iter().enumerate() {
+            if let Some((k, of)) = &node.mask_or {
+                or_masks(masks, *k, of);
+            }
             let (before, after) = acts.split_at_mut(self.graph.inputs + i);
             let layer = match node.replica {
                 None => &mut self.layers[node.layer],
                 Some(r) => &mut self.replicas[r].1,
             };
-            layer.forward_many(Inputs::new(before, &node.inputs), &mut after[0], training);
+            let xs = Inputs::new(before, &node.inputs).with_mask(node.mask_in.map(|m| &masks[m]));
+            layer.forward_many(xs, &mut after[0], training);
+            if let Some(k) = node.mask_out {
+                layer.compute_mask(&before[node.inputs[0]], &mut masks[k]);
+            }
         }
     }
 
@@ -64,7 +71,8 @@ impl Model {
                 r.add_gradient(y.data(), after[0].data_mut(), 1.0 / n as f32);
             }
             let dxs = InputGrads::new(before, &mut bufs.scratch, &node.grads);
-            layer.backward_many(Inputs::new(acts, &node.inputs), y, &mut after[0], dxs);
+            let xs = Inputs::new(acts, &node.inputs).with_mask(node.mask_in.map(|m| &bufs.masks[m]));
+            layer.backward_many(xs, y, &mut after[0], dxs);
             for slot in &node.grads {
                 if let GradSlot::Add { scratch, into } = *slot {
                     add_into(bufs.grads[into].data_mut(), bufs.scratch[scratch].data());
@@ -108,6 +116,16 @@ impl Model {
             }
         }
         output_losses(c, g, &self.layers, &mut self.bufs, false) + penalty * n as f64
+    }
+}
+
+/// `masks[k] = max masks[of]`: a step is used where any input uses it (Keras's merges).
+fn or_masks(masks: &mut [crate::tensor::Tensor], k: usize, of: &[usize]) {
+    let (head, tail) = masks.split_at_mut(k);
+    let out = tail[0].data_mut();
+    out.fill(0.0);
+    for &m in of {
+        out.iter_mut().zip(head[m].data()).for_each(|(o, &v)| *o = o.max(v));
     }
 }
 

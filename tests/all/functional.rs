@@ -11,7 +11,7 @@ use minibatch::{CompileOptions, Error, FitOptions, Model, Tensor};
 
 /// Two inputs, one Dense shared by two calls, a tensor read by three layers, a tensor added
 /// to itself, and two outputs.
-fn two_headed(seed: u64) -> Model {
+pub fn two_headed(seed: u64) -> Model {
     let a = Input::named("a", &[4]);
     let b = Input::named("b", &[3]);
     let shared = Shared::new(Dense::new(5).activation("tanh"));
@@ -201,11 +201,18 @@ fn summary_has_keras_connected_to_column() {
     assert!(s.starts_with("Model: \"functional\""), "{s}");
     assert!(s.contains("Connected to"), "{s}");
     assert!(s.contains("a (InputLayer)"), "{s}");
-    // The shared layer: both calls, the second reading dense_1's output.
-    assert!(s.contains("a[0][0], dense_1[0][0]"), "{s}");
-    // A tensor added to itself, and a second call named by its call index.
-    assert!(s.contains("add[0][0], add[0][0]"), "{s}");
-    assert!(s.contains("dense[1][0]"), "{s}");
+    // The shared layer: both calls, the second reading dense_1's output, one per line.
+    let row_of = |name: &str| -> Vec<&str> {
+        let lines: Vec<&str> = s.lines().collect();
+        let start = lines.iter().position(|l| l.starts_with(&format!("│ {name} ("))).expect(name);
+        lines[start..].iter().take_while(|l| l.starts_with('│')).copied().collect()
+    };
+    let dense = row_of("dense");
+    assert!(dense[0].contains("a[0][0]") && dense[1].contains("dense_1[0][0]"), "{s}");
+    // A tensor added to itself; a second call named by its call index.
+    let add = row_of("add_1");
+    assert!(add[0].contains("add[0][0]") && add[1].contains("add[0][0]"), "{s}");
+    assert!(row_of("maximum")[1].contains("dense[1][0]"), "{s}");
     let widths: Vec<usize> = s.lines().filter(|l| l.starts_with('│')).map(|l| l.chars().count()).collect();
     assert!(widths.windows(2).all(|w| w[0] == w[1]), "rows of one width:\n{s}");
 }
@@ -293,4 +300,74 @@ fn data_for_several_inputs_is_checked_by_position_and_name() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("nope"), "{e}");
+}
+
+/// Token ids padded at the end and in the middle (0 is padding with `mask_zero`).
+fn padded_ids() -> Tensor {
+    Tensor::from_vec(&[3, 5], vec![3., 5., 1., 0., 0., 7., 0., 2., 9., 4., 1., 2., 3., 4., 5.]).unwrap()
+}
+
+#[test]
+fn masked_sequences_pass_gradient_checks() {
+    use minibatch::layers::{Bidirectional, Embedding, GlobalAveragePooling1D, Masking, SimpleRNN, GRU};
+    let y = random(&[3, 2], 9);
+    // Embedding → LSTM over steps → GRU read backwards → Dense.
+    let t = Input::new(&[5]);
+    let e = Embedding::new(10, 3).mask_zero(true).call(&t);
+    let s = LSTM::new(3).return_sequences(true).call(&e);
+    let out = Dense::new(2).call(&GRU::new(3).go_backwards(true).call(&s));
+    let mut model = Model::new(&[&t], &[&out]).unwrap();
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    check_model(&mut model, &padded_ids(), &y, 1);
+    // Embedding → Bidirectional SimpleRNN over steps → masked average → Dense.
+    let t = Input::new(&[5]);
+    let e = Embedding::new(10, 3).mask_zero(true).call(&t);
+    let s = Bidirectional::new(SimpleRNN(2).return_sequences(true)).call(&e);
+    let out = Dense::new(2).call(&GlobalAveragePooling1D::new().call(&s));
+    let mut model = Model::new(&[&t], &[&out]).unwrap();
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    check_model(&mut model, &padded_ids(), &y, 1);
+    // Masking over float steps → LSTM.
+    let mut steps = random(&[3, 4, 2], 10);
+    steps.data_mut()[4..8].fill(0.0); // sample 0, steps 2 and 3
+    steps.data_mut()[10..12].fill(0.0); // sample 1, step 1
+    let x = Input::new(&[4, 2]);
+    let out = Dense::new(2).call(&LSTM::new(3).call(&Masking::new(0.0).call(&x)));
+    let mut model = Model::new(&[&x], &[&out]).unwrap();
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    check_model(&mut model, &steps, &y, 1);
+}
+
+#[test]
+fn a_padded_sequence_gives_the_unpadded_result() {
+    use minibatch::layers::{Bidirectional, Embedding, GlobalAveragePooling1D};
+    // The same weights over [3, 5, 1] and over [3, 5, 1, 0, 0] with mask_zero.
+    let build = |steps: usize| {
+        let t = Input::new(&[steps]);
+        let e = Embedding::new(10, 3).mask_zero(true).call(&t);
+        let s = Bidirectional::new(LSTM::new(4).return_sequences(true)).call(&e);
+        let out = Dense::new(2).call(&GlobalAveragePooling1D::new().call(&s));
+        Model::new(&[&t], &[&out]).unwrap()
+    };
+    let (mut short, mut padded) = (build(3), build(5));
+    padded.set_weights(&short.get_weights()).unwrap();
+    let a = short.predict(&Tensor::from_vec(&[1, 3], vec![3., 5., 1.]).unwrap(), 1).unwrap();
+    let b = padded.predict(&Tensor::from_vec(&[1, 5], vec![3., 5., 1., 0., 0.]).unwrap(), 1).unwrap();
+    for (x, y) in a.data().iter().zip(b.data()) {
+        assert!((x - y).abs() < 1e-6, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn masks_reaching_what_cannot_use_them_are_named_errors() {
+    use minibatch::layers::{Embedding, MultiHeadAttention};
+    let t = Input::new(&[5]);
+    let e = Embedding::new(10, 4).mask_zero(true).call(&t);
+    let out = MultiHeadAttention::new(2, 2).call(&e);
+    let pooled = minibatch::layers::GlobalAveragePooling1D::new().call(&out);
+    expect_error(Model::new(&[&t], &[&pooled]), "multi_head_attention (MultiHeadAttention) receives a mask");
+    let t = Input::new(&[5]);
+    let e = Embedding::new(10, 4).mask_zero(true).call(&t);
+    let seq = LSTM::new(3).return_sequences(true).call(&e);
+    expect_error(Model::new(&[&t], &[&seq]), "carries a mask");
 }

@@ -11,6 +11,7 @@ mod determinism;
 mod fit_semantics;
 mod functional;
 mod gradients;
+mod keras_functional;
 mod keras_layers;
 mod keras_reference;
 mod learning;

@@ -194,17 +194,31 @@ impl Layer for Bidirectional {
         }
     }
 
-    // # Shapes
-    // x: [n, T, in]; each direction [n, (T,) u]; y: [n, (T,) 2u] (concat) or [n, (T,) u]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        self.forward_many(super::super::Inputs::one(x), y, training);
+    }
+
+    fn mask_rule(&self) -> super::super::MaskRule {
+        if self.out_shape.len() == 2 {
+            super::super::MaskRule::Pass
+        } else {
+            super::super::MaskRule::Drop
+        }
+    }
+
+    // # Shapes
+    // x: [n, T, in]; each direction [n, (T,) u]; y: [n, (T,) 2u] (concat) or [n, (T,) u]. A
+    // mask goes to both directions (each reads it in its own order).
+    fn forward_many(&mut self, xs: super::super::Inputs<'_>, y: &mut Tensor, training: bool) {
+        let x = xs.get(0);
         let n = x.batch();
         self.swap_params();
         {
             let [yf, yb] = &mut self.outputs;
             yf.set_batch(n);
             yb.set_batch(n);
-            self.forward.forward(x, yf, training);
-            self.backward.forward(x, yb, training);
+            self.forward.forward_many(xs, yf, training);
+            self.backward.forward_many(xs, yb, training);
         }
         self.swap_params();
         let u = *self.out_shape.last().expect("built");

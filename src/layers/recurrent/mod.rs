@@ -132,6 +132,12 @@ pub struct Recurrent {
     tmp: Vec<f32>,
     /// `[N, G·u]`: GRU's `h U + b_rec` of one step, or the gates' gradient of one step.
     step_z: Vec<f32>,
+    /// `[T, N]`: the mask in processing order (1: run the step; 0: carry the state over it),
+    /// when the latest batch came with one.
+    mask: Vec<f32>,
+    masked: bool,
+    /// `[2, N, u]`: a masked step's carried `dh` and `dc` during backward.
+    stash: Vec<f32>,
 }
 
 /// A recurrent layer's saved arguments (Keras's names); the cell comes from the class name.
@@ -211,6 +217,9 @@ impl Recurrent {
             dc: Vec::new(),
             tmp: Vec::new(),
             step_z: Vec::new(),
+            mask: Vec::new(),
+            masked: false,
+            stash: Vec::new(),
         }
     }
 
@@ -365,12 +374,82 @@ impl Layer for Recurrent {
         self.dc = vec![0.0; n * u];
         self.tmp = vec![0.0; n * u];
         self.step_z = vec![0.0; n * g * u];
+        self.mask = vec![0.0; t * n];
+        self.stash = vec![0.0; 2 * n * u];
         self.capacity = max_batch;
     }
 
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        self.masked = false;
+        self.run_forward(x, y);
+    }
+
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        self.run_backward(x, y, dy, dx);
+    }
+
+    // A mask: the state is carried unchanged over a masked step (Keras's RNN), so the output
+    // there repeats the last one; see `run_forward` and `run_backward`.
+    fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, _training: bool) {
+        let x = xs.get(0);
+        self.masked = xs.mask().is_some();
+        if let Some(mask) = xs.mask() {
+            let (n, t_len) = (x.batch(), self.steps);
+            for (b, row) in mask.data().chunks_exact(t_len).enumerate().take(n) {
+                for (t, &m) in row.iter().enumerate() {
+                    let at = if self.go_backwards { t_len - 1 - t } else { t };
+                    self.mask[at * n + b] = m;
+                }
+            }
+        }
+        self.run_forward(x, y);
+    }
+
+    fn mask_rule(&self) -> super::MaskRule {
+        if self.return_sequences {
+            super::MaskRule::Pass
+        } else {
+            super::MaskRule::Drop
+        }
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        let all = [&self.xs, &self.z, &self.h, &self.c, &self.aux, &self.dh, &self.dc, &self.tmp, &self.step_z];
+        4 * (all.iter().map(|v| v.len()).sum::<usize>() + self.mask.len() + self.stash.len())
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let gated = self.cell != Cell::SimpleRNN;
+        let c = RecurrentConfig {
+            name: self.name.clone(),
+            units: self.units,
+            activation: self.activation.clone().ok()?,
+            recurrent_activation: if gated { Some(self.recurrent_activation.clone().ok()?) } else { None },
+            use_bias: self.use_bias,
+            kernel_initializer: self.kernel_initializer.clone().ok()?,
+            recurrent_initializer: self.recurrent_initializer.clone().ok()?,
+            bias_initializer: self.bias_initializer.clone().ok()?,
+            unit_forget_bias: (self.cell == Cell::LSTM).then_some(self.unit_forget_bias),
+            reset_after: (self.cell == Cell::GRU).then_some(true),
+            return_sequences: self.return_sequences,
+            go_backwards: self.go_backwards,
+        };
+        serde_json::to_value(c).ok()
+    }
+}
+
+impl Recurrent {
     // # Shapes
     // x: [n, T, in]; y: [n, u] or [n, T, u]. Time-major work buffers, see the module docs.
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+    fn run_forward(&mut self, x: &Tensor, y: &mut Tensor) {
         let n = x.batch();
         let (t_len, u, f) = (self.steps, self.units, self.features);
         let gu = self.cell.gates() * u;
@@ -408,6 +487,16 @@ impl Layer for Recurrent {
                     gru::forward(z_t, h_prev, h_next, aux, hz, recurrent, recurrent_bias, (act, gate), n, u);
                 }
             }
+            if self.masked {
+                // A masked step leaves the state as it was.
+                for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
+                    h_next[b * u..(b + 1) * u].copy_from_slice(&h_prev[b * u..(b + 1) * u]);
+                    if self.cell == Cell::LSTM {
+                        let (c_prev, c_next) = self.c.split_at_mut((t + 1) * n * u);
+                        c_next[b * u..(b + 1) * u].copy_from_slice(&c_prev[(t * n + b) * u..(t * n + b + 1) * u]);
+                    }
+                }
+            }
         }
         // The output: every step (batch-major, in processing order) or the last.
         let out = y.data_mut();
@@ -423,8 +512,9 @@ impl Layer for Recurrent {
         }
     }
 
-    // Backpropagation through time, last step first; see each cell's file for its step.
-    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+    // Backpropagation through time, last step first; see each cell's file for its step. A
+    // masked step passes `dh` and `dc` through unchanged and gives its gates no gradient.
+    fn run_backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let n = x.batch();
         let (t_len, u, f) = (self.steps, self.units, self.features);
         let gu = self.cell.gates() * u;
@@ -450,6 +540,17 @@ impl Layer for Recurrent {
             } else if t == t_len - 1 {
                 kernels::add(dh, &dy[..n * u]);
             }
+            if self.masked {
+                let (sh, sc) = self.stash.split_at_mut(n * u);
+                for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
+                    let row = b * u..(b + 1) * u;
+                    sh[row.clone()].copy_from_slice(&dh[row.clone()]);
+                    sc[row.clone()].copy_from_slice(&self.dc[row.clone()]);
+                    dh[row.clone()].fill(0.0);
+                    self.dc[row].fill(0.0);
+                }
+            }
+            let dh = &mut self.dh[..n * u];
             let h_prev = &self.h[t * n * u..(t + 1) * n * u];
             let h_t = &self.h[(t + 1) * n * u..(t + 2) * n * u];
             let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
@@ -474,6 +575,14 @@ impl Layer for Recurrent {
             if self.cell != Cell::GRU {
                 kernels::matmul(recurrent.grad.data_mut(), h_prev, z_t, u, n, gu, true, false, 1.0);
             }
+            if self.masked {
+                let (sh, sc) = self.stash.split_at(n * u);
+                for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
+                    let row = b * u..(b + 1) * u;
+                    self.dh[row.clone()].copy_from_slice(&sh[row.clone()]);
+                    self.dc[row.clone()].copy_from_slice(&sc[row]);
+                }
+            }
         }
         // The input side, over all steps at once: dW = Xᵀ dZ, db = Σ dZ, dX = dZ Wᵀ.
         let dz = &self.z[..t_len * n * gu];
@@ -496,40 +605,6 @@ impl Layer for Recurrent {
                 }
             }
         }
-    }
-
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
-    fn workspace_bytes(&self) -> usize {
-        4 * [&self.xs, &self.z, &self.h, &self.c, &self.aux, &self.dh, &self.dc, &self.tmp, &self.step_z]
-            .iter()
-            .map(|v| v.len())
-            .sum::<usize>()
-    }
-
-    fn config(&self) -> Option<serde_json::Value> {
-        let gated = self.cell != Cell::SimpleRNN;
-        let c = RecurrentConfig {
-            name: self.name.clone(),
-            units: self.units,
-            activation: self.activation.clone().ok()?,
-            recurrent_activation: if gated { Some(self.recurrent_activation.clone().ok()?) } else { None },
-            use_bias: self.use_bias,
-            kernel_initializer: self.kernel_initializer.clone().ok()?,
-            recurrent_initializer: self.recurrent_initializer.clone().ok()?,
-            bias_initializer: self.bias_initializer.clone().ok()?,
-            unit_forget_bias: (self.cell == Cell::LSTM).then_some(self.unit_forget_bias),
-            reset_after: (self.cell == Cell::GRU).then_some(true),
-            return_sequences: self.return_sequences,
-            go_backwards: self.go_backwards,
-        };
-        serde_json::to_value(c).ok()
     }
 }
 

@@ -1,0 +1,146 @@
+//! Functional models against Keras 3: masks through recurrent layers, merges and pooling, and
+//! a two-input, two-output model's losses, metrics and one SGD step, recorded by
+//! `tests/fixtures/make_keras_functional.py` in `tests/fixtures/keras_functional.json`.
+
+use minibatch::layers::{
+    Add, Bidirectional, Dense, Dropout, Embedding, GlobalAveragePooling1D, LayerNormalization, Masking, SimpleRNN, GRU,
+    LSTM,
+};
+use minibatch::models::{Call, Input, Losses, SymbolicTensor};
+use minibatch::optimizers::SGD;
+use minibatch::{CompileOptions, Model, Tensor};
+use serde_json::Value;
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+fn shape(v: &Value) -> Vec<usize> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+}
+
+fn cases() -> Vec<Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keras_functional.json");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    r["cases"].as_array().unwrap().clone()
+}
+
+fn tensors(values: &Value, shapes: &Value) -> Vec<Tensor> {
+    let (values, shapes) = (values.as_array().unwrap(), shapes.as_array().unwrap());
+    values.iter().zip(shapes).map(|(v, s)| Tensor::from_vec(&shape(s), floats(v)).unwrap()).collect()
+}
+
+fn close(got: &[f32], want: &[f32], tol: f32, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol * w.abs().max(1.0), "{what}[{i}]: {g} vs Keras {w}");
+    }
+}
+
+/// The same graph as the fixture's case, by name.
+fn model_for(name: &str) -> Model {
+    let seq = |x: &SymbolicTensor, out: &SymbolicTensor| Model::new(&[x], &[out]).unwrap();
+    match name {
+        "embedding_lstm_sequences_pooled" => {
+            let t = Input::new(&[6]);
+            let e = Embedding::new(12, 4).mask_zero(true).call(&t);
+            let s = LSTM::new(3).return_sequences(true).call(&e);
+            let p = GlobalAveragePooling1D::new().call(&s);
+            seq(&t, &Dense::new(2).call(&p))
+        }
+        "embedding_bidirectional_gru_simple_rnn_backwards" => {
+            let t = Input::new(&[6]);
+            let e = Embedding::new(12, 4).mask_zero(true).call(&t);
+            let s = Bidirectional::new(GRU::new(3).return_sequences(true)).call(&e);
+            seq(&t, &SimpleRNN(2).go_backwards(true).call(&s))
+        }
+        "embedding_dense_dropout_rnn_sequences_lstm" => {
+            let t = Input::new(&[6]);
+            let e = Embedding::new(12, 4).mask_zero(true).call(&t);
+            let d = Dense::new(3).activation("tanh").call(&e);
+            let s = SimpleRNN(3).return_sequences(true).call(&Dropout::new(0.5).call(&d));
+            seq(&t, &LSTM::new(2).call(&LayerNormalization::new().call(&s)))
+        }
+        "two_masks_or" => {
+            let (a, b) = (Input::new(&[6]), Input::new(&[6]));
+            let ea = Embedding::new(12, 4).mask_zero(true).call(&a);
+            let eb = Embedding::new(12, 4).mask_zero(true).call(&b);
+            let m = GRU::new(3).call(&Add::new().call([&ea, &eb]));
+            Model::new(&[&a, &b], &[&m]).unwrap()
+        }
+        "masking_lstm" => {
+            let x = Input::new(&[5, 2]);
+            seq(&x, &LSTM::new(3).call(&Masking::new(0.0).call(&x)))
+        }
+        "two_headed" => crate::functional::two_headed(0),
+        other => panic!("no model for case {other}"),
+    }
+}
+
+/// Keras's weights in the model's order: the same order for the chains. The two-headed
+/// model's layers are all Dense (a kernel, then a bias), which Keras lists in creation order
+/// and minibatch in call order: each layer's pair goes where its kernel's shape fits, every
+/// kernel shape there being distinct.
+fn keras_weights(model: &Model, case: &Value, key: &str) -> Vec<Tensor> {
+    let keras = tensors(&case[key], &case["weight_shapes"]);
+    let ours = model.get_weights();
+    assert_eq!(ours.len(), keras.len(), "{}: weight count", case["name"]);
+    if case["name"] != "two_headed" {
+        return keras;
+    }
+    let mut out = Vec::new();
+    for pair in ours.chunks(2) {
+        let k = keras.chunks(2).find(|k| k[0].shape() == pair[0].shape()).expect("a kernel of this shape");
+        out.extend(k.iter().cloned());
+    }
+    out
+}
+
+#[test]
+fn masks_follow_keras_through_recurrent_layers_merges_and_pooling() {
+    for case in cases().iter().filter(|c| c["name"] != "two_headed") {
+        let name = case["name"].as_str().unwrap();
+        let mut model = model_for(name);
+        let weights = keras_weights(&model, case, "weights");
+        model.set_weights(&weights).unwrap();
+        let xs = tensors(&case["x"], &case["x_shapes"]);
+        let refs: Vec<&Tensor> = xs.iter().collect();
+        let y = model.predict(&refs[..], 4).unwrap();
+        let want = tensors(&case["y"], &case["y_shapes"]);
+        assert_eq!(y.shape(), want[0].shape(), "{name}");
+        close(y.data(), want[0].data(), 1e-5, name);
+    }
+}
+
+#[test]
+fn two_outputs_losses_metrics_and_one_sgd_step_match_keras() {
+    let case = cases().into_iter().find(|c| c["name"] == "two_headed").unwrap();
+    let mut model = model_for("two_headed");
+    let losses = Losses::named(&[("digit", "sparse_categorical_crossentropy"), ("value", "mse")]);
+    let options = CompileOptions::new()
+        .output_metrics("digit", &["accuracy"])
+        .output_metrics("value", &["mae"])
+        .loss_weights(&[1.0, 0.5]);
+    model.compile_with(SGD::new(0.1), losses, options).unwrap();
+    let weights = keras_weights(&model, &case, "weights");
+    model.set_weights(&weights).unwrap();
+    let xs = tensors(&case["x"], &case["x_shapes"]);
+    let targets = case["targets"].as_array().unwrap();
+    let classes = Tensor::from_slice(&floats(&targets[0]));
+    let values = Tensor::from_vec(&[8, 1], floats(&targets[1])).unwrap();
+    let ys = tensors(&case["y"], &case["y_shapes"]);
+    let outs = model.predict_outputs([&xs[0], &xs[1]], 8).unwrap();
+    close(outs[0].data(), ys[0].data(), 1e-5, "digit");
+    close(outs[1].data(), ys[1].data(), 1e-5, "value");
+    let logs = model.evaluate([&xs[0], &xs[1]], [&classes, &values], 8).unwrap();
+    for (key, want) in case["evaluate"].as_object().unwrap() {
+        let got = logs.get(key).unwrap_or_else(|| panic!("no {key} in {logs}"));
+        let want = want.as_f64().unwrap();
+        assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{key}: {got} vs Keras {want}");
+    }
+    model.train_on_batch([&xs[0], &xs[1]], [&classes, &values]).unwrap();
+    let after = keras_weights(&model, &case, "after_one_sgd_step");
+    for (i, (got, want)) in model.get_weights().iter().zip(&after).enumerate() {
+        close(got.data(), want.data(), 1e-5, &format!("weight {i} after one step"));
+    }
+}
