@@ -7,7 +7,7 @@ machine's noise over both, and prints a table with the ratios; `--json FILE` kee
 figure. Also measures each side's large-matrix-multiply peak (GFLOP/s of a 2048^3 f32 product).
 
 Run from the repository root after `cargo build --release --examples`:
-    python3 bench/compare.py [--model mlp|convnet|lstm] [--batch-sizes 1,32,128,1024] [--threads 2]
+    python3 bench/compare.py [--model mlp|convnet|lstm|transformer] [--batch-sizes 1,32,128,1024] [--threads 2]
                              [--seconds 3] [--rounds 2]
 """
 import argparse, json, os, platform, subprocess, sys, time
@@ -29,10 +29,18 @@ CONV_MFLOP_PER_SAMPLE = (4 * sum(CONV_MACS) + 2 * sum(CONV_MACS[1:])) / 1e6
 # forward, weight gradients and input gradients (of h; not of the data's x): 28 steps.
 LSTM_MACS_PER_STEP = [28 * 512, 128 * 512]
 LSTM_MFLOP_PER_SAMPLE = 28 * (4 * sum(LSTM_MACS_PER_STEP) + 2 * LSTM_MACS_PER_STEP[1]) / 1e6 + 4 * 128 * 10 / 1e6
+# The transformer, per sample: the row projection (28 rows, 28 -> 64), and per block the Q, K,
+# V and output projections (4 of 64 x 64 per row), the scores and the weighted sum (2 of
+# 28 x 28 x 64), the feed-forward (64 -> 128 -> 64 per row); the output layer. Forward, weight
+# gradients and input gradients (not of the data).
+TF_BLOCK_MACS = 28 * (4 * 64 * 64 + 2 * 64 * 128) + 2 * 28 * 28 * 64
+TF_MACS = 28 * 28 * 64 + 2 * TF_BLOCK_MACS + 64 * 10
+TF_MFLOP_PER_SAMPLE = (6 * TF_MACS - 2 * 28 * 28 * 64) / 1e6
 WORKLOADS = {
     "mlp": (MFLOP_PER_SAMPLE, "Keras MNIST MLP (784-512-512-10, RMSprop)"),
     "convnet": (CONV_MFLOP_PER_SAMPLE, "Keras MNIST convnet (34,826 parameters, Adam)"),
     "lstm": (LSTM_MFLOP_PER_SAMPLE, "MNIST rows through LSTM(128), Dense(10) (Adam)"),
+    "transformer": (TF_MFLOP_PER_SAMPLE, "MNIST rows through a 2-block Transformer encoder (d 64, 4 heads, ff 128; Adam)"),
 }
 
 
@@ -74,7 +82,7 @@ def minibatch_gemm_peak(env):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="mlp", choices=sorted(WORKLOADS))
-    p.add_argument("--batch-sizes", default=None, help="default: 1,32,128,1024 (mlp), 32,128 (convnet, lstm)")
+    p.add_argument("--batch-sizes", default=None, help="default: 1,32,128,1024 (mlp), 32,128 (the others)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=2, help="measurements per side and batch size; the best counts")

@@ -9,6 +9,10 @@ layout.
 --model lstm: MNIST's rows as 28 time steps through nn.LSTM(28, 128) (batch_first), the last
 step's output into Linear(128, 10); Adam with Keras's eps 1e-7. (PyTorch's LSTM has two bias
 vectors per gate where Keras has one: 512 more parameters, the same computation.)
+--model transformer: MNIST's rows projected to 64 (Linear(28, 64)) plus a learned position
+embedding, two nn.TransformerEncoderLayer(d_model=64, nhead=4, dim_feedforward=128, dropout=0,
+batch_first=True) (post-norm, ReLU: the same blocks as minibatch's), the mean over the rows,
+Linear(64, 10); Adam with Keras's eps 1e-7.
 All take cross-entropy on logits (the same math as minibatch's fused softmax + sparse
 categorical cross-entropy).
 
@@ -33,8 +37,26 @@ class LastStep(nn.Module):
         return self.out(self.lstm(x)[0][:, -1])
 
 
+class Encoder(nn.Module):
+    """Row projection + position embedding, two post-norm encoder blocks, mean over the rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.project = nn.Linear(28, 64)
+        self.position = nn.Parameter(torch.empty(28, 64).uniform_(-0.2, 0.2))
+        block = nn.TransformerEncoderLayer(64, 4, dim_feedforward=128, dropout=0.0, batch_first=True)
+        self.blocks = nn.TransformerEncoder(block, 2, enable_nested_tensor=False)
+        self.out = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.out(self.blocks(self.project(x) + self.position).mean(dim=1))
+
+
 def workload(name):
     """(model, optimizer, one sample's shape)"""
+    if name == "transformer":
+        model = Encoder()
+        return model, torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7), (28, 28)
     if name == "lstm":
         model = LastStep()
         return model, torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7), (28, 28)
@@ -51,7 +73,7 @@ def workload(name):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--model", choices=["mlp", "convnet", "lstm"], default="mlp")
+    p.add_argument("--model", choices=["mlp", "convnet", "lstm", "transformer"], default="mlp")
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)

@@ -29,7 +29,8 @@
 //! - [`layers`], [`activations`], [`losses`], [`optimizers`], [`metrics`], [`initializers`],
 //!   [`regularizers`], [`constraints`]:
 //!   Keras's building blocks, one per file, forward beside backward;
-//! - [`models`]: [`Sequential`] and its `summary()`;
+//! - [`models`]: [`Model`], layers joined by a graph; [`Sequential`], the stack; the
+//!   functional API (`Input`, `Call`, `Shared`, `Model::new(inputs, outputs)`); `summary()`;
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
 //! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ModelCheckpoint`,
 //!   `BackupAndRestore`, `ReduceLROnPlateau`,
@@ -39,14 +40,15 @@
 //! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`);
 //! - [`io`]: reading MNIST IDX, CSV, NPY and NPZ files;
 //! - [`lab`]: the batch-size experiment (`minibatch lab`);
-//! - [`bench`](mod@bench): the throughput measurement (`minibatch bench`).
+//! - [`bench`](mod@bench): the throughput measurement (`minibatch bench`) and the models the
+//!   command builds (MNIST MLP, convnet, LSTM, transformer, resnet).
 //!
 //! # Errors
 //! Every fallible call returns [`Error`], which names the problem and the values involved.
 //! Bad input never panics.
 //!
 //! # Determinism
-//! A model's seed (default 0, see [`Sequential::seed`]) fixes initial weights, dropout masks
+//! A model's seed (default 0, see [`Sequential::seed`] and [`Model::with_seed`]) fixes initial weights, dropout masks
 //! and every epoch's shuffle. With the same seed and thread count, a run's History is the
 //! same bit for bit. (Keras draws a fresh seed per run unless one is set; minibatch is
 //! reproducible by default.)

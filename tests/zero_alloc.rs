@@ -251,6 +251,10 @@ fn every_layer_type_steps_allocate_nothing() {
         .add(minibatch::layers::UpSampling2D::new(2))
         .add(minibatch::layers::PReLU::new())
         .add(Conv2D::new(4, 3).padding("same").activation("elu"))
+        .add(minibatch::layers::DepthwiseConv2D::new(3).depth_multiplier(2).padding("same"))
+        .add(minibatch::layers::SeparableConv2D::new(4, 3).padding("same").activation("relu"))
+        .add(minibatch::layers::Conv2DTranspose::new(4, 3).strides(2).padding("same"))
+        .add(MaxPooling2D::new(2))
         .add(AveragePooling2D::new(2).padding("same"))
         .add(Dropout::new(0.2))
         .add(GlobalMaxPooling2D::new())
@@ -288,7 +292,11 @@ fn every_layer_type_steps_allocate_nothing() {
         .add(Dense::new(3).activation("softmax"));
     let tokens = Sequential::new()
         .input_shape(&[6])
-        .add(Embedding::new(17, 4))
+        .add(Embedding::new(17, 4).mask_zero(true))
+        .add(LSTM::new(4).return_sequences(true))
+        .add(GlobalAveragePooling1D::new())
+        .add(Reshape::new(&[4, 1]))
+        .add(minibatch::layers::Masking::new(0.0))
         .add(LSTM::new(4))
         .add(Dense::new(3).activation("softmax"));
     for (name, mut model, sample) in [

@@ -28,9 +28,12 @@
 
 mod activation;
 mod activation_layers;
+mod attention;
 mod batch_normalization;
 mod conv;
+mod conv_transpose;
 mod dense;
+mod depthwise_conv;
 mod dropout;
 mod embedding;
 mod flatten;
@@ -53,9 +56,12 @@ mod zero_padding;
 pub use crate::initializers::IntoInitializer;
 pub use activation::{ActivationConfig, ActivationLayer};
 pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
+pub use attention::{Attention, AttentionConfig};
 pub use batch_normalization::{BatchNormalization, BatchNormalizationConfig};
 pub use conv::{Conv, Conv1D, Conv2D, ConvConfig, Size};
+pub use conv_transpose::{Conv2DTranspose, ConvTranspose, ConvTransposeConfig};
 pub use dense::{Dense, DenseConfig};
+pub use depthwise_conv::{DepthwiseConv, DepthwiseConv2D, DepthwiseConvConfig, SeparableConv2D};
 pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use flatten::{Flatten, FlattenConfig};
@@ -425,6 +431,10 @@ pub const CLASS_NAMES: &[&str] = &[
     "Dot",
     "PositionEmbedding",
     "Masking",
+    "Attention",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Conv2DTranspose",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -474,6 +484,9 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "UpSampling2D" => Box::new(UpSampling2D::from_config(parse(class_name, config)?)?),
         "LeakyReLU" | "ELU" | "Softmax" => Box::new(ActivationLayer::from_class_config(class_name, config)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
+        "DepthwiseConv2D" | "SeparableConv2D" => Box::new(DepthwiseConv::from_config(parse(class_name, config)?)),
+        "Conv2DTranspose" => Box::new(ConvTranspose::from_config(parse(class_name, config)?)),
+        "Attention" => Box::new(Attention::from_config(parse(class_name, config)?)?),
         "Masking" => Box::new(Masking::from_config(parse(class_name, config)?)),
         "PositionEmbedding" => Box::new(PositionEmbedding::from_config(parse(class_name, config)?)),
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" | "Concatenate" | "Dot" => {

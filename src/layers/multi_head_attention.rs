@@ -1,4 +1,5 @@
-//! `MultiHeadAttention` over one sequence (self-attention; see the type).
+//! `MultiHeadAttention`: self-attention over one sequence, or a query sequence attending to a
+//! value (and key) sequence (see the type).
 
 use super::{Layer, Param};
 use crate::activations::softmax_in_place;
@@ -8,19 +9,21 @@ use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
 /// Keras's `MultiHeadAttention(num_heads, key_dim, value_dim=None, use_bias=True,
-/// output_shape=None)` called as self-attention, `mha(x, x)`, on sequences `[time, features]`
-/// (optionally with `use_causal_mask=True`):
+/// output_shape=None)` on sequences `[time, features]` (optionally with
+/// `use_causal_mask=True`). Called on one tensor (in a Sequential model, or `.call(&x)`) it is
+/// self-attention, Keras's `mha(x, x)`; called on `[&query, &value]` or
+/// `[&query, &value, &key]` (Keras's argument order; the key defaults to the value) the query
+/// attends to the other sequence:
 ///
 /// ```text
-/// Q = x W_q + b_q,  K = x W_k + b_k,  V = x W_v + b_v          per head: [T, key_dim], [T, value_dim]
-/// P = softmax(Q Kᵀ / √key_dim)   (causal: step t attends to steps ≤ t)
-/// y = concat_heads(P V) W_o + b_o                                [T, output_dim or features]
+/// Q = q W_q + b_q,  K = k W_k + b_k,  V = v W_v + b_v     per head: [Tq, key_dim], [Tv, key_dim], [Tv, value_dim]
+/// P = softmax(Q Kᵀ / √key_dim)   (causal: query step t attends to steps ≤ t)
+/// y = concat_heads(P V) W_o + b_o                           [Tq, output_dim or the query's features]
 /// ```
 ///
 /// The weights have Keras's shapes and names (`query/kernel` `[features, heads, key_dim]`, ...,
 /// `attention_output/kernel` `[heads, value_dim, output]`), glorot-uniform kernels and zero
-/// biases. Several inputs (query, key and value apart) wait for functional models; attention
-/// dropout is not here yet.
+/// biases. Not yet: attention dropout, `attention_mask`, and masks from an Embedding.
 ///
 /// ```
 /// use minibatch::layers::{Dense, GlobalAveragePooling1D, MultiHeadAttention};
@@ -41,8 +44,15 @@ pub struct MultiHeadAttention {
     name: String,
     /// query, key, value, attention_output: kernel then bias (when `use_bias`) each.
     params: Vec<Param>,
+    /// The query's steps and features; the value's (and key's) steps; the key's and the
+    /// value's features.
     steps: usize,
     features: usize,
+    kv_steps: usize,
+    key_features: usize,
+    value_features: usize,
+    /// How many tensors the layer was called on (1: self-attention).
+    inputs: usize,
     /// Per planned batch: Q, K, V `[n, T, h·d]`; P `[n, h, T, T]`; O `[n, T, h·dv]`; and the
     /// gradients of Q, K, V, O, P beside them.
     q: Vec<f32>,
@@ -90,6 +100,10 @@ impl MultiHeadAttention {
             params: Vec::new(),
             steps: 0,
             features: 0,
+            kv_steps: 0,
+            key_features: 0,
+            value_features: 0,
+            inputs: 1,
             q: Vec::new(),
             k: Vec::new(),
             v: Vec::new(),
@@ -139,6 +153,160 @@ impl MultiHeadAttention {
             use_bias: c.use_bias,
             causal: c.use_causal_mask,
             ..MultiHeadAttention::new(c.num_heads, c.key_dim).name(&c.name)
+        }
+    }
+
+    // # Shapes
+    // query: [n, Tq, D]; key: [n, Tv, Dk]; value: [n, Tv, Dv]; Q: [n, Tq, h·dk];
+    // K: [n, Tv, h·dk]; V: [n, Tv, h·dv]; P: [n, h, Tq, Tv]; O: [n, Tq, h·dv]; y: [n, Tq, out]
+    fn attend(&mut self, query: &Tensor, key: &Tensor, value: &Tensor, y: &mut Tensor) {
+        let n = query.batch();
+        let (tq, tv, h, dk, dv, out) =
+            (self.steps, self.kv_steps, self.heads, self.key_dim, self.dv_size(), self.out_size());
+        let scale = 1.0 / (dk as f32).sqrt();
+        // The three projections.
+        for (i, input, rows, width) in
+            [(0, query, n * tq, h * dk), (1, key, n * tv, h * dk), (2, value, n * tv, h * dv)]
+        {
+            let (kernel, bias) = weights(&self.params, self.use_bias, i);
+            let buf = match i {
+                0 => &mut self.q,
+                1 => &mut self.k,
+                _ => &mut self.v,
+            };
+            let buf = &mut buf[..rows * width];
+            kernels::matmul(
+                buf,
+                input.data(),
+                kernel,
+                rows,
+                input.row_len() / input.shape()[1],
+                width,
+                false,
+                false,
+                0.0,
+            );
+            if let Some(b) = bias {
+                kernels::add_row_bias(buf, b);
+            }
+        }
+        kernels::scale(&mut self.q[..n * tq * h * dk], scale);
+        // Per sample and head: P = softmax(Q Kᵀ), O = P V.
+        for s in 0..n {
+            for hd in 0..h {
+                let (qs, ks, vs) = (&self.q[s * tq * h * dk..], &self.k[s * tv * h * dk..], &self.v[s * tv * h * dv..]);
+                take_head(qs, &mut self.head_a, tq, h, dk, hd);
+                take_head(ks, &mut self.head_b, tv, h, dk, hd);
+                let p = &mut self.p[(s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv];
+                kernels::matmul(p, &self.head_a[..tq * dk], &self.head_b[..tv * dk], tq, dk, tv, false, true, 0.0);
+                for (r, row) in p.chunks_exact_mut(tv).enumerate() {
+                    if self.causal && r + 1 < tv {
+                        row[r + 1..].fill(f32::NEG_INFINITY);
+                    }
+                    softmax_in_place(row);
+                }
+                take_head(vs, &mut self.head_b, tv, h, dv, hd);
+                kernels::matmul(&mut self.head_c[..tq * dv], p, &self.head_b[..tv * dv], tq, tv, dv, false, false, 0.0);
+                put_head(&self.head_c[..tq * dv], &mut self.o[s * tq * h * dv..], tq, h, dv, hd, false);
+            }
+        }
+        // The output projection.
+        let (kernel, bias) = weights(&self.params, self.use_bias, 3);
+        let yd = y.data_mut();
+        kernels::matmul(yd, &self.o[..n * tq * h * dv], kernel, n * tq, h * dv, out, false, false, 0.0);
+        if let Some(b) = bias {
+            kernels::add_row_bias(yd, b);
+        }
+    }
+
+    /// Backward of [`Self::attend`] for inputs `[query, key, value]`; the gradient of the input
+    /// of projection `i` (0 query, 1 key, 2 value) goes to `dxs`'s input `slots[i]` (added
+    /// when two projections read the same input).
+    fn attend_backward(
+        &mut self,
+        ins: [&Tensor; 3],
+        dy: &mut Tensor,
+        mut dxs: super::InputGrads<'_>,
+        slots: [usize; 3],
+    ) {
+        let n = ins[0].batch();
+        let (tq, tv, h, dk, dv, out) =
+            (self.steps, self.kv_steps, self.heads, self.key_dim, self.dv_size(), self.out_size());
+        let scale = 1.0 / (dk as f32).sqrt();
+        let per = if self.use_bias { 2 } else { 1 };
+        let g = dy.data();
+        let rows = n * tq;
+        // Output projection: dW_o = Oᵀ dy, db_o = Σ dy, dO = dy W_oᵀ.
+        {
+            let (kernel, rest) = self.params[3 * per..].split_first_mut().expect("built");
+            kernels::matmul(kernel.grad.data_mut(), &self.o[..rows * h * dv], g, h * dv, rows, out, true, false, 0.0);
+            if let Some(b) = rest.first_mut() {
+                let db = b.grad.data_mut();
+                db.fill(0.0);
+                g.chunks_exact(out).for_each(|r| kernels::add(db, r));
+            }
+            let dout = &mut self.do_[..rows * h * dv];
+            kernels::matmul(dout, g, kernel.value.data(), rows, out, h * dv, false, true, 0.0);
+        }
+        // Per sample and head: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − Σ dP ⊙ P), dQ = dS K, dK = dSᵀ Q.
+        for s in 0..n {
+            for hd in 0..h {
+                let p = &self.p[(s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv];
+                take_head(&self.do_[s * tq * h * dv..], &mut self.head_a, tq, h, dv, hd);
+                // dV
+                kernels::matmul(&mut self.head_c[..tv * dv], p, &self.head_a[..tq * dv], tv, tq, dv, true, false, 0.0);
+                put_head(&self.head_c[..tv * dv], &mut self.dv[s * tv * h * dv..], tv, h, dv, hd, false);
+                // dP, then dS in place
+                take_head(&self.v[s * tv * h * dv..], &mut self.head_b, tv, h, dv, hd);
+                let dp = &mut self.dp[..tq * tv];
+                kernels::matmul(dp, &self.head_a[..tq * dv], &self.head_b[..tv * dv], tq, dv, tv, false, true, 0.0);
+                for (dr, pr) in dp.chunks_exact_mut(tv).zip(p.chunks_exact(tv)) {
+                    let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
+                    dr.iter_mut().zip(pr).for_each(|(d, &p)| *d = p * (*d - dot));
+                }
+                // dQ (of the scaled Q) = dS K; dK = dSᵀ Q
+                take_head(&self.k[s * tv * h * dk..], &mut self.head_b, tv, h, dk, hd);
+                kernels::matmul(
+                    &mut self.head_c[..tq * dk],
+                    dp,
+                    &self.head_b[..tv * dk],
+                    tq,
+                    tv,
+                    dk,
+                    false,
+                    false,
+                    0.0,
+                );
+                put_head(&self.head_c[..tq * dk], &mut self.dq[s * tq * h * dk..], tq, h, dk, hd, false);
+                take_head(&self.q[s * tq * h * dk..], &mut self.head_b, tq, h, dk, hd);
+                kernels::matmul(&mut self.head_c[..tv * dk], dp, &self.head_b[..tq * dk], tv, tq, dk, true, false, 0.0);
+                put_head(&self.head_c[..tv * dk], &mut self.dk[s * tv * h * dk..], tv, h, dk, hd, false);
+            }
+        }
+        kernels::scale(&mut self.dq[..rows * h * dk], scale);
+        // The input projections: dW = inputᵀ dZ, db = Σ dZ, d input = dZ Wᵀ.
+        let mut written = [false; 3];
+        for (i, r, width) in [(0, n * tq, h * dk), (1, n * tv, h * dk), (2, n * tv, h * dv)] {
+            let input = ins[i];
+            let d = input.row_len() / input.shape()[1];
+            let dz = match i {
+                0 => &self.dq[..r * width],
+                1 => &self.dk[..r * width],
+                _ => &self.dv[..r * width],
+            };
+            let (kernel, rest) = self.params[i * per..].split_first_mut().expect("built");
+            kernels::matmul(kernel.grad.data_mut(), input.data(), dz, d, r, width, true, false, 0.0);
+            if self.use_bias {
+                let db = rest[0].grad.data_mut();
+                db.fill(0.0);
+                dz.chunks_exact(width).for_each(|row| kernels::add(db, row));
+            }
+            let slot = slots[i];
+            if let Some(dx) = dxs.get_mut(slot) {
+                let beta = if written[slot] { 1.0 } else { 0.0 };
+                kernels::matmul(dx.data_mut(), dz, kernel.value.data(), r, width, d, false, true, beta);
+                written[slot] = true;
+            }
         }
     }
 
@@ -192,28 +360,57 @@ impl Layer for MultiHeadAttention {
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.build_many(&[input_shape.to_vec()], rng)
+    }
+
+    /// One input: self-attention. `[query, value]` or `[query, value, key]`: cross-attention.
+    fn build_many(&mut self, shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.name.clone();
-        let &[steps, features] = input_shape else {
-            return Err(Error::shape(format!("input to layer {name}"), "sequences [time, features]", input_shape));
+        if shapes.is_empty() || shapes.len() > 3 {
+            return Err(Error::Shape {
+                what: format!("inputs of layer {name} (MultiHeadAttention)"),
+                expected: "one tensor (self-attention), or [query, value] or [query, value, key]".into(),
+                received: format!("{} tensors", shapes.len()),
+            });
+        }
+        let query = &shapes[0];
+        let value = shapes.get(1).unwrap_or(query);
+        let key = shapes.get(2).unwrap_or(value);
+        let sequence = |s: &Vec<usize>, which: &str| -> Result<(usize, usize)> {
+            match s.as_slice() {
+                &[t, f] if t > 0 && f > 0 => Ok((t, f)),
+                other => Err(Error::shape(
+                    format!("the {which} of layer {name}"),
+                    "sequences [time, features] of at least one step and one feature",
+                    other,
+                )),
+            }
         };
+        let (steps, features) = sequence(query, "query")?;
+        let (kv_steps, value_features) = sequence(value, "value")?;
+        let (key_steps, key_features) = sequence(key, "key")?;
+        if key_steps != kv_steps {
+            return Err(Error::Shape {
+                what: format!("the key and value of layer {name}"),
+                expected: "as many key steps as value steps".into(),
+                received: format!("key {key:?}, value {value:?}"),
+            });
+        }
         for (arg, v) in [("num_heads", self.heads), ("key_dim", self.key_dim), ("value_dim", self.dv_size())] {
             if v == 0 {
                 return Err(Error::invalid(arg, 0, format!("a positive size (layer {name})")));
             }
         }
-        if steps == 0 || features == 0 || self.output_dim == Some(0) {
-            return Err(Error::shape(
-                format!("input to layer {name}"),
-                "at least one step and one feature",
-                input_shape,
-            ));
+        if self.output_dim == Some(0) {
+            return Err(Error::invalid("output_shape", 0, format!("a positive size (layer {name})")));
         }
-        (self.steps, self.features) = (steps, features);
+        (self.steps, self.features, self.kv_steps) = (steps, features, kv_steps);
+        (self.key_features, self.value_features, self.inputs) = (key_features, value_features, shapes.len());
         let (h, dk, dv, out) = (self.heads, self.key_dim, self.dv_size(), self.out_size());
         let shapes: [(&'static str, &'static str, Vec<usize>, Vec<usize>); 4] = [
             ("query/kernel", "query/bias", vec![features, h, dk], vec![h, dk]),
-            ("key/kernel", "key/bias", vec![features, h, dk], vec![h, dk]),
-            ("value/kernel", "value/bias", vec![features, h, dv], vec![h, dv]),
+            ("key/kernel", "key/bias", vec![key_features, h, dk], vec![h, dk]),
+            ("value/kernel", "value/bias", vec![value_features, h, dv], vec![h, dv]),
             ("attention_output/kernel", "attention_output/bias", vec![h, dv, out], vec![out]),
         ];
         self.params.clear();
@@ -222,7 +419,7 @@ impl Layer for MultiHeadAttention {
             // Keras's EinsumDense fans: the kernel's first axis in, the rest out (the output
             // projection: heads·value_dim in, output out).
             let (fan_in, fan_out) =
-                if kernel.starts_with("attention") { (h * dv, out) } else { (features, kshape[1] * kshape[2]) };
+                if kernel.starts_with("attention") { (h * dv, out) } else { (kshape[0], kshape[1] * kshape[2]) };
             Initializer::GlorotUniform.fill(k.value.data_mut(), fan_in, fan_out, rng);
             self.params.push(k);
             if self.use_bias {
@@ -237,153 +434,54 @@ impl Layer for MultiHeadAttention {
         if max_batch <= self.capacity {
             return;
         }
-        let (n, t, h, dk, dv) = (max_batch, self.steps, self.heads, self.key_dim, self.dv_size());
+        let (n, tq, tv, h, dk, dv) = (max_batch, self.steps, self.kv_steps, self.heads, self.key_dim, self.dv_size());
+        let head = tq.max(tv) * dk.max(dv);
         for (buf, len) in [
-            (&mut self.q, n * t * h * dk),
-            (&mut self.k, n * t * h * dk),
-            (&mut self.v, n * t * h * dv),
-            (&mut self.p, n * h * t * t),
-            (&mut self.o, n * t * h * dv),
-            (&mut self.dq, n * t * h * dk),
-            (&mut self.dk, n * t * h * dk),
-            (&mut self.dv, n * t * h * dv),
-            (&mut self.dp, t * t),
-            (&mut self.do_, n * t * h * dv),
-            (&mut self.head_a, t * dk.max(dv)),
-            (&mut self.head_b, t * dk.max(dv)),
-            (&mut self.head_c, t * dk.max(dv)),
+            (&mut self.q, n * tq * h * dk),
+            (&mut self.k, n * tv * h * dk),
+            (&mut self.v, n * tv * h * dv),
+            (&mut self.p, n * h * tq * tv),
+            (&mut self.o, n * tq * h * dv),
+            (&mut self.dq, n * tq * h * dk),
+            (&mut self.dk, n * tv * h * dk),
+            (&mut self.dv, n * tv * h * dv),
+            (&mut self.dp, tq * tv),
+            (&mut self.do_, n * tq * h * dv),
+            (&mut self.head_a, head),
+            (&mut self.head_b, head),
+            (&mut self.head_c, head),
         ] {
             *buf = vec![0.0; len];
         }
         self.capacity = max_batch;
     }
 
-    // # Shapes
-    // x: [n, T, D]; Q, K: [n, T, h·dk]; V, O: [n, T, h·dv]; P: [n, h, T, T]; y: [n, T, out]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
-        let n = x.batch();
-        let (t, d, h, dk, dv, out) =
-            (self.steps, self.features, self.heads, self.key_dim, self.dv_size(), self.out_size());
-        let rows = n * t;
-        let scale = 1.0 / (dk as f32).sqrt();
-        // The three projections.
-        for (i, width) in [(0, h * dk), (1, h * dk), (2, h * dv)] {
-            let (kernel, bias) = weights(&self.params, self.use_bias, i);
-            let buf = match i {
-                0 => &mut self.q,
-                1 => &mut self.k,
-                _ => &mut self.v,
-            };
-            let buf = &mut buf[..rows * width];
-            kernels::matmul(buf, x.data(), kernel, rows, d, width, false, false, 0.0);
-            if let Some(b) = bias {
-                kernels::add_row_bias(buf, b);
-            }
-        }
-        kernels::scale(&mut self.q[..rows * h * dk], scale);
-        // Per sample and head: P = softmax(Q Kᵀ), O = P V.
-        for s in 0..n {
-            for hd in 0..h {
-                let (qs, ks, vs) = (&self.q[s * t * h * dk..], &self.k[s * t * h * dk..], &self.v[s * t * h * dv..]);
-                take_head(qs, &mut self.head_a, t, h, dk, hd);
-                take_head(ks, &mut self.head_b, t, h, dk, hd);
-                let p = &mut self.p[(s * h + hd) * t * t..(s * h + hd + 1) * t * t];
-                kernels::matmul(p, &self.head_a[..t * dk], &self.head_b[..t * dk], t, dk, t, false, true, 0.0);
-                for (r, row) in p.chunks_exact_mut(t).enumerate() {
-                    if self.causal {
-                        row[r + 1..].fill(f32::NEG_INFINITY);
-                    }
-                    softmax_in_place(row);
-                }
-                take_head(vs, &mut self.head_b, t, h, dv, hd);
-                kernels::matmul(&mut self.head_c[..t * dv], p, &self.head_b[..t * dv], t, t, dv, false, false, 0.0);
-                put_head(&self.head_c[..t * dv], &mut self.o[s * t * h * dv..], t, h, dv, hd, false);
-            }
-        }
-        // The output projection.
-        let (kernel, bias) = weights(&self.params, self.use_bias, 3);
-        let yd = y.data_mut();
-        kernels::matmul(yd, &self.o[..rows * h * dv], kernel, rows, h * dv, out, false, false, 0.0);
-        if let Some(b) = bias {
-            kernels::add_row_bias(yd, b);
-        }
+        self.attend(x, x, x, y);
     }
 
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
-        let n = x.batch();
-        let (t, d, h, dk, dv, out) =
-            (self.steps, self.features, self.heads, self.key_dim, self.dv_size(), self.out_size());
-        let rows = n * t;
-        let scale = 1.0 / (dk as f32).sqrt();
-        let per = if self.use_bias { 2 } else { 1 };
-        let g = dy.data();
-        // Output projection: dW_o = Oᵀ dy, db_o = Σ dy, dO = dy W_oᵀ.
-        {
-            let (kernel, rest) = self.params[3 * per..].split_first_mut().expect("built");
-            kernels::matmul(kernel.grad.data_mut(), &self.o[..rows * h * dv], g, h * dv, rows, out, true, false, 0.0);
-            if let Some(b) = rest.first_mut() {
-                let db = b.grad.data_mut();
-                db.fill(0.0);
-                g.chunks_exact(out).for_each(|r| kernels::add(db, r));
-            }
-            kernels::matmul(
-                &mut self.do_[..rows * h * dv],
-                g,
-                kernel.value.data(),
-                rows,
-                out,
-                h * dv,
-                false,
-                true,
-                0.0,
-            );
-        }
-        // Per sample and head: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − Σ dP ⊙ P), dQ = dS K, dK = dSᵀ Q.
-        for s in 0..n {
-            for hd in 0..h {
-                let p = &self.p[(s * h + hd) * t * t..(s * h + hd + 1) * t * t];
-                take_head(&self.do_[s * t * h * dv..], &mut self.head_a, t, h, dv, hd);
-                // dV
-                kernels::matmul(&mut self.head_c[..t * dv], p, &self.head_a[..t * dv], t, t, dv, true, false, 0.0);
-                put_head(&self.head_c[..t * dv], &mut self.dv[s * t * h * dv..], t, h, dv, hd, false);
-                // dP, then dS in place
-                take_head(&self.v[s * t * h * dv..], &mut self.head_b, t, h, dv, hd);
-                let dp = &mut self.dp[..t * t];
-                kernels::matmul(dp, &self.head_a[..t * dv], &self.head_b[..t * dv], t, dv, t, false, true, 0.0);
-                for (dr, pr) in dp.chunks_exact_mut(t).zip(p.chunks_exact(t)) {
-                    let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
-                    dr.iter_mut().zip(pr).for_each(|(d, &p)| *d = p * (*d - dot));
-                }
-                // dQ (of the scaled Q) = dS K; dK = dSᵀ Q
-                take_head(&self.k[s * t * h * dk..], &mut self.head_b, t, h, dk, hd);
-                kernels::matmul(&mut self.head_c[..t * dk], dp, &self.head_b[..t * dk], t, t, dk, false, false, 0.0);
-                put_head(&self.head_c[..t * dk], &mut self.dq[s * t * h * dk..], t, h, dk, hd, false);
-                take_head(&self.q[s * t * h * dk..], &mut self.head_b, t, h, dk, hd);
-                kernels::matmul(&mut self.head_c[..t * dk], dp, &self.head_b[..t * dk], t, t, dk, true, false, 0.0);
-                put_head(&self.head_c[..t * dk], &mut self.dk[s * t * h * dk..], t, h, dk, hd, false);
-            }
-        }
-        kernels::scale(&mut self.dq[..rows * h * dk], scale);
-        // The input projections: dW = xᵀ dZ, db = Σ dZ, dx = Σ dZ Wᵀ.
-        let mut dx = dx;
-        for (i, width) in [(0, h * dk), (1, h * dk), (2, h * dv)] {
-            let dz = match i {
-                0 => &self.dq[..rows * width],
-                1 => &self.dk[..rows * width],
-                _ => &self.dv[..rows * width],
-            };
-            let (kernel, rest) = self.params[i * per..].split_first_mut().expect("built");
-            kernels::matmul(kernel.grad.data_mut(), x.data(), dz, d, rows, width, true, false, 0.0);
-            if self.use_bias {
-                let db = rest[0].grad.data_mut();
-                db.fill(0.0);
-                dz.chunks_exact(width).for_each(|r| kernels::add(db, r));
-            }
-            if let Some(dx) = dx.as_deref_mut() {
-                let beta = if i == 0 { 0.0 } else { 1.0 };
-                kernels::matmul(dx.data_mut(), dz, kernel.value.data(), rows, width, d, false, true, beta);
-            }
-        }
+        self.attend_backward([x, x, x], dy, super::InputGrads::one(dx), [0, 0, 0]);
+    }
+
+    fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, _training: bool) {
+        let query = xs.get(0);
+        let value = if xs.len() > 1 { xs.get(1) } else { query };
+        let key = if xs.len() > 2 { xs.get(2) } else { value };
+        self.attend(query, key, value, y);
+    }
+
+    fn backward_many(&mut self, xs: super::Inputs<'_>, _y: &Tensor, dy: &mut Tensor, dxs: super::InputGrads<'_>) {
+        let query = xs.get(0);
+        let value = if xs.len() > 1 { xs.get(1) } else { query };
+        let key = if xs.len() > 2 { xs.get(2) } else { value };
+        // Which input takes the gradient of the query, key and value projections' inputs.
+        let slots = match xs.len() {
+            1 => [0, 0, 0],
+            2 => [0, 1, 1],
+            _ => [0, 2, 1],
+        };
+        self.attend_backward([query, key, value], dy, dxs, slots);
     }
 
     fn params(&self) -> &[Param] {

@@ -371,3 +371,34 @@ fn masks_reaching_what_cannot_use_them_are_named_errors() {
     let seq = LSTM::new(3).return_sequences(true).call(&e);
     expect_error(Model::new(&[&t], &[&seq]), "carries a mask");
 }
+
+#[test]
+fn attention_between_two_sequences_passes_gradient_checks() {
+    use minibatch::layers::{Attention, GlobalAveragePooling1D, MultiHeadAttention};
+    // Dense layers before each input make the inputs' gradients reach weights the check sees.
+    let check = |attend: &dyn Fn(&[SymbolicTensor]) -> SymbolicTensor, inputs: usize, seed: u64| {
+        let shapes: [&[usize]; 3] = [&[3, 2], &[4, 3], &[4, 2]];
+        let ins: Vec<SymbolicTensor> = shapes[..inputs].iter().map(|s| Input::new(s)).collect();
+        let projected: Vec<SymbolicTensor> =
+            ins.iter().zip([4, 3, 4]).map(|(x, w)| Dense::new(w).activation("tanh").call(x)).collect();
+        let out = Dense::new(2).call(&GlobalAveragePooling1D::new().call(&attend(&projected)));
+        let refs: Vec<&SymbolicTensor> = ins.iter().collect();
+        let mut model = Model::new(&refs, &[&out]).unwrap().with_seed(seed).unwrap();
+        model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+        let xs: Vec<Tensor> = shapes[..inputs]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| random(&[&[3usize][..], s].concat(), 20 + i as u64))
+            .collect();
+        let xrefs: Vec<&Tensor> = xs.iter().collect();
+        check_model(&mut model, &xrefs[..], &random(&[3, 2], 30), 1);
+    };
+    check(&|x| MultiHeadAttention::new(2, 2).call([&x[0], &x[1]]), 2, 1);
+    check(&|x| MultiHeadAttention::new(2, 2).value_dim(3).use_causal_mask(true).call([&x[0], &x[1], &x[2]]), 3, 2);
+    check(&|x| Attention::new().use_scale(true).call([&x[0], &x[1], &x[2]]), 3, 3);
+    // The key is the value: both projections' gradients reach the one input. (The value is
+    // projected to the query's width here.)
+    check(&|x| Attention::new().use_causal_mask(true).call([&x[0], &Dense::new(4).call(&x[1])]), 2, 4);
+    // Self-attention through the same path: one tensor as query and value.
+    check(&|x| MultiHeadAttention::new(2, 2).call([&x[0], &x[0]]), 1, 5);
+}

@@ -220,6 +220,21 @@ fn zero_padding_and_up_sampling() {
 }
 
 #[test]
+fn depthwise_separable_and_transposed_convolutions() {
+    use minibatch::layers::{Conv2DTranspose, DepthwiseConv2D, SeparableConv2D};
+    check_layer(Box::new(DepthwiseConv2D::new(3).depth_multiplier(2).padding("same")), &[4, 5, 2], 2, &no_rebuild);
+    check_layer(Box::new(DepthwiseConv2D::new((2, 3)).strides(2).activation("tanh")), &[5, 6, 3], 2, &no_rebuild);
+    check_layer(Box::new(DepthwiseConv2D::new(2).dilation_rate(2)), &[5, 5, 2], 2, &no_rebuild);
+    // A product of products (separable), and outputs that sum many patches (transposed): held
+    // as the deep layers are (see check_layer_deep).
+    check_layer_deep(Box::new(SeparableConv2D::new(3, 3).activation("tanh")), &[4, 5, 2], 2);
+    check_layer_deep(Box::new(SeparableConv2D::new(2, 2).depth_multiplier(2).padding("same")), &[3, 4, 3], 2);
+    check_layer_deep(Box::new(Conv2DTranspose::new(3, 3)), &[3, 4, 2], 2);
+    check_layer_deep(Box::new(Conv2DTranspose::new(2, 3).strides(2).padding("same").activation("tanh")), &[3, 3, 2], 2);
+    check_layer_deep(Box::new(Conv2DTranspose::new(2, (3, 2)).strides((2, 3))), &[2, 3, 2], 2);
+}
+
+#[test]
 fn flatten() {
     check_layer(Box::new(Flatten::new()), &[2, 3], 2, &no_rebuild);
 }

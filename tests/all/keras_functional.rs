@@ -1,10 +1,11 @@
-//! Functional models against Keras 3: masks through recurrent layers, merges and pooling, and
+//! Functional models against Keras 3: masks through recurrent layers, merges and pooling,
+//! attention between two sequences (MultiHeadAttention and Attention), and
 //! a two-input, two-output model's losses, metrics and one SGD step, recorded by
 //! `tests/fixtures/make_keras_functional.py` in `tests/fixtures/keras_functional.json`.
 
 use minibatch::layers::{
-    Add, Bidirectional, Dense, Dropout, Embedding, GlobalAveragePooling1D, LayerNormalization, Masking, SimpleRNN, GRU,
-    LSTM,
+    Add, Attention, Bidirectional, Dense, Dropout, Embedding, GlobalAveragePooling1D, LayerNormalization, Masking,
+    MultiHeadAttention, SimpleRNN, GRU, LSTM,
 };
 use minibatch::models::{Call, Input, Losses, SymbolicTensor};
 use minibatch::optimizers::SGD;
@@ -25,9 +26,11 @@ fn cases() -> Vec<Value> {
     r["cases"].as_array().unwrap().clone()
 }
 
+/// The tensors of a case (a Keras scalar, shape `[]`, as shape `[1]`: Attention's scale).
 fn tensors(values: &Value, shapes: &Value) -> Vec<Tensor> {
     let (values, shapes) = (values.as_array().unwrap(), shapes.as_array().unwrap());
-    values.iter().zip(shapes).map(|(v, s)| Tensor::from_vec(&shape(s), floats(v)).unwrap()).collect()
+    let dims = |s: &Value| Some(shape(s)).filter(|d| !d.is_empty()).unwrap_or(vec![1]);
+    values.iter().zip(shapes).map(|(v, s)| Tensor::from_vec(&dims(s), floats(v)).unwrap()).collect()
 }
 
 fn close(got: &[f32], want: &[f32], tol: f32, what: &str) {
@@ -72,6 +75,26 @@ fn model_for(name: &str) -> Model {
             let x = Input::new(&[5, 2]);
             seq(&x, &LSTM::new(3).call(&Masking::new(0.0).call(&x)))
         }
+        "mha_cross" => {
+            let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 6]));
+            let y = MultiHeadAttention::new(2, 3).call([&q, &v]);
+            Model::new(&[&q, &v], &[&y]).unwrap()
+        }
+        "mha_cross_key_causal" => {
+            let (q, v, k) = (Input::new(&[3, 4]), Input::new(&[5, 6]), Input::new(&[5, 4]));
+            let y = MultiHeadAttention::new(2, 3).use_bias(false).use_causal_mask(true).call([&q, &v, &k]);
+            Model::new(&[&q, &v, &k], &[&y]).unwrap()
+        }
+        "attention_scaled_key" | "attention_scale_07" => {
+            let (q, v, k) = (Input::new(&[3, 4]), Input::new(&[5, 6]), Input::new(&[5, 4]));
+            let y = Attention::new().use_scale(true).call([&q, &v, &k]);
+            Model::new(&[&q, &v, &k], &[&y]).unwrap()
+        }
+        "attention_causal" => {
+            let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 4]));
+            let y = Attention::new().use_causal_mask(true).call([&q, &v]);
+            Model::new(&[&q, &v], &[&y]).unwrap()
+        }
         "two_headed" => crate::functional::two_headed(0),
         other => panic!("no model for case {other}"),
     }
@@ -97,7 +120,7 @@ fn keras_weights(model: &Model, case: &Value, key: &str) -> Vec<Tensor> {
 }
 
 #[test]
-fn masks_follow_keras_through_recurrent_layers_merges_and_pooling() {
+fn masks_and_attention_between_sequences_follow_keras() {
     for case in cases().iter().filter(|c| c["name"] != "two_headed") {
         let name = case["name"].as_str().unwrap();
         let mut model = model_for(name);

@@ -4,8 +4,9 @@
 
 use minibatch::activations::Activation;
 use minibatch::layers::{
-    Bidirectional, Conv2D, Dense, Embedding, Layer, LayerNormalization, LeakyReLU, MergeMode, MultiHeadAttention,
-    PReLU, ReLU, SimpleRNN, Softmax, TimeDistributed, UpSampling2D, ZeroPadding2D, ELU, GRU, LSTM,
+    Bidirectional, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, Embedding, Layer, LayerNormalization, LeakyReLU,
+    MergeMode, MultiHeadAttention, PReLU, ReLU, SeparableConv2D, SimpleRNN, Softmax, TimeDistributed, UpSampling2D,
+    ZeroPadding2D, ELU, GRU, LSTM,
 };
 use minibatch::rng::Rng;
 use minibatch::Tensor;
@@ -53,6 +54,15 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
             Box::new(Bidirectional::new(SimpleRNN(2).return_sequences(true)).merge_mode(MergeMode::Mul))
         }
         "bidirectional_lstm_ave" => Box::new(Bidirectional::new(LSTM::new(2)).merge_mode(MergeMode::Ave)),
+        "depthwise_same_multiplier" => Box::new(DepthwiseConv2D::new(3).depth_multiplier(2).padding("same")),
+        "depthwise_strided" => Box::new(DepthwiseConv2D::new((2, 3)).strides(2).activation("relu")),
+        "separable" => Box::new(SeparableConv2D::new(4, 3).activation("tanh")),
+        "separable_same_multiplier" => Box::new(SeparableConv2D::new(3, 2).padding("same").depth_multiplier(2)),
+        "conv_transpose" => Box::new(Conv2DTranspose::new(3, 3)),
+        "conv_transpose_strided_same" => {
+            Box::new(Conv2DTranspose::new(2, 3).strides(2).padding("same").activation("relu"))
+        }
+        "conv_transpose_strided_valid" => Box::new(Conv2DTranspose::new(2, (3, 2)).strides((2, 3))),
         _ => panic!("no layer for case {name}"),
     }
 }

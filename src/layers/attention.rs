@@ -1,0 +1,307 @@
+//! `Attention`: Keras's dot-product attention of a query sequence over a value sequence (see
+//! the type).
+
+use super::{InputGrads, Inputs, Layer, Param};
+use crate::activations::softmax_in_place;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::tensor::{kernels, Tensor};
+
+/// Keras's `Attention(use_scale=False, score_mode="dot")` (Luong-style), called on
+/// `[query, value]` or `[query, value, key]` (the key defaults to the value), sequences
+/// `[time, dim]` with the query's and key's `dim` equal:
+///
+/// ```text
+/// S = Q Kᵀ (· scale, a learned scalar starting at 1, with use_scale)   [Tq, Tv]
+/// P = softmax(S)   (use_causal_mask: query step t attends to steps ≤ t)
+/// y = P V                                                              [Tq, value dim]
+/// ```
+///
+/// No projections (that is [`MultiHeadAttention`](super::MultiHeadAttention)'s work). The
+/// scale is saved as a tensor of shape `[1]` (Keras's is a scalar, shape `[]`). Not yet:
+/// `score_mode="concat"`, `dropout`, `return_attention_scores` and masks.
+///
+/// ```
+/// use minibatch::layers::{Attention, GlobalAveragePooling1D, Dense};
+/// use minibatch::models::{Call, Input, Model};
+/// let (question, passage) = (Input::new(&[5, 8]), Input::new(&[12, 8]));
+/// let attended = Attention::new().call([&question, &passage]);
+/// let out = Dense::new(1).call(&GlobalAveragePooling1D::new().call(&attended));
+/// let model = Model::new(&[&question, &passage], &[&out]).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Attention {
+    use_scale: bool,
+    causal: bool,
+    name: String,
+    params: Vec<Param>,
+    tq: usize,
+    tv: usize,
+    dim: usize,
+    dv: usize,
+    inputs: usize,
+    capacity: usize,
+    /// `[n, Tq, Tv]`: the unscaled scores `Q Kᵀ`, and the attention weights `P`.
+    raw: Vec<f32>,
+    p: Vec<f32>,
+    /// `[Tq, Tv]`, `[Tq, dim]`, `[Tv, dim]`: one sample's score and input gradients.
+    dp: Vec<f32>,
+    tmp: Vec<f32>,
+}
+
+/// Attention's saved arguments (Keras's names).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct AttentionConfig {
+    name: String,
+    use_scale: bool,
+    #[serde(default = "dot")]
+    score_mode: String,
+    #[serde(default)]
+    use_causal_mask: bool,
+}
+
+fn dot() -> String {
+    "dot".into()
+}
+
+impl Default for Attention {
+    fn default() -> Self {
+        Attention::new()
+    }
+}
+
+impl Attention {
+    /// Dot-product attention without a learned scale (Keras's defaults).
+    pub fn new() -> Self {
+        Attention {
+            use_scale: false,
+            causal: false,
+            name: String::new(),
+            params: Vec::new(),
+            tq: 0,
+            tv: 0,
+            dim: 0,
+            dv: 0,
+            inputs: 2,
+            capacity: 0,
+            raw: Vec::new(),
+            p: Vec::new(),
+            dp: Vec::new(),
+            tmp: Vec::new(),
+        }
+    }
+
+    /// Multiplies the scores by a learned scalar (Keras's `use_scale`, default false).
+    pub fn use_scale(mut self, on: bool) -> Self {
+        self.use_scale = on;
+        self
+    }
+
+    /// Each query step attends only to value steps at or before it (Keras's call argument
+    /// `use_causal_mask`).
+    pub fn use_causal_mask(mut self, on: bool) -> Self {
+        self.causal = on;
+        self
+    }
+
+    /// The layer's name (else the model assigns `attention`, ...).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The layer an [`AttentionConfig`] describes.
+    ///
+    /// # Errors
+    /// A `score_mode` other than `dot`.
+    pub fn from_config(c: AttentionConfig) -> Result<Self> {
+        if c.score_mode != "dot" {
+            return Err(Error::invalid("score_mode", c.score_mode, "dot (concat is not there yet)"));
+        }
+        Ok(Attention::new().use_scale(c.use_scale).use_causal_mask(c.use_causal_mask).name(&c.name))
+    }
+
+    fn scale(&self) -> f32 {
+        self.params.first().map_or(1.0, |p| p.value.data()[0])
+    }
+
+    fn parts<'a>(xs: &Inputs<'a>) -> (&'a Tensor, &'a Tensor, &'a Tensor) {
+        let value = xs.get(1);
+        (xs.get(0), if xs.len() > 2 { xs.get(2) } else { value }, value)
+    }
+}
+
+impl Layer for Attention {
+    fn kind(&self) -> &'static str {
+        "Attention"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.build_many(&[input_shape.to_vec()], rng)
+    }
+
+    fn build_many(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let what = format!("inputs of layer {} (Attention)", self.name);
+        let bad = |expected: &str| Error::Shape {
+            what: what.clone(),
+            expected: expected.into(),
+            received: format!("{shapes:?}"),
+        };
+        if !(2..=3).contains(&shapes.len()) {
+            return Err(bad("[query, value] or [query, value, key]"));
+        }
+        let (q, v) = (&shapes[0], &shapes[1]);
+        let k = shapes.get(2).unwrap_or(v);
+        let (&[tq, dim], &[tv, dv], &[tk, dk]) = (q.as_slice(), v.as_slice(), k.as_slice()) else {
+            return Err(bad("sequences [time, dim]"));
+        };
+        if tk != tv || dk != dim || tq == 0 || tv == 0 || dim == 0 || dv == 0 {
+            return Err(bad("a key with the value's steps and the query's dim, every size positive"));
+        }
+        (self.tq, self.tv, self.dim, self.dv, self.inputs) = (tq, tv, dim, dv, shapes.len());
+        self.params.clear();
+        if self.use_scale {
+            let mut scale = Param::claim(&self.name, "scale", &[1])?;
+            scale.value.data_mut().fill(1.0);
+            self.params.push(scale);
+        }
+        self.capacity = 0;
+        Ok(vec![tq, dv])
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        if max_batch <= self.capacity {
+            return;
+        }
+        let (tq, tv) = (self.tq, self.tv);
+        self.raw = vec![0.0; max_batch * tq * tv];
+        self.p = vec![0.0; max_batch * tq * tv];
+        self.dp = vec![0.0; tq * tv];
+        self.tmp = vec![0.0; tq.max(tv) * self.dim.max(self.dv)];
+        self.capacity = max_batch;
+    }
+
+    // A model calls the layer on two or three tensors; the one-input methods attend a
+    // sequence to itself.
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        let ids = [0, 0];
+        self.forward_many(Inputs::new(std::slice::from_ref(x), &ids), y, training);
+    }
+
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let ids = [0, 0];
+        let inputs = std::mem::replace(&mut self.inputs, 1);
+        self.backward_many(Inputs::new(std::slice::from_ref(x), &ids), y, dy, InputGrads::one(dx));
+        self.inputs = inputs;
+    }
+
+    // Per sample: S = Q Kᵀ · scale, P = softmax(S), y = P V.
+    fn forward_many(&mut self, xs: Inputs<'_>, y: &mut Tensor, _training: bool) {
+        let (query, key, value) = Attention::parts(&xs);
+        let (tq, tv, dim, dv) = (self.tq, self.tv, self.dim, self.dv);
+        let scale = self.scale();
+        for s in 0..query.batch() {
+            let q = &query.data()[s * tq * dim..(s + 1) * tq * dim];
+            let k = &key.data()[s * tv * dim..(s + 1) * tv * dim];
+            let raw = &mut self.raw[s * tq * tv..(s + 1) * tq * tv];
+            kernels::matmul(raw, q, k, tq, dim, tv, false, true, 0.0);
+            let p = &mut self.p[s * tq * tv..(s + 1) * tq * tv];
+            for (r, (prow, srow)) in p.chunks_exact_mut(tv).zip(raw.chunks_exact(tv)).enumerate() {
+                prow.iter_mut().zip(srow).for_each(|(p, &v)| *p = v * scale);
+                if self.causal && r + 1 < tv {
+                    prow[r + 1..].fill(f32::NEG_INFINITY);
+                }
+                softmax_in_place(prow);
+            }
+            let v = &value.data()[s * tv * dv..(s + 1) * tv * dv];
+            kernels::matmul(&mut y.data_mut()[s * tq * dv..(s + 1) * tq * dv], p, v, tq, tv, dv, false, false, 0.0);
+        }
+    }
+
+    // dV = Pᵀ dy; dP = dy Vᵀ; dS = P ⊙ (dP − Σ dP ⊙ P); d scale = Σ dS ⊙ Q Kᵀ;
+    // dQ = dS K · scale; dK = dSᵀ Q · scale.
+    fn backward_many(&mut self, xs: Inputs<'_>, _y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
+        let (query, key, value) = Attention::parts(&xs);
+        let (tq, tv, dim, dv) = (self.tq, self.tv, self.dim, self.dv);
+        let scale = self.scale();
+        // Where the query's, key's and value's gradients go (the key is the value when not
+        // given; all three are one input when the layer attends a sequence to itself).
+        let (q_slot, k_slot, v_slot) = match (xs.len(), self.inputs) {
+            (_, 1) => (0, 0, 0),
+            (3, _) => (0, 2, 1),
+            _ => (0, 1, 1),
+        };
+        let mut d_scale = 0.0f32;
+        for s in 0..query.batch() {
+            let p = &self.p[s * tq * tv..(s + 1) * tq * tv];
+            let g = &dy.data()[s * tq * dv..(s + 1) * tq * dv];
+            let v = &value.data()[s * tv * dv..(s + 1) * tv * dv];
+            // dP, then dS in place.
+            let dp = &mut self.dp[..tq * tv];
+            kernels::matmul(dp, g, v, tq, dv, tv, false, true, 0.0);
+            for (dr, pr) in dp.chunks_exact_mut(tv).zip(p.chunks_exact(tv)) {
+                let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
+                dr.iter_mut().zip(pr).for_each(|(d, &p)| *d = p * (*d - dot));
+            }
+            let raw = &self.raw[s * tq * tv..(s + 1) * tq * tv];
+            d_scale += dp.iter().zip(raw).map(|(d, r)| d * r).sum::<f32>();
+            let q = &query.data()[s * tq * dim..(s + 1) * tq * dim];
+            let k = &key.data()[s * tv * dim..(s + 1) * tv * dim];
+            // Each input's gradient is written by the first of the projections reading it and
+            // added to by the others.
+            let mut written = [false; 3];
+            if let Some(dx) = dxs.get_mut(v_slot) {
+                kernels::matmul(&mut dx.data_mut()[s * tv * dv..(s + 1) * tv * dv], p, g, tv, tq, dv, true, false, 0.0);
+                written[v_slot] = true;
+            }
+            if let Some(dx) = dxs.get_mut(k_slot) {
+                let beta = if written[k_slot] { 1.0 } else { 0.0 };
+                let out = &mut dx.data_mut()[s * tv * dim..(s + 1) * tv * dim];
+                let tmp = &mut self.tmp[..tv * dim];
+                kernels::matmul(tmp, dp, q, tv, tq, dim, true, false, 0.0);
+                out.iter_mut().zip(tmp.iter()).for_each(|(o, &t)| *o = beta * *o + scale * t);
+                written[k_slot] = true;
+            }
+            if let Some(dx) = dxs.get_mut(q_slot) {
+                let beta = if written[q_slot] { 1.0 } else { 0.0 };
+                let out = &mut dx.data_mut()[s * tq * dim..(s + 1) * tq * dim];
+                let tmp = &mut self.tmp[..tq * dim];
+                kernels::matmul(tmp, dp, k, tq, tv, dim, false, false, 0.0);
+                out.iter_mut().zip(tmp.iter()).for_each(|(o, &t)| *o = beta * *o + scale * t);
+            }
+        }
+        if let Some(p) = self.params.first_mut() {
+            p.grad.data_mut()[0] = d_scale;
+        }
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        4 * (self.raw.len() + self.p.len() + self.dp.len() + self.tmp.len())
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let c = AttentionConfig {
+            name: self.name.clone(),
+            use_scale: self.use_scale,
+            score_mode: dot(),
+            use_causal_mask: self.causal,
+        };
+        serde_json::to_value(c).ok()
+    }
+}
