@@ -27,7 +27,7 @@ pub enum SaveFreq {
 ///   `mode` auto, min or max as EarlyStopping's). The best value starts at
 ///   `initial_value_threshold` if given. When `monitor` is missing from the logs, a warning is
 ///   printed and nothing is saved.
-/// - `save_weights_only`: [`Sequential::save_weights`] instead of [`Sequential::save`].
+/// - `save_weights_only`: [`Model::save_weights`] instead of [`Model::save`].
 ///
 /// Every file is written crash-safely (see [`crate::saving`]): a kill during a save leaves the
 /// previous file whole. minibatch's files are safetensors whatever the extension (Keras

@@ -19,7 +19,7 @@
 //! | `r2_score` | coefficient of determination | higher |
 //!
 //! `compile` also takes metric values (any [`Metric`], your own included): see
-//! [`crate::Sequential::compile_with`].
+//! [`crate::Model::compile_with`].
 
 mod accuracy;
 mod auc;

@@ -104,7 +104,84 @@ impl Graph {
     }
 }
 
+/// Where each tensor lives when buffers are reused in inference (see [`Graph::plan_slots`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SlotPlan {
+    /// Per tensor: its buffer.
+    pub slot_of: Vec<usize>,
+    /// Per buffer: values per sample (the largest tensor it holds).
+    pub sizes: Vec<usize>,
+    /// Per buffer: the one tensor it holds for good (model inputs and outputs), if any.
+    pub fixed: Vec<Option<usize>>,
+}
+
+impl SlotPlan {
+    /// One buffer per tensor (training keeps every activation for backward).
+    pub fn identity(sizes: &[usize]) -> Self {
+        SlotPlan {
+            slot_of: (0..sizes.len()).collect(),
+            sizes: sizes.to_vec(),
+            fixed: (0..sizes.len()).map(Some).collect(),
+        }
+    }
+
+    /// Values per sample over all buffers.
+    pub fn total(&self) -> usize {
+        self.sizes.iter().sum()
+    }
+}
+
 impl Graph {
+    /// Buffers for inference, where an activation is not needed once its last reader has run:
+    /// each tensor gets a free buffer (the smallest that holds it, else the largest, grown),
+    /// and gives it back after its last reader. Model inputs and outputs and the tensors in
+    /// `pinned` keep theirs. `sizes` are values per sample, by tensor.
+    pub fn plan_slots(&self, sizes: &[usize], pinned: &[bool]) -> SlotPlan {
+        let n = sizes.len();
+        let mut last_read: Vec<Option<usize>> = vec![None; n];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for &t in &node.inputs {
+                last_read[t] = Some(i);
+            }
+        }
+        let keep = |t: usize| t < self.inputs || self.outputs.contains(&t) || pinned[t];
+        let mut plan = SlotPlan { slot_of: vec![usize::MAX; n], sizes: Vec::new(), fixed: Vec::new() };
+        let mut free: Vec<usize> = Vec::new();
+        let place = |t: usize, plan: &mut SlotPlan, free: &mut Vec<usize>| {
+            let fits = free.iter().copied().filter(|&s| plan.sizes[s] >= sizes[t]).min_by_key(|&s| plan.sizes[s]);
+            let slot = match (keep(t), fits, free.iter().copied().max_by_key(|&s| plan.sizes[s])) {
+                (false, Some(s), _) => s,
+                (false, None, Some(s)) => {
+                    plan.sizes[s] = sizes[t];
+                    s
+                }
+                _ => {
+                    plan.sizes.push(sizes[t]);
+                    plan.fixed.push(None);
+                    plan.sizes.len() - 1
+                }
+            };
+            free.retain(|&s| s != slot);
+            if keep(t) {
+                plan.fixed[slot] = Some(t);
+            }
+            plan.slot_of[t] = slot;
+        };
+        for t in 0..self.inputs {
+            place(t, &mut plan, &mut free);
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            place(self.inputs + i, &mut plan, &mut free);
+            for &t in &node.inputs {
+                let slot = plan.slot_of[t];
+                if last_read[t] == Some(i) && !keep(t) && !free.contains(&slot) {
+                    free.push(slot);
+                }
+            }
+        }
+        plan
+    }
+
     /// Decides where masks are made, combined and seen, from each node's layer's rule and the
     /// tensors' per-sample shapes (a mask follows a tensor while its first axis, time, stays).
     ///
@@ -207,5 +284,17 @@ mod tests {
         assert_eq!(g.nodes[2].grads, vec![GradSlot::Write(1), GradSlot::Write(2)]);
         assert_eq!(g.nodes[1].grads, vec![GradSlot::Add { scratch: 0, into: 1 }]);
         assert_eq!(g.scratch, vec![1]);
+        // Inference: x and c keep theirs; a is freed after c reads it, b after c too.
+        let plan = g.plan_slots(&[2, 4, 4, 1], &[false; 4]);
+        assert_eq!(plan.total(), 2 + 4 + 4 + 1);
+    }
+
+    #[test]
+    fn a_chain_reuses_two_buffers() {
+        let g = Graph::chain(4);
+        // x → a → b → c → y: a is free once b is made, so c takes a's buffer.
+        let plan = g.plan_slots(&[3, 8, 8, 8, 2], &[false; 5]);
+        assert_eq!(plan.slot_of[3], plan.slot_of[1]);
+        assert_eq!(plan.total(), 3 + 8 + 8 + 2);
     }
 }

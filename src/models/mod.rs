@@ -30,7 +30,7 @@ mod sequential;
 mod summary;
 
 pub use functional::{Call, CallInputs, Input, Shared, SymbolicTensor};
-pub(crate) use graph::Graph;
+pub(crate) use graph::{Graph, SlotPlan};
 pub(crate) use model::Compiled;
 pub use model::{CompileOptions, Losses, Model};
 pub use sequential::Sequential;

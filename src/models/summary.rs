@@ -67,7 +67,26 @@ impl Model {
         let mut s = format!(" Total params: {} ({})\n", thousands(total), bytes(total * 4));
         s += &format!(" Trainable params: {} ({})\n", thousands(trainable), bytes(trainable * 4));
         s += &format!(" Non-trainable params: {} ({})\n", thousands(fixed), bytes(fixed * 4));
+        s += &self.activation_memory();
         s
+    }
+
+    /// The activation buffers per sample, as planned: for inference with buffers reused after
+    /// their last reader, against one buffer per tensor; and for training, which keeps every
+    /// activation for backward, with a gradient beside each (and the scratch where gradients
+    /// are added).
+    fn activation_memory(&self) -> String {
+        let sizes: Vec<usize> = self.shapes.iter().map(|s| s.iter().product()).collect();
+        let naive: usize = sizes.iter().sum();
+        let grads: usize = sizes[self.graph.inputs..].iter().sum::<usize>()
+            + self.graph.scratch.iter().map(|&t| sizes[t]).sum::<usize>();
+        let reused = self.slot_plan().total();
+        format!(
+            " Activations per sample: {} in inference (buffers reused; {} without), {} in training\n",
+            bytes(reused * 4),
+            bytes(naive * 4),
+            bytes((naive + grads) * 4)
+        )
     }
 
     /// A functional model's table, with Keras's "Connected to" column: the inputs first, then

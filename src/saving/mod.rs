@@ -5,16 +5,16 @@
 //! header length, a JSON header, then the raw little-endian tensors. PyTorch
 //! (`safetensors.torch.load_file`) and Hugging Face tools read them as they are.
 //!
-//! - [`Sequential::save`](crate::Sequential::save) writes the weights, the layers'
+//! - [`Model::save`](crate::Model::save) writes the weights, the layers'
 //!   non-trainable state and the optimizer's state, and puts a JSON document in the header's
 //!   `__metadata__` under `minibatch`: `format_version`, `model` (the architecture, as
 //!   Keras's `get_config()`: `{"class_name": "Sequential", "config": {"seed", "input_shape",
 //!   "layers": [{"class_name": "Dense", "config": {"units": 512, "activation": ...}}]}}`),
 //!   `compile` (optimizer config with the current learning rate, loss, metrics) and
 //!   `optimizer_iterations`. [`Sequential::load`](crate::Sequential::load) rebuilds the model.
-//!   [`Sequential::save_with`](crate::Sequential::save_with) leaves the optimizer's state out.
-//! - [`Sequential::save_weights`](crate::Sequential::save_weights) writes the weights and
-//!   layer state alone; [`Sequential::load_weights`](crate::Sequential::load_weights) reads
+//!   [`Model::save_with`](crate::Model::save_with) leaves the optimizer's state out.
+//! - [`Model::save_weights`](crate::Model::save_weights) writes the weights and
+//!   layer state alone; [`Model::load_weights`](crate::Model::load_weights) reads
 //!   them by name into a model built in code, including files exported by PyTorch.
 //! - Every file minibatch writes also carries a CRC-32 (`minibatch_crc32`) over its document
 //!   and tensors, so a flipped bit is reported instead of loaded.
@@ -31,7 +31,7 @@
 //! | optimizer state | `optimizer/{slot}/{layer}/{param}` | F32, the parameter's shape; slots are Keras's names: `momentum`, `velocity`, `average_gradient` |
 //!
 //! Layer names are the model's (`dense`, `dense_1`, ...; see
-//! [`Sequential::summary`](crate::Sequential::summary)). F64 tensors are converted on load.
+//! [`Model::summary`](crate::Model::summary)). F64 tensors are converted on load.
 //!
 //! # Crash safety
 //! Every file is written by [`write_atomic`]: to a temporary file beside the target

@@ -214,6 +214,15 @@ impl Tensor {
         self.data.resize(batch * per, 0.0);
     }
 
+    /// Makes the tensor `[batch, sample_shape…]`, keeping its buffer: no allocation while the
+    /// values fit the room it was made with (a buffer shared by tensors of several shapes).
+    pub(crate) fn set_shape_within(&mut self, batch: usize, sample_shape: &[usize]) {
+        self.ndim = sample_shape.len() + 1;
+        self.dims[0] = batch;
+        self.dims[1..self.ndim].copy_from_slice(sample_shape);
+        self.data.resize(batch * sample_shape.iter().product::<usize>(), 0.0);
+    }
+
     /// The same values under another shape with the same number of values.
     ///
     /// # Errors

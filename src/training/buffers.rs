@@ -13,7 +13,15 @@
 //!
 //! Planning for a batch size no larger than the last plan keeps every buffer: the partial last
 //! batch of an epoch, validation and prediction reuse the training buffers.
+//!
+//! # Reuse in inference
+//! Training keeps every activation for backward. A model planned for inference only (a loaded
+//! model predicting) shares buffers instead: an activation's buffer goes to a later tensor
+//! once its last reader has run ([`crate::models`]' slot plan), so `acts` holds *slots* and
+//! `slot_of[t]` says which holds tensor `t` (the identity in training). Model inputs and
+//! outputs keep their own.
 
+use crate::models::SlotPlan;
 use crate::tensor::Tensor;
 
 /// See the [module docs](self).
@@ -21,7 +29,12 @@ use crate::tensor::Tensor;
 pub(crate) struct Buffers {
     capacity: usize,
     training: bool,
+    /// Activation buffers, by slot (see the module docs).
     pub acts: Vec<Tensor>,
+    /// Per tensor: the slot of `acts` that holds it.
+    pub slot_of: Vec<usize>,
+    /// Per node: the slots of its inputs.
+    pub node_inputs: Vec<Vec<usize>>,
     pub grads: Vec<Tensor>,
     pub scratch: Vec<Tensor>,
     pub targets: Vec<Tensor>,
@@ -38,6 +51,7 @@ impl Buffers {
     /// Makes room for `batch` samples of every tensor of `shapes` (the first `inputs` are the
     /// model's inputs), with gradient and `scratch` buffers when `training`, and targets of
     /// `target_shapes` when given.
+    /// Returns whether the buffers were made anew (then `node_inputs` must be set).
     #[allow(clippy::too_many_arguments)]
     pub fn plan(
         &mut self,
@@ -48,14 +62,26 @@ impl Buffers {
         batch: usize,
         training: bool,
         target_shapes: Option<&[&[usize]]>,
-    ) {
+        reuse: &dyn Fn() -> SlotPlan,
+    ) -> bool {
         let grow = batch > self.capacity
-            || self.acts.len() != shapes.len()
+            || self.slot_of.len() != shapes.len()
             || self.masks.len() != mask_steps.len()
             || (training && !self.training);
         if grow {
             let capacity = batch.max(self.capacity);
-            self.acts = shapes.iter().map(|s| Tensor::zeros_batch(capacity, s)).collect();
+            let sizes: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+            let layout = if training || self.training { SlotPlan::identity(&sizes) } else { reuse() };
+            self.acts = layout
+                .fixed
+                .iter()
+                .zip(&layout.sizes)
+                .map(|(fixed, &size)| match fixed {
+                    Some(t) => Tensor::zeros_batch(capacity, &shapes[*t]),
+                    None => Tensor::zeros_batch(capacity, &[size]),
+                })
+                .collect();
+            self.slot_of = layout.slot_of;
             self.masks = mask_steps.iter().map(|&t| Tensor::zeros_batch(capacity, &[t])).collect();
             if training || self.training {
                 self.grads = shapes
@@ -82,6 +108,12 @@ impl Buffers {
                 self.targets = ts.iter().map(|s| Tensor::zeros_batch(self.capacity, s)).collect();
             }
         }
+        grow
+    }
+
+    /// The activation of tensor `t`.
+    pub fn act(&self, t: usize) -> &Tensor {
+        &self.acts[self.slot_of[t]]
     }
 
     /// The largest batch the buffers hold.
@@ -158,10 +190,48 @@ impl crate::models::Model {
     /// targets of `target_shapes` (one per output) when given.
     pub(crate) fn plan(&mut self, batch: usize, training: bool, target_shapes: Option<&[&[usize]]>) {
         let g = &self.graph;
-        self.bufs.plan(&self.shapes, g.inputs, &g.scratch, &g.mask_steps, batch, training, target_shapes);
+        let (layers, shapes) = (&self.layers, &self.shapes);
+        let reuse = || slot_plan(layers, g, shapes);
+        let grew =
+            self.bufs.plan(&self.shapes, g.inputs, &g.scratch, &g.mask_steps, batch, training, target_shapes, &reuse);
+        if grew {
+            let slot_of = &self.bufs.slot_of;
+            self.bufs.node_inputs = g.nodes.iter().map(|n| n.inputs.iter().map(|&t| slot_of[t]).collect()).collect();
+        }
         let capacity = self.bufs.capacity();
         for layer in self.layers.iter_mut().chain(self.replicas.iter_mut().map(|(_, l)| l)) {
             layer.plan(capacity);
         }
     }
+}
+
+impl crate::models::Model {
+    /// The inference buffer plan (see [`slot_plan`]).
+    pub(crate) fn slot_plan(&self) -> SlotPlan {
+        slot_plan(&self.layers, &self.graph, &self.shapes)
+    }
+}
+
+/// The inference buffer plan: activations share buffers once read for the last time, except
+/// what is read after the forward pass (the inputs of the output layers, whose logits a fused
+/// loss takes) and, with an activity penalty anywhere, everything (the penalties read every
+/// output after the pass).
+fn slot_plan(
+    layers: &[Box<dyn crate::layers::Layer>],
+    graph: &crate::models::Graph,
+    shapes: &[Vec<usize>],
+) -> SlotPlan {
+    let sizes: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+    let mut pinned = vec![false; sizes.len()];
+    if layers.iter().any(|l| l.activity_regularizer().is_some()) {
+        pinned.fill(true);
+    }
+    for &o in &graph.outputs {
+        if let Some(n) = graph.producer(o) {
+            for &t in &graph.nodes[n].inputs {
+                pinned[t] = true;
+            }
+        }
+    }
+    graph.plan_slots(&sizes, &pinned)
 }

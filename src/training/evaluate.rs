@@ -165,7 +165,7 @@ impl Model {
             self.forward_pass(false);
             for (out, &t) in outs.iter_mut().zip(&self.graph.outputs) {
                 let row = out.row_len();
-                out.data_mut()[lo * row..hi * row].copy_from_slice(self.bufs.acts[t].data());
+                out.data_mut()[lo * row..hi * row].copy_from_slice(self.bufs.act(t).data());
             }
             lo = hi;
         }

@@ -14,21 +14,30 @@ impl Model {
     /// Runs every node forward over `acts`.
     pub(crate) fn forward_pass(&mut self, training: bool) {
         self.sync_replicas();
-        let (acts, masks) = (&mut self.bufs.acts, &mut self.bufs.masks);
+        let bufs = &mut self.bufs;
+        let (acts, masks) = (&mut bufs.acts, &mut bufs.masks);
+        let batch = acts[0].batch();
         for (i, node) in self.graph.nodes.iter().enumerate() {
             if let Some((k, of)) = &node.mask_or {
                 or_masks(masks, *k, of);
             }
-            let (before, after) = acts.split_at_mut(self.graph.inputs + i);
+            let t = self.graph.inputs + i;
+            // The output's buffer, lent out while the layer reads the others (moving a Tensor
+            // allocates nothing); in inference it may have held another tensor before.
+            let slot = bufs.slot_of[t];
+            let mut y = std::mem::take(&mut acts[slot]);
+            y.set_shape_within(batch, &self.shapes[t]);
             let layer = match node.replica {
                 None => &mut self.layers[node.layer],
                 Some(r) => &mut self.replicas[r].1,
             };
-            let xs = Inputs::new(before, &node.inputs).with_mask(node.mask_in.map(|m| &masks[m]));
-            layer.forward_many(xs, &mut after[0], training);
+            let ins = &bufs.node_inputs[i];
+            let xs = Inputs::new(acts, ins).with_mask(node.mask_in.map(|m| &masks[m]));
+            layer.forward_many(xs, &mut y, training);
             if let Some(k) = node.mask_out {
-                layer.compute_mask(&before[node.inputs[0]], &mut masks[k]);
+                layer.compute_mask(&acts[ins[0]], &mut masks[k]);
             }
+            acts[slot] = y;
         }
     }
 
@@ -107,7 +116,7 @@ impl Model {
         for (i, node) in g.nodes.iter().enumerate() {
             let layer = &self.layers[node.layer];
             if let Some(r) = layer.activity_regularizer() {
-                penalty += (r.penalty(self.bufs.acts[g.inputs + i].data()) / n as f32) as f64;
+                penalty += (r.penalty(self.bufs.act(g.inputs + i).data()) / n as f32) as f64;
             }
         }
         for p in self.layers.iter().flat_map(|l| l.params()) {
@@ -141,7 +150,7 @@ fn update_metrics(c: &mut Compiled, g: &Graph, bufs: &Buffers) {
     let weights = bufs.batch_weights();
     for (i, m) in c.metrics.iter_mut().enumerate() {
         let k = c.metric_output[i];
-        m.update(&bufs.acts[g.outputs[k]], &bufs.targets[k], if c.weighted[i] { weights } else { None });
+        m.update(bufs.act(g.outputs[k]), &bufs.targets[k], if c.weighted[i] { weights } else { None });
     }
 }
 
@@ -158,7 +167,7 @@ fn output_losses(c: &mut Compiled, g: &Graph, layers: &[Box<dyn Layer>], bufs: &
         let node = g.producer(t).expect("outputs are made by layers");
         let logits = c.fused[k].then(|| {
             let input = g.nodes[node].inputs[0];
-            layers[g.nodes[node].layer].fused_logits().unwrap_or(bufs.acts[input].data())
+            layers[g.nodes[node].layer].fused_logits().unwrap_or(bufs.acts[bufs.slot_of[input]].data())
         });
         let grad = gradients.then(|| bufs.grads[t].data_mut());
         let scale = c.loss_weights[k];
@@ -169,7 +178,8 @@ fn output_losses(c: &mut Compiled, g: &Graph, layers: &[Box<dyn Layer>], bufs: &
             }
             other => other,
         };
-        let loss = losses::reduce(c.losses[k].as_ref(), &bufs.acts[t], logits, &bufs.targets[k], weights, grad);
+        let pred = &bufs.acts[bufs.slot_of[t]];
+        let loss = losses::reduce(c.losses[k].as_ref(), pred, logits, &bufs.targets[k], weights, grad);
         if gradients && scale != 1.0 && scale != 0.0 {
             bufs.grads[t].data_mut().iter_mut().for_each(|v| *v *= scale);
         }

@@ -402,3 +402,39 @@ fn attention_between_two_sequences_passes_gradient_checks() {
     // Self-attention through the same path: one tensor as query and value.
     check(&|x| MultiHeadAttention::new(2, 2).call([&x[0], &x[0]]), 1, 5);
 }
+
+#[test]
+fn inference_reuses_buffers_and_predicts_the_same() {
+    use minibatch::layers::{GlobalAveragePooling1D, LayerNormalization, MultiHeadAttention};
+    let build = || {
+        let x = Input::new(&[6, 4]);
+        let h = Dense::new(8).activation("relu").call(&x);
+        let a = MultiHeadAttention::new(2, 4).call(&h);
+        let r = LayerNormalization::new().call(&Add::new().call([&h, &a]));
+        let f = Dense::new(8).call(&Dense::new(16).activation("relu").call(&r));
+        let r = LayerNormalization::new().call(&Add::new().call([&r, &f]));
+        let out = Dense::new(3).activation("softmax").call(&GlobalAveragePooling1D::new().call(&r));
+        let mut m = Model::new(&[&x], &[&out]).unwrap().with_seed(4).unwrap();
+        m.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
+        m
+    };
+    let x = random(&[10, 6, 4], 3);
+    // Planned for inference only: buffers shared once read for the last time.
+    let mut inference = build();
+    let shared = inference.predict(&x, 4).unwrap();
+    // Planned for training first (one buffer per tensor; a step at rate 0 changes nothing).
+    let mut trained = build();
+    trained.train_on_batch(&x, &Tensor::from_slice(&[0.; 10])).unwrap();
+    let separate = trained.predict(&x, 4).unwrap();
+    assert_eq!(shared.data(), separate.data());
+    assert!(inference.buffer_bytes() < trained.buffer_bytes());
+    let summary = inference.summary().unwrap();
+    let line = summary.lines().find(|l| l.contains("Activations per sample")).expect(&summary);
+    // Without reuse: 6·4 in, 6·8 × 7 (dense, attention, add, norm, dense, add, norm), 6·16, 8, 3.
+    assert!(line.contains("in inference (buffers reused; 1.82 KB without)"), "{line}");
+    // Evaluation through the shared buffers gives the same loss as through separate ones.
+    let y = Tensor::from_slice(&[0., 1., 2., 0., 1., 2., 0., 1., 2., 0.]);
+    let a = build().evaluate(&x, &y, 4).unwrap().get("loss").unwrap();
+    let b = trained.evaluate(&x, &y, 4).unwrap().get("loss").unwrap();
+    assert_eq!(a, b);
+}
