@@ -435,6 +435,8 @@ pub const CLASS_NAMES: &[&str] = &[
     "DepthwiseConv2D",
     "SeparableConv2D",
     "Conv2DTranspose",
+    "Functional",
+    "Sequential",
 ];
 
 /// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
@@ -486,6 +488,7 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
         "DepthwiseConv2D" | "SeparableConv2D" => Box::new(DepthwiseConv::from_config(parse(class_name, config)?)),
         "Conv2DTranspose" => Box::new(ConvTranspose::from_config(parse(class_name, config)?)),
+        "Functional" | "Sequential" => Box::new(crate::saving::model_from_config(class_name, config)?),
         "Attention" => Box::new(Attention::from_config(parse(class_name, config)?)?),
         "Masking" => Box::new(Masking::from_config(parse(class_name, config)?)),
         "PositionEmbedding" => Box::new(PositionEmbedding::from_config(parse(class_name, config)?)),

@@ -163,7 +163,13 @@ impl Model {
     /// taken by another model; a call whose shapes do not fit its layer (the layer is named);
     /// no outputs.
     pub fn new(inputs: &[&SymbolicTensor], outputs: &[&SymbolicTensor]) -> Result<Model> {
+        Model::new_seeded(inputs, outputs, 0)
+    }
+
+    /// [`Model::new`] with weights from `seed` (built once).
+    pub(crate) fn new_seeded(inputs: &[&SymbolicTensor], outputs: &[&SymbolicTensor], seed: u64) -> Result<Model> {
         let mut model = Model::describe(inputs, outputs)?;
+        model.seed = seed;
         let shapes = model.input_shapes.clone().expect("inputs have shapes");
         model.build_inputs(&shapes)?;
         Ok(model)

@@ -55,6 +55,8 @@ pub(crate) struct Graph {
     pub scratch: Vec<usize>,
     /// One entry per mask buffer: its number of time steps.
     pub mask_steps: Vec<usize>,
+    /// Whether backward computes the model inputs' gradients (a model used as a layer).
+    pub input_grads: bool,
 }
 
 impl Graph {
@@ -78,7 +80,7 @@ impl Graph {
 
     /// Decides, for every input of every node, where its gradient goes (see the module docs).
     pub fn plan_gradients(&mut self) {
-        let Graph { inputs, nodes, outputs, scratch, .. } = self;
+        let Graph { inputs, nodes, outputs, scratch, input_grads, .. } = self;
         let mut written = vec![false; *inputs + nodes.len()];
         for &o in outputs.iter() {
             written[o] = true;
@@ -89,7 +91,7 @@ impl Graph {
                 .inputs
                 .iter()
                 .map(|&t| {
-                    if t < *inputs {
+                    if t < *inputs && !*input_grads {
                         GradSlot::None
                     } else if !written[t] {
                         written[t] = true;

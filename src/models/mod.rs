@@ -9,6 +9,7 @@
 //! | `y = layers.Add()([x, h])` | `let y = Add::new().call([&x, &h]);` |
 //! | `d = layers.Dense(3); d(a); d(b)` (shared) | `let d = Shared::new(Dense::new(3)); d.call(&a); d.call(&b);` |
 //! | `keras.Model(inputs=[a, b], outputs=[y, z])` | `Model::new(&[&a, &b], &[&y, &z])?` |
+//! | `encoder(x)` (a model as a layer) | `encoder.call(&x)` (a `Sequential`: `seq.into_model().call(&x)`) |
 //! | `model.compile(loss={"y": "mse", "z": "mae"}, loss_weights=[1, .5])` | `model.compile_with(opt, Losses::named(&[("y", "mse"), ("z", "mae")]), CompileOptions::new().loss_weights(&[1.0, 0.5]))` |
 //! | `model.fit([xa, xb], [ya, yb])` or `model.fit({"a": xa, ...}, ...)` | `model.fit([&xa, &xb], [&ya, &yb], options)` or `model.fit(&[("a", &xa), ...][..], ...)` |
 //!
@@ -26,6 +27,7 @@
 mod functional;
 mod graph;
 mod model;
+mod nested;
 mod sequential;
 mod summary;
 

@@ -5,7 +5,7 @@
 use super::graph::Graph;
 use crate::callbacks::{CallbackState, History, Logs};
 use crate::error::{Error, Result};
-use crate::layers::Layer;
+use crate::layers::{Layer, State};
 use crate::losses::Loss;
 use crate::metrics::{Direction, IntoMetric, Metric};
 use crate::optimizers::{IntoOptimizer, Optimizer};
@@ -49,6 +49,10 @@ pub struct Model {
     pub(crate) callback_states: BTreeMap<String, CallbackState>,
     /// Callbacks' states restored from a backup, for `fit` to hand back after `on_train_begin`.
     pub(crate) restored_callback_states: Option<BTreeMap<String, CallbackState>>,
+    /// Used as a layer of another model: the parameters, lent to the layers for each pass
+    /// (see [`super::nested`]), and the names of the layers' state variables.
+    pub(crate) nested_params: Vec<crate::layers::Param>,
+    pub(crate) nested_state_names: Vec<&'static str>,
 }
 
 /// What `compile` fixed: the optimizer, a loss per output and the metrics.
@@ -305,6 +309,8 @@ impl Model {
             resume: None,
             callback_states: BTreeMap::new(),
             restored_callback_states: None,
+            nested_params: Vec::new(),
+            nested_state_names: Vec::new(),
         }
     }
 
@@ -422,9 +428,23 @@ impl Model {
                         layer.kind()
                     ))
                 })?;
-                let mut replica = crate::layers::from_config(layer.kind(), &config)?;
-                replica.set_name(layer.name().to_string());
-                let out = replica.build_many(&ins, &mut Rng::derive(0, 0))?;
+                // Its weights mirror the layer's: claimed against the layer's own size, not
+                // the budget in force (a model file holds the layer's weights once).
+                let own: usize = layer.params().iter().map(|p| p.value.len()).sum::<usize>()
+                    + layer.state().iter().map(|(_, s)| if let State::F32(t) = s { t.len() } else { 0 }).sum::<usize>();
+                let (replica, out) = memory::with_budget(own as u64 * 4, memory::Source::File, || {
+                    let mut replica = crate::layers::from_config(layer.kind(), &config)?;
+                    replica.set_name(layer.name().to_string());
+                    replica.build_many(&ins, &mut Rng::derive(0, 0)).map(|out| (replica, out))
+                })
+                .map_err(|e| match e {
+                    Error::Memory { .. } => Error::Shape {
+                        what: format!("the second call of layer {}", layer.name()),
+                        expected: "inputs that need the weights of its first call".into(),
+                        received: format!("inputs of shape {ins:?}, which need more"),
+                    },
+                    other => other,
+                })?;
                 for (p, q) in replica.params().iter().zip(layer.params()) {
                     if p.value.shape() != q.value.shape() {
                         return Err(Error::shape(

@@ -454,31 +454,8 @@ impl Model {
     fn from_doc(doc: &Value) -> Result<Model> {
         let model = doc.get("model").ok_or_else(|| Error::State("no model configuration in the file".into()))?;
         let config = model.get("config").unwrap_or(&Value::Null);
-        let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
-        let mut m = match model.get("class_name").and_then(Value::as_str) {
-            Some("Sequential") => {
-                let input_shape: Vec<usize> = config
-                    .get("input_shape")
-                    .and_then(|s| serde_json::from_value(s.clone()).ok())
-                    .ok_or_else(|| Error::State("the model configuration has no input_shape".into()))?;
-                let mut m = Sequential::new().seed(seed);
-                for layer in config.get("layers").and_then(Value::as_array).into_iter().flatten() {
-                    let class = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
-                    m.push(crate::layers::from_config(class, layer.get("config").unwrap_or(&Value::Null))?);
-                }
-                m.build(&input_shape)?;
-                m.into_model()
-            }
-            Some("Functional") => functional_from_config(config)?.with_seed(seed)?,
-            other => {
-                return Err(Error::State(format!(
-                    "the model configuration is of class {other:?}: expected Sequential or Functional"
-                )))
-            }
-        };
-        if let Some(name) = config.get("name").and_then(Value::as_str) {
-            m.name = name.to_string();
-        }
+        let class = model.get("class_name").and_then(Value::as_str).unwrap_or_default();
+        let mut m = model_from_config(class, config)?;
         if let Some(c) = doc.get("compile") {
             let optimizer = crate::optimizers::from_config(c.get("optimizer").unwrap_or(&Value::Null))?;
             let losses = match c.get("loss") {
@@ -526,9 +503,40 @@ impl Model {
     }
 }
 
+/// A model (built, not compiled) from its class (`Sequential` or `Functional`) and config, as
+/// [`Model::to_config`] writes them: a saved model, or a model used as a layer of another.
+pub(crate) fn model_from_config(class: &str, config: &Value) -> Result<Model> {
+    let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
+    let mut m = match class {
+        "Sequential" => {
+            let input_shape: Vec<usize> = config
+                .get("input_shape")
+                .and_then(|s| serde_json::from_value(s.clone()).ok())
+                .ok_or_else(|| Error::State("the model configuration has no input_shape".into()))?;
+            let mut m = Sequential::new().seed(seed);
+            for layer in config.get("layers").and_then(Value::as_array).into_iter().flatten() {
+                let class = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
+                m.push(crate::layers::from_config(class, layer.get("config").unwrap_or(&Value::Null))?);
+            }
+            m.build(&input_shape)?;
+            m.into_model()
+        }
+        "Functional" => functional_from_config(config, seed)?,
+        other => {
+            return Err(Error::State(format!(
+                "the model configuration is of class {other:?}: expected Sequential or Functional"
+            )))
+        }
+    };
+    if let Some(name) = config.get("name").and_then(Value::as_str) {
+        m.name = name.to_string();
+    }
+    Ok(m)
+}
+
 /// A functional model from Keras's config: the `InputLayer`s, then each layer's calls
 /// (`inbound_nodes`) replayed once the tensors they read exist.
-fn functional_from_config(config: &Value) -> Result<Model> {
+fn functional_from_config(config: &Value, seed: u64) -> Result<Model> {
     let bad = |what: String| Error::State(format!("the functional model configuration: {what}"));
     let layers = config.get("layers").and_then(Value::as_array).ok_or_else(|| bad("no layers".into()))?;
     // (layer name, call index) → the tensor that call made.
@@ -600,7 +608,7 @@ fn functional_from_config(config: &Value) -> Result<Model> {
     let (inputs, outputs) = (find("input_layers")?, find("output_layers")?);
     let (inputs, outputs): (Vec<&SymbolicTensor>, Vec<&SymbolicTensor>) =
         (inputs.iter().collect(), outputs.iter().collect());
-    Model::new(&inputs, &outputs)
+    Model::new_seeded(&inputs, &outputs, seed)
 }
 
 /// What [`Model::load_weights`] copies: parameters by (layer, index), state by name.

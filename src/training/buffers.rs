@@ -40,6 +40,8 @@ pub(crate) struct Buffers {
     pub targets: Vec<Tensor>,
     /// Masks over time steps, `[b, steps]` each (see [`crate::layers::MaskRule`]).
     pub masks: Vec<Tensor>,
+    /// The first tensors (model inputs) have no gradient buffer.
+    no_grads: usize,
     /// The batch's sample weights (the first `batch` values), when `weighted`.
     pub weights: Vec<f32>,
     pub weighted: bool,
@@ -48,10 +50,11 @@ pub(crate) struct Buffers {
 }
 
 impl Buffers {
-    /// Makes room for `batch` samples of every tensor of `shapes` (the first `inputs` are the
-    /// model's inputs), with gradient and `scratch` buffers when `training`, and targets of
-    /// `target_shapes` when given.
-    /// Returns whether the buffers were made anew (then `node_inputs` must be set).
+    /// Makes room for `batch` samples of every tensor of `shapes`, with gradient buffers (but
+    /// for the first `inputs`, the model inputs that need none) and `scratch` buffers when
+    /// `training`, and targets of `target_shapes` when given; in inference only, activations
+    /// as `reuse` plans them. Returns whether the buffers were made anew (then `node_inputs`
+    /// must be set).
     #[allow(clippy::too_many_arguments)]
     pub fn plan(
         &mut self,
@@ -90,6 +93,7 @@ impl Buffers {
                     .map(|(i, s)| if i < inputs { Tensor::default() } else { Tensor::zeros_batch(capacity, s) })
                     .collect();
                 self.scratch = scratch.iter().map(|&t| Tensor::zeros_batch(capacity, &shapes[t])).collect();
+                self.no_grads = inputs;
             } else {
                 self.grads = Vec::new();
                 self.scratch = Vec::new();
@@ -124,11 +128,10 @@ impl Buffers {
     /// Sets every buffer's batch dimension to `batch` (no allocation within the plan).
     pub fn set_batch(&mut self, batch: usize) {
         debug_assert!(batch <= self.capacity, "batch {batch} exceeds the planned {}", self.capacity);
-        let all = self.acts.iter_mut().chain(self.grads.iter_mut()).chain(self.scratch.iter_mut());
+        let grads = self.grads.iter_mut().skip(self.no_grads);
+        let all = self.acts.iter_mut().chain(grads).chain(self.scratch.iter_mut());
         for t in all.chain(self.targets.iter_mut()).chain(self.masks.iter_mut()) {
-            if !t.shape().is_empty() {
-                t.set_batch(batch);
-            }
+            t.set_batch(batch);
         }
     }
 
@@ -192,8 +195,10 @@ impl crate::models::Model {
         let g = &self.graph;
         let (layers, shapes) = (&self.layers, &self.shapes);
         let reuse = || slot_plan(layers, g, shapes);
+        // Model inputs get gradient buffers only when the model is a layer of another.
+        let without = if g.input_grads { 0 } else { g.inputs };
         let grew =
-            self.bufs.plan(&self.shapes, g.inputs, &g.scratch, &g.mask_steps, batch, training, target_shapes, &reuse);
+            self.bufs.plan(&self.shapes, without, &g.scratch, &g.mask_steps, batch, training, target_shapes, &reuse);
         if grew {
             let slot_of = &self.bufs.slot_of;
             self.bufs.node_inputs = g.nodes.iter().map(|n| n.inputs.iter().map(|&t| slot_of[t]).collect()).collect();

@@ -13,7 +13,7 @@ use crate::training::Buffers;
 impl Model {
     /// Runs every node forward over `acts`.
     pub(crate) fn forward_pass(&mut self, training: bool) {
-        self.sync_replicas();
+        self.sync_replicas(training);
         let bufs = &mut self.bufs;
         let (acts, masks) = (&mut bufs.acts, &mut bufs.masks);
         let batch = acts[0].batch();
@@ -41,11 +41,20 @@ impl Model {
         }
     }
 
-    /// Gives every replica (a shared layer's later call) its layer's current weights.
-    fn sync_replicas(&mut self) {
+    /// Gives every replica (a shared layer's later call) its layer's current weights, and in
+    /// inference its state too (BatchNormalization's moving statistics: those of the first
+    /// call, which a saved model keeps; a stateless layer's empty list allocates nothing).
+    fn sync_replicas(&mut self, training: bool) {
         for (li, replica) in &mut self.replicas {
-            for (dst, src) in replica.params_mut().iter_mut().zip(self.layers[*li].params()) {
+            let layer = &self.layers[*li];
+            for (dst, src) in replica.params_mut().iter_mut().zip(layer.params()) {
                 dst.value.data_mut().copy_from_slice(src.value.data());
+            }
+            if !training {
+                for (name, value) in layer.state() {
+                    // The replica is the same class built for the same shapes: it has the variable.
+                    let _ = replica.set_state(name, &value);
+                }
             }
         }
     }
@@ -65,7 +74,27 @@ impl Model {
         // 2. each output's loss and ∂loss/∂output
         let loss = output_losses(c, g, &self.layers, bufs, true);
         update_metrics(c, g, bufs);
-        // 3. backward, last node first, with activity penalties added to each output's gradient
+        // 3. backward
+        let mut penalty = self.backward_pass();
+        // 4. weight penalties, then the update
+        for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
+            if let Some(r) = p.regularizer {
+                penalty += r.penalty(p.value.data()) as f64;
+                r.add_gradient(p.value.data(), p.grad.data_mut(), 1.0);
+            }
+        }
+        let c = self.compiled.as_mut().expect("compiled");
+        apply_gradients(c.optimizer.as_mut(), self.layers.as_mut_slice());
+        loss + penalty * n as f64
+    }
+
+    /// Backward from the output gradients in `grads`, last node first, with activity penalties
+    /// added to each output's gradient; then the shared layers' replicas' parameter gradients
+    /// summed into their layers'. Returns the activity penalties' value (per sample).
+    pub(crate) fn backward_pass(&mut self) -> f64 {
+        let bufs = &mut self.bufs;
+        let g = &self.graph;
+        let n = bufs.batch();
         let mut penalty = 0.0f64;
         for (i, node) in g.nodes.iter().enumerate().rev() {
             let t = g.inputs + i;
@@ -88,20 +117,13 @@ impl Model {
                 }
             }
         }
-        // 4. shared layers' gradients summed, weight penalties, then the update
+        // Shared layers: their replicas' gradients summed into theirs.
         for (li, replica) in &self.replicas {
             for (dst, src) in self.layers[*li].params_mut().iter_mut().zip(replica.params()) {
                 add_into(dst.grad.data_mut(), src.grad.data());
             }
         }
-        for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
-            if let Some(r) = p.regularizer {
-                penalty += r.penalty(p.value.data()) as f64;
-                r.add_gradient(p.value.data(), p.grad.data_mut(), 1.0);
-            }
-        }
-        apply_gradients(c.optimizer.as_mut(), self.layers.as_mut_slice());
-        loss + penalty * n as f64
+        penalty
     }
 
     /// Forward in inference mode, then loss and metrics. Returns the batch's loss as a sum

@@ -438,3 +438,46 @@ fn inference_reuses_buffers_and_predicts_the_same() {
     let b = trained.evaluate(&x, &y, 4).unwrap().get("loss").unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_model_is_a_layer_of_another() {
+    use minibatch::layers::{BatchNormalization, LSTM as Lstm};
+    // An encoder (with BatchNormalization state) shared by two inputs, inside a model.
+    let encoder = {
+        let x = Input::new(&[4]);
+        let h = Dense::new(6).activation("tanh").call(&x);
+        let h = BatchNormalization::new().call(&h);
+        Model::new(&[&x], &[&Dense::new(3).call(&h)]).unwrap().named("encoder")
+    };
+    let (a, b) = (Input::new(&[4]), Input::new(&[4]));
+    let shared = Shared::new(encoder);
+    let joined = Concatenate::new().call([&shared.call(&a), &shared.call(&b)]);
+    let out = Dense::new(2).call(&joined);
+    let mut model = Model::new(&[&a, &b], &[&out]).unwrap().with_seed(1).unwrap();
+    // The encoder's weights count once, and save under its name.
+    assert_eq!(model.count_params(), (4 * 6 + 6) + 2 * 6 + (6 * 3 + 3) + (6 * 2 + 2));
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    let (xa, xb, y) = (random(&[5, 4], 1), random(&[5, 4], 2), random(&[5, 2], 3));
+    check_model(&mut model, [&xa, &xb], &y, 1);
+    // Saved and loaded with the inner graph, bit for bit.
+    let dir = std::env::temp_dir().join(format!("minibatch-nested-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nested.safetensors");
+    model.compile("adam", "mse", &[]).unwrap();
+    model.fit([&xa, &xb], &y, FitOptions::new().epochs(2).batch_size(2).verbose(0)).unwrap();
+    model.save(&path).unwrap();
+    let mut loaded = Model::load(&path).unwrap();
+    assert_eq!(loaded.get_weights(), model.get_weights());
+    assert_eq!(loaded.predict([&xa, &xb], 5).unwrap(), model.predict([&xa, &xb], 5).unwrap());
+    assert!(model.summary().unwrap().contains("encoder (Functional)"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    // A stack inside a graph, and a model with two outputs refused as a layer.
+    let x = Input::new(&[3, 2]);
+    let stack = minibatch::Sequential::new().add(Lstm::new(4)).add(Dense::new(2)).into_model();
+    let mut m = Model::new(&[&x], &[&stack.call(&x)]).unwrap();
+    m.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    check_model(&mut m, &random(&[2, 3, 2], 4), &random(&[2, 2], 5), 1);
+    let two = two_headed(0);
+    let (p, q) = (Input::new(&[4]), Input::new(&[3]));
+    expect_error(Model::new(&[&p, &q], &[&two.call([&p, &q])]), "a model used as a layer has one");
+}

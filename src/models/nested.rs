@@ -1,0 +1,178 @@
+//! A model used as a layer of another (Keras: a `Model` is a `Layer`).
+//!
+//! Called on symbolic tensors, a model runs its own graph over its own buffers inside the
+//! outer model's step: forward copies the inputs in and the output out; backward copies the
+//! output's gradient in, runs the inner backward (which then computes the inputs' gradients as
+//! well) and copies those out. Its weights are the outer model's to update: while nested, the
+//! parameters live in one list the [`Layer`] contract can lend (`{layer}/{weight}` by name, so
+//! the outer model saves them as `{model}/{layer}/{weight}`), and are lent back to the inner
+//! layers for each pass (moving tensors, not copying them).
+
+use super::Model;
+use crate::error::{Error, Result};
+use crate::layers::{InputGrads, Inputs, Layer, Param, State};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// A name made once per nested parameter or state variable: the [`Param`] contract holds
+/// `&'static str` names, and a nested model's are its layers' names joined to theirs. Made
+/// when the model becomes a layer (once per model), so the memory is bounded.
+fn leak(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
+impl Model {
+    /// Lends the nested parameters to the inner layers, or takes them back (the same call).
+    fn swap_nested(&mut self) {
+        let mut nested = self.nested_params.iter_mut();
+        for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
+            let q = nested.next().expect("one nested parameter per parameter");
+            std::mem::swap(&mut p.value, &mut q.value);
+            std::mem::swap(&mut p.grad, &mut q.grad);
+        }
+    }
+
+    /// The inner layers' state variables, in order.
+    fn inner_state(&self) -> impl Iterator<Item = (String, State)> + '_ {
+        self.layers.iter().flat_map(|l| l.state().into_iter().map(move |(n, s)| (format!("{}/{n}", l.name()), s)))
+    }
+}
+
+impl Layer for Model {
+    fn kind(&self) -> &'static str {
+        if self.functional {
+            "Functional"
+        } else {
+            "Sequential"
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.build_many(&[input_shape.to_vec()], rng)
+    }
+
+    /// Builds the inner model for `shapes` if it is not built (a stack without an input
+    /// shape), keeping its weights if it is, and turns it into a layer.
+    fn build_many(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
+        if self.graph.outputs.len() != 1 {
+            return Err(Error::State(format!(
+                "model {} has {} outputs: a model used as a layer has one",
+                self.name,
+                self.graph.outputs.len()
+            )));
+        }
+        if !self.nested_params.is_empty() {
+            self.swap_nested();
+        }
+        let built = if self.is_built() { Ok(()) } else { self.build_inputs(shapes) };
+        let same = self.is_built() && self.shapes[..self.graph.inputs] == *shapes;
+        if built.is_err() || !same {
+            if !self.nested_params.is_empty() {
+                self.swap_nested();
+            }
+            built?;
+            return Err(Error::Shape {
+                what: format!("inputs of model {} used as a layer", self.name),
+                expected: format!("{:?}", &self.shapes[..self.graph.inputs]),
+                received: format!("{shapes:?}"),
+            });
+        }
+        self.graph.input_grads = true;
+        self.graph.plan_gradients();
+        self.bufs = crate::training::Buffers::default();
+        if self.nested_params.is_empty() {
+            self.nested_params = self
+                .layers
+                .iter()
+                .flat_map(|l| {
+                    l.params().iter().map(move |p| Param {
+                        name: leak(format!("{}/{}", l.name(), p.name)),
+                        value: Tensor::default(),
+                        grad: Tensor::default(),
+                        regularizer: p.regularizer,
+                        constraint: p.constraint,
+                    })
+                })
+                .collect();
+        }
+        if self.nested_state_names.is_empty() {
+            self.nested_state_names = self.inner_state().map(|(n, _)| leak(n)).collect();
+        }
+        self.swap_nested();
+        Ok(self.shapes[self.graph.outputs[0]].clone())
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        Model::plan(self, max_batch, true, None);
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        self.forward_many(Inputs::one(x), y, training);
+    }
+
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        self.backward_many(Inputs::one(x), y, dy, InputGrads::one(dx));
+    }
+
+    fn forward_many(&mut self, xs: Inputs<'_>, y: &mut Tensor, training: bool) {
+        self.swap_nested();
+        self.bufs.set_batch(xs.get(0).batch());
+        for (i, x) in xs.iter().enumerate() {
+            let slot = self.bufs.slot_of[i];
+            self.bufs.acts[slot].data_mut().copy_from_slice(x.data());
+        }
+        self.forward_pass(training);
+        y.data_mut().copy_from_slice(self.bufs.act(self.graph.outputs[0]).data());
+        self.swap_nested();
+    }
+
+    fn backward_many(&mut self, xs: Inputs<'_>, _y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
+        self.swap_nested();
+        let out = self.graph.outputs[0];
+        self.bufs.grads[out].data_mut().copy_from_slice(dy.data());
+        self.backward_pass();
+        for i in 0..xs.len() {
+            if let Some(dx) = dxs.get_mut(i) {
+                dx.data_mut().copy_from_slice(self.bufs.grads[i].data());
+            }
+        }
+        self.swap_nested();
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.nested_params
+    }
+
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.nested_params
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        self.buffer_bytes()
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let mut config = self.to_config().ok()?;
+        config.get_mut("config").map(serde_json::Value::take)
+    }
+
+    fn state(&self) -> Vec<(&'static str, State)> {
+        self.nested_state_names.iter().copied().zip(self.inner_state().map(|(_, s)| s)).collect()
+    }
+
+    fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
+        let (layer, variable) = name.split_once('/').unwrap_or((name, ""));
+        match self.layers.iter_mut().find(|l| l.name() == layer) {
+            Some(l) => l.set_state(variable, value),
+            None => Err(Error::State(format!("model {} has no layer {layer}", self.name))),
+        }
+    }
+}
