@@ -114,6 +114,15 @@ impl Layer for Model {
         Model::plan(self, max_batch, true, None);
     }
 
+    // The inner layers that read the model's (first) input check its values: an Embedding's
+    // token ids inside a nested model are refused by name, as at the top level.
+    fn check_input(&self, x: &Tensor) -> Result<()> {
+        for node in self.graph.nodes.iter().filter(|n| n.inputs.contains(&0)) {
+            self.layers[node.layer].check_input(x)?;
+        }
+        Ok(())
+    }
+
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         self.forward_many(Inputs::one(x), y, training);
     }

@@ -480,4 +480,15 @@ fn a_model_is_a_layer_of_another() {
     let two = two_headed(0);
     let (p, q) = (Input::new(&[4]), Input::new(&[3]));
     expect_error(Model::new(&[&p, &q], &[&two.call([&p, &q])]), "a model used as a layer has one");
+    // Token ids out of range are refused by the Embedding inside a nested model.
+    let ids = Input::new(&[3]);
+    let inner = {
+        let t = Input::new(&[3]);
+        let e = minibatch::layers::Embedding::new(5, 2).call(&t);
+        Model::new(&[&t], &[&minibatch::layers::Flatten::new().call(&e)]).unwrap()
+    };
+    let mut outer = Model::new(&[&ids], &[&Dense::new(1).call(&inner.call(&ids))]).unwrap();
+    let bad = Tensor::from_vec(&[1, 3], vec![1., 7., 2.]).unwrap();
+    let err = outer.predict(&bad, 1).unwrap_err().to_string();
+    assert!(err.contains("token id") && err.contains('7'), "{err}");
 }
