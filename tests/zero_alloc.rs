@@ -93,7 +93,7 @@ fn functional_steps_allocate_nothing() {
     use minibatch::models::{Call, Input, Shared};
     let x = Input::new(&[6, 4]);
     let h = Dense::new(8).call(&x);
-    let attended = MultiHeadAttention::new(2, 4).use_causal_mask(true).call(&h);
+    let attended = MultiHeadAttention::new(2, 4).use_causal_mask(true).dropout(0.1).call(&h);
     let res = LayerNormalization::new().call(&Add::new().call([&h, &attended]));
     let seq = LSTM::new(8).return_sequences(true).call(&res);
     let shared = Shared::new(Dense::new(8).activation("relu"));

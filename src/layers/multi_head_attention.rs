@@ -23,7 +23,10 @@ use crate::tensor::{kernels, Tensor};
 ///
 /// The weights have Keras's shapes and names (`query/kernel` `[features, heads, key_dim]`, ...,
 /// `attention_output/kernel` `[heads, value_dim, output]`), glorot-uniform kernels and zero
-/// biases. Not yet: attention dropout, `attention_mask`, and masks from an Embedding.
+/// biases. With `dropout`, the attention weights `P` are dropped in training (kept with
+/// probability `1 − rate`, scaled by `1/(1 − rate)`), as Keras's layer does with its Dropout,
+/// from a generator seeded when the layer is built and saved with its weights. Not yet:
+/// `attention_mask`, and masks from an Embedding.
 ///
 /// ```
 /// use minibatch::layers::{Dense, GlobalAveragePooling1D, MultiHeadAttention};
@@ -53,6 +56,13 @@ pub struct MultiHeadAttention {
     value_features: usize,
     /// How many tensors the layer was called on (1: self-attention).
     inputs: usize,
+    /// Attention dropout's rate, its generator, and per planned batch the latest mask (scale
+    /// or 0 per weight of `P`) and the dropped weights, when training dropped any.
+    dropout: f32,
+    rng: Rng,
+    drop_mask: Vec<f32>,
+    dropped_p: Vec<f32>,
+    dropped: bool,
     /// Per planned batch: Q, K, V `[n, T, h·d]`; P `[n, h, T, T]`; O `[n, T, h·dv]`; and the
     /// gradients of Q, K, V, O, P beside them.
     q: Vec<f32>,
@@ -83,6 +93,8 @@ pub struct MultiHeadAttentionConfig {
     use_bias: bool,
     #[serde(default)]
     use_causal_mask: bool,
+    #[serde(default)]
+    dropout: f32,
 }
 
 impl MultiHeadAttention {
@@ -104,6 +116,11 @@ impl MultiHeadAttention {
             key_features: 0,
             value_features: 0,
             inputs: 1,
+            dropout: 0.0,
+            rng: Rng::new(0),
+            drop_mask: Vec::new(),
+            dropped_p: Vec::new(),
+            dropped: false,
             q: Vec::new(),
             k: Vec::new(),
             v: Vec::new(),
@@ -135,6 +152,12 @@ impl MultiHeadAttention {
         self.use_bias = on;
         self
     }
+    /// The rate at which attention weights are dropped in training (Keras's `dropout`,
+    /// default 0).
+    pub fn dropout(mut self, rate: f32) -> Self {
+        self.dropout = rate;
+        self
+    }
     /// Each step attends only to itself and earlier steps (Keras's `use_causal_mask=True`).
     pub fn use_causal_mask(mut self, on: bool) -> Self {
         self.causal = on;
@@ -152,6 +175,7 @@ impl MultiHeadAttention {
             output_dim: c.output_shape,
             use_bias: c.use_bias,
             causal: c.use_causal_mask,
+            dropout: c.dropout,
             ..MultiHeadAttention::new(c.num_heads, c.key_dim).name(&c.name)
         }
     }
@@ -159,11 +183,12 @@ impl MultiHeadAttention {
     // # Shapes
     // query: [n, Tq, D]; key: [n, Tv, Dk]; value: [n, Tv, Dv]; Q: [n, Tq, h·dk];
     // K: [n, Tv, h·dk]; V: [n, Tv, h·dv]; P: [n, h, Tq, Tv]; O: [n, Tq, h·dv]; y: [n, Tq, out]
-    fn attend(&mut self, query: &Tensor, key: &Tensor, value: &Tensor, y: &mut Tensor) {
+    fn attend(&mut self, query: &Tensor, key: &Tensor, value: &Tensor, y: &mut Tensor, training: bool) {
         let n = query.batch();
         let (tq, tv, h, dk, dv, out) =
             (self.steps, self.kv_steps, self.heads, self.key_dim, self.dv_size(), self.out_size());
         let scale = 1.0 / (dk as f32).sqrt();
+        self.dropped = training && self.dropout > 0.0;
         // The three projections.
         for (i, input, rows, width) in
             [(0, query, n * tq, h * dk), (1, key, n * tv, h * dk), (2, value, n * tv, h * dv)]
@@ -205,8 +230,28 @@ impl MultiHeadAttention {
                     }
                     softmax_in_place(row);
                 }
+                // Attention dropout: O = (P ⊙ mask) V, the mask kept for backward.
+                let block = (s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv;
+                let used: &[f32] = if self.dropped {
+                    let (mask, dropped) = (&mut self.drop_mask[block.clone()], &mut self.dropped_p[block.clone()]);
+                    draw_mask(&mut self.rng, self.dropout, mask);
+                    dropped.iter_mut().zip(p.iter().zip(mask.iter())).for_each(|(d, (&p, &m))| *d = p * m);
+                    &self.dropped_p[block]
+                } else {
+                    p
+                };
                 take_head(vs, &mut self.head_b, tv, h, dv, hd);
-                kernels::matmul(&mut self.head_c[..tq * dv], p, &self.head_b[..tv * dv], tq, tv, dv, false, false, 0.0);
+                kernels::matmul(
+                    &mut self.head_c[..tq * dv],
+                    used,
+                    &self.head_b[..tv * dv],
+                    tq,
+                    tv,
+                    dv,
+                    false,
+                    false,
+                    0.0,
+                );
                 put_head(&self.head_c[..tq * dv], &mut self.o[s * tq * h * dv..], tq, h, dv, hd, false);
             }
         }
@@ -251,15 +296,31 @@ impl MultiHeadAttention {
         // Per sample and head: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − Σ dP ⊙ P), dQ = dS K, dK = dSᵀ Q.
         for s in 0..n {
             for hd in 0..h {
-                let p = &self.p[(s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv];
+                let block = (s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv;
+                let p = &self.p[block.clone()];
+                // With dropout, the weights O was made from (P ⊙ mask).
+                let used = if self.dropped { &self.dropped_p[block.clone()] } else { p };
                 take_head(&self.do_[s * tq * h * dv..], &mut self.head_a, tq, h, dv, hd);
                 // dV
-                kernels::matmul(&mut self.head_c[..tv * dv], p, &self.head_a[..tq * dv], tv, tq, dv, true, false, 0.0);
+                kernels::matmul(
+                    &mut self.head_c[..tv * dv],
+                    used,
+                    &self.head_a[..tq * dv],
+                    tv,
+                    tq,
+                    dv,
+                    true,
+                    false,
+                    0.0,
+                );
                 put_head(&self.head_c[..tv * dv], &mut self.dv[s * tv * h * dv..], tv, h, dv, hd, false);
                 // dP, then dS in place
                 take_head(&self.v[s * tv * h * dv..], &mut self.head_b, tv, h, dv, hd);
                 let dp = &mut self.dp[..tq * tv];
                 kernels::matmul(dp, &self.head_a[..tq * dv], &self.head_b[..tv * dv], tq, dv, tv, false, true, 0.0);
+                if self.dropped {
+                    dp.iter_mut().zip(&self.drop_mask[block]).for_each(|(d, m)| *d *= m);
+                }
                 for (dr, pr) in dp.chunks_exact_mut(tv).zip(p.chunks_exact(tv)) {
                     let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
                     dr.iter_mut().zip(pr).for_each(|(d, &p)| *d = p * (*d - dot));
@@ -315,6 +376,19 @@ impl MultiHeadAttention {
     }
     fn out_size(&self) -> usize {
         self.output_dim.unwrap_or(self.features)
+    }
+}
+
+/// Fills `mask` with dropout scales: each value kept (`1/(1 − rate)`) when a 32-bit half of the
+/// generator's draw is at or above `rate · 2³²`, else 0 (as [`Dropout`](super::Dropout) draws).
+fn draw_mask(rng: &mut Rng, rate: f32, mask: &mut [f32]) {
+    let scale = 1.0 / (1.0 - rate);
+    let threshold = (rate as f64 * 4_294_967_296.0) as u64;
+    for pair in mask.chunks_mut(2) {
+        let bits = rng.next_u64();
+        for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
+            *m = if half >= threshold { scale } else { 0.0 };
+        }
     }
 }
 
@@ -401,6 +475,10 @@ impl Layer for MultiHeadAttention {
                 return Err(Error::invalid(arg, 0, format!("a positive size (layer {name})")));
             }
         }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::invalid("dropout", self.dropout, format!("a rate in [0, 1) (layer {name})")));
+        }
+        self.rng = Rng::new(rng.next_u64());
         if self.output_dim == Some(0) {
             return Err(Error::invalid("output_shape", 0, format!("a positive size (layer {name})")));
         }
@@ -450,25 +528,27 @@ impl Layer for MultiHeadAttention {
             (&mut self.head_a, head),
             (&mut self.head_b, head),
             (&mut self.head_c, head),
+            (&mut self.drop_mask, if self.dropout > 0.0 { n * h * tq * tv } else { 0 }),
+            (&mut self.dropped_p, if self.dropout > 0.0 { n * h * tq * tv } else { 0 }),
         ] {
             *buf = vec![0.0; len];
         }
         self.capacity = max_batch;
     }
 
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
-        self.attend(x, x, x, y);
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        self.attend(x, x, x, y, training);
     }
 
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         self.attend_backward([x, x, x], dy, super::InputGrads::one(dx), [0, 0, 0]);
     }
 
-    fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, _training: bool) {
+    fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, training: bool) {
         let query = xs.get(0);
         let value = if xs.len() > 1 { xs.get(1) } else { query };
         let key = if xs.len() > 2 { xs.get(2) } else { value };
-        self.attend(query, key, value, y);
+        self.attend(query, key, value, y, training);
     }
 
     fn backward_many(&mut self, xs: super::Inputs<'_>, _y: &Tensor, dy: &mut Tensor, dxs: super::InputGrads<'_>) {
@@ -482,6 +562,29 @@ impl Layer for MultiHeadAttention {
             _ => [0, 2, 1],
         };
         self.attend_backward([query, key, value], dy, dxs, slots);
+    }
+
+    // The dropout generator's state, as Keras saves a SeedGenerator's (only with dropout).
+    fn state(&self) -> Vec<(&'static str, crate::layers::State)> {
+        if self.dropout > 0.0 {
+            vec![("seed_generator_state", crate::layers::State::U64(self.rng.state().to_vec()))]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn set_state(&mut self, name: &str, value: &crate::layers::State) -> Result<()> {
+        match (name, value) {
+            ("seed_generator_state", crate::layers::State::U64(words)) if self.dropout > 0.0 => {
+                let words: [u64; 4] = words
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Error::shape(format!("{}/seed_generator_state", self.name), "[4]", &[words.len()]))?;
+                self.rng = Rng::from_state(words);
+                Ok(())
+            }
+            _ => Err(Error::State(format!("layer {} has no variable {name}", self.name))),
+        }
     }
 
     fn params(&self) -> &[Param] {
@@ -505,6 +608,8 @@ impl Layer for MultiHeadAttention {
             &self.head_a,
             &self.head_b,
             &self.head_c,
+            &self.drop_mask,
+            &self.dropped_p,
         ]
         .iter()
         .map(|b| b.len())
@@ -519,6 +624,7 @@ impl Layer for MultiHeadAttention {
             output_shape: self.output_dim,
             use_bias: self.use_bias,
             use_causal_mask: self.causal,
+            dropout: self.dropout,
         };
         serde_json::to_value(c).ok()
     }

@@ -200,6 +200,36 @@ fn multi_head_self_attention() {
     check_layer_deep(Box::new(MultiHeadAttention::new(2, 2).use_causal_mask(true)), &[4, 3], 2);
     check_layer_deep(Box::new(MultiHeadAttention::new(3, 2).value_dim(4).output_shape(2).use_bias(false)), &[3, 4], 2);
     check_layer_deep(Box::new(MultiHeadAttention::new(1, 4)), &[1, 2], 3);
+    // Attention dropout with a fixed mask: the generator is reset before every forward pass.
+    let replay = |l: &mut dyn Layer| {
+        l.set_state("seed_generator_state", &minibatch::layers::State::U64(vec![1, 2, 3, 4])).unwrap();
+    };
+    FLOOR_NOW.with(|f| f.set(5e-2));
+    check_layer(Box::new(MultiHeadAttention::new(2, 3).dropout(0.3)), &[4, 5], 2, &replay);
+    FLOOR_NOW.with(|f| f.set(FLOOR));
+}
+
+#[test]
+fn attention_dropout_drops_in_training_only_and_replays_with_its_state() {
+    use minibatch::layers::{MultiHeadAttention, State};
+    let mut mha = MultiHeadAttention::new(2, 3).dropout(0.5);
+    mha.build(&[4, 5], &mut Rng::new(3)).unwrap();
+    mha.plan(2);
+    let x = random(&[2, 4, 5], 6);
+    let run = |l: &mut MultiHeadAttention, training: bool| {
+        let mut y = Tensor::zeros(&[2, 4, 5]);
+        l.forward(&x, &mut y, training);
+        y
+    };
+    let (a, b) = (run(&mut mha, false), run(&mut mha, false));
+    assert_eq!(a, b, "inference is deterministic and drops nothing");
+    let saved = mha.state();
+    let c = run(&mut mha, true);
+    assert_ne!(c, a, "training drops weights");
+    let State::U64(words) = &saved[0].1 else { panic!("a generator state") };
+    mha.set_state("seed_generator_state", &State::U64(words.clone())).unwrap();
+    assert_eq!(run(&mut mha, true), c, "the saved state replays the same mask");
+    assert!(MultiHeadAttention::new(2, 3).dropout(1.0).build(&[4, 5], &mut Rng::new(0)).is_err());
 }
 
 #[test]
