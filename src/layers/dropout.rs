@@ -180,12 +180,7 @@ impl Layer for Dropout {
             kernels::mul(y.data_mut(), x.data(), mask);
             return;
         }
-        for pair in mask.chunks_mut(2) {
-            let bits = self.rng.next_u64();
-            for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
-                *m = if half >= threshold { scale } else { 0.0 };
-            }
-        }
+        draw_mask(&mut self.rng, self.rate, mask);
         kernels::mul(y.data_mut(), x.data(), mask);
     }
 
@@ -221,14 +216,34 @@ impl Layer for Dropout {
     fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
         match (name, value) {
             ("seed_generator_state", State::U64(words)) => {
-                let words: [u64; 4] = words
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| Error::shape(format!("{}/seed_generator_state", self.name), "[4]", &[words.len()]))?;
-                self.rng = Rng::from_state(words);
+                self.rng = generator_from_state(&self.name, words)?;
                 Ok(())
             }
             _ => Err(Error::State(format!("layer {} has no variable {name} of that kind", self.name))),
         }
     }
+}
+
+/// Fills `mask` with dropout scales from `rng`: each 64 random bits decide two values, kept
+/// (`1/(1 − rate)`) when a 32-bit half is at or above `rate · 2³²`, else 0. Dropout's and
+/// MultiHeadAttention's attention dropout draw this way.
+pub(super) fn draw_mask(rng: &mut Rng, rate: f32, mask: &mut [f32]) {
+    let scale = 1.0 / (1.0 - rate);
+    let threshold = (rate as f64 * 4_294_967_296.0) as u64;
+    for pair in mask.chunks_mut(2) {
+        let bits = rng.next_u64();
+        for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
+            *m = if half >= threshold { scale } else { 0.0 };
+        }
+    }
+}
+
+/// A generator from its saved state (`{layer}/seed_generator_state`, four words).
+///
+/// # Errors
+/// [`Error::Shape`] naming the layer when the state is not four words.
+pub(super) fn generator_from_state(layer: &str, words: &[u64]) -> Result<Rng> {
+    let words: [u64; 4] =
+        words.try_into().map_err(|_| Error::shape(format!("{layer}/seed_generator_state"), "[4]", &[words.len()]))?;
+    Ok(Rng::from_state(words))
 }

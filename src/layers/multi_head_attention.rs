@@ -234,7 +234,7 @@ impl MultiHeadAttention {
                 let block = (s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv;
                 let used: &[f32] = if self.dropped {
                     let (mask, dropped) = (&mut self.drop_mask[block.clone()], &mut self.dropped_p[block.clone()]);
-                    draw_mask(&mut self.rng, self.dropout, mask);
+                    super::dropout::draw_mask(&mut self.rng, self.dropout, mask);
                     dropped.iter_mut().zip(p.iter().zip(mask.iter())).for_each(|(d, (&p, &m))| *d = p * m);
                     &self.dropped_p[block]
                 } else {
@@ -376,19 +376,6 @@ impl MultiHeadAttention {
     }
     fn out_size(&self) -> usize {
         self.output_dim.unwrap_or(self.features)
-    }
-}
-
-/// Fills `mask` with dropout scales: each value kept (`1/(1 − rate)`) when a 32-bit half of the
-/// generator's draw is at or above `rate · 2³²`, else 0 (as [`Dropout`](super::Dropout) draws).
-fn draw_mask(rng: &mut Rng, rate: f32, mask: &mut [f32]) {
-    let scale = 1.0 / (1.0 - rate);
-    let threshold = (rate as f64 * 4_294_967_296.0) as u64;
-    for pair in mask.chunks_mut(2) {
-        let bits = rng.next_u64();
-        for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
-            *m = if half >= threshold { scale } else { 0.0 };
-        }
     }
 }
 
@@ -576,11 +563,7 @@ impl Layer for MultiHeadAttention {
     fn set_state(&mut self, name: &str, value: &crate::layers::State) -> Result<()> {
         match (name, value) {
             ("seed_generator_state", crate::layers::State::U64(words)) if self.dropout > 0.0 => {
-                let words: [u64; 4] = words
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| Error::shape(format!("{}/seed_generator_state", self.name), "[4]", &[words.len()]))?;
-                self.rng = Rng::from_state(words);
+                self.rng = super::dropout::generator_from_state(&self.name, words)?;
                 Ok(())
             }
             _ => Err(Error::State(format!("layer {} has no variable {name}", self.name))),
