@@ -247,10 +247,8 @@ impl Layer for Attention {
             // dP, then dS in place.
             let dp = &mut self.dp[..tq * tv];
             kernels::matmul(dp, g, v, tq, dv, tv, false, true, 0.0);
-            for (dr, pr) in dp.chunks_exact_mut(tv).zip(p.chunks_exact(tv)) {
-                let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
-                dr.iter_mut().zip(pr).for_each(|(d, &p)| *d = p * (*d - dot));
-            }
+            // The softmax's backward, row by row: dS = P ⊙ (dP − Σ dP ⊙ P).
+            crate::activations::Activation::Softmax.backward(dp, p, p, tv);
             let raw = &self.raw[s * tq * tv..(s + 1) * tq * tv];
             d_scale += dp.iter().zip(raw).map(|(d, r)| d * r).sum::<f32>();
             let q = &query.data()[s * tq * dim..(s + 1) * tq * dim];

@@ -321,10 +321,8 @@ impl MultiHeadAttention {
                 if self.dropped {
                     dp.iter_mut().zip(&self.drop_mask[block]).for_each(|(d, m)| *d *= m);
                 }
-                for (dr, pr) in dp.chunks_exact_mut(tv).zip(p.chunks_exact(tv)) {
-                    let dot: f32 = dr.iter().zip(pr).map(|(a, b)| a * b).sum();
-                    dr.iter_mut().zip(pr).for_each(|(d, &p)| *d = p * (*d - dot));
-                }
+                // The softmax's backward, row by row: dS = P ⊙ (dP − Σ dP ⊙ P).
+                crate::activations::Activation::Softmax.backward(dp, p, p, tv);
                 // dQ (of the scaled Q) = dS K; dK = dSᵀ Q
                 take_head(&self.k[s * tv * h * dk..], &mut self.head_b, tv, h, dk, hd);
                 kernels::matmul(
