@@ -1,3 +1,69 @@
-//! The `minibatch` command's pieces beside `main.rs`.
+//! The `minibatch` command, one file per subcommand over the library:
+//!
+//! | file | subcommand |
+//! |---|---|
+//! | `train.rs` | `train`: fit a model on a data set, report it, save it |
+//! | `evaluate.rs` | `evaluate`: a saved model's loss and metrics on data |
+//! | `predict.rs` | `predict`: a saved model's predictions, as CSV or NPY |
+//! | `summary.rs` | `summary`: a saved model's layers and training configuration |
+//! | `lab.rs` | `lab`: the tutorial's batch-size experiment |
+//! | `bench.rs` | `bench`: training throughput per batch size |
+//!
+//! and what they share: `data.rs` (sources, test splits, shapes), `model_spec.rs` (the
+//! architectures the commands build) and `checks.rs` (every flag checked before any work or
+//! output).
 
+pub mod bench;
 pub mod checks;
+pub mod data;
+pub mod evaluate;
+pub mod lab;
+pub mod model_spec;
+pub mod predict;
+pub mod summary;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+use minibatch::Result;
+
+#[derive(Parser)]
+#[command(name = "minibatch", version, about = "Train neural networks the Keras way: fit(x, y, batch_size, epochs).")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Train a model on a data set and report its accuracy on the held-out test split.
+    #[command(allow_negative_numbers = true)]
+    Train(Box<train::TrainArgs>),
+    /// Measure training throughput of the Keras MNIST MLP (784-512-512-10, RMSprop) per batch size.
+    #[command(allow_negative_numbers = true)]
+    Bench(bench::BenchArgs),
+    /// The tutorial's experiment: the same model and data once per batch size, side by side.
+    #[command(allow_negative_numbers = true)]
+    Lab(Box<lab::LabArgs>),
+    /// Evaluate a saved model: print its loss and metrics on data.
+    #[command(allow_negative_numbers = true)]
+    Evaluate(evaluate::EvaluateArgs),
+    /// Write a saved model's predictions for data (CSV or NPY).
+    #[command(allow_negative_numbers = true)]
+    Predict(predict::PredictArgs),
+    /// Print a saved model's layers, parameter counts and training configuration.
+    Summary(summary::SummaryArgs),
+}
+
+impl Command {
+    /// Runs the subcommand.
+    pub fn run(&self) -> Result<()> {
+        match self {
+            Command::Train(args) => train::train(args),
+            Command::Bench(args) => bench::bench(args),
+            Command::Lab(args) => lab::lab(args),
+            Command::Evaluate(args) => evaluate::evaluate(args),
+            Command::Predict(args) => predict::predict(args),
+            Command::Summary(args) => summary::summary(args),
+        }
+    }
+}

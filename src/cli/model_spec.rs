@@ -1,0 +1,74 @@
+//! The architectures the commands build.
+
+use minibatch::layers::{Dense, Dropout, Flatten, Reshape, LSTM};
+use minibatch::{optimizers, Model, Result, Sequential};
+
+/// The architectures `train --model` and `lab` build.
+pub const MODELS: [&str; 5] = ["mlp", "convnet", "lstm", "transformer", "resnet"];
+
+/// The classifiers the commands build: an MLP, Keras's Simple MNIST convnet, or an LSTM.
+pub struct ModelSpec<'a> {
+    /// `mlp`, `convnet` or `lstm`.
+    pub kind: &'a str,
+    pub hidden: &'a [usize],
+    pub activation: &'a str,
+    pub dropout: f32,
+    pub seed: u64,
+}
+
+impl ModelSpec<'_> {
+    /// `mlp`: Flatten (for images), the hidden Dense layers (each with Dropout if asked), a
+    /// softmax Dense layer. `convnet`: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3,
+    /// relu), MaxPooling2D(2), Flatten, Dropout(0.5), Dense(softmax), as Keras's example.
+    /// `lstm`: LSTM(128) over samples `(time, features)` (an image's rows are its time steps;
+    /// a trailing channel axis of 1 is dropped), Dense(softmax).
+    /// Compiled with `optimizer` at `lr` (NaN: the optimizer's default).
+    pub fn build(&self, sample_shape: &[usize], classes: usize, optimizer: &str, lr: f32) -> Result<Model> {
+        let stack = || Sequential::new().seed(self.seed).input_shape(sample_shape);
+        let softmax = || Dense::new(classes).activation("softmax");
+        let mut model: Model = match self.kind {
+            "mlp" => {
+                let mut model = stack();
+                if sample_shape.len() > 1 {
+                    model = model.add(Flatten::new());
+                }
+                for &units in self.hidden {
+                    model = model.add(Dense::new(units).activation(self.activation));
+                    if self.dropout > 0.0 {
+                        model = model.add(Dropout::new(self.dropout));
+                    }
+                }
+                model.add(softmax()).into()
+            }
+            "convnet" => minibatch::bench::convnet(sample_shape, classes, self.seed).into(),
+            "lstm" => {
+                let model = match sample_shape {
+                    [_, _] => stack(),
+                    &[t, f, 1] => stack().add(Reshape::new(&[t, f])),
+                    other => {
+                        return Err(minibatch::Error::shape(
+                            "data for --model lstm",
+                            "sequences: samples of shape (time, features), such as images' rows",
+                            other,
+                        ))
+                    }
+                };
+                model.add(LSTM::new(128)).add(softmax()).into()
+            }
+            "transformer" => match sample_shape {
+                &[t, f, 1] => minibatch::bench::transformer(&[t, f], classes, self.seed)?,
+                other => minibatch::bench::transformer(other, classes, self.seed)?,
+            },
+            "resnet" => minibatch::bench::resnet(sample_shape, classes, self.seed)?,
+            other => {
+                return Err(minibatch::Error::UnknownName { kind: "model", name: other.into(), known: MODELS.to_vec() })
+            }
+        };
+        let mut opt = optimizers::from_name(optimizer)?;
+        if !lr.is_nan() {
+            opt.set_learning_rate(lr);
+        }
+        model.compile(opt, "sparse_categorical_crossentropy", &["accuracy"])?;
+        Ok(model)
+    }
+}

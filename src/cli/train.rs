@@ -1,0 +1,365 @@
+//! `minibatch train`: fit a model on a data set, report it, save it.
+
+use super::checks::{self, Files};
+use super::data;
+use super::model_spec::ModelSpec;
+use clap::Args;
+use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
+use minibatch::training::SplitMode;
+use minibatch::{datasets, io, FitOptions, Model, Result};
+use serde_json::{json, Value};
+use std::path::Path;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Training data: a built-in set (exam, spirals, moons, blobs), mnist:DIR (MNIST IDX files,
+    /// raw or .gz, with their test split), FILE.csv (header row, labels in --label-column) or
+    /// FILE.npz (arrays x and y).
+    #[arg(long, default_value = "spirals")]
+    pub data: String,
+    /// Test data for a .csv or .npz --data, in the same form.
+    #[arg(long)]
+    pub test_data: Option<String>,
+    /// Hold out this fraction of --data (after a seeded shuffle) as test data.
+    #[arg(long)]
+    pub test_split: Option<f64>,
+    /// The CSV column holding the labels.
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// Samples per weight update.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Passes over the training set [default: a count that suits the data set: spirals 60,
+    /// moons 30, blobs 10, exam 30, files 10].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Fraction of the training samples, taken from the end, held out for validation.
+    #[arg(long, default_value_t = 0.0)]
+    pub validation_split: f64,
+    /// How --validation-split picks its samples: tail (Keras), shuffled or stratified (seeded).
+    #[arg(long, default_value = "tail")]
+    pub split_mode: String,
+    /// sgd, adam, adamw, rmsprop, nadam, adamax, adagrad, adadelta or lion (Keras's defaults).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Learning rate [default: 0.01 for adam on the built-in data sets, else the optimizer's].
+    #[arg(long)]
+    pub learning_rate: Option<f32>,
+    /// mlp (Dense layers: --hidden, --activation, --dropout), convnet (Keras's Simple MNIST
+    /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images), lstm (LSTM(128)
+    /// over the rows of each image, or over (time, features) samples), transformer (a 2-block
+    /// Transformer encoder over the rows: attention, residual Adds, LayerNormalization) or
+    /// resnet (a residual convnet with BatchNormalization; for images). The last two are
+    /// functional models.
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// Hidden layer sizes, comma-separated (e.g. 64,64).
+    #[arg(long, default_value = "64,64", value_delimiter = ',')]
+    pub hidden: Vec<usize>,
+    /// Activation of the hidden layers.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// Dropout rate after each hidden layer (0 for none).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f32,
+    /// Seed of the data, the weights and the shuffles.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop when the monitored quantity stops improving.
+    #[arg(long)]
+    pub early_stopping: bool,
+    /// Epochs without improvement before stopping.
+    #[arg(long, default_value_t = 0)]
+    pub patience: usize,
+    /// Quantity early stopping watches.
+    #[arg(long, default_value = "val_loss")]
+    pub monitor: String,
+    /// Smallest change that counts as an improvement.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_delta: f64,
+    /// Restore the weights of the best epoch at the end.
+    #[arg(long)]
+    pub restore_best_weights: bool,
+    /// Reduce the learning rate when --monitor has not improved for this many epochs
+    /// (ReduceLROnPlateau) [default: off].
+    #[arg(long)]
+    pub reduce_lr_patience: Option<usize>,
+    /// The factor ReduceLROnPlateau multiplies the learning rate by.
+    #[arg(long, default_value_t = 0.1)]
+    pub reduce_lr_factor: f32,
+    /// 0 silent, 1 progress bar, 2 one line per epoch.
+    #[arg(long, default_value_t = 1)]
+    pub verbose: u8,
+    /// Write the history and test results as JSON to this file.
+    #[arg(long)]
+    pub history: Option<std::path::PathBuf>,
+    /// Draw the learning curves (loss and accuracy per epoch, training and validation, the best
+    /// and early-stopping epochs marked) to this file: .png or .svg.
+    #[arg(long)]
+    pub plot: Option<std::path::PathBuf>,
+    /// Write a self-contained HTML report (configuration, outcome, learning curves, every
+    /// epoch) to DIR/index.html.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+    /// Save the trained model to this file (safetensors with the architecture; see
+    /// `minibatch evaluate`, `predict`, `summary`).
+    #[arg(long)]
+    pub save: Option<std::path::PathBuf>,
+    /// Keep DIR/best.safetensors (the best epoch by val_loss, or loss without validation) and
+    /// a backup of every completed epoch in DIR/backup, deleted when training completes.
+    #[arg(long)]
+    pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// Continue an interrupted run from the backup in --checkpoint-dir (starts afresh when
+    /// there is none). Same command, same seed and threads: the same final weights, bit for bit.
+    #[arg(long)]
+    pub resume: bool,
+    /// Threads for matrix products [default: MINIBATCH_THREADS, else all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `train`'s flags, checked before any work or output.
+fn check_train_args(args: &TrainArgs) -> Result<()> {
+    if let Some(lr) = args.learning_rate {
+        checks::positive("--learning-rate", lr)?;
+    }
+    checks::fraction("--dropout", args.dropout, true)?;
+    checks::fraction("--validation-split", args.validation_split, true)?;
+    if let Some(split) = args.test_split {
+        checks::fraction("--test-split", split, false)?;
+    }
+    checks::finite("--min-delta", args.min_delta)?;
+    checks::fraction("--reduce-lr-factor", args.reduce_lr_factor, true)?;
+    checks::at_least_one("--batch-size", args.batch_size)?;
+    checks::all_at_least_one("--hidden", &args.hidden)?;
+    checks::threads(args.threads)?;
+    checks::chart_file("--plot", args.plot.as_deref())?;
+    if args.verbose > 2 {
+        return Err(minibatch::Error::invalid("--verbose", args.verbose, "0, 1 or 2"));
+    }
+    let ckpt = |name: &str| args.checkpoint_dir.as_ref().map(|d| d.join(name));
+    Files::default()
+        .input("--data", Some(Path::new(&args.data)))
+        .input("--test-data", args.test_data.as_deref().map(Path::new))
+        .output("--save", args.save.clone())
+        .output("--history", args.history.clone())
+        .output("--plot", args.plot.clone())
+        .output("--report", args.report.as_ref().map(|d| d.join("index.html")))
+        .output("--checkpoint-dir", ckpt("best.safetensors"))
+        .output("--checkpoint-dir", ckpt("backup/backup.safetensors"))
+        .check()
+}
+
+pub fn train(args: &TrainArgs) -> Result<()> {
+    check_train_args(args)?;
+    if let Some(n) = args.threads {
+        minibatch::tensor::kernels::set_num_threads(n);
+    }
+    let backup_dir = args.checkpoint_dir.as_ref().map(|d| d.join("backup"));
+    match (&backup_dir, args.resume) {
+        (None, true) => {
+            return Err(minibatch::Error::invalid("--resume", "set", "--checkpoint-dir DIR naming where the backup is"))
+        }
+        (Some(dir), false) if BackupAndRestore::exists(dir) => {
+            return Err(minibatch::Error::State(format!(
+                "{} holds the backup of an unfinished run: pass --resume to continue it, or remove it to start afresh",
+                dir.display()
+            )))
+        }
+        _ => {}
+    }
+    let data = load_data(args)?;
+    let epochs = args.epochs.unwrap_or(match args.data.as_str() {
+        "spirals" => 60,
+        "moons" | "exam" => 30,
+        _ => 10,
+    });
+    let test_classes = data.test.as_ref().map(|(_, y)| io::num_classes(y)).transpose()?.unwrap_or(0);
+    let num_classes = io::num_classes(&data.y)?.max(test_classes);
+
+    let split_mode = match args.split_mode.as_str() {
+        "tail" => SplitMode::Tail,
+        "shuffled" => SplitMode::Shuffled,
+        "stratified" => SplitMode::Stratified,
+        other => {
+            return Err(minibatch::Error::UnknownName {
+                kind: "split mode",
+                name: other.into(),
+                known: vec!["tail", "shuffled", "stratified"],
+            })
+        }
+    };
+    if args.validation_split > 0.0 {
+        // The split fit will make, checked now: before the model is built or printed.
+        minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
+    }
+    let data = if matches!(args.model.as_str(), "convnet" | "resnet") { data::with_channel_axis(data)? } else { data };
+    let spec = ModelSpec {
+        kind: &args.model,
+        hidden: &args.hidden,
+        activation: &args.activation,
+        dropout: args.dropout,
+        seed: args.seed,
+    };
+    // Adam's 0.001 is slow on the small built-in sets; elsewhere the optimizer's default.
+    let builtin = datasets::NAMES.contains(&args.data.as_str());
+    let lr = args.learning_rate.unwrap_or(if builtin && args.optimizer == "adam" { 0.01 } else { f32::NAN });
+    let mut model = spec.build(&data.x.shape()[1..], num_classes, &args.optimizer, lr)?;
+    if args.verbose > 0 {
+        print!("{}", model.summary()?);
+    }
+
+    let mut stopper = EarlyStopping::new()
+        .monitor(&args.monitor)
+        .patience(args.patience)
+        .min_delta(args.min_delta)
+        .mode(Mode::Auto)
+        .restore_best_weights(args.restore_best_weights)
+        .verbose(args.verbose.min(1));
+    let mut options = FitOptions::new()
+        .batch_size(args.batch_size)
+        .epochs(epochs)
+        .validation_split(args.validation_split)
+        .validation_split_mode(split_mode)
+        .verbose(args.verbose);
+    if args.early_stopping {
+        options = options.callback(&mut stopper);
+    }
+    let mut reduce = args
+        .reduce_lr_patience
+        .map(|p| ReduceLROnPlateau::new().monitor(&args.monitor).patience(p).factor(args.reduce_lr_factor));
+    if let Some(r) = reduce.as_mut() {
+        options = options.callback(r);
+    }
+    let mut checkpoint = args.checkpoint_dir.as_ref().map(|dir| {
+        let path = dir.join("best.safetensors").to_string_lossy().replace('{', "{{").replace('}', "}}");
+        let monitor = if args.validation_split > 0.0 { "val_loss" } else { "loss" };
+        ModelCheckpoint::new(path).monitor(monitor).save_best_only(true)
+    });
+    if let Some(c) = checkpoint.as_mut() {
+        options = options.callback(c);
+    }
+    // Last, so that the History it backs up holds every key the others add.
+    let mut backup = backup_dir.map(BackupAndRestore::new);
+    if let Some(b) = backup.as_mut() {
+        options = options.callback(b);
+    }
+    let history = model.fit(&data.x, &data.y, options)?;
+    let stopped = if args.early_stopping { stopper.stopped_epoch() } else { None };
+    if let Some(path) = &args.plot {
+        minibatch::plot::plot_history(&history, stopped, path)?;
+        if args.verbose > 0 {
+            println!("Drew the learning curves to {}", path.display());
+        }
+    }
+    if let Some(path) = &args.save {
+        model.save(path)?;
+        if args.verbose > 0 {
+            println!("Saved the model to {}", path.display());
+        }
+    }
+    let test = match &data.test {
+        Some((x, y)) => {
+            let logs = model.evaluate(x, y, 256)?;
+            let (loss, accuracy) = (logs.get("loss").unwrap_or(f64::NAN), logs.get("accuracy").unwrap_or(f64::NAN));
+            println!("Test accuracy: {accuracy:.4} - test loss: {loss:.4} ({} test samples)", x.batch());
+            json!({ "loss": loss, "accuracy": accuracy })
+        }
+        None => {
+            println!("No test data: give --test-data or --test-split to evaluate on held-out samples.");
+            Value::Null
+        }
+    };
+
+    if let Some(dir) = &args.report {
+        let test_figures: Vec<(String, f64)> = match &test {
+            Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect(),
+            _ => Vec::new(),
+        };
+        let config = train_config(args, epochs, &model);
+        let path = minibatch::report::training_report(&config, &history, stopped, &test_figures)?.write(dir)?;
+        if args.verbose > 0 {
+            println!("Wrote the report to {}", path.display());
+        }
+    }
+    if let Some(path) = &args.history {
+        let (best, stopped) = if args.early_stopping {
+            (stopper.best_epoch(), stopper.stopped_epoch())
+        } else {
+            (best_val_loss_epoch(&history), None)
+        };
+        let report = history_json(&history, best, stopped, test);
+        let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
+        minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The settings of a `train` run, for its report.
+fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, String)> {
+    let optimizer =
+        model.optimizer().map_or(String::new(), |o| format!("{}, learning rate {}", o.name(), o.learning_rate()));
+    let mut config = vec![
+        ("data", args.data.clone()),
+        (
+            "test data",
+            args.test_data
+                .clone()
+                .or(args.test_split.map(|f| format!("{f} of --data")))
+                .unwrap_or("the source's own".into()),
+        ),
+        ("batch size", args.batch_size.to_string()),
+        ("epochs", epochs.to_string()),
+        ("validation split", format!("{} ({})", args.validation_split, args.split_mode)),
+        ("optimizer", optimizer),
+        ("hidden layers", format!("{:?}, {}, dropout {}", args.hidden, args.activation, args.dropout)),
+        ("parameters", model.count_params().to_string()),
+        ("seed", args.seed.to_string()),
+        ("threads", minibatch::tensor::kernels::num_threads().to_string()),
+    ];
+    if args.early_stopping {
+        let es = format!(
+            "monitor {}, patience {}, min_delta {}, restore best weights: {}",
+            args.monitor, args.patience, args.min_delta, args.restore_best_weights
+        );
+        config.push(("early stopping", es));
+    }
+    config.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The training data and its test split, from --data, --test-data and --test-split.
+pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
+    let mut data = io::load(&args.data, &args.label_column, args.seed)?;
+    if let Some(source) = &args.test_data {
+        let t = io::load(source, &args.label_column, args.seed)?;
+        data.test = Some((t.x, t.y));
+    }
+    if let Some(fraction) = args.test_split {
+        let ((x, y), test) = datasets::train_test_split(&data.x, &data.y, fraction, args.seed)?;
+        data = io::Loaded { x, y, test: Some(test) };
+    }
+    Ok(data)
+}
+
+/// The 0-based epoch with the lowest `val_loss`, if validation ran.
+fn best_val_loss_epoch(history: &History) -> Option<usize> {
+    let v = history.get("val_loss")?;
+    let (i, _) = v.iter().enumerate().filter(|(_, x)| x.is_finite()).min_by(|a, b| a.1.total_cmp(b.1))?;
+    Some(history.epoch[i])
+}
+
+/// The `--history` file: Keras's History plus the run's counts; epochs are 1-based.
+fn history_json(history: &History, best: Option<usize>, stopped: Option<usize>, test: Value) -> Value {
+    let series: serde_json::Map<String, Value> = history.history.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    json!({
+        "history": series,
+        "epochs_run": history.epochs_run(),
+        "steps_per_epoch": history.steps_per_epoch,
+        "weight_updates": history.weight_updates,
+        "best_epoch": best.map(|e| e + 1),
+        "stopped_epoch": stopped.map(|e| e + 1),
+        "train_samples": history.train_samples,
+        "batch_size": history.batch_size,
+        "test": test,
+    })
+}
