@@ -51,19 +51,24 @@ impl History {
         self.epoch.len()
     }
 
-    /// The 0-based epoch with the lowest finite `val_loss`, else the lowest `loss`, and the key
-    /// it was chosen by.
-    pub fn best_epoch(&self) -> Option<(usize, &'static str)> {
-        self.best_index().map(|(i, key)| (self.epoch[i], key))
+    /// The best epoch: the 0-based epoch with the lowest finite `val_loss`, when validation
+    /// ran. Without validation there is no best epoch: the lowest training `loss` is a running
+    /// mean over an epoch's batches while the weights changed, not a measure of one set of
+    /// weights (see [`History::lowest_loss_epoch`]).
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.lowest("val_loss").map(|i| self.epoch[i])
     }
 
-    /// Like [`History::best_epoch`], as a position in the recorded series.
-    fn best_index(&self) -> Option<(usize, &'static str)> {
-        ["val_loss", "loss"].into_iter().find_map(|key| {
-            let values = self.get(key)?;
-            let best = values.iter().enumerate().filter(|(_, v)| v.is_finite()).min_by(|a, b| a.1.total_cmp(b.1));
-            best.map(|(i, _)| (i, key))
-        })
+    /// The 0-based epoch with the lowest finite training `loss` (a running mean over the
+    /// epoch's batches).
+    pub fn lowest_loss_epoch(&self) -> Option<usize> {
+        self.lowest("loss").map(|i| self.epoch[i])
+    }
+
+    /// The position of the lowest finite value of `key` in the recorded series.
+    fn lowest(&self, key: &str) -> Option<usize> {
+        let values = self.get(key)?;
+        values.iter().enumerate().filter(|(_, v)| v.is_finite()).min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
     }
 
     /// The end-of-training summary: epochs run, the best epoch and its values, and the time.
@@ -74,14 +79,24 @@ impl History {
             _ => String::new(),
         };
         s += &format!("  epochs run: {}{range}, {} weight updates\n", self.epochs_run(), self.weight_updates);
-        if let Some((i, key)) = self.best_index() {
-            let values: Vec<String> = self
+        let values = |i: usize| {
+            let v: Vec<String> = self
                 .history
                 .iter()
                 .filter(|(_, v)| v[i].is_finite())
                 .map(|(k, v)| format!("{k}: {}", super::progbar::format_value(v[i])))
                 .collect();
-            s += &format!("  best epoch: {} (lowest {key}) - {}\n", self.epoch[i] + 1, values.join(" - "));
+            v.join(" - ")
+        };
+        if let Some(i) = self.lowest("val_loss") {
+            s += &format!("  best epoch: {} (lowest val_loss) - {}\n", self.epoch[i] + 1, values(i));
+        } else if let Some(i) = self.lowest("loss") {
+            s += &format!(
+                "  lowest training loss: epoch {} - {} (running means over each epoch's batches; \
+                 give validation data to find the best epoch)\n",
+                self.epoch[i] + 1,
+                values(i)
+            );
         }
         let rate = if seconds > 0.0 { self.weight_updates as f64 / seconds } else { 0.0 };
         s += &format!("  wall time: {seconds:.2} s, {rate:.0} updates/s");

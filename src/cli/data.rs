@@ -5,16 +5,37 @@ use clap::Args;
 use minibatch::{io, Model, Result, Tensor};
 use std::path::Path;
 
+/// Which rows of `--data` evaluate and predict use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    /// The test split `train --test-split` recorded in the model when `--data` is the data it
+    /// was drawn from; else the source's own test split (built-in sets, mnist:DIR); else every
+    /// row.
+    Auto,
+    /// The held-out rows: the recorded split, or the source's own test split.
+    Test,
+    /// The rows trained on: the other side of the recorded split, or the source's own
+    /// training split.
+    Train,
+    /// Every row.
+    All,
+}
+
 /// What evaluate and predict share: the model file and the data.
 #[derive(Args)]
 pub struct ModelAndData {
     /// A model file written by `train --save` (or `Model::save`).
     #[arg(long)]
     pub model: std::path::PathBuf,
-    /// Data, as for train: the test split of a built-in set or mnist:DIR, or the whole of a
-    /// FILE.csv or FILE.npz (predict reads a CSV without its label column too).
+    /// Data, as for train: a built-in set, mnist:DIR, FILE.csv or FILE.npz (predict reads a
+    /// CSV without its label column too).
     #[arg(long)]
     pub data: String,
+    /// Which rows of --data: the held-out test rows, the training rows, all of them, or auto
+    /// (the test split train --test-split recorded in the model for this data, else the
+    /// source's own test split, else all rows).
+    #[arg(long, value_enum, default_value_t = Split::Auto)]
+    pub split: Split,
     /// The CSV column holding the labels.
     #[arg(long, default_value = "label")]
     pub label_column: String,
@@ -24,6 +45,156 @@ pub struct ModelAndData {
     /// Samples per forward pass.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
+}
+
+/// The test split `train --test-split` drew, as recorded in the saved model (metadata
+/// `test_split`): enough to find the same rows again, and to know the data for the same.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedSplit {
+    /// `--data` as given to train.
+    pub source: String,
+    /// Rows the split was drawn from.
+    pub rows: usize,
+    /// The fraction held out.
+    pub fraction: f64,
+    /// The shuffle's seed.
+    pub seed: u64,
+    /// Rows held out.
+    pub test_rows: usize,
+    /// CRC-32 of a data file's bytes (none for a built-in set or a directory).
+    pub crc32: Option<u32>,
+}
+
+impl RecordedSplit {
+    /// The split `train --test-split fraction --seed seed` draws from `rows` rows of `source`.
+    pub fn new(source: &str, rows: usize, fraction: f64, seed: u64) -> Result<Self> {
+        let (_, test) = minibatch::datasets::train_test_rows(rows, fraction, seed)?;
+        Ok(RecordedSplit { source: source.into(), rows, fraction, seed, test_rows: test.len(), crc32: crc32(source)? })
+    }
+
+    /// The split recorded in `model`, if any.
+    pub fn of(model: &Model) -> Option<Self> {
+        serde_json::from_value(model.metadata().get("test_split")?.clone()).ok()
+    }
+
+    /// Whether `source` is the data this split was drawn from: the same file bytes (wherever
+    /// the file now is), or the same built-in set or directory.
+    fn matches(&self, source: &str) -> Result<bool> {
+        Ok(match self.crc32 {
+            Some(crc) => crc32(source)? == Some(crc),
+            None => self.source == source,
+        })
+    }
+}
+
+/// CRC-32 of a data file's bytes; `None` for a built-in set or `mnist:DIR`.
+fn crc32(source: &str) -> Result<Option<u32>> {
+    let path = Path::new(source);
+    if source.starts_with("mnist:") || !path.is_file() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|e| minibatch::Error::io(path, &e))?;
+    Ok(Some(crc32fast::hash(&bytes)))
+}
+
+/// The class names a model recorded (`train` on a CSV whose labels are names).
+pub fn class_names(model: &Model) -> Vec<String> {
+    model.metadata().get("class_names").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
+}
+
+/// The rows evaluate or predict use: inputs, labels (when the source has them), each row's
+/// number in the source, and what they are, in words.
+pub struct Selected {
+    pub x: Tensor,
+    pub y: Option<Tensor>,
+    /// Each row's place: in the file for a recorded split or a whole file; within the chosen
+    /// part of a source with its own test split (all: the training rows, then the test rows).
+    pub rows: Vec<usize>,
+    pub what: String,
+}
+
+/// A source's inputs, labels (when read) and own test split (when it has one).
+type Source = (Tensor, Option<Tensor>, Option<(Tensor, Tensor)>);
+
+/// The rows of `input.data` that `input.split` names for `model` (labels read as its class
+/// names number them); without labels when `features_only` and the data is a CSV (predict on
+/// a file without its label column).
+pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Result<Selected> {
+    let source = input.data.as_str();
+    let names = class_names(model);
+    let load = || -> Result<Source> {
+        if features_only && source.to_ascii_lowercase().ends_with(".csv") {
+            return Ok((io::load_csv_features(source, &input.label_column)?, None, None));
+        }
+        let d = io::load_classes(source, &input.label_column, input.seed, Some(&names))?;
+        Ok((d.x, Some(d.y), d.test))
+    };
+    let recorded = RecordedSplit::of(model);
+    let same = match &recorded {
+        Some(r) => r.matches(source)?,
+        None => false,
+    };
+    let changed = recorded.as_ref().is_some_and(|r| !same && r.source == source);
+    if changed && input.split != Split::All {
+        return Err(minibatch::Error::State(format!(
+            "{source} has changed since the model was trained on it (its bytes differ): the test rows \
+             train held out cannot be found again; give --split all to use every row"
+        )));
+    }
+    let pick = |x: &Tensor, y: &Option<Tensor>, rows: Vec<usize>, what: String| Selected {
+        x: x.select_rows(&rows),
+        y: y.as_ref().map(|y| y.select_rows(&rows)),
+        rows,
+        what,
+    };
+    let (x, y, own_test) = load()?;
+    if let (Some(r), true) = (&recorded, same) {
+        if x.batch() != r.rows {
+            return Err(minibatch::Error::State(format!(
+                "the model's test split was drawn from {} rows of {}; {source} has {}: its test rows cannot \
+                 be found again",
+                r.rows,
+                r.source,
+                x.batch()
+            )));
+        }
+        let (train, test) = minibatch::datasets::train_test_rows(r.rows, r.fraction, r.seed)?;
+        let of = |f: f64| format!("seed {}, {} of the {} rows of {source}", r.seed, f, r.rows);
+        return Ok(match input.split {
+            Split::Auto | Split::Test => {
+                pick(&x, &y, test, format!("the test rows train held out ({})", of(r.fraction)))
+            }
+            Split::Train => {
+                let rest = ((1.0 - r.fraction) * 1e6).round() / 1e6;
+                pick(&x, &y, train, format!("the rows train trained on ({})", of(rest)))
+            }
+            Split::All => pick(&x, &y, (0..r.rows).collect(), format!("all rows of {source}")),
+        });
+    }
+    let all = |what: String| Selected { rows: (0..x.batch()).collect(), x: x.clone(), y: y.clone(), what };
+    match (input.split, own_test) {
+        (Split::Auto | Split::Test, Some((tx, ty))) => Ok(Selected {
+            rows: (0..tx.batch()).collect(),
+            x: tx,
+            y: Some(ty),
+            what: format!("the test split of {source}"),
+        }),
+        (Split::Train, Some(_)) => Ok(all(format!("the training split of {source}"))),
+        (Split::All, Some((tx, ty))) => {
+            let y = y.as_ref().expect("labelled");
+            Ok(Selected {
+                rows: (0..x.batch() + tx.batch()).collect(),
+                x: Tensor::concat_rows(&[&x, &tx])?,
+                y: Some(Tensor::concat_rows(&[y, &ty])?),
+                what: format!("all of {source}, training and test splits"),
+            })
+        }
+        (Split::Auto | Split::All, None) => Ok(all(format!("all rows of {source}"))),
+        (Split::Test | Split::Train, None) => Err(minibatch::Error::State(format!(
+            "{source} has no test split of its own, and the model records none drawn from it (train \
+             --test-split records one): give --split all to use every row"
+        ))),
+    }
 }
 
 /// Images of shape `(h, w)` as `(h, w, 1)`, as Keras's example adds the channel axis.
@@ -49,16 +220,7 @@ pub fn with_channel_axis(data: io::Loaded) -> Result<io::Loaded> {
             Some((x, y)) => Some((add(x)?, y)),
             None => None,
         },
-    })
-}
-
-/// The labelled data `evaluate` and `predict` use: the test split of a source that has one,
-/// else the whole source.
-pub fn held_out(source: &str, label_column: &str, seed: u64) -> Result<(Tensor, Tensor, &'static str)> {
-    let data = io::load(source, label_column, seed)?;
-    Ok(match data.test {
-        Some((x, y)) => (x, y, "test split"),
-        None => (data.x, data.y, "all samples"),
+        class_names: data.class_names,
     })
 }
 

@@ -2,6 +2,7 @@
 
 use super::checks::{self, Files};
 use super::model_spec::ModelSpec;
+use super::task::Task;
 use clap::Args;
 use minibatch::{datasets, io, Result};
 use serde_json::json;
@@ -114,9 +115,10 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         Some(n) if n < x.batch() => (x.slice_rows(0, n), y.slice_rows(0, n)),
         _ => (x, y),
     };
-    let classes = io::num_classes(&y)?.max(io::num_classes(&vy)?);
+    // The lab counts wrong answers: class indices.
+    let task = Task::Classes { count: io::num_classes(&y)?.max(io::num_classes(&vy)?) };
     let mlp = ModelSpec { kind: "mlp", hidden: &hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
-    let build = || mlp.build(&x.shape()[1..], classes, &optimizer, learning_rate);
+    let build = || mlp.build(&x.shape()[1..], &task, &optimizer, learning_rate);
     let mut runs = minibatch::lab::run(&x, &y, &vx, &vy, &batch_sizes, epochs, build)?;
     if let Some(p) = patience {
         for run in &mut runs {

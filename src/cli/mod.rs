@@ -21,6 +21,7 @@ pub mod lab;
 pub mod model_spec;
 pub mod predict;
 pub mod summary;
+pub mod task;
 pub mod train;
 
 use clap::{Parser, Subcommand};

@@ -1,14 +1,16 @@
 //! The architectures the commands build.
 
+use super::task::Task;
 use minibatch::layers::{Dense, Dropout, Flatten, Reshape, LSTM};
 use minibatch::{optimizers, Model, Result, Sequential};
 
 /// The architectures `train --model` and `lab` build.
 pub const MODELS: [&str; 5] = ["mlp", "convnet", "lstm", "transformer", "resnet"];
 
-/// The classifiers the commands build: an MLP, Keras's Simple MNIST convnet, or an LSTM.
+/// The models the commands build: an MLP, Keras's Simple MNIST convnet, an LSTM, a
+/// Transformer encoder or a residual convnet.
 pub struct ModelSpec<'a> {
-    /// `mlp`, `convnet` or `lstm`.
+    /// One of [`MODELS`].
     pub kind: &'a str,
     pub hidden: &'a [usize],
     pub activation: &'a str,
@@ -17,15 +19,25 @@ pub struct ModelSpec<'a> {
 }
 
 impl ModelSpec<'_> {
-    /// `mlp`: Flatten (for images), the hidden Dense layers (each with Dropout if asked), a
-    /// softmax Dense layer. `convnet`: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3,
+    /// `mlp`: Flatten (for images), the hidden Dense layers (each with Dropout if asked), the
+    /// task's Dense layer. `convnet`: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3,
     /// relu), MaxPooling2D(2), Flatten, Dropout(0.5), Dense(softmax), as Keras's example.
     /// `lstm`: LSTM(128) over samples `(time, features)` (an image's rows are its time steps;
-    /// a trailing channel axis of 1 is dropped), Dense(softmax).
-    /// Compiled with `optimizer` at `lr` (NaN: the optimizer's default).
-    pub fn build(&self, sample_shape: &[usize], classes: usize, optimizer: &str, lr: f32) -> Result<Model> {
+    /// a trailing channel axis of 1 is dropped), the task's Dense layer. `transformer` and
+    /// `resnet`: see [`minibatch::bench`]. Compiled with `optimizer` at `lr` (NaN: the
+    /// optimizer's default) and the task's loss and metrics.
+    ///
+    /// # Errors
+    /// [`minibatch::Error::InvalidArgument`] for a convnet, transformer or resnet asked for
+    /// anything but classes (they end in softmax, as Keras's examples); shapes they cannot take.
+    pub fn build(&self, sample_shape: &[usize], task: &Task, optimizer: &str, lr: f32) -> Result<Model> {
         let stack = || Sequential::new().seed(self.seed).input_shape(sample_shape);
-        let softmax = || Dense::new(classes).activation("softmax");
+        let head = || Dense::new(task.units()).activation(task.activation());
+        let classes = task.units();
+        if !matches!(self.kind, "mlp" | "lstm") && task.activation() != "softmax" {
+            let expected = "classes (a softmax output): --model mlp or lstm for regression or binary targets";
+            return Err(minibatch::Error::invalid("--model", self.kind, expected));
+        }
         let mut model: Model = match self.kind {
             "mlp" => {
                 let mut model = stack();
@@ -38,7 +50,7 @@ impl ModelSpec<'_> {
                         model = model.add(Dropout::new(self.dropout));
                     }
                 }
-                model.add(softmax()).into()
+                model.add(head()).into()
             }
             "convnet" => minibatch::bench::convnet(sample_shape, classes, self.seed).into(),
             "lstm" => {
@@ -53,7 +65,7 @@ impl ModelSpec<'_> {
                         ))
                     }
                 };
-                model.add(LSTM::new(128)).add(softmax()).into()
+                model.add(LSTM::new(128)).add(head()).into()
             }
             "transformer" => match sample_shape {
                 &[t, f, 1] => minibatch::bench::transformer(&[t, f], classes, self.seed)?,
@@ -68,7 +80,7 @@ impl ModelSpec<'_> {
         if !lr.is_nan() {
             opt.set_learning_rate(lr);
         }
-        model.compile(opt, "sparse_categorical_crossentropy", &["accuracy"])?;
+        model.compile(opt, task.loss(), task.metrics())?;
         Ok(model)
     }
 }

@@ -1,8 +1,9 @@
 //! `minibatch predict`: a saved model's predictions, as CSV or NPY.
 
 use super::data::{self, ModelAndData};
+use super::task::Task;
 use clap::Args;
-use minibatch::{io, Model, Result};
+use minibatch::{io, Model, Result, Tensor};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -16,36 +17,125 @@ pub struct PredictArgs {
 pub fn predict(args: &PredictArgs) -> Result<()> {
     let input = &args.input;
     data::check_model_and_data(input, "--output", args.output.as_ref())?;
-    let mut model = Model::load(&input.model)?;
-    let x = if input.data.to_ascii_lowercase().ends_with(".csv") {
-        io::load_csv_features(&input.data, &input.label_column)?
-    } else {
-        data::held_out(&input.data, &input.label_column, input.seed)?.0
-    };
-    let x = data::shaped_for(&model, x)?;
-    let p = model.predict(&x, input.batch_size)?;
-    let cols = p.row_len();
     let extension = args.output.as_ref().and_then(|o| o.extension()).map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if !matches!(extension.as_deref(), None | Some("csv") | Some("npy")) {
+        let shown = args.output.as_ref().map_or(String::new(), |o| o.display().to_string());
+        return Err(minibatch::Error::invalid("--output", shown, "a file ending in .csv or .npy"));
+    }
+    let mut model = Model::load(&input.model)?;
+    let chosen = data::select(&model, input, true)?;
+    let x = data::shaped_for(&model, chosen.x)?;
+    let p = model.predict(&x, input.batch_size)?;
     let bytes = match extension.as_deref() {
         Some("npy") => io::write_npy(p.shape(), p.data()),
-        None | Some("csv") => {
-            let mut text = (0..cols).map(|c| format!("output_{c}")).collect::<Vec<_>>().join(",") + "\n";
-            for row in p.data().chunks(cols) {
-                text += &row.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",");
-                text.push('\n');
-            }
-            text.into_bytes()
-        }
-        Some(other) => {
-            return Err(minibatch::Error::invalid("--output", other, "a file ending in .csv or .npy"));
-        }
+        _ => predictions_csv(&p, &chosen.rows, Task::of(&model).as_ref(), &data::class_names(&model)).into_bytes(),
     };
     match &args.output {
         Some(path) => {
             minibatch::saving::write_atomic(path, &bytes)?;
-            eprintln!("Wrote {} predictions of {cols} values to {}", p.batch(), path.display());
+            eprintln!("Wrote {} predictions ({}) to {}", p.batch(), chosen.what, path.display());
         }
         None => print!("{}", String::from_utf8_lossy(&bytes)),
     }
     Ok(())
+}
+
+/// The predictions as CSV: each row's number in the source (`row`), then for a classifier the
+/// predicted class (its name when the labels were names) and each class's probability
+/// (`p_setosa` or `p_0`), for a regression model each output (`prediction`, or
+/// `prediction_0`, ...); values as C's `%.6g`.
+pub fn predictions_csv(p: &Tensor, rows: &[usize], task: Option<&Task>, names: &[String]) -> String {
+    let cols = p.row_len();
+    let label = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
+    let classifier = task.is_some_and(Task::is_classifier);
+    let binary = matches!(task, Some(Task::Binary { outputs: 1 }));
+    let mut header = vec!["row".to_string()];
+    if classifier {
+        header.push("class".into());
+        if binary {
+            header.push(format!("p_{}", label(1)));
+        } else {
+            header.extend((0..cols).map(|c| format!("p_{}", label(c))));
+        }
+    } else if cols == 1 {
+        header.push("prediction".into());
+    } else {
+        header.extend((0..cols).map(|c| format!("prediction_{c}")));
+    }
+    let mut text = header.join(",") + "\n";
+    for (values, row) in p.data().chunks(cols).zip(rows) {
+        text += &row.to_string();
+        if classifier {
+            let class = if binary { usize::from(values[0] > 0.5) } else { minibatch::tensor::kernels::argmax(values) };
+            text.push(',');
+            text += &label(class);
+        }
+        for v in values {
+            text.push(',');
+            text += &format_g(*v as f64, 6);
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// `v` as C's `printf("%.{precision}g")`: `precision` significant digits, trailing zeros
+/// dropped, in exponent form (`1.5e-07`) below 1e-4 or from 10^precision.
+pub fn format_g(v: f64, precision: usize) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "nan".into()
+        } else if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let p = precision.max(1);
+    // The exponent after rounding to p significant digits, as %e would print it.
+    let sci = format!("{:.*e}", p - 1, v);
+    let (mantissa, exp) = sci.split_once('e').expect("exponent form");
+    let exp: i32 = exp.parse().expect("an integer exponent");
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if exp < -4 || exp >= p as i32 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    } else {
+        trim(&format!("{:.*}", (p as i32 - 1 - exp).max(0) as usize, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_g;
+
+    #[test]
+    fn formats_as_printf_g() {
+        let cases: [(f64, &str); 12] = [
+            (0.5, "0.5"),
+            (1.0, "1"),
+            (0.123456789, "0.123457"),
+            (123456.7, "123457"),
+            (1234567.0, "1.23457e+06"),
+            (0.0001, "0.0001"),
+            (0.00001234, "1.234e-05"),
+            (-2.5, "-2.5"),
+            (0.9999996, "1"),
+            (999999.5, "1e+06"),
+            (1e-300, "1e-300"),
+            (0.0, "0"),
+        ];
+        for (v, text) in cases {
+            assert_eq!(format_g(v, 6), text, "{v}");
+        }
+    }
 }

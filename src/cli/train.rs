@@ -3,6 +3,7 @@
 use super::checks::{self, Files};
 use super::data;
 use super::model_spec::ModelSpec;
+use super::task::Task;
 use clap::Args;
 use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
 use minibatch::training::SplitMode;
@@ -42,9 +43,15 @@ pub struct TrainArgs {
     /// sgd, adam, adamw, rmsprop, nadam, adamax, adagrad, adadelta or lion (Keras's defaults).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
-    /// Learning rate [default: 0.01 for adam on the built-in data sets, else the optimizer's].
+    /// Learning rate [default: the optimizer's, as Keras: 0.001 for adam].
     #[arg(long)]
     pub learning_rate: Option<f32>,
+    /// The loss, by Keras's name (mse, mae, huber, binary_crossentropy, ...) [default: from
+    /// the targets: sparse_categorical_crossentropy for class indices (whole numbers from 0),
+    /// categorical_crossentropy for one-hot rows, mean_squared_error (with the mae metric)
+    /// for anything else].
+    #[arg(long)]
+    pub loss: Option<String>,
     /// mlp (Dense layers: --hidden, --activation, --dropout), convnet (Keras's Simple MNIST
     /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images), lstm (LSTM(128)
     /// over the rows of each image, or over (time, features) samples), transformer (a 2-block
@@ -174,8 +181,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         "moons" | "exam" => 30,
         _ => 10,
     });
-    let test_classes = data.test.as_ref().map(|(_, y)| io::num_classes(y)).transpose()?.unwrap_or(0);
-    let num_classes = io::num_classes(&data.y)?.max(test_classes);
+    let mut ys = vec![&data.y];
+    ys.extend(data.test.as_ref().map(|(_, y)| y));
+    let task = Task::infer(&ys, args.loss.as_deref())?;
 
     let split_mode = match args.split_mode.as_str() {
         "tail" => SplitMode::Tail,
@@ -201,11 +209,28 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         dropout: args.dropout,
         seed: args.seed,
     };
-    // Adam's 0.001 is slow on the small built-in sets; elsewhere the optimizer's default.
-    let builtin = datasets::NAMES.contains(&args.data.as_str());
-    let lr = args.learning_rate.unwrap_or(if builtin && args.optimizer == "adam" { 0.01 } else { f32::NAN });
-    let mut model = spec.build(&data.x.shape()[1..], num_classes, &args.optimizer, lr)?;
+    let lr = args.learning_rate.unwrap_or(f32::NAN);
+    let mut model = spec.build(&data.x.shape()[1..], &task, &args.optimizer, lr)?;
+    // Everything fit would refuse, refused now: before anything is printed.
+    model.check_training_data(&data.x, &data.y)?;
+    if let Some((x, y)) = &data.test {
+        model.check_training_data(x, y)?;
+    }
+    if args.early_stopping || args.reduce_lr_patience.is_some() {
+        check_monitor(&args.monitor, &model, args.validation_split > 0.0)?;
+    }
+    if let Some(fraction) = args.test_split {
+        let rows = data.x.batch() + data.test.as_ref().map_or(0, |(x, _)| x.batch());
+        let split = data::RecordedSplit::new(&args.data, rows, fraction, args.seed)?;
+        model.set_metadata("test_split", serde_json::to_value(&split).expect("plain values"));
+    }
+    if !data.class_names.is_empty() {
+        model.set_metadata("class_names", json!(data.class_names));
+    }
     if args.verbose > 0 {
+        let opt =
+            model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
+        println!("{}: {} training samples, {}; {opt}", args.data, data.x.batch(), task.describe());
         print!("{}", model.summary()?);
     }
 
@@ -261,9 +286,19 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let test = match &data.test {
         Some((x, y)) => {
             let logs = model.evaluate(x, y, 256)?;
-            let (loss, accuracy) = (logs.get("loss").unwrap_or(f64::NAN), logs.get("accuracy").unwrap_or(f64::NAN));
-            println!("Test accuracy: {accuracy:.4} - test loss: {loss:.4} ({} test samples)", x.batch());
-            json!({ "loss": loss, "accuracy": accuracy })
+            let loss = logs.get("loss").unwrap_or(f64::NAN);
+            let metric = model.metrics_names().into_iter().next().filter(|k| k != "loss");
+            let mut figures = serde_json::Map::new();
+            figures.insert("loss".into(), json!(loss));
+            match metric {
+                Some(key) => {
+                    let value = logs.get(&key).unwrap_or(f64::NAN);
+                    println!("Test {key}: {value:.4} - test loss: {loss:.4} ({} test samples)", x.batch());
+                    figures.insert(key, json!(value));
+                }
+                None => println!("Test loss: {loss:.4} ({} test samples)", x.batch()),
+            }
+            Value::Object(figures)
         }
         None => {
             println!("No test data: give --test-data or --test-split to evaluate on held-out samples.");
@@ -331,14 +366,31 @@ fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, 
 pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
     let mut data = io::load(&args.data, &args.label_column, args.seed)?;
     if let Some(source) = &args.test_data {
-        let t = io::load(source, &args.label_column, args.seed)?;
+        // Label names number as in the training data.
+        let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());
+        let t = io::load_classes(source, &args.label_column, args.seed, names)?;
         data.test = Some((t.x, t.y));
     }
     if let Some(fraction) = args.test_split {
         let ((x, y), test) = datasets::train_test_split(&data.x, &data.y, fraction, args.seed)?;
-        data = io::Loaded { x, y, test: Some(test) };
+        data = io::Loaded { x, y, test: Some(test), class_names: data.class_names };
     }
     Ok(data)
+}
+
+/// `--monitor` names a quantity fit will log: the loss or a metric, `val_`-prefixed only with
+/// validation data.
+fn check_monitor(monitor: &str, model: &Model, validation: bool) -> Result<()> {
+    let names = model.metrics_names();
+    let mut known: Vec<String> = names.clone();
+    if validation {
+        known.extend(names.iter().map(|n| format!("val_{n}")));
+    }
+    if known.iter().any(|k| k == monitor) {
+        return Ok(());
+    }
+    let hint = if monitor.starts_with("val_") && !validation { " (val_ keys need --validation-split)" } else { "" };
+    Err(minibatch::Error::invalid("--monitor", monitor, format!("one of {}{hint}", known.join(", "))))
 }
 
 /// The 0-based epoch with the lowest `val_loss`, if validation ran.

@@ -80,6 +80,17 @@ pub fn train_test_split(
     if y.batch() != n {
         return Err(Error::SampleCount { x: n, y: y.batch() });
     }
+    let (train, held) = train_test_rows(n, fraction, seed)?;
+    Ok(((x.select_rows(&train), y.select_rows(&train)), (x.select_rows(&held), y.select_rows(&held))))
+}
+
+/// The rows [`train_test_split`] puts on each side, `(train, test)`, for `n` samples: the
+/// same `n`, `fraction` and `seed` give the same rows, so a test split can be found again
+/// from these three numbers.
+///
+/// # Errors
+/// As [`train_test_split`].
+pub fn train_test_rows(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
     let test = (n as f64 * fraction).round() as usize;
     if !(fraction > 0.0 && fraction < 1.0) || test == 0 || test == n {
         return Err(Error::invalid(
@@ -90,8 +101,8 @@ pub fn train_test_split(
     }
     let mut order: Vec<usize> = (0..n).collect();
     Rng::derive(seed, 0x7E57).shuffle(&mut order);
-    let (train, held) = order.split_at(n - test);
-    Ok(((x.select_rows(train), y.select_rows(train)), (x.select_rows(held), y.select_rows(held))))
+    let held = order.split_off(n - test);
+    Ok((order, held))
 }
 
 #[cfg(test)]

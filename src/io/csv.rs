@@ -1,20 +1,47 @@
 //! CSV with a header row: one column of labels, chosen by name, and numeric features in all
-//! the others (any order).
+//! the others (any order). Labels are numbers (class indices or regression targets) or names
+//! (`setosa`, `virginica`): names become class indices in sorted order, as scikit-learn's
+//! `LabelEncoder` numbers them.
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use std::path::Path;
 
 /// Reads `path`, returning features `[n, columns − 1]` and labels `[n]` from the column named
-/// `label_column` (Keras-style data usually calls it `label`).
+/// `label_column` (Keras-style data usually calls it `label`). Labels that are names become
+/// class indices in sorted order (see [`load_csv_classes`] for the names).
 ///
 /// # Errors
 /// [`Error::Format`] naming the row and column for a missing label column (listing the ones
-/// there are), a row of another length, a value that is not a finite number, or a file with no
-/// rows; [`Error::Io`] when it cannot be read.
+/// there are), a row of another length, a feature that is not a finite number, or a file with
+/// no rows; [`Error::Io`] when it cannot be read.
 pub fn load_csv(path: impl AsRef<Path>, label_column: &str) -> Result<(Tensor, Tensor)> {
-    let (x, y) = read_csv(path.as_ref(), label_column, true)?;
-    Ok((x, y.expect("labels required")))
+    let (x, y, _) = load_csv_classes(path, label_column, None)?;
+    Ok((x, y))
+}
+
+/// [`load_csv`], with the class names when the labels are names: given `classes` (the names a
+/// model was trained with), each label is its position there; without, the sorted distinct
+/// names. Numeric labels give no names.
+///
+/// ```no_run
+/// let (x, y, names) = minibatch::io::load_csv_classes("flowers.csv", "species", None).unwrap();
+/// assert_eq!(names, ["setosa", "versicolor", "virginica"]);
+/// ```
+///
+/// # Errors
+/// As [`load_csv`], and [`Error::Format`] naming the row for a label that is not one of
+/// `classes`.
+pub fn load_csv_classes(
+    path: impl AsRef<Path>,
+    label_column: &str,
+    classes: Option<&[String]>,
+) -> Result<(Tensor, Tensor, Vec<String>)> {
+    let path = path.as_ref();
+    let (x, labels) = read_csv(path, label_column, true)?;
+    let labels = labels.expect("labels required");
+    let (y, names) = encode_labels(path, label_column, &labels, classes)?;
+    Ok((x, y, names))
 }
 
 /// Reads `path` for prediction: features `[n, columns]` from every column but
@@ -26,8 +53,68 @@ pub fn load_csv_features(path: impl AsRef<Path>, label_column: &str) -> Result<T
     Ok(read_csv(path.as_ref(), label_column, false)?.0)
 }
 
-/// Features, and labels when the label column is there (required when `need_labels`).
-fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tensor, Option<Tensor>)> {
+/// Labels as numbers when every one is a finite number (and no names are given), else as
+/// class indices into `classes` or the sorted distinct names.
+fn encode_labels(
+    path: &Path,
+    column: &str,
+    labels: &[String],
+    classes: Option<&[String]>,
+) -> Result<(Tensor, Vec<String>)> {
+    let at = |row: usize| format!("row {} (line {}), column {column:?}", row + 1, row + 2);
+    let parsed: Vec<Option<f32>> = labels.iter().map(|l| l.parse::<f32>().ok()).collect();
+    if let Some(row) = parsed.iter().position(|v| v.is_some_and(|v| !v.is_finite())) {
+        return Err(Error::format(path, format!("{}: {:?} is not a finite number", at(row), labels[row])));
+    }
+    let named = matches!(classes, Some(c) if !c.is_empty());
+    if !named {
+        let numbers = parsed.iter().filter(|v| v.is_some()).count();
+        if numbers == labels.len() {
+            let y: Vec<f32> = parsed.into_iter().flatten().collect();
+            return Ok((Tensor::from_slice(&y), Vec::new()));
+        }
+        if numbers > 0 {
+            let (first, odd) = (parsed.iter().position(Option::is_some), parsed.iter().position(Option::is_none));
+            let (first, odd) = (first.expect("some numbers"), odd.expect("some names"));
+            return Err(Error::format(
+                path,
+                format!(
+                    "{}: {:?} is a name where {} holds the number {:?}: labels must be all numbers \
+                     (class indices or targets) or all names",
+                    at(odd),
+                    labels[odd],
+                    at(first),
+                    labels[first]
+                ),
+            ));
+        }
+    }
+    let names: Vec<String> = match classes {
+        Some(c) if !c.is_empty() => c.to_vec(),
+        _ => {
+            let mut set: Vec<String> = labels.to_vec();
+            set.sort();
+            set.dedup();
+            set
+        }
+    };
+    let mut y = Vec::with_capacity(labels.len());
+    for (row, label) in labels.iter().enumerate() {
+        let class = names.binary_search(label).ok().or_else(|| names.iter().position(|n| n == label));
+        let class = class.ok_or_else(|| {
+            let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
+            Error::format(
+                path,
+                format!("{}: {label:?} is not one of the model's classes ({})", at(row), shown.join(", ")),
+            )
+        })?;
+        y.push(class as f32);
+    }
+    Ok((Tensor::from_slice(&y), names))
+}
+
+/// Features, and the label column's text when it is there (required when `need_labels`).
+fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tensor, Option<Vec<String>>)> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(::csv::Trim::All)
@@ -63,23 +150,27 @@ fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tenso
     while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
         row += 1;
         for (c, field) in record.iter().enumerate() {
+            if Some(c) == label {
+                if field.is_empty() {
+                    let message = format!("row {row} (line {}), column {:?}: no label", row + 1, headers[c]);
+                    return Err(Error::format(path, message));
+                }
+                y.push(field.to_string());
+                continue;
+            }
             let value: f32 = field.parse().ok().filter(|v: &f32| v.is_finite()).ok_or_else(|| {
                 Error::format(
                     path,
                     format!("row {row} (line {}), column {:?}: {field:?} is not a finite number", row + 1, headers[c]),
                 )
             })?;
-            if Some(c) == label {
-                y.push(value)
-            } else {
-                x.push(value)
-            }
+            x.push(value)
         }
     }
     if row == 0 {
         return Err(Error::format(path, "no data rows after the header"));
     }
-    Ok((Tensor::from_vec(&[row, features], x)?, label.map(|_| Tensor::from_slice(&y))))
+    Ok((Tensor::from_vec(&[row, features], x)?, label.map(|_| y)))
 }
 
 fn csv_error(path: &Path, e: ::csv::Error) -> Error {

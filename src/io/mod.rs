@@ -17,7 +17,7 @@ mod idx;
 mod npy;
 mod npz;
 
-pub use self::csv::{load_csv, load_csv_features};
+pub use self::csv::{load_csv, load_csv_classes, load_csv_features};
 pub use idx::{load_mnist, read_idx, IdxArray};
 pub use npy::{parse_npy, write_npy, NpyArray};
 pub use npz::{load_npz, read_npz, write_npz};
@@ -68,6 +68,9 @@ pub struct Loaded {
     pub y: Tensor,
     /// Held-out inputs and labels.
     pub test: Option<(Tensor, Tensor)>,
+    /// The class names, when the labels were names (a CSV's `setosa`, `virginica`): label `i`
+    /// is `class_names[i]`. Empty for numeric labels.
+    pub class_names: Vec<String>,
 }
 
 /// Loads a data source as the command names it: a built-in data set (`spirals`, see
@@ -78,21 +81,31 @@ pub struct Loaded {
 /// # Errors
 /// [`Error::UnknownName`] for a source that is none of these; any loader's error.
 pub fn load(source: &str, label_column: &str, seed: u64) -> Result<Loaded> {
+    load_classes(source, label_column, seed, None)
+}
+
+/// [`load`], reading a CSV's label names as `classes` numbers them (the names a model was
+/// trained with; see [`load_csv_classes`]).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_classes(source: &str, label_column: &str, seed: u64, classes: Option<&[String]>) -> Result<Loaded> {
     let lower = source.to_ascii_lowercase();
+    let class_names = Vec::new();
     if let Some(dir) = source.strip_prefix("mnist:") {
         let d = load_mnist(dir)?;
-        return Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)) });
+        return Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)), class_names });
     }
     if lower.ends_with(".csv") {
-        let (x, y) = load_csv(source, label_column)?;
-        return Ok(Loaded { x, y, test: None });
+        let (x, y, class_names) = load_csv_classes(source, label_column, classes)?;
+        return Ok(Loaded { x, y, test: None, class_names });
     }
     if lower.ends_with(".npz") {
         let (x, y) = load_npz(source)?;
-        return Ok(Loaded { x, y, test: None });
+        return Ok(Loaded { x, y, test: None, class_names });
     }
     match crate::datasets::load(source, seed) {
-        Ok(d) => Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)) }),
+        Ok(d) => Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)), class_names }),
         Err(_) => Err(Error::UnknownName {
             kind: "data source",
             name: source.into(),

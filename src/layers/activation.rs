@@ -83,6 +83,11 @@ impl ActivationLayer {
 }
 
 impl Layer for ActivationLayer {
+    fn check_arguments(&self) -> Result<()> {
+        self.activation.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         self.class
     }

@@ -214,6 +214,11 @@ impl PReLU {
 }
 
 impl Layer for PReLU {
+    fn check_arguments(&self) -> Result<()> {
+        self.initializer.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn mask_rule(&self) -> crate::layers::MaskRule {
         crate::layers::MaskRule::Pass
     }

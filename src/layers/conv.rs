@@ -203,6 +203,14 @@ impl Conv {
 }
 
 impl Layer for Conv {
+    fn check_arguments(&self) -> Result<()> {
+        self.padding.as_ref().map_err(Clone::clone)?;
+        self.activation.as_ref().map_err(Clone::clone)?;
+        self.kernel_initializer.as_ref().map_err(Clone::clone)?;
+        self.bias_initializer.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         if self.rank == 1 {
             "Conv1D"

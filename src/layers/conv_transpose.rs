@@ -131,6 +131,14 @@ impl ConvTranspose {
 }
 
 impl Layer for ConvTranspose {
+    fn check_arguments(&self) -> Result<()> {
+        self.padding.as_ref().map_err(Clone::clone)?;
+        self.activation.as_ref().map_err(Clone::clone)?;
+        self.kernel_initializer.as_ref().map_err(Clone::clone)?;
+        self.bias_initializer.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         "Conv2DTranspose"
     }

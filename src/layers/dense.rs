@@ -87,6 +87,13 @@ impl Dense {
 }
 
 impl Layer for Dense {
+    fn check_arguments(&self) -> Result<()> {
+        self.activation.as_ref().map_err(Clone::clone)?;
+        self.kernel_initializer.as_ref().map_err(Clone::clone)?;
+        self.bias_initializer.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         "Dense"
     }

@@ -225,6 +225,15 @@ fn depthwise(cols: &[f32], kernel: &[f32], out: &mut [f32], taps: usize, c: usiz
 }
 
 impl Layer for DepthwiseConv {
+    fn check_arguments(&self) -> Result<()> {
+        self.padding.as_ref().map_err(Clone::clone)?;
+        self.activation.as_ref().map_err(Clone::clone)?;
+        self.depthwise_initializer.as_ref().map_err(Clone::clone)?;
+        self.pointwise_initializer.as_ref().map_err(Clone::clone)?;
+        self.bias_initializer.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         if self.pointwise.is_some() {
             "SeparableConv2D"

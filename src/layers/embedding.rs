@@ -99,6 +99,11 @@ fn row_of(id: f32, input_dim: usize) -> usize {
 }
 
 impl Layer for Embedding {
+    fn check_arguments(&self) -> Result<()> {
+        self.initializer.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         "Embedding"
     }

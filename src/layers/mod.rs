@@ -157,6 +157,16 @@ pub trait Layer: Send {
         Ok(())
     }
 
+    /// Checks the layer's arguments (an activation or initializer given by an unknown name, a
+    /// padding that is neither `valid` nor `same`): [`Model::compile`](crate::Model::compile)
+    /// calls it for every layer, so a wrong argument fails there rather than at `fit`.
+    ///
+    /// # Errors
+    /// The first argument the layer cannot take, named with its value.
+    fn check_arguments(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Sizes internal workspaces for batches of up to `max_batch` samples.
     fn plan(&mut self, _max_batch: usize) {}
 

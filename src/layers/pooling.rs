@@ -118,6 +118,11 @@ impl Pooling {
 }
 
 impl Layer for Pooling {
+    fn check_arguments(&self) -> Result<()> {
+        self.padding.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         match (self.op, self.rank) {
             (PoolOp::Max, 2) => "MaxPooling2D",

@@ -69,6 +69,11 @@ impl PositionEmbedding {
 }
 
 impl Layer for PositionEmbedding {
+    fn check_arguments(&self) -> Result<()> {
+        self.initializer.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         "PositionEmbedding"
     }

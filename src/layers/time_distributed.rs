@@ -84,6 +84,10 @@ impl std::fmt::Debug for TimeDistributed {
 }
 
 impl Layer for TimeDistributed {
+    fn check_arguments(&self) -> Result<()> {
+        self.inner.check_arguments()
+    }
+
     fn kind(&self) -> &'static str {
         "TimeDistributed"
     }

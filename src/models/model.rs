@@ -53,6 +53,8 @@ pub struct Model {
     /// (see [`super::nested`]), and the names of the layers' state variables.
     pub(crate) nested_params: Vec<crate::layers::Param>,
     pub(crate) nested_state_names: Vec<&'static str>,
+    /// What the user records about the model (see [`Model::metadata`]), saved with it.
+    pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What `compile` fixed: the optimizer, a loss per output and the metrics.
@@ -311,7 +313,28 @@ impl Model {
             restored_callback_states: None,
             nested_params: Vec::new(),
             nested_state_names: Vec::new(),
+            metadata: serde_json::Map::new(),
         }
+    }
+
+    /// What has been recorded about the model under names of the user's choosing (the data it
+    /// was trained on, its test split, the names of its classes, ...): JSON values that
+    /// [`Model::save`] writes beside the architecture and [`Model::load`] reads back.
+    /// Training never reads them.
+    ///
+    /// ```
+    /// use minibatch::{layers::Dense, Sequential};
+    /// let mut model = Sequential::new().input_shape(&[4]).add(Dense::new(3));
+    /// model.set_metadata("class_names", serde_json::json!(["setosa", "versicolor", "virginica"]));
+    /// assert_eq!(model.metadata()["class_names"][2], "virginica");
+    /// ```
+    pub fn metadata(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.metadata
+    }
+
+    /// Records `value` under `key` in the model's [`Model::metadata`], replacing what was there.
+    pub fn set_metadata(&mut self, key: impl Into<String>, value: serde_json::Value) {
+        self.metadata.insert(key.into(), value);
     }
 
     /// The model's name (Keras's `model.name`).
@@ -515,6 +538,9 @@ impl Model {
         loss: impl Into<Losses>,
         options: CompileOptions,
     ) -> Result<()> {
+        for layer in &self.layers {
+            layer.check_arguments()?;
+        }
         let optimizer = optimizer.into_optimizer()?;
         crate::optimizers::check_options(optimizer.as_ref())?;
         let names = self.output_names();

@@ -39,6 +39,10 @@ impl Model {
 }
 
 impl Layer for Model {
+    fn check_arguments(&self) -> Result<()> {
+        self.layers.iter().try_for_each(|l| l.check_arguments())
+    }
+
     fn kind(&self) -> &'static str {
         if self.functional {
             "Functional"

@@ -130,7 +130,7 @@ use image::ImageEncoder;
 
 /// The learning curves of a History: one panel for the loss and one per metric (and one for
 /// `learning_rate` when a callback recorded it), training solid, validation dashed, over
-/// 1-based epochs. The best epoch ([`History::best_epoch`]: lowest `val_loss`, else `loss`)
+/// 1-based epochs. The best epoch ([`History::best_epoch`]: lowest `val_loss`, when validation ran)
 /// is marked, and `stopped_epoch` (0-based, e.g. [`EarlyStopping::stopped_epoch`]) when given.
 ///
 /// [`EarlyStopping::stopped_epoch`]: crate::callbacks::EarlyStopping::stopped_epoch
@@ -145,8 +145,12 @@ pub fn history_figure(history: &History, stopped_epoch: Option<usize>) -> Figure
         })
     };
     let mut marks = Vec::new();
-    if let Some((best, key)) = history.best_epoch() {
-        marks.push(Mark { x: (best + 1) as f64, label: format!("best epoch {} (lowest {key})", best + 1), color: 0 });
+    if let Some(best) = history.best_epoch() {
+        marks.push(Mark {
+            x: (best + 1) as f64,
+            label: format!("best epoch {} (lowest val_loss)", best + 1),
+            color: 0,
+        });
     }
     if let Some(stopped) = stopped_epoch {
         marks.push(Mark { x: (stopped + 1) as f64, label: format!("stopped at epoch {}", stopped + 1), color: 2 });

@@ -25,8 +25,13 @@ pub fn training_report(
         ("weight updates".into(), format!("{} ({} per epoch)", history.weight_updates, history.steps_per_epoch)),
         ("training samples per epoch".into(), history.train_samples.to_string()),
     ];
-    if let Some((best, key)) = history.best_epoch() {
-        outcome.push(("best epoch".into(), format!("{} (lowest {key})", best + 1)));
+    match (history.best_epoch(), history.lowest_loss_epoch()) {
+        (Some(best), _) => outcome.push(("best epoch".into(), format!("{} (lowest val_loss)", best + 1))),
+        (None, Some(lowest)) => outcome.push((
+            "lowest training loss".into(),
+            format!("epoch {} (a running mean over the epoch; no validation data, so no best epoch)", lowest + 1),
+        )),
+        (None, None) => {}
     }
     outcome.push(("stopped early".into(), stopped_epoch.map_or("no".into(), |e| format!("at epoch {}", e + 1))));
     outcome.extend(test.iter().map(|(k, v)| (format!("test {k}"), format_value(*v))));

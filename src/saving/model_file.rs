@@ -276,6 +276,9 @@ impl Model {
         if !training.is_null() {
             doc["training"] = training;
         }
+        if !self.metadata.is_empty() {
+            doc["metadata"] = Value::Object(self.metadata.clone());
+        }
         Ok((tensors, doc))
     }
 
@@ -498,6 +501,9 @@ impl Model {
                 options = options.loss_weights(&w);
             }
             m.compile_with(optimizer, losses, options)?;
+        }
+        if let Some(Value::Object(meta)) = doc.get("metadata") {
+            m.metadata = meta.clone();
         }
         Ok(m)
     }

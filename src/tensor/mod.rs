@@ -269,6 +269,29 @@ impl Tensor {
         t
     }
 
+    /// The samples of `parts`, one after another (`numpy.concatenate(parts, axis=0)`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Shape`] when the parts' samples differ in shape.
+    pub fn concat_rows(parts: &[&Tensor]) -> crate::Result<Tensor> {
+        let Some(first) = parts.first() else { return Ok(Tensor::zeros(&[0])) };
+        let mut shape = first.shape().to_vec();
+        shape[0] = 0;
+        let mut data = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for p in parts {
+            if p.shape()[1..] != first.shape()[1..] {
+                return Err(crate::Error::shape(
+                    "rows to concatenate",
+                    format!("{:?}", &first.shape()[1..]),
+                    &p.shape()[1..],
+                ));
+            }
+            shape[0] += p.batch();
+            data.extend_from_slice(p.data());
+        }
+        Tensor::from_vec(&shape, data)
+    }
+
     /// Index and value of the first NaN or infinity, if any.
     pub fn first_non_finite(&self) -> Option<(usize, f32)> {
         self.data.iter().position(|v| !v.is_finite()).map(|i| (i, self.data[i]))

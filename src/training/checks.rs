@@ -70,6 +70,19 @@ impl Model {
         Ok(())
     }
 
+    /// The checks [`Model::fit`] makes on its data before any work (the model compiled, sample
+    /// counts, shapes, finite values, targets the loss can take), on their own: a program can
+    /// refuse bad data before it prints or writes anything. Builds the model from `x` if it
+    /// is not built yet.
+    ///
+    /// # Errors
+    /// As [`Model::fit`] for its data.
+    pub fn check_training_data<'x>(&mut self, x: impl Into<Arrays<'x>>, y: impl Into<Arrays<'x>>) -> Result<()> {
+        let (x, y) = (x.into(), y.into());
+        let (xs, ys) = self.resolve(&x, &y, "training data")?;
+        self.check_data(xs.as_ref(), ys.as_ref(), "training data")
+    }
+
     /// Checks `xs` and `ys` together for training or evaluation.
     pub(crate) fn check_data(&mut self, xs: &[&Tensor], ys: &[&Tensor], what: &str) -> Result<()> {
         if self.compiled.is_none() {

@@ -210,17 +210,19 @@ fn end_of_training_summary_names_the_best_epoch_and_the_stop() {
     assert_eq!(rec.epoch_logs.len(), 3);
     let line = stop.summary().unwrap();
     assert_eq!(line, "Early stopping: stopped after epoch 3, best score at epoch 2; best weights restored");
-    // History's own choice: the lowest val_loss, else the lowest loss.
+    // Without validation there is no best epoch: the lowest running training loss is named
+    // as what it is.
     let (mut m, x, y) = model();
     let h = m.fit(&x, &y, FitOptions::new().batch_size(4).epochs(3).verbose(0)).unwrap();
-    let (epoch, key) = h.best_epoch().unwrap();
-    assert_eq!(key, "loss");
+    assert_eq!(h.best_epoch(), None);
+    let epoch = h.lowest_loss_epoch().unwrap();
     let loss = h.get("loss").unwrap();
     assert_eq!(loss[epoch], loss.iter().cloned().fold(f64::INFINITY, f64::min));
     let text = h.summary(0.5);
     assert!(
         text.contains("epochs run: 3")
-            && text.contains(&format!("best epoch: {}", epoch + 1))
+            && !text.contains("best epoch:")
+            && text.contains(&format!("lowest training loss: epoch {}", epoch + 1))
             && text.contains("updates/s"),
         "{text}"
     );

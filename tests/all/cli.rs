@@ -12,7 +12,11 @@ fn default_train_ends_with_a_test_accuracy_line() {
     assert!(acc >= 0.97, "{last}");
     assert!(out.contains("Total params"), "prints the summary");
     assert!(out.contains("Epoch 60/60") && !out.contains('\r'), "one line per epoch, no redraws");
-    assert!(out.contains("Training summary") && out.contains("best epoch: ") && out.contains("updates/s"), "{out}");
+    assert!(out.starts_with("spirals: 1500 training samples, 3 classes"), "the data and task first: {out}");
+    assert!(out.contains("adam (learning rate 0.001)"), "Keras's default rate on every data set: {out}");
+    // No validation data: the lowest running training loss is not called the best epoch.
+    assert!(out.contains("Training summary") && out.contains("lowest training loss: epoch "), "{out}");
+    assert!(!out.contains("best epoch:") && out.contains("updates/s"), "{out}");
     let (_, quiet, _) = minibatch(&["train", "--verbose", "0"]);
     assert!(!quiet.contains("Training summary"), "{quiet}");
 }

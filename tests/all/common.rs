@@ -162,3 +162,8 @@ pub fn minibatch<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).output().unwrap();
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
+
+/// A JSON file, parsed.
+pub fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

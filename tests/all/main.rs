@@ -25,3 +25,4 @@ mod resume_cli;
 mod saving;
 mod summary_and_interop;
 mod weights_and_options;
+mod workflow;

@@ -40,7 +40,7 @@ fn history_plots_draw_every_curve_and_mark() {
     let figure = plot::history_figure(&h, stopped);
     let titles: Vec<&str> = figure.charts.iter().map(|c| c.title.as_str()).collect();
     assert_eq!(titles, ["loss", "accuracy"]);
-    let (best, _) = h.best_epoch().unwrap();
+    let best = h.best_epoch().unwrap();
     let marks: Vec<String> = figure.charts[0].marks.iter().map(|m| m.label.clone()).collect();
     assert_eq!(
         marks,

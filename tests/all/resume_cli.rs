@@ -2,7 +2,7 @@
 //! a run killed with SIGKILL and restarted ends with the weights of an uninterrupted run, and
 //! no file in the checkpoint directory is ever half-written.
 
-use crate::common::{minibatch, temp_dir};
+use crate::common::{minibatch, read_json, temp_dir};
 use minibatch::saving::is_temp_file;
 use minibatch::{Sequential, Tensor};
 use std::path::Path;
@@ -27,10 +27,6 @@ fn bits(ts: &[Tensor]) -> Vec<Vec<u32>> {
     ts.iter().map(|t| t.data().iter().map(|v| v.to_bits()).collect()).collect()
 }
 
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn saved_models_evaluate_and_predict_identically_in_a_new_process() {
     let dir = temp_dir("cli-roundtrip");
@@ -42,7 +38,7 @@ fn saved_models_evaluate_and_predict_identically_in_a_new_process() {
     let (ok, out, err) =
         minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", "moons", "--json", &p("e.json")]);
     assert!(ok && out.contains("accuracy: ") && out.contains("test split of moons"), "{out}{err}");
-    let (trained, evaluated) = (json(&dir.join("h.json")), json(&dir.join("e.json")));
+    let (trained, evaluated) = (read_json(&dir.join("h.json")), read_json(&dir.join("e.json")));
     assert_eq!(trained["test"]["loss"], evaluated["logs"]["loss"]);
     assert_eq!(trained["test"]["accuracy"], evaluated["logs"]["accuracy"]);
     // Predictions from the command equal the library's, bit for bit.
@@ -57,7 +53,7 @@ fn saved_models_evaluate_and_predict_identically_in_a_new_process() {
     assert_eq!(written.shape, expected.shape());
     assert_eq!(bits(&[Tensor::from_vec(&written.shape, written.data).unwrap()]), bits(&[expected]));
     let (ok, csv, _) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", "moons"]);
-    assert!(ok && csv.starts_with("output_0,output_1\n") && csv.lines().count() == x.batch() + 1);
+    assert!(ok && csv.starts_with("row,class,p_0,p_1\n") && csv.lines().count() == x.batch() + 1, "{csv}");
     let (ok, summary, _) = minibatch(&["summary", "--model", &p("m.safetensors")]);
     assert!(ok && summary.contains("Total params") && summary.contains("optimizer adam"), "{summary}");
     // Bad files: a clear one-line error, exit status 1.
@@ -139,7 +135,7 @@ fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights() {
     let a = Sequential::load(straight.join("final.safetensors")).unwrap();
     let b = Sequential::load(killed.join("final.safetensors")).unwrap();
     assert_eq!(bits(&a.get_weights()), bits(&b.get_weights()), "bit for bit");
-    let (ha, hb) = (json(&straight.join("history.json")), json(&killed.join("history.json")));
+    let (ha, hb) = (read_json(&straight.join("history.json")), read_json(&killed.join("history.json")));
     assert_eq!(ha["history"], hb["history"], "the resumed run's History is whole");
     assert_eq!(hb["epochs_run"], 5);
     assert!(!killed.join("ckpt/backup").exists(), "the backup goes when training completes");
@@ -186,7 +182,7 @@ fn a_run_with_early_stopping_and_reduce_lr_killed_and_resumed_ends_bit_identical
     };
     let (ok, _, err) = minibatch(&args(&straight));
     assert!(ok, "{err}");
-    assert_eq!(json(&straight.join("history.json"))["stopped_epoch"], 4);
+    assert_eq!(read_json(&straight.join("history.json"))["stopped_epoch"], 4);
     // Killed once after its first backup, then (resumed) once more, unless it ends first.
     for kill in 0..2 {
         let mut child = spawn(&args(&killed));
@@ -202,7 +198,7 @@ fn a_run_with_early_stopping_and_reduce_lr_killed_and_resumed_ends_bit_identical
     let load = |dir: &Path, name: &str| bits(&Sequential::load(dir.join(name)).unwrap().get_weights());
     assert_eq!(load(&straight, "final.safetensors"), load(&killed, "final.safetensors"), "bit for bit");
     assert_eq!(load(&straight, "ckpt/best.safetensors"), load(&killed, "ckpt/best.safetensors"));
-    let (ha, hb) = (json(&straight.join("history.json")), json(&killed.join("history.json")));
+    let (ha, hb) = (read_json(&straight.join("history.json")), read_json(&killed.join("history.json")));
     assert_eq!(ha, hb, "History, best and stopped epochs");
     std::fs::remove_dir_all(straight).unwrap();
     std::fs::remove_dir_all(killed).unwrap();
@@ -263,9 +259,9 @@ fn a_saved_convnet_evaluates_on_images_without_a_channel_axis() {
         minibatch(&["train", "--data", d, "--model", "convnet", "--epochs", "1", "--save", m.to_str().unwrap()]);
     assert!(ok && out.contains("conv2d (Conv2D)"), "{out}{err}");
     let (ok, out, err) = minibatch(&["evaluate", "--model", m.to_str().unwrap(), "--data", d]);
-    assert!(ok && out.contains("(40 samples, all samples of"), "{out}{err}");
+    assert!(ok && out.contains("(40 samples: all rows of"), "{out}{err}");
     let (ok, csv, err) = minibatch(&["predict", "--model", m.to_str().unwrap(), "--data", d]);
-    assert!(ok && csv.lines().count() == n + 1 && csv.starts_with("output_0,output_1,output_2\n"), "{err}");
+    assert!(ok && csv.lines().count() == n + 1 && csv.starts_with("row,class,p_0,p_1,p_2\n"), "{err}");
     let (ok, _, err) = minibatch(&["train", "--data", "moons", "--model", "convnet"]);
     assert!(!ok && err.contains("data for --model convnet"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();

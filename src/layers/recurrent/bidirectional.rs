@@ -146,6 +146,11 @@ fn reverse_time(data: &mut [f32], n: usize, steps: usize, f: usize) {
 }
 
 impl Layer for Bidirectional {
+    fn check_arguments(&self) -> Result<()> {
+        self.forward.check_arguments()?;
+        self.backward.check_arguments()
+    }
+
     fn kind(&self) -> &'static str {
         "Bidirectional"
     }

@@ -293,6 +293,15 @@ impl Recurrent {
 }
 
 impl Layer for Recurrent {
+    fn check_arguments(&self) -> Result<()> {
+        self.activation.as_ref().map_err(Clone::clone)?;
+        self.recurrent_activation.as_ref().map_err(Clone::clone)?;
+        self.kernel_initializer.as_ref().map_err(Clone::clone)?;
+        self.recurrent_initializer.as_ref().map_err(Clone::clone)?;
+        self.bias_initializer.as_ref().map_err(Clone::clone)?;
+        Ok(())
+    }
+
     fn kind(&self) -> &'static str {
         match self.cell {
             Cell::SimpleRNN => "SimpleRNN",

@@ -1,0 +1,189 @@
+//! The command as one workflow on a user's own file: train → evaluate → predict on the same
+//! held-out rows, string labels, regression and one-hot targets, and argument errors before
+//! any output.
+
+use crate::common::{minibatch, read_json, temp_dir};
+use minibatch::layers::Dense;
+use minibatch::{Sequential, Tensor};
+use std::path::Path;
+
+/// A CSV of `n` rows: features `a`, `b`, and a `label` column `label(a, b)`.
+fn write_csv(path: &Path, n: usize, label: impl Fn(f64, f64, usize) -> String) {
+    let mut text = String::from("a,b,label\n");
+    for i in 0..n {
+        let (a, b) = (((i * 37) % 101) as f64 / 50.0 - 1.0, ((i * 61) % 103) as f64 / 51.0 - 1.0);
+        text += &format!("{a},{b},{}\n", label(a, b, i));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn the_test_split_is_recorded_and_evaluate_and_predict_reuse_it() {
+    let dir = temp_dir("workflow-split");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let classes = ["circle", "square", "triangle"];
+    write_csv(&dir.join("shapes.csv"), 200, |a, b, _| classes[usize::from(a > 0.0) + usize::from(b > 0.3)].into());
+    let train = [
+        "train",
+        "--data",
+        &p("shapes.csv"),
+        "--test-split",
+        "0.25",
+        "--seed",
+        "3",
+        "--epochs",
+        "20",
+        "--verbose",
+        "0",
+        "--save",
+        &p("m.safetensors"),
+        "--history",
+        &p("h.json"),
+    ];
+    let (ok, out, err) = minibatch(&train);
+    assert!(ok && out.contains("(50 test samples)"), "{out}{err}");
+    // evaluate scores the 50 held-out rows by default, with the figures train printed.
+    let evaluate = |split: &str, json_name: &str| {
+        let args = ["evaluate", "--model", &p("m.safetensors"), "--data", &p("shapes.csv"), "--split", split];
+        minibatch(&[&args[..], &["--json", &p(json_name)]].concat())
+    };
+    let (ok, out, err) = evaluate("auto", "auto.json");
+    assert!(
+        ok && out.contains("(50 samples: the test rows train held out (seed 3, 0.25 of the 200 rows"),
+        "{out}{err}"
+    );
+    let (trained, evaluated) = (read_json(&dir.join("h.json")), read_json(&dir.join("auto.json")));
+    assert_eq!(trained["test"]["loss"], evaluated["logs"]["loss"]);
+    assert_eq!(trained["test"]["accuracy"], evaluated["logs"]["accuracy"]);
+    for (split, count) in [("test", 50), ("train", 150), ("all", 200)] {
+        let (ok, out, err) = evaluate(split, &format!("{split}.json"));
+        assert!(ok && out.contains(&format!("({count} samples: ")), "--split {split}: {out}{err}");
+    }
+    // The same bytes under another name are the same data; a changed file is refused.
+    std::fs::copy(dir.join("shapes.csv"), dir.join("copy.csv")).unwrap();
+    let (ok, out, err) = minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("copy.csv")]);
+    assert!(ok && out.contains("(50 samples: the test rows"), "{out}{err}");
+    let mut text = std::fs::read_to_string(dir.join("shapes.csv")).unwrap();
+    text += "0.5,0.5,square\n";
+    std::fs::write(dir.join("shapes.csv"), &text).unwrap();
+    let (ok, out, err) = minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("shapes.csv")]);
+    assert!(!ok && out.is_empty() && err.contains("has changed since the model was trained"), "{out}{err}");
+    let (ok, out, _) =
+        minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("shapes.csv"), "--split", "all"]);
+    assert!(ok && out.contains("(201 samples: all rows of"), "{out}");
+
+    // predict: the same held-out rows, by their row number in the file, the class by name,
+    // probabilities as %.6g.
+    let (ok, csv, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("copy.csv")]);
+    assert!(ok, "{err}");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("row,class,p_circle,p_square,p_triangle"));
+    let (_, test_rows) = minibatch::datasets::train_test_rows(200, 0.25, 3).unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 50);
+    for (line, &row) in rows.iter().zip(&test_rows) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[0], row.to_string(), "row ids are the file's rows");
+        let p: Vec<f64> = cells[2..].iter().map(|c| c.parse().unwrap()).collect();
+        let best = (0..3).max_by(|&i, &j| p[i].total_cmp(&p[j])).unwrap();
+        assert_eq!(cells[1], classes[best], "{line}");
+        for c in &cells[2..] {
+            let mantissa = c.split('e').next().unwrap();
+            let significant = mantissa.trim_start_matches(['0', '.']).chars().filter(char::is_ascii_digit).count();
+            assert!(significant <= 6 && !mantissa.ends_with('0') || *c == "0", "%.6g: {c}");
+        }
+    }
+    // A model that recorded no split of a file refuses --split test rather than guess.
+    let (ok, _, err) = minibatch(&[
+        "train",
+        "--data",
+        &p("copy.csv"),
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--save",
+        &p("all.safetensors"),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) =
+        minibatch(&["evaluate", "--model", &p("all.safetensors"), "--data", &p("copy.csv"), "--split", "test"]);
+    assert!(!ok && out.is_empty() && err.contains("has no test split of its own"), "{out}{err}");
+    // Labels not among the model's classes are named.
+    write_csv(&dir.join("other.csv"), 10, |_, _, _| "hexagon".into());
+    let (ok, _, err) = minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("other.csv")]);
+    assert!(!ok && err.contains("\"hexagon\" is not one of the model's classes"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn regression_and_one_hot_targets_from_the_command() {
+    let dir = temp_dir("workflow-regression");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    write_csv(&dir.join("prices.csv"), 300, |a, b, _| format!("{}", 3.0 * a - 2.0 * b + 0.25));
+    let base = ["train", "--data", &p("prices.csv"), "--test-split", "0.2", "--epochs", "60", "--verbose", "1"];
+    let (ok, out, err) = minibatch(&[&base[..], &["--save", &p("r.safetensors")]].concat());
+    assert!(ok, "{err}");
+    assert!(out
+        .lines()
+        .next()
+        .unwrap()
+        .contains("regression, 1 target value(s) per sample (mean_squared_error; metric mae)"));
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("Test mae: "), "{last}");
+    let mae: f64 = last["Test mae: ".len()..][..6].parse().unwrap();
+    assert!(mae < 0.25, "a linear target is learned: {last}");
+    let (ok, csv, _) = minibatch(&["predict", "--model", &p("r.safetensors"), "--data", &p("prices.csv")]);
+    assert!(ok && csv.starts_with("row,prediction\n") && csv.lines().count() == 61, "{csv}");
+    // --loss by Keras's name; the metric beside it is the other error.
+    let (ok, out, err) = minibatch(&[&base[..5], &["--epochs", "2", "--verbose", "0", "--loss", "mae"]].concat());
+    assert!(ok && out.starts_with("Test mse: "), "{out}{err}");
+    let (ok, out, err) = minibatch(&[&base[..], &["--loss", "cross_entropy"]].concat());
+    assert!(!ok && out.is_empty() && err.contains("unknown loss \"cross_entropy\""), "{out}{err}");
+    // Quantities with an architecture that ends in softmax are refused by name.
+    let (ok, out, err) = minibatch(&[&base[..], &["--model", "convnet"]].concat());
+    assert!(!ok && out.is_empty() && err.contains("--model"), "{out}{err}");
+
+    // One-hot rows are classes, and categorical cross-entropy is their loss.
+    let x = Tensor::from_vec(&[90, 2], (0..180).map(|i| ((i * 7) % 13) as f32 / 13.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[90, 3], (0..90).flat_map(|i| [0, 1, 2].map(|c| f32::from(c == i % 3))).collect());
+    minibatch::io::write_npz(dir.join("onehot.npz"), &[("x", &x), ("y", &y.unwrap())]).unwrap();
+    let (ok, out, err) = minibatch(&["train", "--data", &p("onehot.npz"), "--epochs", "1", "--verbose", "1"]);
+    assert!(ok, "{err}");
+    let first = out.lines().next().unwrap();
+    assert!(first.contains("3 classes (one-hot rows; categorical_crossentropy)"), "{first}");
+    assert!(out.contains("(None, 3)"), "three softmax units: {out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn argument_errors_come_as_one_line_before_any_output() {
+    let dir = temp_dir("workflow-errors");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let x = Tensor::from_vec(&[4, 2], vec![0.0, 1.0, f32::NAN, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    let y = Tensor::from_slice(&[0.0, 1.0, 0.0, 1.0]);
+    minibatch::io::write_npz(dir.join("nan.npz"), &[("x", &x), ("y", &y)]).unwrap();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--activation", "relu2"], "unknown activation \"relu2\""),
+        (&["--early-stopping", "--monitor", "val_accuracy"], "--validation-split"),
+        (&["--reduce-lr-patience", "2", "--monitor", "acc"], "--monitor"),
+        (&["--data", &p("nan.npz")], "NaN"),
+        (&["--loss", "binary_crossentropy", "--data", "blobs"], "from 0 to 1"),
+    ];
+    for (args, expected) in cases {
+        let (ok, out, err) = minibatch(&[&["train"][..], args].concat());
+        assert!(!ok && out.is_empty(), "nothing printed before the error for {args:?}: {out}");
+        assert!(err.starts_with("error: ") && err.lines().count() == 1 && err.contains(expected), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn layer_arguments_fail_at_compile_not_at_fit() {
+    let mut model = Sequential::new().add(Dense::new(4).activation("relu2")).add(Dense::new(2));
+    let err = model.compile("adam", "mse", &[]).unwrap_err().to_string();
+    assert!(err.contains("relu2"), "{err}");
+    let mut model = Sequential::new().add(Dense::new(4).kernel_initializer("glorot")).add(Dense::new(2));
+    let err = model.compile("adam", "mse", &[]).unwrap_err().to_string();
+    assert!(err.contains("glorot"), "{err}");
+}
