@@ -77,6 +77,13 @@ impl Sequential {
         self
     }
 
+    /// Names the model (Keras's `name=`; `sequential` by default): the summary's title, saved
+    /// with the model.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.model.name = name.into();
+        self
+    }
+
     /// Appends a layer (Keras's `model.add`; not `std::ops::Add`).
     #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Layer + 'static) -> Self {

@@ -4,7 +4,12 @@ use super::Model;
 use crate::error::{Error, Result};
 
 impl Model {
-    /// The Keras-style summary table.
+    /// The Keras-style summary table: each layer's name and type, output shape and parameter
+    /// count (and, for a functional model, Keras's "Connected to" column), then the totals.
+    /// Columns are as wide as their widest cell, at least Keras's widths, so long names stay
+    /// in line. Once the optimizer has state (after the first update), its variables are
+    /// counted as Keras counts them (every slot, the iteration count and the learning rate),
+    /// and the total includes them.
     ///
     /// ```text
     /// Model: "sequential"
@@ -24,51 +29,64 @@ impl Model {
                 "this model has not yet been built: give it an input_shape, or call build() or fit() first".into(),
             ));
         }
-        if self.functional {
-            return Ok(self.functional_summary());
-        }
-        let (w1, w2, w3) = (29, 24, 15);
-        let line =
-            |l: char, m: char, r: char| format!("{l}{}{m}{}{m}{}{r}\n", "━".repeat(w1), "━".repeat(w2), "━".repeat(w3));
         let mut s = format!("Model: \"{}\"\n", self.name);
-        s += &line('┏', '┳', '┓');
-        s += &format!(
-            "┃ {:<a$} ┃ {:<b$} ┃ {:>c$} ┃\n",
-            "Layer (type)",
-            "Output Shape",
-            "Param #",
-            a = w1 - 2,
-            b = w2 - 2,
-            c = w3 - 2
-        );
-        s += &line('┡', '╇', '┩');
-        for (i, layer) in self.layers.iter().enumerate() {
-            let name = format!("{} ({})", layer.name(), layer.kind());
-            s += &format!(
-                "│ {:<a$} │ {:<b$} │ {:>c$} │\n",
-                name,
-                shape_text(&self.shapes[i + 1]),
-                thousands(layer_params(layer.as_ref())),
-                a = w1 - 2,
-                b = w2 - 2,
-                c = w3 - 2
-            );
-        }
-        s += &format!("└{}┴{}┴{}┘\n", "─".repeat(w1), "─".repeat(w2), "─".repeat(w3));
+        s += &if self.functional { self.functional_table() } else { self.sequential_table() };
         s += &self.totals();
         Ok(s)
+    }
+
+    /// Prints [`Model::summary`] to standard output, as Keras's `model.summary()` does.
+    ///
+    /// # Errors
+    /// As [`Model::summary`].
+    pub fn print_summary(&self) -> Result<()> {
+        print!("{}", self.summary()?);
+        Ok(())
+    }
+
+    /// A stack's rows: one per layer.
+    fn sequential_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                vec![
+                    format!("{} ({})", layer.name(), layer.kind()),
+                    shape_text(&self.shapes[i + 1]),
+                    thousands(layer_params(layer.as_ref())),
+                ]
+            })
+            .collect();
+        table(&["Layer (type)", "Output Shape", "Param #"], &rows, false)
     }
 
     /// The parameter totals under the table.
     fn totals(&self) -> String {
         let trainable = self.count_params();
         let fixed: usize = self.layers.iter().map(|l| non_trainable(l.as_ref())).sum();
-        let total = trainable + fixed;
+        let optimizer = self.optimizer_params();
+        let total = trainable + fixed + optimizer.unwrap_or(0);
         let mut s = format!(" Total params: {} ({})\n", thousands(total), bytes(total * 4));
         s += &format!(" Trainable params: {} ({})\n", thousands(trainable), bytes(trainable * 4));
         s += &format!(" Non-trainable params: {} ({})\n", thousands(fixed), bytes(fixed * 4));
+        if let Some(n) = optimizer {
+            s += &format!(" Optimizer params: {} ({})\n", thousands(n), bytes(n * 4));
+        }
         s += &self.activation_memory();
         s
+    }
+
+    /// The optimizer's variables once it has state, as Keras counts them: every slot value
+    /// (moments, accumulators, averages), the iteration count and the learning rate.
+    fn optimizer_params(&self) -> Option<usize> {
+        let c = self.compiled.as_ref()?;
+        let opt = &c.optimizer;
+        if opt.base().steps() == 0 {
+            return None;
+        }
+        let slots = opt.slots().into_iter().chain(opt.base().slots());
+        Some(slots.map(|(_, values)| values.iter().map(Vec::len).sum::<usize>()).sum::<usize>() + 2)
     }
 
     /// The activation buffers per sample, as planned: for inference with buffers reused after
@@ -89,12 +107,12 @@ impl Model {
         )
     }
 
-    /// A functional model's table, with Keras's "Connected to" column: the inputs first, then
+    /// A functional model's rows, with Keras's "Connected to" column: the inputs first, then
     /// each layer once (its first call's output shape), connected to the tensors of every call
-    /// as `layer[call][0]`, one per line. Columns are as wide as their content.
-    fn functional_summary(&self) -> String {
+    /// as `layer[call][0]`, one per line.
+    fn functional_table(&self) -> String {
         let g = &self.graph;
-        let mut rows: Vec<[String; 4]> = Vec::new();
+        let mut rows: Vec<Vec<String>> = Vec::new();
         let history = |t: usize| match g.producer(t) {
             None => format!("{}[0][0]", self.input_names[t]),
             Some(n) => {
@@ -104,63 +122,68 @@ impl Model {
             }
         };
         for (i, name) in self.input_names.iter().enumerate() {
-            rows.push([format!("{name} (InputLayer)"), shape_text(&self.shapes[i]), "0".into(), "-".into()]);
+            rows.push(vec![format!("{name} (InputLayer)"), shape_text(&self.shapes[i]), "0".into(), "-".into()]);
         }
         for (li, layer) in self.layers.iter().enumerate() {
             let calls: Vec<usize> = (0..g.nodes.len()).filter(|&n| g.nodes[n].layer == li).collect();
             let connected: Vec<String> =
                 calls.iter().flat_map(|&n| g.nodes[n].inputs.iter().map(|&t| history(t))).collect();
-            rows.push([
+            rows.push(vec![
                 format!("{} ({})", layer.name(), layer.kind()),
                 shape_text(&self.shapes[g.inputs + calls[0]]),
                 thousands(layer_params(layer.as_ref())),
                 connected.join("\n"),
             ]);
         }
-        let heads = ["Layer (type)", "Output Shape", "Param #", "Connected to"];
-        let mut w = [0usize; 4];
-        for (c, head) in heads.iter().enumerate() {
-            let widest = rows.iter().flat_map(|r| r[c].lines().map(|l| l.chars().count()));
-            w[c] = widest.chain([head.chars().count()]).max().unwrap_or(0) + 2;
-        }
-        let line = |l: char, m: char, r: char, fill: &str| {
-            let cols: Vec<String> = w.iter().map(|&n| fill.repeat(n)).collect();
-            format!("{l}{}{r}\n", cols.join(&m.to_string()))
-        };
-        // A row with several inbound tensors takes a line for each, as Keras wraps them.
-        let row = |cells: &[String; 4], edge: char| {
-            let height = cells.iter().map(|c| c.lines().count()).max().unwrap_or(1);
-            let mut out = String::new();
-            for i in 0..height {
-                let cell = |c: usize| cells[c].lines().nth(i).unwrap_or("");
-                out += &format!(
-                    "{edge} {:<a$} {edge} {:<b$} {edge} {:>c$} {edge} {:<d$} {edge}\n",
-                    cell(0),
-                    cell(1),
-                    cell(2),
-                    cell(3),
-                    a = w[0] - 2,
-                    b = w[1] - 2,
-                    c = w[2] - 2,
-                    d = w[3] - 2
-                );
-            }
-            out
-        };
-        let mut s = format!("Model: \"{}\"\n", self.name);
-        s += &line('┏', '┳', '┓', "━");
-        s += &row(&heads.map(String::from), '┃');
-        s += &line('┡', '╇', '┩', "━");
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                s += &line('├', '┼', '┤', "─");
-            }
-            s += &row(r, '│');
-        }
-        s += &line('└', '┴', '┘', "─");
-        s += &self.totals();
-        s
+        table(&["Layer (type)", "Output Shape", "Param #", "Connected to"], &rows, true)
     }
+}
+
+/// Keras's box table: a bold header, then `rows` (a cell may hold several lines), with rule
+/// lines between rows when `ruled`. Each column is as wide as its widest line, and at least
+/// Keras's width for the column (29, 24, 15, ...); "Param #" is right-aligned.
+fn table(heads: &[&str], rows: &[Vec<String>], ruled: bool) -> String {
+    const KERAS_WIDTHS: [usize; 4] = [29, 24, 15, 0];
+    let w: Vec<usize> = heads
+        .iter()
+        .enumerate()
+        .map(|(c, head)| {
+            let widest = rows.iter().flat_map(|r| r[c].lines().map(|l| l.chars().count()));
+            (widest.chain([head.chars().count()]).max().unwrap_or(0) + 2).max(KERAS_WIDTHS[c.min(3)])
+        })
+        .collect();
+    let line = |l: char, m: char, r: char, fill: &str| {
+        let cols: Vec<String> = w.iter().map(|&n| fill.repeat(n)).collect();
+        format!("{l}{}{r}\n", cols.join(&m.to_string()))
+    };
+    let row = |cells: &[String], edge: char| {
+        let height = cells.iter().map(|c| c.lines().count()).max().unwrap_or(1).max(1);
+        let mut out = String::new();
+        for i in 0..height {
+            out.push(edge);
+            for (c, cell) in cells.iter().enumerate() {
+                let text = cell.lines().nth(i).unwrap_or("");
+                let pad = " ".repeat(w[c] - 2 - text.chars().count());
+                if heads[c] == "Param #" {
+                    out += &format!(" {pad}{text} {edge}");
+                } else {
+                    out += &format!(" {text}{pad} {edge}");
+                }
+            }
+            out.push('\n');
+        }
+        out
+    };
+    let mut s = line('┏', '┳', '┓', "━");
+    s += &row(&heads.iter().map(|h| h.to_string()).collect::<Vec<_>>(), '┃');
+    s += &line('┡', '╇', '┩', "━");
+    for (i, r) in rows.iter().enumerate() {
+        if ruled && i > 0 {
+            s += &line('├', '┼', '┤', "─");
+        }
+        s += &row(r, '│');
+    }
+    s + &line('└', '┴', '┘', "─")
 }
 
 /// `(None, 28, 28)`: Keras's shape text, the batch axis as `None`.

@@ -32,6 +32,49 @@ fn summary_is_a_keras_table_with_totals() {
 }
 
 #[test]
+fn summary_columns_fit_long_names_and_count_the_optimizer_as_keras() {
+    // Names up to 60 characters stay in line: every row of the table is as wide as the rules.
+    for len in [27, 28, 45, 60] {
+        let name: String = "max_pooling2d_1_".chars().cycle().take(len).collect();
+        let mut m = Sequential::new()
+            .named("a_model")
+            .input_shape(&[2])
+            .add(Dense::new(64).activation("relu").name(&name))
+            .add(Dense::new(3).activation("softmax"));
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        let s = m.summary().unwrap();
+        assert!(s.starts_with("Model: \"a_model\"\n"), "{s}");
+        let table: Vec<&str> = s.lines().skip(1).take_while(|l| !l.starts_with(' ')).collect();
+        let widths: Vec<usize> = table.iter().map(|l| l.chars().count()).collect();
+        assert!(widths.iter().all(|&w| w == widths[0]), "aligned with a {len}-character name:\n{s}");
+        assert!(s.contains(&format!("{name} (Dense)")), "the whole name is shown:\n{s}");
+        // The column borders line up too.
+        let bars = |l: &str| -> Vec<usize> {
+            l.chars().enumerate().filter(|(_, c)| "┃│┳╇┴┏┡└┓┩┘".contains(*c)).map(|(i, _)| i).collect()
+        };
+        assert!(table.iter().all(|l| bars(l) == bars(table[0]) && bars(l).len() == 4), "{s}");
+    }
+    // Keras 3.15 (jax), the same model after one fit with Adam: "Total params: 1,163 (4.54
+    // KB)", "Trainable params: 387", "Optimizer params: 776 (3.03 KB)" (two slots per weight,
+    // the iteration count and the learning rate); no optimizer line before it has state.
+    let mut m = Sequential::new()
+        .input_shape(&[2])
+        .add(Dense::new(64).activation("relu"))
+        .add(Dense::new(3).activation("softmax"));
+    m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    assert!(!m.summary().unwrap().contains("Optimizer params"));
+    let x = Tensor::from_vec(&[32, 2], (0..64).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[32], (0..32).map(|i| (i % 3) as f32).collect()).unwrap();
+    m.fit(&x, &y, FitOptions::new().epochs(1).verbose(0)).unwrap();
+    let s = m.summary().unwrap();
+    for needle in
+        [" Total params: 1,163 (4.54 KB)\n", " Trainable params: 387 (1.51 KB)\n", " Optimizer params: 776 (3.03 KB)\n"]
+    {
+        assert!(s.contains(needle), "{needle:?}:\n{s}");
+    }
+}
+
+#[test]
 fn dense_defaults_are_glorot_uniform_and_zero_bias() {
     let mut m = Sequential::new().input_shape(&[300]).add(Dense::new(100));
     m.build(&[300]).unwrap();
