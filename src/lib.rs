@@ -78,6 +78,6 @@ pub mod tensor;
 pub mod training;
 
 pub use error::{Error, Result};
-pub use models::{CompileOptions, Model, Sequential};
+pub use models::{CompileOptions, MemoryPlan, Model, Sequential};
 pub use tensor::Tensor;
 pub use training::{Arrays, EvaluateOptions, FitOptions};

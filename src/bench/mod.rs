@@ -15,6 +15,9 @@ use crate::rng::Rng;
 use crate::tensor::Tensor;
 use crate::{FitOptions, Sequential};
 use serde::Serialize;
+
+mod rss;
+pub use rss::{peak_rss, release_free_memory, reset_peak_rss, resident};
 use std::time::Instant;
 
 /// One batch size's figures.
@@ -211,22 +214,12 @@ pub fn measure(workload: Workload, batch_size: usize, seconds: f64, samples: usi
         best = best.min(t.elapsed().as_secs_f64());
         steps = h.weight_updates;
     }
-    let params = model.count_params() * 4;
     Ok(Measurement {
         batch_size,
         samples_per_s: n as f64 / best,
         ms_per_step: best * 1e3 / steps as f64,
         steps,
-        // weights, gradients and the optimizer's state slots (RMSprop one, Adam two)
-        model_bytes: if workload == Workload::Mlp { 3 } else { 4 } * params + model.buffer_bytes(),
+        model_bytes: model.memory_plan(batch_size)?.total(),
         peak_rss_bytes: peak_rss(),
     })
-}
-
-/// Peak resident memory of this process (Linux only).
-pub fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }

@@ -136,3 +136,24 @@ fn identity(path: &Path) -> PathBuf {
     let dir = parent.canonicalize().unwrap_or(parent);
     path.file_name().map_or(dir.clone(), |name| dir.join(name))
 }
+
+/// A size such as `512MiB`, `2GiB`, `300MB`, `1.5GB`, `64KiB` or a number of bytes.
+pub fn bytes(flag: &'static str, text: &str) -> Result<usize> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = (t[..split].trim(), t[split..].trim());
+    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(Error::invalid(flag, text, "a size such as 512MiB, 2GiB, 300MB or a number of bytes")),
+    };
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v * scale < 1e18 => Ok((v * scale) as usize),
+        _ => Err(Error::invalid(flag, text, "a positive size such as 512MiB, 2GiB, 300MB or a number of bytes")),
+    }
+}

@@ -4,7 +4,8 @@ use super::checks::{self, Files};
 use super::model_spec::ModelSpec;
 use super::task::Task;
 use clap::Args;
-use minibatch::{datasets, io, Result};
+use minibatch::lab::{ChartOptions, LabOptions, LabRun, LrFindOptions};
+use minibatch::{datasets, io, Model, Result, Tensor};
 use serde_json::json;
 use std::path::Path;
 
@@ -66,6 +67,32 @@ pub struct LabArgs {
     /// Write a self-contained HTML report (tables and charts) to DIR/index.html.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
+    /// Fair comparison: the same number of weight updates for every batch size (each epoch a
+    /// round of as many updates as the largest batch size makes in one pass), so smaller
+    /// batches do not win by updating more often.
+    #[arg(long)]
+    pub equal_updates: bool,
+    /// The linear scaling rule: the learning rate in proportion to the batch size, the
+    /// given rate applying to the largest batch size.
+    #[arg(long)]
+    pub scale_lr: bool,
+    /// Draw the loss on a logarithmic axis.
+    #[arg(long)]
+    pub log_loss: bool,
+    /// A memory budget such as 512MiB, 2GiB or 300MB: prints the largest batch size whose
+    /// memory plan fits it (computed from the plan, not probed), and refuses batch sizes
+    /// whose plan does not.
+    #[arg(long)]
+    pub memory_budget: Option<String>,
+    /// Instead of comparing batch sizes, run the learning-rate range test (PyTorch
+    /// Lightning's lr_find): an exponential sweep from 1e-8 to 1 over --lr-find-steps steps
+    /// at the first batch size, the loss against the rate, and the rate where it falls
+    /// fastest.
+    #[arg(long)]
+    pub lr_find: bool,
+    /// Steps of the learning-rate range test.
+    #[arg(long, default_value_t = 100)]
+    pub lr_find_steps: usize,
 }
 
 pub fn lab(args: &LabArgs) -> Result<()> {
@@ -90,6 +117,11 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     checks::chart_file("--plot", args.plot.as_deref())?;
     checks::all_at_least_one("--batch-sizes", &batch_sizes)?;
     checks::all_at_least_one("--hidden", &hidden)?;
+    checks::at_least_one("--epochs", epochs)?;
+    if args.lr_find && args.lr_find_steps < 2 {
+        return Err(minibatch::Error::invalid("--lr-find-steps", args.lr_find_steps, "at least 2 steps"));
+    }
+    let budget = args.memory_budget.as_deref().map(|b| checks::bytes("--memory-budget", b)).transpose()?;
     Files::default()
         .input("--data", Some(Path::new(&source)))
         .input("--test-data", args.test_data.as_deref().map(Path::new))
@@ -101,7 +133,8 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     let data = io::load(&source, &args.label_column, args.seed)?;
     let (x, y, vx, vy) = match (&args.test_data, data.test) {
         (Some(source), _) => {
-            let t = io::load(source, &args.label_column, args.seed)?;
+            let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());
+            let t = io::load_classes(source, &args.label_column, args.seed, names)?;
             (data.x, data.y, t.x, t.y)
         }
         (None, Some((tx, ty))) => (data.x, data.y, tx, ty),
@@ -119,59 +152,72 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     let task = Task::Classes { count: io::num_classes(&y)?.max(io::num_classes(&vy)?) };
     let mlp = ModelSpec { kind: "mlp", hidden: &hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
     let build = || mlp.build(&x.shape()[1..], &task, &optimizer, learning_rate);
-    let mut runs = minibatch::lab::run(&x, &y, &vx, &vy, &batch_sizes, epochs, build)?;
+    let mut config = vec![
+        ("data".to_string(), source.clone()),
+        ("training samples".into(), x.batch().to_string()),
+        ("held-out samples".into(), vx.batch().to_string()),
+        ("optimizer".into(), format!("{optimizer}, learning rate {learning_rate}")),
+        ("hidden layers".into(), format!("{hidden:?}, {}", args.activation)),
+        ("seed".into(), args.seed.to_string()),
+    ];
+
+    // Memory: the plan for each batch size, checked against the budget before any run.
+    let planner = build()?;
+    if let Some(budget) = budget {
+        let largest = planner.max_batch_size(budget)?;
+        let over: Vec<String> = batch_sizes
+            .iter()
+            .filter(|&&b| b > largest)
+            .map(|&b| Ok(format!("{b} ({})", mib(planner.memory_plan(b)?.total()))))
+            .collect::<Result<_>>()?;
+        if !over.is_empty() {
+            return Err(minibatch::Error::invalid(
+                "--batch-sizes",
+                over.join(", "),
+                format!(
+                    "batch sizes whose memory plan fits --memory-budget {} (the largest is {largest})",
+                    args.memory_budget.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        println!(
+            "Memory budget {}: the largest batch size whose plan fits is {largest} (planned {} of {})",
+            args.memory_budget.as_deref().unwrap_or_default(),
+            mib(planner.memory_plan(largest)?.total()),
+            mib(budget)
+        );
+        config.push(("memory budget".into(), format!("{}: largest batch size {largest}", mib(budget))));
+    }
+    if args.lr_find {
+        return lr_find(args, &x, &y, batch_sizes[0], build, config);
+    }
+
+    let options = LabOptions {
+        batch_sizes: batch_sizes.clone(),
+        epochs,
+        equal_updates: args.equal_updates,
+        scale_learning_rate: args.scale_lr,
+    };
+    let mut runs = minibatch::lab::run_with([&x, &y, &vx, &vy], &options, build)?;
     if let Some(p) = patience {
         for run in &mut runs {
             run.early_stopping = Some(minibatch::lab::catch_overfitting([&x, &y, &vx, &vy], run, p, build)?);
         }
     }
 
+    let fairness = match (args.equal_updates, args.scale_lr) {
+        (false, false) => String::new(),
+        (true, false) => ", equal updates".into(),
+        (false, true) => ", learning rate scaled with the batch size".into(),
+        (true, true) => ", equal updates, learning rate scaled with the batch size".into(),
+    };
+    let unit = if args.equal_updates { "rounds" } else { "epochs" };
     println!(
-        "{} training / {} held-out samples, {epochs} epochs, {optimizer} lr {learning_rate}, hidden {hidden:?}",
+        "{} training / {} held-out samples, {epochs} {unit}, {optimizer} lr {learning_rate}, hidden {hidden:?}{fairness}",
         x.batch(),
         vx.batch(),
     );
-    println!(
-        "{:>6} {:>8} {:>8} {:>10} {:>10} {:>9}  {:<28} {:>9} {:>6} {:>10}",
-        "batch",
-        "updates",
-        "updates",
-        "ms/epoch",
-        "us/update",
-        "plan KiB",
-        "wrong answers (train), epoch 1..",
-        "held-out",
-        "best",
-        "overfits"
-    );
-    println!(
-        "{:>6} {:>8} {:>8} {:>10} {:>10} {:>9}  {:<28} {:>9} {:>6} {:>10}",
-        "", "/epoch", "total", "", "", "", "", "wrong", "epoch", "from"
-    );
-    for r in &runs {
-        let wrong: Vec<String> = r.epochs.iter().map(|e| e.train_wrong.to_string()).collect();
-        let shown = if wrong.len() > 8 {
-            format!("{} … {}", wrong[..6].join(" "), wrong[wrong.len() - 1])
-        } else {
-            wrong.join(" ")
-        };
-        println!(
-            "{:>6} {:>8} {:>8} {:>10.2} {:>10.1} {:>9.1}  {:<28} {:>9} {:>6} {:>10}",
-            r.batch_size,
-            r.updates_per_epoch,
-            r.total_updates,
-            r.seconds_per_epoch * 1e3,
-            r.seconds_per_update * 1e6,
-            r.planned_bytes as f64 / 1024.0,
-            shown,
-            r.epochs.last().map_or(0, |e| e.val_wrong),
-            r.best_val_epoch,
-            r.overfitting_from.map_or("-".to_string(), |e| e.to_string()),
-        );
-    }
-    if let Some(rss) = runs.last().and_then(|r| r.peak_rss_bytes) {
-        println!("peak resident memory of the process: {:.1} MiB", rss as f64 / (1u64 << 20) as f64);
-    }
+    print_table(&runs);
     for r in &runs {
         let Some(es) = &r.early_stopping else { continue };
         let outcome = match (es.stopped_epoch, es.restored_epoch) {
@@ -186,31 +232,142 @@ pub fn lab(args: &LabArgs) -> Result<()> {
             r.batch_size, es.patience, es.val_loss, es.val_wrong,
         );
     }
+    let charts = ChartOptions { log_loss: args.log_loss };
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&json!({ "runs": runs })).expect("plain values");
         minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
     }
     if let Some(path) = &args.plot {
-        minibatch::lab::figure(&runs).save(path)?;
+        minibatch::lab::figure_with(&runs, charts).save(path)?;
         println!("Drew the charts to {}", path.display());
     }
     if let Some(dir) = &args.report {
-        let config = [
-            ("data", source.clone()),
-            ("training samples", x.batch().to_string()),
-            ("held-out samples", vx.batch().to_string()),
-            ("batch sizes", format!("{batch_sizes:?}")),
-            ("epochs", epochs.to_string()),
-            ("optimizer", format!("{optimizer}, learning rate {learning_rate}")),
-            ("hidden layers", format!("{hidden:?}, {}", args.activation)),
-            ("seed", args.seed.to_string()),
+        config.extend([
+            ("batch sizes".to_string(), format!("{batch_sizes:?}")),
+            (unit.into(), epochs.to_string()),
+            ("comparison".into(), if fairness.is_empty() { "as given".into() } else { fairness[2..].to_string() }),
             (
-                "early stopping",
+                "early stopping".into(),
                 patience.map_or("off".into(), |p| format!("val_loss, patience {p}, restore best weights")),
             ),
-        ];
-        let config: Vec<(String, String)> = config.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        let path = minibatch::report::lab_report(&config, &runs)?.write(dir)?;
+            ("command".into(), super::command_line()),
+        ]);
+        let path = minibatch::report::lab_report(&config, &runs, charts)?.write(dir)?;
+        println!("Wrote the report to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Bytes for people: KiB below a MiB, MiB below a GiB, else GiB.
+fn mib(bytes: usize) -> String {
+    let b = bytes as f64;
+    match bytes {
+        n if n < 1 << 20 => format!("{:.1} KiB", b / 1024.0),
+        n if n < 1 << 30 => format!("{:.1} MiB", b / (1u64 << 20) as f64),
+        _ => format!("{:.2} GiB", b / (1u64 << 30) as f64),
+    }
+}
+
+/// One row per batch size: updates, time, memory (planned and measured), wrong answers.
+fn print_table(runs: &[LabRun]) {
+    let row = |cells: [&str; 11]| {
+        println!(
+            "{:>6} {:>8} {:>8} {:>10} {:>10} {:>9} {:>9}  {:<28} {:>9} {:>6} {:>10}",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            cells[4],
+            cells[5],
+            cells[6],
+            cells[7],
+            cells[8],
+            cells[9],
+            cells[10]
+        )
+    };
+    row([
+        "batch",
+        "updates",
+        "updates",
+        "ms/epoch",
+        "us/update",
+        "plan MiB",
+        "RSS +MiB",
+        "wrong answers (train), epoch 1..",
+        "held-out",
+        "best",
+        "overfits",
+    ]);
+    row(["", "/epoch", "total", "", "", "", "measured", "", "wrong", "epoch", "from"]);
+    let mb = |b: f64| format!("{:.2}", b / (1u64 << 20) as f64);
+    for r in runs {
+        let wrong: Vec<String> = r.epochs.iter().map(|e| e.train_wrong.to_string()).collect();
+        let shown = if wrong.len() > 8 {
+            format!("{} … {}", wrong[..6].join(" "), wrong[wrong.len() - 1])
+        } else {
+            wrong.join(" ")
+        };
+        row([
+            &r.batch_size.to_string(),
+            &r.updates_per_epoch.to_string(),
+            &r.total_updates.to_string(),
+            &format!("{:.2}", r.seconds_per_epoch * 1e3),
+            &format!("{:.1}", r.seconds_per_update * 1e6),
+            &mb(r.memory.total() as f64),
+            &r.rss_growth_bytes.map_or("-".into(), |b| mb(b as f64)),
+            &shown,
+            &r.epochs.last().map_or(0, |e| e.val_wrong).to_string(),
+            &r.best_val_epoch.to_string(),
+            &r.overfitting_from.map_or("-".to_string(), |e| e.to_string()),
+        ]);
+    }
+}
+
+/// `lab --lr-find`: the range test at `batch_size`, its table, plot, JSON and report.
+fn lr_find(
+    args: &LabArgs,
+    x: &Tensor,
+    y: &Tensor,
+    batch_size: usize,
+    build: impl Fn() -> Result<Model>,
+    mut config: Vec<(String, String)>,
+) -> Result<()> {
+    let mut model = build()?;
+    let options = LrFindOptions { num_steps: args.lr_find_steps, batch_size, seed: args.seed, ..Default::default() };
+    let found = minibatch::lab::lr_find(&mut model, x, y, &options)?;
+    println!(
+        "Learning-rate range test: {} steps of batch {batch_size}, rates {:e} to {:e}{}",
+        found.rates.len(),
+        options.min_lr,
+        options.max_lr,
+        if found.stopped_early { " (stopped: the loss diverged)" } else { "" }
+    );
+    println!("{:>12} {:>12} {:>12}", "rate", "loss", "smoothed");
+    let every = (found.rates.len() / 12).max(1);
+    for i in (0..found.rates.len()).filter(|i| i % every == 0 || *i + 1 == found.rates.len()) {
+        println!("{:>12.3e} {:>12.4} {:>12.4}", found.rates[i], found.raw_losses[i], found.losses[i]);
+    }
+    match found.suggestion {
+        Some(rate) => println!("Suggested learning rate: {rate:.3e} (where the smoothed loss falls fastest)"),
+        None => println!("No suggestion: the sweep stopped before it had enough steps (give more --lr-find-steps)"),
+    }
+    if let Some(path) = &args.json {
+        let text =
+            serde_json::to_string_pretty(&json!({ "lr_find": found, "options": options })).expect("plain values");
+        minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
+    }
+    if let Some(path) = &args.plot {
+        minibatch::lab::lr_find_figure(&found).save(path)?;
+        println!("Drew the range test to {}", path.display());
+    }
+    if let Some(dir) = &args.report {
+        config.extend([
+            ("batch size".to_string(), batch_size.to_string()),
+            ("steps".into(), args.lr_find_steps.to_string()),
+            ("command".into(), super::command_line()),
+        ]);
+        let path = minibatch::report::lr_find_report(&config, &found)?.write(dir)?;
         println!("Wrote the report to {}", path.display());
     }
     Ok(())

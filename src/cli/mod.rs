@@ -55,6 +55,16 @@ pub enum Command {
     Summary(summary::SummaryArgs),
 }
 
+/// The command line as typed (arguments with spaces quoted), for reports.
+pub fn command_line() -> String {
+    let quote = |a: String| if a.contains(char::is_whitespace) || a.is_empty() { format!("{a:?}") } else { a };
+    let mut args = std::env::args();
+    let first = args
+        .next()
+        .map(|p| std::path::Path::new(&p).file_name().map_or(p.clone(), |n| n.to_string_lossy().into_owned()));
+    first.into_iter().chain(args.map(quote)).collect::<Vec<_>>().join(" ")
+}
+
 impl Command {
     /// Runs the subcommand.
     pub fn run(&self) -> Result<()> {

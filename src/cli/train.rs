@@ -6,6 +6,7 @@ use super::model_spec::ModelSpec;
 use super::task::Task;
 use clap::Args;
 use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
+use minibatch::report::TrainingReport;
 use minibatch::training::SplitMode;
 use minibatch::{datasets, io, FitOptions, Model, Result};
 use serde_json::{json, Value};
@@ -158,6 +159,7 @@ fn check_train_args(args: &TrainArgs) -> Result<()> {
 }
 
 pub fn train(args: &TrainArgs) -> Result<()> {
+    let (clock, started) = (std::time::Instant::now(), minibatch::report::timestamp());
     check_train_args(args)?;
     if let Some(n) = args.threads {
         minibatch::tensor::kernels::set_num_threads(n);
@@ -312,7 +314,41 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             _ => Vec::new(),
         };
         let config = train_config(args, epochs, &model);
-        let path = minibatch::report::training_report(&config, &history, stopped, &test_figures)?.write(dir)?;
+        let summary = model.summary()?;
+        let shape = |t: &minibatch::Tensor| format!("{:?}", t.shape());
+        let mut rows = vec![
+            ("source".to_string(), args.data.clone()),
+            ("training inputs".into(), shape(&data.x)),
+            ("training targets".into(), shape(&data.y)),
+            ("task".into(), task.describe()),
+        ];
+        if let Some((x, y)) = &data.test {
+            rows.push(("test inputs".into(), shape(x)));
+            rows.push(("test targets".into(), shape(y)));
+        }
+        let mut report = TrainingReport::new(&config, &history)
+            .stopped_epoch(stopped)
+            .test(&test_figures)
+            .command(&super::command_line(), &started)
+            .data(rows)
+            .summary(&summary)
+            .wall_time(clock.elapsed().as_secs_f64());
+        if task.is_classifier() {
+            let classes = task.units().max(2);
+            let names: Vec<String> =
+                (0..classes).map(|c| data.class_names.get(c).cloned().unwrap_or_else(|| c.to_string())).collect();
+            let count = |y: &minibatch::Tensor| class_counts(y, classes);
+            let mut sets = vec!["training".to_string()];
+            let mut counts = vec![count(&data.y)];
+            if let Some((x, y)) = &data.test {
+                sets.push("test".into());
+                counts.push(count(y));
+                let pred = model.predict(x, 256)?;
+                report = report.confusion(&names, &minibatch::metrics::confusion_matrix(&pred, y));
+            }
+            report = report.class_balance(&names, &sets, &counts);
+        }
+        let path = report.build()?.write(dir)?;
         if args.verbose > 0 {
             println!("Wrote the report to {}", path.display());
         }
@@ -376,6 +412,20 @@ pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
         data = io::Loaded { x, y, test: Some(test), class_names: data.class_names };
     }
     Ok(data)
+}
+
+/// Samples per class in targets `y`: class indices (0/1 for a binary target), or one-hot
+/// rows.
+fn class_counts(y: &minibatch::Tensor, classes: usize) -> Vec<u64> {
+    let mut counts = vec![0u64; classes];
+    for row in y.data().chunks(y.row_len().max(1)) {
+        let class =
+            if row.len() == 1 { row[0].round().max(0.0) as usize } else { minibatch::tensor::kernels::argmax(row) };
+        if let Some(c) = counts.get_mut(class) {
+            *c += 1;
+        }
+    }
+    counts
 }
 
 /// `--monitor` names a quantity fit will log: the loss or a metric, `val_`-prefixed only with

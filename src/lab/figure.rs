@@ -1,39 +1,75 @@
 //! The lab's charts: the tutorial's figure (wrong answers per epoch, one line per batch size)
-//! and, per batch size, training against held-out loss with the overfitting point marked.
+//! and, per batch size, training against held-out loss with the overfitting point marked; the
+//! memory each batch size costs; the learning-rate range test.
 
-use super::LabRun;
+use super::{LabRun, LrFind};
 use crate::plot::{Chart, Figure, Mark, Series};
 
+/// How the lab's charts are drawn.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChartOptions {
+    /// A logarithmic loss axis (losses that fall by orders of magnitude).
+    pub log_loss: bool,
+}
+
+/// "1 update", "8 updates".
+fn updates(n: usize) -> String {
+    format!("{n} update{}", if n == 1 { "" } else { "s" })
+}
+
+/// Whether the runs made rounds of equal updates rather than passes over the data.
+fn in_rounds(runs: &[LabRun]) -> bool {
+    runs.iter().any(|r| r.updates_per_epoch != r.train_samples.div_ceil(r.batch_size))
+}
+
 /// The lab's figure: first the wrong answers per epoch for every batch size (the tutorial's
-/// figure; training solid, held-out dashed), then one panel per batch size with training (solid) and held-out (dashed) loss, the
-/// lowest held-out loss, where overfitting began and, when it ran, where early stopping
-/// stopped.
+/// figure; training solid, held-out dashed; as a percentage of each set when the training
+/// and held-out sets differ in size), then one panel per batch size with training (solid)
+/// and held-out (dashed) loss, the lowest held-out loss, where overfitting began and, when it
+/// ran, where early stopping stopped.
 pub fn figure(runs: &[LabRun]) -> Figure {
+    figure_with(runs, ChartOptions::default())
+}
+
+/// [`figure`], drawn as `options` asks.
+pub fn figure_with(runs: &[LabRun], options: ChartOptions) -> Figure {
     let epochs = |r: &LabRun| r.epochs.iter().map(|e| e.epoch as f64).collect::<Vec<_>>();
+    let x_label = match runs.first() {
+        Some(r) if in_rounds(runs) => format!("round of {} (each batch size alike)", updates(r.updates_per_epoch)),
+        _ => "epoch".to_string(),
+    };
+    let rate = runs.iter().any(|r| r.train_samples != r.val_samples);
+    let shown = |wrong: usize, n: usize| if rate { 100.0 * wrong as f64 / n.max(1) as f64 } else { wrong as f64 };
     let wrong = Chart {
-        title: "Wrong answers per epoch".into(),
-        x_label: "epoch".into(),
-        y_label: "wrong answers".into(),
+        title: if rate { "Wrong answers per epoch (% of each set)" } else { "Wrong answers per epoch" }.into(),
+        x_label: x_label.clone(),
+        y_label: if rate { "% wrong" } else { "wrong answers" }.into(),
         series: runs
             .iter()
             .enumerate()
             .flat_map(|(i, r)| {
                 let train = Series {
-                    name: format!("batch {} ({} updates/epoch)", r.batch_size, r.updates_per_epoch),
-                    points: epochs(r).into_iter().zip(r.epochs.iter().map(|e| e.train_wrong as f64)).collect(),
+                    name: format!("batch {} ({}/epoch)", r.batch_size, updates(r.updates_per_epoch)),
+                    points: epochs(r)
+                        .into_iter()
+                        .zip(r.epochs.iter().map(|e| shown(e.train_wrong, r.train_samples)))
+                        .collect(),
                     color: i,
                     dashed: false,
                 };
                 let held_out = Series {
                     name: format!("batch {}, held-out", r.batch_size),
-                    points: epochs(r).into_iter().zip(r.epochs.iter().map(|e| e.val_wrong as f64)).collect(),
+                    points: epochs(r)
+                        .into_iter()
+                        .zip(r.epochs.iter().map(|e| shown(e.val_wrong, r.val_samples)))
+                        .collect(),
                     color: i,
                     dashed: true,
                 };
                 [train, held_out]
             })
             .collect(),
-        marks: Vec::new(),
+        ..Chart::default()
     };
     let mut charts = vec![wrong];
     for (i, r) in runs.iter().enumerate() {
@@ -51,8 +87,9 @@ pub fn figure(runs: &[LabRun]) -> Figure {
         }
         charts.push(Chart {
             title: format!("Loss at batch size {}", r.batch_size),
-            x_label: "epoch".into(),
-            y_label: "loss".into(),
+            x_label: x_label.clone(),
+            y_label: if options.log_loss { "loss (log scale)" } else { "loss" }.into(),
+            log_y: options.log_loss,
             series: vec![
                 Series {
                     name: "training".into(),
@@ -68,7 +105,64 @@ pub fn figure(runs: &[LabRun]) -> Figure {
                 },
             ],
             marks,
+            ..Chart::default()
         });
     }
     Figure { charts, columns: 2 }
+}
+
+/// The memory each batch size costs: the engine's plan (in total, and what grows with the
+/// batch: activations and workspaces) beside the resident memory measured during the run,
+/// in MiB, over the batch size (a logarithmic axis).
+pub fn memory_figure(runs: &[LabRun]) -> Figure {
+    let mut sorted: Vec<&LabRun> = runs.iter().collect();
+    sorted.sort_by_key(|r| r.batch_size);
+    let mib = |b: f64| b / (1u64 << 20) as f64;
+    let line = |name: &str, color, dashed, value: &dyn Fn(&LabRun) -> Option<f64>| Series {
+        name: name.into(),
+        points: sorted.iter().filter_map(|r| Some((r.batch_size as f64, mib(value(r)?)))).collect(),
+        color,
+        dashed,
+    };
+    let mut series = vec![
+        line("planned: everything", 0, false, &|r| Some(r.memory.total() as f64)),
+        line("planned: activations + workspaces", 1, false, &|r| Some(r.memory.per_batch() as f64)),
+    ];
+    let measured = line("measured: resident memory growth", 2, true, &|r| r.rss_growth_bytes.map(|b| b as f64));
+    if !measured.points.is_empty() {
+        series.push(measured);
+    }
+    let chart = Chart {
+        title: "Memory per batch size".into(),
+        x_label: "batch size".into(),
+        y_label: "MiB".into(),
+        series,
+        log_x: sorted.len() > 1 && sorted.last().map(|r| r.batch_size).unwrap_or(1) >= 10 * sorted[0].batch_size,
+        ..Chart::default()
+    };
+    Figure { charts: vec![chart], columns: 1 }
+}
+
+/// The learning-rate range test: the smoothed loss (and each step's, dashed) over the rate,
+/// on a logarithmic rate axis, the suggested rate marked.
+pub fn lr_find_figure(found: &LrFind) -> Figure {
+    let points = |values: &[f64]| found.rates.iter().copied().zip(values.iter().copied()).collect();
+    let marks = found
+        .suggestion
+        .map(|r| Mark { x: r, label: format!("suggested: {r:.3e} (steepest descent)"), color: 1 })
+        .into_iter()
+        .collect();
+    let chart = Chart {
+        title: "Learning-rate range test".into(),
+        x_label: "learning rate".into(),
+        y_label: "loss".into(),
+        series: vec![
+            Series { name: "loss (smoothed)".into(), points: points(&found.losses), color: 0, dashed: false },
+            Series { name: "loss of each step".into(), points: points(&found.raw_losses), color: 1, dashed: true },
+        ],
+        marks,
+        log_x: true,
+        ..Chart::default()
+    };
+    Figure { charts: vec![chart], columns: 1 }
 }

@@ -16,15 +16,17 @@
 //! ```
 
 mod figure;
+mod lr_find;
 mod overfitting;
 
-pub use figure::figure;
+pub use figure::{figure, figure_with, lr_find_figure, memory_figure, ChartOptions};
+pub use lr_find::{lr_find, LrFind, LrFindOptions};
 pub use overfitting::overfitting_onset;
 
 use crate::callbacks::{Callback, Control, Logs};
 use crate::error::Result;
 use crate::metrics::count_correct;
-use crate::models::Model;
+use crate::models::{MemoryPlan, Model};
 use crate::tensor::Tensor;
 use crate::FitOptions;
 use serde::Serialize;
@@ -60,9 +62,18 @@ pub struct LabRun {
     pub seconds_per_epoch: f64,
     /// Mean seconds per weight update.
     pub seconds_per_update: f64,
-    /// Bytes of the planned training buffers (activations, gradients, workspaces) plus
-    /// weights, gradients and optimizer state, as the engine's plan sizes them.
+    /// The learning rate this run trained at (scaled with the batch size under
+    /// [`LabOptions::scale_learning_rate`]).
+    pub learning_rate: f32,
+    /// The memory training at this batch size holds, by kind, as the engine plans it
+    /// ([`Model::memory_plan`]).
+    pub memory: MemoryPlan,
+    /// `memory.total()`.
     pub planned_bytes: usize,
+    /// Measured: how far the process's resident memory rose above where it stood before the
+    /// run's model was built, at its peak during the run (Linux; the evaluations after each
+    /// epoch included).
+    pub rss_growth_bytes: Option<u64>,
     /// The process's peak resident memory after the run (Linux; cumulative over the runs).
     pub peak_rss_bytes: Option<u64>,
     /// Training and held-out samples.
@@ -114,16 +125,24 @@ pub fn catch_overfitting<M: Into<Model>>(
 ) -> Result<EarlyStopRun> {
     let [x, y, vx, vy] = data;
     let mut model: Model = build()?.into();
+    if let Some(o) = model.optimizer_mut() {
+        o.set_learning_rate(run.learning_rate);
+    }
     let mut stop =
         crate::callbacks::EarlyStopping::new().monitor("val_loss").patience(patience).restore_best_weights(true);
-    let options = FitOptions::new()
+    let mut options = FitOptions::new();
+    if run.updates_per_epoch != x.batch().div_ceil(run.batch_size) {
+        // The run made rounds of equal updates (LabOptions::equal_updates): so does this one.
+        options = options.steps_per_epoch(run.updates_per_epoch);
+    }
+    let options = options
         .batch_size(run.batch_size)
         .epochs(run.epochs.len())
         .validation_data(vx, vy)
         .verbose(0)
         .callback(&mut stop);
     let h = model.fit(x, y, options)?;
-    let (val_loss, val_wrong) = Recorder::measure(&mut model, vx, vy)?;
+    let (val_loss, val_wrong) = Recorder::measure(&mut model, vx, vy, run.batch_size)?;
     Ok(EarlyStopRun {
         patience,
         epochs_run: h.epochs_run(),
@@ -142,14 +161,16 @@ struct Recorder<'a> {
     vy: &'a Tensor,
     epoch_start: Instant,
     records: Vec<EpochRecord>,
-    /// The training plan's bytes, read after the first batch (evaluation re-plans later).
-    train_bytes: usize,
+    /// Samples per inference pass: the run's batch size, so that measuring does not grow the
+    /// buffers past the training plan.
+    batch_size: usize,
 }
 
 impl Recorder<'_> {
-    /// Mean loss and wrong answers on `x`, `y`, from one inference pass.
-    fn measure(model: &mut Model, x: &Tensor, y: &Tensor) -> Result<(f64, usize)> {
-        let pred = model.predict(x, 256)?;
+    /// Mean loss and wrong answers on `x`, `y`, from one inference pass in batches of
+    /// `batch_size`.
+    fn measure(model: &mut Model, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<(f64, usize)> {
+        let pred = model.predict(x, batch_size)?;
         let loss = model.loss().map_or(Ok(f64::NAN), |l| crate::losses::mean_loss(l, &pred, y, None, None))?;
         Ok((loss, x.batch() - count_correct(&pred, y)))
     }
@@ -161,17 +182,10 @@ impl Callback for Recorder<'_> {
         Ok(Control::Continue)
     }
 
-    fn on_train_batch_end(&mut self, model: &mut Model, _batch: usize, _logs: &Logs) -> Result<Control> {
-        if self.train_bytes == 0 {
-            self.train_bytes = model.buffer_bytes();
-        }
-        Ok(Control::Continue)
-    }
-
     fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, _logs: &mut Logs) -> Result<Control> {
         let train_seconds = self.epoch_start.elapsed().as_secs_f64();
-        let (train_loss, train_wrong) = Self::measure(model, self.x, self.y)?;
-        let (val_loss, val_wrong) = Self::measure(model, self.vx, self.vy)?;
+        let (train_loss, train_wrong) = Self::measure(model, self.x, self.y, self.batch_size)?;
+        let (val_loss, val_wrong) = Self::measure(model, self.vx, self.vy, self.batch_size)?;
         self.records.push(EpochRecord {
             epoch: epoch + 1,
             train_loss,
@@ -182,6 +196,22 @@ impl Callback for Recorder<'_> {
         });
         Ok(Control::Continue)
     }
+}
+
+/// How the lab compares batch sizes. See [`run_with`].
+#[derive(Debug, Clone, Default)]
+pub struct LabOptions {
+    /// The batch sizes, in the order to run them.
+    pub batch_sizes: Vec<usize>,
+    /// Epochs per run (with [`LabOptions::equal_updates`], rounds of equal updates).
+    pub epochs: usize,
+    /// Give every batch size the same number of weight updates: each epoch becomes a round
+    /// of as many updates as the largest batch size makes in one pass (Keras's
+    /// `steps_per_epoch`), so smaller batches see fewer samples rather than more updates.
+    pub equal_updates: bool,
+    /// The linear scaling rule (Goyal et al., 2017): the rate proportional to the batch size,
+    /// the built model's rate applying to the largest batch size.
+    pub scale_learning_rate: bool,
 }
 
 /// Trains a fresh model from `build` once per batch size for `epochs` epochs on `x`, `y`,
@@ -200,32 +230,73 @@ pub fn run<M: Into<Model>>(
     epochs: usize,
     build: impl Fn() -> Result<M>,
 ) -> Result<Vec<LabRun>> {
+    let options = LabOptions { batch_sizes: batch_sizes.to_vec(), epochs, ..LabOptions::default() };
+    run_with([x, y, vx, vy], &options, build)
+}
+
+/// [`run`], with the fair-comparison settings of [`LabOptions`]: `data` is `[x, y, vx, vy]`.
+/// Each run also records the memory its batch size costs: the engine's plan, and the
+/// process's resident memory measured around the run.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with<M: Into<Model>>(
+    data: [&Tensor; 4],
+    options: &LabOptions,
+    build: impl Fn() -> Result<M>,
+) -> Result<Vec<LabRun>> {
+    let [x, y, vx, vy] = data;
+    let (batch_sizes, epochs) = (&options.batch_sizes, options.epochs);
     if epochs == 0 {
         return Err(crate::Error::invalid("epochs", 0, "at least one epoch to compare"));
     }
     if batch_sizes.is_empty() {
         return Err(crate::Error::invalid("batch_sizes", "none", "at least one batch size"));
     }
+    if let Some(&b) = batch_sizes.iter().find(|&&b| b == 0) {
+        return Err(crate::Error::invalid("batch_sizes", b, "positive batch sizes"));
+    }
+    let largest = *batch_sizes.iter().max().expect("not empty");
+    let round = x.batch().div_ceil(largest.min(x.batch().max(1)));
     let mut runs = Vec::with_capacity(batch_sizes.len());
     for &batch_size in batch_sizes {
+        crate::bench::release_free_memory();
+        let baseline = crate::bench::resident();
+        let fresh_peak = crate::bench::reset_peak_rss();
         let mut model: Model = build()?.into();
-        let mut rec = Recorder { x, y, vx, vy, epoch_start: Instant::now(), records: Vec::new(), train_bytes: 0 };
-        let h =
-            model.fit(x, y, FitOptions::new().batch_size(batch_size).epochs(epochs).verbose(0).callback(&mut rec))?;
-        let (records, train_bytes) = (rec.records, rec.train_bytes);
+        let learning_rate = {
+            let o = model.optimizer_mut().ok_or_else(|| crate::Error::State("the lab needs compiled models".into()))?;
+            if options.scale_learning_rate {
+                o.set_learning_rate(o.learning_rate() * batch_size as f32 / largest as f32);
+            }
+            o.learning_rate()
+        };
+        let mut rec = Recorder { x, y, vx, vy, epoch_start: Instant::now(), records: Vec::new(), batch_size };
+        let mut fit = FitOptions::new().batch_size(batch_size).epochs(epochs).verbose(0);
+        if options.equal_updates {
+            fit = fit.steps_per_epoch(round);
+        }
+        let h = model.fit(x, y, fit.callback(&mut rec))?;
+        let memory = model.memory_plan(batch_size)?;
+        let rss_growth_bytes = match (baseline, crate::bench::peak_rss(), fresh_peak) {
+            (Some(before), Some(peak), true) => Some(peak.saturating_sub(before)),
+            _ => None,
+        };
+        let records = rec.records;
         let total: f64 = records.iter().map(|r| r.train_seconds).sum();
         let val: Vec<f64> = records.iter().map(|r| r.val_loss).collect();
         let train: Vec<f64> = records.iter().map(|r| r.train_loss).collect();
         let best = val.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
-        let params = model.count_params() * 4;
         runs.push(LabRun {
             batch_size,
             updates_per_epoch: h.steps_per_epoch,
             total_updates: h.weight_updates,
             seconds_per_epoch: total / records.len().max(1) as f64,
             seconds_per_update: total / h.weight_updates.max(1) as f64,
-            // weights, gradients, and up to two optimizer state slots per weight
-            planned_bytes: train_bytes + 4 * params,
+            learning_rate,
+            memory,
+            planned_bytes: memory.total(),
+            rss_growth_bytes,
             peak_rss_bytes: crate::bench::peak_rss(),
             train_samples: x.batch(),
             val_samples: vx.batch(),

@@ -289,6 +289,11 @@ impl Layer for Attention {
         &mut self.params
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let (tq, tv) = (self.tq, self.tv);
+        4 * (2 * max_batch * tq * tv + tq * tv + tq.max(tv) * self.dim.max(self.dv))
+    }
+
     fn workspace_bytes(&self) -> usize {
         4 * (self.raw.len() + self.p.len() + self.dp.len() + self.tmp.len())
     }

@@ -290,6 +290,10 @@ impl Layer for BatchNormalization {
         &mut self.params
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        4 * max_batch * self.sample_len
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.xhat.len() * 4
     }

@@ -332,6 +332,13 @@ impl Layer for Conv {
         self.reg.activity_regularizer
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let g = self.window;
+        let rows = max_batch * g.oh * g.ow;
+        let cols = if self.pointwise() { 0 } else { rows * g.kh * g.kw * g.c };
+        4 * cols + self.output.planned_bytes(self.act(), rows * self.filters)
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.cols.len() * 4 + self.output.bytes()
     }

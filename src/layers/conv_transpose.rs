@@ -253,6 +253,12 @@ impl Layer for ConvTranspose {
         self.output.logits()
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let g = self.window;
+        let cols = max_batch * g.oh * g.ow * g.kh * g.kw * self.filters;
+        4 * cols + self.output.planned_bytes(self.act(), max_batch * g.h * g.w * self.filters)
+    }
+
     fn workspace_bytes(&self) -> usize {
         4 * self.cols.len() + self.output.bytes()
     }

@@ -186,6 +186,10 @@ impl Layer for Dense {
         self.reg.activity_regularizer
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        self.output.planned_bytes(self.act(), max_batch * self.units)
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.output.bytes()
     }

@@ -390,6 +390,13 @@ impl Layer for DepthwiseConv {
         self.output.logits()
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let g = self.window;
+        let rows = max_batch * g.oh * g.ow;
+        let mid = if self.pointwise.is_some() { 2 * rows * self.mid_channels() } else { 0 };
+        4 * (rows * g.kh * g.kw * g.c + mid) + self.output.planned_bytes(self.act(), rows * self.out_channels())
+    }
+
     fn workspace_bytes(&self) -> usize {
         4 * (self.cols.len() + self.mid.len() + self.dmid.len()) + self.output.bytes()
     }

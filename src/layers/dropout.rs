@@ -195,6 +195,10 @@ impl Layer for Dropout {
         }
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        4 * max_batch * self.features
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.mask.len() * 4
     }

@@ -177,6 +177,12 @@ impl Layer for GlobalPooling {
         }
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let argmax = if self.op == PoolOp::Max { max_batch * self.channels } else { 0 };
+        let mask = if self.op == PoolOp::Average && self.rank == 1 { max_batch * self.positions } else { 0 };
+        4 * (argmax + mask)
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.argmax.len() * 4 + self.mask.len() * 4
     }

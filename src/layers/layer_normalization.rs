@@ -218,6 +218,10 @@ impl Layer for LayerNormalization {
         &mut self.params
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        4 * (max_batch * self.sample_len + max_batch * self.sample_len / self.features)
+    }
+
     fn workspace_bytes(&self) -> usize {
         4 * (self.xhat.len() + self.inv_std.len())
     }

@@ -245,6 +245,13 @@ pub trait Layer: Send {
         None
     }
 
+    /// The bytes [`Layer::plan`]`(max_batch)` reserves for the layer's own workspaces, computed
+    /// without reserving them: what [`Layer::workspace_bytes`] reports after that plan. The
+    /// model's memory plan ([`Model::memory_plan`](crate::Model::memory_plan)) adds these up.
+    fn planned_workspace_bytes(&self, _max_batch: usize) -> usize {
+        0
+    }
+
     /// Bytes of the layer's own workspaces (not weights, not the model's activation buffers).
     fn workspace_bytes(&self) -> usize {
         0

@@ -574,6 +574,19 @@ impl Layer for MultiHeadAttention {
     fn params_mut(&mut self) -> &mut [Param] {
         &mut self.params
     }
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let (n, tq, tv, h, dk, dv) = (max_batch, self.steps, self.kv_steps, self.heads, self.key_dim, self.dv_size());
+        let head = tq.max(tv) * dk.max(dv);
+        let dropout = if self.dropout > 0.0 { 2 * n * h * tq * tv } else { 0 };
+        // q, k, v, p, o and their gradients (dp per head), three head scratch buffers
+        let values = 2 * (n * tq * h * dk + n * tv * h * dk + n * tv * h * dv + n * tq * h * dv)
+            + n * h * tq * tv
+            + tq * tv
+            + 3 * head
+            + dropout;
+        4 * values
+    }
+
     fn workspace_bytes(&self) -> usize {
         4 * [
             &self.q,

@@ -32,6 +32,15 @@ impl OutputActivation {
         }
     }
 
+    /// The bytes [`OutputActivation::plan`] reserves for `values`, from nothing.
+    pub fn planned_bytes(&self, act: Activation, values: usize) -> usize {
+        if act.needs_input() || self.fused {
+            4 * values
+        } else {
+            0
+        }
+    }
+
     /// Applies `act` to `y` (rows of `cols`), keeping the pre-activation if needed.
     pub fn forward(&mut self, act: Activation, y: &mut [f32], cols: usize) {
         if act.needs_input() || self.fused {

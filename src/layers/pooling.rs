@@ -204,6 +204,15 @@ impl Layer for Pooling {
         });
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let (_, out) = self.sample_sizes();
+        if self.op == PoolOp::Max {
+            4 * max_batch * out
+        } else {
+            0
+        }
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.argmax.len() * 4
     }

@@ -158,6 +158,12 @@ impl Layer for TimeDistributed {
     fn params_mut(&mut self) -> &mut [Param] {
         self.inner.params_mut()
     }
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let rows = max_batch * self.steps;
+        let (input, output): (usize, usize) = (self.in_shape.iter().product(), self.out_shape.iter().product());
+        self.inner.planned_workspace_bytes(rows) + 4 * 2 * rows * (input + output)
+    }
+
     fn workspace_bytes(&self) -> usize {
         4 * (self.x.capacity() + self.y.capacity() + self.dx.capacity() + self.dy.capacity())
             + self.inner.workspace_bytes()

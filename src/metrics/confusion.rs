@@ -112,3 +112,29 @@ impl Metric for Confusion {
             "name": self.name, "thresholds": self.threshold, "class_id": self.class_id}}))
     }
 }
+
+/// The confusion matrix of a classifier's predictions `pred` (`[n, classes]` probabilities,
+/// or `[n, 1]` sigmoid outputs read at 0.5) against targets `y` (class indices, or one-hot
+/// rows): `matrix[true][predicted]` counts samples, as scikit-learn's `confusion_matrix`.
+///
+/// ```
+/// use minibatch::{metrics::confusion_matrix, Tensor};
+/// let pred = Tensor::from_vec(&[3, 2], vec![0.9, 0.1, 0.2, 0.8, 0.6, 0.4]).unwrap();
+/// let y = Tensor::from_slice(&[0.0, 1.0, 1.0]);
+/// assert_eq!(confusion_matrix(&pred, &y), vec![vec![1, 0], vec![1, 1]]);
+/// ```
+pub fn confusion_matrix(pred: &Tensor, y: &Tensor) -> Vec<Vec<u64>> {
+    let k = pred.row_len();
+    let classes = if k == 1 { 2 } else { k };
+    let mut matrix = vec![vec![0u64; classes]; classes];
+    let width = y.row_len();
+    for (i, p) in pred.data().chunks(k.max(1)).enumerate() {
+        let predicted = if k == 1 { usize::from(p[0] > 0.5) } else { crate::tensor::kernels::argmax(p) };
+        let target = &y.data()[i * width..(i + 1) * width];
+        let truth = if width == 1 { target[0].max(0.0) as usize } else { crate::tensor::kernels::argmax(target) };
+        if truth < classes {
+            matrix[truth][predicted] += 1;
+        }
+    }
+    matrix
+}

@@ -30,7 +30,7 @@ mod r2;
 
 pub use accuracy::{count_correct, Accuracy, Rule};
 pub use auc::{Auc, Curve};
-pub use confusion::{Confusion, Ratio};
+pub use confusion::{confusion_matrix, Confusion, Ratio};
 pub use fbeta::{Average, FBetaScore};
 pub use mean_error::{ErrorKind, MeanError};
 pub use r2::R2Score;

@@ -1,5 +1,6 @@
 //! Models: [`Model`], layers joined by a graph; [`Sequential`], the stack; the functional
-//! API that describes a graph ([`Input`], [`Call`], [`Shared`]); and `summary()`.
+//! API that describes a graph ([`Input`], [`Call`], [`Shared`]); `summary()`; and the memory
+//! a batch size costs ([`MemoryPlan`], [`Model::max_batch_size`]).
 //!
 //! # The functional API, as Keras's
 //! | Keras | minibatch |
@@ -26,6 +27,7 @@
 
 mod functional;
 mod graph;
+mod memory;
 mod model;
 mod nested;
 mod sequential;
@@ -33,6 +35,7 @@ mod summary;
 
 pub use functional::{Call, CallInputs, Input, Shared, SymbolicTensor};
 pub(crate) use graph::{Graph, SlotPlan};
+pub use memory::MemoryPlan;
 pub(crate) use model::Compiled;
 pub use model::{CompileOptions, Losses, Model};
 pub use sequential::Sequential;

@@ -168,6 +168,10 @@ impl Layer for Model {
         &mut self.nested_params
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        self.planned_buffer_bytes(max_batch, false)
+    }
+
     fn workspace_bytes(&self) -> usize {
         self.buffer_bytes()
     }

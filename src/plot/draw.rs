@@ -76,7 +76,41 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// `chart` with its logarithmic axes' values as their base-10 logarithms (a value at or below
+/// 0 has none: NaN, which breaks the line), drawn on linear axes whose ticks read `10^v`.
+fn on_log_axes(chart: &Chart) -> Chart {
+    let log = |v: f64, on: bool| {
+        if !on {
+            v
+        } else if v > 0.0 {
+            v.log10()
+        } else {
+            f64::NAN
+        }
+    };
+    let mut c = chart.clone();
+    for s in &mut c.series {
+        for p in &mut s.points {
+            *p = (log(p.0, chart.log_x), log(p.1, chart.log_y));
+        }
+        s.points.retain(|p| p.0.is_finite());
+    }
+    for m in &mut c.marks {
+        m.x = log(m.x, chart.log_x);
+    }
+    c.marks.retain(|m| m.x.is_finite());
+    c
+}
+
 fn chart_on<DB: DrawingBackend>(chart: &Chart, area: &DrawingArea<DB, Shift>) -> Result<()> {
+    let (log_x, log_y) = (chart.log_x, chart.log_y);
+    let transformed;
+    let chart = if log_x || log_y {
+        transformed = on_log_axes(chart);
+        &transformed
+    } else {
+        chart
+    };
     let points = || chart.series.iter().flat_map(|s| s.points.iter());
     let (x0, x1) = range(points().map(|p| p.0).chain(chart.marks.iter().map(|m| m.x)));
     let (y0, y1) = range(points().map(|p| p.1));
@@ -87,9 +121,11 @@ fn chart_on<DB: DrawingBackend>(chart: &Chart, area: &DrawingArea<DB, Shift>) ->
         .y_label_area_size(64)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(failed)?;
-    let integer_x = chart.series.iter().flat_map(|s| &s.points).all(|p| p.0.fract() == 0.0);
+    let integer_x = !log_x && chart.series.iter().flat_map(|s| &s.points).all(|p| p.0.fract() == 0.0);
     let x_format = |v: &f64| {
-        if !integer_x {
+        if log_x {
+            format_tick(10f64.powf(*v))
+        } else if !integer_x {
             format!("{v}")
         } else if (v - v.round()).abs() < 1e-9 {
             format!("{}", v.round())
@@ -103,7 +139,7 @@ fn chart_on<DB: DrawingBackend>(chart: &Chart, area: &DrawingArea<DB, Shift>) ->
         .x_labels(12)
         .y_labels(8)
         .x_label_formatter(&x_format)
-        .y_label_formatter(&|v| format_tick(*v))
+        .y_label_formatter(&|v| format_tick(if log_y { 10f64.powf(*v) } else { *v }))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .max_light_lines(1)

@@ -63,6 +63,10 @@ pub struct Chart {
     pub series: Vec<Series>,
     /// The vertical marks.
     pub marks: Vec<Mark>,
+    /// A logarithmic x axis (learning rates over decades).
+    pub log_x: bool,
+    /// A logarithmic y axis (losses that fall by orders of magnitude).
+    pub log_y: bool,
 }
 
 /// Charts in a grid of `columns` columns, filled row by row.
@@ -170,6 +174,7 @@ pub fn history_figure(history: &History, stopped_epoch: Option<usize>) -> Figure
             y_label: key.into(),
             series: [line(key, 0, false), line(&format!("val_{key}"), 1, true)].into_iter().flatten().collect(),
             marks: marks.clone(),
+            ..Chart::default()
         })
         .collect();
     Figure { columns: if charts.len() > 1 { 2 } else { 1 }, charts }

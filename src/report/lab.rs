@@ -2,14 +2,16 @@
 
 use super::Report;
 use crate::error::Result;
-use crate::lab::{self, LabRun};
+use crate::lab::{self, ChartOptions, LabRun, LrFind};
 
 /// The lab's report: the configuration, one summary row per batch size, the tutorial's
-/// figure and the loss curves, and every epoch of every run.
+/// figure and the loss curves (drawn as `charts` asks), the memory each batch size costs
+/// (planned, by kind, beside the measured growth of resident memory), and every epoch of
+/// every run.
 ///
 /// # Errors
 /// As [`crate::plot::Figure::to_svg`].
-pub fn lab_report(config: &[(String, String)], runs: &[LabRun]) -> Result<Report> {
+pub fn lab_report(config: &[(String, String)], runs: &[LabRun], charts: ChartOptions) -> Result<Report> {
     let mut r = Report::new("minibatch lab: batch size and epochs");
     r.key_values("Configuration", config);
     let dash = || "-".to_string();
@@ -24,7 +26,8 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun]) -> Result<Report
                 run.total_updates.to_string(),
                 format!("{:.2}", run.seconds_per_epoch * 1e3),
                 format!("{:.1}", run.seconds_per_update * 1e6),
-                format!("{:.1}", run.planned_bytes as f64 / 1024.0),
+                format!("{:.2}", mib(run.memory.total())),
+                run.rss_growth_bytes.map_or_else(dash, |b| format!("{:.2}", mib(b as usize))),
                 last.map_or_else(dash, |e| e.train_wrong.to_string()),
                 last.map_or_else(dash, |e| e.val_wrong.to_string()),
                 run.best_val_epoch.to_string(),
@@ -41,7 +44,8 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun]) -> Result<Report
         "updates",
         "ms / epoch",
         "µs / update",
-        "plan KiB",
+        "planned MiB",
+        "measured RSS growth, MiB",
         "wrong (train), last epoch",
         "wrong (held-out), last epoch",
         "lowest held-out loss, epoch",
@@ -54,7 +58,40 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun]) -> Result<Report
     let caption = "Top left: wrong answers after each epoch, one colour per batch size (the tutorial's figure; \
                    training solid, held-out dashed). Then, per batch size: training (solid) and held-out (dashed) loss, with \
                    the lowest held-out loss, where overfitting began and where early stopping stopped.";
-    r.figure("Charts", &lab::figure(runs), caption)?;
+    r.figure("Charts", &lab::figure_with(runs, charts), caption)?;
+
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|run| {
+            let m = &run.memory;
+            vec![
+                run.batch_size.to_string(),
+                format!("{:.3}", mib(m.weights)),
+                format!("{:.3}", mib(m.gradients)),
+                format!("{:.3}", mib(m.optimizer)),
+                format!("{:.3}", mib(m.activations)),
+                format!("{:.3}", mib(m.workspaces)),
+                format!("{:.3}", mib(m.total())),
+                run.rss_growth_bytes.map_or_else(dash, |b| format!("{:.3}", mib(b as usize))),
+            ]
+        })
+        .collect();
+    let headers = [
+        "batch size",
+        "weights",
+        "gradients",
+        "optimizer",
+        "activations",
+        "workspaces",
+        "planned, MiB",
+        "measured RSS growth, MiB",
+    ];
+    r.table("Memory per batch size", &headers, &rows);
+    let caption = "What training at each batch size holds, as the engine plans it before the first step (solid: \
+                   everything, and the part that grows with the batch: activations and workspaces), beside how far \
+                   the process's resident memory rose during the run (dashed; it also holds the evaluation after \
+                   each epoch and the allocator's own overhead).";
+    r.figure("Memory", &lab::memory_figure(runs), caption)?;
     for run in runs {
         let rows: Vec<Vec<String>> = run
             .epochs
@@ -74,4 +111,42 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun]) -> Result<Report
         r.table(&format!("Batch size {}: every epoch", run.batch_size), &headers, &rows);
     }
     Ok(r)
+}
+
+/// The learning-rate range test's report: the configuration, the suggestion, the loss over
+/// the rate, and every step.
+///
+/// # Errors
+/// As [`crate::plot::Figure::to_svg`].
+pub fn lr_find_report(config: &[(String, String)], found: &LrFind) -> Result<Report> {
+    let mut r = Report::new("minibatch lab: learning-rate range test");
+    r.key_values("Configuration", config);
+    let suggestion = found.suggestion.map_or("none (too few steps)".into(), |s| format!("{s:.3e}"));
+    let outcome = vec![
+        ("suggested learning rate".to_string(), suggestion),
+        ("steps taken".into(), found.rates.len().to_string()),
+        ("stopped because the loss diverged".into(), if found.stopped_early { "yes" } else { "no" }.into()),
+    ];
+    r.key_values("Outcome", &outcome);
+    let caption = "The loss after each step while the rate grows exponentially (solid: smoothed as Lightning \
+                   smooths it; dashed: each step's batch loss). The suggestion is where the smoothed loss falls \
+                   fastest; rates much above it make the loss climb.";
+    r.figure("Loss against the learning rate", &lab::lr_find_figure(found), caption)?;
+    let rows: Vec<Vec<String>> = (0..found.rates.len())
+        .map(|i| {
+            vec![
+                (i + 1).to_string(),
+                format!("{:.3e}", found.rates[i]),
+                format!("{:.4}", found.raw_losses[i]),
+                format!("{:.4}", found.losses[i]),
+            ]
+        })
+        .collect();
+    r.table("Every step", &["step", "learning rate", "loss", "smoothed loss"], &rows);
+    Ok(r)
+}
+
+/// Bytes in MiB.
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
 }

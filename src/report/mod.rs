@@ -13,8 +13,8 @@
 mod lab;
 mod training;
 
-pub use lab::lab_report;
-pub use training::training_report;
+pub use lab::{lab_report, lr_find_report};
+pub use training::{training_report, TrainingReport};
 
 use crate::error::Result;
 use crate::plot::Figure;
@@ -48,7 +48,7 @@ h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #dd
 table{border-collapse:collapse;margin:.5em 0;font-variant-numeric:tabular-nums}\
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}th{background:#f4f4f4}\
 td:first-child,th:first-child,.key-values td{text-align:left}figure{margin:1em 0}svg{max-width:100%;height:auto}\
-figcaption{color:#555;font-size:.9em}";
+figcaption{color:#555;font-size:.9em}pre{font-size:.85em;line-height:1.2;overflow-x:auto}";
 
 impl Report {
     /// An empty page with a title.
@@ -64,6 +64,12 @@ impl Report {
     /// A paragraph of text.
     pub fn paragraph(&mut self, text: &str) {
         self.body += &format!("<p>{}</p>\n", escape(text));
+    }
+
+    /// Text as it is (a model's summary table), in a monospaced block under a heading.
+    pub fn preformatted(&mut self, heading: &str, text: &str) {
+        self.heading(heading);
+        self.body += &format!("<pre>{}</pre>\n", escape(text));
     }
 
     /// A two-column table of names and values under a heading.
@@ -124,6 +130,23 @@ impl Report {
         crate::saving::write_atomic(&path, self.to_html().as_bytes())?;
         Ok(path)
     }
+}
+
+/// The present moment in UTC, as `2026-12-02 05:30 UTC`.
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
 }
 
 #[cfg(test)]

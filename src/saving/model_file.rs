@@ -9,6 +9,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// A model's state held in memory (see [`Model::checkpoint`]).
+pub(crate) struct Checkpoint(TensorFile);
+
 /// The version of the document minibatch writes; files of a later version are refused.
 pub const FORMAT_VERSION: u64 = 1;
 
@@ -257,20 +260,10 @@ impl Model {
     pub(crate) fn snapshot(&self, training: Value, with_state: bool) -> Result<(BTreeMap<String, State>, Value)> {
         let mut tensors = self.weight_tensors()?;
         let mut doc = json!({ "format_version": FORMAT_VERSION, "kind": "model", "model": self.to_config()? });
-        if let Some(c) = &self.compiled {
+        if self.compiled.is_some() {
             doc["compile"] = self.compile_config()?;
-            let names = self.param_names();
             if with_state {
-                doc["optimizer_iterations"] = json!(c.optimizer.iterations());
-                doc["optimizer_steps"] = json!(c.optimizer.base().steps());
-            }
-            let all_slots = c.optimizer.slots().into_iter().chain(c.optimizer.base().slots());
-            for (slot, values) in all_slots.filter(|_| with_state) {
-                for (i, v) in values.iter().enumerate() {
-                    let shape = self.param_shape(i);
-                    let t = crate::Tensor::from_vec(&shape, v.clone()).expect("a slot has its parameter's size");
-                    tensors.insert(format!("{OPTIMIZER}{slot}/{}", names[i]), State::F32(t));
-                }
+                self.optimizer_state(&mut tensors, &mut doc);
             }
         }
         if !training.is_null() {
@@ -280,6 +273,39 @@ impl Model {
             doc["metadata"] = Value::Object(self.metadata.clone());
         }
         Ok((tensors, doc))
+    }
+
+    /// Everything a later [`Model::rewind`] returns to: weights, layers' state (moving
+    /// statistics, random generators) and the optimizer's state, step count and rate, in
+    /// memory.
+    pub(crate) fn checkpoint(&self) -> Result<Checkpoint> {
+        let mut tensors = self.weight_tensors()?;
+        let mut doc = json!({});
+        if let Some(c) = &self.compiled {
+            self.optimizer_state(&mut tensors, &mut doc);
+            doc["compile"] = json!({ "optimizer": { "config": { "learning_rate": c.optimizer.learning_rate() } } });
+        }
+        Ok(Checkpoint(TensorFile { tensors, doc: Some(doc) }))
+    }
+
+    /// Returns the model to `checkpoint` (taken of this model by [`Model::checkpoint`]).
+    pub(crate) fn rewind(&mut self, checkpoint: &Checkpoint) -> Result<()> {
+        self.restore(Path::new("(in memory)"), &checkpoint.0)
+    }
+
+    /// The optimizer's slots into `tensors`, its step counts into `doc`.
+    fn optimizer_state(&self, tensors: &mut BTreeMap<String, State>, doc: &mut Value) {
+        let Some(c) = &self.compiled else { return };
+        doc["optimizer_iterations"] = json!(c.optimizer.iterations());
+        doc["optimizer_steps"] = json!(c.optimizer.base().steps());
+        let names = self.param_names();
+        for (slot, values) in c.optimizer.slots().into_iter().chain(c.optimizer.base().slots()) {
+            for (i, v) in values.iter().enumerate() {
+                let shape = self.param_shape(i);
+                let t = crate::Tensor::from_vec(&shape, v.clone()).expect("a slot has its parameter's size");
+                tensors.insert(format!("{OPTIMIZER}{slot}/{}", names[i]), State::F32(t));
+            }
+        }
     }
 
     /// Restores the weights, layer state and (when compiled and saved) optimizer state from
@@ -358,7 +384,7 @@ impl Model {
         self.layers.iter().flat_map(|l| l.params()).nth(i).expect("index of a parameter").value.shape().to_vec()
     }
 
-    fn require_built(&self, what: &str) -> Result<()> {
+    pub(crate) fn require_built(&self, what: &str) -> Result<()> {
         if self.is_built() {
             Ok(())
         } else {

@@ -179,12 +179,11 @@ impl Buffers {
         }
     }
 
-    /// Bytes reserved by all buffers.
+    /// Bytes reserved by the planned buffers (not the epoch's sample order, which follows the
+    /// data set rather than the batch).
     pub fn bytes(&self) -> usize {
         let all = self.acts.iter().chain(&self.grads).chain(&self.scratch).chain(&self.targets).chain(&self.masks);
-        all.map(|t| t.capacity() * 4).sum::<usize>()
-            + self.weights.capacity() * 4
-            + self.order.capacity() * std::mem::size_of::<usize>()
+        all.map(|t| t.capacity() * 4).sum::<usize>() + self.weights.capacity() * 4
     }
 }
 

@@ -184,8 +184,16 @@ fn html_reports_render_their_charts_and_tables_in_a_real_browser() {
     let (ok, _, err) = minibatch(&["lab", "--epochs", "4", "--report", lab_dir.to_str().unwrap()]);
     assert!(ok, "{err}");
 
-    for (page, svgs, tables, epoch_rows) in
-        [(train_dir.join("index.html"), 1, 3, 6), (lab_dir.join("index.html"), 1, 5, 3 * 4)]
+    // The training report: configuration (with the command line and the start), data, class
+    // balance, the model's table, outcome (with wall time), confusion matrix, curves, epochs.
+    // The lab's: configuration, summary, the charts, memory per batch size (table and chart),
+    // every epoch of every run.
+    let sections = [
+        &["Data", "Class balance", "Model", "Confusion matrix (test data)", "wall time", "minibatch train"][..],
+        &["Memory per batch size", "planned, MiB", "measured RSS growth, MiB"][..],
+    ];
+    for ((page, svgs, tables, epoch_rows), needles) in
+        [(train_dir.join("index.html"), 1, 6, 6), (lab_dir.join("index.html"), 2, 6, 3 * 4)].into_iter().zip(sections)
     {
         let dom = headless(&browser, &["--dump-dom"], &page);
         assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
@@ -193,6 +201,9 @@ fn html_reports_render_their_charts_and_tables_in_a_real_browser() {
         assert_eq!(dom.matches("<svg").count(), svgs, "charts inline in {}", page.display());
         assert_eq!(dom.matches("<table").count(), tables, "tables in {}", page.display());
         assert!(dom.contains("<h1>minibatch"), "{dom}");
+        for needle in needles {
+            assert!(dom.contains(needle), "{needle:?} in {}", page.display());
+        }
         // Per-epoch rows: a first cell that is an epoch number in the tables' bodies.
         let body_rows = dom.matches("<tr><td>").count();
         assert!(body_rows >= epoch_rows, "{body_rows} rows in {}", page.display());

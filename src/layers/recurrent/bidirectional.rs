@@ -303,6 +303,12 @@ impl Layer for Bidirectional {
         &mut self.params
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let (out, input): (usize, usize) = (self.out_shape.iter().product(), self.in_shape.iter().product());
+        let own = 4 * max_batch * (4 * out + input);
+        own + self.forward.planned_workspace_bytes(max_batch) + self.backward.planned_workspace_bytes(max_batch)
+    }
+
     fn workspace_bytes(&self) -> usize {
         let own: usize = self.outputs.iter().chain(&self.grads).map(|t| t.capacity() * 4).sum();
         own + self.dx.capacity() * 4 + self.forward.workspace_bytes() + self.backward.workspace_bytes()

@@ -430,6 +430,14 @@ impl Layer for Recurrent {
         &mut self.params
     }
 
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        let (n, t, u, g, f) = (max_batch, self.steps, self.units, self.cell.gates(), self.features);
+        let c = if self.cell == Cell::LSTM { (t + 1) * n * u } else { 0 };
+        let aux = if self.cell == Cell::SimpleRNN { 0 } else { t * n * u };
+        // xs, z, h, c, aux; dh, dc, tmp; step_z; mask; stash
+        4 * (t * n * f + t * n * g * u + (t + 1) * n * u + c + aux + 3 * n * u + n * g * u + t * n + 2 * n * u)
+    }
+
     fn workspace_bytes(&self) -> usize {
         let all = [&self.xs, &self.z, &self.h, &self.c, &self.aux, &self.dh, &self.dc, &self.tmp, &self.step_z];
         4 * (all.iter().map(|v| v.len()).sum::<usize>() + self.mask.len() + self.stash.len())

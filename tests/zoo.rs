@@ -1,0 +1,79 @@
+//! Models that hold every layer type between them, for the tests that check something of
+//! every layer (zero allocation, the memory plan). Included by `#[path]` where needed.
+
+use minibatch::layers::{
+    ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense, Dropout, Embedding,
+    Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+    LayerNormalization, MaxPooling1D, MaxPooling2D, Reshape, SimpleRNN, GRU, LSTM,
+};
+use minibatch::Sequential;
+
+/// `(name, model, sample shape)`: between them, every layer type (some in orders chosen only
+/// for that); the classifiers end in 3 classes. "tokens" takes token ids 0..17.
+pub fn layer_zoo() -> Vec<(&'static str, Sequential, Vec<usize>)> {
+    let images = Sequential::new()
+        .input_shape(&[12, 12, 2])
+        .add(Conv2D::new(6, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(BatchNormalization::new())
+        .add(minibatch::layers::ZeroPadding2D::new(1))
+        .add(minibatch::layers::SpatialDropout2D::new(0.3))
+        .add(minibatch::layers::UpSampling2D::new(2))
+        .add(minibatch::layers::PReLU::new())
+        .add(Conv2D::new(4, 3).padding("same").activation("elu"))
+        .add(minibatch::layers::DepthwiseConv2D::new(3).depth_multiplier(2).padding("same"))
+        .add(minibatch::layers::SeparableConv2D::new(4, 3).padding("same").activation("relu"))
+        .add(minibatch::layers::Conv2DTranspose::new(4, 3).strides(2).padding("same"))
+        .add(MaxPooling2D::new(2))
+        .add(AveragePooling2D::new(2).padding("same"))
+        .add(Dropout::new(0.2))
+        .add(GlobalMaxPooling2D::new())
+        .add(Dense::new(3))
+        .add(ActivationLayer::new("softmax"));
+    let sequences = Sequential::new()
+        .input_shape(&[16, 3])
+        .add(minibatch::layers::SpatialDropout1D::new(0.2))
+        .add(Conv1D::new(6, 3).activation("leaky_relu"))
+        .add(minibatch::layers::ReLU::new().max_value(4.0))
+        .add(MaxPooling1D::new(2))
+        .add(AveragePooling1D::new(2).padding("same"))
+        .add(ActivationLayer::new("tanh"))
+        .add(Flatten::new())
+        .add(Reshape::new(&[4, 6]))
+        .add(GlobalMaxPooling1D::new())
+        .add(Dense::new(3).activation("softmax"));
+    let pooled = Sequential::new()
+        .input_shape(&[16, 3])
+        .add(Dense::new(4).activation("sigmoid"))
+        .add(GlobalAveragePooling1D::new())
+        .add(Reshape::new(&[2, 2, 1]))
+        .add(GlobalAveragePooling2D::new())
+        .add(Dense::new(3).activation("softmax"));
+    // Recurrences through time, layer normalization, and token ids (values 0..17 as ids).
+    let recurrent = Sequential::new()
+        .input_shape(&[16, 3])
+        .add(LSTM::new(5).return_sequences(true))
+        .add(LayerNormalization::new())
+        .add(minibatch::layers::MultiHeadAttention::new(2, 3).use_causal_mask(true))
+        .add(minibatch::layers::TimeDistributed::new(Dense::new(4).activation("relu")))
+        .add(GRU::new(4).return_sequences(true).go_backwards(true))
+        .add(minibatch::layers::Bidirectional::new(LSTM::new(3).return_sequences(true)))
+        .add(SimpleRNN(3))
+        .add(Dense::new(3).activation("softmax"));
+    let tokens = Sequential::new()
+        .input_shape(&[6])
+        .add(Embedding::new(17, 4).mask_zero(true))
+        .add(LSTM::new(4).return_sequences(true))
+        .add(GlobalAveragePooling1D::new())
+        .add(Reshape::new(&[4, 1]))
+        .add(minibatch::layers::Masking::new(0.0))
+        .add(LSTM::new(4))
+        .add(Dense::new(3).activation("softmax"));
+    vec![
+        ("images", images, vec![12, 12, 2]),
+        ("sequences", sequences, vec![16, 3]),
+        ("pooled", pooled, vec![16, 3]),
+        ("recurrent", recurrent, vec![16, 3]),
+        ("tokens", tokens, vec![6]),
+    ]
+}
