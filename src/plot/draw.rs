@@ -124,7 +124,7 @@ fn chart_on<DB: DrawingBackend>(chart: &Chart, area: &DrawingArea<DB, Shift>) ->
     let integer_x = !log_x && chart.series.iter().flat_map(|s| &s.points).all(|p| p.0.fract() == 0.0);
     let x_format = |v: &f64| {
         if log_x {
-            format_tick(10f64.powf(*v))
+            log_tick(*v)
         } else if !integer_x {
             format!("{v}")
         } else if (v - v.round()).abs() < 1e-9 {
@@ -139,7 +139,7 @@ fn chart_on<DB: DrawingBackend>(chart: &Chart, area: &DrawingArea<DB, Shift>) ->
         .x_labels(12)
         .y_labels(8)
         .x_label_formatter(&x_format)
-        .y_label_formatter(&|v| format_tick(if log_y { 10f64.powf(*v) } else { *v }))
+        .y_label_formatter(&|v| if log_y { log_tick(*v) } else { format_tick(*v) })
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
         .max_light_lines(1)
@@ -234,6 +234,20 @@ fn legend_corner(chart: &Chart, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> S
     };
     let best = places.iter().min_by_key(|(_, right, band)| inside(*right, *band)).expect("six places");
     best.0.clone()
+}
+
+/// A tick at `v` on a logarithmic axis (drawn as its base-10 logarithm): labelled only where
+/// `10^v` is 1, 2 or 5 times a power of ten, so the labels read as round numbers.
+fn log_tick(v: f64) -> String {
+    let value = 10f64.powf(v);
+    let decade = 10f64.powf(v.floor());
+    let leading = value / decade;
+    let round = [1.0, 2.0, 5.0, 10.0].iter().any(|&m| (leading / m - 1.0).abs() < 0.02);
+    if round {
+        format_tick((value / decade).round() * decade)
+    } else {
+        String::new()
+    }
 }
 
 /// Tick labels without float noise: up to 4 significant decimals, trailing zeros dropped.

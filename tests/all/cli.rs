@@ -181,3 +181,21 @@ fn lab_runs_the_tutorials_experiment() {
         assert_eq!(r["val_samples"], 100);
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    // `minibatch train --verbose 2 | head -1`: the reader goes away after one line.
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_minibatch"))
+        .args(["train", "--verbose", "2", "--epochs", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("spirals: "), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "no panic on a closed pipe: {err}");
+}

@@ -88,7 +88,7 @@ fn the_command_draws_png_and_svg_plots() {
     let (ok, out, err) = minibatch(&["lab", "--epochs", "5", "--plot", lab_png.to_str().unwrap()]);
     assert!(ok && out.contains("Drew the charts"), "{out}{err}");
     let (w, h, blue) = count_color(&lab_png, BLUE);
-    assert_eq!((w, h), (1280, 760), "2 × 2 panels: wrong answers, then loss per batch size");
+    assert_eq!((w, h), (1280, 1140), "3 × 2 panels: wrong answers, loss per batch size, memory per batch size");
     assert!(blue > 200);
     let (ok, _, err) = minibatch(&["train", "--epochs", "1", "--plot", dir.join("x.gif").to_str().unwrap()]);
     assert!(!ok && err.contains(".png or .svg"), "{err}");
