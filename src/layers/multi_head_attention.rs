@@ -8,6 +8,9 @@ use crate::initializers::Initializer;
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
+/// What Keras adds to a masked attention score (`_large_negative_number` for float32).
+const LARGE_NEGATIVE: f32 = -1e9;
+
 /// Keras's `MultiHeadAttention(num_heads, key_dim, value_dim=None, use_bias=True,
 /// output_shape=None)` on sequences `[time, features]` (optionally with
 /// `use_causal_mask=True`). Called on one tensor (in a Sequential model, or `.call(&x)`) it is
@@ -25,8 +28,14 @@ use crate::tensor::{kernels, Tensor};
 /// `attention_output/kernel` `[heads, value_dim, output]`), glorot-uniform kernels and zero
 /// biases. With `dropout`, the attention weights `P` are dropped in training (kept with
 /// probability `1 − rate`, scaled by `1/(1 − rate)`), as Keras's layer does with its Dropout,
-/// from a generator seeded when the layer is built and saved with its weights. Not yet:
-/// `attention_mask`, and masks from an Embedding.
+/// from a generator seeded when the layer is built and saved with its weights.
+///
+/// Keras's `attention_mask` (`mha(query, value, attention_mask=mask)`) is
+/// [`MultiHeadAttention::call_with_mask`]: a tensor `[Tq, Tv]` per sample, nonzero where query
+/// step `t` may attend to value step `s`. As Keras, a masked score gets −1e9 added before the
+/// softmax (combined with the causal mask when both are given), so a query step with nothing
+/// to attend to spreads its weight evenly rather than giving NaN; the mask takes no gradient.
+/// Not yet: masks from an Embedding (refused by name).
 ///
 /// ```
 /// use minibatch::layers::{Dense, GlobalAveragePooling1D, MultiHeadAttention};
@@ -44,6 +53,8 @@ pub struct MultiHeadAttention {
     output_dim: Option<usize>,
     use_bias: bool,
     causal: bool,
+    /// The last input is an attention mask (see [`MultiHeadAttention::call_with_mask`]).
+    masked: bool,
     name: String,
     /// query, key, value, attention_output: kernel then bias (when `use_bias`) each.
     params: Vec<Param>,
@@ -95,6 +106,9 @@ pub struct MultiHeadAttentionConfig {
     use_causal_mask: bool,
     #[serde(default)]
     dropout: f32,
+    /// Called with an attention mask as its last input.
+    #[serde(default)]
+    attention_mask: bool,
 }
 
 impl MultiHeadAttention {
@@ -108,6 +122,7 @@ impl MultiHeadAttention {
             output_dim: None,
             use_bias: true,
             causal: false,
+            masked: false,
             name: String::new(),
             params: Vec::new(),
             steps: 0,
@@ -163,6 +178,29 @@ impl MultiHeadAttention {
         self.causal = on;
         self
     }
+
+    /// Calls the layer on `inputs` (the query; or `[query, value]`, `[query, value, key]`)
+    /// with Keras's `attention_mask`: `mask` holds `[Tq, Tv]` per sample, nonzero where query
+    /// step `t` may attend to value step `s`.
+    ///
+    /// ```
+    /// use minibatch::layers::MultiHeadAttention;
+    /// use minibatch::models::{Input, Model};
+    /// let (q, v, mask) = (Input::new(&[3, 4]), Input::new(&[5, 4]), Input::new(&[3, 5]));
+    /// let y = MultiHeadAttention::new(2, 4).call_with_mask([&q, &v], &mask);
+    /// let model = Model::new(&[&q, &v, &mask], &[&y]).unwrap();
+    /// ```
+    pub fn call_with_mask(
+        mut self,
+        inputs: impl Into<crate::models::CallInputs>,
+        mask: &crate::models::SymbolicTensor,
+    ) -> crate::models::SymbolicTensor {
+        use crate::models::Call;
+        self.masked = true;
+        let mut all = inputs.into().into_vec();
+        all.push(mask.clone());
+        self.call(&all)
+    }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
         self.name = name.into();
@@ -176,6 +214,7 @@ impl MultiHeadAttention {
             use_bias: c.use_bias,
             causal: c.use_causal_mask,
             dropout: c.dropout,
+            masked: c.attention_mask,
             ..MultiHeadAttention::new(c.num_heads, c.key_dim).name(&c.name)
         }
     }
@@ -184,6 +223,19 @@ impl MultiHeadAttention {
     // query: [n, Tq, D]; key: [n, Tv, Dk]; value: [n, Tv, Dv]; Q: [n, Tq, h·dk];
     // K: [n, Tv, h·dk]; V: [n, Tv, h·dv]; P: [n, h, Tq, Tv]; O: [n, Tq, h·dv]; y: [n, Tq, out]
     fn attend(&mut self, query: &Tensor, key: &Tensor, value: &Tensor, y: &mut Tensor, training: bool) {
+        self.attend_masked(query, key, value, None, y, training);
+    }
+
+    /// [`Self::attend`] with Keras's `attention_mask` (`[n, Tq, Tv]`, nonzero: attend).
+    fn attend_masked(
+        &mut self,
+        query: &Tensor,
+        key: &Tensor,
+        value: &Tensor,
+        mask: Option<&Tensor>,
+        y: &mut Tensor,
+        training: bool,
+    ) {
         let n = query.batch();
         let (tq, tv, h, dk, dv, out) =
             (self.steps, self.kv_steps, self.heads, self.key_dim, self.dv_size(), self.out_size());
@@ -225,7 +277,16 @@ impl MultiHeadAttention {
                 let p = &mut self.p[(s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv];
                 kernels::matmul(p, &self.head_a[..tq * dk], &self.head_b[..tv * dk], tq, dk, tv, false, true, 0.0);
                 for (r, row) in p.chunks_exact_mut(tv).enumerate() {
-                    if self.causal && r + 1 < tv {
+                    if let Some(m) = mask {
+                        // Keras's masked softmax: −1e9 added where the mask (and the causal
+                        // mask, when on) forbids.
+                        let allowed = &m.data()[(s * tq + r) * tv..(s * tq + r + 1) * tv];
+                        for (c, (v, &a)) in row.iter_mut().zip(allowed).enumerate() {
+                            if a == 0.0 || (self.causal && c > r) {
+                                *v += LARGE_NEGATIVE;
+                            }
+                        }
+                    } else if self.causal && r + 1 < tv {
                         row[r + 1..].fill(f32::NEG_INFINITY);
                     }
                     softmax_in_place(row);
@@ -425,6 +486,29 @@ impl Layer for MultiHeadAttention {
     /// One input: self-attention. `[query, value]` or `[query, value, key]`: cross-attention.
     fn build_many(&mut self, shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.name.clone();
+        let shapes = if self.masked {
+            let Some((mask, rest)) = shapes.split_last() else {
+                return Err(Error::invalid(
+                    "attention_mask",
+                    "given alone",
+                    format!("a query and a mask (layer {name})"),
+                ));
+            };
+            let (tq, tv) = match (rest.first(), rest.get(1).or(rest.first())) {
+                (Some(q), Some(v)) => (q.first().copied().unwrap_or(0), v.first().copied().unwrap_or(0)),
+                _ => (0, 0),
+            };
+            if mask.as_slice() != [tq, tv] {
+                return Err(Error::Shape {
+                    what: format!("the attention_mask of layer {name}"),
+                    expected: format!("[query steps, value steps] = [{tq}, {tv}] per sample"),
+                    received: format!("{mask:?}"),
+                });
+            }
+            rest
+        } else {
+            shapes
+        };
         if shapes.is_empty() || shapes.len() > 3 {
             return Err(Error::Shape {
                 what: format!("inputs of layer {name} (MultiHeadAttention)"),
@@ -530,18 +614,27 @@ impl Layer for MultiHeadAttention {
     }
 
     fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, training: bool) {
+        let n = xs.len() - usize::from(self.masked);
         let query = xs.get(0);
-        let value = if xs.len() > 1 { xs.get(1) } else { query };
-        let key = if xs.len() > 2 { xs.get(2) } else { value };
-        self.attend(query, key, value, y, training);
+        let value = if n > 1 { xs.get(1) } else { query };
+        let key = if n > 2 { xs.get(2) } else { value };
+        let mask = self.masked.then(|| xs.get(n));
+        self.attend_masked(query, key, value, mask, y, training);
     }
 
-    fn backward_many(&mut self, xs: super::Inputs<'_>, _y: &Tensor, dy: &mut Tensor, dxs: super::InputGrads<'_>) {
+    fn backward_many(&mut self, xs: super::Inputs<'_>, _y: &Tensor, dy: &mut Tensor, mut dxs: super::InputGrads<'_>) {
+        let n = xs.len() - usize::from(self.masked);
         let query = xs.get(0);
-        let value = if xs.len() > 1 { xs.get(1) } else { query };
-        let key = if xs.len() > 2 { xs.get(2) } else { value };
+        let value = if n > 1 { xs.get(1) } else { query };
+        let key = if n > 2 { xs.get(2) } else { value };
+        // The mask takes no gradient.
+        if self.masked {
+            if let Some(d) = dxs.get_mut(n) {
+                d.data_mut().fill(0.0);
+            }
+        }
         // Which input takes the gradient of the query, key and value projections' inputs.
-        let slots = match xs.len() {
+        let slots = match n {
             1 => [0, 0, 0],
             2 => [0, 1, 1],
             _ => [0, 2, 1],
@@ -618,6 +711,7 @@ impl Layer for MultiHeadAttention {
             output_shape: self.output_dim,
             use_bias: self.use_bias,
             use_causal_mask: self.causal,
+            attention_mask: self.masked,
             dropout: self.dropout,
         };
         serde_json::to_value(c).ok()

@@ -101,6 +101,13 @@ impl Shared {
 /// The tensors a layer is called on: one (`&x`) or several (`[&a, &b]`, `&[a, b]`).
 pub struct CallInputs(Vec<SymbolicTensor>);
 
+impl CallInputs {
+    /// The tensors, in order.
+    pub fn into_vec(self) -> Vec<SymbolicTensor> {
+        self.0
+    }
+}
+
 impl From<&SymbolicTensor> for CallInputs {
     fn from(x: &SymbolicTensor) -> Self {
         CallInputs(vec![x.clone()])

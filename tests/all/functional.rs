@@ -395,6 +395,24 @@ fn attention_between_two_sequences_passes_gradient_checks() {
     };
     check(&|x| MultiHeadAttention::new(2, 2).call([&x[0], &x[1]]), 2, 1);
     check(&|x| MultiHeadAttention::new(2, 2).value_dim(3).use_causal_mask(true).call([&x[0], &x[1], &x[2]]), 3, 2);
+    // Keras's attention_mask: a mask input; the weights' gradients check out, and the mask
+    // takes none. (Every query step keeps step 0: a step with nothing to attend to has all its
+    // scores shifted by −1e9, where float32 steps in units of 64 and finite differences see a
+    // staircase; keras_functional.rs checks that case's values against Keras.)
+    let (q, v, mask) = (Input::new(&[3, 2]), Input::new(&[4, 3]), Input::new(&[3, 4]));
+    let (pq, pv) = (Dense::new(4).activation("tanh").call(&q), Dense::new(3).activation("tanh").call(&v));
+    let attended = MultiHeadAttention::new(2, 2).use_causal_mask(true).call_with_mask([&pq, &pv], &mask);
+    let out = Dense::new(2).call(&GlobalAveragePooling1D::new().call(&attended));
+    let mut model = Model::new(&[&q, &v, &mask], &[&out]).unwrap().with_seed(5).unwrap();
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    let m: Vec<f32> = (0..3 * 12).map(|i| if i % 4 != 0 && i % 3 == 1 { 0.0 } else { 1.0 }).collect();
+    let m = Tensor::from_vec(&[3, 3, 4], m).unwrap();
+    let (xq, xv) = (random(&[3, 3, 2], 40), random(&[3, 4, 3], 41));
+    check_model(&mut model, &[&xq, &xv, &m][..], &random(&[3, 2], 42), 1);
+    // A mask of another shape is named when the model is made.
+    let (q, bad) = (Input::new(&[3, 2]), Input::new(&[4, 3]));
+    let y = MultiHeadAttention::new(2, 2).call_with_mask(&q, &bad);
+    expect_error(Model::new(&[&q, &bad], &[&y]), "attention_mask");
     check(&|x| Attention::new().use_scale(true).call([&x[0], &x[1], &x[2]]), 3, 3);
     // The key is the value: both projections' gradients reach the one input. (The value is
     // projected to the query's width here.)
@@ -491,4 +509,22 @@ fn a_model_is_a_layer_of_another() {
     let bad = Tensor::from_vec(&[1, 3], vec![1., 7., 2.]).unwrap();
     let err = outer.predict(&bad, 1).unwrap_err().to_string();
     assert!(err.contains("token id") && err.contains('7'), "{err}");
+}
+
+#[test]
+fn an_attention_mask_model_saves_and_loads_bit_for_bit() {
+    use minibatch::layers::MultiHeadAttention;
+    let (q, mask) = (Input::new(&[3, 4]), Input::new(&[3, 3]));
+    let y = MultiHeadAttention::new(2, 2).call_with_mask(&q, &mask);
+    let mut model = Model::new(&[&q, &mask], &[&y]).unwrap();
+    model.compile("adam", "mse", &[]).unwrap();
+    let xq = random(&[2, 3, 4], 1);
+    let m = Tensor::from_vec(&[2, 3, 3], (0..18).map(|i| f32::from(i % 4 != 3)).collect()).unwrap();
+    let before = model.predict(&[&xq, &m][..], 2).unwrap();
+    let path = std::env::temp_dir().join(format!("minibatch-mha-mask-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut loaded = Model::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let after = loaded.predict(&[&xq, &m][..], 2).unwrap();
+    assert_eq!(before.data(), after.data());
 }

@@ -95,6 +95,16 @@ fn model_for(name: &str) -> Model {
             let y = Attention::new().use_causal_mask(true).call([&q, &v]);
             Model::new(&[&q, &v], &[&y]).unwrap()
         }
+        "mha_attention_mask" => {
+            let (q, v, mask) = (Input::new(&[3, 4]), Input::new(&[5, 6]), Input::new(&[3, 5]));
+            let y = MultiHeadAttention::new(2, 3).call_with_mask([&q, &v], &mask);
+            Model::new(&[&q, &v, &mask], &[&y]).unwrap()
+        }
+        "mha_attention_mask_causal" => {
+            let (q, mask) = (Input::new(&[3, 4]), Input::new(&[3, 3]));
+            let y = MultiHeadAttention::new(2, 2).use_causal_mask(true).call_with_mask(&q, &mask);
+            Model::new(&[&q, &mask], &[&y]).unwrap()
+        }
         "two_headed" => crate::functional::two_headed(0),
         other => panic!("no model for case {other}"),
     }
