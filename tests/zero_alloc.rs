@@ -90,7 +90,7 @@ fn mlp_steps_allocate_nothing() {
 
 fn functional_steps_allocate_nothing() {
     // A graph: attention over a projection with a residual Add and LayerNormalization, an LSTM
-    // over that, a shared Dense called twice, a tensor read by three layers, and a fused
+    // over that returning its states, a shared Dense called twice, a tensor read by three layers, and a fused
     // softmax output.
     use minibatch::layers::{Add, Concatenate, GlobalAveragePooling1D, LayerNormalization, MultiHeadAttention, LSTM};
     use minibatch::models::{Call, Input, Shared};
@@ -98,10 +98,13 @@ fn functional_steps_allocate_nothing() {
     let h = Dense::new(8).call(&x);
     let attended = MultiHeadAttention::new(2, 4).use_causal_mask(true).dropout(0.1).call(&h);
     let res = LayerNormalization::new().call(&Add::new().call([&h, &attended]));
-    let seq = LSTM::new(8).return_sequences(true).call(&res);
+    // LSTM with return_state: its packed tensor read by three RecurrentOutput nodes.
+    let states = LSTM::new(8).return_sequences(true).call_with_states(&res);
+    let seq = Add::new().call([&states[0], &states[0]]);
+    let state = Concatenate::new().call([&states[1], &states[2]]);
     let shared = Shared::new(Dense::new(8).activation("relu"));
     let joined = Concatenate::new().call([&shared.call(&seq), &shared.call(&res), &h]);
-    let pooled = GlobalAveragePooling1D::new().call(&joined);
+    let pooled = Concatenate::new().call([&GlobalAveragePooling1D::new().call(&joined), &state]);
     let out = Dense::new(5).activation("softmax").call(&pooled);
     let mut model = Model::new(&[&x], &[&out]).unwrap();
     model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();

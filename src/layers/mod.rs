@@ -76,7 +76,8 @@ pub use multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
 pub use position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
 pub use recurrent::{
-    Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, SimpleRNN, GRU, LSTM,
+    Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, RecurrentOutput,
+    RecurrentOutputConfig, SimpleRNN, GRU, LSTM,
 };
 pub use regularization::Regularization;
 pub use reshape::{Reshape, ReshapeConfig};
@@ -427,6 +428,7 @@ pub const CLASS_NAMES: &[&str] = &[
     "Embedding",
     "LayerNormalization",
     "Bidirectional",
+    "RecurrentOutput",
     "ReLU",
     "LeakyReLU",
     "PReLU",
@@ -492,6 +494,7 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "GRU" => Box::new(Recurrent::from_config(Cell::GRU, parse(class_name, config)?)),
         "Embedding" => Box::new(Embedding::from_config(parse(class_name, config)?)),
         "Bidirectional" => Box::new(Bidirectional::from_config(parse(class_name, config)?)?),
+        "RecurrentOutput" => Box::new(RecurrentOutput::from_config(parse(class_name, config)?)),
         "ReLU" => Box::new(ReLU::from_config(parse(class_name, config)?)),
         "PReLU" => Box::new(PReLU::from_config(parse(class_name, config)?)),
         "SpatialDropout1D" | "SpatialDropout2D" => {

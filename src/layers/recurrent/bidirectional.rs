@@ -164,6 +164,10 @@ impl Layer for Bidirectional {
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        if self.forward.return_state || self.backward.return_state {
+            let expected = format!("a layer without return_state (layer {}; not yet)", self.name);
+            return Err(crate::error::Error::invalid("return_state", true, expected));
+        }
         let inner = self.forward.kind().to_ascii_lowercase();
         self.forward.set_name(format!("{}_forward_{inner}", self.name));
         self.backward.set_name(format!("{}_backward_{inner}", self.name));

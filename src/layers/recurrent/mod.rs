@@ -24,8 +24,10 @@ mod bidirectional;
 mod gru;
 mod lstm;
 mod simple_rnn;
+mod state;
 
 pub use bidirectional::{Bidirectional, BidirectionalConfig, MergeMode};
+pub use state::{RecurrentOutput, RecurrentOutputConfig};
 
 use super::{Layer, Param};
 use crate::activations::Activation;
@@ -92,8 +94,9 @@ impl Cell {
 /// the sequence is read last step first and, as in Keras, the returned sequence is in that
 /// reversed order.
 ///
-/// Not yet: masks (`mask_zero` from an Embedding), `return_state`, `stateful`, `dropout` and
-/// `recurrent_dropout`, and activations whose derivative needs their input (gelu, silu, ...).
+/// `return_state` is [`Recurrent::call_with_states`]. Not yet: `initial_state`, `stateful`,
+/// `dropout` and `recurrent_dropout`, and activations whose derivative needs their input (gelu,
+/// silu, ...).
 ///
 /// ```
 /// use minibatch::layers::{Dense, LSTM, GRU};
@@ -116,6 +119,9 @@ pub struct Recurrent {
     unit_forget_bias: bool,
     return_sequences: bool,
     go_backwards: bool,
+    /// Also return the final states (see [`Recurrent::call_with_states`]): the layer's tensor
+    /// then packs the output, the last hidden state and (LSTM) the last cell state.
+    return_state: bool,
     name: String,
     /// `[kernel [in, G·u], recurrent_kernel [u, G·u], bias]`.
     params: Vec<Param>,
@@ -158,6 +164,8 @@ pub struct RecurrentConfig {
     reset_after: Option<bool>,
     return_sequences: bool,
     go_backwards: bool,
+    #[serde(default)]
+    return_state: bool,
 }
 
 /// Keras's `SimpleRNN(units)`.
@@ -203,6 +211,7 @@ impl Recurrent {
             unit_forget_bias: true,
             return_sequences: false,
             go_backwards: false,
+            return_state: false,
             name: String::new(),
             params: Vec::new(),
             steps: 0,
@@ -237,8 +246,34 @@ impl Recurrent {
             unit_forget_bias: c.unit_forget_bias.unwrap_or(true),
             return_sequences: c.return_sequences,
             go_backwards: c.go_backwards,
+            return_state: c.return_state,
             ..r
         }
+    }
+
+    /// Calls the layer on `x` with Keras's `return_state=True`: `[output, h]` (SimpleRNN, GRU)
+    /// or `[output, h, c]` (LSTM), the states being the last step's (carried over masked
+    /// steps). As in Keras's `out, h, c = LSTM(8, return_state=True)(x)`:
+    ///
+    /// ```
+    /// use minibatch::layers::{Concatenate, Dense, LSTM};
+    /// use minibatch::models::{Call, Input, Model};
+    /// let x = Input::new(&[5, 3]);
+    /// let [out, h, c] = <[_; 3]>::try_from(LSTM::new(8).call_with_states(&x)).unwrap();
+    /// let y = Dense::new(2).call(&Concatenate::new().call([&out, &h, &c]));
+    /// let model = Model::new(&[&x], &[&y]).unwrap();
+    /// ```
+    ///
+    /// The layer's own tensor packs the three (each sample: the output, then `h`, then `c`);
+    /// a [`RecurrentOutput`] node takes each out, so the graph keeps one tensor per call and
+    /// the states' gradients flow back into the last step.
+    pub fn call_with_states(mut self, x: impl Into<crate::models::CallInputs>) -> Vec<crate::models::SymbolicTensor> {
+        use crate::models::Call;
+        self.return_state = true;
+        let (units, sequences, cell) = (self.units, self.return_sequences, self.cell);
+        let packed = self.call(x);
+        let parts = if cell == Cell::LSTM { 3 } else { 2 };
+        (0..parts).map(|part| RecurrentOutput::new(part, units, sequences, cell).call(&packed)).collect()
     }
 
     /// The gates' activation (default sigmoid; LSTM and GRU).
@@ -270,6 +305,24 @@ impl Recurrent {
     pub fn name(mut self, name: &str) -> Self {
         self.name = name.into();
         self
+    }
+
+    /// Values of the output per sample: every step's, or the last.
+    fn output_len(&self) -> usize {
+        if self.return_sequences {
+            self.steps * self.units
+        } else {
+            self.units
+        }
+    }
+
+    /// The states a cell carries: `h` (and LSTM's `c`).
+    fn states(&self) -> usize {
+        if self.cell == Cell::LSTM {
+            2
+        } else {
+            1
+        }
     }
 
     fn acts(&self) -> (Activation, Activation) {
@@ -366,7 +419,8 @@ impl Layer for Recurrent {
         }
         (self.steps, self.features) = (steps, features);
         self.capacity = 0;
-        Ok(if self.return_sequences { vec![steps, u] } else { vec![u] })
+        let output = if self.return_sequences { vec![steps, u] } else { vec![u] };
+        Ok(if self.return_state { vec![self.output_len() + self.states() * u] } else { output })
     }
 
     fn plan(&mut self, max_batch: usize) {
@@ -415,10 +469,11 @@ impl Layer for Recurrent {
     }
 
     fn mask_rule(&self) -> super::MaskRule {
-        if self.return_sequences {
-            super::MaskRule::Pass
-        } else {
-            super::MaskRule::Drop
+        match (self.return_sequences, self.return_state) {
+            // Keras passes the mask to the sequence output alone: not yet here.
+            (true, true) => super::MaskRule::Unsupported,
+            (true, false) => super::MaskRule::Pass,
+            _ => super::MaskRule::Drop,
         }
     }
 
@@ -458,6 +513,7 @@ impl Layer for Recurrent {
             reset_after: (self.cell == Cell::GRU).then_some(true),
             return_sequences: self.return_sequences,
             go_backwards: self.go_backwards,
+            return_state: self.return_state,
         };
         serde_json::to_value(c).ok()
     }
@@ -515,17 +571,27 @@ impl Recurrent {
                 }
             }
         }
-        // The output: every step (batch-major, in processing order) or the last.
+        // The output: every step (batch-major, in processing order) or the last; with
+        // return_state, each sample's row goes on with the last h (and c).
+        let row = y.row_len();
         let out = y.data_mut();
-        if self.return_sequences {
-            for t in 0..t_len {
-                for b in 0..n {
+        for b in 0..n {
+            let sample = &mut out[b * row..(b + 1) * row];
+            if self.return_sequences {
+                for t in 0..t_len {
                     let h = &self.h[((t + 1) * n + b) * u..((t + 1) * n + b + 1) * u];
-                    out[(b * t_len + t) * u..(b * t_len + t + 1) * u].copy_from_slice(h);
+                    sample[t * u..(t + 1) * u].copy_from_slice(h);
+                }
+            } else {
+                sample[..u].copy_from_slice(&self.h[(t_len * n + b) * u..(t_len * n + b + 1) * u]);
+            }
+            if self.return_state {
+                let at = self.output_len();
+                sample[at..at + u].copy_from_slice(&self.h[(t_len * n + b) * u..(t_len * n + b + 1) * u]);
+                if self.cell == Cell::LSTM {
+                    sample[at + u..at + 2 * u].copy_from_slice(&self.c[(t_len * n + b) * u..(t_len * n + b + 1) * u]);
                 }
             }
-        } else {
-            out[..n * u].copy_from_slice(&self.h[t_len * n * u..(t_len + 1) * n * u]);
         }
     }
 
@@ -538,7 +604,19 @@ impl Recurrent {
         let (act, gate) = self.acts();
         self.dh[..n * u].fill(0.0);
         self.dc[..n * u].fill(0.0);
+        let row = dy.row_len();
         let dy = dy.data();
+        // The final states' gradients (return_state) start the sweep.
+        if self.return_state {
+            let at = self.output_len();
+            for b in 0..n {
+                let sample = &dy[b * row..(b + 1) * row];
+                self.dh[b * u..(b + 1) * u].copy_from_slice(&sample[at..at + u]);
+                if self.cell == Cell::LSTM {
+                    self.dc[b * u..(b + 1) * u].copy_from_slice(&sample[at + u..at + 2 * u]);
+                }
+            }
+        }
         let (kernel, rest) = self.params.split_first_mut().expect("built");
         let (recurrent, bias) = rest.split_first_mut().expect("built");
         let rk = recurrent.value.data();
@@ -551,11 +629,13 @@ impl Recurrent {
             let dh = &mut self.dh[..n * u];
             if self.return_sequences {
                 for b in 0..n {
-                    let g = &dy[(b * t_len + t) * u..(b * t_len + t + 1) * u];
+                    let g = &dy[b * row + t * u..b * row + (t + 1) * u];
                     kernels::add(&mut dh[b * u..(b + 1) * u], g);
                 }
             } else if t == t_len - 1 {
-                kernels::add(dh, &dy[..n * u]);
+                for b in 0..n {
+                    kernels::add(&mut dh[b * u..(b + 1) * u], &dy[b * row..b * row + u]);
+                }
             }
             if self.masked {
                 let (sh, sc) = self.stash.split_at_mut(n * u);

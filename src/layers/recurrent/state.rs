@@ -1,0 +1,111 @@
+//! `RecurrentOutput`: one of the tensors a recurrent layer returns with `return_state`.
+
+use super::Cell;
+use crate::error::{Error, Result};
+use crate::layers::Layer;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Part `part` (0 the output, 1 the last hidden state, 2 LSTM's last cell state) of a
+/// recurrent layer's packed `return_state` tensor.
+///
+/// A node of the graph makes one tensor. A recurrent layer called with Keras's
+/// `return_state=True` makes three (the output, the last `h`, LSTM's last `c`): its tensor
+/// packs them, sample by sample, and one `RecurrentOutput` node per part takes its values out
+/// (forward: a copy; backward: the part's gradient in place, zeros elsewhere — the graph adds
+/// the parts' gradients where the packed tensor fans out). See
+/// [`Recurrent::call_with_states`](super::Recurrent::call_with_states).
+#[derive(Debug, Clone)]
+pub struct RecurrentOutput {
+    part: usize,
+    units: usize,
+    sequences: bool,
+    cell: Cell,
+    name: String,
+    /// Where the part starts in a packed sample, and its values.
+    start: usize,
+    len: usize,
+}
+
+/// A [`RecurrentOutput`]'s saved arguments.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct RecurrentOutputConfig {
+    name: String,
+    part: usize,
+    units: usize,
+    return_sequences: bool,
+    cell: Cell,
+}
+
+impl RecurrentOutput {
+    /// Part `part` of the packed tensor of a `cell` layer of `units` (returning sequences or
+    /// not).
+    pub fn new(part: usize, units: usize, sequences: bool, cell: Cell) -> Self {
+        RecurrentOutput { part, units, sequences, cell, name: String::new(), start: 0, len: 0 }
+    }
+
+    /// The layer a [`RecurrentOutputConfig`] describes.
+    pub fn from_config(c: RecurrentOutputConfig) -> Self {
+        RecurrentOutput { name: c.name, ..RecurrentOutput::new(c.part, c.units, c.return_sequences, c.cell) }
+    }
+}
+
+impl Layer for RecurrentOutput {
+    fn kind(&self) -> &'static str {
+        "RecurrentOutput"
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let states = if self.cell == Cell::LSTM { 2 } else { 1 };
+        let u = self.units;
+        let packed = match input_shape {
+            &[p] if u > 0 && p > states * u && self.part <= states => p,
+            other => {
+                return Err(Error::shape(
+                    format!("input to {} (RecurrentOutput)", self.name),
+                    "a recurrent layer's packed return_state tensor",
+                    other,
+                ))
+            }
+        };
+        let output = packed - states * u;
+        (self.start, self.len) = if self.part == 0 { (0, output) } else { (output + (self.part - 1) * u, u) };
+        Ok(match self.part {
+            0 if self.sequences => vec![output / u, u],
+            _ => vec![self.len],
+        })
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let (row, len, start) = (x.row_len(), self.len, self.start);
+        for (dst, src) in y.data_mut().chunks_exact_mut(len).zip(x.data().chunks_exact(row)) {
+            dst.copy_from_slice(&src[start..start + len]);
+        }
+    }
+
+    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let Some(dx) = dx else { return };
+        let (row, len, start) = (x.row_len(), self.len, self.start);
+        for (dst, src) in dx.data_mut().chunks_exact_mut(row).zip(dy.data().chunks_exact(len)) {
+            dst.fill(0.0);
+            dst[start..start + len].copy_from_slice(src);
+        }
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let c = RecurrentOutputConfig {
+            name: self.name.clone(),
+            part: self.part,
+            units: self.units,
+            return_sequences: self.sequences,
+            cell: self.cell,
+        };
+        serde_json::to_value(c).ok()
+    }
+}
