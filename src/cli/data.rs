@@ -250,3 +250,22 @@ pub fn check_model_and_data(
         .output(flag, output.cloned())
         .check()
 }
+
+/// Whether `source` is a file of the user's (CSV, NPZ), whose numeric features the commands
+/// standardize by default, rather than a built-in set or `mnist:DIR`.
+pub fn is_file(source: &str) -> bool {
+    let lower = source.to_ascii_lowercase();
+    lower.ends_with(".csv") || lower.ends_with(".npz")
+}
+
+/// A Normalization adapted to `rows` of `x` (the rows training will learn from: never the
+/// validation or test rows), and the sentence the command prints about it.
+pub fn standardizer(x: &Tensor, rows: &[usize]) -> Result<(minibatch::layers::Normalization, String)> {
+    let mut norm = minibatch::layers::Normalization::new();
+    norm.adapt(&x.select_rows(rows))?;
+    let note = format!(
+        "features standardized (a Normalization layer adapted on the {} training rows; --no-standardize keeps them raw)",
+        rows.len()
+    );
+    Ok((norm, note))
+}

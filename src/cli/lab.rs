@@ -93,6 +93,10 @@ pub struct LabArgs {
     /// Steps of the learning-rate range test.
     #[arg(long, default_value_t = 100)]
     pub lr_find_steps: usize,
+    /// Keep a CSV's or NPZ's features as they are (by default the model begins with a
+    /// Normalization layer adapted on the training rows).
+    #[arg(long)]
+    pub no_standardize: bool,
 }
 
 pub fn lab(args: &LabArgs) -> Result<()> {
@@ -150,7 +154,19 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     };
     // The lab counts wrong answers: class indices.
     let task = Task::Classes { count: io::num_classes(&y)?.max(io::num_classes(&vy)?) };
-    let mlp = ModelSpec { kind: "mlp", hidden: &hidden, activation: &args.activation, dropout: 0.0, seed: args.seed };
+    let standardizer = if !args.no_standardize && super::data::is_file(&source) {
+        Some(super::data::standardizer(&x, &(0..x.batch()).collect::<Vec<_>>())?)
+    } else {
+        None
+    };
+    let mlp = ModelSpec {
+        kind: "mlp",
+        hidden: &hidden,
+        activation: &args.activation,
+        dropout: 0.0,
+        seed: args.seed,
+        standardize: standardizer.as_ref().map(|(n, _)| n),
+    };
     let build = || mlp.build(&x.shape()[1..], &task, &optimizer, learning_rate);
     let mut config = vec![
         ("data".to_string(), source.clone()),
@@ -212,6 +228,9 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         (true, true) => ", equal updates, learning rate scaled with the batch size".into(),
     };
     let unit = if args.equal_updates { "rounds" } else { "epochs" };
+    if let Some((_, note)) = &standardizer {
+        println!("{source}: {note}");
+    }
     println!(
         "{} training / {} held-out samples, {epochs} {unit}, {optimizer} lr {learning_rate}, hidden {hidden:?}{fairness}",
         x.batch(),

@@ -1,7 +1,7 @@
 //! The architectures the commands build.
 
 use super::task::Task;
-use minibatch::layers::{Dense, Dropout, Flatten, Reshape, LSTM};
+use minibatch::layers::{Dense, Dropout, Flatten, Normalization, Reshape, LSTM};
 use minibatch::{optimizers, Model, Result, Sequential};
 
 /// The architectures `train --model` and `lab` build.
@@ -16,9 +16,12 @@ pub struct ModelSpec<'a> {
     pub activation: &'a str,
     pub dropout: f32,
     pub seed: u64,
+    /// A Normalization adapted to the training rows, put first (`mlp` and `lstm`).
+    pub standardize: Option<&'a Normalization>,
 }
 
 impl ModelSpec<'_> {
+    /// With `standardize`, `mlp` and `lstm` begin with that Normalization.
     /// `mlp`: Flatten (for images), the hidden Dense layers (each with Dropout if asked), the
     /// task's Dense layer. `convnet`: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3,
     /// relu), MaxPooling2D(2), Flatten, Dropout(0.5), Dense(softmax), as Keras's example.
@@ -31,7 +34,13 @@ impl ModelSpec<'_> {
     /// [`minibatch::Error::InvalidArgument`] for a convnet, transformer or resnet asked for
     /// anything but classes (they end in softmax, as Keras's examples); shapes they cannot take.
     pub fn build(&self, sample_shape: &[usize], task: &Task, optimizer: &str, lr: f32) -> Result<Model> {
-        let stack = || Sequential::new().seed(self.seed).input_shape(sample_shape);
+        let stack = || {
+            let model = Sequential::new().seed(self.seed).input_shape(sample_shape);
+            match self.standardize {
+                Some(norm) => model.add(norm.clone()),
+                None => model,
+            }
+        };
         let head = || Dense::new(task.units()).activation(task.activation());
         let classes = task.units();
         if !matches!(self.kind, "mlp" | "lstm") && task.activation() != "softmax" {

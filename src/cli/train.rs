@@ -124,6 +124,11 @@ pub struct TrainArgs {
     /// Threads for matrix products [default: MINIBATCH_THREADS, else all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Keep a CSV's or NPZ's features as they are. By default `--model mlp` and `lstm` begin
+    /// with a Normalization layer adapted on the training rows only (not the validation or test
+    /// rows), saved in the model so that evaluate and predict standardize raw data the same way.
+    #[arg(long)]
+    pub no_standardize: bool,
 }
 
 /// `train`'s flags, checked before any work or output.
@@ -204,12 +209,25 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
     }
     let data = if matches!(args.model.as_str(), "convnet" | "resnet") { data::with_channel_axis(data)? } else { data };
+    // Standardize a file's features on the rows fit will train on (not its validation rows).
+    let standardizer =
+        if !args.no_standardize && data::is_file(&args.data) && matches!(args.model.as_str(), "mlp" | "lstm") {
+            let rows = if args.validation_split > 0.0 {
+                minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?.0
+            } else {
+                (0..data.x.batch()).collect()
+            };
+            Some(data::standardizer(&data.x, &rows)?)
+        } else {
+            None
+        };
     let spec = ModelSpec {
         kind: &args.model,
         hidden: &args.hidden,
         activation: &args.activation,
         dropout: args.dropout,
         seed: args.seed,
+        standardize: standardizer.as_ref().map(|(n, _)| n),
     };
     let lr = args.learning_rate.unwrap_or(f32::NAN);
     let mut model = spec.build(&data.x.shape()[1..], &task, &args.optimizer, lr)?;
@@ -233,6 +251,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
         println!("{}: {} training samples, {}; {opt}", args.data, data.x.batch(), task.describe());
+        if let Some((_, note)) = &standardizer {
+            println!("{}: {note}", args.data);
+        }
         print!("{}", model.summary()?);
     }
 

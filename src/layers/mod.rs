@@ -45,6 +45,7 @@ mod multi_head_attention;
 mod output_activation;
 mod pooling;
 mod position_embedding;
+mod preprocessing;
 mod recurrent;
 mod regularization;
 mod reshape;
@@ -75,6 +76,7 @@ pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, Mer
 pub use multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
 pub use position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
+pub use preprocessing::{Normalization, NormalizationConfig, Rescaling, RescalingConfig};
 pub use recurrent::{
     Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, RecurrentOutput,
     RecurrentOutputConfig, SimpleRNN, GRU, LSTM,
@@ -429,6 +431,8 @@ pub const CLASS_NAMES: &[&str] = &[
     "LayerNormalization",
     "Bidirectional",
     "RecurrentOutput",
+    "Normalization",
+    "Rescaling",
     "ReLU",
     "LeakyReLU",
     "PReLU",
@@ -495,6 +499,8 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "Embedding" => Box::new(Embedding::from_config(parse(class_name, config)?)),
         "Bidirectional" => Box::new(Bidirectional::from_config(parse(class_name, config)?)?),
         "RecurrentOutput" => Box::new(RecurrentOutput::from_config(parse(class_name, config)?)),
+        "Normalization" => Box::new(Normalization::from_config(parse(class_name, config)?)?),
+        "Rescaling" => Box::new(Rescaling::from_config(parse(class_name, config)?)),
         "ReLU" => Box::new(ReLU::from_config(parse(class_name, config)?)),
         "PReLU" => Box::new(PReLU::from_config(parse(class_name, config)?)),
         "SpatialDropout1D" | "SpatialDropout2D" => {

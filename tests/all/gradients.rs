@@ -770,3 +770,13 @@ fn layer_normalization_and_embedding() {
     model.compile(SGD::new(0.0), "sparse_categorical_crossentropy", &[]).unwrap();
     check_model(&mut model, &ids, &labels, 1);
 }
+
+#[test]
+fn preprocessing_layers() {
+    use minibatch::layers::{Normalization, Rescaling};
+    // A variance of 1e-16 divides by Keras's floor of 1e-7 rather than by its root.
+    let norm = || Normalization::new().with_statistics(&[0.5, -1.0, 2.0], &[0.25, 4.0, 1e-16]).unwrap();
+    check_layer(Box::new(norm()), &[3], 4, &no_rebuild);
+    check_layer(Box::new(norm().invert(true)), &[2, 3], 2, &no_rebuild);
+    check_layer(Box::new(Rescaling::new(1.0 / 255.0).offset(-0.5)), &[2, 2], 3, &no_rebuild);
+}

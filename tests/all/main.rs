@@ -22,6 +22,7 @@ mod memory_plan;
 mod mnist;
 mod optimizers;
 mod plots_and_reports;
+mod preprocessing;
 mod readme;
 mod resume_cli;
 mod saving;
