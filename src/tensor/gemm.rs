@@ -88,6 +88,91 @@ struct Product {
     bounds: [usize; 65],
     /// Set when the parts pack A together (column split on several threads).
     shared: Option<Shared>,
+    /// `op(B)` packed beforehand ([`PackedB`]): every k-block's panels, one after another.
+    packed_b: Option<*const f32>,
+}
+
+/// `op(B)` packed once for many products (a recurrent kernel, the same at every time step):
+/// the panels [`sgemm`] would pack for each k-block, kept. Packing into it again reuses its
+/// buffer, so a steady state allocates nothing.
+#[derive(Debug, Default, Clone)]
+pub struct PackedB {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedB {
+    /// Whether a `k × n` B can be held (the columns fit one column block).
+    pub fn fits(n: usize) -> bool {
+        n <= NC
+    }
+
+    /// Bytes a `k × n` B takes packed.
+    pub fn bytes_for(k: usize, n: usize) -> usize {
+        4 * n.div_ceil(kernel().nr) * kernel().nr * k
+    }
+
+    /// Makes room for a `k × n` B (planned with the other workspaces).
+    pub fn reserve(&mut self, k: usize, n: usize) {
+        let len = Self::bytes_for(k, n) / 4;
+        if self.data.len() < len {
+            self.data.resize(len, 0.0);
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        4 * self.data.len()
+    }
+
+    /// Packs `op(B)` `[k, n]` (`b` row-major `[k, n]`, or `[n, k]` when `trans_b`).
+    pub fn pack(&mut self, b: &[f32], k: usize, n: usize, trans_b: bool) {
+        assert!(Self::fits(n) && b.len() >= k * n, "PackedB::pack: {k} × {n} from {} values", b.len());
+        let kern = kernel();
+        let padded = n.div_ceil(kern.nr) * kern.nr;
+        if self.data.len() < padded * k {
+            self.data.resize(padded * k, 0.0);
+        }
+        let (rs, cs) = if trans_b { (1, k) } else { (n, 1) };
+        let (kc_max, _) = block_sizes(k, 1, kern.mr);
+        for pc in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - pc);
+            // SAFETY: the panels of rows pc..pc + kc fit `data` (padded · k values); the reads
+            // stay inside `b` (k · n values).
+            unsafe { pack(self.data.as_mut_ptr().add(pc * padded), kc, n, kern.nr, b.as_ptr().add(pc * rs), rs, cs) };
+        }
+        (self.k, self.n) = (k, n);
+    }
+}
+
+/// `C[m, n] = A[m, k] · B + beta · C` on the calling thread, with A row-major and B packed
+/// beforehand by [`PackedB::pack`] (same bits as [`sgemm`]).
+///
+/// # Panics
+/// When the slices are shorter than the shapes.
+pub fn sgemm_packed(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], beta: f32) {
+    let (k, n) = (b.k, b.n);
+    assert!(a.len() >= m * k && c.len() >= m * n, "sgemm_packed: buffers too small");
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let p = Product {
+        kern: kernel(),
+        m,
+        k,
+        n,
+        a: View { ptr: a.as_ptr(), rs: k, cs: 1 },
+        b: View { ptr: std::ptr::null(), rs: 0, cs: 0 },
+        c: c.as_mut_ptr(),
+        beta,
+        split_rows: false,
+        bounds: [0; 65],
+        shared: None,
+        packed_b: Some(b.data.as_ptr()),
+    };
+    // SAFETY: the views and the packed panels cover the shapes checked above.
+    PACKED.with_borrow_mut(|(ap, bp)| unsafe { block(&p, 0, (0, m), (0, n), ap, bp) });
 }
 
 thread_local! {
@@ -145,6 +230,7 @@ unsafe fn sgemm_with(
         split_rows: false,
         bounds: [0; 65],
         shared: None,
+        packed_b: None,
     };
     // Split the columns into NR-aligned ranges when there are enough of them (each thread then
     // packs only its share of B), else the rows into MR-aligned ranges (a thin output layer).
@@ -247,8 +333,15 @@ unsafe fn block(
             let kc = kc_max.min(p.k - pc);
             // Later k-blocks add to what the first one wrote.
             let beta = if pc == 0 { p.beta } else { 1.0 };
-            let b_out = room(bp, nc.div_ceil(nr) * nr * kc);
-            pack(b_out, kc, nc, nr, p.b.ptr.add(pc * p.b.rs + jc * p.b.cs), p.b.rs, p.b.cs);
+            let b_out = match p.packed_b {
+                // Packed beforehand (one column block): this k-block's panels.
+                Some(packed) => packed.add(pc * nc.div_ceil(nr) * nr),
+                None => {
+                    let b_out = room(bp, nc.div_ceil(nr) * nr * kc);
+                    pack(b_out, kc, nc, nr, p.b.ptr.add(pc * p.b.rs + jc * p.b.cs), p.b.rs, p.b.cs);
+                    b_out as *const f32
+                }
+            };
             for ic in (i0..i1).step_by(mc_max) {
                 let mc = mc_max.min(i1 - ic);
                 let a_panels = match &p.shared {
@@ -275,7 +368,7 @@ unsafe fn block(
                 };
                 for jr in (0..nc).step_by(nr) {
                     let nb = nr.min(nc - jr);
-                    let b_panel = bp.as_ptr().add(jr * kc);
+                    let b_panel = b_out.add(jr * kc);
                     for ir in (0..mc).step_by(mr) {
                         let mb = mr.min(mc - ir);
                         let c = p.c.add((ic + ir) * p.n + jc + jr);

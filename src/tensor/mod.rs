@@ -22,6 +22,7 @@ mod pool;
 pub mod simd;
 
 pub use denormals::FlushDenormals;
+pub(crate) use gemm::{sgemm_packed, PackedB};
 pub(crate) use im2col::{col2im, im2col};
 pub(crate) use pool::for_each_range;
 

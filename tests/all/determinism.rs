@@ -45,7 +45,8 @@ fn train_with_threads(dir: &std::path::Path, args: &[&str], threads: usize) -> (
 }
 
 /// Every product and optimizer update here is large enough to run on several threads (the
-/// GEMM splits from 2^18 multiply-adds, the optimizers from 2^15 values), and 1, 2 and 3
+/// GEMM splits from 2^18 multiply-adds, the optimizers from 2^15 values, a recurrent pass by
+/// rows), and 1, 2 and 3
 /// threads give the same weights and History, bit for bit (each value of a product is
 /// computed by one thread in one order whatever the split).
 #[test]
@@ -75,7 +76,16 @@ fn thread_count_does_not_change_the_bits() {
     minibatch::io::write_npz(&images, &[("x", &x), ("y", &y)]).unwrap();
     let convnet =
         ["train", "--data", images.to_str().unwrap(), "--model", "convnet", "--batch-size", "64", "--epochs", "1"];
-    for args in [&mlp[..], &convnet[..]] {
+    // LSTM(128) over 12 steps at batch 30 (odd rows per thread with 3 threads, a tail batch of
+    // 18): each thread takes its own rows through every step.
+    let sequences = dir.join("sequences.npz");
+    let n = 78;
+    let x = Tensor::from_vec(&[n, 12, 5], (0..n * 60).map(|i| ((i * 104_729) % 211) as f32 / 211.0 - 0.5).collect());
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 4) as f32).collect()).unwrap();
+    minibatch::io::write_npz(&sequences, &[("x", &x.unwrap()), ("y", &y)]).unwrap();
+    let lstm =
+        ["train", "--data", sequences.to_str().unwrap(), "--model", "lstm", "--batch-size", "30", "--epochs", "2"];
+    for args in [&mlp[..], &convnet[..], &lstm[..]] {
         let one = train_with_threads(&dir, args, 1);
         assert!(one.1["loss"].as_array().is_some_and(|l| !l.is_empty()), "{}", one.1);
         for threads in [2, 3] {

@@ -18,12 +18,11 @@
 
 use super::{activate, derivative};
 use crate::activations::Activation;
-use crate::tensor::{for_each_range, kernels, SendPtr};
+use crate::tensor::{sgemm_packed, PackedB};
 
-/// Values per step from which the element-wise work is shared out over the kernel threads.
-const PARALLEL_ROWS: usize = 1 << 13;
-
-/// `z` holds `x_t W + b` on entry and the activated gates on exit; `aux` ← `act(c_t)`.
+/// `z` holds `x_t W + b` on entry and the activated gates on exit; `aux` ← `act(c_t)`. For
+/// `n` rows, on the calling thread (the driver shares rows out over the kernel threads), with
+/// the recurrent kernel `U` packed once for every step.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     z: &mut [f32],
@@ -31,31 +30,13 @@ pub fn forward(
     h_next: &mut [f32],
     (c_prev, c_next): (&[f32], &mut [f32]),
     aux: &mut [f32],
-    u_mat: &[f32],
+    u_mat: &PackedB,
     (act, gate): (Activation, Activation),
     n: usize,
     u: usize,
 ) {
-    kernels::matmul(z, h_prev, u_mat, n, u, 4 * u, false, false, 1.0);
-    // Rows are independent: shared out over the kernel threads (disjoint ranges).
-    let (zp, cp, ap, hp) = (
-        SendPtr(z.as_mut_ptr()),
-        SendPtr(c_next.as_mut_ptr()),
-        SendPtr(aux.as_mut_ptr()),
-        SendPtr(h_next.as_mut_ptr()),
-    );
-    for_each_range(n, PARALLEL_ROWS.div_ceil(u), |lo, hi| {
-        // SAFETY: rows lo..hi of each buffer, disjoint between threads, inside the buffers.
-        let (z, c_next, aux, h_next) = unsafe {
-            (
-                zp.slice(lo * 4 * u, hi * 4 * u),
-                cp.slice(lo * u, hi * u),
-                ap.slice(lo * u, hi * u),
-                hp.slice(lo * u, hi * u),
-            )
-        };
-        forward_rows(z, &c_prev[lo * u..hi * u], c_next, aux, h_next, (act, gate), hi - lo, u);
-    });
+    sgemm_packed(n, h_prev, u_mat, z, 1.0);
+    forward_rows(z, c_prev, c_next, aux, h_next, (act, gate), n, u);
 }
 
 /// The element-wise part of [`forward`] for `n` rows.
@@ -91,7 +72,8 @@ fn forward_rows(
     }
 }
 
-/// `z` (the gates) ← ∂loss/∂z; `dh` ← ∂loss/∂h_{t−1}; `dc` ← ∂loss/∂c_{t−1}.
+/// `z` (the gates) ← ∂loss/∂z; `dh` ← ∂loss/∂h_{t−1}; `dc` ← ∂loss/∂c_{t−1}. For `n` rows, on
+/// the calling thread, with `Uᵀ` packed once for every step.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     z: &mut [f32],
@@ -99,20 +81,13 @@ pub fn backward(
     aux: &[f32],
     dh: &mut [f32],
     dc: &mut [f32],
-    u_mat: &[f32],
+    u_t: &PackedB,
     (act, gate): (Activation, Activation),
     n: usize,
     u: usize,
 ) {
-    let (zp, dcp) = (SendPtr(z.as_mut_ptr()), SendPtr(dc.as_mut_ptr()));
-    let dh_in: &[f32] = dh;
-    for_each_range(n, PARALLEL_ROWS.div_ceil(u), |lo, hi| {
-        // SAFETY: rows lo..hi of `z` and `dc`, disjoint between threads, inside the buffers.
-        let (z, dc) = unsafe { (zp.slice(lo * 4 * u, hi * 4 * u), dcp.slice(lo * u, hi * u)) };
-        let r = lo * u..hi * u;
-        backward_rows(z, &c_prev[r.clone()], &aux[r.clone()], &dh_in[r], dc, (act, gate), hi - lo, u);
-    });
-    kernels::matmul(dh, z, u_mat, n, 4 * u, u, false, true, 0.0);
+    backward_rows(z, c_prev, aux, dh, dc, (act, gate), n, u);
+    sgemm_packed(n, z, u_t, dh, 0.0);
 }
 
 /// The element-wise part of [`backward`] for `n` rows.

@@ -17,8 +17,13 @@
 //!   candidate part);
 //! - `dh`, `dc`, `tmp`: `[N, u]`-sized carries for the backward sweep.
 //!
-//! A step makes one `[N, u] × [u, G·u]` product; the input's and the weights' gradients are
-//! one product each over all steps.
+//! Samples are independent through time, so SimpleRNN and LSTM run each pass as one parallel
+//! region: every kernel thread takes its own rows through all `T` steps (one hand-off per pass,
+//! not two per step), each step a `[rows, u] × [u, G·u]` product against the recurrent kernel
+//! packed once per pass (`PackedB`; its transpose for backward). The input's and the weights'
+//! gradients are one product each over all steps, the recurrent kernel's included
+//! (`dU = [h_0 … h_{T−1}]ᵀ [dZ_1 … dZ_T]`). GRU, whose backward sums per-step terms over all
+//! rows, runs its steps one after another, each product shared out over the threads.
 
 mod bidirectional;
 mod gru;
@@ -34,7 +39,14 @@ use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, IntoInitializer};
 use crate::rng::Rng;
-use crate::tensor::{kernels, Tensor};
+use crate::tensor::{for_each_range, kernels, PackedB, SendPtr, Tensor};
+
+/// Rows per kernel thread in a recurrent pass: at least two (a one-row product takes another
+/// path, with other rounding), and enough work per step to be worth a thread (else one part).
+fn rows_per_part(u: usize, gu: usize) -> usize {
+    const MIN_FLOPS_PER_STEP: usize = 1 << 15;
+    (MIN_FLOPS_PER_STEP / (2 * u * gu).max(1)).max(2) * crate::tensor::kernels::num_threads().max(1)
+}
 
 /// `v ← act(v)` over rows of `cols`, with the vectorized tanh and sigmoid for the defaults
 /// (see [`crate::activations::fast`]).
@@ -144,6 +156,10 @@ pub struct Recurrent {
     masked: bool,
     /// `[2, N, u]`: a masked step's carried `dh` and `dc` during backward.
     stash: Vec<f32>,
+    /// The recurrent kernel `U` and its transpose packed for the step products, once per pass
+    /// (SimpleRNN and LSTM).
+    packed_u: PackedB,
+    packed_ut: PackedB,
 }
 
 /// A recurrent layer's saved arguments (Keras's names); the cell comes from the class name.
@@ -229,6 +245,8 @@ impl Recurrent {
             mask: Vec::new(),
             masked: false,
             stash: Vec::new(),
+            packed_u: PackedB::default(),
+            packed_ut: PackedB::default(),
         }
     }
 
@@ -439,6 +457,10 @@ impl Layer for Recurrent {
         self.step_z = vec![0.0; n * g * u];
         self.mask = vec![0.0; t * n];
         self.stash = vec![0.0; 2 * n * u];
+        if self.cell != Cell::GRU {
+            self.packed_u.reserve(u, g * u);
+            self.packed_ut.reserve(g * u, u);
+        }
         self.capacity = max_batch;
     }
 
@@ -489,13 +511,17 @@ impl Layer for Recurrent {
         let (n, t, u, g, f) = (max_batch, self.steps, self.units, self.cell.gates(), self.features);
         let c = if self.cell == Cell::LSTM { (t + 1) * n * u } else { 0 };
         let aux = if self.cell == Cell::SimpleRNN { 0 } else { t * n * u };
-        // xs, z, h, c, aux; dh, dc, tmp; step_z; mask; stash
-        4 * (t * n * f + t * n * g * u + (t + 1) * n * u + c + aux + 3 * n * u + n * g * u + t * n + 2 * n * u)
+        let packed =
+            if self.cell == Cell::GRU { 0 } else { PackedB::bytes_for(u, g * u) + PackedB::bytes_for(g * u, u) };
+        // xs, z, h, c, aux; dh, dc, tmp; step_z; mask; stash; the packed recurrent kernel
+        4 * (t * n * f + t * n * g * u + (t + 1) * n * u + c + aux + 3 * n * u + n * g * u + t * n + 2 * n * u) + packed
     }
 
     fn workspace_bytes(&self) -> usize {
         let all = [&self.xs, &self.z, &self.h, &self.c, &self.aux, &self.dh, &self.dc, &self.tmp, &self.step_z];
         4 * (all.iter().map(|v| v.len()).sum::<usize>() + self.mask.len() + self.stash.len())
+            + self.packed_u.bytes()
+            + self.packed_ut.bytes()
     }
 
     fn config(&self) -> Option<serde_json::Value> {
@@ -520,6 +546,31 @@ impl Layer for Recurrent {
 }
 
 impl Recurrent {
+    /// GRU's steps, one after another, each product shared out over the kernel threads (its
+    /// backward sums per-step terms over all rows, so it keeps this layout).
+    fn gru_forward_steps(&mut self, n: usize) {
+        let (t_len, u) = (self.steps, self.units);
+        let gu = self.cell.gates() * u;
+        let (act, gate) = self.acts();
+        let recurrent = self.params[1].value.data();
+        let recurrent_bias = self.params.get(2).map(|b| &b.value.data()[gu..]);
+        for t in 0..t_len {
+            let (h_prev, h_next) = self.h.split_at_mut((t + 1) * n * u);
+            let h_prev = &h_prev[t * n * u..];
+            let h_next = &mut h_next[..n * u];
+            let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
+            let aux = &mut self.aux[t * n * u..(t + 1) * n * u];
+            let hz = &mut self.step_z[..n * gu];
+            gru::forward(z_t, h_prev, h_next, aux, hz, recurrent, recurrent_bias, (act, gate), n, u);
+            if self.masked {
+                // A masked step leaves the state as it was.
+                for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
+                    h_next[b * u..(b + 1) * u].copy_from_slice(&h_prev[b * u..(b + 1) * u]);
+                }
+            }
+        }
+    }
+
     // # Shapes
     // x: [n, T, in]; y: [n, u] or [n, T, u]. Time-major work buffers, see the module docs.
     fn run_forward(&mut self, x: &Tensor, y: &mut Tensor) {
@@ -539,37 +590,59 @@ impl Recurrent {
             self.c[..n * u].fill(0.0);
         }
         let (act, gate) = self.acts();
-        let recurrent = self.params[1].value.data();
-        let recurrent_bias = self.params.get(2).map(|b| &b.value.data()[gu..]);
-        for t in 0..t_len {
-            let (h_prev, h_next) = self.h.split_at_mut((t + 1) * n * u);
-            let h_prev = &h_prev[t * n * u..];
-            let h_next = &mut h_next[..n * u];
-            let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
-            match self.cell {
-                Cell::SimpleRNN => simple_rnn::forward(z_t, h_prev, h_next, recurrent, act, n, u),
-                Cell::LSTM => {
-                    let (c_prev, c_next) = self.c.split_at_mut((t + 1) * n * u);
-                    let aux = &mut self.aux[t * n * u..(t + 1) * n * u];
-                    let c = (&c_prev[t * n * u..], &mut c_next[..n * u]);
-                    lstm::forward(z_t, h_prev, h_next, c, aux, recurrent, (act, gate), n, u);
-                }
-                Cell::GRU => {
-                    let aux = &mut self.aux[t * n * u..(t + 1) * n * u];
-                    let hz = &mut self.step_z[..n * gu];
-                    gru::forward(z_t, h_prev, h_next, aux, hz, recurrent, recurrent_bias, (act, gate), n, u);
-                }
-            }
-            if self.masked {
-                // A masked step leaves the state as it was.
-                for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
-                    h_next[b * u..(b + 1) * u].copy_from_slice(&h_prev[b * u..(b + 1) * u]);
-                    if self.cell == Cell::LSTM {
-                        let (c_prev, c_next) = self.c.split_at_mut((t + 1) * n * u);
-                        c_next[b * u..(b + 1) * u].copy_from_slice(&c_prev[(t * n + b) * u..(t * n + b + 1) * u]);
+        if self.cell == Cell::GRU {
+            self.gru_forward_steps(n);
+        } else {
+            // Samples are independent through time: each kernel thread runs every step for its
+            // own rows (one hand-off per pass instead of two per step).
+            let (zp, hp, cp, ap) = (
+                SendPtr(self.z.as_mut_ptr()),
+                SendPtr(self.h.as_mut_ptr()),
+                SendPtr(self.c.as_mut_ptr()),
+                SendPtr(self.aux.as_mut_ptr()),
+            );
+            self.packed_u.pack(self.params[1].value.data(), u, gu, false);
+            let (cell, masked, mask) = (self.cell, self.masked, &self.mask[..]);
+            let recurrent = &self.packed_u;
+            for_each_range(n, rows_per_part(u, gu), |lo, hi| {
+                let rows = hi - lo;
+                for t in 0..t_len {
+                    let at = |step: usize, width: usize| ((step * n + lo) * width, (step * n + hi) * width);
+                    // SAFETY: rows lo..hi of step t's blocks (and t + 1's), disjoint between the
+                    // threads and between the slices, inside the planned buffers.
+                    unsafe {
+                        let ((z0, z1), (p0, p1), (n0, n1)) = (at(t, gu), at(t, u), at(t + 1, u));
+                        let (z_t, h_prev, h_next) = (zp.slice(z0, z1), hp.slice(p0, p1), hp.slice(n0, n1));
+                        match cell {
+                            Cell::SimpleRNN => simple_rnn::forward(z_t, h_prev, h_next, recurrent, act, rows, u),
+                            _ => {
+                                let (c_prev, c_next, aux) = (cp.slice(p0, p1), cp.slice(n0, n1), ap.slice(p0, p1));
+                                lstm::forward(
+                                    z_t,
+                                    h_prev,
+                                    h_next,
+                                    (c_prev, c_next),
+                                    aux,
+                                    recurrent,
+                                    (act, gate),
+                                    rows,
+                                    u,
+                                );
+                            }
+                        }
+                        if masked {
+                            // A masked step leaves the state as it was.
+                            for b in (lo..hi).filter(|&b| mask[t * n + b] == 0.0) {
+                                let r = (b - lo) * u..(b - lo + 1) * u;
+                                h_next[r.clone()].copy_from_slice(&h_prev[r.clone()]);
+                                if cell == Cell::LSTM {
+                                    cp.slice(n0, n1)[r.clone()].copy_from_slice(&cp.slice(p0, p1)[r]);
+                                }
+                            }
+                        }
                     }
                 }
-            }
+            });
         }
         // The output: every step (batch-major, in processing order) or the last; with
         // return_state, each sample's row goes on with the last h (and c).
@@ -624,62 +697,114 @@ impl Recurrent {
         if let Some(b) = bias.first_mut() {
             b.grad.data_mut().fill(0.0);
         }
-        for t in (0..t_len).rev() {
-            // dh += ∂loss/∂h_t from the output.
-            let dh = &mut self.dh[..n * u];
-            if self.return_sequences {
-                for b in 0..n {
-                    let g = &dy[b * row + t * u..b * row + (t + 1) * u];
-                    kernels::add(&mut dh[b * u..(b + 1) * u], g);
+        if self.cell == Cell::GRU {
+            for t in (0..t_len).rev() {
+                // dh += ∂loss/∂h_t from the output.
+                let dh = &mut self.dh[..n * u];
+                if self.return_sequences {
+                    for b in 0..n {
+                        let g = &dy[b * row + t * u..b * row + (t + 1) * u];
+                        kernels::add(&mut dh[b * u..(b + 1) * u], g);
+                    }
+                } else if t == t_len - 1 {
+                    for b in 0..n {
+                        kernels::add(&mut dh[b * u..(b + 1) * u], &dy[b * row..b * row + u]);
+                    }
                 }
-            } else if t == t_len - 1 {
-                for b in 0..n {
-                    kernels::add(&mut dh[b * u..(b + 1) * u], &dy[b * row..b * row + u]);
+                if self.masked {
+                    let (sh, sc) = self.stash.split_at_mut(n * u);
+                    for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
+                        let row = b * u..(b + 1) * u;
+                        sh[row.clone()].copy_from_slice(&dh[row.clone()]);
+                        sc[row.clone()].copy_from_slice(&self.dc[row.clone()]);
+                        dh[row.clone()].fill(0.0);
+                        self.dc[row].fill(0.0);
+                    }
                 }
-            }
-            if self.masked {
-                let (sh, sc) = self.stash.split_at_mut(n * u);
-                for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
-                    let row = b * u..(b + 1) * u;
-                    sh[row.clone()].copy_from_slice(&dh[row.clone()]);
-                    sc[row.clone()].copy_from_slice(&self.dc[row.clone()]);
-                    dh[row.clone()].fill(0.0);
-                    self.dc[row].fill(0.0);
-                }
-            }
-            let dh = &mut self.dh[..n * u];
-            let h_prev = &self.h[t * n * u..(t + 1) * n * u];
-            let h_t = &self.h[(t + 1) * n * u..(t + 2) * n * u];
-            let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
-            let tmp = &mut self.tmp[..n * u];
-            match self.cell {
-                Cell::SimpleRNN => simple_rnn::backward(z_t, h_t, dh, rk, act, n, u),
-                Cell::LSTM => {
-                    let c_prev = &self.c[t * n * u..(t + 1) * n * u];
-                    let aux = &self.aux[t * n * u..(t + 1) * n * u];
-                    let dc = &mut self.dc[..n * u];
-                    lstm::backward(z_t, c_prev, aux, dh, dc, rk, (act, gate), n, u);
-                }
-                Cell::GRU => {
-                    let aux = &self.aux[t * n * u..(t + 1) * n * u];
-                    let dzh = &mut self.step_z[..n * gu];
-                    let rb = bias.first_mut().map(|b| &mut b.grad.data_mut()[gu..]);
-                    gru::backward(z_t, h_prev, aux, dh, dzh, tmp, rk, rb, (act, gate), n, u);
-                    // The recurrent kernel's gradient takes the recurrent part's gradient.
-                    kernels::matmul(recurrent.grad.data_mut(), h_prev, dzh, u, n, gu, true, false, 1.0);
+                let dh = &mut self.dh[..n * u];
+                let h_prev = &self.h[t * n * u..(t + 1) * n * u];
+                let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
+                let tmp = &mut self.tmp[..n * u];
+                // GRU: the recurrent kernel's gradient takes the recurrent part's gradient.
+                let aux = &self.aux[t * n * u..(t + 1) * n * u];
+                let dzh = &mut self.step_z[..n * gu];
+                let rb = bias.first_mut().map(|b| &mut b.grad.data_mut()[gu..]);
+                gru::backward(z_t, h_prev, aux, dh, dzh, tmp, rk, rb, (act, gate), n, u);
+                kernels::matmul(recurrent.grad.data_mut(), h_prev, dzh, u, n, gu, true, false, 1.0);
+                if self.masked {
+                    let (sh, sc) = self.stash.split_at(n * u);
+                    for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
+                        let row = b * u..(b + 1) * u;
+                        self.dh[row.clone()].copy_from_slice(&sh[row.clone()]);
+                        self.dc[row.clone()].copy_from_slice(&sc[row]);
+                    }
                 }
             }
-            if self.cell != Cell::GRU {
-                kernels::matmul(recurrent.grad.data_mut(), h_prev, z_t, u, n, gu, true, false, 1.0);
-            }
-            if self.masked {
-                let (sh, sc) = self.stash.split_at(n * u);
-                for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
-                    let row = b * u..(b + 1) * u;
-                    self.dh[row.clone()].copy_from_slice(&sh[row.clone()]);
-                    self.dc[row.clone()].copy_from_slice(&sc[row]);
+        } else {
+            // Samples are independent through time: each kernel thread sweeps back through every
+            // step for its own rows; the weights' gradients are one product each afterwards.
+            let (zp, dhp, dcp, sp) = (
+                SendPtr(self.z.as_mut_ptr()),
+                SendPtr(self.dh.as_mut_ptr()),
+                SendPtr(self.dc.as_mut_ptr()),
+                SendPtr(self.stash.as_mut_ptr()),
+            );
+            self.packed_ut.pack(rk, gu, u, true);
+            let (h, c, aux, mask) = (&self.h[..], &self.c[..], &self.aux[..], &self.mask[..]);
+            let (cell, masked, sequences, rk) = (self.cell, self.masked, self.return_sequences, &self.packed_ut);
+            for_each_range(n, rows_per_part(u, gu), |lo, hi| {
+                let rows = hi - lo;
+                // SAFETY: rows lo..hi of the carries, the stash and each step's gates, disjoint
+                // between the threads, inside the planned buffers.
+                let (dh, dc, sh, sc) = unsafe {
+                    (
+                        dhp.slice(lo * u, hi * u),
+                        dcp.slice(lo * u, hi * u),
+                        sp.slice(lo * u, hi * u),
+                        sp.slice((n + lo) * u, (n + hi) * u),
+                    )
+                };
+                for t in (0..t_len).rev() {
+                    // dh += ∂loss/∂h_t from the output.
+                    for b in lo..hi {
+                        let r = (b - lo) * u..(b - lo + 1) * u;
+                        if sequences {
+                            kernels::add(&mut dh[r], &dy[b * row + t * u..b * row + (t + 1) * u]);
+                        } else if t == t_len - 1 {
+                            kernels::add(&mut dh[r], &dy[b * row..b * row + u]);
+                        }
+                    }
+                    let skipped = |b: &usize| masked && mask[t * n + b] == 0.0;
+                    for b in (lo..hi).filter(skipped) {
+                        let r = (b - lo) * u..(b - lo + 1) * u;
+                        sh[r.clone()].copy_from_slice(&dh[r.clone()]);
+                        sc[r.clone()].copy_from_slice(&dc[r.clone()]);
+                        dh[r.clone()].fill(0.0);
+                        dc[r].fill(0.0);
+                    }
+                    let block = |width: usize| (t * n + lo) * width..(t * n + hi) * width;
+                    // SAFETY: as above.
+                    let z_t = unsafe { zp.slice((t * n + lo) * gu, (t * n + hi) * gu) };
+                    match cell {
+                        Cell::SimpleRNN => {
+                            let h_t = &h[((t + 1) * n + lo) * u..((t + 1) * n + hi) * u];
+                            simple_rnn::backward(z_t, h_t, dh, rk, act, rows, u);
+                        }
+                        _ => lstm::backward(z_t, &c[block(u)], &aux[block(u)], dh, dc, rk, (act, gate), rows, u),
+                    }
+                    for b in (lo..hi).filter(skipped) {
+                        let r = (b - lo) * u..(b - lo + 1) * u;
+                        dh[r.clone()].copy_from_slice(&sh[r.clone()]);
+                        dc[r.clone()].copy_from_slice(&sc[r]);
+                    }
                 }
-            }
+            });
+        }
+        // The recurrent kernel's gradient over all steps at once (GRU's was added per step, from
+        // its recurrent part): dU = Σ_t h_{t−1}ᵀ dZ_t = [h_0 … h_{T−1}]ᵀ [dZ_1 … dZ_T].
+        if self.cell != Cell::GRU {
+            let (hs, dz) = (&self.h[..t_len * n * u], &self.z[..t_len * n * gu]);
+            kernels::matmul(recurrent.grad.data_mut(), hs, dz, u, t_len * n, gu, true, false, 0.0);
         }
         // The input side, over all steps at once: dW = Xᵀ dZ, db = Σ dZ, dX = dZ Wᵀ.
         let dz = &self.z[..t_len * n * gu];
