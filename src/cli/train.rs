@@ -16,7 +16,8 @@ use std::path::Path;
 pub struct TrainArgs {
     /// Training data: a built-in set (exam, spirals, moons, blobs), mnist:DIR (MNIST IDX files,
     /// raw or .gz, with their test split), FILE.csv (header row, labels in --label-column) or
-    /// FILE.npz (arrays x and y).
+    /// FILE.npz (arrays x and y, or x_train, y_train, x_test, y_test as keras.datasets stores
+    /// them, with that test split).
     #[arg(long, default_value = "spirals")]
     pub data: String,
     /// Test data for a .csv or .npz --data, in the same form.

@@ -20,7 +20,7 @@ mod npz;
 pub use self::csv::{load_csv, load_csv_classes, load_csv_features};
 pub use idx::{load_mnist, read_idx, IdxArray};
 pub use npy::{parse_npy, write_npy, NpyArray};
-pub use npz::{load_npz, read_npz, write_npz};
+pub use npz::{load_npz, load_npz_split, read_npz, write_npz};
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -75,7 +75,8 @@ pub struct Loaded {
 
 /// Loads a data source as the command names it: a built-in data set (`spirals`, see
 /// [`crate::datasets`]), `mnist:DIR` (an MNIST-family directory, with its test split), a `.csv`
-/// file (labels in `label_column`) or a `.npz` file (arrays `x` and `y`). `seed` only matters
+/// file (labels in `label_column`) or a `.npz` file (arrays `x` and `y`, or Keras's
+/// `x_train`, `y_train`, `x_test`, `y_test` with its test split). `seed` only matters
 /// for the built-in sets.
 ///
 /// # Errors
@@ -101,8 +102,8 @@ pub fn load_classes(source: &str, label_column: &str, seed: u64, classes: Option
         return Ok(Loaded { x, y, test: None, class_names });
     }
     if lower.ends_with(".npz") {
-        let (x, y) = load_npz(source)?;
-        return Ok(Loaded { x, y, test: None, class_names });
+        let ((x, y), test) = load_npz_split(source)?;
+        return Ok(Loaded { x, y, test, class_names });
     }
     match crate::datasets::load(source, seed) {
         Ok(d) => Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)), class_names }),

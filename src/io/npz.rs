@@ -128,6 +128,36 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, NpyArray)>> {
 pub fn load_npz(path: impl AsRef<Path>) -> Result<(Tensor, Tensor)> {
     let path = path.as_ref();
     let mut arrays = read_npz(path)?;
+    pair(path, &mut arrays, "x", "y")
+}
+
+/// Reads an NPZ as Keras's `keras.datasets` archives store a data set — `x_train`, `y_train`
+/// and, when there, `x_test`, `y_test` (`mnist.npz`) — or else as `x` and `y` with no test
+/// split. Scaled and shaped as [`load_npz`].
+///
+/// # Errors
+/// As [`load_npz`]; a test split with only one of `x_test` and `y_test`.
+pub fn load_npz_split(path: impl AsRef<Path>) -> Result<((Tensor, Tensor), Option<(Tensor, Tensor)>)> {
+    let path = path.as_ref();
+    let mut arrays = read_npz(path)?;
+    let has = |arrays: &[(String, NpyArray)], key: &str| arrays.iter().any(|(k, _)| k == key);
+    if !has(&arrays, "x_train") {
+        return Ok((pair(path, &mut arrays, "x", "y")?, None));
+    }
+    let train = pair(path, &mut arrays, "x_train", "y_train")?;
+    let test = match (has(&arrays, "x_test"), has(&arrays, "y_test")) {
+        (false, false) => None,
+        (true, true) => Some(pair(path, &mut arrays, "x_test", "y_test")?),
+        _ => {
+            let message = "holds one of x_test and y_test without the other: a test split needs both";
+            return Err(Error::format(path, message));
+        }
+    };
+    Ok((train, test))
+}
+
+/// Takes arrays `xk` and `yk` out of `arrays` as tensors (see [`load_npz`]).
+fn pair(path: &Path, arrays: &mut Vec<(String, NpyArray)>, xk: &str, yk: &str) -> Result<(Tensor, Tensor)> {
     let names: Vec<String> = arrays.iter().map(|(k, _)| k.clone()).collect();
     let mut take = |key: &str| -> Result<NpyArray> {
         let i = arrays
@@ -136,11 +166,11 @@ pub fn load_npz(path: impl AsRef<Path>) -> Result<(Tensor, Tensor)> {
             .ok_or_else(|| Error::format(path, format!("no array {key:?}: the archive holds {}", names.join(", "))))?;
         Ok(arrays.swap_remove(i).1)
     };
-    let (x, y) = (take("x")?, take("y")?);
+    let (x, y) = (take(xk)?, take(yk)?);
     if x.shape.first() != y.shape.first() || x.shape.is_empty() {
         return Err(Error::format(
             path,
-            format!("x has shape {:?} and y {:?}: expected the same number of samples", x.shape, y.shape),
+            format!("{xk} has shape {:?} and {yk} {:?}: expected the same number of samples", x.shape, y.shape),
         ));
     }
     let mut xd = x.data;

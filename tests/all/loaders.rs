@@ -189,3 +189,27 @@ fn corrupt_npz_files_are_named_and_explained() {
     assert_eq!(load_npz(&p).unwrap(), (x, y));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn keras_style_archives_bring_their_test_split() {
+    // keras.datasets' layout: x_train, y_train, x_test, y_test (u8 images scaled to [0, 1]).
+    let dir = temp_dir("keras-npz");
+    let x = Tensor::from_vec(&[6, 2, 2], (0..24).map(|i| i as f32).collect()).unwrap();
+    let y = Tensor::from_slice(&[0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+    let (tx, ty) = (x.slice_rows(0, 2), y.slice_rows(0, 2));
+    let path = dir.join("set.npz");
+    minibatch::io::write_npz(&path, &[("x_train", &x), ("y_train", &y), ("x_test", &tx), ("y_test", &ty)]).unwrap();
+    let loaded = minibatch::io::load(path.to_str().unwrap(), "label", 0).unwrap();
+    assert_eq!((loaded.x.shape(), loaded.y.shape()), (&[6, 2, 2][..], &[6][..]));
+    let (test_x, test_y) = loaded.test.expect("the archive's test split");
+    assert_eq!((test_x.data(), test_y.data()), (tx.data(), ty.data()));
+    // The command trains on it and tests on its test split, as on a built-in set.
+    let (ok, out, err) = crate::common::minibatch(&["train", "--data", path.to_str().unwrap(), "--epochs", "1"]);
+    assert!(ok && out.trim_end().ends_with("(2 test samples)"), "{out}{err}");
+    // Half a test split is named.
+    let half = dir.join("half.npz");
+    minibatch::io::write_npz(&half, &[("x_train", &x), ("y_train", &y), ("x_test", &tx)]).unwrap();
+    let err = minibatch::io::load(half.to_str().unwrap(), "label", 0).unwrap_err().to_string();
+    assert!(err.contains("x_test and y_test"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
