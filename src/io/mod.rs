@@ -102,8 +102,7 @@ pub fn load_classes(source: &str, label_column: &str, seed: u64, classes: Option
         return Ok(Loaded { x, y, test: None, class_names });
     }
     if lower.ends_with(".npz") {
-        let ((x, y), test) = load_npz_split(source)?;
-        return Ok(Loaded { x, y, test, class_names });
+        return load_npz_split(source);
     }
     match crate::datasets::load(source, seed) {
         Ok(d) => Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)), class_names }),

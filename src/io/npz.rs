@@ -137,12 +137,13 @@ pub fn load_npz(path: impl AsRef<Path>) -> Result<(Tensor, Tensor)> {
 ///
 /// # Errors
 /// As [`load_npz`]; a test split with only one of `x_test` and `y_test`.
-pub fn load_npz_split(path: impl AsRef<Path>) -> Result<((Tensor, Tensor), Option<(Tensor, Tensor)>)> {
+pub fn load_npz_split(path: impl AsRef<Path>) -> Result<super::Loaded> {
     let path = path.as_ref();
     let mut arrays = read_npz(path)?;
     let has = |arrays: &[(String, NpyArray)], key: &str| arrays.iter().any(|(k, _)| k == key);
+    let loaded = |(x, y), test| super::Loaded { x, y, test, class_names: Vec::new() };
     if !has(&arrays, "x_train") {
-        return Ok((pair(path, &mut arrays, "x", "y")?, None));
+        return Ok(loaded(pair(path, &mut arrays, "x", "y")?, None));
     }
     let train = pair(path, &mut arrays, "x_train", "y_train")?;
     let test = match (has(&arrays, "x_test"), has(&arrays, "y_test")) {
@@ -153,7 +154,7 @@ pub fn load_npz_split(path: impl AsRef<Path>) -> Result<((Tensor, Tensor), Optio
             return Err(Error::format(path, message));
         }
     };
-    Ok((train, test))
+    Ok(loaded(train, test))
 }
 
 /// Takes arrays `xk` and `yk` out of `arrays` as tensors (see [`load_npz`]).
