@@ -261,8 +261,12 @@ pub fn is_file(source: &str) -> bool {
 /// A Normalization adapted to `rows` of `x` (the rows training will learn from: never the
 /// validation or test rows), and the sentence the command prints about it.
 pub fn standardizer(x: &Tensor, rows: &[usize]) -> Result<(minibatch::layers::Normalization, String)> {
-    let mut norm = minibatch::layers::Normalization::new();
-    norm.adapt(&x.select_rows(rows))?;
+    let mut adapted = minibatch::layers::Normalization::new();
+    adapted.adapt(&x.select_rows(rows))?;
+    // A feature constant over the training rows is centred, not divided by Keras's floor of
+    // 1e-7 (a test row that differs would become enormous): scikit-learn's StandardScaler rule.
+    let variance: Vec<f32> = adapted.variance().iter().map(|&v| if v > 0.0 { v } else { 1.0 }).collect();
+    let norm = minibatch::layers::Normalization::new().with_statistics(adapted.mean(), &variance)?;
     let note = format!(
         "features standardized (a Normalization layer adapted on the {} training rows; --no-standardize keeps them raw)",
         rows.len()

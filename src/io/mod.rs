@@ -14,11 +14,13 @@
 
 mod csv;
 mod idx;
+mod images;
 mod npy;
 mod npz;
 
 pub use self::csv::{load_csv, load_csv_classes, load_csv_features};
 pub use idx::{load_mnist, read_idx, IdxArray};
+pub use images::{load_image_folder, ColorMode, ImageFolder};
 pub use npy::{parse_npy, write_npy, NpyArray};
 pub use npz::{load_npz, load_npz_split, read_npz, write_npz};
 
@@ -76,7 +78,8 @@ pub struct Loaded {
 /// Loads a data source as the command names it: a built-in data set (`spirals`, see
 /// [`crate::datasets`]), `mnist:DIR` (an MNIST-family directory, with its test split), a `.csv`
 /// file (labels in `label_column`) or a `.npz` file (arrays `x` and `y`, or Keras's
-/// `x_train`, `y_train`, `x_test`, `y_test` with its test split). `seed` only matters
+/// `x_train`, `y_train`, `x_test`, `y_test` with its test split), or a directory of class
+/// folders of images (see [`load_image_folder`]; RGB, pixels scaled to `[0, 1]`). `seed` only matters
 /// for the built-in sets.
 ///
 /// # Errors
@@ -104,12 +107,29 @@ pub fn load_classes(source: &str, label_column: &str, seed: u64, classes: Option
     if lower.ends_with(".npz") {
         return load_npz_split(source);
     }
+    if Path::new(source).is_dir() {
+        // An image folder, one sub-folder per class: Keras's rgb at each image's size, pixels
+        // scaled to [0, 1] as the other image loaders here scale them.
+        let f = load_image_folder(source, ColorMode::Rgb, None, classes)?;
+        let mut x = f.x;
+        x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
+        return Ok(Loaded { x, y: f.y, test: None, class_names: f.class_names });
+    }
     match crate::datasets::load(source, seed) {
         Ok(d) => Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)), class_names }),
         Err(_) => Err(Error::UnknownName {
             kind: "data source",
             name: source.into(),
-            known: vec!["exam", "spirals", "moons", "blobs", "mnist:DIR", "FILE.csv", "FILE.npz"],
+            known: vec![
+                "exam",
+                "spirals",
+                "moons",
+                "blobs",
+                "mnist:DIR",
+                "FILE.csv",
+                "FILE.npz",
+                "DIR of class folders",
+            ],
         }),
     }
 }

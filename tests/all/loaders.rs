@@ -213,3 +213,59 @@ fn keras_style_archives_bring_their_test_split() {
     assert!(err.contains("x_test and y_test"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn image_folders_load_as_keras_reads_them() {
+    use minibatch::io::{load_image_folder, ColorMode};
+    let dir = temp_dir("image-folder");
+    // Two classes of 12×12 images: PNGs and a JPEG, written with the image crate.
+    for (class, shade) in [("dog", 200u8), ("cat", 40u8)] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for i in 0..4u8 {
+            let img = image::RgbImage::from_fn(12, 12, |x, y| image::Rgb([shade, (x * 20) as u8, (y * 20) as u8 + i]));
+            let ext = if i == 3 { "jpg" } else { "png" };
+            img.save(dir.join(class).join(format!("{i}.{ext}"))).unwrap();
+        }
+    }
+    std::fs::write(dir.join("cat").join("notes.txt"), "not an image").unwrap();
+    let f = load_image_folder(&dir, ColorMode::Rgb, None, None).unwrap();
+    assert_eq!(f.class_names, ["cat", "dog"], "sorted folder names are the classes");
+    assert_eq!(f.x.shape(), &[8, 12, 12, 3]);
+    assert_eq!(f.y.data(), &[0., 0., 0., 0., 1., 1., 1., 1.]);
+    assert_eq!(f.files[0], dir.join("cat").join("0.png"), "files in sorted order");
+    // Pixel (x 1, y 2) of cat/0.png, as written (0..255, Keras's values).
+    let px = |s: usize, y: usize, x: usize| &f.x.data()[((s * 12 + y) * 12 + x) * 3..][..3];
+    assert_eq!(px(0, 2, 1), &[40.0, 20.0, 40.0]);
+    // Grayscale, and resized to 6×6; a saved model's class order is kept.
+    let g = load_image_folder(&dir, ColorMode::Grayscale, Some((6, 6)), Some(&["dog".into(), "cat".into()])).unwrap();
+    assert_eq!(g.x.shape(), &[8, 6, 6, 1]);
+    assert_eq!(g.y.data()[0], 1.0, "cat is class 1 for that model");
+    // The command trains a convnet on the folder, with a test split.
+    let (ok, out, err) = crate::common::minibatch(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        "convnet",
+        "--epochs",
+        "1",
+        "--test-split",
+        "0.25",
+    ]);
+    assert!(ok && out.contains("2 classes") && out.trim_end().ends_with("(2 test samples)"), "{out}{err}");
+    // Bad folders are named: an image of another size, a corrupt file, an empty class.
+    image::RgbImage::new(10, 12).save(dir.join("dog").join("9.png")).unwrap();
+    let e = load_image_folder(&dir, ColorMode::Rgb, None, None).unwrap_err().to_string();
+    assert!(e.contains("9.png") && e.contains("10") && e.contains("image_size"), "{e}");
+    assert!(load_image_folder(&dir, ColorMode::Rgb, Some((12, 12)), None).is_ok(), "resized, it loads");
+    std::fs::write(dir.join("dog").join("9.png"), b"\x89PNG\r\n\x1a\ntruncated").unwrap();
+    let e = load_image_folder(&dir, ColorMode::Rgb, Some((12, 12)), None).unwrap_err().to_string();
+    assert!(e.contains("9.png") && e.contains("cannot be decoded"), "{e}");
+    std::fs::remove_file(dir.join("dog").join("9.png")).unwrap();
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let e = load_image_folder(&dir, ColorMode::Rgb, None, None).unwrap_err().to_string();
+    assert!(e.contains("\"empty\" holds no images"), "{e}");
+    let e = load_image_folder(dir.join("cat"), ColorMode::Rgb, None, None).unwrap_err().to_string();
+    assert!(e.contains("no class folders"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

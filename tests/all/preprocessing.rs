@@ -71,9 +71,10 @@ fn preprocessing_layers_save_and_load_with_their_statistics() {
 fn the_command_standardizes_on_the_training_rows_only() {
     // Two features on scales 1e4 apart; 40 rows, the last 10 held out by the tail split.
     let dir = temp_dir("preprocessing-cli");
-    let mut text = String::from("a,b,label\n");
+    // Column c is constant: centred, not divided by Keras's 1e-7 (StandardScaler's rule).
+    let mut text = String::from("a,b,c,label\n");
     for i in 0..40 {
-        text += &format!("{},{},{}\n", i as f32 * 0.1, 5000.0 + (i * 37 % 23) as f32 * 100.0, i % 2);
+        text += &format!("{},{},7,{}\n", i as f32 * 0.1, 5000.0 + (i * 37 % 23) as f32 * 100.0, i % 2);
     }
     std::fs::write(dir.join("d.csv"), text).unwrap();
     let (csv, saved) = (dir.join("d.csv"), dir.join("m.safetensors"));
@@ -94,6 +95,10 @@ fn the_command_standardizes_on_the_training_rows_only() {
     let mean: Vec<f32> = mean.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
     let first_30 = (0..30).map(|i| i as f64 * 0.1).sum::<f64>() / 30.0;
     assert!((mean[0] as f64 - first_30).abs() < 1e-5, "{mean:?} vs {first_30}");
+    let variance = file.tensor("normalization/variance").unwrap();
+    let variance: Vec<f32> =
+        variance.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    assert_eq!((mean[2], variance[2]), (7.0, 1.0), "the constant column");
     // --no-standardize keeps the features raw: no Normalization layer.
     let (ok, out, err) = minibatch(&[&args[..3], &["--epochs", "1", "--no-standardize"]].concat());
     assert!(ok && !out.contains("standardized") && !out.contains("(Normalization)"), "{out}{err}");

@@ -1,0 +1,183 @@
+//! Image folders as Keras's `image_dataset_from_directory` reads them: one sub-folder per
+//! class (sorted by name: the class index), PNG, JPEG, GIF or BMP files inside, decoded with
+//! the `image` crate.
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use std::path::{Path, PathBuf};
+
+/// How many channels each image becomes (Keras's `color_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorMode {
+    /// One channel.
+    Grayscale,
+    /// Three channels (Keras's default).
+    Rgb,
+    /// Four channels.
+    Rgba,
+}
+
+impl ColorMode {
+    /// Keras's name: `grayscale`, `rgb` or `rgba`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for any other.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "grayscale" => Ok(ColorMode::Grayscale),
+            "rgb" => Ok(ColorMode::Rgb),
+            "rgba" => Ok(ColorMode::Rgba),
+            other => Err(Error::UnknownName {
+                kind: "color mode",
+                name: other.into(),
+                known: vec!["grayscale", "rgb", "rgba"],
+            }),
+        }
+    }
+
+    fn channels(self) -> usize {
+        match self {
+            ColorMode::Grayscale => 1,
+            ColorMode::Rgb => 3,
+            ColorMode::Rgba => 4,
+        }
+    }
+}
+
+/// An image folder's images, labels and class names.
+#[derive(Debug, Clone)]
+pub struct ImageFolder {
+    /// `[n, height, width, channels]`, pixel values 0..255 as Keras gives them.
+    pub x: Tensor,
+    /// Each image's class index.
+    pub y: Tensor,
+    /// The class sub-folders' names, sorted: label `i` is `class_names[i]`.
+    pub class_names: Vec<String>,
+    /// Each image's file, in the order of `x`.
+    pub files: Vec<PathBuf>,
+}
+
+/// The file extensions read (Keras's `ALLOWLIST_FORMATS`, less WebP).
+const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "bmp"];
+
+/// The largest side an image may declare: a file's header is not trusted with the size of an
+/// allocation.
+const MAX_SIDE: u32 = 16_384;
+
+/// Reads the images under `dir`, one sub-folder per class, as Keras's
+/// `image_dataset_from_directory(dir, labels="inferred", color_mode, image_size)` finds them:
+/// classes are the sub-folders in sorted order, files in sorted order within each. With
+/// `image_size` (height, width) every image is resized to it (bilinear); without, every image
+/// must have the first one's size. `classes`, when given, fixes the class names and their
+/// order (a saved model's), and a folder not among them is an error.
+///
+/// ```no_run
+/// use minibatch::io::{load_image_folder, ColorMode};
+/// let digits = load_image_folder("digits/", ColorMode::Grayscale, Some((28, 28)), None).unwrap();
+/// assert_eq!(digits.x.shape()[1..], [28, 28, 1]);
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] for a folder that cannot be read; [`Error::Format`] naming the folder or file
+/// for no class folders, an empty class folder, an image that cannot be decoded, one larger
+/// than 16384 pixels a side, or one of another size without `image_size`.
+pub fn load_image_folder(
+    dir: impl AsRef<Path>,
+    color: ColorMode,
+    image_size: Option<(usize, usize)>,
+    classes: Option<&[String]>,
+) -> Result<ImageFolder> {
+    let dir = dir.as_ref();
+    let mut found: Vec<String> = sorted_entries(dir)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(Error::format(dir, "holds no class folders (one sub-folder of images per class)"));
+    }
+    let class_names = match classes {
+        Some(known) if !known.is_empty() => {
+            if let Some(stray) = found.iter().find(|f| !known.contains(f)) {
+                let message =
+                    format!("class folder {stray:?} is not one of the model's classes ({})", known.join(", "));
+                return Err(Error::format(dir, message));
+            }
+            known.to_vec()
+        }
+        _ => found.clone(),
+    };
+    let (mut pixels, mut labels, mut files) = (Vec::new(), Vec::new(), Vec::new());
+    // Every image's (height, width): the requested size, else the first image's.
+    let mut size: Option<(usize, usize)> = image_size;
+    for name in &found {
+        let class = class_names.iter().position(|c| c == name).expect("checked above");
+        let folder = dir.join(name);
+        let images: Vec<PathBuf> = sorted_entries(&folder)?
+            .into_iter()
+            .filter(|p| {
+                p.extension().is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
+            })
+            .collect();
+        if images.is_empty() {
+            return Err(Error::format(&folder, format!("class folder {name:?} holds no images (png, jpg, gif, bmp)")));
+        }
+        for file in images {
+            let (image, dims) = decode(&file, color, image_size)?;
+            match size {
+                None => size = Some(dims),
+                Some((h, w)) if (h, w) != dims => {
+                    return Err(Error::format(
+                        &file,
+                        format!(
+                            "is {}×{} where the folder's first image is {h}×{w}: give image_size \
+                             (--image-size) to resize them all",
+                            dims.0, dims.1
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+            pixels.extend(image);
+            labels.push(class as f32);
+            files.push(file);
+        }
+    }
+    let (h, w) = size.expect("at least one image");
+    let x = Tensor::from_vec(&[labels.len(), h, w, color.channels()], pixels)?;
+    Ok(ImageFolder { x, y: Tensor::from_slice(&labels), class_names, files })
+}
+
+/// The entries of `dir`, sorted by name.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let read = std::fs::read_dir(dir).map_err(|e| Error::io(dir, &e))?;
+    let mut entries = Vec::new();
+    for entry in read {
+        entries.push(entry.map_err(|e| Error::io(dir, &e))?.path());
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// The pixels of `file` as `color` (0..255), resized to `size` when given, and their
+/// (height, width).
+fn decode(file: &Path, color: ColorMode, size: Option<(usize, usize)>) -> Result<(Vec<f32>, (usize, usize))> {
+    let reader = image::io::Reader::open(file).map_err(|e| Error::io(file, &e))?;
+    let mut reader = reader.with_guessed_format().map_err(|e| Error::io(file, &e))?;
+    let mut limits = image::io::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    reader.limits(limits);
+    let mut img = reader.decode().map_err(|e| Error::format(file, format!("cannot be decoded as an image: {e}")))?;
+    if let Some((h, w)) = size.filter(|&(h, w)| (img.height() as usize, img.width() as usize) != (h, w)) {
+        img = img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle);
+    }
+    let dims = (img.height() as usize, img.width() as usize);
+    let pixels: Vec<f32> = match color {
+        ColorMode::Grayscale => img.to_luma8().into_raw().into_iter().map(f32::from).collect(),
+        ColorMode::Rgb => img.to_rgb8().into_raw().into_iter().map(f32::from).collect(),
+        ColorMode::Rgba => img.to_rgba8().into_raw().into_iter().map(f32::from).collect(),
+    };
+    Ok((pixels, dims))
+}
