@@ -25,6 +25,12 @@
 //! sees that. A layer called twice (shared weights) runs its second call on a replica that
 //! holds the same weight values; the model sums the replicas' parameter gradients into the
 //! layer's before the update, so a layer never accumulates either.
+//!
+//! # Memory
+//! [`Layer::plan`] sizes the layer's own workspaces for a batch size, and
+//! [`Layer::planned_workspace_bytes`] says how many bytes that plan takes without making it:
+//! the model's memory plan ([`crate::MemoryPlan`]) adds these up. A test holds the two equal
+//! for every layer type.
 
 mod activation;
 mod activation_layers;
