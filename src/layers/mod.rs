@@ -249,6 +249,13 @@ pub trait Layer: Send {
     /// use a step, 0 to skip it).
     fn compute_mask(&self, _x: &Tensor, _mask: &mut Tensor) {}
 
+    /// The activity penalties inside a layer that holds layers of its own (a nested model),
+    /// from its latest forward pass, per sample: the model adds them to the loss as it adds
+    /// its own layers' (their gradients flow through `backward` already). 0 by default.
+    fn activity_penalty(&self) -> f64 {
+        0.0
+    }
+
     /// The penalty on the layer's output (Keras's `activity_regularizer`), if any.
     fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
         None

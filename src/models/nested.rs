@@ -147,6 +147,24 @@ impl Layer for Model {
         self.swap_nested();
     }
 
+    // The inner layers' activity penalties over the inner buffers of the latest pass (they
+    // hold the batch's activations until the next forward).
+    fn activity_penalty(&self) -> f64 {
+        let n = self.bufs.batch() as f32;
+        let mut penalty = 0.0;
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let layer = match node.replica {
+                None => &self.layers[node.layer],
+                Some(r) => &self.replicas[r].1,
+            };
+            if let Some(r) = layer.activity_regularizer() {
+                penalty += (r.penalty(self.bufs.act(self.graph.inputs + i).data()) / n) as f64;
+            }
+            penalty += layer.activity_penalty();
+        }
+        penalty
+    }
+
     fn backward_many(&mut self, xs: Inputs<'_>, _y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
         self.swap_nested();
         let out = self.graph.outputs[0];

@@ -111,6 +111,7 @@ impl Model {
             let dxs = InputGrads::new(before, &mut bufs.scratch, &node.grads);
             let xs = Inputs::new(acts, &node.inputs).with_mask(node.mask_in.map(|m| &bufs.masks[m]));
             layer.backward_many(xs, y, &mut after[0], dxs);
+            penalty += layer.activity_penalty();
             for slot in &node.grads {
                 if let GradSlot::Add { scratch, into } = *slot {
                     add_into(bufs.grads[into].data_mut(), bufs.scratch[scratch].data());
@@ -136,10 +137,14 @@ impl Model {
         let n = self.bufs.batch();
         let mut penalty = 0.0f64;
         for (i, node) in g.nodes.iter().enumerate() {
-            let layer = &self.layers[node.layer];
+            let layer = match node.replica {
+                None => &self.layers[node.layer],
+                Some(r) => &self.replicas[r].1,
+            };
             if let Some(r) = layer.activity_regularizer() {
                 penalty += (r.penalty(self.bufs.act(g.inputs + i).data()) / n as f32) as f64;
             }
+            penalty += layer.activity_penalty();
         }
         for p in self.layers.iter().flat_map(|l| l.params()) {
             if let Some(r) = p.regularizer {

@@ -7,6 +7,7 @@ use crate::gradients::check_model;
 use minibatch::layers::{Add, Average, Concatenate, Dense, Dot, Maximum, Merge, Minimum, Multiply, Subtract, LSTM};
 use minibatch::models::{Call, Input, Losses, Shared, SymbolicTensor};
 use minibatch::optimizers::SGD;
+use minibatch::Sequential;
 use minibatch::{CompileOptions, Error, FitOptions, Model, Tensor};
 
 /// Two inputs, one Dense shared by two calls, a tensor read by three layers, a tensor added
@@ -573,4 +574,36 @@ fn return_state_passes_gradient_checks_and_saves() {
     let t = Input::new(&[5]);
     let outs = LSTM::new(3).return_sequences(true).call_with_states(&Embedding::new(9, 4).mask_zero(true).call(&t));
     expect_error(Model::new(&[&t], &[&outs[1]]), "receives a mask");
+}
+
+#[test]
+fn a_nested_models_activity_penalties_join_the_outer_loss() {
+    use minibatch::regularizers::Regularizer;
+    // The same layers flat and with the first two inside a nested model: the same loss in
+    // training and in evaluation, penalties included.
+    let inner = || {
+        Sequential::new()
+            .input_shape(&[3])
+            .add(Dense::new(4).activation("tanh").activity_regularizer(Regularizer::l2(0.3)))
+            .add(Dense::new(4).activity_regularizer(Regularizer::l1(0.2)))
+    };
+    let flat_model = || {
+        let x = Input::new(&[3]);
+        let h = Dense::new(4).activation("tanh").activity_regularizer(Regularizer::l2(0.3)).call(&x);
+        let h = Dense::new(4).activity_regularizer(Regularizer::l1(0.2)).call(&h);
+        Model::new(&[&x], &[&Dense::new(2).call(&h)]).unwrap()
+    };
+    let x = Input::new(&[3]);
+    let y = Dense::new(2).call(&inner().into_model().call(&x));
+    let mut nested = Model::new(&[&x], &[&y]).unwrap();
+    let mut flat = flat_model();
+    nested.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    flat.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    flat.set_weights(&nested.get_weights()).unwrap();
+    let (xs, ys) = (random(&[5, 3], 1), random(&[5, 2], 2));
+    let (a, b) = (nested.train_on_batch(&xs, &ys).unwrap(), flat.train_on_batch(&xs, &ys).unwrap());
+    assert!((a - b).abs() < 1e-6 * b.abs().max(1.0), "training loss: nested {a}, flat {b}");
+    let (a, b) = (nested.evaluate(&xs, &ys, 5).unwrap(), flat.evaluate(&xs, &ys, 5).unwrap());
+    let (a, b) = (a.get("loss").unwrap(), b.get("loss").unwrap());
+    assert!((a - b).abs() < 1e-6 * b.abs().max(1.0), "evaluation loss: nested {a}, flat {b}");
 }
