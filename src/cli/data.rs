@@ -97,6 +97,35 @@ fn crc32(source: &str) -> Result<Option<u32>> {
     Ok(Some(crc32fast::hash(&bytes)))
 }
 
+/// How to read data for `model`: its class names, and the image size and colour mode it was
+/// trained with on an image folder (recorded by `train`).
+pub fn load_options<'a>(
+    model: &Model,
+    label_column: &'a str,
+    seed: u64,
+    names: &'a [String],
+) -> Result<io::LoadOptions<'a>> {
+    let meta = model.metadata();
+    let image_size = meta.get("image_size").and_then(|v| serde_json::from_value::<(usize, usize)>(v.clone()).ok());
+    let color_mode = match meta.get("color_mode").and_then(|v| v.as_str()) {
+        Some(name) => io::ColorMode::from_name(name)?,
+        None => io::ColorMode::Rgb,
+    };
+    Ok(io::LoadOptions { label_column, seed, classes: Some(names), image_size, color_mode })
+}
+
+/// `--image-size` as (height, width): `28x28`, `28,28` or one number for both.
+pub fn image_size(flag: &'static str, text: &str) -> Result<(usize, usize)> {
+    let parts: Vec<&str> = text.split(['x', 'X', ',']).map(str::trim).collect();
+    let sides: Option<Vec<usize>> =
+        parts.iter().map(|p| p.parse().ok().filter(|&v: &usize| (1..=16_384).contains(&v))).collect();
+    match sides.as_deref() {
+        Some(&[side]) => Ok((side, side)),
+        Some(&[h, w]) => Ok((h, w)),
+        _ => Err(minibatch::Error::invalid(flag, text, "HEIGHTxWIDTH such as 28x28, each from 1 to 16384")),
+    }
+}
+
 /// The class names a model recorded (`train` on a CSV whose labels are names).
 pub fn class_names(model: &Model) -> Vec<String> {
     model.metadata().get("class_names").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
@@ -126,7 +155,7 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
         if features_only && source.to_ascii_lowercase().ends_with(".csv") {
             return Ok((io::load_csv_features(source, &input.label_column)?, None, None));
         }
-        let d = io::load_classes(source, &input.label_column, input.seed, Some(&names))?;
+        let d = io::load_with(source, &load_options(model, &input.label_column, input.seed, &names)?)?;
         Ok((d.x, Some(d.y), d.test))
     };
     let recorded = RecordedSplit::of(model);

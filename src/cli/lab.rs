@@ -138,7 +138,13 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     let (x, y, vx, vy) = match (&args.test_data, data.test) {
         (Some(source), _) => {
             let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());
-            let t = io::load_classes(source, &args.label_column, args.seed, names)?;
+            let options = io::LoadOptions {
+                label_column: &args.label_column,
+                seed: args.seed,
+                classes: names,
+                ..Default::default()
+            };
+            let t = io::load_with(source, &options)?;
             (data.x, data.y, t.x, t.y)
         }
         (None, Some((tx, ty))) => (data.x, data.y, tx, ty),

@@ -125,6 +125,13 @@ pub struct TrainArgs {
     /// Threads for matrix products [default: MINIBATCH_THREADS, else all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Resize an image folder's images to HEIGHTxWIDTH (Keras's `image_size`) [default: each
+    /// image's own size, which must be the same for all].
+    #[arg(long)]
+    pub image_size: Option<String>,
+    /// An image folder's channels: rgb (Keras's default), grayscale or rgba.
+    #[arg(long, default_value = "rgb")]
+    pub color_mode: String,
     /// Keep a CSV's or NPZ's features as they are. By default `--model mlp` and `lstm` begin
     /// with a Normalization layer adapted on the training rows only (not the validation or test
     /// rows), saved in the model so that evaluate and predict standardize raw data the same way.
@@ -247,6 +254,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     if !data.class_names.is_empty() {
         model.set_metadata("class_names", json!(data.class_names));
+    }
+    if Path::new(&args.data).is_dir() {
+        // evaluate and predict read a folder as train did.
+        if let Some(size) = args.image_size.as_deref().map(|t| data::image_size("--image-size", t)).transpose()? {
+            model.set_metadata("image_size", json!(size));
+        }
+        model.set_metadata("color_mode", json!(args.color_mode));
     }
     if args.verbose > 0 {
         let opt =
@@ -422,11 +436,15 @@ fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, 
 
 /// The training data and its test split, from --data, --test-data and --test-split.
 pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
-    let mut data = io::load(&args.data, &args.label_column, args.seed)?;
+    let image_size = args.image_size.as_deref().map(|t| data::image_size("--image-size", t)).transpose()?;
+    let color_mode = io::ColorMode::from_name(&args.color_mode)?;
+    let options =
+        io::LoadOptions { label_column: &args.label_column, seed: args.seed, image_size, color_mode, classes: None };
+    let mut data = io::load_with(&args.data, &options)?;
     if let Some(source) = &args.test_data {
         // Label names number as in the training data.
         let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());
-        let t = io::load_classes(source, &args.label_column, args.seed, names)?;
+        let t = io::load_with(source, &io::LoadOptions { classes: names, ..options })?;
         data.test = Some((t.x, t.y));
     }
     if let Some(fraction) = args.test_split {

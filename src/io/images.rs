@@ -132,7 +132,7 @@ pub fn load_image_folder(
                         &file,
                         format!(
                             "is {}×{} where the folder's first image is {h}×{w}: give image_size \
-                             (--image-size) to resize them all",
+                             (the command's --image-size) to resize them all",
                             dims.0, dims.1
                         ),
                     ))

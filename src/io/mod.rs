@@ -85,15 +85,39 @@ pub struct Loaded {
 /// # Errors
 /// [`Error::UnknownName`] for a source that is none of these; any loader's error.
 pub fn load(source: &str, label_column: &str, seed: u64) -> Result<Loaded> {
-    load_classes(source, label_column, seed, None)
+    load_with(source, &LoadOptions { label_column, seed, ..LoadOptions::default() })
 }
 
-/// [`load`], reading a CSV's label names as `classes` numbers them (the names a model was
-/// trained with; see [`load_csv_classes`]).
+/// How [`load_with`] reads a source beyond its name.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions<'a> {
+    /// The CSV column holding the labels.
+    pub label_column: &'a str,
+    /// The seed of a built-in data set.
+    pub seed: u64,
+    /// Class names that number a CSV's named labels or an image folder's classes (a saved
+    /// model's); else they are found in the data, sorted.
+    pub classes: Option<&'a [String]>,
+    /// An image folder's images resized to (height, width); else they must share one size.
+    pub image_size: Option<(usize, usize)>,
+    /// An image folder's channels.
+    pub color_mode: ColorMode,
+}
+
+impl Default for LoadOptions<'_> {
+    fn default() -> Self {
+        LoadOptions { label_column: "label", seed: 0, classes: None, image_size: None, color_mode: ColorMode::Rgb }
+    }
+}
+
+/// [`load`] with [`LoadOptions`]: a CSV's label names or a folder's classes numbered as
+/// `classes` numbers them (see [`load_csv_classes`]), an image folder read in `color_mode` at
+/// `image_size`.
 ///
 /// # Errors
 /// As [`load`].
-pub fn load_classes(source: &str, label_column: &str, seed: u64, classes: Option<&[String]>) -> Result<Loaded> {
+pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
+    let (label_column, seed, classes) = (options.label_column, options.seed, options.classes);
     let lower = source.to_ascii_lowercase();
     let class_names = Vec::new();
     if let Some(dir) = source.strip_prefix("mnist:") {
@@ -108,9 +132,9 @@ pub fn load_classes(source: &str, label_column: &str, seed: u64, classes: Option
         return load_npz_split(source);
     }
     if Path::new(source).is_dir() {
-        // An image folder, one sub-folder per class: Keras's rgb at each image's size, pixels
-        // scaled to [0, 1] as the other image loaders here scale them.
-        let f = load_image_folder(source, ColorMode::Rgb, None, classes)?;
+        // An image folder, one sub-folder per class, pixels scaled to [0, 1] as the other image
+        // loaders here scale them.
+        let f = load_image_folder(source, options.color_mode, options.image_size, classes)?;
         let mut x = f.x;
         x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
         return Ok(Loaded { x, y: f.y, test: None, class_names: f.class_names });

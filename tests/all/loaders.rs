@@ -258,6 +258,19 @@ fn image_folders_load_as_keras_reads_them() {
     let e = load_image_folder(&dir, ColorMode::Rgb, None, None).unwrap_err().to_string();
     assert!(e.contains("9.png") && e.contains("10") && e.contains("image_size"), "{e}");
     assert!(load_image_folder(&dir, ColorMode::Rgb, Some((12, 12)), None).is_ok(), "resized, it loads");
+    // From the command: --image-size and --color-mode, recorded in the model for evaluate.
+    let m = dir.join("m.safetensors");
+    let d = dir.to_str().unwrap();
+    let (ok, out, err) =
+        crate::common::minibatch(&["train", "--data", d, "--epochs", "1", "--save", m.to_str().unwrap()]);
+    assert!(!ok && out.is_empty() && err.contains("--image-size"), "{out}{err}");
+    let args = ["--image-size", "10x10", "--color-mode", "grayscale", "--save", m.to_str().unwrap()];
+    let (ok, out, err) = crate::common::minibatch(&[&["train", "--data", d, "--epochs", "1"][..], &args].concat());
+    assert!(ok && out.contains("flatten (Flatten)") && out.contains("(None, 100)"), "10×10×1: {out}{err}");
+    let (ok, out, err) = crate::common::minibatch(&["evaluate", "--model", m.to_str().unwrap(), "--data", d]);
+    assert!(ok && out.contains("(9 samples: all rows of"), "{out}{err}");
+    let (ok, _, err) = crate::common::minibatch(&["train", "--data", d, "--image-size", "10y10"]);
+    assert!(!ok && err.contains("HEIGHTxWIDTH"), "{err}");
     std::fs::write(dir.join("dog").join("9.png"), b"\x89PNG\r\n\x1a\ntruncated").unwrap();
     let e = load_image_folder(&dir, ColorMode::Rgb, Some((12, 12)), None).unwrap_err().to_string();
     assert!(e.contains("9.png") && e.contains("cannot be decoded"), "{e}");
