@@ -200,7 +200,10 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
             Split::All => pick(&x, &y, (0..r.rows).collect(), format!("all rows of {source}")),
         });
     }
-    let all = |what: String| Selected { rows: (0..x.batch()).collect(), x: x.clone(), y: y.clone(), what };
+    // The whole of the loaded rows, moved rather than copied.
+    fn all(x: Tensor, y: Option<Tensor>, what: String) -> Selected {
+        Selected { rows: (0..x.batch()).collect(), x, y, what }
+    }
     match (input.split, own_test) {
         (Split::Auto | Split::Test, Some((tx, ty))) => Ok(Selected {
             rows: (0..tx.batch()).collect(),
@@ -208,7 +211,7 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
             y: Some(ty),
             what: format!("the test split of {source}"),
         }),
-        (Split::Train, Some(_)) => Ok(all(format!("the training split of {source}"))),
+        (Split::Train, Some(_)) => Ok(all(x, y, format!("the training split of {source}"))),
         (Split::All, Some((tx, ty))) => {
             let y = y.as_ref().expect("labelled");
             Ok(Selected {
@@ -218,7 +221,7 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
                 what: format!("all of {source}, training and test splits"),
             })
         }
-        (Split::Auto | Split::All, None) => Ok(all(format!("all rows of {source}"))),
+        (Split::Auto | Split::All, None) => Ok(all(x, y, format!("all rows of {source}"))),
         (Split::Test | Split::Train, None) => Err(minibatch::Error::State(format!(
             "{source} has no test split of its own, and the model records none drawn from it (train \
              --test-split records one): give --split all to use every row"

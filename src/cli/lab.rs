@@ -61,7 +61,7 @@ pub struct LabArgs {
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
     /// Draw the charts (wrong answers per epoch per batch size; training vs held-out loss per
-    /// batch size with overfitting marked) to this file: .png or .svg.
+    /// batch size with overfitting marked; memory per batch size) to this file: .png or .svg.
     #[arg(long)]
     pub plot: Option<std::path::PathBuf>,
     /// Write a self-contained HTML report (tables and charts) to DIR/index.html.
@@ -263,7 +263,10 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
     }
     if let Some(path) = &args.plot {
-        minibatch::lab::figure_with(&runs, charts).save(path)?;
+        // The tutorial's figure, the loss per batch size, and last the memory per batch size.
+        let mut figure = minibatch::lab::figure_with(&runs, charts);
+        figure.charts.extend(minibatch::lab::memory_figure(&runs).charts);
+        figure.save(path)?;
         println!("Drew the charts to {}", path.display());
     }
     if let Some(dir) = &args.report {

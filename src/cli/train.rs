@@ -257,7 +257,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     if Path::new(&args.data).is_dir() {
         // evaluate and predict read a folder as train did.
-        if let Some(size) = args.image_size.as_deref().map(|t| data::image_size("--image-size", t)).transpose()? {
+        if let Some(size) = image_size(args)? {
             model.set_metadata("image_size", json!(size));
         }
         model.set_metadata("color_mode", json!(args.color_mode));
@@ -436,7 +436,7 @@ fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, 
 
 /// The training data and its test split, from --data, --test-data and --test-split.
 pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
-    let image_size = args.image_size.as_deref().map(|t| data::image_size("--image-size", t)).transpose()?;
+    let image_size = image_size(args)?;
     let color_mode = io::ColorMode::from_name(&args.color_mode)?;
     let options =
         io::LoadOptions { label_column: &args.label_column, seed: args.seed, image_size, color_mode, classes: None };
@@ -466,6 +466,11 @@ fn class_counts(y: &minibatch::Tensor, classes: usize) -> Vec<u64> {
         }
     }
     counts
+}
+
+/// `--image-size`, when given, as (height, width).
+fn image_size(args: &TrainArgs) -> Result<Option<(usize, usize)>> {
+    args.image_size.as_deref().map(|t| data::image_size("--image-size", t)).transpose()
 }
 
 /// `--monitor` names a quantity fit will log: the loss or a metric, `val_`-prefixed only with

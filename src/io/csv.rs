@@ -98,10 +98,11 @@ fn encode_labels(
             set
         }
     };
+    let index: std::collections::HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     let mut y = Vec::with_capacity(labels.len());
     for (row, label) in labels.iter().enumerate() {
-        let class = names.binary_search(label).ok().or_else(|| names.iter().position(|n| n == label));
-        let class = class.ok_or_else(|| {
+        let class = index.get(label.as_str()).copied().ok_or_else(|| {
             let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
             Error::format(
                 path,

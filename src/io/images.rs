@@ -88,12 +88,11 @@ pub fn load_image_folder(
     classes: Option<&[String]>,
 ) -> Result<ImageFolder> {
     let dir = dir.as_ref();
-    let mut found: Vec<String> = sorted_entries(dir)?
+    let found: Vec<String> = sorted_entries(dir)?
         .into_iter()
         .filter(|p| p.is_dir())
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    found.sort();
     if found.is_empty() {
         return Err(Error::format(dir, "holds no class folders (one sub-folder of images per class)"));
     }

@@ -26,8 +26,8 @@ fn in_rounds(runs: &[LabRun]) -> bool {
 /// figure; training solid, held-out dashed; as a percentage of each set when the training
 /// and held-out sets differ in size), then one panel per batch size with training (solid)
 /// and held-out (dashed) loss, the lowest held-out loss, where overfitting began and, when it
-/// ran, where early stopping stopped; last, the memory each batch size costs
-/// ([`memory_figure`]).
+/// ran, where early stopping stopped. (The memory each batch size costs is
+/// [`memory_figure`].)
 pub fn figure(runs: &[LabRun]) -> Figure {
     figure_with(runs, ChartOptions::default())
 }
@@ -109,7 +109,6 @@ pub fn figure_with(runs: &[LabRun], options: ChartOptions) -> Figure {
             ..Chart::default()
         });
     }
-    charts.extend(memory_figure(runs).charts);
     Figure { charts, columns: 2 }
 }
 

@@ -257,7 +257,7 @@ pub fn run_with<M: Into<Model>>(
         return Err(crate::Error::invalid("batch_sizes", b, "positive batch sizes"));
     }
     let largest = *batch_sizes.iter().max().expect("not empty");
-    let round = x.batch().div_ceil(largest.min(x.batch().max(1)));
+    let round = x.batch().div_ceil(largest);
     // One step at the largest batch size first, unmeasured: what a process pays once (the
     // kernels' thread pool and packing buffers) is then not charged to the first run.
     {

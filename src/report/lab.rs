@@ -58,9 +58,7 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun], charts: ChartOpt
     let caption = "Top left: wrong answers after each epoch, one colour per batch size (the tutorial's figure; \
                    training solid, held-out dashed). Then, per batch size: training (solid) and held-out (dashed) loss, with \
                    the lowest held-out loss, where overfitting began and where early stopping stopped.";
-    let mut figure = lab::figure_with(runs, charts);
-    figure.charts.pop(); // the memory chart, drawn below with its table
-    r.figure("Charts", &figure, caption)?;
+    r.figure("Charts", &lab::figure_with(runs, charts), caption)?;
 
     let rows: Vec<Vec<String>> = runs
         .iter()

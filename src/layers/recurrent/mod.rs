@@ -41,6 +41,62 @@ use crate::initializers::{Initializer, IntoInitializer};
 use crate::rng::Rng;
 use crate::tensor::{for_each_range, kernels, PackedB, SendPtr, Tensor};
 
+/// Over a masked step, the rows whose mask is 0 keep their state: `next = prev` there.
+fn hold_masked(mask_t: &[f32], prev: &[f32], next: &mut [f32], u: usize) {
+    for (b, _) in mask_t.iter().enumerate().filter(|(_, &m)| m == 0.0) {
+        next[b * u..(b + 1) * u].copy_from_slice(&prev[b * u..(b + 1) * u]);
+    }
+}
+
+/// The carries `dh`, `dc` of some rows (samples `lo..`) and their stash `sh`, `sc`.
+struct Carries<'a> {
+    dh: &'a mut [f32],
+    dc: &'a mut [f32],
+    sh: &'a mut [f32],
+    sc: &'a mut [f32],
+}
+
+impl Carries<'_> {
+    /// Before step `t`'s backward: `dh += ∂loss/∂h_t` from the output `dy` (rows of `row`:
+    /// every step's output with `sequences`, else only the last step's), then the masked rows'
+    /// carries set aside and zeroed, so the cell gives their gates no gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn begin_step(
+        &mut self,
+        dy: &[f32],
+        row: usize,
+        lo: usize,
+        (t, t_len): (usize, usize),
+        sequences: bool,
+        mask_t: Option<&[f32]>,
+        u: usize,
+    ) {
+        let offset = if sequences { Some(t * u) } else { (t == t_len - 1).then_some(0) };
+        if let Some(offset) = offset {
+            for (i, d) in self.dh.chunks_exact_mut(u).enumerate() {
+                let at = (lo + i) * row + offset;
+                kernels::add(d, &dy[at..at + u]);
+            }
+        }
+        for (b, _) in mask_t.into_iter().flatten().enumerate().filter(|(_, &m)| m == 0.0) {
+            let r = b * u..(b + 1) * u;
+            self.sh[r.clone()].copy_from_slice(&self.dh[r.clone()]);
+            self.sc[r.clone()].copy_from_slice(&self.dc[r.clone()]);
+            self.dh[r.clone()].fill(0.0);
+            self.dc[r].fill(0.0);
+        }
+    }
+
+    /// After step `t`'s backward: the masked rows' carries pass through unchanged.
+    fn end_step(&mut self, mask_t: Option<&[f32]>, u: usize) {
+        for (b, _) in mask_t.into_iter().flatten().enumerate().filter(|(_, &m)| m == 0.0) {
+            let r = b * u..(b + 1) * u;
+            self.dh[r.clone()].copy_from_slice(&self.sh[r.clone()]);
+            self.dc[r.clone()].copy_from_slice(&self.sc[r]);
+        }
+    }
+}
+
 /// Rows per kernel thread in a recurrent pass: at least two (a one-row product takes another
 /// path, with other rounding), and enough work per step to be worth a thread (else one part).
 fn rows_per_part(u: usize, gu: usize) -> usize {
@@ -563,10 +619,7 @@ impl Recurrent {
             let hz = &mut self.step_z[..n * gu];
             gru::forward(z_t, h_prev, h_next, aux, hz, recurrent, recurrent_bias, (act, gate), n, u);
             if self.masked {
-                // A masked step leaves the state as it was.
-                for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
-                    h_next[b * u..(b + 1) * u].copy_from_slice(&h_prev[b * u..(b + 1) * u]);
-                }
+                hold_masked(&self.mask[t * n..(t + 1) * n], h_prev, h_next, u);
             }
         }
     }
@@ -632,12 +685,10 @@ impl Recurrent {
                         }
                         if masked {
                             // A masked step leaves the state as it was.
-                            for b in (lo..hi).filter(|&b| mask[t * n + b] == 0.0) {
-                                let r = (b - lo) * u..(b - lo + 1) * u;
-                                h_next[r.clone()].copy_from_slice(&h_prev[r.clone()]);
-                                if cell == Cell::LSTM {
-                                    cp.slice(n0, n1)[r.clone()].copy_from_slice(&cp.slice(p0, p1)[r]);
-                                }
+                            let mask_t = &mask[t * n + lo..t * n + hi];
+                            hold_masked(mask_t, h_prev, h_next, u);
+                            if cell == Cell::LSTM {
+                                hold_masked(mask_t, cp.slice(p0, p1), cp.slice(n0, n1), u);
                             }
                         }
                     }
@@ -693,52 +744,27 @@ impl Recurrent {
         let (kernel, rest) = self.params.split_first_mut().expect("built");
         let (recurrent, bias) = rest.split_first_mut().expect("built");
         let rk = recurrent.value.data();
-        recurrent.grad.data_mut().fill(0.0);
         if let Some(b) = bias.first_mut() {
             b.grad.data_mut().fill(0.0);
         }
         if self.cell == Cell::GRU {
+            // GRU: the recurrent kernel's gradient takes each step's recurrent part's gradient.
+            recurrent.grad.data_mut().fill(0.0);
+            let (sh, sc) = self.stash.split_at_mut(n * u);
+            let mut carries =
+                Carries { dh: &mut self.dh[..n * u], dc: &mut self.dc[..n * u], sh, sc: &mut sc[..n * u] };
             for t in (0..t_len).rev() {
-                // dh += ∂loss/∂h_t from the output.
-                let dh = &mut self.dh[..n * u];
-                if self.return_sequences {
-                    for b in 0..n {
-                        let g = &dy[b * row + t * u..b * row + (t + 1) * u];
-                        kernels::add(&mut dh[b * u..(b + 1) * u], g);
-                    }
-                } else if t == t_len - 1 {
-                    for b in 0..n {
-                        kernels::add(&mut dh[b * u..(b + 1) * u], &dy[b * row..b * row + u]);
-                    }
-                }
-                if self.masked {
-                    let (sh, sc) = self.stash.split_at_mut(n * u);
-                    for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
-                        let row = b * u..(b + 1) * u;
-                        sh[row.clone()].copy_from_slice(&dh[row.clone()]);
-                        sc[row.clone()].copy_from_slice(&self.dc[row.clone()]);
-                        dh[row.clone()].fill(0.0);
-                        self.dc[row].fill(0.0);
-                    }
-                }
-                let dh = &mut self.dh[..n * u];
+                let mask_t = self.masked.then(|| &self.mask[t * n..(t + 1) * n]);
+                carries.begin_step(dy, row, 0, (t, t_len), self.return_sequences, mask_t, u);
                 let h_prev = &self.h[t * n * u..(t + 1) * n * u];
                 let z_t = &mut self.z[t * n * gu..(t + 1) * n * gu];
                 let tmp = &mut self.tmp[..n * u];
-                // GRU: the recurrent kernel's gradient takes the recurrent part's gradient.
                 let aux = &self.aux[t * n * u..(t + 1) * n * u];
                 let dzh = &mut self.step_z[..n * gu];
                 let rb = bias.first_mut().map(|b| &mut b.grad.data_mut()[gu..]);
-                gru::backward(z_t, h_prev, aux, dh, dzh, tmp, rk, rb, (act, gate), n, u);
+                gru::backward(z_t, h_prev, aux, carries.dh, dzh, tmp, rk, rb, (act, gate), n, u);
                 kernels::matmul(recurrent.grad.data_mut(), h_prev, dzh, u, n, gu, true, false, 1.0);
-                if self.masked {
-                    let (sh, sc) = self.stash.split_at(n * u);
-                    for b in (0..n).filter(|&b| self.mask[t * n + b] == 0.0) {
-                        let row = b * u..(b + 1) * u;
-                        self.dh[row.clone()].copy_from_slice(&sh[row.clone()]);
-                        self.dc[row.clone()].copy_from_slice(&sc[row]);
-                    }
-                }
+                carries.end_step(mask_t, u);
             }
         } else {
             // Samples are independent through time: each kernel thread sweeps back through every
@@ -764,27 +790,14 @@ impl Recurrent {
                         sp.slice((n + lo) * u, (n + hi) * u),
                     )
                 };
+                let mut carries = Carries { dh, dc, sh, sc };
                 for t in (0..t_len).rev() {
-                    // dh += ∂loss/∂h_t from the output.
-                    for b in lo..hi {
-                        let r = (b - lo) * u..(b - lo + 1) * u;
-                        if sequences {
-                            kernels::add(&mut dh[r], &dy[b * row + t * u..b * row + (t + 1) * u]);
-                        } else if t == t_len - 1 {
-                            kernels::add(&mut dh[r], &dy[b * row..b * row + u]);
-                        }
-                    }
-                    let skipped = |b: &usize| masked && mask[t * n + b] == 0.0;
-                    for b in (lo..hi).filter(skipped) {
-                        let r = (b - lo) * u..(b - lo + 1) * u;
-                        sh[r.clone()].copy_from_slice(&dh[r.clone()]);
-                        sc[r.clone()].copy_from_slice(&dc[r.clone()]);
-                        dh[r.clone()].fill(0.0);
-                        dc[r].fill(0.0);
-                    }
+                    let mask_t = masked.then(|| &mask[t * n + lo..t * n + hi]);
+                    carries.begin_step(dy, row, lo, (t, t_len), sequences, mask_t, u);
                     let block = |width: usize| (t * n + lo) * width..(t * n + hi) * width;
                     // SAFETY: as above.
                     let z_t = unsafe { zp.slice((t * n + lo) * gu, (t * n + hi) * gu) };
+                    let (dh, dc) = (&mut *carries.dh, &mut *carries.dc);
                     match cell {
                         Cell::SimpleRNN => {
                             let h_t = &h[((t + 1) * n + lo) * u..((t + 1) * n + hi) * u];
@@ -792,11 +805,7 @@ impl Recurrent {
                         }
                         _ => lstm::backward(z_t, &c[block(u)], &aux[block(u)], dh, dc, rk, (act, gate), rows, u),
                     }
-                    for b in (lo..hi).filter(skipped) {
-                        let r = (b - lo) * u..(b - lo + 1) * u;
-                        dh[r.clone()].copy_from_slice(&sh[r.clone()]);
-                        dc[r.clone()].copy_from_slice(&sc[r]);
-                    }
+                    carries.end_step(mask_t, u);
                 }
             });
         }
