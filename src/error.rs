@@ -91,6 +91,13 @@ pub enum Error {
         /// What it would not fit in, as text.
         within: String,
     },
+    /// A dataset's batch could not be filled, or failed the checks its data must pass.
+    Batch {
+        /// The batch's index in the dataset.
+        index: usize,
+        /// What went wrong.
+        error: Box<Error>,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The file.
@@ -128,6 +135,7 @@ impl fmt::Display for Error {
                 write!(f, "{what} {shape:?} would need {}, more than {within}", crate::tensor::memory::human(*bytes))
             }
             Error::Io { path, message } => write!(f, "{path}: {message}"),
+            Error::Batch { index, error } => write!(f, "batch {index} of the dataset: {error}"),
         }
     }
 }

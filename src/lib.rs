@@ -59,6 +59,7 @@ pub mod activations;
 pub mod bench;
 pub mod callbacks;
 pub mod constraints;
+pub mod data;
 pub mod datasets;
 mod error;
 pub mod initializers;

@@ -39,7 +39,7 @@ mod zoo;
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 8] = [
+    let checks: [(&str, fn()); 10] = [
         ("MLP steps", mlp_steps_allocate_nothing),
         ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
         ("functional steps with two inputs and two outputs", two_input_two_output_steps_allocate_nothing),
@@ -51,6 +51,8 @@ fn main() {
             "fit with weights, penalties, clipping, accumulation, EMA and every metric",
             fit_with_every_option_allocates_nothing,
         ),
+        ("fit on a dataset prefetched by 2 workers, from epoch 2 into epoch 3", fit_dataset_allocates_nothing),
+        ("fit on a dataset filled by the training thread", fit_dataset_without_workers_allocates_nothing),
     ];
     for (name, check) in checks {
         check(); // a failure panics, naming the case, and the process exits non-zero
@@ -336,14 +338,53 @@ fn fit_allocates_nothing_from_one_epoch_into_the_next() {
     let n = 100;
     let x = Tensor::from_vec(&[n, 8], (0..n * 8).map(|i| ((i * 13) % 19) as f32 / 19.0).collect()).unwrap();
     let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 3) as f32).collect()).unwrap();
-    let mut model = Sequential::new()
-        .add(Dense::new(16).activation("relu"))
-        .add(Dropout::new(0.2))
-        .add(Dense::new(3).activation("softmax"));
-    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let mut model = small_classifier();
     let mut counter = Counter::default();
     let options = FitOptions::new().batch_size(16).epochs(4).validation_split(0.2).verbose(0).callback(&mut counter);
     model.fit(&x, &y, options).unwrap();
     let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
     assert_eq!(b - a, 0, "fit: {} allocations from epoch 2 into epoch 3", b - a);
+}
+
+fn fit_dataset_with(workers: usize) {
+    // Batches filled by background workers into the ring (shuffled samples, class weights,
+    // a validation dataset), from epoch 2 into epoch 3: passes, hand-overs and the
+    // dataset's on_epoch_end allocate nothing.
+    use minibatch::data::TensorDataset;
+    let n = 100;
+    let x = Tensor::from_vec(&[n, 8], (0..n * 8).map(|i| ((i * 13) % 19) as f32 / 19.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 3) as f32).collect()).unwrap();
+    let mut train = TensorDataset::new(vec![x.clone()], vec![y.clone()], 16).unwrap().shuffle(3);
+    let mut val = TensorDataset::new(vec![x], vec![y], 32).unwrap();
+    let mut model = small_classifier();
+    let mut counter = Counter::default();
+    let options = FitOptions::new()
+        .epochs(4)
+        .verbose(0)
+        .workers(workers)
+        .max_queue_size(3)
+        .class_weight([(0, 2.0)])
+        .validation_dataset(&mut val)
+        .callback(&mut counter);
+    model.fit_dataset(&mut train, options).unwrap();
+    let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
+    assert_eq!(b - a, 0, "fit_dataset with {workers} workers: {} allocations from epoch 2 into epoch 3", b - a);
+}
+
+fn fit_dataset_allocates_nothing() {
+    fit_dataset_with(2);
+}
+
+fn fit_dataset_without_workers_allocates_nothing() {
+    fit_dataset_with(0);
+}
+
+/// Dense(16, relu), Dropout(0.2), Dense(3, softmax), Adam, sparse categorical cross-entropy.
+fn small_classifier() -> Model {
+    let mut model = Sequential::new()
+        .add(Dense::new(16).activation("relu"))
+        .add(Dropout::new(0.2))
+        .add(Dense::new(3).activation("softmax"));
+    model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    model.into()
 }

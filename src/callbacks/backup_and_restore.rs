@@ -157,8 +157,9 @@ impl Callback for BackupAndRestore {
         Ok(Control::Continue)
     }
 
-    fn on_train_end(&mut self, _model: &mut Model, _logs: &Logs) -> Result<()> {
-        if self.delete_checkpoint {
+    fn on_train_end(&mut self, model: &mut Model, _logs: &Logs) -> Result<()> {
+        // A run stopped by an error in its data keeps the backup of its last finished epoch.
+        if self.delete_checkpoint && !model.training_failed() {
             let path = self.backup_path();
             if path.exists() {
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, &e))?;

@@ -93,8 +93,18 @@ fn crc32(source: &str) -> Result<Option<u32>> {
     if source.starts_with("mnist:") || !path.is_file() {
         return Ok(None);
     }
-    let bytes = std::fs::read(path).map_err(|e| minibatch::Error::io(path, &e))?;
-    Ok(Some(crc32fast::hash(&bytes)))
+    // Streamed: a data file may be larger than memory.
+    let mut file = std::fs::File::open(path).map_err(|e| minibatch::Error::io(path, &e))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let read = std::io::Read::read(&mut file, &mut buf).map_err(|e| minibatch::Error::io(path, &e))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buf[..read]);
+    }
+    Ok(Some(hasher.finalize()))
 }
 
 /// How to read data for `model`: its class names, and the image size and colour mode it was
@@ -295,13 +305,20 @@ pub fn is_file(source: &str) -> bool {
 pub fn standardizer(x: &Tensor, rows: &[usize]) -> Result<(minibatch::layers::Normalization, String)> {
     let mut adapted = minibatch::layers::Normalization::new();
     adapted.adapt(&x.select_rows(rows))?;
-    // A feature constant over the training rows is centred, not divided by Keras's floor of
-    // 1e-7 (a test row that differs would become enormous): scikit-learn's StandardScaler rule.
+    standardizer_from(&adapted, rows.len())
+}
+
+/// The command's Normalization from one adapted on `rows` training rows: a feature constant
+/// over them is centred, not divided by Keras's floor of 1e-7 (a test row that differs would
+/// become enormous): scikit-learn's StandardScaler rule.
+pub fn standardizer_from(
+    adapted: &minibatch::layers::Normalization,
+    rows: usize,
+) -> Result<(minibatch::layers::Normalization, String)> {
     let variance: Vec<f32> = adapted.variance().iter().map(|&v| if v > 0.0 { v } else { 1.0 }).collect();
     let norm = minibatch::layers::Normalization::new().with_statistics(adapted.mean(), &variance)?;
     let note = format!(
-        "features standardized (a Normalization layer adapted on the {} training rows; --no-standardize keeps them raw)",
-        rows.len()
+        "features standardized (a Normalization layer adapted on the {rows} training rows; --no-standardize keeps them raw)"
     );
     Ok((norm, note))
 }

@@ -3,6 +3,7 @@
 //! | file | subcommand |
 //! |---|---|
 //! | `train.rs` | `train`: fit a model on a data set, report it, save it |
+//! | `mapped.rs` | `train --data x.npy --labels y.npy`: the same, from memory-mapped inputs |
 //! | `evaluate.rs` | `evaluate`: a saved model's loss and metrics on data |
 //! | `predict.rs` | `predict`: a saved model's predictions, as CSV or NPY |
 //! | `summary.rs` | `summary`: a saved model's layers and training configuration |
@@ -18,6 +19,7 @@ pub mod checks;
 pub mod data;
 pub mod evaluate;
 pub mod lab;
+pub mod mapped;
 pub mod model_spec;
 pub mod predict;
 pub mod summary;

@@ -137,6 +137,14 @@ pub struct TrainArgs {
     /// rows), saved in the model so that evaluate and predict standardize raw data the same way.
     #[arg(long)]
     pub no_standardize: bool,
+    /// The labels of `--data x.npy` in an NPY file: the inputs are then memory-mapped and read
+    /// a batch at a time (a file larger than memory trains with memory bounded by the batch).
+    #[arg(long)]
+    pub labels: Option<std::path::PathBuf>,
+    /// Background threads reading memory-mapped batches ahead of the training step (with
+    /// --labels).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
 }
 
 /// `train`'s flags, checked before any work or output.
@@ -154,6 +162,9 @@ fn check_train_args(args: &TrainArgs) -> Result<()> {
     checks::at_least_one("--batch-size", args.batch_size)?;
     checks::all_at_least_one("--hidden", &args.hidden)?;
     checks::threads(args.threads)?;
+    if args.workers > 64 {
+        return Err(minibatch::Error::invalid("--workers", args.workers, "0 to 64 background threads"));
+    }
     checks::chart_file("--plot", args.plot.as_deref())?;
     if args.verbose > 2 {
         return Err(minibatch::Error::invalid("--verbose", args.verbose, "0, 1 or 2"));
@@ -162,6 +173,7 @@ fn check_train_args(args: &TrainArgs) -> Result<()> {
     Files::default()
         .input("--data", Some(Path::new(&args.data)))
         .input("--test-data", args.test_data.as_deref().map(Path::new))
+        .input("--labels", args.labels.as_deref())
         .output("--save", args.save.clone())
         .output("--history", args.history.clone())
         .output("--plot", args.plot.clone())
@@ -190,6 +202,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         _ => {}
     }
+    if let Some(labels) = &args.labels {
+        return super::mapped::train_mapped(args, labels, backup_dir);
+    }
     let data = load_data(args)?;
     let epochs = args.epochs.unwrap_or(match args.data.as_str() {
         "spirals" => 60,
@@ -200,18 +215,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     ys.extend(data.test.as_ref().map(|(_, y)| y));
     let task = Task::infer(&ys, args.loss.as_deref())?;
 
-    let split_mode = match args.split_mode.as_str() {
-        "tail" => SplitMode::Tail,
-        "shuffled" => SplitMode::Shuffled,
-        "stratified" => SplitMode::Stratified,
-        other => {
-            return Err(minibatch::Error::UnknownName {
-                kind: "split mode",
-                name: other.into(),
-                known: vec!["tail", "shuffled", "stratified"],
-            })
-        }
-    };
+    let split_mode = split_mode(args)?;
     if args.validation_split > 0.0 {
         // The split fit will make, checked now: before the model is built or printed.
         minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
@@ -229,16 +233,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         } else {
             None
         };
-    let spec = ModelSpec {
-        kind: &args.model,
-        hidden: &args.hidden,
-        activation: &args.activation,
-        dropout: args.dropout,
-        seed: args.seed,
-        standardize: standardizer.as_ref().map(|(n, _)| n),
-    };
-    let lr = args.learning_rate.unwrap_or(f32::NAN);
-    let mut model = spec.build(&data.x.shape()[1..], &task, &args.optimizer, lr)?;
+    let mut model = build_model(args, &data.x.shape()[1..], &task, standardizer.as_ref().map(|(n, _)| n))?;
     // Everything fit would refuse, refused now: before anything is printed.
     model.check_training_data(&data.x, &data.y)?;
     if let Some((x, y)) = &data.test {
@@ -272,71 +267,19 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         print!("{}", model.summary()?);
     }
 
-    let mut stopper = EarlyStopping::new()
-        .monitor(&args.monitor)
-        .patience(args.patience)
-        .min_delta(args.min_delta)
-        .mode(Mode::Auto)
-        .restore_best_weights(args.restore_best_weights)
-        .verbose(args.verbose.min(1));
-    let mut options = FitOptions::new()
+    let mut watchers = Watchers::new(args, backup_dir);
+    let options = FitOptions::new()
         .batch_size(args.batch_size)
         .epochs(epochs)
         .validation_split(args.validation_split)
         .validation_split_mode(split_mode)
         .verbose(args.verbose);
-    if args.early_stopping {
-        options = options.callback(&mut stopper);
-    }
-    let mut reduce = args
-        .reduce_lr_patience
-        .map(|p| ReduceLROnPlateau::new().monitor(&args.monitor).patience(p).factor(args.reduce_lr_factor));
-    if let Some(r) = reduce.as_mut() {
-        options = options.callback(r);
-    }
-    let mut checkpoint = args.checkpoint_dir.as_ref().map(|dir| {
-        let path = dir.join("best.safetensors").to_string_lossy().replace('{', "{{").replace('}', "}}");
-        let monitor = if args.validation_split > 0.0 { "val_loss" } else { "loss" };
-        ModelCheckpoint::new(path).monitor(monitor).save_best_only(true)
-    });
-    if let Some(c) = checkpoint.as_mut() {
-        options = options.callback(c);
-    }
-    // Last, so that the History it backs up holds every key the others add.
-    let mut backup = backup_dir.map(BackupAndRestore::new);
-    if let Some(b) = backup.as_mut() {
-        options = options.callback(b);
-    }
-    let history = model.fit(&data.x, &data.y, options)?;
-    let stopped = if args.early_stopping { stopper.stopped_epoch() } else { None };
-    if let Some(path) = &args.plot {
-        minibatch::plot::plot_history(&history, stopped, path)?;
-        if args.verbose > 0 {
-            println!("Drew the learning curves to {}", path.display());
-        }
-    }
-    if let Some(path) = &args.save {
-        model.save(path)?;
-        if args.verbose > 0 {
-            println!("Saved the model to {}", path.display());
-        }
-    }
+    let history = model.fit(&data.x, &data.y, watchers.attach(args, options))?;
+    let stopped = watchers.finish(args, &model, &history)?;
     let test = match &data.test {
         Some((x, y)) => {
             let logs = model.evaluate(x, y, 256)?;
-            let loss = logs.get("loss").unwrap_or(f64::NAN);
-            let metric = model.metrics_names().into_iter().next().filter(|k| k != "loss");
-            let mut figures = serde_json::Map::new();
-            figures.insert("loss".into(), json!(loss));
-            match metric {
-                Some(key) => {
-                    let value = logs.get(&key).unwrap_or(f64::NAN);
-                    println!("Test {key}: {value:.4} - test loss: {loss:.4} ({} test samples)", x.batch());
-                    figures.insert(key, json!(value));
-                }
-                None => println!("Test loss: {loss:.4} ({} test samples)", x.batch()),
-            }
-            Value::Object(figures)
+            print_test(&model, &logs, x.batch())
         }
         None => {
             println!("No test data: give --test-data or --test-split to evaluate on held-out samples.");
@@ -389,17 +332,91 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             println!("Wrote the report to {}", path.display());
         }
     }
-    if let Some(path) = &args.history {
-        let (best, stopped) = if args.early_stopping {
-            (stopper.best_epoch(), stopper.stopped_epoch())
-        } else {
-            (best_val_loss_epoch(&history), None)
-        };
-        let report = history_json(&history, best, stopped, test);
-        let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
-        minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
-    }
+    watchers.write_history(args, &history, test)?;
     Ok(())
+}
+
+/// The callbacks the flags ask for, and what is written once training ends.
+pub(super) struct Watchers {
+    stopper: EarlyStopping,
+    reduce: Option<ReduceLROnPlateau>,
+    checkpoint: Option<ModelCheckpoint>,
+    backup: Option<BackupAndRestore>,
+}
+
+impl Watchers {
+    /// EarlyStopping, ReduceLROnPlateau, ModelCheckpoint and BackupAndRestore as the flags set
+    /// them (the backup in `backup_dir`).
+    pub(super) fn new(args: &TrainArgs, backup_dir: Option<std::path::PathBuf>) -> Watchers {
+        let stopper = EarlyStopping::new()
+            .monitor(&args.monitor)
+            .patience(args.patience)
+            .min_delta(args.min_delta)
+            .mode(Mode::Auto)
+            .restore_best_weights(args.restore_best_weights)
+            .verbose(args.verbose.min(1));
+        let reduce = args
+            .reduce_lr_patience
+            .map(|p| ReduceLROnPlateau::new().monitor(&args.monitor).patience(p).factor(args.reduce_lr_factor));
+        let checkpoint = args.checkpoint_dir.as_ref().map(|dir| {
+            let path = dir.join("best.safetensors").to_string_lossy().replace('{', "{{").replace('}', "}}");
+            let monitor = if args.validation_split > 0.0 { "val_loss" } else { "loss" };
+            ModelCheckpoint::new(path).monitor(monitor).save_best_only(true)
+        });
+        Watchers { stopper, reduce, checkpoint, backup: backup_dir.map(BackupAndRestore::new) }
+    }
+
+    /// `options` with the callbacks.
+    pub(super) fn attach<'a>(&'a mut self, args: &TrainArgs, mut options: FitOptions<'a>) -> FitOptions<'a> {
+        if args.early_stopping {
+            options = options.callback(&mut self.stopper);
+        }
+        if let Some(r) = self.reduce.as_mut() {
+            options = options.callback(r);
+        }
+        if let Some(c) = self.checkpoint.as_mut() {
+            options = options.callback(c);
+        }
+        // Last, so that the History it backs up holds every key the others add.
+        if let Some(b) = self.backup.as_mut() {
+            options = options.callback(b);
+        }
+        options
+    }
+
+    /// After training: the learning curves drawn and the model saved, as the flags ask.
+    /// Returns the epoch early stopping stopped at, if it did.
+    pub(super) fn finish(&self, args: &TrainArgs, model: &Model, history: &History) -> Result<Option<usize>> {
+        let stopped = if args.early_stopping { self.stopper.stopped_epoch() } else { None };
+        if let Some(path) = &args.plot {
+            minibatch::plot::plot_history(history, stopped, path)?;
+            if args.verbose > 0 {
+                println!("Drew the learning curves to {}", path.display());
+            }
+        }
+        if let Some(path) = &args.save {
+            model.save(path)?;
+            if args.verbose > 0 {
+                println!("Saved the model to {}", path.display());
+            }
+        }
+        Ok(stopped)
+    }
+
+    /// The `--history` file, if asked for, with the test figures.
+    pub(super) fn write_history(&self, args: &TrainArgs, history: &History, test: Value) -> Result<()> {
+        if let Some(path) = &args.history {
+            let (best, stopped) = if args.early_stopping {
+                (self.stopper.best_epoch(), self.stopper.stopped_epoch())
+            } else {
+                (best_val_loss_epoch(history), None)
+            };
+            let report = history_json(history, best, stopped, test);
+            let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
+            minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 /// The settings of a `train` run, for its report.
@@ -473,9 +490,60 @@ fn image_size(args: &TrainArgs) -> Result<Option<(usize, usize)>> {
     args.image_size.as_deref().map(|t| data::image_size("--image-size", t)).transpose()
 }
 
+/// The model the flags describe, for samples of `sample_shape` and `task`, beginning with
+/// `standardize` when given.
+pub(super) fn build_model(
+    args: &TrainArgs,
+    sample_shape: &[usize],
+    task: &Task,
+    standardize: Option<&minibatch::layers::Normalization>,
+) -> Result<Model> {
+    let spec = ModelSpec {
+        kind: &args.model,
+        hidden: &args.hidden,
+        activation: &args.activation,
+        dropout: args.dropout,
+        seed: args.seed,
+        standardize,
+    };
+    spec.build(sample_shape, task, &args.optimizer, args.learning_rate.unwrap_or(f32::NAN))
+}
+
+/// Prints the test loss and the first metric (`Test accuracy: 0.9927 - test loss: 0.0237 (10000
+/// test samples)`) and returns them for the History file.
+pub(super) fn print_test(model: &Model, logs: &minibatch::callbacks::Logs, samples: usize) -> Value {
+    let loss = logs.get("loss").unwrap_or(f64::NAN);
+    let metric = model.metrics_names().into_iter().next().filter(|k| k != "loss");
+    let mut figures = serde_json::Map::new();
+    figures.insert("loss".into(), json!(loss));
+    match metric {
+        Some(key) => {
+            let value = logs.get(&key).unwrap_or(f64::NAN);
+            println!("Test {key}: {value:.4} - test loss: {loss:.4} ({samples} test samples)");
+            figures.insert(key, json!(value));
+        }
+        None => println!("Test loss: {loss:.4} ({samples} test samples)"),
+    }
+    Value::Object(figures)
+}
+
+/// `--split-mode` as a [`SplitMode`].
+pub(super) fn split_mode(args: &TrainArgs) -> Result<SplitMode> {
+    match args.split_mode.as_str() {
+        "tail" => Ok(SplitMode::Tail),
+        "shuffled" => Ok(SplitMode::Shuffled),
+        "stratified" => Ok(SplitMode::Stratified),
+        other => Err(minibatch::Error::UnknownName {
+            kind: "split mode",
+            name: other.into(),
+            known: vec!["tail", "shuffled", "stratified"],
+        }),
+    }
+}
+
 /// `--monitor` names a quantity fit will log: the loss or a metric, `val_`-prefixed only with
 /// validation data.
-fn check_monitor(monitor: &str, model: &Model, validation: bool) -> Result<()> {
+pub(super) fn check_monitor(monitor: &str, model: &Model, validation: bool) -> Result<()> {
     let names = model.metrics_names();
     let mut known: Vec<String> = names.clone();
     if validation {

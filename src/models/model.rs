@@ -49,6 +49,9 @@ pub struct Model {
     pub(crate) callback_states: BTreeMap<String, CallbackState>,
     /// Callbacks' states restored from a backup, for `fit` to hand back after `on_train_begin`.
     pub(crate) restored_callback_states: Option<BTreeMap<String, CallbackState>>,
+    /// Whether the last `fit` stopped on an error in its data (see
+    /// [`Model::training_failed`]).
+    pub(crate) training_failed: bool,
     /// Used as a layer of another model: the parameters, lent to the layers for each pass
     /// (see [`super::nested`]), and the names of the layers' state variables.
     pub(crate) nested_params: Vec<crate::layers::Param>,
@@ -311,6 +314,7 @@ impl Model {
             resume: None,
             callback_states: BTreeMap::new(),
             restored_callback_states: None,
+            training_failed: false,
             nested_params: Vec::new(),
             nested_state_names: Vec::new(),
             metadata: serde_json::Map::new(),

@@ -162,6 +162,29 @@ impl Buffers {
         }
     }
 
+    /// Makes a dataset's batch the batch: its inputs, targets and weights.
+    pub fn load(&mut self, batch: &crate::data::Batch) {
+        self.set_batch(batch.len());
+        for (dst, x) in self.acts.iter_mut().zip(batch.xs()) {
+            dst.data_mut().copy_from_slice(x.data());
+        }
+        for (dst, y) in self.targets.iter_mut().zip(batch.ys()) {
+            dst.data_mut().copy_from_slice(y.data());
+        }
+        self.weighted = batch.weights().is_some();
+        if let Some(w) = batch.weights() {
+            self.weights[..w.len()].copy_from_slice(w);
+        }
+    }
+
+    /// Makes a dataset's batch's inputs the batch (for prediction).
+    pub fn load_inputs(&mut self, batch: &crate::data::Batch) {
+        self.set_batch(batch.len());
+        for (dst, x) in self.acts.iter_mut().zip(batch.xs()) {
+            dst.data_mut().copy_from_slice(x.data());
+        }
+    }
+
     /// Makes rows `lo..hi` of every input `xs`, target `ys` (and of the weights `w`) the batch.
     pub fn copy_rows(&mut self, xs: &[&Tensor], ys: &[&Tensor], w: Option<&[f32]>, lo: usize, hi: usize) {
         self.set_batch(hi - lo);

@@ -149,13 +149,12 @@ pub(crate) fn check_sample_weights(w: &[f32], n: usize, what: &str) -> Result<()
     Ok(())
 }
 
-/// Keras's `class_weight` as one weight per sample of `y`: its class is the rounded label
-/// (one value per sample) or the arg max of the row; classes not listed weigh 1.
-pub(crate) fn class_weights_to_samples(
-    class_weight: &[(usize, f32)],
-    y: &Tensor,
-    output: &[usize],
-) -> Result<Vec<f32>> {
+/// Keras's `class_weight` as a weight per class of an output of shape `output` (classes not
+/// listed weigh 1).
+///
+/// # Errors
+/// A class the output does not have; a negative or non-finite weight.
+pub(crate) fn class_weight_table(class_weight: &[(usize, f32)], output: &[usize]) -> Result<Vec<f32>> {
     let k = *output.last().unwrap_or(&1);
     let classes = if k == 1 { 2 } else { k };
     let mut table = vec![1.0f32; classes];
@@ -172,21 +171,51 @@ pub(crate) fn class_weights_to_samples(
         }
         table[class] = w;
     }
-    let class_of = |row: &[f32]| -> usize {
-        if row.len() == 1 {
-            row[0].round().max(0.0) as usize
-        } else {
-            crate::tensor::kernels::argmax(row)
+    Ok(table)
+}
+
+/// One weight per sample of `y` from the class table: a sample's class is its rounded label
+/// (one value per sample) or the arg max of its row.
+pub(crate) fn class_weights_to_samples(table: &[f32], y: &Tensor) -> Result<Vec<f32>> {
+    let mut out = vec![0.0; y.batch()];
+    class_weights_into(table, y, &mut out)?;
+    Ok(out)
+}
+
+/// [`class_weights_to_samples`] into `out` (one per sample), allocating nothing.
+pub(crate) fn class_weights_into(table: &[f32], y: &Tensor, out: &mut [f32]) -> Result<()> {
+    for (i, o) in out.iter_mut().enumerate() {
+        let row = y.row(i);
+        let c = if row.len() == 1 { row[0].round().max(0.0) as usize } else { crate::tensor::kernels::argmax(row) };
+        *o = *table.get(c).ok_or_else(|| Error::Label {
+            sample: i,
+            label: row[0],
+            expected: format!("a class in [0, {}) to look up in class_weight", table.len()),
+        })?;
+    }
+    Ok(())
+}
+
+/// The per-sample shape of a dataset's target as the loss buffers hold it: `[1]` for one
+/// label per sample (`[]`).
+pub(crate) fn target_sample_shape(sample: &[usize]) -> &[usize] {
+    if sample.is_empty() {
+        &[1]
+    } else {
+        sample
+    }
+}
+
+/// Calls `f` with references to `ts`, on the stack for up to 8 tensors (a batch's inputs
+/// or targets), so checking a batch allocates nothing.
+pub(crate) fn with_refs<R>(ts: &[Tensor], f: impl FnOnce(&[&Tensor]) -> R) -> R {
+    const ON_STACK: usize = 8;
+    match ts.first() {
+        None => f(&[]),
+        Some(first) if ts.len() <= ON_STACK => {
+            let refs: [&Tensor; ON_STACK] = std::array::from_fn(|i| ts.get(i).unwrap_or(first));
+            f(&refs[..ts.len()])
         }
-    };
-    (0..y.batch())
-        .map(|i| {
-            let c = class_of(y.row(i));
-            table.get(c).copied().ok_or_else(|| Error::Label {
-                sample: i,
-                label: y.row(i)[0],
-                expected: format!("a class in [0, {classes}) to look up in class_weight"),
-            })
-        })
-        .collect()
+        Some(_) => f(&ts.iter().collect::<Vec<_>>()),
+    }
 }

@@ -1,9 +1,11 @@
 //! `evaluate`, `predict` and `train_on_batch`: the same forward pass as training, in inference
 //! mode (no dropout) except for `train_on_batch`.
 
-use super::checks::{check_sample_weights, target_shape};
+use super::checks::{check_sample_weights, target_sample_shape, target_shape};
 use super::{Arrays, EvaluateOptions};
 use crate::callbacks::Logs;
+use crate::data::prefetch::with_ring;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::tensor::{FlushDenormals, Tensor};
@@ -39,7 +41,7 @@ impl Model {
         options: EvaluateOptions<'_>,
     ) -> Result<Logs> {
         let _flush = FlushDenormals::new();
-        let EvaluateOptions { batch_size, steps, sample_weight } = options;
+        let EvaluateOptions { batch_size, steps, sample_weight, .. } = options;
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
         }
@@ -88,6 +90,72 @@ impl Model {
             seen += hi - lo;
         }
         loss / seen.max(1) as f64
+    }
+
+    /// The loss and metrics on a [`Dataset`], as Keras's `evaluate(dataset)`: every batch
+    /// (the first `steps` with [`EvaluateOptions::steps`]; an endless dataset needs it), in
+    /// order, read by `workers` as in [`Model::fit_dataset`]; then the dataset's
+    /// `on_epoch_end`. The dataset sets the batch size and carries any weights.
+    ///
+    /// # Errors
+    /// As [`Model::evaluate`] for the dataset's spec; `sample_weight` given (the dataset's
+    /// batches carry weights, as Keras); a batch the dataset cannot fill or that fails the
+    /// data checks, as [`Error::Batch`].
+    pub fn evaluate_dataset(&mut self, data: &mut dyn Dataset, options: EvaluateOptions<'_>) -> Result<Logs> {
+        let _flush = FlushDenormals::new();
+        check_dataset_options(&options)?;
+        let spec = self.check_spec(data, "evaluation dataset")?;
+        let batches = dataset_batches(data.num_batches(), options.steps)?;
+        let target_shapes: Vec<&[usize]> = spec.targets.iter().map(|s| target_sample_shape(s)).collect();
+        self.plan(spec.batch_size, false, Some(&target_shapes));
+        let loss = with_ring(data, options.workers, options.max_queue_size, batches, |ring| {
+            self.evaluate_ring(ring, batches, None)
+        })?;
+        let mut logs = Logs::new();
+        self.write_metrics(&mut logs, "", loss);
+        Ok(logs)
+    }
+
+    /// Every output of the model for a [`Dataset`]'s inputs, in order (its targets, if any,
+    /// are not used), as Keras's `predict(dataset)`: one tensor per output, a row per sample.
+    ///
+    /// # Errors
+    /// As [`Model::evaluate_dataset`].
+    pub fn predict_dataset(&mut self, data: &mut dyn Dataset, options: EvaluateOptions<'_>) -> Result<Vec<Tensor>> {
+        let _flush = FlushDenormals::new();
+        check_dataset_options(&options)?;
+        let spec = data.spec();
+        self.check_input_spec(&spec, "prediction dataset")?;
+        let batches = dataset_batches(data.num_batches(), options.steps)?;
+        self.plan(spec.batch_size, false, None);
+        let shapes: Vec<Vec<usize>> = self.output_shapes().iter().map(|s| s.to_vec()).collect();
+        let mut rows: Vec<Vec<f32>> = vec![Vec::new(); shapes.len()];
+        let total = with_ring(data, options.workers, options.max_queue_size, batches, |ring| {
+            ring.begin_pass(0..batches);
+            let mut total = 0;
+            for position in 0..batches {
+                total += ring.take(position, |b| {
+                    with_refs_inputs(self, b)?;
+                    self.bufs.load_inputs(b);
+                    Ok(b.len())
+                })?;
+                self.forward_pass(false);
+                for (out, &t) in rows.iter_mut().zip(&self.graph.outputs) {
+                    out.extend_from_slice(self.bufs.act(t).data());
+                }
+            }
+            ring.epoch_end();
+            Ok::<_, Error>(total)
+        })?;
+        shapes
+            .iter()
+            .zip(rows)
+            .map(|(s, data)| {
+                let mut shape = vec![total];
+                shape.extend_from_slice(s);
+                Tensor::from_vec(&shape, data)
+            })
+            .collect()
     }
 
     /// The model's output for `x`, in inference mode, computed `batch_size` samples at a time
@@ -196,4 +264,37 @@ impl Model {
         self.bufs.copy_rows(xs, ys, None, 0, n);
         Ok(self.train_step() / n as f64)
     }
+}
+
+/// The checks of a dataset's evaluation or prediction arguments.
+fn check_dataset_options(options: &EvaluateOptions<'_>) -> Result<()> {
+    if options.steps == Some(0) {
+        return Err(Error::invalid("steps", 0, "a positive number of batches"));
+    }
+    if options.sample_weight.is_some() {
+        return Err(Error::invalid(
+            "sample_weight",
+            "given with a dataset",
+            "the weights inside the dataset's batches (as Keras)",
+        ));
+    }
+    if options.max_queue_size == 0 {
+        return Err(Error::invalid("max_queue_size", 0, "at least one batch"));
+    }
+    Ok(())
+}
+
+/// The batches to read: all, or the first `steps`; an endless dataset needs `steps`.
+fn dataset_batches(batches: Option<usize>, steps: Option<usize>) -> Result<usize> {
+    match (batches, steps) {
+        (Some(0), _) => Err(Error::Empty { what: "the dataset (0 batches)".into() }),
+        (Some(b), s) => Ok(b.min(s.unwrap_or(usize::MAX))),
+        (None, Some(s)) => Ok(s),
+        (None, None) => Err(Error::invalid("steps", "not given", "a number of batches for an endless dataset")),
+    }
+}
+
+/// Checks a prediction batch's inputs as `predict` checks arrays.
+fn with_refs_inputs(model: &mut Model, batch: &crate::data::Batch) -> Result<()> {
+    super::checks::with_refs(batch.xs(), |xs| model.check_inputs(xs, &|i, _| format!("x[{i}] (prediction dataset)")))
 }

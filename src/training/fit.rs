@@ -1,26 +1,55 @@
 //! `fit`: Keras's training loop.
 
-use super::checks::{check_sample_weights, class_weights_to_samples, target_shape};
+use super::checks::{
+    check_sample_weights, class_weight_table, class_weights_into, class_weights_to_samples, target_sample_shape,
+    target_shape, with_refs,
+};
 use super::split::split_rows;
 use super::{Arrays, FitOptions};
 use crate::callbacks::{Callback, Control, FitParams, History, Logs, ProgbarLogger};
+use crate::data::prefetch::{with_ring, Ring};
+use crate::data::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::rng::Rng;
 use crate::tensor::{FlushDenormals, Tensor};
 
 /// Where the validation samples come from.
-enum Validation<'a> {
+enum Validation<'a, 'r, 'd> {
     None,
     /// These rows of the training arrays (`validation_split`), with the training
     /// `sample_weight` (not `class_weight`, as in Keras).
-    Rows(Vec<usize>, Option<&'a [f32]>),
+    Rows(&'a [&'a Tensor], &'a [&'a Tensor], Vec<usize>, Option<&'a [f32]>),
     /// Separate arrays (Keras's `validation_data`), with their own weights.
     Data(Vec<&'a Tensor>, Vec<&'a Tensor>, Option<&'a [f32]>),
+    /// A dataset, read through its ring, `.1` batches a pass.
+    Dataset(&'r Ring<'d>, usize),
 }
 
-/// Keras 3's epoch iterator over arrays: with `steps_per_epoch`, epochs take turns through
-/// one pass over the data; without it, each epoch is one pass.
+/// Where the training batches come from.
+enum Feed<'a, 'r, 'd> {
+    /// Samples of in-memory arrays, gathered in the epoch's order.
+    Arrays { xs: &'a [&'a Tensor], ys: &'a [&'a Tensor], weights: Option<&'a [f32]>, rows: Vec<usize>, batches: usize },
+    /// Batches of a dataset, taken from its ring.
+    Dataset(DataFeed<'r, 'd>),
+}
+
+/// A dataset's side of the training loop.
+struct DataFeed<'r, 'd> {
+    ring: &'r Ring<'d>,
+    /// Batches per pass; `None` for an endless dataset (then a pass is an epoch's steps, and
+    /// batch indices run on).
+    batches: Option<usize>,
+    /// The pass's batch order (planned once).
+    order: Vec<usize>,
+    /// The next batch index of an endless dataset.
+    next: usize,
+    /// Keras's `class_weight`, as a weight per class.
+    class_table: Option<Vec<f32>>,
+}
+
+/// Keras 3's epoch iterator: with `steps_per_epoch`, epochs take turns through one pass over
+/// the data; without it, each epoch is one pass.
 struct Passes {
     /// Batches per pass.
     batches: usize,
@@ -28,6 +57,24 @@ struct Passes {
     taken: usize,
     /// The key of the current pass's shuffle.
     key: u64,
+}
+
+/// The arguments the training loop runs with, checked.
+struct Run<'o> {
+    epochs: usize,
+    initial_epoch: usize,
+    verbose: u8,
+    shuffle: bool,
+    steps_per_epoch: Option<usize>,
+    validation_freq: usize,
+    validation_steps: Option<usize>,
+    /// Samples a training batch and a validation batch hold at most.
+    batch_size: usize,
+    val_batch: usize,
+    /// Training samples per pass.
+    train_n: usize,
+    callbacks: Vec<&'o mut dyn Callback>,
+    continued: Option<History>,
 }
 
 impl Model {
@@ -48,57 +95,19 @@ impl Model {
         &mut self,
         x: impl Into<Arrays<'x>>,
         y: impl Into<Arrays<'x>>,
-        options: FitOptions<'_>,
+        mut options: FitOptions<'_>,
     ) -> Result<History> {
         let _flush = FlushDenormals::new();
-        let started = std::time::Instant::now();
-        let FitOptions {
-            batch_size,
-            epochs,
-            verbose,
-            validation_split,
-            split_mode,
-            validation_data,
-            validation_batch_size,
-            validation_steps,
-            steps_per_epoch,
-            sample_weight,
-            class_weight,
-            shuffle,
-            initial_epoch,
-            validation_freq,
-            mut callbacks,
-            history: continued,
-        } = options;
-
-        // 1. Check the arguments and the data, and choose the validation samples.
-        if batch_size == 0 {
-            return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
-        }
-        if validation_freq == 0 {
-            return Err(Error::invalid("validation_freq", 0, "a positive number of epochs"));
-        }
-        if verbose > 2 {
-            return Err(Error::invalid("verbose", verbose, "0, 1 or 2"));
-        }
-        for (name, v) in [
-            ("steps_per_epoch", steps_per_epoch),
-            ("validation_steps", validation_steps),
-            ("validation_batch_size", validation_batch_size),
-        ] {
-            if v == Some(0) {
-                return Err(Error::invalid(name, 0, "a positive number"));
-            }
-        }
+        check_arguments(&options)?;
         let (x, y) = (x.into(), y.into());
         let (xs, ys) = self.resolve(&x, &y, "training data")?;
         let (xs, ys) = (xs.as_ref(), ys.as_ref());
         self.check_data(xs, ys, "training data")?;
         let n = xs[0].batch();
-        if let Some(w) = sample_weight {
+        if let Some(w) = options.sample_weight {
             check_sample_weights(w, n, "training data")?;
         }
-        let class_weights = match (&class_weight, sample_weight) {
+        let class_weights = match (&options.class_weight, options.sample_weight) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
                     "class_weight",
@@ -106,18 +115,16 @@ impl Model {
                     "either class_weight or sample_weight, not both (as Keras)",
                 ))
             }
-            (Some(_), None) if ys.len() > 1 => {
-                return Err(Error::invalid(
-                    "class_weight",
-                    format!("given for a model with {} outputs", ys.len()),
-                    "a model with one output (as Keras); use sample_weight",
-                ))
+            (Some(cw), None) => {
+                let table = self.class_table(cw, ys.len())?;
+                Some(class_weights_to_samples(&table, ys[0])?)
             }
-            (Some(cw), None) => Some(class_weights_to_samples(cw, ys[0], self.output_shape().expect("built"))?),
             _ => None,
         };
-        let train_weights = class_weights.as_deref().or(sample_weight);
-        let (train_rows, validation) = match validation_data {
+        let train_weights = class_weights.as_deref().or(options.sample_weight);
+        let validation_dataset = options.validation_dataset.take();
+        let (train_rows, validation) = match options.validation_data.take() {
+            _ if validation_dataset.is_some() => ((0..n).collect(), Validation::None),
             Some((vx, vy, vw)) => {
                 let (vxs, vys) = self.resolve(&vx, &vy, "validation data")?;
                 let (vxs, vys) = (vxs.to_vec(), vys.to_vec());
@@ -127,33 +134,185 @@ impl Model {
                 }
                 ((0..n).collect(), Validation::Data(vxs, vys, vw))
             }
-            None if validation_split != 0.0 => {
-                let (train, held) = split_rows(ys[0], validation_split, split_mode, self.seed)?;
-                (train, Validation::Rows(held, sample_weight))
+            None if options.validation_split != 0.0 => {
+                let (train, held) = split_rows(ys[0], options.validation_split, options.split_mode, self.seed)?;
+                (train, Validation::Rows(xs, ys, held, options.sample_weight))
             }
             None => ((0..n).collect(), Validation::None),
         };
         let train_n = train_rows.len();
-
-        // 2. Plan the buffers for the larger of the training and validation batches, once.
-        let batch_size = batch_size.min(train_n);
-        let val_batch = validation_batch_size.unwrap_or(batch_size);
-        let batches = train_n.div_ceil(batch_size);
-        let steps = steps_per_epoch.unwrap_or(batches);
+        let batch_size = options.batch_size.min(train_n);
         let target_shapes: Vec<&[usize]> = ys.iter().map(|y| target_shape(y)).collect();
+        let val_spec = validation_dataset.as_deref().map(|d| self.check_spec(d, "validation dataset")).transpose()?;
+        let val_batch = match &val_spec {
+            Some(spec) => spec.batch_size,
+            None => options.validation_batch_size.unwrap_or(batch_size),
+        };
+        // Plan the buffers for the larger of the training and validation batches, once.
         self.plan(batch_size.max(val_batch), true, Some(&target_shapes));
         self.bufs.order.clear();
         self.bufs.order.extend_from_slice(&train_rows);
+        let run = Run::new(&mut options, batch_size, val_batch, train_n);
+        let batches = train_n.div_ceil(batch_size);
+        let mut feed = Feed::Arrays { xs, ys, weights: train_weights, rows: train_rows, batches };
+        match validation_dataset {
+            None => self.run(&mut feed, &validation, run),
+            Some(v) => {
+                let batches = v.num_batches().ok_or_else(endless_validation)?;
+                let (workers, queue) = (options.workers, options.max_queue_size);
+                with_ring(v, workers, queue, batches, |ring| {
+                    self.run(&mut feed, &Validation::Dataset(ring, batches), run)
+                })
+            }
+        }
+    }
 
+    /// Trains the model on a [`Dataset`], as Keras's `model.fit(dataset, ...)`: each epoch
+    /// takes the dataset's batches in order (their order shuffled by the seed and the epoch
+    /// unless `shuffle(false)`, as Keras shuffles a `PyDataset`'s batches), one weight update
+    /// each, then calls its `on_epoch_end`. With [`FitOptions::workers`], background threads
+    /// fill batches ahead into a ring of [`FitOptions::max_queue_size`] planned buffers; the
+    /// History is the same for any number of workers.
+    ///
+    /// Keras's rules for datasets hold: the dataset sets the batch size (`batch_size` is
+    /// refused), as it carries the targets and weights (`sample_weight` is refused;
+    /// `class_weight` applies per batch); `validation_split` is refused (give
+    /// [`FitOptions::validation_dataset`] or `validation_data`); an endless dataset needs
+    /// `steps_per_epoch`.
+    ///
+    /// # Errors
+    /// As [`Model::fit`], for the dataset's spec before any work; then a batch the dataset
+    /// cannot fill (a truncated file) or that fails the data checks (a NaN, a label out of
+    /// range), as [`Error::Batch`] naming it: training stops cleanly, callbacks'
+    /// `on_train_end` runs (a [`BackupAndRestore`](crate::callbacks::BackupAndRestore) keeps
+    /// its backup of the last finished epoch).
+    pub fn fit_dataset(&mut self, data: &mut dyn Dataset, mut options: FitOptions<'_>) -> Result<History> {
+        let _flush = FlushDenormals::new();
+        check_arguments(&options)?;
+        if options.batch_size_given {
+            return Err(Error::invalid(
+                "batch_size",
+                options.batch_size,
+                "no batch_size with a dataset, which makes its own batches (as Keras)",
+            ));
+        }
+        if options.sample_weight.is_some() {
+            return Err(Error::invalid(
+                "sample_weight",
+                "given with a dataset",
+                "the weights inside the dataset's batches (as Keras)",
+            ));
+        }
+        if options.validation_split != 0.0 {
+            return Err(Error::invalid(
+                "validation_split",
+                options.validation_split,
+                "0 with a dataset: validation_split holds out rows of arrays; give validation_dataset (as Keras)",
+            ));
+        }
+        let spec = self.check_spec(data, "training dataset")?;
+        let class_table = match &options.class_weight {
+            Some(_) if spec.weighted => {
+                return Err(Error::invalid(
+                    "class_weight",
+                    "given with a dataset whose batches carry sample weights",
+                    "either class_weight or sample weights, not both (as Keras)",
+                ))
+            }
+            Some(cw) => Some(self.class_table(cw, spec.targets.len())?),
+            None => None,
+        };
+        let batches = data.num_batches();
+        if batches == Some(0) {
+            return Err(Error::Empty { what: "the training dataset (0 batches)".into() });
+        }
+        let steps = match (batches, options.steps_per_epoch) {
+            (Some(b), s) => s.unwrap_or(b),
+            (None, Some(s)) => s,
+            (None, None) => {
+                return Err(Error::invalid(
+                    "steps_per_epoch",
+                    "not given",
+                    "a number of steps for an endless dataset (num_batches None)",
+                ))
+            }
+        };
+        let train_n = data.samples().unwrap_or(batches.unwrap_or(steps) * spec.batch_size);
+        let mut validation_data = options.validation_data.take();
+        let validation_dataset = options.validation_dataset.take();
+        let val_spec = validation_dataset.as_deref().map(|d| self.check_spec(d, "validation dataset")).transpose()?;
+        let resolved = match &mut validation_data {
+            Some((vx, vy, vw)) if val_spec.is_none() => {
+                let (vxs, vys) = self.resolve(vx, vy, "validation data")?;
+                let (vxs, vys) = (vxs.to_vec(), vys.to_vec());
+                self.check_data(&vxs, &vys, "validation data")?;
+                if let Some(w) = vw {
+                    check_sample_weights(w, vxs[0].batch(), "validation data")?;
+                }
+                Some((vxs, vys, *vw))
+            }
+            _ => None,
+        };
+        let val_batch = match (&val_spec, &resolved) {
+            (Some(v), _) => v.batch_size,
+            (None, Some(_)) => options.validation_batch_size.unwrap_or(spec.batch_size),
+            (None, None) => 0,
+        };
+        let target_shapes: Vec<&[usize]> = spec.targets.iter().map(|s| target_sample_shape(s)).collect();
+        self.plan(spec.batch_size.max(val_batch), true, Some(&target_shapes));
+        let run = Run::new(&mut options, spec.batch_size, val_batch, train_n);
+        let (workers, queue) = (options.workers, options.max_queue_size);
+        let pass = batches.unwrap_or(steps);
+        with_ring(data, workers, queue, pass, |ring| {
+            let mut feed =
+                Feed::Dataset(DataFeed { ring, batches, order: Vec::with_capacity(pass), next: 0, class_table });
+            match (validation_dataset, resolved) {
+                (Some(v), _) => {
+                    let vb = v.num_batches().ok_or_else(endless_validation)?;
+                    with_ring(v, workers, queue, vb, |vring| self.run(&mut feed, &Validation::Dataset(vring, vb), run))
+                }
+                (None, Some((vx, vy, vw))) => self.run(&mut feed, &Validation::Data(vx, vy, vw), run),
+                (None, None) => self.run(&mut feed, &Validation::None, run),
+            }
+        })
+    }
+
+    /// The epochs: the loop `fit` and `fit_dataset` share. An error from the data ends it
+    /// cleanly: callbacks' `on_train_end` runs with [`Model::training_failed`] set, and the
+    /// error is returned.
+    fn run(
+        &mut self,
+        feed: &mut Feed<'_, '_, '_>,
+        validation: &Validation<'_, '_, '_>,
+        run: Run<'_>,
+    ) -> Result<History> {
+        let started = std::time::Instant::now();
+        let Run {
+            epochs,
+            initial_epoch,
+            verbose,
+            shuffle,
+            steps_per_epoch,
+            validation_freq,
+            validation_steps,
+            batch_size,
+            val_batch,
+            train_n,
+            mut callbacks,
+            continued,
+        } = run;
+        let batches = feed.batches().unwrap_or(usize::MAX);
+        let steps = steps_per_epoch.unwrap_or(batches);
         let params = FitParams { epochs, initial_epoch, steps, train_samples: train_n, batch_size, verbose };
         let counts = |h: History| History { steps_per_epoch: steps, train_samples: train_n, batch_size, ..h };
         self.history = counts(continued.unwrap_or_default());
         self.resume = None;
+        self.training_failed = false;
         let mut progbar = ProgbarLogger::new(verbose);
         let mut logs = Logs::new();
         let mut stop = each(&mut callbacks, &mut progbar, |cb| cb.on_train_begin(self, &params))?;
 
-        // 3. The epochs, from where a restored backup (BackupAndRestore) left off, if any.
+        // The epochs, from where a restored backup (BackupAndRestore) left off, if any.
         let mut epoch = initial_epoch;
         if let Some(restored) = self.resume.take() {
             epoch = restored.next_epoch();
@@ -174,7 +333,8 @@ impl Model {
         self.history.reserve(epochs);
         let mut passes = Passes { batches, taken: 0, key: epoch as u64 };
         let mut ran_out = false;
-        while epoch < epochs && !stop {
+        let mut failed = None;
+        'epochs: while epoch < epochs && !stop {
             stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_epoch_begin(self, epoch))?;
             self.reset_metrics();
             // Without steps_per_epoch every epoch is a pass keyed by its index, so a resumed run
@@ -183,12 +343,12 @@ impl Model {
                 (passes.key, passes.taken) = (epoch as u64, 0);
             }
             if passes.taken == 0 {
-                self.shuffle_order(&train_rows, shuffle, passes.key);
+                feed.begin_pass(self, shuffle, passes.key, steps);
             }
             logs.clear();
             let (mut loss_sum, mut seen) = (0.0, 0usize);
 
-            // 3a. The batches: one weight update each.
+            // The batches: one weight update each.
             for step in 0..steps {
                 let taken = passes.taken;
                 if taken == passes.batches {
@@ -197,10 +357,15 @@ impl Model {
                 }
                 passes.taken += 1;
                 stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_begin(self, step))?;
-                let (lo, hi) = (taken * batch_size, ((taken + 1) * batch_size).min(train_n));
-                self.gather_batch(xs, ys, train_weights, lo, hi);
+                let rows = match feed.load(self, taken, batch_size) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        failed = Some(e);
+                        break 'epochs;
+                    }
+                };
                 loss_sum += self.train_step();
-                seen += hi - lo;
+                seen += rows;
                 self.history.weight_updates += 1;
                 self.write_metrics(&mut logs, "", loss_sum / seen as f64);
                 stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_end(self, step, &logs))?;
@@ -209,29 +374,39 @@ impl Model {
                 }
             }
 
-            if passes.taken == passes.batches {
+            if passes.taken == passes.batches || (feed.batches().is_none() && passes.taken == steps) {
+                feed.end_pass();
                 (passes.taken, passes.key) = (0, passes.key + 1);
             }
 
-            // 3b. Validation, through the same path as `evaluate`.
+            // Validation, through the same path as `evaluate`.
             if (epoch + 1).is_multiple_of(validation_freq) && !matches!(validation, Validation::None) {
                 for cb in callbacks.iter_mut() {
                     cb.on_test_begin(self)?;
                 }
-                let val_loss = match &validation {
-                    Validation::None => 0.0,
-                    Validation::Rows(rows, w) => {
-                        self.evaluate_batches(xs, ys, *w, Some(rows), val_batch, validation_steps)
+                let val_loss = match validation {
+                    Validation::None => Ok(0.0),
+                    Validation::Rows(xs, ys, rows, w) => {
+                        Ok(self.evaluate_batches(xs, ys, *w, Some(rows), val_batch, validation_steps))
                     }
-                    Validation::Data(vx, vy, w) => self.evaluate_batches(vx, vy, *w, None, val_batch, validation_steps),
+                    Validation::Data(vx, vy, w) => {
+                        Ok(self.evaluate_batches(vx, vy, *w, None, val_batch, validation_steps))
+                    }
+                    Validation::Dataset(ring, batches) => self.evaluate_ring(ring, *batches, validation_steps),
                 };
-                self.write_metrics(&mut logs, "val_", val_loss);
+                match val_loss {
+                    Ok(loss) => self.write_metrics(&mut logs, "val_", loss),
+                    Err(e) => {
+                        failed = Some(e);
+                        break 'epochs;
+                    }
+                }
                 for cb in callbacks.iter_mut() {
                     cb.on_test_end(self)?;
                 }
             }
 
-            // 3c. Epoch end: callbacks may add to the logs; the History records them.
+            // Epoch end: callbacks may add to the logs; the History records them.
             for (i, cb) in callbacks.iter_mut().enumerate() {
                 stop |= cb.on_epoch_end(self, epoch, &mut logs)? == Control::Stop;
                 // Kept for a BackupAndRestore listed after it.
@@ -251,15 +426,22 @@ impl Model {
             );
         }
 
-        // 4. Train end: with use_ema the weights become their averages (Keras's
-        // finalize_variable_values); then callbacks restore weights, close files.
-        self.finalize_ema_weights();
+        // Train end: with use_ema the weights become their averages (Keras's
+        // finalize_variable_values); then callbacks restore weights, close files. After an
+        // error in the data they still run, told so by `training_failed`.
+        self.training_failed = failed.is_some();
+        if failed.is_none() {
+            self.finalize_ema_weights();
+        }
         for cb in callbacks.iter_mut() {
             cb.on_train_end(self, &logs)?;
         }
         progbar.on_train_end(self, &logs)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
 
-        // 5. The summary block.
+        // The summary block.
         if verbose > 0 {
             println!("{}", self.history.summary(started.elapsed().as_secs_f64()));
             for line in callbacks.iter().filter_map(|cb| cb.summary()) {
@@ -267,6 +449,120 @@ impl Model {
             }
         }
         Ok(self.history.clone())
+    }
+
+    /// Whether the last `fit` stopped on an error in its data (a dataset's batch that could
+    /// not be read or failed the checks): set before callbacks' `on_train_end` runs, so a
+    /// callback can keep what a successful run would clean up.
+    pub fn training_failed(&self) -> bool {
+        self.training_failed
+    }
+
+    /// Checks a dataset's spec against the model (building it from the spec if needed) before
+    /// any work: its inputs and targets, one per model input and output, of the shapes the
+    /// model takes; a batch size of at least 1. Returns the spec.
+    pub(crate) fn check_spec(&mut self, data: &dyn Dataset, what: &str) -> Result<Spec> {
+        if self.compiled.is_none() {
+            return Err(Error::State(
+                "the model must be compiled before training or evaluating: call compile(optimizer, loss, metrics)"
+                    .into(),
+            ));
+        }
+        let spec = data.spec();
+        self.check_input_spec(&spec, what)?;
+        let outputs = self.graph.outputs.len();
+        if spec.targets.len() != outputs {
+            return Err(Error::Shape {
+                what: format!("the {what}'s targets"),
+                expected: format!("{outputs}, one per model output ({})", self.output_names().join(", ")),
+                received: format!("{}", spec.targets.len()),
+            });
+        }
+        Ok(spec)
+    }
+
+    /// Checks a dataset's inputs and batch size against the model, building it if needed.
+    pub(crate) fn check_input_spec(&mut self, spec: &Spec, what: &str) -> Result<()> {
+        if spec.batch_size == 0 {
+            return Err(Error::invalid("batch_size", 0, format!("a positive batch size for the {what}")));
+        }
+        if spec.inputs.len() != self.graph.inputs {
+            return Err(Error::Shape {
+                what: format!("the {what}'s inputs"),
+                expected: format!("{}, one per model input ({})", self.graph.inputs, self.input_names.join(", ")),
+                received: format!("{}", spec.inputs.len()),
+            });
+        }
+        if !self.is_built() {
+            let shapes = match self.input_shapes() {
+                Some(s) => s.to_vec(),
+                None => spec.inputs.clone(),
+            };
+            self.build_inputs(&shapes)?;
+        }
+        for (i, sample) in spec.inputs.iter().enumerate() {
+            if *sample != self.shapes[i] {
+                return Err(Error::Shape {
+                    what: format!("the {what}'s input {i}"),
+                    expected: format!(
+                        "samples of shape {:?} (the model's input {})",
+                        self.shapes[i], self.input_names[i]
+                    ),
+                    received: format!("samples of shape {sample:?}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `class_weight` as a weight per class of the model's one output.
+    fn class_table(&self, class_weight: &[(usize, f32)], outputs: usize) -> Result<Vec<f32>> {
+        if outputs > 1 {
+            return Err(Error::invalid(
+                "class_weight",
+                format!("given for a model with {outputs} outputs"),
+                "a model with one output (as Keras); use sample_weight",
+            ));
+        }
+        class_weight_table(class_weight, self.output_shape().expect("built"))
+    }
+
+    /// Mean loss over a pass of a dataset's ring (its first `steps` batches when given),
+    /// then the dataset's `on_epoch_end`. Metrics are reset and updated.
+    pub(crate) fn evaluate_ring(&mut self, ring: &Ring<'_>, batches: usize, steps: Option<usize>) -> Result<f64> {
+        self.reset_metrics();
+        let batches = batches.min(steps.unwrap_or(usize::MAX));
+        ring.begin_pass(0..batches);
+        let (mut loss, mut seen) = (0.0, 0);
+        for position in 0..batches {
+            let rows = ring.take(position, |b| self.load_batch(b, None, "validation dataset"))?;
+            loss += self.test_step();
+            seen += rows;
+        }
+        ring.epoch_end();
+        Ok(loss / seen.max(1) as f64)
+    }
+
+    /// Checks a dataset's batch as `fit` checks arrays (finite values, labels the loss takes,
+    /// token ids) and makes it the batch in the buffers, its weights from `class_table` when
+    /// given. Returns its number of samples.
+    pub(crate) fn load_batch(&mut self, batch: &Batch, class_table: Option<&[f32]>, what: &str) -> Result<usize> {
+        with_refs(batch.xs(), |xs| {
+            with_refs(batch.ys(), |ys| {
+                if ys.is_empty() {
+                    self.check_inputs(xs, &|i, _| format!("x[{i}] ({what})"))
+                } else {
+                    self.check_data(xs, ys, what)
+                }
+            })
+        })?;
+        let n = batch.len();
+        self.bufs.load(batch);
+        if let Some(table) = class_table {
+            class_weights_into(table, batch.y(0), &mut self.bufs.weights[..n])?;
+            self.bufs.weighted = true;
+        }
+        Ok(n)
     }
 
     /// Sets the epoch's sample order: the training rows in order, or shuffled by an order that
@@ -317,4 +613,111 @@ fn each(
     }
     stop |= hook(progbar)? == Control::Stop;
     Ok(stop)
+}
+
+/// The checks of `fit`'s arguments that need no data.
+fn check_arguments(options: &FitOptions<'_>) -> Result<()> {
+    if options.batch_size == 0 {
+        return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
+    }
+    if options.validation_freq == 0 {
+        return Err(Error::invalid("validation_freq", 0, "a positive number of epochs"));
+    }
+    if options.verbose > 2 {
+        return Err(Error::invalid("verbose", options.verbose, "0, 1 or 2"));
+    }
+    for (name, v) in [
+        ("steps_per_epoch", options.steps_per_epoch),
+        ("validation_steps", options.validation_steps),
+        ("validation_batch_size", options.validation_batch_size),
+    ] {
+        if v == Some(0) {
+            return Err(Error::invalid(name, 0, "a positive number"));
+        }
+    }
+    if options.max_queue_size == 0 {
+        return Err(Error::invalid("max_queue_size", 0, "at least one batch"));
+    }
+    Ok(())
+}
+
+/// A validation dataset must end: each validation is one pass.
+fn endless_validation() -> Error {
+    Error::invalid("validation_dataset", "an endless dataset", "a dataset with a number of batches")
+}
+
+impl<'o> Run<'o> {
+    /// The loop's arguments from `options` (its callbacks and History moved out).
+    fn new(options: &mut FitOptions<'o>, batch_size: usize, val_batch: usize, train_n: usize) -> Run<'o> {
+        Run {
+            epochs: options.epochs,
+            initial_epoch: options.initial_epoch,
+            verbose: options.verbose,
+            shuffle: options.shuffle,
+            steps_per_epoch: options.steps_per_epoch,
+            validation_freq: options.validation_freq,
+            validation_steps: options.validation_steps,
+            batch_size,
+            val_batch,
+            train_n,
+            callbacks: std::mem::take(&mut options.callbacks),
+            continued: options.history.take(),
+        }
+    }
+}
+
+impl Feed<'_, '_, '_> {
+    /// Batches per pass; `None` for an endless dataset.
+    fn batches(&self) -> Option<usize> {
+        match self {
+            Feed::Arrays { batches, .. } => Some(*batches),
+            Feed::Dataset(d) => d.batches,
+        }
+    }
+
+    /// Begins a pass: the arrays' samples, or the dataset's batches, in order or shuffled by
+    /// the seed and `key`; an endless dataset's next `steps` batches.
+    fn begin_pass(&mut self, model: &mut Model, shuffle: bool, key: u64, steps: usize) {
+        match self {
+            Feed::Arrays { rows, .. } => model.shuffle_order(rows, shuffle, key),
+            Feed::Dataset(d) => {
+                d.order.clear();
+                match d.batches {
+                    Some(b) => {
+                        d.order.extend(0..b);
+                        if shuffle {
+                            Rng::derive(model.seed, key).shuffle(&mut d.order);
+                        }
+                    }
+                    None => {
+                        d.order.extend(d.next..d.next + steps);
+                        d.next += steps;
+                    }
+                }
+                d.ring.begin_pass(d.order.iter().copied());
+            }
+        }
+    }
+
+    /// Makes the batch at `position` of the pass the model's; returns its samples.
+    fn load(&mut self, model: &mut Model, position: usize, batch_size: usize) -> Result<usize> {
+        match self {
+            Feed::Arrays { xs, ys, weights, rows, .. } => {
+                let (lo, hi) = (position * batch_size, ((position + 1) * batch_size).min(rows.len()));
+                model.gather_batch(xs, ys, *weights, lo, hi);
+                Ok(hi - lo)
+            }
+            Feed::Dataset(d) => {
+                let table = d.class_table.as_deref();
+                d.ring.take(position, |b| model.load_batch(b, table, "training dataset"))
+            }
+        }
+    }
+
+    /// Ends a pass: the dataset's `on_epoch_end`.
+    fn end_pass(&mut self) {
+        if let Feed::Dataset(d) = self {
+            d.ring.epoch_end();
+        }
+    }
 }

@@ -19,5 +19,6 @@ mod step;
 
 pub use arrays::Arrays;
 pub(crate) use buffers::Buffers;
+pub(crate) use checks::check_sample_weights;
 pub use options::{EvaluateOptions, FitOptions};
 pub use split::{split_rows, SplitMode};

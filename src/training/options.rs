@@ -3,6 +3,7 @@
 use super::Arrays;
 use super::SplitMode;
 use crate::callbacks::{Callback, History};
+use crate::data::Dataset;
 
 /// The arguments of [`Model::fit`](crate::Model::fit), with Keras's defaults:
 /// `batch_size` 32, `epochs` 1, `verbose` 1, `validation_split` 0, `shuffle` true,
@@ -16,11 +17,16 @@ use crate::callbacks::{Callback, History};
 /// ```
 pub struct FitOptions<'a> {
     pub(crate) batch_size: usize,
+    /// Whether `batch_size` was set (a dataset brings its own: Keras refuses both).
+    pub(crate) batch_size_given: bool,
     pub(crate) epochs: usize,
     pub(crate) verbose: u8,
     pub(crate) validation_split: f64,
     pub(crate) split_mode: SplitMode,
     pub(crate) validation_data: Option<(Arrays<'a>, Arrays<'a>, Option<&'a [f32]>)>,
+    pub(crate) validation_dataset: Option<&'a mut dyn Dataset>,
+    pub(crate) workers: usize,
+    pub(crate) max_queue_size: usize,
     pub(crate) validation_batch_size: Option<usize>,
     pub(crate) validation_steps: Option<usize>,
     pub(crate) steps_per_epoch: Option<usize>,
@@ -37,11 +43,15 @@ impl Default for FitOptions<'_> {
     fn default() -> Self {
         FitOptions {
             batch_size: 32,
+            batch_size_given: false,
             epochs: 1,
             verbose: 1,
             validation_split: 0.0,
             split_mode: SplitMode::Tail,
             validation_data: None,
+            validation_dataset: None,
+            workers: 0,
+            max_queue_size: 10,
             validation_batch_size: None,
             validation_steps: None,
             steps_per_epoch: None,
@@ -64,6 +74,7 @@ impl<'a> FitOptions<'a> {
     /// Samples per weight update (default 32); the last batch of an epoch may be smaller.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size;
+        self.batch_size_given = true;
         self
     }
     /// The epoch index to stop before (default 1). With `initial_epoch`, epochs
@@ -102,6 +113,28 @@ impl<'a> FitOptions<'a> {
         sample_weight: &'a [f32],
     ) -> Self {
         self.validation_data = Some((x.into(), y.into(), Some(sample_weight)));
+        self
+    }
+    /// A [`Dataset`] to validate on (Keras's `validation_data=dataset`), read with the same
+    /// `workers` as the training data; with [`Model::fit`](crate::Model::fit) on arrays as
+    /// well as with [`Model::fit_dataset`](crate::Model::fit_dataset).
+    pub fn validation_dataset(mut self, data: &'a mut dyn Dataset) -> Self {
+        self.validation_dataset = Some(data);
+        self
+    }
+    /// Background threads that fill a dataset's batches ahead of the training step (default
+    /// 0: the training thread fills each batch when it needs it). Keras 3 sets this on the
+    /// `PyDataset` (`workers`, where its 1 means no background thread); here it is an argument
+    /// of the call, so any [`Dataset`] can be prefetched. The batches, and so the History, are
+    /// the same for any number.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+    /// Batches the workers may fill ahead of the training step (Keras's `max_queue_size`,
+    /// default 10): the ring of planned batch buffers they fill.
+    pub fn max_queue_size(mut self, n: usize) -> Self {
+        self.max_queue_size = n;
         self
     }
     /// Samples per validation batch (default: `batch_size`). Only memory and rounding depend
@@ -203,11 +236,13 @@ pub struct EvaluateOptions<'a> {
     pub(crate) batch_size: usize,
     pub(crate) steps: Option<usize>,
     pub(crate) sample_weight: Option<&'a [f32]>,
+    pub(crate) workers: usize,
+    pub(crate) max_queue_size: usize,
 }
 
 impl Default for EvaluateOptions<'_> {
     fn default() -> Self {
-        EvaluateOptions { batch_size: 32, steps: None, sample_weight: None }
+        EvaluateOptions { batch_size: 32, steps: None, sample_weight: None, workers: 0, max_queue_size: 10 }
     }
 }
 
@@ -229,6 +264,16 @@ impl<'a> EvaluateOptions<'a> {
     /// One weight per sample (Keras's `sample_weight`, for `evaluate`).
     pub fn sample_weight(mut self, w: &'a [f32]) -> Self {
         self.sample_weight = Some(w);
+        self
+    }
+    /// Background threads filling a dataset's batches ahead (see [`FitOptions::workers`]).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+    /// Batches the workers may fill ahead (see [`FitOptions::max_queue_size`]).
+    pub fn max_queue_size(mut self, n: usize) -> Self {
+        self.max_queue_size = n;
         self
     }
 }

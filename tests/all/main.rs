@@ -7,6 +7,7 @@ mod bad_input;
 mod callbacks;
 mod checkpoints;
 mod cli;
+mod datasets;
 mod determinism;
 mod fit_semantics;
 mod functional;

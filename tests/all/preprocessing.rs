@@ -7,6 +7,35 @@ use minibatch::layers::{Dense, Normalization, Rescaling};
 use minibatch::{Model, Sequential, Tensor};
 
 #[test]
+fn normalization_adapts_to_a_dataset_batch_by_batch_as_to_the_whole_array() {
+    use minibatch::data::TensorDataset;
+    // Features far from zero and of different scales: the merge of batch statistics must keep
+    // its precision (a naive sum of squares would not).
+    let n = 1003;
+    let values: Vec<f32> = (0..n * 3).map(|i| [1e4, 0.0, -50.0][i % 3] + ((i * 7919) % 101) as f32 * 0.37).collect();
+    let x = Tensor::from_vec(&[n, 3], values).unwrap();
+    let mut whole = Normalization::new();
+    whole.adapt(&x).unwrap();
+    for batch in [1, 16, 1000, 2000] {
+        let data = TensorDataset::new(vec![x.clone()], vec![], batch).unwrap();
+        let mut streamed = Normalization::new();
+        streamed.adapt_dataset(&data, None).unwrap();
+        for f in 0..3 {
+            let (m, v) = (whole.mean()[f], whole.variance()[f]);
+            assert!((streamed.mean()[f] - m).abs() <= 1e-6 * m.abs().max(1.0), "batch {batch}, feature {f} mean");
+            assert!((streamed.variance()[f] - v).abs() <= 1e-5 * v, "batch {batch}, feature {f} variance");
+        }
+    }
+    // steps: the first batches only.
+    let data = TensorDataset::new(vec![x.clone()], vec![], 100).unwrap();
+    let mut first = Normalization::new();
+    first.adapt_dataset(&data, Some(1)).unwrap();
+    let mut head = Normalization::new();
+    head.adapt(&x.slice_rows(0, 100)).unwrap();
+    assert!((first.mean()[2] - head.mean()[2]).abs() < 1e-5);
+}
+
+#[test]
 fn normalization_adapts_to_each_features_mean_and_biased_variance() {
     // [samples, time, features]: statistics over samples and time, per feature.
     let n = 7 * 3;

@@ -1,0 +1,137 @@
+//! `train --data x.npy --labels y.npy`: the inputs memory-mapped and read a batch at a time by
+//! background workers (a [`NpyDataset`]), so a file larger than memory trains with memory
+//! bounded by the batch; the labels (a value or a row per sample) read into memory.
+
+use super::data;
+use super::task::Task;
+use super::train::{build_model, check_monitor, print_test, split_mode, TrainArgs, Watchers};
+use minibatch::data::{Dataset, NpyDataset};
+use minibatch::layers::Normalization;
+use minibatch::{io, EvaluateOptions, FitOptions, Result, Tensor};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Trains as `train` does, from memory-mapped inputs.
+pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>) -> Result<()> {
+    let x_path = Path::new(&args.data);
+    for (flag, path) in [("--data", x_path), ("--labels", labels)] {
+        if !path.to_string_lossy().to_ascii_lowercase().ends_with(".npy") {
+            return Err(minibatch::Error::invalid(flag, path.display(), "an .npy file with --labels"));
+        }
+    }
+    for (flag, given) in [("--test-data", args.test_data.is_some()), ("--report", args.report.is_some())] {
+        if given {
+            return Err(minibatch::Error::invalid(
+                flag,
+                "given with --labels",
+                "--test-split for held-out rows (memory-mapped data has no --test-data or --report yet)",
+            ));
+        }
+    }
+    let batch = args.batch_size;
+    let open = || NpyDataset::open(x_path, Some(labels), batch);
+    let whole = open()?;
+    let n = whole.samples();
+    let sample = whole.spec().inputs[0].clone();
+    let y = read_labels(labels)?;
+
+    // The rows: held out for testing (--test-split), for validation (--validation-split), the
+    // rest trained on.
+    let (train_rows, test_rows) = match args.test_split {
+        Some(f) => {
+            let (train, test) = minibatch::datasets::train_test_rows(n, f, args.seed)?;
+            (train, Some(test))
+        }
+        None => ((0..n).collect::<Vec<_>>(), None),
+    };
+    let (fit_rows, val_rows) = if args.validation_split > 0.0 {
+        let y_train = y.select_rows(&train_rows);
+        let (fit, val) =
+            minibatch::training::split_rows(&y_train, args.validation_split, split_mode(args)?, args.seed)?;
+        (fit.iter().map(|&i| train_rows[i]).collect(), Some(val.iter().map(|&i| train_rows[i]).collect::<Vec<_>>()))
+    } else {
+        (train_rows.clone(), None)
+    };
+    let y_test = test_rows.as_ref().map(|rows| y.select_rows(rows));
+    let y_fit = y.select_rows(&fit_rows);
+    let mut ys = vec![&y_fit];
+    ys.extend(y_test.as_ref());
+    let task = Task::infer(&ys, args.loss.as_deref())?;
+    let subset = |rows: &[usize]| -> Result<NpyDataset> {
+        if rows.len() == n {
+            open()
+        } else {
+            open()?.rows(rows.to_vec())
+        }
+    };
+    // A subset of the rows is served shuffled by sample (as fit shuffles arrays); the whole
+    // file in contiguous batches whose order fit shuffles (as Keras shuffles a dataset's).
+    let mut train = match fit_rows.len() == n {
+        true => open()?,
+        false => subset(&fit_rows)?.shuffle(args.seed),
+    };
+    let mut val = val_rows.as_deref().map(subset).transpose()?;
+    let mut test = test_rows.as_deref().map(subset).transpose()?;
+
+    // Standardized on the training rows only, a batch at a time.
+    let standardizer = if !args.no_standardize && matches!(args.model.as_str(), "mlp" | "lstm") {
+        let mut adapted = Normalization::new();
+        adapted.adapt_dataset(&train, None)?;
+        Some(data::standardizer_from(&adapted, fit_rows.len())?)
+    } else {
+        None
+    };
+    let mut model = build_model(args, &sample, &task, standardizer.as_ref().map(|(n, _)| n))?;
+    if args.early_stopping || args.reduce_lr_patience.is_some() {
+        check_monitor(&args.monitor, &model, val.is_some())?;
+    }
+    if let Some(fraction) = args.test_split {
+        let split = data::RecordedSplit::new(&args.data, n, fraction, args.seed)?;
+        model.set_metadata("test_split", serde_json::to_value(&split).expect("plain values"));
+    }
+    let workers = args.workers;
+    if args.verbose > 0 {
+        let opt =
+            model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
+        let (dx, dy) = whole.dtypes();
+        println!(
+            "{}: {} training samples memory-mapped ({dx} inputs, {} labels; {workers} workers prefetching), {}; {opt}",
+            args.data,
+            fit_rows.len(),
+            dy.unwrap_or_default(),
+            task.describe()
+        );
+        if let Some((_, note)) = &standardizer {
+            println!("{}: {note}", args.data);
+        }
+        print!("{}", model.summary()?);
+    }
+
+    let epochs = args.epochs.unwrap_or(10);
+    let mut watchers = Watchers::new(args, backup_dir);
+    let mut options = FitOptions::new().epochs(epochs).verbose(args.verbose).workers(workers);
+    if let Some(v) = val.as_mut() {
+        options = options.validation_dataset(v);
+    }
+    let history = model.fit_dataset(&mut train, watchers.attach(args, options))?;
+    watchers.finish(args, &model, &history)?;
+    let figures = match test.as_mut() {
+        Some(t) => {
+            let logs = model.evaluate_dataset(t, EvaluateOptions::new().workers(workers))?;
+            print_test(&model, &logs, t.samples())
+        }
+        None => {
+            println!("No test data: give --test-split to evaluate on held-out rows.");
+            Value::Null
+        }
+    };
+    watchers.write_history(args, &history, figures)
+}
+
+/// The labels file, whole (a value or a row per sample: small beside the inputs).
+fn read_labels(path: &Path) -> Result<Tensor> {
+    let bytes = std::fs::read(path).map_err(|e| minibatch::Error::io(path, &e))?;
+    let a = io::parse_npy(path, &bytes)?;
+    let shape = if a.shape.len() == 1 { vec![a.shape[0]] } else { a.shape.clone() };
+    Tensor::from_vec(&shape, a.data)
+}

@@ -1,0 +1,104 @@
+//! Datasets: data that [`Model::fit`](crate::Model::fit_dataset), `evaluate` and `predict`
+//! read a batch at a time, as Keras reads a `PyDataset`, so that memory follows the batch and
+//! not the data set.
+//!
+//! - [`Dataset`]: the contract: a [`Spec`] (what a batch holds), a number of batches, and a
+//!   way to fill batch `i` into a [`Batch`] the caller owns (so a training step stays
+//!   allocation-free), with an epoch-end hook for reshuffling;
+//! - [`Batch`]: the explicit buffers one batch is filled into;
+//! - [`TensorDataset`]: in-memory tensors as a dataset (what `fit(x, y)` trains on);
+//! - [`NpyDataset`]: memory-mapped NPY files, converted to f32 a batch at a time, so a file
+//!   larger than memory trains with memory bounded by the batch;
+//! - `prefetch`: background workers filling a bounded ring of planned batches ahead of
+//!   the training step (Keras's `workers` and `max_queue_size`), in the same order for any
+//!   number of workers.
+//!
+//! ```
+//! use minibatch::data::{Dataset, TensorDataset};
+//! use minibatch::layers::Dense;
+//! use minibatch::{FitOptions, Sequential, Tensor};
+//! let x = Tensor::from_vec(&[64, 2], (0..128).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
+//! let y = Tensor::from_vec(&[64], (0..64).map(|i| (i % 2) as f32).collect()).unwrap();
+//! let mut data = TensorDataset::new(vec![x], vec![y], 16).unwrap().shuffle(7);
+//! assert_eq!(data.num_batches(), Some(4));
+//! let mut model = Sequential::new().add(Dense::new(2).activation("softmax"));
+//! model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+//! let history = model.fit_dataset(&mut data, FitOptions::new().epochs(2).verbose(0).workers(2)).unwrap();
+//! assert_eq!(history.weight_updates, 8);
+//! ```
+
+mod batch;
+mod npy;
+pub(crate) mod prefetch;
+mod tensors;
+
+pub use batch::Batch;
+pub use npy::NpyDataset;
+pub use tensors::TensorDataset;
+
+use crate::error::{Error, Result};
+
+/// Rows `lo..hi` of batch `index` of `samples` rows in batches of `batch_size`: what the
+/// datasets here serve as batch `index`.
+///
+/// # Errors
+/// A batch index past the last batch.
+pub(crate) fn batch_rows(index: usize, batch_size: usize, samples: usize) -> Result<(usize, usize)> {
+    let lo = index.saturating_mul(batch_size);
+    if lo >= samples {
+        return Err(Error::invalid("batch index", index, format!("below {}", samples.div_ceil(batch_size))));
+    }
+    Ok((lo, (lo + batch_size).min(samples)))
+}
+
+/// What each batch of a [`Dataset`] holds: one sample's shape per model input and per target
+/// (`[]` for one label per sample), whether batches carry sample weights, and the most
+/// samples a batch holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// One sample's shape per model input, in the model's input order.
+    pub inputs: Vec<Vec<usize>>,
+    /// One sample's shape per target, in the model's output order (none for a dataset that
+    /// only predicts).
+    pub targets: Vec<Vec<usize>>,
+    /// Whether each batch carries one weight per sample (Keras's `(x, y, sample_weight)`).
+    pub weighted: bool,
+    /// The most samples a batch holds: the buffers are planned for it.
+    pub batch_size: usize,
+}
+
+/// Data read a batch at a time, as Keras's `PyDataset`: `fit`, `evaluate` and `predict`
+/// ([`Model::fit_dataset`](crate::Model::fit_dataset) and its siblings) ask for batches by
+/// index and fill them into buffers they own.
+///
+/// An implementation must fill batch `i` the same way whenever it is asked, between two
+/// calls of [`Dataset::on_epoch_end`]: background workers may ask for batches in any order
+/// and from several threads at once (so `fill` takes `&self`), and the training loop then
+/// takes them in order. That is what makes training with any number of workers the same,
+/// bit for bit.
+pub trait Dataset: Send + Sync {
+    /// What a batch holds.
+    fn spec(&self) -> Spec;
+
+    /// Batches per epoch (Keras's `num_batches`); `None` for an endless dataset, which then
+    /// needs `steps_per_epoch`.
+    fn num_batches(&self) -> Option<usize>;
+
+    /// Samples per pass, when known (the History and the progress bar report it; otherwise
+    /// `num_batches · batch_size` stands for it).
+    fn samples(&self) -> Option<usize> {
+        None
+    }
+
+    /// Fills batch `index` into `batch`: sets its length with [`Batch::set_len`] (at most the
+    /// spec's `batch_size`), then writes every input, target and weight.
+    ///
+    /// # Errors
+    /// Whatever goes wrong reading the source: a truncated file, an unreadable image, a value
+    /// that does not convert. Training stops cleanly with the error.
+    fn fill(&self, index: usize, batch: &mut Batch) -> Result<()>;
+
+    /// Called after each pass over the batches (Keras's `on_epoch_end`): the place to
+    /// reshuffle. Nothing is being filled while it runs.
+    fn on_epoch_end(&mut self) {}
+}
