@@ -32,6 +32,8 @@
 //! - [`models`]: [`Model`], layers joined by a graph; [`Sequential`], the stack; the
 //!   functional API (`Input`, `Call`, `Shared`, `Model::new(inputs, outputs)`); `summary()`;
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
+//! - [`data`]: datasets read a batch at a time (`fit_dataset`): the `Dataset` contract,
+//!   in-memory tensors, memory-mapped NPY files, prefetching workers;
 //! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ModelCheckpoint`,
 //!   `BackupAndRestore`, `ReduceLROnPlateau`,
 //!   `LearningRateScheduler`, `TerminateOnNaN`, `CSVLogger`, `LambdaCallback`, the progress bar;

@@ -68,10 +68,18 @@ impl Mapped {
                 let (from, len) = (start + lo * self.row_bytes, (hi - lo) * self.row_bytes);
                 dtype.convert(&self.map[from..from + len], out);
                 // Read once an epoch: the pages go back to the page cache rather than stay in
-                // this process's resident set, so memory follows the batch, not the file.
+                // this process's resident set, so memory follows the batch, not the file. A
+                // fault maps more than the page touched: the pages around it ("fault-around")
+                // and whole large folios of the page cache (up to 2 MiB on Linux 6), reaching
+                // into neighbouring batches' rows that may have been read already. So the
+                // range dropped reaches 4 MiB past the batch on both sides (measured: with
+                // 256 KiB, resident memory still grew by 70 MiB per GiB of file read).
+                const AROUND: usize = 4 << 20;
+                let lo = from.saturating_sub(AROUND).max(start);
+                let hi = (from + len + AROUND).min(self.map.len());
                 // SAFETY: a read-only shared file mapping: a dropped page is read again from
                 // the file when next touched (by another worker, or the next epoch).
-                let _ = unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, len) };
+                let _ = unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, lo, hi - lo) };
             }
             Rows::List(list) => {
                 for (o, &r) in out.chunks_exact_mut(per).zip(list) {
