@@ -7,8 +7,15 @@
 //!   NPY files read by a `NpyDataset` with 0 and 2 prefetching workers: samples/s, medians of
 //!   rounds that take turns.
 //!
-//! Run: `cargo run --release --example data_pipeline -- mmap 1 2 4` and
-//! `cargo run --release --example data_pipeline -- prefetch [rounds]` (MNIST from
+//! - `images`: MNIST's first 10,000 training images written as PNG class folders, through
+//!   `ImageFolderDataset` (decoding by 2 workers) and RandomFlip + RandomRotation(0.1) into
+//!   the Keras MNIST convnet, beside PyTorch's `DataLoader(num_workers=2)` with torchvision's
+//!   ImageFolder, RandomHorizontalFlip and RandomRotation(36°) into the same convnet
+//!   (`bench/pytorch_images.py`, run by `PYTHON`, default `python3`), rounds taking turns.
+//!
+//! Run: `cargo run --release --example data_pipeline -- mmap 1 2 4`,
+//! `cargo run --release --example data_pipeline -- prefetch [rounds]` and `-- images [rounds]`
+//! (MNIST from
 //! `MINIBATCH_DATA`/mnist or ../shared/data/mnist; files go to `MINIBATCH_BENCH_DIR`, else the
 //! system's temporary directory, and are removed afterwards).
 
@@ -48,8 +55,9 @@ fn main() -> Result<()> {
         }
         Some("mmap-one") => mmap_one(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1.0)),
         Some("prefetch") => prefetch(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5), &cpu),
+        Some("images") => images(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3), &cpu),
         _ => {
-            eprintln!("usage: data_pipeline mmap [GiB...] | prefetch [rounds]");
+            eprintln!("usage: data_pipeline mmap [GiB...] | prefetch [rounds] | images [rounds]");
             std::process::exit(2);
         }
     }
@@ -109,8 +117,7 @@ fn mmap_one(gib: f64) -> Result<()> {
 }
 
 fn prefetch(rounds: usize, cpu: &str) -> Result<()> {
-    let root = std::env::var_os("MINIBATCH_DATA").map(PathBuf::from).unwrap_or_else(|| "../shared/data".into());
-    let mnist = minibatch::io::load_mnist(root.join("mnist"))?;
+    let mnist = minibatch::io::load_mnist(mnist_root())?;
     let n = mnist.x_train.batch();
     let x = mnist.x_train.reshape(&[n, 784])?;
     let x = Tensor::from_vec(&[n, 784], x.data().iter().map(|v| v / 255.0).collect())?;
@@ -154,6 +161,83 @@ fn prefetch(rounds: usize, cpu: &str) -> Result<()> {
         println!("{name:<24} {m:>12.0} {:>13.2}x", m / base);
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn mnist_root() -> PathBuf {
+    std::env::var_os("MINIBATCH_DATA").map(PathBuf::from).unwrap_or_else(|| "../shared/data".into()).join("mnist")
+}
+
+fn images(rounds: usize, cpu: &str) -> Result<()> {
+    use minibatch::data::ImageFolderDataset;
+    use minibatch::io::ColorMode;
+    use minibatch::layers::{RandomFlip, RandomRotation, Rescaling};
+    let mnist = minibatch::io::load_mnist(mnist_root())?;
+    let n = 10_000;
+    let dir = bench_dir().join("mnist-png");
+    for i in 0..n {
+        let class = dir.join(format!("{}", mnist.y_train.data()[i] as usize));
+        std::fs::create_dir_all(&class).map_err(|e| minibatch::Error::io(&class, &e))?;
+        let pixels: Vec<u8> = mnist.x_train.row(i).iter().map(|&v| v as u8).collect();
+        let img = image::GrayImage::from_raw(28, 28, pixels).expect("28×28");
+        img.save(class.join(format!("{i:05}.png"))).map_err(|e| minibatch::Error::format(&class, e.to_string()))?;
+    }
+    let x = mnist.x_train.slice_rows(0, n).reshape(&[n, 28, 28, 1])?;
+    let y = mnist.y_train.slice_rows(0, n);
+    let model = || -> Result<minibatch::Model> {
+        let front = minibatch::Sequential::new()
+            .seed(0)
+            .input_shape(&[28, 28, 1])
+            .add(RandomFlip::new("horizontal"))
+            .add(RandomRotation::new(0.1))
+            .add(Rescaling::new(1.0 / 255.0));
+        let inner: minibatch::Model = minibatch::bench::convnet(&[28, 28, 1], 10, 0).into();
+        let mut m: minibatch::Model = front.add(inner).into();
+        m.compile(minibatch::optimizers::Adam::default(), "sparse_categorical_crossentropy", &["accuracy"])?;
+        Ok(m)
+    };
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    println!("MNIST's first {n} images as PNG class folders; flip + rotate (±36°) + the Keras MNIST convnet, Adam, batch 128");
+    println!(
+        "CPU: {cpu}; threads: {}; {rounds} rounds, each run once per round in turn; 2 loading workers each",
+        minibatch::tensor::kernels::num_threads()
+    );
+    let names = [
+        "minibatch, arrays in memory (no decoding)",
+        "minibatch, ImageFolderDataset",
+        "PyTorch, ImageFolder + DataLoader",
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..rounds {
+        let mut m = model()?;
+        let started = Instant::now();
+        m.fit(&x, &y, FitOptions::new().batch_size(128).verbose(0))?;
+        rates[0].push(n as f64 / started.elapsed().as_secs_f64());
+        let mut m = model()?;
+        let mut data = ImageFolderDataset::open(&dir, 128)?.color_mode(ColorMode::Grayscale).shuffle(0);
+        let started = Instant::now();
+        m.fit_dataset(&mut data, FitOptions::new().verbose(0).workers(2).shuffle(false))?;
+        rates[1].push(n as f64 / started.elapsed().as_secs_f64());
+        let out = std::process::Command::new(&python)
+            .args(["bench/pytorch_images.py", dir.to_str().expect("a UTF-8 path"), "--threads"])
+            .arg(minibatch::tensor::kernels::num_threads().to_string())
+            .output()
+            .map_err(|e| minibatch::Error::State(format!("running {python}: {e}")))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rate =
+            serde_json::from_str::<serde_json::Value>(text.trim()).ok().and_then(|v| v["samples_per_s"][0].as_f64());
+        match rate {
+            Some(r) => rates[2].push(r),
+            None => eprintln!("PyTorch run failed: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    println!("{:<44} {:>12}", "pipeline", "samples/s");
+    for (name, rate) in names.iter().zip(&mut rates) {
+        if !rate.is_empty() {
+            println!("{name:<44} {:>12.0}", median(rate));
+        }
+    }
+    let _ = std::fs::remove_dir_all(bench_dir());
     Ok(())
 }
 

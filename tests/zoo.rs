@@ -11,8 +11,15 @@ use minibatch::Sequential;
 /// `(name, model, sample shape)`: between them, every layer type (some in orders chosen only
 /// for that); the classifiers end in 3 classes. "tokens" takes token ids 0..17.
 pub fn layer_zoo() -> Vec<(&'static str, Sequential, Vec<usize>)> {
+    use minibatch::layers::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
     let images = Sequential::new()
         .input_shape(&[12, 12, 2])
+        .add(RandomFlip::new("horizontal_and_vertical"))
+        .add(RandomRotation::new(0.1))
+        .add(RandomTranslation::new(0.1, 0.1))
+        .add(RandomZoom::new(0.1))
+        .add(RandomContrast::new(0.2).value_range(-10.0, 10.0))
+        .add(RandomCrop::new(12, 12))
         .add(Conv2D::new(6, 3).activation("relu"))
         .add(MaxPooling2D::new(2))
         .add(BatchNormalization::new())

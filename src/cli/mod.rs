@@ -10,10 +10,11 @@
 //! | `lab.rs` | `lab`: the tutorial's batch-size experiment |
 //! | `bench.rs` | `bench`: training throughput per batch size |
 //!
-//! and what they share: `data.rs` (sources, test splits, shapes), `model_spec.rs` (the
+//! and what they share: `augment.rs` (`--augment`), `data.rs` (sources, test splits, shapes), `model_spec.rs` (the
 //! architectures the commands build) and `checks.rs` (every flag checked before any work or
 //! output).
 
+pub mod augment;
 pub mod bench;
 pub mod checks;
 pub mod data;

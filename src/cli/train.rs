@@ -137,6 +137,11 @@ pub struct TrainArgs {
     /// rows), saved in the model so that evaluate and predict standardize raw data the same way.
     #[arg(long)]
     pub no_standardize: bool,
+    /// Augment images in training (Keras's augmentation layers, saved in the model and
+    /// inactive in evaluate and predict): comma-separated flip[:horizontal|vertical],
+    /// rotate:F (a fraction of a turn), translate:F, zoom:F, contrast:F, crop:HxW.
+    #[arg(long)]
+    pub augment: Option<String>,
     /// The labels of `--data x.npy` in an NPY file: the inputs are then memory-mapped and read
     /// a batch at a time (a file larger than memory trains with memory bounded by the batch).
     #[arg(long)]
@@ -498,6 +503,18 @@ pub(super) fn build_model(
     task: &Task,
     standardize: Option<&minibatch::layers::Normalization>,
 ) -> Result<Model> {
+    let augments = match &args.augment {
+        Some(text) => super::augment::parse(text)?,
+        None => Vec::new(),
+    };
+    if !augments.is_empty() && sample_shape.len() != 3 {
+        return Err(minibatch::Error::invalid(
+            "--augment",
+            format!("samples of shape {sample_shape:?}"),
+            "images [height, width, channels]: an image folder, or MNIST with --model convnet or resnet",
+        ));
+    }
+    let inner_shape = super::augment::output_shape(sample_shape, &augments);
     let spec = ModelSpec {
         kind: &args.model,
         hidden: &args.hidden,
@@ -506,7 +523,23 @@ pub(super) fn build_model(
         seed: args.seed,
         standardize,
     };
-    spec.build(sample_shape, task, &args.optimizer, args.learning_rate.unwrap_or(f32::NAN))
+    let lr = args.learning_rate.unwrap_or(f32::NAN);
+    let model = spec.build(&inner_shape, task, &args.optimizer, lr)?;
+    if augments.is_empty() {
+        return Ok(model);
+    }
+    // The augmentations in front, the architecture after them as one nested model.
+    let front = minibatch::Sequential::new().seed(args.seed).input_shape(sample_shape).named("augmented");
+    let mut whole: Model = super::augment::add_layers(front, &augments).add(model).into();
+    let optimizer = {
+        let mut opt = minibatch::optimizers::from_name(&args.optimizer)?;
+        if !lr.is_nan() {
+            opt.set_learning_rate(lr);
+        }
+        opt
+    };
+    whole.compile(optimizer, task.loss(), task.metrics())?;
+    Ok(whole)
 }
 
 /// Prints the test loss and the first metric (`Test accuracy: 0.9927 - test loss: 0.0237 (10000

@@ -9,6 +9,8 @@
 //! - [`TensorDataset`]: in-memory tensors as a dataset (what `fit(x, y)` trains on);
 //! - [`NpyDataset`]: memory-mapped NPY files, converted to f32 a batch at a time, so a file
 //!   larger than memory trains with memory bounded by the batch;
+//! - [`ImageFolderDataset`]: Keras's `image_dataset_from_directory`, images decoded a batch at
+//!   a time (`validation_split` with `subset` and `seed`);
 //! - `prefetch`: background workers filling a bounded ring of planned batches ahead of
 //!   the training step (Keras's `workers` and `max_queue_size`), in the same order for any
 //!   number of workers.
@@ -28,11 +30,13 @@
 //! ```
 
 mod batch;
+mod images;
 mod npy;
 pub(crate) mod prefetch;
 mod tensors;
 
 pub use batch::Batch;
+pub use images::{ImageFolderDataset, Subset};
 pub use npy::NpyDataset;
 pub use tensors::TensorDataset;
 

@@ -35,7 +35,8 @@ impl ColorMode {
         }
     }
 
-    fn channels(self) -> usize {
+    /// Channels per pixel: 1, 3 or 4.
+    pub fn channels(self) -> usize {
         match self {
             ColorMode::Grayscale => 1,
             ColorMode::Rgb => 3,
@@ -87,7 +88,41 @@ pub fn load_image_folder(
     image_size: Option<(usize, usize)>,
     classes: Option<&[String]>,
 ) -> Result<ImageFolder> {
-    let dir = dir.as_ref();
+    let listing = list_image_folder(dir.as_ref(), classes)?;
+    let mut pixels = Vec::new();
+    // Every image's (height, width): the requested size, else the first image's.
+    let mut size: Option<(usize, usize)> = image_size;
+    for file in &listing.files {
+        let (image, dims) = decode_image(file, color, image_size)?;
+        check_size(file, size.get_or_insert(dims), dims)?;
+        pixels.extend(image);
+    }
+    let (h, w) = size.expect("at least one image");
+    let x = Tensor::from_vec(&[listing.labels.len(), h, w, color.channels()], pixels)?;
+    Ok(ImageFolder {
+        x,
+        y: Tensor::from_slice(&listing.labels),
+        class_names: listing.class_names,
+        files: listing.files,
+    })
+}
+
+/// An image folder's files and labels, not decoded.
+#[derive(Debug, Clone)]
+pub struct ImageListing {
+    /// Every image file: classes in sorted order, files in sorted order within each.
+    pub files: Vec<PathBuf>,
+    /// Each file's class index.
+    pub labels: Vec<f32>,
+    /// The class sub-folders' names: label `i` is `class_names[i]`.
+    pub class_names: Vec<String>,
+}
+
+/// The files of an image folder as [`load_image_folder`] finds them, without decoding any.
+///
+/// # Errors
+/// As [`load_image_folder`] for the folders.
+pub fn list_image_folder(dir: &Path, classes: Option<&[String]>) -> Result<ImageListing> {
     let found: Vec<String> = sorted_entries(dir)?
         .into_iter()
         .filter(|p| p.is_dir())
@@ -107,9 +142,7 @@ pub fn load_image_folder(
         }
         _ => found.clone(),
     };
-    let (mut pixels, mut labels, mut files) = (Vec::new(), Vec::new(), Vec::new());
-    // Every image's (height, width): the requested size, else the first image's.
-    let mut size: Option<(usize, usize)> = image_size;
+    let (mut files, mut labels) = (Vec::new(), Vec::new());
     for name in &found {
         let class = class_names.iter().position(|c| c == name).expect("checked above");
         let folder = dir.join(name);
@@ -122,30 +155,26 @@ pub fn load_image_folder(
         if images.is_empty() {
             return Err(Error::format(&folder, format!("class folder {name:?} holds no images (png, jpg, gif, bmp)")));
         }
-        for file in images {
-            let (image, dims) = decode(&file, color, image_size)?;
-            match size {
-                None => size = Some(dims),
-                Some((h, w)) if (h, w) != dims => {
-                    return Err(Error::format(
-                        &file,
-                        format!(
-                            "is {}×{} where the folder's first image is {h}×{w}: give image_size \
-                             (the command's --image-size) to resize them all",
-                            dims.0, dims.1
-                        ),
-                    ))
-                }
-                Some(_) => {}
-            }
-            pixels.extend(image);
-            labels.push(class as f32);
-            files.push(file);
-        }
+        labels.extend(std::iter::repeat_n(class as f32, images.len()));
+        files.extend(images);
     }
-    let (h, w) = size.expect("at least one image");
-    let x = Tensor::from_vec(&[labels.len(), h, w, color.channels()], pixels)?;
-    Ok(ImageFolder { x, y: Tensor::from_slice(&labels), class_names, files })
+    Ok(ImageListing { files, labels, class_names })
+}
+
+/// An image of `dims` where the folder's are `size` (height, width): an error naming the file.
+pub(crate) fn check_size(file: &Path, size: &(usize, usize), dims: (usize, usize)) -> Result<()> {
+    let (h, w) = *size;
+    if (h, w) == dims {
+        return Ok(());
+    }
+    Err(Error::format(
+        file,
+        format!(
+            "is {}×{} where the folder's first image is {h}×{w}: give image_size \
+             (the command's --image-size) to resize them all",
+            dims.0, dims.1
+        ),
+    ))
 }
 
 /// The entries of `dir`, sorted by name.
@@ -161,7 +190,11 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// The pixels of `file` as `color` (0..255), resized to `size` when given, and their
 /// (height, width).
-fn decode(file: &Path, color: ColorMode, size: Option<(usize, usize)>) -> Result<(Vec<f32>, (usize, usize))> {
+pub(crate) fn decode_image(
+    file: &Path,
+    color: ColorMode,
+    size: Option<(usize, usize)>,
+) -> Result<(Vec<f32>, (usize, usize))> {
     let reader = image::io::Reader::open(file).map_err(|e| Error::io(file, &e))?;
     let mut reader = reader.with_guessed_format().map_err(|e| Error::io(file, &e))?;
     let mut limits = image::io::Limits::default();

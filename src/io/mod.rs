@@ -20,7 +20,8 @@ mod npz;
 
 pub use self::csv::{load_csv, load_csv_classes, load_csv_features};
 pub use idx::{load_mnist, read_idx, IdxArray};
-pub use images::{load_image_folder, ColorMode, ImageFolder};
+pub(crate) use images::{check_size, decode_image};
+pub use images::{list_image_folder, load_image_folder, ColorMode, ImageFolder, ImageListing};
 pub use npy::{npy_preamble, parse_npy, write_npy, Dtype, NpyArray, NpyHeader};
 pub use npz::{load_npz, load_npz_split, read_npz, write_npz};
 

@@ -214,17 +214,11 @@ impl Layer for Dropout {
     /// The mask generator's position, so a resumed run draws the masks an uninterrupted one
     /// would.
     fn state(&self) -> Vec<(&'static str, State)> {
-        vec![("seed_generator_state", State::U64(self.rng.state().to_vec()))]
+        rng_state(&self.rng)
     }
 
     fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
-        match (name, value) {
-            ("seed_generator_state", State::U64(words)) => {
-                self.rng = generator_from_state(&self.name, words)?;
-                Ok(())
-            }
-            _ => Err(Error::State(format!("layer {} has no variable {name} of that kind", self.name))),
-        }
+        set_rng_state(&self.name, &mut self.rng, name, value)
     }
 }
 
@@ -239,6 +233,26 @@ pub(super) fn draw_mask(rng: &mut Rng, rate: f32, mask: &mut [f32]) {
         for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
             *m = if half >= threshold { scale } else { 0.0 };
         }
+    }
+}
+
+/// A random layer's saved variable: its generator's position (`seed_generator_state`, Keras's
+/// name), so a resumed run draws what an unbroken one would.
+pub(crate) fn rng_state(rng: &Rng) -> Vec<(&'static str, State)> {
+    vec![("seed_generator_state", State::U64(rng.state().to_vec()))]
+}
+
+/// Restores what [`rng_state`] saved into `rng` of layer `layer`.
+///
+/// # Errors
+/// A variable the layer does not have, or a state that is not four words.
+pub(crate) fn set_rng_state(layer: &str, rng: &mut Rng, name: &str, value: &State) -> Result<()> {
+    match (name, value) {
+        ("seed_generator_state", State::U64(words)) => {
+            *rng = generator_from_state(layer, words)?;
+            Ok(())
+        }
+        _ => Err(Error::State(format!("layer {layer} has no variable {name} of that kind"))),
     }
 }
 

@@ -69,6 +69,7 @@ pub use conv::{Conv, Conv1D, Conv2D, ConvConfig, Size};
 pub use conv_transpose::{Conv2DTranspose, ConvTranspose, ConvTransposeConfig};
 pub use dense::{Dense, DenseConfig};
 pub use depthwise_conv::{DepthwiseConv, DepthwiseConv2D, DepthwiseConvConfig, SeparableConv2D};
+pub(crate) use dropout::{rng_state, set_rng_state};
 pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use flatten::{Flatten, FlattenConfig};
@@ -82,7 +83,13 @@ pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, Mer
 pub use multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
 pub use position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
-pub use preprocessing::{Normalization, NormalizationConfig, Rescaling, RescalingConfig};
+pub use preprocessing::augmentation::{
+    FillMode, Interpolation, RandomContrastConfig, RandomFlipConfig, Warp, WarpConfig,
+};
+pub use preprocessing::{
+    Normalization, NormalizationConfig, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, Rescaling, RescalingConfig,
+};
 pub use recurrent::{
     Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, RecurrentOutput,
     RecurrentOutputConfig, SimpleRNN, GRU, LSTM,
@@ -446,6 +453,12 @@ pub const CLASS_NAMES: &[&str] = &[
     "RecurrentOutput",
     "Normalization",
     "Rescaling",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomCrop",
+    "RandomContrast",
     "ReLU",
     "LeakyReLU",
     "PReLU",
@@ -514,6 +527,11 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "RecurrentOutput" => Box::new(RecurrentOutput::from_config(parse(class_name, config)?)),
         "Normalization" => Box::new(Normalization::from_config(parse(class_name, config)?)?),
         "Rescaling" => Box::new(Rescaling::from_config(parse(class_name, config)?)),
+        "RandomFlip" => Box::new(RandomFlip::from_config(parse(class_name, config)?)),
+        "RandomContrast" => Box::new(RandomContrast::from_config(parse(class_name, config)?)),
+        "RandomRotation" | "RandomTranslation" | "RandomZoom" | "RandomCrop" => {
+            Box::new(preprocessing::augmentation::Warp::from_class_config(class_name, parse(class_name, config)?)?)
+        }
         "ReLU" => Box::new(ReLU::from_config(parse(class_name, config)?)),
         "PReLU" => Box::new(PReLU::from_config(parse(class_name, config)?)),
         "SpatialDropout1D" | "SpatialDropout2D" => {

@@ -428,3 +428,76 @@ fn npy_rows_serve_a_subset_and_the_command_trains_from_memory_mapped_files() {
     ]);
     assert!(!ok && err.contains("missing.npy"), "{err}");
 }
+
+/// A folder of two classes of 10×12 PNG images, 9 each.
+fn image_folder(name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    for (class, shade) in [("cat", 40u8), ("dog", 200u8)] {
+        std::fs::create_dir_all(dir.join(class)).unwrap();
+        for i in 0..9u32 {
+            let img = image::RgbImage::from_fn(12, 10, |x, y| {
+                image::Rgb([shade, (x * 20 + i) as u8, (y * 20) as u8 + (i as u8) * 3])
+            });
+            img.save(dir.join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn image_folders_stream_as_the_loaded_arrays_train() {
+    use minibatch::data::{ImageFolderDataset, Subset};
+    use minibatch::io::{load_image_folder, ColorMode};
+    let dir = image_folder("image-dataset");
+    let f = load_image_folder(&dir, ColorMode::Grayscale, Some((6, 8)), None).unwrap();
+    let conv = || -> Model {
+        let mut m = Sequential::new()
+            .add(minibatch::layers::Rescaling::new(1.0 / 255.0))
+            .add(minibatch::layers::Conv2D::new(3, 3).activation("relu"))
+            .add(minibatch::layers::Flatten::new())
+            .add(Dense::new(2).activation("softmax"))
+            .seed(4);
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        m.into()
+    };
+    let mut a = conv();
+    let ha = a.fit(&f.x, &f.y, FitOptions::new().batch_size(5).epochs(3).verbose(0)).unwrap();
+    for workers in [0, 2] {
+        let mut ds =
+            ImageFolderDataset::open(&dir, 5).unwrap().image_size(6, 8).color_mode(ColorMode::Grayscale).shuffle(4);
+        assert_eq!(ds.class_names(), ["cat", "dog"]);
+        let mut b = conv();
+        let hb =
+            b.fit_dataset(&mut ds, FitOptions::new().epochs(3).verbose(0).shuffle(false).workers(workers)).unwrap();
+        assert_eq!(ha, hb, "{workers} workers");
+        assert!(same(&a, &b));
+    }
+    // validation_split with subset and seed: disjoint sides that cover the folder.
+    let side = |s| ImageFolderDataset::open(&dir, 4).unwrap().validation_split(0.25, s, 9).unwrap();
+    let (train, val) = (side(Subset::Training), side(Subset::Validation));
+    assert_eq!((train.samples(), val.samples()), (14, 4));
+    let mut all: Vec<f32> = train.labels().iter().chain(val.labels()).copied().collect();
+    all.sort_by(f32::total_cmp);
+    assert_eq!(all, [vec![0.0; 9], vec![1.0; 9]].concat());
+    assert!(ImageFolderDataset::open(&dir, 4).unwrap().validation_split(0.01, Subset::Training, 9).is_err());
+}
+
+#[test]
+fn a_bad_image_mid_stream_is_named() {
+    use minibatch::data::ImageFolderDataset;
+    let dir = image_folder("image-dataset-bad");
+    std::fs::write(dir.join("dog").join("4.png"), b"\x89PNG\r\n\x1a\n truncated").unwrap();
+    image::RgbImage::new(7, 7).save(dir.join("cat").join("8.png")).unwrap();
+    let mut model = Sequential::new().add(minibatch::layers::Flatten::new()).add(Dense::new(2).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    // Of another size without image_size: named with its size.
+    let mut ds = ImageFolderDataset::open(&dir, 4).unwrap();
+    let e = model.fit_dataset(&mut ds, FitOptions::new().verbose(0).shuffle(false)).unwrap_err();
+    assert!(e.to_string().contains("8.png") && e.to_string().contains("is 7×7"), "{e}");
+    // Resized, the size is fine, and the corrupt file is named.
+    let mut ds = ImageFolderDataset::open(&dir, 4).unwrap().image_size(10, 12);
+    let e = model.fit_dataset(&mut ds, FitOptions::new().verbose(0).shuffle(false).workers(2)).unwrap_err();
+    assert!(matches!(e, Error::Batch { index: 3, .. }) && e.to_string().contains("4.png"), "{e}");
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    assert!(ImageFolderDataset::open(&dir, 4).unwrap_err().to_string().contains("holds no images"));
+}

@@ -194,6 +194,30 @@ fn dropout_with_a_fixed_mask() {
 }
 
 #[test]
+fn image_augmentations_with_fixed_draws() {
+    // In training, each is linear in its input for the draws made (bilinear taps, a mirror, a
+    // contrast about the mean): rebuilding with the layer's seed replays the draws.
+    use minibatch::layers::{FillMode, Interpolation, RandomContrast, RandomCrop, RandomFlip, RandomRotation};
+    use minibatch::layers::{RandomTranslation, RandomZoom};
+    let shape = [5, 6, 2];
+    let rebuild = |l: &mut dyn Layer| {
+        l.build(&[5, 6, 2], &mut Rng::new(0)).unwrap();
+    };
+    check_layer(Box::new(RandomFlip::new("horizontal_and_vertical").seed(4)), &shape, 4, &rebuild);
+    for fill in [FillMode::Reflect, FillMode::Wrap, FillMode::Constant, FillMode::Nearest] {
+        check_layer(Box::new(RandomRotation::new(0.3).fill_mode(fill).fill_value(0.3).seed(4)), &shape, 3, &rebuild);
+    }
+    let nearest = RandomTranslation::new(0.3, 0.4).interpolation(Interpolation::Nearest).seed(4);
+    check_layer(Box::new(nearest), &shape, 3, &rebuild);
+    check_layer(Box::new(RandomZoom::new(0.5).width_factor(0.3).seed(4)), &shape, 3, &rebuild);
+    check_layer(Box::new(RandomCrop::new(3, 4).seed(4)), &shape, 3, &rebuild);
+    check_layer(Box::new(RandomCrop::new(7, 7).seed(4)), &shape, 2, &rebuild);
+    // Inputs in [-1, 1]: a range that clips nothing, then one that clips some.
+    check_layer(Box::new(RandomContrast::new(0.6).value_range(-10.0, 10.0).seed(4)), &shape, 3, &rebuild);
+    check_layer(Box::new(RandomContrast::new(0.6).value_range(-0.5, 0.7).seed(4)), &shape, 3, &rebuild);
+}
+
+#[test]
 fn multi_head_self_attention() {
     use minibatch::layers::MultiHeadAttention;
     check_layer_deep(Box::new(MultiHeadAttention::new(2, 3)), &[4, 5], 2);

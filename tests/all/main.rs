@@ -3,6 +3,7 @@
 mod common;
 mod convnets;
 
+mod augmentation;
 mod bad_input;
 mod callbacks;
 mod checkpoints;
