@@ -87,6 +87,10 @@ pub use preprocessing::augmentation::{
     FillMode, Interpolation, RandomContrastConfig, RandomFlipConfig, Warp, WarpConfig,
 };
 pub use preprocessing::{
+    CategoryEncoding, CategoryEncodingConfig, Discretization, DiscretizationConfig, IntegerLookup, IntegerLookupConfig,
+    OutputMode, StringLookup,
+};
+pub use preprocessing::{
     Normalization, NormalizationConfig, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
     RandomZoom, Rescaling, RescalingConfig,
 };
@@ -453,6 +457,9 @@ pub const CLASS_NAMES: &[&str] = &[
     "RecurrentOutput",
     "Normalization",
     "Rescaling",
+    "CategoryEncoding",
+    "IntegerLookup",
+    "Discretization",
     "RandomFlip",
     "RandomRotation",
     "RandomTranslation",
@@ -528,6 +535,9 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "Normalization" => Box::new(Normalization::from_config(parse(class_name, config)?)?),
         "Rescaling" => Box::new(Rescaling::from_config(parse(class_name, config)?)),
         "RandomFlip" => Box::new(RandomFlip::from_config(parse(class_name, config)?)),
+        "CategoryEncoding" => Box::new(CategoryEncoding::from_config(parse(class_name, config)?)),
+        "IntegerLookup" => Box::new(IntegerLookup::from_config(parse(class_name, config)?)),
+        "Discretization" => Box::new(Discretization::from_config(parse(class_name, config)?)),
         "RandomContrast" => Box::new(RandomContrast::from_config(parse(class_name, config)?)),
         "RandomRotation" | "RandomTranslation" | "RandomZoom" | "RandomCrop" => {
             Box::new(preprocessing::augmentation::Warp::from_class_config(class_name, parse(class_name, config)?)?)

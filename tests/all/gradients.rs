@@ -194,6 +194,18 @@ fn dropout_with_a_fixed_mask() {
 }
 
 #[test]
+fn lookups_and_encodings_pass_no_gradient() {
+    // Indices and bins are piecewise constant in their input: the gradient they pass back is
+    // zero, and so are central differences away from the steps.
+    use minibatch::layers::{CategoryEncoding, Discretization, IntegerLookup, OutputMode};
+    check_layer(Box::new(IntegerLookup::new().with_vocabulary(&[3, 1, 2])), &[4], 3, &no_rebuild);
+    let encoded = IntegerLookup::new().with_vocabulary(&[3, 1]).output_mode(OutputMode::Count);
+    check_layer(Box::new(encoded), &[4], 3, &no_rebuild);
+    check_layer(Box::new(Discretization::with_boundaries(&[5.0, 10.0])), &[4], 3, &no_rebuild);
+    check_layer(Box::new(CategoryEncoding::new(4, OutputMode::MultiHot)), &[3], 3, &no_rebuild);
+}
+
+#[test]
 fn image_augmentations_with_fixed_draws() {
     // In training, each is linear in its input for the draws made (bilinear taps, a mirror, a
     // contrast about the mean): rebuilding with the layer's seed replays the draws.

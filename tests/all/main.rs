@@ -19,6 +19,7 @@ mod keras_reference;
 mod lab_tools;
 mod learning;
 mod loaders;
+mod lookups;
 mod lr_and_logging_callbacks;
 mod memory_plan;
 mod mnist;

@@ -1,0 +1,150 @@
+//! Lookup and encoding layers against Keras 3's own numbers (`make_keras_lookups.py`):
+//! vocabularies learned by `adapt`, indices, encodings, Discretization's adapted boundaries;
+//! round trips and saving.
+
+use crate::common::read_json;
+use minibatch::layers::{CategoryEncoding, Discretization, IntegerLookup, Layer, OutputMode, StringLookup};
+use minibatch::rng::Rng;
+use minibatch::{Sequential, Tensor};
+use serde_json::Value;
+
+fn fixture() -> Value {
+    read_json(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_lookups.json"))
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+}
+
+fn run(layer: &mut dyn Layer, x: &Tensor) -> Tensor {
+    let out = layer.build(&x.shape()[1..], &mut Rng::new(0)).unwrap();
+    layer.check_input(x).unwrap();
+    let mut shape = vec![x.batch()];
+    shape.extend(out);
+    let mut y = Tensor::zeros(&shape);
+    layer.forward(x, &mut y, false);
+    y
+}
+
+#[test]
+fn integer_lookup_learns_and_maps_as_keras() {
+    let f = &fixture()["integer"];
+    let data = Tensor::from_vec(&[60, 1], floats(&f["data"])).unwrap();
+    let probe = Tensor::from_vec(&[1, 6], floats(&f["probe"])).unwrap();
+    let mut lookup = IntegerLookup::new();
+    lookup.adapt(&data).unwrap();
+    let vocab: Vec<f32> = lookup.vocabulary().iter().map(|&v| v as f32).collect();
+    assert_eq!(vocab, floats(&f["vocabulary"]), "most frequent first, ties the larger first");
+    assert_eq!(run(&mut lookup.clone(), &probe).data(), &floats(&f["int"])[..]);
+    let mut masked = IntegerLookup::new().mask_token(0);
+    masked.adapt(&data).unwrap();
+    assert_eq!(masked.vocabulary().iter().map(|&v| v as f32).collect::<Vec<_>>(), floats(&f["masked_vocabulary"]));
+    assert_eq!(run(&mut masked, &probe).data(), &floats(&f["masked_int"])[..]);
+    let given: Vec<i64> = lookup.vocabulary().to_vec();
+    for mode in ["multi_hot", "count"] {
+        let mut l = IntegerLookup::new().with_vocabulary(&given).output_mode(OutputMode::from_name(mode).unwrap());
+        assert_eq!(run(&mut l, &probe).data(), &floats(&f[mode])[..], "{mode}");
+    }
+    // Round trip: values to indices and back (an unknown value comes back as -1).
+    let mut invert = IntegerLookup::new().with_vocabulary(&given).invert(true);
+    let indices = run(&mut lookup.clone(), &probe);
+    let back = run(&mut invert, &indices);
+    assert_eq!(back.data(), &[3.0, 0.0, 11.0, -1.0, 5.0, 7.0]);
+    let idx = Tensor::from_vec(&[1, 4], vec![0.0, 1.0, 2.0, 3.0]).unwrap();
+    assert_eq!(run(&mut invert, &idx).data(), &floats(&f["inverted"])[..]);
+    // Without an OOV index, an unknown value at the model's input is named.
+    let mut strict = IntegerLookup::new().with_vocabulary(&given).num_oov_indices(0);
+    strict.build(&[6], &mut Rng::new(0)).unwrap();
+    let e = strict.check_input(&probe).unwrap_err().to_string();
+    assert!(e.contains("99") && e.contains("vocabulary"), "{e}");
+}
+
+#[test]
+fn string_lookup_learns_and_maps_as_keras() {
+    let f = &fixture()["string"];
+    let words: Vec<&str> = f["data"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let mut lookup = StringLookup::new();
+    lookup.adapt(words.iter().copied()).unwrap();
+    let want: Vec<&str> = f["vocabulary"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(lookup.get_vocabulary(), want);
+    for (s, i) in f["probe"].as_array().unwrap().iter().zip(f["indices"].as_array().unwrap()) {
+        assert_eq!(lookup.lookup(s.as_str().unwrap()) as u64, i.as_u64().unwrap(), "{s}");
+    }
+    // Round trip through the indices; saved and read back.
+    for w in &words {
+        assert_eq!(lookup.invert(lookup.lookup(w)), *w);
+    }
+    assert_eq!(lookup.invert(0), "[UNK]");
+    let saved = serde_json::to_string(&lookup).unwrap();
+    let back: StringLookup = serde_json::from_str(&saved).unwrap();
+    assert_eq!(back.lookup("teal"), lookup.lookup("teal"));
+    // A string never seen, with no OOV index: named.
+    let strict = lookup.clone().num_oov_indices(0).unwrap();
+    let e = strict.lookup_strict("purple", &|| "row 3, column \"color\"".into()).unwrap_err().to_string();
+    assert!(e.contains("\"purple\"") && e.contains("row 3"), "{e}");
+    let masked = StringLookup::new().mask_token("").with_vocabulary(&["a", "b"]).unwrap();
+    assert_eq!((masked.lookup(""), masked.lookup("zz"), masked.lookup("b")), (0, 1, 3));
+}
+
+#[test]
+fn discretization_adapts_to_keras_boundaries_and_bins() {
+    let f = &fixture()["discretization"];
+    let values = floats(&f["values"]);
+    let x = Tensor::from_vec(&[values.len(), 1], values).unwrap();
+    for (bins, want) in f["boundaries"].as_object().unwrap() {
+        let mut d = Discretization::with_num_bins(bins.parse().unwrap());
+        d.adapt(&x).unwrap();
+        let want = floats(want);
+        assert_eq!(d.bin_boundaries().len(), want.len(), "{bins} bins");
+        for (a, b) in d.bin_boundaries().iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{bins} bins: {a} vs Keras {b}");
+        }
+    }
+    let small = Tensor::from_vec(&[6, 1], floats(&f["small"])).unwrap();
+    let mut d = Discretization::with_num_bins(3);
+    d.adapt(&small).unwrap();
+    assert_eq!(d.bin_boundaries(), &floats(&f["small_boundaries"])[..]);
+    let probe = Tensor::from_vec(&[1, 6], floats(&f["probe"])).unwrap();
+    let mut fixed = Discretization::with_boundaries(&[0.0, 1.0, 2.5]);
+    assert_eq!(run(&mut fixed, &probe).data(), &floats(&f["bins"])[..]);
+    let mut onehot = Discretization::with_boundaries(&[0.0, 1.0, 2.5]).output_mode(OutputMode::Count);
+    assert_eq!(run(&mut onehot, &probe).data(), &[1.0, 1.0, 1.0, 3.0]);
+    assert!(Discretization::with_boundaries(&[2.0, 1.0]).build(&[3], &mut Rng::new(0)).is_err());
+}
+
+#[test]
+fn category_encoding_as_keras() {
+    let f = &fixture()["category"];
+    let x = Tensor::from_vec(&[2, 4], floats(&f["input"])).unwrap();
+    for mode in ["multi_hot", "count"] {
+        let mut l = CategoryEncoding::new(5, OutputMode::from_name(mode).unwrap());
+        assert_eq!(run(&mut l, &x).data(), &floats(&f[mode])[..], "{mode}");
+    }
+    let ids = Tensor::from_vec(&[2, 1], vec![3.0, 1.0]).unwrap();
+    let mut l = CategoryEncoding::new(5, OutputMode::OneHot);
+    let y = run(&mut l, &ids);
+    assert_eq!((y.shape(), y.data()), (&[2, 5][..], &floats(&f["one_hot"])[..]));
+    let bad = Tensor::from_vec(&[1, 2], vec![1.0, 5.0]).unwrap();
+    let e = l.check_input(&bad).unwrap_err().to_string();
+    assert!(e.contains("5") && e.contains("[0, 5)"), "{e}");
+}
+
+#[test]
+fn lookups_train_and_are_saved_in_a_model() {
+    let dir = crate::common::temp_dir("lookups-save");
+    let ids = Tensor::from_vec(&[40, 2], (0..80).map(|i| [10.0, 20.0, 30.0, 40.0][(i * 7) % 4]).collect()).unwrap();
+    let y = Tensor::from_vec(&[40], (0..40).map(|i| ((i * 7) % 4 < 2) as u8 as f32).collect()).unwrap();
+    let mut lookup = IntegerLookup::new().output_mode(OutputMode::MultiHot);
+    lookup.adapt(&ids).unwrap();
+    let mut model =
+        Sequential::new().input_shape(&[2]).add(lookup).add(minibatch::layers::Dense::new(2).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    model.fit(&ids, &y, minibatch::FitOptions::new().epochs(30).batch_size(8).verbose(0)).unwrap();
+    let path = dir.join("lookup.safetensors");
+    model.save(&path).unwrap();
+    let mut loaded = minibatch::Model::load(&path).unwrap();
+    assert_eq!(model.predict(&ids, 8).unwrap(), loaded.predict(&ids, 8).unwrap());
+    // A value that is not a whole number is refused at the model's input, named.
+    let bad = Tensor::from_vec(&[1, 2], vec![10.0, 2.5]).unwrap();
+    assert!(loaded.predict(&bad, 1).unwrap_err().to_string().contains("2.5"));
+}
