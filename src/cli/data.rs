@@ -114,6 +114,7 @@ pub fn load_options<'a>(
     label_column: &'a str,
     seed: u64,
     names: &'a [String],
+    categories: &'a [(String, minibatch::layers::StringLookup)],
 ) -> Result<io::LoadOptions<'a>> {
     let meta = model.metadata();
     let image_size = meta.get("image_size").and_then(|v| serde_json::from_value::<(usize, usize)>(v.clone()).ok());
@@ -121,7 +122,14 @@ pub fn load_options<'a>(
         Some(name) => io::ColorMode::from_name(name)?,
         None => io::ColorMode::Rgb,
     };
-    Ok(io::LoadOptions { label_column, seed, classes: Some(names), image_size, color_mode })
+    let categories = Some(categories).filter(|c| !c.is_empty());
+    Ok(io::LoadOptions { label_column, seed, classes: Some(names), image_size, color_mode, categories })
+}
+
+/// The string columns a model was trained with and their lookups (`train` on a CSV with
+/// string columns records them).
+pub fn string_columns(model: &Model) -> io::Categories {
+    model.metadata().get("string_columns").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
 
 /// `--image-size` as (height, width): `28x28`, `28,28` or one number for both.
@@ -161,11 +169,14 @@ type Source = (Tensor, Option<Tensor>, Option<(Tensor, Tensor)>);
 pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Result<Selected> {
     let source = input.data.as_str();
     let names = class_names(model);
+    let categories = string_columns(model);
     let load = || -> Result<Source> {
         if features_only && source.to_ascii_lowercase().ends_with(".csv") {
-            return Ok((io::load_csv_features(source, &input.label_column)?, None, None));
+            let given = Some(&categories[..]).filter(|c| !c.is_empty());
+            return Ok((io::load_csv_features_with(source, &input.label_column, given)?, None, None));
         }
-        let d = io::load_with(source, &load_options(model, &input.label_column, input.seed, &names)?)?;
+        let options = load_options(model, &input.label_column, input.seed, &names, &categories)?;
+        let d = io::load_with(source, &options)?;
         Ok((d.x, Some(d.y), d.test))
     };
     let recorded = RecordedSplit::of(model);
@@ -263,6 +274,7 @@ pub fn with_channel_axis(data: io::Loaded) -> Result<io::Loaded> {
             None => None,
         },
         class_names: data.class_names,
+        categories: data.categories,
     })
 }
 

@@ -255,6 +255,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if !data.class_names.is_empty() {
         model.set_metadata("class_names", json!(data.class_names));
     }
+    if !data.categories.is_empty() {
+        // evaluate and predict encode the string columns through the same lookups.
+        model.set_metadata("string_columns", serde_json::to_value(&data.categories).expect("plain values"));
+    }
     if Path::new(&args.data).is_dir() {
         // evaluate and predict read a folder as train did.
         if let Some(size) = image_size(args)? {
@@ -266,6 +270,15 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
         println!("{}: {} training samples, {}; {opt}", args.data, data.x.batch(), task.describe());
+        if !data.categories.is_empty() {
+            let columns: Vec<String> =
+                data.categories.iter().map(|(c, l)| format!("{c} ({} categories)", l.vocabulary_size() - 1)).collect();
+            println!(
+                "{}: string columns one-hot encoded through StringLookup (index 0 for a category not seen): {}",
+                args.data,
+                columns.join(", ")
+            );
+        }
         if let Some((_, note)) = &standardizer {
             println!("{}: {note}", args.data);
         }
@@ -460,18 +473,25 @@ fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, 
 pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
     let image_size = image_size(args)?;
     let color_mode = io::ColorMode::from_name(&args.color_mode)?;
-    let options =
-        io::LoadOptions { label_column: &args.label_column, seed: args.seed, image_size, color_mode, classes: None };
+    let options = io::LoadOptions {
+        label_column: &args.label_column,
+        seed: args.seed,
+        image_size,
+        color_mode,
+        classes: None,
+        categories: None,
+    };
     let mut data = io::load_with(&args.data, &options)?;
     if let Some(source) = &args.test_data {
-        // Label names number as in the training data.
+        // Label names number, and string columns encode, as in the training data.
         let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());
-        let t = io::load_with(source, &io::LoadOptions { classes: names, ..options })?;
+        let categories = Some(&data.categories[..]).filter(|c| !c.is_empty());
+        let t = io::load_with(source, &io::LoadOptions { classes: names, categories, ..options })?;
         data.test = Some((t.x, t.y));
     }
     if let Some(fraction) = args.test_split {
         let ((x, y), test) = datasets::train_test_split(&data.x, &data.y, fraction, args.seed)?;
-        data = io::Loaded { x, y, test: Some(test), class_names: data.class_names };
+        data = io::Loaded { x, y, test: Some(test), class_names: data.class_names, categories: data.categories };
     }
     Ok(data)
 }

@@ -1,9 +1,11 @@
-//! CSV with a header row: one column of labels, chosen by name, and numeric features in all
-//! the others (any order). Labels are numbers (class indices or regression targets) or names
+//! CSV with a header row: one column of labels, chosen by name, and features in all the
+//! others (any order): numbers, or categories (a column none of whose fields is a number),
+//! one-hot encoded through a [`StringLookup`]. Labels are numbers (class indices or regression targets) or names
 //! (`setosa`, `virginica`): names become class indices in sorted order, as scikit-learn's
 //! `LabelEncoder` numbers them.
 
 use crate::error::{Error, Result};
+use crate::layers::StringLookup;
 use crate::tensor::Tensor;
 use std::path::Path;
 
@@ -37,11 +39,42 @@ pub fn load_csv_classes(
     label_column: &str,
     classes: Option<&[String]>,
 ) -> Result<(Tensor, Tensor, Vec<String>)> {
+    let table = load_csv_table(path, label_column, classes, None)?;
+    Ok((table.x, table.y, table.class_names))
+}
+
+/// A CSV read for training or evaluation: features (string columns one-hot), labels, the
+/// labels' class names and the string columns' lookups.
+#[derive(Debug, Clone)]
+pub struct CsvTable {
+    /// `[n, features]`, each string column as one-hot columns over its lookup's indices.
+    pub x: Tensor,
+    /// `[n]` labels: numbers, or class indices of `class_names`.
+    pub y: Tensor,
+    /// The labels' names, when they are names.
+    pub class_names: Vec<String>,
+    /// The string columns, in column order, with their lookups.
+    pub categories: Categories,
+}
+
+/// [`load_csv_classes`], with string feature columns: a column none of whose fields is a
+/// number holds categories, one-hot encoded through a [`StringLookup`] learned from it, or
+/// through `categories` (a saved model's lookups, by column name; a string they never saw
+/// takes the OOV column).
+///
+/// # Errors
+/// As [`load_csv_classes`]; a column holding both numbers and other text, named with the row.
+pub fn load_csv_table(
+    path: impl AsRef<Path>,
+    label_column: &str,
+    classes: Option<&[String]>,
+    categories: Option<&[(String, StringLookup)]>,
+) -> Result<CsvTable> {
     let path = path.as_ref();
-    let (x, labels) = read_csv(path, label_column, true)?;
+    let (x, labels, categories) = read_csv(path, label_column, true, categories)?;
     let labels = labels.expect("labels required");
-    let (y, names) = encode_labels(path, label_column, &labels, classes)?;
-    Ok((x, y, names))
+    let (y, class_names) = encode_labels(path, label_column, &labels, classes)?;
+    Ok(CsvTable { x, y, class_names, categories })
 }
 
 /// Reads `path` for prediction: features `[n, columns]` from every column but
@@ -50,7 +83,19 @@ pub fn load_csv_classes(
 /// # Errors
 /// As [`load_csv`], less the missing label column.
 pub fn load_csv_features(path: impl AsRef<Path>, label_column: &str) -> Result<Tensor> {
-    Ok(read_csv(path.as_ref(), label_column, false)?.0)
+    load_csv_features_with(path, label_column, None)
+}
+
+/// [`load_csv_features`] with a saved model's string-column lookups.
+///
+/// # Errors
+/// As [`load_csv_features`].
+pub fn load_csv_features_with(
+    path: impl AsRef<Path>,
+    label_column: &str,
+    categories: Option<&[(String, StringLookup)]>,
+) -> Result<Tensor> {
+    Ok(read_csv(path.as_ref(), label_column, false, categories)?.0)
 }
 
 /// Labels as numbers when every one is a finite number (and no names are given), else as
@@ -114,8 +159,22 @@ fn encode_labels(
     Ok((Tensor::from_slice(&y), names))
 }
 
-/// Features, and the label column's text when it is there (required when `need_labels`).
-fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tensor, Option<Vec<String>>)> {
+/// A CSV's string columns: each column's name and the [`StringLookup`] of its categories.
+pub type Categories = Vec<(String, StringLookup)>;
+
+/// What [`read_csv`] reads: features, the label column's text, the string columns' lookups.
+type Read = (Tensor, Option<Vec<String>>, Categories);
+
+/// Features, and the label column's text when it is there (required when `need_labels`). A
+/// feature column none of whose fields is a number holds categories: each becomes one-hot
+/// columns through a [`StringLookup`] (index 0 for a string it never saw), learned from the
+/// column, or `given` (a saved model's, by column name).
+fn read_csv(
+    path: &Path,
+    label_column: &str,
+    need_labels: bool,
+    given: Option<&[(String, StringLookup)]>,
+) -> Result<Read> {
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(::csv::Trim::All)
@@ -141,15 +200,40 @@ fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tenso
         let message = format!("no label column {label_column:?}: the header has {}", headers.join(", "));
         return Err(Error::format(path, message));
     }
-    let features = headers.len() - usize::from(label.is_some());
-    if features == 0 {
+    if headers.len() == usize::from(label.is_some()) {
         return Err(Error::format(path, "the header names only the label column: no feature columns"));
     }
-    let (mut x, mut y) = (Vec::new(), Vec::new());
+    let mut records = Vec::new();
     let mut record = ::csv::StringRecord::new();
-    let mut row = 0;
     while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
-        row += 1;
+        records.push(record.clone());
+    }
+    if records.is_empty() {
+        return Err(Error::format(path, "no data rows after the header"));
+    }
+    let number = |f: &str| f.parse::<f32>().ok().filter(|v| v.is_finite());
+    // Each feature column: numbers, or a string column's lookup (given, or learned when no
+    // field of it is a number).
+    let mut lookups: Vec<Option<StringLookup>> = vec![None; headers.len()];
+    for (c, name) in headers.iter().enumerate().filter(|&(c, _)| Some(c) != label) {
+        let known = given.and_then(|g| g.iter().find(|(n, _)| n == name)).map(|(_, l)| l.clone());
+        lookups[c] = match known {
+            Some(l) => Some(l),
+            None if given.is_none() && records.iter().all(|r| number(&r[c]).is_none()) => {
+                let mut l = StringLookup::new();
+                l.adapt(records.iter().map(|r| &r[c]))?;
+                Some(l)
+            }
+            None => None,
+        };
+    }
+    let width: usize = (0..headers.len())
+        .filter(|&c| Some(c) != label)
+        .map(|c| lookups[c].as_ref().map_or(1, StringLookup::vocabulary_size))
+        .sum();
+    let (mut x, mut y) = (Vec::with_capacity(records.len() * width), Vec::new());
+    for (i, record) in records.iter().enumerate() {
+        let row = i + 1;
         for (c, field) in record.iter().enumerate() {
             if Some(c) == label {
                 if field.is_empty() {
@@ -159,19 +243,32 @@ fn read_csv(path: &Path, label_column: &str, need_labels: bool) -> Result<(Tenso
                 y.push(field.to_string());
                 continue;
             }
-            let value: f32 = field.parse().ok().filter(|v: &f32| v.is_finite()).ok_or_else(|| {
+            if let Some(lookup) = &lookups[c] {
+                let start = x.len();
+                x.resize(start + lookup.vocabulary_size(), 0.0);
+                x[start + lookup.lookup(field)] = 1.0;
+                continue;
+            }
+            let value = number(field).ok_or_else(|| {
+                let hint = if records.iter().any(|r| number(&r[c]).is_some()) {
+                    " (the column holds numbers elsewhere: a column is either numbers or categories)"
+                } else {
+                    ""
+                };
                 Error::format(
                     path,
-                    format!("row {row} (line {}), column {:?}: {field:?} is not a finite number", row + 1, headers[c]),
+                    format!(
+                        "row {row} (line {}), column {:?}: {field:?} is not a finite number{hint}",
+                        row + 1,
+                        headers[c]
+                    ),
                 )
             })?;
             x.push(value)
         }
     }
-    if row == 0 {
-        return Err(Error::format(path, "no data rows after the header"));
-    }
-    Ok((Tensor::from_vec(&[row, features], x)?, label.map(|_| y)))
+    let categories = headers.iter().zip(lookups).filter_map(|(h, l)| Some((h.clone(), l?))).collect();
+    Ok((Tensor::from_vec(&[records.len(), width], x)?, label.map(|_| y), categories))
 }
 
 fn csv_error(path: &Path, e: ::csv::Error) -> Error {

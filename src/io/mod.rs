@@ -18,7 +18,9 @@ mod images;
 mod npy;
 mod npz;
 
-pub use self::csv::{load_csv, load_csv_classes, load_csv_features};
+pub use self::csv::{
+    load_csv, load_csv_classes, load_csv_features, load_csv_features_with, load_csv_table, Categories, CsvTable,
+};
 pub use idx::{load_mnist, read_idx, IdxArray};
 pub(crate) use images::{check_size, decode_image};
 pub use images::{list_image_folder, load_image_folder, ColorMode, ImageFolder, ImageListing};
@@ -74,6 +76,8 @@ pub struct Loaded {
     /// The class names, when the labels were names (a CSV's `setosa`, `virginica`): label `i`
     /// is `class_names[i]`. Empty for numeric labels.
     pub class_names: Vec<String>,
+    /// A CSV's string columns and their lookups (see [`load_csv_table`]).
+    pub categories: Categories,
 }
 
 /// Loads a data source as the command names it: a built-in data set (`spirals`, see
@@ -103,11 +107,20 @@ pub struct LoadOptions<'a> {
     pub image_size: Option<(usize, usize)>,
     /// An image folder's channels.
     pub color_mode: ColorMode,
+    /// A CSV's string columns' lookups (a saved model's), by column name.
+    pub categories: Option<&'a [(String, crate::layers::StringLookup)]>,
 }
 
 impl Default for LoadOptions<'_> {
     fn default() -> Self {
-        LoadOptions { label_column: "label", seed: 0, classes: None, image_size: None, color_mode: ColorMode::Rgb }
+        LoadOptions {
+            label_column: "label",
+            seed: 0,
+            classes: None,
+            image_size: None,
+            color_mode: ColorMode::Rgb,
+            categories: None,
+        }
     }
 }
 
@@ -123,11 +136,17 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
     let class_names = Vec::new();
     if let Some(dir) = source.strip_prefix("mnist:") {
         let d = load_mnist(dir)?;
-        return Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)), class_names });
+        return Ok(Loaded {
+            x: d.x_train,
+            y: d.y_train,
+            test: Some((d.x_test, d.y_test)),
+            class_names,
+            categories: Vec::new(),
+        });
     }
     if lower.ends_with(".csv") {
-        let (x, y, class_names) = load_csv_classes(source, label_column, classes)?;
-        return Ok(Loaded { x, y, test: None, class_names });
+        let t = load_csv_table(source, label_column, classes, options.categories)?;
+        return Ok(Loaded { x: t.x, y: t.y, test: None, class_names: t.class_names, categories: t.categories });
     }
     if lower.ends_with(".npz") {
         return load_npz_split(source);
@@ -138,10 +157,16 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
         let f = load_image_folder(source, options.color_mode, options.image_size, classes)?;
         let mut x = f.x;
         x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
-        return Ok(Loaded { x, y: f.y, test: None, class_names: f.class_names });
+        return Ok(Loaded { x, y: f.y, test: None, class_names: f.class_names, categories: Vec::new() });
     }
     match crate::datasets::load(source, seed) {
-        Ok(d) => Ok(Loaded { x: d.x_train, y: d.y_train, test: Some((d.x_test, d.y_test)), class_names }),
+        Ok(d) => Ok(Loaded {
+            x: d.x_train,
+            y: d.y_train,
+            test: Some((d.x_test, d.y_test)),
+            class_names,
+            categories: Vec::new(),
+        }),
         Err(_) => Err(Error::UnknownName {
             kind: "data source",
             name: source.into(),

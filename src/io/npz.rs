@@ -141,7 +141,7 @@ pub fn load_npz_split(path: impl AsRef<Path>) -> Result<super::Loaded> {
     let path = path.as_ref();
     let mut arrays = read_npz(path)?;
     let has = |arrays: &[(String, NpyArray)], key: &str| arrays.iter().any(|(k, _)| k == key);
-    let loaded = |(x, y), test| super::Loaded { x, y, test, class_names: Vec::new() };
+    let loaded = |(x, y), test| super::Loaded { x, y, test, class_names: Vec::new(), categories: Vec::new() };
     if !has(&arrays, "x_train") {
         return Ok(loaded(pair(path, &mut arrays, "x", "y")?, None));
     }

@@ -148,3 +148,56 @@ fn lookups_train_and_are_saved_in_a_model() {
     let bad = Tensor::from_vec(&[1, 2], vec![10.0, 2.5]).unwrap();
     assert!(loaded.predict(&bad, 1).unwrap_err().to_string().contains("2.5"));
 }
+
+#[test]
+fn csv_string_columns_go_through_string_lookup_from_train_to_predict() {
+    let dir = crate::common::temp_dir("csv-categories");
+    let rows = [
+        ("red", 1.5, "paris", "a"),
+        ("blue", 2.0, "rome", "b"),
+        ("red", 1.0, "paris", "a"),
+        ("green", 3.5, "oslo", "b"),
+    ];
+    let mut text = String::from("color,size,city,label\n");
+    for _ in 0..6 {
+        for (c, s, t, l) in rows {
+            text += &format!("{c},{s},{t},{l}\n");
+        }
+    }
+    let train = dir.join("train.csv");
+    std::fs::write(&train, &text).unwrap();
+    // The library: each string column one-hot over its lookup's indices (OOV first).
+    let t = minibatch::io::load_csv_table(&train, "label", None, None).unwrap();
+    assert_eq!(t.x.shape(), &[24, 4 + 1 + 4]);
+    assert_eq!(t.categories.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), ["color", "city"]);
+    let color = &t.categories[0].1;
+    assert_eq!(color.get_vocabulary(), ["[UNK]", "red", "green", "blue"], "red 12×, then ties larger first");
+    assert_eq!(&t.x.row(0)[..5], &[0.0, 1.0, 0.0, 0.0, 1.5]);
+    // The command: trained, saved, and predict reads raw strings through the same lookups
+    // (a colour never seen takes the OOV column).
+    let model = dir.join("m.safetensors");
+    let (ok, out, err) = crate::common::minibatch(&[
+        "train",
+        "--data",
+        train.to_str().unwrap(),
+        "--epochs",
+        "20",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("string columns one-hot encoded through StringLookup") && out.contains("color (3 categories)"),
+        "{out}"
+    );
+    let new = dir.join("new.csv");
+    std::fs::write(&new, "color,size,city\nred,1.2,paris\npurple,3.1,oslo\n").unwrap();
+    let (ok, out, err) =
+        crate::common::minibatch(&["predict", "--model", model.to_str().unwrap(), "--data", new.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    // A column of numbers with a stray word is an error naming the row, not a category.
+    std::fs::write(&new, "color,size,city,label\nred,1.2,paris,a\nblue,big,oslo,b\n").unwrap();
+    let e = minibatch::io::load_csv_table(&new, "label", None, None).unwrap_err().to_string();
+    assert!(e.contains("row 2") && e.contains("\"big\""), "{e}");
+}
