@@ -9,6 +9,8 @@
 //! - [`TensorDataset`]: in-memory tensors as a dataset (what `fit(x, y)` trains on);
 //! - [`NpyDataset`]: memory-mapped NPY files, converted to f32 a batch at a time, so a file
 //!   larger than memory trains with memory bounded by the batch;
+//! - [`CsvDataset`]: a CSV streamed by row offsets (one indexing pass), parsed a batch at a
+//!   time;
 //! - [`ImageFolderDataset`]: Keras's `image_dataset_from_directory`, images decoded a batch at
 //!   a time (`validation_split` with `subset` and `seed`);
 //! - `prefetch`: background workers filling a bounded ring of planned batches ahead of
@@ -30,11 +32,13 @@
 //! ```
 
 mod batch;
+mod csv;
 mod images;
 mod npy;
 pub(crate) mod prefetch;
 mod tensors;
 
+pub use self::csv::CsvDataset;
 pub use batch::Batch;
 pub use images::{ImageFolderDataset, Subset};
 pub use npy::NpyDataset;
@@ -74,6 +78,10 @@ pub struct Spec {
 /// Data read a batch at a time, as Keras's `PyDataset`: `fit`, `evaluate` and `predict`
 /// ([`Model::fit_dataset`](crate::Model::fit_dataset) and its siblings) ask for batches by
 /// index and fill them into buffers they own.
+///
+/// A batch's shapes are the spec's, read once when training begins: the buffers are planned
+/// for them, so a dataset cannot change them from one batch to the next (only the number of
+/// samples, up to `batch_size`, through [`Batch::set_len`]).
 ///
 /// An implementation must fill batch `i` the same way whenever it is asked, between two
 /// calls of [`Dataset::on_epoch_end`]: background workers may ask for batches in any order

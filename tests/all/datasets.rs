@@ -501,3 +501,51 @@ fn a_bad_image_mid_stream_is_named() {
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     assert!(ImageFolderDataset::open(&dir, 4).unwrap_err().to_string().contains("holds no images"));
 }
+
+#[test]
+fn a_streamed_csv_trains_as_the_loaded_arrays() {
+    use minibatch::data::CsvDataset;
+    let dir = temp_dir("csv-dataset");
+    let (x, y) = data(77);
+    let names = ["low", "mid", "high"];
+    let mut text = String::from("a,b,c,label,d,e,f\n");
+    for i in 0..77 {
+        let r = x.row(i);
+        text += &format!("{},{},{},{},{},{},{}\n", r[0], r[1], r[2], names[y.data()[i] as usize], r[3], r[4], r[5]);
+    }
+    let path = dir.join("t.csv");
+    std::fs::write(&path, &text).unwrap();
+    let (ax, ay, class_names) = minibatch::io::load_csv_classes(&path, "label", None).unwrap();
+    let mut a = model();
+    let ha = a.fit(&ax, &ay, FitOptions::new().batch_size(16).epochs(2).verbose(0)).unwrap();
+    for workers in [0, 2] {
+        let mut ds = CsvDataset::open(&path, "label", 16).unwrap().shuffle(11);
+        assert_eq!(ds.class_names(), &class_names[..], "names numbered as the loader numbers them");
+        let mut b = model();
+        let hb =
+            b.fit_dataset(&mut ds, FitOptions::new().epochs(2).verbose(0).shuffle(false).workers(workers)).unwrap();
+        assert_eq!(ha, hb, "{workers} workers");
+        assert!(same(&a, &b));
+    }
+    // In file order, contiguous rows per batch: the same rows as the loader's.
+    let ds = CsvDataset::open(&path, "label", 10).unwrap();
+    let mut batch = Batch::new(&ds.spec());
+    ds.fill(7, &mut batch).unwrap();
+    assert_eq!(batch.len(), 7);
+    assert_eq!(batch.x(0).data(), ax.slice_rows(70, 77).data());
+    // A bad field is named with its row and column; a file cut short while training, too.
+    std::fs::write(&path, text.replacen("\n0.", "\nabc", 1)).unwrap();
+    let mut ds = CsvDataset::open(&path, "label", 16).unwrap();
+    let e = model().fit_dataset(&mut ds, FitOptions::new().verbose(0).shuffle(false)).unwrap_err().to_string();
+    assert!(
+        e.contains("batch 0 of the dataset") && e.contains("is not a finite number") && e.contains("column \"a\""),
+        "{e}"
+    );
+    std::fs::write(&path, &text).unwrap();
+    let mut ds = CsvDataset::open(&path, "label", 16).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(text.len() as u64 / 2).unwrap();
+    let e = model().fit_dataset(&mut ds, FitOptions::new().verbose(0).shuffle(false)).unwrap_err().to_string();
+    assert!(e.contains("cannot be read") && e.contains("t.csv"), "{e}");
+    std::fs::write(&path, "a,b\n1,2\n").unwrap();
+    assert!(CsvDataset::open(&path, "label", 4).unwrap_err().to_string().contains("no label column"));
+}
