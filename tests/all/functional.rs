@@ -607,3 +607,39 @@ fn a_nested_models_activity_penalties_join_the_outer_loss() {
     let (a, b) = (a.get("loss").unwrap(), b.get("loss").unwrap());
     assert!((a - b).abs() < 1e-6 * b.abs().max(1.0), "evaluation loss: nested {a}, flat {b}");
 }
+
+#[test]
+fn initial_states_are_carried_over_masked_steps() {
+    // Padding at the end, read backwards: the first steps processed are masked, so the state
+    // stays the given one until the tokens begin, and the result is that of the unpadded
+    // sequence. (Keras 3.15 drops the mask when initial_state is given; its docs say masks
+    // apply, which is what minibatch does.)
+    use minibatch::layers::{Embedding, GRU, LSTM};
+    use minibatch::models::{Call, Input};
+    for lstm in [false, true] {
+        let build = |steps: usize| {
+            let (t, h, c) = (Input::new(&[steps]), Input::new(&[3]), Input::new(&[3]));
+            let e = Embedding::new(12, 4).mask_zero(true).call(&t);
+            let (y, inputs) = if lstm {
+                (LSTM::new(3).go_backwards(true).call([&e, &h, &c]), vec![&t, &h, &c])
+            } else {
+                (GRU::new(3).go_backwards(true).call([&e, &h]), vec![&t, &h])
+            };
+            Model::new(&inputs, &[&y]).unwrap()
+        };
+        let (mut padded, mut short) = (build(6), build(3));
+        short.set_weights(&padded.get_weights()).unwrap();
+        let h = crate::common::random(&[2, 3], 4);
+        let c = crate::common::random(&[2, 3], 5);
+        let ids = Tensor::from_vec(&[2, 6], vec![3., 5., 1., 0., 0., 0., 7., 2., 9., 0., 0., 0.]).unwrap();
+        let cut = Tensor::from_vec(&[2, 3], vec![3., 5., 1., 7., 2., 9.]).unwrap();
+        let (a, b) = if lstm {
+            (padded.predict([&ids, &h, &c], 2).unwrap(), short.predict([&cut, &h, &c], 2).unwrap())
+        } else {
+            (padded.predict([&ids, &h], 2).unwrap(), short.predict([&cut, &h], 2).unwrap())
+        };
+        for (x, y) in a.data().iter().zip(b.data()) {
+            assert!((x - y).abs() < 1e-6, "lstm {lstm}: {a:?} vs {b:?}");
+        }
+    }
+}

@@ -121,9 +121,29 @@ fn model_for(name: &str) -> Model {
             let outs = SimpleRNN(2).return_sequences(true).go_backwards(true).call_with_states(&x);
             Model::new(&[&x], &outs.iter().collect::<Vec<_>>()).unwrap()
         }
+        "lstm_initial_state" => {
+            let (x, h, c) = (Input::new(&[5, 3]), Input::new(&[4]), Input::new(&[4]));
+            let y = LSTM::new(4).return_sequences(true).call([&x, &h, &c]);
+            Model::new(&[&x, &h, &c], &[&y]).unwrap()
+        }
+        "gru_initial_state_backwards" => {
+            let (t, h) = (Input::new(&[6]), Input::new(&[3]));
+            let e = Embedding::new(12, 4).call(&t);
+            let y = GRU::new(3).go_backwards(true).call([&e, &h]);
+            Model::new(&[&t, &h], &[&y]).unwrap()
+        }
+        "encoder_decoder" => encoder_decoder(),
         "two_headed" => crate::functional::two_headed(0),
         other => panic!("no model for case {other}"),
     }
+}
+
+/// An LSTM encoder whose final states start an LSTM decoder (Keras's seq2seq), then Dense(2).
+fn encoder_decoder() -> Model {
+    let (src, tgt) = (Input::new(&[5, 3]), Input::new(&[4, 2]));
+    let states = LSTM::new(4).call_with_states(&src);
+    let dec = LSTM::new(4).return_sequences(true).call([&tgt, &states[1], &states[2]]);
+    Model::new(&[&src, &tgt], &[&Dense::new(2).call(&dec)]).unwrap()
 }
 
 /// Keras's weights in the model's order: the same order for the chains. The two-headed
@@ -147,7 +167,7 @@ fn keras_weights(model: &Model, case: &Value, key: &str) -> Vec<Tensor> {
 
 #[test]
 fn masks_and_attention_between_sequences_follow_keras() {
-    for case in cases().iter().filter(|c| c["name"] != "two_headed") {
+    for case in cases().iter().filter(|c| c["name"] != "two_headed" && c["name"] != "encoder_decoder") {
         let name = case["name"].as_str().unwrap();
         let mut model = model_for(name);
         let weights = keras_weights(&model, case, "weights");
@@ -195,4 +215,26 @@ fn two_outputs_losses_metrics_and_one_sgd_step_match_keras() {
     for (i, (got, want)) in model.get_weights().iter().zip(&after).enumerate() {
         close(got.data(), want.data(), 1e-5, &format!("weight {i} after one step"));
     }
+}
+
+#[test]
+fn an_encoder_decoder_trains_through_its_initial_states_as_keras() {
+    // The gradient reaches the encoder only through the states the decoder starts from.
+    let case = cases().into_iter().find(|c| c["name"] == "encoder_decoder").unwrap();
+    let mut model = encoder_decoder();
+    model.compile(SGD::new(0.5), "mse", &[]).unwrap();
+    let weights = keras_weights(&model, &case, "weights");
+    model.set_weights(&weights).unwrap();
+    let xs = tensors(&case["x"], &case["x_shapes"]);
+    let y = Tensor::from_vec(&[2, 4, 2], floats(&case["targets"][0])).unwrap();
+    model.train_on_batch([&xs[0], &xs[1]], &y).unwrap();
+    let after = keras_weights(&model, &case, "after_one_sgd_step");
+    for (i, (got, want)) in model.get_weights().iter().zip(&after).enumerate() {
+        close(got.data(), want.data(), 1e-5, &format!("weight {i} after one step"));
+    }
+    assert_ne!(model.get_weights()[0], weights[0], "the encoder's kernel moved");
+    // A state of the wrong size is named when the model is made.
+    let (x, h) = (Input::new(&[5, 3]), Input::new(&[3]));
+    let e = Model::new(&[&x, &h], &[&LSTM::new(4).call([&x, &h])]).unwrap_err().to_string();
+    assert!(e.contains("initial_state") && e.contains("h, c"), "{e}");
 }

@@ -162,9 +162,11 @@ impl Cell {
 /// the sequence is read last step first and, as in Keras, the returned sequence is in that
 /// reversed order.
 ///
-/// `return_state` is [`Recurrent::call_with_states`]. Not yet: `initial_state`, `stateful`,
-/// `dropout` and `recurrent_dropout`, and activations whose derivative needs their input (gelu,
-/// silu, ...).
+/// `return_state` is [`Recurrent::call_with_states`]. Keras's `initial_state` is a call on
+/// `[x, h]` (`[x, h, c]` for an LSTM): the first step starts from those states (each `[units]`
+/// per sample) instead of zeros, and their gradients flow back into whatever made them (an
+/// encoder's final states, in a seq2seq model). Not yet: `stateful`, `dropout` and
+/// `recurrent_dropout`, and activations whose derivative needs their input (gelu, silu, ...).
 ///
 /// ```
 /// use minibatch::layers::{Dense, LSTM, GRU};
@@ -210,6 +212,9 @@ pub struct Recurrent {
     /// when the latest batch came with one.
     mask: Vec<f32>,
     masked: bool,
+    /// Called on `[x, h0]` (`[x, h0, c0]` for an LSTM): the first step starts from the given
+    /// states rather than zeros (Keras's `initial_state`).
+    initial: bool,
     /// `[2, N, u]`: a masked step's carried `dh` and `dc` during backward.
     stash: Vec<f32>,
     /// The recurrent kernel `U` and its transpose packed for the step products, once per pass
@@ -300,6 +305,7 @@ impl Recurrent {
             step_z: Vec::new(),
             mask: Vec::new(),
             masked: false,
+            initial: false,
             stash: Vec::new(),
             packed_u: PackedB::default(),
             packed_ut: PackedB::default(),
@@ -525,6 +531,27 @@ impl Layer for Recurrent {
         self.run_forward(x, y);
     }
 
+    /// `[x]`, or `[x, h0]` (`[x, h0, c0]` for an LSTM): Keras's `initial_state`, each state
+    /// `[units]` per sample.
+    fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<usize>> {
+        let states = if self.cell == Cell::LSTM { 2 } else { 1 };
+        let (x, given) =
+            input_shapes.split_first().ok_or_else(|| Error::State(format!("layer {} called on nothing", self.name)))?;
+        if !given.is_empty() && (given.len() != states || given.iter().any(|s| s.as_slice() != [self.units])) {
+            return Err(Error::Shape {
+                what: format!("the initial_state of layer {}", self.name),
+                expected: format!(
+                    "{states} state(s) of shape [{}] per sample ({})",
+                    self.units,
+                    if states == 2 { "h, c" } else { "h" }
+                ),
+                received: format!("{:?}", given),
+            });
+        }
+        self.initial = !given.is_empty();
+        self.build(x, rng)
+    }
+
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         self.run_backward(x, y, dy, dx);
     }
@@ -534,6 +561,14 @@ impl Layer for Recurrent {
     fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, _training: bool) {
         let x = xs.get(0);
         self.masked = xs.mask().is_some();
+        if self.initial {
+            // The given states are step 0's (a time-major block is [n, u], as they are).
+            let nu = x.batch() * self.units;
+            self.h[..nu].copy_from_slice(xs.get(1).data());
+            if self.cell == Cell::LSTM {
+                self.c[..nu].copy_from_slice(xs.get(2).data());
+            }
+        }
         if let Some(mask) = xs.mask() {
             let (n, t_len) = (x.batch(), self.steps);
             for (b, row) in mask.data().chunks_exact(t_len).enumerate().take(n) {
@@ -544,6 +579,23 @@ impl Layer for Recurrent {
             }
         }
         self.run_forward(x, y);
+    }
+
+    // With initial states, what the sweep carries back past the first step is their gradient.
+    fn backward_many(&mut self, xs: super::Inputs<'_>, y: &Tensor, dy: &mut Tensor, mut dxs: super::InputGrads<'_>) {
+        let x = xs.get(0);
+        self.run_backward(x, y, dy, dxs.get_mut(0));
+        if self.initial {
+            let nu = x.batch() * self.units;
+            if let Some(dh0) = dxs.get_mut(1) {
+                dh0.data_mut().copy_from_slice(&self.dh[..nu]);
+            }
+            if self.cell == Cell::LSTM {
+                if let Some(dc0) = dxs.get_mut(2) {
+                    dc0.data_mut().copy_from_slice(&self.dc[..nu]);
+                }
+            }
+        }
     }
 
     fn mask_rule(&self) -> super::MaskRule {
@@ -638,9 +690,11 @@ impl Recurrent {
         if let Some(b) = self.params.get(2) {
             kernels::add_row_bias(z, &b.value.data()[..gu]);
         }
-        self.h[..n * u].fill(0.0);
-        if self.cell == Cell::LSTM {
-            self.c[..n * u].fill(0.0);
+        if !self.initial {
+            self.h[..n * u].fill(0.0);
+            if self.cell == Cell::LSTM {
+                self.c[..n * u].fill(0.0);
+            }
         }
         let (act, gate) = self.acts();
         if self.cell == Cell::GRU {
