@@ -39,6 +39,10 @@ pub struct ModelAndData {
     /// The CSV column holding the labels.
     #[arg(long, default_value = "label")]
     pub label_column: String,
+    /// The labels of `--data x.npy` in an NPY file: the inputs are memory-mapped and read a
+    /// batch at a time, as `train --labels` read them (evaluate).
+    #[arg(long)]
+    pub labels: Option<std::path::PathBuf>,
     /// Seed of a built-in data set (as given to train).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -160,6 +164,49 @@ pub struct Selected {
     pub what: String,
 }
 
+/// The rows of a recorded split's source that `split` names, and what they are, in words.
+fn recorded_rows(r: &RecordedSplit, source: &str, split: Split) -> Result<(Vec<usize>, String)> {
+    let (train, test) = minibatch::datasets::train_test_rows(r.rows, r.fraction, r.seed)?;
+    let of = |f: f64| format!("seed {}, {} of the {} rows of {source}", r.seed, f, r.rows);
+    Ok(match split {
+        Split::Auto | Split::Test => (test, format!("the test rows train held out ({})", of(r.fraction))),
+        Split::Train => {
+            let rest = ((1.0 - r.fraction) * 1e6).round() / 1e6;
+            (train, format!("the rows train trained on ({})", of(rest)))
+        }
+        Split::All => ((0..r.rows).collect(), format!("all rows of {source}")),
+    })
+}
+
+/// The rows of a memory-mapped `--data x.npy` of `n` rows that `input.split` names for
+/// `model`: those of the split train recorded for this file, else all of them.
+///
+/// # Errors
+/// The file changed since training (its bytes differ) while a split is asked for; another
+/// number of rows than the split was drawn from.
+pub fn mapped_rows(model: &Model, input: &ModelAndData, n: usize) -> Result<(Option<Vec<usize>>, String)> {
+    let source = input.data.as_str();
+    let all = || Ok((None, format!("all rows of {source}")));
+    let Some(r) = RecordedSplit::of(model) else { return all() };
+    if !r.matches(source)? {
+        if r.source == source && input.split != Split::All {
+            return Err(minibatch::Error::State(format!(
+                "{source} has changed since the model was trained on it (its bytes differ): the test rows \
+                 train held out cannot be found again; give --split all to use every row"
+            )));
+        }
+        return all();
+    }
+    if n != r.rows {
+        return Err(minibatch::Error::State(format!(
+            "the model's test split was drawn from {} rows; {source} has {n}",
+            r.rows
+        )));
+    }
+    let (rows, what) = recorded_rows(&r, source, input.split)?;
+    Ok((Some(rows), what))
+}
+
 /// A source's inputs, labels (when read) and own test split (when it has one).
 type Source = (Tensor, Option<Tensor>, Option<(Tensor, Tensor)>);
 
@@ -208,18 +255,8 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
                 x.batch()
             )));
         }
-        let (train, test) = minibatch::datasets::train_test_rows(r.rows, r.fraction, r.seed)?;
-        let of = |f: f64| format!("seed {}, {} of the {} rows of {source}", r.seed, f, r.rows);
-        return Ok(match input.split {
-            Split::Auto | Split::Test => {
-                pick(&x, &y, test, format!("the test rows train held out ({})", of(r.fraction)))
-            }
-            Split::Train => {
-                let rest = ((1.0 - r.fraction) * 1e6).round() / 1e6;
-                pick(&x, &y, train, format!("the rows train trained on ({})", of(rest)))
-            }
-            Split::All => pick(&x, &y, (0..r.rows).collect(), format!("all rows of {source}")),
-        });
+        let (rows, what) = recorded_rows(r, source, input.split)?;
+        return Ok(pick(&x, &y, rows, what));
     }
     // The whole of the loaded rows, moved rather than copied.
     fn all(x: Tensor, y: Option<Tensor>, what: String) -> Selected {
@@ -301,6 +338,7 @@ pub fn check_model_and_data(
     Files::default()
         .input("--model", Some(&input.model))
         .input("--data", Some(Path::new(&input.data)))
+        .input("--labels", input.labels.as_deref())
         .output(flag, output.cloned())
         .check()
 }

@@ -18,17 +18,41 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let input = &args.input;
     data::check_model_and_data(input, "--json", args.json.as_ref())?;
     let mut model = Model::load(&input.model)?;
-    let chosen = data::select(&model, input, false)?;
-    let x = data::shaped_for(&model, chosen.x)?;
-    let y = chosen.y.expect("labelled data");
-    let logs = model.evaluate(&x, &y, input.batch_size)?;
+    let (logs, samples, what) = match &input.labels {
+        Some(labels) => evaluate_mapped(&mut model, input, labels)?,
+        None => {
+            let chosen = data::select(&model, input, false)?;
+            let x = data::shaped_for(&model, chosen.x)?;
+            let y = chosen.y.expect("labelled data");
+            (model.evaluate(&x, &y, input.batch_size)?, x.batch(), chosen.what)
+        }
+    };
     let values: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
-    println!("{} ({} samples: {})", values.join(" - "), x.batch(), chosen.what);
+    println!("{} ({samples} samples: {what})", values.join(" - "));
     if let Some(path) = &args.json {
         let figures: serde_json::Map<String, Value> = logs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-        let doc = json!({ "samples": x.batch(), "rows": chosen.what, "logs": figures });
+        let doc = json!({ "samples": samples, "rows": what, "logs": figures });
         let text = serde_json::to_string_pretty(&doc).expect("plain values");
         minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
     }
     Ok(())
+}
+
+/// `--data x.npy --labels y.npy`: the rows memory-mapped and evaluated a batch at a time, by 2
+/// prefetching workers (the rows of the split train recorded for the file, as `--split` says).
+fn evaluate_mapped(
+    model: &mut Model,
+    input: &data::ModelAndData,
+    labels: &std::path::Path,
+) -> Result<(minibatch::callbacks::Logs, usize, String)> {
+    use minibatch::data::NpyDataset;
+    let open = || NpyDataset::open(&input.data, Some(labels), input.batch_size);
+    let n = open()?.samples();
+    let (rows, what) = data::mapped_rows(model, input, n)?;
+    let mut ds = match rows {
+        Some(rows) => open()?.rows(rows)?,
+        None => open()?,
+    };
+    let logs = model.evaluate_dataset(&mut ds, minibatch::EvaluateOptions::new().workers(2))?;
+    Ok((logs, ds.samples(), what))
 }

@@ -408,8 +408,11 @@ fn npy_rows_serve_a_subset_and_the_command_trains_from_memory_mapped_files() {
         "2".as_ref(),
         "--history".as_ref(),
         history.as_os_str(),
+        "--save".as_ref(),
+        dir.join("m.safetensors").as_os_str(),
     ]);
     assert!(ok, "{out}\n{err}");
+    let test_line = out.lines().find(|l| l.starts_with("Test accuracy")).expect("a test line").to_string();
     assert!(
         out.contains("216 training samples memory-mapped (<f4 inputs, |u1 labels; 2 workers prefetching)"),
         "{out}"
@@ -418,6 +421,21 @@ fn npy_rows_serve_a_subset_and_the_command_trains_from_memory_mapped_files() {
     assert!(out.contains("val_loss") && out.contains("(60 test samples)"), "{out}");
     let h = crate::common::read_json(&history);
     assert_eq!(h["weight_updates"], 3 * 216usize.div_ceil(32));
+    // evaluate finds the same held-out rows of the mapped file: the same figures.
+    let model_file = dir.join("m.safetensors");
+    let (ok, out, err) = crate::common::minibatch(&[
+        "evaluate".as_ref(),
+        "--model".as_ref(),
+        model_file.as_os_str(),
+        "--data".as_ref(),
+        x_arg.as_os_str(),
+        "--labels".as_ref(),
+        y_arg.as_os_str(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let figures = |l: &str| l.split(" (").next().unwrap().to_lowercase().replace("test ", "");
+    assert_eq!(figures(out.trim()), figures(&test_line), "{out} vs {test_line}");
+    assert!(out.contains("60 samples: the test rows train held out"), "{out}");
     // Not an NPY pair: refused before any work.
     let (ok, _, err) = crate::common::minibatch(&[
         "train".as_ref(),
