@@ -169,7 +169,19 @@ impl<'d> Ring<'d> {
             {
                 let (m, cv) = &self.slots[position % self.slots.len()];
                 let mut slot = lock(m);
-                let outcome = self.dataset.read().unwrap_or_else(|e| e.into_inner()).fill(index, &mut slot.batch);
+                let dataset = self.dataset.read().unwrap_or_else(|e| e.into_inner());
+                // A dataset that panics in a worker becomes an error in the training thread,
+                // which would otherwise wait for the batch forever.
+                let fill = std::panic::AssertUnwindSafe(|| dataset.fill(index, &mut slot.batch));
+                let outcome = std::panic::catch_unwind(fill).unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(Error::State(format!("the dataset panicked filling the batch: {message}")))
+                });
+                drop(dataset);
                 slot.filled = Some((pass, position, outcome));
                 cv.notify_all();
             }

@@ -567,3 +567,24 @@ fn a_streamed_csv_trains_as_the_loaded_arrays() {
     std::fs::write(&path, "a,b\n1,2\n").unwrap();
     assert!(CsvDataset::open(&path, "label", 4).unwrap_err().to_string().contains("no label column"));
 }
+
+#[test]
+fn a_dataset_that_panics_in_a_worker_is_an_error_not_a_hang() {
+    struct Panics(TensorDataset);
+    impl Dataset for Panics {
+        fn spec(&self) -> Spec {
+            self.0.spec()
+        }
+        fn num_batches(&self) -> Option<usize> {
+            self.0.num_batches()
+        }
+        fn fill(&self, index: usize, batch: &mut Batch) -> Result<()> {
+            assert!(index != 2, "no batch 2 here");
+            self.0.fill(index, batch)
+        }
+    }
+    let (x, y) = data(40);
+    let mut ds = Panics(TensorDataset::new(vec![x], vec![y], 8).unwrap());
+    let e = model().fit_dataset(&mut ds, FitOptions::new().verbose(0).shuffle(false).workers(2)).unwrap_err();
+    assert!(matches!(e, Error::Batch { index: 2, .. }) && e.to_string().contains("no batch 2 here"), "{e}");
+}
