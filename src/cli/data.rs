@@ -39,8 +39,9 @@ pub struct ModelAndData {
     /// The CSV column holding the labels.
     #[arg(long, default_value = "label")]
     pub label_column: String,
-    /// The labels of `--data x.npy` in an NPY file: the inputs are memory-mapped and read a
-    /// batch at a time, as `train --labels` read them (evaluate).
+    /// The labels of `--data x.npy` in an NPY file, for evaluate: the inputs are memory-mapped
+    /// and read a batch at a time, as `train --labels` read them (predict reads `--data x.npy`
+    /// alone, memory-mapped too).
     #[arg(long)]
     pub labels: Option<std::path::PathBuf>,
     /// Seed of a built-in data set (as given to train).

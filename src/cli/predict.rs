@@ -22,10 +22,22 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         let shown = args.output.as_ref().map_or(String::new(), |o| o.display().to_string());
         return Err(minibatch::Error::invalid("--output", shown, "a file ending in .csv or .npy"));
     }
+    if input.labels.is_some() {
+        return Err(minibatch::Error::invalid(
+            "--labels",
+            "given to predict",
+            "no labels: predict reads --data x.npy alone",
+        ));
+    }
     let mut model = Model::load(&input.model)?;
-    let chosen = data::select(&model, input, true)?;
-    let x = data::shaped_for(&model, chosen.x)?;
-    let p = model.predict(&x, input.batch_size)?;
+    let (p, rows, what) = if input.data.to_ascii_lowercase().ends_with(".npy") {
+        predict_mapped(&mut model, input)?
+    } else {
+        let chosen = data::select(&model, input, true)?;
+        let x = data::shaped_for(&model, chosen.x)?;
+        (model.predict(&x, input.batch_size)?, chosen.rows, chosen.what)
+    };
+    let chosen = Chosen { rows, what };
     let bytes = match extension.as_deref() {
         Some("npy") => io::write_npy(p.shape(), p.data()),
         _ => predictions_csv(&p, &chosen.rows, Task::of(&model).as_ref(), &data::class_names(&model)).into_bytes(),
@@ -38,6 +50,30 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         None => print!("{}", String::from_utf8_lossy(&bytes)),
     }
     Ok(())
+}
+
+/// The rows predicted: each one's number in the source, and what they are, in words.
+struct Chosen {
+    rows: Vec<usize>,
+    what: String,
+}
+
+/// `--data x.npy`: the inputs memory-mapped and predicted a batch at a time by 2 prefetching
+/// workers (the rows of the split train recorded for the file, as `--split` says).
+fn predict_mapped(model: &mut Model, input: &ModelAndData) -> Result<(Tensor, Vec<usize>, String)> {
+    use minibatch::data::NpyDataset;
+    let open = || NpyDataset::open(&input.data, None, input.batch_size);
+    let n = open()?.samples();
+    let (rows, what) = data::mapped_rows(model, input, n)?;
+    let mut ds = match &rows {
+        Some(rows) => open()?.rows(rows.clone())?,
+        None => open()?,
+    };
+    let mut outputs = model.predict_dataset(&mut ds, minibatch::EvaluateOptions::new().workers(2))?;
+    if outputs.len() > 1 {
+        return Err(minibatch::Error::State(format!("the model has {} outputs: predict writes one", outputs.len())));
+    }
+    Ok((outputs.remove(0), rows.unwrap_or_else(|| (0..n).collect()), what))
 }
 
 /// The predictions as CSV: each row's number in the source (`row`), then for a classifier the
