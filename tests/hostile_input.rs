@@ -368,7 +368,25 @@ fn targets(dir: &Path) -> Vec<Target> {
             seed: fixture("fortran_f32.npz"),
             load: |p| io::load_npz(p).map(drop),
         },
-        Target { name: "CSV", file: "t.csv", seed: csv, load: |p| io::load_csv(p, "label").map(drop) },
+        Target { name: "CSV", file: "t.csv", seed: csv.clone(), load: |p| io::load_csv(p, "label").map(drop) },
+        Target {
+            name: "CSV with string columns",
+            file: "t.csv",
+            seed: b"color,size,label\nred,1.5,a\nblue,2,b\n\"gr,een\",3,a\n".to_vec(),
+            load: |p| io::load_csv_table(p, "label", None, None).map(drop),
+        },
+        Target {
+            name: "CSV streamed",
+            file: "t.csv",
+            seed: csv,
+            load: |p| fill_every_batch(&minibatch::data::CsvDataset::open(p, "label", 2)?),
+        },
+        Target {
+            name: "NPY memory-mapped",
+            file: "t.npy",
+            seed: io::write_npy(&[5, 4], &(0..20).map(|v| v as f32).collect::<Vec<_>>()),
+            load: |p| fill_every_batch(&minibatch::data::NpyDataset::open(p, None, 2)?),
+        },
         Target { name: "model file", file: "t.safetensors", seed: model, load: |p| Sequential::load(p).map(drop) },
         Target {
             name: "backup file",
@@ -384,6 +402,15 @@ fn targets(dir: &Path) -> Vec<Target> {
             },
         },
     ]
+}
+
+/// Fills every batch of `data`, as training would.
+fn fill_every_batch(data: &dyn minibatch::data::Dataset) -> minibatch::Result<()> {
+    let mut batch = minibatch::data::Batch::new(&data.spec());
+    for i in 0..data.num_batches().unwrap_or(0) {
+        data.fill(i, &mut batch)?;
+    }
+    Ok(())
 }
 
 /// One mutation of `seed`: bit flips, a truncation, a length field set to a large value, a
