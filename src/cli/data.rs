@@ -165,8 +165,39 @@ pub struct Selected {
     pub what: String,
 }
 
-/// The rows of a recorded split's source that `split` names, and what they are, in words.
-fn recorded_rows(r: &RecordedSplit, source: &str, split: Split) -> Result<(Vec<usize>, String)> {
+/// The split `train --test-split` recorded in `model`, when it applies to `source` (the same
+/// bytes, or the same built-in set or folder); `None` when there is none, the data is another,
+/// or it changed and every row is asked for.
+///
+/// # Errors
+/// `source` is the file train used but its bytes changed, and `split` asks for train's rows.
+fn recorded_split(model: &Model, source: &str, split: Split) -> Result<Option<RecordedSplit>> {
+    let Some(r) = RecordedSplit::of(model) else { return Ok(None) };
+    if r.matches(source)? {
+        return Ok(Some(r));
+    }
+    if r.source == source && split != Split::All {
+        return Err(minibatch::Error::State(format!(
+            "{source} has changed since the model was trained on it (its bytes differ): the test rows \
+             train held out cannot be found again; give --split all to use every row"
+        )));
+    }
+    Ok(None)
+}
+
+/// The rows of `n` in a recorded split's source that `split` names, and what they are, in
+/// words.
+///
+/// # Errors
+/// `n` is not the number of rows the split was drawn from.
+fn recorded_rows(r: &RecordedSplit, source: &str, split: Split, n: usize) -> Result<(Vec<usize>, String)> {
+    if n != r.rows {
+        return Err(minibatch::Error::State(format!(
+            "the model's test split was drawn from {} rows of {}; {source} has {n}: its test rows cannot \
+             be found again",
+            r.rows, r.source
+        )));
+    }
     let (train, test) = minibatch::datasets::train_test_rows(r.rows, r.fraction, r.seed)?;
     let of = |f: f64| format!("seed {}, {} of the {} rows of {source}", r.seed, f, r.rows);
     Ok(match split {
@@ -179,33 +210,27 @@ fn recorded_rows(r: &RecordedSplit, source: &str, split: Split) -> Result<(Vec<u
     })
 }
 
-/// The rows of a memory-mapped `--data x.npy` of `n` rows that `input.split` names for
-/// `model`: those of the split train recorded for this file, else all of them.
+/// `--data x.npy` (and `labels`, when given) memory-mapped for evaluate or predict: the rows
+/// `input.split` names for `model` (those of the split train recorded for this file, else all
+/// of them), each row's number in the file, and what they are, in words.
 ///
 /// # Errors
-/// The file changed since training (its bytes differ) while a split is asked for; another
-/// number of rows than the split was drawn from.
-pub fn mapped_rows(model: &Model, input: &ModelAndData, n: usize) -> Result<(Option<Vec<usize>>, String)> {
+/// As [`minibatch::data::NpyDataset::open`]; as [`recorded_split`] and [`recorded_rows`].
+pub fn mapped_dataset(
+    model: &Model,
+    input: &ModelAndData,
+    labels: Option<&Path>,
+) -> Result<(minibatch::data::NpyDataset, Vec<usize>, String)> {
     let source = input.data.as_str();
-    let all = || Ok((None, format!("all rows of {source}")));
-    let Some(r) = RecordedSplit::of(model) else { return all() };
-    if !r.matches(source)? {
-        if r.source == source && input.split != Split::All {
-            return Err(minibatch::Error::State(format!(
-                "{source} has changed since the model was trained on it (its bytes differ): the test rows \
-                 train held out cannot be found again; give --split all to use every row"
-            )));
+    let data = minibatch::data::NpyDataset::open(source, labels, input.batch_size)?;
+    let n = data.samples();
+    match recorded_split(model, source, input.split)? {
+        Some(r) => {
+            let (rows, what) = recorded_rows(&r, source, input.split, n)?;
+            Ok((data.rows(rows.clone())?, rows, what))
         }
-        return all();
+        None => Ok((data, (0..n).collect(), format!("all rows of {source}"))),
     }
-    if n != r.rows {
-        return Err(minibatch::Error::State(format!(
-            "the model's test split was drawn from {} rows; {source} has {n}",
-            r.rows
-        )));
-    }
-    let (rows, what) = recorded_rows(&r, source, input.split)?;
-    Ok((Some(rows), what))
 }
 
 /// A source's inputs, labels (when read) and own test split (when it has one).
@@ -227,18 +252,7 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
         let d = io::load_with(source, &options)?;
         Ok((d.x, Some(d.y), d.test))
     };
-    let recorded = RecordedSplit::of(model);
-    let same = match &recorded {
-        Some(r) => r.matches(source)?,
-        None => false,
-    };
-    let changed = recorded.as_ref().is_some_and(|r| !same && r.source == source);
-    if changed && input.split != Split::All {
-        return Err(minibatch::Error::State(format!(
-            "{source} has changed since the model was trained on it (its bytes differ): the test rows \
-             train held out cannot be found again; give --split all to use every row"
-        )));
-    }
+    let recorded = recorded_split(model, source, input.split)?;
     let pick = |x: &Tensor, y: &Option<Tensor>, rows: Vec<usize>, what: String| Selected {
         x: x.select_rows(&rows),
         y: y.as_ref().map(|y| y.select_rows(&rows)),
@@ -246,17 +260,8 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
         what,
     };
     let (x, y, own_test) = load()?;
-    if let (Some(r), true) = (&recorded, same) {
-        if x.batch() != r.rows {
-            return Err(minibatch::Error::State(format!(
-                "the model's test split was drawn from {} rows of {}; {source} has {}: its test rows cannot \
-                 be found again",
-                r.rows,
-                r.source,
-                x.batch()
-            )));
-        }
-        let (rows, what) = recorded_rows(r, source, input.split)?;
+    if let Some(r) = &recorded {
+        let (rows, what) = recorded_rows(r, source, input.split, x.batch())?;
         return Ok(pick(&x, &y, rows, what));
     }
     // The whole of the loaded rows, moved rather than copied.

@@ -45,14 +45,7 @@ fn evaluate_mapped(
     input: &data::ModelAndData,
     labels: &std::path::Path,
 ) -> Result<(minibatch::callbacks::Logs, usize, String)> {
-    use minibatch::data::NpyDataset;
-    let open = || NpyDataset::open(&input.data, Some(labels), input.batch_size);
-    let n = open()?.samples();
-    let (rows, what) = data::mapped_rows(model, input, n)?;
-    let mut ds = match rows {
-        Some(rows) => open()?.rows(rows)?,
-        None => open()?,
-    };
+    let (mut ds, _, what) = data::mapped_dataset(model, input, Some(labels))?;
     let logs = model.evaluate_dataset(&mut ds, minibatch::EvaluateOptions::new().workers(2))?;
     Ok((logs, ds.samples(), what))
 }

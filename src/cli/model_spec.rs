@@ -34,6 +34,16 @@ impl ModelSpec<'_> {
     /// [`minibatch::Error::InvalidArgument`] for a convnet, transformer or resnet asked for
     /// anything but classes (they end in softmax, as Keras's examples); shapes they cannot take.
     pub fn build(&self, sample_shape: &[usize], task: &Task, optimizer: &str, lr: f32) -> Result<Model> {
+        let mut model = self.architecture(sample_shape, task)?;
+        compile(&mut model, task, optimizer, lr)?;
+        Ok(model)
+    }
+
+    /// [`ModelSpec::build`]'s model, not compiled.
+    ///
+    /// # Errors
+    /// As [`ModelSpec::build`].
+    pub fn architecture(&self, sample_shape: &[usize], task: &Task) -> Result<Model> {
         let stack = || {
             let model = Sequential::new().seed(self.seed).input_shape(sample_shape);
             match self.standardize {
@@ -47,7 +57,7 @@ impl ModelSpec<'_> {
             let expected = "classes (a softmax output): --model mlp or lstm for regression or binary targets";
             return Err(minibatch::Error::invalid("--model", self.kind, expected));
         }
-        let mut model: Model = match self.kind {
+        let model: Model = match self.kind {
             "mlp" => {
                 let mut model = stack();
                 if sample_shape.len() > 1 {
@@ -85,11 +95,18 @@ impl ModelSpec<'_> {
                 return Err(minibatch::Error::UnknownName { kind: "model", name: other.into(), known: MODELS.to_vec() })
             }
         };
-        let mut opt = optimizers::from_name(optimizer)?;
-        if !lr.is_nan() {
-            opt.set_learning_rate(lr);
-        }
-        model.compile(opt, task.loss(), task.metrics())?;
         Ok(model)
     }
+}
+
+/// Compiles `model` for `task` with `optimizer` at `lr` (NaN: the optimizer's default).
+///
+/// # Errors
+/// An unknown optimizer name; what `compile` refuses.
+pub fn compile(model: &mut Model, task: &Task, optimizer: &str, lr: f32) -> Result<()> {
+    let mut opt = optimizers::from_name(optimizer)?;
+    if !lr.is_nan() {
+        opt.set_learning_rate(lr);
+    }
+    model.compile(opt, task.loss(), task.metrics())
 }

@@ -61,19 +61,12 @@ struct Chosen {
 /// `--data x.npy`: the inputs memory-mapped and predicted a batch at a time by 2 prefetching
 /// workers (the rows of the split train recorded for the file, as `--split` says).
 fn predict_mapped(model: &mut Model, input: &ModelAndData) -> Result<(Tensor, Vec<usize>, String)> {
-    use minibatch::data::NpyDataset;
-    let open = || NpyDataset::open(&input.data, None, input.batch_size);
-    let n = open()?.samples();
-    let (rows, what) = data::mapped_rows(model, input, n)?;
-    let mut ds = match &rows {
-        Some(rows) => open()?.rows(rows.clone())?,
-        None => open()?,
-    };
+    let (mut ds, rows, what) = data::mapped_dataset(model, input, None)?;
     let mut outputs = model.predict_dataset(&mut ds, minibatch::EvaluateOptions::new().workers(2))?;
     if outputs.len() > 1 {
         return Err(minibatch::Error::State(format!("the model has {} outputs: predict writes one", outputs.len())));
     }
-    Ok((outputs.remove(0), rows.unwrap_or_else(|| (0..n).collect()), what))
+    Ok((outputs.remove(0), rows, what))
 }
 
 /// The predictions as CSV: each row's number in the source (`row`), then for a classifier the

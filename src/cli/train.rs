@@ -543,23 +543,16 @@ pub(super) fn build_model(
         seed: args.seed,
         standardize,
     };
-    let lr = args.learning_rate.unwrap_or(f32::NAN);
-    let model = spec.build(&inner_shape, task, &args.optimizer, lr)?;
-    if augments.is_empty() {
-        return Ok(model);
-    }
-    // The augmentations in front, the architecture after them as one nested model.
-    let front = minibatch::Sequential::new().seed(args.seed).input_shape(sample_shape).named("augmented");
-    let mut whole: Model = super::augment::add_layers(front, &augments).add(model).into();
-    let optimizer = {
-        let mut opt = minibatch::optimizers::from_name(&args.optimizer)?;
-        if !lr.is_nan() {
-            opt.set_learning_rate(lr);
-        }
-        opt
+    let inner = spec.architecture(&inner_shape, task)?;
+    let mut model = if augments.is_empty() {
+        inner
+    } else {
+        // The augmentations in front, the architecture after them as one nested model.
+        let front = minibatch::Sequential::new().seed(args.seed).input_shape(sample_shape).named("augmented");
+        super::augment::add_layers(front, &augments).add(inner).into()
     };
-    whole.compile(optimizer, task.loss(), task.metrics())?;
-    Ok(whole)
+    super::model_spec::compile(&mut model, task, &args.optimizer, args.learning_rate.unwrap_or(f32::NAN))?;
+    Ok(model)
 }
 
 /// Prints the test loss and the first metric (`Test accuracy: 0.9927 - test loss: 0.0237 (10000
