@@ -2,9 +2,9 @@
 //! labels' names), then each batch reads its rows' bytes at those offsets and parses them, so
 //! a file larger than memory trains with memory bounded by the batch and the offsets.
 
+use super::order::{Order, Rows};
 use super::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
-use crate::rng::Rng;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -30,9 +30,8 @@ pub struct CsvDataset {
     class_names: Vec<String>,
     classes: HashMap<String, usize>,
     batch_size: usize,
-    seed: Option<u64>,
-    epoch: u64,
-    order: Vec<usize>,
+    /// The rows served and their order.
+    order: Order,
 }
 
 impl CsvDataset {
@@ -95,16 +94,13 @@ impl CsvDataset {
             class_names,
             classes,
             batch_size,
-            seed: None,
-            epoch: 0,
-            order: (0..rows).collect(),
+            order: Order::all(rows),
         })
     }
 
     /// Serves the rows in an order drawn from `seed` and the epoch, anew every epoch.
     pub fn shuffle(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self.reorder();
+        self.order = self.order.shuffle(seed);
         self
     }
 
@@ -116,15 +112,6 @@ impl CsvDataset {
     /// The labels' names when they are names (label `i` is `class_names()[i]`).
     pub fn class_names(&self) -> &[String] {
         &self.class_names
-    }
-
-    fn reorder(&mut self) {
-        for (i, o) in self.order.iter_mut().enumerate() {
-            *o = i;
-        }
-        if let Some(seed) = self.seed {
-            Rng::derive(seed, self.epoch).shuffle(&mut self.order);
-        }
     }
 
     /// The bytes of rows `lo..hi` (contiguous in the file).
@@ -139,6 +126,16 @@ impl CsvDataset {
             )
         })?;
         Ok(bytes)
+    }
+
+    /// Reads and parses rows `first..end` into the batch from sample `at`.
+    fn read_rows(&self, first: usize, end: usize, batch: &mut Batch, at: usize) -> Result<()> {
+        let bytes = self.read(first, end)?;
+        let parsed = self.parse(&bytes, first, batch, at)?;
+        if parsed != end - first {
+            return Err(Error::format(&self.path, format!("rows {}..{end}: {parsed} rows read", first + 1)));
+        }
+        Ok(())
     }
 
     /// Parses the rows in `bytes` (the first is row `first`) into `x` and `y` from sample `at`.
@@ -201,27 +198,14 @@ impl Dataset for CsvDataset {
     fn fill(&self, index: usize, batch: &mut Batch) -> Result<()> {
         let (lo, hi) = super::batch_rows(index, self.batch_size, CsvDataset::samples(self))?;
         batch.set_len(hi - lo)?;
-        if self.seed.is_none() {
-            let bytes = self.read(lo, hi)?;
-            let parsed = self.parse(&bytes, lo, batch, 0)?;
-            if parsed != hi - lo {
-                return Err(Error::format(&self.path, format!("rows {}..{hi}: {parsed} rows read", lo + 1)));
-            }
-            return Ok(());
+        // Consecutive rows are one read; a shuffled batch reads row by row.
+        match self.order.rows(lo, hi) {
+            Rows::Range(lo, hi) => self.read_rows(lo, hi, batch, 0),
+            Rows::List(list) => list.iter().enumerate().try_for_each(|(k, &r)| self.read_rows(r, r + 1, batch, k)),
         }
-        for (k, &r) in self.order[lo..hi].iter().enumerate() {
-            let bytes = self.read(r, r + 1)?;
-            if self.parse(&bytes, r, batch, k)? != 1 {
-                return Err(Error::format(&self.path, format!("row {}: not one row where it began", r + 1)));
-            }
-        }
-        Ok(())
     }
 
     fn on_epoch_end(&mut self) {
-        self.epoch += 1;
-        if self.seed.is_some() {
-            self.reorder();
-        }
+        self.order.next_epoch();
     }
 }

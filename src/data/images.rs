@@ -2,9 +2,10 @@
 //! time (by the prefetching workers when there are any), so a folder larger than memory
 //! trains.
 
+use super::order::Order;
 use super::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
-use crate::io::{check_size, decode_image, list_image_folder, ColorMode};
+use crate::io::{check_size, decode_image, list_image_folder, ColorMode, MAX_SIDE};
 use crate::rng::Rng;
 use std::path::{Path, PathBuf};
 
@@ -43,10 +44,8 @@ pub struct ImageFolderDataset {
     size: (usize, usize),
     resize: bool,
     batch_size: usize,
-    seed: Option<u64>,
-    epoch: u64,
-    /// The files served, in the epoch's order.
-    order: Vec<usize>,
+    /// The rows served and their order.
+    order: Order,
 }
 
 impl ImageFolderDataset {
@@ -77,12 +76,12 @@ impl ImageFolderDataset {
         let first = &listing.files[0];
         let (w, h) = image::image_dimensions(first)
             .map_err(|e| Error::format(first, format!("cannot be read as an image: {e}")))?;
-        if w.max(h) > 16_384 {
-            return Err(Error::format(first, format!("is {h}×{w}: more than 16384 pixels a side")));
+        if w.max(h) > MAX_SIDE {
+            return Err(Error::format(first, format!("is {h}×{w}: more than {MAX_SIDE} pixels a side")));
         }
         Ok(ImageFolderDataset {
             dir: dir.to_path_buf(),
-            order: (0..listing.files.len()).collect(),
+            order: Order::all(listing.files.len()),
             files: listing.files,
             labels: listing.labels,
             class_names: listing.class_names,
@@ -90,8 +89,6 @@ impl ImageFolderDataset {
             size: (h as usize, w as usize),
             resize: false,
             batch_size,
-            seed: None,
-            epoch: 0,
         })
     }
 
@@ -132,15 +129,13 @@ impl ImageFolderDataset {
         };
         self.files = chosen.iter().map(|&i| self.files[i].clone()).collect();
         self.labels = chosen.iter().map(|&i| self.labels[i]).collect();
-        self.order = (0..self.files.len()).collect();
-        self.reorder();
+        self.order = self.order.resized(self.files.len());
         Ok(self)
     }
 
     /// Serves the images in an order drawn from `seed` and the epoch, anew every epoch.
     pub fn shuffle(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self.reorder();
+        self.order = self.order.shuffle(seed);
         self
     }
 
@@ -157,15 +152,6 @@ impl ImageFolderDataset {
     /// Each image's class index, in file order (not the epoch's).
     pub fn labels(&self) -> &[f32] {
         &self.labels
-    }
-
-    fn reorder(&mut self) {
-        for (i, o) in self.order.iter_mut().enumerate() {
-            *o = i;
-        }
-        if let Some(seed) = self.seed {
-            Rng::derive(seed, self.epoch).shuffle(&mut self.order);
-        }
     }
 }
 
@@ -191,7 +177,7 @@ impl Dataset for ImageFolderDataset {
         let (lo, hi) = super::batch_rows(index, self.batch_size, self.samples())?;
         batch.set_len(hi - lo)?;
         let per = self.size.0 * self.size.1 * self.color.channels();
-        for (k, &r) in self.order[lo..hi].iter().enumerate() {
+        for (k, r) in self.order.rows(lo, hi).iter().enumerate() {
             let file = &self.files[r];
             let (pixels, dims) = decode_image(file, self.color, self.resize.then_some(self.size))?;
             check_size(file, &self.size, dims)?;
@@ -202,9 +188,6 @@ impl Dataset for ImageFolderDataset {
     }
 
     fn on_epoch_end(&mut self) {
-        self.epoch += 1;
-        if self.seed.is_some() {
-            self.reorder();
-        }
+        self.order.next_epoch();
     }
 }

@@ -35,6 +35,7 @@ mod batch;
 mod csv;
 mod images;
 mod npy;
+mod order;
 pub(crate) mod prefetch;
 mod tensors;
 

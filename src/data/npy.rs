@@ -2,10 +2,10 @@
 //! and a batch's rows are converted to f32 as they are filled, so a file larger than memory
 //! trains with memory bounded by the batch.
 
+use super::order::{Order, Rows};
 use super::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
 use crate::io::NpyHeader;
-use crate::rng::Rng;
 use memmap2::Mmap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -91,21 +91,6 @@ impl Mapped {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Rows<'a> {
-    Range(usize, usize),
-    List(&'a [usize]),
-}
-
-impl Rows<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Rows::Range(lo, hi) => hi - lo,
-            Rows::List(l) => l.len(),
-        }
-    }
-}
-
 /// Samples in an NPY file `x` and their targets in an NPY file `y` (`np.save` of arrays
 /// with the samples on the first axis), memory-mapped: u1, i1, b1, u2, i2, u4, i4, i8, f4 and
 /// f8 arrays, converted to f32 a batch at a time. Nothing is read before it is needed, and
@@ -122,13 +107,8 @@ pub struct NpyDataset {
     x: Mapped,
     y: Option<Mapped>,
     batch_size: usize,
-    seed: Option<u64>,
-    epoch: u64,
-    /// The rows served, in the epoch's order, when not all of them in file order (a subset,
-    /// or shuffled).
-    order: Vec<usize>,
-    /// The rows of the subset, in file order (`None`: every row).
-    subset: Option<Vec<usize>>,
+    /// The rows served and their order (contiguous batches when neither a subset nor shuffled).
+    order: Order,
 }
 
 impl NpyDataset {
@@ -157,7 +137,8 @@ impl NpyDataset {
                 return Err(Error::SampleCount { x: x.rows(), y: y.rows() });
             }
         }
-        Ok(NpyDataset { order: Vec::new(), subset: None, x, y, batch_size, seed: None, epoch: 0 })
+        let order = Order::all(x.rows());
+        Ok(NpyDataset { x, y, batch_size, order })
     }
 
     /// Serves the samples in an order drawn from `seed` and the epoch, anew after every
@@ -165,8 +146,7 @@ impl NpyDataset {
     /// cache). Without it, batches are contiguous rows, and `fit`'s `shuffle` shuffles the
     /// order of the batches.
     pub fn shuffle(mut self, seed: u64) -> NpyDataset {
-        self.seed = Some(seed);
-        self.reorder();
+        self.order = self.order.shuffle(seed);
         self
     }
 
@@ -186,40 +166,18 @@ impl NpyDataset {
                 format!("a row of {} (below {})", self.x.path.display(), self.x.rows()),
             ));
         }
-        self.subset = Some(rows);
-        self.reorder();
+        self.order = self.order.subset(rows);
         Ok(self)
     }
 
     /// Samples served (the rows chosen, else every row of the files).
     pub fn samples(&self) -> usize {
-        self.subset.as_ref().map_or(self.x.rows(), Vec::len)
-    }
-
-    /// The inputs' file.
-    pub fn x_path(&self) -> &Path {
-        &self.x.path
+        self.order.len()
     }
 
     /// The dtypes as written in the files (`<f4`, `|u1`, ...): x's, then y's.
     pub fn dtypes(&self) -> (String, Option<String>) {
         (self.x.header.descr.clone(), self.y.as_ref().map(|y| y.header.descr.clone()))
-    }
-
-    /// Sets `order` for the epoch: the subset's rows or every row, shuffled by the seed and
-    /// the epoch when shuffling (left empty for every row in file order).
-    fn reorder(&mut self) {
-        if self.seed.is_none() && self.subset.is_none() {
-            return;
-        }
-        self.order.clear();
-        match &self.subset {
-            Some(rows) => self.order.extend_from_slice(rows),
-            None => self.order.extend(0..self.x.rows()),
-        }
-        if let Some(seed) = self.seed {
-            Rng::derive(seed, self.epoch).shuffle(&mut self.order);
-        }
     }
 }
 
@@ -239,7 +197,7 @@ impl Dataset for NpyDataset {
 
     fn fill(&self, index: usize, batch: &mut Batch) -> Result<()> {
         let (lo, hi) = super::batch_rows(index, self.batch_size, self.samples())?;
-        let rows = if self.order.is_empty() { Rows::Range(lo, hi) } else { Rows::List(&self.order[lo..hi]) };
+        let rows = self.order.rows(lo, hi);
         batch.set_len(rows.len())?;
         self.x.read(rows, batch.x_mut(0))?;
         if let Some(y) = &self.y {
@@ -253,9 +211,6 @@ impl Dataset for NpyDataset {
     }
 
     fn on_epoch_end(&mut self) {
-        self.epoch += 1;
-        if self.seed.is_some() {
-            self.reorder();
-        }
+        self.order.next_epoch();
     }
 }

@@ -1,8 +1,8 @@
 //! In-memory tensors as a [`Dataset`]: what `fit(x, y)` trains on, as a dataset.
 
+use super::order::{Order, Rows};
 use super::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
-use crate::rng::Rng;
 use crate::tensor::Tensor;
 
 /// Tensors held in memory, served in batches of `batch_size` in order, or in an order
@@ -15,9 +15,7 @@ pub struct TensorDataset {
     ys: Vec<Tensor>,
     weights: Option<Vec<f32>>,
     batch_size: usize,
-    seed: Option<u64>,
-    epoch: u64,
-    order: Vec<usize>,
+    order: Order,
 }
 
 impl TensorDataset {
@@ -39,7 +37,7 @@ impl TensorDataset {
                 return Err(Error::SampleCount { x: n, y: t.batch() });
             }
         }
-        Ok(TensorDataset { xs, ys, weights: None, batch_size, seed: None, epoch: 0, order: (0..n).collect() })
+        Ok(TensorDataset { xs, ys, weights: None, batch_size, order: Order::all(n) })
     }
 
     /// One weight per sample (Keras's `(x, y, sample_weight)` batches).
@@ -55,23 +53,13 @@ impl TensorDataset {
     /// Serves the samples in an order drawn from `seed` and the epoch, anew after every
     /// epoch: the order `fit(x, y)` uses with the model's seed.
     pub fn shuffle(mut self, seed: u64) -> TensorDataset {
-        self.seed = Some(seed);
-        self.reorder();
+        self.order = self.order.shuffle(seed);
         self
     }
 
     /// Samples in the dataset.
     pub fn samples(&self) -> usize {
         self.xs[0].batch()
-    }
-
-    fn reorder(&mut self) {
-        for (i, o) in self.order.iter_mut().enumerate() {
-            *o = i;
-        }
-        if let Some(seed) = self.seed {
-            Rng::derive(seed, self.epoch).shuffle(&mut self.order);
-        }
     }
 }
 
@@ -92,7 +80,7 @@ impl Dataset for TensorDataset {
 
     fn fill(&self, index: usize, batch: &mut Batch) -> Result<()> {
         let (lo, hi) = super::batch_rows(index, self.batch_size, self.samples())?;
-        let rows = &self.order[lo..hi];
+        let rows = self.order.rows(lo, hi);
         batch.set_len(rows.len())?;
         for (i, x) in self.xs.iter().enumerate() {
             gather(x, rows, batch.x_mut(i));
@@ -101,7 +89,7 @@ impl Dataset for TensorDataset {
             gather(y, rows, batch.y_mut(k));
         }
         if let Some(w) = &self.weights {
-            for (dst, &r) in batch.weights_mut().iter_mut().zip(rows) {
+            for (dst, r) in batch.weights_mut().iter_mut().zip(rows.iter()) {
                 *dst = w[r];
             }
         }
@@ -113,17 +101,14 @@ impl Dataset for TensorDataset {
     }
 
     fn on_epoch_end(&mut self) {
-        self.epoch += 1;
-        if self.seed.is_some() {
-            self.reorder();
-        }
+        self.order.next_epoch();
     }
 }
 
 /// Copies samples `rows` of `src` into `dst`, in order.
-fn gather(src: &Tensor, rows: &[usize], dst: &mut [f32]) {
+fn gather(src: &Tensor, rows: Rows<'_>, dst: &mut [f32]) {
     let n = src.row_len();
-    for (d, &r) in dst.chunks_exact_mut(n).zip(rows) {
+    for (d, r) in dst.chunks_exact_mut(n).zip(rows.iter()) {
         d.copy_from_slice(src.row(r));
     }
 }

@@ -63,7 +63,7 @@ const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "bmp"];
 
 /// The largest side an image may declare: a file's header is not trusted with the size of an
 /// allocation.
-const MAX_SIDE: u32 = 16_384;
+pub(crate) const MAX_SIDE: u32 = 16_384;
 
 /// Reads the images under `dir`, one sub-folder per class, as Keras's
 /// `image_dataset_from_directory(dir, labels="inferred", color_mode, image_size)` finds them:

@@ -22,7 +22,7 @@ pub use self::csv::{
     load_csv, load_csv_classes, load_csv_features, load_csv_features_with, load_csv_table, Categories, CsvTable,
 };
 pub use idx::{load_mnist, read_idx, IdxArray};
-pub(crate) use images::{check_size, decode_image};
+pub(crate) use images::{check_size, decode_image, MAX_SIDE};
 pub use images::{list_image_folder, load_image_folder, ColorMode, ImageFolder, ImageListing};
 pub use npy::{npy_preamble, parse_npy, write_npy, Dtype, NpyArray, NpyHeader};
 pub use npz::{load_npz, load_npz_split, read_npz, write_npz};
