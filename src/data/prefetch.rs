@@ -93,11 +93,12 @@ impl<'d> Ring<'d> {
         c
     }
 
-    /// Begins a pass over the batches `order` (at most the planned number), abandoning what
-    /// is left of the last one.
-    pub fn begin_pass(&self, order: impl Iterator<Item = usize>) {
+    /// Begins a pass, abandoning what is left of the last one: `fill` writes the pass's batch
+    /// indices, in the order they are taken (at most the planned number), into the ring's
+    /// emptied list.
+    pub fn begin_pass(&self, fill: impl FnOnce(&mut Vec<usize>)) {
         let mut c = self.quiesce();
-        c.order.extend(order);
+        fill(&mut c.order);
         c.pass += 1;
         c.consumed = 0;
         drop(c);

@@ -164,10 +164,7 @@ impl Buffers {
 
     /// Makes a dataset's batch the batch: its inputs, targets and weights.
     pub fn load(&mut self, batch: &crate::data::Batch) {
-        self.set_batch(batch.len());
-        for (dst, x) in self.acts.iter_mut().zip(batch.xs()) {
-            dst.data_mut().copy_from_slice(x.data());
-        }
+        self.load_inputs(batch);
         for (dst, y) in self.targets.iter_mut().zip(batch.ys()) {
             dst.data_mut().copy_from_slice(y.data());
         }

@@ -131,14 +131,10 @@ impl Model {
         let shapes: Vec<Vec<usize>> = self.output_shapes().iter().map(|s| s.to_vec()).collect();
         let mut rows: Vec<Vec<f32>> = vec![Vec::new(); shapes.len()];
         let total = with_ring(data, options.workers, options.max_queue_size, batches, |ring| {
-            ring.begin_pass(0..batches);
+            ring.begin_pass(|order| order.extend(0..batches));
             let mut total = 0;
             for position in 0..batches {
-                total += ring.take(position, |b| {
-                    with_refs_inputs(self, b)?;
-                    self.bufs.load_inputs(b);
-                    Ok(b.len())
-                })?;
+                total += ring.take(position, |b| self.load_prediction_batch(b))?;
                 self.forward_pass(false);
                 for (out, &t) in rows.iter_mut().zip(&self.graph.outputs) {
                     out.extend_from_slice(self.bufs.act(t).data());
@@ -292,9 +288,4 @@ fn dataset_batches(batches: Option<usize>, steps: Option<usize>) -> Result<usize
         (None, Some(s)) => Ok(s),
         (None, None) => Err(Error::invalid("steps", "not given", "a number of batches for an endless dataset")),
     }
-}
-
-/// Checks a prediction batch's inputs as `predict` checks arrays.
-fn with_refs_inputs(model: &mut Model, batch: &crate::data::Batch) -> Result<()> {
-    super::checks::with_refs(batch.xs(), |xs| model.check_inputs(xs, &|i, _| format!("x[{i}] (prediction dataset)")))
 }

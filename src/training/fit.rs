@@ -40,8 +40,6 @@ struct DataFeed<'r, 'd> {
     /// Batches per pass; `None` for an endless dataset (then a pass is an epoch's steps, and
     /// batch indices run on).
     batches: Option<usize>,
-    /// The pass's batch order (planned once).
-    order: Vec<usize>,
     /// The next batch index of an endless dataset.
     next: usize,
     /// Keras's `class_weight`, as a weight per class.
@@ -126,12 +124,7 @@ impl Model {
         let (train_rows, validation) = match options.validation_data.take() {
             _ if validation_dataset.is_some() => ((0..n).collect(), Validation::None),
             Some((vx, vy, vw)) => {
-                let (vxs, vys) = self.resolve(&vx, &vy, "validation data")?;
-                let (vxs, vys) = (vxs.to_vec(), vys.to_vec());
-                self.check_data(&vxs, &vys, "validation data")?;
-                if let Some(w) = vw {
-                    check_sample_weights(w, vxs[0].batch(), "validation data")?;
-                }
+                let (vxs, vys) = self.validation_arrays(&vx, &vy, vw)?;
                 ((0..n).collect(), Validation::Data(vxs, vys, vw))
             }
             None if options.validation_split != 0.0 => {
@@ -238,17 +231,12 @@ impl Model {
             }
         };
         let train_n = data.samples().unwrap_or(batches.unwrap_or(steps) * spec.batch_size);
-        let mut validation_data = options.validation_data.take();
+        let validation_data = options.validation_data.take();
         let validation_dataset = options.validation_dataset.take();
         let val_spec = validation_dataset.as_deref().map(|d| self.check_spec(d, "validation dataset")).transpose()?;
-        let resolved = match &mut validation_data {
+        let resolved = match &validation_data {
             Some((vx, vy, vw)) if val_spec.is_none() => {
-                let (vxs, vys) = self.resolve(vx, vy, "validation data")?;
-                let (vxs, vys) = (vxs.to_vec(), vys.to_vec());
-                self.check_data(&vxs, &vys, "validation data")?;
-                if let Some(w) = vw {
-                    check_sample_weights(w, vxs[0].batch(), "validation data")?;
-                }
+                let (vxs, vys) = self.validation_arrays(vx, vy, *vw)?;
                 Some((vxs, vys, *vw))
             }
             _ => None,
@@ -264,8 +252,7 @@ impl Model {
         let (workers, queue) = (options.workers, options.max_queue_size);
         let pass = batches.unwrap_or(steps);
         with_ring(data, workers, queue, pass, |ring| {
-            let mut feed =
-                Feed::Dataset(DataFeed { ring, batches, order: Vec::with_capacity(pass), next: 0, class_table });
+            let mut feed = Feed::Dataset(DataFeed { ring, batches, next: 0, class_table });
             match (validation_dataset, resolved) {
                 (Some(v), _) => {
                     let vb = v.num_batches().ok_or_else(endless_validation)?;
@@ -301,8 +288,10 @@ impl Model {
             mut callbacks,
             continued,
         } = run;
-        let batches = feed.batches().unwrap_or(usize::MAX);
-        let steps = steps_per_epoch.unwrap_or(batches);
+        // An endless dataset (fit_dataset insists on steps_per_epoch for it) makes each epoch a
+        // pass of that many batches.
+        let steps = steps_per_epoch.or(feed.batches()).expect("steps_per_epoch for an endless dataset");
+        let batches = feed.batches().unwrap_or(steps);
         let params = FitParams { epochs, initial_epoch, steps, train_samples: train_n, batch_size, verbose };
         let counts = |h: History| History { steps_per_epoch: steps, train_samples: train_n, batch_size, ..h };
         self.history = counts(continued.unwrap_or_default());
@@ -374,7 +363,7 @@ impl Model {
                 }
             }
 
-            if passes.taken == passes.batches || (feed.batches().is_none() && passes.taken == steps) {
+            if passes.taken == passes.batches {
                 feed.end_pass();
                 (passes.taken, passes.key) = (0, passes.key + 1);
             }
@@ -449,6 +438,23 @@ impl Model {
             }
         }
         Ok(self.history.clone())
+    }
+
+    /// Keras's `validation_data` arrays in the order of the model's inputs and outputs,
+    /// checked as training data is, with their weights.
+    fn validation_arrays<'a>(
+        &mut self,
+        x: &Arrays<'a>,
+        y: &Arrays<'a>,
+        w: Option<&[f32]>,
+    ) -> Result<(Vec<&'a Tensor>, Vec<&'a Tensor>)> {
+        let (xs, ys) = self.resolve(x, y, "validation data")?;
+        let (xs, ys) = (xs.to_vec(), ys.to_vec());
+        self.check_data(&xs, &ys, "validation data")?;
+        if let Some(w) = w {
+            check_sample_weights(w, xs[0].batch(), "validation data")?;
+        }
+        Ok((xs, ys))
     }
 
     /// Whether the last `fit` stopped on an error in its data (a dataset's batch that could
@@ -532,7 +538,7 @@ impl Model {
     pub(crate) fn evaluate_ring(&mut self, ring: &Ring<'_>, batches: usize, steps: Option<usize>) -> Result<f64> {
         self.reset_metrics();
         let batches = batches.min(steps.unwrap_or(usize::MAX));
-        ring.begin_pass(0..batches);
+        ring.begin_pass(|order| order.extend(0..batches));
         let (mut loss, mut seen) = (0.0, 0);
         for position in 0..batches {
             let rows = ring.take(position, |b| self.load_batch(b, None, "validation dataset"))?;
@@ -547,15 +553,7 @@ impl Model {
     /// token ids) and makes it the batch in the buffers, its weights from `class_table` when
     /// given. Returns its number of samples.
     pub(crate) fn load_batch(&mut self, batch: &Batch, class_table: Option<&[f32]>, what: &str) -> Result<usize> {
-        with_refs(batch.xs(), |xs| {
-            with_refs(batch.ys(), |ys| {
-                if ys.is_empty() {
-                    self.check_inputs(xs, &|i, _| format!("x[{i}] ({what})"))
-                } else {
-                    self.check_data(xs, ys, what)
-                }
-            })
-        })?;
+        with_refs(batch.xs(), |xs| with_refs(batch.ys(), |ys| self.check_data(xs, ys, what)))?;
         let n = batch.len();
         self.bufs.load(batch);
         if let Some(table) = class_table {
@@ -563,6 +561,14 @@ impl Model {
             self.bufs.weighted = true;
         }
         Ok(n)
+    }
+
+    /// Checks a dataset's batch's inputs as `predict` checks arrays and makes them the batch
+    /// in the buffers (its targets, if any, are not used). Returns its number of samples.
+    pub(crate) fn load_prediction_batch(&mut self, batch: &Batch) -> Result<usize> {
+        with_refs(batch.xs(), |xs| self.check_inputs(xs, &|i, _| format!("x[{i}] (prediction dataset)")))?;
+        self.bufs.load_inputs(batch);
+        Ok(batch.len())
     }
 
     /// Sets the epoch's sample order: the training rows in order, or shuffled by an order that
@@ -681,20 +687,19 @@ impl Feed<'_, '_, '_> {
         match self {
             Feed::Arrays { rows, .. } => model.shuffle_order(rows, shuffle, key),
             Feed::Dataset(d) => {
-                d.order.clear();
-                match d.batches {
+                let next = d.next;
+                d.ring.begin_pass(|order| match d.batches {
                     Some(b) => {
-                        d.order.extend(0..b);
+                        order.extend(0..b);
                         if shuffle {
-                            Rng::derive(model.seed, key).shuffle(&mut d.order);
+                            Rng::derive(model.seed, key).shuffle(order);
                         }
                     }
-                    None => {
-                        d.order.extend(d.next..d.next + steps);
-                        d.next += steps;
-                    }
+                    None => order.extend(next..next + steps),
+                });
+                if d.batches.is_none() {
+                    d.next += steps;
                 }
-                d.ring.begin_pass(d.order.iter().copied());
             }
         }
     }
