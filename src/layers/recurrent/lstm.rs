@@ -102,39 +102,47 @@ fn backward_rows(
     n: usize,
     u: usize,
 ) {
-    let defaults = act == Activation::Tanh && gate == Activation::Sigmoid;
+    // Keras's defaults, tanh and sigmoid, get their derivatives inline, so the loop has no
+    // per-value dispatch on the activations and the compiler vectorizes it.
+    if act == Activation::Tanh && gate == Activation::Sigmoid {
+        let (dact, dgate) = (|y: f32| 1.0 - y * y, |y: f32| y * (1.0 - y));
+        backward_lanes(z, c_prev, aux, dh, dc, (dact, dgate), n, u);
+    } else {
+        let (dact, dgate) = (|y| derivative(act, y), |y| derivative(gate, y));
+        backward_lanes(z, c_prev, aux, dh, dc, (dact, dgate), n, u);
+    }
+}
+
+/// [`backward_rows`] with the activations' derivatives (from their outputs) `dact`, `dgate`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_lanes(
+    z: &mut [f32],
+    c_prev: &[f32],
+    aux: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    (dact, dgate): (impl Fn(f32) -> f32, impl Fn(f32) -> f32),
+    n: usize,
+    u: usize,
+) {
     for b in 0..n {
-        let zr = &mut z[b * 4 * u..(b + 1) * 4 * u];
         let r = b * u..(b + 1) * u;
         let (cp, tc, dhr, dcr) = (&c_prev[r.clone()], &aux[r.clone()], &dh[r.clone()], &mut dc[r]);
-        if defaults {
-            // Keras's defaults, tanh and sigmoid, in straight lines the compiler vectorizes:
-            // the gates as four slices, no per-value dispatch on the activations.
-            let (zi, rest) = zr.split_at_mut(u);
-            let (zf, rest) = rest.split_at_mut(u);
-            let (zg, zo) = rest.split_at_mut(u);
-            let lanes = zi.iter_mut().zip(zf.iter_mut()).zip(zg.iter_mut()).zip(zo.iter_mut());
-            for ((((i, f), g), o), (((&cp, &tc), &dh), dc)) in lanes.zip(cp.iter().zip(tc).zip(dhr).zip(dcr.iter_mut()))
-            {
-                let (iv, fv, gv, ov) = (*i, *f, *g, *o);
-                let dct = *dc + dh * ov * (1.0 - tc * tc);
-                *i = dct * gv * (iv * (1.0 - iv));
-                *f = dct * cp * (fv * (1.0 - fv));
-                *g = dct * iv * (1.0 - gv * gv);
-                *o = dh * tc * (ov * (1.0 - ov));
-                *dc = dct * fv;
-            }
-            continue;
-        }
-        for j in 0..u {
-            let (i, f, g, o) = (zr[j], zr[u + j], zr[2 * u + j], zr[3 * u + j]);
-            let d_out = dhr[j] * tc[j];
-            let dct = dcr[j] + dhr[j] * o * derivative(act, tc[j]);
-            zr[j] = dct * g * derivative(gate, i);
-            zr[u + j] = dct * cp[j] * derivative(gate, f);
-            zr[2 * u + j] = dct * i * derivative(act, g);
-            zr[3 * u + j] = d_out * derivative(gate, o);
-            dcr[j] = dct * f;
+        // The gates as four slices.
+        let (zi, rest) = z[b * 4 * u..(b + 1) * 4 * u].split_at_mut(u);
+        let (zf, rest) = rest.split_at_mut(u);
+        let (zg, zo) = rest.split_at_mut(u);
+        let gates = zi.iter_mut().zip(zf.iter_mut()).zip(zg.iter_mut()).zip(zo.iter_mut());
+        let carried = cp.iter().zip(tc).zip(dhr).zip(dcr.iter_mut());
+        for ((((i, f), g), o), (((&cp, &tc), &dh), dc)) in gates.zip(carried) {
+            let (iv, fv, gv, ov) = (*i, *f, *g, *o);
+            let dct = *dc + dh * ov * dact(tc);
+            *i = dct * gv * dgate(iv);
+            *f = dct * cp * dgate(fv);
+            *g = dct * iv * dact(gv);
+            *o = dh * tc * dgate(ov);
+            *dc = dct * fv;
         }
     }
 }
