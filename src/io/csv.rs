@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use crate::layers::StringLookup;
 use crate::tensor::Tensor;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Reads `path`, returning features `[n, columns − 1]` and labels `[n]` from the column named
@@ -203,15 +204,30 @@ fn read_csv(
     if headers.len() == usize::from(label.is_some()) {
         return Err(Error::format(path, "the header names only the label column: no feature columns"));
     }
-    let mut records = Vec::new();
+    let number = |f: &str| f.parse::<f32>().ok().filter(|v| v.is_finite());
+    // Pass 1: which feature columns hold numbers, and the strings of those that (so far) hold
+    // none, counted — memory bounded by the distinct strings, not the rows.
+    let mut has_number = vec![false; headers.len()];
+    let mut counts: Vec<HashMap<String, usize>> = vec![HashMap::new(); headers.len()];
     let mut record = ::csv::StringRecord::new();
+    let mut rows = 0usize;
     while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
-        records.push(record.clone());
+        rows += 1;
+        for (c, field) in record.iter().enumerate().filter(|&(c, _)| Some(c) != label) {
+            if has_number[c] {
+                continue;
+            }
+            if number(field).is_some() {
+                has_number[c] = true;
+                counts[c] = HashMap::new();
+            } else if given.is_none() {
+                *counts[c].entry(field.to_string()).or_default() += 1;
+            }
+        }
     }
-    if records.is_empty() {
+    if rows == 0 {
         return Err(Error::format(path, "no data rows after the header"));
     }
-    let number = |f: &str| f.parse::<f32>().ok().filter(|v| v.is_finite());
     // Each feature column: numbers, or a string column's lookup (given, or learned when no
     // field of it is a number).
     let mut lookups: Vec<Option<StringLookup>> = vec![None; headers.len()];
@@ -219,10 +235,8 @@ fn read_csv(
         let known = given.and_then(|g| g.iter().find(|(n, _)| n == name)).map(|(_, l)| l.clone());
         lookups[c] = match known {
             Some(l) => Some(l),
-            None if given.is_none() && records.iter().all(|r| number(&r[c]).is_none()) => {
-                let mut l = StringLookup::new();
-                l.adapt(records.iter().map(|r| &r[c]))?;
-                Some(l)
+            None if given.is_none() && !has_number[c] => {
+                Some(StringLookup::from_counts(std::mem::take(&mut counts[c]))?)
             }
             None => None,
         };
@@ -231,9 +245,17 @@ fn read_csv(
         .filter(|&c| Some(c) != label)
         .map(|c| lookups[c].as_ref().map_or(1, StringLookup::vocabulary_size))
         .sum();
-    let (mut x, mut y) = (Vec::with_capacity(records.len() * width), Vec::new());
-    for (i, record) in records.iter().enumerate() {
-        let row = i + 1;
+    // Pass 2: the values.
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(::csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| csv_error(path, e))?;
+    let (mut x, mut y) = (Vec::with_capacity(rows.saturating_mul(width)), Vec::new());
+    let mut read = 0usize;
+    while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
+        read += 1;
+        let row = read;
         for (c, field) in record.iter().enumerate() {
             if Some(c) == label {
                 if field.is_empty() {
@@ -250,7 +272,7 @@ fn read_csv(
                 continue;
             }
             let value = number(field).ok_or_else(|| {
-                let hint = if records.iter().any(|r| number(&r[c]).is_some()) {
+                let hint = if has_number[c] {
                     " (the column holds numbers elsewhere: a column is either numbers or categories)"
                 } else {
                     ""
@@ -268,7 +290,7 @@ fn read_csv(
         }
     }
     let categories = headers.iter().zip(lookups).filter_map(|(h, l)| Some((h.clone(), l?))).collect();
-    Ok((Tensor::from_vec(&[records.len(), width], x)?, label.map(|_| y), categories))
+    Ok((Tensor::from_vec(&[read, width], x)?, label.map(|_| y), categories))
 }
 
 fn csv_error(path: &Path, e: ::csv::Error) -> Error {

@@ -141,9 +141,7 @@ impl IntegerLookup {
                 *counts.entry(token).or_default() += 1;
             }
         }
-        let mut tokens: Vec<(i64, usize)> = counts.into_iter().collect();
-        tokens.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-        self.set_vocabulary(tokens.into_iter().map(|(t, _)| t).collect());
+        self.set_vocabulary(super::string_lookup::by_frequency(counts));
         Ok(())
     }
 

@@ -135,11 +135,24 @@ impl StringLookup {
         if counts.is_empty() {
             return Err(Error::Empty { what: "strings to adapt StringLookup to".into() });
         }
-        let mut tokens: Vec<(&str, usize)> = counts.into_iter().collect();
-        tokens.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(a.0)));
-        self.vocabulary = tokens.into_iter().map(|(t, _)| t.to_string()).collect();
+        self.vocabulary = by_frequency(counts).into_iter().map(str::to_string).collect();
         self.reindex();
         Ok(())
+    }
+
+    /// A lookup (one OOV index, no mask) learned from each string's count, as
+    /// [`StringLookup::adapt`] would learn it from the strings themselves.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for no strings.
+    pub fn from_counts(counts: HashMap<String, usize>) -> Result<Self> {
+        if counts.is_empty() {
+            return Err(Error::Empty { what: "strings to adapt StringLookup to".into() });
+        }
+        let mut lookup = StringLookup::new();
+        lookup.vocabulary = by_frequency(counts);
+        lookup.reindex();
+        Ok(lookup)
     }
 
     /// Keras's `get_vocabulary()`: every index's string, the mask token and `[UNK]` first.
@@ -202,4 +215,13 @@ impl StringLookup {
         let start = self.start();
         self.index = self.vocabulary.iter().enumerate().map(|(i, s)| (s.clone(), start + i)).collect();
     }
+}
+
+/// Keras's vocabulary order: most frequent first, equal counts the larger token first (its
+/// `lexsort` of (token, count), reversed). [`crate::layers::IntegerLookup`] learns the same
+/// way.
+pub(super) fn by_frequency<T: Ord>(counts: HashMap<T, usize>) -> Vec<T> {
+    let mut tokens: Vec<(T, usize)> = counts.into_iter().collect();
+    tokens.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    tokens.into_iter().map(|(t, _)| t).collect()
 }
