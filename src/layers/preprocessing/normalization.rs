@@ -132,22 +132,9 @@ impl Normalization {
         if let Some((index, value)) = x.first_non_finite() {
             return Err(Error::NonFinite { what: "data to adapt Normalization to".into(), index, value });
         }
-        let rows = x.len() / f;
-        let mut mean = vec![0f64; f];
-        for row in x.data().chunks_exact(f) {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += v as f64;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= rows as f64);
-        let mut var = vec![0f64; f];
-        for row in x.data().chunks_exact(f) {
-            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
-                *s += (v as f64 - m) * (v as f64 - m);
-            }
-        }
-        var.iter_mut().for_each(|s| *s /= rows as f64);
-        self.set_statistics(mean.iter().map(|&m| m as f32).collect(), var.iter().map(|&v| v as f32).collect());
+        let (mut mean, mut m2) = (vec![0f64; f], vec![0f64; f]);
+        let rows = moments(x.data(), &mut mean, &mut m2) as f64;
+        self.set_statistics(mean.iter().map(|&m| m as f32).collect(), m2.iter().map(|&s| (s / rows) as f32).collect());
         Ok(())
     }
 
@@ -191,20 +178,9 @@ impl Normalization {
                     error: Box::new(Error::NonFinite { what: what.into(), index: i, value }),
                 });
             }
-            let rows = x.len() / f;
+            let rows = moments(x.data(), &mut bmean, &mut bm2);
             if rows == 0 {
                 continue;
-            }
-            bmean.fill(0.0);
-            bm2.fill(0.0);
-            for row in x.data().chunks_exact(f) {
-                bmean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
-            }
-            bmean.iter_mut().for_each(|m| *m /= rows as f64);
-            for row in x.data().chunks_exact(f) {
-                for ((s, &v), m) in bm2.iter_mut().zip(row).zip(&bmean) {
-                    *s += (v as f64 - m) * (v as f64 - m);
-                }
             }
             let n = count + rows as f64;
             for j in 0..f {
@@ -314,4 +290,27 @@ impl Layer for Normalization {
         self.set_statistics(mean, variance);
         Ok(())
     }
+}
+
+/// Each feature's mean (into `mean`) and sum of squared deviations from it (into `m2`) over
+/// the rows of `data` (`mean.len()` features each), in double precision, two passes; returns
+/// the number of rows.
+fn moments(data: &[f32], mean: &mut [f64], m2: &mut [f64]) -> usize {
+    let f = mean.len();
+    let rows = data.len() / f;
+    mean.fill(0.0);
+    m2.fill(0.0);
+    if rows == 0 {
+        return 0;
+    }
+    for row in data.chunks_exact(f) {
+        mean.iter_mut().zip(row).for_each(|(m, &v)| *m += v as f64);
+    }
+    mean.iter_mut().for_each(|m| *m /= rows as f64);
+    for row in data.chunks_exact(f) {
+        for ((s, &v), m) in m2.iter_mut().zip(row).zip(mean.iter()) {
+            *s += (v as f64 - m) * (v as f64 - m);
+        }
+    }
+    rows
 }
