@@ -103,11 +103,6 @@ pub struct PackedB {
 }
 
 impl PackedB {
-    /// Whether a `k × n` B can be held (the columns fit one column block).
-    pub fn fits(n: usize) -> bool {
-        n <= NC
-    }
-
     /// Bytes a `k × n` B takes packed.
     pub fn bytes_for(k: usize, n: usize) -> usize {
         4 * n.div_ceil(kernel().nr) * kernel().nr * k
@@ -126,21 +121,31 @@ impl PackedB {
         4 * self.data.len()
     }
 
-    /// Packs `op(B)` `[k, n]` (`b` row-major `[k, n]`, or `[n, k]` when `trans_b`).
+    /// Packs `op(B)` `[k, n]` (`b` row-major `[k, n]`, or `[n, k]` when `trans_b`). The
+    /// layout is [`sgemm`]'s blocking: column blocks of up to `NC` one after another (`k · NC`
+    /// values each, `NC` being a multiple of the panel width), within each the k-blocks'
+    /// panels.
     pub fn pack(&mut self, b: &[f32], k: usize, n: usize, trans_b: bool) {
-        assert!(Self::fits(n) && b.len() >= k * n, "PackedB::pack: {k} × {n} from {} values", b.len());
+        assert!(b.len() >= k * n, "PackedB::pack: {k} × {n} from {} values", b.len());
         let kern = kernel();
-        let padded = n.div_ceil(kern.nr) * kern.nr;
-        if self.data.len() < padded * k {
-            self.data.resize(padded * k, 0.0);
+        let len = n.div_ceil(kern.nr) * kern.nr * k;
+        if self.data.len() < len {
+            self.data.resize(len, 0.0);
         }
         let (rs, cs) = if trans_b { (1, k) } else { (n, 1) };
         let (kc_max, _) = block_sizes(k, 1, kern.mr);
-        for pc in (0..k).step_by(kc_max) {
-            let kc = kc_max.min(k - pc);
-            // SAFETY: the panels of rows pc..pc + kc fit `data` (padded · k values); the reads
-            // stay inside `b` (k · n values).
-            unsafe { pack(self.data.as_mut_ptr().add(pc * padded), kc, n, kern.nr, b.as_ptr().add(pc * rs), rs, cs) };
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            let padded = nc.div_ceil(kern.nr) * kern.nr;
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                // SAFETY: block jc's panels of rows pc..pc + kc fit `data` (jc · k before them,
+                // padded · k for the block); the reads stay inside `b` (k · n values).
+                unsafe {
+                    let out = self.data.as_mut_ptr().add(jc * k + pc * padded);
+                    pack(out, kc, nc, kern.nr, b.as_ptr().add(pc * rs + jc * cs), rs, cs);
+                }
+            }
         }
         (self.k, self.n) = (k, n);
     }
@@ -334,8 +339,8 @@ unsafe fn block(
             // Later k-blocks add to what the first one wrote.
             let beta = if pc == 0 { p.beta } else { 1.0 };
             let b_out = match p.packed_b {
-                // Packed beforehand (one column block): this k-block's panels.
-                Some(packed) => packed.add(pc * nc.div_ceil(nr) * nr),
+                // Packed beforehand (see `PackedB::pack`): this column block's k-block.
+                Some(packed) => packed.add(jc * p.k + pc * nc.div_ceil(nr) * nr),
                 None => {
                     let b_out = room(bp, nc.div_ceil(nr) * nr * kc);
                     pack(b_out, kc, nc, nr, p.b.ptr.add(pc * p.b.rs + jc * p.b.cs), p.b.rs, p.b.cs);
@@ -620,6 +625,31 @@ mod tests {
             }
         }
         all
+    }
+
+    /// A product against B packed beforehand is the same, bit for bit, as `sgemm` packing B
+    /// itself, for B of one column block and of several (a recurrent kernel of LSTM(1100),
+    /// `[1100, 4400]`, is wider than one).
+    #[test]
+    fn packed_b_products_equal_sgemm() {
+        let mut rng = Rng::new(4);
+        for &(m, k, n) in &[(7, 5, 3), (16, 128, 512), (5, 70, NC + 300), (3, 300, 2 * NC + 17)] {
+            for trans_b in [false, true] {
+                let a: Vec<f32> = (0..m * k).map(|_| rng.next_f32() - 0.5).collect();
+                let b: Vec<f32> = (0..k * n).map(|_| rng.next_f32() - 0.5).collect();
+                let c0: Vec<f32> = (0..m * n).map(|_| rng.next_f32()).collect();
+                let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
+                let mut want = c0.clone();
+                // SAFETY: the strides address a [m, k], b [k, n] (or its transpose), c [m, n].
+                unsafe { sgemm(m, k, n, a.as_ptr(), k, 1, b.as_ptr(), rsb, csb, 0.5, want.as_mut_ptr()) };
+                let mut packed = PackedB::default();
+                packed.pack(&b, k, n, trans_b);
+                assert_eq!(packed.bytes(), PackedB::bytes_for(k, n));
+                let mut got = c0.clone();
+                sgemm_packed(m, &a, &packed, &mut got, 0.5);
+                assert!(got == want, "{m}×{k}×{n}, trans_b {trans_b}");
+            }
+        }
     }
 
     /// The FMA kernels (AVX-512 8×32 and AVX2 6×16, packed or reading A in place) accumulate

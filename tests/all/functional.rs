@@ -643,3 +643,16 @@ fn initial_states_are_carried_over_masked_steps() {
         }
     }
 }
+
+#[test]
+fn an_lstm_wider_than_one_column_block_trains() {
+    // LSTM(1030): the recurrent kernel [1030, 4120] is packed in two column blocks (the
+    // packed product used to assume one and refused the layer mid-training).
+    let mut model =
+        Sequential::new().input_shape(&[2, 3]).add(LSTM::new(1030)).add(Dense::new(2).activation("softmax"));
+    model.compile("sgd", "sparse_categorical_crossentropy", &[]).unwrap();
+    let x = crate::common::random(&[2, 2, 3], 1);
+    let y = Tensor::from_vec(&[2], vec![0.0, 1.0]).unwrap();
+    let loss = model.train_on_batch(&x, &y).unwrap();
+    assert!(loss.is_finite());
+}

@@ -534,7 +534,7 @@ impl Layer for Recurrent {
     /// `[x]`, or `[x, h0]` (`[x, h0, c0]` for an LSTM): Keras's `initial_state`, each state
     /// `[units]` per sample.
     fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<usize>> {
-        let states = if self.cell == Cell::LSTM { 2 } else { 1 };
+        let states = self.states();
         let (x, given) =
             input_shapes.split_first().ok_or_else(|| Error::State(format!("layer {} called on nothing", self.name)))?;
         if !given.is_empty() && (given.len() != states || given.iter().any(|s| s.as_slice() != [self.units])) {
