@@ -1,8 +1,8 @@
 """The image-folder pipeline of `examples/data_pipeline.rs images`, in PyTorch, as a PyTorch
 user would write it: torchvision's ImageFolder with Grayscale, RandomHorizontalFlip,
 RandomRotation(36 degrees) and ToTensor, a DataLoader(batch_size=128, shuffle=True,
-num_workers=2), and the Keras "Simple MNIST convnet" (Conv2d 32 and 64, 3x3, ReLU, 2x2 max
-pooling, Dropout 0.5, Linear to 10) with Adam (Keras's eps 1e-7), on the CPU.
+num_workers=2), and the Keras "Simple MNIST convnet" with Adam, as `pytorch_bench.py
+--model convnet` builds them, on the CPU.
 
 Usage: python bench/pytorch_images.py DIR [--epochs N] [--threads T]
 Prints one JSON object: samples/s of each epoch.
@@ -12,6 +12,8 @@ import argparse, json, time
 import torch
 from torch import nn
 from torchvision import datasets, transforms
+
+from pytorch_bench import workload
 
 p = argparse.ArgumentParser()
 p.add_argument("dir")
@@ -31,12 +33,7 @@ augment = transforms.Compose(
 )
 data = datasets.ImageFolder(a.dir, transform=augment)
 loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True, num_workers=a.workers, persistent_workers=a.workers > 0)
-model = nn.Sequential(
-    nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10),
-)
-opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+model, opt, _ = workload("convnet")  # the convnet and Adam of `minibatch bench --model convnet`
 loss_fn = nn.CrossEntropyLoss()
 rates = []
 for _ in range(a.epochs):

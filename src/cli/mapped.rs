@@ -57,19 +57,10 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
     let mut ys = vec![&y_fit];
     ys.extend(y_test.as_ref());
     let task = Task::infer(&ys, args.loss.as_deref())?;
-    let subset = |rows: &[usize]| -> Result<NpyDataset> {
-        if rows.len() == n {
-            open()
-        } else {
-            open()?.rows(rows.to_vec())
-        }
-    };
+    let subset = |rows: &[usize]| open()?.rows(rows.to_vec());
     // A subset of the rows is served shuffled by sample (as fit shuffles arrays); the whole
     // file in contiguous batches whose order fit shuffles (as Keras shuffles a dataset's).
-    let mut train = match fit_rows.len() == n {
-        true => open()?,
-        false => subset(&fit_rows)?.shuffle(args.seed),
-    };
+    let mut train = if fit_rows.len() == n { open()? } else { subset(&fit_rows)?.shuffle(args.seed) };
     let mut val = val_rows.as_deref().map(subset).transpose()?;
     let mut test = test_rows.as_deref().map(subset).transpose()?;
 
