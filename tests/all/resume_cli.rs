@@ -204,12 +204,28 @@ fn a_run_with_early_stopping_and_reduce_lr_killed_and_resumed_ends_bit_identical
     std::fs::remove_dir_all(killed).unwrap();
 }
 
+/// Waits until a temporary file appears in `dir` or `dir/backup` (a write under way), for at
+/// most a second (then the kill lands wherever it lands).
+fn wait_for_a_write(dir: &Path, child: &mut Child) {
+    let start = Instant::now();
+    let writing = || {
+        [dir.to_path_buf(), dir.join("backup")].iter().any(|d| {
+            std::fs::read_dir(d).into_iter().flatten().flatten().any(|e| is_temp_file(&e.file_name().to_string_lossy()))
+        })
+    };
+    while !writing() && start.elapsed() < Duration::from_secs(1) && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
 #[test]
 fn kills_during_writes_never_leave_a_half_written_file() {
     // Large batches: every epoch is a few steps and a backup write. Each write also waits
     // 20 ms between its complete temporary file and the rename (MINIBATCH_TEST_WRITE_PAUSE_MS),
-    // so most kills land mid-write by design; the test requires that some did (a temporary
-    // file left behind): kills that all fell between writes would prove nothing.
+    // and each kill waits for a write to begin (a temporary file to appear), then 0 to 24 ms:
+    // most kills land mid-write by design, whatever the start-up time or the disk's sync; the
+    // test requires that some did (a temporary file left behind): kills that all fell between
+    // writes would prove nothing.
     let dir = temp_dir("kill-writes");
     let args: Vec<String> = run_args(&dir, "100000", "512");
     let ckpt = dir.join("ckpt");
@@ -220,7 +236,8 @@ fn kills_during_writes_never_leave_a_half_written_file() {
         rounds += 1;
         let mut child = spawn_with(&args, &[("MINIBATCH_TEST_WRITE_PAUSE_MS", "20")]);
         wait_for(&ckpt.join("backup/backup.safetensors"), &mut child);
-        std::thread::sleep(Duration::from_millis(7 * (round % 5) + 1));
+        wait_for_a_write(&ckpt, &mut child);
+        std::thread::sleep(Duration::from_millis(6 * (round % 5)));
         child.kill().unwrap();
         child.wait().unwrap();
         for file in [ckpt.join("best.safetensors"), ckpt.join("backup/backup.safetensors")] {
@@ -235,6 +252,10 @@ fn kills_during_writes_never_leave_a_half_written_file() {
                 let known = ["best.safetensors", "backup.safetensors", "backup"].contains(&name.as_str());
                 temp_left |= is_temp_file(&name);
                 assert!(known || is_temp_file(&name), "round {round}: unexpected file {name}");
+                if is_temp_file(&name) {
+                    // Cleared here (the next run would), so the next round waits for a new write.
+                    std::fs::remove_file(sub.join(&name)).unwrap();
+                }
             }
         }
         mid_write += temp_left as usize;
