@@ -98,6 +98,16 @@ pub enum Error {
         /// What went wrong.
         error: Box<Error>,
     },
+    /// The processes of a distributed run disagree, or cannot go on together (see
+    /// [`crate::distributed`]): different arguments or data, more processes than samples.
+    Distributed {
+        /// The process that found it (0-based).
+        rank: usize,
+        /// Processes in the run.
+        size: usize,
+        /// What is wrong, with the values involved.
+        message: String,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The file.
@@ -136,6 +146,7 @@ impl fmt::Display for Error {
             }
             Error::Io { path, message } => write!(f, "{path}: {message}"),
             Error::Batch { index, error } => write!(f, "batch {index} of the dataset: {error}"),
+            Error::Distributed { rank, size, message } => write!(f, "rank {rank} of {size}: {message}"),
         }
     }
 }

@@ -34,6 +34,8 @@
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
 //! - [`data`]: datasets read a batch at a time (`fit_dataset`): the `Dataset` contract,
 //!   in-memory tensors, memory-mapped NPY files, prefetching workers;
+//! - [`distributed`]: data-parallel training over MPI (`mpirun -np K`, feature `mpi`): the
+//!   `Communicator` seam, each rank's shard of the global batch, one all-reduce a step;
 //! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ModelCheckpoint`,
 //!   `BackupAndRestore`, `ReduceLROnPlateau`,
 //!   `LearningRateScheduler`, `TerminateOnNaN`, `CSVLogger`, `LambdaCallback`, the progress bar;
@@ -63,6 +65,7 @@ pub mod callbacks;
 pub mod constraints;
 pub mod data;
 pub mod datasets;
+pub mod distributed;
 mod error;
 pub mod initializers;
 pub mod io;

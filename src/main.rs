@@ -9,9 +9,28 @@ mod cli;
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = cli::Cli::parse();
+    // Started by mpirun: join the other processes (see minibatch::distributed).
+    let world = match cli::join_processes(&cli.command) {
+        Ok(world) => world,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
+        // Every process found it (the processes disagree): each says so and ends normally.
+        Err(e @ minibatch::Error::Distributed { .. }) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
+            let comm = world.comm();
+            if comm.size() > 1 {
+                // Perhaps this process alone: the others would wait for it forever.
+                eprintln!("error: rank {} of {}: {e}", comm.rank(), comm.size());
+                comm.abort(1);
+            }
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }

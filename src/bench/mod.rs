@@ -137,6 +137,16 @@ pub fn mnist_resnet(seed: u64) -> Result<Model> {
 /// # Errors
 /// A sample shape that is not an image, or one smaller than 4×4.
 pub fn resnet(sample_shape: &[usize], classes: usize, seed: u64) -> Result<Model> {
+    resnet_with(sample_shape, classes, seed, false)
+}
+
+/// [`resnet`] with its BatchNormalization layers `synchronized` (see
+/// [`BatchNormalization::synchronized`]: over several processes, normalized by the whole
+/// global batch).
+///
+/// # Errors
+/// As [`resnet`].
+pub fn resnet_with(sample_shape: &[usize], classes: usize, seed: u64, synchronized: bool) -> Result<Model> {
     if !matches!(sample_shape, &[h, w, _] if h >= 4 && w >= 4) {
         return Err(crate::Error::shape(
             "data for the resnet",
@@ -144,27 +154,27 @@ pub fn resnet(sample_shape: &[usize], classes: usize, seed: u64) -> Result<Model
             sample_shape,
         ));
     }
-    fn conv_bn(x: &SymbolicTensor, filters: usize, relu: bool) -> SymbolicTensor {
+    fn conv_bn(x: &SymbolicTensor, filters: usize, relu: bool, sync: bool) -> SymbolicTensor {
         let c = Conv2D::new(filters, 3).padding("same").use_bias(false).call(x);
-        let b = BatchNormalization::new().momentum(0.9).call(&c);
+        let b = BatchNormalization::new().momentum(0.9).synchronized(sync).call(&c);
         if relu {
             ReLU::new().call(&b)
         } else {
             b
         }
     }
-    fn block(x: &SymbolicTensor, filters: usize) -> SymbolicTensor {
-        let y = conv_bn(x, filters, true);
-        let y = conv_bn(&y, filters, false);
+    fn block(x: &SymbolicTensor, filters: usize, sync: bool) -> SymbolicTensor {
+        let y = conv_bn(x, filters, true, sync);
+        let y = conv_bn(&y, filters, false, sync);
         ReLU::new().call(&Add::new().call([x, &y]))
     }
     let image = Input::new(sample_shape);
-    let x = conv_bn(&image, 32, true);
+    let x = conv_bn(&image, 32, true, synchronized);
     let x = MaxPooling2D::new(2).call(&x);
-    let x = block(&x, 32);
-    let x = conv_bn(&x, 64, true);
+    let x = block(&x, 32, synchronized);
+    let x = conv_bn(&x, 64, true, synchronized);
     let x = MaxPooling2D::new(2).call(&x);
-    let x = block(&x, 64);
+    let x = block(&x, 64, synchronized);
     let pooled = GlobalAveragePooling2D::new().call(&x);
     let out = Dense::new(classes).activation("softmax").call(&pooled);
     let mut model = Model::new(&[&image], &[&out])?.with_seed(seed)?;

@@ -70,8 +70,8 @@ impl BackupAndRestore {
         dir.join(BACKUP_FILE).is_file()
     }
 
-    fn restore(&mut self, model: &mut Model, path: &Path) -> Result<()> {
-        let mut file = crate::saving::read(path)?;
+    /// Restores the model and this run's state from the backup `file` (read from `path`).
+    fn restore(&mut self, model: &mut Model, mut file: crate::saving::TensorFile, path: &Path) -> Result<()> {
         let doc = file.doc.take().ok_or_else(|| Error::format(path, "not a minibatch backup (no document)"))?;
         let training = doc.get("training").filter(|_| doc.get("kind") == Some(&json!("backup")));
         let training = training.ok_or_else(|| Error::format(path, "not a minibatch backup (no training state)"))?;
@@ -125,12 +125,38 @@ impl Callback for BackupAndRestore {
         true
     }
 
+    // Over several processes, rank 0 reads the backup and sends it to the others (which need
+    // no shared file system); every process then restores the same state.
     fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
-        crate::saving::remove_stale_temp_files(&self.dir);
+        let root = crate::distributed::is_root();
+        if root {
+            crate::saving::remove_stale_temp_files(&self.dir);
+        }
         self.resumed_at = None;
         let path = self.backup_path();
-        if path.exists() {
-            self.restore(model, &path)?;
+        let comm = crate::distributed::world();
+        if comm.size() == 1 {
+            if path.exists() {
+                self.restore(model, crate::saving::read(&path)?, &path)?;
+            }
+            return Ok(Control::Continue);
+        }
+        // The first byte says what follows: 0 no backup, 1 the file, 2 rank 0's error.
+        let mut message = vec![0u8];
+        if root && path.exists() {
+            match std::fs::read(&path) {
+                Ok(bytes) => message = [&[1u8][..], &bytes].concat(),
+                Err(e) => message = [&[2u8][..], Error::io(&path, &e).to_string().as_bytes()].concat(),
+            }
+        }
+        comm.broadcast(&mut message, 0);
+        match message.split_first() {
+            Some((1, bytes)) => self.restore(model, crate::saving::parse(&path, bytes)?, &path)?,
+            Some((2, text)) => {
+                let message = format!("rank 0 could not read the backup: {}", String::from_utf8_lossy(text));
+                return Err(Error::Distributed { rank: comm.rank(), size: comm.size(), message });
+            }
+            _ => {}
         }
         Ok(Control::Continue)
     }
@@ -153,13 +179,15 @@ impl Callback for BackupAndRestore {
             }
         }
         doc["kind"] = json!("backup");
-        crate::saving::write(&self.backup_path(), &tensors, &doc)?;
+        if crate::distributed::is_root() {
+            crate::saving::write(&self.backup_path(), &tensors, &doc)?;
+        }
         Ok(Control::Continue)
     }
 
     fn on_train_end(&mut self, model: &mut Model, _logs: &Logs) -> Result<()> {
         // A run stopped by an error in its data keeps the backup of its last finished epoch.
-        if self.delete_checkpoint && !model.training_failed() {
+        if self.delete_checkpoint && !model.training_failed() && crate::distributed::is_root() {
             let path = self.backup_path();
             if path.exists() {
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, &e))?;

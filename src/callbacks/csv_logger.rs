@@ -45,7 +45,12 @@ impl CSVLogger {
 }
 
 impl Callback for CSVLogger {
+    // Over several processes, only rank 0 writes (see crate::distributed).
     fn on_train_begin(&mut self, _model: &mut Model, _params: &FitParams) -> Result<Control> {
+        self.file = None;
+        if !crate::distributed::is_root() {
+            return Ok(Control::Continue);
+        }
         let existing = self.append && std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0);
         self.write_header = !existing;
         let file = std::fs::OpenOptions::new()
@@ -61,6 +66,9 @@ impl Callback for CSVLogger {
     }
 
     fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+        if self.file.is_none() {
+            return Ok(Control::Continue);
+        }
         let keys = self.keys.get_or_insert_with(|| {
             let mut k: Vec<String> = logs.keys().map(str::to_string).collect();
             k.sort();

@@ -133,6 +133,7 @@ impl ModelCheckpoint {
     fn save(&mut self, model: &mut Model, batch: Option<usize>, logs: &Logs) -> Result<()> {
         let path = PathBuf::from(format_path(&self.filepath, self.epoch, batch, logs)?);
         let e = self.epoch + 1;
+        let root = crate::distributed::is_root();
         if self.save_best_only {
             if !self.seeded_from_history {
                 self.seeded_from_history = true;
@@ -156,7 +157,7 @@ impl ModelCheckpoint {
                 return Ok(());
             };
             if !self.monitor.improves(current, self.best) {
-                if self.verbose > 0 {
+                if self.verbose > 0 && root {
                     println!(
                         "Epoch {e}: {} did not improve from {:.5}",
                         self.monitor.name,
@@ -165,7 +166,7 @@ impl ModelCheckpoint {
                 }
                 return Ok(());
             }
-            if self.verbose > 0 {
+            if self.verbose > 0 && root {
                 let from = self.best.map_or("inf".to_string(), |b| format!("{b:.5}"));
                 println!(
                     "Epoch {e}: {} improved from {from} to {current:.5}, saving model to {}",
@@ -174,10 +175,13 @@ impl ModelCheckpoint {
                 );
             }
             self.best = Some(current);
-        } else if self.verbose > 0 {
+        } else if self.verbose > 0 && root {
             println!("Epoch {e}: saving model to {}", path.display());
         }
-        if self.save_weights_only {
+        // Over several processes, only rank 0 writes (see crate::distributed).
+        if !root {
+            // Tracks the best as rank 0 does, writes nothing.
+        } else if self.save_weights_only {
             model.save_weights(&path)?;
         } else {
             model.save(&path)?;

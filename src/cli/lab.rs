@@ -172,6 +172,7 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         dropout: 0.0,
         seed: args.seed,
         standardize: standardizer.as_ref().map(|(n, _)| n),
+        sync_batch_norm: false,
     };
     let build = || mlp.build(&x.shape()[1..], &task, &optimizer, learning_rate);
     let mut config = vec![

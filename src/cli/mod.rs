@@ -58,6 +58,43 @@ pub enum Command {
     Summary(summary::SummaryArgs),
 }
 
+/// Joins the processes an MPI launcher started with this one (see
+/// [`minibatch::distributed`]): only `train` runs over several.
+pub fn join_processes(command: &Command) -> Result<minibatch::distributed::World> {
+    let world = minibatch::distributed::init()?;
+    let comm = world.comm();
+    if comm.size() > 1 && !matches!(command, Command::Train(_)) {
+        return Err(minibatch::Error::Distributed {
+            rank: comm.rank(),
+            size: comm.size(),
+            message: "only `minibatch train` runs over several processes: start the others without mpirun".into(),
+        });
+    }
+    if comm.rank() > 0 {
+        silence_stdout();
+    }
+    Ok(world)
+}
+
+/// Only rank 0 of several processes prints: the others' standard output goes to /dev/null
+/// (their errors still reach standard error, with their rank).
+fn silence_stdout() {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        extern "C" {
+            fn dup2(old: i32, new: i32) -> i32;
+        }
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            // SAFETY: points descriptor 1 at /dev/null, a file open for writing; `null`'s own
+            // descriptor closes when it drops, descriptor 1 stays valid.
+            unsafe {
+                dup2(null.as_raw_fd(), 1);
+            }
+        }
+    }
+}
+
 /// The command line as typed (arguments with spaces quoted), for reports.
 pub fn command_line() -> String {
     let quote = |a: String| if a.contains(char::is_whitespace) || a.is_empty() { format!("{a:?}") } else { a };

@@ -18,6 +18,8 @@ pub struct ModelSpec<'a> {
     pub seed: u64,
     /// A Normalization adapted to the training rows, put first (`mlp` and `lstm`).
     pub standardize: Option<&'a Normalization>,
+    /// `resnet`: BatchNormalization synchronized over the processes of a distributed run.
+    pub sync_batch_norm: bool,
 }
 
 impl ModelSpec<'_> {
@@ -90,7 +92,7 @@ impl ModelSpec<'_> {
                 &[t, f, 1] => minibatch::bench::transformer(&[t, f], classes, self.seed)?,
                 other => minibatch::bench::transformer(other, classes, self.seed)?,
             },
-            "resnet" => minibatch::bench::resnet(sample_shape, classes, self.seed)?,
+            "resnet" => minibatch::bench::resnet_with(sample_shape, classes, self.seed, self.sync_batch_norm)?,
             other => {
                 return Err(minibatch::Error::UnknownName { kind: "model", name: other.into(), known: MODELS.to_vec() })
             }

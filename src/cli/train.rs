@@ -12,7 +12,7 @@ use minibatch::{datasets, io, FitOptions, Model, Result};
 use serde_json::{json, Value};
 use std::path::Path;
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct TrainArgs {
     /// Training data: a built-in set (exam, spirals, moons, blobs), mnist:DIR (MNIST IDX files,
     /// raw or .gz, with their test split), FILE.csv (header row, labels in --label-column) or
@@ -150,6 +150,20 @@ pub struct TrainArgs {
     /// --labels).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Under mpirun, normalize --model resnet's BatchNormalization layers by the statistics
+    /// of the whole global batch rather than each process's shard (Keras's synchronized=True).
+    #[arg(long)]
+    pub sync_batch_norm: bool,
+}
+
+/// Without --threads, processes that mpirun started on the same machine share its cores: each
+/// takes its part (`None` for one process per machine).
+fn shared_cores() -> Option<usize> {
+    let local: usize = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (local > 1).then(|| (cores / local).max(1))
 }
 
 /// `train`'s flags, checked before any work or output.
@@ -191,7 +205,16 @@ fn check_train_args(args: &TrainArgs) -> Result<()> {
 pub fn train(args: &TrainArgs) -> Result<()> {
     let (clock, started) = (std::time::Instant::now(), minibatch::report::timestamp());
     check_train_args(args)?;
-    if let Some(n) = args.threads {
+    // Over several processes, rank 0 alone writes the model, History, plot and report (the
+    // library's checkpoints and backups see to themselves).
+    let worker;
+    let args = if minibatch::distributed::is_root() {
+        args
+    } else {
+        worker = TrainArgs { save: None, history: None, plot: None, report: None, ..args.clone() };
+        &worker
+    };
+    if let Some(n) = args.threads.or_else(shared_cores) {
         minibatch::tensor::kernels::set_num_threads(n);
     }
     let backup_dir = args.checkpoint_dir.as_ref().map(|d| d.join("backup"));
@@ -266,6 +289,14 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         model.set_metadata("color_mode", json!(args.color_mode));
     }
+    // Over several processes: a global batch they share evenly, refused before any output.
+    let train_rows = if args.validation_split > 0.0 {
+        minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?.0.len()
+    } else {
+        data.x.batch()
+    };
+    let world = minibatch::distributed::world();
+    minibatch::distributed::check_global_batch(&*world, args.batch_size, args.batch_size.min(train_rows))?;
     if args.verbose > 0 {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
@@ -542,6 +573,7 @@ pub(super) fn build_model(
         dropout: args.dropout,
         seed: args.seed,
         standardize,
+        sync_batch_norm: args.sync_batch_norm,
     };
     let inner = spec.architecture(&inner_shape, task)?;
     let mut model = if augments.is_empty() {

@@ -20,6 +20,15 @@ use crate::tensor::Tensor;
 /// fine-tuned, as Keras runs a BatchNormalization whose `trainable` is false) the moving
 /// statistics are constants and `dx = γ · dy / √(moving_variance + ε)`.
 ///
+/// Trained over several processes (see [`crate::distributed`]), each process normalizes its
+/// shard of the global batch by the shard's own statistics, Keras's default
+/// (`synchronized=False`): cheap, but the statistics then come from `batch / K` samples, and
+/// each process's moving statistics follow its own shards (rank 0's are the ones saved).
+/// [`BatchNormalization::synchronized`] (Keras's `synchronized=True`) sums the statistics
+/// over the processes instead (two small all-reduces forward, one backward, per layer and
+/// step), so training goes as in one process with the whole batch; every process must then
+/// have samples in every batch, which `fit` checks.
+///
 /// ```
 /// use minibatch::layers::BatchNormalization;
 /// let bn = BatchNormalization::new().momentum(0.9);
@@ -44,6 +53,24 @@ pub struct BatchNormalization {
     sums: Vec<f64>,
     /// Whether the latest `forward` ran in training mode (`backward` follows it).
     trained: bool,
+    /// Keras's `synchronized`: the batch statistics summed over the processes.
+    synchronized: bool,
+    /// The processes, once a synchronized layer has trained; the latest training batch's rows
+    /// over all of them; the all-reduce's buffers (`2 · channels + 1`).
+    comm: Option<Processes>,
+    global_rows: f64,
+    send: Vec<f64>,
+    recv: Vec<f64>,
+}
+
+/// The communicator a synchronized layer reduces over.
+#[derive(Clone)]
+struct Processes(std::sync::Arc<dyn crate::distributed::Communicator>);
+
+impl std::fmt::Debug for Processes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} processes", self.0.size())
+    }
 }
 
 /// BatchNormalization's saved arguments (Keras's names).
@@ -53,6 +80,8 @@ pub struct BatchNormalizationConfig {
     axis: i64,
     momentum: f32,
     epsilon: f32,
+    #[serde(default)]
+    synchronized: bool,
 }
 
 impl Default for BatchNormalization {
@@ -77,6 +106,11 @@ impl BatchNormalization {
             inv_std: Vec::new(),
             sums: Vec::new(),
             trained: true,
+            synchronized: false,
+            comm: None,
+            global_rows: 0.0,
+            send: Vec::new(),
+            recv: Vec::new(),
         }
     }
 
@@ -88,7 +122,13 @@ impl BatchNormalization {
         if c.axis != -1 {
             return Err(Error::invalid("axis", c.axis, "-1 (channels last)"));
         }
-        Ok(BatchNormalization { momentum: c.momentum, epsilon: c.epsilon, name: c.name, ..BatchNormalization::new() })
+        Ok(BatchNormalization {
+            momentum: c.momentum,
+            epsilon: c.epsilon,
+            name: c.name,
+            synchronized: c.synchronized,
+            ..BatchNormalization::new()
+        })
     }
 
     /// Weight of the old moving statistics in each update (default 0.99).
@@ -105,6 +145,24 @@ impl BatchNormalization {
     pub fn name(mut self, name: &str) -> Self {
         self.name = name.into();
         self
+    }
+    /// Keras's `synchronized`: over several processes, normalize by the statistics of the
+    /// whole global batch rather than of each process's shard (default false; see the type).
+    pub fn synchronized(mut self, yes: bool) -> Self {
+        self.synchronized = yes;
+        self
+    }
+
+    /// Sums `send` over the processes into `recv` when the layer is synchronized and there
+    /// are several; else copies. Returns whether it summed.
+    fn all_reduce(&mut self, n: usize) -> bool {
+        if !self.synchronized {
+            self.recv[..n].copy_from_slice(&self.send[..n]);
+            return false;
+        }
+        let comm = self.comm.get_or_insert_with(|| Processes(crate::distributed::world()));
+        comm.0.all_reduce_f64(&self.send[..n], &mut self.recv[..n]);
+        comm.0.size() > 1
     }
 
     /// The moving mean, per channel.
@@ -189,6 +247,8 @@ impl Layer for BatchNormalization {
         self.sample_len = input_shape.iter().product();
         self.inv_std = vec![0.0; c];
         self.sums = vec![0.0; 2 * c];
+        self.send = vec![0.0; 2 * c + 1];
+        self.recv = vec![0.0; 2 * c + 1];
         Ok(input_shape.to_vec())
     }
 
@@ -203,9 +263,9 @@ impl Layer for BatchNormalization {
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         let c = self.channels;
         let rows = x.len() / c;
-        let (gamma, beta) = (self.params[0].value.data(), self.params[1].value.data());
         self.trained = training;
         if !training {
+            let (gamma, beta) = (self.params[0].value.data(), self.params[1].value.data());
             for (xr, yr) in x.data().chunks_exact(c).zip(y.data_mut().chunks_exact_mut(c)) {
                 for ch in 0..c {
                     let inv = 1.0 / (self.moving_variance.data()[ch] + self.epsilon).sqrt();
@@ -214,20 +274,31 @@ impl Layer for BatchNormalization {
             }
             return;
         }
-        let (mean, var) = self.sums.split_at_mut(c);
-        mean.fill(0.0);
-        var.fill(0.0);
+        // Mean, then variance about it (two passes), each a sum over the rows: this batch's,
+        // or every process's when synchronized.
+        let sums = &mut self.send[..c];
+        sums.fill(0.0);
         for xr in x.data().chunks_exact(c) {
-            mean.iter_mut().zip(xr).for_each(|(m, &v)| *m += v as f64);
+            sums.iter_mut().zip(xr).for_each(|(m, &v)| *m += v as f64);
         }
-        mean.iter_mut().for_each(|m| *m /= rows as f64);
+        self.send[c] = rows as f64;
+        self.all_reduce(c + 1);
+        self.global_rows = self.recv[c];
+        let mean = &mut self.sums[..c];
+        mean.iter_mut().zip(&self.recv[..c]).for_each(|(m, s)| *m = s / self.global_rows);
+        let squares = &mut self.send[..c];
+        squares.fill(0.0);
         for xr in x.data().chunks_exact(c) {
-            var.iter_mut().zip(xr).zip(mean.iter()).for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
+            squares.iter_mut().zip(xr).zip(mean.iter()).for_each(|((s, &v), m)| *s += (v as f64 - m).powi(2));
         }
-        var.iter_mut().for_each(|s| *s /= rows as f64);
+        self.all_reduce(c);
+        let var = &mut self.sums[c..];
+        var.iter_mut().zip(&self.recv[..c]).for_each(|(v, s)| *v = s / self.global_rows);
         for (inv, v) in self.inv_std.iter_mut().zip(var.iter()) {
             *inv = (1.0 / (v + self.epsilon as f64).sqrt()) as f32;
         }
+        let (gamma, beta) = (self.params[0].value.data(), self.params[1].value.data());
+        let (mean, var) = self.sums.split_at(c);
         let xhat = &mut self.xhat[..x.len()];
         for ((xr, hr), yr) in
             x.data().chunks_exact(c).zip(xhat.chunks_exact_mut(c)).zip(y.data_mut().chunks_exact_mut(c))
@@ -249,6 +320,9 @@ impl Layer for BatchNormalization {
 
     // Training: dβ = Σ dy;  dγ = Σ dy·x̂;  dx = γ/σ · (dy − (dβ + x̂·dγ) / rows).
     // Inference: the same dβ and dγ with x̂ from the moving statistics; dx = γ/σ · dy.
+    // Synchronized over K processes, each shard's dy is its own mean loss's: the sums in dx
+    // are every process's, each scaled by its share of the rows (the step's all-reduce
+    // weighting, which the parameters' gradients get later), and `rows` stays the shard's.
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         if !self.trained {
             return self.backward_inference(x, dy, dx);
@@ -266,6 +340,13 @@ impl Layer for BatchNormalization {
             }
         }
         self.store_param_grads();
+        if self.synchronized {
+            let share = rows as f64 / self.global_rows;
+            self.send[..2 * c].iter_mut().zip(&self.sums).for_each(|(s, &v)| *s = v * share);
+            if self.all_reduce(2 * c) {
+                self.sums.copy_from_slice(&self.recv[..2 * c]);
+            }
+        }
         let (dgamma, dbeta) = self.sums.split_at(c);
         let xhat = &self.xhat[..x.len()];
         if let Some(dx) = dx {
@@ -302,12 +383,17 @@ impl Layer for BatchNormalization {
         crate::layers::MaskRule::Pass
     }
 
+    fn synchronizes(&self) -> bool {
+        self.synchronized
+    }
+
     fn config(&self) -> Option<serde_json::Value> {
         let c = BatchNormalizationConfig {
             name: self.name.clone(),
             axis: -1,
             momentum: self.momentum,
             epsilon: self.epsilon,
+            synchronized: self.synchronized,
         };
         serde_json::to_value(c).ok()
     }

@@ -9,7 +9,9 @@ use crate::tensor::{kernels, Tensor};
 /// `1 / (1 − rate)` (inverted dropout), so inference is the identity.
 ///
 /// The mask comes from the layer's own seeded generator: with the model's seed fixed, the
-/// masks of a run repeat exactly.
+/// masks of a run repeat exactly. Each step draws one key from it, and each sample's mask comes
+/// from that key and the sample's position in the global batch, so training over several
+/// processes (see [`crate::distributed`]) draws the masks one process would.
 ///
 /// ```
 /// use minibatch::layers::Dropout;
@@ -24,6 +26,9 @@ pub struct Dropout {
     features: usize,
     /// `[max_batch × features]`: 0 or `1 / (1 − rate)` per value of the latest training batch.
     mask: Vec<f32>,
+    /// The position in the global batch of the batch's first sample (see
+    /// [`Layer::set_sample_offset`]).
+    offset: usize,
     /// `Dropout`, or `SpatialDropout1D`/`2D`: whole channels dropped per sample.
     class: &'static str,
     /// The channels a spatial dropout draws for (0: every value drawn).
@@ -40,6 +45,7 @@ impl Dropout {
             rng: Rng::new(0),
             features: 0,
             mask: Vec::new(),
+            offset: 0,
             class: "Dropout",
             channels: 0,
         }
@@ -157,30 +163,22 @@ impl Layer for Dropout {
             y.data_mut().copy_from_slice(x.data());
             return;
         }
-        // Each 64 random bits decide two values: kept when a 32-bit half is at or above
-        // `rate · 2³²`.
-        let scale = 1.0 / (1.0 - self.rate);
-        let threshold = (self.rate as f64 * 4_294_967_296.0) as u64;
+        // One key per step; each sample's values from the key and its global position.
+        let key = self.rng.next_u64();
         let mask = &mut self.mask[..x.len()];
-        if self.channels > 0 {
-            // Spatial: one draw per (sample, channel), repeated at every position.
-            let (c, per_sample) = (self.channels, self.features);
-            for sample in mask.chunks_exact_mut(per_sample) {
-                let (first, rest) = sample.split_at_mut(c);
-                for pair in first.chunks_mut(2) {
-                    let bits = self.rng.next_u64();
-                    for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
-                        *m = if half >= threshold { scale } else { 0.0 };
-                    }
-                }
-                for position in rest.chunks_exact_mut(c) {
+        for (i, sample) in mask.chunks_exact_mut(self.features).enumerate() {
+            let mut rng = sample_rng(key, self.offset + i);
+            if self.channels > 0 {
+                // Spatial: one draw per channel, repeated at every position.
+                let (first, rest) = sample.split_at_mut(self.channels);
+                draw_mask(&mut rng, self.rate, first);
+                for position in rest.chunks_exact_mut(self.channels) {
                     position.copy_from_slice(first);
                 }
+            } else {
+                draw_mask(&mut rng, self.rate, sample);
             }
-            kernels::mul(y.data_mut(), x.data(), mask);
-            return;
         }
-        draw_mask(&mut self.rng, self.rate, mask);
         kernels::mul(y.data_mut(), x.data(), mask);
     }
 
@@ -197,6 +195,10 @@ impl Layer for Dropout {
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         4 * max_batch * self.features
+    }
+
+    fn set_sample_offset(&mut self, offset: usize) {
+        self.offset = offset;
     }
 
     fn workspace_bytes(&self) -> usize {
@@ -220,6 +222,13 @@ impl Layer for Dropout {
     fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
         set_rng_state(&self.name, &mut self.rng, name, value)
     }
+}
+
+/// The generator of one sample's random draws in a step: keyed by `key` (drawn once per step
+/// from the layer's generator) and `position`, the sample's place in the global batch — the
+/// same whichever process computes the sample (see [`crate::distributed`]).
+pub(super) fn sample_rng(key: u64, position: usize) -> Rng {
+    Rng::derive(key, position as u64)
 }
 
 /// Fills `mask` with dropout scales from `rng`: each 64 random bits decide two values, kept

@@ -267,6 +267,21 @@ pub trait Layer: Send {
         0.0
     }
 
+    /// Tells a random layer the position in the global batch of the next training batch's
+    /// first sample: this process's shard's offset when a batch is split over processes (see
+    /// [`crate::distributed`]). Dropout draws each sample's mask from the step and the
+    /// sample's position, so the split changes no mask. Nothing by default; a layer that holds
+    /// layers passes it on.
+    fn set_sample_offset(&mut self, _offset: usize) {}
+
+    /// Whether the layer takes part in collectives with the other processes in each training
+    /// step (a synchronized `BatchNormalization`): then every process must compute every
+    /// step, so `fit` refuses a batch that would leave one without samples. False by default;
+    /// a layer that holds layers asks them.
+    fn synchronizes(&self) -> bool {
+        false
+    }
+
     /// The penalty on the layer's output (Keras's `activity_regularizer`), if any.
     fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
         None

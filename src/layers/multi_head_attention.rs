@@ -71,6 +71,8 @@ pub struct MultiHeadAttention {
     /// or 0 per weight of `P`) and the dropped weights, when training dropped any.
     dropout: f32,
     rng: Rng,
+    /// The global position of the batch's first sample (see [`Layer::set_sample_offset`]).
+    offset: usize,
     drop_mask: Vec<f32>,
     dropped_p: Vec<f32>,
     dropped: bool,
@@ -133,6 +135,7 @@ impl MultiHeadAttention {
             inputs: 1,
             dropout: 0.0,
             rng: Rng::new(0),
+            offset: 0,
             drop_mask: Vec::new(),
             dropped_p: Vec::new(),
             dropped: false,
@@ -268,8 +271,18 @@ impl MultiHeadAttention {
             }
         }
         kernels::scale(&mut self.q[..n * tq * h * dk], scale);
-        // Per sample and head: P = softmax(Q Kᵀ), O = P V.
+        // Per sample and head: P = softmax(Q Kᵀ), O = P V. The attention dropout masks of a
+        // sample, all heads, from the step's key and the sample's global position.
+        let key = if self.dropped { self.rng.next_u64() } else { 0 };
         for s in 0..n {
+            if self.dropped {
+                let mut rng = super::dropout::sample_rng(key, self.offset + s);
+                super::dropout::draw_mask(
+                    &mut rng,
+                    self.dropout,
+                    &mut self.drop_mask[s * h * tq * tv..][..h * tq * tv],
+                );
+            }
             for hd in 0..h {
                 let (qs, ks, vs) = (&self.q[s * tq * h * dk..], &self.k[s * tv * h * dk..], &self.v[s * tv * h * dv..]);
                 take_head(qs, &mut self.head_a, tq, h, dk, hd);
@@ -294,8 +307,7 @@ impl MultiHeadAttention {
                 // Attention dropout: O = (P ⊙ mask) V, the mask kept for backward.
                 let block = (s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv;
                 let used: &[f32] = if self.dropped {
-                    let (mask, dropped) = (&mut self.drop_mask[block.clone()], &mut self.dropped_p[block.clone()]);
-                    super::dropout::draw_mask(&mut self.rng, self.dropout, mask);
+                    let (mask, dropped) = (&self.drop_mask[block.clone()], &mut self.dropped_p[block.clone()]);
                     dropped.iter_mut().zip(p.iter().zip(mask.iter())).for_each(|(d, (&p, &m))| *d = p * m);
                     &self.dropped_p[block]
                 } else {
@@ -640,6 +652,10 @@ impl Layer for MultiHeadAttention {
             _ => [0, 2, 1],
         };
         self.attend_backward([query, key, value], dy, dxs, slots);
+    }
+
+    fn set_sample_offset(&mut self, offset: usize) {
+        self.offset = offset;
     }
 
     // The dropout generator's state, as Keras saves a SeedGenerator's (only with dropout).

@@ -129,6 +129,15 @@ impl Layer for TimeDistributed {
 
     // # Shapes
     // x: [n, T, step…] is the inner layer's [n·T, step…]; y likewise
+    fn synchronizes(&self) -> bool {
+        self.inner.synchronizes()
+    }
+
+    // The inner layer sees each (sample, step) as a sample of its own.
+    fn set_sample_offset(&mut self, offset: usize) {
+        self.inner.set_sample_offset(offset * self.steps);
+    }
+
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         let rows = x.batch() * self.steps;
         self.x.set_batch(rows);

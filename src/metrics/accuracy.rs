@@ -117,6 +117,15 @@ impl Metric for Accuracy {
     fn reset(&mut self) {
         self.mean.reset();
     }
+    fn state_len(&self) -> Option<usize> {
+        Some(2)
+    }
+    fn save_state(&self, out: &mut [f64]) {
+        self.mean.save(out)
+    }
+    fn load_state(&mut self, state: &[f64]) {
+        self.mean.load(state)
+    }
     fn config(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({"class_name": "Accuracy", "config": {"name": self.name, "rule": self.rule}}))
     }

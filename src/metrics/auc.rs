@@ -123,6 +123,15 @@ impl Metric for Auc {
         self.positives.fill(0.0);
         self.negatives.fill(0.0);
     }
+    fn state_len(&self) -> Option<usize> {
+        Some(self.positives.len() * 2)
+    }
+    fn save_state(&self, out: &mut [f64]) {
+        super::save_columns(&[&self.positives, &self.negatives], out)
+    }
+    fn load_state(&mut self, state: &[f64]) {
+        super::load_columns(&mut [&mut self.positives, &mut self.negatives], state)
+    }
     fn config(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({"class_name": "AUC", "config": {
             "name": self.name, "curve": self.curve, "num_thresholds": self.positives.len()}}))

@@ -103,6 +103,15 @@ impl Metric for Confusion {
     fn reset(&mut self) {
         (self.tp, self.fp, self.fn_) = (0.0, 0.0, 0.0);
     }
+    fn state_len(&self) -> Option<usize> {
+        Some(3)
+    }
+    fn save_state(&self, out: &mut [f64]) {
+        out[..3].copy_from_slice(&[self.tp, self.fp, self.fn_])
+    }
+    fn load_state(&mut self, state: &[f64]) {
+        (self.tp, self.fp, self.fn_) = (state[0], state[1], state[2])
+    }
     fn config(&self) -> Option<serde_json::Value> {
         let class = match self.ratio {
             Ratio::Precision => "Precision",

@@ -130,6 +130,15 @@ impl Metric for FBetaScore {
             v.fill(0.0);
         }
     }
+    fn state_len(&self) -> Option<usize> {
+        Some(self.tp.len() * 4)
+    }
+    fn save_state(&self, out: &mut [f64]) {
+        super::save_columns(&[&self.tp, &self.fp, &self.fn_, &self.support], out)
+    }
+    fn load_state(&mut self, state: &[f64]) {
+        super::load_columns(&mut [&mut self.tp, &mut self.fp, &mut self.fn_, &mut self.support], state)
+    }
     fn config(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({"class_name": "FBetaScore", "config": {
             "name": self.name, "average": self.average, "beta": self.beta, "threshold": self.threshold}}))

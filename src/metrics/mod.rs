@@ -93,6 +93,37 @@ pub trait Metric: Send {
     fn config(&self) -> Option<serde_json::Value> {
         None
     }
+    /// How many numbers the running state is, when it is sums and counts that add up across
+    /// shards of the data, so that processes training together can sum theirs (see
+    /// [`crate::distributed`]); `None` (the default) when it does not add up that way: then
+    /// `fit` over several processes refuses the metric.
+    fn state_len(&self) -> Option<usize> {
+        None
+    }
+    /// Writes the running state, [`Metric::state_len`] numbers, into `out`.
+    fn save_state(&self, _out: &mut [f64]) {}
+    /// Replaces the running state by `state`, as [`Metric::save_state`] wrote it or a sum of
+    /// such states.
+    fn load_state(&mut self, _state: &[f64]) {}
+}
+
+/// Per-column sums, one vector after another, as a metric's state.
+pub(crate) fn save_columns(columns: &[&Vec<f64>], out: &mut [f64]) {
+    let mut at = 0;
+    for c in columns {
+        out[at..at + c.len()].copy_from_slice(c);
+        at += c.len();
+    }
+}
+
+/// Reads what [`save_columns`] wrote into vectors of equal length (sized from the state: a
+/// process that has seen no batch yet takes the others' width).
+pub(crate) fn load_columns(columns: &mut [&mut Vec<f64>], state: &[f64]) {
+    let k = state.len() / columns.len().max(1);
+    for (c, part) in columns.iter_mut().zip(state.chunks_exact(k.max(1))) {
+        c.resize(k, 0.0);
+        c.copy_from_slice(part);
+    }
 }
 
 /// The names [`from_name`] accepts.
@@ -214,6 +245,15 @@ impl<M: Metric> Metric for Named<M> {
     fn reset(&mut self) {
         self.0.reset()
     }
+    fn state_len(&self) -> Option<usize> {
+        self.0.state_len()
+    }
+    fn save_state(&self, out: &mut [f64]) {
+        self.0.save_state(out)
+    }
+    fn load_state(&mut self, state: &[f64]) {
+        self.0.load_state(state)
+    }
     fn config(&self) -> Option<serde_json::Value> {
         Some(serde_json::Value::String(self.0.name().to_string()))
     }
@@ -253,6 +293,15 @@ impl<M: Metric + ?Sized> Metric for Box<M> {
     fn reset(&mut self) {
         (**self).reset()
     }
+    fn state_len(&self) -> Option<usize> {
+        (**self).state_len()
+    }
+    fn save_state(&self, out: &mut [f64]) {
+        (**self).save_state(out)
+    }
+    fn load_state(&mut self, state: &[f64]) {
+        (**self).load_state(state)
+    }
     fn config(&self) -> Option<serde_json::Value> {
         (**self).config()
     }
@@ -282,5 +331,13 @@ impl Mean {
     /// Empties it.
     pub fn reset(&mut self) {
         *self = Mean::default();
+    }
+    /// Its sum and count, as a metric's state.
+    pub(crate) fn save(&self, out: &mut [f64]) {
+        out[..2].copy_from_slice(&[self.sum, self.count]);
+    }
+    /// Sets the sum and count from a metric's state.
+    pub(crate) fn load(&mut self, state: &[f64]) {
+        (self.sum, self.count) = (state[0], state[1]);
     }
 }

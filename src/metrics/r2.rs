@@ -72,6 +72,15 @@ impl Metric for R2Score {
             v.fill(0.0);
         }
     }
+    fn state_len(&self) -> Option<usize> {
+        Some(self.sum.len() * 4)
+    }
+    fn save_state(&self, out: &mut [f64]) {
+        super::save_columns(&[&self.sum, &self.squared_sum, &self.residual, &self.count], out)
+    }
+    fn load_state(&mut self, state: &[f64]) {
+        super::load_columns(&mut [&mut self.sum, &mut self.squared_sum, &mut self.residual, &mut self.count], state)
+    }
     fn config(&self) -> Option<serde_json::Value> {
         Some(serde_json::Value::String("r2_score".into()))
     }

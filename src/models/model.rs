@@ -58,6 +58,12 @@ pub struct Model {
     pub(crate) nested_state_names: Vec<&'static str>,
     /// What the user records about the model (see [`Model::metadata`]), saved with it.
     pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
+    /// While `fit` or `evaluate` runs over several processes: this rank's side of it (see
+    /// [`crate::distributed`]).
+    pub(crate) parallel: Option<Box<crate::training::Parallel>>,
+    /// The position in the global batch of the batch's first sample (this rank's shard's
+    /// offset; 0 in one process): random layers key each sample's draws by it.
+    pub(crate) sample_offset: usize,
 }
 
 /// What `compile` fixed: the optimizer, a loss per output and the metrics.
@@ -318,6 +324,8 @@ impl Model {
             nested_params: Vec::new(),
             nested_state_names: Vec::new(),
             metadata: serde_json::Map::new(),
+            parallel: None,
+            sample_offset: 0,
         }
     }
 

@@ -149,6 +149,14 @@ impl Layer for Model {
 
     // The inner layers' activity penalties over the inner buffers of the latest pass (they
     // hold the batch's activations until the next forward).
+    fn synchronizes(&self) -> bool {
+        self.layers.iter().any(|l| l.synchronizes())
+    }
+
+    fn set_sample_offset(&mut self, offset: usize) {
+        self.set_layers_sample_offset(offset);
+    }
+
     fn activity_penalty(&self) -> f64 {
         let n = self.bufs.batch() as f32;
         let mut penalty = 0.0;

@@ -46,7 +46,7 @@ mod tensor_file;
 pub use atomic::{is_temp_file, remove_stale_temp_files, write_atomic};
 pub(crate) use model_file::model_from_config;
 pub use model_file::FORMAT_VERSION;
-pub(crate) use tensor_file::{read, write};
+pub(crate) use tensor_file::{parse, read, write, TensorFile};
 
 /// Reads every float tensor of a safetensors file, by name in name order (F64 converted to
 /// F32, integer tensors left out): inputs or weights exported from NumPy or PyTorch.

@@ -90,10 +90,16 @@ fn sort_header(bytes: &mut [u8]) -> std::result::Result<(), String> {
 /// truncated or corrupt one, a checksum mismatch, or a tensor of a type minibatch cannot hold.
 pub(crate) fn read(path: &Path) -> Result<TensorFile> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
-    let file = SafeTensors::deserialize(&raw).map_err(|e| {
+    parse(path, &raw)
+}
+
+/// Reads the bytes `raw` of a safetensors file as [`read`] reads the file `path` (which
+/// messages name): a file another process read and sent.
+pub(crate) fn parse(path: &Path, raw: &[u8]) -> Result<TensorFile> {
+    let file = SafeTensors::deserialize(raw).map_err(|e| {
         Error::format(path, format!("not a complete safetensors file ({e}); it may be truncated or corrupt"))
     })?;
-    let (_, header) = SafeTensors::read_metadata(&raw).map_err(|e| Error::format(path, e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(raw).map_err(|e| Error::format(path, e.to_string()))?;
     let metadata = header.metadata().as_ref();
     let doc_text = metadata.and_then(|m| m.get(DOC_KEY));
     let crc_text = metadata.and_then(|m| m.get(CRC_KEY));

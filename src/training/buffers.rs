@@ -162,15 +162,22 @@ impl Buffers {
         }
     }
 
-    /// Makes a dataset's batch the batch: its inputs, targets and weights.
-    pub fn load(&mut self, batch: &crate::data::Batch) {
-        self.load_inputs(batch);
+    /// Makes samples `lo..hi` of a dataset's batch the batch: their inputs, targets and
+    /// weights (a process's shard, when several train together; else the whole batch).
+    pub fn load_rows(&mut self, batch: &crate::data::Batch, lo: usize, hi: usize) {
+        self.set_batch(hi - lo);
+        fn rows(t: &Tensor, lo: usize, hi: usize) -> &[f32] {
+            &t.data()[lo * t.row_len()..hi * t.row_len()]
+        }
+        for (dst, x) in self.acts.iter_mut().zip(batch.xs()) {
+            dst.data_mut().copy_from_slice(rows(x, lo, hi));
+        }
         for (dst, y) in self.targets.iter_mut().zip(batch.ys()) {
-            dst.data_mut().copy_from_slice(y.data());
+            dst.data_mut().copy_from_slice(rows(y, lo, hi));
         }
         self.weighted = batch.weights().is_some();
         if let Some(w) = batch.weights() {
-            self.weights[..w.len()].copy_from_slice(w);
+            self.weights[..hi - lo].copy_from_slice(&w[lo..hi]);
         }
     }
 

@@ -66,7 +66,8 @@ impl Model {
 
     /// Mean loss over the samples `rows` of `xs`, `ys` (all of them when `None`), weighted by
     /// `w`, in batches of `batch_size` (the buffers must already be planned for it), the first
-    /// `steps` batches only when given. Metrics are reset and updated.
+    /// `steps` batches only when given. Metrics are reset and updated. Within a `fit` over
+    /// several processes, each computes its shard of every batch and the sums are reduced.
     pub(crate) fn evaluate_batches(
         &mut self,
         xs: &[&Tensor],
@@ -82,14 +83,19 @@ impl Model {
         let (mut loss, mut seen) = (0.0, 0);
         for b in 0..batches {
             let (lo, hi) = (b * batch_size, ((b + 1) * batch_size).min(n));
+            // This process's shard of the batch, when several evaluate together.
+            let (a, z) = self.shard_of(hi - lo);
+            let (lo, hi) = (lo + a, lo + z);
             match rows {
                 Some(rows) => self.bufs.gather(xs, ys, w, &rows[lo..hi]),
                 None => self.bufs.copy_rows(xs, ys, w, lo, hi),
             }
-            loss += self.test_step();
+            if hi > lo {
+                loss += self.test_step();
+            }
             seen += hi - lo;
         }
-        loss / seen.max(1) as f64
+        self.reduce_evaluation(loss, seen)
     }
 
     /// The loss and metrics on a [`Dataset`], as Keras's `evaluate(dataset)`: every batch

@@ -5,10 +5,12 @@ use super::checks::{
     target_shape, with_refs,
 };
 use super::split::split_rows;
+use super::Parallel;
 use super::{Arrays, FitOptions};
 use crate::callbacks::{Callback, Control, FitParams, History, Logs, ProgbarLogger};
 use crate::data::prefetch::{with_ring, Ring};
 use crate::data::{Batch, Dataset, Spec};
+use crate::distributed;
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::rng::Rng;
@@ -141,6 +143,12 @@ impl Model {
             Some(spec) => spec.batch_size,
             None => options.validation_batch_size.unwrap_or(batch_size),
         };
+        let mut data: Vec<&Tensor> = xs.iter().chain(ys).copied().collect();
+        if let Validation::Data(vx, vy, _) = &validation {
+            data.extend(vx.iter().chain(vy));
+        }
+        let last = Some(train_n % batch_size).filter(|&r| r > 0);
+        self.check_processes(&options, options.batch_size, (batch_size, last), &data, &[])?;
         // Plan the buffers for the larger of the training and validation batches, once.
         self.plan(batch_size.max(val_batch), true, Some(&target_shapes));
         self.bufs.order.clear();
@@ -247,6 +255,11 @@ impl Model {
             (None, None) => 0,
         };
         let target_shapes: Vec<&[usize]> = spec.targets.iter().map(|s| target_sample_shape(s)).collect();
+        let mut specs = vec![spec.clone()];
+        specs.extend(val_spec.clone());
+        let first = data.samples().map_or(spec.batch_size, |n| n.min(spec.batch_size));
+        let last = data.samples().map(|n| n % spec.batch_size).filter(|&r| r > 0);
+        self.check_processes(&options, spec.batch_size, (first, last), &[], &specs)?;
         self.plan(spec.batch_size.max(val_batch), true, Some(&target_shapes));
         let run = Run::new(&mut options, spec.batch_size, val_batch, train_n);
         let (workers, queue) = (options.workers, options.max_queue_size);
@@ -264,10 +277,23 @@ impl Model {
         })
     }
 
-    /// The epochs: the loop `fit` and `fit_dataset` share. An error from the data ends it
-    /// cleanly: callbacks' `on_train_end` runs with [`Model::training_failed`] set, and the
-    /// error is returned.
+    /// The epochs: the loop `fit` and `fit_dataset` share, over this process alone or with
+    /// others (see [`crate::distributed`]). An error from the data ends it cleanly: callbacks'
+    /// `on_train_end` runs with [`Model::training_failed`] set, and the error is returned.
     fn run(
+        &mut self,
+        feed: &mut Feed<'_, '_, '_>,
+        validation: &Validation<'_, '_, '_>,
+        run: Run<'_>,
+    ) -> Result<History> {
+        self.parallel = Parallel::new(distributed::world(), self)?.map(Box::new);
+        let result = self.run_epochs(feed, validation, run);
+        self.parallel = None;
+        self.set_layers_sample_offset(0);
+        result
+    }
+
+    fn run_epochs(
         &mut self,
         feed: &mut Feed<'_, '_, '_>,
         validation: &Validation<'_, '_, '_>,
@@ -288,6 +314,8 @@ impl Model {
             mut callbacks,
             continued,
         } = run;
+        // Only rank 0 of several processes prints.
+        let verbose = if distributed::is_root() { verbose } else { 0 };
         // An endless dataset (fit_dataset insists on steps_per_epoch for it) makes each epoch a
         // pass of that many batches.
         let steps = steps_per_epoch.or(feed.batches()).expect("steps_per_epoch for an endless dataset");
@@ -353,10 +381,15 @@ impl Model {
                         break 'epochs;
                     }
                 };
-                loss_sum += self.train_step();
-                seen += rows;
+                // This process's samples: the batch, or its shard of it.
+                let local = self.bufs.batch();
+                loss_sum += match self.parallel {
+                    None => self.train_step(),
+                    Some(_) => self.parallel_train_step(local, rows),
+                };
+                seen += local;
                 self.history.weight_updates += 1;
-                self.write_metrics(&mut logs, "", loss_sum / seen as f64);
+                self.write_step_metrics(&mut logs, loss_sum, seen);
                 stop |= each(&mut callbacks, &mut progbar, |cb| cb.on_train_batch_end(self, step, &logs))?;
                 if stop {
                     break;
@@ -433,11 +466,93 @@ impl Model {
         // The summary block.
         if verbose > 0 {
             println!("{}", self.history.summary(started.elapsed().as_secs_f64()));
+            if let Some(parallel) = &self.parallel {
+                println!("  {}", parallel.summary(started.elapsed().as_secs_f64()));
+            }
             for line in callbacks.iter().filter_map(|cb| cb.summary()) {
                 println!("  {line}");
             }
         }
         Ok(self.history.clone())
+    }
+
+    /// The logs after a training step: the epoch's loss (`loss_sum` over `seen` samples) and
+    /// metrics so far, summed over every process's shard when several train together.
+    fn write_step_metrics(&mut self, logs: &mut Logs, loss_sum: f64, seen: usize) {
+        let Some(mut parallel) = self.parallel.take() else {
+            return self.write_metrics(logs, "", loss_sum / seen as f64);
+        };
+        let c = self.compiled.as_mut().expect("compiled");
+        let (loss_sum, seen) = parallel.reduce_logs(c, loss_sum, seen);
+        self.write_metrics(logs, "", loss_sum / seen.max(1) as f64);
+        parallel.restore(self.compiled.as_mut().expect("compiled"));
+        self.parallel = Some(parallel);
+    }
+
+    /// What training over several processes (see [`crate::distributed`]) needs before any
+    /// work, checked on every process alike: a global `batch_size` they divide evenly, a
+    /// sample for each in the first batch (`batches.0` samples) and, with a layer that
+    /// synchronizes, in the last (`batches.1`, when partial), and the same model, arguments
+    /// and data on every process (a checksum of them, broadcast from rank 0; `data` and
+    /// `specs` are the arrays and dataset specs, of which shapes and a sample of values
+    /// count). Nothing for one process.
+    fn check_processes(
+        &self,
+        options: &FitOptions<'_>,
+        batch_size: usize,
+        (first, last): (usize, Option<usize>),
+        data: &[&Tensor],
+        specs: &[Spec],
+    ) -> Result<()> {
+        let comm = distributed::world();
+        let size = comm.size();
+        if size == 1 {
+            return Ok(());
+        }
+        distributed::check_global_batch(&*comm, batch_size, first)?;
+        let synchronized = self.layers.iter().find(|l| l.synchronizes());
+        if let (Some(layer), Some(last)) = (synchronized, last.filter(|&l| l < size)) {
+            return Err(Error::Distributed {
+                rank: comm.rank(),
+                size,
+                message: format!(
+                    "the last batch of each epoch holds {last} samples, fewer than the {size} processes, and layer {} \
+                     (synchronized) needs every process in every step: choose a batch size that leaves none \
+                     or at least {size} samples over",
+                    layer.name()
+                ),
+            });
+        }
+        let model = self.to_config().map(|v| v.to_string()).unwrap_or_default();
+        let compiled = self.compile_config().map(|v| v.to_string()).unwrap_or_default();
+        let arguments = format!(
+            "epochs={} initial_epoch={} batch_size={batch_size} shuffle={} steps_per_epoch={:?} validation_split={} validation_batch_size={:?} validation_steps={:?} validation_freq={} seed={}",
+            options.epochs,
+            options.initial_epoch,
+            options.shuffle,
+            options.steps_per_epoch,
+            options.validation_split,
+            options.validation_batch_size,
+            options.validation_steps,
+            options.validation_freq,
+            self.seed,
+        );
+        let setup = distributed::fingerprint(0, format!("{model}\n{compiled}\n{arguments}").as_bytes());
+        distributed::agree(&*comm, "a different model, compile or fit arguments", setup)?;
+        let mut print = 0;
+        for t in data {
+            print = distributed::fingerprint(print, format!("{:?}", t.shape()).as_bytes());
+            let values = t.data();
+            let step = (values.len() / 1024).max(1);
+            for v in values.iter().step_by(step) {
+                print = distributed::fingerprint(print, &v.to_le_bytes());
+            }
+        }
+        for s in specs {
+            let text = format!("{:?} {:?} {} {}", s.inputs, s.targets, s.batch_size, s.weighted);
+            print = distributed::fingerprint(print, text.as_bytes());
+        }
+        distributed::agree(&*comm, "different data (shapes or values)", print)
     }
 
     /// Keras's `validation_data` arrays in the order of the model's inputs and outputs,
@@ -541,24 +656,29 @@ impl Model {
         ring.begin_pass(|order| order.extend(0..batches));
         let (mut loss, mut seen) = (0.0, 0);
         for position in 0..batches {
-            let rows = ring.take(position, |b| self.load_batch(b, None, "validation dataset"))?;
-            loss += self.test_step();
-            seen += rows;
+            ring.take(position, |b| self.load_batch(b, None, "validation dataset"))?;
+            if self.bufs.batch() > 0 {
+                loss += self.test_step();
+            }
+            seen += self.bufs.batch();
         }
         ring.epoch_end();
-        Ok(loss / seen.max(1) as f64)
+        Ok(self.reduce_evaluation(loss, seen))
     }
 
     /// Checks a dataset's batch as `fit` checks arrays (finite values, labels the loss takes,
-    /// token ids) and makes it the batch in the buffers, its weights from `class_table` when
-    /// given. Returns its number of samples.
+    /// token ids) and makes it the batch in the buffers (this process's shard of it, when
+    /// several train together), its weights from `class_table` when given. Returns its number
+    /// of samples (the whole batch's).
     pub(crate) fn load_batch(&mut self, batch: &Batch, class_table: Option<&[f32]>, what: &str) -> Result<usize> {
         with_refs(batch.xs(), |xs| with_refs(batch.ys(), |ys| self.check_data(xs, ys, what)))?;
         let n = batch.len();
-        self.bufs.load(batch);
+        let (lo, hi) = self.shard_of(n);
+        self.bufs.load_rows(batch, lo, hi);
         if let Some(table) = class_table {
-            class_weights_into(table, batch.y(0), &mut self.bufs.weights[..n])?;
-            self.bufs.weighted = true;
+            let bufs = &mut self.bufs;
+            class_weights_into(table, &bufs.targets[0], &mut bufs.weights[..hi - lo])?;
+            bufs.weighted = true;
         }
         Ok(n)
     }
@@ -589,6 +709,26 @@ impl Model {
         let order = std::mem::take(&mut self.bufs.order);
         self.bufs.gather(xs, ys, w, &order[lo..hi]);
         self.bufs.order = order;
+    }
+
+    /// This process's rows `[lo, hi)` of a batch of `n` samples (all of them in one process),
+    /// the layers told the shard's place in the global batch.
+    pub(crate) fn shard_of(&mut self, n: usize) -> (usize, usize) {
+        let Some(parallel) = &self.parallel else { return (0, n) };
+        let (lo, hi) = parallel.shard(n);
+        if lo != self.sample_offset {
+            self.set_layers_sample_offset(lo);
+        }
+        (lo, hi)
+    }
+
+    /// The mean loss of an evaluation pass from this process's `loss` sum over `seen`
+    /// samples; with several processes, summed over all, their metrics' states too (which the
+    /// metrics keep, for the logs).
+    pub(crate) fn reduce_evaluation(&mut self, loss: f64, seen: usize) -> f64 {
+        let Some(parallel) = self.parallel.as_mut() else { return loss / seen.max(1) as f64 };
+        let (loss, seen) = parallel.reduce_logs(self.compiled.as_mut().expect("compiled"), loss, seen);
+        loss / seen.max(1) as f64
     }
 
     /// Forgets the compiled metrics' running state and the outputs' running losses.
@@ -704,12 +844,14 @@ impl Feed<'_, '_, '_> {
         }
     }
 
-    /// Makes the batch at `position` of the pass the model's; returns its samples.
+    /// Makes the batch at `position` of the pass the model's (this process's shard of it, when
+    /// several train together); returns the batch's samples.
     fn load(&mut self, model: &mut Model, position: usize, batch_size: usize) -> Result<usize> {
         match self {
             Feed::Arrays { xs, ys, weights, rows, .. } => {
                 let (lo, hi) = (position * batch_size, ((position + 1) * batch_size).min(rows.len()));
-                model.gather_batch(xs, ys, *weights, lo, hi);
+                let (a, b) = model.shard_of(hi - lo);
+                model.gather_batch(xs, ys, *weights, lo + a, lo + b);
                 Ok(hi - lo)
             }
             Feed::Dataset(d) => {

@@ -14,6 +14,7 @@ mod checks;
 mod evaluate;
 mod fit;
 mod options;
+mod parallel;
 mod split;
 mod step;
 
@@ -21,4 +22,5 @@ pub use arrays::Arrays;
 pub(crate) use buffers::Buffers;
 pub(crate) use checks::check_sample_weights;
 pub use options::{EvaluateOptions, FitOptions};
+pub(crate) use parallel::Parallel;
 pub use split::{split_rows, SplitMode};

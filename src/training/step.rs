@@ -11,6 +11,16 @@ use crate::optimizers::base::apply_gradients;
 use crate::training::Buffers;
 
 impl Model {
+    /// Tells every layer (a shared layer's later calls too) the global position of the
+    /// batch's first sample (see [`Layer::set_sample_offset`]).
+    pub(crate) fn set_layers_sample_offset(&mut self, offset: usize) {
+        self.sample_offset = offset;
+        let replicas = self.replicas.iter_mut().map(|(_, r)| r);
+        for layer in self.layers.iter_mut().chain(replicas) {
+            layer.set_sample_offset(offset);
+        }
+    }
+
     /// Runs every node forward over `acts`.
     pub(crate) fn forward_pass(&mut self, training: bool) {
         self.sync_replicas(training);
@@ -65,6 +75,43 @@ impl Model {
     /// regularization included (each sample carrying the batch's penalty), so that epoch
     /// means are Keras's.
     pub(crate) fn train_step(&mut self) -> f64 {
+        let loss = self.compute_gradients();
+        self.apply_update();
+        loss
+    }
+
+    /// One step of a global batch of `global` samples split over processes (see
+    /// [`crate::distributed`]), this rank's shard of `local` samples in the buffers: its
+    /// gradients, then their all-reduce weighted by `local / global`, then the same update as
+    /// every rank's. Returns the shard's loss as a sum over its samples.
+    pub(crate) fn parallel_train_step(&mut self, local: usize, global: usize) -> f64 {
+        // The buckets' all-reduces start during backward (see training::parallel).
+        self.parallel.as_deref_mut().expect("planned").begin_step(local as f32 / global as f32);
+        let loss = if local > 0 {
+            self.compute_gradients()
+        } else {
+            // A rank with nothing of a small last batch adds nothing, but takes part.
+            for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
+                p.grad.data_mut().fill(0.0);
+            }
+            0.0
+        };
+        let parallel = self.parallel.as_deref_mut().expect("a parallel step plans its buffers first");
+        parallel.finish(&mut self.layers);
+        self.apply_update();
+        loss
+    }
+
+    /// The optimizer's update from the gradients in the parameters.
+    fn apply_update(&mut self) {
+        let c = self.compiled.as_mut().expect("compiled");
+        apply_gradients(c.optimizer.as_mut(), self.layers.as_mut_slice());
+    }
+
+    /// Forward, loss, metrics and backward over the batch in the buffers, weight penalties'
+    /// gradients added: every parameter's gradient, no update. Returns the loss as
+    /// [`Model::train_step`] does.
+    fn compute_gradients(&mut self) -> f64 {
         // 1. forward, in training mode
         self.forward_pass(true);
         let c = self.compiled.as_mut().expect("compiled");
@@ -76,15 +123,17 @@ impl Model {
         update_metrics(c, g, bufs);
         // 3. backward
         let mut penalty = self.backward_pass();
-        // 4. weight penalties, then the update
+        // 4. weight penalties (the update follows); over several processes their gradients
+        // join each bucket as it starts (see training::parallel)
+        let add = self.parallel.is_none();
         for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
             if let Some(r) = p.regularizer {
                 penalty += r.penalty(p.value.data()) as f64;
-                r.add_gradient(p.value.data(), p.grad.data_mut(), 1.0);
+                if add {
+                    r.add_gradient(p.value.data(), p.grad.data_mut(), 1.0);
+                }
             }
         }
-        let c = self.compiled.as_mut().expect("compiled");
-        apply_gradients(c.optimizer.as_mut(), self.layers.as_mut_slice());
         loss + penalty * n as f64
     }
 
@@ -116,6 +165,10 @@ impl Model {
                 if let GradSlot::Add { scratch, into } = *slot {
                     add_into(bufs.grads[into].data_mut(), bufs.scratch[scratch].data());
                 }
+            }
+            // Over several processes: this layer's gradients may complete a bucket to send.
+            if let (Some(parallel), None) = (self.parallel.as_deref_mut(), node.replica) {
+                parallel.layer_done(node.layer, &mut self.layers);
             }
         }
         // Shared layers: their replicas' gradients summed into theirs.

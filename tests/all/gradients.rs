@@ -607,6 +607,8 @@ fn pooling_global_pooling_batch_normalization_and_reshape() {
     check_layer(Box::new(GlobalMaxPooling1D::new()), &[5, 3], 2, &no_rebuild);
     check_layer(Box::new(BatchNormalization::new()), &[3, 2, 3], 4, &no_rebuild);
     check_layer(Box::new(BatchNormalization::new().epsilon(0.1)), &[5], 6, &no_rebuild);
+    // Synchronized (Keras's synchronized=True) in one process: its own statistics, the same gradient.
+    check_layer(Box::new(BatchNormalization::new().synchronized(true)), &[3, 2, 3], 4, &no_rebuild);
     check_layer(Box::new(Reshape::new(&[2, 3])), &[6], 2, &no_rebuild);
 }
 

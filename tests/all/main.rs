@@ -10,6 +10,7 @@ mod checkpoints;
 mod cli;
 mod datasets;
 mod determinism;
+mod distributed;
 mod fit_semantics;
 mod functional;
 mod gradients;
