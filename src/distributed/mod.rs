@@ -42,6 +42,9 @@
 //! know of (a file it cannot read) must end the run rather than leave them waiting: the
 //! command prints the error with its rank and calls [`Communicator::abort`].
 //!
+//! `fit` and `fit_dataset` are what run over the processes; `evaluate`, `predict` and
+//! `train_on_batch` run in each process on what it is given.
+//!
 //! The seam is [`Communicator`]: [`Local`] for one process, [`Mpi`](self) (feature `mpi`)
 //! over the system's MPI library (Open MPI or MPICH). [`world`] is the process's communicator.
 
