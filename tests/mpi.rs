@@ -283,6 +283,21 @@ fn processes_that_cannot_train_together_say_so_on_every_rank() {
         |path: &Path| strings(&["train", "--data", path.to_str().unwrap(), "--batch-size", "2", "--verbose", "0"]);
     let (ok, _, err) = mixed(&data(&csv), &data(&other)).unwrap();
     assert!(!ok && err.matches("started with different data").count() == 2, "{err}");
+    // One rank fails alone (its file is missing) while the other goes on to train: the run
+    // ends at once with that rank's message, never a hang.
+    let missing = dir.join("missing.csv");
+    let mut cmd = mpirun().unwrap();
+    cmd.args(["-np", "1", BIN]).args(data(&csv)).args([":", "-np", "1", BIN]).args(data(&missing));
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(60), "a rank's error left the run hanging");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("error: rank 1 of 2: ") && err.contains("missing.csv"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
