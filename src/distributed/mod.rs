@@ -19,9 +19,9 @@
 //!   weights agree without being sent; `fit` checks that the ranks agree on the model, the
 //!   arguments and the data's shape (a broadcast checksum) and refuses with
 //!   [`Error::Distributed`] on every rank when they do not.
-//! - **Randomness by global position.** Dropout draws each sample's mask from a generator keyed
-//!   by the step and the sample's position in the global batch, so the rank count does not
-//!   change the masks.
+//! - **Randomness by global position.** Dropout, attention dropout and the random augmentation
+//!   layers draw each sample's randomness from a generator keyed by the step and the sample's
+//!   position in the global batch, so the rank count does not change a mask or a flip.
 //! - **Reduced logs.** The loss and every metric are sums and counts summed across ranks before
 //!   logs are written ([`crate::metrics::Metric::state_len`]): the History of K ranks is the
 //!   History of one process with the same global batch, to rounding. Validation is sharded and

@@ -227,7 +227,7 @@ impl Layer for Dropout {
 /// The generator of one sample's random draws in a step: keyed by `key` (drawn once per step
 /// from the layer's generator) and `position`, the sample's place in the global batch — the
 /// same whichever process computes the sample (see [`crate::distributed`]).
-pub(super) fn sample_rng(key: u64, position: usize) -> Rng {
+pub(crate) fn sample_rng(key: u64, position: usize) -> Rng {
     Rng::derive(key, position as u64)
 }
 

@@ -69,7 +69,7 @@ pub use conv::{Conv, Conv1D, Conv2D, ConvConfig, Size};
 pub use conv_transpose::{Conv2DTranspose, ConvTranspose, ConvTransposeConfig};
 pub use dense::{Dense, DenseConfig};
 pub use depthwise_conv::{DepthwiseConv, DepthwiseConv2D, DepthwiseConvConfig, SeparableConv2D};
-pub(crate) use dropout::{rng_state, set_rng_state};
+pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
 pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use flatten::{Flatten, FlattenConfig};

@@ -86,6 +86,40 @@ fn dropout_masks_depend_on_a_samples_global_position_not_on_its_shard() {
 }
 
 #[test]
+fn augmentations_depend_on_a_samples_global_position_not_on_its_shard() {
+    use minibatch::layers::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
+    let makers: Vec<fn() -> Box<dyn Layer>> = vec![
+        || Box::new(RandomFlip::new("horizontal_and_vertical")),
+        || Box::new(RandomContrast::new(0.5)),
+        || Box::new(RandomRotation::new(0.2)),
+        || Box::new(RandomTranslation::new(0.2, 0.2)),
+        || Box::new(RandomZoom::new(0.3)),
+        || Box::new(RandomCrop::new(4, 4)),
+    ];
+    let x = random(&[9, 6, 6, 1], 6);
+    for make in makers {
+        // Three copies built alike: one takes the whole batch, two take its shards.
+        let mut layers: Vec<Box<dyn Layer>> = (0..3).map(|_| make()).collect();
+        let mut out_shape = Vec::new();
+        for l in layers.iter_mut() {
+            out_shape = l.build(&[6, 6, 1], &mut Rng::new(3)).unwrap();
+            l.plan(9);
+        }
+        let run = |layer: &mut Box<dyn Layer>, x: &Tensor, offset: usize| {
+            layer.set_sample_offset(offset);
+            let mut y = Tensor::zeros(&[&[x.batch()][..], &out_shape].concat());
+            layer.forward(x, &mut y, true);
+            y
+        };
+        let whole = run(&mut layers[0], &x, 0);
+        let a = run(&mut layers[1], &rows(&x, 0, 5), 0);
+        let b = run(&mut layers[2], &rows(&x, 5, 9), 5);
+        assert_eq!(whole.data(), [a.data(), b.data()].concat(), "{}", layers[0].kind());
+        assert_ne!(whole.data(), run(&mut layers[0], &x, 0).data(), "{}: new draws each step", layers[0].kind());
+    }
+}
+
+#[test]
 fn attention_dropout_depends_on_a_samples_global_position_not_on_its_shard() {
     let x = random(&[6, 4, 8], 4);
     let mut layer = MultiHeadAttention::new(2, 4).dropout(0.3);

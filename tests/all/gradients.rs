@@ -224,9 +224,13 @@ fn image_augmentations_with_fixed_draws() {
     check_layer(Box::new(RandomZoom::new(0.5).width_factor(0.3).seed(4)), &shape, 3, &rebuild);
     check_layer(Box::new(RandomCrop::new(3, 4).seed(4)), &shape, 3, &rebuild);
     check_layer(Box::new(RandomCrop::new(7, 7).seed(4)), &shape, 2, &rebuild);
-    // Inputs in [-1, 1]: a range that clips nothing, then one that clips some.
+    // Inputs in [-1, 1]: a range that clips nothing, then one that clips some. Where it clips,
+    // each input moves its channel's mean and with it every output near a bound, so a finite
+    // difference that carries an output across a bound sees a kink: the seed is one whose
+    // draws (since they are keyed by sample position) leave no output within a step of the
+    // bounds; seeds 4, 6 and 7 put one there and no step agrees to 0.2%.
     check_layer(Box::new(RandomContrast::new(0.6).value_range(-10.0, 10.0).seed(4)), &shape, 3, &rebuild);
-    check_layer(Box::new(RandomContrast::new(0.6).value_range(-0.5, 0.7).seed(4)), &shape, 3, &rebuild);
+    check_layer(Box::new(RandomContrast::new(0.6).value_range(-0.5, 0.7).seed(5)), &shape, 3, &rebuild);
 }
 
 #[test]

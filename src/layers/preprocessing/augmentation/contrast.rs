@@ -22,6 +22,8 @@ pub struct RandomContrast {
     value_range: (f32, f32),
     seed: Option<u64>,
     rng: Rng,
+    /// The global position of the batch's first sample (see [`Layer::set_sample_offset`]).
+    offset: usize,
     shape: [usize; 3],
     /// Per sample of the latest training batch: its contrast (1 in inference).
     contrast: Vec<f32>,
@@ -45,6 +47,7 @@ impl RandomContrast {
             value_range: (0.0, 255.0),
             seed: None,
             rng: Rng::new(0),
+            offset: 0,
             shape: [0; 3],
             contrast: Vec::new(),
         }
@@ -131,8 +134,11 @@ impl Layer for RandomContrast {
         let [h, w, c] = self.shape;
         let (per, pixels) = (h * w * c, (h * w) as f32);
         let (low, high) = self.value_range;
+        // One key per step; each sample's factor from the key and its global position.
+        let key = self.rng.next_u64();
         for s in 0..x.batch() {
-            let f = self.rng.uniform((1.0 - lo) as f64, (1.0 + hi) as f64) as f32;
+            let mut rng = crate::layers::sample_rng(key, self.offset + s);
+            let f = rng.uniform((1.0 - lo) as f64, (1.0 + hi) as f64) as f32;
             self.contrast[s] = f;
             let (src, dst) = (&x.data()[s * per..][..per], &mut y.data_mut()[s * per..][..per]);
             for ch in 0..c {
@@ -190,6 +196,10 @@ impl Layer for RandomContrast {
             seed: self.seed,
         };
         serde_json::to_value(c).ok()
+    }
+
+    fn set_sample_offset(&mut self, offset: usize) {
+        self.offset = offset;
     }
 
     /// The generator's position, so a resumed run draws what an unbroken one would.

@@ -20,6 +20,8 @@ pub struct RandomFlip {
     mode: String,
     seed: Option<u64>,
     rng: Rng,
+    /// The global position of the batch's first sample (see [`Layer::set_sample_offset`]).
+    offset: usize,
     shape: [usize; 3],
     /// Per sample of the latest training batch: 1 where it was flipped (planned; a word each,
     /// so the plan is what the allocator reserves).
@@ -42,6 +44,7 @@ impl RandomFlip {
             mode: mode.into(),
             seed: None,
             rng: Rng::new(0),
+            offset: 0,
             shape: [0; 3],
             flipped: Vec::new(),
         }
@@ -118,8 +121,10 @@ impl Layer for RandomFlip {
     // x, y: [batch, h, w, c]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         let per = x.row_len();
+        // One key per step; each sample's draw from the key and its global position.
+        let key = if training { self.rng.next_u64() } else { 0 };
         for s in 0..x.batch() {
-            let flip = training && self.rng.next_f32() <= 0.5;
+            let flip = training && crate::layers::sample_rng(key, self.offset + s).next_f32() <= 0.5;
             self.flipped[s] = flip as u32;
             let (src, dst) = (&x.data()[s * per..][..per], &mut y.data_mut()[s * per..][..per]);
             if flip {
@@ -155,6 +160,10 @@ impl Layer for RandomFlip {
     fn config(&self) -> Option<serde_json::Value> {
         serde_json::to_value(RandomFlipConfig { name: self.name.clone(), mode: self.mode.clone(), seed: self.seed })
             .ok()
+    }
+
+    fn set_sample_offset(&mut self, offset: usize) {
+        self.offset = offset;
     }
 
     /// The generator's position, so a resumed run draws what an unbroken one would.

@@ -61,6 +61,8 @@ pub struct Warp {
     pub(crate) interpolation: Interpolation,
     pub(crate) seed: Option<u64>,
     rng: Rng,
+    /// The global position of the batch's first sample (see [`Layer::set_sample_offset`]).
+    offset: usize,
     /// The input `[h, w, c]` and output `[h, w, c]` images.
     input: [usize; 3],
     output: [usize; 3],
@@ -112,6 +114,7 @@ impl Warp {
             interpolation: Interpolation::Bilinear,
             seed: None,
             rng: Rng::new(0),
+            offset: 0,
             input: [0; 3],
             output: [0; 3],
             maps: Vec::new(),
@@ -210,13 +213,19 @@ impl Warp {
         let (h, w) = (ih as f32, iw as f32);
         let (cx, cy) = (0.5 * (w - 1.0), 0.5 * (h - 1.0));
         let uniform = |rng: &mut Rng, (lo, hi): (f32, f32)| rng.uniform(lo as f64, hi as f64) as f32;
+        // One key per training step: the batch's crop window from it, each sample's transform
+        // from it and the sample's global position.
+        let key = if training { self.rng.next_u64() } else { 0 };
+        let offset = self.offset;
+        let sample = |s: usize| crate::layers::sample_rng(key, offset + s);
         let maps = &mut self.maps[..batch];
         match self.draw {
             Draw::Crop { height, width } => {
                 let map = if training && ih > height && iw > width {
                     // One window for the whole batch, as Keras.
-                    let top = (self.rng.uniform(0.0, (ih - height + 1) as f64) as usize).min(ih - height);
-                    let left = (self.rng.uniform(0.0, (iw - width + 1) as f64) as usize).min(iw - width);
+                    let mut rng = Rng::new(key);
+                    let top = (rng.uniform(0.0, (ih - height + 1) as f64) as usize).min(ih - height);
+                    let left = (rng.uniform(0.0, (iw - width + 1) as f64) as usize).min(iw - width);
                     [1.0, 0.0, left as f32, 0.0, 1.0, top as f32]
                 } else {
                     // The largest central window of the target's aspect ratio, resized to
@@ -237,25 +246,27 @@ impl Warp {
             }
             _ if !training => return false,
             Draw::Rotation { factor } => {
-                for m in maps {
-                    let angle = (uniform(&mut self.rng, factor) * 360.0).to_radians();
+                for (s, m) in maps.iter_mut().enumerate() {
+                    let angle = (uniform(&mut sample(s), factor) * 360.0).to_radians();
                     let (sin, cos) = angle.sin_cos();
                     let (a0, a1, b0, b1) = (cos, -sin, sin, cos);
                     *m = [a0, a1, cx - cx * a0 - cy * a1, b0, b1, cy - cx * b0 - cy * b1];
                 }
             }
             Draw::Translation { height, width } => {
-                for m in maps {
-                    let dy = uniform(&mut self.rng, height) * h;
-                    let dx = uniform(&mut self.rng, width) * w;
+                for (s, m) in maps.iter_mut().enumerate() {
+                    let rng = &mut sample(s);
+                    let dy = uniform(rng, height) * h;
+                    let dx = uniform(rng, width) * w;
                     *m = [1.0, 0.0, -dx, 0.0, 1.0, -dy];
                 }
             }
             Draw::Zoom { height, width } => {
-                for m in maps {
-                    let zy = 1.0 + uniform(&mut self.rng, height);
+                for (s, m) in maps.iter_mut().enumerate() {
+                    let rng = &mut sample(s);
+                    let zy = 1.0 + uniform(rng, height);
                     let zx = match width {
-                        Some(range) => 1.0 + uniform(&mut self.rng, range),
+                        Some(range) => 1.0 + uniform(rng, range),
                         None => zy,
                     };
                     *m = [zx, 0.0, cx * (1.0 - zx), 0.0, zy, cy * (1.0 - zy)];
@@ -424,6 +435,10 @@ impl Layer for Warp {
             Draw::Crop { height, width } => (c.height, c.width) = (Some(height), Some(width)),
         }
         serde_json::to_value(c).ok()
+    }
+
+    fn set_sample_offset(&mut self, offset: usize) {
+        self.offset = offset;
     }
 
     /// The generator's position, so a resumed run draws what an unbroken one would.
