@@ -350,7 +350,16 @@ unsafe fn block(
             for ic in (i0..i1).step_by(mc_max) {
                 let mc = mc_max.min(i1 - ic);
                 let a_panels = match &p.shared {
-                    _ if in_place => std::ptr::null(),
+                    // In place (never cooperative), the last, partial row panel, if any, is
+                    // packed here once for all the block's column panels, zero-padded.
+                    _ if in_place => {
+                        let full = mc / mr * mr;
+                        if full < mc {
+                            let a_out = room(ap, mr * kc);
+                            pack(a_out, kc, mc - full, mr, p.a.ptr.add((ic + full) * p.a.rs + pc), 1, p.a.rs);
+                        }
+                        ap.as_ptr()
+                    }
                     // Cooperative: each thread packs its share of the block's row panels into
                     // the shared buffer, between two barriers.
                     Some(shared) => {
@@ -388,12 +397,8 @@ unsafe fn block(
                                 rows(kc, a_rows, p.a.rs, b_panel, tile.as_mut_ptr(), nr, 0.0);
                                 None
                             }
-                            // The last, partial panel of an in-place A: packed, zero-padded.
-                            _ if in_place => {
-                                let a_out = room(ap, mr * kc);
-                                pack(a_out, kc, mb, mr, a_rows, 1, p.a.rs);
-                                Some(a_out as *const f32)
-                            }
+                            // The last, partial panel of an in-place A: packed above.
+                            _ if in_place => Some(a_panels),
                             _ => Some(a_panels.add(ir * kc)),
                         };
                         if let (Some(a_panel), true) = (a_panel, mb == mr && nb == nr) {
