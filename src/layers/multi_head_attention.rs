@@ -86,12 +86,10 @@ pub struct MultiHeadAttention {
     dq: Vec<f32>,
     dk: Vec<f32>,
     dv: Vec<f32>,
-    dp: Vec<f32>,
     do_: Vec<f32>,
-    /// One head's `[T, d]` blocks, contiguous, for the per-head products.
-    head_a: Vec<f32>,
-    head_b: Vec<f32>,
-    head_c: Vec<f32>,
+    /// Per thread of the per-sample loops: one head's `[T, d]` blocks three times, contiguous,
+    /// for the per-head products, and one head's `dP` (`[Tq, Tv]`).
+    scratch: Vec<f32>,
     capacity: usize,
 }
 
@@ -147,11 +145,8 @@ impl MultiHeadAttention {
             dq: Vec::new(),
             dk: Vec::new(),
             dv: Vec::new(),
-            dp: Vec::new(),
             do_: Vec::new(),
-            head_a: Vec::new(),
-            head_b: Vec::new(),
-            head_c: Vec::new(),
+            scratch: Vec::new(),
             capacity: 0,
         }
     }
@@ -271,63 +266,33 @@ impl MultiHeadAttention {
             }
         }
         kernels::scale(&mut self.q[..n * tq * h * dk], scale);
-        // Per sample and head: P = softmax(Q Kᵀ), O = P V. The attention dropout masks of a
-        // sample, all heads, from the step's key and the sample's global position.
+        // Per sample and head: P = softmax(Q Kᵀ), O = P V, the samples shared among the
+        // kernel threads (each writes only its samples' P, masks and O; the same bits for
+        // any thread count). The attention dropout masks of a sample, all heads, from the
+        // step's key and the sample's global position.
         let key = if self.dropped { self.rng.next_u64() } else { 0 };
-        for s in 0..n {
-            if self.dropped {
-                let mut rng = super::dropout::sample_rng(key, self.offset + s);
-                super::dropout::draw_mask(
-                    &mut rng,
-                    self.dropout,
-                    &mut self.drop_mask[s * h * tq * tv..][..h * tq * tv],
+        let geo = Geometry { tq, tv, h, dk, dv, causal: self.causal, rate: self.dropout, key, offset: self.offset };
+        let (q, k, v) = (&self.q[..], &self.k[..], &self.v[..]);
+        let (dropped, mask) = (self.dropped, mask.map(|m| m.data()));
+        let lent = Lent::new([&mut self.p, &mut self.o, &mut self.drop_mask, &mut self.dropped_p, &mut self.scratch]);
+        let parts = crate::tensor::max_parts().min(n);
+        crate::tensor::for_each_part(parts, &|t| {
+            // SAFETY: part t alone takes samples n·t/parts.. and scratch block t (see `Lent`).
+            let scratch = unsafe { lent.slice(4, t * geo.scratch(), geo.scratch()) };
+            for s in n * t / parts..n * (t + 1) / parts {
+                let (pl, ol) = (h * tq * tv, tq * h * dv);
+                // SAFETY: sample s's ranges, written by this part only.
+                let (p, o) = unsafe { (lent.slice(0, s * pl, pl), lent.slice(1, s * ol, ol)) };
+                let drop = dropped.then(|| unsafe { (lent.slice(2, s * pl, pl), lent.slice(3, s * pl, pl)) });
+                let (qs, ks, vs) = (
+                    &q[s * tq * h * dk..][..tq * h * dk],
+                    &k[s * tv * h * dk..][..tv * h * dk],
+                    &v[s * tv * h * dv..][..tv * h * dv],
                 );
+                let m = mask.map(|m| &m[s * tq * tv..(s + 1) * tq * tv]);
+                geo.attend(s, qs, ks, vs, m, p, drop, o, scratch);
             }
-            for hd in 0..h {
-                let (qs, ks, vs) = (&self.q[s * tq * h * dk..], &self.k[s * tv * h * dk..], &self.v[s * tv * h * dv..]);
-                take_head(qs, &mut self.head_a, tq, h, dk, hd);
-                take_head(ks, &mut self.head_b, tv, h, dk, hd);
-                let p = &mut self.p[(s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv];
-                kernels::matmul(p, &self.head_a[..tq * dk], &self.head_b[..tv * dk], tq, dk, tv, false, true, 0.0);
-                for (r, row) in p.chunks_exact_mut(tv).enumerate() {
-                    if let Some(m) = mask {
-                        // Keras's masked softmax: −1e9 added where the mask (and the causal
-                        // mask, when on) forbids.
-                        let allowed = &m.data()[(s * tq + r) * tv..(s * tq + r + 1) * tv];
-                        for (c, (v, &a)) in row.iter_mut().zip(allowed).enumerate() {
-                            if a == 0.0 || (self.causal && c > r) {
-                                *v += LARGE_NEGATIVE;
-                            }
-                        }
-                    } else if self.causal && r + 1 < tv {
-                        row[r + 1..].fill(f32::NEG_INFINITY);
-                    }
-                    softmax_in_place(row);
-                }
-                // Attention dropout: O = (P ⊙ mask) V, the mask kept for backward.
-                let block = (s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv;
-                let used: &[f32] = if self.dropped {
-                    let (mask, dropped) = (&self.drop_mask[block.clone()], &mut self.dropped_p[block.clone()]);
-                    dropped.iter_mut().zip(p.iter().zip(mask.iter())).for_each(|(d, (&p, &m))| *d = p * m);
-                    &self.dropped_p[block]
-                } else {
-                    p
-                };
-                take_head(vs, &mut self.head_b, tv, h, dv, hd);
-                kernels::matmul(
-                    &mut self.head_c[..tq * dv],
-                    used,
-                    &self.head_b[..tv * dv],
-                    tq,
-                    tv,
-                    dv,
-                    false,
-                    false,
-                    0.0,
-                );
-                put_head(&self.head_c[..tq * dv], &mut self.o[s * tq * h * dv..], tq, h, dv, hd, false);
-            }
-        }
+        });
         // The output projection.
         let (kernel, bias) = weights(&self.params, self.use_bias, 3);
         let yd = y.data_mut();
@@ -366,55 +331,31 @@ impl MultiHeadAttention {
             let dout = &mut self.do_[..rows * h * dv];
             kernels::matmul(dout, g, kernel.value.data(), rows, out, h * dv, false, true, 0.0);
         }
-        // Per sample and head: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − Σ dP ⊙ P), dQ = dS K, dK = dSᵀ Q.
-        for s in 0..n {
-            for hd in 0..h {
-                let block = (s * h + hd) * tq * tv..(s * h + hd + 1) * tq * tv;
-                let p = &self.p[block.clone()];
-                // With dropout, the weights O was made from (P ⊙ mask).
-                let used = if self.dropped { &self.dropped_p[block.clone()] } else { p };
-                take_head(&self.do_[s * tq * h * dv..], &mut self.head_a, tq, h, dv, hd);
-                // dV
-                kernels::matmul(
-                    &mut self.head_c[..tv * dv],
-                    used,
-                    &self.head_a[..tq * dv],
-                    tv,
-                    tq,
-                    dv,
-                    true,
-                    false,
-                    0.0,
-                );
-                put_head(&self.head_c[..tv * dv], &mut self.dv[s * tv * h * dv..], tv, h, dv, hd, false);
-                // dP, then dS in place
-                take_head(&self.v[s * tv * h * dv..], &mut self.head_b, tv, h, dv, hd);
-                let dp = &mut self.dp[..tq * tv];
-                kernels::matmul(dp, &self.head_a[..tq * dv], &self.head_b[..tv * dv], tq, dv, tv, false, true, 0.0);
-                if self.dropped {
-                    dp.iter_mut().zip(&self.drop_mask[block]).for_each(|(d, m)| *d *= m);
-                }
-                // The softmax's backward, row by row: dS = P ⊙ (dP − Σ dP ⊙ P).
-                crate::activations::Activation::Softmax.backward(dp, p, p, tv);
-                // dQ (of the scaled Q) = dS K; dK = dSᵀ Q
-                take_head(&self.k[s * tv * h * dk..], &mut self.head_b, tv, h, dk, hd);
-                kernels::matmul(
-                    &mut self.head_c[..tq * dk],
-                    dp,
-                    &self.head_b[..tv * dk],
-                    tq,
-                    tv,
-                    dk,
-                    false,
-                    false,
-                    0.0,
-                );
-                put_head(&self.head_c[..tq * dk], &mut self.dq[s * tq * h * dk..], tq, h, dk, hd, false);
-                take_head(&self.q[s * tq * h * dk..], &mut self.head_b, tq, h, dk, hd);
-                kernels::matmul(&mut self.head_c[..tv * dk], dp, &self.head_b[..tq * dk], tv, tq, dk, true, false, 0.0);
-                put_head(&self.head_c[..tv * dk], &mut self.dk[s * tv * h * dk..], tv, h, dk, hd, false);
+        // Per sample and head: dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − Σ dP ⊙ P), dQ = dS K,
+        // dK = dSᵀ Q; the samples shared among the kernel threads as in forward.
+        let geo = Geometry { tq, tv, h, dk, dv, causal: self.causal, rate: self.dropout, key: 0, offset: 0 };
+        let (q, k, v, p, do_) = (&self.q[..], &self.k[..], &self.v[..], &self.p[..], &self.do_[..]);
+        let drop = self.dropped.then_some((&self.drop_mask[..], &self.dropped_p[..]));
+        let out = Lent::new([&mut self.dq, &mut self.dk, &mut self.dv, &mut self.scratch]);
+        let parts = crate::tensor::max_parts().min(n);
+        crate::tensor::for_each_part(parts, &|t| {
+            // SAFETY: part t alone takes samples n·t/parts.. and scratch block t (see `Lent`).
+            let scratch = unsafe { out.slice(3, t * geo.scratch(), geo.scratch()) };
+            for s in n * t / parts..n * (t + 1) / parts {
+                let (ql, kl, vl, pl) = (tq * h * dk, tv * h * dk, tv * h * dv, h * tq * tv);
+                // SAFETY: sample s's ranges, written by this part only.
+                let (dq, dk_, dv_) =
+                    unsafe { (out.slice(0, s * ql, ql), out.slice(1, s * kl, kl), out.slice(2, s * vl, vl)) };
+                let ins = [
+                    &q[s * ql..][..ql],
+                    &k[s * kl..][..kl],
+                    &v[s * vl..][..vl],
+                    &do_[s * tq * h * dv..][..tq * h * dv],
+                ];
+                let d = drop.map(|(m, dp)| (&m[s * pl..][..pl], &dp[s * pl..][..pl]));
+                geo.attend_backward(ins, &p[s * pl..][..pl], d, [dq, dk_, dv_], scratch);
             }
-        }
+        });
         kernels::scale(&mut self.dq[..rows * h * dk], scale);
         // The input projections: dW = inputᵀ dZ, db = Σ dZ, d input = dZ Wᵀ.
         let mut written = [false; 3];
@@ -457,6 +398,157 @@ fn weights(params: &[Param], use_bias: bool, i: usize) -> (&[f32], Option<&[f32]
 }
 
 /// Copies head `h` (columns `h·d..(h+1)·d` of `[T, heads·d]`) of sample rows into `[T, d]`.
+/// The shapes of one layer's attention, and what one sample's pass needs besides its data.
+#[derive(Clone, Copy)]
+struct Geometry {
+    tq: usize,
+    tv: usize,
+    h: usize,
+    dk: usize,
+    dv: usize,
+    causal: bool,
+    /// Attention dropout's rate, the step's key and the batch's first global position.
+    rate: f32,
+    key: u64,
+    offset: usize,
+}
+
+impl Geometry {
+    /// Values of one thread's scratch: three head blocks and one `dP`.
+    fn scratch(&self) -> usize {
+        3 * self.tq.max(self.tv) * self.dk.max(self.dv) + self.tq * self.tv
+    }
+
+    /// Sample `s`'s attention, every head: `p` (`[h, Tq, Tv]`) = softmax of the scaled scores
+    /// under `mask` (`[Tq, Tv]`) and the causal mask; with `drop`, its mask drawn and `P ⊙ mask`
+    /// kept; `o` (`[Tq, h·dv]`) = the (dropped) weights times V.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        s: usize,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        mask: Option<&[f32]>,
+        p: &mut [f32],
+        mut drop: Option<(&mut [f32], &mut [f32])>,
+        o: &mut [f32],
+        scratch: &mut [f32],
+    ) {
+        let Geometry { tq, tv, h, dk, dv, .. } = *self;
+        let head = tq.max(tv) * dk.max(dv);
+        let (a, rest) = scratch.split_at_mut(head);
+        let (b, rest) = rest.split_at_mut(head);
+        let c = &mut rest[..head];
+        if let Some((m, _)) = drop.as_mut() {
+            let mut rng = super::dropout::sample_rng(self.key, self.offset + s);
+            super::dropout::draw_mask(&mut rng, self.rate, m);
+        }
+        for hd in 0..h {
+            take_head(q, a, tq, h, dk, hd);
+            take_head(k, b, tv, h, dk, hd);
+            let p = &mut p[hd * tq * tv..(hd + 1) * tq * tv];
+            kernels::matmul(p, &a[..tq * dk], &b[..tv * dk], tq, dk, tv, false, true, 0.0);
+            for (r, row) in p.chunks_exact_mut(tv).enumerate() {
+                if let Some(m) = mask {
+                    // Keras's masked softmax: −1e9 added where the mask (and the causal mask,
+                    // when on) forbids.
+                    for (col, (v, &allowed)) in row.iter_mut().zip(&m[r * tv..(r + 1) * tv]).enumerate() {
+                        if allowed == 0.0 || (self.causal && col > r) {
+                            *v += LARGE_NEGATIVE;
+                        }
+                    }
+                } else if self.causal && r + 1 < tv {
+                    row[r + 1..].fill(f32::NEG_INFINITY);
+                }
+                softmax_in_place(row);
+            }
+            // Attention dropout: O = (P ⊙ mask) V, the mask kept for backward.
+            let block = hd * tq * tv..(hd + 1) * tq * tv;
+            let used: &[f32] = match drop.as_mut() {
+                Some((m, dropped)) => {
+                    let dropped = &mut dropped[block.clone()];
+                    dropped.iter_mut().zip(p.iter().zip(&m[block])).for_each(|(d, (&p, &m))| *d = p * m);
+                    dropped
+                }
+                None => p,
+            };
+            take_head(v, b, tv, h, dv, hd);
+            kernels::matmul(&mut c[..tq * dv], used, &b[..tv * dv], tq, tv, dv, false, false, 0.0);
+            put_head(&c[..tq * dv], o, tq, h, dv, hd, false);
+        }
+    }
+
+    /// Backward of [`Geometry::attend`] for one sample: from `[Q, K, V, dO]` of the sample and
+    /// its `p` (and dropout's mask and dropped weights), `[dQ, dK, dV]` (of the scaled Q).
+    fn attend_backward(
+        &self,
+        [q, k, v, d_o]: [&[f32]; 4],
+        p: &[f32],
+        drop: Option<(&[f32], &[f32])>,
+        [dq, dk_, dv_]: [&mut [f32]; 3],
+        scratch: &mut [f32],
+    ) {
+        let Geometry { tq, tv, h, dk, dv, .. } = *self;
+        let head = tq.max(tv) * dk.max(dv);
+        let (a, rest) = scratch.split_at_mut(head);
+        let (b, rest) = rest.split_at_mut(head);
+        let (c, dp) = rest.split_at_mut(head);
+        let dp = &mut dp[..tq * tv];
+        for hd in 0..h {
+            let block = hd * tq * tv..(hd + 1) * tq * tv;
+            let p = &p[block.clone()];
+            // With dropout, the weights O was made from (P ⊙ mask).
+            let used = drop.map_or(p, |(_, dropped)| &dropped[block.clone()]);
+            take_head(d_o, a, tq, h, dv, hd);
+            // dV
+            kernels::matmul(&mut c[..tv * dv], used, &a[..tq * dv], tv, tq, dv, true, false, 0.0);
+            put_head(&c[..tv * dv], dv_, tv, h, dv, hd, false);
+            // dP, then dS in place
+            take_head(v, b, tv, h, dv, hd);
+            kernels::matmul(dp, &a[..tq * dv], &b[..tv * dv], tq, dv, tv, false, true, 0.0);
+            if let Some((m, _)) = drop {
+                dp.iter_mut().zip(&m[block]).for_each(|(d, m)| *d *= m);
+            }
+            // The softmax's backward, row by row: dS = P ⊙ (dP − Σ dP ⊙ P).
+            crate::activations::Activation::Softmax.backward(dp, p, p, tv);
+            // dQ (of the scaled Q) = dS K; dK = dSᵀ Q
+            take_head(k, b, tv, h, dk, hd);
+            kernels::matmul(&mut c[..tq * dk], dp, &b[..tv * dk], tq, tv, dk, false, false, 0.0);
+            put_head(&c[..tq * dk], dq, tq, h, dk, hd, false);
+            take_head(q, b, tq, h, dk, hd);
+            kernels::matmul(&mut c[..tv * dk], dp, &b[..tq * dk], tv, tq, dk, true, false, 0.0);
+            put_head(&c[..tv * dk], dk_, tv, h, dk, hd, false);
+        }
+    }
+}
+
+/// Buffers lent to the threads of a per-sample loop, as raw pointers: each thread makes
+/// slices of the parts it alone writes (its samples' ranges, its scratch block).
+struct Lent<const N: usize>([(*mut f32, usize); N]);
+
+// SAFETY: the pointers are used only through `slice`, whose callers take disjoint ranges;
+// `for_each_part` returns only when every thread is done, while the buffers are still lent.
+unsafe impl<const N: usize> Sync for Lent<N> {}
+
+impl<const N: usize> Lent<N> {
+    fn new(bufs: [&mut Vec<f32>; N]) -> Self {
+        Lent(bufs.map(|b| (b.as_mut_ptr(), b.len())))
+    }
+
+    /// Values `at..at + len` of buffer `i`.
+    ///
+    /// # Safety
+    /// No other live slice may overlap the range.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slice(&self, i: usize, at: usize, len: usize) -> &mut [f32] {
+        let (ptr, total) = self.0[i];
+        assert!(at + len <= total, "a lent range within its buffer");
+        // SAFETY: within the buffer (checked); not overlapping, by the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(ptr.add(at), len) }
+    }
+}
+
 fn take_head(src: &[f32], dst: &mut [f32], steps: usize, heads: usize, d: usize, h: usize) {
     for t in 0..steps {
         dst[t * d..(t + 1) * d].copy_from_slice(&src[(t * heads + h) * d..(t * heads + h + 1) * d]);
@@ -604,11 +696,8 @@ impl Layer for MultiHeadAttention {
             (&mut self.dq, n * tq * h * dk),
             (&mut self.dk, n * tv * h * dk),
             (&mut self.dv, n * tv * h * dv),
-            (&mut self.dp, tq * tv),
             (&mut self.do_, n * tq * h * dv),
-            (&mut self.head_a, head),
-            (&mut self.head_b, head),
-            (&mut self.head_c, head),
+            (&mut self.scratch, crate::tensor::max_parts() * (3 * head + tq * tv)),
             (&mut self.drop_mask, if self.dropout > 0.0 { n * h * tq * tv } else { 0 }),
             (&mut self.dropped_p, if self.dropout > 0.0 { n * h * tq * tv } else { 0 }),
         ] {
@@ -687,11 +776,10 @@ impl Layer for MultiHeadAttention {
         let (n, tq, tv, h, dk, dv) = (max_batch, self.steps, self.kv_steps, self.heads, self.key_dim, self.dv_size());
         let head = tq.max(tv) * dk.max(dv);
         let dropout = if self.dropout > 0.0 { 2 * n * h * tq * tv } else { 0 };
-        // q, k, v, p, o and their gradients (dp per head), three head scratch buffers
+        // q, k, v, p, o and their gradients; per kernel thread three head blocks and one dP
         let values = 2 * (n * tq * h * dk + n * tv * h * dk + n * tv * h * dv + n * tq * h * dv)
             + n * h * tq * tv
-            + tq * tv
-            + 3 * head
+            + crate::tensor::max_parts() * (3 * head + tq * tv)
             + dropout;
         4 * values
     }
@@ -706,11 +794,8 @@ impl Layer for MultiHeadAttention {
             &self.dq,
             &self.dk,
             &self.dv,
-            &self.dp,
             &self.do_,
-            &self.head_a,
-            &self.head_b,
-            &self.head_c,
+            &self.scratch,
             &self.drop_mask,
             &self.dropped_p,
         ]

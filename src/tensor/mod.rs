@@ -24,7 +24,7 @@ pub mod simd;
 pub use denormals::FlushDenormals;
 pub(crate) use gemm::{sgemm_packed, PackedB};
 pub(crate) use im2col::{col2im, im2col};
-pub(crate) use pool::for_each_range;
+pub(crate) use pool::{for_each_part, for_each_range, max_parts};
 
 use crate::error::{Error, Result};
 
