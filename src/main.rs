@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     let world = match cli::join_processes(&cli.command) {
         Ok(world) => world,
         Err(e) => {
-            eprintln!("error: {e}");
+            say_error(&format!("error: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -21,20 +21,28 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // Every process found it (the processes disagree): each says so and ends normally.
         Err(e @ minibatch::Error::Distributed { .. }) => {
-            eprintln!("error: {e}");
+            say_error(&format!("error: {e}"));
             ExitCode::FAILURE
         }
         Err(e) => {
             let comm = world.comm();
             if comm.size() > 1 {
                 // Perhaps this process alone: the others would wait for it forever.
-                eprintln!("error: rank {} of {}: {e}", comm.rank(), comm.size());
+                say_error(&format!("error: rank {} of {}: {e}", comm.rank(), comm.size()));
                 comm.abort(1);
             }
-            eprintln!("error: {e}");
+            say_error(&format!("error: {e}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `line` and a newline to standard error in one write, so that the lines of processes
+/// sharing it (the ranks `mpirun` started) do not interleave mid-line, as `eprintln!`'s
+/// piecewise writes can.
+fn say_error(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(format!("{line}\n").as_bytes());
 }
 
 /// A closed pipe ends the command quietly, as it ends `cat` (`minibatch lab | head`), rather
