@@ -159,9 +159,7 @@ pub struct TrainArgs {
 /// Without --threads, processes that mpirun started on the same machine share its cores: each
 /// takes its part (`None` for one process per machine).
 fn shared_cores() -> Option<usize> {
-    let local: usize = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())?;
+    let local = minibatch::distributed::local_size()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (local > 1).then(|| (cores / local).max(1))
 }
@@ -244,20 +242,18 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let task = Task::infer(&ys, args.loss.as_deref())?;
 
     let split_mode = split_mode(args)?;
-    if args.validation_split > 0.0 {
-        // The split fit will make, checked now: before the model is built or printed.
-        minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
-    }
+    // The rows fit will train on (the split it will make, checked now: before the model is
+    // built or printed).
+    let train_rows = if args.validation_split > 0.0 {
+        minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?.0
+    } else {
+        (0..data.x.batch()).collect()
+    };
     let data = if matches!(args.model.as_str(), "convnet" | "resnet") { data::with_channel_axis(data)? } else { data };
     // Standardize a file's features on the rows fit will train on (not its validation rows).
     let standardizer =
         if !args.no_standardize && data::is_file(&args.data) && matches!(args.model.as_str(), "mlp" | "lstm") {
-            let rows = if args.validation_split > 0.0 {
-                minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?.0
-            } else {
-                (0..data.x.batch()).collect()
-            };
-            Some(data::standardizer(&data.x, &rows)?)
+            Some(data::standardizer(&data.x, &train_rows)?)
         } else {
             None
         };
@@ -290,13 +286,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         model.set_metadata("color_mode", json!(args.color_mode));
     }
     // Over several processes: a global batch they share evenly, refused before any output.
-    let train_rows = if args.validation_split > 0.0 {
-        minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?.0.len()
-    } else {
-        data.x.batch()
-    };
     let world = minibatch::distributed::world();
-    minibatch::distributed::check_global_batch(&*world, args.batch_size, args.batch_size.min(train_rows))?;
+    minibatch::distributed::check_global_batch(&*world, args.batch_size, args.batch_size.min(train_rows.len()))?;
     if args.verbose > 0 {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));

@@ -110,8 +110,9 @@ static WORLD: RwLock<Option<Arc<dyn Communicator>>> = RwLock::new(None);
 /// The communicator training runs over: the one [`init`] installed, else [`Local`] (a world of
 /// one process).
 pub fn world() -> Arc<dyn Communicator> {
+    static ALONE: std::sync::OnceLock<Arc<dyn Communicator>> = std::sync::OnceLock::new();
     let installed = WORLD.read().unwrap_or_else(|e| e.into_inner()).clone();
-    installed.unwrap_or_else(|| Arc::new(Local))
+    installed.unwrap_or_else(|| ALONE.get_or_init(|| Arc::new(Local)).clone())
 }
 
 /// The installed communicator for as long as it lives; dropping it uninstalls it (and, for MPI,
@@ -149,9 +150,18 @@ impl Drop for World {
 /// The number of processes an MPI launcher (`mpirun`, `mpiexec`, Hydra, PMIx) started this one
 /// among, from the variables it sets; `None` when no launcher started it.
 pub fn launcher_size() -> Option<usize> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
+    launcher_variable(&["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"])
+}
+
+/// How many of the processes a launcher started run on this machine (Open MPI's and MPICH's
+/// variables); `None` when no launcher says.
+pub fn local_size() -> Option<usize> {
+    launcher_variable(&["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"])
+}
+
+/// The first of the variables `names` set to a number.
+fn launcher_variable(names: &[&str]) -> Option<usize> {
+    names.iter().find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
 }
 
 /// Whether this process writes for the run: rank 0 of several, or the only one.

@@ -336,16 +336,16 @@ impl MultiHeadAttention {
         let geo = Geometry { tq, tv, h, dk, dv, causal: self.causal, rate: self.dropout, key: 0, offset: 0 };
         let (q, k, v, p, do_) = (&self.q[..], &self.k[..], &self.v[..], &self.p[..], &self.do_[..]);
         let drop = self.dropped.then_some((&self.drop_mask[..], &self.dropped_p[..]));
-        let out = Lent::new([&mut self.dq, &mut self.dk, &mut self.dv, &mut self.scratch]);
+        let lent = Lent::new([&mut self.dq, &mut self.dk, &mut self.dv, &mut self.scratch]);
         let parts = crate::tensor::max_parts().min(n);
         crate::tensor::for_each_part(parts, &|t| {
             // SAFETY: part t alone takes samples n·t/parts.. and scratch block t (see `Lent`).
-            let scratch = unsafe { out.slice(3, t * geo.scratch(), geo.scratch()) };
+            let scratch = unsafe { lent.slice(3, t * geo.scratch(), geo.scratch()) };
             for s in n * t / parts..n * (t + 1) / parts {
                 let (ql, kl, vl, pl) = (tq * h * dk, tv * h * dk, tv * h * dv, h * tq * tv);
                 // SAFETY: sample s's ranges, written by this part only.
                 let (dq, dk_, dv_) =
-                    unsafe { (out.slice(0, s * ql, ql), out.slice(1, s * kl, kl), out.slice(2, s * vl, vl)) };
+                    unsafe { (lent.slice(0, s * ql, ql), lent.slice(1, s * kl, kl), lent.slice(2, s * vl, vl)) };
                 let ins = [
                     &q[s * ql..][..ql],
                     &k[s * kl..][..kl],

@@ -127,8 +127,6 @@ impl Layer for TimeDistributed {
         }
     }
 
-    // # Shapes
-    // x: [n, T, step…] is the inner layer's [n·T, step…]; y likewise
     fn synchronizes(&self) -> bool {
         self.inner.synchronizes()
     }
@@ -138,6 +136,8 @@ impl Layer for TimeDistributed {
         self.inner.set_sample_offset(offset * self.steps);
     }
 
+    // # Shapes
+    // x: [n, T, step…] is the inner layer's [n·T, step…]; y likewise
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         let rows = x.batch() * self.steps;
         self.x.set_batch(rows);

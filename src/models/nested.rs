@@ -147,8 +147,6 @@ impl Layer for Model {
         self.swap_nested();
     }
 
-    // The inner layers' activity penalties over the inner buffers of the latest pass (they
-    // hold the batch's activations until the next forward).
     fn synchronizes(&self) -> bool {
         self.layers.iter().any(|l| l.synchronizes())
     }
@@ -157,6 +155,8 @@ impl Layer for Model {
         self.set_layers_sample_offset(offset);
     }
 
+    // The inner layers' activity penalties over the inner buffers of the latest pass (they
+    // hold the batch's activations until the next forward).
     fn activity_penalty(&self) -> f64 {
         let n = self.bufs.batch() as f32;
         let mut penalty = 0.0;

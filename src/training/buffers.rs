@@ -23,6 +23,7 @@
 
 use crate::models::SlotPlan;
 use crate::tensor::Tensor;
+use std::borrow::Borrow;
 
 /// See the [module docs](self).
 #[derive(Debug, Default)]
@@ -162,25 +163,6 @@ impl Buffers {
         }
     }
 
-    /// Makes samples `lo..hi` of a dataset's batch the batch: their inputs, targets and
-    /// weights (a process's shard, when several train together; else the whole batch).
-    pub fn load_rows(&mut self, batch: &crate::data::Batch, lo: usize, hi: usize) {
-        self.set_batch(hi - lo);
-        fn rows(t: &Tensor, lo: usize, hi: usize) -> &[f32] {
-            &t.data()[lo * t.row_len()..hi * t.row_len()]
-        }
-        for (dst, x) in self.acts.iter_mut().zip(batch.xs()) {
-            dst.data_mut().copy_from_slice(rows(x, lo, hi));
-        }
-        for (dst, y) in self.targets.iter_mut().zip(batch.ys()) {
-            dst.data_mut().copy_from_slice(rows(y, lo, hi));
-        }
-        self.weighted = batch.weights().is_some();
-        if let Some(w) = batch.weights() {
-            self.weights[..hi - lo].copy_from_slice(&w[lo..hi]);
-        }
-    }
-
     /// Makes a dataset's batch's inputs the batch (for prediction).
     pub fn load_inputs(&mut self, batch: &crate::data::Batch) {
         self.set_batch(batch.len());
@@ -189,14 +171,24 @@ impl Buffers {
         }
     }
 
-    /// Makes rows `lo..hi` of every input `xs`, target `ys` (and of the weights `w`) the batch.
-    pub fn copy_rows(&mut self, xs: &[&Tensor], ys: &[&Tensor], w: Option<&[f32]>, lo: usize, hi: usize) {
+    /// Makes rows `lo..hi` of every input `xs`, target `ys` (and of the weights `w`) the batch:
+    /// of arrays, or of a dataset's batch (a process's shard of it when several train together).
+    pub fn copy_rows<X: Borrow<Tensor>, Y: Borrow<Tensor>>(
+        &mut self,
+        xs: &[X],
+        ys: &[Y],
+        w: Option<&[f32]>,
+        lo: usize,
+        hi: usize,
+    ) {
         self.set_batch(hi - lo);
         for (dst, x) in self.acts.iter_mut().zip(xs) {
+            let x = x.borrow();
             let n = x.row_len();
             dst.data_mut().copy_from_slice(&x.data()[lo * n..hi * n]);
         }
         for (dst, y) in self.targets.iter_mut().zip(ys) {
+            let y = y.borrow();
             let m = y.row_len();
             dst.data_mut().copy_from_slice(&y.data()[lo * m..hi * m]);
         }

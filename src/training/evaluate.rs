@@ -231,7 +231,7 @@ impl Model {
         let mut lo = 0;
         while lo < n {
             let hi = (lo + batch).min(n);
-            self.bufs.copy_rows(xs, &[], None, lo, hi);
+            self.bufs.copy_rows::<_, &Tensor>(xs, &[], None, lo, hi);
             self.forward_pass(false);
             for (out, &t) in outs.iter_mut().zip(&self.graph.outputs) {
                 let row = out.row_len();

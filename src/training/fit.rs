@@ -143,12 +143,12 @@ impl Model {
             Some(spec) => spec.batch_size,
             None => options.validation_batch_size.unwrap_or(batch_size),
         };
-        let mut data: Vec<&Tensor> = xs.iter().chain(ys).copied().collect();
-        if let Validation::Data(vx, vy, _) = &validation {
-            data.extend(vx.iter().chain(vy));
-        }
+        let (vx, vy): (&[&Tensor], &[&Tensor]) = match &validation {
+            Validation::Data(vx, vy, _) => (vx, vy),
+            _ => (&[], &[]),
+        };
         let last = Some(train_n % batch_size).filter(|&r| r > 0);
-        self.check_processes(&options, options.batch_size, (batch_size, last), &data, &[])?;
+        self.check_processes(&options, options.batch_size, (batch_size, last), &[xs, ys, vx, vy], &[])?;
         // Plan the buffers for the larger of the training and validation batches, once.
         self.plan(batch_size.max(val_batch), true, Some(&target_shapes));
         self.bufs.order.clear();
@@ -255,10 +255,9 @@ impl Model {
             (None, None) => 0,
         };
         let target_shapes: Vec<&[usize]> = spec.targets.iter().map(|s| target_sample_shape(s)).collect();
-        let mut specs = vec![spec.clone()];
-        specs.extend(val_spec.clone());
         let first = data.samples().map_or(spec.batch_size, |n| n.min(spec.batch_size));
         let last = data.samples().map(|n| n % spec.batch_size).filter(|&r| r > 0);
+        let specs = [Some(&spec), val_spec.as_ref()];
         self.check_processes(&options, spec.batch_size, (first, last), &[], &specs)?;
         self.plan(spec.batch_size.max(val_batch), true, Some(&target_shapes));
         let run = Run::new(&mut options, spec.batch_size, val_batch, train_n);
@@ -501,8 +500,8 @@ impl Model {
         options: &FitOptions<'_>,
         batch_size: usize,
         (first, last): (usize, Option<usize>),
-        data: &[&Tensor],
-        specs: &[Spec],
+        data: &[&[&Tensor]],
+        specs: &[Option<&Spec>],
     ) -> Result<()> {
         let comm = distributed::world();
         let size = comm.size();
@@ -540,7 +539,7 @@ impl Model {
         let setup = distributed::fingerprint(0, format!("{model}\n{compiled}\n{arguments}").as_bytes());
         distributed::agree(&*comm, "a different model, compile or fit arguments", setup)?;
         let mut print = 0;
-        for t in data {
+        for t in data.iter().flat_map(|d| d.iter()) {
             print = distributed::fingerprint(print, format!("{:?}", t.shape()).as_bytes());
             let values = t.data();
             let step = (values.len() / 1024).max(1);
@@ -548,7 +547,7 @@ impl Model {
                 print = distributed::fingerprint(print, &v.to_le_bytes());
             }
         }
-        for s in specs {
+        for s in specs.iter().flatten() {
             let text = format!("{:?} {:?} {} {}", s.inputs, s.targets, s.batch_size, s.weighted);
             print = distributed::fingerprint(print, text.as_bytes());
         }
@@ -674,7 +673,7 @@ impl Model {
         with_refs(batch.xs(), |xs| with_refs(batch.ys(), |ys| self.check_data(xs, ys, what)))?;
         let n = batch.len();
         let (lo, hi) = self.shard_of(n);
-        self.bufs.load_rows(batch, lo, hi);
+        self.bufs.copy_rows(batch.xs(), batch.ys(), batch.weights(), lo, hi);
         if let Some(table) = class_table {
             let bufs = &mut self.bufs;
             class_weights_into(table, &bufs.targets[0], &mut bufs.weights[..hi - lo])?;
