@@ -7,7 +7,14 @@
 //! and waking a sleeping thread costs about as much) and then sleeps until the next job.
 //! If the pool is busy (another thread is inside `run`), the caller runs every part itself,
 //! so nested or concurrent use is safe.
+//!
+//! A part that panics does not take the job down with it: the worker catches the unwind,
+//! still counts its part as finished, and the caller re-raises the first panic once every
+//! part is done (as `std::thread::scope` does). A kernel bug is then a panic with its
+//! message, never a caller spinning forever on a count a dead worker would have decremented.
 
+use std::any::Any;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -34,6 +41,8 @@ struct Pool {
     wake: Condvar,
     sleep_lock: Mutex<()>,
     busy: Mutex<()>,
+    /// The first panic of a worker's part in the current job, re-raised by the caller.
+    panicked: Mutex<Option<Box<dyn Any + Send>>>,
     workers: usize,
 }
 
@@ -60,6 +69,7 @@ fn pool() -> &'static Pool {
             wake: Condvar::new(),
             sleep_lock: Mutex::new(()),
             busy: Mutex::new(()),
+            panicked: Mutex::new(None),
             workers,
         }
     })
@@ -95,8 +105,11 @@ fn worker(part: usize) {
         let job = *p.job.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(job) = job {
             if part < job.parts {
-                // SAFETY: see `Pool`.
-                unsafe { (job.task)(job.ctx, part) };
+                // SAFETY: see `Pool`. A panic is kept for the caller: the count below must
+                // still fall, or the caller would wait forever.
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| unsafe { (job.task)(job.ctx, part) })) {
+                    p.panicked.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
+                }
             }
         }
         p.pending.fetch_sub(1, Ordering::AcqRel);
@@ -144,12 +157,20 @@ unsafe fn dispatch(
         p.generation.fetch_add(1, Ordering::AcqRel);
         p.wake.notify_all();
     }
-    task(ctx, 0);
+    // Part 0's panic waits too: the workers still read `ctx`, which unwinding would free.
+    let own = catch_unwind(AssertUnwindSafe(|| task(ctx, 0)));
     while p.pending.load(Ordering::Acquire) > 0 {
         std::hint::spin_loop();
     }
     *p.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let theirs = p.panicked.lock().unwrap_or_else(|e| e.into_inner()).take();
     drop(guard);
+    if let Err(payload) = own {
+        resume_unwind(payload);
+    }
+    if let Some(payload) = theirs {
+        resume_unwind(payload);
+    }
 }
 
 /// Like [`run`], but only when the parts can run in parallel (the pool is free and has
@@ -184,4 +205,54 @@ pub fn for_each_part<F: Fn(usize) + Sync>(parts: usize, f: &F) {
 pub fn for_each_range<F: Fn(usize, usize) + Sync>(len: usize, min_len: usize, f: F) {
     let parts = if len < min_len { 1 } else { max_parts() };
     for_each_part(parts, &|t| f(len * t / parts, len * (t + 1) / parts));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::mpsc;
+
+    /// A part that panics on a worker (or on the caller) is re-raised on the caller with its
+    /// message, after every other part finished; the pool then runs the next job as before.
+    #[test]
+    fn a_panicking_part_is_raised_on_the_caller_not_a_hang() {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let parts = max_parts();
+            for bad in 0..parts {
+                let done = AtomicUsize::new(0);
+                let caught = catch_unwind(AssertUnwindSafe(|| {
+                    for_each_part(parts, &|part| {
+                        if part == bad {
+                            let zero = parts - parts;
+                            let _ = part / zero; // the planted bug: a divide by zero
+                        }
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                }));
+                let message = caught.err().and_then(|p| {
+                    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned())
+                });
+                tx.send((bad, message, done.load(Ordering::SeqCst))).unwrap();
+            }
+            let sum = AtomicUsize::new(0);
+            for_each_part(parts, &|part| {
+                sum.fetch_add(part + 1, Ordering::SeqCst);
+            });
+            tx.send((usize::MAX, None, sum.load(Ordering::SeqCst))).unwrap();
+        });
+        let parts = max_parts();
+        for bad in 0..parts {
+            let (b, message, done) = rx.recv_timeout(Duration::from_secs(60)).expect("the job ended (no hang)");
+            assert_eq!(b, bad);
+            let message = message.expect("the panic reached the caller");
+            assert!(message.contains("divide by zero"), "{message}");
+            // On the workers every other part runs to its end; when the pool is busy (another
+            // test's job) the caller runs the parts in turn and stops at the panic.
+            assert!(done < parts, "the panicking part never finished");
+        }
+        let (_, _, sum) = rx.recv_timeout(Duration::from_secs(60)).expect("the pool runs on after a panic");
+        assert_eq!(sum, parts * (parts + 1) / 2);
+    }
 }
