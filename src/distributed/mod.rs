@@ -46,15 +46,18 @@
 //! `train_on_batch` run in each process on what it is given.
 //!
 //! The seam is [`Communicator`]: [`Local`] for one process, [`Mpi`](self) (feature `mpi`)
-//! over the system's MPI library (Open MPI or MPICH). [`world`] is the process's communicator.
+//! over the system's MPI library (Open MPI or MPICH), and [`Threads`], K ranks played by K
+//! threads of one process (what the tests use to check the arithmetic without MPI). [`world`] is the process's communicator.
 
 mod local;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod threads;
 
 pub use local::Local;
 #[cfg(feature = "mpi")]
 pub use mpi::Mpi;
+pub use threads::Threads;
 
 use crate::error::{Error, Result};
 use std::sync::{Arc, RwLock};
@@ -107,9 +110,33 @@ pub trait Communicator: Send + Sync {
 /// The process's communicator, installed by [`init`] (or [`World::install`]).
 static WORLD: RwLock<Option<Arc<dyn Communicator>>> = RwLock::new(None);
 
+thread_local! {
+    /// A communicator installed for one thread ([`Threads`]' ranks), before the process's.
+    static THREAD_WORLD: std::cell::RefCell<Option<Arc<dyn Communicator>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A thread's own world while it lives (see [`Threads`]).
+pub(crate) struct ThreadWorld;
+
+impl ThreadWorld {
+    pub(crate) fn install(comm: Arc<dyn Communicator>) -> ThreadWorld {
+        THREAD_WORLD.with(|w| *w.borrow_mut() = Some(comm));
+        ThreadWorld
+    }
+}
+
+impl Drop for ThreadWorld {
+    fn drop(&mut self) {
+        THREAD_WORLD.with(|w| *w.borrow_mut() = None);
+    }
+}
+
 /// The communicator training runs over: the one [`init`] installed, else [`Local`] (a world of
 /// one process).
 pub fn world() -> Arc<dyn Communicator> {
+    if let Some(comm) = THREAD_WORLD.with(|w| w.borrow().clone()) {
+        return comm;
+    }
     static ALONE: std::sync::OnceLock<Arc<dyn Communicator>> = std::sync::OnceLock::new();
     let installed = WORLD.read().unwrap_or_else(|e| e.into_inner()).clone();
     installed.unwrap_or_else(|| ALONE.get_or_init(|| Arc::new(Local)).clone())
@@ -166,6 +193,9 @@ fn launcher_variable(names: &[&str]) -> Option<usize> {
 
 /// Whether this process writes for the run: rank 0 of several, or the only one.
 pub fn is_root() -> bool {
+    if let Some(root) = THREAD_WORLD.with(|w| w.borrow().as_ref().map(|c| c.rank() == 0)) {
+        return root;
+    }
     WORLD.read().unwrap_or_else(|e| e.into_inner()).as_ref().is_none_or(|c| c.rank() == 0)
 }
 
