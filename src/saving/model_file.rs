@@ -624,7 +624,25 @@ fn functional_from_config(config: &Value, seed: u64) -> Result<Model> {
         }
     }
     if let Some(i) = (0..pending.len()).find(|&i| done[i] < pending[i].2.len()) {
-        return Err(bad(format!("layer {} reads a tensor no layer makes", pending[i].0)));
+        // Name the tensor it waits for, and the layer that was to make it.
+        let (name, _, nodes) = &pending[i];
+        let keys = reads(&nodes[done[i]]).unwrap_or_default();
+        let (from, call) = keys.iter().find(|k| !made.contains_key(k)).cloned().unwrap_or_default();
+        let why = match pending.iter().position(|(n, _, _)| *n == from) {
+            None if !made.keys().any(|(n, _)| *n == from) => {
+                format!("the configuration has no layer or input named {from:?}")
+            }
+            None => format!("input {from:?} has one tensor ({from:?}[0])"),
+            Some(j) if call >= pending[j].2.len() => {
+                format!("layer {from:?} is called {} time(s)", pending[j].2.len())
+            }
+            Some(_) => format!("layer {from:?} waits in turn for a tensor never made (a missing layer, or a cycle)"),
+        };
+        return Err(bad(format!(
+            "layer {name:?} (call {}) reads tensor {from:?}[{call}], the output of call {call} of layer \
+             {from:?}, which is never made: {why}",
+            done[i]
+        )));
     }
     let find = |key: &str| -> Result<Vec<SymbolicTensor>> {
         let list = config.get(key).and_then(Value::as_array).ok_or_else(|| bad(format!("no {key}")))?;
@@ -658,5 +676,33 @@ fn check_version(path: &Path, doc: &Value) -> Result<()> {
             format!("written by a newer minibatch (format_version {v}; this one reads up to {FORMAT_VERSION})"),
         )),
         None => Err(Error::format(path, "corrupt model document: no format_version")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::Dense;
+    use crate::models::{Call, Input};
+
+    /// A call that reads a tensor no layer makes names the tensor, the layer it was to come
+    /// from, and why it never came.
+    #[test]
+    fn a_reference_to_a_missing_layer_names_the_tensor_and_the_layer() {
+        let x = Input::named("x", &[4]);
+        let h = Dense::new(8).name("hidden").call(&x);
+        let out = Dense::new(2).name("out").call(&h);
+        let m = Model::new(&[&x], &[&out]).unwrap();
+        let config = m.to_config().unwrap();
+        let text = config["config"].to_string();
+        let renamed = text.replacen("\"keras_history\":[\"hidden\"", "\"keras_history\":[\"hiddn\"", 1);
+        assert_ne!(renamed, text, "the reference was found");
+        let e = model_from_config("Functional", &serde_json::from_str(&renamed).unwrap()).unwrap_err().to_string();
+        assert!(
+            e.contains("layer \"out\"")
+                && e.contains("\"hiddn\"[0]")
+                && e.contains("no layer or input named \"hiddn\""),
+            "{e}"
+        );
     }
 }
