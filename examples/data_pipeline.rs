@@ -1,7 +1,7 @@
 //! Datasets' memory and speed, with printed figures (BENCHMARKS.md records them):
 //!
-//! - `mmap`: one epoch of the Keras MNIST MLP (784-512-512-10, RMSprop, batch 128) from a
-//!   memory-mapped f32 NPY file of 1, 2 and 4 GiB written by the benchmark, each in a fresh
+//! - `npy`: one epoch of the Keras MNIST MLP (784-512-512-10, RMSprop, batch 128) from an
+//!   f32 NPY file of 1, 2 and 4 GiB read a batch at a time, written by the benchmark, each in a fresh
 //!   process: its peak resident memory against the file's size and the model's memory plan;
 //! - `prefetch`: the same model on real MNIST at batch 128, in memory (`fit(x, y)`) against
 //!   NPY files read by a `NpyDataset` with 0 and 2 prefetching workers: samples/s, medians of
@@ -13,7 +13,7 @@
 //!   ImageFolder, RandomHorizontalFlip and RandomRotation(36°) into the same convnet
 //!   (`bench/pytorch_images.py`, run by `PYTHON`, default `python3`), rounds taking turns.
 //!
-//! Run: `cargo run --release --example data_pipeline -- mmap 1 2 4`,
+//! Run: `cargo run --release --example data_pipeline -- npy 1 2 4`,
 //! `cargo run --release --example data_pipeline -- prefetch [rounds]` and `-- images [rounds]`
 //! (MNIST from
 //! `MINIBATCH_DATA`/mnist or ../shared/data/mnist; files go to `MINIBATCH_BENCH_DIR`, else the
@@ -33,10 +33,10 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cpu = cpu_name();
     match args.first().map(String::as_str) {
-        Some("mmap") => {
+        Some("npy") => {
             let sizes: Vec<f64> = args[1..].iter().filter_map(|a| a.parse().ok()).collect();
             let sizes = if sizes.is_empty() { vec![1.0, 2.0, 4.0] } else { sizes };
-            println!("One epoch of the MNIST MLP (784-512-512-10, RMSprop, batch 128) from a memory-mapped f32 NPY");
+            println!("One epoch of the MNIST MLP (784-512-512-10, RMSprop, batch 128) from an f32 NPY read a batch at a time");
             println!("CPU: {cpu}; threads: {}", minibatch::tensor::kernels::num_threads());
             println!(
                 "{:>9} {:>10} {:>10} {:>13} {:>15} {:>10}",
@@ -45,7 +45,7 @@ fn main() -> Result<()> {
             for gib in sizes {
                 // A fresh process per size: its peak resident set is this run's alone.
                 let out = std::process::Command::new(std::env::current_exe().expect("the running example"))
-                    .args(["mmap-one", &gib.to_string()])
+                    .args(["npy-one", &gib.to_string()])
                     .output()
                     .expect("runs itself");
                 print!("{}", String::from_utf8_lossy(&out.stdout));
@@ -53,11 +53,11 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Some("mmap-one") => mmap_one(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1.0)),
+        Some("npy-one") => npy_one(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1.0)),
         Some("prefetch") => prefetch(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5), &cpu),
         Some("images") => images(args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3), &cpu),
         _ => {
-            eprintln!("usage: data_pipeline mmap [GiB...] | prefetch [rounds] | images [rounds]");
+            eprintln!("usage: data_pipeline npy [GiB...] | prefetch [rounds] | images [rounds]");
             std::process::exit(2);
         }
     }
@@ -90,7 +90,7 @@ fn write_npy_files(dir: &Path, rows: usize) -> std::io::Result<(PathBuf, PathBuf
     Ok((x, y))
 }
 
-fn mmap_one(gib: f64) -> Result<()> {
+fn npy_one(gib: f64) -> Result<()> {
     let rows = (gib * 1024.0 * MIB / (784.0 * 4.0)) as usize;
     let dir = bench_dir();
     let (x, y) = write_npy_files(&dir, rows).map_err(|e| minibatch::Error::io(&dir, &e))?;

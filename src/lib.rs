@@ -33,7 +33,7 @@
 //!   functional API (`Input`, `Call`, `Shared`, `Model::new(inputs, outputs)`); `summary()`;
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
 //! - [`data`]: datasets read a batch at a time (`fit_dataset`): the `Dataset` contract,
-//!   in-memory tensors, memory-mapped NPY files, prefetching workers;
+//!   in-memory tensors, NPY files read a batch at a time, prefetching workers;
 //! - [`distributed`]: data-parallel training over MPI (`mpirun -np K`, feature `mpi`): the
 //!   `Communicator` seam, each rank's shard of the global batch, one all-reduce a step;
 //! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ModelCheckpoint`,

@@ -47,8 +47,7 @@ impl CsvDataset {
         }
         let path = path.as_ref();
         let csv_error = |e: ::csv::Error| Error::format(path, e.to_string());
-        let mut reader =
-            ::csv::ReaderBuilder::new().has_headers(true).trim(::csv::Trim::All).from_path(path).map_err(csv_error)?;
+        let mut reader = crate::io::csv_reader(path, true)?;
         let headers: Vec<String> = reader.headers().map_err(csv_error)?.iter().map(str::to_string).collect();
         let label = headers.iter().position(|h| h == label_column).ok_or_else(|| {
             Error::format(path, format!("no label column {label_column:?}: the header has {}", headers.join(", ")))
@@ -84,7 +83,7 @@ impl CsvDataset {
         }
         let class_names: Vec<String> = names.into_iter().collect();
         let classes = class_names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
-        let file = File::open(path).map_err(|e| Error::io(path, &e))?;
+        let file = crate::io::open_regular(path)?;
         Ok(CsvDataset {
             path: path.to_path_buf(),
             file,
@@ -203,6 +202,10 @@ impl Dataset for CsvDataset {
             Rows::Range(lo, hi) => self.read_rows(lo, hi, batch, 0),
             Rows::List(list) => list.iter().enumerate().try_for_each(|(k, &r)| self.read_rows(r, r + 1, batch, k)),
         }
+    }
+
+    fn on_epoch_begin(&mut self, epoch: u64) {
+        self.order.set_epoch(epoch);
     }
 
     fn on_epoch_end(&mut self) {

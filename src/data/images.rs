@@ -5,7 +5,7 @@
 use super::order::Order;
 use super::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
-use crate::io::{check_size, decode_image, list_image_folder, ColorMode, MAX_SIDE};
+use crate::io::{check_size, decode_image, image_header, list_image_folder, ColorMode};
 use crate::rng::Rng;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +38,8 @@ pub enum Subset {
 pub struct ImageFolderDataset {
     dir: PathBuf,
     files: Vec<PathBuf>,
+    /// The first image (in sorted order): its size is every image's without `image_size`.
+    first: PathBuf,
     labels: Vec<f32>,
     class_names: Vec<String>,
     color: ColorMode,
@@ -74,19 +76,16 @@ impl ImageFolderDataset {
         let dir = dir.as_ref();
         let listing = list_image_folder(dir, classes)?;
         let first = &listing.files[0];
-        let (w, h) = image::image_dimensions(first)
-            .map_err(|e| Error::format(first, format!("cannot be read as an image: {e}")))?;
-        if w.max(h) > MAX_SIDE {
-            return Err(Error::format(first, format!("is {h}×{w}: more than {MAX_SIDE} pixels a side")));
-        }
+        let (h, w) = image_header(first)?;
         Ok(ImageFolderDataset {
             dir: dir.to_path_buf(),
             order: Order::all(listing.files.len()),
+            first: first.clone(),
             files: listing.files,
             labels: listing.labels,
             class_names: listing.class_names,
             color: ColorMode::Rgb,
-            size: (h as usize, w as usize),
+            size: (h, w),
             resize: false,
             batch_size,
         })
@@ -180,11 +179,15 @@ impl Dataset for ImageFolderDataset {
         for (k, r) in self.order.rows(lo, hi).iter().enumerate() {
             let file = &self.files[r];
             let (pixels, dims) = decode_image(file, self.color, self.resize.then_some(self.size))?;
-            check_size(file, &self.size, dims)?;
+            check_size(file, &self.first, &self.size, dims)?;
             batch.x_mut(0)[k * per..][..per].copy_from_slice(&pixels);
             batch.y_mut(0)[k] = self.labels[r];
         }
         Ok(())
+    }
+
+    fn on_epoch_begin(&mut self, epoch: u64) {
+        self.order.set_epoch(epoch);
     }
 
     fn on_epoch_end(&mut self) {

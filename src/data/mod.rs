@@ -7,7 +7,7 @@
 //!   allocation-free), with an epoch-end hook for reshuffling;
 //! - [`Batch`]: the explicit buffers one batch is filled into;
 //! - [`TensorDataset`]: in-memory tensors as a dataset (what `fit(x, y)` trains on);
-//! - [`NpyDataset`]: memory-mapped NPY files, converted to f32 a batch at a time, so a file
+//! - [`NpyDataset`]: NPY files read (`pread`) and converted to f32 a batch at a time, so a file
 //!   larger than memory trains with memory bounded by the batch;
 //! - [`CsvDataset`]: a CSV streamed by row offsets (one indexing pass), parsed a batch at a
 //!   time;
@@ -111,7 +111,15 @@ pub trait Dataset: Send + Sync {
     /// that does not convert. Training stops cleanly with the error.
     fn fill(&self, index: usize, batch: &mut Batch) -> Result<()>;
 
-    /// Called after each pass over the batches (Keras's `on_epoch_end`): the place to
-    /// reshuffle. Nothing is being filled while it runs.
+    /// Called before each pass over the batches with the pass's index: 0, 1, 2, … from the
+    /// first epoch, and after a resumed run's restore, the index the interrupted run had
+    /// reached (Keras's `on_epoch_begin`). A dataset whose order changes from pass to pass
+    /// derives it from this index (with its seed), never from a count of its own, so a
+    /// resumed run reads the same batches as an unbroken one. Nothing is being filled while
+    /// it runs.
+    fn on_epoch_begin(&mut self, _epoch: u64) {}
+
+    /// Called after each pass over the batches (Keras's `on_epoch_end`): a dataset used
+    /// without `fit` reshuffles here. Nothing is being filled while it runs.
     fn on_epoch_end(&mut self) {}
 }

@@ -1,34 +1,38 @@
-//! Memory-mapped NPY files as a [`Dataset`]: the operating system pages the file in and out,
-//! and a batch's rows are converted to f32 as they are filled, so a file larger than memory
-//! trains with memory bounded by the batch.
+//! NPY files as a [`Dataset`], read a batch at a time: each batch's rows are read with
+//! positional reads (`pread`) through a small fixed buffer and converted to f32 as they are
+//! filled, so a file larger than memory trains with memory bounded by the batch, and a file
+//! truncated while training is an error naming it (a memory map would kill the process with
+//! `SIGBUS` on the first page past the new end).
 
 use super::order::{Order, Rows};
 use super::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
 use crate::io::NpyHeader;
-use memmap2::Mmap;
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// One mapped NPY array: rows of `row_bytes` from `header.data_offset`.
+/// Bytes read per `pread`: a multiple of every dtype's size, small enough for the stack.
+const CHUNK: usize = 64 << 10;
+
+/// One NPY array on disk: rows of `row_bytes` from `header.data_offset`.
 #[derive(Debug)]
-struct Mapped {
+struct NpyFile {
     path: PathBuf,
     file: File,
-    map: Mmap,
     header: NpyHeader,
-    file_len: u64,
     row_bytes: usize,
 }
 
-impl Mapped {
-    fn open(path: &Path) -> Result<Mapped> {
-        let file = File::open(path).map_err(|e| Error::io(path, &e))?;
+impl NpyFile {
+    fn open(path: &Path) -> Result<NpyFile> {
+        let file = crate::io::open_regular(path)?;
         let file_len = file.metadata().map_err(|e| Error::io(path, &e))?.len();
-        // SAFETY: the map is read only; a file truncated by another process while mapped
-        // would fault on access, so `fill` checks the file's length before reading.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, &e))?;
-        let header = NpyHeader::parse(path, &map[..map.len().min(1 << 16)], file_len)?;
+        // The header: at most 64 KiB at the start (NPY version 1 caps it there; version 2's
+        // longer headers are refused by the parser if they do not fit).
+        let mut head = vec![0u8; (file_len.min(1 << 16)) as usize];
+        file.read_exact_at(&mut head, 0).map_err(|e| Error::io(path, &e))?;
+        let header = NpyHeader::parse(path, &head, file_len)?;
         if header.shape.is_empty() || header.shape[0] == 0 {
             return Err(Error::Empty { what: format!("{} (shape {:?})", path.display(), header.shape) });
         }
@@ -43,56 +47,58 @@ impl Mapped {
             ));
         }
         let row_bytes = header.shape[1..].iter().product::<usize>() * header.dtype.size();
-        Ok(Mapped { path: path.to_path_buf(), file, map, header, file_len, row_bytes })
+        Ok(NpyFile { path: path.to_path_buf(), file, header, row_bytes })
     }
 
     fn rows(&self) -> usize {
         self.header.shape[0]
     }
 
-    /// Converts rows `rows` (each `row_bytes`) into `out`, checking first that the file still
-    /// has the length it had when opened.
+    /// Converts rows `rows` (each `row_bytes`) into `out`, reading them with `pread` through
+    /// a buffer on the stack (allocating nothing). A file that has become shorter since it
+    /// was opened is an error naming it.
     fn read(&self, rows: Rows<'_>, out: &mut [f32]) -> Result<()> {
-        let now = self.file.metadata().map_err(|e| Error::io(&self.path, &e))?.len();
-        if now < self.file_len {
-            return Err(Error::format(
-                &self.path,
-                format!("truncated while reading: {} bytes when opened, {now} now", self.file_len),
-            ));
-        }
         let start = self.header.data_offset;
         let per = out.len() / rows.len().max(1);
-        let dtype = self.header.dtype;
         match rows {
-            Rows::Range(lo, hi) => {
-                let (from, len) = (start + lo * self.row_bytes, (hi - lo) * self.row_bytes);
-                dtype.convert(&self.map[from..from + len], out);
-                // Read once an epoch: the pages go back to the page cache rather than stay in
-                // this process's resident set, so memory follows the batch, not the file. A
-                // fault maps more than the page touched: the pages around it ("fault-around")
-                // and whole large folios of the page cache (up to 2 MiB on Linux 6), reaching
-                // into neighbouring batches' rows that may have been read already. So the
-                // range dropped reaches 4 MiB past the batch on both sides (measured: with
-                // 256 KiB, resident memory still grew by 70 MiB per GiB of file read).
-                const AROUND: usize = 4 << 20;
-                let lo = from.saturating_sub(AROUND).max(start);
-                let hi = (from + len + AROUND).min(self.map.len());
-                // SAFETY: a read-only shared file mapping: a dropped page is read again from
-                // the file when next touched (by another worker, or the next epoch).
-                let _ = unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, lo, hi - lo) };
-            }
+            Rows::Range(lo, hi) => self.convert(start + lo * self.row_bytes, (hi - lo) * self.row_bytes, out),
             Rows::List(list) => {
                 for (o, &r) in out.chunks_exact_mut(per).zip(list) {
-                    dtype.convert(&self.map[start + r * self.row_bytes..start + (r + 1) * self.row_bytes], o);
+                    self.convert(start + r * self.row_bytes, self.row_bytes, o)?;
                 }
+                Ok(())
             }
+        }
+    }
+
+    /// Reads `len` bytes at `from` and converts them into `out`, a chunk at a time.
+    fn convert(&self, from: usize, len: usize, out: &mut [f32]) -> Result<()> {
+        let mut chunk = [0u8; CHUNK];
+        let size = self.header.dtype.size();
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(CHUNK);
+            let bytes = &mut chunk[..n];
+            self.file.read_exact_at(bytes, (from + done) as u64).map_err(|e| {
+                let now = self.file.metadata().map_or(0, |m| m.len());
+                Error::format(
+                    &self.path,
+                    format!(
+                        "bytes {}..{} cannot be read ({e}): the file is {now} bytes now (truncated while reading?)",
+                        from + done,
+                        from + done + n
+                    ),
+                )
+            })?;
+            self.header.dtype.convert(bytes, &mut out[done / size..(done + n) / size]);
+            done += n;
         }
         Ok(())
     }
 }
 
 /// Samples in an NPY file `x` and their targets in an NPY file `y` (`np.save` of arrays
-/// with the samples on the first axis), memory-mapped: u1, i1, b1, u2, i2, u4, i4, i8, f4 and
+/// with the samples on the first axis), read a batch at a time: u1, i1, b1, u2, i2, u4, i4, i8, f4 and
 /// f8 arrays, converted to f32 a batch at a time. Nothing is read before it is needed, and
 /// nothing is allocated for what a file declares: the header's shape is checked against the
 /// file's length when it is opened.
@@ -104,15 +110,15 @@ impl Mapped {
 /// ```
 #[derive(Debug)]
 pub struct NpyDataset {
-    x: Mapped,
-    y: Option<Mapped>,
+    x: NpyFile,
+    y: Option<NpyFile>,
     batch_size: usize,
     /// The rows served and their order (contiguous batches when neither a subset nor shuffled).
     order: Order,
 }
 
 impl NpyDataset {
-    /// Maps `x` and, when given, `y` (one target per sample, or a row of them), served
+    /// Opens `x` and, when given, `y` (one target per sample, or a row of them), served
     /// `batch_size` samples a batch.
     ///
     /// # Errors
@@ -123,7 +129,7 @@ impl NpyDataset {
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
         }
-        let x = Mapped::open(x.as_ref())?;
+        let x = NpyFile::open(x.as_ref())?;
         if x.header.shape.len() < 2 {
             return Err(Error::shape(
                 format!("x ({})", x.path.display()),
@@ -131,7 +137,7 @@ impl NpyDataset {
                 &x.header.shape,
             ));
         }
-        let y = y.map(Mapped::open).transpose()?;
+        let y = y.map(NpyFile::open).transpose()?;
         if let Some(y) = &y {
             if y.rows() != x.rows() {
                 return Err(Error::SampleCount { x: x.rows(), y: y.rows() });
@@ -208,6 +214,10 @@ impl Dataset for NpyDataset {
 
     fn samples(&self) -> Option<usize> {
         Some(NpyDataset::samples(self))
+    }
+
+    fn on_epoch_begin(&mut self, epoch: u64) {
+        self.order.set_epoch(epoch);
     }
 
     fn on_epoch_end(&mut self) {

@@ -83,9 +83,17 @@ impl Order {
 
     /// After an epoch: a shuffled order is drawn anew (allocating nothing).
     pub fn next_epoch(&mut self) {
-        self.epoch += 1;
-        if self.seed.is_some() {
-            self.reorder();
+        self.set_epoch(self.epoch + 1);
+    }
+
+    /// The order of epoch `epoch` (from `fit`, which knows which epoch a resumed run is
+    /// in): drawn from the seed and that index alone, allocating nothing.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            if self.seed.is_some() {
+                self.reorder();
+            }
         }
     }
 

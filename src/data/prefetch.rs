@@ -105,6 +105,13 @@ impl<'d> Ring<'d> {
         self.work.notify_all();
     }
 
+    /// Calls the dataset's `on_epoch_begin(epoch)` once nothing is being filled.
+    pub fn epoch_begin(&self, epoch: u64) {
+        let c = self.quiesce();
+        self.dataset.write().unwrap_or_else(|e| e.into_inner()).on_epoch_begin(epoch);
+        drop(c);
+    }
+
     /// Calls the dataset's `on_epoch_end` once nothing is being filled.
     pub fn epoch_end(&self) {
         let c = self.quiesce();

@@ -100,6 +100,10 @@ impl Dataset for TensorDataset {
         Some(self.xs[0].batch())
     }
 
+    fn on_epoch_begin(&mut self, epoch: u64) {
+        self.order.set_epoch(epoch);
+    }
+
     fn on_epoch_end(&mut self) {
         self.order.next_epoch();
     }

@@ -8,7 +8,54 @@ use crate::error::{Error, Result};
 use crate::layers::StringLookup;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
+
 use std::path::Path;
+
+/// The longest line a CSV may have: a file whose first "line" never ends (`/dev/zero`, a
+/// binary file) is refused at this length rather than buffered whole.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// The most distinct strings a category column may hold. Each becomes a one-hot column, so a
+/// column of identifiers or free text (a distinct string per row) would make the features
+/// grow with the square of the file; such a column is refused by name (drop it, or encode it
+/// yourself) rather than encoded.
+pub const MAX_CATEGORIES: usize = 1000;
+
+/// A reader that fails once a line runs past [`MAX_LINE_BYTES`].
+pub(crate) struct BoundedLines<R> {
+    inner: R,
+    line: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for BoundedLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            self.line = if b == b'\n' { 0 } else { self.line + 1 };
+            if self.line > MAX_LINE_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("a line longer than {MAX_LINE_BYTES} bytes (not a CSV file?)"),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A CSV reader over the regular file `path` (trimmed fields, a header row), its lines bounded
+/// by [`MAX_LINE_BYTES`].
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Format`] for a file that cannot be opened or is not a regular
+/// file.
+pub(crate) fn csv_reader(path: &Path, headers: bool) -> Result<::csv::Reader<BoundedLines<std::fs::File>>> {
+    let file = super::open_regular(path)?;
+    Ok(::csv::ReaderBuilder::new()
+        .has_headers(headers)
+        .trim(::csv::Trim::All)
+        .from_reader(BoundedLines { inner: file, line: 0 }))
+}
 
 /// Reads `path`, returning features `[n, columns − 1]` and labels `[n]` from the column named
 /// `label_column` (Keras-style data usually calls it `label`). Labels that are names become
@@ -99,6 +146,46 @@ pub fn load_csv_features_with(
     Ok(read_csv(path.as_ref(), label_column, false, categories)?.0)
 }
 
+/// The column names of a CSV file's header row, in order.
+///
+/// # Errors
+/// As [`load_csv`] for a file that cannot be read or has no header row.
+pub fn csv_header(path: impl AsRef<Path>) -> Result<Vec<String>> {
+    let path = path.as_ref();
+    let mut reader = csv_reader(path, true)?;
+    let headers = reader.headers().map_err(|e| csv_error(path, e))?;
+    Ok(headers.iter().map(str::to_string).collect())
+}
+
+/// Checks that the feature columns of a CSV whose header is `found` (every column but
+/// `label_column`, which may be missing) are `expected`'s (the training file's header, less
+/// its label column), in the same order: features are read by position, so a column moved
+/// since training would feed the wrong weights, and a category column's one-hot block would
+/// land on other features.
+///
+/// # Errors
+/// [`Error::Format`] naming `path` and the first column missing, added or out of place.
+pub fn check_csv_columns(path: &Path, found: &[String], expected: &[String], label_column: &str) -> Result<()> {
+    let features = |h: &[String]| -> Vec<String> { h.iter().filter(|c| *c != label_column).cloned().collect() };
+    let (found, expected) = (features(found), features(expected));
+    if found == expected {
+        return Ok(());
+    }
+    let trained = expected.join(", ");
+    let message = if let Some(missing) = expected.iter().find(|c| !found.contains(c)) {
+        format!("has no column {missing:?}, which the model was trained on (its features: {trained})")
+    } else if let Some(extra) = found.iter().find(|c| !expected.contains(c)) {
+        format!("has a column {extra:?} the model was not trained on (its features: {trained})")
+    } else {
+        format!(
+            "holds the model's feature columns in another order ({}) than training had them ({trained}): \
+             features are read by position, so reorder the columns as in training",
+            found.join(", ")
+        )
+    };
+    Err(Error::format(path, message))
+}
+
 /// Labels as numbers when every one is a finite number (and no names are given), else as
 /// class indices into `classes` or the sorted distinct names.
 fn encode_labels(
@@ -176,11 +263,7 @@ fn read_csv(
     need_labels: bool,
     given: Option<&[(String, StringLookup)]>,
 ) -> Result<Read> {
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(::csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
+    let mut reader = csv_reader(path, true)?;
     let headers: Vec<String> = reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_string).collect();
     // A name twice is an error, not two columns: which one is the label (or a feature) would
     // be a guess.
@@ -209,6 +292,7 @@ fn read_csv(
     // none, counted — memory bounded by the distinct strings, not the rows.
     let mut has_number = vec![false; headers.len()];
     let mut counts: Vec<HashMap<String, usize>> = vec![HashMap::new(); headers.len()];
+    let mut too_many = vec![false; headers.len()];
     let mut record = ::csv::StringRecord::new();
     let mut rows = 0usize;
     while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
@@ -220,8 +304,26 @@ fn read_csv(
             if number(field).is_some() {
                 has_number[c] = true;
                 counts[c] = HashMap::new();
+            } else if field.parse::<f32>().is_ok() {
+                // NaN or infinite: a number that is not finite, never a category.
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "row {rows} (line {}), column {:?}: {field:?} is not a finite number",
+                        rows + 1,
+                        headers[c]
+                    ),
+                ));
             } else if given.is_none() {
-                *counts[c].entry(field.to_string()).or_default() += 1;
+                let distinct = counts[c].len();
+                match counts[c].get_mut(field) {
+                    Some(n) => *n += 1,
+                    None if distinct < MAX_CATEGORIES => {
+                        counts[c].insert(field.to_string(), 1);
+                    }
+                    // Past the cap, unless a number later makes it a numeric column.
+                    None => too_many[c] = true,
+                }
             }
         }
     }
@@ -236,6 +338,16 @@ fn read_csv(
         lookups[c] = match known {
             Some(l) => Some(l),
             None if given.is_none() && !has_number[c] => {
+                if too_many[c] {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "column {name:?} holds more than {MAX_CATEGORIES} distinct strings: as categories \
+                             it would become as many one-hot columns (an identifier or free text?); drop the \
+                             column, or encode it as numbers"
+                        ),
+                    ));
+                }
                 Some(StringLookup::from_counts(std::mem::take(&mut counts[c]))?)
             }
             None => None,
@@ -245,12 +357,10 @@ fn read_csv(
         .filter(|&c| Some(c) != label)
         .map(|c| lookups[c].as_ref().map_or(1, StringLookup::vocabulary_size))
         .sum();
+    // The features' size, checked before they are allocated.
+    crate::tensor::memory::check_decoded(&format!("the features of {}", path.display()), &[rows, width], 4)?;
     // Pass 2: the values.
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(::csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
+    let mut reader = csv_reader(path, true)?;
     let (mut x, mut y) = (Vec::with_capacity(rows.saturating_mul(width)), Vec::new());
     let mut read = 0usize;
     while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {

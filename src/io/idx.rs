@@ -26,13 +26,12 @@ pub struct IdxArray {
 /// the header declares, or a corrupt gzip stream; [`Error::Io`] when the file cannot be read.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    let file = super::open_regular(path)?;
+    let gzipped = path.extension().is_some_and(|e| e == "gz");
+    let file_len = file.metadata().map_err(|e| Error::io(path, &e))?.len();
     let buffered = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::GzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    };
+    let mut reader: Box<dyn Read> =
+        if gzipped { Box::new(flate2::read::GzDecoder::new(buffered)) } else { Box::new(buffered) };
     let gz_error = |e: std::io::Error| Error::format(path, format!("corrupt gzip stream: {e}"));
 
     // 1. The header: magic (0, 0, type, ndim), then ndim big-endian u32 dimensions.
@@ -73,6 +72,20 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .filter(|&c| c <= 1 << 34)
         .ok_or_else(|| Error::format(path, format!("implausible dimensions {dims:?}")))?;
+    // A raw file shorter than its header declares is truncated, whatever the size; a gzipped
+    // file's few bytes can declare (and hold) gigabytes: the bytes and their f32 copy are
+    // checked against the decode budget before any is read.
+    let header_len = 4 + 4 * ndim as u64;
+    if !gzipped && file_len < header_len.saturating_add(count as u64) {
+        return Err(Error::format(
+            path,
+            format!(
+                "truncated: the header (magic {magic_value}) declares {dims:?} = {count} values, the file holds {}",
+                file_len.saturating_sub(header_len)
+            ),
+        ));
+    }
+    crate::tensor::memory::check_decoded(&path.display().to_string(), &dims, 5)?;
 
     // 2. Exactly `count` values, then nothing more. Read as they come (a compressed stream's
     // length is unknown until its end), so memory follows the bytes present, never the count

@@ -65,6 +65,11 @@ const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "bmp"];
 /// allocation.
 pub(crate) const MAX_SIDE: u32 = 16_384;
 
+/// The most pixels one image may have, as read or as resized: 2^27 (134 million, 11585²).
+/// A few compressed bytes can declare far more (a decompression bomb); Pillow refuses from
+/// 179 million pixels for the same reason. No training image comes near it.
+pub const MAX_PIXELS: usize = 1 << 27;
+
 /// Reads the images under `dir`, one sub-folder per class, as Keras's
 /// `image_dataset_from_directory(dir, labels="inferred", color_mode, image_size)` finds them:
 /// classes are the sub-folders in sorted order, files in sorted order within each. With
@@ -80,25 +85,38 @@ pub(crate) const MAX_SIDE: u32 = 16_384;
 ///
 /// # Errors
 /// [`Error::Io`] for a folder that cannot be read; [`Error::Format`] naming the folder or file
-/// for no class folders, an empty class folder, an image that cannot be decoded, one larger
-/// than 16384 pixels a side, or one of another size without `image_size`.
+/// for no class folders, an empty class folder, an entry named as an image that is not a
+/// regular file (a FIFO, a device), an image that cannot be decoded, one larger than 16384
+/// pixels a side, or one of another size without `image_size`; [`Error::Memory`] when the
+/// images, or one image, would decode to more than the decode budget
+/// ([`crate::tensor::memory::decode_budget`]).
 pub fn load_image_folder(
     dir: impl AsRef<Path>,
     color: ColorMode,
     image_size: Option<(usize, usize)>,
     classes: Option<&[String]>,
 ) -> Result<ImageFolder> {
-    let listing = list_image_folder(dir.as_ref(), classes)?;
-    let mut pixels = Vec::new();
-    // Every image's (height, width): the requested size, else the first image's.
-    let mut size: Option<(usize, usize)> = image_size;
+    let dir = dir.as_ref();
+    let listing = list_image_folder(dir, classes)?;
+    // Every image's (height, width): the requested size, else the first image's (read from its
+    // header). The whole folder's pixels are checked against the budget before any is decoded.
+    let (h, w) = match image_size {
+        Some(size) => size,
+        None => image_header(&listing.files[0])?,
+    };
+    let shape = [listing.files.len(), h, w, color.channels()];
+    let what = match image_size {
+        Some(_) => format!("the images of {}", dir.display()),
+        None => format!("the images of {} (each the size of the first, {})", dir.display(), listing.files[0].display()),
+    };
+    crate::tensor::memory::check_decoded(&what, &shape, 4)?;
+    let mut pixels = Vec::with_capacity(shape.iter().product());
     for file in &listing.files {
         let (image, dims) = decode_image(file, color, image_size)?;
-        check_size(file, size.get_or_insert(dims), dims)?;
+        check_size(file, &listing.files[0], &(h, w), dims)?;
         pixels.extend(image);
     }
-    let (h, w) = size.expect("at least one image");
-    let x = Tensor::from_vec(&[listing.labels.len(), h, w, color.channels()], pixels)?;
+    let x = Tensor::from_vec(&shape, pixels)?;
     Ok(ImageFolder {
         x,
         y: Tensor::from_slice(&listing.labels),
@@ -152,6 +170,11 @@ pub fn list_image_folder(dir: &Path, classes: Option<&[String]>) -> Result<Image
                 p.extension().is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
             })
             .collect();
+        // An entry named as an image must be a file: a FIFO would block the reader forever,
+        // a device could be endless.
+        for image in &images {
+            super::regular_file(image)?;
+        }
         if images.is_empty() {
             return Err(Error::format(&folder, format!("class folder {name:?} holds no images (png, jpg, gif, bmp)")));
         }
@@ -161,8 +184,9 @@ pub fn list_image_folder(dir: &Path, classes: Option<&[String]>) -> Result<Image
     Ok(ImageListing { files, labels, class_names })
 }
 
-/// An image of `dims` where the folder's are `size` (height, width): an error naming the file.
-pub(crate) fn check_size(file: &Path, size: &(usize, usize), dims: (usize, usize)) -> Result<()> {
+/// An image of `dims` where the folder's are `size` (height, width), the size of its first
+/// image `first`: an error naming both files.
+pub(crate) fn check_size(file: &Path, first: &Path, size: &(usize, usize), dims: (usize, usize)) -> Result<()> {
     let (h, w) = *size;
     if (h, w) == dims {
         return Ok(());
@@ -170,9 +194,11 @@ pub(crate) fn check_size(file: &Path, size: &(usize, usize), dims: (usize, usize
     Err(Error::format(
         file,
         format!(
-            "is {}×{} where the folder's first image is {h}×{w}: give image_size \
+            "is {}×{} where the folder's first image, {}, is {h}×{w}: give image_size \
              (the command's --image-size) to resize them all",
-            dims.0, dims.1
+            dims.0,
+            dims.1,
+            first.display()
         ),
     ))
 }
@@ -188,18 +214,51 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
+/// An image's (height, width) from its header, checked against [`MAX_SIDE`], without
+/// decoding it.
+pub(crate) fn image_header(file: &Path) -> Result<(usize, usize)> {
+    let reader = std::io::BufReader::new(super::open_regular(file)?);
+    let reader = image::io::Reader::new(reader).with_guessed_format().map_err(|e| Error::io(file, &e))?;
+    let (w, h) =
+        reader.into_dimensions().map_err(|e| Error::format(file, format!("cannot be decoded as an image: {e}")))?;
+    if w.max(h) > MAX_SIDE {
+        return Err(Error::format(file, format!("is {h}×{w}: more than {MAX_SIDE} pixels a side")));
+    }
+    Ok((h as usize, w as usize))
+}
+
 /// The pixels of `file` as `color` (0..255), resized to `size` when given, and their
-/// (height, width).
+/// (height, width). The size its header declares is checked against the decode budget
+/// before anything is decoded: a few compressed bytes can declare gigabytes of pixels.
 pub(crate) fn decode_image(
     file: &Path,
     color: ColorMode,
     size: Option<(usize, usize)>,
 ) -> Result<(Vec<f32>, (usize, usize))> {
-    let reader = image::io::Reader::open(file).map_err(|e| Error::io(file, &e))?;
-    let mut reader = reader.with_guessed_format().map_err(|e| Error::io(file, &e))?;
+    let (h, w) = image_header(file)?;
+    // Held at once: the decoded image (up to 8 bytes a pixel: RGBA at 16 bits), its 8-bit
+    // conversion and the f32 pixels; the same again at the requested size.
+    let per_pixel = 8 + 4 + 4 * color.channels() as u64;
+    let what = file.display().to_string();
+    for (what, (h, w)) in [(what.clone(), (h, w)), (format!("{what} resized"), size.unwrap_or((h, w)))] {
+        if h.saturating_mul(w) > MAX_PIXELS {
+            return Err(Error::Memory {
+                what,
+                shape: vec![h, w, color.channels()],
+                bytes: (h as u64 * w as u64).saturating_mul(per_pixel),
+                within: format!(
+                    "the {MAX_PIXELS} pixels minibatch decodes from one image ({h}×{w} declared; a decompression bomb?)"
+                ),
+            });
+        }
+        crate::tensor::memory::check_decoded(&what, &[h, w], per_pixel)?;
+    }
+    let reader = std::io::BufReader::new(super::open_regular(file)?);
+    let mut reader = image::io::Reader::new(reader).with_guessed_format().map_err(|e| Error::io(file, &e))?;
     let mut limits = image::io::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(crate::tensor::memory::decode_budget());
     reader.limits(limits);
     let mut img = reader.decode().map_err(|e| Error::format(file, format!("cannot be decoded as an image: {e}")))?;
     if let Some((h, w)) = size.filter(|&(h, w)| (img.height() as usize, img.width() as usize) != (h, w)) {

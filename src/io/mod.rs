@@ -18,12 +18,14 @@ mod images;
 mod npy;
 mod npz;
 
+pub(crate) use self::csv::csv_reader;
 pub use self::csv::{
-    load_csv, load_csv_classes, load_csv_features, load_csv_features_with, load_csv_table, Categories, CsvTable,
+    check_csv_columns, csv_header, load_csv, load_csv_classes, load_csv_features, load_csv_features_with,
+    load_csv_table, Categories, CsvTable, MAX_CATEGORIES, MAX_LINE_BYTES,
 };
 pub use idx::{load_mnist, read_idx, IdxArray};
-pub(crate) use images::{check_size, decode_image, MAX_SIDE};
-pub use images::{list_image_folder, load_image_folder, ColorMode, ImageFolder, ImageListing};
+pub(crate) use images::{check_size, decode_image, image_header};
+pub use images::{list_image_folder, load_image_folder, ColorMode, ImageFolder, ImageListing, MAX_PIXELS};
 pub use npy::{npy_preamble, parse_npy, write_npy, Dtype, NpyArray, NpyHeader};
 pub use npz::{load_npz, load_npz_split, read_npz, write_npz};
 
@@ -31,9 +33,34 @@ use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use std::path::Path;
 
-/// Reads a whole file.
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, &e))
+/// Reads a whole file (a regular file: see [`open_regular`]).
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut open_regular(path)?, &mut bytes).map_err(|e| Error::io(path, &e))?;
+    Ok(bytes)
+}
+
+/// Refuses anything but a regular file (or a link to one): a FIFO blocks its reader forever,
+/// a device such as `/dev/zero` never ends.
+///
+/// # Errors
+/// [`Error::Io`] for a path that cannot be examined; [`Error::Format`] naming what it is.
+pub fn regular_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, &e))?;
+    if meta.is_file() {
+        return Ok(());
+    }
+    let kind = if meta.is_dir() { "a folder" } else { "not a regular file (a FIFO, a device or a socket)" };
+    Err(Error::format(path, format!("is {kind}: only regular files are read")))
+}
+
+/// Opens a regular file for reading (see [`regular_file`]).
+///
+/// # Errors
+/// As [`regular_file`], and [`Error::Io`] when it cannot be opened.
+pub fn open_regular(path: &Path) -> Result<std::fs::File> {
+    regular_file(path)?;
+    std::fs::File::open(path).map_err(|e| Error::io(path, &e))
 }
 
 /// The most classes [`num_classes`] accepts: the command builds one output per class, so a

@@ -90,6 +90,10 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, NpyArray)>> {
             .and_then(|c| Some(local.checked_add(skip)?..local.checked_add(skip)?.checked_add(c)?))
             .and_then(|range| bytes.get(range))
             .ok_or_else(|| bad(format!("truncated: entry {name} declares {csize} bytes, the archive ends first")))?;
+        // The entry's bytes and their f32 copy (up to 4 bytes for each byte), checked against
+        // the decode budget before anything is inflated.
+        let declared = usize::try_from(usize_).unwrap_or(usize::MAX);
+        crate::tensor::memory::check_decoded(&format!("{} entry {name}", path.display()), &[declared], 5)?;
         let raw = match method {
             0 => data.to_vec(),
             8 => {

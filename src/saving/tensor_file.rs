@@ -89,7 +89,7 @@ fn sort_header(bytes: &mut [u8]) -> std::result::Result<(), String> {
 /// [`Error::Io`] for a missing or unreadable file; [`Error::Format`] naming the file for a
 /// truncated or corrupt one, a checksum mismatch, or a tensor of a type minibatch cannot hold.
 pub(crate) fn read(path: &Path) -> Result<TensorFile> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, &e))?;
+    let raw = crate::io::read_file(path)?;
     parse(path, &raw)
 }
 

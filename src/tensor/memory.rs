@@ -14,6 +14,12 @@
 //! - elsewhere, a single tensor may not exceed the physical memory.
 //!
 //! The budget is per thread, set for the span of one build by [`with_budget`].
+//!
+//! Data that a reader expands (an image decoded from a few compressed bytes, a CSV's category
+//! column one-hot encoded, a gzipped IDX file, a deflated NPZ entry) is checked the same way
+//! by [`check_decoded`], before the expansion, against one [`decode_budget`]: half of the
+//! memory this process may use (the smaller of the physical memory and its address-space
+//! limit), or `MINIBATCH_DECODE_BUDGET` bytes when that is set.
 
 use crate::error::{Error, Result};
 use std::cell::Cell;
@@ -125,6 +131,60 @@ pub fn claim(what: &str, shape: &[usize]) -> Result<usize> {
     Ok(count)
 }
 
+/// The bytes a reader may expand a file into: `MINIBATCH_DECODE_BUDGET` (bytes, or with a
+/// `K`, `M` or `G` suffix: KiB, MiB, GiB) when set, else half of the smaller of the physical
+/// memory and this process's address-space limit (`ulimit -v`).
+pub fn decode_budget() -> u64 {
+    if let Some(bytes) = std::env::var("MINIBATCH_DECODE_BUDGET").ok().as_deref().and_then(parse_bytes) {
+        return bytes;
+    }
+    physical_memory().min(address_space_limit().unwrap_or(u64::MAX)) / 2
+}
+
+/// `123`, `64K`, `512M`, `2G` (binary units; an optional trailing `iB` or `B`).
+fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim().trim_end_matches("iB").trim_end_matches(['B', 'b']);
+    let (digits, scale) = match t.chars().last()?.to_ascii_uppercase() {
+        'K' => (&t[..t.len() - 1], 1u64 << 10),
+        'M' => (&t[..t.len() - 1], 1 << 20),
+        'G' => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(scale)
+}
+
+/// This process's address-space limit in bytes (Linux: `Max address space` in
+/// `/proc/self/limits`), if it has one.
+fn address_space_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max address space"))?;
+    line["Max address space".len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Checks that expanding `what` into `shape` values of `bytes_per_value` bytes each (all the
+/// copies the reader holds at once) fits the [`decode_budget`], before anything is expanded.
+///
+/// # Errors
+/// [`Error::Memory`] naming `what`, the shape and the bytes, and how to raise the budget.
+pub fn check_decoded(what: &str, shape: &[usize], bytes_per_value: u64) -> Result<()> {
+    let count = shape.iter().fold(1u128, |a, &d| a.saturating_mul(d as u128));
+    let bytes = count.saturating_mul(bytes_per_value as u128).min(u64::MAX as u128) as u64;
+    let budget = decode_budget();
+    if bytes <= budget {
+        return Ok(());
+    }
+    Err(Error::Memory {
+        what: what.into(),
+        shape: shape.to_vec(),
+        bytes,
+        within: format!(
+            "the {} minibatch lets a reader expand data into (half of the memory this process may use; \
+             MINIBATCH_DECODE_BUDGET=BYTES sets it)",
+            human(budget)
+        ),
+    })
+}
+
 /// Bytes as people read them: `256 GB`, `12.5 MB`.
 pub fn human(bytes: u64) -> String {
     let b = bytes as f64;
@@ -140,6 +200,19 @@ pub fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoded_sizes_are_checked_against_the_budget() {
+        assert_eq!(parse_bytes("2G"), Some(2 << 30));
+        assert_eq!(parse_bytes("64KiB"), Some(64 << 10));
+        assert_eq!(parse_bytes("1000"), Some(1000));
+        assert_eq!(parse_bytes("lots"), None);
+        assert!(decode_budget() <= physical_memory() / 2 || std::env::var_os("MINIBATCH_DECODE_BUDGET").is_some());
+        assert!(check_decoded("small", &[10, 10], 4).is_ok());
+        let err = check_decoded("a.png", &[16384, 16384, 3], 4 * 4096).unwrap_err().to_string();
+        assert!(err.contains("a.png") && err.contains("MINIBATCH_DECODE_BUDGET"), "{err}");
+        assert!(check_decoded("overflow", &[usize::MAX, usize::MAX], 8).is_err());
+    }
 
     #[test]
     fn claims_are_checked_and_counted_against_the_budget() {

@@ -827,6 +827,8 @@ impl Feed<'_, '_, '_> {
             Feed::Arrays { rows, .. } => model.shuffle_order(rows, shuffle, key),
             Feed::Dataset(d) => {
                 let next = d.next;
+                // The dataset's own order for this pass (a shuffled subset), from its index.
+                d.ring.epoch_begin(key);
                 d.ring.begin_pass(|order| match d.batches {
                     Some(b) => {
                         order.extend(0..b);
