@@ -12,13 +12,13 @@ pub struct BenchArgs {
     /// Transformer encoder, Adam).
     #[arg(long, default_value = "mlp")]
     pub model: String,
-    /// Batch sizes to measure, comma-separated.
+    /// Batch sizes to measure, comma-separated (each 1 to 16777216).
     #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',')]
     pub batch_sizes: Vec<usize>,
     /// Seconds of training per batch size (the best epoch counts).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
-    /// Samples per epoch (batch size 1 uses an eighth).
+    /// Samples per epoch (batch size 1 uses an eighth; 8 to 1073741824).
     #[arg(long, default_value_t = 8192)]
     pub samples: usize,
     /// Write the figures as JSON to this file ("-" for standard output, instead of the table).
@@ -31,8 +31,8 @@ pub struct BenchArgs {
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
     checks::non_negative("--seconds", args.seconds)?;
-    checks::at_least_one("--samples", args.samples)?;
-    checks::all_at_least_one("--batch-sizes", &args.batch_sizes)?;
+    checks::count("--samples", args.samples, 8, checks::MAX_SAMPLES)?;
+    checks::counts("--batch-sizes", &args.batch_sizes, 1, checks::MAX_BATCH)?;
     checks::threads(args.threads)?;
     if let Some(n) = args.threads {
         minibatch::tensor::kernels::set_num_threads(n);

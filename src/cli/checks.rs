@@ -40,17 +40,29 @@ pub fn fraction<T: Into<f64> + Copy + std::fmt::Display>(flag: &'static str, val
     Err(Error::invalid(flag, value, if zero { "a fraction in [0, 1)" } else { "a fraction in (0, 1)" }))
 }
 
-/// A count that must be at least 1 (`--batch-size`, `--samples`).
-pub fn at_least_one(flag: &'static str, value: usize) -> Result<()> {
-    if value >= 1 {
+/// The most samples a batch may hold (`--batch-size`, `--batch-sizes`).
+pub const MAX_BATCH: usize = 1 << 24;
+/// The most passes over the data (`--epochs`), and the longest patience.
+pub const MAX_EPOCHS: usize = 1_000_000;
+/// The most units a hidden layer may have (`--hidden`).
+pub const MAX_UNITS: usize = 1 << 20;
+/// The most steps of a learning-rate range test (`--lr-find-steps`).
+pub const MAX_LR_FIND_STEPS: usize = 100_000;
+/// The most samples `bench --samples` and `lab --train-samples` take.
+pub const MAX_SAMPLES: usize = 1 << 30;
+
+/// A count that must lie in `lo..=hi` (every count flag has a documented bound: a count
+/// without one is a loop without an end, or an allocation without a limit).
+pub fn count(flag: &'static str, value: usize, lo: usize, hi: usize) -> Result<()> {
+    if (lo..=hi).contains(&value) {
         return Ok(());
     }
-    Err(Error::invalid(flag, value, "at least 1"))
+    Err(Error::invalid(flag, value, format!("{lo} to {hi}")))
 }
 
-/// Counts that must each be at least 1 (`--batch-sizes`, `--hidden`).
-pub fn all_at_least_one(flag: &'static str, values: &[usize]) -> Result<()> {
-    values.iter().try_for_each(|&v| at_least_one(flag, v))
+/// Counts that must each lie in `lo..=hi` (`--batch-sizes`, `--hidden`).
+pub fn counts(flag: &'static str, values: &[usize], lo: usize, hi: usize) -> Result<()> {
+    values.iter().try_for_each(|&v| count(flag, v, lo, hi))
 }
 
 /// `--threads`: 1 to [`minibatch::tensor::kernels::MAX_THREADS`].
@@ -72,20 +84,37 @@ pub fn chart_file(flag: &'static str, path: Option<&Path>) -> Result<()> {
     Err(Error::invalid(flag, path.display(), "a file ending in .png or .svg"))
 }
 
-/// The files a command reads and writes, checked together: no output may be an input (never
-/// overwrite the data or the model), and no two outputs may be the same file.
+/// The files a command reads and writes, checked together before any work: no output may be
+/// an input or lie inside one (an IDX or image folder: a file written there would replace
+/// its labels or join its images), no two outputs may be the same file, and every output's
+/// folder must be a folder this process can write in, so that an output that would fail
+/// after training is refused before it. Paths are compared resolved (`.`, `..` and symbolic
+/// links followed), so no spelling of an input gets past the rule.
 #[derive(Default)]
 pub struct Files {
     inputs: Vec<(&'static str, PathBuf)>,
-    outputs: Vec<(&'static str, PathBuf)>,
+    outputs: Vec<(&'static str, PathBuf, Kind)>,
+}
+
+/// What an output path is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A file written whole.
+    File,
+    /// A folder written into (created if missing): `--report`, `--checkpoint-dir`.
+    Folder,
 }
 
 impl Files {
-    /// A file the command reads; `source` may be a data-source name (`spirals`, `mnist:DIR`),
-    /// which is kept only when it names an existing file.
+    /// A file or folder the command reads; `source` may be a data-source name (`spirals`,
+    /// `mnist:DIR`): the folder of `mnist:DIR`, else the path when it exists.
     pub fn input(mut self, flag: &'static str, source: Option<&Path>) -> Self {
-        if let Some(p) = source.filter(|p| p.is_file()) {
-            self.inputs.push((flag, p.to_path_buf()));
+        if let Some(p) = source {
+            let text = p.to_string_lossy();
+            let path = text.strip_prefix("mnist:").map_or(p.to_path_buf(), PathBuf::from);
+            if path.exists() {
+                self.inputs.push((flag, resolve(&path)));
+            }
         }
         self
     }
@@ -93,7 +122,19 @@ impl Files {
     /// A file the command writes.
     pub fn output(mut self, flag: &'static str, path: Option<PathBuf>) -> Self {
         if let Some(p) = path {
-            self.outputs.push((flag, p));
+            self.outputs.push((flag, p, Kind::File));
+        }
+        self
+    }
+
+    /// A folder the command writes files into, creating it when missing; `files` are the
+    /// names it writes there (each also checked as an output).
+    pub fn output_folder(mut self, flag: &'static str, dir: Option<&Path>, files: &[&str]) -> Self {
+        if let Some(d) = dir {
+            self.outputs.push((flag, d.to_path_buf(), Kind::Folder));
+            for name in files {
+                self.outputs.push((flag, d.join(name), Kind::File));
+            }
         }
         self
     }
@@ -101,40 +142,117 @@ impl Files {
     /// Checks the rule.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming both flags and the file.
+    /// [`Error::InvalidArgument`] naming the flag, the path and what is wrong: the input it
+    /// would overwrite or write into (and that input's flag), the other output it shares a
+    /// file with, or the folder that is not a writable folder.
     pub fn check(&self) -> Result<()> {
-        for (i, (flag, out)) in self.outputs.iter().enumerate() {
-            let key = identity(out);
-            if let Some((input, _)) = self.inputs.iter().find(|(_, p)| identity(p) == key) {
-                return Err(Error::invalid(
-                    flag,
-                    out.display(),
-                    format!("a file other than {input}'s: it would overwrite an input"),
-                ));
+        for (i, (flag, out, kind)) in self.outputs.iter().enumerate() {
+            let key = resolve(out);
+            for (input, path) in &self.inputs {
+                if key == *path {
+                    return Err(Error::invalid(
+                        flag,
+                        out.display(),
+                        format!("a path other than {input}'s {}: it would overwrite an input", path.display()),
+                    ));
+                }
+                if key.starts_with(path) {
+                    return Err(Error::invalid(
+                        flag,
+                        out.display(),
+                        format!(
+                            "a path outside {input}'s folder {}: writing inside an input folder would change the data",
+                            path.display()
+                        ),
+                    ));
+                }
             }
-            if let Some((other, _)) = self.outputs[..i].iter().find(|(_, p)| identity(p) == key) {
+            let same = |(_, p, k): &&(&'static str, PathBuf, Kind)| *k == Kind::File && resolve(p) == key;
+            if let Some((other, _, _)) = self.outputs[..i].iter().find(same).filter(|_| *kind == Kind::File) {
                 return Err(Error::invalid(
                     flag,
                     out.display(),
                     format!("a file other than {other}'s: both would write the same file"),
                 ));
             }
+            writable(flag, out, *kind)?;
         }
         Ok(())
     }
 }
 
-/// A path as one file is named by any spelling of it: the canonical directory and the name.
-fn identity(path: &Path) -> PathBuf {
-    if let Ok(p) = path.canonicalize() {
-        return p;
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+/// A path as one file is named by any spelling of it: its longest existing part resolved
+/// (`.`, `..`, symbolic links), the rest appended.
+fn resolve(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path))
     };
-    let dir = parent.canonicalize().unwrap_or(parent);
-    path.file_name().map_or(dir.clone(), |name| dir.join(name))
+    let mut rest = Vec::new();
+    let mut head = absolute.as_path();
+    loop {
+        if let Ok(real) = head.canonicalize() {
+            return rest.iter().rev().fold(real, |p, name| p.join(name));
+        }
+        match (head.parent(), head.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                head = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
+/// The output `path` can be written: an existing file (never a folder) for a file, an
+/// existing folder for a folder, or missing under folders only, the nearest of which this
+/// process can create files in.
+fn writable(flag: &'static str, path: &Path, kind: Kind) -> Result<()> {
+    let shown = path.display();
+    if let Ok(meta) = std::fs::metadata(path) {
+        match kind {
+            Kind::File if meta.is_dir() => return Err(Error::invalid(flag, shown, "a file name, not a folder")),
+            Kind::Folder if !meta.is_dir() => {
+                return Err(Error::invalid(flag, shown, "a folder, not an existing file"));
+            }
+            Kind::Folder => return probe(flag, path, path),
+            Kind::File => {}
+        }
+    }
+    // The nearest existing folder above it: every missing part is created in it.
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(d) {
+            Ok(meta) if meta.is_dir() => return probe(flag, path, d),
+            Ok(_) => {
+                return Err(Error::invalid(
+                    flag,
+                    shown,
+                    format!("a path whose folders are folders: {} is a file", d.display()),
+                ))
+            }
+            Err(_) => dir = d.parent(),
+        }
+    }
+    probe(flag, path, Path::new("."))
+}
+
+/// Whether this process can create a file in `dir` (tried, then removed).
+fn probe(flag: &'static str, path: &Path, dir: &Path) -> Result<()> {
+    let name = dir.join(format!(".minibatch-write-test-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&name) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&name);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::invalid(
+            flag,
+            path.display(),
+            format!("a path in a folder this process can write to ({}: {e})", dir.display()),
+        )),
+    }
 }
 
 /// A size such as `512MiB`, `2GiB`, `300MB`, `1.5GB`, `64KiB` or a number of bytes.

@@ -39,15 +39,15 @@ pub struct ModelAndData {
     /// The CSV column holding the labels.
     #[arg(long, default_value = "label")]
     pub label_column: String,
-    /// The labels of `--data x.npy` in an NPY file, for evaluate: the inputs are memory-mapped
-    /// and read a batch at a time, as `train --labels` read them (predict reads `--data x.npy`
-    /// alone, memory-mapped too).
+    /// The labels of `--data x.npy` in an NPY file, for evaluate: the inputs are read a batch at
+    /// a time, as `train --labels` read them (predict reads `--data x.npy`
+    /// alone, a batch at a time too).
     #[arg(long)]
     pub labels: Option<std::path::PathBuf>,
     /// Seed of a built-in data set (as given to train).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Samples per forward pass.
+    /// Samples per forward pass (1 to 16777216).
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
 }
@@ -66,15 +66,29 @@ pub struct RecordedSplit {
     pub seed: u64,
     /// Rows held out.
     pub test_rows: usize,
-    /// CRC-32 of a data file's bytes (none for a built-in set or a directory).
+    /// A fingerprint of the data: CRC-32 of a file's bytes, or of a folder's (an image
+    /// folder's, `mnist:DIR`'s) file names, sizes and first and last bytes; none for a
+    /// built-in set.
     pub crc32: Option<u32>,
+    /// `source` resolved (`.`, `..` and links followed; the folder of `mnist:DIR`), when it
+    /// names a path: the same data however it is spelled.
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 impl RecordedSplit {
     /// The split `train --test-split fraction --seed seed` draws from `rows` rows of `source`.
     pub fn new(source: &str, rows: usize, fraction: f64, seed: u64) -> Result<Self> {
         let (_, test) = minibatch::datasets::train_test_rows(rows, fraction, seed)?;
-        Ok(RecordedSplit { source: source.into(), rows, fraction, seed, test_rows: test.len(), crc32: crc32(source)? })
+        Ok(RecordedSplit {
+            source: source.into(),
+            rows,
+            fraction,
+            seed,
+            test_rows: test.len(),
+            crc32: fingerprint(source)?,
+            path: resolved(source),
+        })
     }
 
     /// The split recorded in `model`, if any.
@@ -82,25 +96,40 @@ impl RecordedSplit {
         serde_json::from_value(model.metadata().get("test_split")?.clone()).ok()
     }
 
-    /// Whether `source` is the data this split was drawn from: the same file bytes (wherever
-    /// the file now is), or the same built-in set or directory.
+    /// Whether `source` is the data this split was drawn from: the same bytes (wherever the
+    /// file or folder now is), or the same built-in set.
     fn matches(&self, source: &str) -> Result<bool> {
         Ok(match self.crc32 {
-            Some(crc) => crc32(source)? == Some(crc),
+            Some(crc) => fingerprint(source)? == Some(crc),
             None => self.source == source,
         })
     }
+
+    /// Whether `source` names the place the split was drawn from, however it is spelled.
+    fn same_place(&self, source: &str) -> bool {
+        self.source == source || (self.path.is_some() && self.path == resolved(source))
+    }
 }
 
-/// CRC-32 of a data file's bytes; `None` for a built-in set or `mnist:DIR`.
-fn crc32(source: &str) -> Result<Option<u32>> {
-    let path = Path::new(source);
-    if source.starts_with("mnist:") || !path.is_file() {
+/// The path `source` names (the folder of `mnist:DIR`), resolved, if it exists.
+fn resolved(source: &str) -> Option<String> {
+    let path = Path::new(source.strip_prefix("mnist:").unwrap_or(source));
+    Some(path.canonicalize().ok()?.to_string_lossy().into_owned())
+}
+
+/// A data source's fingerprint (see [`RecordedSplit::crc32`]); `None` for a built-in set.
+fn fingerprint(source: &str) -> Result<Option<u32>> {
+    let path = Path::new(source.strip_prefix("mnist:").unwrap_or(source));
+    let mut hasher = crc32fast::Hasher::new();
+    if path.is_dir() {
+        folder_fingerprint(path, path, 0, &mut hasher)?;
+        return Ok(Some(hasher.finalize()));
+    }
+    if !path.is_file() {
         return Ok(None);
     }
     // Streamed: a data file may be larger than memory.
-    let mut file = std::fs::File::open(path).map_err(|e| minibatch::Error::io(path, &e))?;
-    let mut hasher = crc32fast::Hasher::new();
+    let mut file = io::open_regular(path)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let read = std::io::Read::read(&mut file, &mut buf).map_err(|e| minibatch::Error::io(path, &e))?;
@@ -110,6 +139,40 @@ fn crc32(source: &str) -> Result<Option<u32>> {
         hasher.update(&buf[..read]);
     }
     Ok(Some(hasher.finalize()))
+}
+
+/// Adds to `hasher` every entry under `dir` (sorted; three levels at most, as deep as an image
+/// folder's class folders go): its path below `root`, and for a file its size and its first
+/// and last 4 KiB. Cheap for a folder of any size, and it changes when a file moves to
+/// another class, is renamed, added, removed, or rewritten at another size or with another
+/// header or end.
+fn folder_fingerprint(root: &Path, dir: &Path, depth: usize, hasher: &mut crc32fast::Hasher) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| minibatch::Error::io(dir, &e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for entry in entries {
+        let name = entry.strip_prefix(root).unwrap_or(&entry).to_string_lossy().into_owned();
+        hasher.update(name.as_bytes());
+        hasher.update(&[0]);
+        let Ok(meta) = std::fs::metadata(&entry) else { continue };
+        if meta.is_dir() && depth < 2 {
+            folder_fingerprint(root, &entry, depth + 1, hasher)?;
+        } else if meta.is_file() {
+            let len = meta.len();
+            hasher.update(&len.to_le_bytes());
+            let file = std::fs::File::open(&entry).map_err(|e| minibatch::Error::io(&entry, &e))?;
+            let mut block = [0u8; 4096];
+            for at in [0, len.saturating_sub(4096)] {
+                let n = (len - at).min(4096) as usize;
+                file.read_exact_at(&mut block[..n], at).map_err(|e| minibatch::Error::io(&entry, &e))?;
+                hasher.update(&block[..n]);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How to read data for `model`: its class names, and the image size and colour mode it was
@@ -176,7 +239,7 @@ fn recorded_split(model: &Model, source: &str, split: Split) -> Result<Option<Re
     if r.matches(source)? {
         return Ok(Some(r));
     }
-    if r.source == source && split != Split::All {
+    if r.same_place(source) && split != Split::All {
         return Err(minibatch::Error::State(format!(
             "{source} has changed since the model was trained on it (its bytes differ): the test rows \
              train held out cannot be found again; give --split all to use every row"
@@ -210,7 +273,7 @@ fn recorded_rows(r: &RecordedSplit, source: &str, split: Split, n: usize) -> Res
     })
 }
 
-/// `--data x.npy` (and `labels`, when given) memory-mapped for evaluate or predict: the rows
+/// `--data x.npy` (and `labels`, when given) read a batch at a time for evaluate or predict: the rows
 /// `input.split` names for `model` (those of the split train recorded for this file, else all
 /// of them), each row's number in the file, and what they are, in words.
 ///
@@ -233,6 +296,25 @@ pub fn mapped_dataset(
     }
 }
 
+/// The CSV header `train` recorded in `model` (metadata `csv_columns`), if any.
+pub fn csv_columns(model: &Model) -> Option<Vec<String>> {
+    serde_json::from_value(model.metadata().get("csv_columns")?.clone()).ok()
+}
+
+/// A CSV `source` holds the feature columns the model was trained on, in training's order
+/// (see [`io::check_csv_columns`]).
+///
+/// # Errors
+/// As [`io::check_csv_columns`].
+pub fn check_columns(model: &Model, source: &str, label_column: &str) -> Result<()> {
+    match csv_columns(model) {
+        Some(expected) if source.to_ascii_lowercase().ends_with(".csv") => {
+            io::check_csv_columns(Path::new(source), &io::csv_header(source)?, &expected, label_column)
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A source's inputs, labels (when read) and own test split (when it has one).
 type Source = (Tensor, Option<Tensor>, Option<(Tensor, Tensor)>);
 
@@ -243,6 +325,7 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
     let source = input.data.as_str();
     let names = class_names(model);
     let categories = string_columns(model);
+    check_columns(model, source, &input.label_column)?;
     let load = || -> Result<Source> {
         if features_only && source.to_ascii_lowercase().ends_with(".csv") {
             let given = Some(&categories[..]).filter(|c| !c.is_empty());
@@ -340,7 +423,7 @@ pub fn check_model_and_data(
     flag: &'static str,
     output: Option<&std::path::PathBuf>,
 ) -> Result<()> {
-    checks::at_least_one("--batch-size", input.batch_size)?;
+    checks::count("--batch-size", input.batch_size, 1, checks::MAX_BATCH)?;
     Files::default()
         .input("--model", Some(&input.model))
         .input("--data", Some(Path::new(&input.data)))

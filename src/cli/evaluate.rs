@@ -38,7 +38,7 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--data x.npy --labels y.npy`: the rows memory-mapped and evaluated a batch at a time, by 2
+/// `--data x.npy --labels y.npy`: the rows read and evaluated a batch at a time, by 2
 /// prefetching workers (the rows of the split train recorded for the file, as `--split` says).
 fn evaluate_mapped(
     model: &mut Model,

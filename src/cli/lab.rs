@@ -28,13 +28,16 @@ pub struct LabArgs {
     /// and EarlyStopping catching it. Sets the defaults marked "--overfit".
     #[arg(long)]
     pub overfit: bool,
-    /// Batch sizes to compare, comma-separated [default: 100,10,1; --overfit: 16,4,1].
+    /// Batch sizes to compare, comma-separated, each 1 to 16777216 [default: 100,10,1;
+    /// --overfit: 16,4,1].
     #[arg(long, value_delimiter = ',')]
     pub batch_sizes: Option<Vec<usize>>,
-    /// Train on only the first N training samples [default: all; --overfit: 16].
+    /// Train on only the first N training samples (1 to 1073741824) [default: all;
+    /// --overfit: 16].
     #[arg(long)]
     pub train_samples: Option<usize>,
-    /// Passes over the training set, the same for every batch size [default: 20; --overfit: 60].
+    /// Passes over the training set, the same for every batch size (1 to 1000000)
+    /// [default: 20; --overfit: 60].
     #[arg(long)]
     pub epochs: Option<usize>,
     /// sgd, adam, adamw, rmsprop, nadam, adamax, adagrad, adadelta or lion [default: sgd, which
@@ -44,11 +47,13 @@ pub struct LabArgs {
     /// Learning rate [default: 0.05; --overfit: 0.01].
     #[arg(long)]
     pub learning_rate: Option<f32>,
-    /// Hidden layer sizes, comma-separated [default: 32; --overfit: 128,128].
+    /// Hidden layer sizes, comma-separated, each 1 to 1048576 [default: 32; --overfit:
+    /// 128,128].
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
     /// Repeat each run with EarlyStopping (val_loss on the held-out set, this patience,
-    /// restore_best_weights) and report where it stopped [default: off; --overfit: 5].
+    /// restore_best_weights) and report where it stopped (0 to 1000000) [default: off;
+    /// --overfit: 5].
     #[arg(long)]
     pub early_stopping_patience: Option<usize>,
     /// Activation of the hidden layers.
@@ -90,7 +95,7 @@ pub struct LabArgs {
     /// fastest.
     #[arg(long)]
     pub lr_find: bool,
-    /// Steps of the learning-rate range test.
+    /// Steps of the learning-rate range test (2 to 100000).
     #[arg(long, default_value_t = 100)]
     pub lr_find_steps: usize,
     /// Keep a CSV's or NPZ's features as they are (by default the model begins with a
@@ -119,19 +124,23 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     checks::positive("--learning-rate", learning_rate)?;
     checks::fraction("--test-split", args.test_split, false)?;
     checks::chart_file("--plot", args.plot.as_deref())?;
-    checks::all_at_least_one("--batch-sizes", &batch_sizes)?;
-    checks::all_at_least_one("--hidden", &hidden)?;
-    checks::at_least_one("--epochs", epochs)?;
-    if args.lr_find && args.lr_find_steps < 2 {
-        return Err(minibatch::Error::invalid("--lr-find-steps", args.lr_find_steps, "at least 2 steps"));
+    checks::counts("--batch-sizes", &batch_sizes, 1, checks::MAX_BATCH)?;
+    checks::counts("--hidden", &hidden, 1, checks::MAX_UNITS)?;
+    checks::count("--epochs", epochs, 1, checks::MAX_EPOCHS)?;
+    if let Some(n) = train_samples {
+        checks::count("--train-samples", n, 1, checks::MAX_SAMPLES)?;
     }
+    if let Some(p) = patience {
+        checks::count("--early-stopping-patience", p, 0, checks::MAX_EPOCHS)?;
+    }
+    checks::count("--lr-find-steps", args.lr_find_steps, 2, checks::MAX_LR_FIND_STEPS)?;
     let budget = args.memory_budget.as_deref().map(|b| checks::bytes("--memory-budget", b)).transpose()?;
     Files::default()
         .input("--data", Some(Path::new(&source)))
         .input("--test-data", args.test_data.as_deref().map(Path::new))
         .output("--json", args.json.clone())
         .output("--plot", args.plot.clone())
-        .output("--report", args.report.as_ref().map(|d| d.join("index.html")))
+        .output_folder("--report", args.report.as_deref(), &["index.html"])
         .check()?;
 
     let data = io::load(&source, &args.label_column, args.seed)?;

@@ -1,4 +1,4 @@
-//! `train --data x.npy --labels y.npy`: the inputs memory-mapped and read a batch at a time by
+//! `train --data x.npy --labels y.npy`: the inputs read a batch at a time (positional reads) by
 //! background workers (a [`NpyDataset`]), so a file larger than memory trains with memory
 //! bounded by the batch; the labels (a value or a row per sample) read into memory.
 
@@ -11,7 +11,7 @@ use minibatch::{io, EvaluateOptions, FitOptions, Result, Tensor};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Trains as `train` does, from memory-mapped inputs.
+/// Trains as `train` does, from inputs read a batch at a time.
 pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>) -> Result<()> {
     let x_path = Path::new(&args.data);
     for (flag, path) in [("--data", x_path), ("--labels", labels)] {
@@ -24,7 +24,7 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
             return Err(minibatch::Error::invalid(
                 flag,
                 "given with --labels",
-                "--test-split for held-out rows (memory-mapped data has no --test-data or --report yet)",
+                "--test-split for held-out rows (data read a batch at a time has no --test-data or --report yet)",
             ));
         }
     }
@@ -48,6 +48,7 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         let y_train = y.select_rows(&train_rows);
         let (fit, val) =
             minibatch::training::split_rows(&y_train, args.validation_split, split_mode(args)?, args.seed)?;
+        super::train::warn_small_validation(args, val.len(), train_rows.len());
         (fit.iter().map(|&i| train_rows[i]).collect(), Some(val.iter().map(|&i| train_rows[i]).collect::<Vec<_>>()))
     } else {
         (train_rows.clone(), None)
@@ -86,7 +87,7 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
         let (dx, dy) = whole.dtypes();
         println!(
-            "{}: {} training samples memory-mapped ({dx} inputs, {} labels; {workers} workers prefetching), {}; {opt}",
+            "{}: {} training samples read a batch at a time ({dx} inputs, {} labels; {workers} workers prefetching), {}; {opt}",
             args.data,
             fit_rows.len(),
             dy.unwrap_or_default(),
@@ -105,7 +106,8 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         options = options.validation_dataset(v);
     }
     let history = model.fit_dataset(&mut train, watchers.attach(args, options))?;
-    watchers.finish(args, &model, &history)?;
+    let stopped = watchers.finish(args, &model)?;
+    let plotted = watchers.plot(args, &history, stopped);
     let figures = match test.as_mut() {
         Some(t) => {
             let logs = model.evaluate_dataset(t, EvaluateOptions::new().workers(workers))?;
@@ -116,12 +118,14 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
             Value::Null
         }
     };
-    watchers.write_history(args, &history, figures)
+    let written = watchers.write_history(args, &history, figures);
+    plotted.and(written)
 }
 
 /// The labels file, whole (a value or a row per sample: small beside the inputs).
 fn read_labels(path: &Path) -> Result<Tensor> {
-    let bytes = std::fs::read(path).map_err(|e| minibatch::Error::io(path, &e))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut io::open_regular(path)?, &mut bytes).map_err(|e| minibatch::Error::io(path, &e))?;
     let a = io::parse_npy(path, &bytes)?;
     let shape = if a.shape.len() == 1 { vec![a.shape[0]] } else { a.shape.clone() };
     Tensor::from_vec(&shape, a.data)

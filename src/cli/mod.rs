@@ -3,7 +3,7 @@
 //! | file | subcommand |
 //! |---|---|
 //! | `train.rs` | `train`: fit a model on a data set, report it, save it |
-//! | `mapped.rs` | `train --data x.npy --labels y.npy`: the same, from memory-mapped inputs |
+//! | `mapped.rs` | `train --data x.npy --labels y.npy`: the same, from inputs read a batch at a time |
 //! | `evaluate.rs` | `evaluate`: a saved model's loss and metrics on data |
 //! | `predict.rs` | `predict`: a saved model's predictions, as CSV or NPY |
 //! | `summary.rs` | `summary`: a saved model's layers and training configuration |

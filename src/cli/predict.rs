@@ -58,7 +58,7 @@ struct Chosen {
     what: String,
 }
 
-/// `--data x.npy`: the inputs memory-mapped and predicted a batch at a time by 2 prefetching
+/// `--data x.npy`: the inputs read and predicted a batch at a time by 2 prefetching
 /// workers (the rows of the split train recorded for the file, as `--split` says).
 fn predict_mapped(model: &mut Model, input: &ModelAndData) -> Result<(Tensor, Vec<usize>, String)> {
     let (mut ds, rows, what) = data::mapped_dataset(model, input, None)?;

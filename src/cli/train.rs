@@ -29,11 +29,11 @@ pub struct TrainArgs {
     /// The CSV column holding the labels.
     #[arg(long, default_value = "label")]
     pub label_column: String,
-    /// Samples per weight update.
+    /// Samples per weight update (1 to 16777216).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// Passes over the training set [default: a count that suits the data set: spirals 60,
-    /// moons 30, blobs 10, exam 30, files 10].
+    /// Passes over the training set, 1 to 1000000 [default: a count that suits the data set:
+    /// spirals 60, moons 30, blobs 10, exam 30, files 10].
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Fraction of the training samples, taken from the end, held out for validation.
@@ -62,7 +62,7 @@ pub struct TrainArgs {
     /// functional models.
     #[arg(long, default_value = "mlp")]
     pub model: String,
-    /// Hidden layer sizes, comma-separated (e.g. 64,64).
+    /// Hidden layer sizes, comma-separated (e.g. 64,64), each 1 to 1048576.
     #[arg(long, default_value = "64,64", value_delimiter = ',')]
     pub hidden: Vec<usize>,
     /// Activation of the hidden layers.
@@ -77,7 +77,7 @@ pub struct TrainArgs {
     /// Stop when the monitored quantity stops improving.
     #[arg(long)]
     pub early_stopping: bool,
-    /// Epochs without improvement before stopping.
+    /// Epochs without improvement before stopping (0 to 1000000).
     #[arg(long, default_value_t = 0)]
     pub patience: usize,
     /// Quantity early stopping watches.
@@ -89,8 +89,8 @@ pub struct TrainArgs {
     /// Restore the weights of the best epoch at the end.
     #[arg(long)]
     pub restore_best_weights: bool,
-    /// Reduce the learning rate when --monitor has not improved for this many epochs
-    /// (ReduceLROnPlateau) [default: off].
+    /// Reduce the learning rate when --monitor has not improved for this many epochs, 0 to
+    /// 1000000 (ReduceLROnPlateau) [default: off].
     #[arg(long)]
     pub reduce_lr_patience: Option<usize>,
     /// The factor ReduceLROnPlateau multiplies the learning rate by.
@@ -125,13 +125,13 @@ pub struct TrainArgs {
     /// Threads for matrix products [default: MINIBATCH_THREADS, else all cores].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Resize an image folder's images to HEIGHTxWIDTH (Keras's `image_size`) [default: each
-    /// image's own size, which must be the same for all].
+    /// Resize an image folder's images to HEIGHTxWIDTH, each side 1 to 16384 (Keras's
+    /// `image_size`) [default: each image's own size, which must be the same for all].
     #[arg(long)]
     pub image_size: Option<String>,
-    /// An image folder's channels: rgb (Keras's default), grayscale or rgba.
-    #[arg(long, default_value = "rgb")]
-    pub color_mode: String,
+    /// An image folder's channels: rgb (Keras's default), grayscale or rgba [default: rgb].
+    #[arg(long)]
+    pub color_mode: Option<String>,
     /// Keep a CSV's or NPZ's features as they are. By default `--model mlp` and `lstm` begin
     /// with a Normalization layer adapted on the training rows only (not the validation or test
     /// rows), saved in the model so that evaluate and predict standardize raw data the same way.
@@ -142,12 +142,12 @@ pub struct TrainArgs {
     /// rotate:F (a fraction of a turn), translate:F, zoom:F, contrast:F, crop:HxW.
     #[arg(long)]
     pub augment: Option<String>,
-    /// The labels of `--data x.npy` in an NPY file: the inputs are then memory-mapped and read
+    /// The labels of `--data x.npy` in an NPY file: the inputs are then read
     /// a batch at a time (a file larger than memory trains with memory bounded by the batch).
     #[arg(long)]
     pub labels: Option<std::path::PathBuf>,
-    /// Background threads reading memory-mapped batches ahead of the training step (with
-    /// --labels).
+    /// Background threads reading batches ahead of the training step (with --labels; 0 to
+    /// 64).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
     /// Under mpirun, normalize --model resnet's BatchNormalization layers by the statistics
@@ -176,17 +176,42 @@ fn check_train_args(args: &TrainArgs) -> Result<()> {
     }
     checks::finite("--min-delta", args.min_delta)?;
     checks::fraction("--reduce-lr-factor", args.reduce_lr_factor, true)?;
-    checks::at_least_one("--batch-size", args.batch_size)?;
-    checks::all_at_least_one("--hidden", &args.hidden)?;
+    checks::count("--batch-size", args.batch_size, 1, checks::MAX_BATCH)?;
+    if let Some(e) = args.epochs {
+        checks::count("--epochs", e, 1, checks::MAX_EPOCHS)?;
+    }
+    checks::counts("--hidden", &args.hidden, 1, checks::MAX_UNITS)?;
+    checks::count("--patience", args.patience, 0, checks::MAX_EPOCHS)?;
+    if let Some(p) = args.reduce_lr_patience {
+        checks::count("--reduce-lr-patience", p, 0, checks::MAX_EPOCHS)?;
+    }
     checks::threads(args.threads)?;
     if args.workers > 64 {
         return Err(minibatch::Error::invalid("--workers", args.workers, "0 to 64 background threads"));
     }
     checks::chart_file("--plot", args.plot.as_deref())?;
+    // Flags that only an image folder reads are refused elsewhere, rather than ignored.
+    if !Path::new(&args.data).is_dir() || args.labels.is_some() {
+        for (flag, given) in [("--image-size", &args.image_size), ("--color-mode", &args.color_mode)] {
+            if let Some(value) = given {
+                return Err(minibatch::Error::invalid(
+                    flag,
+                    value,
+                    format!(
+                        "a flag for an image folder (--data DIR of class folders); --data {} is not one",
+                        args.data
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(mode) = &args.color_mode {
+        io::ColorMode::from_name(mode)?;
+    }
+    image_size(args)?;
     if args.verbose > 2 {
         return Err(minibatch::Error::invalid("--verbose", args.verbose, "0, 1 or 2"));
     }
-    let ckpt = |name: &str| args.checkpoint_dir.as_ref().map(|d| d.join(name));
     Files::default()
         .input("--data", Some(Path::new(&args.data)))
         .input("--test-data", args.test_data.as_deref().map(Path::new))
@@ -194,9 +219,12 @@ fn check_train_args(args: &TrainArgs) -> Result<()> {
         .output("--save", args.save.clone())
         .output("--history", args.history.clone())
         .output("--plot", args.plot.clone())
-        .output("--report", args.report.as_ref().map(|d| d.join("index.html")))
-        .output("--checkpoint-dir", ckpt("best.safetensors"))
-        .output("--checkpoint-dir", ckpt("backup/backup.safetensors"))
+        .output_folder("--report", args.report.as_deref(), &["index.html"])
+        .output_folder(
+            "--checkpoint-dir",
+            args.checkpoint_dir.as_deref(),
+            &["best.safetensors", "backup/backup.safetensors"],
+        )
         .check()
 }
 
@@ -245,7 +273,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     // The rows fit will train on (the split it will make, checked now: before the model is
     // built or printed).
     let train_rows = if args.validation_split > 0.0 {
-        minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?.0
+        let (train, held) = minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
+        warn_small_validation(args, held.len(), data.x.batch());
+        train
     } else {
         (0..data.x.batch()).collect()
     };
@@ -274,6 +304,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if !data.class_names.is_empty() {
         model.set_metadata("class_names", json!(data.class_names));
     }
+    if args.data.to_ascii_lowercase().ends_with(".csv") {
+        // evaluate and predict read a CSV's features by position: the header is kept to
+        // check theirs against.
+        model.set_metadata("csv_columns", json!(io::csv_header(&args.data)?));
+    }
     if !data.categories.is_empty() {
         // evaluate and predict encode the string columns through the same lookups.
         model.set_metadata("string_columns", serde_json::to_value(&data.categories).expect("plain values"));
@@ -283,7 +318,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         if let Some(size) = image_size(args)? {
             model.set_metadata("image_size", json!(size));
         }
-        model.set_metadata("color_mode", json!(args.color_mode));
+        model.set_metadata("color_mode", json!(color_mode_name(args)));
     }
     // Over several processes: a global batch they share evenly, refused before any output.
     let world = minibatch::distributed::world();
@@ -315,7 +350,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         .validation_split_mode(split_mode)
         .verbose(args.verbose);
     let history = model.fit(&data.x, &data.y, watchers.attach(args, options))?;
-    let stopped = watchers.finish(args, &model, &history)?;
+    let stopped = watchers.finish(args, &model)?;
+    // The cheaper outputs: each is tried even when one before it fails (the first error is
+    // returned at the end).
+    let plotted = watchers.plot(args, &history, stopped);
     let test = match &data.test {
         Some((x, y)) => {
             let logs = model.evaluate(x, y, 256)?;
@@ -327,7 +365,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
     };
 
-    if let Some(dir) = &args.report {
+    let reported = (|| -> Result<()> {
+        let Some(dir) = &args.report else { return Ok(()) };
         let test_figures: Vec<(String, f64)> = match &test {
             Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect(),
             _ => Vec::new(),
@@ -371,9 +410,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         if args.verbose > 0 {
             println!("Wrote the report to {}", path.display());
         }
-    }
-    watchers.write_history(args, &history, test)?;
-    Ok(())
+        Ok(())
+    })();
+    let written = watchers.write_history(args, &history, test);
+    plotted.and(reported).and(written)
 }
 
 /// The callbacks the flags ask for, and what is written once training ends.
@@ -424,16 +464,11 @@ impl Watchers {
         options
     }
 
-    /// After training: the learning curves drawn and the model saved, as the flags ask.
-    /// Returns the epoch early stopping stopped at, if it did.
-    pub(super) fn finish(&self, args: &TrainArgs, model: &Model, history: &History) -> Result<Option<usize>> {
+    /// After training: the model saved, as the flags ask. Returns the epoch early stopping
+    /// stopped at, if it did. The model is the first output written: a cheap output that
+    /// fails later (see [`Watchers::plot`]) never costs the expensive one.
+    pub(super) fn finish(&self, args: &TrainArgs, model: &Model) -> Result<Option<usize>> {
         let stopped = if args.early_stopping { self.stopper.stopped_epoch() } else { None };
-        if let Some(path) = &args.plot {
-            minibatch::plot::plot_history(history, stopped, path)?;
-            if args.verbose > 0 {
-                println!("Drew the learning curves to {}", path.display());
-            }
-        }
         if let Some(path) = &args.save {
             model.save(path)?;
             if args.verbose > 0 {
@@ -441,6 +476,17 @@ impl Watchers {
             }
         }
         Ok(stopped)
+    }
+
+    /// The learning curves drawn, as the flags ask.
+    pub(super) fn plot(&self, args: &TrainArgs, history: &History, stopped: Option<usize>) -> Result<()> {
+        if let Some(path) = &args.plot {
+            minibatch::plot::plot_history(history, stopped, path)?;
+            if args.verbose > 0 {
+                println!("Drew the learning curves to {}", path.display());
+            }
+        }
+        Ok(())
     }
 
     /// The `--history` file, if asked for, with the test figures.
@@ -494,7 +540,7 @@ fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, 
 /// The training data and its test split, from --data, --test-data and --test-split.
 pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
     let image_size = image_size(args)?;
-    let color_mode = io::ColorMode::from_name(&args.color_mode)?;
+    let color_mode = io::ColorMode::from_name(color_mode_name(args))?;
     let options = io::LoadOptions {
         label_column: &args.label_column,
         seed: args.seed,
@@ -505,6 +551,10 @@ pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
     };
     let mut data = io::load_with(&args.data, &options)?;
     if let Some(source) = &args.test_data {
+        if args.data.to_ascii_lowercase().ends_with(".csv") && source.to_ascii_lowercase().ends_with(".csv") {
+            let expected = io::csv_header(&args.data)?;
+            io::check_csv_columns(Path::new(source), &io::csv_header(source)?, &expected, &args.label_column)?;
+        }
         // Label names number, and string columns encode, as in the training data.
         let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());
         let categories = Some(&data.categories[..]).filter(|c| !c.is_empty());
@@ -530,6 +580,24 @@ fn class_counts(y: &minibatch::Tensor, classes: usize) -> Vec<u64> {
         }
     }
     counts
+}
+
+/// Warns on stderr, by the flag's name, when `--validation-split` holds out so few of `n`
+/// samples (`held`) that the val_ figures, and what watches them, follow noise.
+pub(super) fn warn_small_validation(args: &TrainArgs, held: usize, n: usize) {
+    const FEW: usize = 10;
+    if held < FEW && args.verbose > 0 && minibatch::distributed::is_root() {
+        eprintln!(
+            "warning: --validation-split {} holds out {held} of {n} samples for validation (fewer than {FEW}): \
+             val_ figures from so few samples are noise",
+            args.validation_split
+        );
+    }
+}
+
+/// `--color-mode`, or Keras's default `rgb`.
+fn color_mode_name(args: &TrainArgs) -> &str {
+    args.color_mode.as_deref().unwrap_or("rgb")
 }
 
 /// `--image-size`, when given, as (height, width).
