@@ -9,6 +9,9 @@
 //! `MINIBATCH_FUZZ_SECONDS=600 cargo test --release --test hostile_input -- --nocapture`
 //! (`MINIBATCH_FUZZ_SEED` picks another sequence of mutations).
 
+#[path = "support/deadline.rs"]
+mod deadline;
+
 use minibatch::callbacks::BackupAndRestore;
 use minibatch::layers::{Dense, Dropout};
 use minibatch::rng::Rng;
@@ -24,19 +27,31 @@ const CAP_KIB: u64 = 4 << 20;
 #[test]
 fn under_an_address_space_cap() {
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -v {CAP_KIB} && exec \"$0\" \"$@\""))
-        .arg(&exe)
-        .args(["--ignored", "--test-threads", "1", "--nocapture"])
-        .output()
-        .unwrap();
+    let out = deadline::output_within(
+        Command::new("sh").arg("-c").arg(format!("ulimit -v {CAP_KIB} && exec \"$0\" \"$@\"")).arg(&exe).args([
+            "--ignored",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ]),
+        // The fuzzer's own time on top.
+        deadline::DEADLINE + Duration::from_secs_f64(fuzz_seconds()),
+    );
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "under a {} GiB cap: {:?}\n{text}", CAP_KIB >> 20, out.status);
     assert!(text.contains("3 passed"), "the capped run ran its three tests:\n{text}");
     for line in text.lines().filter_map(|l| l.find("fuzz:").map(|at| &l[at..])) {
         eprintln!("{line}");
     }
+}
+
+/// How long the fuzzer runs: `MINIBATCH_FUZZ_SECONDS`, else 30 s.
+fn fuzz_seconds() -> f64 {
+    std::env::var("MINIBATCH_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        .unwrap_or(30.0)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -180,7 +195,8 @@ fn library_refuses_every_class_of_bad_input() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &idx).unwrap();
     std::fs::write(p("big-idx1-ubyte.gz"), gz.finish().unwrap()).unwrap();
-    refused("gzipped IDX 65535×65535", io::read_idx(p("big-idx1-ubyte.gz")), &["truncated"]);
+    // Gzipped, its length says nothing: the declared size is checked against the decode budget.
+    refused("gzipped IDX 65535×65535", io::read_idx(p("big-idx1-ubyte.gz")), &["would need", "[65535, 65535]"]);
     let entry = npy("<f4", false, "(1073741824, 1073741824)", &[0; 16]);
     std::fs::write(p("huge.npz"), zip(&[("x.npy", &entry), ("y.npy", &npy("<f4", false, "(1,)", &[0; 4]))])).unwrap();
     refused("NPZ entry declaring 2^62 values", io::load_npz(p("huge.npz")), &["x.npy", "truncated"]);
@@ -189,7 +205,13 @@ fn library_refuses_every_class_of_bad_input() {
     let central = deflated.windows(4).position(|w| w == 0x0201_4b50u32.to_le_bytes()).unwrap();
     deflated[central + 24..central + 28].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes()); // declared size
     std::fs::write(p("deflated.npz"), &deflated).unwrap();
-    refused("deflated NPZ entry declaring 4 GiB", io::read_npz(p("deflated.npz")), &["size or CRC-32"]);
+    // Its inflated size cannot be known without inflating: the declared size is checked
+    // against the decode budget first.
+    refused("deflated NPZ entry declaring 4 GiB", io::read_npz(p("deflated.npz")), &["x.npy", "would need"]);
+    let mut small = deflated.clone();
+    small[central + 24..central + 28].copy_from_slice(&(1u32 << 20).to_le_bytes()); // 1 MiB, a lie
+    std::fs::write(p("deflated.npz"), &small).unwrap();
+    refused("deflated NPZ entry declaring 1 MiB", io::read_npz(p("deflated.npz")), &["size or CRC-32"]);
     refused(
         "10^12 units",
         Sequential::new().input_shape(&[4]).add(Dense::new(1_000_000_000_000)).build(&[4]),
@@ -235,7 +257,7 @@ fn library_refuses_every_class_of_bad_input() {
 
 /// Runs the command; returns (success, stdout, stderr).
 fn minibatch(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).output().unwrap();
+    let out = deadline::output_within(Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args), deadline::DEADLINE);
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
@@ -277,7 +299,8 @@ fn the_command_refuses_every_class_of_bad_input() {
         (vec!["train", "--data", &big_label], &["label", "1000000000", "sample 1"]),
         (vec!["train", "--data", &huge_label], &["label", "sample 1", "class indices"]),
         (vec!["train", "--data", &dup], &["\"label\" twice"]),
-        (vec!["train", "--hidden", "1000000000"], &["dense's kernel", "would need"]),
+        (vec!["train", "--hidden", "1000000000"], &["--hidden", "1 to 1048576"]),
+        (vec!["train", "--hidden", "1048576,1048576"], &["dense_1's kernel", "would need"]),
         (vec!["evaluate", "--model", &big_model, "--data", "spirals"], &["big.safetensors", "dense's kernel"]),
         (vec!["train", "--learning-rate", "nan"], &["--learning-rate", "NaN"]),
         (vec!["train", "--learning-rate", "-0.1"], &["--learning-rate", "-0.1"]),
@@ -337,6 +360,24 @@ fn targets(dir: &Path) -> Vec<Target> {
     std::io::Write::write_all(&mut gz, &idx).unwrap();
     let npy_seed = io::write_npy(&[3, 4], &(0..12).map(|v| v as f32).collect::<Vec<_>>());
     let csv = b"a,b,label\n0.5,1.5,0\n-1,2e-3,1\n3,4,2\n".to_vec();
+    // Image folders: class `b` holds one fixed image, class `a` the mutated one. BMP has no
+    // checksum, so mutated header sizes reach the decoded-size checks.
+    let encoded = |format: image::ImageFormat| {
+        let img = image::RgbImage::from_fn(5, 4, |x, y| image::Rgb([(x * 50) as u8, (y * 60) as u8, 7]));
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut bytes, format).unwrap();
+        bytes.into_inner()
+    };
+    for folder in ["png", "bmp"] {
+        std::fs::create_dir_all(dir.join(folder).join("a")).unwrap();
+        std::fs::create_dir_all(dir.join(folder).join("b")).unwrap();
+        std::fs::write(dir.join(folder).join("b/fixed.png"), encoded(image::ImageFormat::Png)).unwrap();
+    }
+    // A category column of 999 distinct strings: mutations push it over the cap.
+    let mut categories = String::from("city,x,label\n");
+    for i in 0..999 {
+        categories += &format!("c{i},{},{}\n", i % 5, i % 2);
+    }
     // A model file and a backup from a one-epoch run.
     let mut m = small_model();
     let x = Tensor::from_vec(&[8, 4], (0..32).map(|v| v as f32 / 32.0).collect()).unwrap();
@@ -387,6 +428,24 @@ fn targets(dir: &Path) -> Vec<Target> {
             seed: io::write_npy(&[5, 4], &(0..20).map(|v| v as f32).collect::<Vec<_>>()),
             load: |p| fill_every_batch(&minibatch::data::NpyDataset::open(p, None, 2)?),
         },
+        Target {
+            name: "image folder (PNG)",
+            file: "png/a/x.png",
+            seed: encoded(image::ImageFormat::Png),
+            load: |p| load_image_folder_both_ways(p.parent().unwrap().parent().unwrap()),
+        },
+        Target {
+            name: "image folder (BMP)",
+            file: "bmp/a/x.bmp",
+            seed: encoded(image::ImageFormat::Bmp),
+            load: |p| load_image_folder_both_ways(p.parent().unwrap().parent().unwrap()),
+        },
+        Target {
+            name: "CSV category column",
+            file: "t.csv",
+            seed: categories.into_bytes(),
+            load: |p| io::load_csv_table(p, "label", None, None).map(drop),
+        },
         Target { name: "model file", file: "t.safetensors", seed: model, load: |p| Sequential::load(p).map(drop) },
         Target {
             name: "backup file",
@@ -402,6 +461,13 @@ fn targets(dir: &Path) -> Vec<Target> {
             },
         },
     ]
+}
+
+/// An image folder read whole at its own size and at 8×8, then as a dataset at 8×8.
+fn load_image_folder_both_ways(dir: &Path) -> minibatch::Result<()> {
+    io::load_image_folder(dir, io::ColorMode::Rgb, None, None)?;
+    io::load_image_folder(dir, io::ColorMode::Grayscale, Some((8, 8)), None)?;
+    fill_every_batch(&minibatch::data::ImageFolderDataset::open(dir, 2)?.image_size(8, 8))
 }
 
 /// Fills every batch of `data`, as training would.
@@ -455,7 +521,7 @@ fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
 #[test]
 #[ignore = "run under the cap by under_an_address_space_cap"]
 fn fuzz_every_loader() {
-    let seconds: f64 = std::env::var("MINIBATCH_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30.0);
+    let seconds = fuzz_seconds();
     let seed: u64 = std::env::var("MINIBATCH_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     let dir = temp_dir("fuzz");
     let targets = targets(&dir);

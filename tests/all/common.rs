@@ -157,9 +157,13 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// Runs the `minibatch` command; returns (success, stdout, stderr).
+/// Runs the `minibatch` command (within [`crate::deadline::DEADLINE`]); returns (success,
+/// stdout, stderr).
 pub fn minibatch<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args).output().unwrap();
+    let out = crate::deadline::output_within(
+        std::process::Command::new(env!("CARGO_BIN_EXE_minibatch")).args(args),
+        crate::deadline::DEADLINE,
+    );
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 

@@ -414,7 +414,7 @@ fn npy_rows_serve_a_subset_and_the_command_trains_from_memory_mapped_files() {
     assert!(ok, "{out}\n{err}");
     let test_line = out.lines().find(|l| l.starts_with("Test accuracy")).expect("a test line").to_string();
     assert!(
-        out.contains("216 training samples memory-mapped (<f4 inputs, |u1 labels; 2 workers prefetching)"),
+        out.contains("216 training samples read a batch at a time (<f4 inputs, |u1 labels; 2 workers prefetching)"),
         "{out}"
     );
     assert!(out.contains("features standardized"), "{out}");

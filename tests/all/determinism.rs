@@ -109,3 +109,74 @@ fn thread_count_does_not_change_the_bits() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The library's layers that the command does not build, trained in this test binary started
+/// again with `MINIBATCH_THREADS` set (the kernels' thread count is fixed per process): the
+/// weights' bits of each model, one line per model, into `MINIBATCH_PROBE_OUT`.
+#[test]
+#[ignore = "run by thread_count_does_not_change_the_bits_of_any_layer with MINIBATCH_THREADS set"]
+fn thread_count_probe() {
+    use minibatch::layers::{
+        BatchNormalization, Bidirectional, Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D, Flatten, SeparableConv2D,
+        SimpleRNN, GRU, LSTM,
+    };
+    let Some(out) = std::env::var_os("MINIBATCH_PROBE_OUT") else { return };
+    let seq = |n: usize, t: usize, f: usize| {
+        Tensor::from_vec(&[n, t, f], (0..n * t * f).map(|i| ((i * 7919) % 211) as f32 / 211.0 - 0.5).collect()).unwrap()
+    };
+    let img = |n: usize| {
+        Tensor::from_vec(&[n, 12, 12, 3], (0..n * 432).map(|i| ((i * 104_729) % 251) as f32 / 251.0).collect()).unwrap()
+    };
+    let n = 66; // batches of 48 and 18: 16 and 6 rows a thread with 3 threads
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 4) as f32).collect()).unwrap();
+    let head = |m: Sequential| m.add(Flatten::new()).add(Dense::new(4).activation("softmax"));
+    let models: Vec<(&str, Sequential, Tensor)> = vec![
+        ("GRU", head(Sequential::new().seed(1).add(GRU::new(64).return_sequences(true))), seq(n, 12, 8)),
+        ("SimpleRNN", head(Sequential::new().seed(2).add(SimpleRNN(64).return_sequences(true))), seq(n, 12, 8)),
+        ("Bidirectional", head(Sequential::new().seed(3).add(Bidirectional::new(LSTM::new(48)))), seq(n, 12, 8)),
+        ("Conv1D", head(Sequential::new().seed(4).add(Conv1D::new(32, 3).activation("relu"))), seq(n, 30, 16)),
+        ("DepthwiseConv2D", head(Sequential::new().seed(5).add(DepthwiseConv2D::new(3).depth_multiplier(8))), img(n)),
+        ("SeparableConv2D", head(Sequential::new().seed(6).add(SeparableConv2D::new(32, 3))), img(n)),
+        ("Conv2DTranspose", head(Sequential::new().seed(7).add(Conv2DTranspose::new(16, 3))), img(n)),
+        (
+            "BatchNormalization(synchronized)",
+            head(Sequential::new().seed(8).add(Conv2D::new(32, 3)).add(BatchNormalization::new().synchronized(true))),
+            img(n),
+        ),
+    ];
+    let mut lines = String::new();
+    for (name, mut m, x) in models {
+        m.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+        let h = m.fit(&x, &y, FitOptions::new().batch_size(48).epochs(2).verbose(0)).unwrap();
+        let weights: Vec<u32> = m.get_weights().iter().flat_map(|w| w.data().to_vec()).map(f32::to_bits).collect();
+        let losses: Vec<u64> = h.get("loss").unwrap().iter().map(|v| v.to_bits()).collect();
+        lines += &format!("{name} {losses:?} {weights:?}\n");
+    }
+    std::fs::write(out, lines).unwrap();
+}
+
+#[test]
+fn thread_count_does_not_change_the_bits_of_any_layer() {
+    let dir = crate::common::temp_dir("threads-layers");
+    let probe = |threads: usize| -> Vec<String> {
+        let out = dir.join(format!("t{threads}.txt"));
+        let run = crate::deadline::output_within(
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--ignored", "--exact", "determinism::thread_count_probe", "--test-threads", "1"])
+                .env("MINIBATCH_THREADS", threads.to_string())
+                .env("MINIBATCH_PROBE_OUT", &out),
+            crate::deadline::DEADLINE,
+        );
+        assert!(run.status.success(), "{threads} threads: {}", String::from_utf8_lossy(&run.stderr));
+        std::fs::read_to_string(&out).unwrap().lines().map(str::to_string).collect()
+    };
+    let one = probe(1);
+    assert_eq!(one.len(), 8, "every model trained");
+    for threads in [2, 3] {
+        for (a, b) in one.iter().zip(probe(threads)) {
+            let name = a.split(' ').next().unwrap();
+            assert!(*a == b, "{name}: weights or losses differ with {threads} threads");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

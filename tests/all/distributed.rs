@@ -142,14 +142,62 @@ fn a_build_without_mpi_started_by_a_launcher_says_so_in_one_line() {
     if cfg!(feature = "mpi") {
         return; // this build has MPI: tests/mpi.rs runs it
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_minibatch"))
-        .args(["train", "--data", "moons", "--epochs", "1"])
-        .env("OMPI_COMM_WORLD_SIZE", "2")
-        .output()
-        .unwrap();
+    let out = crate::deadline::output_within(
+        std::process::Command::new(env!("CARGO_BIN_EXE_minibatch"))
+            .args(["train", "--data", "moons", "--epochs", "1"])
+            .env("OMPI_COMM_WORLD_SIZE", "2"),
+        crate::deadline::DEADLINE,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && out.stdout.is_empty(), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("an MPI launcher started 2 processes, but this minibatch was built without MPI"), "{err}");
     assert!(err.contains("--features mpi"), "{err}");
+}
+
+/// The data-parallel step without MPI: K ranks played by threads of this process
+/// ([`Threads`]), each fitting the same data with the same global batch. Every rank ends with
+/// the weights and the History of one process, to rounding (the sum over ranks adds in
+/// another order): each rank's gradient is weighted by its share of the global batch, so a
+/// sum of unweighted gradients (K times the step), or a mean over ranks of a partial last
+/// batch split unevenly, would fail here. Dropout and a validation split run sharded too.
+#[test]
+fn ranks_played_by_threads_train_as_one_process() {
+    use minibatch::distributed::Threads;
+    use minibatch::layers::Dense;
+    use minibatch::{FitOptions, Sequential};
+    let d = minibatch::datasets::load("moons", 3).unwrap();
+    let (x, y) = (d.x_train.slice_rows(0, 795), d.y_train.slice_rows(0, 795));
+    let run = || {
+        let mut m = Sequential::new()
+            .seed(11)
+            .input_shape(&[2])
+            .add(Dense::new(32).activation("relu"))
+            .add(Dropout::new(0.2))
+            .add(Dense::new(2).activation("softmax"));
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        let options = FitOptions::new().batch_size(60).epochs(3).validation_split(0.1).verbose(0);
+        let h = m.fit(&x, &y, options).unwrap();
+        let weights: Vec<f32> = m.get_weights().iter().flat_map(|t| t.data().to_vec()).collect();
+        (h, weights)
+    };
+    let (alone, alone_weights) = run();
+    for ranks in [2, 3] {
+        let results = Threads::run(ranks, |_| run());
+        for (rank, (h, weights)) in results.iter().enumerate() {
+            let at = format!("{ranks} ranks, rank {rank}");
+            assert_eq!(h.weight_updates, alone.weight_updates, "{at}");
+            for (a, b) in weights.iter().zip(&alone_weights) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{at}: weight {a} vs {b}");
+            }
+            for (key, values) in &alone.history {
+                let other = h.get(key).unwrap_or_else(|| panic!("{at}: {key}"));
+                for (a, b) in other.iter().zip(values) {
+                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{at}: {key} {a} vs {b}");
+                }
+            }
+        }
+        // Every rank applied the same update: the same bits everywhere.
+        assert!(results.iter().all(|(_, w)| *w == results[0].1), "{ranks} ranks agree bit for bit");
+    }
 }

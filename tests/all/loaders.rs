@@ -258,8 +258,10 @@ fn image_folders_load_as_keras_reads_them() {
     let e = load_image_folder(&dir, ColorMode::Rgb, None, None).unwrap_err().to_string();
     assert!(e.contains("9.png") && e.contains("10") && e.contains("image_size"), "{e}");
     assert!(load_image_folder(&dir, ColorMode::Rgb, Some((12, 12)), None).is_ok(), "resized, it loads");
-    // From the command: --image-size and --color-mode, recorded in the model for evaluate.
-    let m = dir.join("m.safetensors");
+    // From the command: --image-size and --color-mode, recorded in the model for evaluate
+    // (saved beside the folder: a file written inside an input folder is refused).
+    let out_dir = temp_dir("image-folder-model");
+    let m = out_dir.join("m.safetensors");
     let d = dir.to_str().unwrap();
     let (ok, out, err) =
         crate::common::minibatch(&["train", "--data", d, "--epochs", "1", "--save", m.to_str().unwrap()]);
@@ -280,5 +282,6 @@ fn image_folders_load_as_keras_reads_them() {
     assert!(e.contains("\"empty\" holds no images"), "{e}");
     let e = load_image_folder(dir.join("cat"), ColorMode::Rgb, None, None).unwrap_err().to_string();
     assert!(e.contains("no class folders"), "{e}");
+    std::fs::remove_dir_all(out_dir).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -2,6 +2,8 @@
 
 mod common;
 mod convnets;
+#[path = "../support/deadline.rs"]
+mod deadline;
 
 mod augmentation;
 mod bad_input;
@@ -14,6 +16,7 @@ mod distributed;
 mod fit_semantics;
 mod functional;
 mod gradients;
+mod hardening;
 mod keras_functional;
 mod keras_layers;
 mod keras_reference;

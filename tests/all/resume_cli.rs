@@ -111,32 +111,44 @@ fn wait_for(path: &Path, child: &mut Child) {
     }
 }
 
-#[test]
-fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights() {
-    let (straight, killed) = (temp_dir("kill-straight"), temp_dir("kill-resumed"));
-    // Batch size 1: about 1,350 steps and 50-100 ms per epoch here.
-    let args = |dir: &Path| run_args(dir, "5", "1");
-
-    let (ok, _, err) = minibatch(&args(&straight));
+/// Runs `args(straight)` whole; runs `args(killed)`, kills it (SIGKILL) once the first of its
+/// `epochs` epochs is backed up, part-way into the next, and runs it again to its end. The two
+/// end with the same weights, bit for bit, and the same History; their History files are
+/// returned for further checks.
+fn killed_and_resumed(
+    args: &dyn Fn(&Path) -> Vec<String>,
+    straight: &Path,
+    killed: &Path,
+    epochs: u64,
+) -> (serde_json::Value, serde_json::Value) {
+    let (ok, _, err) = minibatch(&args(straight));
     assert!(ok, "{err}");
-
-    // Kill once the first epoch is backed up, part-way into the next.
-    let mut child = spawn(&args(&killed));
+    let mut child = spawn(&args(killed));
     wait_for(&killed.join("ckpt/backup/backup.safetensors"), &mut child);
     std::thread::sleep(Duration::from_millis(40));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(!killed.join("final.safetensors").exists(), "killed before the end");
     let next = backup_next_epoch(&killed.join("ckpt/backup/backup.safetensors"));
-    assert!((1..5).contains(&next), "killed after {next} of 5 epochs");
-
-    let (ok, _, err) = minibatch(&args(&killed));
+    assert!((1..epochs).contains(&next), "killed after {next} of {epochs} epochs");
+    let (ok, _, err) = minibatch(&args(killed));
     assert!(ok, "{err}");
     let a = Sequential::load(straight.join("final.safetensors")).unwrap();
     let b = Sequential::load(killed.join("final.safetensors")).unwrap();
     assert_eq!(bits(&a.get_weights()), bits(&b.get_weights()), "bit for bit");
     let (ha, hb) = (read_json(&straight.join("history.json")), read_json(&killed.join("history.json")));
     assert_eq!(ha["history"], hb["history"], "the resumed run's History is whole");
+    (ha, hb)
+}
+
+#[test]
+fn a_run_killed_mid_epoch_resumes_to_the_uninterrupted_weights() {
+    let (straight, killed) = (temp_dir("kill-straight"), temp_dir("kill-resumed"));
+    // Batch size 1: about 1,350 steps and 50-100 ms per epoch here.
+    let args = |dir: &Path| run_args(dir, "5", "1");
+
+    // Kill once the first epoch is backed up, part-way into the next.
+    let (_, hb) = killed_and_resumed(&args, &straight, &killed, 5);
     assert_eq!(hb["epochs_run"], 5);
     assert!(!killed.join("ckpt/backup").exists(), "the backup goes when training completes");
     // ModelCheckpoint(save_best_only) in the resumed run knew the earlier epochs' best: its file
@@ -286,4 +298,54 @@ fn a_saved_convnet_evaluates_on_images_without_a_channel_axis() {
     let (ok, _, err) = minibatch(&["train", "--data", "moons", "--model", "convnet"]);
     assert!(!ok && err.contains("data for --model convnet"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `train --data x.npy --labels y.npy` with a test and a validation split (the training rows a
+/// shuffled subset, read a batch at a time by two workers), killed once the first epoch is
+/// backed up and resumed: the weights and History of an unbroken run, bit for bit.
+#[test]
+fn an_npy_run_with_both_splits_killed_and_resumed_ends_bit_identical() {
+    let data = temp_dir("kill-npy-data");
+    let (n, d) = (3000, 16);
+    let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 997) as f32 / 997.0 - 0.5).collect();
+    let y: Vec<f32> = (0..n).map(|i| ((i * 31) % 3) as f32).collect();
+    std::fs::write(data.join("x.npy"), minibatch::io::write_npy(&[n, d], &x)).unwrap();
+    std::fs::write(data.join("y.npy"), minibatch::io::write_npy(&[n], &y)).unwrap();
+    let args = |dir: &Path| -> Vec<String> {
+        let d = dir.to_string_lossy();
+        let mut a: Vec<String> = [
+            "train",
+            "--hidden",
+            "256,256",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "2",
+            "--validation-split",
+            "0.2",
+            "--test-split",
+            "0.2",
+            "--threads",
+            "1",
+            "--workers",
+            "2",
+            "--verbose",
+            "0",
+            "--resume",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(["--data".into(), data.join("x.npy").to_string_lossy().into_owned()]);
+        a.extend(["--labels".into(), data.join("y.npy").to_string_lossy().into_owned()]);
+        a.extend(["--checkpoint-dir".into(), format!("{d}/ckpt"), "--save".into(), format!("{d}/final.safetensors")]);
+        a.extend(["--history".into(), format!("{d}/history.json")]);
+        a
+    };
+    let (straight, killed) = (temp_dir("kill-npy-straight"), temp_dir("kill-npy-resumed"));
+    let (ha, hb) = killed_and_resumed(&args, &straight, &killed, 4);
+    assert_eq!(ha["test"], hb["test"], "the same held-out rows, the same figures");
+    for dir in [data, straight, killed] {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -244,3 +244,50 @@ fn validation_split_holds_out_the_sample_weights_too() {
     assert_eq!(h.get("val_accuracy").unwrap()[0], with.get("accuracy").unwrap());
     assert_ne!(with.get("loss"), without.get("loss"), "the weights change the validation loss");
 }
+
+/// Keras applies `class_weight` to the training batches only: the validation loss of an
+/// epoch is the unweighted loss of the validation data, from every validation source.
+#[test]
+fn class_weight_never_weighs_validation_data() {
+    use minibatch::data::TensorDataset;
+    let d = datasets::load("blobs", 0).unwrap();
+    // The tail that validation_split(0.2) holds out, as Keras cuts it.
+    let n = d.x_train.batch();
+    let held = n - (n as f64 * 0.8).floor() as usize;
+    let (vx, vy) = (d.x_train.slice_rows(n - held, n), d.y_train.slice_rows(n - held, n));
+    let (tx, ty) = (d.x_train.slice_rows(0, n - held), d.y_train.slice_rows(0, n - held));
+    let weights = [(0, 5.0f32), (1, 0.1), (2, 1.0)];
+    let check = |source: &str, mut m: Sequential, h: minibatch::callbacks::History| {
+        let val_loss = *h.get("val_loss").unwrap().last().unwrap();
+        let unweighted = m.evaluate(&vx, &vy, 16).unwrap().get("loss").unwrap();
+        let per_sample: Vec<f32> = vy.data().iter().map(|&c| weights[c as usize].1).collect();
+        let weighted = m
+            .evaluate_with(&vx, &vy, EvaluateOptions::new().batch_size(16).sample_weight(&per_sample))
+            .unwrap()
+            .get("loss")
+            .unwrap();
+        assert!((val_loss - unweighted).abs() <= 1e-9 * unweighted.abs(), "{source}: {val_loss} vs {unweighted}");
+        assert!((weighted - unweighted).abs() > 1e-3 * unweighted.abs(), "{source}: the weights would show");
+    };
+    let compiled = || {
+        let mut m = mlp(4);
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        m
+    };
+    let mut m = compiled();
+    let h = m.fit(&d.x_train, &d.y_train, quiet().epochs(2).validation_split(0.2).class_weight(weights)).unwrap();
+    check("validation_split", m, h);
+    let mut m = compiled();
+    let h = m.fit(&tx, &ty, quiet().epochs(2).validation_data(&vx, &vy).class_weight(weights)).unwrap();
+    check("validation_data", m, h);
+    let mut m = compiled();
+    let mut train = TensorDataset::new(vec![tx.clone()], vec![ty.clone()], 16).unwrap();
+    let mut val = TensorDataset::new(vec![vx.clone()], vec![vy.clone()], 16).unwrap();
+    let h = m
+        .fit_dataset(
+            &mut train,
+            FitOptions::new().verbose(0).epochs(2).validation_dataset(&mut val).class_weight(weights),
+        )
+        .unwrap();
+    check("validation_dataset", m, h);
+}
