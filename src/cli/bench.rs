@@ -15,7 +15,7 @@ pub struct BenchArgs {
     /// Batch sizes to measure, comma-separated (each 1 to 16777216).
     #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',')]
     pub batch_sizes: Vec<usize>,
-    /// Seconds of training per batch size (the best epoch counts).
+    /// Seconds of training per batch size, 0 to 3600 (the best epoch counts).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
     /// Samples per epoch (batch size 1 uses an eighth; 8 to 1073741824).
@@ -31,6 +31,9 @@ pub struct BenchArgs {
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
     checks::non_negative("--seconds", args.seconds)?;
+    if args.seconds > 3600.0 {
+        return Err(minibatch::Error::invalid("--seconds", args.seconds, "0 to 3600 seconds per batch size"));
+    }
     checks::count("--samples", args.samples, 8, checks::MAX_SAMPLES)?;
     checks::counts("--batch-sizes", &args.batch_sizes, 1, checks::MAX_BATCH)?;
     checks::threads(args.threads)?;

@@ -149,7 +149,8 @@ impl Files {
         for (i, (flag, out, kind)) in self.outputs.iter().enumerate() {
             let key = resolve(out);
             for (input, path) in &self.inputs {
-                if key == *path {
+                // The same file by its resolved path, or by its inode (a hard link).
+                if key == *path || same_inode(&key, path) {
                     return Err(Error::invalid(
                         flag,
                         out.display(),
@@ -178,6 +179,15 @@ impl Files {
             writable(flag, out, *kind)?;
         }
         Ok(())
+    }
+}
+
+/// Whether two existing paths are one file on disk (the same device and inode: hard links).
+fn same_inode(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

@@ -156,6 +156,9 @@ impl NpyHeader {
 pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<NpyArray> {
     let header = NpyHeader::parse(path, bytes, bytes.len() as u64)?;
     let raw = &bytes[header.data_offset..];
+    // The f32 copy (4 bytes for each of a u8 array's 1), and a Fortran array's reordered one.
+    let copies = if header.fortran_order { 8 } else { 4 };
+    crate::tensor::memory::check_decoded(&path.display().to_string(), &header.shape, copies)?;
     let mut data = vec![0.0f32; raw.len() / header.dtype.size];
     header.dtype.convert(raw, &mut data);
     if header.fortran_order && header.shape.len() > 1 {

@@ -87,6 +87,8 @@ fn no_output_flag_writes_into_or_over_any_input() {
     std::fs::write(&y, io::write_npy(&[8], &[1.0; 8])).unwrap();
     let link = dir.join("link-to-labels");
     std::os::unix::fs::symlink(mnist.join("train-labels-idx1-ubyte"), &link).unwrap();
+    let hard = dir.join("hard-link-to-csv");
+    std::fs::hard_link(&csv, &hard).unwrap();
 
     // (the inputs' flags, the path an output takes: the input itself or a file inside it)
     let label_file = mnist.join("train-labels-idx1-ubyte");
@@ -99,6 +101,7 @@ fn no_output_flag_writes_into_or_over_any_input() {
         (vec!["--data".into(), s(&images)], images.join("a").join("new.png")),
         (vec!["--data".into(), s(&images)], images.join("c")),
         (vec!["--data".into(), s(&csv)], csv.clone()),
+        (vec!["--data".into(), s(&csv)], hard.clone()),
         (vec!["--data".into(), s(&csv), "--test-data".into(), s(&test_csv)], test_csv.clone()),
         (vec!["--data".into(), s(&x), "--labels".into(), s(&y)], y.clone()),
         (vec!["--data".into(), s(&x), "--labels".into(), s(&y)], dir.join(".").join("x.npy")),
