@@ -142,7 +142,7 @@ impl fmt::Display for Error {
             Error::State(message) => f.write_str(message),
             Error::Format { path, message } => write!(f, "{path}: {message}"),
             Error::Memory { what, shape, bytes, within } => {
-                write!(f, "{what} {shape:?} would need {}, more than {within}", crate::tensor::memory::human(*bytes))
+                write!(f, "{what} {shape:?} would need {}, more than {within}", human(*bytes))
             }
             Error::Io { path, message } => write!(f, "{path}: {message}"),
             Error::Batch { index, error } => write!(f, "batch {index} of the dataset: {error}"),
@@ -172,5 +172,17 @@ impl Error {
     /// Builds an [`Error::Shape`] from two shapes.
     pub fn shape(what: impl Into<String>, expected: impl Into<String>, received: &[usize]) -> Self {
         Error::Shape { what: what.into(), expected: expected.into(), received: format!("{received:?}") }
+    }
+}
+
+/// Bytes as people read them: `256 GB`, `12.5 MB`.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} kB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        1_000_000_000..1_000_000_000_000 => format!("{:.1} GB", b / 1e9),
+        _ => format!("{:.0} GB", b / 1e9),
     }
 }

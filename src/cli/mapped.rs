@@ -4,7 +4,8 @@
 
 use super::data;
 use super::task::Task;
-use super::train::{build_model, check_monitor, print_test, split_mode, TrainArgs, Watchers};
+use super::train_args::{split_mode, TrainArgs};
+use super::train_setup::{build_model, check_monitor, print_test, warn_small_validation, Watchers};
 use minibatch::data::{Dataset, NpyDataset};
 use minibatch::layers::Normalization;
 use minibatch::{io, EvaluateOptions, FitOptions, Result, Tensor};
@@ -48,7 +49,7 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         let y_train = y.select_rows(&train_rows);
         let (fit, val) =
             minibatch::training::split_rows(&y_train, args.validation_split, split_mode(args)?, args.seed)?;
-        super::train::warn_small_validation(args, val.len(), train_rows.len());
+        warn_small_validation(args, val.len(), train_rows.len());
         (fit.iter().map(|&i| train_rows[i]).collect(), Some(val.iter().map(|&i| train_rows[i]).collect::<Vec<_>>()))
     } else {
         (train_rows.clone(), None)

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `train.rs` | `train`: fit a model on a data set, report it, save it |
 //! | `mapped.rs` | `train --data x.npy --labels y.npy`: the same, from inputs read a batch at a time |
+//! | `train_args.rs`, `train_setup.rs` | `train`'s flags and checks; what its two paths share (the model, callbacks, outputs) |
 //! | `evaluate.rs` | `evaluate`: a saved model's loss and metrics on data |
 //! | `predict.rs` | `predict`: a saved model's predictions, as CSV or NPY |
 //! | `summary.rs` | `summary`: a saved model's layers and training configuration |
@@ -26,6 +27,8 @@ pub mod predict;
 pub mod summary;
 pub mod task;
 pub mod train;
+pub mod train_args;
+pub mod train_setup;
 
 use clap::{Parser, Subcommand};
 use minibatch::Result;

@@ -123,3 +123,22 @@ pub trait Dataset: Send + Sync {
     /// without `fit` reshuffles here. Nothing is being filled while it runs.
     fn on_epoch_end(&mut self) {}
 }
+
+/// Checks sample weights: one per sample, finite, non-negative (a dataset's, and the arrays'
+/// `fit` and `evaluate` are given).
+pub(crate) fn check_sample_weights(w: &[f32], n: usize, what: &str) -> Result<()> {
+    if w.len() != n {
+        return Err(Error::Shape {
+            what: format!("sample_weight ({what})"),
+            expected: format!("{n} weights, one per sample"),
+            received: format!("{} weights", w.len()),
+        });
+    }
+    if let Some((index, &value)) = w.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite { what: format!("sample_weight ({what})"), index, value });
+    }
+    if let Some((i, v)) = w.iter().enumerate().find(|(_, &v)| v < 0.0) {
+        return Err(Error::invalid("sample_weight", v, format!("non-negative weights (sample {i} of the {what})")));
+    }
+    Ok(())
+}

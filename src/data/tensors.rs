@@ -45,7 +45,7 @@ impl TensorDataset {
     /// # Errors
     /// Not one weight per sample; a negative or non-finite weight.
     pub fn weights(mut self, weights: Vec<f32>) -> Result<TensorDataset> {
-        crate::training::check_sample_weights(&weights, self.samples(), "dataset")?;
+        super::check_sample_weights(&weights, self.samples(), "dataset")?;
         self.weights = Some(weights);
         Ok(self)
     }

@@ -12,6 +12,7 @@
 //! let (x, y) = minibatch::io::load_npz("data.npz").unwrap();
 //! ```
 
+mod atomic;
 mod csv;
 mod idx;
 mod images;
@@ -23,6 +24,7 @@ pub use self::csv::{
     check_csv_columns, csv_header, load_csv, load_csv_classes, load_csv_features, load_csv_features_with,
     load_csv_table, Categories, CsvTable, MAX_CATEGORIES, MAX_LINE_BYTES,
 };
+pub use atomic::{is_temp_file, remove_stale_temp_files, write_atomic};
 pub use idx::{load_mnist, read_idx, IdxArray};
 pub(crate) use images::{check_size, decode_image, image_header};
 pub use images::{list_image_folder, load_image_folder, ColorMode, ImageFolder, ImageListing, MAX_PIXELS};

@@ -2,12 +2,12 @@
 
 use super::output_activation::OutputActivation;
 use super::regularization::regularization_builders;
-use super::window::spatial_input;
 use super::{Layer, Padding, Param, Regularization, Window};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
 use crate::rng::Rng;
+use crate::tensor::window::spatial_input;
 use crate::tensor::{col2im, im2col, kernels, Tensor};
 
 /// A window size or stride: one number for every axis, or `(height, width)`.

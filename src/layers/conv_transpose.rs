@@ -2,12 +2,12 @@
 //! [`ConvTranspose`]).
 
 use super::output_activation::OutputActivation;
-use super::window::spatial_input;
 use super::{Layer, Padding, Param, Size, Window};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
 use crate::rng::Rng;
+use crate::tensor::window::spatial_input;
 use crate::tensor::{col2im, im2col, kernels, Tensor};
 
 /// Makes transposed convolutions: `Conv2DTranspose::new(filters, kernel_size)` returns a

@@ -1,9 +1,9 @@
 //! `GlobalAveragePooling2D`, `GlobalMaxPooling2D` and their 1-D forms (see [`GlobalPooling`]).
 
-use super::window::spatial_input;
 use super::{Layer, PoolOp};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+use crate::tensor::window::spatial_input;
 use crate::tensor::Tensor;
 
 macro_rules! global_constructors {

@@ -57,10 +57,11 @@ mod regularization;
 mod reshape;
 mod time_distributed;
 mod up_sampling;
-mod window;
 mod zero_padding;
 
 pub use crate::initializers::IntoInitializer;
+pub use crate::params::{Param, State};
+pub use crate::tensor::window::{Padding, Window};
 pub use activation::{ActivationConfig, ActivationLayer};
 pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
 pub use attention::{Attention, AttentionConfig};
@@ -102,56 +103,12 @@ pub use regularization::Regularization;
 pub use reshape::{Reshape, ReshapeConfig};
 pub use time_distributed::{TimeDistributed, TimeDistributedConfig};
 pub use up_sampling::{UpSampling2D, UpSampling2DConfig};
-pub use window::{Padding, Window};
 pub use zero_padding::{ZeroPadding2D, ZeroPadding2DConfig};
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
-
-/// A trainable tensor and its gradient, of the same shape.
-#[derive(Debug, Clone)]
-pub struct Param {
-    /// Keras's variable name within the layer: `kernel`, `bias`.
-    pub name: &'static str,
-    /// The current values.
-    pub value: Tensor,
-    /// ∂loss/∂value from the latest backward pass.
-    pub grad: Tensor,
-    /// A penalty on the values, added to the loss (Keras's `kernel_regularizer`, say).
-    pub regularizer: Option<crate::regularizers::Regularizer>,
-    /// Applied to the values after every update (Keras's `kernel_constraint`, say).
-    pub constraint: Option<crate::constraints::Constraint>,
-}
-
-impl Param {
-    /// A parameter of zeros with the given shape.
-    pub fn zeros(name: &'static str, shape: &[usize]) -> Self {
-        Param { name, value: Tensor::zeros(shape), grad: Tensor::zeros(shape), regularizer: None, constraint: None }
-    }
-
-    /// [`Param::zeros`] for layer `layer`, after claiming its room from the weight budget in
-    /// force (see [`crate::tensor::memory`]): the way a layer's `build` creates its weights.
-    ///
-    /// # Errors
-    /// [`Error::Memory`] or [`Error::Shape`] naming the layer and the weight when the shape is
-    /// larger than the budget or overflows.
-    pub fn claim(layer: &str, name: &'static str, shape: &[usize]) -> Result<Self> {
-        crate::tensor::memory::claim(&format!("{layer}'s {name}"), shape)?;
-        Ok(Param::zeros(name, shape))
-    }
-}
-
-/// A non-trainable variable a layer saves with its weights: moving statistics (`F32`) or a
-/// random generator's state (`U64`, as Keras saves a `SeedGenerator`'s state).
-#[derive(Debug, Clone, PartialEq)]
-pub enum State {
-    /// Values of a float variable.
-    F32(Tensor),
-    /// Words of an integer variable.
-    U64(Vec<u64>),
-}
 
 /// One stage of a model. See the [module docs](self) for the contract.
 pub trait Layer: Send {

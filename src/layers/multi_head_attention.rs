@@ -177,27 +177,11 @@ impl MultiHeadAttention {
         self
     }
 
-    /// Calls the layer on `inputs` (the query; or `[query, value]`, `[query, value, key]`)
-    /// with Keras's `attention_mask`: `mask` holds `[Tq, Tv]` per sample, nonzero where query
-    /// step `t` may attend to value step `s`.
-    ///
-    /// ```
-    /// use minibatch::layers::MultiHeadAttention;
-    /// use minibatch::models::{Input, Model};
-    /// let (q, v, mask) = (Input::new(&[3, 4]), Input::new(&[5, 4]), Input::new(&[3, 5]));
-    /// let y = MultiHeadAttention::new(2, 4).call_with_mask([&q, &v], &mask);
-    /// let model = Model::new(&[&q, &v, &mask], &[&y]).unwrap();
-    /// ```
-    pub fn call_with_mask(
-        mut self,
-        inputs: impl Into<crate::models::CallInputs>,
-        mask: &crate::models::SymbolicTensor,
-    ) -> crate::models::SymbolicTensor {
-        use crate::models::Call;
+    /// The layer taking Keras's `attention_mask` as its last input (for the functional call
+    /// `call_with_mask`, in `models`).
+    pub(crate) fn with_attention_mask(mut self) -> Self {
         self.masked = true;
-        let mut all = inputs.into().into_vec();
-        all.push(mask.clone());
-        self.call(&all)
+        self
     }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {

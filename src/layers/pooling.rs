@@ -1,9 +1,9 @@
 //! `MaxPooling2D`, `AveragePooling2D` and their 1-D forms (see [`Pooling`]).
 
-use super::window::spatial_input;
 use super::{Layer, Padding, Size, Window};
 use crate::error::Result;
 use crate::rng::Rng;
+use crate::tensor::window::spatial_input;
 use crate::tensor::{for_each_range, kernels, SendPtr, Tensor};
 
 /// Which value of the window a pooling layer keeps.

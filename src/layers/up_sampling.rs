@@ -67,7 +67,7 @@ impl Layer for UpSampling2D {
         self.name = name;
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let [h, w, c] = super::window::spatial_input(2, input_shape, &self.name)?;
+        let [h, w, c] = crate::tensor::window::spatial_input(2, input_shape, &self.name)?;
         if self.size.contains(&0) {
             return Err(Error::invalid(
                 "size",

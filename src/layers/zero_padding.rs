@@ -62,7 +62,7 @@ impl Layer for ZeroPadding2D {
         self.name = name;
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let [h, w, c] = super::window::spatial_input(2, input_shape, &self.name)?;
+        let [h, w, c] = crate::tensor::window::spatial_input(2, input_shape, &self.name)?;
         self.in_shape = [h, w, c];
         let (oh, ow) = self.out_hw();
         Ok(vec![oh, ow, c])

@@ -367,3 +367,50 @@ impl Model {
         Ok(model)
     }
 }
+
+// The functional-call sugar of layers that make or take more than one tensor: here, beside
+// `Call`, so that the layers know nothing of the graph.
+
+impl crate::layers::Recurrent {
+    /// Calls the layer on `x` with Keras's `return_state=True`: `[output, h]` (SimpleRNN, GRU)
+    /// or `[output, h, c]` (LSTM), the states being the last step's (carried over masked
+    /// steps). As in Keras's `out, h, c = LSTM(8, return_state=True)(x)`:
+    ///
+    /// ```
+    /// use minibatch::layers::{Concatenate, Dense, LSTM};
+    /// use minibatch::models::{Call, Input, Model};
+    /// let x = Input::new(&[5, 3]);
+    /// let [out, h, c] = <[_; 3]>::try_from(LSTM::new(8).call_with_states(&x)).unwrap();
+    /// let y = Dense::new(2).call(&Concatenate::new().call([&out, &h, &c]));
+    /// let model = Model::new(&[&x], &[&y]).unwrap();
+    /// ```
+    ///
+    /// The layer's own tensor packs the three (each sample: the output, then `h`, then `c`);
+    /// a [`RecurrentOutput`](crate::layers::RecurrentOutput) node takes each out, so the graph keeps one tensor per call and
+    /// the states' gradients flow back into the last step.
+    pub fn call_with_states(self, x: impl Into<CallInputs>) -> Vec<SymbolicTensor> {
+        let (layer, units, sequences, cell) = self.returning_states();
+        let packed = layer.call(x);
+        let parts = if cell == crate::layers::Cell::LSTM { 3 } else { 2 };
+        (0..parts).map(|part| crate::layers::RecurrentOutput::new(part, units, sequences, cell).call(&packed)).collect()
+    }
+}
+
+impl crate::layers::MultiHeadAttention {
+    /// Calls the layer on `inputs` (the query; or `[query, value]`, `[query, value, key]`)
+    /// with Keras's `attention_mask`: `mask` holds `[Tq, Tv]` per sample, nonzero where query
+    /// step `t` may attend to value step `s`.
+    ///
+    /// ```
+    /// use minibatch::layers::MultiHeadAttention;
+    /// use minibatch::models::{Input, Model};
+    /// let (q, v, mask) = (Input::new(&[3, 4]), Input::new(&[5, 4]), Input::new(&[3, 5]));
+    /// let y = MultiHeadAttention::new(2, 4).call_with_mask([&q, &v], &mask);
+    /// let model = Model::new(&[&q, &v, &mask], &[&y]).unwrap();
+    /// ```
+    pub fn call_with_mask(self, inputs: impl Into<CallInputs>, mask: &SymbolicTensor) -> SymbolicTensor {
+        let mut all = inputs.into().into_vec();
+        all.push(mask.clone());
+        self.with_attention_mask().call(&all)
+    }
+}

@@ -10,7 +10,8 @@
 //! `1 − ρ` is formed from the Python float, as Keras.
 
 use super::base::base_options;
-use super::{build_slots, keras_one_minus, Base, Optimizer};
+use super::{build_slots, Base, Optimizer};
+use crate::tensor::keras_float::one_minus as keras_one_minus;
 
 /// Adadelta. Keras's defaults: `learning_rate` 0.001, `rho` 0.95, `epsilon` 1e-7.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

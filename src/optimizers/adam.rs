@@ -16,7 +16,8 @@
 //! float32 arithmetic).
 
 use super::base::base_options;
-use super::{build_slots, keras_one_minus, Base, Optimizer, SendPtr, PARALLEL_MIN};
+use super::{build_slots, Base, Optimizer, SendPtr, PARALLEL_MIN};
+use crate::tensor::keras_float::one_minus as keras_one_minus;
 
 /// Adam. Keras's defaults: `learning_rate` 0.001, `beta_1` 0.9, `beta_2` 0.999, `epsilon` 1e-7.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -129,7 +130,7 @@ impl Optimizer for Adam {
 }
 
 crate::simd! {
-    /// `c1`, `c2`: 1 − β₁ and 1 − β₂ (see [`keras_one_minus`]).
+    /// `c1`, `c2`: 1 − β₁ and 1 − β₂ (see `tensor::keras_float::one_minus`).
     fn update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], alpha: f32, c1: f32, c2: f32, eps: f32) {
         for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
             *m += (g - *m) * c1;

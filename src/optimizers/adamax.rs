@@ -9,7 +9,8 @@
 //! `1 − β₁` is formed from the Python float, as Keras.
 
 use super::base::base_options;
-use super::{build_slots, keras_one_minus, Base, Optimizer};
+use super::{build_slots, Base, Optimizer};
+use crate::tensor::keras_float::one_minus as keras_one_minus;
 
 /// Adamax. Keras's defaults: `learning_rate` 0.001, `beta_1` 0.9, `beta_2` 0.999, `epsilon` 1e-7.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

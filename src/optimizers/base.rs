@@ -17,7 +17,7 @@
 //! a learning-rate schedule sees every step, as in Keras.
 
 use crate::error::{Error, Result};
-use crate::layers::{Layer, Param};
+use crate::params::Param;
 
 /// Keras's `BaseOptimizer` arguments, on every optimizer (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -205,14 +205,6 @@ impl Base {
 pub trait Params {
     /// Calls `f` with each parameter and its slot index, in order.
     fn for_each(&mut self, f: &mut dyn FnMut(usize, &mut Param));
-}
-
-impl Params for [Box<dyn Layer>] {
-    fn for_each(&mut self, f: &mut dyn FnMut(usize, &mut Param)) {
-        for (slot, p) in self.iter_mut().flat_map(|l| l.params_mut().iter_mut()).enumerate() {
-            f(slot, p);
-        }
-    }
 }
 
 impl Params for [Param] {

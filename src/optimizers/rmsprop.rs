@@ -8,7 +8,8 @@
 //! ```
 
 use super::base::base_options;
-use super::{build_slots, keras_one_minus, Base, Optimizer, SendPtr, PARALLEL_MIN};
+use super::{build_slots, Base, Optimizer, SendPtr, PARALLEL_MIN};
+use crate::tensor::keras_float::one_minus as keras_one_minus;
 
 /// RMSprop. Keras's defaults: `learning_rate` 0.001, `rho` 0.9, `momentum` 0, `epsilon` 1e-7,
 /// `centered` false.

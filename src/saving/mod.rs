@@ -39,11 +39,10 @@
 //! previous good file in place; the callbacks that write files remove temporary files a killed
 //! run left behind when training begins.
 
-mod atomic;
 mod model_file;
 mod tensor_file;
 
-pub use atomic::{is_temp_file, remove_stale_temp_files, write_atomic};
+pub use crate::io::{is_temp_file, remove_stale_temp_files, write_atomic};
 pub(crate) use model_file::model_from_config;
 pub use model_file::FORMAT_VERSION;
 pub(crate) use tensor_file::{parse, read, write, TensorFile};

@@ -6,8 +6,8 @@
 //! shape and bytes. Files from elsewhere (PyTorch's exporter) have neither and are read as
 //! they are.
 
-use super::atomic::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 use crate::layers::State;
 use crate::tensor::Tensor;
 use safetensors::tensor::{Dtype, TensorView};

@@ -10,8 +10,8 @@
 
 use super::kernels;
 use super::pool::for_each_range;
+use super::window::Window;
 use super::SendPtr;
-use crate::layers::Window;
 
 /// Fills `cols` with the patches of `x` (see the [module docs](self)). Runs on the kernel
 /// threads, a share of the samples each.

@@ -9,43 +9,7 @@
 //! Each output value is computed by one thread in a fixed order, so results do not depend on
 //! the thread count.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
-
-static REQUESTED_THREADS: AtomicUsize = AtomicUsize::new(0);
-static THREADS: AtomicUsize = AtomicUsize::new(0);
-static INIT: Once = Once::new();
-
-/// The most threads matrix products use (a product splits into at most this many parts).
-pub const MAX_THREADS: usize = 64;
-
-/// Asks for `n` threads (1 to [`MAX_THREADS`]). Takes effect only before the first matrix product of the
-/// process; returns the thread count actually in force after the call.
-pub fn set_num_threads(n: usize) -> usize {
-    REQUESTED_THREADS.store(n.max(1), Ordering::SeqCst);
-    init_threads();
-    num_threads()
-}
-
-/// The number of threads matrix products use.
-pub fn num_threads() -> usize {
-    init_threads();
-    THREADS.load(Ordering::SeqCst)
-}
-
-fn init_threads() {
-    INIT.call_once(|| {
-        let requested = REQUESTED_THREADS.load(Ordering::SeqCst);
-        let n = if requested > 0 {
-            requested
-        } else if let Some(n) = std::env::var("MINIBATCH_THREADS").ok().and_then(|s| s.trim().parse().ok()) {
-            n
-        } else {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        };
-        THREADS.store(n.clamp(1, MAX_THREADS), Ordering::SeqCst);
-    });
-}
+pub use super::pool::{num_threads, set_num_threads, MAX_THREADS};
 
 /// `C = op(A) · op(B) + beta · C`, all row-major.
 ///

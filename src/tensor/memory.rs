@@ -21,6 +21,7 @@
 //! memory this process may use (the smaller of the physical memory and its address-space
 //! limit), or `MINIBATCH_DECODE_BUDGET` bytes when that is set.
 
+pub use crate::error::human;
 use crate::error::{Error, Result};
 use std::cell::Cell;
 
@@ -183,18 +184,6 @@ pub fn check_decoded(what: &str, shape: &[usize], bytes_per_value: u64) -> Resul
             human(budget)
         ),
     })
-}
-
-/// Bytes as people read them: `256 GB`, `12.5 MB`.
-pub fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    match bytes {
-        0..1_000 => format!("{bytes} bytes"),
-        1_000..1_000_000 => format!("{:.1} kB", b / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
-        1_000_000_000..1_000_000_000_000 => format!("{:.1} GB", b / 1e9),
-        _ => format!("{:.0} GB", b / 1e9),
-    }
 }
 
 #[cfg(test)]

@@ -15,11 +15,13 @@
 mod denormals;
 mod gemm;
 mod im2col;
+pub(crate) mod keras_float;
 pub mod kernels;
 pub mod memory;
 mod ndarray_interop;
 mod pool;
 pub mod simd;
+pub(crate) mod window;
 
 pub use denormals::FlushDenormals;
 pub(crate) use gemm::{sgemm_packed, PackedB};

@@ -16,8 +16,46 @@
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Once;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+// The thread count, owned here with the threads (`kernels` re-exports it).
+
+static REQUESTED_THREADS: AtomicUsize = AtomicUsize::new(0);
+static THREADS: AtomicUsize = AtomicUsize::new(0);
+static INIT: Once = Once::new();
+
+/// The most threads matrix products use (a product splits into at most this many parts).
+pub const MAX_THREADS: usize = 64;
+
+/// Asks for `n` threads (1 to [`MAX_THREADS`]). Takes effect only before the first matrix product of the
+/// process; returns the thread count actually in force after the call.
+pub fn set_num_threads(n: usize) -> usize {
+    REQUESTED_THREADS.store(n.max(1), Ordering::SeqCst);
+    init_threads();
+    num_threads()
+}
+
+/// The number of threads matrix products use.
+pub fn num_threads() -> usize {
+    init_threads();
+    THREADS.load(Ordering::SeqCst)
+}
+
+fn init_threads() {
+    INIT.call_once(|| {
+        let requested = REQUESTED_THREADS.load(Ordering::SeqCst);
+        let n = if requested > 0 {
+            requested
+        } else if let Some(n) = std::env::var("MINIBATCH_THREADS").ok().and_then(|s| s.trim().parse().ok()) {
+            n
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        };
+        THREADS.store(n.clamp(1, MAX_THREADS), Ordering::SeqCst);
+    });
+}
 
 /// How long an idle worker spins before sleeping.
 const SPIN: Duration = Duration::from_micros(200);
@@ -55,7 +93,7 @@ static POOL: OnceLock<Pool> = OnceLock::new();
 
 fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
-        let workers = super::kernels::num_threads().saturating_sub(1);
+        let workers = num_threads().saturating_sub(1);
         for w in 0..workers {
             std::thread::Builder::new()
                 .name(format!("minibatch-{w}"))

@@ -131,24 +131,6 @@ pub(crate) fn target_shape(y: &Tensor) -> &[usize] {
     }
 }
 
-/// Checks sample weights: one per sample, finite, non-negative.
-pub(crate) fn check_sample_weights(w: &[f32], n: usize, what: &str) -> Result<()> {
-    if w.len() != n {
-        return Err(Error::Shape {
-            what: format!("sample_weight ({what})"),
-            expected: format!("{n} weights, one per sample"),
-            received: format!("{} weights", w.len()),
-        });
-    }
-    if let Some((index, &value)) = w.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::NonFinite { what: format!("sample_weight ({what})"), index, value });
-    }
-    if let Some((i, v)) = w.iter().enumerate().find(|(_, &v)| v < 0.0) {
-        return Err(Error::invalid("sample_weight", v, format!("non-negative weights (sample {i} of the {what})")));
-    }
-    Ok(())
-}
-
 /// Keras's `class_weight` as a weight per class of an output of shape `output` (classes not
 /// listed weigh 1).
 ///

@@ -1,9 +1,10 @@
 //! `evaluate`, `predict` and `train_on_batch`: the same forward pass as training, in inference
 //! mode (no dropout) except for `train_on_batch`.
 
-use super::checks::{check_sample_weights, target_sample_shape, target_shape};
+use super::checks::{target_sample_shape, target_shape};
 use super::{Arrays, EvaluateOptions};
 use crate::callbacks::Logs;
+use crate::data::check_sample_weights;
 use crate::data::prefetch::with_ring;
 use crate::data::Dataset;
 use crate::error::{Error, Result};

@@ -1,13 +1,13 @@
 //! `fit`: Keras's training loop.
 
 use super::checks::{
-    check_sample_weights, class_weight_table, class_weights_into, class_weights_to_samples, target_sample_shape,
-    target_shape, with_refs,
+    class_weight_table, class_weights_into, class_weights_to_samples, target_sample_shape, target_shape, with_refs,
 };
 use super::split::split_rows;
 use super::Parallel;
 use super::{Arrays, FitOptions};
 use crate::callbacks::{Callback, Control, FitParams, History, Logs, ProgbarLogger};
+use crate::data::check_sample_weights;
 use crate::data::prefetch::{with_ring, Ring};
 use crate::data::{Batch, Dataset, Spec};
 use crate::distributed;

@@ -20,7 +20,6 @@ mod step;
 
 pub use arrays::Arrays;
 pub(crate) use buffers::Buffers;
-pub(crate) use checks::check_sample_weights;
 pub use options::{EvaluateOptions, FitOptions};
 pub(crate) use parallel::Parallel;
 pub use split::{split_rows, SplitMode};

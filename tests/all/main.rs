@@ -5,6 +5,7 @@ mod convnets;
 #[path = "../support/deadline.rs"]
 mod deadline;
 
+mod architecture;
 mod augmentation;
 mod bad_input;
 mod callbacks;

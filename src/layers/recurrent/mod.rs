@@ -331,29 +331,14 @@ impl Recurrent {
         }
     }
 
-    /// Calls the layer on `x` with Keras's `return_state=True`: `[output, h]` (SimpleRNN, GRU)
-    /// or `[output, h, c]` (LSTM), the states being the last step's (carried over masked
-    /// steps). As in Keras's `out, h, c = LSTM(8, return_state=True)(x)`:
-    ///
-    /// ```
-    /// use minibatch::layers::{Concatenate, Dense, LSTM};
-    /// use minibatch::models::{Call, Input, Model};
-    /// let x = Input::new(&[5, 3]);
-    /// let [out, h, c] = <[_; 3]>::try_from(LSTM::new(8).call_with_states(&x)).unwrap();
-    /// let y = Dense::new(2).call(&Concatenate::new().call([&out, &h, &c]));
-    /// let model = Model::new(&[&x], &[&y]).unwrap();
-    /// ```
-    ///
-    /// The layer's own tensor packs the three (each sample: the output, then `h`, then `c`);
-    /// a [`RecurrentOutput`] node takes each out, so the graph keeps one tensor per call and
-    /// the states' gradients flow back into the last step.
-    pub fn call_with_states(mut self, x: impl Into<crate::models::CallInputs>) -> Vec<crate::models::SymbolicTensor> {
-        use crate::models::Call;
+    /// The layer with Keras's `return_state=True` (its tensor packs the output and the last
+    /// states), and what a [`RecurrentOutput`] needs to take each out: the units, whether the
+    /// output is a sequence, the cell. For the functional call `call_with_states` (in
+    /// `models`).
+    pub(crate) fn returning_states(mut self) -> (Recurrent, usize, bool, Cell) {
         self.return_state = true;
         let (units, sequences, cell) = (self.units, self.return_sequences, self.cell);
-        let packed = self.call(x);
-        let parts = if cell == Cell::LSTM { 3 } else { 2 };
-        (0..parts).map(|part| RecurrentOutput::new(part, units, sequences, cell).call(&packed)).collect()
+        (self, units, sequences, cell)
     }
 
     /// The gates' activation (default sigmoid; LSTM and GRU).

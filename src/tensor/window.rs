@@ -1,5 +1,6 @@
 //! The sliding window of convolutions and pooling: sizes, strides, dilation, padding, and the
-//! output size they give, as Keras (TensorFlow) computes them.
+//! output size they give, as Keras (TensorFlow) computes them. Below the layers, since
+//! `im2col` needs it too; `layers` re-exports [`Window`] and [`Padding`].
 
 use crate::error::{Error, Result};
 

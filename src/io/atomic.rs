@@ -1,6 +1,7 @@
 //! Crash-safe file writes: write a temporary file beside the target, sync it, rename it over
 //! the target, sync the directory. A kill at any moment leaves either the previous file or the
-//! new one, complete, never a mixture.
+//! new one, complete, never a mixture. Every file minibatch writes goes through it (data,
+//! models, backups, reports); `saving` re-exports it.
 //!
 //! ```
 //! # let dir = std::env::temp_dir().join(format!("minibatch-doc-atomic-{}", std::process::id()));

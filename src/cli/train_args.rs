@@ -1,0 +1,240 @@
+//! `train`'s flags, and their checks made before any work or output.
+
+use super::checks::{self, Files};
+use super::data;
+use clap::Args;
+use minibatch::training::SplitMode;
+use minibatch::{io, Result};
+use std::path::Path;
+
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    /// Training data: a built-in set (exam, spirals, moons, blobs), mnist:DIR (MNIST IDX files,
+    /// raw or .gz, with their test split), FILE.csv (header row, labels in --label-column) or
+    /// FILE.npz (arrays x and y, or x_train, y_train, x_test, y_test as keras.datasets stores
+    /// them, with that test split).
+    #[arg(long, default_value = "spirals")]
+    pub data: String,
+    /// Test data for a .csv or .npz --data, in the same form.
+    #[arg(long)]
+    pub test_data: Option<String>,
+    /// Hold out this fraction of --data (after a seeded shuffle) as test data.
+    #[arg(long)]
+    pub test_split: Option<f64>,
+    /// The CSV column holding the labels.
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// Samples per weight update (1 to 16777216).
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Passes over the training set, 1 to 1000000 [default: a count that suits the data set:
+    /// spirals 60, moons 30, blobs 10, exam 30, files 10].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Fraction of the training samples, taken from the end, held out for validation.
+    #[arg(long, default_value_t = 0.0)]
+    pub validation_split: f64,
+    /// How --validation-split picks its samples: tail (Keras), shuffled or stratified (seeded).
+    #[arg(long, default_value = "tail")]
+    pub split_mode: String,
+    /// sgd, adam, adamw, rmsprop, nadam, adamax, adagrad, adadelta or lion (Keras's defaults).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Learning rate [default: the optimizer's, as Keras: 0.001 for adam].
+    #[arg(long)]
+    pub learning_rate: Option<f32>,
+    /// The loss, by Keras's name (mse, mae, huber, binary_crossentropy, ...) [default: from
+    /// the targets: sparse_categorical_crossentropy for class indices (whole numbers from 0),
+    /// categorical_crossentropy for one-hot rows, mean_squared_error (with the mae metric)
+    /// for anything else].
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// mlp (Dense layers: --hidden, --activation, --dropout), convnet (Keras's Simple MNIST
+    /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images), lstm (LSTM(128)
+    /// over the rows of each image, or over (time, features) samples), transformer (a 2-block
+    /// Transformer encoder over the rows: attention, residual Adds, LayerNormalization) or
+    /// resnet (a residual convnet with BatchNormalization; for images). The last two are
+    /// functional models.
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// Hidden layer sizes, comma-separated (e.g. 64,64), each 1 to 1048576.
+    #[arg(long, default_value = "64,64", value_delimiter = ',')]
+    pub hidden: Vec<usize>,
+    /// Activation of the hidden layers.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// Dropout rate after each hidden layer (0 for none).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f32,
+    /// Seed of the data, the weights and the shuffles.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop when the monitored quantity stops improving.
+    #[arg(long)]
+    pub early_stopping: bool,
+    /// Epochs without improvement before stopping (0 to 1000000).
+    #[arg(long, default_value_t = 0)]
+    pub patience: usize,
+    /// Quantity early stopping watches.
+    #[arg(long, default_value = "val_loss")]
+    pub monitor: String,
+    /// Smallest change that counts as an improvement.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_delta: f64,
+    /// Restore the weights of the best epoch at the end.
+    #[arg(long)]
+    pub restore_best_weights: bool,
+    /// Reduce the learning rate when --monitor has not improved for this many epochs, 0 to
+    /// 1000000 (ReduceLROnPlateau) [default: off].
+    #[arg(long)]
+    pub reduce_lr_patience: Option<usize>,
+    /// The factor ReduceLROnPlateau multiplies the learning rate by.
+    #[arg(long, default_value_t = 0.1)]
+    pub reduce_lr_factor: f32,
+    /// 0 silent, 1 progress bar, 2 one line per epoch.
+    #[arg(long, default_value_t = 1)]
+    pub verbose: u8,
+    /// Write the history and test results as JSON to this file.
+    #[arg(long)]
+    pub history: Option<std::path::PathBuf>,
+    /// Draw the learning curves (loss and accuracy per epoch, training and validation, the best
+    /// and early-stopping epochs marked) to this file: .png or .svg.
+    #[arg(long)]
+    pub plot: Option<std::path::PathBuf>,
+    /// Write a self-contained HTML report (configuration, outcome, learning curves, every
+    /// epoch) to DIR/index.html.
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
+    /// Save the trained model to this file (safetensors with the architecture; see
+    /// `minibatch evaluate`, `predict`, `summary`).
+    #[arg(long)]
+    pub save: Option<std::path::PathBuf>,
+    /// Keep DIR/best.safetensors (the best epoch by val_loss, or loss without validation) and
+    /// a backup of every completed epoch in DIR/backup, deleted when training completes.
+    #[arg(long)]
+    pub checkpoint_dir: Option<std::path::PathBuf>,
+    /// Continue an interrupted run from the backup in --checkpoint-dir (starts afresh when
+    /// there is none). Same command, same seed and threads: the same final weights, bit for bit.
+    #[arg(long)]
+    pub resume: bool,
+    /// Threads for matrix products [default: MINIBATCH_THREADS, else all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Resize an image folder's images to HEIGHTxWIDTH, each side 1 to 16384 (Keras's
+    /// `image_size`) [default: each image's own size, which must be the same for all].
+    #[arg(long)]
+    pub image_size: Option<String>,
+    /// An image folder's channels: rgb (Keras's default), grayscale or rgba [default: rgb].
+    #[arg(long)]
+    pub color_mode: Option<String>,
+    /// Keep a CSV's or NPZ's features as they are. By default `--model mlp` and `lstm` begin
+    /// with a Normalization layer adapted on the training rows only (not the validation or test
+    /// rows), saved in the model so that evaluate and predict standardize raw data the same way.
+    #[arg(long)]
+    pub no_standardize: bool,
+    /// Augment images in training (Keras's augmentation layers, saved in the model and
+    /// inactive in evaluate and predict): comma-separated flip[:horizontal|vertical],
+    /// rotate:F (a fraction of a turn), translate:F, zoom:F, contrast:F, crop:HxW.
+    #[arg(long)]
+    pub augment: Option<String>,
+    /// The labels of `--data x.npy` in an NPY file: the inputs are then read
+    /// a batch at a time (a file larger than memory trains with memory bounded by the batch).
+    #[arg(long)]
+    pub labels: Option<std::path::PathBuf>,
+    /// Background threads reading batches ahead of the training step (with --labels; 0 to
+    /// 64).
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Under mpirun, normalize --model resnet's BatchNormalization layers by the statistics
+    /// of the whole global batch rather than each process's shard (Keras's synchronized=True).
+    #[arg(long)]
+    pub sync_batch_norm: bool,
+}
+
+/// `train`'s flags, checked before any work or output.
+pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
+    if let Some(lr) = args.learning_rate {
+        checks::positive("--learning-rate", lr)?;
+    }
+    checks::fraction("--dropout", args.dropout, true)?;
+    checks::fraction("--validation-split", args.validation_split, true)?;
+    if let Some(split) = args.test_split {
+        checks::fraction("--test-split", split, false)?;
+    }
+    checks::finite("--min-delta", args.min_delta)?;
+    checks::fraction("--reduce-lr-factor", args.reduce_lr_factor, true)?;
+    checks::count("--batch-size", args.batch_size, 1, checks::MAX_BATCH)?;
+    if let Some(e) = args.epochs {
+        checks::count("--epochs", e, 1, checks::MAX_EPOCHS)?;
+    }
+    checks::counts("--hidden", &args.hidden, 1, checks::MAX_UNITS)?;
+    checks::count("--patience", args.patience, 0, checks::MAX_EPOCHS)?;
+    if let Some(p) = args.reduce_lr_patience {
+        checks::count("--reduce-lr-patience", p, 0, checks::MAX_EPOCHS)?;
+    }
+    checks::threads(args.threads)?;
+    if args.workers > 64 {
+        return Err(minibatch::Error::invalid("--workers", args.workers, "0 to 64 background threads"));
+    }
+    checks::chart_file("--plot", args.plot.as_deref())?;
+    // Flags that only an image folder reads are refused elsewhere, rather than ignored.
+    if !Path::new(&args.data).is_dir() || args.labels.is_some() {
+        for (flag, given) in [("--image-size", &args.image_size), ("--color-mode", &args.color_mode)] {
+            if let Some(value) = given {
+                return Err(minibatch::Error::invalid(
+                    flag,
+                    value,
+                    format!(
+                        "a flag for an image folder (--data DIR of class folders); --data {} is not one",
+                        args.data
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(mode) = &args.color_mode {
+        io::ColorMode::from_name(mode)?;
+    }
+    image_size(args)?;
+    if args.verbose > 2 {
+        return Err(minibatch::Error::invalid("--verbose", args.verbose, "0, 1 or 2"));
+    }
+    Files::default()
+        .input("--data", Some(Path::new(&args.data)))
+        .input("--test-data", args.test_data.as_deref().map(Path::new))
+        .input("--labels", args.labels.as_deref())
+        .output("--save", args.save.clone())
+        .output("--history", args.history.clone())
+        .output("--plot", args.plot.clone())
+        .output_folder("--report", args.report.as_deref(), &["index.html"])
+        .output_folder(
+            "--checkpoint-dir",
+            args.checkpoint_dir.as_deref(),
+            &["best.safetensors", "backup/backup.safetensors"],
+        )
+        .check()
+}
+
+/// `--color-mode`, or Keras's default `rgb`.
+pub(super) fn color_mode_name(args: &TrainArgs) -> &str {
+    args.color_mode.as_deref().unwrap_or("rgb")
+}
+
+/// `--image-size`, when given, as (height, width).
+pub(super) fn image_size(args: &TrainArgs) -> Result<Option<(usize, usize)>> {
+    args.image_size.as_deref().map(|t| data::image_size("--image-size", t)).transpose()
+}
+
+/// `--split-mode` as a [`SplitMode`].
+pub(super) fn split_mode(args: &TrainArgs) -> Result<SplitMode> {
+    match args.split_mode.as_str() {
+        "tail" => Ok(SplitMode::Tail),
+        "shuffled" => Ok(SplitMode::Shuffled),
+        "stratified" => Ok(SplitMode::Stratified),
+        other => Err(minibatch::Error::UnknownName {
+            kind: "split mode",
+            name: other.into(),
+            known: vec!["tail", "shuffled", "stratified"],
+        }),
+    }
+}

@@ -1,0 +1,209 @@
+//! What the two ways `train` reads data (in memory, `train.rs`; a batch at a time,
+//! `mapped.rs`) share: the model the flags describe, the callbacks they ask for, the test
+//! line, and the outputs written once training ends.
+
+use super::model_spec::ModelSpec;
+use super::task::Task;
+use super::train_args::TrainArgs;
+use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
+use minibatch::{FitOptions, Model, Result};
+use serde_json::{json, Value};
+
+/// The callbacks the flags ask for, and what is written once training ends.
+pub(super) struct Watchers {
+    stopper: EarlyStopping,
+    reduce: Option<ReduceLROnPlateau>,
+    checkpoint: Option<ModelCheckpoint>,
+    backup: Option<BackupAndRestore>,
+}
+
+impl Watchers {
+    /// EarlyStopping, ReduceLROnPlateau, ModelCheckpoint and BackupAndRestore as the flags set
+    /// them (the backup in `backup_dir`).
+    pub(super) fn new(args: &TrainArgs, backup_dir: Option<std::path::PathBuf>) -> Watchers {
+        let stopper = EarlyStopping::new()
+            .monitor(&args.monitor)
+            .patience(args.patience)
+            .min_delta(args.min_delta)
+            .mode(Mode::Auto)
+            .restore_best_weights(args.restore_best_weights)
+            .verbose(args.verbose.min(1));
+        let reduce = args
+            .reduce_lr_patience
+            .map(|p| ReduceLROnPlateau::new().monitor(&args.monitor).patience(p).factor(args.reduce_lr_factor));
+        let checkpoint = args.checkpoint_dir.as_ref().map(|dir| {
+            let path = dir.join("best.safetensors").to_string_lossy().replace('{', "{{").replace('}', "}}");
+            let monitor = if args.validation_split > 0.0 { "val_loss" } else { "loss" };
+            ModelCheckpoint::new(path).monitor(monitor).save_best_only(true)
+        });
+        Watchers { stopper, reduce, checkpoint, backup: backup_dir.map(BackupAndRestore::new) }
+    }
+
+    /// `options` with the callbacks.
+    pub(super) fn attach<'a>(&'a mut self, args: &TrainArgs, mut options: FitOptions<'a>) -> FitOptions<'a> {
+        if args.early_stopping {
+            options = options.callback(&mut self.stopper);
+        }
+        if let Some(r) = self.reduce.as_mut() {
+            options = options.callback(r);
+        }
+        if let Some(c) = self.checkpoint.as_mut() {
+            options = options.callback(c);
+        }
+        // Last, so that the History it backs up holds every key the others add.
+        if let Some(b) = self.backup.as_mut() {
+            options = options.callback(b);
+        }
+        options
+    }
+
+    /// After training: the model saved, as the flags ask. Returns the epoch early stopping
+    /// stopped at, if it did. The model is the first output written: a cheap output that
+    /// fails later (see [`Watchers::plot`]) never costs the expensive one.
+    pub(super) fn finish(&self, args: &TrainArgs, model: &Model) -> Result<Option<usize>> {
+        let stopped = if args.early_stopping { self.stopper.stopped_epoch() } else { None };
+        if let Some(path) = &args.save {
+            model.save(path)?;
+            if args.verbose > 0 {
+                println!("Saved the model to {}", path.display());
+            }
+        }
+        Ok(stopped)
+    }
+
+    /// The learning curves drawn, as the flags ask.
+    pub(super) fn plot(&self, args: &TrainArgs, history: &History, stopped: Option<usize>) -> Result<()> {
+        if let Some(path) = &args.plot {
+            minibatch::plot::plot_history(history, stopped, path)?;
+            if args.verbose > 0 {
+                println!("Drew the learning curves to {}", path.display());
+            }
+        }
+        Ok(())
+    }
+
+    /// The `--history` file, if asked for, with the test figures.
+    pub(super) fn write_history(&self, args: &TrainArgs, history: &History, test: Value) -> Result<()> {
+        if let Some(path) = &args.history {
+            let (best, stopped) = if args.early_stopping {
+                (self.stopper.best_epoch(), self.stopper.stopped_epoch())
+            } else {
+                (best_val_loss_epoch(history), None)
+            };
+            let report = history_json(history, best, stopped, test);
+            let text = serde_json::to_string_pretty(&report).expect("JSON of plain values");
+            minibatch::saving::write_atomic(path, (text + "\n").as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The model the flags describe, for samples of `sample_shape` and `task`, beginning with
+/// `standardize` when given.
+pub(super) fn build_model(
+    args: &TrainArgs,
+    sample_shape: &[usize],
+    task: &Task,
+    standardize: Option<&minibatch::layers::Normalization>,
+) -> Result<Model> {
+    let augments = match &args.augment {
+        Some(text) => super::augment::parse(text)?,
+        None => Vec::new(),
+    };
+    if !augments.is_empty() && sample_shape.len() != 3 {
+        return Err(minibatch::Error::invalid(
+            "--augment",
+            format!("samples of shape {sample_shape:?}"),
+            "images [height, width, channels]: an image folder, or MNIST with --model convnet or resnet",
+        ));
+    }
+    let inner_shape = super::augment::output_shape(sample_shape, &augments);
+    let spec = ModelSpec {
+        kind: &args.model,
+        hidden: &args.hidden,
+        activation: &args.activation,
+        dropout: args.dropout,
+        seed: args.seed,
+        standardize,
+        sync_batch_norm: args.sync_batch_norm,
+    };
+    let inner = spec.architecture(&inner_shape, task)?;
+    let mut model = if augments.is_empty() {
+        inner
+    } else {
+        // The augmentations in front, the architecture after them as one nested model.
+        let front = minibatch::Sequential::new().seed(args.seed).input_shape(sample_shape).named("augmented");
+        super::augment::add_layers(front, &augments).add(inner).into()
+    };
+    super::model_spec::compile(&mut model, task, &args.optimizer, args.learning_rate.unwrap_or(f32::NAN))?;
+    Ok(model)
+}
+
+/// Prints the test loss and the first metric (`Test accuracy: 0.9927 - test loss: 0.0237 (10000
+/// test samples)`) and returns them for the History file.
+pub(super) fn print_test(model: &Model, logs: &minibatch::callbacks::Logs, samples: usize) -> Value {
+    let loss = logs.get("loss").unwrap_or(f64::NAN);
+    let metric = model.metrics_names().into_iter().next().filter(|k| k != "loss");
+    let mut figures = serde_json::Map::new();
+    figures.insert("loss".into(), json!(loss));
+    match metric {
+        Some(key) => {
+            let value = logs.get(&key).unwrap_or(f64::NAN);
+            println!("Test {key}: {value:.4} - test loss: {loss:.4} ({samples} test samples)");
+            figures.insert(key, json!(value));
+        }
+        None => println!("Test loss: {loss:.4} ({samples} test samples)"),
+    }
+    Value::Object(figures)
+}
+
+/// `--monitor` names a quantity fit will log: the loss or a metric, `val_`-prefixed only with
+/// validation data.
+pub(super) fn check_monitor(monitor: &str, model: &Model, validation: bool) -> Result<()> {
+    let names = model.metrics_names();
+    let mut known: Vec<String> = names.clone();
+    if validation {
+        known.extend(names.iter().map(|n| format!("val_{n}")));
+    }
+    if known.iter().any(|k| k == monitor) {
+        return Ok(());
+    }
+    let hint = if monitor.starts_with("val_") && !validation { " (val_ keys need --validation-split)" } else { "" };
+    Err(minibatch::Error::invalid("--monitor", monitor, format!("one of {}{hint}", known.join(", "))))
+}
+
+/// Warns on stderr, by the flag's name, when `--validation-split` holds out so few of `n`
+/// samples (`held`) that the val_ figures, and what watches them, follow noise.
+pub(super) fn warn_small_validation(args: &TrainArgs, held: usize, n: usize) {
+    const FEW: usize = 10;
+    if held < FEW && args.verbose > 0 && minibatch::distributed::is_root() {
+        eprintln!(
+            "warning: --validation-split {} holds out {held} of {n} samples for validation (fewer than {FEW}): \
+             val_ figures from so few samples are noise",
+            args.validation_split
+        );
+    }
+}
+
+/// The 0-based epoch with the lowest `val_loss`, if validation ran.
+fn best_val_loss_epoch(history: &History) -> Option<usize> {
+    let v = history.get("val_loss")?;
+    let (i, _) = v.iter().enumerate().filter(|(_, x)| x.is_finite()).min_by(|a, b| a.1.total_cmp(b.1))?;
+    Some(history.epoch[i])
+}
+
+/// The `--history` file: Keras's History plus the run's counts; epochs are 1-based.
+fn history_json(history: &History, best: Option<usize>, stopped: Option<usize>, test: Value) -> Value {
+    let series: serde_json::Map<String, Value> = history.history.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    json!({
+        "history": series,
+        "epochs_run": history.epochs_run(),
+        "steps_per_epoch": history.steps_per_epoch,
+        "weight_updates": history.weight_updates,
+        "best_epoch": best.map(|e| e + 1),
+        "stopped_epoch": stopped.map(|e| e + 1),
+        "train_samples": history.train_samples,
+        "batch_size": history.batch_size,
+        "test": test,
+    })
+}
