@@ -1,14 +1,13 @@
 //! The `minibatch` command: a thin shell over the library. Each subcommand lives in its own
 //! file under `src/cli/`.
 
-use clap::Parser;
 use std::process::ExitCode;
 
 mod cli;
 
 fn main() -> ExitCode {
     restore_sigpipe();
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     // Started by mpirun: join the other processes (see minibatch::distributed).
     let world = match cli::join_processes(&cli.command) {
         Ok(world) => world,

@@ -8,9 +8,11 @@ use minibatch::layers::{
 };
 use minibatch::Sequential;
 
-/// `(name, model, sample shape)`: between them, every layer type (some in orders chosen only
-/// for that); the classifiers end in 3 classes. "tokens" takes token ids 0..17.
-pub fn layer_zoo() -> Vec<(&'static str, Sequential, Vec<usize>)> {
+/// `(name, model, sample shape)`: between them, every layer class the registry knows
+/// (`layers::CLASS_NAMES`; `tests/all/memory_plan.rs` checks it), some in orders chosen only
+/// for that; the classifiers end in 3 classes. The models named `tokens…` take token ids
+/// 0..17.
+pub fn layer_zoo() -> Vec<(&'static str, minibatch::Model, Vec<usize>)> {
     use minibatch::layers::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
     let images = Sequential::new()
         .input_shape(&[12, 12, 2])
@@ -76,11 +78,59 @@ pub fn layer_zoo() -> Vec<(&'static str, Sequential, Vec<usize>)> {
         .add(minibatch::layers::Masking::new(0.0))
         .add(LSTM::new(4))
         .add(Dense::new(3).activation("softmax"));
+    // Preprocessing and activation layers over features.
+    let mean: Vec<f32> = (0..8).map(|i| i as f32 / 16.0).collect();
+    let preprocessed = Sequential::new()
+        .input_shape(&[8])
+        .add(minibatch::layers::Normalization::new().with_statistics(&mean, &[0.25; 8]).unwrap())
+        .add(minibatch::layers::Rescaling::new(0.5))
+        .add(Dense::new(8))
+        .add(minibatch::layers::LeakyReLU::new())
+        .add(Dense::new(8))
+        .add(minibatch::layers::ELU::new())
+        .add(minibatch::layers::Discretization::with_boundaries(&[-0.5, 0.0, 0.5]))
+        .add(Dense::new(3))
+        .add(minibatch::layers::Softmax::new());
+    // Lookups and encodings over token ids.
+    let lookups = Sequential::new()
+        .input_shape(&[6])
+        .add(minibatch::layers::IntegerLookup::new().with_vocabulary(&(1..16).collect::<Vec<i64>>()))
+        .add(minibatch::layers::CategoryEncoding::new(17, minibatch::layers::OutputMode::MultiHot))
+        .add(Dense::new(3).activation("softmax"));
     vec![
-        ("images", images, vec![12, 12, 2]),
-        ("sequences", sequences, vec![16, 3]),
-        ("pooled", pooled, vec![16, 3]),
-        ("recurrent", recurrent, vec![16, 3]),
-        ("tokens", tokens, vec![6]),
+        ("images", images.into(), vec![12, 12, 2]),
+        ("sequences", sequences.into(), vec![16, 3]),
+        ("pooled", pooled.into(), vec![16, 3]),
+        ("recurrent", recurrent.into(), vec![16, 3]),
+        ("tokens", tokens.into(), vec![6]),
+        ("preprocessed", preprocessed.into(), vec![8]),
+        ("tokens, looked up", lookups.into(), vec![6]),
+        ("graph", graph(), vec![6, 4]),
     ]
+}
+
+/// A functional model of the merges, Attention, PositionEmbedding and an LSTM's returned
+/// states (RecurrentOutput), on sequences `[6, 4]`.
+fn graph() -> minibatch::Model {
+    use minibatch::layers::{
+        Add, Attention, Average, Concatenate, Dot, Maximum, Minimum, Multiply, PositionEmbedding, Subtract,
+    };
+    use minibatch::models::{Call, Input};
+    let x = Input::new(&[6, 4]);
+    let (h, g) = (Dense::new(4).activation("tanh").call(&x), Dense::new(4).call(&x));
+    let placed = Add::new().call([&h, &PositionEmbedding::new(6).call(&h)]);
+    let merged = Concatenate::new().call([
+        &placed,
+        &Subtract::new().call([&h, &g]),
+        &Multiply::new().call([&h, &g]),
+        &Average::new().call([&h, &g]),
+        &Maximum::new().call([&h, &g]),
+        &Minimum::new().call([&h, &g]),
+    ]);
+    let attended = Attention::new().call([&merged, &merged]);
+    let [out, state_h, state_c] = <[_; 3]>::try_from(LSTM::new(5).call_with_states(&attended)).unwrap();
+    let similarity = Dot::new(true).call([&state_h, &state_c]);
+    let joined = Concatenate::new().call([&out, &state_h, &similarity]);
+    let y = Dense::new(3).activation("softmax").call(&joined);
+    minibatch::Model::new(&[&x], &[&y]).unwrap()
 }

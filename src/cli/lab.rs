@@ -40,8 +40,8 @@ pub struct LabArgs {
     /// [default: 20; --overfit: 60].
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// sgd, adam, adamw, rmsprop, nadam, adamax, adagrad, adadelta or lion [default: sgd, which
-    /// shows the batch-size effect most clearly; --overfit: adam].
+    /// The optimizer, by Keras's name (the names: `cli::parse` fills them in from the
+    /// optimizers' table).
     #[arg(long)]
     pub optimizer: Option<String>,
     /// Learning rate [default: 0.05; --overfit: 0.01].

@@ -30,7 +30,7 @@ pub mod train;
 pub mod train_args;
 pub mod train_setup;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use minibatch::Result;
 
 #[derive(Parser)]
@@ -59,6 +59,38 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Print a saved model's layers, parameter counts and training configuration.
     Summary(summary::SummaryArgs),
+}
+
+/// The command line, parsed. The help of the flags that take a name from one of the library's
+/// tables (`--optimizer`, `--loss`) lists that table's names, so a new optimizer or loss
+/// appears in `--help` with no edit here.
+pub fn parse() -> Cli {
+    let list = |names: &[&str]| match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    };
+    let optimizers = list(minibatch::optimizers::NAMES);
+    let losses = list(minibatch::losses::NAMES);
+    let command = Cli::command()
+        .mut_subcommand("train", |c| {
+            c.mut_arg("optimizer", |a| a.help(format!("{optimizers} (Keras's defaults)"))).mut_arg("loss", |a| {
+                a.help(format!(
+                    "The loss, by Keras's name: {losses} [default: from the targets: \
+                         sparse_categorical_crossentropy for class indices (whole numbers from 0), \
+                         categorical_crossentropy for one-hot rows, mean_squared_error (with the mae \
+                         metric) for anything else]"
+                ))
+            })
+        })
+        .mut_subcommand("lab", |c| {
+            c.mut_arg("optimizer", |a| {
+                a.help(format!(
+                    "{optimizers} [default: sgd, which shows the batch-size effect most clearly; --overfit: adam]"
+                ))
+            })
+        });
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// Joins the processes an MPI launcher started with this one (see

@@ -37,16 +37,15 @@ pub struct TrainArgs {
     /// How --validation-split picks its samples: tail (Keras), shuffled or stratified (seeded).
     #[arg(long, default_value = "tail")]
     pub split_mode: String,
-    /// sgd, adam, adamw, rmsprop, nadam, adamax, adagrad, adadelta or lion (Keras's defaults).
+    /// The optimizer, by Keras's name, with Keras's defaults (the names: `cli::parse` fills
+    /// them in from the optimizers' table).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
     /// Learning rate [default: the optimizer's, as Keras: 0.001 for adam].
     #[arg(long)]
     pub learning_rate: Option<f32>,
-    /// The loss, by Keras's name (mse, mae, huber, binary_crossentropy, ...) [default: from
-    /// the targets: sparse_categorical_crossentropy for class indices (whole numbers from 0),
-    /// categorical_crossentropy for one-hot rows, mean_squared_error (with the mae metric)
-    /// for anything else].
+    /// The loss, by Keras's name (the names: `cli::parse` fills them in from the losses'
+    /// table).
     #[arg(long)]
     pub loss: Option<String>,
     /// mlp (Dense layers: --hidden, --activation, --dropout), convnet (Keras's Simple MNIST

@@ -224,30 +224,56 @@ pub enum BuiltinLoss {
     CosineSimilarity,
 }
 
-/// The names [`BuiltinLoss::from_name`] accepts.
-pub const NAMES: &[&str] = &[
-    "mean_squared_error",
-    "mse",
-    "mean_absolute_error",
-    "mae",
-    "mean_absolute_percentage_error",
-    "mape",
-    "mean_squared_logarithmic_error",
-    "msle",
-    "huber",
-    "log_cosh",
-    "logcosh",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-    "kl_divergence",
-    "kld",
-    "poisson",
-    "hinge",
-    "squared_hinge",
-    "categorical_hinge",
-    "cosine_similarity",
-];
+/// Every built-in loss with Keras's default arguments, and the other names Keras accepts for
+/// it: one row per loss. [`NAMES`] and [`BuiltinLoss::from_name`] read it.
+const TABLE: &[(BuiltinLoss, &[&str])] = {
+    use BuiltinLoss::*;
+    &[
+        (MeanSquaredError, &["mse"]),
+        (MeanAbsoluteError, &["mae"]),
+        (MeanAbsolutePercentageError, &["mape"]),
+        (MeanSquaredLogarithmicError, &["msle"]),
+        (Huber { delta: 1.0 }, &[]),
+        (LogCosh, &["logcosh"]),
+        (BinaryCrossentropy { from_logits: false, label_smoothing: 0.0 }, &[]),
+        (CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 }, &[]),
+        (SparseCategoricalCrossentropy { from_logits: false }, &[]),
+        (KlDivergence, &["kld"]),
+        (Poisson, &[]),
+        (Hinge, &[]),
+        (SquaredHinge, &[]),
+        (CategoricalHinge, &[]),
+        (CosineSimilarity, &[]),
+    ]
+};
+
+/// Names in [`TABLE`], each loss's own and then its other names.
+const NAME_COUNT: usize = {
+    let (mut n, mut i) = (0, 0);
+    while i < TABLE.len() {
+        n += 1 + TABLE[i].1.len();
+        i += 1;
+    }
+    n
+};
+
+/// The names [`BuiltinLoss::from_name`] accepts: each loss's Keras name, then its other names.
+pub const NAMES: &[&str] = &{
+    let mut names = [""; NAME_COUNT];
+    let (mut at, mut i) = (0, 0);
+    while i < TABLE.len() {
+        names[at] = TABLE[i].0.keras_name();
+        at += 1;
+        let mut j = 0;
+        while j < TABLE[i].1.len() {
+            names[at] = TABLE[i].1[j];
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    names
+};
 
 impl BuiltinLoss {
     /// The loss Keras calls `name`, with Keras's default arguments (`from_logits=False`,
@@ -256,29 +282,15 @@ impl BuiltinLoss {
     /// # Errors
     /// [`Error::UnknownName`] for a name not in [`NAMES`].
     pub fn from_name(name: &str) -> Result<Self> {
-        use BuiltinLoss::*;
-        Ok(match name {
-            "mean_squared_error" | "mse" => MeanSquaredError,
-            "mean_absolute_error" | "mae" => MeanAbsoluteError,
-            "mean_absolute_percentage_error" | "mape" => MeanAbsolutePercentageError,
-            "mean_squared_logarithmic_error" | "msle" => MeanSquaredLogarithmicError,
-            "huber" => Huber { delta: 1.0 },
-            "log_cosh" | "logcosh" => LogCosh,
-            "binary_crossentropy" => BinaryCrossentropy { from_logits: false, label_smoothing: 0.0 },
-            "categorical_crossentropy" => CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 },
-            "sparse_categorical_crossentropy" => SparseCategoricalCrossentropy { from_logits: false },
-            "kl_divergence" | "kld" => KlDivergence,
-            "poisson" => Poisson,
-            "hinge" => Hinge,
-            "squared_hinge" => SquaredHinge,
-            "categorical_hinge" => CategoricalHinge,
-            "cosine_similarity" => CosineSimilarity,
-            _ => return Err(Error::UnknownName { kind: "loss", name: name.into(), known: NAMES.to_vec() }),
-        })
+        TABLE
+            .iter()
+            .find(|(loss, aliases)| loss.keras_name() == name || aliases.contains(&name))
+            .map(|(loss, _)| *loss)
+            .ok_or_else(|| Error::UnknownName { kind: "loss", name: name.into(), known: NAMES.to_vec() })
     }
 
-    /// Keras's name.
-    pub fn keras_name(&self) -> &'static str {
+    /// Keras's name (the `class_name` a saved model gives it).
+    pub const fn keras_name(&self) -> &'static str {
         use BuiltinLoss::*;
         match self {
             MeanSquaredError => "mean_squared_error",
@@ -569,4 +581,25 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Loss>> {
         .map_err(|e| Error::State(format!("the saved loss {config}: {e} (only built-in losses can be loaded)")))?;
     loss.check_arguments()?;
     Ok(Box::new(loss))
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    /// Every row: its Keras name is its saved `class_name` (serde's tag), its config
+    /// round-trips, and each of its names resolves to it.
+    #[test]
+    fn every_table_row_is_its_saved_name_and_round_trips() {
+        for (loss, aliases) in TABLE {
+            let saved = serde_json::to_value(loss).unwrap();
+            assert_eq!(saved["class_name"], loss.keras_name());
+            assert_eq!(serde_json::from_value::<BuiltinLoss>(saved).unwrap(), *loss);
+            for name in std::iter::once(&loss.keras_name()).chain(aliases.iter()) {
+                assert_eq!(BuiltinLoss::from_name(name).unwrap(), *loss, "{name}");
+                assert!(NAMES.contains(name), "{name}");
+            }
+        }
+        assert!(BuiltinLoss::from_name("mse2").unwrap_err().to_string().contains("cosine_similarity"));
+    }
 }

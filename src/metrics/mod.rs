@@ -126,30 +126,64 @@ pub(crate) fn load_columns(columns: &mut [&mut Vec<f64>], state: &[f64]) {
     }
 }
 
-/// The names [`from_name`] accepts.
-pub const NAMES: &[&str] = &[
-    "accuracy",
-    "acc",
-    "binary_accuracy",
-    "categorical_accuracy",
-    "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy",
-    "sparse_top_k_categorical_accuracy",
-    "mse",
-    "mean_squared_error",
-    "mae",
-    "mean_absolute_error",
-    "root_mean_squared_error",
-    "msle",
-    "mean_squared_logarithmic_error",
-    "mape",
-    "mean_absolute_percentage_error",
-    "precision",
-    "recall",
-    "auc",
-    "f1_score",
-    "r2_score",
+/// Every built-in metric by its names (the first Keras's, then the others Keras accepts),
+/// with Keras's defaults: one row per metric. [`NAMES`] and [`from_name`] read it; a row's
+/// function makes the metric under the name it was asked for (its key in the logs).
+#[allow(clippy::type_complexity)]
+const TABLE: &[(&[&str], fn(&str) -> Box<dyn Metric>)] = &[
+    (&["accuracy", "acc"], |n| accuracy(n, Rule::Auto)),
+    (&["binary_accuracy"], |n| accuracy(n, Rule::Binary { threshold: 0.5 })),
+    (&["categorical_accuracy"], |n| accuracy(n, Rule::Categorical)),
+    (&["sparse_categorical_accuracy"], |n| accuracy(n, Rule::SparseCategorical)),
+    (&["top_k_categorical_accuracy"], |n| accuracy(n, Rule::TopK { k: 5 })),
+    (&["sparse_top_k_categorical_accuracy"], |n| accuracy(n, Rule::SparseTopK { k: 5 })),
+    (&["mse", "mean_squared_error"], |n| error(n, ErrorKind::Squared)),
+    (&["mae", "mean_absolute_error"], |n| error(n, ErrorKind::Absolute)),
+    (&["root_mean_squared_error"], |n| error(n, ErrorKind::RootSquared)),
+    (&["msle", "mean_squared_logarithmic_error"], |n| error(n, ErrorKind::SquaredLogarithmic)),
+    (&["mape", "mean_absolute_percentage_error"], |n| error(n, ErrorKind::AbsolutePercentage)),
+    (&["precision"], |_| Box::new(Named(Confusion::precision()))),
+    (&["recall"], |_| Box::new(Named(Confusion::recall()))),
+    (&["auc"], |_| Box::new(Named(Auc::new()))),
+    (&["f1_score"], |_| Box::new(Named(FBetaScore::f1()))),
+    (&["r2_score"], |_| Box::new(Named(R2Score::new()))),
 ];
+
+/// An accuracy under `name`, by `rule`.
+fn accuracy(name: &str, rule: Rule) -> Box<dyn Metric> {
+    Box::new(Named(Accuracy::with_rule(name, rule)))
+}
+
+/// A mean error of `kind` under `name`.
+fn error(name: &str, kind: ErrorKind) -> Box<dyn Metric> {
+    Box::new(Named(MeanError::new(name, kind)))
+}
+
+/// Names in [`TABLE`].
+const NAME_COUNT: usize = {
+    let (mut n, mut i) = (0, 0);
+    while i < TABLE.len() {
+        n += TABLE[i].0.len();
+        i += 1;
+    }
+    n
+};
+
+/// The names [`from_name`] accepts: its table's, in order.
+pub const NAMES: &[&str] = &{
+    let mut names = [""; NAME_COUNT];
+    let (mut at, mut i) = (0, 0);
+    while i < TABLE.len() {
+        let mut j = 0;
+        while j < TABLE[i].0.len() {
+            names[at] = TABLE[i].0[j];
+            at += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    names
+};
 
 /// The metric Keras calls `name`, with Keras's defaults; its key in logs is `name` as given,
 /// as in Keras.
@@ -157,27 +191,10 @@ pub const NAMES: &[&str] = &[
 /// # Errors
 /// [`Error::UnknownName`] for a name not in [`NAMES`].
 pub fn from_name(name: &str) -> Result<Box<dyn Metric>> {
-    let accuracy = |rule| -> Box<dyn Metric> { Box::new(Named(Accuracy::with_rule(name, rule))) };
-    let error = |kind| -> Box<dyn Metric> { Box::new(Named(MeanError::new(name, kind))) };
-    Ok(match name {
-        "accuracy" | "acc" => accuracy(Rule::Auto),
-        "binary_accuracy" => accuracy(Rule::Binary { threshold: 0.5 }),
-        "categorical_accuracy" => accuracy(Rule::Categorical),
-        "sparse_categorical_accuracy" => accuracy(Rule::SparseCategorical),
-        "top_k_categorical_accuracy" => accuracy(Rule::TopK { k: 5 }),
-        "sparse_top_k_categorical_accuracy" => accuracy(Rule::SparseTopK { k: 5 }),
-        "mse" | "mean_squared_error" => error(ErrorKind::Squared),
-        "mae" | "mean_absolute_error" => error(ErrorKind::Absolute),
-        "root_mean_squared_error" => error(ErrorKind::RootSquared),
-        "msle" | "mean_squared_logarithmic_error" => error(ErrorKind::SquaredLogarithmic),
-        "mape" | "mean_absolute_percentage_error" => error(ErrorKind::AbsolutePercentage),
-        "precision" => Box::new(Named(Confusion::precision())),
-        "recall" => Box::new(Named(Confusion::recall())),
-        "auc" => Box::new(Named(Auc::new())),
-        "f1_score" => Box::new(Named(FBetaScore::f1())),
-        "r2_score" => Box::new(Named(R2Score::new())),
-        _ => return Err(Error::UnknownName { kind: "metric", name: name.into(), known: NAMES.to_vec() }),
-    })
+    match TABLE.iter().find(|(names, _)| names.contains(&name)) {
+        Some((_, make)) => Ok(make(name)),
+        None => Err(Error::UnknownName { kind: "metric", name: name.into(), known: NAMES.to_vec() }),
+    }
 }
 
 /// The metric a [`Metric::config`] describes: a name (see [`from_name`]) or a built-in
@@ -339,5 +356,29 @@ impl Mean {
     /// Sets the sum and count from a metric's state.
     pub(crate) fn load(&mut self, state: &[f64]) {
         (self.sum, self.count) = (state[0], state[1]);
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    /// Every name of every row makes a metric under that name whose config rebuilds it, and
+    /// rebuilt it gives the same result on the same batch.
+    #[test]
+    fn every_table_name_makes_its_metric_and_round_trips() {
+        let pred = crate::tensor::Tensor::from_vec(&[4, 2], vec![0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.3, 0.7]).unwrap();
+        let target = crate::tensor::Tensor::from_vec(&[4, 2], vec![1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]).unwrap();
+        let sparse = crate::tensor::Tensor::from_vec(&[4, 1], vec![0.0, 1.0, 1.0, 1.0]).unwrap();
+        for name in NAMES {
+            let mut m = from_name(name).unwrap();
+            let mut again = from_config(&m.config().unwrap_or_else(|| panic!("{name} gives no config"))).unwrap();
+            let y = if name.starts_with("sparse") { &sparse } else { &target };
+            m.update(&pred, y, None);
+            again.update(&pred, y, None);
+            assert_eq!(m.result().to_bits(), again.result().to_bits(), "{name}");
+        }
+        assert_eq!(NAMES.len(), NAME_COUNT);
+        assert!(from_name("acuracy").err().unwrap().to_string().contains("r2_score"));
     }
 }

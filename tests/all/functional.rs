@@ -37,7 +37,7 @@ fn two_headed_data(n: usize) -> (Tensor, Tensor, Tensor, Tensor) {
 }
 
 #[test]
-fn gradients_through_shared_layers_fan_out_and_two_outputs() {
+pub(crate) fn gradients_through_shared_layers_fan_out_and_two_outputs() {
     let mut model = two_headed(0);
     let losses = Losses::each(&["sparse_categorical_crossentropy", "mse"]);
     model.compile_with(SGD::new(0.0), losses, CompileOptions::new().loss_weights(&[1.0, 0.5])).unwrap();
@@ -58,7 +58,7 @@ fn merge_model(op: Merge, widths: [usize; 2], seed: u64) -> Model {
 }
 
 #[test]
-fn every_merge_layer_passes_a_gradient_check() {
+pub(crate) fn every_merge_layer_passes_a_gradient_check() {
     let x = random(&[5, 3], 7);
     let y = random(&[5, 2], 8);
     let cases: Vec<(Merge, [usize; 2])> = vec![
@@ -219,7 +219,7 @@ fn summary_has_keras_connected_to_column() {
 }
 
 #[test]
-fn sequences_attention_and_residuals_in_one_graph() {
+pub(crate) fn sequences_attention_and_residuals_in_one_graph() {
     use minibatch::layers::{GlobalAveragePooling1D, LayerNormalization, MultiHeadAttention};
     let x = Input::new(&[5, 3]);
     let h = Dense::new(4).call(&x);
@@ -309,7 +309,7 @@ fn padded_ids() -> Tensor {
 }
 
 #[test]
-fn masked_sequences_pass_gradient_checks() {
+pub(crate) fn masked_sequences_pass_gradient_checks() {
     use minibatch::layers::{Bidirectional, Embedding, GlobalAveragePooling1D, Masking, SimpleRNN, GRU};
     let y = random(&[3, 2], 9);
     // Embedding → LSTM over steps → GRU read backwards → Dense.
@@ -374,7 +374,7 @@ fn masks_reaching_what_cannot_use_them_are_named_errors() {
 }
 
 #[test]
-fn attention_between_two_sequences_passes_gradient_checks() {
+pub(crate) fn attention_between_two_sequences_passes_gradient_checks() {
     use minibatch::layers::{Attention, GlobalAveragePooling1D, MultiHeadAttention};
     // Dense layers before each input make the inputs' gradients reach weights the check sees.
     let check = |attend: &dyn Fn(&[SymbolicTensor]) -> SymbolicTensor, inputs: usize, seed: u64| {
@@ -459,7 +459,7 @@ fn inference_reuses_buffers_and_predicts_the_same() {
 }
 
 #[test]
-fn a_model_is_a_layer_of_another() {
+pub(crate) fn a_model_is_a_layer_of_another() {
     use minibatch::layers::{BatchNormalization, LSTM as Lstm};
     // An encoder (with BatchNormalization state) shared by two inputs, inside a model.
     let encoder = {
@@ -531,7 +531,7 @@ fn an_attention_mask_model_saves_and_loads_bit_for_bit() {
 }
 
 #[test]
-fn return_state_passes_gradient_checks_and_saves() {
+pub(crate) fn return_state_passes_gradient_checks_and_saves() {
     use minibatch::layers::{Embedding, GlobalAveragePooling1D, SimpleRNN, GRU};
     // LSTM: output, h and c all feed the loss, so the states' gradients enter the last step.
     let x = Input::new(&[4, 3]);

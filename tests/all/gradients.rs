@@ -143,6 +143,32 @@ fn check_layer_in_mode(
             );
         }
     }
+    checked(&what);
+}
+
+/// The layer classes whose gradient checks have passed in this process (see
+/// `every_registered_layer_class_passes_a_gradient_check`).
+static CHECKED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn checked(class: &str) {
+    CHECKED.lock().unwrap_or_else(|e| e.into_inner()).insert(class.to_string());
+}
+
+/// Every `class_name` in a configuration, nested models' and wrapped layers' included.
+fn record_classes(config: &serde_json::Value) {
+    match config {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                if let (true, Some(name)) = (key == "class_name", value.as_str()) {
+                    checked(name);
+                }
+                record_classes(value);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(record_classes),
+        _ => {}
+    }
 }
 
 fn no_rebuild(_: &mut dyn Layer) {}
@@ -302,6 +328,13 @@ fn depthwise_separable_and_transposed_convolutions() {
     check_layer_deep(Box::new(Conv2DTranspose::new(3, 3)), &[3, 4, 2], 2);
     check_layer_deep(Box::new(Conv2DTranspose::new(2, 3).strides(2).padding("same").activation("tanh")), &[3, 3, 2], 2);
     check_layer_deep(Box::new(Conv2DTranspose::new(2, (3, 2)).strides((2, 3))), &[2, 3, 2], 2);
+}
+
+#[test]
+fn position_embedding() {
+    // Its table's gradient is the sum of dy over the batch at each position; dx is dy.
+    check_layer(Box::new(minibatch::layers::PositionEmbedding::new(4)), &[4, 3], 3, &no_rebuild);
+    check_layer(Box::new(minibatch::layers::PositionEmbedding::new(6)), &[4, 2], 2, &no_rebuild);
 }
 
 #[test]
@@ -534,6 +567,7 @@ pub fn check_model<'a>(
         }
     }
     model.set_weights(&weights).unwrap();
+    record_classes(&model.to_config().unwrap());
 }
 
 #[test]
@@ -821,4 +855,51 @@ fn preprocessing_layers() {
     check_layer(Box::new(norm()), &[3], 4, &no_rebuild);
     check_layer(Box::new(norm().invert(true)), &[2, 3], 2, &no_rebuild);
     check_layer(Box::new(Rescaling::new(1.0 / 255.0).offset(-0.5)), &[2, 2], 3, &no_rebuild);
+}
+
+/// Every layer class the registry knows (`layers::CLASS_NAMES`) passes a gradient check: the
+/// checks in this file and the functional models' record the classes they cover, and this
+/// test runs them all and looks for the rest. A new layer with no gradient check fails here,
+/// named.
+#[test]
+fn every_registered_layer_class_passes_a_gradient_check() {
+    let checks: [fn(); 30] = [
+        dense_with_every_activation,
+        position_embedding,
+        dense_on_the_last_axis_of_a_3d_input,
+        activation_layer_for_every_activation_and_argument,
+        dropout_with_a_fixed_mask,
+        lookups_and_encodings_pass_no_gradient,
+        image_augmentations_with_fixed_draws,
+        multi_head_self_attention,
+        attention_dropout_drops_in_training_only_and_replays_with_its_state,
+        time_distributed_layers,
+        zero_padding_and_up_sampling,
+        depthwise_separable_and_transposed_convolutions,
+        flatten,
+        whole_model_gradients_fused_and_after_recompiling,
+        whole_convnet_gradients,
+        conv2d_valid_same_strided_dilated_and_odd_sizes,
+        conv1d_valid_same_strided,
+        pooling_global_pooling_batch_normalization_and_reshape,
+        batch_normalization_in_inference_mode,
+        whole_model_gradients_with_weight_and_activity_penalties,
+        recurrent_layers_through_time,
+        activation_layers_with_arguments,
+        layer_normalization_and_embedding,
+        preprocessing_layers,
+        crate::functional::gradients_through_shared_layers_fan_out_and_two_outputs,
+        crate::functional::every_merge_layer_passes_a_gradient_check,
+        crate::functional::sequences_attention_and_residuals_in_one_graph,
+        crate::functional::masked_sequences_pass_gradient_checks,
+        crate::functional::attention_between_two_sequences_passes_gradient_checks,
+        crate::functional::return_state_passes_gradient_checks_and_saves,
+    ];
+    for check in checks {
+        check();
+    }
+    crate::functional::a_model_is_a_layer_of_another();
+    let checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let missing: Vec<&&str> = minibatch::layers::CLASS_NAMES.iter().filter(|c| !checked.contains(**c)).collect();
+    assert!(missing.is_empty(), "layer classes no gradient check covers: {missing:?}");
 }

@@ -4,6 +4,8 @@ mod common;
 mod convnets;
 #[path = "../support/deadline.rs"]
 mod deadline;
+#[path = "../zoo.rs"]
+mod zoo;
 
 mod architecture;
 mod augmentation;
