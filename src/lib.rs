@@ -31,6 +31,7 @@
 //!   Keras's building blocks, one per file, forward beside backward;
 //! - [`models`]: [`Model`], layers joined by a graph; [`Sequential`], the stack; the
 //!   functional API (`Input`, `Call`, `Shared`, `Model::new(inputs, outputs)`); `summary()`;
+//!   the model zoo;
 //! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
 //! - [`data`]: datasets read a batch at a time (`fit_dataset`): the `Dataset` contract,
 //!   in-memory tensors, NPY files read a batch at a time, prefetching workers;
@@ -44,8 +45,8 @@
 //! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`);
 //! - [`io`]: reading MNIST IDX, CSV, NPY and NPZ files;
 //! - [`lab`]: the batch-size experiment (`minibatch lab`);
-//! - [`bench`](mod@bench): the throughput measurement (`minibatch bench`) and the models the
-//!   command builds (MNIST MLP, convnet, LSTM, transformer, resnet).
+//! - [`bench`](mod@bench): the throughput measurement (`minibatch bench`); the models the
+//!   command builds (MNIST MLP, convnet, LSTM, transformer, resnet) are [`models::zoo`]'s.
 //!
 //! # The crate's layers, bottom to top
 //! A module uses only modules on its own line or the lines above it (re-exports excepted:

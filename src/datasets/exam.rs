@@ -11,7 +11,7 @@
 //! fall in far fewer passes. The held-out set is a second exam of new questions from the same
 //! groups.
 
-use super::{shuffled, Dataset};
+use super::{shuffled, TrainTest};
 use crate::rng::Rng;
 
 const GROUPS: usize = 10;
@@ -21,7 +21,7 @@ const CHOICES: usize = 4;
 /// Spread of the questions around their group's prototype.
 const NOISE: f64 = 0.9;
 
-pub fn generate(seed: u64) -> Dataset {
+pub fn generate(seed: u64) -> TrainTest {
     let mut rng = Rng::derive(seed, 0xE8A4);
     let prototypes: Vec<Vec<f64>> = (0..GROUPS).map(|_| (0..FEATURES).map(|_| 1.5 * rng.normal()).collect()).collect();
     // Answers 0,1,2,3,0,1,2,3,0,1: every choice is right for two or three groups.
@@ -38,5 +38,5 @@ pub fn generate(seed: u64) -> Dataset {
     };
     let (x_train, y_train) = sheet(&mut rng);
     let (x_test, y_test) = sheet(&mut rng);
-    Dataset { name: "exam", x_train, y_train, x_test, y_test, num_classes: CHOICES }
+    TrainTest { name: "exam", x_train, y_train, x_test, y_test, num_classes: CHOICES }
 }

@@ -21,7 +21,7 @@ use crate::tensor::Tensor;
 
 /// A data set with a training and a held-out test split.
 #[derive(Debug, Clone)]
-pub struct Dataset {
+pub struct TrainTest {
     /// Its name.
     pub name: &'static str,
     /// Training inputs, `[n, features]`.
@@ -43,7 +43,7 @@ pub const NAMES: &[&str] = &["exam", "spirals", "moons", "blobs"];
 ///
 /// # Errors
 /// [`Error::UnknownName`] for a name not in [`NAMES`].
-pub fn load(name: &str, seed: u64) -> Result<Dataset> {
+pub fn load(name: &str, seed: u64) -> Result<TrainTest> {
     match name {
         "exam" => Ok(exam::generate(seed)),
         "spirals" => Ok(spirals::generate(seed)),

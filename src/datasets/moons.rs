@@ -3,7 +3,7 @@
 //! The outer moon is `(cos t, sin t)`, the inner `(1 − cos t, 0.5 − sin t)`, `t ∈ [0, π]`, with
 //! Gaussian noise of standard deviation 0.1 on each coordinate.
 
-use super::{shuffled, Dataset};
+use super::{shuffled, TrainTest};
 use crate::rng::Rng;
 
 const PER_MOON: usize = 500;
@@ -21,9 +21,9 @@ fn points(rng: &mut Rng) -> Vec<(Vec<f32>, usize)> {
     out
 }
 
-pub fn generate(seed: u64) -> Dataset {
+pub fn generate(seed: u64) -> TrainTest {
     let mut rng = Rng::derive(seed, 0x3005);
     let (x_train, y_train) = shuffled(points(&mut rng), &mut rng);
     let (x_test, y_test) = shuffled(points(&mut rng), &mut rng);
-    Dataset { name: "moons", x_train, y_train, x_test, y_test, num_classes: 2 }
+    TrainTest { name: "moons", x_train, y_train, x_test, y_test, num_classes: 2 }
 }

@@ -5,7 +5,7 @@
 //! lie 2.1 rad apart, so about one point in a hundred falls nearer another arm: a small MLP
 //! reaches about 98–99% on the test split, not 100%.
 
-use super::{shuffled, Dataset};
+use super::{shuffled, TrainTest};
 use crate::rng::Rng;
 
 const ARMS: usize = 3;
@@ -25,9 +25,9 @@ fn points(rng: &mut Rng) -> Vec<(Vec<f32>, usize)> {
     out
 }
 
-pub fn generate(seed: u64) -> Dataset {
+pub fn generate(seed: u64) -> TrainTest {
     let mut rng = Rng::derive(seed, 0x5919);
     let (x_train, y_train) = shuffled(points(&mut rng), &mut rng);
     let (x_test, y_test) = shuffled(points(&mut rng), &mut rng);
-    Dataset { name: "spirals", x_train, y_train, x_test, y_test, num_classes: ARMS }
+    TrainTest { name: "spirals", x_train, y_train, x_test, y_test, num_classes: ARMS }
 }

@@ -3,7 +3,7 @@
 //! values, row-major. Files ending in `.gz` are decompressed while read (the gzip CRC and
 //! length are checked).
 
-use crate::datasets::Dataset;
+use crate::datasets::TrainTest;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use std::io::Read;
@@ -165,7 +165,7 @@ fn labels(path: &Path) -> Result<Tensor> {
 ///
 /// # Errors
 /// A missing file, any [`read_idx`] error, or image and label counts that differ.
-pub fn load_mnist(dir: impl AsRef<Path>) -> Result<Dataset> {
+pub fn load_mnist(dir: impl AsRef<Path>) -> Result<TrainTest> {
     let dir = dir.as_ref();
     let load = |img: &str, lbl: &str| -> Result<(Tensor, Tensor)> {
         let (ip, lp) =
@@ -182,5 +182,5 @@ pub fn load_mnist(dir: impl AsRef<Path>) -> Result<Dataset> {
     let (x_train, y_train) = load("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
     let (x_test, y_test) = load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
     let num_classes = super::num_classes(&y_train)?.max(super::num_classes(&y_test)?);
-    Ok(Dataset { name: "mnist", x_train, y_train, x_test, y_test, num_classes })
+    Ok(TrainTest { name: "mnist", x_train, y_train, x_test, y_test, num_classes })
 }

@@ -26,64 +26,64 @@
 //! holds the same weight values; the model sums the replicas' parameter gradients into the
 //! layer's before the update, so a layer never accumulates either.
 //!
+//! # Where each layer is
+//! As Keras groups them: `core/` (Dense, Activation, Embedding, PositionEmbedding, Masking,
+//! and the fused output activation and regularization builders the weighted layers share),
+//! `activation_layers.rs` (ReLU, LeakyReLU, PReLU, ELU, Softmax), `conv/`, `pooling/`,
+//! `normalization/`, `dropout.rs` (Dropout, SpatialDropout1D/2D), `attention/`, `merge.rs`
+//! (Add … Dot), `reshaping/`, `recurrent/` (SimpleRNN, LSTM, GRU, Bidirectional,
+//! TimeDistributed) and `preprocessing/`. Every public path is `minibatch::layers::Name`.
+//!
 //! # Memory
 //! [`Layer::plan`] sizes the layer's own workspaces for a batch size, and
 //! [`Layer::planned_workspace_bytes`] says how many bytes that plan takes without making it:
 //! the model's memory plan ([`crate::MemoryPlan`]) adds these up. A test holds the two equal
 //! for every layer type.
 
-mod activation;
 mod activation_layers;
 mod attention;
-mod batch_normalization;
 mod conv;
-mod conv_transpose;
-mod dense;
-mod depthwise_conv;
+mod core;
 mod dropout;
-mod embedding;
-mod flatten;
-mod global_pooling;
-mod layer_normalization;
-mod masking;
 mod merge;
-mod multi_head_attention;
-mod output_activation;
+mod normalization;
 mod pooling;
-mod position_embedding;
 mod preprocessing;
 mod recurrent;
-mod regularization;
-mod reshape;
-mod time_distributed;
-mod up_sampling;
-mod zero_padding;
+mod reshaping;
 
-pub use crate::initializers::IntoInitializer;
-pub use crate::params::{Param, State};
-pub use crate::tensor::window::{Padding, Window};
-pub use activation::{ActivationConfig, ActivationLayer};
-pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
-pub use attention::{Attention, AttentionConfig};
-pub use batch_normalization::{BatchNormalization, BatchNormalizationConfig};
-pub use conv::{Conv, Conv1D, Conv2D, ConvConfig, Size};
-pub use conv_transpose::{Conv2DTranspose, ConvTranspose, ConvTransposeConfig};
-pub use dense::{Dense, DenseConfig};
-pub use depthwise_conv::{DepthwiseConv, DepthwiseConv2D, DepthwiseConvConfig, SeparableConv2D};
-pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
-pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
-pub use embedding::{Embedding, EmbeddingConfig};
-pub use flatten::{Flatten, FlattenConfig};
-pub use global_pooling::{
+pub use self::attention::dot_product::{Attention, AttentionConfig};
+pub use self::attention::multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
+pub use self::conv::convolution::{Conv, Conv1D, Conv2D, ConvConfig, Size};
+pub use self::conv::conv_transpose::{Conv2DTranspose, ConvTranspose, ConvTransposeConfig};
+pub use self::conv::depthwise_conv::{DepthwiseConv, DepthwiseConv2D, DepthwiseConvConfig, SeparableConv2D};
+pub use self::core::activation::{ActivationConfig, ActivationLayer};
+pub use self::core::dense::{Dense, DenseConfig};
+pub use self::core::embedding::{Embedding, EmbeddingConfig};
+pub use self::core::masking::{Masking, MaskingConfig};
+pub use self::core::position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
+pub use self::core::regularization::Regularization;
+pub use self::normalization::batch_normalization::{BatchNormalization, BatchNormalizationConfig};
+pub use self::normalization::layer_normalization::{LayerNormalization, LayerNormalizationConfig};
+pub use self::pooling::global_pooling::{
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalPooling,
     GlobalPoolingConfig,
 };
-pub use layer_normalization::{LayerNormalization, LayerNormalizationConfig};
-pub use masking::{Masking, MaskingConfig};
+pub use self::pooling::windowed::{
+    AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig,
+};
+pub use self::recurrent::time_distributed::{TimeDistributed, TimeDistributedConfig};
+pub use self::reshaping::flatten::{Flatten, FlattenConfig};
+pub use self::reshaping::reshape::{Reshape, ReshapeConfig};
+pub use self::reshaping::up_sampling::{UpSampling2D, UpSampling2DConfig};
+pub use self::reshaping::zero_padding::{ZeroPadding2D, ZeroPadding2DConfig};
+pub use crate::initializers::IntoInitializer;
+pub use crate::params::{Param, State};
+pub use crate::tensor::window::{Padding, Window};
+pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
+pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
+pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
 pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract};
-pub use multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
-pub use pooling::{AveragePooling1D, AveragePooling2D, MaxPooling1D, MaxPooling2D, PoolOp, Pooling, PoolingConfig};
-pub use position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
 pub use preprocessing::augmentation::{
     FillMode, Interpolation, RandomContrastConfig, RandomFlipConfig, Warp, WarpConfig,
 };
@@ -99,11 +99,6 @@ pub use recurrent::{
     Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, RecurrentOutput,
     RecurrentOutputConfig, SimpleRNN, GRU, LSTM,
 };
-pub use regularization::Regularization;
-pub use reshape::{Reshape, ReshapeConfig};
-pub use time_distributed::{TimeDistributed, TimeDistributedConfig};
-pub use up_sampling::{UpSampling2D, UpSampling2DConfig};
-pub use zero_padding::{ZeroPadding2D, ZeroPadding2DConfig};
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};

@@ -32,6 +32,7 @@ mod model;
 mod nested;
 mod sequential;
 mod summary;
+pub mod zoo;
 
 pub use functional::{Call, CallInputs, Input, Shared, SymbolicTensor};
 pub(crate) use graph::{Graph, SlotPlan};

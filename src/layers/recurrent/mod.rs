@@ -30,6 +30,7 @@ mod gru;
 mod lstm;
 mod simple_rnn;
 mod state;
+pub(crate) mod time_distributed;
 
 pub use bidirectional::{Bidirectional, BidirectionalConfig, MergeMode};
 pub use state::{RecurrentOutput, RecurrentOutputConfig};

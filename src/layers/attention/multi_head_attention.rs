@@ -1,10 +1,10 @@
 //! `MultiHeadAttention`: self-attention over one sequence, or a query sequence attending to a
 //! value (and key) sequence (see the type).
 
-use super::{Layer, Param};
 use crate::activations::softmax_in_place;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
+use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
@@ -293,7 +293,7 @@ impl MultiHeadAttention {
         &mut self,
         ins: [&Tensor; 3],
         dy: &mut Tensor,
-        mut dxs: super::InputGrads<'_>,
+        mut dxs: crate::layers::InputGrads<'_>,
         slots: [usize; 3],
     ) {
         let n = ins[0].batch();
@@ -425,8 +425,8 @@ impl Geometry {
         let (b, rest) = rest.split_at_mut(head);
         let c = &mut rest[..head];
         if let Some((m, _)) = drop.as_mut() {
-            let mut rng = super::dropout::sample_rng(self.key, self.offset + s);
-            super::dropout::draw_mask(&mut rng, self.rate, m);
+            let mut rng = crate::layers::dropout::sample_rng(self.key, self.offset + s);
+            crate::layers::dropout::draw_mask(&mut rng, self.rate, m);
         }
         for hd in 0..h {
             take_head(q, a, tq, h, dk, hd);
@@ -695,10 +695,10 @@ impl Layer for MultiHeadAttention {
     }
 
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
-        self.attend_backward([x, x, x], dy, super::InputGrads::one(dx), [0, 0, 0]);
+        self.attend_backward([x, x, x], dy, crate::layers::InputGrads::one(dx), [0, 0, 0]);
     }
 
-    fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, training: bool) {
+    fn forward_many(&mut self, xs: crate::layers::Inputs<'_>, y: &mut Tensor, training: bool) {
         let n = xs.len() - usize::from(self.masked);
         let query = xs.get(0);
         let value = if n > 1 { xs.get(1) } else { query };
@@ -707,7 +707,13 @@ impl Layer for MultiHeadAttention {
         self.attend_masked(query, key, value, mask, y, training);
     }
 
-    fn backward_many(&mut self, xs: super::Inputs<'_>, _y: &Tensor, dy: &mut Tensor, mut dxs: super::InputGrads<'_>) {
+    fn backward_many(
+        &mut self,
+        xs: crate::layers::Inputs<'_>,
+        _y: &Tensor,
+        dy: &mut Tensor,
+        mut dxs: crate::layers::InputGrads<'_>,
+    ) {
         let n = xs.len() - usize::from(self.masked);
         let query = xs.get(0);
         let value = if n > 1 { xs.get(1) } else { query };
@@ -743,7 +749,7 @@ impl Layer for MultiHeadAttention {
     fn set_state(&mut self, name: &str, value: &crate::layers::State) -> Result<()> {
         match (name, value) {
             ("seed_generator_state", crate::layers::State::U64(words)) if self.dropout > 0.0 => {
-                self.rng = super::dropout::generator_from_state(&self.name, words)?;
+                self.rng = crate::layers::dropout::generator_from_state(&self.name, words)?;
                 Ok(())
             }
             _ => Err(Error::State(format!("layer {} has no variable {name}", self.name))),

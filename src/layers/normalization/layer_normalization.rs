@@ -1,7 +1,7 @@
 //! `LayerNormalization` (see the type).
 
-use super::{Layer, Param};
 use crate::error::{Error, Result};
+use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 

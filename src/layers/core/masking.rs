@@ -1,7 +1,7 @@
 //! `Masking`: marks the time steps whose features all equal a value as padding (see the type).
 
-use super::{Layer, MaskRule};
 use crate::error::{Error, Result};
+use crate::layers::{Layer, MaskRule};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 

@@ -1,8 +1,8 @@
 //! `Embedding`: integer token ids to learned vectors (see the type).
 
-use super::{Layer, Param};
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, IntoInitializer};
+use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -18,7 +18,7 @@ use crate::tensor::Tensor;
 /// With `mask_zero`, id 0 is padding: the layer puts a mask on its output that marks those
 /// positions to be skipped by the layers after it (recurrent layers carry their state over
 /// them, global pooling over time leaves them out), as Keras propagates it; see
-/// [`MaskRule`](super::MaskRule).
+/// [`MaskRule`](crate::layers::MaskRule).
 ///
 /// ```
 /// use minibatch::layers::{Dense, Embedding, GlobalAveragePooling1D};
@@ -174,11 +174,11 @@ impl Layer for Embedding {
         }
     }
 
-    fn mask_rule(&self) -> super::MaskRule {
+    fn mask_rule(&self) -> crate::layers::MaskRule {
         if self.mask_zero && self.sequence_input {
-            super::MaskRule::Produce
+            crate::layers::MaskRule::Produce
         } else {
-            super::MaskRule::Drop
+            crate::layers::MaskRule::Drop
         }
     }
 

@@ -1,11 +1,11 @@
 //! `Conv2DTranspose`: the transpose of a convolution, which grows an image (see
 //! [`ConvTranspose`]).
 
-use super::output_activation::OutputActivation;
-use super::{Layer, Padding, Param, Size, Window};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
+use crate::layers::core::output_activation::OutputActivation;
+use crate::layers::{Layer, Padding, Param, Size, Window};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
 use crate::tensor::{col2im, im2col, kernels, Tensor};
@@ -279,4 +279,4 @@ impl Layer for ConvTranspose {
     }
 }
 
-super::weighted_layer_builders!(ConvTranspose);
+crate::layers::weighted_layer_builders!(ConvTranspose);

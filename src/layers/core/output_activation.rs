@@ -1,7 +1,7 @@
 //! The activation at the end of `Dense` and `Conv`, with its derivative beside it: keeps the
 //! pre-activation values when the derivative needs them or when the loss has fused the
 //! activation (the loss then takes its value from these logits, and `backward` skips the
-//! derivative; see [`Layer::fuse_output_activation`](super::Layer)).
+//! derivative; see [`Layer::fuse_output_activation`](crate::layers::Layer)).
 
 use crate::activations::Activation;
 use crate::tensor::Tensor;

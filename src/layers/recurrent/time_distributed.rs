@@ -1,7 +1,7 @@
 //! `TimeDistributed` (see the type).
 
-use super::{Layer, Param};
 use crate::error::{Error, Result};
+use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -69,10 +69,10 @@ impl TimeDistributed {
     /// The layer a [`TimeDistributedConfig`] describes (not built).
     ///
     /// # Errors
-    /// A wrapped layer that cannot be rebuilt (see [`super::from_config`]).
+    /// A wrapped layer that cannot be rebuilt (see [`crate::layers::from_config`]).
     pub fn from_config(c: TimeDistributedConfig) -> Result<Self> {
         let class = c.layer.get("class_name").and_then(|v| v.as_str()).unwrap_or_default();
-        let inner = super::from_config(class, c.layer.get("config").unwrap_or(&serde_json::Value::Null))?;
+        let inner = crate::layers::from_config(class, c.layer.get("config").unwrap_or(&serde_json::Value::Null))?;
         Ok(TimeDistributed::boxed(inner).name(&c.name))
     }
 }
@@ -185,10 +185,10 @@ impl Layer for TimeDistributed {
         let layer = serde_json::json!({ "class_name": self.inner.kind(), "config": self.inner.config()? });
         serde_json::to_value(TimeDistributedConfig { name: self.name.clone(), layer }).ok()
     }
-    fn state(&self) -> Vec<(&'static str, super::State)> {
+    fn state(&self) -> Vec<(&'static str, crate::layers::State)> {
         self.inner.state()
     }
-    fn set_state(&mut self, name: &str, value: &super::State) -> Result<()> {
+    fn set_state(&mut self, name: &str, value: &crate::layers::State) -> Result<()> {
         self.inner.set_state(name, value)
     }
 }

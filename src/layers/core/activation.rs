@@ -5,9 +5,9 @@
 //! let softmax = ActivationLayer::new("softmax");
 //! ```
 
-use super::{IntoActivation, Layer};
 use crate::activations::Activation;
 use crate::error::Result;
+use crate::layers::{IntoActivation, Layer};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -67,14 +67,14 @@ impl ActivationLayer {
         let name = c.get("name").and_then(|v| v.as_str()).unwrap_or_default();
         let number = |key: &str, default: f64| c.get(key).and_then(|v| v.as_f64()).unwrap_or(default) as f32;
         let layer = match class {
-            "LeakyReLU" => super::LeakyReLU::with_slope(number("negative_slope", 0.3)),
-            "ELU" => super::ELU::with_alpha(number("alpha", 1.0)),
+            "LeakyReLU" => crate::layers::LeakyReLU::with_slope(number("negative_slope", 0.3)),
+            "ELU" => crate::layers::ELU::with_alpha(number("alpha", 1.0)),
             "Softmax" => {
                 let axis = c.get("axis").and_then(|v| v.as_i64()).unwrap_or(-1);
                 if axis != -1 {
                     return Err(crate::Error::invalid("axis", axis, "-1 (the last axis)"));
                 }
-                super::Softmax::new()
+                crate::layers::Softmax::new()
             }
             other => return Err(crate::Error::State(format!("no activation layer class {other}"))),
         };

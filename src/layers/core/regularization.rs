@@ -1,9 +1,9 @@
 //! The regularizers and constraints a weighted layer (Dense, Conv) takes, with Keras's
 //! argument names; see [`crate::regularizers`] and [`crate::constraints`].
 
-use super::Param;
 use crate::constraints::Constraint;
 use crate::error::Result;
+use crate::layers::Param;
 use crate::regularizers::Regularizer;
 
 /// Keras's `kernel_regularizer`, `bias_regularizer`, `activity_regularizer`,

@@ -1,7 +1,7 @@
 //! `BatchNormalization` (see the type).
 
-use super::{Layer, Param, State};
 use crate::error::{Error, Result};
+use crate::layers::{Layer, Param, State};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 

@@ -1,7 +1,7 @@
 //! `UpSampling2D` (see the type).
 
-use super::Layer;
 use crate::error::{Error, Result};
+use crate::layers::Layer;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 

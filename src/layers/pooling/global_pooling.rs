@@ -1,7 +1,7 @@
 //! `GlobalAveragePooling2D`, `GlobalMaxPooling2D` and their 1-D forms (see [`GlobalPooling`]).
 
-use super::{Layer, PoolOp};
 use crate::error::{Error, Result};
+use crate::layers::{Layer, PoolOp};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
 use crate::tensor::Tensor;
@@ -133,7 +133,7 @@ impl Layer for GlobalPooling {
         }
     }
 
-    fn forward_many(&mut self, xs: super::Inputs<'_>, y: &mut Tensor, training: bool) {
+    fn forward_many(&mut self, xs: crate::layers::Inputs<'_>, y: &mut Tensor, training: bool) {
         self.masked = false;
         if let (Some(mask), PoolOp::Average, 1) = (xs.mask(), self.op, self.rank) {
             self.mask[..mask.len()].copy_from_slice(mask.data());

@@ -1,8 +1,8 @@
 //! `PositionEmbedding`: a learned vector per position of a sequence (see the type).
 
-use super::{Layer, Param};
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, IntoInitializer};
+use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 

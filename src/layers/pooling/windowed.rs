@@ -1,7 +1,7 @@
 //! `MaxPooling2D`, `AveragePooling2D` and their 1-D forms (see [`Pooling`]).
 
-use super::{Layer, Padding, Size, Window};
 use crate::error::Result;
+use crate::layers::{Layer, Padding, Size, Window};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
 use crate::tensor::{for_each_range, kernels, SendPtr, Tensor};

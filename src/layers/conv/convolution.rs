@@ -1,11 +1,11 @@
 //! `Conv2D` and `Conv1D`: convolutions over channels-last inputs (see [`Conv`]).
 
-use super::output_activation::OutputActivation;
-use super::regularization::regularization_builders;
-use super::{Layer, Padding, Param, Regularization, Window};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
+use crate::layers::core::output_activation::OutputActivation;
+use crate::layers::core::regularization::regularization_builders;
+use crate::layers::{Layer, Padding, Param, Regularization, Window};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
 use crate::tensor::{col2im, im2col, kernels, Tensor};
@@ -371,4 +371,4 @@ impl Conv {
     }
 }
 
-super::weighted_layer_builders!(Conv);
+crate::layers::weighted_layer_builders!(Conv);

@@ -1,11 +1,11 @@
 //! `DepthwiseConv2D` and `SeparableConv2D`: a window per input channel, then (separable) a
 //! 1×1 convolution mixing the channels (see [`DepthwiseConv`]).
 
-use super::output_activation::OutputActivation;
-use super::{Layer, Padding, Param, Size, Window};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
+use crate::layers::core::output_activation::OutputActivation;
+use crate::layers::{Layer, Padding, Param, Size, Window};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
 use crate::tensor::{col2im, im2col, kernels, Tensor};
@@ -158,7 +158,7 @@ impl DepthwiseConv {
         self
     }
     /// The activation, by value or Keras's name.
-    pub fn activation(mut self, activation: impl super::IntoActivation) -> Self {
+    pub fn activation(mut self, activation: impl crate::layers::IntoActivation) -> Self {
         self.activation = activation.into_activation();
         self
     }

@@ -1,7 +1,7 @@
 //! `Flatten`: reshapes each sample to one axis, `[…] → [product]`.
 
-use super::Layer;
 use crate::error::Result;
+use crate::layers::Layer;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -55,11 +55,11 @@ impl Layer for Flatten {
 
     // Row-major data is already flat: forward and backward copy the values unchanged.
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
-        super::pass_forward(x, y);
+        crate::layers::pass_forward(x, y);
     }
 
     fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
-        super::pass_backward(dy, dx);
+        crate::layers::pass_backward(dy, dx);
     }
 
     fn config(&self) -> Option<serde_json::Value> {

@@ -1,11 +1,11 @@
 //! `Dense`: a fully-connected layer, `y = activation(x · kernel + bias)`.
 
-use super::output_activation::OutputActivation;
-use super::regularization::regularization_builders;
-use super::{Layer, Param, Regularization};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
+use crate::layers::core::output_activation::OutputActivation;
+use crate::layers::core::regularization::regularization_builders;
+use crate::layers::{Layer, Param, Regularization};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
@@ -222,4 +222,4 @@ impl Dense {
     }
 }
 
-super::weighted_layer_builders!(Dense);
+crate::layers::weighted_layer_builders!(Dense);

@@ -1,9 +1,9 @@
 //! `Attention`: Keras's dot-product attention of a query sequence over a value sequence (see
 //! the type).
 
-use super::{InputGrads, Inputs, Layer, Param};
 use crate::activations::softmax_in_place;
 use crate::error::{Error, Result};
+use crate::layers::{InputGrads, Inputs, Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
@@ -17,7 +17,7 @@ use crate::tensor::{kernels, Tensor};
 /// y = P V                                                              [Tq, value dim]
 /// ```
 ///
-/// No projections (that is [`MultiHeadAttention`](super::MultiHeadAttention)'s work). The
+/// No projections (that is [`MultiHeadAttention`](crate::layers::MultiHeadAttention)'s work). The
 /// scale is saved as a tensor of shape `[1]` (Keras's is a scalar, shape `[]`). Not yet:
 /// `score_mode="concat"`, `dropout`, `return_attention_scores` and masks.
 ///
