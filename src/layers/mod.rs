@@ -54,8 +54,8 @@ mod reshaping;
 
 pub use self::attention::dot_product::{Attention, AttentionConfig};
 pub use self::attention::multi_head_attention::{MultiHeadAttention, MultiHeadAttentionConfig};
-pub use self::conv::convolution::{Conv, Conv1D, Conv2D, ConvConfig, Size};
 pub use self::conv::conv_transpose::{Conv2DTranspose, ConvTranspose, ConvTransposeConfig};
+pub use self::conv::convolution::{Conv, Conv1D, Conv2D, ConvConfig, Size};
 pub use self::conv::depthwise_conv::{DepthwiseConv, DepthwiseConv2D, DepthwiseConvConfig, SeparableConv2D};
 pub use self::core::activation::{ActivationConfig, ActivationLayer};
 pub use self::core::dense::{Dense, DenseConfig};

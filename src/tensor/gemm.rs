@@ -294,6 +294,10 @@ impl Shared {
             self.generation.fetch_add(1, Ordering::Release);
         } else {
             while self.generation.load(Ordering::Acquire) == generation {
+                // A part that panicked never arrives: stop rather than wait forever.
+                if pool::job_broken() {
+                    std::panic::panic_any(pool::Abandoned);
+                }
                 std::hint::spin_loop();
             }
         }

@@ -9,9 +9,12 @@
 //! so nested or concurrent use is safe.
 //!
 //! A part that panics does not take the job down with it: the worker catches the unwind,
-//! still counts its part as finished, and the caller re-raises the first panic once every
-//! part is done (as `std::thread::scope` does). A kernel bug is then a panic with its
-//! message, never a caller spinning forever on a count a dead worker would have decremented.
+//! still counts its part as finished, and the caller re-raises the panic once every part is
+//! done (as `std::thread::scope` does). Parts that wait for each other (a GEMM's shared
+//! packing, at a barrier) see the job marked broken ([`job_broken`]) and stop with
+//! [`Abandoned`], which the caller never re-raises over the panic that caused it. A kernel
+//! bug is then a panic with its message, never a caller spinning forever on a count a dead
+//! worker would have decremented, nor a part waiting for one that died.
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -79,7 +82,8 @@ struct Pool {
     wake: Condvar,
     sleep_lock: Mutex<()>,
     busy: Mutex<()>,
-    /// The first panic of a worker's part in the current job, re-raised by the caller.
+    /// The first panic of a worker's part in the current job (an [`Abandoned`] only when
+    /// nothing else), re-raised by the caller.
     panicked: Mutex<Option<Box<dyn Any + Send>>>,
     workers: usize,
 }
@@ -146,7 +150,11 @@ fn worker(part: usize) {
                 // SAFETY: see `Pool`. A panic is kept for the caller: the count below must
                 // still fall, or the caller would wait forever.
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(|| unsafe { (job.task)(job.ctx, part) })) {
-                    p.panicked.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
+                    BROKEN.store(true, Ordering::Release);
+                    let mut kept = p.panicked.lock().unwrap_or_else(|e| e.into_inner());
+                    if kept.as_ref().is_none_or(|k| k.is::<Abandoned>()) {
+                        *kept = Some(payload);
+                    }
                 }
             }
         }
@@ -197,19 +205,37 @@ unsafe fn dispatch(
     }
     // Part 0's panic waits too: the workers still read `ctx`, which unwinding would free.
     let own = catch_unwind(AssertUnwindSafe(|| task(ctx, 0)));
+    if own.is_err() {
+        BROKEN.store(true, Ordering::Release);
+    }
     while p.pending.load(Ordering::Acquire) > 0 {
         std::hint::spin_loop();
     }
     *p.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let theirs = p.panicked.lock().unwrap_or_else(|e| e.into_inner()).take();
+    BROKEN.store(false, Ordering::Release);
     drop(guard);
-    if let Err(payload) = own {
-        resume_unwind(payload);
-    }
-    if let Some(payload) = theirs {
-        resume_unwind(payload);
+    // The panic that broke the job, rather than a part's that stopped because of it.
+    match (own, theirs) {
+        (Err(own), Some(theirs)) if own.is::<Abandoned>() => resume_unwind(theirs),
+        (Err(own), _) => resume_unwind(own),
+        (Ok(()), Some(theirs)) => resume_unwind(theirs),
+        (Ok(()), None) => {}
     }
 }
+
+/// Whether a part of the job in progress has panicked: a part waiting for the others (at a
+/// barrier) checks it and stops with [`Abandoned`] rather than wait for a part that died.
+pub(crate) fn job_broken() -> bool {
+    BROKEN.load(Ordering::Acquire)
+}
+
+/// The panic of a part that stopped because another part of its job panicked (see
+/// [`job_broken`]); the caller re-raises the other part's panic instead.
+pub(crate) struct Abandoned;
+
+/// Set when a part of the job in progress panics; cleared when the job ends.
+static BROKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Like [`run`], but only when the parts can run in parallel (the pool is free and has
 /// `parts - 1` workers): then runs them and returns true; otherwise runs nothing and returns
@@ -292,5 +318,57 @@ mod tests {
         }
         let (_, _, sum) = rx.recv_timeout(Duration::from_secs(60)).expect("the pool runs on after a panic");
         assert_eq!(sum, parts * (parts + 1) / 2);
+    }
+
+    /// Parts that wait for each other (as a GEMM's cooperative parts do at its barrier): when
+    /// one panics, the one waiting stops too, and the caller gets the first part's panic, not
+    /// the waiting part's [`Abandoned`].
+    #[test]
+    fn a_part_waiting_for_one_that_panicked_stops_and_the_cause_is_raised() {
+        if max_parts() < 2 {
+            eprintln!("skipped: one kernel thread, no parts run together");
+            return;
+        }
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let arrived = AtomicUsize::new(0);
+            let task = |part: usize| {
+                if part == 1 {
+                    panic!("the planted bug in part 1");
+                }
+                // Part 0 waits for part 1, which never arrives.
+                while arrived.load(Ordering::Acquire) < 1 {
+                    if job_broken() {
+                        std::panic::panic_any(Abandoned);
+                    }
+                    std::hint::spin_loop();
+                }
+                arrived.fetch_add(1, Ordering::AcqRel);
+            };
+            unsafe fn trampoline<F: Fn(usize) + Sync>(ctx: *const (), part: usize) {
+                unsafe { (*(ctx as *const F))(part) }
+            }
+            fn run_together<F: Fn(usize) + Sync>(f: &F) -> bool {
+                // SAFETY: `F: Sync`; `f` outlives the call, which returns when both parts end.
+                unsafe { try_run_parallel(2, f as *const F as *const (), trampoline::<F>) }
+            }
+            // The pool may be busy with another test's job: try until the parts run together.
+            let start = Instant::now();
+            loop {
+                let caught = catch_unwind(AssertUnwindSafe(|| run_together(&task)));
+                match caught {
+                    Ok(false) if start.elapsed() < Duration::from_secs(30) => std::thread::yield_now(),
+                    Ok(ran) => break tx.send(Err(ran)).unwrap(),
+                    Err(payload) => {
+                        let message = payload.downcast_ref::<&str>().map(|s| s.to_string());
+                        break tx.send(Ok(message)).unwrap();
+                    }
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)).expect("the job ended (no hang)") {
+            Ok(message) => assert_eq!(message.as_deref(), Some("the planted bug in part 1")),
+            Err(ran) => assert!(!ran, "the parts ran together without a panic"),
+        }
     }
 }

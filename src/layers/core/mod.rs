@@ -1,4 +1,6 @@
-//! The core layers, as Keras groups them (`keras.layers` core): Dense, Activation, Embedding, PositionEmbedding, Masking, and what weighted layers share (a fused output activation, regularization builders).
+//! The core layers, as Keras groups them (`keras.layers` core): Dense, Activation, Embedding,
+//! PositionEmbedding, Masking, and what weighted layers share (a fused output activation,
+//! regularization builders).
 
 pub(crate) mod activation;
 pub(crate) mod dense;
