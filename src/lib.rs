@@ -69,11 +69,10 @@
 //! 14. `lab`
 //! 15. `report`
 //!
-//! Four uses still reach up, each to be cut by a step of the redesign (issue 26) and listed in
-//! the test until then: `io` → `layers` (a CSV's category columns are encoded through
-//! `StringLookup` while read), `layers` → `saving` (the layer registry rebuilds a nested model
-//! from its configuration), `models` → `callbacks` and `models` → `training` (per-run state
-//! and the training loop live on `Model`).
+//! Three uses still reach up, each to be cut by a step of the redesign (issue 26) and listed
+//! in the test until then: `io` → `layers` (a CSV's category columns are encoded through
+//! `StringLookup` while read), and `models` → `callbacks` and `models` → `training` (per-run
+//! state and the training loop live on `Model`).
 //!
 //! # Errors
 //! Every fallible call returns [`Error`], which names the problem and the values involved.

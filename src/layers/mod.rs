@@ -79,6 +79,7 @@ pub use self::reshaping::up_sampling::{UpSampling2D, UpSampling2DConfig};
 pub use self::reshaping::zero_padding::{ZeroPadding2D, ZeroPadding2DConfig};
 pub use crate::initializers::IntoInitializer;
 pub use crate::params::{Param, State};
+pub use crate::saving::layer_from_config as from_config;
 pub use crate::tensor::window::{Padding, Window};
 pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
 pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
@@ -256,6 +257,26 @@ pub trait Layer: Send {
     /// Such a model can still save and load its weights.
     fn config(&self) -> Option<serde_json::Value> {
         None
+    }
+
+    /// A copy of this layer for a second call of it (a shared layer): the same
+    /// configuration, not built; the model builds it for that call's shapes and mirrors the
+    /// weights into it. By default rebuilt from [`Layer::config`]; a layer holding layers (a
+    /// wrapper, a nested model) replicates those.
+    ///
+    /// # Errors
+    /// A layer that gives no configuration, or whose class cannot be rebuilt here.
+    fn replicate(&self) -> Result<Box<dyn Layer>> {
+        let config = self.config().ok_or_else(|| {
+            Error::State(format!(
+                "layer {} ({}) is called twice but gives no config to make its second call from",
+                self.name(),
+                self.kind()
+            ))
+        })?;
+        let mut copy = rebuild(self.kind(), &config)?;
+        copy.set_name(self.name().to_string());
+        Ok(copy)
     }
 
     /// Non-trainable variables saved with the weights, by name within the layer.
@@ -462,13 +483,14 @@ pub const CLASS_NAMES: &[&str] = &[
     "Sequential",
 ];
 
-/// Rebuilds a layer from its class name and [`Layer::config`], as Keras's
-/// `layers.deserialize`. The error message says which argument is missing or wrong.
+/// A layer of a class that holds no other layer, rebuilt from its [`Layer::config`]: the
+/// layers' own table, which [`from_config`] (the whole registry, in `saving`: nested models
+/// and wrappers too) falls back on, and what [`Layer::replicate`] uses by default.
 ///
 /// # Errors
-/// [`Error::UnknownName`] for a class not in [`CLASS_NAMES`]; [`Error::State`] with serde's
-/// message for a config that does not fit the class.
-pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<dyn Layer>> {
+/// [`Error::UnknownName`] for a class not in [`CLASS_NAMES`] (or one that holds layers);
+/// [`Error::State`] with serde's message for a config that does not fit the class.
+pub(crate) fn rebuild(class_name: &str, config: &serde_json::Value) -> Result<Box<dyn Layer>> {
     fn parse<T: serde::de::DeserializeOwned>(class_name: &str, config: &serde_json::Value) -> Result<T> {
         T::deserialize(config).map_err(|e| Error::State(format!("config of a {class_name} layer: {e}")))
     }
@@ -514,7 +536,6 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "SpatialDropout1D" | "SpatialDropout2D" => {
             Box::new(Dropout::from_class_config(class_name, parse(class_name, config)?))
         }
-        "TimeDistributed" => Box::new(TimeDistributed::from_config(parse(class_name, config)?)?),
         "MultiHeadAttention" => Box::new(MultiHeadAttention::from_config(parse(class_name, config)?)),
         "ZeroPadding2D" => Box::new(ZeroPadding2D::from_config(parse(class_name, config)?)),
         "UpSampling2D" => Box::new(UpSampling2D::from_config(parse(class_name, config)?)?),
@@ -522,7 +543,6 @@ pub fn from_config(class_name: &str, config: &serde_json::Value) -> Result<Box<d
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
         "DepthwiseConv2D" | "SeparableConv2D" => Box::new(DepthwiseConv::from_config(parse(class_name, config)?)),
         "Conv2DTranspose" => Box::new(ConvTranspose::from_config(parse(class_name, config)?)),
-        "Functional" | "Sequential" => Box::new(crate::saving::model_from_config(class_name, config)?),
         "Attention" => Box::new(Attention::from_config(parse(class_name, config)?)?),
         "Masking" => Box::new(Masking::from_config(parse(class_name, config)?)),
         "PositionEmbedding" => Box::new(PositionEmbedding::from_config(parse(class_name, config)?)),

@@ -456,20 +456,12 @@ impl Model {
                     continue;
                 }
                 // A second call: a replica of the layer, built for this call's shapes.
-                let config = layer.config().ok_or_else(|| {
-                    Error::State(format!(
-                        "layer {} ({}) is called twice but gives no config to make its second call from",
-                        layer.name(),
-                        layer.kind()
-                    ))
-                })?;
                 // Its weights mirror the layer's: claimed against the layer's own size, not
                 // the budget in force (a model file holds the layer's weights once).
                 let own: usize = layer.params().iter().map(|p| p.value.len()).sum::<usize>()
                     + layer.state().iter().map(|(_, s)| if let State::F32(t) = s { t.len() } else { 0 }).sum::<usize>();
                 let (replica, out) = memory::with_budget(own as u64 * 4, memory::Source::File, || {
-                    let mut replica = crate::layers::from_config(layer.kind(), &config)?;
-                    replica.set_name(layer.name().to_string());
+                    let mut replica = layer.replicate()?;
                     replica.build_many(&ins, &mut Rng::derive(0, 0)).map(|out| (replica, out))
                 })
                 .map_err(|e| match e {

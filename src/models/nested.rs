@@ -59,6 +59,21 @@ impl Layer for Model {
         self.name = name;
     }
 
+    /// The same graph over replicas of its layers, not built (a model called twice: a
+    /// shared encoder, as in a Siamese network).
+    fn replicate(&self) -> Result<Box<dyn Layer>> {
+        let mut copy = Model::chain();
+        copy.name = self.name.clone();
+        copy.functional = self.functional;
+        copy.seed = self.seed;
+        copy.layers = self.layers.iter().map(|l| l.replicate()).collect::<Result<_>>()?;
+        copy.graph = self.graph.clone();
+        copy.input_names = self.input_names.clone();
+        copy.input_shapes = self.input_shapes.clone();
+        copy.metadata = self.metadata.clone();
+        Ok(Box::new(copy))
+    }
+
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.build_many(&[input_shape.to_vec()], rng)
     }

@@ -43,7 +43,7 @@ mod model_file;
 mod tensor_file;
 
 pub use crate::io::{is_temp_file, remove_stale_temp_files, write_atomic};
-pub(crate) use model_file::model_from_config;
+pub use model_file::layer_from_config;
 pub use model_file::FORMAT_VERSION;
 pub(crate) use tensor_file::{parse, read, write, TensorFile};
 

@@ -537,6 +537,29 @@ impl Model {
 
 /// A model (built, not compiled) from its class (`Sequential` or `Functional`) and config, as
 /// [`Model::to_config`] writes them: a saved model, or a model used as a layer of another.
+/// Rebuilds a layer from its class name and [`Layer::config`](crate::layers::Layer::config),
+/// as Keras's `layers.deserialize` (`minibatch::layers::from_config`): the whole registry. A
+/// nested model is rebuilt here, a wrapper (`TimeDistributed`) is handed its inner layer
+/// rebuilt first, and every other class comes from the layers' own table. The error message
+/// says which argument is missing or wrong.
+///
+/// # Errors
+/// [`Error::UnknownName`] for a class not in [`crate::layers::CLASS_NAMES`]; [`Error::State`]
+/// with serde's message for a config that does not fit the class.
+pub fn layer_from_config(class: &str, config: &Value) -> Result<Box<dyn crate::layers::Layer>> {
+    match class {
+        "Functional" | "Sequential" => Ok(Box::new(model_from_config(class, config)?)),
+        "TimeDistributed" => {
+            let c: crate::layers::TimeDistributedConfig = serde_json::from_value(config.clone())
+                .map_err(|e| Error::State(format!("config of a TimeDistributed layer: {e}")))?;
+            let inner_class = c.layer().get("class_name").and_then(Value::as_str).unwrap_or_default();
+            let inner = layer_from_config(inner_class, c.layer().get("config").unwrap_or(&Value::Null))?;
+            Ok(Box::new(crate::layers::TimeDistributed::from_config(c, inner)))
+        }
+        _ => crate::layers::rebuild(class, config),
+    }
+}
+
 pub(crate) fn model_from_config(class: &str, config: &Value) -> Result<Model> {
     let seed = config.get("seed").and_then(Value::as_u64).unwrap_or(0);
     let mut m = match class {
@@ -548,7 +571,7 @@ pub(crate) fn model_from_config(class: &str, config: &Value) -> Result<Model> {
             let mut m = Sequential::new().seed(seed);
             for layer in config.get("layers").and_then(Value::as_array).into_iter().flatten() {
                 let class = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
-                m.push(crate::layers::from_config(class, layer.get("config").unwrap_or(&Value::Null))?);
+                m.push(layer_from_config(class, layer.get("config").unwrap_or(&Value::Null))?);
             }
             m.build(&input_shape)?;
             m.into_model()
@@ -587,7 +610,7 @@ fn functional_from_config(config: &Value, seed: u64) -> Result<Model> {
             made.insert((name.clone(), 0), Input::named(&name, &shape));
             continue;
         }
-        let mut built = crate::layers::from_config(class, lconfig)?;
+        let mut built = layer_from_config(class, lconfig)?;
         built.set_name(name.clone());
         let nodes = layer.get("inbound_nodes").and_then(Value::as_array).cloned().unwrap_or_default();
         pending.push((name, Shared::boxed(built), nodes));

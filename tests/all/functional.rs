@@ -656,3 +656,25 @@ fn an_lstm_wider_than_one_column_block_trains() {
     let loss = model.train_on_batch(&x, &y).unwrap();
     assert!(loss.is_finite());
 }
+
+/// A model called twice (a Siamese network's shared encoder): its second call runs on a
+/// replica of the whole model that mirrors its weights, and the gradients of both calls are
+/// summed into the encoder's: the whole model passes a gradient check, and saves and loads.
+#[test]
+pub(crate) fn a_model_called_twice_shares_its_weights() {
+    let encoder = Sequential::new().input_shape(&[4]).add(Dense::new(3).activation("tanh")).into_model();
+    let shared = Shared::new(encoder);
+    let (a, b) = (Input::named("a", &[4]), Input::named("b", &[4]));
+    let distance = Subtract::new().call([&shared.call(&a), &shared.call(&b)]);
+    let y = Dense::new(2).call(&distance);
+    let mut model = Model::new(&[&a, &b], &[&y]).unwrap();
+    model.compile(SGD::new(0.1), "mse", &[]).unwrap();
+    let (xa, xb) = (random(&[3, 4], 61), random(&[3, 4], 62));
+    check_model(&mut model, [&xa, &xb], &random(&[3, 2], 63), 1);
+    let dir = crate::common::temp_dir("siamese");
+    model.save(dir.join("m.safetensors")).unwrap();
+    let mut loaded = Model::load(dir.join("m.safetensors")).unwrap();
+    let bits = |t: Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(loaded.predict([&xa, &xb], 3).unwrap()), bits(model.predict([&xa, &xb], 3).unwrap()));
+    std::fs::remove_dir_all(dir).unwrap();
+}

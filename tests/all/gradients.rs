@@ -899,6 +899,7 @@ fn every_registered_layer_class_passes_a_gradient_check() {
         check();
     }
     crate::functional::a_model_is_a_layer_of_another();
+    crate::functional::a_model_called_twice_shares_its_weights();
     let checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let missing: Vec<&&str> = minibatch::layers::CLASS_NAMES.iter().filter(|c| !checked.contains(**c)).collect();
     assert!(missing.is_empty(), "layer classes no gradient check covers: {missing:?}");

@@ -39,6 +39,13 @@ pub struct TimeDistributedConfig {
     layer: serde_json::Value,
 }
 
+impl TimeDistributedConfig {
+    /// The wrapped layer's `{"class_name", "config"}`.
+    pub fn layer(&self) -> &serde_json::Value {
+        &self.layer
+    }
+}
+
 impl TimeDistributed {
     /// `layer` at every step.
     pub fn new(layer: impl Layer + 'static) -> Self {
@@ -66,14 +73,11 @@ impl TimeDistributed {
         self
     }
 
-    /// The layer a [`TimeDistributedConfig`] describes (not built).
-    ///
-    /// # Errors
-    /// A wrapped layer that cannot be rebuilt (see [`crate::layers::from_config`]).
-    pub fn from_config(c: TimeDistributedConfig) -> Result<Self> {
-        let class = c.layer.get("class_name").and_then(|v| v.as_str()).unwrap_or_default();
-        let inner = crate::layers::from_config(class, c.layer.get("config").unwrap_or(&serde_json::Value::Null))?;
-        Ok(TimeDistributed::boxed(inner).name(&c.name))
+    /// The layer a [`TimeDistributedConfig`] describes (not built), around `inner`, the
+    /// wrapped layer its `layer` entry describes, already rebuilt (by the registry,
+    /// [`crate::layers::from_config`]).
+    pub fn from_config(c: TimeDistributedConfig, inner: Box<dyn Layer>) -> Self {
+        TimeDistributed::boxed(inner).name(&c.name)
     }
 }
 
@@ -86,6 +90,10 @@ impl std::fmt::Debug for TimeDistributed {
 impl Layer for TimeDistributed {
     fn check_arguments(&self) -> Result<()> {
         self.inner.check_arguments()
+    }
+
+    fn replicate(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(TimeDistributed::boxed(self.inner.replicate()?).name(&self.name)))
     }
 
     fn kind(&self) -> &'static str {
