@@ -59,8 +59,8 @@
 //! 4. `params`, `losses`
 //! 5. `metrics`, `optimizers`
 //! 6. `io`
-//! 7. `data`
-//! 8. `layers`
+//! 7. `layers`
+//! 8. `data`
 //! 9. `models`
 //! 10. `saving`
 //! 11. `callbacks`
@@ -69,10 +69,9 @@
 //! 14. `lab`
 //! 15. `report`
 //!
-//! Three uses still reach up, each to be cut by a step of the redesign (issue 26) and listed
-//! in the test until then: `io` → `layers` (a CSV's category columns are encoded through
-//! `StringLookup` while read), and `models` → `callbacks` and `models` → `training` (per-run
-//! state and the training loop live on `Model`).
+//! Two uses still reach up, to be cut by step 3 of the redesign (issue 26) and listed in the
+//! test until then: `models` → `callbacks` and `models` → `training` (per-run state and the
+//! training loop live on `Model`).
 //!
 //! # Errors
 //! Every fallible call returns [`Error`], which names the problem and the values involved.

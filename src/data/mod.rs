@@ -31,12 +31,15 @@
 //! assert_eq!(history.weight_updates, 8);
 //! ```
 
+mod adapt;
 mod batch;
 mod csv;
 mod images;
 mod npy;
 mod order;
 pub(crate) mod prefetch;
+pub(crate) mod source;
+pub(crate) mod table;
 mod tensors;
 
 pub use self::csv::CsvDataset;

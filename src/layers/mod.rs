@@ -48,7 +48,7 @@ mod dropout;
 mod merge;
 mod normalization;
 mod pooling;
-mod preprocessing;
+pub(crate) mod preprocessing;
 mod recurrent;
 mod reshaping;
 

@@ -15,7 +15,7 @@ pub mod augmentation;
 mod category_encoding;
 mod discretization;
 mod integer_lookup;
-mod normalization;
+pub(crate) mod normalization;
 mod rescaling;
 mod string_lookup;
 

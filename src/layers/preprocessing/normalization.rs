@@ -138,63 +138,9 @@ impl Normalization {
         Ok(())
     }
 
-    /// [`Normalization::adapt`] on a dataset's first input, a batch at a time (Keras's `adapt`
-    /// on a dataset): each batch's mean and sum of squared deviations, in double precision,
-    /// merged into the running ones (Chan, Golub and LeVeque's pairwise update), so memory is
-    /// one batch whatever the dataset's size. `steps` bounds the batches read (Keras's
-    /// `steps`); an endless dataset needs it.
-    ///
-    /// # Errors
-    /// As [`Normalization::adapt`]; the dataset's errors reading a batch; an endless dataset
-    /// without `steps`.
-    pub fn adapt_dataset(&mut self, data: &dyn crate::data::Dataset, steps: Option<usize>) -> Result<()> {
-        let spec = data.spec();
-        let what = "the dataset to adapt Normalization to";
-        let sample = spec.inputs.first().ok_or(Error::Empty { what: what.into() })?;
-        let f = match sample.last() {
-            Some(&f) if f > 0 => f,
-            _ => return Err(Error::shape(what, "[samples, features…]", sample)),
-        };
-        if self.features != 0 && f != self.features {
-            let expected = format!("{} features on the last axis, as the layer has", self.features);
-            return Err(Error::shape(what, expected, sample));
-        }
-        let batches = match (data.num_batches(), steps) {
-            (Some(b), s) => b.min(s.unwrap_or(usize::MAX)),
-            (None, Some(s)) => s,
-            (None, None) => {
-                return Err(Error::invalid("steps", "not given", "a number of batches for an endless dataset"))
-            }
-        };
-        let mut batch = crate::data::Batch::new(&spec);
-        let (mut count, mut mean, mut m2) = (0f64, vec![0f64; f], vec![0f64; f]);
-        let (mut bmean, mut bm2) = (vec![0f64; f], vec![0f64; f]);
-        for index in 0..batches {
-            data.fill(index, &mut batch).map_err(|e| Error::Batch { index, error: Box::new(e) })?;
-            let x = batch.x(0);
-            if let Some((i, value)) = x.first_non_finite() {
-                return Err(Error::Batch {
-                    index,
-                    error: Box::new(Error::NonFinite { what: what.into(), index: i, value }),
-                });
-            }
-            let rows = moments(x.data(), &mut bmean, &mut bm2);
-            if rows == 0 {
-                continue;
-            }
-            let n = count + rows as f64;
-            for j in 0..f {
-                let delta = bmean[j] - mean[j];
-                mean[j] += delta * rows as f64 / n;
-                m2[j] += bm2[j] + delta * delta * count * rows as f64 / n;
-            }
-            count = n;
-        }
-        if count == 0.0 {
-            return Err(Error::Empty { what: what.into() });
-        }
-        self.set_statistics(mean.iter().map(|&m| m as f32).collect(), m2.iter().map(|&s| (s / count) as f32).collect());
-        Ok(())
+    /// Features the layer was built or adapted for (0: not yet).
+    pub(crate) fn features(&self) -> usize {
+        self.features
     }
 
     /// Each feature's mean.
@@ -207,7 +153,7 @@ impl Normalization {
         self.variance.data()
     }
 
-    fn set_statistics(&mut self, mean: Vec<f32>, variance: Vec<f32>) {
+    pub(crate) fn set_statistics(&mut self, mean: Vec<f32>, variance: Vec<f32>) {
         self.features = mean.len();
         self.std = variance.iter().map(|&v| v.sqrt().max(EPSILON)).collect();
         self.mean = Tensor::from_slice(&mean);
@@ -295,7 +241,7 @@ impl Layer for Normalization {
 /// Each feature's mean (into `mean`) and sum of squared deviations from it (into `m2`) over
 /// the rows of `data` (`mean.len()` features each), in double precision, two passes; returns
 /// the number of rows.
-fn moments(data: &[f32], mean: &mut [f64], m2: &mut [f64]) -> usize {
+pub(crate) fn moments(data: &[f32], mean: &mut [f64], m2: &mut [f64]) -> usize {
     let f = mean.len();
     let rows = data.len() / f;
     mean.fill(0.0);
