@@ -1,6 +1,7 @@
 //! The command's argument checks, made before any work and before anything is printed. Each
 //! error names the flag and the value it received.
 
+use minibatch::data::Source;
 use minibatch::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -111,7 +112,10 @@ impl Files {
     pub fn input(mut self, flag: &'static str, source: Option<&Path>) -> Self {
         if let Some(p) = source {
             let text = p.to_string_lossy();
-            let path = text.strip_prefix("mnist:").map_or(p.to_path_buf(), PathBuf::from);
+            let path = match Source::parse(&text) {
+                Source::Mnist(dir) => dir.to_path_buf(),
+                _ => p.to_path_buf(),
+            };
             if path.exists() {
                 self.inputs.push((flag, resolve(&path)));
             }

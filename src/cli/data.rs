@@ -2,6 +2,7 @@
 
 use super::checks::{self, Files};
 use clap::Args;
+use minibatch::data::Source;
 use minibatch::{io, Model, Result, Tensor};
 use std::path::Path;
 
@@ -111,15 +112,23 @@ impl RecordedSplit {
     }
 }
 
+/// The path `source` names: the folder of `mnist:DIR`, else the text as a path.
+fn source_path(source: &str) -> &Path {
+    match Source::parse(source) {
+        Source::Mnist(dir) => dir,
+        _ => Path::new(source),
+    }
+}
+
 /// The path `source` names (the folder of `mnist:DIR`), resolved, if it exists.
 fn resolved(source: &str) -> Option<String> {
-    let path = Path::new(source.strip_prefix("mnist:").unwrap_or(source));
+    let path = source_path(source);
     Some(path.canonicalize().ok()?.to_string_lossy().into_owned())
 }
 
 /// A data source's fingerprint (see [`RecordedSplit::crc32`]); `None` for a built-in set.
 fn fingerprint(source: &str) -> Result<Option<u32>> {
-    let path = Path::new(source.strip_prefix("mnist:").unwrap_or(source));
+    let path = source_path(source);
     let mut hasher = crc32fast::Hasher::new();
     if path.is_dir() {
         folder_fingerprint(path, path, 0, &mut hasher)?;
@@ -308,7 +317,7 @@ pub fn csv_columns(model: &Model) -> Option<Vec<String>> {
 /// As [`io::check_csv_columns`].
 pub fn check_columns(model: &Model, source: &str, label_column: &str) -> Result<()> {
     match csv_columns(model) {
-        Some(expected) if source.to_ascii_lowercase().ends_with(".csv") => {
+        Some(expected) if matches!(Source::parse(source), Source::Csv(_)) => {
             io::check_csv_columns(Path::new(source), &io::csv_header(source)?, &expected, label_column)
         }
         _ => Ok(()),
@@ -316,7 +325,7 @@ pub fn check_columns(model: &Model, source: &str, label_column: &str) -> Result<
 }
 
 /// A source's inputs, labels (when read) and own test split (when it has one).
-type Source = (Tensor, Option<Tensor>, Option<(Tensor, Tensor)>);
+type Read = (Tensor, Option<Tensor>, Option<(Tensor, Tensor)>);
 
 /// The rows of `input.data` that `input.split` names for `model` (labels read as its class
 /// names number them); without labels when `features_only` and the data is a CSV (predict on
@@ -326,8 +335,8 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
     let names = class_names(model);
     let categories = string_columns(model);
     check_columns(model, source, &input.label_column)?;
-    let load = || -> Result<Source> {
-        if features_only && source.to_ascii_lowercase().ends_with(".csv") {
+    let load = || -> Result<Read> {
+        if features_only && matches!(Source::parse(source), Source::Csv(_)) {
             let given = Some(&categories[..]).filter(|c| !c.is_empty());
             return Ok((io::load_csv_features_with(source, &input.label_column, given)?, None, None));
         }
@@ -435,8 +444,7 @@ pub fn check_model_and_data(
 /// Whether `source` is a file of the user's (CSV, NPZ), whose numeric features the commands
 /// standardize by default, rather than a built-in set or `mnist:DIR`.
 pub fn is_file(source: &str) -> bool {
-    let lower = source.to_ascii_lowercase();
-    lower.ends_with(".csv") || lower.ends_with(".npz")
+    Source::parse(source).is_table()
 }
 
 /// A Normalization adapted to `rows` of `x` (the rows training will learn from: never the

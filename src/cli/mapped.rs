@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>) -> Result<()> {
     let x_path = Path::new(&args.data);
     for (flag, path) in [("--data", x_path), ("--labels", labels)] {
-        if !path.to_string_lossy().to_ascii_lowercase().ends_with(".npy") {
+        if !matches!(minibatch::data::Source::parse(&path.to_string_lossy()), minibatch::data::Source::Npy(_)) {
             return Err(minibatch::Error::invalid(flag, path.display(), "an .npy file with --labels"));
         }
     }

@@ -30,7 +30,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         ));
     }
     let mut model = Model::load(&input.model)?;
-    let (p, rows, what) = if input.data.to_ascii_lowercase().ends_with(".npy") {
+    let (p, rows, what) = if matches!(minibatch::data::Source::parse(&input.data), minibatch::data::Source::Npy(_)) {
         predict_mapped(&mut model, input)?
     } else {
         let chosen = data::select(&model, input, true)?;

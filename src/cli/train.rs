@@ -6,10 +6,10 @@ pub use super::train_args::TrainArgs;
 use super::train_args::{check_train_args, color_mode_name, image_size, split_mode};
 use super::train_setup::{build_model, check_monitor, print_test, warn_small_validation, Watchers};
 use minibatch::callbacks::BackupAndRestore;
+use minibatch::data::Source;
 use minibatch::report::TrainingReport;
 use minibatch::{datasets, io, FitOptions, Model, Result};
 use serde_json::{json, Value};
-use std::path::Path;
 
 /// Without --threads, processes that mpirun started on the same machine share its cores: each
 /// takes its part (`None` for one process per machine).
@@ -95,7 +95,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if !data.class_names.is_empty() {
         model.set_metadata("class_names", json!(data.class_names));
     }
-    if args.data.to_ascii_lowercase().ends_with(".csv") {
+    if matches!(Source::parse(&args.data), Source::Csv(_)) {
         // evaluate and predict read a CSV's features by position: the header is kept to
         // check theirs against.
         model.set_metadata("csv_columns", json!(io::csv_header(&args.data)?));
@@ -104,7 +104,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         // evaluate and predict encode the string columns through the same lookups.
         model.set_metadata("string_columns", serde_json::to_value(&data.categories).expect("plain values"));
     }
-    if Path::new(&args.data).is_dir() {
+    if matches!(Source::parse(&args.data), Source::ImageFolder(_)) {
         // evaluate and predict read a folder as train did.
         if let Some(size) = image_size(args)? {
             model.set_metadata("image_size", json!(size));
@@ -253,9 +253,9 @@ pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
     };
     let mut data = io::load_with(&args.data, &options)?;
     if let Some(source) = &args.test_data {
-        if args.data.to_ascii_lowercase().ends_with(".csv") && source.to_ascii_lowercase().ends_with(".csv") {
-            let expected = io::csv_header(&args.data)?;
-            io::check_csv_columns(Path::new(source), &io::csv_header(source)?, &expected, &args.label_column)?;
+        if let (Source::Csv(train), Source::Csv(test)) = (Source::parse(&args.data), Source::parse(source)) {
+            let expected = io::csv_header(train)?;
+            io::check_csv_columns(test, &io::csv_header(test)?, &expected, &args.label_column)?;
         }
         // Label names number, and string columns encode, as in the training data.
         let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());

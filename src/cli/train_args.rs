@@ -177,7 +177,8 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
     }
     checks::chart_file("--plot", args.plot.as_deref())?;
     // Flags that only an image folder reads are refused elsewhere, rather than ignored.
-    if !Path::new(&args.data).is_dir() || args.labels.is_some() {
+    let image_folder = matches!(minibatch::data::Source::parse(&args.data), minibatch::data::Source::ImageFolder(_));
+    if !image_folder || args.labels.is_some() {
         for (flag, given) in [("--image-size", &args.image_size), ("--color-mode", &args.color_mode)] {
             if let Some(value) = given {
                 return Err(minibatch::Error::invalid(

@@ -46,6 +46,7 @@ pub use self::csv::CsvDataset;
 pub use batch::Batch;
 pub use images::{ImageFolderDataset, Subset};
 pub use npy::NpyDataset;
+pub use source::Source;
 pub use tensors::TensorDataset;
 
 use crate::error::{Error, Result};

@@ -76,43 +76,31 @@ impl Default for LoadOptions<'_> {
 /// # Errors
 /// As [`load`].
 pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
-    let (label_column, seed, classes) = (options.label_column, options.seed, options.classes);
-    let lower = source.to_ascii_lowercase();
-    let class_names = Vec::new();
-    if let Some(dir) = source.strip_prefix("mnist:") {
-        let d = load_mnist(dir)?;
-        return Ok(Loaded {
-            x: d.x_train,
-            y: d.y_train,
-            test: Some((d.x_test, d.y_test)),
-            class_names,
-            categories: Vec::new(),
-        });
-    }
-    if lower.ends_with(".csv") {
-        let t = load_csv_table(source, label_column, classes, options.categories)?;
-        return Ok(Loaded { x: t.x, y: t.y, test: None, class_names: t.class_names, categories: t.categories });
-    }
-    if lower.ends_with(".npz") {
-        return load_npz_split(source);
-    }
-    if Path::new(source).is_dir() {
-        // An image folder, one sub-folder per class, pixels scaled to [0, 1] as the other image
-        // loaders here scale them.
-        let f = load_image_folder(source, options.color_mode, options.image_size, classes)?;
-        let mut x = f.x;
-        x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
-        return Ok(Loaded { x, y: f.y, test: None, class_names: f.class_names, categories: Vec::new() });
-    }
-    match crate::datasets::load(source, seed) {
-        Ok(d) => Ok(Loaded {
-            x: d.x_train,
-            y: d.y_train,
-            test: Some((d.x_test, d.y_test)),
-            class_names,
-            categories: Vec::new(),
-        }),
-        Err(_) => Err(Error::UnknownName {
+    let (label_column, classes) = (options.label_column, options.classes);
+    let split = |d: crate::datasets::TrainTest| Loaded {
+        x: d.x_train,
+        y: d.y_train,
+        test: Some((d.x_test, d.y_test)),
+        class_names: Vec::new(),
+        categories: Vec::new(),
+    };
+    match Source::parse(source) {
+        Source::Mnist(dir) => Ok(split(load_mnist(dir)?)),
+        Source::Csv(path) => {
+            let t = load_csv_table(path, label_column, classes, options.categories)?;
+            Ok(Loaded { x: t.x, y: t.y, test: None, class_names: t.class_names, categories: t.categories })
+        }
+        Source::Npz(path) => load_npz_split(path),
+        Source::ImageFolder(dir) => {
+            // One sub-folder per class, pixels scaled to [0, 1] as the other image loaders here
+            // scale them.
+            let f = load_image_folder(dir, options.color_mode, options.image_size, classes)?;
+            let mut x = f.x;
+            x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
+            Ok(Loaded { x, y: f.y, test: None, class_names: f.class_names, categories: Vec::new() })
+        }
+        Source::Builtin(name) => Ok(split(crate::datasets::load(name, options.seed)?)),
+        Source::Npy(_) | Source::Unknown(_) => Err(Error::UnknownName {
             kind: "data source",
             name: source.into(),
             known: vec![
@@ -126,5 +114,77 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
                 "DIR of class folders",
             ],
         }),
+    }
+}
+
+/// A data source as the command names it, parsed once: every place that reads a source by
+/// its name dispatches on this rather than on the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// A generated set: `exam`, `spirals`, `moons`, `blobs`.
+    Builtin(&'a str),
+    /// `mnist:DIR`: an MNIST-family folder of IDX files, with its test split.
+    Mnist(&'a Path),
+    /// A `.csv` file with a header row.
+    Csv(&'a Path),
+    /// A `.npz` archive (`x`, `y`, or Keras's `x_train` … `y_test`).
+    Npz(&'a Path),
+    /// A `.npy` array (inputs read a batch at a time, with their labels in another `.npy`).
+    Npy(&'a Path),
+    /// A folder of class folders of images.
+    ImageFolder(&'a Path),
+    /// None of these: an unknown name.
+    Unknown(&'a str),
+}
+
+impl<'a> Source<'a> {
+    /// What `text` names: `mnist:` first, then the file extension (any case), then a folder,
+    /// then a built-in set's name.
+    pub fn parse(text: &'a str) -> Source<'a> {
+        if let Some(dir) = text.strip_prefix("mnist:") {
+            return Source::Mnist(Path::new(dir));
+        }
+        let path = Path::new(text);
+        match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
+            Some("csv") => return Source::Csv(path),
+            Some("npz") => return Source::Npz(path),
+            Some("npy") => return Source::Npy(path),
+            _ => {}
+        }
+        if path.is_dir() {
+            return Source::ImageFolder(path);
+        }
+        if crate::datasets::NAMES.contains(&text) {
+            return Source::Builtin(text);
+        }
+        Source::Unknown(text)
+    }
+
+    /// A file of the user's whose numeric features the commands standardize by default (a
+    /// CSV or NPZ), rather than a built-in set, MNIST or images.
+    pub fn is_table(&self) -> bool {
+        matches!(self, Source::Csv(_) | Source::Npz(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_is_parsed_once_by_its_name() {
+        assert_eq!(Source::parse("mnist:../data/mnist"), Source::Mnist(Path::new("../data/mnist")));
+        assert_eq!(Source::parse("iris.CSV"), Source::Csv(Path::new("iris.CSV")));
+        assert_eq!(Source::parse("d.npz"), Source::Npz(Path::new("d.npz")));
+        assert_eq!(Source::parse("x.npy"), Source::Npy(Path::new("x.npy")));
+        assert_eq!(Source::parse("spirals"), Source::Builtin("spirals"));
+        assert_eq!(Source::parse("Spirals"), Source::Unknown("Spirals"), "names are exact, as datasets::load's");
+        let dir = std::env::temp_dir();
+        let text = dir.to_string_lossy();
+        assert_eq!(Source::parse(&text), Source::ImageFolder(dir.as_path()));
+        assert!(Source::parse("a.csv").is_table() && Source::parse("a.npz").is_table());
+        assert!(!Source::parse("spirals").is_table() && !Source::parse("mnist:x").is_table());
+        let e = load("nope", "label", 0).unwrap_err().to_string();
+        assert!(e.contains("nope") && e.contains("mnist:DIR"), "{e}");
     }
 }
