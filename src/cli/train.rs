@@ -50,6 +50,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if let Some(labels) = &args.labels {
         return super::mapped::train_mapped(args, labels, backup_dir);
     }
+    check_model_before_images(args)?;
     let data = load_data(args)?;
     let epochs = args.epochs.unwrap_or(match args.data.as_str() {
         "spirals" => 60,
@@ -237,6 +238,21 @@ fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, 
         config.push(("early stopping", es));
     }
     config.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// For an image folder read at `--image-size`, the model the flags describe, built (its
+/// weights claimed against the memory budget) and dropped before any image is decoded: the
+/// sample shape is the size asked for and the classes are the folder's names, so a model
+/// that cannot fit is refused before the work of decoding and resizing every image.
+fn check_model_before_images(args: &TrainArgs) -> Result<()> {
+    let (Source::ImageFolder(dir), Some((h, w))) = (Source::parse(&args.data), image_size(args)?) else {
+        return Ok(());
+    };
+    let listing = io::list_image_folder(dir, None)?;
+    let y = minibatch::Tensor::from_slice(&listing.labels);
+    let task = Task::infer(&[&y], args.loss.as_deref())?;
+    let channels = io::ColorMode::from_name(color_mode_name(args))?.channels();
+    build_model(args, &[h, w, channels], &task, None).map(drop)
 }
 
 /// The training data and its test split, from --data, --test-data and --test-split.

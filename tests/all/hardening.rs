@@ -227,12 +227,21 @@ fn declared_sizes_are_checked_before_anything_is_decoded() {
     let small = image_folder(&dir.join("small"), 3, 4, 4);
     let out = crate::deadline::output_within(
         std::process::Command::new(env!("CARGO_BIN_EXE_minibatch"))
-            .args(["train", "--data", &s(&small), "--image-size", "16384x16384", "--epochs", "1"])
+            // resnet's weights do not grow with the image (global pooling): only the pixels do.
+            .args(["train", "--data", &s(&small), "--image-size", "16384x16384", "--model", "resnet", "--epochs", "1"])
             .env("MINIBATCH_DECODE_BUDGET", "2G"),
         crate::deadline::DEADLINE,
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("images of") && err.contains("MINIBATCH_DECODE_BUDGET"), "{err}");
+    // An --image-size the decode budget allows, with a model the weight budget does not: the
+    // model is refused before any image is decoded (a corrupt image in the folder would
+    // otherwise be the error).
+    let big = image_folder(&dir.join("big"), 3, 4, 4);
+    std::fs::write(big.join("b").join("9.png"), b"\x89PNG\r\n\x1a\nnot an image").unwrap();
+    let (ok, out, err) = minibatch(&["train", "--data", &s(&big), "--image-size", "8000x8000", "--epochs", "1"]);
+    assert!(!ok && out.is_empty() && err.contains("kernel") && err.contains("would need"), "{err}");
+    assert!(!err.contains("9.png"), "refused before decoding: {err}");
     // A category column of a distinct string per row: refused by name, not one-hot encoded
     // into rows × strings floats.
     let mut text = String::from("id,x,label\n");
