@@ -50,8 +50,10 @@
 //!
 //! # The crate's layers, bottom to top
 //! A module uses only modules on its own line or the lines above it (re-exports excepted:
-//! a `pub use` that keeps a public path is not a use). `tests/all/architecture.rs` reads this
-//! list and checks every `crate::` path in `src/` against it.
+//! `io` keeps the paths of the CSV tables and sources `data` now holds). `tests/all/
+//! architecture.rs` reads this list and checks every `crate::` path in `src/` against it, and
+//! checks that no two files of `src/` use each other, re-exports included: the tree reads one
+//! way, bottom to top.
 //!
 //! 1. `error`
 //! 2. `rng`, `tensor`

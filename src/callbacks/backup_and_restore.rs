@@ -144,7 +144,7 @@ impl Callback for BackupAndRestore {
         // The first byte says what follows: 0 no backup, 1 the file, 2 rank 0's error.
         let mut message = vec![0u8];
         if root && path.exists() {
-            match crate::io::read_file(&path) {
+            match crate::io::file::read_file(&path) {
                 Ok(bytes) => message = [&[1u8][..], &bytes].concat(),
                 Err(e) => message = [&[2u8][..], e.to_string().as_bytes()].concat(),
             }

@@ -5,7 +5,7 @@
 use super::order::Order;
 use super::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
-use crate::io::{check_size, decode_image, image_header, list_image_folder, ColorMode};
+use crate::io::images::{check_size, decode_image, image_header, list_image_folder, ColorMode};
 use crate::rng::Rng;
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@
 use super::order::{Order, Rows};
 use super::{Batch, Dataset, Spec};
 use crate::error::{Error, Result};
-use crate::io::NpyHeader;
+use crate::io::npy::NpyHeader;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ struct NpyFile {
 
 impl NpyFile {
     fn open(path: &Path) -> Result<NpyFile> {
-        let file = crate::io::open_regular(path)?;
+        let file = crate::io::file::open_regular(path)?;
         let file_len = file.metadata().map_err(|e| Error::io(path, &e))?.len();
         // The header: at most 64 KiB at the start (NPY version 1 caps it there; version 2's
         // longer headers are refused by the parser if they do not fit).

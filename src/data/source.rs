@@ -3,7 +3,9 @@
 //! are `minibatch::io::load`, `load_with`, `LoadOptions` and `Loaded`.)
 
 use crate::error::{Error, Result};
-use crate::io::{load_image_folder, load_mnist, load_npz_split, ColorMode};
+use crate::io::idx::load_mnist;
+use crate::io::images::{load_image_folder, ColorMode};
+use crate::io::npz::read_npz_split;
 use crate::tensor::Tensor;
 use std::path::Path;
 
@@ -115,6 +117,17 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
             ],
         }),
     }
+}
+
+/// Reads an NPZ as Keras's `keras.datasets` archives store a data set — `x_train`, `y_train`
+/// and, when there, `x_test`, `y_test` (`mnist.npz`) — or else as `x` and `y` with no test
+/// split. Scaled and shaped as [`load_npz`](crate::io::load_npz).
+///
+/// # Errors
+/// As [`load_npz`](crate::io::load_npz); a test split with only one of `x_test` and `y_test`.
+pub fn load_npz_split(path: impl AsRef<Path>) -> Result<Loaded> {
+    let (train, test) = read_npz_split(path.as_ref())?;
+    Ok(Loaded { x: train.0, y: train.1, test, class_names: Vec::new(), categories: Vec::new() })
 }
 
 /// A data source as the command names it, parsed once: every place that reads a source by

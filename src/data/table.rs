@@ -6,7 +6,7 @@
 //! paths are `minibatch::io::load_csv` and so on.)
 
 use crate::error::{Error, Result};
-use crate::io::{csv_error, csv_reader};
+use crate::io::csv::{csv_error, csv_reader};
 use crate::layers::StringLookup;
 use crate::tensor::Tensor;
 use std::collections::HashMap;

@@ -39,7 +39,7 @@ impl<R: std::io::Read> std::io::Read for BoundedLines<R> {
 /// [`Error::Io`] or [`Error::Format`] for a file that cannot be opened or is not a regular
 /// file.
 pub(crate) fn csv_reader(path: &Path, headers: bool) -> Result<::csv::Reader<BoundedLines<std::fs::File>>> {
-    let file = super::open_regular(path)?;
+    let file = super::file::open_regular(path)?;
     Ok(::csv::ReaderBuilder::new()
         .has_headers(headers)
         .trim(::csv::Trim::All)

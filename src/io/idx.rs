@@ -26,7 +26,7 @@ pub struct IdxArray {
 /// the header declares, or a corrupt gzip stream; [`Error::Io`] when the file cannot be read.
 pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let path = path.as_ref();
-    let file = super::open_regular(path)?;
+    let file = super::file::open_regular(path)?;
     let gzipped = path.extension().is_some_and(|e| e == "gz");
     let file_len = file.metadata().map_err(|e| Error::io(path, &e))?.len();
     let buffered = std::io::BufReader::with_capacity(1 << 16, file);
@@ -181,6 +181,6 @@ pub fn load_mnist(dir: impl AsRef<Path>) -> Result<TrainTest> {
     };
     let (x_train, y_train) = load("train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
     let (x_test, y_test) = load("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
-    let num_classes = super::num_classes(&y_train)?.max(super::num_classes(&y_test)?);
+    let num_classes = super::labels::num_classes(&y_train)?.max(super::labels::num_classes(&y_test)?);
     Ok(TrainTest { name: "mnist", x_train, y_train, x_test, y_test, num_classes })
 }

@@ -173,7 +173,7 @@ pub fn list_image_folder(dir: &Path, classes: Option<&[String]>) -> Result<Image
         // An entry named as an image must be a file: a FIFO would block the reader forever,
         // a device could be endless.
         for image in &images {
-            super::regular_file(image)?;
+            super::file::regular_file(image)?;
         }
         if images.is_empty() {
             return Err(Error::format(&folder, format!("class folder {name:?} holds no images (png, jpg, gif, bmp)")));
@@ -217,7 +217,7 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 /// An image's (height, width) from its header, checked against [`MAX_SIDE`], without
 /// decoding it.
 pub(crate) fn image_header(file: &Path) -> Result<(usize, usize)> {
-    let reader = std::io::BufReader::new(super::open_regular(file)?);
+    let reader = std::io::BufReader::new(super::file::open_regular(file)?);
     let reader = image::io::Reader::new(reader).with_guessed_format().map_err(|e| Error::io(file, &e))?;
     let (w, h) =
         reader.into_dimensions().map_err(|e| Error::format(file, format!("cannot be decoded as an image: {e}")))?;
@@ -253,7 +253,7 @@ pub(crate) fn decode_image(
         }
         crate::tensor::memory::check_decoded(&what, &[h, w], per_pixel)?;
     }
-    let reader = std::io::BufReader::new(super::open_regular(file)?);
+    let reader = std::io::BufReader::new(super::file::open_regular(file)?);
     let mut reader = image::io::Reader::new(reader).with_guessed_format().map_err(|e| Error::io(file, &e))?;
     let mut limits = image::io::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);

@@ -2,8 +2,8 @@
 //! are `NAME.npy`. Entries may be stored or deflated, with ZIP64 sizes as NumPy writes them;
 //! each entry's CRC-32 is checked.
 
+use super::file::read_file;
 use super::npy::{parse_npy, write_npy, NpyArray};
-use super::read_file;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use std::io::Read;
@@ -135,19 +135,19 @@ pub fn load_npz(path: impl AsRef<Path>) -> Result<(Tensor, Tensor)> {
     pair(path, &mut arrays, "x", "y")
 }
 
-/// Reads an NPZ as Keras's `keras.datasets` archives store a data set — `x_train`, `y_train`
-/// and, when there, `x_test`, `y_test` (`mnist.npz`) — or else as `x` and `y` with no test
-/// split. Scaled and shaped as [`load_npz`].
+/// An NPZ's training pair and, when it has them, its test pair, as `keras.datasets`
+/// archives store a data set — `x_train`, `y_train` and, when there, `x_test`, `y_test`
+/// (`mnist.npz`) — or else `x` and `y` with no test split. Scaled and shaped as
+/// [`load_npz`]. (`io::load_npz_split` gives them as a source's `Loaded`.)
 ///
 /// # Errors
 /// As [`load_npz`]; a test split with only one of `x_test` and `y_test`.
-pub fn load_npz_split(path: impl AsRef<Path>) -> Result<super::Loaded> {
-    let path = path.as_ref();
+#[allow(clippy::type_complexity)]
+pub(crate) fn read_npz_split(path: &Path) -> Result<((Tensor, Tensor), Option<(Tensor, Tensor)>)> {
     let mut arrays = read_npz(path)?;
     let has = |arrays: &[(String, NpyArray)], key: &str| arrays.iter().any(|(k, _)| k == key);
-    let loaded = |(x, y), test| super::Loaded { x, y, test, class_names: Vec::new(), categories: Vec::new() };
     if !has(&arrays, "x_train") {
-        return Ok(loaded(pair(path, &mut arrays, "x", "y")?, None));
+        return Ok((pair(path, &mut arrays, "x", "y")?, None));
     }
     let train = pair(path, &mut arrays, "x_train", "y_train")?;
     let test = match (has(&arrays, "x_test"), has(&arrays, "y_test")) {
@@ -158,7 +158,7 @@ pub fn load_npz_split(path: impl AsRef<Path>) -> Result<super::Loaded> {
             return Err(Error::format(path, message));
         }
     };
-    Ok(loaded(train, test))
+    Ok((train, test))
 }
 
 /// Takes arrays `xk` and `yk` out of `arrays` as tensors (see [`load_npz`]).
@@ -229,5 +229,5 @@ pub fn write_npz(path: impl AsRef<Path>, arrays: &[(&str, &Tensor)]) -> Result<(
     out.extend_from_slice(&cd_size.to_le_bytes());
     out.extend_from_slice(&cd_offset.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes()); // comment length
-    super::write_atomic(path, &out)
+    super::atomic::write_atomic(path, &out)
 }

@@ -79,7 +79,6 @@ pub use self::reshaping::up_sampling::{UpSampling2D, UpSampling2DConfig};
 pub use self::reshaping::zero_padding::{ZeroPadding2D, ZeroPadding2DConfig};
 pub use crate::initializers::IntoInitializer;
 pub use crate::params::{Param, State};
-pub use crate::saving::layer_from_config as from_config;
 pub use crate::tensor::window::{Padding, Window};
 pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
 pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
@@ -252,7 +251,7 @@ pub trait Layer: Send {
         0
     }
 
-    /// The layer's arguments as JSON (Keras's `get_config()`), from which [`from_config`]
+    /// The layer's arguments as JSON (Keras's `get_config()`), from which [`crate::saving::layer_from_config`]
     /// rebuilds it; `None` (the default) for a layer that cannot be saved as a model file.
     /// Such a model can still save and load its weights.
     fn config(&self) -> Option<serde_json::Value> {
@@ -484,7 +483,7 @@ pub const CLASS_NAMES: &[&str] = &[
 ];
 
 /// A layer of a class that holds no other layer, rebuilt from its [`Layer::config`]: the
-/// layers' own table, which [`from_config`] (the whole registry, in `saving`: nested models
+/// layers' own table, which [`crate::saving::layer_from_config`] (the whole registry: nested models
 /// and wrappers too) falls back on, and what [`Layer::replicate`] uses by default.
 ///
 /// # Errors

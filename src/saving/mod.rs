@@ -42,7 +42,7 @@
 mod model_file;
 mod tensor_file;
 
-pub use crate::io::{is_temp_file, remove_stale_temp_files, write_atomic};
+pub use crate::io::atomic::{is_temp_file, remove_stale_temp_files, write_atomic};
 pub use model_file::layer_from_config;
 pub use model_file::FORMAT_VERSION;
 pub(crate) use tensor_file::{parse, read, write, TensorFile};

@@ -538,7 +538,7 @@ impl Model {
 /// A model (built, not compiled) from its class (`Sequential` or `Functional`) and config, as
 /// [`Model::to_config`] writes them: a saved model, or a model used as a layer of another.
 /// Rebuilds a layer from its class name and [`Layer::config`](crate::layers::Layer::config),
-/// as Keras's `layers.deserialize` (`minibatch::layers::from_config`): the whole registry. A
+/// as Keras's `layers.deserialize`: the whole registry. A
 /// nested model is rebuilt here, a wrapper (`TimeDistributed`) is handed its inner layer
 /// rebuilt first, and every other class comes from the layers' own table. The error message
 /// says which argument is missing or wrong.

@@ -7,7 +7,7 @@
 //! they are.
 
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
+use crate::io::atomic::write_atomic;
 use crate::layers::State;
 use crate::tensor::Tensor;
 use safetensors::tensor::{Dtype, TensorView};
@@ -89,7 +89,7 @@ fn sort_header(bytes: &mut [u8]) -> std::result::Result<(), String> {
 /// [`Error::Io`] for a missing or unreadable file; [`Error::Format`] naming the file for a
 /// truncated or corrupt one, a checksum mismatch, or a tensor of a type minibatch cannot hold.
 pub(crate) fn read(path: &Path) -> Result<TensorFile> {
-    let raw = crate::io::read_file(path)?;
+    let raw = crate::io::file::read_file(path)?;
     parse(path, &raw)
 }
 

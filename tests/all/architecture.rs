@@ -97,36 +97,113 @@ fn every_module_uses_only_modules_at_or_below_its_level() {
     }
 }
 
-#[test]
-fn no_folder_has_a_circle_between_its_files() {
-    for dir in std::fs::read_dir(src()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
-        let module = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let files: BTreeSet<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "rs") && !p.ends_with("mod.rs"))
-            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-            .collect();
-        let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for f in &files {
-            let text = code(&dir.join(format!("{f}.rs")));
-            let own = format!("crate::{module}::");
-            let targets = names_after(&text, "super::").chain(names_after(&text, &own));
-            uses.insert(f.clone(), targets.filter(|t| files.contains(*t) && *t != f).map(str::to_string).collect());
+/// Every file of `src/` (lib and main aside) as a module path: `io/csv.rs` → `["io", "csv"]`,
+/// `io/mod.rs` → `["io"]`.
+fn module_files() -> BTreeMap<Vec<String>, PathBuf> {
+    let mut out = BTreeMap::new();
+    for file in rust_files(&src()) {
+        let rel = file.strip_prefix(src()).unwrap().with_extension("");
+        let mut path: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        if path.last().is_some_and(|l| l == "mod") {
+            path.pop();
         }
-        // A depth-first walk from every file: reaching a file on the current path is a circle.
-        fn walk(f: &str, path: &mut Vec<String>, uses: &BTreeMap<String, BTreeSet<String>>, module: &str) {
-            for next in &uses[f] {
-                if let Some(at) = path.iter().position(|p| p == next) {
-                    panic!("a circle in src/{module}/: {} -> {next}", path[at..].join(" -> "));
-                }
-                path.push(next.clone());
-                walk(next, path, uses, module);
-                path.pop();
+        if !matches!(path.first().map(String::as_str), Some("lib" | "main")) {
+            out.insert(path, file);
+        }
+    }
+    out
+}
+
+/// The file a path names: its longest prefix that is a file.
+fn file_of(files: &BTreeMap<Vec<String>, PathBuf>, mut path: Vec<String>) -> Option<Vec<String>> {
+    while !path.is_empty() {
+        if files.contains_key(&path) {
+            return Some(path);
+        }
+        path.pop();
+    }
+    None
+}
+
+/// The paths after `prefix` in `text`, as segments: `crate::io::csv::csv_reader` → `[io, csv,
+/// csv_reader]`; a group `crate::io::{a, b::c}` gives one path per member.
+fn paths_after(text: &str, prefix: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices(prefix) {
+        let rest = &text[at + prefix.len()..];
+        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
+        let base: Vec<String> = rest[..end].split("::").filter(|s| !s.is_empty()).map(str::to_string).collect();
+        if rest[end..].starts_with('{') {
+            let group = &rest[end + 1..rest[end..].find('}').map_or(rest.len(), |e| end + e)];
+            for member in group.split(',').map(|m| m.split(" as ").next().unwrap().trim()) {
+                let mut path = base.clone();
+                path.extend(member.split("::").filter(|s| !s.is_empty() && *s != "self").map(str::to_string));
+                out.push(path);
+            }
+        } else {
+            out.push(base);
+        }
+    }
+    out
+}
+
+/// No circle between the files of the crate: each file's `crate::`, `super::` and `self::`
+/// paths (re-exports included: a `pub use` is a use of the file it names) point at files
+/// read before it, so the tree reads one way, bottom to top.
+#[test]
+fn no_circle_between_the_crates_files() {
+    let files = module_files();
+    let mut uses: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (module, path) in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let text = text.split("#[cfg(test)]").next().unwrap();
+        let text: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        // A mod.rs is its folder's module: `super::` leaves the folder, `self::` stays.
+        let is_folder = path.ends_with("mod.rs");
+        let here: Vec<String> = if is_folder { module.clone() } else { module[..module.len() - 1].to_vec() };
+        let mut targets = paths_after(&text, "crate::");
+        for p in paths_after(&text, "super::") {
+            let ups = 1 + p.iter().take_while(|s| *s == "super").count();
+            let base = if is_folder { &module[..] } else { &here[..] };
+            if let Some(kept) = base.len().checked_sub(ups.saturating_sub(usize::from(!is_folder))) {
+                let mut t = base[..kept].to_vec();
+                t.extend(p.into_iter().skip_while(|s| s == "super"));
+                targets.push(t);
             }
         }
-        for f in &files {
-            walk(f, &mut vec![f.clone()], &uses, &module);
+        for p in paths_after(&text, "self::") {
+            targets.push(here.iter().cloned().chain(p).collect());
         }
+        let found: BTreeSet<Vec<String>> = targets
+            .into_iter()
+            .filter_map(|t| file_of(&files, t))
+            // A module naming its own descendants (a folder's mod.rs its files) is no use.
+            .filter(|t| t != module && !t.starts_with(module))
+            .collect();
+        uses.insert(module.clone(), found);
+    }
+    fn walk(
+        f: &Vec<String>,
+        path: &mut Vec<Vec<String>>,
+        done: &mut BTreeSet<Vec<String>>,
+        uses: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+    ) {
+        if done.contains(f) {
+            return;
+        }
+        for next in &uses[f] {
+            if let Some(at) = path.iter().position(|p| p == next) {
+                let circle: Vec<String> = path[at..].iter().chain([next]).map(|p| p.join("/")).collect();
+                panic!("a circle between files of src/: {}", circle.join(" -> "));
+            }
+            path.push(next.clone());
+            walk(next, path, done, uses);
+            path.pop();
+        }
+        done.insert(f.clone());
+    }
+    let mut done = BTreeSet::new();
+    for f in files.keys() {
+        walk(f, &mut vec![f.clone()], &mut done, &uses);
     }
 }

@@ -2,10 +2,9 @@
 //! interpolation), each layer's seeded behaviour, identity in inference, saving.
 
 use crate::common::read_json;
-use minibatch::layers::{
-    from_config, Layer, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
-};
+use minibatch::layers::{Layer, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
 use minibatch::rng::Rng;
+use minibatch::saving::layer_from_config as from_config;
 use minibatch::{Sequential, Tensor};
 
 fn tensor(v: &serde_json::Value, shape: &[usize]) -> Tensor {

@@ -75,7 +75,7 @@ impl TimeDistributed {
 
     /// The layer a [`TimeDistributedConfig`] describes (not built), around `inner`, the
     /// wrapped layer its `layer` entry describes, already rebuilt (by the registry,
-    /// [`crate::layers::from_config`]).
+    /// [`crate::saving::layer_from_config`]).
     pub fn from_config(c: TimeDistributedConfig, inner: Box<dyn Layer>) -> Self {
         TimeDistributed::boxed(inner).name(&c.name)
     }
