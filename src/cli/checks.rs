@@ -150,11 +150,12 @@ impl Files {
     /// would overwrite or write into (and that input's flag), the other output it shares a
     /// file with, or the folder that is not a writable folder.
     pub fn check(&self) -> Result<()> {
-        for (i, (flag, out, kind)) in self.outputs.iter().enumerate() {
-            let key = resolve(out);
+        // Each output as one file is named by any spelling of it, resolved once.
+        let keys: Vec<PathBuf> = self.outputs.iter().map(|(_, out, _)| resolve(out)).collect();
+        for (i, ((flag, out, kind), key)) in self.outputs.iter().zip(&keys).enumerate() {
             for (input, path) in &self.inputs {
                 // The same file by its resolved path, or by its inode (a hard link).
-                if key == *path || same_inode(&key, path) {
+                if key == path || same_inode(key, path) {
                     return Err(Error::invalid(
                         flag,
                         out.display(),
@@ -172,8 +173,9 @@ impl Files {
                     ));
                 }
             }
-            let same = |(_, p, k): &&(&'static str, PathBuf, Kind)| *k == Kind::File && resolve(p) == key;
-            if let Some((other, _, _)) = self.outputs[..i].iter().find(same).filter(|_| *kind == Kind::File) {
+            // Two files written over each other (a folder may hold files of other outputs).
+            let earlier = self.outputs[..i].iter().zip(&keys).find(|((_, _, k), p)| *k == Kind::File && *p == key);
+            if let (Kind::File, Some(((other, _, _), _))) = (kind, earlier) {
                 return Err(Error::invalid(
                     flag,
                     out.display(),

@@ -19,14 +19,17 @@ pub(crate) struct BoundedLines<R> {
 impl<R: std::io::Read> std::io::Read for BoundedLines<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            self.line = if b == b'\n' { 0 } else { self.line + 1 };
-            if self.line > MAX_LINE_BYTES {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("a line longer than {MAX_LINE_BYTES} bytes (not a CSV file?)"),
-                ));
-            }
+        // Only the line after the last newline read can still be running: a line before it
+        // ended inside this read, shorter than the read itself (at most one buffer).
+        self.line = match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(at) => n - at - 1,
+            None => self.line + n,
+        };
+        if self.line > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {MAX_LINE_BYTES} bytes (not a CSV file?)"),
+            ));
         }
         Ok(n)
     }

@@ -135,11 +135,15 @@ pub fn claim(what: &str, shape: &[usize]) -> Result<usize> {
 /// The bytes a reader may expand a file into: `MINIBATCH_DECODE_BUDGET` (bytes, or with a
 /// `K`, `M` or `G` suffix: KiB, MiB, GiB) when set, else half of the smaller of the physical
 /// memory and this process's address-space limit (`ulimit -v`).
+/// Read once per process (a reader asks for every image it decodes).
 pub fn decode_budget() -> u64 {
-    if let Some(bytes) = std::env::var("MINIBATCH_DECODE_BUDGET").ok().as_deref().and_then(parse_bytes) {
-        return bytes;
-    }
-    physical_memory().min(address_space_limit().unwrap_or(u64::MAX)) / 2
+    static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        if let Some(bytes) = std::env::var("MINIBATCH_DECODE_BUDGET").ok().as_deref().and_then(parse_bytes) {
+            return bytes;
+        }
+        physical_memory().min(address_space_limit().unwrap_or(u64::MAX)) / 2
+    })
 }
 
 /// `123`, `64K`, `512M`, `2G` (binary units; an optional trailing `iB` or `B`).
