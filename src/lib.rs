@@ -31,8 +31,8 @@
 //!   Keras's building blocks, one per file, forward beside backward;
 //! - [`models`]: [`Model`], layers joined by a graph; [`Sequential`], the stack; the
 //!   functional API (`Input`, `Call`, `Shared`, `Model::new(inputs, outputs)`); `summary()`;
-//!   the model zoo;
-//! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch` and the buffer plan;
+//!   the buffer plan and the graph executor; the model zoo;
+//! - [`training`]: `fit`, `evaluate`, `predict`, `train_on_batch`; one run's session and loop;
 //! - [`data`]: datasets read a batch at a time (`fit_dataset`): the `Dataset` contract,
 //!   in-memory tensors, NPY files read a batch at a time, prefetching workers;
 //! - [`distributed`]: data-parallel training over MPI (`mpirun -np K`, feature `mpi`): the
@@ -71,9 +71,10 @@
 //! 14. `lab`
 //! 15. `report`
 //!
-//! Two uses still reach up, to be cut by step 3 of the redesign (issue 26) and listed in the
-//! test until then: `models` → `callbacks` and `models` → `training` (per-run state and the
-//! training loop live on `Model`).
+//! No use reaches up: a model is only a model (its layers, graph, compile and planned
+//! buffers, run forward and backward by `models/executor.rs`); one run's state (its History,
+//! the callbacks' states, the processes' side of it) lives in `training`'s session, and
+//! callbacks see it through a `callbacks::Context`.
 //!
 //! # Errors
 //! Every fallible call returns [`Error`], which names the problem and the values involved.

@@ -6,7 +6,7 @@
 //! now and then. Here `main` runs the checks on the only thread there is, with the kernels'
 //! pool.
 
-use minibatch::callbacks::{Callback, Control, Logs};
+use minibatch::callbacks::{Callback, Context, Control, Logs};
 use minibatch::layers::{Dense, Dropout};
 use minibatch::losses::BuiltinLoss;
 use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
@@ -266,17 +266,17 @@ struct Counter {
 }
 
 impl Callback for Counter {
-    fn on_epoch_begin(&mut self, _m: &mut Model, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
         self.epoch = epoch;
         Ok(Control::Continue)
     }
-    fn on_train_batch_end(&mut self, _m: &mut Model, batch: usize, _logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, _ctx: &mut Context<'_>, batch: usize, _logs: &Logs) -> Result<Control> {
         if (self.epoch, batch) == (1, 0) {
             self.at_epoch_2 = Some(ALLOCATIONS.load(Ordering::SeqCst));
         }
         Ok(Control::Continue)
     }
-    fn on_train_batch_begin(&mut self, _m: &mut Model, batch: usize) -> Result<Control> {
+    fn on_train_batch_begin(&mut self, _ctx: &mut Context<'_>, batch: usize) -> Result<Control> {
         if (self.epoch, batch) == (2, 1) {
             self.at_epoch_3 = Some(ALLOCATIONS.load(Ordering::SeqCst));
         }

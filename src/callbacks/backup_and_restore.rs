@@ -1,6 +1,6 @@
 //! `BackupAndRestore`: resume training after a crash or a kill. See [`BackupAndRestore`].
 
-use super::{Callback, CallbackState, Control, FitParams, History, Logs};
+use super::{Callback, CallbackState, Context, Control, History, Logs};
 use crate::error::{Error, Result};
 use crate::layers::State;
 use crate::models::Model;
@@ -70,8 +70,9 @@ impl BackupAndRestore {
         dir.join(BACKUP_FILE).is_file()
     }
 
-    /// Restores the model and this run's state from the backup `file` (read from `path`).
-    fn restore(&mut self, model: &mut Model, mut file: crate::saving::TensorFile, path: &Path) -> Result<()> {
+    /// Restores the model from the backup `file` (read from `path`); returns the run's
+    /// History and the callbacks' states it holds, for the run to continue from.
+    fn restore(&mut self, model: &mut Model, mut file: crate::saving::TensorFile, path: &Path) -> Result<Restored> {
         let doc = file.doc.take().ok_or_else(|| Error::format(path, "not a minibatch backup (no document)"))?;
         let training = doc.get("training").filter(|_| doc.get("kind") == Some(&json!("backup")));
         let training = training.ok_or_else(|| Error::format(path, "not a minibatch backup (no training state)"))?;
@@ -114,11 +115,12 @@ impl BackupAndRestore {
         file.doc = Some(doc);
         model.restore(path, &file)?;
         self.resumed_at = Some(history.next_epoch());
-        model.resume_after(history);
-        model.restored_callback_states = Some(states);
-        Ok(())
+        Ok((history, states))
     }
 }
+
+/// A backup's History and callbacks' states (by place in the list).
+type Restored = (History, std::collections::BTreeMap<String, CallbackState>);
 
 impl Callback for BackupAndRestore {
     fn saves_states(&self) -> bool {
@@ -127,7 +129,7 @@ impl Callback for BackupAndRestore {
 
     // Over several processes, rank 0 reads the backup and sends it to the others (which need
     // no shared file system); every process then restores the same state.
-    fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
         let root = crate::distributed::is_root();
         if root {
             crate::saving::remove_stale_temp_files(&self.dir);
@@ -137,7 +139,8 @@ impl Callback for BackupAndRestore {
         let comm = crate::distributed::world();
         if comm.size() == 1 {
             if path.exists() {
-                self.restore(model, crate::saving::read(&path)?, &path)?;
+                let (history, states) = self.restore(ctx.model, crate::saving::read(&path)?, &path)?;
+                ctx.resume_after(history, states);
             }
             return Ok(Control::Continue);
         }
@@ -151,7 +154,10 @@ impl Callback for BackupAndRestore {
         }
         comm.broadcast(&mut message, 0);
         match message.split_first() {
-            Some((1, bytes)) => self.restore(model, crate::saving::parse(&path, bytes)?, &path)?,
+            Some((1, bytes)) => {
+                let (history, states) = self.restore(ctx.model, crate::saving::parse(&path, bytes)?, &path)?;
+                ctx.resume_after(history, states);
+            }
             Some((2, text)) => {
                 let message = format!("rank 0 could not read the backup: {}", String::from_utf8_lossy(text));
                 return Err(Error::Distributed { rank: comm.rank(), size: comm.size(), message });
@@ -161,19 +167,19 @@ impl Callback for BackupAndRestore {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
-        // The model's History holds the epochs before this one (and this one's updates); the
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
+        // The run's History holds the epochs before this one (and this one's updates); the
         // History records this epoch only after the callbacks, so it is added here.
-        let mut history = model.history().clone();
+        let mut history = ctx.history().clone();
         history.record(epoch, logs);
         let mut states = serde_json::Map::new();
-        for (key, state) in &model.callback_states {
+        for (key, state) in ctx.callback_states() {
             let entry = json!({ "class": state.class, "values": state.values, "tensors": state.tensors.len() });
             states.insert(key.clone(), entry);
         }
         let training = json!({ "next_epoch": epoch + 1, "history": history.to_json(), "callbacks": states });
-        let (mut tensors, mut doc) = model.snapshot(training, true)?;
-        for (key, state) in &model.callback_states {
+        let (mut tensors, mut doc) = ctx.model.snapshot(training, true)?;
+        for (key, state) in ctx.callback_states() {
             for (j, t) in state.tensors.iter().enumerate() {
                 tensors.insert(format!("{CALLBACKS}{key}/{j}"), State::F32(t.clone()));
             }
@@ -185,9 +191,9 @@ impl Callback for BackupAndRestore {
         Ok(Control::Continue)
     }
 
-    fn on_train_end(&mut self, model: &mut Model, _logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, ctx: &mut Context<'_>, _logs: &Logs) -> Result<()> {
         // A run stopped by an error in its data keeps the backup of its last finished epoch.
-        if self.delete_checkpoint && !model.training_failed() && crate::distributed::is_root() {
+        if self.delete_checkpoint && !ctx.training_failed() && crate::distributed::is_root() {
             let path = self.backup_path();
             if path.exists() {
                 std::fs::remove_file(&path).map_err(|e| Error::io(&path, &e))?;

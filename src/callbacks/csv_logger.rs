@@ -1,8 +1,7 @@
 //! `CSVLogger`: one CSV row per epoch (see the type).
 
-use super::{Callback, Control, FitParams, Logs};
+use super::{Callback, Context, Control, Logs};
 use crate::error::{Error, Result};
-use crate::models::Model;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -46,7 +45,7 @@ impl CSVLogger {
 
 impl Callback for CSVLogger {
     // Over several processes, only rank 0 writes (see crate::distributed).
-    fn on_train_begin(&mut self, _model: &mut Model, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, _ctx: &mut Context<'_>) -> Result<Control> {
         self.file = None;
         if !crate::distributed::is_root() {
             return Ok(Control::Continue);
@@ -65,7 +64,7 @@ impl Callback for CSVLogger {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
         if self.file.is_none() {
             return Ok(Control::Continue);
         }
@@ -87,7 +86,7 @@ impl Callback for CSVLogger {
         Ok(Control::Continue)
     }
 
-    fn on_train_end(&mut self, _model: &mut Model, _logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, _ctx: &mut Context<'_>, _logs: &Logs) -> Result<()> {
         if let Some(mut f) = self.file.take() {
             f.flush().map_err(|e| self.io(e))?;
         }

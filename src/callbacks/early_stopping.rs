@@ -1,9 +1,8 @@
 //! `EarlyStopping`: stops training when a monitored quantity has stopped improving.
 
 use super::monitor::Monitor;
-use super::{Callback, CallbackState, Control, FitParams, Logs};
+use super::{Callback, CallbackState, Context, Control, Logs};
 use crate::error::Result;
-use crate::models::Model;
 use crate::tensor::Tensor;
 
 /// Which direction counts as improvement.
@@ -138,8 +137,8 @@ impl EarlyStopping {
 }
 
 impl Callback for EarlyStopping {
-    fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
-        self.monitor.resolve(model)?;
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
+        self.monitor.resolve(ctx.model)?;
         self.wait = 0;
         self.best = None;
         self.best_epoch = None;
@@ -149,7 +148,7 @@ impl Callback for EarlyStopping {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
         let Some(current) = logs.get(&self.monitor.name) else {
             if !self.warned_missing {
                 self.warned_missing = true;
@@ -167,7 +166,7 @@ impl Callback for EarlyStopping {
         }
         if self.restore_best_weights && self.best_weights.is_none() {
             // Until something improves, the first watched epoch's weights are the best.
-            self.best_weights = Some(model.get_weights());
+            self.best_weights = Some(ctx.model.get_weights());
             self.best_epoch = Some(epoch);
         }
         self.wait += 1;
@@ -176,7 +175,7 @@ impl Callback for EarlyStopping {
             self.best_epoch = Some(epoch);
             if self.restore_best_weights {
                 let best = self.best_weights.get_or_insert_with(Vec::new);
-                model.copy_weights_into(best);
+                ctx.model.copy_weights_into(best);
             }
             if self.baseline.is_none() || self.monitor.improves(current, self.baseline) {
                 self.wait = 0;
@@ -221,18 +220,18 @@ impl Callback for EarlyStopping {
         Ok(())
     }
 
-    fn on_train_end(&mut self, model: &mut Model, _logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, ctx: &mut Context<'_>, _logs: &Logs) -> Result<()> {
         if let (Some(e), true) = (self.stopped_epoch, self.verbose > 0) {
             println!("Epoch {}: early stopping", e + 1);
         }
         if let (true, Some(weights)) = (self.restore_best_weights, &self.best_weights) {
             if self.verbose > 0 {
                 println!(
-                    "Restoring model weights from the end of the best epoch: {}.",
+                    "Restoring ctx.model weights from the end of the best epoch: {}.",
                     self.best_epoch.map_or(0, |e| e + 1)
                 );
             }
-            model.set_weights(weights)?;
+            ctx.model.set_weights(weights)?;
             self.restored = true;
         }
         Ok(())

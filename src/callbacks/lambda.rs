@@ -1,8 +1,7 @@
 //! `LambdaCallback`: a callback made of closures, as Keras's `LambdaCallback`.
 
-use super::{Callback, Control, FitParams, Logs};
+use super::{Callback, Context, Control, Logs};
 use crate::error::Result;
-use crate::models::Model;
 
 /// A hook with no arguments.
 type Plain = Option<Box<dyn FnMut()>>;
@@ -67,37 +66,37 @@ impl LambdaCallback {
 }
 
 impl Callback for LambdaCallback {
-    fn on_train_begin(&mut self, _model: &mut Model, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, _ctx: &mut Context<'_>) -> Result<Control> {
         if let Some(f) = &mut self.train_begin {
             f();
         }
         Ok(Control::Continue)
     }
-    fn on_epoch_begin(&mut self, _model: &mut Model, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
         if let Some(f) = &mut self.epoch_begin {
             f(epoch);
         }
         Ok(Control::Continue)
     }
-    fn on_train_batch_begin(&mut self, _model: &mut Model, batch: usize) -> Result<Control> {
+    fn on_train_batch_begin(&mut self, _ctx: &mut Context<'_>, batch: usize) -> Result<Control> {
         if let Some(f) = &mut self.batch_begin {
             f(batch);
         }
         Ok(Control::Continue)
     }
-    fn on_train_batch_end(&mut self, _model: &mut Model, batch: usize, logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, _ctx: &mut Context<'_>, batch: usize, logs: &Logs) -> Result<Control> {
         if let Some(f) = &mut self.batch_end {
             f(batch, logs);
         }
         Ok(Control::Continue)
     }
-    fn on_epoch_end(&mut self, _model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
         if let Some(f) = &mut self.epoch_end {
             f(epoch, logs);
         }
         Ok(Control::Continue)
     }
-    fn on_train_end(&mut self, _model: &mut Model, logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, _ctx: &mut Context<'_>, logs: &Logs) -> Result<()> {
         if let Some(f) = &mut self.train_end {
             f(logs);
         }

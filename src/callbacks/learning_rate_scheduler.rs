@@ -1,8 +1,7 @@
 //! `LearningRateScheduler` (see the type).
 
-use super::{Callback, Control, Logs};
+use super::{Callback, Context, Control, Logs};
 use crate::error::{Error, Result};
-use crate::models::Model;
 
 /// Sets the learning rate at the start of each epoch from a function
 /// of the epoch index (0-based) and the current rate, as Keras's `schedule(epoch, lr)`; the rate
@@ -32,8 +31,8 @@ impl LearningRateScheduler {
 }
 
 impl Callback for LearningRateScheduler {
-    fn on_epoch_begin(&mut self, model: &mut Model, epoch: usize) -> Result<Control> {
-        let Some(optimizer) = model.optimizer_mut() else { return Ok(Control::Continue) };
+    fn on_epoch_begin(&mut self, ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
+        let Some(optimizer) = ctx.model.optimizer_mut() else { return Ok(Control::Continue) };
         let lr = (self.schedule)(epoch, optimizer.learning_rate());
         if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::invalid(
@@ -49,8 +48,8 @@ impl Callback for LearningRateScheduler {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, _epoch: usize, logs: &mut Logs) -> Result<Control> {
-        if let Some(optimizer) = model.optimizer_mut() {
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, _epoch: usize, logs: &mut Logs) -> Result<Control> {
+        if let Some(optimizer) = ctx.model.optimizer_mut() {
             logs.set("learning_rate", optimizer.learning_rate() as f64);
         }
         Ok(Control::Continue)

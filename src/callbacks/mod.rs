@@ -12,12 +12,14 @@
 //! Epoch numbers are 0-based here as in Keras's hooks; messages print them 1-based.
 
 mod backup_and_restore;
+mod context;
 mod csv_logger;
 mod early_stopping;
 mod filepath;
 mod history;
 mod lambda;
 mod learning_rate_scheduler;
+mod list;
 mod logs;
 mod model_checkpoint;
 mod monitor;
@@ -27,11 +29,14 @@ mod swap_ema_weights;
 mod terminate_on_nan;
 
 pub use backup_and_restore::{BackupAndRestore, BACKUP_FILE};
+pub use context::Context;
+pub(crate) use context::FitState;
 pub use csv_logger::CSVLogger;
 pub use early_stopping::{EarlyStopping, Mode};
 pub use history::History;
 pub use lambda::LambdaCallback;
 pub use learning_rate_scheduler::LearningRateScheduler;
+pub(crate) use list::CallbackList;
 pub use logs::Logs;
 pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
 pub use progbar::{format_value, ProgbarLogger};
@@ -40,7 +45,6 @@ pub use swap_ema_weights::SwapEMAWeights;
 pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::error::Result;
-use crate::models::Model;
 
 /// What training should do after a hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,36 +76,36 @@ pub struct FitParams {
 #[allow(unused_variables)]
 pub trait Callback {
     /// Before the first epoch.
-    fn on_train_begin(&mut self, model: &mut Model, params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// Before each epoch.
-    fn on_epoch_begin(&mut self, model: &mut Model, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// Before each training batch.
-    fn on_train_batch_begin(&mut self, model: &mut Model, batch: usize) -> Result<Control> {
+    fn on_train_batch_begin(&mut self, ctx: &mut Context<'_>, batch: usize) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// After each training batch; `logs` hold the epoch's running means so far.
-    fn on_train_batch_end(&mut self, model: &mut Model, batch: usize, logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, ctx: &mut Context<'_>, batch: usize, logs: &Logs) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// Before the validation at the end of an epoch (Keras's `on_test_begin` within `fit`).
-    fn on_test_begin(&mut self, model: &mut Model) -> Result<()> {
+    fn on_test_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         Ok(())
     }
     /// After that validation (Keras's `on_test_end` within `fit`).
-    fn on_test_end(&mut self, model: &mut Model) -> Result<()> {
+    fn on_test_end(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         Ok(())
     }
     /// After each epoch and its validation. A callback may add entries to `logs` (the History
     /// records them), as Keras's learning-rate callbacks add `learning_rate`.
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
         Ok(Control::Continue)
     }
     /// After the last epoch, also when a callback stopped training.
-    fn on_train_end(&mut self, model: &mut Model, logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, ctx: &mut Context<'_>, logs: &Logs) -> Result<()> {
         Ok(())
     }
 

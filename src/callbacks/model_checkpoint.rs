@@ -2,9 +2,8 @@
 
 use super::filepath::format_path;
 use super::monitor::Monitor;
-use super::{Callback, CallbackState, Control, FitParams, Logs, Mode};
+use super::{Callback, CallbackState, Context, Control, Logs, Mode};
 use crate::error::{Error, Result};
-use crate::models::Model;
 use std::path::{Path, PathBuf};
 
 /// How often [`ModelCheckpoint`] saves.
@@ -27,7 +26,7 @@ pub enum SaveFreq {
 ///   `mode` auto, min or max as EarlyStopping's). The best value starts at
 ///   `initial_value_threshold` if given. When `monitor` is missing from the logs, a warning is
 ///   printed and nothing is saved.
-/// - `save_weights_only`: [`Model::save_weights`] instead of [`Model::save`].
+/// - `save_weights_only`: [`Model::save_weights`](crate::Model::save_weights) instead of [`Model::save`](crate::Model::save).
 ///
 /// Every file is written crash-safely (see [`crate::saving`]): a kill during a save leaves the
 /// previous file whole. minibatch's files are safetensors whatever the extension (Keras
@@ -130,7 +129,7 @@ impl ModelCheckpoint {
         self.last_path.as_deref()
     }
 
-    fn save(&mut self, model: &mut Model, batch: Option<usize>, logs: &Logs) -> Result<()> {
+    fn save(&mut self, ctx: &mut Context<'_>, batch: Option<usize>, logs: &Logs) -> Result<()> {
         let path = PathBuf::from(format_path(&self.filepath, self.epoch, batch, logs)?);
         let e = self.epoch + 1;
         let root = crate::distributed::is_root();
@@ -138,7 +137,7 @@ impl ModelCheckpoint {
             if !self.seeded_from_history {
                 self.seeded_from_history = true;
                 if self.best.is_none() {
-                    let earlier = model.history().get(&self.monitor.name).unwrap_or(&[]);
+                    let earlier = ctx.history().get(&self.monitor.name).unwrap_or(&[]);
                     for &v in earlier.iter().filter(|v| v.is_finite()) {
                         if self.monitor.improves(v, self.best) {
                             self.best = Some(v);
@@ -182,9 +181,9 @@ impl ModelCheckpoint {
         if !root {
             // Tracks the best as rank 0 does, writes nothing.
         } else if self.save_weights_only {
-            model.save_weights(&path)?;
+            ctx.model.save_weights(&path)?;
         } else {
-            model.save(&path)?;
+            ctx.model.save(&path)?;
         }
         self.saves += 1;
         self.last_path = Some(path);
@@ -193,12 +192,12 @@ impl ModelCheckpoint {
 }
 
 impl Callback for ModelCheckpoint {
-    fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
         if self.save_freq == SaveFreq::Batches(0) {
             return Err(Error::invalid("save_freq", 0, "a positive number of batches, or SaveFreq::Epoch"));
         }
         if self.save_best_only {
-            self.monitor.resolve(model)?;
+            self.monitor.resolve(ctx.model)?;
         }
         if let Some(dir) = Path::new(&self.filepath).parent().filter(|d| !d.to_string_lossy().contains('{')) {
             crate::saving::remove_stale_temp_files(dir);
@@ -207,26 +206,26 @@ impl Callback for ModelCheckpoint {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_begin(&mut self, _model: &mut Model, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
         self.epoch = epoch;
         Ok(Control::Continue)
     }
 
-    fn on_train_batch_end(&mut self, model: &mut Model, batch: usize, logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, ctx: &mut Context<'_>, batch: usize, logs: &Logs) -> Result<Control> {
         if let SaveFreq::Batches(n) = self.save_freq {
             self.batches_since_save += 1;
             if self.batches_since_save >= n {
                 self.batches_since_save = 0;
-                self.save(model, Some(batch), logs)?;
+                self.save(ctx, Some(batch), logs)?;
             }
         }
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
         self.epoch = epoch;
         if self.save_freq == SaveFreq::Epoch {
-            self.save(model, None, logs)?;
+            self.save(ctx, None, logs)?;
         }
         Ok(Control::Continue)
     }

@@ -1,8 +1,7 @@
 //! `ProgbarLogger`: Keras's progress display.
 
-use super::{Callback, Control, FitParams, Logs};
+use super::{Callback, Context, Control, Logs};
 use crate::error::Result;
-use crate::models::Model;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -93,13 +92,13 @@ impl ProgbarLogger {
 }
 
 impl Callback for ProgbarLogger {
-    fn on_train_begin(&mut self, _model: &mut Model, params: &FitParams) -> Result<Control> {
-        self.epochs = params.epochs;
-        self.steps = params.steps;
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
+        self.epochs = ctx.params.epochs;
+        self.steps = ctx.params.steps;
         Ok(Control::Continue)
     }
 
-    fn on_epoch_begin(&mut self, _model: &mut Model, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
         if self.verbose > 0 {
             println!("Epoch {}/{}", epoch + 1, self.epochs);
         }
@@ -111,7 +110,7 @@ impl Callback for ProgbarLogger {
         Ok(Control::Continue)
     }
 
-    fn on_train_batch_end(&mut self, _model: &mut Model, batch: usize, logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, _ctx: &mut Context<'_>, batch: usize, logs: &Logs) -> Result<Control> {
         self.steps_done = batch + 1;
         if self.steps_done == 1 {
             self.after_first_step = Some(Instant::now());
@@ -123,7 +122,7 @@ impl Callback for ProgbarLogger {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, _model: &mut Model, _epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _ctx: &mut Context<'_>, _epoch: usize, logs: &mut Logs) -> Result<Control> {
         if self.live {
             self.draw(logs, true);
         } else if self.verbose > 0 {

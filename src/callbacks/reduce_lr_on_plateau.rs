@@ -1,9 +1,8 @@
 //! `ReduceLROnPlateau` (see the type).
 
 use super::monitor::Monitor;
-use super::{Callback, CallbackState, Control, FitParams, Logs, Mode};
+use super::{Callback, CallbackState, Context, Control, Logs, Mode};
 use crate::error::{Error, Result};
-use crate::models::Model;
 
 /// Multiplies the learning rate by `factor` when a monitored quantity has
 /// stopped improving for `patience` epochs.
@@ -96,7 +95,7 @@ impl ReduceLROnPlateau {
 }
 
 impl Callback for ReduceLROnPlateau {
-    fn on_train_begin(&mut self, model: &mut Model, _params: &FitParams) -> Result<Control> {
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
         if !(0.0..1.0).contains(&self.factor) {
             return Err(Error::invalid(
                 "factor",
@@ -104,15 +103,15 @@ impl Callback for ReduceLROnPlateau {
                 "a factor in [0, 1): ReduceLROnPlateau does not increase the rate",
             ));
         }
-        self.monitor.resolve(model)?;
+        self.monitor.resolve(ctx.model)?;
         self.best = None;
         self.wait = 0;
         self.cooldown_counter = 0;
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
-        let Some(optimizer) = model.optimizer_mut() else { return Ok(Control::Continue) };
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
+        let Some(optimizer) = ctx.model.optimizer_mut() else { return Ok(Control::Continue) };
         let lr = optimizer.learning_rate();
         logs.set("learning_rate", lr as f64);
         let Some(current) = logs.get(&self.monitor.name) else { return Ok(Control::Continue) };

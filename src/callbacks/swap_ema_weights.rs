@@ -1,7 +1,7 @@
 //! `SwapEMAWeights`: validate (and optionally checkpoint) with the optimizer's moving average
 //! of the weights, as Keras's `keras.callbacks.SwapEMAWeights`.
 
-use super::{Callback, Control, FitParams, Logs};
+use super::{Callback, Context, Control, Logs};
 use crate::error::Result;
 use crate::models::Model;
 
@@ -45,37 +45,37 @@ impl SwapEMAWeights {
 }
 
 impl Callback for SwapEMAWeights {
-    fn on_train_begin(&mut self, _model: &mut Model, params: &FitParams) -> Result<Control> {
-        self.epochs = params.epochs;
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
+        self.epochs = ctx.params.epochs;
         self.swapped = false;
         Ok(Control::Continue)
     }
-    fn on_epoch_begin(&mut self, model: &mut Model, _epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, ctx: &mut Context<'_>, _epoch: usize) -> Result<Control> {
         if self.swap_on_epoch && self.swapped {
-            self.swap(model);
+            self.swap(ctx.model);
         }
         Ok(Control::Continue)
     }
-    fn on_test_begin(&mut self, model: &mut Model) -> Result<()> {
+    fn on_test_begin(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         if !self.swapped {
-            self.swap(model);
+            self.swap(ctx.model);
         }
         Ok(())
     }
-    fn on_test_end(&mut self, model: &mut Model) -> Result<()> {
+    fn on_test_end(&mut self, ctx: &mut Context<'_>) -> Result<()> {
         if self.swapped {
-            self.swap(model);
+            self.swap(ctx.model);
         }
         Ok(())
     }
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, _logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, _logs: &mut Logs) -> Result<Control> {
         if self.swap_on_epoch && !self.swapped {
-            self.swap(model);
+            self.swap(ctx.model);
             if epoch + 1 == self.epochs {
                 // The end of fit makes the weights their averages: keep both the same.
-                model.swap_ema_weights();
-                model.finalize_ema_weights();
-                model.swap_ema_weights();
+                ctx.model.swap_ema_weights();
+                ctx.model.finalize_ema_weights();
+                ctx.model.swap_ema_weights();
             }
         }
         Ok(Control::Continue)

@@ -1,8 +1,7 @@
 //! `TerminateOnNaN` (see the type).
 
-use super::{Callback, Control, Logs};
+use super::{Callback, Context, Control, Logs};
 use crate::error::Result;
-use crate::models::Model;
 
 /// Stops training after the first batch whose running loss is NaN or
 /// infinite (checked after every batch, as Keras does).
@@ -29,7 +28,7 @@ impl TerminateOnNaN {
 }
 
 impl Callback for TerminateOnNaN {
-    fn on_train_batch_end(&mut self, _model: &mut Model, batch: usize, logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, _ctx: &mut Context<'_>, batch: usize, logs: &Logs) -> Result<Control> {
         match logs.get("loss") {
             Some(loss) if !loss.is_finite() => {
                 println!("Batch {batch}: Invalid loss, terminating training");

@@ -23,7 +23,7 @@ pub use figure::{figure, figure_with, lr_find_figure, memory_figure, ChartOption
 pub use lr_find::{lr_find, LrFind, LrFindOptions};
 pub use overfitting::overfitting_onset;
 
-use crate::callbacks::{Callback, Control, Logs};
+use crate::callbacks::{Callback, Context, Control, Logs};
 use crate::error::Result;
 use crate::metrics::count_correct;
 use crate::models::{MemoryPlan, Model};
@@ -177,15 +177,15 @@ impl Recorder<'_> {
 }
 
 impl Callback for Recorder<'_> {
-    fn on_epoch_begin(&mut self, _model: &mut Model, _epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _ctx: &mut Context<'_>, _epoch: usize) -> Result<Control> {
         self.epoch_start = Instant::now();
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, model: &mut Model, epoch: usize, _logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, _logs: &mut Logs) -> Result<Control> {
         let train_seconds = self.epoch_start.elapsed().as_secs_f64();
-        let (train_loss, train_wrong) = Self::measure(model, self.x, self.y, self.batch_size)?;
-        let (val_loss, val_wrong) = Self::measure(model, self.vx, self.vy, self.batch_size)?;
+        let (train_loss, train_wrong) = Self::measure(ctx.model, self.x, self.y, self.batch_size)?;
+        let (val_loss, val_wrong) = Self::measure(ctx.model, self.vx, self.vy, self.batch_size)?;
         self.records.push(EpochRecord {
             epoch: epoch + 1,
             train_loss,

@@ -20,11 +20,14 @@
 //! naming the layer, rather than at each call.
 //!
 //! # The engine
-//! Training (`fit`, `evaluate`, `predict`, `train_on_batch`) lives in [`crate::training`]:
-//! one activation buffer per tensor of the graph, planned once per batch size, the nodes run
-//! forward in topological order and backward in reverse, gradients added where a tensor fans
-//! out, nothing allocated in a steady-state step.
+//! A model owns its memory and runs itself: `buffers.rs` plans one activation buffer per
+//! tensor of the graph, once per batch size (every buffer with its shape); `executor.rs`
+//! runs the nodes forward in topological order and backward in reverse, gradients added where
+//! a tensor fans out, nothing allocated in a steady-state step. Training (`fit`, `evaluate`,
+//! `predict`, `train_on_batch`), with its per-run state, lives in [`crate::training`].
 
+mod buffers;
+mod executor;
 mod functional;
 mod graph;
 mod memory;
@@ -34,6 +37,7 @@ mod sequential;
 mod summary;
 pub mod zoo;
 
+pub(crate) use buffers::Buffers;
 pub use functional::{Call, CallInputs, Input, Shared, SymbolicTensor};
 pub(crate) use graph::{Graph, SlotPlan};
 pub use memory::MemoryPlan;

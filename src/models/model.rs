@@ -3,7 +3,7 @@
 //! [`Model::new`] any graph of [`Input`](crate::models::Input)s and layer calls.
 
 use super::graph::Graph;
-use crate::callbacks::{CallbackState, History, Logs};
+use super::Buffers;
 use crate::error::{Error, Result};
 use crate::layers::{Layer, State};
 use crate::losses::Loss;
@@ -12,7 +12,6 @@ use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::rng::Rng;
 use crate::tensor::memory;
 use crate::tensor::Tensor;
-use crate::training::Buffers;
 use std::collections::BTreeMap;
 
 /// A trainable model: layers joined by a graph, as Keras's `keras.Model`.
@@ -40,30 +39,12 @@ pub struct Model {
     pub(crate) seed: u64,
     pub(crate) compiled: Option<Compiled>,
     pub(crate) bufs: Buffers,
-    /// The History of the latest `fit`, as it grows (Keras's `model.history`).
-    pub(crate) history: History,
-    /// A History restored from a backup during `on_train_begin`: `fit` continues after it.
-    pub(crate) resume: Option<History>,
-    /// The callbacks' states after the latest epoch, by place in the callback list (see
-    /// [`crate::callbacks::Callback::state`]): what a backup saves.
-    pub(crate) callback_states: BTreeMap<String, CallbackState>,
-    /// Callbacks' states restored from a backup, for `fit` to hand back after `on_train_begin`.
-    pub(crate) restored_callback_states: Option<BTreeMap<String, CallbackState>>,
-    /// Whether the last `fit` stopped on an error in its data (see
-    /// [`Model::training_failed`]).
-    pub(crate) training_failed: bool,
     /// Used as a layer of another model: the parameters, lent to the layers for each pass
     /// (see [`super::nested`]), and the names of the layers' state variables.
     pub(crate) nested_params: Vec<crate::layers::Param>,
     pub(crate) nested_state_names: Vec<&'static str>,
     /// What the user records about the model (see [`Model::metadata`]), saved with it.
     pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
-    /// While `fit` or `evaluate` runs over several processes: this rank's side of it (see
-    /// [`crate::distributed`]).
-    pub(crate) parallel: Option<Box<crate::training::Parallel>>,
-    /// The position in the global batch of the batch's first sample (this rank's shard's
-    /// offset; 0 in one process): random layers key each sample's draws by it.
-    pub(crate) sample_offset: usize,
 }
 
 /// What `compile` fixed: the optimizer, a loss per output and the metrics.
@@ -316,16 +297,9 @@ impl Model {
             seed: 0,
             compiled: None,
             bufs: Buffers::default(),
-            history: History::default(),
-            resume: None,
-            callback_states: BTreeMap::new(),
-            restored_callback_states: None,
-            training_failed: false,
             nested_params: Vec::new(),
             nested_state_names: Vec::new(),
             metadata: serde_json::Map::new(),
-            parallel: None,
-            sample_offset: 0,
         }
     }
 
@@ -737,20 +711,6 @@ impl Model {
         Ok(())
     }
 
-    /// The History of the latest `fit` (Keras's `model.history`). During `fit`, callbacks
-    /// see it grow: it holds every epoch recorded so far, including those of a continued or
-    /// restored run.
-    pub fn history(&self) -> &History {
-        &self.history
-    }
-
-    /// Makes the running `fit` continue after the epochs of `restored` (its History),
-    /// as [`BackupAndRestore`](crate::callbacks::BackupAndRestore) does. Only meaningful in
-    /// `on_train_begin`; the caller has already restored the weights and optimizer state.
-    pub fn resume_after(&mut self, restored: History) {
-        self.resume = Some(restored);
-    }
-
     /// The optimizer, once compiled.
     pub fn optimizer(&self) -> Option<&dyn Optimizer> {
         self.compiled.as_ref().map(|c| c.optimizer.as_ref())
@@ -766,7 +726,7 @@ impl Model {
 
     /// Swaps the weights with the optimizer's moving averages (`use_ema`); a second call
     /// swaps back. Does nothing without `use_ema` (Keras's `SwapEMAWeights` does this around
-    /// validation; see [`crate::callbacks::SwapEMAWeights`]).
+    /// validation; see `SwapEMAWeights` in `crate::callbacks`).
     pub fn swap_ema_weights(&mut self) {
         if let Some(c) = self.compiled.as_mut() {
             crate::optimizers::base::use_averages(c.optimizer.as_mut(), self.layers.as_mut_slice(), true);
@@ -812,18 +772,6 @@ impl Model {
         self.bufs.bytes()
             + self.layers.iter().map(|l| l.workspace_bytes()).sum::<usize>()
             + self.replicas.iter().map(|(_, l)| l.workspace_bytes()).sum::<usize>()
-    }
-
-    /// The running loss and metric means written into `logs` (metrics first, as Keras 3).
-    pub(crate) fn write_metrics(&self, logs: &mut Logs, prefix: &str, loss: f64) {
-        let c = self.compiled.as_ref().expect("compiled");
-        for (m, key) in c.metrics.iter().zip(&c.keys) {
-            logs.set_prefixed(prefix, key, m.result());
-        }
-        logs.set_prefixed(prefix, "loss", loss);
-        for (key, sum) in c.loss_keys.iter().zip(&c.output_sums) {
-            logs.set_prefixed(prefix, key, sum / c.seen.max(1) as f64);
-        }
     }
 }
 

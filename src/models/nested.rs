@@ -106,7 +106,7 @@ impl Layer for Model {
         }
         self.graph.input_grads = true;
         self.graph.plan_gradients();
-        self.bufs = crate::training::Buffers::default();
+        self.bufs = super::Buffers::default();
         if self.nested_params.is_empty() {
             self.nested_params = self
                 .layers
@@ -192,7 +192,7 @@ impl Layer for Model {
         self.swap_nested();
         let out = self.graph.outputs[0];
         self.bufs.grads[out].data_mut().copy_from_slice(dy.data());
-        self.backward_pass();
+        self.backward_pass(|_, _| {});
         for i in 0..xs.len() {
             if let Some(dx) = dxs.get_mut(i) {
                 dx.data_mut().copy_from_slice(self.bufs.grads[i].data());

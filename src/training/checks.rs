@@ -2,6 +2,7 @@
 //! clear error and leaves the model untouched.
 
 use super::Arrays;
+use crate::data::{check_sample_weights, Dataset, Spec};
 use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::tensor::Tensor;
@@ -199,5 +200,93 @@ pub(crate) fn with_refs<R>(ts: &[Tensor], f: impl FnOnce(&[&Tensor]) -> R) -> R 
             f(&refs[..ts.len()])
         }
         Some(_) => f(&ts.iter().collect::<Vec<_>>()),
+    }
+}
+
+impl Model {
+    /// Checks a dataset's spec against the model (building it from the spec if needed) before
+    /// any work: its inputs and targets, one per model input and output, of the shapes the
+    /// model takes; a batch size of at least 1. Returns the spec.
+    pub(crate) fn check_spec(&mut self, data: &dyn Dataset, what: &str) -> Result<Spec> {
+        if self.compiled.is_none() {
+            return Err(Error::State(
+                "the model must be compiled before training or evaluating: call compile(optimizer, loss, metrics)"
+                    .into(),
+            ));
+        }
+        let spec = data.spec();
+        self.check_input_spec(&spec, what)?;
+        let outputs = self.graph.outputs.len();
+        if spec.targets.len() != outputs {
+            return Err(Error::Shape {
+                what: format!("the {what}'s targets"),
+                expected: format!("{outputs}, one per model output ({})", self.output_names().join(", ")),
+                received: format!("{}", spec.targets.len()),
+            });
+        }
+        Ok(spec)
+    }
+
+    /// Checks a dataset's inputs and batch size against the model, building it if needed.
+    pub(crate) fn check_input_spec(&mut self, spec: &Spec, what: &str) -> Result<()> {
+        if spec.batch_size == 0 {
+            return Err(Error::invalid("batch_size", 0, format!("a positive batch size for the {what}")));
+        }
+        if spec.inputs.len() != self.graph.inputs {
+            return Err(Error::Shape {
+                what: format!("the {what}'s inputs"),
+                expected: format!("{}, one per model input ({})", self.graph.inputs, self.input_names.join(", ")),
+                received: format!("{}", spec.inputs.len()),
+            });
+        }
+        if !self.is_built() {
+            let shapes = match self.input_shapes() {
+                Some(s) => s.to_vec(),
+                None => spec.inputs.clone(),
+            };
+            self.build_inputs(&shapes)?;
+        }
+        for (i, sample) in spec.inputs.iter().enumerate() {
+            if *sample != self.shapes[i] {
+                return Err(Error::Shape {
+                    what: format!("the {what}'s input {i}"),
+                    expected: format!(
+                        "samples of shape {:?} (the model's input {})",
+                        self.shapes[i], self.input_names[i]
+                    ),
+                    received: format!("samples of shape {sample:?}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// `class_weight` as a weight per class of the model's one output.
+    pub(crate) fn class_table(&self, class_weight: &[(usize, f32)], outputs: usize) -> Result<Vec<f32>> {
+        if outputs > 1 {
+            return Err(Error::invalid(
+                "class_weight",
+                format!("given for a model with {outputs} outputs"),
+                "a model with one output (as Keras); use sample_weight",
+            ));
+        }
+        class_weight_table(class_weight, self.output_shape().expect("built"))
+    }
+
+    /// Keras's `validation_data` arrays in the order of the model's inputs and outputs,
+    /// checked as training data is, with their weights.
+    pub(crate) fn validation_arrays<'a>(
+        &mut self,
+        x: &Arrays<'a>,
+        y: &Arrays<'a>,
+        w: Option<&[f32]>,
+    ) -> Result<(Vec<&'a Tensor>, Vec<&'a Tensor>)> {
+        let (xs, ys) = self.resolve(x, y, "validation data")?;
+        let (xs, ys) = (xs.to_vec(), ys.to_vec());
+        self.check_data(&xs, &ys, "validation data")?;
+        if let Some(w) = w {
+            check_sample_weights(w, xs[0].batch(), "validation data")?;
+        }
+        Ok((xs, ys))
     }
 }

@@ -2,10 +2,11 @@
 //! mode (no dropout) except for `train_on_batch`.
 
 use super::checks::{target_sample_shape, target_shape};
-use super::{Arrays, EvaluateOptions};
+use super::feed::Validation;
+use super::{Arrays, EvaluateOptions, Parallel};
 use crate::callbacks::Logs;
 use crate::data::check_sample_weights;
-use crate::data::prefetch::with_ring;
+use crate::data::prefetch::{with_ring, Ring};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::models::Model;
@@ -59,7 +60,7 @@ impl Model {
         let batch = batch_size.min(xs[0].batch());
         let target_shapes: Vec<&[usize]> = ys.iter().map(|y| target_shape(y)).collect();
         self.plan(batch, false, Some(&target_shapes));
-        let loss = self.evaluate_batches(xs, ys, sample_weight, None, batch, steps);
+        let loss = self.evaluate_batches(None, xs, ys, sample_weight, None, batch, steps);
         let mut logs = Logs::new();
         self.write_metrics(&mut logs, "", loss);
         Ok(logs)
@@ -69,8 +70,10 @@ impl Model {
     /// `w`, in batches of `batch_size` (the buffers must already be planned for it), the first
     /// `steps` batches only when given. Metrics are reset and updated. Within a `fit` over
     /// several processes, each computes its shard of every batch and the sums are reduced.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn evaluate_batches(
         &mut self,
+        mut parallel: Option<&mut Parallel>,
         xs: &[&Tensor],
         ys: &[&Tensor],
         w: Option<&[f32]>,
@@ -85,7 +88,7 @@ impl Model {
         for b in 0..batches {
             let (lo, hi) = (b * batch_size, ((b + 1) * batch_size).min(n));
             // This process's shard of the batch, when several evaluate together.
-            let (a, z) = self.shard_of(hi - lo);
+            let (a, z) = self.shard_of(parallel.as_deref_mut(), hi - lo);
             let (lo, hi) = (lo + a, lo + z);
             match rows {
                 Some(rows) => self.bufs.gather(xs, ys, w, &rows[lo..hi]),
@@ -96,7 +99,73 @@ impl Model {
             }
             seen += hi - lo;
         }
-        self.reduce_evaluation(loss, seen)
+        self.reduce_evaluation(parallel, loss, seen)
+    }
+
+    /// The validation of an epoch of `fit`, through the same passes as `evaluate`: its mean
+    /// loss, the metrics updated (in batches of `batch_size`, the first `steps` when given).
+    ///
+    /// # Errors
+    /// A validation dataset's batch that cannot be read or fails the data checks.
+    pub(crate) fn validate(
+        &mut self,
+        parallel: Option<&mut Parallel>,
+        validation: &Validation<'_, '_, '_>,
+        batch_size: usize,
+        steps: Option<usize>,
+    ) -> Result<f64> {
+        match validation {
+            Validation::None => Ok(0.0),
+            Validation::Rows(xs, ys, rows, w) => {
+                Ok(self.evaluate_batches(parallel, xs, ys, *w, Some(rows), batch_size, steps))
+            }
+            Validation::Data(xs, ys, w) => Ok(self.evaluate_batches(parallel, xs, ys, *w, None, batch_size, steps)),
+            Validation::Dataset(ring, batches) => self.evaluate_ring(parallel, ring, *batches, steps),
+        }
+    }
+
+    /// The running loss and metric means written into `logs` (metrics first, as Keras 3).
+    pub(crate) fn write_metrics(&self, logs: &mut Logs, prefix: &str, loss: f64) {
+        let c = self.compiled.as_ref().expect("compiled");
+        for (m, key) in c.metrics.iter().zip(&c.keys) {
+            logs.set_prefixed(prefix, key, m.result());
+        }
+        logs.set_prefixed(prefix, "loss", loss);
+        for (key, sum) in c.loss_keys.iter().zip(&c.output_sums) {
+            logs.set_prefixed(prefix, key, sum / c.seen.max(1) as f64);
+        }
+    }
+    /// Mean loss over a pass of a dataset's ring (its first `steps` batches when given),
+    /// then the dataset's `on_epoch_end`. Metrics are reset and updated.
+    pub(crate) fn evaluate_ring(
+        &mut self,
+        mut parallel: Option<&mut Parallel>,
+        ring: &Ring<'_>,
+        batches: usize,
+        steps: Option<usize>,
+    ) -> Result<f64> {
+        self.reset_metrics();
+        let batches = batches.min(steps.unwrap_or(usize::MAX));
+        ring.begin_pass(|order| order.extend(0..batches));
+        let (mut loss, mut seen) = (0.0, 0);
+        for position in 0..batches {
+            ring.take(position, |b| self.load_batch(parallel.as_deref_mut(), b, None, "validation dataset"))?;
+            if self.bufs.batch() > 0 {
+                loss += self.test_step();
+            }
+            seen += self.bufs.batch();
+        }
+        ring.epoch_end();
+        Ok(self.reduce_evaluation(parallel, loss, seen))
+    }
+
+    /// Forgets the compiled metrics' running state and the outputs' running losses.
+    pub(crate) fn reset_metrics(&mut self) {
+        if let Some(c) = self.compiled.as_mut() {
+            c.metrics.iter_mut().for_each(|m| m.reset());
+            c.output_sums.iter_mut().for_each(|s| *s = 0.0);
+            c.seen = 0;
+        }
     }
 
     /// The loss and metrics on a [`Dataset`], as Keras's `evaluate(dataset)`: every batch
@@ -116,7 +185,7 @@ impl Model {
         let target_shapes: Vec<&[usize]> = spec.targets.iter().map(|s| target_sample_shape(s)).collect();
         self.plan(spec.batch_size, false, Some(&target_shapes));
         let loss = with_ring(data, options.workers, options.max_queue_size, batches, |ring| {
-            self.evaluate_ring(ring, batches, None)
+            self.evaluate_ring(None, ring, batches, None)
         })?;
         let mut logs = Logs::new();
         self.write_metrics(&mut logs, "", loss);

@@ -1,25 +1,27 @@
 //! Training: `fit`, `evaluate`, `predict` and `train_on_batch` on a [`Model`].
 //!
-//! - `buffers`: the activation and gradient buffers, planned once per batch size;
 //! - `checks`: every user-input check, done once per call, before any work;
 //! - `step`: one forward/backward/update pass over the buffers — allocation-free;
-//! - `fit`: the epoch and batch loops with validation and callbacks;
+//! - `fit`: `fit` and `fit_dataset`, their arguments checked, their data made a feed;
+//! - `feed`: where the batches come from (arrays or a dataset's ring) and the validation;
+//! - `session`: one run's state and the loop over epochs and batches, with callbacks;
+//! - `parallel`: this rank's side of training over several processes;
 //! - `evaluate`: evaluation and prediction through the same forward pass.
 //!
 //! [`Model`]: crate::Model
 
 mod arrays;
-mod buffers;
 mod checks;
 mod evaluate;
+mod feed;
 mod fit;
 mod options;
 mod parallel;
+mod session;
 mod split;
 mod step;
 
 pub use arrays::Arrays;
-pub(crate) use buffers::Buffers;
 pub use options::{EvaluateOptions, FitOptions};
 pub(crate) use parallel::Parallel;
 pub use split::{split_rows, SplitMode};

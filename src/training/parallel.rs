@@ -12,10 +12,13 @@
 //! one 2-core machine, where the sum is a memory copy that competes with backward for the same
 //! cores; BENCHMARKS.md): the knob is there for networks where transfer time can hide.
 
+use super::FitOptions;
+use crate::data::Spec;
 use crate::distributed::{self, Communicator};
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::models::{Compiled, Model};
+use crate::tensor::Tensor;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +54,9 @@ pub(crate) struct Parallel {
     waiting: Duration,
     reductions: usize,
     started: Option<Instant>,
+    /// The position in the global batch of this rank's shard's first sample, as the layers
+    /// were last told (random layers key each sample's draws by it; 0 between runs).
+    pub offset: usize,
 }
 
 impl Parallel {
@@ -104,6 +110,7 @@ impl Parallel {
             waiting: Duration::ZERO,
             reductions: 0,
             started: None,
+            offset: 0,
         }))
     }
 
@@ -235,6 +242,95 @@ impl Parallel {
             m.load_state(&from[at..at + n]);
             at += n;
         }
+    }
+}
+
+impl Model {
+    /// This process's rows `[lo, hi)` of a batch of `n` samples (all of them in one process, `parallel` `None`),
+    /// the layers told the shard's place in the global batch.
+    pub(crate) fn shard_of(&mut self, parallel: Option<&mut Parallel>, n: usize) -> (usize, usize) {
+        let Some(parallel) = parallel else { return (0, n) };
+        let (lo, hi) = parallel.shard(n);
+        if lo != parallel.offset {
+            parallel.offset = lo;
+            self.set_layers_sample_offset(lo);
+        }
+        (lo, hi)
+    }
+
+    /// The mean loss of an evaluation pass from this process's `loss` sum over `seen`
+    /// samples; with several processes, summed over all, their metrics' states too (which the
+    /// metrics keep, for the logs).
+    pub(crate) fn reduce_evaluation(&mut self, parallel: Option<&mut Parallel>, loss: f64, seen: usize) -> f64 {
+        let Some(parallel) = parallel else { return loss / seen.max(1) as f64 };
+        let (loss, seen) = parallel.reduce_logs(self.compiled.as_mut().expect("compiled"), loss, seen);
+        loss / seen.max(1) as f64
+    }
+
+    /// What training over several processes (see [`crate::distributed`]) needs before any
+    /// work, checked on every process alike: a global `batch_size` they divide evenly, a
+    /// sample for each in the first batch (`batches.0` samples) and, with a layer that
+    /// synchronizes, in the last (`batches.1`, when partial), and the same model, arguments
+    /// and data on every process (a checksum of them, broadcast from rank 0; `data` and
+    /// `specs` are the arrays and dataset specs, of which shapes and a sample of values
+    /// count). Nothing for one process.
+    pub(crate) fn check_processes(
+        &self,
+        options: &FitOptions<'_>,
+        batch_size: usize,
+        (first, last): (usize, Option<usize>),
+        data: &[&[&Tensor]],
+        specs: &[Option<&Spec>],
+    ) -> Result<()> {
+        let comm = distributed::world();
+        let size = comm.size();
+        if size == 1 {
+            return Ok(());
+        }
+        distributed::check_global_batch(&*comm, batch_size, first)?;
+        let synchronized = self.layers.iter().find(|l| l.synchronizes());
+        if let (Some(layer), Some(last)) = (synchronized, last.filter(|&l| l < size)) {
+            return Err(Error::Distributed {
+                rank: comm.rank(),
+                size,
+                message: format!(
+                    "the last batch of each epoch holds {last} samples, fewer than the {size} processes, and layer {} \
+                     (synchronized) needs every process in every step: choose a batch size that leaves none \
+                     or at least {size} samples over",
+                    layer.name()
+                ),
+            });
+        }
+        let model = self.to_config().map(|v| v.to_string()).unwrap_or_default();
+        let compiled = self.compile_config().map(|v| v.to_string()).unwrap_or_default();
+        let arguments = format!(
+            "epochs={} initial_epoch={} batch_size={batch_size} shuffle={} steps_per_epoch={:?} validation_split={} validation_batch_size={:?} validation_steps={:?} validation_freq={} seed={}",
+            options.epochs,
+            options.initial_epoch,
+            options.shuffle,
+            options.steps_per_epoch,
+            options.validation_split,
+            options.validation_batch_size,
+            options.validation_steps,
+            options.validation_freq,
+            self.seed,
+        );
+        let setup = distributed::fingerprint(0, format!("{model}\n{compiled}\n{arguments}").as_bytes());
+        distributed::agree(&*comm, "a different model, compile or fit arguments", setup)?;
+        let mut print = 0;
+        for t in data.iter().flat_map(|d| d.iter()) {
+            print = distributed::fingerprint(print, format!("{:?}", t.shape()).as_bytes());
+            let values = t.data();
+            let step = (values.len() / 1024).max(1);
+            for v in values.iter().step_by(step) {
+                print = distributed::fingerprint(print, &v.to_le_bytes());
+            }
+        }
+        for s in specs.iter().flatten() {
+            let text = format!("{:?} {:?} {} {}", s.inputs, s.targets, s.batch_size, s.weighted);
+            print = distributed::fingerprint(print, text.as_bytes());
+        }
+        distributed::agree(&*comm, "different data (shapes or values)", print)
     }
 }
 

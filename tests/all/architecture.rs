@@ -1,14 +1,9 @@
 //! The crate's import graph against the order `src/lib.rs` declares ("The crate's layers,
 //! bottom to top"): every `crate::` path in a module's code names a module on its own line or
-//! below, except the few upward uses listed here (each to be cut by issue 26), and each of
-//! those is still there (a use that is gone must leave the list, so the list only shrinks).
-//! Module folders hold no circles between their files either.
+//! below, with no exception. Module folders hold no circles between their files either.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// Upward uses that remain, `(from, to)`: see `src/lib.rs`.
-const STILL_UPWARD: [(&str, &str); 2] = [("models", "callbacks"), ("models", "training")];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -67,7 +62,6 @@ fn names_after<'a>(text: &'a str, prefix: &str) -> impl Iterator<Item = &'a str>
 #[test]
 fn every_module_uses_only_modules_at_or_below_its_level() {
     let levels = declared_levels();
-    let mut found: BTreeSet<(String, String)> = BTreeSet::new();
     let mut upward = Vec::new();
     for file in rust_files(&src()) {
         let rel = file.strip_prefix(src()).unwrap();
@@ -79,22 +73,13 @@ fn every_module_uses_only_modules_at_or_below_its_level() {
         for target in names_after(&code(&file), "crate::") {
             let Some(&to) = levels.get(target) else { continue };
             if target != module && to > from {
-                found.insert((module.clone(), target.to_string()));
-                if !STILL_UPWARD.contains(&(module.as_str(), target)) {
-                    upward.push(format!("{} uses crate::{target} (level {to} above {module}'s {from})", rel.display()));
-                }
+                upward.push(format!("{} uses crate::{target} (level {to} above {module}'s {from})", rel.display()));
             }
         }
     }
     upward.sort();
     upward.dedup();
     assert!(upward.is_empty(), "uses that reach up the declared order:\n{}", upward.join("\n"));
-    for (from, to) in STILL_UPWARD {
-        assert!(
-            found.contains(&(from.to_string(), to.to_string())),
-            "{from} no longer uses {to}: remove it from the list"
-        );
-    }
 }
 
 /// Every file of `src/` (lib and main aside) as a module path: `io/csv.rs` → `["io", "csv"]`,

@@ -1,9 +1,9 @@
 //! ModelCheckpoint and BackupAndRestore, with Keras's arguments and semantics.
 
 use crate::common::temp_dir;
-use minibatch::callbacks::{BackupAndRestore, Callback, Control, Logs, Mode, ModelCheckpoint, SaveFreq};
+use minibatch::callbacks::{BackupAndRestore, Callback, Context, Control, Logs, Mode, ModelCheckpoint, SaveFreq};
 use minibatch::layers::{Dense, Dropout};
-use minibatch::{datasets, Error, FitOptions, Model, Result, Sequential, Tensor};
+use minibatch::{datasets, Error, FitOptions, Result, Sequential, Tensor};
 
 fn model(seed: u64) -> Sequential {
     let mut m = Sequential::new()
@@ -62,7 +62,7 @@ fn filepath_templates_fill_the_epoch_and_log_values() {
 /// be checked exactly.
 struct Scripted(Vec<f64>, &'static str);
 impl Callback for Scripted {
-    fn on_epoch_end(&mut self, _m: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
         logs.set(self.1, self.0[epoch]);
         Ok(Control::Continue)
     }
@@ -151,18 +151,29 @@ fn continuing_a_history_equals_one_uninterrupted_fit() {
     let whole = one.fit(&d.x_train, &d.y_train, opts().epochs(5)).unwrap();
     let mut two = model(4);
     let first = two.fit(&d.x_train, &d.y_train, opts().epochs(2)).unwrap();
-    let rest = two.fit(&d.x_train, &d.y_train, opts().epochs(5).continue_history(first)).unwrap();
+    let mut seen = SeenHistory::default();
+    let rest = two.fit(&d.x_train, &d.y_train, opts().epochs(5).continue_history(first).callback(&mut seen)).unwrap();
     assert_eq!(rest.epoch, [0, 1, 2, 3, 4]);
     assert_eq!(format!("{:?}", rest.history), format!("{:?}", whole.history));
     assert_eq!(rest.weight_updates, whole.weight_updates);
     assert_eq!(bits(&two.get_weights()), bits(&one.get_weights()));
-    assert_eq!(two.history().epoch, rest.epoch, "model.history is the latest History");
+    assert_eq!(seen.0, [2, 3, 4], "callbacks see the continued History grow (Keras's model.history in fit)");
+}
+
+/// The epochs in the History a callback sees at each epoch's start.
+#[derive(Default)]
+struct SeenHistory(Vec<usize>);
+impl Callback for SeenHistory {
+    fn on_epoch_begin(&mut self, ctx: &mut Context<'_>, _epoch: usize) -> Result<Control> {
+        self.0.push(ctx.history().epoch.len());
+        Ok(Control::Continue)
+    }
 }
 
 /// Fails at the start of an epoch, as a crash would end the run there.
 struct CrashAt(usize);
 impl Callback for CrashAt {
-    fn on_epoch_begin(&mut self, _m: &mut Model, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
         if epoch == self.0 {
             return Err(Error::State("simulated crash".into()));
         }
@@ -173,9 +184,9 @@ impl Callback for CrashAt {
 /// Changes the learning rate once, as ReduceLROnPlateau would: the backup must carry it.
 struct SetRateAt(usize, f32);
 impl Callback for SetRateAt {
-    fn on_epoch_begin(&mut self, m: &mut Model, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
         if epoch == self.0 {
-            m.optimizer_mut().unwrap().set_learning_rate(self.1);
+            ctx.model.optimizer_mut().unwrap().set_learning_rate(self.1);
         }
         Ok(Control::Continue)
     }

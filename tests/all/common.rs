@@ -1,9 +1,9 @@
 //! Helpers shared by the tests.
 
-use minibatch::callbacks::{Callback, Control, FitParams, Logs};
+use minibatch::callbacks::{Callback, Context, Control, Logs};
 use minibatch::layers::Layer;
 use minibatch::rng::Rng;
-use minibatch::{Model, Result, Tensor};
+use minibatch::{Result, Tensor};
 use std::sync::{Arc, Mutex};
 
 /// A tensor of uniform values in `[-1, 1)`.
@@ -89,33 +89,33 @@ pub struct Recorder {
 }
 
 impl Callback for Recorder {
-    fn on_train_begin(&mut self, _m: &mut Model, p: &FitParams) -> Result<Control> {
-        self.events.push(format!("train_begin steps={}", p.steps));
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
+        self.events.push(format!("train_begin steps={}", ctx.params.steps));
         Ok(Control::Continue)
     }
-    fn on_epoch_begin(&mut self, _m: &mut Model, epoch: usize) -> Result<Control> {
+    fn on_epoch_begin(&mut self, _ctx: &mut Context<'_>, epoch: usize) -> Result<Control> {
         self.events.push(format!("epoch_begin {epoch}"));
         Ok(Control::Continue)
     }
-    fn on_train_batch_begin(&mut self, _m: &mut Model, batch: usize) -> Result<Control> {
+    fn on_train_batch_begin(&mut self, _ctx: &mut Context<'_>, batch: usize) -> Result<Control> {
         self.events.push(format!("batch_begin {batch}"));
         Ok(Control::Continue)
     }
-    fn on_train_batch_end(&mut self, _m: &mut Model, batch: usize, _logs: &Logs) -> Result<Control> {
+    fn on_train_batch_end(&mut self, _ctx: &mut Context<'_>, batch: usize, _logs: &Logs) -> Result<Control> {
         self.events.push(format!("batch_end {batch}"));
         let epoch = self.events.iter().filter(|e| e.starts_with("epoch_begin")).count() - 1;
         Ok(if self.stop_at_batch == Some((epoch, batch)) { Control::Stop } else { Control::Continue })
     }
-    fn on_epoch_end(&mut self, m: &mut Model, epoch: usize, logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
         self.events.push(format!("epoch_end {epoch}"));
         if let Some(&v) = self.script.get(epoch) {
             logs.set(self.script_key.unwrap_or("score"), v);
         }
         self.epoch_logs.push(logs.clone());
-        self.weights_at_epoch_end.push(m.get_weights());
+        self.weights_at_epoch_end.push(ctx.model.get_weights());
         Ok(Control::Continue)
     }
-    fn on_train_end(&mut self, _m: &mut Model, _logs: &Logs) -> Result<()> {
+    fn on_train_end(&mut self, _ctx: &mut Context<'_>, _logs: &Logs) -> Result<()> {
         self.events.push("train_end".into());
         Ok(())
     }

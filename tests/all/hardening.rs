@@ -7,7 +7,7 @@
 //! functional configuration's missing layer: `saving::model_file`'s.)
 
 use crate::common::{minibatch, temp_dir};
-use minibatch::callbacks::{BackupAndRestore, Callback, Control, Logs};
+use minibatch::callbacks::{BackupAndRestore, Callback, Context, Control, Logs};
 use minibatch::data::{CsvDataset, Dataset, ImageFolderDataset, NpyDataset};
 use minibatch::layers::Dense;
 use minibatch::{io, Error, FitOptions, Model, Result, Sequential};
@@ -474,7 +474,7 @@ fn gif_and_bmp_image_folders_load_and_train() {
 struct CrashAt(usize);
 
 impl Callback for CrashAt {
-    fn on_epoch_end(&mut self, _m: &mut Model, epoch: usize, _logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, _ctx: &mut Context<'_>, epoch: usize, _logs: &mut Logs) -> Result<Control> {
         if epoch == self.0 {
             return Err(Error::State("simulated crash".into()));
         }

@@ -21,7 +21,7 @@
 //! `slot_of[t]` says which holds tensor `t` (the identity in training). Model inputs and
 //! outputs keep their own.
 
-use crate::models::SlotPlan;
+use super::SlotPlan;
 use crate::tensor::Tensor;
 use std::borrow::Borrow;
 
