@@ -83,6 +83,13 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         model.set_metadata("test_split", serde_json::to_value(&split).expect("plain values"));
     }
     let workers = args.workers;
+    let epochs = args.epochs.unwrap_or(10);
+    let mut options = FitOptions::new().epochs(epochs).verbose(args.verbose).workers(workers);
+    if let Some(v) = val.as_mut() {
+        options = options.validation_dataset(v);
+    }
+    // Everything fit_dataset would refuse before reading a batch, refused before any output.
+    model.prepare_fit_dataset(&train, &options)?;
     if args.verbose > 0 {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
@@ -100,12 +107,7 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         print!("{}", model.summary()?);
     }
 
-    let epochs = args.epochs.unwrap_or(10);
     let mut watchers = Watchers::new(args, backup_dir);
-    let mut options = FitOptions::new().epochs(epochs).verbose(args.verbose).workers(workers);
-    if let Some(v) = val.as_mut() {
-        options = options.validation_dataset(v);
-    }
     let history = model.fit_dataset(&mut train, watchers.attach(args, options))?;
     let stopped = watchers.finish(args, &model)?;
     let plotted = watchers.plot(args, &history, stopped);

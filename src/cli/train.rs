@@ -80,8 +80,18 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             None
         };
     let mut model = build_model(args, &data.x.shape()[1..], &task, standardizer.as_ref().map(|(n, _)| n))?;
-    // Everything fit would refuse, refused now: before anything is printed.
-    model.check_training_data(&data.x, &data.y)?;
+    // Everything fit would refuse (the data, the split, the agreement of several processes on
+    // a global batch they share evenly), and test data evaluate would, refused now: before
+    // anything is printed.
+    let fit_options = || {
+        FitOptions::new()
+            .batch_size(args.batch_size)
+            .epochs(epochs)
+            .validation_split(args.validation_split)
+            .validation_split_mode(split_mode)
+            .verbose(args.verbose)
+    };
+    model.prepare_fit(&data.x, &data.y, &fit_options())?;
     if let Some((x, y)) = &data.test {
         model.check_training_data(x, y)?;
     }
@@ -112,9 +122,6 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         model.set_metadata("color_mode", json!(color_mode_name(args)));
     }
-    // Over several processes: a global batch they share evenly, refused before any output.
-    let world = minibatch::distributed::world();
-    minibatch::distributed::check_global_batch(&*world, args.batch_size, args.batch_size.min(train_rows.len()))?;
     if args.verbose > 0 {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
@@ -135,13 +142,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
 
     let mut watchers = Watchers::new(args, backup_dir);
-    let options = FitOptions::new()
-        .batch_size(args.batch_size)
-        .epochs(epochs)
-        .validation_split(args.validation_split)
-        .validation_split_mode(split_mode)
-        .verbose(args.verbose);
-    let history = model.fit(&data.x, &data.y, watchers.attach(args, options))?;
+    let history = model.fit(&data.x, &data.y, watchers.attach(args, fit_options()))?;
     let stopped = watchers.finish(args, &model)?;
     // The cheaper outputs: each is tried even when one before it fails (the first error is
     // returned at the end).

@@ -36,7 +36,7 @@ mod batch;
 mod csv;
 mod images;
 mod npy;
-mod order;
+pub(crate) mod order;
 pub(crate) mod prefetch;
 pub(crate) mod source;
 pub(crate) mod table;

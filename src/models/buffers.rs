@@ -46,8 +46,6 @@ pub(crate) struct Buffers {
     /// The batch's sample weights (the first `batch` values), when `weighted`.
     pub weights: Vec<f32>,
     pub weighted: bool,
-    /// The sample order of the current epoch.
-    pub order: Vec<usize>,
 }
 
 impl Buffers {
@@ -198,8 +196,7 @@ impl Buffers {
         }
     }
 
-    /// Bytes reserved by the planned buffers (not the epoch's sample order, which follows the
-    /// data set rather than the batch).
+    /// Bytes reserved by the planned buffers.
     pub fn bytes(&self) -> usize {
         let all = self.acts.iter().chain(&self.grads).chain(&self.scratch).chain(&self.targets).chain(&self.masks);
         all.map(|t| t.capacity() * 4).sum::<usize>() + self.weights.capacity() * 4

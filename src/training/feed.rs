@@ -2,12 +2,13 @@
 //! the [`Validation`] source. One loop (see [`super::session`]) takes either.
 //!
 //! An array feed is a view: each epoch's sample order (the training rows, shuffled by the
-//! seed and the pass's key) and each batch gathered from the arrays straight into the model's
-//! buffers, with no copy between. A dataset's batches are filled into the planned ring of
+//! seed and the pass's key, by the same `Order` the datasets use) and each batch gathered
+//! from the arrays straight into the model's buffers, with no copy between. A dataset's batches are filled into the planned ring of
 //! [`crate::data::prefetch`] (by background workers when asked) and copied from there.
 
 use super::checks::{class_weights_into, with_refs};
 use super::Parallel;
+use crate::data::order::{Order, Rows};
 use crate::data::prefetch::Ring;
 use crate::data::Batch;
 use crate::error::Result;
@@ -29,8 +30,10 @@ pub(crate) enum Validation<'a, 'r, 'd> {
 
 /// Where the training batches come from.
 pub(crate) enum Feed<'a, 'r, 'd> {
-    /// Samples of in-memory arrays, gathered in the epoch's order.
-    Arrays { xs: &'a [&'a Tensor], ys: &'a [&'a Tensor], weights: Option<&'a [f32]>, rows: Vec<usize>, batches: usize },
+    /// Samples of in-memory arrays (a view of their training rows), gathered in the epoch's
+    /// order: the rows in order, or shuffled by the seed and the pass's key (the rule of
+    /// [`crate::data`]'s datasets).
+    Arrays { xs: &'a [&'a Tensor], ys: &'a [&'a Tensor], weights: Option<&'a [f32]>, order: Order, batches: usize },
     /// Batches of a dataset, taken from its ring.
     Dataset(DataFeed<'r, 'd>),
 }
@@ -93,7 +96,7 @@ impl Feed<'_, '_, '_> {
     /// the seed and `key`; an endless dataset's next `steps` batches.
     pub fn begin_pass(&mut self, model: &mut Model, shuffle: bool, key: u64, steps: usize) {
         match self {
-            Feed::Arrays { rows, .. } => model.shuffle_order(rows, shuffle, key),
+            Feed::Arrays { order, .. } => order.set_epoch(key),
             Feed::Dataset(d) => {
                 let next = d.next;
                 // The dataset's own order for this pass (a shuffled subset), from its index.
@@ -124,10 +127,13 @@ impl Feed<'_, '_, '_> {
         batch_size: usize,
     ) -> Result<usize> {
         match self {
-            Feed::Arrays { xs, ys, weights, rows, .. } => {
-                let (lo, hi) = (position * batch_size, ((position + 1) * batch_size).min(rows.len()));
+            Feed::Arrays { xs, ys, weights, order, .. } => {
+                let (lo, hi) = (position * batch_size, ((position + 1) * batch_size).min(order.len()));
                 let (a, b) = model.shard_of(parallel, hi - lo);
-                model.gather_batch(xs, ys, *weights, lo + a, lo + b);
+                match order.rows(lo + a, lo + b) {
+                    Rows::List(rows) => model.bufs.gather(xs, ys, *weights, rows),
+                    Rows::Range(lo, hi) => model.bufs.copy_rows(xs, ys, *weights, lo, hi),
+                }
                 Ok(hi - lo)
             }
             Feed::Dataset(d) => {
@@ -175,25 +181,5 @@ impl Model {
         with_refs(batch.xs(), |xs| self.check_inputs(xs, &|i, _| format!("x[{i}] (prediction dataset)")))?;
         self.bufs.load_inputs(batch);
         Ok(batch.len())
-    }
-
-    /// Sets the epoch's sample order: the training rows in order, or shuffled by an order that
-    /// depends only on the seed and the epoch index (so a resumed run shuffles as an
-    /// uninterrupted one).
-    fn shuffle_order(&mut self, train_rows: &[usize], shuffle: bool, key: u64) {
-        let order = &mut self.bufs.order;
-        order.copy_from_slice(train_rows);
-        if shuffle {
-            Rng::derive(self.seed, key).shuffle(order);
-        }
-    }
-
-    /// Makes samples `order[lo..hi]` of the inputs `xs`, targets `ys` (and the weights `w`)
-    /// the batch.
-    fn gather_batch(&mut self, xs: &[&Tensor], ys: &[&Tensor], w: Option<&[f32]>, lo: usize, hi: usize) {
-        // The order is the buffers' own: lent out for the copy (moving a Vec allocates nothing).
-        let order = std::mem::take(&mut self.bufs.order);
-        self.bufs.gather(xs, ys, w, &order[lo..hi]);
-        self.bufs.order = order;
     }
 }

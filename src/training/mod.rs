@@ -22,6 +22,7 @@ mod split;
 mod step;
 
 pub use arrays::Arrays;
+pub use fit::FitPlan;
 pub use options::{EvaluateOptions, FitOptions};
 pub(crate) use parallel::Parallel;
 pub use split::{split_rows, SplitMode};

@@ -286,3 +286,57 @@ fn sequence_layers_name_bad_token_ids_shapes_and_arguments() {
     let e = Sequential::new().add(MultiHeadAttention::new(0, 4)).build(&[3, 8]).unwrap_err();
     assert!(message(e).contains("num_heads"));
 }
+
+/// `prepare_fit` refuses what `fit` refuses, with the same error, and changes nothing: no
+/// weight moves, and a `fit` after it trains exactly as one without it.
+#[test]
+fn prepare_fit_refuses_what_fit_refuses_and_changes_nothing() {
+    use minibatch::data::TensorDataset;
+    let (x, y) = xy(100);
+    let mut m = model();
+    m.build(&[2]).unwrap();
+    let before = m.get_weights();
+    let options = || quiet().batch_size(32).epochs(3).validation_split(0.2);
+    let plan = m.prepare_fit(&x, &y, &options()).unwrap();
+    assert_eq!(
+        plan,
+        minibatch::training::FitPlan {
+            train_samples: 80,
+            validation_samples: Some(20),
+            batch_size: 32,
+            steps_per_epoch: 3
+        }
+    );
+    assert_eq!(before, m.get_weights(), "preparing trains nothing");
+    let prepared = m.fit(&x, &y, options()).unwrap();
+    let mut fresh = model();
+    fresh.build(&[2]).unwrap();
+    let alone = fresh.fit(&x, &y, options()).unwrap();
+    assert_eq!(format!("{:?}", prepared.history), format!("{:?}", alone.history));
+    assert_eq!(m.get_weights(), fresh.get_weights());
+
+    // Each refusal is fit's own, word for word.
+    let (_, short) = xy(9);
+    let mut bad_y = y.clone();
+    bad_y.data_mut()[5] = 7.0;
+    let cases: Vec<(Tensor, Tensor, FitOptions<'static>)> = vec![
+        (x.clone(), short, quiet()),
+        (x.clone(), bad_y, quiet()),
+        (x.clone(), y.clone(), quiet().batch_size(0)),
+        (x.clone(), y.clone(), quiet().validation_split(1.0)),
+    ];
+    for (cx, cy, o) in cases {
+        let mut m = model();
+        let prepared = m.prepare_fit(&cx, &cy, &o).unwrap_err().to_string();
+        let fitted = m.fit(&cx, &cy, o).unwrap_err().to_string();
+        assert_eq!(prepared, fitted);
+    }
+
+    // A dataset: its spec and Keras's rules for datasets, before a batch is read.
+    let mut m = model();
+    let data = TensorDataset::new(vec![x.clone()], vec![y.clone()], 16).unwrap();
+    let plan = m.prepare_fit_dataset(&data, &quiet()).unwrap();
+    assert_eq!((plan.train_samples, plan.batch_size, plan.steps_per_epoch), (100, 16, 7));
+    let e = m.prepare_fit_dataset(&data, &quiet().batch_size(8)).unwrap_err();
+    assert!(e.to_string().contains("no batch_size with a dataset"), "{e}");
+}
