@@ -6,6 +6,7 @@ use super::{ActivationLayer, Layer, Param};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, IntoInitializer};
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -64,7 +65,8 @@ pub struct ReLU {
     max_value: Option<f32>,
     negative_slope: f32,
     threshold: f32,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
 }
 
 /// ReLU's saved arguments (Keras's names).
@@ -98,12 +100,17 @@ impl ReLU {
     }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
     /// The layer a [`ReLUConfig`] describes.
     pub fn from_config(c: ReLUConfig) -> Self {
-        ReLU { max_value: c.max_value, negative_slope: c.negative_slope, threshold: c.threshold, name: c.name }
+        ReLU {
+            max_value: c.max_value,
+            negative_slope: c.negative_slope,
+            threshold: c.threshold,
+            core: LayerCore::named(&c.name),
+        }
     }
     fn value_and_slope(&self, x: f32) -> (f32, f32) {
         match self.max_value {
@@ -122,16 +129,22 @@ impl Layer for ReLU {
     fn kind(&self) -> &'static str {
         "ReLU"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         if let Some(m) = self.max_value {
             if m.is_nan() || m < 0.0 {
-                return Err(Error::invalid("max_value", m, format!("a non-negative number (layer {})", self.name)));
+                return Err(Error::invalid(
+                    "max_value",
+                    m,
+                    format!("a non-negative number (layer {})", self.core.name),
+                ));
             }
         }
         if !self.negative_slope.is_finite() || !self.threshold.is_finite() {
@@ -156,7 +169,7 @@ impl Layer for ReLU {
     }
     fn config(&self) -> Option<serde_json::Value> {
         let c = ReLUConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             max_value: self.max_value,
             negative_slope: self.negative_slope,
             threshold: self.threshold,
@@ -175,8 +188,8 @@ impl Layer for ReLU {
 #[derive(Debug, Clone)]
 pub struct PReLU {
     initializer: Result<Initializer>,
-    name: String,
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
 }
 
 /// PReLU's saved arguments (Keras's names).
@@ -195,7 +208,7 @@ impl Default for PReLU {
 impl PReLU {
     /// α starts at zero, as Keras's default.
     pub fn new() -> Self {
-        PReLU { initializer: Ok(Initializer::Zeros), name: String::new(), params: Vec::new() }
+        PReLU { initializer: Ok(Initializer::Zeros), core: LayerCore::default() }
     }
     /// α's initializer, by value or Keras's name.
     pub fn alpha_initializer(mut self, init: impl IntoInitializer) -> Self {
@@ -204,7 +217,7 @@ impl PReLU {
     }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
     /// The layer a [`PReLUConfig`] describes.
@@ -226,24 +239,26 @@ impl Layer for PReLU {
     fn kind(&self) -> &'static str {
         "PReLU"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let init = self.initializer.clone()?;
-        let mut alpha = Param::claim(&self.name, "alpha", input_shape)?;
+        let mut alpha = Param::claim(&self.core.name, "alpha", input_shape)?;
         let n = alpha.value.len();
         init.fill(alpha.value.data_mut(), n, n, rng);
-        self.params = vec![alpha];
+        self.core.params = vec![alpha];
         Ok(input_shape.to_vec())
     }
     // # Shapes
     // x, y: [batch, sample…]; alpha: [sample…]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
-        let alpha = self.params[0].value.data();
+        let alpha = self.core.params[0].value.data();
         for (yr, xr) in y.data_mut().chunks_exact_mut(alpha.len()).zip(x.data().chunks_exact(alpha.len())) {
             for ((y, &x), &a) in yr.iter_mut().zip(xr).zip(alpha) {
                 *y = if x > 0.0 { x } else { a * x };
@@ -253,7 +268,7 @@ impl Layer for PReLU {
     // dx = dy · (1 or α); dα = Σ_batch dy · x where x ≤ 0
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let (value, grad) = {
-            let p = &mut self.params[0];
+            let p = &mut self.core.params[0];
             (p.value.data(), p.grad.data_mut())
         };
         let k = value.len();
@@ -271,14 +286,8 @@ impl Layer for PReLU {
             }
         }
     }
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
     fn config(&self) -> Option<serde_json::Value> {
-        let c = PReLUConfig { name: self.name.clone(), alpha_initializer: self.initializer.clone().ok()? };
+        let c = PReLUConfig { name: self.core.name.clone(), alpha_initializer: self.initializer.clone().ok()? };
         serde_json::to_value(c).ok()
     }
 }

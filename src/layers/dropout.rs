@@ -2,6 +2,7 @@
 
 use super::{Layer, State};
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
@@ -20,15 +21,11 @@ use crate::tensor::{kernels, Tensor};
 #[derive(Debug, Clone)]
 pub struct Dropout {
     rate: f32,
-    seed: Option<u64>,
-    name: String,
-    rng: Rng,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     features: usize,
     /// `[max_batch × features]`: 0 or `1 / (1 − rate)` per value of the latest training batch.
     mask: Vec<f32>,
-    /// The position in the global batch of the batch's first sample (see
-    /// [`Layer::set_sample_offset`]).
-    offset: usize,
     /// `Dropout`, or `SpatialDropout1D`/`2D`: whole channels dropped per sample.
     class: &'static str,
     /// The channels a spatial dropout draws for (0: every value drawn).
@@ -38,28 +35,18 @@ pub struct Dropout {
 impl Dropout {
     /// Dropout with the given rate, in `[0, 1)`.
     pub fn new(rate: f32) -> Self {
-        Dropout {
-            rate,
-            seed: None,
-            name: String::new(),
-            rng: Rng::new(0),
-            features: 0,
-            mask: Vec::new(),
-            offset: 0,
-            class: "Dropout",
-            channels: 0,
-        }
+        Dropout { rate, features: 0, mask: Vec::new(), class: "Dropout", channels: 0, core: LayerCore::default() }
     }
 
     /// A seed of the layer's own (else one is drawn from the model's seed).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.core.seed = Some(seed);
         self
     }
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 }
@@ -75,7 +62,9 @@ pub struct DropoutConfig {
 impl Dropout {
     /// The layer a [`DropoutConfig`] describes (not built).
     pub fn from_config(c: DropoutConfig) -> Self {
-        Dropout { rate: c.rate, seed: c.seed, ..Dropout::new(c.rate).name(&c.name) }
+        let mut layer = Dropout::new(c.rate).name(&c.name);
+        layer.core.seed = c.seed;
+        layer
     }
 }
 
@@ -121,17 +110,21 @@ impl Layer for Dropout {
         self.class
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         if !(0.0..1.0).contains(&self.rate) {
-            return Err(Error::invalid("rate", self.rate, format!("a dropout rate in [0, 1) for layer {}", self.name)));
+            return Err(Error::invalid(
+                "rate",
+                self.rate,
+                format!("a dropout rate in [0, 1) for layer {}", self.core.name),
+            ));
         }
         let rank = match self.class {
             "SpatialDropout1D" => Some(2),
@@ -140,10 +133,10 @@ impl Layer for Dropout {
         };
         if rank.is_some_and(|r| r != input_shape.len()) {
             let want = if rank == Some(2) { "sequences [time, channels]" } else { "images [height, width, channels]" };
-            return Err(Error::shape(format!("input to layer {}", self.name), want, input_shape));
+            return Err(Error::shape(format!("input to layer {}", self.core.name), want, input_shape));
         }
-        let seed = self.seed.unwrap_or_else(|| rng.next_u64());
-        self.rng = Rng::new(seed);
+        let seed = self.core.seed.unwrap_or_else(|| rng.next_u64());
+        self.core.rng = Rng::new(seed);
         self.features = input_shape.iter().product();
         self.channels = if rank.is_some() { *input_shape.last().expect("rank checked") } else { 0 };
         Ok(input_shape.to_vec())
@@ -164,10 +157,10 @@ impl Layer for Dropout {
             return;
         }
         // One key per step; each sample's values from the key and its global position.
-        let key = self.rng.next_u64();
+        let key = self.core.rng.next_u64();
         let mask = &mut self.mask[..x.len()];
         for (i, sample) in mask.chunks_exact_mut(self.features).enumerate() {
-            let mut rng = sample_rng(key, self.offset + i);
+            let mut rng = sample_rng(key, self.core.offset + i);
             if self.channels > 0 {
                 // Spatial: one draw per channel, repeated at every position.
                 let (first, rest) = sample.split_at_mut(self.channels);
@@ -197,10 +190,6 @@ impl Layer for Dropout {
         4 * max_batch * self.features
     }
 
-    fn set_sample_offset(&mut self, offset: usize) {
-        self.offset = offset;
-    }
-
     fn workspace_bytes(&self) -> usize {
         self.mask.len() * 4
     }
@@ -210,17 +199,17 @@ impl Layer for Dropout {
     }
 
     fn config(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(DropoutConfig { name: self.name.clone(), rate: self.rate, seed: self.seed }).ok()
+        serde_json::to_value(DropoutConfig { name: self.core.name.clone(), rate: self.rate, seed: self.core.seed }).ok()
     }
 
     /// The mask generator's position, so a resumed run draws the masks an uninterrupted one
     /// would.
     fn state(&self) -> Vec<(&'static str, State)> {
-        rng_state(&self.rng)
+        rng_state(&self.core.rng)
     }
 
     fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
-        set_rng_state(&self.name, &mut self.rng, name, value)
+        set_rng_state(&self.core.name, &mut self.core.rng, name, value)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::{InputGrads, Inputs, Layer};
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -63,7 +64,8 @@ impl MergeOp {
 #[derive(Debug, Clone)]
 pub struct Merge {
     op: MergeOp,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     /// Per input: its per-sample shape (set by `build_many`).
     shapes: Vec<Vec<usize>>,
     /// Concatenate: the per-sample axis, the product of the axes before it, and each input's
@@ -134,12 +136,12 @@ pub struct MergeConfig {
 impl Merge {
     /// A merge layer applying `op`.
     pub fn new(op: MergeOp) -> Self {
-        Merge { op, name: String::new(), shapes: Vec::new(), outer: 0, blocks: Vec::new() }
+        Merge { op, shapes: Vec::new(), outer: 0, blocks: Vec::new(), core: LayerCore::default() }
     }
 
     /// Names the layer (else the model names it: `add`, `add_1`, …).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.to_string();
+        self.core.name = name.to_string();
         self
     }
 
@@ -170,13 +172,13 @@ impl Merge {
             _ => return Err(Error::invalid("merge layer class", class, "Add, Subtract, Multiply, ... or Dot")),
         };
         let mut m = Merge::new(op);
-        m.name = c.name;
+        m.core.name = c.name;
         Ok(m)
     }
 
     fn shape_error(&self, expected: &str, shapes: &[Vec<usize>]) -> Error {
         Error::Shape {
-            what: format!("inputs of layer {} ({})", self.name, self.op.class()),
+            what: format!("inputs of layer {} ({})", self.core.name, self.op.class()),
             expected: expected.into(),
             received: format!("{shapes:?}"),
         }
@@ -188,12 +190,12 @@ impl Layer for Merge {
         self.op.class()
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
@@ -381,7 +383,7 @@ impl Layer for Merge {
             MergeOp::Dot { normalize } => (None, Some(1), Some(normalize)),
             _ => (None, None, None),
         };
-        serde_json::to_value(MergeConfig { name: self.name.clone(), axis, axes, normalize }).ok()
+        serde_json::to_value(MergeConfig { name: self.core.name.clone(), axis, axes, normalize }).ok()
     }
 }
 

@@ -11,6 +11,13 @@
 //!   gradients are *written* (not added) into each [`Param::grad`]. `dx`, when asked for, is
 //!   overwritten with ∂loss/∂x.
 //!
+//! # What every layer shares
+//! A layer's name, weights, their penalties and constraints, its fused output activation and a
+//! random layer's seed and draws live in one [`LayerCore`], lent through [`Layer::core`] and
+//! [`Layer::core_mut`] (as an optimizer lends what optimizers share through `base()`); the
+//! trait's defaults for `name`, `params`, the fusion, the activity penalty and the sample
+//! offset read it, so a layer implements only what is its own.
+//!
 //! # Several inputs (merge layers, cross-attention)
 //! A layer that takes several tensors implements [`Layer::build_many`], [`Layer::forward_many`]
 //! and [`Layer::backward_many`]; their defaults hand a single input to `build`, `forward` and
@@ -45,6 +52,7 @@ mod attention;
 mod conv;
 mod core;
 mod dropout;
+mod layer_core;
 mod merge;
 mod normalization;
 mod pooling;
@@ -83,6 +91,7 @@ pub use crate::tensor::window::{Padding, Window};
 pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
 pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
 pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
+pub use layer_core::LayerCore;
 pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract};
 pub use preprocessing::augmentation::{
     FillMode, Interpolation, RandomContrastConfig, RandomFlipConfig, Warp, WarpConfig,
@@ -110,11 +119,22 @@ pub trait Layer: Send {
     /// Keras's class name, as `summary()` prints it: `Dense`, `Dropout`, ...
     fn kind(&self) -> &'static str;
 
+    /// What every layer holds the same way (name, weights, penalties, fused output
+    /// activation, random state): see [`LayerCore`]. The defaults below read it.
+    fn core(&self) -> &LayerCore;
+
+    /// [`Layer::core`], writable.
+    fn core_mut(&mut self) -> &mut LayerCore;
+
     /// The layer's name: given by the user, else assigned by the model (`dense`, `dense_1`).
-    fn name(&self) -> &str;
+    fn name(&self) -> &str {
+        &self.core().name
+    }
 
     /// Sets the layer's name.
-    fn set_name(&mut self, name: String);
+    fn set_name(&mut self, name: String) {
+        self.core_mut().name = name;
+    }
 
     /// Creates the weights for a per-sample `input_shape` and returns the per-sample output
     /// shape. Errors name the layer and the shapes.
@@ -175,14 +195,14 @@ pub trait Layer: Send {
         self.backward(xs.get(0), y, dy, dxs.get_mut(0));
     }
 
-    /// The trainable parameters.
+    /// The trainable parameters ([`LayerCore::params`] by default).
     fn params(&self) -> &[Param] {
-        &[]
+        &self.core().params
     }
 
     /// The trainable parameters, writable.
     fn params_mut(&mut self) -> &mut [Param] {
-        &mut []
+        &mut self.core_mut().params
     }
 
     /// The activation applied last in `forward`, if the layer has one.
@@ -193,14 +213,17 @@ pub trait Layer: Send {
     /// With `fused`, `backward` receives ∂loss/∂(pre-activation) in `dy` and skips the output
     /// activation's derivative. The model sets this when the loss fuses a softmax or sigmoid
     /// into a stable cross-entropy gradient, `(p − y) / n`, and clears it when recompiled with
-    /// a loss that does not.
-    fn fuse_output_activation(&mut self, _fused: bool) {}
+    /// a loss that does not. By default the flag is [`LayerCore`]'s, which a layer's output
+    /// activation reads.
+    fn fuse_output_activation(&mut self, fused: bool) {
+        self.core_mut().output.fused = fused;
+    }
     /// With a fused loss: the values before the output activation in the latest `forward`,
     /// from which the loss takes its value, as Keras's TensorFlow backend takes it from the
     /// logits it keeps on a softmax's output. `None` (the default) when they are the layer's
     /// input (an `Activation` layer).
     fn fused_logits(&self) -> Option<&[f32]> {
-        None
+        self.core().output.logits()
     }
 
     /// What the layer does with a mask on its input (see [`MaskRule`]); `Drop` by default.
@@ -222,9 +245,11 @@ pub trait Layer: Send {
     /// Tells a random layer the position in the global batch of the next training batch's
     /// first sample: this process's shard's offset when a batch is split over processes (see
     /// [`crate::distributed`]). Dropout draws each sample's mask from the step and the
-    /// sample's position, so the split changes no mask. Nothing by default; a layer that holds
-    /// layers passes it on.
-    fn set_sample_offset(&mut self, _offset: usize) {}
+    /// sample's position, so the split changes no mask. Kept in [`LayerCore::offset`] by
+    /// default; a layer that holds layers passes it on.
+    fn set_sample_offset(&mut self, offset: usize) {
+        self.core_mut().offset = offset;
+    }
 
     /// Whether the layer takes part in collectives with the other processes in each training
     /// step (a synchronized `BatchNormalization`): then every process must compute every
@@ -234,9 +259,10 @@ pub trait Layer: Send {
         false
     }
 
-    /// The penalty on the layer's output (Keras's `activity_regularizer`), if any.
+    /// The penalty on the layer's output (Keras's `activity_regularizer`), if any
+    /// ([`LayerCore::reg`]'s by default).
     fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
-        None
+        self.core().reg.activity_regularizer
     }
 
     /// The bytes [`Layer::plan`]`(max_batch)` reserves for the layer's own workspaces, computed

@@ -198,7 +198,7 @@ impl Model {
 
     /// Names the model (Keras's `name=`; `functional` by default).
     pub fn named(mut self, name: impl Into<String>) -> Model {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -358,7 +358,7 @@ impl Model {
             output_ids.push(t);
         }
         let mut model = Model::chain();
-        model.name = "functional".into();
+        model.core.name = "functional".into();
         model.functional = true;
         model.layers = layers;
         model.graph = Graph { inputs: inputs.len(), nodes, outputs: output_ids, ..Graph::default() };

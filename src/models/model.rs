@@ -5,7 +5,7 @@
 use super::graph::Graph;
 use super::Buffers;
 use crate::error::{Error, Result};
-use crate::layers::{Layer, State};
+use crate::layers::{Layer, LayerCore, State};
 use crate::losses::Loss;
 use crate::metrics::{Direction, IntoMetric, Metric};
 use crate::optimizers::{IntoOptimizer, Optimizer};
@@ -21,8 +21,10 @@ use std::collections::BTreeMap;
 /// `Model` to compile, fit, evaluate, predict, save and load. See [`crate::models`] for the
 /// functional API and how it maps to Keras's.
 pub struct Model {
-    /// Keras's model name: `sequential`, `functional` or the user's.
-    pub(crate) name: String,
+    /// Keras's model name (`sequential`, `functional` or the user's) and, used as a layer of
+    /// another model, the parameters lent to the layers for each pass (see [`super::nested`]):
+    /// what every layer holds ([`LayerCore`]).
+    pub(crate) core: LayerCore,
     /// Built by [`Model::new`] (saved as Keras's `Functional`) rather than as a stack.
     pub(crate) functional: bool,
     /// Every layer once, in the order of its first call.
@@ -39,9 +41,7 @@ pub struct Model {
     pub(crate) seed: u64,
     pub(crate) compiled: Option<Compiled>,
     pub(crate) bufs: Buffers,
-    /// Used as a layer of another model: the parameters, lent to the layers for each pass
-    /// (see [`super::nested`]), and the names of the layers' state variables.
-    pub(crate) nested_params: Vec<crate::layers::Param>,
+    /// Used as a layer of another model: the names of the layers' state variables.
     pub(crate) nested_state_names: Vec<&'static str>,
     /// What the user records about the model (see [`Model::metadata`]), saved with it.
     pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
@@ -273,7 +273,7 @@ impl std::fmt::Debug for Model {
         let losses: Vec<&str> =
             self.compiled.as_ref().map(|c| c.losses.iter().map(|l| l.name()).collect()).unwrap_or_default();
         f.debug_struct("Model")
-            .field("name", &self.name)
+            .field("name", &self.core.name)
             .field("layers", &layers)
             .field("shapes", &self.shapes)
             .field("seed", &self.seed)
@@ -286,7 +286,7 @@ impl Model {
     /// An empty chain (what [`Sequential::new`](crate::Sequential::new) starts from).
     pub(crate) fn chain() -> Self {
         Model {
-            name: "sequential".into(),
+            core: LayerCore::named("sequential"),
             functional: false,
             layers: Vec::new(),
             replicas: Vec::new(),
@@ -297,7 +297,6 @@ impl Model {
             seed: 0,
             compiled: None,
             bufs: Buffers::default(),
-            nested_params: Vec::new(),
             nested_state_names: Vec::new(),
             metadata: serde_json::Map::new(),
         }
@@ -323,14 +322,14 @@ impl Model {
         self.metadata.insert(key.into(), value);
     }
 
-    /// The model's name (Keras's `model.name`).
+    /// The model's name (Keras's `model.core.name`).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.core.name
     }
 
     /// Renames the model.
     pub fn set_name(&mut self, name: impl Into<String>) {
-        self.name = name.into();
+        self.core.name = name.into();
     }
 
     /// Appends a layer to a chain.

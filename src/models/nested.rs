@@ -10,7 +10,7 @@
 
 use super::Model;
 use crate::error::{Error, Result};
-use crate::layers::{InputGrads, Inputs, Layer, Param, State};
+use crate::layers::{InputGrads, Inputs, Layer, LayerCore, Param, State};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -24,7 +24,7 @@ fn leak(name: String) -> &'static str {
 impl Model {
     /// Lends the nested parameters to the inner layers, or takes them back (the same call).
     fn swap_nested(&mut self) {
-        let mut nested = self.nested_params.iter_mut();
+        let mut nested = self.core.params.iter_mut();
         for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
             let q = nested.next().expect("one nested parameter per parameter");
             std::mem::swap(&mut p.value, &mut q.value);
@@ -51,19 +51,19 @@ impl Layer for Model {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     /// The same graph over replicas of its layers, not built (a model called twice: a
     /// shared encoder, as in a Siamese network).
     fn replicate(&self) -> Result<Box<dyn Layer>> {
         let mut copy = Model::chain();
-        copy.name = self.name.clone();
+        copy.core.name = self.core.name.clone();
         copy.functional = self.functional;
         copy.seed = self.seed;
         copy.layers = self.layers.iter().map(|l| l.replicate()).collect::<Result<_>>()?;
@@ -84,22 +84,22 @@ impl Layer for Model {
         if self.graph.outputs.len() != 1 {
             return Err(Error::State(format!(
                 "model {} has {} outputs: a model used as a layer has one",
-                self.name,
+                self.core.name,
                 self.graph.outputs.len()
             )));
         }
-        if !self.nested_params.is_empty() {
+        if !self.core.params.is_empty() {
             self.swap_nested();
         }
         let built = if self.is_built() { Ok(()) } else { self.build_inputs(shapes) };
         let same = self.is_built() && self.shapes[..self.graph.inputs] == *shapes;
         if built.is_err() || !same {
-            if !self.nested_params.is_empty() {
+            if !self.core.params.is_empty() {
                 self.swap_nested();
             }
             built?;
             return Err(Error::Shape {
-                what: format!("inputs of model {} used as a layer", self.name),
+                what: format!("inputs of model {} used as a layer", self.core.name),
                 expected: format!("{:?}", &self.shapes[..self.graph.inputs]),
                 received: format!("{shapes:?}"),
             });
@@ -107,8 +107,8 @@ impl Layer for Model {
         self.graph.input_grads = true;
         self.graph.plan_gradients();
         self.bufs = super::Buffers::default();
-        if self.nested_params.is_empty() {
-            self.nested_params = self
+        if self.core.params.is_empty() {
+            self.core.params = self
                 .layers
                 .iter()
                 .flat_map(|l| {
@@ -201,14 +201,6 @@ impl Layer for Model {
         self.swap_nested();
     }
 
-    fn params(&self) -> &[Param] {
-        &self.nested_params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.nested_params
-    }
-
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         self.planned_buffer_bytes(max_batch, false)
     }
@@ -230,7 +222,7 @@ impl Layer for Model {
         let (layer, variable) = name.split_once('/').unwrap_or((name, ""));
         match self.layers.iter_mut().find(|l| l.name() == layer) {
             Some(l) => l.set_state(variable, value),
-            None => Err(Error::State(format!("model {} has no layer {layer}", self.name))),
+            None => Err(Error::State(format!("model {} has no layer {layer}", self.core.name))),
         }
     }
 }

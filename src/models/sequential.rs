@@ -80,7 +80,7 @@ impl Sequential {
     /// Names the model (Keras's `name=`; `sequential` by default): the summary's title, saved
     /// with the model.
     pub fn named(mut self, name: impl Into<String>) -> Self {
-        self.model.name = name.into();
+        self.model.core.name = name.into();
         self
     }
 

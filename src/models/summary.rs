@@ -29,7 +29,7 @@ impl Model {
                 "this model has not yet been built: give it an input_shape, or call build() or fit() first".into(),
             ));
         }
-        let mut s = format!("Model: \"{}\"\n", self.name);
+        let mut s = format!("Model: \"{}\"\n", self.core.name);
         s += &if self.functional { self.functional_table() } else { self.sequential_table() };
         s += &self.totals();
         Ok(s)

@@ -150,7 +150,7 @@ impl Model {
                 .collect();
             return Ok(json!({
                 "class_name": "Sequential",
-                "config": { "name": self.name, "seed": self.seed, "input_shape": self.shapes[0], "layers": layers },
+                "config": { "name": self.core.name, "seed": self.seed, "input_shape": self.shapes[0], "layers": layers },
             }));
         }
         // Which call of its layer made each tensor: Keras's `keras_history`.
@@ -199,7 +199,7 @@ impl Model {
         Ok(json!({
             "class_name": "Functional",
             "config": {
-                "name": self.name,
+                "name": self.core.name,
                 "seed": self.seed,
                 "layers": layers,
                 "input_layers": inputs,
@@ -584,7 +584,7 @@ pub(crate) fn model_from_config(class: &str, config: &Value) -> Result<Model> {
         }
     };
     if let Some(name) = config.get("name").and_then(Value::as_str) {
-        m.name = name.to_string();
+        m.core.name = name.to_string();
     }
     Ok(m)
 }

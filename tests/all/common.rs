@@ -1,7 +1,7 @@
 //! Helpers shared by the tests.
 
 use minibatch::callbacks::{Callback, Context, Control, Logs};
-use minibatch::layers::Layer;
+use minibatch::layers::{Layer, LayerCore};
 use minibatch::rng::Rng;
 use minibatch::{Result, Tensor};
 use std::sync::{Arc, Mutex};
@@ -39,13 +39,13 @@ impl Seen {
 /// An identity layer that records the first feature of every sample it sees.
 pub struct Probe {
     pub seen: Arc<Mutex<Seen>>,
-    name: String,
+    core: LayerCore,
 }
 
 impl Probe {
     pub fn new() -> (Self, Arc<Mutex<Seen>>) {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        (Probe { seen: seen.clone(), name: String::new() }, seen)
+        (Probe { seen: seen.clone(), core: LayerCore::default() }, seen)
     }
 }
 
@@ -53,11 +53,11 @@ impl Layer for Probe {
     fn kind(&self) -> &'static str {
         "Probe"
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         Ok(input_shape.to_vec())

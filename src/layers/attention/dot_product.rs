@@ -3,6 +3,7 @@
 
 use crate::activations::softmax_in_place;
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{InputGrads, Inputs, Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
@@ -33,8 +34,8 @@ use crate::tensor::{kernels, Tensor};
 pub struct Attention {
     use_scale: bool,
     causal: bool,
-    name: String,
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     tq: usize,
     tv: usize,
     dim: usize,
@@ -76,8 +77,6 @@ impl Attention {
         Attention {
             use_scale: false,
             causal: false,
-            name: String::new(),
-            params: Vec::new(),
             tq: 0,
             tv: 0,
             dim: 0,
@@ -88,6 +87,7 @@ impl Attention {
             p: Vec::new(),
             dp: Vec::new(),
             tmp: Vec::new(),
+            core: LayerCore::default(),
         }
     }
 
@@ -106,7 +106,7 @@ impl Attention {
 
     /// The layer's name (else the model assigns `attention`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -122,7 +122,7 @@ impl Attention {
     }
 
     fn scale(&self) -> f32 {
-        self.params.first().map_or(1.0, |p| p.value.data()[0])
+        self.core.params.first().map_or(1.0, |p| p.value.data()[0])
     }
 
     fn parts<'a>(xs: &Inputs<'a>) -> (&'a Tensor, &'a Tensor, &'a Tensor) {
@@ -136,12 +136,12 @@ impl Layer for Attention {
         "Attention"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
@@ -149,7 +149,7 @@ impl Layer for Attention {
     }
 
     fn build_many(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let what = format!("inputs of layer {} (Attention)", self.name);
+        let what = format!("inputs of layer {} (Attention)", self.core.name);
         let bad = |expected: &str| Error::Shape {
             what: what.clone(),
             expected: expected.into(),
@@ -167,11 +167,11 @@ impl Layer for Attention {
             return Err(bad("a key with the value's steps and the query's dim, every size positive"));
         }
         (self.tq, self.tv, self.dim, self.dv, self.inputs) = (tq, tv, dim, dv, shapes.len());
-        self.params.clear();
+        self.core.params.clear();
         if self.use_scale {
-            let mut scale = Param::claim(&self.name, "scale", &[1])?;
+            let mut scale = Param::claim(&self.core.name, "scale", &[1])?;
             scale.value.data_mut().fill(1.0);
-            self.params.push(scale);
+            self.core.params.push(scale);
         }
         self.capacity = 0;
         Ok(vec![tq, dv])
@@ -276,17 +276,9 @@ impl Layer for Attention {
                 out.iter_mut().zip(tmp.iter()).for_each(|(o, &t)| *o = beta * *o + scale * t);
             }
         }
-        if let Some(p) = self.params.first_mut() {
+        if let Some(p) = self.core.params.first_mut() {
             p.grad.data_mut()[0] = d_scale;
         }
-    }
-
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
     }
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
@@ -300,7 +292,7 @@ impl Layer for Attention {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = AttentionConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             use_scale: self.use_scale,
             score_mode: dot(),
             use_causal_mask: self.causal,

@@ -4,6 +4,7 @@
 use crate::activations::softmax_in_place;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
@@ -55,9 +56,9 @@ pub struct MultiHeadAttention {
     causal: bool,
     /// The last input is an attention mask (see [`MultiHeadAttention::call_with_mask`]).
     masked: bool,
-    name: String,
-    /// query, key, value, attention_output: kernel then bias (when `use_bias`) each.
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
+    /// `core.params`: query, key, value, attention_output: kernel then bias (when `use_bias`) each.
+    core: LayerCore,
     /// The query's steps and features; the value's (and key's) steps; the key's and the
     /// value's features.
     steps: usize,
@@ -70,9 +71,6 @@ pub struct MultiHeadAttention {
     /// Attention dropout's rate, its generator, and per planned batch the latest mask (scale
     /// or 0 per weight of `P`) and the dropped weights, when training dropped any.
     dropout: f32,
-    rng: Rng,
-    /// The global position of the batch's first sample (see [`Layer::set_sample_offset`]).
-    offset: usize,
     drop_mask: Vec<f32>,
     dropped_p: Vec<f32>,
     dropped: bool,
@@ -123,8 +121,6 @@ impl MultiHeadAttention {
             use_bias: true,
             causal: false,
             masked: false,
-            name: String::new(),
-            params: Vec::new(),
             steps: 0,
             features: 0,
             kv_steps: 0,
@@ -132,8 +128,6 @@ impl MultiHeadAttention {
             value_features: 0,
             inputs: 1,
             dropout: 0.0,
-            rng: Rng::new(0),
-            offset: 0,
             drop_mask: Vec::new(),
             dropped_p: Vec::new(),
             dropped: false,
@@ -148,6 +142,7 @@ impl MultiHeadAttention {
             do_: Vec::new(),
             scratch: Vec::new(),
             capacity: 0,
+            core: LayerCore::default(),
         }
     }
     /// Each head's value size (default `key_dim`).
@@ -185,7 +180,7 @@ impl MultiHeadAttention {
     }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
     /// The layer a [`MultiHeadAttentionConfig`] describes.
@@ -227,7 +222,7 @@ impl MultiHeadAttention {
         for (i, input, rows, width) in
             [(0, query, n * tq, h * dk), (1, key, n * tv, h * dk), (2, value, n * tv, h * dv)]
         {
-            let (kernel, bias) = weights(&self.params, self.use_bias, i);
+            let (kernel, bias) = weights(&self.core.params, self.use_bias, i);
             let buf = match i {
                 0 => &mut self.q,
                 1 => &mut self.k,
@@ -254,8 +249,9 @@ impl MultiHeadAttention {
         // kernel threads (each writes only its samples' P, masks and O; the same bits for
         // any thread count). The attention dropout masks of a sample, all heads, from the
         // step's key and the sample's global position.
-        let key = if self.dropped { self.rng.next_u64() } else { 0 };
-        let geo = Geometry { tq, tv, h, dk, dv, causal: self.causal, rate: self.dropout, key, offset: self.offset };
+        let key = if self.dropped { self.core.rng.next_u64() } else { 0 };
+        let geo =
+            Geometry { tq, tv, h, dk, dv, causal: self.causal, rate: self.dropout, key, offset: self.core.offset };
         let (q, k, v) = (&self.q[..], &self.k[..], &self.v[..]);
         let (dropped, mask) = (self.dropped, mask.map(|m| m.data()));
         let lent = Lent::new([&mut self.p, &mut self.o, &mut self.drop_mask, &mut self.dropped_p, &mut self.scratch]);
@@ -278,7 +274,7 @@ impl MultiHeadAttention {
             }
         });
         // The output projection.
-        let (kernel, bias) = weights(&self.params, self.use_bias, 3);
+        let (kernel, bias) = weights(&self.core.params, self.use_bias, 3);
         let yd = y.data_mut();
         kernels::matmul(yd, &self.o[..n * tq * h * dv], kernel, n * tq, h * dv, out, false, false, 0.0);
         if let Some(b) = bias {
@@ -305,7 +301,7 @@ impl MultiHeadAttention {
         let rows = n * tq;
         // Output projection: dW_o = Oᵀ dy, db_o = Σ dy, dO = dy W_oᵀ.
         {
-            let (kernel, rest) = self.params[3 * per..].split_first_mut().expect("built");
+            let (kernel, rest) = self.core.params[3 * per..].split_first_mut().expect("built");
             kernels::matmul(kernel.grad.data_mut(), &self.o[..rows * h * dv], g, h * dv, rows, out, true, false, 0.0);
             if let Some(b) = rest.first_mut() {
                 let db = b.grad.data_mut();
@@ -351,7 +347,7 @@ impl MultiHeadAttention {
                 1 => &self.dk[..r * width],
                 _ => &self.dv[..r * width],
             };
-            let (kernel, rest) = self.params[i * per..].split_first_mut().expect("built");
+            let (kernel, rest) = self.core.params[i * per..].split_first_mut().expect("built");
             kernels::matmul(kernel.grad.data_mut(), input.data(), dz, d, r, width, true, false, 0.0);
             if self.use_bias {
                 let db = rest[0].grad.data_mut();
@@ -560,11 +556,13 @@ impl Layer for MultiHeadAttention {
     fn kind(&self) -> &'static str {
         "MultiHeadAttention"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
@@ -573,7 +571,7 @@ impl Layer for MultiHeadAttention {
 
     /// One input: self-attention. `[query, value]` or `[query, value, key]`: cross-attention.
     fn build_many(&mut self, shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<usize>> {
-        let name = self.name.clone();
+        let name = self.core.name.clone();
         let shapes = if self.masked {
             let Some((mask, rest)) = shapes.split_last() else {
                 return Err(Error::invalid(
@@ -635,7 +633,7 @@ impl Layer for MultiHeadAttention {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::invalid("dropout", self.dropout, format!("a rate in [0, 1) (layer {name})")));
         }
-        self.rng = Rng::new(rng.next_u64());
+        self.core.rng = Rng::new(rng.next_u64());
         if self.output_dim == Some(0) {
             return Err(Error::invalid("output_shape", 0, format!("a positive size (layer {name})")));
         }
@@ -648,7 +646,7 @@ impl Layer for MultiHeadAttention {
             ("value/kernel", "value/bias", vec![value_features, h, dv], vec![h, dv]),
             ("attention_output/kernel", "attention_output/bias", vec![h, dv, out], vec![out]),
         ];
-        self.params.clear();
+        self.core.params.clear();
         for (kernel, bias, kshape, bshape) in shapes {
             let mut k = Param::claim(&name, kernel, &kshape)?;
             // Keras's EinsumDense fans: the kernel's first axis in, the rest out (the output
@@ -656,9 +654,9 @@ impl Layer for MultiHeadAttention {
             let (fan_in, fan_out) =
                 if kernel.starts_with("attention") { (h * dv, out) } else { (kshape[0], kshape[1] * kshape[2]) };
             Initializer::GlorotUniform.fill(k.value.data_mut(), fan_in, fan_out, rng);
-            self.params.push(k);
+            self.core.params.push(k);
             if self.use_bias {
-                self.params.push(Param::claim(&name, bias, &bshape)?);
+                self.core.params.push(Param::claim(&name, bias, &bshape)?);
             }
         }
         self.capacity = 0;
@@ -733,14 +731,10 @@ impl Layer for MultiHeadAttention {
         self.attend_backward([query, key, value], dy, dxs, slots);
     }
 
-    fn set_sample_offset(&mut self, offset: usize) {
-        self.offset = offset;
-    }
-
     // The dropout generator's state, as Keras saves a SeedGenerator's (only with dropout).
     fn state(&self) -> Vec<(&'static str, crate::layers::State)> {
         if self.dropout > 0.0 {
-            vec![("seed_generator_state", crate::layers::State::U64(self.rng.state().to_vec()))]
+            vec![("seed_generator_state", crate::layers::State::U64(self.core.rng.state().to_vec()))]
         } else {
             Vec::new()
         }
@@ -749,19 +743,13 @@ impl Layer for MultiHeadAttention {
     fn set_state(&mut self, name: &str, value: &crate::layers::State) -> Result<()> {
         match (name, value) {
             ("seed_generator_state", crate::layers::State::U64(words)) if self.dropout > 0.0 => {
-                self.rng = crate::layers::dropout::generator_from_state(&self.name, words)?;
+                self.core.rng = crate::layers::dropout::generator_from_state(&self.core.name, words)?;
                 Ok(())
             }
-            _ => Err(Error::State(format!("layer {} has no variable {name}", self.name))),
+            _ => Err(Error::State(format!("layer {} has no variable {name}", self.core.name))),
         }
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let (n, tq, tv, h, dk, dv) = (max_batch, self.steps, self.kv_steps, self.heads, self.key_dim, self.dv_size());
         let head = tq.max(tv) * dk.max(dv);
@@ -795,7 +783,7 @@ impl Layer for MultiHeadAttention {
     }
     fn config(&self) -> Option<serde_json::Value> {
         let c = MultiHeadAttentionConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             num_heads: self.heads,
             key_dim: self.key_dim,
             value_dim: self.value_dim,

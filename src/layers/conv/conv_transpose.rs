@@ -4,7 +4,7 @@
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
-use crate::layers::core::output_activation::OutputActivation;
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Padding, Param, Size, Window};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
@@ -46,14 +46,13 @@ pub struct ConvTranspose {
     use_bias: bool,
     kernel_initializer: Result<Initializer>,
     bias_initializer: Result<Initializer>,
-    name: String,
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     /// The window over the *output* whose positions are the input's pixels.
     window: Window,
     /// `[n · h · w, kh · kw · filters]`: each input pixel's patch; in backward, the output
     /// gradient's patches.
     cols: Vec<f32>,
-    output: OutputActivation,
 }
 
 /// Conv2DTranspose's saved arguments (Keras's names).
@@ -81,11 +80,9 @@ impl ConvTranspose {
             use_bias: true,
             kernel_initializer: Ok(Initializer::GlorotUniform),
             bias_initializer: Ok(Initializer::Zeros),
-            name: String::new(),
-            params: Vec::new(),
             window: Window::default(),
             cols: Vec::new(),
-            output: OutputActivation::default(),
+            core: LayerCore::default(),
         }
     }
 
@@ -114,7 +111,7 @@ impl ConvTranspose {
     }
     /// The layer's name (else the model assigns `conv2d_transpose`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -143,19 +140,19 @@ impl Layer for ConvTranspose {
         "Conv2DTranspose"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.activation.clone()?;
         let (kinit, binit, padding) =
             (self.kernel_initializer.clone()?, self.bias_initializer.clone()?, self.padding.clone()?);
-        let name = self.name.clone();
+        let name = self.core.name.clone();
         if self.filters == 0 {
             return Err(Error::invalid("filters", 0, format!("a positive number of filters for layer {name}")));
         }
@@ -183,11 +180,11 @@ impl Layer for ConvTranspose {
         // Keras's fans for a [kh, kw, filters, in] kernel: the receptive field times its last
         // two axes.
         kinit.fill(kernel.value.data_mut(), kh * kw * f, kh * kw * c, rng);
-        self.params = vec![kernel];
+        self.core.params = vec![kernel];
         if self.use_bias {
             let mut bias = Param::claim(&name, "bias", &[f])?;
             binit.fill(bias.value.data_mut(), kh * kw * f, kh * kw * c, rng);
-            self.params.push(bias);
+            self.core.params.push(bias);
         }
         Ok(vec![oh, ow, f])
     }
@@ -198,7 +195,7 @@ impl Layer for ConvTranspose {
         if self.cols.len() < max_batch * g.oh * g.ow * k {
             self.cols = vec![0.0; max_batch * g.oh * g.ow * k];
         }
-        self.output.plan(self.act(), max_batch * g.h * g.w * self.filters);
+        self.core.output.plan(self.act(), max_batch * g.h * g.w * self.filters);
     }
 
     // # Shapes
@@ -207,21 +204,21 @@ impl Layer for ConvTranspose {
         let (n, pixels, k) = self.dims(x);
         let c = x.row_len() / (self.window.oh * self.window.ow);
         let cols = &mut self.cols[..pixels * k];
-        kernels::matmul(cols, x.data(), self.params[0].value.data(), pixels, c, k, false, true, 0.0);
+        kernels::matmul(cols, x.data(), self.core.params[0].value.data(), pixels, c, k, false, true, 0.0);
         col2im(cols, n, &self.window, y.data_mut());
-        if let Some(bias) = self.params.get(1) {
+        if let Some(bias) = self.core.params.get(1) {
             kernels::add_row_bias(y.data_mut(), bias.value.data());
         }
-        self.output.forward(self.act(), y.data_mut(), self.filters);
+        self.core.output.forward(self.act(), y.data_mut(), self.filters);
     }
 
     // dz = dy ⊙ f'(z); d patches = im2col(dz); dK = d patchesᵀ x; dx = d patches K; d bias = Σ dz
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let (n, pixels, k) = self.dims(x);
         let c = x.row_len() / (self.window.oh * self.window.ow);
-        self.output.backward(self.act(), dy.data_mut(), y.data(), self.filters);
+        self.core.output.backward(self.act(), dy.data_mut(), y.data(), self.filters);
         let dz = dy.data();
-        let (kernel, rest) = self.params.split_first_mut().expect("built");
+        let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         if let Some(bias) = rest.first_mut() {
             kernels::sum_rows(bias.grad.data_mut(), dz);
         }
@@ -233,39 +230,23 @@ impl Layer for ConvTranspose {
         }
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
     fn output_activation(&self) -> Activation {
         self.activation.clone().unwrap_or(Activation::Linear)
-    }
-
-    fn fuse_output_activation(&mut self, fused: bool) {
-        self.output.fused = fused;
-    }
-
-    fn fused_logits(&self) -> Option<&[f32]> {
-        self.output.logits()
     }
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let g = self.window;
         let cols = max_batch * g.oh * g.ow * g.kh * g.kw * self.filters;
-        4 * cols + self.output.planned_bytes(self.act(), max_batch * g.h * g.w * self.filters)
+        4 * cols + self.core.output.planned_bytes(self.act(), max_batch * g.h * g.w * self.filters)
     }
 
     fn workspace_bytes(&self) -> usize {
-        4 * self.cols.len() + self.output.bytes()
+        4 * self.cols.len() + self.core.output.bytes()
     }
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = ConvTransposeConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             filters: self.filters,
             kernel_size: self.kernel_size,
             strides: self.strides,

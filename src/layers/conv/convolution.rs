@@ -3,8 +3,8 @@
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
-use crate::layers::core::output_activation::OutputActivation;
 use crate::layers::core::regularization::regularization_builders;
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Padding, Param, Regularization, Window};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
@@ -98,14 +98,12 @@ pub struct Conv {
     use_bias: bool,
     kernel_initializer: Result<Initializer>,
     bias_initializer: Result<Initializer>,
-    name: String,
-    /// `[kernel, bias]`, or `[kernel]` without bias.
-    params: Vec<Param>,
-    reg: Regularization,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
+    /// `core.params`: `[kernel, bias]`, or `[kernel]` without bias.
+    core: LayerCore,
     window: Window,
     /// The batch's patches `[batch · oh · ow, kh · kw · in]`; in `backward`, their gradient.
     cols: Vec<f32>,
-    output: OutputActivation,
 }
 
 /// Conv's saved arguments (Keras's names); the rank comes from the class name.
@@ -138,12 +136,9 @@ impl Conv {
             use_bias: true,
             kernel_initializer: Ok(Initializer::GlorotUniform),
             bias_initializer: Ok(Initializer::Zeros),
-            name: String::new(),
-            params: Vec::new(),
-            reg: Regularization::default(),
             window: Window::default(),
             cols: Vec::new(),
-            output: OutputActivation::default(),
+            core: LayerCore::default(),
         }
     }
 
@@ -180,7 +175,7 @@ impl Conv {
     }
     /// The layer's name (else the model assigns `conv2d`, `conv2d_1`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -219,19 +214,19 @@ impl Layer for Conv {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.activation.clone()?;
         let (kinit, binit, padding) =
             (self.kernel_initializer.clone()?, self.bias_initializer.clone()?, self.padding.clone()?);
-        let name = self.name.clone();
+        let name = self.core.name.clone();
         if self.filters == 0 {
             return Err(Error::invalid("filters", 0, format!("a positive number of filters for layer {name}")));
         }
@@ -243,16 +238,16 @@ impl Layer for Conv {
         let g = self.window;
         let kernel_shape: Vec<usize> =
             if self.rank == 2 { vec![g.kh, g.kw, c, self.filters] } else { vec![g.kw, c, self.filters] };
-        let mut kernel = Param::claim(&self.name, "kernel", &kernel_shape)?;
+        let mut kernel = Param::claim(&self.core.name, "kernel", &kernel_shape)?;
         let receptive = g.kh * g.kw;
         kinit.fill(kernel.value.data_mut(), receptive * c, receptive * self.filters, rng);
-        self.params = vec![kernel];
+        self.core.params = vec![kernel];
         if self.use_bias {
-            let mut bias = Param::claim(&self.name, "bias", &[self.filters])?;
+            let mut bias = Param::claim(&self.core.name, "bias", &[self.filters])?;
             binit.fill(bias.value.data_mut(), receptive * c, receptive * self.filters, rng);
-            self.params.push(bias);
+            self.core.params.push(bias);
         }
-        self.reg.attach(&mut self.params)?;
+        self.core.reg.attach(&mut self.core.params)?;
         Ok(if self.rank == 2 { vec![g.oh, g.ow, self.filters] } else { vec![g.ow, self.filters] })
     }
 
@@ -262,7 +257,7 @@ impl Layer for Conv {
         if !self.pointwise() && self.cols.len() < rows * g.kh * g.kw * g.c {
             self.cols = vec![0.0; rows * g.kh * g.kw * g.c];
         }
-        self.output.plan(self.act(), rows * self.filters);
+        self.core.output.plan(self.act(), rows * self.filters);
     }
 
     // # Shapes
@@ -276,21 +271,21 @@ impl Layer for Conv {
             im2col(x.data(), n, &self.window, &mut self.cols);
             &self.cols[..rows * k]
         };
-        kernels::matmul(y.data_mut(), patches, self.params[0].value.data(), rows, k, f, false, false, 0.0);
-        if let Some(bias) = self.params.get(1) {
+        kernels::matmul(y.data_mut(), patches, self.core.params[0].value.data(), rows, k, f, false, false, 0.0);
+        if let Some(bias) = self.core.params.get(1) {
             kernels::add_row_bias(y.data_mut(), bias.value.data());
         }
-        self.output.forward(self.act(), y.data_mut(), f);
+        self.core.output.forward(self.act(), y.data_mut(), f);
     }
 
     // dz = dy ⊙ f'(z);  dK = Pᵀ·dz;  d bias = Σ_rows dz;  dP = dz·Kᵀ, summed back by col2im into dx
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let (n, rows, k) = self.dims(x);
         let f = self.filters;
-        self.output.backward(self.act(), dy.data_mut(), y.data(), f);
+        self.core.output.backward(self.act(), dy.data_mut(), y.data(), f);
         let dz = dy.data();
         let pointwise = self.pointwise();
-        let (kernel, rest) = self.params.split_first_mut().expect("built");
+        let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         let patches: &[f32] = if pointwise { x.data() } else { &self.cols[..rows * k] };
         kernels::matmul(kernel.grad.data_mut(), patches, dz, k, rows, f, true, false, 0.0);
         if let Some(bias) = rest.first_mut() {
@@ -308,44 +303,24 @@ impl Layer for Conv {
         }
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
     fn output_activation(&self) -> Activation {
         self.activation.clone().unwrap_or(Activation::Linear)
-    }
-
-    fn fuse_output_activation(&mut self, fused: bool) {
-        self.output.fused = fused;
-    }
-
-    fn fused_logits(&self) -> Option<&[f32]> {
-        self.output.logits()
-    }
-
-    fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
-        self.reg.activity_regularizer
     }
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let g = self.window;
         let rows = max_batch * g.oh * g.ow;
         let cols = if self.pointwise() { 0 } else { rows * g.kh * g.kw * g.c };
-        4 * cols + self.output.planned_bytes(self.act(), rows * self.filters)
+        4 * cols + self.core.output.planned_bytes(self.act(), rows * self.filters)
     }
 
     fn workspace_bytes(&self) -> usize {
-        self.cols.len() * 4 + self.output.bytes()
+        self.cols.len() * 4 + self.core.output.bytes()
     }
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = ConvConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             filters: self.filters,
             kernel_size: self.kernel_size,
             strides: self.strides,
@@ -355,7 +330,7 @@ impl Layer for Conv {
             use_bias: self.use_bias,
             kernel_initializer: self.kernel_initializer.clone().ok()?,
             bias_initializer: self.bias_initializer.clone().ok()?,
-            reg: self.reg,
+            reg: self.core.reg,
         };
         serde_json::to_value(c).ok()
     }
@@ -366,7 +341,7 @@ regularization_builders!(Conv);
 impl Conv {
     /// Sets every regularizer and constraint at once.
     pub fn regularization(mut self, reg: Regularization) -> Self {
-        self.reg = reg;
+        self.core.reg = reg;
         self
     }
 }

@@ -4,7 +4,7 @@
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
-use crate::layers::core::output_activation::OutputActivation;
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Padding, Param, Size, Window};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
@@ -62,17 +62,16 @@ pub struct DepthwiseConv {
     depthwise_initializer: Result<Initializer>,
     pointwise_initializer: Result<Initializer>,
     bias_initializer: Result<Initializer>,
-    name: String,
-    /// Depthwise: `[kernel, bias]`; separable: `[depthwise_kernel, pointwise_kernel, bias]`
-    /// (without the bias when `use_bias` is false).
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
+    /// `core.params`: depthwise `[kernel, bias]`; separable `[depthwise_kernel, pointwise_kernel,
+    /// bias]` (without the bias when `use_bias` is false).
+    core: LayerCore,
     window: Window,
     /// `[rows, kh·kw·C]`: the patches; in backward, their gradient.
     cols: Vec<f32>,
     /// Separable: `[rows, C·m]`, the depthwise result, and its gradient.
     mid: Vec<f32>,
     dmid: Vec<f32>,
-    output: OutputActivation,
 }
 
 /// The saved arguments of both layers (Keras's names; `filters` and `pointwise_initializer`
@@ -109,13 +108,11 @@ impl DepthwiseConv {
             depthwise_initializer: Ok(Initializer::GlorotUniform),
             pointwise_initializer: Ok(Initializer::GlorotUniform),
             bias_initializer: Ok(Initializer::Zeros),
-            name: String::new(),
-            params: Vec::new(),
             window: Window::default(),
             cols: Vec::new(),
             mid: Vec::new(),
             dmid: Vec::new(),
-            output: OutputActivation::default(),
+            core: LayerCore::default(),
         }
     }
 
@@ -184,7 +181,7 @@ impl DepthwiseConv {
     }
     /// The layer's name (else the model assigns `depthwise_conv2d`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -242,12 +239,12 @@ impl Layer for DepthwiseConv {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
@@ -258,7 +255,7 @@ impl Layer for DepthwiseConv {
             self.bias_initializer.clone()?,
             self.padding.clone()?,
         );
-        let name = self.name.clone();
+        let name = self.core.name.clone();
         if self.depth_multiplier == 0 || self.pointwise == Some(0) {
             return Err(Error::invalid("depth_multiplier / filters", 0, format!("positive sizes for layer {name}")));
         }
@@ -273,17 +270,17 @@ impl Layer for DepthwiseConv {
         let dname = if separable { "depthwise_kernel" } else { "kernel" };
         let mut kernel = Param::claim(&name, dname, &[g.kh, g.kw, c, m])?;
         dinit.fill(kernel.value.data_mut(), receptive * c, receptive * m, rng);
-        self.params = vec![kernel];
+        self.core.params = vec![kernel];
         if let Some(f) = self.pointwise {
             let mut pk = Param::claim(&name, "pointwise_kernel", &[1, 1, c * m, f])?;
             pinit.fill(pk.value.data_mut(), c * m, f, rng);
-            self.params.push(pk);
+            self.core.params.push(pk);
         }
         let out = self.out_channels();
         if self.use_bias {
             let mut bias = Param::claim(&name, "bias", &[out])?;
             binit.fill(bias.value.data_mut(), receptive * c, out, rng);
-            self.params.push(bias);
+            self.core.params.push(bias);
         }
         Ok(vec![g.oh, g.ow, out])
     }
@@ -298,7 +295,7 @@ impl Layer for DepthwiseConv {
             self.mid = vec![0.0; rows * self.mid_channels()];
             self.dmid = vec![0.0; rows * self.mid_channels()];
         }
-        self.output.plan(self.act(), rows * self.out_channels());
+        self.core.output.plan(self.act(), rows * self.out_channels());
     }
 
     // # Shapes
@@ -309,19 +306,19 @@ impl Layer for DepthwiseConv {
         let out = self.out_channels();
         im2col(x.data(), n, &self.window, &mut self.cols);
         let cols = &self.cols[..rows * k];
-        let kernel = self.params[0].value.data();
+        let kernel = self.core.params[0].value.data();
         match self.pointwise {
             None => depthwise(cols, kernel, y.data_mut(), taps, c, m),
             Some(f) => {
                 let mid = &mut self.mid[..rows * c * m];
                 depthwise(cols, kernel, mid, taps, c, m);
-                kernels::matmul(y.data_mut(), mid, self.params[1].value.data(), rows, c * m, f, false, false, 0.0);
+                kernels::matmul(y.data_mut(), mid, self.core.params[1].value.data(), rows, c * m, f, false, false, 0.0);
             }
         }
         if self.use_bias {
-            kernels::add_row_bias(y.data_mut(), self.params.last().expect("bias").value.data());
+            kernels::add_row_bias(y.data_mut(), self.core.params.last().expect("bias").value.data());
         }
-        self.output.forward(self.act(), y.data_mut(), out);
+        self.core.output.forward(self.act(), y.data_mut(), out);
     }
 
     // dz = dy ⊙ f'(z); separable: dP = midᵀ dz, d mid = dz Pᵀ; depthwise:
@@ -331,22 +328,22 @@ impl Layer for DepthwiseConv {
         let (n, rows, k) = self.dims(x);
         let (c, m, taps) = (self.window.c, self.depth_multiplier, self.window.kh * self.window.kw);
         let out = self.out_channels();
-        self.output.backward(self.act(), dy.data_mut(), y.data(), out);
+        self.core.output.backward(self.act(), dy.data_mut(), y.data(), out);
         let dz = dy.data();
         if self.use_bias {
-            kernels::sum_rows(self.params.last_mut().expect("bias").grad.data_mut(), dz);
+            kernels::sum_rows(self.core.params.last_mut().expect("bias").grad.data_mut(), dz);
         }
         let dmid: &[f32] = match self.pointwise {
             None => dz,
             Some(f) => {
                 let mid = &self.mid[..rows * c * m];
-                kernels::matmul(self.params[1].grad.data_mut(), mid, dz, c * m, rows, f, true, false, 0.0);
+                kernels::matmul(self.core.params[1].grad.data_mut(), mid, dz, c * m, rows, f, true, false, 0.0);
                 let dmid = &mut self.dmid[..rows * c * m];
-                kernels::matmul(dmid, dz, self.params[1].value.data(), rows, f, c * m, false, true, 0.0);
+                kernels::matmul(dmid, dz, self.core.params[1].value.data(), rows, f, c * m, false, true, 0.0);
                 &self.dmid[..rows * c * m]
             }
         };
-        let (kernel, _) = self.params.split_first_mut().expect("built");
+        let (kernel, _) = self.core.params.split_first_mut().expect("built");
         let dk = kernel.grad.data_mut();
         dk.fill(0.0);
         let cols = &mut self.cols[..rows * k];
@@ -370,40 +367,24 @@ impl Layer for DepthwiseConv {
         }
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
     fn output_activation(&self) -> Activation {
         self.activation.clone().unwrap_or(Activation::Linear)
-    }
-
-    fn fuse_output_activation(&mut self, fused: bool) {
-        self.output.fused = fused;
-    }
-
-    fn fused_logits(&self) -> Option<&[f32]> {
-        self.output.logits()
     }
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let g = self.window;
         let rows = max_batch * g.oh * g.ow;
         let mid = if self.pointwise.is_some() { 2 * rows * self.mid_channels() } else { 0 };
-        4 * (rows * g.kh * g.kw * g.c + mid) + self.output.planned_bytes(self.act(), rows * self.out_channels())
+        4 * (rows * g.kh * g.kw * g.c + mid) + self.core.output.planned_bytes(self.act(), rows * self.out_channels())
     }
 
     fn workspace_bytes(&self) -> usize {
-        4 * (self.cols.len() + self.mid.len() + self.dmid.len()) + self.output.bytes()
+        4 * (self.cols.len() + self.mid.len() + self.dmid.len()) + self.core.output.bytes()
     }
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = DepthwiseConvConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             filters: self.pointwise,
             kernel_size: self.kernel_size,
             strides: self.strides,

@@ -7,6 +7,7 @@
 
 use crate::activations::Activation;
 use crate::error::Result;
+use crate::layers::LayerCore;
 use crate::layers::{IntoActivation, Layer};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -16,7 +17,8 @@ use crate::tensor::Tensor;
 #[derive(Debug, Clone)]
 pub struct ActivationLayer {
     activation: Result<Activation>,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     cols: usize,
     fused: bool,
     /// Keras's class when made as `LeakyReLU`, `ELU` or `Softmax`; else `Activation`.
@@ -28,10 +30,10 @@ impl ActivationLayer {
     pub fn new(activation: impl IntoActivation) -> Self {
         ActivationLayer {
             activation: activation.into_activation(),
-            name: String::new(),
             cols: 0,
             fused: false,
             class: "Activation",
+            core: LayerCore::default(),
         }
     }
 
@@ -56,7 +58,9 @@ pub struct ActivationConfig {
 impl ActivationLayer {
     /// The layer an [`ActivationConfig`] describes.
     pub fn from_config(c: ActivationConfig) -> Self {
-        ActivationLayer { name: c.name, ..ActivationLayer::new(c.activation) }
+        let mut layer = ActivationLayer::new(c.activation);
+        layer.core.name = c.name;
+        layer
     }
 
     /// A `LeakyReLU`, `ELU` or `Softmax` layer from Keras's config of that class.
@@ -78,7 +82,9 @@ impl ActivationLayer {
             }
             other => return Err(crate::Error::State(format!("no activation layer class {other}"))),
         };
-        Ok(ActivationLayer { name: name.into(), ..layer })
+        let mut layer = layer;
+        layer.core.name = name.into();
+        Ok(layer)
     }
 }
 
@@ -92,12 +98,12 @@ impl Layer for ActivationLayer {
         self.class
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
@@ -139,11 +145,11 @@ impl Layer for ActivationLayer {
         let activation = self.activation.clone().ok()?;
         match (self.class, activation) {
             ("LeakyReLU", Activation::LeakyRelu { negative_slope }) => {
-                Some(serde_json::json!({ "name": self.name, "negative_slope": negative_slope }))
+                Some(serde_json::json!({ "name": self.core.name, "negative_slope": negative_slope }))
             }
-            ("ELU", Activation::Elu { alpha }) => Some(serde_json::json!({ "name": self.name, "alpha": alpha })),
-            ("Softmax", _) => Some(serde_json::json!({ "name": self.name, "axis": -1 })),
-            _ => serde_json::to_value(ActivationConfig { name: self.name.clone(), activation }).ok(),
+            ("ELU", Activation::Elu { alpha }) => Some(serde_json::json!({ "name": self.core.name, "alpha": alpha })),
+            ("Softmax", _) => Some(serde_json::json!({ "name": self.core.name, "axis": -1 })),
+            _ => serde_json::to_value(ActivationConfig { name: self.core.name.clone(), activation }).ok(),
         }
     }
 }

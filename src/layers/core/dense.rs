@@ -3,8 +3,8 @@
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
-use crate::layers::core::output_activation::OutputActivation;
 use crate::layers::core::regularization::regularization_builders;
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Param, Regularization};
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
@@ -25,11 +25,9 @@ pub struct Dense {
     use_bias: bool,
     kernel_initializer: Result<Initializer>,
     bias_initializer: Result<Initializer>,
-    name: String,
-    /// `[kernel, bias]`, or `[kernel]` without bias.
-    params: Vec<Param>,
-    reg: Regularization,
-    output: OutputActivation,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
+    /// `core.params`: `[kernel, bias]`, or `[kernel]` without bias.
+    core: LayerCore,
 }
 
 impl Dense {
@@ -42,16 +40,13 @@ impl Dense {
             use_bias: true,
             kernel_initializer: Ok(Initializer::GlorotUniform),
             bias_initializer: Ok(Initializer::Zeros),
-            name: String::new(),
-            params: Vec::new(),
-            reg: Regularization::default(),
-            output: OutputActivation::default(),
+            core: LayerCore::default(),
         }
     }
 
     /// The layer's name (else the model assigns `dense`, `dense_1`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -98,61 +93,61 @@ impl Layer for Dense {
         "Dense"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.activation.clone()?;
         let (kinit, binit) = (self.kernel_initializer.clone()?, self.bias_initializer.clone()?);
         if self.units == 0 {
-            return Err(Error::invalid("units", 0, format!("a positive number of units for layer {}", self.name)));
+            return Err(Error::invalid("units", 0, format!("a positive number of units for layer {}", self.core.name)));
         }
         let fan_in = *input_shape.last().filter(|&&n| n > 0).ok_or_else(|| {
-            Error::shape(format!("input to layer {}", self.name), "a last axis of at least 1 feature", input_shape)
+            Error::shape(format!("input to layer {}", self.core.name), "a last axis of at least 1 feature", input_shape)
         })?;
-        let mut kernel = Param::claim(&self.name, "kernel", &[fan_in, self.units])?;
+        let mut kernel = Param::claim(&self.core.name, "kernel", &[fan_in, self.units])?;
         kinit.fill(kernel.value.data_mut(), fan_in, self.units, rng);
-        self.params = vec![kernel];
+        self.core.params = vec![kernel];
         if self.use_bias {
-            let mut bias = Param::claim(&self.name, "bias", &[self.units])?;
+            let mut bias = Param::claim(&self.core.name, "bias", &[self.units])?;
             binit.fill(bias.value.data_mut(), fan_in, self.units, rng);
-            self.params.push(bias);
+            self.core.params.push(bias);
         }
-        self.reg.attach(&mut self.params)?;
+        self.core.reg.attach(&mut self.core.params)?;
         let mut out = input_shape.to_vec();
         *out.last_mut().expect("non-empty") = self.units;
         Ok(out)
     }
 
     fn plan(&mut self, max_batch: usize) {
-        self.output.plan(self.act(), max_batch * self.units);
+        self.core.output.plan(self.act(), max_batch * self.units);
     }
 
     // # Shapes
     // x: [rows, in] (rows = batch × leading axes), kernel: [in, units], y: [rows, units]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
-        let w = &self.params[0].value;
+        let w = &self.core.params[0].value;
         let (fan_in, units) = (w.shape()[0], self.units);
         let rows = x.len() / fan_in;
         kernels::matmul(y.data_mut(), x.data(), w.data(), rows, fan_in, units, false, false, 0.0);
-        if let Some(bias) = self.params.get(1) {
+        if let Some(bias) = self.core.params.get(1) {
             kernels::add_row_bias(y.data_mut(), bias.value.data());
         }
-        self.output.forward(self.act(), y.data_mut(), units);
+        self.core.output.forward(self.act(), y.data_mut(), units);
     }
 
     // dz = dy ⊙ f'(z);  d kernel = xᵀ · dz;  d bias = Σ_rows dz;  dx = dz · kernelᵀ
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
-        let (fan_in, units) = (self.params[0].value.shape()[0], self.units);
+        let (fan_in, units) = (self.core.params[0].value.shape()[0], self.units);
         let rows = x.len() / fan_in;
-        self.output.backward(self.act(), dy.data_mut(), y.data(), units);
+        self.core.output.backward(self.act(), dy.data_mut(), y.data(), units);
         let dz = dy.data();
-        let (kernel, rest) = self.params.split_first_mut().expect("built");
+        let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         kernels::matmul(kernel.grad.data_mut(), x.data(), dz, fan_in, rows, units, true, false, 0.0);
         if let Some(bias) = rest.first_mut() {
             kernels::sum_rows(bias.grad.data_mut(), dz);
@@ -162,36 +157,16 @@ impl Layer for Dense {
         }
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
     fn output_activation(&self) -> Activation {
         self.activation.clone().unwrap_or(Activation::Linear)
     }
 
-    fn fuse_output_activation(&mut self, fused: bool) {
-        self.output.fused = fused;
-    }
-
-    fn fused_logits(&self) -> Option<&[f32]> {
-        self.output.logits()
-    }
-
-    fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
-        self.reg.activity_regularizer
-    }
-
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
-        self.output.planned_bytes(self.act(), max_batch * self.units)
+        self.core.output.planned_bytes(self.act(), max_batch * self.units)
     }
 
     fn workspace_bytes(&self) -> usize {
-        self.output.bytes()
+        self.core.output.bytes()
     }
 
     fn mask_rule(&self) -> crate::layers::MaskRule {
@@ -200,13 +175,13 @@ impl Layer for Dense {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = DenseConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             units: self.units,
             activation: self.activation.clone().ok()?,
             use_bias: self.use_bias,
             kernel_initializer: self.kernel_initializer.clone().ok()?,
             bias_initializer: self.bias_initializer.clone().ok()?,
-            reg: self.reg,
+            reg: self.core.reg,
         };
         serde_json::to_value(c).ok()
     }
@@ -217,7 +192,7 @@ regularization_builders!(Dense);
 impl Dense {
     /// Sets every regularizer and constraint at once.
     pub fn regularization(mut self, reg: Regularization) -> Self {
-        self.reg = reg;
+        self.core.reg = reg;
         self
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, IntoInitializer};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -36,8 +37,8 @@ pub struct Embedding {
     mask_zero: bool,
     /// The input is one id per position (`[positions]`): a mask can follow it.
     sequence_input: bool,
-    name: String,
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
 }
 
 /// Embedding's saved arguments (Keras's names).
@@ -60,8 +61,7 @@ impl Embedding {
             initializer: Ok(Initializer::RandomUniform { minval: -0.05, maxval: 0.05 }),
             mask_zero: false,
             sequence_input: false,
-            name: String::new(),
-            params: Vec::new(),
+            core: LayerCore::default(),
         }
     }
 
@@ -88,7 +88,7 @@ impl Embedding {
 
     /// The layer's name (else the model assigns `embedding`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 }
@@ -108,24 +108,24 @@ impl Layer for Embedding {
         "Embedding"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let init = self.initializer.clone()?;
         for (arg, v) in [("input_dim", self.input_dim), ("output_dim", self.output_dim)] {
             if v == 0 {
-                return Err(Error::invalid(arg, 0, format!("a positive size for layer {}", self.name)));
+                return Err(Error::invalid(arg, 0, format!("a positive size for layer {}", self.core.name)));
             }
         }
-        let mut table = Param::claim(&self.name, "embeddings", &[self.input_dim, self.output_dim])?;
+        let mut table = Param::claim(&self.core.name, "embeddings", &[self.input_dim, self.output_dim])?;
         init.fill(table.value.data_mut(), self.input_dim, self.output_dim, rng);
-        self.params = vec![table];
+        self.core.params = vec![table];
         self.sequence_input = input_shape.len() == 1;
         let mut out = input_shape.to_vec();
         out.push(self.output_dim);
@@ -142,7 +142,7 @@ impl Layer for Embedding {
                 format!(
                     "an integer in [0, {}) for layer {} (input_dim), at sample {}",
                     self.input_dim,
-                    self.name,
+                    self.core.name,
                     i / x.row_len().max(1)
                 ),
             )),
@@ -153,7 +153,7 @@ impl Layer for Embedding {
     // x: [positions] ids; embeddings: [input_dim, d]; y: [positions, d]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
         let d = self.output_dim;
-        let table = self.params[0].value.data();
+        let table = self.core.params[0].value.data();
         for (out, &id) in y.data_mut().chunks_exact_mut(d).zip(x.data()) {
             let r = row_of(id, self.input_dim);
             out.copy_from_slice(&table[r * d..(r + 1) * d]);
@@ -163,7 +163,7 @@ impl Layer for Embedding {
     // d embeddings[id] += dy at each position holding id
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let d = self.output_dim;
-        let grad = self.params[0].grad.data_mut();
+        let grad = self.core.params[0].grad.data_mut();
         grad.fill(0.0);
         for (g, &id) in dy.data().chunks_exact(d).zip(x.data()) {
             let r = row_of(id, self.input_dim);
@@ -186,17 +186,9 @@ impl Layer for Embedding {
         mask.data_mut().iter_mut().zip(x.data()).for_each(|(m, &id)| *m = (id != 0.0) as u8 as f32);
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
     fn config(&self) -> Option<serde_json::Value> {
         let c = EmbeddingConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             input_dim: self.input_dim,
             output_dim: self.output_dim,
             embeddings_initializer: self.initializer.clone().ok()?,

@@ -1,6 +1,7 @@
 //! `Masking`: marks the time steps whose features all equal a value as padding (see the type).
 
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, MaskRule};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -20,7 +21,8 @@ use crate::tensor::Tensor;
 #[derive(Debug, Clone)]
 pub struct Masking {
     mask_value: f32,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     features: usize,
 }
 
@@ -34,7 +36,7 @@ pub struct MaskingConfig {
 impl Masking {
     /// Steps whose features all equal `mask_value` are masked.
     pub fn new(mask_value: f32) -> Self {
-        Masking { mask_value, name: String::new(), features: 0 }
+        Masking { mask_value, features: 0, core: LayerCore::default() }
     }
 
     /// The layer a [`MaskingConfig`] describes.
@@ -44,7 +46,7 @@ impl Masking {
 
     /// The layer's name (else the model assigns `masking`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -58,18 +60,18 @@ impl Layer for Masking {
         "Masking"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let &[_, features] = input_shape else {
             return Err(Error::shape(
-                format!("input to layer {} (Masking)", self.name),
+                format!("input to layer {} (Masking)", self.core.name),
                 "sequences: samples of shape (time, features)",
                 input_shape,
             ));
@@ -114,6 +116,6 @@ impl Layer for Masking {
     }
 
     fn config(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(MaskingConfig { name: self.name.clone(), mask_value: self.mask_value }).ok()
+        serde_json::to_value(MaskingConfig { name: self.core.name.clone(), mask_value: self.mask_value }).ok()
     }
 }

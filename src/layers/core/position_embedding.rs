@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, IntoInitializer};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -27,8 +28,8 @@ use crate::tensor::Tensor;
 pub struct PositionEmbedding {
     sequence_length: usize,
     initializer: Result<Initializer>,
-    name: String,
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
 }
 
 /// PositionEmbedding's saved arguments (Keras Hub's names).
@@ -42,12 +43,7 @@ pub struct PositionEmbeddingConfig {
 impl PositionEmbedding {
     /// Embeddings for sequences of up to `sequence_length` positions.
     pub fn new(sequence_length: usize) -> Self {
-        PositionEmbedding {
-            sequence_length,
-            initializer: Ok(Initializer::GlorotUniform),
-            name: String::new(),
-            params: Vec::new(),
-        }
+        PositionEmbedding { sequence_length, initializer: Ok(Initializer::GlorotUniform), core: LayerCore::default() }
     }
 
     /// The layer a [`PositionEmbeddingConfig`] describes (not built).
@@ -63,7 +59,7 @@ impl PositionEmbedding {
 
     /// The layer's name (else the model assigns `position_embedding`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 }
@@ -78,19 +74,19 @@ impl Layer for PositionEmbedding {
         "PositionEmbedding"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let init = self.initializer.clone()?;
         let &[positions, d] = input_shape else {
             return Err(Error::shape(
-                format!("input of layer {} (PositionEmbedding)", self.name),
+                format!("input of layer {} (PositionEmbedding)", self.core.name),
                 "sequences: samples of shape (positions, features)",
                 input_shape,
             ));
@@ -99,19 +95,19 @@ impl Layer for PositionEmbedding {
             return Err(Error::invalid(
                 "sequence_length",
                 self.sequence_length,
-                format!("at least the input's {positions} positions (layer {})", self.name),
+                format!("at least the input's {positions} positions (layer {})", self.core.name),
             ));
         }
-        let mut table = Param::claim(&self.name, "embeddings", &[self.sequence_length, d])?;
+        let mut table = Param::claim(&self.core.name, "embeddings", &[self.sequence_length, d])?;
         init.fill(table.value.data_mut(), self.sequence_length, d, rng);
-        self.params = vec![table];
+        self.core.params = vec![table];
         Ok(input_shape.to_vec())
     }
 
     // y[b, p, :] = embeddings[p, :]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
         let n = x.row_len();
-        let table = &self.params[0].value.data()[..n];
+        let table = &self.core.params[0].value.data()[..n];
         for row in y.data_mut().chunks_exact_mut(n) {
             row.copy_from_slice(table);
         }
@@ -120,7 +116,7 @@ impl Layer for PositionEmbedding {
     // d embeddings[p, :] = Σ_b dy[b, p, :]; the input has no gradient
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let n = x.row_len();
-        let grad = self.params[0].grad.data_mut();
+        let grad = self.core.params[0].grad.data_mut();
         grad.fill(0.0);
         for row in dy.data().chunks_exact(n) {
             crate::tensor::kernels::add(&mut grad[..n], row);
@@ -130,17 +126,9 @@ impl Layer for PositionEmbedding {
         }
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
     fn config(&self) -> Option<serde_json::Value> {
         let c = PositionEmbeddingConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             sequence_length: self.sequence_length,
             initializer: self.initializer.clone().ok()?,
         };

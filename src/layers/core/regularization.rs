@@ -50,34 +50,34 @@ impl Regularization {
     }
 }
 
-/// Builder methods for the [`Regularization`] field `reg` of a layer type.
+/// Builder methods for the [`Regularization`] of a layer type (its `core.reg`).
 macro_rules! regularization_builders {
     ($t:ty) => {
         impl $t {
             /// Keras's `kernel_regularizer`: a penalty on the kernel, added to the loss.
             pub fn kernel_regularizer(mut self, r: $crate::regularizers::Regularizer) -> Self {
-                self.reg.kernel_regularizer = Some(r);
+                self.core.reg.kernel_regularizer = Some(r);
                 self
             }
             /// Keras's `bias_regularizer`: a penalty on the bias, added to the loss.
             pub fn bias_regularizer(mut self, r: $crate::regularizers::Regularizer) -> Self {
-                self.reg.bias_regularizer = Some(r);
+                self.core.reg.bias_regularizer = Some(r);
                 self
             }
             /// Keras's `activity_regularizer`: a penalty on the layer's output, divided by the
             /// batch size, added to the loss.
             pub fn activity_regularizer(mut self, r: $crate::regularizers::Regularizer) -> Self {
-                self.reg.activity_regularizer = Some(r);
+                self.core.reg.activity_regularizer = Some(r);
                 self
             }
             /// Keras's `kernel_constraint`, applied after every update.
             pub fn kernel_constraint(mut self, c: $crate::constraints::Constraint) -> Self {
-                self.reg.kernel_constraint = Some(c);
+                self.core.reg.kernel_constraint = Some(c);
                 self
             }
             /// Keras's `bias_constraint`, applied after every update.
             pub fn bias_constraint(mut self, c: $crate::constraints::Constraint) -> Self {
-                self.reg.bias_constraint = Some(c);
+                self.core.reg.bias_constraint = Some(c);
                 self
             }
         }

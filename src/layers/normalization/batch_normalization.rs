@@ -1,6 +1,7 @@
 //! `BatchNormalization` (see the type).
 
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Param, State};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -37,9 +38,9 @@ use crate::tensor::Tensor;
 pub struct BatchNormalization {
     momentum: f32,
     epsilon: f32,
-    name: String,
-    /// `[gamma, beta]`, each `[channels]`.
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
+    /// `core.params`: `[gamma, beta]`, each `[channels]`.
+    core: LayerCore,
     moving_mean: Tensor,
     moving_variance: Tensor,
     channels: usize,
@@ -96,8 +97,6 @@ impl BatchNormalization {
         BatchNormalization {
             momentum: 0.99,
             epsilon: 1e-3,
-            name: String::new(),
-            params: Vec::new(),
             moving_mean: Tensor::zeros(&[1]),
             moving_variance: Tensor::zeros(&[1]),
             channels: 0,
@@ -111,6 +110,7 @@ impl BatchNormalization {
             global_rows: 0.0,
             send: Vec::new(),
             recv: Vec::new(),
+            core: LayerCore::default(),
         }
     }
 
@@ -122,13 +122,14 @@ impl BatchNormalization {
         if c.axis != -1 {
             return Err(Error::invalid("axis", c.axis, "-1 (channels last)"));
         }
-        Ok(BatchNormalization {
+        let mut layer = BatchNormalization {
             momentum: c.momentum,
             epsilon: c.epsilon,
-            name: c.name,
             synchronized: c.synchronized,
             ..BatchNormalization::new()
-        })
+        };
+        layer.core.name = c.name;
+        Ok(layer)
     }
 
     /// Weight of the old moving statistics in each update (default 0.99).
@@ -143,7 +144,7 @@ impl BatchNormalization {
     }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
     /// Keras's `synchronized`: over several processes, normalize by the statistics of the
@@ -178,7 +179,7 @@ impl BatchNormalization {
     fn store_param_grads(&mut self) {
         let c = self.channels;
         let (dgamma, dbeta) = self.sums.split_at(c);
-        let (gamma, beta) = self.params.split_at_mut(1);
+        let (gamma, beta) = self.core.params.split_at_mut(1);
         for ch in 0..c {
             gamma[0].grad.data_mut()[ch] = dgamma[ch] as f32;
             beta[0].grad.data_mut()[ch] = dbeta[ch] as f32;
@@ -203,7 +204,7 @@ impl BatchNormalization {
         }
         self.store_param_grads();
         if let Some(dx) = dx {
-            let gamma = self.params[0].value.data();
+            let gamma = self.core.params[0].value.data();
             for (d, g) in dx.data_mut().chunks_exact_mut(c).zip(dy.data().chunks_exact(c)) {
                 for ch in 0..c {
                     d[ch] = gamma[ch] * self.inv_std[ch] * g[ch];
@@ -218,12 +219,12 @@ impl Layer for BatchNormalization {
         "BatchNormalization"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
@@ -231,15 +232,15 @@ impl Layer for BatchNormalization {
             return Err(Error::invalid(
                 "momentum/epsilon",
                 format!("{}/{}", self.momentum, self.epsilon),
-                format!("a momentum in [0, 1] and a positive epsilon for layer {}", self.name),
+                format!("a momentum in [0, 1] and a positive epsilon for layer {}", self.core.name),
             ));
         }
         let c = *input_shape.last().filter(|&&c| c > 0).ok_or_else(|| {
-            Error::shape(format!("input to layer {}", self.name), "a last axis of at least 1 channel", input_shape)
+            Error::shape(format!("input to layer {}", self.core.name), "a last axis of at least 1 channel", input_shape)
         })?;
-        let mut gamma = Param::claim(&self.name, "gamma", &[c])?;
+        let mut gamma = Param::claim(&self.core.name, "gamma", &[c])?;
         gamma.value.data_mut().fill(1.0);
-        self.params = vec![gamma, Param::claim(&self.name, "beta", &[c])?];
+        self.core.params = vec![gamma, Param::claim(&self.core.name, "beta", &[c])?];
         self.moving_mean = Tensor::zeros(&[c]);
         self.moving_variance = Tensor::zeros(&[c]);
         self.moving_variance.data_mut().fill(1.0);
@@ -265,7 +266,7 @@ impl Layer for BatchNormalization {
         let rows = x.len() / c;
         self.trained = training;
         if !training {
-            let (gamma, beta) = (self.params[0].value.data(), self.params[1].value.data());
+            let (gamma, beta) = (self.core.params[0].value.data(), self.core.params[1].value.data());
             for (xr, yr) in x.data().chunks_exact(c).zip(y.data_mut().chunks_exact_mut(c)) {
                 for ch in 0..c {
                     let inv = 1.0 / (self.moving_variance.data()[ch] + self.epsilon).sqrt();
@@ -297,7 +298,7 @@ impl Layer for BatchNormalization {
         for (inv, v) in self.inv_std.iter_mut().zip(var.iter()) {
             *inv = (1.0 / (v + self.epsilon as f64).sqrt()) as f32;
         }
-        let (gamma, beta) = (self.params[0].value.data(), self.params[1].value.data());
+        let (gamma, beta) = (self.core.params[0].value.data(), self.core.params[1].value.data());
         let (mean, var) = self.sums.split_at(c);
         let xhat = &mut self.xhat[..x.len()];
         for ((xr, hr), yr) in
@@ -350,7 +351,7 @@ impl Layer for BatchNormalization {
         let (dgamma, dbeta) = self.sums.split_at(c);
         let xhat = &self.xhat[..x.len()];
         if let Some(dx) = dx {
-            let gamma = self.params[0].value.data();
+            let gamma = self.core.params[0].value.data();
             let inv_rows = 1.0 / rows as f32;
             for ((d, g), h) in
                 dx.data_mut().chunks_exact_mut(c).zip(dy.data().chunks_exact(c)).zip(xhat.chunks_exact(c))
@@ -361,14 +362,6 @@ impl Layer for BatchNormalization {
                 }
             }
         }
-    }
-
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
     }
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
@@ -389,7 +382,7 @@ impl Layer for BatchNormalization {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = BatchNormalizationConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             axis: -1,
             momentum: self.momentum,
             epsilon: self.epsilon,
@@ -409,14 +402,14 @@ impl Layer for BatchNormalization {
         let target = match name {
             "moving_mean" => &mut self.moving_mean,
             "moving_variance" => &mut self.moving_variance,
-            _ => return Err(Error::State(format!("layer {} has no variable {name}", self.name))),
+            _ => return Err(Error::State(format!("layer {} has no variable {name}", self.core.name))),
         };
         match value {
             State::F32(t) if t.len() == target.len() => {
                 target.data_mut().copy_from_slice(t.data());
                 Ok(())
             }
-            _ => Err(Error::State(format!("layer {}: {name} must hold {} values", self.name, target.len()))),
+            _ => Err(Error::State(format!("layer {}: {name} must hold {} values", self.core.name, target.len()))),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `LayerNormalization` (see the type).
 
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -22,9 +23,9 @@ pub struct LayerNormalization {
     epsilon: f32,
     center: bool,
     scale: bool,
-    name: String,
-    /// `[gamma, beta]` (each only when enabled), `[features]`.
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
+    /// `core.params`: `[gamma, beta]` (each only when enabled), `[features]`.
+    core: LayerCore,
     features: usize,
     sample_len: usize,
     /// The latest batch's normalized rows and each row's `1 / √(var + ε)`.
@@ -55,12 +56,11 @@ impl LayerNormalization {
             epsilon: 1e-3,
             center: true,
             scale: true,
-            name: String::new(),
-            params: Vec::new(),
             features: 0,
             sample_len: 0,
             xhat: Vec::new(),
             inv_std: Vec::new(),
+            core: LayerCore::default(),
         }
     }
 
@@ -93,12 +93,12 @@ impl LayerNormalization {
     }
     /// The layer's name (else the model assigns `layer_normalization`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
     fn gamma(&self) -> Option<&[f32]> {
-        self.scale.then(|| self.params[0].value.data())
+        self.scale.then(|| self.core.params[0].value.data())
     }
 }
 
@@ -107,29 +107,33 @@ impl Layer for LayerNormalization {
         "LayerNormalization"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {
-            return Err(Error::invalid("epsilon", self.epsilon, format!("a positive number (layer {})", self.name)));
+            return Err(Error::invalid(
+                "epsilon",
+                self.epsilon,
+                format!("a positive number (layer {})", self.core.name),
+            ));
         }
         let f = *input_shape.last().filter(|&&f| f > 0).ok_or_else(|| {
-            Error::shape(format!("input to layer {}", self.name), "a last axis of at least 1 feature", input_shape)
+            Error::shape(format!("input to layer {}", self.core.name), "a last axis of at least 1 feature", input_shape)
         })?;
-        self.params.clear();
+        self.core.params.clear();
         if self.scale {
-            let mut gamma = Param::claim(&self.name, "gamma", &[f])?;
+            let mut gamma = Param::claim(&self.core.name, "gamma", &[f])?;
             gamma.value.data_mut().fill(1.0);
-            self.params.push(gamma);
+            self.core.params.push(gamma);
         }
         if self.center {
-            self.params.push(Param::claim(&self.name, "beta", &[f])?);
+            self.core.params.push(Param::claim(&self.core.name, "beta", &[f])?);
         }
         self.features = f;
         self.sample_len = input_shape.iter().product();
@@ -160,7 +164,7 @@ impl Layer for LayerNormalization {
         }
         let out = y.data_mut();
         out.copy_from_slice(&self.xhat[..x.len()]);
-        let beta = self.center.then(|| self.params[self.params.len() - 1].value.data());
+        let beta = self.center.then(|| self.core.params[self.core.params.len() - 1].value.data());
         for row in out.chunks_exact_mut(f) {
             if let Some(g) = self.gamma() {
                 row.iter_mut().zip(g).for_each(|(v, g)| *v *= g);
@@ -178,7 +182,7 @@ impl Layer for LayerNormalization {
         let xhat = &self.xhat[..x.len()];
         // Parameter gradients: dγ = Σ dy ⊙ x̂, dβ = Σ dy.
         let (scale, center) = (self.scale, self.center);
-        let mut params = self.params.iter_mut();
+        let mut params = self.core.params.iter_mut();
         if scale {
             let g = params.next().expect("gamma").grad.data_mut();
             g.fill(0.0);
@@ -194,7 +198,7 @@ impl Layer for LayerNormalization {
             }
         }
         let Some(dx) = dx else { return };
-        let gamma = self.scale.then(|| self.params[0].value.data());
+        let gamma = self.scale.then(|| self.core.params[0].value.data());
         let out = dx.data_mut();
         for r in 0..rows {
             let (d, xh, o) = (&dy[r * f..(r + 1) * f], &xhat[r * f..(r + 1) * f], &mut out[r * f..(r + 1) * f]);
@@ -208,14 +212,6 @@ impl Layer for LayerNormalization {
                 o[j] = (o[j] - mean_g - xh[j] * mean_gx) * inv;
             }
         }
-    }
-
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
     }
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
@@ -232,7 +228,7 @@ impl Layer for LayerNormalization {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = LayerNormalizationConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             axis: -1,
             epsilon: self.epsilon,
             center: self.center,

@@ -1,6 +1,7 @@
 //! `GlobalAveragePooling2D`, `GlobalMaxPooling2D` and their 1-D forms (see [`GlobalPooling`]).
 
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, PoolOp};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
@@ -17,7 +18,7 @@ macro_rules! global_constructors {
                 GlobalPooling {
                     op: $op,
                     rank: $rank,
-                    name: String::new(),
+                    core: LayerCore::default(),
                     positions: 0,
                     channels: 0,
                     argmax: Vec::new(),
@@ -54,7 +55,8 @@ global_constructors! {
 pub struct GlobalPooling {
     op: PoolOp,
     rank: usize,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     positions: usize,
     channels: usize,
     /// Max: per sample and channel, the position chosen.
@@ -77,18 +79,18 @@ impl GlobalPooling {
         GlobalPooling {
             op,
             rank,
-            name: c.name,
             positions: 0,
             channels: 0,
             argmax: Vec::new(),
             mask: Vec::new(),
             masked: false,
+            core: LayerCore::named(&c.name),
         }
     }
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 }
@@ -103,19 +105,19 @@ impl Layer for GlobalPooling {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let [h, w, c] = spatial_input(self.rank, input_shape, &self.name)?;
+        let [h, w, c] = spatial_input(self.rank, input_shape, &self.core.name)?;
         if h * w * c == 0 {
             return Err(Error::shape(
-                format!("input to layer {}", self.name),
+                format!("input to layer {}", self.core.name),
                 "a sample of at least one value",
                 input_shape,
             ));
@@ -188,7 +190,7 @@ impl Layer for GlobalPooling {
     }
 
     fn config(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(GlobalPoolingConfig { name: self.name.clone() }).ok()
+        serde_json::to_value(GlobalPoolingConfig { name: self.core.name.clone() }).ok()
     }
 }
 

@@ -1,6 +1,7 @@
 //! `MaxPooling2D`, `AveragePooling2D` and their 1-D forms (see [`Pooling`]).
 
 use crate::error::Result;
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Padding, Size, Window};
 use crate::rng::Rng;
 use crate::tensor::window::spatial_input;
@@ -61,7 +62,8 @@ pub struct Pooling {
     pool_size: Size,
     strides: Option<Size>,
     padding: Result<Padding>,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     window: Window,
     /// Max pooling: per output value, the flat index within its sample of the input chosen.
     argmax: Vec<u32>,
@@ -84,15 +86,17 @@ impl Pooling {
             pool_size,
             strides: None,
             padding: Ok(Padding::Valid),
-            name: String::new(),
             window: Window::default(),
             argmax: Vec::new(),
+            core: LayerCore::default(),
         }
     }
 
     /// The layer a [`PoolingConfig`] describes.
     pub fn from_config(op: PoolOp, rank: usize, c: PoolingConfig) -> Self {
-        Pooling { strides: c.strides, padding: Ok(c.padding), name: c.name, ..Pooling::new(op, rank, c.pool_size) }
+        let mut layer = Pooling { strides: c.strides, padding: Ok(c.padding), ..Pooling::new(op, rank, c.pool_size) };
+        layer.core.name = c.name;
+        layer
     }
 
     /// Window steps (default: the pool size).
@@ -107,7 +111,7 @@ impl Pooling {
     }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -132,17 +136,17 @@ impl Layer for Pooling {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let padding = self.padding.clone()?;
-        let name = self.name.clone();
+        let name = self.core.name.clone();
         let [h, w, c] = spatial_input(self.rank, input_shape, &name)?;
         let k = self.pool_size.resolve(self.rank, "pool size", &name)?;
         let s = self.strides.unwrap_or(self.pool_size).resolve(self.rank, "stride", &name)?;
@@ -219,7 +223,7 @@ impl Layer for Pooling {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = PoolingConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             pool_size: self.pool_size,
             strides: self.strides,
             padding: self.padding.clone().ok()?,

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -93,7 +94,8 @@ impl OutputMode {
 /// ```
 #[derive(Debug, Clone)]
 pub struct CategoryEncoding {
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     num_tokens: usize,
     output_mode: OutputMode,
     row: usize,
@@ -111,12 +113,12 @@ impl CategoryEncoding {
     /// Indices below `num_tokens`, encoded as `output_mode` says (`Int` is refused: Keras's
     /// modes here are one_hot, multi_hot and count).
     pub fn new(num_tokens: usize, output_mode: OutputMode) -> Self {
-        CategoryEncoding { name: String::new(), num_tokens, output_mode, row: 0 }
+        CategoryEncoding { num_tokens, output_mode, row: 0, core: LayerCore::default() }
     }
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -131,12 +133,12 @@ impl Layer for CategoryEncoding {
         "CategoryEncoding"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
@@ -144,15 +146,15 @@ impl Layer for CategoryEncoding {
             return Err(Error::invalid(
                 "num_tokens, output_mode",
                 format!("{}, {:?}", self.num_tokens, self.output_mode),
-                format!("a positive num_tokens and one_hot, multi_hot or count for layer {}", self.name),
+                format!("a positive num_tokens and one_hot, multi_hot or count for layer {}", self.core.name),
             ));
         }
         self.row = input_shape.iter().product();
-        self.output_mode.output_shape(&self.name, input_shape, self.num_tokens)
+        self.output_mode.output_shape(&self.core.name, input_shape, self.num_tokens)
     }
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
-        check_indices(x, self.num_tokens, &self.name)
+        check_indices(x, self.num_tokens, &self.core.name)
     }
 
     // # Shapes
@@ -174,7 +176,7 @@ impl Layer for CategoryEncoding {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = CategoryEncodingConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             num_tokens: self.num_tokens,
             output_mode: self.output_mode,
         };

@@ -3,6 +3,7 @@
 use super::category_encoding::OutputMode;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -18,7 +19,8 @@ use crate::tensor::Tensor;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Discretization {
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     bin_boundaries: Vec<f32>,
     num_bins: Option<usize>,
     epsilon: f64,
@@ -39,11 +41,11 @@ impl Discretization {
     /// Bins bounded by `boundaries` (increasing).
     pub fn with_boundaries(boundaries: &[f32]) -> Self {
         Discretization {
-            name: String::new(),
             bin_boundaries: boundaries.to_vec(),
             num_bins: None,
             epsilon: 0.01,
             output_mode: OutputMode::Int,
+            core: LayerCore::default(),
         }
     }
 
@@ -66,18 +68,18 @@ impl Discretization {
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
     /// The layer a [`DiscretizationConfig`] describes.
     pub fn from_config(c: DiscretizationConfig) -> Self {
         Discretization {
-            name: c.name,
             bin_boundaries: c.bin_boundaries,
             num_bins: c.num_bins,
             epsilon: c.epsilon,
             output_mode: c.output_mode,
+            core: LayerCore::named(&c.name),
         }
     }
 
@@ -178,26 +180,29 @@ impl Layer for Discretization {
         "Discretization"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         if self.bin_boundaries.is_empty() && self.num_bins.is_some() {
-            return Err(Error::State(format!("layer {} has no bin boundaries: adapt it to data first", self.name)));
+            return Err(Error::State(format!(
+                "layer {} has no bin boundaries: adapt it to data first",
+                self.core.name
+            )));
         }
         if self.bin_boundaries.iter().any(|b| !b.is_finite()) || self.bin_boundaries.windows(2).any(|w| w[0] > w[1]) {
             return Err(Error::invalid(
                 "bin_boundaries",
                 format!("{:?}", self.bin_boundaries),
-                format!("finite, increasing boundaries for layer {}", self.name),
+                format!("finite, increasing boundaries for layer {}", self.core.name),
             ));
         }
-        self.output_mode.output_shape(&self.name, input_shape, self.depth())
+        self.output_mode.output_shape(&self.core.name, input_shape, self.depth())
     }
 
     // # Shapes
@@ -220,7 +225,7 @@ impl Layer for Discretization {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = DiscretizationConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             bin_boundaries: self.bin_boundaries.clone(),
             num_bins: self.num_bins,
             epsilon: self.epsilon,

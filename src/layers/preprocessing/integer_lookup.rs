@@ -3,6 +3,7 @@
 use super::category_encoding::OutputMode;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
@@ -24,7 +25,8 @@ use std::collections::HashMap;
 /// ```
 #[derive(Debug, Clone)]
 pub struct IntegerLookup {
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     vocabulary: Vec<i64>,
     num_oov_indices: usize,
     mask_token: Option<i64>,
@@ -57,7 +59,6 @@ impl IntegerLookup {
     /// indices out.
     pub fn new() -> Self {
         IntegerLookup {
-            name: String::new(),
             vocabulary: Vec::new(),
             num_oov_indices: 1,
             mask_token: None,
@@ -65,6 +66,7 @@ impl IntegerLookup {
             output_mode: OutputMode::Int,
             invert: false,
             index: HashMap::new(),
+            core: LayerCore::default(),
         }
     }
 
@@ -104,14 +106,13 @@ impl IntegerLookup {
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
     /// The layer an [`IntegerLookupConfig`] describes.
     pub fn from_config(c: IntegerLookupConfig) -> Self {
         let mut l = IntegerLookup {
-            name: c.name,
             num_oov_indices: c.num_oov_indices,
             mask_token: c.mask_token,
             oov_token: c.oov_token,
@@ -119,6 +120,7 @@ impl IntegerLookup {
             invert: c.invert,
             ..IntegerLookup::new()
         };
+        l.core.name = c.name;
         l.set_vocabulary(c.vocabulary);
         l
     }
@@ -195,12 +197,12 @@ impl Layer for IntegerLookup {
         "IntegerLookup"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
@@ -208,19 +210,26 @@ impl Layer for IntegerLookup {
             return Err(Error::invalid(
                 "num_oov_indices",
                 self.num_oov_indices,
-                format!("0 or 1 for layer {} (Keras's hashing into several OOV indices is not implemented)", self.name),
+                format!(
+                    "0 or 1 for layer {} (Keras's hashing into several OOV indices is not implemented)",
+                    self.core.name
+                ),
             ));
         }
         if self.vocabulary.is_empty() {
             return Err(Error::State(format!(
                 "layer {} has no vocabulary: adapt it to data or give one (with_vocabulary)",
-                self.name
+                self.core.name
             )));
         }
         if self.invert && self.output_mode != OutputMode::Int {
-            return Err(Error::invalid("invert", true, format!("output_mode int with invert for layer {}", self.name)));
+            return Err(Error::invalid(
+                "invert",
+                true,
+                format!("output_mode int with invert for layer {}", self.core.name),
+            ));
         }
-        self.output_mode.output_shape(&self.name, input_shape, self.vocabulary_size())
+        self.output_mode.output_shape(&self.core.name, input_shape, self.vocabulary_size())
     }
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
@@ -240,11 +249,11 @@ impl Layer for IntegerLookup {
                 "value",
                 x.data()[i],
                 if self.invert {
-                    format!("an index below {} for layer {}", self.vocabulary_size(), self.name)
+                    format!("an index below {} for layer {}", self.vocabulary_size(), self.core.name)
                 } else if self.num_oov_indices == 0 && whole(x.data()[i]).is_some() {
-                    format!("a value of the vocabulary of layer {} (num_oov_indices is 0)", self.name)
+                    format!("a value of the vocabulary of layer {} (num_oov_indices is 0)", self.core.name)
                 } else {
-                    format!("a whole number for layer {}", self.name)
+                    format!("a whole number for layer {}", self.core.name)
                 },
             )),
         }
@@ -275,7 +284,7 @@ impl Layer for IntegerLookup {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = IntegerLookupConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             vocabulary: self.vocabulary.clone(),
             num_oov_indices: self.num_oov_indices,
             mask_token: self.mask_token,

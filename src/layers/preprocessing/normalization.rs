@@ -1,6 +1,7 @@
 //! `Normalization` (see the type).
 
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, State};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -28,7 +29,8 @@ const EPSILON: f32 = 1e-7;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Normalization {
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     invert: bool,
     /// Per feature of the last axis.
     mean: Tensor,
@@ -60,12 +62,12 @@ impl Normalization {
     /// The identity until adapted (or given statistics).
     pub fn new() -> Self {
         Normalization {
-            name: String::new(),
             invert: false,
             mean: Tensor::zeros(&[0]),
             variance: Tensor::zeros(&[0]),
             std: Vec::new(),
             features: 0,
+            core: LayerCore::default(),
         }
     }
 
@@ -77,7 +79,8 @@ impl Normalization {
         if c.axis != -1 {
             return Err(Error::invalid("axis", c.axis, "-1 (the last axis)"));
         }
-        let mut n = Normalization { name: c.name, invert: c.invert, ..Normalization::new() };
+        let mut n = Normalization { invert: c.invert, ..Normalization::new() };
+        n.core.name = c.name;
         if c.features > 0 {
             n.set_statistics(vec![0.0; c.features], vec![1.0; c.features]);
         }
@@ -86,7 +89,7 @@ impl Normalization {
 
     /// The layer's name (else the model assigns `normalization`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -165,22 +168,24 @@ impl Layer for Normalization {
     fn kind(&self) -> &'static str {
         "Normalization"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let Some(&f) = input_shape.last().filter(|&&f| f > 0) else {
-            return Err(Error::shape(format!("input to layer {}", self.name), "[…, features]", input_shape));
+            return Err(Error::shape(format!("input to layer {}", self.core.name), "[…, features]", input_shape));
         };
         match self.features {
             0 => self.set_statistics(vec![0.0; f], vec![1.0; f]),
             n if n != f => {
                 return Err(Error::Shape {
-                    what: format!("input to layer {} (Normalization)", self.name),
+                    what: format!("input to layer {} (Normalization)", self.core.name),
                     expected: format!("{n} features on the last axis, as the layer was adapted to"),
                     received: format!("{input_shape:?}"),
                 })
@@ -212,7 +217,12 @@ impl Layer for Normalization {
     }
 
     fn config(&self) -> Option<serde_json::Value> {
-        let c = NormalizationConfig { name: self.name.clone(), axis: -1, invert: self.invert, features: self.features };
+        let c = NormalizationConfig {
+            name: self.core.name.clone(),
+            axis: -1,
+            invert: self.invert,
+            features: self.features,
+        };
         serde_json::to_value(c).ok()
     }
 
@@ -222,16 +232,16 @@ impl Layer for Normalization {
 
     fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
         let State::F32(t) = value else {
-            return Err(Error::State(format!("layer {}: {name} must hold floats", self.name)));
+            return Err(Error::State(format!("layer {}: {name} must hold floats", self.core.name)));
         };
         if t.len() != self.features {
-            return Err(Error::State(format!("layer {}: {name} must hold {} values", self.name, self.features)));
+            return Err(Error::State(format!("layer {}: {name} must hold {} values", self.core.name, self.features)));
         }
         let (mut mean, mut variance) = (self.mean.data().to_vec(), self.variance.data().to_vec());
         match name {
             "mean" => mean.copy_from_slice(t.data()),
             "variance" => variance.copy_from_slice(t.data()),
-            _ => return Err(Error::State(format!("layer {} has no variable {name}", self.name))),
+            _ => return Err(Error::State(format!("layer {} has no variable {name}", self.core.name))),
         }
         self.set_statistics(mean, variance);
         Ok(())

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -15,7 +16,8 @@ use crate::tensor::Tensor;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Rescaling {
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     scale: f32,
     offset: f32,
 }
@@ -31,7 +33,7 @@ pub struct RescalingConfig {
 impl Rescaling {
     /// `y = x · scale`.
     pub fn new(scale: f32) -> Self {
-        Rescaling { name: String::new(), scale, offset: 0.0 }
+        Rescaling { scale, offset: 0.0, core: LayerCore::default() }
     }
 
     /// Added after scaling (default 0).
@@ -42,7 +44,7 @@ impl Rescaling {
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -56,11 +58,13 @@ impl Layer for Rescaling {
     fn kind(&self) -> &'static str {
         "Rescaling"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn check_arguments(&self) -> Result<()> {
@@ -68,7 +72,7 @@ impl Layer for Rescaling {
             return Ok(());
         }
         let value = format!("scale {} and offset {}", self.scale, self.offset);
-        Err(crate::Error::invalid("Rescaling", value, format!("finite numbers (layer {})", self.name)))
+        Err(crate::Error::invalid("Rescaling", value, format!("finite numbers (layer {})", self.core.name)))
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
@@ -88,7 +92,7 @@ impl Layer for Rescaling {
     }
 
     fn config(&self) -> Option<serde_json::Value> {
-        let c = RescalingConfig { name: self.name.clone(), scale: self.scale, offset: self.offset };
+        let c = RescalingConfig { name: self.core.name.clone(), scale: self.scale, offset: self.offset };
         serde_json::to_value(c).ok()
     }
 }

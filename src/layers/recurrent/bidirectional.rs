@@ -2,6 +2,7 @@
 
 use super::{Cell, Recurrent, RecurrentConfig};
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -39,10 +40,10 @@ pub struct Bidirectional {
     forward: Recurrent,
     backward: Recurrent,
     merge_mode: MergeMode,
-    name: String,
-    /// The forward layer's parameters, then the backward layer's (moved in and out of the
-    /// layers around each call, so the model sees one list).
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
+    /// `core.params`: the forward layer's parameters, then the backward layer's (moved in and
+    /// out of the layers around each call, so the model sees one list).
+    core: LayerCore,
     /// Each direction's output and its gradient, `[batch, (steps,) units]`, and the backward
     /// direction's input gradient.
     outputs: [Tensor; 2],
@@ -68,13 +69,12 @@ impl Bidirectional {
             forward: layer,
             backward,
             merge_mode: MergeMode::Concat,
-            name: String::new(),
-            params: Vec::new(),
             outputs: Default::default(),
             grads: Default::default(),
             dx: Tensor::default(),
             out_shape: Vec::new(),
             in_shape: Vec::new(),
+            core: LayerCore::default(),
         }
     }
 
@@ -86,7 +86,7 @@ impl Bidirectional {
 
     /// The layer's name (else the model assigns `bidirectional`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -115,9 +115,9 @@ impl Bidirectional {
 
     /// Moves the parameters into the two layers (`into`) or back out.
     fn swap_params(&mut self) {
-        let n = self.forward.params.len();
-        for (i, p) in self.params.iter_mut().enumerate() {
-            let inner = if i < n { &mut self.forward.params[i] } else { &mut self.backward.params[i - n] };
+        let n = self.forward.core.params.len();
+        for (i, p) in self.core.params.iter_mut().enumerate() {
+            let inner = if i < n { &mut self.forward.core.params[i] } else { &mut self.backward.core.params[i - n] };
             std::mem::swap(p, inner);
         }
     }
@@ -155,31 +155,31 @@ impl Layer for Bidirectional {
         "Bidirectional"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         if self.forward.return_state || self.backward.return_state {
-            let expected = format!("a layer without return_state (layer {}; not yet)", self.name);
+            let expected = format!("a layer without return_state (layer {}; not yet)", self.core.name);
             return Err(crate::error::Error::invalid("return_state", true, expected));
         }
         let inner = self.forward.kind().to_ascii_lowercase();
-        self.forward.set_name(format!("{}_forward_{inner}", self.name));
-        self.backward.set_name(format!("{}_backward_{inner}", self.name));
+        self.forward.set_name(format!("{}_forward_{inner}", self.core.name));
+        self.backward.set_name(format!("{}_backward_{inner}", self.core.name));
         let out = self.forward.build(input_shape, rng)?;
         self.backward.build(input_shape, rng)?;
-        self.params.clear();
+        self.core.params.clear();
         for (forward, layer) in [(true, &mut self.forward), (false, &mut self.backward)] {
-            for p in layer.params.iter_mut() {
+            for p in layer.core.params.iter_mut() {
                 let mut moved = Param::zeros(direction_name(forward, p.name), &[0]);
                 std::mem::swap(&mut moved.value, &mut p.value);
                 std::mem::swap(&mut moved.grad, &mut p.grad);
-                self.params.push(moved);
+                self.core.params.push(moved);
             }
         }
         // The layers keep empty parameters until `swap_params` moves the real ones in.
@@ -299,14 +299,6 @@ impl Layer for Bidirectional {
         self.swap_params();
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let (out, input): (usize, usize) = (self.out_shape.iter().product(), self.in_shape.iter().product());
         let own = 4 * max_batch * (4 * out + input);
@@ -320,7 +312,7 @@ impl Layer for Bidirectional {
 
     fn config(&self) -> Option<serde_json::Value> {
         let layer = serde_json::json!({ "class_name": self.forward.kind(), "config": self.forward.config()? });
-        let c = BidirectionalConfig { name: self.name.clone(), layer, merge_mode: self.merge_mode };
+        let c = BidirectionalConfig { name: self.core.name.clone(), layer, merge_mode: self.merge_mode };
         serde_json::to_value(c).ok()
     }
 }

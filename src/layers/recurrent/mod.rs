@@ -39,6 +39,7 @@ use super::{Layer, Param};
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::initializers::{Initializer, IntoInitializer};
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::{for_each_range, kernels, PackedB, SendPtr, Tensor};
 
@@ -193,9 +194,9 @@ pub struct Recurrent {
     /// Also return the final states (see [`Recurrent::call_with_states`]): the layer's tensor
     /// then packs the output, the last hidden state and (LSTM) the last cell state.
     return_state: bool,
-    name: String,
-    /// `[kernel [in, G·u], recurrent_kernel [u, G·u], bias]`.
-    params: Vec<Param>,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
+    /// `core.params`: `[kernel [in, G·u], recurrent_kernel [u, G·u], bias]`.
+    core: LayerCore,
     steps: usize,
     features: usize,
     capacity: usize,
@@ -290,8 +291,6 @@ impl Recurrent {
             return_sequences: false,
             go_backwards: false,
             return_state: false,
-            name: String::new(),
-            params: Vec::new(),
             steps: 0,
             features: 0,
             capacity: 0,
@@ -310,6 +309,7 @@ impl Recurrent {
             stash: Vec::new(),
             packed_u: PackedB::default(),
             packed_ut: PackedB::default(),
+            core: LayerCore::default(),
         }
     }
 
@@ -369,7 +369,7 @@ impl Recurrent {
     }
     /// The layer's name (else the model assigns `lstm`, `lstm_1`, ...).
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -429,16 +429,16 @@ impl Layer for Recurrent {
         }
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
-        let name = self.name.clone();
+        let name = self.core.name.clone();
         for a in [self.activation.clone()?, self.recurrent_activation.clone()?] {
             if a.needs_input() || a == Activation::Softmax {
                 return Err(Error::invalid(
@@ -473,7 +473,7 @@ impl Layer for Recurrent {
         let mut recurrent = Param::claim(&name, "recurrent_kernel", &[u, g * u])?;
         // Keras initializes the recurrent kernel as one [u, G·u] matrix.
         rinit.fill(recurrent.value.data_mut(), u, g * u, rng);
-        self.params = vec![kernel, recurrent];
+        self.core.params = vec![kernel, recurrent];
         if self.use_bias {
             let shape: Vec<usize> = if self.cell == Cell::GRU { vec![2, g * u] } else { vec![g * u] };
             let mut bias = Param::claim(&name, "bias", &shape)?;
@@ -481,7 +481,7 @@ impl Layer for Recurrent {
             if self.cell == Cell::LSTM && self.unit_forget_bias {
                 bias.value.data_mut()[u..2 * u].fill(1.0);
             }
-            self.params.push(bias);
+            self.core.params.push(bias);
         }
         (self.steps, self.features) = (steps, features);
         self.capacity = 0;
@@ -521,11 +521,12 @@ impl Layer for Recurrent {
     /// `[units]` per sample.
     fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<usize>> {
         let states = self.states();
-        let (x, given) =
-            input_shapes.split_first().ok_or_else(|| Error::State(format!("layer {} called on nothing", self.name)))?;
+        let (x, given) = input_shapes
+            .split_first()
+            .ok_or_else(|| Error::State(format!("layer {} called on nothing", self.core.name)))?;
         if !given.is_empty() && (given.len() != states || given.iter().any(|s| s.as_slice() != [self.units])) {
             return Err(Error::Shape {
-                what: format!("the initial_state of layer {}", self.name),
+                what: format!("the initial_state of layer {}", self.core.name),
                 expected: format!(
                     "{states} state(s) of shape [{}] per sample ({})",
                     self.units,
@@ -593,14 +594,6 @@ impl Layer for Recurrent {
         }
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let (n, t, u, g, f) = (max_batch, self.steps, self.units, self.cell.gates(), self.features);
         let c = if self.cell == Cell::LSTM { (t + 1) * n * u } else { 0 };
@@ -621,7 +614,7 @@ impl Layer for Recurrent {
     fn config(&self) -> Option<serde_json::Value> {
         let gated = self.cell != Cell::SimpleRNN;
         let c = RecurrentConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             units: self.units,
             activation: self.activation.clone().ok()?,
             recurrent_activation: if gated { Some(self.recurrent_activation.clone().ok()?) } else { None },
@@ -646,8 +639,8 @@ impl Recurrent {
         let (t_len, u) = (self.steps, self.units);
         let gu = self.cell.gates() * u;
         let (act, gate) = self.acts();
-        let recurrent = self.params[1].value.data();
-        let recurrent_bias = self.params.get(2).map(|b| &b.value.data()[gu..]);
+        let recurrent = self.core.params[1].value.data();
+        let recurrent_bias = self.core.params.get(2).map(|b| &b.value.data()[gu..]);
         for t in 0..t_len {
             let (h_prev, h_next) = self.h.split_at_mut((t + 1) * n * u);
             let h_prev = &h_prev[t * n * u..];
@@ -670,10 +663,10 @@ impl Recurrent {
         let gu = self.cell.gates() * u;
         self.gather_time_major(x.data(), n);
         // x W + b for every step at once: [T·n, in] × [in, G·u].
-        let w = self.params[0].value.data();
+        let w = self.core.params[0].value.data();
         let z = &mut self.z[..t_len * n * gu];
         kernels::matmul(z, &self.xs[..t_len * n * f], w, t_len * n, f, gu, false, false, 0.0);
-        if let Some(b) = self.params.get(2) {
+        if let Some(b) = self.core.params.get(2) {
             kernels::add_row_bias(z, &b.value.data()[..gu]);
         }
         if !self.initial {
@@ -694,7 +687,7 @@ impl Recurrent {
                 SendPtr(self.c.as_mut_ptr()),
                 SendPtr(self.aux.as_mut_ptr()),
             );
-            self.packed_u.pack(self.params[1].value.data(), u, gu, false);
+            self.packed_u.pack(self.core.params[1].value.data(), u, gu, false);
             let (cell, masked, mask) = (self.cell, self.masked, &self.mask[..]);
             let recurrent = &self.packed_u;
             for_each_range(n, rows_per_part(u, gu), |lo, hi| {
@@ -781,7 +774,7 @@ impl Recurrent {
                 }
             }
         }
-        let (kernel, rest) = self.params.split_first_mut().expect("built");
+        let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         let (recurrent, bias) = rest.split_first_mut().expect("built");
         let rk = recurrent.value.data();
         if let Some(b) = bias.first_mut() {

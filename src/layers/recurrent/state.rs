@@ -3,6 +3,7 @@
 use super::Cell;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -21,7 +22,8 @@ pub struct RecurrentOutput {
     units: usize,
     sequences: bool,
     cell: Cell,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     /// Where the part starts in a packed sample, and its values.
     start: usize,
     len: usize,
@@ -41,12 +43,14 @@ impl RecurrentOutput {
     /// Part `part` of the packed tensor of a `cell` layer of `units` (returning sequences or
     /// not).
     pub fn new(part: usize, units: usize, sequences: bool, cell: Cell) -> Self {
-        RecurrentOutput { part, units, sequences, cell, name: String::new(), start: 0, len: 0 }
+        RecurrentOutput { part, units, sequences, cell, start: 0, len: 0, core: LayerCore::default() }
     }
 
     /// The layer a [`RecurrentOutputConfig`] describes.
     pub fn from_config(c: RecurrentOutputConfig) -> Self {
-        RecurrentOutput { name: c.name, ..RecurrentOutput::new(c.part, c.units, c.return_sequences, c.cell) }
+        let mut layer = RecurrentOutput::new(c.part, c.units, c.return_sequences, c.cell);
+        layer.core.name = c.name;
+        layer
     }
 }
 
@@ -54,11 +58,13 @@ impl Layer for RecurrentOutput {
     fn kind(&self) -> &'static str {
         "RecurrentOutput"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
@@ -68,7 +74,7 @@ impl Layer for RecurrentOutput {
             &[p] if u > 0 && p > states * u && self.part <= states => p,
             other => {
                 return Err(Error::shape(
-                    format!("input to {} (RecurrentOutput)", self.name),
+                    format!("input to {} (RecurrentOutput)", self.core.name),
                     "a recurrent layer's packed return_state tensor",
                     other,
                 ))
@@ -100,7 +106,7 @@ impl Layer for RecurrentOutput {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = RecurrentOutputConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             part: self.part,
             units: self.units,
             return_sequences: self.sequences,

@@ -1,6 +1,7 @@
 //! `TimeDistributed` (see the type).
 
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -21,7 +22,8 @@ use crate::tensor::Tensor;
 /// ```
 pub struct TimeDistributed {
     inner: Box<dyn Layer>,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     steps: usize,
     in_shape: Vec<usize>,
     out_shape: Vec<usize>,
@@ -56,7 +58,6 @@ impl TimeDistributed {
     pub fn boxed(inner: Box<dyn Layer>) -> Self {
         TimeDistributed {
             inner,
-            name: String::new(),
             steps: 0,
             in_shape: Vec::new(),
             out_shape: Vec::new(),
@@ -64,12 +65,13 @@ impl TimeDistributed {
             y: Tensor::default(),
             dy: Tensor::default(),
             dx: Tensor::default(),
+            core: LayerCore::default(),
         }
     }
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -83,7 +85,7 @@ impl TimeDistributed {
 
 impl std::fmt::Debug for TimeDistributed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TimeDistributed").field("name", &self.name).field("layer", &self.inner.kind()).finish()
+        f.debug_struct("TimeDistributed").field("name", &self.core.name).field("layer", &self.inner.kind()).finish()
     }
 }
 
@@ -93,26 +95,31 @@ impl Layer for TimeDistributed {
     }
 
     fn replicate(&self) -> Result<Box<dyn Layer>> {
-        Ok(Box::new(TimeDistributed::boxed(self.inner.replicate()?).name(&self.name)))
+        Ok(Box::new(TimeDistributed::boxed(self.inner.replicate()?).name(&self.core.name)))
     }
 
     fn kind(&self) -> &'static str {
         "TimeDistributed"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
     fn set_name(&mut self, name: String) {
         if self.inner.name().is_empty() {
             self.inner.set_name(format!("{name}_{}", self.inner.kind().to_ascii_lowercase()));
         }
-        self.name = name;
+        self.core.name = name;
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let Some((&steps, step_shape)) = input_shape.split_first().filter(|(_, rest)| !rest.is_empty()) else {
             return Err(Error::shape(
-                format!("input to layer {}", self.name),
+                format!("input to layer {}", self.core.name),
                 "sequences [time, features…] (a time axis and a step's shape)",
                 input_shape,
             ));
@@ -191,7 +198,7 @@ impl Layer for TimeDistributed {
 
     fn config(&self) -> Option<serde_json::Value> {
         let layer = serde_json::json!({ "class_name": self.inner.kind(), "config": self.inner.config()? });
-        serde_json::to_value(TimeDistributedConfig { name: self.name.clone(), layer }).ok()
+        serde_json::to_value(TimeDistributedConfig { name: self.core.name.clone(), layer }).ok()
     }
     fn state(&self) -> Vec<(&'static str, crate::layers::State)> {
         self.inner.state()

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -13,7 +14,8 @@ use crate::tensor::Tensor;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Flatten {
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
 }
 
 impl Flatten {
@@ -32,7 +34,7 @@ pub struct FlattenConfig {
 impl Flatten {
     /// The layer a [`FlattenConfig`] describes.
     pub fn from_config(c: FlattenConfig) -> Self {
-        Flatten { name: c.name }
+        Flatten { core: LayerCore::named(&c.name) }
     }
 }
 
@@ -41,12 +43,12 @@ impl Layer for Flatten {
         "Flatten"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
@@ -63,6 +65,6 @@ impl Layer for Flatten {
     }
 
     fn config(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(FlattenConfig { name: self.name.clone() }).ok()
+        serde_json::to_value(FlattenConfig { name: self.core.name.clone() }).ok()
     }
 }

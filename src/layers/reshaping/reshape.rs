@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -15,7 +16,8 @@ use crate::tensor::Tensor;
 #[derive(Debug, Clone, Default)]
 pub struct Reshape {
     target_shape: Vec<usize>,
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
 }
 
 /// Reshape's saved arguments (Keras's names).
@@ -28,17 +30,17 @@ pub struct ReshapeConfig {
 impl Reshape {
     /// Samples become `target_shape` (without the batch axis, as in Keras).
     pub fn new(target_shape: &[usize]) -> Self {
-        Reshape { target_shape: target_shape.to_vec(), name: String::new() }
+        Reshape { target_shape: target_shape.to_vec(), core: LayerCore::default() }
     }
 
     /// The layer a [`ReshapeConfig`] describes.
     pub fn from_config(c: ReshapeConfig) -> Self {
-        Reshape { target_shape: c.target_shape, name: c.name }
+        Reshape { target_shape: c.target_shape, core: LayerCore::named(&c.name) }
     }
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 }
@@ -48,19 +50,19 @@ impl Layer for Reshape {
         "Reshape"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let (from, to) = (input_shape.iter().product::<usize>(), self.target_shape.iter().product::<usize>());
         if self.target_shape.is_empty() || from != to {
             return Err(Error::shape(
-                format!("input to layer {}", self.name),
+                format!("input to layer {}", self.core.name),
                 format!("{to} values per sample, to reshape to {:?}", self.target_shape),
                 input_shape,
             ));
@@ -78,6 +80,7 @@ impl Layer for Reshape {
     }
 
     fn config(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(ReshapeConfig { name: self.name.clone(), target_shape: self.target_shape.clone() }).ok()
+        serde_json::to_value(ReshapeConfig { name: self.core.name.clone(), target_shape: self.target_shape.clone() })
+            .ok()
     }
 }

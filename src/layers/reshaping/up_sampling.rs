@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -18,7 +19,8 @@ use crate::tensor::Tensor;
 #[derive(Debug, Clone, Default)]
 pub struct UpSampling2D {
     size: [usize; 2],
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     in_shape: [usize; 3],
 }
 
@@ -41,7 +43,7 @@ impl UpSampling2D {
     }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
     /// The layer an [`UpSampling2DConfig`] describes.
@@ -60,19 +62,21 @@ impl Layer for UpSampling2D {
     fn kind(&self) -> &'static str {
         "UpSampling2D"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let [h, w, c] = crate::tensor::window::spatial_input(2, input_shape, &self.name)?;
+        let [h, w, c] = crate::tensor::window::spatial_input(2, input_shape, &self.core.name)?;
         if self.size.contains(&0) {
             return Err(Error::invalid(
                 "size",
                 format!("{:?}", self.size),
-                format!("positive factors (layer {})", self.name),
+                format!("positive factors (layer {})", self.core.name),
             ));
         }
         self.in_shape = [h, w, c];
@@ -114,7 +118,7 @@ impl Layer for UpSampling2D {
         }
     }
     fn config(&self) -> Option<serde_json::Value> {
-        let c = UpSampling2DConfig { name: self.name.clone(), size: self.size, interpolation: "nearest".into() };
+        let c = UpSampling2DConfig { name: self.core.name.clone(), size: self.size, interpolation: "nearest".into() };
         serde_json::to_value(c).ok()
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::layers::Layer;
+use crate::layers::LayerCore;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -16,7 +17,8 @@ use crate::tensor::Tensor;
 #[derive(Debug, Clone, Default)]
 pub struct ZeroPadding2D {
     padding: [[usize; 2]; 2],
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     in_shape: [usize; 3],
 }
 
@@ -38,7 +40,7 @@ impl ZeroPadding2D {
     }
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
     /// The layer a [`ZeroPadding2DConfig`] describes.
@@ -55,14 +57,16 @@ impl Layer for ZeroPadding2D {
     fn kind(&self) -> &'static str {
         "ZeroPadding2D"
     }
-    fn name(&self) -> &str {
-        &self.name
+
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let [h, w, c] = crate::tensor::window::spatial_input(2, input_shape, &self.name)?;
+        let [h, w, c] = crate::tensor::window::spatial_input(2, input_shape, &self.core.name)?;
         self.in_shape = [h, w, c];
         let (oh, ow) = self.out_hw();
         Ok(vec![oh, ow, c])
@@ -98,6 +102,6 @@ impl Layer for ZeroPadding2D {
         }
     }
     fn config(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(ZeroPadding2DConfig { name: self.name.clone(), padding: self.padding }).ok()
+        serde_json::to_value(ZeroPadding2DConfig { name: self.core.name.clone(), padding: self.padding }).ok()
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{image_shape, Factor};
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, State};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -17,13 +18,10 @@ use crate::tensor::Tensor;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RandomContrast {
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     factor: Factor,
     value_range: (f32, f32),
-    seed: Option<u64>,
-    rng: Rng,
-    /// The global position of the batch's first sample (see [`Layer::set_sample_offset`]).
-    offset: usize,
     shape: [usize; 3],
     /// Per sample of the latest training batch: its contrast (1 in inference).
     contrast: Vec<f32>,
@@ -42,14 +40,11 @@ impl RandomContrast {
     /// Contrasts drawn from `[1 − f, 1 + f]` (or `(lower, upper)`, each in `[0, 1]`).
     pub fn new(factor: impl Into<Factor>) -> Self {
         RandomContrast {
-            name: String::new(),
             factor: factor.into(),
             value_range: (0.0, 255.0),
-            seed: None,
-            rng: Rng::new(0),
-            offset: 0,
             shape: [0; 3],
             contrast: Vec::new(),
+            core: LayerCore::default(),
         }
     }
 
@@ -61,20 +56,22 @@ impl RandomContrast {
 
     /// A seed of the layer's own (else one is drawn from the model's seed).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.core.seed = Some(seed);
         self
     }
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
     /// The layer a [`RandomContrastConfig`] describes.
     pub fn from_config(c: RandomContrastConfig) -> Self {
         let layer = RandomContrast::new(c.factor).value_range(c.value_range.0, c.value_range.1).name(&c.name);
-        RandomContrast { seed: c.seed, ..layer }
+        let mut layer = layer;
+        layer.core.seed = c.seed;
+        layer
     }
 
     /// `(lower, upper)` of the contrast's distance from 1: Keras's factor, `[0, 1]` each.
@@ -91,12 +88,12 @@ impl Layer for RandomContrast {
         "RandomContrast"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
@@ -105,15 +102,15 @@ impl Layer for RandomContrast {
             return Err(Error::invalid(
                 "factor",
                 format!("{:?}", self.factor),
-                format!("a number or a (lower, upper) pair within [0, 1] for layer {}", self.name),
+                format!("a number or a (lower, upper) pair within [0, 1] for layer {}", self.core.name),
             ));
         }
         let (low, high) = self.value_range;
         if !(low.is_finite() && high.is_finite() && low < high) {
             return Err(Error::invalid("value_range", format!("({low}, {high})"), "(low, high) with low < high"));
         }
-        self.shape = image_shape(&self.name, input_shape)?;
-        self.rng = Rng::new(self.seed.unwrap_or_else(|| rng.next_u64()));
+        self.shape = image_shape(&self.core.name, input_shape)?;
+        self.core.rng = Rng::new(self.core.seed.unwrap_or_else(|| rng.next_u64()));
         Ok(input_shape.to_vec())
     }
 
@@ -135,9 +132,9 @@ impl Layer for RandomContrast {
         let (per, pixels) = (h * w * c, (h * w) as f32);
         let (low, high) = self.value_range;
         // One key per step; each sample's factor from the key and its global position.
-        let key = self.rng.next_u64();
+        let key = self.core.rng.next_u64();
         for s in 0..x.batch() {
-            let mut rng = crate::layers::sample_rng(key, self.offset + s);
+            let mut rng = crate::layers::sample_rng(key, self.core.offset + s);
             let f = rng.uniform((1.0 - lo) as f64, (1.0 + hi) as f64) as f32;
             self.contrast[s] = f;
             let (src, dst) = (&x.data()[s * per..][..per], &mut y.data_mut()[s * per..][..per]);
@@ -190,24 +187,20 @@ impl Layer for RandomContrast {
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = RandomContrastConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             factor: self.factor,
             value_range: self.value_range,
-            seed: self.seed,
+            seed: self.core.seed,
         };
         serde_json::to_value(c).ok()
     }
 
-    fn set_sample_offset(&mut self, offset: usize) {
-        self.offset = offset;
-    }
-
     /// The generator's position, so a resumed run draws what an unbroken one would.
     fn state(&self) -> Vec<(&'static str, State)> {
-        crate::layers::rng_state(&self.rng)
+        crate::layers::rng_state(&self.core.rng)
     }
 
     fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
-        crate::layers::set_rng_state(&self.name, &mut self.rng, name, value)
+        crate::layers::set_rng_state(&self.core.name, &mut self.core.rng, name, value)
     }
 }

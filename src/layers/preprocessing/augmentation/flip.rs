@@ -2,6 +2,7 @@
 
 use super::image_shape;
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, State};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -16,12 +17,9 @@ use crate::tensor::Tensor;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RandomFlip {
-    name: String,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    core: LayerCore,
     mode: String,
-    seed: Option<u64>,
-    rng: Rng,
-    /// The global position of the batch's first sample (see [`Layer::set_sample_offset`]).
-    offset: usize,
     shape: [usize; 3],
     /// Per sample of the latest training batch: 1 where it was flipped (planned; a word each,
     /// so the plan is what the allocator reserves).
@@ -39,32 +37,26 @@ pub struct RandomFlipConfig {
 impl RandomFlip {
     /// Flips in `mode`: `horizontal`, `vertical` or `horizontal_and_vertical`.
     pub fn new(mode: &str) -> Self {
-        RandomFlip {
-            name: String::new(),
-            mode: mode.into(),
-            seed: None,
-            rng: Rng::new(0),
-            offset: 0,
-            shape: [0; 3],
-            flipped: Vec::new(),
-        }
+        RandomFlip { mode: mode.into(), shape: [0; 3], flipped: Vec::new(), core: LayerCore::default() }
     }
 
     /// A seed of the layer's own (else one is drawn from the model's seed).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.core.seed = Some(seed);
         self
     }
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
     /// The layer a [`RandomFlipConfig`] describes.
     pub fn from_config(c: RandomFlipConfig) -> Self {
-        RandomFlip { seed: c.seed, ..RandomFlip::new(&c.mode).name(&c.name) }
+        let mut layer = RandomFlip::new(&c.mode).name(&c.name);
+        layer.core.seed = c.seed;
+        layer
     }
 
     /// Copies sample `src` to `dst`, mirrored as the mode says.
@@ -90,12 +82,12 @@ impl Layer for RandomFlip {
         "RandomFlip"
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
@@ -103,11 +95,11 @@ impl Layer for RandomFlip {
             return Err(Error::invalid(
                 "mode",
                 &self.mode,
-                format!("horizontal, vertical or horizontal_and_vertical for layer {}", self.name),
+                format!("horizontal, vertical or horizontal_and_vertical for layer {}", self.core.name),
             ));
         }
-        self.shape = image_shape(&self.name, input_shape)?;
-        self.rng = Rng::new(self.seed.unwrap_or_else(|| rng.next_u64()));
+        self.shape = image_shape(&self.core.name, input_shape)?;
+        self.core.rng = Rng::new(self.core.seed.unwrap_or_else(|| rng.next_u64()));
         Ok(input_shape.to_vec())
     }
 
@@ -122,9 +114,9 @@ impl Layer for RandomFlip {
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         let per = x.row_len();
         // One key per step; each sample's draw from the key and its global position.
-        let key = if training { self.rng.next_u64() } else { 0 };
+        let key = if training { self.core.rng.next_u64() } else { 0 };
         for s in 0..x.batch() {
-            let flip = training && crate::layers::sample_rng(key, self.offset + s).next_f32() <= 0.5;
+            let flip = training && crate::layers::sample_rng(key, self.core.offset + s).next_f32() <= 0.5;
             self.flipped[s] = flip as u32;
             let (src, dst) = (&x.data()[s * per..][..per], &mut y.data_mut()[s * per..][..per]);
             if flip {
@@ -158,20 +150,20 @@ impl Layer for RandomFlip {
     }
 
     fn config(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(RandomFlipConfig { name: self.name.clone(), mode: self.mode.clone(), seed: self.seed })
-            .ok()
-    }
-
-    fn set_sample_offset(&mut self, offset: usize) {
-        self.offset = offset;
+        serde_json::to_value(RandomFlipConfig {
+            name: self.core.name.clone(),
+            mode: self.mode.clone(),
+            seed: self.core.seed,
+        })
+        .ok()
     }
 
     /// The generator's position, so a resumed run draws what an unbroken one would.
     fn state(&self) -> Vec<(&'static str, State)> {
-        crate::layers::rng_state(&self.rng)
+        crate::layers::rng_state(&self.core.rng)
     }
 
     fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
-        crate::layers::set_rng_state(&self.name, &mut self.rng, name, value)
+        crate::layers::set_rng_state(&self.core.name, &mut self.core.rng, name, value)
     }
 }

@@ -2,6 +2,7 @@
 
 use super::image_shape;
 use crate::error::{Error, Result};
+use crate::layers::LayerCore;
 use crate::layers::{Layer, State};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -54,15 +55,12 @@ pub(crate) enum Draw {
 #[derive(Debug, Clone)]
 pub struct Warp {
     pub(crate) class: &'static str,
-    pub(crate) name: String,
     pub(crate) draw: Draw,
     pub(crate) fill_mode: FillMode,
     pub(crate) fill_value: f32,
     pub(crate) interpolation: Interpolation,
-    pub(crate) seed: Option<u64>,
-    rng: Rng,
-    /// The global position of the batch's first sample (see [`Layer::set_sample_offset`]).
-    offset: usize,
+    /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
+    pub(crate) core: LayerCore,
     /// The input `[h, w, c]` and output `[h, w, c]` images.
     input: [usize; 3],
     output: [usize; 3],
@@ -107,14 +105,11 @@ impl Warp {
     pub(crate) fn new(class: &'static str, draw: Draw) -> Warp {
         Warp {
             class,
-            name: String::new(),
             draw,
             fill_mode: FillMode::Reflect,
             fill_value: 0.0,
             interpolation: Interpolation::Bilinear,
-            seed: None,
-            rng: Rng::new(0),
-            offset: 0,
+            core: LayerCore::default(),
             input: [0; 3],
             output: [0; 3],
             maps: Vec::new(),
@@ -142,13 +137,13 @@ impl Warp {
 
     /// A seed of the layer's own (else one is drawn from the model's seed).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
+        self.core.seed = Some(seed);
         self
     }
 
     /// The layer's name.
     pub fn name(mut self, name: &str) -> Self {
-        self.name = name.into();
+        self.core.name = name.into();
         self
     }
 
@@ -178,12 +173,14 @@ impl Warp {
             other => return Err(Error::State(format!("{other} is not a geometric augmentation"))),
         };
         let layer = layer.fill_mode(c.fill_mode).fill_value(c.fill_value).interpolation(c.interpolation).name(&c.name);
-        Ok(Warp { seed: c.seed, ..layer })
+        let mut layer = layer;
+        layer.core.seed = c.seed;
+        Ok(layer)
     }
 
     /// The ranges as given, checked (Keras's bounds).
     fn check(&self) -> Result<()> {
-        let name = &self.name;
+        let name = &self.core.name;
         let bounded = |f: (f32, f32), arg: &'static str, lo: f32| {
             super::Factor::Range(f.0, f.1).range(arg, name, (lo, 1.0)).map(|_| ())
         };
@@ -215,8 +212,8 @@ impl Warp {
         let uniform = |rng: &mut Rng, (lo, hi): (f32, f32)| rng.uniform(lo as f64, hi as f64) as f32;
         // One key per training step: the batch's crop window from it, each sample's transform
         // from it and the sample's global position.
-        let key = if training { self.rng.next_u64() } else { 0 };
-        let offset = self.offset;
+        let key = if training { self.core.rng.next_u64() } else { 0 };
+        let offset = self.core.offset;
         let sample = |s: usize| crate::layers::sample_rng(key, offset + s);
         let maps = &mut self.maps[..batch];
         match self.draw {
@@ -331,22 +328,22 @@ impl Layer for Warp {
         self.class
     }
 
-    fn name(&self) -> &str {
-        &self.name
+    fn core(&self) -> &LayerCore {
+        &self.core
     }
 
-    fn set_name(&mut self, name: String) {
-        self.name = name;
+    fn core_mut(&mut self) -> &mut LayerCore {
+        &mut self.core
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.check()?;
-        self.input = image_shape(&self.name, input_shape)?;
+        self.input = image_shape(&self.core.name, input_shape)?;
         self.output = match self.draw {
             Draw::Crop { height, width } => [height, width, self.input[2]],
             _ => self.input,
         };
-        self.rng = Rng::new(self.seed.unwrap_or_else(|| rng.next_u64()));
+        self.core.rng = Rng::new(self.core.seed.unwrap_or_else(|| rng.next_u64()));
         Ok(self.output.to_vec())
     }
 
@@ -417,7 +414,7 @@ impl Layer for Warp {
 
     fn config(&self) -> Option<serde_json::Value> {
         let mut c = WarpConfig {
-            name: self.name.clone(),
+            name: self.core.name.clone(),
             factor: None,
             height_factor: None,
             width_factor: None,
@@ -426,7 +423,7 @@ impl Layer for Warp {
             fill_mode: self.fill_mode,
             fill_value: self.fill_value,
             interpolation: self.interpolation,
-            seed: self.seed,
+            seed: self.core.seed,
         };
         match self.draw {
             Draw::Rotation { factor } => c.factor = Some(factor),
@@ -437,16 +434,12 @@ impl Layer for Warp {
         serde_json::to_value(c).ok()
     }
 
-    fn set_sample_offset(&mut self, offset: usize) {
-        self.offset = offset;
-    }
-
     /// The generator's position, so a resumed run draws what an unbroken one would.
     fn state(&self) -> Vec<(&'static str, State)> {
-        crate::layers::rng_state(&self.rng)
+        crate::layers::rng_state(&self.core.rng)
     }
 
     fn set_state(&mut self, name: &str, value: &State) -> Result<()> {
-        crate::layers::set_rng_state(&self.name, &mut self.rng, name, value)
+        crate::layers::set_rng_state(&self.core.name, &mut self.core.rng, name, value)
     }
 }

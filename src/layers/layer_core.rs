@@ -1,0 +1,62 @@
+//! [`LayerCore`]: what every layer holds the same way, so that the [`Layer`](super::Layer)
+//! trait is left with what differs — as [`Optimizer::base`](crate::optimizers::Optimizer::base)
+//! holds what every optimizer shares.
+
+use super::core::output_activation::OutputActivation;
+use super::Param;
+use crate::layers::Regularization;
+use crate::rng::Rng;
+
+/// The parts every layer has: its name, its weights, their penalties and constraints, its
+/// fused output activation, and a random layer's seed and draws. A layer holds one and lends
+/// it through [`Layer::core`](super::Layer::core) and
+/// [`Layer::core_mut`](super::Layer::core_mut); the trait's defaults for `name`, `params`,
+/// the output fusion, the activity penalty and the sample offset read it.
+///
+/// ```
+/// use minibatch::layers::LayerCore;
+/// let core = LayerCore::named("encoder");
+/// assert_eq!(core.name, "encoder");
+/// assert!(core.params.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct LayerCore {
+    /// Given by the user, else assigned by the model (`dense`, `dense_1`).
+    pub name: String,
+    /// The trainable parameters, in the order the optimizer and the saved file walk them.
+    pub params: Vec<Param>,
+    /// The penalties on the weights and the output, and the weights' constraints
+    /// (Keras's `kernel_regularizer`, …, `kernel_constraint`, …).
+    pub reg: Regularization,
+    /// The activation applied last and, when the loss fuses it, the logits the loss reads
+    /// (see [`Layer::fuse_output_activation`](super::Layer::fuse_output_activation)).
+    pub(crate) output: OutputActivation,
+    /// A random layer's own seed (else one is drawn from the model's when it is built).
+    pub seed: Option<u64>,
+    /// A random layer's generator: one key per training step, drawn from it.
+    pub rng: Rng,
+    /// The position in the global batch of the batch's first sample: a random layer keys each
+    /// sample's draw by it (see [`Layer::set_sample_offset`](super::Layer::set_sample_offset)).
+    pub offset: usize,
+}
+
+impl Default for LayerCore {
+    fn default() -> Self {
+        LayerCore {
+            name: String::new(),
+            params: Vec::new(),
+            reg: Regularization::default(),
+            output: OutputActivation::default(),
+            seed: None,
+            rng: Rng::new(0),
+            offset: 0,
+        }
+    }
+}
+
+impl LayerCore {
+    /// A core with this name and nothing else yet.
+    pub fn named(name: &str) -> Self {
+        LayerCore { name: name.into(), ..LayerCore::default() }
+    }
+}
