@@ -1,7 +1,7 @@
 //! `minibatch lab`: the tutorial's batch-size experiment.
 
 use super::checks::{self, Files};
-use super::model_spec::ModelSpec;
+use super::model_spec::{Architecture, ModelSpec};
 use super::task::Task;
 use clap::Args;
 use minibatch::lab::{ChartOptions, LabOptions, LabRun, LrFindOptions};
@@ -175,7 +175,7 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         None
     };
     let mlp = ModelSpec {
-        kind: "mlp",
+        kind: Architecture::Mlp,
         hidden: &hidden,
         activation: &args.activation,
         dropout: 0.0,

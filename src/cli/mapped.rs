@@ -3,6 +3,7 @@
 //! bounded by the batch; the labels (a value or a row per sample) read into memory.
 
 use super::data;
+use super::model_spec::Architecture;
 use super::task::Task;
 use super::train_args::{split_mode, TrainArgs};
 use super::train_setup::{build_model, check_monitor, print_test, warn_small_validation, Watchers};
@@ -67,7 +68,7 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
     let mut test = test_rows.as_deref().map(subset).transpose()?;
 
     // Standardized on the training rows only, a batch at a time.
-    let standardizer = if !args.no_standardize && matches!(args.model.as_str(), "mlp" | "lstm") {
+    let standardizer = if !args.no_standardize && Architecture::parse(&args.model)?.dense_or_recurrent() {
         let mut adapted = Normalization::new();
         adapted.adapt_dataset(&train, None)?;
         Some(data::standardizer_from(&adapted, fit_rows.len())?)

@@ -4,14 +4,61 @@ use super::task::Task;
 use minibatch::layers::{Dense, Dropout, Flatten, Normalization, Reshape, LSTM};
 use minibatch::{optimizers, Model, Result, Sequential};
 
-/// The architectures `train --model` and `lab` build.
-pub const MODELS: [&str; 5] = ["mlp", "convnet", "lstm", "transformer", "resnet"];
+/// The architectures `train --model` and `lab` build: a name parsed once, and what the
+/// command does differently for each asked of it here, not by matching the name again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    Mlp,
+    Convnet,
+    Lstm,
+    Transformer,
+    Resnet,
+}
+
+impl Architecture {
+    /// Every architecture, in the order `--model`'s help lists them.
+    pub const ALL: [Architecture; 5] =
+        [Architecture::Mlp, Architecture::Convnet, Architecture::Lstm, Architecture::Transformer, Architecture::Resnet];
+
+    /// The name `--model` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Mlp => "mlp",
+            Architecture::Convnet => "convnet",
+            Architecture::Lstm => "lstm",
+            Architecture::Transformer => "transformer",
+            Architecture::Resnet => "resnet",
+        }
+    }
+
+    /// The architecture named `name`.
+    ///
+    /// # Errors
+    /// [`minibatch::Error::UnknownName`] listing the names.
+    pub fn parse(name: &str) -> Result<Architecture> {
+        Architecture::ALL.into_iter().find(|a| a.name() == name).ok_or_else(|| minibatch::Error::UnknownName {
+            kind: "model",
+            name: name.into(),
+            known: Architecture::ALL.iter().map(|a| a.name()).collect(),
+        })
+    }
+
+    /// Takes images `[height, width, channels]` (a channel axis is added to grey images).
+    pub fn takes_images(self) -> bool {
+        matches!(self, Architecture::Convnet | Architecture::Resnet)
+    }
+
+    /// Begins with a Normalization adapted to the training rows of a file by default, and
+    /// ends in the task's own output (any task, not only classes).
+    pub fn dense_or_recurrent(self) -> bool {
+        matches!(self, Architecture::Mlp | Architecture::Lstm)
+    }
+}
 
 /// The models the commands build: an MLP, Keras's Simple MNIST convnet, an LSTM, a
 /// Transformer encoder or a residual convnet.
 pub struct ModelSpec<'a> {
-    /// One of [`MODELS`].
-    pub kind: &'a str,
+    pub kind: Architecture,
     pub hidden: &'a [usize],
     pub activation: &'a str,
     pub dropout: f32,
@@ -55,12 +102,12 @@ impl ModelSpec<'_> {
         };
         let head = || Dense::new(task.units()).activation(task.activation());
         let classes = task.units();
-        if !matches!(self.kind, "mlp" | "lstm") && task.activation() != "softmax" {
+        if !self.kind.dense_or_recurrent() && task.activation() != "softmax" {
             let expected = "classes (a softmax output): --model mlp or lstm for regression or binary targets";
-            return Err(minibatch::Error::invalid("--model", self.kind, expected));
+            return Err(minibatch::Error::invalid("--model", self.kind.name(), expected));
         }
         let model: Model = match self.kind {
-            "mlp" => {
+            Architecture::Mlp => {
                 let mut model = stack();
                 if sample_shape.len() > 1 {
                     model = model.add(Flatten::new());
@@ -73,8 +120,8 @@ impl ModelSpec<'_> {
                 }
                 model.add(head()).into()
             }
-            "convnet" => minibatch::bench::convnet(sample_shape, classes, self.seed).into(),
-            "lstm" => {
+            Architecture::Convnet => minibatch::bench::convnet(sample_shape, classes, self.seed).into(),
+            Architecture::Lstm => {
                 let model = match sample_shape {
                     [_, _] => stack(),
                     &[t, f, 1] => stack().add(Reshape::new(&[t, f])),
@@ -88,13 +135,12 @@ impl ModelSpec<'_> {
                 };
                 model.add(LSTM::new(128)).add(head()).into()
             }
-            "transformer" => match sample_shape {
+            Architecture::Transformer => match sample_shape {
                 &[t, f, 1] => minibatch::bench::transformer(&[t, f], classes, self.seed)?,
                 other => minibatch::bench::transformer(other, classes, self.seed)?,
             },
-            "resnet" => minibatch::bench::resnet_with(sample_shape, classes, self.seed, self.sync_batch_norm)?,
-            other => {
-                return Err(minibatch::Error::UnknownName { kind: "model", name: other.into(), known: MODELS.to_vec() })
+            Architecture::Resnet => {
+                minibatch::bench::resnet_with(sample_shape, classes, self.seed, self.sync_batch_norm)?
             }
         };
         Ok(model)

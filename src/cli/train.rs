@@ -1,6 +1,7 @@
 //! `minibatch train`: fit a model on a data set, report it, save it.
 
 use super::data;
+use super::model_spec::Architecture;
 use super::task::Task;
 pub use super::train_args::TrainArgs;
 use super::train_args::{check_train_args, color_mode_name, image_size, split_mode};
@@ -47,6 +48,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         _ => {}
     }
+    // The architecture's name, refused at once when unknown (before any data is read).
+    let architecture = Architecture::parse(&args.model)?;
     if let Some(labels) = &args.labels {
         return super::mapped::train_mapped(args, labels, backup_dir);
     }
@@ -71,14 +74,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     } else {
         (0..data.x.batch()).collect()
     };
-    let data = if matches!(args.model.as_str(), "convnet" | "resnet") { data::with_channel_axis(data)? } else { data };
+    let data = if architecture.takes_images() { data::with_channel_axis(data)? } else { data };
     // Standardize a file's features on the rows fit will train on (not its validation rows).
-    let standardizer =
-        if !args.no_standardize && data::is_file(&args.data) && matches!(args.model.as_str(), "mlp" | "lstm") {
-            Some(data::standardizer(&data.x, &train_rows)?)
-        } else {
-            None
-        };
+    let standardizer = if !args.no_standardize && data::is_file(&args.data) && architecture.dense_or_recurrent() {
+        Some(data::standardizer(&data.x, &train_rows)?)
+    } else {
+        None
+    };
     let mut model = build_model(args, &data.x.shape()[1..], &task, standardizer.as_ref().map(|(n, _)| n))?;
     // Everything fit would refuse (the data, the split, the agreement of several processes on
     // a global batch they share evenly), and test data evaluate would, refused now: before

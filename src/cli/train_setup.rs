@@ -2,7 +2,7 @@
 //! `mapped.rs`) share: the model the flags describe, the callbacks they ask for, the test
 //! line, and the outputs written once training ends.
 
-use super::model_spec::ModelSpec;
+use super::model_spec::{Architecture, ModelSpec};
 use super::task::Task;
 use super::train_args::TrainArgs;
 use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
@@ -119,7 +119,7 @@ pub(super) fn build_model(
     }
     let inner_shape = super::augment::output_shape(sample_shape, &augments);
     let spec = ModelSpec {
-        kind: &args.model,
+        kind: Architecture::parse(&args.model)?,
         hidden: &args.hidden,
         activation: &args.activation,
         dropout: args.dropout,
