@@ -7,7 +7,7 @@
 //! pool.
 
 use minibatch::callbacks::{Callback, Context, Control, Logs};
-use minibatch::layers::{Dense, Dropout};
+use minibatch::layers::{BatchNormalization, Dense, Dropout};
 use minibatch::losses::BuiltinLoss;
 use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
 use minibatch::optimizers::{Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, Nadam, Optimizer, RMSprop, SGD};
@@ -39,8 +39,9 @@ mod zoo;
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 10] = [
+    let checks: [(&str, fn()); 11] = [
         ("MLP steps", mlp_steps_allocate_nothing),
+        ("steps with frozen layers (a frozen BatchNormalization too)", frozen_steps_allocate_nothing),
         ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
         ("functional steps with two inputs and two outputs", two_input_two_output_steps_allocate_nothing),
         ("convnet steps", convnet_steps_allocate_nothing),
@@ -88,6 +89,22 @@ fn mlp_steps_allocate_nothing() {
         let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 10) as f32).collect()).unwrap();
         assert_steady(&mut model, &x, &y, &format!("MLP at batch {batch}"));
     }
+}
+
+fn frozen_steps_allocate_nothing() {
+    let mut model = Sequential::new()
+        .input_shape(&[16])
+        .add(Dense::new(32).activation("relu").name("base"))
+        .add(BatchNormalization::new().name("norm"))
+        .add(Dense::new(10).activation("softmax"))
+        .into_model();
+    for name in ["base", "norm"] {
+        model.get_layer_mut(name).unwrap().set_trainable(false);
+    }
+    model.compile(Adam::default().ema(0.9), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let x = Tensor::from_vec(&[8, 16], (0..128).map(|i| (i % 7) as f32 / 7.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[8], (0..8).map(|i| (i % 10) as f32).collect()).unwrap();
+    assert_steady(&mut model, &x, &y, "frozen base and BatchNormalization");
 }
 
 fn functional_steps_allocate_nothing() {

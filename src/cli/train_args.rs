@@ -148,6 +148,14 @@ pub struct TrainArgs {
     /// of the whole global batch rather than each process's shard (Keras's synchronized=True).
     #[arg(long)]
     pub sync_batch_norm: bool,
+    /// Freeze these layers (comma-separated names, as `summary` prints them): their weights
+    /// are not trained, as Keras's `layer.trainable = False`.
+    #[arg(long, value_name = "LAYER[,LAYER]")]
+    pub freeze: Option<String>,
+    /// Freeze every layer before this one (it and the layers after it train): Keras's
+    /// fine-tuning recipe of a frozen base under a trained top.
+    #[arg(long, value_name = "LAYER")]
+    pub freeze_until: Option<String>,
 }
 
 /// `train`'s flags, checked before any work or output.
@@ -176,6 +184,15 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         return Err(minibatch::Error::invalid("--workers", args.workers, "0 to 64 background threads"));
     }
     checks::chart_file("--plot", args.plot.as_deref())?;
+    for (flag, given) in [("--freeze", &args.freeze), ("--freeze-until", &args.freeze_until)] {
+        if given.as_deref().is_some_and(|names| names.split(',').any(|n| n.trim().is_empty())) {
+            return Err(minibatch::Error::invalid(
+                flag,
+                given.as_deref().unwrap_or(""),
+                "layer names, comma-separated",
+            ));
+        }
+    }
     // Flags that only an image folder reads are refused elsewhere, rather than ignored.
     let image_folder = matches!(minibatch::data::Source::parse(&args.data), minibatch::data::Source::ImageFolder(_));
     if !image_folder || args.labels.is_some() {

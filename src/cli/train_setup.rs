@@ -135,8 +135,34 @@ pub(super) fn build_model(
         let front = minibatch::Sequential::new().seed(args.seed).input_shape(sample_shape).named("augmented");
         super::augment::add_layers(front, &augments).add(inner).into()
     };
+    freeze(&mut model, args)?;
     super::model_spec::compile(&mut model, task, &args.optimizer, args.learning_rate.unwrap_or(f32::NAN))?;
     Ok(model)
+}
+
+/// `--freeze` and `--freeze-until`: the named layers, or every layer before the named one,
+/// frozen before the model is compiled.
+///
+/// # Errors
+/// A name that is not a layer of the model, listing the model's layers.
+fn freeze(model: &mut Model, args: &TrainArgs) -> Result<()> {
+    let names: Vec<String> = model.layers().iter().map(|l| l.name().to_string()).collect();
+    let unknown = |flag: &'static str, name: &str| {
+        minibatch::Error::invalid(flag, name, format!("a layer of the model: {}", names.join(", ")))
+    };
+    if let Some(list) = &args.freeze {
+        for name in list.split(',').map(str::trim) {
+            model.get_layer_mut(name).ok_or_else(|| unknown("--freeze", name))?.set_trainable(false);
+        }
+    }
+    if let Some(until) = &args.freeze_until {
+        let until = until.trim();
+        let position = names.iter().position(|n| n == until).ok_or_else(|| unknown("--freeze-until", until))?;
+        for name in &names[..position] {
+            model.get_layer_mut(name).expect("a layer just listed").set_trainable(false);
+        }
+    }
+    Ok(())
 }
 
 /// Prints the test loss and the first metric (`Test accuracy: 0.9927 - test loss: 0.0237 (10000

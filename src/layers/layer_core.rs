@@ -7,7 +7,7 @@ use super::Param;
 use crate::layers::Regularization;
 use crate::rng::Rng;
 
-/// The parts every layer has: its name, its weights, their penalties and constraints, its
+/// The parts every layer has: its name, whether it trains, its weights, their penalties and constraints, its
 /// fused output activation, and a random layer's seed and draws. A layer holds one and lends
 /// it through [`Layer::core`](super::Layer::core) and
 /// [`Layer::core_mut`](super::Layer::core_mut); the trait's defaults for `name`, `params`,
@@ -38,6 +38,9 @@ pub struct LayerCore {
     /// The position in the global batch of the batch's first sample: a random layer keys each
     /// sample's draw by it (see [`Layer::set_sample_offset`](super::Layer::set_sample_offset)).
     pub offset: usize,
+    /// Keras's `trainable`: false freezes the layer (see
+    /// [`Layer::set_trainable`](super::Layer::set_trainable)).
+    pub trainable: bool,
 }
 
 impl Default for LayerCore {
@@ -50,6 +53,7 @@ impl Default for LayerCore {
             seed: None,
             rng: Rng::new(0),
             offset: 0,
+            trainable: true,
         }
     }
 }

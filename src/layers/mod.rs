@@ -136,6 +136,22 @@ pub trait Layer: Send {
         self.core_mut().name = name;
     }
 
+    /// Keras's `layer.trainable`: whether `fit` updates the layer's weights (true unless
+    /// frozen).
+    fn trainable(&self) -> bool {
+        self.core().trainable
+    }
+
+    /// Freezes (`false`) or unfreezes the layer, as Keras's `layer.trainable = False`: a frozen
+    /// layer's weights get no update and no optimizer slots, their regularization penalties
+    /// leave the loss, and a frozen `BatchNormalization` runs in inference mode (Keras 3's
+    /// rule). Gradients still flow through it to the layers before it. As in Keras, the change
+    /// takes effect at the next `compile` (`fit` refuses to run on a stale one). A layer that
+    /// holds layers (a nested model) sets them all.
+    fn set_trainable(&mut self, trainable: bool) {
+        self.core_mut().trainable = trainable;
+    }
+
     /// Creates the weights for a per-sample `input_shape` and returns the per-sample output
     /// shape. Errors name the layer and the shapes.
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;

@@ -73,7 +73,8 @@ impl Model {
         if batch_size == 0 {
             return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
         }
-        let trainable: usize = self.layers.iter().flat_map(|l| l.params()).map(|p| p.value.len()).sum();
+        let weights = self.count_params();
+        let trainable = self.count_trainable_params();
         let fixed: usize = self
             .layers
             .iter()
@@ -84,8 +85,8 @@ impl Model {
         let workspaces = self.planned_workspaces(batch_size);
         Ok(MemoryPlan {
             batch_size,
-            weights: 4 * (trainable + fixed),
-            gradients: 4 * trainable,
+            weights: 4 * (weights + fixed),
+            gradients: 4 * weights,
             optimizer: 4 * trainable * self.optimizer_slots(),
             activations: activations - workspaces,
             workspaces,
@@ -170,10 +171,7 @@ impl Model {
                 fresh.base_mut().build(&[1]);
                 count(fresh.as_ref())
             }
-            None => {
-                let total: usize = self.layers.iter().flat_map(|l| l.params()).map(|p| p.value.len()).sum();
-                count(c.optimizer.as_ref()) / total.max(1)
-            }
+            None => count(c.optimizer.as_ref()) / self.count_trainable_params().max(1),
         }
     }
 }

@@ -45,11 +45,13 @@ pub(crate) use model::Compiled;
 pub use model::{CompileOptions, Losses, Model};
 pub use sequential::Sequential;
 
-/// A model's layers are the parameters an optimizer walks: every layer's, in order. (Here,
-/// above both, so that neither the layers nor the optimizers know of the other.)
+/// A model's layers are the parameters an optimizer walks: every trainable layer's, in order
+/// (a frozen layer's weights have no slot). (Here, above both, so that neither the layers nor
+/// the optimizers know of the other.)
 impl crate::optimizers::base::Params for [Box<dyn crate::layers::Layer>] {
     fn for_each(&mut self, f: &mut dyn FnMut(usize, &mut crate::layers::Param)) {
-        for (slot, p) in self.iter_mut().flat_map(|l| l.params_mut().iter_mut()).enumerate() {
+        let trainable = self.iter_mut().filter(|l| l.trainable());
+        for (slot, p) in trainable.flat_map(|l| l.params_mut().iter_mut()).enumerate() {
             f(slot, p);
         }
     }

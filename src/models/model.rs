@@ -70,6 +70,8 @@ pub(crate) struct Compiled {
     /// Per output: the running sum over samples of its (unweighted) loss, and the samples.
     pub output_sums: Vec<f64>,
     pub seen: usize,
+    /// Per layer: whether it was trainable when the optimizer's slots were sized.
+    pub trainable: Vec<bool>,
 }
 
 /// The loss of each output: one for all (Keras's `loss="mse"` on a model with several
@@ -583,6 +585,7 @@ impl Model {
             fused: vec![false; k],
             output_sums: vec![0.0; k],
             seen: 0,
+            trainable: Vec::new(),
         });
         if let (Some(shapes), false) = (self.input_shapes.clone(), self.is_built()) {
             self.build_inputs(&shapes)?;
@@ -623,20 +626,80 @@ impl Model {
         }
     }
 
+    /// Sizes the optimizer's slots for the trainable layers' weights (a frozen layer's get
+    /// none), and records which layers those were: `fit` refuses to run after a layer's
+    /// `trainable` changed without a new `compile`.
     fn build_optimizer(&mut self) {
         if !self.is_built() {
             return;
         }
-        let sizes: Vec<usize> = self.layers.iter().flat_map(|l| l.params().iter().map(|p| p.value.len())).collect();
+        let trainable = self.layers.iter().filter(|l| l.trainable());
+        let sizes: Vec<usize> = trainable.flat_map(|l| l.params().iter().map(|p| p.value.len())).collect();
+        let mask: Vec<bool> = self.layers.iter().map(|l| l.trainable()).collect();
         if let Some(c) = self.compiled.as_mut() {
             c.optimizer.build(&sizes);
             c.optimizer.base_mut().build(&sizes);
+            c.trainable = mask;
         }
     }
 
-    /// Number of trainable values.
+    /// Number of values in the layers' weights, trainable or frozen (not BatchNormalization's
+    /// moving statistics, which are state).
     pub fn count_params(&self) -> usize {
         self.layers.iter().flat_map(|l| l.params()).map(|p| p.value.len()).sum()
+    }
+
+    /// Number of values in the trainable layers' weights: what `fit` updates.
+    pub fn count_trainable_params(&self) -> usize {
+        self.layers.iter().filter(|l| l.trainable()).flat_map(|l| l.params()).map(|p| p.value.len()).sum()
+    }
+
+    /// The layer named `name`, writable: to freeze it (Keras's
+    /// `model.get_layer("base").trainable = False`, here
+    /// `model.get_layer_mut("base").unwrap().set_trainable(false)`, then `compile` again).
+    pub fn get_layer_mut(&mut self, name: &str) -> Option<&mut dyn Layer> {
+        match self.layers.iter_mut().find(|l| l.name() == name) {
+            Some(l) => Some(l.as_mut()),
+            None => None,
+        }
+    }
+
+    /// Every weight's path, `layer/weight` (`dense_1/kernel`), in the order of
+    /// [`Model::get_weights`]: names that do not move when a functional model's call order
+    /// does.
+    pub fn weight_paths(&self) -> Vec<String> {
+        self.layers.iter().flat_map(|l| l.params().iter().map(move |p| format!("{}/{}", l.name(), p.name))).collect()
+    }
+
+    /// The weight at `path` (`dense_1/kernel`; see [`Model::weight_paths`]).
+    pub fn get_weight(&self, path: &str) -> Option<&Tensor> {
+        let (layer, weight) = path.split_once('/')?;
+        let l = self.layers.iter().find(|l| l.name() == layer)?;
+        l.params().iter().find(|p| p.name == weight).map(|p| &p.value)
+    }
+
+    /// Sets the weight at `path` from `value`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for a path the model does not have (listing those it has);
+    /// [`Error::Shape`] for a value of another shape. Nothing changes then.
+    pub fn set_weight(&mut self, path: &str, value: &Tensor) -> Result<()> {
+        let known = self.weight_paths();
+        let unknown = || Error::UnknownName { kind: "weight", name: path.to_string(), known: Vec::new() };
+        let (layer, weight) = path.split_once('/').ok_or_else(unknown)?;
+        let found = self
+            .layers
+            .iter_mut()
+            .find(|l| l.name() == layer)
+            .and_then(|l| l.params_mut().iter_mut().find(|p| p.name == weight));
+        let Some(p) = found else {
+            return Err(Error::invalid("weight path", path, format!("one of: {}", known.join(", "))));
+        };
+        if p.value.shape() != value.shape() {
+            return Err(Error::shape(format!("weight {path}"), format!("{:?}", p.value.shape()), value.shape()));
+        }
+        p.value.data_mut().copy_from_slice(value.data());
+        Ok(())
     }
 
     /// The per-sample shape of the first output, once built.

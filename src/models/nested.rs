@@ -40,7 +40,25 @@ impl Model {
 
 impl Layer for Model {
     fn check_arguments(&self) -> Result<()> {
-        self.layers.iter().try_for_each(|l| l.check_arguments())
+        self.layers.iter().try_for_each(|l| l.check_arguments())?;
+        // The outer model's optimizer sees the nested model's weights as one layer's: it freezes
+        // them all or none.
+        if self.core.trainable {
+            if let Some(l) = self.layers.iter().find(|l| !l.trainable()) {
+                return Err(Error::invalid(
+                    "trainable",
+                    format!("layer {} frozen inside model {}, which trains", l.name(), self.core.name),
+                    "a nested model frozen as a whole (set_trainable(false) on it) or not at all",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    // Freezing a model freezes every layer in it (Keras's `model.trainable = False`).
+    fn set_trainable(&mut self, trainable: bool) {
+        self.core.trainable = trainable;
+        self.layers.iter_mut().for_each(|l| l.set_trainable(trainable));
     }
 
     fn kind(&self) -> &'static str {

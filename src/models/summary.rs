@@ -63,8 +63,10 @@ impl Model {
 
     /// The parameter totals under the table.
     fn totals(&self) -> String {
-        let trainable = self.count_params();
-        let fixed: usize = self.layers.iter().map(|l| non_trainable(l.as_ref())).sum();
+        // As Keras: a frozen layer's weights count as non-trainable, beside the state.
+        let trainable = self.count_trainable_params();
+        let fixed: usize =
+            self.layers.iter().map(|l| non_trainable(l.as_ref())).sum::<usize>() + self.count_params() - trainable;
         let optimizer = self.optimizer_params();
         let total = trainable + fixed + optimizer.unwrap_or(0);
         let mut s = format!(" Total params: {} ({})\n", thousands(total), bytes(total * 4));

@@ -132,13 +132,18 @@ impl Model {
             .layers
             .iter()
             .map(|l| {
-                l.config().ok_or_else(|| {
+                let mut config = l.config().ok_or_else(|| {
                     Error::State(format!(
                         "layer {} ({}) cannot be saved as a model file: it gives no config (save_weights still works)",
                         l.name(),
                         l.kind()
                     ))
-                })
+                })?;
+                // A frozen layer says so, under Keras's key (absent: trainable).
+                if let (false, Some(object)) = (l.trainable(), config.as_object_mut()) {
+                    object.insert("trainable".into(), json!(false));
+                }
+                Ok(config)
             })
             .collect::<Result<Vec<_>>>()?;
         if !self.functional {
@@ -298,10 +303,10 @@ impl Model {
         let Some(c) = &self.compiled else { return };
         doc["optimizer_iterations"] = json!(c.optimizer.iterations());
         doc["optimizer_steps"] = json!(c.optimizer.base().steps());
-        let names = self.param_names();
+        let names = self.slot_names();
         for (slot, values) in c.optimizer.slots().into_iter().chain(c.optimizer.base().slots()) {
             for (i, v) in values.iter().enumerate() {
-                let shape = self.param_shape(i);
+                let shape = self.slot_shape(i);
                 let t = crate::Tensor::from_vec(&shape, v.clone()).expect("a slot has its parameter's size");
                 tensors.insert(format!("{OPTIMIZER}{slot}/{}", names[i]), State::F32(t));
             }
@@ -323,7 +328,7 @@ impl Model {
         let mut slots: Vec<(&'static str, usize, &[f32])> = Vec::new();
         // Without a saved step count the file holds no optimizer state: it starts afresh.
         if let (Some(c), Some(_)) = (&self.compiled, iterations) {
-            let names = self.param_names();
+            let names = self.slot_names();
             for (slot, values) in c.optimizer.slots().into_iter().chain(c.optimizer.base().slots()) {
                 for (i, v) in values.iter().enumerate() {
                     let name = format!("{OPTIMIZER}{slot}/{}", names[i]);
@@ -375,13 +380,16 @@ impl Model {
         Ok(())
     }
 
-    /// `layer/param` for every parameter, in [`Model::get_weights`] order.
-    pub(crate) fn param_names(&self) -> Vec<String> {
-        self.layers.iter().flat_map(|l| l.params().iter().map(move |p| format!("{}/{}", l.name(), p.name))).collect()
+    /// The names of the weights the optimizer has slots for (the trainable layers'), by slot.
+    fn slot_names(&self) -> Vec<String> {
+        let trainable = self.layers.iter().filter(|l| l.trainable());
+        trainable.flat_map(|l| l.params().iter().map(move |p| format!("{}/{}", l.name(), p.name))).collect()
     }
 
-    fn param_shape(&self, i: usize) -> Vec<usize> {
-        self.layers.iter().flat_map(|l| l.params()).nth(i).expect("index of a parameter").value.shape().to_vec()
+    /// The shape of the weight of optimizer slot `i`.
+    fn slot_shape(&self, i: usize) -> Vec<usize> {
+        let mut trainable = self.layers.iter().filter(|l| l.trainable()).flat_map(|l| l.params());
+        trainable.nth(i).expect("index of a slot").value.shape().to_vec()
     }
 
     pub(crate) fn require_built(&self, what: &str) -> Result<()> {
@@ -547,6 +555,16 @@ impl Model {
 /// [`Error::UnknownName`] for a class not in [`crate::layers::CLASS_NAMES`]; [`Error::State`]
 /// with serde's message for a config that does not fit the class.
 pub fn layer_from_config(class: &str, config: &Value) -> Result<Box<dyn crate::layers::Layer>> {
+    let mut layer = rebuild_layer(class, config)?;
+    // Keras's `trainable` key: a frozen layer comes back frozen.
+    if config.get("trainable") == Some(&Value::Bool(false)) {
+        layer.set_trainable(false);
+    }
+    Ok(layer)
+}
+
+/// [`layer_from_config`]'s class dispatch.
+fn rebuild_layer(class: &str, config: &Value) -> Result<Box<dyn crate::layers::Layer>> {
     match class {
         "Functional" | "Sequential" => Ok(Box::new(model_from_config(class, config)?)),
         "TimeDistributed" => {

@@ -289,4 +289,23 @@ impl Model {
         }
         Ok((xs, ys))
     }
+
+    /// Refuses to train after a layer was frozen or unfrozen since the optimizer's slots were
+    /// sized: Keras applies a change of `trainable` only at the next `compile`, and minibatch
+    /// says so rather than train the old set silently.
+    pub(crate) fn check_trainable(&self) -> Result<()> {
+        let Some(c) = &self.compiled else { return Ok(()) };
+        if c.trainable.is_empty() {
+            return Ok(());
+        }
+        let changed = self.layers.iter().zip(&c.trainable).find(|(l, &was)| l.trainable() != was);
+        match changed {
+            None => Ok(()),
+            Some((l, _)) => Err(Error::State(format!(
+                "layer {} was {} after compile: compile the model again so the optimizer takes the change (as Keras)",
+                l.name(),
+                if l.trainable() { "unfrozen" } else { "frozen" }
+            ))),
+        }
+    }
 }

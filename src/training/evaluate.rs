@@ -324,6 +324,7 @@ impl Model {
         let (xs, ys) = self.resolve(&x, &y, "training batch")?;
         let (xs, ys) = (xs.as_ref(), ys.as_ref());
         self.check_data(xs, ys, "training batch")?;
+        self.check_trainable()?;
         let n = xs[0].batch();
         match ys {
             [y] => self.plan(n, true, Some(&[target_shape(y)])),

@@ -216,6 +216,7 @@ impl Model {
         let (xs, ys) = self.resolve(x, y, "training data")?;
         let (xs, ys) = (xs.to_vec(), ys.to_vec());
         self.check_data(&xs, &ys, "training data")?;
+        self.check_trainable()?;
         let n = xs[0].batch();
         if let Some(w) = options.sample_weight {
             check_sample_weights(w, n, "training data")?;
@@ -295,6 +296,7 @@ impl Model {
         }
         // 2. The dataset's spec against the model, its weights and its batches.
         let spec = self.check_spec(data, "training dataset")?;
+        self.check_trainable()?;
         let class_table = match &options.class_weight {
             Some(_) if spec.weighted => {
                 return Err(Error::invalid(

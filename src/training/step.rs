@@ -72,7 +72,8 @@ impl Model {
         });
         // 4. weight penalties (the update follows); over several processes their gradients
         // join each bucket as it starts (see training::parallel)
-        for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
+        // (a frozen layer's penalties leave the loss, as Keras counts the trainable weights')
+        for p in self.layers.iter_mut().filter(|l| l.trainable()).flat_map(|l| l.params_mut().iter_mut()) {
             if let Some(r) = p.regularizer {
                 penalty += r.penalty(p.value.data()) as f64;
                 if add {
@@ -102,7 +103,7 @@ impl Model {
             }
             penalty += layer.activity_penalty();
         }
-        for p in self.layers.iter().flat_map(|l| l.params()) {
+        for p in self.layers.iter().filter(|l| l.trainable()).flat_map(|l| l.params()) {
             if let Some(r) = p.regularizer {
                 penalty += r.penalty(p.value.data()) as f64;
             }

@@ -17,6 +17,7 @@ mod datasets;
 mod determinism;
 mod distributed;
 mod fit_semantics;
+mod freezing;
 mod functional;
 mod gradients;
 mod hardening;

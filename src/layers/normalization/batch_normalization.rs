@@ -262,6 +262,8 @@ impl Layer for BatchNormalization {
     // # Shapes
     // x, y: [rows, c] (rows = batch × positions); statistics per channel over the rows
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        // A frozen layer runs in inference mode, also in training (Keras 3).
+        let training = training && self.core.trainable;
         let c = self.channels;
         let rows = x.len() / c;
         self.trained = training;
