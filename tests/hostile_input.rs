@@ -448,6 +448,19 @@ fn targets(dir: &Path) -> Vec<Target> {
         },
         Target { name: "model file", file: "t.safetensors", seed: model, load: |p| Sequential::load(p).map(drop) },
         Target {
+            name: "Keras weights file",
+            file: "t.weights.h5",
+            seed: fixture("keras_files/sequence.weights.h5"),
+            load: |p| {
+                let mut m = Sequential::new()
+                    .input_shape(&[5])
+                    .add(minibatch::layers::Embedding::new(10, 4))
+                    .add(minibatch::layers::LSTM::new(4))
+                    .add(minibatch::layers::Dense::new(2));
+                m.load_weights(p)
+            },
+        },
+        Target {
             name: "backup file",
             file: "backup.safetensors",
             seed: backup,

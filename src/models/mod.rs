@@ -41,6 +41,7 @@ pub(crate) use buffers::Buffers;
 pub use functional::{Call, CallInputs, Input, Shared, SymbolicTensor};
 pub(crate) use graph::{Graph, SlotPlan};
 pub use memory::MemoryPlan;
+pub(crate) use model::snake_case;
 pub(crate) use model::Compiled;
 pub use model::{CompileOptions, Losses, Model};
 pub use sequential::Sequential;

@@ -33,12 +33,27 @@
 //! Layer names are the model's (`dense`, `dense_1`, ...; see
 //! [`Model::summary`](crate::Model::summary)). F64 tensors are converted on load.
 //!
+//! # Keras's weights files
+//! A path ending in `.weights.h5` (the suffix Keras insists on) makes
+//! [`Model::save_weights`](crate::Model::save_weights) and
+//! [`Model::load_weights`](crate::Model::load_weights) write and read Keras 3's own weights
+//! file instead ([`Model::save_keras_weights`](crate::Model::save_keras_weights),
+//! [`Model::load_keras_weights`](crate::Model::load_keras_weights)): HDF5, each layer's
+//! variables at `layers/KEY/vars/0, 1, …` where `KEY` is the layer's class in snake case,
+//! numbered within the model (`dense`, `dense_1`), a recurrent layer's in its cell
+//! (`layers/lstm/cell/vars`). Keras addresses layers by class and position, not name: the same
+//! layers in the same order load, whatever they are called. Tested against files Keras 3.15
+//! wrote (`tests/fixtures/make_keras_files.py`), and Keras loads the files minibatch writes.
+//! The HDF5 is read and written by `hdf5-pure`, a pure-Rust implementation (no system HDF5
+//! library to install, no C to build).
+//!
 //! # Crash safety
 //! Every file is written by [`write_atomic`]: to a temporary file beside the target
 //! (`.NAME.tmp-PID`), synced, then renamed over the target. A kill at any moment leaves the
 //! previous good file in place; the callbacks that write files remove temporary files a killed
 //! run left behind when training begins.
 
+mod keras_weights;
 mod model_file;
 mod tensor_file;
 

@@ -82,11 +82,15 @@ impl Model {
     }
 
     /// Saves the weights and the layers' non-trainable state alone (Keras's `save_weights`),
-    /// crash-safely, under the names [`crate::saving`] documents.
+    /// crash-safely, under the names [`crate::saving`] documents. A path ending in
+    /// `.weights.h5` gets Keras 3's own format instead ([`Model::save_keras_weights`]).
     ///
     /// # Errors
     /// [`Error::State`] for a model not built; [`Error::Io`].
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        if super::keras_weights::is_keras_weights(path.as_ref()) {
+            return self.save_keras_weights(path);
+        }
         let tensors = self.weight_tensors()?;
         tensor_file::write(path.as_ref(), &tensors, &json!({ "format_version": FORMAT_VERSION, "kind": "weights" }))
     }
@@ -94,7 +98,8 @@ impl Model {
     /// Loads weights by name from a safetensors file: one [`Model::save_weights`] or
     /// [`Model::save`] wrote, or one exported elsewhere under the same names (see
     /// [`crate::saving`]). F64 tensors are converted. Optimizer tensors are ignored; a
-    /// layer's non-trainable state is loaded when present.
+    /// layer's non-trainable state is loaded when present. A path ending in `.weights.h5` is
+    /// read as Keras 3's own weights file ([`Model::load_keras_weights`]).
     ///
     /// A model not yet built but given an `input_shape` is built first. Everything is checked
     /// before anything changes: on error the weights are as they were.
@@ -105,6 +110,9 @@ impl Model {
     /// another architecture).
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        if super::keras_weights::is_keras_weights(path) {
+            return self.load_keras_weights(path);
+        }
         if let (false, Some(shape)) = (self.is_built(), self.get_input_shape().map(<[usize]>::to_vec)) {
             self.build(&shape)?;
         }

@@ -21,6 +21,7 @@ mod freezing;
 mod functional;
 mod gradients;
 mod hardening;
+mod keras_files;
 mod keras_functional;
 mod keras_layers;
 mod keras_reference;

@@ -1,0 +1,322 @@
+//! Keras 3's weights file, `NAME.weights.h5`, both ways: what `model.save_weights` writes
+//! and `model.load_weights` reads in Keras, so weights move between a model built in Python
+//! and the same model built here.
+//!
+//! # The layout (Keras's `saving_lib`)
+//! An HDF5 file. Each layer of the model, in the model's order, is a group
+//! `layers/KEY/vars` holding its variables as datasets `0`, `1`, … in the layer's own order
+//! (`kernel`, `bias`; a BatchNormalization's `gamma`, `beta`, `moving_mean`,
+//! `moving_variance`). `KEY` is not the layer's name but its class in snake case, numbered
+//! within the model (`dense`, `dense_1`, `batch_normalization`): Keras keeps files independent
+//! of the names it generates. A recurrent layer keeps its variables in its cell
+//! (`layers/lstm/cell/vars`), a Bidirectional in its two layers' cells
+//! (`layers/bidirectional/forward_layer/cell/vars`, `backward_layer`). Each `vars` group
+//! carries the object's name as an attribute `name`, as Keras writes it.
+//!
+//! The same variable order holds here (a layer's parameters, then its float state), so a layer
+//! maps to its group by position alone. A layer that holds sub-layers of its own in Keras
+//! (MultiHeadAttention, TimeDistributed, a nested model) is refused by name for now.
+//!
+//! # Reading safely
+//! Every dataset's shape is checked against the weight it fills before its values are read,
+//! so nothing is allocated by what the file declares beyond the model's own sizes; the whole
+//! file is checked before any weight changes; the HDF5 parser's failures on a corrupt file
+//! come back as [`Error::Format`] naming the file.
+
+use crate::error::{Error, Result};
+use crate::layers::State;
+use crate::models::Model;
+use hdf5_pure::{AttrValue, FileBuilder};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Where one variable lives in the model: layer `layer`'s parameter `index`, or its float
+/// state variable `name`.
+#[derive(Debug, Clone, Copy)]
+enum Var {
+    Param { layer: usize, index: usize },
+    State { layer: usize, name: &'static str },
+}
+
+/// One Keras `vars` group: its path (`layers/dense_1`), the name Keras records on it, and its
+/// variables in order.
+#[derive(Debug)]
+struct Entry {
+    group: String,
+    name: String,
+    vars: Vec<Var>,
+}
+
+/// True for a path that names Keras's weights file (Keras insists on the suffix).
+pub(crate) fn is_keras_weights(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(".weights.h5")
+}
+
+/// The model's variables as Keras lays them out (see the [module docs](self)).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming each layer whose Keras layout is not supported here.
+fn layout(model: &Model) -> Result<Vec<Entry>> {
+    let mut used: BTreeMap<String, usize> = BTreeMap::new();
+    let mut entries = Vec::new();
+    let mut unsupported = Vec::new();
+    for (li, layer) in model.layers().iter().enumerate() {
+        let class = layer.kind();
+        let base = crate::models::snake_case(class);
+        let key = match used.get_mut(&base) {
+            None => {
+                used.insert(base.clone(), 0);
+                base
+            }
+            Some(n) => {
+                *n += 1;
+                format!("{base}_{n}")
+            }
+        };
+        let params = (0..layer.params().len()).map(|index| Var::Param { layer: li, index });
+        let states: Vec<Var> = layer
+            .state()
+            .into_iter()
+            .filter(|(_, s)| matches!(s, State::F32(_)))
+            .map(|(name, _)| Var::State { layer: li, name })
+            .collect();
+        let vars: Vec<Var> = params.chain(states).collect();
+        let name = layer.name().to_string();
+        // Every layer has its group, as Keras writes one (empty for a layer without weights).
+        let group = format!("layers/{key}");
+        let own = |vars: Vec<Var>| Entry { group: group.clone(), name: name.clone(), vars };
+        match class {
+            "LSTM" | "GRU" | "SimpleRNN" => {
+                entries.push(own(Vec::new()));
+                entries.push(Entry { group: format!("{group}/cell"), name: format!("{name}_cell"), vars })
+            }
+            "Bidirectional" => {
+                entries.push(own(Vec::new()));
+                let half = vars.len() / 2;
+                let (forward, backward) = vars.split_at(half);
+                for (side, vars) in [("forward", forward), ("backward", backward)] {
+                    let layer_group = format!("{group}/{side}_layer");
+                    let side_name = format!("{side}_{name}");
+                    entries.push(Entry { group: layer_group.clone(), name: side_name.clone(), vars: Vec::new() });
+                    let cell = Entry {
+                        group: format!("{layer_group}/cell"),
+                        name: format!("{side_name}_cell"),
+                        vars: vars.to_vec(),
+                    };
+                    entries.push(cell);
+                }
+            }
+            "MultiHeadAttention" | "TimeDistributed" | "Functional" | "Sequential" if !vars.is_empty() => {
+                unsupported.push(format!("layer '{name}': {class}"))
+            }
+            _ => entries.push(own(vars)),
+        }
+    }
+    if !unsupported.is_empty() {
+        return Err(Error::invalid(
+            "Keras weights file",
+            unsupported.join(", "),
+            "layers whose weights Keras keeps in the layer itself or in a recurrent cell (sub-layers are not supported yet)",
+        ));
+    }
+    Ok(entries)
+}
+
+/// The shape and values of a variable.
+fn var_tensor(model: &Model, var: Var) -> crate::Tensor {
+    match var {
+        Var::Param { layer, index } => model.layers()[layer].params()[index].value.clone(),
+        Var::State { layer, name } => match model.layers()[layer].state().into_iter().find(|(n, _)| *n == name) {
+            Some((_, State::F32(t))) => t,
+            _ => unreachable!("the layout lists float state variables only"),
+        },
+    }
+}
+
+impl Model {
+    /// Writes the weights as Keras 3's `save_weights` does (a `NAME.weights.h5` HDF5 file, see
+    /// [`crate::saving`]'s Keras section): the same model built in Keras loads them with
+    /// `model.load_weights`. Written crash-safely (a temporary file renamed over the target).
+    ///
+    /// # Errors
+    /// [`Error::State`] for a model not built; [`Error::InvalidArgument`] for a layer whose
+    /// Keras layout is not supported; [`Error::Io`].
+    pub fn save_keras_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        self.require_built("save weights")?;
+        let entries = layout(self)?;
+        let mut builder = FileBuilder::new();
+        // The model's own (empty) entry, named as Keras names it.
+        let mut root_vars = builder.create_group("vars");
+        root_vars.set_attr("name", AttrValue::String(self.name().to_string()));
+        builder.add_group(root_vars.finish());
+        // Groups nest: collect each entry's path, then build the tree from the leaves.
+        let mut tree = Node::default();
+        for entry in &entries {
+            let mut node = &mut tree;
+            for part in entry.group.split('/') {
+                node = node.children.entry(part.to_string()).or_default();
+            }
+            node.vars = Some((entry.name.clone(), entry.vars.iter().map(|&v| var_tensor(self, v)).collect()));
+        }
+        for (name, child) in tree.children {
+            let group = child.build(builder.create_group(&name));
+            builder.add_group(group);
+        }
+        let bytes = builder.finish().map_err(|e| Error::State(format!("could not encode {}: {e}", path.display())))?;
+        crate::io::write_atomic(path, &bytes)
+    }
+
+    /// Reads weights Keras 3's `save_weights` wrote (`NAME.weights.h5`) into this model, built
+    /// as the Keras one was (the same layers in the same order; names may differ: Keras files
+    /// address layers by class and position). Every variable's shape and count is checked
+    /// before anything changes.
+    ///
+    /// # Errors
+    /// [`Error::State`] for a model not built; [`Error::Format`] naming the file for a
+    /// corrupt or non-HDF5 file, a missing variable, a variable of another shape, a layer with
+    /// more or fewer variables than this model's, or weights of a layer this model does not
+    /// have; [`Error::InvalidArgument`] for a layer whose Keras layout is not supported.
+    pub fn load_keras_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if let (false, Some(shape)) = (self.is_built(), self.get_input_shape().map(<[usize]>::to_vec)) {
+            self.build(&shape)?;
+        }
+        self.require_built("load weights")?;
+        let entries = layout(self)?;
+        let bytes = crate::io::file::read_file(path)?;
+        let corrupt = |what: String| Error::format(path, what);
+        // The parser is a dependency: a panic on a hostile file is a format error, not a crash.
+        let file = std::panic::catch_unwind(|| hdf5_pure::File::from_bytes(bytes))
+            .map_err(|_| corrupt("not a readable HDF5 file".into()))?
+            .map_err(|e| corrupt(format!("not a readable HDF5 file ({e})")))?;
+        let read = |what: &str| -> Result<Vec<String>> {
+            let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| file.group(what)?.datasets()));
+            match found {
+                Ok(Ok(names)) => Ok(names),
+                Ok(Err(_)) => Ok(Vec::new()),
+                Err(_) => Err(corrupt(format!("group {what} cannot be read"))),
+            }
+        };
+        // Every layer group in the file must be one of the model's.
+        let mut known: Vec<String> = entries.iter().map(|e| e.group.clone()).collect();
+        known.sort();
+        for group in keras_groups(&file).map_err(&corrupt)? {
+            if !known.contains(&group) {
+                return Err(corrupt(format!(
+                    "holds weights for {group}, which this model does not have (it has {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        // Check every variable, then read them all, then apply.
+        let mut values: Vec<(Var, Vec<f32>)> = Vec::new();
+        for entry in &entries {
+            let vars_path = format!("{}/vars", entry.group);
+            let held = read(&vars_path)?;
+            if held.len() != entry.vars.len() {
+                return Err(corrupt(format!(
+                    "{vars_path} holds {} variables where layer '{}' has {} (a model built differently?)",
+                    held.len(),
+                    entry.name,
+                    entry.vars.len()
+                )));
+            }
+            for (i, &var) in entry.vars.iter().enumerate() {
+                let dataset_path = format!("{vars_path}/{i}");
+                let want = var_tensor(self, var).shape().to_vec();
+                let got =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> std::result::Result<_, String> {
+                        let ds = file.dataset(&dataset_path).map_err(|e| e.to_string())?;
+                        let shape: Vec<usize> =
+                            ds.shape().map_err(|e| e.to_string())?.iter().map(|&d| d as usize).collect();
+                        if shape != want {
+                            return Ok(Err(shape));
+                        }
+                        ds.read_f32().map(Ok).map_err(|e| e.to_string())
+                    }));
+                match got {
+                    Ok(Ok(Ok(v))) if v.len() == want.iter().product::<usize>() => values.push((var, v)),
+                    Ok(Ok(Ok(v))) => {
+                        return Err(corrupt(format!("{dataset_path} holds {} values for shape {want:?}", v.len())))
+                    }
+                    Ok(Ok(Err(shape))) => {
+                        return Err(corrupt(format!(
+                            "{dataset_path} (layer '{}') has shape {shape:?} where the model's weight has {want:?}",
+                            entry.name
+                        )))
+                    }
+                    Ok(Err(e)) => return Err(corrupt(format!("{dataset_path} cannot be read: {e}"))),
+                    Err(_) => return Err(corrupt(format!("{dataset_path} cannot be read"))),
+                }
+            }
+        }
+        for (var, v) in values {
+            match var {
+                Var::Param { layer, index } => {
+                    self.layers[layer].params_mut()[index].value.data_mut().copy_from_slice(&v);
+                }
+                Var::State { layer, name } => {
+                    let shape = var_tensor(self, var).shape().to_vec();
+                    let t = crate::Tensor::from_vec(&shape, v).expect("checked above");
+                    self.layers[layer].set_state(name, &State::F32(t))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every group under `layers/` that holds a `vars` group, as `layers/KEY[/…]`.
+fn keras_groups(file: &hdf5_pure::File) -> std::result::Result<Vec<String>, String> {
+    let walk = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut found = Vec::new();
+        let mut stack = vec!["layers".to_string()];
+        // A bound on the walk: a cyclic or absurdly deep file ends it.
+        let mut visited = 0usize;
+        while let Some(path) = stack.pop() {
+            visited += 1;
+            if visited > 100_000 {
+                return Err("too many groups (a cycle?)".to_string());
+            }
+            let Ok(group) = file.group(&path) else { continue };
+            for child in group.groups().map_err(|e| e.to_string())? {
+                if child == "vars" {
+                    found.push(path.clone());
+                } else if path.matches('/').count() < 16 {
+                    stack.push(format!("{path}/{child}"));
+                }
+            }
+        }
+        Ok(found)
+    }));
+    walk.unwrap_or_else(|_| Err("its groups cannot be read".to_string()))
+}
+
+/// A group of the file being written: its sub-groups by name and, for a `vars` holder, the
+/// name Keras records and the variables.
+#[derive(Default)]
+struct Node {
+    children: BTreeMap<String, Node>,
+    vars: Option<(String, Vec<crate::Tensor>)>,
+}
+
+impl Node {
+    /// This node's contents into `group`, finished.
+    fn build(self, mut group: hdf5_pure::GroupBuilder) -> hdf5_pure::FinishedGroup {
+        if let Some((name, tensors)) = self.vars {
+            let mut vars = group.create_group("vars");
+            vars.set_attr("name", AttrValue::String(name));
+            for (i, t) in tensors.iter().enumerate() {
+                let shape: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
+                vars.create_dataset(&i.to_string()).with_f32_data(t.data()).with_shape(&shape);
+            }
+            group.add_group(vars.finish());
+        }
+        for (name, child) in self.children {
+            let sub = child.build(group.create_group(&name));
+            group.add_group(sub);
+        }
+        group.finish()
+    }
+}
