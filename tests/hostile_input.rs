@@ -448,6 +448,12 @@ fn targets(dir: &Path) -> Vec<Target> {
         },
         Target { name: "model file", file: "t.safetensors", seed: model, load: |p| Sequential::load(p).map(drop) },
         Target {
+            name: "Keras model file",
+            file: "t.keras",
+            seed: fixture("keras_files/mlp.keras"),
+            load: |p| minibatch::Model::load_keras(p).map(drop),
+        },
+        Target {
             name: "Keras weights file",
             file: "t.weights.h5",
             seed: fixture("keras_files/sequence.weights.h5"),

@@ -20,6 +20,7 @@ pub(crate) mod images;
 mod labels;
 pub(crate) mod npy;
 pub(crate) mod npz;
+pub(crate) mod zip;
 
 pub use self::csv::{check_csv_columns, csv_header, MAX_LINE_BYTES};
 // Tables and sources (a CSV's category columns encoded, a source dispatched by its name) are

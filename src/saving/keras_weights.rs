@@ -183,8 +183,14 @@ impl Model {
             self.build(&shape)?;
         }
         self.require_built("load weights")?;
-        let entries = layout(self)?;
         let bytes = crate::io::file::read_file(path)?;
+        self.load_keras_weights_from(path, bytes)
+    }
+
+    /// [`Model::load_keras_weights`] from the file's bytes (`path` names it in errors): a
+    /// `.keras` archive's `model.weights.h5` too.
+    pub(crate) fn load_keras_weights_from(&mut self, path: &Path, bytes: Vec<u8>) -> Result<()> {
+        let entries = layout(self)?;
         let corrupt = |what: String| Error::format(path, what);
         // The parser is a dependency: a panic on a hostile file is a format error, not a crash.
         let file = std::panic::catch_unwind(|| hdf5_pure::File::from_bytes(bytes))
@@ -202,7 +208,9 @@ impl Model {
         let mut known: Vec<String> = entries.iter().map(|e| e.group.clone()).collect();
         known.sort();
         for group in keras_groups(&file).map_err(&corrupt)? {
-            if !known.contains(&group) {
+            // A group of a layer without weights (Keras writes one for its inputs too) asks
+            // nothing of the model.
+            if !known.contains(&group) && !read(&format!("{group}/vars"))?.is_empty() {
                 return Err(corrupt(format!(
                     "holds weights for {group}, which this model does not have (it has {})",
                     known.join(", ")

@@ -47,12 +47,19 @@
 //! The HDF5 is read and written by `hdf5-pure`, a pure-Rust implementation (no system HDF5
 //! library to install, no C to build).
 //!
+//! # Keras's model files
+//! [`Model::load_keras`](crate::Model::load_keras) reads a `.keras` file (a ZIP of
+//! `config.json`, `metadata.json` and `model.weights.h5`): the architecture translated layer by
+//! layer into minibatch's configuration, every Keras option checked against what was built,
+//! the weights as above, and the compile configuration.
+//!
 //! # Crash safety
 //! Every file is written by [`write_atomic`]: to a temporary file beside the target
 //! (`.NAME.tmp-PID`), synced, then renamed over the target. A kill at any moment leaves the
 //! previous good file in place; the callbacks that write files remove temporary files a killed
 //! run left behind when training begins.
 
+mod keras_model;
 mod keras_weights;
 mod model_file;
 mod tensor_file;

@@ -53,13 +53,17 @@ impl Model {
     }
 
     /// Rebuilds a model [`Model::save`] wrote: layers, weights and state, compiled with
-    /// the saved optimizer (and its state), loss and metrics when it was compiled.
+    /// the saved optimizer (and its state), loss and metrics when it was compiled. A path
+    /// ending in `.keras` is read as Keras 3's model file ([`Model::load_keras`]).
     ///
     /// # Errors
     /// [`Error::Io`] for a missing file; [`Error::Format`] naming the file for a truncated or
     /// corrupt one, a weights-only file, or tensors that do not fit the architecture.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("keras")) {
+            return Model::load_keras(path);
+        }
         let file = tensor_file::read(path)?;
         let doc = file.doc.as_ref().filter(|d| d.get("model").is_some()).ok_or_else(|| {
             Error::format(path, "holds weights only, no model configuration: build the model and use load_weights")

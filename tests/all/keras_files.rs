@@ -34,6 +34,20 @@ fn model(name: &str) -> Model {
         "sequence" => {
             Sequential::new().input_shape(&[5]).add(Embedding::new(10, 4)).add(LSTM::new(4)).add(Dense::new(2))
         }
+        "two_heads" => {
+            use minibatch::layers::{Concatenate, Dropout};
+            use minibatch::models::{Call, Input};
+            let a = Input::named("a", &[4]);
+            let b = Input::named("b", &[3]);
+            let ha = Dense::new(5).activation("relu").call(&a);
+            let hb = Dense::new(5).activation("tanh").call(&b);
+            let h = Dropout::new(0.3).call(&Concatenate::new().call([&ha, &hb]));
+            let digit = Dense::new(3).activation("softmax").name("digit").call(&h);
+            let even = Dense::new(1).activation("sigmoid").name("even").call(&h);
+            let mut m = Model::new(&[&a, &b], &[&digit, &even]).unwrap();
+            m.compile("sgd", minibatch::models::Losses::each(&["mse", "mse"]), &[]).unwrap();
+            return m;
+        }
         other => panic!("no model {other}"),
     };
     let mut m = m.into_model();
@@ -58,18 +72,51 @@ fn tensor(v: &Value) -> Tensor {
     Tensor::from_vec(&shape, data).unwrap()
 }
 
+/// A case's inputs and Keras's outputs.
+fn case_tensors(case: &Value) -> (Vec<Tensor>, Vec<Tensor>) {
+    let list = |k: &str| case[k].as_array().unwrap().iter().map(tensor).collect();
+    (list("inputs"), list("outputs"))
+}
+
+/// The largest difference between `m`'s predictions on `xs` and `want`.
+fn worst(m: &mut Model, xs: &[Tensor], want: &[Tensor]) -> f32 {
+    let refs: Vec<&Tensor> = xs.iter().collect();
+    let got = m.predict_outputs(&refs[..], 8).unwrap();
+    assert_eq!(got.len(), want.len());
+    let mut worst = 0.0f32;
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.shape(), w.shape());
+        worst = g.data().iter().zip(w.data()).map(|(a, b)| (a - b).abs()).fold(worst, f32::max);
+    }
+    worst
+}
+
 #[test]
 fn keras_weights_files_load_and_predict_as_keras() {
     let r = recorded();
     for (name, case) in r["models"].as_object().unwrap() {
         let mut m = model(name);
         m.load_weights(fixtures().join(format!("{name}.weights.h5"))).unwrap();
-        let x = tensor(&case["input"]);
-        let want = tensor(&case["output"]);
-        let got = m.predict(&x, 8).unwrap();
-        assert_eq!(got.shape(), want.shape(), "{name}");
-        let worst = got.data().iter().zip(want.data()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 1e-5, "{name}: predictions differ from Keras {} by {worst}", r["keras"]);
+        let (xs, want) = case_tensors(case);
+        let w = worst(&mut m, &xs, &want);
+        assert!(w < 1e-5, "{name}: predictions differ from Keras {} by {w}", r["keras"]);
+    }
+}
+
+#[test]
+fn keras_model_files_load_with_their_architecture_weights_and_compile() {
+    let r = recorded();
+    for (name, case) in r["models"].as_object().unwrap() {
+        let mut m = Model::load_keras(fixtures().join(format!("{name}.keras"))).unwrap();
+        let (xs, want) = case_tensors(case);
+        let w = worst(&mut m, &xs, &want);
+        assert!(w < 1e-5, "{name}: predictions differ from Keras {} by {w}", r["keras"]);
+        assert_eq!(m.optimizer().unwrap().name(), "adam", "{name}: Keras's compile_config came along");
+        assert_eq!(m.loss().unwrap().name(), "mean_squared_error", "{name}");
+        // Trainable as it stands: one step runs.
+        let ys: Vec<Tensor> = want.clone();
+        let (xr, yr): (Vec<&Tensor>, Vec<&Tensor>) = (xs.iter().collect(), ys.iter().collect());
+        m.train_on_batch(&xr[..], &yr[..]).unwrap();
     }
 }
 
@@ -85,8 +132,9 @@ fn minibatch_writes_keras_weights_that_read_back_with_the_same_bits() {
     for (i, (name, case)) in r["models"].as_object().unwrap().iter().enumerate() {
         // Weights of minibatch's own drawing (seeded), not Keras's.
         let mut m = model(name);
-        let x = tensor(&case["input"]);
-        let y = m.predict(&x, 8).unwrap();
+        let (xs, _) = case_tensors(case);
+        let xr: Vec<&Tensor> = xs.iter().collect();
+        let y = m.predict_outputs(&xr[..], 8).unwrap();
         let noisy: Vec<Tensor> = m
             .get_weights()
             .iter()
@@ -107,11 +155,16 @@ fn minibatch_writes_keras_weights_that_read_back_with_the_same_bits() {
                 "{name}"
             );
         }
-        let out = m.predict(&x, 8).unwrap();
-        assert_ne!(out.data(), y.data());
-        assert_eq!(back.predict(&x, 8).unwrap().data(), out.data(), "{name}");
-        let rows: Vec<Vec<f32>> = out.data().chunks(out.len() / out.batch()).map(<[f32]>::to_vec).collect();
-        ours.insert(name.clone(), serde_json::json!({ "input": case["input"], "output": rows }));
+        let out = m.predict_outputs(&xr[..], 8).unwrap();
+        assert_ne!(out[0].data(), y[0].data());
+        let again = back.predict_outputs(&xr[..], 8).unwrap();
+        for (a, b) in again.iter().zip(&out) {
+            assert_eq!(a.data(), b.data(), "{name}");
+        }
+        let rows =
+            |t: &Tensor| -> Vec<Vec<f32>> { t.data().chunks(t.len() / t.batch()).map(<[f32]>::to_vec).collect() };
+        let outputs: Vec<_> = out.iter().map(rows).collect();
+        ours.insert(name.clone(), serde_json::json!({ "inputs": case["inputs"], "outputs": outputs }));
     }
     std::fs::write(dir.join("outputs.json"), serde_json::to_string(&ours).unwrap()).unwrap();
     if std::env::var_os("MINIBATCH_KEEP_KERAS_FILES").is_none() {
@@ -161,5 +214,26 @@ fn keras_weights_files_that_do_not_fit_are_named_errors() {
     mha.build_inputs(&[vec![3, 4]]).unwrap();
     let e = mha.save_weights(dir.join("mha.weights.h5")).unwrap_err().to_string();
     assert!(e.contains("layer 'attend': MultiHeadAttention"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn keras_models_with_what_minibatch_lacks_are_refused_by_name() {
+    let e = Model::load_keras(fixtures().join("unsupported.keras")).unwrap_err().to_string();
+    assert!(e.contains("layer 'volume': Conv3D is not supported"), "{e}");
+    let e = Model::load_keras(fixtures().join("grouped.keras")).unwrap_err().to_string();
+    assert!(e.contains("layer 'grouped': groups = 2 is not supported"), "{e}");
+    // A damaged archive, and one that is not a .keras.
+    let dir = temp_dir("keras_model_bad");
+    let whole = std::fs::read(fixtures().join("mlp.keras")).unwrap();
+    for (what, bytes) in [
+        ("cut", whole[..whole.len() / 2].to_vec()),
+        ("npz", std::fs::read(fixtures().join("../compressed_f64.npz")).unwrap()),
+    ] {
+        let path = dir.join(format!("{what}.keras"));
+        std::fs::write(&path, bytes).unwrap();
+        let e = Model::load_keras(&path).unwrap_err().to_string();
+        assert!(e.contains(&format!("{what}.keras")), "{what}: {e}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -1,0 +1,270 @@
+//! Keras 3's `.keras` model file, read: the zip of `config.json` (the architecture and the
+//! compile configuration, as Keras's `serialization_lib` writes them), `metadata.json` and
+//! `model.weights.h5` (the weights, see [`super::keras_weights`]).
+//!
+//! Each layer's Keras config is translated into minibatch's (an activation by name, a
+//! regularizer or constraint by class) and rebuilt from the layers' table; then every option
+//! Keras recorded is checked against what minibatch built: an option minibatch does not have,
+//! set to anything but Keras's default, is a named error listing each one (`layer 'conv':
+//! dilation_rate = [2, 2]`), never a silently different model. Initializers are not carried:
+//! the weights come from the file.
+
+use crate::error::{Error, Result};
+use crate::layers::Layer;
+use crate::models::Model;
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+/// Whether a Keras option's value is the one minibatch supports.
+type Supported = fn(&Value) -> bool;
+
+/// Keras options minibatch has no field for, with the one value it supports (Keras's default).
+const DEFAULTS: [(&str, Supported); 21] = [
+    ("center", |v| v == &json!(true)),
+    ("scale", |v| v == &json!(true)),
+    ("data_format", |v| v == &json!("channels_last")),
+    ("dilation_rate", |v| all_ones(v)),
+    ("groups", |v| v == &json!(1)),
+    ("renorm", |v| v == &json!(false)),
+    ("go_backwards", |v| v == &json!(false)),
+    ("stateful", |v| v == &json!(false)),
+    ("unroll", |v| v == &json!(false)),
+    ("zero_output_for_mask", |v| v == &json!(false)),
+    ("unit_forget_bias", |v| v == &json!(true)),
+    ("dropout", |v| v.as_f64() == Some(0.0)),
+    ("recurrent_dropout", |v| v.as_f64() == Some(0.0)),
+    ("sparse", |v| v == &json!(false)),
+    ("ragged", |v| v == &json!(false)),
+    ("optional", |v| v == &json!(false)),
+    ("mask_zero", |v| v == &json!(false)),
+    ("return_state", |v| v == &json!(false)),
+    ("keepdims", |v| v == &json!(false)),
+    ("reset_after", |v| v == &json!(true)),
+    ("noise_shape", |v| v.is_null()),
+];
+
+/// Keys that describe Keras's bookkeeping, not the layer.
+const BOOKKEEPING: [&str; 5] = ["dtype", "trainable", "quantization_config", "renorm_momentum", "seed"];
+
+fn all_ones(v: &Value) -> bool {
+    match v {
+        Value::Array(items) => items.iter().all(|x| x == &json!(1)),
+        other => other == &json!(1),
+    }
+}
+
+/// Loose equality of a Keras value and minibatch's for the same option: numbers to f32
+/// precision, a scalar against a list of that scalar (`3` and `[3, 3]`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            (x - y).abs() <= 1e-6 * x.abs().max(1.0)
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Array(x), one) | (one, Value::Array(x)) => x.iter().all(|p| same(p, one)),
+        (Value::String(s), Value::Object(o)) | (Value::Object(o), Value::String(s)) => {
+            o.get("class_name").and_then(Value::as_str) == Some(s.as_str())
+        }
+        _ => a == b,
+    }
+}
+
+/// `{"module": …, "class_name": C, "config": {…}}` as minibatch's tagged form
+/// `{"class_name": C, "config": {…}}`.
+fn tagged(v: &Value) -> Value {
+    json!({ "class_name": v.get("class_name").cloned().unwrap_or(Value::Null), "config": v.get("config").cloned().unwrap_or(json!({})) })
+}
+
+/// A Keras initializer (`{"class_name": "RandomNormal", "config": {"mean": 0, …}}`) in
+/// minibatch's form (`{"class_name": "random_normal", "config": {"mean": 0, "stddev": …}}`); a
+/// seed is not carried (the weights come from the file).
+fn initializer(v: &Value) -> Value {
+    let class = crate::models::snake_case(v.get("class_name").and_then(Value::as_str).unwrap_or_default());
+    let config = v.get("config").cloned().unwrap_or_default();
+    let keep = |keys: &[&str]| -> Value {
+        let fields: Map<String, Value> =
+            keys.iter().filter_map(|k| Some((k.to_string(), config.get(*k)?.clone()))).collect();
+        json!({ "class_name": class, "config": fields })
+    };
+    match class.as_str() {
+        "random_uniform" => keep(&["minval", "maxval"]),
+        "random_normal" => keep(&["mean", "stddev"]),
+        "orthogonal" => keep(&["gain"]),
+        "constant" => json!({ "class_name": class, "config": config.get("value").cloned().unwrap_or(json!(0.0)) }),
+        _ => json!({ "class_name": class }),
+    }
+}
+
+/// One Keras layer config translated, rebuilt and checked (see the [module docs](self)).
+fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Result<Option<Box<dyn Layer>>> {
+    let name = keras.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
+    let object = keras.as_object().cloned().unwrap_or_default();
+    let dtype = object.get("dtype").and_then(|d| d.pointer("/config/name").or(Some(d))).and_then(Value::as_str);
+    if let Some(d) = dtype.filter(|d| *d != "float32") {
+        refused.push(format!("layer '{name}': dtype policy {d} (float32 only)"));
+    }
+    let mut ours = Map::new();
+    for (key, value) in &object {
+        if value.is_null() {
+            continue;
+        }
+        let value = if key.ends_with("_initializer") {
+            initializer(value)
+        } else if key.ends_with("activation") && value.is_string() {
+            json!({ "class_name": value })
+        } else if key.ends_with("_regularizer") || key.ends_with("_constraint") {
+            tagged(value)
+        } else {
+            value.clone()
+        };
+        ours.insert(key.clone(), value);
+    }
+    let layer = match super::layer_from_config(class, &Value::Object(ours)) {
+        Ok(layer) => layer,
+        Err(Error::UnknownName { .. }) => {
+            refused.push(format!("layer '{name}': {class} is not supported"));
+            return Ok(None);
+        }
+        Err(e) => {
+            refused.push(format!("layer '{name}' ({class}): {e}"));
+            return Ok(None);
+        }
+    };
+    let rebuilt = layer.config().unwrap_or(Value::Null);
+    for (key, value) in &object {
+        if value.is_null() || key.ends_with("_initializer") || BOOKKEEPING.contains(&key.as_str()) {
+            continue;
+        }
+        match rebuilt.get(key) {
+            Some(mine) if same(value, mine) => {}
+            Some(mine) => refused.push(format!("layer '{name}': {key} = {value} (read as {mine})")),
+            None => match DEFAULTS.iter().find(|(k, _)| k == key) {
+                Some((_, ok)) if ok(value) => {}
+                _ => refused.push(format!("layer '{name}': {key} = {value} is not supported")),
+            },
+        }
+    }
+    Ok(Some(layer))
+}
+
+/// Keras's architecture document as minibatch's (see [`super::model_file`]): the same graph,
+/// each layer's config translated.
+fn translate(doc: &Value, refused: &mut Vec<String>) -> Result<(Value, Vec<Box<dyn Layer>>)> {
+    let class = doc.get("class_name").and_then(Value::as_str).unwrap_or_default();
+    let config = doc.get("config").cloned().unwrap_or_default();
+    let name = config.get("name").cloned().unwrap_or(json!(class.to_lowercase()));
+    let layers = config.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut built = Vec::new();
+    let mut ours = Vec::new();
+    let mut input_shape = None;
+    for layer in &layers {
+        let lclass = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
+        let lconfig = layer.get("config").cloned().unwrap_or_default();
+        if lclass == "InputLayer" {
+            input_shape = lconfig.get("batch_shape").cloned();
+            ours.push(layer.clone());
+            continue;
+        }
+        let Some(l) = rebuild_layer(lclass, &lconfig, refused)? else { continue };
+        let mut entry = layer.clone();
+        entry["config"] = l.config().unwrap_or_default();
+        if lconfig.get("trainable") == Some(&json!(false)) {
+            entry["config"]["trainable"] = json!(false);
+        }
+        ours.push(entry);
+        built.push(l);
+    }
+    let doc = match class {
+        "Sequential" => {
+            let shape: Vec<Value> = input_shape
+                .and_then(|s| s.as_array().cloned())
+                .ok_or_else(|| Error::State("the Sequential model has no InputLayer (no input shape)".into()))?;
+            let layers: Vec<Value> = ours.into_iter().filter(|l| l["class_name"] != "InputLayer").collect();
+            json!({ "class_name": "Sequential", "config": { "name": name, "seed": 0, "input_shape": shape[1..], "layers": layers } })
+        }
+        "Functional" => {
+            let mut config = config.clone();
+            config["layers"] = Value::Array(ours);
+            config["seed"] = json!(0);
+            json!({ "class_name": "Functional", "config": config })
+        }
+        other => return Err(Error::State(format!("a model of class {other}: Sequential and Functional models only"))),
+    };
+    Ok((doc, built))
+}
+
+impl Model {
+    /// Reads a Keras 3 `.keras` file: the architecture (a Sequential or functional model of
+    /// layers minibatch has), the weights, and the compile configuration when the model was
+    /// compiled (optimizer, loss and metrics by their Keras configuration; the optimizer's
+    /// state starts afresh).
+    ///
+    /// # Errors
+    /// [`Error::Format`] naming the file for a damaged archive, a missing member, or weights
+    /// that do not fit; [`Error::InvalidArgument`] listing every layer class or option
+    /// minibatch does not have, before anything is built.
+    pub fn load_keras(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let entries = crate::io::zip::read_zip(path, "a .keras (ZIP) archive", 1)?;
+        let member = |name: &str| {
+            entries
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, b)| b)
+                .ok_or_else(|| Error::format(path, format!("has no {name}: not a Keras 3 model file")))
+        };
+        let doc: Value = serde_json::from_slice(member("config.json")?)
+            .map_err(|e| Error::format(path, format!("config.json is not JSON: {e}")))?;
+        let mut refused = Vec::new();
+        let (ours, _) = translate(&doc, &mut refused)?;
+        if !refused.is_empty() {
+            return Err(Error::invalid(
+                "Keras model",
+                refused.join("; "),
+                format!("layers and options minibatch has ({})", path.display()),
+            ));
+        }
+        let class = ours["class_name"].as_str().unwrap_or_default().to_string();
+        let mut model = super::model_file::model_from_config(&class, &ours["config"])
+            .map_err(|e| Error::format(path, format!("its architecture: {e}")))?;
+        model.load_keras_weights_from(path, member("model.weights.h5")?.clone())?;
+        // An uncompiled model's compile_config is null or holds no optimizer.
+        if let Some(compile) = doc.get("compile_config").filter(|c| c.get("optimizer").is_some_and(|o| !o.is_null())) {
+            compile_from_keras(&mut model, compile)
+                .map_err(|e| Error::format(path, format!("its compile_config: {e}")))?;
+        }
+        Ok(model)
+    }
+}
+
+/// Compiles `model` as Keras's `compile_config` says: the optimizer from its config, the loss
+/// and metrics by name.
+fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<()> {
+    let optimizer = compile.get("optimizer").ok_or_else(|| Error::State("no optimizer".into()))?;
+    let optimizer = match optimizer {
+        Value::String(name) => crate::optimizers::from_name(name)?,
+        other => {
+            let mut config = other.get("config").cloned().unwrap_or_default();
+            if let Some(object) = config.as_object_mut() {
+                object.retain(|_, v| !v.is_null());
+            }
+            let class = other.get("class_name").cloned().unwrap_or_default();
+            crate::optimizers::from_config(&json!({ "class_name": class, "config": config }))?
+        }
+    };
+    let loss = match compile.get("loss") {
+        Some(Value::String(name)) => name.clone(),
+        other => return Err(Error::State(format!("a loss given as {other:?}: a loss name only"))),
+    };
+    let metrics: Vec<String> = match compile.get("metrics") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list.iter().filter_map(|m| m.as_str().map(str::to_string)).collect(),
+        Some(other) => return Err(Error::State(format!("metrics given as {other}: a list of names only"))),
+    };
+    let names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    let outputs = model.output_names().len();
+    let losses: crate::models::Losses =
+        if outputs > 1 { crate::models::Losses::each(&vec![loss.as_str(); outputs]) } else { loss.as_str().into() };
+    model.compile_with(optimizer, losses, crate::CompileOptions::new().metrics(&names))
+}
