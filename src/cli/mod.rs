@@ -18,6 +18,7 @@
 pub mod augment;
 pub mod bench;
 pub mod checks;
+pub mod convert;
 pub mod data;
 pub mod evaluate;
 pub mod lab;
@@ -59,6 +60,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Print a saved model's layers, parameter counts and training configuration.
     Summary(summary::SummaryArgs),
+    /// Convert a model file: .safetensors or .keras into .safetensors or Keras's .weights.h5.
+    Convert(convert::ConvertArgs),
 }
 
 /// The command line, parsed. The help of the flags that take a name from one of the library's
@@ -150,6 +153,7 @@ impl Command {
             Command::Evaluate(args) => evaluate::evaluate(args),
             Command::Predict(args) => predict::predict(args),
             Command::Summary(args) => summary::summary(args),
+            Command::Convert(args) => convert::convert(args),
         }
     }
 }

@@ -76,7 +76,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     };
     let data = if architecture.takes_images() { data::with_channel_axis(data)? } else { data };
     // Standardize a file's features on the rows fit will train on (not its validation rows).
-    let standardizer = if !args.no_standardize && data::is_file(&args.data) && architecture.dense_or_recurrent() {
+    let standardizer = if !args.no_standardize
+        && args.init.is_none()
+        && data::is_file(&args.data)
+        && architecture.dense_or_recurrent()
+    {
         Some(data::standardizer(&data.x, &train_rows)?)
     } else {
         None

@@ -156,6 +156,13 @@ pub struct TrainArgs {
     /// fine-tuning recipe of a frozen base under a trained top.
     #[arg(long, value_name = "LAYER")]
     pub freeze_until: Option<String>,
+    /// Start from this model instead of building one: a minibatch model file (.safetensors)
+    /// or a Keras 3 model (.keras), its architecture and weights (the architecture flags
+    /// --model, --hidden, --activation, --dropout do not apply). It is compiled as the
+    /// command compiles its own models (--optimizer, --learning-rate, the task's loss), so a
+    /// fine-tuning run passes a low --learning-rate.
+    #[arg(long, value_name = "FILE")]
+    pub init: Option<std::path::PathBuf>,
 }
 
 /// `train`'s flags, checked before any work or output.
@@ -184,6 +191,13 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         return Err(minibatch::Error::invalid("--workers", args.workers, "0 to 64 background threads"));
     }
     checks::chart_file("--plot", args.plot.as_deref())?;
+    if let (Some(_), Some(augment)) = (&args.init, &args.augment) {
+        return Err(minibatch::Error::invalid(
+            "--augment",
+            augment,
+            "no --augment with --init (the augmentation layers would change the model read from the file)",
+        ));
+    }
     for (flag, given) in [("--freeze", &args.freeze), ("--freeze-until", &args.freeze_until)] {
         if given.as_deref().is_some_and(|names| names.split(',').any(|n| n.trim().is_empty())) {
             return Err(minibatch::Error::invalid(
@@ -220,6 +234,7 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         .input("--data", Some(Path::new(&args.data)))
         .input("--test-data", args.test_data.as_deref().map(Path::new))
         .input("--labels", args.labels.as_deref())
+        .input("--init", args.init.as_deref())
         .output("--save", args.save.clone())
         .output("--history", args.history.clone())
         .output("--plot", args.plot.clone())

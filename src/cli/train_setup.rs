@@ -106,6 +106,13 @@ pub(super) fn build_model(
     task: &Task,
     standardize: Option<&minibatch::layers::Normalization>,
 ) -> Result<Model> {
+    if let Some(path) = &args.init {
+        // A model from a file: its architecture and weights, frozen and compiled as asked.
+        let mut model = Model::load(path)?;
+        freeze(&mut model, args)?;
+        super::model_spec::compile(&mut model, task, &args.optimizer, args.learning_rate.unwrap_or(f32::NAN))?;
+        return Ok(model);
+    }
     let augments = match &args.augment {
         Some(text) => super::augment::parse(text)?,
         None => Vec::new(),

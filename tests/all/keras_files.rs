@@ -48,6 +48,10 @@ fn model(name: &str) -> Model {
             m.compile("sgd", minibatch::models::Losses::each(&["mse", "mse"]), &[]).unwrap();
             return m;
         }
+        "two_features" => Sequential::new()
+            .input_shape(&[2])
+            .add(Dense::new(16).activation("relu"))
+            .add(Dense::new(2).activation("softmax")),
         other => panic!("no model {other}"),
     };
     let mut m = m.into_model();
@@ -235,5 +239,50 @@ fn keras_models_with_what_minibatch_lacks_are_refused_by_name() {
         let e = Model::load_keras(&path).unwrap_err().to_string();
         assert!(e.contains(&format!("{what}.keras")), "{what}: {e}");
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The command's fine-tuning flow on a Keras model: `train --init model.keras --freeze`, then
+/// `convert` to Keras's weights file and back.
+#[test]
+fn the_command_fine_tunes_a_keras_model_and_converts_files() {
+    let dir = temp_dir("keras_cli");
+    let keras_file = fixtures().join("two_features.keras");
+    let saved = dir.join("tuned.safetensors");
+    let (ok, out, err) = crate::common::minibatch(&[
+        "train",
+        "--data",
+        "moons",
+        "--init",
+        keras_file.to_str().unwrap(),
+        "--freeze",
+        "base",
+        "--learning-rate",
+        "0.01",
+        "--epochs",
+        "3",
+        "--verbose",
+        "1",
+        "--save",
+        saved.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Test accuracy: "), "{out}");
+    let keras = Model::load_keras(&keras_file).unwrap();
+    let tuned = Model::load(&saved).unwrap();
+    let bits = |m: &Model, p: &str| m.get_weight(p).unwrap().data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&keras, "base/kernel"), bits(&tuned, "base/kernel"), "the frozen base kept Keras's weights");
+    assert_ne!(bits(&keras, "head/kernel"), bits(&tuned, "head/kernel"), "the head trained");
+    // convert: .keras → .safetensors → .weights.h5, the same weights throughout.
+    let (st, h5) = (dir.join("m.safetensors"), dir.join("m.weights.h5"));
+    for (from, to) in [(&keras_file, &st), (&st, &h5)] {
+        let (ok, _, err) = crate::common::minibatch(&["convert", from.to_str().unwrap(), to.to_str().unwrap()]);
+        assert!(ok, "{err}");
+    }
+    let mut back = model("two_features");
+    back.load_weights(&h5).unwrap();
+    assert_eq!(bits(&back, "dense/kernel"), bits(&keras, "base/kernel"));
+    let (ok, out, err) = crate::common::minibatch(&["convert", st.to_str().unwrap(), st.to_str().unwrap()]);
+    assert!(!ok && out.is_empty() && err.contains("overwrite"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
