@@ -10,7 +10,8 @@ pub struct ConvertArgs {
     /// The file to read: a minibatch model file (`.safetensors`, from `train --save`) or a
     /// Keras 3 model file (`.keras`).
     pub from: PathBuf,
-    /// The file to write: a minibatch model file (`.safetensors`) or Keras 3's weights file
+    /// The file to write: a minibatch model file (`.safetensors`), a Keras 3 model file
+    /// (`.keras`, which `keras.saving.load_model` reads) or Keras 3's weights file
     /// (`.weights.h5`, which Keras's `model.load_weights` reads into the same model).
     pub to: PathBuf,
 }
@@ -45,18 +46,11 @@ pub fn convert(args: &ConvertArgs) -> Result<()> {
             "a model file (.safetensors or .keras): a .weights.h5 holds no architecture; build the model and load_weights it",
         ));
     }
-    if to == Format::Keras {
-        return Err(Error::invalid(
-            "TO",
-            args.to.display(),
-            ".safetensors or .weights.h5 (writing .keras files is not supported yet)",
-        ));
-    }
     Files::default().input("FROM", Some(&args.from)).output("TO", Some(args.to.clone())).check()?;
     let model = Model::load(&args.from)?;
     match to {
-        Format::Safetensors => model.save(&args.to)?,
-        _ => model.save_weights(&args.to)?,
+        Format::KerasWeights => model.save_weights(&args.to)?,
+        _ => model.save(&args.to)?,
     }
     println!("Wrote {} ({} weights) from {}", args.to.display(), model.count_params(), args.from.display());
     Ok(())

@@ -60,7 +60,7 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Print a saved model's layers, parameter counts and training configuration.
     Summary(summary::SummaryArgs),
-    /// Convert a model file: .safetensors or .keras into .safetensors or Keras's .weights.h5.
+    /// Convert a model file between .safetensors and .keras, or into Keras's .weights.h5.
     Convert(convert::ConvertArgs),
 }
 

@@ -250,7 +250,19 @@ fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<()> {
                 object.retain(|_, v| !v.is_null());
             }
             let class = other.get("class_name").cloned().unwrap_or_default();
-            crate::optimizers::from_config(&json!({ "class_name": class, "config": config }))?
+            let rate_only = config.as_object().is_some_and(|o| o.keys().all(|k| k == "learning_rate" || k == "name"));
+            match (rate_only, class.as_str()) {
+                // A config of the rate alone (as minibatch writes it): the optimizer's defaults
+                // with that rate.
+                (true, Some(class)) => {
+                    let mut opt = crate::optimizers::from_name(&class.to_lowercase())?;
+                    if let Some(rate) = config.get("learning_rate").and_then(Value::as_f64) {
+                        opt.set_learning_rate(rate as f32);
+                    }
+                    opt
+                }
+                _ => crate::optimizers::from_config(&json!({ "class_name": class, "config": config }))?,
+            }
         }
     };
     let loss = match compile.get("loss") {
@@ -267,4 +279,375 @@ fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<()> {
     let losses: crate::models::Losses =
         if outputs > 1 { crate::models::Losses::each(&vec![loss.as_str(); outputs]) } else { loss.as_str().into() };
     model.compile_with(optimizer, losses, crate::CompileOptions::new().metrics(&names))
+}
+
+/// The options Keras 3's layers take (`get_config()` less `name`, `trainable`, `dtype`), for
+/// the classes minibatch writes into `.keras` files: a minibatch option outside its class's
+/// list is not written (Keras would refuse the keyword).
+const KERAS_OPTIONS: [(&str, &[&str]); 32] = [
+    (
+        "Dense",
+        &[
+            "units",
+            "activation",
+            "use_bias",
+            "kernel_initializer",
+            "bias_initializer",
+            "kernel_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ],
+    ),
+    (
+        "Conv1D",
+        &[
+            "filters",
+            "kernel_size",
+            "strides",
+            "padding",
+            "data_format",
+            "dilation_rate",
+            "groups",
+            "activation",
+            "use_bias",
+            "kernel_initializer",
+            "bias_initializer",
+            "kernel_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ],
+    ),
+    (
+        "Conv2D",
+        &[
+            "filters",
+            "kernel_size",
+            "strides",
+            "padding",
+            "data_format",
+            "dilation_rate",
+            "groups",
+            "activation",
+            "use_bias",
+            "kernel_initializer",
+            "bias_initializer",
+            "kernel_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "bias_constraint",
+        ],
+    ),
+    (
+        "BatchNormalization",
+        &[
+            "axis",
+            "momentum",
+            "epsilon",
+            "center",
+            "scale",
+            "beta_initializer",
+            "gamma_initializer",
+            "moving_mean_initializer",
+            "moving_variance_initializer",
+            "beta_regularizer",
+            "gamma_regularizer",
+            "beta_constraint",
+            "gamma_constraint",
+            "synchronized",
+        ],
+    ),
+    (
+        "LayerNormalization",
+        &[
+            "axis",
+            "epsilon",
+            "center",
+            "scale",
+            "rms_scaling",
+            "beta_initializer",
+            "gamma_initializer",
+            "beta_regularizer",
+            "gamma_regularizer",
+            "beta_constraint",
+            "gamma_constraint",
+        ],
+    ),
+    (
+        "Embedding",
+        &[
+            "input_dim",
+            "output_dim",
+            "embeddings_initializer",
+            "embeddings_regularizer",
+            "activity_regularizer",
+            "embeddings_constraint",
+            "mask_zero",
+        ],
+    ),
+    (
+        "LSTM",
+        &[
+            "return_sequences",
+            "return_state",
+            "go_backwards",
+            "stateful",
+            "unroll",
+            "zero_output_for_mask",
+            "units",
+            "activation",
+            "recurrent_activation",
+            "use_bias",
+            "kernel_initializer",
+            "recurrent_initializer",
+            "bias_initializer",
+            "unit_forget_bias",
+            "kernel_regularizer",
+            "recurrent_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "recurrent_constraint",
+            "bias_constraint",
+            "dropout",
+            "recurrent_dropout",
+            "seed",
+        ],
+    ),
+    (
+        "GRU",
+        &[
+            "return_sequences",
+            "return_state",
+            "go_backwards",
+            "stateful",
+            "unroll",
+            "zero_output_for_mask",
+            "units",
+            "activation",
+            "recurrent_activation",
+            "use_bias",
+            "kernel_initializer",
+            "recurrent_initializer",
+            "bias_initializer",
+            "kernel_regularizer",
+            "recurrent_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "recurrent_constraint",
+            "bias_constraint",
+            "dropout",
+            "recurrent_dropout",
+            "reset_after",
+            "seed",
+        ],
+    ),
+    (
+        "SimpleRNN",
+        &[
+            "return_sequences",
+            "return_state",
+            "go_backwards",
+            "stateful",
+            "unroll",
+            "zero_output_for_mask",
+            "units",
+            "activation",
+            "use_bias",
+            "kernel_initializer",
+            "recurrent_initializer",
+            "bias_initializer",
+            "kernel_regularizer",
+            "recurrent_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "kernel_constraint",
+            "recurrent_constraint",
+            "bias_constraint",
+            "dropout",
+            "recurrent_dropout",
+        ],
+    ),
+    ("Dropout", &["rate", "seed", "noise_shape"]),
+    ("Flatten", &["data_format"]),
+    ("MaxPooling2D", &["pool_size", "padding", "strides", "data_format"]),
+    ("AveragePooling2D", &["pool_size", "padding", "strides", "data_format"]),
+    ("MaxPooling1D", &["pool_size", "padding", "strides", "data_format"]),
+    ("AveragePooling1D", &["pool_size", "padding", "strides", "data_format"]),
+    ("GlobalAveragePooling2D", &["keepdims"]),
+    ("GlobalMaxPooling2D", &["keepdims"]),
+    ("GlobalAveragePooling1D", &["keepdims"]),
+    ("GlobalMaxPooling1D", &["keepdims"]),
+    ("Concatenate", &["axis"]),
+    ("Add", &[]),
+    ("Subtract", &[]),
+    ("Multiply", &[]),
+    ("Average", &[]),
+    ("Maximum", &[]),
+    ("Minimum", &[]),
+    ("Activation", &["activation"]),
+    ("Reshape", &["target_shape"]),
+    ("ReLU", &["max_value", "negative_slope", "threshold"]),
+    ("Rescaling", &["scale", "offset"]),
+    ("ZeroPadding2D", &["padding"]),
+    ("UpSampling2D", &["size"]),
+];
+
+/// Keras's float32 dtype policy, as its configs carry it.
+fn float32_policy() -> Value {
+    json!({ "module": "keras", "class_name": "DTypePolicy", "config": { "name": "float32" }, "registered_name": null })
+}
+
+/// `glorot_uniform` → `GlorotUniform`.
+fn camel(snake: &str) -> String {
+    snake.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect()
+}
+
+/// A minibatch option's value as Keras writes it.
+fn keras_value(key: &str, v: &Value) -> Value {
+    let class = v.get("class_name").and_then(Value::as_str);
+    if key.ends_with("activation") {
+        return class.map_or(v.clone(), |c| json!(c));
+    }
+    if key.ends_with("_initializer") {
+        let class = class.unwrap_or("glorot_uniform");
+        let config = match (class, v.get("config")) {
+            ("constant", Some(value)) => json!({ "value": value }),
+            (_, Some(c)) if c.is_object() => c.clone(),
+            _ => json!({}),
+        };
+        return json!({ "module": "keras.initializers", "class_name": camel(class), "config": config, "registered_name": null });
+    }
+    for (suffix, module) in [("_regularizer", "keras.regularizers"), ("_constraint", "keras.constraints")] {
+        if key.ends_with(suffix) {
+            return json!({ "module": module, "class_name": class, "config": v.get("config").cloned().unwrap_or(json!({})), "registered_name": null });
+        }
+    }
+    v.clone()
+}
+
+/// A layer as a Keras 3 layer entry, or the reason it cannot be one.
+fn keras_layer(layer: &dyn Layer) -> std::result::Result<Value, String> {
+    let class = layer.kind();
+    let (_, options) = KERAS_OPTIONS
+        .iter()
+        .find(|(c, _)| *c == class)
+        .ok_or_else(|| format!("layer '{}': {class} is not written to .keras files yet", layer.name()))?;
+    let ours = layer.config().ok_or_else(|| format!("layer '{}': {class} gives no config", layer.name()))?;
+    let mut config = Map::new();
+    config.insert("name".into(), json!(layer.name()));
+    config.insert("trainable".into(), json!(layer.trainable()));
+    config.insert("dtype".into(), float32_policy());
+    for key in *options {
+        if let Some(v) = ours.get(*key).filter(|v| !v.is_null()) {
+            config.insert(key.to_string(), keras_value(key, v));
+        }
+    }
+    Ok(json!({ "module": "keras.layers", "class_name": class, "config": config, "registered_name": null }))
+}
+
+impl Model {
+    /// Writes the model as a Keras 3 `.keras` file (the zip of `config.json`,
+    /// `metadata.json` and `model.weights.h5` Keras's `model.save` writes) that Keras 3's
+    /// `keras.saving.load_model` reads: the architecture (a Sequential or functional model of
+    /// the layer classes Keras and minibatch share), the weights, and the compile
+    /// configuration (the optimizer's class and learning rate, the loss). Written
+    /// crash-safely.
+    ///
+    /// # Errors
+    /// [`Error::State`] for a model not built; [`Error::InvalidArgument`] listing every layer
+    /// whose class is not written to `.keras` files yet; [`Error::Io`].
+    pub fn save_keras(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        self.require_built("save")?;
+        let mut refused = Vec::new();
+        let mut entries: Vec<Value> = Vec::new();
+        for layer in &self.layers {
+            match keras_layer(layer.as_ref()) {
+                Ok(entry) => entries.push(entry),
+                Err(why) => refused.push(why),
+            }
+        }
+        if !refused.is_empty() {
+            return Err(Error::invalid("Keras model", refused.join("; "), "layer classes Keras and minibatch share"));
+        }
+        let batch_shape = |t: usize| -> Value {
+            let mut shape = vec![Value::Null];
+            shape.extend(self.shapes[t].iter().map(|&d| json!(d)));
+            Value::Array(shape)
+        };
+        let ours = self.to_config()?;
+        let mut doc = if self.functional {
+            // minibatch's graph is Keras's (`inbound_nodes`, `keras_history`): each entry's
+            // config becomes Keras's, each tensor gets its dtype.
+            let mut config = ours["config"].clone();
+            let mut next = entries.into_iter();
+            for entry in config["layers"].as_array_mut().into_iter().flatten() {
+                if entry["class_name"] == "InputLayer" {
+                    let name = entry["name"].clone();
+                    let shape = entry["config"]["batch_shape"].clone();
+                    entry["config"] =
+                        json!({ "batch_shape": shape, "dtype": "float32", "sparse": false, "name": name });
+                    entry["module"] = json!("keras.layers");
+                    entry["registered_name"] = Value::Null;
+                    continue;
+                }
+                let keras = next.next().expect("one entry per layer");
+                entry["config"] = keras["config"].clone();
+                entry["module"] = json!("keras.layers");
+                entry["registered_name"] = Value::Null;
+                for node in entry["inbound_nodes"].as_array_mut().into_iter().flatten() {
+                    let add_dtype = |t: &mut Value| t["config"]["dtype"] = json!("float32");
+                    for arg in node["args"].as_array_mut().into_iter().flatten() {
+                        match arg {
+                            Value::Array(list) => list.iter_mut().for_each(add_dtype),
+                            one => add_dtype(one),
+                        }
+                    }
+                }
+            }
+            config.as_object_mut().expect("an object").remove("seed");
+            config["trainable"] = json!(true);
+            json!({ "module": "keras.src.models.functional", "class_name": "Functional", "config": config, "registered_name": "Functional", "build_config": { "input_shape": null } })
+        } else {
+            let input = json!({
+                "module": "keras.layers",
+                "class_name": "InputLayer",
+                "config": { "batch_shape": batch_shape(0), "dtype": "float32", "sparse": false, "name": self.input_names[0] },
+                "registered_name": null,
+            });
+            let layers: Vec<Value> = std::iter::once(input).chain(entries).collect();
+            json!({
+                "module": "keras",
+                "class_name": "Sequential",
+                "config": { "name": self.name(), "trainable": true, "dtype": float32_policy(), "layers": layers, "build_input_shape": batch_shape(0) },
+                "registered_name": null,
+                "build_config": { "input_shape": batch_shape(0) },
+            })
+        };
+        if let (Some(opt), Some(loss)) = (self.optimizer(), self.loss()) {
+            let class = opt.config().and_then(|c| c.get("class_name").cloned()).unwrap_or(json!("Adam"));
+            doc["compile_config"] = json!({
+                "optimizer": { "module": "keras.optimizers", "class_name": class, "config": { "learning_rate": opt.learning_rate() }, "registered_name": null },
+                "loss": loss.name(),
+                "loss_weights": null, "metrics": null, "weighted_metrics": null,
+                "run_eagerly": false, "steps_per_execution": 1, "jit_compile": false,
+            });
+        }
+        let weights = self.keras_weights_bytes(path)?;
+        // The layout is Keras 3.15's; Keras reads the version for its compatibility notes only.
+        let metadata =
+            json!({ "keras_version": "3.15.1", "saved_by": concat!("minibatch ", env!("CARGO_PKG_VERSION")) });
+        let archive = crate::io::zip::zip_bytes(&[
+            ("metadata.json".to_string(), metadata.to_string().into_bytes()),
+            ("config.json".to_string(), doc.to_string().into_bytes()),
+            ("model.weights.h5".to_string(), weights),
+        ]);
+        crate::io::write_atomic(path, &archive)
+    }
 }

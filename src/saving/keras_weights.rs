@@ -143,6 +143,13 @@ impl Model {
     /// Keras layout is not supported; [`Error::Io`].
     pub fn save_keras_weights(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
+        let bytes = self.keras_weights_bytes(path)?;
+        crate::io::write_atomic(path, &bytes)
+    }
+
+    /// The bytes of [`Model::save_keras_weights`]'s file (`path` names it in errors): a
+    /// `.keras` archive's `model.weights.h5` too.
+    pub(crate) fn keras_weights_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         self.require_built("save weights")?;
         let entries = layout(self)?;
         let mut builder = FileBuilder::new();
@@ -163,8 +170,7 @@ impl Model {
             let group = child.build(builder.create_group(&name));
             builder.add_group(group);
         }
-        let bytes = builder.finish().map_err(|e| Error::State(format!("could not encode {}: {e}", path.display())))?;
-        crate::io::write_atomic(path, &bytes)
+        builder.finish().map_err(|e| Error::State(format!("could not encode {}: {e}", path.display())))
     }
 
     /// Reads weights Keras 3's `save_weights` wrote (`NAME.weights.h5`) into this model, built

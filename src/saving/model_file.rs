@@ -34,6 +34,8 @@ impl Model {
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     ///
+    /// A path ending in `.keras` gets Keras 3's model file instead ([`Model::save_keras`]).
+    ///
     /// # Errors
     /// [`Error::State`] for a model not built, or with a layer or optimizer that cannot be
     /// saved (it gives no config; [`Model::save_weights`] still works); [`Error::Io`].
@@ -48,6 +50,9 @@ impl Model {
     /// # Errors
     /// As [`Model::save`].
     pub fn save_with(&self, path: impl AsRef<Path>, include_optimizer: bool) -> Result<()> {
+        if path.as_ref().extension().is_some_and(|e| e.eq_ignore_ascii_case("keras")) {
+            return self.save_keras(path);
+        }
         let (tensors, doc) = self.snapshot(Value::Null, include_optimizer)?;
         tensor_file::write(path.as_ref(), &tensors, &doc)
     }

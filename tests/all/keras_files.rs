@@ -1,4 +1,4 @@
-//! Keras 3's weights files (`.weights.h5`), both ways, against files Keras itself wrote
+//! Keras 3's weights files (`.weights.h5`) and model files (`.keras`), both ways, against files Keras itself wrote
 //! (`tests/fixtures/make_keras_files.py`): the same model built here loads them and predicts
 //! what Keras predicted; minibatch writes them back so that they reload with the same bits (and
 //! Keras loads them: the script's `--check` mode, run where Keras is installed).
@@ -165,6 +165,13 @@ fn minibatch_writes_keras_weights_that_read_back_with_the_same_bits() {
         for (a, b) in again.iter().zip(&out) {
             assert_eq!(a.data(), b.data(), "{name}");
         }
+        // The whole model as a .keras file, and back.
+        let keras_path = dir.join(format!("{name}.keras"));
+        m.save_keras(&keras_path).unwrap();
+        let mut whole = Model::load_keras(&keras_path).unwrap();
+        for (a, b) in whole.predict_outputs(&xr[..], 8).unwrap().iter().zip(&out) {
+            assert_eq!(a.data(), b.data(), "{name} through .keras");
+        }
         let rows =
             |t: &Tensor| -> Vec<Vec<f32>> { t.data().chunks(t.len() / t.batch()).map(<[f32]>::to_vec).collect() };
         let outputs: Vec<_> = out.iter().map(rows).collect();
@@ -273,9 +280,9 @@ fn the_command_fine_tunes_a_keras_model_and_converts_files() {
     let bits = |m: &Model, p: &str| m.get_weight(p).unwrap().data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&keras, "base/kernel"), bits(&tuned, "base/kernel"), "the frozen base kept Keras's weights");
     assert_ne!(bits(&keras, "head/kernel"), bits(&tuned, "head/kernel"), "the head trained");
-    // convert: .keras → .safetensors → .weights.h5, the same weights throughout.
-    let (st, h5) = (dir.join("m.safetensors"), dir.join("m.weights.h5"));
-    for (from, to) in [(&keras_file, &st), (&st, &h5)] {
+    // convert: .keras → .safetensors → .keras → .weights.h5, the same weights throughout.
+    let (st, kf, h5) = (dir.join("m.safetensors"), dir.join("m.keras"), dir.join("m.weights.h5"));
+    for (from, to) in [(&keras_file, &st), (&st, &kf), (&kf, &h5)] {
         let (ok, _, err) = crate::common::minibatch(&["convert", from.to_str().unwrap(), to.to_str().unwrap()]);
         assert!(ok, "{err}");
     }
