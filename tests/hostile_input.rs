@@ -454,6 +454,12 @@ fn targets(dir: &Path) -> Vec<Target> {
             load: |p| minibatch::Model::load_keras(p).map(drop),
         },
         Target {
+            name: "Keras 2 model file",
+            file: "t.h5",
+            seed: fixture("keras_files/keras2_mlp.h5"),
+            load: |p| minibatch::Model::load_keras_h5(p).map(drop),
+        },
+        Target {
             name: "Keras weights file",
             file: "t.weights.h5",
             seed: fixture("keras_files/sequence.weights.h5"),

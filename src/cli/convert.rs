@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ConvertArgs {
-    /// The file to read: a minibatch model file (`.safetensors`, from `train --save`) or a
-    /// Keras 3 model file (`.keras`).
+    /// The file to read: a minibatch model file (`.safetensors`, from `train --save`), a
+    /// Keras 3 model file (`.keras`) or a Keras 2 one (`.h5`).
     pub from: PathBuf,
     /// The file to write: a minibatch model file (`.safetensors`), a Keras 3 model file
     /// (`.keras`, which `keras.saving.load_model` reads) or Keras 3's weights file
@@ -22,6 +22,7 @@ enum Format {
     Safetensors,
     Keras,
     KerasWeights,
+    Keras2,
 }
 
 fn format(flag: &'static str, path: &std::path::Path) -> Result<Format> {
@@ -32,13 +33,22 @@ fn format(flag: &'static str, path: &std::path::Path) -> Result<Format> {
         Ok(Format::Keras)
     } else if name.ends_with(".safetensors") {
         Ok(Format::Safetensors)
+    } else if name.ends_with(".h5") {
+        Ok(Format::Keras2)
     } else {
-        Err(Error::invalid(flag, path.display(), "a file ending in .safetensors, .keras or .weights.h5"))
+        Err(Error::invalid(flag, path.display(), "a file ending in .safetensors, .keras, .weights.h5 or .h5"))
     }
 }
 
 pub fn convert(args: &ConvertArgs) -> Result<()> {
     let (from, to) = (format("FROM", &args.from)?, format("TO", &args.to)?);
+    if to == Format::Keras2 {
+        return Err(Error::invalid(
+            "TO",
+            args.to.display(),
+            ".safetensors, .keras or .weights.h5 (Keras 2's .h5 is read only)",
+        ));
+    }
     if from == Format::KerasWeights {
         return Err(Error::invalid(
             "FROM",

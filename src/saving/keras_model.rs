@@ -43,8 +43,13 @@ const DEFAULTS: [(&str, Supported); 21] = [
     ("noise_shape", |v| v.is_null()),
 ];
 
+/// Marks an entry of the refusal list that is a check for after the build (a Keras 2 axis):
+/// `AXIS_CHECK layer \t axis`.
+const AXIS_CHECK: &str = "\u{0}axis:";
+
 /// Keys that describe Keras's bookkeeping, not the layer.
-const BOOKKEEPING: [&str; 5] = ["dtype", "trainable", "quantization_config", "renorm_momentum", "seed"];
+const BOOKKEEPING: [&str; 6] =
+    ["dtype", "trainable", "quantization_config", "renorm_momentum", "seed", "batch_input_shape"];
 
 fn all_ones(v: &Value) -> bool {
     match v {
@@ -105,6 +110,17 @@ fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Resul
         refused.push(format!("layer '{name}': dtype policy {d} (float32 only)"));
     }
     let mut ours = Map::new();
+    let mut object = object;
+    // Keras 2 writes a normalization's axis as a list of the positive index (`[3]`): read as
+    // the last axis here, which the model checks once it knows the input's rank.
+    if let Some(axis) =
+        object.get("axis").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| a[0].as_i64())
+    {
+        if axis > 0 {
+            object.insert("axis".into(), json!(-1));
+            refused.push(format!("{AXIS_CHECK}{name}\t{axis}"));
+        }
+    }
     for (key, value) in &object {
         if value.is_null() {
             continue;
@@ -162,9 +178,13 @@ fn translate(doc: &Value, refused: &mut Vec<String>) -> Result<(Value, Vec<Box<d
         let lclass = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
         let lconfig = layer.get("config").cloned().unwrap_or_default();
         if lclass == "InputLayer" {
-            input_shape = lconfig.get("batch_shape").cloned();
+            input_shape = lconfig.get("batch_shape").or(lconfig.get("batch_input_shape")).cloned();
             ours.push(layer.clone());
             continue;
+        }
+        // Keras 2's Sequential gives its input shape on the first layer.
+        if input_shape.is_none() {
+            input_shape = lconfig.get("batch_input_shape").cloned();
         }
         let Some(l) = rebuild_layer(lclass, &lconfig, refused)? else { continue };
         let mut entry = layer.clone();
@@ -216,18 +236,7 @@ impl Model {
         };
         let doc: Value = serde_json::from_slice(member("config.json")?)
             .map_err(|e| Error::format(path, format!("config.json is not JSON: {e}")))?;
-        let mut refused = Vec::new();
-        let (ours, _) = translate(&doc, &mut refused)?;
-        if !refused.is_empty() {
-            return Err(Error::invalid(
-                "Keras model",
-                refused.join("; "),
-                format!("layers and options minibatch has ({})", path.display()),
-            ));
-        }
-        let class = ours["class_name"].as_str().unwrap_or_default().to_string();
-        let mut model = super::model_file::model_from_config(&class, &ours["config"])
-            .map_err(|e| Error::format(path, format!("its architecture: {e}")))?;
+        let mut model = model_from_keras(path, &doc)?;
         model.load_keras_weights_from(path, member("model.weights.h5")?.clone())?;
         // An uncompiled model's compile_config is null or holds no optimizer.
         if let Some(compile) = doc.get("compile_config").filter(|c| c.get("optimizer").is_some_and(|o| !o.is_null())) {
@@ -238,9 +247,46 @@ impl Model {
     }
 }
 
+/// The model a Keras architecture document describes (`config.json`'s, or a Keras 2 file's
+/// `model_config`), not compiled, its weights not loaded.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] listing every layer class or option minibatch lacks;
+/// [`Error::Format`] naming `path` for an architecture that cannot be built.
+pub(super) fn model_from_keras(path: &Path, doc: &Value) -> Result<Model> {
+    let mut refused = Vec::new();
+    let (ours, _) = translate(doc, &mut refused).map_err(|e| Error::format(path, e.to_string()))?;
+    let (checks, refused): (Vec<String>, Vec<String>) = refused.into_iter().partition(|r| r.starts_with(AXIS_CHECK));
+    if !refused.is_empty() {
+        return Err(Error::invalid(
+            "Keras model",
+            refused.join("; "),
+            format!("layers and options minibatch has ({})", path.display()),
+        ));
+    }
+    let class = ours["class_name"].as_str().unwrap_or_default().to_string();
+    let model = super::model_file::model_from_config(&class, &ours["config"])
+        .map_err(|e| Error::format(path, format!("its architecture: {e}")))?;
+    // A Keras 2 axis must be the last one of the layer's input (rank counted with the batch).
+    for check in checks {
+        let (name, axis) = check[AXIS_CHECK.len()..].split_once('\t').unwrap_or_default();
+        let li = model.layers.iter().position(|l| l.name() == name);
+        let node = li.and_then(|li| model.graph.nodes.iter().find(|n| n.layer == li));
+        let last = node.map(|n| model.shapes[n.inputs[0]].len() as i64);
+        if last != axis.parse().ok() {
+            return Err(Error::invalid(
+                "Keras model",
+                format!("layer '{name}': axis = [{axis}]"),
+                format!("the last axis of its input ({}): other axes are not supported", path.display()),
+            ));
+        }
+    }
+    Ok(model)
+}
+
 /// Compiles `model` as Keras's `compile_config` says: the optimizer from its config, the loss
 /// and metrics by name.
-fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<()> {
+pub(super) fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<()> {
     let optimizer = compile.get("optimizer").ok_or_else(|| Error::State("no optimizer".into()))?;
     let optimizer = match optimizer {
         Value::String(name) => crate::optimizers::from_name(name)?,

@@ -59,6 +59,7 @@
 //! previous good file in place; the callbacks that write files remove temporary files a killed
 //! run left behind when training begins.
 
+mod keras_legacy;
 mod keras_model;
 mod keras_weights;
 mod model_file;

@@ -59,7 +59,8 @@ impl Model {
 
     /// Rebuilds a model [`Model::save`] wrote: layers, weights and state, compiled with
     /// the saved optimizer (and its state), loss and metrics when it was compiled. A path
-    /// ending in `.keras` is read as Keras 3's model file ([`Model::load_keras`]).
+    /// ending in `.keras` is read as Keras 3's model file ([`Model::load_keras`]), one ending in
+    /// `.h5` (but not `.weights.h5`) as Keras 2's ([`Model::load_keras_h5`]).
     ///
     /// # Errors
     /// [`Error::Io`] for a missing file; [`Error::Format`] naming the file for a truncated or
@@ -68,6 +69,11 @@ impl Model {
         let path = path.as_ref();
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("keras")) {
             return Model::load_keras(path);
+        }
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("h5"))
+            && !super::keras_weights::is_keras_weights(path)
+        {
+            return Model::load_keras_h5(path);
         }
         let file = tensor_file::read(path)?;
         let doc = file.doc.as_ref().filter(|d| d.get("model").is_some()).ok_or_else(|| {

@@ -229,6 +229,27 @@ fn keras_weights_files_that_do_not_fit_are_named_errors() {
 }
 
 #[test]
+fn keras_2_model_files_load_with_their_weights_by_layer_name() {
+    let r = recorded();
+    for (name, case) in r["models"].as_object().unwrap() {
+        let mut m = Model::load(fixtures().join(format!("{name}.h5"))).unwrap();
+        let (xs, want) = case_tensors(case);
+        let w = worst(&mut m, &xs, &want);
+        assert!(w < 1e-5, "{name}: predictions differ from Keras {} by {w}", r["keras"]);
+        assert_eq!(m.optimizer().unwrap().name(), "adam", "{name}: the training_config came along");
+    }
+    // A file as Keras 2 wrote them (h5py: fixed-length names, `kernel:0`, the input shape on
+    // the first layer, a BatchNormalization axis of `[1]`): the MLP's weights, its outputs.
+    let mut m = Model::load(fixtures().join("keras2_mlp.h5")).unwrap();
+    let (xs, want) = case_tensors(&r["models"]["mlp"]);
+    let w = worst(&mut m, &xs, &want);
+    assert!(w < 1e-5, "Keras 2's file: predictions differ by {w}");
+    // A weights file is not a model file; a model file of another kind is named.
+    let e = Model::load_keras_h5(fixtures().join("mlp.weights.h5")).unwrap_err().to_string();
+    assert!(e.contains("mlp.weights.h5") && e.contains("no model_config"), "{e}");
+}
+
+#[test]
 fn keras_models_with_what_minibatch_lacks_are_refused_by_name() {
     let e = Model::load_keras(fixtures().join("unsupported.keras")).unwrap_err().to_string();
     assert!(e.contains("layer 'volume': Conv3D is not supported"), "{e}");
