@@ -218,7 +218,7 @@ impl Model {
     /// Reads a Keras 3 `.keras` file: the architecture (a Sequential or functional model of
     /// layers minibatch has), the weights, and the compile configuration when the model was
     /// compiled (optimizer, loss and metrics by their Keras configuration; the optimizer's
-    /// state starts afresh).
+    /// state for SGD, Adam and AdamW, else it starts afresh with a warning).
     ///
     /// # Errors
     /// [`Error::Format`] naming the file for a damaged archive, a missing member, or weights
@@ -237,12 +237,13 @@ impl Model {
         let doc: Value = serde_json::from_slice(member("config.json")?)
             .map_err(|e| Error::format(path, format!("config.json is not JSON: {e}")))?;
         let mut model = model_from_keras(path, &doc)?;
-        model.load_keras_weights_from(path, member("model.weights.h5")?.clone())?;
-        // An uncompiled model's compile_config is null or holds no optimizer.
+        // Compiled first (an uncompiled model's compile_config is null or holds no optimizer),
+        // so that the optimizer's saved state has its slots to go into.
         if let Some(compile) = doc.get("compile_config").filter(|c| c.get("optimizer").is_some_and(|o| !o.is_null())) {
             compile_from_keras(&mut model, compile)
                 .map_err(|e| Error::format(path, format!("its compile_config: {e}")))?;
         }
+        model.load_keras_weights_from(path, member("model.weights.h5")?.clone())?;
         Ok(model)
     }
 }
@@ -602,8 +603,8 @@ impl Model {
     /// `metadata.json` and `model.weights.h5` Keras's `model.save` writes) that Keras 3's
     /// `keras.saving.load_model` reads: the architecture (a Sequential or functional model of
     /// the layer classes Keras and minibatch share), the weights, and the compile
-    /// configuration (the optimizer's class and learning rate, the loss). Written
-    /// crash-safely.
+    /// configuration (the optimizer with its options and, for SGD, Adam and AdamW, its state;
+    /// the loss). Written crash-safely.
     ///
     /// # Errors
     /// [`Error::State`] for a model not built; [`Error::InvalidArgument`] listing every layer
@@ -677,9 +678,17 @@ impl Model {
             })
         };
         if let (Some(opt), Some(loss)) = (self.optimizer(), self.loss()) {
-            let class = opt.config().and_then(|c| c.get("class_name").cloned()).unwrap_or(json!("Adam"));
+            // minibatch's optimizer options carry Keras's names; a schedule is written as the
+            // rate in force.
+            let ours = opt.config().unwrap_or_default();
+            let class = ours.get("class_name").cloned().unwrap_or(json!("Adam"));
+            let mut config = ours.get("config").cloned().unwrap_or(json!({}));
+            if let Some(object) = config.as_object_mut() {
+                object.remove("schedule");
+                object.insert("learning_rate".into(), json!(opt.learning_rate()));
+            }
             doc["compile_config"] = json!({
-                "optimizer": { "module": "keras.optimizers", "class_name": class, "config": { "learning_rate": opt.learning_rate() }, "registered_name": null },
+                "optimizer": { "module": "keras.optimizers", "class_name": class, "config": config, "registered_name": null },
                 "loss": loss.name(),
                 "loss_weights": null, "metrics": null, "weighted_metrics": null,
                 "run_eagerly": false, "steps_per_execution": 1, "jit_compile": false,

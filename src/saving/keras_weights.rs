@@ -164,7 +164,24 @@ impl Model {
             for part in entry.group.split('/') {
                 node = node.children.entry(part.to_string()).or_default();
             }
-            node.vars = Some((entry.name.clone(), entry.vars.iter().map(|&v| var_tensor(self, v)).collect()));
+            node.vars =
+                Some((entry.name.clone(), entry.vars.iter().map(|&v| Data::F32(var_tensor(self, v))).collect()));
+        }
+        // The optimizer's state, as Keras keeps it (when its layout is known: see
+        // `optimizer_layout`).
+        if let Some((name, slots)) = optimizer_layout(self) {
+            let c = self.compiled.as_ref().expect("an optimizer layout needs a compiled model");
+            let opt = c.optimizer.as_ref();
+            let mut data =
+                vec![Data::I32(opt.iterations().min(i32::MAX as u64) as i32), Data::Scalar(opt.learning_rate())];
+            let all = opt.slots();
+            for (i, shape) in trainable_shapes(self).iter().enumerate() {
+                for slot in &slots {
+                    let values = all.iter().find(|(n, _)| n == slot).expect("a slot listed").1[i].clone();
+                    data.push(Data::F32(crate::Tensor::from_vec(shape, values).expect("a slot has its weight's size")));
+                }
+            }
+            tree.children.entry("optimizer".into()).or_default().vars = Some((name, data));
         }
         for (name, child) in tree.children {
             let group = child.build(builder.create_group(&name));
@@ -265,6 +282,7 @@ impl Model {
                 }
             }
         }
+        let optimizer = self.read_keras_optimizer(&file, path, &read)?;
         for (var, v) in values {
             match var {
                 Var::Param { layer, index } => {
@@ -277,8 +295,130 @@ impl Model {
                 }
             }
         }
+        if let (Some((iterations, rate, slots)), Some(c)) = (optimizer, self.compiled.as_mut()) {
+            let names: Vec<&'static str> = optimizer_names(c.optimizer.as_ref());
+            let mut targets = c.optimizer.slots_mut();
+            for (k, values) in slots.into_iter().enumerate() {
+                let (i, s) = (k / names.len(), k % names.len());
+                if let Some((_, list)) = targets.iter_mut().find(|(n, _)| *n == names[s]) {
+                    list[i].copy_from_slice(&values);
+                }
+            }
+            drop(targets);
+            c.optimizer.set_iterations(iterations);
+            c.optimizer.base_mut().set_steps(iterations);
+            c.optimizer.set_learning_rate(rate);
+        }
         Ok(())
     }
+
+    /// The optimizer's state in a Keras file (`optimizer/vars`), checked, when the model is
+    /// compiled with an optimizer whose layout is known and the file holds one of that layout:
+    /// the iteration count, the learning rate and every slot, weight by weight. `None` when
+    /// there is none to read; a state of another layout is skipped with a warning, as Keras
+    /// skips it (the optimizer starts afresh).
+    #[allow(clippy::type_complexity)]
+    fn read_keras_optimizer(
+        &self,
+        file: &hdf5_pure::File,
+        path: &Path,
+        read: &dyn Fn(&str) -> Result<Vec<String>>,
+    ) -> Result<Option<(u64, f32, Vec<Vec<f32>>)>> {
+        let held = read("optimizer/vars")?;
+        if held.is_empty() {
+            return Ok(None);
+        }
+        let Some((_, slots)) = optimizer_layout(self) else {
+            eprintln!(
+                "warning: {}: the optimizer's saved state does not fit this model's optimizer: it starts afresh",
+                path.display()
+            );
+            return Ok(None);
+        };
+        let shapes = trainable_shapes(self);
+        if held.len() != 2 + shapes.len() * slots.len() {
+            eprintln!(
+                "warning: {}: the optimizer's saved state has {} variables where this optimizer has {}: it starts afresh",
+                path.display(),
+                held.len(),
+                2 + shapes.len() * slots.len()
+            );
+            return Ok(None);
+        }
+        let corrupt = |what: String| Error::format(path, what);
+        let dataset = |i: usize, want: &[usize]| -> Result<hdf5_pure::Dataset> {
+            let name = format!("optimizer/vars/{i}");
+            let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let ds = file.dataset(&name).ok()?;
+                let shape: Vec<usize> = ds.shape().ok()?.iter().map(|&d| d as usize).collect();
+                Some((ds, shape))
+            }));
+            match found {
+                Ok(Some((ds, shape))) if shape == want => Ok(ds),
+                Ok(Some((_, shape))) => Err(corrupt(format!("{name} has shape {shape:?} where {want:?} was expected"))),
+                _ => Err(corrupt(format!("{name} cannot be read"))),
+            }
+        };
+        let scalar = |i: usize| -> Result<f64> {
+            let ds = dataset(i, &[])?;
+            let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ds.read_f64().ok()));
+            v.ok()
+                .flatten()
+                .and_then(|v| v.first().copied())
+                .ok_or_else(|| corrupt(format!("optimizer/vars/{i} cannot be read")))
+        };
+        let iterations = scalar(0)?;
+        let rate = scalar(1)? as f32;
+        let mut values = Vec::new();
+        for (k, shape) in shapes.iter().flat_map(|s| std::iter::repeat_n(s, slots.len())).enumerate() {
+            let ds = dataset(2 + k, shape)?;
+            let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ds.read_f32().ok()));
+            match v.ok().flatten() {
+                Some(v) if v.len() == shape.iter().product::<usize>() => values.push(v),
+                _ => return Err(corrupt(format!("optimizer/vars/{} cannot be read", 2 + k))),
+            }
+        }
+        if !(iterations >= 0.0 && iterations.is_finite() && rate.is_finite()) {
+            return Err(corrupt(format!("its optimizer state holds iterations {iterations} and learning rate {rate}")));
+        }
+        Ok(Some((iterations as u64, rate, values)))
+    }
+}
+
+/// The names of the optimizer's non-empty slots, in Keras's order per weight.
+fn optimizer_names(opt: &dyn crate::optimizers::Optimizer) -> Vec<&'static str> {
+    opt.slots().iter().filter(|(_, v)| !v.is_empty()).map(|(name, _)| *name).collect()
+}
+
+/// The optimizer's name and slot names in Keras's order, for the optimizers whose
+/// `optimizer/vars` layout is checked against Keras's (the iteration count, the learning
+/// rate, then each trainable weight's slots in turn): SGD (momentum), Adam and AdamW (momentum,
+/// velocity), without AMSGrad, gradient accumulation or moving averages. `None` for another:
+/// its state is neither written nor read (Keras too skips a state it cannot match, and the
+/// optimizer starts afresh).
+fn optimizer_layout(model: &Model) -> Option<(String, Vec<&'static str>)> {
+    let c = model.compiled.as_ref()?;
+    let opt = c.optimizer.as_ref();
+    let class = opt.config()?.get("class_name")?.as_str()?.to_string();
+    if !matches!(class.as_str(), "SGD" | "Adam" | "AdamW") || !opt.base().slots().is_empty() {
+        return None;
+    }
+    let n = trainable_shapes(model).len();
+    let slots: Vec<&'static str> = opt.slots().iter().filter(|(_, v)| !v.is_empty()).map(|(name, _)| *name).collect();
+    if opt.slots().iter().any(|(name, v)| *name == "velocity_hat" && !v.is_empty()) {
+        return None;
+    }
+    opt.slots()
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .all(|(_, v)| v.len() == n)
+        .then(|| (opt.name().to_string(), slots))
+}
+
+/// The trainable weights' shapes, in the optimizer's order.
+fn trainable_shapes(model: &Model) -> Vec<Vec<usize>> {
+    let trainable = model.layers().iter().filter(|l| l.trainable());
+    trainable.flat_map(|l| l.params().iter().map(|p| p.value.shape().to_vec())).collect()
 }
 
 /// Every group under `layers/` that holds a `vars` group, as `layers/KEY[/…]`.
@@ -312,7 +452,15 @@ fn keras_groups(file: &hdf5_pure::File) -> std::result::Result<Vec<String>, Stri
 #[derive(Default)]
 struct Node {
     children: BTreeMap<String, Node>,
-    vars: Option<(String, Vec<crate::Tensor>)>,
+    vars: Option<(String, Vec<Data>)>,
+}
+
+/// A dataset's values: float32, a float32 scalar (the learning rate), or an int32 count (the
+/// optimizer's iterations).
+enum Data {
+    F32(crate::Tensor),
+    Scalar(f32),
+    I32(i32),
 }
 
 impl Node {
@@ -321,9 +469,19 @@ impl Node {
         if let Some((name, tensors)) = self.vars {
             let mut vars = group.create_group("vars");
             vars.set_attr("name", AttrValue::String(name));
-            for (i, t) in tensors.iter().enumerate() {
-                let shape: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
-                vars.create_dataset(&i.to_string()).with_f32_data(t.data()).with_shape(&shape);
+            for (i, data) in tensors.iter().enumerate() {
+                match data {
+                    Data::F32(t) => {
+                        let shape: Vec<u64> = t.shape().iter().map(|&d| d as u64).collect();
+                        vars.create_dataset(&i.to_string()).with_f32_data(t.data()).with_shape(&shape);
+                    }
+                    Data::Scalar(v) => {
+                        vars.create_dataset(&i.to_string()).with_f32_data(&[*v]).with_shape(&[]);
+                    }
+                    Data::I32(n) => {
+                        vars.create_dataset(&i.to_string()).with_i32_data(&[*n]).with_shape(&[]);
+                    }
+                }
             }
             group.add_group(vars.finish());
         }

@@ -314,3 +314,48 @@ fn the_command_fine_tunes_a_keras_model_and_converts_files() {
     assert!(!ok && out.is_empty() && err.contains("overwrite"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The optimizer's state comes along: a model Keras trained one step and saved takes its next
+/// step here to the weights Keras's next step reached (Adam's moments and SGD's momentum
+/// included).
+#[test]
+fn a_keras_models_optimizer_state_continues_its_training() {
+    let r = recorded();
+    for (name, case) in r["trained"].as_object().unwrap() {
+        let path = fixtures().join(format!("trained_{name}.keras"));
+        let mut m = Model::load_keras(&path).unwrap();
+        assert_eq!(m.optimizer().unwrap().iterations(), 1, "{name}: one step taken in Keras");
+        m.train_on_batch(&tensor(&case["x"]), &tensor(&case["y"])).unwrap();
+        let want: Vec<Tensor> = case["weights"].as_array().unwrap().iter().map(tensor).collect();
+        for (got, want) in m.get_weights().iter().zip(&want) {
+            let worst = got.data().iter().zip(want.data()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-6, "{name}: after the second step the weights differ from Keras's by {worst}");
+        }
+        // Fresh moments would take another step: the state mattered.
+        let mut fresh = Model::load_keras(&path).unwrap();
+        let lr = fresh.optimizer().unwrap().learning_rate();
+        let class = fresh.optimizer().unwrap().name().to_string();
+        fresh
+            .compile(
+                minibatch::optimizers::from_name(&class)
+                    .map(|mut o| {
+                        o.set_learning_rate(lr);
+                        o
+                    })
+                    .unwrap(),
+                "mse",
+                &[],
+            )
+            .unwrap();
+        fresh.train_on_batch(&tensor(&case["x"]), &tensor(&case["y"])).unwrap();
+        assert_ne!(fresh.get_weights()[0].data(), m.get_weights()[0].data(), "{name}");
+        // Written back with the state: the same step again.
+        let dir = temp_dir(&format!("keras_optimizer_{name}"));
+        let again = Model::load_keras(&path).unwrap();
+        again.save_keras(dir.join("m.keras")).unwrap();
+        let mut reread = Model::load_keras(dir.join("m.keras")).unwrap();
+        reread.train_on_batch(&tensor(&case["x"]), &tensor(&case["y"])).unwrap();
+        assert_eq!(reread.get_weights(), m.get_weights(), "{name}: the state survives minibatch's own .keras");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
