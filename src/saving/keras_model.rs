@@ -19,7 +19,11 @@ use std::path::Path;
 type Supported = fn(&Value) -> bool;
 
 /// Keras options minibatch has no field for, with the one value it supports (Keras's default).
-const DEFAULTS: [(&str, Supported); 21] = [
+const DEFAULTS: [(&str, Supported); 24] = [
+    ("rms_scaling", |v| v == &json!(false)),
+    // Attention over the steps of sequences `[steps, features]` (minibatch's only case).
+    ("attention_axes", |v| v == &json!([1])),
+    ("use_gate", |v| v == &json!(false)),
     ("center", |v| v == &json!(true)),
     ("scale", |v| v == &json!(true)),
     ("data_format", |v| v == &json!("channels_last")),
@@ -48,8 +52,18 @@ const DEFAULTS: [(&str, Supported); 21] = [
 const AXIS_CHECK: &str = "\u{0}axis:";
 
 /// Keys that describe Keras's bookkeeping, not the layer.
-const BOOKKEEPING: [&str; 6] =
-    ["dtype", "trainable", "quantization_config", "renorm_momentum", "seed", "batch_input_shape"];
+const BOOKKEEPING: [&str; 8] = [
+    "dtype",
+    "trainable",
+    "quantization_config",
+    "renorm_momentum",
+    "seed",
+    "batch_input_shape",
+    // A Bidirectional's backward layer: the forward one run backwards, as minibatch builds it.
+    "backward_layer",
+    // A wrapper's layer: checked when it was rebuilt.
+    "layer",
+];
 
 fn all_ones(v: &Value) -> bool {
     match v {
@@ -101,6 +115,33 @@ fn initializer(v: &Value) -> Value {
     }
 }
 
+/// A Keras layer config's values in minibatch's forms (activations by name, initializers,
+/// regularizers and constraints tagged; a wrapped layer's config translated in turn); unset
+/// (null) options left out.
+fn values(object: &Map<String, Value>) -> Map<String, Value> {
+    let mut ours = Map::new();
+    for (key, value) in object {
+        if value.is_null() {
+            continue;
+        }
+        let value = if key.ends_with("_initializer") {
+            initializer(value)
+        } else if key.ends_with("activation") && value.is_string() {
+            json!({ "class_name": value })
+        } else if key.ends_with("_regularizer") || key.ends_with("_constraint") {
+            tagged(value)
+        } else if key == "layer" && value.get("class_name").is_some() {
+            // A wrapper's layer (Bidirectional, TimeDistributed).
+            let inner = value.get("config").and_then(Value::as_object).cloned().unwrap_or_default();
+            json!({ "class_name": value["class_name"], "config": values(&inner) })
+        } else {
+            value.clone()
+        };
+        ours.insert(key.clone(), value);
+    }
+    ours
+}
+
 /// One Keras layer config translated, rebuilt and checked (see the [module docs](self)).
 fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Result<Option<Box<dyn Layer>>> {
     let name = keras.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
@@ -119,23 +160,12 @@ fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Resul
         if axis > 0 {
             object.insert("axis".into(), json!(-1));
             refused.push(format!("{AXIS_CHECK}{name}\t{axis}"));
-        }
-    }
-    for (key, value) in &object {
-        if value.is_null() {
-            continue;
-        }
-        let value = if key.ends_with("_initializer") {
-            initializer(value)
-        } else if key.ends_with("activation") && value.is_string() {
-            json!({ "class_name": value })
-        } else if key.ends_with("_regularizer") || key.ends_with("_constraint") {
-            tagged(value)
         } else {
-            value.clone()
-        };
-        ours.insert(key.clone(), value);
+            // Keras 3's list of one axis, counted from the end.
+            object.insert("axis".into(), json!(axis));
+        }
     }
+    ours.extend(values(&object));
     let layer = match super::layer_from_config(class, &Value::Object(ours)) {
         Ok(layer) => layer,
         Err(Error::UnknownName { .. }) => {
@@ -207,6 +237,12 @@ fn translate(doc: &Value, refused: &mut Vec<String>) -> Result<(Value, Vec<Box<d
             let mut config = config.clone();
             config["layers"] = Value::Array(ours);
             config["seed"] = json!(0);
+            // One input or output is written as its history alone (`["x", 0, 0]`).
+            for key in ["input_layers", "output_layers"] {
+                if config[key].get(0).is_some_and(Value::is_string) {
+                    config[key] = json!([config[key].clone()]);
+                }
+            }
             json!({ "class_name": "Functional", "config": config })
         }
         other => return Err(Error::State(format!("a model of class {other}: Sequential and Functional models only"))),

@@ -14,8 +14,9 @@
 //! carries the object's name as an attribute `name`, as Keras writes it.
 //!
 //! The same variable order holds here (a layer's parameters, then its float state), so a layer
-//! maps to its group by position alone. A layer that holds sub-layers of its own in Keras
-//! (MultiHeadAttention, TimeDistributed, a nested model) is refused by name for now.
+//! maps to its group by position alone. A MultiHeadAttention keeps its weights in its four
+//! projections (`query_dense`, `key_dense`, `value_dense`, `output_dense`), a TimeDistributed
+//! in the layer it wraps (`layer`); a nested model is refused by name for now.
 //!
 //! # Reading safely
 //! Every dataset's shape is checked against the weight it fills before its values are read,
@@ -106,9 +107,24 @@ fn layout(model: &Model) -> Result<Vec<Entry>> {
                     entries.push(cell);
                 }
             }
-            "MultiHeadAttention" | "TimeDistributed" | "Functional" | "Sequential" if !vars.is_empty() => {
-                unsupported.push(format!("layer '{name}': {class}"))
+            "MultiHeadAttention" if !vars.is_empty() => {
+                // Its four EinsumDense projections, a kernel (and a bias) each, in its order.
+                entries.push(own(Vec::new()));
+                let per = vars.len() / 4;
+                for (i, part) in ["query_dense", "key_dense", "value_dense", "output_dense"].iter().enumerate() {
+                    let group = format!("{group}/{part}");
+                    entries.push(Entry { group, name: part.to_string(), vars: vars[i * per..(i + 1) * per].to_vec() });
+                }
             }
+            "TimeDistributed" if !vars.is_empty() => {
+                // The wrapped layer (`layer`), a recurrent one keeping its weights in its cell.
+                entries.push(own(Vec::new()));
+                let inner = layer.config().and_then(|c| c.pointer("/layer/class_name").cloned());
+                let recurrent = matches!(inner.as_ref().and_then(|v| v.as_str()), Some("LSTM" | "GRU" | "SimpleRNN"));
+                let group = if recurrent { format!("{group}/layer/cell") } else { format!("{group}/layer") };
+                entries.push(Entry { group, name: format!("{name}_layer"), vars });
+            }
+            "Functional" | "Sequential" if !vars.is_empty() => unsupported.push(format!("layer '{name}': {class}")),
             _ => entries.push(own(vars)),
         }
     }
@@ -116,7 +132,7 @@ fn layout(model: &Model) -> Result<Vec<Entry>> {
         return Err(Error::invalid(
             "Keras weights file",
             unsupported.join(", "),
-            "layers whose weights Keras keeps in the layer itself or in a recurrent cell (sub-layers are not supported yet)",
+            "layers whose weights Keras keeps in the layer, its recurrent cell or its projections (nested models are not supported yet)",
         ));
     }
     Ok(entries)

@@ -661,11 +661,13 @@ fn functional_from_config(config: &Value, seed: u64) -> Result<Model> {
         let h = t.pointer("/config/keras_history")?.as_array()?;
         Some((h.first()?.as_str()?.to_string(), h.get(1)?.as_u64()? as usize))
     }
+    // The tensors of a call: a list as the first argument (a merge), or each tensor argument
+    // in turn (attention's query, value and key; Keras's None arguments skipped).
     let reads = |node: &Value| -> Option<Vec<(String, usize)>> {
         let args = node.get("args")?.as_array()?;
         match args.first()? {
             Value::Array(list) => list.iter().map(history).collect(),
-            one => Some(vec![history(one)?]),
+            _ => args.iter().filter(|a| !a.is_null()).map(history).collect(),
         }
     };
     let mut done: Vec<usize> = vec![0; pending.len()];

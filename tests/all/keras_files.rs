@@ -16,6 +16,9 @@ fn recorded() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("outputs.json")).unwrap()).unwrap()
 }
 
+/// The fixture models built here (the rest are read whole from their `.keras` files).
+const BUILT_HERE: [&str; 5] = ["mlp", "convnet", "sequence", "two_heads", "two_features"];
+
 /// The fixture script's models, built here with minibatch's own layer names (Keras's files
 /// address layers by class and position, not name).
 fn model(name: &str) -> Model {
@@ -98,7 +101,7 @@ fn worst(m: &mut Model, xs: &[Tensor], want: &[Tensor]) -> f32 {
 #[test]
 fn keras_weights_files_load_and_predict_as_keras() {
     let r = recorded();
-    for (name, case) in r["models"].as_object().unwrap() {
+    for (name, case) in r["models"].as_object().unwrap().iter().filter(|(n, _)| BUILT_HERE.contains(&n.as_str())) {
         let mut m = model(name);
         m.load_weights(fixtures().join(format!("{name}.weights.h5"))).unwrap();
         let (xs, want) = case_tensors(case);
@@ -133,7 +136,9 @@ fn minibatch_writes_keras_weights_that_read_back_with_the_same_bits() {
     std::fs::create_dir_all(&dir).unwrap();
     let r = recorded();
     let mut ours = serde_json::Map::new();
-    for (i, (name, case)) in r["models"].as_object().unwrap().iter().enumerate() {
+    for (i, (name, case)) in
+        r["models"].as_object().unwrap().iter().filter(|(n, _)| BUILT_HERE.contains(&n.as_str())).enumerate()
+    {
         // Weights of minibatch's own drawing (seeded), not Keras's.
         let mut m = model(name);
         let (xs, _) = case_tensors(case);
@@ -215,16 +220,17 @@ fn keras_weights_files_that_do_not_fit_are_named_errors() {
         let e = m.load_weights(&path).unwrap_err().to_string();
         assert!(e.contains(&format!("{what}.weights.h5")), "{what}: {e}");
     }
-    // A layer kept in sub-layers by Keras is refused by name, before anything is read.
-    let mut mha = {
+    // A nested model is refused by name, before anything is written.
+    let mut nested = {
         use minibatch::models::{Call, Input};
-        let x = Input::new(&[3, 4]);
-        let y = minibatch::layers::MultiHeadAttention::new(2, 2).name("attend").call([&x, &x]);
+        let inner = Sequential::new().input_shape(&[4]).add(Dense::new(3)).named("encoder").into_model();
+        let x = Input::new(&[4]);
+        let y = Dense::new(2).call(&inner.call(&x));
         Model::new(&[&x], &[&y]).unwrap()
     };
-    mha.build_inputs(&[vec![3, 4]]).unwrap();
-    let e = mha.save_weights(dir.join("mha.weights.h5")).unwrap_err().to_string();
-    assert!(e.contains("layer 'attend': MultiHeadAttention"), "{e}");
+    nested.build_inputs(&[vec![4]]).unwrap();
+    let e = nested.save_weights(dir.join("nested.weights.h5")).unwrap_err().to_string();
+    assert!(e.contains("layer 'encoder': Sequential"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
