@@ -23,9 +23,17 @@ const TEMP_MARK: &str = ".tmp-";
 /// synced, then renamed over `path`, and the directory synced. A kill at any moment leaves
 /// either the previous file or the new one, whole. Creates missing parent directories.
 ///
+/// A `path` that exists and is not a regular file — `/dev/null`, `/dev/stdout`, a FIFO — is
+/// written into as it is: a rename would replace the device with a file (and `/dev/null` with
+/// one that fills up), and there is no earlier content to keep whole.
+///
 /// # Errors
 /// [`Error::Io`] naming `path`; the temporary file is removed and `path` is left as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let written = std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(bytes));
+        return written.map_err(|e| Error::io(path, &e));
+    }
     let dir = parent_dir(path);
     let name = path.file_name().ok_or_else(|| Error::Io {
         path: path.display().to_string(),
@@ -89,6 +97,19 @@ fn parent_dir(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    /// `--json /dev/null` once replaced the device with a regular file (the rename), which
+    /// then filled with every process's output: a device stays a device.
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_written_into_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let null = std::path::Path::new("/dev/null");
+        super::write_atomic(null, b"discarded").unwrap();
+        let meta = std::fs::metadata(null).unwrap();
+        assert!(meta.file_type().is_char_device(), "/dev/null is still a character device");
+        assert_eq!(std::fs::read(null).unwrap(), b"", "and reads as empty");
+    }
+
     use super::*;
 
     #[test]
