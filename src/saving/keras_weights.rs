@@ -352,7 +352,10 @@ impl Model {
             return Ok(None);
         };
         let shapes = trainable_shapes(self);
-        if held.len() != 2 + shapes.len() * slots.len() {
+        // An optimizer Keras never stepped keeps its iteration count and rate alone (its
+        // slots are made at its first step): read those, the slots stay at zero.
+        let unbuilt = held.len() == 2;
+        if !unbuilt && held.len() != 2 + shapes.len() * slots.len() {
             eprintln!(
                 "warning: {}: the optimizer's saved state has {} variables where this optimizer has {}: it starts afresh",
                 path.display(),
@@ -386,7 +389,8 @@ impl Model {
         let iterations = scalar(0)?;
         let rate = scalar(1)? as f32;
         let mut values = Vec::new();
-        for (k, shape) in shapes.iter().flat_map(|s| std::iter::repeat_n(s, slots.len())).enumerate() {
+        let per_weight = if unbuilt { 0 } else { slots.len() };
+        for (k, shape) in shapes.iter().flat_map(|s| std::iter::repeat_n(s, per_weight)).enumerate() {
             let ds = dataset(2 + k, shape)?;
             let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ds.read_f32().ok()));
             match v.ok().flatten() {
