@@ -136,6 +136,13 @@ pub trait Layer: Send {
         self.core_mut().name = name;
     }
 
+    /// The layers inside this one, for a layer that is a model (a nested model's own layers,
+    /// in order); none by default. Saving walks them (Keras's files keep a nested model's
+    /// weights under its own layers).
+    fn sublayers(&self) -> &[Box<dyn Layer>] {
+        &[]
+    }
+
     /// Keras's `layer.trainable`: whether `fit` updates the layer's weights (true unless
     /// frozen).
     fn trainable(&self) -> bool {

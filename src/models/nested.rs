@@ -55,6 +55,10 @@ impl Layer for Model {
         Ok(())
     }
 
+    fn sublayers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
     // Freezing a model freezes every layer in it (Keras's `model.trainable = False`).
     fn set_trainable(&mut self, trainable: bool) {
         self.core.trainable = trainable;

@@ -216,6 +216,17 @@ fn translate(doc: &Value, refused: &mut Vec<String>) -> Result<(Value, Vec<Box<d
         if input_shape.is_none() {
             input_shape = lconfig.get("batch_input_shape").cloned();
         }
+        // A nested model: translated in turn, then built as minibatch builds one.
+        if matches!(lclass, "Sequential" | "Functional") {
+            let (inner, _) = translate(&json!({ "class_name": lclass, "config": lconfig }), refused)?;
+            let mut entry = layer.clone();
+            entry["config"] = inner["config"].clone();
+            if lconfig.get("trainable") == Some(&json!(false)) {
+                entry["config"]["trainable"] = json!(false);
+            }
+            ours.push(entry);
+            continue;
+        }
         let Some(l) = rebuild_layer(lclass, &lconfig, refused)? else { continue };
         let mut entry = layer.clone();
         entry["config"] = l.config().unwrap_or_default();

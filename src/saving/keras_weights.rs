@@ -16,7 +16,8 @@
 //! The same variable order holds here (a layer's parameters, then its float state), so a layer
 //! maps to its group by position alone. A MultiHeadAttention keeps its weights in its four
 //! projections (`query_dense`, `key_dense`, `value_dense`, `output_dense`), a TimeDistributed
-//! in the layer it wraps (`layer`); a nested model is refused by name for now.
+//! in the layer it wraps (`layer`), a nested model under its own layers
+//! (`layers/sequential/layers/dense/vars`, numbered within it).
 //!
 //! # Reading safely
 //! Every dataset's shape is checked against the weight it fills before its values are read,
@@ -25,7 +26,7 @@
 //! come back as [`Error::Format`] naming the file.
 
 use crate::error::{Error, Result};
-use crate::layers::State;
+use crate::layers::{Layer, State};
 use crate::models::Model;
 use hdf5_pure::{AttrValue, FileBuilder};
 use std::collections::BTreeMap;
@@ -58,10 +59,49 @@ pub(crate) fn is_keras_weights(path: &Path) -> bool {
 /// # Errors
 /// [`Error::InvalidArgument`] naming each layer whose Keras layout is not supported here.
 fn layout(model: &Model) -> Result<Vec<Entry>> {
-    let mut used: BTreeMap<String, usize> = BTreeMap::new();
     let mut entries = Vec::new();
     let mut unsupported = Vec::new();
-    for (li, layer) in model.layers().iter().enumerate() {
+    let items: Vec<Item<'_>> = model
+        .layers()
+        .iter()
+        .enumerate()
+        .map(|(li, layer)| {
+            let params = (0..layer.params().len()).map(|index| Var::Param { layer: li, index });
+            let states = layer
+                .state()
+                .into_iter()
+                .filter(|(_, s)| matches!(s, State::F32(_)))
+                .map(|(name, _)| Var::State { layer: li, name });
+            Item { layer: layer.as_ref(), vars: params.chain(states).collect(), owner: li, offset: 0 }
+        })
+        .collect();
+    walk(&items, "layers", &mut entries, &mut unsupported);
+    if !unsupported.is_empty() {
+        return Err(Error::invalid(
+            "Keras weights file",
+            unsupported.join(", "),
+            "layers whose weights Keras keeps in the layer, its recurrent cell or its projections (nested models are not supported yet)",
+        ));
+    }
+    Ok(entries)
+}
+
+/// A layer as the walk sees it: the layer, its variables (as the model holds them), and, for a
+/// layer inside a nested model, the nested model's place (`owner`) and where its variables
+/// begin in the nested model's lent list (`offset`).
+struct Item<'m> {
+    layer: &'m dyn Layer,
+    vars: Vec<Var>,
+    owner: usize,
+    offset: usize,
+}
+
+/// The entries of `items`, a model's layers in order, under `prefix` (`layers`, or a nested
+/// model's `layers/sequential/layers`): each numbered by class within its container.
+fn walk(items: &[Item<'_>], prefix: &str, entries: &mut Vec<Entry>, unsupported: &mut Vec<String>) {
+    let mut used: BTreeMap<String, usize> = BTreeMap::new();
+    for item in items {
+        let layer = item.layer;
         let class = layer.kind();
         let base = crate::models::snake_case(class);
         let key = match used.get_mut(&base) {
@@ -74,17 +114,10 @@ fn layout(model: &Model) -> Result<Vec<Entry>> {
                 format!("{base}_{n}")
             }
         };
-        let params = (0..layer.params().len()).map(|index| Var::Param { layer: li, index });
-        let states: Vec<Var> = layer
-            .state()
-            .into_iter()
-            .filter(|(_, s)| matches!(s, State::F32(_)))
-            .map(|(name, _)| Var::State { layer: li, name })
-            .collect();
-        let vars: Vec<Var> = params.chain(states).collect();
+        let vars = item.vars.clone();
         let name = layer.name().to_string();
         // Every layer has its group, as Keras writes one (empty for a layer without weights).
-        let group = format!("layers/{key}");
+        let group = format!("{prefix}/{key}");
         let own = |vars: Vec<Var>| Entry { group: group.clone(), name: name.clone(), vars };
         match class {
             "LSTM" | "GRU" | "SimpleRNN" => {
@@ -124,18 +157,35 @@ fn layout(model: &Model) -> Result<Vec<Entry>> {
                 let group = if recurrent { format!("{group}/layer/cell") } else { format!("{group}/layer") };
                 entries.push(Entry { group, name: format!("{name}_layer"), vars });
             }
-            "Functional" | "Sequential" if !vars.is_empty() => unsupported.push(format!("layer '{name}': {class}")),
+            "Functional" | "Sequential" if !layer.sublayers().is_empty() => {
+                // A nested model: its own layers, numbered within it, under `KEY/layers`. Its
+                // weights are lent to it as one list (its layers' in order), its state
+                // variables named `LAYER/VAR`.
+                entries.push(own(Vec::new()));
+                let (owner, mut offset) = (item.owner, item.offset);
+                let mut inner = Vec::new();
+                for sub in layer.sublayers() {
+                    let count = sub.params().len();
+                    let params = (offset..offset + count).map(|index| Var::Param { layer: owner, index });
+                    let prefix = format!("{}/", sub.name());
+                    let states: Vec<Var> = layer
+                        .state()
+                        .into_iter()
+                        .filter(|(n, s)| n.starts_with(&prefix) && matches!(s, State::F32(_)))
+                        .map(|(name, _)| Var::State { layer: owner, name })
+                        .collect();
+                    inner.push(Item { layer: sub.as_ref(), vars: params.chain(states).collect(), owner, offset });
+                    offset += count;
+                }
+                if inner.iter().any(|i| matches!(i.layer.kind(), "Functional" | "Sequential")) {
+                    unsupported.push(format!("layer '{name}': a model nested twice"));
+                } else {
+                    walk(&inner, &format!("{group}/layers"), entries, unsupported);
+                }
+            }
             _ => entries.push(own(vars)),
         }
     }
-    if !unsupported.is_empty() {
-        return Err(Error::invalid(
-            "Keras weights file",
-            unsupported.join(", "),
-            "layers whose weights Keras keeps in the layer, its recurrent cell or its projections (nested models are not supported yet)",
-        ));
-    }
-    Ok(entries)
 }
 
 /// The shape and values of a variable.
