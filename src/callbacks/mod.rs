@@ -56,7 +56,7 @@ pub enum Control {
 }
 
 /// The settings of a `fit` run that callbacks may read (Keras's `callback.params`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FitParams {
     /// The epoch index training ends before (`epochs` as passed to `fit`).
     pub epochs: usize,

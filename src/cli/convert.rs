@@ -2,6 +2,7 @@
 
 use super::checks::Files;
 use clap::Args;
+use minibatch::saving::FileFormat;
 use minibatch::{Error, Model, Result};
 use std::path::PathBuf;
 
@@ -16,40 +17,23 @@ pub struct ConvertArgs {
     pub to: PathBuf,
 }
 
-/// What a path's name says it is.
-#[derive(Debug, PartialEq)]
-enum Format {
-    Safetensors,
-    Keras,
-    KerasWeights,
-    Keras2,
-}
-
-fn format(flag: &'static str, path: &std::path::Path) -> Result<Format> {
-    let name = path.to_string_lossy().to_lowercase();
-    if name.ends_with(".weights.h5") {
-        Ok(Format::KerasWeights)
-    } else if name.ends_with(".keras") {
-        Ok(Format::Keras)
-    } else if name.ends_with(".safetensors") {
-        Ok(Format::Safetensors)
-    } else if name.ends_with(".h5") {
-        Ok(Format::Keras2)
-    } else {
-        Err(Error::invalid(flag, path.display(), "a file ending in .safetensors, .keras, .weights.h5 or .h5"))
-    }
+/// The format `path` names, or an error naming `flag`.
+fn format(flag: &'static str, path: &std::path::Path) -> Result<FileFormat> {
+    FileFormat::of(path).ok_or_else(|| {
+        Error::invalid(flag, path.display(), "a file ending in .safetensors, .keras, .weights.h5 or .h5")
+    })
 }
 
 pub fn convert(args: &ConvertArgs) -> Result<()> {
     let (from, to) = (format("FROM", &args.from)?, format("TO", &args.to)?);
-    if to == Format::Keras2 {
+    if to == FileFormat::Keras2 {
         return Err(Error::invalid(
             "TO",
             args.to.display(),
             ".safetensors, .keras or .weights.h5 (Keras 2's .h5 is read only)",
         ));
     }
-    if from == Format::KerasWeights {
+    if from == FileFormat::KerasWeights {
         return Err(Error::invalid(
             "FROM",
             args.from.display(),
@@ -59,7 +43,7 @@ pub fn convert(args: &ConvertArgs) -> Result<()> {
     Files::default().input("FROM", Some(&args.from)).output("TO", Some(args.to.clone())).check()?;
     let model = Model::load(&args.from)?;
     match to {
-        Format::KerasWeights => model.save_weights(&args.to)?,
+        FileFormat::KerasWeights => model.save_weights(&args.to)?,
         _ => model.save(&args.to)?,
     }
     println!("Wrote {} ({} weights) from {}", args.to.display(), model.count_params(), args.from.display());

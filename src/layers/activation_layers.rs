@@ -130,13 +130,7 @@ impl Layer for ReLU {
         "ReLU"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         if let Some(m) = self.max_value {
             if m.is_nan() || m < 0.0 {
@@ -240,13 +234,7 @@ impl Layer for PReLU {
         "PReLU"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let init = self.initializer.clone()?;
         let mut alpha = Param::claim(&self.core.name, "alpha", input_shape)?;

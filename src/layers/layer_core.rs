@@ -64,3 +64,18 @@ impl LayerCore {
         LayerCore { name: name.into(), ..LayerCore::default() }
     }
 }
+
+/// `core()` and `core_mut()` for a layer that keeps its [`LayerCore`] in a field `core`, written
+/// inside its `impl Layer` (`crate::layers::lends_core!();`).
+macro_rules! lends_core {
+    () => {
+        fn core(&self) -> &$crate::layers::LayerCore {
+            &self.core
+        }
+
+        fn core_mut(&mut self) -> &mut $crate::layers::LayerCore {
+            &mut self.core
+        }
+    };
+}
+pub(crate) use lends_core;

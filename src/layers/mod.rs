@@ -91,6 +91,7 @@ pub use crate::tensor::window::{Padding, Window};
 pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
 pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
 pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
+pub(crate) use layer_core::lends_core;
 pub use layer_core::LayerCore;
 pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract};
 pub use preprocessing::augmentation::{

@@ -633,8 +633,7 @@ impl Model {
         if !self.is_built() {
             return;
         }
-        let trainable = self.layers.iter().filter(|l| l.trainable());
-        let sizes: Vec<usize> = trainable.flat_map(|l| l.params().iter().map(|p| p.value.len())).collect();
+        let sizes: Vec<usize> = self.trainable_params().map(|(_, p)| p.value.len()).collect();
         let mask: Vec<bool> = self.layers.iter().map(|l| l.trainable()).collect();
         if let Some(c) = self.compiled.as_mut() {
             c.optimizer.build(&sizes);
@@ -651,7 +650,14 @@ impl Model {
 
     /// Number of values in the trainable layers' weights: what `fit` updates.
     pub fn count_trainable_params(&self) -> usize {
-        self.layers.iter().filter(|l| l.trainable()).flat_map(|l| l.params()).map(|p| p.value.len()).sum()
+        self.trainable_params().map(|(_, p)| p.value.len()).sum()
+    }
+
+    /// The trainable layers' weights with their layers, in the optimizer's order (its slot
+    /// `i` is the `i`-th): what the optimizer is built for, saved with, and steps.
+    pub(crate) fn trainable_params(&self) -> impl Iterator<Item = (&dyn Layer, &crate::layers::Param)> {
+        let trainable = self.layers.iter().filter(|l| l.trainable());
+        trainable.flat_map(|l| l.params().iter().map(move |p| (l.as_ref(), p)))
     }
 
     /// The layer named `name`, writable: to freeze it (Keras's

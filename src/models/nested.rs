@@ -10,7 +10,7 @@
 
 use super::Model;
 use crate::error::{Error, Result};
-use crate::layers::{InputGrads, Inputs, Layer, LayerCore, Param, State};
+use crate::layers::{InputGrads, Inputs, Layer, Param, State};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -73,13 +73,7 @@ impl Layer for Model {
         }
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     /// The same graph over replicas of its layers, not built (a model called twice: a
     /// shared encoder, as in a Siamese network).

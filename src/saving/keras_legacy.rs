@@ -9,6 +9,7 @@
 //! through the same translation and option checks as a `.keras` file's
 //! ([`super::keras_model`]).
 
+use super::keras_weights::{open_hdf5, read_checked, var_shape, Var};
 use crate::error::{Error, Result};
 use crate::layers::State;
 use crate::models::Model;
@@ -58,10 +59,7 @@ impl Model {
     pub fn load_keras_h5(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
         let corrupt = |what: String| Error::format(path, what);
-        let bytes = crate::io::file::read_file(path)?;
-        let file = std::panic::catch_unwind(|| hdf5_pure::File::from_bytes(bytes))
-            .map_err(|_| corrupt("not a readable HDF5 file".into()))?
-            .map_err(|e| corrupt(format!("not a readable HDF5 file ({e})")))?;
+        let file = open_hdf5(path, crate::io::file::read_file(path)?)?;
         let guarded = |f: &dyn Fn() -> std::result::Result<HashMap<String, AttrValue>, String>| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err("unreadable".into()))
         };
@@ -82,7 +80,7 @@ impl Model {
             .get("layer_names")
             .and_then(texts)
             .ok_or_else(|| corrupt("model_weights has no layer_names attribute".into()))?;
-        let mut values: Vec<(usize, Vec<f32>, Option<&'static str>, usize)> = Vec::new();
+        let mut values: Vec<(Var, Vec<f32>)> = Vec::new();
         for name in &layer_names {
             let group = format!("model_weights/{name}");
             let attrs = guarded(&|| file.group(&group).and_then(|g| g.attrs()).map_err(|e| e.to_string()))
@@ -95,59 +93,30 @@ impl Model {
                 }
                 return Err(corrupt(format!("holds weights for layer '{name}', which the model does not have")));
             };
+            // The layer's variables in Keras's order: its parameters, then its float state.
             let layer = &model.layers[li];
-            let params: Vec<Vec<usize>> = layer.params().iter().map(|p| p.value.shape().to_vec()).collect();
-            let states: Vec<(&'static str, Vec<usize>)> = layer
+            let params = (0..layer.params().len()).map(|index| Var::Param { layer: li, index });
+            let states = layer
                 .state()
                 .into_iter()
-                .filter_map(|(n, s)| if let State::F32(t) = s { Some((n, t.shape().to_vec())) } else { None })
-                .collect();
-            if names.len() != params.len() + states.len() {
+                .filter(|(_, s)| matches!(s, State::F32(_)))
+                .map(|(name, _)| Var::State { layer: li, name });
+            let vars: Vec<Var> = params.chain(states).collect();
+            if names.len() != vars.len() {
                 return Err(corrupt(format!(
                     "layer '{name}' has {} weights in the file and {} in the model",
                     names.len(),
-                    params.len() + states.len()
+                    vars.len()
                 )));
             }
-            for (i, weight) in names.iter().enumerate() {
+            for (weight, var) in names.iter().zip(vars) {
                 let dataset = format!("{group}/{weight}");
-                let (want, state) = match params.get(i) {
-                    Some(shape) => (shape.clone(), None),
-                    None => {
-                        let (n, shape) = &states[i - params.len()];
-                        (shape.clone(), Some(*n))
-                    }
-                };
-                let read =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> std::result::Result<_, String> {
-                        let ds = file.dataset(&dataset).map_err(|e| e.to_string())?;
-                        let shape: Vec<usize> =
-                            ds.shape().map_err(|e| e.to_string())?.iter().map(|&d| d as usize).collect();
-                        if shape != want {
-                            return Err(format!("has shape {shape:?} where the model's weight has {want:?}"));
-                        }
-                        ds.read_f32().map_err(|e| e.to_string())
-                    }));
-                match read {
-                    Ok(Ok(v)) if v.len() == want.iter().product::<usize>() => values.push((li, v, state, i)),
-                    Ok(Ok(_)) => return Err(corrupt(format!("{dataset} holds the wrong number of values"))),
-                    Ok(Err(e)) => return Err(corrupt(format!("{dataset} {e}"))),
-                    Err(_) => return Err(corrupt(format!("{dataset} cannot be read"))),
-                }
+                let v = read_checked(&file, &dataset, &var_shape(&model, var))
+                    .map_err(|e| corrupt(format!("{dataset} {e}")))?;
+                values.push((var, v));
             }
         }
-        for (li, v, state, i) in values {
-            match state {
-                None => model.layers[li].params_mut()[i].value.data_mut().copy_from_slice(&v),
-                Some(name) => {
-                    let shape = match model.layers[li].state().into_iter().find(|(n, _)| *n == name) {
-                        Some((_, State::F32(t))) => t.shape().to_vec(),
-                        _ => unreachable!("listed above"),
-                    };
-                    model.layers[li].set_state(name, &State::F32(crate::Tensor::from_vec(&shape, v)?))?;
-                }
-            }
-        }
+        model.apply_vars(values)?;
         if let Some(training) = root.get("training_config").and_then(text) {
             let training: Value = serde_json::from_str(&training)
                 .map_err(|e| corrupt(format!("its training_config is not JSON: {e}")))?;

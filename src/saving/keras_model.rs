@@ -47,9 +47,14 @@ const DEFAULTS: [(&str, Supported); 24] = [
     ("noise_shape", |v| v.is_null()),
 ];
 
-/// Marks an entry of the refusal list that is a check for after the build (a Keras 2 axis):
-/// `AXIS_CHECK layer \t axis`.
-const AXIS_CHECK: &str = "\u{0}axis:";
+/// What translating a Keras architecture found: the layer classes and options minibatch
+/// lacks (each a line of the error), and the Keras 2 axes (`[k]`, positive) read as the last
+/// axis, to check against each layer's input once the model is built.
+#[derive(Default)]
+struct Findings {
+    refused: Vec<String>,
+    axes: Vec<(String, i64)>,
+}
 
 /// Keys that describe Keras's bookkeeping, not the layer.
 const BOOKKEEPING: [&str; 8] = [
@@ -143,12 +148,12 @@ fn values(object: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// One Keras layer config translated, rebuilt and checked (see the [module docs](self)).
-fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Result<Option<Box<dyn Layer>>> {
+fn rebuild_layer(class: &str, keras: &Value, found: &mut Findings) -> Result<Option<Box<dyn Layer>>> {
     let name = keras.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
     let object = keras.as_object().cloned().unwrap_or_default();
     let dtype = object.get("dtype").and_then(|d| d.pointer("/config/name").or(Some(d))).and_then(Value::as_str);
     if let Some(d) = dtype.filter(|d| *d != "float32") {
-        refused.push(format!("layer '{name}': dtype policy {d} (float32 only)"));
+        found.refused.push(format!("layer '{name}': dtype policy {d} (float32 only)"));
     }
     let mut ours = Map::new();
     let mut object = object;
@@ -159,7 +164,7 @@ fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Resul
     {
         if axis > 0 {
             object.insert("axis".into(), json!(-1));
-            refused.push(format!("{AXIS_CHECK}{name}\t{axis}"));
+            found.axes.push((name.clone(), axis));
         } else {
             // Keras 3's list of one axis, counted from the end.
             object.insert("axis".into(), json!(axis));
@@ -169,11 +174,11 @@ fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Resul
     let layer = match super::layer_from_config(class, &Value::Object(ours)) {
         Ok(layer) => layer,
         Err(Error::UnknownName { .. }) => {
-            refused.push(format!("layer '{name}': {class} is not supported"));
+            found.refused.push(format!("layer '{name}': {class} is not supported"));
             return Ok(None);
         }
         Err(e) => {
-            refused.push(format!("layer '{name}' ({class}): {e}"));
+            found.refused.push(format!("layer '{name}' ({class}): {e}"));
             return Ok(None);
         }
     };
@@ -184,10 +189,10 @@ fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Resul
         }
         match rebuilt.get(key) {
             Some(mine) if same(value, mine) => {}
-            Some(mine) => refused.push(format!("layer '{name}': {key} = {value} (read as {mine})")),
+            Some(mine) => found.refused.push(format!("layer '{name}': {key} = {value} (read as {mine})")),
             None => match DEFAULTS.iter().find(|(k, _)| k == key) {
                 Some((_, ok)) if ok(value) => {}
-                _ => refused.push(format!("layer '{name}': {key} = {value} is not supported")),
+                _ => found.refused.push(format!("layer '{name}': {key} = {value} is not supported")),
             },
         }
     }
@@ -196,12 +201,11 @@ fn rebuild_layer(class: &str, keras: &Value, refused: &mut Vec<String>) -> Resul
 
 /// Keras's architecture document as minibatch's (see [`super::model_file`]): the same graph,
 /// each layer's config translated.
-fn translate(doc: &Value, refused: &mut Vec<String>) -> Result<(Value, Vec<Box<dyn Layer>>)> {
+fn translate(doc: &Value, found: &mut Findings) -> Result<Value> {
     let class = doc.get("class_name").and_then(Value::as_str).unwrap_or_default();
     let config = doc.get("config").cloned().unwrap_or_default();
     let name = config.get("name").cloned().unwrap_or(json!(class.to_lowercase()));
     let layers = config.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut built = Vec::new();
     let mut ours = Vec::new();
     let mut input_shape = None;
     for layer in &layers {
@@ -218,7 +222,7 @@ fn translate(doc: &Value, refused: &mut Vec<String>) -> Result<(Value, Vec<Box<d
         }
         // A nested model: translated in turn, then built as minibatch builds one.
         if matches!(lclass, "Sequential" | "Functional") {
-            let (inner, _) = translate(&json!({ "class_name": lclass, "config": lconfig }), refused)?;
+            let inner = translate(&json!({ "class_name": lclass, "config": lconfig }), found)?;
             let mut entry = layer.clone();
             entry["config"] = inner["config"].clone();
             if lconfig.get("trainable") == Some(&json!(false)) {
@@ -227,14 +231,13 @@ fn translate(doc: &Value, refused: &mut Vec<String>) -> Result<(Value, Vec<Box<d
             ours.push(entry);
             continue;
         }
-        let Some(l) = rebuild_layer(lclass, &lconfig, refused)? else { continue };
+        let Some(l) = rebuild_layer(lclass, &lconfig, found)? else { continue };
         let mut entry = layer.clone();
         entry["config"] = l.config().unwrap_or_default();
         if lconfig.get("trainable") == Some(&json!(false)) {
             entry["config"]["trainable"] = json!(false);
         }
         ours.push(entry);
-        built.push(l);
     }
     let doc = match class {
         "Sequential" => {
@@ -258,7 +261,7 @@ fn translate(doc: &Value, refused: &mut Vec<String>) -> Result<(Value, Vec<Box<d
         }
         other => return Err(Error::State(format!("a model of class {other}: Sequential and Functional models only"))),
     };
-    Ok((doc, built))
+    Ok(doc)
 }
 
 impl Model {
@@ -302,13 +305,12 @@ impl Model {
 /// [`Error::InvalidArgument`] listing every layer class or option minibatch lacks;
 /// [`Error::Format`] naming `path` for an architecture that cannot be built.
 pub(super) fn model_from_keras(path: &Path, doc: &Value) -> Result<Model> {
-    let mut refused = Vec::new();
-    let (ours, _) = translate(doc, &mut refused).map_err(|e| Error::format(path, e.to_string()))?;
-    let (checks, refused): (Vec<String>, Vec<String>) = refused.into_iter().partition(|r| r.starts_with(AXIS_CHECK));
-    if !refused.is_empty() {
+    let mut found = Findings::default();
+    let ours = translate(doc, &mut found).map_err(|e| Error::format(path, e.to_string()))?;
+    if !found.refused.is_empty() {
         return Err(Error::invalid(
             "Keras model",
-            refused.join("; "),
+            found.refused.join("; "),
             format!("layers and options minibatch has ({})", path.display()),
         ));
     }
@@ -316,12 +318,11 @@ pub(super) fn model_from_keras(path: &Path, doc: &Value) -> Result<Model> {
     let model = super::model_file::model_from_config(&class, &ours["config"])
         .map_err(|e| Error::format(path, format!("its architecture: {e}")))?;
     // A Keras 2 axis must be the last one of the layer's input (rank counted with the batch).
-    for check in checks {
-        let (name, axis) = check[AXIS_CHECK.len()..].split_once('\t').unwrap_or_default();
+    for (name, axis) in found.axes {
         let li = model.layers.iter().position(|l| l.name() == name);
         let node = li.and_then(|li| model.graph.nodes.iter().find(|n| n.layer == li));
         let last = node.map(|n| model.shapes[n.inputs[0]].len() as i64);
-        if last != axis.parse().ok() {
+        if last != Some(axis) {
             return Err(Error::invalid(
                 "Keras model",
                 format!("layer '{name}': axis = [{axis}]"),
@@ -344,19 +345,7 @@ pub(super) fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<(
                 object.retain(|_, v| !v.is_null());
             }
             let class = other.get("class_name").cloned().unwrap_or_default();
-            let rate_only = config.as_object().is_some_and(|o| o.keys().all(|k| k == "learning_rate" || k == "name"));
-            match (rate_only, class.as_str()) {
-                // A config of the rate alone (as minibatch writes it): the optimizer's defaults
-                // with that rate.
-                (true, Some(class)) => {
-                    let mut opt = crate::optimizers::from_name(&class.to_lowercase())?;
-                    if let Some(rate) = config.get("learning_rate").and_then(Value::as_f64) {
-                        opt.set_learning_rate(rate as f32);
-                    }
-                    opt
-                }
-                _ => crate::optimizers::from_config(&json!({ "class_name": class, "config": config }))?,
-            }
+            crate::optimizers::from_config(&json!({ "class_name": class, "config": config }))?
         }
     };
     let loss = match compile.get("loss") {
@@ -365,7 +354,12 @@ pub(super) fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<(
     };
     let metrics: Vec<String> = match compile.get("metrics") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => list.iter().filter_map(|m| m.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|m| {
+                m.as_str().map(str::to_string).ok_or_else(|| Error::State(format!("a metric given as {m}: names only")))
+            })
+            .collect::<Result<_>>()?,
         Some(other) => return Err(Error::State(format!("metrics given as {other}: a list of names only"))),
     };
     let names: Vec<&str> = metrics.iter().map(String::as_str).collect();
@@ -374,6 +368,29 @@ pub(super) fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<(
         if outputs > 1 { crate::models::Losses::each(&vec![loss.as_str(); outputs]) } else { loss.as_str().into() };
     model.compile_with(optimizer, losses, crate::CompileOptions::new().metrics(&names))
 }
+
+/// Keras's options of its convolutions (`Conv1D`, `Conv2D`).
+const CONV_OPTIONS: &[&str] = &[
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "data_format",
+    "dilation_rate",
+    "groups",
+    "activation",
+    "use_bias",
+    "kernel_initializer",
+    "bias_initializer",
+    "kernel_regularizer",
+    "bias_regularizer",
+    "activity_regularizer",
+    "kernel_constraint",
+    "bias_constraint",
+];
+
+/// Keras's options of its windowed poolings.
+const POOL_OPTIONS: &[&str] = &["pool_size", "padding", "strides", "data_format"];
 
 /// The options Keras 3's layers take (`get_config()` less `name`, `trainable`, `dtype`), for
 /// the classes minibatch writes into `.keras` files: a minibatch option outside its class's
@@ -394,48 +411,8 @@ const KERAS_OPTIONS: [(&str, &[&str]); 32] = [
             "bias_constraint",
         ],
     ),
-    (
-        "Conv1D",
-        &[
-            "filters",
-            "kernel_size",
-            "strides",
-            "padding",
-            "data_format",
-            "dilation_rate",
-            "groups",
-            "activation",
-            "use_bias",
-            "kernel_initializer",
-            "bias_initializer",
-            "kernel_regularizer",
-            "bias_regularizer",
-            "activity_regularizer",
-            "kernel_constraint",
-            "bias_constraint",
-        ],
-    ),
-    (
-        "Conv2D",
-        &[
-            "filters",
-            "kernel_size",
-            "strides",
-            "padding",
-            "data_format",
-            "dilation_rate",
-            "groups",
-            "activation",
-            "use_bias",
-            "kernel_initializer",
-            "bias_initializer",
-            "kernel_regularizer",
-            "bias_regularizer",
-            "activity_regularizer",
-            "kernel_constraint",
-            "bias_constraint",
-        ],
-    ),
+    ("Conv1D", CONV_OPTIONS),
+    ("Conv2D", CONV_OPTIONS),
     (
         "BatchNormalization",
         &[
@@ -569,10 +546,10 @@ const KERAS_OPTIONS: [(&str, &[&str]); 32] = [
     ),
     ("Dropout", &["rate", "seed", "noise_shape"]),
     ("Flatten", &["data_format"]),
-    ("MaxPooling2D", &["pool_size", "padding", "strides", "data_format"]),
-    ("AveragePooling2D", &["pool_size", "padding", "strides", "data_format"]),
-    ("MaxPooling1D", &["pool_size", "padding", "strides", "data_format"]),
-    ("AveragePooling1D", &["pool_size", "padding", "strides", "data_format"]),
+    ("MaxPooling2D", POOL_OPTIONS),
+    ("AveragePooling2D", POOL_OPTIONS),
+    ("MaxPooling1D", POOL_OPTIONS),
+    ("AveragePooling1D", POOL_OPTIONS),
     ("GlobalAveragePooling2D", &["keepdims"]),
     ("GlobalMaxPooling2D", &["keepdims"]),
     ("GlobalAveragePooling1D", &["keepdims"]),

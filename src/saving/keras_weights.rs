@@ -35,7 +35,7 @@ use std::path::Path;
 /// Where one variable lives in the model: layer `layer`'s parameter `index`, or its float
 /// state variable `name`.
 #[derive(Debug, Clone, Copy)]
-enum Var {
+pub(super) enum Var {
     Param { layer: usize, index: usize },
     State { layer: usize, name: &'static str },
 }
@@ -47,11 +47,6 @@ struct Entry {
     group: String,
     name: String,
     vars: Vec<Var>,
-}
-
-/// True for a path that names Keras's weights file (Keras insists on the suffix).
-pub(crate) fn is_keras_weights(path: &Path) -> bool {
-    path.to_string_lossy().ends_with(".weights.h5")
 }
 
 /// The model's variables as Keras lays them out (see the [module docs](self)).
@@ -189,6 +184,60 @@ fn walk(items: &[Item<'_>], prefix: &str, entries: &mut Vec<Entry>, unsupported:
 }
 
 /// The shape and values of a variable.
+/// The shape of a variable (without copying its values).
+pub(super) fn var_shape(model: &Model, var: Var) -> Vec<usize> {
+    match var {
+        Var::Param { layer, index } => model.layers()[layer].params()[index].value.shape().to_vec(),
+        Var::State { .. } => var_tensor(model, var).shape().to_vec(),
+    }
+}
+
+/// The HDF5 file of `bytes` (read from `path`). The parser is a dependency: its failure, a
+/// panic on a hostile file included, is a format error naming `path`, not a crash.
+pub(super) fn open_hdf5(path: &Path, bytes: Vec<u8>) -> Result<hdf5_pure::File> {
+    let corrupt = |what: String| Error::format(path, what);
+    std::panic::catch_unwind(|| hdf5_pure::File::from_bytes(bytes))
+        .map_err(|_| corrupt("not a readable HDF5 file".into()))?
+        .map_err(|e| corrupt(format!("not a readable HDF5 file ({e})")))
+}
+
+/// The float32 dataset `name` of `file`, its shape checked against `want` before a value is
+/// read (so nothing is allocated by what the file declares). The message of an error says
+/// what is wrong after the dataset's name; the parser's failures, a panic on a hostile file
+/// included, are errors too.
+pub(super) fn read_checked(
+    file: &hdf5_pure::File,
+    name: &str,
+    want: &[usize],
+) -> std::result::Result<Vec<f32>, String> {
+    read_checked_as(file, name, want, hdf5_pure::Dataset::read_f32)
+}
+
+/// [`read_checked`], the values read by `read` (`read_f64` for a count that float32 would
+/// round).
+fn read_checked_as<T>(
+    file: &hdf5_pure::File,
+    name: &str,
+    want: &[usize],
+    read: fn(&hdf5_pure::Dataset) -> std::result::Result<Vec<T>, hdf5_pure::Error>,
+) -> std::result::Result<Vec<T>, String> {
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> std::result::Result<_, String> {
+        let ds = file.dataset(name).map_err(|e| format!("cannot be read: {e}"))?;
+        let shape: Vec<usize> =
+            ds.shape().map_err(|e| format!("cannot be read: {e}"))?.iter().map(|&d| d as usize).collect();
+        if shape != want {
+            return Err(format!("has shape {shape:?} where {want:?} was expected"));
+        }
+        read(&ds).map_err(|e| format!("cannot be read: {e}"))
+    }));
+    match read {
+        Ok(Ok(v)) if v.len() == want.iter().product::<usize>() => Ok(v),
+        Ok(Ok(v)) => Err(format!("holds {} values for shape {want:?}", v.len())),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("cannot be read".into()),
+    }
+}
+
 fn var_tensor(model: &Model, var: Var) -> crate::Tensor {
     match var {
         Var::Param { layer, index } => model.layers()[layer].params()[index].value.clone(),
@@ -281,10 +330,7 @@ impl Model {
     pub(crate) fn load_keras_weights_from(&mut self, path: &Path, bytes: Vec<u8>) -> Result<()> {
         let entries = layout(self)?;
         let corrupt = |what: String| Error::format(path, what);
-        // The parser is a dependency: a panic on a hostile file is a format error, not a crash.
-        let file = std::panic::catch_unwind(|| hdf5_pure::File::from_bytes(bytes))
-            .map_err(|_| corrupt("not a readable HDF5 file".into()))?
-            .map_err(|e| corrupt(format!("not a readable HDF5 file ({e})")))?;
+        let file = open_hdf5(path, bytes)?;
         let read = |what: &str| -> Result<Vec<String>> {
             let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| file.group(what)?.datasets()));
             match found {
@@ -320,49 +366,16 @@ impl Model {
                 )));
             }
             for (i, &var) in entry.vars.iter().enumerate() {
-                let dataset_path = format!("{vars_path}/{i}");
-                let want = var_tensor(self, var).shape().to_vec();
-                let got =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> std::result::Result<_, String> {
-                        let ds = file.dataset(&dataset_path).map_err(|e| e.to_string())?;
-                        let shape: Vec<usize> =
-                            ds.shape().map_err(|e| e.to_string())?.iter().map(|&d| d as usize).collect();
-                        if shape != want {
-                            return Ok(Err(shape));
-                        }
-                        ds.read_f32().map(Ok).map_err(|e| e.to_string())
-                    }));
-                match got {
-                    Ok(Ok(Ok(v))) if v.len() == want.iter().product::<usize>() => values.push((var, v)),
-                    Ok(Ok(Ok(v))) => {
-                        return Err(corrupt(format!("{dataset_path} holds {} values for shape {want:?}", v.len())))
-                    }
-                    Ok(Ok(Err(shape))) => {
-                        return Err(corrupt(format!(
-                            "{dataset_path} (layer '{}') has shape {shape:?} where the model's weight has {want:?}",
-                            entry.name
-                        )))
-                    }
-                    Ok(Err(e)) => return Err(corrupt(format!("{dataset_path} cannot be read: {e}"))),
-                    Err(_) => return Err(corrupt(format!("{dataset_path} cannot be read"))),
-                }
+                let dataset = format!("{vars_path}/{i}");
+                let v = read_checked(&file, &dataset, &var_shape(self, var))
+                    .map_err(|e| corrupt(format!("{dataset} (layer '{}') {e}", entry.name)))?;
+                values.push((var, v));
             }
         }
         let optimizer = self.read_keras_optimizer(&file, path, &read)?;
-        for (var, v) in values {
-            match var {
-                Var::Param { layer, index } => {
-                    self.layers[layer].params_mut()[index].value.data_mut().copy_from_slice(&v);
-                }
-                Var::State { layer, name } => {
-                    let shape = var_tensor(self, var).shape().to_vec();
-                    let t = crate::Tensor::from_vec(&shape, v).expect("checked above");
-                    self.layers[layer].set_state(name, &State::F32(t))?;
-                }
-            }
-        }
-        if let (Some((iterations, rate, slots)), Some(c)) = (optimizer, self.compiled.as_mut()) {
-            let names: Vec<&'static str> = optimizer_names(c.optimizer.as_ref());
+        self.apply_vars(values)?;
+        if let (Some(SavedOptimizer { iterations, rate, names, slots }), Some(c)) = (optimizer, self.compiled.as_mut())
+        {
             let mut targets = c.optimizer.slots_mut();
             for (k, values) in slots.into_iter().enumerate() {
                 let (i, s) = (k / names.len(), k % names.len());
@@ -378,18 +391,33 @@ impl Model {
         Ok(())
     }
 
+    /// Sets each variable to its values, read and checked against its shape beforehand.
+    pub(super) fn apply_vars(&mut self, values: Vec<(Var, Vec<f32>)>) -> Result<()> {
+        for (var, v) in values {
+            match var {
+                Var::Param { layer, index } => {
+                    self.layers[layer].params_mut()[index].value.data_mut().copy_from_slice(&v);
+                }
+                Var::State { layer, name } => {
+                    let t = crate::Tensor::from_vec(&var_shape(self, var), v)?;
+                    self.layers[layer].set_state(name, &State::F32(t))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The optimizer's state in a Keras file (`optimizer/vars`), checked, when the model is
     /// compiled with an optimizer whose layout is known and the file holds one of that layout:
     /// the iteration count, the learning rate and every slot, weight by weight. `None` when
     /// there is none to read; a state of another layout is skipped with a warning, as Keras
     /// skips it (the optimizer starts afresh).
-    #[allow(clippy::type_complexity)]
     fn read_keras_optimizer(
         &self,
         file: &hdf5_pure::File,
         path: &Path,
         read: &dyn Fn(&str) -> Result<Vec<String>>,
-    ) -> Result<Option<(u64, f32, Vec<Vec<f32>>)>> {
+    ) -> Result<Option<SavedOptimizer>> {
         let held = read("optimizer/vars")?;
         if held.is_empty() {
             return Ok(None);
@@ -414,50 +442,33 @@ impl Model {
             );
             return Ok(None);
         }
-        let corrupt = |what: String| Error::format(path, what);
-        let dataset = |i: usize, want: &[usize]| -> Result<hdf5_pure::Dataset> {
-            let name = format!("optimizer/vars/{i}");
-            let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let ds = file.dataset(&name).ok()?;
-                let shape: Vec<usize> = ds.shape().ok()?.iter().map(|&d| d as usize).collect();
-                Some((ds, shape))
-            }));
-            match found {
-                Ok(Some((ds, shape))) if shape == want => Ok(ds),
-                Ok(Some((_, shape))) => Err(corrupt(format!("{name} has shape {shape:?} where {want:?} was expected"))),
-                _ => Err(corrupt(format!("{name} cannot be read"))),
-            }
-        };
-        let scalar = |i: usize| -> Result<f64> {
-            let ds = dataset(i, &[])?;
-            let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ds.read_f64().ok()));
-            v.ok()
-                .flatten()
-                .and_then(|v| v.first().copied())
-                .ok_or_else(|| corrupt(format!("optimizer/vars/{i} cannot be read")))
-        };
-        let iterations = scalar(0)?;
-        let rate = scalar(1)? as f32;
-        let mut values = Vec::new();
+        let name = |i: usize| format!("optimizer/vars/{i}");
+        let named = |i: usize| move |e: String| Error::format(path, format!("{} {e}", name(i)));
+        let iterations = read_checked_as(file, &name(0), &[], hdf5_pure::Dataset::read_f64).map_err(named(0))?[0];
+        let rate = read_checked(file, &name(1), &[]).map_err(named(1))?[0];
         let per_weight = if unbuilt { 0 } else { slots.len() };
+        let mut values = Vec::new();
         for (k, shape) in shapes.iter().flat_map(|s| std::iter::repeat_n(s, per_weight)).enumerate() {
-            let ds = dataset(2 + k, shape)?;
-            let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ds.read_f32().ok()));
-            match v.ok().flatten() {
-                Some(v) if v.len() == shape.iter().product::<usize>() => values.push(v),
-                _ => return Err(corrupt(format!("optimizer/vars/{} cannot be read", 2 + k))),
-            }
+            values.push(read_checked(file, &name(2 + k), shape).map_err(named(2 + k))?);
         }
         if !(iterations >= 0.0 && iterations.is_finite() && rate.is_finite()) {
-            return Err(corrupt(format!("its optimizer state holds iterations {iterations} and learning rate {rate}")));
+            return Err(Error::format(
+                path,
+                format!("its optimizer state holds iterations {iterations} and learning rate {rate}"),
+            ));
         }
-        Ok(Some((iterations as u64, rate, values)))
+        Ok(Some(SavedOptimizer { iterations: iterations as u64, rate, names: slots, slots: values }))
     }
 }
 
-/// The names of the optimizer's non-empty slots, in Keras's order per weight.
-fn optimizer_names(opt: &dyn crate::optimizers::Optimizer) -> Vec<&'static str> {
-    opt.slots().iter().filter(|(_, v)| !v.is_empty()).map(|(name, _)| *name).collect()
+/// An optimizer's state as a Keras file holds it, read and checked: its iteration count and
+/// learning rate, and each trainable weight's slots in turn (`names` per weight; none for an
+/// optimizer Keras never stepped).
+struct SavedOptimizer {
+    iterations: u64,
+    rate: f32,
+    names: Vec<&'static str>,
+    slots: Vec<Vec<f32>>,
 }
 
 /// The optimizer's name and slot names in Keras's order, for the optimizers whose
@@ -473,22 +484,15 @@ fn optimizer_layout(model: &Model) -> Option<(String, Vec<&'static str>)> {
     if !matches!(class.as_str(), "SGD" | "Adam" | "AdamW") || !opt.base().slots().is_empty() {
         return None;
     }
-    let n = trainable_shapes(model).len();
-    let slots: Vec<&'static str> = opt.slots().iter().filter(|(_, v)| !v.is_empty()).map(|(name, _)| *name).collect();
-    if opt.slots().iter().any(|(name, v)| *name == "velocity_hat" && !v.is_empty()) {
-        return None;
-    }
-    opt.slots()
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .all(|(_, v)| v.len() == n)
-        .then(|| (opt.name().to_string(), slots))
+    let n = model.trainable_params().count();
+    let held: Vec<(&'static str, &[Vec<f32>])> = opt.slots().into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let known = held.iter().all(|(name, v)| *name != "velocity_hat" && v.len() == n);
+    known.then(|| (opt.name().to_string(), held.iter().map(|(name, _)| *name).collect()))
 }
 
 /// The trainable weights' shapes, in the optimizer's order.
 fn trainable_shapes(model: &Model) -> Vec<Vec<usize>> {
-    let trainable = model.layers().iter().filter(|l| l.trainable());
-    trainable.flat_map(|l| l.params().iter().map(|p| p.value.shape().to_vec())).collect()
+    model.trainable_params().map(|(_, p)| p.value.shape().to_vec()).collect()
 }
 
 /// Every group under `layers/` that holds a `vars` group, as `layers/KEY[/…]`.

@@ -59,6 +59,7 @@
 //! previous good file in place; the callbacks that write files remove temporary files a killed
 //! run left behind when training begins.
 
+mod file_format;
 mod keras_legacy;
 mod keras_model;
 mod keras_weights;
@@ -66,6 +67,7 @@ mod model_file;
 mod tensor_file;
 
 pub use crate::io::atomic::{is_temp_file, remove_stale_temp_files, write_atomic};
+pub use file_format::FileFormat;
 pub use model_file::layer_from_config;
 pub use model_file::FORMAT_VERSION;
 pub(crate) use tensor_file::{parse, read, write, TensorFile};

@@ -1,6 +1,7 @@
 //! `save`, `load`, `save_weights`, `load_weights` on a [`Model`]: Sequential or functional.
 
 use super::tensor_file::{self, TensorFile};
+use super::FileFormat;
 use crate::error::{Error, Result};
 use crate::layers::State;
 use crate::models::{Call, CompileOptions, Input, Losses, Model, Sequential, Shared, SymbolicTensor};
@@ -50,7 +51,7 @@ impl Model {
     /// # Errors
     /// As [`Model::save`].
     pub fn save_with(&self, path: impl AsRef<Path>, include_optimizer: bool) -> Result<()> {
-        if path.as_ref().extension().is_some_and(|e| e.eq_ignore_ascii_case("keras")) {
+        if FileFormat::of(path.as_ref()) == Some(FileFormat::Keras) {
             return self.save_keras(path);
         }
         let (tensors, doc) = self.snapshot(Value::Null, include_optimizer)?;
@@ -67,13 +68,10 @@ impl Model {
     /// corrupt one, a weights-only file, or tensors that do not fit the architecture.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("keras")) {
-            return Model::load_keras(path);
-        }
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("h5"))
-            && !super::keras_weights::is_keras_weights(path)
-        {
-            return Model::load_keras_h5(path);
+        match FileFormat::of(path) {
+            Some(FileFormat::Keras) => return Model::load_keras(path),
+            Some(FileFormat::Keras2) => return Model::load_keras_h5(path),
+            _ => {}
         }
         let file = tensor_file::read(path)?;
         let doc = file.doc.as_ref().filter(|d| d.get("model").is_some()).ok_or_else(|| {
@@ -103,7 +101,7 @@ impl Model {
     /// # Errors
     /// [`Error::State`] for a model not built; [`Error::Io`].
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
-        if super::keras_weights::is_keras_weights(path.as_ref()) {
+        if FileFormat::of(path.as_ref()) == Some(FileFormat::KerasWeights) {
             return self.save_keras_weights(path);
         }
         let tensors = self.weight_tensors()?;
@@ -125,7 +123,7 @@ impl Model {
     /// another architecture).
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        if super::keras_weights::is_keras_weights(path) {
+        if FileFormat::of(path) == Some(FileFormat::KerasWeights) {
             return self.load_keras_weights(path);
         }
         if let (false, Some(shape)) = (self.is_built(), self.get_input_shape().map(<[usize]>::to_vec)) {
@@ -327,10 +325,11 @@ impl Model {
         doc["optimizer_iterations"] = json!(c.optimizer.iterations());
         doc["optimizer_steps"] = json!(c.optimizer.base().steps());
         let names = self.slot_names();
+        let shapes: Vec<&[usize]> = self.trainable_params().map(|(_, p)| p.value.shape()).collect();
         for (slot, values) in c.optimizer.slots().into_iter().chain(c.optimizer.base().slots()) {
             for (i, v) in values.iter().enumerate() {
-                let shape = self.slot_shape(i);
-                let t = crate::Tensor::from_vec(&shape, v.clone()).expect("a slot has its parameter's size");
+                let shape = shapes[i];
+                let t = crate::Tensor::from_vec(shape, v.clone()).expect("a slot has its parameter's size");
                 tensors.insert(format!("{OPTIMIZER}{slot}/{}", names[i]), State::F32(t));
             }
         }
@@ -405,14 +404,7 @@ impl Model {
 
     /// The names of the weights the optimizer has slots for (the trainable layers'), by slot.
     fn slot_names(&self) -> Vec<String> {
-        let trainable = self.layers.iter().filter(|l| l.trainable());
-        trainable.flat_map(|l| l.params().iter().map(move |p| format!("{}/{}", l.name(), p.name))).collect()
-    }
-
-    /// The shape of the weight of optimizer slot `i`.
-    fn slot_shape(&self, i: usize) -> Vec<usize> {
-        let mut trainable = self.layers.iter().filter(|l| l.trainable()).flat_map(|l| l.params());
-        trainable.nth(i).expect("index of a slot").value.shape().to_vec()
+        self.trainable_params().map(|(l, p)| format!("{}/{}", l.name(), p.name)).collect()
     }
 
     pub(crate) fn require_built(&self, what: &str) -> Result<()> {

@@ -117,7 +117,7 @@ impl Model {
         let started = std::time::Instant::now();
         // 0. The settings (an endless dataset's epoch is steps_per_epoch batches), the History.
         let steps = run.steps_per_epoch.or(feed.batches()).expect("steps_per_epoch for an endless dataset");
-        let (params, verbose) = (run.params(steps), run.params(steps).verbose);
+        let params = run.params(steps);
         let continued = run.continued.take().unwrap_or_default();
         s.state.history =
             History { steps_per_epoch: steps, train_samples: run.train_n, batch_size: run.batch_size, ..continued };
@@ -161,7 +161,7 @@ impl Model {
             stop |= callbacks.epoch_end(self, &mut s.state, epoch, &mut logs)?;
             epoch += 1;
         }
-        if ran_out && verbose > 0 {
+        if ran_out && params.verbose > 0 {
             let (n, batches) = (run.train_n, passes.batches);
             eprintln!(
                 "warning: a pass over the {n} training samples ({batches} batches) ran out before \
@@ -182,7 +182,7 @@ impl Model {
         }
 
         // 7. The summary block.
-        if verbose > 0 {
+        if params.verbose > 0 {
             print_summary(s, &callbacks, started.elapsed().as_secs_f64());
         }
         Ok(s.state.history.clone())

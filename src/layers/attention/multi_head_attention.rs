@@ -557,13 +557,7 @@ impl Layer for MultiHeadAttention {
         "MultiHeadAttention"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.build_many(&[input_shape.to_vec()], rng)

@@ -214,13 +214,7 @@ impl Layer for Conv {
         }
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.activation.clone()?;
@@ -337,13 +331,5 @@ impl Layer for Conv {
 }
 
 regularization_builders!(Conv);
-
-impl Conv {
-    /// Sets every regularizer and constraint at once.
-    pub fn regularization(mut self, reg: Regularization) -> Self {
-        self.core.reg = reg;
-        self
-    }
-}
 
 crate::layers::weighted_layer_builders!(Conv);

@@ -54,6 +54,11 @@ impl Regularization {
 macro_rules! regularization_builders {
     ($t:ty) => {
         impl $t {
+            /// Sets every regularizer and constraint at once.
+            pub fn regularization(mut self, reg: $crate::layers::Regularization) -> Self {
+                self.core.reg = reg;
+                self
+            }
             /// Keras's `kernel_regularizer`: a penalty on the kernel, added to the loss.
             pub fn kernel_regularizer(mut self, r: $crate::regularizers::Regularizer) -> Self {
                 self.core.reg.kernel_regularizer = Some(r);

@@ -107,13 +107,7 @@ impl Layer for LayerNormalization {
         "LayerNormalization"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         if !(self.epsilon > 0.0 && self.epsilon.is_finite()) {

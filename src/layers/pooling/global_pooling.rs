@@ -105,13 +105,7 @@ impl Layer for GlobalPooling {
         }
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let [h, w, c] = spatial_input(self.rank, input_shape, &self.core.name)?;

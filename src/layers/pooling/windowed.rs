@@ -136,13 +136,7 @@ impl Layer for Pooling {
         }
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let padding = self.padding.clone()?;

@@ -180,13 +180,7 @@ impl Layer for Discretization {
         "Discretization"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         if self.bin_boundaries.is_empty() && self.num_bins.is_some() {

@@ -169,13 +169,7 @@ impl Layer for Normalization {
         "Normalization"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let Some(&f) = input_shape.last().filter(|&&f| f > 0) else {

@@ -59,13 +59,7 @@ impl Layer for Rescaling {
         "Rescaling"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn check_arguments(&self) -> Result<()> {
         if self.scale.is_finite() && self.offset.is_finite() {

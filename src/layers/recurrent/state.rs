@@ -59,13 +59,7 @@ impl Layer for RecurrentOutput {
         "RecurrentOutput"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let states = if self.cell == Cell::LSTM { 2 } else { 1 };

@@ -102,13 +102,7 @@ impl Layer for TimeDistributed {
         "TimeDistributed"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
     fn set_name(&mut self, name: String) {
         if self.inner.name().is_empty() {
             self.inner.set_name(format!("{name}_{}", self.inner.kind().to_ascii_lowercase()));

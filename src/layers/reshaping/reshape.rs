@@ -50,13 +50,7 @@ impl Layer for Reshape {
         "Reshape"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let (from, to) = (input_shape.iter().product::<usize>(), self.target_shape.iter().product::<usize>());

@@ -58,13 +58,7 @@ impl Layer for ZeroPadding2D {
         "ZeroPadding2D"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let [h, w, c] = crate::tensor::window::spatial_input(2, input_shape, &self.core.name)?;
         self.in_shape = [h, w, c];

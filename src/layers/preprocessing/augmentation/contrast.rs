@@ -88,13 +88,7 @@ impl Layer for RandomContrast {
         "RandomContrast"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let (lo, hi) = self.bounds();

@@ -82,13 +82,7 @@ impl Layer for RandomFlip {
         "RandomFlip"
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         if !matches!(self.mode.as_str(), "horizontal" | "vertical" | "horizontal_and_vertical") {

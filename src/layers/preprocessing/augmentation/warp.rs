@@ -328,13 +328,7 @@ impl Layer for Warp {
         self.class
     }
 
-    fn core(&self) -> &LayerCore {
-        &self.core
-    }
-
-    fn core_mut(&mut self) -> &mut LayerCore {
-        &mut self.core
-    }
+    crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         self.check()?;
