@@ -30,7 +30,7 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 /// [`Error::Format`] for a file that is not a ZIP archive, a damaged directory, an entry whose
 /// data is cut short or fails its CRC, or an unsupported compression.
 pub(crate) fn read_zip(path: &Path, kind: &str, expansion: u64) -> Result<Vec<(String, Vec<u8>)>> {
-    let bytes = read_file(path)?;
+    let mut bytes = read_file(path)?;
     let bad = |m: String| Error::format(path, m);
     let truncated = || bad("truncated or damaged ZIP archive (a record runs past the end of the file)".into());
 
@@ -85,17 +85,19 @@ pub(crate) fn read_zip(path: &Path, kind: &str, expansion: u64) -> Result<Vec<(S
         let skip = 30
             + u16_at(&bytes, local + 26).ok_or_else(truncated)? as usize
             + u16_at(&bytes, local + 28).ok_or_else(truncated)? as usize;
-        let data = usize::try_from(csize)
+        let range = usize::try_from(csize)
             .ok()
             .and_then(|c| Some(local.checked_add(skip)?..local.checked_add(skip)?.checked_add(c)?))
-            .and_then(|range| bytes.get(range))
+            .filter(|range| range.end <= bytes.len())
             .ok_or_else(|| bad(format!("truncated: entry {name} declares {csize} bytes, the archive ends first")))?;
+        let data = &bytes[range.clone()];
         // The entry's bytes (and what the caller decodes them into: `expansion` bytes for each),
         // checked against the decode budget before anything is inflated.
         let declared = usize::try_from(usize_).unwrap_or(usize::MAX);
         crate::tensor::memory::check_decoded(&format!("{} entry {name}", path.display()), &[declared], expansion)?;
         let raw = match method {
-            0 => data.to_vec(),
+            // Stored: its bytes stay where they are until every entry is read (below).
+            0 => Content::Stored(range.start, range.len()),
             8 => {
                 // Inflated as it comes, and never past the declared size (plus one byte, to
                 // tell a longer stream): the declared size alone allocates nothing.
@@ -104,7 +106,7 @@ pub(crate) fn read_zip(path: &Path, kind: &str, expansion: u64) -> Result<Vec<(S
                     .take(usize_.saturating_add(1))
                     .read_to_end(&mut out)
                     .map_err(|e| bad(format!("corrupt deflate data in entry {name}: {e}")))?;
-                out
+                Content::Owned(out)
             }
             m => {
                 return Err(bad(format!(
@@ -112,14 +114,50 @@ pub(crate) fn read_zip(path: &Path, kind: &str, expansion: u64) -> Result<Vec<(S
                 )))
             }
         };
-        if raw.len() as u64 != usize_ || crc32fast::hash(&raw) != crc {
+        let view = match &raw {
+            Content::Stored(start, len) => &bytes[*start..start + len],
+            Content::Owned(v) => v.as_slice(),
+        };
+        if view.len() as u64 != usize_ || crc32fast::hash(view) != crc {
             return Err(bad(format!(
                 "entry {name} is corrupt: its size or CRC-32 does not match the archive's directory"
             )));
         }
         found.push((name, raw));
     }
-    Ok(found)
+    // 4. The stored entries out of the archive's bytes: the largest (a `.keras` file's weights)
+    // takes the archive's own buffer, moved to its front, so no copy of the whole file is made.
+    let largest = (0..found.len())
+        .filter_map(|i| match found[i].1 {
+            Content::Stored(_, len) => Some((len, i)),
+            Content::Owned(_) => None,
+        })
+        .max()
+        .map(|(_, i)| i);
+    let mut out: Vec<(String, Vec<u8>)> = Vec::with_capacity(found.len());
+    for (i, (name, content)) in found.iter_mut().enumerate() {
+        let data = match content {
+            Content::Owned(v) => std::mem::take(v),
+            Content::Stored(..) if Some(i) == largest => Vec::new(),
+            Content::Stored(start, len) => bytes[*start..*start + *len].to_vec(),
+        };
+        out.push((std::mem::take(name), data));
+    }
+    if let Some(i) = largest {
+        if let Content::Stored(start, len) = found[i].1 {
+            bytes.copy_within(start..start + len, 0);
+            bytes.truncate(len);
+            out[i].1 = bytes;
+        }
+    }
+    Ok(out)
+}
+
+/// An entry's bytes while the archive is read: inflated into a buffer of its own, or stored
+/// at `(offset, length)` in the archive's bytes.
+enum Content {
+    Owned(Vec<u8>),
+    Stored(usize, usize),
 }
 
 /// An uncompressed ZIP archive of `entries` (name, bytes), as bytes.

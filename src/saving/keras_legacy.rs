@@ -71,7 +71,7 @@ impl Model {
             .ok_or_else(|| corrupt("has no model_config attribute: not a Keras model file (a weights file?)".into()))?;
         let doc: Value =
             serde_json::from_str(&config).map_err(|e| corrupt(format!("its model_config is not JSON: {e}")))?;
-        let mut model = super::keras_model::model_from_keras(path, &doc)?;
+        let mut model = super::keras_model::model_from_keras(path, &doc, Default::default())?;
 
         // The weights, by layer name, every one checked before any is set.
         let weights = guarded(&|| file.group("model_weights").and_then(|g| g.attrs()).map_err(|e| e.to_string()))

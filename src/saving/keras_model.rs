@@ -19,7 +19,7 @@ use std::path::Path;
 type Supported = fn(&Value) -> bool;
 
 /// Keras options minibatch has no field for, with the one value it supports (Keras's default).
-const DEFAULTS: [(&str, Supported); 24] = [
+const DEFAULTS: [(&str, Supported); 27] = [
     ("rms_scaling", |v| v == &json!(false)),
     // Attention over the steps of sequences `[steps, features]` (minibatch's only case).
     ("attention_axes", |v| v == &json!([1])),
@@ -45,6 +45,11 @@ const DEFAULTS: [(&str, Supported); 24] = [
     ("keepdims", |v| v == &json!(false)),
     ("reset_after", |v| v == &json!(true)),
     ("noise_shape", |v| v.is_null()),
+    // A lookup's output as wide as its vocabulary; its integers as minibatch holds them.
+    ("pad_to_max_tokens", |v| v == &json!(false)),
+    ("vocabulary_dtype", |v| v == &json!("int64") || v == &json!("int32")),
+    // How OOV values share several OOV indices: one index (minibatch's) makes it moot.
+    ("oov_method", |v| v.is_string()),
 ];
 
 /// What translating a Keras architecture found: the layer classes and options minibatch
@@ -54,10 +59,12 @@ const DEFAULTS: [(&str, Supported); 24] = [
 struct Findings {
     refused: Vec<String>,
     axes: Vec<(String, i64)>,
+    /// The archive's `assets/…` members by path (`layers/integer_lookup/vocabulary.txt`).
+    assets: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 /// Keys that describe Keras's bookkeeping, not the layer.
-const BOOKKEEPING: [&str; 8] = [
+const BOOKKEEPING: [&str; 10] = [
     "dtype",
     "trainable",
     "quantization_config",
@@ -68,6 +75,10 @@ const BOOKKEEPING: [&str; 8] = [
     "backward_layer",
     // A wrapper's layer: checked when it was rebuilt.
     "layer",
+    // A lookup's vocabulary size (its vocabulary's, checked as that), and the cap on what
+    // `adapt` kept, which the vocabulary already reflects.
+    "vocabulary_size",
+    "max_tokens",
 ];
 
 fn all_ones(v: &Value) -> bool {
@@ -170,6 +181,12 @@ fn rebuild_layer(class: &str, keras: &Value, found: &mut Findings) -> Result<Opt
             object.insert("axis".into(), json!(axis));
         }
     }
+    // Keras 3 keeps an attention's output shape as a tuple (`[8]`): minibatch's is one size.
+    if let Some(size) =
+        object.get("output_shape").and_then(Value::as_array).filter(|a| a.len() == 1).map(|a| a[0].clone())
+    {
+        object.insert("output_shape".into(), size);
+    }
     ours.extend(values(&object));
     let layer = match super::layer_from_config(class, &Value::Object(ours)) {
         Ok(layer) => layer,
@@ -199,15 +216,81 @@ fn rebuild_layer(class: &str, keras: &Value, found: &mut Findings) -> Result<Opt
     Ok(Some(layer))
 }
 
+/// An adapted lookup layer's vocabulary, which Keras keeps in the archive's assets
+/// (`assets/KEY/vocabulary.txt`, one entry a line, its special tokens first: the mask token if
+/// any, then the OOV tokens) rather than in its config: read into `config` without the
+/// special tokens, as the layer is configured. A missing or unreadable file is refused.
+fn vocabulary_from_assets(key: &str, name: &str, config: &mut Value, found: &mut Findings) {
+    let file = format!("{key}/vocabulary.txt");
+    let Some(bytes) = found.assets.get(&file) else {
+        found.refused.push(format!("layer '{name}': no vocabulary in its config nor in the archive's assets/{file}"));
+        return;
+    };
+    let text = String::from_utf8_lossy(bytes);
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        match line.trim().parse::<i64>() {
+            Ok(v) => entries.push(v),
+            Err(_) => {
+                found.refused.push(format!("layer '{name}': assets/{file} line {}: {line:?} is not an integer", i + 1));
+                return;
+            }
+        }
+    }
+    let specials = usize::from(config.get("mask_token").is_some_and(|m| !m.is_null()))
+        + config.get("num_oov_indices").and_then(Value::as_u64).unwrap_or(1) as usize;
+    if entries.len() < specials {
+        found.refused.push(format!(
+            "layer '{name}': assets/{file} holds {} entries, fewer than its {specials} special tokens",
+            entries.len()
+        ));
+        return;
+    }
+    config["vocabulary"] = json!(entries[specials..]);
+}
+
+/// A call's keyword arguments (an `inbound_nodes` entry's `kwargs`) as minibatch reads them:
+/// a MultiHeadAttention's `attention_mask` tensor becomes its last input and its
+/// `use_causal_mask` an option of the layer; one left unset (`mask: None`) or at Keras's
+/// default is accepted;
+/// any other is refused by name, rather than the model silently computing something else.
+fn call_arguments(class: &str, name: &str, node: &mut Value, config: &mut Value, found: &mut Findings) {
+    let kwargs = node.get("kwargs").and_then(Value::as_object).cloned().unwrap_or_default();
+    for (key, value) in kwargs {
+        match (class, key.as_str()) {
+            _ if value.is_null() => {}
+            ("MultiHeadAttention", "use_causal_mask") if value.is_boolean() => config["use_causal_mask"] = value,
+            ("MultiHeadAttention", "return_attention_scores") if value == json!(false) => {}
+            // Keras records a layer's default phase (`training=False`) on every call it builds;
+            // a call forced into training mode (`training=True`) has no counterpart here.
+            (_, "training") if value == json!(false) => {}
+            ("MultiHeadAttention", "attention_mask") => {
+                // The query, the value (and a key), then the mask, as minibatch's list.
+                let args = node.get("args").and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut tensors: Vec<Value> = match args.first() {
+                    Some(Value::Array(list)) => list.clone(),
+                    _ => args.into_iter().filter(|a| !a.is_null()).collect(),
+                };
+                tensors.push(value);
+                node["args"] = json!([tensors]);
+                config["attention_mask"] = json!(true);
+            }
+            _ => found.refused.push(format!("layer '{name}': call argument {key} = {value} is not supported")),
+        }
+    }
+}
+
 /// Keras's architecture document as minibatch's (see [`super::model_file`]): the same graph,
-/// each layer's config translated.
-fn translate(doc: &Value, found: &mut Findings) -> Result<Value> {
+/// each layer's config translated. `prefix` is where the model's layers live in Keras's
+/// weights and assets (`layers`, or `layers/sequential/layers` for a nested model).
+fn translate(doc: &Value, found: &mut Findings, prefix: &str) -> Result<Value> {
     let class = doc.get("class_name").and_then(Value::as_str).unwrap_or_default();
     let config = doc.get("config").cloned().unwrap_or_default();
     let name = config.get("name").cloned().unwrap_or(json!(class.to_lowercase()));
     let layers = config.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut ours = Vec::new();
     let mut input_shape = None;
+    let mut used = std::collections::BTreeMap::new();
     for layer in &layers {
         let lclass = layer.get("class_name").and_then(Value::as_str).unwrap_or_default();
         let lconfig = layer.get("config").cloned().unwrap_or_default();
@@ -220,9 +303,11 @@ fn translate(doc: &Value, found: &mut Findings) -> Result<Value> {
         if input_shape.is_none() {
             input_shape = lconfig.get("batch_input_shape").cloned();
         }
+        let key = format!("{prefix}/{}", super::keras_weights::keras_key(&mut used, lclass));
         // A nested model: translated in turn, then built as minibatch builds one.
         if matches!(lclass, "Sequential" | "Functional") {
-            let inner = translate(&json!({ "class_name": lclass, "config": lconfig }), found)?;
+            let inner =
+                translate(&json!({ "class_name": lclass, "config": lconfig }), found, &format!("{key}/layers"))?;
             let mut entry = layer.clone();
             entry["config"] = inner["config"].clone();
             if lconfig.get("trainable") == Some(&json!(false)) {
@@ -231,8 +316,15 @@ fn translate(doc: &Value, found: &mut Findings) -> Result<Value> {
             ours.push(entry);
             continue;
         }
+        let (mut entry, mut lconfig) = (layer.clone(), lconfig);
+        let name = lconfig.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
+        for node in entry.get_mut("inbound_nodes").and_then(Value::as_array_mut).into_iter().flatten() {
+            call_arguments(lclass, &name, node, &mut lconfig, found);
+        }
+        if lclass == "IntegerLookup" && lconfig.get("vocabulary").is_none_or(Value::is_null) {
+            vocabulary_from_assets(&key, &name, &mut lconfig, found);
+        }
         let Some(l) = rebuild_layer(lclass, &lconfig, found)? else { continue };
-        let mut entry = layer.clone();
         entry["config"] = l.config().unwrap_or_default();
         if lconfig.get("trainable") == Some(&json!(false)) {
             entry["config"]["trainable"] = json!(false);
@@ -276,37 +368,43 @@ impl Model {
     /// minibatch does not have, before anything is built.
     pub fn load_keras(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
-        let entries = crate::io::zip::read_zip(path, "a .keras (ZIP) archive", 1)?;
-        let member = |name: &str| {
-            entries
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, b)| b)
-                .ok_or_else(|| Error::format(path, format!("has no {name}: not a Keras 3 model file")))
+        // The members by name, each taken out (not copied) where it is used.
+        let mut members: std::collections::BTreeMap<String, Vec<u8>> =
+            crate::io::zip::read_zip(path, "a .keras (ZIP) archive", 1)?.into_iter().collect();
+        let mut take = |name: &str| {
+            members.remove(name).ok_or_else(|| Error::format(path, format!("has no {name}: not a Keras 3 model file")))
         };
-        let doc: Value = serde_json::from_slice(member("config.json")?)
+        let doc: Value = serde_json::from_slice(&take("config.json")?)
             .map_err(|e| Error::format(path, format!("config.json is not JSON: {e}")))?;
-        let mut model = model_from_keras(path, &doc)?;
+        let weights = take("model.weights.h5")?;
+        let assets =
+            members.into_iter().filter_map(|(n, b)| Some((n.strip_prefix("assets/")?.to_string(), b))).collect();
+        let mut model = model_from_keras(path, &doc, assets)?;
         // Compiled first (an uncompiled model's compile_config is null or holds no optimizer),
         // so that the optimizer's saved state has its slots to go into.
         if let Some(compile) = doc.get("compile_config").filter(|c| c.get("optimizer").is_some_and(|o| !o.is_null())) {
             compile_from_keras(&mut model, compile)
                 .map_err(|e| Error::format(path, format!("its compile_config: {e}")))?;
         }
-        model.load_keras_weights_from(path, member("model.weights.h5")?.clone())?;
+        model.load_keras_weights_from(path, weights)?;
         Ok(model)
     }
 }
 
 /// The model a Keras architecture document describes (`config.json`'s, or a Keras 2 file's
-/// `model_config`), not compiled, its weights not loaded.
+/// `model_config`), not compiled, its weights not loaded. `assets` are the archive's `assets/`
+/// members by path (an adapted lookup's vocabulary; none in a Keras 2 file).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] listing every layer class or option minibatch lacks;
 /// [`Error::Format`] naming `path` for an architecture that cannot be built.
-pub(super) fn model_from_keras(path: &Path, doc: &Value) -> Result<Model> {
-    let mut found = Findings::default();
-    let ours = translate(doc, &mut found).map_err(|e| Error::format(path, e.to_string()))?;
+pub(super) fn model_from_keras(
+    path: &Path,
+    doc: &Value,
+    assets: std::collections::BTreeMap<String, Vec<u8>>,
+) -> Result<Model> {
+    let mut found = Findings { assets, ..Findings::default() };
+    let ours = translate(doc, &mut found, "layers").map_err(|e| Error::format(path, e.to_string()))?;
     if !found.refused.is_empty() {
         return Err(Error::invalid(
             "Keras model",
@@ -367,366 +465,4 @@ pub(super) fn compile_from_keras(model: &mut Model, compile: &Value) -> Result<(
     let losses: crate::models::Losses =
         if outputs > 1 { crate::models::Losses::each(&vec![loss.as_str(); outputs]) } else { loss.as_str().into() };
     model.compile_with(optimizer, losses, crate::CompileOptions::new().metrics(&names))
-}
-
-/// Keras's options of its convolutions (`Conv1D`, `Conv2D`).
-const CONV_OPTIONS: &[&str] = &[
-    "filters",
-    "kernel_size",
-    "strides",
-    "padding",
-    "data_format",
-    "dilation_rate",
-    "groups",
-    "activation",
-    "use_bias",
-    "kernel_initializer",
-    "bias_initializer",
-    "kernel_regularizer",
-    "bias_regularizer",
-    "activity_regularizer",
-    "kernel_constraint",
-    "bias_constraint",
-];
-
-/// Keras's options of its windowed poolings.
-const POOL_OPTIONS: &[&str] = &["pool_size", "padding", "strides", "data_format"];
-
-/// The options Keras 3's layers take (`get_config()` less `name`, `trainable`, `dtype`), for
-/// the classes minibatch writes into `.keras` files: a minibatch option outside its class's
-/// list is not written (Keras would refuse the keyword).
-const KERAS_OPTIONS: [(&str, &[&str]); 32] = [
-    (
-        "Dense",
-        &[
-            "units",
-            "activation",
-            "use_bias",
-            "kernel_initializer",
-            "bias_initializer",
-            "kernel_regularizer",
-            "bias_regularizer",
-            "activity_regularizer",
-            "kernel_constraint",
-            "bias_constraint",
-        ],
-    ),
-    ("Conv1D", CONV_OPTIONS),
-    ("Conv2D", CONV_OPTIONS),
-    (
-        "BatchNormalization",
-        &[
-            "axis",
-            "momentum",
-            "epsilon",
-            "center",
-            "scale",
-            "beta_initializer",
-            "gamma_initializer",
-            "moving_mean_initializer",
-            "moving_variance_initializer",
-            "beta_regularizer",
-            "gamma_regularizer",
-            "beta_constraint",
-            "gamma_constraint",
-            "synchronized",
-        ],
-    ),
-    (
-        "LayerNormalization",
-        &[
-            "axis",
-            "epsilon",
-            "center",
-            "scale",
-            "rms_scaling",
-            "beta_initializer",
-            "gamma_initializer",
-            "beta_regularizer",
-            "gamma_regularizer",
-            "beta_constraint",
-            "gamma_constraint",
-        ],
-    ),
-    (
-        "Embedding",
-        &[
-            "input_dim",
-            "output_dim",
-            "embeddings_initializer",
-            "embeddings_regularizer",
-            "activity_regularizer",
-            "embeddings_constraint",
-            "mask_zero",
-        ],
-    ),
-    (
-        "LSTM",
-        &[
-            "return_sequences",
-            "return_state",
-            "go_backwards",
-            "stateful",
-            "unroll",
-            "zero_output_for_mask",
-            "units",
-            "activation",
-            "recurrent_activation",
-            "use_bias",
-            "kernel_initializer",
-            "recurrent_initializer",
-            "bias_initializer",
-            "unit_forget_bias",
-            "kernel_regularizer",
-            "recurrent_regularizer",
-            "bias_regularizer",
-            "activity_regularizer",
-            "kernel_constraint",
-            "recurrent_constraint",
-            "bias_constraint",
-            "dropout",
-            "recurrent_dropout",
-            "seed",
-        ],
-    ),
-    (
-        "GRU",
-        &[
-            "return_sequences",
-            "return_state",
-            "go_backwards",
-            "stateful",
-            "unroll",
-            "zero_output_for_mask",
-            "units",
-            "activation",
-            "recurrent_activation",
-            "use_bias",
-            "kernel_initializer",
-            "recurrent_initializer",
-            "bias_initializer",
-            "kernel_regularizer",
-            "recurrent_regularizer",
-            "bias_regularizer",
-            "activity_regularizer",
-            "kernel_constraint",
-            "recurrent_constraint",
-            "bias_constraint",
-            "dropout",
-            "recurrent_dropout",
-            "reset_after",
-            "seed",
-        ],
-    ),
-    (
-        "SimpleRNN",
-        &[
-            "return_sequences",
-            "return_state",
-            "go_backwards",
-            "stateful",
-            "unroll",
-            "zero_output_for_mask",
-            "units",
-            "activation",
-            "use_bias",
-            "kernel_initializer",
-            "recurrent_initializer",
-            "bias_initializer",
-            "kernel_regularizer",
-            "recurrent_regularizer",
-            "bias_regularizer",
-            "activity_regularizer",
-            "kernel_constraint",
-            "recurrent_constraint",
-            "bias_constraint",
-            "dropout",
-            "recurrent_dropout",
-        ],
-    ),
-    ("Dropout", &["rate", "seed", "noise_shape"]),
-    ("Flatten", &["data_format"]),
-    ("MaxPooling2D", POOL_OPTIONS),
-    ("AveragePooling2D", POOL_OPTIONS),
-    ("MaxPooling1D", POOL_OPTIONS),
-    ("AveragePooling1D", POOL_OPTIONS),
-    ("GlobalAveragePooling2D", &["keepdims"]),
-    ("GlobalMaxPooling2D", &["keepdims"]),
-    ("GlobalAveragePooling1D", &["keepdims"]),
-    ("GlobalMaxPooling1D", &["keepdims"]),
-    ("Concatenate", &["axis"]),
-    ("Add", &[]),
-    ("Subtract", &[]),
-    ("Multiply", &[]),
-    ("Average", &[]),
-    ("Maximum", &[]),
-    ("Minimum", &[]),
-    ("Activation", &["activation"]),
-    ("Reshape", &["target_shape"]),
-    ("ReLU", &["max_value", "negative_slope", "threshold"]),
-    ("Rescaling", &["scale", "offset"]),
-    ("ZeroPadding2D", &["padding"]),
-    ("UpSampling2D", &["size"]),
-];
-
-/// Keras's float32 dtype policy, as its configs carry it.
-fn float32_policy() -> Value {
-    json!({ "module": "keras", "class_name": "DTypePolicy", "config": { "name": "float32" }, "registered_name": null })
-}
-
-/// `glorot_uniform` → `GlorotUniform`.
-fn camel(snake: &str) -> String {
-    snake.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect()
-}
-
-/// A minibatch option's value as Keras writes it.
-fn keras_value(key: &str, v: &Value) -> Value {
-    let class = v.get("class_name").and_then(Value::as_str);
-    if key.ends_with("activation") {
-        return class.map_or(v.clone(), |c| json!(c));
-    }
-    if key.ends_with("_initializer") {
-        let class = class.unwrap_or("glorot_uniform");
-        let config = match (class, v.get("config")) {
-            ("constant", Some(value)) => json!({ "value": value }),
-            (_, Some(c)) if c.is_object() => c.clone(),
-            _ => json!({}),
-        };
-        return json!({ "module": "keras.initializers", "class_name": camel(class), "config": config, "registered_name": null });
-    }
-    for (suffix, module) in [("_regularizer", "keras.regularizers"), ("_constraint", "keras.constraints")] {
-        if key.ends_with(suffix) {
-            return json!({ "module": module, "class_name": class, "config": v.get("config").cloned().unwrap_or(json!({})), "registered_name": null });
-        }
-    }
-    v.clone()
-}
-
-/// A layer as a Keras 3 layer entry, or the reason it cannot be one.
-fn keras_layer(layer: &dyn Layer) -> std::result::Result<Value, String> {
-    let class = layer.kind();
-    let (_, options) = KERAS_OPTIONS
-        .iter()
-        .find(|(c, _)| *c == class)
-        .ok_or_else(|| format!("layer '{}': {class} is not written to .keras files yet", layer.name()))?;
-    let ours = layer.config().ok_or_else(|| format!("layer '{}': {class} gives no config", layer.name()))?;
-    let mut config = Map::new();
-    config.insert("name".into(), json!(layer.name()));
-    config.insert("trainable".into(), json!(layer.trainable()));
-    config.insert("dtype".into(), float32_policy());
-    for key in *options {
-        if let Some(v) = ours.get(*key).filter(|v| !v.is_null()) {
-            config.insert(key.to_string(), keras_value(key, v));
-        }
-    }
-    Ok(json!({ "module": "keras.layers", "class_name": class, "config": config, "registered_name": null }))
-}
-
-impl Model {
-    /// Writes the model as a Keras 3 `.keras` file (the zip of `config.json`,
-    /// `metadata.json` and `model.weights.h5` Keras's `model.save` writes) that Keras 3's
-    /// `keras.saving.load_model` reads: the architecture (a Sequential or functional model of
-    /// the layer classes Keras and minibatch share), the weights, and the compile
-    /// configuration (the optimizer with its options and, for SGD, Adam and AdamW, its state;
-    /// the loss). Written crash-safely.
-    ///
-    /// # Errors
-    /// [`Error::State`] for a model not built; [`Error::InvalidArgument`] listing every layer
-    /// whose class is not written to `.keras` files yet; [`Error::Io`].
-    pub fn save_keras(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        self.require_built("save")?;
-        let mut refused = Vec::new();
-        let mut entries: Vec<Value> = Vec::new();
-        for layer in &self.layers {
-            match keras_layer(layer.as_ref()) {
-                Ok(entry) => entries.push(entry),
-                Err(why) => refused.push(why),
-            }
-        }
-        if !refused.is_empty() {
-            return Err(Error::invalid("Keras model", refused.join("; "), "layer classes Keras and minibatch share"));
-        }
-        let batch_shape = |t: usize| -> Value {
-            let mut shape = vec![Value::Null];
-            shape.extend(self.shapes[t].iter().map(|&d| json!(d)));
-            Value::Array(shape)
-        };
-        let ours = self.to_config()?;
-        let mut doc = if self.functional {
-            // minibatch's graph is Keras's (`inbound_nodes`, `keras_history`): each entry's
-            // config becomes Keras's, each tensor gets its dtype.
-            let mut config = ours["config"].clone();
-            let mut next = entries.into_iter();
-            for entry in config["layers"].as_array_mut().into_iter().flatten() {
-                if entry["class_name"] == "InputLayer" {
-                    let name = entry["name"].clone();
-                    let shape = entry["config"]["batch_shape"].clone();
-                    entry["config"] =
-                        json!({ "batch_shape": shape, "dtype": "float32", "sparse": false, "name": name });
-                    entry["module"] = json!("keras.layers");
-                    entry["registered_name"] = Value::Null;
-                    continue;
-                }
-                let keras = next.next().expect("one entry per layer");
-                entry["config"] = keras["config"].clone();
-                entry["module"] = json!("keras.layers");
-                entry["registered_name"] = Value::Null;
-                for node in entry["inbound_nodes"].as_array_mut().into_iter().flatten() {
-                    let add_dtype = |t: &mut Value| t["config"]["dtype"] = json!("float32");
-                    for arg in node["args"].as_array_mut().into_iter().flatten() {
-                        match arg {
-                            Value::Array(list) => list.iter_mut().for_each(add_dtype),
-                            one => add_dtype(one),
-                        }
-                    }
-                }
-            }
-            config.as_object_mut().expect("an object").remove("seed");
-            config["trainable"] = json!(true);
-            json!({ "module": "keras.src.models.functional", "class_name": "Functional", "config": config, "registered_name": "Functional", "build_config": { "input_shape": null } })
-        } else {
-            let input = json!({
-                "module": "keras.layers",
-                "class_name": "InputLayer",
-                "config": { "batch_shape": batch_shape(0), "dtype": "float32", "sparse": false, "name": self.input_names[0] },
-                "registered_name": null,
-            });
-            let layers: Vec<Value> = std::iter::once(input).chain(entries).collect();
-            json!({
-                "module": "keras",
-                "class_name": "Sequential",
-                "config": { "name": self.name(), "trainable": true, "dtype": float32_policy(), "layers": layers, "build_input_shape": batch_shape(0) },
-                "registered_name": null,
-                "build_config": { "input_shape": batch_shape(0) },
-            })
-        };
-        if let (Some(opt), Some(loss)) = (self.optimizer(), self.loss()) {
-            // minibatch's optimizer options carry Keras's names; a schedule is written as the
-            // rate in force.
-            let ours = opt.config().unwrap_or_default();
-            let class = ours.get("class_name").cloned().unwrap_or(json!("Adam"));
-            let mut config = ours.get("config").cloned().unwrap_or(json!({}));
-            if let Some(object) = config.as_object_mut() {
-                object.remove("schedule");
-                object.insert("learning_rate".into(), json!(opt.learning_rate()));
-            }
-            doc["compile_config"] = json!({
-                "optimizer": { "module": "keras.optimizers", "class_name": class, "config": config, "registered_name": null },
-                "loss": loss.name(),
-                "loss_weights": null, "metrics": null, "weighted_metrics": null,
-                "run_eagerly": false, "steps_per_execution": 1, "jit_compile": false,
-            });
-        }
-        let weights = self.keras_weights_bytes(path)?;
-        // The layout is Keras 3.15's; Keras reads the version for its compatibility notes only.
-        let metadata =
-            json!({ "keras_version": "3.15.1", "saved_by": concat!("minibatch ", env!("CARGO_PKG_VERSION")) });
-        let archive = crate::io::zip::zip_bytes(&[
-            ("metadata.json".to_string(), metadata.to_string().into_bytes()),
-            ("config.json".to_string(), doc.to_string().into_bytes()),
-            ("model.weights.h5".to_string(), weights),
-        ]);
-        crate::io::write_atomic(path, &archive)
-    }
 }

@@ -50,12 +50,8 @@ struct Entry {
 }
 
 /// The model's variables as Keras lays them out (see the [module docs](self)).
-///
-/// # Errors
-/// [`Error::InvalidArgument`] naming each layer whose Keras layout is not supported here.
-fn layout(model: &Model) -> Result<Vec<Entry>> {
+fn layout(model: &Model) -> Vec<Entry> {
     let mut entries = Vec::new();
-    let mut unsupported = Vec::new();
     let items: Vec<Item<'_>> = model
         .layers()
         .iter()
@@ -67,48 +63,59 @@ fn layout(model: &Model) -> Result<Vec<Entry>> {
                 .into_iter()
                 .filter(|(_, s)| matches!(s, State::F32(_)))
                 .map(|(name, _)| Var::State { layer: li, name });
-            Item { layer: layer.as_ref(), vars: params.chain(states).collect(), owner: li, offset: 0 }
+            let layer = layer.as_ref();
+            Item {
+                layer,
+                vars: params.chain(states).collect(),
+                owner: layer,
+                owner_index: li,
+                offset: 0,
+                path: String::new(),
+            }
         })
         .collect();
-    walk(&items, "layers", &mut entries, &mut unsupported);
-    if !unsupported.is_empty() {
-        return Err(Error::invalid(
-            "Keras weights file",
-            unsupported.join(", "),
-            "layers whose weights Keras keeps in the layer, its recurrent cell or its projections (nested models are not supported yet)",
-        ));
-    }
-    Ok(entries)
+    walk(&items, "layers", &mut entries);
+    entries
 }
 
 /// A layer as the walk sees it: the layer, its variables (as the model holds them), and, for a
-/// layer inside a nested model, the nested model's place (`owner`) and where its variables
-/// begin in the nested model's lent list (`offset`).
+/// layer inside a nested model, the model's own layer that holds it (`owner`, at `owner_index`),
+/// where its variables begin in the owner's lent list (`offset`), and the prefix of its state
+/// variables' names there (`path`: `encoder/dense/` for a layer of a model nested in the owner).
 struct Item<'m> {
     layer: &'m dyn Layer,
     vars: Vec<Var>,
-    owner: usize,
+    owner: &'m dyn Layer,
+    owner_index: usize,
     offset: usize,
+    path: String,
+}
+
+/// A layer's key within its container as Keras's `saving_lib` makes it: its class in snake
+/// case, numbered from the second of that class (`dense`, `dense_1`). `used` counts the
+/// classes seen so far in the container.
+pub(super) fn keras_key(used: &mut BTreeMap<String, usize>, class: &str) -> String {
+    let base = crate::models::snake_case(class);
+    match used.get_mut(&base) {
+        None => {
+            used.insert(base.clone(), 0);
+            base
+        }
+        Some(n) => {
+            *n += 1;
+            format!("{base}_{n}")
+        }
+    }
 }
 
 /// The entries of `items`, a model's layers in order, under `prefix` (`layers`, or a nested
 /// model's `layers/sequential/layers`): each numbered by class within its container.
-fn walk(items: &[Item<'_>], prefix: &str, entries: &mut Vec<Entry>, unsupported: &mut Vec<String>) {
+fn walk(items: &[Item<'_>], prefix: &str, entries: &mut Vec<Entry>) {
     let mut used: BTreeMap<String, usize> = BTreeMap::new();
     for item in items {
         let layer = item.layer;
         let class = layer.kind();
-        let base = crate::models::snake_case(class);
-        let key = match used.get_mut(&base) {
-            None => {
-                used.insert(base.clone(), 0);
-                base
-            }
-            Some(n) => {
-                *n += 1;
-                format!("{base}_{n}")
-            }
-        };
+        let key = keras_key(&mut used, class);
         let vars = item.vars.clone();
         let name = layer.name().to_string();
         // Every layer has its group, as Keras writes one (empty for a layer without weights).
@@ -154,29 +161,27 @@ fn walk(items: &[Item<'_>], prefix: &str, entries: &mut Vec<Entry>, unsupported:
             }
             "Functional" | "Sequential" if !layer.sublayers().is_empty() => {
                 // A nested model: its own layers, numbered within it, under `KEY/layers`. Its
-                // weights are lent to it as one list (its layers' in order), its state
-                // variables named `LAYER/VAR`.
+                // weights are lent to the model's own layer that holds it as one list (its
+                // layers' in order), its state variables named `LAYER/VAR` (`MODEL/LAYER/VAR`
+                // a level further down).
                 entries.push(own(Vec::new()));
-                let (owner, mut offset) = (item.owner, item.offset);
+                let (owner, index, mut offset) = (item.owner, item.owner_index, item.offset);
                 let mut inner = Vec::new();
                 for sub in layer.sublayers() {
                     let count = sub.params().len();
-                    let params = (offset..offset + count).map(|index| Var::Param { layer: owner, index });
-                    let prefix = format!("{}/", sub.name());
-                    let states: Vec<Var> = layer
+                    let params = (offset..offset + count).map(|i| Var::Param { layer: index, index: i });
+                    let path = format!("{}{}/", item.path, sub.name());
+                    let states: Vec<Var> = owner
                         .state()
                         .into_iter()
-                        .filter(|(n, s)| n.starts_with(&prefix) && matches!(s, State::F32(_)))
-                        .map(|(name, _)| Var::State { layer: owner, name })
+                        .filter(|(n, s)| n.starts_with(&path) && matches!(s, State::F32(_)))
+                        .map(|(name, _)| Var::State { layer: index, name })
                         .collect();
-                    inner.push(Item { layer: sub.as_ref(), vars: params.chain(states).collect(), owner, offset });
+                    let vars = params.chain(states).collect();
+                    inner.push(Item { layer: sub.as_ref(), vars, owner, owner_index: index, offset, path });
                     offset += count;
                 }
-                if inner.iter().any(|i| matches!(i.layer.kind(), "Functional" | "Sequential")) {
-                    unsupported.push(format!("layer '{name}': a model nested twice"));
-                } else {
-                    walk(&inner, &format!("{group}/layers"), entries, unsupported);
-                }
+                walk(&inner, &format!("{group}/layers"), entries);
             }
             _ => entries.push(own(vars)),
         }
@@ -266,7 +271,7 @@ impl Model {
     /// `.keras` archive's `model.weights.h5` too.
     pub(crate) fn keras_weights_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         self.require_built("save weights")?;
-        let entries = layout(self)?;
+        let entries = layout(self);
         let mut builder = FileBuilder::new();
         // The model's own (empty) entry, named as Keras names it.
         let mut root_vars = builder.create_group("vars");
@@ -328,7 +333,7 @@ impl Model {
     /// [`Model::load_keras_weights`] from the file's bytes (`path` names it in errors): a
     /// `.keras` archive's `model.weights.h5` too.
     pub(crate) fn load_keras_weights_from(&mut self, path: &Path, bytes: Vec<u8>) -> Result<()> {
-        let entries = layout(self)?;
+        let entries = layout(self);
         let corrupt = |what: String| Error::format(path, what);
         let file = open_hdf5(path, bytes)?;
         let read = |what: &str| -> Result<Vec<String>> {

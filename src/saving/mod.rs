@@ -51,7 +51,9 @@
 //! [`Model::load_keras`](crate::Model::load_keras) reads a `.keras` file (a ZIP of
 //! `config.json`, `metadata.json` and `model.weights.h5`): the architecture translated layer by
 //! layer into minibatch's configuration, every Keras option checked against what was built,
-//! the weights as above, and the compile configuration.
+//! the weights as above, the compile configuration, and an adapted lookup's vocabulary from
+//! the archive's assets. [`Model::save_keras`](crate::Model::save_keras) writes one
+//! (`keras_write`): the same translation the other way, wrappers and nested models included.
 //!
 //! # Crash safety
 //! Every file is written by [`write_atomic`]: to a temporary file beside the target
@@ -63,6 +65,7 @@ mod file_format;
 mod keras_legacy;
 mod keras_model;
 mod keras_weights;
+mod keras_write;
 mod model_file;
 mod tensor_file;
 

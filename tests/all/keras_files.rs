@@ -21,8 +21,29 @@ const BUILT_HERE: [&str; 5] = ["mlp", "convnet", "sequence", "two_heads", "two_f
 
 /// Every model the fixture script records: each test walks this list, so a fixture that goes
 /// missing fails by name rather than leaving a loop with nothing to check.
-const ALL_MODELS: [&str; 8] =
-    ["mlp", "convnet", "sequence", "two_heads", "two_features", "attention", "shared", "nested"];
+const ALL_MODELS: [&str; 11] = [
+    "mlp",
+    "convnet",
+    "sequence",
+    "two_heads",
+    "two_features",
+    "attention",
+    "shared",
+    "nested",
+    "nested_twice",
+    "masked_attention",
+    "time_distributed",
+];
+
+/// A fixture model as minibatch builds it: in code for [`BUILT_HERE`], else from its
+/// `.keras` file.
+fn fresh(name: &str) -> Model {
+    if BUILT_HERE.contains(&name) {
+        model(name)
+    } else {
+        Model::load_keras(fixtures().join(format!("{name}.keras"))).unwrap()
+    }
+}
 
 /// The fixture script's models, built here with minibatch's own layer names (Keras's files
 /// address layers by class and position, not name).
@@ -144,10 +165,10 @@ fn minibatch_writes_keras_weights_that_read_back_with_the_same_bits() {
     std::fs::create_dir_all(&dir).unwrap();
     let r = recorded();
     let mut ours = serde_json::Map::new();
-    for (i, name) in BUILT_HERE.into_iter().enumerate() {
+    for (i, name) in ALL_MODELS.into_iter().enumerate() {
         let case = &r["models"][name];
-        // Weights of minibatch's own drawing (seeded), not Keras's.
-        let mut m = model(name);
+        // Weights of minibatch's own drawing (seeded), or Keras's, moved off what Keras wrote.
+        let mut m = fresh(name);
         let (xs, _) = case_tensors(case);
         let xr: Vec<&Tensor> = xs.iter().collect();
         let y = m.predict_outputs(&xr[..], 8).unwrap();
@@ -162,7 +183,7 @@ fn minibatch_writes_keras_weights_that_read_back_with_the_same_bits() {
         m.set_weights(&noisy).unwrap();
         let path = dir.join(format!("{name}.weights.h5"));
         m.save_weights(&path).unwrap();
-        let mut back = model(name);
+        let mut back = fresh(name);
         back.load_weights(&path).unwrap();
         for (a, b) in m.get_weights().iter().zip(back.get_weights()) {
             assert_eq!(
@@ -283,6 +304,12 @@ fn keras_models_with_what_minibatch_lacks_are_refused_by_name() {
     assert!(e.contains("layer 'volume': Conv3D is not supported"), "{e}");
     let e = Model::load_keras(fixtures().join("grouped.keras")).unwrap_err().to_string();
     assert!(e.contains("layer 'grouped': groups = 2 is not supported"), "{e}");
+    // A call argument that would change what the layer computes (dropout forced on).
+    let e = Model::load_keras(fixtures().join("call_argument.keras")).unwrap_err().to_string();
+    assert!(e.contains("layer 'always': call argument training = true is not supported"), "{e}");
+    // An adapted lookup whose vocabulary (an asset of the archive) is missing.
+    let e = Model::load_keras(fixtures().join("lookup_no_vocabulary.keras")).unwrap_err().to_string();
+    assert!(e.contains("layer 'codes'") && e.contains("assets/layers/integer_lookup/vocabulary.txt"), "{e}");
     // A damaged archive, and one that is not a .keras.
     let dir = temp_dir("keras_model_bad");
     let whole = std::fs::read(fixtures().join("mlp.keras")).unwrap();
@@ -385,6 +412,36 @@ fn a_keras_models_optimizer_state_continues_its_training() {
         let mut reread = Model::load_keras(dir.join("m.keras")).unwrap();
         reread.train_on_batch(&tensor(&case["x"]), &tensor(&case["y"])).unwrap();
         assert_eq!(reread.get_weights(), m.get_weights(), "{name}: the state survives minibatch's own .keras");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+/// An IntegerLookup adapted in Keras keeps its vocabulary in the archive's assets: it loads
+/// with it and predicts as Keras; minibatch writes the vocabulary into the layer's config,
+/// which reads back with the same bits (and Keras loads: the script's `--check`).
+#[test]
+fn a_keras_lookup_layer_loads_with_its_vocabulary_from_the_assets() {
+    let r = recorded();
+    let case = &r["lookup"];
+    let mut m = Model::load_keras(fixtures().join("lookup.keras")).unwrap();
+    let (xs, want) = case_tensors(case);
+    let w = worst(&mut m, &xs, &want);
+    assert!(w < 1e-5, "predictions differ from Keras {} by {w}", r["keras"]);
+    let config = m.get_layer("codes").unwrap().config().unwrap();
+    // Keras's list starts with its OOV token; the layer's vocabulary is the rest.
+    let keras: Vec<i64> = serde_json::from_value(case["vocabulary"].clone()).unwrap();
+    assert_eq!(config["vocabulary"], serde_json::json!(keras[1..]), "{config}");
+    let dir = match std::env::var_os("MINIBATCH_KEEP_KERAS_FILES") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => temp_dir("keras_lookup"),
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    m.save_keras(dir.join("lookup.keras")).unwrap();
+    let mut back = Model::load_keras(dir.join("lookup.keras")).unwrap();
+    let xr: Vec<&Tensor> = xs.iter().collect();
+    let (a, b) = (m.predict_outputs(&xr[..], 8).unwrap(), back.predict_outputs(&xr[..], 8).unwrap());
+    assert_eq!(a[0].data(), b[0].data());
+    if std::env::var_os("MINIBATCH_KEEP_KERAS_FILES").is_none() {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
