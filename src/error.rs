@@ -11,7 +11,10 @@ use std::fmt;
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Everything that can go wrong at the library's boundary.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug` prints the same sentence as `Display`, so `fn main() -> Result<(), Error>` and
+/// `unwrap()` show the message a user reads, not the variant's fields.
+#[derive(Clone, PartialEq)]
 pub enum Error {
     /// A tensor's shape does not fit where it was used.
     Shape {
@@ -115,6 +118,12 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for Error {

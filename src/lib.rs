@@ -29,6 +29,8 @@
 //! - [`layers`], [`activations`], [`losses`], [`optimizers`], [`metrics`], [`initializers`],
 //!   [`regularizers`], [`constraints`]:
 //!   Keras's building blocks, one per file, forward beside backward;
+//! - [`ops`]: differentiable operations a user's layer ([`layers::Custom`]) is written with,
+//!   recorded once and differentiated in reverse;
 //! - [`models`]: [`Model`], layers joined by a graph; [`Sequential`], the stack; the
 //!   functional API (`Input`, `Call`, `Shared`, `Model::new(inputs, outputs)`); `summary()`;
 //!   the buffer plan and the graph executor; the model zoo;
@@ -59,7 +61,7 @@
 //! 2. `rng`, `tensor`
 //! 3. `activations`, `initializers`, `regularizers`, `constraints`, `distributed`, `datasets`
 //! 4. `params`, `losses`
-//! 5. `metrics`, `optimizers`
+//! 5. `metrics`, `optimizers`, `ops`
 //! 6. `io`
 //! 7. `layers`
 //! 8. `data`
@@ -103,6 +105,7 @@ pub mod layers;
 pub mod losses;
 pub mod metrics;
 pub mod models;
+pub mod ops;
 pub mod optimizers;
 mod params;
 pub mod plot;

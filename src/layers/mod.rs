@@ -51,6 +51,7 @@ mod activation_layers;
 mod attention;
 mod conv;
 mod core;
+mod custom;
 mod dropout;
 mod layer_core;
 mod merge;
@@ -71,6 +72,7 @@ pub use self::core::embedding::{Embedding, EmbeddingConfig};
 pub use self::core::masking::{Masking, MaskingConfig};
 pub use self::core::position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
 pub use self::core::regularization::Regularization;
+pub use self::custom::{Custom, CustomClone, CustomLayer, Weight, WeightVars, Weights};
 pub use self::normalization::batch_normalization::{BatchNormalization, BatchNormalizationConfig};
 pub use self::normalization::layer_normalization::{LayerNormalization, LayerNormalizationConfig};
 pub use self::pooling::global_pooling::{

@@ -904,3 +904,184 @@ fn every_registered_layer_class_passes_a_gradient_check() {
     let missing: Vec<&&str> = minibatch::layers::CLASS_NAMES.iter().filter(|c| !checked.contains(**c)).collect();
     assert!(missing.is_empty(), "layer classes no gradient check covers: {missing:?}");
 }
+
+/// A user's layer made of the ops under test: its weights' shapes and its `call`.
+#[derive(Clone)]
+struct OpsLayer {
+    shapes: Vec<Vec<usize>>,
+    handles: Vec<minibatch::layers::Weight>,
+    f: fn(
+        &mut minibatch::ops::Graph,
+        minibatch::ops::Var,
+        &[minibatch::ops::Var],
+    ) -> minibatch::Result<minibatch::ops::Var>,
+}
+
+impl minibatch::layers::CustomLayer for OpsLayer {
+    fn class_name(&self) -> &'static str {
+        "OpsLayer"
+    }
+    fn build(&mut self, w: &mut minibatch::layers::Weights, _input: &[usize]) -> minibatch::Result<()> {
+        const NAMES: [&str; 3] = ["w0", "w1", "w2"];
+        self.handles = self
+            .shapes
+            .iter()
+            .zip(NAMES)
+            .map(|(s, n)| w.add_weight(n, s, "glorot_uniform"))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+    fn call(
+        &self,
+        g: &mut minibatch::ops::Graph,
+        x: minibatch::ops::Var,
+        w: &minibatch::layers::WeightVars,
+    ) -> minibatch::Result<minibatch::ops::Var> {
+        let ws: Vec<_> = self.handles.iter().map(|&h| w[h]).collect();
+        (self.f)(g, x, &ws)
+    }
+}
+
+fn ops_layer(
+    shapes: &[&[usize]],
+    f: fn(
+        &mut minibatch::ops::Graph,
+        minibatch::ops::Var,
+        &[minibatch::ops::Var],
+    ) -> minibatch::Result<minibatch::ops::Var>,
+) -> Box<dyn Layer> {
+    let shapes = shapes.iter().map(|s| s.to_vec()).collect();
+    Box::new(minibatch::layers::Custom::new(OpsLayer { shapes, handles: Vec::new(), f }))
+}
+
+/// Every op's vector-Jacobian product, through a user's layer, against central differences:
+/// the element-wise functions, broadcasting both ways (a weight over the batch, a column over
+/// rows), the reductions, both matrix products, softmax, reshape, transpose, concatenate.
+#[test]
+fn ops_built_layers_pass_the_gradient_check() {
+    // Element-wise functions (log and sqrt of values kept positive).
+    check_layer(
+        ops_layer(&[], |g, x, _| {
+            let one = g.scalar(1.0);
+            let sq = g.square(x);
+            let pos = g.add(sq, one)?;
+            let (l, r) = (g.log(pos), g.sqrt(pos));
+            let (t, s, ge) = (g.tanh(x), g.sigmoid(x), g.gelu(x));
+            let c = g.clip(x, -0.5, 0.5);
+            let e = g.exp(c);
+            let a = g.abs(x);
+            let n = g.negative(a);
+            let re = g.relu(x);
+            let mut y = g.multiply(t, s)?;
+            for v in [l, r, ge, e, n, re] {
+                y = g.add(y, v)?;
+            }
+            Ok(y)
+        }),
+        &[6],
+        3,
+        &no_rebuild,
+    );
+    // Broadcasting: a weight over the batch, a column over the rows.
+    check_layer(
+        ops_layer(&[&[4], &[3, 1]], |g, x, w| {
+            let a = g.multiply(x, w[0])?;
+            let b = g.add(a, w[1])?;
+            let one = g.scalar(1.0);
+            let sq = g.square(w[1]);
+            let den = g.add(sq, one)?;
+            let c = g.divide(b, den)?;
+            let d = g.maximum(c, w[0])?;
+            let e = g.minimum(d, x)?;
+            g.subtract(e, w[1])
+        }),
+        &[3, 4],
+        2,
+        &no_rebuild,
+    );
+    // Reductions, kept and dropped axes, then joined.
+    check_layer(
+        ops_layer(&[], |g, x, _| {
+            let s = g.sum(x, -1, true)?;
+            let m = g.mean(x, 1, true)?;
+            let mx = g.max(x, -1, true)?;
+            let sm = g.multiply(s, m)?;
+            let joined = g.concatenate(&[sm, mx, x], -1)?;
+            let flat = g.reshape(joined, &[-1])?;
+            let total = g.sum(flat, 1, false)?;
+            let r = g.reshape(total, &[1])?;
+            g.concatenate(&[r, flat], 1)
+        }),
+        &[3, 4],
+        2,
+        &no_rebuild,
+    );
+    // Both products, transpose, softmax and log-softmax (self-attention's shape).
+    check_layer_deep(
+        ops_layer(&[&[4, 5]], |g, x, w| {
+            let h = g.matmul(x, w[0])?;
+            let ht = g.transpose(h, &[0, 2, 1])?;
+            let scores = g.matmul(h, ht)?;
+            let p = g.softmax(scores);
+            let ctx = g.matmul(p, h)?;
+            let flat = g.reshape(ctx, &[15])?;
+            Ok(g.log_softmax(flat))
+        }),
+        &[3, 4],
+        2,
+    );
+}
+
+/// A Dense written with the ops gives the built-in Dense's outputs and gradients (the same
+/// kernels in the same order: the same bits), and an op's shape mismatch is a named error when
+/// the model is built.
+#[test]
+fn an_ops_built_dense_matches_the_built_in_one_and_shape_errors_are_named() {
+    let mut rng = Rng::new(3);
+    let mut ours = ops_layer(&[&[4, 3], &[3]], |g, x, w| {
+        let z = g.matmul(x, w[0])?;
+        let z = g.add(z, w[1])?;
+        Ok(g.relu(z))
+    });
+    let mut theirs: Box<dyn Layer> = Box::new(Dense::new(3).activation("relu"));
+    ours.build(&[4], &mut rng).unwrap();
+    theirs.build(&[4], &mut rng).unwrap();
+    randomize(theirs.as_mut(), 5);
+    for (a, b) in ours.params_mut().iter_mut().zip(theirs.params()) {
+        a.value = b.value.clone();
+    }
+    let x = random(&[5, 4], 9);
+    let (mut y1, mut y2) = (Tensor::zeros(&[5, 3]), Tensor::zeros(&[5, 3]));
+    ours.plan(5);
+    theirs.plan(5);
+    ours.forward(&x, &mut y1, true);
+    theirs.forward(&x, &mut y2, true);
+    assert_eq!(y1.data(), y2.data());
+    let g = random(&[5, 3], 11);
+    let (mut d1, mut d2) = (Tensor::zeros(&[5, 4]), Tensor::zeros(&[5, 4]));
+    ours.backward(&x, &y1, &mut g.clone(), Some(&mut d1));
+    theirs.backward(&x, &y2, &mut g.clone(), Some(&mut d2));
+    assert_eq!(d1.data(), d2.data());
+    for (a, b) in ours.params().iter().zip(theirs.params()) {
+        assert_eq!(a.grad.data(), b.grad.data(), "{}", a.name);
+    }
+    // [batch, 4] · [3, 3]: named at build, with both shapes.
+    let mut bad = ops_layer(&[&[3, 3]], |g, x, w| g.matmul(x, w[0]));
+    bad.set_name("mixer".into());
+    let e = bad.build(&[4], &mut rng).unwrap_err().to_string();
+    assert!(e.contains("ops.matmul in layer 'mixer'") && e.contains("(None, 4) and (3, 3)"), "{e}");
+    // stop_gradient: the value passes, the gradient does not.
+    let mut stopped = ops_layer(&[], |g, x, _| {
+        let s = g.stop_gradient(x);
+        g.multiply(x, s)
+    });
+    stopped.build(&[2], &mut rng).unwrap();
+    stopped.plan(1);
+    let x = Tensor::from_vec(&[1, 2], vec![3.0, -2.0]).unwrap();
+    let mut y = Tensor::zeros(&[1, 2]);
+    stopped.forward(&x, &mut y, true);
+    assert_eq!(y.data(), [9.0, 4.0]);
+    let mut dx = Tensor::zeros(&[1, 2]);
+    stopped.backward(&x, &y, &mut Tensor::from_vec(&[1, 2], vec![1.0, 1.0]).unwrap(), Some(&mut dx));
+    assert_eq!(dx.data(), [3.0, -2.0], "x · stop_gradient(x) has gradient x, not 2x");
+}

@@ -1,0 +1,209 @@
+//! Your own layer, written as Keras's: `build` creates the weights, `call` is the forward
+//! written with the [`ops`](crate::ops); the gradient, the buffers and the zero-allocation
+//! step follow (see [`Custom`]).
+
+use crate::error::{Error, Result};
+use crate::initializers::Initializer;
+use crate::layers::{Layer, LayerCore, Param};
+use crate::ops::{Graph, Program, Sources, Var};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// A weight a [`CustomLayer`] created in its `build`: its place among the layer's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Weight(usize);
+
+/// What `build` declares: Keras's `self.add_weight(...)`.
+#[derive(Debug, Default)]
+pub struct Weights {
+    specs: Vec<(&'static str, Vec<usize>, Initializer)>,
+}
+
+impl Weights {
+    /// A weight named `name` (`kernel`) of `shape`, drawn by `initializer` (Keras's names:
+    /// `"glorot_uniform"`, `"zeros"`, …) when the layer is built.
+    ///
+    /// # Errors
+    /// [`Error::UnknownName`] for an initializer minibatch does not have.
+    pub fn add_weight(&mut self, name: &'static str, shape: &[usize], initializer: &str) -> Result<Weight> {
+        let init = Initializer::from_name(initializer)?;
+        self.specs.push((name, shape.to_vec(), init));
+        Ok(Weight(self.specs.len() - 1))
+    }
+}
+
+/// The recorded weights, as `call` reads them: `w[self.kernel]`.
+#[derive(Debug)]
+pub struct WeightVars(Vec<Var>);
+
+impl std::ops::Index<Weight> for WeightVars {
+    type Output = Var;
+    fn index(&self, w: Weight) -> &Var {
+        &self.0[w.0]
+    }
+}
+
+/// A user's layer, as Keras's `Layer` subclass: `build` then `call`, no backward.
+///
+/// ```
+/// use minibatch::layers::{Custom, CustomLayer, Weight, WeightVars, Weights};
+/// use minibatch::ops::{Graph, Var};
+///
+/// /// y = x · W ⊙ σ(x · V): a gated linear unit.
+/// #[derive(Clone)]
+/// struct Gated { units: usize, w: Option<Weight>, v: Option<Weight> }
+///
+/// impl CustomLayer for Gated {
+///     fn class_name(&self) -> &'static str { "Gated" }
+///     fn build(&mut self, weights: &mut Weights, input_shape: &[usize]) -> minibatch::Result<()> {
+///         let inputs = input_shape[input_shape.len() - 1];
+///         self.w = Some(weights.add_weight("kernel", &[inputs, self.units], "glorot_uniform")?);
+///         self.v = Some(weights.add_weight("gate", &[inputs, self.units], "glorot_uniform")?);
+///         Ok(())
+///     }
+///     fn call(&self, ops: &mut Graph, x: Var, w: &WeightVars) -> minibatch::Result<Var> {
+///         let h = ops.matmul(x, w[self.w.unwrap()])?;
+///         let g = ops.matmul(x, w[self.v.unwrap()])?;
+///         let g = ops.sigmoid(g);
+///         ops.multiply(h, g)
+///     }
+/// }
+///
+/// let model = minibatch::Sequential::new()
+///     .input_shape(&[4])
+///     .add(Custom::new(Gated { units: 8, w: None, v: None }))
+///     .add(minibatch::layers::Dense::new(1));
+/// assert_eq!(model.into_model().count_params(), 4 * 8 * 2 + 8 + 1);
+/// ```
+pub trait CustomLayer: Send + CustomClone {
+    /// The class name `summary` prints (Keras's class name).
+    fn class_name(&self) -> &'static str;
+
+    /// Creates the weights for inputs of one sample's shape `input_shape` (Keras's
+    /// `build(input_shape)`, without the batch axis).
+    ///
+    /// # Errors
+    /// Any: the model's build reports it, naming the layer.
+    fn build(&mut self, weights: &mut Weights, input_shape: &[usize]) -> Result<()>;
+
+    /// The forward pass, written with the ops: `x` is the layer's input, `w` its weights.
+    /// Called once, when the layer is built, to record it.
+    ///
+    /// # Errors
+    /// The ops' shape errors, which the model's build reports naming the layer.
+    fn call(&self, ops: &mut Graph, x: Var, w: &WeightVars) -> Result<Var>;
+}
+
+/// `Clone` for boxed user layers (a [`CustomLayer`] that is `Clone` has it).
+pub trait CustomClone {
+    /// A copy, boxed.
+    fn clone_box(&self) -> Box<dyn CustomLayer>;
+}
+
+impl<T: CustomLayer + Clone + 'static> CustomClone for T {
+    fn clone_box(&self) -> Box<dyn CustomLayer> {
+        Box::new(self.clone())
+    }
+}
+
+/// A [`CustomLayer`] as a layer of a model: its `call` recorded when the model builds it,
+/// then run forward and backward (each op's vector-Jacobian product, in reverse) on buffers
+/// planned for the largest batch.
+pub struct Custom {
+    core: LayerCore,
+    user: Box<dyn CustomLayer>,
+    program: Option<Program>,
+}
+
+impl Custom {
+    /// The layer `user`, to add to a model.
+    pub fn new(user: impl CustomLayer + 'static) -> Custom {
+        Custom { core: LayerCore::default(), user: Box::new(user), program: None }
+    }
+}
+
+impl Layer for Custom {
+    fn kind(&self) -> &'static str {
+        self.user.class_name()
+    }
+
+    crate::layers::lends_core!();
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let name = self.core.name.clone();
+        let named = |e: Error| match e {
+            Error::Shape { what, expected, received } => {
+                Error::Shape { what: format!("{what} in layer '{name}'"), expected, received }
+            }
+            other => Error::State(format!("layer '{name}': {other}")),
+        };
+        let mut weights = Weights::default();
+        self.user.build(&mut weights, input_shape).map_err(named)?;
+        let mut graph = Graph::new();
+        let x = graph.input(input_shape);
+        let vars = WeightVars(weights.specs.iter().map(|(_, shape, _)| graph.weight(shape)).collect());
+        let y = self.user.call(&mut graph, x, &vars).map_err(named)?;
+        if !graph.is_batched(y) {
+            return Err(named(graph.mismatch("call", &[y], "an output with the batch axis (computed from the input)")));
+        }
+        self.core.params = weights
+            .specs
+            .iter()
+            .map(|(wname, shape, init)| {
+                let mut p = Param::zeros(wname, shape);
+                // Keras's fans: the last axis out, the rest in.
+                let fan_out = shape.last().copied().unwrap_or(1);
+                let fan_in = shape.iter().product::<usize>() / fan_out.max(1);
+                init.fill(p.value.data_mut(), fan_in, fan_out, rng);
+                p
+            })
+            .collect();
+        let program = Program::new(graph, y, 1);
+        let shape = program.output_shape();
+        self.program = Some(program);
+        Ok(shape)
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        if let Some(p) = self.program.as_mut() {
+            p.plan(max_batch);
+        }
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let batch = x.shape()[0];
+        let program = self.program.as_mut().expect("a custom layer used before it was built");
+        program.plan(batch);
+        let inputs = [x.data()];
+        let src = Sources { inputs: &inputs, weights: &self.core.params };
+        let out = program.forward(&src, batch);
+        y.data_mut()[..out.len()].copy_from_slice(out);
+    }
+
+    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let batch = x.shape()[0];
+        let program = self.program.as_mut().expect("a custom layer used before it was built");
+        let inputs = [x.data()];
+        let src = Sources { inputs: &inputs, weights: &self.core.params };
+        let mut dxs = [dx.map(|d| d.data_mut())];
+        program.backward(&src, batch, dy.data(), &mut dxs);
+        let program = self.program.as_ref().expect("built");
+        for (i, p) in self.core.params.iter_mut().enumerate() {
+            p.grad.data_mut().copy_from_slice(program.weight_grad(i));
+        }
+    }
+
+    fn planned_workspace_bytes(&self, _max_batch: usize) -> usize {
+        self.program.as_ref().map_or(0, Program::buffer_bytes)
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        self.program.as_ref().map_or(0, Program::buffer_bytes)
+    }
+}
+
+impl Clone for Custom {
+    fn clone(&self) -> Self {
+        Custom { core: self.core.clone(), user: self.user.clone_box(), program: self.program.clone() }
+    }
+}

@@ -1,0 +1,77 @@
+//! Differentiable operations: write a layer's forward with these, and its gradient follows.
+//!
+//! A user's layer (see [`crate::layers::Custom`]) records its `call` once, when it is built,
+//! into a [`Graph`]: each op checks its operands' shapes then (a mismatch is an error naming
+//! the op and both shapes) and adds a node. [`Program`] plans a buffer for every value (and
+//! every gradient) for the largest batch, then runs the recording forward and, in reverse,
+//! each op's vector-Jacobian product, every step, allocating nothing. The heavy ops run on the
+//! library's kernels (`matmul` on its GEMM).
+//!
+//! The ops are named as Keras's `keras.ops`, shapes broadcast as NumPy's, and each family's
+//! file holds its forward beside its gradient:
+//!
+//! | file | ops |
+//! |---|---|
+//! | [`elementwise`] | `exp`, `log`, `sqrt`, `square`, `abs`, `negative`, `tanh`, `sigmoid`, `relu`, `gelu`, `clip`, `stop_gradient` |
+//! | [`broadcast`] | `add`, `subtract`, `multiply`, `divide`, `maximum`, `minimum` |
+//! | [`reduce`] | `sum`, `mean`, `max` over an axis, `keepdims` |
+//! | [`linalg`] | `matmul` |
+//! | [`softmax`] | `softmax`, `log_softmax` |
+//! | [`shape`] | `reshape`, `transpose`, `concatenate` |
+
+pub mod broadcast;
+pub mod elementwise;
+mod graph;
+pub mod linalg;
+mod program;
+pub mod reduce;
+pub mod shape;
+pub mod softmax;
+
+pub use broadcast::Binary;
+pub use elementwise::Unary;
+pub(crate) use graph::Node;
+pub use graph::{Graph, Var};
+pub use linalg::Product;
+pub use program::Program;
+pub(crate) use program::Sources;
+pub use reduce::Reduce;
+
+/// How a recorded value is made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// The layer's input `i`.
+    Input(usize),
+    /// The layer's weight `i`.
+    Weight(usize),
+    /// A constant's values, kept by the graph.
+    Constant,
+    /// Its input, without a gradient.
+    StopGradient,
+    /// An element-wise function.
+    Unary(Unary),
+    /// An element-wise function of two broadcast values.
+    Binary(Binary),
+    /// A reduction over one axis of the recorded shape.
+    Reduce {
+        /// Which.
+        f: Reduce,
+        /// The axis, in the recorded shape (one sample's for a batched value).
+        axis: usize,
+        /// Whether the axis stays, with size 1.
+        keepdims: bool,
+    },
+    /// A matrix product.
+    MatMul(Product),
+    /// Softmax (or log-softmax) over the last axis.
+    Softmax {
+        /// `log_softmax` when true.
+        log: bool,
+    },
+    /// The same values in another shape.
+    Reshape,
+    /// The axes permuted (whole axes, the batch axis first).
+    Transpose(Vec<usize>),
+    /// Values joined along an axis of the recorded shape.
+    Concatenate(usize),
+}
