@@ -59,9 +59,9 @@
 //!
 //! 1. `error`
 //! 2. `rng`, `tensor`
-//! 3. `activations`, `initializers`, `regularizers`, `constraints`, `distributed`, `datasets`
+//! 3. `activations`, `initializers`, `regularizers`, `constraints`, `distributed`, `datasets`, `ops`
 //! 4. `params`, `losses`
-//! 5. `metrics`, `optimizers`, `ops`
+//! 5. `metrics`, `optimizers`
 //! 6. `io`
 //! 7. `layers`
 //! 8. `data`

@@ -39,12 +39,13 @@ mod zoo;
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 11] = [
+    let checks: [(&str, fn()); 12] = [
         ("MLP steps", mlp_steps_allocate_nothing),
         ("steps with frozen layers (a frozen BatchNormalization too)", frozen_steps_allocate_nothing),
         ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
         ("functional steps with two inputs and two outputs", two_input_two_output_steps_allocate_nothing),
         ("convnet steps", convnet_steps_allocate_nothing),
+        ("a custom layer and a custom loss written with the ops", ops_steps_allocate_nothing),
         ("every optimizer and loss", every_optimizer_and_loss_steps_allocate_nothing),
         ("every layer type", every_layer_type_steps_allocate_nothing),
         ("fit from epoch 2 into epoch 3", fit_allocates_nothing_from_one_epoch_into_the_next),
@@ -404,4 +405,75 @@ fn small_classifier() -> Model {
         .add(Dense::new(3).activation("softmax"));
     model.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
     model.into()
+}
+
+/// A user's layer using every family of ops (broadcasting both ways, reductions, both
+/// products, transpose, softmax, concatenate, reshape), and a user's loss.
+#[derive(Clone, Default)]
+struct EveryOp {
+    w: Option<minibatch::layers::Weight>,
+    col: Option<minibatch::layers::Weight>,
+}
+
+impl minibatch::layers::CustomLayer for EveryOp {
+    fn class_name(&self) -> &'static str {
+        "EveryOp"
+    }
+    fn build(&mut self, w: &mut minibatch::layers::Weights, shape: &[usize]) -> minibatch::Result<()> {
+        self.w = Some(w.add_weight("kernel", &[shape[1], 4], "glorot_uniform")?);
+        self.col = Some(w.add_weight("column", &[shape[0], 1], "ones")?);
+        Ok(())
+    }
+    fn call(
+        &self,
+        g: &mut minibatch::ops::Graph,
+        x: minibatch::ops::Var,
+        w: &minibatch::layers::WeightVars,
+    ) -> minibatch::Result<minibatch::ops::Var> {
+        let h = g.matmul(x, w[self.w.unwrap()])?;
+        let h = g.multiply(h, w[self.col.unwrap()])?;
+        let ht = g.transpose(h, &[0, 2, 1])?;
+        let s = g.matmul(h, ht)?;
+        let p = g.softmax(s);
+        let c = g.matmul(p, h)?;
+        let m = g.mean(c, -1, true)?;
+        let mx = g.max(c, 1, true)?;
+        let c = g.subtract(c, m)?;
+        let c = g.add(c, mx)?;
+        let j = g.concatenate(&[c, h], -1)?;
+        let j = g.gelu(j);
+        g.reshape(j, &[-1])
+    }
+}
+
+struct OpsMse;
+
+impl minibatch::losses::CustomLoss for OpsMse {
+    fn name(&self) -> &'static str {
+        "ops_mse"
+    }
+    fn call(
+        &self,
+        g: &mut minibatch::ops::Graph,
+        t: minibatch::ops::Var,
+        p: minibatch::ops::Var,
+    ) -> minibatch::Result<minibatch::ops::Var> {
+        let e = g.subtract(p, t)?;
+        let sq = g.square(e);
+        g.mean(sq, -1, false)
+    }
+}
+
+fn ops_steps_allocate_nothing() {
+    let mut model = Sequential::new()
+        .input_shape(&[5, 3])
+        .add(minibatch::layers::Custom::new(EveryOp::default()))
+        .add(Dense::new(2))
+        .into_model();
+    model.compile(Adam::default(), minibatch::losses::OpsLoss::new(OpsMse), &[]).unwrap();
+    for batch in [32usize, 1] {
+        let x = Tensor::from_vec(&[batch, 5, 3], (0..batch * 15).map(|i| (i % 11) as f32 / 11.0).collect()).unwrap();
+        let y = Tensor::from_vec(&[batch, 2], (0..batch * 2).map(|i| (i % 3) as f32).collect()).unwrap();
+        assert_steady(&mut model, &x, &y, &format!("ops-built layer and loss at batch {batch}"));
+    }
 }

@@ -4,10 +4,13 @@
 
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
-use crate::layers::{Layer, LayerCore, Param};
-use crate::ops::{Graph, Program, Sources, Var};
+use crate::layers::{InputGrads, Inputs, Layer, LayerCore, Param};
+use crate::ops::{Graph, Program, Sources, Var, WeightSource};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+
+/// The most tensors one call of a custom layer takes.
+pub const MAX_INPUTS: usize = 8;
 
 /// A weight a [`CustomLayer`] created in its `build`: its place among the layer's weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,11 +72,12 @@ impl std::ops::Index<Weight> for WeightVars {
 ///     }
 /// }
 ///
-/// let model = minibatch::Sequential::new()
+/// let mut model = minibatch::Sequential::new()
 ///     .input_shape(&[4])
 ///     .add(Custom::new(Gated { units: 8, w: None, v: None }))
 ///     .add(minibatch::layers::Dense::new(1));
-/// assert_eq!(model.into_model().count_params(), 4 * 8 * 2 + 8 + 1);
+/// model.compile("adam", "mse", &[]).unwrap(); // builds it
+/// assert_eq!(model.count_params(), 4 * 8 * 2 + 8 + 1);
 /// ```
 pub trait CustomLayer: Send + CustomClone {
     /// The class name `summary` prints (Keras's class name).
@@ -92,6 +96,57 @@ pub trait CustomLayer: Send + CustomClone {
     /// # Errors
     /// The ops' shape errors, which the model's build reports naming the layer.
     fn call(&self, ops: &mut Graph, x: Var, w: &WeightVars) -> Result<Var>;
+
+    /// The forward pass of a layer called on several tensors (Keras's `call(inputs)` with a
+    /// list): the default takes exactly one and hands it to [`CustomLayer::call`].
+    ///
+    /// # Errors
+    /// As [`CustomLayer::call`]; the default refuses several inputs.
+    fn call_many(&self, ops: &mut Graph, xs: &[Var], w: &WeightVars) -> Result<Var> {
+        match xs {
+            [x] => self.call(ops, *x, w),
+            _ => Err(Error::Shape {
+                what: format!("inputs of layer class {}", self.class_name()),
+                expected: "one tensor (write call_many for several)".into(),
+                received: format!("{} tensors", xs.len()),
+            }),
+        }
+    }
+
+    /// The layer's options, as Keras's `get_config()`: what [`register_layer`]'s function
+    /// rebuilds the layer from when a model file is loaded. `None` (the default): a model with
+    /// this layer cannot be saved whole (its weights still can).
+    fn get_config(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// A function that rebuilds a user's layer from its [`CustomLayer::get_config`].
+pub type FromConfig = fn(&serde_json::Value) -> Result<Box<dyn CustomLayer>>;
+
+/// The registered layer classes: name, and how to rebuild one.
+static REGISTRY: std::sync::RwLock<Vec<(&'static str, FromConfig)>> = std::sync::RwLock::new(Vec::new());
+
+/// Keras's `register_keras_serializable`: `load` (and a shared layer's second call, and
+/// data-parallel replicas) rebuild a layer of class `class_name` with `from_config`. A later
+/// registration of the same name replaces the earlier.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a name of a built-in layer class.
+pub fn register_layer(class_name: &'static str, from_config: FromConfig) -> Result<()> {
+    if super::CLASS_NAMES.contains(&class_name) {
+        return Err(Error::invalid("class_name", class_name, "a name that no built-in layer class has"));
+    }
+    let mut registry = REGISTRY.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    registry.retain(|(name, _)| *name != class_name);
+    registry.push((class_name, from_config));
+    Ok(())
+}
+
+/// The registered rebuild of `class_name`, if any.
+pub(crate) fn registered(class_name: &str) -> Option<FromConfig> {
+    let registry = REGISTRY.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    registry.iter().find(|(name, _)| *name == class_name).map(|(_, f)| *f)
 }
 
 /// `Clone` for boxed user layers (a [`CustomLayer`] that is `Clone` has it).
@@ -103,6 +158,15 @@ pub trait CustomClone {
 impl<T: CustomLayer + Clone + 'static> CustomClone for T {
     fn clone_box(&self) -> Box<dyn CustomLayer> {
         Box::new(self.clone())
+    }
+}
+
+/// The layer's parameters as the program reads them.
+struct ParamValues<'a>(&'a [Param]);
+
+impl WeightSource for ParamValues<'_> {
+    fn weight(&self, i: usize) -> &[f32] {
+        self.0[i].value.data()
     }
 }
 
@@ -120,6 +184,20 @@ impl Custom {
     pub fn new(user: impl CustomLayer + 'static) -> Custom {
         Custom { core: LayerCore::default(), user: Box::new(user), program: None }
     }
+
+    /// The registered layer of `class_name` rebuilt from a saved `config` (its user options and
+    /// its `name`), or `None` when no such class is registered.
+    ///
+    /// # Errors
+    /// What the registered function returns.
+    pub(crate) fn from_registry(class_name: &str, config: &serde_json::Value) -> Option<Result<Custom>> {
+        let from_config = registered(class_name)?;
+        Some(from_config(config).map(|user| Custom {
+            core: LayerCore::named(config.get("name").and_then(serde_json::Value::as_str).unwrap_or_default()),
+            user,
+            program: None,
+        }))
+    }
 }
 
 impl Layer for Custom {
@@ -130,6 +208,10 @@ impl Layer for Custom {
     crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.build_many(&[input_shape.to_vec()], rng)
+    }
+
+    fn build_many(&mut self, input_shapes: &[Vec<usize>], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.core.name.clone();
         let named = |e: Error| match e {
             Error::Shape { what, expected, received } => {
@@ -137,12 +219,16 @@ impl Layer for Custom {
             }
             other => Error::State(format!("layer '{name}': {other}")),
         };
+        if input_shapes.len() > MAX_INPUTS {
+            return Err(Error::invalid("inputs", input_shapes.len(), format!("at most {MAX_INPUTS} (layer '{name}')")));
+        }
         let mut weights = Weights::default();
-        self.user.build(&mut weights, input_shape).map_err(named)?;
+        // Keras's `build(input_shape)`: one input's shape, or the first's of several.
+        self.user.build(&mut weights, &input_shapes[0]).map_err(named)?;
         let mut graph = Graph::new();
-        let x = graph.input(input_shape);
+        let xs: Vec<Var> = input_shapes.iter().map(|s| graph.input(s)).collect();
         let vars = WeightVars(weights.specs.iter().map(|(_, shape, _)| graph.weight(shape)).collect());
-        let y = self.user.call(&mut graph, x, &vars).map_err(named)?;
+        let y = self.user.call_many(&mut graph, &xs, &vars).map_err(named)?;
         if !graph.is_batched(y) {
             return Err(named(graph.mismatch("call", &[y], "an output with the batch axis (computed from the input)")));
         }
@@ -170,27 +256,55 @@ impl Layer for Custom {
         }
     }
 
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
-        let batch = x.shape()[0];
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        self.forward_many(Inputs::one(x), y, training);
+    }
+
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        self.backward_many(Inputs::one(x), y, dy, InputGrads::one(dx));
+    }
+
+    fn forward_many(&mut self, xs: Inputs<'_>, y: &mut Tensor, _training: bool) {
+        let batch = xs.get(0).shape()[0];
         let program = self.program.as_mut().expect("a custom layer used before it was built");
         program.plan(batch);
-        let inputs = [x.data()];
-        let src = Sources { inputs: &inputs, weights: &self.core.params };
+        let n = program.graph().inputs;
+        let mut inputs: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+        for (i, slot) in inputs.iter_mut().enumerate().take(n) {
+            *slot = xs.get(i).data();
+        }
+        let src = Sources { inputs: &inputs[..n], weights: &ParamValues(&self.core.params) };
         let out = program.forward(&src, batch);
         y.data_mut()[..out.len()].copy_from_slice(out);
     }
 
-    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
-        let batch = x.shape()[0];
+    fn backward_many(&mut self, xs: Inputs<'_>, _y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
+        let batch = xs.get(0).shape()[0];
         let program = self.program.as_mut().expect("a custom layer used before it was built");
-        let inputs = [x.data()];
-        let src = Sources { inputs: &inputs, weights: &self.core.params };
-        let mut dxs = [dx.map(|d| d.data_mut())];
-        program.backward(&src, batch, dy.data(), &mut dxs);
+        let n = program.graph().inputs;
+        let mut inputs: [&[f32]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+        for (i, slot) in inputs.iter_mut().enumerate().take(n) {
+            *slot = xs.get(i).data();
+        }
+        let src = Sources { inputs: &inputs[..n], weights: &ParamValues(&self.core.params) };
+        program.backward(&src, batch, dy.data());
         let program = self.program.as_ref().expect("built");
+        for i in 0..n {
+            if let Some(dx) = dxs.get_mut(i) {
+                let g = program.input_grad(i, batch);
+                dx.data_mut()[..g.len()].copy_from_slice(g);
+            }
+        }
         for (i, p) in self.core.params.iter_mut().enumerate() {
             p.grad.data_mut().copy_from_slice(program.weight_grad(i));
         }
+    }
+
+    fn config(&self) -> Option<serde_json::Value> {
+        let mut config = self.user.get_config()?;
+        let object = config.as_object_mut()?;
+        object.insert("name".into(), serde_json::json!(self.core.name));
+        Some(config)
     }
 
     fn planned_workspace_bytes(&self, _max_batch: usize) -> usize {

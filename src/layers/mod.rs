@@ -72,7 +72,9 @@ pub use self::core::embedding::{Embedding, EmbeddingConfig};
 pub use self::core::masking::{Masking, MaskingConfig};
 pub use self::core::position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
 pub use self::core::regularization::Regularization;
-pub use self::custom::{Custom, CustomClone, CustomLayer, Weight, WeightVars, Weights};
+pub use self::custom::{
+    register_layer, Custom, CustomClone, CustomLayer, FromConfig, Weight, WeightVars, Weights, MAX_INPUTS,
+};
 pub use self::normalization::batch_normalization::{BatchNormalization, BatchNormalizationConfig};
 pub use self::normalization::layer_normalization::{LayerNormalization, LayerNormalizationConfig};
 pub use self::pooling::global_pooling::{
@@ -600,13 +602,16 @@ pub(crate) fn rebuild(class_name: &str, config: &serde_json::Value) -> Result<Bo
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" | "Concatenate" | "Dot" => {
             Box::new(Merge::from_config(class_name, parse(class_name, config)?)?)
         }
-        _ => {
-            return Err(Error::UnknownName {
-                kind: "layer class",
-                name: class_name.into(),
-                known: CLASS_NAMES.to_vec(),
-            })
-        }
+        _ => match custom::Custom::from_registry(class_name, config) {
+            Some(layer) => Box::new(layer?),
+            None => {
+                return Err(Error::UnknownName {
+                    kind: "layer class (a layer of your own: layers::register_layer it before loading)",
+                    name: class_name.into(),
+                    known: CLASS_NAMES.to_vec(),
+                })
+            }
+        },
     })
 }
 

@@ -71,6 +71,7 @@
 mod binary_crossentropy;
 mod categorical_crossentropy;
 mod cosine_similarity;
+mod custom;
 mod hinge;
 mod huber;
 mod kl_divergence;
@@ -81,6 +82,8 @@ mod mean_squared_error;
 mod mean_squared_logarithmic_error;
 mod poisson;
 mod sparse_categorical_crossentropy;
+
+pub use custom::{register_loss, CustomLoss, LossFromConfig, OpsLoss};
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
@@ -572,13 +575,20 @@ impl IntoLoss for &str {
     }
 }
 
-/// The loss a [`Loss::config`] describes (a built-in one).
+/// The loss a [`Loss::config`] describes: a built-in one, or one of your own registered with
+/// [`register_loss`].
 ///
 /// # Errors
-/// [`Error::State`] for a config no built-in loss reads.
+/// [`Error::State`] for a config no built-in or registered loss reads.
 pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Loss>> {
-    let loss: BuiltinLoss = serde_json::from_value(config.clone())
-        .map_err(|e| Error::State(format!("the saved loss {config}: {e} (only built-in losses can be loaded)")))?;
+    if let Some(loss) = custom::from_registry(config) {
+        return loss;
+    }
+    let loss: BuiltinLoss = serde_json::from_value(config.clone()).map_err(|e| {
+        Error::State(format!(
+            "the saved loss {config}: {e} (a loss of your own loads once registered: losses::register_loss)"
+        ))
+    })?;
     loss.check_arguments()?;
     Ok(Box::new(loss))
 }

@@ -23,7 +23,22 @@ pub struct Program {
 /// Where the values of the layer's inputs and weights are, for one step.
 pub(crate) struct Sources<'a> {
     pub inputs: &'a [&'a [f32]],
-    pub weights: &'a [crate::params::Param],
+    pub weights: &'a dyn WeightSource,
+}
+
+/// Where a step reads the weights' values: a layer's parameters, or none (a loss).
+pub(crate) trait WeightSource {
+    /// Weight `i`'s values.
+    fn weight(&self, i: usize) -> &[f32];
+}
+
+/// No weights (a loss's recording).
+pub(crate) struct NoWeights;
+
+impl WeightSource for NoWeights {
+    fn weight(&self, _: usize) -> &[f32] {
+        &[]
+    }
 }
 
 impl Program {
@@ -85,9 +100,9 @@ impl Program {
     }
 
     /// Runs each op's vector-Jacobian product in reverse from `dy` (the result's gradient),
-    /// after [`Program::forward`] on the same sources and batch. Writes the inputs' gradients
-    /// into `dx` (where given); the weights' are then [`Program::weight_grad`].
-    pub(crate) fn backward(&mut self, src: &Sources<'_>, batch: usize, dy: &[f32], dx: &mut [Option<&mut [f32]>]) {
+    /// after [`Program::forward`] on the same sources and batch. The inputs' and weights'
+    /// gradients are then [`Program::input_grad`] and [`Program::weight_grad`].
+    pub(crate) fn backward(&mut self, src: &Sources<'_>, batch: usize, dy: &[f32]) {
         let nodes = &self.graph.nodes;
         for (g, n) in self.grads.iter_mut().zip(nodes) {
             if n.needs_grad {
@@ -118,14 +133,12 @@ impl Program {
             }
             self.grads[v] = dz;
         }
-        for (v, n) in nodes.iter().enumerate() {
-            if let (Op::Input(i), true) = (&n.op, n.needs_grad) {
-                if let Some(Some(d)) = dx.get_mut(*i) {
-                    let len = n.len(batch);
-                    d[..len].copy_from_slice(&self.grads[v][..len]);
-                }
-            }
-        }
+    }
+
+    /// Input `i`'s gradient from the last [`Program::backward`], for a batch of `batch`.
+    pub(crate) fn input_grad(&self, i: usize, batch: usize) -> &[f32] {
+        let v = self.graph.nodes.iter().position(|n| n.op == Op::Input(i)).expect("a recorded input");
+        &self.grads[v][..self.graph.nodes[v].len(batch)]
     }
 
     /// Weight `i`'s gradient from the last [`Program::backward`].
@@ -141,7 +154,7 @@ fn data<'a>(graph: &'a Graph, values: &'a [Vec<f32>], src: &Sources<'a>, v: usiz
     let n = &graph.nodes[v];
     match n.op {
         Op::Input(i) => &src.inputs[i][..n.len(batch)],
-        Op::Weight(i) => src.weights[i].value.data(),
+        Op::Weight(i) => src.weights.weight(i),
         Op::Constant => graph.constants.iter().find(|(at, _)| *at == v).map(|(_, c)| c.as_slice()).expect("its values"),
         _ => &values[v][..n.len(batch)],
     }

@@ -139,6 +139,16 @@ fn thread_count_probe() {
         ("SeparableConv2D", head(Sequential::new().seed(6).add(SeparableConv2D::new(32, 3))), img(n)),
         ("Conv2DTranspose", head(Sequential::new().seed(7).add(Conv2DTranspose::new(16, 3))), img(n)),
         (
+            "Custom(SelfAttention)",
+            head(
+                Sequential::new()
+                    .seed(9)
+                    .add(Dense::new(16).activation("tanh"))
+                    .add(minibatch::layers::Custom::new(crate::custom_layers::SelfAttention::new(16))),
+            ),
+            seq(n, 12, 8),
+        ),
+        (
             "BatchNormalization(synchronized)",
             head(Sequential::new().seed(8).add(Conv2D::new(32, 3)).add(BatchNormalization::new().synchronized(true))),
             img(n),
@@ -171,7 +181,7 @@ fn thread_count_does_not_change_the_bits_of_any_layer() {
         std::fs::read_to_string(&out).unwrap().lines().map(str::to_string).collect()
     };
     let one = probe(1);
-    assert_eq!(one.len(), 8, "every model trained");
+    assert_eq!(one.len(), 9, "every model trained");
     for threads in [2, 3] {
         for (a, b) in one.iter().zip(probe(threads)) {
             let name = a.split(' ').next().unwrap();

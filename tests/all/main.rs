@@ -2,6 +2,7 @@
 
 mod common;
 mod convnets;
+mod custom_layers;
 #[path = "../support/deadline.rs"]
 mod deadline;
 #[path = "../zoo.rs"]
