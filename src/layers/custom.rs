@@ -5,12 +5,15 @@
 use crate::error::{Error, Result};
 use crate::initializers::Initializer;
 use crate::layers::{InputGrads, Inputs, Layer, LayerCore, Param};
-use crate::ops::{Graph, Program, Sources, Var, WeightSource};
+use crate::ops::{Graph, Program, Slices, Sources, Var, WeightSource};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
 /// The most tensors one call of a custom layer takes.
 pub const MAX_INPUTS: usize = 8;
+
+/// The most weights one custom layer creates.
+pub const MAX_WEIGHTS: usize = 32;
 
 /// A weight a [`CustomLayer`] created in its `build`: its place among the layer's weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,12 +276,11 @@ impl Layer for Custom {
         for (i, slot) in inputs.iter_mut().enumerate().take(n) {
             *slot = xs.get(i).data();
         }
-        let src = Sources { inputs: &inputs[..n], weights: &ParamValues(&self.core.params) };
-        let out = program.forward(&src, batch);
-        y.data_mut()[..out.len()].copy_from_slice(out);
+        let src = Sources { inputs: &inputs[..n], weights: &ParamValues(&self.core.params), output: None };
+        program.forward(&src, batch, y.storage_mut());
     }
 
-    fn backward_many(&mut self, xs: Inputs<'_>, _y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
+    fn backward_many(&mut self, xs: Inputs<'_>, y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
         let batch = xs.get(0).shape()[0];
         let program = self.program.as_mut().expect("a custom layer used before it was built");
         let n = program.graph().inputs;
@@ -286,17 +288,33 @@ impl Layer for Custom {
         for (i, slot) in inputs.iter_mut().enumerate().take(n) {
             *slot = xs.get(i).data();
         }
-        let src = Sources { inputs: &inputs[..n], weights: &ParamValues(&self.core.params) };
-        program.backward(&src, batch, dy.data());
-        let program = self.program.as_ref().expect("built");
-        for i in 0..n {
-            if let Some(dx) = dxs.get_mut(i) {
-                let g = program.input_grad(i, batch);
-                dx.data_mut()[..g.len()].copy_from_slice(g);
-            }
-        }
+        // Each weight's values read, its gradient buffer lent: the same parameter, split.
+        let mut values: [&[f32]; MAX_WEIGHTS] = [&[]; MAX_WEIGHTS];
+        let mut grads: [Option<&mut Vec<f32>>; MAX_WEIGHTS] = Default::default();
+        let count = self.core.params.len();
         for (i, p) in self.core.params.iter_mut().enumerate() {
-            p.grad.data_mut().copy_from_slice(program.weight_grad(i));
+            let Param { value, grad, .. } = p;
+            values[i] = value.data();
+            grads[i] = Some(grad.storage_mut());
+        }
+        let weights = Slices(&values[..count]);
+        let src = Sources { inputs: &inputs[..n], weights: &weights, output: Some(y.data()) };
+        let mut wanted = [false; MAX_INPUTS];
+        for (i, w) in wanted.iter_mut().enumerate().take(n) {
+            *w = dxs.get_mut(i).is_some();
+        }
+        if n == 1 {
+            // One input: its gradient buffer lent too.
+            let mut dx = [dxs.get_mut(0).map(|d| d.storage_mut())];
+            program.backward(&src, batch, dy.storage_mut(), &mut dx, &mut grads[..count], &wanted[..n]);
+        } else {
+            program.backward(&src, batch, dy.storage_mut(), &mut [], &mut grads[..count], &wanted[..n]);
+            for i in 0..n {
+                if let Some(dx) = dxs.get_mut(i) {
+                    let g = program.input_grad(i, batch);
+                    dx.data_mut()[..g.len()].copy_from_slice(g);
+                }
+            }
         }
     }
 

@@ -86,6 +86,9 @@ struct Recorded {
     target: Vec<usize>,
     pred: Vec<usize>,
     program: Program,
+    /// The row's value, and its own gradient (1), as buffers the program borrows.
+    value: Vec<f32>,
+    seed: Vec<f32>,
 }
 
 /// A [`CustomLoss`] as a [`Loss`]: recorded for the targets' and predictions' sample shapes when
@@ -128,7 +131,9 @@ impl OpsLoss {
                 "one value per sample (reduce over the sample's axes)",
             )));
         }
-        *slot = Some(Recorded { target: target.to_vec(), pred: pred.to_vec(), program: Program::new(graph, value, 1) });
+        let program = Program::new(graph, value, 1);
+        *slot =
+            Some(Recorded { target: target.to_vec(), pred: pred.to_vec(), program, value: vec![0.0], seed: vec![1.0] });
         Ok(())
     }
 }
@@ -152,13 +157,14 @@ impl Loss for OpsLoss {
         let mut slot = self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(r) = slot.as_mut() else { return f32::NAN };
         let inputs = [target, pred];
-        let src = Sources { inputs: &inputs, weights: &NoWeights };
-        let value = r.program.forward(&src, 1)[0];
+        let src = Sources { inputs: &inputs, weights: &NoWeights, output: None };
+        r.program.forward(&src, 1, &mut r.value);
         if let Some(grad) = grad {
-            r.program.backward(&src, 1, &[1.0]);
+            let src = Sources { inputs: &inputs, weights: &NoWeights, output: Some(&r.value) };
+            r.program.backward(&src, 1, &mut r.seed, &mut [], &mut [], &[false, true]);
             grad.copy_from_slice(r.program.input_grad(1, 1));
         }
-        value
+        r.value[0]
     }
 
     fn target_len(&self, k: usize) -> usize {

@@ -35,17 +35,6 @@ pub enum Binary {
 }
 
 impl Binary {
-    fn value(self, a: f32, b: f32) -> f32 {
-        match self {
-            Binary::Add => a + b,
-            Binary::Subtract => a - b,
-            Binary::Multiply => a * b,
-            Binary::Divide => a / b,
-            Binary::Maximum => a.max(b),
-            Binary::Minimum => a.min(b),
-        }
-    }
-
     /// `(∂z/∂a, ∂z/∂b)` at `(a, b)`.
     fn partials(self, a: f32, b: f32) -> (f32, f32) {
         match self {
@@ -111,8 +100,20 @@ fn shapes(a: &Node, b: &Node, z: &Node, batch: usize) -> (Dims, Dims, Dims) {
 }
 
 /// `z = a ∘ b`.
-pub(crate) fn forward(
-    f: Binary,
+pub(crate) fn forward(f: Binary, a: (&[f32], &Node), b: (&[f32], &Node), z: &mut [f32], zn: &Node, batch: usize) {
+    // One loop per function (monomorphized), so each vectorizes.
+    match f {
+        Binary::Add => forward_with(|a, b| a + b, a, b, z, zn, batch),
+        Binary::Subtract => forward_with(|a, b| a - b, a, b, z, zn, batch),
+        Binary::Multiply => forward_with(|a, b| a * b, a, b, z, zn, batch),
+        Binary::Divide => forward_with(|a, b| a / b, a, b, z, zn, batch),
+        Binary::Maximum => forward_with(f32::max, a, b, z, zn, batch),
+        Binary::Minimum => forward_with(f32::min, a, b, z, zn, batch),
+    }
+}
+
+fn forward_with(
+    op: impl Fn(f32, f32) -> f32,
     (a, an): (&[f32], &Node),
     (b, bn): (&[f32], &Node),
     z: &mut [f32],
@@ -122,26 +123,61 @@ pub(crate) fn forward(
     let (sa, sb, sz) = shapes(an, bn, zn, batch);
     if sa == sz && sb == sz {
         for ((z, &a), &b) in z.iter_mut().zip(a).zip(b) {
-            *z = f.value(a, b);
+            *z = op(a, b);
         }
     } else if sa == sz && sz.ends_with(&sb) {
         // A trailing operand (a bias): row by row.
         for (zr, ar) in z.chunks_exact_mut(b.len().max(1)).zip(a.chunks_exact(b.len().max(1))) {
             for ((z, &a), &b) in zr.iter_mut().zip(ar).zip(b) {
-                *z = f.value(a, b);
+                *z = op(a, b);
             }
         }
     } else {
         let (ta, tb) = (strides(&sa, &sz), strides(&sb, &sz));
-        each(&sz, &ta, &tb, |o, i, j| z[o] = f.value(a[i], b[j]));
+        each(&sz, &ta, &tb, |o, i, j| z[o] = op(a[i], b[j]));
     }
 }
 
-/// `da += dz · ∂z/∂a` (`which == 0`) or `db += dz · ∂z/∂b` (`which == 1`), summed over the
-/// positions a broadcast operand was repeated to.
+/// `da = dz · ∂z/∂a` (`which == 0`) or `db = dz · ∂z/∂b` (`which == 1`), summed over the
+/// positions a broadcast operand was repeated to; added to `d` when `acc`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     f: Binary,
+    which: usize,
+    a: (&[f32], &Node),
+    b: (&[f32], &Node),
+    dz: &[f32],
+    zn: &Node,
+    batch: usize,
+    d: &mut [f32],
+    acc: bool,
+) {
+    // `dz · ∂z/∂operand` as a function of (dz, a, b), one loop per case (monomorphized).
+    match (f, which) {
+        (Binary::Add, _) | (Binary::Subtract, 0) => backward_with(|g, _, _| g, which, a, b, dz, zn, batch, d, acc),
+        (Binary::Subtract, _) => backward_with(|g, _, _| -g, which, a, b, dz, zn, batch, d, acc),
+        (Binary::Multiply, 0) => backward_with(|g, _, y| g * y, which, a, b, dz, zn, batch, d, acc),
+        (Binary::Multiply, _) => backward_with(|g, x, _| g * x, which, a, b, dz, zn, batch, d, acc),
+        _ => backward_with(
+            |g, x, y| {
+                let (pa, pb) = f.partials(x, y);
+                g * if which == 0 { pa } else { pb }
+            },
+            which,
+            a,
+            b,
+            dz,
+            zn,
+            batch,
+            d,
+            acc,
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn backward_with(
+    contribution: impl Fn(f32, f32, f32) -> f32,
     which: usize,
     (a, an): (&[f32], &Node),
     (b, bn): (&[f32], &Node),
@@ -149,15 +185,49 @@ pub(crate) fn backward(
     zn: &Node,
     batch: usize,
     d: &mut [f32],
+    acc: bool,
 ) {
+    use super::program::put;
     let (sa, sb, sz) = shapes(an, bn, zn, batch);
+    if sa == sz && sb == sz {
+        // Same shapes: element by element.
+        for (((d, &g), &x), &y) in d.iter_mut().zip(dz).zip(a).zip(b) {
+            put(d, contribution(g, x, y), acc);
+        }
+        return;
+    }
+    if sa == sz && sz.ends_with(&sb) {
+        // A trailing operand (a bias): `a`'s gradient element by element, `b`'s summed over
+        // the rows.
+        let n = b.len().max(1);
+        if which == 0 {
+            for ((dr, gr), ar) in d.chunks_exact_mut(n).zip(dz.chunks_exact(n)).zip(a.chunks_exact(n)) {
+                for (((d, &g), &x), &y) in dr.iter_mut().zip(gr).zip(ar).zip(b) {
+                    put(d, contribution(g, x, y), acc);
+                }
+            }
+        } else {
+            if !acc {
+                d.fill(0.0);
+            }
+            for (gr, ar) in dz.chunks_exact(n).zip(a.chunks_exact(n)) {
+                for (((d, &g), &x), &y) in d.iter_mut().zip(gr).zip(ar).zip(b) {
+                    *d += contribution(g, x, y);
+                }
+            }
+        }
+        return;
+    }
+    if !acc {
+        d.fill(0.0);
+    }
     let (ta, tb) = (strides(&sa, &sz), strides(&sb, &sz));
     each(&sz, &ta, &tb, |o, i, j| {
-        let (pa, pb) = f.partials(a[i], b[j]);
+        let c = contribution(dz[o], a[i], b[j]);
         if which == 0 {
-            d[i] += dz[o] * pa;
+            d[i] += c;
         } else {
-            d[j] += dz[o] * pb;
+            d[j] += c;
         }
     });
 }

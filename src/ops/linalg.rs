@@ -44,15 +44,26 @@ pub(crate) fn forward(p: Product, a: &[f32], b: &[f32], z: &mut [f32], batch: us
     }
 }
 
-/// `dA += dZ · Bᵀ` (`which == 0`) or `dB += Aᵀ · dZ` (`which == 1`).
-pub(crate) fn backward(p: Product, which: usize, a: &[f32], b: &[f32], dz: &[f32], d: &mut [f32], batch: usize) {
+/// `dA = dZ · Bᵀ` (`which == 0`) or `dB = Aᵀ · dZ` (`which == 1`), added to `d` when `acc`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    p: Product,
+    which: usize,
+    a: &[f32],
+    b: &[f32],
+    dz: &[f32],
+    d: &mut [f32],
+    acc: bool,
+    batch: usize,
+) {
+    let beta = if acc { 1.0 } else { 0.0 };
     match p {
         Product::Rows { k, n } => {
             let m = a.len() / k.max(1);
             if which == 0 {
-                matmul(d, dz, b, m, n, k, false, true, 1.0);
+                matmul(d, dz, b, m, n, k, false, true, beta);
             } else {
-                matmul(d, a, dz, k, m, n, true, false, 1.0);
+                matmul(d, a, dz, k, m, n, true, false, beta);
             }
         }
         Product::PerSample { s, k, t } => {
@@ -60,9 +71,9 @@ pub(crate) fn backward(p: Product, which: usize, a: &[f32], b: &[f32], dz: &[f32
                 let (ai, bi, gi) =
                     (&a[i * s * k..(i + 1) * s * k], &b[i * k * t..(i + 1) * k * t], &dz[i * s * t..(i + 1) * s * t]);
                 if which == 0 {
-                    matmul(&mut d[i * s * k..(i + 1) * s * k], gi, bi, s, t, k, false, true, 1.0);
+                    matmul(&mut d[i * s * k..(i + 1) * s * k], gi, bi, s, t, k, false, true, beta);
                 } else {
-                    matmul(&mut d[i * k * t..(i + 1) * k * t], ai, gi, k, s, t, true, false, 1.0);
+                    matmul(&mut d[i * k * t..(i + 1) * k * t], ai, gi, k, s, t, true, false, beta);
                 }
             }
         }

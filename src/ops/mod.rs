@@ -34,7 +34,7 @@ pub(crate) use graph::Node;
 pub use graph::{Graph, Var};
 pub use linalg::Product;
 pub use program::Program;
-pub(crate) use program::{NoWeights, Sources, WeightSource};
+pub(crate) use program::{NoWeights, Slices, Sources, WeightSource};
 pub use reduce::Reduce;
 
 /// How a recorded value is made.

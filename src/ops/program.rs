@@ -1,16 +1,21 @@
 //! A recorded [`Graph`] made runnable: a buffer for every value and every gradient, planned
 //! once for the largest batch, then forward and backward every step without allocating.
+//!
+//! The caller lends its own buffers for what it owns (the result, the result's gradient, the
+//! inputs' and the weights' gradients): they are swapped in for the step and back out, so
+//! nothing is copied between the program and the model. A gradient's first contribution
+//! overwrites its buffer and later ones add to it, so no buffer is cleared first.
 
 use super::{broadcast, elementwise, linalg, reduce, shape, softmax, Graph, Node, Op, Var};
 
-/// A recording with its buffers: planned once for the largest batch, then run forward and
-/// backward every step without allocating.
+/// A recording with its buffers (see the [module docs](self)).
 ///
 /// # Buffers
 /// | buffer | shape | written by |
 /// |---|---|---|
 /// | `values[v]` | value `v`'s whole shape at `max_batch` (empty for inputs, weights, constants) | the forward pass |
 /// | `grads[v]` | the same, for each value a gradient reaches (`needs_grad`) | the backward pass |
+/// | `written[v]` | one flag per value: its gradient has had a contribution this step | the backward pass |
 #[derive(Debug, Clone)]
 pub struct Program {
     graph: Graph,
@@ -18,18 +23,30 @@ pub struct Program {
     max_batch: usize,
     values: Vec<Vec<f32>>,
     grads: Vec<Vec<f32>>,
+    written: Vec<bool>,
 }
 
-/// Where the values of the layer's inputs and weights are, for one step.
+/// Where the values of the layer's inputs and weights are, for one step; in the backward
+/// pass, also the result the forward pass left in the caller's buffer.
 pub(crate) struct Sources<'a> {
     pub inputs: &'a [&'a [f32]],
     pub weights: &'a dyn WeightSource,
+    pub output: Option<&'a [f32]>,
 }
 
 /// Where a step reads the weights' values: a layer's parameters, or none (a loss).
 pub(crate) trait WeightSource {
     /// Weight `i`'s values.
     fn weight(&self, i: usize) -> &[f32];
+}
+
+/// Weights given as their values' slices.
+pub(crate) struct Slices<'a>(pub &'a [&'a [f32]]);
+
+impl WeightSource for Slices<'_> {
+    fn weight(&self, i: usize) -> &[f32] {
+        self.0[i]
+    }
 }
 
 /// No weights (a loss's recording).
@@ -43,9 +60,18 @@ impl WeightSource for NoWeights {
 
 impl Program {
     /// The recording `graph` with `output` as its result, its buffers planned for batches of
-    /// up to `max_batch` samples.
-    pub fn new(graph: Graph, output: Var, max_batch: usize) -> Program {
-        let mut p = Program { graph, output, max_batch: 0, values: Vec::new(), grads: Vec::new() };
+    /// up to `max_batch` samples. A result that is an input, weight or constant itself gets a
+    /// copy as the recording's last op (so the result always has a buffer of its own).
+    pub fn new(mut graph: Graph, output: Var, max_batch: usize) -> Program {
+        let mut output = output;
+        if matches!(graph.nodes[output.0].op, Op::Input(_) | Op::Weight(_) | Op::Constant) {
+            let n = &graph.nodes[output.0];
+            let (shape, batched) = (n.shape.clone(), n.batched);
+            output = graph.push(Op::Reshape, vec![output], shape, batched);
+        }
+        let count = graph.nodes.len();
+        let mut p =
+            Program { graph, output, max_batch: 0, values: Vec::new(), grads: Vec::new(), written: vec![false; count] };
         p.plan(max_batch);
         p
     }
@@ -83,97 +109,172 @@ impl Program {
         4 * (self.values.iter().map(Vec::len).sum::<usize>() + self.grads.iter().map(Vec::len).sum::<usize>())
     }
 
-    /// Runs the recording forward for a batch of `batch` samples; returns the result.
-    pub(crate) fn forward<'s>(&'s mut self, src: &Sources<'s>, batch: usize) -> &'s [f32] {
+    /// The node of input `i`.
+    fn input_node(&self, i: usize) -> usize {
+        self.graph.nodes.iter().position(|n| n.op == Op::Input(i)).expect("a recorded input")
+    }
+
+    /// The node of weight `i`.
+    fn weight_node(&self, i: usize) -> usize {
+        self.graph.nodes.iter().position(|n| n.op == Op::Weight(i)).expect("a recorded weight")
+    }
+
+    /// Runs the recording forward for a batch of `batch` samples, the result written into
+    /// `out` (the caller's buffer, lent for the step: at least the result's length).
+    pub(crate) fn forward(&mut self, src: &Sources<'_>, batch: usize, out: &mut Vec<f32>) {
         assert!(batch <= self.max_batch, "a batch of {batch} past the planned {}", self.max_batch);
+        let o = self.output.0;
+        std::mem::swap(&mut self.values[o], out);
         for v in 0..self.graph.nodes.len() {
             let node = &self.graph.nodes[v];
             if matches!(node.op, Op::Input(_) | Op::Weight(_) | Op::Constant) {
                 continue;
             }
-            let mut out = std::mem::take(&mut self.values[v]);
-            let ins = Operands { graph: &self.graph, values: &self.values, src, of: &node.inputs, batch };
-            run_forward(node, &ins, &mut out[..node.len(batch)], batch);
-            self.values[v] = out;
+            let mut buffer = std::mem::take(&mut self.values[v]);
+            let ins = Operands { p: self, src, of: &node.inputs, batch };
+            run_forward(node, &ins, &mut buffer[..node.len(batch)], batch);
+            self.values[v] = buffer;
         }
-        data(&self.graph, &self.values, src, self.output.0, batch)
+        std::mem::swap(&mut self.values[o], out);
     }
 
     /// Runs each op's vector-Jacobian product in reverse from `dy` (the result's gradient),
-    /// after [`Program::forward`] on the same sources and batch. The inputs' and weights'
-    /// gradients are then [`Program::input_grad`] and [`Program::weight_grad`].
-    pub(crate) fn backward(&mut self, src: &Sources<'_>, batch: usize, dy: &[f32]) {
+    /// after [`Program::forward`] on the same sources and batch (`src.output` holding its
+    /// result). The gradients of the inputs go into `dx[i]`, the weights' into `dw[i]`, where
+    /// given: the caller's buffers, lent for the step. Only the inputs `wanted` get a gradient
+    /// (a model's first layer needs none for its input).
+    pub(crate) fn backward(
+        &mut self,
+        src: &Sources<'_>,
+        batch: usize,
+        dy: &mut Vec<f32>,
+        dx: &mut [Option<&mut Vec<f32>>],
+        dw: &mut [Option<&mut Vec<f32>>],
+        wanted: &[bool],
+    ) {
+        let o = self.output.0;
+        let lend =
+            |p: &mut Program, dx: &mut [Option<&mut Vec<f32>>], dw: &mut [Option<&mut Vec<f32>>], dy: &mut Vec<f32>| {
+                std::mem::swap(&mut p.grads[o], dy);
+                for (i, d) in dx.iter_mut().enumerate() {
+                    if let Some(d) = d {
+                        let v = p.input_node(i);
+                        std::mem::swap(&mut p.grads[v], *d);
+                    }
+                }
+                for (i, d) in dw.iter_mut().enumerate() {
+                    if let Some(d) = d {
+                        let v = p.weight_node(i);
+                        std::mem::swap(&mut p.grads[v], *d);
+                    }
+                }
+            };
+        lend(self, dx, dw, dy);
+        self.written.fill(false);
+        self.written[o] = true;
         let nodes = &self.graph.nodes;
-        for (g, n) in self.grads.iter_mut().zip(nodes) {
-            if n.needs_grad {
-                g[..n.len(batch)].fill(0.0);
-            }
-        }
-        let out = self.output.0;
-        if nodes[out].needs_grad {
-            let len = nodes[out].len(batch);
-            self.grads[out][..len].copy_from_slice(&dy[..len]);
-        }
         for v in (0..nodes.len()).rev() {
             let node = &nodes[v];
-            if !node.needs_grad || matches!(node.op, Op::Input(_) | Op::Weight(_)) {
+            // A value no gradient reached (all its readers stop it) passes none on.
+            if !self.written[v] || matches!(node.op, Op::Input(_) | Op::Weight(_)) {
                 continue;
             }
-            let dz = std::mem::take(&mut self.grads[v]);
-            let z = data(&self.graph, &self.values, src, v, batch);
+            let mut dz = std::mem::take(&mut self.grads[v]);
+            // An operand of a sum with the sum's own shape has the sum's gradient itself: when
+            // it has none yet, the two buffers (both the program's own) trade places after the
+            // other operands are done, instead of a copy.
+            let own = |u: usize| u != o && !matches!(nodes[u].op, Op::Input(_) | Op::Weight(_));
+            let through = node.inputs.iter().enumerate().position(|(which, input)| {
+                let sum = matches!(node.op, Op::Binary(super::Binary::Add))
+                    || (matches!(node.op, Op::Binary(super::Binary::Subtract)) && which == 0);
+                sum && own(v)
+                    && own(input.0)
+                    && nodes[input.0].needs_grad
+                    && !self.written[input.0]
+                    && nodes[input.0].shape == node.shape
+                    && nodes[input.0].batched == node.batched
+                    && node.inputs.iter().filter(|i| *i == input).count() == 1
+            });
             for (which, input) in node.inputs.iter().enumerate() {
-                if !nodes[input.0].needs_grad {
+                if Some(which) == through {
+                    continue;
+                }
+                let unwanted = matches!(nodes[input.0].op, Op::Input(i) if !wanted.get(i).copied().unwrap_or(false));
+                if !nodes[input.0].needs_grad || node.op == Op::StopGradient || unwanted {
                     continue;
                 }
                 let mut d = std::mem::take(&mut self.grads[input.0]);
-                let ins = Operands { graph: &self.graph, values: &self.values, src, of: &node.inputs, batch };
+                let acc = self.written[input.0];
+                let ins = Operands { p: self, src, of: &node.inputs, batch };
+                let z = ins.data(v);
                 let dlen = nodes[input.0].len(batch);
-                run_backward(node, which, &ins, z, &dz[..node.len(batch)], &mut d[..dlen], batch);
+                run_backward(node, which, &ins, z, &dz[..node.len(batch)], &mut d[..dlen], acc, batch);
                 self.grads[input.0] = d;
+                self.written[input.0] = true;
+            }
+            if let Some(which) = through {
+                let u = node.inputs[which].0;
+                std::mem::swap(&mut self.grads[u], &mut dz);
+                self.written[u] = true;
             }
             self.grads[v] = dz;
         }
-    }
-
-    /// Input `i`'s gradient from the last [`Program::backward`], for a batch of `batch`.
-    pub(crate) fn input_grad(&self, i: usize, batch: usize) -> &[f32] {
-        let v = self.graph.nodes.iter().position(|n| n.op == Op::Input(i)).expect("a recorded input");
-        &self.grads[v][..self.graph.nodes[v].len(batch)]
-    }
-
-    /// Weight `i`'s gradient from the last [`Program::backward`].
-    pub(crate) fn weight_grad(&self, i: usize) -> &[f32] {
-        let v = self.graph.nodes.iter().position(|n| n.op == Op::Weight(i)).expect("a recorded weight");
-        &self.grads[v]
+        // A wanted input or a weight no gradient reached: zero.
+        for (v, n) in nodes.iter().enumerate() {
+            let asked = match n.op {
+                Op::Input(i) => wanted.get(i).copied().unwrap_or(false),
+                Op::Weight(_) => true,
+                _ => false,
+            };
+            if asked && !self.written[v] {
+                let len = n.len(batch).min(self.grads[v].len());
+                self.grads[v][..len].fill(0.0);
+            }
+        }
+        lend(self, dx, dw, dy);
     }
 }
 
-/// Value `v`'s data for a batch of `batch`: an input's or weight's from `src`, a constant's
-/// from the graph, any other from its buffer.
-fn data<'a>(graph: &'a Graph, values: &'a [Vec<f32>], src: &Sources<'a>, v: usize, batch: usize) -> &'a [f32] {
-    let n = &graph.nodes[v];
-    match n.op {
-        Op::Input(i) => &src.inputs[i][..n.len(batch)],
-        Op::Weight(i) => src.weights.weight(i),
-        Op::Constant => graph.constants.iter().find(|(at, _)| *at == v).map(|(_, c)| c.as_slice()).expect("its values"),
-        _ => &values[v][..n.len(batch)],
+impl Program {
+    /// Input `i`'s gradient from the last [`Program::backward`] when its buffer was not lent.
+    pub(crate) fn input_grad(&self, i: usize, batch: usize) -> &[f32] {
+        let v = self.input_node(i);
+        &self.grads[v][..self.graph.nodes[v].len(batch)]
     }
 }
 
 /// An op's operands for one step, looked up on demand (no list is built).
 struct Operands<'a> {
-    graph: &'a Graph,
-    values: &'a [Vec<f32>],
+    p: &'a Program,
     src: &'a Sources<'a>,
     of: &'a [Var],
     batch: usize,
 }
 
 impl<'a> Operands<'a> {
+    /// Value `v`'s data: an input's or weight's from the sources, a constant's from the
+    /// graph, the result from the caller's buffer in the backward pass, any other from its own.
+    fn data(&self, v: usize) -> &'a [f32] {
+        let (graph, src) = (&self.p.graph, self.src);
+        let n = &graph.nodes[v];
+        let len = n.len(self.batch);
+        match n.op {
+            Op::Input(i) => &src.inputs[i][..len],
+            Op::Weight(i) => src.weights.weight(i),
+            Op::Constant => {
+                graph.constants.iter().find(|(at, _)| *at == v).map(|(_, c)| c.as_slice()).expect("its values")
+            }
+            _ => match src.output {
+                Some(out) if v == self.p.output.0 => &out[..len],
+                _ => &self.p.values[v][..len],
+            },
+        }
+    }
+
     /// Operand `i`: its data and its node.
     fn get(&self, i: usize) -> (&'a [f32], &'a Node) {
         let v = self.of[i].0;
-        (data(self.graph, self.values, self.src, v, self.batch), &self.graph.nodes[v])
+        (self.data(v), &self.p.graph.nodes[v])
     }
 }
 
@@ -209,26 +310,50 @@ fn run_forward(node: &Node, ins: &Operands<'_>, out: &mut [f32], batch: usize) {
     }
 }
 
-/// One op's vector-Jacobian product for its operand `which`: `d += (∂z/∂operand)ᵀ dz`.
-fn run_backward(node: &Node, which: usize, ins: &Operands<'_>, z: &[f32], dz: &[f32], d: &mut [f32], batch: usize) {
+/// `*d = v`, or `*d += v` when the gradient already has a contribution (`acc`).
+#[inline(always)]
+pub(crate) fn put(d: &mut f32, v: f32, acc: bool) {
+    if acc {
+        *d += v;
+    } else {
+        *d = v;
+    }
+}
+
+/// One op's vector-Jacobian product for its operand `which`: `d = (∂z/∂operand)ᵀ dz`, added to
+/// `d` when `acc` (see [`put`]).
+#[allow(clippy::too_many_arguments)]
+fn run_backward(
+    node: &Node,
+    which: usize,
+    ins: &Operands<'_>,
+    z: &[f32],
+    dz: &[f32],
+    d: &mut [f32],
+    acc: bool,
+    batch: usize,
+) {
     match &node.op {
         Op::Input(_) | Op::Weight(_) | Op::Constant | Op::StopGradient => {}
-        Op::Reshape => d.iter_mut().zip(dz).for_each(|(d, g)| *d += g),
-        Op::Unary(f) => elementwise::backward(*f, ins.get(0).0, z, dz, d),
-        Op::Binary(f) => broadcast::backward(*f, which, ins.get(0), ins.get(1), dz, node, batch, d),
+        Op::Reshape => d.iter_mut().zip(dz).for_each(|(d, &g)| put(d, g, acc)),
+        Op::Unary(f) => elementwise::backward(*f, ins.get(0).0, z, dz, d, acc),
+        Op::Binary(f) => broadcast::backward(*f, which, ins.get(0), ins.get(1), dz, node, batch, d, acc),
         Op::Reduce { f, axis, .. } => {
             let (x, n) = ins.get(0);
+            if !acc {
+                d.fill(0.0);
+            }
             reduce::backward(*f, x, reduce::split(&n.full_shape(batch), axis + usize::from(n.batched)), z, dz, d)
         }
-        Op::MatMul(p) => linalg::backward(*p, which, ins.get(0).0, ins.get(1).0, dz, d, batch),
-        Op::Softmax { log } => softmax::backward(*log, z, dz, node.shape.last().copied().unwrap_or(1), d),
+        Op::MatMul(p) => linalg::backward(*p, which, ins.get(0).0, ins.get(1).0, dz, d, acc, batch),
+        Op::Softmax { log } => softmax::backward(*log, z, dz, node.shape.last().copied().unwrap_or(1), d, acc),
         Op::Transpose(perm) => {
             // The inverse permutation takes dz back to x's layout.
             let mut inverse = [0usize; super::graph::MAX_RANK];
             for (i, &p) in perm.iter().enumerate() {
                 inverse[p] = i;
             }
-            shape::permute(dz, &node.full_shape(batch), &inverse[..perm.len()], d, true)
+            shape::permute(dz, &node.full_shape(batch), &inverse[..perm.len()], d, acc)
         }
         Op::Concatenate(axis) => {
             let (outer, total) = shape::outer_and_total(node, *axis, batch);
@@ -236,7 +361,7 @@ fn run_backward(node: &Node, which: usize, ins: &Operands<'_>, z: &[f32], dz: &[
             let w = shape::part_block(ins.get(which).1, *axis);
             for o in 0..outer {
                 let from = &dz[o * total + start..o * total + start + w];
-                d[o * w..(o + 1) * w].iter_mut().zip(from).for_each(|(d, g)| *d += g);
+                d[o * w..(o + 1) * w].iter_mut().zip(from).for_each(|(d, &g)| put(d, g, acc));
             }
         }
     }

@@ -18,18 +18,19 @@ pub(crate) fn forward(log: bool, x: &[f32], n: usize, y: &mut [f32]) {
     }
 }
 
-/// `dx += …` as the [module docs](self) say, from the output `y`.
-pub(crate) fn backward(log: bool, y: &[f32], dy: &[f32], n: usize, dx: &mut [f32]) {
+/// `dx = …` as the [module docs](self) say, from the output `y`; added to `dx` when `acc`.
+pub(crate) fn backward(log: bool, y: &[f32], dy: &[f32], n: usize, dx: &mut [f32], acc: bool) {
+    use super::program::put;
     for ((yr, gr), dr) in y.chunks_exact(n).zip(dy.chunks_exact(n)).zip(dx.chunks_exact_mut(n)) {
         if log {
             let total: f32 = gr.iter().sum();
             for ((d, &y), &g) in dr.iter_mut().zip(yr).zip(gr) {
-                *d += g - y.exp() * total;
+                put(d, g - y.exp() * total, acc);
             }
         } else {
             let dot: f32 = gr.iter().zip(yr).map(|(g, y)| g * y).sum();
             for ((d, &y), &g) in dr.iter_mut().zip(yr).zip(gr) {
-                *d += y * (g - dot);
+                put(d, y * (g - dot), acc);
             }
         }
     }

@@ -195,6 +195,13 @@ impl Tensor {
         self.data.capacity()
     }
 
+    /// The values' storage itself, for a caller that lends it to another owner and gives it
+    /// back unchanged in length (the ops' programs write a layer's output and gradients into
+    /// the model's buffers this way, without a copy).
+    pub(crate) fn storage_mut(&mut self) -> &mut Vec<f32> {
+        &mut self.data
+    }
+
     /// Consumes the tensor, returning its values.
     pub fn into_vec(self) -> Vec<f32> {
         self.data
