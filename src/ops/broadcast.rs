@@ -14,6 +14,7 @@
 //! A broadcast operand's gradient is the sum over the positions it was repeated to.
 
 use super::graph::{Dims, MAX_RANK};
+use super::program::GradOut;
 use super::{Graph, Node, Op, Var};
 use crate::error::Result;
 
@@ -61,7 +62,7 @@ impl Binary {
 
 /// For each axis of `out`, the step in `input` (0 where the input is repeated along it):
 /// `input` aligned to `out` from the right.
-fn strides(input: &[usize], out: &[usize]) -> [usize; MAX_RANK] {
+pub(crate) fn strides(input: &[usize], out: &[usize]) -> [usize; MAX_RANK] {
     let mut steps = [0; MAX_RANK];
     let mut step = 1;
     for (i, &d) in input.iter().enumerate().rev() {
@@ -140,24 +141,13 @@ fn forward_with(
 
 /// `da = dz · ∂z/∂a` (`which == 0`) or `db = dz · ∂z/∂b` (`which == 1`), summed over the
 /// positions a broadcast operand was repeated to; added to `d` when `acc`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn backward(
-    f: Binary,
-    which: usize,
-    a: (&[f32], &Node),
-    b: (&[f32], &Node),
-    dz: &[f32],
-    zn: &Node,
-    batch: usize,
-    d: &mut [f32],
-    acc: bool,
-) {
+pub(crate) fn backward(f: Binary, which: usize, a: (&[f32], &Node), b: (&[f32], &Node), out: GradOut<'_>) {
     // `dz · ∂z/∂operand` as a function of (dz, a, b), one loop per case (monomorphized).
     match (f, which) {
-        (Binary::Add, _) | (Binary::Subtract, 0) => backward_with(|g, _, _| g, which, a, b, dz, zn, batch, d, acc),
-        (Binary::Subtract, _) => backward_with(|g, _, _| -g, which, a, b, dz, zn, batch, d, acc),
-        (Binary::Multiply, 0) => backward_with(|g, _, y| g * y, which, a, b, dz, zn, batch, d, acc),
-        (Binary::Multiply, _) => backward_with(|g, x, _| g * x, which, a, b, dz, zn, batch, d, acc),
+        (Binary::Add, _) | (Binary::Subtract, 0) => backward_with(|g, _, _| g, which, a, b, out),
+        (Binary::Subtract, _) => backward_with(|g, _, _| -g, which, a, b, out),
+        (Binary::Multiply, 0) => backward_with(|g, _, y| g * y, which, a, b, out),
+        (Binary::Multiply, _) => backward_with(|g, x, _| g * x, which, a, b, out),
         _ => backward_with(
             |g, x, y| {
                 let (pa, pb) = f.partials(x, y);
@@ -166,26 +156,17 @@ pub(crate) fn backward(
             which,
             a,
             b,
-            dz,
-            zn,
-            batch,
-            d,
-            acc,
+            out,
         ),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn backward_with(
     contribution: impl Fn(f32, f32, f32) -> f32,
     which: usize,
     (a, an): (&[f32], &Node),
     (b, bn): (&[f32], &Node),
-    dz: &[f32],
-    zn: &Node,
-    batch: usize,
-    d: &mut [f32],
-    acc: bool,
+    GradOut { dz, z: zn, batch, d, acc }: GradOut<'_>,
 ) {
     use super::program::put;
     let (sa, sb, sz) = shapes(an, bn, zn, batch);
@@ -232,39 +213,43 @@ fn backward_with(
     });
 }
 
+/// The shape (one sample's when batched) of two values broadcast together, or what was
+/// expected of them: aligned from the right over one sample's axes; a value without the batch
+/// axis broadcasts over it but may not reach into it.
+pub(crate) fn broadcast(
+    (a, ab): (&[usize], bool),
+    (b, bb): (&[usize], bool),
+) -> std::result::Result<(Vec<usize>, bool), &'static str> {
+    let rank = a.len().max(b.len());
+    if (ab && !bb && b.len() > a.len()) || (bb && !ab && a.len() > b.len()) {
+        return Err("an operand without the batch axis of no more axes than one sample of the other");
+    }
+    // A batched operand of lower rank than the other: its batch axis would not line up.
+    if (ab && a.len() < rank) || (bb && b.len() < rank) {
+        return Err("a batched operand of the result's rank");
+    }
+    let mut shape = vec![0; rank];
+    for (i, dim) in shape.iter_mut().enumerate() {
+        let pick = |s: &[usize]| if i + s.len() >= rank { s[i + s.len() - rank] } else { 1 };
+        let (x, y) = (pick(a), pick(b));
+        *dim = match (x, y) {
+            _ if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err("shapes that broadcast (equal dimensions or 1)"),
+        };
+    }
+    Ok((shape, ab || bb))
+}
+
 impl Graph {
     /// Records `a ∘ b` with NumPy's broadcasting (see the [module docs](self)).
     fn binary(&mut self, f: Binary, a: Var, b: Var) -> Result<Var> {
         let (na, nb) = (&self.nodes[a.0], &self.nodes[b.0]);
-        let batched = na.batched || nb.batched;
-        // Aligned from the right over one sample's axes; an operand without the batch axis
-        // may not reach into it.
-        let rank = na.shape.len().max(nb.shape.len());
-        let unbatched_too_long = (na.batched && !nb.batched && nb.shape.len() > na.shape.len())
-            || (nb.batched && !na.batched && na.shape.len() > nb.shape.len());
-        if unbatched_too_long {
-            return Err(self.mismatch(
-                f.name(),
-                &[a, b],
-                "an operand without the batch axis of no more axes than one sample of the other",
-            ));
+        match broadcast((&na.shape, na.batched), (&nb.shape, nb.batched)) {
+            Ok((shape, batched)) => Ok(self.push(Op::Binary(f), vec![a, b], shape, batched)),
+            Err(expected) => Err(self.mismatch(f.name(), &[a, b], expected)),
         }
-        let mut shape = vec![0; rank];
-        for (i, dim) in shape.iter_mut().enumerate() {
-            let pick = |s: &[usize]| if i + s.len() >= rank { s[i + s.len() - rank] } else { 1 };
-            let (x, y) = (pick(&na.shape), pick(&nb.shape));
-            *dim = match (x, y) {
-                _ if x == y => x,
-                (1, y) => y,
-                (x, 1) => x,
-                _ => return Err(self.mismatch(f.name(), &[a, b], "shapes that broadcast (equal dimensions or 1)")),
-            };
-        }
-        // A batched operand of lower rank than the other: its batch axis would not line up.
-        if (na.batched && na.shape.len() < rank) || (nb.batched && nb.shape.len() < rank) {
-            return Err(self.mismatch(f.name(), &[a, b], "a batched operand of the result's rank"));
-        }
-        Ok(self.push(Op::Binary(f), vec![a, b], shape, batched))
     }
 
     /// `a + b`, broadcast.

@@ -105,8 +105,8 @@ impl Graph {
     pub(crate) fn push(&mut self, op: Op, inputs: Vec<Var>, shape: Vec<usize>, batched: bool) -> Var {
         let needs_grad = match op {
             Op::Input(_) | Op::Weight(_) => true,
-            Op::Constant | Op::StopGradient => false,
-            _ => inputs.iter().any(|v| self.nodes[v.0].needs_grad),
+            Op::Constant | Op::StopGradient | Op::OneHot(_) => false,
+            _ => inputs.iter().enumerate().any(|(which, v)| op.passes_gradient(which) && self.nodes[v.0].needs_grad),
         };
         self.nodes.push(Node { shape, batched, op, inputs, needs_grad });
         Var(self.nodes.len() - 1)

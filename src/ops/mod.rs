@@ -17,11 +17,15 @@
 //! | [`reduce`] | `sum`, `mean`, `max` over an axis, `keepdims` |
 //! | [`linalg`] | `matmul` |
 //! | [`softmax`] | `softmax`, `log_softmax` |
-//! | [`shape`] | `reshape`, `transpose`, `concatenate` |
+//! | [`shape`] | `reshape`, `transpose`, `concatenate`, `expand_dims`, `stack` |
+//! | [`indexing`] | `slice`, `take`, `one_hot`, `where_` |
+//! | [`einsum`] | `einsum` of two values |
 
 pub mod broadcast;
+pub mod einsum;
 pub mod elementwise;
 mod graph;
+pub mod indexing;
 pub mod linalg;
 mod program;
 pub mod reduce;
@@ -74,4 +78,29 @@ pub enum Op {
     Transpose(Vec<usize>),
     /// Values joined along an axis of the recorded shape.
     Concatenate(usize),
+    /// A range along an axis of the recorded shape.
+    Slice {
+        /// The axis.
+        axis: usize,
+        /// The first position taken.
+        start: usize,
+        /// How many.
+        len: usize,
+    },
+    /// Rows picked by index.
+    Take(indexing::Gather),
+    /// A one-hot encoding of this depth (no gradient).
+    OneHot(usize),
+    /// `a` where the condition holds, else `b`.
+    Where,
+    /// A two-value `einsum`.
+    Einsum(einsum::Einsum),
+}
+
+impl Op {
+    /// Whether a gradient flows to operand `which` (not to `take`'s indices, `where`'s
+    /// condition, or through `one_hot` and `stop_gradient`).
+    pub(crate) fn passes_gradient(&self, which: usize) -> bool {
+        !matches!((self, which), (Op::Take(_), 1) | (Op::Where, 0) | (Op::OneHot(_), _) | (Op::StopGradient, _))
+    }
 }

@@ -6,9 +6,10 @@
 //! nothing is copied between the program and the model. A gradient's first contribution
 //! overwrites its buffer and later ones add to it, so no buffer is cleared first.
 
-use super::{broadcast, elementwise, linalg, reduce, shape, softmax, Graph, Node, Op, Var};
+use super::{broadcast, einsum, elementwise, indexing, linalg, reduce, shape, softmax, Graph, Node, Op, Var};
 
-/// A recording with its buffers (see the [module docs](self)).
+/// A recording with its buffers: planned once for the largest batch, then run forward and
+/// backward every step without allocating; the caller lends the buffers it owns.
 ///
 /// # Buffers
 /// | buffer | shape | written by |
@@ -200,7 +201,7 @@ impl Program {
                     continue;
                 }
                 let unwanted = matches!(nodes[input.0].op, Op::Input(i) if !wanted.get(i).copied().unwrap_or(false));
-                if !nodes[input.0].needs_grad || node.op == Op::StopGradient || unwanted {
+                if !nodes[input.0].needs_grad || !node.op.passes_gradient(which) || unwanted {
                     continue;
                 }
                 let mut d = std::mem::take(&mut self.grads[input.0]);
@@ -295,6 +296,15 @@ fn run_forward(node: &Node, ins: &Operands<'_>, out: &mut [f32], batch: usize) {
             let (x, n) = ins.get(0);
             shape::permute(x, &n.full_shape(batch), perm, out, false)
         }
+        Op::Slice { axis, start, len } => {
+            let (x, n) = ins.get(0);
+            let around = reduce::split(&n.full_shape(batch), axis + usize::from(n.batched));
+            indexing::slice_forward(x, around, *start, *len, out)
+        }
+        Op::Take(g) => indexing::take_forward(g, ins.get(0), ins.get(1).0, out, batch),
+        Op::OneHot(depth) => indexing::one_hot_forward(ins.get(0).0, *depth, out),
+        Op::Where => indexing::where_forward([ins.get(0), ins.get(1), ins.get(2)], out, node, batch),
+        Op::Einsum(e) => einsum::forward(e, ins.get(0), ins.get(1), out, node, batch),
         Op::Concatenate(axis) => {
             let (outer, total) = shape::outer_and_total(node, *axis, batch);
             let mut start = 0;
@@ -308,6 +318,17 @@ fn run_forward(node: &Node, ins: &Operands<'_>, out: &mut [f32], batch: usize) {
             }
         }
     }
+}
+
+/// The output side of one vector-Jacobian product: the result's gradient `dz` and node `z`,
+/// the batch, and the operand's gradient buffer `d`, which already holds a contribution when
+/// `acc` (then the product adds to it; else it overwrites).
+pub(crate) struct GradOut<'a> {
+    pub dz: &'a [f32],
+    pub z: &'a Node,
+    pub batch: usize,
+    pub d: &'a mut [f32],
+    pub acc: bool,
 }
 
 /// `*d = v`, or `*d += v` when the gradient already has a contribution (`acc`).
@@ -337,7 +358,7 @@ fn run_backward(
         Op::Input(_) | Op::Weight(_) | Op::Constant | Op::StopGradient => {}
         Op::Reshape => d.iter_mut().zip(dz).for_each(|(d, &g)| put(d, g, acc)),
         Op::Unary(f) => elementwise::backward(*f, ins.get(0).0, z, dz, d, acc),
-        Op::Binary(f) => broadcast::backward(*f, which, ins.get(0), ins.get(1), dz, node, batch, d, acc),
+        Op::Binary(f) => broadcast::backward(*f, which, ins.get(0), ins.get(1), GradOut { dz, z: node, batch, d, acc }),
         Op::Reduce { f, axis, .. } => {
             let (x, n) = ins.get(0);
             if !acc {
@@ -355,6 +376,19 @@ fn run_backward(
             }
             shape::permute(dz, &node.full_shape(batch), &inverse[..perm.len()], d, acc)
         }
+        Op::Slice { axis, start, len } => {
+            let n = ins.get(0).1;
+            let around = reduce::split(&n.full_shape(batch), axis + usize::from(n.batched));
+            indexing::slice_backward(dz, around, *start, *len, d, acc)
+        }
+        Op::Take(g) => indexing::take_backward(g, ins.get(0).1, ins.get(1).0, dz, d, acc, batch),
+        Op::OneHot(_) => {}
+        Op::Where => indexing::where_backward(
+            which,
+            [ins.get(0), ins.get(1), ins.get(2)],
+            GradOut { dz, z: node, batch, d, acc },
+        ),
+        Op::Einsum(e) => einsum::backward(e, which, ins.get(0), ins.get(1), GradOut { dz, z: node, batch, d, acc }),
         Op::Concatenate(axis) => {
             let (outer, total) = shape::outer_and_total(node, *axis, batch);
             let start: usize = (0..which).map(|i| shape::part_block(ins.get(i).1, *axis)).sum();

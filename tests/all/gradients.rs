@@ -1016,6 +1016,34 @@ fn ops_built_layers_pass_the_gradient_check() {
         2,
         &no_rebuild,
     );
+    // Slices, stacks, a weight table taken by fixed indices, a value's steps taken, where, einsum.
+    check_layer(
+        ops_layer(&[&[6, 4], &[4, 5]], |g, x, w| {
+            let s = g.slice(x, -1, 1, 2)?;
+            let sq = g.square(s);
+            let st = g.stack(&[s, sq], 1)?;
+            let st = g.reshape(st, &[12])?;
+            let idx = g.constant(&[3], vec![5.0, 0.0, 2.0])?;
+            let rows = g.take(w[0], idx, 0)?;
+            let picked = g.add(x, rows)?;
+            let cols = g.constant(&[2], vec![3.0, 1.0])?;
+            let cols = g.take(picked, cols, -1)?;
+            let cols = g.reshape(cols, &[6])?;
+            let mask = g.constant(&[3, 4], (0..12).map(|i| (i % 3 == 0) as u8 as f32).collect())?;
+            let cube = g.multiply(sq, s)?;
+            let cube = g.reshape(cube, &[6])?;
+            let wh = g.where_(mask, picked, x)?;
+            let wh = g.reshape(wh, &[12])?;
+            let e1 = g.einsum("bij,jk->bik", x, w[1])?;
+            let e1 = g.reshape(e1, &[15])?;
+            let e2 = g.einsum("bij,bkj->bik", x, picked)?;
+            let e2 = g.reshape(e2, &[9])?;
+            g.concatenate(&[st, cols, cube, wh, e1, e2], -1)
+        }),
+        &[3, 4],
+        2,
+        &no_rebuild,
+    );
     // Both products, transpose, softmax and log-softmax (self-attention's shape).
     check_layer_deep(
         ops_layer(&[&[4, 5]], |g, x, w| {
@@ -1084,4 +1112,47 @@ fn an_ops_built_dense_matches_the_built_in_one_and_shape_errors_are_named() {
     let mut dx = Tensor::zeros(&[1, 2]);
     stopped.backward(&x, &y, &mut Tensor::from_vec(&[1, 2], vec![1.0, 1.0]).unwrap(), Some(&mut dx));
     assert_eq!(dx.data(), [3.0, -2.0], "x · stop_gradient(x) has gradient x, not 2x");
+}
+
+/// `take(table, ids, 0)` is an embedding lookup: Keras's `Embedding` outputs and table gradient,
+/// bit for bit; an id out of range gives NaN (not a silent row); `one_hot` marks each id.
+#[test]
+fn take_is_an_embedding_lookup_and_one_hot_marks_ids() {
+    let mut rng = Rng::new(4);
+    let mut ours = ops_layer(&[&[7, 3]], |g, x, w| g.take(w[0], x, 0));
+    let mut theirs: Box<dyn Layer> = Box::new(minibatch::layers::Embedding::new(7, 3));
+    ours.build(&[5], &mut rng).unwrap();
+    theirs.build(&[5], &mut rng).unwrap();
+    randomize(theirs.as_mut(), 2);
+    ours.params_mut()[0].value = theirs.params()[0].value.clone();
+    let ids = Tensor::from_vec(&[2, 5], vec![0.0, 6.0, 3.0, 3.0, 1.0, 2.0, 2.0, 5.0, 0.0, 4.0]).unwrap();
+    let (mut y1, mut y2) = (Tensor::zeros(&[2, 5, 3]), Tensor::zeros(&[2, 5, 3]));
+    for l in [&mut ours, &mut theirs] {
+        l.plan(2);
+    }
+    ours.forward(&ids, &mut y1, true);
+    theirs.forward(&ids, &mut y2, true);
+    assert_eq!(y1.data(), y2.data());
+    let g = random(&[2, 5, 3], 8);
+    ours.backward(&ids, &y1, &mut g.clone(), None);
+    theirs.backward(&ids, &y2, &mut g.clone(), None);
+    assert_eq!(ours.params()[0].grad.data(), theirs.params()[0].grad.data());
+    let bad = Tensor::from_vec(&[2, 5], vec![0.0, 7.0, 3.0, -1.0, 1.5, 2.0, 2.0, 5.0, 0.0, 4.0]).unwrap();
+    ours.forward(&bad, &mut y1, false);
+    let nan_rows: Vec<bool> = y1.data().chunks(3).map(|r| r.iter().all(|v| v.is_nan())).collect();
+    assert_eq!(nan_rows, [false, true, false, true, true, false, false, false, false, false]);
+    let mut hot = ops_layer(&[], |g, x, _| Ok(g.one_hot(x, 4)));
+    hot.build(&[3], &mut rng).unwrap();
+    hot.plan(1);
+    let x = Tensor::from_vec(&[1, 3], vec![2.0, 0.0, 9.0]).unwrap();
+    let mut y = Tensor::zeros(&[1, 3, 4]);
+    hot.forward(&x, &mut y, false);
+    assert_eq!(y.data(), [0., 0., 1., 0., 1., 0., 0., 0., 0., 0., 0., 0.]);
+    // Shapes that do not fit are named at build.
+    let mut bad_einsum = ops_layer(&[&[5, 2]], |g, x, w| g.einsum("bij,jk->bik", x, w[0]));
+    let e = bad_einsum.build(&[3, 4], &mut rng).unwrap_err().to_string();
+    assert!(e.contains("ops.einsum") && e.contains("one size for letter 'j'"), "{e}");
+    let mut bad_slice = ops_layer(&[], |g, x, _| g.slice(x, 1, 3, 4));
+    let e = bad_slice.build(&[5], &mut rng).unwrap_err().to_string();
+    assert!(e.contains("ops.slice") && e.contains("0..5"), "{e}");
 }
