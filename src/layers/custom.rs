@@ -188,6 +188,12 @@ impl Custom {
         Custom { core: LayerCore::default(), user: Box::new(user), program: None }
     }
 
+    /// Its name in the model (else one is given: `gated_residual`, `gated_residual_1`).
+    pub fn name(mut self, name: &str) -> Custom {
+        self.core.name = name.to_string();
+        self
+    }
+
     /// The registered layer of `class_name` rebuilt from a saved `config` (its user options and
     /// its `name`), or `None` when no such class is registered.
     ///

@@ -3,81 +3,11 @@
 //! same bits for the same seed.
 
 use crate::common::temp_dir;
+use crate::ops_layers::{GatedResidual, OpsAttention, OpsLstm, SelfAttention};
 use minibatch::layers::{register_layer, Custom, CustomLayer, Dense, Weight, WeightVars, Weights};
 use minibatch::losses::{register_loss, CustomLoss, OpsLoss};
 use minibatch::ops::{Graph, Var};
 use minibatch::{datasets, FitOptions, Model, Sequential, Tensor};
-
-/// A gated residual unit: `x + (x·W + b) ⊙ σ(x·V)`, the input's width kept.
-#[derive(Clone, Default)]
-pub struct GatedResidual {
-    kernel: Option<Weight>,
-    bias: Option<Weight>,
-    gate: Option<Weight>,
-}
-
-impl CustomLayer for GatedResidual {
-    fn class_name(&self) -> &'static str {
-        "GatedResidual"
-    }
-    fn build(&mut self, w: &mut Weights, input_shape: &[usize]) -> minibatch::Result<()> {
-        let width = input_shape[input_shape.len() - 1];
-        self.kernel = Some(w.add_weight("kernel", &[width, width], "glorot_uniform")?);
-        self.bias = Some(w.add_weight("bias", &[width], "zeros")?);
-        self.gate = Some(w.add_weight("gate", &[width, width], "glorot_uniform")?);
-        Ok(())
-    }
-    fn call(&self, ops: &mut Graph, x: Var, w: &WeightVars) -> minibatch::Result<Var> {
-        let h = ops.matmul(x, w[self.kernel.unwrap()])?;
-        let h = ops.add(h, w[self.bias.unwrap()])?;
-        let g = ops.matmul(x, w[self.gate.unwrap()])?;
-        let g = ops.sigmoid(g);
-        let gated = ops.multiply(h, g)?;
-        ops.add(x, gated)
-    }
-    fn get_config(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({}))
-    }
-}
-
-/// Scaled dot-product self-attention over the steps of `[steps, features]`, one head.
-#[derive(Clone)]
-pub struct SelfAttention {
-    pub dim: usize,
-    q: Option<Weight>,
-    k: Option<Weight>,
-}
-
-impl SelfAttention {
-    pub fn new(dim: usize) -> Self {
-        SelfAttention { dim, q: None, k: None }
-    }
-}
-
-impl CustomLayer for SelfAttention {
-    fn class_name(&self) -> &'static str {
-        "SelfAttention"
-    }
-    fn build(&mut self, w: &mut Weights, input_shape: &[usize]) -> minibatch::Result<()> {
-        let f = input_shape[input_shape.len() - 1];
-        self.q = Some(w.add_weight("query", &[f, self.dim], "glorot_uniform")?);
-        self.k = Some(w.add_weight("key", &[f, self.dim], "glorot_uniform")?);
-        Ok(())
-    }
-    fn call(&self, ops: &mut Graph, x: Var, w: &WeightVars) -> minibatch::Result<Var> {
-        let q = ops.matmul(x, w[self.q.unwrap()])?;
-        let k = ops.matmul(x, w[self.k.unwrap()])?;
-        let kt = ops.transpose(k, &[0, 2, 1])?;
-        let scores = ops.matmul(q, kt)?;
-        let scale = ops.scalar(1.0 / (self.dim as f32).sqrt());
-        let scores = ops.multiply(scores, scale)?;
-        let p = ops.softmax(scores);
-        ops.matmul(p, x)
-    }
-    fn get_config(&self) -> Option<serde_json::Value> {
-        Some(serde_json::json!({ "dim": self.dim }))
-    }
-}
 
 fn register() {
     register_layer("GatedResidual", |_| Ok(Box::new(GatedResidual::default()))).unwrap();
@@ -302,4 +232,87 @@ fn a_custom_layer_takes_several_inputs_and_freezes() {
     m.fit(&[&xa, &xb][..], &y, FitOptions::new().batch_size(4).epochs(2).verbose(0)).unwrap();
     assert_eq!(m.layers()[0].params()[0].value.data(), frozen, "frozen: unchanged");
     assert_ne!(m.layers()[1].params()[0].value.data(), before, "the head trains");
+}
+
+/// The largest difference between two tensors' values, relative to their scale.
+fn gap(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / x.abs().max(y.abs()).max(1.0)).fold(0.0, f32::max)
+}
+
+/// An LSTM and a MultiHeadAttention written with the ops give the built-in layers' outputs and
+/// gradients (input and every weight) to 1e-5, and a whole `fit`'s History within 1e-5.
+#[test]
+fn an_lstm_and_attention_written_with_ops_match_the_built_in_layers() {
+    use minibatch::layers::{Layer, MultiHeadAttention, LSTM};
+    use minibatch::rng::Rng;
+    let (steps, features) = (5, 3);
+    let cases: Vec<(&str, Box<dyn Layer>, Box<dyn Layer>)> = vec![
+        ("LSTM", Box::new(LSTM::new(4)), Box::new(Custom::new(OpsLstm::new(4)))),
+        ("MultiHeadAttention", Box::new(MultiHeadAttention::new(2, 3)), Box::new(Custom::new(OpsAttention::new(2, 3)))),
+    ];
+    let x = Tensor::from_vec(&[4, steps, features], (0..60).map(|i| ((i * 37) % 23) as f32 / 23.0 - 0.5).collect())
+        .unwrap();
+    for (name, mut theirs, mut ours) in cases {
+        let mut rng = Rng::new(5);
+        let out = theirs.build(&[steps, features], &mut rng).unwrap();
+        assert_eq!(ours.build(&[steps, features], &mut rng).unwrap(), out, "{name}");
+        // Weights of the built-in's drawing, the biases moved off zero.
+        for (i, (mine, theirs)) in ours.params_mut().iter_mut().zip(theirs.params_mut()).enumerate() {
+            assert_eq!(mine.value.shape(), theirs.value.shape(), "{name}: weight {i}");
+            let moved: Vec<f32> =
+                theirs.value.data().iter().enumerate().map(|(j, v)| v + 0.05 * ((i + j) % 5) as f32 - 0.1).collect();
+            theirs.value = Tensor::from_vec(theirs.value.shape(), moved).unwrap();
+            mine.value = theirs.value.clone();
+        }
+        let shape: Vec<usize> = std::iter::once(4).chain(out.iter().copied()).collect();
+        let (mut y1, mut y2) = (Tensor::zeros(&shape), Tensor::zeros(&shape));
+        ours.plan(4);
+        theirs.plan(4);
+        theirs.forward(&x, &mut y1, true);
+        ours.forward(&x, &mut y2, true);
+        assert!(gap(y1.data(), y2.data()) < 1e-5, "{name} outputs: {}", gap(y1.data(), y2.data()));
+        let g = Tensor::from_vec(&shape, (0..y1.len()).map(|i| ((i * 13) % 7) as f32 / 7.0 - 0.4).collect()).unwrap();
+        let (mut d1, mut d2) = (Tensor::zeros(x.shape()), Tensor::zeros(x.shape()));
+        theirs.backward(&x, &y1, &mut g.clone(), Some(&mut d1));
+        ours.backward(&x, &y2, &mut g.clone(), Some(&mut d2));
+        assert!(gap(d1.data(), d2.data()) < 1e-5, "{name} input gradient: {}", gap(d1.data(), d2.data()));
+        for (a, b) in theirs.params().iter().zip(ours.params()) {
+            let gp = gap(a.grad.data(), b.grad.data());
+            assert!(gp < 1e-5, "{name} gradient of {}: {gp}", a.name);
+        }
+    }
+    // A whole fit: the same History within 1e-5.
+    let n = 48;
+    let xs =
+        Tensor::from_vec(&[n, steps, features], (0..n * 15).map(|i| ((i * 29) % 31) as f32 / 31.0 - 0.5).collect())
+            .unwrap();
+    let ys = Tensor::from_vec(&[n, 1], (0..n).map(|i| (i % 5) as f32 / 5.0).collect()).unwrap();
+    let fit = |layer: Box<dyn Layer>, weights: Option<Vec<Tensor>>| {
+        let mut m = Sequential::new().seed(2).input_shape(&[steps, features]);
+        m.push(layer);
+        let mut m = m.add(minibatch::layers::Flatten::new()).add(Dense::new(1)).into_model();
+        m.compile("adam", "mse", &[]).unwrap();
+        if let Some(w) = weights {
+            m.set_weights(&w).unwrap();
+        }
+        let h = m.fit(&xs, &ys, FitOptions::new().batch_size(16).epochs(3).verbose(0)).unwrap();
+        (h.get("loss").unwrap().to_vec(), m.get_weights())
+    };
+    for (name, builtin, ops) in [
+        ("LSTM", Box::new(LSTM::new(4)) as Box<dyn Layer>, Box::new(Custom::new(OpsLstm::new(4))) as Box<dyn Layer>),
+        ("MultiHeadAttention", Box::new(MultiHeadAttention::new(2, 3)), Box::new(Custom::new(OpsAttention::new(2, 3)))),
+    ] {
+        let mut probe = Sequential::new().seed(2).input_shape(&[steps, features]);
+        probe.push(match name {
+            "LSTM" => Box::new(LSTM::new(4)) as Box<dyn Layer>,
+            _ => Box::new(MultiHeadAttention::new(2, 3)),
+        });
+        let mut probe = probe.add(minibatch::layers::Flatten::new()).add(Dense::new(1)).into_model();
+        probe.compile("adam", "mse", &[]).unwrap();
+        let start = probe.get_weights();
+        let (a, _) = fit(builtin, Some(start.clone()));
+        let (b, _) = fit(ops, Some(start));
+        let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs() / p.abs().max(1e-3)).fold(0.0, f64::max);
+        assert!(worst < 1e-5, "{name}: History {a:?} vs {b:?} (relative {worst:e})");
+    }
 }

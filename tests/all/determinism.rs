@@ -144,7 +144,7 @@ fn thread_count_probe() {
                 Sequential::new()
                     .seed(9)
                     .add(Dense::new(16).activation("tanh"))
-                    .add(minibatch::layers::Custom::new(crate::custom_layers::SelfAttention::new(16))),
+                    .add(minibatch::layers::Custom::new(crate::ops_layers::SelfAttention::new(16))),
             ),
             seq(n, 12, 8),
         ),

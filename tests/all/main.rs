@@ -5,6 +5,8 @@ mod convnets;
 mod custom_layers;
 #[path = "../support/deadline.rs"]
 mod deadline;
+#[path = "../support/ops_layers.rs"]
+mod ops_layers;
 #[path = "../zoo.rs"]
 mod zoo;
 
