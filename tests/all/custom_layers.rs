@@ -246,13 +246,17 @@ fn an_lstm_and_attention_written_with_ops_match_the_built_in_layers() {
     use minibatch::layers::{Layer, MultiHeadAttention, LSTM};
     use minibatch::rng::Rng;
     let (steps, features) = (5, 3);
-    let cases: Vec<(&str, Box<dyn Layer>, Box<dyn Layer>)> = vec![
-        ("LSTM", Box::new(LSTM::new(4)), Box::new(Custom::new(OpsLstm::new(4)))),
-        ("MultiHeadAttention", Box::new(MultiHeadAttention::new(2, 3)), Box::new(Custom::new(OpsAttention::new(2, 3)))),
-    ];
+    // The built-in layer and its spelling with the ops.
+    let pair = |name: &str| -> [Box<dyn Layer>; 2] {
+        match name {
+            "LSTM" => [Box::new(LSTM::new(4)), Box::new(Custom::new(OpsLstm::new(4)))],
+            _ => [Box::new(MultiHeadAttention::new(2, 3)), Box::new(Custom::new(OpsAttention::new(2, 3)))],
+        }
+    };
     let x = Tensor::from_vec(&[4, steps, features], (0..60).map(|i| ((i * 37) % 23) as f32 / 23.0 - 0.5).collect())
         .unwrap();
-    for (name, mut theirs, mut ours) in cases {
+    for name in ["LSTM", "MultiHeadAttention"] {
+        let [mut theirs, mut ours] = pair(name);
         let mut rng = Rng::new(5);
         let out = theirs.build(&[steps, features], &mut rng).unwrap();
         assert_eq!(ours.build(&[steps, features], &mut rng).unwrap(), out, "{name}");
@@ -298,17 +302,13 @@ fn an_lstm_and_attention_written_with_ops_match_the_built_in_layers() {
         let h = m.fit(&xs, &ys, FitOptions::new().batch_size(16).epochs(3).verbose(0)).unwrap();
         (h.get("loss").unwrap().to_vec(), m.get_weights())
     };
-    for (name, builtin, ops) in [
-        ("LSTM", Box::new(LSTM::new(4)) as Box<dyn Layer>, Box::new(Custom::new(OpsLstm::new(4))) as Box<dyn Layer>),
-        ("MultiHeadAttention", Box::new(MultiHeadAttention::new(2, 3)), Box::new(Custom::new(OpsAttention::new(2, 3)))),
-    ] {
+    for name in ["LSTM", "MultiHeadAttention"] {
+        let [probe_layer, _] = pair(name);
         let mut probe = Sequential::new().seed(2).input_shape(&[steps, features]);
-        probe.push(match name {
-            "LSTM" => Box::new(LSTM::new(4)) as Box<dyn Layer>,
-            _ => Box::new(MultiHeadAttention::new(2, 3)),
-        });
+        probe.push(probe_layer);
         let mut probe = probe.add(minibatch::layers::Flatten::new()).add(Dense::new(1)).into_model();
         probe.compile("adam", "mse", &[]).unwrap();
+        let [builtin, ops] = pair(name);
         let start = probe.get_weights();
         let (a, _) = fit(builtin, Some(start.clone()));
         let (b, _) = fit(ops, Some(start));
