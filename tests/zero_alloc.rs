@@ -440,6 +440,9 @@ impl minibatch::layers::CustomLayer for EveryOp {
         let mx = g.max(c, 1, true)?;
         let c = g.subtract(c, m)?;
         let c = g.add(c, mx)?;
+        let e = g.einsum("bsf,btf->bst", c, h)?;
+        let e = g.einsum("bst,btf->bsf", e, h)?;
+        let c = g.add(c, e)?;
         let j = g.concatenate(&[c, h], -1)?;
         let j = g.gelu(j);
         g.reshape(j, &[-1])

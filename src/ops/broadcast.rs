@@ -33,6 +33,9 @@ pub enum Binary {
     Maximum,
     /// `minimum` (see the table above).
     Minimum,
+    /// `relu(a + b)`: an `add` whose only reader is a `relu`, fused by the program into one
+    /// pass (a layer's bias and activation); gradient 1 to each where `a + b > 0`.
+    AddRelu,
 }
 
 impl Binary {
@@ -45,6 +48,7 @@ impl Binary {
             Binary::Divide => (1.0 / b, -a / (b * b)),
             Binary::Maximum => (f32::from(a >= b), f32::from(a < b)),
             Binary::Minimum => (f32::from(a <= b), f32::from(a > b)),
+            Binary::AddRelu => (f32::from(a + b > 0.0), f32::from(a + b > 0.0)),
         }
     }
 
@@ -56,6 +60,7 @@ impl Binary {
             Binary::Divide => "divide",
             Binary::Maximum => "maximum",
             Binary::Minimum => "minimum",
+            Binary::AddRelu => "add then relu",
         }
     }
 }
@@ -110,6 +115,7 @@ pub(crate) fn forward(f: Binary, a: (&[f32], &Node), b: (&[f32], &Node), z: &mut
         Binary::Divide => forward_with(|a, b| a / b, a, b, z, zn, batch),
         Binary::Maximum => forward_with(f32::max, a, b, z, zn, batch),
         Binary::Minimum => forward_with(f32::min, a, b, z, zn, batch),
+        Binary::AddRelu => forward_with(|a, b| (a + b).max(0.0), a, b, z, zn, batch),
     }
 }
 
@@ -148,6 +154,7 @@ pub(crate) fn backward(f: Binary, which: usize, a: (&[f32], &Node), b: (&[f32], 
         (Binary::Subtract, _) => backward_with(|g, _, _| -g, which, a, b, out),
         (Binary::Multiply, 0) => backward_with(|g, _, y| g * y, which, a, b, out),
         (Binary::Multiply, _) => backward_with(|g, x, _| g * x, which, a, b, out),
+        (Binary::AddRelu, _) => backward_with(|g, x, y| if x + y > 0.0 { g } else { 0.0 }, which, a, b, out),
         _ => backward_with(
             |g, x, y| {
                 let (pa, pb) = f.partials(x, y);

@@ -62,6 +62,19 @@ pub(crate) struct Dims {
     rank: usize,
 }
 
+impl Dims {
+    /// No axes yet.
+    pub(crate) fn empty() -> Dims {
+        Dims { dims: [0; MAX_RANK], rank: 0 }
+    }
+
+    /// One more axis, last.
+    pub(crate) fn push(&mut self, d: usize) {
+        self.dims[self.rank] = d;
+        self.rank += 1;
+    }
+}
+
 impl std::ops::Deref for Dims {
     type Target = [usize];
     fn deref(&self) -> &[usize] {

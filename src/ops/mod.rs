@@ -94,7 +94,7 @@ pub enum Op {
     /// `a` where the condition holds, else `b`.
     Where,
     /// A two-value `einsum`.
-    Einsum(einsum::Einsum),
+    Einsum(Box<einsum::Einsum>),
 }
 
 impl Op {

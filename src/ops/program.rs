@@ -17,6 +17,7 @@ use super::{broadcast, einsum, elementwise, indexing, linalg, reduce, shape, sof
 /// | `values[v]` | value `v`'s whole shape at `max_batch` (empty for inputs, weights, constants) | the forward pass |
 /// | `grads[v]` | the same, for each value a gradient reaches (`needs_grad`) | the backward pass |
 /// | `written[v]` | one flag per value: its gradient has had a contribution this step | the backward pass |
+/// | `scratch[v]` | an `einsum`'s operands and result laid out for its matrix products, and one operand's gradient | both passes |
 #[derive(Debug, Clone)]
 pub struct Program {
     graph: Graph,
@@ -25,6 +26,9 @@ pub struct Program {
     values: Vec<Vec<f32>>,
     grads: Vec<Vec<f32>>,
     written: Vec<bool>,
+    scratch: Vec<Vec<f32>>,
+    /// Whether the result depends on each value (others are neither computed nor given room).
+    live: Vec<bool>,
 }
 
 /// Where the values of the layer's inputs and weights are, for one step; in the backward
@@ -70,9 +74,19 @@ impl Program {
             let (shape, batched) = (n.shape.clone(), n.batched);
             output = graph.push(Op::Reshape, vec![output], shape, batched);
         }
+        fuse(&mut graph, output);
+        let live = live(&graph, output);
         let count = graph.nodes.len();
-        let mut p =
-            Program { graph, output, max_batch: 0, values: Vec::new(), grads: Vec::new(), written: vec![false; count] };
+        let mut p = Program {
+            graph,
+            output,
+            max_batch: 0,
+            values: Vec::new(),
+            grads: Vec::new(),
+            written: vec![false; count],
+            scratch: Vec::new(),
+            live,
+        };
         p.plan(max_batch);
         p
     }
@@ -84,15 +98,31 @@ impl Program {
         }
         self.max_batch = max_batch;
         let nodes = &self.graph.nodes;
+        let live = &self.live;
         self.values = nodes
             .iter()
-            .map(|n| match n.op {
+            .zip(live)
+            .map(|(n, &live)| match n.op {
                 Op::Input(_) | Op::Weight(_) | Op::Constant => Vec::new(),
+                _ if !live => Vec::new(),
                 _ => vec![0.0; n.len(max_batch)],
             })
             .collect();
-        self.grads =
-            nodes.iter().map(|n| if n.needs_grad { vec![0.0; n.len(max_batch)] } else { Vec::new() }).collect();
+        self.grads = nodes
+            .iter()
+            .zip(live)
+            .map(|(n, &live)| if n.needs_grad && live { vec![0.0; n.len(max_batch)] } else { Vec::new() })
+            .collect();
+        self.scratch = nodes
+            .iter()
+            .map(|n| match &n.op {
+                Op::Einsum(e) => {
+                    let len = |v: &Var| nodes[v.0].len(max_batch);
+                    vec![0.0; einsum::workspace(e, len(&n.inputs[0]), len(&n.inputs[1]), n.len(max_batch))]
+                }
+                _ => Vec::new(),
+            })
+            .collect();
     }
 
     /// The recording.
@@ -107,7 +137,8 @@ impl Program {
 
     /// The bytes of the planned buffers.
     pub fn buffer_bytes(&self) -> usize {
-        4 * (self.values.iter().map(Vec::len).sum::<usize>() + self.grads.iter().map(Vec::len).sum::<usize>())
+        let total = |b: &[Vec<f32>]| b.iter().map(Vec::len).sum::<usize>();
+        4 * (total(&self.values) + total(&self.grads) + total(&self.scratch))
     }
 
     /// The node of input `i`.
@@ -128,13 +159,15 @@ impl Program {
         std::mem::swap(&mut self.values[o], out);
         for v in 0..self.graph.nodes.len() {
             let node = &self.graph.nodes[v];
-            if matches!(node.op, Op::Input(_) | Op::Weight(_) | Op::Constant) {
+            if matches!(node.op, Op::Input(_) | Op::Weight(_) | Op::Constant) || !self.live[v] {
                 continue;
             }
             let mut buffer = std::mem::take(&mut self.values[v]);
+            let mut room = std::mem::take(&mut self.scratch[v]);
             let ins = Operands { p: self, src, of: &node.inputs, batch };
-            run_forward(node, &ins, &mut buffer[..node.len(batch)], batch);
+            run_forward(node, &ins, &mut buffer[..node.len(batch)], batch, &mut room);
             self.values[v] = buffer;
+            self.scratch[v] = room;
         }
         std::mem::swap(&mut self.values[o], out);
     }
@@ -181,6 +214,7 @@ impl Program {
                 continue;
             }
             let mut dz = std::mem::take(&mut self.grads[v]);
+            let mut room = std::mem::take(&mut self.scratch[v]);
             // An operand of a sum with the sum's own shape has the sum's gradient itself: when
             // it has none yet, the two buffers (both the program's own) trade places after the
             // other operands are done, instead of a copy.
@@ -209,7 +243,8 @@ impl Program {
                 let ins = Operands { p: self, src, of: &node.inputs, batch };
                 let z = ins.data(v);
                 let dlen = nodes[input.0].len(batch);
-                run_backward(node, which, &ins, z, &dz[..node.len(batch)], &mut d[..dlen], acc, batch);
+                let out = GradOut { dz: &dz[..node.len(batch)], z: node, batch, d: &mut d[..dlen], acc };
+                run_backward(which, &ins, z, out, &mut room);
                 self.grads[input.0] = d;
                 self.written[input.0] = true;
             }
@@ -219,6 +254,7 @@ impl Program {
                 self.written[u] = true;
             }
             self.grads[v] = dz;
+            self.scratch[v] = room;
         }
         // A wanted input or a weight no gradient reached: zero.
         for (v, n) in nodes.iter().enumerate() {
@@ -242,6 +278,42 @@ impl Program {
         let v = self.input_node(i);
         &self.grads[v][..self.graph.nodes[v].len(batch)]
     }
+}
+
+/// Fuses each `add` whose only reader is a `relu` into that reader (`relu(a + b)` in one pass:
+/// a layer's bias and activation); the `add` is left without readers.
+fn fuse(graph: &mut Graph, output: Var) {
+    let mut readers = vec![0usize; graph.nodes.len()];
+    for n in &graph.nodes {
+        for i in &n.inputs {
+            readers[i.0] += 1;
+        }
+    }
+    for u in 0..graph.nodes.len() {
+        if graph.nodes[u].op != Op::Unary(super::Unary::Relu) {
+            continue;
+        }
+        let v = graph.nodes[u].inputs[0].0;
+        if graph.nodes[v].op == Op::Binary(super::Binary::Add) && readers[v] == 1 && v != output.0 {
+            graph.nodes[u].op = Op::Binary(super::Binary::AddRelu);
+            graph.nodes[u].inputs = graph.nodes[v].inputs.clone();
+            readers[v] = 0;
+        }
+    }
+}
+
+/// Which values the result depends on (its inputs, theirs, …).
+fn live(graph: &Graph, output: Var) -> Vec<bool> {
+    let mut live = vec![false; graph.nodes.len()];
+    live[output.0] = true;
+    for v in (0..graph.nodes.len()).rev() {
+        if live[v] {
+            for i in &graph.nodes[v].inputs {
+                live[i.0] = true;
+            }
+        }
+    }
+    live
 }
 
 /// An op's operands for one step, looked up on demand (no list is built).
@@ -280,7 +352,7 @@ impl<'a> Operands<'a> {
 }
 
 /// One op forward: `out = op(operands)`.
-fn run_forward(node: &Node, ins: &Operands<'_>, out: &mut [f32], batch: usize) {
+fn run_forward(node: &Node, ins: &Operands<'_>, out: &mut [f32], batch: usize, room: &mut [f32]) {
     match &node.op {
         Op::Input(_) | Op::Weight(_) | Op::Constant => unreachable!("not computed"),
         Op::StopGradient | Op::Reshape => out.copy_from_slice(ins.get(0).0),
@@ -304,7 +376,7 @@ fn run_forward(node: &Node, ins: &Operands<'_>, out: &mut [f32], batch: usize) {
         Op::Take(g) => indexing::take_forward(g, ins.get(0), ins.get(1).0, out, batch),
         Op::OneHot(depth) => indexing::one_hot_forward(ins.get(0).0, *depth, out),
         Op::Where => indexing::where_forward([ins.get(0), ins.get(1), ins.get(2)], out, node, batch),
-        Op::Einsum(e) => einsum::forward(e, ins.get(0), ins.get(1), out, node, batch),
+        Op::Einsum(e) => einsum::forward(e, ins.get(0), ins.get(1), out, node, batch, room),
         Op::Concatenate(axis) => {
             let (outer, total) = shape::outer_and_total(node, *axis, batch);
             let mut start = 0;
@@ -342,18 +414,9 @@ pub(crate) fn put(d: &mut f32, v: f32, acc: bool) {
 }
 
 /// One op's vector-Jacobian product for its operand `which`: `d = (∂z/∂operand)ᵀ dz`, added to
-/// `d` when `acc` (see [`put`]).
-#[allow(clippy::too_many_arguments)]
-fn run_backward(
-    node: &Node,
-    which: usize,
-    ins: &Operands<'_>,
-    z: &[f32],
-    dz: &[f32],
-    d: &mut [f32],
-    acc: bool,
-    batch: usize,
-) {
+/// `d` when `acc` (see [`put`]); `room` is the op's workspace.
+fn run_backward(which: usize, ins: &Operands<'_>, z: &[f32], out: GradOut<'_>, room: &mut [f32]) {
+    let GradOut { dz, z: node, batch, d, acc } = out;
     match &node.op {
         Op::Input(_) | Op::Weight(_) | Op::Constant | Op::StopGradient => {}
         Op::Reshape => d.iter_mut().zip(dz).for_each(|(d, &g)| put(d, g, acc)),
@@ -388,7 +451,9 @@ fn run_backward(
             [ins.get(0), ins.get(1), ins.get(2)],
             GradOut { dz, z: node, batch, d, acc },
         ),
-        Op::Einsum(e) => einsum::backward(e, which, ins.get(0), ins.get(1), GradOut { dz, z: node, batch, d, acc }),
+        Op::Einsum(e) => {
+            einsum::backward(e, which, ins.get(0), ins.get(1), GradOut { dz, z: node, batch, d, acc }, room)
+        }
         Op::Concatenate(axis) => {
             let (outer, total) = shape::outer_and_total(node, *axis, batch);
             let start: usize = (0..which).map(|i| shape::part_block(ins.get(i).1, *axis)).sum();

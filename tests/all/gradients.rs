@@ -1016,7 +1016,8 @@ fn ops_built_layers_pass_the_gradient_check() {
         2,
         &no_rebuild,
     );
-    // Slices, stacks, a weight table taken by fixed indices, a value's steps taken, where, einsum.
+    // Slices, stacks, a weight table taken by fixed indices, a value's steps taken, where, einsum
+    // (on matrix products, laid out and not, and in general).
     check_layer(
         ops_layer(&[&[6, 4], &[4, 5]], |g, x, w| {
             let s = g.slice(x, -1, 1, 2)?;
@@ -1038,7 +1039,9 @@ fn ops_built_layers_pass_the_gradient_check() {
             let e1 = g.reshape(e1, &[15])?;
             let e2 = g.einsum("bij,bkj->bik", x, picked)?;
             let e2 = g.reshape(e2, &[9])?;
-            g.concatenate(&[st, cols, cube, wh, e1, e2], -1)
+            // A letter summed away inside one operand: the general path, not the products.
+            let e3 = g.einsum("bij,jk->bi", x, w[1])?;
+            g.concatenate(&[st, cols, cube, wh, e1, e2, e3], -1)
         }),
         &[3, 4],
         2,
