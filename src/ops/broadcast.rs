@@ -14,7 +14,7 @@
 //! A broadcast operand's gradient is the sum over the positions it was repeated to.
 
 use super::graph::{Dims, MAX_RANK};
-use super::program::GradOut;
+use super::vjp::GradOut;
 use super::{Graph, Node, Op, Var};
 use crate::error::Result;
 
@@ -175,7 +175,7 @@ fn backward_with(
     (b, bn): (&[f32], &Node),
     GradOut { dz, z: zn, batch, d, acc }: GradOut<'_>,
 ) {
-    use super::program::put;
+    use super::vjp::put;
     let (sa, sb, sz) = shapes(an, bn, zn, batch);
     if sa == sz && sb == sz {
         // Same shapes: element by element.

@@ -14,7 +14,7 @@
 //! `dB = Aᵀ · dZ`), laid back. Any other `einsum` (a letter repeated, or summed away in one
 //! operand) runs one multiply-add per combination of all the letters' positions.
 
-use super::program::GradOut;
+use super::vjp::GradOut;
 use super::{Graph, Node, Op, Var};
 use crate::error::Result;
 

@@ -103,7 +103,7 @@ pub(crate) fn forward(f: Unary, x: &[f32], y: &mut [f32]) {
 
 /// `dx = dy · f'(x)`, added to `dx` when `acc`.
 pub(crate) fn backward(f: Unary, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], acc: bool) {
-    use super::program::put;
+    use super::vjp::put;
     match f {
         // From the output alone: y > 0 exactly where x > 0.
         Unary::Relu => {

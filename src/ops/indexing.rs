@@ -13,7 +13,7 @@
 //! value; its gradient goes nowhere.
 
 use super::graph::MAX_RANK;
-use super::program::GradOut;
+use super::vjp::GradOut;
 use super::{Graph, Node, Op, Var};
 use crate::error::Result;
 

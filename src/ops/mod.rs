@@ -31,6 +31,7 @@ mod program;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;
+mod vjp;
 
 pub use broadcast::Binary;
 pub use elementwise::Unary;

@@ -6,6 +6,7 @@
 //! nothing is copied between the program and the model. A gradient's first contribution
 //! overwrites its buffer and later ones add to it, so no buffer is cleared first.
 
+use super::vjp::{put, GradOut};
 use super::{broadcast, einsum, elementwise, indexing, linalg, reduce, shape, softmax, Graph, Node, Op, Var};
 
 /// A recording with its buffers: planned once for the largest batch, then run forward and
@@ -389,27 +390,6 @@ fn run_forward(node: &Node, ins: &Operands<'_>, out: &mut [f32], batch: usize, r
                 start += w;
             }
         }
-    }
-}
-
-/// The output side of one vector-Jacobian product: the result's gradient `dz` and node `z`,
-/// the batch, and the operand's gradient buffer `d`, which already holds a contribution when
-/// `acc` (then the product adds to it; else it overwrites).
-pub(crate) struct GradOut<'a> {
-    pub dz: &'a [f32],
-    pub z: &'a Node,
-    pub batch: usize,
-    pub d: &'a mut [f32],
-    pub acc: bool,
-}
-
-/// `*d = v`, or `*d += v` when the gradient already has a contribution (`acc`).
-#[inline(always)]
-pub(crate) fn put(d: &mut f32, v: f32, acc: bool) {
-    if acc {
-        *d += v;
-    } else {
-        *d = v;
     }
 }
 

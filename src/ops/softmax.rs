@@ -20,7 +20,7 @@ pub(crate) fn forward(log: bool, x: &[f32], n: usize, y: &mut [f32]) {
 
 /// `dx = …` as the [module docs](self) say, from the output `y`; added to `dx` when `acc`.
 pub(crate) fn backward(log: bool, y: &[f32], dy: &[f32], n: usize, dx: &mut [f32], acc: bool) {
-    use super::program::put;
+    use super::vjp::put;
     for ((yr, gr), dr) in y.chunks_exact(n).zip(dy.chunks_exact(n)).zip(dx.chunks_exact_mut(n)) {
         if log {
             let total: f32 = gr.iter().sum();
