@@ -39,13 +39,14 @@ mod zoo;
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 12] = [
+    let checks: [(&str, fn()); 13] = [
         ("MLP steps", mlp_steps_allocate_nothing),
         ("steps with frozen layers (a frozen BatchNormalization too)", frozen_steps_allocate_nothing),
         ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
         ("functional steps with two inputs and two outputs", two_input_two_output_steps_allocate_nothing),
         ("convnet steps", convnet_steps_allocate_nothing),
         ("a custom layer and a custom loss written with the ops", ops_steps_allocate_nothing),
+        ("fit with custom training steps (a GAN's, a distillation's)", custom_steps_allocate_nothing),
         ("every optimizer and loss", every_optimizer_and_loss_steps_allocate_nothing),
         ("every layer type", every_layer_type_steps_allocate_nothing),
         ("fit from epoch 2 into epoch 3", fit_allocates_nothing_from_one_epoch_into_the_next),
@@ -479,4 +480,50 @@ fn ops_steps_allocate_nothing() {
         let y = Tensor::from_vec(&[batch, 2], (0..batch * 2).map(|i| (i % 3) as f32).collect()).unwrap();
         assert_steady(&mut model, &x, &y, &format!("ops-built layer and loss at batch {batch}"));
     }
+}
+
+#[path = "support/train_steps.rs"]
+mod train_steps;
+
+fn custom_steps_allocate_nothing() {
+    let n = 100;
+    let x = Tensor::from_vec(&[n, 2], (0..n * 2).map(|i| ((i * 13) % 19) as f32 / 19.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 2) as f32).collect()).unwrap();
+    let mlp = |outputs: usize, activation: &str, inputs: usize| {
+        Sequential::new()
+            .input_shape(&[inputs])
+            .add(Dense::new(8).activation("relu"))
+            .add(Dense::new(outputs).activation(activation))
+            .into_model()
+    };
+    // A GAN: fit over the discriminator, the generator in the step.
+    let mut generator = mlp(2, "linear", 3);
+    generator.compile(Adam::default(), "mse", &[]).unwrap();
+    let mut discriminator = mlp(1, "sigmoid", 2);
+    discriminator.compile(Adam::default(), "binary_crossentropy", &[]).unwrap();
+    discriminator.keep_input_gradients(true);
+    let mut gan = train_steps::Gan::new(generator, 3, 1);
+    let mut counter = Counter::default();
+    let options = FitOptions::new().batch_size(16).epochs(4).verbose(0).callback(&mut counter).train_step(&mut gan);
+    discriminator.fit(&x, &Tensor::zeros(&[n, 1]), options).unwrap();
+    let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
+    assert_eq!(b - a, 0, "a GAN's fit: {} allocations from epoch 2 into epoch 3", b - a);
+    // A distillation: fit over the student, the teacher in the step.
+    let logits = || minibatch::losses::BuiltinLoss::from_name("sparse_categorical_crossentropy").unwrap().from_logits();
+    let mut teacher = mlp(2, "linear", 2);
+    teacher.compile(Adam::default(), logits(), &[]).unwrap();
+    let mut student = mlp(2, "linear", 2);
+    student.compile(Adam::default(), logits(), &["accuracy"]).unwrap();
+    let mut distill = train_steps::Distill::new(teacher, 0.3, 4.0);
+    let mut counter = Counter::default();
+    let options = FitOptions::new()
+        .batch_size(16)
+        .epochs(4)
+        .validation_split(0.2)
+        .verbose(0)
+        .callback(&mut counter)
+        .train_step(&mut distill);
+    student.fit(&x, &y, options).unwrap();
+    let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
+    assert_eq!(b - a, 0, "a distillation's fit: {} allocations from epoch 2 into epoch 3", b - a);
 }

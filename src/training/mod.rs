@@ -2,6 +2,8 @@
 //!
 //! - `checks`: every user-input check, done once per call, before any work;
 //! - `step`: one forward/backward/update pass over the buffers — allocation-free;
+//! - `custom_step`: your own step (Keras's `train_step`), run by `fit` instead, and the pieces
+//!   of a step it uses;
 //! - `fit`: `fit` and `fit_dataset`, their arguments checked, their data made a feed;
 //! - `feed`: where the batches come from (arrays or a dataset's ring) and the validation;
 //! - `session`: one run's state and the loop over epochs and batches, with callbacks;
@@ -12,6 +14,7 @@
 
 mod arrays;
 mod checks;
+mod custom_step;
 mod evaluate;
 mod feed;
 mod fit;
@@ -22,6 +25,7 @@ mod split;
 mod step;
 
 pub use arrays::Arrays;
+pub use custom_step::TrainStep;
 pub use fit::FitPlan;
 pub use options::{EvaluateOptions, FitOptions};
 pub(crate) use parallel::Parallel;

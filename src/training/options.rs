@@ -37,6 +37,7 @@ pub struct FitOptions<'a> {
     pub(crate) validation_freq: usize,
     pub(crate) callbacks: Vec<&'a mut dyn Callback>,
     pub(crate) history: Option<History>,
+    pub(crate) train_step: Option<&'a mut dyn super::TrainStep>,
 }
 
 impl Default for FitOptions<'_> {
@@ -62,6 +63,7 @@ impl Default for FitOptions<'_> {
             validation_freq: 1,
             callbacks: Vec::new(),
             history: None,
+            train_step: None,
         }
     }
 }
@@ -218,6 +220,13 @@ impl<'a> FitOptions<'a> {
     /// Adds a callback; it stays the caller's, to read afterwards.
     pub fn callback(mut self, callback: &'a mut dyn Callback) -> Self {
         self.callbacks.push(callback);
+        self
+    }
+
+    /// Your own training step (Keras's `train_step` override), run on each batch instead of
+    /// the built-in one; it stays the caller's (see [`TrainStep`](super::TrainStep)).
+    pub fn train_step(mut self, step: &'a mut dyn super::TrainStep) -> Self {
+        self.train_step = Some(step);
         self
     }
 }

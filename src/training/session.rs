@@ -47,6 +47,8 @@ pub(crate) struct Run<'o> {
     pub callbacks: Vec<&'o mut dyn Callback>,
     /// The History a continued run grows (`FitOptions::history`).
     pub continued: Option<History>,
+    /// The user's own training step, with its running sums.
+    pub step: Option<super::custom_step::StepRun<'o>>,
 }
 
 impl<'o> Run<'o> {
@@ -78,6 +80,7 @@ impl<'o> Run<'o> {
             train_n,
             callbacks: std::mem::take(&mut options.callbacks),
             continued: options.history.take(),
+            step: options.train_step.take().map(super::custom_step::StepRun::new),
         }
     }
 }
@@ -115,6 +118,13 @@ impl Model {
         mut run: Run<'_>,
     ) -> Result<History> {
         let started = std::time::Instant::now();
+        if run.step.is_some() && s.parallel.is_some() {
+            return Err(crate::Error::invalid(
+                "train_step",
+                "given for a run over several processes",
+                "a run on one process (a custom step's all-reduce is not built yet)",
+            ));
+        }
         // 0. The settings (an endless dataset's epoch is steps_per_epoch batches), the History.
         let steps = run.steps_per_epoch.or(feed.batches()).expect("steps_per_epoch for an endless dataset");
         let params = run.params(steps);
@@ -138,7 +148,11 @@ impl Model {
             logs.clear();
 
             // 3. The batches.
-            match self.train_epoch(s, &mut callbacks, feed, &mut passes, &mut logs, run.batch_size, steps)? {
+            if let Some(step) = run.step.as_mut() {
+                step.begin_epoch();
+            }
+            let batches = (run.batch_size, steps);
+            match self.train_epoch(s, &mut callbacks, feed, &mut passes, &mut logs, run.step.as_mut(), batches)? {
                 Batches::Done { stop: asked, ran_out: out } => (stop, ran_out) = (stop | asked, ran_out | out),
                 Batches::Failed(e) => {
                     failed = Some(e);
@@ -218,8 +232,8 @@ impl Model {
         feed: &mut Feed<'_, '_, '_>,
         passes: &mut Passes,
         logs: &mut Logs,
-        batch_size: usize,
-        steps: usize,
+        mut custom: Option<&mut super::custom_step::StepRun<'_>>,
+        (batch_size, steps): (usize, usize),
     ) -> Result<Batches> {
         let (mut loss_sum, mut seen, mut stop) = (0.0, 0usize, false);
         for step in 0..steps {
@@ -235,9 +249,13 @@ impl Model {
             };
             // This process's samples: the batch, or its shard of it.
             let local = self.bufs.batch();
-            loss_sum += match s.parallel.as_deref_mut() {
-                None => self.train_step(),
-                Some(parallel) => self.parallel_train_step(parallel, local, rows),
+            loss_sum += match (s.parallel.as_deref_mut(), custom.as_deref_mut()) {
+                (None, None) => self.train_step(),
+                (None, Some(step)) => match step.run(self, local, seen, logs) {
+                    Ok(loss) => loss,
+                    Err(e) => return Ok(Batches::Failed(e)),
+                },
+                (Some(parallel), _) => self.parallel_train_step(parallel, local, rows),
             };
             seen += local;
             s.state.history.weight_updates += 1;

@@ -44,7 +44,7 @@ impl Model {
     }
 
     /// The optimizer's update from the gradients in the parameters.
-    fn apply_update(&mut self) {
+    pub(crate) fn apply_update(&mut self) {
         let c = self.compiled.as_mut().expect("compiled");
         apply_gradients(c.optimizer.as_mut(), self.layers.as_mut_slice());
     }
@@ -114,7 +114,7 @@ impl Model {
 
 /// Feeds the batch to the metrics: each its output's, `metrics` unweighted, `weighted_metrics`
 /// with the weights.
-fn update_metrics(c: &mut Compiled, g: &Graph, bufs: &Buffers) {
+pub(crate) fn update_metrics(c: &mut Compiled, g: &Graph, bufs: &Buffers) {
     let weights = bufs.batch_weights();
     for (i, m) in c.metrics.iter_mut().enumerate() {
         let k = c.metric_output[i];

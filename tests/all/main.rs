@@ -7,6 +7,8 @@ mod custom_layers;
 mod deadline;
 #[path = "../support/ops_layers.rs"]
 mod ops_layers;
+#[path = "../support/train_steps.rs"]
+mod train_steps;
 #[path = "../zoo.rs"]
 mod zoo;
 
@@ -16,6 +18,7 @@ mod bad_input;
 mod callbacks;
 mod checkpoints;
 mod cli;
+mod custom_steps;
 mod datasets;
 mod determinism;
 mod distributed;
