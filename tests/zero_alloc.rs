@@ -446,6 +446,7 @@ impl minibatch::layers::CustomLayer for EveryOp {
         let c = g.add(c, e)?;
         let j = g.concatenate(&[c, h], -1)?;
         let j = g.gelu(j);
+        let j = if g.training() { g.dropout(j, 0.1)? } else { j };
         g.reshape(j, &[-1])
     }
 }
@@ -480,7 +481,26 @@ fn ops_steps_allocate_nothing() {
         let y = Tensor::from_vec(&[batch, 2], (0..batch * 2).map(|i| (i % 3) as f32).collect()).unwrap();
         assert_steady(&mut model, &x, &y, &format!("ops-built layer and loss at batch {batch}"));
     }
+    // A mask into a custom layer (a masked mean after an Embedding with mask_zero), and a
+    // custom layer with a penalty, a constraint and a fixed weight.
+    let mut model = Sequential::new()
+        .input_shape(&[6])
+        .add(minibatch::layers::Embedding::new(10, 4).mask_zero(true))
+        .add(minibatch::layers::Custom::new(ops_layers::MaskedMean))
+        .add(minibatch::layers::Custom::new(ops_layers::ScaledDense::new(2)))
+        .into_model();
+    model.compile(Adam::default(), "mse", &[]).unwrap();
+    let x = Tensor::from_vec(
+        &[16, 6],
+        (0..96).map(|i| if i % 6 < 3 + i / 6 % 3 { (i % 9 + 1) as f32 } else { 0.0 }).collect(),
+    )
+    .unwrap();
+    let y = Tensor::from_vec(&[16, 2], (0..32).map(|i| (i % 3) as f32).collect()).unwrap();
+    assert_steady(&mut model, &x, &y, "a masked custom layer and a custom layer with a fixed weight");
 }
+
+#[path = "support/ops_layers.rs"]
+mod ops_layers;
 
 #[path = "support/train_steps.rs"]
 mod train_steps;

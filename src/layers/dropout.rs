@@ -3,6 +3,7 @@
 use super::{Layer, State};
 use crate::error::{Error, Result};
 use crate::layers::LayerCore;
+use crate::ops::dropout_mask;
 use crate::rng::Rng;
 use crate::tensor::{kernels, Tensor};
 
@@ -158,12 +159,12 @@ impl Layer for Dropout {
             if self.channels > 0 {
                 // Spatial: one draw per channel, repeated at every position.
                 let (first, rest) = sample.split_at_mut(self.channels);
-                draw_mask(&mut rng, self.rate, first);
+                dropout_mask(&mut rng, self.rate, first);
                 for position in rest.chunks_exact_mut(self.channels) {
                     position.copy_from_slice(first);
                 }
             } else {
-                draw_mask(&mut rng, self.rate, sample);
+                dropout_mask(&mut rng, self.rate, sample);
             }
         }
         kernels::mul(y.data_mut(), x.data(), mask);
@@ -212,20 +213,6 @@ impl Layer for Dropout {
 /// same whichever process computes the sample (see [`crate::distributed`]).
 pub(crate) fn sample_rng(key: u64, position: usize) -> Rng {
     Rng::derive(key, position as u64)
-}
-
-/// Fills `mask` with dropout scales from `rng`: each 64 random bits decide two values, kept
-/// (`1/(1 − rate)`) when a 32-bit half is at or above `rate · 2³²`, else 0. Dropout's and
-/// MultiHeadAttention's attention dropout draw this way.
-pub(super) fn draw_mask(rng: &mut Rng, rate: f32, mask: &mut [f32]) {
-    let scale = 1.0 / (1.0 - rate);
-    let threshold = (rate as f64 * 4_294_967_296.0) as u64;
-    for pair in mask.chunks_mut(2) {
-        let bits = rng.next_u64();
-        for (m, half) in pair.iter_mut().zip([bits & 0xFFFF_FFFF, bits >> 32]) {
-            *m = if half >= threshold { scale } else { 0.0 };
-        }
-    }
 }
 
 /// A random layer's saved variable: its generator's position (`seed_generator_state`, Keras's

@@ -73,7 +73,8 @@ pub use self::core::masking::{Masking, MaskingConfig};
 pub use self::core::position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
 pub use self::core::regularization::Regularization;
 pub use self::custom::{
-    register_layer, Custom, CustomClone, CustomLayer, FromConfig, Weight, WeightVars, Weights, MAX_INPUTS,
+    register_layer, Custom, CustomClone, CustomLayer, FromConfig, Weight, WeightOptions, WeightVars, Weights,
+    MAX_INPUTS,
 };
 pub use self::normalization::batch_normalization::{BatchNormalization, BatchNormalizationConfig};
 pub use self::normalization::layer_normalization::{LayerNormalization, LayerNormalizationConfig};

@@ -157,10 +157,11 @@ impl Loss for OpsLoss {
         let mut slot = self.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(r) = slot.as_mut() else { return f32::NAN };
         let inputs = [target, pred];
-        let src = Sources { inputs: &inputs, weights: &NoWeights, output: None };
+        let src = Sources { inputs: &inputs, weights: &NoWeights, output: None, draw: Default::default() };
         r.program.forward(&src, 1, &mut r.value);
         if let Some(grad) = grad {
-            let src = Sources { inputs: &inputs, weights: &NoWeights, output: Some(&r.value) };
+            let src =
+                Sources { inputs: &inputs, weights: &NoWeights, output: Some(&r.value), draw: Default::default() };
             r.program.backward(&src, 1, &mut r.seed, &mut [], &mut [], &[false, true]);
             grad.copy_from_slice(r.program.input_grad(1, 1));
         }

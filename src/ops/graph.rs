@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 pub struct Var(pub(crate) usize);
 
 /// What the graph knows of a value when it is recorded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Node {
     /// The shape of one sample (without the batch axis) when `batched`, else the whole shape.
     pub shape: Vec<usize>,
@@ -97,7 +97,7 @@ impl std::ops::Deref for Dims {
 /// assert_eq!(g.shape(y), vec![2]);
 /// assert!(g.matmul(w, x).is_err());           // [3, 2] · [batch, 3]: named shapes
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Graph {
     pub(crate) nodes: Vec<Node>,
     /// The values of each constant, by node.
@@ -105,12 +105,33 @@ pub struct Graph {
     /// How many inputs and weights were declared, in order.
     pub(crate) inputs: usize,
     pub(crate) weights: usize,
+    /// Whether this is the recording for training (Keras's `training=True`).
+    pub(crate) training: bool,
+    /// How many random ops were recorded.
+    pub(crate) random_ops: u64,
 }
 
 impl Graph {
     /// An empty graph.
     pub fn new() -> Self {
         Graph::default()
+    }
+
+    /// An empty graph recording `call` for training (`true`) or inference.
+    pub(crate) fn for_mode(training: bool) -> Self {
+        Graph { training, ..Graph::default() }
+    }
+
+    /// Keras's `training` argument to `call`: `true` in the recording run by `fit`'s steps,
+    /// `false` in the one run by `predict`, `evaluate` and validation. A layer that behaves
+    /// differently in the two (a dropout) is recorded once for each.
+    pub fn training(&self) -> bool {
+        self.training
+    }
+
+    /// Whether the recording holds a random op (a `dropout`).
+    pub fn is_random(&self) -> bool {
+        self.random_ops > 0
     }
 
     /// Records a value and returns it. Its rank (with the batch axis) is at most
@@ -133,12 +154,27 @@ impl Graph {
         self.push(Op::Input(i), Vec::new(), shape.to_vec(), true)
     }
 
-    /// The layer's next weight, of the given shape (not batched).
-    pub(crate) fn weight(&mut self, shape: &[usize]) -> Var {
+    /// The layer's next weight, of the given shape (not batched); a gradient reaches it when
+    /// `trainable`.
+    pub(crate) fn weight(&mut self, shape: &[usize], trainable: bool) -> Var {
         assert!(shape.len() <= MAX_RANK, "a weight of at most {MAX_RANK} axes");
         let i = self.weights;
         self.weights += 1;
-        self.push(Op::Weight(i), Vec::new(), shape.to_vec(), false)
+        let v = self.push(Op::Weight(i), Vec::new(), shape.to_vec(), false);
+        self.nodes[v.0].needs_grad = trainable;
+        v
+    }
+
+    /// The next input, holding a mask (`[time]` per sample, 1 or 0): no gradient reaches it.
+    pub(crate) fn mask_input(&mut self, shape: &[usize]) -> Var {
+        let v = self.input(shape);
+        self.nodes[v.0].needs_grad = false;
+        v
+    }
+
+    /// Whether `other` records the same values (whatever the mode it was recorded in).
+    pub(crate) fn same_recording(&self, other: &Graph) -> bool {
+        self.nodes == other.nodes && self.constants == other.constants
     }
 
     /// A constant (not batched; no gradient): `values` in row-major order.

@@ -20,6 +20,7 @@
 //! | [`shape`] | `reshape`, `transpose`, `concatenate`, `expand_dims`, `stack` |
 //! | [`indexing`] | `slice`, `take`, `one_hot`, `where_` |
 //! | [`einsum`] | `einsum` of two values |
+//! | [`random`] | `dropout` |
 
 pub mod broadcast;
 pub mod einsum;
@@ -28,6 +29,7 @@ mod graph;
 pub mod indexing;
 pub mod linalg;
 mod program;
+pub mod random;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;
@@ -40,6 +42,7 @@ pub use graph::{Graph, Var};
 pub use linalg::Product;
 pub use program::Program;
 pub(crate) use program::{NoWeights, Slices, Sources, WeightSource};
+pub(crate) use random::{dropout_mask, Draw};
 pub use reduce::Reduce;
 
 /// How a recorded value is made.
@@ -96,6 +99,13 @@ pub enum Op {
     Where,
     /// A two-value `einsum`.
     Einsum(Box<einsum::Einsum>),
+    /// Dropout at this rate; `salt` tells the layer's random ops apart.
+    Dropout {
+        /// The fraction dropped.
+        rate: f32,
+        /// The op's place among the recording's random ops.
+        salt: u64,
+    },
 }
 
 impl Op {

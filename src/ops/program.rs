@@ -7,7 +7,7 @@
 //! overwrites its buffer and later ones add to it, so no buffer is cleared first.
 
 use super::vjp::{put, GradOut};
-use super::{broadcast, einsum, elementwise, indexing, linalg, reduce, shape, softmax, Graph, Node, Op, Var};
+use super::{broadcast, einsum, elementwise, indexing, linalg, random, reduce, shape, softmax, Graph, Node, Op, Var};
 
 /// A recording with its buffers: planned once for the largest batch, then run forward and
 /// backward every step without allocating; the caller lends the buffers it owns.
@@ -18,7 +18,7 @@ use super::{broadcast, einsum, elementwise, indexing, linalg, reduce, shape, sof
 /// | `values[v]` | value `v`'s whole shape at `max_batch` (empty for inputs, weights, constants) | the forward pass |
 /// | `grads[v]` | the same, for each value a gradient reaches (`needs_grad`) | the backward pass |
 /// | `written[v]` | one flag per value: its gradient has had a contribution this step | the backward pass |
-/// | `scratch[v]` | an `einsum`'s operands and result laid out for its matrix products, and one operand's gradient | both passes |
+/// | `scratch[v]` | an `einsum`'s operands and result laid out for its matrix products, and one operand's gradient; a `dropout`'s mask | both passes |
 #[derive(Debug, Clone)]
 pub struct Program {
     graph: Graph,
@@ -38,6 +38,8 @@ pub(crate) struct Sources<'a> {
     pub inputs: &'a [&'a [f32]],
     pub weights: &'a dyn WeightSource,
     pub output: Option<&'a [f32]>,
+    /// What the random ops draw from this step.
+    pub draw: super::Draw,
 }
 
 /// Where a step reads the weights' values: a layer's parameters, or none (a loss).
@@ -121,6 +123,7 @@ impl Program {
                     let len = |v: &Var| nodes[v.0].len(max_batch);
                     vec![0.0; einsum::workspace(e, len(&n.inputs[0]), len(&n.inputs[1]), n.len(max_batch))]
                 }
+                Op::Dropout { .. } => vec![0.0; n.len(max_batch)],
                 _ => Vec::new(),
             })
             .collect();
@@ -140,6 +143,16 @@ impl Program {
     pub fn buffer_bytes(&self) -> usize {
         let total = |b: &[Vec<f32>]| b.iter().map(Vec::len).sum::<usize>();
         4 * (total(&self.values) + total(&self.grads) + total(&self.scratch))
+    }
+
+    /// Whether the result depends on input `i`.
+    pub(crate) fn reads_input(&self, i: usize) -> bool {
+        self.live[self.input_node(i)]
+    }
+
+    /// Input `i`'s shape (one sample's).
+    pub(crate) fn input_shape(&self, i: usize) -> &[usize] {
+        &self.graph.nodes[self.input_node(i)].shape
     }
 
     /// The node of input `i`.
@@ -378,6 +391,10 @@ fn run_forward(node: &Node, ins: &Operands<'_>, out: &mut [f32], batch: usize, r
         Op::OneHot(depth) => indexing::one_hot_forward(ins.get(0).0, *depth, out),
         Op::Where => indexing::where_forward([ins.get(0), ins.get(1), ins.get(2)], out, node, batch),
         Op::Einsum(e) => einsum::forward(e, ins.get(0), ins.get(1), out, node, batch, room),
+        Op::Dropout { rate, salt } => {
+            let per = node.len(1);
+            random::forward(ins.get(0).0, *rate, *salt, ins.src.draw, per, out, &mut room[..out.len()])
+        }
         Op::Concatenate(axis) => {
             let (outer, total) = shape::outer_and_total(node, *axis, batch);
             let mut start = 0;
@@ -434,6 +451,7 @@ fn run_backward(which: usize, ins: &Operands<'_>, z: &[f32], out: GradOut<'_>, r
         Op::Einsum(e) => {
             einsum::backward(e, which, ins.get(0), ins.get(1), GradOut { dz, z: node, batch, d, acc }, room)
         }
+        Op::Dropout { .. } => random::backward(dz, &room[..dz.len()], d, acc),
         Op::Concatenate(axis) => {
             let (outer, total) = shape::outer_and_total(node, *axis, batch);
             let start: usize = (0..which).map(|i| shape::part_block(ins.get(i).1, *axis)).sum();

@@ -3,7 +3,7 @@
 //! same bits for the same seed.
 
 use crate::common::temp_dir;
-use crate::ops_layers::{GatedResidual, OpsAttention, OpsLstm, SelfAttention};
+use crate::ops_layers::{GatedResidual, MaskedMean, OpsAttention, OpsDropout, OpsLstm, SelfAttention};
 use minibatch::layers::{register_layer, Custom, CustomLayer, Dense, Weight, WeightVars, Weights};
 use minibatch::losses::{register_loss, CustomLoss, OpsLoss};
 use minibatch::ops::{Graph, Var};
@@ -315,4 +315,156 @@ fn an_lstm_and_attention_written_with_ops_match_the_built_in_layers() {
         let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs() / p.abs().max(1e-3)).fold(0.0, f64::max);
         assert!(worst < 1e-5, "{name}: History {a:?} vs {b:?} (relative {worst:e})");
     }
+}
+
+/// `ops.dropout` under `ops.training()` (Keras's `if training: keras.random.dropout(...)`):
+/// the layer is recorded for training and for inference; a fit draws the masks the built-in
+/// `Dropout` draws, so the Histories and weights are the same bits; inference drops nothing;
+/// the generator's place is saved, so a resumed fit draws what an unbroken one would.
+#[test]
+fn a_dropout_written_with_ops_is_the_dropout_layer_bit_for_bit() {
+    use minibatch::layers::{Dropout, Layer};
+    register_layer("OpsDropout", |c| {
+        Ok(Box::new(OpsDropout { rate: c.get("rate").and_then(serde_json::Value::as_f64).unwrap_or(0.5) as f32 }))
+    })
+    .unwrap();
+    let data = datasets::load("moons", 6).unwrap();
+    let model = |dropout: Box<dyn Layer>| {
+        let mut m = Sequential::new().seed(4).input_shape(&[2]).add(Dense::new(32).activation("relu"));
+        m.push(dropout);
+        let mut m = m.add(Dense::new(2).activation("softmax")).into_model();
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        m
+    };
+    let opts = || FitOptions::new().batch_size(16).epochs(3).validation_split(0.2).verbose(0);
+    let mut theirs = model(Box::new(Dropout::new(0.4)));
+    let mut ours = model(Box::new(Custom::new(OpsDropout { rate: 0.4 })));
+    let a = theirs.fit(&data.x_train, &data.y_train, opts()).unwrap();
+    let b = ours.fit(&data.x_train, &data.y_train, opts()).unwrap();
+    assert_eq!(a.history, b.history);
+    assert_eq!(bits(&theirs), bits(&ours));
+    // Inference drops nothing: the same predictions twice, and the built-in's.
+    let p = ours.predict(&data.x_test, 64).unwrap();
+    assert_eq!(p.data(), ours.predict(&data.x_test, 64).unwrap().data());
+    assert_eq!(p.data(), theirs.predict(&data.x_test, 64).unwrap().data());
+    // Saved (with its generator's place) and resumed: the same next epochs.
+    let dir = temp_dir("ops_dropout_resume");
+    let path = dir.join("m.safetensors");
+    ours.save(&path).unwrap();
+    let mut loaded = Model::load(&path).unwrap();
+    let more = || FitOptions::new().batch_size(16).epochs(2).verbose(0);
+    ours.fit(&data.x_train, &data.y_train, more()).unwrap();
+    loaded.fit(&data.x_train, &data.y_train, more()).unwrap();
+    assert_eq!(bits(&ours), bits(&loaded), "resumed from the file, bit for bit");
+    std::fs::remove_dir_all(dir).unwrap();
+    // A rate outside [0, 1) is named when the model is built.
+    let mut bad = Sequential::new().input_shape(&[2]).add(Custom::new(OpsDropout { rate: 1.5 })).into_model();
+    let e = bad.compile("adam", "mse", &[]).unwrap_err().to_string();
+    assert!(e.contains("ops.dropout rate") && e.contains("1.5"), "{e}");
+}
+
+/// Masks reach a custom layer as Keras's `call(inputs, mask=None)`: a masked mean over the
+/// steps gives the built-in `GlobalAveragePooling1D`'s outputs after an `Embedding` with
+/// `mask_zero`, and the same History; a step-wise layer (`MaskRule::Pass`) hands the mask on
+/// to an LSTM as the built-in `Dropout` does.
+#[test]
+fn masks_reach_custom_layers_and_pass_through_them() {
+    use minibatch::layers::{Dropout, Embedding, GlobalAveragePooling1D, Layer, LSTM};
+    let n = 40;
+    // Sequences of 6 token ids padded with 0 at the end, 2 to 6 real steps.
+    let ids: Vec<f32> =
+        (0..n * 6).map(|i| if i % 6 < 2 + (i / 6) % 5 { (1 + (i * 7) % 9) as f32 } else { 0.0 }).collect();
+    let x = Tensor::from_vec(&[n, 6], ids).unwrap();
+    let y = Tensor::from_vec(&[n, 1], (0..n).map(|i| (i % 3) as f32 / 3.0).collect()).unwrap();
+    let model = |pool: Box<dyn Layer>, recurrent: bool| {
+        let mut m = Sequential::new().seed(8).input_shape(&[6]).add(Embedding::new(10, 4).mask_zero(true));
+        if recurrent {
+            m.push(pool);
+            m = m.add(LSTM::new(3));
+        } else {
+            m.push(pool);
+        }
+        let mut m = m.add(Dense::new(1)).into_model();
+        m.compile("adam", "mse", &[]).unwrap();
+        m
+    };
+    let fit = |mut m: Model| {
+        let h = m.fit(&x, &y, FitOptions::new().batch_size(8).epochs(3).verbose(0)).unwrap();
+        (m.predict(&x, 16).unwrap(), h.get("loss").unwrap().to_vec())
+    };
+    let (p1, h1) = fit(model(Box::new(GlobalAveragePooling1D::new()), false));
+    let (p2, h2) = fit(model(Box::new(Custom::new(MaskedMean)), false));
+    assert!(gap(p1.data(), p2.data()) < 1e-5, "predictions: {}", gap(p1.data(), p2.data()));
+    assert!(h1.iter().zip(&h2).all(|(a, b)| (a - b).abs() < 1e-5), "{h1:?} vs {h2:?}");
+    // Without the mask the mean takes the padding too: a different model.
+    let mut plain = Sequential::new().seed(8).input_shape(&[6]).add(Embedding::new(10, 4));
+    plain.push(Box::new(Custom::new(MaskedMean)));
+    let mut plain = plain.add(Dense::new(1)).into_model();
+    plain.compile("adam", "mse", &[]).unwrap();
+    let (p3, _) = fit(plain);
+    assert!(gap(p1.data(), p3.data()) > 1e-3, "the padding counts without a mask");
+    // Passed on: an LSTM after the custom step-wise layer skips the padding as after Dropout.
+    let (p4, h4) = fit(model(Box::new(Dropout::new(0.0)), true));
+    let (p5, h5) = fit(model(Box::new(Custom::new(OpsDropout { rate: 0.0 })), true));
+    assert!(gap(p4.data(), p5.data()) < 1e-6, "predictions: {}", gap(p4.data(), p5.data()));
+    assert!(h4.iter().zip(&h5).all(|(a, b)| (a - b).abs() < 1e-6), "{h4:?} vs {h5:?}");
+}
+
+/// Keras's `add_weight` arguments: a kernel with an L2 penalty and a non-negative constraint,
+/// and a fixed scale (`trainable=False`) that takes no update, counts as non-trainable in the
+/// summary and is saved and loaded with the layer.
+#[test]
+fn add_weight_takes_a_penalty_a_constraint_and_trainable() {
+    use crate::ops_layers::ScaledDense;
+    register_layer("ScaledDense", |c| {
+        Ok(Box::new(ScaledDense::new(c.get("units").and_then(serde_json::Value::as_u64).unwrap_or(1) as usize)))
+    })
+    .unwrap();
+    use minibatch::constraints::Constraint;
+    use minibatch::layers::State;
+    use minibatch::regularizers::Regularizer;
+    let (x, y) = regression();
+    let opts = || FitOptions::new().batch_size(16).epochs(4).verbose(0);
+    // With its scale at 1, the layer is a Dense without bias with the same penalty and
+    // constraint: the same History and kernel.
+    let mut dense = Sequential::new()
+        .seed(1)
+        .input_shape(&[3])
+        .add(
+            Dense::new(2)
+                .use_bias(false)
+                .kernel_regularizer(Regularizer::L2 { l2: 0.01 })
+                .kernel_constraint(Constraint::NonNeg),
+        )
+        .into_model();
+    let mut ours = Sequential::new().seed(1).input_shape(&[3]).add(Custom::new(ScaledDense::new(2))).into_model();
+    for m in [&mut dense, &mut ours] {
+        m.compile("sgd", "mse", &[]).unwrap();
+    }
+    let a = dense.fit(&x, &y, opts()).unwrap();
+    let b = ours.fit(&x, &y, opts()).unwrap();
+    for (p, q) in a.get("loss").unwrap().iter().zip(b.get("loss").unwrap()) {
+        assert!((p - q).abs() <= 1e-6 * p.abs().max(1.0), "{p} vs {q}");
+    }
+    assert_eq!(ours.get_weights().len(), 1, "one trainable weight");
+    assert!(gap(dense.get_weights()[0].data(), ours.get_weights()[0].data()) < 1e-6);
+    assert!(ours.get_weights()[0].data().iter().all(|&w| w >= 0.0), "the constraint holds");
+    // The fixed scale: untouched by fit, non-trainable in the summary, saved and loaded.
+    let layer = ours.layers()[0].name().to_string();
+    let state = ours.get_layer(&layer).unwrap().state();
+    assert!(matches!(&state[..], [("scale", State::F32(t))] if t.data() == [1.0, 1.0]), "{:?}", state.len());
+    let summary = ours.summary().unwrap();
+    assert!(summary.contains("Non-trainable params: 2"), "{summary}");
+    let half = State::F32(Tensor::from_vec(&[2], vec![0.5, 2.0]).unwrap());
+    ours.get_layer_mut(&layer).unwrap().set_state("scale", &half).unwrap();
+    let dir = temp_dir("custom_fixed_weight");
+    ours.save(dir.join("m.safetensors")).unwrap();
+    let mut loaded = Model::load(dir.join("m.safetensors")).unwrap();
+    assert_eq!(ours.predict(&x, 64).unwrap().data(), loaded.predict(&x, 64).unwrap().data());
+    std::fs::remove_dir_all(dir).unwrap();
+    // A constraint on axes the weight lacks is named when the model is built.
+    let wrong = minibatch::layers::WeightOptions::new()
+        .constraint(Constraint::unit_norm().axis(minibatch::constraints::Axes::One(5)));
+    let mut w = minibatch::layers::Weights::default();
+    assert!(w.add_weight_with("kernel", &[3, 2], wrong).is_err());
 }

@@ -942,6 +942,26 @@ impl minibatch::layers::CustomLayer for OpsLayer {
     }
 }
 
+/// `ops.dropout`'s gradient is its mask: rebuilding the layer with its seed replays the mask
+/// in every forward pass of the check.
+#[test]
+fn an_ops_dropout_passes_the_gradient_check_with_its_mask_replayed() {
+    let layer = minibatch::layers::Custom::new(OpsLayer {
+        shapes: Vec::new(),
+        handles: Vec::new(),
+        f: |g, x, _| {
+            let d = g.dropout(x, 0.4)?;
+            let t = g.tanh(d);
+            g.multiply(t, x)
+        },
+    })
+    .seed(9);
+    let rebuild = |l: &mut dyn Layer| {
+        l.build(&[6], &mut Rng::new(0)).unwrap();
+    };
+    check_layer(Box::new(layer), &[6], 4, &rebuild);
+}
+
 fn ops_layer(
     shapes: &[&[usize]],
     f: fn(

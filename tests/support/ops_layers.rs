@@ -4,8 +4,10 @@
 //! MultiHeadAttention spelled out with the ops.
 #![allow(dead_code)]
 
-use minibatch::layers::{CustomLayer, Weight, WeightVars, Weights};
+use minibatch::constraints::Constraint;
+use minibatch::layers::{CustomLayer, MaskRule, Weight, WeightOptions, WeightVars, Weights};
 use minibatch::ops::{Graph, Var};
+use minibatch::regularizers::Regularizer;
 
 /// A gated residual unit: `x + (x·W + b) ⊙ σ(x·V)`, the input's width kept.
 #[derive(Clone, Default)]
@@ -207,5 +209,100 @@ impl CustomLayer for OpsAttention {
         let context = ops.einsum("bhts,bshd->bthd", p, v)?;
         let out = ops.einsum("bthd,hdf->btf", context, w[self.w[6]])?;
         ops.add(out, w[self.w[7]])
+    }
+}
+
+/// Dropout in training only, as a Keras layer writes it: `if training: x =
+/// keras.random.dropout(x, rate)`. Step-wise, so a mask passes through it.
+#[derive(Clone)]
+pub struct OpsDropout {
+    pub rate: f32,
+}
+
+impl CustomLayer for OpsDropout {
+    fn class_name(&self) -> &'static str {
+        "OpsDropout"
+    }
+    fn build(&mut self, _w: &mut Weights, _input_shape: &[usize]) -> minibatch::Result<()> {
+        Ok(())
+    }
+    fn call(&self, ops: &mut Graph, x: Var, _w: &WeightVars) -> minibatch::Result<Var> {
+        if ops.training() {
+            ops.dropout(x, self.rate)
+        } else {
+            Ok(x)
+        }
+    }
+    fn mask_rule(&self) -> MaskRule {
+        MaskRule::Pass
+    }
+    fn get_config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "rate": self.rate }))
+    }
+}
+
+/// The mean over the steps a mask keeps, as Keras's `GlobalAveragePooling1D` computes it with
+/// a mask: `Σₜ mₜ xₜ / Σₜ mₜ`.
+#[derive(Clone, Default)]
+pub struct MaskedMean;
+
+impl CustomLayer for MaskedMean {
+    fn class_name(&self) -> &'static str {
+        "MaskedMean"
+    }
+    fn build(&mut self, _w: &mut Weights, _input_shape: &[usize]) -> minibatch::Result<()> {
+        Ok(())
+    }
+    fn call(&self, ops: &mut Graph, x: Var, _w: &WeightVars) -> minibatch::Result<Var> {
+        ops.mean(x, 1, false)
+    }
+    fn call_masked(&self, ops: &mut Graph, x: Var, mask: Var, _w: &WeightVars) -> minibatch::Result<Var> {
+        let m = ops.expand_dims(mask, 2)?;
+        let kept = ops.multiply(x, m)?;
+        let total = ops.sum(kept, 1, false)?;
+        let count = ops.sum(m, 1, false)?;
+        ops.divide(total, count)
+    }
+    fn get_config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({}))
+    }
+}
+
+/// A Dense with Keras's other `add_weight` arguments: an L2 penalty and a non-negative
+/// constraint on the kernel, and a fixed (non-trainable) scale on the output.
+#[derive(Clone)]
+pub struct ScaledDense {
+    pub units: usize,
+    kernel: Option<Weight>,
+    scale: Option<Weight>,
+}
+
+impl ScaledDense {
+    pub fn new(units: usize) -> Self {
+        ScaledDense { units, kernel: None, scale: None }
+    }
+}
+
+impl CustomLayer for ScaledDense {
+    fn class_name(&self) -> &'static str {
+        "ScaledDense"
+    }
+    fn build(&mut self, w: &mut Weights, input_shape: &[usize]) -> minibatch::Result<()> {
+        let inputs = input_shape[input_shape.len() - 1];
+        let kernel = WeightOptions::new()
+            .initializer("glorot_uniform")?
+            .regularizer(Regularizer::L2 { l2: 0.01 })
+            .constraint(Constraint::NonNeg);
+        self.kernel = Some(w.add_weight_with("kernel", &[inputs, self.units], kernel)?);
+        let scale = WeightOptions::new().initializer("ones")?.trainable(false);
+        self.scale = Some(w.add_weight_with("scale", &[self.units], scale)?);
+        Ok(())
+    }
+    fn call(&self, ops: &mut Graph, x: Var, w: &WeightVars) -> minibatch::Result<Var> {
+        let h = ops.matmul(x, w[self.kernel.unwrap()])?;
+        ops.multiply(h, w[self.scale.unwrap()])
+    }
+    fn get_config(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "units": self.units }))
     }
 }

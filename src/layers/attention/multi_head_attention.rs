@@ -422,7 +422,7 @@ impl Geometry {
         let c = &mut rest[..head];
         if let Some((m, _)) = drop.as_mut() {
             let mut rng = crate::layers::dropout::sample_rng(self.key, self.offset + s);
-            crate::layers::dropout::draw_mask(&mut rng, self.rate, m);
+            crate::ops::dropout_mask(&mut rng, self.rate, m);
         }
         for hd in 0..h {
             take_head(q, a, tq, h, dk, hd);
