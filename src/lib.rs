@@ -58,7 +58,7 @@
 //! way, bottom to top.
 //!
 //! 1. `error`
-//! 2. `rng`, `tensor`
+//! 2. `rng`, `tensor`, `registry`
 //! 3. `activations`, `initializers`, `regularizers`, `constraints`, `distributed`, `datasets`, `ops`
 //! 4. `params`, `losses`
 //! 5. `metrics`, `optimizers`
@@ -109,6 +109,7 @@ pub mod ops;
 pub mod optimizers;
 mod params;
 pub mod plot;
+mod registry;
 pub mod regularizers;
 pub mod report;
 pub mod rng;

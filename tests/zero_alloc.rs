@@ -45,7 +45,7 @@ fn main() {
         ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
         ("functional steps with two inputs and two outputs", two_input_two_output_steps_allocate_nothing),
         ("convnet steps", convnet_steps_allocate_nothing),
-        ("a custom layer and a custom loss written with the ops", ops_steps_allocate_nothing),
+        ("a custom layer, loss and metric written with the ops", ops_steps_allocate_nothing),
         ("fit with custom training steps (a GAN's, a distillation's)", custom_steps_allocate_nothing),
         ("every optimizer and loss", every_optimizer_and_loss_steps_allocate_nothing),
         ("every layer type", every_layer_type_steps_allocate_nothing),
@@ -469,13 +469,33 @@ impl minibatch::losses::CustomLoss for OpsMse {
     }
 }
 
+/// Mean absolute error written with the ops, as a metric.
+struct OpsMae;
+
+impl minibatch::metrics::CustomMetric for OpsMae {
+    fn name(&self) -> &'static str {
+        "ops_mae"
+    }
+    fn call(
+        &self,
+        g: &mut minibatch::ops::Graph,
+        t: minibatch::ops::Var,
+        p: minibatch::ops::Var,
+    ) -> minibatch::Result<minibatch::ops::Var> {
+        let e = g.subtract(p, t)?;
+        let a = g.abs(e);
+        g.mean(a, -1, false)
+    }
+}
+
 fn ops_steps_allocate_nothing() {
     let mut model = Sequential::new()
         .input_shape(&[5, 3])
         .add(minibatch::layers::Custom::new(EveryOp::default()))
         .add(Dense::new(2))
         .into_model();
-    model.compile(Adam::default(), minibatch::losses::OpsLoss::new(OpsMse), &[]).unwrap();
+    let metric = minibatch::CompileOptions::new().metric(minibatch::metrics::OpsMetric::new(OpsMae));
+    model.compile_with(Adam::default(), minibatch::losses::OpsLoss::new(OpsMse), metric).unwrap();
     for batch in [32usize, 1] {
         let x = Tensor::from_vec(&[batch, 5, 3], (0..batch * 15).map(|i| (i % 11) as f32 / 11.0).collect()).unwrap();
         let y = Tensor::from_vec(&[batch, 2], (0..batch * 2).map(|i| (i % 3) as f32).collect()).unwrap();

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::initializers::Initializer;
 use crate::layers::{InputGrads, Inputs, Layer, LayerCore, MaskRule, Param, State};
 use crate::ops::{Draw, Graph, Program, Slices, Sources, Var, WeightSource};
+use crate::registry::Registry;
 use crate::regularizers::Regularizer;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -234,7 +235,7 @@ pub trait CustomLayer: Send + CustomClone {
 pub type FromConfig = fn(&serde_json::Value) -> Result<Box<dyn CustomLayer>>;
 
 /// The registered layer classes: name, and how to rebuild one.
-static REGISTRY: std::sync::RwLock<Vec<(&'static str, FromConfig)>> = std::sync::RwLock::new(Vec::new());
+static REGISTRY: Registry<FromConfig> = Registry::new();
 
 /// Keras's `register_keras_serializable`: `load` (and a shared layer's second call, and
 /// data-parallel replicas) rebuild a layer of class `class_name` with `from_config`. A later
@@ -246,16 +247,13 @@ pub fn register_layer(class_name: &'static str, from_config: FromConfig) -> Resu
     if super::CLASS_NAMES.contains(&class_name) {
         return Err(Error::invalid("class_name", class_name, "a name that no built-in layer class has"));
     }
-    let mut registry = REGISTRY.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    registry.retain(|(name, _)| *name != class_name);
-    registry.push((class_name, from_config));
+    REGISTRY.insert(class_name, from_config);
     Ok(())
 }
 
 /// The registered rebuild of `class_name`, if any.
 pub(crate) fn registered(class_name: &str) -> Option<FromConfig> {
-    let registry = REGISTRY.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-    registry.iter().find(|(name, _)| *name == class_name).map(|(_, f)| *f)
+    REGISTRY.get(class_name)
 }
 
 /// `Clone` for boxed user layers (a [`CustomLayer`] that is `Clone` has it).

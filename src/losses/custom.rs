@@ -3,7 +3,8 @@
 
 use super::Loss;
 use crate::error::{Error, Result};
-use crate::ops::{Graph, NoWeights, Program, Sources, Var};
+use crate::ops::{per_sample, Graph, NoWeights, Program, Sources, Var};
+use crate::registry::Registry;
 use crate::tensor::Tensor;
 use std::sync::Mutex;
 
@@ -55,7 +56,7 @@ pub trait CustomLoss: Send {
 /// A function that rebuilds a user's loss from its [`CustomLoss::get_config`].
 pub type LossFromConfig = fn(&serde_json::Value) -> Result<Box<dyn CustomLoss>>;
 
-static REGISTRY: std::sync::RwLock<Vec<(&'static str, LossFromConfig)>> = std::sync::RwLock::new(Vec::new());
+static REGISTRY: Registry<LossFromConfig> = Registry::new();
 
 /// Keras's `register_keras_serializable` for a loss: `load` rebuilds a saved loss named `name`
 /// with `from_config`. A later registration of the same name replaces the earlier.
@@ -66,18 +67,13 @@ pub fn register_loss(name: &'static str, from_config: LossFromConfig) -> Result<
     if super::BuiltinLoss::from_name(name).is_ok() {
         return Err(Error::invalid("name", name, "a name that no built-in loss has"));
     }
-    let mut registry = REGISTRY.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-    registry.retain(|(n, _)| *n != name);
-    registry.push((name, from_config));
+    REGISTRY.insert(name, from_config);
     Ok(())
 }
 
 /// The registered loss a saved config names, if its class is registered.
 pub(crate) fn from_registry(config: &serde_json::Value) -> Option<Result<Box<dyn Loss>>> {
-    let name = config.get("class_name")?.as_str()?;
-    let registry = REGISTRY.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let (_, from_config) = registry.iter().find(|(n, _)| *n == name)?;
-    let options = config.get("config").cloned().unwrap_or(serde_json::Value::Null);
+    let (from_config, options) = REGISTRY.saved(config)?;
     Some(from_config(&options).map(|user| Box::new(OpsLoss::boxed(user)) as Box<dyn Loss>))
 }
 
@@ -114,24 +110,7 @@ impl OpsLoss {
         if slot.as_ref().is_some_and(|r| r.target == target && r.pred == pred) {
             return Ok(());
         }
-        let name = self.user.name();
-        let named = |e: Error| match e {
-            Error::Shape { what, expected, received } => {
-                Error::Shape { what: format!("{what} in loss '{name}'"), expected, received }
-            }
-            other => Error::State(format!("loss '{name}': {other}")),
-        };
-        let mut graph = Graph::new();
-        let (t, p) = (graph.input(target), graph.input(pred));
-        let value = self.user.call(&mut graph, t, p).map_err(named)?;
-        if graph.shape(value).iter().product::<usize>() != 1 || !graph.is_batched(value) {
-            return Err(named(graph.mismatch(
-                "call",
-                &[value],
-                "one value per sample (reduce over the sample's axes)",
-            )));
-        }
-        let program = Program::new(graph, value, 1);
+        let program = per_sample("loss", self.user.name(), target, pred, |g, t, p| self.user.call(g, t, p))?;
         *slot =
             Some(Recorded { target: target.to_vec(), pred: pred.to_vec(), program, value: vec![0.0], seed: vec![1.0] });
         Ok(())

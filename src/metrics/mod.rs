@@ -19,11 +19,13 @@
 //! | `r2_score` | coefficient of determination | higher |
 //!
 //! `compile` also takes metric values (any [`Metric`], your own included): see
-//! [`crate::Model::compile_with`].
+//! [`crate::Model::compile_with`]. A metric written with the ops ([`CustomMetric`], Keras's
+//! metric function) needs no state of its own: [`OpsMetric`] averages its per-sample values.
 
 mod accuracy;
 mod auc;
 mod confusion;
+mod custom;
 mod fbeta;
 mod mean_error;
 mod r2;
@@ -31,6 +33,7 @@ mod r2;
 pub use accuracy::{count_correct, Accuracy, Rule};
 pub use auc::{Auc, Curve};
 pub use confusion::{confusion_matrix, Confusion, Ratio};
+pub use custom::{register_metric, CustomMetric, MetricFromConfig, OpsMetric};
 pub use fbeta::{Average, FBetaScore};
 pub use mean_error::{ErrorKind, MeanError};
 pub use r2::R2Score;
@@ -80,6 +83,16 @@ pub trait Metric: Send {
     fn name(&self) -> &str;
     /// Whether larger or smaller is better (EarlyStopping's `mode="auto"` reads this).
     fn direction(&self) -> Direction;
+    /// Checks the metric can take targets and predictions of these per-sample shapes, before
+    /// any work (a metric written with the ops records its `call` here). Accepts any by
+    /// default.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] naming the metric and the shapes.
+    fn check_shapes(&mut self, target: &[usize], output: &[usize]) -> Result<()> {
+        let _ = (target, output);
+        Ok(())
+    }
     /// Adds one batch: predictions, targets, and one weight per sample when the metric is
     /// weighted (see the [module docs](self)).
     fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>);
@@ -207,7 +220,17 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
     if let Some(name) = config.as_str() {
         return from_name(name);
     }
+    if let Some(registered) = custom::from_registry(config) {
+        return registered;
+    }
     let bad = |what: &str| Error::State(format!("the saved metric {config}: {what}"));
+    const CLASSES: [&str; 6] = ["Precision", "Recall", "AUC", "FBetaScore", "Accuracy", "MeanError"];
+    let class = config.get("class_name").and_then(Value::as_str).unwrap_or_default();
+    if !CLASSES.contains(&class) {
+        return Err(bad(&format!(
+            "unknown class {class:?} (a metric of your own: register it with metrics::register_metric)"
+        )));
+    }
     let c = config.get("config").ok_or_else(|| bad("no \"config\""))?;
     let name = c.get("name").and_then(Value::as_str).ok_or_else(|| bad("no name"))?;
     let field = |key: &str| c.get(key).filter(|v| !v.is_null());
@@ -216,7 +239,7 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
     fn de<T: serde::de::DeserializeOwned>(v: Value, config: &Value) -> Result<T> {
         serde_json::from_value(v).map_err(|e| Error::State(format!("the saved metric {config}: {e}")))
     }
-    Ok(match config.get("class_name").and_then(Value::as_str).unwrap_or_default() {
+    Ok(match class {
         class @ ("Precision" | "Recall") => {
             let ratio = if class == "Precision" { Ratio::Precision } else { Ratio::Recall };
             let mut m = Confusion::new(name, ratio).threshold(number("thresholds").unwrap_or(0.5) as f32);
@@ -239,7 +262,7 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
         }
         "Accuracy" => Box::new(Accuracy::with_rule(name, de(parse("rule")?, config)?)),
         "MeanError" => Box::new(MeanError::new(name, de(parse("kind")?, config)?)),
-        other => return Err(bad(&format!("unknown class {other:?}"))),
+        other => unreachable!("{other} is in CLASSES"),
     })
 }
 

@@ -41,7 +41,7 @@ pub(crate) use graph::Node;
 pub use graph::{Graph, Var};
 pub use linalg::Product;
 pub use program::Program;
-pub(crate) use program::{NoWeights, Slices, Sources, WeightSource};
+pub(crate) use program::{per_sample, NoWeights, Slices, Sources, WeightSource};
 pub(crate) use random::{dropout_mask, Draw};
 pub use reduce::Reduce;
 

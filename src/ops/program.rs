@@ -8,6 +8,7 @@
 
 use super::vjp::{put, GradOut};
 use super::{broadcast, einsum, elementwise, indexing, linalg, random, reduce, shape, softmax, Graph, Node, Op, Var};
+use crate::error::{Error, Result};
 
 /// A recording with its buffers: planned once for the largest batch, then run forward and
 /// backward every step without allocating; the caller lends the buffers it owns.
@@ -462,4 +463,31 @@ fn run_backward(which: usize, ins: &Operands<'_>, z: &[f32], out: GradOut<'_>, r
             }
         }
     }
+}
+
+/// A recording of one value per sample from a sample's targets and predictions (a loss's or a
+/// metric's `call`, of these per-sample shapes); its errors name `{kind} '{name}'`.
+///
+/// # Errors
+/// `call`'s, and [`Error::Shape`] when its result is not one value per sample.
+pub(crate) fn per_sample(
+    kind: &str,
+    name: &str,
+    target: &[usize],
+    pred: &[usize],
+    call: impl FnOnce(&mut Graph, Var, Var) -> Result<Var>,
+) -> Result<Program> {
+    let named = |e: Error| match e {
+        Error::Shape { what, expected, received } => {
+            Error::Shape { what: format!("{what} in {kind} '{name}'"), expected, received }
+        }
+        other => Error::State(format!("{kind} '{name}': {other}")),
+    };
+    let mut graph = Graph::new();
+    let (t, p) = (graph.input(target), graph.input(pred));
+    let value = call(&mut graph, t, p).map_err(named)?;
+    if graph.shape(value).iter().product::<usize>() != 1 || !graph.is_batched(value) {
+        return Err(named(graph.mismatch("call", &[value], "one value per sample (reduce over the sample's axes)")));
+    }
+    Ok(Program::new(graph, value, 1))
 }

@@ -116,8 +116,12 @@ impl Model {
             if let Some((index, value)) = y.first_non_finite() {
                 return Err(Error::NonFinite { what: label(), index, value });
             }
-            let c = self.compiled.as_ref().expect("checked");
-            c.losses[k].check_targets(y, &self.shapes[self.graph.outputs[k]])?;
+            let c = self.compiled.as_mut().expect("checked");
+            let output = &self.shapes[self.graph.outputs[k]];
+            c.losses[k].check_targets(y, output)?;
+            for (m, _) in c.metrics.iter_mut().zip(&c.metric_output).filter(|(_, &o)| o == k) {
+                m.check_shapes(target_shape(y), output)?;
+            }
         }
         Ok(())
     }
@@ -223,6 +227,12 @@ impl Model {
                 expected: format!("{outputs}, one per model output ({})", self.output_names().join(", ")),
                 received: format!("{}", spec.targets.len()),
             });
+        }
+        let c = self.compiled.as_mut().expect("checked");
+        for (m, &k) in c.metrics.iter_mut().zip(&c.metric_output) {
+            // One label per sample (`[]`) is held as `[1]`.
+            let target = if spec.targets[k].is_empty() { &[1][..] } else { &spec.targets[k] };
+            m.check_shapes(target, &self.shapes[self.graph.outputs[k]])?;
         }
         Ok(spec)
     }
