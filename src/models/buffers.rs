@@ -9,7 +9,9 @@
 //! - `scratch[s]`: like the tensor it adds into (training only, where a tensor fans out);
 //! - `targets[k]`: `[b, target…]` for output `k`;
 //! - `masks[m]`: `[b, steps]`, a mask over time steps where the graph carries one;
-//! - `weights`: `[b]`, the batch's sample weights, when the data has any.
+//! - `weights`: `[b]`, the batch's sample weights, when the data has any;
+//! - `reduce`: `[2 × (parameter values + 1)]`, over several processes, a custom training step's
+//!   gradients and batch size, sent and summed (see `Model::apply_gradients`).
 //!
 //! Planning for a batch size no larger than the last plan keeps every buffer: the partial last
 //! batch of an epoch, validation and prediction reuse the training buffers.
@@ -46,6 +48,8 @@ pub(crate) struct Buffers {
     /// The batch's sample weights (the first `batch` values), when `weighted`.
     pub weights: Vec<f32>,
     pub weighted: bool,
+    /// A custom step's gradients sent and summed over processes (see the module docs).
+    pub reduce: Vec<f32>,
 }
 
 impl Buffers {

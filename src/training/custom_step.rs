@@ -11,6 +11,10 @@
 //! [`Model::call_inference`] on tensors of its own. [`Model::keep_input_gradients`] makes
 //! `backward` reach a model's inputs too (a GAN's discriminator hands its input's gradient to
 //! the generator). Every buffer is planned on the first step: later steps allocate nothing.
+//!
+//! Over several processes (see [`crate::distributed`]) each runs the step on its shard of the
+//! batch; [`Model::apply_gradients`] averages each model's gradients over the processes,
+//! weighted by their samples, and the reported values are averaged over every sample.
 
 use crate::error::{Error, Result};
 use crate::models::Model;
@@ -38,13 +42,16 @@ pub trait TrainStep {
 pub(crate) struct StepRun<'s> {
     pub step: &'s mut dyn TrainStep,
     values: Vec<f64>,
+    /// This process's sums of each value over its samples, then its samples.
     sums: Vec<f64>,
+    /// The sums over every process (over several; see [`crate::distributed`]).
+    totals: Vec<f64>,
 }
 
 impl<'s> StepRun<'s> {
     pub fn new(step: &'s mut dyn TrainStep) -> Self {
         let n = step.log_names().len();
-        StepRun { step, values: vec![0.0; n], sums: vec![0.0; n] }
+        StepRun { step, values: vec![0.0; n], sums: vec![0.0; n + 1], totals: vec![0.0; n + 1] }
     }
 
     /// A new epoch: the sums start again.
@@ -52,14 +59,25 @@ impl<'s> StepRun<'s> {
         self.sums.fill(0.0);
     }
 
-    /// One batch of `n` samples: the step, its loss as a sum over the samples, its other
-    /// values' means over the epoch so far (`seen` samples before this batch) into `logs`.
-    pub fn run(&mut self, model: &mut Model, n: usize, seen: usize, logs: &mut crate::callbacks::Logs) -> Result<f64> {
+    /// One batch of `n` samples (this process's shard of it, over several): the step, its loss
+    /// as a sum over the samples, its other values' means over the epoch so far, over every
+    /// process's samples, into `logs`.
+    pub fn run(&mut self, model: &mut Model, n: usize, logs: &mut crate::callbacks::Logs) -> Result<f64> {
         self.values.fill(f64::NAN);
         let loss = self.step.train_step(model, &mut self.values)?;
-        for ((name, sum), v) in self.step.log_names().iter().zip(&mut self.sums).zip(&self.values) {
+        let k = self.values.len();
+        for (sum, v) in self.sums.iter_mut().zip(&self.values) {
             *sum += v * n as f64;
-            logs.set(name, *sum / (seen + n) as f64);
+        }
+        self.sums[k] += n as f64;
+        let world = crate::distributed::world();
+        if world.size() > 1 {
+            world.all_reduce_f64(&self.sums, &mut self.totals);
+        } else {
+            self.totals.copy_from_slice(&self.sums);
+        }
+        for (name, total) in self.step.log_names().iter().zip(&self.totals) {
+            logs.set(name, total / self.totals[k].max(1.0));
         }
         Ok(loss * n as f64)
     }
@@ -206,7 +224,8 @@ impl Model {
     }
 
     /// The compiled optimizer's update from the gradients [`Model::backward`] left (Keras's
-    /// `optimizer.apply(grads, trainable_weights)`).
+    /// `optimizer.apply(grads, trainable_weights)`); over several processes, from the
+    /// gradients averaged over them first (every process calls it in the same order).
     ///
     /// # Errors
     /// [`Error::State`] for a model not compiled.
@@ -214,7 +233,39 @@ impl Model {
         if self.compiled.is_none() {
             return Err(Error::State("apply_gradients on a model not compiled: compile it with its optimizer".into()));
         }
+        let world = crate::distributed::world();
+        if world.size() > 1 {
+            self.average_gradients(world.as_ref());
+        }
         self.apply_update();
         Ok(())
+    }
+
+    /// Over several processes (see [`crate::distributed`]): every parameter's gradient becomes
+    /// `Σᵣ nᵣ gᵣ / Σᵣ nᵣ` over the processes `r`, `nᵣ` the samples of each one's last batch
+    /// through this model, so each applies the update one process would make from the whole
+    /// batch, and they stay the same model.
+    fn average_gradients(&mut self, comm: &dyn crate::distributed::Communicator) {
+        let n = self.bufs.batch() as f32;
+        let values: usize = self.layers.iter().flat_map(|l| l.params()).map(|p| p.grad.len()).sum();
+        let reduce = &mut self.bufs.reduce;
+        if reduce.len() < 2 * (values + 1) {
+            reduce.resize(2 * (values + 1), 0.0);
+        }
+        let (send, recv) = reduce[..2 * (values + 1)].split_at_mut(values + 1);
+        let mut at = 0;
+        for p in self.layers.iter().flat_map(|l| l.params()) {
+            send[at..at + p.grad.len()].iter_mut().zip(p.grad.data()).for_each(|(s, &g)| *s = n * g);
+            at += p.grad.len();
+        }
+        send[values] = n;
+        comm.all_reduce_f32(send, recv);
+        let total = recv[values].max(1.0);
+        let mut at = 0;
+        for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
+            let len = p.grad.len();
+            p.grad.data_mut().iter_mut().zip(&recv[at..at + len]).for_each(|(g, &r)| *g = r / total);
+            at += len;
+        }
     }
 }

@@ -114,6 +114,11 @@ impl Parallel {
         }))
     }
 
+    /// How many processes train together.
+    pub fn size(&self) -> usize {
+        self.comm.size()
+    }
+
     /// This rank's rows `[lo, hi)` of a batch of `n`.
     pub fn shard(&self, n: usize) -> (usize, usize) {
         distributed::shard(n, self.comm.rank(), self.comm.size())

@@ -118,12 +118,21 @@ impl Model {
         mut run: Run<'_>,
     ) -> Result<History> {
         let started = std::time::Instant::now();
-        if run.step.is_some() && s.parallel.is_some() {
-            return Err(crate::Error::invalid(
-                "train_step",
-                "given for a run over several processes",
-                "a run on one process (a custom step's all-reduce is not built yet)",
-            ));
+        if let (Some(_), Some(parallel)) = (&run.step, &s.parallel) {
+            // Each process runs the step on its shard and takes part in its collectives: a
+            // batch too small to give every one samples would leave one out.
+            let ranks = parallel.size();
+            let last = run.train_n % run.batch_size.max(1);
+            if run.batch_size < ranks || (last > 0 && last < ranks) {
+                return Err(crate::Error::invalid(
+                    "batch_size",
+                    format!("{} (last batch {last} of {} samples)", run.batch_size, run.train_n),
+                    format!(
+                        "batches of at least {ranks} samples, one per process, for a custom training step over \
+                         {ranks} processes"
+                    ),
+                ));
+            }
         }
         // 0. The settings (an endless dataset's epoch is steps_per_epoch batches), the History.
         let steps = run.steps_per_epoch.or(feed.batches()).expect("steps_per_epoch for an endless dataset");
@@ -251,11 +260,12 @@ impl Model {
             let local = self.bufs.batch();
             loss_sum += match (s.parallel.as_deref_mut(), custom.as_deref_mut()) {
                 (None, None) => self.train_step(),
-                (None, Some(step)) => match step.run(self, local, seen, logs) {
+                // A custom step averages its models' gradients over processes itself.
+                (_, Some(step)) => match step.run(self, local, logs) {
                     Ok(loss) => loss,
                     Err(e) => return Ok(Batches::Failed(e)),
                 },
-                (Some(parallel), _) => self.parallel_train_step(parallel, local, rows),
+                (Some(parallel), None) => self.parallel_train_step(parallel, local, rows),
             };
             seen += local;
             s.state.history.weight_updates += 1;

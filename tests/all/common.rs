@@ -171,3 +171,21 @@ pub fn minibatch<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String
 pub fn read_json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// A run over several processes (`run`'s History and weights) against one process's
+/// (`alone`), to rounding (the sum over ranks adds in another order), for the message `at`.
+pub fn assert_run_matches(
+    at: &str,
+    run: (&minibatch::callbacks::History, &[f32]),
+    alone: (&minibatch::callbacks::History, &[f32]),
+) {
+    for (a, b) in run.1.iter().zip(alone.1) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{at}: weight {a} vs {b}");
+    }
+    for (key, values) in &alone.0.history {
+        let other = run.0.get(key).unwrap_or_else(|| panic!("{at}: {key}"));
+        for (a, b) in other.iter().zip(values) {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{at}: {key} {a} vs {b}");
+        }
+    }
+}

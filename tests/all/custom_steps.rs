@@ -2,6 +2,7 @@
 //! and validation: the built-in step written by hand gives the same bits; a GAN's two models
 //! and two optimizers; a distillation from a teacher.
 
+use crate::common::assert_run_matches;
 use crate::train_steps::{Distill, Gan, Plain};
 use minibatch::layers::{Dense, Dropout};
 use minibatch::losses::BuiltinLoss;
@@ -151,4 +152,89 @@ fn a_distillation_step_teaches_a_student() {
     }
     let accuracy = student.evaluate(&data.x_test, &data.y_test, 64).unwrap().get("accuracy").unwrap();
     assert!(accuracy > teacher_accuracy - 0.05, "student {accuracy} vs teacher {teacher_accuracy}");
+}
+
+/// Over several processes (ranks played by threads, as `tests/all/distributed.rs` does): a
+/// model with custom layers (a gated unit, a dropout written with the ops), trained by the
+/// built-in step and by a step of one's own, ends on every rank with one process's History and
+/// weights, to rounding, and the same bits on every rank; a GAN's two models stay the same on
+/// every rank. A batch too small to give each process samples is refused by name.
+#[test]
+fn custom_layers_and_steps_train_over_processes_as_one_process() {
+    use crate::ops_layers::{GatedResidual, OpsDropout};
+    use minibatch::distributed::Threads;
+    use minibatch::layers::Custom;
+    let d = datasets::load("moons", 3).unwrap();
+    let (x, y) = (d.x_train.slice_rows(0, 600), d.y_train.slice_rows(0, 600));
+    let run = |custom: bool| {
+        let mut m = Sequential::new()
+            .seed(11)
+            .input_shape(&[2])
+            .add(Dense::new(16).activation("tanh"))
+            .add(Custom::new(GatedResidual::default()))
+            .add(Custom::new(OpsDropout { rate: 0.2 }))
+            .add(Dense::new(2).activation("softmax"))
+            .into_model();
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        let mut step = Plain::new("sparse_categorical_crossentropy");
+        let mut options = FitOptions::new().batch_size(60).epochs(3).verbose(0);
+        if custom {
+            options = options.train_step(&mut step);
+        }
+        let h = m.fit(&x, &y, options).unwrap();
+        let weights: Vec<f32> = m.get_weights().iter().flat_map(|t| t.data().to_vec()).collect();
+        (h, weights)
+    };
+    for custom in [false, true] {
+        let (alone, alone_weights) = run(custom);
+        for ranks in [2, 3] {
+            let results = Threads::run(ranks, |_| run(custom));
+            for (rank, (h, weights)) in results.iter().enumerate() {
+                let at = format!("custom step {custom}, {ranks} ranks, rank {rank}");
+                assert_run_matches(&at, (h, weights), (&alone, &alone_weights));
+            }
+            assert!(results.iter().all(|(_, w)| *w == results[0].1), "{ranks} ranks agree bit for bit");
+        }
+    }
+    // A GAN: the generator (the step's own model) averages its gradients over the ranks too.
+    let gan = || {
+        let points =
+            Tensor::from_vec(&[64, 2], (0..128).map(|i| 2.0 + ((i * 7) % 13) as f32 / 13.0).collect()).unwrap();
+        let generator = {
+            let mut g = Sequential::new()
+                .seed(3)
+                .input_shape(&[2])
+                .add(Dense::new(8).activation("relu"))
+                .add(Dense::new(2))
+                .into_model();
+            g.compile("adam", "mse", &[]).unwrap();
+            g
+        };
+        let mut discriminator = Sequential::new()
+            .seed(2)
+            .input_shape(&[2])
+            .add(Dense::new(8).activation("relu"))
+            .add(Dense::new(1).activation("sigmoid"))
+            .into_model();
+        discriminator.compile("adam", "binary_crossentropy", &[]).unwrap();
+        discriminator.keep_input_gradients(true);
+        let mut step = Gan::new(generator, 2, 1);
+        let options = FitOptions::new().batch_size(16).epochs(2).verbose(0).train_step(&mut step);
+        discriminator.fit(&points, &Tensor::zeros(&[64, 1]), options).unwrap();
+        let g: Vec<f32> = step.generator.get_weights().iter().flat_map(|t| t.data().to_vec()).collect();
+        let d: Vec<f32> = discriminator.get_weights().iter().flat_map(|t| t.data().to_vec()).collect();
+        (g, d)
+    };
+    let results = Threads::run(2, |_| gan());
+    assert_eq!(results[0], results[1], "both ranks' generator and discriminator agree bit for bit");
+    // 61 samples in batches of 60 over 2 ranks: the last batch of 1 would leave a rank out.
+    let refused = Threads::run(2, |_| {
+        let mut m = regressor(1);
+        let mut step = Plain::new("mse");
+        let y = Tensor::zeros(&[61, 1]);
+        m.fit(&d.x_train.slice_rows(0, 61), &y, FitOptions::new().batch_size(60).verbose(0).train_step(&mut step))
+            .unwrap_err()
+            .to_string()
+    });
+    assert!(refused[0].contains("batch_size") && refused[0].contains("last batch 1"), "{}", refused[0]);
 }

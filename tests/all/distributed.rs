@@ -187,15 +187,7 @@ fn ranks_played_by_threads_train_as_one_process() {
         for (rank, (h, weights)) in results.iter().enumerate() {
             let at = format!("{ranks} ranks, rank {rank}");
             assert_eq!(h.weight_updates, alone.weight_updates, "{at}");
-            for (a, b) in weights.iter().zip(&alone_weights) {
-                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{at}: weight {a} vs {b}");
-            }
-            for (key, values) in &alone.history {
-                let other = h.get(key).unwrap_or_else(|| panic!("{at}: {key}"));
-                for (a, b) in other.iter().zip(values) {
-                    assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{at}: {key} {a} vs {b}");
-                }
-            }
+            crate::common::assert_run_matches(&at, (h, weights), (&alone, &alone_weights));
         }
         // Every rank applied the same update: the same bits everywhere.
         assert!(results.iter().all(|(_, w)| *w == results[0].1), "{ranks} ranks agree bit for bit");
