@@ -70,8 +70,18 @@ fn main() {
     let batches: Vec<usize> = std::env::args().skip(1).filter_map(|s| s.parse().ok()).collect();
     let batches = if batches.is_empty() { vec![32, 128, 1024] } else { batches };
     println!("threads: {}", minibatch::tensor::kernels::num_threads());
-    println!("{:>20} {:>6} {:>14} {:>14} {:>8}", "model", "batch", "built-in ms", "ops ms", "ops/built-in");
-    let row = |name: &str, b: usize, [d, o]: [f64; 2]| println!("{name:>20} {b:>6} {d:>14.3} {o:>14.3} {:>8.2}", o / d);
+    println!(
+        "{:>20} {:>6} {:>14} {:>14} {:>8} {:>16} {:>12}",
+        "model", "batch", "built-in ms", "ops ms", "ops/built-in", "built-in KiB", "ops KiB"
+    );
+    // Each step's time, and the layers' workspaces (the ops programs' buffers, shared by
+    // lifetime; the built-in layers' caches).
+    let row = |name: &str, b: usize, models: &mut [Model; 2], x: &Tensor, y: &Tensor| {
+        let [d, o] = race(models, x, y);
+        let kib = |m: &Model| m.layers().iter().map(|l| l.workspace_bytes()).sum::<usize>() as f64 / 1024.0;
+        let (kd, ko) = (kib(&models[0]), kib(&models[1]));
+        println!("{name:>20} {b:>6} {d:>14.3} {o:>14.3} {:>8.2} {kd:>16.0} {ko:>12.0}", o / d);
+    };
     for &b in &batches {
         let mlp = |ops: bool| {
             let hidden = || -> Box<dyn Layer> {
@@ -85,7 +95,7 @@ fn main() {
             model(&[784], vec![hidden(), hidden()], head, "sparse_categorical_crossentropy")
         };
         let (x, y) = data(b, &[784], 0, true);
-        row("MLP 784-512-512-10", b, race(&mut [mlp(false), mlp(true)], &x, &y));
+        row("MLP 784-512-512-10", b, &mut [mlp(false), mlp(true)], &x, &y);
     }
     for b in [32, 128] {
         let lstm = |ops: bool| -> Model {
@@ -94,7 +104,7 @@ fn main() {
             model(&[20, 8], vec![layer], Box::new(Dense::new(1)), "mse")
         };
         let (x, y) = data(b, &[20, 8], 1, false);
-        row("LSTM(32), 20 steps", b, race(&mut [lstm(false), lstm(true)], &x, &y));
+        row("LSTM(32), 20 steps", b, &mut [lstm(false), lstm(true)], &x, &y);
         let attention = |ops: bool| -> Model {
             let layer: Box<dyn Layer> = if ops {
                 Box::new(Custom::new(OpsAttention::new(4, 8)))
@@ -104,6 +114,6 @@ fn main() {
             model(&[16, 32], vec![layer, Box::new(Flatten::new())], Box::new(Dense::new(1)), "mse")
         };
         let (x, y) = data(b, &[16, 32], 1, false);
-        row("MHA(4x8), 16 steps", b, race(&mut [attention(false), attention(true)], &x, &y));
+        row("MHA(4x8), 16 steps", b, &mut [attention(false), attention(true)], &x, &y);
     }
 }

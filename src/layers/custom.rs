@@ -456,7 +456,7 @@ impl Layer for Custom {
             self.core.rng = Rng::new(seed);
         }
         self.masked = input_shapes.len() == 1 && input_shapes[0].len() >= 2;
-        self.infer = (!train.same_recording(&infer)).then(|| Program::new(infer, y_infer, 1));
+        self.infer = (!train.same_recording(&infer)).then(|| Program::forward_only(infer, y_infer, 1));
         let train = Program::new(train, y, 1);
         let shape = train.output_shape();
         if self.infer.as_ref().is_some_and(|p| p.output_shape() != shape) {
@@ -552,8 +552,10 @@ impl Layer for Custom {
             program.backward(&src, batch, dy.storage_mut(), &mut [], &mut grads[..count], &wanted[..n]);
             for i in 0..users {
                 if let Some(dx) = dxs.get_mut(i) {
-                    let g = program.input_grad(i, batch);
-                    dx.data_mut()[..g.len()].copy_from_slice(g);
+                    match program.input_grad(i, batch) {
+                        [] => dx.data_mut().fill(0.0), // the result does not depend on it
+                        g => dx.data_mut()[..g.len()].copy_from_slice(g),
+                    }
                 }
             }
         }

@@ -110,7 +110,7 @@ impl OpsLoss {
         if slot.as_ref().is_some_and(|r| r.target == target && r.pred == pred) {
             return Ok(());
         }
-        let program = per_sample("loss", self.user.name(), target, pred, |g, t, p| self.user.call(g, t, p))?;
+        let program = per_sample("loss", self.user.name(), target, pred, true, |g, t, p| self.user.call(g, t, p))?;
         *slot =
             Some(Recorded { target: target.to_vec(), pred: pred.to_vec(), program, value: vec![0.0], seed: vec![1.0] });
         Ok(())

@@ -111,7 +111,7 @@ impl OpsMetric {
         if self.recorded.as_ref().is_some_and(|r| r.target == target && r.pred == pred) {
             return Ok(());
         }
-        let program = per_sample("metric", self.user.name(), target, pred, |g, t, p| self.user.call(g, t, p))?;
+        let program = per_sample("metric", self.user.name(), target, pred, false, |g, t, p| self.user.call(g, t, p))?;
         self.recorded = Some(Recorded { target: target.to_vec(), pred: pred.to_vec(), program, values: vec![0.0] });
         Ok(())
     }

@@ -2,9 +2,10 @@
 //!
 //! A user's layer (see [`crate::layers::Custom`]) records its `call` once, when it is built,
 //! into a [`Graph`]: each op checks its operands' shapes then (a mismatch is an error naming
-//! the op and both shapes) and adds a node. [`Program`] plans a buffer for every value (and
-//! every gradient) for the largest batch, then runs the recording forward and, in reverse,
-//! each op's vector-Jacobian product, every step, allocating nothing. The heavy ops run on the
+//! the op and both shapes) and adds a node. [`Program`] plans the buffers for the largest
+//! batch (values and gradients whose lifetimes do not overlap share one: `slots.rs`), then
+//! runs the recording forward and, in reverse, each op's vector-Jacobian product, every step,
+//! allocating nothing. The heavy ops run on the
 //! library's kernels (`matmul` on its GEMM).
 //!
 //! The ops are named as Keras's `keras.ops`, shapes broadcast as NumPy's, and each family's
@@ -32,6 +33,7 @@ mod program;
 pub mod random;
 pub mod reduce;
 pub mod shape;
+mod slots;
 pub mod softmax;
 mod vjp;
 

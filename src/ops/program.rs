@@ -6,6 +6,7 @@
 //! nothing is copied between the program and the model. A gradient's first contribution
 //! overwrites its buffer and later ones add to it, so no buffer is cleared first.
 
+use super::slots::{Slots, NONE};
 use super::vjp::{put, GradOut};
 use super::{broadcast, einsum, elementwise, indexing, linalg, random, reduce, shape, softmax, Graph, Node, Op, Var};
 use crate::error::{Error, Result};
@@ -14,10 +15,12 @@ use crate::error::{Error, Result};
 /// backward every step without allocating; the caller lends the buffers it owns.
 ///
 /// # Buffers
+/// Values and gradients whose lifetimes do not overlap share a buffer (see `ops/slots.rs`):
+///
 /// | buffer | shape | written by |
 /// |---|---|---|
-/// | `values[v]` | value `v`'s whole shape at `max_batch` (empty for inputs, weights, constants) | the forward pass |
-/// | `grads[v]` | the same, for each value a gradient reaches (`needs_grad`) | the backward pass |
+/// | `values[slots.value[v]]` | at least value `v`'s whole shape at `max_batch` (none for inputs, weights, constants) | the forward pass |
+/// | `grads[slots.grad[v]]` | the same, for each value a gradient reaches | the backward pass |
 /// | `written[v]` | one flag per value: its gradient has had a contribution this step | the backward pass |
 /// | `scratch[v]` | an `einsum`'s operands and result laid out for its matrix products, and one operand's gradient; a `dropout`'s mask | both passes |
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub struct Program {
     scratch: Vec<Vec<f32>>,
     /// Whether the result depends on each value (others are neither computed nor given room).
     live: Vec<bool>,
+    /// Which buffer holds each value and each gradient.
+    slots: Slots,
 }
 
 /// Where the values of the layer's inputs and weights are, for one step; in the backward
@@ -68,10 +73,21 @@ impl WeightSource for NoWeights {
 }
 
 impl Program {
-    /// The recording `graph` with `output` as its result, its buffers planned for batches of
-    /// up to `max_batch` samples. A result that is an input, weight or constant itself gets a
-    /// copy as the recording's last op (so the result always has a buffer of its own).
-    pub fn new(mut graph: Graph, output: Var, max_batch: usize) -> Program {
+    /// The recording `graph` with `output` as its result, run forward and backward, its buffers
+    /// planned for batches of up to `max_batch` samples. A result that is an input, weight or
+    /// constant itself gets a copy as the recording's last op (so the result always has a
+    /// buffer of its own).
+    pub fn new(graph: Graph, output: Var, max_batch: usize) -> Program {
+        Program::with_passes(graph, output, max_batch, true)
+    }
+
+    /// [`Program::new`] for a recording run forward only (inference, a metric): a value's
+    /// buffer goes to a later value once its last reader has run.
+    pub fn forward_only(graph: Graph, output: Var, max_batch: usize) -> Program {
+        Program::with_passes(graph, output, max_batch, false)
+    }
+
+    fn with_passes(mut graph: Graph, output: Var, max_batch: usize, backward: bool) -> Program {
         let mut output = output;
         if matches!(graph.nodes[output.0].op, Op::Input(_) | Op::Weight(_) | Op::Constant) {
             let n = &graph.nodes[output.0];
@@ -81,6 +97,7 @@ impl Program {
         fuse(&mut graph, output);
         let live = live(&graph, output);
         let count = graph.nodes.len();
+        let slots = Slots::plan(&graph, output, &live, backward);
         let mut p = Program {
             graph,
             output,
@@ -90,6 +107,7 @@ impl Program {
             written: vec![false; count],
             scratch: Vec::new(),
             live,
+            slots,
         };
         p.plan(max_batch);
         p
@@ -102,21 +120,20 @@ impl Program {
         }
         self.max_batch = max_batch;
         let nodes = &self.graph.nodes;
-        let live = &self.live;
-        self.values = nodes
-            .iter()
-            .zip(live)
-            .map(|(n, &live)| match n.op {
-                Op::Input(_) | Op::Weight(_) | Op::Constant => Vec::new(),
-                _ if !live => Vec::new(),
-                _ => vec![0.0; n.len(max_batch)],
-            })
-            .collect();
-        self.grads = nodes
-            .iter()
-            .zip(live)
-            .map(|(n, &live)| if n.needs_grad && live { vec![0.0; n.len(max_batch)] } else { Vec::new() })
-            .collect();
+        // Each slot as large as the largest value (gradient) it holds; none for those the
+        // caller always lends (the result and its gradient, the weights' gradients).
+        let o = self.output.0;
+        let sized = |slot_of: &[usize], count: usize, lent: &dyn Fn(usize) -> bool| {
+            let mut sizes = vec![0usize; count];
+            for (v, (n, &s)) in nodes.iter().zip(slot_of).enumerate() {
+                if s != NONE && !lent(v) {
+                    sizes[s] = sizes[s].max(n.len(max_batch));
+                }
+            }
+            sizes.into_iter().map(|len| vec![0.0; len]).collect::<Vec<_>>()
+        };
+        self.values = sized(&self.slots.value, self.slots.values, &|v| v == o);
+        self.grads = sized(&self.slots.grad, self.slots.grads, &|v| v == o || matches!(nodes[v].op, Op::Weight(_)));
         self.scratch = nodes
             .iter()
             .map(|n| match &n.op {
@@ -170,18 +187,19 @@ impl Program {
     /// `out` (the caller's buffer, lent for the step: at least the result's length).
     pub(crate) fn forward(&mut self, src: &Sources<'_>, batch: usize, out: &mut Vec<f32>) {
         assert!(batch <= self.max_batch, "a batch of {batch} past the planned {}", self.max_batch);
-        let o = self.output.0;
+        let o = self.slots.value[self.output.0];
         std::mem::swap(&mut self.values[o], out);
         for v in 0..self.graph.nodes.len() {
             let node = &self.graph.nodes[v];
-            if matches!(node.op, Op::Input(_) | Op::Weight(_) | Op::Constant) || !self.live[v] {
+            let slot = self.slots.value[v];
+            if slot == NONE {
                 continue;
             }
-            let mut buffer = std::mem::take(&mut self.values[v]);
+            let mut buffer = std::mem::take(&mut self.values[slot]);
             let mut room = std::mem::take(&mut self.scratch[v]);
             let ins = Operands { p: self, src, of: &node.inputs, batch };
             run_forward(node, &ins, &mut buffer[..node.len(batch)], batch, &mut room);
-            self.values[v] = buffer;
+            self.values[slot] = buffer;
             self.scratch[v] = room;
         }
         std::mem::swap(&mut self.values[o], out);
@@ -189,8 +207,9 @@ impl Program {
 
     /// Runs each op's vector-Jacobian product in reverse from `dy` (the result's gradient),
     /// after [`Program::forward`] on the same sources and batch (`src.output` holding its
-    /// result). The gradients of the inputs go into `dx[i]`, the weights' into `dw[i]`, where
-    /// given: the caller's buffers, lent for the step. Only the inputs `wanted` get a gradient
+    /// result). The gradients of the inputs go into `dx[i]` where given, else into the
+    /// program's own buffers ([`Program::input_grad`]); the weights' into `dw[i]`, given for
+    /// every weight a gradient reaches: the caller's buffers, lent for the step. Only the inputs `wanted` get a gradient
     /// (a model's first layer needs none for its input).
     pub(crate) fn backward(
         &mut self,
@@ -204,17 +223,17 @@ impl Program {
         let o = self.output.0;
         let lend =
             |p: &mut Program, dx: &mut [Option<&mut Vec<f32>>], dw: &mut [Option<&mut Vec<f32>>], dy: &mut Vec<f32>| {
-                std::mem::swap(&mut p.grads[o], dy);
+                std::mem::swap(&mut p.grads[p.slots.grad[o]], dy);
                 for (i, d) in dx.iter_mut().enumerate() {
-                    if let Some(d) = d {
-                        let v = p.input_node(i);
-                        std::mem::swap(&mut p.grads[v], *d);
+                    let slot = p.slots.grad[p.input_node(i)];
+                    if let (Some(d), true) = (d, slot != NONE) {
+                        std::mem::swap(&mut p.grads[slot], *d);
                     }
                 }
                 for (i, d) in dw.iter_mut().enumerate() {
-                    if let Some(d) = d {
-                        let v = p.weight_node(i);
-                        std::mem::swap(&mut p.grads[v], *d);
+                    let slot = p.slots.grad[p.weight_node(i)];
+                    if let (Some(d), true) = (d, slot != NONE) {
+                        std::mem::swap(&mut p.grads[slot], *d);
                     }
                 }
             };
@@ -222,29 +241,18 @@ impl Program {
         self.written.fill(false);
         self.written[o] = true;
         let nodes = &self.graph.nodes;
+        let slot = &self.slots.grad;
         for v in (0..nodes.len()).rev() {
             let node = &nodes[v];
             // A value no gradient reached (all its readers stop it) passes none on.
             if !self.written[v] || matches!(node.op, Op::Input(_) | Op::Weight(_)) {
                 continue;
             }
-            let mut dz = std::mem::take(&mut self.grads[v]);
+            let dz = std::mem::take(&mut self.grads[slot[v]]);
             let mut room = std::mem::take(&mut self.scratch[v]);
-            // An operand of a sum with the sum's own shape has the sum's gradient itself: when
-            // it has none yet, the two buffers (both the program's own) trade places after the
-            // other operands are done, instead of a copy.
-            let own = |u: usize| u != o && !matches!(nodes[u].op, Op::Input(_) | Op::Weight(_));
-            let through = node.inputs.iter().enumerate().position(|(which, input)| {
-                let sum = matches!(node.op, Op::Binary(super::Binary::Add))
-                    || (matches!(node.op, Op::Binary(super::Binary::Subtract)) && which == 0);
-                sum && own(v)
-                    && own(input.0)
-                    && nodes[input.0].needs_grad
-                    && !self.written[input.0]
-                    && nodes[input.0].shape == node.shape
-                    && nodes[input.0].batched == node.batched
-                    && node.inputs.iter().filter(|i| *i == input).count() == 1
-            });
+            // An operand that takes this op's gradient itself (a sum's, see ops::slots) holds
+            // it already, in the same buffer.
+            let through = self.slots.through[v];
             for (which, input) in node.inputs.iter().enumerate() {
                 if Some(which) == through {
                     continue;
@@ -253,22 +261,20 @@ impl Program {
                 if !nodes[input.0].needs_grad || !node.op.passes_gradient(which) || unwanted {
                     continue;
                 }
-                let mut d = std::mem::take(&mut self.grads[input.0]);
+                let mut d = std::mem::take(&mut self.grads[slot[input.0]]);
                 let acc = self.written[input.0];
                 let ins = Operands { p: self, src, of: &node.inputs, batch };
                 let z = ins.data(v);
                 let dlen = nodes[input.0].len(batch);
                 let out = GradOut { dz: &dz[..node.len(batch)], z: node, batch, d: &mut d[..dlen], acc };
                 run_backward(which, &ins, z, out, &mut room);
-                self.grads[input.0] = d;
+                self.grads[slot[input.0]] = d;
                 self.written[input.0] = true;
             }
+            self.grads[slot[v]] = dz;
             if let Some(which) = through {
-                let u = node.inputs[which].0;
-                std::mem::swap(&mut self.grads[u], &mut dz);
-                self.written[u] = true;
+                self.written[node.inputs[which].0] = true;
             }
-            self.grads[v] = dz;
             self.scratch[v] = room;
         }
         // A wanted input or a weight no gradient reached: zero.
@@ -278,20 +284,33 @@ impl Program {
                 Op::Weight(_) => true,
                 _ => false,
             };
-            if asked && !self.written[v] {
-                let len = n.len(batch).min(self.grads[v].len());
-                self.grads[v][..len].fill(0.0);
+            let slot = self.slots.grad[v];
+            if asked && !self.written[v] && slot != NONE {
+                let len = n.len(batch).min(self.grads[slot].len());
+                self.grads[slot][..len].fill(0.0);
             }
         }
         lend(self, dx, dw, dy);
+        // A wanted input the result does not depend on (no buffer): zero.
+        for (i, d) in dx.iter_mut().enumerate() {
+            let v = self.input_node(i);
+            if let (Some(d), NONE) = (d, self.slots.grad[v]) {
+                let len = self.graph.nodes[v].len(batch).min(d.len());
+                d[..len].fill(0.0);
+            }
+        }
     }
 }
 
 impl Program {
-    /// Input `i`'s gradient from the last [`Program::backward`] when its buffer was not lent.
+    /// Input `i`'s gradient from the last [`Program::backward`] when its buffer was not lent
+    /// (empty when the result does not depend on the input).
     pub(crate) fn input_grad(&self, i: usize, batch: usize) -> &[f32] {
         let v = self.input_node(i);
-        &self.grads[v][..self.graph.nodes[v].len(batch)]
+        match self.slots.grad[v] {
+            NONE => &[],
+            slot => &self.grads[slot][..self.graph.nodes[v].len(batch)],
+        }
     }
 }
 
@@ -354,7 +373,7 @@ impl<'a> Operands<'a> {
             }
             _ => match src.output {
                 Some(out) if v == self.p.output.0 => &out[..len],
-                _ => &self.p.values[v][..len],
+                _ => &self.p.values[self.p.slots.value[v]][..len],
             },
         }
     }
@@ -466,7 +485,8 @@ fn run_backward(which: usize, ins: &Operands<'_>, z: &[f32], out: GradOut<'_>, r
 }
 
 /// A recording of one value per sample from a sample's targets and predictions (a loss's or a
-/// metric's `call`, of these per-sample shapes); its errors name `{kind} '{name}'`.
+/// metric's `call`, of these per-sample shapes), run `backward` too or not; its errors name
+/// `{kind} '{name}'`.
 ///
 /// # Errors
 /// `call`'s, and [`Error::Shape`] when its result is not one value per sample.
@@ -475,6 +495,7 @@ pub(crate) fn per_sample(
     name: &str,
     target: &[usize],
     pred: &[usize],
+    backward: bool,
     call: impl FnOnce(&mut Graph, Var, Var) -> Result<Var>,
 ) -> Result<Program> {
     let named = |e: Error| match e {
@@ -489,5 +510,5 @@ pub(crate) fn per_sample(
     if graph.shape(value).iter().product::<usize>() != 1 || !graph.is_batched(value) {
         return Err(named(graph.mismatch("call", &[value], "one value per sample (reduce over the sample's axes)")));
     }
-    Ok(Program::new(graph, value, 1))
+    Ok(Program::with_passes(graph, value, 1, backward))
 }

@@ -539,3 +539,85 @@ fn a_custom_metric_reports_the_built_in_it_spells_out_and_saves_registered() {
     let e = bad.fit(&x, &y, FitOptions::new().epochs(1).verbose(0)).unwrap_err().to_string();
     assert!(e.contains("not_reduced") && e.contains("one value per sample"), "{e}");
 }
+
+/// A stack of `depth` tanh layers (`x ← tanh(x · Wᵢ)`), with a dropout before each in
+/// training when `dropout`.
+#[derive(Clone)]
+struct DeepTanh {
+    depth: usize,
+    dropout: bool,
+    w: Vec<Weight>,
+}
+
+impl CustomLayer for DeepTanh {
+    fn class_name(&self) -> &'static str {
+        "DeepTanh"
+    }
+    fn build(&mut self, weights: &mut Weights, input_shape: &[usize]) -> minibatch::Result<()> {
+        let f = input_shape[input_shape.len() - 1];
+        self.w = (0..self.depth)
+            .map(|_| weights.add_weight("kernel", &[f, f], "glorot_uniform"))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+    fn call(&self, ops: &mut Graph, x: Var, w: &WeightVars) -> minibatch::Result<Var> {
+        let mut h = x;
+        for &k in &self.w {
+            if self.dropout && ops.training() {
+                h = ops.dropout(h, 0.3)?;
+            }
+            let z = ops.matmul(h, w[k])?;
+            h = ops.tanh(z);
+        }
+        Ok(h)
+    }
+}
+
+/// Buffers are shared by lifetime: a recording run forward only (inference) keeps a handful
+/// of values, not one per op, and the backward pass hands gradient buffers on; the inference
+/// recording of a layer that drops out in training predicts what the same layer without the
+/// dropout predicts, bit for bit.
+#[test]
+fn buffers_are_shared_by_lifetime() {
+    use minibatch::ops::Program;
+    let (depth, width, batch) = (8, 64, 32);
+    let record = || {
+        let mut g = Graph::new();
+        let x = g.input(&[width]);
+        let mut h = x;
+        for i in 0..depth {
+            let c =
+                g.constant(&[width, width], (0..width * width).map(|j| ((i + j) % 7) as f32 / 70.0).collect()).unwrap();
+            let z = g.matmul(h, c).unwrap();
+            h = g.tanh(z);
+        }
+        (g, h)
+    };
+    let one = 4 * batch * width; // the bytes of one value
+    let (g, y) = record();
+    let inference = Program::forward_only(g, y, batch).buffer_bytes();
+    let (g, y) = record();
+    let training = Program::new(g, y, batch).buffer_bytes();
+    // Forward only: the result and two values in turn. Training: the 2·depth values the
+    // backward pass reads, and four gradients (the result's, the input's, two in turn).
+    assert!(inference <= 3 * one, "inference: {inference} bytes, {} values", inference / one);
+    assert!(training <= (2 * depth + 4) * one, "training: {training} bytes, {} values", training / one);
+    // The same predictions through the inference recording as through the training one.
+    let model = |dropout: bool| {
+        let mut m = Sequential::new()
+            .seed(2)
+            .input_shape(&[width])
+            .add(Custom::new(DeepTanh { depth, dropout, w: Vec::new() }))
+            .into_model();
+        m.compile("sgd", "mse", &[]).unwrap();
+        m
+    };
+    let (mut with, mut without) = (model(true), model(false));
+    let x =
+        Tensor::from_vec(&[batch, width], (0..batch * width).map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.5).collect())
+            .unwrap();
+    assert_eq!(with.predict(&x, batch).unwrap().data(), without.predict(&x, batch).unwrap().data());
+    let bytes = |m: &Model| m.layers()[0].workspace_bytes();
+    // The dropouts' values and masks in training, and three values for inference.
+    assert!(bytes(&with) <= bytes(&without) + (2 * depth + 3) * one, "{} vs {}", bytes(&with), bytes(&without));
+}
