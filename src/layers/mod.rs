@@ -94,6 +94,7 @@ pub use crate::initializers::IntoInitializer;
 pub use crate::params::{Param, State};
 pub use crate::tensor::window::{Padding, Window};
 pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Softmax, ELU};
+pub(crate) use custom::registered;
 pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
 pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
 pub(crate) use layer_core::lends_core;

@@ -64,8 +64,10 @@ struct Findings {
 }
 
 /// Keys that describe Keras's bookkeeping, not the layer.
-const BOOKKEEPING: [&str; 10] = [
+const BOOKKEEPING: [&str; 11] = [
     "dtype",
+    // Whether inputs are cast to the dtype policy's compute dtype: float32 only, nothing to cast.
+    "autocast",
     "trainable",
     "quantization_config",
     "renorm_momentum",
@@ -159,7 +161,9 @@ fn values(object: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// One Keras layer config translated, rebuilt and checked (see the [module docs](self)).
-fn rebuild_layer(class: &str, keras: &Value, found: &mut Findings) -> Result<Option<Box<dyn Layer>>> {
+/// `custom`: the class is not one of Keras's own (a layer of the user's, which minibatch has
+/// when its port is registered under the class's name).
+fn rebuild_layer(class: &str, keras: &Value, custom: bool, found: &mut Findings) -> Result<Option<Box<dyn Layer>>> {
     let name = keras.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
     let object = keras.as_object().cloned().unwrap_or_default();
     let dtype = object.get("dtype").and_then(|d| d.pointer("/config/name").or(Some(d))).and_then(Value::as_str);
@@ -190,6 +194,13 @@ fn rebuild_layer(class: &str, keras: &Value, found: &mut Findings) -> Result<Opt
     ours.extend(values(&object));
     let layer = match super::layer_from_config(class, &Value::Object(ours)) {
         Ok(layer) => layer,
+        Err(Error::UnknownName { .. }) if custom => {
+            found.refused.push(format!(
+                "layer '{name}': {class} is a layer of one's own: register its port first \
+                 (layers::register_layer(\"{class}\", …))"
+            ));
+            return Ok(None);
+        }
         Err(Error::UnknownName { .. }) => {
             found.refused.push(format!("layer '{name}': {class} is not supported"));
             return Ok(None);
@@ -324,7 +335,11 @@ fn translate(doc: &Value, found: &mut Findings, prefix: &str) -> Result<Value> {
         if lclass == "IntegerLookup" && lconfig.get("vocabulary").is_none_or(Value::is_null) {
             vocabulary_from_assets(&key, &name, &mut lconfig, found);
         }
-        let Some(l) = rebuild_layer(lclass, &lconfig, found)? else { continue };
+        // Keras records a class of its own with its module (`keras.layers`) and no registered
+        // name; a user's class with its registered name.
+        let module = layer.get("module").and_then(Value::as_str).unwrap_or_default();
+        let custom = !module.starts_with("keras") && layer.get("registered_name").is_some_and(|r| !r.is_null());
+        let Some(l) = rebuild_layer(lclass, &lconfig, custom, found)? else { continue };
         entry["config"] = l.config().unwrap_or_default();
         if lconfig.get("trainable") == Some(&json!(false)) {
             entry["config"]["trainable"] = json!(false);

@@ -205,6 +205,21 @@ fn entry(class: &str, ours: &Value, options: &[&str]) -> Value {
     json!({ "module": "keras.layers", "class_name": class, "config": config, "registered_name": null })
 }
 
+/// A layer of the user's own ([`crate::layers::register_layer`]) as Keras records an
+/// unregistered custom class: its options as its `get_config` gives them, its registered name
+/// its class's, so Keras loads it with the Python class given as
+/// `custom_objects={"Class": Class}` (whose `__init__` takes those options).
+fn custom_entry(class: &str, ours: &Value) -> Value {
+    let mut keras = entry(class, ours, &[]);
+    let config = keras["config"].as_object_mut().expect("entry makes an object");
+    for (key, value) in ours.as_object().into_iter().flatten() {
+        config.entry(key.clone()).or_insert_with(|| value.clone());
+    }
+    keras["module"] = Value::Null;
+    keras["registered_name"] = json!(class);
+    keras
+}
+
 /// Keras's options of `MultiHeadAttention` that minibatch's configuration carries (its
 /// `use_causal_mask` and attention mask are arguments of Keras's call, see [`keras_node`]).
 const ATTENTION_OPTIONS: &[&str] = &["num_heads", "key_dim", "value_dim", "dropout", "use_bias", "output_shape"];
@@ -227,6 +242,7 @@ fn keras_layer(class: &str, ours: &Value, refused: &mut Vec<String>) -> Option<V
         "MultiHeadAttention" => Some(entry(class, ours, ATTENTION_OPTIONS)),
         _ => match KERAS_OPTIONS.iter().find(|(c, _)| *c == class) {
             Some((_, lists)) => Some(entry(class, ours, &lists.concat())),
+            None if crate::layers::registered(class).is_some() => Some(custom_entry(class, ours)),
             None => {
                 refused.push(format!("layer '{name}': {class} is not written to .keras files yet"));
                 None

@@ -21,7 +21,7 @@ const BUILT_HERE: [&str; 5] = ["mlp", "convnet", "sequence", "two_heads", "two_f
 
 /// Every model the fixture script records: each test walks this list, so a fixture that goes
 /// missing fails by name rather than leaving a loop with nothing to check.
-const ALL_MODELS: [&str; 11] = [
+const ALL_MODELS: [&str; 12] = [
     "mlp",
     "convnet",
     "sequence",
@@ -33,7 +33,15 @@ const ALL_MODELS: [&str; 11] = [
     "nested_twice",
     "masked_attention",
     "time_distributed",
+    "custom_layer",
 ];
+
+/// The fixture's layer of one's own, `GatedResidual`, registered under its Keras class name
+/// (minibatch's port, written with the ops: `tests/support/ops_layers.rs`).
+fn register() {
+    minibatch::layers::register_layer("GatedResidual", |_| Ok(Box::new(crate::ops_layers::GatedResidual::default())))
+        .unwrap();
+}
 
 /// A fixture model as minibatch builds it: in code for [`BUILT_HERE`], else from its
 /// `.keras` file.
@@ -139,6 +147,7 @@ fn keras_weights_files_load_and_predict_as_keras() {
 
 #[test]
 fn keras_model_files_load_with_their_architecture_weights_and_compile() {
+    register();
     let r = recorded();
     assert_eq!(r["models"].as_object().unwrap().len(), ALL_MODELS.len(), "the fixtures are the models listed here");
     for name in ALL_MODELS {
@@ -158,6 +167,7 @@ fn keras_model_files_load_with_their_architecture_weights_and_compile() {
 
 #[test]
 fn minibatch_writes_keras_weights_that_read_back_with_the_same_bits() {
+    register();
     let dir = match std::env::var_os("MINIBATCH_KEEP_KERAS_FILES") {
         Some(d) => std::path::PathBuf::from(d),
         None => temp_dir("keras_weights_round_trip"),
@@ -278,6 +288,7 @@ fn keras_weights_files_that_do_not_fit_are_named_errors() {
 
 #[test]
 fn keras_2_model_files_load_with_their_weights_by_layer_name() {
+    register();
     let r = recorded();
     for name in ALL_MODELS {
         let case = &r["models"][name];
@@ -307,6 +318,9 @@ fn keras_models_with_what_minibatch_lacks_are_refused_by_name() {
     // A call argument that would change what the layer computes (dropout forced on).
     let e = Model::load_keras(fixtures().join("call_argument.keras")).unwrap_err().to_string();
     assert!(e.contains("layer 'always': call argument training = true is not supported"), "{e}");
+    // A layer of one's own that nobody registered a port of: named, with the way to add one.
+    let e = Model::load_keras(fixtures().join("custom_unported.keras")).unwrap_err().to_string();
+    assert!(e.contains("layer 'mine': Unported is a layer of one's own") && e.contains("register_layer"), "{e}");
     // An adapted lookup whose vocabulary (an asset of the archive) is missing.
     let e = Model::load_keras(fixtures().join("lookup_no_vocabulary.keras")).unwrap_err().to_string();
     assert!(e.contains("layer 'codes'") && e.contains("assets/layers/integer_lookup/vocabulary.txt"), "{e}");
