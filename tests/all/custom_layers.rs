@@ -621,3 +621,32 @@ fn buffers_are_shared_by_lifetime() {
     // The dropouts' values and masks in training, and three values for inference.
     assert!(bytes(&with) <= bytes(&without) + (2 * depth + 3) * one, "{} vs {}", bytes(&with), bytes(&without));
 }
+
+/// A custom layer that makes a NaN (the log of negative inputs, from the 5th sample on) stops a
+/// fit under `TerminateOnNaN` right after that batch, as a built-in layer's would.
+#[test]
+fn a_nan_from_a_custom_layer_follows_terminate_on_nan() {
+    use minibatch::callbacks::TerminateOnNaN;
+    #[derive(Clone)]
+    struct Log;
+    impl CustomLayer for Log {
+        fn class_name(&self) -> &'static str {
+            "Log"
+        }
+        fn build(&mut self, _: &mut Weights, _: &[usize]) -> minibatch::Result<()> {
+            Ok(())
+        }
+        fn call(&self, ops: &mut Graph, x: Var, _: &WeightVars) -> minibatch::Result<Var> {
+            Ok(ops.log(x))
+        }
+    }
+    let x = Tensor::from_vec(&[12, 2], (0..24).map(|i| if i < 8 { 1.0 + i as f32 } else { -1.0 }).collect()).unwrap();
+    let y = Tensor::zeros(&[12, 1]);
+    let mut m = Sequential::new().input_shape(&[2]).add(Custom::new(Log)).add(Dense::new(1)).into_model();
+    m.compile("sgd", "mse", &[]).unwrap();
+    let mut stop = TerminateOnNaN::new();
+    let options = FitOptions::new().batch_size(2).epochs(3).shuffle(false).verbose(0).callback(&mut stop);
+    let h = m.fit(&x, &y, options).unwrap();
+    assert_eq!(stop.terminated_at(), Some(2), "the third batch (samples 4 and 5) is the first with a NaN");
+    assert_eq!(h.epochs_run(), 1);
+}

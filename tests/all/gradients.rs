@@ -1179,3 +1179,294 @@ fn take_is_an_embedding_lookup_and_one_hot_marks_ids() {
     let e = bad_slice.build(&[5], &mut rng).unwrap_err().to_string();
     assert!(e.contains("ops.slice") && e.contains("0..5"), "{e}");
 }
+
+/// Every op's value against a plain loop over the same numbers: a layer of that op alone run
+/// forward on `x` of shape `[2, 3, 4]`, each output compared with what the loop computes (to
+/// 1e-6 of its size).
+#[test]
+fn every_op_computes_what_a_plain_loop_computes() {
+    use minibatch::ops::{Graph, Var};
+    type Call = fn(&mut Graph, Var, &[Var]) -> minibatch::Result<Var>;
+    type Unary = (&'static str, Call, fn(f32) -> f32);
+    type Binary = (&'static str, Call, fn(f32, f32) -> f32);
+    let (b, n, m) = (2usize, 3usize, 4usize);
+    let xv: Vec<f32> = (0..b * n * m).map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.4).collect();
+    let x = Tensor::from_vec(&[b, n, m], xv.clone()).unwrap();
+    let at = |s: usize, i: usize, j: usize| xv[(s * n + i) * m + j];
+    // The constants the cases use: a row `c[j]`, a column `k[i]`, a matrix `w[j][o]`.
+    let c = |j: usize| 0.5 + j as f32 * 0.25;
+    let k = |i: usize| 1.0 - i as f32 * 0.3;
+    let w = |j: usize, o: usize| ((j * 5 + o * 3) % 7) as f32 / 7.0 - 0.3;
+    fn row(g: &mut Graph) -> Var {
+        g.constant(&[4], (0..4).map(|j| 0.5 + j as f32 * 0.25).collect()).unwrap()
+    }
+    fn column(g: &mut Graph) -> Var {
+        g.constant(&[3, 1], (0..3).map(|i| 1.0 - i as f32 * 0.3).collect()).unwrap()
+    }
+    fn matrix(g: &mut Graph) -> Var {
+        g.constant(&[4, 5], (0..20).map(|i| (((i / 5) * 5 + (i % 5) * 3) % 7) as f32 / 7.0 - 0.3).collect()).unwrap()
+    }
+    let run = |f: Call| -> (Vec<usize>, Vec<f32>) {
+        let mut layer = ops_layer(&[], f);
+        let out = layer.build(&[n, m], &mut Rng::new(0)).unwrap();
+        layer.plan(b);
+        let shape: Vec<usize> = std::iter::once(b).chain(out.iter().copied()).collect();
+        let mut y = Tensor::zeros(&shape);
+        layer.forward(&x, &mut y, false);
+        (out, y.data().to_vec())
+    };
+    let close = |what: &str, got: &[f32], want: &[f32]| {
+        assert_eq!(got.len(), want.len(), "{what}: sizes");
+        for (i, (g, e)) in got.iter().zip(want).enumerate() {
+            assert!((g - e).abs() <= 1e-6 * e.abs().max(1.0), "{what}[{i}]: {g} vs {e}");
+        }
+    };
+    let each = |f: &dyn Fn(usize, usize, usize) -> f32| -> Vec<f32> {
+        (0..b)
+            .flat_map(|s| (0..n).flat_map(move |i| (0..m).map(move |j| (s, i, j))))
+            .map(|(s, i, j)| f(s, i, j))
+            .collect()
+    };
+    // Element-wise, each its formula.
+    let unary: [Unary; 11] = [
+        ("exp", |g, x, _| Ok(g.exp(x)), f32::exp),
+        (
+            "log",
+            |g, x, _| {
+                let s = g.square(x);
+                let one = g.scalar(1.0);
+                let p = g.add(s, one)?;
+                Ok(g.log(p))
+            },
+            |v| (v * v + 1.0).ln(),
+        ),
+        (
+            "sqrt",
+            |g, x, _| {
+                let s = g.square(x);
+                let one = g.scalar(1.0);
+                let p = g.add(s, one)?;
+                Ok(g.sqrt(p))
+            },
+            |v| (v * v + 1.0).sqrt(),
+        ),
+        ("abs", |g, x, _| Ok(g.abs(x)), f32::abs),
+        ("negative", |g, x, _| Ok(g.negative(x)), |v| -v),
+        ("tanh", |g, x, _| Ok(g.tanh(x)), f32::tanh),
+        ("sigmoid", |g, x, _| Ok(g.sigmoid(x)), |v| 1.0 / (1.0 + (-v).exp())),
+        ("relu", |g, x, _| Ok(g.relu(x)), |v| v.max(0.0)),
+        (
+            "gelu",
+            |g, x, _| Ok(g.gelu(x)),
+            |v| 0.5 * v * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (v + 0.044715 * v * v * v)).tanh()),
+        ),
+        ("clip", |g, x, _| Ok(g.clip(x, -0.2, 0.3)), |v| v.clamp(-0.2, 0.3)),
+        ("stop_gradient", |g, x, _| Ok(g.stop_gradient(x)), |v| v),
+    ];
+    for (name, f, plain) in unary {
+        close(name, &run(f).1, &each(&|s, i, j| plain(at(s, i, j))));
+    }
+    // Broadcast against a row of the last axis and a column of the middle one.
+    let binary: [Binary; 6] = [
+        (
+            "add",
+            |g, x, _| {
+                let r = row(g);
+                g.add(x, r)
+            },
+            |a, b| a + b,
+        ),
+        (
+            "subtract",
+            |g, x, _| {
+                let r = row(g);
+                g.subtract(x, r)
+            },
+            |a, b| a - b,
+        ),
+        (
+            "multiply",
+            |g, x, _| {
+                let r = row(g);
+                g.multiply(x, r)
+            },
+            |a, b| a * b,
+        ),
+        (
+            "divide",
+            |g, x, _| {
+                let r = row(g);
+                g.divide(x, r)
+            },
+            |a, b| a / b,
+        ),
+        (
+            "maximum",
+            |g, x, _| {
+                let r = row(g);
+                g.maximum(x, r)
+            },
+            f32::max,
+        ),
+        (
+            "minimum",
+            |g, x, _| {
+                let r = row(g);
+                g.minimum(x, r)
+            },
+            f32::min,
+        ),
+    ];
+    for (name, f, plain) in binary {
+        close(name, &run(f).1, &each(&|s, i, j| plain(at(s, i, j), c(j))));
+    }
+    let (_, y) = run(|g, x, _| {
+        let col = column(g);
+        g.multiply(x, col)
+    });
+    close("multiply by a column", &y, &each(&|s, i, j| at(s, i, j) * k(i)));
+    // Reductions over each axis, kept or not.
+    let (shape, y) = run(|g, x, _| g.sum(x, 1, false));
+    assert_eq!(shape, [m]);
+    close(
+        "sum over axis 1",
+        &y,
+        &(0..b)
+            .flat_map(|s| (0..m).map(move |j| (s, j)))
+            .map(|(s, j)| (0..n).map(|i| at(s, i, j)).sum())
+            .collect::<Vec<f32>>(),
+    );
+    let (shape, y) = run(|g, x, _| g.mean(x, -1, true));
+    assert_eq!(shape, [n, 1]);
+    close(
+        "mean over axis -1",
+        &y,
+        &(0..b * n).map(|r| (0..m).map(|j| at(r / n, r % n, j)).sum::<f32>() / m as f32).collect::<Vec<f32>>(),
+    );
+    let (_, y) = run(|g, x, _| g.max(x, 2, false));
+    close(
+        "max over axis 2",
+        &y,
+        &(0..b * n).map(|r| (0..m).map(|j| at(r / n, r % n, j)).fold(f32::MIN, f32::max)).collect::<Vec<f32>>(),
+    );
+    // Products: by a matrix, and each sample by its own transpose.
+    let (shape, y) = run(|g, x, _| {
+        let w = matrix(g);
+        g.matmul(x, w)
+    });
+    assert_eq!(shape, [n, 5]);
+    close(
+        "matmul",
+        &y,
+        &(0..b * n * 5)
+            .map(|q| {
+                let (r, o) = (q / 5, q % 5);
+                (0..m).map(|j| at(r / n, r % n, j) * w(j, o)).sum()
+            })
+            .collect::<Vec<f32>>(),
+    );
+    let (_, y) = run(|g, x, _| {
+        let t = g.transpose(x, &[0, 2, 1])?;
+        g.matmul(x, t)
+    });
+    close(
+        "matmul per sample",
+        &y,
+        &(0..b * n * n)
+            .map(|q| {
+                let (s, i, l) = (q / (n * n), q / n % n, q % n);
+                (0..m).map(|j| at(s, i, j) * at(s, l, j)).sum()
+            })
+            .collect::<Vec<f32>>(),
+    );
+    let (_, y) = run(|g, x, _| {
+        let w = matrix(g);
+        g.einsum("bij,jk->bik", x, w)
+    });
+    close(
+        "einsum",
+        &y,
+        &(0..b * n * 5)
+            .map(|q| {
+                let (r, o) = (q / 5, q % 5);
+                (0..m).map(|j| at(r / n, r % n, j) * w(j, o)).sum()
+            })
+            .collect::<Vec<f32>>(),
+    );
+    // Softmax and its log over the last axis.
+    let soft = |s: usize, i: usize, j: usize| {
+        let top = (0..m).map(|l| at(s, i, l)).fold(f32::MIN, f32::max);
+        (at(s, i, j) - top).exp() / (0..m).map(|l| (at(s, i, l) - top).exp()).sum::<f32>()
+    };
+    close("softmax", &run(|g, x, _| Ok(g.softmax(x))).1, &each(&soft));
+    close("log_softmax", &run(|g, x, _| Ok(g.log_softmax(x))).1, &each(&|s, i, j| soft(s, i, j).ln()));
+    // Moving values: transpose, reshape, concatenate, expand_dims, stack, slice.
+    let (shape, y) = run(|g, x, _| g.transpose(x, &[0, 2, 1]));
+    assert_eq!(shape, [m, n]);
+    close("transpose", &y, &(0..b * m * n).map(|q| at(q / (m * n), q % n, q / n % m)).collect::<Vec<f32>>());
+    let (shape, y) = run(|g, x, _| g.reshape(x, &[2, -1]));
+    assert_eq!(shape, [2, 6]);
+    close("reshape", &y, &xv);
+    let (shape, y) = run(|g, x, _| {
+        let r = g.reshape(x, &[3, 4])?;
+        g.concatenate(&[x, r], -1)
+    });
+    assert_eq!(shape, [n, 2 * m]);
+    close(
+        "concatenate",
+        &y,
+        &(0..b * n * 2 * m)
+            .map(|q| {
+                let (r, j) = (q / (2 * m), q % (2 * m) % m);
+                at(r / n, r % n, j)
+            })
+            .collect::<Vec<f32>>(),
+    );
+    let (shape, y) = run(|g, x, _| g.expand_dims(x, 2));
+    assert_eq!(shape, [n, 1, m]);
+    close("expand_dims", &y, &xv);
+    let (shape, y) = run(|g, x, _| {
+        let t = g.tanh(x);
+        g.stack(&[x, t], 1)
+    });
+    assert_eq!(shape, [2, n, m]);
+    close(
+        "stack",
+        &y,
+        &(0..b * 2 * n * m)
+            .map(|q| {
+                let (s, which, r) = (q / (2 * n * m), q / (n * m) % 2, q % (n * m));
+                let v = at(s, r / m, r % m);
+                if which == 0 {
+                    v
+                } else {
+                    v.tanh()
+                }
+            })
+            .collect::<Vec<f32>>(),
+    );
+    let (shape, y) = run(|g, x, _| g.slice(x, 2, 1, 2));
+    assert_eq!(shape, [n, 2]);
+    close("slice", &y, &(0..b * n * 2).map(|q| at(q / (n * 2), q / 2 % n, 1 + q % 2)).collect::<Vec<f32>>());
+    // Indexing: rows of the matrix by fixed ids, a one-hot, a choice.
+    let (shape, y) = run(|g, x, _| {
+        let ids = g.constant(&[3], vec![2.0, 0.0, 3.0])?;
+        g.take(x, ids, 2)
+    });
+    assert_eq!(shape, [n, 3]);
+    close("take", &y, &(0..b * n * 3).map(|q| at(q / (n * 3), q / 3 % n, [2, 0, 3][q % 3])).collect::<Vec<f32>>());
+    let (_, y) = run(|g, x, _| {
+        let ids = g.constant(&[3], vec![1.0, 0.0, 3.0])?;
+        let h = g.one_hot(ids, 4);
+        g.add(x, h)
+    });
+    close("one_hot", &y, &each(&|s, i, j| at(s, i, j) + f32::from(u8::from([1, 0, 3][i] == j))));
+    let (_, y) = run(|g, x, _| {
+        let pos = g.relu(x);
+        let r = row(g);
+        g.where_(pos, x, r)
+    });
+    close("where_", &y, &each(&|s, i, j| if at(s, i, j) > 0.0 { at(s, i, j) } else { c(j) }));
+    let (_, y) = run(|g, x, _| g.dropout(x, 0.0));
+    close("dropout at rate 0", &y, &xv);
+}
