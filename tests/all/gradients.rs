@@ -1355,16 +1355,14 @@ fn every_op_computes_what_a_plain_loop_computes() {
         g.matmul(x, w)
     });
     assert_eq!(shape, [n, 5]);
-    close(
-        "matmul",
-        &y,
-        &(0..b * n * 5)
-            .map(|q| {
-                let (r, o) = (q / 5, q % 5);
-                (0..m).map(|j| at(r / n, r % n, j) * w(j, o)).sum()
-            })
-            .collect::<Vec<f32>>(),
-    );
+    // x · W by the loop, for matmul and for einsum.
+    let product: Vec<f32> = (0..b * n * 5)
+        .map(|q| {
+            let (r, o) = (q / 5, q % 5);
+            (0..m).map(|j| at(r / n, r % n, j) * w(j, o)).sum()
+        })
+        .collect();
+    close("matmul", &y, &product);
     let (_, y) = run(|g, x, _| {
         let t = g.transpose(x, &[0, 2, 1])?;
         g.matmul(x, t)
@@ -1383,16 +1381,7 @@ fn every_op_computes_what_a_plain_loop_computes() {
         let w = matrix(g);
         g.einsum("bij,jk->bik", x, w)
     });
-    close(
-        "einsum",
-        &y,
-        &(0..b * n * 5)
-            .map(|q| {
-                let (r, o) = (q / 5, q % 5);
-                (0..m).map(|j| at(r / n, r % n, j) * w(j, o)).sum()
-            })
-            .collect::<Vec<f32>>(),
-    );
+    close("einsum", &y, &product);
     // Softmax and its log over the last axis.
     let soft = |s: usize, i: usize, j: usize| {
         let top = (0..m).map(|l| at(s, i, l)).fold(f32::MIN, f32::max);
