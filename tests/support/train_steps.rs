@@ -4,7 +4,8 @@
 //! the first step and reused: later steps allocate nothing.
 #![allow(dead_code)]
 
-use minibatch::losses::{mean_loss, BuiltinLoss, Loss};
+use minibatch::losses::{mean_loss, BuiltinLoss, CustomLoss, Loss, OpsLoss};
+use minibatch::ops::{Graph, Var};
 use minibatch::rng::Rng;
 use minibatch::training::TrainStep;
 use minibatch::{Model, Tensor};
@@ -128,12 +129,14 @@ impl TrainStep for Gan {
 /// Knowledge distillation, as Keras's example writes it: `fit` runs on the student; the
 /// step owns the teacher (trained, in inference mode). Both end in logits. The student's loss
 /// is `α · crossentropy(labels, student) + (1 − α) · T² · KL(softmax(teacher / T) ‖
-/// softmax(student / T))` at temperature `T`.
+/// softmax(student / T))` at temperature `T`, the second term written with the ops
+/// ([`SoftenedKl`]): no gradient written by hand.
 pub struct Distill {
     pub teacher: Model,
     alpha: f32,
     temperature: f32,
     hard: BuiltinLoss,
+    soft: OpsLoss,
     soft_targets: Option<Tensor>,
     grad: Option<Tensor>,
     soft_grad: Option<Tensor>,
@@ -146,10 +149,37 @@ impl Distill {
             alpha,
             temperature,
             hard: BuiltinLoss::from_name("sparse_categorical_crossentropy").unwrap().from_logits(),
+            soft: OpsLoss::new(SoftenedKl { temperature }),
             soft_targets: None,
             grad: None,
             soft_grad: None,
         }
+    }
+}
+
+/// Keras's distillation loss on the student's logits `s`, given the teacher's softened
+/// probabilities `p` as the targets: `T² · Σ p · (log p − log softmax(s / T))` (Keras's
+/// `KLDivergence`, which clips `p` to `[1e-7, 1]`), written with the ops.
+pub struct SoftenedKl {
+    temperature: f32,
+}
+
+impl CustomLoss for SoftenedKl {
+    fn name(&self) -> &'static str {
+        "distillation_loss"
+    }
+    fn call(&self, ops: &mut Graph, p: Var, s: Var) -> minibatch::Result<Var> {
+        let t = self.temperature;
+        let inverse = ops.scalar(1.0 / t);
+        let softened = ops.multiply(s, inverse)?;
+        let log_q = ops.log_softmax(softened);
+        let p = ops.clip(p, 1e-7, 1.0);
+        let log_p = ops.log(p);
+        let gap = ops.subtract(log_p, log_q)?;
+        let terms = ops.multiply(p, gap)?;
+        let kl = ops.sum(terms, -1, false)?;
+        let t2 = ops.scalar(t * t);
+        ops.multiply(kl, t2)
     }
 }
 
@@ -161,42 +191,26 @@ fn softmax_at(logits: &[f32], t: f32, out: &mut [f32]) {
     out.iter_mut().for_each(|o| *o /= sum);
 }
 
-/// Keras's `KLDivergence` of the temperature-softened distributions, times `T²`, as a mean
-/// over the batch, and its gradient with respect to the student's logits into `grad`:
-/// `T² · ∂KL/∂s = T · (q − p) / n` for `q = softmax(s / T)`.
-fn softened_kl(p: &Tensor, student: &Tensor, t: f32, grad: &mut Tensor) -> f64 {
-    let (n, k) = (student.batch(), student.row_len());
-    let mut value = 0.0f64;
-    for ((p, s), g) in p.data().chunks(k).zip(student.data().chunks(k)).zip(grad.data_mut().chunks_mut(k)) {
-        softmax_at(s, t, g);
-        let clip = |v: f32| v.clamp(1e-7, 1.0);
-        value += p.iter().zip(&*g).map(|(&p, &q)| f64::from(clip(p) * (clip(p) / clip(q)).ln())).sum::<f64>();
-        g.iter_mut().zip(p).for_each(|(g, &p)| *g = t * (*g - p) / n as f32);
-    }
-    value * f64::from(t * t) / n as f64
-}
-
 impl TrainStep for Distill {
     fn log_names(&self) -> &[&'static str] {
         &["student_loss", "distillation_loss"]
     }
 
     fn train_step(&mut self, student: &mut Model, logs: &mut [f64]) -> minibatch::Result<f64> {
-        let (t, a) = (self.temperature, self.alpha);
+        let a = self.alpha;
         self.teacher.call_inference(&[student.batch_input(0)])?;
         let teacher = self.teacher.output(0);
         let k = teacher.row_len();
         let soft = buffer(&mut self.soft_targets, teacher.batch(), &teacher.shape()[1..]);
         for (logits, p) in teacher.data().chunks(k).zip(soft.data_mut().chunks_mut(k)) {
-            softmax_at(logits, t, p);
+            softmax_at(logits, self.temperature, p);
         }
         student.call_batch();
         let pred = student.output(0);
         let hard = loss_and_grad(&self.hard, pred, &student.batch_targets()[0], &mut self.grad)?;
-        let soft_grad = buffer(&mut self.soft_grad, pred.batch(), &pred.shape()[1..]);
-        let kl = softened_kl(soft, pred, t, soft_grad);
+        let kl = loss_and_grad(&self.soft, pred, soft, &mut self.soft_grad)?;
         // The two gradients mixed as the two losses are.
-        let grad = self.grad.as_mut().expect("made");
+        let (grad, soft_grad) = (self.grad.as_mut().expect("made"), self.soft_grad.as_ref().expect("made"));
         grad.data_mut().iter_mut().zip(soft_grad.data()).for_each(|(g, s)| *g = a * *g + (1.0 - a) * s);
         student.backward(&[&*grad])?;
         student.apply_gradients()?;
