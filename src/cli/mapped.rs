@@ -6,7 +6,9 @@ use super::data;
 use super::model_spec::Architecture;
 use super::task::Task;
 use super::train_args::{split_mode, TrainArgs};
-use super::train_setup::{build_model, check_monitor, print_test, warn_small_validation, Watchers};
+use super::train_setup::{
+    build_model, check_monitor, print_test, warn_lopsided_validation, warn_small_validation, Watchers,
+};
 use minibatch::data::{Dataset, NpyDataset};
 use minibatch::layers::Normalization;
 use minibatch::{io, EvaluateOptions, FitOptions, Result, Tensor};
@@ -59,7 +61,10 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
     let y_fit = y.select_rows(&fit_rows);
     let mut ys = vec![&y_fit];
     ys.extend(y_test.as_ref());
-    let task = Task::infer(&ys, args.loss.as_deref())?;
+    let (task, note) = Task::infer(&ys, args.loss.as_deref(), args.task)?;
+    if let Some(val) = &val_rows {
+        warn_lopsided_validation(args, &task, &y, &fit_rows, val);
+    }
     let subset = |rows: &[usize]| open()?.rows(rows.to_vec());
     // A subset of the rows is served shuffled by sample (as fit shuffles arrays); the whole
     // file in contiguous batches whose order fit shuffles (as Keras shuffles a dataset's).
@@ -92,6 +97,10 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
     }
     // Everything fit_dataset would refuse before reading a batch, refused before any output.
     model.prepare_fit_dataset(&train, &options)?;
+    // A guess that may be wrong is said even when nothing else is.
+    if let (0, Some(note), true) = (args.verbose, &note, minibatch::distributed::is_root()) {
+        eprintln!("{}: {note}", args.data);
+    }
     if args.verbose > 0 {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
@@ -103,6 +112,9 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
             dy.unwrap_or_default(),
             task.describe()
         );
+        if let Some(note) = &note {
+            println!("{}: {note}", args.data);
+        }
         if let Some((_, note)) = &standardizer {
             println!("{}: {note}", args.data);
         }

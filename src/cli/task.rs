@@ -1,10 +1,37 @@
 //! What the targets ask of the model the commands build: the last layer's units and
-//! activation, the loss and the metrics. Given `--loss`, that decides; else the targets do:
-//! one-hot rows are classes (categorical cross-entropy), whole numbers from 0 are class
-//! indices (sparse categorical cross-entropy), anything else is a quantity (regression: mean
-//! squared error, with mean absolute error beside it, as Keras's regression examples compile).
+//! activation, the loss and the metrics. Given `--loss` or `--task`, those decide; else the
+//! targets do:
+//!
+//! - one-hot rows are classes (categorical cross-entropy);
+//! - one column of whole numbers from 0 is class indices (sparse categorical cross-entropy)
+//!   when they look like classes: at most [`max_classes`] of them (`max(10, n / 10)` for `n`
+//!   samples, and never more than [`MOST_INFERRED_CLASSES`]), most of them present (at
+//!   least half of `0..count` occur);
+//! - anything else is a quantity (regression: mean squared error, with mean absolute error
+//!   beside it, as Keras's regression examples compile). Whole numbers that do not look like
+//!   classes (prices in whole dollars, negative counts) come with a note saying so and how to
+//!   ask for classes (`--task classification`): Keras never guesses, and a guess that is wrong
+//!   must at least be visible.
 
 use minibatch::{io, losses, Error, Model, Result, Tensor};
+
+/// The most classes whole-number targets are read as without `--task classification`.
+pub const MOST_INFERRED_CLASSES: usize = 1000;
+
+/// The most classes whole-number targets of `n` samples are read as: `max(10, n / 10)`, at
+/// most [`MOST_INFERRED_CLASSES`].
+pub fn max_classes(n: usize) -> usize {
+    (n / 10).clamp(10, MOST_INFERRED_CLASSES)
+}
+
+/// `--task`: what the targets are, when inferring it is not wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskKind {
+    /// Class indices (or one-hot rows).
+    Classification,
+    /// Quantities.
+    Regression,
+}
 
 /// See the [module docs](self).
 #[derive(Debug, Clone, PartialEq)]
@@ -20,14 +47,41 @@ pub enum Task {
 }
 
 impl Task {
-    /// The task of targets `ys` (training first, then any test targets), under `loss` when
-    /// given (Keras's name).
+    /// The task of targets `ys` (training first, then any test targets), under `loss` (Keras's
+    /// name) or `kind` when given, with a note when whole-number targets were read as
+    /// quantities (see the [module docs](self)).
     ///
     /// # Errors
     /// [`Error::UnknownName`] for a loss minibatch does not know; [`Error::Label`] naming the
-    /// sample for targets the loss cannot take (a class index that is negative or not whole
-    /// under a cross-entropy, a one-hot loss given one column).
-    pub fn infer(ys: &[&Tensor], loss: Option<&str>) -> Result<Task> {
+    /// sample for targets the loss (or `--task classification`) cannot take (a class index
+    /// that is negative or not whole under a cross-entropy, a one-hot loss given one column);
+    /// [`Error::InvalidArgument`] for a `--task` the `--loss` contradicts.
+    pub fn infer(ys: &[&Tensor], loss: Option<&str>, kind: Option<TaskKind>) -> Result<(Task, Option<String>)> {
+        let task = Task::infer_by_loss(ys, loss, kind)?;
+        if let Some(kind) = kind {
+            if kind == TaskKind::Regression && task.is_classifier() {
+                return Err(Error::invalid(
+                    "--task",
+                    "regression",
+                    format!("a task the loss agrees with (--loss {} trains classes)", loss.unwrap_or_default()),
+                ));
+            }
+            if kind == TaskKind::Classification && !task.is_classifier() && loss.is_some() {
+                return Err(Error::invalid(
+                    "--task",
+                    "classification",
+                    format!("a task the loss agrees with (--loss {} trains a regression)", loss.unwrap_or_default()),
+                ));
+            }
+        }
+        let note = match (&task, loss, kind) {
+            (Task::Regression { outputs: 1, .. }, None, None) => whole_number_note(ys),
+            _ => None,
+        };
+        Ok((task, note))
+    }
+
+    fn infer_by_loss(ys: &[&Tensor], loss: Option<&str>, kind: Option<TaskKind>) -> Result<Task> {
         let width = |y: &Tensor| y.shape()[1..].iter().product::<usize>().max(1);
         let outputs = width(ys[0]);
         for y in &ys[1..] {
@@ -44,15 +98,23 @@ impl Task {
             Ok(count)
         };
         let Some(loss) = loss else {
+            if kind == Some(TaskKind::Regression) {
+                return Ok(Task::Regression { outputs, loss: "mean_squared_error".into() });
+            }
             if outputs > 1 && ys.iter().all(|y| is_one_hot(y)) {
                 return Ok(Task::OneHot { count: outputs });
             }
-            let whole = |y: &&Tensor| y.data().iter().all(|v| v.fract() == 0.0);
-            return Ok(if outputs == 1 && ys.iter().all(whole) {
-                // Whole numbers are class indices; negative ones are named by num_classes.
-                Task::Classes { count: classes()? }
-            } else {
-                Task::Regression { outputs, loss: "mean_squared_error".into() }
+            if kind == Some(TaskKind::Classification) {
+                if outputs > 1 {
+                    let expected = "one class index per sample, or one-hot rows";
+                    return Err(Error::shape("targets for --task classification", expected, &ys[0].shape()[1..]));
+                }
+                // Asked for: any count of classes; a negative or fractional label is named.
+                return Ok(Task::Classes { count: classes()? });
+            }
+            return Ok(match (outputs, looks_like_classes(ys)) {
+                (1, Some(count)) => Task::Classes { count },
+                _ => Task::Regression { outputs, loss: "mean_squared_error".into() },
             });
         };
         let keras = losses::BuiltinLoss::from_name(loss)?.keras_name();
@@ -156,6 +218,50 @@ impl Task {
             _ => Task::Regression { outputs: units, loss },
         })
     }
+}
+
+/// The class count of one column of whole numbers from 0 that look like classes (see the
+/// [module docs](self)), else `None`.
+fn looks_like_classes(ys: &[&Tensor]) -> Option<usize> {
+    let values = || ys.iter().flat_map(|y| y.data().iter().copied());
+    let n: usize = ys.iter().map(|y| y.data().len()).sum();
+    if values().any(|v| !(v >= 0.0 && v.fract() == 0.0)) {
+        return None;
+    }
+    let count = values().fold(0.0f32, f32::max) as usize + 1;
+    if count > max_classes(n) {
+        return None;
+    }
+    let mut present = vec![false; count];
+    values().for_each(|v| present[v as usize] = true);
+    let seen = present.iter().filter(|&&p| p).count();
+    (2 * seen >= count).then_some(count)
+}
+
+/// For one column of whole numbers read as quantities: a line saying why they are not classes
+/// and how to ask for classes.
+fn whole_number_note(ys: &[&Tensor]) -> Option<String> {
+    let values = || ys.iter().flat_map(|y| y.data().iter().copied());
+    if values().any(|v| v.fract() != 0.0 || !v.is_finite()) {
+        return None;
+    }
+    let n: usize = ys.iter().map(|y| y.data().len()).sum();
+    let (lo, hi) = values().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let why = if lo < 0.0 {
+        format!("negative values (from {lo}) are not class indices")
+    } else {
+        let count = hi as usize + 1;
+        let limit = max_classes(n);
+        if count > limit {
+            format!("{count} classes would be more than {limit} for {n} samples (max(10, n/10), at most {MOST_INFERRED_CLASSES})")
+        } else {
+            format!("fewer than half of the {count} class indices 0..{} occur", count - 1)
+        }
+    };
+    Some(format!(
+        "note: the targets are whole numbers from {lo} to {hi}, read as quantities (regression): {why}; \
+         pass --task classification to train classes"
+    ))
 }
 
 /// Rows of 0s with a single 1.

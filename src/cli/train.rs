@@ -5,7 +5,9 @@ use super::model_spec::Architecture;
 use super::task::Task;
 pub use super::train_args::TrainArgs;
 use super::train_args::{check_train_args, color_mode_name, image_size, split_mode};
-use super::train_setup::{build_model, check_monitor, print_test, warn_small_validation, Watchers};
+use super::train_setup::{
+    build_model, check_monitor, print_test, warn_lopsided_validation, warn_small_validation, Watchers,
+};
 use minibatch::callbacks::BackupAndRestore;
 use minibatch::data::Source;
 use minibatch::report::TrainingReport;
@@ -62,7 +64,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     });
     let mut ys = vec![&data.y];
     ys.extend(data.test.as_ref().map(|(_, y)| y));
-    let task = Task::infer(&ys, args.loss.as_deref())?;
+    let (task, note) = Task::infer(&ys, args.loss.as_deref(), args.task)?;
 
     let split_mode = split_mode(args)?;
     // The rows fit will train on (the split it will make, checked now: before the model is
@@ -70,6 +72,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let train_rows = if args.validation_split > 0.0 {
         let (train, held) = minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
         warn_small_validation(args, held.len(), data.x.batch());
+        warn_lopsided_validation(args, &task, &data.y, &train, &held);
         train
     } else {
         (0..data.x.batch()).collect()
@@ -128,10 +131,17 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         model.set_metadata("color_mode", json!(color_mode_name(args)));
     }
+    // A guess that may be wrong is said even when nothing else is.
+    if let (0, Some(note), true) = (args.verbose, &note, minibatch::distributed::is_root()) {
+        eprintln!("{}: {note}", args.data);
+    }
     if args.verbose > 0 {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
         println!("{}: {} training samples, {}; {opt}", args.data, data.x.batch(), task.describe());
+        if let Some(note) = &note {
+            println!("{}: {note}", args.data);
+        }
         if !data.categories.is_empty() {
             let columns: Vec<String> =
                 data.categories.iter().map(|(c, l)| format!("{c} ({} categories)", l.vocabulary_size() - 1)).collect();
@@ -257,7 +267,7 @@ fn check_model_before_images(args: &TrainArgs) -> Result<()> {
     };
     let listing = io::list_image_folder(dir, None)?;
     let y = minibatch::Tensor::from_slice(&listing.labels);
-    let task = Task::infer(&[&y], args.loss.as_deref())?;
+    let (task, _) = Task::infer(&[&y], args.loss.as_deref(), args.task)?;
     let channels = io::ColorMode::from_name(color_mode_name(args))?.channels();
     build_model(args, &[h, w, channels], &task, None).map(drop)
 }

@@ -48,6 +48,11 @@ pub struct TrainArgs {
     /// table).
     #[arg(long)]
     pub loss: Option<String>,
+    /// What the targets are [default: inferred: one-hot rows and whole numbers from 0 that
+    /// look like classes (at most max(10, n/10) of them, most present) are classes, anything
+    /// else a quantity].
+    #[arg(long, value_enum)]
+    pub task: Option<super::task::TaskKind>,
     /// mlp (Dense layers: --hidden, --activation, --dropout), convnet (Keras's Simple MNIST
     /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images), lstm (LSTM(128)
     /// over the rows of each image, or over (time, features) samples), transformer (a 2-block

@@ -218,6 +218,50 @@ pub(super) fn warn_small_validation(args: &TrainArgs, held: usize, n: usize) {
     }
 }
 
+/// Warns (on stderr, whatever `--verbose`) when `--validation-split` leaves a classifier's
+/// validation rows without classes the training rows have (one class only, say). A
+/// tail split of a file sorted by label (Keras's rule) validates on its last class alone, and
+/// `val_` figures then say nothing of the others.
+pub(super) fn warn_lopsided_validation(
+    args: &TrainArgs,
+    task: &Task,
+    y: &minibatch::Tensor,
+    train: &[usize],
+    held: &[usize],
+) {
+    let count = match task {
+        Task::Classes { count } | Task::OneHot { count } => *count,
+        _ => return,
+    };
+    if held.is_empty() || !minibatch::distributed::is_root() {
+        return;
+    }
+    let k = y.row_len();
+    let class = |row: usize| -> usize {
+        let r = &y.data()[row * k..(row + 1) * k];
+        if k == 1 {
+            r[0] as usize
+        } else {
+            r.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+        }
+    };
+    let (mut trained, mut validated) = (vec![false; count], vec![false; count]);
+    train.iter().for_each(|&r| trained[class(r).min(count - 1)] = true);
+    held.iter().for_each(|&r| validated[class(r).min(count - 1)] = true);
+    let missing: Vec<String> = (0..count).filter(|&c| trained[c] && !validated[c]).map(|c| c.to_string()).collect();
+    if missing.is_empty() {
+        return;
+    }
+    let seen = validated.iter().filter(|&&v| v).count();
+    let shown = if missing.len() > 10 { format!("{}, …", missing[..10].join(", ")) } else { missing.join(", ") };
+    eprintln!(
+        "warning: --validation-split {} ({} split) validates on {seen} class(es), none of class(es) {shown}, which \
+         training has: val_ figures will not say how the model does on those; --split-mode stratified keeps \
+         every class's share",
+        args.validation_split, args.split_mode
+    );
+}
+
 /// The 0-based epoch with the lowest `val_loss`, if validation ran.
 fn best_val_loss_epoch(history: &History) -> Option<usize> {
     let v = history.get("val_loss")?;

@@ -187,3 +187,80 @@ fn layer_arguments_fail_at_compile_not_at_fit() {
     let err = model.compile("adam", "mse", &[]).unwrap_err().to_string();
     assert!(err.contains("glorot"), "{err}");
 }
+
+/// Task inference refuses nonsense: whole-number prices are a regression, with a note (on
+/// stderr under `--verbose 0` too) naming why and `--task classification`; ten classes with
+/// one absent stay ten classes; negative whole numbers are quantities; `--task` decides, and
+/// contradicting `--loss` is refused by name.
+#[test]
+fn whole_number_targets_are_classes_only_when_they_look_like_classes() {
+    let dir = temp_dir("workflow-task");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    // House prices in whole dollars.
+    write_csv(&dir.join("house.csv"), 200, |a, b, _| format!("{}", (250_000.0 + 90_000.0 * a - 40_000.0 * b).round()));
+    let train = |file: &str, extra: &[&str]| {
+        let base = ["train", "--data", &p(file), "--epochs", "1", "--hidden", "8"];
+        minibatch(&[&base[..], extra].concat())
+    };
+    let (ok, out, err) = train("house.csv", &["--verbose", "1"]);
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap().contains("regression, 1 target value(s)"), "{out}");
+    let note = lines.next().unwrap();
+    assert!(
+        note.contains("whole numbers from")
+            && note.contains("more than 20 for 200 samples")
+            && note.contains("--task classification"),
+        "{note}"
+    );
+    assert!(out.contains("(None, 1)"), "one linear unit, not a softmax over the prices: {out}");
+    // Silent otherwise, the note still comes (on stderr).
+    let (ok, out, err) = train("house.csv", &["--verbose", "0"]);
+    assert!(ok && err.contains("note: the targets are whole numbers") && !out.contains("note:"), "{out}{err}");
+    // Ten classes, one of them absent from the data: still ten classes.
+    write_csv(&dir.join("digits.csv"), 200, |_, _, i| format!("{}", [0, 1, 2, 3, 4, 5, 6, 8, 9][i % 9]));
+    let (ok, out, err) = train("digits.csv", &["--verbose", "1"]);
+    assert!(ok && out.lines().next().unwrap().contains("10 classes (class indices"), "{out}{err}");
+    assert!(!out.contains("note:"), "{out}");
+    // Only 0 and 19 of the 20 indices 0..19 occur: not classes.
+    write_csv(&dir.join("sparse.csv"), 200, |_, _, i| format!("{}", if i % 2 == 0 { 0 } else { 19 }));
+    let (ok, out, err) = train("sparse.csv", &["--verbose", "1"]);
+    assert!(ok && out.contains("regression") && out.contains("fewer than half of the 20 class indices"), "{out}{err}");
+    // Negative whole numbers are quantities.
+    write_csv(&dir.join("temps.csv"), 200, |a, _, _| format!("{}", (10.0 * a).round()));
+    let (ok, out, err) = train("temps.csv", &["--verbose", "1"]);
+    assert!(ok && out.contains("regression") && out.contains("negative values"), "{out}{err}");
+    // --task decides; --task classification on prices asks for what it says.
+    let (ok, out, err) = train("digits.csv", &["--verbose", "1", "--task", "regression"]);
+    assert!(ok && out.lines().next().unwrap().contains("regression") && !out.contains("note:"), "{out}{err}");
+    let (ok, out, err) = train("sparse.csv", &["--verbose", "1", "--task", "classification"]);
+    assert!(ok && out.lines().next().unwrap().contains("20 classes"), "{out}{err}");
+    let (ok, out, err) = train("digits.csv", &["--task", "regression", "--loss", "sparse_categorical_crossentropy"]);
+    assert!(!ok && out.is_empty() && err.contains("--task") && err.contains("regression"), "{out}{err}");
+    let (ok, out, err) = train("digits.csv", &["--task", "sideways"]);
+    assert!(!ok && out.is_empty() && err.contains("classification"), "{out}{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A tail validation split of a file sorted by label (Keras's rule) validates on the last class
+/// alone: the command says so (on stderr, at any `--verbose`), naming the classes validation
+/// lacks and `--split-mode stratified`, which keeps them all and says nothing.
+#[test]
+fn a_lopsided_validation_split_is_warned_of() {
+    let dir = temp_dir("workflow-lopsided");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    write_csv(&dir.join("sorted.csv"), 150, |_, _, i| format!("{}", i / 50));
+    let train = |mode: &str| {
+        let args = ["train", "--data", &p("sorted.csv"), "--epochs", "1", "--hidden", "8", "--verbose", "0"];
+        minibatch(&[&args[..], &["--validation-split", "0.2", "--split-mode", mode]].concat())
+    };
+    let (ok, _, err) = train("tail");
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("validates on 1 class(es), none of class(es) 0, 1") && err.contains("--split-mode stratified"),
+        "{err}"
+    );
+    let (ok, _, err) = train("stratified");
+    assert!(ok && !err.contains("warning"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
