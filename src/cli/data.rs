@@ -37,9 +37,10 @@ pub struct ModelAndData {
     /// source's own test split, else all rows).
     #[arg(long, value_enum, default_value_t = Split::Auto)]
     pub split: Split,
-    /// The CSV column holding the labels.
-    #[arg(long, default_value = "label")]
-    pub label_column: String,
+    /// The CSV column holding the labels [default: the one train read, recorded in the model,
+    /// else "label"].
+    #[arg(long)]
+    pub label_column: Option<String>,
     /// The labels of `--data x.npy` in an NPY file, for evaluate: the inputs are read a batch at
     /// a time, as `train --labels` read them (predict reads `--data x.npy`
     /// alone, a batch at a time too).
@@ -200,7 +201,7 @@ pub fn load_options<'a>(
         None => io::ColorMode::Rgb,
     };
     let categories = Some(categories).filter(|c| !c.is_empty());
-    Ok(io::LoadOptions { label_column, seed, classes: Some(names), image_size, color_mode, categories })
+    Ok(io::LoadOptions { label_column, seed, classes: Some(names), image_size, color_mode, categories, columns: None })
 }
 
 /// The string columns a model was trained with and their lookups (`train` on a CSV with
@@ -305,21 +306,44 @@ pub fn mapped_dataset(
     }
 }
 
+/// The CSV label column: `--label-column`, else the one `train` read (metadata
+/// `label_column`), else `label`.
+pub fn label_column(model: &Model, input: &ModelAndData) -> String {
+    input.label_column.clone().unwrap_or_else(|| trained_label(model))
+}
+
 /// The CSV header `train` recorded in `model` (metadata `csv_columns`), if any.
 pub fn csv_columns(model: &Model) -> Option<Vec<String>> {
     serde_json::from_value(model.metadata().get("csv_columns")?.clone()).ok()
 }
 
-/// A CSV `source` holds the feature columns the model was trained on, in training's order
-/// (see [`io::check_csv_columns`]).
+/// The label column `train` read (metadata `label_column`; `label` for a model saved before
+/// it was recorded).
+fn trained_label(model: &Model) -> String {
+    model.metadata().get("label_column").and_then(serde_json::Value::as_str).unwrap_or("label").to_string()
+}
+
+/// The feature columns the model was trained on, in training's order: the CSV header `train`
+/// recorded, less its label column.
+pub fn trained_features(model: &Model) -> Option<Vec<String>> {
+    let label = trained_label(model);
+    Some(csv_columns(model)?.into_iter().filter(|c| *c != label).collect())
+}
+
+/// A CSV `source` holds the feature columns the model was trained on, in any order (see
+/// [`io::check_csv_columns`]).
 ///
 /// # Errors
 /// As [`io::check_csv_columns`].
 pub fn check_columns(model: &Model, source: &str, label_column: &str) -> Result<()> {
     match csv_columns(model) {
-        Some(expected) if matches!(Source::parse(source), Source::Csv(_)) => {
-            io::check_csv_columns(Path::new(source), &io::csv_header(source)?, &expected, label_column)
-        }
+        Some(expected) if matches!(Source::parse(source), Source::Csv(_)) => io::check_csv_columns(
+            Path::new(source),
+            &io::csv_header(source)?,
+            &expected,
+            label_column,
+            &trained_label(model),
+        ),
         _ => Ok(()),
     }
 }
@@ -334,13 +358,19 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
     let source = input.data.as_str();
     let names = class_names(model);
     let categories = string_columns(model);
-    check_columns(model, source, &input.label_column)?;
+    let label_column = label_column(model, input);
+    check_columns(model, source, &label_column)?;
+    // A CSV's features are read by name, in training's order, wherever the file has them.
+    let columns = trained_features(model);
     let load = || -> Result<Read> {
         if features_only && matches!(Source::parse(source), Source::Csv(_)) {
             let given = Some(&categories[..]).filter(|c| !c.is_empty());
-            return Ok((io::load_csv_features_with(source, &input.label_column, given)?, None, None));
+            return Ok((io::load_csv_features_by_name(source, &label_column, given, columns.as_deref())?, None, None));
         }
-        let options = load_options(model, &input.label_column, input.seed, &names, &categories)?;
+        let options = io::LoadOptions {
+            columns: columns.as_deref(),
+            ..load_options(model, &label_column, input.seed, &names, &categories)?
+        };
         let d = io::load_with(source, &options)?;
         Ok((d.x, Some(d.y), d.test))
     };

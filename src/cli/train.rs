@@ -119,6 +119,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         // evaluate and predict read a CSV's features by position: the header is kept to
         // check theirs against.
         model.set_metadata("csv_columns", json!(io::csv_header(&args.data)?));
+        // ... and the label column, which they read by default.
+        model.set_metadata("label_column", json!(args.label_column));
     }
     if !data.categories.is_empty() {
         // evaluate and predict encode the string columns through the same lookups.
@@ -283,17 +285,24 @@ pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
         color_mode,
         classes: None,
         categories: None,
+        columns: None,
     };
     let mut data = io::load_with(&args.data, &options)?;
     if let Some(source) = &args.test_data {
+        // A test CSV's features read by name, in the training file's order.
+        let mut columns = None;
         if let (Source::Csv(train), Source::Csv(test)) = (Source::parse(&args.data), Source::parse(source)) {
             let expected = io::csv_header(train)?;
-            io::check_csv_columns(test, &io::csv_header(test)?, &expected, &args.label_column)?;
+            io::check_csv_columns(test, &io::csv_header(test)?, &expected, &args.label_column, &args.label_column)?;
+            columns = Some(expected);
         }
         // Label names number, and string columns encode, as in the training data.
         let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());
         let categories = Some(&data.categories[..]).filter(|c| !c.is_empty());
-        let t = io::load_with(source, &io::LoadOptions { classes: names, categories, ..options })?;
+        let t = io::load_with(
+            source,
+            &io::LoadOptions { classes: names, categories, columns: columns.as_deref(), ..options },
+        )?;
         data.test = Some((t.x, t.y));
     }
     if let Some(fraction) = args.test_split {

@@ -9,7 +9,7 @@ use crate::io::npz::read_npz_split;
 use crate::tensor::Tensor;
 use std::path::Path;
 
-use super::table::{load_csv_table, Categories};
+use super::table::{load_csv_table_by_name, Categories};
 
 /// Training data and, when the source has one, a test split.
 #[derive(Debug, Clone)]
@@ -56,6 +56,9 @@ pub struct LoadOptions<'a> {
     pub color_mode: ColorMode,
     /// A CSV's string columns' lookups (a saved model's), by column name.
     pub categories: Option<&'a [(String, crate::layers::StringLookup)]>,
+    /// A CSV's feature columns by name, in this order (a saved model's training header; the
+    /// label column skipped), wherever the file has them; else in the file's order.
+    pub columns: Option<&'a [String]>,
 }
 
 impl Default for LoadOptions<'_> {
@@ -67,6 +70,7 @@ impl Default for LoadOptions<'_> {
             image_size: None,
             color_mode: ColorMode::Rgb,
             categories: None,
+            columns: None,
         }
     }
 }
@@ -89,7 +93,7 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
     match Source::parse(source) {
         Source::Mnist(dir) => Ok(split(load_mnist(dir)?)),
         Source::Csv(path) => {
-            let t = load_csv_table(path, label_column, classes, options.categories)?;
+            let t = load_csv_table_by_name(path, label_column, classes, options.categories, options.columns)?;
             Ok(Loaded { x: t.x, y: t.y, test: None, class_names: t.class_names, categories: t.categories })
         }
         Source::Npz(path) => load_npz_split(path),

@@ -79,8 +79,23 @@ pub fn load_csv_table(
     classes: Option<&[String]>,
     categories: Option<&[(String, StringLookup)]>,
 ) -> Result<CsvTable> {
+    load_csv_table_by_name(path, label_column, classes, categories, None)
+}
+
+/// [`load_csv_table`] with the feature columns read by name in the order `columns` gives
+/// (a saved model's training order), wherever the file has them.
+///
+/// # Errors
+/// As [`load_csv_table`], and [`Error::Format`] naming a column of `columns` the file lacks.
+pub fn load_csv_table_by_name(
+    path: impl AsRef<Path>,
+    label_column: &str,
+    classes: Option<&[String]>,
+    categories: Option<&[(String, StringLookup)]>,
+    columns: Option<&[String]>,
+) -> Result<CsvTable> {
     let path = path.as_ref();
-    let (x, labels, categories) = read_csv(path, label_column, true, categories)?;
+    let (x, labels, categories) = read_csv(path, label_column, true, categories, columns)?;
     let labels = labels.expect("labels required");
     let (y, class_names) = encode_labels(path, label_column, &labels, classes)?;
     Ok(CsvTable { x, y, class_names, categories })
@@ -104,7 +119,21 @@ pub fn load_csv_features_with(
     label_column: &str,
     categories: Option<&[(String, StringLookup)]>,
 ) -> Result<Tensor> {
-    Ok(read_csv(path.as_ref(), label_column, false, categories)?.0)
+    load_csv_features_by_name(path, label_column, categories, None)
+}
+
+/// [`load_csv_features_with`] with the feature columns read by name in the order `columns`
+/// gives (see [`load_csv_table_by_name`]).
+///
+/// # Errors
+/// As [`load_csv_table_by_name`], less the missing label column.
+pub fn load_csv_features_by_name(
+    path: impl AsRef<Path>,
+    label_column: &str,
+    categories: Option<&[(String, StringLookup)]>,
+    columns: Option<&[String]>,
+) -> Result<Tensor> {
+    Ok(read_csv(path.as_ref(), label_column, false, categories, columns)?.0)
 }
 
 /// Labels as numbers when every one is a finite number (and no names are given), else as
@@ -177,12 +206,14 @@ type Read = (Tensor, Option<Vec<String>>, Categories);
 /// Features, and the label column's text when it is there (required when `need_labels`). A
 /// feature column none of whose fields is a number holds categories: each becomes one-hot
 /// columns through a [`StringLookup`] (index 0 for a string it never saw), learned from the
-/// column, or `given` (a saved model's, by column name).
+/// column, or `given` (a saved model's, by column name). The features come in the order of
+/// `columns` when given (read by name), else in the file's.
 fn read_csv(
     path: &Path,
     label_column: &str,
     need_labels: bool,
     given: Option<&[(String, StringLookup)]>,
+    columns: Option<&[String]>,
 ) -> Result<Read> {
     let mut reader = csv_reader(path, true)?;
     let headers: Vec<String> = reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_string).collect();
@@ -208,6 +239,20 @@ fn read_csv(
     if headers.len() == usize::from(label.is_some()) {
         return Err(Error::format(path, "the header names only the label column: no feature columns"));
     }
+    // The feature columns, in the order they are read into each row.
+    let order: Vec<usize> = match columns {
+        Some(names) => names
+            .iter()
+            .filter(|n| *n != label_column)
+            .map(|n| {
+                headers
+                    .iter()
+                    .position(|h| h == n)
+                    .ok_or_else(|| Error::format(path, format!("has no column {n:?}, which the model was trained on")))
+            })
+            .collect::<Result<_>>()?,
+        None => (0..headers.len()).filter(|&c| Some(c) != label).collect(),
+    };
     let number = |f: &str| f.parse::<f32>().ok().filter(|v| v.is_finite());
     // Pass 1: which feature columns hold numbers, and the strings of those that (so far) hold
     // none, counted — memory bounded by the distinct strings, not the rows.
@@ -274,10 +319,7 @@ fn read_csv(
             None => None,
         };
     }
-    let width: usize = (0..headers.len())
-        .filter(|&c| Some(c) != label)
-        .map(|c| lookups[c].as_ref().map_or(1, StringLookup::vocabulary_size))
-        .sum();
+    let width: usize = order.iter().map(|&c| lookups[c].as_ref().map_or(1, StringLookup::vocabulary_size)).sum();
     // The features' size, checked before they are allocated.
     crate::tensor::memory::check_decoded(&format!("the features of {}", path.display()), &[rows, width], 4)?;
     // Pass 2: the values.
@@ -287,15 +329,16 @@ fn read_csv(
     while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
         read += 1;
         let row = read;
-        for (c, field) in record.iter().enumerate() {
-            if Some(c) == label {
-                if field.is_empty() {
-                    let message = format!("row {row} (line {}), column {:?}: no label", row + 1, headers[c]);
-                    return Err(Error::format(path, message));
-                }
-                y.push(field.to_string());
-                continue;
+        if let Some(c) = label {
+            let field = record.get(c).unwrap_or_default();
+            if field.is_empty() {
+                let message = format!("row {row} (line {}), column {:?}: no label", row + 1, headers[c]);
+                return Err(Error::format(path, message));
             }
+            y.push(field.to_string());
+        }
+        for &c in &order {
+            let field = record.get(c).unwrap_or_default();
             if let Some(lookup) = &lookups[c] {
                 let start = x.len();
                 x.resize(start + lookup.vocabulary_size(), 0.0);
@@ -320,6 +363,6 @@ fn read_csv(
             x.push(value)
         }
     }
-    let categories = headers.iter().zip(lookups).filter_map(|(h, l)| Some((h.clone(), l?))).collect();
+    let categories = order.iter().filter_map(|&c| Some((headers[c].clone(), lookups[c].clone()?))).collect();
     Ok((Tensor::from_vec(&[read, width], x)?, label.map(|_| y), categories))
 }

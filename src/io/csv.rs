@@ -60,33 +60,42 @@ pub fn csv_header(path: impl AsRef<Path>) -> Result<Vec<String>> {
     Ok(headers.iter().map(str::to_string).collect())
 }
 
-/// Checks that the feature columns of a CSV whose header is `found` (every column but
-/// `label_column`, which may be missing) are `expected`'s (the training file's header, less
-/// its label column), in the same order: features are read by position, so a column moved
-/// since training would feed the wrong weights, and a category column's one-hot block would
-/// land on other features.
+/// Checks that a CSV whose header is `found` (its features: every column but `label_column`,
+/// which may be missing) holds the feature columns of `expected` (the training file's header,
+/// less its label column `trained_label`). Their order may differ: the loaders read them by
+/// name when given the training order (`LoadOptions::columns`).
 ///
 /// # Errors
-/// [`Error::Format`] naming `path` and the first column missing, added or out of place.
-pub fn check_csv_columns(path: &Path, found: &[String], expected: &[String], label_column: &str) -> Result<()> {
-    let features = |h: &[String]| -> Vec<String> { h.iter().filter(|c| *c != label_column).cloned().collect() };
-    let (found, expected) = (features(found), features(expected));
-    if found == expected {
+/// [`Error::Format`] naming `path` and every column missing or added, with the columns the
+/// model was trained on.
+pub fn check_csv_columns(
+    path: &Path,
+    found: &[String],
+    expected: &[String],
+    label_column: &str,
+    trained_label: &str,
+) -> Result<()> {
+    let features = |h: &[String], label: &str| -> Vec<String> { h.iter().filter(|c| *c != label).cloned().collect() };
+    let (found, expected) = (features(found, label_column), features(expected, trained_label));
+    let missing: Vec<&String> = expected.iter().filter(|c| !found.contains(c)).collect();
+    let added: Vec<&String> = found.iter().filter(|c| !expected.contains(c)).collect();
+    if missing.is_empty() && added.is_empty() {
         return Ok(());
     }
-    let trained = expected.join(", ");
-    let message = if let Some(missing) = expected.iter().find(|c| !found.contains(c)) {
-        format!("has no column {missing:?}, which the model was trained on (its features: {trained})")
-    } else if let Some(extra) = found.iter().find(|c| !expected.contains(c)) {
-        format!("has a column {extra:?} the model was not trained on (its features: {trained})")
-    } else {
-        format!(
-            "holds the model's feature columns in another order ({}) than training had them ({trained}): \
-             features are read by position, so reorder the columns as in training",
-            found.join(", ")
-        )
-    };
-    Err(Error::format(path, message))
+    let list = |v: &[&String]| v.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ");
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("has no column {}, which the model was trained on", list(&missing)));
+    }
+    if !added.is_empty() {
+        let hint = if added.len() == 1 && missing.is_empty() {
+            format!(" (is {:?} the label? pass --label-column {})", added[0], added[0])
+        } else {
+            String::new()
+        };
+        parts.push(format!("has column {} the model was not trained on{hint}", list(&added)));
+    }
+    Err(Error::format(path, format!("{} (its features: {})", parts.join("; "), expected.join(", "))))
 }
 
 pub(crate) fn csv_error(path: &Path, e: ::csv::Error) -> Error {

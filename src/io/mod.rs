@@ -27,8 +27,8 @@ pub use self::csv::{check_csv_columns, csv_header, MAX_LINE_BYTES};
 // `data`'s; their paths stay here.
 pub use crate::data::source::{load, load_npz_split, load_with, LoadOptions, Loaded};
 pub use crate::data::table::{
-    load_csv, load_csv_classes, load_csv_features, load_csv_features_with, load_csv_table, Categories, CsvTable,
-    MAX_CATEGORIES,
+    load_csv, load_csv_classes, load_csv_features, load_csv_features_by_name, load_csv_features_with, load_csv_table,
+    load_csv_table_by_name, Categories, CsvTable, MAX_CATEGORIES,
 };
 pub use atomic::{is_temp_file, remove_stale_temp_files, write_atomic};
 pub use file::{open_regular, regular_file};

@@ -264,3 +264,42 @@ fn a_lopsided_validation_split_is_warned_of() {
     assert!(ok && !err.contains("warning"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The model file remembers the label column `train` read: `evaluate` and `predict` on the
+/// same file need no `--label-column`.
+#[test]
+fn evaluate_and_predict_reuse_the_label_column_train_read() {
+    let dir = temp_dir("workflow-label-column");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut text = String::from("price,a,b\n");
+    for i in 0..100 {
+        let (a, b) = ((i * 37 % 101) as f64 / 50.0 - 1.0, (i * 61 % 103) as f64 / 51.0 - 1.0);
+        text += &format!("{},{a},{b}\n", 2.0 * a - b + 0.5);
+    }
+    std::fs::write(dir.join("house.csv"), text).unwrap();
+    let (ok, _, err) = minibatch(&[
+        "train",
+        "--data",
+        &p("house.csv"),
+        "--label-column",
+        "price",
+        "--test-split",
+        "0.2",
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+        "--save",
+        &p("m.safetensors"),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("house.csv")]);
+    assert!(ok && out.contains("mae"), "{out}{err}");
+    let (ok, out, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("house.csv")]);
+    assert!(ok && out.starts_with("row,prediction\n") && out.lines().count() == 21, "{out}{err}");
+    // Another column named: the difference is named.
+    let (ok, _, err) =
+        minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("house.csv"), "--label-column", "a"]);
+    assert!(!ok && err.contains("price"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
