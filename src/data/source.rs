@@ -23,7 +23,7 @@ pub struct Loaded {
     /// The class names, when the labels were names (a CSV's `setosa`, `virginica`): label `i`
     /// is `class_names[i]`. Empty for numeric labels.
     pub class_names: Vec<String>,
-    /// A CSV's string columns and their lookups (see [`load_csv_table`]).
+    /// A CSV's string columns and their lookups (see [`load_csv_table`](super::table::load_csv_table)).
     pub categories: Categories,
 }
 
