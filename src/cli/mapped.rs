@@ -17,6 +17,13 @@ use std::path::{Path, PathBuf};
 
 /// Trains as `train` does, from inputs read a batch at a time.
 pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>) -> Result<()> {
+    if let Some(weights) = &args.class_weight {
+        return Err(minibatch::Error::invalid(
+            "--class-weight",
+            weights,
+            "data read into memory (--data FILE.csv or FILE.npz): --labels reads a batch at a time",
+        ));
+    }
     let x_path = Path::new(&args.data);
     for (flag, path) in [("--data", x_path), ("--labels", labels)] {
         if !matches!(minibatch::data::Source::parse(&path.to_string_lossy()), minibatch::data::Source::Npy(_)) {

@@ -152,9 +152,23 @@ impl ModelSpec<'_> {
 /// # Errors
 /// An unknown optimizer name; what `compile` refuses.
 pub fn compile(model: &mut Model, task: &Task, optimizer: &str, lr: f32) -> Result<()> {
+    compile_with_metrics(model, task, optimizer, lr, &[])
+}
+
+/// [`compile`] with `extra` metrics (Keras's names, `--metrics`) beside the task's.
+///
+/// # Errors
+/// As [`compile`], and [`minibatch::Error::UnknownName`] for a metric minibatch lacks.
+pub fn compile_with_metrics(model: &mut Model, task: &Task, optimizer: &str, lr: f32, extra: &[String]) -> Result<()> {
     let mut opt = optimizers::from_name(optimizer)?;
     if !lr.is_nan() {
         opt.set_learning_rate(lr);
     }
-    model.compile(opt, task.loss(), task.metrics())
+    let mut metrics: Vec<&str> = task.metrics().to_vec();
+    for m in extra {
+        if !metrics.contains(&m.as_str()) {
+            metrics.push(m);
+        }
+    }
+    model.compile(opt, task.loss(), &metrics)
 }

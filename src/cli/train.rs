@@ -6,7 +6,7 @@ use super::task::Task;
 pub use super::train_args::TrainArgs;
 use super::train_args::{check_train_args, color_mode_name, image_size, split_mode};
 use super::train_setup::{
-    build_model, check_monitor, print_test, warn_lopsided_validation, warn_small_validation, Watchers,
+    build_model, check_monitor, class_weights, print_test, warn_lopsided_validation, warn_small_validation, Watchers,
 };
 use minibatch::callbacks::BackupAndRestore;
 use minibatch::data::Source;
@@ -92,13 +92,18 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     // Everything fit would refuse (the data, the split, the agreement of several processes on
     // a global batch they share evenly), and test data evaluate would, refused now: before
     // anything is printed.
+    let weights = class_weights(args, &task, &data.y, &train_rows)?;
     let fit_options = || {
-        FitOptions::new()
+        let options = FitOptions::new()
             .batch_size(args.batch_size)
             .epochs(epochs)
             .validation_split(args.validation_split)
             .validation_split_mode(split_mode)
-            .verbose(args.verbose)
+            .verbose(args.verbose);
+        match &weights {
+            Some(w) => options.class_weight(w.iter().copied()),
+            None => options,
+        }
     };
     model.prepare_fit(&data.x, &data.y, &fit_options())?;
     if let Some((x, y)) = &data.test {

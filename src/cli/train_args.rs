@@ -53,6 +53,13 @@ pub struct TrainArgs {
     /// else a quantity].
     #[arg(long, value_enum)]
     pub task: Option<super::task::TaskKind>,
+    /// Metrics beside the task's, by Keras's name, comma-separated (e.g. auc,precision,recall).
+    #[arg(long, value_delimiter = ',')]
+    pub metrics: Vec<String>,
+    /// A weight per class (Keras's class_weight): balanced (n / (classes · count), as
+    /// scikit-learn's) or CLASS:WEIGHT pairs, comma-separated (0:1,1:5).
+    #[arg(long)]
+    pub class_weight: Option<String>,
     /// mlp (Dense layers: --hidden, --activation, --dropout), convnet (Keras's Simple MNIST
     /// convnet: Conv2D 32 and 64, max pooling, Dropout 0.5; for images), lstm (LSTM(128)
     /// over the rows of each image, or over (time, features) samples), transformer (a 2-block

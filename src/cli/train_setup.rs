@@ -109,8 +109,7 @@ pub(super) fn build_model(
     if let Some(path) = &args.init {
         // A model from a file: its architecture and weights, frozen and compiled as asked.
         let mut model = Model::load(path)?;
-        freeze(&mut model, args)?;
-        super::model_spec::compile(&mut model, task, &args.optimizer, args.learning_rate.unwrap_or(f32::NAN))?;
+        freeze_and_compile(&mut model, args, task)?;
         return Ok(model);
     }
     let augments = match &args.augment {
@@ -142,9 +141,16 @@ pub(super) fn build_model(
         let front = minibatch::Sequential::new().seed(args.seed).input_shape(sample_shape).named("augmented");
         super::augment::add_layers(front, &augments).add(inner).into()
     };
-    freeze(&mut model, args)?;
-    super::model_spec::compile(&mut model, task, &args.optimizer, args.learning_rate.unwrap_or(f32::NAN))?;
+    freeze_and_compile(&mut model, args, task)?;
     Ok(model)
+}
+
+/// The layers `--freeze`/`--freeze-until` name frozen, then the model compiled with the
+/// flags' optimizer, learning rate and `--metrics` beside the task's.
+fn freeze_and_compile(model: &mut Model, args: &TrainArgs, task: &Task) -> Result<()> {
+    freeze(model, args)?;
+    let lr = args.learning_rate.unwrap_or(f32::NAN);
+    super::model_spec::compile_with_metrics(model, task, &args.optimizer, lr, &args.metrics)
 }
 
 /// `--freeze` and `--freeze-until`: the named layers, or every layer before the named one,
@@ -218,6 +224,63 @@ pub(super) fn warn_small_validation(args: &TrainArgs, held: usize, n: usize) {
     }
 }
 
+/// The class of row `row` of a classifier's targets: its index, or its one-hot row's largest.
+fn class_of(y: &minibatch::Tensor, row: usize) -> usize {
+    let k = y.row_len();
+    let r = &y.data()[row * k..(row + 1) * k];
+    if k == 1 {
+        r[0] as usize
+    } else {
+        r.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+    }
+}
+
+/// `--class-weight` as a weight per class: `balanced` from the classes' counts over the rows
+/// training uses (`n / (classes · count)`, scikit-learn's `compute_class_weight`, over the
+/// classes present), or the `CLASS:WEIGHT` pairs given.
+///
+/// # Errors
+/// [`minibatch::Error::InvalidArgument`] naming `--class-weight` for targets that are not
+/// classes, a pair that is not `CLASS:WEIGHT`, a class past the task's count, or a weight that
+/// is negative or not finite.
+pub(super) fn class_weights(
+    args: &TrainArgs,
+    task: &Task,
+    y: &minibatch::Tensor,
+    rows: &[usize],
+) -> Result<Option<Vec<(usize, f32)>>> {
+    let Some(text) = &args.class_weight else { return Ok(None) };
+    let invalid = |expected: String| minibatch::Error::invalid("--class-weight", text, expected);
+    let count = match task {
+        Task::Classes { count } | Task::OneHot { count } => *count,
+        _ => return Err(invalid("classes to weigh (the targets are quantities: use sample weights)".into())),
+    };
+    if text == "balanced" {
+        let mut counts = vec![0usize; count];
+        rows.iter().for_each(|&r| counts[class_of(y, r).min(count - 1)] += 1);
+        let present = counts.iter().filter(|&&c| c > 0).count();
+        let n = rows.len() as f32;
+        let weights = counts.iter().enumerate().filter(|(_, &c)| c > 0);
+        return Ok(Some(weights.map(|(k, &c)| (k, n / (present as f32 * c as f32))).collect()));
+    }
+    let pair = |item: &str| -> Option<(usize, f32)> {
+        let (class, weight) = item.trim().split_once(':')?;
+        Some((class.trim().parse().ok()?, weight.trim().parse().ok()?))
+    };
+    let mut table = Vec::new();
+    for item in text.split(',') {
+        let (class, weight) = pair(item).ok_or_else(|| invalid("balanced, or CLASS:WEIGHT pairs (0:1,1:5)".into()))?;
+        if class >= count {
+            return Err(invalid(format!("classes 0 to {} (the task has {count})", count - 1)));
+        }
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(invalid(format!("weights that are finite and at least 0 (class {class}: {weight})")));
+        }
+        table.push((class, weight));
+    }
+    Ok(Some(table))
+}
+
 /// Warns (on stderr, whatever `--verbose`) when `--validation-split` leaves a classifier's
 /// validation rows without classes the training rows have (one class only, say). A
 /// tail split of a file sorted by label (Keras's rule) validates on its last class alone, and
@@ -236,15 +299,7 @@ pub(super) fn warn_lopsided_validation(
     if held.is_empty() || !minibatch::distributed::is_root() {
         return;
     }
-    let k = y.row_len();
-    let class = |row: usize| -> usize {
-        let r = &y.data()[row * k..(row + 1) * k];
-        if k == 1 {
-            r[0] as usize
-        } else {
-            r.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
-        }
-    };
+    let class = |row: usize| class_of(y, row);
     let (mut trained, mut validated) = (vec![false; count], vec![false; count]);
     train.iter().for_each(|&r| trained[class(r).min(count - 1)] = true);
     held.iter().for_each(|&r| validated[class(r).min(count - 1)] = true);

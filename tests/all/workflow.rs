@@ -303,3 +303,43 @@ fn evaluate_and_predict_reuse_the_label_column_train_read() {
     assert!(!ok && err.contains("price"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `--metrics` adds Keras's metrics beside the task's; `--class-weight` weighs classes as
+/// Keras's `class_weight` (`balanced` as scikit-learn's: on balanced classes every weight is
+/// 1, the same run bit for bit; on lopsided ones another run); nonsense is named.
+#[test]
+fn metrics_and_class_weights_from_the_command() {
+    let dir = temp_dir("workflow-metrics");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    write_csv(&dir.join("even.csv"), 200, |_, _, i| format!("{}", i % 2));
+    write_csv(&dir.join("lopsided.csv"), 200, |_, _, i| format!("{}", usize::from(i % 5 == 0)));
+    let run = |file: &str, extra: &[&str]| {
+        let history = p(&format!("h{}.json", extra.join("_").replace([':', ','], "-")));
+        let base = ["train", "--data", &p(file), "--epochs", "2", "--hidden", "8", "--verbose", "0"];
+        let (ok, out, err) = minibatch(&[&base[..], extra, &["--history", &history]].concat());
+        assert!(ok, "{extra:?}: {out}{err}");
+        read_json(Path::new(&history))["history"].clone()
+    };
+    let h = run("even.csv", &["--metrics", "auc,precision,recall"]);
+    for key in ["loss", "accuracy", "auc", "precision", "recall"] {
+        assert!(h.get(key).is_some(), "{key}: {h}");
+    }
+    // Balanced classes: weights of 1, the unweighted run's History.
+    assert_eq!(run("even.csv", &["--class-weight", "balanced"]), run("even.csv", &[]));
+    let (plain, balanced) = (run("lopsided.csv", &[]), run("lopsided.csv", &["--class-weight", "balanced"]));
+    assert_ne!(plain["loss"], balanced["loss"], "class 1 (a fifth of the rows) weighs 2.5");
+    assert_eq!(run("lopsided.csv", &["--class-weight", "0:0.625,1:2.5"]), balanced);
+    for (flag, value, needle) in [
+        ("--metrics", "accuracy,sharpness", "sharpness"),
+        ("--class-weight", "2:1", "classes 0 to 1"),
+        ("--class-weight", "0:-1", "at least 0"),
+        ("--class-weight", "heavy", "CLASS:WEIGHT"),
+    ] {
+        let (ok, out, err) = minibatch(&["train", "--data", &p("even.csv"), flag, value, "--verbose", "0"]);
+        assert!(!ok && out.is_empty() && err.contains(needle), "{flag} {value}: {err}");
+    }
+    write_csv(&dir.join("prices.csv"), 50, |a, _, _| format!("{}", a * 3.5));
+    let (ok, _, err) = minibatch(&["train", "--data", &p("prices.csv"), "--class-weight", "balanced"]);
+    assert!(!ok && err.contains("--class-weight") && err.contains("quantities"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
