@@ -343,3 +343,12 @@ fn metrics_and_class_weights_from_the_command() {
     assert!(!ok && err.contains("--class-weight") && err.contains("quantities"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A misspelt flag is answered with the one meant (clap's suggestions).
+#[test]
+fn a_misspelt_flag_gets_the_one_meant() {
+    let (ok, out, err) = minibatch(&["train", "--epoch", "3"]);
+    assert!(!ok && out.is_empty() && err.contains("a similar argument exists: '--epochs'"), "{err}");
+    let (ok, _, err) = minibatch(&["train", "--class-weights", "balanced"]);
+    assert!(!ok && err.contains("'--class-weight'"), "{err}");
+}
