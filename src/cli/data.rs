@@ -295,7 +295,13 @@ pub fn mapped_dataset(
     labels: Option<&Path>,
 ) -> Result<(minibatch::data::NpyDataset, Vec<usize>, String)> {
     let source = input.data.as_str();
-    let data = minibatch::data::NpyDataset::open(source, labels, input.batch_size)?;
+    let mut data = minibatch::data::NpyDataset::open(source, labels, input.batch_size)?;
+    // Images of [height, width] for a model that takes [height, width, 1], as train served them.
+    let takes_channel =
+        model.input_shapes().and_then(|s| s.first().map(|s| s.len() == 3 && s[2] == 1)).unwrap_or(false);
+    if takes_channel {
+        data = data.with_channel_axis();
+    }
     let n = data.samples();
     match recorded_split(model, source, input.split)? {
         Some(r) => {

@@ -40,7 +40,10 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         }
     }
     let batch = args.batch_size;
-    let open = || NpyDataset::open(x_path, Some(labels), batch);
+    // u8 images are scaled to [0, 1] as from an NPZ; an architecture for images gets a
+    // grayscale channel axis, as from an NPZ.
+    let images = Architecture::parse(&args.model)?.takes_images();
+    let open = || NpyDataset::open(x_path, Some(labels), batch).map(|d| if images { d.with_channel_axis() } else { d });
     let whole = open()?;
     let n = whole.samples();
     let sample = whole.spec().inputs[0].clone();
@@ -121,6 +124,9 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         );
         if let Some(note) = &note {
             println!("{}: {note}", args.data);
+        }
+        if whole.scales_pixels() {
+            println!("{}: u8 images scaled from 0..255 to [0, 1], as from an NPZ", args.data);
         }
         if let Some((_, note)) = &standardizer {
             println!("{}: {note}", args.data);

@@ -99,7 +99,9 @@ impl NpyFile {
 
 /// Samples in an NPY file `x` and their targets in an NPY file `y` (`np.save` of arrays
 /// with the samples on the first axis), read a batch at a time: u1, i1, b1, u2, i2, u4, i4, i8, f4 and
-/// f8 arrays, converted to f32 a batch at a time. Nothing is read before it is needed, and
+/// f8 arrays, converted to f32 a batch at a time. Images stored as u8 (`|u1`, three or more
+/// axes) are scaled from 0..255 to `[0, 1]`, as [`crate::io::load_npz`] scales them, so the
+/// same bytes train the same whatever the container. Nothing is read before it is needed, and
 /// nothing is allocated for what a file declares: the header's shape is checked against the
 /// file's length when it is opened.
 ///
@@ -115,6 +117,10 @@ pub struct NpyDataset {
     batch_size: usize,
     /// The rows served and their order (contiguous batches when neither a subset nor shuffled).
     order: Order,
+    /// u8 images: each value read is scaled by 1/255.
+    pixels: bool,
+    /// A channel axis of 1 given to images of `[height, width]` (see [`NpyDataset::with_channel_axis`]).
+    channel_axis: bool,
 }
 
 impl NpyDataset {
@@ -144,7 +150,20 @@ impl NpyDataset {
             }
         }
         let order = Order::all(x.rows());
-        Ok(NpyDataset { x, y, batch_size, order })
+        let pixels = x.header.descr.ends_with("u1") && x.header.shape.len() >= 3;
+        Ok(NpyDataset { x, y, batch_size, order, pixels, channel_axis: false })
+    }
+
+    /// Samples of `[height, width]` served as `[height, width, 1]` (a grayscale image's channel
+    /// axis, which a convolution needs; the values are the same); others as they are.
+    pub fn with_channel_axis(mut self) -> NpyDataset {
+        self.channel_axis = self.x.header.shape.len() == 3;
+        self
+    }
+
+    /// Whether x holds u8 images, served scaled to `[0, 1]`.
+    pub fn scales_pixels(&self) -> bool {
+        self.pixels
     }
 
     /// Serves the samples in an order drawn from `seed` and the epoch, anew after every
@@ -189,8 +208,12 @@ impl NpyDataset {
 
 impl Dataset for NpyDataset {
     fn spec(&self) -> Spec {
+        let mut sample = self.x.header.shape[1..].to_vec();
+        if self.channel_axis {
+            sample.push(1);
+        }
         Spec {
-            inputs: vec![self.x.header.shape[1..].to_vec()],
+            inputs: vec![sample],
             targets: self.y.iter().map(|y| y.header.shape[1..].to_vec()).collect(),
             weighted: false,
             batch_size: self.batch_size.min(self.samples()),
@@ -205,7 +228,11 @@ impl Dataset for NpyDataset {
         let (lo, hi) = super::batch_rows(index, self.batch_size, self.samples())?;
         let rows = self.order.rows(lo, hi);
         batch.set_len(rows.len())?;
-        self.x.read(rows, batch.x_mut(0))?;
+        let x = batch.x_mut(0);
+        self.x.read(rows, x)?;
+        if self.pixels {
+            x.iter_mut().for_each(|v| *v /= 255.0);
+        }
         if let Some(y) = &self.y {
             y.read(rows, batch.y_mut(0))?;
         }

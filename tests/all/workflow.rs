@@ -352,3 +352,28 @@ fn a_misspelt_flag_gets_the_one_meant() {
     let (ok, _, err) = minibatch(&["train", "--class-weights", "balanced"]);
     assert!(!ok && err.contains("'--class-weight'"), "{err}");
 }
+
+/// One rule for u8 images whatever the container: the same bytes as an NPZ and as NPY files
+/// read a batch at a time (`--labels`) are scaled to [0, 1] alike, said in the first line, and
+/// train to the same History (one batch an epoch: only the order of a sum differs).
+#[test]
+fn u8_images_train_the_same_from_an_npz_and_from_npy_files() {
+    let dir = temp_dir("workflow-pixels");
+    let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let run = |data: &[&str], name: &str| {
+        let history = dir.join(name).to_string_lossy().into_owned();
+        let flags = ["--batch-size", "48", "--epochs", "3", "--hidden", "8", "--no-standardize", "--verbose", "1"];
+        let (ok, out, err) = minibatch(&[&["train"][..], data, &flags, &["--history", &history]].concat());
+        assert!(ok, "{data:?}: {out}{err}");
+        (out, read_json(Path::new(&history))["history"]["loss"].clone())
+    };
+    let (_, npz) = run(&["--data", &fixture("pixels_u8.npz")], "npz.json");
+    let (out, npy) = run(&["--data", &fixture("pixels_u8_x.npy"), "--labels", &fixture("pixels_u8_y.npy")], "npy.json");
+    assert!(out.contains("u8 images scaled from 0..255 to [0, 1]"), "{out}");
+    let (a, b) = (npz.as_array().unwrap(), npy.as_array().unwrap());
+    for (p, q) in a.iter().zip(b) {
+        let (p, q) = (p.as_f64().unwrap(), q.as_f64().unwrap());
+        assert!((p - q).abs() <= 1e-5 * p.abs().max(1.0), "NPZ {a:?} vs NPY {b:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
