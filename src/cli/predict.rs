@@ -9,7 +9,8 @@ use minibatch::{io, Model, Result, Tensor};
 pub struct PredictArgs {
     #[command(flatten)]
     pub input: ModelAndData,
-    /// Where to write the predictions: FILE.csv or FILE.npy [default: CSV on standard output].
+    /// Where to write the predictions: FILE.csv (with a row column) or FILE.npy (with the rows'
+    /// numbers in FILE.rows.npy) [default: CSV on standard output].
     #[arg(long)]
     pub output: Option<std::path::PathBuf>,
 }
@@ -21,6 +22,14 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     if !matches!(extension.as_deref(), None | Some("csv") | Some("npy")) {
         let shown = args.output.as_ref().map_or(String::new(), |o| o.display().to_string());
         return Err(minibatch::Error::invalid("--output", shown, "a file ending in .csv or .npy"));
+    }
+    if let (Some(path), Some("npy")) = (&args.output, extension.as_deref()) {
+        // The rows' file beside it is an output too: never one of the inputs.
+        super::checks::Files::default()
+            .input("--model", Some(&input.model))
+            .input("--data", Some(std::path::Path::new(&input.data)))
+            .output("--output", Some(path.with_extension("rows.npy")))
+            .check()?;
     }
     if input.labels.is_some() {
         return Err(minibatch::Error::invalid(
@@ -43,6 +52,22 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         _ => predictions_csv(&p, &chosen.rows, Task::of(&model).as_ref(), &data::class_names(&model)).into_bytes(),
     };
     match &args.output {
+        Some(path) if extension.as_deref() == Some("npy") => {
+            // An array has no row column: the rows' numbers in the source go beside it, in
+            // P.rows.npy (int64), so each prediction can be matched to its input.
+            let rows_path = path.with_extension("rows.npy");
+            let mut rows = io::npy_preamble(&[chosen.rows.len()], "<i8");
+            chosen.rows.iter().for_each(|&r| rows.extend_from_slice(&(r as i64).to_le_bytes()));
+            minibatch::saving::write_atomic(path, &bytes)?;
+            minibatch::saving::write_atomic(&rows_path, &rows)?;
+            eprintln!(
+                "Wrote {} predictions ({}) to {}, their rows' numbers in the source to {}",
+                p.batch(),
+                chosen.what,
+                path.display(),
+                rows_path.display()
+            );
+        }
         Some(path) => {
             minibatch::saving::write_atomic(path, &bytes)?;
             eprintln!("Wrote {} predictions ({}) to {}", p.batch(), chosen.what, path.display());

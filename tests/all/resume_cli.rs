@@ -54,6 +54,17 @@ fn saved_models_evaluate_and_predict_identically_in_a_new_process() {
     assert_eq!(bits(&[Tensor::from_vec(&written.shape, written.data).unwrap()]), bits(&[expected]));
     let (ok, csv, _) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", "moons"]);
     assert!(ok && csv.starts_with("row,class,p_0,p_1\n") && csv.lines().count() == x.batch() + 1, "{csv}");
+    // Beside the NPY, each prediction's row in the source: the CSV's row column, as int64.
+    let rows_npy = std::fs::read(dir.join("p.rows.npy")).unwrap();
+    let rows = minibatch::io::parse_npy(&dir.join("p.rows.npy"), &rows_npy).unwrap();
+    assert_eq!(rows.descr, "<i8");
+    let csv_rows: Vec<f32> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(rows.data, csv_rows);
+    // The rows' file is an output too: it may not be an input.
+    std::fs::copy(dir.join("m.safetensors"), dir.join("model.rows.npy")).unwrap();
+    let (ok, _, err) =
+        minibatch(&["predict", "--model", &p("model.rows.npy"), "--data", "moons", "--output", &p("model.npy")]);
+    assert!(!ok && err.contains("--output"), "{err}");
     let (ok, summary, _) = minibatch(&["summary", "--model", &p("m.safetensors")]);
     assert!(ok && summary.contains("Total params") && summary.contains("optimizer adam"), "{summary}");
     // Bad files: a clear one-line error, exit status 1.
