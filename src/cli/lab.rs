@@ -390,6 +390,12 @@ fn lr_find(
         Some(rate) => println!("Suggested learning rate: {rate:.3e} (where the smoothed loss falls fastest)"),
         None => println!("No suggestion: the sweep stopped before it had enough steps (give more --lr-find-steps)"),
     }
+    if let (Some(valley), Some(minimum)) = (found.valley, found.minimum) {
+        println!("fast.ai's suggestions: valley {valley:.3e}, minimum/10 {minimum:.3e}");
+    }
+    if let Some(warning) = found.warning() {
+        eprintln!("warning: {warning}");
+    }
     if let Some(path) = &args.json {
         let text =
             serde_json::to_string_pretty(&json!({ "lr_find": found, "options": options })).expect("plain values");

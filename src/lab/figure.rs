@@ -148,11 +148,10 @@ pub fn memory_figure(runs: &[LabRun]) -> Figure {
 /// on a logarithmic rate axis, the suggested rate marked.
 pub fn lr_find_figure(found: &LrFind) -> Figure {
     let points = |values: &[f64]| found.rates.iter().copied().zip(values.iter().copied()).collect();
-    let marks = found
-        .suggestion
-        .map(|r| Mark { x: r, label: format!("suggested: {r:.3e} (steepest descent)"), color: 1 })
-        .into_iter()
-        .collect();
+    let steepest =
+        found.suggestion.map(|r| Mark { x: r, label: format!("suggested: {r:.3e} (steepest descent)"), color: 1 });
+    let valley = found.valley.map(|r| Mark { x: r, label: format!("fast.ai's valley: {r:.3e}"), color: 2 });
+    let marks = steepest.into_iter().chain(valley).collect();
     let chart = Chart {
         title: "Learning-rate range test".into(),
         x_label: "learning rate".into(),

@@ -52,8 +52,33 @@ pub struct LrFind {
     /// loss over the steps, leaving out the first 10 and the last), if the sweep had enough
     /// steps.
     pub suggestion: Option<f64>,
+    /// fast.ai's `valley`: the rate two thirds of the way down the longest stretch over which
+    /// the smoothed loss keeps falling (over the steps less the first tenth and the last 5).
+    pub valley: Option<f64>,
+    /// fast.ai's `minimum`: the rate of the lowest smoothed loss (over the same steps), over
+    /// 10.
+    pub minimum: Option<f64>,
     /// Whether the loss diverged (passed the threshold) before the last step.
     pub stopped_early: bool,
+}
+
+impl LrFind {
+    /// The rate where the loss diverged (the last step's, when the sweep stopped early).
+    pub fn divergence(&self) -> Option<f64> {
+        self.stopped_early.then(|| self.rates.last().copied()).flatten()
+    }
+
+    /// A warning when the steepest-descent suggestion lies within a decade of the rate where
+    /// the loss diverged: the smoothed curve lags the raw loss, so "steepest" can land just
+    /// before the cliff, where training is unstable.
+    pub fn warning(&self) -> Option<String> {
+        let (rate, cliff) = (self.suggestion?, self.divergence()?);
+        (rate * 10.0 > cliff).then(|| {
+            let safer =
+                self.valley.or(self.minimum).map_or(String::new(), |v| format!("; the valley's {v:.3e} is safer"));
+            format!("the suggestion {rate:.3e} is within a decade of where the loss diverged ({cliff:.3e}){safer}")
+        })
+    }
 }
 
 /// The learning-rate range test (Leslie Smith's, as PyTorch Lightning's `lr_find` runs it):
@@ -131,7 +156,42 @@ pub fn lr_find(model: &mut Model, x: &Tensor, y: &Tensor, options: &LrFindOption
     model.rewind(&saved)?;
     result?;
     let suggestion = steepest(&losses).map(|i| rates[i]);
-    Ok(LrFind { rates, losses, raw_losses, suggestion, stopped_early })
+    // fast.ai's suggestions look at the steps less the first tenth of the sweep and the last 5.
+    let (lo, hi) = (o.num_steps / 10, losses.len().saturating_sub(5));
+    let (valley, minimum) = if hi > lo + 1 {
+        let window = &losses[lo..hi];
+        let lowest =
+            (0..window.len()).filter(|&i| window[i].is_finite()).min_by(|&a, &b| window[a].total_cmp(&window[b]));
+        (valley_of(window).map(|i| rates[lo + i]), lowest.map(|i| rates[lo + i] / 10.0))
+    } else {
+        (None, None)
+    };
+    Ok(LrFind { rates, losses, raw_losses, suggestion, valley, minimum, stopped_early })
+}
+
+/// fast.ai's `valley`: the longest strictly falling subsequence of the losses (by dynamic
+/// programming over every earlier step), and the step two thirds along the stretch it spans
+/// (`start + ⌊s⌋ + ⌊s / 2⌋`, `s` a third of its length).
+fn valley_of(losses: &[f64]) -> Option<usize> {
+    let n = losses.len();
+    if n < 2 {
+        return None;
+    }
+    let mut falling = vec![1usize; n];
+    let (mut start, mut end) = (0usize, 0usize);
+    for i in 1..n {
+        for j in 0..i {
+            if losses[i] < losses[j] && falling[i] < falling[j] + 1 {
+                falling[i] = falling[j] + 1;
+            }
+            if falling[end] < falling[i] {
+                end = i;
+                start = end - falling[end];
+            }
+        }
+    }
+    let sections = (end - start) as f64 / 3.0;
+    Some((start + sections as usize + (sections / 2.0) as usize).min(n - 1))
 }
 
 /// Lightning's suggestion: the step where `numpy.gradient` of the loss is most negative,
@@ -165,5 +225,26 @@ mod tests {
         losses[15] -= 1.0;
         assert_eq!(super::steepest(&losses), Some(14));
         assert_eq!(super::steepest(&losses[..12]), None);
+    }
+
+    #[test]
+    fn valley_is_two_thirds_down_the_longest_fall_as_fastai_computes_it() {
+        // Flat for 5 steps, falling over steps 5..=20, then climbing: the longest fall is 17
+        // steps (one flat step, then 16), and fast.ai's loop (checked in Python) gives
+        // start = 20 − 17 = 3 and end = 20, so sections = 17/3 and the valley is step
+        // 3 + 5 + 2 = 10.
+        let losses: Vec<f64> = (0..30)
+            .map(|i| {
+                if i < 5 {
+                    3.0
+                } else if i <= 20 {
+                    3.0 - 0.1 * (i - 4) as f64
+                } else {
+                    1.4 + (i - 20) as f64
+                }
+            })
+            .collect();
+        assert_eq!(super::valley_of(&losses), Some(10));
+        assert_eq!(super::valley_of(&[1.0]), None);
     }
 }

@@ -124,6 +124,9 @@ pub fn lr_find_report(config: &[(String, String)], found: &LrFind) -> Result<Rep
     let suggestion = found.suggestion.map_or("none (too few steps)".into(), |s| format!("{s:.3e}"));
     let outcome = vec![
         ("suggested learning rate".to_string(), suggestion),
+        ("fast.ai's valley".into(), found.valley.map_or("none (too few steps)".into(), |v| format!("{v:.3e}"))),
+        ("fast.ai's minimum/10".into(), found.minimum.map_or("none (too few steps)".into(), |v| format!("{v:.3e}"))),
+        ("warning".into(), found.warning().unwrap_or_else(|| "none".into())),
         ("steps taken".into(), found.rates.len().to_string()),
         ("stopped because the loss diverged".into(), if found.stopped_early { "yes" } else { "no" }.into()),
     ];

@@ -104,9 +104,30 @@ fn lr_find_suggests_a_rate_near_the_known_good_one() {
     assert!(good < 0.01 * slow, "at {suggestion}: {good}; a hundredth of it: {slow}");
     let diverged = loss_at(4.0);
     assert!(diverged.is_nan() || diverged > 1.0, "a rate of 4 diverges: {diverged}");
-    // The figure: a log rate axis, the suggestion marked.
+    // fast.ai's suggestions: below where the loss diverges, above the sweep's flat start.
+    let (valley, minimum) = (found.valley.expect("a valley"), found.minimum.expect("a minimum"));
+    assert!((1e-3..=2.0).contains(&valley) && (1e-3..=0.2).contains(&minimum), "valley {valley}, minimum/10 {minimum}");
+    // The figure: a log rate axis, the suggestion and the valley marked.
     let figure = lab::lr_find_figure(&found);
     assert!(figure.charts[0].log_x && figure.charts[0].marks[0].label.starts_with("suggested"));
+    assert!(figure.charts[0].marks[1].label.starts_with("fast.ai's valley"));
+    // A suggestion within a decade of where the loss diverged is warned of, naming the valley.
+    let near = lab::LrFind {
+        rates: vec![1e-3, 1e-2, 5e-2],
+        losses: vec![1.0, 0.5, 9.0],
+        raw_losses: vec![1.0, 0.5, 9.0],
+        suggestion: Some(1e-2),
+        valley: Some(1e-3),
+        minimum: Some(1e-3),
+        stopped_early: true,
+    };
+    let warning = near.warning().expect("a warning");
+    assert!(
+        warning.contains("within a decade") && warning.contains("5.000e-2") && warning.contains("1.000e-3"),
+        "{warning}"
+    );
+    assert!(lab::LrFind { suggestion: Some(1e-3), ..near.clone() }.warning().is_none());
+    assert!(lab::LrFind { stopped_early: false, ..near }.warning().is_none(), "no divergence, no warning");
 }
 
 fn exam_model(lr: f32) -> minibatch::Result<Sequential> {
@@ -176,11 +197,14 @@ fn lab_lr_find_from_the_command() {
     ]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("Learning-rate range test: 100 steps of batch 16") && out.contains("Suggested learning rate: ")
+        out.contains("Learning-rate range test: 100 steps of batch 16")
+            && out.contains("Suggested learning rate: ")
+            && out.contains("fast.ai's suggestions: valley ")
     );
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("learning rate") && svg.contains("suggested"));
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
-    assert!(html.contains("suggested learning rate") && html.contains("<svg"));
+    let valley = html.contains("fast.ai&#39;s valley") || html.contains("fast.ai's valley");
+    assert!(html.contains("suggested learning rate") && valley && html.contains("<svg"), "{html}");
     std::fs::remove_dir_all(dir).unwrap();
 }
