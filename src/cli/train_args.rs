@@ -10,9 +10,10 @@ use std::path::Path;
 #[derive(Args, Clone)]
 pub struct TrainArgs {
     /// Training data: a built-in set (exam, spirals, moons, blobs), mnist:DIR (MNIST IDX files,
-    /// raw or .gz, with their test split), FILE.csv (header row, labels in --label-column) or
+    /// raw or .gz, with their test split), FILE.csv (header row, labels in --label-column),
     /// FILE.npz (arrays x and y, or x_train, y_train, x_test, y_test as keras.datasets stores
-    /// them, with that test split).
+    /// them, with that test split), a folder of images with one sub-folder per class
+    /// (--image-size, --color-mode), or x.npy with --labels y.npy (read a batch at a time).
     #[arg(long, default_value = "spirals")]
     pub data: String,
     /// Test data for a .csv or .npz --data, in the same form.
