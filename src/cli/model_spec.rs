@@ -84,7 +84,7 @@ impl ModelSpec<'_> {
     /// anything but classes (they end in softmax, as Keras's examples); shapes they cannot take.
     pub fn build(&self, sample_shape: &[usize], task: &Task, optimizer: &str, lr: f32) -> Result<Model> {
         let mut model = self.architecture(sample_shape, task)?;
-        compile(&mut model, task, optimizer, lr)?;
+        compile(&mut model, task, optimizer, lr, &[])?;
         Ok(model)
     }
 
@@ -147,19 +147,12 @@ impl ModelSpec<'_> {
     }
 }
 
-/// Compiles `model` for `task` with `optimizer` at `lr` (NaN: the optimizer's default).
+/// Compiles `model` for `task` with `optimizer` at `lr` (NaN: the optimizer's default), and
+/// `extra` metrics (Keras's names, `--metrics`) beside the task's.
 ///
 /// # Errors
-/// An unknown optimizer name; what `compile` refuses.
-pub fn compile(model: &mut Model, task: &Task, optimizer: &str, lr: f32) -> Result<()> {
-    compile_with_metrics(model, task, optimizer, lr, &[])
-}
-
-/// [`compile`] with `extra` metrics (Keras's names, `--metrics`) beside the task's.
-///
-/// # Errors
-/// As [`compile`], and [`minibatch::Error::UnknownName`] for a metric minibatch lacks.
-pub fn compile_with_metrics(model: &mut Model, task: &Task, optimizer: &str, lr: f32, extra: &[String]) -> Result<()> {
+/// An unknown optimizer or metric name; what `compile` refuses.
+pub fn compile(model: &mut Model, task: &Task, optimizer: &str, lr: f32, extra: &[String]) -> Result<()> {
     let mut opt = optimizers::from_name(optimizer)?;
     if !lr.is_nan() {
         opt.set_learning_rate(lr);

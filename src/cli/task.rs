@@ -75,7 +75,7 @@ impl Task {
             }
         }
         let note = match (&task, loss, kind) {
-            (Task::Regression { outputs: 1, .. }, None, None) => whole_number_note(ys),
+            (Task::Regression { outputs: 1, .. }, None, None) => as_classes(ys).err().flatten(),
             _ => None,
         };
         Ok((task, note))
@@ -112,8 +112,8 @@ impl Task {
                 // Asked for: any count of classes; a negative or fractional label is named.
                 return Ok(Task::Classes { count: classes()? });
             }
-            return Ok(match (outputs, looks_like_classes(ys)) {
-                (1, Some(count)) => Task::Classes { count },
+            return Ok(match (outputs, as_classes(ys)) {
+                (1, Ok(count)) => Task::Classes { count },
                 _ => Task::Regression { outputs, loss: "mean_squared_error".into() },
             });
         };
@@ -220,48 +220,33 @@ impl Task {
     }
 }
 
-/// The class count of one column of whole numbers from 0 that look like classes (see the
-/// [module docs](self)), else `None`.
-fn looks_like_classes(ys: &[&Tensor]) -> Option<usize> {
-    let values = || ys.iter().flat_map(|y| y.data().iter().copied());
-    let n: usize = ys.iter().map(|y| y.data().len()).sum();
-    if values().any(|v| !(v >= 0.0 && v.fract() == 0.0)) {
-        return None;
-    }
-    let count = values().fold(0.0f32, f32::max) as usize + 1;
-    if count > max_classes(n) {
-        return None;
-    }
-    let mut present = vec![false; count];
-    values().for_each(|v| present[v as usize] = true);
-    let seen = present.iter().filter(|&&p| p).count();
-    (2 * seen >= count).then_some(count)
-}
-
-/// For one column of whole numbers read as quantities: a line saying why they are not classes
-/// and how to ask for classes.
-fn whole_number_note(ys: &[&Tensor]) -> Option<String> {
+/// One column of targets read as class indices (see the [module docs](self)): their count
+/// when they look like classes; else, for whole numbers, why not (a line that says so and how
+/// to ask for classes), and nothing for targets that are not whole numbers at all.
+fn as_classes(ys: &[&Tensor]) -> std::result::Result<usize, Option<String>> {
     let values = || ys.iter().flat_map(|y| y.data().iter().copied());
     if values().any(|v| v.fract() != 0.0 || !v.is_finite()) {
-        return None;
+        return Err(None);
     }
     let n: usize = ys.iter().map(|y| y.data().len()).sum();
     let (lo, hi) = values().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (count, limit) = (hi as usize + 1, max_classes(n));
     let why = if lo < 0.0 {
         format!("negative values (from {lo}) are not class indices")
+    } else if count > limit {
+        format!("{count} classes would be more than {limit} for {n} samples (max(10, n/10), at most {MOST_INFERRED_CLASSES})")
     } else {
-        let count = hi as usize + 1;
-        let limit = max_classes(n);
-        if count > limit {
-            format!("{count} classes would be more than {limit} for {n} samples (max(10, n/10), at most {MOST_INFERRED_CLASSES})")
-        } else {
-            format!("fewer than half of the {count} class indices 0..{} occur", count - 1)
+        let mut present = vec![false; count];
+        values().for_each(|v| present[v as usize] = true);
+        if 2 * present.iter().filter(|&&p| p).count() >= count {
+            return Ok(count);
         }
+        format!("fewer than half of the {count} class indices 0..{} occur", count - 1)
     };
-    Some(format!(
+    Err(Some(format!(
         "note: the targets are whole numbers from {lo} to {hi}, read as quantities (regression): {why}; \
          pass --task classification to train classes"
-    ))
+    )))
 }
 
 /// Rows of 0s with a single 1.

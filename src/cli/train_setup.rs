@@ -150,7 +150,7 @@ pub(super) fn build_model(
 fn freeze_and_compile(model: &mut Model, args: &TrainArgs, task: &Task) -> Result<()> {
     freeze(model, args)?;
     let lr = args.learning_rate.unwrap_or(f32::NAN);
-    super::model_spec::compile_with_metrics(model, task, &args.optimizer, lr, &args.metrics)
+    super::model_spec::compile(model, task, &args.optimizer, lr, &args.metrics)
 }
 
 /// `--freeze` and `--freeze-until`: the named layers, or every layer before the named one,
@@ -224,14 +224,12 @@ pub(super) fn warn_small_validation(args: &TrainArgs, held: usize, n: usize) {
     }
 }
 
-/// The class of row `row` of a classifier's targets: its index, or its one-hot row's largest.
+/// The class of row `row` of a classifier's targets: its index, or its one-hot row's largest
+/// (as the stratified split reads it).
 fn class_of(y: &minibatch::Tensor, row: usize) -> usize {
-    let k = y.row_len();
-    let r = &y.data()[row * k..(row + 1) * k];
-    if k == 1 {
-        r[0] as usize
-    } else {
-        r.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+    match y.row(row) {
+        [index] => *index as usize,
+        one_hot => minibatch::tensor::kernels::argmax(one_hot),
     }
 }
 

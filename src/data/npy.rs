@@ -150,7 +150,7 @@ impl NpyDataset {
             }
         }
         let order = Order::all(x.rows());
-        let pixels = x.header.descr.ends_with("u1") && x.header.shape.len() >= 3;
+        let pixels = crate::io::holds_u8_images(&x.header.descr, &x.header.shape);
         Ok(NpyDataset { x, y, batch_size, order, pixels, channel_axis: false })
     }
 

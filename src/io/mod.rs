@@ -36,5 +36,5 @@ pub use idx::{load_mnist, read_idx, IdxArray};
 pub use labels::{num_classes, MAX_CLASSES};
 
 pub use images::{list_image_folder, load_image_folder, ColorMode, ImageFolder, ImageListing, MAX_PIXELS};
-pub use npy::{npy_preamble, parse_npy, write_npy, Dtype, NpyArray, NpyHeader};
+pub use npy::{holds_u8_images, npy_preamble, parse_npy, write_npy, Dtype, NpyArray, NpyHeader};
 pub use npz::{load_npz, read_npz, write_npz};

@@ -148,6 +148,13 @@ impl NpyHeader {
     }
 }
 
+/// Whether an array holds u8 images: dtype u1 (`|u1`) with three or more axes (`[n, h, w]`
+/// or `[n, h, w, c]`). Their pixels are scaled from 0..255 to `[0, 1]` by every loader, one
+/// rule whatever the container (an NPZ, NPY files read a batch at a time).
+pub fn holds_u8_images(descr: &str, shape: &[usize]) -> bool {
+    descr.ends_with("u1") && shape.len() >= 3
+}
+
 /// Parses an NPY file's bytes; `path` names it in errors.
 ///
 /// # Errors

@@ -80,7 +80,7 @@ fn pair(path: &Path, arrays: &mut Vec<(String, NpyArray)>, xk: &str, yk: &str) -
         ));
     }
     let mut xd = x.data;
-    if x.descr.ends_with("u1") && x.shape.len() >= 3 {
+    if super::npy::holds_u8_images(&x.descr, &x.shape) {
         xd.iter_mut().for_each(|v| *v /= 255.0);
     }
     let y_shape = if y.shape.len() == 2 && y.shape[1] == 1 { vec![y.shape[0]] } else { y.shape };

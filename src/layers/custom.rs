@@ -313,6 +313,9 @@ pub struct Custom {
     slots: Vec<Slot>,
     /// Whether the recordings take the mask, as their last input.
     masked: bool,
+    /// The steps of the mask when a recording reads it (0 when none does): `ones` holds that
+    /// many per sample.
+    mask_steps: usize,
     ones: Vec<f32>,
 }
 
@@ -331,6 +334,7 @@ impl Custom {
             fixed: Vec::new(),
             slots: Vec::new(),
             masked: false,
+            mask_steps: 0,
             ones: Vec::new(),
         }
     }
@@ -380,13 +384,6 @@ impl Custom {
             return Err(graph.mismatch("call", &[y], "an output with the batch axis (computed from the input)"));
         }
         Ok((graph, y))
-    }
-
-    /// Whether the recordings read the mask.
-    fn reads_mask(&self) -> bool {
-        let users = |p: &Program| p.graph().inputs;
-        self.train.as_ref().is_some_and(|p| self.masked && p.reads_input(users(p) - 1))
-            || self.infer.as_ref().is_some_and(|p| self.masked && p.reads_input(users(p) - 1))
     }
 }
 
@@ -458,6 +455,10 @@ impl Layer for Custom {
         self.masked = input_shapes.len() == 1 && input_shapes[0].len() >= 2;
         self.infer = (!train.same_recording(&infer)).then(|| Program::forward_only(infer, y_infer, 1));
         let train = Program::new(train, y, 1);
+        // The mask is input 1 of a masked recording; `ones` stands in for it only where read.
+        let reads_mask =
+            self.masked && [Some(&train), self.infer.as_ref()].into_iter().flatten().any(|p| p.reads_input(1));
+        self.mask_steps = if reads_mask { input_shapes[0][0] } else { 0 };
         let shape = train.output_shape();
         if self.infer.as_ref().is_some_and(|p| p.output_shape() != shape) {
             return Err(named(Error::Shape {
@@ -477,11 +478,8 @@ impl Layer for Custom {
         for p in [self.train.as_mut(), self.infer.as_mut()].into_iter().flatten() {
             p.plan(max_batch);
         }
-        if self.reads_mask() {
-            let time = self.train.as_ref().map_or(0, |p| p.input_shape(0).first().copied().unwrap_or(0));
-            if self.ones.len() < max_batch * time {
-                self.ones = vec![1.0; max_batch * time];
-            }
+        if self.ones.len() < max_batch * self.mask_steps {
+            self.ones = vec![1.0; max_batch * self.mask_steps];
         }
     }
 
@@ -624,6 +622,7 @@ impl Clone for Custom {
             fixed: self.fixed.clone(),
             slots: self.slots.clone(),
             masked: self.masked,
+            mask_steps: self.mask_steps,
             ones: self.ones.clone(),
         }
     }

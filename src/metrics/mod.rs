@@ -224,16 +224,14 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
         return registered;
     }
     let bad = |what: &str| Error::State(format!("the saved metric {config}: {what}"));
-    const CLASSES: [&str; 6] = ["Precision", "Recall", "AUC", "FBetaScore", "Accuracy", "MeanError"];
     let class = config.get("class_name").and_then(Value::as_str).unwrap_or_default();
-    if !CLASSES.contains(&class) {
-        return Err(bad(&format!(
-            "unknown class {class:?} (a metric of your own: register it with metrics::register_metric)"
-        )));
-    }
-    let c = config.get("config").ok_or_else(|| bad("no \"config\""))?;
-    let name = c.get("name").and_then(Value::as_str).ok_or_else(|| bad("no name"))?;
-    let field = |key: &str| c.get(key).filter(|v| !v.is_null());
+    // Read by each class's arm, so an unknown class is named as that, not as a missing field.
+    let c = config.get("config");
+    let name = || -> Result<&str> {
+        let c = c.ok_or_else(|| bad("no \"config\""))?;
+        c.get("name").and_then(Value::as_str).ok_or_else(|| bad("no name"))
+    };
+    let field = |key: &str| c.and_then(|c| c.get(key)).filter(|v| !v.is_null());
     let number = |key: &str| field(key).and_then(Value::as_f64);
     let parse = |key: &str| -> Result<Value> { field(key).cloned().ok_or_else(|| bad(&format!("no {key}"))) };
     fn de<T: serde::de::DeserializeOwned>(v: Value, config: &Value) -> Result<T> {
@@ -242,27 +240,31 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
     Ok(match class {
         class @ ("Precision" | "Recall") => {
             let ratio = if class == "Precision" { Ratio::Precision } else { Ratio::Recall };
-            let mut m = Confusion::new(name, ratio).threshold(number("thresholds").unwrap_or(0.5) as f32);
+            let mut m = Confusion::new(name()?, ratio).threshold(number("thresholds").unwrap_or(0.5) as f32);
             if let Some(id) = field("class_id").and_then(Value::as_u64) {
                 m = m.class_id(id as usize);
             }
             Box::new(m)
         }
         "AUC" => Box::new(Auc::with(
-            name,
+            name()?,
             de(parse("curve")?, config)?,
             field("num_thresholds").and_then(Value::as_u64).unwrap_or(200) as usize,
         )),
         "FBetaScore" => {
-            let mut m = FBetaScore::new(name, number("beta").unwrap_or(1.0)).average(de(parse("average")?, config)?);
+            let mut m = FBetaScore::new(name()?, number("beta").unwrap_or(1.0)).average(de(parse("average")?, config)?);
             if let Some(t) = number("threshold") {
                 m = m.threshold(t as f32);
             }
             Box::new(m)
         }
-        "Accuracy" => Box::new(Accuracy::with_rule(name, de(parse("rule")?, config)?)),
-        "MeanError" => Box::new(MeanError::new(name, de(parse("kind")?, config)?)),
-        other => unreachable!("{other} is in CLASSES"),
+        "Accuracy" => Box::new(Accuracy::with_rule(name()?, de(parse("rule")?, config)?)),
+        "MeanError" => Box::new(MeanError::new(name()?, de(parse("kind")?, config)?)),
+        other => {
+            return Err(bad(&format!(
+                "unknown class {other:?} (a metric of your own: register it with metrics::register_metric)"
+            )))
+        }
     })
 }
 

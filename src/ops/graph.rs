@@ -102,9 +102,9 @@ pub struct Graph {
     pub(crate) nodes: Vec<Node>,
     /// The values of each constant, by node.
     pub(crate) constants: Vec<(usize, Vec<f32>)>,
-    /// How many inputs and weights were declared, in order.
-    pub(crate) inputs: usize,
-    pub(crate) weights: usize,
+    /// The node of each input and of each weight, in the order they were declared.
+    pub(crate) input_nodes: Vec<usize>,
+    pub(crate) weight_nodes: Vec<usize>,
     /// Whether this is the recording for training (Keras's `training=True`).
     pub(crate) training: bool,
     /// How many random ops were recorded.
@@ -149,18 +149,17 @@ impl Graph {
     /// The next input of the layer: one sample's shape (a batch of them at run time).
     pub fn input(&mut self, shape: &[usize]) -> Var {
         assert!(shape.len() < MAX_RANK, "an input of at most {} axes per sample", MAX_RANK - 1);
-        let i = self.inputs;
-        self.inputs += 1;
-        self.push(Op::Input(i), Vec::new(), shape.to_vec(), true)
+        let v = self.push(Op::Input(self.input_nodes.len()), Vec::new(), shape.to_vec(), true);
+        self.input_nodes.push(v.0);
+        v
     }
 
     /// The layer's next weight, of the given shape (not batched); a gradient reaches it when
     /// `trainable`.
     pub(crate) fn weight(&mut self, shape: &[usize], trainable: bool) -> Var {
         assert!(shape.len() <= MAX_RANK, "a weight of at most {MAX_RANK} axes");
-        let i = self.weights;
-        self.weights += 1;
-        let v = self.push(Op::Weight(i), Vec::new(), shape.to_vec(), false);
+        let v = self.push(Op::Weight(self.weight_nodes.len()), Vec::new(), shape.to_vec(), false);
+        self.weight_nodes.push(v.0);
         self.nodes[v.0].needs_grad = trainable;
         v
     }

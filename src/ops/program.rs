@@ -168,19 +168,14 @@ impl Program {
         self.live[self.input_node(i)]
     }
 
-    /// Input `i`'s shape (one sample's).
-    pub(crate) fn input_shape(&self, i: usize) -> &[usize] {
-        &self.graph.nodes[self.input_node(i)].shape
-    }
-
     /// The node of input `i`.
     fn input_node(&self, i: usize) -> usize {
-        self.graph.nodes.iter().position(|n| n.op == Op::Input(i)).expect("a recorded input")
+        self.graph.input_nodes[i]
     }
 
     /// The node of weight `i`.
     fn weight_node(&self, i: usize) -> usize {
-        self.graph.nodes.iter().position(|n| n.op == Op::Weight(i)).expect("a recorded weight")
+        self.graph.weight_nodes[i]
     }
 
     /// Runs the recording forward for a batch of `batch` samples, the result written into

@@ -86,12 +86,10 @@ impl Slots {
         let mut through = vec![None; nodes.len()];
         let mut pool = Pool::default();
         for (v, n) in nodes.iter().enumerate().filter(|_| backward) {
-            if live[v] && n.needs_grad && (v == o || matches!(n.op, Op::Input(_) | Op::Weight(_))) {
+            let lent = matches!(n.op, Op::Input(_) | Op::Weight(_)) && live[v] && n.needs_grad;
+            if v == o || lent {
                 grad[v] = pool.own();
             }
-        }
-        if backward && grad[o] == NONE {
-            grad[o] = pool.own();
         }
         let own = |u: usize| u != o && !leaf(&nodes[u]);
         for (i, n) in nodes.iter().enumerate().rev() {
