@@ -9,9 +9,10 @@ use std::path::Path;
 /// Which rows of `--data` evaluate and predict use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Split {
-    /// The test split `train --test-split` recorded in the model when `--data` is the data it
-    /// was drawn from; else the source's own test split (built-in sets, mnist:DIR); else every
-    /// row.
+    /// evaluate: the test split `train --test-split` recorded in the model when `--data` is the
+    /// data it was drawn from; else the source's own test split (built-in sets, mnist:DIR, an
+    /// NPZ with x_test); else every row. predict: every row of a file, in the file's order
+    /// (the source's own test split for a source that has one).
     Auto,
     /// The held-out rows: the recorded split, or the source's own test split.
     Test,
@@ -33,8 +34,9 @@ pub struct ModelAndData {
     #[arg(long)]
     pub data: String,
     /// Which rows of --data: the held-out test rows, the training rows, all of them, or auto
-    /// (the test split train --test-split recorded in the model for this data, else the
-    /// source's own test split, else all rows).
+    /// (evaluate: the test split train --test-split recorded in the model for this data, else
+    /// the source's own test split, else all rows; predict: every row of a file in its order,
+    /// or a source's own test split).
     #[arg(long, value_enum, default_value_t = Split::Auto)]
     pub split: Split,
     /// The CSV column holding the labels [default: the one train read, recorded in the model,
@@ -244,7 +246,12 @@ pub struct Selected {
 ///
 /// # Errors
 /// `source` is the file train used but its bytes changed, and `split` asks for train's rows.
-fn recorded_split(model: &Model, source: &str, split: Split) -> Result<Option<RecordedSplit>> {
+/// `predicting` under [`Split::Auto`]: never a recorded split (predict's rows are its input's).
+fn recorded_split(model: &Model, source: &str, split: Split, predicting: bool) -> Result<Option<RecordedSplit>> {
+    // predict writes one row per input, in the input's order, unless the split is asked for.
+    if predicting && split == Split::Auto {
+        return Ok(None);
+    }
     let Some(r) = RecordedSplit::of(model) else { return Ok(None) };
     if r.matches(source)? {
         return Ok(Some(r));
@@ -283,7 +290,7 @@ fn recorded_rows(r: &RecordedSplit, source: &str, split: Split, n: usize) -> Res
     })
 }
 
-/// `--data x.npy` (and `labels`, when given) read a batch at a time for evaluate or predict: the rows
+/// `--data x.npy` (and `labels` for evaluate; predict gives none) read a batch at a time: the rows
 /// `input.split` names for `model` (those of the split train recorded for this file, else all
 /// of them), each row's number in the file, and what they are, in words.
 ///
@@ -303,7 +310,7 @@ pub fn mapped_dataset(
         data = data.with_channel_axis();
     }
     let n = data.samples();
-    match recorded_split(model, source, input.split)? {
+    match recorded_split(model, source, input.split, labels.is_none())? {
         Some(r) => {
             let (rows, what) = recorded_rows(&r, source, input.split, n)?;
             Ok((data.rows(rows.clone())?, rows, what))
@@ -358,8 +365,8 @@ pub fn check_columns(model: &Model, source: &str, label_column: &str) -> Result<
 type Read = (Tensor, Option<Tensor>, Option<(Tensor, Tensor)>);
 
 /// The rows of `input.data` that `input.split` names for `model` (labels read as its class
-/// names number them); without labels when `features_only` and the data is a CSV (predict on
-/// a file without its label column).
+/// names number them). `features_only` for predict: a CSV is read without its labels (a file
+/// without its label column), and [`Split::Auto`] means every row in the file's order.
 pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Result<Selected> {
     let source = input.data.as_str();
     let names = class_names(model);
@@ -380,7 +387,7 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
         let d = io::load_with(source, &options)?;
         Ok((d.x, Some(d.y), d.test))
     };
-    let recorded = recorded_split(model, source, input.split)?;
+    let recorded = recorded_split(model, source, input.split, features_only)?;
     let pick = |x: &Tensor, y: &Option<Tensor>, rows: Vec<usize>, what: String| Selected {
         x: x.select_rows(&rows),
         y: y.as_ref().map(|y| y.select_rows(&rows)),
@@ -504,4 +511,32 @@ pub fn standardizer_from(
         "features standardized (a Normalization layer adapted on the {rows} training rows; --no-standardize keeps them raw)"
     );
     Ok((norm, note))
+}
+
+/// An inverting Normalization holding the statistics of the targets `y` training learns from
+/// (never the validation or test rows), to end a regression model with (see
+/// [`super::model_spec::ModelSpec::unstandardize`]), and the sentence the command prints about
+/// it. A target constant over the rows is centred only, as [`standardizer_from`]'s features.
+pub fn target_scaler(y: &Tensor) -> Result<(minibatch::layers::Normalization, String)> {
+    let mut adapted = minibatch::layers::Normalization::new();
+    let columns = [y.batch(), y.row_len().max(1)];
+    adapted.adapt(&y.clone().reshape(&columns)?)?;
+    let variance: Vec<f32> = adapted.variance().iter().map(|&v| if v > 0.0 { v } else { 1.0 }).collect();
+    let back = minibatch::layers::Normalization::new()
+        .invert(true)
+        .name("unstandardize_targets")
+        .with_statistics(adapted.mean(), &variance)?;
+    let stats: Vec<String> = back
+        .mean()
+        .iter()
+        .zip(back.std())
+        .map(|(m, s)| {
+            format!("mean {}, std {}", super::predict::format_g(*m as f64, 6), super::predict::format_g(*s as f64, 6))
+        })
+        .collect();
+    let note = format!(
+        "targets standardized for training ({}; the loss is of standardized targets, predictions and metrics in          the targets' units; --no-standardize-targets keeps them raw)",
+        stats.join("; ")
+    );
+    Ok((back, note))
 }

@@ -27,7 +27,9 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
             (model.evaluate(&x, &y, input.batch_size)?, x.batch(), chosen.what)
         }
     };
-    let values: Vec<String> = logs.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
+    let loss_label = super::model_spec::loss_label(&model);
+    let label = |k: &str| if k == "loss" { loss_label.to_string() } else { k.to_string() };
+    let values: Vec<String> = logs.iter().map(|(k, v)| format!("{}: {v:.4}", label(k))).collect();
     println!("{} ({samples} samples: {what})", values.join(" - "));
     if let Some(path) = &args.json {
         let figures: serde_json::Map<String, Value> = logs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();

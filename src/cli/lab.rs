@@ -182,6 +182,7 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         seed: args.seed,
         standardize: standardizer.as_ref().map(|(n, _)| n),
         sync_batch_norm: false,
+        unstandardize: None,
     };
     let build = || mlp.build(&x.shape()[1..], &task, &optimizer, learning_rate);
     let mut config = vec![

@@ -7,7 +7,7 @@ use super::model_spec::Architecture;
 use super::task::Task;
 use super::train_args::{split_mode, TrainArgs};
 use super::train_setup::{
-    build_model, check_monitor, print_test, warn_lopsided_validation, warn_small_validation, Watchers,
+    build_model, check_monitor, print_test, target_scaler, warn_lopsided_validation, warn_small_validation, Watchers,
 };
 use minibatch::data::{Dataset, NpyDataset};
 use minibatch::layers::Normalization;
@@ -91,7 +91,9 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         } else {
             None
         };
-    let mut model = build_model(args, &sample, &task, standardizer.as_ref().map(|(n, _)| n))?;
+    let targets = target_scaler(args, &task, &y_fit)?;
+    let mut model =
+        build_model(args, &sample, &task, standardizer.as_ref().map(|(n, _)| n), targets.as_ref().map(|(n, _)| n))?;
     if args.early_stopping || args.reduce_lr_patience.is_some() {
         check_monitor(&args.monitor, &model, val.is_some())?;
     }
@@ -128,7 +130,7 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         if whole.scales_pixels() {
             println!("{}: u8 images scaled from 0..255 to [0, 1], as from an NPZ", args.data);
         }
-        if let Some((_, note)) = &standardizer {
+        for (_, note) in standardizer.iter().chain(&targets) {
             println!("{}: {note}", args.data);
         }
         print!("{}", model.summary()?);

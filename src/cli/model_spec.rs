@@ -67,6 +67,10 @@ pub struct ModelSpec<'a> {
     pub standardize: Option<&'a Normalization>,
     /// `resnet`: BatchNormalization synchronized over the processes of a distributed run.
     pub sync_batch_norm: bool,
+    /// An inverting Normalization holding the targets' statistics, put last (`mlp` and `lstm`
+    /// on quantities): the model predicts in the targets' units and [`compile`] trains it on
+    /// standardized targets.
+    pub unstandardize: Option<&'a Normalization>,
 }
 
 impl ModelSpec<'_> {
@@ -100,7 +104,13 @@ impl ModelSpec<'_> {
                 None => model,
             }
         };
-        let head = || Dense::new(task.units()).activation(task.activation());
+        let head = |model: Sequential| {
+            let model = model.add(Dense::new(task.units()).activation(task.activation()));
+            match self.unstandardize {
+                Some(back) => model.add(back.clone()),
+                None => model,
+            }
+        };
         let classes = task.units();
         if !self.kind.dense_or_recurrent() && task.activation() != "softmax" {
             let expected = "classes (a softmax output): --model mlp or lstm for regression or binary targets";
@@ -118,7 +128,7 @@ impl ModelSpec<'_> {
                         model = model.add(Dropout::new(self.dropout));
                     }
                 }
-                model.add(head()).into()
+                head(model).into()
             }
             Architecture::Convnet => minibatch::bench::convnet(sample_shape, classes, self.seed).into(),
             Architecture::Lstm => {
@@ -133,7 +143,7 @@ impl ModelSpec<'_> {
                         ))
                     }
                 };
-                model.add(LSTM::new(128)).add(head()).into()
+                head(model.add(LSTM::new(128))).into()
             }
             Architecture::Transformer => match sample_shape {
                 &[t, f, 1] => minibatch::bench::transformer(&[t, f], classes, self.seed)?,
@@ -148,7 +158,9 @@ impl ModelSpec<'_> {
 }
 
 /// Compiles `model` for `task` with `optimizer` at `lr` (NaN: the optimizer's default), and
-/// `extra` metrics (Keras's names, `--metrics`) beside the task's.
+/// `extra` metrics (Keras's names, `--metrics`) beside the task's. A model that ends in an
+/// inverting Normalization (the targets' statistics, see [`ModelSpec::unstandardize`]) is
+/// compiled with its loss taken on standardized targets ([`minibatch::losses::Standardized`]).
 ///
 /// # Errors
 /// An unknown optimizer or metric name; what `compile` refuses.
@@ -163,5 +175,38 @@ pub fn compile(model: &mut Model, task: &Task, optimizer: &str, lr: f32, extra: 
             metrics.push(m);
         }
     }
-    model.compile(opt, task.loss(), &metrics)
+    match target_statistics(model) {
+        Some((mean, std)) if !task.is_classifier() => {
+            let inner = minibatch::losses::BuiltinLoss::from_name(task.loss())?;
+            model.compile(opt, minibatch::losses::Standardized::new(inner, mean, std)?, &metrics)
+        }
+        _ => model.compile(opt, task.loss(), &metrics),
+    }
+}
+
+/// How the commands print the loss of `model`: `loss`, or `loss (standardized targets)` for a
+/// model trained on standardized targets (its metrics are in the targets' units, its loss not).
+pub fn loss_label(model: &Model) -> &'static str {
+    if target_statistics(model).is_some() {
+        "loss (standardized targets)"
+    } else {
+        "loss"
+    }
+}
+
+/// The targets' means and standard deviations when `model`'s last layer is an inverting
+/// Normalization (as `train` builds for quantities, and saves).
+pub fn target_statistics(model: &Model) -> Option<(Vec<f32>, Vec<f32>)> {
+    let last = model.layers().last()?;
+    if last.kind() != "Normalization" || last.config()?.get("invert")? != true {
+        return None;
+    }
+    let state = last.state();
+    let values = |name: &str| match state.iter().find(|(n, _)| *n == name)? {
+        (_, minibatch::layers::State::F32(t)) => Some(t.data().to_vec()),
+        _ => None,
+    };
+    // The layer's own divisor, as it computes it from the variance.
+    let back = Normalization::new().invert(true).with_statistics(&values("mean")?, &values("variance")?).ok()?;
+    Some((back.mean().to_vec(), back.std().to_vec()))
 }

@@ -6,7 +6,8 @@ use super::task::Task;
 pub use super::train_args::TrainArgs;
 use super::train_args::{check_train_args, color_mode_name, image_size, split_mode};
 use super::train_setup::{
-    build_model, check_monitor, class_weights, print_test, warn_lopsided_validation, warn_small_validation, Watchers,
+    build_model, check_monitor, class_weights, print_test, target_scaler, warn_lopsided_validation,
+    warn_small_validation, Watchers,
 };
 use minibatch::callbacks::BackupAndRestore;
 use minibatch::data::Source;
@@ -88,7 +89,14 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     } else {
         None
     };
-    let mut model = build_model(args, &data.x.shape()[1..], &task, standardizer.as_ref().map(|(n, _)| n))?;
+    let targets = target_scaler(args, &task, &data.y.select_rows(&train_rows))?;
+    let mut model = build_model(
+        args,
+        &data.x.shape()[1..],
+        &task,
+        standardizer.as_ref().map(|(n, _)| n),
+        targets.as_ref().map(|(n, _)| n),
+    )?;
     // Everything fit would refuse (the data, the split, the agreement of several processes on
     // a global batch they share evenly), and test data evaluate would, refused now: before
     // anything is printed.
@@ -158,7 +166,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
                 columns.join(", ")
             );
         }
-        if let Some((_, note)) = &standardizer {
+        for (_, note) in standardizer.iter().chain(&targets) {
             println!("{}: {note}", args.data);
         }
         print!("{}", model.summary()?);
@@ -276,7 +284,7 @@ fn check_model_before_images(args: &TrainArgs) -> Result<()> {
     let y = minibatch::Tensor::from_slice(&listing.labels);
     let (task, _) = Task::infer(&[&y], args.loss.as_deref(), args.task)?;
     let channels = io::ColorMode::from_name(color_mode_name(args))?.channels();
-    build_model(args, &[h, w, channels], &task, None).map(drop)
+    build_model(args, &[h, w, channels], &task, None, None).map(drop)
 }
 
 /// The training data and its test split, from --data, --test-data and --test-split.

@@ -144,6 +144,13 @@ pub struct TrainArgs {
     /// rows), saved in the model so that evaluate and predict standardize raw data the same way.
     #[arg(long)]
     pub no_standardize: bool,
+    /// Keep a regression's targets as they are. By default `--model mlp` and `lstm` on a CSV's
+    /// or NPZ's quantities train on targets standardized by the training rows' mean and
+    /// standard deviation (scikit-learn's TransformedTargetRegressor): the model ends in an
+    /// inverting Normalization layer, so predictions, metrics (mae) and evaluate are in the
+    /// targets' own units; the loss is that of the standardized targets.
+    #[arg(long)]
+    pub no_standardize_targets: bool,
     /// Augment images in training (Keras's augmentation layers, saved in the model and
     /// inactive in evaluate and predict): comma-separated flip[:horizontal|vertical],
     /// rotate:F (a fraction of a turn), translate:F, zoom:F, contrast:F, crop:HxW.

@@ -99,12 +99,13 @@ impl Watchers {
 }
 
 /// The model the flags describe, for samples of `sample_shape` and `task`, beginning with
-/// `standardize` when given.
+/// `standardize` and ending with `unstandardize` (the targets' statistics) when given.
 pub(super) fn build_model(
     args: &TrainArgs,
     sample_shape: &[usize],
     task: &Task,
     standardize: Option<&minibatch::layers::Normalization>,
+    unstandardize: Option<&minibatch::layers::Normalization>,
 ) -> Result<Model> {
     if let Some(path) = &args.init {
         // A model from a file: its architecture and weights, frozen and compiled as asked.
@@ -132,6 +133,7 @@ pub(super) fn build_model(
         seed: args.seed,
         standardize,
         sync_batch_norm: args.sync_batch_norm,
+        unstandardize,
     };
     let inner = spec.architecture(&inner_shape, task)?;
     let mut model = if augments.is_empty() {
@@ -143,6 +145,22 @@ pub(super) fn build_model(
     };
     freeze_and_compile(&mut model, args, task)?;
     Ok(model)
+}
+
+/// The targets' scaler `train` ends a model with (see [`super::data::target_scaler`]): for
+/// quantities, on a CSV's or NPZ's or NPY's targets, for `--model mlp` and `lstm` built here
+/// (not `--init`), unless `--no-standardize-targets`. `y` holds the rows training learns from.
+pub(super) fn target_scaler(
+    args: &TrainArgs,
+    task: &Task,
+    y: &minibatch::Tensor,
+) -> Result<Option<(minibatch::layers::Normalization, String)>> {
+    let applies = !task.is_classifier()
+        && !args.no_standardize_targets
+        && args.init.is_none()
+        && Architecture::parse(&args.model)?.dense_or_recurrent()
+        && (super::data::is_file(&args.data) || args.labels.is_some());
+    applies.then(|| super::data::target_scaler(y)).transpose()
 }
 
 /// The layers `--freeze`/`--freeze-until` name frozen, then the model compiled with the
@@ -183,15 +201,16 @@ fn freeze(model: &mut Model, args: &TrainArgs) -> Result<()> {
 pub(super) fn print_test(model: &Model, logs: &minibatch::callbacks::Logs, samples: usize) -> Value {
     let loss = logs.get("loss").unwrap_or(f64::NAN);
     let metric = model.metrics_names().into_iter().next().filter(|k| k != "loss");
+    let loss_name = super::model_spec::loss_label(model);
     let mut figures = serde_json::Map::new();
     figures.insert("loss".into(), json!(loss));
     match metric {
         Some(key) => {
             let value = logs.get(&key).unwrap_or(f64::NAN);
-            println!("Test {key}: {value:.4} - test loss: {loss:.4} ({samples} test samples)");
+            println!("Test {key}: {value:.4} - test {loss_name}: {loss:.4} ({samples} test samples)");
             figures.insert(key, json!(value));
         }
-        None => println!("Test loss: {loss:.4} ({samples} test samples)"),
+        None => println!("Test {loss_name}: {loss:.4} ({samples} test samples)"),
     }
     Value::Object(figures)
 }

@@ -30,6 +30,11 @@
 //! | `categorical_hinge` | `CategoricalHinge` | `max(max_{j≠y} p_j − p_y + 1, 0)` |
 //! | `cosine_similarity` | `CosineSimilarity` | `−cos(y, p)` |
 //!
+//!
+//! [`Standardized`] wraps a regression loss for a model that ends by turning standardized
+//! outputs back into the targets' units: it trains as on standardized targets, with
+//! predictions and metrics in the original units (scikit-learn's `TransformedTargetRegressor`).
+//!
 //! Each file computes the value and its gradient side by side.
 //!
 //! # Cross-entropy and the output activation
@@ -82,8 +87,10 @@ mod mean_squared_error;
 mod mean_squared_logarithmic_error;
 mod poisson;
 mod sparse_categorical_crossentropy;
+mod standardized;
 
 pub use custom::{register_loss, CustomLoss, LossFromConfig, OpsLoss};
+pub use standardized::Standardized;
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
@@ -583,6 +590,12 @@ impl IntoLoss for &str {
 pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Loss>> {
     if let Some(loss) = custom::from_registry(config) {
         return loss;
+    }
+    if config.get("class_name").and_then(|c| c.as_str()) == Some(standardized::CLASS_NAME) {
+        let loss: Standardized = serde_json::from_value(config["config"].clone())
+            .map_err(|e| Error::State(format!("the saved loss {config}: {e}")))?;
+        loss.check_arguments()?;
+        return Ok(Box::new(loss));
     }
     let loss: BuiltinLoss = serde_json::from_value(config.clone()).map_err(|e| {
         Error::State(format!(

@@ -72,9 +72,15 @@ fn the_test_split_is_recorded_and_evaluate_and_predict_reuse_it() {
         minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("shapes.csv"), "--split", "all"]);
     assert!(ok && out.contains("(201 samples: all rows of"), "{out}");
 
-    // predict: the same held-out rows, by their row number in the file, the class by name,
-    // probabilities as %.6g.
+    // predict: by default one row per input, in the file's order.
     let (ok, csv, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("copy.csv")]);
+    assert!(ok && csv.lines().count() == 201, "{err}");
+    let ids: Vec<&str> = csv.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids, (0..200).map(|i| i.to_string()).collect::<Vec<_>>());
+    // --split test: the same held-out rows as evaluate, by their row number in the file, the
+    // class by name, probabilities as %.6g.
+    let (ok, csv, err) =
+        minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("copy.csv"), "--split", "test"]);
     assert!(ok, "{err}");
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("row,class,p_circle,p_square,p_triangle"));
@@ -134,7 +140,7 @@ fn regression_and_one_hot_targets_from_the_command() {
     let mae: f64 = last["Test mae: ".len()..][..6].parse().unwrap();
     assert!(mae < 0.25, "a linear target is learned: {last}");
     let (ok, csv, _) = minibatch(&["predict", "--model", &p("r.safetensors"), "--data", &p("prices.csv")]);
-    assert!(ok && csv.starts_with("row,prediction\n") && csv.lines().count() == 61, "{csv}");
+    assert!(ok && csv.starts_with("row,prediction\n") && csv.lines().count() == 301, "{csv}");
     // --loss by Keras's name; the metric beside it is the other error.
     let (ok, out, err) = minibatch(&[&base[..5], &["--epochs", "2", "--verbose", "0", "--loss", "mae"]].concat());
     assert!(ok && out.starts_with("Test mse: "), "{out}{err}");
@@ -242,6 +248,48 @@ fn whole_number_targets_are_classes_only_when_they_look_like_classes() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// A regression's targets are standardized for training by default (scikit-learn's
+/// TransformedTargetRegressor): the model ends in an inverting Normalization, so the test line,
+/// evaluate and predict speak in the targets' units, and house prices in dollars are learned
+/// where raw targets (`--no-standardize-targets`) barely move in the same epochs.
+#[test]
+fn regression_targets_are_standardized_and_predictions_come_back_in_their_units() {
+    let dir = temp_dir("workflow-target-scaling");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    write_csv(&dir.join("house.csv"), 400, |a, b, _| format!("{}", (250_000.0 + 90_000.0 * a - 40_000.0 * b).round()));
+    let train = |extra: &[&str]| {
+        let base = ["train", "--data", &p("house.csv"), "--test-split", "0.2", "--epochs", "30", "--verbose", "1"];
+        minibatch(&[&base[..], extra].concat())
+    };
+    let mae = |out: &str| -> f64 {
+        let last = out.lines().last().unwrap();
+        last["Test mae: ".len()..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let (ok, out, err) = train(&["--save", &p("m.safetensors"), "--history", &p("h.json")]);
+    assert!(ok, "{err}");
+    assert!(out.contains("targets standardized for training (mean "), "{out}");
+    assert!(out.contains("unstandardize_targets (Normalization)"), "{out}");
+    assert!(out.lines().last().unwrap().contains("test loss (standardized targets): "), "{out}");
+    let scaled = mae(&out);
+    let (ok, raw_out, err) = train(&["--no-standardize-targets"]);
+    assert!(ok && !raw_out.contains("targets standardized"), "{err}");
+    let raw = mae(&raw_out);
+    assert!(scaled < 10_000.0 && raw > 10.0 * scaled, "standardized: {scaled}, raw: {raw}");
+    // evaluate scores the recorded test rows in dollars, as the test line did.
+    let (ok, eval, err) = minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("house.csv")]);
+    assert!(ok && eval.contains(&format!("mae: {scaled:.4}")), "{eval}{err}");
+    assert!(eval.contains("loss (standardized targets): "), "{eval}");
+    let history = read_json(&dir.join("h.json"));
+    assert_eq!(format!("{:.4}", history["test"]["mae"].as_f64().unwrap()), format!("{scaled:.4}"));
+    // Predictions are prices, not standard deviations.
+    let (ok, csv, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("house.csv")]);
+    assert!(ok, "{err}");
+    let predicted: Vec<f64> = csv.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    let mean = predicted.iter().sum::<f64>() / predicted.len() as f64;
+    assert!((mean - 250_000.0).abs() < 20_000.0, "mean prediction {mean}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// A tail validation split of a file sorted by label (Keras's rule) validates on the last class
 /// alone: the command says so (on stderr, at any `--verbose`), naming the classes validation
 /// lacks and `--split-mode stratified`, which keeps them all and says nothing.
@@ -296,7 +344,7 @@ fn evaluate_and_predict_reuse_the_label_column_train_read() {
     let (ok, out, err) = minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("house.csv")]);
     assert!(ok && out.contains("mae"), "{out}{err}");
     let (ok, out, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("house.csv")]);
-    assert!(ok && out.starts_with("row,prediction\n") && out.lines().count() == 21, "{out}{err}");
+    assert!(ok && out.starts_with("row,prediction\n") && out.lines().count() == 101, "{out}{err}");
     // Another column named: the difference is named.
     let (ok, _, err) =
         minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("house.csv"), "--label-column", "a"]);

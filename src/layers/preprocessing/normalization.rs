@@ -156,6 +156,17 @@ impl Normalization {
         self.variance.data()
     }
 
+    /// Each feature's divisor `max(√variance, 1e-7)`: what [`Normalization::invert`]
+    /// multiplies by.
+    pub fn std(&self) -> &[f32] {
+        &self.std
+    }
+
+    /// Whether the layer undoes a standardization ([`Normalization::invert`]).
+    pub fn inverts(&self) -> bool {
+        self.invert
+    }
+
     pub(crate) fn set_statistics(&mut self, mean: Vec<f32>, variance: Vec<f32>) {
         self.features = mean.len();
         self.std = variance.iter().map(|&v| v.sqrt().max(EPSILON)).collect();
