@@ -39,17 +39,33 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         ));
     }
     let mut model = Model::load(&input.model)?;
-    let (p, rows, what) = if matches!(minibatch::data::Source::parse(&input.data), minibatch::data::Source::Npy(_)) {
-        predict_mapped(&mut model, input)?
-    } else {
-        let chosen = data::select(&model, input, true)?;
-        let x = data::shaped_for(&model, chosen.x)?;
-        (model.predict(&x, input.batch_size)?, chosen.rows, chosen.what)
+    let (p, rows, what, files) = match minibatch::data::Source::parse(&input.data) {
+        minibatch::data::Source::Npy(_) => {
+            let (p, rows, what) = predict_mapped(&mut model, input)?;
+            (p, rows, what, None)
+        }
+        minibatch::data::Source::ImageFolder(dir) if !io::has_class_folders(dir)? => {
+            predict_images(&mut model, input, dir)?
+        }
+        source => {
+            let chosen = data::select(&model, input, true)?;
+            let x = data::shaped_for(&model, chosen.x)?;
+            // An image folder's rows are its files: named beside their predictions.
+            let files = match source {
+                minibatch::data::Source::ImageFolder(dir) => {
+                    let listing = io::list_image_folder(dir, Some(&data::class_names(&model)))?;
+                    Some(chosen.rows.iter().map(|&r| file_name(dir, &listing.files[r])).collect())
+                }
+                _ => None,
+            };
+            (model.predict(&x, input.batch_size)?, chosen.rows, chosen.what, files)
+        }
     };
     let chosen = Chosen { rows, what };
     let bytes = match extension.as_deref() {
         Some("npy") => io::write_npy(p.shape(), p.data()),
-        _ => predictions_csv(&p, &chosen.rows, Task::of(&model).as_ref(), &data::class_names(&model)).into_bytes(),
+        _ => predictions_csv(&p, &chosen.rows, files.as_deref(), Task::of(&model).as_ref(), &data::class_names(&model))
+            .into_bytes(),
     };
     match &args.output {
         Some(path) if extension.as_deref() == Some("npy") => {
@@ -94,16 +110,56 @@ fn predict_mapped(model: &mut Model, input: &ModelAndData) -> Result<(Tensor, Ve
     Ok((outputs.remove(0), rows, what))
 }
 
-/// The predictions as CSV: each row's number in the source (`row`), then for a classifier the
+/// A folder of images without class folders (Keras's `labels=None`): every image, sorted by
+/// name, read at the size and in the colour mode the model was trained with, scaled to
+/// [0, 1] as training scaled them; the predictions, the rows, what they are in words and each
+/// row's file.
+fn predict_images(model: &mut Model, input: &ModelAndData, dir: &std::path::Path) -> Result<Predicted> {
+    if !matches!(input.split, data::Split::Auto | data::Split::All) {
+        return Err(minibatch::Error::invalid(
+            "--split",
+            format!("{:?}", input.split).to_lowercase(),
+            format!("all (or auto): {} is a folder of images, with no split recorded for it", dir.display()),
+        ));
+    }
+    let options = data::load_options(model, "", input.seed, &[], &[])?;
+    let (mut x, files) = io::load_images(dir, options.color_mode, options.image_size)?;
+    x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
+    let x = data::shaped_for(model, x)?;
+    let names = files.iter().map(|f| file_name(dir, f)).collect();
+    let what = format!("the {} images of {}", x.batch(), dir.display());
+    Ok((model.predict(&x, input.batch_size)?, (0..files.len()).collect(), what, Some(names)))
+}
+
+/// Predictions, each row's number in the source, what the rows are in words, and each row's
+/// file for an image folder.
+type Predicted = (Tensor, Vec<usize>, String, Option<Vec<String>>);
+
+/// `file`'s path below the folder `dir` (`cats/1.png`), as the CSV's `file` column names it.
+fn file_name(dir: &std::path::Path, file: &std::path::Path) -> String {
+    file.strip_prefix(dir).unwrap_or(file).to_string_lossy().into_owned()
+}
+
+/// The predictions as CSV: each row's number in the source (`row`), its file for images
+/// (`file`, quoted as RFC 4180 asks when it holds a comma or quote), then for a classifier the
 /// predicted class (its name when the labels were names) and each class's probability
 /// (`p_setosa` or `p_0`), for a regression model each output (`prediction`, or
 /// `prediction_0`, ...); values as C's `%.6g`.
-pub fn predictions_csv(p: &Tensor, rows: &[usize], task: Option<&Task>, names: &[String]) -> String {
+pub fn predictions_csv(
+    p: &Tensor,
+    rows: &[usize],
+    files: Option<&[String]>,
+    task: Option<&Task>,
+    names: &[String],
+) -> String {
     let cols = p.row_len();
     let label = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
     let classifier = task.is_some_and(Task::is_classifier);
     let binary = matches!(task, Some(Task::Binary { outputs: 1 }));
     let mut header = vec!["row".to_string()];
+    if files.is_some() {
+        header.push("file".into());
+    }
     if classifier {
         header.push("class".into());
         if binary {
@@ -117,8 +173,12 @@ pub fn predictions_csv(p: &Tensor, rows: &[usize], task: Option<&Task>, names: &
         header.extend((0..cols).map(|c| format!("prediction_{c}")));
     }
     let mut text = header.join(",") + "\n";
-    for (values, row) in p.data().chunks(cols).zip(rows) {
+    for (i, (values, row)) in p.data().chunks(cols).zip(rows).enumerate() {
         text += &row.to_string();
+        if let Some(file) = files.and_then(|f| f.get(i)) {
+            text.push(',');
+            text += &csv_field(file);
+        }
         if classifier {
             let class = if binary { usize::from(values[0] > 0.5) } else { minibatch::tensor::kernels::argmax(values) };
             text.push(',');
@@ -131,6 +191,16 @@ pub fn predictions_csv(p: &Tensor, rows: &[usize], task: Option<&Task>, names: &
         text.push('\n');
     }
     text
+}
+
+/// `text` as one CSV field: quoted, its quotes doubled, when it holds a comma, quote or line
+/// break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 /// `v` as C's `printf("%.{precision}g")`: `precision` significant digits, trailing zeros

@@ -98,31 +98,83 @@ pub fn load_image_folder(
 ) -> Result<ImageFolder> {
     let dir = dir.as_ref();
     let listing = list_image_folder(dir, classes)?;
-    // Every image's (height, width): the requested size, else the first image's (read from its
-    // header). The whole folder's pixels are checked against the budget before any is decoded.
-    let (h, w) = match image_size {
-        Some(size) => size,
-        None => image_header(&listing.files[0])?,
-    };
-    let shape = [listing.files.len(), h, w, color.channels()];
-    let what = match image_size {
-        Some(_) => format!("the images of {}", dir.display()),
-        None => format!("the images of {} (each the size of the first, {})", dir.display(), listing.files[0].display()),
-    };
-    crate::tensor::memory::check_decoded(&what, &shape, 4)?;
-    let mut pixels = Vec::with_capacity(shape.iter().product());
-    for file in &listing.files {
-        let (image, dims) = decode_image(file, color, image_size)?;
-        check_size(file, &listing.files[0], &(h, w), dims)?;
-        pixels.extend(image);
-    }
-    let x = Tensor::from_vec(&shape, pixels)?;
+    let x = decode_images(dir, &listing.files, color, image_size)?;
     Ok(ImageFolder {
         x,
         y: Tensor::from_slice(&listing.labels),
         class_names: listing.class_names,
         files: listing.files,
     })
+}
+
+/// The images directly in `dir`, sorted by name, without labels: Keras's
+/// `image_dataset_from_directory(dir, labels=None)`, for predicting new images. Pixels 0..255,
+/// shaped and sized as [`load_image_folder`]'s; each image's file beside.
+///
+/// # Errors
+/// As [`load_image_folder`]; [`Error::Format`] for a folder with no images in it.
+pub fn load_images(
+    dir: impl AsRef<Path>,
+    color: ColorMode,
+    image_size: Option<(usize, usize)>,
+) -> Result<(Tensor, Vec<PathBuf>)> {
+    let dir = dir.as_ref();
+    let files = image_files(dir)?;
+    if files.is_empty() {
+        return Err(Error::format(dir, "holds no images (png, jpg, gif, bmp) and no class folders"));
+    }
+    Ok((decode_images(dir, &files, color, image_size)?, files))
+}
+
+/// Whether `dir` holds class folders (a labelled image folder) rather than images alone.
+///
+/// # Errors
+/// [`Error::Io`] for a folder that cannot be read.
+pub fn has_class_folders(dir: &Path) -> Result<bool> {
+    Ok(sorted_entries(dir)?.iter().any(|p| p.is_dir()))
+}
+
+/// `files` decoded as `color`, at `image_size` or each at the first one's size, into
+/// `[n, height, width, channels]` (0..255). The whole set's pixels are checked against the
+/// decode budget before any is decoded.
+fn decode_images(
+    dir: &Path,
+    files: &[PathBuf],
+    color: ColorMode,
+    image_size: Option<(usize, usize)>,
+) -> Result<Tensor> {
+    let (h, w) = match image_size {
+        Some(size) => size,
+        None => image_header(&files[0])?,
+    };
+    let shape = [files.len(), h, w, color.channels()];
+    let what = match image_size {
+        Some(_) => format!("the images of {}", dir.display()),
+        None => format!("the images of {} (each the size of the first, {})", dir.display(), files[0].display()),
+    };
+    crate::tensor::memory::check_decoded(&what, &shape, 4)?;
+    let mut pixels = Vec::with_capacity(shape.iter().product());
+    for file in files {
+        let (image, dims) = decode_image(file, color, image_size)?;
+        check_size(file, &files[0], &(h, w), dims)?;
+        pixels.extend(image);
+    }
+    Tensor::from_vec(&shape, pixels)
+}
+
+/// The image files in `folder` (by extension, sorted), each checked to be a regular file: a
+/// FIFO named as an image would block the reader forever, a device could be endless.
+fn image_files(folder: &Path) -> Result<Vec<PathBuf>> {
+    let images: Vec<PathBuf> = sorted_entries(folder)?
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    for image in &images {
+        super::file::regular_file(image)?;
+    }
+    Ok(images)
 }
 
 /// An image folder's files and labels, not decoded.
@@ -147,7 +199,10 @@ pub fn list_image_folder(dir: &Path, classes: Option<&[String]>) -> Result<Image
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     if found.is_empty() {
-        return Err(Error::format(dir, "holds no class folders (one sub-folder of images per class)"));
+        return Err(Error::format(
+            dir,
+            "holds no class folders (one sub-folder of images per class; predict reads a folder of images alone)",
+        ));
     }
     let class_names = match classes {
         Some(known) if !known.is_empty() => {
@@ -164,17 +219,7 @@ pub fn list_image_folder(dir: &Path, classes: Option<&[String]>) -> Result<Image
     for name in &found {
         let class = class_names.iter().position(|c| c == name).expect("checked above");
         let folder = dir.join(name);
-        let images: Vec<PathBuf> = sorted_entries(&folder)?
-            .into_iter()
-            .filter(|p| {
-                p.extension().is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
-            })
-            .collect();
-        // An entry named as an image must be a file: a FIFO would block the reader forever,
-        // a device could be endless.
-        for image in &images {
-            super::file::regular_file(image)?;
-        }
+        let images = image_files(&folder)?;
         if images.is_empty() {
             return Err(Error::format(&folder, format!("class folder {name:?} holds no images (png, jpg, gif, bmp)")));
         }

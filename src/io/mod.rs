@@ -35,6 +35,9 @@ pub use file::{open_regular, regular_file};
 pub use idx::{load_mnist, read_idx, IdxArray};
 pub use labels::{num_classes, MAX_CLASSES};
 
-pub use images::{list_image_folder, load_image_folder, ColorMode, ImageFolder, ImageListing, MAX_PIXELS};
+pub use images::{
+    has_class_folders, list_image_folder, load_image_folder, load_images, ColorMode, ImageFolder, ImageListing,
+    MAX_PIXELS,
+};
 pub use npy::{holds_u8_images, npy_preamble, parse_npy, write_npy, Dtype, NpyArray, NpyHeader};
 pub use npz::{load_npz, read_npz, write_npz};

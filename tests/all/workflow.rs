@@ -425,3 +425,63 @@ fn u8_images_train_the_same_from_an_npz_and_from_npy_files() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `predict --data FOLDER` on a folder of images alone (Keras's `labels=None`): every image,
+/// sorted by name, read at the size and colour mode the model recorded, with its file name
+/// beside its class; a labelled folder's predictions name their files too, and the same image
+/// gets the same prediction either way.
+#[test]
+fn predict_reads_a_folder_of_new_images_and_names_their_files() {
+    let dir = temp_dir("workflow-image-predict");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    for (c, class) in ["cats", "dogs"].iter().enumerate() {
+        std::fs::create_dir_all(dir.join("train").join(class)).unwrap();
+        for i in 0..6u32 {
+            let img = image::RgbImage::from_fn(10, 12, |x, y| {
+                image::Rgb([(x * 20 + c as u32 * 120) as u8, (y * 15 + i * 9) as u8, (c * 200) as u8])
+            });
+            img.save(dir.join("train").join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let (ok, _, err) = minibatch(&[
+        "train",
+        "--data",
+        &p("train"),
+        "--image-size",
+        "8x8",
+        "--color-mode",
+        "grayscale",
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+        "--save",
+        &p("m.safetensors"),
+    ]);
+    assert!(ok, "{err}");
+    // New images, no class folders: one with a comma in its name, quoted in the CSV.
+    std::fs::create_dir_all(dir.join("new")).unwrap();
+    std::fs::copy(dir.join("train/dogs/3.png"), dir.join("new/b, the dog.png")).unwrap();
+    std::fs::copy(dir.join("train/cats/1.png"), dir.join("new/a.png")).unwrap();
+    let (ok, csv, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("new")]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "row,file,class,p_cats,p_dogs");
+    assert!(lines[1].starts_with("0,a.png,") && lines[2].starts_with("1,\"b, the dog.png\","), "{csv}");
+    assert_eq!(lines.len(), 3);
+    // The labelled folder: its files named by class folder, the same numbers for the same image.
+    let (ok, all, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("train")]);
+    assert!(ok && all.lines().nth(1).unwrap().starts_with("0,cats/0.png,"), "{all}{err}");
+    let tail = |line: &str| line.rsplitn(3, ',').take(2).collect::<Vec<_>>().join(",");
+    let cat1 = all.lines().find(|l| l.contains(",cats/1.png,")).unwrap();
+    let dog3 = all.lines().find(|l| l.contains(",dogs/3.png,")).unwrap();
+    assert_eq!(tail(cat1), tail(lines[1]));
+    assert_eq!(tail(dog3), tail(lines[2]));
+    // A split of a folder with none recorded is refused by name; an empty folder is named.
+    let (ok, _, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("new"), "--split", "test"]);
+    assert!(!ok && err.contains("--split"), "{err}");
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let (ok, _, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("empty")]);
+    assert!(!ok && err.contains("holds no images"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
