@@ -298,7 +298,7 @@ pub fn lab(args: &LabArgs) -> Result<()> {
 }
 
 /// Bytes for people: KiB below a MiB, MiB below a GiB, else GiB.
-fn mib(bytes: usize) -> String {
+pub(super) fn mib(bytes: usize) -> String {
     let b = bytes as f64;
     match bytes {
         n if n < 1 << 20 => format!("{:.1} KiB", b / 1024.0),
@@ -363,18 +363,20 @@ fn print_table(runs: &[LabRun]) {
     }
 }
 
-/// `lab --lr-find`: the range test at `batch_size`, its table, plot, JSON and report.
-fn lr_find(
-    args: &LabArgs,
+/// The range test on `model` (returned to its state after) over `x`, `y` at `batch_size`
+/// for `steps` steps, its table and suggestions printed (the one to train at first: see
+/// [`minibatch::lab::LrFind::recommended`]), and a warning on stderr when Lightning's
+/// steepest descent lies near the divergence. `lab --lr-find` and `train --lr-find` share it.
+pub(super) fn range_test(
+    model: &mut Model,
     x: &Tensor,
     y: &Tensor,
     batch_size: usize,
-    build: impl Fn() -> Result<Model>,
-    mut config: Vec<(String, String)>,
-) -> Result<()> {
-    let mut model = build()?;
-    let options = LrFindOptions { num_steps: args.lr_find_steps, batch_size, seed: args.seed, ..Default::default() };
-    let found = minibatch::lab::lr_find(&mut model, x, y, &options)?;
+    steps: usize,
+    seed: u64,
+) -> Result<(minibatch::lab::LrFind, LrFindOptions)> {
+    let options = LrFindOptions { num_steps: steps, batch_size, seed, ..Default::default() };
+    let found = minibatch::lab::lr_find(model, x, y, &options)?;
     println!(
         "Learning-rate range test: {} steps of batch {batch_size}, rates {:e} to {:e}{}",
         found.rates.len(),
@@ -387,16 +389,37 @@ fn lr_find(
     for i in (0..found.rates.len()).filter(|i| i % every == 0 || *i + 1 == found.rates.len()) {
         println!("{:>12.3e} {:>12.4} {:>12.4}", found.rates[i], found.raw_losses[i], found.losses[i]);
     }
-    match found.suggestion {
-        Some(rate) => println!("Suggested learning rate: {rate:.3e} (where the smoothed loss falls fastest)"),
+    let which = match (found.valley, found.minimum) {
+        (Some(_), _) => "fast.ai's valley: two thirds down the longest fall of the smoothed loss",
+        (None, Some(_)) => "fast.ai's minimum/10: a decade below the lowest smoothed loss",
+        _ => "where the smoothed loss falls fastest",
+    };
+    match found.recommended() {
+        Some(rate) => println!("Suggested learning rate: {rate:.3e} ({which})"),
         None => println!("No suggestion: the sweep stopped before it had enough steps (give more --lr-find-steps)"),
     }
-    if let (Some(valley), Some(minimum)) = (found.valley, found.minimum) {
-        println!("fast.ai's suggestions: valley {valley:.3e}, minimum/10 {minimum:.3e}");
-    }
+    let others: Vec<String> = [("valley", found.valley), ("minimum/10", found.minimum), ("steepest", found.suggestion)]
+        .iter()
+        .filter_map(|(name, v)| v.map(|v| format!("{name} {v:.3e}")))
+        .collect();
+    println!("All suggestions: {}", others.join(", "));
     if let Some(warning) = found.warning() {
         eprintln!("warning: {warning}");
     }
+    Ok((found, options))
+}
+
+/// `lab --lr-find`: the range test at `batch_size`, its table, plot, JSON and report.
+fn lr_find(
+    args: &LabArgs,
+    x: &Tensor,
+    y: &Tensor,
+    batch_size: usize,
+    build: impl Fn() -> Result<Model>,
+    mut config: Vec<(String, String)>,
+) -> Result<()> {
+    let mut model = build()?;
+    let (found, options) = range_test(&mut model, x, y, batch_size, args.lr_find_steps, args.seed)?;
     if let Some(path) = &args.json {
         let text =
             serde_json::to_string_pretty(&json!({ "lr_find": found, "options": options })).expect("plain values");

@@ -7,7 +7,8 @@ use super::model_spec::Architecture;
 use super::task::Task;
 use super::train_args::{split_mode, TrainArgs};
 use super::train_setup::{
-    build_model, check_monitor, print_test, target_scaler, warn_lopsided_validation, warn_small_validation, Watchers,
+    batch_size, build_model, check_monitor, print_test, target_scaler, warn_lopsided_validation, warn_small_validation,
+    Watchers,
 };
 use minibatch::data::{Dataset, NpyDataset};
 use minibatch::layers::Normalization;
@@ -39,7 +40,17 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
             ));
         }
     }
-    let batch = args.batch_size;
+    if args.lr_find || args.lr_find_only {
+        return Err(minibatch::Error::invalid(
+            "--lr-find",
+            "given with --labels",
+            "data read into memory (--data FILE.csv, FILE.npz, a folder or a built-in set): the range test \
+             draws batches from anywhere in the rows",
+        ));
+    }
+    // The batch the files are opened with; --memory-budget may choose another once the model
+    // is built.
+    let batch = args.batch_size.unwrap_or(super::train_setup::DEFAULT_BATCH);
     // u8 images are scaled to [0, 1] as from an NPZ; an architecture for images gets a
     // grayscale channel axis, as from an NPZ.
     let images = Architecture::parse(&args.model)?.takes_images();
@@ -94,6 +105,12 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
     let targets = target_scaler(args, &task, &y_fit)?;
     let mut model =
         build_model(args, &sample, &task, standardizer.as_ref().map(|(n, _)| n), targets.as_ref().map(|(n, _)| n))?;
+    let (chosen, batch_note) = batch_size(args, &model)?;
+    if chosen != batch {
+        train = train.with_batch_size(chosen)?;
+        val = val.map(|v| v.with_batch_size(chosen)).transpose()?;
+        test = test.map(|t| t.with_batch_size(chosen)).transpose()?;
+    }
     if args.early_stopping || args.reduce_lr_patience.is_some() {
         check_monitor(&args.monitor, &model, val.is_some())?;
     }
@@ -131,6 +148,9 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
             println!("{}: u8 images scaled from 0..255 to [0, 1], as from an NPZ", args.data);
         }
         for (_, note) in standardizer.iter().chain(&targets) {
+            println!("{}: {note}", args.data);
+        }
+        if let Some(note) = &batch_note {
             println!("{}: {note}", args.data);
         }
         print!("{}", model.summary()?);

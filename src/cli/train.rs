@@ -6,8 +6,8 @@ use super::task::Task;
 pub use super::train_args::TrainArgs;
 use super::train_args::{check_train_args, color_mode_name, image_size, split_mode};
 use super::train_setup::{
-    build_model, check_monitor, class_weights, print_test, target_scaler, warn_lopsided_validation,
-    warn_small_validation, Watchers,
+    batch_size, build_model, check_monitor, class_weights, lr_find, print_test, target_scaler,
+    warn_lopsided_validation, warn_small_validation, Watchers,
 };
 use minibatch::callbacks::BackupAndRestore;
 use minibatch::data::Source;
@@ -101,9 +101,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     // a global batch they share evenly), and test data evaluate would, refused now: before
     // anything is printed.
     let weights = class_weights(args, &task, &data.y, &train_rows)?;
+    let (batch, batch_note) = batch_size(args, &model)?;
     let fit_options = || {
         let options = FitOptions::new()
-            .batch_size(args.batch_size)
+            .batch_size(batch)
             .epochs(epochs)
             .validation_split(args.validation_split)
             .validation_split_mode(split_mode)
@@ -169,7 +170,21 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         for (_, note) in standardizer.iter().chain(&targets) {
             println!("{}: {note}", args.data);
         }
+        if let Some(note) = &batch_note {
+            println!("{}: {note}", args.data);
+        }
         print!("{}", model.summary()?);
+    }
+    if args.lr_find || args.lr_find_only {
+        // On the rows fit will train on: never the validation rows.
+        let (x, y) = if train_rows.len() == data.x.batch() {
+            (data.x.clone(), data.y.clone())
+        } else {
+            (data.x.select_rows(&train_rows), data.y.select_rows(&train_rows))
+        };
+        if lr_find(args, &mut model, &x, &y, batch)?.is_none() {
+            return Ok(());
+        }
     }
 
     let mut watchers = Watchers::new(args, backup_dir);
@@ -195,7 +210,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             Value::Object(m) => m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect(),
             _ => Vec::new(),
         };
-        let config = train_config(args, epochs, &model);
+        let config = train_config(args, batch, epochs, &model);
         let summary = model.summary()?;
         let shape = |t: &minibatch::Tensor| format!("{:?}", t.shape());
         let mut rows = vec![
@@ -241,7 +256,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 }
 
 /// The settings of a `train` run, for its report.
-fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, String)> {
+fn train_config(args: &TrainArgs, batch: usize, epochs: usize, model: &Model) -> Vec<(String, String)> {
     let optimizer =
         model.optimizer().map_or(String::new(), |o| format!("{}, learning rate {}", o.name(), o.learning_rate()));
     let mut config = vec![
@@ -253,7 +268,7 @@ fn train_config(args: &TrainArgs, epochs: usize, model: &Model) -> Vec<(String, 
                 .or(args.test_split.map(|f| format!("{f} of --data")))
                 .unwrap_or("the source's own".into()),
         ),
-        ("batch size", args.batch_size.to_string()),
+        ("batch size", batch.to_string()),
         ("epochs", epochs.to_string()),
         ("validation split", format!("{} ({})", args.validation_split, args.split_mode)),
         ("optimizer", optimizer),

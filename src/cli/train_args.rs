@@ -25,9 +25,29 @@ pub struct TrainArgs {
     /// The CSV column holding the labels.
     #[arg(long, default_value = "label")]
     pub label_column: String,
-    /// Samples per weight update (1 to 16777216).
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    /// Samples per weight update, 1 to 16777216 [default: 32, as Keras; under --memory-budget
+    /// the largest batch size whose memory plan fits, when that is less].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// A memory budget such as 512MiB or 2GiB: a --batch-size whose memory plan does not fit
+    /// it is refused (naming the largest that does), and without --batch-size the batch is
+    /// 32 or the largest that fits, whichever is smaller (computed from the plan, not probed).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_budget: Option<String>,
+    /// Run the learning-rate range test on the training rows first (as `lab --lr-find`: an
+    /// exponential sweep of --lr-find-steps batches from 1e-8 to 1, the model then returned
+    /// to its initial state), print its suggestions, and train at fast.ai's valley (else
+    /// minimum/10, else the steepest descent). With --plot, the sweep is drawn beside the
+    /// learning curves (FILE-lr-find.png).
+    #[arg(long)]
+    pub lr_find: bool,
+    /// Run the range test and stop: print the suggestions (and draw the sweep to --plot)
+    /// without training.
+    #[arg(long)]
+    pub lr_find_only: bool,
+    /// Steps of the learning-rate range test (2 to 100000).
+    #[arg(long, default_value_t = 100)]
+    pub lr_find_steps: usize,
     /// Passes over the training set, 1 to 1000000 [default: a count that suits the data set:
     /// spirals 60, moons 30, blobs 10, exam 30, files 10].
     #[arg(long)]
@@ -197,7 +217,42 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
     }
     checks::finite("--min-delta", args.min_delta)?;
     checks::fraction("--reduce-lr-factor", args.reduce_lr_factor, true)?;
-    checks::count("--batch-size", args.batch_size, 1, checks::MAX_BATCH)?;
+    if let Some(b) = args.batch_size {
+        checks::count("--batch-size", b, 1, checks::MAX_BATCH)?;
+    }
+    if let Some(budget) = &args.memory_budget {
+        checks::bytes("--memory-budget", budget)?;
+    }
+    checks::count("--lr-find-steps", args.lr_find_steps, 2, checks::MAX_LR_FIND_STEPS)?;
+    if args.lr_find && args.lr_find_only {
+        return Err(minibatch::Error::invalid(
+            "--lr-find",
+            "given with --lr-find-only",
+            "one of them: --lr-find trains after the range test, --lr-find-only stops after it",
+        ));
+    }
+    if args.lr_find_only {
+        let outputs = [
+            ("--save", args.save.is_some()),
+            ("--history", args.history.is_some()),
+            ("--report", args.report.is_some()),
+            ("--checkpoint-dir", args.checkpoint_dir.is_some()),
+        ];
+        if let Some((flag, _)) = outputs.iter().find(|(_, given)| *given) {
+            return Err(minibatch::Error::invalid(
+                *flag,
+                "given with --lr-find-only",
+                "no training outputs: --lr-find-only stops after the range test (--lr-find trains after it)",
+            ));
+        }
+    }
+    if (args.lr_find || args.lr_find_only) && args.learning_rate.is_some() {
+        return Err(minibatch::Error::invalid(
+            "--learning-rate",
+            "given with --lr-find",
+            "no --learning-rate: the range test chooses it",
+        ));
+    }
     if let Some(e) = args.epochs {
         checks::count("--epochs", e, 1, checks::MAX_EPOCHS)?;
     }
@@ -258,6 +313,7 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         .output("--save", args.save.clone())
         .output("--history", args.history.clone())
         .output("--plot", args.plot.clone())
+        .output("--plot", if args.lr_find { args.plot.as_deref().map(lr_find_plot) } else { None })
         .output_folder("--report", args.report.as_deref(), &["index.html"])
         .output_folder(
             "--checkpoint-dir",
@@ -265,6 +321,14 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
             &["best.safetensors", "backup/backup.safetensors"],
         )
         .check()
+}
+
+/// Where `train --lr-find --plot FILE` draws the range test: beside the learning curves,
+/// `FILE-lr-find.EXT`.
+pub(super) fn lr_find_plot(plot: &Path) -> std::path::PathBuf {
+    let stem = plot.file_stem().map_or("curves".into(), |s| s.to_string_lossy().into_owned());
+    let ext = plot.extension().map_or("png".into(), |e| e.to_string_lossy().into_owned());
+    plot.with_file_name(format!("{stem}-lr-find.{ext}"))
 }
 
 /// `--color-mode`, or Keras's default `rgb`.

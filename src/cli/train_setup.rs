@@ -147,6 +147,88 @@ pub(super) fn build_model(
     Ok(model)
 }
 
+/// Keras's default batch size.
+pub(super) const DEFAULT_BATCH: usize = 32;
+
+/// The batch size `train` trains `model` at: `--batch-size`, else 32; under `--memory-budget`
+/// a `--batch-size` whose memory plan does not fit is refused, and without one the batch is 32
+/// or the largest that fits, whichever is smaller. Returns the line saying so, for the
+/// command's opening lines.
+///
+/// # Errors
+/// [`minibatch::Error::InvalidArgument`] naming `--batch-size` with the largest that fits, or
+/// `--memory-budget` when not even one sample fits; as [`Model::max_batch_size`].
+pub(super) fn batch_size(args: &TrainArgs, model: &Model) -> Result<(usize, Option<String>)> {
+    let Some(text) = &args.memory_budget else { return Ok((args.batch_size.unwrap_or(DEFAULT_BATCH), None)) };
+    let budget = super::checks::bytes("--memory-budget", text)?;
+    let largest = model.max_batch_size(budget)?;
+    let planned = |b: usize| model.memory_plan(b).map(|p| super::lab::mib(p.total()));
+    if largest == 0 {
+        return Err(minibatch::Error::invalid(
+            "--memory-budget",
+            text,
+            format!("a budget the plan of one sample fits ({})", planned(1)?),
+        ));
+    }
+    let chosen = match args.batch_size {
+        Some(b) if b > largest => {
+            return Err(minibatch::Error::invalid(
+                "--batch-size",
+                format!("{b} (planned {})", planned(b)?),
+                format!("a batch size whose memory plan fits --memory-budget {text}: at most {largest}"),
+            ))
+        }
+        Some(b) => b,
+        None => DEFAULT_BATCH.min(largest),
+    };
+    let why = match args.batch_size {
+        Some(_) => "--batch-size",
+        None if chosen < DEFAULT_BATCH => "the largest that fits",
+        None => "Keras's default; --batch-size up to the largest",
+    };
+    let note = format!(
+        "memory budget {text}: the largest batch size whose plan fits is {largest}; training at {chosen} ({why}; \
+         planned {})",
+        planned(chosen)?
+    );
+    Ok((chosen, Some(note)))
+}
+
+/// `--lr-find` and `--lr-find-only`: the range test on the training rows `x`, `y` at `batch`
+/// (the model returned to its state after), printed, and drawn to `--plot` (beside the
+/// learning curves under `--lr-find`). Returns the rate to train at, set on the model's
+/// optimizer, or `None` when nothing is to be trained (`--lr-find-only`).
+///
+/// # Errors
+/// As [`minibatch::lab::lr_find`]; [`minibatch::Error::State`] when the sweep was too short
+/// to suggest a rate.
+pub(super) fn lr_find(
+    args: &TrainArgs,
+    model: &mut Model,
+    x: &minibatch::Tensor,
+    y: &minibatch::Tensor,
+    batch: usize,
+) -> Result<Option<f32>> {
+    let (found, _) = super::lab::range_test(model, x, y, batch, args.lr_find_steps, args.seed)?;
+    if let Some(plot) = &args.plot {
+        let path = if args.lr_find { super::train_args::lr_find_plot(plot) } else { plot.clone() };
+        minibatch::lab::lr_find_figure(&found).save(&path)?;
+        println!("Drew the range test to {}", path.display());
+    }
+    if args.lr_find_only {
+        return Ok(None);
+    }
+    let rate = found.recommended().ok_or_else(|| {
+        minibatch::Error::State(format!(
+            "the range test's {} steps suggest no learning rate: give more --lr-find-steps, or --learning-rate",
+            found.rates.len()
+        ))
+    })? as f32;
+    model.optimizer_mut().expect("compiled").set_learning_rate(rate);
+    println!("Training at learning rate {rate} (the range test's suggestion)");
+    Ok(Some(rate))
+}
+
 /// The targets' scaler `train` ends a model with (see [`super::data::target_scaler`]): for
 /// quantities, on a CSV's or NPZ's or NPY's targets, for `--model mlp` and `lstm` built here
 /// (not `--init`), unless `--no-standardize-targets`. `y` holds the rows training learns from.

@@ -154,6 +154,19 @@ impl NpyDataset {
         Ok(NpyDataset { x, y, batch_size, order, pixels, channel_axis: false })
     }
 
+    /// Serves `batch_size` samples a batch from now on (a batch size chosen once the model is
+    /// known, such as the largest a memory budget allows).
+    ///
+    /// # Errors
+    /// `batch_size` 0.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Result<NpyDataset> {
+        if batch_size == 0 {
+            return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
+        }
+        self.batch_size = batch_size;
+        Ok(self)
+    }
+
     /// Samples of `[height, width]` served as `[height, width, 1]` (a grayscale image's channel
     /// axis, which a convolution needs; the values are the same); others as they are.
     pub fn with_channel_axis(mut self) -> NpyDataset {

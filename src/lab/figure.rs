@@ -145,13 +145,13 @@ pub fn memory_figure(runs: &[LabRun]) -> Figure {
 }
 
 /// The learning-rate range test: the smoothed loss (and each step's, dashed) over the rate,
-/// on a logarithmic rate axis, the suggested rate marked.
+/// on a logarithmic rate axis, the suggested rate (fast.ai's valley) and the steepest descent
+/// marked.
 pub fn lr_find_figure(found: &LrFind) -> Figure {
     let points = |values: &[f64]| found.rates.iter().copied().zip(values.iter().copied()).collect();
-    let steepest =
-        found.suggestion.map(|r| Mark { x: r, label: format!("suggested: {r:.3e} (steepest descent)"), color: 1 });
-    let valley = found.valley.map(|r| Mark { x: r, label: format!("fast.ai's valley: {r:.3e}"), color: 2 });
-    let marks = steepest.into_iter().chain(valley).collect();
+    let steepest = found.suggestion.map(|r| Mark { x: r, label: format!("steepest descent: {r:.3e}"), color: 1 });
+    let valley = found.valley.map(|r| Mark { x: r, label: format!("suggested: {r:.3e} (fast.ai's valley)"), color: 2 });
+    let marks = valley.into_iter().chain(steepest).collect();
     let chart = Chart {
         title: "Learning-rate range test".into(),
         x_label: "learning rate".into(),

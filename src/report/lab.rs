@@ -121,19 +121,21 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun], charts: ChartOpt
 pub fn lr_find_report(config: &[(String, String)], found: &LrFind) -> Result<Report> {
     let mut r = Report::new("minibatch lab: learning-rate range test");
     r.key_values("Configuration", config);
-    let suggestion = found.suggestion.map_or("none (too few steps)".into(), |s| format!("{s:.3e}"));
+    let shown = |rate: Option<f64>| rate.map_or("none (too few steps)".into(), |v| format!("{v:.3e}"));
     let outcome = vec![
-        ("suggested learning rate".to_string(), suggestion),
-        ("fast.ai's valley".into(), found.valley.map_or("none (too few steps)".into(), |v| format!("{v:.3e}"))),
-        ("fast.ai's minimum/10".into(), found.minimum.map_or("none (too few steps)".into(), |v| format!("{v:.3e}"))),
+        ("suggested learning rate".to_string(), shown(found.recommended())),
+        ("fast.ai's valley".into(), shown(found.valley)),
+        ("fast.ai's minimum/10".into(), shown(found.minimum)),
+        ("steepest descent (Lightning's suggestion)".into(), shown(found.suggestion)),
         ("warning".into(), found.warning().unwrap_or_else(|| "none".into())),
         ("steps taken".into(), found.rates.len().to_string()),
         ("stopped because the loss diverged".into(), if found.stopped_early { "yes" } else { "no" }.into()),
     ];
     r.key_values("Outcome", &outcome);
     let caption = "The loss after each step while the rate grows exponentially (solid: smoothed as Lightning \
-                   smooths it; dashed: each step's batch loss). The suggestion is where the smoothed loss falls \
-                   fastest; rates much above it make the loss climb.";
+                   smooths it; dashed: each step's batch loss). The suggestion is fast.ai's valley, two thirds \
+                   down the longest fall of the smoothed loss (the steepest descent, Lightning's suggestion, lags \
+                   the raw loss and can lie near the divergence); rates much above it make the loss climb.";
     r.figure("Loss against the learning rate", &lab::lr_find_figure(found), caption)?;
     let rows: Vec<Vec<String>> = (0..found.rates.len())
         .map(|i| {

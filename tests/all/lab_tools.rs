@@ -107,10 +107,13 @@ fn lr_find_suggests_a_rate_near_the_known_good_one() {
     // fast.ai's suggestions: below where the loss diverges, above the sweep's flat start.
     let (valley, minimum) = (found.valley.expect("a valley"), found.minimum.expect("a minimum"));
     assert!((1e-3..=2.0).contains(&valley) && (1e-3..=0.2).contains(&minimum), "valley {valley}, minimum/10 {minimum}");
-    // The figure: a log rate axis, the suggestion and the valley marked.
+    // The rate to train at is the valley; the figure: a log rate axis, the suggested valley and
+    // the steepest descent marked.
+    assert_eq!(found.recommended(), Some(valley));
     let figure = lab::lr_find_figure(&found);
-    assert!(figure.charts[0].log_x && figure.charts[0].marks[0].label.starts_with("suggested"));
-    assert!(figure.charts[0].marks[1].label.starts_with("fast.ai's valley"));
+    assert!(figure.charts[0].log_x && figure.charts[0].marks[0].label.contains("suggested"));
+    assert!(figure.charts[0].marks[0].label.contains("fast.ai's valley"));
+    assert!(figure.charts[0].marks[1].label.starts_with("steepest descent"));
     // A suggestion within a decade of where the loss diverged is warned of, naming the valley.
     let near = lab::LrFind {
         rates: vec![1e-3, 1e-2, 5e-2],
@@ -127,7 +130,72 @@ fn lr_find_suggests_a_rate_near_the_known_good_one() {
         "{warning}"
     );
     assert!(lab::LrFind { suggestion: Some(1e-3), ..near.clone() }.warning().is_none());
-    assert!(lab::LrFind { stopped_early: false, ..near }.warning().is_none(), "no divergence, no warning");
+    assert!(lab::LrFind { stopped_early: false, ..near.clone() }.warning().is_none(), "no divergence, no warning");
+    // Without a valley, minimum/10; without either, the steepest descent.
+    assert_eq!(lab::LrFind { valley: None, minimum: Some(2e-3), ..near.clone() }.recommended(), Some(2e-3));
+    assert_eq!(lab::LrFind { valley: None, minimum: None, ..near }.recommended(), Some(1e-2));
+}
+
+/// `train --lr-find` runs the range test on the training rows, prints its suggestions and
+/// trains at the valley: the same run, bit for bit, as `--learning-rate` at that rate (the
+/// model returned to its initial state after the sweep). `--lr-find-only` stops after the
+/// sweep; flags that contradict it are refused by name, before any work.
+#[test]
+fn train_lr_find_trains_at_the_suggestion() {
+    let dir = temp_dir("train-lr-find");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let base = ["train", "--data", "moons", "--epochs", "3", "--validation-split", "0.2", "--verbose", "0"];
+    let (ok, out, err) =
+        minibatch(&[&base[..], &["--lr-find", "--plot", &p("c.svg"), "--history", &p("found.json")]].concat());
+    assert!(ok, "{err}");
+    assert!(out.contains("Learning-rate range test: 100 steps of batch 32") && out.contains("All suggestions: valley"));
+    let line = out.lines().find(|l| l.starts_with("Training at learning rate ")).expect(&out);
+    let rate = line["Training at learning rate ".len()..].split(' ').next().unwrap();
+    assert!(out.contains(&format!("Drew the range test to {}", p("c-lr-find.svg"))), "{out}");
+    assert!(dir.join("c.svg").exists() && dir.join("c-lr-find.svg").exists());
+    let (ok, _, err) = minibatch(&[&base[..], &["--learning-rate", rate, "--history", &p("given.json")]].concat());
+    assert!(ok, "{err}");
+    let (found, given) = (read_json(&dir.join("found.json")), read_json(&dir.join("given.json")));
+    assert_eq!(found["history"], given["history"], "trained at {rate}");
+    // --lr-find-only: the sweep alone, drawn to --plot itself.
+    let (ok, out, err) = minibatch(&[&base[..], &["--lr-find-only", "--plot", &p("only.svg")]].concat());
+    assert!(ok && out.contains("Suggested learning rate: ") && !out.contains("Test "), "{out}{err}");
+    assert!(std::fs::read_to_string(dir.join("only.svg")).unwrap().contains("learning rate"));
+    for (flags, named) in [
+        (&["--lr-find-only", "--save", "m.safetensors"][..], "--save"),
+        (&["--lr-find", "--learning-rate", "0.1"], "--learning-rate"),
+        (&["--lr-find", "--lr-find-only"], "--lr-find"),
+        (&["--lr-find", "--lr-find-steps", "1"], "--lr-find-steps"),
+    ] {
+        let (ok, out, err) = minibatch(&[&base[..], flags].concat());
+        assert!(!ok && out.is_empty() && err.contains(named), "{flags:?}: {out}{err}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `train --memory-budget`: without `--batch-size` the batch is 32, or the largest batch whose
+/// memory plan fits when that is smaller (said in the opening lines); a `--batch-size` over
+/// it is refused naming the largest, before any output.
+#[test]
+fn train_memory_budget_picks_a_batch_that_fits() {
+    let dir = temp_dir("train-budget");
+    let base = ["train", "--data", "spirals", "--epochs", "1", "--verbose", "1"];
+    let history = dir.join("h.json");
+    let (ok, out, err) =
+        minibatch(&[&base[..], &["--memory-budget", "80KiB", "--history", history.to_str().unwrap()]].concat());
+    assert!(ok, "{err}");
+    let line = out.lines().find(|l| l.contains("memory budget 80KiB")).expect(&out);
+    let largest: usize = line.split("fits is ").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+    assert!(largest < 32 && line.contains(&format!("training at {largest} (the largest that fits")), "{line}");
+    assert_eq!(read_json(&history)["batch_size"], largest);
+    let (ok, out, _) = minibatch(&[&base[..], &["--memory-budget", "1GiB"]].concat());
+    assert!(ok && out.contains("training at 32 (Keras's default"), "{out}");
+    let over = (largest + 1).to_string();
+    let (ok, out, err) = minibatch(&[&base[..], &["--memory-budget", "80KiB", "--batch-size", &over]].concat());
+    assert!(!ok && out.is_empty() && err.contains(&format!("at most {largest}")), "{out}{err}");
+    let (ok, out, err) = minibatch(&[&base[..], &["--memory-budget", "lots"]].concat());
+    assert!(!ok && out.is_empty() && err.contains("--memory-budget"), "{out}{err}");
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 fn exam_model(lr: f32) -> minibatch::Result<Sequential> {
@@ -199,7 +267,7 @@ fn lab_lr_find_from_the_command() {
     assert!(
         out.contains("Learning-rate range test: 100 steps of batch 16")
             && out.contains("Suggested learning rate: ")
-            && out.contains("fast.ai's suggestions: valley ")
+            && out.contains("All suggestions: valley ")
     );
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("learning rate") && svg.contains("suggested"));
