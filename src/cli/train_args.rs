@@ -240,7 +240,7 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         ];
         if let Some((flag, _)) = outputs.iter().find(|(_, given)| *given) {
             return Err(minibatch::Error::invalid(
-                *flag,
+                flag,
                 "given with --lr-find-only",
                 "no training outputs: --lr-find-only stops after the range test (--lr-find trains after it)",
             ));
