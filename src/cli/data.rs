@@ -43,6 +43,10 @@ pub struct ModelAndData {
     /// else "label"].
     #[arg(long)]
     pub label_column: Option<String>,
+    /// The CSV's field delimiter: , ; | or tab [default: the one train read, recorded in the
+    /// model, else ,].
+    #[arg(long)]
+    pub delimiter: Option<String>,
     /// The labels of `--data x.npy` in an NPY file, for evaluate: the inputs are read a batch at
     /// a time, as `train --labels` read them (predict reads `--data x.npy`
     /// alone, a batch at a time too).
@@ -203,7 +207,31 @@ pub fn load_options<'a>(
         None => io::ColorMode::Rgb,
     };
     let categories = Some(categories).filter(|c| !c.is_empty());
-    Ok(io::LoadOptions { label_column, seed, classes: Some(names), image_size, color_mode, categories, columns: None })
+    Ok(io::LoadOptions {
+        label_column,
+        seed,
+        classes: Some(names),
+        image_size,
+        color_mode,
+        categories,
+        columns: None,
+        delimiter: b',',
+    })
+}
+
+/// The CSV delimiter: `--delimiter`, else the one `train` read (metadata `csv_delimiter`),
+/// else a comma.
+///
+/// # Errors
+/// As [`io::parse_delimiter`].
+pub fn delimiter(model: &Model, input: &ModelAndData) -> Result<u8> {
+    match &input.delimiter {
+        Some(text) => io::parse_delimiter(text),
+        None => match model.metadata().get("csv_delimiter").and_then(serde_json::Value::as_str) {
+            Some(text) => io::parse_delimiter(text),
+            None => Ok(b','),
+        },
+    }
 }
 
 /// The string columns a model was trained with and their lookups (`train` on a CSV with
@@ -330,6 +358,16 @@ pub fn csv_columns(model: &Model) -> Option<Vec<String>> {
     serde_json::from_value(model.metadata().get("csv_columns")?.clone()).ok()
 }
 
+/// The names of a regression's targets, when `train` read several label columns (`--label-column
+/// price,rent`): one per model output.
+pub fn target_names(model: &Model) -> Vec<String> {
+    let label = trained_label(model);
+    match csv_columns(model) {
+        Some(header) => io::label_columns(&header, &label).into_iter().map(|c| header[c].clone()).collect(),
+        None => Vec::new(),
+    }
+}
+
 /// The label column `train` read (metadata `label_column`; `label` for a model saved before
 /// it was recorded).
 fn trained_label(model: &Model) -> String {
@@ -339,8 +377,9 @@ fn trained_label(model: &Model) -> String {
 /// The feature columns the model was trained on, in training's order: the CSV header `train`
 /// recorded, less its label column.
 pub fn trained_features(model: &Model) -> Option<Vec<String>> {
-    let label = trained_label(model);
-    Some(csv_columns(model)?.into_iter().filter(|c| *c != label).collect())
+    let header = csv_columns(model)?;
+    let labels = io::label_columns(&header, &trained_label(model));
+    Some(header.into_iter().enumerate().filter(|(i, _)| !labels.contains(i)).map(|(_, c)| c).collect())
 }
 
 /// A CSV `source` holds the feature columns the model was trained on, in any order (see
@@ -348,11 +387,11 @@ pub fn trained_features(model: &Model) -> Option<Vec<String>> {
 ///
 /// # Errors
 /// As [`io::check_csv_columns`].
-pub fn check_columns(model: &Model, source: &str, label_column: &str) -> Result<()> {
+pub fn check_columns(model: &Model, source: &str, label_column: &str, delimiter: u8) -> Result<()> {
     match csv_columns(model) {
         Some(expected) if matches!(Source::parse(source), Source::Csv(_)) => io::check_csv_columns(
             Path::new(source),
-            &io::csv_header(source)?,
+            &io::csv_header(source, delimiter)?,
             &expected,
             label_column,
             &trained_label(model),
@@ -372,16 +411,25 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
     let names = class_names(model);
     let categories = string_columns(model);
     let label_column = label_column(model, input);
-    check_columns(model, source, &label_column)?;
+    let delimiter = delimiter(model, input)?;
+    check_columns(model, source, &label_column, delimiter)?;
     // A CSV's features are read by name, in training's order, wherever the file has them.
     let columns = trained_features(model);
     let load = || -> Result<Read> {
         if features_only && matches!(Source::parse(source), Source::Csv(_)) {
             let given = Some(&categories[..]).filter(|c| !c.is_empty());
-            return Ok((io::load_csv_features_by_name(source, &label_column, given, columns.as_deref())?, None, None));
+            let csv = io::CsvOptions {
+                label_column: &label_column,
+                delimiter,
+                categories: given,
+                columns: columns.as_deref(),
+                classes: None,
+            };
+            return Ok((io::load_csv_features_only(source, &csv)?, None, None));
         }
         let options = io::LoadOptions {
             columns: columns.as_deref(),
+            delimiter,
             ..load_options(model, &label_column, input.seed, &names, &categories)?
         };
         let d = io::load_with(source, &options)?;
@@ -535,7 +583,8 @@ pub fn target_scaler(y: &Tensor) -> Result<(minibatch::layers::Normalization, St
         })
         .collect();
     let note = format!(
-        "targets standardized for training ({}; the loss is of standardized targets, predictions and metrics in          the targets' units; --no-standardize-targets keeps them raw)",
+        "targets standardized for training ({}; the loss is of standardized targets, predictions and metrics in \
+         the targets' units; --no-standardize-targets keeps them raw)",
         stats.join("; ")
     );
     Ok((back, note))

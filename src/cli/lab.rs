@@ -24,6 +24,9 @@ pub struct LabArgs {
     /// The CSV column holding the labels.
     #[arg(long, default_value = "label")]
     pub label_column: String,
+    /// The CSV's field delimiter: , ; | or tab.
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
     /// The overfitting scenario: few training samples (16 of moons), a wide model, many epochs,
     /// and EarlyStopping catching it. Sets the defaults marked "--overfit".
     #[arg(long)]
@@ -143,16 +146,14 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         .output_folder("--report", args.report.as_deref(), &["index.html"])
         .check()?;
 
-    let data = io::load(&source, &args.label_column, args.seed)?;
+    let delimiter = io::parse_delimiter(&args.delimiter)?;
+    let options =
+        io::LoadOptions { label_column: &args.label_column, seed: args.seed, delimiter, ..Default::default() };
+    let data = io::load_with(&source, &options)?;
     let (x, y, vx, vy) = match (&args.test_data, data.test) {
         (Some(source), _) => {
             let names = Some(&data.class_names[..]).filter(|n| !n.is_empty());
-            let options = io::LoadOptions {
-                label_column: &args.label_column,
-                seed: args.seed,
-                classes: names,
-                ..Default::default()
-            };
+            let options = io::LoadOptions { classes: names, ..options };
             let t = io::load_with(source, &options)?;
             (data.x, data.y, t.x, t.y)
         }

@@ -11,7 +11,7 @@
 //! | `lab.rs` | `lab`: the tutorial's batch-size experiment |
 //! | `bench.rs` | `bench`: training throughput per batch size |
 //!
-//! and what they share: `augment.rs` (`--augment`), `data.rs` (sources, test splits, shapes), `model_spec.rs` (the
+//! and what they share: `interrupt.rs` (Ctrl-C's last line), `augment.rs` (`--augment`), `data.rs` (sources, test splits, shapes), `model_spec.rs` (the
 //! architectures the commands build) and `checks.rs` (every flag checked before any work or
 //! output).
 
@@ -21,6 +21,7 @@ pub mod checks;
 pub mod convert;
 pub mod data;
 pub mod evaluate;
+pub mod interrupt;
 pub mod lab;
 pub mod mapped;
 pub mod model_spec;

@@ -64,8 +64,15 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     let chosen = Chosen { rows, what };
     let bytes = match extension.as_deref() {
         Some("npy") => io::write_npy(p.shape(), p.data()),
-        _ => predictions_csv(&p, &chosen.rows, files.as_deref(), Task::of(&model).as_ref(), &data::class_names(&model))
-            .into_bytes(),
+        _ => {
+            let task = Task::of(&model);
+            // A classifier's columns are its classes; several targets' are their label columns.
+            let names = match &task {
+                Some(t) if !t.is_classifier() => data::target_names(&model),
+                _ => data::class_names(&model),
+            };
+            predictions_csv(&p, &chosen.rows, files.as_deref(), task.as_ref(), &names).into_bytes()
+        }
     };
     match &args.output {
         Some(path) if extension.as_deref() == Some("npy") => {
@@ -143,8 +150,8 @@ fn file_name(dir: &std::path::Path, file: &std::path::Path) -> String {
 /// The predictions as CSV: each row's number in the source (`row`), its file for images
 /// (`file`, quoted as RFC 4180 asks when it holds a comma or quote), then for a classifier the
 /// predicted class (its name when the labels were names) and each class's probability
-/// (`p_setosa` or `p_0`), for a regression model each output (`prediction`, or
-/// `prediction_0`, ...); values as C's `%.6g`.
+/// (`p_setosa` or `p_0`), for a regression model each output (`prediction`, or per target
+/// `prediction_price` by `names`, else `prediction_0`, ...); values as C's `%.6g`.
 pub fn predictions_csv(
     p: &Tensor,
     rows: &[usize],
@@ -170,7 +177,7 @@ pub fn predictions_csv(
     } else if cols == 1 {
         header.push("prediction".into());
     } else {
-        header.extend((0..cols).map(|c| format!("prediction_{c}")));
+        header.extend((0..cols).map(|c| format!("prediction_{}", label(c))));
     }
     let mut text = header.join(",") + "\n";
     for (i, (values, row)) in p.data().chunks(cols).zip(rows).enumerate() {

@@ -51,6 +51,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         _ => {}
     }
+    if minibatch::distributed::is_root() {
+        super::interrupt::on_ctrl_c(&super::interrupt::train_line(backup_dir.as_deref()));
+    }
     // The architecture's name, refused at once when unknown (before any data is read).
     let architecture = Architecture::parse(&args.model)?;
     if let Some(labels) = &args.labels {
@@ -132,7 +135,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if matches!(Source::parse(&args.data), Source::Csv(_)) {
         // evaluate and predict read a CSV's features by position: the header is kept to
         // check theirs against.
-        model.set_metadata("csv_columns", json!(io::csv_header(&args.data)?));
+        let delimiter = io::parse_delimiter(&args.delimiter)?;
+        model.set_metadata("csv_columns", json!(io::csv_header(&args.data, delimiter)?));
+        model.set_metadata("csv_delimiter", json!((delimiter as char).to_string()));
         // ... and the label column, which they read by default.
         model.set_metadata("label_column", json!(args.label_column));
     }
@@ -306,7 +311,9 @@ fn check_model_before_images(args: &TrainArgs) -> Result<()> {
 pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
     let image_size = image_size(args)?;
     let color_mode = io::ColorMode::from_name(color_mode_name(args))?;
+    let delimiter = io::parse_delimiter(&args.delimiter)?;
     let options = io::LoadOptions {
+        delimiter,
         label_column: &args.label_column,
         seed: args.seed,
         image_size,
@@ -320,8 +327,9 @@ pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
         // A test CSV's features read by name, in the training file's order.
         let mut columns = None;
         if let (Source::Csv(train), Source::Csv(test)) = (Source::parse(&args.data), Source::parse(source)) {
-            let expected = io::csv_header(train)?;
-            io::check_csv_columns(test, &io::csv_header(test)?, &expected, &args.label_column, &args.label_column)?;
+            let expected = io::csv_header(train, delimiter)?;
+            let found = io::csv_header(test, delimiter)?;
+            io::check_csv_columns(test, &found, &expected, &args.label_column, &args.label_column)?;
             columns = Some(expected);
         }
         // Label names number, and string columns encode, as in the training data.

@@ -22,9 +22,14 @@ pub struct TrainArgs {
     /// Hold out this fraction of --data (after a seeded shuffle) as test data.
     #[arg(long)]
     pub test_split: Option<f64>,
-    /// The CSV column holding the labels.
+    /// The CSV column holding the labels, or several comma-separated (price,rent: a regression
+    /// with a value per column).
     #[arg(long, default_value = "label")]
     pub label_column: String,
+    /// The CSV's field delimiter: , ; | or tab (recorded in the saved model for evaluate and
+    /// predict).
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
     /// Samples per weight update, 1 to 16777216 [default: 32, as Keras; under --memory-budget
     /// the largest batch size whose memory plan fits, when that is less].
     #[arg(long)]
@@ -298,6 +303,7 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
             }
         }
     }
+    io::parse_delimiter(&args.delimiter)?;
     if let Some(mode) = &args.color_mode {
         io::ColorMode::from_name(mode)?;
     }

@@ -47,7 +47,7 @@ impl CsvDataset {
         }
         let path = path.as_ref();
         let csv_error = |e: ::csv::Error| Error::format(path, e.to_string());
-        let mut reader = crate::io::csv::csv_reader(path, true)?;
+        let mut reader = crate::io::csv::csv_reader(path, true, b',')?;
         let headers: Vec<String> = reader.headers().map_err(csv_error)?.iter().map(str::to_string).collect();
         let label = headers.iter().position(|h| h == label_column).ok_or_else(|| {
             Error::format(path, format!("no label column {label_column:?}: the header has {}", headers.join(", ")))

@@ -9,7 +9,7 @@ use crate::io::npz::read_npz_split;
 use crate::tensor::Tensor;
 use std::path::Path;
 
-use super::table::{load_csv_table_by_name, Categories};
+use super::table::{load_csv_table_with, Categories, CsvOptions};
 
 /// Training data and, when the source has one, a test split.
 #[derive(Debug, Clone)]
@@ -43,7 +43,8 @@ pub fn load(source: &str, label_column: &str, seed: u64) -> Result<Loaded> {
 /// How [`load_with`] reads a source beyond its name.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOptions<'a> {
-    /// The CSV column holding the labels.
+    /// The CSV column holding the labels (or several, comma-separated: see
+    /// [`CsvOptions::label_column`](crate::io::CsvOptions)).
     pub label_column: &'a str,
     /// The seed of a built-in data set.
     pub seed: u64,
@@ -59,6 +60,8 @@ pub struct LoadOptions<'a> {
     /// A CSV's feature columns by name, in this order (a saved model's training header; the
     /// label column skipped), wherever the file has them; else in the file's order.
     pub columns: Option<&'a [String]>,
+    /// A CSV's delimiter (`b','` by default).
+    pub delimiter: u8,
 }
 
 impl Default for LoadOptions<'_> {
@@ -71,6 +74,7 @@ impl Default for LoadOptions<'_> {
             color_mode: ColorMode::Rgb,
             categories: None,
             columns: None,
+            delimiter: b',',
         }
     }
 }
@@ -93,7 +97,14 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
     match Source::parse(source) {
         Source::Mnist(dir) => Ok(split(load_mnist(dir)?)),
         Source::Csv(path) => {
-            let t = load_csv_table_by_name(path, label_column, classes, options.categories, options.columns)?;
+            let csv = CsvOptions {
+                label_column,
+                delimiter: options.delimiter,
+                classes,
+                categories: options.categories,
+                columns: options.columns,
+            };
+            let t = load_csv_table_with(path, &csv)?;
             Ok(Loaded { x: t.x, y: t.y, test: None, class_names: t.class_names, categories: t.categories })
         }
         Source::Npz(path) => load_npz_split(path),

@@ -6,7 +6,7 @@
 //! paths are `minibatch::io::load_csv` and so on.)
 
 use crate::error::{Error, Result};
-use crate::io::csv::{csv_error, csv_reader};
+use crate::io::csv::{csv_error, csv_reader, label_columns};
 use crate::layers::StringLookup;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
@@ -58,7 +58,8 @@ pub fn load_csv_classes(
 pub struct CsvTable {
     /// `[n, features]`, each string column as one-hot columns over its lookup's indices.
     pub x: Tensor,
-    /// `[n]` labels: numbers, or class indices of `class_names`.
+    /// `[n]` labels: numbers, or class indices of `class_names`; `[n, k]` numbers for `k`
+    /// label columns.
     pub y: Tensor,
     /// The labels' names, when they are names.
     pub class_names: Vec<String>,
@@ -79,25 +80,55 @@ pub fn load_csv_table(
     classes: Option<&[String]>,
     categories: Option<&[(String, StringLookup)]>,
 ) -> Result<CsvTable> {
-    load_csv_table_by_name(path, label_column, classes, categories, None)
+    load_csv_table_with(path, &CsvOptions { label_column, classes, categories, ..CsvOptions::default() })
 }
 
-/// [`load_csv_table`] with the feature columns read by name in the order `columns` gives
-/// (a saved model's training order), wherever the file has them.
+/// How a CSV is read: its delimiter, its label column(s), and what a saved model fixes (its
+/// class names, its string columns' lookups, its feature columns' order).
+#[derive(Debug, Clone, Copy)]
+pub struct CsvOptions<'a> {
+    /// The label column's name, or several names separated by commas (`price,rent`: targets
+    /// of as many values per sample, all numbers). A header column named with the commas
+    /// itself is that one column.
+    pub label_column: &'a str,
+    /// The byte between fields: `b','` (the default), `b';'`, `b'\t'`, …
+    pub delimiter: u8,
+    /// Class names that number named labels (a saved model's); else the sorted distinct names.
+    pub classes: Option<&'a [String]>,
+    /// The string columns' lookups (a saved model's), by column name.
+    pub categories: Option<&'a [(String, StringLookup)]>,
+    /// The feature columns by name, in this order (a saved model's training header; label
+    /// columns skipped), wherever the file has them; else in the file's order.
+    pub columns: Option<&'a [String]>,
+}
+
+impl Default for CsvOptions<'_> {
+    fn default() -> Self {
+        CsvOptions { label_column: "label", delimiter: b',', classes: None, categories: None, columns: None }
+    }
+}
+
+/// A CSV read as `options` say: features (string columns one-hot), labels (`[n]`, or
+/// `[n, k]` for `k` label columns), the labels' class names and the string columns' lookups.
+///
+/// ```no_run
+/// use minibatch::io::{load_csv_table_with, CsvOptions};
+/// let t = load_csv_table_with("prices.csv", &CsvOptions { label_column: "price,rent", delimiter: b';', ..Default::default() }).unwrap();
+/// assert_eq!(t.y.shape()[1], 2);
+/// ```
 ///
 /// # Errors
-/// As [`load_csv_table`], and [`Error::Format`] naming a column of `columns` the file lacks.
-pub fn load_csv_table_by_name(
-    path: impl AsRef<Path>,
-    label_column: &str,
-    classes: Option<&[String]>,
-    categories: Option<&[(String, StringLookup)]>,
-    columns: Option<&[String]>,
-) -> Result<CsvTable> {
+/// As [`load_csv_table`]; [`Error::Format`] naming a label column the file lacks, a column of
+/// `columns` the file lacks, or a label that is not a number when there are several label
+/// columns.
+pub fn load_csv_table_with(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvTable> {
     let path = path.as_ref();
-    let (x, labels, categories) = read_csv(path, label_column, true, categories, columns)?;
-    let labels = labels.expect("labels required");
-    let (y, class_names) = encode_labels(path, label_column, &labels, classes)?;
+    let (x, labels, categories) = read_csv(path, options, true)?;
+    let (labels, columns) = labels.expect("labels required");
+    if columns.len() > 1 {
+        return Ok(CsvTable { x, y: several_targets(path, &labels, &columns)?, class_names: Vec::new(), categories });
+    }
+    let (y, class_names) = encode_labels(path, &columns[0], &labels, options.classes)?;
     Ok(CsvTable { x, y, class_names, categories })
 }
 
@@ -119,21 +150,38 @@ pub fn load_csv_features_with(
     label_column: &str,
     categories: Option<&[(String, StringLookup)]>,
 ) -> Result<Tensor> {
-    load_csv_features_by_name(path, label_column, categories, None)
+    load_csv_features_only(path, &CsvOptions { label_column, categories, ..CsvOptions::default() })
 }
 
-/// [`load_csv_features_with`] with the feature columns read by name in the order `columns`
-/// gives (see [`load_csv_table_by_name`]).
+/// The features of a CSV read as `options` say (see [`load_csv_table_with`]); the label
+/// columns may be absent.
 ///
 /// # Errors
-/// As [`load_csv_table_by_name`], less the missing label column.
-pub fn load_csv_features_by_name(
-    path: impl AsRef<Path>,
-    label_column: &str,
-    categories: Option<&[(String, StringLookup)]>,
-    columns: Option<&[String]>,
-) -> Result<Tensor> {
-    Ok(read_csv(path.as_ref(), label_column, false, categories, columns)?.0)
+/// As [`load_csv_table_with`], less the missing label columns.
+pub fn load_csv_features_only(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Tensor> {
+    Ok(read_csv(path.as_ref(), options, false)?.0)
+}
+
+/// Several label columns' text (row-major, `columns.len()` a row) as targets `[n, k]`: every
+/// one a finite number.
+fn several_targets(path: &Path, labels: &[String], columns: &[String]) -> Result<Tensor> {
+    let k = columns.len();
+    let mut y = Vec::with_capacity(labels.len());
+    for (i, text) in labels.iter().enumerate() {
+        let value = text.parse::<f32>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+            let (row, column) = (i / k + 1, &columns[i % k]);
+            Error::format(
+                path,
+                format!(
+                    "row {row} (line {}), column {column:?}: {text:?} is not a finite number (several label \
+                     columns are targets: numbers)",
+                    row + 1
+                ),
+            )
+        })?;
+        y.push(value);
+    }
+    Tensor::from_vec(&[labels.len() / k, k], y)
 }
 
 /// Labels as numbers when every one is a finite number (and no names are given), else as
@@ -200,23 +248,20 @@ fn encode_labels(
 /// A CSV's string columns: each column's name and the [`StringLookup`] of its categories.
 pub type Categories = Vec<(String, StringLookup)>;
 
-/// What [`read_csv`] reads: features, the label column's text, the string columns' lookups.
-type Read = (Tensor, Option<Vec<String>>, Categories);
+/// What [`read_csv`] reads: features, the label columns' text (row-major) and names, the
+/// string columns' lookups.
+type Read = (Tensor, Option<(Vec<String>, Vec<String>)>, Categories);
 
 /// Features, and the label column's text when it is there (required when `need_labels`). A
 /// feature column none of whose fields is a number holds categories: each becomes one-hot
 /// columns through a [`StringLookup`] (index 0 for a string it never saw), learned from the
 /// column, or `given` (a saved model's, by column name). The features come in the order of
 /// `columns` when given (read by name), else in the file's.
-fn read_csv(
-    path: &Path,
-    label_column: &str,
-    need_labels: bool,
-    given: Option<&[(String, StringLookup)]>,
-    columns: Option<&[String]>,
-) -> Result<Read> {
-    let mut reader = csv_reader(path, true)?;
+fn read_csv(path: &Path, options: &CsvOptions, need_labels: bool) -> Result<Read> {
+    let (label_column, given, columns) = (options.label_column, options.categories, options.columns);
+    let mut reader = csv_reader(path, true, options.delimiter)?;
     let headers: Vec<String> = reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_string).collect();
+    crate::io::csv::check_delimiter(path, &headers, options.delimiter)?;
     // A name twice is an error, not two columns: which one is the label (or a feature) would
     // be a guess.
     for (i, h) in headers.iter().enumerate() {
@@ -231,19 +276,26 @@ fn read_csv(
             ));
         }
     }
-    let label = headers.iter().position(|h| h == label_column);
-    if label.is_none() && need_labels {
-        let message = format!("no label column {label_column:?}: the header has {}", headers.join(", "));
+    let labels = label_columns(&headers, label_column);
+    let named: Vec<&str> = if labels.len() == 1 && headers[labels[0]] == label_column {
+        vec![label_column]
+    } else {
+        label_column.split(',').map(str::trim).collect()
+    };
+    if need_labels && labels.len() < named.len() {
+        let missing: Vec<&str> = named.iter().copied().filter(|n| !headers.iter().any(|h| h == n)).collect();
+        let message = format!("no label column {:?}: the header has {}", missing.join(", "), headers.join(", "));
         return Err(Error::format(path, message));
     }
-    if headers.len() == usize::from(label.is_some()) {
+    let is_label = |c: usize| labels.contains(&c);
+    if headers.len() == labels.len() {
         return Err(Error::format(path, "the header names only the label column: no feature columns"));
     }
     // The feature columns, in the order they are read into each row.
     let order: Vec<usize> = match columns {
         Some(names) => names
             .iter()
-            .filter(|n| *n != label_column)
+            .filter(|n| !labels.iter().any(|&c| headers[c] == **n))
             .map(|n| {
                 headers
                     .iter()
@@ -251,7 +303,7 @@ fn read_csv(
                     .ok_or_else(|| Error::format(path, format!("has no column {n:?}, which the model was trained on")))
             })
             .collect::<Result<_>>()?,
-        None => (0..headers.len()).filter(|&c| Some(c) != label).collect(),
+        None => (0..headers.len()).filter(|&c| !is_label(c)).collect(),
     };
     let number = |f: &str| f.parse::<f32>().ok().filter(|v| v.is_finite());
     // Pass 1: which feature columns hold numbers, and the strings of those that (so far) hold
@@ -263,7 +315,7 @@ fn read_csv(
     let mut rows = 0usize;
     while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
         rows += 1;
-        for (c, field) in record.iter().enumerate().filter(|&(c, _)| Some(c) != label) {
+        for (c, field) in record.iter().enumerate().filter(|&(c, _)| !is_label(c)) {
             if has_number[c] {
                 continue;
             }
@@ -299,7 +351,7 @@ fn read_csv(
     // Each feature column: numbers, or a string column's lookup (given, or learned when no
     // field of it is a number).
     let mut lookups: Vec<Option<StringLookup>> = vec![None; headers.len()];
-    for (c, name) in headers.iter().enumerate().filter(|&(c, _)| Some(c) != label) {
+    for (c, name) in headers.iter().enumerate().filter(|&(c, _)| !is_label(c)) {
         let known = given.and_then(|g| g.iter().find(|(n, _)| n == name)).map(|(_, l)| l.clone());
         lookups[c] = match known {
             Some(l) => Some(l),
@@ -323,13 +375,13 @@ fn read_csv(
     // The features' size, checked before they are allocated.
     crate::tensor::memory::check_decoded(&format!("the features of {}", path.display()), &[rows, width], 4)?;
     // Pass 2: the values.
-    let mut reader = csv_reader(path, true)?;
+    let mut reader = csv_reader(path, true, options.delimiter)?;
     let (mut x, mut y) = (Vec::with_capacity(rows.saturating_mul(width)), Vec::new());
     let mut read = 0usize;
     while reader.read_record(&mut record).map_err(|e| csv_error(path, e))? {
         read += 1;
         let row = read;
-        if let Some(c) = label {
+        for &c in &labels {
             let field = record.get(c).unwrap_or_default();
             if field.is_empty() {
                 let message = format!("row {row} (line {}), column {:?}: no label", row + 1, headers[c]);
@@ -364,5 +416,6 @@ fn read_csv(
         }
     }
     let categories = order.iter().filter_map(|&c| Some((headers[c].clone(), lookups[c].clone()?))).collect();
-    Ok((Tensor::from_vec(&[read, width], x)?, label.map(|_| y), categories))
+    let label_names = labels.iter().map(|&c| headers[c].clone()).collect();
+    Ok((Tensor::from_vec(&[read, width], x)?, (!labels.is_empty()).then_some((y, label_names)), categories))
 }

@@ -35,29 +35,90 @@ impl<R: std::io::Read> std::io::Read for BoundedLines<R> {
     }
 }
 
-/// A CSV reader over the regular file `path` (trimmed fields, a header row), its lines bounded
-/// by [`MAX_LINE_BYTES`].
+/// A CSV reader over the regular file `path` (trimmed fields, a header row, fields separated
+/// by `delimiter`), its lines bounded by [`MAX_LINE_BYTES`].
 ///
 /// # Errors
 /// [`Error::Io`] or [`Error::Format`] for a file that cannot be opened or is not a regular
 /// file.
-pub(crate) fn csv_reader(path: &Path, headers: bool) -> Result<::csv::Reader<BoundedLines<std::fs::File>>> {
+pub(crate) fn csv_reader(
+    path: &Path,
+    headers: bool,
+    delimiter: u8,
+) -> Result<::csv::Reader<BoundedLines<std::fs::File>>> {
     let file = super::file::open_regular(path)?;
     Ok(::csv::ReaderBuilder::new()
         .has_headers(headers)
+        .delimiter(delimiter)
         .trim(::csv::Trim::All)
         .from_reader(BoundedLines { inner: file, line: 0 }))
 }
 
-/// The column names of a CSV file's header row, in order.
+/// The columns of `headers` that `label_column` names: the column of exactly that name, else
+/// each of its comma-separated names the header has, in the order named (`--label-column
+/// price,rent`).
+pub fn label_columns(headers: &[String], label_column: &str) -> Vec<usize> {
+    if let Some(c) = headers.iter().position(|h| h == label_column) {
+        return vec![c];
+    }
+    label_column.split(',').map(str::trim).filter_map(|name| headers.iter().position(|h| h == name)).collect()
+}
+
+/// The column names of a CSV file's header row (fields separated by `delimiter`), in order.
 ///
 /// # Errors
-/// As [`load_csv`](super::load_csv) for a file that cannot be read or has no header row.
-pub fn csv_header(path: impl AsRef<Path>) -> Result<Vec<String>> {
+/// As [`load_csv`](super::load_csv) for a file that cannot be read or has no header row;
+/// [`Error::Format`] for a header of one column that another delimiter would split (see
+/// [`check_delimiter`]).
+pub fn csv_header(path: impl AsRef<Path>, delimiter: u8) -> Result<Vec<String>> {
     let path = path.as_ref();
-    let mut reader = csv_reader(path, true)?;
-    let headers = reader.headers().map_err(|e| csv_error(path, e))?;
-    Ok(headers.iter().map(str::to_string).collect())
+    let mut reader = csv_reader(path, true, delimiter)?;
+    let headers: Vec<String> = reader.headers().map_err(|e| csv_error(path, e))?.iter().map(str::to_string).collect();
+    check_delimiter(path, &headers, delimiter)?;
+    Ok(headers)
+}
+
+/// A delimiter by name or as itself: `,` `;` `|`, `tab` or `\t` for a tab.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for anything but one ASCII character other than a quote or a
+/// line break.
+pub fn parse_delimiter(text: &str) -> Result<u8> {
+    let byte = match text {
+        "tab" | "\\t" | "\t" => b'\t',
+        t if t.len() == 1 && t.is_ascii() && !matches!(t, "\"" | "\n" | "\r") => t.as_bytes()[0],
+        _ => {
+            return Err(Error::invalid(
+                "--delimiter",
+                text,
+                "one ASCII character, such as , ; | or tab (not a quote or a line break)",
+            ))
+        }
+    };
+    Ok(byte)
+}
+
+/// A header read as one column whose name holds a `;`, a tab or a `|` (and `delimiter` is
+/// another): the file is almost surely separated by that character, and reading on would fail
+/// later with a confusing "no label column". An error naming the character and how to say it.
+///
+/// # Errors
+/// [`Error::Format`] naming the file, the header and the delimiter to pass.
+pub fn check_delimiter(path: &Path, headers: &[String], delimiter: u8) -> Result<()> {
+    let [only] = headers else { return Ok(()) };
+    for (byte, name) in [(b';', ";"), (b'\t', "tab"), (b'|', "|")] {
+        if byte != delimiter && only.as_bytes().contains(&byte) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "the header is one column, {only:?}, read with the delimiter {:?}: its fields look separated by \
+                     {name} (pass the delimiter: the command's --delimiter '{name}')",
+                    delimiter as char
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a CSV whose header is `found` (its features: every column but `label_column`,
@@ -75,7 +136,10 @@ pub fn check_csv_columns(
     label_column: &str,
     trained_label: &str,
 ) -> Result<()> {
-    let features = |h: &[String], label: &str| -> Vec<String> { h.iter().filter(|c| *c != label).cloned().collect() };
+    let features = |h: &[String], label: &str| -> Vec<String> {
+        let labels = label_columns(h, label);
+        h.iter().enumerate().filter(|(i, _)| !labels.contains(i)).map(|(_, c)| c.clone()).collect()
+    };
     let (found, expected) = (features(found, label_column), features(expected, trained_label));
     let missing: Vec<&String> = expected.iter().filter(|c| !found.contains(c)).collect();
     let added: Vec<&String> = found.iter().filter(|c| !expected.contains(c)).collect();

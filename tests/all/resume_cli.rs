@@ -360,3 +360,41 @@ fn an_npy_run_with_both_splits_killed_and_resumed_ends_bit_identical() {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// Ctrl-C (SIGINT) during `train --checkpoint-dir`: the last line on standard error says where
+/// the backup is and gives the command that resumes (this one with `--resume`), exit status
+/// 130; running that command finishes the run.
+#[test]
+fn ctrl_c_says_where_the_backup_is_and_how_to_resume() {
+    use std::io::Read;
+    let dir = temp_dir("ctrl-c");
+    let d = dir.to_string_lossy();
+    let args: Vec<String> = ["train", "--data", "spirals", "--hidden", "256,256", "--epochs", "4", "--batch-size", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--verbose".into(), "0".into(), "--threads".into(), "1".into()])
+        .chain(["--checkpoint-dir".into(), format!("{d}/ckpt")])
+        .collect();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minibatch"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("ckpt/backup/backup.safetensors"), &mut child);
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.contains(&format!("is in {d}/ckpt/backup")), "{err}");
+    let (_, command) = last.split_once("run: minibatch ").expect(last);
+    assert!(command.ends_with("--resume"), "{last}");
+    // The command it gives finishes the run (and removes the backup).
+    let (ok, _, err) = minibatch(&command.split(' ').collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    assert!(!dir.join("ckpt/backup").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}

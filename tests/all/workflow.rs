@@ -485,3 +485,49 @@ fn predict_reads_a_folder_of_new_images_and_names_their_files() {
     assert!(!ok && err.contains("holds no images"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A CSV separated by `;` read with the default comma is named with the fix (`--delimiter
+/// ';'`); the delimiter is recorded in the model for evaluate and predict; several label
+/// columns (`--label-column price,rent`) are a regression of that many targets, predicted
+/// under their names; a label that is not a number among several is named.
+#[test]
+fn delimiters_and_several_label_columns() {
+    let dir = temp_dir("workflow-delimiter");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut text = String::from("a;b;price;rent\n");
+    for i in 0..200 {
+        let (a, b) = ((i * 37 % 101) as f64 / 50.0 - 1.0, (i * 61 % 103) as f64 / 51.0 - 1.0);
+        text += &format!("{a};{b};{};{}\n", 200_000.0 + 50_000.0 * a, 1000.0 - 300.0 * b);
+    }
+    std::fs::write(dir.join("homes.csv"), &text).unwrap();
+    std::fs::write(dir.join("homes.tsv.csv"), text.replace(';', "\t")).unwrap();
+    let base = ["train", "--data", &p("homes.csv"), "--label-column", "price,rent", "--epochs", "20", "--verbose", "0"];
+    let (ok, out, err) = minibatch(&base);
+    assert!(!ok && out.is_empty() && err.contains("--delimiter ';'"), "{out}{err}");
+    let (ok, out, err) = minibatch(&["train", "--data", &p("homes.tsv.csv"), "--label-column", "price"]);
+    assert!(!ok && out.is_empty() && err.contains("--delimiter 'tab'"), "{out}{err}");
+    let save = ["--delimiter", ";", "--test-split", "0.2", "--save", &p("m.safetensors")];
+    let (ok, out, err) = minibatch(&[&base[..], &save].concat());
+    assert!(ok && out.starts_with("Test mae: "), "{out}{err}");
+    let (ok, csv, err) = minibatch(&["predict", "--model", &p("m.safetensors"), "--data", &p("homes.csv")]);
+    assert!(ok && csv.starts_with("row,prediction_price,prediction_rent\n") && csv.lines().count() == 201, "{err}");
+    let first: Vec<f64> = csv.lines().nth(1).unwrap().split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+    assert!((first[0] - 150_000.0).abs() < 100_000.0 && (first[1] - 1000.0).abs() < 600.0, "{first:?}");
+    let (ok, out, err) = minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("homes.csv")]);
+    assert!(ok && out.contains("(40 samples: the test rows"), "{out}{err}");
+    // The same file, tab-separated, with the delimiter said.
+    let (ok, out, err) =
+        minibatch(&["evaluate", "--model", &p("m.safetensors"), "--data", &p("homes.tsv.csv"), "--delimiter", "tab"]);
+    assert!(ok && out.contains("(200 samples: all rows"), "{out}{err}");
+    // A word among several numeric targets; a missing label column among two; a bad delimiter.
+    std::fs::write(dir.join("odd.csv"), "a;price;rent\n1;2;3\n2;3;lots\n").unwrap();
+    let (ok, _, err) =
+        minibatch(&["train", "--data", &p("odd.csv"), "--label-column", "price,rent", "--delimiter", ";"]);
+    assert!(!ok && err.contains("row 2 (line 3), column \"rent\": \"lots\" is not a finite number"), "{err}");
+    let (ok, _, err) =
+        minibatch(&["train", "--data", &p("odd.csv"), "--label-column", "price,cost", "--delimiter", ";"]);
+    assert!(!ok && err.contains("no label column \"cost\""), "{err}");
+    let (ok, out, err) = minibatch(&[&base[..], &["--delimiter", "ab"]].concat());
+    assert!(!ok && out.is_empty() && err.contains("--delimiter"), "{out}{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
