@@ -574,14 +574,7 @@ pub fn target_scaler(y: &Tensor) -> Result<(minibatch::layers::Normalization, St
         .invert(true)
         .name("unstandardize_targets")
         .with_statistics(adapted.mean(), &variance)?;
-    let stats: Vec<String> = back
-        .mean()
-        .iter()
-        .zip(back.std())
-        .map(|(m, s)| {
-            format!("mean {}, std {}", super::predict::format_g(*m as f64, 6), super::predict::format_g(*s as f64, 6))
-        })
-        .collect();
+    let stats: Vec<String> = back.mean().iter().zip(back.std()).map(|(m, s)| format!("mean {m}, std {s}")).collect();
     let note = format!(
         "targets standardized for training ({}; the loss is of standardized targets, predictions and metrics in \
          the targets' units; --no-standardize-targets keeps them raw)",

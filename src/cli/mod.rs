@@ -94,7 +94,25 @@ pub fn parse() -> Cli {
             })
         });
     let matches = command.get_matches();
+    if let Some((_, sub)) = matches.subcommand() {
+        let typed = sub
+            .ids()
+            .filter(|id| sub.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+            .map(|id| id.as_str().to_string())
+            .collect();
+        let _ = GIVEN.set(typed);
+    }
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The flags typed on the command line (clap's ids: `batch_size` for `--batch-size`), as
+/// opposed to those at their defaults.
+static GIVEN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Whether flag `id` (clap's id: `label_column`) was typed, not left at its default: a flag
+/// that does not apply is refused only when the user asked for it.
+pub fn given(id: &str) -> bool {
+    GIVEN.get().is_some_and(|typed| typed.iter().any(|t| t == id))
 }
 
 /// Joins the processes an MPI launcher started with this one (see

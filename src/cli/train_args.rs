@@ -287,6 +287,7 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
             ));
         }
     }
+    refuse_flags_that_do_not_apply(args)?;
     // Flags that only an image folder reads are refused elsewhere, rather than ignored.
     let image_folder = matches!(minibatch::data::Source::parse(&args.data), minibatch::data::Source::ImageFolder(_));
     if !image_folder || args.labels.is_some() {
@@ -327,6 +328,56 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
             &["best.safetensors", "backup/backup.safetensors"],
         )
         .check()
+}
+
+/// Each flag typed that does nothing for the rest of the command line, refused by name with
+/// what it needs (a flag left at its default is never refused): the README's promise that a
+/// flag is never silently ignored.
+///
+/// # Errors
+/// [`minibatch::Error::InvalidArgument`] naming the first such flag.
+fn refuse_flags_that_do_not_apply(args: &TrainArgs) -> Result<()> {
+    use minibatch::data::Source;
+    let source = Source::parse(&args.data);
+    let csv = matches!(source, Source::Csv(_));
+    let model = args.model.as_str();
+    let standardized =
+        args.init.is_none() && matches!(model, "mlp" | "lstm") && (source.is_table() || args.labels.is_some());
+    // (flag, whether it applies, what it needs).
+    let rules: [(&str, bool, &str); 14] = [
+        ("--label-column", csv, "--data FILE.csv (the other sources carry their labels)"),
+        ("--delimiter", csv, "--data FILE.csv"),
+        ("--workers", args.labels.is_some(), "--labels (data read a batch at a time)"),
+        ("--hidden", model == "mlp" && args.init.is_none(), "--model mlp (built here, not --init)"),
+        ("--activation", model == "mlp" && args.init.is_none(), "--model mlp (built here, not --init)"),
+        ("--dropout", model == "mlp" && args.init.is_none(), "--model mlp (built here, not --init)"),
+        ("--patience", args.early_stopping, "--early-stopping"),
+        ("--min-delta", args.early_stopping, "--early-stopping"),
+        ("--restore-best-weights", args.early_stopping, "--early-stopping"),
+        (
+            "--monitor",
+            args.early_stopping || args.reduce_lr_patience.is_some(),
+            "--early-stopping or --reduce-lr-patience",
+        ),
+        ("--reduce-lr-factor", args.reduce_lr_patience.is_some(), "--reduce-lr-patience"),
+        ("--split-mode", args.validation_split > 0.0, "--validation-split"),
+        ("--lr-find-steps", args.lr_find || args.lr_find_only, "--lr-find or --lr-find-only"),
+        ("--sync-batch-norm", model == "resnet", "--model resnet"),
+    ];
+    let standardizing: [(&str, bool, &str); 2] = [
+        ("--no-standardize", standardized, "--model mlp or lstm on a CSV, NPZ or NPY file (which it standardizes)"),
+        ("--no-standardize-targets", standardized, "--model mlp or lstm on a CSV, NPZ or NPY file's quantities"),
+    ];
+    for (flag, applies, needs) in rules.iter().chain(&standardizing) {
+        if !applies && super::given(&flag[2..].replace('-', "_")) {
+            return Err(minibatch::Error::invalid(
+                flag,
+                "given",
+                format!("{needs} for {flag} to apply (here it would do nothing, and is refused rather than ignored)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Where `train --lr-find --plot FILE` draws the range test: beside the learning curves,

@@ -6,7 +6,7 @@ use crate::tensor::Tensor;
 use std::cell::RefCell;
 
 /// A regression loss taken on standardized targets, for a model whose last layer turns its
-/// standardized outputs back into the targets' units (a [`Normalization`] with `invert`):
+/// standardized outputs back into the targets' units (a `layers::Normalization` with `invert`):
 /// scikit-learn's `TransformedTargetRegressor` with a `StandardScaler`, kept inside one
 /// model.
 ///
@@ -26,13 +26,11 @@ use std::cell::RefCell;
 /// times larger), while predictions and the metrics beside the loss (`mae`) are in the
 /// targets' own units. The reported `loss` is the inner loss of the standardized values.
 ///
-/// [`Normalization`]: crate::layers::Normalization
-///
 /// ```
 /// use minibatch::{layers::{Dense, Normalization}, losses::{BuiltinLoss, Standardized}, Sequential};
 /// // Targets with mean 250 000 and standard deviation 80 000 (variance 6.4e9).
 /// let back = Normalization::new().invert(true).with_statistics(&[250_000.0], &[6.4e9]).unwrap();
-/// let loss = Standardized::for_layer(BuiltinLoss::MeanSquaredError, &back).unwrap();
+/// let loss = Standardized::new(BuiltinLoss::MeanSquaredError, back.mean().to_vec(), back.std().to_vec()).unwrap();
 /// let mut model = Sequential::new().input_shape(&[3]).add(Dense::new(8).activation("relu")).add(Dense::new(1)).add(back);
 /// model.compile("adam", loss, &["mae"]).unwrap();
 /// ```
@@ -55,18 +53,6 @@ thread_local! {
 }
 
 impl Standardized {
-    /// `loss` on targets standardized by the statistics `back` (an inverting Normalization,
-    /// the model's last layer) turns standardized values back with.
-    ///
-    /// # Errors
-    /// As [`Standardized::new`]; a layer that is not inverting.
-    pub fn for_layer(loss: BuiltinLoss, back: &crate::layers::Normalization) -> Result<Self> {
-        if !back.inverts() {
-            return Err(Error::invalid("Normalization", "not inverting", "a Normalization with invert(true)"));
-        }
-        Standardized::new(loss, back.mean().to_vec(), back.std().to_vec())
-    }
-
     /// `loss` on targets standardized by `mean` and `std`, one of each per output.
     ///
     /// # Errors

@@ -442,14 +442,19 @@ fn npy_rows_serve_a_subset_and_the_command_trains_from_memory_mapped_files() {
     let figures = |l: &str| l.split(" (").next().unwrap().to_lowercase().replace("test ", "");
     assert_eq!(figures(out.trim()), figures(&test_line), "{out} vs {test_line}");
     assert!(out.contains("60 samples: the test rows train held out"), "{out}");
-    // predict reads the mapped inputs alone: one line per held-out row, after the header.
-    let (ok, out, err) = crate::common::minibatch(&[
-        "predict".as_ref(),
-        "--model".as_ref(),
-        model_file.as_os_str(),
-        "--data".as_ref(),
-        x_arg.as_os_str(),
-    ]);
+    // predict reads the mapped inputs alone: one line per row in the file's order, after the
+    // header; with --split test one per held-out row.
+    let predict = |extra: &[&str]| {
+        let base =
+            ["predict".as_ref(), "--model".as_ref(), model_file.as_os_str(), "--data".as_ref(), x_arg.as_os_str()];
+        let extra: Vec<&std::ffi::OsStr> = extra.iter().map(|a| a.as_ref()).collect();
+        crate::common::minibatch(&[&base[..], &extra].concat())
+    };
+    let (ok, out, err) = predict(&[]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.lines().count(), 301, "{out}");
+    assert!(out.starts_with("row,class,p_0,p_1,p_2\n0,"), "{out}");
+    let (ok, out, err) = predict(&["--split", "test"]);
     assert!(ok, "{out}\n{err}");
     assert_eq!(out.lines().count(), 61, "{out}");
     assert!(out.starts_with("row,class,p_0,p_1,p_2"), "{out}");

@@ -531,3 +531,38 @@ fn delimiters_and_several_label_columns() {
     assert!(!ok && out.is_empty() && err.contains("--delimiter"), "{out}{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A flag typed where it does nothing is refused by name, saying what it needs, before any
+/// work or output; the same flag where it applies (or left at its default) is accepted.
+#[test]
+fn flags_that_do_not_apply_are_refused() {
+    let refused: [(&[&str], &str, &str); 12] = [
+        (&["--label-column", "price"], "--label-column", "FILE.csv"),
+        (&["--delimiter", ";"], "--delimiter", "FILE.csv"),
+        (&["--workers", "4"], "--workers", "--labels"),
+        (&["--model", "lstm", "--hidden", "8"], "--hidden", "--model mlp"),
+        (&["--model", "lstm", "--dropout", "0.2"], "--dropout", "--model mlp"),
+        (&["--patience", "3"], "--patience", "--early-stopping"),
+        (&["--restore-best-weights"], "--restore-best-weights", "--early-stopping"),
+        (&["--monitor", "loss"], "--monitor", "--early-stopping or --reduce-lr-patience"),
+        (&["--reduce-lr-factor", "0.5"], "--reduce-lr-factor", "--reduce-lr-patience"),
+        (&["--split-mode", "stratified"], "--split-mode", "--validation-split"),
+        (&["--lr-find-steps", "50"], "--lr-find-steps", "--lr-find"),
+        (&["--no-standardize"], "--no-standardize", "CSV, NPZ or NPY"),
+    ];
+    for (flags, named, needs) in refused {
+        let (ok, out, err) = minibatch(&[&["train", "--data", "moons", "--epochs", "1"][..], flags].concat());
+        assert!(!ok && out.is_empty() && err.contains(named) && err.contains(needs), "{flags:?}: {out}{err}");
+    }
+    let accepted: [&[&str]; 4] = [
+        &["--early-stopping", "--patience", "3", "--monitor", "loss", "--restore-best-weights"],
+        &["--reduce-lr-patience", "2", "--reduce-lr-factor", "0.5", "--monitor", "loss"],
+        &["--validation-split", "0.2", "--split-mode", "stratified"],
+        &["--hidden", "8", "--dropout", "0.1"],
+    ];
+    for flags in accepted {
+        let (ok, _, err) =
+            minibatch(&[&["train", "--data", "moons", "--epochs", "1", "--verbose", "0"][..], flags].concat());
+        assert!(ok, "{flags:?}: {err}");
+    }
+}
