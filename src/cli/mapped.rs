@@ -40,6 +40,13 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
             ));
         }
     }
+    if let Some(n) = args.train_samples {
+        return Err(minibatch::Error::invalid(
+            "--train-samples",
+            n,
+            "data read into memory: with --labels, give an NPY file of the rows to train on",
+        ));
+    }
     if args.lr_find || args.lr_find_only {
         return Err(minibatch::Error::invalid(
             "--lr-find",

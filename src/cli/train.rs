@@ -60,7 +60,12 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         return super::mapped::train_mapped(args, labels, backup_dir);
     }
     check_model_before_images(args)?;
-    let data = load_data(args)?;
+    let mut data = load_data(args)?;
+    if let Some(n) = args.train_samples.filter(|&n| n < data.x.batch()) {
+        // The first n training rows, as the lab takes them (the test rows stay whole).
+        data.x = data.x.slice_rows(0, n);
+        data.y = data.y.slice_rows(0, n);
+    }
     let epochs = args.epochs.unwrap_or(match args.data.as_str() {
         "spirals" => 60,
         "moons" | "exam" => 30,

@@ -57,6 +57,10 @@ pub struct TrainArgs {
     /// spirals 60, moons 30, blobs 10, exam 30, files 10].
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Train on only the first N training samples (after any test split), 1 to 1073741824, as
+    /// `lab --train-samples` [default: all].
+    #[arg(long)]
+    pub train_samples: Option<usize>,
     /// Fraction of the training samples, taken from the end, held out for validation.
     #[arg(long, default_value_t = 0.0)]
     pub validation_split: f64,
@@ -229,6 +233,9 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         checks::bytes("--memory-budget", budget)?;
     }
     checks::count("--lr-find-steps", args.lr_find_steps, 2, checks::MAX_LR_FIND_STEPS)?;
+    if let Some(n) = args.train_samples {
+        checks::count("--train-samples", n, 1, checks::MAX_SAMPLES)?;
+    }
     if args.lr_find && args.lr_find_only {
         return Err(minibatch::Error::invalid(
             "--lr-find",

@@ -162,6 +162,9 @@ pub fn lr_find_figure(found: &LrFind) -> Figure {
         ],
         marks,
         log_x: true,
+        // The loss explodes in the last steps: the axis stops at half again the first
+        // smoothed loss, so the fall before it stays readable.
+        y_max: found.losses.first().filter(|l| l.is_finite()).map(|l| 1.5 * l),
         ..Chart::default()
     };
     Figure { charts: vec![chart], columns: 1 }

@@ -102,14 +102,26 @@ fn on_log_axes(chart: &Chart) -> Chart {
     c
 }
 
+/// `chart` with every value above its `y_max` drawn at it.
+fn clipped(chart: &Chart) -> Chart {
+    let mut c = chart.clone();
+    if let Some(top) = chart.y_max {
+        for p in c.series.iter_mut().flat_map(|s| s.points.iter_mut()) {
+            p.1 = p.1.min(top);
+        }
+    }
+    c
+}
+
 fn chart_on<DB: DrawingBackend>(chart: &Chart, area: &DrawingArea<DB, Shift>) -> Result<()> {
     let (log_x, log_y) = (chart.log_x, chart.log_y);
+    let clipped = clipped(chart);
     let transformed;
     let chart = if log_x || log_y {
-        transformed = on_log_axes(chart);
+        transformed = on_log_axes(&clipped);
         &transformed
     } else {
-        chart
+        &clipped
     };
     let points = || chart.series.iter().flat_map(|s| s.points.iter());
     let (x0, x1) = range(points().map(|p| p.0).chain(chart.marks.iter().map(|m| m.x)));

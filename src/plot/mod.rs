@@ -67,6 +67,9 @@ pub struct Chart {
     pub log_x: bool,
     /// A logarithmic y axis (losses that fall by orders of magnitude).
     pub log_y: bool,
+    /// The top of the y axis, when a few values far above the rest would flatten them (a
+    /// range test's last steps, where the loss explodes): values above it are drawn at it.
+    pub y_max: Option<f64>,
 }
 
 /// Charts in a grid of `columns` columns, filled row by row.

@@ -114,6 +114,8 @@ fn lr_find_suggests_a_rate_near_the_known_good_one() {
     assert!(figure.charts[0].log_x && figure.charts[0].marks[0].label.contains("suggested"));
     assert!(figure.charts[0].marks[0].label.contains("fast.ai's valley"));
     assert!(figure.charts[0].marks[1].label.starts_with("steepest descent"));
+    // The axis stops at half again the first smoothed loss: the explosion does not flatten the fall.
+    assert_eq!(figure.charts[0].y_max, Some(1.5 * found.losses[0]));
     // A suggestion within a decade of where the loss diverged is warned of, naming the valley.
     let near = lab::LrFind {
         rates: vec![1e-3, 1e-2, 5e-2],
@@ -175,7 +177,7 @@ fn train_lr_find_trains_at_the_suggestion() {
 
 /// `train --memory-budget`: without `--batch-size` the batch is 32, or the largest batch whose
 /// memory plan fits when that is smaller (said in the opening lines); a `--batch-size` over
-/// it is refused naming the largest, before any output.
+/// it is refused naming the largest, before any output. `train --train-samples` as the lab's.
 #[test]
 fn train_memory_budget_picks_a_batch_that_fits() {
     let dir = temp_dir("train-budget");
@@ -195,6 +197,13 @@ fn train_memory_budget_picks_a_batch_that_fits() {
     assert!(!ok && out.is_empty() && err.contains(&format!("at most {largest}")), "{out}{err}");
     let (ok, out, err) = minibatch(&[&base[..], &["--memory-budget", "lots"]].concat());
     assert!(!ok && out.is_empty() && err.contains("--memory-budget"), "{out}{err}");
+    // --train-samples, as the lab's: the first N training rows.
+    let (ok, out, err) =
+        minibatch(&[&base[..], &["--train-samples", "50", "--history", history.to_str().unwrap()]].concat());
+    assert!(ok && out.starts_with("spirals: 50 training samples"), "{out}{err}");
+    assert_eq!(read_json(&history)["train_samples"], 50);
+    let (ok, out, err) = minibatch(&[&base[..], &["--train-samples", "0"]].concat());
+    assert!(!ok && out.is_empty() && err.contains("--train-samples"), "{out}{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
