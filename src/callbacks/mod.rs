@@ -26,6 +26,7 @@ mod monitor;
 mod progbar;
 mod reduce_lr_on_plateau;
 mod swap_ema_weights;
+mod tensorboard;
 mod terminate_on_nan;
 
 pub use backup_and_restore::{BackupAndRestore, BACKUP_FILE};
@@ -42,6 +43,7 @@ pub use model_checkpoint::{ModelCheckpoint, SaveFreq};
 pub use progbar::{format_value, ProgbarLogger};
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
 pub use swap_ema_weights::SwapEMAWeights;
+pub use tensorboard::{TensorBoard, UpdateFreq};
 pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::error::Result;

@@ -198,7 +198,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
 
     let mut watchers = Watchers::new(args, backup_dir);
+    watchers.describe(&train_config(args, batch, epochs, &model));
     let history = model.fit(&data.x, &data.y, watchers.attach(args, fit_options()))?;
+    if let (Some(dir), true) = (&args.tensorboard, args.verbose > 0) {
+        println!("Wrote the run for TensorBoard to {} (tensorboard --logdir {})", dir.display(), dir.display());
+    }
     let stopped = watchers.finish(args, &model)?;
     // The cheaper outputs: each is tried even when one before it fails (the first error is
     // returned at the end).

@@ -146,6 +146,12 @@ pub struct TrainArgs {
     /// epoch) to DIR/index.html.
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
+    /// Write the run for TensorBoard to DIR (`tensorboard --logdir DIR`): Keras's TensorBoard
+    /// callback, its train/ and validation/ runs and tag names (epoch_loss, epoch_accuracy,
+    /// epoch_learning_rate, ...), the model's graph, weight and gradient histograms every
+    /// epoch, and the run's configuration as text.
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<std::path::PathBuf>,
     /// Save the trained model to this file (safetensors with the architecture; see
     /// `minibatch evaluate`, `predict`, `summary`).
     #[arg(long)]
@@ -329,6 +335,7 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         .output("--plot", args.plot.clone())
         .output("--plot", if args.lr_find { args.plot.as_deref().map(lr_find_plot) } else { None })
         .output_folder("--report", args.report.as_deref(), &["index.html"])
+        .output_folder("--tensorboard", args.tensorboard.as_deref(), &[])
         .output_folder(
             "--checkpoint-dir",
             args.checkpoint_dir.as_deref(),

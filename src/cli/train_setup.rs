@@ -5,7 +5,9 @@
 use super::model_spec::{Architecture, ModelSpec};
 use super::task::Task;
 use super::train_args::TrainArgs;
-use minibatch::callbacks::{BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau};
+use minibatch::callbacks::{
+    BackupAndRestore, EarlyStopping, History, Mode, ModelCheckpoint, ReduceLROnPlateau, TensorBoard,
+};
 use minibatch::{FitOptions, Model, Result};
 use serde_json::{json, Value};
 
@@ -15,6 +17,7 @@ pub(super) struct Watchers {
     reduce: Option<ReduceLROnPlateau>,
     checkpoint: Option<ModelCheckpoint>,
     backup: Option<BackupAndRestore>,
+    tensorboard: Option<TensorBoard>,
 }
 
 impl Watchers {
@@ -36,7 +39,19 @@ impl Watchers {
             let monitor = if args.validation_split > 0.0 { "val_loss" } else { "loss" };
             ModelCheckpoint::new(path).monitor(monitor).save_best_only(true)
         });
-        Watchers { stopper, reduce, checkpoint, backup: backup_dir.map(BackupAndRestore::new) }
+        let tensorboard = args.tensorboard.as_ref().map(|dir| {
+            TensorBoard::new(dir).histogram_freq(1).text("run/command", &format!("    {}", super::command_line()))
+        });
+        Watchers { stopper, reduce, checkpoint, backup: backup_dir.map(BackupAndRestore::new), tensorboard }
+    }
+
+    /// The run's settings (`key`, `value` rows), shown in TensorBoard's Text tab under
+    /// `run/config` when `--tensorboard` is given.
+    pub(super) fn describe(&mut self, config: &[(String, String)]) {
+        if let Some(tb) = self.tensorboard.take() {
+            let rows: String = config.iter().map(|(k, v)| format!("| {k} | {} |\n", v.replace('|', "\\|"))).collect();
+            self.tensorboard = Some(tb.text("run/config", &format!("| setting | value |\n|---|---|\n{rows}")));
+        }
     }
 
     /// `options` with the callbacks.
@@ -49,6 +64,9 @@ impl Watchers {
         }
         if let Some(c) = self.checkpoint.as_mut() {
             options = options.callback(c);
+        }
+        if let Some(t) = self.tensorboard.as_mut() {
+            options = options.callback(t);
         }
         // Last, so that the History it backs up holds every key the others add.
         if let Some(b) = self.backup.as_mut() {

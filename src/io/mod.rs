@@ -20,6 +20,8 @@ pub(crate) mod images;
 mod labels;
 pub(crate) mod npy;
 pub(crate) mod npz;
+pub mod protobuf;
+pub mod tfevents;
 pub(crate) mod zip;
 
 pub use self::csv::{check_csv_columns, check_delimiter, csv_header, label_columns, parse_delimiter, MAX_LINE_BYTES};

@@ -45,6 +45,7 @@ pub(crate) use model::snake_case;
 pub(crate) use model::Compiled;
 pub use model::{CompileOptions, Losses, Model};
 pub use sequential::Sequential;
+pub use summary::Connection;
 
 /// A model's layers are the parameters an optimizer walks: every trainable layer's, in order
 /// (a frozen layer's weights have no slot). (Here, above both, so that neither the layers nor

@@ -141,6 +141,59 @@ impl Model {
     }
 }
 
+/// One node of a model's graph, as [`Model::connections`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// The input's or the layer's name.
+    pub name: String,
+    /// `InputLayer`, or the layer's class (`Dense`).
+    pub kind: String,
+    /// The names of the inputs and layers it reads (every call's, for a shared layer).
+    pub inputs: Vec<String>,
+    /// Its output shape as the summary prints it (`(None, 64)`), once built.
+    pub output_shape: Option<String>,
+}
+
+impl Model {
+    /// The model's graph: each input, then each layer with the inputs and layers it reads (a
+    /// Sequential model's layer reads the one before it), as the summary's "Connected to"
+    /// column; for TensorBoard's Graphs tab and exporters.
+    pub fn connections(&self) -> Vec<Connection> {
+        let g = &self.graph;
+        let built = self.is_built();
+        let shape = |t: usize| built.then(|| self.shapes.get(t).map(|s| shape_text(s))).flatten();
+        let source = |t: usize| match g.producer(t) {
+            None => self.input_names.get(t).cloned().unwrap_or_else(|| format!("input_{t}")),
+            Some(n) => self.layers[g.nodes[n].layer].name().to_string(),
+        };
+        let mut out: Vec<Connection> = (0..g.inputs)
+            .map(|i| Connection {
+                name: source(i),
+                kind: "InputLayer".into(),
+                inputs: Vec::new(),
+                output_shape: shape(i),
+            })
+            .collect();
+        for (li, layer) in self.layers.iter().enumerate() {
+            let calls: Vec<usize> = (0..g.nodes.len()).filter(|&n| g.nodes[n].layer == li).collect();
+            let mut inputs: Vec<String> = Vec::new();
+            for t in calls.iter().flat_map(|&n| g.nodes[n].inputs.iter().copied()) {
+                let name = source(t);
+                if !inputs.contains(&name) {
+                    inputs.push(name);
+                }
+            }
+            out.push(Connection {
+                name: layer.name().to_string(),
+                kind: layer.kind().to_string(),
+                inputs,
+                output_shape: calls.first().and_then(|&n| shape(g.inputs + n)),
+            });
+        }
+        out
+    }
+}
+
 /// Keras's box table: a bold header, then `rows` (a cell may hold several lines), with rule
 /// lines between rows when `ruled`. Each column is as wide as its widest line, and at least
 /// Keras's width for the column (29, 24, 15, ...); "Param #" is right-aligned.
