@@ -39,7 +39,7 @@ mod zoo;
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 13] = [
+    let checks: [(&str, fn()); 14] = [
         ("MLP steps", mlp_steps_allocate_nothing),
         ("steps with frozen layers (a frozen BatchNormalization too)", frozen_steps_allocate_nothing),
         ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
@@ -56,6 +56,7 @@ fn main() {
         ),
         ("fit on a dataset prefetched by 2 workers, from epoch 2 into epoch 3", fit_dataset_allocates_nothing),
         ("fit on a dataset filled by the training thread", fit_dataset_without_workers_allocates_nothing),
+        ("fit writing TensorBoard events every batch, histograms every epoch", tensorboard_allocates_nothing),
     ];
     for (name, check) in checks {
         check(); // a failure panics, naming the case, and the process exits non-zero
@@ -363,6 +364,30 @@ fn fit_allocates_nothing_from_one_epoch_into_the_next() {
     model.fit(&x, &y, options).unwrap();
     let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
     assert_eq!(b - a, 0, "fit: {} allocations from epoch 2 into epoch 3", b - a);
+}
+
+fn tensorboard_allocates_nothing() {
+    // Batch-level scalars and steps per second every batch, the epoch's scalars, every weight's
+    // and gradient's histogram, validation's scalars, each epoch's events appended to the files.
+    use minibatch::callbacks::{TensorBoard, UpdateFreq};
+    let n = 100;
+    let x = Tensor::from_vec(&[n, 8], (0..n * 8).map(|i| ((i * 13) % 19) as f32 / 19.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| (i % 3) as f32).collect()).unwrap();
+    let dir = std::env::temp_dir().join(format!("minibatch-zero-alloc-tb-{}", std::process::id()));
+    let mut tb = TensorBoard::new(&dir).update_freq(UpdateFreq::Batch).histogram_freq(1).write_steps_per_second(true);
+    let mut model = small_classifier();
+    let mut counter = Counter::default();
+    let options = FitOptions::new()
+        .batch_size(16)
+        .epochs(4)
+        .validation_split(0.2)
+        .verbose(0)
+        .callback(&mut tb)
+        .callback(&mut counter);
+    model.fit(&x, &y, options).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
+    assert_eq!(b - a, 0, "fit with TensorBoard: {} allocations from epoch 2 into epoch 3", b - a);
 }
 
 fn fit_dataset_with(workers: usize) {

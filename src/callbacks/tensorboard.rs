@@ -31,7 +31,8 @@ pub enum UpdateFreq {
 /// | `log_dir/train` | `{layer}/{weight}/histogram`, `{layer}/{weight}/gradient/histogram` | epoch | every `histogram_freq` epochs |
 /// | `log_dir/train` | the graph (layers and their connections), the model's summary (text) | 0 | with `write_graph` |
 ///
-/// Scalars are doubles: `epoch_loss` is the History's `loss`, bit for bit. Events are
+/// Scalars are `f32`, as Keras writes them: `epoch_loss` is the History's `loss` rounded to
+/// the nearest `f32`, bit for bit. Events are
 /// recorded into a buffer (nothing is allocated per step once it has grown) and appended to
 /// the file at the end of each epoch; a run killed mid-epoch keeps every earlier epoch's
 /// events. Under several processes only rank 0 writes. Keras's `write_images`,
@@ -130,7 +131,7 @@ impl TensorBoard {
         match self.update_freq {
             UpdateFreq::Epoch => false,
             UpdateFreq::Batch => true,
-            UpdateFreq::Every(n) => n > 0 && step % n as u64 == 0,
+            UpdateFreq::Every(n) => n > 0 && step.is_multiple_of(n as u64),
         }
     }
 
@@ -265,7 +266,7 @@ impl Callback for TensorBoard {
                 w.scalar("epoch_steps_per_second", step, steps as f64 / seconds);
             }
         }
-        if self.histogram_freq > 0 && epoch % self.histogram_freq == 0 {
+        if self.histogram_freq > 0 && epoch.is_multiple_of(self.histogram_freq) {
             self.histograms(ctx, step);
         }
         self.train.as_mut().expect("checked").flush()?;

@@ -92,6 +92,11 @@ pub struct LabArgs {
     /// whose plan does not.
     #[arg(long)]
     pub memory_budget: Option<String>,
+    /// Write each batch size's run for TensorBoard to DIR/batch_SIZE (`tensorboard --logdir
+    /// DIR` compares them): the training loss, and the loss and wrong answers on both sets
+    /// after each epoch.
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<std::path::PathBuf>,
     /// Instead of comparing batch sizes, run the learning-rate range test (PyTorch
     /// Lightning's lr_find): an exponential sweep from 1e-8 to 1 over --lr-find-steps steps
     /// at the first batch size, the loss against the rate, and the rate where it falls
@@ -144,6 +149,7 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         .output("--json", args.json.clone())
         .output("--plot", args.plot.clone())
         .output_folder("--report", args.report.as_deref(), &["index.html"])
+        .output_folder("--tensorboard", args.tensorboard.as_deref(), &[])
         .check()?;
 
     let delimiter = io::parse_delimiter(&args.delimiter)?;
@@ -231,8 +237,16 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         epochs,
         equal_updates: args.equal_updates,
         scale_learning_rate: args.scale_lr,
+        tensorboard: args.tensorboard.clone(),
     };
     let mut runs = minibatch::lab::run_with([&x, &y, &vx, &vy], &options, build)?;
+    if let Some(dir) = &args.tensorboard {
+        println!(
+            "Wrote each run for TensorBoard to {}/batch_SIZE (tensorboard --logdir {})",
+            dir.display(),
+            dir.display()
+        );
+    }
     if let Some(p) = patience {
         for run in &mut runs {
             run.early_stopping = Some(minibatch::lab::catch_overfitting([&x, &y, &vx, &vy], run, p, build)?);

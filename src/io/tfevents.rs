@@ -15,8 +15,9 @@
 //!
 //! (tensorflow/core/util/event.proto, framework/summary.proto, lib/io/record_writer.cc.) The
 //! first record names the format (`brain.Event:2`). Scalars are written as TensorFlow 2's
-//! `tf.summary.scalar` writes them, a tensor under the `scalars` plugin, but as a double: the
-//! History's `f64` values arrive bit for bit. Histograms use the classic `HistogramProto`
+//! `tf.summary.scalar` (and so Keras) writes them, a `float` tensor of shape `[]` under the
+//! `scalars` plugin: the History's `f64` value rounded to `f32` (TensorBoard's default reader,
+//! its Rust data server, takes no other scalar type). Histograms use the classic `HistogramProto`
 //! (30 equal buckets between the least and greatest value, as `tf.summary.histogram`'s
 //! default), which TensorBoard reads as its own.
 //!
@@ -38,7 +39,7 @@ const FILE_VERSION: &str = "brain.Event:2";
 pub const HISTOGRAM_BUCKETS: usize = 30;
 
 /// TensorFlow's `DataType` values used here.
-const DT_DOUBLE: u64 = 2;
+const DT_FLOAT: u64 = 1;
 const DT_STRING: u64 = 7;
 
 /// `SummaryMetadata.data_class`: a scalar series, a tensor series.
@@ -106,11 +107,8 @@ impl EventWriter {
         let n = CREATED.fetch_add(1, Ordering::Relaxed);
         let name = format!("events.out.tfevents.{seconds}.{host}.{}.{n}.v2", std::process::id());
         let path = dir.join(name);
-        let file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io(&path, &e))?;
+        let file =
+            std::fs::OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| Error::io(&path, &e))?;
         let mut w = EventWriter {
             path,
             file,
@@ -136,12 +134,12 @@ impl EventWriter {
         &self.path
     }
 
-    /// A scalar `value` at `step` under `tag` (`epoch_loss`): a double tensor of shape `[]`
-    /// under the `scalars` plugin.
+    /// A scalar `value` at `step` under `tag` (`epoch_loss`): a `float` tensor of shape `[]`
+    /// under the `scalars` plugin, `value` rounded to the nearest `f32`.
     pub fn scalar(&mut self, tag: &str, step: i64, value: f64) {
-        // TensorProto: dtype (1), tensor_shape (2: empty for a scalar), double_val (6).
+        // TensorProto: dtype (1), tensor_shape (2: empty for a scalar), float_val (5).
         self.part.clear();
-        self.part.varint(1, DT_DOUBLE).message(2, &Message::new()).packed_doubles(6, &[value]);
+        self.part.varint(1, DT_FLOAT).message(2, &Message::new()).packed_floats(5, &[value as f32]);
         self.plugin_value(tag, "scalars", DATA_CLASS_SCALAR);
         self.summary_event(step);
     }
@@ -284,11 +282,14 @@ mod tests {
     use super::*;
 
     /// CRC-32C's check value, and TensorFlow's masking of it.
+    /// The check value masked, computed apart from this code.
+    const MASKED: u32 = 0xc78a_b0e5;
+
     #[test]
     fn crc_is_castagnolis_masked_as_tfrecord_masks_it() {
         assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
-        let crc = 0xe306_9283u32;
-        assert_eq!(masked_crc(b"123456789"), ((crc >> 15) | (crc << 17)).wrapping_add(0xa282_ead8));
+        // TensorFlow's mask, ((crc >> 15) | (crc << 17)) + 0xa282ead8, worked out in Python.
+        assert_eq!(masked_crc(b"123456789"), MASKED);
     }
 
     /// Every record's framing checks: lengths, both CRCs; the first event names the format.

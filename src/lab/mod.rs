@@ -182,10 +182,14 @@ impl Callback for Recorder<'_> {
         Ok(Control::Continue)
     }
 
-    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, _logs: &mut Logs) -> Result<Control> {
+    fn on_epoch_end(&mut self, ctx: &mut Context<'_>, epoch: usize, logs: &mut Logs) -> Result<Control> {
         let train_seconds = self.epoch_start.elapsed().as_secs_f64();
         let (train_loss, train_wrong) = Self::measure(ctx.model, self.x, self.y, self.batch_size)?;
         let (val_loss, val_wrong) = Self::measure(ctx.model, self.vx, self.vy, self.batch_size)?;
+        // For the callbacks after it (TensorBoard): the held-out figures as validation's.
+        logs.set("wrong_answers", train_wrong as f64);
+        logs.set("val_loss", val_loss);
+        logs.set("val_wrong_answers", val_wrong as f64);
         self.records.push(EpochRecord {
             epoch: epoch + 1,
             train_loss,
@@ -212,6 +216,10 @@ pub struct LabOptions {
     /// The linear scaling rule (Goyal et al., 2017): the rate proportional to the batch size,
     /// the built model's rate applying to the largest batch size.
     pub scale_learning_rate: bool,
+    /// Write each run for TensorBoard to `DIR/batch_{size}` (its `train` and `validation`
+    /// runs: the loss, and the wrong answers measured after each epoch as `wrong_answers`), so
+    /// that TensorBoard's run comparison is the tutorial's comparison of batch sizes.
+    pub tensorboard: Option<std::path::PathBuf>,
 }
 
 /// Trains a fresh model from `build` once per batch size for `epochs` epochs on `x`, `y`,
@@ -284,7 +292,15 @@ pub fn run_with<M: Into<Model>>(
         if options.equal_updates {
             fit = fit.steps_per_epoch(round);
         }
-        let h = model.fit(x, y, fit.callback(&mut rec))?;
+        let mut board = options
+            .tensorboard
+            .as_ref()
+            .map(|dir| crate::callbacks::TensorBoard::new(dir.join(format!("batch_{batch_size}"))));
+        fit = fit.callback(&mut rec);
+        if let Some(tb) = board.as_mut() {
+            fit = fit.callback(tb);
+        }
+        let h = model.fit(x, y, fit)?;
         let memory = model.memory_plan(batch_size)?;
         let rss_growth_bytes = match (baseline, crate::bench::peak_rss(), fresh_peak) {
             (Some(before), Some(peak), true) => Some(peak.saturating_sub(before)),

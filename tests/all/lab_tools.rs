@@ -219,8 +219,13 @@ fn fair_comparisons_give_equal_updates_and_scaled_rates() {
     let exam = datasets::load("exam", 0).unwrap();
     let data = [&exam.x_train, &exam.y_train, &exam.x_test, &exam.y_test];
     let n = exam.x_train.batch();
-    let options =
-        LabOptions { batch_sizes: vec![50, 10, 1], epochs: 3, equal_updates: true, scale_learning_rate: true };
+    let options = LabOptions {
+        batch_sizes: vec![50, 10, 1],
+        epochs: 3,
+        equal_updates: true,
+        scale_learning_rate: true,
+        tensorboard: None,
+    };
     let runs = lab::run_with(data, &options, || exam_model(0.5)).unwrap();
     let round = n.div_ceil(50);
     for r in &runs {

@@ -45,5 +45,6 @@ mod readme;
 mod resume_cli;
 mod saving;
 mod summary_and_interop;
+mod tensorboard;
 mod weights_and_options;
 mod workflow;
