@@ -66,7 +66,7 @@
 //! 7. `layers`
 //! 8. `data`
 //! 9. `models`
-//! 10. `saving`
+//! 10. `saving`, `export`
 //! 11. `callbacks`
 //! 12. `training`
 //! 13. `bench`, `plot`
@@ -98,6 +98,7 @@ pub mod data;
 pub mod datasets;
 pub mod distributed;
 mod error;
+pub mod export;
 pub mod initializers;
 pub mod io;
 pub mod lab;

@@ -10,6 +10,8 @@
 //! | `summary.rs` | `summary`: a saved model's layers and training configuration |
 //! | `lab.rs` | `lab`: the tutorial's batch-size experiment |
 //! | `bench.rs` | `bench`: training throughput per batch size |
+//! | `convert.rs` | `convert`: a model file into another format (.keras, .weights.h5) |
+//! | `export.rs` | `export`: a model for other runtimes (ONNX) |
 //!
 //! and what they share: `interrupt.rs` (Ctrl-C's last line), `augment.rs` (`--augment`), `data.rs` (sources, test splits, shapes), `model_spec.rs` (the
 //! architectures the commands build) and `checks.rs` (every flag checked before any work or
@@ -21,6 +23,7 @@ pub mod checks;
 pub mod convert;
 pub mod data;
 pub mod evaluate;
+pub mod export;
 pub mod interrupt;
 pub mod lab;
 pub mod mapped;
@@ -63,6 +66,8 @@ pub enum Command {
     Summary(summary::SummaryArgs),
     /// Convert a model file between .safetensors and .keras, or into Keras's .weights.h5.
     Convert(convert::ConvertArgs),
+    /// Export a saved model for other runtimes: ONNX (onnxruntime, browsers, C++ services).
+    Export(export::ExportArgs),
 }
 
 /// The command line, parsed. The help of the flags that take a name from one of the library's
@@ -173,6 +178,7 @@ impl Command {
             Command::Predict(args) => predict::predict(args),
             Command::Summary(args) => summary::summary(args),
             Command::Convert(args) => convert::convert(args),
+            Command::Export(args) => export::export(args),
         }
     }
 }
