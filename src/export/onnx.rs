@@ -10,9 +10,12 @@
 //! |---|---|
 //! | Dense | `MatMul`, `Add`, the activation |
 //! | activations (Activation, ReLU, and each layer's own) | `Relu`, `Sigmoid`, `Tanh`, `Softmax(axis=-1)`, `LeakyRelu`, `Elu`, `Selu`, `Softplus`, `Softsign`, `Exp`, `Clip` (relu6), `x·Sigmoid(x)` (silu), `x·Φ(x)` by `Erf` (gelu), `x·tanh(softplus x)` (mish), hard sigmoid by `Clip` |
-//! | Conv2D | `Transpose`, `Conv` (`auto_pad` `SAME_UPPER` for `same`, Keras's rule), `Transpose`, `Add` |
-//! | MaxPooling2D, AveragePooling2D | `Transpose`, `MaxPool` / `AveragePool` (padding excluded from averages, as Keras), `Transpose` |
-//! | GlobalAverage/MaxPooling2D | `ReduceMean` / `ReduceMax` over height and width |
+//! | Conv1D, Conv2D | `Transpose`, `Conv` (`auto_pad` `SAME_UPPER` for `same`, Keras's rule), `Transpose` |
+//! | DepthwiseConv2D, SeparableConv2D | `Conv` in groups of one channel (then a 1×1 `Conv`) |
+//! | Max/AveragePooling1D and 2D | `Transpose`, `MaxPool` / `AveragePool` (padding excluded from averages, as Keras), `Transpose` |
+//! | GlobalAverage/MaxPooling1D and 2D | `ReduceMean` / `ReduceMax` over the steps or height and width |
+//! | ZeroPadding2D, UpSampling2D (nearest) | `Pad`, `Resize` |
+//! | SimpleRNN, LSTM, GRU, Bidirectional (concat) | `RNN`, `LSTM` (gates reordered), `GRU` (`linear_before_reset`), time-major between `Transpose`s |
 //! | BatchNormalization | folded: `x · γ/√(σ²+ε) + (β − μ·γ/√(σ²+ε))` (`Mul`, `Add`) |
 //! | LayerNormalization (last axis) | `LayerNormalization` |
 //! | Normalization, Rescaling | `Sub`, `Div` / `Mul`, `Add` (inverted Normalization: `Mul`, `Add`) |
@@ -43,6 +46,7 @@ const ATTR_FLOAT: u64 = 1;
 const ATTR_INT: u64 = 2;
 const ATTR_STRING: u64 = 3;
 const ATTR_INTS: u64 = 7;
+const ATTR_STRINGS: u64 = 8;
 
 /// An attribute of a node.
 enum Attr<'a> {
@@ -50,6 +54,7 @@ enum Attr<'a> {
     Float(&'a str, f32),
     Str(&'a str, &'a str),
     Ints(&'a str, Vec<i64>),
+    Strs(&'a str, Vec<&'a str>),
 }
 
 /// The graph being built: nodes, initializers, and a counter for fresh tensor names.
@@ -78,11 +83,19 @@ impl Graph {
 
     /// A node `op(inputs) -> output` with `attrs`.
     fn node(&mut self, op: &str, inputs: &[&str], output: &str, attrs: &[Attr]) {
+        self.node_outputs(op, inputs, &[output], attrs);
+    }
+
+    /// A node `op(inputs) -> outputs` with `attrs` (named after its first output).
+    fn node_outputs(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Attr]) {
         let mut n = Message::new();
         inputs.iter().for_each(|i| {
             n.string(1, i);
         });
-        n.string(2, output).string(3, output).string(4, op);
+        outputs.iter().for_each(|o| {
+            n.string(2, o);
+        });
+        n.string(3, outputs[0]).string(4, op);
         for a in attrs {
             let mut m = Message::new();
             match a {
@@ -90,6 +103,13 @@ impl Graph {
                 Attr::Float(name, v) => m.string(1, name).float(2, *v).varint(20, ATTR_FLOAT),
                 Attr::Str(name, v) => m.string(1, name).bytes_field(4, v.as_bytes()).varint(20, ATTR_STRING),
                 Attr::Ints(name, v) => m.string(1, name).packed_varints(8, v).varint(20, ATTR_INTS),
+                Attr::Strs(name, v) => {
+                    m.string(1, name);
+                    v.iter().for_each(|s| {
+                        m.bytes_field(9, s.as_bytes());
+                    });
+                    m.varint(20, ATTR_STRINGS)
+                }
             };
             n.message(5, &m);
         }
@@ -156,15 +176,6 @@ fn value_info(name: &str, shape: &[usize]) -> Message {
 /// A layer's configuration field, by Keras's name.
 fn field<'a>(config: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
     config.get(key).filter(|v| !v.is_null())
-}
-
-/// A `Size` field (`3` or `[3, 3]`) as (height, width).
-fn size2(config: &serde_json::Value, key: &str) -> Option<(i64, i64)> {
-    match field(config, key)? {
-        serde_json::Value::Number(n) => n.as_i64().map(|v| (v, v)),
-        serde_json::Value::Array(a) if a.len() == 2 => Some((a[0].as_i64()?, a[1].as_i64()?)),
-        _ => None,
-    }
 }
 
 /// A weight of `layer` by its name (`kernel`), with its path.
@@ -242,11 +253,79 @@ fn config_activation(config: &serde_json::Value) -> Result<Activation> {
     }
 }
 
-/// NHWC to NCHW, `op`, and back: a channels-first ONNX operator on Keras's channels-last data.
-fn channels_first(g: &mut Graph, x: &str, base: &str, op: impl FnOnce(&mut Graph, &str) -> String) -> String {
-    let nchw = g.apply("Transpose", &[x], base, &[Attr::Ints("perm", vec![0, 3, 1, 2])]);
-    let y = op(g, &nchw);
-    g.apply("Transpose", &[&y], base, &[Attr::Ints("perm", vec![0, 2, 3, 1])])
+/// Channels-last to channels-first (`rank` spatial axes: NWC or NHWC), `op`, and back: a
+/// channels-first ONNX operator on Keras's channels-last data.
+fn channels_first(
+    g: &mut Graph,
+    x: &str,
+    base: &str,
+    rank: usize,
+    op: impl FnOnce(&mut Graph, &str) -> String,
+) -> String {
+    let (to, back) = if rank == 1 { (vec![0, 2, 1], vec![0, 2, 1]) } else { (vec![0, 3, 1, 2], vec![0, 2, 3, 1]) };
+    let first = g.apply("Transpose", &[x], base, &[Attr::Ints("perm", to)]);
+    let y = op(g, &first);
+    g.apply("Transpose", &[&y], base, &[Attr::Ints("perm", back)])
+}
+
+/// A `Size` field (`3` or `[3, 3]`) as `rank` values.
+fn sizes(config: &serde_json::Value, key: &str, rank: usize) -> Option<Vec<i64>> {
+    match field(config, key)? {
+        serde_json::Value::Number(n) => n.as_i64().map(|v| vec![v; rank]),
+        serde_json::Value::Array(a) if a.len() == rank => a.iter().map(|v| v.as_i64()).collect(),
+        _ => None,
+    }
+}
+
+/// A channels-last kernel `[k…, cin, cout]` as ONNX's `[cout, cin, k…]`.
+fn kernel_oi(kernel: &crate::tensor::Tensor) -> (Vec<usize>, Vec<f32>) {
+    let shape = kernel.shape();
+    let rank = shape.len() - 2;
+    let (cin, cout) = (shape[rank], shape[rank + 1]);
+    let window: usize = shape[..rank].iter().product();
+    let mut w = vec![0.0f32; kernel.len()];
+    for (i, &v) in kernel.data().iter().enumerate() {
+        let (o, rest) = (i % cout, i / cout);
+        let (c, at) = (rest % cin, rest / cin); // `at`: the window position, row-major
+        w[(o * cin + c) * window + at] = v;
+    }
+    let mut dims = vec![cout, cin];
+    dims.extend_from_slice(&shape[..rank]);
+    (dims, w)
+}
+
+/// A convolution over channels-last `x` with ONNX weights `w` (`[cout, cin/group, k…]`),
+/// `bias`, `group`, and the strides, dilations and padding of `config`.
+fn convolution(
+    g: &mut Graph,
+    x: &str,
+    name: &str,
+    w: &str,
+    bias: Option<&str>,
+    kernel: &[usize],
+    group: usize,
+    config: &serde_json::Value,
+) -> String {
+    let rank = kernel.len();
+    let strides = sizes(config, "strides", rank).unwrap_or(vec![1; rank]);
+    let dilations = sizes(config, "dilation_rate", rank).unwrap_or(vec![1; rank]);
+    let pad = padding_attr(config);
+    channels_first(g, x, name, rank, |g, input| {
+        let mut ins = vec![input, w];
+        ins.extend(bias);
+        g.apply(
+            "Conv",
+            &ins,
+            name,
+            &[
+                Attr::Ints("kernel_shape", kernel.iter().map(|&k| k as i64).collect()),
+                Attr::Ints("strides", strides),
+                Attr::Ints("dilations", dilations),
+                Attr::Int("group", group as i64),
+                pad,
+            ],
+        )
+    })
 }
 
 /// ONNX's padding attributes for Keras's `padding` of a 2-D window.
@@ -257,11 +336,127 @@ fn padding_attr(config: &serde_json::Value) -> Attr<'static> {
     }
 }
 
+/// ONNX's name of a recurrent activation (`Tanh`), when ONNX's recurrent operators have it.
+fn recurrent_activation(a: &Activation) -> Option<&'static str> {
+    match a {
+        Activation::Tanh => Some("Tanh"),
+        Activation::Sigmoid => Some("Sigmoid"),
+        Activation::Relu => Some("Relu"),
+        _ => None,
+    }
+}
+
+/// A SimpleRNN, LSTM or GRU (`cell`, its `config` and weights `[kernel, recurrent_kernel,
+/// bias]` of each direction) over `x` (`[batch, time, features]`) as ONNX's `RNN`, `LSTM` or
+/// `GRU` operator, time-major between two `Transpose`s; both directions for a Bidirectional (its halves
+/// concatenated, as Keras's `merge_mode="concat"`). Keras orders an LSTM's gates `i, f, c, o`
+/// and ONNX `i, o, f, c`; a GRU's are `z, r, h` in both, and Keras 3's `reset_after=True` is
+/// ONNX's `linear_before_reset=1`.
+fn recurrent(
+    g: &mut Graph,
+    name: &str,
+    cell: &str,
+    config: &serde_json::Value,
+    directions: &[Vec<(String, &crate::tensor::Tensor)>],
+    x: &str,
+    steps: usize,
+) -> Result<String> {
+    let refuse = |why: String| {
+        Error::invalid("layer", format!("{name} ({cell})"), format!("a layer ONNX export can express: {why}"))
+    };
+    let flag = |key: &str| field(config, key).and_then(|v| v.as_bool()).unwrap_or(false);
+    if flag("return_state") || flag("go_backwards") {
+        return Err(refuse("no return_state or go_backwards (a Bidirectional runs the backward pass)".into()));
+    }
+    let units = field(config, "units").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+    let act = |key: &str, default: Activation| -> Result<&'static str> {
+        let a = match field(config, key) {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| Error::State(format!("activation {v}: {e}")))?,
+            None => default,
+        };
+        recurrent_activation(&a)
+            .ok_or_else(|| refuse(format!("{key} {a:?} (ONNX's recurrent operators take tanh, sigmoid, relu)")))
+    };
+    let (op, gates, perm, names): (&str, usize, &[usize], Vec<&str>) = match cell {
+        "SimpleRNN" => ("RNN", 1, &[0], vec![act("activation", Activation::Tanh)?]),
+        "LSTM" => {
+            let (f, a) = (act("recurrent_activation", Activation::Sigmoid)?, act("activation", Activation::Tanh)?);
+            ("LSTM", 4, &[0, 3, 1, 2], vec![f, a, a])
+        }
+        "GRU" => {
+            let (f, a) = (act("recurrent_activation", Activation::Sigmoid)?, act("activation", Activation::Tanh)?);
+            ("GRU", 3, &[0, 1, 2], vec![f, a])
+        }
+        other => return Err(refuse(format!("a recurrent layer ONNX has ({other} is not one)"))),
+    };
+    let d = directions.len();
+    let gu = gates * units;
+    let (mut w, mut r, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    let mut features = 0;
+    for weights in directions {
+        let kernel = weights.first().ok_or_else(|| Error::State(format!("layer {name} ({cell}) has no weights")))?.1;
+        let recurrent = weights[1].1;
+        features = kernel.shape()[0];
+        // W[k·u + j, f] = kernel[f, perm[k]·u + j]; R likewise from the recurrent kernel.
+        for k in 0..gates {
+            for j in 0..units {
+                let col = perm[k] * units + j;
+                w.extend((0..features).map(|f| kernel.data()[f * gu + col]));
+            }
+        }
+        for k in 0..gates {
+            for j in 0..units {
+                let col = perm[k] * units + j;
+                r.extend((0..units).map(|h| recurrent.data()[h * gu + col]));
+            }
+        }
+        // B = [input bias | recurrent bias], each in ONNX's gate order.
+        let (input_bias, recurrent_bias): (Vec<f32>, Vec<f32>) = match weights.get(2) {
+            Some((_, bias)) if cell == "GRU" && bias.len() == 2 * gu => {
+                (bias.data()[..gu].to_vec(), bias.data()[gu..].to_vec())
+            }
+            Some((_, bias)) => (bias.data().to_vec(), vec![0.0; gu]),
+            None => (vec![0.0; gu], vec![0.0; gu]),
+        };
+        for source in [&input_bias, &recurrent_bias] {
+            for k in 0..gates {
+                b.extend_from_slice(&source[perm[k] * units..(perm[k] + 1) * units]);
+            }
+        }
+    }
+    let wn = g.weight(&format!("{name}/W"), &[d, gu, features], &w);
+    let rn = g.weight(&format!("{name}/R"), &[d, gu, units], &r);
+    let bn = g.weight(&format!("{name}/B"), &[d, 2 * gu], &b);
+    let (y, y_h) = (g.fresh(name), g.fresh(name));
+    let acts: Vec<&str> = (0..d).flat_map(|_| names.iter().copied()).collect();
+    // Time-major, ONNX's layout 0 (onnxruntime runs no other): [time, batch, features].
+    let time_major = g.apply("Transpose", &[x], name, &[Attr::Ints("perm", vec![1, 0, 2])]);
+    let mut attrs = vec![
+        Attr::Int("hidden_size", units as i64),
+        Attr::Str("direction", if d == 2 { "bidirectional" } else { "forward" }),
+        Attr::Strs("activations", acts),
+    ];
+    if cell == "GRU" {
+        attrs.push(Attr::Int("linear_before_reset", 1));
+    }
+    g.node_outputs(op, &[&time_major, &wn, &rn, &bn], &[&y, &y_h], &attrs);
+    // Y: [time, directions, batch, units]; Y_h: [directions, batch, units].
+    Ok(if flag("return_sequences") {
+        let batch_major = g.apply("Transpose", &[&y], name, &[Attr::Ints("perm", vec![2, 0, 1, 3])]);
+        let shape = g.ints("shape", &[-1, steps as i64, (d * units) as i64]);
+        g.apply("Reshape", &[&batch_major, &shape], name, &[])
+    } else {
+        let batch_major = g.apply("Transpose", &[&y_h], name, &[Attr::Ints("perm", vec![1, 0, 2])]);
+        let shape = g.ints("shape", &[-1, (d * units) as i64]);
+        g.apply("Reshape", &[&batch_major, &shape], name, &[])
+    })
+}
+
 /// One call of `layer` on tensors `inputs` (per-sample shapes `shapes`), output shape
 /// `out_shape`; returns the output's name.
-fn layer_call(
+fn layer_call<'a>(
     g: &mut Graph,
-    layer: &dyn Layer,
+    layer: &'a dyn Layer,
     inputs: &[String],
     shapes: &[&[usize]],
     out_shape: &[usize],
@@ -381,59 +576,78 @@ fn layer_call(
             let b = g.weight(&format!("{name}/beta"), &[n], &beta);
             g.apply("LayerNormalization", &[x, &s, &b], name, &[Attr::Int("axis", -1), Attr::Float("epsilon", eps)])
         }
-        "Conv2D" => {
+        "Conv1D" | "Conv2D" => {
             let (path, kernel) = param(layer, "kernel").ok_or_else(missing)?;
-            let ks = kernel.shape().to_vec(); // [kh, kw, cin, cout]
-            let (kh, kw, cin, cout) = (ks[0], ks[1], ks[2], ks[3]);
-            // ONNX's weights are [cout, cin, kh, kw].
-            let mut w = vec![0.0f32; kernel.len()];
-            for (i, &v) in kernel.data().iter().enumerate() {
-                let (o, rest) = (i % cout, i / cout);
-                let (c, rest) = (rest % cin, rest / cin);
-                let (kx, ky) = (rest % kw, rest / kw);
-                w[((o * cin + c) * kh + ky) * kw + kx] = v;
-            }
-            let k = g.weight(&format!("{path}__oihw"), &[cout, cin, kh, kw], &w);
-            let strides = size2(&config, "strides").unwrap_or((1, 1));
-            let dilations = size2(&config, "dilation_rate").unwrap_or((1, 1));
-            let pad = padding_attr(&config);
+            let (dims, w) = kernel_oi(kernel);
+            let k = g.weight(&format!("{path}__oi"), &dims, &w);
             let bias = param(layer, "bias").map(|(path, b)| g.weight(&path, b.shape(), b.data()));
-            let y = channels_first(g, x, name, |g, input| {
-                let mut ins = vec![input, k.as_str()];
-                if let Some(b) = &bias {
-                    ins.push(b);
-                }
-                g.apply(
-                    "Conv",
-                    &ins,
-                    name,
-                    &[
-                        Attr::Ints("kernel_shape", vec![kh as i64, kw as i64]),
-                        Attr::Ints("strides", vec![strides.0, strides.1]),
-                        Attr::Ints("dilations", vec![dilations.0, dilations.1]),
-                        pad,
-                    ],
-                )
-            });
+            let y = convolution(g, x, name, &k, bias.as_deref(), &dims[2..], 1, &config);
             activation(g, &config_activation(&config)?, &y, name)
         }
-        "MaxPooling2D" | "AveragePooling2D" => {
-            let pool = size2(&config, "pool_size").unwrap_or((2, 2));
-            let strides = size2(&config, "strides").unwrap_or(pool);
+        "DepthwiseConv2D" | "SeparableConv2D" => {
+            // Depthwise: [kh, kw, c, m] as [c·m, 1, kh, kw] in groups of one channel (output
+            // channel c·m + j reads channel c), then a SeparableConv2D's pointwise 1×1.
+            let depthwise = layer.params().first().ok_or_else(missing)?;
+            let shape = depthwise.value.shape().to_vec();
+            let (kh, kw, c, m) = (shape[0], shape[1], shape[2], shape[3]);
+            let mut w = vec![0.0f32; depthwise.value.len()];
+            for (i, &v) in depthwise.value.data().iter().enumerate() {
+                let (j, rest) = (i % m, i / m);
+                let (ch, at) = (rest % c, rest / c);
+                w[(ch * m + j) * kh * kw + at] = v;
+            }
+            let dw = g.weight(&format!("{name}/{}__oi", depthwise.name), &[c * m, 1, kh, kw], &w);
+            let bias = param(layer, "bias").map(|(path, b)| g.weight(&path, b.shape(), b.data()));
+            let y = if kind == "DepthwiseConv2D" {
+                convolution(g, x, name, &dw, bias.as_deref(), &[kh, kw], c, &config)
+            } else {
+                let mid = convolution(g, x, name, &dw, None, &[kh, kw], c, &config);
+                let (path, pointwise) = param(layer, "pointwise_kernel").ok_or_else(missing)?;
+                let (dims, w) = kernel_oi(pointwise);
+                let pw = g.weight(&format!("{path}__oi"), &dims, &w);
+                let unit = serde_json::json!({"strides": 1, "dilation_rate": 1, "padding": "valid"});
+                convolution(g, &mid, name, &pw, bias.as_deref(), &[1, 1], 1, &unit)
+            };
+            activation(g, &config_activation(&config)?, &y, name)
+        }
+        "MaxPooling1D" | "AveragePooling1D" | "MaxPooling2D" | "AveragePooling2D" => {
+            let rank = if kind.ends_with("1D") { 1 } else { 2 };
+            let pool = sizes(&config, "pool_size", rank).unwrap_or(vec![2; rank]);
+            let strides = sizes(&config, "strides", rank).unwrap_or_else(|| pool.clone());
             let pad = padding_attr(&config);
-            let op = if kind == "MaxPooling2D" { "MaxPool" } else { "AveragePool" };
-            channels_first(g, x, name, |g, input| {
-                g.apply(
-                    op,
-                    &[input],
-                    name,
-                    &[
-                        Attr::Ints("kernel_shape", vec![pool.0, pool.1]),
-                        Attr::Ints("strides", vec![strides.0, strides.1]),
-                        pad,
-                    ],
-                )
+            let op = if kind.starts_with("Max") { "MaxPool" } else { "AveragePool" };
+            channels_first(g, x, name, rank, |g, input| {
+                g.apply(op, &[input], name, &[Attr::Ints("kernel_shape", pool), Attr::Ints("strides", strides), pad])
             })
+        }
+        "GlobalAveragePooling1D" | "GlobalMaxPooling1D" => {
+            let op = if kind.starts_with("GlobalAverage") { "ReduceMean" } else { "ReduceMax" };
+            g.apply(op, &[x], name, &[Attr::Ints("axes", vec![1]), Attr::Int("keepdims", 0)])
+        }
+        "ZeroPadding2D" => {
+            let p = field(&config, "padding").and_then(|v| serde_json::from_value::<[[i64; 2]; 2]>(v.clone()).ok());
+            let [[top, bottom], [left, right]] = p.ok_or_else(|| refuse("its padding"))?;
+            let pads = g.ints("pads", &[0, top, left, 0, 0, bottom, right, 0]);
+            g.apply("Pad", &[x, &pads], name, &[])
+        }
+        "UpSampling2D" => {
+            if field(&config, "interpolation").and_then(|v| v.as_str()).unwrap_or("nearest") != "nearest" {
+                return Err(refuse("UpSampling2D with nearest interpolation"));
+            }
+            let size = field(&config, "size").and_then(|v| serde_json::from_value::<[f32; 2]>(v.clone()).ok());
+            let [sh, sw] = size.ok_or_else(|| refuse("its size"))?;
+            let scales = g.fresh("scales");
+            let scales = g.weight(&scales, &[4], &[1.0, sh, sw, 1.0]);
+            g.apply(
+                "Resize",
+                &[x, "", &scales],
+                name,
+                &[
+                    Attr::Str("mode", "nearest"),
+                    Attr::Str("coordinate_transformation_mode", "asymmetric"),
+                    Attr::Str("nearest_mode", "floor"),
+                ],
+            )
         }
         "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => {
             let op = if kind == "GlobalAveragePooling2D" { "ReduceMean" } else { "ReduceMax" };
@@ -458,11 +672,35 @@ fn layer_call(
             g.apply("Concat", &refs, name, &[Attr::Int("axis", axis)])
         }
         "Embedding" => {
+            if field(&config, "mask_zero").and_then(|v| v.as_bool()).unwrap_or(false) {
+                return Err(refuse("an Embedding without mask_zero (the mask would not reach ONNX)"));
+            }
             let (path, table) = param(layer, "embeddings").ok_or_else(missing)?;
             let t = g.weight(&path, table.shape(), table.data());
             let ids = g.apply("Cast", &[x], name, &[Attr::Int("to", INT64 as i64)]);
             g.apply("Gather", &[&t, &ids], name, &[Attr::Int("axis", 0)])
         }
+        "SimpleRNN" | "LSTM" | "GRU" => {
+            let weights: Vec<(String, &crate::tensor::Tensor)> =
+                layer.params().iter().map(|p| (format!("{name}/{}", p.name), &p.value)).collect();
+            recurrent(g, name, kind, &config, &[weights], x, shapes[0][0])?
+        }
+        "Bidirectional" => {
+            if field(&config, "merge_mode").and_then(|v| v.as_str()) != Some("concat") {
+                return Err(refuse("a Bidirectional with merge_mode concat"));
+            }
+            let inner = field(&config, "layer").ok_or_else(missing)?;
+            let cell = inner.get("class_name").and_then(|v| v.as_str()).unwrap_or_default();
+            let inner_config = inner.get("config").cloned().unwrap_or_default();
+            let params = layer.params();
+            let half = params.len() / 2;
+            let side = |ps: &'a [crate::layers::Param]| -> Vec<(String, &'a crate::tensor::Tensor)> {
+                ps.iter().map(|p| (format!("{name}/{}", p.name), &p.value)).collect()
+            };
+            let directions = [side(&params[..half]), side(&params[half..])];
+            recurrent(g, name, cell, &inner_config, &directions, x, shapes[0][0])?
+        }
+        "Masking" => return Err(refuse("masks (ONNX's recurrent operators would need sequence lengths)")),
         _ => return Err(refuse("this class has no ONNX translation yet")),
     })
 }

@@ -6,9 +6,10 @@
 use crate::common::{minibatch, random, temp_dir};
 use crate::tensorboard::python_with;
 use minibatch::layers::{
-    ActivationLayer, Add, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, Embedding,
-    Flatten, GlobalAveragePooling2D, LayerNormalization, MaxPooling2D, Multiply, Normalization, Rescaling, Reshape,
-    LSTM,
+    ActivationLayer, Add, AveragePooling2D, BatchNormalization, Bidirectional, Concatenate, Conv1D, Conv2D, Dense,
+    DepthwiseConv2D, Dropout, Embedding, Flatten, GlobalAveragePooling2D, GlobalMaxPooling1D, LayerNormalization,
+    MaxPooling1D, MaxPooling2D, Multiply, Normalization, Rescaling, Reshape, SeparableConv2D, SimpleRNN, UpSampling2D,
+    ZeroPadding2D, GRU, LSTM,
 };
 use minibatch::models::{Call, Input, Shared};
 use minibatch::{FitOptions, Model, Sequential, Tensor};
@@ -135,18 +136,69 @@ fn every_family_runs_in_onnxruntime_as_in_minibatch() {
     let mut embed = trained(embed, &ids, 2);
     export(&dir, "embedding", &mut embed, &[ids]);
 
+    // Depthwise and separable convolutions, zero padding, nearest upsampling.
+    let images = random(&[8, 9, 8, 3], 8);
+    let separable = Sequential::new()
+        .seed(8)
+        .input_shape(&[9, 8, 3])
+        .add(ZeroPadding2D::with_padding([[1, 2], [0, 1]]))
+        .add(DepthwiseConv2D::new(3).depth_multiplier(2).activation("relu"))
+        .add(UpSampling2D::with_size(2, 1))
+        .add(SeparableConv2D::new(4, 3).strides(2).padding("same"))
+        .add(Flatten::new())
+        .add(Dense::new(2).activation("softmax"))
+        .into_model();
+    let mut separable = trained(separable, &images, 2);
+    export(&dir, "separable", &mut separable, &[images]);
+    // One-dimensional convolution and pooling over sequences.
+    let series = random(&[10, 16, 4], 9);
+    let conv1d = Sequential::new()
+        .seed(9)
+        .input_shape(&[16, 4])
+        .add(Conv1D::new(5, 3).padding("same").activation("relu"))
+        .add(MaxPooling1D::new(2))
+        .add(Conv1D::new(3, 2).strides(2))
+        .add(GlobalMaxPooling1D::new())
+        .add(Dense::new(2).activation("softmax"))
+        .into_model();
+    let mut conv1d = trained(conv1d, &series, 2);
+    export(&dir, "conv1d", &mut conv1d, &[series]);
+
+    // Recurrent: SimpleRNN, LSTM and GRU (returning sequences and not), a Bidirectional LSTM.
+    let sequences = random(&[12, 7, 3], 6);
+    let rnn = Sequential::new()
+        .seed(6)
+        .input_shape(&[7, 3])
+        .add(SimpleRNN(5).return_sequences(true))
+        .add(LSTM::new(4).return_sequences(true))
+        .add(Bidirectional::new(LSTM::new(3).return_sequences(true)))
+        .add(GRU::new(6))
+        .add(Dense::new(2).activation("softmax"))
+        .into_model();
+    let mut rnn = trained(rnn, &sequences, 2);
+    export(&dir, "recurrent", &mut rnn, std::slice::from_ref(&sequences));
+    let last = Sequential::new()
+        .seed(7)
+        .input_shape(&[7, 3])
+        .add(Bidirectional::new(GRU::new(4)))
+        .add(Dense::new(2).activation("softmax"))
+        .into_model();
+    let mut last = trained(last, &sequences, 2);
+    export(&dir, "bidirectional_gru", &mut last, &[sequences]);
+
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check_onnx.py");
     let out = std::process::Command::new(&python).arg(script).arg(&dir).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "{stdout}{stderr}");
-    assert_eq!(stdout.lines().filter(|l| l.contains("largest difference")).count(), 5, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains("largest difference")).count(), 9, "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_layer_onnx_cannot_express_is_refused_by_name_and_nothing_is_written() {
     let dir = temp_dir("onnx-refused");
-    let mut model = Sequential::new().add(LSTM::new(4).name("memory")).add(Dense::new(2)).into_model();
+    let mut model =
+        Sequential::new().add(LSTM::new(4).go_backwards(true).name("memory")).add(Dense::new(2)).into_model();
     model.build(&[5, 3]).unwrap();
     let path = dir.join("m.onnx");
     let e = model.export_onnx(&path).unwrap_err().to_string();
@@ -173,10 +225,10 @@ fn minibatch_export_writes_onnx_and_never_over_its_input() {
     assert!(!ok && err.contains("--model"), "{err}");
     let (ok, _, err) = minibatch(&["export", "--model", &p("m.safetensors"), "--format", "tflite", &p("m.tflite")]);
     assert!(!ok && err.contains("onnx"), "{err}");
-    let mut lstm = Sequential::new().add(LSTM::new(4)).add(Dense::new(2)).into_model();
+    let mut lstm = Sequential::new().add(LSTM::new(4).go_backwards(true)).add(Dense::new(2)).into_model();
     lstm.build(&[5, 3]).unwrap();
     lstm.save(dir.join("l.safetensors")).unwrap();
     let (ok, _, err) = minibatch(&["export", "--model", &p("l.safetensors"), "--format", "onnx", &p("l.onnx")]);
-    assert!(!ok && err.contains("(LSTM)") && !dir.join("l.onnx").exists(), "{err}");
+    assert!(!ok && err.contains("(LSTM)") && err.contains("go_backwards") && !dir.join("l.onnx").exists(), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
