@@ -294,18 +294,19 @@ fn kernel_oi(kernel: &crate::tensor::Tensor) -> (Vec<usize>, Vec<f32>) {
     (dims, w)
 }
 
-/// A convolution over channels-last `x` with ONNX weights `w` (`[cout, cin/group, k…]`),
-/// `bias`, `group`, and the strides, dilations and padding of `config`.
-fn convolution(
-    g: &mut Graph,
-    x: &str,
-    name: &str,
-    w: &str,
-    bias: Option<&str>,
-    kernel: &[usize],
+/// A convolution's ONNX weights: `w` (`[cout, cin/group, k…]`, the window `kernel`), `bias`,
+/// and the channel groups.
+struct ConvWeights<'a> {
+    w: &'a str,
+    bias: Option<&'a str>,
+    kernel: &'a [usize],
     group: usize,
-    config: &serde_json::Value,
-) -> String {
+}
+
+/// A convolution over channels-last `x` with weights `c`, and the strides, dilations and
+/// padding of `config`.
+fn convolution(g: &mut Graph, x: &str, name: &str, c: ConvWeights, config: &serde_json::Value) -> String {
+    let ConvWeights { w, bias, kernel, group } = c;
     let rank = kernel.len();
     let strides = sizes(config, "strides", rank).unwrap_or(vec![1; rank]);
     let dilations = sizes(config, "dilation_rate", rank).unwrap_or(vec![1; rank]);
@@ -398,15 +399,15 @@ fn recurrent(
         let recurrent = weights[1].1;
         features = kernel.shape()[0];
         // W[k·u + j, f] = kernel[f, perm[k]·u + j]; R likewise from the recurrent kernel.
-        for k in 0..gates {
+        for &gate in perm {
             for j in 0..units {
-                let col = perm[k] * units + j;
+                let col = gate * units + j;
                 w.extend((0..features).map(|f| kernel.data()[f * gu + col]));
             }
         }
-        for k in 0..gates {
+        for &gate in perm {
             for j in 0..units {
-                let col = perm[k] * units + j;
+                let col = gate * units + j;
                 r.extend((0..units).map(|h| recurrent.data()[h * gu + col]));
             }
         }
@@ -419,8 +420,8 @@ fn recurrent(
             None => (vec![0.0; gu], vec![0.0; gu]),
         };
         for source in [&input_bias, &recurrent_bias] {
-            for k in 0..gates {
-                b.extend_from_slice(&source[perm[k] * units..(perm[k] + 1) * units]);
+            for &gate in perm {
+                b.extend_from_slice(&source[gate * units..(gate + 1) * units]);
             }
         }
     }
@@ -581,7 +582,8 @@ fn layer_call<'a>(
             let (dims, w) = kernel_oi(kernel);
             let k = g.weight(&format!("{path}__oi"), &dims, &w);
             let bias = param(layer, "bias").map(|(path, b)| g.weight(&path, b.shape(), b.data()));
-            let y = convolution(g, x, name, &k, bias.as_deref(), &dims[2..], 1, &config);
+            let c = ConvWeights { w: &k, bias: bias.as_deref(), kernel: &dims[2..], group: 1 };
+            let y = convolution(g, x, name, c, &config);
             activation(g, &config_activation(&config)?, &y, name)
         }
         "DepthwiseConv2D" | "SeparableConv2D" => {
@@ -599,14 +601,17 @@ fn layer_call<'a>(
             let dw = g.weight(&format!("{name}/{}__oi", depthwise.name), &[c * m, 1, kh, kw], &w);
             let bias = param(layer, "bias").map(|(path, b)| g.weight(&path, b.shape(), b.data()));
             let y = if kind == "DepthwiseConv2D" {
-                convolution(g, x, name, &dw, bias.as_deref(), &[kh, kw], c, &config)
+                let depth = ConvWeights { w: &dw, bias: bias.as_deref(), kernel: &[kh, kw], group: c };
+                convolution(g, x, name, depth, &config)
             } else {
-                let mid = convolution(g, x, name, &dw, None, &[kh, kw], c, &config);
+                let mid =
+                    convolution(g, x, name, ConvWeights { w: &dw, bias: None, kernel: &[kh, kw], group: c }, &config);
                 let (path, pointwise) = param(layer, "pointwise_kernel").ok_or_else(missing)?;
                 let (dims, w) = kernel_oi(pointwise);
                 let pw = g.weight(&format!("{path}__oi"), &dims, &w);
                 let unit = serde_json::json!({"strides": 1, "dilation_rate": 1, "padding": "valid"});
-                convolution(g, &mid, name, &pw, bias.as_deref(), &[1, 1], 1, &unit)
+                let point = ConvWeights { w: &pw, bias: bias.as_deref(), kernel: &[1, 1], group: 1 };
+                convolution(g, &mid, name, point, &unit)
             };
             activation(g, &config_activation(&config)?, &y, name)
         }
