@@ -12,6 +12,7 @@
 //! | activations (Activation, ReLU, and each layer's own) | `Relu`, `Sigmoid`, `Tanh`, `Softmax(axis=-1)`, `LeakyRelu`, `Elu`, `Selu`, `Softplus`, `Softsign`, `Exp`, `Clip` (relu6), `x·Sigmoid(x)` (silu), `x·Φ(x)` by `Erf` (gelu), `x·tanh(softplus x)` (mish), hard sigmoid by `Clip` |
 //! | Conv1D, Conv2D | `Transpose`, `Conv` (`auto_pad` `SAME_UPPER` for `same`, Keras's rule), `Transpose` |
 //! | DepthwiseConv2D, SeparableConv2D | `Conv` in groups of one channel (then a 1×1 `Conv`) |
+//! | Conv2DTranspose | `ConvTranspose`, cropped and padded to Keras's output size |
 //! | Max/AveragePooling1D and 2D | `Transpose`, `MaxPool` / `AveragePool` (padding excluded from averages, as Keras), `Transpose` |
 //! | GlobalAverage/MaxPooling1D and 2D | `ReduceMean` / `ReduceMax` over the steps or height and width |
 //! | ZeroPadding2D, UpSampling2D (nearest) | `Pad`, `Resize` |
@@ -23,6 +24,7 @@
 //! | Flatten, Reshape | `Reshape` to `[-1, …]` |
 //! | Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate | `Add`, `Sub`, `Mul`, `Mean`, `Max`, `Min`, `Concat` |
 //! | Embedding | `Cast` to int64, `Gather` |
+//! | MultiHeadAttention (causal too) | the projections as `MatMul`s, heads by `Reshape` and `Transpose`, `Softmax` |
 //!
 //! Any other layer is refused by name ([`Error::InvalidArgument`] naming the layer and its
 //! class) before anything is written.
@@ -453,6 +455,84 @@ fn recurrent(
     })
 }
 
+/// Keras's MultiHeadAttention on `inputs` (query, value, and key when given; else the value):
+///
+/// ```text
+/// Q = query·Wq + bq, K = key·Wk + bk, V = value·Wv + bv       each split into heads
+/// A = softmax(Q Kᵀ / √key_dim  [+ −1e9 above the diagonal, causal])
+/// out = concat_heads(A V)·Wo + bo
+/// ```
+///
+/// Dropout is inference's identity; an attention mask given as an input is refused.
+fn attention(
+    g: &mut Graph,
+    layer: &dyn Layer,
+    config: &serde_json::Value,
+    inputs: &[String],
+    shapes: &[&[usize]],
+) -> Result<String> {
+    let name = layer.name();
+    let refuse = |why: &str| {
+        Error::invalid(
+            "layer",
+            format!("{name} (MultiHeadAttention)"),
+            format!("a layer ONNX export can express: {why}"),
+        )
+    };
+    if field(config, "attention_mask").and_then(|v| v.as_bool()).unwrap_or(false) || inputs.len() > 3 {
+        return Err(refuse("no attention mask input"));
+    }
+    let heads = field(config, "num_heads").and_then(|v| v.as_u64()).unwrap_or(1) as i64;
+    let key_dim = field(config, "key_dim").and_then(|v| v.as_u64()).unwrap_or(1) as i64;
+    let (query, value) = (&inputs[0], inputs.get(1).unwrap_or(&inputs[0]));
+    let key = inputs.get(2).unwrap_or(value);
+    let (tq, tk) = (shapes[0][0] as i64, shapes.get(1).unwrap_or(&shapes[0])[0] as i64);
+    let missing = || Error::State(format!("layer {name} (MultiHeadAttention) has not been built"));
+    // One projection: x·W (+ b) as [batch, heads, steps, dim].
+    let project = |g: &mut Graph, x: &str, which: &str, steps: i64| -> Result<(String, i64)> {
+        let (path, kernel) = param(layer, &format!("{which}/kernel")).ok_or_else(missing)?;
+        let ks = kernel.shape().to_vec(); // [features, heads, dim]
+        let dim = ks[2] as i64;
+        let w = g.weight(&path, &[ks[0], ks[1] * ks[2]], kernel.data());
+        let mut y = g.apply("MatMul", &[x, &w], name, &[]);
+        if let Some((path, bias)) = param(layer, &format!("{which}/bias")) {
+            let b = g.weight(&path, &[bias.len()], bias.data());
+            y = g.apply("Add", &[&y, &b], name, &[]);
+        }
+        let split = g.ints("shape", &[-1, steps, heads, dim]);
+        let y = g.apply("Reshape", &[&y, &split], name, &[]);
+        Ok((g.apply("Transpose", &[&y], name, &[Attr::Ints("perm", vec![0, 2, 1, 3])]), dim))
+    };
+    let (q, _) = project(g, query, "query", tq)?;
+    let (k, _) = project(g, key, "key", tk)?;
+    let (v, dv) = project(g, value, "value", tk)?;
+    let scale = g.scalar("scale", 1.0 / (key_dim as f32).sqrt());
+    let q = g.apply("Mul", &[&q, &scale], name, &[]);
+    let kt = g.apply("Transpose", &[&k], name, &[Attr::Ints("perm", vec![0, 1, 3, 2])]);
+    let mut scores = g.apply("MatMul", &[&q, &kt], name, &[]);
+    if field(config, "use_causal_mask").and_then(|v| v.as_bool()).unwrap_or(false) {
+        // Keras's masked softmax adds −1e9 where the mask is 0: here above the diagonal.
+        let adder: Vec<f32> = (0..tq).flat_map(|i| (0..tk).map(move |j| if j > i { -1e9 } else { 0.0 })).collect();
+        let mask = g.fresh("causal");
+        let mask = g.weight(&mask, &[tq as usize, tk as usize], &adder);
+        scores = g.apply("Add", &[&scores, &mask], name, &[]);
+    }
+    let a = g.apply("Softmax", &[&scores], name, &[Attr::Int("axis", -1)]);
+    let context = g.apply("MatMul", &[&a, &v], name, &[]);
+    let context = g.apply("Transpose", &[&context], name, &[Attr::Ints("perm", vec![0, 2, 1, 3])]);
+    let merge = g.ints("shape", &[-1, tq, heads * dv]);
+    let context = g.apply("Reshape", &[&context, &merge], name, &[]);
+    let (path, kernel) = param(layer, "attention_output/kernel").ok_or_else(missing)?;
+    let ks = kernel.shape().to_vec(); // [heads, value_dim, out]
+    let w = g.weight(&path, &[ks[0] * ks[1], ks[2]], kernel.data());
+    let mut y = g.apply("MatMul", &[&context, &w], name, &[]);
+    if let Some((path, bias)) = param(layer, "attention_output/bias") {
+        let b = g.weight(&path, bias.shape(), bias.data());
+        y = g.apply("Add", &[&y, &b], name, &[]);
+    }
+    Ok(y)
+}
+
 /// One call of `layer` on tensors `inputs` (per-sample shapes `shapes`), output shape
 /// `out_shape`; returns the output's name.
 fn layer_call<'a>(
@@ -586,6 +666,49 @@ fn layer_call<'a>(
             let y = convolution(g, x, name, c, &config);
             activation(g, &config_activation(&config)?, &y, name)
         }
+        "Conv2DTranspose" => {
+            // The adjoint of the Conv2D with the same window: ONNX's ConvTranspose, its kernel
+            // [in, filters, kh, kw] from Keras's [kh, kw, filters, in]; per axis the crop is the
+            // forward convolution's padding (`same`: max(k − s, 0), half before) and
+            // `output_padding` makes up the rest of Keras's size (in·s, or in·s + k − s).
+            let (path, kernel) = param(layer, "kernel").ok_or_else(missing)?;
+            let ks = kernel.shape().to_vec();
+            let (kh, kw, f, c) = (ks[0], ks[1], ks[2], ks[3]);
+            let mut w = vec![0.0f32; kernel.len()];
+            for (i, &v) in kernel.data().iter().enumerate() {
+                let (ci, rest) = (i % c, i / c);
+                let (fi, at) = (rest % f, rest / f);
+                w[(ci * f + fi) * kh * kw + at] = v;
+            }
+            let k = g.weight(&format!("{path}__iokk"), &[c, f, kh, kw], &w);
+            let strides = sizes(&config, "strides", 2).unwrap_or(vec![1, 1]);
+            let same = field(&config, "padding").and_then(|p| p.as_str()) == Some("same");
+            let (mut begin, mut end, mut extra) = (Vec::new(), Vec::new(), Vec::new());
+            for (kernel, stride) in [(kh as i64, strides[0]), (kw as i64, strides[1])] {
+                let total = if same { (kernel - stride).max(0) } else { 0 };
+                begin.push(total / 2);
+                end.push(total - total / 2);
+                extra.push((stride - kernel).max(0));
+            }
+            let pads: Vec<i64> = begin.into_iter().chain(end).collect();
+            let bias = param(layer, "bias").map(|(path, b)| g.weight(&path, b.shape(), b.data()));
+            let y = channels_first(g, x, name, 2, |g, input| {
+                let mut ins = vec![input, k.as_str()];
+                ins.extend(bias.as_deref());
+                g.apply(
+                    "ConvTranspose",
+                    &ins,
+                    name,
+                    &[
+                        Attr::Ints("kernel_shape", vec![kh as i64, kw as i64]),
+                        Attr::Ints("strides", strides),
+                        Attr::Ints("pads", pads),
+                        Attr::Ints("output_padding", extra),
+                    ],
+                )
+            });
+            activation(g, &config_activation(&config)?, &y, name)
+        }
         "DepthwiseConv2D" | "SeparableConv2D" => {
             // Depthwise: [kh, kw, c, m] as [c·m, 1, kh, kw] in groups of one channel (output
             // channel c·m + j reads channel c), then a SeparableConv2D's pointwise 1×1.
@@ -705,6 +828,7 @@ fn layer_call<'a>(
             let directions = [side(&params[..half]), side(&params[half..])];
             recurrent(g, name, cell, &inner_config, &directions, x, shapes[0][0])?
         }
+        "MultiHeadAttention" => attention(g, layer, &config, inputs, shapes)?,
         "Masking" => return Err(refuse("masks (ONNX's recurrent operators would need sequence lengths)")),
         _ => return Err(refuse("this class has no ONNX translation yet")),
     })

@@ -6,10 +6,10 @@
 use crate::common::{minibatch, random, temp_dir};
 use crate::tensorboard::python_with;
 use minibatch::layers::{
-    ActivationLayer, Add, AveragePooling2D, BatchNormalization, Bidirectional, Concatenate, Conv1D, Conv2D, Dense,
-    DepthwiseConv2D, Dropout, Embedding, Flatten, GlobalAveragePooling2D, GlobalMaxPooling1D, LayerNormalization,
-    MaxPooling1D, MaxPooling2D, Multiply, Normalization, Rescaling, Reshape, SeparableConv2D, SimpleRNN, UpSampling2D,
-    ZeroPadding2D, GRU, LSTM,
+    ActivationLayer, Add, AveragePooling2D, BatchNormalization, Bidirectional, Concatenate, Conv1D, Conv2D,
+    Conv2DTranspose, Dense, DepthwiseConv2D, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
+    GlobalAveragePooling2D, GlobalMaxPooling1D, LayerNormalization, MaxPooling1D, MaxPooling2D, MultiHeadAttention,
+    Multiply, Normalization, Rescaling, Reshape, SeparableConv2D, SimpleRNN, UpSampling2D, ZeroPadding2D, GRU, LSTM,
 };
 use minibatch::models::{Call, Input, Shared};
 use minibatch::{FitOptions, Model, Sequential, Tensor};
@@ -145,6 +145,8 @@ fn every_family_runs_in_onnxruntime_as_in_minibatch() {
         .add(DepthwiseConv2D::new(3).depth_multiplier(2).activation("relu"))
         .add(UpSampling2D::with_size(2, 1))
         .add(SeparableConv2D::new(4, 3).strides(2).padding("same"))
+        .add(Conv2DTranspose::new(3, 3).strides(2).padding("same").activation("relu"))
+        .add(Conv2DTranspose::new(2, (2, 3)).strides((3, 2)))
         .add(Flatten::new())
         .add(Dense::new(2).activation("softmax"))
         .into_model();
@@ -163,6 +165,30 @@ fn every_family_runs_in_onnxruntime_as_in_minibatch() {
         .into_model();
     let mut conv1d = trained(conv1d, &series, 2);
     export(&dir, "conv1d", &mut conv1d, &[series]);
+
+    // Attention: a Transformer encoder block (self-attention, residual Add, LayerNormalization,
+    // feed-forward), and causal cross-attention with a key of its own.
+    let (t, f) = (6, 8);
+    let tokens = Input::named("tokens", &[t, f]);
+    let memory = Input::named("memory", &[4, 5]);
+    let attended = MultiHeadAttention::new(2, 4).name("self_attention").call([&tokens, &tokens]);
+    let residual = Add::new().call([&tokens, &attended]);
+    let normed = LayerNormalization::new().call(&residual);
+    let ff = Dense::new(f).activation("relu").call(&normed);
+    let cross = MultiHeadAttention::new(3, 2).value_dim(3).name("cross").call([&ff, &memory, &memory]);
+    let causal = MultiHeadAttention::new(2, 3).use_causal_mask(true).name("causal").call([&cross, &cross]);
+    let pooled = GlobalAveragePooling1D::new().call(&causal);
+    let out = Dense::new(2).activation("softmax").call(&pooled);
+    let encoder = Model::new(&[&tokens, &memory], &[&out]).unwrap().with_seed(10).unwrap();
+    let (xt, xm) = (random(&[9, t, f], 10), random(&[9, 4, 5], 11));
+    let mut encoder = {
+        let mut m = encoder;
+        let y = Tensor::from_vec(&[9], (0..9).map(|i| (i % 2) as f32).collect()).unwrap();
+        m.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+        m.fit([&xt, &xm], &y, FitOptions::new().epochs(2).batch_size(3).verbose(0)).unwrap();
+        m
+    };
+    export(&dir, "attention", &mut encoder, &[xt, xm]);
 
     // Recurrent: SimpleRNN, LSTM and GRU (returning sequences and not), a Bidirectional LSTM.
     let sequences = random(&[12, 7, 3], 6);
@@ -190,7 +216,7 @@ fn every_family_runs_in_onnxruntime_as_in_minibatch() {
     let out = std::process::Command::new(&python).arg(script).arg(&dir).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "{stdout}{stderr}");
-    assert_eq!(stdout.lines().filter(|l| l.contains("largest difference")).count(), 9, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains("largest difference")).count(), 10, "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
