@@ -53,6 +53,18 @@ pub enum Workload {
 /// Trains `workload` at `batch_size` for about `seconds` (after one warm-up pass) and returns
 /// the best epoch's throughput. Epochs are `samples` long (rounded to whole batches).
 pub fn measure(workload: Workload, batch_size: usize, seconds: f64, samples: usize) -> Result<Measurement> {
+    measure_logged(workload, batch_size, seconds, samples, None)
+}
+
+/// [`measure`], each measured epoch (one `fit`) logging for TensorBoard to `log_dir` when
+/// given, with Keras's defaults (`update_freq="epoch"`, the graph): what logging costs.
+pub fn measure_logged(
+    workload: Workload,
+    batch_size: usize,
+    seconds: f64,
+    samples: usize,
+    log_dir: Option<&std::path::Path>,
+) -> Result<Measurement> {
     let mut rng = Rng::new(1);
     let n = samples.max(batch_size).div_ceil(batch_size) * batch_size;
     let shape: &[usize] = match workload {
@@ -74,7 +86,12 @@ pub fn measure(workload: Workload, batch_size: usize, seconds: f64, samples: usi
     let (mut best, mut steps, start) = (f64::INFINITY, 0, Instant::now());
     while start.elapsed().as_secs_f64() < seconds || steps == 0 {
         let t = Instant::now();
-        let h = model.fit(&x, &y, options())?;
+        let mut board = log_dir.map(|d| crate::callbacks::TensorBoard::new(d.join(format!("batch_{batch_size}"))));
+        let fit = FitOptions::new().batch_size(batch_size).verbose(0);
+        let h = match board.as_mut() {
+            Some(tb) => model.fit(&x, &y, fit.callback(tb))?,
+            None => model.fit(&x, &y, fit)?,
+        };
         best = best.min(t.elapsed().as_secs_f64());
         steps = h.weight_updates;
     }

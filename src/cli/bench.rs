@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Threads for matrix products [default: MINIBATCH_THREADS, else all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Log each measured epoch for TensorBoard to DIR (Keras's defaults: epoch scalars and the
+    /// graph), to see what logging costs.
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<std::path::PathBuf>,
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
@@ -37,6 +41,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     checks::count("--samples", args.samples, 8, checks::MAX_SAMPLES)?;
     checks::counts("--batch-sizes", &args.batch_sizes, 1, checks::MAX_BATCH)?;
     checks::threads(args.threads)?;
+    checks::Files::default().output_folder("--tensorboard", args.tensorboard.as_deref(), &[]).check()?;
     if let Some(n) = args.threads {
         minibatch::tensor::kernels::set_num_threads(n);
     }
@@ -73,7 +78,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             return Err(minibatch::Error::invalid("batch_size", 0, "positive batch sizes"));
         }
         let samples = if b == 1 { args.samples / 8 } else { args.samples };
-        let m = minibatch::bench::measure(workload, b, args.seconds, samples)?;
+        let m = minibatch::bench::measure_logged(workload, b, args.seconds, samples, args.tensorboard.as_deref())?;
         if table {
             let mib = |v: f64| v / (1u64 << 20) as f64;
             let rss = m.peak_rss_bytes.map_or("-".into(), |r| format!("{:.1}", mib(r as f64)));
