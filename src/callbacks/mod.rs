@@ -14,6 +14,7 @@
 mod backup_and_restore;
 mod context;
 mod csv_logger;
+pub mod diagnosis;
 mod early_stopping;
 mod filepath;
 mod history;
@@ -33,6 +34,7 @@ pub use backup_and_restore::{BackupAndRestore, BACKUP_FILE};
 pub use context::Context;
 pub(crate) use context::FitState;
 pub use csv_logger::CSVLogger;
+pub use diagnosis::{diagnose, overfitting_onset, Finding, FindingKind};
 pub use early_stopping::{EarlyStopping, Mode};
 pub use history::History;
 pub use lambda::LambdaCallback;

@@ -17,11 +17,10 @@
 
 mod figure;
 mod lr_find;
-mod overfitting;
 
+pub use crate::callbacks::overfitting_onset;
 pub use figure::{figure, figure_with, lr_find_figure, memory_figure, ChartOptions};
 pub use lr_find::{lr_find, LrFind, LrFindOptions};
-pub use overfitting::overfitting_onset;
 
 use crate::callbacks::{Callback, Context, Control, Logs};
 use crate::error::Result;

@@ -176,6 +176,17 @@ impl<'a> TrainingReport<'a> {
             .push(("stopped early".into(), self.stopped_epoch.map_or("no".into(), |e| format!("at epoch {}", e + 1))));
         outcome.extend(self.test.iter().map(|(k, v)| (format!("test {k}"), format_value(*v))));
         r.key_values("Outcome", &outcome);
+        // What the curves show, each with its epoch and a suggestion.
+        let findings = crate::callbacks::diagnose(history);
+        let diagnosis: Vec<(String, String)> = if findings.is_empty() {
+            vec![(
+                "the curves".into(),
+                "nothing to flag: no divergence, overfitting, oscillation, plateau or stall".into(),
+            )]
+        } else {
+            findings.into_iter().map(|f| (f.kind.name().to_string(), f.message)).collect()
+        };
+        r.key_values("Diagnosis", &diagnosis);
 
         if let Some((classes, matrix)) = &self.confusion {
             let predicted: Vec<String> = classes.iter().map(|c| format!("predicted {c}")).collect();

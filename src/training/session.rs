@@ -291,12 +291,15 @@ impl Model {
     }
 }
 
-/// The end-of-training summary: the History's, the processes' (over several), and each
-/// callback's line.
+/// The end-of-training summary: the History's, the processes' (over several), each callback's
+/// line, and what the curves show ([`crate::callbacks::diagnose`]).
 fn print_summary(s: &Session, callbacks: &CallbackList<'_>, seconds: f64) {
     println!("{}", s.state.history.summary(seconds));
     if let Some(parallel) = &s.parallel {
         println!("  {}", parallel.summary(seconds));
     }
     callbacks.summaries().for_each(|line| println!("  {line}"));
+    for finding in crate::callbacks::diagnose(&s.state.history) {
+        println!("  diagnosis: {}", finding.message);
+    }
 }

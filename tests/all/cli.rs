@@ -199,3 +199,46 @@ fn a_closed_pipe_ends_the_command_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "no panic on a closed pipe: {err}");
 }
+
+/// The end-of-training summary names what the curves show, on runs made to show it: a loss
+/// that became NaN, one that barely moved, validation loss turning up; a healthy run gets no
+/// diagnosis; the HTML report carries the same findings.
+#[test]
+fn the_summary_diagnoses_what_the_curves_show() {
+    let run = |extra: &[&str]| {
+        let (ok, out, err) = minibatch(&[&["train", "--verbose", "2"][..], extra].concat());
+        assert!(ok, "{extra:?}: {err}");
+        out.lines().filter(|l| l.contains("diagnosis: ")).map(str::to_string).collect::<Vec<_>>()
+    };
+    let nan = run(&["--data", "spirals", "--optimizer", "sgd", "--learning-rate", "100000", "--epochs", "3"]);
+    assert!(nan.len() == 1 && nan[0].contains("divergence: the training loss became NaN at epoch"), "{nan:?}");
+    let slow = run(&["--data", "spirals", "--optimizer", "sgd", "--learning-rate", "1e-6", "--epochs", "5"]);
+    assert!(slow.len() == 1 && slow[0].contains("a rate too low") && slow[0].contains("--lr-find"), "{slow:?}");
+    let dir = crate::common::temp_dir("diagnosis-report");
+    let report = dir.join("report");
+    let over = run(&[
+        "--data",
+        "moons",
+        "--train-samples",
+        "40",
+        "--validation-split",
+        "0.5",
+        "--hidden",
+        "128,128",
+        "--learning-rate",
+        "0.01",
+        "--epochs",
+        "300",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        over.iter().any(|l| l.contains("overfitting from epoch") && l.contains("EarlyStopping(patience=3")),
+        "{over:?}"
+    );
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(html.contains("Diagnosis") && html.contains("overfitting from epoch"), "the report's diagnosis");
+    let healthy = run(&["--data", "spirals", "--validation-split", "0.2"]);
+    assert!(healthy.is_empty(), "{healthy:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
