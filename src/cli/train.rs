@@ -157,6 +157,27 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         model.set_metadata("color_mode", json!(color_mode_name(args)));
     }
+    // A look at the data before the first epoch (one pass; --no-audit skips it).
+    let audit = if args.no_audit {
+        Vec::new()
+    } else {
+        let held: Vec<usize> = if args.validation_split > 0.0 {
+            minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?.1
+        } else {
+            Vec::new()
+        };
+        let header = trained_feature_names(args, data.x.row_len());
+        minibatch::data::audit::audit(&minibatch::data::audit::AuditInput {
+            x: &data.x,
+            y: &data.y,
+            train: &train_rows,
+            validation: &held,
+            test: data.test.as_ref().map(|(x, _)| x),
+            classes: task.is_classifier().then(|| task.units().max(2)),
+            standardized: standardizer.is_some(),
+            names: header.as_deref(),
+        })
+    };
     // A guess that may be wrong is said even when nothing else is.
     if let (0, Some(note), true) = (args.verbose, &note, minibatch::distributed::is_root()) {
         eprintln!("{}: {note}", args.data);
@@ -182,6 +203,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         if let Some(note) = &batch_note {
             println!("{}: {note}", args.data);
+        }
+        for finding in &audit {
+            println!("{}: data audit: {finding}", args.data);
         }
         print!("{}", model.summary()?);
     }
@@ -233,6 +257,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             ("training targets".into(), shape(&data.y)),
             ("task".into(), task.describe()),
         ];
+        if !args.no_audit {
+            let said = if audit.is_empty() { "nothing to flag".to_string() } else { audit.join(" · ") };
+            rows.push(("data audit".into(), said));
+        }
         if let Some((x, y)) = &data.test {
             rows.push(("test inputs".into(), shape(x)));
             rows.push(("test targets".into(), shape(y)));
@@ -267,6 +295,20 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     })();
     let written = watchers.write_history(args, &history, test);
     plotted.and(reported).and(written)
+}
+
+/// A CSV's feature names in the order the features are read, when each feature is one
+/// column (no string column one-hot encoded into several): the audit names features by them.
+fn trained_feature_names(args: &TrainArgs, width: usize) -> Option<Vec<String>> {
+    if !matches!(Source::parse(&args.data), Source::Csv(_)) {
+        return None;
+    }
+    let delimiter = io::parse_delimiter(&args.delimiter).ok()?;
+    let header = io::csv_header(&args.data, delimiter).ok()?;
+    let labels = io::label_columns(&header, &args.label_column);
+    let names: Vec<String> =
+        header.into_iter().enumerate().filter(|(i, _)| !labels.contains(i)).map(|(_, n)| n).collect();
+    (names.len() == width).then_some(names)
 }
 
 /// The settings of a `train` run, for its report.

@@ -174,6 +174,11 @@ pub struct TrainArgs {
     /// An image folder's channels: rgb (Keras's default), grayscale or rgba [default: rgb].
     #[arg(long)]
     pub color_mode: Option<String>,
+    /// Skip the data audit printed before training (training rows repeated in the validation
+    /// or test rows, constant features, feature scales far apart without standardization,
+    /// imbalanced classes with the weights --class-weight balanced would use).
+    #[arg(long)]
+    pub no_audit: bool,
     /// Keep a CSV's or NPZ's features as they are. By default `--model mlp` and `lstm` begin
     /// with a Normalization layer adapted on the training rows only (not the validation or test
     /// rows), saved in the model so that evaluate and predict standardize raw data the same way.

@@ -13,6 +13,8 @@
 //!   time;
 //! - [`ImageFolderDataset`]: Keras's `image_dataset_from_directory`, images decoded a batch at
 //!   a time (`validation_split` with `subset` and `seed`);
+//! - [`audit`]: a look at the data before `fit` (duplicates across splits, constant features,
+//!   scales, class balance);
 //! - `prefetch`: background workers filling a bounded ring of planned batches ahead of
 //!   the training step (Keras's `workers` and `max_queue_size`), in the same order for any
 //!   number of workers.
@@ -32,6 +34,7 @@
 //! ```
 
 mod adapt;
+pub mod audit;
 mod batch;
 mod csv;
 mod images;

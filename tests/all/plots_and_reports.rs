@@ -184,16 +184,26 @@ fn html_reports_render_their_charts_and_tables_in_a_real_browser() {
     let (ok, _, err) = minibatch(&["lab", "--epochs", "4", "--report", lab_dir.to_str().unwrap()]);
     assert!(ok, "{err}");
 
-    // The training report: configuration (with the command line and the start), data, class
-    // balance, the model's table, outcome (with wall time), confusion matrix, curves, epochs.
+    // The training report: configuration (with the command line and the start), data (with the
+    // data audit), class balance, the model's table, outcome (with wall time), the diagnosis,
+    // confusion matrix, curves, epochs.
     // The lab's: configuration, summary, the charts, memory per batch size (table and chart),
     // every epoch of every run.
     let sections = [
-        &["Data", "Class balance", "Model", "Confusion matrix (test data)", "wall time", "minibatch train"][..],
+        &[
+            "Data",
+            "data audit",
+            "Class balance",
+            "Model",
+            "Diagnosis",
+            "Confusion matrix (test data)",
+            "wall time",
+            "minibatch train",
+        ][..],
         &["Memory per batch size", "planned, MiB", "measured RSS growth, MiB"][..],
     ];
     for ((page, svgs, tables, epoch_rows), needles) in
-        [(train_dir.join("index.html"), 1, 6, 6), (lab_dir.join("index.html"), 2, 6, 3 * 4)].into_iter().zip(sections)
+        [(train_dir.join("index.html"), 1, 7, 6), (lab_dir.join("index.html"), 2, 6, 3 * 4)].into_iter().zip(sections)
     {
         let dom = headless(&browser, &["--dump-dom"], &page);
         assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));

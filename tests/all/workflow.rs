@@ -566,3 +566,42 @@ fn flags_that_do_not_apply_are_refused() {
         assert!(ok, "{flags:?}: {err}");
     }
 }
+
+/// The data audit before training: validation and test rows that repeat training rows, a
+/// constant feature, feature scales far apart without standardization, imbalanced classes with
+/// the weights `--class-weight balanced` would use; `--no-audit` silences it, and a clean file
+/// gets no audit line.
+#[test]
+fn the_data_audit_names_what_is_wrong_with_the_data() {
+    let dir = temp_dir("workflow-audit");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let mut text = String::from("a,b,flat,big,label\n");
+    for i in 0..200 {
+        // The last 20 rows repeat the first 20; class 1 is one row in ten.
+        let j = if i >= 180 { i - 180 } else { i };
+        let (a, b) = ((j * 37 % 101) as f64 / 50.0 - 1.0, (j * 61 % 103) as f64 / 51.0 - 1.0);
+        text += &format!("{a},{b},7,{},{}\n", 1000.0 * a + 5000.0 * b, usize::from(j % 10 == 0));
+    }
+    std::fs::write(dir.join("d.csv"), text).unwrap();
+    let train = |extra: &[&str]| {
+        let base = ["train", "--data", &p("d.csv"), "--epochs", "1", "--validation-split", "0.1", "--verbose", "1"];
+        let (ok, out, err) = minibatch(&[&base[..], extra].concat());
+        assert!(ok, "{err}");
+        out.lines().filter(|l| l.contains("data audit: ")).map(str::to_string).collect::<Vec<_>>()
+    };
+    let found = train(&[]);
+    assert!(
+        found.iter().any(|l| l.contains("20 of 20 validation rows also appear among the training rows")),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|l| l.contains("1 of 4 features are constant") && l.contains("(flat)")), "{found:?}");
+    assert!(found.iter().any(|l| l.contains("imbalanced") && l.contains("--class-weight balanced")), "{found:?}");
+    assert!(!found.iter().any(|l| l.contains("scales")), "standardized by default: {found:?}");
+    let raw = train(&["--no-standardize"]);
+    assert!(raw.iter().any(|l| l.contains("feature scales differ by") && l.contains("for big")), "{raw:?}");
+    assert!(train(&["--no-audit"]).is_empty());
+    write_csv(&dir.join("clean.csv"), 100, |a, b, _| format!("{}", usize::from(a + b > 0.0)));
+    let (ok, out, _) = minibatch(&["train", "--data", &p("clean.csv"), "--epochs", "1", "--verbose", "1"]);
+    assert!(ok && !out.contains("data audit"), "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
