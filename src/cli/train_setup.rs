@@ -373,12 +373,7 @@ pub(super) fn class_weights(
         _ => return Err(invalid("classes to weigh (the targets are quantities: use sample weights)".into())),
     };
     if text == "balanced" {
-        let mut counts = vec![0usize; count];
-        rows.iter().for_each(|&r| counts[class_of(y, r).min(count - 1)] += 1);
-        let present = counts.iter().filter(|&&c| c > 0).count();
-        let n = rows.len() as f32;
-        let weights = counts.iter().enumerate().filter(|(_, &c)| c > 0);
-        return Ok(Some(weights.map(|(k, &c)| (k, n / (present as f32 * c as f32))).collect()));
+        return Ok(Some(minibatch::training::balanced_class_weights(y, rows)));
     }
     let pair = |item: &str| -> Option<(usize, f32)> {
         let (class, weight) = item.trim().split_once(':')?;

@@ -14,6 +14,7 @@
 
 mod arrays;
 mod checks;
+mod class_weight;
 mod custom_step;
 mod evaluate;
 mod feed;
@@ -25,6 +26,7 @@ mod split;
 mod step;
 
 pub use arrays::Arrays;
+pub use class_weight::balanced_class_weights;
 pub use custom_step::TrainStep;
 pub use fit::FitPlan;
 pub use options::{EvaluateOptions, FitOptions};
