@@ -4,7 +4,7 @@ use super::checks::{self, Files};
 use super::model_spec::{Architecture, ModelSpec};
 use super::task::Task;
 use clap::Args;
-use minibatch::lab::{ChartOptions, LabOptions, LabRun, LrFindOptions};
+use minibatch::lab::{ChartOptions, LabOptions, LabRun, LrFindOptions, Spread};
 use minibatch::{datasets, io, Model, Result, Tensor};
 use serde_json::json;
 use std::path::Path;
@@ -92,6 +92,12 @@ pub struct LabArgs {
     /// whose plan does not.
     #[arg(long)]
     pub memory_budget: Option<String>,
+    /// Run every batch size with this many seeds (--seed, --seed + 1, ...: the weights and the
+    /// shuffles), 2 to 1000, and print each one's held-out loss and wrong answers at the end as
+    /// mean ± a 95% interval, with Welch's test between neighbouring batch sizes: a difference
+    /// within the seeds' noise is said to be so [default: one run each].
+    #[arg(long)]
+    pub seeds: Option<usize>,
     /// Write each batch size's run for TensorBoard to DIR/batch_SIZE (`tensorboard --logdir
     /// DIR` compares them): the training loss, and the loss and wrong answers on both sets
     /// after each epoch.
@@ -142,6 +148,9 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         checks::count("--early-stopping-patience", p, 0, checks::MAX_EPOCHS)?;
     }
     checks::count("--lr-find-steps", args.lr_find_steps, 2, checks::MAX_LR_FIND_STEPS)?;
+    if let Some(n) = args.seeds {
+        checks::count("--seeds", n, 2, 1000)?;
+    }
     let budget = args.memory_budget.as_deref().map(|b| checks::bytes("--memory-budget", b)).transpose()?;
     Files::default()
         .input("--data", Some(Path::new(&source)))
@@ -191,7 +200,11 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         sync_batch_norm: false,
         unstandardize: None,
     };
-    let build = || mlp.build(&x.shape()[1..], &task, &optimizer, learning_rate);
+    let build_seeded = |seed: u64| {
+        let spec = ModelSpec { seed, ..mlp };
+        spec.build(&x.shape()[1..], &task, &optimizer, learning_rate)
+    };
+    let build = || build_seeded(args.seed);
     let mut config = vec![
         ("data".to_string(), source.clone()),
         ("training samples".into(), x.batch().to_string()),
@@ -269,6 +282,11 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         vx.batch(),
     );
     print_table(&runs);
+    if let Some(n) = args.seeds {
+        seeds_table(&runs, n, args.seed, |seed| {
+            minibatch::lab::run_with([&x, &y, &vx, &vy], &options, || build_seeded(seed))
+        })?;
+    }
     for r in &runs {
         let Some(es) = &r.early_stopping else { continue };
         let outcome = match (es.stopped_epoch, es.restored_epoch) {
@@ -376,6 +394,45 @@ fn print_table(runs: &[LabRun]) {
             &r.overfitting_from.map_or("-".to_string(), |e| e.to_string()),
         ]);
     }
+}
+
+/// `--seeds n`: the runs again with seeds `seed + 1 ..` (`runs` is the first seed's), then
+/// each batch size's held-out loss and wrong answers at the last epoch as mean ± a 95%
+/// interval, and Welch's test between neighbouring batch sizes.
+fn seeds_table(runs: &[LabRun], n: usize, seed: u64, mut again: impl FnMut(u64) -> Result<Vec<LabRun>>) -> Result<()> {
+    let mut all: Vec<Vec<LabRun>> = vec![runs.to_vec()];
+    for s in 1..n as u64 {
+        all.push(again(seed + s)?);
+    }
+    let last = |r: &LabRun| r.epochs.last().map_or((f64::NAN, f64::NAN), |e| (e.val_loss, e.val_wrong as f64));
+    let figures: Vec<(usize, Spread, Spread)> = (0..runs.len())
+        .filter_map(|i| {
+            let (loss, wrong): (Vec<f64>, Vec<f64>) = all.iter().map(|set| last(&set[i])).unzip();
+            Some((runs[i].batch_size, Spread::of(&loss)?, Spread::of(&wrong)?))
+        })
+        .collect();
+    println!(
+        "Across {n} seeds ({seed} to {}): held-out figures at the last epoch, mean ± 95% interval",
+        seed + n as u64 - 1
+    );
+    println!("{:>6}  {:>22}  {:>18}", "batch", "held-out loss", "wrong answers");
+    for (b, loss, wrong) in &figures {
+        println!(
+            "{b:>6}  {:>22}  {:>18}",
+            format!("{:.4} ± {:.4}", loss.mean, loss.half_width),
+            format!("{:.1} ± {:.1}", wrong.mean, wrong.half_width)
+        );
+    }
+    for pair in figures.windows(2) {
+        let ((b1, l1, _), (b2, l2, _)) = (&pair[0], &pair[1]);
+        let c = minibatch::lab::compare(l1, l2);
+        let verdict = if c.different { "a real difference (p < 0.05)" } else { "within the seeds' noise" };
+        println!(
+            "batch {b1} vs {b2}: held-out loss {verdict} (Welch's t = {:.2}, {:.1} degrees of freedom)",
+            c.t, c.df
+        );
+    }
+    Ok(())
 }
 
 /// The range test on `model` (returned to its state after) over `x`, `y` at `batch_size`

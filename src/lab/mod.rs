@@ -17,10 +17,12 @@
 
 mod figure;
 mod lr_find;
+mod seeds;
 
 pub use crate::callbacks::overfitting_onset;
 pub use figure::{figure, figure_with, lr_find_figure, memory_figure, ChartOptions};
 pub use lr_find::{lr_find, LrFind, LrFindOptions};
+pub use seeds::{compare, Comparison, Spread};
 
 use crate::callbacks::{Callback, Context, Control, Logs};
 use crate::error::Result;

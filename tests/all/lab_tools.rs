@@ -290,3 +290,19 @@ fn lab_lr_find_from_the_command() {
     assert!(html.contains("suggested learning rate") && valley && html.contains("<svg"), "{html}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `lab --seeds N` repeats every batch size over N seeds and says which differences are real:
+/// on the exam set, batch 100 against 10 is (Welch's test), 10 against 1 is within the seeds'
+/// noise; fewer than 2 seeds is refused by name.
+#[test]
+fn lab_seeds_tell_a_real_difference_from_noise() {
+    let (ok, out, err) = minibatch(&["lab", "--seeds", "5"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Across 5 seeds (0 to 4): held-out figures at the last epoch, mean ± 95% interval"), "{out}");
+    assert!(out.contains("batch 100 vs 10: held-out loss a real difference (p < 0.05)"), "{out}");
+    assert!(out.contains("batch 10 vs 1: held-out loss within the seeds' noise"), "{out}");
+    for n in ["0", "1"] {
+        let (ok, out, err) = minibatch(&["lab", "--seeds", n]);
+        assert!(!ok && out.is_empty() && err.contains("--seeds"), "{out}{err}");
+    }
+}
