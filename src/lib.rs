@@ -41,11 +41,13 @@
 //!   `Communicator` seam, each rank's shard of the global batch, one all-reduce a step;
 //! - [`callbacks`]: the hook contract, `History`, `EarlyStopping`, `ModelCheckpoint`,
 //!   `BackupAndRestore`, `ReduceLROnPlateau`,
-//!   `LearningRateScheduler`, `TerminateOnNaN`, `CSVLogger`, `LambdaCallback`, the progress bar;
+//!   `LearningRateScheduler`, `TerminateOnNaN`, `CSVLogger`, `LambdaCallback`, `TensorBoard`,
+//!   the progress bar, and a run's diagnosis;
 //! - [`saving`]: model and weights files (safetensors), crash-safe writes;
+//! - [`export`]: models for other runtimes (ONNX);
 //! - [`plot`]: learning-curve charts (PNG, SVG); [`report`]: self-contained HTML reports;
 //! - [`datasets`]: generated, seeded data sets (`exam`, `spirals`, `moons`, `blobs`);
-//! - [`io`]: reading MNIST IDX, CSV, NPY and NPZ files;
+//! - [`io`]: reading MNIST IDX, CSV, NPY and NPZ files; writing TensorBoard's event files;
 //! - [`lab`]: the batch-size experiment (`minibatch lab`);
 //! - [`bench`](mod@bench): the throughput measurement (`minibatch bench`); the models the
 //!   command builds (MNIST MLP, convnet, LSTM, transformer, resnet) are [`models::zoo`]'s.
