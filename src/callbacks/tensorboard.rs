@@ -58,8 +58,6 @@ pub struct TensorBoard {
     validation: Option<EventWriter>,
     /// A tag being composed (`batch_` and a log's name), its buffer kept.
     tag: String,
-    /// Each weight's values or gradient, copied for a histogram.
-    scratch: Vec<f32>,
     epoch_start: Option<Instant>,
     batch_start: Option<Instant>,
     steps_at_epoch_start: u64,
@@ -79,7 +77,6 @@ impl TensorBoard {
             train: None,
             validation: None,
             tag: String::new(),
-            scratch: Vec::new(),
             epoch_start: None,
             batch_start: None,
             steps_at_epoch_start: 0,
@@ -140,23 +137,22 @@ impl TensorBoard {
         let Some(w) = self.train.as_mut() else { return };
         for layer in ctx.model.layers() {
             for p in layer.params() {
-                self.tag.clear();
-                self.tag.push_str(layer.name());
-                self.tag.push('/');
-                self.tag.push_str(p.name);
-                let base = self.tag.len();
-                self.tag.push_str("/histogram");
-                self.scratch.clear();
-                self.scratch.extend_from_slice(p.value.data());
-                w.histogram(&self.tag, epoch, &self.scratch);
+                w.histogram(tag(&mut self.tag, &[layer.name(), "/", p.name, "/histogram"]), epoch, p.value.data());
                 if p.grad.len() == p.value.len() {
-                    self.tag.truncate(base);
-                    self.tag.push_str("/gradient/histogram");
-                    w.histogram(&self.tag, epoch, p.grad.data());
+                    let at = tag(&mut self.tag, &[layer.name(), "/", p.name, "/gradient/histogram"]);
+                    w.histogram(at, epoch, p.grad.data());
                 }
             }
         }
     }
+}
+
+/// `parts` joined into `buf` (its capacity kept: composing a tag allocates nothing once it
+/// has grown), as a tag.
+fn tag<'a>(buf: &'a mut String, parts: &[&str]) -> &'a str {
+    buf.clear();
+    parts.iter().for_each(|p| buf.push_str(p));
+    buf
 }
 
 /// The model's graph as TensorBoard's nodes: each input, then each layer reading the nodes
@@ -176,8 +172,7 @@ fn graph_nodes(ctx: &Context<'_>) -> Vec<GraphNode> {
 
 impl Callback for TensorBoard {
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) -> Result<Control> {
-        self.train = None;
-        self.validation = None;
+        (self.train, self.validation, self.epoch_start, self.batch_start) = (None, None, None, None);
         if !crate::distributed::is_root() {
             return Ok(Control::Continue);
         }
@@ -202,13 +197,14 @@ impl Callback for TensorBoard {
         }
         train.flush()?;
         self.train = Some(train);
-        self.steps_at_epoch_start = Self::steps(ctx);
         Ok(Control::Continue)
     }
 
     fn on_epoch_begin(&mut self, ctx: &mut Context<'_>, _epoch: usize) -> Result<Control> {
-        self.epoch_start = Some(Instant::now());
-        self.steps_at_epoch_start = Self::steps(ctx);
+        if self.write_steps_per_second {
+            self.epoch_start = Some(Instant::now());
+            self.steps_at_epoch_start = Self::steps(ctx);
+        }
         Ok(Control::Continue)
     }
 
@@ -226,12 +222,9 @@ impl Callback for TensorBoard {
         }
         let w = self.train.as_mut().expect("checked");
         for (name, value) in logs.iter() {
-            self.tag.clear();
-            self.tag.push_str("batch_");
-            self.tag.push_str(name);
-            w.scalar(&self.tag, step as i64, value);
+            w.scalar(tag(&mut self.tag, &["batch_", name]), step as i64, value);
         }
-        if let Some(start) = self.batch_start.filter(|_| self.write_steps_per_second) {
+        if let Some(start) = self.batch_start {
             let seconds = start.elapsed().as_secs_f64();
             if seconds > 0.0 {
                 w.scalar("batch_steps_per_second", step as i64, 1.0 / seconds);
@@ -248,10 +241,7 @@ impl Callback for TensorBoard {
         let iterations = Self::steps(ctx);
         let w = self.train.as_mut().expect("checked");
         for (name, value) in logs.iter().filter(|(k, _)| !k.starts_with("val_")) {
-            self.tag.clear();
-            self.tag.push_str("epoch_");
-            self.tag.push_str(name);
-            w.scalar(&self.tag, step, value);
+            w.scalar(tag(&mut self.tag, &["epoch_", name]), step, value);
         }
         // Keras's TensorBoard adds the rate to the training logs it writes.
         if logs.get("learning_rate").is_none() {
@@ -259,7 +249,7 @@ impl Callback for TensorBoard {
                 w.scalar("epoch_learning_rate", step, f64::from(o.learning_rate()));
             }
         }
-        if let Some(start) = self.epoch_start.filter(|_| self.write_steps_per_second) {
+        if let Some(start) = self.epoch_start {
             let seconds = start.elapsed().as_secs_f64();
             let steps = iterations.saturating_sub(self.steps_at_epoch_start);
             if seconds > 0.0 {
@@ -276,15 +266,8 @@ impl Callback for TensorBoard {
             }
             let v = self.validation.as_mut().expect("created above");
             for (name, value) in logs.iter().filter_map(|(k, v)| Some((k.strip_prefix("val_")?, v))) {
-                self.tag.clear();
-                self.tag.push_str("epoch_");
-                self.tag.push_str(name);
-                v.scalar(&self.tag, step, value);
-                self.tag.clear();
-                self.tag.push_str("evaluation_");
-                self.tag.push_str(name);
-                self.tag.push_str("_vs_iterations");
-                v.scalar(&self.tag, iterations as i64, value);
+                v.scalar(tag(&mut self.tag, &["epoch_", name]), step, value);
+                v.scalar(tag(&mut self.tag, &["evaluation_", name, "_vs_iterations"]), iterations as i64, value);
             }
             v.flush()?;
         }

@@ -553,12 +553,22 @@ pub fn standardizer_from(
     adapted: &minibatch::layers::Normalization,
     rows: usize,
 ) -> Result<(minibatch::layers::Normalization, String)> {
-    let variance: Vec<f32> = adapted.variance().iter().map(|&v| if v > 0.0 { v } else { 1.0 }).collect();
-    let norm = minibatch::layers::Normalization::new().with_statistics(adapted.mean(), &variance)?;
+    let norm = centred_where_constant(adapted, minibatch::layers::Normalization::new())?;
     let note = format!(
         "features standardized (a Normalization layer adapted on the {rows} training rows; --no-standardize keeps them raw)"
     );
     Ok((norm, note))
+}
+
+/// `layer` given `adapted`'s statistics, a variance of 0 (a value constant over the training
+/// rows) read as 1: that value is centred, not divided by Keras's floor of 1e-7 (a later row
+/// that differs would become enormous), as scikit-learn's StandardScaler treats it.
+fn centred_where_constant(
+    adapted: &minibatch::layers::Normalization,
+    layer: minibatch::layers::Normalization,
+) -> Result<minibatch::layers::Normalization> {
+    let variance: Vec<f32> = adapted.variance().iter().map(|&v| if v > 0.0 { v } else { 1.0 }).collect();
+    layer.with_statistics(adapted.mean(), &variance)
 }
 
 /// An inverting Normalization holding the statistics of the targets `y` training learns from
@@ -569,11 +579,8 @@ pub fn target_scaler(y: &Tensor) -> Result<(minibatch::layers::Normalization, St
     let mut adapted = minibatch::layers::Normalization::new();
     let columns = [y.batch(), y.row_len().max(1)];
     adapted.adapt(&y.clone().reshape(&columns)?)?;
-    let variance: Vec<f32> = adapted.variance().iter().map(|&v| if v > 0.0 { v } else { 1.0 }).collect();
-    let back = minibatch::layers::Normalization::new()
-        .invert(true)
-        .name("unstandardize_targets")
-        .with_statistics(adapted.mean(), &variance)?;
+    let back = minibatch::layers::Normalization::new().invert(true).name("unstandardize_targets");
+    let back = centred_where_constant(&adapted, back)?;
     let stats: Vec<String> = back.mean().iter().zip(back.std()).map(|(m, s)| format!("mean {m}, std {s}")).collect();
     let note = format!(
         "targets standardized for training ({}; the loss is of standardized targets, predictions and metrics in \

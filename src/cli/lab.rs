@@ -284,6 +284,10 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     print_table(&runs);
     if let Some(n) = args.seeds {
         seeds_table(&runs, n, args.seed, |seed| {
+            // Each further seed's runs in a TensorBoard folder of their own (DIR/seed_S/batch_B):
+            // mixed into the first seed's, their steps would overlap.
+            let tensorboard = options.tensorboard.as_ref().map(|d| d.join(format!("seed_{seed}")));
+            let options = LabOptions { tensorboard, ..options.clone() };
             minibatch::lab::run_with([&x, &y, &vx, &vy], &options, || build_seeded(seed))
         })?;
     }

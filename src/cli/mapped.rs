@@ -101,14 +101,13 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
     let mut test = test_rows.as_deref().map(subset).transpose()?;
 
     // Standardized on the training rows only, a batch at a time.
-    let standardizer =
-        if !args.no_standardize && args.init.is_none() && Architecture::parse(&args.model)?.dense_or_recurrent() {
-            let mut adapted = Normalization::new();
-            adapted.adapt_dataset(&train, None)?;
-            Some(data::standardizer_from(&adapted, fit_rows.len())?)
-        } else {
-            None
-        };
+    let standardizer = if !args.no_standardize && super::train_args::standardizes(args) {
+        let mut adapted = Normalization::new();
+        adapted.adapt_dataset(&train, None)?;
+        Some(data::standardizer_from(&adapted, fit_rows.len())?)
+    } else {
+        None
+    };
     let targets = target_scaler(args, &task, &y_fit)?;
     let mut model =
         build_model(args, &sample, &task, standardizer.as_ref().map(|(n, _)| n), targets.as_ref().map(|(n, _)| n))?;

@@ -130,8 +130,7 @@ fn predict_images(model: &mut Model, input: &ModelAndData, dir: &std::path::Path
         ));
     }
     let options = data::load_options(model, "", input.seed, &[], &[])?;
-    let (mut x, files) = io::load_images(dir, options.color_mode, options.image_size)?;
-    x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
+    let (x, files) = io::load_unlabelled_images(dir, &options)?;
     let x = data::shaped_for(model, x)?;
     let names = files.iter().map(|f| file_name(dir, f)).collect();
     let what = format!("the {} images of {}", x.batch(), dir.display());

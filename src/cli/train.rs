@@ -4,7 +4,7 @@ use super::data;
 use super::model_spec::Architecture;
 use super::task::Task;
 pub use super::train_args::TrainArgs;
-use super::train_args::{check_train_args, color_mode_name, image_size, split_mode};
+use super::train_args::{check_train_args, color_mode_name, image_size, split_mode, standardizes};
 use super::train_setup::{
     batch_size, build_model, check_monitor, class_weights, lr_find, print_test, target_scaler,
     warn_lopsided_validation, warn_small_validation, Watchers,
@@ -78,25 +78,18 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let split_mode = split_mode(args)?;
     // The rows fit will train on (the split it will make, checked now: before the model is
     // built or printed).
-    let train_rows = if args.validation_split > 0.0 {
+    let (train_rows, held_rows) = if args.validation_split > 0.0 {
         let (train, held) = minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?;
         warn_small_validation(args, held.len(), data.x.batch());
         warn_lopsided_validation(args, &task, &data.y, &train, &held);
-        train
+        (train, held)
     } else {
-        (0..data.x.batch()).collect()
+        ((0..data.x.batch()).collect(), Vec::new())
     };
     let data = if architecture.takes_images() { data::with_channel_axis(data)? } else { data };
     // Standardize a file's features on the rows fit will train on (not its validation rows).
-    let standardizer = if !args.no_standardize
-        && args.init.is_none()
-        && data::is_file(&args.data)
-        && architecture.dense_or_recurrent()
-    {
-        Some(data::standardizer(&data.x, &train_rows)?)
-    } else {
-        None
-    };
+    let standardizer =
+        if !args.no_standardize && standardizes(args) { Some(data::standardizer(&data.x, &train_rows)?) } else { None };
     let targets = target_scaler(args, &task, &data.y.select_rows(&train_rows))?;
     let mut model = build_model(
         args,
@@ -161,17 +154,12 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let audit = if args.no_audit {
         Vec::new()
     } else {
-        let held: Vec<usize> = if args.validation_split > 0.0 {
-            minibatch::training::split_rows(&data.y, args.validation_split, split_mode, args.seed)?.1
-        } else {
-            Vec::new()
-        };
         let header = trained_feature_names(args, data.x.row_len());
         minibatch::data::audit::audit(&minibatch::data::audit::AuditInput {
             x: &data.x,
             y: &data.y,
             train: &train_rows,
-            validation: &held,
+            validation: &held_rows,
             test: data.test.as_ref().map(|(x, _)| x),
             classes: task.is_classifier().then(|| task.units().max(2)),
             standardized: standardizer.is_some(),

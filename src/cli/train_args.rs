@@ -349,6 +349,14 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         .check()
 }
 
+/// Whether `train` standardizes the features (and a regression's targets) for these flags:
+/// `--model mlp` or `lstm` built here (not `--init`) on a CSV, NPZ or NPY file (`--labels`),
+/// unless `--no-standardize` (`--no-standardize-targets`) says otherwise.
+pub(super) fn standardizes(args: &TrainArgs) -> bool {
+    let source = minibatch::data::Source::parse(&args.data);
+    args.init.is_none() && matches!(args.model.as_str(), "mlp" | "lstm") && (source.is_table() || args.labels.is_some())
+}
+
 /// Each flag typed that does nothing for the rest of the command line, refused by name with
 /// what it needs (a flag left at its default is never refused): the README's promise that a
 /// flag is never silently ignored.
@@ -360,8 +368,7 @@ fn refuse_flags_that_do_not_apply(args: &TrainArgs) -> Result<()> {
     let source = Source::parse(&args.data);
     let csv = matches!(source, Source::Csv(_));
     let model = args.model.as_str();
-    let standardized =
-        args.init.is_none() && matches!(model, "mlp" | "lstm") && (source.is_table() || args.labels.is_some());
+    let standardized = standardizes(args);
     // (flag, whether it applies, what it needs).
     let rules: [(&str, bool, &str); 14] = [
         ("--label-column", csv, "--data FILE.csv (the other sources carry their labels)"),

@@ -174,20 +174,13 @@ pub(super) const DEFAULT_BATCH: usize = 32;
 /// command's opening lines.
 ///
 /// # Errors
-/// [`minibatch::Error::InvalidArgument`] naming `--batch-size` with the largest that fits, or
-/// `--memory-budget` when not even one sample fits; as [`Model::max_batch_size`].
+/// [`minibatch::Error::InvalidArgument`] naming `--batch-size` with the largest that fits; as
+/// [`Model::max_batch_size`] (a budget not even one sample fits).
 pub(super) fn batch_size(args: &TrainArgs, model: &Model) -> Result<(usize, Option<String>)> {
     let Some(text) = &args.memory_budget else { return Ok((args.batch_size.unwrap_or(DEFAULT_BATCH), None)) };
     let budget = super::checks::bytes("--memory-budget", text)?;
     let largest = model.max_batch_size(budget)?;
     let planned = |b: usize| model.memory_plan(b).map(|p| super::lab::mib(p.total()));
-    if largest == 0 {
-        return Err(minibatch::Error::invalid(
-            "--memory-budget",
-            text,
-            format!("a budget the plan of one sample fits ({})", planned(1)?),
-        ));
-    }
     let chosen = match args.batch_size {
         Some(b) if b > largest => {
             return Err(minibatch::Error::invalid(
@@ -255,11 +248,7 @@ pub(super) fn target_scaler(
     task: &Task,
     y: &minibatch::Tensor,
 ) -> Result<Option<(minibatch::layers::Normalization, String)>> {
-    let applies = !task.is_classifier()
-        && !args.no_standardize_targets
-        && args.init.is_none()
-        && Architecture::parse(&args.model)?.dense_or_recurrent()
-        && (super::data::is_file(&args.data) || args.labels.is_some());
+    let applies = !task.is_classifier() && !args.no_standardize_targets && super::train_args::standardizes(args);
     applies.then(|| super::data::target_scaler(y)).transpose()
 }
 

@@ -112,9 +112,7 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
             // One sub-folder per class, pixels scaled to [0, 1] as the other image loaders here
             // scale them.
             let f = load_image_folder(dir, options.color_mode, options.image_size, classes)?;
-            let mut x = f.x;
-            x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
-            Ok(Loaded { x, y: f.y, test: None, class_names: f.class_names, categories: Vec::new() })
+            Ok(Loaded { x: to_unit(f.x), y: f.y, test: None, class_names: f.class_names, categories: Vec::new() })
         }
         Source::Builtin(name) => Ok(split(crate::datasets::load(name, options.seed)?)),
         Source::Npy(_) | Source::Unknown(_) => Err(Error::UnknownName {
@@ -193,6 +191,22 @@ impl<'a> Source<'a> {
     pub fn is_table(&self) -> bool {
         matches!(self, Source::Csv(_) | Source::Npz(_))
     }
+}
+
+/// Pixels of 0..255 scaled to `[0, 1]`, as every image loader here gives them.
+fn to_unit(mut x: Tensor) -> Tensor {
+    x.data_mut().iter_mut().for_each(|v| *v /= 255.0);
+    x
+}
+
+/// The images directly in `dir` (Keras's `labels=None`: new images to predict), sorted by
+/// name and scaled as an image folder's (see [`load_with`]), with each one's file.
+///
+/// # Errors
+/// As [`crate::io::load_images`].
+pub fn load_unlabelled_images(dir: &Path, options: &LoadOptions) -> Result<(Tensor, Vec<std::path::PathBuf>)> {
+    let (x, files) = crate::io::images::load_images(dir, options.color_mode, options.image_size)?;
+    Ok((to_unit(x), files))
 }
 
 #[cfg(test)]

@@ -279,21 +279,36 @@ fn sizes(config: &serde_json::Value, key: &str, rank: usize) -> Option<Vec<i64>>
     }
 }
 
+/// A normalization's `epsilon` (Keras's default 1e-3), when it normalizes the last axis of
+/// samples of shape `sample` (`axis` -1, or the last counted with the batch axis); `None`
+/// for another axis.
+fn last_axis_epsilon(config: &serde_json::Value, sample: &[usize]) -> Option<f32> {
+    let axis = field(config, "axis").and_then(|v| v.as_i64()).unwrap_or(-1);
+    (axis == -1 || axis == sample.len() as i64)
+        .then(|| field(config, "epsilon").and_then(|v| v.as_f64()).unwrap_or(1e-3) as f32)
+}
+
+/// A normalization's `gamma` and `beta` over `n` features: 1 and 0 where the layer has none
+/// (`scale=False`, `center=False`).
+fn gamma_beta(layer: &dyn Layer, n: usize) -> (Vec<f32>, Vec<f32>) {
+    let or = |weight: &str, fill: f32| param(layer, weight).map_or_else(|| vec![fill; n], |(_, t)| t.data().to_vec());
+    (or("gamma", 1.0), or("beta", 0.0))
+}
+
+/// `t`'s values with its axes permuted (the result's axis `i` is `t`'s axis `perm[i]`), and
+/// the permuted shape: Keras's kernel layouts as ONNX's.
+fn permuted(t: &crate::tensor::Tensor, perm: &[usize]) -> (Vec<usize>, Vec<f32>) {
+    let shape = perm.iter().map(|&p| t.shape()[p]).collect();
+    let mut values = vec![0.0f32; t.len()];
+    crate::ops::shape::permute(t.data(), t.shape(), perm, &mut values, false);
+    (shape, values)
+}
+
 /// A channels-last kernel `[k…, cin, cout]` as ONNX's `[cout, cin, k…]`.
 fn kernel_oi(kernel: &crate::tensor::Tensor) -> (Vec<usize>, Vec<f32>) {
-    let shape = kernel.shape();
-    let rank = shape.len() - 2;
-    let (cin, cout) = (shape[rank], shape[rank + 1]);
-    let window: usize = shape[..rank].iter().product();
-    let mut w = vec![0.0f32; kernel.len()];
-    for (i, &v) in kernel.data().iter().enumerate() {
-        let (o, rest) = (i % cout, i / cout);
-        let (c, at) = (rest % cin, rest / cin); // `at`: the window position, row-major
-        w[(o * cin + c) * window + at] = v;
-    }
-    let mut dims = vec![cout, cin];
-    dims.extend_from_slice(&shape[..rank]);
-    (dims, w)
+    let rank = kernel.shape().len() - 2;
+    let perm: Vec<usize> = [rank + 1, rank].into_iter().chain(0..rank).collect();
+    permuted(kernel, &perm)
 }
 
 /// A convolution's ONNX weights: `w` (`[cout, cin/group, k…]`, the window `kernel`), `bias`,
@@ -614,10 +629,11 @@ fn layer_call<'a>(
         "Normalization" => {
             let mean = state(layer, "mean").ok_or_else(missing)?;
             let variance = state(layer, "variance").ok_or_else(missing)?;
-            let std: Vec<f32> = variance.iter().map(|v| v.sqrt().max(1e-7)).collect();
+            // The layer's own divisor, max(√variance, ε), as it computes it.
+            let stats = crate::layers::Normalization::new().with_statistics(&mean, &variance)?;
             let n = mean.len();
             let m = g.weight(&format!("{name}/mean"), &[n], &mean);
-            let s = g.weight(&format!("{name}/std"), &[n], &std);
+            let s = g.weight(&format!("{name}/std"), &[n], stats.std());
             if config.get("invert").and_then(|v| v.as_bool()).unwrap_or(false) {
                 let y = g.apply("Mul", &[x, &s], name, &[]);
                 g.apply("Add", &[&y, &m], name, &[])
@@ -627,15 +643,10 @@ fn layer_call<'a>(
             }
         }
         "BatchNormalization" => {
-            let axis = field(&config, "axis").and_then(|v| v.as_i64()).unwrap_or(-1);
-            if axis != -1 && axis != shapes[0].len() as i64 {
-                return Err(refuse("BatchNormalization over an axis other than the last"));
-            }
-            let eps = field(&config, "epsilon").and_then(|v| v.as_f64()).unwrap_or(1e-3) as f32;
+            let eps = last_axis_epsilon(&config, shapes[0]).ok_or_else(|| refuse("normalizing the last axis"))?;
             let mean = state(layer, "moving_mean").ok_or_else(missing)?;
             let var = state(layer, "moving_variance").ok_or_else(missing)?;
-            let gamma = param(layer, "gamma").map(|(_, t)| t.data().to_vec()).unwrap_or_else(|| vec![1.0; mean.len()]);
-            let beta = param(layer, "beta").map(|(_, t)| t.data().to_vec()).unwrap_or_else(|| vec![0.0; mean.len()]);
+            let (gamma, beta) = gamma_beta(layer, mean.len());
             let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
             let shift: Vec<f32> = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
             let n = scale.len();
@@ -645,14 +656,9 @@ fn layer_call<'a>(
             g.apply("Add", &[&y, &b], name, &[])
         }
         "LayerNormalization" => {
-            let axis = field(&config, "axis").and_then(|v| v.as_i64()).unwrap_or(-1);
-            if axis != -1 && axis != shapes[0].len() as i64 {
-                return Err(refuse("LayerNormalization over axes other than the last"));
-            }
-            let eps = field(&config, "epsilon").and_then(|v| v.as_f64()).unwrap_or(1e-3) as f32;
+            let eps = last_axis_epsilon(&config, shapes[0]).ok_or_else(|| refuse("normalizing the last axis"))?;
             let n = *shapes[0].last().unwrap_or(&1);
-            let gamma = param(layer, "gamma").map(|(_, t)| t.data().to_vec()).unwrap_or_else(|| vec![1.0; n]);
-            let beta = param(layer, "beta").map(|(_, t)| t.data().to_vec()).unwrap_or_else(|| vec![0.0; n]);
+            let (gamma, beta) = gamma_beta(layer, n);
             let s = g.weight(&format!("{name}/gamma"), &[n], &gamma);
             let b = g.weight(&format!("{name}/beta"), &[n], &beta);
             g.apply("LayerNormalization", &[x, &s, &b], name, &[Attr::Int("axis", -1), Attr::Float("epsilon", eps)])
@@ -672,15 +678,9 @@ fn layer_call<'a>(
             // forward convolution's padding (`same`: max(k − s, 0), half before) and
             // `output_padding` makes up the rest of Keras's size (in·s, or in·s + k − s).
             let (path, kernel) = param(layer, "kernel").ok_or_else(missing)?;
-            let ks = kernel.shape().to_vec();
-            let (kh, kw, f, c) = (ks[0], ks[1], ks[2], ks[3]);
-            let mut w = vec![0.0f32; kernel.len()];
-            for (i, &v) in kernel.data().iter().enumerate() {
-                let (ci, rest) = (i % c, i / c);
-                let (fi, at) = (rest % f, rest / f);
-                w[(ci * f + fi) * kh * kw + at] = v;
-            }
-            let k = g.weight(&format!("{path}__iokk"), &[c, f, kh, kw], &w);
+            let (dims, w) = permuted(kernel, &[3, 2, 0, 1]);
+            let (kh, kw) = (dims[2], dims[3]);
+            let k = g.weight(&format!("{path}__iokk"), &dims, &w);
             let strides = sizes(&config, "strides", 2).unwrap_or(vec![1, 1]);
             let same = field(&config, "padding").and_then(|p| p.as_str()) == Some("same");
             let (mut begin, mut end, mut extra) = (Vec::new(), Vec::new(), Vec::new());
@@ -715,12 +715,8 @@ fn layer_call<'a>(
             let depthwise = layer.params().first().ok_or_else(missing)?;
             let shape = depthwise.value.shape().to_vec();
             let (kh, kw, c, m) = (shape[0], shape[1], shape[2], shape[3]);
-            let mut w = vec![0.0f32; depthwise.value.len()];
-            for (i, &v) in depthwise.value.data().iter().enumerate() {
-                let (j, rest) = (i % m, i / m);
-                let (ch, at) = (rest % c, rest / c);
-                w[(ch * m + j) * kh * kw + at] = v;
-            }
+            // [c, m, kh, kw] is [c·m, 1, kh, kw] in memory.
+            let (_, w) = permuted(&depthwise.value, &[2, 3, 0, 1]);
             let dw = g.weight(&format!("{name}/{}__oi", depthwise.name), &[c * m, 1, kh, kw], &w);
             let bias = param(layer, "bias").map(|(path, b)| g.weight(&path, b.shape(), b.data()));
             let y = if kind == "DepthwiseConv2D" {

@@ -27,7 +27,7 @@ pub(crate) mod zip;
 pub use self::csv::{check_csv_columns, check_delimiter, csv_header, label_columns, parse_delimiter, MAX_LINE_BYTES};
 // Tables and sources (a CSV's category columns encoded, a source dispatched by its name) are
 // `data`'s; their paths stay here.
-pub use crate::data::source::{load, load_npz_split, load_with, LoadOptions, Loaded};
+pub use crate::data::source::{load, load_npz_split, load_unlabelled_images, load_with, LoadOptions, Loaded};
 pub use crate::data::table::{
     load_csv, load_csv_classes, load_csv_features, load_csv_features_only, load_csv_features_with, load_csv_table,
     load_csv_table_with, Categories, CsvOptions, CsvTable, MAX_CATEGORIES,

@@ -110,23 +110,26 @@ impl Message {
 
     /// A packed `repeated double` field (nothing for no values, as protobuf writes it).
     pub fn packed_doubles(&mut self, field: u32, values: &[f64]) -> &mut Self {
-        if values.is_empty() {
-            return self;
-        }
-        self.key(field, LENGTH_DELIMITED);
-        self.raw_varint(8 * values.len() as u64);
-        values.iter().for_each(|v| self.buf.extend_from_slice(&v.to_le_bytes()));
-        self
+        self.packed_fixed(field, values.iter().map(|v| v.to_le_bytes()))
     }
 
     /// A packed `repeated float` field (nothing for no values).
     pub fn packed_floats(&mut self, field: u32, values: &[f32]) -> &mut Self {
-        if values.is_empty() {
+        self.packed_fixed(field, values.iter().map(|v| v.to_le_bytes()))
+    }
+
+    /// A packed field of fixed-width values, each `N` little-endian bytes.
+    fn packed_fixed<const N: usize>(
+        &mut self,
+        field: u32,
+        values: impl ExactSizeIterator<Item = [u8; N]>,
+    ) -> &mut Self {
+        if values.len() == 0 {
             return self;
         }
         self.key(field, LENGTH_DELIMITED);
-        self.raw_varint(4 * values.len() as u64);
-        values.iter().for_each(|v| self.buf.extend_from_slice(&v.to_le_bytes()));
+        self.raw_varint((N * values.len()) as u64);
+        values.for_each(|v| self.buf.extend_from_slice(&v));
         self
     }
 

@@ -122,7 +122,6 @@ impl EventWriter {
             limits: Vec::with_capacity(HISTOGRAM_BUCKETS),
             counts: Vec::with_capacity(HISTOGRAM_BUCKETS),
         };
-        w.event.clear();
         w.event.double(1, wall_time()).string(3, FILE_VERSION);
         w.frame_event();
         w.flush()?;
