@@ -39,7 +39,7 @@ mod zoo;
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 14] = [
+    let checks: [(&str, fn()); 15] = [
         ("MLP steps", mlp_steps_allocate_nothing),
         ("steps with frozen layers (a frozen BatchNormalization too)", frozen_steps_allocate_nothing),
         ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
@@ -50,6 +50,7 @@ fn main() {
         ("every optimizer and loss", every_optimizer_and_loss_steps_allocate_nothing),
         ("every layer type", every_layer_type_steps_allocate_nothing),
         ("fit from epoch 2 into epoch 3", fit_allocates_nothing_from_one_epoch_into_the_next),
+        ("fit measuring the gradient noise scale", noise_scale_allocates_nothing),
         (
             "fit with weights, penalties, clipping, accumulation, EMA and every metric",
             fit_with_every_option_allocates_nothing,
@@ -364,6 +365,24 @@ fn fit_allocates_nothing_from_one_epoch_into_the_next() {
     model.fit(&x, &y, options).unwrap();
     let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
     assert_eq!(b - a, 0, "fit: {} allocations from epoch 2 into epoch 3", b - a);
+}
+
+fn noise_scale_allocates_nothing() {
+    // The measurement reads every step's gradients into its window's sums (a kernel of 2048
+    // weights, read a block in every STRIDE) and closes an epoch's estimate into the logs.
+    let n = 512;
+    let x = Tensor::from_vec(&[n, 256], (0..n * 256).map(|i| ((i * 13) % 19) as f32 / 19.0 - 0.5).collect()).unwrap();
+    let y = Tensor::from_vec(&[n, 8], (0..n * 8).map(|i| ((i * 7) % 5) as f32).collect()).unwrap();
+    let mut model = Sequential::new().seed(0).add(Dense::new(8));
+    model.compile(minibatch::optimizers::SGD::new(0.01), "mse", &[]).unwrap();
+    let mut counter = Counter::default();
+    let options =
+        FitOptions::new().batch_size(16).epochs(4).measure_noise_scale(true).verbose(0).callback(&mut counter);
+    let h = model.fit(&x, &y, options).unwrap();
+    let estimates = h.get("noise_scale").unwrap();
+    assert!(estimates.iter().all(|b| b.is_finite()), "an estimate every epoch: {estimates:?}");
+    let (a, b) = (counter.at_epoch_2.unwrap(), counter.at_epoch_3.unwrap());
+    assert_eq!(b - a, 0, "fit measuring the noise scale: {} allocations from epoch 2 into epoch 3", b - a);
 }
 
 fn tensorboard_allocates_nothing() {

@@ -53,17 +53,26 @@ pub enum Workload {
 /// Trains `workload` at `batch_size` for about `seconds` (after one warm-up pass) and returns
 /// the best epoch's throughput. Epochs are `samples` long (rounded to whole batches).
 pub fn measure(workload: Workload, batch_size: usize, seconds: f64, samples: usize) -> Result<Measurement> {
-    measure_logged(workload, batch_size, seconds, samples, None)
+    measure_with(workload, batch_size, seconds, samples, &Extras::default())
 }
 
-/// [`measure`], each measured epoch (one `fit`) logging for TensorBoard to `log_dir` when
-/// given, with Keras's defaults (`update_freq="epoch"`, the graph): what logging costs.
-pub fn measure_logged(
+/// What a measured `fit` does besides training, to see what it costs.
+#[derive(Debug, Clone, Default)]
+pub struct Extras<'a> {
+    /// Log each measured epoch for TensorBoard here, with Keras's defaults
+    /// (`update_freq="epoch"`, the graph).
+    pub tensorboard: Option<&'a std::path::Path>,
+    /// Measure the gradient noise scale ([`FitOptions::measure_noise_scale`]).
+    pub noise_scale: bool,
+}
+
+/// [`measure`], each measured epoch (one `fit`) doing the [`Extras`] asked for.
+pub fn measure_with(
     workload: Workload,
     batch_size: usize,
     seconds: f64,
     samples: usize,
-    log_dir: Option<&std::path::Path>,
+    extras: &Extras<'_>,
 ) -> Result<Measurement> {
     let mut rng = Rng::new(1);
     let n = samples.max(batch_size).div_ceil(batch_size) * batch_size;
@@ -86,8 +95,9 @@ pub fn measure_logged(
     let (mut best, mut steps, start) = (f64::INFINITY, 0, Instant::now());
     while start.elapsed().as_secs_f64() < seconds || steps == 0 {
         let t = Instant::now();
-        let mut board = log_dir.map(|d| crate::callbacks::TensorBoard::new(d.join(format!("batch_{batch_size}"))));
-        let fit = FitOptions::new().batch_size(batch_size).verbose(0);
+        let mut board =
+            extras.tensorboard.map(|d| crate::callbacks::TensorBoard::new(d.join(format!("batch_{batch_size}"))));
+        let fit = FitOptions::new().batch_size(batch_size).verbose(0).measure_noise_scale(extras.noise_scale);
         let h = match board.as_mut() {
             Some(tb) => model.fit(&x, &y, fit.callback(tb))?,
             None => model.fit(&x, &y, fit)?,

@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// graph), to see what logging costs.
     #[arg(long, value_name = "DIR")]
     pub tensorboard: Option<std::path::PathBuf>,
+    /// Measure the gradient noise scale in each measured epoch (`train --noise-scale`), to
+    /// see what it costs.
+    #[arg(long)]
+    pub noise_scale: bool,
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
@@ -78,7 +82,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             return Err(minibatch::Error::invalid("batch_size", 0, "positive batch sizes"));
         }
         let samples = if b == 1 { args.samples / 8 } else { args.samples };
-        let m = minibatch::bench::measure_logged(workload, b, args.seconds, samples, args.tensorboard.as_deref())?;
+        let extras =
+            minibatch::bench::Extras { tensorboard: args.tensorboard.as_deref(), noise_scale: args.noise_scale };
+        let m = minibatch::bench::measure_with(workload, b, args.seconds, samples, &extras)?;
         if table {
             let mib = |v: f64| v / (1u64 << 20) as f64;
             let rss = m.peak_rss_bytes.map_or("-".into(), |r| format!("{:.1}", mib(r as f64)));

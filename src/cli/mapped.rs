@@ -126,7 +126,8 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
     }
     let workers = args.workers;
     let epochs = args.epochs.unwrap_or(10);
-    let mut options = FitOptions::new().epochs(epochs).verbose(args.verbose).workers(workers);
+    let mut options =
+        FitOptions::new().epochs(epochs).verbose(args.verbose).workers(workers).measure_noise_scale(args.noise_scale);
     if let Some(v) = val.as_mut() {
         options = options.validation_dataset(v);
     }

@@ -109,6 +109,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             .epochs(epochs)
             .validation_split(args.validation_split)
             .validation_split_mode(split_mode)
+            .measure_noise_scale(args.noise_scale)
             .verbose(args.verbose);
         match &weights {
             Some(w) => options.class_weight(w.iter().copied()),

@@ -179,6 +179,11 @@ pub struct TrainArgs {
     /// imbalanced classes with the weights --class-weight balanced would use).
     #[arg(long)]
     pub no_audit: bool,
+    /// Measure the gradient noise scale while training (McCandlish et al. 2018): the batch
+    /// size above which a larger batch stops buying fewer updates, per epoch in the History
+    /// and in the summary. Needs at least 2 updates an epoch.
+    #[arg(long)]
+    pub noise_scale: bool,
     /// Keep a CSV's or NPZ's features as they are. By default `--model mlp` and `lstm` begin
     /// with a Normalization layer adapted on the training rows only (not the validation or test
     /// rows), saved in the model so that evaluate and predict standardize raw data the same way.

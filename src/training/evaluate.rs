@@ -335,7 +335,7 @@ impl Model {
         }
         self.reset_metrics();
         self.bufs.copy_rows(xs, ys, None, 0, n);
-        Ok(self.train_step() / n as f64)
+        Ok(self.train_step(None) / n as f64)
     }
 }
 

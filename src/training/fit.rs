@@ -266,6 +266,8 @@ impl Model {
         self.check_processes(options, options.batch_size, (batch_size, last), &[&xs, &ys, vx, vy], &[])?;
         let target_shapes: Vec<&[usize]> = ys.iter().map(|y| target_shape(y)).collect();
         self.plan(batch_size.max(val_batch), true, Some(&target_shapes));
+        let steps = options.steps_per_epoch.unwrap_or(rows.len().div_ceil(batch_size));
+        super::noise_scale::check(options, steps)?;
         Ok(Prepared { xs, ys, weights, rows, held, batch_size, val_batch })
     }
 
@@ -348,6 +350,7 @@ impl Model {
         let specs = [Some(&spec), val_spec.as_ref()];
         self.check_processes(options, spec.batch_size, (first, last), &[], &specs)?;
         self.plan(spec.batch_size.max(val_batch), true, Some(&target_shapes));
+        super::noise_scale::check(options, steps)?;
         Ok(PreparedDataset { spec, class_table, batches, steps, train_n, held, val_batch, val_samples })
     }
 }

@@ -38,6 +38,7 @@ pub struct FitOptions<'a> {
     pub(crate) callbacks: Vec<&'a mut dyn Callback>,
     pub(crate) history: Option<History>,
     pub(crate) train_step: Option<&'a mut dyn super::TrainStep>,
+    pub(crate) noise_scale: bool,
 }
 
 impl Default for FitOptions<'_> {
@@ -64,6 +65,7 @@ impl Default for FitOptions<'_> {
             callbacks: Vec::new(),
             history: None,
             train_step: None,
+            noise_scale: false,
         }
     }
 }
@@ -227,6 +229,34 @@ impl<'a> FitOptions<'a> {
     /// the built-in one; it stays the caller's (see [`TrainStep`](super::TrainStep)).
     pub fn train_step(mut self, step: &'a mut dyn super::TrainStep) -> Self {
         self.train_step = Some(step);
+        self
+    }
+
+    /// Measure the gradient noise scale `B_noise = tr(Σ)/|G|²` during training (McCandlish
+    /// et al., 2018): the batch size above which a larger batch stops buying fewer updates.
+    /// Each epoch's estimate, in samples, joins the History as `noise_scale` (and so
+    /// TensorBoard and the CSV log), and the summary says what it means for the batch size
+    /// trained at. An epoch where it cannot tell (no full window of steps, or a signal `|G|²`
+    /// the noise swamps, as near a minimum) has no estimate: its History value is NaN, its
+    /// summary line says "not enough data to estimate". Training is unchanged (the
+    /// measurement reads the gradients before the update); it costs under 1% of a step of
+    /// the Keras MNIST MLP at batch 128 (BENCHMARKS.md). Not a Keras argument.
+    ///
+    /// It compares each step's gradient with the mean over a window of
+    /// [`NOISE_SCALE_WINDOW`](super::NOISE_SCALE_WINDOW) steps, so it needs at least two
+    /// updates an epoch: `fit` refuses it otherwise, and with a custom training step.
+    ///
+    /// ```
+    /// use minibatch::{layers::Dense, FitOptions, Sequential, Tensor};
+    /// let x = Tensor::from_vec(&[256, 2], (0..512).map(|i| ((i * 37) % 11) as f32 / 11.0).collect()).unwrap();
+    /// let y = Tensor::from_vec(&[256, 1], (0..256).map(|i| ((i * 7) % 5) as f32).collect()).unwrap();
+    /// let mut model = Sequential::new().seed(1).add(Dense::new(1));
+    /// model.compile("sgd", "mse", &[]).unwrap();
+    /// let h = model.fit(&x, &y, FitOptions::new().batch_size(8).epochs(2).verbose(0).measure_noise_scale(true)).unwrap();
+    /// assert!(h.get("noise_scale").unwrap().iter().all(|b| *b > 0.0));
+    /// ```
+    pub fn measure_noise_scale(mut self, measure: bool) -> Self {
+        self.noise_scale = measure;
         self
     }
 }

@@ -15,6 +15,7 @@
 //! callback aborts at once.
 
 use super::feed::{Feed, Passes, Validation};
+use super::noise_scale::{self, NoiseScale};
 use super::{FitOptions, Parallel};
 use crate::callbacks::{Callback, CallbackList, FitParams, FitState, History, Logs};
 use crate::distributed;
@@ -28,6 +29,8 @@ use crate::models::Model;
 pub(crate) struct Session {
     pub state: FitState,
     pub parallel: Option<Box<Parallel>>,
+    /// The gradient noise scale's running measurement, when asked for.
+    pub noise: Option<NoiseScale>,
 }
 
 /// The arguments the training loop runs with, checked.
@@ -49,6 +52,8 @@ pub(crate) struct Run<'o> {
     pub continued: Option<History>,
     /// The user's own training step, with its running sums.
     pub step: Option<super::custom_step::StepRun<'o>>,
+    /// Measure the gradient noise scale (`FitOptions::measure_noise_scale`).
+    pub noise_scale: bool,
 }
 
 impl<'o> Run<'o> {
@@ -81,6 +86,7 @@ impl<'o> Run<'o> {
             callbacks: std::mem::take(&mut options.callbacks),
             continued: options.history.take(),
             step: options.train_step.take().map(super::custom_step::StepRun::new),
+            noise_scale: options.noise_scale,
         }
     }
 }
@@ -103,7 +109,7 @@ impl Model {
         run: Run<'_>,
     ) -> Result<History> {
         let parallel = Parallel::new(distributed::world(), self)?.map(Box::new);
-        let mut session = Session { state: FitState::default(), parallel };
+        let mut session = Session { state: FitState::default(), parallel, noise: None };
         let result = self.run_epochs(&mut session, feed, validation, run);
         self.set_layers_sample_offset(0);
         result
@@ -137,6 +143,9 @@ impl Model {
         // 0. The settings (an endless dataset's epoch is steps_per_epoch batches), the History.
         let steps = run.steps_per_epoch.or(feed.batches()).expect("steps_per_epoch for an endless dataset");
         let params = run.params(steps);
+        if run.noise_scale {
+            s.noise = Some(NoiseScale::new(&self.layers, steps));
+        }
         let continued = run.continued.take().unwrap_or_default();
         s.state.history =
             History { steps_per_epoch: steps, train_samples: run.train_n, batch_size: run.batch_size, ..continued };
@@ -180,7 +189,12 @@ impl Model {
                 }
             }
 
-            // 5. Epoch end: callbacks may add to the logs; the History records them.
+            // 5. Epoch end: the noise scale's estimate, when measured and when there is one
+            //    (last, so that an epoch without one moves no other entry); callbacks may add
+            //    to the logs; the History records them.
+            if let Some(estimate) = s.noise.as_mut().and_then(|n| n.end_epoch(&self.layers)) {
+                logs.set("noise_scale", estimate);
+            }
             stop |= callbacks.epoch_end(self, &mut s.state, epoch, &mut logs)?;
             epoch += 1;
         }
@@ -259,13 +273,13 @@ impl Model {
             // This process's samples: the batch, or its shard of it.
             let local = self.bufs.batch();
             loss_sum += match (s.parallel.as_deref_mut(), custom.as_deref_mut()) {
-                (None, None) => self.train_step(),
+                (None, None) => self.train_step(s.noise.as_mut()),
                 // A custom step averages its models' gradients over processes itself.
                 (_, Some(step)) => match step.run(self, local, logs) {
                     Ok(loss) => loss,
                     Err(e) => return Ok(Batches::Failed(e)),
                 },
-                (Some(parallel), None) => self.parallel_train_step(parallel, local, rows),
+                (Some(parallel), None) => self.parallel_train_step(parallel, (local, rows), s.noise.as_mut()),
             };
             seen += local;
             s.state.history.weight_updates += 1;
@@ -299,6 +313,10 @@ fn print_summary(s: &Session, callbacks: &CallbackList<'_>, seconds: f64) {
         println!("  {}", parallel.summary(seconds));
     }
     callbacks.summaries().for_each(|line| println!("  {line}"));
+    if s.noise.is_some() {
+        let last = s.state.history.get("noise_scale").and_then(|v| v.last().copied()).filter(|v| v.is_finite());
+        println!("  {}", noise_scale::summary(last, s.state.history.batch_size));
+    }
     for finding in crate::callbacks::diagnose(&s.state.history) {
         println!("  diagnosis: {}", finding.message);
     }

@@ -4,6 +4,7 @@
 //! the loss between the two and the optimizer after, and over several processes sums the
 //! gradients across them (see [`super::parallel`]).
 
+use super::noise_scale::NoiseScale;
 use super::Parallel;
 use crate::layers::Layer;
 use crate::losses;
@@ -16,8 +17,12 @@ impl Model {
     /// the compiled metrics and returns the batch's loss as a *sum* over samples,
     /// regularization included (each sample carrying the batch's penalty), so that epoch
     /// means are Keras's.
-    pub(crate) fn train_step(&mut self) -> f64 {
+    /// With `noise`, the gradient noise scale reads the gradients before the update.
+    pub(crate) fn train_step(&mut self, noise: Option<&mut NoiseScale>) -> f64 {
         let loss = self.compute_gradients(None);
+        if let Some(noise) = noise {
+            noise.observe(&self.layers, self.bufs.batch());
+        }
         self.apply_update();
         loss
     }
@@ -26,7 +31,13 @@ impl Model {
     /// [`crate::distributed`]), this rank's shard of `local` samples in the buffers: its
     /// gradients, then their all-reduce weighted by `local / global`, then the same update as
     /// every rank's. Returns the shard's loss as a sum over its samples.
-    pub(crate) fn parallel_train_step(&mut self, parallel: &mut Parallel, local: usize, global: usize) -> f64 {
+    /// With `noise`, the gradient noise scale reads the all-reduced gradient of the global batch.
+    pub(crate) fn parallel_train_step(
+        &mut self,
+        parallel: &mut Parallel,
+        (local, global): (usize, usize),
+        noise: Option<&mut NoiseScale>,
+    ) -> f64 {
         // The buckets' all-reduces start during backward (see training::parallel).
         parallel.begin_step(local as f32 / global as f32);
         let loss = if local > 0 {
@@ -39,6 +50,9 @@ impl Model {
             0.0
         };
         parallel.finish(&mut self.layers);
+        if let Some(noise) = noise {
+            noise.observe(&self.layers, global);
+        }
         self.apply_update();
         loss
     }

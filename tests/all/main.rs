@@ -15,6 +15,7 @@ mod zoo;
 mod architecture;
 mod augmentation;
 mod bad_input;
+mod batch_size_answers;
 mod callbacks;
 mod checkpoints;
 mod cli;
