@@ -109,6 +109,12 @@ pub struct LabArgs {
     /// fastest.
     #[arg(long)]
     pub lr_find: bool,
+    /// Predict each batch size's time per epoch and stop before training: the step's matrix
+    /// products timed on this machine at their shapes and the memory it moves, at the
+    /// bandwidth of a working set that size (a second or so). Without it the lab still
+    /// predicts, and its table shows the prediction beside the measurement.
+    #[arg(long)]
+    pub plan: bool,
     /// Steps of the learning-rate range test (2 to 100000).
     #[arg(long, default_value_t = 100)]
     pub lr_find_steps: usize,
@@ -216,8 +222,10 @@ pub fn lab(args: &LabArgs) -> Result<()> {
 
     // Memory: the plan for each batch size, checked against the budget before any run.
     let planner = build()?;
+    let mut fitting = None;
     if let Some(budget) = budget {
         let largest = planner.max_batch_size(budget)?;
+        fitting = Some(largest);
         let over: Vec<String> = batch_sizes
             .iter()
             .filter(|&&b| b > largest)
@@ -243,6 +251,9 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     }
     if args.lr_find {
         return lr_find(args, &x, &y, batch_sizes[0], build, config);
+    }
+    if args.plan {
+        return print_plan(&planner, &batch_sizes, x.batch(), args.equal_updates);
     }
 
     let options = LabOptions {
@@ -282,14 +293,16 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         vx.batch(),
     );
     print_table(&runs);
+    print_noise_scale(&runs, fitting);
+    let mut seeded = None;
     if let Some(n) = args.seeds {
-        seeds_table(&runs, n, args.seed, |seed| {
+        seeded = Some(seeds_table(&runs, n, args.seed, |seed| {
             // Each further seed's runs in a TensorBoard folder of their own (DIR/seed_S/batch_B):
             // mixed into the first seed's, their steps would overlap.
             let tensorboard = options.tensorboard.as_ref().map(|d| d.join(format!("seed_{seed}")));
             let options = LabOptions { tensorboard, ..options.clone() };
             minibatch::lab::run_with([&x, &y, &vx, &vy], &options, || build_seeded(seed))
-        })?;
+        })?);
     }
     for r in &runs {
         let Some(es) = &r.early_stopping else { continue };
@@ -314,6 +327,9 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         // The tutorial's figure, the loss per batch size, and last the memory per batch size.
         let mut figure = minibatch::lab::figure_with(&runs, charts);
         figure.charts.extend(minibatch::lab::memory_figure(&runs).charts);
+        if let Some(all) = &seeded {
+            figure.charts.extend(minibatch::lab::seeds_figure(all).charts);
+        }
         figure.save(path)?;
         println!("Drew the charts to {}", path.display());
     }
@@ -328,7 +344,14 @@ pub fn lab(args: &LabArgs) -> Result<()> {
             ),
             ("command".into(), super::command_line()),
         ]);
-        let path = minibatch::report::lab_report(&config, &runs, charts)?.write(dir)?;
+        let mut report = minibatch::report::lab_report(&config, &runs, charts)?;
+        if let Some(all) = &seeded {
+            let caption =
+                "Each batch size's held-out loss per epoch over the seeds: the mean (solid) and the edges of \
+                           its 95% interval (dashed). Bands that overlap are within the seeds' noise.";
+            report.figure("Across seeds", &minibatch::lab::seeds_figure(all), caption)?;
+        }
+        let path = report.write(dir)?;
         println!("Wrote the report to {}", path.display());
     }
     Ok(())
@@ -344,11 +367,76 @@ pub(super) fn mib(bytes: usize) -> String {
     }
 }
 
-/// One row per batch size: updates, time, memory (planned and measured), wrong answers.
-fn print_table(runs: &[LabRun]) {
-    let row = |cells: [&str; 11]| {
+/// `lab --plan`: each batch size's predicted time per epoch (see `lab::plan_time`), before
+/// any training.
+fn print_plan(model: &minibatch::Model, batch_sizes: &[usize], samples: usize, equal_updates: bool) -> Result<()> {
+    let mut rates = minibatch::lab::Rates::measure()?;
+    let largest = batch_sizes.iter().copied().max().unwrap_or(1);
+    let round = samples.div_ceil(largest);
+    println!(
+        "Predicted time per epoch of {samples} samples (products timed here at their shapes, memory at its bandwidth):"
+    );
+    println!(
+        "{:>6} {:>8} {:>11} {:>11} {:>10} {:>10} {:>11}",
+        "batch", "updates", "GFLOP", "products", "memory", "ms/update", "s/epoch"
+    );
+    println!("{:>6} {:>8} {:>11} {:>11} {:>10} {:>10} {:>11}", "", "/epoch", "/update", "ms", "ms", "", "");
+    for &b in batch_sizes {
+        let n = if equal_updates { (round * b).min(samples) } else { samples };
+        let p = minibatch::lab::plan_time(model, b, n, 1, &mut rates)?;
         println!(
-            "{:>6} {:>8} {:>8} {:>10} {:>10} {:>9} {:>9}  {:<28} {:>9} {:>6} {:>10}",
+            "{b:>6} {:>8} {:>11.3} {:>11.3} {:>10.3} {:>10.3} {:>11.2}",
+            p.steps_per_epoch,
+            p.flops_per_step / 1e9,
+            p.product_seconds * 1e3,
+            p.memory_seconds * 1e3,
+            p.seconds_per_step * 1e3,
+            p.seconds_per_epoch
+        );
+    }
+    Ok(())
+}
+
+/// After the table: the gradient noise scale the runs measured, what it says about the batch
+/// sizes compared, and the batch size it recommends (within the memory budget, when given).
+fn print_noise_scale(runs: &[LabRun], fitting: Option<usize>) {
+    let Some(b) = minibatch::lab::noise_scale(runs) else {
+        println!(
+            "Gradient noise scale: not enough data to estimate (each run needs at least 2 updates an epoch and a \
+             signal above the noise)"
+        );
+        return;
+    };
+    let each: Vec<String> = runs.iter().map(|r| r.noise_scale.map_or("-".to_string(), |v| format!("{v:.0}"))).collect();
+    println!(
+        "Gradient noise scale B_noise ≈ {b:.0} samples (median over the runs: {}): above about {b:.0} samples \
+         per update a larger batch stops buying fewer updates; well below it, a larger batch needs nearly \
+         proportionally fewer (McCandlish et al. 2018).",
+        each.join(", ")
+    );
+    let samples = runs.first().map_or(1, |r| r.train_samples);
+    let at_most = fitting.map_or(samples, |f| f.min(samples));
+    let recommended = minibatch::lab::recommended_batch_size(b, at_most);
+    let why = if recommended == at_most && (recommended as f64) < b / 2.0 {
+        match fitting {
+            Some(f) if f <= samples => format!(", the largest that fits the memory budget ({f})"),
+            _ => format!(", the whole training set ({samples} samples): B_noise is larger than the data"),
+        }
+    } else {
+        fitting.map_or(String::new(), |f| format!(" (the memory budget allows up to {f})"))
+    };
+    println!(
+        "Recommended batch size: {recommended}{why}, with the learning rate retuned for it (--scale-lr, or --lr-find \
+         at that batch size): the trade-off assumes each batch size trains at its best rate"
+    );
+}
+
+/// One row per batch size: updates, time (measured and predicted), memory (planned and
+/// measured), wrong answers, the gradient noise scale.
+fn print_table(runs: &[LabRun]) {
+    let row = |cells: [&str; 13]| {
+        println!(
+            "{:>6} {:>8} {:>8} {:>10} {:>10} {:>10} {:>9} {:>9}  {:<28} {:>9} {:>6} {:>10} {:>8}",
             cells[0],
             cells[1],
             cells[2],
@@ -359,7 +447,9 @@ fn print_table(runs: &[LabRun]) {
             cells[7],
             cells[8],
             cells[9],
-            cells[10]
+            cells[10],
+            cells[11],
+            cells[12]
         )
     };
     row([
@@ -367,6 +457,7 @@ fn print_table(runs: &[LabRun]) {
         "updates",
         "updates",
         "ms/epoch",
+        "predicted",
         "us/update",
         "plan MiB",
         "RSS +MiB",
@@ -374,8 +465,9 @@ fn print_table(runs: &[LabRun]) {
         "held-out",
         "best",
         "overfits",
+        "B_noise",
     ]);
-    row(["", "/epoch", "total", "", "", "", "measured", "", "wrong", "epoch", "from"]);
+    row(["", "/epoch", "total", "", "ms/epoch", "", "", "measured", "", "wrong", "epoch", "from", ""]);
     let mb = |b: f64| format!("{:.2}", b / (1u64 << 20) as f64);
     for r in runs {
         let wrong: Vec<String> = r.epochs.iter().map(|e| e.train_wrong.to_string()).collect();
@@ -389,6 +481,7 @@ fn print_table(runs: &[LabRun]) {
             &r.updates_per_epoch.to_string(),
             &r.total_updates.to_string(),
             &format!("{:.2}", r.seconds_per_epoch * 1e3),
+            &r.predicted_seconds_per_epoch.map_or("-".into(), |s| format!("{:.2}", s * 1e3)),
             &format!("{:.1}", r.seconds_per_update * 1e6),
             &mb(r.memory.total() as f64),
             &r.rss_growth_bytes.map_or("-".into(), |b| mb(b as f64)),
@@ -396,6 +489,7 @@ fn print_table(runs: &[LabRun]) {
             &r.epochs.last().map_or(0, |e| e.val_wrong).to_string(),
             &r.best_val_epoch.to_string(),
             &r.overfitting_from.map_or("-".to_string(), |e| e.to_string()),
+            &r.noise_scale.map_or("-".to_string(), |b| format!("{b:.0}")),
         ]);
     }
 }
@@ -403,7 +497,12 @@ fn print_table(runs: &[LabRun]) {
 /// `--seeds n`: the runs again with seeds `seed + 1 ..` (`runs` is the first seed's), then
 /// each batch size's held-out loss and wrong answers at the last epoch as mean ± a 95%
 /// interval, and Welch's test between neighbouring batch sizes.
-fn seeds_table(runs: &[LabRun], n: usize, seed: u64, mut again: impl FnMut(u64) -> Result<Vec<LabRun>>) -> Result<()> {
+fn seeds_table(
+    runs: &[LabRun],
+    n: usize,
+    seed: u64,
+    mut again: impl FnMut(u64) -> Result<Vec<LabRun>>,
+) -> Result<Vec<Vec<LabRun>>> {
     let mut all: Vec<Vec<LabRun>> = vec![runs.to_vec()];
     for s in 1..n as u64 {
         all.push(again(seed + s)?);
@@ -436,7 +535,7 @@ fn seeds_table(runs: &[LabRun], n: usize, seed: u64, mut again: impl FnMut(u64) 
             c.t, c.df
         );
     }
-    Ok(())
+    Ok(all)
 }
 
 /// The range test on `model` (returned to its state after) over `x`, `y` at `batch_size`

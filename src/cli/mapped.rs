@@ -124,6 +124,19 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         let split = data::RecordedSplit::new(&args.data, n, fraction, args.seed)?;
         model.set_metadata("test_split", serde_json::to_value(&split).expect("plain values"));
     }
+    // A look at the data before the first epoch: one pass a batch at a time, memory bounded
+    // by 16 bytes a training row (--no-audit skips it).
+    let audit = if args.no_audit {
+        Vec::new()
+    } else {
+        minibatch::data::audit::audit_datasets(
+            &train,
+            val.as_ref().map(|d| d as &dyn Dataset),
+            test.as_ref().map(|d| d as &dyn Dataset),
+            task.is_classifier().then(|| task.units().max(2)),
+            standardizer.is_some(),
+        )?
+    };
     let workers = args.workers;
     let epochs = args.epochs.unwrap_or(10);
     let mut options =
@@ -159,6 +172,9 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         }
         if let Some(note) = &batch_note {
             println!("{}: {note}", args.data);
+        }
+        for finding in &audit {
+            println!("{}: data audit: {finding}", args.data);
         }
         print!("{}", model.summary()?);
     }

@@ -2,7 +2,7 @@
 //! and, per batch size, training against held-out loss with the overfitting point marked; the
 //! memory each batch size costs; the learning-rate range test.
 
-use super::{LabRun, LrFind};
+use super::{LabRun, LrFind, Spread};
 use crate::plot::{Chart, Figure, Mark, Series};
 
 /// How the lab's charts are drawn.
@@ -165,6 +165,41 @@ pub fn lr_find_figure(found: &LrFind) -> Figure {
         // The loss explodes in the last steps: the axis stops at half again the first
         // smoothed loss, so the fall before it stays readable.
         y_max: found.losses.first().filter(|l| l.is_finite()).map(|l| 1.5 * l),
+        ..Chart::default()
+    };
+    Figure { charts: vec![chart], columns: 1 }
+}
+
+/// The same batch sizes over several seeds (`seeds[s][i]`: seed `s`'s run of batch size `i`):
+/// the held-out loss per epoch as the mean over the seeds (solid) and its 95% interval's edges
+/// (dashed, [`Spread`]), one colour per batch size, so that two batch sizes whose bands overlap
+/// are told apart from two that do not.
+pub fn seeds_figure(seeds: &[Vec<LabRun>]) -> Figure {
+    let Some(first) = seeds.first() else { return Figure { charts: Vec::new(), columns: 1 } };
+    let mut series = Vec::new();
+    for (i, run) in first.iter().enumerate() {
+        let epochs = seeds.iter().map(|s| s.get(i).map_or(0, |r| r.epochs.len())).min().unwrap_or(0);
+        let spreads: Vec<(f64, Spread)> = (0..epochs)
+            .filter_map(|e| {
+                let values: Vec<f64> = seeds.iter().map(|s| s[i].epochs[e].val_loss).collect();
+                Some(((e + 1) as f64, Spread::of(&values)?))
+            })
+            .collect();
+        let line = |name: String, dashed, value: &dyn Fn(&Spread) -> f64| Series {
+            name,
+            points: spreads.iter().map(|(x, s)| (*x, value(s))).collect(),
+            color: i,
+            dashed,
+        };
+        series.push(line(format!("batch {}: mean of {} seeds", run.batch_size, seeds.len()), false, &|s| s.mean));
+        series.push(line(format!("batch {}: 95% interval", run.batch_size), true, &|s| s.mean - s.half_width));
+        series.push(line(String::new(), true, &|s| s.mean + s.half_width));
+    }
+    let chart = Chart {
+        title: format!("Held-out loss over {} seeds: mean and 95% interval", seeds.len()),
+        x_label: "epoch".into(),
+        y_label: "held-out loss".into(),
+        series,
         ..Chart::default()
     };
     Figure { charts: vec![chart], columns: 1 }

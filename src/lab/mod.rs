@@ -18,11 +18,15 @@
 mod figure;
 mod lr_find;
 mod seeds;
+mod time_plan;
+mod tradeoff;
 
 pub use crate::callbacks::overfitting_onset;
-pub use figure::{figure, figure_with, lr_find_figure, memory_figure, ChartOptions};
+pub use figure::{figure, figure_with, lr_find_figure, memory_figure, seeds_figure, ChartOptions};
 pub use lr_find::{lr_find, LrFind, LrFindOptions};
 pub use seeds::{compare, Comparison, Spread};
+pub use time_plan::{plan_time, AllReduceCost, Rates, TimePlan};
+pub use tradeoff::{fit_tradeoff, steps_to_loss, tradeoff_figure, TradeOff};
 
 use crate::callbacks::{Callback, Context, Control, Logs};
 use crate::error::Result;
@@ -90,6 +94,40 @@ pub struct LabRun {
     /// The same run again with EarlyStopping watching the held-out loss, when asked for
     /// (see [`catch_overfitting`]).
     pub early_stopping: Option<EarlyStopRun>,
+    /// The gradient noise scale `B_noise` in samples, measured over the last epoch that gave
+    /// an estimate (see [`FitOptions::measure_noise_scale`]); `None` with fewer than two
+    /// updates an epoch or no estimate.
+    pub noise_scale: Option<f64>,
+    /// The seconds per epoch predicted before the run (see [`plan_time`]).
+    pub predicted_seconds_per_epoch: Option<f64>,
+}
+
+/// The batch size the runs' gradient noise scale points to: the median of their
+/// [`LabRun::noise_scale`]s (each run measures the same problem's `B_noise` at another batch
+/// size), or `None` when no run measured one.
+pub fn noise_scale(runs: &[LabRun]) -> Option<f64> {
+    let mut v: Vec<f64> = runs.iter().filter_map(|r| r.noise_scale).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 })
+}
+
+/// The batch size to train at, given the gradient noise scale `b_noise`: the largest power of
+/// two not above it (where a larger batch still buys nearly proportionally fewer updates,
+/// McCandlish et al. 2018), no larger than `at_most` (the training samples, or the largest
+/// batch size a memory budget allows), at least 1.
+///
+/// ```
+/// assert_eq!(minibatch::lab::recommended_batch_size(700.0, 60_000), 512);
+/// assert_eq!(minibatch::lab::recommended_batch_size(700.0, 300), 300);
+/// assert_eq!(minibatch::lab::recommended_batch_size(0.4, 100), 1);
+/// ```
+pub fn recommended_batch_size(b_noise: f64, at_most: usize) -> usize {
+    let below = if b_noise >= 1.0 { 1usize << (b_noise.log2().floor() as u32).min(40) } else { 1 };
+    below.min(at_most).max(1)
 }
 
 /// A run repeated with `EarlyStopping(monitor="val_loss", patience, restore_best_weights=True)`
@@ -269,14 +307,26 @@ pub fn run_with<M: Into<Model>>(
     let round = x.batch().div_ceil(largest);
     // One step at the largest batch size first, unmeasured: what a process pays once (the
     // kernels' thread pool and packing buffers) is then not charged to the first run.
-    {
-        let mut warm: Model = build()?.into();
-        let rows = largest.min(x.batch());
-        warm.train_on_batch(&x.slice_rows(0, rows), &y.slice_rows(0, rows))?;
-        warm.predict(&vx.slice_rows(0, rows.min(vx.batch())), rows)?;
-    }
+    let mut warm: Model = build()?.into();
+    let rows = largest.min(x.batch());
+    warm.train_on_batch(&x.slice_rows(0, rows), &y.slice_rows(0, rows))?;
+    warm.predict(&vx.slice_rows(0, rows.min(vx.batch())), rows)?;
+    // Each batch size's time predicted before any run (products and copies timed here), from
+    // the warmed-up model: built, so its shapes are known.
+    let predicted: Vec<Option<f64>> = {
+        let model = warm;
+        let mut rates = Rates::measure()?;
+        let rows = if options.equal_updates { round * largest } else { x.batch() };
+        batch_sizes
+            .iter()
+            .map(|&b| {
+                let samples = if options.equal_updates { (round * b).min(rows) } else { x.batch() };
+                plan_time(&model, b, samples, 1, &mut rates).ok().map(|p| p.seconds_per_epoch)
+            })
+            .collect()
+    };
     let mut runs = Vec::with_capacity(batch_sizes.len());
-    for &batch_size in batch_sizes {
+    for (&batch_size, &predicted_seconds_per_epoch) in batch_sizes.iter().zip(&predicted) {
         crate::bench::release_free_memory();
         let baseline = crate::bench::resident();
         let fresh_peak = crate::bench::reset_peak_rss();
@@ -293,6 +343,9 @@ pub fn run_with<M: Into<Model>>(
         if options.equal_updates {
             fit = fit.steps_per_epoch(round);
         }
+        // The noise scale where an epoch has the two updates it needs.
+        let updates = if options.equal_updates { round } else { x.batch().div_ceil(batch_size) };
+        fit = fit.measure_noise_scale(updates >= 2);
         let mut board = options
             .tensorboard
             .as_ref()
@@ -329,6 +382,8 @@ pub fn run_with<M: Into<Model>>(
             overfitting_from: overfitting_onset(&train, &val).map(|e| e + 1),
             early_stopping: None,
             epochs: records,
+            noise_scale: h.get("noise_scale").and_then(|v| v.iter().rev().copied().find(|b| b.is_finite())),
+            predicted_seconds_per_epoch,
         });
     }
     Ok(runs)

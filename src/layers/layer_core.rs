@@ -3,7 +3,7 @@
 //! holds what every optimizer shares.
 
 use super::core::output_activation::OutputActivation;
-use super::Param;
+use super::{GradientNorms, Param};
 use crate::layers::Regularization;
 use crate::rng::Rng;
 
@@ -41,6 +41,9 @@ pub struct LayerCore {
     /// Keras's `trainable`: false freezes the layer (see
     /// [`Layer::set_trainable`](super::Layer::set_trainable)).
     pub trainable: bool,
+    /// Per-sample gradient norms, computed in backward when asked for by the gradient noise
+    /// scale (a Dense layer on one row per sample does; see [`GradientNorms`]).
+    pub gradient_norms: GradientNorms,
 }
 
 impl Default for LayerCore {
@@ -54,6 +57,7 @@ impl Default for LayerCore {
             rng: Rng::new(0),
             offset: 0,
             trainable: true,
+            gradient_norms: GradientNorms::default(),
         }
     }
 }

@@ -53,6 +53,7 @@ mod conv;
 mod core;
 mod custom;
 mod dropout;
+mod gradient_norms;
 mod layer_core;
 mod merge;
 mod normalization;
@@ -97,6 +98,7 @@ pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Sof
 pub(crate) use custom::registered;
 pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
 pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
+pub use gradient_norms::GradientNorms;
 pub(crate) use layer_core::lends_core;
 pub use layer_core::LayerCore;
 pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract};

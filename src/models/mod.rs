@@ -1,6 +1,7 @@
 //! Models: [`Model`], layers joined by a graph; [`Sequential`], the stack; the functional
 //! API that describes a graph ([`Input`], [`Call`], [`Shared`]); `summary()`; and the memory
-//! a batch size costs ([`MemoryPlan`], [`Model::max_batch_size`]).
+//! a batch size costs ([`MemoryPlan`], [`Model::max_batch_size`]) and the products it computes
+//! ([`Product`], [`Model::products`]).
 //!
 //! # The functional API, as Keras's
 //! | Keras | minibatch |
@@ -27,6 +28,7 @@
 //! `predict`, `train_on_batch`), with its per-run state, lives in [`crate::training`].
 
 mod buffers;
+mod cost;
 mod executor;
 mod functional;
 mod graph;
@@ -38,6 +40,7 @@ mod summary;
 pub mod zoo;
 
 pub(crate) use buffers::Buffers;
+pub use cost::Product;
 pub use functional::{Call, CallInputs, Input, Shared, SymbolicTensor};
 pub(crate) use graph::{Graph, SlotPlan};
 pub use memory::MemoryPlan;

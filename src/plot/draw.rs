@@ -180,7 +180,7 @@ fn chart_on<DB: DrawingBackend>(chart: &Chart, area: &DrawingArea<DB, Shift>) ->
             } else {
                 ctx.draw_series(LineSeries::new(run.iter().copied(), style)).map_err(failed)?
             };
-            if first {
+            if first && !series.name.is_empty() {
                 let dashed = series.dashed;
                 drawn.label(&series.name).legend(move |(x, y)| -> DynElement<'static, _, _> {
                     if dashed {

@@ -28,7 +28,7 @@ use std::path::Path;
 /// A line of `(x, y)` points; NaN values break the line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
-    /// The legend's text.
+    /// The legend's text; empty leaves the line out of the legend (a band's second edge).
     pub name: String,
     /// The points, in x order.
     pub points: Vec<(f64, f64)>,

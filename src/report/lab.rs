@@ -25,6 +25,7 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun], charts: ChartOpt
                 run.updates_per_epoch.to_string(),
                 run.total_updates.to_string(),
                 format!("{:.2}", run.seconds_per_epoch * 1e3),
+                run.predicted_seconds_per_epoch.map_or_else(dash, |s| format!("{:.2}", s * 1e3)),
                 format!("{:.1}", run.seconds_per_update * 1e6),
                 format!("{:.2}", mib(run.memory.total())),
                 run.rss_growth_bytes.map_or_else(dash, |b| format!("{:.2}", mib(b as usize))),
@@ -35,6 +36,7 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun], charts: ChartOpt
                 es.and_then(|s| s.stopped_epoch).map_or_else(dash, |e| e.to_string()),
                 es.and_then(|s| s.restored_epoch).map_or_else(dash, |e| e.to_string()),
                 es.map_or_else(dash, |s| s.val_wrong.to_string()),
+                run.noise_scale.map_or_else(dash, |b| format!("{b:.0}")),
             ]
         })
         .collect();
@@ -43,6 +45,7 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun], charts: ChartOpt
         "updates / epoch",
         "updates",
         "ms / epoch",
+        "predicted ms / epoch",
         "µs / update",
         "planned MiB",
         "measured RSS growth, MiB",
@@ -53,8 +56,28 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun], charts: ChartOpt
         "early stop at",
         "restored epoch",
         "wrong (held-out), restored",
+        "gradient noise scale B_noise",
     ];
     r.table("Summary", &headers, &rows);
+    let samples = runs.first().map_or(1, |r| r.train_samples);
+    let answer = match lab::noise_scale(runs) {
+        Some(b) => vec![
+            ("gradient noise scale B_noise".to_string(), format!("{b:.0} samples (median over the runs' last epochs)")),
+            (
+                "which batch size".into(),
+                format!(
+                    "{}: the largest power of two not above B_noise (capped by the training set); above B_noise a \
+                     larger batch stops buying fewer updates (McCandlish et al. 2018)",
+                    lab::recommended_batch_size(b, samples)
+                ),
+            ),
+        ],
+        None => vec![(
+            "gradient noise scale B_noise".to_string(),
+            "not enough data to estimate (each run needs two updates an epoch and a signal above the noise)".into(),
+        )],
+    };
+    r.key_values("Which batch size", &answer);
     let caption = "Top left: wrong answers after each epoch, one colour per batch size (the tutorial's figure; \
                    training solid, held-out dashed). Then, per batch size: training (solid) and held-out (dashed) loss, with \
                    the lowest held-out loss, where overfitting began and where early stopping stopped.";

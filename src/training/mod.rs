@@ -7,7 +7,7 @@
 //! - `fit`: `fit` and `fit_dataset`, their arguments checked, their data made a feed;
 //! - `feed`: where the batches come from (arrays or a dataset's ring) and the validation;
 //! - `session`: one run's state and the loop over epochs and batches, with callbacks;
-//! - `noise_scale`: the gradient noise scale, measured from the step's gradients on request;
+//! - `noise_scale`: the gradient noise scale, measured from per-sample gradient norms on request;
 //! - `parallel`: this rank's side of training over several processes;
 //! - `evaluate`: evaluation and prediction through the same forward pass.
 //!
@@ -31,7 +31,7 @@ pub use arrays::Arrays;
 pub use class_weight::balanced_class_weights;
 pub use custom_step::TrainStep;
 pub use fit::FitPlan;
-pub use noise_scale::WINDOW as NOISE_SCALE_WINDOW;
+pub use noise_scale::PROBE_EVERY as NOISE_SCALE_PROBE_EVERY;
 pub use options::{EvaluateOptions, FitOptions};
 pub(crate) use parallel::Parallel;
 pub use split::{split_rows, SplitMode};

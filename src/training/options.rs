@@ -236,15 +236,16 @@ impl<'a> FitOptions<'a> {
     /// et al., 2018): the batch size above which a larger batch stops buying fewer updates.
     /// Each epoch's estimate, in samples, joins the History as `noise_scale` (and so
     /// TensorBoard and the CSV log), and the summary says what it means for the batch size
-    /// trained at. An epoch where it cannot tell (no full window of steps, or a signal `|G|²`
-    /// the noise swamps, as near a minimum) has no estimate: its History value is NaN, its
-    /// summary line says "not enough data to estimate". Training is unchanged (the
-    /// measurement reads the gradients before the update); it costs under 1% of a step of
-    /// the Keras MNIST MLP at batch 128 (BENCHMARKS.md). Not a Keras argument.
+    /// trained at. Not a Keras argument.
     ///
-    /// It compares each step's gradient with the mean over a window of
-    /// [`NOISE_SCALE_WINDOW`](super::NOISE_SCALE_WINDOW) steps, so it needs at least two
-    /// updates an epoch: `fit` refuses it otherwise, and with a custom training step.
+    /// Every [`NOISE_SCALE_PROBE_EVERY`](super::NOISE_SCALE_PROBE_EVERY)-th step (at least two
+    /// an epoch) compares the Dense layers' per-sample gradient norms with the batch's
+    /// gradient, both at the same weights. An epoch where it cannot tell (a model without a
+    /// Dense layer on one row per sample, batches of one sample, or a signal `|G|²` the noise
+    /// swamps, as at a minimum) has no estimate: its History value is NaN, and the summary
+    /// says "not enough data to estimate". Training is unchanged (the update reads the same
+    /// gradients); the cost is about 1% of a step (BENCHMARKS.md). `fit` refuses it with fewer
+    /// than two updates an epoch, and with a custom training step.
     ///
     /// ```
     /// use minibatch::{layers::Dense, FitOptions, Sequential, Tensor};

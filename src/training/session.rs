@@ -144,7 +144,7 @@ impl Model {
         let steps = run.steps_per_epoch.or(feed.batches()).expect("steps_per_epoch for an endless dataset");
         let params = run.params(steps);
         if run.noise_scale {
-            s.noise = Some(NoiseScale::new(&self.layers, steps));
+            s.noise = Some(NoiseScale::new(steps));
         }
         let continued = run.continued.take().unwrap_or_default();
         s.state.history =
@@ -192,7 +192,7 @@ impl Model {
             // 5. Epoch end: the noise scale's estimate, when measured and when there is one
             //    (last, so that an epoch without one moves no other entry); callbacks may add
             //    to the logs; the History records them.
-            if let Some(estimate) = s.noise.as_mut().and_then(|n| n.end_epoch(&self.layers)) {
+            if let Some(estimate) = s.noise.as_mut().and_then(NoiseScale::end_epoch) {
                 logs.set("noise_scale", estimate);
             }
             stop |= callbacks.epoch_end(self, &mut s.state, epoch, &mut logs)?;

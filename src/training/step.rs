@@ -17,11 +17,14 @@ impl Model {
     /// the compiled metrics and returns the batch's loss as a *sum* over samples,
     /// regularization included (each sample carrying the batch's penalty), so that epoch
     /// means are Keras's.
-    /// With `noise`, the gradient noise scale reads the gradients before the update.
-    pub(crate) fn train_step(&mut self, noise: Option<&mut NoiseScale>) -> f64 {
+    /// With `noise`, the gradient noise scale probes the step (see `training/noise_scale.rs`).
+    pub(crate) fn train_step(&mut self, mut noise: Option<&mut NoiseScale>) -> f64 {
+        if let Some(noise) = noise.as_deref_mut() {
+            noise.begin_step(&mut self.layers);
+        }
         let loss = self.compute_gradients(None);
         if let Some(noise) = noise {
-            noise.observe(&self.layers, self.bufs.batch());
+            noise.end_step(&mut self.layers);
         }
         self.apply_update();
         loss
@@ -31,17 +34,25 @@ impl Model {
     /// [`crate::distributed`]), this rank's shard of `local` samples in the buffers: its
     /// gradients, then their all-reduce weighted by `local / global`, then the same update as
     /// every rank's. Returns the shard's loss as a sum over its samples.
-    /// With `noise`, the gradient noise scale reads the all-reduced gradient of the global batch.
+    /// With `noise`, the gradient noise scale probes this rank's shard.
     pub(crate) fn parallel_train_step(
         &mut self,
         parallel: &mut Parallel,
         (local, global): (usize, usize),
-        noise: Option<&mut NoiseScale>,
+        mut noise: Option<&mut NoiseScale>,
     ) -> f64 {
         // The buckets' all-reduces start during backward (see training::parallel).
         parallel.begin_step(local as f32 / global as f32);
         let loss = if local > 0 {
-            self.compute_gradients(Some(&mut *parallel))
+            if let Some(noise) = noise.as_deref_mut() {
+                noise.begin_step(&mut self.layers);
+            }
+            let loss = self.compute_gradients(Some(&mut *parallel));
+            // The per-sample norms were taken in backward, before the buckets' all-reduce.
+            if let Some(noise) = noise {
+                noise.end_step(&mut self.layers);
+            }
+            loss
         } else {
             // A rank with nothing of a small last batch adds nothing, but takes part.
             for p in self.layers.iter_mut().flat_map(|l| l.params_mut().iter_mut()) {
@@ -50,9 +61,6 @@ impl Model {
             0.0
         };
         parallel.finish(&mut self.layers);
-        if let Some(noise) = noise {
-            noise.observe(&self.layers, global);
-        }
         self.apply_update();
         loss
     }

@@ -72,8 +72,7 @@ fn the_noise_scale_matches_a_known_gradient_covariance() {
 }
 
 /// A linear map `y = A·x + ε/2` into 8 outputs from 512 inputs (`A` dense, so the gradient's
-/// signal is spread over the kernel's weights), for a kernel large enough to be read a block
-/// in every `STRIDE` per window.
+/// signal is spread over the kernel's weights).
 fn wide_problem(n: usize) -> (Tensor, Tensor) {
     let (d, u) = (512, 8);
     let (x, _) = linear_problem(n, d);
@@ -108,7 +107,7 @@ fn true_wide_noise_scale(x: &Tensor, y: &Tensor) -> f64 {
 }
 
 #[test]
-fn the_noise_scale_read_from_a_sample_of_the_weights_matches_too() {
+fn the_noise_scale_matches_for_a_wide_layer_of_several_outputs() {
     let (x, y) = wide_problem(8192);
     let truth = true_wide_noise_scale(&x, &y);
     let mut model =
@@ -157,4 +156,132 @@ fn a_noise_scale_needs_two_updates_an_epoch() {
     let text = err.to_string();
     assert!(text.contains("steps_per_epoch") && text.contains('1') && text.contains("noise scale"), "{text}");
     assert_eq!(model.get_weights()[0].data(), before.as_slice(), "nothing trained");
+}
+
+#[test]
+fn without_a_per_sample_dense_layer_or_with_batches_of_one_there_is_no_estimate() {
+    use minibatch::layers::{Conv1D, Flatten};
+    let (x, y) = linear_problem(256, 8);
+    // Batches of one sample: B − 1 = 0, no estimate (not a NaN printed as an answer).
+    let mut model = frozen_linear(1);
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(1).epochs(1).verbose(0).measure_noise_scale(true));
+    assert!(h.unwrap().get("noise_scale").is_none());
+    // A Dense layer over timesteps shares its weights across them: not per sample, skipped.
+    let x3 = x.clone().reshape(&[256, 4, 2]).unwrap();
+    let mut model =
+        Sequential::new().seed(1).input_shape(&[4, 2]).add(Conv1D::new(2, 1)).add(Dense::new(1)).add(Flatten::new());
+    let y3 = Tensor::from_vec(&[256, 4], (0..1024).map(|i| (i % 3) as f32).collect()).unwrap();
+    model.compile(SGD::new(0.01), "mse", &[]).unwrap();
+    let h = model.fit(&x3, &y3, FitOptions::new().batch_size(16).epochs(1).verbose(0).measure_noise_scale(true));
+    assert!(h.unwrap().get("noise_scale").is_none());
+}
+
+/// `(m, k, n, count, input_gradient)` of each product.
+fn shapes(model: &minibatch::Model, batch: usize) -> Vec<(usize, usize, usize, usize, bool)> {
+    model.products(batch).unwrap().iter().map(|p| (p.m, p.k, p.n, p.count, p.input_gradient)).collect()
+}
+
+#[test]
+fn the_products_of_a_step_are_counted_from_the_shapes() {
+    use minibatch::models::zoo::{mnist_convnet, mnist_lstm, mnist_mlp};
+    let mlp: minibatch::Model = mnist_mlp(0).unwrap().into();
+    assert_eq!(shapes(&mlp, 128), [(128, 784, 512, 1, false), (128, 512, 512, 1, true), (128, 512, 10, 1, true)]);
+    // Conv2D(32, 3) on 28×28×1: 26×26 output pixels per image, a 3·3·1-deep kernel; then
+    // Conv2D(64, 3) on the pooled 13×13×32: 11×11 pixels, 3·3·32 deep; Dense on 5·5·64.
+    let convnet: minibatch::Model = mnist_convnet(0).unwrap().into();
+    assert_eq!(
+        shapes(&convnet, 128),
+        [(128 * 26 * 26, 9, 32, 1, false), (128 * 11 * 11, 288, 64, 1, true), (128, 1600, 10, 1, true)]
+    );
+    // LSTM(128) over 28 rows of 28: per timestep, the input and recurrent products of 4 gates.
+    let lstm: minibatch::Model = mnist_lstm(0).unwrap().into();
+    assert_eq!(shapes(&lstm, 32), [(32, 28, 512, 28, false), (32, 128, 512, 28, false), (32, 128, 10, 1, true)]);
+    let flops: f64 = mlp.products(1).unwrap().iter().map(|p| p.training_flops()).sum();
+    assert_eq!(flops, 2.0 * (2.0 * 784.0 * 512.0 + 3.0 * 512.0 * 512.0 + 3.0 * 512.0 * 10.0));
+}
+
+#[test]
+fn a_time_plan_scales_with_the_updates_and_refuses_what_it_cannot_plan() {
+    use minibatch::lab::{plan_time, AllReduceCost, Rates};
+    use minibatch::models::zoo::mnist_mlp;
+    let model: minibatch::Model = mnist_mlp(0).unwrap().into();
+    let mut rates = Rates::measure().unwrap();
+    let p = plan_time(&model, 100, 1000, 1, &mut rates).unwrap();
+    assert_eq!(p.steps_per_epoch, 10);
+    assert!(p.product_seconds > 0.0 && p.memory_seconds > 0.0 && p.all_reduce_seconds == 0.0);
+    assert!((p.seconds_per_epoch - 10.0 * p.seconds_per_step).abs() < 1e-12);
+    assert_eq!(p.flops_per_step, model.products(100).unwrap().iter().map(|p| p.training_flops()).sum::<f64>());
+    // Over 2 processes each computes half the batch, and the gradients cross once.
+    let two = plan_time(&model, 100, 1000, 2, &mut rates).unwrap();
+    assert_eq!(two.flops_per_step, model.products(50).unwrap().iter().map(|p| p.training_flops()).sum::<f64>());
+    let bytes = 4 * model.count_params();
+    assert_eq!(two.all_reduce_seconds, AllReduceCost::one_machine().seconds(bytes, 2));
+    assert_eq!(AllReduceCost::one_machine().seconds(bytes, 1), 0.0);
+    // Ring: 2(K−1) messages, 2(K−1)/K of the bytes.
+    let c = AllReduceCost { latency: 1e-6, seconds_per_byte: 1e-9 };
+    assert!((c.seconds(1000, 4) - (6.0 * 1e-6 + 1.5 * 1000.0 * 1e-9)).abs() < 1e-15);
+    for (batch, samples, ranks, name) in
+        [(0, 10, 1, "batch_size"), (10, 0, 1, "samples"), (10, 10, 0, "ranks"), (2, 10, 3, "ranks")]
+    {
+        let e = plan_time(&model, batch, samples, ranks, &mut rates).unwrap_err().to_string();
+        assert!(e.contains(name), "{e}");
+    }
+}
+
+#[test]
+fn the_lab_predicts_its_time_and_answers_which_batch_size() {
+    let (ok, out, err) = crate::common::minibatch(&["lab", "--batch-sizes", "8,32", "--epochs", "3", "--plan"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Predicted time per epoch") && out.contains("s/epoch"), "{out}");
+    assert!(!out.contains("wrong answers"), "--plan stops before training: {out}");
+    let (ok, out, err) = crate::common::minibatch(&["lab", "--batch-sizes", "8,32", "--epochs", "3"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("predicted") && out.contains("B_noise"), "{out}");
+    assert!(out.contains("Gradient noise scale B_noise ≈") && out.contains("Recommended batch size: "), "{out}");
+    assert!(!out.to_lowercase().contains("nan"), "never a NaN printed as an answer: {out}");
+    let (ok, out, err) =
+        crate::common::minibatch(&["train", "--data", "exam", "--epochs", "2", "--batch-size", "100", "--noise-scale"]);
+    assert!(!ok && out.is_empty(), "one update an epoch is refused before any output: {out}");
+    assert!(err.contains("steps_per_epoch") && err.contains("noise scale"), "{err}");
+}
+
+#[test]
+fn the_steps_examples_tradeoff_is_fitted_and_read_off_lab_runs() {
+    use minibatch::lab::{self, fit_tradeoff, steps_to_loss};
+    // Steps that do not fall with the batch size, or one batch size: nothing to fit.
+    assert_eq!(fit_tradeoff(&[(16, 100.0), (64, 100.0), (256, 100.0)]), None);
+    assert_eq!(fit_tradeoff(&[(16, 100.0), (16, 90.0)]), None);
+    assert_eq!(fit_tradeoff(&[]), None);
+    // Noisy points around S = 50·(1 + 300/B) still give B_crit within 10%.
+    let noisy: Vec<(usize, f64)> = [(8, 1.04), (32, 0.97), (128, 1.03), (512, 0.98), (2048, 1.02)]
+        .iter()
+        .map(|&(b, e)| (b, e * 50.0 * (1.0 + 300.0 / b as f64)))
+        .collect();
+    let fit = fit_tradeoff(&noisy).unwrap();
+    assert!((fit.b_crit / 300.0 - 1.0).abs() < 0.1, "{fit:?}");
+    assert!((fit.e_min - fit.s_min * fit.b_crit).abs() < 1e-9);
+    // Steps to a held-out loss, from the lab's epochs: interpolated within the epoch that
+    // crosses it.
+    let exam = minibatch::datasets::load("exam", 0).unwrap();
+    let build = || {
+        let mut m =
+            Sequential::new().seed(0).add(Dense::new(32).activation("relu")).add(Dense::new(4).activation("softmax"));
+        m.compile(SGD::new(0.05), "sparse_categorical_crossentropy", &[])?;
+        Ok(m)
+    };
+    let runs = lab::run(&exam.x_train, &exam.y_train, &exam.x_test, &exam.y_test, &[10], 6, build).unwrap();
+    let r = &runs[0];
+    let (first, third) = (r.epochs[0].val_loss, r.epochs[2].val_loss);
+    assert!(third < first, "the held-out loss falls: {first} then {third}");
+    assert_eq!(steps_to_loss(r, first + 1.0), Some(r.updates_per_epoch as f64));
+    // A target met exactly at an epoch's end takes that epoch's updates.
+    let k = r.epochs.iter().position(|e| e.val_loss <= third).unwrap();
+    assert_eq!(steps_to_loss(r, third), Some(((k + 1) * r.updates_per_epoch) as f64));
+    assert_eq!(steps_to_loss(r, -1.0), None);
+    assert!(r.predicted_seconds_per_epoch.is_some_and(|s| s > 0.0));
+    // Three seeds of the same runs: a band per batch size (mean, and the two edges).
+    let seeds: Vec<_> = (0..3).map(|_| runs.clone()).collect();
+    let figure = lab::seeds_figure(&seeds);
+    assert_eq!(figure.charts[0].series.len(), 3);
+    assert_eq!(figure.charts[0].series[0].points.len(), 6);
 }

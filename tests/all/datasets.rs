@@ -610,3 +610,84 @@ fn a_dataset_that_panics_in_a_worker_is_an_error_not_a_hang() {
     let e = model().fit_dataset(&mut ds, FitOptions::new().verbose(0).shuffle(false).workers(2)).unwrap_err();
     assert!(matches!(e, Error::Batch { index: 2, .. }) && e.to_string().contains("no batch 2 here"), "{e}");
 }
+
+#[test]
+fn the_audit_reads_memory_mapped_files_a_batch_at_a_time() {
+    use minibatch::data::audit::{audit, audit_datasets, AuditInput};
+    let dir = temp_dir("npy-audit");
+    // Rows 150..300 repeat rows 0..150; the third feature is constant; class 0 is 4× class 1.
+    let n = 300;
+    let values: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let r = (i % 150) as f32;
+            [r * 0.37 % 5.0, r * 1.3 % 7.0, 2.0, (r * 0.11).sin()]
+        })
+        .collect();
+    let x = Tensor::from_vec(&[n, 4], values).unwrap();
+    let y = Tensor::from_vec(&[n], (0..n).map(|i| if i % 5 == 0 { 1.0 } else { 0.0 }).collect()).unwrap();
+    let raw: Vec<u8> = x.data().iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_raw(&dir.join("x.npy"), &[n, 4], "<f4", &raw);
+    let labels: Vec<u8> = y.data().iter().map(|&v| v as u8).collect();
+    write_raw(&dir.join("y.npy"), &[n], "|u1", &labels);
+    let (train_rows, held): (Vec<usize>, Vec<usize>) = ((0..200).collect(), (200..300).collect());
+    let in_memory = audit(&AuditInput {
+        x: &x,
+        y: &y,
+        train: &train_rows,
+        validation: &held,
+        test: None,
+        classes: Some(2),
+        standardized: true,
+        names: None,
+    });
+    let open = |rows: Vec<usize>| {
+        NpyDataset::open(dir.join("x.npy"), Some(&dir.join("y.npy")), 32).unwrap().rows(rows).unwrap()
+    };
+    let (train, validation) = (open(train_rows.clone()), open(held.clone()));
+    let streamed = audit_datasets(&train, Some(&validation), None, Some(2), true).unwrap();
+    assert_eq!(streamed, in_memory);
+    // One training row: said, rather than every feature reported constant.
+    let one = audit(&AuditInput {
+        x: &x,
+        y: &y,
+        train: &[0],
+        validation: &[],
+        test: None,
+        classes: Some(2),
+        standardized: true,
+        names: None,
+    });
+    assert_eq!(
+        one,
+        ["one training row: not enough data to estimate the features' spreads (every feature would look constant)"]
+    );
+    assert!(streamed[0].starts_with("100 of 100 validation rows also appear"), "{streamed:?}");
+    assert!(streamed.iter().any(|f| f.contains("1 of 4 features are constant")), "{streamed:?}");
+    assert!(streamed.iter().any(|f| f.contains("imbalanced")), "{streamed:?}");
+    // The command audits --labels data the same way before training.
+    let (x_arg, y_arg) = (dir.join("x.npy"), dir.join("y.npy"));
+    let (ok, out, err) = crate::common::minibatch(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        x_arg.as_os_str(),
+        "--labels".as_ref(),
+        y_arg.as_os_str(),
+        "--test-split".as_ref(),
+        "0.3".as_ref(),
+        "--epochs".as_ref(),
+        "1".as_ref(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("data audit:") && out.contains("test rows also appear among the training rows"), "{out}");
+    let (ok, out, _) = crate::common::minibatch(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        x_arg.as_os_str(),
+        "--labels".as_ref(),
+        y_arg.as_os_str(),
+        "--epochs".as_ref(),
+        "1".as_ref(),
+        "--no-audit".as_ref(),
+    ]);
+    assert!(ok && !out.contains("data audit:"), "{out}");
+}

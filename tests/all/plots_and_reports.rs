@@ -200,10 +200,16 @@ fn html_reports_render_their_charts_and_tables_in_a_real_browser() {
             "wall time",
             "minibatch train",
         ][..],
-        &["Memory per batch size", "planned, MiB", "measured RSS growth, MiB"][..],
+        &[
+            "Memory per batch size",
+            "planned, MiB",
+            "measured RSS growth, MiB",
+            "Which batch size",
+            "predicted ms / epoch",
+        ][..],
     ];
     for ((page, svgs, tables, epoch_rows), needles) in
-        [(train_dir.join("index.html"), 1, 7, 6), (lab_dir.join("index.html"), 2, 6, 3 * 4)].into_iter().zip(sections)
+        [(train_dir.join("index.html"), 1, 7, 6), (lab_dir.join("index.html"), 2, 7, 3 * 4)].into_iter().zip(sections)
     {
         let dom = headless(&browser, &["--dump-dom"], &page);
         assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));

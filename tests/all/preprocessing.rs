@@ -157,7 +157,7 @@ fn breast_cancer_from_the_command_with_no_other_flags() {
     for row in rows {
         let wrong: Vec<usize> = row
             .split_whitespace()
-            .skip(7)
+            .skip(8)
             .take_while(|w| w.parse::<usize>().is_ok())
             .map(|w| w.parse().unwrap())
             .collect();

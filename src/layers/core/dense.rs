@@ -146,6 +146,10 @@ impl Layer for Dense {
         if let Some(bias) = rest.first_mut() {
             kernels::sum_rows(bias.grad.data_mut(), dz);
         }
+        if self.core.gradient_norms.asked {
+            let bias = rest.first().map(|b| b.grad.data());
+            self.core.gradient_norms.record_dense(x.data(), dz, (rows, x.batch()), kernel.grad.data(), bias);
+        }
         if let Some(dx) = dx {
             kernels::matmul(dx.data_mut(), dz, kernel.value.data(), rows, units, fan_in, false, true, 0.0);
         }
