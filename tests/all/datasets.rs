@@ -666,28 +666,15 @@ fn the_audit_reads_memory_mapped_files_a_batch_at_a_time() {
     assert!(streamed.iter().any(|f| f.contains("imbalanced")), "{streamed:?}");
     // The command audits --labels data the same way before training.
     let (x_arg, y_arg) = (dir.join("x.npy"), dir.join("y.npy"));
-    let (ok, out, err) = crate::common::minibatch(&[
-        "train".as_ref(),
-        "--data".as_ref(),
-        x_arg.as_os_str(),
-        "--labels".as_ref(),
-        y_arg.as_os_str(),
-        "--test-split".as_ref(),
-        "0.3".as_ref(),
-        "--epochs".as_ref(),
-        "1".as_ref(),
-    ]);
+    let train_on = |extra: &[&str]| {
+        let mut args = vec!["train".to_string(), "--data".into(), x_arg.display().to_string()];
+        args.extend(["--labels".to_string(), y_arg.display().to_string(), "--epochs".into(), "1".into()]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        crate::common::minibatch(&args)
+    };
+    let (ok, out, err) = train_on(&["--test-split", "0.3"]);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("data audit:") && out.contains("test rows also appear among the training rows"), "{out}");
-    let (ok, out, _) = crate::common::minibatch(&[
-        "train".as_ref(),
-        "--data".as_ref(),
-        x_arg.as_os_str(),
-        "--labels".as_ref(),
-        y_arg.as_os_str(),
-        "--epochs".as_ref(),
-        "1".as_ref(),
-        "--no-audit".as_ref(),
-    ]);
+    let (ok, out, _) = train_on(&["--no-audit"]);
     assert!(ok && !out.contains("data audit:"), "{out}");
 }
