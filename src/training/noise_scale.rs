@@ -112,7 +112,16 @@ impl NoiseScale {
     /// probe measured (no Dense layer on one row per sample, batches of one sample), or when
     /// the signal measured is not positive (noise swamps it: the epoch had too few steps to
     /// tell, or training sits at a minimum).
-    pub fn end_epoch(&mut self) -> Option<f64> {
+    ///
+    /// Over several processes each probed its own shard (its `B` the shard's samples); the
+    /// sums are added over the processes (each estimates the same `tr(Σ)` and `|G|²`), so every
+    /// rank records the same estimate.
+    pub fn end_epoch(&mut self, parallel: Option<&super::Parallel>) -> Option<f64> {
+        if let Some(p) = parallel {
+            let mut total = [0.0f64; 3];
+            p.comm.all_reduce_f64(&[self.trace, self.signal, self.probes as f64], &mut total);
+            (self.trace, self.signal, self.probes) = (total[0], total[1], total[2] as usize);
+        }
         let estimate = (self.probes > 0 && self.signal > 0.0).then(|| self.trace.max(0.0) / self.signal);
         (self.trace, self.signal, self.probes, self.step) = (0.0, 0.0, 0, 0);
         estimate

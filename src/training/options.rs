@@ -244,8 +244,10 @@ impl<'a> FitOptions<'a> {
     /// Dense layer on one row per sample, batches of one sample, or a signal `|G|²` the noise
     /// swamps, as at a minimum) has no estimate: its History value is NaN, and the summary
     /// says "not enough data to estimate". Training is unchanged (the update reads the same
-    /// gradients); the cost is about 1% of a step (BENCHMARKS.md). `fit` refuses it with fewer
-    /// than two updates an epoch, and with a custom training step.
+    /// gradients); the cost is about 1% of a step (BENCHMARKS.md). Over several processes each
+    /// probes its own shard and the sums are added over them, so every rank records the same
+    /// estimate. `fit` refuses it with fewer than two updates an epoch, and with a custom
+    /// training step.
     ///
     /// ```
     /// use minibatch::{layers::Dense, FitOptions, Sequential, Tensor};

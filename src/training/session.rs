@@ -192,7 +192,8 @@ impl Model {
             // 5. Epoch end: the noise scale's estimate, when measured and when there is one
             //    (last, so that an epoch without one moves no other entry); callbacks may add
             //    to the logs; the History records them.
-            if let Some(estimate) = s.noise.as_mut().and_then(NoiseScale::end_epoch) {
+            let parallel = s.parallel.as_deref();
+            if let Some(estimate) = s.noise.as_mut().and_then(|n| n.end_epoch(parallel)) {
                 logs.set("noise_scale", estimate);
             }
             stop |= callbacks.epoch_end(self, &mut s.state, epoch, &mut logs)?;

@@ -193,3 +193,33 @@ fn ranks_played_by_threads_train_as_one_process() {
         assert!(results.iter().all(|(_, w)| *w == results[0].1), "{ranks} ranks agree bit for bit");
     }
 }
+
+#[test]
+fn over_ranks_the_noise_scale_sums_every_shards_estimate_and_every_rank_records_it() {
+    use minibatch::distributed::Threads;
+    use minibatch::layers::Dense;
+    use minibatch::{FitOptions, Sequential};
+    let d = minibatch::datasets::load("moons", 3).unwrap();
+    let (x, y) = (d.x_train.slice_rows(0, 800), d.y_train.slice_rows(0, 800));
+    let run = || {
+        let mut m = Sequential::new()
+            .seed(11)
+            .input_shape(&[2])
+            .add(Dense::new(32).activation("relu"))
+            .add(Dense::new(2).activation("softmax"));
+        m.compile("sgd", "sparse_categorical_crossentropy", &[]).unwrap();
+        let options = FitOptions::new().batch_size(64).epochs(3).verbose(0).measure_noise_scale(true);
+        m.fit(&x, &y, options).unwrap().get("noise_scale").unwrap().to_vec()
+    };
+    let alone = run();
+    let results = Threads::run(2, |_| run());
+    assert_eq!(results[0], results[1], "both ranks record the same estimate");
+    for (a, b) in alone.iter().zip(&results[0]) {
+        // Each rank probes half the batch: another estimate of the same quantity.
+        assert!(
+            a.is_finite() && b.is_finite() && (a / b).ln().abs() < 1.0,
+            "alone {alone:?}, two ranks {:?}",
+            results[0]
+        );
+    }
+}
