@@ -115,6 +115,12 @@ pub struct LabArgs {
     /// predicts, and its table shows the prediction beside the measurement.
     #[arg(long)]
     pub plan: bool,
+    /// With --plan: also predict for training over these numbers of processes (`mpirun -np
+    /// K minibatch train`), comma-separated, 1 to 4096: each computes its share of the batch
+    /// and the gradients cross in a ring all-reduce, costed with the α-β model fitted on
+    /// this machine (BENCHMARKS.md) [default: 1].
+    #[arg(long, value_delimiter = ',')]
+    pub plan_ranks: Option<Vec<usize>>,
     /// Steps of the learning-rate range test (2 to 100000).
     #[arg(long, default_value_t = 100)]
     pub lr_find_steps: usize,
@@ -252,8 +258,15 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     if args.lr_find {
         return lr_find(args, &x, &y, batch_sizes[0], build, config);
     }
+    let ranks = args.plan_ranks.clone().unwrap_or_else(|| vec![1]);
+    if let Some(&k) = ranks.iter().find(|&&k| k == 0 || k > 4096) {
+        return Err(minibatch::Error::invalid("--plan-ranks", k, "numbers of processes from 1 to 4096"));
+    }
+    if !args.plan && super::given("plan_ranks") {
+        return Err(minibatch::Error::invalid("--plan-ranks", "given without --plan", "--plan, which it extends"));
+    }
     if args.plan {
-        return print_plan(&planner, &batch_sizes, x.batch(), args.equal_updates);
+        return print_plan(&planner, &batch_sizes, x.batch(), args.equal_updates, &ranks);
     }
 
     let options = LabOptions {
@@ -368,30 +381,57 @@ pub(super) fn mib(bytes: usize) -> String {
 }
 
 /// `lab --plan`: each batch size's predicted time per epoch (see `lab::plan_time`), before
-/// any training.
-fn print_plan(model: &minibatch::Model, batch_sizes: &[usize], samples: usize, equal_updates: bool) -> Result<()> {
+/// any training, on one process and on each of `ranks`.
+fn print_plan(
+    model: &minibatch::Model,
+    batch_sizes: &[usize],
+    samples: usize,
+    equal_updates: bool,
+    ranks: &[usize],
+) -> Result<()> {
     let mut rates = minibatch::lab::Rates::measure()?;
     let largest = batch_sizes.iter().copied().max().unwrap_or(1);
     let round = samples.div_ceil(largest);
     println!(
         "Predicted time per epoch of {samples} samples (products timed here at their shapes, memory at its bandwidth):"
     );
+    let more: Vec<&usize> = ranks.iter().filter(|&&k| k > 1).collect();
+    let heads: String = more.iter().map(|k| format!(" {:>11}", format!("{k} ranks"))).collect();
+    let units: String = more.iter().map(|_| format!(" {:>11}", "s/epoch")).collect();
     println!(
-        "{:>6} {:>8} {:>11} {:>11} {:>10} {:>10} {:>11}",
+        "{:>6} {:>8} {:>11} {:>11} {:>10} {:>10} {:>11}{heads}",
         "batch", "updates", "GFLOP", "products", "memory", "ms/update", "s/epoch"
     );
-    println!("{:>6} {:>8} {:>11} {:>11} {:>10} {:>10} {:>11}", "", "/epoch", "/update", "ms", "ms", "", "");
+    println!("{:>6} {:>8} {:>11} {:>11} {:>10} {:>10} {:>11}{units}", "", "/epoch", "/update", "ms", "ms", "", "");
     for &b in batch_sizes {
         let n = if equal_updates { (round * b).min(samples) } else { samples };
         let p = minibatch::lab::plan_time(model, b, n, 1, &mut rates)?;
+        let mut cells = String::new();
+        for &&k in &more {
+            cells += &match minibatch::lab::plan_time(model, b, n, k, &mut rates) {
+                Ok(q) => format!(" {:>11.2}", q.seconds_per_epoch),
+                Err(_) => format!(" {:>11}", "batch < K"),
+            };
+        }
         println!(
-            "{b:>6} {:>8} {:>11.3} {:>11.3} {:>10.3} {:>10.3} {:>11.2}",
+            "{b:>6} {:>8} {:>11.3} {:>11.3} {:>10.3} {:>10.3} {:>11.2}{cells}",
             p.steps_per_epoch,
             p.flops_per_step / 1e9,
             p.product_seconds * 1e3,
             p.memory_seconds * 1e3,
             p.seconds_per_step * 1e3,
             p.seconds_per_epoch
+        );
+    }
+    if !more.is_empty() {
+        let c = rates.all_reduce;
+        println!(
+            "Over K processes (each on a machine like this one) each computes batch/K samples, then the gradients \
+             ({}) cross in a ring all-reduce: α {:.1} µs, {:.2} GB/s (two ranks on this machine, BENCHMARKS.md; a \
+             network is slower)",
+            mib(model.memory_plan(1)?.gradients),
+            c.latency * 1e6,
+            1e-9 / c.seconds_per_byte
         );
     }
     Ok(())

@@ -234,6 +234,12 @@ fn the_lab_predicts_its_time_and_answers_which_batch_size() {
     assert!(ok, "{err}");
     assert!(out.contains("Predicted time per epoch") && out.contains("s/epoch"), "{out}");
     assert!(!out.contains("wrong answers"), "--plan stops before training: {out}");
+    let (ok, out, err) =
+        crate::common::minibatch(&["lab", "--batch-sizes", "8,32", "--plan", "--plan-ranks", "1,2,16"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("2 ranks") && out.contains("16 ranks") && out.contains("batch < K"), "{out}");
+    let (ok, _, err) = crate::common::minibatch(&["lab", "--plan-ranks", "2"]);
+    assert!(!ok && err.contains("--plan-ranks") && err.contains("--plan"), "{err}");
     let (ok, out, err) = crate::common::minibatch(&["lab", "--batch-sizes", "8,32", "--epochs", "3"]);
     assert!(ok, "{err}");
     assert!(out.contains("predicted") && out.contains("B_noise"), "{out}");
