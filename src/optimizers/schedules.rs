@@ -35,6 +35,9 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn LearningRateSch
     Ok(match class {
         "ExponentialDecay" => Box::new(parse::<ExponentialDecay>(config, class)?),
         "CosineDecay" => Box::new(parse::<CosineDecay>(config, class)?),
+        "CosineDecayRestarts" => Box::new(parse::<CosineDecayRestarts>(config, class)?),
+        "PolynomialDecay" => Box::new(parse::<PolynomialDecay>(config, class)?),
+        "InverseTimeDecay" => Box::new(parse::<InverseTimeDecay>(config, class)?),
         "PiecewiseConstantDecay" => {
             let p: PiecewiseConstantDecay = parse(config, class)?;
             Box::new(PiecewiseConstantDecay::new(p.boundaries, p.values)?)
@@ -43,7 +46,14 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn LearningRateSch
             return Err(Error::UnknownName {
                 kind: "schedule class",
                 name: class.into(),
-                known: vec!["ExponentialDecay", "CosineDecay", "PiecewiseConstantDecay"],
+                known: vec![
+                    "ExponentialDecay",
+                    "CosineDecay",
+                    "CosineDecayRestarts",
+                    "PolynomialDecay",
+                    "InverseTimeDecay",
+                    "PiecewiseConstantDecay",
+                ],
             })
         }
     })
@@ -79,33 +89,61 @@ impl LearningRateSchedule for ExponentialDecay {
         super::class_config("ExponentialDecay", self)
     }
     fn rate(&self, step: u64) -> f32 {
-        let mut p = step as f64 / self.decay_steps as f64;
-        if self.staircase {
-            p = p.floor();
-        }
+        let p = progress(step, self.decay_steps, self.staircase);
         (self.initial_learning_rate as f64 * (self.decay_rate as f64).powf(p)) as f32
     }
 }
 
-/// `lr = initial · ((1 − alpha) · ½(1 + cos(π · min(step, decay_steps) / decay_steps)) + alpha)`.
+/// Keras's `CosineDecay`: an optional linear warmup, then a cosine decay to a floor.
+///
+/// Without warmup, `lr = initial · ((1 − alpha) · ½(1 + cos(π · min(step, decay_steps) /
+/// decay_steps)) + alpha)`. With `warmup_target` and `warmup_steps` (Keras 3), the rate first
+/// climbs linearly from `initial` to `warmup_target` over `warmup_steps`, then decays from
+/// `warmup_target` as above over the next `decay_steps` (the step held at
+/// `warmup_steps + decay_steps` after).
+///
+/// ```
+/// use minibatch::optimizers::schedules::{CosineDecay, LearningRateSchedule};
+/// let s = CosineDecay::new(0.0, 100).warmup(0.1, 10);
+/// assert!((s.rate(5) - 0.05).abs() < 1e-7);   // halfway up the warmup
+/// assert!((s.rate(10) - 0.1).abs() < 1e-7);   // the target, then the decay
+/// assert!((s.rate(60) - 0.05).abs() < 1e-7);  // halfway down
+/// ```
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CosineDecay {
     /// The rate at step 0.
     pub initial_learning_rate: f32,
     /// Steps to decay over.
     pub decay_steps: u64,
-    /// The floor, as a fraction of the initial rate (Keras's default 0).
+    /// The floor, as a fraction of the rate decayed from (Keras's default 0).
     pub alpha: f32,
+    /// The rate the warmup climbs to, and the decay starts from (none: no warmup).
+    #[serde(default)]
+    pub warmup_target: Option<f32>,
+    /// Steps of the warmup.
+    #[serde(default)]
+    pub warmup_steps: u64,
 }
 
 impl CosineDecay {
-    /// Keras's `CosineDecay(initial_learning_rate, decay_steps)` with `alpha` 0.
+    /// Keras's `CosineDecay(initial_learning_rate, decay_steps)` with `alpha` 0, no warmup.
     pub fn new(initial_learning_rate: f32, decay_steps: u64) -> Self {
-        CosineDecay { initial_learning_rate, decay_steps: decay_steps.max(1), alpha: 0.0 }
+        CosineDecay {
+            initial_learning_rate,
+            decay_steps: decay_steps.max(1),
+            alpha: 0.0,
+            warmup_target: None,
+            warmup_steps: 0,
+        }
     }
-    /// The floor as a fraction of the initial rate.
+    /// The floor as a fraction of the rate decayed from.
     pub fn alpha(mut self, alpha: f32) -> Self {
         self.alpha = alpha;
+        self
+    }
+    /// Keras's `warmup_target` and `warmup_steps`: a linear climb to `target` first.
+    pub fn warmup(mut self, target: f32, steps: u64) -> Self {
+        (self.warmup_target, self.warmup_steps) = (Some(target), steps);
         self
     }
 }
@@ -115,10 +153,219 @@ impl LearningRateSchedule for CosineDecay {
         super::class_config("CosineDecay", self)
     }
     fn rate(&self, step: u64) -> f32 {
-        let t = step.min(self.decay_steps) as f64 / self.decay_steps as f64;
-        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
-        let alpha = self.alpha as f64;
+        let decay = |step: f64, from: f64| {
+            let cosine = 0.5 * (1.0 + (std::f64::consts::PI * step / self.decay_steps as f64).cos());
+            let alpha = self.alpha as f64;
+            from * ((1.0 - alpha) * cosine + alpha)
+        };
+        let initial = self.initial_learning_rate as f64;
+        match self.warmup_target {
+            None => decay(step.min(self.decay_steps) as f64, initial) as f32,
+            Some(target) => {
+                let (target, warmup) = (target as f64, self.warmup_steps as f64);
+                let step = (step as f64).min(self.decay_steps as f64 + warmup);
+                if step < warmup {
+                    ((target - initial) * step / warmup + initial) as f32
+                } else {
+                    decay(step - warmup, target) as f32
+                }
+            }
+        }
+    }
+}
+
+/// Keras's `CosineDecayRestarts` (SGDR, Loshchilov & Hutter 2016): cosine decays that restart,
+/// the `i`-th lasting `first_decay_steps · t_mulⁱ` steps and starting from
+/// `initial · m_mulⁱ`.
+///
+/// ```
+/// use minibatch::optimizers::schedules::{CosineDecayRestarts, LearningRateSchedule};
+/// let s = CosineDecayRestarts::new(1.0, 10); // t_mul 2: periods of 10, 20, 40, ...
+/// assert_eq!(s.rate(0), 1.0);
+/// assert!(s.rate(9) < 0.05 && s.rate(10) == 1.0 && (s.rate(20) - 0.5).abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CosineDecayRestarts {
+    /// The rate at step 0.
+    pub initial_learning_rate: f32,
+    /// Steps of the first period.
+    pub first_decay_steps: u64,
+    /// Each period's length over the last's (Keras's default 2).
+    pub t_mul: f32,
+    /// Each restart's rate over the last's (Keras's default 1).
+    pub m_mul: f32,
+    /// The floor, as a fraction of the initial rate (Keras's default 0).
+    pub alpha: f32,
+}
+
+impl CosineDecayRestarts {
+    /// Keras's `CosineDecayRestarts(initial_learning_rate, first_decay_steps)`: `t_mul` 2,
+    /// `m_mul` 1, `alpha` 0.
+    pub fn new(initial_learning_rate: f32, first_decay_steps: u64) -> Self {
+        CosineDecayRestarts {
+            initial_learning_rate,
+            first_decay_steps: first_decay_steps.max(1),
+            t_mul: 2.0,
+            m_mul: 1.0,
+            alpha: 0.0,
+        }
+    }
+    /// Each period's length over the last's.
+    pub fn t_mul(mut self, t_mul: f32) -> Self {
+        self.t_mul = t_mul;
+        self
+    }
+    /// Each restart's rate over the last's.
+    pub fn m_mul(mut self, m_mul: f32) -> Self {
+        self.m_mul = m_mul;
+        self
+    }
+    /// The floor as a fraction of the initial rate.
+    pub fn alpha(mut self, alpha: f32) -> Self {
+        self.alpha = alpha;
+        self
+    }
+}
+
+impl LearningRateSchedule for CosineDecayRestarts {
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("CosineDecayRestarts", self)
+    }
+    fn rate(&self, step: u64) -> f32 {
+        let (t_mul, m_mul, alpha) = (self.t_mul as f64, self.m_mul as f64, self.alpha as f64);
+        let fraction = step as f64 / self.first_decay_steps as f64;
+        // Which period the step falls in, and how far into it (Keras's compute_step).
+        let (restart, fraction) = if t_mul == 1.0 {
+            let i = fraction.floor();
+            (i, fraction - i)
+        } else {
+            let i = ((1.0 - fraction * (1.0 - t_mul)).ln() / t_mul.ln()).floor();
+            let before = (1.0 - t_mul.powf(i)) / (1.0 - t_mul);
+            (i, (fraction - before) / t_mul.powf(i))
+        };
+        let cosine = 0.5 * m_mul.powf(restart) * (1.0 + (std::f64::consts::PI * fraction).cos());
         (self.initial_learning_rate as f64 * ((1.0 - alpha) * cosine + alpha)) as f32
+    }
+}
+
+/// Keras's `PolynomialDecay`: `lr = (initial − end) · (1 − step/decay_steps)^power + end`, the
+/// step held at `decay_steps` after; with `cycle`, `decay_steps` grows to the next multiple
+/// of itself past the step instead (decay, then again from the top, more slowly).
+///
+/// ```
+/// use minibatch::optimizers::schedules::{LearningRateSchedule, PolynomialDecay};
+/// let s = PolynomialDecay::new(0.1, 100); // to 1e-4, linearly
+/// assert!((s.rate(50) - (0.1 + 1e-4) / 2.0).abs() < 1e-7 && (s.rate(500) - 1e-4).abs() < 1e-9);
+/// ```
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PolynomialDecay {
+    /// The rate at step 0.
+    pub initial_learning_rate: f32,
+    /// Steps to decay over.
+    pub decay_steps: u64,
+    /// The rate at the end (Keras's default 1e-4).
+    pub end_learning_rate: f32,
+    /// The polynomial's power (Keras's default 1: linear).
+    pub power: f32,
+    /// Start over past `decay_steps` (Keras's default false).
+    pub cycle: bool,
+}
+
+impl PolynomialDecay {
+    /// Keras's `PolynomialDecay(initial_learning_rate, decay_steps)`: to 1e-4, linearly, once.
+    pub fn new(initial_learning_rate: f32, decay_steps: u64) -> Self {
+        PolynomialDecay {
+            initial_learning_rate,
+            decay_steps: decay_steps.max(1),
+            end_learning_rate: 1e-4,
+            power: 1.0,
+            cycle: false,
+        }
+    }
+    /// The rate at the end.
+    pub fn end_learning_rate(mut self, end: f32) -> Self {
+        self.end_learning_rate = end;
+        self
+    }
+    /// The polynomial's power.
+    pub fn power(mut self, power: f32) -> Self {
+        self.power = power;
+        self
+    }
+    /// Start over past `decay_steps`.
+    pub fn cycle(mut self, cycle: bool) -> Self {
+        self.cycle = cycle;
+        self
+    }
+}
+
+impl LearningRateSchedule for PolynomialDecay {
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("PolynomialDecay", self)
+    }
+    fn rate(&self, step: u64) -> f32 {
+        let (mut step, mut decay_steps) = (step as f64, self.decay_steps as f64);
+        if self.cycle {
+            let multiplier = if step == 0.0 { 1.0 } else { (step / decay_steps).ceil() };
+            decay_steps *= multiplier;
+        } else {
+            step = step.min(decay_steps);
+        }
+        let (initial, end) = (self.initial_learning_rate as f64, self.end_learning_rate as f64);
+        ((initial - end) * (1.0 - step / decay_steps).powf(self.power as f64) + end) as f32
+    }
+}
+
+/// Keras's `InverseTimeDecay`: `lr = initial / (1 + decay_rate · step / decay_steps)`, the
+/// ratio floored when `staircase`.
+///
+/// ```
+/// use minibatch::optimizers::schedules::{InverseTimeDecay, LearningRateSchedule};
+/// let s = InverseTimeDecay::new(0.1, 10, 0.5);
+/// assert!((s.rate(20) - 0.05).abs() < 1e-8);
+/// ```
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InverseTimeDecay {
+    /// The rate at step 0.
+    pub initial_learning_rate: f32,
+    /// Steps per unit of `decay_rate`.
+    pub decay_steps: u64,
+    /// How fast it decays.
+    pub decay_rate: f32,
+    /// Decay in whole intervals.
+    #[serde(default)]
+    pub staircase: bool,
+}
+
+impl InverseTimeDecay {
+    /// Keras's `InverseTimeDecay(initial_learning_rate, decay_steps, decay_rate)`.
+    pub fn new(initial_learning_rate: f32, decay_steps: u64, decay_rate: f32) -> Self {
+        InverseTimeDecay { initial_learning_rate, decay_steps: decay_steps.max(1), decay_rate, staircase: false }
+    }
+    /// Decays in whole intervals of `decay_steps`.
+    pub fn staircase(mut self, staircase: bool) -> Self {
+        self.staircase = staircase;
+        self
+    }
+}
+
+impl LearningRateSchedule for InverseTimeDecay {
+    fn config(&self) -> Option<serde_json::Value> {
+        super::class_config("InverseTimeDecay", self)
+    }
+    fn rate(&self, step: u64) -> f32 {
+        let p = progress(step, self.decay_steps, self.staircase);
+        (self.initial_learning_rate as f64 / (1.0 + self.decay_rate as f64 * p)) as f32
+    }
+}
+
+/// `step / decay_steps`, floored with `staircase` (decay in whole intervals).
+fn progress(step: u64, decay_steps: u64, staircase: bool) -> f64 {
+    let p = step as f64 / decay_steps as f64;
+    if staircase {
+        p.floor()
+    } else {
+        p
     }
 }
 
