@@ -17,6 +17,18 @@ pub enum Arrays<'a> {
     Named(Vec<(&'a str, &'a Tensor)>),
 }
 
+impl Arrays<'_> {
+    /// Samples in the first array (each array's first axis; the checks that they agree come
+    /// later, with the data's other checks). 0 when there is none.
+    pub(crate) fn samples(&self) -> usize {
+        match self {
+            Arrays::One(t) => t.batch(),
+            Arrays::List(ts) => ts.first().map_or(0, |t| t.batch()),
+            Arrays::Named(ts) => ts.first().map_or(0, |(_, t)| t.batch()),
+        }
+    }
+}
+
 impl<'a> From<&'a Tensor> for Arrays<'a> {
     fn from(t: &'a Tensor) -> Self {
         Arrays::One(t)

@@ -312,6 +312,38 @@ impl Model {
         Ok(outs)
     }
 
+    /// One evaluation step on exactly this batch, as Keras's `test_on_batch(x, y,
+    /// return_dict=True)`: the metrics reset, then the batch's loss and metrics in inference
+    /// mode, no weight changed. (Keras without `return_dict` gives the same values as a list.)
+    ///
+    /// ```
+    /// use minibatch::{layers::Dense, Sequential, Tensor};
+    /// let mut model = Sequential::new().input_shape(&[2]).add(Dense::new(1));
+    /// model.compile("sgd", "mse", &["mae"]).unwrap();
+    /// let (x, y) = (Tensor::from_vec(&[3, 2], vec![1.0; 6]).unwrap(), Tensor::zeros(&[3, 1]));
+    /// let logs = model.test_on_batch(&x, &y).unwrap();
+    /// assert!(logs.get("loss").is_some() && logs.get("mae").is_some());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Model::evaluate`]'s data checks (an empty batch among them).
+    pub fn test_on_batch<'x>(&mut self, x: impl Into<Arrays<'x>>, y: impl Into<Arrays<'x>>) -> Result<Logs> {
+        let (x, y) = (x.into(), y.into());
+        let n = x.samples().max(1);
+        self.evaluate_with(x, y, EvaluateOptions::new().batch_size(n))
+    }
+
+    /// The model's outputs for exactly this batch in inference mode, as Keras's
+    /// `predict_on_batch` (a model with one output; [`Model::predict_outputs`] for several).
+    ///
+    /// # Errors
+    /// As [`Model::predict`]'s data checks (an empty batch among them).
+    pub fn predict_on_batch<'x>(&mut self, x: impl Into<Arrays<'x>>) -> Result<Tensor> {
+        let x = x.into();
+        let n = x.samples().max(1);
+        self.predict(x, n)
+    }
+
     /// One weight update on exactly this batch, as Keras's `train_on_batch`; returns the
     /// batch's mean loss. After the first call with a given batch size, a call allocates
     /// nothing.

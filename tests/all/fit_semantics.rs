@@ -302,3 +302,23 @@ fn a_fused_loss_takes_its_value_from_the_logits_unclipped() {
     let clipped = unfused_cce.train_on_batch(&x, &Tensor::from_slice(&[2.0])).unwrap();
     assert!((clipped - 16.118_095).abs() < 1e-3, "sigmoid outputs with sparse CE: clipped at 1e-7, {clipped}");
 }
+
+#[test]
+fn test_on_batch_and_predict_on_batch_are_one_step_of_evaluate_and_predict() {
+    let x = Tensor::from_vec(&[6, 3], (0..18).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+    let y = Tensor::from_vec(&[6], vec![0.0, 1.0, 2.0, 1.0, 0.0, 2.0]).unwrap();
+    let mut model = Sequential::new().seed(4).input_shape(&[3]).add(Dense::new(3).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let weights = model.get_weights();
+    // Keras resets the metrics first: another batch before leaves no trace.
+    model.test_on_batch(&x.slice_rows(0, 2), &y.slice_rows(0, 2)).unwrap();
+    let logs = model.test_on_batch(&x, &y).unwrap();
+    let whole = model.evaluate(&x, &y, 6).unwrap();
+    assert_eq!(logs.get("loss"), whole.get("loss"));
+    assert_eq!(logs.get("accuracy"), whole.get("accuracy"));
+    assert_eq!(model.get_weights()[0].data(), weights[0].data(), "no weight changes");
+    assert_eq!(model.predict_on_batch(&x).unwrap().data(), model.predict(&x, 6).unwrap().data());
+    let empty = Tensor::zeros(&[0, 3]);
+    assert!(model.predict_on_batch(&empty).is_err());
+    assert!(model.test_on_batch(&empty, &Tensor::zeros(&[0])).is_err());
+}
