@@ -80,7 +80,7 @@ fn main() -> minibatch::Result<()> {
             let options =
                 FitOptions::new().batch_size(b).epochs(20).verbose(0).measure_noise_scale(true).callback(&mut until);
             let h = model.fit(&x, &data.y_train, options)?;
-            let b_noise = h.get("noise_scale").and_then(|v| v.iter().rev().copied().find(|v| v.is_finite()));
+            let b_noise = h.last_reported("noise_scale");
             if let Some(steps) = until.reached {
                 if best.is_none_or(|(_, s, _)| steps < s) {
                     best = Some((lr, steps, b_noise.unwrap_or(f64::NAN)));

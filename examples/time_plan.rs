@@ -15,7 +15,7 @@ fn main() -> minibatch::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let seconds: f64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2.0);
     let only: Vec<&str> = args.iter().filter(|a| a.parse::<f64>().is_err()).map(|s| s.as_str()).collect();
-    let mut rates = Rates::measure()?;
+    let mut rates = Rates::measure();
     println!("threads: {}", num_threads());
     println!(
         "{:>8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8}",

@@ -30,6 +30,12 @@ impl History {
         self.history.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_slice())
     }
 
+    /// The value of `key` at the last epoch that reported one (a finite value), if any: say
+    /// `noise_scale`, which an epoch without an estimate leaves out.
+    pub fn last_reported(&self, key: &str) -> Option<f64> {
+        self.get(key)?.iter().rev().copied().find(|v| v.is_finite())
+    }
+
     /// Makes room for `epochs` epochs in all (at most 65,536: a larger count grows as it
     /// goes), so that recording them does not allocate beyond a key's first appearance.
     pub fn reserve(&mut self, epochs: usize) {

@@ -4,7 +4,7 @@ use super::checks::{self, Files};
 use super::model_spec::{Architecture, ModelSpec};
 use super::task::Task;
 use clap::Args;
-use minibatch::lab::{ChartOptions, LabOptions, LabRun, LrFindOptions, Spread};
+use minibatch::lab::{ChartOptions, LabOptions, LabRun, Limit, LrFindOptions, Spread};
 use minibatch::{datasets, io, Model, Result, Tensor};
 use serde_json::json;
 use std::path::Path;
@@ -163,6 +163,11 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     if let Some(n) = args.seeds {
         checks::count("--seeds", n, 2, 1000)?;
     }
+    let ranks = args.plan_ranks.clone().unwrap_or_else(|| vec![1]);
+    checks::counts("--plan-ranks", &ranks, 1, 4096)?;
+    if !args.plan && super::given("plan_ranks") {
+        return Err(minibatch::Error::invalid("--plan-ranks", "given without --plan", "--plan, which it extends"));
+    }
     let budget = args.memory_budget.as_deref().map(|b| checks::bytes("--memory-budget", b)).transpose()?;
     Files::default()
         .input("--data", Some(Path::new(&source)))
@@ -258,17 +263,6 @@ pub fn lab(args: &LabArgs) -> Result<()> {
     if args.lr_find {
         return lr_find(args, &x, &y, batch_sizes[0], build, config);
     }
-    let ranks = args.plan_ranks.clone().unwrap_or_else(|| vec![1]);
-    if let Some(&k) = ranks.iter().find(|&&k| k == 0 || k > 4096) {
-        return Err(minibatch::Error::invalid("--plan-ranks", k, "numbers of processes from 1 to 4096"));
-    }
-    if !args.plan && super::given("plan_ranks") {
-        return Err(minibatch::Error::invalid("--plan-ranks", "given without --plan", "--plan, which it extends"));
-    }
-    if args.plan {
-        return print_plan(&planner, &batch_sizes, x.batch(), args.equal_updates, &ranks);
-    }
-
     let options = LabOptions {
         batch_sizes: batch_sizes.clone(),
         epochs,
@@ -276,6 +270,9 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         scale_learning_rate: args.scale_lr,
         tensorboard: args.tensorboard.clone(),
     };
+    if args.plan {
+        return print_plan(&planner, &options, x.batch(), &ranks);
+    }
     let mut runs = minibatch::lab::run_with([&x, &y, &vx, &vy], &options, build)?;
     if let Some(dir) = &args.tensorboard {
         println!(
@@ -382,16 +379,8 @@ pub(super) fn mib(bytes: usize) -> String {
 
 /// `lab --plan`: each batch size's predicted time per epoch (see `lab::plan_time`), before
 /// any training, on one process and on each of `ranks`.
-fn print_plan(
-    model: &minibatch::Model,
-    batch_sizes: &[usize],
-    samples: usize,
-    equal_updates: bool,
-    ranks: &[usize],
-) -> Result<()> {
-    let mut rates = minibatch::lab::Rates::measure()?;
-    let largest = batch_sizes.iter().copied().max().unwrap_or(1);
-    let round = samples.div_ceil(largest);
+fn print_plan(model: &minibatch::Model, options: &LabOptions, samples: usize, ranks: &[usize]) -> Result<()> {
+    let mut rates = minibatch::lab::Rates::measure();
     println!(
         "Predicted time per epoch of {samples} samples (products timed here at their shapes, memory at its bandwidth):"
     );
@@ -403,8 +392,8 @@ fn print_plan(
         "batch", "updates", "GFLOP", "products", "memory", "ms/update", "s/epoch"
     );
     println!("{:>6} {:>8} {:>11} {:>11} {:>10} {:>10} {:>11}{units}", "", "/epoch", "/update", "ms", "ms", "", "");
-    for &b in batch_sizes {
-        let n = if equal_updates { (round * b).min(samples) } else { samples };
+    for &b in &options.batch_sizes {
+        let n = options.samples_per_epoch(samples, b);
         let p = minibatch::lab::plan_time(model, b, n, 1, &mut rates)?;
         let mut cells = String::new();
         for &&k in &more {
@@ -440,7 +429,7 @@ fn print_plan(
 /// After the table: the gradient noise scale the runs measured, what it says about the batch
 /// sizes compared, and the batch size it recommends (within the memory budget, when given).
 fn print_noise_scale(runs: &[LabRun], fitting: Option<usize>) {
-    let Some(b) = minibatch::lab::noise_scale(runs) else {
+    let Some(r) = minibatch::lab::recommend(runs, fitting) else {
         println!(
             "Gradient noise scale: not enough data to estimate (each run needs at least 2 updates an epoch and a \
              signal above the noise)"
@@ -448,26 +437,24 @@ fn print_noise_scale(runs: &[LabRun], fitting: Option<usize>) {
         return;
     };
     let each: Vec<String> = runs.iter().map(|r| r.noise_scale.map_or("-".to_string(), |v| format!("{v:.0}"))).collect();
+    let b = r.b_noise;
     println!(
         "Gradient noise scale B_noise ≈ {b:.0} samples (median over the runs: {}): above about {b:.0} samples \
          per update a larger batch stops buying fewer updates; well below it, a larger batch needs nearly \
          proportionally fewer (McCandlish et al. 2018).",
         each.join(", ")
     );
-    let samples = runs.first().map_or(1, |r| r.train_samples);
-    let at_most = fitting.map_or(samples, |f| f.min(samples));
-    let recommended = minibatch::lab::recommended_batch_size(b, at_most);
-    let why = if recommended == at_most && (recommended as f64) < b / 2.0 {
-        match fitting {
-            Some(f) if f <= samples => format!(", the largest that fits the memory budget ({f})"),
-            _ => format!(", the whole training set ({samples} samples): B_noise is larger than the data"),
+    let why = match r.limit {
+        Some(Limit::MemoryBudget(f)) => format!(", the largest that fits the memory budget ({f})"),
+        Some(Limit::TrainingSet(n)) => {
+            format!(", the whole training set ({n} samples): B_noise is larger than the data")
         }
-    } else {
-        fitting.map_or(String::new(), |f| format!(" (the memory budget allows up to {f})"))
+        None => fitting.map_or(String::new(), |f| format!(" (the memory budget allows up to {f})")),
     };
     println!(
-        "Recommended batch size: {recommended}{why}, with the learning rate retuned for it (--scale-lr, or --lr-find \
-         at that batch size): the trade-off assumes each batch size trains at its best rate"
+        "Recommended batch size: {}{why}, with the learning rate retuned for it (--scale-lr, or --lr-find \
+         at that batch size): the trade-off assumes each batch size trains at its best rate",
+        r.batch_size
     );
 }
 

@@ -130,6 +130,56 @@ pub fn recommended_batch_size(b_noise: f64, at_most: usize) -> usize {
     below.min(at_most).max(1)
 }
 
+/// What the runs' gradient noise scale answers to "which batch size?" (see [`recommend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Recommendation {
+    /// The runs' gradient noise scale ([`noise_scale`]).
+    pub b_noise: f64,
+    /// The batch size recommended ([`recommended_batch_size`]).
+    pub batch_size: usize,
+    /// What held it well below `b_noise`, if anything did.
+    pub limit: Option<Limit>,
+}
+
+/// What keeps a recommended batch size below the noise scale's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Limit {
+    /// The largest batch size the memory budget allows.
+    MemoryBudget(usize),
+    /// The training set's size.
+    TrainingSet(usize),
+}
+
+/// The batch size to train at from the runs' gradient noise scale, no larger than the training
+/// set or `memory_limit` (the largest batch size a memory budget allows), with what limited it;
+/// `None` when no run measured a noise scale.
+///
+/// ```
+/// # fn runs() -> minibatch::Result<Vec<minibatch::lab::LabRun>> {
+/// # use minibatch::{datasets, lab, layers::Dense, Sequential};
+/// # let exam = datasets::load("exam", 0)?;
+/// # let build = || { let mut m = Sequential::new().seed(0).add(Dense::new(4).activation("softmax"));
+/// #     m.compile("sgd", "sparse_categorical_crossentropy", &[])?; Ok(m) };
+/// # lab::run(&exam.x_train, &exam.y_train, &exam.x_test, &exam.y_test, &[10], 3, build) }
+/// use minibatch::lab::{recommend, Limit};
+/// let runs = runs().unwrap(); // 100 exam questions at batch 10
+/// let r = recommend(&runs, Some(4)).expect("a noise scale measured");
+/// assert_eq!((r.batch_size, r.limit), (4, Some(Limit::MemoryBudget(4))));
+/// assert!(recommend(&runs, None).unwrap().batch_size <= 100);
+/// ```
+pub fn recommend(runs: &[LabRun], memory_limit: Option<usize>) -> Option<Recommendation> {
+    let b_noise = noise_scale(runs)?;
+    let samples = runs.first().map_or(1, |r| r.train_samples);
+    let at_most = memory_limit.map_or(samples, |m| m.min(samples));
+    let batch_size = recommended_batch_size(b_noise, at_most);
+    let held = batch_size == at_most && (batch_size as f64) < b_noise / 2.0;
+    let limit = held.then_some(match memory_limit {
+        Some(m) if m <= samples => Limit::MemoryBudget(m),
+        _ => Limit::TrainingSet(samples),
+    });
+    Some(Recommendation { b_noise, batch_size, limit })
+}
+
 /// A run repeated with `EarlyStopping(monitor="val_loss", patience, restore_best_weights=True)`
 /// on the held-out data: where it stopped and what it kept.
 #[derive(Debug, Clone, Serialize)]
@@ -261,6 +311,19 @@ pub struct LabOptions {
     pub tensorboard: Option<std::path::PathBuf>,
 }
 
+impl LabOptions {
+    /// Samples an epoch of `batch_size` sees out of `train_samples`: all of them, or with
+    /// [`LabOptions::equal_updates`] a round of as many updates as the largest batch size makes
+    /// in one pass.
+    pub fn samples_per_epoch(&self, train_samples: usize, batch_size: usize) -> usize {
+        if !self.equal_updates {
+            return train_samples;
+        }
+        let largest = self.batch_sizes.iter().copied().max().unwrap_or(batch_size);
+        train_samples.div_ceil(largest) * batch_size
+    }
+}
+
 /// Trains a fresh model from `build` once per batch size for `epochs` epochs on `x`, `y`,
 /// measuring against the held-out `vx`, `vy` after every epoch. `build` should seed its model
 /// so that every run starts from the same weights.
@@ -315,12 +378,11 @@ pub fn run_with<M: Into<Model>>(
     // the warmed-up model: built, so its shapes are known.
     let predicted: Vec<Option<f64>> = {
         let model = warm;
-        let mut rates = Rates::measure()?;
-        let rows = if options.equal_updates { round * largest } else { x.batch() };
+        let mut rates = Rates::measure();
         batch_sizes
             .iter()
             .map(|&b| {
-                let samples = if options.equal_updates { (round * b).min(rows) } else { x.batch() };
+                let samples = options.samples_per_epoch(x.batch(), b);
                 plan_time(&model, b, samples, 1, &mut rates).ok().map(|p| p.seconds_per_epoch)
             })
             .collect()
@@ -382,7 +444,7 @@ pub fn run_with<M: Into<Model>>(
             overfitting_from: overfitting_onset(&train, &val).map(|e| e + 1),
             early_stopping: None,
             epochs: records,
-            noise_scale: h.get("noise_scale").and_then(|v| v.iter().rev().copied().find(|b| b.is_finite())),
+            noise_scale: h.last_reported("noise_scale"),
             predicted_seconds_per_epoch,
         });
     }

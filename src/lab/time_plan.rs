@@ -65,7 +65,7 @@ type Shape = (usize, usize, usize, bool, bool);
 pub struct Rates {
     /// Seconds per call, by shape.
     products: Vec<(Shape, f64)>,
-    /// Bytes per second of a copy, by working-set size.
+    /// Seconds of a copy, by the bytes its source and destination span.
     bandwidths: Vec<(usize, f64)>,
     /// Seconds of an element-wise pass, by element count.
     elementwise: Vec<(usize, f64)>,
@@ -78,19 +78,19 @@ impl Rates {
     /// after warming the machine up: products run for about 50 ms first, because a process's
     /// first products are slower (the kernels' threads start, the cores leave their idle
     /// clock: a small product measured cold took 50 times its warm time).
-    pub fn measure() -> Result<Rates> {
+    pub fn measure() -> Rates {
         let (m, k, n) = (256, 256, 256);
         let (a, b, mut c) = (vec![0.5f32; m * k], vec![0.25f32; k * n], vec![0.0f32; m * n]);
         let start = Instant::now();
         while start.elapsed().as_secs_f64() < 0.05 {
             matmul(&mut c, &a, &b, m, k, n, false, false, 0.0);
         }
-        Ok(Rates {
+        Rates {
             products: Vec::new(),
             bandwidths: Vec::new(),
             elementwise: Vec::new(),
             all_reduce: AllReduceCost::one_machine(),
-        })
+        }
     }
 
     /// Bytes per second of a copy whose source and destination together span `bytes`
@@ -99,23 +99,17 @@ impl Rates {
     /// 10 ms (at least 3).
     fn bandwidth(&mut self, bytes: usize) -> Result<f64> {
         let size = bytes.clamp(64 << 10, 256 << 20).next_power_of_two();
-        if let Some(&(_, b)) = self.bandwidths.iter().find(|(s, _)| *s == size) {
-            return Ok(b);
-        }
-        let n = size / 8;
-        let src = vec![1.0f32; n];
-        let mut dst = vec![0.0f32; n];
-        dst.copy_from_slice(&src);
-        let best = best_time(|| {
-            dst.copy_from_slice(std::hint::black_box(&src));
-            std::hint::black_box(&mut dst);
-        });
-        if !(best.is_finite() && best > 0.0) {
-            return Err(not_measurable(&format!("copy of {size} bytes"), best));
-        }
-        let rate = size as f64 / best;
-        self.bandwidths.push((size, rate));
-        Ok(rate)
+        let seconds = cached(&mut self.bandwidths, size, &format!("copy of {size} bytes"), || {
+            let n = size / 8;
+            let src = vec![1.0f32; n];
+            let mut dst = vec![0.0f32; n];
+            dst.copy_from_slice(&src);
+            best_time(|| {
+                dst.copy_from_slice(std::hint::black_box(&src));
+                std::hint::black_box(&mut dst);
+            })
+        })?;
+        Ok(size as f64 / seconds)
     }
 
     /// Seconds of element-wise work over `elements` values: an activation (the recurrent
@@ -123,19 +117,12 @@ impl Rates {
     /// scaled linearly beyond, timed on first use per power-of-two size.
     fn elementwise(&mut self, elements: usize) -> Result<f64> {
         let size = elements.clamp(1 << 12, 1 << 24).next_power_of_two();
-        let seconds = match self.elementwise.iter().find(|(s, _)| *s == size) {
-            Some(&(_, t)) => t,
-            None => {
-                let mut v: Vec<f32> = (0..size).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();
-                crate::activations::fast::tanh_in_place(&mut v);
-                let t = best_time(|| crate::activations::fast::tanh_in_place(std::hint::black_box(&mut v)));
-                if !(t.is_finite() && t > 0.0) {
-                    return Err(not_measurable(&format!("element-wise pass over {size} values"), t));
-                }
-                self.elementwise.push((size, t));
-                t
-            }
-        };
+        let what = format!("element-wise pass over {size} values");
+        let seconds = cached(&mut self.elementwise, size, &what, || {
+            let mut v: Vec<f32> = (0..size).map(|i| (i % 17) as f32 / 17.0 - 0.5).collect();
+            crate::activations::fast::tanh_in_place(&mut v);
+            best_time(|| crate::activations::fast::tanh_in_place(std::hint::black_box(&mut v)))
+        })?;
         Ok(seconds * elements as f64 / size as f64)
     }
 
@@ -143,28 +130,41 @@ impl Rates {
     /// timed on first use: a warm-up call, then the best of calls adding up to about 10 ms
     /// (at least 3).
     fn product(&mut self, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Result<f64> {
-        let key = (m, k, n, ta, tb);
-        if let Some(&(_, s)) = self.products.iter().find(|(k2, _)| *k2 == key) {
-            return Ok(s);
-        }
-        let a = vec![0.5f32; m * k];
-        let b = vec![0.25f32; k * n];
-        let mut c = vec![0.0f32; m * n];
-        matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0);
-        let best = best_time(|| matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0));
-        if !(best.is_finite() && best > 0.0) {
-            return Err(not_measurable(&format!("GEMM rate of [{m}, {k}] × [{k}, {n}]"), best));
-        }
-        self.products.push((key, best));
-        Ok(best)
+        cached(&mut self.products, (m, k, n, ta, tb), &format!("GEMM rate of [{m}, {k}] × [{k}, {n}]"), || {
+            let a = vec![0.5f32; m * k];
+            let b = vec![0.25f32; k * n];
+            let mut c = vec![0.0f32; m * n];
+            matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0);
+            best_time(|| matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0))
+        })
     }
+}
+
+/// Seconds of `what` under `key`: from `cache`, else timed by `time` (which must measure a
+/// positive time, or nothing can be predicted) and kept.
+fn cached<K: PartialEq + Copy>(
+    cache: &mut Vec<(K, f64)>,
+    key: K,
+    what: &str,
+    time: impl FnOnce() -> f64,
+) -> Result<f64> {
+    if let Some(&(_, seconds)) = cache.iter().find(|(k, _)| *k == key) {
+        return Ok(seconds);
+    }
+    let seconds = time();
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(not_measurable(what, seconds));
+    }
+    cache.push((key, seconds));
+    Ok(seconds)
 }
 
 /// Element-wise passes over the step's activation and workspace values (forward's
 /// activation, backward's derivative), each costing what a vectorized tanh pass costs.
 const ELEMENTWISE_PASSES: f64 = 2.0;
 
-/// The best time of `f` over calls adding up to about 10 ms (at least 3, at most 1000): long enough that a slow moment of this shared machine does not decide it.
+/// The best time of `f` over calls adding up to about 10 ms (at least 3, at most 1000): long
+/// enough that a slow moment of a shared machine does not decide it.
 fn best_time(mut f: impl FnMut()) -> f64 {
     let (mut best, mut spent, mut calls) = (f64::INFINITY, 0.0, 0);
     while calls < 3 || (spent < 1e-2 && calls < 1000) {
@@ -176,7 +176,7 @@ fn best_time(mut f: impl FnMut()) -> f64 {
     best
 }
 
-/// No rate: `what` (say the product's shape) measured `value` seconds or bytes per second.
+/// No rate: `what` (say the product's shape) took `value` seconds by the clock.
 fn not_measurable(what: &str, value: f64) -> Error {
     Error::invalid(
         "measured rate",
@@ -208,13 +208,6 @@ pub struct TimePlan {
     pub seconds_per_epoch: f64,
 }
 
-impl TimePlan {
-    /// The products' rate in GFLOP/s, as predicted.
-    pub fn gflops(&self) -> f64 {
-        self.flops_per_step / self.product_seconds.max(f64::MIN_POSITIVE) / 1e9
-    }
-}
-
 /// Predicts the seconds per epoch of training `model` on `samples` samples at `batch_size`,
 /// over `ranks` processes, from `rates`. The model must be built and compiled (the optimizer's
 /// slots count as memory). Per step at batch `B` on `K` processes (each computing `B/K`
@@ -241,7 +234,7 @@ impl TimePlan {
 /// use minibatch::{lab, layers::Dense, Sequential};
 /// let mut model = Sequential::new().input_shape(&[64]).add(Dense::new(32).activation("relu")).add(Dense::new(4));
 /// model.compile("adam", "mse", &[]).unwrap();
-/// let mut rates = lab::Rates::measure().unwrap();
+/// let mut rates = lab::Rates::measure();
 /// let plan = lab::plan_time(&model, 32, 1000, 1, &mut rates).unwrap();
 /// assert_eq!(plan.steps_per_epoch, 32);
 /// assert!(plan.seconds_per_epoch > 0.0 && plan.seconds_per_epoch.is_finite());

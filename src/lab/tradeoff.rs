@@ -63,7 +63,8 @@ pub fn fit_tradeoff(points: &[(usize, f64)]) -> Option<TradeOff> {
     let (from, to) = ((lo / 100.0).ln(), (hi * 100.0).ln());
     let steps = 4000;
     let at = |i: f64| (from + (to - from) * i / steps as f64).exp();
-    let best = (0..=steps).min_by(|&a, &b| fit(at(a as f64)).0.total_cmp(&fit(at(b as f64)).0))?;
+    let errors: Vec<f64> = (0..=steps).map(|i| fit(at(i as f64)).0).collect();
+    let best = (0..=steps).min_by(|&a, &b| errors[a].total_cmp(&errors[b]))?;
     if best == 0 || best == steps {
         return None;
     }

@@ -63,16 +63,7 @@ impl GradientNorms {
     }
 }
 
-/// `|v|²` in f64, over lanes the compiler vectorizes.
+/// `|v|²`, by the kernels' vectorized dot product.
 fn squares(v: &[f32]) -> f64 {
-    const LANES: usize = 16;
-    let mut lanes = [0.0f32; LANES];
-    let chunks = v.chunks_exact(LANES);
-    let tail: f64 = chunks.remainder().iter().map(|&x| x as f64 * x as f64).sum();
-    for c in chunks {
-        for i in 0..LANES {
-            lanes[i] += c[i] * c[i];
-        }
-    }
-    tail + lanes.iter().map(|&x| x as f64).sum::<f64>()
+    f64::from(crate::tensor::kernels::dot(v, v))
 }

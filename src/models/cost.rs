@@ -70,10 +70,7 @@ impl Model {
         let g = &self.graph;
         let mut products = Vec::new();
         for (i, node) in g.nodes.iter().enumerate() {
-            let layer = match node.replica {
-                None => &self.layers[node.layer],
-                Some(r) => &self.replicas[r].1,
-            };
+            let layer = self.node_layer(i);
             let output = &self.shapes[g.inputs + i];
             let input = node.inputs.first().map(|&t| self.shapes[t].as_slice()).unwrap_or(&[]);
             let recurrent = matches!(layer.kind(), "LSTM" | "GRU" | "SimpleRNN" | "Bidirectional");

@@ -285,6 +285,16 @@ impl std::fmt::Debug for Model {
 }
 
 impl Model {
+    /// The layer that runs graph node `i`: its own layer, or for a shared layer's second and
+    /// later calls, its replica.
+    pub(crate) fn node_layer(&self, i: usize) -> &dyn Layer {
+        let node = &self.graph.nodes[i];
+        match node.replica {
+            None => self.layers[node.layer].as_ref(),
+            Some(r) => self.replicas[r].1.as_ref(),
+        }
+    }
+
     /// An empty chain (what [`Sequential::new`](crate::Sequential::new) starts from).
     pub(crate) fn chain() -> Self {
         Model {

@@ -191,11 +191,8 @@ impl Layer for Model {
     fn activity_penalty(&self) -> f64 {
         let n = self.bufs.batch() as f32;
         let mut penalty = 0.0;
-        for (i, node) in self.graph.nodes.iter().enumerate() {
-            let layer = match node.replica {
-                None => &self.layers[node.layer],
-                Some(r) => &self.replicas[r].1,
-            };
+        for i in 0..self.graph.nodes.len() {
+            let layer = self.node_layer(i);
             if let Some(r) = layer.activity_regularizer() {
                 penalty += (r.penalty(self.bufs.act(self.graph.inputs + i).data()) / n) as f64;
             }

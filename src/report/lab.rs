@@ -59,16 +59,18 @@ pub fn lab_report(config: &[(String, String)], runs: &[LabRun], charts: ChartOpt
         "gradient noise scale B_noise",
     ];
     r.table("Summary", &headers, &rows);
-    let samples = runs.first().map_or(1, |r| r.train_samples);
-    let answer = match lab::noise_scale(runs) {
-        Some(b) => vec![
-            ("gradient noise scale B_noise".to_string(), format!("{b:.0} samples (median over the runs' last epochs)")),
+    let answer = match lab::recommend(runs, None) {
+        Some(r) => vec![
+            (
+                "gradient noise scale B_noise".to_string(),
+                format!("{:.0} samples (median over the runs' last epochs)", r.b_noise),
+            ),
             (
                 "which batch size".into(),
                 format!(
                     "{}: the largest power of two not above B_noise (capped by the training set); above B_noise a \
                      larger batch stops buying fewer updates (McCandlish et al. 2018)",
-                    lab::recommended_batch_size(b, samples)
+                    r.batch_size
                 ),
             ),
         ],

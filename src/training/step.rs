@@ -110,18 +110,13 @@ impl Model {
     /// over samples, regularization included (Keras adds the layers' losses in evaluation too).
     pub(crate) fn test_step(&mut self) -> f64 {
         self.forward_pass(false);
-        let c = self.compiled.as_mut().expect("compiled");
-        let g = &self.graph;
-        update_metrics(c, g, &self.bufs);
+        update_metrics(self.compiled.as_mut().expect("compiled"), &self.graph, &self.bufs);
         let n = self.bufs.batch();
         let mut penalty = 0.0f64;
-        for (i, node) in g.nodes.iter().enumerate() {
-            let layer = match node.replica {
-                None => &self.layers[node.layer],
-                Some(r) => &self.replicas[r].1,
-            };
+        for i in 0..self.graph.nodes.len() {
+            let layer = self.node_layer(i);
             if let Some(r) = layer.activity_regularizer() {
-                penalty += (r.penalty(self.bufs.act(g.inputs + i).data()) / n as f32) as f64;
+                penalty += (r.penalty(self.bufs.act(self.graph.inputs + i).data()) / n as f32) as f64;
             }
             penalty += layer.activity_penalty();
         }
@@ -130,7 +125,8 @@ impl Model {
                 penalty += r.penalty(p.value.data()) as f64;
             }
         }
-        output_losses(c, g, &self.layers, &mut self.bufs, false) + penalty * n as f64
+        let c = self.compiled.as_mut().expect("compiled");
+        output_losses(c, &self.graph, &self.layers, &mut self.bufs, false) + penalty * n as f64
     }
 }
 
