@@ -15,6 +15,7 @@
 //! The three-loop product in `kernels::matmul_naive` is the specification it is tested
 //! against.
 
+use super::isa::Isa;
 use super::pool;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,23 +46,23 @@ struct Kernel {
 
 fn kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
-    *KERNEL.get_or_init(|| {
+    *KERNEL.get_or_init(|| kernel_for(super::isa::current()))
+}
+
+/// The f32 micro-kernel of a level (one the processor supports).
+fn kernel_for(isa: Isa) -> Kernel {
+    match isa {
         #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                return Kernel {
-                    mr: 8,
-                    nr: 32,
-                    run: x86::kernel_8x32_avx512,
-                    rows: Some(x86::kernel_8x32_avx512_rows),
-                };
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Kernel { mr: 6, nr: 16, run: x86::kernel_6x16_avx2, rows: Some(x86::kernel_6x16_avx2_rows) };
-            }
+        Isa::Avx512 | Isa::Avx512Bf16 | Isa::Amx => {
+            Kernel { mr: 8, nr: 32, run: x86::kernel_8x32_avx512, rows: Some(x86::kernel_8x32_avx512_rows) }
         }
-        Kernel { mr: 4, nr: 4, run: kernel_4x4_portable, rows: None }
-    })
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => Kernel { mr: 6, nr: 16, run: x86::kernel_6x16_avx2, rows: Some(x86::kernel_6x16_avx2_rows) },
+        Isa::Emulated | Isa::EmulatedAmx => {
+            Kernel { mr: 8, nr: 32, run: kernel_8x32_emulated, rows: Some(kernel_8x32_emulated_rows) }
+        }
+        _ => Kernel { mr: 4, nr: 4, run: kernel_4x4_portable, rows: None },
+    }
 }
 
 /// A read-only matrix view: element `(i, j)` at `ptr[i·rs + j·cs]`.
@@ -508,29 +509,66 @@ unsafe fn kernel_4x4_portable(kc: usize, a: *const f32, b: *const f32, c: *mut f
     }
 }
 
+/// The accumulation every FMA micro-kernel runs (x86 and emulated): `MR` rows × two vectors of B per step,
+/// `acc[i] += A(i, q) · B(q, ..)`; `$a` reads A's element `(i, q)` from the packed panel or
+/// from the rows in place. A macro, so that each kernel's own `target_feature` compiles it.
+macro_rules! fma_tile {
+    ($mr:literal, $w:literal, $zero:ident, $load:ident, $set1:ident, $fma:ident, $kc:expr, $b:expr,
+     |$q:ident, $i:ident| $a:expr) => {{
+        let mut acc = [[$zero(); 2]; $mr];
+        for $q in 0..$kc {
+            let b0 = $load($b.add($q * 2 * $w));
+            let b1 = $load($b.add($q * 2 * $w + $w));
+            for ($i, row) in acc.iter_mut().enumerate() {
+                let av = $set1($a);
+                row[0] = $fma(av, b0, row[0]);
+                row[1] = $fma(av, b1, row[1]);
+            }
+        }
+        acc
+    }};
+}
+
+/// The AVX-512 8 × 32 kernel over [emulated](super::isa::emulated) instructions: the same
+/// operations in the same order as `x86::kernel_8x32_avx512`, so the same bits, on any
+/// processor (`MINIBATCH_KERNELS=emulated`).
+unsafe fn kernel_8x32_emulated(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
+    use super::isa::emulated::{fmadd, load, set1, zero};
+    let acc = fma_tile!(8, 16, zero, load, set1, fmadd, kc, b, |q, i| *a.add(q * 8 + i));
+    store_8x32_emulated(&acc, c, rsc, beta);
+}
+
+/// [`kernel_8x32_emulated`] reading A's rows in place.
+unsafe fn kernel_8x32_emulated_rows(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    rsc: usize,
+    beta: f32,
+) {
+    use super::isa::emulated::{fmadd, load, set1, zero};
+    let rows: [*const f32; 8] = std::array::from_fn(|i| a.add(i * lda));
+    let acc = fma_tile!(8, 16, zero, load, set1, fmadd, kc, b, |q, i| *rows[i].add(q));
+    store_8x32_emulated(&acc, c, rsc, beta);
+}
+
+/// `C ← acc + beta·C` for an 8 × 32 tile, as `x86::store_8x32` computes it.
+unsafe fn store_8x32_emulated(acc: &[[super::isa::emulated::F32x16; 2]; 8], c: *mut f32, rsc: usize, beta: f32) {
+    use super::isa::emulated::{fmadd, load, set1, store};
+    for (i, row) in acc.iter().enumerate() {
+        for (h, &v) in row.iter().enumerate() {
+            let dst = c.add(i * rsc + h * 16);
+            let out = if beta == 0.0 { v } else { fmadd(set1(beta), load(dst), v) };
+            store(dst, out);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
-
-    /// The accumulation every x86 micro-kernel runs: `MR` rows × two vectors of B per step,
-    /// `acc[i] += A(i, q) · B(q, ..)`; `$a` reads A's element `(i, q)` from the packed panel or
-    /// from the rows in place. A macro, so that each kernel's own `target_feature` compiles it.
-    macro_rules! fma_tile {
-        ($mr:literal, $w:literal, $zero:ident, $load:ident, $set1:ident, $fma:ident, $kc:expr, $b:expr,
-         |$q:ident, $i:ident| $a:expr) => {{
-            let mut acc = [[$zero(); 2]; $mr];
-            for $q in 0..$kc {
-                let b0 = $load($b.add($q * 2 * $w));
-                let b1 = $load($b.add($q * 2 * $w + $w));
-                for ($i, row) in acc.iter_mut().enumerate() {
-                    let av = $set1($a);
-                    row[0] = $fma(av, b0, row[0]);
-                    row[1] = $fma(av, b1, row[1]);
-                }
-            }
-            acc
-        }};
-    }
 
     #[target_feature(enable = "avx512f")]
     pub unsafe fn kernel_8x32_avx512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rsc: usize, beta: f32) {
@@ -619,7 +657,12 @@ mod tests {
 
     /// Every micro-kernel this processor can run, whichever `kernel()` would pick.
     fn kernels() -> Vec<(&'static str, Kernel)> {
-        let mut all = vec![("portable 4x4", Kernel { mr: 4, nr: 4, run: kernel_4x4_portable, rows: None })];
+        let emulated = Kernel { mr: 8, nr: 32, run: kernel_8x32_emulated, rows: None };
+        let mut all = vec![
+            ("portable 4x4", Kernel { mr: 4, nr: 4, run: kernel_4x4_portable, rows: None }),
+            ("emulated avx512 8x32", emulated),
+            ("emulated avx512 8x32 rows", Kernel { rows: Some(kernel_8x32_emulated_rows), ..emulated }),
+        ];
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {

@@ -78,6 +78,30 @@ pub fn matmul(
     unsafe { super::gemm::sgemm(m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr()) }
 }
 
+/// [`matmul`] as Keras's `mixed_bfloat16` computes it: `C = bf16(op(A)) · bf16(op(B)) + beta·C`,
+/// the inputs rounded to bfloat16 (nearest, ties to even) and the sums kept in f32. Runs on
+/// AMX tiles or AVX512-BF16 where the processor has them, else on the f32 kernel with rounded
+/// inputs (see [`isa`](super::isa)). Same shapes and transpositions as [`matmul`].
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_bf16(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+    beta: f32,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul_bf16 buffers too small");
+    let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
+    let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
+    // SAFETY: as in `matmul`: the asserts keep every strided index inside the slices, and `c`
+    // is a unique borrow.
+    unsafe { super::gemm_bf16::bgemm(m, k, n, a.as_ptr(), (rsa, csa), b.as_ptr(), (rsb, csb), beta, c.as_mut_ptr()) }
+}
+
 crate::simd! {
     /// `y = alpha · y`, with `alpha == 0` meaning "set to zero" (NaN does not survive).
     pub fn scale(y: &mut [f32], alpha: f32) {

@@ -12,9 +12,12 @@
 //! assert_eq!(t.row(1), &[4., 5., 6.]);
 //! ```
 
+pub mod bf16;
 mod denormals;
 mod gemm;
+mod gemm_bf16;
 mod im2col;
+pub mod isa;
 pub(crate) mod keras_float;
 pub mod kernels;
 pub mod memory;
