@@ -8,6 +8,9 @@ use minibatch::tensor::isa;
 use minibatch::tensor::kernels::{matmul, matmul_bf16, num_threads};
 use std::time::Instant;
 
+/// `kernels::matmul`'s signature.
+type Product = fn(&mut [f32], &[f32], &[f32], usize, usize, usize, bool, bool, f32);
+
 fn main() {
     if let Err(e) = isa::check_requested() {
         eprintln!("error: {e}");
@@ -35,7 +38,7 @@ fn main() {
         let mut c = vec![0f32; m * n];
         let flops = 2.0 * (m * k * n) as f64;
         let iters = ((3e10 / flops) as usize).clamp(3, 5000);
-        let time = |product: fn(&mut [f32], &[f32], &[f32], usize, usize, usize, bool, bool, f32), c: &mut [f32]| {
+        let time = |product: Product, c: &mut [f32]| {
             product(c, &a, &b, m, k, n, ta, tb, 0.0);
             // Best of 5 rounds: this kind of shared machine is noisy.
             (0..5)
