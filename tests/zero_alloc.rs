@@ -39,7 +39,7 @@ mod zoo;
 static GLOBAL: Counting = Counting;
 
 fn main() {
-    let checks: [(&str, fn()); 15] = [
+    let checks: [(&str, fn()); 16] = [
         ("MLP steps", mlp_steps_allocate_nothing),
         ("steps with frozen layers (a frozen BatchNormalization too)", frozen_steps_allocate_nothing),
         ("functional steps: LSTM, attention, residual Add, shared layer", functional_steps_allocate_nothing),
@@ -58,6 +58,7 @@ fn main() {
         ("fit on a dataset prefetched by 2 workers, from epoch 2 into epoch 3", fit_dataset_allocates_nothing),
         ("fit on a dataset filled by the training thread", fit_dataset_without_workers_allocates_nothing),
         ("fit writing TensorBoard events every batch, histograms every epoch", tensorboard_allocates_nothing),
+        ("mixed_bfloat16 steps: an MLP and a convnet on this CPU's bf16 kernel", mixed_bfloat16_allocates_nothing),
     ];
     for (name, check) in checks {
         check(); // a failure panics, naming the case, and the process exits non-zero
@@ -93,6 +94,31 @@ fn mlp_steps_allocate_nothing() {
         let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 10) as f32).collect()).unwrap();
         assert_steady(&mut model, &x, &y, &format!("MLP at batch {batch}"));
     }
+}
+
+fn mixed_bfloat16_allocates_nothing() {
+    use minibatch::layers::{Conv2D, DTypePolicy, Flatten};
+    let mut mlp = Sequential::new()
+        .input_shape(&[784])
+        .add(Dense::new(256).activation("relu"))
+        .add(Dense::new(10).activation("softmax"));
+    mlp.dtype_policy(DTypePolicy::MixedBfloat16);
+    mlp.compile(Adam::default(), "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    for batch in [128usize, 1] {
+        let x = Tensor::from_vec(&[batch, 784], (0..batch * 784).map(|i| (i % 255) as f32 / 255.0).collect()).unwrap();
+        let y = Tensor::from_vec(&[batch], (0..batch).map(|i| (i % 10) as f32).collect()).unwrap();
+        assert_steady(&mut mlp, &x, &y, &format!("mixed_bfloat16 MLP at batch {batch}"));
+    }
+    let mut convnet = Sequential::new()
+        .input_shape(&[12, 12, 1])
+        .add(Conv2D::new(16, 3).activation("relu"))
+        .add(Flatten::new())
+        .add(Dense::new(10).activation("softmax"));
+    convnet.dtype_policy(DTypePolicy::MixedBfloat16);
+    convnet.compile(Adam::default(), "sparse_categorical_crossentropy", &[]).unwrap();
+    let x = Tensor::from_vec(&[32, 12, 12, 1], (0..32 * 144).map(|i| (i % 13) as f32 / 13.0).collect()).unwrap();
+    let y = Tensor::from_vec(&[32], (0..32).map(|i| (i % 10) as f32).collect()).unwrap();
+    assert_steady(&mut convnet, &x, &y, "mixed_bfloat16 convnet");
 }
 
 fn frozen_steps_allocate_nothing() {

@@ -64,6 +64,8 @@ pub struct Extras<'a> {
     pub tensorboard: Option<&'a std::path::Path>,
     /// Measure the gradient noise scale ([`FitOptions::measure_noise_scale`]).
     pub noise_scale: bool,
+    /// Train under this dtype policy ([`Model::dtype_policy`]; `float32` by default).
+    pub precision: crate::layers::DTypePolicy,
 }
 
 /// [`measure`], each measured epoch (one `fit`) doing the [`Extras`] asked for.
@@ -89,6 +91,7 @@ pub fn measure_with(
         Workload::Lstm => mnist_lstm(0)?.into(),
         Workload::Transformer => mnist_transformer(0)?,
     };
+    model.dtype_policy(extras.precision);
     let options = || FitOptions::new().batch_size(batch_size).verbose(0);
     let warm = batch_size.max(256).min(n);
     model.fit(&x.slice_rows(0, warm), &y.slice_rows(0, warm), options())?;

@@ -35,6 +35,9 @@ pub struct BenchArgs {
     /// see what it costs.
     #[arg(long)]
     pub noise_scale: bool,
+    /// Keras's dtype policy to train under: float32 or mixed_bfloat16 [default: float32].
+    #[arg(long)]
+    pub precision: Option<String>,
 }
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
@@ -50,6 +53,12 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         minibatch::tensor::kernels::set_num_threads(n);
     }
     let threads = minibatch::tensor::kernels::num_threads();
+    let precision = match args.precision.as_deref() {
+        None => minibatch::layers::DTypePolicy::Float32,
+        Some(p) => minibatch::layers::DTypePolicy::parse(p)
+            .map_err(|_| minibatch::Error::invalid("--precision", p, "float32 or mixed_bfloat16"))?,
+    };
+    let kernels = minibatch::tensor::isa::current().describe();
     let table = args.json.as_deref() != Some("-");
     let (workload, title) = match args.model.as_str() {
         "mlp" => (minibatch::bench::Workload::Mlp, "Keras MNIST MLP 784-512-512-10, RMSprop, no dropout"),
@@ -70,7 +79,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         }
     };
     if table {
-        println!("{title}; {threads} threads; best epoch of ~{}s", args.seconds);
+        println!("{title}; {threads} threads; best epoch of ~{}s; {}; {kernels}", args.seconds, precision.name());
         println!(
             "{:>6} {:>12} {:>10} {:>8} {:>11} {:>13}",
             "batch", "samples/s", "ms/step", "steps", "model MiB", "peak RSS MiB"
@@ -82,8 +91,11 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             return Err(minibatch::Error::invalid("batch_size", 0, "positive batch sizes"));
         }
         let samples = if b == 1 { args.samples / 8 } else { args.samples };
-        let extras =
-            minibatch::bench::Extras { tensorboard: args.tensorboard.as_deref(), noise_scale: args.noise_scale };
+        let extras = minibatch::bench::Extras {
+            tensorboard: args.tensorboard.as_deref(),
+            noise_scale: args.noise_scale,
+            precision,
+        };
         let m = minibatch::bench::measure_with(workload, b, args.seconds, samples, &extras)?;
         if table {
             let mib = |v: f64| v / (1u64 << 20) as f64;
@@ -102,7 +114,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(
-            &json!({ "framework": "minibatch", "model": workload, "threads": threads, "results": results }),
+            &json!({ "framework": "minibatch", "model": workload, "threads": threads, "precision": precision.name(),
+                "kernels": kernels, "results": results }),
         )
         .expect("plain values");
         if path == "-" {

@@ -170,6 +170,8 @@ pub fn command_line() -> String {
 impl Command {
     /// Runs the subcommand.
     pub fn run(&self) -> Result<()> {
+        // MINIBATCH_KERNELS names instructions this processor has, or nothing runs.
+        minibatch::tensor::isa::check_requested()?;
         match self {
             Command::Train(args) => train::train(args),
             Command::Bench(args) => bench::bench(args),

@@ -184,6 +184,12 @@ pub struct TrainArgs {
     /// and in the summary. Needs at least 2 updates an epoch.
     #[arg(long)]
     pub noise_scale: bool,
+    /// Keras's dtype policy: float32, or mixed_bfloat16 (weights and optimizer state in f32,
+    /// matrix products with bf16 inputs and f32 sums on AMX or AVX512-BF16 where the processor
+    /// has them, layer outputs rounded to bf16, the model's outputs and the loss in f32)
+    /// [default: float32].
+    #[arg(long)]
+    pub precision: Option<String>,
     /// Keep a CSV's or NPZ's features as they are. By default `--model mlp` and `lstm` begin
     /// with a Normalization layer adapted on the training rows only (not the validation or test
     /// rows), saved in the model so that evaluate and predict standardize raw data the same way.
@@ -232,6 +238,11 @@ pub struct TrainArgs {
 
 /// `train`'s flags, checked before any work or output.
 pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
+    if let Some(p) = &args.precision {
+        minibatch::layers::DTypePolicy::parse(p).map_err(|_| {
+            minibatch::Error::invalid("--precision", p, "float32 or mixed_bfloat16 (Keras's dtype policies)")
+        })?;
+    }
     if let Some(lr) = args.learning_rate {
         checks::positive("--learning-rate", lr)?;
     }

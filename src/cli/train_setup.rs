@@ -255,6 +255,9 @@ pub(super) fn target_scaler(
 /// The layers `--freeze`/`--freeze-until` name frozen, then the model compiled with the
 /// flags' optimizer, learning rate and `--metrics` beside the task's.
 fn freeze_and_compile(model: &mut Model, args: &TrainArgs, task: &Task) -> Result<()> {
+    if let Some(p) = &args.precision {
+        model.dtype_policy(minibatch::layers::DTypePolicy::parse(p)?);
+    }
     freeze(model, args)?;
     let lr = args.learning_rate.unwrap_or(f32::NAN);
     super::model_spec::compile(model, task, &args.optimizer, lr, &args.metrics)

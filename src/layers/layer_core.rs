@@ -3,9 +3,10 @@
 //! holds what every optimizer shares.
 
 use super::core::output_activation::OutputActivation;
-use super::{GradientNorms, Param};
+use super::{DTypePolicy, GradientNorms, Param};
 use crate::layers::Regularization;
 use crate::rng::Rng;
+use crate::tensor::kernels::Precision;
 
 /// The parts every layer has: its name, whether it trains, its weights, their penalties and constraints, its
 /// fused output activation, and a random layer's seed and draws. A layer holds one and lends
@@ -44,6 +45,11 @@ pub struct LayerCore {
     /// Per-sample gradient norms, computed in backward when asked for by the gradient noise
     /// scale (a Dense layer on one row per sample does; see [`GradientNorms`]).
     pub gradient_norms: GradientNorms,
+    /// The layer's own dtype policy (Keras's `dtype=`, see [`DTypePolicy`]); `None`: the
+    /// model's, else the global one.
+    pub dtype: Option<DTypePolicy>,
+    /// The policy in force, fixed when the model is built.
+    pub(crate) policy: DTypePolicy,
 }
 
 impl Default for LayerCore {
@@ -58,6 +64,8 @@ impl Default for LayerCore {
             offset: 0,
             trainable: true,
             gradient_norms: GradientNorms::default(),
+            dtype: None,
+            policy: DTypePolicy::Float32,
         }
     }
 }
@@ -67,7 +75,34 @@ impl LayerCore {
     pub fn named(name: &str) -> Self {
         LayerCore { name: name.into(), ..LayerCore::default() }
     }
+
+    /// The precision of the layer's matrix products under its policy (see [`DTypePolicy`]).
+    pub fn precision(&self) -> Precision {
+        if self.policy.computes_in_bf16() {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        }
+    }
+
+    /// The policy in force (fixed when the model is built; `float32` before).
+    pub fn policy(&self) -> DTypePolicy {
+        self.policy
+    }
 }
+
+/// `.dtype(policy)` on every layer, as Keras's `dtype=` argument:
+/// `Dense::new(10).dtype(DTypePolicy::Float32)` keeps a layer in f32 under a
+/// `mixed_bfloat16` model.
+pub trait WithDType: super::Layer + Sized {
+    /// The layer's own dtype policy (see [`DTypePolicy`]).
+    fn dtype(mut self, policy: DTypePolicy) -> Self {
+        self.core_mut().dtype = Some(policy);
+        self
+    }
+}
+
+impl<L: super::Layer + Sized> WithDType for L {}
 
 /// `core()` and `core_mut()` for a layer that keeps its [`LayerCore`] in a field `core`, written
 /// inside its `impl Layer` (`crate::layers::lends_core!();`).

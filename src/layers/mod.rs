@@ -53,6 +53,7 @@ mod conv;
 mod core;
 mod custom;
 mod dropout;
+pub mod dtype_policy;
 mod gradient_norms;
 mod layer_core;
 mod merge;
@@ -98,9 +99,10 @@ pub use activation_layers::{LeakyReLU, PReLU, PReLUConfig, ReLU, ReLUConfig, Sof
 pub(crate) use custom::registered;
 pub(crate) use dropout::{rng_state, sample_rng, set_rng_state};
 pub use dropout::{Dropout, DropoutConfig, SpatialDropout1D, SpatialDropout2D};
+pub use dtype_policy::{dtype_policy, set_dtype_policy, DTypePolicy};
 pub use gradient_norms::GradientNorms;
 pub(crate) use layer_core::lends_core;
-pub use layer_core::LayerCore;
+pub use layer_core::{LayerCore, WithDType};
 pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract};
 pub use preprocessing::augmentation::{
     FillMode, Interpolation, RandomContrastConfig, RandomFlipConfig, Warp, WarpConfig,

@@ -8,6 +8,7 @@
 
 use super::Model;
 use crate::layers::{GradSlot, InputGrads, Inputs, Layer};
+use crate::tensor::bf16;
 
 impl Model {
     /// Tells every layer (a shared layer's later calls too) the global position of the
@@ -42,6 +43,10 @@ impl Model {
             let ins = &bufs.node_inputs[i];
             let xs = Inputs::new(acts, ins).with_mask(node.mask_in.map(|m| &masks[m]));
             layer.forward_many(xs, &mut y, training);
+            // A bf16 layer's output is a bf16 tensor, except the model's outputs (f32).
+            if layer.core().policy().computes_in_bf16() && !self.graph.outputs.contains(&t) {
+                bf16::round_in_place(y.data_mut());
+            }
             if let Some(k) = node.mask_out {
                 layer.compute_mask(&acts[ins[0]], &mut masks[k]);
             }
@@ -91,6 +96,10 @@ impl Model {
             if let Some(r) = layer.activity_regularizer() {
                 penalty += (r.penalty(y.data()) / n as f32) as f64;
                 r.add_gradient(y.data(), after[0].data_mut(), 1.0 / n as f32);
+            }
+            // The gradient of a bf16 tensor is bf16 (Keras's, under `mixed_bfloat16`).
+            if layer.core().policy().computes_in_bf16() && !g.outputs.contains(&t) {
+                bf16::round_in_place(after[0].data_mut());
             }
             let dxs = InputGrads::new(before, &mut bufs.scratch, &node.grads);
             let xs = Inputs::new(acts, &node.inputs).with_mask(node.mask_in.map(|m| &bufs.masks[m]));

@@ -5,13 +5,13 @@
 use super::graph::Graph;
 use super::Buffers;
 use crate::error::{Error, Result};
-use crate::layers::{Layer, LayerCore, State};
+use crate::layers::{dtype_policy, DTypePolicy, Layer, LayerCore, State};
 use crate::losses::Loss;
 use crate::metrics::{Direction, IntoMetric, Metric};
 use crate::optimizers::{IntoOptimizer, Optimizer};
 use crate::rng::Rng;
-use crate::tensor::memory;
 use crate::tensor::Tensor;
+use crate::tensor::{isa, memory};
 use std::collections::BTreeMap;
 
 /// A trainable model: layers joined by a graph, as Keras's `keras.Model`.
@@ -424,6 +424,7 @@ impl Model {
                 received: format!("{} shapes", input_shapes.len()),
             });
         }
+        self.resolve_dtype_policies();
         let mut rng = Rng::derive(self.seed, u64::MAX);
         let mut shapes = input_shapes.to_vec();
         let mut replicas = Vec::new();
@@ -447,6 +448,7 @@ impl Model {
                     + layer.state().iter().map(|(_, s)| if let State::F32(t) = s { t.len() } else { 0 }).sum::<usize>();
                 let (replica, out) = memory::with_budget(own as u64 * 4, memory::Source::File, || {
                     let mut replica = layer.replicate()?;
+                    replica.core_mut().policy = layer.core().policy;
                     replica.build_many(&ins, &mut Rng::derive(0, 0)).map(|out| (replica, out))
                 })
                 .map_err(|e| match e {
@@ -500,6 +502,54 @@ impl Model {
         self.plan_fusion();
         self.build_optimizer();
         Ok(())
+    }
+
+    /// Fixes each layer's dtype policy: its own, else the model's, else the global one (see
+    /// [`DTypePolicy`](crate::layers::DTypePolicy)); says once per process when bf16 products
+    /// will run without bf16 instructions.
+    fn resolve_dtype_policies(&mut self) {
+        // A model used as a layer of another was given its outer model's policy.
+        let inherited = if self.core.policy != DTypePolicy::Float32 { self.core.policy } else { dtype_policy() };
+        let base = self.core.dtype.unwrap_or(inherited);
+        for layer in &mut self.layers {
+            let core = layer.core_mut();
+            core.policy = core.dtype.unwrap_or(base);
+        }
+        let bf16 = self.layers.iter().any(|l| l.core().policy.computes_in_bf16());
+        if bf16 && !isa::current().has_bf16_products() {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                eprintln!(
+                    "mixed_bfloat16: this processor has no bf16 instructions (AVX512-BF16 or AMX-BF16): \
+                     the products round their inputs to bf16 and run on the f32 kernel ({})",
+                    isa::current().name()
+                )
+            });
+        }
+    }
+
+    /// Sets the dtype policy of the layers that have none of their own (Keras's per-model
+    /// equivalent is building the model under `keras.config.set_dtype_policy`); takes effect
+    /// when the model is built (at once on a built model), and is saved with it (as each
+    /// layer's `dtype`).
+    ///
+    /// ```
+    /// use minibatch::layers::{DTypePolicy, Dense, WithDType};
+    /// use minibatch::Sequential;
+    /// let mut model = Sequential::new()
+    ///     .add(Dense::new(64).activation("relu"))
+    ///     .add(Dense::new(10).activation("softmax").dtype(DTypePolicy::Float32));
+    /// model.dtype_policy(DTypePolicy::MixedBfloat16);
+    /// model.build(&[784]).unwrap();
+    /// assert_eq!(model.get_layer("dense").unwrap().core().policy(), DTypePolicy::MixedBfloat16);
+    /// assert_eq!(model.get_layer("dense_1").unwrap().core().policy(), DTypePolicy::Float32);
+    /// ```
+    pub fn dtype_policy(&mut self, policy: DTypePolicy) -> &mut Self {
+        self.core.dtype = Some(policy);
+        if self.is_built() {
+            self.resolve_dtype_policies();
+        }
+        self
     }
 
     /// Configures training, as Keras's `compile`: an optimizer (a name such as `"adam"` or a

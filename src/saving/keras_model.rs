@@ -66,7 +66,8 @@ struct Findings {
 /// Keys that describe Keras's bookkeeping, not the layer.
 const BOOKKEEPING: [&str; 11] = [
     "dtype",
-    // Whether inputs are cast to the dtype policy's compute dtype: float32 only, nothing to cast.
+    // Whether inputs are cast to the policy's compute dtype: minibatch's bf16 layers round the
+    // products' inputs whatever their source (autocast on, Keras's default).
     "autocast",
     "trainable",
     "quantization_config",
@@ -166,10 +167,19 @@ fn values(object: &Map<String, Value>) -> Map<String, Value> {
 fn rebuild_layer(class: &str, keras: &Value, custom: bool, found: &mut Findings) -> Result<Option<Box<dyn Layer>>> {
     let name = keras.get("name").and_then(Value::as_str).unwrap_or("?").to_string();
     let object = keras.as_object().cloned().unwrap_or_default();
-    let dtype = object.get("dtype").and_then(|d| d.pointer("/config/name").or(Some(d))).and_then(Value::as_str);
-    if let Some(d) = dtype.filter(|d| *d != "float32") {
-        found.refused.push(format!("layer '{name}': dtype policy {d} (float32 only)"));
-    }
+    // float32 and mixed_bfloat16 are minibatch's policies; the others (mixed_float16, bfloat16
+    // weights, quantized) are refused by name.
+    let policy = match crate::layers::DTypePolicy::from_keras(object.get("dtype")) {
+        Ok(policy) => policy,
+        Err(_) => {
+            let d = object.get("dtype").and_then(|d| d.pointer("/config/name").or(Some(d))).and_then(Value::as_str);
+            found.refused.push(format!(
+                "layer '{name}': dtype policy {} (float32 and mixed_bfloat16 only)",
+                d.unwrap_or("of an unknown form")
+            ));
+            None
+        }
+    };
     let mut ours = Map::new();
     let mut object = object;
     // Keras 2 writes a normalization's axis as a list of the positive index (`[3]`): read as
@@ -193,7 +203,10 @@ fn rebuild_layer(class: &str, keras: &Value, custom: bool, found: &mut Findings)
     }
     ours.extend(values(&object));
     let layer = match super::layer_from_config(class, &Value::Object(ours)) {
-        Ok(layer) => layer,
+        Ok(mut layer) => {
+            layer.core_mut().dtype = policy;
+            layer
+        }
         Err(Error::UnknownName { .. }) if custom => {
             found.refused.push(format!(
                 "layer '{name}': {class} is a layer of one's own: register its port first \

@@ -196,7 +196,7 @@ fn entry(class: &str, ours: &Value, options: &[&str]) -> Value {
     let mut config = Map::new();
     config.insert("name".into(), ours.get("name").cloned().unwrap_or(Value::Null));
     config.insert("trainable".into(), json!(trainable(ours)));
-    config.insert("dtype".into(), float32_policy());
+    config.insert("dtype".into(), ours.get("dtype").cloned().unwrap_or_else(float32_policy));
     for key in options {
         if let Some(v) = ours.get(*key).filter(|v| !v.is_null()) {
             config.insert(key.to_string(), keras_value(key, v));

@@ -149,6 +149,9 @@ impl Model {
     /// [`Error::State`] for a model not built or a layer that cannot be saved.
     pub fn to_config(&self) -> Result<Value> {
         self.require_built("save")?;
+        // With any bf16 layer, every layer says its policy (Keras's `dtype`), so that loading
+        // under another global policy changes none.
+        let mixed = self.layers.iter().any(|l| l.core().policy().computes_in_bf16());
         let configs = self
             .layers
             .iter()
@@ -163,6 +166,9 @@ impl Model {
                 // A frozen layer says so, under Keras's key (absent: trainable).
                 if let (false, Some(object)) = (l.trainable(), config.as_object_mut()) {
                     object.insert("trainable".into(), json!(false));
+                }
+                if let (true, Some(object)) = (mixed, config.as_object_mut()) {
+                    object.insert("dtype".into(), l.core().policy().to_keras());
                 }
                 Ok(config)
             })
@@ -574,6 +580,10 @@ pub fn layer_from_config(class: &str, config: &Value) -> Result<Box<dyn crate::l
     // Keras's `trainable` key: a frozen layer comes back frozen.
     if config.get("trainable") == Some(&Value::Bool(false)) {
         layer.set_trainable(false);
+    }
+    // Keras's `dtype`: the layer's own policy.
+    if let Some(policy) = crate::layers::DTypePolicy::from_keras(config.get("dtype"))? {
+        layer.core_mut().dtype = Some(policy);
     }
     Ok(layer)
 }

@@ -78,6 +78,36 @@ pub fn matmul(
     unsafe { super::gemm::sgemm(m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr()) }
 }
 
+/// The precision of a matrix product: a layer's, under its dtype policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// f32 inputs and sums: [`matmul`].
+    #[default]
+    F32,
+    /// bf16 inputs, f32 sums: [`matmul_bf16`].
+    Bf16,
+}
+
+/// [`matmul`] or [`matmul_bf16`], by `precision`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_in(
+    precision: Precision,
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+    trans_b: bool,
+    beta: f32,
+) {
+    match precision {
+        Precision::F32 => matmul(c, a, b, m, k, n, trans_a, trans_b, beta),
+        Precision::Bf16 => matmul_bf16(c, a, b, m, k, n, trans_a, trans_b, beta),
+    }
+}
+
 /// [`matmul`] as Keras's `mixed_bfloat16` computes it: `C = bf16(op(A)) · bf16(op(B)) + beta·C`,
 /// the inputs rounded to bfloat16 (nearest, ties to even) and the sums kept in f32. Runs on
 /// AMX tiles or AVX512-BF16 where the processor has them, else on the f32 kernel with rounded

@@ -67,6 +67,14 @@ pub(crate) fn supported_levels() -> Vec<Level> {
 }
 
 fn detect() -> Level {
+    // MINIBATCH_KERNELS caps the element-wise level too: `avx2` runs AVX2 code, the emulated
+    // and portable levels the baseline's.
+    use super::isa::{check_requested, Isa};
+    match check_requested() {
+        Ok(Some(Isa::Portable | Isa::Emulated | Isa::EmulatedAmx)) => return Level::Baseline,
+        Ok(Some(Isa::Avx2)) => return Level::Avx2,
+        _ => {}
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {

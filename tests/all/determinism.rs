@@ -154,6 +154,26 @@ fn thread_count_probe() {
             img(n),
         ),
     ];
+    // Keras's mixed_bfloat16: the bf16 products split among the threads as the f32 ones.
+    let mixed = |m: Sequential| {
+        let mut m = m;
+        m.dtype_policy(minibatch::layers::DTypePolicy::MixedBfloat16);
+        m
+    };
+    let mut models = models;
+    models.push((
+        "mixed_bfloat16 MLP",
+        mixed(head(Sequential::new().seed(10).add(Dense::new(256).activation("relu")).add(Dense::new(256)))),
+        seq(n, 12, 8),
+    ));
+    models.push((
+        "mixed_bfloat16 convnet",
+        mixed(head(Sequential::new().seed(11).add(Conv2D::new(32, 3).activation("relu")).add(Conv2D::new(16, 3)))),
+        img(n),
+    ));
+    if std::env::var_os("MINIBATCH_PROBE_MIXED_ONLY").is_some() {
+        models.retain(|(name, _, _)| name.starts_with("mixed"));
+    }
     let mut lines = String::new();
     for (name, mut m, x) in models {
         m.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
@@ -165,27 +185,69 @@ fn thread_count_probe() {
     std::fs::write(out, lines).unwrap();
 }
 
+/// Runs [`thread_count_probe`] in a fresh process with these variables; its lines.
+fn probe(dir: &std::path::Path, tag: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    let out = dir.join(format!("{tag}.txt"));
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--ignored", "--exact", "determinism::thread_count_probe", "--test-threads", "1"])
+        .env("MINIBATCH_PROBE_OUT", &out);
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    let run = crate::deadline::output_within(&mut command, crate::deadline::DEADLINE);
+    assert!(run.status.success(), "{tag}: {}", String::from_utf8_lossy(&run.stderr));
+    std::fs::read_to_string(&out).unwrap().lines().map(str::to_string).collect()
+}
+
 #[test]
 fn thread_count_does_not_change_the_bits_of_any_layer() {
     let dir = crate::common::temp_dir("threads-layers");
-    let probe = |threads: usize| -> Vec<String> {
-        let out = dir.join(format!("t{threads}.txt"));
-        let run = crate::deadline::output_within(
-            std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--ignored", "--exact", "determinism::thread_count_probe", "--test-threads", "1"])
-                .env("MINIBATCH_THREADS", threads.to_string())
-                .env("MINIBATCH_PROBE_OUT", &out),
-            crate::deadline::DEADLINE,
-        );
-        assert!(run.status.success(), "{threads} threads: {}", String::from_utf8_lossy(&run.stderr));
-        std::fs::read_to_string(&out).unwrap().lines().map(str::to_string).collect()
-    };
+    let probe = |threads: usize| probe(&dir, &format!("t{threads}"), &[("MINIBATCH_THREADS", &threads.to_string())]);
     let one = probe(1);
-    assert_eq!(one.len(), 9, "every model trained");
+    assert_eq!(one.len(), 11, "every model trained");
     for threads in [2, 3] {
         for (a, b) in one.iter().zip(probe(threads)) {
             let name = a.split(' ').next().unwrap();
             assert!(*a == b, "{name}: weights or losses differ with {threads} threads");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The emulated bf16 instructions train a `mixed_bfloat16` model to the same bits as the
+/// hardware's: `MINIBATCH_KERNELS=emulated` against AVX512-BF16, `emulated-amx` against AMX,
+/// on a processor that has them (elsewhere the emulated runs are compared with each other
+/// at 1 and 2 threads).
+#[test]
+fn emulated_bf16_instructions_train_to_the_hardware_bits() {
+    use minibatch::tensor::isa::Isa;
+    let dir = crate::common::temp_dir("emulated-bf16");
+    let run = |kernels: &str, threads: &str| {
+        let lines = probe(
+            &dir,
+            &format!("{kernels}-{threads}"),
+            &[("MINIBATCH_KERNELS", kernels), ("MINIBATCH_THREADS", threads), ("MINIBATCH_PROBE_MIXED_ONLY", "1")],
+        );
+        assert_eq!(lines.len(), 2, "{kernels}: both mixed models trained");
+        lines
+    };
+    let emulated = run("emulated", "1");
+    assert!(emulated == run("emulated", "2"), "the emulated kernels depend on the thread count");
+    if Isa::Avx512Bf16.supported() {
+        assert!(emulated == run("avx512-bf16", "2"), "emulated VDPBF16PS differs from the hardware's");
+    } else {
+        eprintln!("no AVX512-BF16 here: the emulated kernels ran without a hardware comparison");
+    }
+    let emulated_amx = run("emulated-amx", "2");
+    if Isa::Amx.supported() {
+        // The SDM orders the tile's additions; their rounding is documented only as RNE: the
+        // hardware's History must agree to the precision of bf16 training, not bit for bit.
+        let hardware = run("amx", "2");
+        let loss = |line: &str| line.split(['[', ',', ']']).nth(1).map(|v| f64::from_bits(v.trim().parse().unwrap()));
+        for (e, h) in emulated_amx.iter().zip(&hardware) {
+            let (e, h) = (loss(e).unwrap(), loss(h).unwrap());
+            assert!((e - h).abs() <= 1e-3 * e.abs(), "AMX's first loss {h} against the emulation's {e}");
         }
     }
     std::fs::remove_dir_all(dir).unwrap();

@@ -38,6 +38,7 @@ mod loaders;
 mod lookups;
 mod lr_and_logging_callbacks;
 mod memory_plan;
+mod mixed_precision;
 mod mnist;
 mod onnx_export;
 mod optimizers;

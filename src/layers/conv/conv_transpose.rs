@@ -195,10 +195,11 @@ impl Layer for ConvTranspose {
     // # Shapes
     // x: [n·h·w, in]; kernel K: [kh·kw·f, in]; patches = x Kᵀ: [n·h·w, kh·kw·f]; y = col2im(patches)
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let precision = self.core.precision();
         let (n, pixels, k) = self.dims(x);
         let c = x.row_len() / (self.window.oh * self.window.ow);
         let cols = &mut self.cols[..pixels * k];
-        kernels::matmul(cols, x.data(), self.core.params[0].value.data(), pixels, c, k, false, true, 0.0);
+        kernels::matmul_in(precision, cols, x.data(), self.core.params[0].value.data(), pixels, c, k, false, true, 0.0);
         col2im(cols, n, &self.window, y.data_mut());
         if let Some(bias) = self.core.params.get(1) {
             kernels::add_row_bias(y.data_mut(), bias.value.data());
@@ -208,6 +209,7 @@ impl Layer for ConvTranspose {
 
     // dz = dy ⊙ f'(z); d patches = im2col(dz); dK = d patchesᵀ x; dx = d patches K; d bias = Σ dz
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let precision = self.core.precision();
         let (n, pixels, k) = self.dims(x);
         let c = x.row_len() / (self.window.oh * self.window.ow);
         self.core.output.backward(self.act(), dy.data_mut(), y.data(), self.filters);
@@ -218,9 +220,9 @@ impl Layer for ConvTranspose {
         }
         im2col(dz, n, &self.window, &mut self.cols);
         let dcols = &self.cols[..pixels * k];
-        kernels::matmul(kernel.grad.data_mut(), dcols, x.data(), k, pixels, c, true, false, 0.0);
+        kernels::matmul_in(precision, kernel.grad.data_mut(), dcols, x.data(), k, pixels, c, true, false, 0.0);
         if let Some(dx) = dx {
-            kernels::matmul(dx.data_mut(), dcols, kernel.value.data(), pixels, k, c, false, false, 0.0);
+            kernels::matmul_in(precision, dx.data_mut(), dcols, kernel.value.data(), pixels, k, c, false, false, 0.0);
         }
     }
 

@@ -257,6 +257,7 @@ impl Layer for Conv {
     // # Shapes
     // x: [n, h, w, c] → patches P: [n·oh·ow, kh·kw·c]; kernel K: [kh·kw·c, f]; y = P·K: [n·oh·ow, f]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let precision = self.core.precision();
         let (n, rows, k) = self.dims(x);
         let f = self.filters;
         let patches: &[f32] = if self.pointwise() {
@@ -265,7 +266,18 @@ impl Layer for Conv {
             im2col(x.data(), n, &self.window, &mut self.cols);
             &self.cols[..rows * k]
         };
-        kernels::matmul(y.data_mut(), patches, self.core.params[0].value.data(), rows, k, f, false, false, 0.0);
+        kernels::matmul_in(
+            precision,
+            y.data_mut(),
+            patches,
+            self.core.params[0].value.data(),
+            rows,
+            k,
+            f,
+            false,
+            false,
+            0.0,
+        );
         if let Some(bias) = self.core.params.get(1) {
             kernels::add_row_bias(y.data_mut(), bias.value.data());
         }
@@ -274,6 +286,7 @@ impl Layer for Conv {
 
     // dz = dy ⊙ f'(z);  dK = Pᵀ·dz;  d bias = Σ_rows dz;  dP = dz·Kᵀ, summed back by col2im into dx
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let precision = self.core.precision();
         let (n, rows, k) = self.dims(x);
         let f = self.filters;
         self.core.output.backward(self.act(), dy.data_mut(), y.data(), f);
@@ -281,17 +294,17 @@ impl Layer for Conv {
         let pointwise = self.pointwise();
         let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         let patches: &[f32] = if pointwise { x.data() } else { &self.cols[..rows * k] };
-        kernels::matmul(kernel.grad.data_mut(), patches, dz, k, rows, f, true, false, 0.0);
+        kernels::matmul_in(precision, kernel.grad.data_mut(), patches, dz, k, rows, f, true, false, 0.0);
         if let Some(bias) = rest.first_mut() {
             kernels::sum_rows(bias.grad.data_mut(), dz);
         }
         if let Some(dx) = dx {
             if pointwise {
-                kernels::matmul(dx.data_mut(), dz, kernel.value.data(), rows, f, k, false, true, 0.0);
+                kernels::matmul_in(precision, dx.data_mut(), dz, kernel.value.data(), rows, f, k, false, true, 0.0);
             } else {
                 // The patches are no longer needed: their buffer takes their gradient.
                 let dcols = &mut self.cols[..rows * k];
-                kernels::matmul(dcols, dz, kernel.value.data(), rows, f, k, false, true, 0.0);
+                kernels::matmul_in(precision, dcols, dz, kernel.value.data(), rows, f, k, false, true, 0.0);
                 col2im(dcols, n, &self.window, dx.data_mut());
             }
         }

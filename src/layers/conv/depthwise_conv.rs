@@ -295,6 +295,7 @@ impl Layer for DepthwiseConv {
     // # Shapes
     // x: [n, h, w, c] → patches [rows, kh·kw·c] → depthwise [rows, c·m] → (separable) · P [c·m, f]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let precision = self.core.precision();
         let (n, rows, k) = self.dims(x);
         let (c, m, taps) = (self.window.c, self.depth_multiplier, self.window.kh * self.window.kw);
         let out = self.out_channels();
@@ -306,7 +307,18 @@ impl Layer for DepthwiseConv {
             Some(f) => {
                 let mid = &mut self.mid[..rows * c * m];
                 depthwise(cols, kernel, mid, taps, c, m);
-                kernels::matmul(y.data_mut(), mid, self.core.params[1].value.data(), rows, c * m, f, false, false, 0.0);
+                kernels::matmul_in(
+                    precision,
+                    y.data_mut(),
+                    mid,
+                    self.core.params[1].value.data(),
+                    rows,
+                    c * m,
+                    f,
+                    false,
+                    false,
+                    0.0,
+                );
             }
         }
         if self.use_bias {
@@ -319,6 +331,7 @@ impl Layer for DepthwiseConv {
     // dK[t, i, j] = Σ_r cols[r, t·c + i] · d mid[r, i·m + j]; d cols[r, t·c + i] = Σ_j K[t, i, j] ·
     // d mid[r, i·m + j], summed back by col2im into dx.
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let precision = self.core.precision();
         let (n, rows, k) = self.dims(x);
         let (c, m, taps) = (self.window.c, self.depth_multiplier, self.window.kh * self.window.kw);
         let out = self.out_channels();
@@ -331,9 +344,31 @@ impl Layer for DepthwiseConv {
             None => dz,
             Some(f) => {
                 let mid = &self.mid[..rows * c * m];
-                kernels::matmul(self.core.params[1].grad.data_mut(), mid, dz, c * m, rows, f, true, false, 0.0);
+                kernels::matmul_in(
+                    precision,
+                    self.core.params[1].grad.data_mut(),
+                    mid,
+                    dz,
+                    c * m,
+                    rows,
+                    f,
+                    true,
+                    false,
+                    0.0,
+                );
                 let dmid = &mut self.dmid[..rows * c * m];
-                kernels::matmul(dmid, dz, self.core.params[1].value.data(), rows, f, c * m, false, true, 0.0);
+                kernels::matmul_in(
+                    precision,
+                    dmid,
+                    dz,
+                    self.core.params[1].value.data(),
+                    rows,
+                    f,
+                    c * m,
+                    false,
+                    true,
+                    0.0,
+                );
                 &self.dmid[..rows * c * m]
             }
         };

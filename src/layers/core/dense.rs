@@ -125,10 +125,11 @@ impl Layer for Dense {
     // # Shapes
     // x: [rows, in] (rows = batch × leading axes), kernel: [in, units], y: [rows, units]
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let precision = self.core.precision();
         let w = &self.core.params[0].value;
         let (fan_in, units) = (w.shape()[0], self.units);
         let rows = x.len() / fan_in;
-        kernels::matmul(y.data_mut(), x.data(), w.data(), rows, fan_in, units, false, false, 0.0);
+        kernels::matmul_in(precision, y.data_mut(), x.data(), w.data(), rows, fan_in, units, false, false, 0.0);
         if let Some(bias) = self.core.params.get(1) {
             kernels::add_row_bias(y.data_mut(), bias.value.data());
         }
@@ -137,12 +138,13 @@ impl Layer for Dense {
 
     // dz = dy ⊙ f'(z);  d kernel = xᵀ · dz;  d bias = Σ_rows dz;  dx = dz · kernelᵀ
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let precision = self.core.precision();
         let (fan_in, units) = (self.core.params[0].value.shape()[0], self.units);
         let rows = x.len() / fan_in;
         self.core.output.backward(self.act(), dy.data_mut(), y.data(), units);
         let dz = dy.data();
         let (kernel, rest) = self.core.params.split_first_mut().expect("built");
-        kernels::matmul(kernel.grad.data_mut(), x.data(), dz, fan_in, rows, units, true, false, 0.0);
+        kernels::matmul_in(precision, kernel.grad.data_mut(), x.data(), dz, fan_in, rows, units, true, false, 0.0);
         if let Some(bias) = rest.first_mut() {
             kernels::sum_rows(bias.grad.data_mut(), dz);
         }
@@ -151,7 +153,18 @@ impl Layer for Dense {
             self.core.gradient_norms.record_dense(x.data(), dz, (rows, x.batch()), kernel.grad.data(), bias);
         }
         if let Some(dx) = dx {
-            kernels::matmul(dx.data_mut(), dz, kernel.value.data(), rows, units, fan_in, false, true, 0.0);
+            kernels::matmul_in(
+                precision,
+                dx.data_mut(),
+                dz,
+                kernel.value.data(),
+                rows,
+                units,
+                fan_in,
+                false,
+                true,
+                0.0,
+            );
         }
     }
 
