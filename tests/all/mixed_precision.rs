@@ -109,8 +109,8 @@ fn mixed_bfloat16_learns_mnist_as_f32_does() {
             .add(Dense::new(10).activation("softmax"))
             .into()
     };
-    let cases: [(&str, &dyn Fn(u64) -> Model, usize, usize); 2] =
-        [("MLP", &mlp, 60_000, 2), ("convnet", &convnet, 30_000, 1)];
+    type Make<'a> = &'a dyn Fn(u64) -> Model;
+    let cases: [(&str, Make, usize, usize); 2] = [("MLP", &mlp, 60_000, 2), ("convnet", &convnet, 30_000, 1)];
     for (name, make, n, epochs) in cases {
         let (x, y) = (mnist.x_train.slice_rows(0, n), mnist.y_train.slice_rows(0, n));
         let mean_accuracy = |policy: DTypePolicy| -> f64 {
