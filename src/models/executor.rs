@@ -98,12 +98,20 @@ impl Model {
                 r.add_gradient(y.data(), after[0].data_mut(), 1.0 / n as f32);
             }
             // The gradient of a bf16 tensor is bf16 (Keras's, under `mixed_bfloat16`).
-            if layer.core().policy().computes_in_bf16() && !g.outputs.contains(&t) {
+            let bf16 = layer.core().policy().computes_in_bf16();
+            if bf16 && !g.outputs.contains(&t) {
                 bf16::round_in_place(after[0].data_mut());
             }
             let dxs = InputGrads::new(before, &mut bufs.scratch, &node.grads);
             let xs = Inputs::new(acts, &node.inputs).with_mask(node.mask_in.map(|m| &bufs.masks[m]));
             layer.backward_many(xs, y, &mut after[0], dxs);
+            if bf16 {
+                // Its weights were used as bf16: their gradients are bf16 values (cast to f32
+                // for the update, as Keras's are).
+                for p in layer.params_mut() {
+                    bf16::round_in_place(p.grad.data_mut());
+                }
+            }
             penalty += layer.activity_penalty();
             for slot in &node.grads {
                 if let GradSlot::Add { scratch, into } = *slot {

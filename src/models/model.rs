@@ -504,16 +504,27 @@ impl Model {
         Ok(())
     }
 
-    /// Fixes each layer's dtype policy: its own, else the model's, else the global one (see
+    /// Fixes each layer's dtype policy: its own, else float32 for a layer that gives the
+    /// model's outputs, else the model's, else the global one (see
     /// [`DTypePolicy`](crate::layers::DTypePolicy)); says once per process when bf16 products
     /// will run without bf16 instructions.
     fn resolve_dtype_policies(&mut self) {
         // A model used as a layer of another was given its outer model's policy.
         let inherited = if self.core.policy != DTypePolicy::Float32 { self.core.policy } else { dtype_policy() };
         let base = self.core.dtype.unwrap_or(inherited);
-        for layer in &mut self.layers {
+        // The layers whose outputs are the model's compute in float32 unless told otherwise,
+        // as Keras's mixed-precision guide asks (`dtype="float32"` on the last layer).
+        let outputs: Vec<usize> = self
+            .graph
+            .outputs
+            .iter()
+            .filter_map(|&t| self.graph.producer(t))
+            .map(|n| self.graph.nodes[n].layer)
+            .collect();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
             let core = layer.core_mut();
-            core.policy = core.dtype.unwrap_or(base);
+            let default = if outputs.contains(&i) { DTypePolicy::Float32 } else { base };
+            core.policy = core.dtype.unwrap_or(default);
         }
         let bf16 = self.layers.iter().any(|l| l.core().policy.computes_in_bf16());
         if bf16 && !isa::current().has_bf16_products() {
@@ -538,7 +549,7 @@ impl Model {
     /// use minibatch::Sequential;
     /// let mut model = Sequential::new()
     ///     .add(Dense::new(64).activation("relu"))
-    ///     .add(Dense::new(10).activation("softmax").dtype(DTypePolicy::Float32));
+    ///     .add(Dense::new(10).activation("softmax")); // the output layer: float32
     /// model.dtype_policy(DTypePolicy::MixedBfloat16);
     /// model.build(&[784]).unwrap();
     /// assert_eq!(model.get_layer("dense").unwrap().core().policy(), DTypePolicy::MixedBfloat16);

@@ -205,6 +205,26 @@ crate::simd! {
     }
 }
 
+/// [`add_row_bias`] at a product's precision: in bf16 as Keras's `mixed_bfloat16` adds it —
+/// the product's output and the bias rounded to bf16, their sum rounded again.
+pub fn add_row_bias_in(precision: Precision, y: &mut [f32], bias: &[f32]) {
+    match precision {
+        Precision::F32 => add_row_bias(y, bias),
+        Precision::Bf16 => add_row_bias_bf16(y, bias),
+    }
+}
+
+crate::simd! {
+    /// `y = round(round(y) + round(bias))` per row, rounding to bf16.
+    fn add_row_bias_bf16(y: &mut [f32], bias: &[f32]) {
+        for row in y.chunks_exact_mut(bias.len()) {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v = super::bf16::round(super::bf16::round(*v) + super::bf16::round(*b));
+            }
+        }
+    }
+}
+
 crate::simd! {
     /// `out[j] = Σ_i x[i, j]`: column sums of `x` (`[rows, cols]`), e.g. a bias gradient.
     pub fn sum_rows(out: &mut [f32], x: &[f32]) {

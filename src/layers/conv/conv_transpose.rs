@@ -202,7 +202,7 @@ impl Layer for ConvTranspose {
         kernels::matmul_in(precision, cols, x.data(), self.core.params[0].value.data(), pixels, c, k, false, true, 0.0);
         col2im(cols, n, &self.window, y.data_mut());
         if let Some(bias) = self.core.params.get(1) {
-            kernels::add_row_bias(y.data_mut(), bias.value.data());
+            kernels::add_row_bias_in(precision, y.data_mut(), bias.value.data());
         }
         self.core.output.forward(self.act(), y.data_mut(), self.filters);
     }
@@ -213,6 +213,9 @@ impl Layer for ConvTranspose {
         let (n, pixels, k) = self.dims(x);
         let c = x.row_len() / (self.window.oh * self.window.ow);
         self.core.output.backward(self.act(), dy.data_mut(), y.data(), self.filters);
+        if precision == kernels::Precision::Bf16 {
+            crate::tensor::bf16::round_in_place(dy.data_mut()); // dz is a bf16 tensor
+        }
         let dz = dy.data();
         let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         if let Some(bias) = rest.first_mut() {

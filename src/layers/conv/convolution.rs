@@ -279,7 +279,7 @@ impl Layer for Conv {
             0.0,
         );
         if let Some(bias) = self.core.params.get(1) {
-            kernels::add_row_bias(y.data_mut(), bias.value.data());
+            kernels::add_row_bias_in(precision, y.data_mut(), bias.value.data());
         }
         self.core.output.forward(self.act(), y.data_mut(), f);
     }
@@ -290,6 +290,9 @@ impl Layer for Conv {
         let (n, rows, k) = self.dims(x);
         let f = self.filters;
         self.core.output.backward(self.act(), dy.data_mut(), y.data(), f);
+        if precision == kernels::Precision::Bf16 {
+            crate::tensor::bf16::round_in_place(dy.data_mut()); // dz is a bf16 tensor
+        }
         let dz = dy.data();
         let pointwise = self.pointwise();
         let (kernel, rest) = self.core.params.split_first_mut().expect("built");

@@ -322,7 +322,7 @@ impl Layer for DepthwiseConv {
             }
         }
         if self.use_bias {
-            kernels::add_row_bias(y.data_mut(), self.core.params.last().expect("bias").value.data());
+            kernels::add_row_bias_in(precision, y.data_mut(), self.core.params.last().expect("bias").value.data());
         }
         self.core.output.forward(self.act(), y.data_mut(), out);
     }
@@ -336,6 +336,9 @@ impl Layer for DepthwiseConv {
         let (c, m, taps) = (self.window.c, self.depth_multiplier, self.window.kh * self.window.kw);
         let out = self.out_channels();
         self.core.output.backward(self.act(), dy.data_mut(), y.data(), out);
+        if precision == kernels::Precision::Bf16 {
+            crate::tensor::bf16::round_in_place(dy.data_mut()); // dz is a bf16 tensor
+        }
         let dz = dy.data();
         if self.use_bias {
             kernels::sum_rows(self.core.params.last_mut().expect("bias").grad.data_mut(), dz);

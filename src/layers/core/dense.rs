@@ -7,7 +7,8 @@ use crate::layers::core::regularization::regularization_builders;
 use crate::layers::LayerCore;
 use crate::layers::{Layer, Param, Regularization};
 use crate::rng::Rng;
-use crate::tensor::{kernels, Tensor};
+use crate::tensor::kernels::{self, Precision};
+use crate::tensor::{bf16, Tensor};
 
 /// A fully-connected layer, `y = activation(x · kernel + bias)`.
 ///
@@ -131,7 +132,7 @@ impl Layer for Dense {
         let rows = x.len() / fan_in;
         kernels::matmul_in(precision, y.data_mut(), x.data(), w.data(), rows, fan_in, units, false, false, 0.0);
         if let Some(bias) = self.core.params.get(1) {
-            kernels::add_row_bias(y.data_mut(), bias.value.data());
+            kernels::add_row_bias_in(precision, y.data_mut(), bias.value.data());
         }
         self.core.output.forward(self.act(), y.data_mut(), units);
     }
@@ -142,6 +143,9 @@ impl Layer for Dense {
         let (fan_in, units) = (self.core.params[0].value.shape()[0], self.units);
         let rows = x.len() / fan_in;
         self.core.output.backward(self.act(), dy.data_mut(), y.data(), units);
+        if precision == Precision::Bf16 {
+            bf16::round_in_place(dy.data_mut()); // dz is a bf16 tensor
+        }
         let dz = dy.data();
         let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         kernels::matmul_in(precision, kernel.grad.data_mut(), x.data(), dz, fan_in, rows, units, true, false, 0.0);
