@@ -8,7 +8,10 @@ figure. Also measures each side's large-matrix-multiply peak (GFLOP/s of a 2048^
 
 Run from the repository root after `cargo build --release --examples`:
     python3 bench/compare.py [--model mlp|convnet|lstm|transformer] [--batch-sizes 1,32,128,1024] [--threads 2]
-                             [--seconds 3] [--rounds 2]
+                             [--seconds 3] [--rounds 2] [--precision float32|mixed_bfloat16]
+
+--precision mixed_bfloat16 trains minibatch under Keras's policy and PyTorch under
+`autocast(bfloat16)` (see bench/pytorch_bench.py).
 """
 import argparse, json, os, platform, subprocess, sys, time
 
@@ -51,13 +54,14 @@ def run_json(cmd, env):
 
 def minibatch(b, a, env):
     r = run_json([MINIBATCH, "bench", "--model", a.model, "--batch-sizes", str(b), "--seconds", str(a.seconds),
-                  "--json", "-"], env)
+                  "--precision", a.precision, "--json", "-"], env)
     return r["results"][0]
 
 
 def pytorch(b, a, env):
     return run_json([sys.executable, os.path.join(ROOT, "bench", "pytorch_bench.py"), "--model", a.model,
-                     "--batch-size", str(b), "--threads", str(a.threads), "--seconds", str(a.seconds)], env)
+                     "--batch-size", str(b), "--threads", str(a.threads), "--seconds", str(a.seconds),
+                     "--precision", a.precision], env)
 
 
 def torch_gemm_peak(threads):
@@ -86,6 +90,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=2, help="measurements per side and batch size; the best counts")
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32")
     p.add_argument("--json")
     a = p.parse_args()
     a.batch_sizes = a.batch_sizes or ("1,32,128,1024" if a.model == "mlp" else "32,128")
@@ -105,7 +110,7 @@ def main():
     gemm = {"minibatch": minibatch_gemm_peak(env), "pytorch": torch_gemm_peak(a.threads)}
 
     import torch
-    print(f"\n{title}, {a.threads} threads, {platform.processor() or platform.machine()}, "
+    print(f"\n{title}, {a.precision}, {a.threads} threads, {platform.processor() or platform.machine()}, "
           f"PyTorch {torch.__version__}, {time.strftime('%Y-%m-%d')}")
     print(f"GEMM peak (2048^3 f32): minibatch {gemm['minibatch']:.0f} GFLOP/s, PyTorch {gemm['pytorch']:.0f} GFLOP/s\n")
     print("| batch | minibatch samples/s | PyTorch samples/s | ratio | minibatch ms/step | PyTorch ms/step "

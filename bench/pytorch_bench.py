@@ -16,6 +16,10 @@ Linear(64, 10); Adam with Keras's eps 1e-7.
 All take cross-entropy on logits (the same math as minibatch's fused softmax + sparse
 categorical cross-entropy).
 
+--precision mixed_bfloat16: the forward and loss under `torch.autocast("cpu", dtype=torch.bfloat16)`
+(weights and optimizer in f32, as Keras's mixed_bfloat16 and minibatch's), the convnet in the
+`channels_last` memory format (oneDNN's fast bf16 convolutions).
+
 Prints one JSON object: samples/s and ms/step of the best epoch within --seconds, and the
 process's peak resident memory.
 """
@@ -78,7 +82,9 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--samples", type=int, default=8192)
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32")
     a = p.parse_args()
+    bf16 = a.precision == "mixed_bfloat16"
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     b = a.batch_size
@@ -86,6 +92,9 @@ def main():
     model, opt, shape = workload(a.model)
     x = torch.rand(n, *shape)
     y = torch.randint(0, 10, (n,))
+    if bf16 and a.model == "convnet":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
 
@@ -94,7 +103,8 @@ def main():
         for i in range(0, count, b):
             idx = order[i:i + b]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             opt.step()
 
@@ -108,6 +118,7 @@ def main():
     print(json.dumps({
         "framework": f"pytorch {torch.__version__}",
         "model": a.model,
+        "precision": a.precision,
         "threads": torch.get_num_threads(),
         "batch_size": b,
         "samples_per_s": n / best,
