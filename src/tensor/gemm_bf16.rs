@@ -79,6 +79,7 @@ pub unsafe fn bgemm(
         return;
     }
     let kind = match isa::current() {
+        _ if k < SHORT_K => return unsafe { rounded(m, k, n, a, (rsa, csa), b, (rsb, csb), beta, c) },
         Isa::Avx512Bf16 => Kind::Vector { hardware: true },
         Isa::Emulated => Kind::Vector { hardware: false },
         Isa::Amx => Kind::Tiles { hardware: true },
@@ -201,18 +202,43 @@ unsafe fn pack_pair_major(
         for q in 0..whole {
             let lo = unsafe { std::slice::from_raw_parts(v.ptr.add(2 * (p0 + q) * v.cs + i0), rows) };
             let hi = unsafe { std::slice::from_raw_parts(v.ptr.add((2 * (p0 + q) + 1) * v.cs + i0), rows) };
-            pack_pairs(&mut out[q * height..q * height + rows], lo, hi);
-        }
-    } else if v.cs == 1 {
-        // Each row's pairs converted in a run (vectorized), then spread `height` apart.
-        let mut run = [0u32; KCP];
-        for i in 0..rows {
-            let row = unsafe { std::slice::from_raw_parts(v.ptr.add((i0 + i) * v.rs + 2 * p0), 2 * whole) };
-            pairs_of(&mut run[..whole], row);
-            for (q, &pair) in run[..whole].iter().enumerate() {
-                out[q * height + i] = pair;
+            let dst = &mut out[q * height..q * height + rows];
+            if rows >= 64 {
+                pack_pairs(dst, lo, hi);
+            } else {
+                // A panel's few rows: a dispatched call would cost more than the work.
+                for ((o, l), h) in dst.iter_mut().zip(lo).zip(hi) {
+                    *o = bf16::from_f32(*l) as u32 | (bf16::from_f32(*h) as u32) << 16;
+                }
             }
         }
+    } else if v.cs == 1 {
+        // Rows whose pairs lie side by side: the block's values rounded in one vectorized
+        // run (all rows at once where they are contiguous: a first convolution's 9 taps per
+        // row), then gathered pair by pair, `height` apart.
+        let width = (2 * pairs).min(k - 2 * p0); // values of each row in this block
+        SCRATCH.with_borrow_mut(|bits| {
+            if bits.len() < rows * width {
+                bits.resize(rows * width, 0);
+            }
+            let first = unsafe { v.ptr.add(i0 * v.rs + 2 * p0) };
+            if v.rs == width {
+                let block = unsafe { std::slice::from_raw_parts(first, rows * width) };
+                to_bf16_bits(&mut bits[..rows * width], block);
+            } else {
+                for i in 0..rows {
+                    let row = unsafe { std::slice::from_raw_parts(first.add(i * v.rs), width) };
+                    to_bf16_bits(&mut bits[i * width..(i + 1) * width], row);
+                }
+            }
+            for i in 0..rows {
+                let row = &bits[i * width..(i + 1) * width];
+                for (q, pair) in row.chunks(2).enumerate() {
+                    out[q * height + i] = pair[0] as u32 | (*pair.get(1).unwrap_or(&0) as u32) << 16;
+                }
+            }
+        });
+        return;
     } else {
         for q in 0..whole {
             for i in 0..rows {
@@ -231,17 +257,18 @@ unsafe fn pack_pair_major(
     }
 }
 
+thread_local! {
+    /// Rounded values of a block of A whose pairs lie side by side, before they are gathered.
+    static SCRATCH: RefCell<Vec<u16>> = const { RefCell::new(Vec::new()) };
+}
+
 crate::simd! {
-    /// `out[q] = (bf16(x[2q]), bf16(x[2q + 1]))`: a row whose pairs lie side by side.
-    fn pairs_of(out: &mut [u32], x: &[f32]) {
-        #[inline(always)]
-        fn round(x: f32) -> u32 {
-            let bits = x.to_bits();
+    /// `out[i] = bf16(x[i])`, as [`bf16::from_f32`], without branches so that it vectorizes.
+    fn to_bf16_bits(out: &mut [u16], x: &[f32]) {
+        for (o, v) in out.iter_mut().zip(x) {
+            let bits = v.to_bits();
             let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
-            if x.is_nan() { (bits >> 16) | 0x40 } else { rounded }
-        }
-        for (o, pair) in out.iter_mut().zip(x.chunks_exact(2)) {
-            *o = round(pair[0]) | round(pair[1]) << 16;
+            *o = if v.is_nan() { (bits >> 16) | 0x40 } else { rounded } as u16;
         }
     }
 }
@@ -525,8 +552,10 @@ thread_local! {
     static ROUNDED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// The product on a processor without bf16 instructions: `op(A)` and `op(B)` copied rounded
-/// to bf16, then the f32 product (f32 sums, in the f32 kernel's order).
+/// The product on a processor without bf16 instructions, and for a short k (below
+/// [`SHORT_K`]) on every processor: A and B copied rounded to bf16 as they are stored (one
+/// vectorized pass each), then the f32 product with the same strides (f32 sums, in the f32
+/// kernel's order).
 #[allow(clippy::too_many_arguments)]
 unsafe fn rounded(
     m: usize,
@@ -539,21 +568,33 @@ unsafe fn rounded(
     beta: f32,
     c: *mut f32,
 ) {
+    // Both are stored contiguously ([m, k] or [k, m]; [k, n] or [n, k]): the largest index
+    // the strides reach, plus one, is their length.
+    let (len_a, len_b) = ((m - 1) * rsa + (k.max(1) - 1) * csa + 1, (k.max(1) - 1) * rsb + (n - 1) * csb + 1);
+    let (len_a, len_b) = if k == 0 { (0, 0) } else { (len_a, len_b) };
     ROUNDED.with_borrow_mut(|(ra, rb)| {
-        ra.resize(ra.len().max(m * k), 0.0);
-        rb.resize(rb.len().max(k * n), 0.0);
-        for i in 0..m {
-            for p in 0..k {
-                ra[i * k + p] = bf16::round(unsafe { *a.add(i * rsa + p * csa) });
-            }
-        }
-        for p in 0..k {
-            for j in 0..n {
-                rb[p * n + j] = bf16::round(unsafe { *b.add(p * rsb + j * csb) });
-            }
-        }
-        unsafe { super::gemm::sgemm(m, k, n, ra.as_ptr(), k, 1, rb.as_ptr(), n, 1, beta, c) }
+        ra.resize(ra.len().max(len_a), 0.0);
+        rb.resize(rb.len().max(len_b), 0.0);
+        round_into(&mut ra[..len_a], unsafe { std::slice::from_raw_parts(a, len_a) });
+        round_into(&mut rb[..len_b], unsafe { std::slice::from_raw_parts(b, len_b) });
+        unsafe { super::gemm::sgemm(m, k, n, ra.as_ptr(), rsa, csa, rb.as_ptr(), rsb, csb, beta, c) }
     })
+}
+
+/// Products with fewer values of k than this (a first convolution's 9 taps) run
+/// [`rounded`] on every processor: the pairs of a dot-product instruction cannot repay
+/// packing there.
+const SHORT_K: usize = 32;
+
+crate::simd! {
+    /// `out[i] = round_bf16(x[i])` (as [`bf16::round`], without branches so that it vectorizes).
+    fn round_into(out: &mut [f32], x: &[f32]) {
+        for (o, v) in out.iter_mut().zip(x) {
+            let bits = v.to_bits();
+            let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000;
+            *o = f32::from_bits(if v.is_nan() { (bits | 0x0040_0000) & 0xffff_0000 } else { rounded });
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
