@@ -48,10 +48,15 @@ pub fn to_f32(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
-/// `x` rounded to the nearest bf16, as an f32.
+/// `x` rounded to the nearest bf16, as an f32. Written without branches, so that loops over
+/// it vectorize.
 #[inline(always)]
 pub fn round(x: f32) -> f32 {
-    to_f32(from_f32(x))
+    let bits = x.to_bits();
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000;
+    // NaN: kept, quieted (the integer rounding could carry it into infinity).
+    let nan = (bits | 0x0040_0000) & 0xffff_0000;
+    f32::from_bits(if x.is_nan() { nan } else { rounded })
 }
 
 crate::simd! {
@@ -59,10 +64,7 @@ crate::simd! {
     /// in f32 storage.
     pub fn round_in_place(x: &mut [f32]) {
         for v in x.iter_mut() {
-            let bits = v.to_bits();
-            let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000;
-            // NaN: keep it, quieted (the integer rounding could carry it into infinity).
-            *v = if v.is_nan() { f32::from_bits((bits | 0x0040_0000) & 0xffff_0000) } else { f32::from_bits(rounded) };
+            *v = round(*v);
         }
     }
 }
