@@ -4,7 +4,7 @@
 //! every bf16 widens to an f32 exactly (`bits << 16`) and f32's range is kept; only precision
 //! is lost (a relative step of 2⁻⁸). minibatch stores weights in f32 and rounds to bf16 where
 //! Keras's `mixed_bfloat16` policy computes in bf16: the inputs of matrix products (packed as
-//! bf16 by [`gemm_bf16`](super::gemm_bf16)) and a layer's outputs.
+//! bf16 by [`matmul_bf16`](super::kernels::matmul_bf16)) and a layer's outputs.
 //!
 //! Two roundings, both to nearest with ties to even:
 //! - [`from_f32`]: IEEE's, as jax and XLA convert (subnormals kept);

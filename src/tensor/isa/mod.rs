@@ -9,7 +9,7 @@
 //! | `avx512` | AVX-512 FMA, 8 × 32 | inputs rounded to bf16, then the f32 kernel |
 //! | `avx2` | AVX2 FMA, 6 × 16 | inputs rounded to bf16, then the f32 kernel |
 //! | `portable` | 4 × 4 in plain Rust | inputs rounded to bf16, then the f32 kernel |
-//! | `emulated` | the AVX-512 kernel over [emulated](emulated) instructions | the `VDPBF16PS` kernel, emulated |
+//! | `emulated` | the AVX-512 kernel over [emulated] instructions | the `VDPBF16PS` kernel, emulated |
 //! | `emulated-amx` | as `emulated` | the AMX kernel over emulated tiles |
 //!
 //! The emulated levels follow the instructions' documented semantics (Intel SDM pseudo-code:
