@@ -203,7 +203,7 @@ unsafe fn pack_pair_major(
             let lo = unsafe { std::slice::from_raw_parts(v.ptr.add(2 * (p0 + q) * v.cs + i0), rows) };
             let hi = unsafe { std::slice::from_raw_parts(v.ptr.add((2 * (p0 + q) + 1) * v.cs + i0), rows) };
             let dst = &mut out[q * height..q * height + rows];
-            if rows >= 64 {
+            if rows >= 16 {
                 pack_pairs(dst, lo, hi);
             } else {
                 // A panel's few rows: a dispatched call would cost more than the work.
@@ -233,8 +233,14 @@ unsafe fn pack_pair_major(
             }
             for i in 0..rows {
                 let row = &bits[i * width..(i + 1) * width];
-                for (q, pair) in row.chunks(2).enumerate() {
-                    out[q * height + i] = pair[0] as u32 | (*pair.get(1).unwrap_or(&0) as u32) << 16;
+                let pairs = row.chunks_exact(2);
+                let last = pairs.remainder().first().map(|&lo| lo as u32); // an odd k's last value
+                let whole = pairs.len();
+                for (q, pair) in pairs.enumerate() {
+                    out[q * height + i] = pair[0] as u32 | (pair[1] as u32) << 16;
+                }
+                if let Some(lo) = last {
+                    out[whole * height + i] = lo;
                 }
             }
         });
