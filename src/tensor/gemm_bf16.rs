@@ -279,6 +279,63 @@ crate::simd! {
     }
 }
 
+/// Packs `len` rows from `i0` (or columns, for B) into panels of `width`, one after another
+/// (`width · pairs` values each), as [`pack_pair_major`] packs one. Where the rows lie side
+/// by side in memory (`v.rs == 1`: a transposed A, a row-major B), each pair's two source runs
+/// are rounded across all the panels at once (vectorized), then copied a panel at a time.
+unsafe fn pack_panels(
+    out: *mut u32,
+    v: View,
+    (i0, len, width): (usize, usize, usize),
+    (p0, pairs): (usize, usize),
+    (m, k): (usize, usize),
+) {
+    let panels = len.div_ceil(width);
+    if v.rs != 1 || len < 16 {
+        for r in 0..panels {
+            let rows = (i0 + r * width, width.min(len - r * width), width);
+            unsafe { pack_pair_major(out.add(r * width * pairs), v, rows, (p0, pairs), (m, k)) };
+        }
+        return;
+    }
+    let rows = len.min(m.saturating_sub(i0));
+    let whole = pairs.min((k / 2).saturating_sub(p0));
+    let out = unsafe { std::slice::from_raw_parts_mut(out, panels * width * pairs) };
+    if rows < panels * width || whole < pairs {
+        out.fill(0);
+    }
+    PAIRS.with_borrow_mut(|run| {
+        if run.len() < rows {
+            run.resize(rows, 0);
+        }
+        for q in 0..pairs {
+            let kk = 2 * (p0 + q);
+            if q < whole {
+                let lo = unsafe { std::slice::from_raw_parts(v.ptr.add(kk * v.cs + i0), rows) };
+                let hi = unsafe { std::slice::from_raw_parts(v.ptr.add((kk + 1) * v.cs + i0), rows) };
+                pack_pairs(&mut run[..rows], lo, hi);
+            } else if kk < k {
+                // The last pair of an odd k: its second value is padding.
+                for (i, r) in run[..rows].iter_mut().enumerate() {
+                    *r = unsafe { v.get(i0 + i, kk, m, k) } as u32;
+                }
+            } else {
+                break;
+            }
+            for r in 0..panels {
+                let n = width.min(rows.saturating_sub(r * width));
+                let dst = r * width * pairs + q * width;
+                out[dst..dst + n].copy_from_slice(&run[r * width..r * width + n]);
+            }
+        }
+    });
+}
+
+thread_local! {
+    /// One pair's values across a block's panels, rounded, before they are spread.
+    static PAIRS: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
 crate::simd! {
     /// `out[i] = (bf16(lo[i]), bf16(hi[i]))` as one 32-bit pair, rounding to nearest even
     /// (as [`bf16::from_f32`], written without branches so that it vectorizes).
@@ -314,10 +371,7 @@ unsafe fn vector_block(
         for pc in (0..kp.max(1)).step_by(KCP) {
             let kcp = KCP.min(kp - pc.min(kp));
             let b_out = room(bp, col_panels * NR * kcp);
-            for r in 0..col_panels {
-                let cols = (jc + r * NR, NR.min(nc - r * NR), NR);
-                unsafe { pack_pair_major(b_out.add(r * NR * kcp), bt, cols, (pc, kcp), (p.n, p.k)) };
-            }
+            unsafe { pack_panels(b_out, bt, (jc, nc, NR), (pc, kcp), (p.n, p.k)) };
             let init = if pc > 0 {
                 Init::Load
             } else if p.beta == 0.0 {
@@ -329,10 +383,7 @@ unsafe fn vector_block(
                 let mc = MC.min(i1 - ic);
                 let row_panels = mc.div_ceil(MR);
                 let a_out = room(ap, row_panels * MR * kcp);
-                for r in 0..row_panels {
-                    let rows = (ic + r * MR, MR.min(mc - r * MR), MR);
-                    unsafe { pack_pair_major(a_out.add(r * MR * kcp), p.a, rows, (pc, kcp), (p.m, p.k)) };
-                }
+                unsafe { pack_panels(a_out, p.a, (ic, mc, MR), (pc, kcp), (p.m, p.k)) };
                 for jr in 0..col_panels {
                     let nb = NR.min(nc - jr * NR);
                     let b_panel = unsafe { b_out.add(jr * NR * kcp) };
@@ -446,10 +497,7 @@ unsafe fn tile_block<U: TileUnit>(
             let real = KCP.min(kp - pc.min(kp));
             let kcp = real.next_multiple_of(16).max(16);
             let b_out = room(bp, col_panels * TR * kcp);
-            for r in 0..col_panels {
-                let cols = (jc + r * TR, TR.min(nc - r * TR), TR);
-                unsafe { pack_pair_major(b_out.add(r * TR * kcp), bt, cols, (pc, kcp), (p.n, p.k)) };
-            }
+            unsafe { pack_panels(b_out, bt, (jc, nc, TR), (pc, kcp), (p.n, p.k)) };
             let init = if pc > 0 {
                 Init::Load
             } else if p.beta == 0.0 {
