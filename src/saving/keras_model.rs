@@ -204,7 +204,10 @@ fn rebuild_layer(class: &str, keras: &Value, custom: bool, found: &mut Findings)
     ours.extend(values(&object));
     let layer = match super::layer_from_config(class, &Value::Object(ours)) {
         Ok(mut layer) => {
-            layer.core_mut().dtype = policy;
+            // Keras writes float32 on every layer of a float32 model: that is the default, not
+            // a choice to keep (so that `train --init model.keras --precision mixed_bfloat16`
+            // applies); a mixed_bfloat16 layer keeps its policy.
+            layer.core_mut().dtype = policy.filter(|p| p.computes_in_bf16());
             layer
         }
         Err(Error::UnknownName { .. }) if custom => {
@@ -356,6 +359,9 @@ fn translate(doc: &Value, found: &mut Findings, prefix: &str) -> Result<Value> {
         entry["config"] = l.config().unwrap_or_default();
         if lconfig.get("trainable") == Some(&json!(false)) {
             entry["config"]["trainable"] = json!(false);
+        }
+        if let Some(policy) = l.core().dtype {
+            entry["config"]["dtype"] = policy.to_keras();
         }
         ours.push(entry);
     }

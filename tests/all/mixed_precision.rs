@@ -70,6 +70,13 @@ fn the_policy_is_saved_with_the_model() {
     assert_eq!(policies, ["mixed_bfloat16", "float32"]);
     let mut loaded = loaded;
     assert!(loaded.predict(&x, 40).unwrap().data() == model.predict(&x, 40).unwrap().data());
+    // As a .keras file: Keras's per-layer dtype, read back (the output layer's float32 is the
+    // default there, so it comes back as the output layer's default).
+    let keras = dir.join("m.keras");
+    model.save(&keras).unwrap();
+    let from_keras = Model::load(&keras).unwrap();
+    let policies: Vec<&str> = from_keras.layers().iter().map(|l| l.core().policy().name()).collect();
+    assert_eq!(policies, ["mixed_bfloat16", "float32"]);
     // The config says it as Keras does.
     let config = loaded.to_config().unwrap();
     assert_eq!(config["config"]["layers"][0]["config"]["dtype"]["config"]["name"], "mixed_bfloat16");
