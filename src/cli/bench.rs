@@ -53,11 +53,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         minibatch::tensor::kernels::set_num_threads(n);
     }
     let threads = minibatch::tensor::kernels::num_threads();
-    let precision = match args.precision.as_deref() {
-        None => minibatch::layers::DTypePolicy::Float32,
-        Some(p) => minibatch::layers::DTypePolicy::parse(p)
-            .map_err(|_| minibatch::Error::invalid("--precision", p, "float32 or mixed_bfloat16"))?,
-    };
+    let precision = checks::precision(args.precision.as_deref())?.unwrap_or_default();
     let kernels = minibatch::tensor::isa::current().describe();
     let table = args.json.as_deref() != Some("-");
     let (workload, title) = match args.model.as_str() {

@@ -75,6 +75,16 @@ pub fn threads(value: Option<usize>) -> Result<()> {
     }
 }
 
+/// `--precision`: Keras's dtype policy by name, `None` when not given.
+pub fn precision(value: Option<&str>) -> Result<Option<minibatch::layers::DTypePolicy>> {
+    value
+        .map(|p| {
+            minibatch::layers::DTypePolicy::parse(p)
+                .map_err(|_| Error::invalid("--precision", p, "float32 or mixed_bfloat16 (Keras's dtype policies)"))
+        })
+        .transpose()
+}
+
 /// A chart file: `.png` or `.svg`.
 pub fn chart_file(flag: &'static str, path: Option<&Path>) -> Result<()> {
     let Some(path) = path else { return Ok(()) };

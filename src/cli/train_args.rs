@@ -238,11 +238,7 @@ pub struct TrainArgs {
 
 /// `train`'s flags, checked before any work or output.
 pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
-    if let Some(p) = &args.precision {
-        minibatch::layers::DTypePolicy::parse(p).map_err(|_| {
-            minibatch::Error::invalid("--precision", p, "float32 or mixed_bfloat16 (Keras's dtype policies)")
-        })?;
-    }
+    checks::precision(args.precision.as_deref())?;
     if let Some(lr) = args.learning_rate {
         checks::positive("--learning-rate", lr)?;
     }

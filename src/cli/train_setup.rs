@@ -255,8 +255,8 @@ pub(super) fn target_scaler(
 /// The layers `--freeze`/`--freeze-until` name frozen, then the model compiled with the
 /// flags' optimizer, learning rate and `--metrics` beside the task's.
 fn freeze_and_compile(model: &mut Model, args: &TrainArgs, task: &Task) -> Result<()> {
-    if let Some(p) = &args.precision {
-        model.dtype_policy(minibatch::layers::DTypePolicy::parse(p)?);
+    if let Some(policy) = super::checks::precision(args.precision.as_deref())? {
+        model.dtype_policy(policy);
     }
     freeze(model, args)?;
     let lr = args.learning_rate.unwrap_or(f32::NAN);

@@ -4,6 +4,7 @@
 
 use super::core::output_activation::OutputActivation;
 use super::{DTypePolicy, GradientNorms, Param};
+use crate::activations::Activation;
 use crate::layers::Regularization;
 use crate::rng::Rng;
 use crate::tensor::kernels::Precision;
@@ -88,6 +89,15 @@ impl LayerCore {
     /// The policy in force (fixed when the model is built; `float32` before).
     pub fn policy(&self) -> DTypePolicy {
         self.policy
+    }
+
+    /// `dz = dy ⊙ f'(z)` in place, through the fused output activation `act` (`cols` values a
+    /// row). Under `mixed_bfloat16`, `dz` is a bf16 tensor, as Keras's is: rounded here.
+    pub(crate) fn activation_backward(&self, act: Activation, dy: &mut [f32], y: &[f32], cols: usize) {
+        self.output.backward(act, dy, y, cols);
+        if self.policy.computes_in_bf16() {
+            crate::tensor::bf16::round_in_place(dy);
+        }
     }
 }
 

@@ -18,18 +18,24 @@
 //! assert_eq!(bf16::round(1.0 + 3.0 / 256.0), 1.0 + 4.0 / 256.0);
 //! ```
 
-/// The bf16 nearest `x` (ties to even); NaN stays NaN (made quiet), infinities stay.
+/// The bits of `x` rounded to the nearest bf16 (ties to even), the low half zero: the one
+/// rounding [`from_f32`] and [`round`] share. Written without branches, so that the loops over
+/// it (packing, rounding a tensor) vectorize.
 #[inline(always)]
-pub fn from_f32(x: f32) -> u16 {
+fn rounded_bits(x: f32) -> u32 {
     let bits = x.to_bits();
-    if x.is_nan() {
-        return ((bits >> 16) | 0x40) as u16;
-    }
     // Adding 0x7fff plus the lowest kept bit carries into the kept bits exactly when the
     // dropped half is above one half, or equal to it with the kept bits odd. An overflow
     // carries into the exponent and gives infinity, as rounding should.
-    let bias = 0x7fff + ((bits >> 16) & 1);
-    (bits.wrapping_add(bias) >> 16) as u16
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1));
+    // NaN: kept, quieted (the integer rounding could carry its payload into infinity).
+    (if x.is_nan() { bits | 0x0040_0000 } else { rounded }) & 0xffff_0000
+}
+
+/// The bf16 nearest `x` (ties to even); NaN stays NaN (made quiet), infinities stay.
+#[inline(always)]
+pub fn from_f32(x: f32) -> u16 {
+    (rounded_bits(x) >> 16) as u16
 }
 
 /// `VCVTNEPS2BF16`'s rounding (Intel SDM, `convert_fp32_to_bfloat16`): as [`from_f32`], except
@@ -48,15 +54,10 @@ pub fn to_f32(b: u16) -> f32 {
     f32::from_bits((b as u32) << 16)
 }
 
-/// `x` rounded to the nearest bf16, as an f32. Written without branches, so that loops over
-/// it vectorize.
+/// `x` rounded to the nearest bf16, as an f32.
 #[inline(always)]
 pub fn round(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000;
-    // NaN: kept, quieted (the integer rounding could carry it into infinity).
-    let nan = (bits | 0x0040_0000) & 0xffff_0000;
-    f32::from_bits(if x.is_nan() { nan } else { rounded })
+    f32::from_bits(rounded_bits(x))
 }
 
 crate::simd! {
@@ -72,8 +73,14 @@ crate::simd! {
 /// Two bf16 in one 32-bit lane, `lo` in bits 0–15 and `hi` in 16–31: the pair a
 /// `VDPBF16PS` or `TDPBF16PS` lane multiplies.
 #[inline(always)]
+pub fn join(lo: u16, hi: u16) -> u32 {
+    lo as u32 | (hi as u32) << 16
+}
+
+/// [`join`] of `lo` and `hi` rounded to bf16.
+#[inline(always)]
 pub fn pair(lo: f32, hi: f32) -> u32 {
-    from_f32(lo) as u32 | (from_f32(hi) as u32) << 16
+    join(from_f32(lo), from_f32(hi))
 }
 
 #[cfg(test)]

@@ -83,10 +83,8 @@ struct Product {
     b: View,
     c: *mut f32,
     beta: f32,
-    /// Whether the parts split the rows (else the columns) of `C`.
-    split_rows: bool,
-    /// Part `t` computes rows (or columns) `bounds[t]..bounds[t + 1]`.
-    bounds: [usize; 65],
+    /// How the threads share `C`.
+    split: Split,
     /// Set when the parts pack A together (column split on several threads).
     shared: Option<Shared>,
     /// `op(B)` packed beforehand ([`PackedB`]): every k-block's panels, one after another.
@@ -172,8 +170,7 @@ pub fn sgemm_packed(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], beta: f32) 
         b: View { ptr: std::ptr::null(), rs: 0, cs: 0 },
         c: c.as_mut_ptr(),
         beta,
-        split_rows: false,
-        bounds: [0; 65],
+        split: Split::whole(m, n),
         shared: None,
         packed_b: Some(b.data.as_ptr()),
     };
@@ -233,25 +230,16 @@ unsafe fn sgemm_with(
         b: View { ptr: b, rs: rsb, cs: csb },
         c,
         beta,
-        split_rows: false,
-        bounds: [0; 65],
+        split: Split::whole(m, n),
         shared: None,
         packed_b: None,
     };
-    // Split the columns into NR-aligned ranges when there are enough of them (each thread then
-    // packs only its share of B), else the rows into MR-aligned ranges (a thin output layer).
-    let (col_panels, row_panels) = (n.div_ceil(kern.nr), m.div_ceil(kern.mr));
-    let threads = if m * n * k < PARALLEL_MIN { 1 } else { pool::max_parts().min(64) };
-    p.split_rows = col_panels < 2 * threads && row_panels > col_panels;
-    let (panels, width, len) = if p.split_rows { (row_panels, kern.mr, m) } else { (col_panels, kern.nr, n) };
-    let parts = threads.min(panels);
-    for t in 0..=parts {
-        p.bounds[t] = (panels * t / parts * width).min(len);
-    }
+    p.split = Split::of((m, k, n), (kern.mr, kern.nr));
+    let (parts, bounds) = (p.split.parts, p.split.bounds);
     // With several threads on column ranges, each would pack all of A: pack it once, together,
     // when the shared buffer and the whole pool are free (barriers need truly parallel parts).
-    let one_column_block = (0..parts).all(|t| p.bounds[t + 1] - p.bounds[t] <= NC);
-    if parts > 1 && !p.split_rows && one_column_block && !reads_a_in_place(&p) {
+    let one_column_block = (0..parts).all(|t| bounds[t + 1] - bounds[t] <= NC);
+    if parts > 1 && !p.split.rows && one_column_block && !reads_a_in_place(&p) {
         if let Ok(mut buf) = SHARED_A.try_lock() {
             // Sized by the same rule `block` packs with: one A block of all `m` rows.
             let (kc_max, mc_max) = block_sizes(k, m, kern.mr);
@@ -270,11 +258,60 @@ unsafe fn sgemm_with(
 /// Computes part `t`: its rows or columns of the product.
 unsafe fn part(ctx: *const (), t: usize) {
     let p = &*(ctx as *const Product);
-    let (lo, hi) = (p.bounds[t], p.bounds[t + 1]);
-    let (rows, cols) = if p.split_rows { ((lo, hi), (0, p.n)) } else { ((0, p.m), (lo, hi)) };
+    let (lo, hi) = (p.split.bounds[t], p.split.bounds[t + 1]);
+    let (rows, cols) = p.split.range(t, p.m, p.n);
     // A cooperative part must reach every barrier, so it runs even with an empty range.
     if lo < hi || p.shared.is_some() {
         PACKED.with_borrow_mut(|(ap, bp)| block(p, t, rows, cols, ap, bp));
+    }
+}
+
+/// How the pool's threads share a product's `C`: contiguous ranges of whole micro-tile panels
+/// of its columns when there are enough of them (each thread then packs only its share of B),
+/// else of its rows (a thin output layer). The f32 and the bf16 products split alike.
+#[derive(Clone, Copy)]
+pub(super) struct Split {
+    /// Whether the parts split the rows (else the columns) of `C`.
+    pub rows: bool,
+    /// How many parts.
+    pub parts: usize,
+    /// Part `t` computes rows (or columns) `bounds[t]..bounds[t + 1]`.
+    pub bounds: [usize; 65],
+}
+
+impl Split {
+    /// The split the pool's threads take for an `m × k × n` product of `mr × nr` micro-tiles:
+    /// one part below [`PARALLEL_MIN`] multiply-adds.
+    pub(super) fn of((m, k, n): (usize, usize, usize), (mr, nr): (usize, usize)) -> Split {
+        let threads = if m * n * k < PARALLEL_MIN { 1 } else { pool::max_parts().min(64) };
+        let (col_panels, row_panels) = (n.div_ceil(nr), m.div_ceil(mr));
+        Split::into_parts((m, n), (mr, nr), col_panels < 2 * threads && row_panels > col_panels, threads)
+    }
+
+    /// `parts` ranges (at most one a panel) of `C`'s rows or its columns.
+    pub(super) fn into_parts((m, n): (usize, usize), (mr, nr): (usize, usize), rows: bool, parts: usize) -> Split {
+        let (panels, width, len) = if rows { (m.div_ceil(mr), mr, m) } else { (n.div_ceil(nr), nr, n) };
+        let parts = parts.min(panels).max(1);
+        let mut bounds = [0; 65];
+        for (t, bound) in bounds.iter_mut().enumerate().take(parts + 1) {
+            *bound = (panels * t / parts * width).min(len);
+        }
+        Split { rows, parts, bounds }
+    }
+
+    /// One part: all of an `m × n` `C`.
+    pub(super) fn whole(m: usize, n: usize) -> Split {
+        Split::into_parts((m, n), (m.max(1), n.max(1)), false, 1)
+    }
+
+    /// Part `t`'s rows and columns of an `m × n` `C`.
+    pub(super) fn range(&self, t: usize, m: usize, n: usize) -> ((usize, usize), (usize, usize)) {
+        let (lo, hi) = (self.bounds[t], self.bounds[t + 1]);
+        if self.rows {
+            ((lo, hi), (0, n))
+        } else {
+            ((0, m), (lo, hi))
+        }
     }
 }
 

@@ -21,6 +21,7 @@
 //!
 //! Packing buffers are per thread and reused: a steady-state product allocates nothing.
 
+use super::gemm::Split;
 use super::isa::amx::{Hardware, TileUnit};
 use super::isa::emulated::{self, TileConfig, Tiles};
 use super::isa::{self, Isa};
@@ -36,10 +37,8 @@ const TR: usize = 32;
 const KCP: usize = 256;
 const MC: usize = 256;
 const NC: usize = 2048;
-/// Below this many multiply-adds a product runs on one thread.
-const PARALLEL_MIN: usize = 1 << 18;
 
-/// How the first k-block starts each value of C.
+/// How a k-block starts each value of C.
 #[derive(Clone, Copy, PartialEq)]
 enum Init {
     /// At zero (`beta == 0`: C's old values, NaN included, are ignored).
@@ -48,6 +47,17 @@ enum Init {
     Scale(f32),
     /// At C: a later k-block continues the chain.
     Load,
+}
+
+impl Init {
+    /// The start of the k-block beginning at pair `pc`.
+    fn of_block(pc: usize, beta: f32) -> Init {
+        match (pc, beta) {
+            (0, 0.0) => Init::Zero,
+            (0, _) => Init::Scale(beta),
+            _ => Init::Load,
+        }
+    }
 }
 
 /// Which kernel runs a product.
@@ -62,7 +72,9 @@ enum Kind {
 ///
 /// # Safety
 /// As [`sgemm`](super::gemm::sgemm): every element the strides address lies inside its
-/// allocation, and `c` (`m·n` values, row-major) overlaps neither `a` nor `b`.
+/// allocation, and `c` (`m·n` values, row-major) overlaps neither `a` nor `b`. A and B are
+/// stored contiguously (`m·k` and `k·n` values, transposed or not), and `m`, `k` and `n` are
+/// positive ([`matmul_bf16`](super::kernels::matmul_bf16) takes the empty cases).
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn bgemm(
     m: usize,
@@ -75,9 +87,7 @@ pub unsafe fn bgemm(
     beta: f32,
     c: *mut f32,
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
+    debug_assert!(m > 0 && k > 0 && n > 0);
     let kind = match isa::current() {
         _ if k < SHORT_K => return unsafe { rounded(m, k, n, a, (rsa, csa), b, (rsb, csb), beta, c) },
         Isa::Avx512Bf16 => Kind::Vector { hardware: true },
@@ -121,26 +131,25 @@ struct Product {
     b: View,
     c: *mut f32,
     beta: f32,
-    split_rows: bool,
-    bounds: [usize; 65],
+    /// How the threads share C (as the f32 product's threads do).
+    split: Split,
+}
+
+impl Kind {
+    /// The micro-tile: rows × columns of C.
+    fn tile(self) -> (usize, usize) {
+        match self {
+            Kind::Vector { .. } => (MR, NR),
+            Kind::Tiles { .. } => (TR, TR),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 unsafe fn bgemm_with(kind: Kind, m: usize, k: usize, n: usize, a: View, b: View, beta: f32, c: *mut f32) {
-    let (mr, nr) = match kind {
-        Kind::Vector { .. } => (MR, NR),
-        Kind::Tiles { .. } => (TR, TR),
-    };
-    let mut p = Product { kind, m, k, n, a, b, c, beta, split_rows: false, bounds: [0; 65] };
-    let (col_panels, row_panels) = (n.div_ceil(nr), m.div_ceil(mr));
-    let threads = if m * n * k < PARALLEL_MIN { 1 } else { pool::max_parts().min(64) };
-    p.split_rows = col_panels < 2 * threads && row_panels > col_panels;
-    let (panels, width, len) = if p.split_rows { (row_panels, mr, m) } else { (col_panels, nr, n) };
-    let parts = threads.min(panels);
-    for t in 0..=parts {
-        p.bounds[t] = (panels * t / parts * width).min(len);
-    }
-    unsafe { pool::run(parts, &p as *const Product as *const (), part) };
+    let split = Split::of((m, k, n), kind.tile());
+    let p = Product { kind, m, k, n, a, b, c, beta, split };
+    unsafe { pool::run(split.parts, &p as *const Product as *const (), part) };
 }
 
 thread_local! {
@@ -152,11 +161,10 @@ thread_local! {
 /// Computes part `t`: its rows or columns of the product.
 unsafe fn part(ctx: *const (), t: usize) {
     let p = unsafe { &*(ctx as *const Product) };
-    let (lo, hi) = (p.bounds[t], p.bounds[t + 1]);
-    if lo >= hi {
+    if p.split.bounds[t] >= p.split.bounds[t + 1] {
         return;
     }
-    let (rows, cols) = if p.split_rows { ((lo, hi), (0, p.n)) } else { ((0, p.m), (lo, hi)) };
+    let (rows, cols) = p.split.range(t, p.m, p.n);
     PACKED.with_borrow_mut(|(ap, bp)| match p.kind {
         Kind::Vector { hardware } => unsafe { vector_block(p, hardware, rows, cols, ap, bp) },
         Kind::Tiles { hardware: true } => {
@@ -178,12 +186,12 @@ fn room(buf: &mut Vec<u32>, len: usize) -> *mut u32 {
     buf.as_mut_ptr()
 }
 
-/// Packs rows `i0..i0 + rows` (padded to `height`) and pairs `p0..p0 + pairs` of a view as
-/// "pair-major" panels of `height` rows: panel value `(q, i)` at `q·height + i` holds the pair
-/// `(v(i, 2(p0+q)), v(i, 2(p0+q)+1))` rounded to bf16. Pairs past k and rows past m are zero.
-/// The two layouts a product meets get straight loops: rows adjacent in memory (one run of
-/// two source rows per pair, vectorized), or k adjacent (one source row per panel row).
-#[allow(clippy::too_many_arguments)]
+/// Packs rows `i0..i0 + rows` (padded to `height`) and pairs `p0..p0 + pairs` of a view whose
+/// pairs lie side by side (`v.cs == 1`: a row-major A, a transposed B) as one "pair-major"
+/// panel of `height` rows: value `(q, i)` at `q·height + i` holds the pair
+/// `(v(i, 2(p0+q)), v(i, 2(p0+q)+1))` rounded to bf16; pairs past k and rows past m are zero.
+/// The block's values are rounded in one vectorized run (all rows at once where they are
+/// contiguous: a first convolution's 9 taps per row), then gathered pair by pair.
 unsafe fn pack_pair_major(
     out: *mut u32,
     v: View,
@@ -191,76 +199,40 @@ unsafe fn pack_pair_major(
     (p0, pairs): (usize, usize),
     (m, k): (usize, usize),
 ) {
+    debug_assert_eq!(v.cs, 1);
     let rows = rows.min(m.saturating_sub(i0));
-    // Pairs whose two values both lie inside k.
-    let whole = pairs.min((k / 2).saturating_sub(p0));
     let out = unsafe { std::slice::from_raw_parts_mut(out, pairs * height) };
-    if rows < height || whole < pairs {
+    let width = (2 * pairs).min(k - 2 * p0); // values of each row in this block
+    if rows < height || width < 2 * pairs {
         out.fill(0);
     }
-    if v.rs == 1 {
-        for q in 0..whole {
-            let lo = unsafe { std::slice::from_raw_parts(v.ptr.add(2 * (p0 + q) * v.cs + i0), rows) };
-            let hi = unsafe { std::slice::from_raw_parts(v.ptr.add((2 * (p0 + q) + 1) * v.cs + i0), rows) };
-            let dst = &mut out[q * height..q * height + rows];
-            if rows >= 16 {
-                pack_pairs(dst, lo, hi);
-            } else {
-                // A panel's few rows: a dispatched call would cost more than the work.
-                for ((o, l), h) in dst.iter_mut().zip(lo).zip(hi) {
-                    *o = bf16::from_f32(*l) as u32 | (bf16::from_f32(*h) as u32) << 16;
-                }
+    SCRATCH.with_borrow_mut(|bits| {
+        if bits.len() < rows * width {
+            bits.resize(rows * width, 0);
+        }
+        let first = unsafe { v.ptr.add(i0 * v.rs + 2 * p0) };
+        if v.rs == width {
+            let block = unsafe { std::slice::from_raw_parts(first, rows * width) };
+            to_bf16_bits(&mut bits[..rows * width], block);
+        } else {
+            for i in 0..rows {
+                let row = unsafe { std::slice::from_raw_parts(first.add(i * v.rs), width) };
+                to_bf16_bits(&mut bits[i * width..(i + 1) * width], row);
             }
         }
-    } else if v.cs == 1 {
-        // Rows whose pairs lie side by side: the block's values rounded in one vectorized
-        // run (all rows at once where they are contiguous: a first convolution's 9 taps per
-        // row), then gathered pair by pair, `height` apart.
-        let width = (2 * pairs).min(k - 2 * p0); // values of each row in this block
-        SCRATCH.with_borrow_mut(|bits| {
-            if bits.len() < rows * width {
-                bits.resize(rows * width, 0);
-            }
-            let first = unsafe { v.ptr.add(i0 * v.rs + 2 * p0) };
-            if v.rs == width {
-                let block = unsafe { std::slice::from_raw_parts(first, rows * width) };
-                to_bf16_bits(&mut bits[..rows * width], block);
-            } else {
-                for i in 0..rows {
-                    let row = unsafe { std::slice::from_raw_parts(first.add(i * v.rs), width) };
-                    to_bf16_bits(&mut bits[i * width..(i + 1) * width], row);
-                }
-            }
-            for i in 0..rows {
-                let row = &bits[i * width..(i + 1) * width];
-                let pairs = row.chunks_exact(2);
-                let last = pairs.remainder().first().map(|&lo| lo as u32); // an odd k's last value
-                let whole = pairs.len();
-                for (q, pair) in pairs.enumerate() {
-                    out[q * height + i] = pair[0] as u32 | (pair[1] as u32) << 16;
-                }
-                if let Some(lo) = last {
-                    out[whole * height + i] = lo;
-                }
-            }
-        });
-        return;
-    } else {
-        for q in 0..whole {
-            for i in 0..rows {
-                let (lo, hi) = unsafe { (v.get(i0 + i, 2 * (p0 + q), m, k), v.get(i0 + i, 2 * (p0 + q) + 1, m, k)) };
-                out[q * height + i] = lo as u32 | (hi as u32) << 16;
-            }
-        }
-    }
-    // The last pair of an odd k: its second value is padding.
-    for q in whole..pairs {
         for i in 0..rows {
-            let kk = 2 * (p0 + q);
-            let (lo, hi) = unsafe { (v.get(i0 + i, kk, m, k), v.get(i0 + i, kk + 1, m, k)) };
-            out[q * height + i] = lo as u32 | (hi as u32) << 16;
+            let row = &bits[i * width..(i + 1) * width];
+            let pairs = row.chunks_exact(2);
+            let last = pairs.remainder().first().map(|&lo| bf16::join(lo, 0)); // an odd k's last value
+            let whole = pairs.len();
+            for (q, pair) in pairs.enumerate() {
+                out[q * height + i] = bf16::join(pair[0], pair[1]);
+            }
+            if let Some(lo) = last {
+                out[whole * height + i] = lo;
+            }
         }
-    }
+    });
 }
 
 thread_local! {
@@ -269,20 +241,19 @@ thread_local! {
 }
 
 crate::simd! {
-    /// `out[i] = bf16(x[i])`, as [`bf16::from_f32`], without branches so that it vectorizes.
+    /// `out[i] = bf16(x[i])`.
     fn to_bf16_bits(out: &mut [u16], x: &[f32]) {
         for (o, v) in out.iter_mut().zip(x) {
-            let bits = v.to_bits();
-            let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
-            *o = if v.is_nan() { (bits >> 16) | 0x40 } else { rounded } as u16;
+            *o = bf16::from_f32(*v);
         }
     }
 }
 
-/// Packs `len` rows from `i0` (or columns, for B) into panels of `width`, one after another
-/// (`width · pairs` values each), as [`pack_pair_major`] packs one. Where the rows lie side
-/// by side in memory (`v.rs == 1`: a transposed A, a row-major B), each pair's two source runs
-/// are rounded across all the panels at once (vectorized), then copied a panel at a time.
+/// Packs `len` rows from `i0` (or columns, for B) into pair-major panels of `width` rows, one
+/// after another (`width · pairs` values each; see [`pack_pair_major`], which packs each panel
+/// where pairs lie side by side). Where the rows lie side by side instead (`v.rs == 1`: a
+/// transposed A, a row-major B), each pair's two source runs are rounded across all the
+/// panels at once (vectorized unless they are short), then copied a panel at a time.
 unsafe fn pack_panels(
     out: *mut u32,
     v: View,
@@ -291,7 +262,7 @@ unsafe fn pack_panels(
     (m, k): (usize, usize),
 ) {
     let panels = len.div_ceil(width);
-    if v.rs != 1 || len < 16 {
+    if v.rs != 1 {
         for r in 0..panels {
             let rows = (i0 + r * width, width.min(len - r * width), width);
             unsafe { pack_pair_major(out.add(r * width * pairs), v, rows, (p0, pairs), (m, k)) };
@@ -304,31 +275,55 @@ unsafe fn pack_panels(
     if rows < panels * width || whole < pairs {
         out.fill(0);
     }
-    PAIRS.with_borrow_mut(|run| {
-        if run.len() < rows {
-            run.resize(rows, 0);
-        }
-        for q in 0..pairs {
-            let kk = 2 * (p0 + q);
-            if q < whole {
-                let lo = unsafe { std::slice::from_raw_parts(v.ptr.add(kk * v.cs + i0), rows) };
-                let hi = unsafe { std::slice::from_raw_parts(v.ptr.add((kk + 1) * v.cs + i0), rows) };
-                pack_pairs(&mut run[..rows], lo, hi);
-            } else if kk < k {
-                // The last pair of an odd k: its second value is padding.
-                for (i, r) in run[..rows].iter_mut().enumerate() {
-                    *r = unsafe { v.get(i0 + i, kk, m, k) } as u32;
+    // Row `first..first + n` of k-value `kk`: a run in memory.
+    let source =
+        |kk: usize, first: usize, n: usize| unsafe { std::slice::from_raw_parts(v.ptr.add(kk * v.cs + i0 + first), n) };
+    if rows < 16 {
+        // A few rows (a weight gradient over 9 taps): straight into place, a panel at a time,
+        // as a dispatched call and the copies would cost more than the work.
+        for (r, first) in (0..rows).step_by(width).enumerate() {
+            let n = width.min(rows - first);
+            for q in 0..whole {
+                let kk = 2 * (p0 + q);
+                let dst = &mut out[r * width * pairs + q * width..][..n];
+                for ((o, l), h) in dst.iter_mut().zip(source(kk, first, n)).zip(source(kk + 1, first, n)) {
+                    *o = bf16::pair(*l, *h);
                 }
-            } else {
-                break;
-            }
-            for r in 0..panels {
-                let n = width.min(rows.saturating_sub(r * width));
-                let dst = r * width * pairs + q * width;
-                out[dst..dst + n].copy_from_slice(&run[r * width..r * width + n]);
             }
         }
-    });
+    } else {
+        PAIRS.with_borrow_mut(|run| {
+            if run.len() < rows {
+                run.resize(rows, 0);
+            }
+            for q in 0..whole {
+                let kk = 2 * (p0 + q);
+                pack_pairs(&mut run[..rows], source(kk, 0, rows), source(kk + 1, 0, rows));
+                for (r, first) in (0..rows).step_by(width).enumerate() {
+                    let n = width.min(rows - first);
+                    let dst = r * width * pairs + q * width;
+                    out[dst..dst + n].copy_from_slice(&run[first..first + n]);
+                }
+            }
+        });
+    }
+    // The last pair of an odd k: its second value is padding.
+    let kk = 2 * (p0 + whole);
+    if whole < pairs && kk < k {
+        spread(out, (whole, pairs, width, rows), |i| unsafe { v.get(i0 + i, kk, m, k) } as u32);
+    }
+}
+
+/// Writes pair `q`'s value for each of `rows` rows into its place in the pair-major panels of
+/// `width` rows (`width · pairs` values each), a panel at a time.
+#[inline(always)]
+fn spread(out: &mut [u32], (q, pairs, width, rows): (usize, usize, usize, usize), value: impl Fn(usize) -> u32) {
+    for (r, first) in (0..rows).step_by(width).enumerate() {
+        let panel = &mut out[r * width * pairs + q * width..][..width.min(rows - first)];
+        for (i, slot) in panel.iter_mut().enumerate() {
+            *slot = value(first + i);
+        }
+    }
 }
 
 thread_local! {
@@ -337,17 +332,10 @@ thread_local! {
 }
 
 crate::simd! {
-    /// `out[i] = (bf16(lo[i]), bf16(hi[i]))` as one 32-bit pair, rounding to nearest even
-    /// (as [`bf16::from_f32`], written without branches so that it vectorizes).
+    /// `out[i] = (bf16(lo[i]), bf16(hi[i]))` as one 32-bit pair ([`bf16::pair`]).
     fn pack_pairs(out: &mut [u32], lo: &[f32], hi: &[f32]) {
-        #[inline(always)]
-        fn round(x: f32) -> u32 {
-            let bits = x.to_bits();
-            let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
-            if x.is_nan() { (bits >> 16) | 0x40 } else { rounded }
-        }
         for ((o, l), h) in out.iter_mut().zip(lo).zip(hi) {
-            *o = round(*l) | round(*h) << 16;
+            *o = bf16::pair(*l, *h);
         }
     }
 }
@@ -372,13 +360,7 @@ unsafe fn vector_block(
             let kcp = KCP.min(kp - pc.min(kp));
             let b_out = room(bp, col_panels * NR * kcp);
             unsafe { pack_panels(b_out, bt, (jc, nc, NR), (pc, kcp), (p.n, p.k)) };
-            let init = if pc > 0 {
-                Init::Load
-            } else if p.beta == 0.0 {
-                Init::Zero
-            } else {
-                Init::Scale(p.beta)
-            };
+            let init = Init::of_block(pc, p.beta);
             for ic in (i0..i1).step_by(MC) {
                 let mc = MC.min(i1 - ic);
                 let row_panels = mc.div_ceil(MR);
@@ -498,13 +480,7 @@ unsafe fn tile_block<U: TileUnit>(
             let kcp = real.next_multiple_of(16).max(16);
             let b_out = room(bp, col_panels * TR * kcp);
             unsafe { pack_panels(b_out, bt, (jc, nc, TR), (pc, kcp), (p.n, p.k)) };
-            let init = if pc > 0 {
-                Init::Load
-            } else if p.beta == 0.0 {
-                Init::Zero
-            } else {
-                Init::Scale(p.beta)
-            };
+            let init = Init::of_block(pc, p.beta);
             for ic in (i0..i1).step_by(MC) {
                 let mc = MC.min(i1 - ic);
                 let row_panels = mc.div_ceil(TR);
@@ -517,7 +493,7 @@ unsafe fn tile_block<U: TileUnit>(
                             let (row, kk) = (ic + r * TR + i, 2 * (pc + q));
                             let rows = (ic + mc).min(p.m);
                             let (lo, hi) = unsafe { (p.a.get(row, kk, rows, p.k), p.a.get(row, kk + 1, rows, p.k)) };
-                            unsafe { *panel.add(i * kcp + q) = lo as u32 | (hi as u32) << 16 };
+                            unsafe { *panel.add(i * kcp + q) = bf16::join(lo, hi) };
                         }
                     }
                 }
@@ -622,10 +598,8 @@ unsafe fn rounded(
     beta: f32,
     c: *mut f32,
 ) {
-    // Both are stored contiguously ([m, k] or [k, m]; [k, n] or [n, k]): the largest index
-    // the strides reach, plus one, is their length.
-    let (len_a, len_b) = ((m - 1) * rsa + (k.max(1) - 1) * csa + 1, (k.max(1) - 1) * rsb + (n - 1) * csb + 1);
-    let (len_a, len_b) = if k == 0 { (0, 0) } else { (len_a, len_b) };
+    // Both are stored contiguously, transposed or not: m·k and k·n values.
+    let (len_a, len_b) = (m * k, k * n);
     ROUNDED.with_borrow_mut(|(ra, rb)| {
         ra.resize(ra.len().max(len_a), 0.0);
         rb.resize(rb.len().max(len_b), 0.0);
@@ -641,12 +615,10 @@ unsafe fn rounded(
 const SHORT_K: usize = 32;
 
 crate::simd! {
-    /// `out[i] = round_bf16(x[i])` (as [`bf16::round`], without branches so that it vectorizes).
+    /// `out[i] = bf16::round(x[i])`.
     fn round_into(out: &mut [f32], x: &[f32]) {
         for (o, v) in out.iter_mut().zip(x) {
-            let bits = v.to_bits();
-            let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000;
-            *o = f32::from_bits(if v.is_nan() { (bits | 0x0040_0000) & 0xffff_0000 } else { rounded });
+            *o = bf16::round(*v);
         }
     }
 }
@@ -754,15 +726,8 @@ mod tests {
     ) {
         let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
         let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
-        let width = match (kind, split_rows) {
-            (Kind::Vector { .. }, true) => MR,
-            (Kind::Vector { .. }, false) => NR,
-            (Kind::Tiles { .. }, _) => TR,
-        };
-        let len = if split_rows { m } else { n };
-        let panels = len.div_ceil(width);
-        let parts = parts.min(panels).max(1);
-        let mut p = Product {
+        let split = Split::into_parts((m, n), kind.tile(), split_rows, parts);
+        let p = Product {
             kind,
             m,
             k,
@@ -771,13 +736,9 @@ mod tests {
             b: View { ptr: b.as_ptr(), rs: rsb, cs: csb },
             c: c.as_mut_ptr(),
             beta,
-            split_rows,
-            bounds: [0; 65],
+            split,
         };
-        for t in 0..=parts {
-            p.bounds[t] = (panels * t / parts * width).min(len);
-        }
-        for t in 0..parts {
+        for t in 0..split.parts {
             // SAFETY: the views cover the vectors' shapes; parts write disjoint parts of C.
             unsafe { part(&p as *const Product as *const (), t) };
         }
@@ -861,7 +822,8 @@ mod tests {
 
     /// The hardware tiles against their emulation, where the processor has AMX: the SDM's
     /// pseudo-code orders the additions, but Intel documents the rounding of each only as
-    /// "RNE"; the bound is 2 ulp of the result per 32 values of k, relative to Σ|a·b|.
+    /// "RNE"; the bound is 2 ulps of 1 per 32 values of k, times k (which bounds Σ|a·b| with
+    /// these inputs in [−1, 1]).
     #[test]
     fn hardware_tiles_stay_within_a_bound_of_the_emulation() {
         if !Isa::Amx.supported() {
@@ -877,5 +839,20 @@ mod tests {
         for (x, y) in hw.iter().zip(&em) {
             assert!((x - y).abs() <= 2.0 * f32::EPSILON * (k as f32 / 32.0) * k as f32, "{x} vs {y}");
         }
+    }
+}
+
+#[cfg(test)]
+mod edge_cases {
+    /// No k: C = beta·C, as `matmul` gives (and nothing at all without rows or columns).
+    #[test]
+    fn an_empty_k_scales_c() {
+        let mut c = vec![2.0f32; 6];
+        crate::tensor::kernels::matmul_bf16(&mut c, &[], &[], 2, 0, 3, false, false, 0.5);
+        assert_eq!(c, vec![1.0; 6]);
+        let mut c = vec![f32::NAN; 6];
+        crate::tensor::kernels::matmul_bf16(&mut c, &[], &[], 2, 0, 3, true, true, 0.0);
+        assert_eq!(c, vec![0.0; 6]);
+        crate::tensor::kernels::matmul_bf16(&mut [], &[1.0; 4], &[], 0, 4, 0, false, false, 0.0);
     }
 }

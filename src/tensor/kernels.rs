@@ -29,15 +29,7 @@ pub fn matmul(
     trans_b: bool,
     beta: f32,
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul buffers too small");
-    let c = &mut c[..m * n];
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        scale(c, beta);
-        return;
-    }
+    let Some(c) = nonempty_product(c, a, b, (m, k, n), beta) else { return };
     // Thin shapes are memory-bound: dedicated loops beat a packing GEMM by a wide margin
     // (batch size 1 is exactly this case).
     if k == 1 {
@@ -71,11 +63,38 @@ pub fn matmul(
         }
         return;
     }
-    let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
-    let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
+    let ((rsa, csa), (rsb, csb)) = strides((m, k, n), trans_a, trans_b);
     // SAFETY: the asserts above guarantee that every index the strides reach lies inside
     // `a`, `b` and `c`, and `c` does not alias `a` or `b` (it is a unique borrow).
     unsafe { super::gemm::sgemm(m, k, n, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, beta, c.as_mut_ptr()) }
+}
+
+/// What every product checks first: buffers as large as the shapes (else a panic naming
+/// them), then the empty cases: no rows or columns, nothing to do; no k, `C = beta·C`. `None`
+/// when that was all, else `C`'s `m·n` values.
+fn nonempty_product<'c>(
+    c: &'c mut [f32],
+    a: &[f32],
+    b: &[f32],
+    (m, k, n): (usize, usize, usize),
+    beta: f32,
+) -> Option<&'c mut [f32]> {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul buffers too small");
+    let c = &mut c[..m * n];
+    if m == 0 || n == 0 {
+        return None;
+    }
+    if k == 0 {
+        scale(c, beta);
+        return None;
+    }
+    Some(c)
+}
+
+/// The strides of row-major `op(A)` `[m, k]` and `op(B)` `[k, n]`, stored transposed or not:
+/// element `(i, j)` at `i·rs + j·cs`.
+fn strides((m, k, n): (usize, usize, usize), trans_a: bool, trans_b: bool) -> ((usize, usize), (usize, usize)) {
+    (if trans_a { (1, m) } else { (k, 1) }, if trans_b { (1, k) } else { (n, 1) })
 }
 
 /// The precision of a matrix product: a layer's, under its dtype policy.
@@ -124,12 +143,11 @@ pub fn matmul_bf16(
     trans_b: bool,
     beta: f32,
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul_bf16 buffers too small");
-    let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
-    let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
-    // SAFETY: as in `matmul`: the asserts keep every strided index inside the slices, and `c`
-    // is a unique borrow.
-    unsafe { super::gemm_bf16::bgemm(m, k, n, a.as_ptr(), (rsa, csa), b.as_ptr(), (rsb, csb), beta, c.as_mut_ptr()) }
+    let Some(c) = nonempty_product(c, a, b, (m, k, n), beta) else { return };
+    let (sa, sb) = strides((m, k, n), trans_a, trans_b);
+    // SAFETY: as in `matmul`: the checks keep every strided index inside the slices (A and B
+    // each `m·k` and `k·n` values, whatever their transposition), and `c` is a unique borrow.
+    unsafe { super::gemm_bf16::bgemm(m, k, n, a.as_ptr(), sa, b.as_ptr(), sb, beta, c.as_mut_ptr()) }
 }
 
 crate::simd! {

@@ -212,10 +212,7 @@ impl Layer for ConvTranspose {
         let precision = self.core.precision();
         let (n, pixels, k) = self.dims(x);
         let c = x.row_len() / (self.window.oh * self.window.ow);
-        self.core.output.backward(self.act(), dy.data_mut(), y.data(), self.filters);
-        if precision == kernels::Precision::Bf16 {
-            crate::tensor::bf16::round_in_place(dy.data_mut()); // dz is a bf16 tensor
-        }
+        self.core.activation_backward(self.act(), dy.data_mut(), y.data(), self.filters);
         let dz = dy.data();
         let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         if let Some(bias) = rest.first_mut() {

@@ -289,10 +289,7 @@ impl Layer for Conv {
         let precision = self.core.precision();
         let (n, rows, k) = self.dims(x);
         let f = self.filters;
-        self.core.output.backward(self.act(), dy.data_mut(), y.data(), f);
-        if precision == kernels::Precision::Bf16 {
-            crate::tensor::bf16::round_in_place(dy.data_mut()); // dz is a bf16 tensor
-        }
+        self.core.activation_backward(self.act(), dy.data_mut(), y.data(), f);
         let dz = dy.data();
         let pointwise = self.pointwise();
         let (kernel, rest) = self.core.params.split_first_mut().expect("built");

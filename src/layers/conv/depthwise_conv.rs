@@ -335,10 +335,7 @@ impl Layer for DepthwiseConv {
         let (n, rows, k) = self.dims(x);
         let (c, m, taps) = (self.window.c, self.depth_multiplier, self.window.kh * self.window.kw);
         let out = self.out_channels();
-        self.core.output.backward(self.act(), dy.data_mut(), y.data(), out);
-        if precision == kernels::Precision::Bf16 {
-            crate::tensor::bf16::round_in_place(dy.data_mut()); // dz is a bf16 tensor
-        }
+        self.core.activation_backward(self.act(), dy.data_mut(), y.data(), out);
         let dz = dy.data();
         if self.use_bias {
             kernels::sum_rows(self.core.params.last_mut().expect("bias").grad.data_mut(), dz);

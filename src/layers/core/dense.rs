@@ -7,8 +7,7 @@ use crate::layers::core::regularization::regularization_builders;
 use crate::layers::LayerCore;
 use crate::layers::{Layer, Param, Regularization};
 use crate::rng::Rng;
-use crate::tensor::kernels::{self, Precision};
-use crate::tensor::{bf16, Tensor};
+use crate::tensor::{kernels, Tensor};
 
 /// A fully-connected layer, `y = activation(x · kernel + bias)`.
 ///
@@ -142,10 +141,7 @@ impl Layer for Dense {
         let precision = self.core.precision();
         let (fan_in, units) = (self.core.params[0].value.shape()[0], self.units);
         let rows = x.len() / fan_in;
-        self.core.output.backward(self.act(), dy.data_mut(), y.data(), units);
-        if precision == Precision::Bf16 {
-            bf16::round_in_place(dy.data_mut()); // dz is a bf16 tensor
-        }
+        self.core.activation_backward(self.act(), dy.data_mut(), y.data(), units);
         let dz = dy.data();
         let (kernel, rest) = self.core.params.split_first_mut().expect("built");
         kernels::matmul_in(precision, kernel.grad.data_mut(), x.data(), dz, fan_in, rows, units, true, false, 0.0);
