@@ -161,7 +161,7 @@ pub fn predictions_csv(
     let cols = p.row_len();
     let label = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
     let classifier = task.is_some_and(Task::is_classifier);
-    let binary = matches!(task, Some(Task::Binary { outputs: 1 }));
+    let binary = matches!(task, Some(Task::Binary { outputs: 1, .. }));
     let mut header = vec!["row".to_string()];
     if files.is_some() {
         header.push("file".into());

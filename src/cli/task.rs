@@ -38,10 +38,12 @@ pub enum TaskKind {
 pub enum Task {
     /// Class indices `0..count`: softmax over `count` units, sparse categorical cross-entropy.
     Classes { count: usize },
-    /// One-hot rows of `count` columns: softmax, categorical cross-entropy.
-    OneHot { count: usize },
-    /// Targets in `[0, 1]`, `outputs` per sample: sigmoid units, binary cross-entropy.
-    Binary { outputs: usize },
+    /// One-hot rows of `count` columns: softmax, `loss` (categorical cross-entropy, or its
+    /// focal form).
+    OneHot { count: usize, loss: &'static str },
+    /// Targets in `[0, 1]`, `outputs` per sample: sigmoid units, `loss` (binary cross-entropy,
+    /// its focal form, Dice or Tversky).
+    Binary { outputs: usize, loss: &'static str },
     /// Quantities, `outputs` per sample: linear units, `loss` (Keras's name).
     Regression { outputs: usize, loss: String },
 }
@@ -102,7 +104,7 @@ impl Task {
                 return Ok(Task::Regression { outputs, loss: "mean_squared_error".into() });
             }
             if outputs > 1 && ys.iter().all(|y| is_one_hot(y)) {
-                return Ok(Task::OneHot { count: outputs });
+                return Ok(Task::OneHot { count: outputs, loss: "categorical_crossentropy" });
             }
             if kind == Some(TaskKind::Classification) {
                 if outputs > 1 {
@@ -130,23 +132,25 @@ impl Task {
                 }
                 Task::Classes { count: classes()? }
             }
-            "categorical_crossentropy" | "categorical_hinge" | "kl_divergence" if outputs == 1 => {
+            "categorical_crossentropy" | "categorical_focal_crossentropy" | "categorical_hinge" | "kl_divergence"
+                if outputs == 1 =>
+            {
                 let expected =
                     "one column per class (one-hot rows); class indices take sparse_categorical_crossentropy";
                 return Err(Error::shape(format!("targets for {keras}"), expected, &ys[0].shape()[1..]));
             }
-            "categorical_crossentropy" => Task::OneHot { count: outputs },
-            "binary_crossentropy" => {
+            "categorical_crossentropy" | "categorical_focal_crossentropy" => Task::OneHot { count: outputs, loss: keras },
+            "binary_crossentropy" | "binary_focal_crossentropy" | "dice" | "tversky" => {
                 for y in ys {
                     if let Some(sample) = y.data().iter().position(|v| !(0.0..=1.0).contains(v)) {
                         return Err(Error::Label {
                             sample: sample / outputs,
                             label: y.data()[sample],
-                            expected: "targets from 0 to 1 for binary_crossentropy".into(),
+                            expected: format!("targets from 0 to 1 for {keras}"),
                         });
                     }
                 }
-                Task::Binary { outputs }
+                Task::Binary { outputs, loss: keras }
             }
             other => Task::Regression { outputs, loss: other.into() },
         })
@@ -155,8 +159,8 @@ impl Task {
     /// Units of the last layer.
     pub fn units(&self) -> usize {
         match self {
-            Task::Classes { count } | Task::OneHot { count } => *count,
-            Task::Binary { outputs } | Task::Regression { outputs, .. } => *outputs,
+            Task::Classes { count } | Task::OneHot { count, .. } => *count,
+            Task::Binary { outputs, .. } | Task::Regression { outputs, .. } => *outputs,
         }
     }
 
@@ -173,8 +177,7 @@ impl Task {
     pub fn loss(&self) -> &str {
         match self {
             Task::Classes { .. } => "sparse_categorical_crossentropy",
-            Task::OneHot { .. } => "categorical_crossentropy",
-            Task::Binary { .. } => "binary_crossentropy",
+            Task::OneHot { loss, .. } | Task::Binary { loss, .. } => loss,
             Task::Regression { loss, .. } => loss,
         }
     }
@@ -199,8 +202,8 @@ impl Task {
     pub fn describe(&self) -> String {
         match self {
             Task::Classes { count } => format!("{count} classes (class indices; sparse_categorical_crossentropy)"),
-            Task::OneHot { count } => format!("{count} classes (one-hot rows; categorical_crossentropy)"),
-            Task::Binary { outputs } => format!("{outputs} binary target(s) (binary_crossentropy)"),
+            Task::OneHot { count, loss } => format!("{count} classes (one-hot rows; {loss})"),
+            Task::Binary { outputs, loss } => format!("{outputs} binary target(s) ({loss})"),
             Task::Regression { outputs, loss } => {
                 format!("regression, {outputs} target value(s) per sample ({loss}; metric {})", self.metrics()[0])
             }
@@ -211,10 +214,15 @@ impl Task {
     pub fn of(model: &Model) -> Option<Task> {
         let loss = model.loss()?.name().to_string();
         let units = model.output_shapes().first().map(|s| s.iter().product::<usize>())?;
-        Some(match loss.as_str() {
-            "sparse_categorical_crossentropy" => Task::Classes { count: units },
-            "categorical_crossentropy" => Task::OneHot { count: units },
-            "binary_crossentropy" => Task::Binary { outputs: units },
+        let builtin = losses::BuiltinLoss::from_name(&loss).map(|l| l.keras_name());
+        Some(match builtin {
+            Ok("sparse_categorical_crossentropy") => Task::Classes { count: units },
+            Ok(keras @ ("categorical_crossentropy" | "categorical_focal_crossentropy")) => {
+                Task::OneHot { count: units, loss: keras }
+            }
+            Ok(keras @ ("binary_crossentropy" | "binary_focal_crossentropy" | "dice" | "tversky")) => {
+                Task::Binary { outputs: units, loss: keras }
+            }
             _ => Task::Regression { outputs: units, loss },
         })
     }

@@ -361,7 +361,7 @@ pub(super) fn class_weights(
     let Some(text) = &args.class_weight else { return Ok(None) };
     let invalid = |expected: String| minibatch::Error::invalid("--class-weight", text, expected);
     let count = match task {
-        Task::Classes { count } | Task::OneHot { count } => *count,
+        Task::Classes { count } | Task::OneHot { count, .. } => *count,
         _ => return Err(invalid("classes to weigh (the targets are quantities: use sample weights)".into())),
     };
     if text == "balanced" {
@@ -397,7 +397,7 @@ pub(super) fn warn_lopsided_validation(
     held: &[usize],
 ) {
     let count = match task {
-        Task::Classes { count } | Task::OneHot { count } => *count,
+        Task::Classes { count } | Task::OneHot { count, .. } => *count,
         _ => return,
     };
     if held.is_empty() || !minibatch::distributed::is_root() {

@@ -29,6 +29,17 @@
 //! | `hinge`, `squared_hinge` | `Hinge`, `SquaredHinge` | `mean max(1 − y p, 0)` (squared) |
 //! | `categorical_hinge` | `CategoricalHinge` | `max(max_{j≠y} p_j − p_y + 1, 0)` |
 //! | `cosine_similarity` | `CosineSimilarity` | `−cos(y, p)` |
+//! | `binary_focal_crossentropy` | `BinaryFocalCrossentropy` | `mean (1 − p_t)^γ · bce` (balanced by `α`) |
+//! | `categorical_focal_crossentropy` | `CategoricalFocalCrossentropy` | `Σ α (1 − p)^γ · (−y log p)` |
+//! | `dice` | `Dice` | `1 − 2 Σyp / (Σy + Σp)` over [`LossAxis`] |
+//! | `tversky` | `Tversky` | `1 − Σyp / (Σyp + α·fp + β·fn)` over [`LossAxis`] |
+//!
+//! # What a loss is computed over
+//! Most losses take one row at a time. Dice and Tversky take what Keras's `axis` says
+//! ([`LossAxis`]): a row, a whole sample, or — Keras's default — the whole batch at once, as
+//! one value ([`Loss::span`]). A value over the whole batch is weighted by the mean sample
+//! weight (Keras's broadcast of a scalar loss against the weights). Under MPI each process
+//! takes its own shard of the batch as "the batch".
 //!
 //!
 //! [`Standardized`] wraps a regression loss for a model that ends by turning standardized
@@ -77,6 +88,7 @@ mod binary_crossentropy;
 mod categorical_crossentropy;
 mod cosine_similarity;
 mod custom;
+mod focal;
 mod hinge;
 mod huber;
 mod kl_divergence;
@@ -85,6 +97,7 @@ mod mean_absolute_error;
 mod mean_absolute_percentage_error;
 mod mean_squared_error;
 mod mean_squared_logarithmic_error;
+mod overlap;
 mod poisson;
 mod sparse_categorical_crossentropy;
 mod standardized;
@@ -113,6 +126,12 @@ pub trait Loss: Send {
     /// Target values per row of `k` predictions: `k` (the default), or 1 for integer labels.
     fn target_len(&self, k: usize) -> usize {
         k
+    }
+
+    /// What [`Loss::row`] is given at once: one row of the last axis (the default), a whole
+    /// sample, or the whole batch.
+    fn span(&self) -> Span {
+        Span::Row
     }
 
     /// Checks that targets `y` fit predictions of per-sample shape `output`: by default their
@@ -162,6 +181,9 @@ impl<L: Loss + ?Sized> Loss for Box<L> {
     fn target_len(&self, k: usize) -> usize {
         (**self).target_len(k)
     }
+    fn span(&self) -> Span {
+        (**self).span()
+    }
     fn check_targets(&self, y: &Tensor, output: &[usize]) -> Result<()> {
         (**self).check_targets(y, output)
     }
@@ -176,6 +198,42 @@ impl<L: Loss + ?Sized> Loss for Box<L> {
     }
     fn check_arguments(&self) -> Result<()> {
         (**self).check_arguments()
+    }
+}
+
+/// What [`Loss::row`] is handed at once (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// One row: the values of the last axis.
+    Row,
+    /// One sample: every value of it, whatever its shape.
+    Sample,
+    /// The whole batch as one group: the loss is one value for the batch.
+    Batch,
+}
+
+/// Keras's `axis` for the overlap losses ([`BuiltinLoss::Dice`], [`BuiltinLoss::Tversky`]):
+/// which values one loss value sums over. Saved as `"batch"`, `"sample"` or `"last_axis"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossAxis {
+    /// Keras's `axis=None` (its default): every value of the batch together.
+    #[default]
+    Batch,
+    /// Keras's `axis=(1, …, rank − 1)`: each sample's values, one loss per sample.
+    Sample,
+    /// Keras's `axis=-1`: each row of the last axis.
+    LastAxis,
+}
+
+impl LossAxis {
+    /// The [`Span`] it gives [`Loss::row`].
+    pub const fn span(self) -> Span {
+        match self {
+            LossAxis::Batch => Span::Batch,
+            LossAxis::Sample => Span::Sample,
+            LossAxis::LastAxis => Span::Row,
+        }
     }
 }
 
@@ -232,6 +290,49 @@ pub enum BuiltinLoss {
     CategoricalHinge,
     /// `−cos(y, p)` over the last axis (−1 is best).
     CosineSimilarity,
+    /// Binary cross-entropy scaled by the focal factor `(1 − p_t)^γ`, averaged over the last
+    /// axis; targets in `[0, 1]` (see `focal.rs`).
+    BinaryFocalCrossentropy {
+        /// Weigh class 1 by `alpha` and class 0 by `1 − alpha` (Keras's default false).
+        apply_class_balancing: bool,
+        /// The weight of class 1 under class balancing (Keras's default 0.25).
+        alpha: f32,
+        /// The focusing exponent (Keras's default 2; 0 is plain cross-entropy).
+        gamma: f32,
+        /// Predictions are logits rather than probabilities.
+        from_logits: bool,
+        /// Targets become `y (1 − s) + s / 2` (Keras's default 0).
+        label_smoothing: f32,
+    },
+    /// Categorical cross-entropy scaled by `α (1 − p)^γ` per class, summed over the last axis;
+    /// targets one-hot.
+    CategoricalFocalCrossentropy {
+        /// The weight of every class (Keras's default 0.25; Keras also takes one per class).
+        alpha: f32,
+        /// The focusing exponent (Keras's default 2).
+        gamma: f32,
+        /// Predictions are logits rather than probabilities.
+        from_logits: bool,
+        /// Targets become `y (1 − s) + s / k` (Keras's default 0).
+        label_smoothing: f32,
+    },
+    /// `1 − 2 Σ y p / (Σ y + Σ p + ε)` over the values `axis` groups; probabilities and targets
+    /// in `[0, 1]`.
+    Dice {
+        /// Which values one loss sums over (Keras's default: the whole batch).
+        #[serde(default)]
+        axis: LossAxis,
+    },
+    /// `1 − Σ y p / (Σ y p + α·fp + β·fn + ε)` over the values `axis` groups.
+    Tversky {
+        /// The weight of false positives (Keras's default 0.5).
+        alpha: f32,
+        /// The weight of false negatives (Keras's default 0.5).
+        beta: f32,
+        /// Which values one loss sums over (Keras's default: the whole batch).
+        #[serde(default)]
+        axis: LossAxis,
+    },
 }
 
 /// Every built-in loss with Keras's default arguments, and the other names Keras accepts for
@@ -254,6 +355,19 @@ const TABLE: &[(BuiltinLoss, &[&str])] = {
         (SquaredHinge, &[]),
         (CategoricalHinge, &[]),
         (CosineSimilarity, &[]),
+        (
+            BinaryFocalCrossentropy {
+                apply_class_balancing: false,
+                alpha: 0.25,
+                gamma: 2.0,
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
+            &[],
+        ),
+        (CategoricalFocalCrossentropy { alpha: 0.25, gamma: 2.0, from_logits: false, label_smoothing: 0.0 }, &[]),
+        (Dice { axis: LossAxis::Batch }, &[]),
+        (Tversky { alpha: 0.5, beta: 0.5, axis: LossAxis::Batch }, &[]),
     ]
 };
 
@@ -318,10 +432,14 @@ impl BuiltinLoss {
             SquaredHinge => "squared_hinge",
             CategoricalHinge => "categorical_hinge",
             CosineSimilarity => "cosine_similarity",
+            BinaryFocalCrossentropy { .. } => "binary_focal_crossentropy",
+            CategoricalFocalCrossentropy { .. } => "categorical_focal_crossentropy",
+            Dice { .. } => "dice",
+            Tversky { .. } => "tversky",
         }
     }
 
-    /// Keras's `label_smoothing` on the binary and categorical cross-entropies.
+    /// Keras's `label_smoothing` on the binary and categorical cross-entropies (focal too).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a value outside `[0, 1]`, or another loss.
@@ -336,6 +454,18 @@ impl BuiltinLoss {
             BuiltinLoss::CategoricalCrossentropy { from_logits, .. } => {
                 Ok(BuiltinLoss::CategoricalCrossentropy { from_logits, label_smoothing: s })
             }
+            BuiltinLoss::BinaryFocalCrossentropy { apply_class_balancing, alpha, gamma, from_logits, .. } => {
+                Ok(BuiltinLoss::BinaryFocalCrossentropy {
+                    apply_class_balancing,
+                    alpha,
+                    gamma,
+                    from_logits,
+                    label_smoothing: s,
+                })
+            }
+            BuiltinLoss::CategoricalFocalCrossentropy { alpha, gamma, from_logits, .. } => {
+                Ok(BuiltinLoss::CategoricalFocalCrossentropy { alpha, gamma, from_logits, label_smoothing: s })
+            }
             other => Err(Error::invalid(
                 "label_smoothing",
                 s,
@@ -344,7 +474,7 @@ impl BuiltinLoss {
         }
     }
 
-    /// The same loss with `from_logits=True`, for the three cross-entropies.
+    /// The same loss with `from_logits=True`, for the five cross-entropies.
     pub fn from_logits(self) -> Self {
         match self {
             BuiltinLoss::BinaryCrossentropy { label_smoothing, .. } => {
@@ -355,6 +485,18 @@ impl BuiltinLoss {
             }
             BuiltinLoss::SparseCategoricalCrossentropy { .. } => {
                 BuiltinLoss::SparseCategoricalCrossentropy { from_logits: true }
+            }
+            BuiltinLoss::BinaryFocalCrossentropy { apply_class_balancing, alpha, gamma, label_smoothing, .. } => {
+                BuiltinLoss::BinaryFocalCrossentropy {
+                    apply_class_balancing,
+                    alpha,
+                    gamma,
+                    from_logits: true,
+                    label_smoothing,
+                }
+            }
+            BuiltinLoss::CategoricalFocalCrossentropy { alpha, gamma, label_smoothing, .. } => {
+                BuiltinLoss::CategoricalFocalCrossentropy { alpha, gamma, from_logits: true, label_smoothing }
             }
             other => other,
         }
@@ -390,6 +532,15 @@ impl Loss for BuiltinLoss {
             SquaredHinge => hinge::row(p, t, true, grad),
             CategoricalHinge => hinge::categorical_row(p, t, grad),
             CosineSimilarity => cosine_similarity::row(p, t, grad),
+            BinaryFocalCrossentropy { apply_class_balancing, alpha, gamma, from_logits, label_smoothing } => {
+                let balance = apply_class_balancing.then_some(alpha);
+                focal::binary_row(p, t, balance, gamma, from_logits, label_smoothing, grad)
+            }
+            CategoricalFocalCrossentropy { alpha, gamma, from_logits, label_smoothing } => {
+                focal::categorical_row(p, t, alpha, gamma, from_logits, label_smoothing, grad)
+            }
+            Dice { .. } => overlap::dice(p, t, grad),
+            Tversky { alpha, beta, .. } => overlap::tversky(p, t, alpha, beta, grad),
         }
     }
 
@@ -398,6 +549,13 @@ impl Loss for BuiltinLoss {
             1
         } else {
             k
+        }
+    }
+
+    fn span(&self) -> Span {
+        match self {
+            BuiltinLoss::Dice { axis } | BuiltinLoss::Tversky { axis, .. } => axis.span(),
+            _ => Span::Row,
         }
     }
 
@@ -440,12 +598,17 @@ impl Loss for BuiltinLoss {
                     return bad(i, format!("an integer class index in [0, {k}) for {name}"));
                 }
             }
-            BuiltinLoss::BinaryCrossentropy { .. } => {
+            BuiltinLoss::BinaryCrossentropy { .. }
+            | BuiltinLoss::BinaryFocalCrossentropy { .. }
+            | BuiltinLoss::Dice { .. }
+            | BuiltinLoss::Tversky { .. } => {
                 if let Some(i) = y.data().iter().position(|&v| !(0.0..=1.0).contains(&v)) {
                     return bad(i, format!("a target in [0, 1] for {name}"));
                 }
             }
-            BuiltinLoss::CategoricalCrossentropy { .. } | BuiltinLoss::CategoricalHinge => {
+            BuiltinLoss::CategoricalCrossentropy { .. }
+            | BuiltinLoss::CategoricalFocalCrossentropy { .. }
+            | BuiltinLoss::CategoricalHinge => {
                 if let Some(i) = y.data().iter().position(|&v| v < 0.0) {
                     return bad(i, format!("non-negative (one-hot) targets for {name}"));
                 }
@@ -459,9 +622,36 @@ impl Loss for BuiltinLoss {
         serde_json::to_value(self).ok()
     }
 
-    /// `delta` positive and finite; `label_smoothing` in `[0, 1]`.
+    /// `delta` positive and finite; `label_smoothing` in `[0, 1]`; focal `gamma` finite and
+    /// not negative, `alpha` (and Tversky's `beta`) finite and not negative, a balancing
+    /// `alpha` at most 1.
     fn check_arguments(&self) -> Result<()> {
+        let non_negative = |name: &'static str, v: f32| {
+            if v >= 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(Error::invalid(name, v, "a finite number, not negative"))
+            }
+        };
         match *self {
+            BuiltinLoss::BinaryFocalCrossentropy { alpha, gamma, label_smoothing: s, .. }
+            | BuiltinLoss::CategoricalFocalCrossentropy { alpha, gamma, label_smoothing: s, .. } => {
+                non_negative("gamma (focal cross-entropy)", gamma)?;
+                non_negative("alpha (focal cross-entropy)", alpha)?;
+                if let BuiltinLoss::BinaryFocalCrossentropy { apply_class_balancing: true, .. } = self {
+                    if alpha > 1.0 {
+                        return Err(Error::invalid("alpha (binary focal cross-entropy)", alpha, "a fraction in [0, 1]"));
+                    }
+                }
+                if !(0.0..=1.0).contains(&s) {
+                    return Err(Error::invalid("label_smoothing", s, "a fraction in [0, 1]"));
+                }
+                Ok(())
+            }
+            BuiltinLoss::Tversky { alpha, beta, .. } => {
+                non_negative("alpha (tversky)", alpha)?;
+                non_negative("beta (tversky)", beta)
+            }
             BuiltinLoss::Huber { delta } if !(delta > 0.0 && delta.is_finite()) => {
                 Err(Error::invalid("delta (huber)", delta, "a positive, finite number"))
             }
@@ -512,15 +702,27 @@ pub(crate) fn reduce(
     mut grad: Option<&mut [f32]>,
 ) -> f64 {
     let n = pred.batch().max(1);
-    let k = (*pred.shape().last().unwrap_or(&1)).max(1);
+    let last = (*pred.shape().last().unwrap_or(&1)).max(1);
     let p = pred.data();
+    // k: the values one call to `row` sees; tk: their targets.
+    let k = match loss.span() {
+        Span::Row => last,
+        Span::Sample => (p.len() / n).max(1),
+        Span::Batch => p.len().max(1),
+    };
     let rows = p.len() / k;
     let per_sample = (rows / n).max(1);
-    let tk = loss.target_len(k);
+    let tk = k / last * loss.target_len(last);
     let t = target.data();
+    // A value over the whole batch is weighted by the mean weight (Keras broadcasts the
+    // scalar loss against the sample weights before the reduction).
+    let batch_weight = weights.map_or(1.0, |w| w.iter().sum::<f32>() / w.len().max(1) as f32);
     let mut sum = 0.0f64;
     for r in 0..rows {
-        let w = weights.map_or(1.0, |w| w[r / per_sample]);
+        let w = match weights {
+            Some(w) if rows >= n => w[r / per_sample],
+            _ => batch_weight,
+        };
         let (pr, tr) = (&p[r * k..(r + 1) * k], &t[r * tk..(r + 1) * tk]);
         let mut g = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);
         let value = match logits {
@@ -533,7 +735,8 @@ pub(crate) fn reduce(
             g.iter_mut().for_each(|g| *g *= scale);
         }
     }
-    sum / per_sample as f64
+    // Σ over samples: each sample's mean over its rows, or its share of the batch's value.
+    sum * n as f64 / rows.max(1) as f64
 }
 
 /// The mean loss of predictions `pred` against `target` (each sample weighing `weights`, or 1),

@@ -120,6 +120,37 @@ fn epoch_loss_is_the_sample_weighted_mean_over_batches() {
 }
 
 #[test]
+fn a_loss_over_the_whole_batch_is_one_value_per_batch_weighted_by_its_size() {
+    // Keras's Dice with axis=None is one value per batch: the epoch's loss is those values
+    // weighted by batch size (4, 4, 2), not the Dice of all 10 samples at once.
+    use minibatch::losses::{mean_loss, BuiltinLoss, LossAxis};
+    let x = random(&[10, 3], 5);
+    let y = Tensor::from_vec(&[10, 2], (0..20).map(|i| ((i * 7) % 3 == 0) as u8 as f32).collect()).unwrap();
+    let dice = BuiltinLoss::Dice { axis: LossAxis::Batch };
+    let mut model = Sequential::new().add(Dense::new(2).activation("sigmoid"));
+    model.compile(SGD::new(0.0), dice, &[]).unwrap();
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(4).shuffle(false).verbose(0)).unwrap();
+    let pred = model.predict(&x, 10).unwrap();
+    let batch = |lo: usize, hi: usize| {
+        let rows: Vec<usize> = (lo..hi).collect();
+        mean_loss(&dice, &pred.select_rows(&rows), &y.select_rows(&rows), None, None).unwrap()
+    };
+    let want = (4.0 * batch(0, 4) + 4.0 * batch(4, 8) + 2.0 * batch(8, 10)) / 10.0;
+    let got = h.get("loss").unwrap()[0];
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    assert!((got - batch(0, 10)).abs() > 1e-4, "the whole set's Dice {} is another number", batch(0, 10));
+    // And it trains: the Dice of a learnable target (the signs of the first two features) falls.
+    let x = random(&[64, 3], 6);
+    let y = Tensor::from_vec(&[64, 2], (0..128).map(|i| (x.data()[i / 2 * 3 + i % 2] > 0.0) as u8 as f32).collect())
+        .unwrap();
+    let mut model = Sequential::new().add(Dense::new(8).activation("relu")).add(Dense::new(2).activation("sigmoid"));
+    model.compile(minibatch::optimizers::Adam::new(0.01), "dice", &[]).unwrap();
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(16).epochs(40).verbose(0)).unwrap();
+    let loss = h.get("loss").unwrap();
+    assert!(loss[39] < 0.5 * loss[0], "{loss:?}");
+}
+
+#[test]
 fn the_loss_of_a_batch_is_its_mean() {
     let x = random(&[4, 2], 3);
     let y = random(&[4, 1], 4);

@@ -480,6 +480,46 @@ fn categorical_crossentropy_on_probabilities_logits_and_fused() {
     check_fused(BuiltinLoss::SparseCategoricalCrossentropy { from_logits: false }, &random(&[4, 4], 14), &sparse);
 }
 
+/// The focal cross-entropies on probabilities and logits, with smoothing and balancing, and
+/// the overlap losses over a row, a sample and the whole batch, weighted.
+#[test]
+fn focal_and_overlap_losses() {
+    use minibatch::losses::LossAxis;
+    let mut soft = random(&[5, 3], 40);
+    soft.data_mut().iter_mut().for_each(|v| *v = (*v + 1.0) / 2.0);
+    let probs = probabilities(&[5, 3], 41, Activation::Sigmoid);
+    for (balance, smoothing, gamma) in [(false, 0.0, 2.0), (true, 0.1, 1.5), (true, 0.0, 0.0)] {
+        let loss = BuiltinLoss::BinaryFocalCrossentropy {
+            apply_class_balancing: balance,
+            alpha: 0.3,
+            gamma,
+            from_logits: false,
+            label_smoothing: smoothing,
+        };
+        check_loss(loss, &probs, &soft);
+        check_loss(loss.from_logits(), &random(&[5, 3], 42), &soft);
+    }
+    let labels = [0usize, 2, 1, 3];
+    let onehot = Tensor::from_vec(&[4, 4], (0..16).map(|i| (labels[i / 4] == i % 4) as u8 as f32).collect()).unwrap();
+    let mut unnormalized = probabilities(&[4, 4], 43, Activation::Sigmoid);
+    unnormalized.data_mut().iter_mut().for_each(|v| *v += 0.1);
+    for (smoothing, gamma) in [(0.0, 2.0), (0.1, 3.0), (0.0, 0.5)] {
+        let loss =
+            BuiltinLoss::CategoricalFocalCrossentropy { alpha: 0.25, gamma, from_logits: false, label_smoothing: smoothing };
+        check_loss(loss, &probabilities(&[4, 4], 44, Activation::Softmax), &onehot);
+        check_loss(loss, &unnormalized, &onehot);
+        check_loss(loss.from_logits(), &random(&[4, 4], 45), &onehot);
+    }
+    let seg = probabilities(&[3, 2, 4], 46, Activation::Sigmoid);
+    let mut mask = random(&[3, 2, 4], 47);
+    mask.data_mut().iter_mut().for_each(|v| *v = (*v > 0.0) as u8 as f32);
+    let weights = [1.0, 0.5, 2.0];
+    for axis in [LossAxis::Batch, LossAxis::Sample, LossAxis::LastAxis] {
+        check_weighted_loss(BuiltinLoss::Dice { axis }, &seg, &mask, Some(&weights));
+        check_weighted_loss(BuiltinLoss::Tversky { alpha: 0.3, beta: 0.7, axis }, &seg, &mask, Some(&weights));
+    }
+}
+
 #[test]
 fn loss_values_match_hand_computation() {
     // One sample, p = [0.7, 0.2, 0.1], label 0: −ln 0.7.

@@ -8,7 +8,7 @@
 use minibatch::callbacks::History;
 use minibatch::constraints::Constraint;
 use minibatch::layers::{Dense, Param};
-use minibatch::losses::{mean_loss, BuiltinLoss};
+use minibatch::losses::{mean_loss, BuiltinLoss, LossAxis};
 use minibatch::metrics::{self, Accuracy, Auc, Average, Confusion, Curve, FBetaScore, Metric, R2Score, Rule};
 use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
 use minibatch::optimizers::{
@@ -50,6 +50,22 @@ fn loss_named(name: &str) -> BuiltinLoss {
         }
         "categorical_crossentropy_smoothing" => CategoricalCrossentropy { from_logits: false, label_smoothing: 0.1 },
         "sparse_categorical_crossentropy_logits" => SparseCategoricalCrossentropy { from_logits: true },
+        "binary_focal_crossentropy_balanced_logits_smoothing" => BinaryFocalCrossentropy {
+            apply_class_balancing: true,
+            alpha: 0.4,
+            gamma: 1.5,
+            from_logits: true,
+            label_smoothing: 0.1,
+        },
+        "categorical_focal_crossentropy_logits_smoothing" => {
+            CategoricalFocalCrossentropy { alpha: 0.5, gamma: 3.0, from_logits: true, label_smoothing: 0.1 }
+        }
+        "dice_last_axis" => Dice { axis: LossAxis::LastAxis },
+        "dice_sample" => Dice { axis: LossAxis::Sample },
+        // Keras 3.15.1's Tversky(alpha=a, beta=b) weighs false positives by b (against its
+        // docs; fixed by keras-team/keras#23333): ours, as documented, takes them the right way.
+        "tversky_swapped_0.3_0.7" => Tversky { alpha: 0.7, beta: 0.3, axis: LossAxis::Batch },
+        "tversky_sample_swapped_0.7_0.3" => Tversky { alpha: 0.3, beta: 0.7, axis: LossAxis::Sample },
         _ => BuiltinLoss::from_name(name).unwrap(),
     }
 }

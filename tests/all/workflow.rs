@@ -159,6 +159,30 @@ fn regression_and_one_hot_targets_from_the_command() {
     let first = out.lines().next().unwrap();
     assert!(first.contains("3 classes (one-hot rows; categorical_crossentropy)"), "{first}");
     assert!(out.contains("(None, 3)"), "three softmax units: {out}");
+    // Their focal form keeps the softmax; a focal, Dice or Tversky loss on one 0/1 column
+    // makes a sigmoid unit, and evaluate reads the task back from the saved loss.
+    let (ok, out, err) = minibatch(&[
+        "train",
+        "--data",
+        &p("onehot.npz"),
+        "--epochs",
+        "1",
+        "--verbose",
+        "1",
+        "--loss",
+        "categorical_focal_crossentropy",
+    ]);
+    assert!(ok && out.contains("3 classes (one-hot rows; categorical_focal_crossentropy)"), "{out}{err}");
+    let binary = Tensor::from_vec(&[90, 1], (0..90).map(|i| f32::from(i % 3 == 0)).collect()).unwrap();
+    minibatch::io::write_npz(dir.join("binary.npz"), &[("x", &x), ("y", &binary)]).unwrap();
+    for loss in ["binary_focal_crossentropy", "dice", "tversky"] {
+        let save = p(&format!("{loss}.safetensors"));
+        let args = ["train", "--data", &p("binary.npz"), "--epochs", "1", "--loss", loss, "--save", &save];
+        let (ok, out, err) = minibatch(&args);
+        assert!(ok && out.contains(&format!("1 binary target(s) ({loss})")), "{out}{err}");
+        let (ok, out, err) = minibatch(&["evaluate", "--model", &save, "--data", &p("binary.npz")]);
+        assert!(ok && out.contains("accuracy: "), "{loss}: {out}{err}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
