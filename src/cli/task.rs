@@ -139,7 +139,9 @@ impl Task {
                     "one column per class (one-hot rows); class indices take sparse_categorical_crossentropy";
                 return Err(Error::shape(format!("targets for {keras}"), expected, &ys[0].shape()[1..]));
             }
-            "categorical_crossentropy" | "categorical_focal_crossentropy" => Task::OneHot { count: outputs, loss: keras },
+            "categorical_crossentropy" | "categorical_focal_crossentropy" => {
+                Task::OneHot { count: outputs, loss: keras }
+            }
             "binary_crossentropy" | "binary_focal_crossentropy" | "dice" | "tversky" => {
                 for y in ys {
                     if let Some(sample) = y.data().iter().position(|v| !(0.0..=1.0).contains(v)) {

@@ -640,7 +640,11 @@ impl Loss for BuiltinLoss {
                 non_negative("alpha (focal cross-entropy)", alpha)?;
                 if let BuiltinLoss::BinaryFocalCrossentropy { apply_class_balancing: true, .. } = self {
                     if alpha > 1.0 {
-                        return Err(Error::invalid("alpha (binary focal cross-entropy)", alpha, "a fraction in [0, 1]"));
+                        return Err(Error::invalid(
+                            "alpha (binary focal cross-entropy)",
+                            alpha,
+                            "a fraction in [0, 1]",
+                        ));
                     }
                 }
                 if !(0.0..=1.0).contains(&s) {

@@ -2,13 +2,13 @@
 //! spaced thresholds (`−ε`, `1/(N−1)`, …, `(N−2)/(N−1)`, `1 + ε`), then the area under the ROC
 //! or precision–recall curve through those points.
 //!
-//! Each prediction, clipped to `[0, 1]`, falls in bucket `max(⌈p (N − 1)⌉ − 1, 0)`; the
-//! count at threshold `i` is the (weighted) number of predictions in buckets `≥ i`, i.e. with
-//! `p > i / (N − 1)`. Targets `y ≠ 0` are positive.
+//! The counts at each threshold are kept as `thresholds.rs` describes (targets `y ≠ 0` are
+//! positive).
 //!
 //! - ROC: the trapezoid rule over (false-positive rate, recall);
 //! - PR: Davis & Goadrich's interpolation between the points, as Keras's `interpolate_pr_auc`.
 
+use super::thresholds::{divide_no_nan, Buckets};
 use super::{Direction, Metric};
 use crate::tensor::Tensor;
 
@@ -29,8 +29,7 @@ pub struct Auc {
     name: String,
     curve: Curve,
     /// Weighted counts of positives and negatives per bucket.
-    positives: Vec<f64>,
-    negatives: Vec<f64>,
+    buckets: Buckets,
 }
 
 impl Auc {
@@ -41,8 +40,7 @@ impl Auc {
 
     /// The area under `curve` with `num_thresholds` thresholds (at least 2), reported as `name`.
     pub fn with(name: &str, curve: Curve, num_thresholds: usize) -> Self {
-        let n = num_thresholds.max(2);
-        Auc { name: name.into(), curve, positives: vec![0.0; n], negatives: vec![0.0; n] }
+        Auc { name: name.into(), curve, buckets: Buckets::new(num_thresholds) }
     }
 
     /// The curve.
@@ -52,21 +50,13 @@ impl Auc {
 
     /// The number of thresholds.
     pub fn num_thresholds(&self) -> usize {
-        self.positives.len()
+        self.buckets.len()
     }
 }
 
 impl Default for Auc {
     fn default() -> Self {
         Auc::new()
-    }
-}
-
-fn divide_no_nan(a: f64, b: f64) -> f64 {
-    if b == 0.0 {
-        0.0
-    } else {
-        a / b
     }
 }
 
@@ -78,28 +68,21 @@ impl Metric for Auc {
         Direction::Maximize
     }
     fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
-        let scale = (self.positives.len() - 1) as f32;
         for i in 0..pred.batch() {
             let w = weights.map_or(1.0, |w| w[i] as f64);
             for (&p, &y) in pred.row(i).iter().zip(target.row(i)) {
-                let bucket = ((p.clamp(0.0, 1.0) * scale).ceil() - 1.0).max(0.0) as usize;
-                if y != 0.0 {
-                    self.positives[bucket] += w;
-                } else {
-                    self.negatives[bucket] += w;
-                }
+                self.buckets.add(p, y, w);
             }
         }
     }
     fn result(&self) -> f64 {
         // From the highest threshold down: the counts at threshold i + 1, then at i.
-        let n = self.positives.len();
-        let total_p: f64 = self.positives.iter().sum();
-        let total_n: f64 = self.negatives.iter().sum();
-        let (mut tp1, mut fp1) = (self.positives[n - 1], self.negatives[n - 1]);
+        let mut counts = self.buckets.descending().map(|(_, c)| c);
+        let Some(mut above) = counts.next() else { return 0.0 };
+        let (total_p, total_n) = (above.tp + above.fn_, above.fp + above.tn);
         let mut area = 0.0;
-        for i in (0..n - 1).rev() {
-            let (tp0, fp0) = (tp1 + self.positives[i], fp1 + self.negatives[i]);
+        for at in counts {
+            let (tp0, fp0, tp1, fp1) = (at.tp, at.fp, above.tp, above.fp);
             area += match self.curve {
                 Curve::Roc => {
                     let (r0, r1) = (divide_no_nan(tp0, total_p), divide_no_nan(tp1, total_p));
@@ -115,25 +98,24 @@ impl Metric for Auc {
                     divide_no_nan(slope * (dtp + intercept * ratio.ln()), total_p.max(0.0))
                 }
             };
-            (tp1, fp1) = (tp0, fp0);
+            above = at;
         }
         area
     }
     fn reset(&mut self) {
-        self.positives.fill(0.0);
-        self.negatives.fill(0.0);
+        self.buckets.reset();
     }
     fn state_len(&self) -> Option<usize> {
-        Some(self.positives.len() * 2)
+        Some(self.buckets.state_len())
     }
     fn save_state(&self, out: &mut [f64]) {
-        super::save_columns(&[&self.positives, &self.negatives], out)
+        self.buckets.save(out)
     }
     fn load_state(&mut self, state: &[f64]) {
-        super::load_columns(&mut [&mut self.positives, &mut self.negatives], state)
+        self.buckets.load(state)
     }
     fn config(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({"class_name": "AUC", "config": {
-            "name": self.name, "curve": self.curve, "num_thresholds": self.positives.len()}}))
+            "name": self.name, "curve": self.curve, "num_thresholds": self.buckets.len()}}))
     }
 }

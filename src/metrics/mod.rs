@@ -18,6 +18,11 @@
 //! | `f1_score` | macro-averaged F1 (see [`FBetaScore`]) | higher |
 //! | `r2_score` | coefficient of determination | higher |
 //!
+//! Metrics that need arguments Keras has no default for are values, not names:
+//! [`Iou`] (Keras's `IoU`, `MeanIoU`, `BinaryIoU`, `OneHotIoU`, `OneHotMeanIoU`) and
+//! [`OperatingPoint`] (`PrecisionAtRecall`, `RecallAtPrecision`, `SensitivityAtSpecificity`,
+//! `SpecificityAtSensitivity`), e.g. `CompileOptions::metric(Iou::mean(3)?)`.
+//!
 //! `compile` also takes metric values (any [`Metric`], your own included): see
 //! [`crate::Model::compile_with`]. A metric written with the ops ([`CustomMetric`], Keras's
 //! metric function) needs no state of its own: [`OpsMetric`] averages its per-sample values.
@@ -27,15 +32,20 @@ mod auc;
 mod confusion;
 mod custom;
 mod fbeta;
+mod iou;
 mod mean_error;
+mod operating_point;
 mod r2;
+mod thresholds;
 
 pub use accuracy::{count_correct, Accuracy, Rule};
 pub use auc::{Auc, Curve};
 pub use confusion::{confusion_matrix, Confusion, Ratio};
 pub use custom::{register_metric, CustomMetric, MetricFromConfig, OpsMetric};
 pub use fbeta::{Average, FBetaScore};
+pub use iou::Iou;
 pub use mean_error::{ErrorKind, MeanError};
+pub use operating_point::{OperatingPoint, Tradeoff};
 pub use r2::R2Score;
 
 use crate::error::{Error, Result};
@@ -237,6 +247,14 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
     fn de<T: serde::de::DeserializeOwned>(v: Value, config: &Value) -> Result<T> {
         serde_json::from_value(v).map_err(|e| Error::State(format!("the saved metric {config}: {e}")))
     }
+    if let Some(c) = c {
+        if let Some(m) = iou::from_config(class, c) {
+            return Ok(Box::new(m?));
+        }
+        if let Some(m) = operating_point::from_config(class, c) {
+            return Ok(Box::new(m?));
+        }
+    }
     Ok(match class {
         class @ ("Precision" | "Recall") => {
             let ratio = if class == "Precision" { Ratio::Precision } else { Ratio::Recall };
@@ -259,6 +277,7 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
             Box::new(m)
         }
         "Accuracy" => Box::new(Accuracy::with_rule(name()?, de(parse("rule")?, config)?)),
+
         "MeanError" => Box::new(MeanError::new(name()?, de(parse("kind")?, config)?)),
         other => {
             return Err(bad(&format!(
@@ -405,5 +424,53 @@ mod table_tests {
         }
         assert_eq!(NAMES.len(), NAME_COUNT);
         assert!(from_name("acuracy").err().unwrap().to_string().contains("r2_score"));
+    }
+
+    /// The metrics made with arguments (IoU, the operating points) round-trip through their
+    /// saved config under Keras's class names, and refuse bad arguments by name.
+    #[test]
+    fn metrics_with_arguments_round_trip_and_refuse_bad_ones() {
+        let scores =
+            Tensor::from_vec(&[4, 3], vec![0.9, 0.1, 0.3, 0.2, 0.8, 0.6, 0.6, 0.4, 0.1, 0.3, 0.7, 0.9]).unwrap();
+        let labels = Tensor::from_vec(&[4], vec![0.0, 1.0, 2.0, 1.0]).unwrap();
+        let multi = Tensor::from_vec(&[4, 3], vec![1., 0., 0., 0., 1., 1., 1., 0., 0., 0., 1., 1.]).unwrap();
+        let made: Vec<(Box<dyn Metric>, &Tensor)> = vec![
+            (Box::new(Iou::mean(3).unwrap().sparse_y_pred(false).name("miou")), &labels),
+            (Box::new(Iou::new(3, &[0, 2]).unwrap().ignore_class(1).sparse_y_pred(false)), &labels),
+            (Box::new(Iou::binary(&[1], 0.3).unwrap()), &multi),
+            (Box::new(Iou::one_hot(3, &[1]).unwrap()), &multi),
+            (Box::new(Iou::one_hot_mean(3).unwrap()), &multi),
+            (Box::new(OperatingPoint::precision_at_recall(0.5).unwrap().class_id(1)), &multi),
+            (Box::new(OperatingPoint::recall_at_precision(0.6).unwrap().num_thresholds(20).unwrap()), &multi),
+            (Box::new(OperatingPoint::sensitivity_at_specificity(0.7).unwrap()), &multi),
+            (Box::new(OperatingPoint::specificity_at_sensitivity(0.4).unwrap().name("spec")), &multi),
+        ];
+        for (mut m, y) in made {
+            let config = m.config().unwrap();
+            let mut again = from_config(&config).unwrap();
+            assert_eq!(again.name(), m.name(), "{config}");
+            assert_eq!(again.config().unwrap(), config);
+            m.update(&scores, y, None);
+            again.update(&scores, y, None);
+            assert_eq!(m.result().to_bits(), again.result().to_bits(), "{config}");
+        }
+        let bad = [
+            Iou::new(3, &[3]).unwrap_err().to_string(),
+            Iou::mean(0).unwrap_err().to_string(),
+            Iou::new(3, &[]).unwrap_err().to_string(),
+            OperatingPoint::precision_at_recall(1.5).unwrap_err().to_string(),
+            OperatingPoint::recall_at_precision(f32::NAN).unwrap_err().to_string(),
+            OperatingPoint::sensitivity_at_specificity(0.5).unwrap().num_thresholds(1).unwrap_err().to_string(),
+        ];
+        for (err, names) in bad.iter().zip([
+            "target_class_ids",
+            "num_classes",
+            "target_class_ids",
+            "recall",
+            "precision",
+            "num_thresholds",
+        ]) {
+            assert!(err.contains(names), "{err}");
+        }
     }
 }

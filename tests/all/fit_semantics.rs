@@ -151,6 +151,27 @@ fn a_loss_over_the_whole_batch_is_one_value_per_batch_weighted_by_its_size() {
 }
 
 #[test]
+fn metrics_with_arguments_report_under_keras_names_and_equal_their_standalone_values() {
+    use minibatch::metrics::{Iou, Metric, OperatingPoint};
+    let x = random(&[40, 4], 8);
+    let y = Tensor::from_vec(&[40], (0..40).map(|i| (i % 3) as f32).collect()).unwrap();
+    let mut model = Sequential::new().add(Dense::new(3).activation("softmax"));
+    let options = minibatch::CompileOptions::new()
+        .metric(Iou::mean(3).unwrap().sparse_y_pred(false))
+        .metric(OperatingPoint::precision_at_recall(0.5).unwrap().class_id(0).name("p_at_r"));
+    model.compile_with(SGD::new(0.0), "sparse_categorical_crossentropy", options).unwrap();
+    let h = model.fit(&x, &y, FitOptions::new().batch_size(8).validation_split(0.25).verbose(0)).unwrap();
+    for key in ["mean_io_u", "val_mean_io_u", "p_at_r", "val_p_at_r"] {
+        assert!(h.get(key).is_some(), "{key} in {:?}", h.keys().collect::<Vec<_>>());
+    }
+    // The weights never move: the validation value is the metric of the last 10 samples.
+    let (vx, vy) = (x.select_rows(&(30..40).collect::<Vec<_>>()), y.select_rows(&(30..40).collect::<Vec<_>>()));
+    let mut iou = Iou::mean(3).unwrap().sparse_y_pred(false);
+    iou.update(&model.predict(&vx, 10).unwrap(), &vy, None);
+    assert!((h.get("val_mean_io_u").unwrap()[0] - iou.result()).abs() < 1e-12);
+}
+
+#[test]
 fn the_loss_of_a_batch_is_its_mean() {
     let x = random(&[4, 2], 3);
     let y = random(&[4, 1], 4);

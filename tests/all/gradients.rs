@@ -504,8 +504,12 @@ fn focal_and_overlap_losses() {
     let mut unnormalized = probabilities(&[4, 4], 43, Activation::Sigmoid);
     unnormalized.data_mut().iter_mut().for_each(|v| *v += 0.1);
     for (smoothing, gamma) in [(0.0, 2.0), (0.1, 3.0), (0.0, 0.5)] {
-        let loss =
-            BuiltinLoss::CategoricalFocalCrossentropy { alpha: 0.25, gamma, from_logits: false, label_smoothing: smoothing };
+        let loss = BuiltinLoss::CategoricalFocalCrossentropy {
+            alpha: 0.25,
+            gamma,
+            from_logits: false,
+            label_smoothing: smoothing,
+        };
         check_loss(loss, &probabilities(&[4, 4], 44, Activation::Softmax), &onehot);
         check_loss(loss, &unnormalized, &onehot);
         check_loss(loss.from_logits(), &random(&[4, 4], 45), &onehot);

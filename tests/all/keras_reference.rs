@@ -9,7 +9,9 @@ use minibatch::callbacks::History;
 use minibatch::constraints::Constraint;
 use minibatch::layers::{Dense, Param};
 use minibatch::losses::{mean_loss, BuiltinLoss, LossAxis};
-use minibatch::metrics::{self, Accuracy, Auc, Average, Confusion, Curve, FBetaScore, Metric, R2Score, Rule};
+use minibatch::metrics::{
+    self, Accuracy, Auc, Average, Confusion, Curve, FBetaScore, Iou, Metric, OperatingPoint, R2Score, Rule,
+};
 use minibatch::optimizers::schedules::{ExponentialDecay, Scheduled};
 use minibatch::optimizers::{
     base::apply_gradients, Adadelta, Adagrad, Adam, AdamW, Adamax, Lion, Nadam, Optimizer, RMSprop, SGD,
@@ -105,6 +107,19 @@ fn metric_named(name: &str) -> Box<dyn Metric> {
         "r2_score" => Box::new(R2Score::new()),
         "top_k_categorical_accuracy_2" => Box::new(Accuracy::with_rule("top2", Rule::TopK { k: 2 })),
         "sparse_top_k_categorical_accuracy_2" => Box::new(Accuracy::with_rule("top2", Rule::SparseTopK { k: 2 })),
+        "mean_io_u" => Box::new(Iou::mean(3).unwrap()),
+        "io_u_0_2_ignore_1" => Box::new(Iou::new(3, &[0, 2]).unwrap().ignore_class(1)),
+        "io_u_scores" => Box::new(Iou::new(3, &[1]).unwrap().sparse_y_pred(false)),
+        "binary_io_u" => Box::new(Iou::binary(&[0, 1], 0.5).unwrap()),
+        "binary_io_u_1_0.3" => Box::new(Iou::binary(&[1], 0.3).unwrap()),
+        "one_hot_io_u" => Box::new(Iou::one_hot(3, &[0, 1]).unwrap()),
+        "one_hot_mean_io_u" => Box::new(Iou::one_hot_mean(3).unwrap()),
+        "precision_at_recall_0.5" => Box::new(OperatingPoint::precision_at_recall(0.5).unwrap()),
+        "recall_at_precision_0.6" => Box::new(OperatingPoint::recall_at_precision(0.6).unwrap()),
+        "sensitivity_at_specificity_0.7" => Box::new(OperatingPoint::sensitivity_at_specificity(0.7).unwrap()),
+        "specificity_at_sensitivity_0.4_class_2_t50" => {
+            Box::new(OperatingPoint::specificity_at_sensitivity(0.4).unwrap().num_thresholds(50).unwrap().class_id(2))
+        }
         _ => metrics::from_name(name).unwrap(),
     }
 }
