@@ -7,7 +7,7 @@ use super::checks::{class_weights_to_samples, target_sample_shape, target_shape}
 use super::feed::{DataFeed, Feed, Validation};
 use super::session::Run;
 use super::split::split_rows;
-use super::{Arrays, FitOptions};
+use super::{Arrays, ClassWeight, FitOptions};
 use crate::callbacks::History;
 use crate::data::order::Order;
 use crate::data::prefetch::with_ring;
@@ -229,10 +229,12 @@ impl Model {
                     "either class_weight or sample_weight, not both (as Keras)",
                 ))
             }
-            (Some(cw), None) => {
+            (Some(ClassWeight::Given(cw)), None) => {
                 let table = self.class_table(cw, ys.len())?;
                 Some(Cow::Owned(class_weights_to_samples(&table, ys[0])?))
             }
+            // Balanced: from the training rows, once step 2 has split them off.
+            (Some(ClassWeight::Balanced), None) => None,
             (None, w) => w.map(Cow::Borrowed),
         };
         // 2. The validation samples: a dataset, arrays, or rows held out of the training set.
@@ -248,6 +250,15 @@ impl Model {
                 (train, Held::Rows(held, options.sample_weight))
             }
             None => ((0..n).collect(), Held::None),
+        };
+        let weights = match options.class_weight {
+            Some(ClassWeight::Balanced) => {
+                self.class_table(&[], ys.len())?;
+                let balanced = super::balanced_class_weights(ys[0], &rows);
+                let table = self.class_table(&balanced, ys.len())?;
+                Some(Cow::Owned(class_weights_to_samples(&table, ys[0])?))
+            }
+            _ => weights,
         };
         // 3. The batches, checked across processes, and the buffers planned once for the
         //    larger of the training and validation batches.
@@ -307,7 +318,15 @@ impl Model {
                     "either class_weight or sample weights, not both (as Keras)",
                 ))
             }
-            Some(cw) => Some(self.class_table(cw, spec.targets.len())?),
+            Some(ClassWeight::Given(cw)) => Some(self.class_table(cw, spec.targets.len())?),
+            Some(ClassWeight::Balanced) => {
+                return Err(Error::invalid(
+                    "class_weight",
+                    "balanced, with a dataset",
+                    "class weights given as (class, weight) pairs: compute them from the dataset's labels \
+                     with training::balanced_class_weights",
+                ))
+            }
             None => None,
         };
         let batches = data.num_batches();

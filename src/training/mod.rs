@@ -28,7 +28,7 @@ mod split;
 mod step;
 
 pub use arrays::Arrays;
-pub use class_weight::balanced_class_weights;
+pub use class_weight::{balanced_class_weights, ClassWeight};
 pub use custom_step::TrainStep;
 pub use fit::FitPlan;
 pub use noise_scale::PROBE_EVERY as NOISE_SCALE_PROBE_EVERY;

@@ -31,7 +31,7 @@ pub struct FitOptions<'a> {
     pub(crate) validation_steps: Option<usize>,
     pub(crate) steps_per_epoch: Option<usize>,
     pub(crate) sample_weight: Option<&'a [f32]>,
-    pub(crate) class_weight: Option<Vec<(usize, f32)>>,
+    pub(crate) class_weight: Option<super::ClassWeight>,
     pub(crate) shuffle: bool,
     pub(crate) initial_epoch: usize,
     pub(crate) validation_freq: usize,
@@ -180,7 +180,26 @@ impl<'a> FitOptions<'a> {
     /// let options = FitOptions::new().class_weight([(0, 1.0), (1, 5.0)]);
     /// ```
     pub fn class_weight(mut self, weights: impl IntoIterator<Item = (usize, f32)>) -> Self {
-        self.class_weight = Some(weights.into_iter().collect());
+        self.class_weight = Some(super::ClassWeight::Given(weights.into_iter().collect()));
+        self
+    }
+    /// `class_weight="balanced"`, the rule Keras users bring from scikit-learn: each class
+    /// present in the training rows (after `validation_split` holds its share out) weighs
+    /// `n / (classes present · its count)`, so every class counts as much in the loss (see
+    /// [`balanced_class_weights`](super::balanced_class_weights)). Arrays only: with a dataset,
+    /// compute the weights from its labels and give them to [`FitOptions::class_weight`].
+    ///
+    /// ```
+    /// use minibatch::{layers::Dense, FitOptions, Sequential, Tensor};
+    /// // Three samples of class 0 to one of class 1: class 1 weighs 3 times as much.
+    /// let x = Tensor::from_vec(&[4, 1], vec![0.0, 0.1, 0.2, 1.0]).unwrap();
+    /// let y = Tensor::from_slice(&[0.0, 0.0, 0.0, 1.0]);
+    /// let mut model = Sequential::new().add(Dense::new(2).activation("softmax"));
+    /// model.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    /// model.fit(&x, &y, FitOptions::new().class_weight_balanced().verbose(0)).unwrap();
+    /// ```
+    pub fn class_weight_balanced(mut self) -> Self {
+        self.class_weight = Some(super::ClassWeight::Balanced);
         self
     }
     /// Reshuffle the training samples every epoch (default true).

@@ -29,6 +29,40 @@ fn quiet<'a>() -> FitOptions<'a> {
     FitOptions::new().verbose(0).batch_size(16)
 }
 
+/// `class_weight_balanced()` is scikit-learn's rule over the rows training learns from: the
+/// same run as those weights given by hand, computed after `validation_split` holds out its
+/// (here lopsided) tail; refused with sample weights and with a dataset.
+#[test]
+fn balanced_class_weight_is_sklearns_rule_over_the_training_rows() {
+    let d = datasets::load("blobs", 0).unwrap();
+    // Drop most of class 0 so the classes differ in size.
+    let keep: Vec<usize> = (0..d.y_train.batch()).filter(|&i| d.y_train.data()[i] != 0.0 || i % 4 == 0).collect();
+    let (x, y) = (d.x_train.select_rows(&keep), d.y_train.select_rows(&keep));
+    let train_rows: Vec<usize> = (0..(y.batch() as f32 * 0.75) as usize).collect();
+    let weights = minibatch::training::balanced_class_weights(&y, &train_rows);
+    let count = |c: f32| train_rows.iter().filter(|&&r| y.data()[r] == c).count() as f32;
+    let n = train_rows.len() as f32;
+    assert_eq!(weights, vec![(0, n / (3.0 * count(0.0))), (1, n / (3.0 * count(1.0))), (2, n / (3.0 * count(2.0)))]);
+    assert!(weights[0].1 > 2.0 * weights[1].1, "class 0 is the rare one: {weights:?}");
+    let run = |options: FitOptions| {
+        let mut m = mlp(3);
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+        let h = m.fit(&x, &y, options.epochs(2).validation_split(0.25)).unwrap();
+        (format!("{:?}", h.history), bits(&m.get_weights()))
+    };
+    assert_eq!(run(quiet().class_weight_balanced()), run(quiet().class_weight(weights.iter().copied())));
+    let mut m = mlp(3);
+    m.compile("adam", "sparse_categorical_crossentropy", &[]).unwrap();
+    let err = m.fit(&x, &y, quiet().class_weight_balanced().sample_weight(&vec![1.0; y.batch()])).unwrap_err();
+    assert!(err.to_string().contains("not both"), "{err}");
+    let mut ds = minibatch::data::TensorDataset::new(vec![x.clone()], vec![y.clone()], 16).unwrap();
+    let err = m.fit_dataset(&mut ds, FitOptions::new().verbose(0).class_weight_balanced()).unwrap_err();
+    assert!(err.to_string().contains("balanced_class_weights"), "{err}");
+    // A label of 1e9 is one entry, not a table of a billion classes.
+    let huge = minibatch::training::balanced_class_weights(&Tensor::from_slice(&[1e9, 0.0]), &[0, 1]);
+    assert_eq!(huge, vec![(0, 1.0), (1_000_000_000, 1.0)]);
+}
+
 #[test]
 fn class_weight_is_the_sample_weight_of_each_samples_class() {
     let d = datasets::load("blobs", 0).unwrap();
