@@ -415,8 +415,10 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
     check_columns(model, source, &label_column, delimiter)?;
     // A CSV's features are read by name, in training's order, wherever the file has them.
     let columns = trained_features(model);
+    // A forecaster's windows hold the target column's past: it is read for predict too.
+    let window = super::windows::Window::of(model);
     let load = || -> Result<Read> {
-        if features_only && matches!(Source::parse(source), Source::Csv(_)) {
+        if features_only && window.is_none() && matches!(Source::parse(source), Source::Csv(_)) {
             let given = Some(&categories[..]).filter(|c| !c.is_empty());
             let csv = io::CsvOptions {
                 label_column: &label_column,
@@ -443,6 +445,13 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
         what,
     };
     let (x, y, own_test) = load()?;
+    if let (Some(window), Some(y)) = (window, &y) {
+        // predict: every window, the last forecasts past the file's end; evaluate: those
+        // whose target is in the file.
+        let w = window.apply(&x, y, features_only)?;
+        let what = format!("the {} windows of {} rows of {source}", w.rows.len(), window.length);
+        return Ok(Selected { x: w.x, y: w.y, rows: w.rows, what });
+    }
     if let Some(r) = &recorded {
         let (rows, what) = recorded_rows(r, source, input.split, x.batch())?;
         return Ok(pick(&x, &y, rows, what));

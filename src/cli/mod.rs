@@ -34,6 +34,7 @@ pub mod task;
 pub mod train;
 pub mod train_args;
 pub mod train_setup;
+pub mod windows;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use minibatch::Result;

@@ -9,6 +9,7 @@ use super::train_setup::{
     batch_size, build_model, check_monitor, class_weights, lr_find, print_test, target_scaler,
     warn_lopsided_validation, warn_small_validation, Watchers,
 };
+use super::windows::Window;
 use minibatch::callbacks::BackupAndRestore;
 use minibatch::data::Source;
 use minibatch::report::TrainingReport;
@@ -26,6 +27,15 @@ fn shared_cores() -> Option<usize> {
 pub fn train(args: &TrainArgs) -> Result<()> {
     let (clock, started) = (std::time::Instant::now(), minibatch::report::timestamp());
     check_train_args(args)?;
+    // --target is --label-column's name for a forecast.
+    let aliased;
+    let args = match &args.target {
+        Some(target) => {
+            aliased = TrainArgs { label_column: target.clone(), ..args.clone() };
+            &aliased
+        }
+        None => args,
+    };
     // Over several processes, rank 0 alone writes the model, History, plot and report (the
     // library's checkpoints and backups see to themselves).
     let worker;
@@ -73,7 +83,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     });
     let mut ys = vec![&data.y];
     ys.extend(data.test.as_ref().map(|(_, y)| y));
-    let (task, note) = Task::infer(&ys, args.loss.as_deref(), args.task)?;
+    // A forecast's targets are quantities unless --task says otherwise.
+    let kind = args.task.or(args.window.map(|_| super::task::TaskKind::Regression));
+    let (task, note) = Task::infer(&ys, args.loss.as_deref(), kind)?;
 
     let split_mode = split_mode(args)?;
     // The rows fit will train on (the split it will make, checked now: before the model is
@@ -123,7 +135,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if args.early_stopping || args.reduce_lr_patience.is_some() {
         check_monitor(&args.monitor, &model, args.validation_split > 0.0)?;
     }
-    if let Some(fraction) = args.test_split {
+    if let Some(length) = args.window {
+        Window { length, horizon: args.horizon }.record(&mut model);
+    }
+    if let (Some(fraction), None) = (args.test_split, args.window) {
         let rows = data.x.batch() + data.test.as_ref().map_or(0, |(x, _)| x.batch());
         let split = data::RecordedSplit::new(&args.data, rows, fraction, args.seed)?;
         model.set_metadata("test_split", serde_json::to_value(&split).expect("plain values"));
@@ -174,7 +189,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if args.verbose > 0 {
         let opt =
             model.optimizer().map_or(String::new(), |o| format!("{} (learning rate {})", o.name(), o.learning_rate()));
-        println!("{}: {} training samples, {}; {opt}", args.data, data.x.batch(), task.describe());
+        let samples = match args.window {
+            Some(length) => {
+                format!("{} windows of {length} rows (targets {} row(s) ahead)", data.x.batch(), args.horizon)
+            }
+            None => format!("{} training samples", data.x.batch()),
+        };
+        println!("{}: {samples}, {}; {opt}", args.data, task.describe());
         if let Some(note) = &note {
             println!("{}: {note}", args.data);
         }
@@ -381,11 +402,53 @@ pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
         )?;
         data.test = Some((t.x, t.y));
     }
+    if let Some(length) = args.window {
+        return windowed(data, Window { length, horizon: args.horizon }, args);
+    }
     if let Some(fraction) = args.test_split {
         let ((x, y), test) = datasets::train_test_split(&data.x, &data.y, fraction, args.seed)?;
         data = io::Loaded { x, y, test: Some(test), class_names: data.class_names, categories: data.categories };
     }
     Ok(data)
+}
+
+/// A series read by `--window` (see [`super::windows`]): every window of the file whose
+/// target is in it, and of `--test-data`'s; `--test-split` holds out the last windows, and
+/// the training windows end where their targets would reach the first test window's rows.
+fn windowed(data: io::Loaded, window: Window, args: &TrainArgs) -> Result<io::Loaded> {
+    if !data.class_names.is_empty() {
+        return Err(minibatch::Error::invalid(
+            "--target",
+            &args.label_column,
+            "a column of numbers to forecast (it holds names)",
+        ));
+    }
+    let all = window.apply(&data.x, &data.y, false)?;
+    let (x, y) = (all.x, all.y.expect("targets in the file"));
+    let test = match data.test {
+        Some((tx, ty)) => {
+            let t = window.apply(&tx, &ty, false)?;
+            Some((t.x, t.y.expect("targets in the file")))
+        }
+        None => None,
+    };
+    let loaded = |x, y, test| io::Loaded { x, y, test, class_names: Vec::new(), categories: data.categories.clone() };
+    let Some(fraction) = args.test_split else { return Ok(loaded(x, y, test)) };
+    let n = x.batch();
+    let held = ((n as f64 * fraction).ceil() as usize).clamp(1, n);
+    let cut = n - held;
+    // Training window k's target is row k + length − 1 + horizon; the first test window
+    // begins at row `cut`.
+    let train = cut.saturating_sub(window.length - 1 + window.horizon);
+    if train == 0 {
+        return Err(minibatch::Error::invalid(
+            "--test-split",
+            fraction,
+            format!("a share that leaves training windows: {n} windows, {held} held out, and the last {} before them overlap them", cut - train),
+        ));
+    }
+    let test = Some((x.slice_rows(cut, n), y.slice_rows(cut, n)));
+    Ok(loaded(x.slice_rows(0, train), y.slice_rows(0, train), test))
 }
 
 /// Samples per class in targets `y`: class indices (0/1 for a binary target), or one-hot

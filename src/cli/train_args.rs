@@ -26,6 +26,18 @@ pub struct TrainArgs {
     /// with a value per column).
     #[arg(long, default_value = "label")]
     pub label_column: String,
+    /// Read a CSV --data as a time series: each sample is this many consecutive rows of every
+    /// column (the target's past included), its target the --target column --horizon rows
+    /// after the window's last (Keras's timeseries_dataset_from_array); --test-split holds out
+    /// the last windows. evaluate and predict read files the same way.
+    #[arg(long, value_name = "ROWS")]
+    pub window: Option<usize>,
+    /// With --window: rows from a window's last to its target (1: the next row).
+    #[arg(long, default_value_t = 1)]
+    pub horizon: usize,
+    /// With --window: the column to forecast (--label-column by another name).
+    #[arg(long, value_name = "COLUMN")]
+    pub target: Option<String>,
     /// The CSV's field delimiter: , ; | or tab (recorded in the saved model for evaluate and
     /// predict).
     #[arg(long, default_value = ",")]
@@ -237,6 +249,42 @@ pub struct TrainArgs {
 }
 
 /// `train`'s flags, checked before any work or output.
+/// `--window`, `--horizon` and `--target`: a window of 1 to 1e6 rows over a CSV, a horizon of
+/// 1 to 1e6 rows, and neither --horizon nor --target without --window.
+fn check_window_args(args: &TrainArgs) -> Result<()> {
+    let invalid =
+        |flag: &'static str, value: String, expected: &str| Err(minibatch::Error::invalid(flag, value, expected));
+    let Some(window) = args.window else {
+        if let Some(target) = &args.target {
+            return invalid(
+                "--target",
+                target.clone(),
+                "--window ROWS with it (--target names the column to forecast)",
+            );
+        }
+        if args.horizon != 1 {
+            return invalid("--horizon", args.horizon.to_string(), "--window ROWS with it");
+        }
+        return Ok(());
+    };
+    checks::count("--window", window, 1, 1_000_000)?;
+    checks::count("--horizon", args.horizon, 1, 1_000_000)?;
+    if !matches!(minibatch::data::Source::parse(&args.data), minibatch::data::Source::Csv(_)) {
+        return invalid("--data", args.data.clone(), "a CSV file with --window (a series, one row per step)");
+    }
+    if args.labels.is_some() {
+        return invalid("--labels", "given".into(), "no --labels with --window: the CSV holds the series");
+    }
+    if args.target.is_some() && args.label_column != "label" {
+        return invalid(
+            "--target",
+            "given with --label-column".into(),
+            "one of them: --target is --label-column's name with --window",
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
     checks::precision(args.precision.as_deref())?;
     if let Some(lr) = args.learning_rate {
@@ -248,6 +296,7 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
         checks::fraction("--test-split", split, false)?;
     }
     checks::finite("--min-delta", args.min_delta)?;
+    check_window_args(args)?;
     checks::fraction("--reduce-lr-factor", args.reduce_lr_factor, true)?;
     if let Some(b) = args.batch_size {
         checks::count("--batch-size", b, 1, checks::MAX_BATCH)?;

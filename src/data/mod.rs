@@ -13,6 +13,8 @@
 //!   time;
 //! - [`ImageFolderDataset`]: Keras's `image_dataset_from_directory`, images decoded a batch at
 //!   a time (`validation_split` with `subset` and `seed`);
+//! - [`timeseries_dataset_from_array`]: Keras's sliding windows over a series
+//!   ([`TimeseriesDataset`]), gathered a batch at a time from the one series;
 //! - [`audit`]: a look at the data before `fit` (duplicates across splits, constant features,
 //!   scales, class balance);
 //! - `prefetch`: background workers filling a bounded ring of planned batches ahead of
@@ -44,6 +46,7 @@ pub(crate) mod prefetch;
 pub(crate) mod source;
 pub(crate) mod table;
 mod tensors;
+mod timeseries;
 
 pub use self::csv::CsvDataset;
 pub use batch::Batch;
@@ -51,6 +54,7 @@ pub use images::{ImageFolderDataset, Subset};
 pub use npy::NpyDataset;
 pub use source::Source;
 pub use tensors::TensorDataset;
+pub use timeseries::{timeseries_dataset_from_array, TimeseriesDataset, TimeseriesOptions};
 
 use crate::error::{Error, Result};
 

@@ -49,5 +49,6 @@ mod resume_cli;
 mod saving;
 mod summary_and_interop;
 pub(crate) mod tensorboard;
+mod timeseries;
 mod weights_and_options;
 mod workflow;

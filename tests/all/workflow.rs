@@ -629,3 +629,83 @@ fn the_data_audit_names_what_is_wrong_with_the_data() {
     assert!(ok && !out.contains("data audit"), "{out}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A daily cycle with noise, one row an hour: `hour,humidity,temp`.
+fn write_series(path: &Path, rows: usize) {
+    let mut rng = minibatch::rng::Rng::new(7);
+    let mut text = String::from("hour,humidity,temp\n");
+    for t in 0..rows {
+        let day = (std::f64::consts::TAU * t as f64 / 24.0).sin();
+        let temp = 15.0 + 8.0 * day + 0.5 * rng.normal();
+        let humidity = 60.0 - 10.0 * day + 2.0 * rng.normal();
+        text += &format!("{},{humidity:.2},{temp:.2}\n", t % 24);
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// `train --window --horizon --target` forecasts a series from a CSV: the last windows are the
+/// test split, evaluate reads every window whose target is in a file, predict forecasts from
+/// every window (the last `horizon` past the file's end), and bad flags are named.
+#[test]
+fn a_forecaster_from_a_csv_series() {
+    let dir = temp_dir("workflow-forecast");
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    write_series(&dir.join("temps.csv"), 1200);
+    let (ok, out, err) = minibatch(&[
+        "train",
+        "--data",
+        &p("temps.csv"),
+        "--window",
+        "24",
+        "--horizon",
+        "3",
+        "--target",
+        "temp",
+        "--model",
+        "lstm",
+        "--test-split",
+        "0.2",
+        "--epochs",
+        "8",
+        "--save",
+        &p("f.safetensors"),
+    ]);
+    assert!(ok, "{err}");
+    // 1200 − 24 − 3 + 1 = 1174 windows: 235 for test, and the 26 before them, whose targets
+    // would reach into the test windows' rows, left out.
+    let first = out.lines().next().unwrap();
+    assert!(first.contains("913 windows of 24 rows (targets 3 row(s) ahead), regression"), "{first}");
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("Test mae: ") && last.contains("(235 test samples)"), "{last}");
+    let mae: f64 = last["Test mae: ".len()..][..6].parse().unwrap();
+    // The noise alone is 0.4 mean absolute error; the daily swing is ±8.
+    assert!(mae < 1.0, "{last}");
+    let (ok, out, err) = minibatch(&["evaluate", "--model", &p("f.safetensors"), "--data", &p("temps.csv")]);
+    assert!(ok && out.contains("(1174 samples: the 1174 windows of 24 rows of"), "{out}{err}");
+    let (ok, csv, err) = minibatch(&["predict", "--model", &p("f.safetensors"), "--data", &p("temps.csv")]);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 1 + 1177, "a forecast from every window");
+    assert!(rows[1].starts_with("26,") && rows[1177].starts_with("1202,"), "{} … {}", rows[1], rows[1177]);
+    // A file too short for one window and its target; flags that need --window; a series that is not a CSV.
+    write_series(&dir.join("short.csv"), 20);
+    let (ok, _, err) = minibatch(&["evaluate", "--model", &p("f.safetensors"), "--data", &p("short.csv")]);
+    assert!(!ok && err.contains("needs 27 rows, and the file has 20"), "{err}");
+    let train =
+        |extra: &[&str]| minibatch(&[&["train", "--data", &p("temps.csv"), "--epochs", "1"][..], extra].concat());
+    for (extra, expected) in [
+        (&["--target", "temp"][..], "--window ROWS with it"),
+        (&["--horizon", "2"][..], "--window ROWS with it"),
+        (&["--window", "0", "--target", "temp"][..], "--window"),
+        (&["--window", "4", "--horizon", "0", "--target", "temp"][..], "--horizon"),
+        (&["--window", "2000", "--target", "temp"][..], "needs 2001 rows, and the file has 1200"),
+        (&["--window", "4", "--target", "wind"][..], "wind"),
+        (&["--window", "4", "--target", "temp", "--label-column", "hour"][..], "one of them"),
+    ] {
+        let (ok, out, err) = train(extra);
+        assert!(!ok && out.is_empty() && err.contains(expected), "{extra:?}: {out}{err}");
+    }
+    let (ok, _, err) = minibatch(&["train", "--data", "spirals", "--window", "4"]);
+    assert!(!ok && err.contains("a CSV file with --window"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
