@@ -63,6 +63,12 @@ impl Accuracy {
         Accuracy { name: name.into(), rule, mean: Mean::default() }
     }
 
+    /// The key in logs and the History (Keras's `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The rule.
     pub fn rule(&self) -> Rule {
         self.rule

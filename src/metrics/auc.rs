@@ -43,6 +43,12 @@ impl Auc {
         Auc { name: name.into(), curve, buckets: Buckets::new(num_thresholds) }
     }
 
+    /// The key in logs and the History (Keras's `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The curve.
     pub fn curve(&self) -> Curve {
         self.curve

@@ -47,6 +47,12 @@ impl Confusion {
         Confusion { name: name.into(), ratio, threshold: 0.5, class_id: None, tp: 0.0, fp: 0.0, fn_: 0.0 }
     }
 
+    /// The key in logs and the History (Keras's `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Keras's `thresholds`: a prediction above it is positive.
     pub fn threshold(mut self, threshold: f32) -> Self {
         self.threshold = threshold;

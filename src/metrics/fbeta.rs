@@ -72,6 +72,12 @@ impl FBetaScore {
         self.threshold = Some(threshold);
         self
     }
+
+    /// The key in logs and the History (Keras's `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
 }
 
 impl Metric for FBetaScore {

@@ -34,6 +34,12 @@ impl MeanError {
         MeanError { name: name.into(), kind, mean: Mean::default() }
     }
 
+    /// The key in logs and the History (Keras's `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Mean squared error, reported under `name`.
     pub fn squared(name: &str) -> Self {
         MeanError::new(name, ErrorKind::Squared)

@@ -279,6 +279,7 @@ pub fn from_config(config: &serde_json::Value) -> Result<Box<dyn Metric>> {
         "Accuracy" => Box::new(Accuracy::with_rule(name()?, de(parse("rule")?, config)?)),
 
         "MeanError" => Box::new(MeanError::new(name()?, de(parse("kind")?, config)?)),
+        "R2Score" => Box::new(R2Score::new().name(name()?)),
         other => {
             return Err(bad(&format!(
                 "unknown class {other:?} (a metric of your own: register it with metrics::register_metric)"

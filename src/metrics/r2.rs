@@ -11,8 +11,9 @@ use super::{Direction, Metric};
 use crate::tensor::Tensor;
 
 /// Keras's `R2Score()` (class_aggregation `uniform_average`, no adjustment).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct R2Score {
+    name: String,
     sum: Vec<f64>,
     squared_sum: Vec<f64>,
     residual: Vec<f64>,
@@ -20,15 +21,33 @@ pub struct R2Score {
 }
 
 impl R2Score {
-    /// An empty score.
+    /// An empty score, reported as `r2_score`.
     pub fn new() -> Self {
-        R2Score::default()
+        R2Score {
+            name: "r2_score".into(),
+            sum: Vec::new(),
+            squared_sum: Vec::new(),
+            residual: Vec::new(),
+            count: Vec::new(),
+        }
+    }
+
+    /// The key in logs and the History (Keras's `name=`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+impl Default for R2Score {
+    fn default() -> Self {
+        R2Score::new()
     }
 }
 
 impl Metric for R2Score {
     fn name(&self) -> &str {
-        "r2_score"
+        &self.name
     }
     fn direction(&self) -> Direction {
         Direction::Maximize
@@ -82,6 +101,6 @@ impl Metric for R2Score {
         super::load_columns(&mut [&mut self.sum, &mut self.squared_sum, &mut self.residual, &mut self.count], state)
     }
     fn config(&self) -> Option<serde_json::Value> {
-        Some(serde_json::Value::String("r2_score".into()))
+        Some(serde_json::json!({"class_name": "R2Score", "config": {"name": self.name}}))
     }
 }

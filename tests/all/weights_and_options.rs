@@ -63,6 +63,58 @@ fn balanced_class_weight_is_sklearns_rule_over_the_training_rows() {
     assert_eq!(huge, vec![(0, 1.0), (1_000_000_000, 1.0)]);
 }
 
+/// Keras's `name=` on every metric and layer: a metric's name is its History key (and
+/// `val_` + it), survives saving, and a layer's name (`Flatten`, `Activation` included) is
+/// its summary row and its weights' path.
+#[test]
+fn names_everywhere_become_history_keys_and_weight_paths() {
+    use minibatch::layers::{ActivationLayer, Flatten};
+    use minibatch::metrics::{Accuracy, MeanError, Metric, R2Score};
+    let d = datasets::load("blobs", 0).unwrap();
+    let mut m = Sequential::new()
+        .input_shape(&[2])
+        .add(Flatten::new().name("flat"))
+        .add(Dense::new(8).name("hidden"))
+        .add(ActivationLayer::new("relu").name("act"))
+        .add(Dense::new(3).activation("softmax").name("head"));
+    let named: Vec<Box<dyn Metric>> = vec![
+        Box::new(Accuracy::new().name("acc_named")),
+        Box::new(Confusion::precision().name("prec_named")),
+        Box::new(Auc::new().name("auc_named")),
+        Box::new(FBetaScore::f1().name("f1_named")),
+        Box::new(MeanError::new("mae", minibatch::metrics::ErrorKind::Absolute).name("mae_named")),
+        Box::new(R2Score::new().name("r2_named")),
+    ];
+    let keys: Vec<String> = named.iter().map(|m| m.name().to_string()).collect();
+    let mut options = CompileOptions::new();
+    for metric in named {
+        options = options.metric(metric);
+    }
+    m.compile_with("adam", "sparse_categorical_crossentropy", options).unwrap();
+    let h = m.fit(&d.x_train, &d.y_train, quiet().validation_split(0.2)).unwrap();
+    for key in &keys {
+        assert!(h.get(key).is_some() && h.get(&format!("val_{key}")).is_some(), "{key}");
+    }
+    let paths: Vec<String> = m.weight_paths();
+    assert!(
+        paths.iter().any(|p| p.starts_with("hidden/")) && paths.iter().any(|p| p.starts_with("head/")),
+        "{paths:?}"
+    );
+    let summary = m.summary().unwrap();
+    for name in ["flat (Flatten)", "act (Activation)"] {
+        assert!(summary.contains(name), "{name} in {summary}");
+    }
+    let dir = temp_dir("names-everywhere");
+    let path = dir.join("m.safetensors");
+    m.save(&path).unwrap();
+    let back = minibatch::Model::load(&path).unwrap();
+    let logs = back.metrics_names();
+    for key in &keys {
+        assert!(logs.iter().any(|k| k == key), "{key} after loading: {logs:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn class_weight_is_the_sample_weight_of_each_samples_class() {
     let d = datasets::load("blobs", 0).unwrap();

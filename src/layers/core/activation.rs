@@ -37,6 +37,12 @@ impl ActivationLayer {
         }
     }
 
+    /// The layer's name (Keras's `name=`): its key in the summary and its weights' paths.
+    pub fn name(mut self, name: &str) -> Self {
+        self.core.name = name.into();
+        self
+    }
+
     /// The same layer under another of Keras's class names (`LeakyReLU`, `ELU`, `Softmax`).
     pub(crate) fn class(mut self, class: &'static str) -> Self {
         self.class = class;

@@ -46,6 +46,12 @@ impl RecurrentOutput {
         RecurrentOutput { part, units, sequences, cell, start: 0, len: 0, core: LayerCore::default() }
     }
 
+    /// The layer's name (Keras's `name=`): its key in the summary and its weights' paths.
+    pub fn name(mut self, name: &str) -> Self {
+        self.core.name = name.into();
+        self
+    }
+
     /// The layer a [`RecurrentOutputConfig`] describes.
     pub fn from_config(c: RecurrentOutputConfig) -> Self {
         let mut layer = RecurrentOutput::new(c.part, c.units, c.return_sequences, c.cell);

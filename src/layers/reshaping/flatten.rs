@@ -23,6 +23,12 @@ impl Flatten {
     pub fn new() -> Self {
         Flatten::default()
     }
+
+    /// The layer's name (Keras's `name=`): its key in the summary and its weights' paths.
+    pub fn name(mut self, name: &str) -> Self {
+        self.core.name = name.into();
+        self
+    }
 }
 
 /// Flatten's saved arguments.
