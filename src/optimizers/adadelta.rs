@@ -17,9 +17,9 @@ use crate::tensor::keras_float::one_minus as keras_one_minus;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Adadelta {
     /// Decay of both running averages.
-    pub rho: f32,
+    pub rho: f64,
     /// Added inside the square roots.
-    pub epsilon: f32,
+    pub epsilon: f64,
     /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
     #[serde(flatten)]
     pub base: Base,
@@ -43,6 +43,7 @@ impl Adadelta {
 }
 
 base_options!(Adadelta);
+super::base::hyperparameters!(Adadelta; rho: "Keras's `rho`: the decay of the averages.", epsilon: "Keras's `epsilon`: added to the denominator, for stability.");
 
 impl Optimizer for Adadelta {
     fn base(&self) -> &Base {
@@ -59,7 +60,8 @@ impl Optimizer for Adadelta {
         build_slots(&mut self.deltas, sizes);
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let (rho, c, eps, lr) = (self.rho, keras_one_minus(self.rho), self.epsilon, self.base.learning_rate);
+        let (rho, c, eps, lr) =
+            (self.rho as f32, keras_one_minus(self.rho), self.epsilon as f32, self.base.learning_rate);
         let (a, d) = (&mut self.grads[slot], &mut self.deltas[slot]);
         for i in 0..w.len() {
             a[i] = rho * a[i] + c * (g[i] * g[i]);

@@ -13,9 +13,9 @@ use super::{Base, Optimizer};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Adagrad {
     /// The accumulators' starting value.
-    pub initial_accumulator_value: f32,
+    pub initial_accumulator_value: f64,
     /// Added inside the square root.
-    pub epsilon: f32,
+    pub epsilon: f64,
     /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
     #[serde(flatten)]
     pub base: Base,
@@ -42,6 +42,7 @@ impl Adagrad {
 }
 
 base_options!(Adagrad);
+super::base::hyperparameters!(Adagrad; initial_accumulator_value: "Keras's `initial_accumulator_value`: where each accumulator starts.", epsilon: "Keras's `epsilon`: added to the denominator, for stability.");
 
 impl Optimizer for Adagrad {
     fn base(&self) -> &Base {
@@ -57,11 +58,11 @@ impl Optimizer for Adagrad {
         let fits =
             self.accumulators.len() == sizes.len() && self.accumulators.iter().zip(sizes).all(|(a, &n)| a.len() == n);
         if !fits {
-            self.accumulators = sizes.iter().map(|&n| vec![self.initial_accumulator_value; n]).collect();
+            self.accumulators = sizes.iter().map(|&n| vec![self.initial_accumulator_value as f32; n]).collect();
         }
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let (lr, eps) = (self.base.learning_rate, self.epsilon);
+        let (lr, eps) = (self.base.learning_rate, self.epsilon as f32);
         let a = &mut self.accumulators[slot];
         for i in 0..w.len() {
             a[i] += g[i] * g[i];

@@ -23,11 +23,11 @@ use crate::tensor::keras_float::one_minus as keras_one_minus;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Adam {
     /// Decay of the first moment.
-    pub beta_1: f32,
+    pub beta_1: f64,
     /// Decay of the second moment.
-    pub beta_2: f32,
+    pub beta_2: f64,
     /// Added to `√v`.
-    pub epsilon: f32,
+    pub epsilon: f64,
     /// Use the running maximum of `v` (Reddi et al.'s AMSGrad).
     #[serde(default)]
     pub amsgrad: bool,
@@ -73,9 +73,9 @@ impl Adam {
     pub(crate) fn apply(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
         // As Keras 3 computes them: the powers and α in float32, 1 − β from the Python float.
         let t = (self.base.iterations + 1) as f32;
-        let (b1p, b2p) = (self.beta_1.powf(t), self.beta_2.powf(t));
+        let (b1p, b2p) = ((self.beta_1 as f32).powf(t), (self.beta_2 as f32).powf(t));
         let alpha = self.base.learning_rate * (1.0 - b2p).sqrt() / (1.0 - b1p);
-        let (c1, c2, eps) = (keras_one_minus(self.beta_1), keras_one_minus(self.beta_2), self.epsilon);
+        let (c1, c2, eps) = (keras_one_minus(self.beta_1), keras_one_minus(self.beta_2), self.epsilon as f32);
         if self.amsgrad {
             let (m, v, v_hat) = (&mut self.m[slot], &mut self.v[slot], &mut self.v_hat[slot]);
             for i in 0..w.len() {
@@ -97,6 +97,7 @@ impl Adam {
 }
 
 base_options!(Adam);
+super::base::hyperparameters!(Adam; beta_1: "Keras's `beta_1`: the decay of the first moment.", beta_2: "Keras's `beta_2`: the decay of the second moment.", epsilon: "Keras's `epsilon`: added to the denominator, for stability.");
 
 impl Optimizer for Adam {
     fn base(&self) -> &Base {

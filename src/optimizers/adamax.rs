@@ -16,11 +16,11 @@ use crate::tensor::keras_float::one_minus as keras_one_minus;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Adamax {
     /// Decay of the first moment.
-    pub beta_1: f32,
+    pub beta_1: f64,
     /// Decay of the infinity norm.
-    pub beta_2: f32,
+    pub beta_2: f64,
     /// Added to `u`.
-    pub epsilon: f32,
+    pub epsilon: f64,
     /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
     #[serde(flatten)]
     pub base: Base,
@@ -51,6 +51,7 @@ impl Adamax {
 }
 
 base_options!(Adamax);
+super::base::hyperparameters!(Adamax; beta_1: "Keras's `beta_1`: the decay of the first moment.", beta_2: "Keras's `beta_2`: the decay of the infinity norm.", epsilon: "Keras's `epsilon`: added to the denominator, for stability.");
 
 impl Optimizer for Adamax {
     fn base(&self) -> &Base {
@@ -67,8 +68,9 @@ impl Optimizer for Adamax {
         build_slots(&mut self.u, sizes);
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let b1p = self.beta_1.powf((self.base.iterations + 1) as f32);
-        let (c1, b2, lr, eps) = (keras_one_minus(self.beta_1), self.beta_2, self.base.learning_rate, self.epsilon);
+        let b1p = (self.beta_1 as f32).powf((self.base.iterations + 1) as f32);
+        let (c1, b2, lr, eps) =
+            (keras_one_minus(self.beta_1), self.beta_2 as f32, self.base.learning_rate, self.epsilon as f32);
         let (m, u) = (&mut self.m[slot], &mut self.u[slot]);
         for i in 0..w.len() {
             m[i] += (g[i] - m[i]) * c1;

@@ -6,16 +6,20 @@ use super::base::base_options;
 use super::{Adam, Base, Optimizer};
 
 /// AdamW. Keras's defaults: Adam's, plus `weight_decay` 0.004.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(from = "Adam", into = "Adam")]
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(into = "Adam")]
 pub struct AdamW {
-    /// The Adam part (learning rate, betas, epsilon, moments, options with the decay).
-    pub adam: Adam,
+    /// The Adam part (learning rate, betas, epsilon, moments, options with the decay). Private,
+    /// so it cannot be replaced by an Adam without the decay: set its values by the builders
+    /// (`AdamW::new(lr).beta_1(0.95)`), read them through [`AdamW::adam`].
+    adam: Adam,
 }
 
-impl From<Adam> for AdamW {
-    fn from(adam: Adam) -> Self {
-        AdamW { adam }
+/// A saved AdamW is its Adam's config, the decay included (there is no public way from an
+/// [`Adam`] to an AdamW, which could lose the decay).
+impl<'de> serde::Deserialize<'de> for AdamW {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Adam::deserialize(d).map(|adam| AdamW { adam })
     }
 }
 
@@ -44,9 +48,15 @@ impl AdamW {
         self.adam.amsgrad = amsgrad;
         self
     }
+
+    /// The Adam it runs, weight decay included: its `beta_1`, `beta_2`, `epsilon` and options.
+    pub fn adam(&self) -> &Adam {
+        &self.adam
+    }
 }
 
 base_options!(AdamW, adam.base);
+super::base::hyperparameters!(AdamW, adam; beta_1: "Keras's `beta_1`: the decay of the first moment.", beta_2: "Keras's `beta_2`: the decay of the second moment.", epsilon: "Keras's `epsilon`: added to the denominator, for stability.");
 
 impl Optimizer for AdamW {
     fn name(&self) -> &'static str {

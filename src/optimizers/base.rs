@@ -390,3 +390,34 @@ macro_rules! base_options {
     };
 }
 pub(crate) use base_options;
+
+/// Builders for an optimizer's own hyperparameters, each taking the f64 the user wrote
+/// (Keras's Python float, from which `1 − β` is formed: see `tensor::keras_float`), so a
+/// value is set by its builder as by Keras's argument: `Adam::new(1e-3).beta_2(0.98)`.
+/// `hyperparameters!(AdamW, adam; beta_1: "…", …)` reaches them through a field.
+macro_rules! hyperparameters {
+    ($t:ty; $($name:ident: $doc:literal),+ $(,)?) => {
+        impl $t {
+            $(
+                #[doc = $doc]
+                pub fn $name(mut self, value: f64) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )+
+        }
+    };
+    ($t:ty, $field:ident; $($name:ident: $doc:literal),+ $(,)?) => {
+        impl $t {
+            $(
+                #[doc = $doc]
+                pub fn $name(mut self, value: f64) -> Self {
+                    self.$field.$name = value;
+                    self
+                }
+            )+
+        }
+    };
+}
+
+pub(crate) use hyperparameters;

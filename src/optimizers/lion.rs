@@ -15,9 +15,9 @@ use crate::tensor::kernels::sign;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Lion {
     /// Interpolation of the update direction.
-    pub beta_1: f32,
+    pub beta_1: f64,
     /// Decay of the momentum.
-    pub beta_2: f32,
+    pub beta_2: f64,
     /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
     #[serde(flatten)]
     pub base: Base,
@@ -39,6 +39,7 @@ impl Lion {
 }
 
 base_options!(Lion);
+super::base::hyperparameters!(Lion; beta_1: "Keras's `beta_1`: the weight of the momentum in the update's sign.", beta_2: "Keras's `beta_2`: the decay of the momentum.");
 
 impl Optimizer for Lion {
     fn base(&self) -> &Base {
@@ -54,7 +55,7 @@ impl Optimizer for Lion {
         build_slots(&mut self.m, sizes);
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let (b1, b2, lr) = (self.beta_1, self.beta_2, self.base.learning_rate);
+        let (b1, b2, lr) = (self.beta_1 as f32, self.beta_2 as f32, self.base.learning_rate);
         let m = &mut self.m[slot];
         for i in 0..w.len() {
             w[i] -= lr * sign(m[i] * b1 + g[i] * (1.0 - b1));

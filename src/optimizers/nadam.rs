@@ -19,11 +19,11 @@ use super::{build_slots, Base, Optimizer};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Nadam {
     /// Decay of the first moment.
-    pub beta_1: f32,
+    pub beta_1: f64,
     /// Decay of the second moment.
-    pub beta_2: f32,
+    pub beta_2: f64,
     /// Added to `√v̂`.
-    pub epsilon: f32,
+    pub epsilon: f64,
     /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
     #[serde(flatten)]
     pub base: Base,
@@ -62,11 +62,12 @@ impl Nadam {
 
     /// `u_t` of the momentum schedule.
     fn u(&self, t: u64) -> f32 {
-        self.beta_1 * (1.0 - 0.5 * 0.96f32.powf(t as f32))
+        self.beta_1 as f32 * (1.0 - 0.5 * 0.96f32.powf(t as f32))
     }
 }
 
 base_options!(Nadam);
+super::base::hyperparameters!(Nadam; beta_1: "Keras's `beta_1`: the decay of the first moment.", beta_2: "Keras's `beta_2`: the decay of the second moment.", epsilon: "Keras's `epsilon`: added to the denominator, for stability.");
 
 impl Optimizer for Nadam {
     fn base(&self) -> &Base {
@@ -86,12 +87,13 @@ impl Optimizer for Nadam {
         let t = self.base.iterations + 1;
         if slot == 0 {
             // Keras advances Π once per step, before the first variable's update.
-            self.u_product = self.u_product * self.beta_1 * (1.0 - 0.5 * 0.96f32.powf(t as f32));
+            self.u_product = self.u_product * self.beta_1 as f32 * (1.0 - 0.5 * 0.96f32.powf(t as f32));
         }
         let (u_t, u_t1) = (self.u(t), self.u(t + 1));
         let (prod, prod1) = (self.u_product, self.u_product * self.u(t + 1));
-        let b2p = self.beta_2.powf(t as f32);
-        let (c1, c2, lr, eps) = (1.0 - self.beta_1, 1.0 - self.beta_2, self.base.learning_rate, self.epsilon);
+        let b2p = (self.beta_2 as f32).powf(t as f32);
+        let (b1, b2) = (self.beta_1 as f32, self.beta_2 as f32);
+        let (c1, c2, lr, eps) = (1.0 - b1, 1.0 - b2, self.base.learning_rate, self.epsilon as f32);
         let (m, v) = (&mut self.m[slot], &mut self.v[slot]);
         for i in 0..w.len() {
             m[i] += (g[i] - m[i]) * c1;
@@ -104,7 +106,7 @@ impl Optimizer for Nadam {
     /// Π_t follows the restored step count.
     fn set_iterations(&mut self, n: u64) {
         self.base.iterations = n;
-        self.u_product = (1..=n).fold(1.0, |p, t| p * self.beta_1 * (1.0 - 0.5 * 0.96f32.powf(t as f32)));
+        self.u_product = (1..=n).fold(1.0, |p, t| p * self.beta_1 as f32 * (1.0 - 0.5 * 0.96f32.powf(t as f32)));
     }
     fn config(&self) -> Option<serde_json::Value> {
         super::class_config("Nadam", self)

@@ -16,11 +16,11 @@ use crate::tensor::keras_float::one_minus as keras_one_minus;
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RMSprop {
     /// Decay of the squared-gradient average.
-    pub rho: f32,
+    pub rho: f64,
     /// Momentum factor.
-    pub momentum: f32,
+    pub momentum: f64,
     /// Added inside the square root.
-    pub epsilon: f32,
+    pub epsilon: f64,
     /// Normalize by the gradient's estimated variance instead of its second moment.
     pub centered: bool,
     /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
@@ -56,7 +56,7 @@ impl RMSprop {
     }
 
     /// Sets the momentum.
-    pub fn momentum(mut self, momentum: f32) -> Self {
+    pub fn momentum(mut self, momentum: f64) -> Self {
         self.momentum = momentum;
         self
     }
@@ -69,6 +69,7 @@ impl RMSprop {
 }
 
 base_options!(RMSprop);
+super::base::hyperparameters!(RMSprop; rho: "Keras's `rho`: the decay of the squared gradients' average.", epsilon: "Keras's `epsilon`: added to the denominator, for stability.");
 
 impl Optimizer for RMSprop {
     fn base(&self) -> &Base {
@@ -90,8 +91,8 @@ impl Optimizer for RMSprop {
         }
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let (lr, rho, eps, mu) = (self.base.learning_rate, self.rho, self.epsilon, self.momentum);
-        let one_minus_rho = keras_one_minus(rho);
+        let one_minus_rho = keras_one_minus(self.rho);
+        let (lr, rho, eps, mu) = (self.base.learning_rate, self.rho as f32, self.epsilon as f32, self.momentum as f32);
         let v = &mut self.velocity[slot];
         if !self.centered && mu <= 0.0 {
             // Large tensors are shared out over the kernel threads (disjoint ranges).

@@ -14,7 +14,7 @@ use super::{build_slots, Base, Optimizer};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SGD {
     /// Momentum factor in `[0, 1)`.
-    pub momentum: f32,
+    pub momentum: f64,
     /// Use Nesterov momentum.
     pub nesterov: bool,
     /// Keras's `BaseOptimizer` arguments (clipping, weight decay, EMA, accumulation).
@@ -37,7 +37,7 @@ impl SGD {
     }
 
     /// Sets the momentum.
-    pub fn momentum(mut self, momentum: f32) -> Self {
+    pub fn momentum(mut self, momentum: f64) -> Self {
         self.momentum = momentum;
         self
     }
@@ -67,7 +67,7 @@ impl Optimizer for SGD {
         }
     }
     fn update(&mut self, slot: usize, w: &mut [f32], g: &[f32]) {
-        let (lr, mu) = (self.base.learning_rate, self.momentum);
+        let (lr, mu) = (self.base.learning_rate, self.momentum as f32);
         if mu == 0.0 {
             plain(w, g, lr);
         } else {

@@ -1,14 +1,19 @@
 //! Floats as Keras forms them. A hyperparameter in Keras is the Python float the user wrote
 //! (a double), and constants derived from it are formed in double precision before they meet
-//! a float32 tensor; minibatch holds the f32, so it recovers the decimal the user wrote and
-//! does the same. Used by the optimizers and by BatchNormalization's momentum.
+//! a float32 tensor. The optimizers hold theirs as that f64; BatchNormalization's momentum is
+//! an f32, from which the decimal the user wrote is recovered first.
 
-/// `1 − x` as Keras forms it: `x` is the Python float the user wrote (here the shortest
-/// decimal that reads back as this f32), the difference is taken in double precision and
-/// rounded to f32 where it meets a float32 tensor. For β₂ = 0.999 that is 1.0000000475e-3,
+/// `1 − x` as Keras forms it: `x` is the Python float the user wrote, the difference is taken
+/// in double precision and rounded to f32 where it meets a float32 tensor. For β₂ = 0.999 that is 1.0000000475e-3,
 /// where `1.0 − 0.999f32` would give 9.9998712540e-4 (every Adam step 6.5e-6 larger).
-pub(crate) fn one_minus(x: f32) -> f32 {
-    (1.0 - python_float(x)) as f32
+pub(crate) fn one_minus(x: f64) -> f32 {
+    (1.0 - x) as f32
+}
+
+/// [`one_minus`] of a hyperparameter held as f32 (BatchNormalization's `momentum`): the
+/// decimal the user wrote is recovered first ([`python_float`]).
+pub(crate) fn one_minus_f32(x: f32) -> f32 {
+    one_minus(python_float(x))
 }
 
 /// The shortest decimal (at most 9 significant digits, enough for any f32) that rounds to
@@ -34,7 +39,7 @@ fn python_float(x: f32) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::one_minus as keras_one_minus;
+    use super::one_minus_f32 as keras_one_minus;
 
     #[test]
     #[allow(clippy::excessive_precision)] // the literals are the float32 values Keras holds, as printed

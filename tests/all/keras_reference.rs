@@ -170,6 +170,14 @@ fn optimizer_named(name: &str) -> Box<dyn Optimizer> {
         "adam_schedule_accumulation" => {
             Box::new(Scheduled::new(Adam::new(0.1).gradient_accumulation_steps(2), schedule()))
         }
+        "adam_betas" => Box::new(Adam::new(0.1).beta_1(0.95).beta_2(0.98).epsilon(1e-9)),
+        "adamw_betas" => Box::new(AdamW::new(0.1).beta_1(0.8).beta_2(0.99).epsilon(1e-6).weight_decay(0.01)),
+        "nadam_betas" => Box::new(Nadam::new(0.1).beta_1(0.85).beta_2(0.995).epsilon(1e-5)),
+        "adamax_betas" => Box::new(Adamax::new(0.1).beta_1(0.8).beta_2(0.9).epsilon(1e-5)),
+        "lion_betas" => Box::new(Lion::new(0.1).beta_1(0.8).beta_2(0.95)),
+        "rmsprop_rho_momentum" => Box::new(RMSprop::new(0.1).rho(0.8).momentum(0.5).epsilon(1e-6)),
+        "adadelta_rho" => Box::new(Adadelta::new(1.0).rho(0.9).epsilon(1e-5)),
+        "adagrad_initial" => Box::new(Adagrad::new(0.1).initial_accumulator_value(0.3).epsilon(1e-5)),
         _ => panic!("no optimizer for case {name}"),
     }
 }

@@ -106,7 +106,7 @@ fn defaults_are_keras() {
     assert_eq!(SGD::default().learning_rate(), 0.01);
     let a = Adam::default();
     assert_eq!((a.learning_rate(), a.beta_1, a.beta_2, a.epsilon), (0.001, 0.9, 0.999, 1e-7));
-    assert_eq!(AdamW::default().adam.base.options.weight_decay, Some(0.004));
+    assert_eq!(AdamW::default().adam().base.options.weight_decay, Some(0.004));
     let r = RMSprop::default();
     assert_eq!((r.learning_rate(), r.rho, r.momentum, r.epsilon, r.centered), (0.001, 0.9, 0.0, 1e-7, false));
 }

@@ -306,7 +306,7 @@ impl Layer for BatchNormalization {
             }
         }
         // 1 − momentum as Keras forms it from the Python float (0.01, not 1 − 0.99f32).
-        let (m, one_minus_m) = (self.momentum, crate::tensor::keras_float::one_minus(self.momentum));
+        let (m, one_minus_m) = (self.momentum, crate::tensor::keras_float::one_minus_f32(self.momentum));
         for ch in 0..c {
             let mm = &mut self.moving_mean.data_mut()[ch];
             *mm = *mm * m + mean[ch] as f32 * one_minus_m;
