@@ -1,19 +1,6 @@
 //! Keras's `timeseries_dataset_from_array`: sliding windows over one series, as a
-//! [`Dataset`] that holds the series once and gathers each window when its batch is filled.
-//!
-//! With `T` steps in `data[start_index..end_index]`, window length `L` (`sequence_length`),
-//! `sampling_rate` `r` and `sequence_stride` `s`:
-//!
-//! ```text
-//! windows start at p = 0, s, 2s, … while p < T − (L − 1)·r   (and start + p < len(targets))
-//! sample(p)  = data[start + p], data[start + p + r], …, data[start + p + (L − 1)·r]
-//! target(p)  = targets[start + p]
-//! ```
-//!
-//! so to predict the step after a window, give `targets = data[L·r..]` (or the series'
-//! target column shifted by `L`), as Keras's docs do. Shuffling draws the windows' order
-//! from the seed and the epoch, anew every epoch (Keras shuffles with NumPy's and tf.data's
-//! generators, which no seed here reproduces).
+//! [`Dataset`] that holds the series once and gathers each window when its batch is filled
+//! (see [`timeseries_dataset_from_array`] for which windows and targets).
 
 use super::order::Order;
 use super::{Batch, Dataset, Spec};
@@ -50,8 +37,8 @@ impl Default for TimeseriesOptions {
     }
 }
 
-/// Sliding windows over a series (see the [module docs](self)); made by
-/// [`timeseries_dataset_from_array`].
+/// Sliding windows over a series, made by [`timeseries_dataset_from_array`] (which says
+/// which windows and targets).
 #[derive(Debug)]
 pub struct TimeseriesDataset {
     data: Tensor,
@@ -67,8 +54,22 @@ pub struct TimeseriesDataset {
 
 /// Keras's `keras.utils.timeseries_dataset_from_array(data, targets, sequence_length, ...)`:
 /// windows of `sequence_length` steps over `data` (axis 0 is time), each with the target
-/// `targets[start of the window]` when targets are given (see the [module docs](self)).
-/// Neither series is copied: `fill` gathers each batch's windows.
+/// `targets[start of the window]` when targets are given. Neither series is copied: `fill`
+/// gathers each batch's windows.
+///
+/// With `T` steps in `data[start_index..end_index]`, window length `L` (`sequence_length`),
+/// `sampling_rate` `r` and `sequence_stride` `s`:
+///
+/// ```text
+/// windows start at p = 0, s, 2s, … while p < T − (L − 1)·r   (and start + p < len(targets))
+/// sample(p)  = data[start + p], data[start + p + r], …, data[start + p + (L − 1)·r]
+/// target(p)  = targets[start + p]
+/// ```
+///
+/// so to predict the step after a window, give `targets = data[L·r..]` (or the series'
+/// target column shifted by `L`), as Keras's docs do. Shuffling draws the windows' order
+/// from the seed and the epoch, anew every epoch (Keras shuffles with NumPy's and tf.data's
+/// generators, which no seed here reproduces).
 ///
 /// ```
 /// use minibatch::data::{timeseries_dataset_from_array, Batch, Dataset, TimeseriesOptions};

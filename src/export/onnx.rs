@@ -655,13 +655,37 @@ fn layer_call<'a>(
             let y = g.apply("Mul", &[x, &s], name, &[]);
             g.apply("Add", &[&y, &b], name, &[])
         }
-        "LayerNormalization" => {
-            let eps = last_axis_epsilon(&config, shapes[0]).ok_or_else(|| refuse("normalizing the last axis"))?;
-            let n = *shapes[0].last().unwrap_or(&1);
-            let (gamma, beta) = gamma_beta(layer, n);
-            let s = g.weight(&format!("{name}/gamma"), &[n], &gamma);
-            let b = g.weight(&format!("{name}/beta"), &[n], &beta);
-            g.apply("LayerNormalization", &[x, &s, &b], name, &[Attr::Int("axis", -1), Attr::Float("epsilon", eps)])
+        "LayerNormalization" | "UnitNormalization" => {
+            // Its axes are the sample's last `count` (checked when the layer was built);
+            // ONNX's LayerNormalization normalizes from `axis` to the end, the same groups.
+            let axes: crate::layers::Axes =
+                serde_json::from_value(config.get("axis").cloned().unwrap_or(serde_json::json!(-1)))
+                    .map_err(|_| refuse("an axis that is not an integer or a list of them"))?;
+            let count = match &axes {
+                crate::layers::Axes::One(_) => 1,
+                crate::layers::Axes::Many(v) => v.len(),
+            };
+            let sample = shapes[0];
+            let dims = &sample[sample.len().saturating_sub(count)..];
+            if kind == "UnitNormalization" {
+                // x · min(1 / √(Σ x²), 1e12), as Keras's ops.normalize.
+                let axes: Vec<i64> = (0..count as i64).map(|i| -1 - i).collect();
+                let squares =
+                    g.apply("ReduceSumSquare", &[x], name, &[Attr::Ints("axes", axes), Attr::Int("keepdims", 1)]);
+                let norm = g.apply("Sqrt", &[&squares], name, &[]);
+                let inv = g.apply("Reciprocal", &[&norm], name, &[]);
+                let cap = g.scalar("unit_norm_cap", 1e12);
+                let inv = g.apply("Min", &[&inv, &cap], name, &[]);
+                g.apply("Mul", &[x, &inv], name, &[])
+            } else {
+                let eps = field(&config, "epsilon").and_then(|v| v.as_f64()).unwrap_or(1e-3) as f32;
+                let n = dims.iter().product();
+                let (gamma, beta) = gamma_beta(layer, n);
+                let s = g.weight(&format!("{name}/gamma"), dims, &gamma);
+                let b = g.weight(&format!("{name}/beta"), dims, &beta);
+                let attrs = [Attr::Int("axis", -(count as i64)), Attr::Float("epsilon", eps)];
+                g.apply("LayerNormalization", &[x, &s, &b], name, &attrs)
+            }
         }
         "Conv1D" | "Conv2D" => {
             let (path, kernel) = param(layer, "kernel").ok_or_else(missing)?;

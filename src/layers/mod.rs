@@ -78,8 +78,11 @@ pub use self::custom::{
     register_layer, Custom, CustomClone, CustomLayer, FromConfig, Weight, WeightOptions, WeightVars, Weights,
     MAX_INPUTS,
 };
+pub use self::normalization::axes::Axes;
 pub use self::normalization::batch_normalization::{BatchNormalization, BatchNormalizationConfig};
+pub use self::normalization::group_normalization::{GroupNormalization, GroupNormalizationConfig};
 pub use self::normalization::layer_normalization::{LayerNormalization, LayerNormalizationConfig};
+pub use self::normalization::unit_normalization::{UnitNormalization, UnitNormalizationConfig};
 pub use self::pooling::global_pooling::{
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalPooling,
     GlobalPoolingConfig,
@@ -500,6 +503,8 @@ pub const CLASS_NAMES: &[&str] = &[
     "GRU",
     "Embedding",
     "LayerNormalization",
+    "GroupNormalization",
+    "UnitNormalization",
     "Bidirectional",
     "RecurrentOutput",
     "Normalization",
@@ -600,6 +605,8 @@ pub(crate) fn rebuild(class_name: &str, config: &serde_json::Value) -> Result<Bo
         "UpSampling2D" => Box::new(UpSampling2D::from_config(parse(class_name, config)?)?),
         "LeakyReLU" | "ELU" | "Softmax" => Box::new(ActivationLayer::from_class_config(class_name, config)?),
         "LayerNormalization" => Box::new(LayerNormalization::from_config(parse(class_name, config)?)?),
+        "GroupNormalization" => Box::new(GroupNormalization::from_config(parse(class_name, config)?)?),
+        "UnitNormalization" => Box::new(UnitNormalization::from_config(parse(class_name, config)?)),
         "DepthwiseConv2D" | "SeparableConv2D" => Box::new(DepthwiseConv::from_config(parse(class_name, config)?)),
         "Conv2DTranspose" => Box::new(ConvTranspose::from_config(parse(class_name, config)?)),
         "Attention" => Box::new(Attention::from_config(parse(class_name, config)?)?),

@@ -1,21 +1,4 @@
-//! Intersection over union, as Keras's `IoU`, `MeanIoU`, `BinaryIoU`, `OneHotIoU` and
-//! `OneHotMeanIoU`: every (target, predicted) class pair is counted, weighted, into a
-//! `num_classes × num_classes` confusion matrix `C[true][predicted]`, and then for each class
-//! `c` asked about
-//!
-//! ```text
-//! IoU_c = C[c][c] / (Σ_j C[c][j] + Σ_i C[i][c] − C[c][c])    (TP / (TP + FP + FN))
-//! result = mean of IoU_c over the asked classes whose denominator is not 0
-//! ```
-//!
-//! (with Keras's `1e-7` in both divisions). How values become classes:
-//! - sparse targets or predictions (the default): every value is a class index, truncated to
-//!   an integer as Keras's cast does;
-//! - one-hot (`OneHotIoU`, or `sparse_y_pred(false)`): the argmax of each row of the last axis;
-//! - `BinaryIoU`: predictions `≥ threshold` are class 1, the others class 0.
-//!
-//! A pair with a class outside `[0, num_classes)`, or whose target is `ignore_class`, is not
-//! counted.
+//! Intersection over union: Keras's `IoU` metrics as one type, [`Iou`].
 
 use super::{Direction, Metric};
 use crate::error::{Error, Result};
@@ -54,7 +37,24 @@ impl Kind {
     }
 }
 
-/// Intersection over union of classes (see the [module docs](self)).
+/// Intersection over union, as Keras's `IoU`, `MeanIoU`, `BinaryIoU`, `OneHotIoU` and
+/// `OneHotMeanIoU`: every (target, predicted) class pair is counted, weighted, into a
+/// `num_classes × num_classes` confusion matrix `C[true][predicted]`, and then for each class
+/// `c` asked about
+///
+/// ```text
+/// IoU_c = C[c][c] / (Σ_j C[c][j] + Σ_i C[i][c] − C[c][c])    (TP / (TP + FP + FN))
+/// result = mean of IoU_c over the asked classes whose denominator is not 0
+/// ```
+///
+/// (with Keras's `1e-7` in both divisions). How values become classes:
+/// - sparse targets or predictions (the default): every value is a class index, truncated to
+///   an integer as Keras's cast does;
+/// - one-hot (`OneHotIoU`, or `sparse_y_pred(false)`): the argmax of each row of the last axis;
+/// - `BinaryIoU`: predictions `≥ threshold` are class 1, the others class 0.
+///
+/// A pair with a class outside `[0, num_classes)`, or whose target is `ignore_class`, is not
+/// counted.
 ///
 /// ```
 /// use minibatch::metrics::{Iou, Metric};

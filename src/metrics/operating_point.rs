@@ -1,16 +1,5 @@
-//! The best of one rate while another stays at or above a floor, at Keras's evenly spaced
-//! thresholds (Keras's `SensitivitySpecificityBase`): `PrecisionAtRecall`,
-//! `RecallAtPrecision`, `SensitivityAtSpecificity` and `SpecificityAtSensitivity`.
-//!
-//! From the counts at each of the `N` thresholds (see `thresholds.rs`; here `t_0 = 0` and
-//! `t_{N−1} = 1`):
-//!
-//! ```text
-//! recall = sensitivity = TP / (TP + FN)     precision = TP / (TP + FP)     specificity = TN / (TN + FP)
-//! PrecisionAtRecall(r) = max { precision_i : recall_i ≥ r }        (0 when no threshold qualifies)
-//! ```
-//!
-//! and likewise for the other three. `class_id` restricts the counts to one column.
+//! The best of one rate while another holds a floor: Keras's `PrecisionAtRecall` family as
+//! one type, [`OperatingPoint`].
 
 use super::thresholds::{divide_no_nan, Buckets, Counts};
 use super::{Direction, Metric};
@@ -82,7 +71,19 @@ impl Tradeoff {
     }
 }
 
-/// One rate at its best while another holds a floor (see the [module docs](self)).
+/// The best of one rate while another stays at or above a floor, at Keras's evenly spaced
+/// thresholds (Keras's `SensitivitySpecificityBase`): `PrecisionAtRecall`,
+/// `RecallAtPrecision`, `SensitivityAtSpecificity` and `SpecificityAtSensitivity`.
+///
+/// From the counts at each of the `N` thresholds (see `thresholds.rs`; here `t_0 = 0` and
+/// `t_{N−1} = 1`):
+///
+/// ```text
+/// recall = sensitivity = TP / (TP + FN)     precision = TP / (TP + FP)     specificity = TN / (TN + FP)
+/// PrecisionAtRecall(r) = max { precision_i : recall_i ≥ r }        (0 when no threshold qualifies)
+/// ```
+///
+/// and likewise for the other three. `class_id` restricts the counts to one column.
 ///
 /// ```
 /// use minibatch::metrics::{Metric, OperatingPoint};

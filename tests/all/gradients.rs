@@ -891,6 +891,33 @@ fn layer_normalization_and_embedding() {
     check_model(&mut model, &ids, &labels, 1);
 }
 
+/// LayerNormalization over several trailing axes, GroupNormalization (groups, instance, one
+/// group; without beta or gamma), UnitNormalization over one axis and several, and a zero
+/// group where UnitNormalization's cap holds.
+#[test]
+fn group_unit_and_multi_axis_normalizations() {
+    use minibatch::layers::{GroupNormalization, LayerNormalization, UnitNormalization};
+    check_layer(Box::new(LayerNormalization::new().axis([2, 3])), &[2, 3, 4], 2, &no_rebuild);
+    check_layer(Box::new(LayerNormalization::new().axis([1, 2]).center(false)), &[3, 2], 2, &no_rebuild);
+    check_layer(Box::new(GroupNormalization::new(2)), &[3, 4], 2, &no_rebuild);
+    check_layer(Box::new(GroupNormalization::new(-1).scale(false)), &[2, 2, 3], 2, &no_rebuild);
+    check_layer(Box::new(GroupNormalization::new(1).center(false).epsilon(0.1)), &[5, 2], 3, &no_rebuild);
+    check_layer(Box::new(UnitNormalization::new()), &[2, 4], 3, &no_rebuild);
+    check_layer(Box::new(UnitNormalization::new().axis([-2, -1])), &[3, 2], 2, &no_rebuild);
+    // A group of zeros: y = 0 and dx = dy · 1e12 (the cap), not NaN.
+    let mut layer = UnitNormalization::new();
+    layer.build(&[3], &mut minibatch::rng::Rng::new(0)).unwrap();
+    layer.plan(1);
+    let x = Tensor::zeros(&[1, 3]);
+    let mut y = Tensor::zeros(&[1, 3]);
+    layer.forward(&x, &mut y, true);
+    let mut dy = Tensor::from_vec(&[1, 3], vec![1e-12, 0.0, -2e-12]).unwrap();
+    let mut dx = Tensor::zeros(&[1, 3]);
+    layer.backward(&x, &y, &mut dy, Some(&mut dx));
+    assert_eq!(y.data(), &[0.0, 0.0, 0.0]);
+    assert!(dx.data().iter().all(|v| v.is_finite()) && (dx.data()[0] - 1.0).abs() < 1e-5, "{:?}", dx.data());
+}
+
 #[test]
 fn preprocessing_layers() {
     use minibatch::layers::{Normalization, Rescaling};

@@ -4,9 +4,9 @@
 
 use minibatch::activations::Activation;
 use minibatch::layers::{
-    Bidirectional, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, Embedding, Layer, LayerNormalization, LeakyReLU,
-    MergeMode, MultiHeadAttention, PReLU, ReLU, SeparableConv2D, SimpleRNN, Softmax, TimeDistributed, UpSampling2D,
-    ZeroPadding2D, ELU, GRU, LSTM,
+    Bidirectional, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, Embedding, GroupNormalization, Layer,
+    LayerNormalization, LeakyReLU, MergeMode, MultiHeadAttention, PReLU, ReLU, SeparableConv2D, SimpleRNN, Softmax,
+    TimeDistributed, UnitNormalization, UpSampling2D, ZeroPadding2D, ELU, GRU, LSTM,
 };
 use minibatch::rng::Rng;
 use minibatch::Tensor;
@@ -33,6 +33,13 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
         "gru_sequences_backwards" => Box::new(GRU::new(4).return_sequences(true).go_backwards(true)),
         "layer_normalization" => Box::new(LayerNormalization::new()),
         "layer_normalization_eps" => Box::new(LayerNormalization::new().epsilon(1e-5)),
+        "layer_normalization_last_two_axes" => Box::new(LayerNormalization::new().axis([2, 3])),
+        "layer_normalization_whole_sample" => Box::new(LayerNormalization::new().axis([1, 2, 3]).epsilon(1e-4)),
+        "group_normalization" => Box::new(GroupNormalization::new(3)),
+        "group_normalization_instance" => Box::new(GroupNormalization::new(-1).epsilon(1e-5).center(false)),
+        "group_normalization_sequence" => Box::new(GroupNormalization::new(1)),
+        "unit_normalization" => Box::new(UnitNormalization::new()),
+        "unit_normalization_axes" => Box::new(UnitNormalization::new().axis([2, 3])),
         "embedding" => Box::new(Embedding::new(10, 3)),
         "relu_args" => Box::new(ReLU::new().max_value(2.0).negative_slope(0.1).threshold(0.5)),
         "leaky_relu_layer" => Box::new(LeakyReLU::new()),

@@ -97,7 +97,22 @@ fn every_family_runs_in_onnxruntime_as_in_minibatch() {
         .add(Dense::new(2).activation("softmax"))
         .into_model();
     let mut pooled = trained(pooled, &images, 2);
-    export(&dir, "global_pool", &mut pooled, &[images]);
+    export(&dir, "global_pool", &mut pooled, std::slice::from_ref(&images));
+    // LayerNormalization over a sample's last axes and UnitNormalization, as ONNX's
+    // LayerNormalization from an axis to the end and a capped inverse norm.
+    let normalized = Sequential::new()
+        .seed(4)
+        .input_shape(&[12, 10, 3])
+        .add(Conv2D::new(4, 3).activation("relu"))
+        .add(LayerNormalization::new().axis([2, 3]))
+        .add(minibatch::layers::UnitNormalization::new().axis([1, 2, 3]))
+        .add(LayerNormalization::new().axis([1, 2, 3]).center(false))
+        .add(minibatch::layers::UnitNormalization::new())
+        .add(Flatten::new())
+        .add(Dense::new(2).activation("softmax"))
+        .into_model();
+    let mut normalized = trained(normalized, &images, 2);
+    export(&dir, "normalizations", &mut normalized, &[images]);
 
     // Functional: two inputs, a shared layer, merges, concatenation, LayerNormalization,
     // Reshape, an activation layer.
@@ -216,7 +231,7 @@ fn every_family_runs_in_onnxruntime_as_in_minibatch() {
     let out = std::process::Command::new(&python).arg(script).arg(&dir).output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "{stdout}{stderr}");
-    assert_eq!(stdout.lines().filter(|l| l.contains("largest difference")).count(), 10, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains("largest difference")).count(), 11, "{stdout}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

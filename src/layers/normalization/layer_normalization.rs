@@ -1,14 +1,16 @@
 //! `LayerNormalization` (see the type).
 
+use super::axes::Axes;
 use crate::error::{Error, Result};
 use crate::layers::LayerCore;
 use crate::layers::{Layer, Param};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
-/// Normalizes each sample's last axis to zero mean and unit variance, then scales by `gamma`
-/// and shifts by `beta`: `y = (x − mean) / √(var + ε) · γ + β` per row, the same in training and
-/// inference.
+/// Normalizes each sample's last axis (or its last axes, [`LayerNormalization::axis`]) to zero
+/// mean and unit variance, then scales by `gamma` and shifts by `beta`:
+/// `y = (x − mean) / √(var + ε) · γ + β` per group, the same in training and inference.
+/// `gamma` and `beta` have the normalized axes' shape, as Keras's.
 ///
 /// Keras's defaults: `axis` −1, `epsilon` 1e-3, `center` and `scale` true, `gamma` ones,
 /// `beta` zeros; the variance is the biased one. Backward, with `x̂` the normalized row and
@@ -20,12 +22,14 @@ use crate::tensor::Tensor;
 /// ```
 #[derive(Debug, Clone)]
 pub struct LayerNormalization {
+    axis: Axes,
     epsilon: f32,
     center: bool,
     scale: bool,
     /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
-    /// `core.params`: `[gamma, beta]` (each only when enabled), `[features]`.
+    /// `core.params`: `[gamma, beta]` (each only when enabled), the normalized axes' shape.
     core: LayerCore,
+    /// Values one group normalizes together (the product of the normalized axes).
     features: usize,
     sample_len: usize,
     /// The latest batch's normalized rows and each row's `1 / √(var + ε)`.
@@ -37,7 +41,8 @@ pub struct LayerNormalization {
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct LayerNormalizationConfig {
     name: String,
-    axis: i64,
+    #[serde(default)]
+    axis: Axes,
     epsilon: f32,
     center: bool,
     scale: bool,
@@ -53,6 +58,7 @@ impl LayerNormalization {
     /// Keras's defaults: `epsilon` 1e-3, centered and scaled.
     pub fn new() -> Self {
         LayerNormalization {
+            axis: Axes::default(),
             epsilon: 1e-3,
             center: true,
             scale: true,
@@ -64,16 +70,35 @@ impl LayerNormalization {
         }
     }
 
-    /// The layer a [`LayerNormalizationConfig`] describes (not built).
+    /// The layer a [`LayerNormalizationConfig`] describes (not built; its axes are checked
+    /// against the input when it is).
     ///
     /// # Errors
-    /// An axis other than the last.
+    /// None today; kept for configs that may be refused before building.
     pub fn from_config(c: LayerNormalizationConfig) -> Result<Self> {
-        if c.axis != -1 {
-            return Err(Error::invalid("axis", c.axis, "-1 (the last axis)"));
+        Ok(LayerNormalization {
+            axis: c.axis,
+            epsilon: c.epsilon,
+            center: c.center,
+            scale: c.scale,
+            ..LayerNormalization::new()
         }
-        Ok(LayerNormalization { epsilon: c.epsilon, center: c.center, scale: c.scale, ..LayerNormalization::new() }
-            .name(&c.name))
+        .name(&c.name))
+    }
+
+    /// Keras's `axis`: one axis or several (`[1, 2, 3]`: the whole sample of an image), which
+    /// must be the sample's last axes (checked when built).
+    pub fn axis(mut self, axis: impl Into<Axes>) -> Self {
+        self.axis = axis.into();
+        self
+    }
+
+    /// How many trailing axes it normalizes over (1 for Keras's default `axis=-1`).
+    pub fn axes_count(&self) -> usize {
+        match &self.axis {
+            Axes::One(_) => 1,
+            Axes::Many(v) => v.len(),
+        }
     }
 
     /// Added to the variance (default 1e-3).
@@ -117,17 +142,20 @@ impl Layer for LayerNormalization {
                 format!("a positive number (layer {})", self.core.name),
             ));
         }
-        let f = *input_shape.last().filter(|&&f| f > 0).ok_or_else(|| {
-            Error::shape(format!("input to layer {}", self.core.name), "a last axis of at least 1 feature", input_shape)
-        })?;
+        let f = self.axis.group_len(input_shape, &self.core.name)?;
+        if f == 0 {
+            let expected = "normalized axes of at least 1 value";
+            return Err(Error::shape(format!("input to layer {}", self.core.name), expected, input_shape));
+        }
+        let shape = self.axis.param_shape(input_shape);
         self.core.params.clear();
         if self.scale {
-            let mut gamma = Param::claim(&self.core.name, "gamma", &[f])?;
+            let mut gamma = Param::claim(&self.core.name, "gamma", &shape)?;
             gamma.value.data_mut().fill(1.0);
             self.core.params.push(gamma);
         }
         if self.center {
-            self.core.params.push(Param::claim(&self.core.name, "beta", &[f])?);
+            self.core.params.push(Param::claim(&self.core.name, "beta", &shape)?);
         }
         self.features = f;
         self.sample_len = input_shape.iter().product();
@@ -159,14 +187,7 @@ impl Layer for LayerNormalization {
         let out = y.data_mut();
         out.copy_from_slice(&self.xhat[..x.len()]);
         let beta = self.center.then(|| self.core.params[self.core.params.len() - 1].value.data());
-        for row in out.chunks_exact_mut(f) {
-            if let Some(g) = self.gamma() {
-                row.iter_mut().zip(g).for_each(|(v, g)| *v *= g);
-            }
-            if let Some(b) = beta {
-                row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-            }
-        }
+        super::affine::apply(out, self.gamma(), beta, f);
     }
 
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
@@ -175,22 +196,7 @@ impl Layer for LayerNormalization {
         let dy = dy.data();
         let xhat = &self.xhat[..x.len()];
         // Parameter gradients: dγ = Σ dy ⊙ x̂, dβ = Σ dy.
-        let (scale, center) = (self.scale, self.center);
-        let mut params = self.core.params.iter_mut();
-        if scale {
-            let g = params.next().expect("gamma").grad.data_mut();
-            g.fill(0.0);
-            for (d, xh) in dy.chunks_exact(f).zip(xhat.chunks_exact(f)) {
-                g.iter_mut().zip(d.iter().zip(xh)).for_each(|(g, (d, x))| *g += d * x);
-            }
-        }
-        if center {
-            let g = params.next().expect("beta").grad.data_mut();
-            g.fill(0.0);
-            for d in dy.chunks_exact(f) {
-                crate::tensor::kernels::add(g, d);
-            }
-        }
+        super::affine::gradients(&mut self.core.params, self.scale, self.center, dy, xhat, f);
         let Some(dx) = dx else { return };
         let gamma = self.scale.then(|| self.core.params[0].value.data());
         let out = dx.data_mut();
@@ -223,7 +229,7 @@ impl Layer for LayerNormalization {
     fn config(&self) -> Option<serde_json::Value> {
         let c = LayerNormalizationConfig {
             name: self.core.name.clone(),
-            axis: -1,
+            axis: self.axis.clone(),
             epsilon: self.epsilon,
             center: self.center,
             scale: self.scale,
