@@ -363,17 +363,33 @@ pub struct Inputs<'a> {
     tensors: &'a [Tensor],
     ids: &'a [usize],
     mask: Option<&'a Tensor>,
+    /// The model's mask buffers and which one each input carries.
+    masks: &'a [Tensor],
+    masks_of: &'a [Option<usize>],
 }
 
 impl<'a> Inputs<'a> {
     /// The inputs `ids` of the model's buffers `tensors`.
     pub(crate) fn new(tensors: &'a [Tensor], ids: &'a [usize]) -> Self {
-        Inputs { tensors, ids, mask: None }
+        Inputs { tensors, ids, mask: None, masks: &[], masks_of: &[] }
     }
 
     /// A single tensor as the only input (a layer run outside a model, in tests).
     pub fn one(x: &'a Tensor) -> Self {
-        Inputs { tensors: std::slice::from_ref(x), ids: &[0], mask: None }
+        Inputs { tensors: std::slice::from_ref(x), ids: &[0], mask: None, masks: &[], masks_of: &[] }
+    }
+
+    /// The same inputs with each one's mask: buffer `masks_of[i]` of `masks` for input `i`.
+    pub(crate) fn with_input_masks(mut self, masks: &'a [Tensor], masks_of: &'a [Option<usize>]) -> Self {
+        self.masks = masks;
+        self.masks_of = masks_of;
+        self
+    }
+
+    /// The mask on input `i` (`[batch, time]`, 1 for a step to use), when one reaches it; read
+    /// by layers whose rule is [`MaskRule::First`].
+    pub fn input_mask(&self, i: usize) -> Option<&'a Tensor> {
+        self.masks_of.get(i).copied().flatten().map(|k| &self.masks[k])
     }
 
     /// The same inputs with a mask on the first (see [`MaskRule`]).
@@ -431,6 +447,9 @@ pub enum MaskRule {
     Pass,
     /// The layer makes a mask from its input ([`Layer::compute_mask`]).
     Produce,
+    /// The output keeps its first input's mask, and the layer reads each input's
+    /// ([`Inputs::input_mask`]): attention, whose output keeps the query's mask as Keras's.
+    First,
     /// Keras would apply a mask here and this layer does not yet: a mask reaching it is an
     /// error when the model is built, rather than a silent difference.
     Unsupported,

@@ -41,7 +41,9 @@ impl Model {
                 Some(r) => &mut self.replicas[r].1,
             };
             let ins = &bufs.node_inputs[i];
-            let xs = Inputs::new(acts, ins).with_mask(node.mask_in.map(|m| &masks[m]));
+            let xs = Inputs::new(acts, ins)
+                .with_mask(node.mask_in.map(|m| &masks[m]))
+                .with_input_masks(masks, &node.input_masks);
             layer.forward_many(xs, &mut y, training);
             // A bf16 layer's output is a bf16 tensor, except the model's outputs (f32).
             if layer.core().policy().computes_in_bf16() && !self.graph.outputs.contains(&t) {

@@ -33,12 +33,24 @@ pub(crate) struct Node {
     pub mask_or: Option<(usize, Vec<usize>)>,
     /// A mask buffer the layer fills from its input after running ([`MaskRule::Produce`]).
     pub mask_out: Option<usize>,
+    /// The mask buffer of each input, in call order (attention reads its query's and its
+    /// value's).
+    pub input_masks: Vec<Option<usize>>,
 }
 
 impl Node {
     /// A call of layer `layer` on tensors `inputs`, not yet planned.
     pub fn new(layer: usize, inputs: Vec<usize>) -> Self {
-        Node { layer, replica: None, inputs, grads: Vec::new(), mask_in: None, mask_or: None, mask_out: None }
+        Node {
+            layer,
+            replica: None,
+            inputs,
+            grads: Vec::new(),
+            mask_in: None,
+            mask_or: None,
+            mask_out: None,
+            input_masks: Vec::new(),
+        }
     }
 }
 
@@ -204,6 +216,7 @@ impl Graph {
             // The layer sees its first input's mask (Keras passes the others to merges only,
             // which do not use them).
             node.mask_in = mask_of[node.inputs[0]];
+            node.input_masks = node.inputs.iter().map(|&x| mask_of[x]).collect();
             node.mask_or = None;
             node.mask_out = None;
             let mut seen: Vec<usize> = node.inputs.iter().filter_map(|&x| mask_of[x]).collect();
@@ -227,6 +240,7 @@ impl Graph {
             mask_of[t] = match rules[i] {
                 MaskRule::Drop => None,
                 MaskRule::Pass => merged.filter(|_| keeps_time),
+                MaskRule::First => node.mask_in.filter(|_| keeps_time),
                 MaskRule::Produce => {
                     self.mask_steps.push(shapes[t].first().copied().unwrap_or(1));
                     node.mask_out = Some(self.mask_steps.len() - 1);

@@ -75,6 +75,31 @@ fn model_for(name: &str) -> Model {
             let x = Input::new(&[5, 2]);
             seq(&x, &LSTM::new(3).call(&Masking::new(0.0).call(&x)))
         }
+        "embedding_mha_self_pooled" => {
+            let t = Input::new(&[6]);
+            let e = Embedding::new(12, 4).mask_zero(true).call(&t);
+            let p = GlobalAveragePooling1D::new().call(&MultiHeadAttention::new(2, 3).call(&e));
+            seq(&t, &Dense::new(2).call(&p))
+        }
+        "embedding_mha_cross_masks" => {
+            let (a, b) = (Input::new(&[6]), Input::new(&[6]));
+            let ea = Embedding::new(12, 4).mask_zero(true).call(&a);
+            let eb = Embedding::new(12, 5).mask_zero(true).call(&b);
+            let p = GlobalAveragePooling1D::new().call(&MultiHeadAttention::new(2, 3).call([&ea, &eb]));
+            Model::new(&[&a, &b], &[&Dense::new(2).call(&p)]).unwrap()
+        }
+        "embedding_mha_causal_lstm" => {
+            let t = Input::new(&[6]);
+            let e = Embedding::new(12, 4).mask_zero(true).call(&t);
+            let s = MultiHeadAttention::new(2, 2).use_causal_mask(true).call(&e);
+            seq(&t, &LSTM::new(3).call(&s))
+        }
+        "mha_masked_query_unmasked_value" => {
+            let (t, u) = (Input::new(&[6]), Input::new(&[5, 3]));
+            let e = Embedding::new(12, 4).mask_zero(true).call(&t);
+            let s = MultiHeadAttention::new(2, 2).call([&e, &u]);
+            Model::new(&[&t, &u], &[&LSTM::new(2).call(&s)]).unwrap()
+        }
         "mha_cross" => {
             let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 6]));
             let y = MultiHeadAttention::new(2, 3).call([&q, &v]);

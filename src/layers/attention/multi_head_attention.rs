@@ -36,7 +36,11 @@ const LARGE_NEGATIVE: f32 = -1e9;
 /// step `t` may attend to value step `s`. As Keras, a masked score gets −1e9 added before the
 /// softmax (combined with the causal mask when both are given), so a query step with nothing
 /// to attend to spreads its weight evenly rather than giving NaN; the mask takes no gradient.
-/// Not yet: masks from an Embedding (refused by name).
+///
+/// Masks from an `Embedding(mask_zero)` or `Masking` become the attention mask as Keras makes
+/// it: query step `t` may attend to value step `s` when the query's mask keeps `t`, the
+/// value's (and a given key's) keeps `s`, and `attention_mask` and the causal mask allow it;
+/// the output carries the query's mask on.
 ///
 /// ```
 /// use minibatch::layers::{Dense, GlobalAveragePooling1D, MultiHeadAttention};
@@ -200,16 +204,17 @@ impl MultiHeadAttention {
     // query: [n, Tq, D]; key: [n, Tv, Dk]; value: [n, Tv, Dv]; Q: [n, Tq, h·dk];
     // K: [n, Tv, h·dk]; V: [n, Tv, h·dv]; P: [n, h, Tq, Tv]; O: [n, Tq, h·dv]; y: [n, Tq, out]
     fn attend(&mut self, query: &Tensor, key: &Tensor, value: &Tensor, y: &mut Tensor, training: bool) {
-        self.attend_masked(query, key, value, None, y, training);
+        self.attend_masked(query, key, value, Masks::default(), y, training);
     }
 
-    /// [`Self::attend`] with Keras's `attention_mask` (`[n, Tq, Tv]`, nonzero: attend).
+    /// [`Self::attend`] under `masks`: Keras's `attention_mask` (`[n, Tq, Tv]`) and the steps'
+    /// masks of the query, value and key (`[n, T]`), each nonzero where allowed.
     fn attend_masked(
         &mut self,
         query: &Tensor,
         key: &Tensor,
         value: &Tensor,
-        mask: Option<&Tensor>,
+        masks: Masks<'_>,
         y: &mut Tensor,
         training: bool,
     ) {
@@ -253,7 +258,7 @@ impl MultiHeadAttention {
         let geo =
             Geometry { tq, tv, h, dk, dv, causal: self.causal, rate: self.dropout, key, offset: self.core.offset };
         let (q, k, v) = (&self.q[..], &self.k[..], &self.v[..]);
-        let (dropped, mask) = (self.dropped, mask.map(|m| m.data()));
+        let dropped = self.dropped;
         let lent = Lent::new([&mut self.p, &mut self.o, &mut self.drop_mask, &mut self.dropped_p, &mut self.scratch]);
         let parts = crate::tensor::max_parts().min(n);
         crate::tensor::for_each_part(parts, &|t| {
@@ -269,8 +274,7 @@ impl MultiHeadAttention {
                     &k[s * tv * h * dk..][..tv * h * dk],
                     &v[s * tv * h * dv..][..tv * h * dv],
                 );
-                let m = mask.map(|m| &m[s * tq * tv..(s + 1) * tq * tv]);
-                geo.attend(s, qs, ks, vs, m, p, drop, o, scratch);
+                geo.attend(s, qs, ks, vs, masks.of_sample(s, tq, tv), p, drop, o, scratch);
             }
         });
         // The output projection.
@@ -378,6 +382,52 @@ fn weights(params: &[Param], use_bias: bool, i: usize) -> (&[f32], Option<&[f32]
 }
 
 /// Copies head `h` (columns `h·d..(h+1)·d` of `[T, heads·d]`) of sample rows into `[T, d]`.
+/// The masks one call of the layer is under: Keras's `attention_mask` and its inputs' step
+/// masks (see [`MultiHeadAttention`]).
+#[derive(Clone, Copy, Default)]
+struct Masks<'a> {
+    attention: Option<&'a Tensor>,
+    query: Option<&'a Tensor>,
+    value: Option<&'a Tensor>,
+    key: Option<&'a Tensor>,
+}
+
+impl<'a> Masks<'a> {
+    /// Sample `s`'s share of each.
+    fn of_sample(&self, s: usize, tq: usize, tv: usize) -> SampleMask<'a> {
+        let rows = |m: Option<&'a Tensor>, len: usize| m.map(|m| &m.data()[s * len..(s + 1) * len]);
+        SampleMask {
+            attention: rows(self.attention, tq * tv),
+            query: rows(self.query, tq),
+            value: rows(self.value, tv),
+            key: rows(self.key, tv),
+        }
+    }
+}
+
+/// One sample's masks: `attention` `[Tq, Tv]`, `query` `[Tq]`, `value` and `key` `[Tv]`.
+#[derive(Clone, Copy)]
+struct SampleMask<'a> {
+    attention: Option<&'a [f32]>,
+    query: Option<&'a [f32]>,
+    value: Option<&'a [f32]>,
+    key: Option<&'a [f32]>,
+}
+
+impl SampleMask<'_> {
+    /// Whether any mask is given.
+    fn any(&self) -> bool {
+        self.attention.is_some() || self.query.is_some() || self.value.is_some() || self.key.is_some()
+    }
+
+    /// Whether query step `t` may attend to value step `s` (Keras's `_compute_attention_mask`:
+    /// the AND of every mask given).
+    fn allows(&self, t: usize, s: usize, tv: usize) -> bool {
+        let keeps = |m: Option<&[f32]>, i: usize| m.is_none_or(|m| m[i] != 0.0);
+        keeps(self.query, t) && keeps(self.value, s) && keeps(self.key, s) && keeps(self.attention, t * tv + s)
+    }
+}
+
 /// The shapes of one layer's attention, and what one sample's pass needs besides its data.
 #[derive(Clone, Copy)]
 struct Geometry {
@@ -400,7 +450,7 @@ impl Geometry {
     }
 
     /// Sample `s`'s attention, every head: `p` (`[h, Tq, Tv]`) = softmax of the scaled scores
-    /// under `mask` (`[Tq, Tv]`) and the causal mask; with `drop`, its mask drawn and `P ⊙ mask`
+    /// under `mask` and the causal mask; with `drop`, its mask drawn and `P ⊙ mask`
     /// kept; `o` (`[Tq, h·dv]`) = the (dropped) weights times V.
     #[allow(clippy::too_many_arguments)]
     fn attend(
@@ -409,7 +459,7 @@ impl Geometry {
         q: &[f32],
         k: &[f32],
         v: &[f32],
-        mask: Option<&[f32]>,
+        mask: SampleMask<'_>,
         p: &mut [f32],
         mut drop: Option<(&mut [f32], &mut [f32])>,
         o: &mut [f32],
@@ -430,11 +480,11 @@ impl Geometry {
             let p = &mut p[hd * tq * tv..(hd + 1) * tq * tv];
             kernels::matmul(p, &a[..tq * dk], &b[..tv * dk], tq, dk, tv, false, true, 0.0);
             for (r, row) in p.chunks_exact_mut(tv).enumerate() {
-                if let Some(m) = mask {
-                    // Keras's masked softmax: −1e9 added where the mask (and the causal mask,
-                    // when on) forbids.
-                    for (col, (v, &allowed)) in row.iter_mut().zip(&m[r * tv..(r + 1) * tv]).enumerate() {
-                        if allowed == 0.0 || (self.causal && col > r) {
+                if mask.any() {
+                    // Keras's masked softmax: −1e9 added where the masks (and the causal mask,
+                    // when on) forbid.
+                    for (col, v) in row.iter_mut().enumerate() {
+                        if !mask.allows(r, col, tv) || (self.causal && col > r) {
                             *v += LARGE_NEGATIVE;
                         }
                     }
@@ -548,9 +598,9 @@ fn put_head(src: &[f32], dst: &mut [f32], steps: usize, heads: usize, d: usize, 
 }
 
 impl Layer for MultiHeadAttention {
-    // Keras applies a query and a value mask (and passes the query's on): not yet here.
+    // Keras applies the query's, value's and key's masks and passes the query's on.
     fn mask_rule(&self) -> crate::layers::MaskRule {
-        crate::layers::MaskRule::Unsupported
+        crate::layers::MaskRule::First
     }
 
     fn kind(&self) -> &'static str {
@@ -695,8 +745,16 @@ impl Layer for MultiHeadAttention {
         let query = xs.get(0);
         let value = if n > 1 { xs.get(1) } else { query };
         let key = if n > 2 { xs.get(2) } else { value };
-        let mask = self.masked.then(|| xs.get(n));
-        self.attend_masked(query, key, value, mask, y, training);
+        // Each input's step mask, as Keras fills `query_mask`, `value_mask` and `key_mask`
+        // (called on one tensor, it is the query and the value).
+        let query_mask = xs.input_mask(0);
+        let masks = Masks {
+            attention: self.masked.then(|| xs.get(n)),
+            query: query_mask,
+            value: if n > 1 { xs.input_mask(1) } else { query_mask },
+            key: if n > 2 { xs.input_mask(2) } else { None },
+        };
+        self.attend_masked(query, key, value, masks, y, training);
     }
 
     fn backward_many(
