@@ -26,10 +26,13 @@ pub enum MergeOp {
     /// Joined along a per-sample axis (Keras's `axis`, counted with the batch axis: `-1` is
     /// the last, `1` the first after the batch).
     Concatenate(i64),
-    /// The dot product of two vectors per sample, `[d], [d] → [1]`; with `normalize`, of
-    /// their L2-normalized forms (cosine similarity).
+    /// Keras's `Dot`: per sample, two tensors of rank 1 or 2 contracted over one axis each
+    /// (`[d], [d] → [1]`; `[p, d], [q, d] → [p, q]` over the last axes); with `normalize`,
+    /// along those axes first (cosine similarity). See `dot.rs`.
     Dot {
-        /// Normalize both vectors first.
+        /// Keras's `axes`, one per input, counted with the batch axis (−1: the last).
+        axes: [i64; 2],
+        /// Normalize along the contracted axes first.
         normalize: bool,
     },
 }
@@ -72,6 +75,8 @@ pub struct Merge {
     /// block (its axis length times the product of the axes after it).
     outer: usize,
     blocks: Vec<usize>,
+    /// Dot: the product's layout and workspace.
+    dot: super::dot::DotProduct,
 }
 
 macro_rules! merge_class {
@@ -110,14 +115,43 @@ impl Concatenate {
     }
 }
 
-/// Keras's `Dot(axes=1)` on two vectors per sample: their dot product, `[1]` per sample.
+/// Keras's `Dot(axes, normalize)`: per sample, the two inputs (rank 1 or 2) contracted over
+/// one axis each, as Keras's `batch_dot`.
+///
+/// ```
+/// use minibatch::layers::Dot;
+/// use minibatch::models::{Call, Input, Model};
+/// // Attention scores: [Tq, d] · [Tv, d] over the last axes → [Tq, Tv].
+/// let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 4]));
+/// let scores = Dot::with_axes([2, 2], false).call([&q, &v]);
+/// let model = Model::new(&[&q, &v], &[&scores]).unwrap();
+/// assert_eq!(model.output_shape(), Some(&[3, 5][..]));
+/// ```
 pub struct Dot;
 impl Dot {
-    /// The dot product; with `normalize`, the cosine similarity (Keras's `normalize=True`).
+    /// Over the last axes (Keras's `axes=-1`; for vectors, their dot product `[1]`); with
+    /// `normalize`, the cosine similarity.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(normalize: bool) -> Merge {
-        Merge::new(MergeOp::Dot { normalize })
+        Dot::with_axes([-1, -1], normalize)
     }
+
+    /// Keras's `Dot(axes=(a, b), normalize)`: input 0 contracted over its axis `a`, input 1
+    /// over `b` (counted with the batch axis: 1 is a sample's first; −1 the last).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn with_axes(axes: [i64; 2], normalize: bool) -> Merge {
+        Merge::new(MergeOp::Dot { axes, normalize })
+    }
+}
+
+/// Keras's `axes` of `Dot`: one for both inputs, or one each.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum DotAxes {
+    /// The same axis of both.
+    One(i64),
+    /// One per input.
+    Pair(Vec<i64>),
 }
 
 /// A merge layer's saved arguments: Keras's (`axis` for Concatenate, `axes` and `normalize`
@@ -128,7 +162,7 @@ pub struct MergeConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     axis: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    axes: Option<i64>,
+    axes: Option<DotAxes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     normalize: Option<bool>,
 }
@@ -136,7 +170,14 @@ pub struct MergeConfig {
 impl Merge {
     /// A merge layer applying `op`.
     pub fn new(op: MergeOp) -> Self {
-        Merge { op, shapes: Vec::new(), outer: 0, blocks: Vec::new(), core: LayerCore::default() }
+        Merge {
+            op,
+            shapes: Vec::new(),
+            outer: 0,
+            blocks: Vec::new(),
+            dot: Default::default(),
+            core: LayerCore::default(),
+        }
     }
 
     /// Names the layer (else the model names it: `add`, `add_1`, …).
@@ -153,7 +194,7 @@ impl Merge {
     /// The layer a Keras class name and [`MergeConfig`] describe.
     ///
     /// # Errors
-    /// A class that is not a merge layer; a Dot over axes other than 1 (vectors).
+    /// A class that is not a merge layer; Dot axes that are not one or two integers.
     pub fn from_config(class: &str, c: MergeConfig) -> Result<Self> {
         let op = match class {
             "Add" => MergeOp::Add,
@@ -164,10 +205,13 @@ impl Merge {
             "Minimum" => MergeOp::Minimum,
             "Concatenate" => MergeOp::Concatenate(c.axis.unwrap_or(-1)),
             "Dot" => {
-                if !matches!(c.axes, None | Some(1) | Some(-1)) {
-                    return Err(Error::invalid("Dot axes", format!("{:?}", c.axes), "1 (vectors per sample)"));
-                }
-                MergeOp::Dot { normalize: c.normalize.unwrap_or(false) }
+                let axes = match &c.axes {
+                    None => [-1, -1],
+                    Some(DotAxes::One(a)) => [*a, *a],
+                    Some(DotAxes::Pair(v)) if v.len() == 2 => [v[0], v[1]],
+                    Some(other) => return Err(Error::invalid("Dot axes", format!("{other:?}"), "one axis, or two")),
+                };
+                MergeOp::Dot { axes, normalize: c.normalize.unwrap_or(false) }
             }
             _ => return Err(Error::invalid("merge layer class", class, "Add, Subtract, Multiply, ... or Dot")),
         };
@@ -226,11 +270,11 @@ impl Layer for Merge {
                 out[a] = shapes.iter().map(|s| s[a]).sum();
                 Ok(out)
             }
-            MergeOp::Dot { .. } => {
-                if shapes.iter().any(|s| s.len() != 1) || shapes[0] != shapes[1] {
-                    return Err(self.shape_error("two vectors of one length per sample ([d] and [d])", shapes));
-                }
-                Ok(vec![1])
+            MergeOp::Dot { axes, normalize } => {
+                let (product, shape) =
+                    super::dot::DotProduct::build(&shapes[0], &shapes[1], axes, normalize, &self.core.name)?;
+                self.dot = product;
+                Ok(shape)
             }
             _ => {
                 if shapes.iter().any(|s| *s != shapes[0]) {
@@ -239,6 +283,18 @@ impl Layer for Merge {
                 Ok(shapes[0].clone())
             }
         }
+    }
+
+    fn plan(&mut self, max_batch: usize) {
+        self.dot.plan(max_batch);
+    }
+
+    fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
+        self.dot.workspace_bytes(max_batch)
+    }
+
+    fn workspace_bytes(&self) -> usize {
+        self.dot.workspace_bytes(self.dot.planned_batch())
     }
 
     // A merge layer is only ever built for two or more inputs: the one-input methods are the
@@ -293,14 +349,9 @@ impl Layer for Merge {
                     }
                 }
             }
-            MergeOp::Dot { normalize } => {
+            MergeOp::Dot { .. } => {
                 let (a, b) = (xs.get(0), xs.get(1));
-                let d = a.row_len();
-                for (i, o) in out.iter_mut().enumerate() {
-                    let (ra, rb) = (&a.data()[i * d..(i + 1) * d], &b.data()[i * d..(i + 1) * d]);
-                    let dot: f32 = ra.iter().zip(rb).map(|(p, q)| p * q).sum();
-                    *o = if normalize { dot / (norm(ra) * norm(rb)) } else { dot };
-                }
+                self.dot.forward(a.data(), b.data(), out, a.batch());
             }
         }
     }
@@ -308,6 +359,15 @@ impl Layer for Merge {
     fn backward_many(&mut self, xs: Inputs<'_>, y: &Tensor, dy: &mut Tensor, mut dxs: InputGrads<'_>) {
         let k = xs.len();
         let g = dy.data();
+        if let MergeOp::Dot { .. } = self.op {
+            let (a, b) = (xs.get(0), xs.get(1));
+            for i in 0..2 {
+                let Some(dx) = dxs.get_mut(i) else { continue };
+                let (da, db) = if i == 0 { (Some(dx.data_mut()), None) } else { (None, Some(dx.data_mut())) };
+                self.dot.backward(a.data(), b.data(), g, da, db, a.batch());
+            }
+            return;
+        }
         for i in 0..k {
             let Some(dx) = dxs.get_mut(i) else { continue };
             let dx = dx.data_mut();
@@ -340,24 +400,7 @@ impl Layer for Merge {
                         dx[r * b..(r + 1) * b].copy_from_slice(&g[r * total + offset..r * total + offset + b]);
                     }
                 }
-                MergeOp::Dot { normalize } => {
-                    let (this, other) = (xs.get(i), xs.get(1 - i));
-                    let d = this.row_len();
-                    for (s, &gs) in g.iter().enumerate() {
-                        let (u, v) = (&this.data()[s * d..(s + 1) * d], &other.data()[s * d..(s + 1) * d]);
-                        let row = &mut dx[s * d..(s + 1) * d];
-                        if normalize {
-                            // ∂cos/∂u = v/(|u||v|) − cos · u/|u|²
-                            let (nu, nv) = (norm(u), norm(v));
-                            let cos = y.data()[s];
-                            for ((r, &ue), &ve) in row.iter_mut().zip(u).zip(v) {
-                                *r = gs * (ve / (nu * nv) - cos * ue / (nu * nu));
-                            }
-                        } else {
-                            row.iter_mut().zip(v).for_each(|(r, &ve)| *r = gs * ve);
-                        }
-                    }
-                }
+                MergeOp::Dot { .. } => unreachable!("Dot's gradients are written above"),
             }
         }
     }
@@ -374,14 +417,9 @@ impl Layer for Merge {
     fn config(&self) -> Option<serde_json::Value> {
         let (axis, axes, normalize) = match self.op {
             MergeOp::Concatenate(axis) => (Some(axis), None, None),
-            MergeOp::Dot { normalize } => (None, Some(1), Some(normalize)),
+            MergeOp::Dot { axes, normalize } => (None, Some(DotAxes::Pair(axes.to_vec())), Some(normalize)),
             _ => (None, None, None),
         };
         serde_json::to_value(MergeConfig { name: self.core.name.clone(), axis, axes, normalize }).ok()
     }
-}
-
-/// The L2 norm, at least 1e-12 (Keras's `l2_normalize` epsilon, squared).
-fn norm(v: &[f32]) -> f32 {
-    v.iter().map(|x| x * x).sum::<f32>().max(1e-12).sqrt()
 }

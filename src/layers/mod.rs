@@ -52,6 +52,7 @@ mod attention;
 mod conv;
 mod core;
 mod custom;
+mod dot;
 mod dropout;
 pub mod dtype_policy;
 mod gradient_norms;

@@ -401,6 +401,12 @@ pub(crate) fn attention_between_two_sequences_passes_gradient_checks() {
         check_model(&mut model, &xrefs[..], &random(&[3, 2], 30), 1);
     };
     check(&|x| MultiHeadAttention::new(2, 2).call([&x[0], &x[1]]), 2, 1);
+    // Dot over any axes of [3, 4] and [4, 3] (attention scores, with and without normalizing),
+    // and Dot on the same tensor twice.
+    check(&|x| Dot::with_axes([2, 1], false).call([&x[0], &x[1]]), 2, 11);
+    check(&|x| Dot::with_axes([-1, 1], true).call([&x[0], &x[1]]), 2, 12);
+    check(&|x| Dot::with_axes([1, 2], true).call([&x[1], &x[0]]), 2, 13);
+    check(&|x| Dot::with_axes([2, 2], false).call([&x[0], &x[0]]), 1, 14);
     check(&|x| MultiHeadAttention::new(2, 2).value_dim(3).use_causal_mask(true).call([&x[0], &x[1], &x[2]]), 3, 2);
     // Keras's attention_mask: a mask input; the weights' gradients check out, and the mask
     // takes none. (Every query step keeps step 0: a step with nothing to attend to has all its

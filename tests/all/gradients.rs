@@ -934,8 +934,9 @@ fn preprocessing_layers() {
 /// named.
 #[test]
 fn every_registered_layer_class_passes_a_gradient_check() {
-    let checks: [fn(); 30] = [
+    let checks: [fn(); 31] = [
         dense_with_every_activation,
+        group_unit_and_multi_axis_normalizations,
         position_embedding,
         dense_on_the_last_axis_of_a_3d_input,
         activation_layer_for_every_activation_and_argument,

@@ -4,7 +4,7 @@
 //! `tests/fixtures/make_keras_functional.py` in `tests/fixtures/keras_functional.json`.
 
 use minibatch::layers::{
-    Add, Attention, Bidirectional, Dense, Dropout, Embedding, GlobalAveragePooling1D, LayerNormalization, Masking,
+    Add, Attention, Bidirectional, Dense, Dot, Dropout, Embedding, GlobalAveragePooling1D, LayerNormalization, Masking,
     MultiHeadAttention, SimpleRNN, GRU, LSTM,
 };
 use minibatch::models::{Call, Input, Losses, SymbolicTensor};
@@ -99,6 +99,22 @@ fn model_for(name: &str) -> Model {
             let e = Embedding::new(12, 4).mask_zero(true).call(&t);
             let s = MultiHeadAttention::new(2, 2).call([&e, &u]);
             Model::new(&[&t, &u], &[&LSTM::new(2).call(&s)]).unwrap()
+        }
+        "dot_last_axes" => {
+            let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 4]));
+            Model::new(&[&q, &v], &[&Dot::with_axes([2, 2], false).call([&q, &v])]).unwrap()
+        }
+        "dot_first_axes_normalized" => {
+            let (a, b) = (Input::new(&[3, 4]), Input::new(&[3, 2]));
+            Model::new(&[&a, &b], &[&Dot::with_axes([1, 1], true).call([&a, &b])]).unwrap()
+        }
+        "dot_2_1" => {
+            let (a, b) = (Input::new(&[3, 4]), Input::new(&[4, 5]));
+            Model::new(&[&a, &b], &[&Dot::with_axes([2, 1], false).call([&a, &b])]).unwrap()
+        }
+        "dot_vector_sequence_normalized" => {
+            let (a, b) = (Input::new(&[4]), Input::new(&[3, 4]));
+            Model::new(&[&a, &b], &[&Dot::with_axes([1, 2], true).call([&a, &b])]).unwrap()
         }
         "mha_cross" => {
             let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 6]));
