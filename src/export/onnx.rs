@@ -18,7 +18,8 @@
 //! | ZeroPadding2D, UpSampling2D (nearest) | `Pad`, `Resize` |
 //! | SimpleRNN, LSTM, GRU, Bidirectional (concat) | `RNN`, `LSTM` (gates reordered), `GRU` (`linear_before_reset`), time-major between `Transpose`s |
 //! | BatchNormalization | folded: `x · γ/√(σ²+ε) + (β − μ·γ/√(σ²+ε))` (`Mul`, `Add`) |
-//! | LayerNormalization (last axis) | `LayerNormalization` |
+//! | LayerNormalization (its last axes) | `LayerNormalization` |
+//! | UnitNormalization | `ReduceSumSquare`, `Sqrt`, `Reciprocal`, `Min` (Keras's cap), `Mul` |
 //! | Normalization, Rescaling | `Sub`, `Div` / `Mul`, `Add` (inverted Normalization: `Mul`, `Add`) |
 //! | Dropout, GaussianNoise and the like | nothing (identity in inference) |
 //! | Flatten, Reshape | `Reshape` to `[-1, …]` |

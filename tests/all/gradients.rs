@@ -313,6 +313,11 @@ fn zero_padding_and_up_sampling() {
     check_layer(Box::new(ZeroPadding2D::with_padding([[0, 2], [1, 0]])), &[3, 2, 1], 2, &no_rebuild);
     check_layer(Box::new(UpSampling2D::new(2)), &[2, 3, 2], 2, &no_rebuild);
     check_layer(Box::new(UpSampling2D::with_size(1, 3)), &[2, 2, 1], 2, &no_rebuild);
+    check_layer(Box::new(UpSampling2D::with_size(2, 3).interpolation("bilinear")), &[3, 2, 2], 2, &no_rebuild);
+    check_layer(Box::new(UpSampling2D::new(3).interpolation("bilinear")), &[1, 4, 1], 2, &no_rebuild);
+    // Keras's other interpolations are named, not run as something else.
+    let err = minibatch::Sequential::new().add(UpSampling2D::new(2).interpolation("bicubic")).build(&[2, 2, 1]);
+    assert!(err.unwrap_err().to_string().contains("bicubic"));
 }
 
 #[test]

@@ -55,6 +55,8 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
         "zero_padding_uneven" => Box::new(ZeroPadding2D::with_padding([[0, 2], [1, 0]])),
         "up_sampling" => Box::new(UpSampling2D::new(2)),
         "up_sampling_wide" => Box::new(UpSampling2D::with_size(1, 3)),
+        "up_sampling_bilinear" => Box::new(UpSampling2D::with_size(2, 3).interpolation("bilinear")),
+        "up_sampling_bilinear_3" => Box::new(UpSampling2D::new(3).interpolation("bilinear")),
         "bidirectional_lstm_concat" => Box::new(Bidirectional::new(LSTM::new(3).return_sequences(true))),
         "bidirectional_gru_sum" => Box::new(Bidirectional::new(GRU::new(3)).merge_mode(MergeMode::Sum)),
         "bidirectional_rnn_mul_sequences" => {

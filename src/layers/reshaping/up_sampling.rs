@@ -8,17 +8,35 @@ use crate::tensor::Tensor;
 
 /// Repeats each pixel of images `[h, w, c]` `size` times down and across, as Keras's
 /// `UpSampling2D(size=(2, 2), interpolation="nearest")`: `y[i, j] = x[i / sh, j / sw]`.
-/// Backward sums each block's gradient into its pixel. (Keras's `bilinear` and the other
-/// interpolations are not here.)
+/// Backward sums each block's gradient into its pixel.
+///
+/// With `interpolation("bilinear")`, each output pixel is the bilinear blend of the four
+/// input pixels around its centre, as Keras's (`jax.image.resize`, half-pixel centres, the
+/// edges clamped):
+///
+/// ```text
+/// r = clamp((i + ½) / sh − ½, 0, h − 1),  i₀ = ⌊r⌋, i₁ = min(i₀ + 1, h − 1), t = r − i₀   (and j₀, j₁, u across)
+/// y[i, j] = (1−t)(1−u) x[i₀, j₀] + (1−t) u x[i₀, j₁] + t (1−u) x[i₁, j₀] + t u x[i₁, j₁]
+/// ```
+///
+/// and backward adds each output's gradient into those four pixels with the same weights.
+/// (Keras's `bicubic`, `lanczos3`, `lanczos5` and `area` are refused by name.)
 ///
 /// ```
 /// use minibatch::layers::UpSampling2D;
 /// let twice = UpSampling2D::new(2);
-/// let wide = UpSampling2D::with_size(1, 3);
+/// let wide = UpSampling2D::with_size(1, 3).interpolation("bilinear");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct UpSampling2D {
     size: [usize; 2],
+    /// Blend the four neighbours (Keras's `bilinear`) rather than repeat (`nearest`).
+    bilinear: bool,
+    /// The name given to `interpolation`, checked when built.
+    interpolation: String,
+    /// Bilinear: per output row and column, `(i₀, i₁, t)`.
+    rows: Vec<(usize, usize, f32)>,
+    cols: Vec<(usize, usize, f32)>,
     /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
     core: LayerCore,
     in_shape: [usize; 3],
@@ -46,16 +64,35 @@ impl UpSampling2D {
         self.core.name = name.into();
         self
     }
+    /// Keras's `interpolation`: `"nearest"` (the default) or `"bilinear"` (others are refused
+    /// when the model is built).
+    pub fn interpolation(mut self, interpolation: &str) -> Self {
+        self.bilinear = interpolation == "bilinear";
+        self.interpolation = interpolation.into();
+        self
+    }
     /// The layer an [`UpSampling2DConfig`] describes.
     ///
     /// # Errors
-    /// An interpolation other than `nearest`.
+    /// An interpolation other than `nearest` or `bilinear`.
     pub fn from_config(c: UpSampling2DConfig) -> Result<Self> {
-        if c.interpolation != "nearest" {
-            return Err(Error::invalid("interpolation", c.interpolation, "nearest"));
+        if !matches!(c.interpolation.as_str(), "nearest" | "bilinear") {
+            return Err(Error::invalid("interpolation", c.interpolation, "nearest or bilinear"));
         }
-        Ok(UpSampling2D::with_size(c.size[0], c.size[1]).name(&c.name))
+        Ok(UpSampling2D::with_size(c.size[0], c.size[1]).interpolation(&c.interpolation).name(&c.name))
     }
+}
+
+/// Bilinear sampling positions of `out` output steps over `len` input steps, `scale` apart:
+/// `(i₀, i₁, t)` per output step (see [`UpSampling2D`]).
+fn bilinear_steps(len: usize, scale: usize) -> Vec<(usize, usize, f32)> {
+    (0..len * scale)
+        .map(|i| {
+            let r = ((i as f64 + 0.5) / scale as f64 - 0.5).clamp(0.0, (len - 1) as f64);
+            let i0 = r.floor() as usize;
+            (i0, (i0 + 1).min(len - 1), (r - i0 as f64) as f32)
+        })
+        .collect()
 }
 
 impl Layer for UpSampling2D {
@@ -73,7 +110,21 @@ impl Layer for UpSampling2D {
                 format!("positive factors (layer {})", self.core.name),
             ));
         }
+        if !matches!(self.interpolation.as_str(), "" | "nearest" | "bilinear") {
+            return Err(Error::invalid(
+                "interpolation",
+                &self.interpolation,
+                format!(
+                    "nearest or bilinear (layer {}; Keras's bicubic, lanczos and area are not here)",
+                    self.core.name
+                ),
+            ));
+        }
         self.in_shape = [h, w, c];
+        if self.bilinear {
+            self.rows = bilinear_steps(h, self.size[0]);
+            self.cols = bilinear_steps(w, self.size[1]);
+        }
         Ok(vec![h * self.size[0], w * self.size[1], c])
     }
     // # Shapes
@@ -83,6 +134,22 @@ impl Layer for UpSampling2D {
         let [sh, sw] = self.size;
         let (oh, ow) = (h * sh, w * sw);
         let out = y.data_mut();
+        if self.bilinear {
+            for (b, img) in x.data().chunks_exact(h * w * c).enumerate() {
+                for (i, &(i0, i1, t)) in self.rows.iter().enumerate() {
+                    for (j, &(j0, j1, u)) in self.cols.iter().enumerate() {
+                        let dst = &mut out[((b * oh + i) * ow + j) * c..][..c];
+                        let px = |r: usize, q: usize| &img[(r * w + q) * c..][..c];
+                        let weights = [(1.0 - t) * (1.0 - u), (1.0 - t) * u, t * (1.0 - u), t * u];
+                        let pixels = [px(i0, j0), px(i0, j1), px(i1, j0), px(i1, j1)];
+                        for (k, d) in dst.iter_mut().enumerate() {
+                            *d = weights.iter().zip(&pixels).map(|(wt, p)| wt * p[k]).sum();
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for (b, img) in x.data().chunks_exact(h * w * c).enumerate() {
             for i in 0..oh {
                 for j in 0..ow {
@@ -101,6 +168,21 @@ impl Layer for UpSampling2D {
         let (oh, ow) = (h * sh, w * sw);
         let (g, d) = (dy.data(), dx.data_mut());
         d.fill(0.0);
+        if self.bilinear {
+            for b in 0..x.batch() {
+                for (i, &(i0, i1, t)) in self.rows.iter().enumerate() {
+                    for (j, &(j0, j1, u)) in self.cols.iter().enumerate() {
+                        let src = &g[((b * oh + i) * ow + j) * c..][..c];
+                        let weights = [(1.0 - t) * (1.0 - u), (1.0 - t) * u, t * (1.0 - u), t * u];
+                        for ((r, q), wt) in [(i0, j0), (i0, j1), (i1, j0), (i1, j1)].into_iter().zip(weights) {
+                            let dst = &mut d[((b * h + r) * w + q) * c..][..c];
+                            dst.iter_mut().zip(src).for_each(|(d, g)| *d += wt * g);
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for b in 0..x.batch() {
             for i in 0..oh {
                 for j in 0..ow {
@@ -112,7 +194,8 @@ impl Layer for UpSampling2D {
         }
     }
     fn config(&self) -> Option<serde_json::Value> {
-        let c = UpSampling2DConfig { name: self.core.name.clone(), size: self.size, interpolation: "nearest".into() };
+        let interpolation = if self.bilinear { "bilinear" } else { "nearest" }.into();
+        let c = UpSampling2DConfig { name: self.core.name.clone(), size: self.size, interpolation };
         serde_json::to_value(c).ok()
     }
 }
