@@ -210,5 +210,5 @@ fn every_keras_schedule_gives_kerass_rates_from_kerass_config() {
         }
         cases += 1;
     }
-    assert_eq!(cases, 12);
+    assert_eq!(cases, 15);
 }
