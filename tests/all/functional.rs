@@ -427,6 +427,12 @@ pub(crate) fn attention_between_two_sequences_passes_gradient_checks() {
     let y = MultiHeadAttention::new(2, 2).call_with_mask(&q, &bad);
     expect_error(Model::new(&[&q, &bad], &[&y]), "attention_mask");
     check(&|x| Attention::new().use_scale(true).call([&x[0], &x[1], &x[2]]), 3, 3);
+    check(&|x| Attention::new().score_mode("concat").call([&x[0], &x[1], &x[2]]), 3, 15);
+    check(
+        &|x| Attention::new().use_scale(true).score_mode("concat").use_causal_mask(true).call([&x[0], &x[1], &x[2]]),
+        3,
+        16,
+    );
     // The key is the value: both projections' gradients reach the one input. (The value is
     // projected to the query's width here.)
     check(&|x| Attention::new().use_causal_mask(true).call([&x[0], &Dense::new(4).call(&x[1])]), 2, 4);

@@ -116,6 +116,16 @@ fn model_for(name: &str) -> Model {
             let (a, b) = (Input::new(&[4]), Input::new(&[3, 4]));
             Model::new(&[&a, &b], &[&Dot::with_axes([1, 2], true).call([&a, &b])]).unwrap()
         }
+        "attention_concat" => {
+            let (q, v, k) = (Input::new(&[3, 4]), Input::new(&[5, 6]), Input::new(&[5, 4]));
+            let y = Attention::new().score_mode("concat").call([&q, &v, &k]);
+            Model::new(&[&q, &v, &k], &[&y]).unwrap()
+        }
+        "attention_concat_scale_causal" => {
+            let (q, kv) = (Input::new(&[3, 4]), Input::new(&[5, 4]));
+            let y = Attention::new().use_scale(true).score_mode("concat").use_causal_mask(true).call([&q, &kv]);
+            Model::new(&[&q, &kv], &[&y]).unwrap()
+        }
         "mha_cross" => {
             let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 6]));
             let y = MultiHeadAttention::new(2, 3).call([&q, &v]);

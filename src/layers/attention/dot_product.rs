@@ -18,9 +18,20 @@ use crate::tensor::{kernels, Tensor};
 /// y = P V                                                              [Tq, value dim]
 /// ```
 ///
+/// With `score_mode("concat")` (Bahdanau-style), the scores come from every pair of steps
+/// instead, with a learned weight `w` (Keras's `concat_score_weight`, starting at 1):
+///
+/// ```text
+/// S[t, s] = w · Σ_d tanh(scale · (Q[t, d] + K[s, d]))                  (scale 1 without use_scale)
+/// backward, with dz = dS[t, s] · w · (1 − tanh²): dQ[t] += scale · dz, dK[s] += scale · dz,
+///   d scale += Σ dz ⊙ (Q[t] + K[s]),  dw += dS[t, s] · Σ_d tanh(…)
+/// ```
+///
+/// (the tanh values are recomputed in backward rather than kept, `[Tq, Tv, dim]` per sample).
+///
 /// No projections (that is [`MultiHeadAttention`](crate::layers::MultiHeadAttention)'s work). The
-/// scale is saved as a tensor of shape `[1]` (Keras's is a scalar, shape `[]`). Not yet:
-/// `score_mode="concat"`, `dropout`, `return_attention_scores` and masks.
+/// scale and the concat weight are saved as tensors of shape `[1]` (Keras's are scalars, shape
+/// `[]`). Not yet: `dropout`, `return_attention_scores` and masks.
 ///
 /// ```
 /// use minibatch::layers::{Attention, GlobalAveragePooling1D, Dense};
@@ -33,6 +44,8 @@ use crate::tensor::{kernels, Tensor};
 #[derive(Debug, Clone)]
 pub struct Attention {
     use_scale: bool,
+    /// Keras's `score_mode`: `dot` or `concat` (checked when built).
+    score_mode: String,
     causal: bool,
     /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
     core: LayerCore,
@@ -48,6 +61,8 @@ pub struct Attention {
     /// `[Tq, Tv]`, `[Tq, dim]`, `[Tv, dim]`: one sample's score and input gradients.
     dp: Vec<f32>,
     tmp: Vec<f32>,
+    /// Concat: one sample's key gradient `[Tv, dim]` while `tmp` holds the query's.
+    tmp_k: Vec<f32>,
 }
 
 /// Attention's saved arguments (Keras's names).
@@ -76,6 +91,7 @@ impl Attention {
     pub fn new() -> Self {
         Attention {
             use_scale: false,
+            score_mode: dot(),
             causal: false,
             tq: 0,
             tv: 0,
@@ -87,6 +103,7 @@ impl Attention {
             p: Vec::new(),
             dp: Vec::new(),
             tmp: Vec::new(),
+            tmp_k: Vec::new(),
             core: LayerCore::default(),
         }
     }
@@ -94,6 +111,13 @@ impl Attention {
     /// Multiplies the scores by a learned scalar (Keras's `use_scale`, default false).
     pub fn use_scale(mut self, on: bool) -> Self {
         self.use_scale = on;
+        self
+    }
+
+    /// Keras's `score_mode`: `"dot"` (the default) or `"concat"` (others are refused when the
+    /// model is built).
+    pub fn score_mode(mut self, mode: &str) -> Self {
+        self.score_mode = mode.into();
         self
     }
 
@@ -113,16 +137,37 @@ impl Attention {
     /// The layer an [`AttentionConfig`] describes.
     ///
     /// # Errors
-    /// A `score_mode` other than `dot`.
+    /// A `score_mode` other than `dot` or `concat`.
     pub fn from_config(c: AttentionConfig) -> Result<Self> {
-        if c.score_mode != "dot" {
-            return Err(Error::invalid("score_mode", c.score_mode, "dot (concat is not there yet)"));
+        if !matches!(c.score_mode.as_str(), "dot" | "concat") {
+            return Err(Error::invalid("score_mode", c.score_mode, "dot or concat"));
         }
-        Ok(Attention::new().use_scale(c.use_scale).use_causal_mask(c.use_causal_mask).name(&c.name))
+        Ok(Attention::new()
+            .use_scale(c.use_scale)
+            .score_mode(&c.score_mode)
+            .use_causal_mask(c.use_causal_mask)
+            .name(&c.name))
+    }
+
+    fn concat(&self) -> bool {
+        self.score_mode == "concat"
     }
 
     fn scale(&self) -> f32 {
-        self.core.params.first().map_or(1.0, |p| p.value.data()[0])
+        if self.use_scale {
+            self.core.params[0].value.data()[0]
+        } else {
+            1.0
+        }
+    }
+
+    /// The concat weight `w` (1 in dot mode, where it does not exist).
+    fn concat_weight(&self) -> f32 {
+        if self.concat() {
+            self.core.params[usize::from(self.use_scale)].value.data()[0]
+        } else {
+            1.0
+        }
     }
 
     fn parts<'a>(xs: &Inputs<'a>) -> (&'a Tensor, &'a Tensor, &'a Tensor) {
@@ -160,12 +205,24 @@ impl Layer for Attention {
         if tk != tv || dk != dim || tq == 0 || tv == 0 || dim == 0 || dv == 0 {
             return Err(bad("a key with the value's steps and the query's dim, every size positive"));
         }
+        if !matches!(self.score_mode.as_str(), "dot" | "concat") {
+            return Err(Error::invalid(
+                "score_mode",
+                &self.score_mode,
+                format!("dot or concat (layer {})", self.core.name),
+            ));
+        }
         (self.tq, self.tv, self.dim, self.dv, self.inputs) = (tq, tv, dim, dv, shapes.len());
         self.core.params.clear();
         if self.use_scale {
             let mut scale = Param::claim(&self.core.name, "scale", &[1])?;
             scale.value.data_mut().fill(1.0);
             self.core.params.push(scale);
+        }
+        if self.concat() {
+            let mut w = Param::claim(&self.core.name, "concat_score_weight", &[1])?;
+            w.value.data_mut().fill(1.0);
+            self.core.params.push(w);
         }
         self.capacity = 0;
         Ok(vec![tq, dv])
@@ -180,6 +237,7 @@ impl Layer for Attention {
         self.p = vec![0.0; max_batch * tq * tv];
         self.dp = vec![0.0; tq * tv];
         self.tmp = vec![0.0; tq.max(tv) * self.dim.max(self.dv)];
+        self.tmp_k = if self.concat() { vec![0.0; tv * self.dim] } else { Vec::new() };
         self.capacity = max_batch;
     }
 
@@ -202,14 +260,27 @@ impl Layer for Attention {
         let (query, key, value) = Attention::parts(&xs);
         let (tq, tv, dim, dv) = (self.tq, self.tv, self.dim, self.dv);
         let scale = self.scale();
+        let (concat, w) = (self.concat(), self.concat_weight());
         for s in 0..query.batch() {
             let q = &query.data()[s * tq * dim..(s + 1) * tq * dim];
             let k = &key.data()[s * tv * dim..(s + 1) * tv * dim];
             let raw = &mut self.raw[s * tq * tv..(s + 1) * tq * tv];
-            kernels::matmul(raw, q, k, tq, dim, tv, false, true, 0.0);
+            // raw: Q Kᵀ (dot), or Σ_d tanh(scale · (Q[t] + K[s])) (concat); S = raw · scale, or · w.
+            if concat {
+                for (t, row) in raw.chunks_exact_mut(tv).enumerate() {
+                    let qt = &q[t * dim..(t + 1) * dim];
+                    for (u, r) in row.iter_mut().enumerate() {
+                        let ku = &k[u * dim..(u + 1) * dim];
+                        *r = qt.iter().zip(ku).map(|(a, b)| (scale * (a + b)).tanh()).sum();
+                    }
+                }
+            } else {
+                kernels::matmul(raw, q, k, tq, dim, tv, false, true, 0.0);
+            }
+            let factor = if concat { w } else { scale };
             let p = &mut self.p[s * tq * tv..(s + 1) * tq * tv];
             for (r, (prow, srow)) in p.chunks_exact_mut(tv).zip(raw.chunks_exact(tv)).enumerate() {
-                prow.iter_mut().zip(srow).for_each(|(p, &v)| *p = v * scale);
+                prow.iter_mut().zip(srow).for_each(|(p, &v)| *p = v * factor);
                 if self.causal && r + 1 < tv {
                     prow[r + 1..].fill(f32::NEG_INFINITY);
                 }
@@ -233,7 +304,8 @@ impl Layer for Attention {
             (3, _) => (0, 2, 1),
             _ => (0, 1, 1),
         };
-        let mut d_scale = 0.0f32;
+        let (concat, w) = (self.concat(), self.concat_weight());
+        let (mut d_scale, mut d_w) = (0.0f32, 0.0f32);
         for s in 0..query.batch() {
             let p = &self.p[s * tq * tv..(s + 1) * tq * tv];
             let g = &dy.data()[s * tq * dv..(s + 1) * tq * dv];
@@ -244,9 +316,30 @@ impl Layer for Attention {
             // The softmax's backward, row by row: dS = P ⊙ (dP − Σ dP ⊙ P).
             crate::activations::Activation::Softmax.backward(dp, p, p, tv);
             let raw = &self.raw[s * tq * tv..(s + 1) * tq * tv];
-            d_scale += dp.iter().zip(raw).map(|(d, r)| d * r).sum::<f32>();
             let q = &query.data()[s * tq * dim..(s + 1) * tq * dim];
             let k = &key.data()[s * tv * dim..(s + 1) * tv * dim];
+            if concat {
+                // dw = Σ dS ⊙ raw; through the tanh (recomputed): dz = dS · w · (1 − tanh²).
+                d_w += dp.iter().zip(raw).map(|(d, r)| d * r).sum::<f32>();
+                let (dq, dk) = (&mut self.tmp[..tq * dim], &mut self.tmp_k[..tv * dim]);
+                dq.fill(0.0);
+                dk.fill(0.0);
+                for t in 0..tq {
+                    for u in 0..tv {
+                        let g = dp[t * tv + u] * w;
+                        for d in 0..dim {
+                            let z = q[t * dim + d] + k[u * dim + d];
+                            let th = (scale * z).tanh();
+                            let dz = g * (1.0 - th * th);
+                            dq[t * dim + d] += scale * dz;
+                            dk[u * dim + d] += scale * dz;
+                            d_scale += dz * z;
+                        }
+                    }
+                }
+            } else {
+                d_scale += dp.iter().zip(raw).map(|(d, r)| d * r).sum::<f32>();
+            }
             // Each input's gradient is written by the first of the projections reading it and
             // added to by the others.
             let mut written = [false; 3];
@@ -257,38 +350,50 @@ impl Layer for Attention {
             if let Some(dx) = dxs.get_mut(k_slot) {
                 let beta = if written[k_slot] { 1.0 } else { 0.0 };
                 let out = &mut dx.data_mut()[s * tv * dim..(s + 1) * tv * dim];
-                let tmp = &mut self.tmp[..tv * dim];
-                kernels::matmul(tmp, dp, q, tv, tq, dim, true, false, 0.0);
-                out.iter_mut().zip(tmp.iter()).for_each(|(o, &t)| *o = beta * *o + scale * t);
+                if concat {
+                    out.iter_mut().zip(&self.tmp_k[..tv * dim]).for_each(|(o, &t)| *o = beta * *o + t);
+                } else {
+                    let tmp = &mut self.tmp[..tv * dim];
+                    kernels::matmul(tmp, dp, q, tv, tq, dim, true, false, 0.0);
+                    out.iter_mut().zip(tmp.iter()).for_each(|(o, &t)| *o = beta * *o + scale * t);
+                }
                 written[k_slot] = true;
             }
             if let Some(dx) = dxs.get_mut(q_slot) {
                 let beta = if written[q_slot] { 1.0 } else { 0.0 };
                 let out = &mut dx.data_mut()[s * tq * dim..(s + 1) * tq * dim];
-                let tmp = &mut self.tmp[..tq * dim];
-                kernels::matmul(tmp, dp, k, tq, tv, dim, false, false, 0.0);
-                out.iter_mut().zip(tmp.iter()).for_each(|(o, &t)| *o = beta * *o + scale * t);
+                if concat {
+                    out.iter_mut().zip(&self.tmp[..tq * dim]).for_each(|(o, &t)| *o = beta * *o + t);
+                } else {
+                    let tmp = &mut self.tmp[..tq * dim];
+                    kernels::matmul(tmp, dp, k, tq, tv, dim, false, false, 0.0);
+                    out.iter_mut().zip(tmp.iter()).for_each(|(o, &t)| *o = beta * *o + scale * t);
+                }
             }
         }
-        if let Some(p) = self.core.params.first_mut() {
-            p.grad.data_mut()[0] = d_scale;
+        if self.use_scale {
+            self.core.params[0].grad.data_mut()[0] = d_scale;
+        }
+        if concat {
+            self.core.params[usize::from(self.use_scale)].grad.data_mut()[0] = d_w;
         }
     }
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let (tq, tv) = (self.tq, self.tv);
-        4 * (2 * max_batch * tq * tv + tq * tv + tq.max(tv) * self.dim.max(self.dv))
+        let concat = if self.concat() { tv * self.dim } else { 0 };
+        4 * (2 * max_batch * tq * tv + tq * tv + tq.max(tv) * self.dim.max(self.dv) + concat)
     }
 
     fn workspace_bytes(&self) -> usize {
-        4 * (self.raw.len() + self.p.len() + self.dp.len() + self.tmp.len())
+        4 * (self.raw.len() + self.p.len() + self.dp.len() + self.tmp.len() + self.tmp_k.len())
     }
 
     fn config(&self) -> Option<serde_json::Value> {
         let c = AttentionConfig {
             name: self.core.name.clone(),
             use_scale: self.use_scale,
-            score_mode: dot(),
+            score_mode: self.score_mode.clone(),
             use_causal_mask: self.causal,
         };
         serde_json::to_value(c).ok()
