@@ -52,6 +52,19 @@ fn integer_lookup_learns_and_maps_as_keras() {
     assert_eq!(back.data(), &[3.0, 0.0, 11.0, -1.0, 5.0, 7.0]);
     let idx = Tensor::from_vec(&[1, 4], vec![0.0, 1.0, 2.0, 3.0]).unwrap();
     assert_eq!(run(&mut invert, &idx).data(), &floats(&f["inverted"])[..]);
+    // Several OOV indices: an unknown value v takes OOV index floormod(v, n), as Keras's.
+    let h = &fixture()["integer_hashed_oov"];
+    let vocab: Vec<i64> = h["vocabulary"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let hashed_probe = Tensor::from_vec(&[1, 9], floats(&h["probe"])).unwrap();
+    let mut three = IntegerLookup::new().with_vocabulary(&vocab).num_oov_indices(3);
+    assert_eq!(run(&mut three, &hashed_probe).data(), &floats(&h["int"])[..]);
+    let mut masked_four = IntegerLookup::new().with_vocabulary(&vocab).num_oov_indices(4).mask_token(0);
+    assert_eq!(run(&mut masked_four, &hashed_probe).data(), &floats(&h["masked_int"])[..]);
+    let mut counted = IntegerLookup::new()
+        .with_vocabulary(&vocab)
+        .num_oov_indices(2)
+        .output_mode(OutputMode::from_name("count").unwrap());
+    assert_eq!(run(&mut counted, &hashed_probe).data(), &floats(&h["count"])[..]);
     // Without an OOV index, an unknown value at the model's input is named.
     let mut strict = IntegerLookup::new().with_vocabulary(&given).num_oov_indices(0);
     strict.build(&[6], &mut Rng::new(0)).unwrap();

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 /// Keras's `IntegerLookup`: whole-number values (ids, codes, years) to indices of a
 /// vocabulary, learned by [`IntegerLookup::adapt`] (most frequent first; equal counts, the
 /// larger value first, as Keras) or given. Index 0 is the mask token's when there is one, then
-/// `num_oov_indices` (0 or 1) for values not in the vocabulary, then the vocabulary in order.
+/// `num_oov_indices` for values not in the vocabulary (with several, value `v` takes OOV
+/// index `v mod num_oov_indices`, Keras's `floormod`), then the vocabulary in order.
 /// Output as indices (`Int`, Keras's default) or encoded (`OneHot`, `MultiHot`, `Count`, over
 /// the vocabulary size); with `invert`, indices back to values (the OOV index to `oov_token`,
 /// -1). Saved with the model, vocabulary included. Not differentiable in its input.
@@ -76,7 +77,8 @@ impl IntegerLookup {
         self
     }
 
-    /// Indices for values outside the vocabulary: 1 (default) or 0 (such a value is an error).
+    /// Indices for values outside the vocabulary: 1 (default), several (a value `v` takes the
+    /// `v mod n`-th, as Keras's `floormod`), or 0 (such a value is an error).
     pub fn num_oov_indices(mut self, n: usize) -> Self {
         self.num_oov_indices = n;
         let vocabulary = std::mem::take(&mut self.vocabulary);
@@ -168,12 +170,15 @@ impl IntegerLookup {
         self.vocabulary = vocabulary;
     }
 
-    /// The index of value `v` (the OOV index when not in the vocabulary).
+    /// The index of value `v` (an OOV index when not in the vocabulary: `v mod n` among the
+    /// `n` OOV indices, as Keras's `floormod`).
     fn lookup(&self, v: f32) -> usize {
+        let oov_start = self.mask_token.is_some() as usize;
+        let oov = |t: i64| oov_start + t.rem_euclid(self.num_oov_indices.max(1) as i64) as usize;
         match whole(v) {
             Some(t) if Some(t) == self.mask_token => 0,
-            Some(t) => self.index.get(&t).copied().unwrap_or(self.mask_token.is_some() as usize),
-            None => self.mask_token.is_some() as usize,
+            Some(t) => self.index.get(&t).copied().unwrap_or_else(|| oov(t)),
+            None => oov_start,
         }
     }
 
@@ -200,14 +205,11 @@ impl Layer for IntegerLookup {
     crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        if self.num_oov_indices > 1 {
+        if self.num_oov_indices > 1 << 20 {
             return Err(Error::invalid(
                 "num_oov_indices",
                 self.num_oov_indices,
-                format!(
-                    "0 or 1 for layer {} (Keras's hashing into several OOV indices is not implemented)",
-                    self.core.name
-                ),
+                format!("at most 1048576 for layer {}", self.core.name),
             ));
         }
         if self.vocabulary.is_empty() {
