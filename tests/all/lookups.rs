@@ -74,6 +74,22 @@ fn integer_lookup_learns_and_maps_as_keras() {
 
 #[test]
 fn string_lookup_learns_and_maps_as_keras() {
+    // Several OOV indices: FarmHash Fingerprint64 buckets, as Keras's to_hash_bucket_fast.
+    let h = &fixture()["string_hashed_oov"];
+    let strings =
+        |v: &Value| -> Vec<String> { v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect() };
+    let (vocab, probe) = (strings(&h["vocabulary"]), strings(&h["probe"]));
+    let indices = |l: &StringLookup| probe.iter().map(|s| l.lookup(s) as f32).collect::<Vec<_>>();
+    let five = StringLookup::new().with_vocabulary(&vocab).unwrap().num_oov_indices(5).unwrap();
+    assert_eq!(indices(&five), floats(&h["int"]));
+    let masked = StringLookup::new().mask_token("").num_oov_indices(3).unwrap().with_vocabulary(&vocab).unwrap();
+    assert_eq!(indices(&masked), floats(&h["masked_int"]));
+    // Saved and read back (a file claiming more OOV indices than can be is refused).
+    let saved = serde_json::to_value(&five).unwrap();
+    assert_eq!(indices(&serde_json::from_value::<StringLookup>(saved.clone()).unwrap()), floats(&h["int"]));
+    let mut huge = saved;
+    huge["num_oov_indices"] = serde_json::json!(1u64 << 40);
+    assert!(serde_json::from_value::<StringLookup>(huge).unwrap_err().to_string().contains("num_oov_indices"));
     let f = &fixture()["string"];
     let words: Vec<&str> = f["data"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     let mut lookup = StringLookup::new();

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 /// Keras's `StringLookup`: strings (a CSV's categories, a label's names) to indices of a
 /// vocabulary learned by [`StringLookup::adapt`] (most frequent first; equal counts, the
 /// larger string first, as Keras) or given. Index 0 is the mask token's when there is one,
-/// then `num_oov_indices` (0 or 1) for strings not in the vocabulary (`[UNK]`), then the
+/// then `num_oov_indices` for strings not in the vocabulary (`[UNK]`; with several, a string
+/// takes OOV index `Fingerprint64(s) mod n`, FarmHash's, as Keras's `to_hash_bucket_fast`), then the
 /// vocabulary in order.
 ///
 /// minibatch's tensors hold numbers, so this is not a layer inside a model: it turns strings
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 /// assert_eq!(colors.invert(1), "red");
 /// ```
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(from = "Saved", into = "Saved")]
+#[serde(try_from = "Saved", into = "Saved")]
 pub struct StringLookup {
     vocabulary: Vec<String>,
     num_oov_indices: usize,
@@ -41,17 +42,25 @@ struct Saved {
     oov_token: String,
 }
 
-impl From<Saved> for StringLookup {
-    fn from(s: Saved) -> Self {
+/// The most OOV indices a lookup takes (a saved file's count is checked against it before
+/// `get_vocabulary` would repeat `[UNK]` that many times).
+const MOST_OOV_INDICES: usize = 1 << 20;
+
+impl TryFrom<Saved> for StringLookup {
+    type Error = String;
+    fn try_from(s: Saved) -> std::result::Result<Self, String> {
+        if s.num_oov_indices > MOST_OOV_INDICES {
+            return Err(format!("num_oov_indices {} (at most {MOST_OOV_INDICES})", s.num_oov_indices));
+        }
         let mut l = StringLookup {
             vocabulary: s.vocabulary,
-            num_oov_indices: s.num_oov_indices.min(1),
+            num_oov_indices: s.num_oov_indices,
             mask_token: s.mask_token,
             oov_token: s.oov_token,
             index: HashMap::new(),
         };
         l.reindex();
-        l
+        Ok(l)
     }
 }
 
@@ -100,13 +109,14 @@ impl StringLookup {
         Ok(self)
     }
 
-    /// Strings outside the vocabulary: 1 index (default) or none (then they are errors).
+    /// Strings outside the vocabulary: 1 index (default), several (a string takes the
+    /// `Fingerprint64(s) mod n`-th, as Keras hashes it), or none (then they are errors).
     ///
     /// # Errors
-    /// Other than 0 or 1 (Keras's hashing into several OOV indices is not implemented).
+    /// More than 1048576.
     pub fn num_oov_indices(mut self, n: usize) -> Result<Self> {
-        if n > 1 {
-            return Err(Error::invalid("num_oov_indices", n, "0 or 1"));
+        if n > MOST_OOV_INDICES {
+            return Err(Error::invalid("num_oov_indices", n, format!("at most {MOST_OOV_INDICES}")));
         }
         self.num_oov_indices = n;
         self.reindex();
@@ -168,9 +178,19 @@ impl StringLookup {
         self.start() + self.vocabulary.len()
     }
 
-    /// The index of `s`: its place, the mask's 0, or the OOV index.
+    /// The index of `s`: its place, the mask's 0, or its OOV index.
     pub fn lookup(&self, s: &str) -> usize {
-        self.try_lookup(s).unwrap_or(self.mask_token.is_some() as usize)
+        self.try_lookup(s).unwrap_or_else(|| self.oov_index(s))
+    }
+
+    /// The OOV index of a string outside the vocabulary: the first, or with several its
+    /// FarmHash `Fingerprint64` bucket (Keras's `tf.strings.to_hash_bucket_fast`).
+    fn oov_index(&self, s: &str) -> usize {
+        let bucket = match self.num_oov_indices {
+            0 | 1 => 0,
+            n => (farmhash::fingerprint64(s.as_bytes()) % n as u64) as usize,
+        };
+        self.mask_token.is_some() as usize + bucket
     }
 
     /// The index of `s`, or `None` for a string outside the vocabulary.
@@ -189,7 +209,7 @@ impl StringLookup {
     pub fn lookup_strict(&self, s: &str, what: &dyn Fn() -> String) -> Result<usize> {
         match self.try_lookup(s) {
             Some(i) => Ok(i),
-            None if self.num_oov_indices == 1 => Ok(self.mask_token.is_some() as usize),
+            None if self.num_oov_indices >= 1 => Ok(self.oov_index(s)),
             None => Err(Error::invalid(
                 "string",
                 format!("{s:?}"),
