@@ -74,12 +74,8 @@ impl Metric for Auc {
         Direction::Maximize
     }
     fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
-        for i in 0..pred.batch() {
-            let w = weights.map_or(1.0, |w| w[i] as f64);
-            for (&p, &y) in pred.row(i).iter().zip(target.row(i)) {
-                self.buckets.add(p, y, w);
-            }
-        }
+        let buckets = &mut self.buckets;
+        super::for_each_value(pred, target, weights, None, |p, y, w| buckets.add(p, y, w));
     }
     fn result(&self) -> f64 {
         // From the highest threshold down: the counts at threshold i + 1, then at i.

@@ -79,21 +79,13 @@ impl Metric for Confusion {
         Direction::Maximize
     }
     fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
-        for i in 0..pred.batch() {
-            let w = weights.map_or(1.0, |w| w[i] as f64);
-            let (p, t) = (pred.row(i), target.row(i));
-            let mut count = |p: f32, y: f32| match (p > self.threshold, y != 0.0) {
-                (true, true) => self.tp += w,
-                (true, false) => self.fp += w,
-                (false, true) => self.fn_ += w,
-                (false, false) => {}
-            };
-            match self.class_id {
-                Some(c) if c < p.len() && c < t.len() => count(p[c], t[c]),
-                Some(_) => {}
-                None => p.iter().zip(t).for_each(|(&p, &y)| count(p, y)),
-            }
-        }
+        let (threshold, class_id) = (self.threshold, self.class_id);
+        super::for_each_value(pred, target, weights, class_id, |p, y, w| match (p > threshold, y != 0.0) {
+            (true, true) => self.tp += w,
+            (true, false) => self.fp += w,
+            (false, true) => self.fn_ += w,
+            (false, false) => {}
+        });
     }
     fn result(&self) -> f64 {
         let denominator = match self.ratio {

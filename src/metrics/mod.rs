@@ -130,6 +130,27 @@ pub trait Metric: Send {
     fn load_state(&mut self, _state: &[f64]) {}
 }
 
+/// Each (prediction, target, weight) a thresholded metric counts (precision, recall, AUC, the
+/// operating points): every value of each sample's row, or only column `class_id` (Keras's
+/// `class_id`; a row without that column counts nothing), weighing its sample's weight.
+pub(crate) fn for_each_value(
+    pred: &Tensor,
+    target: &Tensor,
+    weights: Option<&[f32]>,
+    class_id: Option<usize>,
+    mut f: impl FnMut(f32, f32, f64),
+) {
+    for i in 0..pred.batch() {
+        let w = weights.map_or(1.0, |w| w[i] as f64);
+        let (p, t) = (pred.row(i), target.row(i));
+        match class_id {
+            Some(c) if c < p.len() && c < t.len() => f(p[c], t[c], w),
+            Some(_) => {}
+            None => p.iter().zip(t).for_each(|(&p, &y)| f(p, y, w)),
+        }
+    }
+}
+
 /// Per-column sums, one vector after another, as a metric's state.
 pub(crate) fn save_columns(columns: &[&Vec<f64>], out: &mut [f64]) {
     let mut at = 0;

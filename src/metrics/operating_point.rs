@@ -192,15 +192,8 @@ impl Metric for OperatingPoint {
         Direction::Maximize
     }
     fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
-        for i in 0..pred.batch() {
-            let w = weights.map_or(1.0, |w| w[i] as f64);
-            let (p, t) = (pred.row(i), target.row(i));
-            match self.class_id {
-                Some(c) if c < p.len() && c < t.len() => self.buckets.add(p[c], t[c], w),
-                Some(_) => {}
-                None => p.iter().zip(t).for_each(|(&p, &y)| self.buckets.add(p, y, w)),
-            }
-        }
+        let buckets = &mut self.buckets;
+        super::for_each_value(pred, target, weights, self.class_id, |p, y, w| buckets.add(p, y, w));
     }
     fn result(&self) -> f64 {
         let floor = self.value as f64;
