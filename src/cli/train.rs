@@ -423,15 +423,8 @@ fn windowed(data: io::Loaded, window: Window, args: &TrainArgs) -> Result<io::Lo
             "a column of numbers to forecast (it holds names)",
         ));
     }
-    let all = window.apply(&data.x, &data.y, false)?;
-    let (x, y) = (all.x, all.y.expect("targets in the file"));
-    let test = match data.test {
-        Some((tx, ty)) => {
-            let t = window.apply(&tx, &ty, false)?;
-            Some((t.x, t.y.expect("targets in the file")))
-        }
-        None => None,
-    };
+    let (x, y) = window.labelled(&data.x, &data.y)?;
+    let test = data.test.map(|(tx, ty)| window.labelled(&tx, &ty)).transpose()?;
     let loaded = |x, y, test| io::Loaded { x, y, test, class_names: Vec::new(), categories: data.categories.clone() };
     let Some(fraction) = args.test_split else { return Ok(loaded(x, y, test)) };
     let n = x.batch();
@@ -439,7 +432,7 @@ fn windowed(data: io::Loaded, window: Window, args: &TrainArgs) -> Result<io::Lo
     let cut = n - held;
     // Training window k's target is row k + length − 1 + horizon; the first test window
     // begins at row `cut`.
-    let train = cut.saturating_sub(window.length - 1 + window.horizon);
+    let train = cut.saturating_sub(window.lead());
     if train == 0 {
         return Err(minibatch::Error::invalid(
             "--test-split",

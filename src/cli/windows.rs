@@ -45,8 +45,17 @@ impl Window {
     }
 
     /// Rows from a window's first to its target.
-    fn lead(self) -> usize {
+    pub fn lead(self) -> usize {
         self.length - 1 + self.horizon
+    }
+
+    /// The windows of a file whose targets are in it, as inputs and targets.
+    ///
+    /// # Errors
+    /// As [`Window::apply`].
+    pub fn labelled(self, features: &Tensor, targets: &Tensor) -> Result<(Tensor, Tensor)> {
+        let w = self.apply(features, targets, false)?;
+        Ok((w.x, w.y.expect("apply keeps the targets unless forecasting")))
     }
 
     /// The windows over `features` (`[rows, f]`) and `targets` (`[rows, t]`), every column of

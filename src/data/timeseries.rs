@@ -47,8 +47,9 @@ pub struct TimeseriesDataset {
     sampling_rate: usize,
     batch_size: usize,
     start_index: usize,
-    /// The windows' first steps, relative to `start_index`, in chronological order.
-    starts: Vec<usize>,
+    /// Window `w` starts at step `start_index + w · stride`; there are `windows` of them.
+    stride: usize,
+    windows: usize,
     order: Order,
 }
 
@@ -151,8 +152,8 @@ pub fn timeseries_dataset_from_array(
             });
         }
     }
-    let starts: Vec<usize> = (0..count).step_by(options.sequence_stride).collect();
-    let mut order = Order::all(starts.len());
+    let windows = count.div_ceil(options.sequence_stride);
+    let mut order = Order::all(windows);
     if let Some(seed) = options.shuffle {
         order = order.shuffle(seed);
     }
@@ -163,7 +164,8 @@ pub fn timeseries_dataset_from_array(
         sampling_rate: options.sampling_rate,
         batch_size: options.batch_size,
         start_index: start,
-        starts,
+        stride: options.sequence_stride,
+        windows,
         order,
     })
 }
@@ -171,12 +173,12 @@ pub fn timeseries_dataset_from_array(
 impl TimeseriesDataset {
     /// The windows' first steps in the series, in chronological order.
     pub fn window_starts(&self) -> impl Iterator<Item = usize> + '_ {
-        self.starts.iter().map(|p| p + self.start_index)
+        (0..self.windows).map(|w| self.start(w))
     }
 
-    /// The series' step `t` (one row of `data`).
-    fn step(&self, t: usize) -> &[f32] {
-        self.data.row(t)
+    /// Window `w`'s first step in the series.
+    fn start(&self, w: usize) -> usize {
+        self.start_index + w * self.stride
     }
 }
 
@@ -188,36 +190,36 @@ impl Dataset for TimeseriesDataset {
             inputs: vec![input],
             targets: self.targets.iter().map(|t| t.shape()[1..].to_vec()).collect(),
             weighted: false,
-            batch_size: self.batch_size.min(self.starts.len()),
+            batch_size: self.batch_size.min(self.windows),
         }
     }
 
     fn num_batches(&self) -> Option<usize> {
-        Some(self.starts.len().div_ceil(self.batch_size))
+        Some(self.windows.div_ceil(self.batch_size))
     }
 
     fn samples(&self) -> Option<usize> {
-        Some(self.starts.len())
+        Some(self.windows)
     }
 
     fn fill(&self, index: usize, batch: &mut Batch) -> Result<()> {
-        let (lo, hi) = super::batch_rows(index, self.batch_size, self.starts.len())?;
+        let (lo, hi) = super::batch_rows(index, self.batch_size, self.windows)?;
         let windows = self.order.rows(lo, hi);
         batch.set_len(windows.len())?;
         let width = self.data.row_len();
         let x = batch.x_mut(0);
         for (w, window) in windows.iter().enumerate() {
-            let first = self.start_index + self.starts[window];
+            let first = self.start(window);
             let dst = &mut x[w * self.sequence_length * width..(w + 1) * self.sequence_length * width];
             for (j, d) in dst.chunks_exact_mut(width).enumerate() {
-                d.copy_from_slice(self.step(first + j * self.sampling_rate));
+                d.copy_from_slice(self.data.row(first + j * self.sampling_rate));
             }
         }
         if let Some(t) = &self.targets {
             let width = t.row_len();
             let y = batch.y_mut(0);
             for (w, window) in windows.iter().enumerate() {
-                y[w * width..(w + 1) * width].copy_from_slice(t.row(self.start_index + self.starts[window]));
+                y[w * width..(w + 1) * width].copy_from_slice(t.row(self.start(window)));
             }
         }
         Ok(())

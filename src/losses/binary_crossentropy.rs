@@ -10,7 +10,7 @@
 use super::EPSILON;
 use crate::activations::sigmoid;
 
-fn smooth(y: f32, s: f32) -> f32 {
+pub(super) fn smooth(y: f32, s: f32) -> f32 {
     if s == 0.0 {
         y
     } else {

@@ -11,7 +11,7 @@ use super::EPSILON;
 use crate::activations::log_sum_exp;
 
 /// The smoothed target (`s` = 0: the target itself).
-fn smooth(y: f32, s: f32, k: usize) -> f32 {
+pub(super) fn smooth(y: f32, s: f32, k: usize) -> f32 {
     if s == 0.0 {
         y
     } else {

@@ -52,7 +52,7 @@ pub fn binary_row(
     let k = pred.len() as f32;
     let mut sum = 0.0f32;
     for (i, (&v, &y)) in pred.iter().zip(t).enumerate() {
-        let y = y * (1.0 - s) + 0.5 * s;
+        let y = super::binary_crossentropy::smooth(y, s);
         let p = if from_logits { sigmoid(v) } else { v };
         let q = p.clamp(EPSILON, 1.0 - EPSILON);
         let bce = -(y * q.ln() + (1.0 - y) * (1.0 - q).ln());
@@ -81,7 +81,7 @@ pub fn categorical_row(
     grad: Option<&mut [f32]>,
 ) -> f32 {
     let k = pred.len();
-    let smooth = |y: f32| if s == 0.0 { y } else { y * (1.0 - s) + s / k as f32 };
+    let smooth = |y: f32| super::categorical_crossentropy::smooth(y, s, k);
     // From logits: p = softmax(z), computed on the fly (max-shifted) to need no buffer.
     let (max, denom) = if from_logits {
         let m = pred.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));

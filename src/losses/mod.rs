@@ -718,14 +718,14 @@ pub(crate) fn reduce(
     let per_sample = (rows / n).max(1);
     let tk = k / last * loss.target_len(last);
     let t = target.data();
-    // A value over the whole batch is weighted by the mean weight (Keras broadcasts the
-    // scalar loss against the sample weights before the reduction).
-    let batch_weight = weights.map_or(1.0, |w| w.iter().sum::<f32>() / w.len().max(1) as f32);
     let mut sum = 0.0f64;
     for r in 0..rows {
+        // A value over the whole batch (one row for n samples) is weighted by the mean weight:
+        // Keras broadcasts the scalar loss against the sample weights before the reduction.
         let w = match weights {
             Some(w) if rows >= n => w[r / per_sample],
-            _ => batch_weight,
+            Some(w) => w.iter().sum::<f32>() / w.len().max(1) as f32,
+            None => 1.0,
         };
         let (pr, tr) = (&p[r * k..(r + 1) * k], &t[r * tk..(r + 1) * tk]);
         let mut g = grad.as_deref_mut().map(|g| &mut g[r * k..(r + 1) * k]);

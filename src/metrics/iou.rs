@@ -2,7 +2,7 @@
 
 use super::{Direction, Metric};
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{kernels::argmax, Tensor};
 
 /// Keras's class of an [`Iou`], which decides how it reads values and which classes it averages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,9 @@ impl Kind {
         }
     }
 }
+
+/// The most classes an [`Iou`] counts (its confusion matrix then holds 16M counts, 128 MiB).
+pub const MOST_CLASSES: usize = 1 << 12;
 
 /// Intersection over union, as Keras's `IoU`, `MeanIoU`, `BinaryIoU`, `OneHotIoU` and
 /// `OneHotMeanIoU`: every (target, predicted) class pair is counted, weighted, into a
@@ -80,8 +83,9 @@ pub struct Iou {
 
 impl Iou {
     fn with(kind: Kind, num_classes: usize, target_class_ids: Vec<usize>) -> Result<Self> {
-        if num_classes == 0 {
-            return Err(Error::invalid("num_classes", 0, "at least 1"));
+        // The confusion matrix is num_classes², sized by a saved config too: bounded.
+        if !(1..=MOST_CLASSES).contains(&num_classes) {
+            return Err(Error::invalid("num_classes", num_classes, format!("1 to {MOST_CLASSES}")));
         }
         if target_class_ids.is_empty() {
             return Err(Error::invalid("target_class_ids", "[]", "at least one class id"));
@@ -106,7 +110,8 @@ impl Iou {
     /// Keras's `IoU(num_classes, target_class_ids)`: the mean IoU of the classes asked about.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for no classes, no ids, or an id outside `[0, num_classes)`.
+    /// [`Error::InvalidArgument`] for no classes or more than [`MOST_CLASSES`], no ids, or an id
+    /// outside `[0, num_classes)`.
     pub fn new(num_classes: usize, target_class_ids: &[usize]) -> Result<Self> {
         Iou::with(Kind::IoU, num_classes, target_class_ids.to_vec())
     }
@@ -114,7 +119,7 @@ impl Iou {
     /// Keras's `MeanIoU(num_classes)`: the mean IoU of every class.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for `num_classes` 0.
+    /// [`Error::InvalidArgument`] for `num_classes` 0 or more than [`MOST_CLASSES`].
     pub fn mean(num_classes: usize) -> Result<Self> {
         Iou::with(Kind::MeanIoU, num_classes, (0..num_classes).collect())
     }
@@ -189,17 +194,6 @@ impl Iou {
     }
 }
 
-/// The index of the largest value (the first of equals), as an `argmax`.
-fn argmax(row: &[f32]) -> i64 {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best as i64
-}
-
 impl Metric for Iou {
     fn name(&self) -> &str {
         &self.name
@@ -227,20 +221,20 @@ impl Metric for Iou {
         Ok(())
     }
     fn update(&mut self, pred: &Tensor, target: &Tensor, weights: Option<&[f32]>) {
-        let n = pred.batch();
-        for i in 0..n {
+        // Values per class read: 1 sparse, a row of scores or one-hot otherwise.
+        let pw = if self.sparse_y_pred { 1 } else { *pred.shape().last().unwrap_or(&1) };
+        let tw = if self.sparse_y_true { 1 } else { *target.shape().last().unwrap_or(&1) };
+        for i in 0..pred.batch() {
             let w = weights.map_or(1.0, |w| w[i] as f64);
             let (p, t) = (pred.row(i), target.row(i));
-            let pw = if self.sparse_y_pred { 1 } else { *pred.shape().last().unwrap_or(&1) };
-            let tw = if self.sparse_y_true { 1 } else { *target.shape().last().unwrap_or(&1) };
             let pairs = (p.len() / pw.max(1)).min(t.len() / tw.max(1));
             for j in 0..pairs {
                 let predicted = match (self.kind, self.sparse_y_pred) {
                     (Kind::BinaryIoU, _) => i64::from(p[j] >= self.threshold),
                     (_, true) => p[j] as i64,
-                    (_, false) => argmax(&p[j * pw..(j + 1) * pw]),
+                    (_, false) => argmax(&p[j * pw..(j + 1) * pw]) as i64,
                 };
-                let truth = if self.sparse_y_true { t[j] as i64 } else { argmax(&t[j * tw..(j + 1) * tw]) };
+                let truth = if self.sparse_y_true { t[j] as i64 } else { argmax(&t[j * tw..(j + 1) * tw]) as i64 };
                 self.count(truth, predicted, w);
             }
         }

@@ -43,7 +43,7 @@ pub use auc::{Auc, Curve};
 pub use confusion::{confusion_matrix, Confusion, Ratio};
 pub use custom::{register_metric, CustomMetric, MetricFromConfig, OpsMetric};
 pub use fbeta::{Average, FBetaScore};
-pub use iou::Iou;
+pub use iou::{Iou, MOST_CLASSES as MOST_IOU_CLASSES};
 pub use mean_error::{ErrorKind, MeanError};
 pub use operating_point::{OperatingPoint, Tradeoff};
 pub use r2::R2Score;
@@ -479,6 +479,7 @@ mod table_tests {
         let bad = [
             Iou::new(3, &[3]).unwrap_err().to_string(),
             Iou::mean(0).unwrap_err().to_string(),
+            Iou::mean(MOST_IOU_CLASSES + 1).unwrap_err().to_string(),
             Iou::new(3, &[]).unwrap_err().to_string(),
             OperatingPoint::precision_at_recall(1.5).unwrap_err().to_string(),
             OperatingPoint::recall_at_precision(f32::NAN).unwrap_err().to_string(),
@@ -486,6 +487,7 @@ mod table_tests {
         ];
         for (err, names) in bad.iter().zip([
             "target_class_ids",
+            "num_classes",
             "num_classes",
             "target_class_ids",
             "recall",

@@ -253,7 +253,6 @@ impl Model {
         };
         let weights = match options.class_weight {
             Some(ClassWeight::Balanced) => {
-                self.class_table(&[], ys.len())?;
                 let balanced = super::balanced_class_weights(ys[0], &rows);
                 let table = self.class_table(&balanced, ys.len())?;
                 Some(Cow::Owned(class_weights_to_samples(&table, ys[0])?))

@@ -93,14 +93,6 @@ impl LayerNormalization {
         self
     }
 
-    /// How many trailing axes it normalizes over (1 for Keras's default `axis=-1`).
-    pub fn axes_count(&self) -> usize {
-        match &self.axis {
-            Axes::One(_) => 1,
-            Axes::Many(v) => v.len(),
-        }
-    }
-
     /// Added to the variance (default 1e-3).
     pub fn epsilon(mut self, epsilon: f32) -> Self {
         self.epsilon = epsilon;

@@ -30,9 +30,7 @@ use crate::tensor::Tensor;
 #[derive(Debug, Clone, Default)]
 pub struct UpSampling2D {
     size: [usize; 2],
-    /// Blend the four neighbours (Keras's `bilinear`) rather than repeat (`nearest`).
-    bilinear: bool,
-    /// The name given to `interpolation`, checked when built.
+    /// Keras's `interpolation` as given (`""` is the default, `nearest`), checked when built.
     interpolation: String,
     /// Bilinear: per output row and column, `(i₀, i₁, t)`.
     rows: Vec<(usize, usize, f32)>,
@@ -67,9 +65,13 @@ impl UpSampling2D {
     /// Keras's `interpolation`: `"nearest"` (the default) or `"bilinear"` (others are refused
     /// when the model is built).
     pub fn interpolation(mut self, interpolation: &str) -> Self {
-        self.bilinear = interpolation == "bilinear";
         self.interpolation = interpolation.into();
         self
+    }
+
+    /// Blends the four neighbours (Keras's `bilinear`) rather than repeating (`nearest`).
+    fn bilinear(&self) -> bool {
+        self.interpolation == "bilinear"
     }
     /// The layer an [`UpSampling2DConfig`] describes.
     ///
@@ -121,7 +123,7 @@ impl Layer for UpSampling2D {
             ));
         }
         self.in_shape = [h, w, c];
-        if self.bilinear {
+        if self.bilinear() {
             self.rows = bilinear_steps(h, self.size[0]);
             self.cols = bilinear_steps(w, self.size[1]);
         }
@@ -134,7 +136,7 @@ impl Layer for UpSampling2D {
         let [sh, sw] = self.size;
         let (oh, ow) = (h * sh, w * sw);
         let out = y.data_mut();
-        if self.bilinear {
+        if self.bilinear() {
             for (b, img) in x.data().chunks_exact(h * w * c).enumerate() {
                 for (i, &(i0, i1, t)) in self.rows.iter().enumerate() {
                     for (j, &(j0, j1, u)) in self.cols.iter().enumerate() {
@@ -168,7 +170,7 @@ impl Layer for UpSampling2D {
         let (oh, ow) = (h * sh, w * sw);
         let (g, d) = (dy.data(), dx.data_mut());
         d.fill(0.0);
-        if self.bilinear {
+        if self.bilinear() {
             for b in 0..x.batch() {
                 for (i, &(i0, i1, t)) in self.rows.iter().enumerate() {
                     for (j, &(j0, j1, u)) in self.cols.iter().enumerate() {
@@ -194,7 +196,7 @@ impl Layer for UpSampling2D {
         }
     }
     fn config(&self) -> Option<serde_json::Value> {
-        let interpolation = if self.bilinear { "bilinear" } else { "nearest" }.into();
+        let interpolation = if self.bilinear() { "bilinear" } else { "nearest" }.into();
         let c = UpSampling2DConfig { name: self.core.name.clone(), size: self.size, interpolation };
         serde_json::to_value(c).ok()
     }
