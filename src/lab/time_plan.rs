@@ -1,15 +1,18 @@
 //! How long an epoch will take, before running it: the step's matrix products
-//! ([`Model::products`]) timed on this machine at their own shapes, plus its element-wise work
-//! over the activations and workspaces the memory plan counts ([`Model::memory_plan`]), timed
-//! as a vectorized activation over that many values, plus the optimizer's pass over the weights
+//! ([`Model::products`]) timed on this machine at their own shapes, as each layer calls them,
+//! plus the element-wise work of the layers that time their own (a recurrent cell's gates,
+//! [`crate::layers::Layer::time_elementwise`]), plus the rest of its element-wise work over
+//! the activations and workspaces the memory plan counts ([`Model::memory_plan`]), timed as a
+//! vectorized activation over that many values, plus the optimizer's pass over the weights
 //! at the bandwidth of a working set that size, plus, over several processes, the all-reduce's
 //! α-β cost. See [`plan_time`].
 //!
 //! The model, per step at batch `B` on `K` processes (each computing `B/K` samples):
 //!
 //! ```text
-//! t_step = Σ_products count · (t_fwd(m,k,n) + t_dW(k,m,n) + t_dx(m,n,k))   timed, cached per shape
-//!        + 2 · t_tanh(activation and workspace values)                  forward, backward
+//! t_step = Σ_products t(m,k,n,ta,tb) · count                          timed as run, cached per shape
+//!        + Σ_layers t_own(B)                                           a layer's own element-wise work
+//!        + 2 · t_tanh(the other activation and workspace values)       forward, backward
 //!        + (2·weights + gradients + 2·optimizer slots) / bandwidth      the update: reads all, writes
 //!                                                                         the weights and slots
 //!        + 2(K−1)·α + 2(K−1)/K · gradient_bytes · β                       ring all-reduce, K > 1
@@ -23,8 +26,11 @@
 //! prediction with measured steps.
 
 use crate::error::{Error, Result};
+use crate::layers::cost::best_time;
+use crate::layers::Product;
 use crate::models::Model;
-use crate::tensor::kernels::matmul;
+use crate::tensor::kernels::{matmul, num_threads};
+use crate::tensor::{for_each_range, sgemm_packed, PackedB, SendPtr};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -56,8 +62,9 @@ impl AllReduceCost {
     }
 }
 
-/// A product's shape as `matmul` takes it: `(m, k, n, a transposed, b transposed)`.
-type Shape = (usize, usize, usize, bool, bool);
+/// A product's shape as `matmul` takes it, `(m, k, n, a transposed, b transposed)`, and for a
+/// stepwise one its steps (0 otherwise).
+type Shape = ((usize, usize, usize, bool, bool), usize);
 
 /// This machine's rates, measured once and reused for every batch size: each product shape's
 /// time, and the memory bandwidth.
@@ -126,17 +133,41 @@ impl Rates {
         Ok(seconds * elements as f64 / size as f64)
     }
 
-    /// Seconds of one `[m, k] × [k, n]` product (`ta`/`tb`: the operand stored transposed),
-    /// timed on first use: a warm-up call, then the best of calls adding up to about 10 ms
-    /// (at least 3).
-    fn product(&mut self, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Result<f64> {
-        cached(&mut self.products, (m, k, n, ta, tb), &format!("GEMM rate of [{m}, {k}] × [{k}, {n}]"), || {
+    /// Seconds a step spends in `p`, timed on first use per shape as the layer runs it: a
+    /// warm-up call, then the best of calls adding up to about 10 ms (at least 3). A product
+    /// run `count` times is one call's time `count` times over; a stepwise one (a recurrent
+    /// layer's steps) is timed whole, B packed once and every thread running every step on
+    /// its share of the rows, since that is how fast it runs.
+    fn product(&mut self, p: &Product) -> Result<f64> {
+        let (m, k, n, ta, tb) = (p.m, p.k, p.n, p.ta, p.tb);
+        let steps = if p.stepwise { p.count } else { 0 };
+        let what = format!("GEMM rate of [{m}, {k}] × [{k}, {n}]");
+        let seconds = cached(&mut self.products, ((m, k, n, ta, tb), steps), &what, || {
             let a = vec![0.5f32; m * k];
             let b = vec![0.25f32; k * n];
             let mut c = vec![0.0f32; m * n];
-            matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0);
-            best_time(|| matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0))
-        })
+            if p.stepwise {
+                let mut packed = PackedB::default();
+                let out = SendPtr(c.as_mut_ptr());
+                let mut pass = || {
+                    packed.pack(&b, k, n, tb);
+                    let packed = &packed;
+                    for_each_range(m, 2 * num_threads().max(1), |lo, hi| {
+                        for _ in 0..steps {
+                            // SAFETY: rows lo..hi of `c`, disjoint between the threads.
+                            let c = unsafe { out.slice(lo * n, hi * n) };
+                            sgemm_packed(hi - lo, &a[lo * k..hi * k], packed, c, 0.0);
+                        }
+                    });
+                };
+                pass();
+                best_time(pass)
+            } else {
+                matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0);
+                best_time(|| matmul(&mut c, &a, &b, m, k, n, ta, tb, 0.0))
+            }
+        })?;
+        Ok(if p.stepwise { seconds } else { seconds * p.count as f64 })
     }
 }
 
@@ -162,19 +193,6 @@ fn cached<K: PartialEq + Copy>(
 /// Element-wise passes over the step's activation and workspace values (forward's
 /// activation, backward's derivative), each costing what a vectorized tanh pass costs.
 const ELEMENTWISE_PASSES: f64 = 2.0;
-
-/// The best time of `f` over calls adding up to about 10 ms (at least 3, at most 1000): long
-/// enough that a slow moment of a shared machine does not decide it.
-fn best_time(mut f: impl FnMut()) -> f64 {
-    let (mut best, mut spent, mut calls) = (f64::INFINITY, 0.0, 0);
-    while calls < 3 || (spent < 1e-2 && calls < 1000) {
-        let t = Instant::now();
-        f();
-        let s = t.elapsed().as_secs_f64();
-        (best, spent, calls) = (best.min(s), spent + s, calls + 1);
-    }
-    best
-}
 
 /// No rate: `what` (say the product's shape) took `value` seconds by the clock.
 fn not_measurable(what: &str, value: f64) -> Error {
@@ -214,21 +232,25 @@ pub struct TimePlan {
 /// samples):
 ///
 /// ```text
-/// t_step = Σ_products count · (t_fwd(m,k,n) + t_dW(k,m,n) + t_dx(m,n,k))   timed, cached per shape
-///        + 2 · t_tanh(activation and workspace values)                  forward, backward
+/// t_step = Σ_products t(m,k,n,ta,tb) · count                          timed as run, cached per shape
+///        + Σ_layers t_own(B)                                           a layer's own element-wise work
+///        + 2 · t_tanh(the other activation and workspace values)       forward, backward
 ///        + (2·weights + gradients + 2·optimizer slots) / bandwidth      the update: reads all, writes
 ///                                                                         the weights and slots
 ///        + 2(K−1)·α + 2(K−1)/K · gradient_bytes · β                       ring all-reduce, K > 1
 /// t_epoch = ceil(N / B) · t_step
 /// ```
 ///
-/// The products are [`Model::products`], each timed on this machine at its own shape (small
-/// and skinny products run far from the peak, so no single rate would do); the element-wise
-/// term is a vectorized activation timed over as many values as the memory plan's
-/// activations and workspaces hold, so that it carries both their arithmetic and whether
-/// they fit in cache; the all-reduce is [`AllReduceCost`]. BENCHMARKS.md compares the
-/// prediction with measured steps: mostly within 25% for the MNIST MLP at batch 128–1024 and
-/// for the convnet, not for the LSTM from batch 128 up (its gates cost more than counted).
+/// The products are [`Model::products`], each timed on this machine at its own shape and as
+/// the layer runs it (small and skinny products run far from the peak, and a recurrent
+/// layer's steps run as one parallel region, so no single rate would do); a layer whose own
+/// element-wise work is heavy times it on workspaces of the step's size
+/// ([`crate::layers::Layer::time_elementwise`]: the LSTM's gates); the rest of the
+/// element-wise term is a vectorized activation timed over as many values as the memory
+/// plan's other activations and workspaces hold, so that it carries both their arithmetic
+/// and whether they fit in cache; the all-reduce is [`AllReduceCost`]. BENCHMARKS.md
+/// compares the prediction with measured steps for the MNIST MLP, convnet and LSTM at batch
+/// 32–1024.
 ///
 /// ```
 /// use minibatch::{lab, layers::Dense, Sequential};
@@ -265,23 +287,23 @@ pub fn plan_time(
         ));
     }
     let local = batch_size.div_ceil(ranks);
-    let products = model.products(local)?;
     let (mut flops, mut seconds) = (0.0, 0.0);
-    for p in &products {
-        let forward = rates.product(p.m, p.k, p.n, false, false)?;
-        let weights = rates.product(p.k, p.m, p.n, true, false)?;
-        let inputs = if p.input_gradient { rates.product(p.m, p.n, p.k, false, true)? } else { 0.0 };
-        seconds += p.count as f64 * (forward + weights + inputs);
-        flops += p.training_flops();
+    for p in &model.products(local)? {
+        seconds += rates.product(p)?;
+        flops += p.flops();
     }
     let plan = model.memory_plan(local)?;
-    // Every activation and workspace value: computed in forward, its gradient in backward.
-    let per_batch = (plan.activations + plan.workspaces) / 4;
+    // The layers that time their own element-wise work (a recurrent cell's gates), and the
+    // workspace values that leaves to the activation-pass rate.
+    let (own_seconds, own_bytes) = model.time_elementwise(local)?;
+    // Every other activation and workspace value: computed in forward, its gradient in
+    // backward.
+    let per_batch = (plan.activations + plan.workspaces).saturating_sub(own_bytes) / 4;
     // The update reads the weights, their gradients and the optimizer's slots, and writes
     // the weights and the slots back.
     let fixed = 2 * plan.weights + plan.gradients + 2 * plan.optimizer;
     let bandwidth = rates.bandwidth(plan.weights + plan.gradients + plan.optimizer)?;
-    let memory_seconds = ELEMENTWISE_PASSES * rates.elementwise(per_batch)? + fixed as f64 / bandwidth;
+    let memory_seconds = own_seconds + ELEMENTWISE_PASSES * rates.elementwise(per_batch)? + fixed as f64 / bandwidth;
     let all_reduce_seconds = rates.all_reduce.seconds(plan.gradients, ranks);
     let seconds_per_step = seconds + memory_seconds + all_reduce_seconds;
     let steps_per_epoch = samples.div_ceil(batch_size);

@@ -51,6 +51,7 @@ mod activation_layers;
 mod attention;
 mod conv;
 mod core;
+pub mod cost;
 mod custom;
 mod dot;
 mod dropout;
@@ -75,6 +76,7 @@ pub use self::core::embedding::{Embedding, EmbeddingConfig};
 pub use self::core::masking::{Masking, MaskingConfig};
 pub use self::core::position_embedding::{PositionEmbedding, PositionEmbeddingConfig};
 pub use self::core::regularization::Regularization;
+pub use self::cost::{Pass, Product};
 pub use self::custom::{
     register_layer, Custom, CustomClone, CustomLayer, FromConfig, Weight, WeightOptions, WeightVars, Weights,
     MAX_INPUTS,
@@ -301,6 +303,28 @@ pub trait Layer: Send {
     /// ([`LayerCore::reg`]'s by default).
     fn activity_regularizer(&self) -> Option<crate::regularizers::Regularizer> {
         self.core().reg.activity_regularizer
+    }
+
+    /// The matrix products of a training step at `batch` samples, each as the layer calls it
+    /// (see [`Product`]), for the time plan ([`crate::lab::plan_time`]). `positions` is the
+    /// rows per sample of the layer's output (its elements over its last axis);
+    /// `input_gradient` whether backward computes the input's gradient. By default every
+    /// weight named `…kernel` is one kernel over `batch · positions` rows
+    /// ([`cost::weight_kernel_products`]); a layer that calls its products otherwise (a
+    /// recurrent layer's steps, a wrapper's inner layers) says so.
+    fn products(&self, batch: usize, positions: usize, input_gradient: bool) -> Vec<Product> {
+        cost::weight_kernel_products(self.name(), self.params(), batch * positions, input_gradient)
+    }
+
+    /// Seconds of the layer's own element-wise work on its workspaces in one training step
+    /// at `batch` samples (`input_gradient`: backward computes the input's gradient),
+    /// measured now by running its kernels on workspaces of that size, for the time plan;
+    /// `None` (the default) leaves the plan to count the values of its workspaces
+    /// ([`Layer::planned_workspace_bytes`]) at the rate of an activation pass. A recurrent
+    /// cell, whose gates cost several such passes, and a convolution, whose patches are
+    /// copies, measure themselves.
+    fn time_elementwise(&self, _batch: usize, _input_gradient: bool) -> Option<f64> {
+        None
     }
 
     /// The bytes [`Layer::plan`]`(max_batch)` reserves for the layer's own workspaces, computed

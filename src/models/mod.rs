@@ -39,8 +39,8 @@ mod sequential;
 mod summary;
 pub mod zoo;
 
+pub use crate::layers::{Pass, Product};
 pub(crate) use buffers::Buffers;
-pub use cost::Product;
 pub use functional::{Call, CallInputs, Input, Shared, SymbolicTensor};
 pub(crate) use graph::{Graph, SlotPlan};
 pub use memory::MemoryPlan;

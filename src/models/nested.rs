@@ -214,6 +214,11 @@ impl Layer for Model {
         self.swap_nested();
     }
 
+    fn products(&self, batch: usize, _positions: usize, _input_gradient: bool) -> Vec<crate::layers::Product> {
+        // The inner model's own products (built with the outer one, so counted).
+        Model::products(self, batch).unwrap_or_default()
+    }
+
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         self.planned_buffer_bytes(max_batch, false)
     }

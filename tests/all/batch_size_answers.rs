@@ -176,28 +176,85 @@ fn without_a_per_sample_dense_layer_or_with_batches_of_one_there_is_no_estimate(
     assert!(h.unwrap().get("noise_scale").is_none());
 }
 
-/// `(m, k, n, count, input_gradient)` of each product.
-fn shapes(model: &minibatch::Model, batch: usize) -> Vec<(usize, usize, usize, usize, bool)> {
-    model.products(batch).unwrap().iter().map(|p| (p.m, p.k, p.n, p.count, p.input_gradient)).collect()
+/// `(pass, m, k, n, ta, tb, count, stepwise)` of each product.
+type Call = (Pass, usize, usize, usize, bool, bool, usize, bool);
+
+/// Each product of a step at `batch` as the layers call them.
+fn calls(model: &minibatch::Model, batch: usize) -> Vec<Call> {
+    let products = model.products(batch).unwrap();
+    products.iter().map(|p| (p.pass, p.m, p.k, p.n, p.ta, p.tb, p.count, p.stepwise)).collect()
 }
 
+/// A kernel's products over `rows` rows, `k` in and `n` out: forward, weight gradient and
+/// (with `dx`) input gradient.
+fn kernel(rows: usize, k: usize, n: usize, dx: bool) -> Vec<Call> {
+    let mut c =
+        vec![(Forward, rows, k, n, false, false, 1, false), (WeightGradient, k, rows, n, true, false, 1, false)];
+    if dx {
+        c.push((InputGradient, rows, n, k, false, true, 1, false));
+    }
+    c
+}
+
+use minibatch::layers::Pass::{self, Forward, InputGradient, WeightGradient};
+
 #[test]
-fn the_products_of_a_step_are_counted_from_the_shapes() {
+fn the_products_of_a_step_are_counted_from_the_shapes_as_each_layer_runs_them() {
     use minibatch::models::zoo::{mnist_convnet, mnist_lstm, mnist_mlp};
     let mlp: minibatch::Model = mnist_mlp(0).unwrap().into();
-    assert_eq!(shapes(&mlp, 128), [(128, 784, 512, 1, false), (128, 512, 512, 1, true), (128, 512, 10, 1, true)]);
+    let expected = [kernel(128, 784, 512, false), kernel(128, 512, 512, true), kernel(128, 512, 10, true)].concat();
+    assert_eq!(calls(&mlp, 128), expected);
     // Conv2D(32, 3) on 28×28×1: 26×26 output pixels per image, a 3·3·1-deep kernel; then
     // Conv2D(64, 3) on the pooled 13×13×32: 11×11 pixels, 3·3·32 deep; Dense on 5·5·64.
     let convnet: minibatch::Model = mnist_convnet(0).unwrap().into();
-    assert_eq!(
-        shapes(&convnet, 128),
-        [(128 * 26 * 26, 9, 32, 1, false), (128 * 11 * 11, 288, 64, 1, true), (128, 1600, 10, 1, true)]
-    );
-    // LSTM(128) over 28 rows of 28: per timestep, the input and recurrent products of 4 gates.
+    let expected =
+        [kernel(128 * 26 * 26, 9, 32, false), kernel(128 * 11 * 11, 288, 64, true), kernel(128, 1600, 10, true)]
+            .concat();
+    assert_eq!(calls(&convnet, 128), expected);
+    // LSTM(128) over 28 rows of 28: the input side over all 28·32 rows at once (no input
+    // gradient: it reads the model's input), the 28 steps' products stepwise (the recurrent
+    // state's gradient runs even on the first layer), the recurrent kernel's gradient over
+    // all steps at once; then the Dense head.
     let lstm: minibatch::Model = mnist_lstm(0).unwrap().into();
-    assert_eq!(shapes(&lstm, 32), [(32, 28, 512, 28, false), (32, 128, 512, 28, false), (32, 128, 10, 1, true)]);
-    let flops: f64 = mlp.products(1).unwrap().iter().map(|p| p.training_flops()).sum();
+    let steps = [(Forward, 32, 128, 512, false, false, 28, true), (InputGradient, 32, 512, 128, false, true, 28, true)];
+    let recurrent_dw = (WeightGradient, 128, 28 * 32, 512, true, false, 1, false);
+    let expected =
+        [kernel(28 * 32, 28, 512, false), steps.to_vec(), vec![recurrent_dw], kernel(32, 128, 10, true)].concat();
+    assert_eq!(calls(&lstm, 32), expected);
+    let flops: f64 = mlp.products(1).unwrap().iter().map(|p| p.flops()).sum();
     assert_eq!(flops, 2.0 * (2.0 * 784.0 * 512.0 + 3.0 * 512.0 * 512.0 + 3.0 * 512.0 * 10.0));
+    // GRU runs each step's products shared out over the threads (not stepwise), its recurrent
+    // kernel's gradient per step; Bidirectional lists both directions'.
+    use minibatch::layers::{Bidirectional, Dense, GRU, LSTM};
+    let mut gru = minibatch::Sequential::new().input_shape(&[5, 3]).add(GRU::new(4)).add(Dense::new(1));
+    gru.compile("sgd", "mse", &[]).unwrap();
+    let gru: minibatch::Model = gru.into();
+    let c = calls(&gru, 2);
+    assert_eq!(
+        c[2..5],
+        [
+            (Forward, 2, 4, 12, false, false, 5, false),
+            (InputGradient, 2, 12, 4, false, true, 5, false),
+            (WeightGradient, 4, 2, 12, true, false, 5, false)
+        ]
+    );
+    let mut bi =
+        minibatch::Sequential::new().input_shape(&[5, 3]).add(Bidirectional::new(LSTM::new(4))).add(Dense::new(1));
+    bi.compile("sgd", "mse", &[]).unwrap();
+    let bi: minibatch::Model = bi.into();
+    assert_eq!(calls(&bi, 2).len(), 2 * 5 + 3);
+    // The LSTM times its own gates and a convolution its patches; a Dense layer leaves its
+    // values to the plan's rate.
+    let layers = lstm.layers();
+    assert!(layers[0].time_elementwise(32, false).is_some_and(|s| s > 0.0 && s.is_finite()));
+    assert!(layers[1].time_elementwise(32, true).is_none());
+    assert!(convnet.layers()[0].time_elementwise(4, false).is_some_and(|s| s > 0.0));
+    assert!(
+        bi.layers()[0].time_elementwise(2, false).is_some() && gru.layers()[0].time_elementwise(2, false).is_none()
+    );
+    let (seconds, bytes) = lstm.time_elementwise(32).unwrap();
+    assert!(seconds > 0.0 && bytes == layers[0].planned_workspace_bytes(32), "{seconds} {bytes}");
+    assert!(lstm.time_elementwise(0).unwrap_err().to_string().contains("batch_size"));
 }
 
 #[test]
@@ -210,10 +267,10 @@ fn a_time_plan_scales_with_the_updates_and_refuses_what_it_cannot_plan() {
     assert_eq!(p.steps_per_epoch, 10);
     assert!(p.product_seconds > 0.0 && p.memory_seconds > 0.0 && p.all_reduce_seconds == 0.0);
     assert!((p.seconds_per_epoch - 10.0 * p.seconds_per_step).abs() < 1e-12);
-    assert_eq!(p.flops_per_step, model.products(100).unwrap().iter().map(|p| p.training_flops()).sum::<f64>());
+    assert_eq!(p.flops_per_step, model.products(100).unwrap().iter().map(|p| p.flops()).sum::<f64>());
     // Over 2 processes each computes half the batch, and the gradients cross once.
     let two = plan_time(&model, 100, 1000, 2, &mut rates).unwrap();
-    assert_eq!(two.flops_per_step, model.products(50).unwrap().iter().map(|p| p.training_flops()).sum::<f64>());
+    assert_eq!(two.flops_per_step, model.products(50).unwrap().iter().map(|p| p.flops()).sum::<f64>());
     let bytes = 4 * model.count_params();
     assert_eq!(two.all_reduce_seconds, AllReduceCost::one_machine().seconds(bytes, 2));
     assert_eq!(AllReduceCost::one_machine().seconds(bytes, 1), 0.0);

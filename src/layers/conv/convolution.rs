@@ -314,6 +314,32 @@ impl Layer for Conv {
         self.activation.clone().unwrap_or(Activation::Linear)
     }
 
+    /// The patches copied out (im2col) and, with the input's gradient, summed back
+    /// (col2im), with the bias added and summed over the output: timed on buffers of the
+    /// batch's size.
+    fn time_elementwise(&self, batch: usize, input_gradient: bool) -> Option<f64> {
+        let g = self.window;
+        let (rows, k) = (batch * g.oh * g.ow, g.kh * g.kw * g.c);
+        let x: Vec<f32> = (0..batch * g.h * g.w * g.c).map(|i| (i % 31) as f32 / 31.0).collect();
+        let mut dx = vec![0.0f32; x.len()];
+        let mut cols = vec![0.0f32; if self.pointwise() { 0 } else { rows * k }];
+        let mut y = vec![0.0f32; rows * self.filters];
+        let (bias, mut db) = (vec![0.5f32; self.filters], vec![0.0f32; self.filters]);
+        let seconds = crate::layers::cost::best_time(|| {
+            if !self.pointwise() {
+                im2col(&x, batch, &g, &mut cols);
+                if input_gradient {
+                    col2im(&cols, batch, &g, &mut dx);
+                }
+            }
+            if self.use_bias {
+                kernels::add_row_bias(&mut y, &bias);
+                kernels::sum_rows(&mut db, &y);
+            }
+        });
+        Some(seconds)
+    }
+
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let g = self.window;
         let rows = max_batch * g.oh * g.ow;

@@ -293,6 +293,17 @@ impl Layer for Bidirectional {
         self.swap_params();
     }
 
+    fn products(&self, batch: usize, positions: usize, input_gradient: bool) -> Vec<crate::layers::Product> {
+        let mut products = self.forward.products(batch, positions, input_gradient);
+        products.extend(self.backward.products(batch, positions, input_gradient));
+        products
+    }
+
+    fn time_elementwise(&self, batch: usize, input_gradient: bool) -> Option<f64> {
+        let (f, b) = (&self.forward, &self.backward);
+        Some(f.time_elementwise(batch, input_gradient)? + b.time_elementwise(batch, input_gradient)?)
+    }
+
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let (out, input): (usize, usize) = (self.out_shape.iter().product(), self.in_shape.iter().product());
         let own = 4 * max_batch * (4 * out + input);

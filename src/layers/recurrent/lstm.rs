@@ -41,7 +41,7 @@ pub fn forward(
 
 /// The element-wise part of [`forward`] for `n` rows.
 #[allow(clippy::too_many_arguments)]
-fn forward_rows(
+pub(super) fn forward_rows(
     z: &mut [f32],
     c_prev: &[f32],
     c_next: &mut [f32],
@@ -92,7 +92,7 @@ pub fn backward(
 
 /// The element-wise part of [`backward`] for `n` rows.
 #[allow(clippy::too_many_arguments)]
-fn backward_rows(
+pub(super) fn backward_rows(
     z: &mut [f32],
     c_prev: &[f32],
     aux: &[f32],

@@ -26,6 +26,7 @@
 //! rows, runs its steps one after another, each product shared out over the threads.
 
 mod bidirectional;
+mod cost;
 mod gru;
 mod lstm;
 mod simple_rnn;
@@ -586,6 +587,14 @@ impl Layer for Recurrent {
             (true, false) => super::MaskRule::Pass,
             _ => super::MaskRule::Drop,
         }
+    }
+
+    fn products(&self, batch: usize, _positions: usize, input_gradient: bool) -> Vec<crate::layers::Product> {
+        self.step_products(batch, input_gradient)
+    }
+
+    fn time_elementwise(&self, batch: usize, _input_gradient: bool) -> Option<f64> {
+        self.time_cell(batch)
     }
 
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {

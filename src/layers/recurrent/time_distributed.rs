@@ -176,6 +176,14 @@ impl Layer for TimeDistributed {
     fn params_mut(&mut self) -> &mut [Param] {
         self.inner.params_mut()
     }
+    fn products(&self, batch: usize, positions: usize, input_gradient: bool) -> Vec<crate::layers::Product> {
+        self.inner.products(batch * self.steps, positions / self.steps.max(1), input_gradient)
+    }
+
+    fn time_elementwise(&self, batch: usize, input_gradient: bool) -> Option<f64> {
+        self.inner.time_elementwise(batch * self.steps, input_gradient)
+    }
+
     fn planned_workspace_bytes(&self, max_batch: usize) -> usize {
         let rows = max_batch * self.steps;
         let (input, output): (usize, usize) = (self.in_shape.iter().product(), self.out_shape.iter().product());
