@@ -13,6 +13,9 @@
 //!   time;
 //! - [`ImageFolderDataset`]: Keras's `image_dataset_from_directory`, images decoded a batch at
 //!   a time (`validation_split` with `subset` and `seed`);
+//! - [`text_dataset_from_directory`]: Keras's class folders of `.txt` files, read into texts
+//!   and labels for [`crate::layers::TextVectorization`] (the same validation files as Keras
+//!   for a seed: [`TextFolder`]);
 //! - [`timeseries_dataset_from_array`]: Keras's sliding windows over a series
 //!   ([`TimeseriesDataset`]), gathered a batch at a time from the one series;
 //! - [`audit`]: a look at the data before `fit` (duplicates across splits, constant features,
@@ -41,11 +44,13 @@ mod batch;
 mod csv;
 mod images;
 mod npy;
+mod numpy_order;
 pub(crate) mod order;
 pub(crate) mod prefetch;
 pub(crate) mod source;
 pub(crate) mod table;
 mod tensors;
+mod text_directory;
 mod timeseries;
 
 pub use self::csv::CsvDataset;
@@ -54,6 +59,7 @@ pub use images::{ImageFolderDataset, Subset};
 pub use npy::NpyDataset;
 pub use source::Source;
 pub use tensors::TensorDataset;
+pub use text_directory::{text_dataset_from_directory, TextDirectoryOptions, TextFolder};
 pub use timeseries::{timeseries_dataset_from_array, TimeseriesDataset, TimeseriesOptions};
 
 use crate::error::{Error, Result};

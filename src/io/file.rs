@@ -33,3 +33,17 @@ pub fn open_regular(path: &Path) -> Result<std::fs::File> {
     regular_file(path)?;
     std::fs::File::open(path).map_err(|e| Error::io(path, &e))
 }
+
+/// The entries of `dir`, sorted by name.
+///
+/// # Errors
+/// [`Error::Io`] when the folder or an entry cannot be read.
+pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let read = std::fs::read_dir(dir).map_err(|e| Error::io(dir, &e))?;
+    let mut entries = Vec::new();
+    for entry in read {
+        entries.push(entry.map_err(|e| Error::io(dir, &e))?.path());
+    }
+    entries.sort();
+    Ok(entries)
+}

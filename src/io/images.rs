@@ -131,7 +131,7 @@ pub fn load_images(
 /// # Errors
 /// [`Error::Io`] for a folder that cannot be read.
 pub fn has_class_folders(dir: &Path) -> Result<bool> {
-    Ok(sorted_entries(dir)?.iter().any(|p| p.is_dir()))
+    Ok(super::file::sorted_entries(dir)?.iter().any(|p| p.is_dir()))
 }
 
 /// `files` decoded as `color`, at `image_size` or each at the first one's size, into
@@ -165,7 +165,7 @@ fn decode_images(
 /// The image files in `folder` (by extension, sorted), each checked to be a regular file: a
 /// FIFO named as an image would block the reader forever, a device could be endless.
 fn image_files(folder: &Path) -> Result<Vec<PathBuf>> {
-    let images: Vec<PathBuf> = sorted_entries(folder)?
+    let images: Vec<PathBuf> = super::file::sorted_entries(folder)?
         .into_iter()
         .filter(|p| {
             p.extension().is_some_and(|e| EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
@@ -193,7 +193,7 @@ pub struct ImageListing {
 /// # Errors
 /// As [`load_image_folder`] for the folders.
 pub fn list_image_folder(dir: &Path, classes: Option<&[String]>) -> Result<ImageListing> {
-    let found: Vec<String> = sorted_entries(dir)?
+    let found: Vec<String> = super::file::sorted_entries(dir)?
         .into_iter()
         .filter(|p| p.is_dir())
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -246,17 +246,6 @@ pub(crate) fn check_size(file: &Path, first: &Path, size: &(usize, usize), dims:
             first.display()
         ),
     ))
-}
-
-/// The entries of `dir`, sorted by name.
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let read = std::fs::read_dir(dir).map_err(|e| Error::io(dir, &e))?;
-    let mut entries = Vec::new();
-    for entry in read {
-        entries.push(entry.map_err(|e| Error::io(dir, &e))?.path());
-    }
-    entries.sort();
-    Ok(entries)
 }
 
 /// An image's (height, width) from its header, checked against [`MAX_SIDE`], without

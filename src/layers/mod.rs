@@ -115,7 +115,7 @@ pub use preprocessing::augmentation::{
 };
 pub use preprocessing::{
     CategoryEncoding, CategoryEncodingConfig, Discretization, DiscretizationConfig, IntegerLookup, IntegerLookupConfig,
-    OutputMode, StringLookup,
+    OutputMode, Split, Standardize, StringLookup, TextOutput, TextVectorization, TextVectorizationConfig,
 };
 pub use preprocessing::{
     Normalization, NormalizationConfig, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,

@@ -49,6 +49,7 @@ mod resume_cli;
 mod saving;
 mod summary_and_interop;
 pub(crate) mod tensorboard;
+mod text;
 mod timeseries;
 mod weights_and_options;
 mod workflow;

@@ -6,6 +6,8 @@
 //! - `category_encoding.rs`: [`CategoryEncoding`] (one-hot, multi-hot, count) and the
 //!   [`OutputMode`] the lookups share; `integer_lookup.rs`: [`IntegerLookup`];
 //!   `string_lookup.rs`: [`StringLookup`] (before the model: tensors hold numbers);
+//!   `text_vectorization.rs`: [`TextVectorization`] (text to token ids or bag-of-words rows,
+//!   before the model);
 //!   `discretization.rs`: [`Discretization`] (bins, from boundaries or adapted quantiles);
 //! - `augmentation/`: seeded image augmentation, active in training only: [`RandomFlip`],
 //!   [`RandomRotation`], [`RandomTranslation`], [`RandomZoom`], [`RandomCrop`],
@@ -18,6 +20,7 @@ mod integer_lookup;
 pub(crate) mod normalization;
 mod rescaling;
 mod string_lookup;
+mod text_vectorization;
 
 pub use augmentation::{RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
 pub use category_encoding::{CategoryEncoding, CategoryEncodingConfig, OutputMode};
@@ -26,3 +29,4 @@ pub use integer_lookup::{IntegerLookup, IntegerLookupConfig};
 pub use normalization::{Normalization, NormalizationConfig};
 pub use rescaling::{Rescaling, RescalingConfig};
 pub use string_lookup::StringLookup;
+pub use text_vectorization::{Split, Standardize, TextOutput, TextVectorization, TextVectorizationConfig};
