@@ -216,6 +216,7 @@ pub fn load_options<'a>(
         categories,
         columns: None,
         delimiter: b',',
+        text: None,
     })
 }
 
@@ -417,6 +418,8 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
     let columns = trained_features(model);
     // A forecaster's windows hold the target column's past: it is read for predict too.
     let window = super::windows::Window::of(model);
+    // A text model reads a class folder through the vectorizer it was trained with.
+    let vectorizer = super::texts::of(model)?;
     let load = || -> Result<Read> {
         if features_only && window.is_none() && matches!(Source::parse(source), Source::Csv(_)) {
             let given = Some(&categories[..]).filter(|c| !c.is_empty());
@@ -432,6 +435,7 @@ pub fn select(model: &Model, input: &ModelAndData, features_only: bool) -> Resul
         let options = io::LoadOptions {
             columns: columns.as_deref(),
             delimiter,
+            text: vectorizer.as_ref(),
             ..load_options(model, &label_column, input.seed, &names, &categories)?
         };
         let d = io::load_with(source, &options)?;

@@ -216,6 +216,7 @@ pub fn lab(args: &LabArgs) -> Result<()> {
         standardize: standardizer.as_ref().map(|(n, _)| n),
         sync_batch_norm: false,
         unstandardize: None,
+        vocabulary: None,
     };
     let build_seeded = |seed: u64| {
         let spec = ModelSpec { seed, ..mlp };

@@ -109,8 +109,14 @@ pub fn train_mapped(args: &TrainArgs, labels: &Path, backup_dir: Option<PathBuf>
         None
     };
     let targets = target_scaler(args, &task, &y_fit)?;
-    let mut model =
-        build_model(args, &sample, &task, standardizer.as_ref().map(|(n, _)| n), targets.as_ref().map(|(n, _)| n))?;
+    let mut model = build_model(
+        args,
+        &sample,
+        &task,
+        standardizer.as_ref().map(|(n, _)| n),
+        targets.as_ref().map(|(n, _)| n),
+        None,
+    )?;
     let (chosen, batch_note) = batch_size(args, &model)?;
     if chosen != batch {
         train = train.with_batch_size(chosen)?;

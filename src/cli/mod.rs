@@ -31,6 +31,7 @@ pub mod model_spec;
 pub mod predict;
 pub mod summary;
 pub mod task;
+pub mod texts;
 pub mod train;
 pub mod train_args;
 pub mod train_setup;

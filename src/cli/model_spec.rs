@@ -1,7 +1,7 @@
 //! The architectures the commands build.
 
 use super::task::Task;
-use minibatch::layers::{Dense, Dropout, Flatten, Normalization, Reshape, LSTM};
+use minibatch::layers::{Dense, Dropout, Embedding, Flatten, Normalization, Reshape, LSTM};
 use minibatch::{optimizers, Model, Result, Sequential};
 
 /// The architectures `train --model` and `lab` build: a name parsed once, and what the
@@ -71,6 +71,9 @@ pub struct ModelSpec<'a> {
     /// on quantities): the model predicts in the targets' units and [`compile`] trains it on
     /// standardized targets.
     pub unstandardize: Option<&'a Normalization>,
+    /// `lstm` on token ids (a TextVectorization's `int` output): the ids' count, for the
+    /// `Embedding(mask_zero=True)` in front.
+    pub vocabulary: Option<usize>,
 }
 
 impl ModelSpec<'_> {
@@ -79,7 +82,8 @@ impl ModelSpec<'_> {
     /// task's Dense layer. `convnet`: Conv2D(32, 3, relu), MaxPooling2D(2), Conv2D(64, 3,
     /// relu), MaxPooling2D(2), Flatten, Dropout(0.5), Dense(softmax), as Keras's example.
     /// `lstm`: LSTM(128) over samples `(time, features)` (an image's rows are its time steps;
-    /// a trailing channel axis of 1 is dropped), the task's Dense layer. `transformer` and
+    /// a trailing channel axis of 1 is dropped), or over token ids through an
+    /// `Embedding(vocabulary, 64, mask_zero=True)`, then the task's Dense layer. `transformer` and
     /// `resnet`: see [`minibatch::bench`]. Compiled with `optimizer` at `lr` (NaN: the
     /// optimizer's default) and the task's loss and metrics.
     ///
@@ -132,10 +136,12 @@ impl ModelSpec<'_> {
             }
             Architecture::Convnet => minibatch::bench::convnet(sample_shape, classes, self.seed).into(),
             Architecture::Lstm => {
-                let model = match sample_shape {
-                    [_, _] => stack(),
-                    &[t, f, 1] => stack().add(Reshape::new(&[t, f])),
-                    other => {
+                let model = match (sample_shape, self.vocabulary) {
+                    // Token ids: 64 numbers a token, the padding id 0 masked.
+                    ([_], Some(ids)) => stack().add(Embedding::new(ids, 64).mask_zero(true)),
+                    ([_, _], _) => stack(),
+                    (&[t, f, 1], _) => stack().add(Reshape::new(&[t, f])),
+                    (other, _) => {
                         return Err(minibatch::Error::shape(
                             "data for --model lstm",
                             "sequences: samples of shape (time, features), such as images' rows",

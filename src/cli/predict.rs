@@ -47,6 +47,10 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         minibatch::data::Source::ImageFolder(dir) if !io::has_class_folders(dir)? => {
             predict_images(&mut model, input, dir)?
         }
+        minibatch::data::Source::TextFile(path) => super::texts::predict_texts(&mut model, input, path)?,
+        minibatch::data::Source::TextFolder(dir) if !io::has_class_folders(dir)? => {
+            super::texts::predict_texts(&mut model, input, dir)?
+        }
         source => {
             let chosen = data::select(&model, input, true)?;
             let x = data::shaped_for(&model, chosen.x)?;
@@ -139,7 +143,7 @@ fn predict_images(model: &mut Model, input: &ModelAndData, dir: &std::path::Path
 
 /// Predictions, each row's number in the source, what the rows are in words, and each row's
 /// file for an image folder.
-type Predicted = (Tensor, Vec<usize>, String, Option<Vec<String>>);
+pub(super) type Predicted = (Tensor, Vec<usize>, String, Option<Vec<String>>);
 
 /// `file`'s path below the folder `dir` (`cats/1.png`), as the CSV's `file` column names it.
 fn file_name(dir: &std::path::Path, file: &std::path::Path) -> String {

@@ -70,7 +70,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         return super::mapped::train_mapped(args, labels, backup_dir);
     }
     check_model_before_images(args)?;
-    let mut data = load_data(args)?;
+    // A folder of texts: the vectorizer adapted to its training texts, before they are read
+    // through it.
+    let text = match Source::parse(&args.data) {
+        Source::TextFolder(dir) => Some(super::texts::adapted(args, dir, architecture)?),
+        _ => None,
+    };
+    let mut data = load_data(args, text.as_ref())?;
     if let Some(n) = args.train_samples.filter(|&n| n < data.x.batch()) {
         // The first n training rows, as the lab takes them (the test rows stay whole).
         data.x = data.x.slice_rows(0, n);
@@ -109,6 +115,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         &task,
         standardizer.as_ref().map(|(n, _)| n),
         targets.as_ref().map(|(n, _)| n),
+        text.as_ref().filter(|_| architecture == Architecture::Lstm).map(|t| t.vocabulary_size()),
     )?;
     // Everything fit would refuse (the data, the split, the agreement of several processes on
     // a global batch they share evenly), and test data evaluate would, refused now: before
@@ -145,6 +152,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     if !data.class_names.is_empty() {
         model.set_metadata("class_names", json!(data.class_names));
+    }
+    if let Some(vectorizer) = &text {
+        super::texts::record(&mut model, vectorizer);
     }
     if matches!(Source::parse(&args.data), Source::Csv(_)) {
         // evaluate and predict read a CSV's features by position: the header is kept to
@@ -198,6 +208,18 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         println!("{}: {samples}, {}; {opt}", args.data, task.describe());
         if let Some(note) = &note {
             println!("{}: {note}", args.data);
+        }
+        if let Some(t) = &text {
+            let how = match t.config().output_mode {
+                minibatch::layers::TextOutput::Int => format!("{} token ids each (0 pads)", args.sequence_length),
+                _ => "a multi-hot row each".to_string(),
+            };
+            println!(
+                "{}: texts through a TextVectorization adapted to the training texts: {} tokens (words and runs of up to {} words, [UNK] for the rest), {how}",
+                args.data,
+                t.vocabulary_size(),
+                args.ngrams
+            );
         }
         if !data.categories.is_empty() {
             let columns: Vec<String> =
@@ -365,11 +387,12 @@ fn check_model_before_images(args: &TrainArgs) -> Result<()> {
     let y = minibatch::Tensor::from_slice(&listing.labels);
     let (task, _) = Task::infer(&[&y], args.loss.as_deref(), args.task)?;
     let channels = io::ColorMode::from_name(color_mode_name(args))?.channels();
-    build_model(args, &[h, w, channels], &task, None, None).map(drop)
+    build_model(args, &[h, w, channels], &task, None, None, None).map(drop)
 }
 
-/// The training data and its test split, from --data, --test-data and --test-split.
-pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
+/// The training data and its test split, from --data, --test-data and --test-split (texts
+/// read through `text`).
+pub fn load_data(args: &TrainArgs, text: Option<&minibatch::layers::TextVectorization>) -> Result<io::Loaded> {
     let image_size = image_size(args)?;
     let color_mode = io::ColorMode::from_name(color_mode_name(args))?;
     let delimiter = io::parse_delimiter(&args.delimiter)?;
@@ -382,6 +405,7 @@ pub fn load_data(args: &TrainArgs) -> Result<io::Loaded> {
         classes: None,
         categories: None,
         columns: None,
+        text,
     };
     let mut data = io::load_with(&args.data, &options)?;
     if let Some(source) = &args.test_data {

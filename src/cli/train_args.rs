@@ -13,7 +13,9 @@ pub struct TrainArgs {
     /// raw or .gz, with their test split), FILE.csv (header row, labels in --label-column),
     /// FILE.npz (arrays x and y, or x_train, y_train, x_test, y_test as keras.datasets stores
     /// them, with that test split), a folder of images with one sub-folder per class
-    /// (--image-size, --color-mode), or x.npy with --labels y.npy (read a batch at a time).
+    /// (--image-size, --color-mode), a folder of .txt files with one sub-folder per class
+    /// (a text classifier: --max-tokens, --ngrams, --sequence-length), or x.npy with --labels
+    /// y.npy (read a batch at a time).
     #[arg(long, default_value = "spirals")]
     pub data: String,
     /// Test data for a .csv or .npz --data, in the same form.
@@ -38,6 +40,16 @@ pub struct TrainArgs {
     /// With --window: the column to forecast (--label-column by another name).
     #[arg(long, value_name = "COLUMN")]
     pub target: Option<String>,
+    /// A folder of class folders of .txt files: the most tokens the TextVectorization keeps
+    /// (the padding and unknown tokens included), the most frequent in the training texts.
+    #[arg(long, default_value_t = 20_000)]
+    pub max_tokens: usize,
+    /// A folder of texts with --model lstm: token ids per text (padded with 0 or cut).
+    #[arg(long, default_value_t = 200)]
+    pub sequence_length: usize,
+    /// A folder of texts: tokens are words and runs of up to this many words.
+    #[arg(long, default_value_t = 2)]
+    pub ngrams: usize,
     /// The CSV's field delimiter: , ; | or tab (recorded in the saved model for evaluate and
     /// predict).
     #[arg(long, default_value = ",")]
@@ -251,6 +263,23 @@ pub struct TrainArgs {
 /// `train`'s flags, checked before any work or output.
 /// `--window`, `--horizon` and `--target`: a window of 1 to 1e6 rows over a CSV, a horizon of
 /// 1 to 1e6 rows, and neither --horizon nor --target without --window.
+/// The text flags: in range, and given only with a folder of texts.
+fn check_text_args(args: &TrainArgs) -> Result<()> {
+    let text = matches!(minibatch::data::Source::parse(&args.data), minibatch::data::Source::TextFolder(_));
+    let defaults = (args.max_tokens, args.sequence_length, args.ngrams) == (20_000, 200, 2);
+    if !text && !defaults {
+        return Err(minibatch::Error::invalid(
+            "--max-tokens, --sequence-length, --ngrams",
+            "given",
+            format!("a folder of class folders of .txt files as --data (it is {})", args.data),
+        ));
+    }
+    checks::count("--max-tokens", args.max_tokens, 3, 1 << 24)?;
+    checks::count("--sequence-length", args.sequence_length, 1, 100_000)?;
+    checks::count("--ngrams", args.ngrams, 1, 8)?;
+    Ok(())
+}
+
 fn check_window_args(args: &TrainArgs) -> Result<()> {
     let invalid =
         |flag: &'static str, value: String, expected: &str| Err(minibatch::Error::invalid(flag, value, expected));
@@ -297,6 +326,7 @@ pub(super) fn check_train_args(args: &TrainArgs) -> Result<()> {
     }
     checks::finite("--min-delta", args.min_delta)?;
     check_window_args(args)?;
+    check_text_args(args)?;
     checks::fraction("--reduce-lr-factor", args.reduce_lr_factor, true)?;
     if let Some(b) = args.batch_size {
         checks::count("--batch-size", b, 1, checks::MAX_BATCH)?;

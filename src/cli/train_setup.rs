@@ -117,13 +117,15 @@ impl Watchers {
 }
 
 /// The model the flags describe, for samples of `sample_shape` and `task`, beginning with
-/// `standardize` and ending with `unstandardize` (the targets' statistics) when given.
+/// `standardize` and ending with `unstandardize` (the targets' statistics) when given;
+/// `vocabulary`: the samples are token ids below it.
 pub(super) fn build_model(
     args: &TrainArgs,
     sample_shape: &[usize],
     task: &Task,
     standardize: Option<&minibatch::layers::Normalization>,
     unstandardize: Option<&minibatch::layers::Normalization>,
+    vocabulary: Option<usize>,
 ) -> Result<Model> {
     if let Some(path) = &args.init {
         // A model from a file: its architecture and weights, frozen and compiled as asked.
@@ -152,6 +154,7 @@ pub(super) fn build_model(
         standardize,
         sync_batch_norm: args.sync_batch_norm,
         unstandardize,
+        vocabulary,
     };
     let inner = spec.architecture(&inner_shape, task)?;
     let mut model = if augments.is_empty() {

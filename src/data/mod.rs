@@ -59,7 +59,7 @@ pub use images::{ImageFolderDataset, Subset};
 pub use npy::NpyDataset;
 pub use source::Source;
 pub use tensors::TensorDataset;
-pub use text_directory::{text_dataset_from_directory, TextDirectoryOptions, TextFolder};
+pub use text_directory::{read_text, text_dataset_from_directory, TextDirectoryOptions, TextFolder};
 pub use timeseries::{timeseries_dataset_from_array, TimeseriesDataset, TimeseriesOptions};
 
 use crate::error::{Error, Result};

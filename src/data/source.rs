@@ -62,6 +62,9 @@ pub struct LoadOptions<'a> {
     pub columns: Option<&'a [String]>,
     /// A CSV's delimiter (`b','` by default).
     pub delimiter: u8,
+    /// A text folder's vectorizer (a saved model's, or one adapted to the training texts):
+    /// each text becomes its output row.
+    pub text: Option<&'a crate::layers::TextVectorization>,
 }
 
 impl Default for LoadOptions<'_> {
@@ -75,6 +78,7 @@ impl Default for LoadOptions<'_> {
             categories: None,
             columns: None,
             delimiter: b',',
+            text: None,
         }
     }
 }
@@ -114,6 +118,26 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
             let f = load_image_folder(dir, options.color_mode, options.image_size, classes)?;
             Ok(Loaded { x: to_unit(f.x), y: f.y, test: None, class_names: f.class_names, categories: Vec::new() })
         }
+        Source::TextFolder(dir) => {
+            let Some(text) = options.text else {
+                return Err(Error::State(format!(
+                    "{} holds texts: they need a TextVectorization to become numbers (the command's train adapts one)",
+                    dir.display()
+                )));
+            };
+            let read = super::TextDirectoryOptions {
+                shuffle: false,
+                class_names: classes.map(<[String]>::to_vec),
+                ..super::TextDirectoryOptions::default()
+            };
+            let folder = super::text_dataset_from_directory(dir, &read)?;
+            let (x, y) = (text.call(&folder.texts)?, folder.label_tensor()?);
+            Ok(Loaded { x, y, test: None, class_names: folder.class_names, categories: Vec::new() })
+        }
+        Source::TextFile(path) => Err(Error::format(
+            path,
+            "holds texts without labels (one per line): predict reads it; train and evaluate read a folder of class folders of .txt files",
+        )),
         Source::Builtin(name) => Ok(split(crate::datasets::load(name, options.seed)?)),
         Source::Npy(_) | Source::Unknown(_) => Err(Error::UnknownName {
             kind: "data source",
@@ -126,7 +150,7 @@ pub fn load_with(source: &str, options: &LoadOptions<'_>) -> Result<Loaded> {
                 "mnist:DIR",
                 "FILE.csv",
                 "FILE.npz",
-                "DIR of class folders",
+                "DIR of class folders (images or .txt files)",
             ],
         }),
     }
@@ -159,6 +183,11 @@ pub enum Source<'a> {
     Npy(&'a Path),
     /// A folder of class folders of images.
     ImageFolder(&'a Path),
+    /// A folder of `.txt` files: class folders of them (Keras's `text_dataset_from_directory`),
+    /// or the files alone (texts to predict).
+    TextFolder(&'a Path),
+    /// A `.txt` file: one text per line (texts to predict).
+    TextFile(&'a Path),
     /// None of these: an unknown name.
     Unknown(&'a str),
 }
@@ -175,10 +204,11 @@ impl<'a> Source<'a> {
             Some("csv") => return Source::Csv(path),
             Some("npz") => return Source::Npz(path),
             Some("npy") => return Source::Npy(path),
+            Some("txt") => return Source::TextFile(path),
             _ => {}
         }
         if path.is_dir() {
-            return Source::ImageFolder(path);
+            return if holds_text(path) { Source::TextFolder(path) } else { Source::ImageFolder(path) };
         }
         if crate::datasets::NAMES.contains(&text) {
             return Source::Builtin(text);
@@ -191,6 +221,16 @@ impl<'a> Source<'a> {
     pub fn is_table(&self) -> bool {
         matches!(self, Source::Csv(_) | Source::Npz(_))
     }
+}
+
+/// Whether `dir` holds `.txt` files, in it or in its sub-folders (a text folder rather than
+/// an image folder). An unreadable folder is left to the image loader to name.
+fn holds_text(dir: &Path) -> bool {
+    let text = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
+    let Ok(entries) = crate::io::file::sorted_entries(dir) else { return false };
+    entries.iter().any(|p| {
+        text(p) || (p.is_dir() && crate::io::file::sorted_entries(p).is_ok_and(|inner| inner.iter().any(|q| text(q))))
+    })
 }
 
 /// Pixels of 0..255 scaled to `[0, 1]`, as every image loader here gives them.

@@ -177,8 +177,8 @@ pub fn text_dataset_from_directory(dir: &Path, options: &TextDirectoryOptions) -
 ///
 /// # Errors
 /// [`Error::Format`] naming the file and the byte offset of the first byte that is not
-/// UTF-8, or a file larger than [`MOST_TEXT_BYTES`]; [`Error::Io`].
-pub(crate) fn read_text(file: &Path, max_length: Option<usize>) -> Result<String> {
+/// UTF-8, or a file larger than 1 GiB; [`Error::Io`].
+pub fn read_text(file: &Path, max_length: Option<usize>) -> Result<String> {
     let size = std::fs::metadata(file).map_err(|e| Error::io(file, &e))?.len();
     if size > MOST_TEXT_BYTES {
         return Err(Error::format(file, format!("holds {size} bytes: more than {MOST_TEXT_BYTES} for one text")));

@@ -7,6 +7,9 @@
 //! | `moons` | two interleaving half circles, as scikit-learn's `make_moons` | 1000 / 1000 | 2 |
 //! | `blobs` | isotropic Gaussian blobs, as scikit-learn's `make_blobs` | 1002 / 1002 | 3 |
 //!
+//! [`write_topics`] writes a generated text corpus (three topics) as class folders of `.txt`
+//! files, for `TextVectorization` and the command's text classifier.
+//!
 //! Labels are class indices (`y` has shape `[n]`), for `sparse_categorical_crossentropy`.
 //! Training samples come in random order, so Keras's tail `validation_split` sees every class.
 
@@ -14,6 +17,9 @@ mod blobs;
 mod exam;
 mod moons;
 mod spirals;
+mod topics;
+
+pub use topics::write_topics;
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;

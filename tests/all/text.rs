@@ -230,3 +230,98 @@ fn a_vectorizer_adapts_from_a_streamed_file_and_round_trips() {
     assert!(e.contains("corpus.txt") && e.contains("line 2") && e.contains("byte offset 17"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_classifier_learns_topics_from_a_generated_corpus() {
+    use minibatch::data::{text_dataset_from_directory, Subset, TextDirectoryOptions};
+    use minibatch::layers::Dense;
+    use minibatch::{FitOptions, Sequential};
+    let dir = folder("topics");
+    minibatch::datasets::write_topics(&dir, 200, 3).unwrap();
+    let side = |subset| {
+        let o =
+            TextDirectoryOptions { seed: 5, validation_split: Some((0.25, subset)), ..TextDirectoryOptions::default() };
+        text_dataset_from_directory(&dir, &o).unwrap()
+    };
+    let (train, val) = (side(Subset::Training), side(Subset::Validation));
+    assert_eq!((train.texts.len(), val.texts.len()), (450, 150));
+    let mut text = TextVectorization::new().output_mode(TextOutput::MultiHot).ngrams(2).max_tokens(1000);
+    text.adapt(train.texts.iter().map(String::as_str)).unwrap();
+    let mut model = Sequential::new()
+        .seed(0)
+        .input_shape(&[text.columns()])
+        .add(Dense::new(16).activation("relu"))
+        .add(Dense::new(3).activation("softmax"));
+    model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).unwrap();
+    let (x, y) = (text.call(&train.texts).unwrap(), train.label_tensor().unwrap());
+    model.fit(&x, &y, FitOptions::new().epochs(20).verbose(0)).unwrap();
+    let logs = model.evaluate(&text.call(&val.texts).unwrap(), &val.label_tensor().unwrap(), 32).unwrap();
+    // A third of each text's words are its topic's, one in ten another topic's: about 1 text
+    // in 12 of 6 words holds none of its own (the ceiling is near 0.93); chance is 0.33.
+    let accuracy = logs.get("accuracy").unwrap();
+    assert!(accuracy > 0.8, "validation accuracy {accuracy}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_command_trains_a_text_classifier_from_a_folder_and_reads_texts_back() {
+    use crate::common::minibatch;
+    let dir = folder("cli");
+    let corpus = dir.join("corpus");
+    minibatch::datasets::write_topics(&corpus, 120, 1).unwrap();
+    let model = dir.join("topics.mb");
+    let (c, m) = (corpus.to_str().unwrap(), model.to_str().unwrap());
+    // The flags are checked before any output.
+    let (ok, out, err) = minibatch(&["train", "--data", c, "--model", "convnet"]);
+    assert!(!ok && out.is_empty() && err.contains("mlp (a bag of words) or lstm"), "{err}");
+    let (ok, out, err) = minibatch(&["train", "--data", "exam", "--max-tokens", "100"]);
+    assert!(!ok && out.is_empty() && err.contains("--max-tokens") && err.contains(".txt"), "{err}");
+    let (ok, out, err) = minibatch(&["train", "--data", c, "--ngrams", "0"]);
+    assert!(!ok && out.is_empty() && err.contains("--ngrams"), "{err}");
+    let (ok, out, err) = minibatch(&["train", "--data", c, "--test-split", "0.25", "--epochs", "15", "--save", m]);
+    assert!(ok, "{err}");
+    assert!(out.contains("TextVectorization adapted to the training texts"), "{out}");
+    let accuracy: f64 = out.split("Test accuracy: ").nth(1).unwrap()[..6].parse().unwrap();
+    assert!(accuracy > 0.75, "{out}");
+    let (ok, out, err) = minibatch(&["evaluate", "--model", m, "--data", c]);
+    assert!(ok && out.contains("90 samples") && out.contains("test rows"), "{out}{err}");
+    // predict: a file's lines, and a folder's files.
+    let lines = dir.join("new.txt");
+    std::fs::write(&lines, "the coach and the team won the match\nsimmer the garlic sauce in a pan\n").unwrap();
+    let (ok, out, err) = minibatch(&["predict", "--model", m, "--data", lines.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("row,class,p_cooking,p_sports,p_weather\n0,sports,") && out.contains("\n1,cooking,"),
+        "{out}"
+    );
+    let new = dir.join("new");
+    std::fs::create_dir_all(&new).unwrap();
+    std::fs::write(new.join("storm.txt"), "a storm with wind and rain").unwrap();
+    let (ok, out, err) = minibatch(&["predict", "--model", m, "--data", new.to_str().unwrap()]);
+    assert!(ok && out.contains("0,storm.txt,weather,"), "{out}{err}");
+    // A text model with an LSTM over token ids.
+    let (ok, out, err) = minibatch(&[
+        "train",
+        "--data",
+        c,
+        "--model",
+        "lstm",
+        "--sequence-length",
+        "16",
+        "--ngrams",
+        "1",
+        "--epochs",
+        "2",
+    ]);
+    assert!(ok && out.contains("embedding (Embedding)") && out.contains("16 token ids each"), "{out}{err}");
+    // Texts given to a model not trained on them, and a text file to train on.
+    let (ok, _, err) =
+        minibatch(&["train", "--data", "exam", "--epochs", "1", "--save", dir.join("exam.mb").to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (ok, _, err) =
+        minibatch(&["predict", "--model", dir.join("exam.mb").to_str().unwrap(), "--data", lines.to_str().unwrap()]);
+    assert!(!ok && err.contains("not trained on texts"), "{err}");
+    let (ok, _, err) = minibatch(&["train", "--data", lines.to_str().unwrap()]);
+    assert!(!ok && err.contains("predict reads it"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
