@@ -47,9 +47,9 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         minibatch::data::Source::ImageFolder(dir) if !io::has_class_folders(dir)? => {
             predict_images(&mut model, input, dir)?
         }
-        minibatch::data::Source::TextFile(path) => super::texts::predict_texts(&mut model, input, path)?,
+        minibatch::data::Source::TextFile(path) => predict_texts(&mut model, input, path)?,
         minibatch::data::Source::TextFolder(dir) if !io::has_class_folders(dir)? => {
-            super::texts::predict_texts(&mut model, input, dir)?
+            predict_texts(&mut model, input, dir)?
         }
         source => {
             let chosen = data::select(&model, input, true)?;
@@ -141,9 +141,36 @@ fn predict_images(model: &mut Model, input: &ModelAndData, dir: &std::path::Path
     Ok((model.predict(&x, input.batch_size)?, (0..files.len()).collect(), what, Some(names)))
 }
 
+/// `predict` on texts: a folder's `.txt` files (one text each, named by file) or a `.txt`
+/// file's lines (numbered), vectorized as training did: the predictions, the rows, what they
+/// are in words, and the files.
+fn predict_texts(model: &mut Model, input: &ModelAndData, source: &std::path::Path) -> Result<Predicted> {
+    if !matches!(input.split, data::Split::Auto | data::Split::All) {
+        return Err(minibatch::Error::invalid(
+            "--split",
+            format!("{:?}", input.split).to_lowercase(),
+            format!("all (or auto): {} holds texts to predict, with no split recorded for it", source.display()),
+        ));
+    }
+    let Some(vectorizer) = super::texts::of(model)? else {
+        return Err(minibatch::Error::invalid(
+            "--data",
+            source.display(),
+            "data of the kind the model was trained on: it was not trained on texts",
+        ));
+    };
+    let (texts, files) = super::texts::read_for_predict(source)?;
+    let x = vectorizer.call(&texts)?;
+    let what = match &files {
+        Some(_) => format!("the {} .txt files of {}", texts.len(), source.display()),
+        None => format!("the {} lines of {}", texts.len(), source.display()),
+    };
+    Ok((model.predict(&x, input.batch_size)?, (0..texts.len()).collect(), what, files))
+}
+
 /// Predictions, each row's number in the source, what the rows are in words, and each row's
 /// file for an image folder.
-pub(super) type Predicted = (Tensor, Vec<usize>, String, Option<Vec<String>>);
+type Predicted = (Tensor, Vec<usize>, String, Option<Vec<String>>);
 
 /// `file`'s path below the folder `dir` (`cats/1.png`), as the CSV's `file` column names it.
 fn file_name(dir: &std::path::Path, file: &std::path::Path) -> String {

@@ -13,7 +13,6 @@
 //! text per line).
 
 use super::model_spec::Architecture;
-use super::train_args::TrainArgs;
 use minibatch::data::{text_dataset_from_directory, TextDirectoryOptions};
 use minibatch::layers::{TextOutput, TextVectorization};
 use minibatch::{Error, Model, Result};
@@ -23,9 +22,19 @@ use std::path::{Path, PathBuf};
 /// The metadata key of a text model's vectorizer.
 const KEY: &str = "text_vectorization";
 
+/// How `train` vectorizes texts (`--max-tokens`, `--sequence-length`, `--ngrams`), and which
+/// rows it trains on (`--test-split` with `--seed`).
+pub struct TextFlags {
+    pub max_tokens: usize,
+    pub sequence_length: usize,
+    pub ngrams: usize,
+    pub test_split: Option<f64>,
+    pub seed: u64,
+}
+
 /// The vectorizer `train` builds for `--data dir` and `--model`, adapted to the texts the
 /// training rows hold (those `--test-split` leaves, as `load_data` draws them).
-pub fn adapted(args: &TrainArgs, dir: &Path, architecture: Architecture) -> Result<TextVectorization> {
+pub fn adapted(args: &TextFlags, dir: &Path, architecture: Architecture) -> Result<TextVectorization> {
     let read = TextDirectoryOptions { shuffle: false, ..TextDirectoryOptions::default() };
     let folder = text_dataset_from_directory(dir, &read)?;
     let rows: Vec<usize> = match args.test_split {
@@ -64,28 +73,12 @@ pub fn of(model: &Model) -> Result<Option<TextVectorization>> {
         .map_err(|e| Error::State(format!("the model's saved text_vectorization cannot be read: {e}")))
 }
 
-/// `predict` on texts: a folder's `.txt` files (one text each, named by file) or a `.txt`
-/// file's lines (numbered), vectorized as training did: the predictions, the rows, what they
-/// are in words, and the files.
-pub fn predict_texts(
-    model: &mut Model,
-    input: &super::data::ModelAndData,
-    source: &Path,
-) -> Result<super::predict::Predicted> {
-    if !matches!(input.split, super::data::Split::Auto | super::data::Split::All) {
-        return Err(Error::invalid(
-            "--split",
-            format!("{:?}", input.split).to_lowercase(),
-            format!("all (or auto): {} holds texts to predict, with no split recorded for it", source.display()),
-        ));
-    }
-    let Some(vectorizer) = of(model)? else {
-        return Err(Error::invalid(
-            "--data",
-            source.display(),
-            "data of the kind the model was trained on: it was not trained on texts",
-        ));
-    };
+/// A folder's `.txt` files (one text each, with their names below it) or a `.txt` file's
+/// lines, for `predict`.
+///
+/// # Errors
+/// A file that cannot be read or is not UTF-8; a source holding no text.
+pub fn read_for_predict(source: &Path) -> Result<(Vec<String>, Option<Vec<String>>)> {
     let (texts, files) = if source.is_dir() {
         let files = text_files(source)?;
         let texts = files.iter().map(|f| minibatch::data::read_text(f, None)).collect::<Result<Vec<_>>>()?;
@@ -98,12 +91,7 @@ pub fn predict_texts(
     if texts.is_empty() {
         return Err(Error::format(source, "holds no texts to predict"));
     }
-    let x = vectorizer.call(&texts)?;
-    let what = match &files {
-        Some(_) => format!("the {} .txt files of {}", texts.len(), source.display()),
-        None => format!("the {} lines of {}", texts.len(), source.display()),
-    };
-    Ok((model.predict(&x, input.batch_size)?, (0..texts.len()).collect(), what, files))
+    Ok((texts, files))
 }
 
 /// The `.txt` files directly in `dir`, sorted.

@@ -73,7 +73,16 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     // A folder of texts: the vectorizer adapted to its training texts, before they are read
     // through it.
     let text = match Source::parse(&args.data) {
-        Source::TextFolder(dir) => Some(super::texts::adapted(args, dir, architecture)?),
+        Source::TextFolder(dir) => {
+            let flags = super::texts::TextFlags {
+                max_tokens: args.max_tokens,
+                sequence_length: args.sequence_length,
+                ngrams: args.ngrams,
+                test_split: args.test_split,
+                seed: args.seed,
+            };
+            Some(super::texts::adapted(&flags, dir, architecture)?)
+        }
         _ => None,
     };
     let mut data = load_data(args, text.as_ref())?;
