@@ -223,14 +223,19 @@ impl<'a> Source<'a> {
     }
 }
 
-/// Whether `dir` holds `.txt` files, in it or in its sub-folders (a text folder rather than
-/// an image folder). An unreadable folder is left to the image loader to name.
+/// Whether `dir` is a folder of texts rather than of images: it holds `.txt` files, in it or
+/// in its sub-folders, and no images (an image folder with a stray `notes.txt` stays an image
+/// folder). An unreadable folder is left to the image loader to name.
 fn holds_text(dir: &Path) -> bool {
-    let text = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
+    let has = |p: &Path, exts: &[&str]| p.extension().is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)));
     let Ok(entries) = crate::io::file::sorted_entries(dir) else { return false };
-    entries.iter().any(|p| {
-        text(p) || (p.is_dir() && crate::io::file::sorted_entries(p).is_ok_and(|inner| inner.iter().any(|q| text(q))))
-    })
+    let (mut texts, mut images) = (false, false);
+    for p in &entries {
+        let inner = if p.is_dir() { crate::io::file::sorted_entries(p).unwrap_or_default() } else { vec![p.clone()] };
+        texts |= inner.iter().any(|q| has(q, &["txt"]));
+        images |= inner.iter().any(|q| has(q, &crate::io::images::EXTENSIONS));
+    }
+    texts && !images
 }
 
 /// Pixels of 0..255 scaled to `[0, 1]`, as every image loader here gives them.

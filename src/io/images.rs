@@ -59,7 +59,7 @@ pub struct ImageFolder {
 }
 
 /// The file extensions read (Keras's `ALLOWLIST_FORMATS`, less WebP).
-const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "bmp"];
+pub(crate) const EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "gif", "bmp"];
 
 /// The largest side an image may declare: a file's header is not trusted with the size of an
 /// allocation.

@@ -237,6 +237,13 @@ impl Layer for PReLU {
     crate::layers::lends_core!();
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let init = self.initializer.clone()?;
+        if input_shape.is_empty() {
+            return Err(Error::shape(
+                format!("input to layer {} (PReLU)", self.core.name),
+                "samples of at least one axis (one slope per value of a sample; Keras's scalar slope for one value per sample is absent)",
+                input_shape,
+            ));
+        }
         let mut alpha = Param::claim(&self.core.name, "alpha", input_shape)?;
         let n = alpha.value.len();
         init.fill(alpha.value.data_mut(), n, n, rng);

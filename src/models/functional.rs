@@ -237,7 +237,8 @@ impl Model {
             if input_names.contains(&name) {
                 return Err(Error::invalid("inputs", name, "inputs with distinct names"));
             }
-            if shape.is_empty() || shape.contains(&0) {
+            // `Input(shape=())`: one value per sample is a shape of no axes.
+            if shape.contains(&0) {
                 return Err(Error::shape(format!("input {name}"), "positive sizes", shape));
             }
             input_names.push(name);

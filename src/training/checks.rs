@@ -28,10 +28,13 @@ impl Model {
             if x.batch() == 0 || x.is_empty() {
                 return Err(Error::Empty { what: name(self, i) });
             }
-            if x.shape().len() < 2 {
+            // One value per sample only for an input declared so (Keras's `Input(shape=())`):
+            // elsewhere a rank-1 array is far more often features missing their batch axis.
+            let scalar_input = self.input_shapes().and_then(|s| s.get(i)).is_some_and(|s| s.is_empty());
+            if x.shape().len() < 2 && !(scalar_input && x.shape().len() == 1) {
                 return Err(Error::shape(
                     name(self, i),
-                    "[samples, features…]: a batch axis and at least one feature axis",
+                    "[samples, features…]: a batch axis and at least one feature axis (an input declared with shape [], Keras's Input(shape=()), takes [samples])",
                     x.shape(),
                 ));
             }

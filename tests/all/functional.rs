@@ -696,3 +696,52 @@ pub(crate) fn a_model_called_twice_shares_its_weights() {
     assert_eq!(bits(loaded.predict([&xa, &xb], 3).unwrap()), bits(model.predict([&xa, &xb], 3).unwrap()));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn inputs_of_one_value_per_sample_train_save_and_load() {
+    use minibatch::layers::{Embedding, Flatten};
+    // Keras's Input(shape=()): a class id per sample learns its own output.
+    let id = Input::named("id", &[]);
+    let y = Dense::new(1).call(&Embedding::new(4, 2).call(&id));
+    let mut model = Model::new(&[&id], &[&y]).unwrap();
+    model.compile(minibatch::optimizers::Adam::new(0.05), "mse", &[]).unwrap();
+    let ids = Tensor::from_vec(&[32], (0..32).map(|i| (i % 4) as f32).collect()).unwrap();
+    let targets = Tensor::from_vec(&[32, 1], (0..32).map(|i| (i % 4) as f32 * 0.5).collect()).unwrap();
+    let history = model.fit(&ids, &targets, FitOptions::new().epochs(60).verbose(0)).unwrap();
+    let last = *history.get("loss").unwrap().last().unwrap();
+    assert!(last < 0.01, "{last}");
+    let dir = crate::common::temp_dir("scalar-inputs");
+    for file in ["m.mb", "m.keras"] {
+        let path = dir.join(file);
+        if file.ends_with(".keras") {
+            model.save_keras(&path).unwrap();
+        } else {
+            model.save(&path).unwrap();
+        }
+        let mut back =
+            if file.ends_with(".keras") { Model::load_keras(&path).unwrap() } else { Model::load(&path).unwrap() };
+        assert_eq!(back.input_shapes().unwrap()[0], Vec::<usize>::new(), "{file}");
+        assert_eq!(back.predict(&ids, 8).unwrap(), model.predict(&ids, 8).unwrap(), "{file}");
+    }
+    // A rank-1 array to a model whose input has features is refused, naming Input(shape=()).
+    let mut flat = Sequential::new().input_shape(&[3]).add(Dense::new(1));
+    flat.compile("sgd", "mse", &[]).unwrap();
+    let e = flat.fit(
+        &Tensor::from_vec(&[4], vec![0.0; 4]).unwrap(),
+        &targets.slice_rows(0, 4),
+        FitOptions::new().verbose(0),
+    );
+    assert!(e.unwrap_err().to_string().contains("Input(shape=())"));
+    // A Sequential declared with no axes, and layers that cannot take one value a sample.
+    let mut seq = Sequential::new().input_shape(&[]).add(Flatten::new()).add(Dense::new(2));
+    seq.compile("sgd", "mse", &[]).unwrap();
+    assert_eq!(seq.predict(&ids, 8).unwrap().shape(), &[32, 2]);
+    let build = |s: Sequential| -> Model { s.into() };
+    let e = build(Sequential::new().add(Dense::new(2))).build(&[]).unwrap_err().to_string();
+    assert!(e.contains("dense"), "{e}");
+    let e = build(Sequential::new().add(minibatch::layers::Softmax::new())).build(&[]).unwrap_err().to_string();
+    assert!(e.contains("softmax") && e.contains("across the batch"), "{e}");
+    let e = build(Sequential::new().add(minibatch::layers::PReLU::new())).build(&[]).unwrap_err().to_string();
+    assert!(e.contains("PReLU"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

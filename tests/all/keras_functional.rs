@@ -4,8 +4,8 @@
 //! `tests/fixtures/make_keras_functional.py` in `tests/fixtures/keras_functional.json`.
 
 use minibatch::layers::{
-    Add, Attention, Bidirectional, Dense, Dot, Dropout, Embedding, GlobalAveragePooling1D, LayerNormalization, Masking,
-    MultiHeadAttention, SimpleRNN, GRU, LSTM,
+    Add, Attention, Bidirectional, Concatenate, Dense, Dot, Dropout, Embedding, GlobalAveragePooling1D,
+    LayerNormalization, Masking, MultiHeadAttention, Multiply, Reshape, SimpleRNN, GRU, LSTM,
 };
 use minibatch::models::{Call, Input, Losses, SymbolicTensor};
 use minibatch::optimizers::SGD;
@@ -125,6 +125,14 @@ fn model_for(name: &str) -> Model {
             let (q, kv) = (Input::new(&[3, 4]), Input::new(&[5, 4]));
             let y = Attention::new().use_scale(true).score_mode("concat").use_causal_mask(true).call([&q, &kv]);
             Model::new(&[&q, &kv], &[&y]).unwrap()
+        }
+        "scalar_inputs" => {
+            // Input(shape=()): one value per sample.
+            let (i, n) = (Input::new(&[]), Input::new(&[]));
+            let e = Embedding::new(10, 3).call(&i);
+            let s = Reshape::new(&[1]).call(&Multiply::new().call([&n, &n]));
+            let y = Dense::new(2).call(&Concatenate::new().call([&e, &s]));
+            Model::new(&[&i, &n], &[&y]).unwrap()
         }
         "mha_cross" => {
             let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 6]));

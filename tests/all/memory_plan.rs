@@ -136,3 +136,31 @@ fn the_zoo_holds_every_registered_layer_class() {
     let missing: Vec<&&str> = minibatch::layers::CLASS_NAMES.iter().filter(|c| !found.contains(**c)).collect();
     assert!(missing.is_empty(), "layer classes no zoo model holds: {missing:?}");
 }
+
+/// Keras's `Input(shape=())` gives layers one value per sample (a sample shape of no axes):
+/// every layer class builds on it or refuses it naming the layer, alone and (for the merges)
+/// given two such inputs, and never panics.
+#[test]
+fn every_layer_builds_on_one_value_per_sample_or_refuses_it_by_name() {
+    let mut built = Vec::new();
+    for (_, model, _) in zoo::layer_zoo() {
+        for layer in model.layers() {
+            let Ok(fresh) = layer.replicate() else { continue };
+            let (kind, name) = (fresh.kind(), fresh.name().to_string());
+            for inputs in [vec![vec![]], vec![vec![], vec![]]] {
+                let mut l = fresh.replicate().unwrap();
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    l.build_many(&inputs, &mut minibatch::rng::Rng::new(0)).map_err(|e| e.to_string())
+                }));
+                match result {
+                    Err(_) => panic!("{kind} panicked on samples of shape [] ({} inputs)", inputs.len()),
+                    Ok(Ok(shape)) => built.push(format!("{kind} {shape:?}")),
+                    Ok(Err(e)) => assert!(e.contains(&name) || e.contains(kind), "{kind}: {e}"),
+                }
+            }
+        }
+    }
+    for expected in ["Embedding [4]", "Flatten [1]", "Add []", "Rescaling []", "Dropout []"] {
+        assert!(built.iter().any(|b| b == expected), "{expected} among {built:?}");
+    }
+}

@@ -6,7 +6,7 @@
 //! ```
 
 use crate::activations::Activation;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layers::LayerCore;
 use crate::layers::{IntoActivation, Layer};
 use crate::rng::Rng;
@@ -107,7 +107,15 @@ impl Layer for ActivationLayer {
     crate::layers::lends_core!();
 
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        self.activation.clone()?;
+        let activation = self.activation.clone()?;
+        if input_shape.is_empty() && activation == Activation::Softmax {
+            // Keras would take the softmax over the batch axis, the only one there is.
+            return Err(Error::shape(
+                format!("input to layer {} (softmax)", self.core.name),
+                "samples of at least one axis: a softmax over one value per sample would run across the batch in Keras",
+                input_shape,
+            ));
+        }
         self.cols = *input_shape.last().unwrap_or(&1);
         Ok(input_shape.to_vec())
     }
