@@ -112,8 +112,8 @@ pub fn layer_zoo() -> Vec<(&'static str, minibatch::Model, Vec<usize>)> {
     ]
 }
 
-/// A functional model of the merges, Attention, PositionEmbedding and an LSTM's returned
-/// states (RecurrentOutput), on sequences `[6, 4]`.
+/// A functional model of the merges, Attention, PositionEmbedding, an LSTM's returned states
+/// (RecurrentOutput) and a split Bidirectional (OutputPart), on sequences `[6, 4]`.
 fn graph() -> minibatch::Model {
     use minibatch::layers::{
         Add, Attention, Average, Concatenate, Dot, Maximum, Minimum, Multiply, PositionEmbedding, Subtract,
@@ -133,7 +133,9 @@ fn graph() -> minibatch::Model {
     let attended = Attention::new().call([&merged, &merged]);
     let [out, state_h, state_c] = <[_; 3]>::try_from(LSTM::new(5).call_with_states(&attended)).unwrap();
     let similarity = Dot::new(true).call([&state_h, &state_c]);
-    let joined = Concatenate::new().call([&out, &state_h, &similarity]);
+    // Keras's Bidirectional(merge_mode=None): two outputs, taken apart by OutputPart nodes.
+    let [fwd, bwd] = minibatch::layers::Bidirectional::new(GRU::new(2)).call_split(&attended);
+    let joined = Concatenate::new().call([&out, &state_h, &similarity, &fwd, &bwd]);
     let y = Dense::new(3).activation("softmax").call(&joined);
     minibatch::Model::new(&[&x], &[&y]).unwrap()
 }

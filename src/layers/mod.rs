@@ -60,6 +60,7 @@ mod gradient_norms;
 mod layer_core;
 mod merge;
 mod normalization;
+mod output_part;
 mod pooling;
 pub(crate) mod preprocessing;
 mod recurrent;
@@ -110,6 +111,7 @@ pub use gradient_norms::GradientNorms;
 pub(crate) use layer_core::lends_core;
 pub use layer_core::{LayerCore, WithDType};
 pub use merge::{Add, Average, Concatenate, Dot, Maximum, Merge, MergeConfig, MergeOp, Minimum, Multiply, Subtract};
+pub use output_part::{OutputPart, OutputPartConfig};
 pub use preprocessing::augmentation::{
     FillMode, Interpolation, RandomContrastConfig, RandomFlipConfig, Warp, WarpConfig,
 };
@@ -551,6 +553,7 @@ pub const CLASS_NAMES: &[&str] = &[
     "UnitNormalization",
     "Bidirectional",
     "RecurrentOutput",
+    "OutputPart",
     "Normalization",
     "Rescaling",
     "CategoryEncoding",
@@ -629,6 +632,7 @@ pub(crate) fn rebuild(class_name: &str, config: &serde_json::Value) -> Result<Bo
         "Embedding" => Box::new(Embedding::from_config(parse(class_name, config)?)),
         "Bidirectional" => Box::new(Bidirectional::from_config(parse(class_name, config)?)?),
         "RecurrentOutput" => Box::new(RecurrentOutput::from_config(parse(class_name, config)?)),
+        "OutputPart" => Box::new(OutputPart::from_config(parse(class_name, config)?)),
         "Normalization" => Box::new(Normalization::from_config(parse(class_name, config)?)?),
         "Rescaling" => Box::new(Rescaling::from_config(parse(class_name, config)?)),
         "RandomFlip" => Box::new(RandomFlip::from_config(parse(class_name, config)?)),

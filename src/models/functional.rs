@@ -397,6 +397,29 @@ impl crate::layers::Recurrent {
     }
 }
 
+impl crate::layers::Bidirectional {
+    /// Calls the layer on `x` with Keras's `merge_mode=None`: `[forward, backward]`, each of
+    /// the wrapped layer's output shape (the backward one in time order with
+    /// `return_sequences`), as in Keras's `fwd, bwd = Bidirectional(LSTM(8), merge_mode=None)(x)`:
+    ///
+    /// ```
+    /// use minibatch::layers::{Bidirectional, Dense, Subtract, LSTM};
+    /// use minibatch::models::{Call, Input, Model};
+    /// let x = Input::new(&[5, 3]);
+    /// let [fwd, bwd] = Bidirectional::new(LSTM::new(8)).call_split(&x);
+    /// let y = Dense::new(2).call(&Subtract::new().call([&fwd, &bwd]));
+    /// let model = Model::new(&[&x], &[&y]).unwrap();
+    /// ```
+    ///
+    /// The layer's own tensor packs the two (`[2, …]` per sample); an
+    /// [`OutputPart`](crate::layers::OutputPart) node takes each out. Masks do not reach the
+    /// two outputs (Keras passes a sequence mask on to both).
+    pub fn call_split(self, x: impl Into<CallInputs>) -> [SymbolicTensor; 2] {
+        let packed = self.merge_mode(None::<crate::layers::MergeMode>).call(x);
+        [crate::layers::OutputPart::new(0, 2).call(&packed), crate::layers::OutputPart::new(1, 2).call(&packed)]
+    }
+}
+
 impl crate::layers::MultiHeadAttention {
     /// Calls the layer on `inputs` (the query; or `[query, value]`, `[query, value, key]`)
     /// with Keras's `attention_mask`: `mask` holds `[Tq, Tv]` per sample, nonzero where query

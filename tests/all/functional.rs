@@ -549,6 +549,35 @@ fn an_attention_mask_model_saves_and_loads_bit_for_bit() {
 }
 
 #[test]
+pub(crate) fn bidirectional_split_passes_gradient_checks_and_saves() {
+    use minibatch::layers::{Bidirectional, GRU};
+    // Keras's merge_mode=None: both directions feed the loss, sequences and last steps.
+    let x = Input::new(&[4, 3]);
+    let [fwd, bwd] = Bidirectional::new(GRU::new(3).return_sequences(true)).call_split(&x);
+    let [f2, b2] = Bidirectional::new(LSTM::new(2)).call_split(&Subtract::new().call([&fwd, &bwd]));
+    let y = Dense::new(2).call(&Concatenate::new().call([&f2, &Dense::new(2).call(&b2)]));
+    let mut model = Model::new(&[&x], &[&y]).unwrap().with_seed(5).unwrap();
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    check_model(&mut model, &random(&[3, 4, 3], 12), &random(&[3, 2], 13), 1);
+    // Saved and loaded: the same outputs, bit for bit.
+    let path = std::env::temp_dir().join(format!("minibatch-split-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut loaded = Model::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let xs = random(&[2, 4, 3], 14);
+    assert_eq!(loaded.predict(&xs, 2).unwrap(), model.predict(&xs, 2).unwrap());
+    // Keras files and ONNX do not take it yet: refused by name.
+    let keras = std::env::temp_dir().join(format!("minibatch-split-{}.keras", std::process::id()));
+    let e = model.save_keras(&keras).unwrap_err().to_string();
+    assert!(e.contains("OutputPart") || e.contains("merge_mode"), "{e}");
+    let e = model.to_onnx().unwrap_err().to_string();
+    assert!(e.contains("OutputPart") || e.contains("merge_mode") || e.contains("Bidirectional"), "{e}");
+    // An OutputPart on a tensor that is not packed parts is refused by name.
+    let x = Input::new(&[4, 3]);
+    let e = Model::new(&[&x], &[&minibatch::layers::OutputPart::new(0, 2).call(&x)]).unwrap_err().to_string();
+    assert!(e.contains("OutputPart 0 of 2") && e.contains("[4, 3]"), "{e}");
+}
+
 pub(crate) fn return_state_passes_gradient_checks_and_saves() {
     use minibatch::layers::{Embedding, GlobalAveragePooling1D, SimpleRNN, GRU};
     // LSTM: output, h and c all feed the loss, so the states' gradients enter the last step.

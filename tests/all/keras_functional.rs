@@ -134,6 +134,15 @@ fn model_for(name: &str) -> Model {
             let y = Dense::new(2).call(&Concatenate::new().call([&e, &s]));
             Model::new(&[&i, &n], &[&y]).unwrap()
         }
+        "bidirectional_split" => {
+            // merge_mode=None: two tensors, sequences and last steps, trained through both.
+            let x = Input::new(&[5, 3]);
+            let [fwd, bwd] = Bidirectional::new(GRU::new(3).return_sequences(true)).call_split(&x);
+            let d = minibatch::layers::Subtract::new().call([&fwd, &bwd]);
+            let [f2, b2] = Bidirectional::new(LSTM::new(2)).call_split(&d);
+            let y = Dense::new(2).call(&Multiply::new().call([&f2, &b2]));
+            Model::new(&[&x], &[&y, &fwd]).unwrap()
+        }
         "mha_cross" => {
             let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 6]));
             let y = MultiHeadAttention::new(2, 3).call([&q, &v]);

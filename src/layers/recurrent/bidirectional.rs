@@ -39,7 +39,9 @@ pub enum MergeMode {
 pub struct Bidirectional {
     forward: Recurrent,
     backward: Recurrent,
-    merge_mode: MergeMode,
+    /// `None`: Keras's `merge_mode=None`, both outputs packed `[2, …]` per sample for
+    /// [`Bidirectional::call_split`] to take apart.
+    merge_mode: Option<MergeMode>,
     /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]);
     /// `core.params`: the forward layer's parameters, then the backward layer's (moved in and
     /// out of the layers around each call, so the model sees one list).
@@ -58,7 +60,8 @@ pub struct Bidirectional {
 pub struct BidirectionalConfig {
     name: String,
     layer: serde_json::Value,
-    merge_mode: MergeMode,
+    /// `null` for Keras's `merge_mode=None`.
+    merge_mode: Option<MergeMode>,
 }
 
 impl Bidirectional {
@@ -68,7 +71,7 @@ impl Bidirectional {
         Bidirectional {
             forward: layer,
             backward,
-            merge_mode: MergeMode::Concat,
+            merge_mode: Some(MergeMode::Concat),
             outputs: Default::default(),
             grads: Default::default(),
             dx: Tensor::default(),
@@ -78,9 +81,10 @@ impl Bidirectional {
         }
     }
 
-    /// How the two outputs are joined (default concat).
-    pub fn merge_mode(mut self, mode: MergeMode) -> Self {
-        self.merge_mode = mode;
+    /// How the two outputs are joined (default concat); `None` (Keras's `merge_mode=None`):
+    /// not joined, see [`Bidirectional::call_split`].
+    pub fn merge_mode(mut self, mode: impl Into<Option<MergeMode>>) -> Self {
+        self.merge_mode = mode.into();
         self
     }
 
@@ -180,8 +184,11 @@ impl Layer for Bidirectional {
         self.in_shape = input_shape.to_vec();
         self.out_shape = out.clone();
         let mut merged = out;
-        if self.merge_mode == MergeMode::Concat {
-            *merged.last_mut().expect("recurrent output") *= 2;
+        match self.merge_mode {
+            Some(MergeMode::Concat) => *merged.last_mut().expect("recurrent output") *= 2,
+            // Both outputs whole, one after the other: [2, (T,) u].
+            None => merged.insert(0, 2),
+            _ => {}
         }
         Ok(merged)
     }
@@ -202,7 +209,8 @@ impl Layer for Bidirectional {
     }
 
     fn mask_rule(&self) -> super::super::MaskRule {
-        if self.out_shape.len() == 2 {
+        // The packed outputs of merge_mode None have no time axis of their own to mask.
+        if self.out_shape.len() == 2 && self.merge_mode.is_some() {
             super::super::MaskRule::Pass
         } else {
             super::super::MaskRule::Drop
@@ -231,15 +239,22 @@ impl Layer for Bidirectional {
         }
         let (f, b, out) = (yf.data(), yb.data(), y.data_mut());
         match self.merge_mode {
-            MergeMode::Concat => {
+            None => {
+                let len = f.len() / n.max(1);
+                for ((o, f), b) in out.chunks_exact_mut(2 * len).zip(f.chunks_exact(len)).zip(b.chunks_exact(len)) {
+                    o[..len].copy_from_slice(f);
+                    o[len..].copy_from_slice(b);
+                }
+            }
+            Some(MergeMode::Concat) => {
                 for ((o, f), b) in out.chunks_exact_mut(2 * u).zip(f.chunks_exact(u)).zip(b.chunks_exact(u)) {
                     o[..u].copy_from_slice(f);
                     o[u..].copy_from_slice(b);
                 }
             }
-            MergeMode::Sum => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = f + b),
-            MergeMode::Ave => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = (f + b) * 0.5),
-            MergeMode::Mul => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = f * b),
+            Some(MergeMode::Sum) => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = f + b),
+            Some(MergeMode::Ave) => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = (f + b) * 0.5),
+            Some(MergeMode::Mul) => out.iter_mut().zip(f.iter().zip(b)).for_each(|(o, (f, b))| *o = f * b),
         }
     }
 
@@ -254,19 +269,29 @@ impl Layer for Bidirectional {
         let [yf, yb] = &self.outputs;
         let d = dy.data();
         match self.merge_mode {
-            MergeMode::Concat => {
+            None => {
+                let (dfs, dbs) = (df.data_mut(), db.data_mut());
+                let len = dfs.len() / n.max(1);
+                for ((dr, f), b) in
+                    d.chunks_exact(2 * len).zip(dfs.chunks_exact_mut(len)).zip(dbs.chunks_exact_mut(len))
+                {
+                    f.copy_from_slice(&dr[..len]);
+                    b.copy_from_slice(&dr[len..]);
+                }
+            }
+            Some(MergeMode::Concat) => {
                 let (dfs, dbs) = (df.data_mut(), db.data_mut());
                 for ((dr, f), b) in d.chunks_exact(2 * u).zip(dfs.chunks_exact_mut(u)).zip(dbs.chunks_exact_mut(u)) {
                     f.copy_from_slice(&dr[..u]);
                     b.copy_from_slice(&dr[u..]);
                 }
             }
-            MergeMode::Sum | MergeMode::Ave => {
-                let s = if self.merge_mode == MergeMode::Ave { 0.5 } else { 1.0 };
+            Some(MergeMode::Sum | MergeMode::Ave) => {
+                let s = if self.merge_mode == Some(MergeMode::Ave) { 0.5 } else { 1.0 };
                 df.data_mut().iter_mut().zip(d).for_each(|(g, d)| *g = s * d);
                 db.data_mut().iter_mut().zip(d).for_each(|(g, d)| *g = s * d);
             }
-            MergeMode::Mul => {
+            Some(MergeMode::Mul) => {
                 // Both outputs in time order here (the backward one was reversed in forward).
                 df.data_mut().iter_mut().zip(d.iter().zip(yb.data())).for_each(|(g, (d, b))| *g = d * b);
                 db.data_mut().iter_mut().zip(d.iter().zip(yf.data())).for_each(|(g, (d, f))| *g = d * f);

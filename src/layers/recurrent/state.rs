@@ -89,18 +89,12 @@ impl Layer for RecurrentOutput {
     }
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
-        let (row, len, start) = (x.row_len(), self.len, self.start);
-        for (dst, src) in y.data_mut().chunks_exact_mut(len).zip(x.data().chunks_exact(row)) {
-            dst.copy_from_slice(&src[start..start + len]);
-        }
+        crate::layers::output_part::take_part(x, y, self.start, self.len);
     }
 
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
-        let Some(dx) = dx else { return };
-        let (row, len, start) = (x.row_len(), self.len, self.start);
-        for (dst, src) in dx.data_mut().chunks_exact_mut(row).zip(dy.data().chunks_exact(len)) {
-            dst.fill(0.0);
-            dst[start..start + len].copy_from_slice(src);
+        if let Some(dx) = dx {
+            crate::layers::output_part::give_part(x, dy, dx, self.start, self.len);
         }
     }
 
