@@ -28,6 +28,7 @@ pub fn layer_zoo() -> Vec<(&'static str, minibatch::Model, Vec<usize>)> {
         .add(minibatch::layers::ZeroPadding2D::new(1))
         .add(minibatch::layers::SpatialDropout2D::new(0.3))
         .add(minibatch::layers::UpSampling2D::new(2))
+        .add(minibatch::layers::Resizing::new(11, 13))
         .add(minibatch::layers::PReLU::new())
         .add(minibatch::layers::GroupNormalization::new(3))
         .add(LayerNormalization::new().axis([2, 3]))

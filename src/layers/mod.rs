@@ -97,6 +97,7 @@ pub use self::pooling::windowed::{
 pub use self::recurrent::time_distributed::{TimeDistributed, TimeDistributedConfig};
 pub use self::reshaping::flatten::{Flatten, FlattenConfig};
 pub use self::reshaping::reshape::{Reshape, ReshapeConfig};
+pub use self::reshaping::resizing::{Resizing, ResizingConfig};
 pub use self::reshaping::up_sampling::{UpSampling2D, UpSampling2DConfig};
 pub use self::reshaping::zero_padding::{ZeroPadding2D, ZeroPadding2DConfig};
 pub use crate::initializers::IntoInitializer;
@@ -554,6 +555,7 @@ pub const CLASS_NAMES: &[&str] = &[
     "Bidirectional",
     "RecurrentOutput",
     "OutputPart",
+    "Resizing",
     "Normalization",
     "Rescaling",
     "CategoryEncoding",
@@ -633,6 +635,7 @@ pub(crate) fn rebuild(class_name: &str, config: &serde_json::Value) -> Result<Bo
         "Bidirectional" => Box::new(Bidirectional::from_config(parse(class_name, config)?)?),
         "RecurrentOutput" => Box::new(RecurrentOutput::from_config(parse(class_name, config)?)),
         "OutputPart" => Box::new(OutputPart::from_config(parse(class_name, config)?)),
+        "Resizing" => Box::new(Resizing::from_config(parse(class_name, config)?)),
         "Normalization" => Box::new(Normalization::from_config(parse(class_name, config)?)?),
         "Rescaling" => Box::new(Rescaling::from_config(parse(class_name, config)?)),
         "RandomFlip" => Box::new(RandomFlip::from_config(parse(class_name, config)?)),

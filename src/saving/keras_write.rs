@@ -64,7 +64,7 @@ const RECURRENT_OPTIONS: &[&str] = &[
 /// The options Keras 3's layers take (`get_config()` less `name`, `trainable`, `dtype`), for
 /// the classes minibatch writes into `.keras` files, as lists to join: a minibatch option
 /// outside its class's lists is not written (Keras would refuse the keyword).
-const KERAS_OPTIONS: [(&str, &[&[&str]]); 33] = [
+const KERAS_OPTIONS: [(&str, &[&[&str]]); 34] = [
     ("Dense", &[&["units"], KERNEL_OPTIONS]),
     ("Conv1D", &[CONV_OPTIONS, KERNEL_OPTIONS]),
     ("Conv2D", &[CONV_OPTIONS, KERNEL_OPTIONS]),
@@ -140,7 +140,8 @@ const KERAS_OPTIONS: [(&str, &[&[&str]]); 33] = [
     ("ReLU", &[&["max_value", "negative_slope", "threshold"]]),
     ("Rescaling", &[&["scale", "offset"]]),
     ("ZeroPadding2D", &[&["padding"]]),
-    ("UpSampling2D", &[&["size"]]),
+    ("UpSampling2D", &[&["size", "interpolation"]]),
+    ("Resizing", &[&["height", "width", "interpolation", "crop_to_aspect_ratio", "pad_to_aspect_ratio", "antialias"]]),
     ("IntegerLookup", &[&["num_oov_indices", "oov_token", "mask_token", "output_mode", "invert", "vocabulary"]]),
 ];
 

@@ -315,6 +315,23 @@ fn zero_padding_and_up_sampling() {
     check_layer(Box::new(UpSampling2D::with_size(1, 3)), &[2, 2, 1], 2, &no_rebuild);
     check_layer(Box::new(UpSampling2D::with_size(2, 3).interpolation("bilinear")), &[3, 2, 2], 2, &no_rebuild);
     check_layer(Box::new(UpSampling2D::new(3).interpolation("bilinear")), &[1, 4, 1], 2, &no_rebuild);
+    // Resizing: down, up and mixed, bilinear and nearest.
+    use minibatch::layers::Resizing;
+    check_layer(Box::new(Resizing::new(2, 5)), &[4, 3, 2], 2, &no_rebuild);
+    check_layer(Box::new(Resizing::new(5, 2).interpolation("nearest")), &[3, 4, 1], 2, &no_rebuild);
+    for (layer, what) in [
+        (Resizing::new(2, 2).interpolation("area"), "area"),
+        (Resizing::new(0, 2), "height, width"),
+        (
+            Resizing::from_config(
+                serde_json::from_value(serde_json::json!({"height": 2, "width": 2, "antialias": true})).unwrap(),
+            ),
+            "antialias",
+        ),
+    ] {
+        let err = minibatch::Sequential::new().add(layer).build(&[3, 3, 1]).unwrap_err().to_string();
+        assert!(err.contains(what), "{err}");
+    }
     // Keras's other interpolations are named, not run as something else.
     let err = minibatch::Sequential::new().add(UpSampling2D::new(2).interpolation("bicubic")).build(&[2, 2, 1]);
     assert!(err.unwrap_err().to_string().contains("bicubic"));

@@ -459,3 +459,23 @@ fn a_keras_lookup_layer_loads_with_its_vocabulary_from_the_assets() {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[test]
+fn resizing_and_bilinear_up_sampling_keep_their_interpolation_in_keras_files() {
+    use minibatch::layers::{Resizing, UpSampling2D};
+    let dir = temp_dir("keras_resizing");
+    let mut m = Sequential::new()
+        .input_shape(&[3, 4, 2])
+        .add(UpSampling2D::new(2).interpolation("bilinear"))
+        .add(Resizing::new(5, 3).interpolation("nearest"))
+        .add(Resizing::new(4, 4));
+    m.compile("sgd", "mse", &[]).unwrap();
+    let x = Tensor::from_vec(&[2, 3, 4, 2], (0..48).map(|i| (i as f32 * 0.37).sin()).collect()).unwrap();
+    let path = dir.join("resize.keras");
+    m.save_keras(&path).unwrap();
+    let mut back = Model::load_keras(&path).unwrap();
+    assert_eq!(back.predict(&x, 2).unwrap(), m.predict(&x, 2).unwrap());
+    let layers: Vec<String> = back.layers().iter().map(|l| l.config().unwrap().to_string()).collect();
+    assert!(layers[0].contains("\"interpolation\":\"bilinear\"") && layers[1].contains("\"nearest\""), "{layers:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -57,6 +57,10 @@ fn layer_for(name: &str) -> Box<dyn Layer> {
         "up_sampling_wide" => Box::new(UpSampling2D::with_size(1, 3)),
         "up_sampling_bilinear" => Box::new(UpSampling2D::with_size(2, 3).interpolation("bilinear")),
         "up_sampling_bilinear_3" => Box::new(UpSampling2D::new(3).interpolation("bilinear")),
+        "resizing_down" => Box::new(minibatch::layers::Resizing::new(3, 2)),
+        "resizing_up" => Box::new(minibatch::layers::Resizing::new(7, 5)),
+        "resizing_nearest_down" => Box::new(minibatch::layers::Resizing::new(4, 3).interpolation("nearest")),
+        "resizing_nearest_up" => Box::new(minibatch::layers::Resizing::new(5, 7).interpolation("nearest")),
         "bidirectional_lstm_concat" => Box::new(Bidirectional::new(LSTM::new(3).return_sequences(true))),
         "bidirectional_gru_sum" => Box::new(Bidirectional::new(GRU::new(3)).merge_mode(MergeMode::Sum)),
         "bidirectional_rnn_mul_sequences" => {

@@ -85,18 +85,6 @@ impl UpSampling2D {
     }
 }
 
-/// Bilinear sampling positions of `out` output steps over `len` input steps, `scale` apart:
-/// `(i₀, i₁, t)` per output step (see [`UpSampling2D`]).
-fn bilinear_steps(len: usize, scale: usize) -> Vec<(usize, usize, f32)> {
-    (0..len * scale)
-        .map(|i| {
-            let r = ((i as f64 + 0.5) / scale as f64 - 0.5).clamp(0.0, (len - 1) as f64);
-            let i0 = r.floor() as usize;
-            (i0, (i0 + 1).min(len - 1), (r - i0 as f64) as f32)
-        })
-        .collect()
-}
-
 impl Layer for UpSampling2D {
     fn kind(&self) -> &'static str {
         "UpSampling2D"
@@ -124,8 +112,8 @@ impl Layer for UpSampling2D {
         }
         self.in_shape = [h, w, c];
         if self.bilinear() {
-            self.rows = bilinear_steps(h, self.size[0]);
-            self.cols = bilinear_steps(w, self.size[1]);
+            self.rows = super::resample::steps(h, h * self.size[0], true);
+            self.cols = super::resample::steps(w, w * self.size[1], true);
         }
         Ok(vec![h * self.size[0], w * self.size[1], c])
     }
@@ -137,19 +125,7 @@ impl Layer for UpSampling2D {
         let (oh, ow) = (h * sh, w * sw);
         let out = y.data_mut();
         if self.bilinear() {
-            for (b, img) in x.data().chunks_exact(h * w * c).enumerate() {
-                for (i, &(i0, i1, t)) in self.rows.iter().enumerate() {
-                    for (j, &(j0, j1, u)) in self.cols.iter().enumerate() {
-                        let dst = &mut out[((b * oh + i) * ow + j) * c..][..c];
-                        let px = |r: usize, q: usize| &img[(r * w + q) * c..][..c];
-                        let weights = [(1.0 - t) * (1.0 - u), (1.0 - t) * u, t * (1.0 - u), t * u];
-                        let pixels = [px(i0, j0), px(i0, j1), px(i1, j0), px(i1, j1)];
-                        for (k, d) in dst.iter_mut().enumerate() {
-                            *d = weights.iter().zip(&pixels).map(|(wt, p)| wt * p[k]).sum();
-                        }
-                    }
-                }
-            }
+            super::resample::forward(x.data(), out, (h, w, c), &self.rows, &self.cols);
             return;
         }
         for (b, img) in x.data().chunks_exact(h * w * c).enumerate() {
@@ -169,22 +145,11 @@ impl Layer for UpSampling2D {
         let [sh, sw] = self.size;
         let (oh, ow) = (h * sh, w * sw);
         let (g, d) = (dy.data(), dx.data_mut());
-        d.fill(0.0);
         if self.bilinear() {
-            for b in 0..x.batch() {
-                for (i, &(i0, i1, t)) in self.rows.iter().enumerate() {
-                    for (j, &(j0, j1, u)) in self.cols.iter().enumerate() {
-                        let src = &g[((b * oh + i) * ow + j) * c..][..c];
-                        let weights = [(1.0 - t) * (1.0 - u), (1.0 - t) * u, t * (1.0 - u), t * u];
-                        for ((r, q), wt) in [(i0, j0), (i0, j1), (i1, j0), (i1, j1)].into_iter().zip(weights) {
-                            let dst = &mut d[((b * h + r) * w + q) * c..][..c];
-                            dst.iter_mut().zip(src).for_each(|(d, g)| *d += wt * g);
-                        }
-                    }
-                }
-            }
+            super::resample::backward(g, d, (h, w, c), &self.rows, &self.cols);
             return;
         }
+        d.fill(0.0);
         for b in 0..x.batch() {
             for i in 0..oh {
                 for j in 0..ow {
