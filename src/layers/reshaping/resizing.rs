@@ -105,13 +105,15 @@ impl Layer for Resizing {
         let bilinear = match c_.interpolation.as_str() {
             "bilinear" => true,
             "nearest" => false,
-            other => return Err(Error::invalid(
-                "interpolation",
-                other,
-                format!(
+            other => {
+                return Err(Error::invalid(
+                    "interpolation",
+                    other,
+                    format!(
                     "bilinear or nearest (layer {name}; Keras's bicubic, lanczos, area and the others are not here)"
                 ),
-            )),
+                ))
+            }
         };
         for (flag, on) in [
             ("crop_to_aspect_ratio", c_.crop_to_aspect_ratio),
