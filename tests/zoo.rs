@@ -131,12 +131,14 @@ fn graph() -> minibatch::Model {
         &Maximum::new().call([&h, &g]),
         &Minimum::new().call([&h, &g]),
     ]);
-    let attended = Attention::new().call([&merged, &merged]);
+    // Attention's return_attention_scores: the weights taken out by an OutputPart too.
+    let [attended, weights] = Attention::new().call_with_scores([&merged, &merged]);
+    let weights = minibatch::layers::GlobalAveragePooling1D::new().call(&weights);
     let [out, state_h, state_c] = <[_; 3]>::try_from(LSTM::new(5).call_with_states(&attended)).unwrap();
     let similarity = Dot::new(true).call([&state_h, &state_c]);
     // Keras's Bidirectional(merge_mode=None): two outputs, taken apart by OutputPart nodes.
     let [fwd, bwd] = minibatch::layers::Bidirectional::new(GRU::new(2)).call_split(&attended);
-    let joined = Concatenate::new().call([&out, &state_h, &similarity, &fwd, &bwd]);
+    let joined = Concatenate::new().call([&out, &state_h, &similarity, &fwd, &bwd, &weights]);
     let y = Dense::new(3).activation("softmax").call(&joined);
     minibatch::Model::new(&[&x], &[&y]).unwrap()
 }

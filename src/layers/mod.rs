@@ -319,6 +319,18 @@ pub trait Layer: Send {
         cost::weight_kernel_products(self.name(), self.params(), batch * positions, input_gradient)
     }
 
+    /// For a layer that packs several outputs of different shapes into its tensor (Keras's
+    /// `Attention(return_attention_scores=True)`: the output and the scores): each part's
+    /// offset in a flat packed sample and its shape, once built. Empty by default. An
+    /// [`OutputPart::of`] node reading the tensor takes its part's layout from it.
+    fn output_parts(&self) -> Vec<(usize, Vec<usize>)> {
+        Vec::new()
+    }
+
+    /// Receives the [`Layer::output_parts`] of the layer whose tensor this one reads, before
+    /// being built (an [`OutputPart::of`] takes its own). Ignored by default.
+    fn place_part(&mut self, _parts: &[(usize, Vec<usize>)]) {}
+
     /// Seconds of the layer's own element-wise work on its workspaces in one training step
     /// at `batch` samples (`input_gradient`: backward computes the input's gradient),
     /// measured now by running its kernels on workspaces of that size, for the time plan;

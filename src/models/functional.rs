@@ -420,6 +420,30 @@ impl crate::layers::Bidirectional {
     }
 }
 
+impl crate::layers::Attention {
+    /// Calls the layer on `inputs` (`[query, value]` or `[query, value, key]`) with Keras's
+    /// `return_attention_scores=True`: `[output, scores]`, the scores `[Tq, Tv]` being the
+    /// attention weights (after the softmax), as in Keras's
+    /// `out, scores = Attention()([q, v], return_attention_scores=True)`:
+    ///
+    /// ```
+    /// use minibatch::layers::{Attention, Concatenate, Dense, Flatten};
+    /// use minibatch::models::{Call, Input, Model};
+    /// let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 4]));
+    /// let [out, scores] = Attention::new().call_with_scores([&q, &v]);
+    /// let both = Concatenate::new().call([&Flatten::new().call(&out), &Flatten::new().call(&scores)]);
+    /// let model = Model::new(&[&q, &v], &[&Dense::new(1).call(&both), &scores]).unwrap();
+    /// ```
+    ///
+    /// The layer's own tensor packs the two, flat per sample; an
+    /// [`OutputPart`](crate::layers::OutputPart) node takes each out, and the scores' gradient
+    /// flows back through the softmax.
+    pub fn call_with_scores(self, inputs: impl Into<CallInputs>) -> [SymbolicTensor; 2] {
+        let packed = self.return_attention_scores(true).call(inputs);
+        [crate::layers::OutputPart::of(0).call(&packed), crate::layers::OutputPart::of(1).call(&packed)]
+    }
+}
+
 impl crate::layers::MultiHeadAttention {
     /// Calls the layer on `inputs` (the query; or `[query, value]`, `[query, value, key]`)
     /// with Keras's `attention_mask`: `mask` holds `[Tq, Tv]` per sample, nonzero where query

@@ -432,9 +432,19 @@ impl Model {
         // model file's tensor bytes when loading one, else 3/4 of the machine's memory.
         let mut build_layers = || -> Result<()> {
             let mut built = vec![false; self.layers.len()];
+            // The layer that makes each node's tensor, for a part of a packed output.
+            let producers: Vec<usize> = self.graph.nodes.iter().map(|n| n.layer).collect();
+            let first_node = self.graph.inputs;
             for node in &mut self.graph.nodes {
                 let ins: Vec<Vec<usize>> = node.inputs.iter().map(|&t| shapes[t].clone()).collect();
+                let parts = match node.inputs.first() {
+                    Some(&t) if t >= first_node => self.layers[producers[t - first_node]].output_parts(),
+                    _ => Vec::new(),
+                };
                 let layer = &mut self.layers[node.layer];
+                if !parts.is_empty() {
+                    layer.place_part(&parts);
+                }
                 if !built[node.layer] {
                     built[node.layer] = true;
                     node.replica = None;

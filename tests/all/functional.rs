@@ -578,6 +578,32 @@ pub(crate) fn bidirectional_split_passes_gradient_checks_and_saves() {
     assert!(e.contains("OutputPart 0 of 2") && e.contains("[4, 3]"), "{e}");
 }
 
+pub(crate) fn attention_scores_pass_gradient_checks_and_save() {
+    use minibatch::layers::{Attention, Flatten};
+    // return_attention_scores: the loss reads the output and the weights, so the scores'
+    // gradient enters the softmax beside the output's.
+    let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 4]));
+    let [out, scores] = Attention::new().use_scale(true).call_with_scores([&q, &v]);
+    let joined = Concatenate::new().call([&Flatten::new().call(&out), &Flatten::new().call(&scores)]);
+    let y = Dense::new(2).call(&joined);
+    let mut model = Model::new(&[&q, &v], &[&y]).unwrap().with_seed(6).unwrap();
+    model.compile(SGD::new(0.0), "mse", &[]).unwrap();
+    let x = [random(&[3, 3, 4], 15), random(&[3, 5, 4], 16)];
+    check_model(&mut model, [&x[0], &x[1]], &random(&[3, 2], 17), 1);
+    // Saved and loaded: the same outputs, bit for bit.
+    let path = std::env::temp_dir().join(format!("minibatch-scores-{}.safetensors", std::process::id()));
+    model.save(&path).unwrap();
+    let mut loaded = Model::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let refs: Vec<&Tensor> = x.iter().collect();
+    assert_eq!(loaded.predict_outputs(&refs[..], 2).unwrap(), model.predict_outputs(&refs[..], 2).unwrap());
+    // A part of a layer that packs nothing is refused by name.
+    let x = Input::new(&[4, 3]);
+    let e = Model::new(&[&x], &[&minibatch::layers::OutputPart::of(1).call(&Dense::new(2).call(&x))]);
+    let e = e.unwrap_err().to_string();
+    assert!(e.contains("OutputPart 1") && e.contains("packs several outputs"), "{e}");
+}
+
 pub(crate) fn return_state_passes_gradient_checks_and_saves() {
     use minibatch::layers::{Embedding, GlobalAveragePooling1D, SimpleRNN, GRU};
     // LSTM: output, h and c all feed the loss, so the states' gradients enter the last step.

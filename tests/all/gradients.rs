@@ -956,7 +956,7 @@ fn preprocessing_layers() {
 /// named.
 #[test]
 fn every_registered_layer_class_passes_a_gradient_check() {
-    let checks: [fn(); 32] = [
+    let checks: [fn(); 33] = [
         dense_with_every_activation,
         group_unit_and_multi_axis_normalizations,
         position_embedding,
@@ -989,6 +989,7 @@ fn every_registered_layer_class_passes_a_gradient_check() {
         crate::functional::attention_between_two_sequences_passes_gradient_checks,
         crate::functional::return_state_passes_gradient_checks_and_saves,
         crate::functional::bidirectional_split_passes_gradient_checks_and_saves,
+        crate::functional::attention_scores_pass_gradient_checks_and_save,
     ];
     for check in checks {
         check();

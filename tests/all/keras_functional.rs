@@ -143,6 +143,13 @@ fn model_for(name: &str) -> Model {
             let y = Dense::new(2).call(&Multiply::new().call([&f2, &b2]));
             Model::new(&[&x], &[&y, &fwd]).unwrap()
         }
+        "attention_scores" => {
+            // return_attention_scores: the output and the weights, both model outputs.
+            let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 4]));
+            let [out, scores] = Attention::new().use_scale(true).use_causal_mask(true).call_with_scores([&q, &v]);
+            let y = Dense::new(2).call(&minibatch::layers::Flatten::new().call(&out));
+            Model::new(&[&q, &v], &[&y, &scores]).unwrap()
+        }
         "mha_cross" => {
             let (q, v) = (Input::new(&[3, 4]), Input::new(&[5, 6]));
             let y = MultiHeadAttention::new(2, 3).call([&q, &v]);

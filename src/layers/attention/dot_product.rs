@@ -31,7 +31,8 @@ use crate::tensor::{kernels, Tensor};
 ///
 /// No projections (that is [`MultiHeadAttention`](crate::layers::MultiHeadAttention)'s work). The
 /// scale and the concat weight are saved as tensors of shape `[1]` (Keras's are scalars, shape
-/// `[]`). Not yet: `dropout`, `return_attention_scores` and masks.
+/// `[]`). Keras's `return_attention_scores=True` is [`Attention::call_with_scores`]: the output
+/// and `P`. Not yet: `dropout` and masks.
 ///
 /// ```
 /// use minibatch::layers::{Attention, GlobalAveragePooling1D, Dense};
@@ -47,6 +48,9 @@ pub struct Attention {
     /// Keras's `score_mode`: `dot` or `concat` (checked when built).
     score_mode: String,
     causal: bool,
+    /// Keras's `return_attention_scores`: the output packs `y` and `P` per sample, flat
+    /// (`[Tq·value dim + Tq·Tv]`), for two [`OutputPart`](crate::layers::OutputPart) nodes.
+    scores: bool,
     /// Name, weights, penalties, output fusion, random state (see [`LayerCore`]).
     core: LayerCore,
     tq: usize,
@@ -74,6 +78,9 @@ pub struct AttentionConfig {
     score_mode: String,
     #[serde(default)]
     use_causal_mask: bool,
+    /// minibatch's: the layer packs its output and its scores (Keras's call argument).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    return_attention_scores: bool,
 }
 
 fn dot() -> String {
@@ -93,6 +100,7 @@ impl Attention {
             use_scale: false,
             score_mode: dot(),
             causal: false,
+            scores: false,
             tq: 0,
             tv: 0,
             dim: 0,
@@ -128,6 +136,20 @@ impl Attention {
         self
     }
 
+    /// Packs the attention weights `P` after the output (Keras's call argument
+    /// `return_attention_scores`); [`Attention::call_with_scores`] takes the two apart.
+    pub fn return_attention_scores(mut self, on: bool) -> Self {
+        self.scores = on;
+        self
+    }
+
+    /// Values of one sample's output `y` (`Tq · value dim`), and of its packed tensor (with the
+    /// scores `Tq · Tv` after them when asked for).
+    fn lens(&self) -> (usize, usize) {
+        let out = self.tq * self.dv;
+        (out, out + if self.scores { self.tq * self.tv } else { 0 })
+    }
+
     /// The layer's name (else the model assigns `attention`, ...).
     pub fn name(mut self, name: &str) -> Self {
         self.core.name = name.into();
@@ -146,6 +168,7 @@ impl Attention {
             .use_scale(c.use_scale)
             .score_mode(&c.score_mode)
             .use_causal_mask(c.use_causal_mask)
+            .return_attention_scores(c.return_attention_scores)
             .name(&c.name))
     }
 
@@ -225,7 +248,7 @@ impl Layer for Attention {
             self.core.params.push(w);
         }
         self.capacity = 0;
-        Ok(vec![tq, dv])
+        Ok(if self.scores { vec![tq * dv + tq * tv] } else { vec![tq, dv] })
     }
 
     fn plan(&mut self, max_batch: usize) {
@@ -255,10 +278,21 @@ impl Layer for Attention {
         self.inputs = inputs;
     }
 
-    // Per sample: S = Q Kᵀ · scale, P = softmax(S), y = P V.
+    fn output_parts(&self) -> Vec<(usize, Vec<usize>)> {
+        let (tq, tv, dv) = (self.tq, self.tv, self.dv);
+        if self.scores {
+            vec![(0, vec![tq, dv]), (tq * dv, vec![tq, tv])]
+        } else {
+            Vec::new()
+        }
+    }
+
+    // Per sample: S = Q Kᵀ · scale, P = softmax(S), y = P V (and P after it, packed, with
+    // return_attention_scores).
     fn forward_many(&mut self, xs: Inputs<'_>, y: &mut Tensor, _training: bool) {
         let (query, key, value) = Attention::parts(&xs);
         let (tq, tv, dim, dv) = (self.tq, self.tv, self.dim, self.dv);
+        let (out, row) = self.lens();
         let scale = self.scale();
         let (concat, w) = (self.concat(), self.concat_weight());
         for s in 0..query.batch() {
@@ -287,7 +321,9 @@ impl Layer for Attention {
                 softmax_in_place(prow);
             }
             let v = &value.data()[s * tv * dv..(s + 1) * tv * dv];
-            kernels::matmul(&mut y.data_mut()[s * tq * dv..(s + 1) * tq * dv], p, v, tq, tv, dv, false, false, 0.0);
+            let packed = &mut y.data_mut()[s * row..(s + 1) * row];
+            kernels::matmul(&mut packed[..out], p, v, tq, tv, dv, false, false, 0.0);
+            packed[out..].copy_from_slice(&p[..row - out]);
         }
     }
 
@@ -306,13 +342,15 @@ impl Layer for Attention {
         };
         let (concat, w) = (self.concat(), self.concat_weight());
         let (mut d_scale, mut d_w) = (0.0f32, 0.0f32);
+        let (out, row) = self.lens();
         for s in 0..query.batch() {
             let p = &self.p[s * tq * tv..(s + 1) * tq * tv];
-            let g = &dy.data()[s * tq * dv..(s + 1) * tq * dv];
+            let (g, d_scores) = dy.data()[s * row..(s + 1) * row].split_at(out);
             let v = &value.data()[s * tv * dv..(s + 1) * tv * dv];
-            // dP, then dS in place.
+            // dP (plus the returned scores' own gradient), then dS in place.
             let dp = &mut self.dp[..tq * tv];
             kernels::matmul(dp, g, v, tq, dv, tv, false, true, 0.0);
+            dp.iter_mut().zip(d_scores).for_each(|(d, g)| *d += g);
             // The softmax's backward, row by row: dS = P ⊙ (dP − Σ dP ⊙ P).
             crate::activations::Activation::Softmax.backward(dp, p, p, tv);
             let raw = &self.raw[s * tq * tv..(s + 1) * tq * tv];
@@ -395,6 +433,7 @@ impl Layer for Attention {
             use_scale: self.use_scale,
             score_mode: self.score_mode.clone(),
             use_causal_mask: self.causal,
+            return_attention_scores: self.scores,
         };
         serde_json::to_value(c).ok()
     }
