@@ -126,13 +126,7 @@ fn predict_mapped(model: &mut Model, input: &ModelAndData) -> Result<(Tensor, Ve
 /// [0, 1] as training scaled them; the predictions, the rows, what they are in words and each
 /// row's file.
 fn predict_images(model: &mut Model, input: &ModelAndData, dir: &std::path::Path) -> Result<Predicted> {
-    if !matches!(input.split, data::Split::Auto | data::Split::All) {
-        return Err(minibatch::Error::invalid(
-            "--split",
-            format!("{:?}", input.split).to_lowercase(),
-            format!("all (or auto): {} is a folder of images, with no split recorded for it", dir.display()),
-        ));
-    }
+    whole_source_only(input, &format!("{} is a folder of images", dir.display()))?;
     let options = data::load_options(model, "", input.seed, &[], &[])?;
     let (x, files) = io::load_unlabelled_images(dir, &options)?;
     let x = data::shaped_for(model, x)?;
@@ -141,17 +135,24 @@ fn predict_images(model: &mut Model, input: &ModelAndData, dir: &std::path::Path
     Ok((model.predict(&x, input.batch_size)?, (0..files.len()).collect(), what, Some(names)))
 }
 
+/// Refuses a `--split` other than all (or auto) for a source predicted whole, `what` saying
+/// what it is: no split is recorded for unlabelled files.
+fn whole_source_only(input: &ModelAndData, what: &str) -> Result<()> {
+    if matches!(input.split, data::Split::Auto | data::Split::All) {
+        return Ok(());
+    }
+    Err(minibatch::Error::invalid(
+        "--split",
+        format!("{:?}", input.split).to_lowercase(),
+        format!("all (or auto): {what}, with no split recorded for it"),
+    ))
+}
+
 /// `predict` on texts: a folder's `.txt` files (one text each, named by file) or a `.txt`
 /// file's lines (numbered), vectorized as training did: the predictions, the rows, what they
 /// are in words, and the files.
 fn predict_texts(model: &mut Model, input: &ModelAndData, source: &std::path::Path) -> Result<Predicted> {
-    if !matches!(input.split, data::Split::Auto | data::Split::All) {
-        return Err(minibatch::Error::invalid(
-            "--split",
-            format!("{:?}", input.split).to_lowercase(),
-            format!("all (or auto): {} holds texts to predict, with no split recorded for it", source.display()),
-        ));
-    }
+    whole_source_only(input, &format!("{} holds texts to predict", source.display()))?;
     let Some(vectorizer) = super::texts::of(model)? else {
         return Err(minibatch::Error::invalid(
             "--data",

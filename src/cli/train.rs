@@ -73,16 +73,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     // A folder of texts: the vectorizer adapted to its training texts, before they are read
     // through it.
     let text = match Source::parse(&args.data) {
-        Source::TextFolder(dir) => {
-            let flags = super::texts::TextFlags {
-                max_tokens: args.max_tokens,
-                sequence_length: args.sequence_length,
-                ngrams: args.ngrams,
-                test_split: args.test_split,
-                seed: args.seed,
-            };
-            Some(super::texts::adapted(&flags, dir, architecture)?)
-        }
+        Source::TextFolder(dir) => Some(super::texts::adapted(&args.text_flags(), dir, architecture)?),
         _ => None,
     };
     let mut data = load_data(args, text.as_ref())?;
@@ -219,15 +210,15 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             println!("{}: {note}", args.data);
         }
         if let Some(t) = &text {
-            let how = match t.config().output_mode {
-                minibatch::layers::TextOutput::Int => format!("{} token ids each (0 pads)", args.sequence_length),
-                _ => "a multi-hot row each".to_string(),
+            let how = match t.config().output_sequence_length {
+                Some(length) => format!("{length} token ids each (0 pads)"),
+                None => "a multi-hot row each".to_string(),
             };
             println!(
                 "{}: texts through a TextVectorization adapted to the training texts: {} tokens (words and runs of up to {} words, [UNK] for the rest), {how}",
                 args.data,
                 t.vocabulary_size(),
-                args.ngrams
+                t.config().ngrams.iter().max().copied().unwrap_or(1)
             );
         }
         if !data.categories.is_empty() {

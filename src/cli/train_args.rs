@@ -41,15 +41,17 @@ pub struct TrainArgs {
     #[arg(long, value_name = "COLUMN")]
     pub target: Option<String>,
     /// A folder of class folders of .txt files: the most tokens the TextVectorization keeps
-    /// (the padding and unknown tokens included), the most frequent in the training texts.
-    #[arg(long, default_value_t = 20_000)]
-    pub max_tokens: usize,
-    /// A folder of texts with --model lstm: token ids per text (padded with 0 or cut).
-    #[arg(long, default_value_t = 200)]
-    pub sequence_length: usize,
-    /// A folder of texts: tokens are words and runs of up to this many words.
-    #[arg(long, default_value_t = 2)]
-    pub ngrams: usize,
+    /// (the padding and unknown tokens included), the most frequent in the training texts
+    /// [default: 20000].
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// A folder of texts with --model lstm: token ids per text (padded with 0 or cut)
+    /// [default: 200].
+    #[arg(long)]
+    pub sequence_length: Option<usize>,
+    /// A folder of texts: tokens are words and runs of up to this many words [default: 2].
+    #[arg(long)]
+    pub ngrams: Option<usize>,
     /// The CSV's field delimiter: , ; | or tab (recorded in the saved model for evaluate and
     /// predict).
     #[arg(long, default_value = ",")]
@@ -266,18 +268,32 @@ pub struct TrainArgs {
 /// The text flags: in range, and given only with a folder of texts.
 fn check_text_args(args: &TrainArgs) -> Result<()> {
     let text = matches!(minibatch::data::Source::parse(&args.data), minibatch::data::Source::TextFolder(_));
-    let defaults = (args.max_tokens, args.sequence_length, args.ngrams) == (20_000, 200, 2);
-    if !text && !defaults {
+    let given = args.max_tokens.or(args.sequence_length).or(args.ngrams).is_some();
+    if !text && given {
         return Err(minibatch::Error::invalid(
             "--max-tokens, --sequence-length, --ngrams",
             "given",
             format!("a folder of class folders of .txt files as --data (it is {})", args.data),
         ));
     }
-    checks::count("--max-tokens", args.max_tokens, 3, 1 << 24)?;
-    checks::count("--sequence-length", args.sequence_length, 1, 100_000)?;
-    checks::count("--ngrams", args.ngrams, 1, 8)?;
+    let flags = args.text_flags();
+    checks::count("--max-tokens", flags.max_tokens, 3, 1 << 24)?;
+    checks::count("--sequence-length", flags.sequence_length, 1, 100_000)?;
+    checks::count("--ngrams", flags.ngrams, 1, 8)?;
     Ok(())
+}
+
+impl TrainArgs {
+    /// The text flags with their defaults, and the rows `--test-split` leaves for training.
+    pub fn text_flags(&self) -> super::texts::TextFlags {
+        super::texts::TextFlags {
+            max_tokens: self.max_tokens.unwrap_or(20_000),
+            sequence_length: self.sequence_length.unwrap_or(200),
+            ngrams: self.ngrams.unwrap_or(2),
+            test_split: self.test_split,
+            seed: self.seed,
+        }
+    }
 }
 
 fn check_window_args(args: &TrainArgs) -> Result<()> {

@@ -228,14 +228,21 @@ impl<'a> Source<'a> {
 /// folder). An unreadable folder is left to the image loader to name.
 fn holds_text(dir: &Path) -> bool {
     let has = |p: &Path, exts: &[&str]| p.extension().is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)));
-    let Ok(entries) = crate::io::file::sorted_entries(dir) else { return false };
-    let (mut texts, mut images) = (false, false);
-    for p in &entries {
-        let inner = if p.is_dir() { crate::io::file::sorted_entries(p).unwrap_or_default() } else { vec![p.clone()] };
-        texts |= inner.iter().any(|q| has(q, &["txt"]));
-        images |= inner.iter().any(|q| has(q, &crate::io::images::EXTENSIONS));
+    // Unsorted, and stopping at the first image: `Source::parse` runs often, and an image
+    // folder's first class folder shows an image at once.
+    let listed = |d: &Path| std::fs::read_dir(d).into_iter().flatten().flatten().map(|e| e.path());
+    let mut texts = false;
+    for p in listed(dir) {
+        let inner: Box<dyn Iterator<Item = std::path::PathBuf>> =
+            if p.is_dir() { Box::new(listed(&p)) } else { Box::new(std::iter::once(p)) };
+        for q in inner {
+            if has(&q, &crate::io::images::EXTENSIONS) {
+                return false;
+            }
+            texts |= has(&q, &["txt"]);
+        }
     }
-    texts && !images
+    texts
 }
 
 /// Pixels of 0..255 scaled to `[0, 1]`, as every image loader here gives them.

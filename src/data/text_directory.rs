@@ -144,7 +144,7 @@ pub fn text_dataset_from_directory(dir: &Path, options: &TextDirectoryOptions) -
             let bytes = |o: Option<&std::ffi::OsStr>| o.map(|o| o.as_encoded_bytes().to_vec()).unwrap_or_default();
             (bytes(p.parent().map(Path::as_os_str)), bytes(p.file_name()))
         };
-        texts.sort_by_key(key);
+        texts.sort_by_cached_key(key);
         labels.extend(std::iter::repeat_n(class, texts.len()));
         files.extend(texts);
     }

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::layers::cost::best_time;
 use crate::layers::Product;
 use crate::models::Model;
-use crate::tensor::kernels::{matmul, num_threads};
+use crate::tensor::kernels::matmul;
 use crate::tensor::{for_each_range, sgemm_packed, PackedB, SendPtr};
 use serde::Serialize;
 use std::time::Instant;
@@ -152,7 +152,9 @@ impl Rates {
                 let mut pass = || {
                     packed.pack(&b, k, n, tb);
                     let packed = &packed;
-                    for_each_range(m, 2 * num_threads().max(1), |lo, hi| {
+                    // Shared out as the recurrent driver shares its rows (a `[rows, k] × [k, n]`
+                    // step costs what its `[rows, u] × [u, G·u]` one does).
+                    for_each_range(m, crate::layers::rows_per_part(k, n), |lo, hi| {
                         for _ in 0..steps {
                             // SAFETY: rows lo..hi of `c`, disjoint between the threads.
                             let c = unsafe { out.slice(lo * n, hi * n) };

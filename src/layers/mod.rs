@@ -124,6 +124,7 @@ pub use preprocessing::{
     Normalization, NormalizationConfig, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
     RandomZoom, Rescaling, RescalingConfig,
 };
+pub(crate) use recurrent::rows_per_part;
 pub use recurrent::{
     Bidirectional, BidirectionalConfig, Cell, MergeMode, Recurrent, RecurrentConfig, RecurrentOutput,
     RecurrentOutputConfig, SimpleRNN, GRU, LSTM,

@@ -33,19 +33,13 @@ impl Model {
     /// # Errors
     /// [`Error::State`] for a model not built; [`Error::InvalidArgument`] for a batch size of 0.
     pub fn products(&self, batch_size: usize) -> Result<Vec<Product>> {
-        self.require_built("count its products")?;
-        if batch_size == 0 {
-            return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
-        }
-        let g = &self.graph;
         let mut products = Vec::new();
-        for (i, node) in g.nodes.iter().enumerate() {
-            let output = &self.shapes[g.inputs + i];
+        self.for_each_costed_node("count its products", batch_size, |i, layer, input_gradient| {
+            let output = &self.shapes[self.graph.inputs + i];
             let last = output.last().copied().unwrap_or(1).max(1);
             let positions = output.iter().product::<usize>() / last;
-            let input_gradient = g.input_grads || node.inputs.iter().any(|&t| t >= g.inputs);
-            products.extend(self.node_layer(i).products(batch_size, positions, input_gradient));
-        }
+            products.extend(layer.products(batch_size, positions, input_gradient));
+        })?;
         Ok(products)
     }
 
@@ -57,20 +51,34 @@ impl Model {
     /// # Errors
     /// As [`Model::products`].
     pub fn time_elementwise(&self, batch_size: usize) -> Result<(f64, usize)> {
-        self.require_built("time its element-wise work")?;
-        if batch_size == 0 {
-            return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
-        }
-        let g = &self.graph;
         let (mut seconds, mut bytes) = (0.0, 0);
-        for (i, node) in g.nodes.iter().enumerate() {
-            let layer = self.node_layer(i);
-            let input_gradient = g.input_grads || node.inputs.iter().any(|&t| t >= g.inputs);
+        self.for_each_costed_node("time its element-wise work", batch_size, |_, layer, input_gradient| {
             if let Some(s) = layer.time_elementwise(batch_size, input_gradient) {
                 seconds += s;
                 bytes += layer.planned_workspace_bytes(batch_size);
             }
-        }
+        })?;
         Ok((seconds, bytes))
+    }
+
+    /// Calls `f(node, layer, input_gradient)` for every node of a built model, checked to be
+    /// built (for `what`) and `batch_size` positive; `input_gradient`: whether backward
+    /// computes that node's input gradient.
+    fn for_each_costed_node(
+        &self,
+        what: &str,
+        batch_size: usize,
+        mut f: impl FnMut(usize, &dyn crate::layers::Layer, bool),
+    ) -> Result<()> {
+        self.require_built(what)?;
+        if batch_size == 0 {
+            return Err(Error::invalid("batch_size", 0, "a positive number of samples per batch"));
+        }
+        let g = &self.graph;
+        for (i, node) in g.nodes.iter().enumerate() {
+            let input_gradient = g.input_grads || node.inputs.iter().any(|&t| t >= g.inputs);
+            f(i, self.node_layer(i), input_gradient);
+        }
+        Ok(())
     }
 }

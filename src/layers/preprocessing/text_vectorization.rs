@@ -575,10 +575,20 @@ impl Counts {
         self.documents += 1;
         let mut seen = HashSet::new();
         for t in tokens {
-            *self.tokens.entry(t.clone()).or_default() += 1;
+            bump(&mut self.tokens, t);
             if self.idf && seen.insert(t.as_str()) {
-                *self.in_documents.entry(t.clone()).or_default() += 1;
+                bump(&mut self.in_documents, t);
             }
+        }
+    }
+}
+
+/// Counts `token` once more in `counts`, copying its string only the first time.
+fn bump(counts: &mut HashMap<String, usize>, token: &str) {
+    match counts.get_mut(token) {
+        Some(count) => *count += 1,
+        None => {
+            counts.insert(token.to_string(), 1);
         }
     }
 }

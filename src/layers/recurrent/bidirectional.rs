@@ -240,7 +240,7 @@ impl Layer for Bidirectional {
         let (f, b, out) = (yf.data(), yb.data(), y.data_mut());
         match self.merge_mode {
             None => {
-                let len = f.len() / n.max(1);
+                let len: usize = self.out_shape.iter().product();
                 for ((o, f), b) in out.chunks_exact_mut(2 * len).zip(f.chunks_exact(len)).zip(b.chunks_exact(len)) {
                     o[..len].copy_from_slice(f);
                     o[len..].copy_from_slice(b);
@@ -271,7 +271,7 @@ impl Layer for Bidirectional {
         match self.merge_mode {
             None => {
                 let (dfs, dbs) = (df.data_mut(), db.data_mut());
-                let len = dfs.len() / n.max(1);
+                let len: usize = self.out_shape.iter().product();
                 for ((dr, f), b) in
                     d.chunks_exact(2 * len).zip(dfs.chunks_exact_mut(len)).zip(dbs.chunks_exact_mut(len))
                 {

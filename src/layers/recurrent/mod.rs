@@ -102,7 +102,8 @@ impl Carries<'_> {
 
 /// Rows per kernel thread in a recurrent pass: at least two (a one-row product takes another
 /// path, with other rounding), and enough work per step to be worth a thread (else one part).
-fn rows_per_part(u: usize, gu: usize) -> usize {
+/// The time plan shares the rows out the same way when it times a stepwise product.
+pub(crate) fn rows_per_part(u: usize, gu: usize) -> usize {
     const MIN_FLOPS_PER_STEP: usize = 1 << 15;
     (MIN_FLOPS_PER_STEP / (2 * u * gu).max(1)).max(2) * crate::tensor::kernels::num_threads().max(1)
 }
